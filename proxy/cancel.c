@@ -1,0 +1,173 @@
+/*
+ * cancel.c — query cancellation.
+ *
+ * Clients get a BackendKeyData made up by the proxy (the real backend
+ * changes from transaction to transaction). A CancelRequest arrives on a new
+ * connection, possibly at another worker, so the key table is shared by all
+ * workers under a mutex; it is touched once per link and unlink, never per
+ * message. A matching request is forwarded to the backend that is running
+ * the client's query at that moment, with that backend's own key; when the
+ * client holds no server there is nothing to cancel.
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "proxy/log.h"
+
+typedef struct cancel_entry {
+	int32_t pid; /* hash key: the pid the client was told */
+	int32_t key;
+	bool linked;
+	char host[256];
+	int port;
+	int32_t backend_pid, backend_key;
+	UT_hash_handle hh;
+} cancel_entry_t;
+
+static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
+static cancel_entry_t *cancel_table;
+static int32_t cancel_next_pid;
+
+void cancel_init(void)
+{
+	uint32_t r = 0;
+
+	auth_random(&r, sizeof(r));
+	/* looks like a pid, never 0 or negative */
+	cancel_next_pid = (int32_t)(10000 + r % 1000000);
+}
+
+void cancel_register(client_t *c)
+{
+	cancel_entry_t *e = calloc(1, sizeof(*e));
+	int32_t key = 0;
+
+	if (e == NULL)
+		return; /* the client cannot be cancelled; it still works */
+	auth_random(&key, sizeof(key));
+	pthread_mutex_lock(&cancel_lock);
+	do {
+		cancel_entry_t *other = NULL;
+
+		if (++cancel_next_pid <= 0)
+			cancel_next_pid = 10000;
+		HASH_FIND_INT(cancel_table, &cancel_next_pid, other);
+		if (other == NULL)
+			break;
+	} while (1);
+	e->pid = cancel_next_pid;
+	e->key = key;
+	HASH_ADD_INT(cancel_table, pid, e);
+	pthread_mutex_unlock(&cancel_lock);
+	c->cancel_pid = e->pid;
+	c->cancel_key = key;
+}
+
+void cancel_unregister(client_t *c)
+{
+	cancel_entry_t *e = NULL;
+
+	if (c->cancel_pid == 0)
+		return;
+	pthread_mutex_lock(&cancel_lock);
+	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
+	if (e != NULL) {
+		HASH_DEL(cancel_table, e);
+		free(e);
+	}
+	pthread_mutex_unlock(&cancel_lock);
+	c->cancel_pid = 0;
+}
+
+void cancel_update(client_t *c)
+{
+	cancel_entry_t *e = NULL;
+	server_t *s = c->server;
+
+	if (c->cancel_pid == 0)
+		return;
+	pthread_mutex_lock(&cancel_lock);
+	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
+	if (e != NULL) {
+		e->linked = s != NULL;
+		if (s != NULL) {
+			snprintf(e->host, sizeof(e->host), "%s", s->pool->host);
+			e->port = s->pool->port;
+			e->backend_pid = s->backend_pid;
+			e->backend_key = s->backend_key;
+		}
+	}
+	pthread_mutex_unlock(&cancel_lock);
+}
+
+static void cancel_done_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		bufferevent_free(bev);
+}
+
+static void cancel_written_cb(struct bufferevent *bev, void *arg)
+{
+	/* the backend closes the connection after reading the request */
+	bufferevent_disable(bev, EV_WRITE);
+}
+
+void cancel_forward(worker_t *w, int32_t pid, int32_t key)
+{
+	cancel_entry_t *e = NULL, copy;
+	struct addrinfo hints, *res = NULL;
+	struct bufferevent *bev;
+	struct timeval tv = {5, 0};
+	char port[16];
+	bool found = false;
+	wire_buf_t b;
+
+	pthread_mutex_lock(&cancel_lock);
+	HASH_FIND_INT(cancel_table, &pid, e);
+	if (e != NULL && e->key == key && e->linked) {
+		copy = *e;
+		found = true;
+	}
+	pthread_mutex_unlock(&cancel_lock);
+	if (!found) {
+		log_debug("cancel request for unknown or idle session %d ignored", pid);
+		return;
+	}
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", copy.port);
+	if (getaddrinfo(copy.host, port, &hints, &res) != 0 || res == NULL)
+		return;
+	bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		freeaddrinfo(res);
+		return;
+	}
+	bufferevent_setcb(bev, NULL, cancel_written_cb, cancel_done_cb, NULL);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+
+	wire_buf_init(&b);
+	wire_begin(&b, 0);
+	wire_put_i32(&b, WIRE_CANCEL_CODE);
+	wire_put_i32(&b, copy.backend_pid);
+	wire_put_i32(&b, copy.backend_key);
+	if (wire_end(&b) < 0 || bufferevent_write(bev, b.data, b.len) < 0 ||
+	    bufferevent_socket_connect(bev, res->ai_addr, (int)res->ai_addrlen) < 0) {
+		bufferevent_free(bev);
+	} else {
+		log_info("forwarded cancel request to backend %d at %s:%d", copy.backend_pid,
+		         copy.host, copy.port);
+	}
+	wire_buf_free(&b);
+	freeaddrinfo(res);
+}

@@ -1,0 +1,1008 @@
+/*
+ * client.c — one client session: startup and authentication, then every
+ * message the client sends, on its way to the server it is linked to.
+ *
+ * The session asks for a server when the client sends something that needs
+ * one, and gives it back when the server reports it is idle with nothing
+ * left to answer (relay.c decides that). Messages that name prepared
+ * statements are rewritten to the server-side names (prepare.c), and SETs
+ * are noted so that the next server connection can be given the same
+ * settings (params.c).
+ */
+#include "proxy/proxy.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/log.h"
+
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void process_messages(client_t *c);
+
+/* ---- state lists ---- */
+
+static struct client_list *list_of(client_t *c, client_state_t st)
+{
+	switch (st) {
+	case CL_LOGIN:
+		return &c->worker->login_clients;
+	case CL_IDLE:
+		return &c->worker->idle_clients;
+	case CL_WAITING:
+		return &c->pool->waiting;
+	case CL_ACTIVE:
+		return &c->pool->active_clients;
+	}
+	return NULL;
+}
+
+static void set_state(client_t *c, client_state_t st)
+{
+	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	c->state = st;
+	TAILQ_INSERT_TAIL(list_of(c, st), c, link);
+}
+
+void client_wait(client_t *c, pool_t *p)
+{
+	c->pool = p;
+	set_state(c, CL_WAITING);
+	/* nothing is read while waiting: the socket's buffer is the queue */
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+void client_unwait(client_t *c)
+{
+	set_state(c, CL_IDLE);
+}
+
+void client_unlinked(client_t *c)
+{
+	c->server = NULL;
+	set_state(c, CL_IDLE);
+	cancel_update(c);
+}
+
+/* ---- output ---- */
+
+static void send_buf(client_t *c, wire_buf_t *b)
+{
+	if (!b->failed)
+		bufferevent_write(c->bev, b->data, b->len);
+}
+
+static void send_error(client_t *c, const char *severity, const char *sqlstate, const char *msg)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_put_error(b, severity, sqlstate, msg);
+	send_buf(c, b);
+}
+
+/* Stop reading, let the output drain, then close (client_write_cb). */
+static void close_after_flush(client_t *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		client_close(c);
+}
+
+void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0, "%s %s: %s", severity, sqlstate,
+	        msg);
+	if (c->closing)
+		return;
+	send_error(c, severity, sqlstate, msg);
+	close_after_flush(c);
+}
+
+void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (c->closing)
+		return;
+	wire_buf_reset(b);
+	wire_begin(b, 'E');
+	wire_put_bytes(b, body, len);
+	wire_end(b);
+	send_buf(c, b);
+	close_after_flush(c);
+}
+
+static void protocol_violation(client_t *c, const char *what)
+{
+	client_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
+}
+
+/* ---- life cycle ---- */
+
+void client_accept(worker_t *w, int fd)
+{
+	const cfg_t *cfg = worker_cfg(w);
+	client_t *c;
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->id = ++w->next_id;
+	c->worker = w;
+	c->state = CL_LOGIN;
+	c->login_step = LOGIN_STARTUP;
+	TAILQ_INSERT_TAIL(&w->login_clients, c, link);
+	w->n_clients++;
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		TAILQ_REMOVE(&w->login_clients, c, link);
+		w->n_clients--;
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+
+	if (w->n_clients > (cfg->max_clients + g_n_workers - 1) / g_n_workers)
+		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
+}
+
+static void free_pending_sets(client_t *c)
+{
+	for (int i = 0; i < c->n_pend_sets; i++) {
+		free(c->pend_sets[i].name);
+		free(c->pend_sets[i].stmt);
+	}
+	free(c->pend_sets);
+	c->pend_sets = NULL;
+	c->n_pend_sets = 0;
+}
+
+void client_close(client_t *c)
+{
+	worker_t *w = c->worker;
+	server_t *s = c->server;
+
+	log_msg(LOG_DEBUG, c->id, s ? s->id : 0, "client closed");
+	if (s != NULL) {
+		/*
+		 * A server in the middle of something, or holding session state
+		 * of this client, cannot serve anyone else.
+		 */
+		if (s->pending.count == 0 && s->tx_status == 'I' && !s->unsynced &&
+		    !s->syncing_params && !c->pinned) {
+			pool_release(s);
+		} else {
+			client_unlinked(c);
+			server_close(s, "client went away during a transaction");
+		}
+	}
+	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	w->n_clients--;
+	cancel_unregister(c);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	ps_client_free(c);
+	params_free(&c->startup_params);
+	params_free(&c->session_params);
+	free_pending_sets(c);
+	free(c->unnamed_parse);
+	free(c->user);
+	free(c->database);
+	free(c->stored_password);
+	free(c->scram);
+	free(c);
+}
+
+/* ---- login ---- */
+
+static void send_auth_request(client_t *c, int32_t code, const void *data, size_t len)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_put_auth(b, code, data, len);
+	send_buf(c, b);
+}
+
+static void auth_failed(client_t *c)
+{
+	client_fail(c, "FATAL", "28P01", "pgshard: password authentication failed for user \"%s\"",
+	            c->user);
+}
+
+/* Authenticated: now a server connection tells us the parameters to report. */
+static void auth_done(client_t *c)
+{
+	pool_t *p;
+
+	send_auth_request(c, 0, NULL, 0);
+	cancel_register(c);
+	c->login_step = LOGIN_PARAMS;
+	p = pool_get(c->worker, worker_cfg(c->worker)->default_shard, c->database, c->user);
+	if (p == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	c->pool = p;
+	pool_acquire(p, c);
+}
+
+static void finish_login(client_t *c)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	server_t *s = c->server;
+
+	wire_buf_reset(b);
+	for (int i = 0; i < s->reported.n; i++)
+		wire_put_parameter_status(b, s->reported.items[i].name, s->reported.items[i].stmt);
+	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
+	wire_put_ready(b, 'I');
+	send_buf(c, b);
+	c->login_step = LOGIN_DONE;
+	log_msg(LOG_DEBUG, c->id, s->id, "login: user=%s database=%s", c->user, c->database);
+	client_maybe_release(c);
+}
+
+static void start_auth(client_t *c)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_user_t *u = cfg_find_user(cfg, c->user);
+
+	if (u != NULL)
+		c->stored_password = strdup(u->password);
+
+	switch (cfg->auth_method) {
+	case CFG_AUTH_TRUST:
+		auth_done(c);
+		return;
+	case CFG_AUTH_MD5:
+		auth_random(c->md5_salt, sizeof(c->md5_salt));
+		send_auth_request(c, 5, c->md5_salt, sizeof(c->md5_salt));
+		c->login_step = LOGIN_PASSWORD;
+		return;
+	case CFG_AUTH_SCRAM: {
+		static const char mechs[] = AUTH_SCRAM_MECH "\0";
+
+		c->scram = calloc(1, sizeof(*c->scram));
+		if (c->scram == NULL) {
+			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+			return;
+		}
+		/* an unknown user still goes through the exchange, and fails at the end */
+		if (c->stored_password == NULL ||
+		    auth_scram_server_init(c->scram, c->stored_password) < 0)
+			c->scram->state = -1;
+		send_auth_request(c, 10, mechs, sizeof(mechs));
+		c->login_step = LOGIN_SASL_INITIAL;
+		return;
+	}
+	}
+}
+
+static void send_negotiate(client_t *c, const wire_startup_t *st)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	int n = 0;
+
+	for (int i = 0; i < st->n_params; i++)
+		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
+			n++;
+	wire_buf_reset(b);
+	wire_begin(b, 'v');
+	wire_put_i32(b, WIRE_PROTOCOL_3_0);
+	wire_put_i32(b, n);
+	for (int i = 0; i < st->n_params; i++)
+		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
+			wire_put_cstring(b, st->params[i].name);
+	wire_end(b);
+	send_buf(c, b);
+}
+
+static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
+{
+	wire_startup_t st;
+	const char *user, *db;
+	char err[256];
+
+	if (wire_parse_startup(pkt, len, &st) < 0) {
+		protocol_violation(c, "invalid startup packet layout");
+		return;
+	}
+	switch (st.code) {
+	case WIRE_SSL_CODE:
+	case WIRE_GSSENC_CODE:
+		bufferevent_write(c->bev, "N", 1); /* no TLS yet; the client may go on in clear */
+		return;
+	case WIRE_CANCEL_CODE:
+		cancel_forward(c->worker, st.cancel_pid, st.cancel_key);
+		close_after_flush(c);
+		return;
+	default:
+		break;
+	}
+	if ((st.code >> 16) != 3) {
+		client_fail(c, "FATAL", "0A000",
+		            "pgshard: unsupported frontend protocol %d.%d: server supports 3.0",
+		            st.code >> 16, st.code & 0xffff);
+		return;
+	}
+	user = wire_startup_get(&st, "user");
+	if (user == NULL || user[0] == '\0') {
+		client_fail(c, "FATAL", "28000",
+		            "pgshard: no PostgreSQL user name specified in startup packet");
+		return;
+	}
+	db = wire_startup_get(&st, "database");
+	if (db == NULL || db[0] == '\0')
+		db = user;
+	c->user = strdup(user);
+	c->database = strdup(db);
+	if (c->user == NULL || c->database == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {
+		client_fail(c, "FATAL", "08P01", "pgshard: %s", err);
+		return;
+	}
+	c->params_hash = params_hash(&c->startup_params, &c->session_params);
+	if ((st.code & 0xffff) != 0)
+		send_negotiate(c, &st);
+	start_auth(c);
+}
+
+/* PasswordMessage / SASLInitialResponse / SASLResponse, all type 'p'. */
+static void handle_password(client_t *c, const uint8_t *body, size_t len)
+{
+	char out[512];
+
+	switch (c->login_step) {
+	case LOGIN_PASSWORD: {
+		const char *resp;
+
+		if (wire_parse_query(body, len, &resp) < 0) {
+			protocol_violation(c, "invalid password packet");
+			return;
+		}
+		if (c->stored_password == NULL ||
+		    !auth_md5_check(c->user, c->stored_password, c->md5_salt, resp)) {
+			auth_failed(c);
+			return;
+		}
+		auth_done(c);
+		return;
+	}
+	case LOGIN_SASL_INITIAL: {
+		wire_reader_t r;
+		const char *mech;
+		int32_t n;
+		const uint8_t *data;
+
+		wire_reader_init(&r, body, len);
+		if (wire_get_cstring(&r, &mech) < 0 || wire_get_i32(&r, &n) < 0 || n < 0 ||
+		    wire_get_bytes(&r, (size_t)n, &data) < 0) {
+			protocol_violation(c, "invalid SASL initial response");
+			return;
+		}
+		if (strcmp(mech, AUTH_SCRAM_MECH) != 0) {
+			client_fail(c, "FATAL", "28000",
+			            "pgshard: client selected an invalid SASL authentication "
+			            "mechanism");
+			return;
+		}
+		if (c->scram->state < 0) {
+			/* unknown user: answer like a real server, fail on the proof */
+			auth_scram_server_init(c->scram, "pgshard-no-such-user");
+			c->scram->state = 0;
+			free(c->stored_password);
+			c->stored_password = NULL;
+		}
+		if (auth_scram_server_first(c->scram, (const char *)data, (size_t)n, out,
+		                            sizeof(out)) < 0) {
+			protocol_violation(c, "malformed SCRAM message");
+			return;
+		}
+		send_auth_request(c, 11, out, strlen(out));
+		c->login_step = LOGIN_SASL_FINAL;
+		return;
+	}
+	case LOGIN_SASL_FINAL:
+		if (auth_scram_server_final(c->scram, (const char *)body, len, out, sizeof(out)) <
+		        0 ||
+		    c->stored_password == NULL) {
+			auth_failed(c);
+			return;
+		}
+		send_auth_request(c, 12, out, strlen(out));
+		auth_done(c);
+		return;
+	default:
+		protocol_violation(c, "unexpected password packet");
+		return;
+	}
+}
+
+static void login_read(client_t *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!c->closing && c->state == CL_LOGIN) {
+		uint8_t hdr[WIRE_HEADER_LEN], type, pkt[WIRE_STARTUP_MAX];
+		size_t total, avail = evbuffer_get_length(in);
+
+		if (c->login_step == LOGIN_STARTUP) {
+			switch (wire_frame_startup(evbuffer_pullup(in, avail < 4 ? -1 : 4), avail,
+			                           &total)) {
+			case WIRE_FRAME_NEED_MORE:
+				return;
+			case WIRE_FRAME_TOO_LONG:
+				protocol_violation(c, "startup packet too long");
+				return;
+			case WIRE_FRAME_BAD_LENGTH:
+				protocol_violation(c, "invalid length of startup packet");
+				return;
+			case WIRE_FRAME_OK:
+				break;
+			}
+			/* take it out first: handling it may go on to read the next message */
+			evbuffer_remove(in, pkt, total);
+			handle_startup(c, pkt, total);
+			continue;
+		}
+		if (c->login_step != LOGIN_PASSWORD && c->login_step != LOGIN_SASL_INITIAL &&
+		    c->login_step != LOGIN_SASL_FINAL)
+			return;
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+			return;
+		switch (wire_frame(hdr, avail, WIRE_STARTUP_MAX, &type, &total)) {
+		case WIRE_FRAME_NEED_MORE:
+			return;
+		case WIRE_FRAME_OK:
+			break;
+		default:
+			protocol_violation(c, "invalid length of password packet");
+			return;
+		}
+		if (type != 'p') {
+			protocol_violation(c, "expected a password packet");
+			return;
+		}
+		evbuffer_remove(in, pkt, total);
+		handle_password(c, pkt + 5, total - 5);
+	}
+}
+
+/* ---- linking ---- */
+
+static void start_param_sync(client_t *c, server_t *s)
+{
+	char *sql = params_sync_sql(&c->startup_params, &c->session_params);
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (sql == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	wire_buf_reset(b);
+	wire_begin(b, 'Q');
+	wire_put_cstring(b, sql);
+	wire_end(b);
+	free(sql);
+	if (b->failed || pending_push(&s->pending, 'Q', PEND_SWALLOW, 0, NULL, NULL) < 0) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	s->syncing_params = true;
+	s->unnamed_gen = 0;
+	server_send(s, b->data, b->len);
+}
+
+void client_linked(client_t *c, server_t *s)
+{
+	c->server = s;
+	s->client = c;
+	set_state(c, CL_ACTIVE);
+	cancel_update(c);
+	bufferevent_enable(c->bev, EV_READ);
+	log_msg(LOG_DEBUG, c->id, s->id, "linked");
+
+	if (s->params_hash != c->params_hash) {
+		start_param_sync(c, s);
+		return; /* client_sync_done goes on */
+	}
+	if (c->login_step == LOGIN_PARAMS) {
+		finish_login(c);
+		return;
+	}
+	client_resume(c);
+}
+
+void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len)
+{
+	s->syncing_params = false;
+	if (error_body != NULL) {
+		/* the server is fine, but its settings are now unknown */
+		s->params_hash = 0;
+		client_fail_with_body(c, error_body, len);
+		return;
+	}
+	s->params_hash = c->params_hash;
+	if (c->login_step == LOGIN_PARAMS)
+		finish_login(c);
+}
+
+bool client_maybe_release(client_t *c)
+{
+	server_t *s = c->server;
+
+	if (s == NULL || s->pending.count != 0 || s->tx_status != 'I' || s->unsynced ||
+	    s->syncing_params || c->pinned || c->closing)
+		return false;
+	pool_release(s);
+	/* anything the client sent meanwhile needs a server again */
+	client_resume(c);
+	return true;
+}
+
+void client_server_lost(client_t *c, const char *why)
+{
+	client_unlinked(c);
+	client_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
+}
+
+/* ---- the client's messages ---- */
+
+static void apply_effects(client_t *c, const char *sql, size_t len)
+{
+	route_effects_t e;
+
+	if (route_scan_effects(sql, len, &e) < 0)
+		return;
+	if (e.pin && !c->pinned) {
+		c->pinned = true;
+		c->pin_why = e.pin_why;
+		log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0,
+		        "session pinned to its server connection by %s", e.pin_why);
+	}
+	if (e.n_sets > 0) {
+		route_set_t *sets =
+		    realloc(c->pend_sets, sizeof(*sets) * (size_t)(c->n_pend_sets + e.n_sets));
+
+		if (sets == NULL) {
+			route_effects_free(&e);
+			return;
+		}
+		c->pend_sets = sets;
+		memcpy(sets + c->n_pend_sets, e.sets, sizeof(*sets) * (size_t)e.n_sets);
+		c->n_pend_sets += e.n_sets;
+		free(e.sets); /* the strings now belong to pend_sets */
+		if (c->server)
+			c->server->sets_doomed = false;
+	}
+}
+
+/* Make sure the server has this statement, injecting a Parse whose reply is swallowed. */
+static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (ps_server_has(s, e))
+		return 0;
+	wire_buf_reset(b);
+	ps_put_parse(b, e);
+	if (b->failed || ps_server_add(s, e) < 0 ||
+	    pending_push(&s->pending, 'P', PEND_SWALLOW, 0, e, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+static int ensure_unnamed(client_t *c, server_t *s)
+{
+	if (c->unnamed_gen == 0 || s->unnamed_gen == c->unnamed_gen)
+		return 0;
+	if (pending_push(&s->pending, 'P', PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	s->unnamed_gen = c->unnamed_gen;
+	return server_send(s, c->unnamed_parse, c->unnamed_parse_len);
+}
+
+/* Answer with an error in order, and ignore the client until its Sync, as a server would. */
+static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[512], *str;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	str = malloc(strlen(msg) + 6);
+	if (str == NULL)
+		return -1;
+	memcpy(str, sqlstate, 5);
+	strcpy(str + 5, msg);
+	c->skip_until_sync = true;
+	if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, 'E', NULL, str) < 0) {
+		free(str);
+		return -1;
+	}
+	relay_flush_synthesized(c, s);
+	return 0;
+}
+
+static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t total)
+{
+	wire_parse_msg_t m;
+	ps_entry_t *e;
+	char *name;
+
+	if (wire_parse_parse(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, "invalid Parse message");
+		return -1;
+	}
+	apply_effects(c, m.query, strlen(m.query));
+	s->unsynced = true;
+
+	if (m.name[0] == '\0') {
+		uint8_t *copy = realloc(c->unnamed_parse, total);
+
+		if (copy == NULL)
+			return -1;
+		memcpy(copy, msg, total);
+		c->unnamed_parse = copy;
+		c->unnamed_parse_len = total;
+		c->unnamed_gen = ++c->worker->next_unnamed_gen;
+		s->unnamed_gen = c->unnamed_gen;
+		if (pending_push(&s->pending, 'P', PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+
+	if (ps_client_get(c, m.name) != NULL)
+		return synth_error(c, s, "42P05", "prepared statement \"%s\" already exists",
+		                   m.name);
+	e = ps_intern(c->worker, &m);
+	if (e == NULL)
+		return -1;
+	if (ps_client_put(c, m.name, e) < 0) {
+		ps_unref(c->worker, e);
+		return -1;
+	}
+	if (ps_server_has(s, e)) {
+		/* already prepared here: the proxy answers ParseComplete itself, in order */
+		if (pending_push(&s->pending, 'P', PEND_SYNTHESIZE, '1', NULL, NULL) < 0)
+			return -1;
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	name = strdup(m.name);
+	if (name == NULL || ps_server_add(s, e) < 0 ||
+	    pending_push(&s->pending, 'P', PEND_FORWARD, 0, e, name) < 0) {
+		free(name);
+		return -1;
+	}
+	{
+		wire_buf_t *b = &c->worker->scratch;
+
+		wire_buf_reset(b);
+		ps_put_parse(b, e);
+		if (b->failed)
+			return -1;
+		return server_send(s, b->data, b->len);
+	}
+}
+
+static int handle_bind(client_t *c, server_t *s, const uint8_t *msg, size_t total)
+{
+	wire_bind_msg_t m;
+	ps_entry_t *e;
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (wire_parse_bind(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, "invalid Bind message");
+		return -1;
+	}
+	s->unsynced = true;
+	if (m.stmt[0] == '\0') {
+		if (ensure_unnamed(c, s) < 0 ||
+		    pending_push(&s->pending, 'B', PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+	e = ps_client_get(c, m.stmt);
+	if (e == NULL)
+		return synth_error(c, s, "26000", "prepared statement \"%s\" does not exist",
+		                   m.stmt);
+	if (ensure_prepared(c, s, e) < 0)
+		return -1;
+	wire_buf_reset(b);
+	wire_begin(b, 'B');
+	wire_put_cstring(b, m.portal);
+	wire_put_cstring(b, e->server_name);
+	wire_put_bytes(b, msg + 5 + m.tail_off, total - 5 - m.tail_off);
+	if (wire_end(b) < 0 || pending_push(&s->pending, 'B', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const uint8_t *msg,
+                                 size_t total)
+{
+	wire_target_msg_t m;
+	ps_entry_t *e;
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (wire_parse_target(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                  : "invalid Close message");
+		return -1;
+	}
+	s->unsynced = true;
+	if (m.kind == 'P' || m.name[0] == '\0') {
+		if (m.kind == 'S' && type == 'D' && ensure_unnamed(c, s) < 0)
+			return -1;
+		if (m.kind == 'S' && type == 'C') {
+			c->unnamed_gen = 0;
+			s->unnamed_gen = 0;
+		}
+		if (pending_push(&s->pending, type, PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+	if (type == 'C') {
+		/* the statement stays prepared on servers for whoever else uses it */
+		ps_client_del(c, m.name);
+		if (pending_push(&s->pending, 'C', PEND_SYNTHESIZE, '3', NULL, NULL) < 0)
+			return -1;
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	e = ps_client_get(c, m.name);
+	if (e == NULL)
+		return synth_error(c, s, "26000", "prepared statement \"%s\" does not exist",
+		                   m.name);
+	if (ensure_prepared(c, s, e) < 0)
+		return -1;
+	wire_buf_reset(b);
+	wire_begin(b, 'D');
+	wire_put_u8(b, 'S');
+	wire_put_cstring(b, e->server_name);
+	if (wire_end(b) < 0 || pending_push(&s->pending, 'D', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+static bool known_frontend_type(uint8_t t)
+{
+	switch (t) {
+	case 'Q':
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'S':
+	case 'H':
+	case 'F':
+	case 'd':
+	case 'c':
+	case 'f':
+	case 'X':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
+static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	const uint8_t *msg;
+	int rc = 0;
+
+	if (c->skip_until_sync && type != 'S') {
+		evbuffer_drain(in, total);
+		return 0;
+	}
+
+	switch (type) {
+	case 'Q': {
+		const char *sql;
+
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
+			protocol_violation(c, "invalid Query message");
+			return -1;
+		}
+		apply_effects(c, sql, total - 6);
+		s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
+		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+			rc = -1;
+		else
+			rc = evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+		return rc;
+	}
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'C':
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL)
+			return -1;
+		if (type == 'P')
+			rc = handle_parse(c, s, msg, total);
+		else if (type == 'B')
+			rc = handle_bind(c, s, msg, total);
+		else
+			rc = handle_describe_close(c, s, type, msg, total);
+		if (!c->closing)
+			evbuffer_drain(in, total);
+		return c->closing ? -1 : rc;
+	case 'E':
+		s->unsynced = true;
+		rc = pending_push(&s->pending, 'E', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	case 'S':
+		c->skip_until_sync = false;
+		s->unsynced = false;
+		rc = pending_push(&s->pending, 'S', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	case 'F':
+		rc = pending_push(&s->pending, 'F', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	default: /* 'H' Flush, 'd' 'c' 'f' COPY: no reply of their own */
+		break;
+	}
+	if (rc < 0)
+		return -1;
+	return evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+}
+
+static void process_messages(client_t *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t max = worker_cfg(c->worker)->max_message_size;
+
+	c->in_process = true;
+	while (!c->closing && c->login_step == LOGIN_DONE && c->state != CL_WAITING) {
+		uint8_t hdr[WIRE_HEADER_LEN], type;
+		size_t total, avail = evbuffer_get_length(in);
+		server_t *s;
+
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+			break;
+		switch (wire_frame(hdr, avail, max, &type, &total)) {
+		case WIRE_FRAME_TOO_LONG:
+			c->in_process = false;
+			client_fail(c, "FATAL", "08P01",
+			            "pgshard: message of type '%c' declares length %u, over "
+			            "max_message_size (%zu)",
+			            type >= 32 && type < 127 ? type : '?',
+			            (unsigned)wire_be32(hdr + 1), max);
+			return;
+		case WIRE_FRAME_BAD_LENGTH:
+			c->in_process = false;
+			protocol_violation(c, "invalid message length");
+			return;
+		case WIRE_FRAME_NEED_MORE:
+			if (!known_frontend_type(hdr[0])) {
+				c->in_process = false;
+				client_fail(c, "FATAL", "08P01",
+				            "pgshard: invalid frontend message type %d", hdr[0]);
+				return;
+			}
+			goto out;
+		case WIRE_FRAME_OK:
+			break;
+		}
+		if (!known_frontend_type(type)) {
+			c->in_process = false;
+			client_fail(c, "FATAL", "08P01",
+			            "pgshard: invalid frontend message type %d", type);
+			return;
+		}
+		if (type == 'X') {
+			c->in_process = false;
+			client_close(c);
+			return;
+		}
+		if (c->server == NULL) {
+			if (pool_acquire(c->pool, c) == 0)
+				break; /* client_linked resumes us */
+			if (c->closing)
+				break;
+		}
+		/* a parameter sync may be in flight: the server answers it first, in order */
+		s = c->server;
+		if (s == NULL)
+			break;
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > PROXY_HIGH_WATERMARK) {
+			/* backpressure: read no more from the client until the server drains */
+			c->wait_server_drain = true;
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
+		if (handle_message(c, s, type, in, total) < 0) {
+			if (!c->closing) {
+				c->in_process = false;
+				client_fail(c, "FATAL", "53200",
+				            "pgshard: could not pass message to server");
+			}
+			c->in_process = false;
+			return;
+		}
+	}
+out:
+	c->in_process = false;
+}
+
+void client_resume(client_t *c)
+{
+	if (c->in_process || c->closing)
+		return;
+	if (c->wait_server_drain && c->server != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->server->bev)) <= PROXY_HIGH_WATERMARK) {
+		c->wait_server_drain = false;
+	}
+	if (!c->wait_server_drain && c->state != CL_WAITING)
+		bufferevent_enable(c->bev, EV_READ);
+	process_messages(c);
+}
+
+/* ---- callbacks ---- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	client_t *c = arg;
+
+	if (c->state == CL_LOGIN)
+		login_read(c);
+	else
+		process_messages(c);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	client_t *c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			client_close(c);
+		return;
+	}
+	/* the client caught up: read its server again */
+	if (c->server != NULL && c->server->wait_client_drain) {
+		c->server->wait_client_drain = false;
+		bufferevent_enable(c->server->bev, EV_READ);
+		client_server_reply(c, c->server);
+	}
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	client_t *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_close(c);
+}

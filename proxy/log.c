@@ -1,0 +1,40 @@
+/*
+ * log.c — one line per event on stderr, with a timestamp, the level and the
+ * ids of the client and server it concerns.
+ */
+#include "proxy/log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+log_level_t g_log_level = LOG_INFO;
+
+static const char *const level_names[] = {"ERROR", "WARNING", "LOG", "DEBUG"};
+
+void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const char *fmt, ...)
+{
+	char line[1024], stamp[32], ids[64] = "";
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+
+	if (level > g_log_level)
+		return;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	if (client_id && server_id)
+		snprintf(ids, sizeof(ids), "C-%" PRIu64 " S-%" PRIu64 ": ", client_id, server_id);
+	else if (client_id)
+		snprintf(ids, sizeof(ids), "C-%" PRIu64 ": ", client_id);
+	else if (server_id)
+		snprintf(ids, sizeof(ids), "S-%" PRIu64 ": ", server_id);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03d %s %s%s\n", stamp, (int)(tv.tv_usec / 1000), level_names[level],
+	        ids, line);
+}

@@ -1,0 +1,31 @@
+/*
+ * log.h — log lines on stderr that carry the client and server ids, so that
+ * one session can be followed through a busy log ("C-12 S-3: ...").
+ */
+#ifndef PGSHARD_LOG_H
+#define PGSHARD_LOG_H
+
+#include <stdint.h>
+
+typedef enum log_level {
+	LOG_ERROR,
+	LOG_WARNING,
+	LOG_INFO,
+	LOG_DEBUG,
+} log_level_t;
+
+extern log_level_t g_log_level;
+
+void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define log_error(...) log_msg(LOG_ERROR, 0, 0, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARNING, 0, 0, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, 0, 0, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (g_log_level >= LOG_DEBUG)                                                      \
+			log_msg(LOG_DEBUG, 0, 0, __VA_ARGS__);                                     \
+	} while (0)
+
+#endif

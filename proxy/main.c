@@ -1,0 +1,160 @@
+/*
+ * main.c — pgshard's entry point: load the config, start the workers, and
+ * handle signals (SIGHUP reloads the config, SIGINT/SIGTERM stop).
+ */
+#include "proxy/proxy.h"
+
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+#define PGSHARD_VERSION "0.1.0"
+
+static const char *config_path;
+static cfg_ref_t *current;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: pgshard -c CONFIG [-v] [--check]\n"
+	           "  -c, --config FILE  the INI config file (see README.md)\n"
+	           "  -v, --verbose      log debug messages\n"
+	           "      --check        validate the config file and exit\n"
+	           "  -V, --version      print the version and exit\n");
+}
+
+static void reload(void)
+{
+	char err[1024];
+	cfg_t *cfg;
+	cfg_ref_t *ref;
+
+	if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
+		log_error("reload failed, keeping the running config: %s", err);
+		return;
+	}
+	if (strcmp(cfg->listen_host, current->cfg->listen_host) != 0 ||
+	    cfg->listen_port != current->cfg->listen_port || cfg->workers != current->cfg->workers)
+		log_warn("listen and workers take effect only at restart");
+	ref = cfg_ref_new(cfg);
+	if (ref == NULL) {
+		cfg_free(cfg);
+		return;
+	}
+	for (int i = 0; i < g_n_workers; i++)
+		worker_set_config(&g_workers[i], ref);
+	cfg_ref_put(current);
+	current = ref;
+	log_info("configuration reloaded from %s", config_path);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	if (sig == SIGHUP) {
+		reload();
+		return;
+	}
+	log_info("received signal %d, shutting down", (int)sig);
+	event_base_loopexit(base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
+	    {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	bool check_only = false;
+	char err[1024];
+	struct event_base *base;
+	struct event *sigs[3];
+	const int signals[3] = {SIGHUP, SIGINT, SIGTERM};
+	cfg_t *cfg;
+	int opt, started = 0, rc = 0;
+
+	while ((opt = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'v':
+			g_log_level = LOG_DEBUG;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'V':
+			printf("pgshard %s\n", PGSHARD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgshard: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: OK\n", config_path);
+		cfg_free(cfg);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	cancel_init();
+	current = cfg_ref_new(cfg);
+	if (current == NULL)
+		return 1;
+
+	g_n_workers = cfg->workers;
+	g_workers = calloc((size_t)g_n_workers, sizeof(*g_workers));
+	if (g_workers == NULL)
+		return 1;
+	for (int i = 0; i < g_n_workers; i++) {
+		if (worker_start(&g_workers[i], i, current) < 0) {
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+
+	base = event_base_new();
+	if (rc == 0 && base != NULL) {
+		for (int i = 0; i < 3; i++) {
+			sigs[i] = evsignal_new(base, signals[i], signal_cb, base);
+			evsignal_add(sigs[i], NULL);
+		}
+		log_info("pgshard %s listening on %s:%d (%d worker%s, %d shard%s)", PGSHARD_VERSION,
+		         cfg->listen_host, cfg->listen_port, g_n_workers,
+		         g_n_workers == 1 ? "" : "s", cfg->n_shards, cfg->n_shards == 1 ? "" : "s");
+		event_base_dispatch(base);
+		for (int i = 0; i < 3; i++)
+			event_free(sigs[i]);
+	}
+	for (int i = 0; i < started; i++)
+		worker_stop(&g_workers[i]);
+	for (int i = 0; i < started; i++)
+		worker_join(&g_workers[i]);
+	if (base != NULL)
+		event_base_free(base);
+	free(g_workers);
+	cfg_ref_put(current);
+	libevent_global_shutdown();
+	return rc;
+}

@@ -1,0 +1,281 @@
+/*
+ * pool.c — server connection pools, one per (node, database, user) and
+ * worker.
+ *
+ * A client that needs a server takes the most recently used idle one (warm
+ * caches, and the others can time out), or waits in FIFO order while a new
+ * connection is opened if the pool is below its size. A server that comes
+ * free goes straight to the first waiting client. A pool never opens more
+ * connections than clients are waiting for.
+ */
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+static bool same(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+static int pool_max_servers(const worker_t *w)
+{
+	const cfg_t *cfg = worker_cfg(w);
+	int n = cfg->pool_size / (cfg->workers > 0 ? cfg->workers : 1);
+
+	return n > 0 ? n : 1;
+}
+
+pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
+{
+	const cfg_t *cfg = worker_cfg(w);
+	const cfg_node_t *node;
+	const cfg_user_t *u;
+	const char *db, *usr, *pw = NULL;
+	pool_t *p;
+
+	if (shard < 0 || shard >= cfg->n_shards)
+		return NULL;
+	node = &cfg->shards[shard].primary;
+	db = node->dbname ? node->dbname : dbname;
+	usr = node->user ? node->user : user;
+	if (node->password != NULL) {
+		pw = node->password;
+	} else if ((u = cfg_find_user(cfg, usr)) != NULL) {
+		pw = u->password;
+	}
+
+	TAILQ_FOREACH(p, &w->pools, link)
+	{
+		if (p->shard == shard && p->port == node->port && same(p->host, node->host) &&
+		    same(p->dbname, db) && same(p->user, usr)) {
+			/* a reload may have changed the size or the password */
+			p->max_servers = pool_max_servers(w);
+			if (pw != NULL && (p->password == NULL || !same(p->password, pw))) {
+				char *dup = strdup(pw);
+
+				if (dup != NULL) {
+					free(p->password);
+					p->password = dup;
+				}
+			}
+			return p;
+		}
+	}
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->worker = w;
+	p->shard = shard;
+	p->port = node->port;
+	p->host = strdup(node->host);
+	p->dbname = strdup(db);
+	p->user = strdup(usr);
+	p->password = pw ? strdup(pw) : NULL;
+	p->max_servers = pool_max_servers(w);
+	TAILQ_INIT(&p->connecting);
+	TAILQ_INIT(&p->idle);
+	TAILQ_INIT(&p->active);
+	TAILQ_INIT(&p->waiting);
+	TAILQ_INIT(&p->active_clients);
+	if (p->host == NULL || p->dbname == NULL || p->user == NULL || (pw && !p->password)) {
+		free(p->host);
+		free(p->dbname);
+		free(p->user);
+		free(p->password);
+		free(p);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&w->pools, p, link);
+	return p;
+}
+
+static int count_servers(const struct server_list *l)
+{
+	const server_t *s;
+	int n = 0;
+
+	TAILQ_FOREACH(s, l, link)
+	n++;
+	return n;
+}
+
+static int count_clients(const struct client_list *l)
+{
+	const client_t *c;
+	int n = 0;
+
+	TAILQ_FOREACH(c, l, link)
+	n++;
+	return n;
+}
+
+static void pool_link(pool_t *p, client_t *c, server_t *s)
+{
+	TAILQ_REMOVE(&p->idle, s, link);
+	s->state = SV_ACTIVE;
+	TAILQ_INSERT_TAIL(&p->active, s, link);
+	s->client = c;
+	client_linked(c, s);
+}
+
+/* Open connections for waiting clients, up to the pool size. */
+static void pool_grow(pool_t *p)
+{
+	int waiting = count_clients(&p->waiting);
+	int connecting = count_servers(&p->connecting);
+
+	while (connecting < waiting && p->n_servers < p->max_servers) {
+		if (server_connect(p) == NULL)
+			break;
+		connecting++;
+	}
+}
+
+int pool_acquire(pool_t *p, client_t *c)
+{
+	server_t *s = TAILQ_LAST(&p->idle, server_list);
+
+	if (s != NULL && TAILQ_EMPTY(&p->waiting)) {
+		pool_link(p, c, s);
+		return 1;
+	}
+	client_wait(c, p);
+	pool_grow(p);
+	return 0;
+}
+
+void pool_server_ready(server_t *s)
+{
+	pool_t *p = s->pool;
+	client_t *c;
+
+	switch (s->state) {
+	case SV_CONNECT:
+		TAILQ_REMOVE(&p->connecting, s, link);
+		break;
+	case SV_ACTIVE:
+		TAILQ_REMOVE(&p->active, s, link);
+		break;
+	case SV_IDLE:
+		TAILQ_REMOVE(&p->idle, s, link);
+		break;
+	}
+	s->state = SV_IDLE;
+	s->client = NULL;
+	s->idle_since = time(NULL);
+	TAILQ_INSERT_TAIL(&p->idle, s, link);
+
+	c = TAILQ_FIRST(&p->waiting);
+	if (c != NULL)
+		pool_link(p, c, s);
+}
+
+void pool_release(server_t *s)
+{
+	client_t *c = s->client;
+
+	client_unlinked(c);
+	pool_server_ready(s);
+}
+
+void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len)
+{
+	pool_t *p = s->pool;
+	bool was_connecting = s->state == SV_CONNECT;
+
+	switch (s->state) {
+	case SV_CONNECT:
+		TAILQ_REMOVE(&p->connecting, s, link);
+		break;
+	case SV_ACTIVE:
+		TAILQ_REMOVE(&p->active, s, link);
+		break;
+	case SV_IDLE:
+		TAILQ_REMOVE(&p->idle, s, link);
+		break;
+	}
+	p->n_servers--;
+
+	if (!was_connecting)
+		return;
+
+	free(p->last_connect_error);
+	p->last_connect_error = why ? strdup(why) : NULL;
+
+	/*
+	 * A failed connection attempt fails the clients waiting for it, with the
+	 * server's own error when it sent one (wrong password, no such
+	 * database), rather than leaving them to wait for a server that will
+	 * not come. If other connections are still on their way, the clients
+	 * they will serve keep waiting.
+	 */
+	{
+		int connecting = count_servers(&p->connecting);
+		int waiting = count_clients(&p->waiting);
+		int to_fail = waiting - connecting - count_servers(&p->idle);
+
+		while (to_fail-- > 0) {
+			client_t *c = TAILQ_LAST(&p->waiting, client_list);
+
+			if (c == NULL)
+				break;
+			pool_remove_waiting(c);
+			if (error_body != NULL)
+				client_fail_with_body(c, error_body, error_len);
+			else
+				client_fail(c, "FATAL", "08001",
+				            "pgshard: could not connect to shard %d (%s:%d): %s",
+				            p->shard, p->host, p->port,
+				            why ? why : "unknown error");
+		}
+	}
+}
+
+void pool_remove_waiting(client_t *c)
+{
+	client_unwait(c);
+}
+
+void pool_close_idle(worker_t *w, time_t older_than)
+{
+	pool_t *p;
+
+	TAILQ_FOREACH(p, &w->pools, link)
+	{
+		server_t *s, *next;
+
+		for (s = TAILQ_FIRST(&p->idle); s != NULL; s = next) {
+			next = TAILQ_NEXT(s, link);
+			if (s->idle_since < older_than)
+				server_close(s, "idle timeout");
+		}
+	}
+}
+
+void pool_free_all(worker_t *w)
+{
+	pool_t *p;
+
+	while ((p = TAILQ_FIRST(&w->pools)) != NULL) {
+		server_t *s;
+
+		while ((s = TAILQ_FIRST(&p->active)) != NULL)
+			server_close(s, "shutdown");
+		while ((s = TAILQ_FIRST(&p->idle)) != NULL)
+			server_close(s, "shutdown");
+		while ((s = TAILQ_FIRST(&p->connecting)) != NULL)
+			server_close(s, "shutdown");
+		TAILQ_REMOVE(&w->pools, p, link);
+		free(p->host);
+		free(p->dbname);
+		free(p->user);
+		free(p->password);
+		free(p->last_connect_error);
+		free(p);
+	}
+}

@@ -1,0 +1,348 @@
+/*
+ * proxy.h — the proxy's objects: workers, client sessions, server
+ * connections and pools, and how they point at each other.
+ *
+ * Each worker thread owns one libevent loop and everything reachable from
+ * it (shared-nothing). Every client and every server connection has exactly
+ * one state, and each state is backed by a list, so that an admin view or an
+ * invariant check is a walk over lists:
+ *
+ *   client: CL_LOGIN    worker->login_clients   startup and authentication
+ *           CL_IDLE     worker->idle_clients    logged in, holds no server
+ *           CL_WAITING  pool->waiting           wants a server, in FIFO order
+ *           CL_ACTIVE   pool->active_clients    linked to a server
+ *
+ *   server: SV_CONNECT  pool->connecting        TCP connect, startup, auth
+ *           SV_IDLE     pool->idle              ready, in no transaction
+ *           SV_ACTIVE   pool->active            linked to a client
+ *
+ * A client is linked to a server for one transaction (or one statement in
+ * autocommit), and for longer only when it holds session state that cannot
+ * move (pinned: LISTEN, temporary tables, session advisory locks, ...).
+ */
+#ifndef PGSHARD_PROXY_H
+#define PGSHARD_PROXY_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "proxy/auth.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
+
+typedef struct worker worker_t;
+typedef struct client client_t;
+typedef struct server server_t;
+typedef struct pool pool_t;
+typedef struct ps_entry ps_entry_t;
+typedef struct ps_client_map ps_client_map_t;
+typedef struct ps_server_set ps_server_set_t;
+
+/* Config shared by workers; freed when the last holder lets go (reload swaps it). */
+typedef struct cfg_ref {
+	cfg_t *cfg;
+	atomic_int refs;
+} cfg_ref_t;
+
+cfg_ref_t *cfg_ref_new(cfg_t *cfg);
+cfg_ref_t *cfg_ref_get(cfg_ref_t *r);
+void cfg_ref_put(cfg_ref_t *r);
+
+/* Bytes kept in an output buffer before the other side stops being read. */
+#define PROXY_HIGH_WATERMARK (256 * 1024)
+
+/* ---- session parameters (params.c) ---- */
+
+typedef struct param {
+	char *name; /* lower case */
+	char *stmt; /* SQL that sets it, e.g. SET application_name = 'x' */
+} param_t;
+
+typedef struct param_list {
+	param_t *items;
+	int n;
+} param_list_t;
+
+void params_free(param_list_t *l);
+int params_set(param_list_t *l, const char *name, const char *stmt);
+void params_remove(param_list_t *l, const char *name);
+int params_copy(param_list_t *dst, const param_list_t *src);
+/* Turn startup-packet parameters (and `options` -c switches) into SET statements.
+ * On an unusable parameter, returns -1 with a message in err. */
+int params_from_startup(param_list_t *l, const wire_startup_t *s, char *err, size_t errlen);
+/* Hash of startup + session lists, to tell whether a server already has them. */
+uint64_t params_hash(const param_list_t *startup, const param_list_t *session);
+/* "RESET ALL; <startup sets>; <session sets>" — what makes a server match a client. */
+char *params_sync_sql(const param_list_t *startup, const param_list_t *session);
+
+/* ---- the response queue of a linked client/server pair ----
+ *
+ * Every message sent to a server that will be answered is remembered here
+ * in order, so that the proxy knows when a server is done (and can be
+ * released), where a synthesized reply must be slotted in (a Parse the
+ * proxy did not send because the server already had that statement), and
+ * which replies the client must not see (a Parse the proxy injected to
+ * re-prepare a statement on a new server connection).
+ */
+typedef enum pending_action {
+	PEND_FORWARD,    /* the server answers; the answer goes to the client */
+	PEND_SWALLOW,    /* the server answers; the proxy asked, the client never sees it */
+	PEND_SYNTHESIZE, /* the server is not asked; the proxy answers in order */
+} pending_action_t;
+
+typedef struct pending {
+	uint8_t msg;    /* client message type: 'P','B','D','E','C','S','Q','F' */
+	uint8_t action; /* pending_action_t */
+	uint8_t reply;  /* PEND_SYNTHESIZE: what to send ('1', '3', or 'E' with `str`) */
+	ps_entry_t *ps; /* a Parse that prepares this entry on the server */
+	char *str;      /* client's name of that statement, or SQLSTATE+message of an error */
+} pending_t;
+
+typedef struct pending_queue {
+	pending_t *items;
+	uint32_t cap, head, count;
+} pending_queue_t;
+
+int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
+                 ps_entry_t *ps, char *str);
+pending_t *pending_head(pending_queue_t *q);
+void pending_pop(pending_queue_t *q);
+void pending_clear(pending_queue_t *q);
+
+/* ---- client sessions (client.c) ---- */
+
+typedef enum client_state {
+	CL_LOGIN,
+	CL_IDLE,
+	CL_WAITING,
+	CL_ACTIVE,
+} client_state_t;
+
+typedef enum client_login_step {
+	LOGIN_STARTUP,      /* waiting for the startup packet */
+	LOGIN_PASSWORD,     /* md5: waiting for PasswordMessage */
+	LOGIN_SASL_INITIAL, /* scram: waiting for SASLInitialResponse */
+	LOGIN_SASL_FINAL,   /* scram: waiting for SASLResponse */
+	LOGIN_PARAMS,       /* authenticated, waiting for a server to learn parameters */
+	LOGIN_DONE,
+} client_login_step_t;
+
+struct client {
+	TAILQ_ENTRY(client) link; /* in the list of its state */
+	uint64_t id;
+	client_state_t state;
+	client_login_step_t login_step;
+	worker_t *worker;
+	struct bufferevent *bev;
+
+	char *user;
+	char *database;
+	pool_t *pool;     /* set after login */
+	server_t *server; /* CL_ACTIVE */
+
+	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
+
+	/* authentication */
+	uint8_t md5_salt[4];
+	char *stored_password;
+	auth_scram_server_t *scram;
+
+	/* session state that follows the client from server to server */
+	param_list_t startup_params;
+	param_list_t session_params;
+	uint64_t params_hash;
+	route_set_t *pend_sets; /* SET/RESET sent but whose transaction has not ended */
+	int n_pend_sets;
+	bool pinned;
+	const char *pin_why;
+
+	ps_client_map_t *statements; /* client statement name -> ps_entry */
+	uint8_t *unnamed_parse;      /* the last unnamed Parse message, whole */
+	size_t unnamed_parse_len;
+	uint64_t unnamed_gen; /* identifies it; 0 = none */
+
+	bool closing;
+	bool in_process;      /* process_messages is on the stack */
+	bool skip_until_sync; /* the proxy answered an error; drop messages until Sync */
+	bool wait_server_drain;
+	bool negotiate_minor; /* asked for protocol 3.x, x > 0 */
+};
+
+TAILQ_HEAD(client_list, client);
+
+/* ---- server connections (server.c) ---- */
+
+typedef enum server_state {
+	SV_CONNECT,
+	SV_IDLE,
+	SV_ACTIVE,
+} server_state_t;
+
+struct server {
+	TAILQ_ENTRY(server) link;
+	uint64_t id;
+	server_state_t state;
+	pool_t *pool;
+	struct bufferevent *bev;
+	client_t *client; /* SV_ACTIVE */
+
+	char tx_status; /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	int32_t backend_pid, backend_key;
+	param_list_t reported; /* ParameterStatus values, name -> value (in stmt) */
+
+	pending_queue_t pending;
+	bool unsynced;       /* messages sent since the last Sync, answered only after one */
+	bool syncing_params; /* a proxy-made SET query is in flight */
+	uint8_t *sync_error; /* its ErrorResponse body, if any, to tell the client */
+	size_t sync_error_len;
+
+	uint64_t params_hash;        /* the client parameter set this server has applied */
+	ps_server_set_t *statements; /* ps_entry ids prepared here */
+	uint64_t unnamed_gen;        /* whose unnamed statement this server holds */
+
+	auth_scram_client_t *scram;
+	time_t idle_since;
+	bool sets_doomed;       /* an error or ROLLBACK since the client's SET was sent */
+	bool wait_client_drain; /* reading paused: the client's output is full */
+};
+
+TAILQ_HEAD(server_list, server);
+
+/* ---- pools (pool.c) ---- */
+
+struct pool {
+	TAILQ_ENTRY(pool) link;
+	worker_t *worker;
+	int shard;
+	char *host;
+	int port;
+	char *dbname;
+	char *user;
+	char *password; /* NULL: no password known */
+	int max_servers;
+
+	struct server_list connecting, idle, active;
+	struct client_list waiting, active_clients;
+	int n_servers;
+	char *last_connect_error;
+};
+
+TAILQ_HEAD(pool_list, pool);
+
+pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user);
+/* Give the client a server now (returns 1), or queue it (returns 0). -1: cannot. */
+int pool_acquire(pool_t *p, client_t *c);
+/* The client is done with its server (idle, no transaction). */
+void pool_release(server_t *s);
+/* A server connection finished its login, or came back: hand it to a waiting client. */
+void pool_server_ready(server_t *s);
+/* A server connection is gone (or never came up): forget it; error for waiting clients. */
+void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len);
+void pool_remove_waiting(client_t *c);
+void pool_close_idle(worker_t *w, time_t older_than);
+void pool_free_all(worker_t *w);
+
+/* ---- server side (server.c) ---- */
+
+server_t *server_connect(pool_t *p);
+void server_close(server_t *s, const char *why);
+int server_send(server_t *s, const void *data, size_t len);
+/* Read server messages and relay them to its client (server read callback drives this). */
+
+/* ---- client side (client.c) ---- */
+
+void client_accept(worker_t *w, int fd);
+void client_linked(client_t *c, server_t *s); /* pool gave it a server */
+void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
+void client_close(client_t *c);
+void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
+void client_server_lost(client_t *c, const char *why);
+void client_resume(client_t *c);
+void client_wait(client_t *c, pool_t *p); /* into p->waiting, CL_WAITING */
+void client_unwait(client_t *c);          /* out of p->waiting, back to CL_IDLE */
+void client_unlinked(client_t *c);        /* its server went back to the pool */
+void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
+bool client_maybe_release(client_t *c);
+void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
+void ps_server_del(server_t *s, ps_entry_t *e);
+/* Send the replies the proxy makes itself that are due now (head of the queue). */
+void relay_flush_synthesized(client_t *c, server_t *s);
+
+/* ---- prepared statements (prepare.c) ---- */
+
+struct ps_entry {
+	uint64_t id;
+	char server_name[32];
+	uint8_t *key; /* query || NUL || param types: what makes two Parses the same */
+	size_t key_len;
+	const char *query; /* points into key */
+	const uint8_t *types;
+	int16_t n_types;
+	int refs;
+};
+
+ps_entry_t *ps_intern(worker_t *w, const wire_parse_msg_t *m);
+void ps_unref(worker_t *w, ps_entry_t *e);
+int ps_client_put(client_t *c, const char *name, ps_entry_t *e);
+ps_entry_t *ps_client_get(client_t *c, const char *name);
+int ps_client_del(client_t *c, const char *name);
+void ps_client_free(client_t *c);
+bool ps_server_has(server_t *s, ps_entry_t *e);
+int ps_server_add(server_t *s, ps_entry_t *e);
+void ps_server_free(server_t *s);
+void ps_registry_free(worker_t *w);
+/* Append a Parse message for e under its server-side name. */
+void ps_put_parse(wire_buf_t *b, const ps_entry_t *e);
+
+/* ---- cancel (cancel.c) ---- */
+
+void cancel_register(client_t *c);
+void cancel_unregister(client_t *c);
+void cancel_update(client_t *c); /* the client's server changed */
+void cancel_forward(worker_t *w, int32_t pid, int32_t key);
+void cancel_init(void);
+
+/* ---- workers (worker.c) ---- */
+
+struct worker {
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *reload_ev;
+	struct event *janitor;
+	cfg_ref_t *cfg;       /* current config; swapped on reload */
+	cfg_ref_t *cfg_next;  /* set by the main thread, taken by the worker */
+	pthread_mutex_t lock; /* guards cfg_next only */
+
+	struct client_list login_clients, idle_clients;
+	struct pool_list pools;
+	int n_clients;
+	uint64_t next_id;
+	uint64_t next_unnamed_gen;
+	struct ps_registry *statements;
+	uint64_t next_ps_id;
+	wire_buf_t scratch; /* for building messages on the loop's thread */
+};
+
+int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
+void worker_stop(worker_t *w);
+void worker_join(worker_t *w);
+void worker_set_config(worker_t *w, cfg_ref_t *cfg);
+const cfg_t *worker_cfg(const worker_t *w);
+
+extern int g_n_workers;
+extern worker_t *g_workers;
+
+#endif

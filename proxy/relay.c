@@ -1,0 +1,338 @@
+/*
+ * relay.c — the server's replies on their way to the client.
+ *
+ * Replies are relayed as bytes, message by message, without decoding rows.
+ * Only the type byte of each message is looked at, to keep the pending
+ * queue (proxy.h) in step with the server:
+ *
+ *   ParseComplete '1', BindComplete '2', CloseComplete '3'  answer P, B, C
+ *   RowDescription 'T' / NoData 'n'                          answer Describe
+ *   CommandComplete 'C', EmptyQuery 'I', PortalSuspended 's' answer Execute
+ *   ReadyForQuery 'Z'                                        answers Sync, Query, FunctionCall
+ *   ErrorResponse 'E' in the extended protocol answers the message that
+ *   failed, and the server then skips everything up to the next Sync.
+ *
+ * When a reply completes the head of the queue, replies the proxy makes
+ * itself are due if they are next, so they reach the client exactly where
+ * the server's would have. ReadyForQuery with status idle and nothing left
+ * in the queue is the moment a server can go back to the pool.
+ */
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+/* ---- the pending queue: a ring buffer ---- */
+
+int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
+                 ps_entry_t *ps, char *str)
+{
+	pending_t *p;
+
+	if (q->count == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 16;
+		pending_t *items = malloc(sizeof(*items) * cap);
+
+		if (items == NULL)
+			return -1;
+		for (uint32_t i = 0; i < q->count; i++)
+			items[i] = q->items[(q->head + i) % q->cap];
+		free(q->items);
+		q->items = items;
+		q->cap = cap;
+		q->head = 0;
+	}
+	p = &q->items[(q->head + q->count) % q->cap];
+	p->msg = msg;
+	p->action = (uint8_t)action;
+	p->reply = reply;
+	p->ps = ps;
+	p->str = str;
+	q->count++;
+	return 0;
+}
+
+pending_t *pending_head(pending_queue_t *q)
+{
+	return q->count ? &q->items[q->head] : NULL;
+}
+
+void pending_pop(pending_queue_t *q)
+{
+	if (q->count == 0)
+		return;
+	free(q->items[q->head].str);
+	q->head = (q->head + 1) % q->cap;
+	q->count--;
+}
+
+void pending_clear(pending_queue_t *q)
+{
+	while (q->count)
+		pending_pop(q);
+}
+
+/* ---- replies made by the proxy ---- */
+
+static void emit_synthesized(client_t *c, const pending_t *p)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	if (p->reply == 'E') {
+		char sqlstate[6];
+
+		memcpy(sqlstate, p->str, 5);
+		sqlstate[5] = '\0';
+		wire_put_error(b, "ERROR", sqlstate, p->str + 5);
+	} else {
+		wire_put_empty(b, p->reply);
+	}
+	if (!b->failed)
+		bufferevent_write(c->bev, b->data, b->len);
+}
+
+void relay_flush_synthesized(client_t *c, server_t *s)
+{
+	pending_t *p;
+
+	while ((p = pending_head(&s->pending)) != NULL && p->action == PEND_SYNTHESIZE) {
+		emit_synthesized(c, p);
+		pending_pop(&s->pending);
+	}
+}
+
+/*
+ * The server did not run a Parse (it failed, or was skipped after an
+ * earlier error): the statement exists neither on the server nor, as
+ * PostgreSQL would have it, for the client.
+ */
+static void parse_undone(client_t *c, server_t *s, const pending_t *p)
+{
+	if (p->msg != 'P')
+		return;
+	if (p->ps != NULL && p->action != PEND_SYNTHESIZE)
+		ps_server_del(s, p->ps);
+	if (p->str != NULL && p->action != PEND_SWALLOW)
+		ps_client_del(c, p->str);
+}
+
+/* An error in the extended protocol: the failed message, and all up to Sync, are done. */
+static void skip_to_sync(client_t *c, server_t *s)
+{
+	pending_t *p = pending_head(&s->pending);
+
+	if (p == NULL)
+		return;
+	parse_undone(c, s, p);
+	pending_pop(&s->pending);
+	while ((p = pending_head(&s->pending)) != NULL && p->msg != 'S') {
+		parse_undone(c, s, p);
+		pending_pop(&s->pending);
+	}
+}
+
+/* ---- SETs take effect when their transaction ends well ---- */
+
+static void free_pend_sets(client_t *c)
+{
+	for (int i = 0; i < c->n_pend_sets; i++) {
+		free(c->pend_sets[i].name);
+		free(c->pend_sets[i].stmt);
+	}
+	free(c->pend_sets);
+	c->pend_sets = NULL;
+	c->n_pend_sets = 0;
+}
+
+static void settle_sets(client_t *c, server_t *s, char status)
+{
+	bool reset = false;
+
+	if (c->n_pend_sets == 0)
+		return;
+	if (status == 'E')
+		s->sets_doomed = true;
+	if (status != 'I')
+		return;
+	if (!s->sets_doomed) {
+		for (int i = 0; i < c->n_pend_sets; i++) {
+			const route_set_t *set = &c->pend_sets[i];
+
+			switch (set->kind) {
+			case ROUTE_SET_VALUE:
+				params_set(&c->session_params, set->name, set->stmt);
+				break;
+			case ROUTE_RESET:
+				params_remove(&c->session_params, set->name);
+				reset = true;
+				break;
+			case ROUTE_RESET_ALL:
+				params_free(&c->session_params);
+				reset = true;
+				break;
+			}
+		}
+		c->params_hash = params_hash(&c->startup_params, &c->session_params);
+		/*
+		 * The server now has the client's settings, except after a RESET:
+		 * there the server went back to its own default, not to the
+		 * client's startup value, so the next link syncs again.
+		 */
+		s->params_hash = reset ? 0 : c->params_hash;
+	}
+	s->sets_doomed = false;
+	free_pend_sets(c);
+}
+
+static bool is_rollback_tag(struct evbuffer *in, size_t total)
+{
+	uint8_t tag[14];
+
+	if (total != 5 + 9)
+		return false;
+	if (evbuffer_copyout(in, tag, sizeof(tag)) != (ev_ssize_t)sizeof(tag))
+		return false;
+	return memcmp(tag + 5, "ROLLBACK", 9) == 0;
+}
+
+/* ---- the relay loop ---- */
+
+void client_server_reply(client_t *c, server_t *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t max = worker_cfg(c->worker)->max_message_size;
+
+	while (!c->closing && c->server == s) {
+		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
+		size_t total;
+		pending_t *head;
+		bool swallow, forward;
+
+		if (evbuffer_get_length(out) > PROXY_HIGH_WATERMARK) {
+			/* backpressure: a slow client slows its server, the proxy does not buffer
+			 */
+			s->wait_client_drain = true;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (evbuffer_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)
+			return;
+		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
+		case WIRE_FRAME_NEED_MORE:
+			return;
+		case WIRE_FRAME_OK:
+			break;
+		case WIRE_FRAME_TOO_LONG:
+			client_unlinked(c);
+			client_fail(c, "ERROR", "54000",
+			            "pgshard: server message of %u bytes is over max_message_size "
+			            "(%zu)",
+			            (unsigned)wire_be32(hdr + 1), max);
+			server_close(s, "message over max_message_size");
+			return;
+		default:
+			client_server_lost(c, "invalid message from server");
+			server_close(s, "invalid message length");
+			return;
+		}
+
+		head = pending_head(&s->pending);
+		swallow = head != NULL && head->action == PEND_SWALLOW;
+		forward = !swallow;
+
+		switch (type) {
+		case 'Z': {
+			bool was_sync;
+			char status;
+
+			evbuffer_copyout(in, hdr, WIRE_HEADER_LEN + 1);
+			status = (char)hdr[5];
+			s->tx_status = status;
+			was_sync = swallow && s->syncing_params && head->msg == 'Q';
+			if (head != NULL)
+				pending_pop(&s->pending);
+			evbuffer_drain(in, swallow ? total : 0);
+			if (!swallow && evbuffer_remove_buffer(in, out, total) != (int)total)
+				return;
+			if (was_sync) {
+				uint8_t *err = s->sync_error;
+
+				s->sync_error = NULL;
+				client_sync_done(c, s, err, s->sync_error_len);
+				free(err);
+				if (c->closing || c->server != s)
+					return;
+			} else {
+				settle_sets(c, s, status);
+			}
+			relay_flush_synthesized(c, s);
+			if (client_maybe_release(c))
+				return;
+			continue;
+		}
+		case 'E':
+			if (c->n_pend_sets > 0)
+				s->sets_doomed = true;
+			if (swallow && s->syncing_params) {
+				/* the parameter sync failed: keep the error for the client */
+				if (s->sync_error == NULL) {
+					const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+					s->sync_error = m ? malloc(total - 5) : NULL;
+					if (s->sync_error != NULL) {
+						memcpy(s->sync_error, m + 5, total - 5);
+						s->sync_error_len = total - 5;
+					}
+				}
+				forward = false;
+			} else if (head != NULL && head->msg != 'Q' && head->msg != 'F' &&
+			           head->msg != 'S') {
+				/* an injected Parse failing is shown too: it is why the Bind fails
+				 */
+				forward = true;
+				skip_to_sync(c, s);
+			}
+			break;
+		case '1':
+		case '2':
+		case '3':
+			if (head != NULL)
+				pending_pop(&s->pending);
+			break;
+		case 'T':
+		case 'n':
+			if (head != NULL && head->msg == 'D')
+				pending_pop(&s->pending);
+			break;
+		case 'C':
+		case 'I':
+		case 's':
+			if (type == 'C' && c->n_pend_sets > 0 && is_rollback_tag(in, total))
+				s->sets_doomed = true;
+			if (head != NULL && head->msg == 'E')
+				pending_pop(&s->pending);
+			break;
+		case 'S': {
+			const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+			if (m != NULL)
+				server_note_parameter(s, m + 5, total - 5);
+			break;
+		}
+		default:
+			break;
+		}
+
+		if (forward) {
+			if (evbuffer_remove_buffer(in, out, total) != (int)total)
+				return;
+		} else {
+			evbuffer_drain(in, total);
+		}
+		relay_flush_synthesized(c, s);
+	}
+}

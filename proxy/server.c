@@ -1,0 +1,388 @@
+/*
+ * server.c — one connection to a PostgreSQL backend: connect, start up,
+ * authenticate (trust, cleartext, md5, SCRAM-SHA-256), then either sit idle
+ * in its pool or relay for the client it is linked to (client.c reads its
+ * replies).
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/log.h"
+
+static void server_read_cb(struct bufferevent *bev, void *arg);
+static void server_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void server_free(server_t *s)
+{
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	params_free(&s->reported);
+	ps_server_free(s);
+	free(s->pending.items);
+	free(s->scram);
+	free(s->sync_error);
+	free(s);
+}
+
+/* Remove from the pool and free. The linked client, if any, must be told first. */
+void server_close(server_t *s, const char *why)
+{
+	log_msg(LOG_DEBUG, 0, s->id, "closing server connection: %s", why);
+	pool_server_gone(s, why, NULL, 0);
+	server_free(s);
+}
+
+int server_send(server_t *s, const void *data, size_t len)
+{
+	return bufferevent_write(s->bev, data, len);
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints, *res = NULL;
+	char portstr[16];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(host, portstr, &hints, &res) != 0 || res == NULL)
+		return -1;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+server_t *server_connect(pool_t *p)
+{
+	worker_t *w = p->worker;
+	const cfg_t *cfg = worker_cfg(w);
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct timeval tv;
+	wire_buf_t *b = &w->scratch;
+	server_t *s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->id = ++w->next_id;
+	s->pool = p;
+	s->state = SV_CONNECT;
+	s->tx_status = 'I';
+	TAILQ_INSERT_TAIL(&p->connecting, s, link);
+	p->n_servers++;
+
+	s->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL || resolve(p->host, p->port, &ss, &sslen) < 0) {
+		pool_server_gone(s, "cannot resolve host", NULL, 0);
+		server_free(s);
+		return NULL;
+	}
+	bufferevent_setcb(s->bev, server_read_cb, NULL, server_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	tv.tv_sec = cfg->server_connect_timeout_ms / 1000;
+	tv.tv_usec = (cfg->server_connect_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+
+	wire_buf_reset(b);
+	wire_begin(b, 0);
+	wire_put_i32(b, WIRE_PROTOCOL_3_0);
+	wire_put_cstring(b, "user");
+	wire_put_cstring(b, p->user);
+	wire_put_cstring(b, "database");
+	wire_put_cstring(b, p->dbname);
+	wire_put_u8(b, 0);
+	if (wire_end(b) < 0 || bufferevent_write(s->bev, b->data, b->len) < 0 ||
+	    bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss, (int)sslen) < 0) {
+		/* bufferevent_socket_connect reports most failures through the event callback */
+		pool_server_gone(s, "cannot start connection", NULL, 0);
+		server_free(s);
+		return NULL;
+	}
+	log_msg(LOG_DEBUG, 0, s->id, "connecting to %s:%d", p->host, p->port);
+	return s;
+}
+
+/* Login failed: tell waiting clients (with the server's error if it sent one), free. */
+static void login_failed(server_t *s, const char *why, const uint8_t *body, size_t len)
+{
+	log_msg(LOG_WARNING, 0, s->id, "login to %s:%d failed: %s", s->pool->host, s->pool->port,
+	        why);
+	pool_server_gone(s, why, body, len);
+	server_free(s);
+}
+
+static int send_password_message(server_t *s, const void *data, size_t len)
+{
+	wire_buf_t *b = &s->pool->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_begin(b, 'p');
+	wire_put_bytes(b, data, len);
+	if (wire_end(b) < 0)
+		return -1;
+	return bufferevent_write(s->bev, b->data, b->len);
+}
+
+/* Answer an Authentication request. Returns 0, or -1 with *why set. */
+static int handle_auth(server_t *s, const uint8_t *body, size_t len, const char **why)
+{
+	pool_t *p = s->pool;
+	int32_t code;
+	const uint8_t *data;
+	size_t dlen;
+	char out[512];
+
+	if (wire_parse_auth(body, len, &code, &data, &dlen) < 0) {
+		*why = "malformed authentication request";
+		return -1;
+	}
+	switch (code) {
+	case 0: /* AuthenticationOk */
+		if (s->scram != NULL && s->scram->state != 3) {
+			*why = "server did not prove it knows the SCRAM password";
+			return -1;
+		}
+		return 0;
+	case 3: /* cleartext */
+		if (p->password == NULL) {
+			*why = "server asks for a password and none is configured";
+			return -1;
+		}
+		return send_password_message(s, p->password, strlen(p->password) + 1);
+	case 5: /* md5 */
+		if (p->password == NULL || dlen != 4) {
+			*why = p->password ? "malformed md5 request"
+			                   : "server asks for a password and none is configured";
+			return -1;
+		}
+		auth_md5_response(p->user, p->password, data, out);
+		return send_password_message(s, out, strlen(out) + 1);
+	case 10: { /* SASL: a list of mechanisms */
+		wire_buf_t *b = &p->worker->scratch;
+		bool offered = false;
+		size_t i = 0;
+
+		while (i < dlen && data[i] != 0) {
+			const char *mech = (const char *)data + i;
+			size_t n = strnlen(mech, dlen - i);
+
+			if (strncmp(mech, AUTH_SCRAM_MECH, n) == 0 && n == strlen(AUTH_SCRAM_MECH))
+				offered = true;
+			i += n + 1;
+		}
+		if (!offered || p->password == NULL || strncmp(p->password, "md5", 3) == 0 ||
+		    strncmp(p->password, "SCRAM-SHA-256$", 14) == 0) {
+			*why = !offered ? "server offers no SASL mechanism pgshard supports"
+			                : "SCRAM needs the plain-text password of the backend user";
+			return -1;
+		}
+		s->scram = calloc(1, sizeof(*s->scram));
+		if (s->scram == NULL || auth_scram_client_first(s->scram, out, sizeof(out)) < 0) {
+			*why = "out of memory";
+			return -1;
+		}
+		wire_buf_reset(b);
+		wire_begin(b, 'p');
+		wire_put_cstring(b, AUTH_SCRAM_MECH);
+		wire_put_i32(b, (int32_t)strlen(out));
+		wire_put_bytes(b, out, strlen(out));
+		if (wire_end(b) < 0)
+			return -1;
+		return bufferevent_write(s->bev, b->data, b->len);
+	}
+	case 11: /* SASLContinue */
+		if (s->scram == NULL ||
+		    auth_scram_client_final(s->scram, p->password, (const char *)data, dlen, out,
+		                            sizeof(out)) < 0) {
+			*why = "bad SCRAM server-first-message";
+			return -1;
+		}
+		return send_password_message(s, out, strlen(out));
+	case 12: /* SASLFinal */
+		if (s->scram == NULL ||
+		    auth_scram_client_verify(s->scram, (const char *)data, dlen) < 0) {
+			*why = "SCRAM server signature does not match";
+			return -1;
+		}
+		return 0;
+	default:
+		*why = "server asks for an authentication method pgshard does not support";
+		return -1;
+	}
+}
+
+/* ParameterStatus: remember the value, as the "stmt" of a param_list entry. */
+void server_note_parameter(server_t *s, const uint8_t *body, size_t len)
+{
+	wire_reader_t r;
+	const char *name, *value;
+
+	wire_reader_init(&r, body, len);
+	if (wire_get_cstring(&r, &name) == 0 && wire_get_cstring(&r, &value) == 0)
+		params_set(&s->reported, name, value);
+}
+
+/* Login phase: everything up to the first ReadyForQuery. */
+static void server_login_read(server_t *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t max = worker_cfg(s->pool->worker)->max_message_size;
+
+	for (;;) {
+		uint8_t hdr[WIRE_HEADER_LEN], type;
+		size_t total, avail = evbuffer_get_length(in);
+		const uint8_t *msg;
+		const char *why = NULL;
+
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+			return;
+		switch (wire_frame(hdr, avail, max, &type, &total)) {
+		case WIRE_FRAME_NEED_MORE:
+			return;
+		case WIRE_FRAME_OK:
+			break;
+		default:
+			login_failed(s, "invalid message length from server", NULL, 0);
+			return;
+		}
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL) {
+			login_failed(s, "out of memory", NULL, 0);
+			return;
+		}
+		switch (type) {
+		case 'R':
+			if (handle_auth(s, msg + 5, total - 5, &why) < 0) {
+				login_failed(s, why ? why : "cannot send to server", NULL, 0);
+				return;
+			}
+			break;
+		case 'E': {
+			const char *m = wire_error_field(msg + 5, total - 5, 'M');
+			char whybuf[256];
+
+			snprintf(whybuf, sizeof(whybuf), "%s", m ? m : "error during startup");
+			/* copy: the evbuffer goes away with the server */
+			uint8_t *copy = malloc(total - 5);
+
+			if (copy != NULL)
+				memcpy(copy, msg + 5, total - 5);
+			login_failed(s, whybuf, copy, copy ? total - 5 : 0);
+			free(copy);
+			return;
+		}
+		case 'S':
+			server_note_parameter(s, msg + 5, total - 5);
+			break;
+		case 'K':
+			if (total - 5 == 8) {
+				s->backend_pid = wire_be32(msg + 5);
+				s->backend_key = wire_be32(msg + 9);
+			}
+			break;
+		case 'Z':
+			evbuffer_drain(in, total);
+			free(s->scram);
+			s->scram = NULL;
+			bufferevent_set_timeouts(s->bev, NULL, NULL);
+			log_msg(LOG_DEBUG, 0, s->id, "server connection ready (backend pid %d)",
+			        s->backend_pid);
+			pool_server_ready(s);
+			return;
+		default: /* NoticeResponse, NegotiateProtocolVersion: nothing to do */
+			break;
+		}
+		evbuffer_drain(in, total);
+	}
+}
+
+/* An idle server should say nothing; if it does (shutdown, a notice), take note. */
+static void server_idle_read(server_t *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	uint8_t hdr[WIRE_HEADER_LEN], type;
+	size_t total;
+
+	while (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ev_ssize_t)sizeof(hdr)) {
+		if (wire_frame(hdr, evbuffer_get_length(in), SIZE_MAX / 2, &type, &total) !=
+		    WIRE_FRAME_OK)
+			return;
+		if (type == 'E') {
+			server_close(s, "error from idle server");
+			return;
+		}
+		if (type == 'S') {
+			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+
+			if (msg != NULL)
+				server_note_parameter(s, msg + 5, total - 5);
+		}
+		evbuffer_drain(in, total);
+	}
+}
+
+static void server_read_cb(struct bufferevent *bev, void *arg)
+{
+	server_t *s = arg;
+
+	switch (s->state) {
+	case SV_CONNECT:
+		server_login_read(s);
+		break;
+	case SV_IDLE:
+		server_idle_read(s);
+		break;
+	case SV_ACTIVE:
+		client_server_reply(s->client, s);
+		break;
+	}
+}
+
+static void server_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	server_t *s = arg;
+	const char *why;
+	char buf[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		why = "timeout";
+	} else if (what & BEV_EVENT_EOF) {
+		why = "server closed the connection";
+	} else {
+		snprintf(buf, sizeof(buf), "%s",
+		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		why = buf;
+	}
+
+	switch (s->state) {
+	case SV_CONNECT:
+		login_failed(s, why, NULL, 0);
+		break;
+	case SV_ACTIVE:
+		log_msg(LOG_WARNING, s->client->id, s->id, "server connection lost: %s", why);
+		client_server_lost(s->client, why);
+		server_close(s, why);
+		break;
+	case SV_IDLE:
+		server_close(s, why);
+		break;
+	}
+}

@@ -1,0 +1,204 @@
+/*
+ * worker.c — one event loop per thread, shared-nothing.
+ *
+ * Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads
+ * new connections, and owns its clients, pools and prepared-statement
+ * registry outright: nothing on the data path takes a lock. The main thread
+ * talks to a worker only to hand it a new config (reload) or stop it.
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+int g_n_workers = 1;
+worker_t *g_workers;
+
+cfg_ref_t *cfg_ref_new(cfg_t *cfg)
+{
+	cfg_ref_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->cfg = cfg;
+	atomic_init(&r->refs, 1);
+	return r;
+}
+
+cfg_ref_t *cfg_ref_get(cfg_ref_t *r)
+{
+	atomic_fetch_add(&r->refs, 1);
+	return r;
+}
+
+void cfg_ref_put(cfg_ref_t *r)
+{
+	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+		cfg_free(r->cfg);
+		free(r);
+	}
+}
+
+const cfg_t *worker_cfg(const worker_t *w)
+{
+	return w->cfg->cfg;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
+                      void *arg)
+{
+	client_accept(arg, fd);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("accept failed: %s", evutil_socket_error_to_string(err));
+	/* out of file descriptors: pause accepting briefly rather than spin */
+	if (err == EMFILE || err == ENFILE) {
+		evconnlistener_disable(l);
+		evconnlistener_enable(l);
+	}
+}
+
+static void reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+	cfg_ref_t *next;
+
+	pthread_mutex_lock(&w->lock);
+	next = w->cfg_next;
+	w->cfg_next = NULL;
+	pthread_mutex_unlock(&w->lock);
+	if (next != NULL) {
+		cfg_ref_put(w->cfg);
+		w->cfg = next;
+	}
+}
+
+static void janitor_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+
+	pool_close_idle(w, time(NULL) - worker_cfg(w)->server_idle_timeout_s);
+}
+
+static void *worker_main(void *arg)
+{
+	worker_t *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
+{
+	const cfg_t *c = cfg->cfg;
+	struct addrinfo hints, *res = NULL;
+	char port[16];
+	struct timeval one_second = {1, 0};
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->cfg = cfg_ref_get(cfg);
+	w->next_id = (uint64_t)index << 48;
+	pthread_mutex_init(&w->lock, NULL);
+	TAILQ_INIT(&w->login_clients);
+	TAILQ_INIT(&w->idle_clients);
+	TAILQ_INIT(&w->pools);
+	wire_buf_init(&w->scratch);
+
+	w->base = event_base_new();
+	if (w->base == NULL)
+		return -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", c->listen_port);
+	if (getaddrinfo(c->listen_host, port, &hints, &res) != 0 || res == NULL) {
+		log_error("cannot resolve listen address %s", c->listen_host);
+		return -1;
+	}
+	w->listener = evconnlistener_new_bind(w->base, accept_cb, w,
+	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                          LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+	                                      1024, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (w->listener == NULL) {
+		log_error("cannot listen on %s:%d: %s", c->listen_host, c->listen_port,
+		          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	evconnlistener_set_error_cb(w->listener, accept_error_cb);
+
+	w->reload_ev = event_new(w->base, -1, 0, reload_cb, w);
+	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
+	event_add(w->janitor, &one_second);
+
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	return 0;
+}
+
+void worker_set_config(worker_t *w, cfg_ref_t *cfg)
+{
+	cfg_ref_t *old;
+
+	pthread_mutex_lock(&w->lock);
+	old = w->cfg_next;
+	w->cfg_next = cfg_ref_get(cfg);
+	pthread_mutex_unlock(&w->lock);
+	cfg_ref_put(old);
+	event_active(w->reload_ev, 0, 0);
+}
+
+void worker_stop(worker_t *w)
+{
+	if (w->base != NULL)
+		event_base_loopexit(w->base, NULL);
+}
+
+void worker_join(worker_t *w)
+{
+	client_t *c;
+
+	pthread_join(w->thread, NULL);
+	/* the loop is over: tear everything down on this thread */
+	while ((c = TAILQ_FIRST(&w->login_clients)) != NULL)
+		client_close(c);
+	while ((c = TAILQ_FIRST(&w->idle_clients)) != NULL)
+		client_close(c);
+	{
+		pool_t *p;
+
+		TAILQ_FOREACH(p, &w->pools, link)
+		{
+			while ((c = TAILQ_FIRST(&p->active_clients)) != NULL)
+				client_close(c);
+			while ((c = TAILQ_FIRST(&p->waiting)) != NULL)
+				client_close(c);
+		}
+	}
+	pool_free_all(w);
+	ps_registry_free(w);
+	if (w->listener)
+		evconnlistener_free(w->listener);
+	if (w->reload_ev)
+		event_free(w->reload_ev);
+	if (w->janitor)
+		event_free(w->janitor);
+	event_base_free(w->base);
+	wire_buf_free(&w->scratch);
+	cfg_ref_put(w->cfg);
+	cfg_ref_put(w->cfg_next);
+	pthread_mutex_destroy(&w->lock);
+}
