@@ -87,14 +87,28 @@ static void send_error(client_t *c, const char *severity, const char *sqlstate, 
 	send_buf(c, b);
 }
 
-/* Stop reading, let the output drain, then close (client_write_cb). */
+static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_close(arg);
+}
+
+/*
+ * Stop reading, let the output drain, then close: from client_write_cb when
+ * the output empties, or from the event loop right away when it already is.
+ * Never synchronously, because the caller still holds the client.
+ */
 static void close_after_flush(client_t *c)
 {
+	if (c->closing)
+		return;
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		client_close(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		c->close_ev = event_new(c->worker->base, -1, 0, deferred_close_cb, c);
+		if (c->close_ev != NULL)
+			event_active(c->close_ev, 0, 0);
+	}
 }
 
 void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
@@ -184,6 +198,8 @@ void client_close(client_t *c)
 	server_t *s = c->server;
 
 	log_msg(LOG_DEBUG, c->id, s ? s->id : 0, "client closed");
+	if (c->close_ev != NULL)
+		event_free(c->close_ev);
 	if (s != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state

@@ -171,8 +171,9 @@ struct client {
 	uint64_t unnamed_gen; /* identifies it; 0 = none */
 
 	bool closing;
-	bool in_process;      /* process_messages is on the stack */
-	bool skip_until_sync; /* the proxy answered an error; drop messages until Sync */
+	struct event *close_ev; /* closes a client with nothing left to send */
+	bool in_process;        /* process_messages is on the stack */
+	bool skip_until_sync;   /* the proxy answered an error; drop messages until Sync */
 	bool wait_server_drain;
 	bool negotiate_minor; /* asked for protocol 3.x, x > 0 */
 };

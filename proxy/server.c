@@ -20,6 +20,15 @@
 static void server_read_cb(struct bufferevent *bev, void *arg);
 static void server_event_cb(struct bufferevent *bev, short what, void *arg);
 
+/* The server took what was queued for it: a client paused on backpressure may go on. */
+static void server_write_cb(struct bufferevent *bev, void *arg)
+{
+	server_t *s = arg;
+
+	if (s->state == SV_ACTIVE && s->client->wait_server_drain)
+		client_resume(s->client);
+}
+
 static void server_free(server_t *s)
 {
 	if (s->bev != NULL)
@@ -89,7 +98,7 @@ server_t *server_connect(pool_t *p)
 		server_free(s);
 		return NULL;
 	}
-	bufferevent_setcb(s->bev, server_read_cb, NULL, server_event_cb, s);
+	bufferevent_setcb(s->bev, server_read_cb, server_write_cb, server_event_cb, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	tv.tv_sec = cfg->server_connect_timeout_ms / 1000;
 	tv.tv_usec = (cfg->server_connect_timeout_ms % 1000) * 1000;
