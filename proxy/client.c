@@ -545,12 +545,19 @@ void client_linked(client_t *c, server_t *s)
 
 	if (s->params_hash != c->params_hash) {
 		start_param_sync(c, s);
-		return; /* client_sync_done goes on */
-	}
-	if (c->login_step == LOGIN_PARAMS) {
+		/* a login goes on in client_sync_done, once the values are known */
+		if (c->login_step == LOGIN_PARAMS || c->closing)
+			return;
+	} else if (c->login_step == LOGIN_PARAMS) {
 		finish_login(c);
 		return;
 	}
+	/*
+	 * The message that made the client wait is already buffered: send it
+	 * now, right behind the sync query if there is one; the server answers
+	 * in order and the pending queue keeps the sync's replies away from
+	 * the client.
+	 */
 	client_resume(c);
 }
 

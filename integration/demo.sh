@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The README's demo command: installs what is missing, builds pgshard, starts a
+# local cluster (2 shards, each a primary with a streaming replica), starts
+# pgshard in front of it, loads pgbench data through pgshard, runs pgbench and
+# a psql query through it, and leaves everything running.
+#
+#   integration/demo.sh          set up and run the demo
+#   integration/demo.sh stop     stop pgshard and the cluster
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=$ROOT/.cluster/demo
+cd "$ROOT"
+# shellcheck source=integration/lib.sh
+. integration/lib.sh
+
+if [ "${1:-}" = stop ]; then
+	pgshard_stop "$DIR" || true
+	integration/cluster.sh stop "$DIR"
+	exit 0
+fi
+
+integration/install-deps.sh
+echo "demo: building"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+
+integration/cluster.sh start "$DIR" --shards 2 --replicas 1 --port 5440 \
+	--auth scram-sha-256 --proxy-port 6432 --pool-size 8
+pgshard_start "$DIR" "$ROOT/build/pgshard"
+
+# shellcheck source=/dev/null
+. "$DIR/env.sh"
+export PGHOST=127.0.0.1 PGPORT=$PGSHARD_PORT PGUSER=app PGPASSWORD=app-secret PGDATABASE=app
+
+echo "demo: loading pgbench data through pgshard"
+pgbench -i -s 5 -q
+echo "demo: pgbench -S -M prepared -c 16 through pgshard (pool_size 8)"
+pgbench -S -M prepared -c 16 -j 2 -T 5 | grep -E 'transactions|failed|tps'
+echo "demo: TPC-B-like pgbench through pgshard"
+pgbench -c 8 -j 2 -T 5 | grep -E 'transactions|failed|tps'
+echo "demo: psql through pgshard"
+psql -X -c "select count(*) as accounts, sum(abalance) as balance from pgbench_accounts" \
+	-c "select version()"
+
+cat <<MSG
+
+pgshard is running on 127.0.0.1:$PGSHARD_PORT in front of shards at ports $SHARD_PORTS.
+Connect with:
+    PGPASSWORD=app-secret psql -h 127.0.0.1 -p $PGSHARD_PORT -U app app
+Config: $DIR/pgshard.ini   Log: $DIR/pgshard.log
+Stop everything with: integration/demo.sh stop
+MSG

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds pgshard twice
+# (optimized, and with AddressSanitizer + UndefinedBehaviorSanitizer), runs
+# the unit tests in both builds, then the integration suites against a real
+# local cluster through the sanitizer build, and prints one closing line
+# "N passed, N failed" over everything.
+#
+#   integration/test.sh [--skip-install] [--unit-only]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+skip_install=0
+unit_only=0
+for arg in "$@"; do
+	case $arg in
+	--skip-install) skip_install=1 ;;
+	--unit-only) unit_only=1 ;;
+	*)
+		echo "usage: integration/test.sh [--skip-install] [--unit-only]" >&2
+		exit 2
+		;;
+	esac
+done
+
+[ $skip_install = 1 ] || integration/install-deps.sh
+
+passed=0
+failed=0
+
+# ctest prints "N% tests passed, F tests failed out of T"
+run_ctest() {
+	local dir=$1 out line total fails
+	out=$(cd "$dir" && ctest --output-on-failure 2>&1) || true
+	printf '%s\n' "$out"
+	line=$(printf '%s\n' "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -1)
+	if [ -z "$line" ]; then
+		echo "test: no ctest summary in $dir" >&2
+		failed=$((failed + 1))
+		return
+	fi
+	total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+	fails=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+	passed=$((passed + total - fails))
+	failed=$((failed + fails))
+}
+
+build() {
+	local dir=$1
+	shift
+	cmake -S . -B "$dir" "$@" >/dev/null
+	cmake --build "$dir" -j"$(nproc)" -- --no-print-directory 2>&1 | grep -vE '^\[|^Consolidate|^Built target' || true
+	[ -x "$dir/pgshard" ] || {
+		echo "test: build in $dir failed" >&2
+		exit 1
+	}
+}
+
+echo "== build (RelWithDebInfo) and unit tests"
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_ctest build
+
+echo "== build (ASan + UBSan) and unit tests"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DPGSHARD_SANITIZE=ON
+run_ctest build-asan
+
+if [ $unit_only = 0 ]; then
+	echo "== integration tests (sanitizer build)"
+	out_file=$(mktemp)
+	set +e
+	integration/integration.sh "$ROOT/build-asan/pgshard" 2>&1 | tee "$out_file"
+	rc=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E '^(integration: )?[0-9]+ passed, [0-9]+ failed' "$out_file" | tail -1)
+	rm -f "$out_file"
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/^[^0-9]*([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		passed=$((passed + p))
+		failed=$((failed + f))
+	fi
+	if [ "$rc" != 0 ] && { [ -z "$line" ] || [ "${f:-0}" = 0 ]; }; then
+		echo "test: integration run exited $rc" >&2
+		failed=$((failed + 1))
+	fi
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Proxy behaviour that no driver test covers: client authentication methods,
+# config errors and SIGHUP reload, too many clients, pool size, a backend that
+# dies under a client. Runs against the cluster and pgshard that
+# integration/integration.sh started (PGSHARD_DIR, PGSHARD_BIN, PG* in the env),
+# and starts extra pgshard instances of its own on ports 6440-6449.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=integration/lib.sh
+. "$ROOT/integration/lib.sh"
+: "${PGSHARD_DIR:?}" "${PGSHARD_BIN:?}"
+# shellcheck source=/dev/null
+. "$PGSHARD_DIR/env.sh"
+export PGHOST=127.0.0.1 PGUSER=app PGPASSWORD=app-secret PGDATABASE=app
+PORT=${PGSHARD_PORT:?}
+SHARD0=${SHARD_PORTS%% *}
+WORK=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# psql through a port; prints rows only
+q() {
+	local port=$1
+	shift
+	PGCONNECT_TIMEOUT=5 psql -X -A -t -v ON_ERROR_STOP=1 -p "$port" "$@" 2>&1
+}
+
+# superuser SQL on shard 0's primary, over its unix socket
+su0() {
+	psql -X -A -t -h "$PGSHARD_SOCKDIR" -p "$SHARD0" -U postgres -d app -c "$1" 2>&1
+}
+
+# A second pgshard with its own config, from the cluster's one with edits.
+# start_extra NAME PORT 'sed program'
+start_extra() {
+	local name=$1 port=$2 edit=$3
+	sed -e "s/^listen = .*/listen = 127.0.0.1:$port/" -e "$edit" \
+		"$PGSHARD_DIR/pgshard.ini" >"$WORK/$name.ini"
+	cp "$PGSHARD_DIR/users.txt" "$WORK/users.txt"
+	"$PGSHARD_BIN" -c "$WORK/$name.ini" >"$WORK/$name.log" 2>&1 &
+	pids+=($!)
+	eval "${name}_pid=$!"
+	wait_port 127.0.0.1 "$port" 10
+}
+
+# ---- client authentication ----
+
+out=$(q "$PORT" -c "select 'scram ok'")
+[ "$out" = "scram ok" ] && t_pass "scram_sha_256_client_login" ||
+	t_fail "scram_sha_256_client_login" "$out"
+
+out=$(PGPASSWORD=wrong q "$PORT" -c "select 1")
+grep -q 'password authentication failed for user "app"' <<<"$out" &&
+	t_pass "scram_wrong_password_is_rejected_with_28P01" ||
+	t_fail "scram_wrong_password_is_rejected_with_28P01" "$out"
+
+start_extra md5 6441 's/^method = .*/method = md5/' || t_fail "start_md5_proxy" "$(cat "$WORK/md5.log")"
+out=$(q 6441 -c "select 'md5 ok'")
+[ "$out" = "md5 ok" ] && t_pass "md5_client_login" || t_fail "md5_client_login" "$out"
+out=$(PGPASSWORD=wrong q 6441 -c "select 1")
+grep -q 'password authentication failed' <<<"$out" && t_pass "md5_wrong_password_is_rejected" ||
+	t_fail "md5_wrong_password_is_rejected" "$out"
+out=$(PGPASSWORD=app-secret q 6441 -U nosuchuser -c "select 1")
+grep -q 'password authentication failed for user "nosuchuser"' <<<"$out" &&
+	t_pass "md5_unknown_user_is_rejected_like_a_wrong_password" ||
+	t_fail "md5_unknown_user_is_rejected_like_a_wrong_password" "$out"
+
+start_extra trust 6442 's/^method = .*/method = trust/' || t_fail "start_trust_proxy" "$(cat "$WORK/trust.log")"
+out=$(PGPASSWORD= q 6442 -c "select 'trust ok'")
+[ "$out" = "trust ok" ] && t_pass "trust_client_login_without_password" ||
+	t_fail "trust_client_login_without_password" "$out"
+
+# ---- config errors and reload ----
+
+printf '[proxy]\nlisten = 127.0.0.1:6449\npool_sise = 3\n[shard.0]\nprimary = host=127.0.0.1 port=1\n' >"$WORK/bad.ini"
+out=$("$PGSHARD_BIN" -c "$WORK/bad.ini" 2>&1)
+rc=$?
+if [ $rc != 0 ] && grep -q "bad.ini:3: unknown key 'pool_sise'" <<<"$out"; then
+	t_pass "bad_config_refuses_to_start_naming_file_and_line"
+else
+	t_fail "bad_config_refuses_to_start_naming_file_and_line" "rc=$rc $out"
+fi
+out=$("$PGSHARD_BIN" --check -c "$PGSHARD_DIR/pgshard.ini" 2>&1)
+[ $? = 0 ] && t_pass "check_accepts_the_cluster_config" || t_fail "check_accepts_the_cluster_config" "$out"
+
+# reload: a broken file keeps the old config; a good one takes effect
+cp "$WORK/trust.ini" "$WORK/trust.good"
+echo "bogus_key = 1" >>"$WORK/trust.ini"
+kill -HUP "$trust_pid"
+sleep 0.5
+out=$(PGPASSWORD= q 6442 -c "select 'still trust'")
+if [ "$out" = "still trust" ] && grep -q "reload failed.*trust.ini:[0-9]*: unknown key 'bogus_key'" "$WORK/trust.log"; then
+	t_pass "bad_reload_keeps_old_config_and_logs_file_line"
+else
+	t_fail "bad_reload_keeps_old_config_and_logs_file_line" "$out / $(tail -3 "$WORK/trust.log")"
+fi
+sed 's/^method = .*/method = md5/' "$WORK/trust.good" >"$WORK/trust.ini"
+kill -HUP "$trust_pid"
+sleep 0.5
+out=$(PGPASSWORD=wrong q 6442 -c "select 1")
+out2=$(q 6442 -c "select 'md5 now'")
+if grep -q 'password authentication failed' <<<"$out" && [ "$out2" = "md5 now" ]; then
+	t_pass "good_reload_takes_effect_for_new_clients"
+else
+	t_fail "good_reload_takes_effect_for_new_clients" "$out / $out2"
+fi
+
+# ---- too many clients ----
+
+start_extra few 6443 's/^\[proxy\]/[proxy]\nmax_clients = 2/' || t_fail "start_few_proxy" "$(cat "$WORK/few.log")"
+q 6443 -c "select pg_sleep(3)" >/dev/null &
+q 6443 -c "select pg_sleep(3)" >/dev/null &
+sleep 1
+out=$(q 6443 -c "select 1")
+grep -q 'too many clients' <<<"$out" && t_pass "over_max_clients_gets_53300" ||
+	t_fail "over_max_clients_gets_53300" "$out"
+wait
+
+# ---- pool size: 16 clients share at most pool_size server connections ----
+
+pool_size=$(sed -n 's/^pool_size *= *\([0-9]*\).*/\1/p' "$PGSHARD_DIR/pgshard.ini")
+pgbench -n -p "$PORT" -c 16 -j 2 -T 4 -f <(echo "select pg_sleep(0.01);") >"$WORK/pgbench.out" 2>&1 &
+bench=$!
+max=0
+for _ in $(seq 1 12); do
+	sleep 0.25
+	n=$(su0 "select count(*) from pg_stat_activity where usename = 'app' and client_addr is not null")
+	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$max" ] && max=$n
+done
+wait $bench
+if [ "$max" -ge 1 ] && [ "$max" -le "$pool_size" ] && grep -q "number of failed transactions: 0 " "$WORK/pgbench.out"; then
+	t_pass "sixteen_clients_use_at_most_pool_size_server_connections"
+else
+	t_fail "sixteen_clients_use_at_most_pool_size_server_connections" "max=$max pool_size=$pool_size $(tail -3 "$WORK/pgbench.out")"
+fi
+
+# ---- a backend that dies under its client ----
+
+cat >"$WORK/victim.py" <<'PY'
+import os, sys, threading, time, subprocess
+import psycopg2
+port = int(sys.argv[1])
+victim = psycopg2.connect(port=port)
+victim.autocommit = False
+cur = victim.cursor()
+cur.execute("select pg_backend_pid()")
+pid = cur.fetchone()[0]
+bystander = psycopg2.connect(port=port)
+bystander.autocommit = True
+errors = []
+def bystand():
+    try:
+        c = bystander.cursor()
+        for i in range(300):
+            c.execute("select %s::int + 1", (i,))
+            assert c.fetchone()[0] == i + 1
+    except Exception as e:
+        errors.append(repr(e))
+t = threading.Thread(target=bystand); t.start()
+def kill():
+    time.sleep(0.5)
+    subprocess.run(sys.argv[2:] + ["select pg_terminate_backend(%d)" % pid], check=True,
+                   stdout=subprocess.DEVNULL)
+threading.Thread(target=kill).start()
+code = None
+try:
+    cur.execute("select pg_sleep(10)")
+except psycopg2.Error as e:
+    code = e.pgcode or ("08006" if "server connection lost" in str(e) else str(e))
+t.join()
+after = psycopg2.connect(port=port); ac = after.cursor(); ac.execute("select 42")
+print("victim", code, "bystander_errors", len(errors), "after", ac.fetchone()[0])
+PY
+out=$(timeout 60 /usr/bin/python3 "$WORK/victim.py" "$PORT" psql -X -q -h "$PGSHARD_SOCKDIR" -p "$SHARD0" -U postgres -d app -c 2>&1)
+if grep -qE "^victim (57P01|08006) bystander_errors 0 after 42$" <<<"$out"; then
+	t_pass "backend_killed_mid_query_fails_only_its_client_and_pool_recovers"
+else
+	t_fail "backend_killed_mid_query_fails_only_its_client_and_pool_recovers" "$out"
+fi
+
+t_summary
