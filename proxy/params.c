@@ -10,6 +10,9 @@
  *
  *   RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION; <startup>; <sets>
  *
+ * (joined with newline-semicolon-newline, so that a replayed SET ending in
+ * a -- comment cannot comment out the separator)
+ *
  * Startup parameters become pg_catalog.set_config(name, value, false),
  * which takes the raw value string exactly as the startup packet does (a
  * plain SET would quote list values such as search_path differently).
@@ -263,17 +266,17 @@ char *params_sync_sql(const param_list_t *startup, const param_list_t *session)
 	char *out, *p;
 
 	for (int i = 0; i < startup->n; i++)
-		n += strlen(startup->items[i].stmt) + 2;
+		n += strlen(startup->items[i].stmt) + 3;
 	for (int i = 0; i < session->n; i++)
-		n += strlen(session->items[i].stmt) + 2;
+		n += strlen(session->items[i].stmt) + 3;
 	out = malloc(n);
 	if (out == NULL)
 		return NULL;
 	p = out;
 	p += sprintf(p, "%s", head);
 	for (int i = 0; i < startup->n; i++)
-		p += sprintf(p, ";\n%s", startup->items[i].stmt);
+		p += sprintf(p, "\n;\n%s", startup->items[i].stmt);
 	for (int i = 0; i < session->n; i++)
-		p += sprintf(p, ";\n%s", session->items[i].stmt);
+		p += sprintf(p, "\n;\n%s", session->items[i].stmt);
 	return out;
 }

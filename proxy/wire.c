@@ -278,6 +278,7 @@ void wire_buf_reset(wire_buf_t *b)
 	b->len = 0;
 	b->msg_start = 0;
 	b->failed = false;
+	b->in_msg = false;
 }
 
 static bool buf_reserve(wire_buf_t *b, size_t n)
@@ -304,6 +305,8 @@ static bool buf_reserve(wire_buf_t *b, size_t n)
 
 void wire_put_bytes(wire_buf_t *b, const void *p, size_t n)
 {
+	if (!b->in_msg)
+		b->failed = true; /* bytes outside a message would desynchronize the stream */
 	if (!buf_reserve(b, n))
 		return;
 	if (n > 0)
@@ -340,6 +343,7 @@ void wire_begin(wire_buf_t *b, uint8_t type)
 {
 	b->msg_start = b->len;
 	b->msg_typed = type != 0;
+	b->in_msg = true;
 	if (type != 0)
 		wire_put_u8(b, type);
 	wire_put_i32(b, 0); /* length, back-patched by wire_end */
@@ -350,8 +354,9 @@ int wire_end(wire_buf_t *b)
 	size_t len_at;
 	uint32_t len;
 
-	if (b->failed)
+	if (b->failed || !b->in_msg)
 		return -1;
+	b->in_msg = false;
 	len_at = b->msg_start + (b->msg_typed ? 1 : 0);
 	if (b->len - len_at > INT32_MAX) {
 		b->failed = true;

@@ -129,6 +129,7 @@ typedef struct wire_buf {
 	size_t cap;
 	size_t msg_start; /* where the message being built starts */
 	bool msg_typed;   /* it has a type byte before its length */
+	bool in_msg;      /* between wire_begin and wire_end */
 	bool failed;      /* sticky: allocation failed or put outside a message */
 } wire_buf_t;
 

@@ -101,7 +101,9 @@ static size_t skip_statement(const char *s, size_t len, size_t i)
 				i++;
 				continue;
 			}
-			while (t < len && (isalnum((unsigned char)s[t]) || s[t] == '_'))
+			/* tag characters are those of an identifier, bytes >= 0x80 included */
+			while (t < len && (isalnum((unsigned char)s[t]) || s[t] == '_' ||
+			                   (unsigned char)s[t] >= 0x80))
 				t++;
 			if (t < len && s[t] == '$') {
 				size_t taglen = t - i + 1;
@@ -144,13 +146,13 @@ static int classify_head(const char *w, size_t n)
 	return HEAD_NONE;
 }
 
-static bool contains_advisory_lock(const char *s, size_t len)
+/* Case-insensitive substring test; needle is lower case. */
+static bool contains_ci(const char *s, size_t len, const char *needle)
 {
-	static const char needle[] = "advisory_lock";
-	size_t n = sizeof(needle) - 1;
+	size_t n = strlen(needle);
 
 	for (size_t i = 0; i + n <= len; i++)
-		if ((s[i] == 'a' || s[i] == 'A') && strncasecmp(s + i, needle, n) == 0)
+		if (tolower((unsigned char)s[i]) == needle[0] && strncasecmp(s + i, needle, n) == 0)
 			return true;
 	return false;
 }
@@ -185,9 +187,14 @@ static int add_set(route_effects_t *out, route_set_kind_t kind, const char *name
 	return 0;
 }
 
+/* Temporary by TEMP, or by being created in pg_temp (which PostgreSQL also makes temporary). */
 static bool is_temp(const PgQuery__RangeVar *rv)
 {
-	return rv != NULL && rv->relpersistence != NULL && rv->relpersistence[0] == 't';
+	if (rv == NULL)
+		return false;
+	if (rv->relpersistence != NULL && rv->relpersistence[0] == 't')
+		return true;
+	return rv->schemaname != NULL && strncasecmp(rv->schemaname, "pg_temp", 7) == 0;
 }
 
 static void set_pin(route_effects_t *out, const char *why)
@@ -260,6 +267,10 @@ static int effects_of_stmt(route_effects_t *out, const PgQuery__Node *n, const c
 		if (is_temp(n->view_stmt->view))
 			set_pin(out, "a temporary view");
 		return 0;
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		if (n->select_stmt->into_clause && is_temp(n->select_stmt->into_clause->rel))
+			set_pin(out, "a temporary table");
+		return 0;
 	case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
 		if (is_temp(n->create_seq_stmt->sequence))
 			set_pin(out, "a temporary sequence");
@@ -312,7 +323,7 @@ static int parse_effects(const char *sql, size_t len, route_effects_t *out)
 int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 {
 	bool need_parse = false;
-	size_t i = 0;
+	size_t i = 0, wend;
 
 	memset(out, 0, sizeof(*out));
 	while (i < len && !need_parse) {
@@ -322,11 +333,17 @@ int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 		w = i;
 		while (i < len && is_ident_char(sql[i]))
 			i++;
+		wend = i;
 		if (i > w && classify_head(sql + w, i - w) == HEAD_PARSE)
 			need_parse = true;
 		i = skip_statement(sql, len, i);
+		/* SELECT ... INTO TEMP t creates a table: worth a parse only then */
+		if (!need_parse &&
+		    (word_is(sql + w, wend - w, "select") || word_is(sql + w, wend - w, "with")) &&
+		    contains_ci(sql + wend, i - wend, "temp"))
+			need_parse = true;
 	}
-	if (contains_advisory_lock(sql, len))
+	if (contains_ci(sql, len, "advisory_lock"))
 		set_pin(out, "a session advisory lock");
 	if (!need_parse)
 		return 0;
