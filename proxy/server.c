@@ -35,6 +35,7 @@ static void server_free(server_t *s)
 		bufferevent_free(s->bev);
 	params_free(&s->reported);
 	ps_server_free(s);
+	pending_clear(&s->pending);
 	free(s->pending.items);
 	free(s->scram);
 	free(s->sync_error);
