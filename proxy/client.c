@@ -640,10 +640,24 @@ static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
 	return server_send(s, b->data, b->len);
 }
 
+/*
+ * Make the server's unnamed statement the client's own: re-send the client's
+ * last unnamed Parse, or, when the client has none, close whatever another
+ * client left there, so that the server answers 26000 as PostgreSQL would
+ * instead of running someone else's SQL.
+ */
 static int ensure_unnamed(client_t *c, server_t *s)
 {
-	if (c->unnamed_gen == 0 || s->unnamed_gen == c->unnamed_gen)
+	if (s->unnamed_gen == c->unnamed_gen)
 		return 0;
+	if (c->unnamed_gen == 0) {
+		static const uint8_t close_unnamed[] = {'C', 0, 0, 0, 6, 'S', 0};
+
+		if (pending_push(&s->pending, 'C', PEND_SWALLOW, 0, NULL, NULL) < 0)
+			return -1;
+		s->unnamed_gen = 0;
+		return server_send(s, close_unnamed, sizeof(close_unnamed));
+	}
 	if (pending_push(&s->pending, 'P', PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	s->unnamed_gen = c->unnamed_gen;
