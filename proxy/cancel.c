@@ -11,6 +11,8 @@
  */
 #include "proxy/proxy.h"
 
+#include <event2/bufferevent.h>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>

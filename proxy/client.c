@@ -21,9 +21,9 @@
 
 #include "proxy/log.h"
 
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_read_cb(void *arg);
+static void client_write_cb(void *arg);
+static void client_event_cb(void *arg, sbuf_event_t what);
 static void process_messages(client_t *c);
 
 /* ---- state lists ---- */
@@ -54,8 +54,6 @@ void client_wait(client_t *c, pool_t *p)
 {
 	c->pool = p;
 	set_state(c, CL_WAITING);
-	/* nothing is read while waiting: the socket's buffer is the queue */
-	bufferevent_disable(c->bev, EV_READ);
 }
 
 void client_unwait(client_t *c)
@@ -75,7 +73,7 @@ void client_unlinked(client_t *c)
 static void send_buf(client_t *c, wire_buf_t *b)
 {
 	if (!b->failed)
-		bufferevent_write(c->bev, b->data, b->len);
+		sbuf_write(&c->sb, b->data, b->len);
 }
 
 static void send_error(client_t *c, const char *severity, const char *sqlstate, const char *msg)
@@ -89,7 +87,11 @@ static void send_error(client_t *c, const char *severity, const char *sqlstate, 
 
 static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
 {
-	client_close(arg);
+	client_t *c = arg;
+	sbuf_loop_t *loop = &c->worker->loop;
+
+	client_close(c);
+	sbuf_flush_all(loop);
 }
 
 /*
@@ -102,9 +104,8 @@ static void close_after_flush(client_t *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	sbuf_pause(&c->sb);
+	if (evbuffer_get_length(c->sb.out) == 0) {
 		c->close_ev = event_new(c->worker->base, -1, 0, deferred_close_cb, c);
 		if (c->close_ev != NULL)
 			event_active(c->close_ev, 0, 0);
@@ -160,25 +161,24 @@ void client_accept(worker_t *w, int fd)
 		evutil_closesocket(fd);
 		return;
 	}
+	c->sb.fd = -1;
 	c->id = ++w->next_id;
 	c->worker = w;
 	c->state = CL_LOGIN;
 	c->login_step = LOGIN_STARTUP;
 	TAILQ_INSERT_TAIL(&w->login_clients, c, link);
 	w->n_clients++;
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (sbuf_accept(&c->sb, &w->loop, fd, client_read_cb, client_write_cb, client_event_cb, c) <
+	    0) {
 		TAILQ_REMOVE(&w->login_clients, c, link);
 		w->n_clients--;
 		free(c);
-		evutil_closesocket(fd);
 		return;
 	}
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
+	/* refused once its startup packet is in, like PostgreSQL: SSL and cancel go first */
 	if (w->n_clients > (cfg->max_clients + g_n_workers - 1) / g_n_workers)
-		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
+		c->too_many = true;
 }
 
 static void free_pending_sets(client_t *c)
@@ -216,8 +216,7 @@ void client_close(client_t *c)
 	TAILQ_REMOVE(list_of(c, c->state), c, link);
 	w->n_clients--;
 	cancel_unregister(c);
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
+	sbuf_close(&c->sb);
 	ps_client_free(c);
 	params_free(&c->startup_params);
 	params_free(&c->session_params);
@@ -226,6 +225,8 @@ void client_close(client_t *c)
 	free(c->user);
 	free(c->database);
 	free(c->stored_password);
+	if (c->scram != NULL)
+		explicit_bzero(c->scram, sizeof(*c->scram));
 	free(c->scram);
 	free(c);
 }
@@ -306,8 +307,7 @@ static void start_auth(client_t *c)
 			return;
 		}
 		/* an unknown user still goes through the exchange, and fails at the end */
-		if (c->stored_password == NULL ||
-		    auth_scram_server_init(c->scram, c->stored_password) < 0)
+		if (auth_scram_server_init_user(c->scram, c->stored_password, c->user) < 0)
 			c->scram->state = -1;
 		send_auth_request(c, 10, mechs, sizeof(mechs));
 		c->login_step = LOGIN_SASL_INITIAL;
@@ -348,7 +348,7 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 	switch (st.code) {
 	case WIRE_SSL_CODE:
 	case WIRE_GSSENC_CODE:
-		bufferevent_write(c->bev, "N", 1); /* no TLS yet; the client may go on in clear */
+		sbuf_write(&c->sb, "N", 1); /* no TLS yet; the client may go on in clear */
 		return;
 	case WIRE_CANCEL_CODE:
 		cancel_forward(c->worker, st.cancel_pid, st.cancel_key);
@@ -356,6 +356,10 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 		return;
 	default:
 		break;
+	}
+	if (c->too_many) {
+		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
+		return;
 	}
 	if ((st.code >> 16) != 3) {
 		client_fail(c, "FATAL", "0A000",
@@ -428,11 +432,8 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 			return;
 		}
 		if (c->scram->state < 0) {
-			/* unknown user: answer like a real server, fail on the proof */
-			auth_scram_server_init(c->scram, "pgshard-no-such-user");
-			c->scram->state = 0;
-			free(c->stored_password);
-			c->stored_password = NULL;
+			client_fail(c, "FATAL", "53200", "pgshard: cannot start SCRAM exchange");
+			return;
 		}
 		if (auth_scram_server_first(c->scram, (const char *)data, (size_t)n, out,
 		                            sizeof(out)) < 0) {
@@ -461,7 +462,7 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 
 static void login_read(client_t *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->sb.in;
 
 	while (!c->closing && c->state == CL_LOGIN) {
 		uint8_t hdr[WIRE_HEADER_LEN], type, pkt[WIRE_STARTUP_MAX];
@@ -540,7 +541,7 @@ void client_linked(client_t *c, server_t *s)
 	s->client = c;
 	set_state(c, CL_ACTIVE);
 	cancel_update(c);
-	bufferevent_enable(c->bev, EV_READ);
+	sbuf_resume(&c->sb);
 	log_msg(LOG_DEBUG, c->id, s->id, "linked");
 
 	if (s->params_hash != c->params_hash) {
@@ -854,7 +855,7 @@ static bool known_frontend_type(uint8_t t)
 /* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
 static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = s->sb.out;
 	const uint8_t *msg;
 	int rc = 0;
 
@@ -918,10 +919,12 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 
 static void process_messages(client_t *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->sb.in;
 	size_t max = worker_cfg(c->worker)->max_message_size;
 
 	c->in_process = true;
+	if (c->state == CL_WAITING && evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+		sbuf_pause(&c->sb); /* enough queued while waiting; client_linked reads on */
 	while (!c->closing && c->login_step == LOGIN_DONE && c->state != CL_WAITING) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
 		size_t total, avail = evbuffer_get_length(in);
@@ -974,10 +977,10 @@ static void process_messages(client_t *c)
 		s = c->server;
 		if (s == NULL)
 			break;
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > PROXY_HIGH_WATERMARK) {
+		if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
 			/* backpressure: read no more from the client until the server drains */
 			c->wait_server_drain = true;
-			bufferevent_disable(c->bev, EV_READ);
+			sbuf_pause(&c->sb);
 			break;
 		}
 		if (handle_message(c, s, type, in, total) < 0) {
@@ -999,17 +1002,17 @@ void client_resume(client_t *c)
 	if (c->in_process || c->closing)
 		return;
 	if (c->wait_server_drain && c->server != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(c->server->bev)) <= PROXY_HIGH_WATERMARK) {
+	    evbuffer_get_length(c->server->sb.out) <= PROXY_HIGH_WATERMARK) {
 		c->wait_server_drain = false;
 	}
 	if (!c->wait_server_drain && c->state != CL_WAITING)
-		bufferevent_enable(c->bev, EV_READ);
+		sbuf_resume(&c->sb);
 	process_messages(c);
 }
 
 /* ---- callbacks ---- */
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read_cb(void *arg)
 {
 	client_t *c = arg;
 
@@ -1019,27 +1022,24 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		process_messages(c);
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_cb(void *arg)
 {
 	client_t *c = arg;
 
+	/* called when the output has been written out */
 	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			client_close(c);
+		client_close(c);
 		return;
 	}
 	/* the client caught up: read its server again */
 	if (c->server != NULL && c->server->wait_client_drain) {
 		c->server->wait_client_drain = false;
-		bufferevent_enable(c->server->bev, EV_READ);
+		sbuf_resume(&c->server->sb);
 		client_server_reply(c, c->server);
 	}
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+static void client_event_cb(void *arg, sbuf_event_t what)
 {
-	client_t *c = arg;
-
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		client_close(c);
+	client_close(arg);
 }

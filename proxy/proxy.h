@@ -24,7 +24,6 @@
 #define PGSHARD_PROXY_H
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdatomic.h>
@@ -36,6 +35,7 @@
 
 #include "config/config.h"
 #include "proxy/auth.h"
+#include "proxy/sbuf.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 
@@ -57,7 +57,7 @@ cfg_ref_t *cfg_ref_new(cfg_t *cfg);
 cfg_ref_t *cfg_ref_get(cfg_ref_t *r);
 void cfg_ref_put(cfg_ref_t *r);
 
-/* Bytes kept in an output buffer before the other side stops being read. */
+/* Bytes kept in a buffer before the other side (or the client itself) stops being read. */
 #define PROXY_HIGH_WATERMARK (256 * 1024)
 
 /* ---- session parameters (params.c) ---- */
@@ -142,7 +142,7 @@ struct client {
 	client_state_t state;
 	client_login_step_t login_step;
 	worker_t *worker;
-	struct bufferevent *bev;
+	sbuf_t sb;
 
 	char *user;
 	char *database;
@@ -175,7 +175,7 @@ struct client {
 	bool in_process;        /* process_messages is on the stack */
 	bool skip_until_sync;   /* the proxy answered an error; drop messages until Sync */
 	bool wait_server_drain;
-	bool negotiate_minor; /* asked for protocol 3.x, x > 0 */
+	bool too_many; /* over max_clients: refused at its startup packet */
 };
 
 TAILQ_HEAD(client_list, client);
@@ -193,7 +193,7 @@ struct server {
 	uint64_t id;
 	server_state_t state;
 	pool_t *pool;
-	struct bufferevent *bev;
+	sbuf_t sb;
 	client_t *client; /* SV_ACTIVE */
 
 	char tx_status; /* from the last ReadyForQuery: 'I', 'T' or 'E' */
@@ -320,6 +320,7 @@ struct worker {
 	int index;
 	pthread_t thread;
 	struct event_base *base;
+	sbuf_loop_t loop;
 	struct evconnlistener *listener;
 	struct event *reload_ev;
 	struct event *janitor;

@@ -91,7 +91,7 @@ static void emit_synthesized(client_t *c, const pending_t *p)
 		wire_put_empty(b, p->reply);
 	}
 	if (!b->failed)
-		bufferevent_write(c->bev, b->data, b->len);
+		sbuf_write(&c->sb, b->data, b->len);
 }
 
 void relay_flush_synthesized(client_t *c, server_t *s)
@@ -202,8 +202,8 @@ static bool is_rollback_tag(struct evbuffer *in, size_t total)
 
 void client_server_reply(client_t *c, server_t *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *in = s->sb.in;
+	struct evbuffer *out = c->sb.out;
 	size_t max = worker_cfg(c->worker)->max_message_size;
 
 	while (!c->closing && c->server == s) {
@@ -216,7 +216,7 @@ void client_server_reply(client_t *c, server_t *s)
 			/* backpressure: a slow client slows its server, the proxy does not buffer
 			 */
 			s->wait_client_drain = true;
-			bufferevent_disable(s->bev, EV_READ);
+			sbuf_pause(&s->sb);
 			return;
 		}
 		if (evbuffer_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)

@@ -7,6 +7,7 @@
 #include "proxy/proxy.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,11 +18,11 @@
 
 #include "proxy/log.h"
 
-static void server_read_cb(struct bufferevent *bev, void *arg);
-static void server_event_cb(struct bufferevent *bev, short what, void *arg);
+static void server_read_cb(void *arg);
+static void server_event_cb(void *arg, sbuf_event_t what);
 
 /* The server took what was queued for it: a client paused on backpressure may go on. */
-static void server_write_cb(struct bufferevent *bev, void *arg)
+static void server_write_cb(void *arg)
 {
 	server_t *s = arg;
 
@@ -31,8 +32,7 @@ static void server_write_cb(struct bufferevent *bev, void *arg)
 
 static void server_free(server_t *s)
 {
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
+	sbuf_close(&s->sb);
 	params_free(&s->reported);
 	ps_server_free(s);
 	pending_clear(&s->pending);
@@ -52,7 +52,7 @@ void server_close(server_t *s, const char *why)
 
 int server_send(server_t *s, const void *data, size_t len)
 {
-	return bufferevent_write(s->bev, data, len);
+	return sbuf_write(&s->sb, data, len);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -90,20 +90,23 @@ server_t *server_connect(pool_t *p)
 	s->pool = p;
 	s->state = SV_CONNECT;
 	s->tx_status = 'I';
+	s->sb.fd = -1;
 	TAILQ_INSERT_TAIL(&p->connecting, s, link);
 	p->n_servers++;
 
-	s->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL || resolve(p->host, p->port, &ss, &sslen) < 0) {
-		pool_server_gone(s, "cannot resolve host", NULL, 0);
+	if (resolve(p->host, p->port, &ss, &sslen) < 0 ||
+	    sbuf_connect(&s->sb, &w->loop, (struct sockaddr *)&ss, sslen, server_read_cb,
+	                 server_write_cb, server_event_cb, s) < 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "cannot connect: %s", strerror(errno));
+		pool_server_gone(s, why, NULL, 0);
 		server_free(s);
 		return NULL;
 	}
-	bufferevent_setcb(s->bev, server_read_cb, server_write_cb, server_event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	tv.tv_sec = cfg->server_connect_timeout_ms / 1000;
 	tv.tv_usec = (cfg->server_connect_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	sbuf_set_timeout(&s->sb, &tv);
 
 	wire_buf_reset(b);
 	wire_begin(b, 0);
@@ -113,10 +116,8 @@ server_t *server_connect(pool_t *p)
 	wire_put_cstring(b, "database");
 	wire_put_cstring(b, p->dbname);
 	wire_put_u8(b, 0);
-	if (wire_end(b) < 0 || bufferevent_write(s->bev, b->data, b->len) < 0 ||
-	    bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss, (int)sslen) < 0) {
-		/* bufferevent_socket_connect reports most failures through the event callback */
-		pool_server_gone(s, "cannot start connection", NULL, 0);
+	if (wire_end(b) < 0 || sbuf_write(&s->sb, b->data, b->len) < 0) {
+		pool_server_gone(s, "out of memory", NULL, 0);
 		server_free(s);
 		return NULL;
 	}
@@ -142,7 +143,7 @@ static int send_password_message(server_t *s, const void *data, size_t len)
 	wire_put_bytes(b, data, len);
 	if (wire_end(b) < 0)
 		return -1;
-	return bufferevent_write(s->bev, b->data, b->len);
+	return sbuf_write(&s->sb, b->data, b->len);
 }
 
 /* Answer an Authentication request. Returns 0, or -1 with *why set. */
@@ -210,7 +211,7 @@ static int handle_auth(server_t *s, const uint8_t *body, size_t len, const char 
 		wire_put_bytes(b, out, strlen(out));
 		if (wire_end(b) < 0)
 			return -1;
-		return bufferevent_write(s->bev, b->data, b->len);
+		return sbuf_write(&s->sb, b->data, b->len);
 	}
 	case 11: /* SASLContinue */
 		if (s->scram == NULL ||
@@ -247,7 +248,7 @@ void server_note_parameter(server_t *s, const uint8_t *body, size_t len)
 /* Login phase: everything up to the first ReadyForQuery. */
 static void server_login_read(server_t *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = s->sb.in;
 	size_t max = worker_cfg(s->pool->worker)->max_message_size;
 
 	for (;;) {
@@ -306,7 +307,7 @@ static void server_login_read(server_t *s)
 			evbuffer_drain(in, total);
 			free(s->scram);
 			s->scram = NULL;
-			bufferevent_set_timeouts(s->bev, NULL, NULL);
+			sbuf_set_timeout(&s->sb, NULL);
 			log_msg(LOG_DEBUG, 0, s->id, "server connection ready (backend pid %d)",
 			        s->backend_pid);
 			pool_server_ready(s);
@@ -321,7 +322,7 @@ static void server_login_read(server_t *s)
 /* An idle server should say nothing; if it does (shutdown, a notice), take note. */
 static void server_idle_read(server_t *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = s->sb.in;
 	uint8_t hdr[WIRE_HEADER_LEN], type;
 	size_t total;
 
@@ -343,7 +344,7 @@ static void server_idle_read(server_t *s)
 	}
 }
 
-static void server_read_cb(struct bufferevent *bev, void *arg)
+static void server_read_cb(void *arg)
 {
 	server_t *s = arg;
 
@@ -360,26 +361,27 @@ static void server_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-static void server_event_cb(struct bufferevent *bev, short what, void *arg)
+static void server_event_cb(void *arg, sbuf_event_t what)
 {
 	server_t *s = arg;
 	const char *why;
-	char buf[256];
 
-	if (what & BEV_EVENT_CONNECTED) {
+	switch (what) {
+	case SBUF_CONNECTED: {
 		int one = 1;
 
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(s->sb.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	case SBUF_TIMEOUT:
 		why = "timeout";
-	} else if (what & BEV_EVENT_EOF) {
+		break;
+	case SBUF_EOF:
 		why = "server closed the connection";
-	} else {
-		snprintf(buf, sizeof(buf), "%s",
-		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		why = buf;
+		break;
+	default:
+		why = strerror(s->sb.error);
+		break;
 	}
 
 	switch (s->state) {

@@ -88,6 +88,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	worker_t *w = arg;
 
 	pool_close_idle(w, time(NULL) - worker_cfg(w)->server_idle_timeout_s);
+	sbuf_flush_all(&w->loop);
 }
 
 static void *worker_main(void *arg)
@@ -118,6 +119,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;
+	sbuf_loop_init(&w->loop, w->base);
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -1,0 +1,281 @@
+/*
+ * sbuf.c — buffered non-blocking sockets with few system calls (see sbuf.h).
+ */
+#include "proxy/sbuf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg);
+static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg);
+static void sbuf_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+void sbuf_loop_init(sbuf_loop_t *loop, struct event_base *base)
+{
+	loop->base = base;
+	TAILQ_INIT(&loop->dirty);
+}
+
+static void mark_dirty(sbuf_t *sb)
+{
+	if (!sb->dirty) {
+		sb->dirty = true;
+		TAILQ_INSERT_TAIL(&sb->loop->dirty, sb, dirty_link);
+	}
+}
+
+/* Any byte added to the output makes the sbuf dirty: no caller has to remember. */
+static void out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_added > 0)
+		mark_dirty(arg);
+}
+
+static int sbuf_setup(sbuf_t *sb, sbuf_loop_t *loop, evutil_socket_t fd, sbuf_read_fn on_read,
+                      sbuf_drain_fn on_drain, sbuf_event_fn on_event, void *arg)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->fd = fd;
+	sb->loop = loop;
+	sb->on_read = on_read;
+	sb->on_drain = on_drain;
+	sb->on_event = on_event;
+	sb->arg = arg;
+	sb->in = evbuffer_new();
+	sb->out = evbuffer_new();
+	sb->rev = event_new(loop->base, fd, EV_READ | EV_PERSIST, sbuf_read_cb, sb);
+	sb->wev = event_new(loop->base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
+	sb->timer = evtimer_new(loop->base, sbuf_timer_cb, sb);
+	if (sb->in == NULL || sb->out == NULL || sb->rev == NULL || sb->wev == NULL ||
+	    sb->timer == NULL)
+		return -1;
+	if (evbuffer_add_cb(sb->out, out_changed, sb) == NULL)
+		return -1;
+	return 0;
+}
+
+static void update_read(sbuf_t *sb)
+{
+	bool want = !sb->paused && !sb->connecting && sb->fd >= 0;
+
+	if (want && !sb->reading) {
+		event_add(sb->rev, NULL);
+		sb->reading = true;
+	} else if (!want && sb->reading) {
+		event_del(sb->rev);
+		sb->reading = false;
+	}
+}
+
+int sbuf_accept(sbuf_t *sb, sbuf_loop_t *loop, evutil_socket_t fd, sbuf_read_fn on_read,
+                sbuf_drain_fn on_drain, sbuf_event_fn on_event, void *arg)
+{
+	/* on failure sbuf_close closes fd too */
+	if (sbuf_setup(sb, loop, fd, on_read, on_drain, on_event, arg) < 0 ||
+	    evutil_make_socket_nonblocking(fd) < 0) {
+		sbuf_close(sb);
+		return -1;
+	}
+	update_read(sb);
+	return 0;
+}
+
+int sbuf_connect(sbuf_t *sb, sbuf_loop_t *loop, const struct sockaddr *sa, socklen_t len,
+                 sbuf_read_fn on_read, sbuf_drain_fn on_drain, sbuf_event_fn on_event, void *arg)
+{
+	evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		memset(sb, 0, sizeof(*sb));
+		sb->fd = -1;
+		return -1;
+	}
+	if (sbuf_setup(sb, loop, fd, on_read, on_drain, on_event, arg) < 0) {
+		sbuf_close(sb);
+		return -1;
+	}
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		int err = errno;
+
+		sbuf_close(sb);
+		errno = err;
+		return -1;
+	}
+	/* connected or in progress: either way writability says when it is done */
+	sb->connecting = true;
+	event_add(sb->wev, NULL);
+	sb->writing = true;
+	return 0;
+}
+
+void sbuf_close(sbuf_t *sb)
+{
+	if (sb->dirty) {
+		TAILQ_REMOVE(&sb->loop->dirty, sb, dirty_link);
+		sb->dirty = false;
+	}
+	if (sb->rev != NULL)
+		event_free(sb->rev);
+	if (sb->wev != NULL)
+		event_free(sb->wev);
+	if (sb->timer != NULL)
+		event_free(sb->timer);
+	if (sb->in != NULL)
+		evbuffer_free(sb->in);
+	if (sb->out != NULL)
+		evbuffer_free(sb->out);
+	if (sb->fd >= 0)
+		evutil_closesocket(sb->fd);
+	sb->rev = sb->wev = sb->timer = NULL;
+	sb->in = sb->out = NULL;
+	sb->fd = -1;
+	sb->reading = sb->writing = false;
+}
+
+void sbuf_pause(sbuf_t *sb)
+{
+	sb->paused = true;
+	update_read(sb);
+}
+
+void sbuf_resume(sbuf_t *sb)
+{
+	sb->paused = false;
+	update_read(sb);
+}
+
+void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv)
+{
+	if (tv != NULL)
+		evtimer_add(sb->timer, tv);
+	else
+		evtimer_del(sb->timer);
+}
+
+int sbuf_write(sbuf_t *sb, const void *data, size_t len)
+{
+	return evbuffer_add(sb->out, data, len);
+}
+
+/* The owner may close (and free) the sbuf in any callback: keep the loop aside. */
+static void report(sbuf_t *sb, sbuf_event_t what)
+{
+	sbuf_loop_t *loop = sb->loop;
+
+	sb->on_event(sb->arg, what);
+	sbuf_flush_all(loop);
+}
+
+/*
+ * Write what the kernel takes now. A write error is not reported from here
+ * (the owner may be in the middle of something): reading is woken instead,
+ * and the recv() that follows reports the broken connection the usual way.
+ */
+static void try_write(sbuf_t *sb)
+{
+	while (evbuffer_get_length(sb->out) > 0) {
+		int n = evbuffer_write(sb->out, sb->fd);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!sb->writing) {
+				event_add(sb->wev, NULL);
+				sb->writing = true;
+			}
+			return;
+		}
+		/* broken: drop the output, let the reader find out */
+		sb->error = n < 0 ? errno : EPIPE;
+		evbuffer_drain(sb->out, evbuffer_get_length(sb->out));
+		event_active(sb->rev, EV_READ, 0);
+		break;
+	}
+	if (sb->writing) {
+		event_del(sb->wev);
+		sb->writing = false;
+	}
+	if (sb->on_drain != NULL && sb->error == 0)
+		sb->on_drain(sb->arg);
+}
+
+void sbuf_flush_all(sbuf_loop_t *loop)
+{
+	sbuf_t *sb;
+
+	/* pop first: writing may call on_drain, which may close other sbufs */
+	while ((sb = TAILQ_FIRST(&loop->dirty)) != NULL) {
+		TAILQ_REMOVE(&loop->dirty, sb, dirty_link);
+		sb->dirty = false;
+		if (!sb->connecting && !sb->writing && sb->fd >= 0)
+			try_write(sb);
+	}
+}
+
+static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sbuf_t *sb = arg;
+	sbuf_loop_t *loop = sb->loop;
+	ssize_t n;
+
+	if (sb->error != 0) {
+		report(sb, SBUF_ERROR);
+		return;
+	}
+	n = recv(fd, loop->read_buf, sizeof(loop->read_buf), 0);
+	if (n > 0) {
+		if (evbuffer_add(sb->in, loop->read_buf, (size_t)n) < 0) {
+			sb->error = ENOMEM;
+			report(sb, SBUF_ERROR);
+			return;
+		}
+		sb->on_read(sb->arg);
+		sbuf_flush_all(loop);
+		return;
+	}
+	if (n == 0) {
+		report(sb, SBUF_EOF);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		sb->error = errno;
+		report(sb, SBUF_ERROR);
+	}
+}
+
+static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sbuf_t *sb = arg;
+	sbuf_loop_t *loop = sb->loop;
+
+	if (sb->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		event_del(sb->wev);
+		sb->writing = false;
+		sb->connecting = false;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			sb->error = err;
+			report(sb, SBUF_ERROR);
+			return;
+		}
+		update_read(sb);
+		sb->on_event(sb->arg, SBUF_CONNECTED);
+		/* what was queued while connecting (the startup packet) goes now */
+		mark_dirty(sb);
+		sbuf_flush_all(loop);
+		return;
+	}
+	try_write(sb);
+	sbuf_flush_all(loop);
+}
+
+static void sbuf_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	report(arg, SBUF_TIMEOUT);
+}
