@@ -22,6 +22,7 @@
 #include "proxy/auth.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -520,6 +521,64 @@ int auth_scram_server_init(auth_scram_server_t *st, const char *stored)
 			return -1;
 		}
 		break;
+	}
+	st->state = 0;
+	return 0;
+}
+
+/*
+ * The salt a user without a stored verifier is shown: derived from the user
+ * name and a secret made once per process, so that it is the same at every
+ * attempt, as a stored verifier's salt is. A random salt per attempt would
+ * tell an onlooker that the user does not exist (PostgreSQL's mock salt
+ * follows the same reasoning).
+ */
+static uint8_t mock_secret[32];
+static bool mock_secret_ok;
+
+static void make_secret(void)
+{
+	mock_secret_ok = auth_random(mock_secret, sizeof(mock_secret)) == 0;
+}
+
+static int user_salt(const char *user, uint8_t *salt, size_t salt_len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint8_t mac[32];
+
+	pthread_once(&once, make_secret);
+	if (!mock_secret_ok ||
+	    hmac_sha256(mock_secret, sizeof(mock_secret), user, strlen(user), mac) != 0)
+		return -1;
+	memcpy(salt, mac, salt_len);
+	return 0;
+}
+
+int auth_scram_server_init_user(auth_scram_server_t *st, const char *stored, const char *user)
+{
+	if (st == NULL || user == NULL)
+		return -1;
+	if (stored != NULL && auth_password_kind(stored) == AUTH_PW_SCRAM)
+		return auth_scram_server_init(st, stored);
+	/* an md5 hash cannot give SCRAM keys: the exchange runs and fails, as in PostgreSQL */
+	if (stored != NULL && auth_password_kind(stored) == AUTH_PW_MD5)
+		stored = NULL;
+	memset(st, 0, sizeof(*st));
+	st->state = -1;
+	st->salt_len = AUTH_SCRAM_DEFAULT_SALT_LEN;
+	st->iterations = AUTH_SCRAM_DEFAULT_ITERATIONS;
+	if (user_salt(user, st->salt, st->salt_len) != 0)
+		return -1;
+	if (stored == NULL) {
+		/* unknown user: keys nobody knows, so the proof fails at the end */
+		if (auth_random(st->stored_key, sizeof(st->stored_key)) != 0 ||
+		    auth_random(st->server_key, sizeof(st->server_key)) != 0)
+			return -1;
+	} else if (stored[0] == '\0' || scram_derive(stored, st->salt, st->salt_len, st->iterations,
+	                                             NULL, st->stored_key, st->server_key) != 0) {
+		OPENSSL_cleanse(st, sizeof(*st));
+		st->state = -1;
+		return -1;
 	}
 	st->state = 0;
 	return 0;

@@ -80,6 +80,13 @@ typedef struct auth_scram_server {
  * (an md5 hash). */
 int auth_scram_server_init(auth_scram_server_t *st, const char *stored);
 
+/* The same, for the user `user` whose stored password is `stored` (NULL for a
+ * user not in the users file). A plain password and an unknown user get a salt
+ * that is the same at every attempt for that user, like a stored verifier's,
+ * so the exchange does not reveal whether the user exists; an unknown user's
+ * proof never verifies. */
+int auth_scram_server_init_user(auth_scram_server_t *st, const char *stored, const char *user);
+
 /* client-first-message in, server-first-message out (NUL-terminated).
  * 0 on success, -1 on a malformed message or too small an out buffer. */
 int auth_scram_server_first(auth_scram_server_t *st, const char *msg, size_t len, char *out,

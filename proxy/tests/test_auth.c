@@ -969,6 +969,83 @@ static void test_scram_survives_truncated_and_corrupted_messages(void **state)
 	}
 }
 
+/* ---- auth_scram_server_init_user ---- */
+
+/* The salt out of a server-first-message "r=...,s=<salt>,i=...". */
+static void salt_of_attempt(const char *stored, const char *user, char *salt, size_t len)
+{
+	auth_scram_server_t srv;
+	char out[512];
+	const char *s, *e;
+
+	assert_int_equal(auth_scram_server_init_user(&srv, stored, user), 0);
+	assert_int_equal(auth_scram_server_first(&srv, "n,,n=,r=abcdefgh", 16, out, sizeof(out)),
+	                 0);
+	s = strstr(out, ",s=");
+	assert_non_null(s);
+	s += 3;
+	e = strchr(s, ',');
+	assert_non_null(e);
+	assert_true((size_t)(e - s) < len);
+	memcpy(salt, s, (size_t)(e - s));
+	salt[e - s] = '\0';
+}
+
+static void test_scram_unknown_user_shows_the_same_salt_at_every_attempt(void **state)
+{
+	char a[64], b[64], other[64];
+
+	(void)state;
+	salt_of_attempt(NULL, "nobody", a, sizeof(a));
+	salt_of_attempt(NULL, "nobody", b, sizeof(b));
+	salt_of_attempt(NULL, "somebody", other, sizeof(other));
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, other);
+}
+
+static void test_scram_plain_password_user_shows_the_same_salt_at_every_attempt(void **state)
+{
+	char a[64], b[64];
+
+	(void)state;
+	salt_of_attempt("pencil", "user", a, sizeof(a));
+	salt_of_attempt("pencil", "user", b, sizeof(b));
+	assert_string_equal(a, b);
+}
+
+/* Runs a whole exchange against init_user; returns server_final's result. */
+static int exchange_for_user(const char *stored, const char *user, const char *password)
+{
+	auth_scram_server_t srv;
+	auth_scram_client_t cli;
+	char c1[256], s1[512], c2[512], s2[256];
+
+	if (auth_scram_server_init_user(&srv, stored, user) != 0)
+		return -2;
+	assert_int_equal(auth_scram_client_first(&cli, c1, sizeof(c1)), 0);
+	assert_int_equal(auth_scram_server_first(&srv, c1, strlen(c1), s1, sizeof(s1)), 0);
+	assert_int_equal(auth_scram_client_final(&cli, password, s1, strlen(s1), c2, sizeof(c2)),
+	                 0);
+	return auth_scram_server_final(&srv, c2, strlen(c2), s2, sizeof(s2));
+}
+
+static void test_scram_init_user_accepts_the_right_plain_password_only(void **state)
+{
+	(void)state;
+	assert_int_equal(exchange_for_user("pencil", "user", "pencil"), 0);
+	assert_int_equal(exchange_for_user("pencil", "user", "pen"), -1);
+}
+
+static void test_scram_init_user_never_accepts_an_unknown_or_md5_user(void **state)
+{
+	(void)state;
+	assert_int_equal(exchange_for_user(NULL, "nobody", "x"), -1);
+	assert_int_equal(exchange_for_user(NULL, "nobody", "pencil"), -1);
+	/* an md5 hash as stored password goes through the exchange and fails, as in PostgreSQL */
+	assert_int_equal(exchange_for_user("md5a3556571e93b0d20722ba62be61e8c2d", "user", "pencil"),
+	                 -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1001,6 +1078,10 @@ int main(void)
 	    cmocka_unit_test_teardown(test_scram_server_accepts_y_flag_with_eSws, teardown_nonce),
 	    cmocka_unit_test(test_scram_server_rejects_malformed_client_first),
 	    cmocka_unit_test(test_scram_server_accepts_any_user_name_and_extensions),
+	    cmocka_unit_test(test_scram_unknown_user_shows_the_same_salt_at_every_attempt),
+	    cmocka_unit_test(test_scram_plain_password_user_shows_the_same_salt_at_every_attempt),
+	    cmocka_unit_test(test_scram_init_user_accepts_the_right_plain_password_only),
+	    cmocka_unit_test(test_scram_init_user_never_accepts_an_unknown_or_md5_user),
 	    cmocka_unit_test_teardown(test_scram_server_rejects_malformed_client_final,
 	                              teardown_nonce),
 	    cmocka_unit_test_teardown(test_scram_server_skips_extensions_before_proof,
