@@ -22,8 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROOT/integration/cluster.sh" start "$DIR" --shards 2 --replicas 1 --port 5440 \
-	--auth scram-sha-256 --proxy-port 6432 --pool-size 4 || {
+"$ROOT/integration/cluster.sh" start "$DIR" --shards 2 --replicas 1 --port 5460 \
+	--auth scram-sha-256 --proxy-port 6434 --pool-size 4 || {
 	echo "integration: cluster did not start"
 	echo "0 passed, 1 failed"
 	exit 1

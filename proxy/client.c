@@ -181,13 +181,9 @@ void client_accept(worker_t *w, int fd)
 		c->too_many = true;
 }
 
-static void free_pending_sets(client_t *c)
+void client_drop_pending_sets(client_t *c)
 {
-	for (int i = 0; i < c->n_pend_sets; i++) {
-		free(c->pend_sets[i].name);
-		free(c->pend_sets[i].stmt);
-	}
-	free(c->pend_sets);
+	route_sets_free(c->pend_sets, c->n_pend_sets);
 	c->pend_sets = NULL;
 	c->n_pend_sets = 0;
 }
@@ -220,7 +216,7 @@ void client_close(client_t *c)
 	ps_client_free(c);
 	params_free(&c->startup_params);
 	params_free(&c->session_params);
-	free_pending_sets(c);
+	client_drop_pending_sets(c);
 	free(c->unnamed_parse);
 	free(c->user);
 	free(c->database);

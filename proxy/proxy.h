@@ -275,6 +275,7 @@ void client_unwait(client_t *c);          /* out of p->waiting, back to CL_IDLE 
 void client_unlinked(client_t *c);        /* its server went back to the pool */
 void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool client_maybe_release(client_t *c);
+void client_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
 void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
 void ps_server_del(server_t *s, ps_entry_t *e);
 /* Send the replies the proxy makes itself that are due now (head of the queue). */

@@ -136,17 +136,6 @@ static void skip_to_sync(client_t *c, server_t *s)
 
 /* ---- SETs take effect when their transaction ends well ---- */
 
-static void free_pend_sets(client_t *c)
-{
-	for (int i = 0; i < c->n_pend_sets; i++) {
-		free(c->pend_sets[i].name);
-		free(c->pend_sets[i].stmt);
-	}
-	free(c->pend_sets);
-	c->pend_sets = NULL;
-	c->n_pend_sets = 0;
-}
-
 static void settle_sets(client_t *c, server_t *s, char status)
 {
 	bool reset = false;
@@ -184,7 +173,7 @@ static void settle_sets(client_t *c, server_t *s, char status)
 		s->params_hash = reset ? 0 : c->params_hash;
 	}
 	s->sets_doomed = false;
-	free_pend_sets(c);
+	client_drop_pending_sets(c);
 }
 
 static bool is_rollback_tag(struct evbuffer *in, size_t total)

@@ -354,13 +354,18 @@ int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 	return 0;
 }
 
+void route_sets_free(route_set_t *sets, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(sets[i].name);
+		free(sets[i].stmt);
+	}
+	free(sets);
+}
+
 void route_effects_free(route_effects_t *e)
 {
-	for (int i = 0; i < e->n_sets; i++) {
-		free(e->sets[i].name);
-		free(e->sets[i].stmt);
-	}
-	free(e->sets);
+	route_sets_free(e->sets, e->n_sets);
 	e->sets = NULL;
 	e->n_sets = 0;
 }

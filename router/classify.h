@@ -50,6 +50,8 @@ typedef struct route_effects {
  */
 int route_scan_effects(const char *sql, size_t len, route_effects_t *out);
 void route_effects_free(route_effects_t *e);
+/* Free an array of route_set_t (and the strings in it). */
+void route_sets_free(route_set_t *sets, int n);
 
 /* Quote a string as an SQL literal ('...' with '' doubling, E'' when it has a
  * backslash) into a new heap string. */

@@ -3,21 +3,14 @@
 # run the select-only script in simple, extended and prepared query modes with 16 clients,
 # then the default TPC-B-like script, and check that every run processed all of its
 # transactions, failed none, and left the balances consistent.
-# Prints "ok NAME" / "FAIL NAME: why" lines and exactly "N passed, N failed"; exit 1 on failure.
+# Prints "ok - NAME" / "not ok - NAME: why" lines (integration/lib.sh) and exactly
+# "N passed, N failed"; exit 1 on failure.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 integration="$(dirname "$here")"
-if [ -f "$integration/lib.sh" ]; then
-    # shellcheck source=/dev/null
-    . "$integration/lib.sh"
-fi
+# shellcheck source=integration/lib.sh
+. "$integration/lib.sh"
 set +e
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
-if ! declare -F t_pass >/dev/null || ! declare -F t_fail >/dev/null || ! declare -F t_summary >/dev/null; then
-    T_PASSED=0 T_FAILED=0
-    t_pass() { T_PASSED=$((T_PASSED + 1)); echo "ok $1"; }
-    t_fail() { T_FAILED=$((T_FAILED + 1)); echo "FAIL $1: $2"; }
-    t_summary() { echo "$T_PASSED passed, $T_FAILED failed"; [ "$T_FAILED" -eq 0 ]; }
-fi
 
 RUN_TIMEOUT=${PGBENCH_RUN_TIMEOUT:-240}
 log="$(mktemp -d)"

@@ -1,21 +1,14 @@
 #!/usr/bin/env bash
 # psql through the target (PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE): describe commands,
 # multi-statement query strings, \copy in and out, error reporting and ON_ERROR_STOP.
-# Prints "ok NAME" / "FAIL NAME: why" lines and exactly "N passed, N failed"; exit 1 on failure.
+# Prints "ok - NAME" / "not ok - NAME: why" lines (integration/lib.sh) and exactly
+# "N passed, N failed"; exit 1 on failure.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 integration="$(dirname "$here")"
-if [ -f "$integration/lib.sh" ]; then
-    # shellcheck source=/dev/null
-    . "$integration/lib.sh"
-fi
+# shellcheck source=integration/lib.sh
+. "$integration/lib.sh"
 set +e
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
-if ! declare -F t_pass >/dev/null || ! declare -F t_fail >/dev/null || ! declare -F t_summary >/dev/null; then
-    T_PASSED=0 T_FAILED=0
-    t_pass() { T_PASSED=$((T_PASSED + 1)); echo "ok $1"; }
-    t_fail() { T_FAILED=$((T_FAILED + 1)); echo "FAIL $1: $2"; }
-    t_summary() { echo "$T_PASSED passed, $T_FAILED failed"; [ "$T_FAILED" -eq 0 ]; }
-fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
