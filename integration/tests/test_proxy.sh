@@ -110,6 +110,19 @@ else
 	t_fail "good_reload_takes_effect_for_new_clients" "$out / $out2"
 fi
 
+# ---- a shard that is down ----
+
+start_extra down 6444 's/^primary = host=127.0.0.1 port=[0-9]* /primary = host=127.0.0.1 port=1 /' ||
+	t_fail "start_down_proxy" "$(cat "$WORK/down.log")"
+start=$(date +%s)
+out=$(q 6444 -c "select 1")
+took=$(($(date +%s) - start))
+if grep -q 'pgshard: could not connect to shard 0 (127.0.0.1:1)' <<<"$out" && [ "$took" -lt 10 ]; then
+	t_pass "unreachable_shard_fails_the_client_with_08001_at_once"
+else
+	t_fail "unreachable_shard_fails_the_client_with_08001_at_once" "took ${took}s: $out"
+fi
+
 # ---- too many clients ----
 
 start_extra few 6443 's/^\[proxy\]/[proxy]\nmax_clients = 2/' || t_fail "start_few_proxy" "$(cat "$WORK/few.log")"
