@@ -123,6 +123,22 @@ else
 	t_fail "unreachable_shard_fails_the_client_with_08001_at_once" "took ${took}s: $out"
 fi
 
+# ---- two workers: SO_REUSEPORT listeners, pools split between them, cancel across them ----
+
+start_extra two 6445 's/^workers = .*/workers = 2/' || t_fail "start_two_worker_proxy" "$(cat "$WORK/two.log")"
+echo 'select :client_id::int + 1;' >"$WORK/two.sql"
+out=$(PGPORT=6445 pgbench -n -M prepared -c 8 -j 2 -t 300 -f "$WORK/two.sql" 2>&1)
+if grep -q "number of transactions actually processed: 2400/2400" <<<"$out" &&
+	grep -q "number of failed transactions: 0 " <<<"$out"; then
+	t_pass "two_workers_serve_prepared_pgbench_without_failures"
+else
+	t_fail "two_workers_serve_prepared_pgbench_without_failures" "$(tail -5 <<<"$out")"
+fi
+out=$(PGPORT=6445 timeout 60 /usr/bin/python3 "$ROOT/integration/tests/test_protocol.py" \
+	cancel_running_query_with_psycopg2 cancel_in_transaction_and_wrong_key_ignored 2>&1)
+grep -q "^2 passed, 0 failed" <<<"$out" && t_pass "two_workers_forward_cancel_requests" ||
+	t_fail "two_workers_forward_cancel_requests" "$out"
+
 # ---- too many clients ----
 
 start_extra few 6443 's/^\[proxy\]/[proxy]\nmax_clients = 2/' || t_fail "start_few_proxy" "$(cat "$WORK/few.log")"
