@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "router/route.h"
 
 #define PGSHARD_VERSION "0.1.0"
 
@@ -21,9 +22,13 @@ static cfg_ref_t *current;
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: pgshard -c CONFIG [-v] [--check]\n"
+	           "       pgshard -c CONFIG --route SQL...\n"
 	           "  -c, --config FILE  the INI config file (see README.md)\n"
 	           "  -v, --verbose      log debug messages\n"
 	           "      --check        validate the config file and exit\n"
+	           "      --route        show where each SQL statement would run and why,\n"
+	           "                     without running it ($n parameters count as unknown;\n"
+	           "                     exit status 3 when one would be refused)\n"
 	           "  -V, --version      print the version and exit\n");
 }
 
@@ -52,6 +57,49 @@ static void reload(void)
 	log_info("configuration reloaded from %s", config_path);
 }
 
+/* pgshard --route: the router's decision for each statement, for people. */
+static int show_routes(const cfg_t *cfg, char **sqls, int n)
+{
+	route_ctx_t ctx;
+	char err[512];
+	int rc = 0;
+
+	if (route_ctx_init(&ctx, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgshard: %s\n", err);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		route_plan_t plan;
+		int first = 1;
+
+		if (route_statement(&ctx, sqls[i], NULL, 0, &plan) < 0) {
+			fprintf(stderr, "pgshard: out of memory\n");
+			rc = 1;
+			break;
+		}
+		printf("statement: %s\n", sqls[i]);
+		if (plan.kind == ROUTE_REFUSE) {
+			printf("route:     refused, ERROR 0A000 pgshard: %s\n", plan.error);
+			rc = 3;
+		} else {
+			printf("route:     %s, shard%s", route_kind_name(plan.kind),
+			       shard_set_count(&plan.shards) == 1 ? "" : "s");
+			for (int s = 0; s < SHARD_MAX; s++) {
+				if (shard_set_has(&plan.shards, s)) {
+					printf("%s%d", first ? " " : ", ", s);
+					first = 0;
+				}
+			}
+			printf("%s%s\n", plan.is_write ? " (write)" : "",
+			       plan.split_insert ? " (rows split by shard)" : "");
+		}
+		if (plan.kind != ROUTE_REFUSE)
+			printf("why:       %s\n", plan.reason);
+	}
+	route_ctx_free(&ctx);
+	return rc;
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
@@ -67,11 +115,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
-	    {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"route", no_argument, NULL, 'r'},
+	    {NULL, 0, NULL, 0},
 	};
-	bool check_only = false;
+	bool check_only = false, route_only = false;
 	char err[1024];
 	struct event_base *base;
 	struct event *sigs[3];
@@ -90,6 +142,9 @@ int main(int argc, char **argv)
 		case 'k':
 			check_only = true;
 			break;
+		case 'r':
+			route_only = true;
+			break;
 		case 'V':
 			printf("pgshard %s\n", PGSHARD_VERSION);
 			return 0;
@@ -101,13 +156,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (config_path == NULL || optind != argc) {
+	if (config_path == NULL || (route_only ? optind == argc : optind != argc)) {
 		usage(stderr);
 		return 2;
 	}
 	if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pgshard: %s\n", err);
 		return 1;
+	}
+	if (route_only) {
+		int route_rc = show_routes(cfg, argv + optind, argc - optind);
+
+		cfg_free(cfg);
+		return route_rc;
 	}
 	if (check_only) {
 		printf("%s: OK\n", config_path);

@@ -75,6 +75,42 @@ out=$(PGPASSWORD= q 6442 -c "select 'trust ok'")
 [ "$out" = "trust ok" ] && t_pass "trust_client_login_without_password" ||
 	t_fail "trust_client_login_without_password" "$out"
 
+# ---- the route of a statement, without running it ----
+
+cat >"$WORK/route.ini" <<'INI'
+[shard.0]
+primary = host=127.0.0.1 port=1
+[shard.1]
+primary = host=127.0.0.1 port=2
+[shard.2]
+primary = host=127.0.0.1 port=3
+[map.users]
+kind = hash
+key = bigint
+shards = 0, 1, 2
+[table.users]
+key = id
+map = users
+[table.orders]
+key = user_id
+map = users
+INI
+out=$("$PGSHARD_BIN" -c "$WORK/route.ini" --route "select * from users where id = 42" \
+	"select * from orders where user_id in (1, 2, 3)" "select version()" 2>&1)
+rc=$?
+if [ $rc = 0 ] && grep -q "^why:       users.id = 42 -> shard [0-2] (hash map users)$" <<<"$out" &&
+	grep -q "^why:       orders.user_id IN (1, 2, 3) -> shards " <<<"$out" &&
+	grep -q "^route:     default, shard 0$" <<<"$out"; then
+	t_pass "route_shows_shards_and_why_without_running"
+else
+	t_fail "route_shows_shards_and_why_without_running" "rc=$rc $out"
+fi
+out=$("$PGSHARD_BIN" -c "$WORK/route.ini" --route "update users set id = 7 where id = 3" 2>&1)
+rc=$?
+[ $rc = 3 ] && grep -q "^route:     refused, ERROR 0A000 pgshard: UPDATE of the key column id" <<<"$out" &&
+	t_pass "route_shows_a_refusal_with_its_message_and_exit_3" ||
+	t_fail "route_shows_a_refusal_with_its_message_and_exit_3" "rc=$rc $out"
+
 # ---- config errors and reload ----
 
 printf '[proxy]\nlisten = 127.0.0.1:6449\npool_sise = 3\n[shard.0]\nprimary = host=127.0.0.1 port=1\n' >"$WORK/bad.ini"

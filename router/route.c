@@ -1,0 +1,3349 @@
+/*
+ * route.c — statement routing (see route.h).
+ *
+ * Each statement of a query string is planned in two passes over the tree
+ * libpg_query builds for it.
+ *
+ * 1. collect() walks the whole tree generically, through protobuf-c's
+ *    descriptors, so that no node type can hide a table from it: every
+ *    RangeVar is looked up in the config (CTE names shadow tables, as in
+ *    PostgreSQL), and the tables that INSERT, UPDATE, DELETE, MERGE, COPY
+ *    FROM and SELECT INTO write are marked. That alone decides most
+ *    statements: no configured table -> the default shard; only reference
+ *    tables -> one shard for reads, every shard for writes; sharded tables
+ *    of two maps -> refused.
+ *
+ * 2. For a statement on sharded tables, a structured pass finds the shards
+ *    that can hold the rows the statement needs. Every part of the query
+ *    (a FROM item, a subquery, a CTE, a WHERE predicate) yields a part_t:
+ *
+ *      NONE   the part reads no sharded table; it does not care where it runs
+ *      ALL    its rows may be on any shard of the map
+ *      SET    its rows are only on these shards
+ *
+ *    Parts combine in two ways, and which one is used is the reasoning that
+ *    keeps results right:
+ *
+ *    - AND (intersection) where a result row needs rows of both sides: the
+ *      conjuncts of a WHERE, inner-joined FROM items, a subquery in a
+ *      top-level conjunct. Tables of one map are co-located (equal keys live
+ *      on one shard), so when they are joined on their keys a joined row
+ *      exists only where both of its halves do, and a predicate on the key
+ *      of any table of a query block constrains the whole block. Sharded
+ *      tables of one level joined any other way are refused: their matching
+ *      rows can be on different shards.
+ *    - OR (union) where a result row needs rows of either side: OR, UNION,
+ *      and data-modifying CTEs, which must run wherever their own rows are
+ *      whatever the rest of the statement reads.
+ *
+ *    Running on more shards than needed is always correct (the other shards
+ *    contribute no rows), so anything not understood widens to ALL: the
+ *    ON clause of an outer join and the nullable side's subqueries, NOT, a
+ *    comparison with an expression, an unknown parameter. Narrowing is only
+ *    ever done from a predicate that PostgreSQL will apply to the rows.
+ *
+ * Writes add checks: an INSERT must name its key column and give each row a
+ * constant or parameter key (rows on several shards set split_insert for
+ * the proxy), and an UPDATE may only set the key to a value on the shard the
+ * rows already live on.
+ */
+#include "router/route.h"
+
+#include <ctype.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * Trees nested deeper than this many protobuf messages (a Node and the node
+ * it holds count two) are refused before they are unpacked: protobuf-c's
+ * unpack and the walks below recurse once per level, and a worker thread's
+ * stack must survive whatever a client sends. 4000 is ten times below the
+ * depth where unpacking overflows an 8 MB stack under ASan.
+ */
+#define MAX_DEPTH    4000
+#define DESC_MAX     192
+#define NAME_MAX_LEN 200
+
+/* ---- small text helpers ---- */
+
+static bool empty(const char *s)
+{
+	return s == NULL || s[0] == '\0';
+}
+
+static bool streq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* A bounded string builder: appends what fits and remembers that it cut. */
+typedef struct sb {
+	char *buf;
+	size_t size;
+	size_t len;
+	bool cut;
+} sb_t;
+
+static void sb_init(sb_t *s, char *buf, size_t size)
+{
+	s->buf = buf;
+	s->size = size;
+	s->len = 0;
+	s->cut = false;
+	buf[0] = '\0';
+}
+
+static void sb_printf(sb_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sb_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (s->len + 1 >= s->size) {
+		s->cut = true;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(s->buf + s->len, s->size - s->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= s->size - s->len) {
+		s->len = s->size - 1;
+		s->cut = true;
+	} else {
+		s->len += (size_t)n;
+	}
+}
+
+/* A cut text ends in "..." so that nobody reads it as complete. */
+static void sb_finish(sb_t *s)
+{
+	if (s->cut && s->size >= 4)
+		memcpy(s->buf + s->size - 4, "...", 4);
+}
+
+static void sb_shards(sb_t *s, const shard_set_t *set)
+{
+	int n = shard_set_count(set), k = 0;
+
+	if (n == 0) {
+		sb_printf(s, "no shard");
+		return;
+	}
+	sb_printf(s, n == 1 ? "shard " : "shards ");
+	for (int i = 0; i < SHARD_MAX; i++) {
+		if (!shard_set_has(set, i))
+			continue;
+		sb_printf(s, k++ ? ", %d" : "%d", i);
+	}
+}
+
+static const char *str_of(const PgQuery__Node *n)
+{
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_STRING || n->string == NULL)
+		return NULL;
+	return n->string->sval;
+}
+
+/* ---- parts: where the rows a piece of a statement needs can be ---- */
+
+typedef enum part_kind {
+	PART_NONE, /* reads no sharded table */
+	PART_ALL,  /* any shard of the map */
+	PART_SET,  /* only these shards */
+} part_kind_t;
+
+typedef struct part {
+	part_kind_t kind;
+	shard_set_t set;
+	char desc[DESC_MAX]; /* the predicates that narrowed it, for people */
+} part_t;
+
+static part_t part_make(part_kind_t kind)
+{
+	part_t p;
+
+	memset(&p, 0, sizeof p);
+	p.kind = kind;
+	return p;
+}
+
+static void join_desc(char *out, const char *a, const char *op, const char *b, bool paren)
+{
+	char tmp[DESC_MAX];
+	sb_t s;
+	bool pa = paren && strstr(a, " OR ") != NULL;
+	bool pb = paren && strstr(b, " OR ") != NULL;
+
+	sb_init(&s, tmp, sizeof tmp);
+	if (a[0] != '\0' && b[0] != '\0')
+		sb_printf(&s, "%s%s%s %s %s%s%s", pa ? "(" : "", a, pa ? ")" : "", op,
+		          pb ? "(" : "", b, pb ? ")" : "");
+	else
+		sb_printf(&s, "%s", a[0] != '\0' ? a : b);
+	sb_finish(&s);
+	memcpy(out, tmp, sizeof tmp);
+}
+
+/* Rows that need both: intersection. NONE and ALL do not narrow. */
+static part_t part_and(part_t a, part_t b)
+{
+	if (a.kind == PART_NONE)
+		return b;
+	if (b.kind == PART_NONE)
+		return a;
+	if (a.kind == PART_ALL)
+		return b;
+	if (b.kind == PART_ALL)
+		return a;
+	shard_set_intersect(&a.set, &b.set);
+	if (strcmp(a.desc, b.desc) != 0)
+		join_desc(a.desc, a.desc, "AND", b.desc, true);
+	return a;
+}
+
+/* Rows that need either: union. ALL absorbs. */
+static part_t part_or(part_t a, part_t b)
+{
+	if (a.kind == PART_NONE)
+		return b;
+	if (b.kind == PART_NONE)
+		return a;
+	if (a.kind == PART_ALL || b.kind == PART_ALL)
+		return part_make(PART_ALL);
+	shard_set_union(&a.set, &b.set);
+	if (strcmp(a.desc, b.desc) != 0)
+		join_desc(a.desc, a.desc, "OR", b.desc, false);
+	return a;
+}
+
+/* What a part means on the nullable side of an outer join: never narrower. */
+static part_t part_weaken(part_t p)
+{
+	return part_make(p.kind == PART_NONE ? PART_NONE : PART_ALL);
+}
+
+/* ---- the state of one routing call ---- */
+
+/* A CTE in scope; the chain through `up` is what a query level can see. */
+typedef struct scope {
+	const char *name;
+	const PgQuery__CommonTableExpr *cte;
+	struct scope *inner; /* the scope the CTE's own query sees */
+	struct scope *up;
+	bool busy, done; /* analysis: computing / computed `part` */
+	part_t part;
+} scope_t;
+
+enum {
+	SEEN_READ = 1,
+	SEEN_WRITE = 2,
+};
+
+typedef struct walk {
+	const route_ctx_t *ctx;
+	const cfg_t *cfg;
+	const route_param_t *params;
+	int n_params;
+
+	/* collect(): per statement */
+	uint8_t *seen; /* per cfg table: SEEN_* */
+	int *order;    /* config tables in order of first appearance */
+	int n_order;
+	char other_write[NAME_MAX_LEN]; /* first written table that is not in the config */
+	bool writes;                    /* INSERT/UPDATE/DELETE/MERGE/INTO/COPY FROM anywhere */
+	int map;                        /* map of the first sharded table, -1 */
+	int map_table;                  /* that table */
+	int clash;                      /* first sharded table on another map, -1 */
+	int depth;
+
+	/* analysis: per statement */
+	const shard_map_t *smap;
+	shard_set_t mentioned; /* every shard a key predicate named, for the empty case */
+	bool ins_split;        /* the top-level INSERT's rows go to several shards */
+	int key_column;
+
+	/* outcome */
+	bool refused;
+	char error[512];
+	bool nomem;
+	bool params_missing;
+
+	/* across the statements of the string, for /\* pgshard: key=... *\/ */
+	int any_map;
+	bool maps_differ;
+} walk_t;
+
+static void refuse(walk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void refuse(walk_t *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->refused)
+		return;
+	w->refused = true;
+	va_start(ap, fmt);
+	vsnprintf(w->error, sizeof w->error, fmt, ap);
+	va_end(ap);
+}
+
+static bool stopped(const walk_t *w)
+{
+	return w->refused || w->nomem;
+}
+
+static const char *map_kind_name(const cfg_map_t *m)
+{
+	return m->kind == CFG_MAP_HASH ? "hash" : "range";
+}
+
+static const char *key_type_name(cfg_key_type_t t)
+{
+	switch (t) {
+	case CFG_KEY_BIGINT:
+		return "bigint";
+	case CFG_KEY_TEXT:
+		return "text";
+	case CFG_KEY_UUID:
+		return "uuid";
+	}
+	return "key";
+}
+
+/* ---- tables: config names against the names a statement uses ---- */
+
+static bool is_system_schema(const char *s)
+{
+	return strcmp(s, "pg_catalog") == 0 || strcmp(s, "information_schema") == 0 ||
+	       strncmp(s, "pg_temp", 7) == 0 || strncmp(s, "pg_toast", 8) == 0;
+}
+
+static int table_index(const cfg_t *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_tables; i++)
+		if (strcmp(cfg->tables[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The config table a (catalog, schema, relation) name means, or -1. The
+ * parser has already folded unquoted names to lower case, as the config
+ * loader does. A qualified name matches the config's qualified or bare
+ * name (public.users finds [table.users]); a bare name also finds
+ * [table.public.users]. System schemas are never configured tables.
+ */
+static int find_table(const cfg_t *cfg, const char *catalog, const char *schema, const char *rel)
+{
+	char name[3 * NAME_MAX_LEN];
+	int i, n;
+
+	if (empty(rel))
+		return -1;
+	if (!empty(schema)) {
+		if (is_system_schema(schema))
+			return -1;
+		if (!empty(catalog)) {
+			n = snprintf(name, sizeof name, "%s.%s.%s", catalog, schema, rel);
+			if (n > 0 && (size_t)n < sizeof name && (i = table_index(cfg, name)) >= 0)
+				return i;
+		}
+		n = snprintf(name, sizeof name, "%s.%s", schema, rel);
+		if (n > 0 && (size_t)n < sizeof name && (i = table_index(cfg, name)) >= 0)
+			return i;
+	}
+	if ((i = table_index(cfg, rel)) >= 0)
+		return i;
+	if (empty(schema)) {
+		n = snprintf(name, sizeof name, "public.%s", rel);
+		if (n > 0 && (size_t)n < sizeof name && (i = table_index(cfg, name)) >= 0)
+			return i;
+	}
+	return -1;
+}
+
+/* A name given as a list of String nodes (DROP TABLE, COMMENT ON ...). */
+static int find_table_list(const cfg_t *cfg, const PgQuery__Node *const *items, size_t n)
+{
+	const char *part[3] = {NULL, NULL, NULL};
+
+	if (n < 1 || n > 3)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		part[3 - n + i] = str_of(items[i]);
+		if (part[3 - n + i] == NULL)
+			return -1;
+	}
+	return find_table(cfg, part[0], part[1], part[2]);
+}
+
+static bool is_sharded(const cfg_table_t *t)
+{
+	return !t->reference && t->map >= 0;
+}
+
+static const cfg_table_t *table_at(const walk_t *w, int i)
+{
+	return &w->cfg->tables[i];
+}
+
+static void note_table(walk_t *w, int i, bool write)
+{
+	const cfg_table_t *t = table_at(w, i);
+
+	if (w->seen[i] == 0)
+		w->order[w->n_order++] = i;
+	w->seen[i] |= write ? SEEN_WRITE : SEEN_READ;
+	if (!is_sharded(t))
+		return;
+	if (w->map < 0) {
+		w->map = t->map;
+		w->map_table = i;
+	} else if (t->map != w->map && w->clash < 0) {
+		w->clash = i;
+	}
+	if (w->any_map < 0)
+		w->any_map = t->map;
+	else if (w->any_map != t->map)
+		w->maps_differ = true;
+}
+
+static scope_t *find_cte(scope_t *sc, const char *name)
+{
+	for (; sc != NULL; sc = sc->up)
+		if (streq(sc->name, name))
+			return sc;
+	return NULL;
+}
+
+static void note_rangevar(walk_t *w, const PgQuery__RangeVar *rv, scope_t *sc, bool write)
+{
+	int i;
+
+	/* the target of a write is always a table; a read may name a CTE */
+	if (!write && empty(rv->schemaname) && find_cte(sc, rv->relname) != NULL)
+		return;
+	/* CREATE TEMP TABLE: a session's own table, whatever its name */
+	i = rv->relpersistence != NULL && rv->relpersistence[0] == 't'
+	        ? -1
+	        : find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+	if (i >= 0) {
+		note_table(w, i, write);
+		return;
+	}
+	if (write && w->other_write[0] == '\0')
+		snprintf(w->other_write, sizeof w->other_write, "%s%s%s",
+		         empty(rv->schemaname) ? "" : rv->schemaname,
+		         empty(rv->schemaname) ? "" : ".", rv->relname ? rv->relname : "?");
+}
+
+/*
+ * Open a WITH clause: one scope node per CTE, chained so that CTE i sees
+ * CTEs 0..i-1 (all of them under WITH RECURSIVE) and the body sees all.
+ * Returns the body's scope; *nodes is to be freed by the caller.
+ */
+static scope_t *with_open(walk_t *w, const PgQuery__WithClause *with, scope_t *sc, scope_t **nodes)
+{
+	scope_t *s;
+	size_t n;
+
+	*nodes = NULL;
+	if (with == NULL || with->n_ctes == 0)
+		return sc;
+	n = with->n_ctes;
+	s = calloc(n, sizeof *s);
+	if (s == NULL) {
+		w->nomem = true;
+		return sc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const PgQuery__Node *c = with->ctes[i];
+
+		if (c != NULL && c->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) {
+			s[i].cte = c->common_table_expr;
+			s[i].name = s[i].cte->ctename;
+		}
+		s[i].up = i > 0 ? &s[i - 1] : sc;
+	}
+	for (size_t i = 0; i < n; i++)
+		s[i].inner = with->recursive ? &s[n - 1] : s[i].up;
+	*nodes = s;
+	return &s[n - 1];
+}
+
+/* ---- pass 1: every table the statement names ---- */
+
+static void collect(walk_t *w, const ProtobufCMessage *m, scope_t *sc);
+
+/* Walk every message-typed field of m (set oneof members only). */
+static void collect_fields(walk_t *w, const ProtobufCMessage *m, scope_t *sc, const void *skip1,
+                           const void *skip2)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	for (unsigned i = 0; i < d->n_fields && !stopped(w); i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const ProtobufCMessage *sub;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			const ProtobufCMessage *const *arr;
+			size_t n;
+
+			memcpy(&n, base + f->quantifier_offset, sizeof n);
+			memcpy(&arr, base + f->offset, sizeof arr);
+			for (size_t j = 0; j < n && arr != NULL; j++)
+				if (arr[j] != NULL)
+					collect(w, arr[j], sc);
+			continue;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t c;
+
+			memcpy(&c, base + f->quantifier_offset, sizeof c);
+			if (c != f->id)
+				continue;
+		}
+		memcpy(&sub, base + f->offset, sizeof sub);
+		if (sub != NULL && (const void *)sub != skip1 && (const void *)sub != skip2)
+			collect(w, sub, sc);
+	}
+}
+
+/* SELECT, INSERT, UPDATE, DELETE, MERGE: WITH scoping and the write target. */
+static void collect_query(walk_t *w, const ProtobufCMessage *m, scope_t *sc)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const PgQuery__WithClause *with = NULL;
+	const PgQuery__RangeVar *target = NULL;
+	scope_t *nodes, *body;
+
+	if (d == &pg_query__select_stmt__descriptor) {
+		with = ((const PgQuery__SelectStmt *)m)->with_clause;
+	} else if (d == &pg_query__insert_stmt__descriptor) {
+		with = ((const PgQuery__InsertStmt *)m)->with_clause;
+		target = ((const PgQuery__InsertStmt *)m)->relation;
+	} else if (d == &pg_query__update_stmt__descriptor) {
+		with = ((const PgQuery__UpdateStmt *)m)->with_clause;
+		target = ((const PgQuery__UpdateStmt *)m)->relation;
+	} else if (d == &pg_query__delete_stmt__descriptor) {
+		with = ((const PgQuery__DeleteStmt *)m)->with_clause;
+		target = ((const PgQuery__DeleteStmt *)m)->relation;
+	} else {
+		with = ((const PgQuery__MergeStmt *)m)->with_clause;
+		target = ((const PgQuery__MergeStmt *)m)->relation;
+	}
+	if (d != &pg_query__select_stmt__descriptor)
+		w->writes = true;
+	if (target != NULL)
+		note_rangevar(w, target, NULL, true);
+	body = with_open(w, with, sc, &nodes);
+	if (nodes != NULL) {
+		for (size_t i = 0; i < with->n_ctes; i++)
+			if (nodes[i].cte != NULL && nodes[i].cte->ctequery != NULL)
+				collect(w, &nodes[i].cte->ctequery->base, nodes[i].inner);
+	}
+	collect_fields(w, m, body, with, target);
+	free(nodes);
+}
+
+static void collect(walk_t *w, const ProtobufCMessage *m, scope_t *sc)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (stopped(w))
+		return;
+	if (++w->depth > MAX_DEPTH) {
+		refuse(
+		    w,
+		    "the statement is nested too deeply for pgshard's router (more than %d levels)",
+		    MAX_DEPTH);
+		w->depth--;
+		return;
+	}
+	if (d == &pg_query__range_var__descriptor) {
+		note_rangevar(w, (const PgQuery__RangeVar *)m, sc, false);
+	} else if (d == &pg_query__into_clause__descriptor) {
+		const PgQuery__IntoClause *into = (const PgQuery__IntoClause *)m;
+
+		w->writes = true;
+		if (into->rel != NULL)
+			note_rangevar(w, into->rel, NULL, true);
+		collect_fields(w, m, sc, into->rel, NULL);
+	} else if (d == &pg_query__copy_stmt__descriptor) {
+		const PgQuery__CopyStmt *c = (const PgQuery__CopyStmt *)m;
+
+		if (c->is_from)
+			w->writes = true;
+		if (c->relation != NULL)
+			note_rangevar(w, c->relation, NULL, c->is_from);
+		collect_fields(w, m, sc, c->relation, NULL);
+	} else if (d == &pg_query__select_stmt__descriptor ||
+	           d == &pg_query__insert_stmt__descriptor ||
+	           d == &pg_query__update_stmt__descriptor ||
+	           d == &pg_query__delete_stmt__descriptor ||
+	           d == &pg_query__merge_stmt__descriptor) {
+		collect_query(w, m, sc);
+	} else {
+		collect_fields(w, m, sc, NULL, NULL);
+	}
+	w->depth--;
+}
+
+/* ---- key values: constants, parameters, casts, arrays ---- */
+
+enum {
+	KV_OK,
+	KV_NULL,    /* SQL NULL: matches no row */
+	KV_UNKNOWN, /* a parameter that was not given */
+	KV_INVALID, /* not a valid key of the map's type */
+	KV_EXPR,    /* not a constant or a parameter */
+};
+
+typedef struct keyval {
+	shard_key_t key; /* text keys may point into buf */
+	char buf[32];
+} keyval_t;
+
+/*
+ * The type a cast names, when casting a key value to it cannot turn one
+ * key into another (integers, text, varchar without a length, uuid); 0 for
+ * any other cast, whose result the router does not try to predict
+ * ('42.7'::int8 is 43, 'abcd'::varchar(2) is 'ab').
+ */
+static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
+{
+	static const struct {
+		const char *name;
+		uint32_t oid;
+	} casts[] = {
+	    {"int8", SHARD_OID_INT8}, {"int4", SHARD_OID_INT4},       {"int2", SHARD_OID_INT2},
+	    {"text", SHARD_OID_TEXT}, {"varchar", SHARD_OID_VARCHAR}, {"uuid", SHARD_OID_UUID},
+	};
+	const char *name;
+
+	if (tn == NULL || tn->setof || tn->pct_type || tn->n_typmods > 0 || tn->n_names == 0 ||
+	    tn->n_names > 2)
+		return 0;
+	if (tn->n_names == 2 && !streq(str_of(tn->names[0]), "pg_catalog"))
+		return 0;
+	name = str_of(tn->names[tn->n_names - 1]);
+	*array = tn->n_array_bounds > 0;
+	for (size_t i = 0; i < sizeof casts / sizeof casts[0]; i++)
+		if (streq(name, casts[i].name))
+			return casts[i].oid;
+	return 0;
+}
+
+static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
+{
+	const route_param_t *p;
+	cfg_key_type_t type = w->smap->cfg->key;
+	int rc;
+
+	if (w->params == NULL || number < 1 || number > w->n_params) {
+		w->params_missing = true;
+		return KV_UNKNOWN;
+	}
+	p = &w->params[number - 1];
+	if (p->data == NULL || p->len < 0)
+		return KV_NULL;
+	if (p->format == 0)
+		rc = shard_key_from_text(type, (const char *)p->data, (size_t)p->len, &kv->key);
+	else
+		rc = shard_key_from_binary(type, p->type_oid != 0 ? p->type_oid : oid, p->data,
+		                           (size_t)p->len, &kv->key);
+	return rc == 0 ? KV_OK : KV_INVALID;
+}
+
+/* The key a node stands for. `oid`: the type a surrounding cast names. */
+static int key_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+
+	if (n == NULL)
+		return KV_EXPR;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+		const char *text = NULL;
+
+		if (c->isnull)
+			return KV_NULL;
+		switch (c->val_case) {
+		case PG_QUERY__A__CONST__VAL_IVAL:
+			snprintf(kv->buf, sizeof kv->buf, "%d",
+			         c->ival != NULL ? (int)c->ival->ival : 0);
+			text = kv->buf;
+			break;
+		case PG_QUERY__A__CONST__VAL_FVAL:
+			text = c->fval != NULL ? c->fval->fval : NULL;
+			break;
+		case PG_QUERY__A__CONST__VAL_SVAL:
+			text = c->sval != NULL ? c->sval->sval : NULL;
+			break;
+		default:
+			return KV_INVALID;
+		}
+		if (text == NULL)
+			return KV_INVALID;
+		return shard_key_from_text(type, text, strlen(text), &kv->key) == 0 ? KV_OK
+		                                                                    : KV_INVALID;
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF:
+		return param_value(w, n->param_ref->number, oid, kv);
+	case PG_QUERY__NODE__NODE_TYPE_CAST: {
+		bool array = false;
+		uint32_t o = cast_oid(n->type_cast->type_name, &array);
+
+		if (o == 0 || array)
+			return KV_EXPR;
+		return key_value(w, n->type_cast->arg, o, kv);
+	}
+	default:
+		return KV_EXPR;
+	}
+}
+
+/* How a value reads in a reason: 42, 'abc', $1, ARRAY[1, 2]. */
+static void value_desc(sb_t *s, const PgQuery__Node *n)
+{
+	if (n == NULL) {
+		sb_printf(s, "?");
+		return;
+	}
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+
+		if (c->isnull)
+			sb_printf(s, "NULL");
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL)
+			sb_printf(s, "%d", c->ival != NULL ? (int)c->ival->ival : 0);
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_FVAL && c->fval != NULL)
+			sb_printf(s, "%s", c->fval->fval);
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL && c->sval != NULL)
+			sb_printf(s, "'%.40s%s'", c->sval->sval,
+			          strlen(c->sval->sval) > 40 ? "..." : "");
+		else
+			sb_printf(s, "(constant)");
+		return;
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF:
+		sb_printf(s, "$%d", (int)n->param_ref->number);
+		return;
+	case PG_QUERY__NODE__NODE_TYPE_CAST:
+		value_desc(s, n->type_cast->arg);
+		return;
+	case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+		sb_printf(s, "ARRAY[");
+		for (size_t i = 0; i < n->a_array_expr->n_elements; i++) {
+			if (i > 0)
+				sb_printf(s, ", ");
+			value_desc(s, n->a_array_expr->elements[i]);
+		}
+		sb_printf(s, "]");
+		return;
+	default:
+		sb_printf(s, "(expression)");
+		return;
+	}
+}
+
+static void add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k)
+{
+	int s = shard_map_lookup(w->smap, k);
+
+	if (s >= 0)
+		shard_set_add(set, s);
+}
+
+/*
+ * The elements of an array in PostgreSQL's text form ({1,2,"x y",NULL},
+ * nested braces flattened, as = ANY flattens them), each added to *set.
+ * false when the text is not understood or an element is not a key.
+ */
+static bool text_array_shards(walk_t *w, const char *s, size_t len, shard_set_t *set)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+	char *tmp;
+	size_t i = 0;
+	int depth = 0;
+	bool ok = false;
+
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	if (i >= len || s[i] != '{')
+		return false; /* also dimension decorations like [1:2]={...} */
+	tmp = malloc(len + 1);
+	if (tmp == NULL) {
+		w->nomem = true;
+		return false;
+	}
+	while (i < len) {
+		char c = s[i];
+		size_t n = 0;
+		bool quoted = false, escaped = false;
+		shard_key_t k;
+
+		if (isspace((unsigned char)c) || c == ',') {
+			i++;
+			continue;
+		}
+		if (c == '{') {
+			depth++;
+			i++;
+			continue;
+		}
+		if (c == '}') {
+			if (--depth < 0)
+				goto out;
+			i++;
+			if (depth == 0) {
+				while (i < len && isspace((unsigned char)s[i]))
+					i++;
+				ok = i == len;
+				goto out;
+			}
+			continue;
+		}
+		if (depth == 0)
+			goto out;
+		if (c == '"') {
+			quoted = true;
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] == '\\' && i + 1 < len)
+					i++;
+				tmp[n++] = s[i];
+			}
+			if (i >= len)
+				goto out;
+			i++;
+		} else {
+			size_t keep =
+			    0; /* length up to the last character that is not trailing space */
+
+			for (; i < len && s[i] != ',' && s[i] != '}' && s[i] != '{'; i++) {
+				if (s[i] == '\\' && i + 1 < len) {
+					i++;
+					escaped = true;
+					tmp[n++] = s[i];
+					keep = n;
+					continue;
+				}
+				tmp[n++] = s[i];
+				if (!isspace((unsigned char)s[i]))
+					keep = n;
+			}
+			n = keep;
+		}
+		if (!quoted && !escaped && n == 4 && strncasecmp(tmp, "null", 4) == 0)
+			continue; /* a NULL element matches nothing */
+		if (shard_key_from_text(type, tmp, n, &k) != 0)
+			goto out;
+		add_shard(w, set, &k);
+	}
+out:
+	free(tmp);
+	return ok;
+}
+
+static bool get_be32(const uint8_t *d, size_t len, size_t *pos, int32_t *out)
+{
+	uint32_t v;
+
+	if (len - *pos < 4)
+		return false;
+	v = (uint32_t)d[*pos] << 24 | (uint32_t)d[*pos + 1] << 16 | (uint32_t)d[*pos + 2] << 8 |
+	    (uint32_t)d[*pos + 3];
+	*pos += 4;
+	memcpy(out, &v, sizeof v);
+	return true;
+}
+
+/* An array parameter in binary format (array_send): header, dimensions, elements. */
+static bool binary_array_shards(walk_t *w, const uint8_t *d, size_t len, shard_set_t *set)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+	int32_t ndim, flags, elemtype, dim, lbound, elen;
+	size_t pos = 0;
+	int64_t total = 1;
+
+	if (!get_be32(d, len, &pos, &ndim) || !get_be32(d, len, &pos, &flags) ||
+	    !get_be32(d, len, &pos, &elemtype))
+		return false;
+	if (ndim == 0)
+		return true;
+	if (ndim < 0 || ndim > 6)
+		return false;
+	for (int32_t i = 0; i < ndim; i++) {
+		if (!get_be32(d, len, &pos, &dim) || !get_be32(d, len, &pos, &lbound) || dim < 0)
+			return false;
+		total *= dim;
+		if (total > (int64_t)len)
+			return false; /* every element takes at least four bytes */
+	}
+	for (int64_t i = 0; i < total; i++) {
+		shard_key_t k;
+
+		if (!get_be32(d, len, &pos, &elen))
+			return false;
+		if (elen == -1)
+			continue;
+		if (elen < 0 || (size_t)elen > len - pos)
+			return false;
+		if (shard_key_from_binary(type, (uint32_t)elemtype, d + pos, (size_t)elen, &k) != 0)
+			return false;
+		add_shard(w, set, &k);
+		pos += (size_t)elen;
+	}
+	return pos == len;
+}
+
+/* The shards of every element of the array in key = ANY(array). */
+static bool array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_set_t *set)
+{
+	if (n == NULL)
+		return false;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+		for (size_t i = 0; i < n->a_array_expr->n_elements; i++) {
+			const PgQuery__Node *e = n->a_array_expr->elements[i];
+			keyval_t kv;
+			int st;
+
+			if (e != NULL && e->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
+				if (!array_shards(w, e, oid, set))
+					return false;
+				continue;
+			}
+			st = key_value(w, e, oid, &kv);
+			if (st == KV_NULL)
+				continue;
+			if (st != KV_OK)
+				return false;
+			add_shard(w, set, &kv.key);
+		}
+		return true;
+	case PG_QUERY__NODE__NODE_TYPE_CAST: {
+		bool array = false;
+		uint32_t o = cast_oid(n->type_cast->type_name, &array);
+
+		if (o == 0 || !array)
+			return false;
+		return array_shards(w, n->type_cast->arg, o, set);
+	}
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+
+		if (c->isnull || c->val_case != PG_QUERY__A__CONST__VAL_SVAL || c->sval == NULL)
+			return false;
+		return text_array_shards(w, c->sval->sval, strlen(c->sval->sval), set);
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF: {
+		int number = n->param_ref->number;
+		const route_param_t *p;
+
+		if (w->params == NULL || number < 1 || number > w->n_params) {
+			w->params_missing = true;
+			return false;
+		}
+		p = &w->params[number - 1];
+		if (p->data == NULL || p->len < 0)
+			return false;
+		if (p->format == 0)
+			return text_array_shards(w, (const char *)p->data, (size_t)p->len, set);
+		return binary_array_shards(w, p->data, (size_t)p->len, set);
+	}
+	default:
+		return false;
+	}
+}
+
+/* ---- query blocks: the tables of one FROM and the predicates on them ---- */
+
+typedef struct rel {
+	const cfg_table_t *table; /* sharded */
+	const PgQuery__RangeVar *rv;
+	int group; /* tables joined on equal keys share a group */
+} rel_t;
+
+typedef struct nodes {
+	const PgQuery__Node **v;
+	int n, cap;
+} nodes_t;
+
+typedef struct block {
+	rel_t *rels; /* the sharded tables named directly in this FROM */
+	int n_rels, cap_rels;
+	nodes_t quals; /* inner-join conditions: filters like WHERE */
+	nodes_t joins; /* every join condition, outer ones too: what is joined to what */
+	part_t items;  /* what the FROM's subqueries and CTE references need */
+} block_t;
+
+static void nodes_push(walk_t *w, nodes_t *l, const PgQuery__Node *n)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 4;
+		const PgQuery__Node **v = realloc(l->v, sizeof *v * (size_t)cap);
+
+		if (v == NULL) {
+			w->nomem = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = n;
+}
+
+static void block_init(block_t *b)
+{
+	memset(b, 0, sizeof *b);
+	b->items = part_make(PART_NONE);
+}
+
+static void block_free(block_t *b)
+{
+	free(b->rels);
+	free(b->quals.v);
+	free(b->joins.v);
+}
+
+static void block_add_rel(walk_t *w, block_t *b, const cfg_table_t *t, const PgQuery__RangeVar *rv)
+{
+	if (b->n_rels == b->cap_rels) {
+		int cap = b->cap_rels ? b->cap_rels * 2 : 4;
+		rel_t *r = realloc(b->rels, sizeof *r * (size_t)cap);
+
+		if (r == NULL) {
+			w->nomem = true;
+			return;
+		}
+		b->rels = r;
+		b->cap_rels = cap;
+	}
+	b->rels[b->n_rels].table = t;
+	b->rels[b->n_rels].rv = rv;
+	b->rels[b->n_rels].group = b->n_rels;
+	b->n_rels++;
+}
+
+static void rel_join(block_t *b, int x, int y)
+{
+	int gx = b->rels[x].group, gy = b->rels[y].group;
+
+	for (int i = 0; i < b->n_rels && gx != gy; i++)
+		if (b->rels[i].group == gy)
+			b->rels[i].group = gx;
+}
+
+static const char *alias_of(const PgQuery__RangeVar *rv)
+{
+	if (rv->alias != NULL && !empty(rv->alias->aliasname))
+		return rv->alias->aliasname;
+	return NULL;
+}
+
+/*
+ * Which sharded table of the block a column reference names as its key
+ * column (its index in b->rels), or -1. An alias hides the table's own
+ * name, as in PostgreSQL. An unqualified name is the key of the table
+ * whose key it is: had another table of the block a column of that name,
+ * PostgreSQL would reject the reference as ambiguous.
+ */
+static int key_rel(const block_t *b, const PgQuery__Node *n)
+{
+	const PgQuery__ColumnRef *c;
+	const char *col, *qual, *schema;
+	size_t nf;
+
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+		return -1;
+	c = n->column_ref;
+	nf = c->n_fields;
+	if (nf < 1 || nf > 4)
+		return -1;
+	for (size_t i = 0; i < nf; i++)
+		if (str_of(c->fields[i]) == NULL)
+			return -1;
+	col = str_of(c->fields[nf - 1]);
+	qual = nf >= 2 ? str_of(c->fields[nf - 2]) : NULL;
+	schema = nf >= 3 ? str_of(c->fields[nf - 3]) : NULL;
+	for (int i = 0; i < b->n_rels; i++) {
+		const rel_t *r = &b->rels[i];
+		const char *alias = alias_of(r->rv);
+
+		if (!streq(r->table->key, col))
+			continue;
+		if (nf == 1)
+			return i;
+		if (alias != NULL) {
+			if (nf == 2 && streq(alias, qual))
+				return i;
+			continue;
+		}
+		if (!streq(r->rv->relname, qual))
+			continue;
+		if (nf == 2 || empty(r->rv->schemaname) || streq(r->rv->schemaname, schema))
+			return i;
+	}
+	return -1;
+}
+
+static void key_desc(sb_t *s, const rel_t *r)
+{
+	sb_printf(s, "%s.%s", r->table->name, r->table->key);
+}
+
+/* ---- predicates ---- */
+
+static part_t set_part(walk_t *w, const shard_set_t *set, const char *desc)
+{
+	part_t p = part_make(PART_SET);
+
+	p.set = *set;
+	shard_set_union(&w->mentioned, set);
+	snprintf(p.desc, sizeof p.desc, "%s", desc);
+	return p;
+}
+
+static part_t eq_part(walk_t *w, const rel_t *r, const PgQuery__Node *val)
+{
+	char d[DESC_MAX];
+	shard_set_t set;
+	keyval_t kv;
+	sb_t s;
+
+	if (key_value(w, val, 0, &kv) != KV_OK)
+		return part_make(PART_ALL);
+	shard_set_clear(&set);
+	add_shard(w, &set, &kv.key);
+	sb_init(&s, d, sizeof d);
+	key_desc(&s, r);
+	sb_printf(&s, " = ");
+	value_desc(&s, val);
+	sb_finish(&s);
+	return set_part(w, &set, d);
+}
+
+/* key < v, key <= v, key > v, key >= v: range maps only; a hash says nothing. */
+static part_t range_part(walk_t *w, const rel_t *r, const char *op, const PgQuery__Node *val)
+{
+	char d[DESC_MAX];
+	shard_set_t set;
+	keyval_t kv;
+	sb_t s;
+
+	if (w->smap->cfg->kind != CFG_MAP_RANGE || key_value(w, val, 0, &kv) != KV_OK)
+		return part_make(PART_ALL);
+	shard_set_clear(&set);
+	if (op[0] == '<')
+		shard_map_lookup_range(w->smap, NULL, false, &kv.key, op[1] == '=', &set);
+	else
+		shard_map_lookup_range(w->smap, &kv.key, op[1] == '=', NULL, false, &set);
+	sb_init(&s, d, sizeof d);
+	key_desc(&s, r);
+	sb_printf(&s, " %s ", op);
+	value_desc(&s, val);
+	sb_finish(&s);
+	return set_part(w, &set, d);
+}
+
+static part_t between_part(walk_t *w, const rel_t *r, const PgQuery__Node *list, bool symmetric)
+{
+	const PgQuery__Node *lo, *hi;
+	char d[DESC_MAX];
+	shard_set_t set;
+	keyval_t klo, khi;
+	sb_t s;
+
+	if (w->smap->cfg->kind != CFG_MAP_RANGE || list == NULL ||
+	    list->node_case != PG_QUERY__NODE__NODE_LIST || list->list->n_items != 2)
+		return part_make(PART_ALL);
+	lo = list->list->items[0];
+	hi = list->list->items[1];
+	if (key_value(w, lo, 0, &klo) != KV_OK || key_value(w, hi, 0, &khi) != KV_OK)
+		return part_make(PART_ALL);
+	shard_set_clear(&set);
+	if (symmetric && shard_key_compare(&klo.key, &khi.key) > 0)
+		shard_map_lookup_range(w->smap, &khi.key, true, &klo.key, true, &set);
+	else
+		shard_map_lookup_range(w->smap, &klo.key, true, &khi.key, true, &set);
+	sb_init(&s, d, sizeof d);
+	key_desc(&s, r);
+	sb_printf(&s, " BETWEEN%s ", symmetric ? " SYMMETRIC" : "");
+	value_desc(&s, lo);
+	sb_printf(&s, " AND ");
+	value_desc(&s, hi);
+	sb_finish(&s);
+	return set_part(w, &set, d);
+}
+
+static part_t in_part(walk_t *w, const rel_t *r, const PgQuery__Node *list)
+{
+	char d[DESC_MAX];
+	shard_set_t set;
+	sb_t s;
+
+	if (list == NULL || list->node_case != PG_QUERY__NODE__NODE_LIST)
+		return part_make(PART_ALL);
+	shard_set_clear(&set);
+	sb_init(&s, d, sizeof d);
+	key_desc(&s, r);
+	sb_printf(&s, " IN (");
+	for (size_t i = 0; i < list->list->n_items; i++) {
+		keyval_t kv;
+		int st = key_value(w, list->list->items[i], 0, &kv);
+
+		if (st == KV_NULL)
+			continue; /* x IN (NULL) is never true */
+		if (st != KV_OK)
+			return part_make(PART_ALL);
+		add_shard(w, &set, &kv.key);
+		if (i > 0)
+			sb_printf(&s, ", ");
+		value_desc(&s, list->list->items[i]);
+	}
+	sb_printf(&s, ")");
+	sb_finish(&s);
+	return set_part(w, &set, d);
+}
+
+static part_t any_part(walk_t *w, const rel_t *r, const PgQuery__Node *arr)
+{
+	char d[DESC_MAX];
+	shard_set_t set;
+	sb_t s;
+
+	shard_set_clear(&set);
+	if (!array_shards(w, arr, 0, &set))
+		return part_make(PART_ALL);
+	sb_init(&s, d, sizeof d);
+	key_desc(&s, r);
+	sb_printf(&s, " = ANY(");
+	value_desc(&s, arr);
+	sb_printf(&s, ")");
+	sb_finish(&s);
+	return set_part(w, &set, d);
+}
+
+/* The operator of an A_Expr: "=", "<", ... (pg_catalog's or unqualified only). */
+static const char *op_name(const PgQuery__AExpr *e)
+{
+	if (e->n_name == 1)
+		return str_of(e->name[0]);
+	if (e->n_name == 2 && streq(str_of(e->name[0]), "pg_catalog"))
+		return str_of(e->name[1]);
+	return NULL;
+}
+
+static const char *op_mirror(const char *op)
+{
+	if (strcmp(op, "<") == 0)
+		return ">";
+	if (strcmp(op, "<=") == 0)
+		return ">=";
+	if (strcmp(op, ">") == 0)
+		return "<";
+	if (strcmp(op, ">=") == 0)
+		return "<=";
+	return op;
+}
+
+static part_t aexpr_part(walk_t *w, const block_t *b, const PgQuery__AExpr *e)
+{
+	const char *op = op_name(e);
+	int r;
+
+	if (op == NULL)
+		return part_make(PART_ALL);
+	switch (e->kind) {
+	case PG_QUERY__A__EXPR__KIND__AEXPR_OP: {
+		const PgQuery__Node *val = e->rexpr;
+		bool flip = false;
+
+		if (strcmp(op, "=") != 0 && strcmp(op, "<") != 0 && strcmp(op, "<=") != 0 &&
+		    strcmp(op, ">") != 0 && strcmp(op, ">=") != 0)
+			return part_make(PART_ALL);
+		r = key_rel(b, e->lexpr);
+		if (r < 0) {
+			r = key_rel(b, e->rexpr);
+			val = e->lexpr;
+			flip = true;
+		}
+		if (r < 0)
+			return part_make(PART_ALL);
+		if (strcmp(op, "=") == 0)
+			return eq_part(w, &b->rels[r], val);
+		return range_part(w, &b->rels[r], flip ? op_mirror(op) : op, val);
+	}
+	case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY:
+		r = key_rel(b, e->lexpr);
+		if (r < 0 || strcmp(op, "=") != 0)
+			return part_make(PART_ALL);
+		return any_part(w, &b->rels[r], e->rexpr);
+	case PG_QUERY__A__EXPR__KIND__AEXPR_IN:
+		r = key_rel(b, e->lexpr);
+		if (r < 0 || strcmp(op, "=") != 0) /* NOT IN is "<>" */
+			return part_make(PART_ALL);
+		return in_part(w, &b->rels[r], e->rexpr);
+	case PG_QUERY__A__EXPR__KIND__AEXPR_BETWEEN:
+	case PG_QUERY__A__EXPR__KIND__AEXPR_BETWEEN_SYM:
+		r = key_rel(b, e->lexpr);
+		if (r < 0)
+			return part_make(PART_ALL);
+		return between_part(w, &b->rels[r], e->rexpr,
+		                    e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_BETWEEN_SYM);
+	default:
+		return part_make(PART_ALL);
+	}
+}
+
+/* What one boolean expression says about the block's keys. */
+static part_t pred_part(walk_t *w, const block_t *b, const PgQuery__Node *n)
+{
+	part_t p;
+
+	if (n == NULL)
+		return part_make(PART_ALL);
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_BOOL_EXPR: {
+		const PgQuery__BoolExpr *e = n->bool_expr;
+
+		if (e->n_args == 0 || e->boolop == PG_QUERY__BOOL_EXPR_TYPE__NOT_EXPR)
+			return part_make(PART_ALL);
+		p = pred_part(w, b, e->args[0]);
+		for (size_t i = 1; i < e->n_args; i++) {
+			part_t q = pred_part(w, b, e->args[i]);
+
+			if (e->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR)
+				p = part_and(p, q);
+			else
+				p = part_or(p, q);
+		}
+		return p;
+	}
+	case PG_QUERY__NODE__NODE_A_EXPR:
+		return aexpr_part(w, b, n->a_expr);
+	default:
+		return part_make(PART_ALL);
+	}
+}
+
+/* ---- pass 2: the structured analysis ---- */
+
+enum {
+	KS_BAD,
+	KS_COLOCATED, /* INSERT ... SELECT takes the key from a co-located table's key */
+	KS_VALUE,     /* ... from a constant or parameter */
+	KS_UNKNOWN,   /* ... from a parameter that was not given */
+};
+
+/* INSERT ... SELECT: where the selected value for the key column comes from. */
+typedef struct keysrc {
+	int pos; /* position in the select list */
+	int kind;
+	int shard;
+} keysrc_t;
+
+static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top);
+static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks);
+
+static part_t cte_part(walk_t *w, scope_t *node)
+{
+	if (node->done)
+		return node->part;
+	if (node->busy || node->cte == NULL)
+		return part_make(PART_NONE); /* a recursive reference adds no table */
+	node->busy = true;
+	node->part = an_query(w, node->cte->ctequery, node->inner, false);
+	node->busy = false;
+	node->done = true;
+	return node->part;
+}
+
+static bool is_write_query(const PgQuery__Node *n)
+{
+	return n != NULL && (n->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ||
+	                     n->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ||
+	                     n->node_case == PG_QUERY__NODE__NODE_DELETE_STMT ||
+	                     n->node_case == PG_QUERY__NODE__NODE_MERGE_STMT);
+}
+
+/* Data-modifying CTEs run whether or not they are referenced: union them in. */
+static part_t with_writes(walk_t *w, const PgQuery__WithClause *with, scope_t *nodes)
+{
+	part_t p = part_make(PART_NONE);
+
+	if (nodes == NULL)
+		return p;
+	for (size_t i = 0; i < with->n_ctes; i++)
+		if (nodes[i].cte != NULL && is_write_query(nodes[i].cte->ctequery))
+			p = part_or(p, cte_part(w, &nodes[i]));
+	return p;
+}
+
+static bool in_string_list(PgQuery__Node *const *items, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(str_of(items[i]), s))
+			return true;
+	return false;
+}
+
+static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t *b, bool nullable)
+{
+	if (n == NULL || stopped(w))
+		return;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_RANGE_VAR: {
+		const PgQuery__RangeVar *rv = n->range_var;
+		scope_t *cte = empty(rv->schemaname) ? find_cte(sc, rv->relname) : NULL;
+		int i;
+
+		if (cte != NULL) {
+			part_t p = cte_part(w, cte);
+
+			b->items = part_and(b->items, nullable ? part_weaken(p) : p);
+			return;
+		}
+		i = find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		if (i >= 0 && is_sharded(table_at(w, i)))
+			block_add_rel(w, b, table_at(w, i), rv);
+		return;
+	}
+	case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+		const PgQuery__JoinExpr *j = n->join_expr;
+		bool inner = j->jointype == PG_QUERY__JOIN_TYPE__JOIN_INNER;
+		int l0, l1;
+		bool lnull = nullable || j->jointype == PG_QUERY__JOIN_TYPE__JOIN_RIGHT ||
+		             j->jointype == PG_QUERY__JOIN_TYPE__JOIN_FULL;
+		bool rnull = nullable || j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ||
+		             j->jointype == PG_QUERY__JOIN_TYPE__JOIN_FULL;
+
+		if (!inner && j->jointype != PG_QUERY__JOIN_TYPE__JOIN_LEFT &&
+		    j->jointype != PG_QUERY__JOIN_TYPE__JOIN_RIGHT &&
+		    j->jointype != PG_QUERY__JOIN_TYPE__JOIN_FULL)
+			lnull = rnull = true; /* semi/anti joins do not come from the grammar */
+		l0 = b->n_rels;
+		an_from_item(w, j->larg, sc, b, lnull);
+		l1 = b->n_rels;
+		an_from_item(w, j->rarg, sc, b, rnull);
+		/* USING (key), NATURAL: the keys of both sides are equal */
+		for (int x = l0; x < l1 && (j->is_natural || j->n_using_clause > 0); x++)
+			for (int y = l1; y < b->n_rels; y++)
+				if (streq(b->rels[x].table->key, b->rels[y].table->key) &&
+				    (j->is_natural ||
+				     in_string_list(j->using_clause, j->n_using_clause,
+				                    b->rels[x].table->key)))
+					rel_join(b, x, y);
+		if (j->quals != NULL) {
+			nodes_push(w, &b->joins, j->quals);
+			/* an outer join's ON keeps the rows it does not match: no filter */
+			if (inner && !nullable)
+				nodes_push(w, &b->quals, j->quals);
+		}
+		return;
+	}
+	case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
+		part_t p = an_query(w, n->range_subselect->subquery, sc, false);
+
+		b->items = part_and(b->items, nullable ? part_weaken(p) : p);
+		return;
+	}
+	default:
+		return; /* functions, VALUES in FROM, ...: no table of their own */
+	}
+}
+
+/* Split a WHERE into its top-level conjuncts. */
+static void block_conjuncts(walk_t *w, const block_t *b, const PgQuery__Node *n, scope_t *sc,
+                            part_t *cons, part_t *subs)
+{
+	if (n == NULL || stopped(w))
+		return;
+	if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+		for (size_t i = 0; i < n->bool_expr->n_args; i++)
+			block_conjuncts(w, b, n->bool_expr->args[i], sc, cons, subs);
+		return;
+	}
+	if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK) {
+		part_t inner = an_query(w, n->sub_link->subselect, sc, false);
+
+		/*
+		 * key IN (SELECT ...), EXISTS (...): true only where a row of the
+		 * subquery is. x <> ALL (SELECT ...) is true where there is none.
+		 */
+		if (n->sub_link->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK)
+			inner = part_weaken(inner);
+		*subs = part_and(*subs, inner);
+		return;
+	}
+	*cons = part_and(*cons, pred_part(w, b, n));
+}
+
+/* Join the groups of the tables that an `a.key = b.key` conjunct equates. */
+static void join_keys(block_t *b, const PgQuery__Node *n)
+{
+	const PgQuery__AExpr *e;
+	int x, y;
+
+	if (n == NULL)
+		return;
+	if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+		for (size_t i = 0; i < n->bool_expr->n_args; i++)
+			join_keys(b, n->bool_expr->args[i]);
+		return;
+	}
+	if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR)
+		return;
+	e = n->a_expr;
+	if (e->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || !streq(op_name(e), "="))
+		return;
+	x = key_rel(b, e->lexpr);
+	y = key_rel(b, e->rexpr);
+	if (x >= 0 && y >= 0)
+		rel_join(b, x, y);
+}
+
+/*
+ * Sharded tables of one query level must be joined on their keys: only
+ * then does each shard hold all the rows that join with its own (that is
+ * what co-location buys). Any other join of them needs rows from several
+ * shards at once, which one statement on each shard cannot see.
+ */
+static void check_joined_on_keys(walk_t *w, block_t *b, const PgQuery__Node *where)
+{
+	if (b->n_rels < 2 || shard_set_count(&w->smap->all) <= 1)
+		return;
+	join_keys(b, where);
+	for (int i = 0; i < b->joins.n; i++)
+		join_keys(b, b->joins.v[i]);
+	for (int i = 1; i < b->n_rels; i++) {
+		const cfg_table_t *t0 = b->rels[0].table, *t = b->rels[i].table;
+
+		if (b->rels[i].group == b->rels[0].group)
+			continue;
+		refuse(w,
+		       "tables %s and %s are joined without equal keys, so matching rows may be on "
+		       "different shards; join them on %s.%s = %s.%s (or query them separately)",
+		       t0->name, t->name,
+		       alias_of(b->rels[0].rv) ? alias_of(b->rels[0].rv) : t0->name, t0->key,
+		       alias_of(b->rels[i].rv) ? alias_of(b->rels[i].rv) : t->name, t->key);
+		return;
+	}
+}
+
+static part_t an_block(walk_t *w, block_t *b, const PgQuery__Node *where, scope_t *sc)
+{
+	part_t cons = part_make(PART_ALL), subs = part_make(PART_NONE), direct;
+
+	check_joined_on_keys(w, b, where);
+
+	block_conjuncts(w, b, where, sc, &cons, &subs);
+	for (int i = 0; i < b->quals.n; i++)
+		block_conjuncts(w, b, b->quals.v[i], sc, &cons, &subs);
+	if (b->n_rels == 0)
+		direct = part_make(PART_NONE);
+	else
+		direct = cons.kind == PART_SET ? cons : part_make(PART_ALL);
+	return part_and(part_and(direct, b->items), subs);
+}
+
+/*
+ * Every subquery in an expression, ANDed: for a query level that reads no
+ * sharded table itself, each subquery's value is right on a shard that holds
+ * all of the subquery's rows.
+ */
+static void expr_sublinks(walk_t *w, const ProtobufCMessage *m, scope_t *sc, part_t *acc)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	if (stopped(w))
+		return;
+	if (d == &pg_query__sub_link__descriptor) {
+		const PgQuery__SubLink *l = (const PgQuery__SubLink *)m;
+
+		*acc = part_and(*acc, an_query(w, l->subselect, sc, false));
+		return;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const ProtobufCMessage *sub;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			const ProtobufCMessage *const *arr;
+			size_t n;
+
+			memcpy(&n, base + f->quantifier_offset, sizeof n);
+			memcpy(&arr, base + f->offset, sizeof arr);
+			for (size_t j = 0; j < n && arr != NULL; j++)
+				if (arr[j] != NULL)
+					expr_sublinks(w, arr[j], sc, acc);
+			continue;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t c;
+
+			memcpy(&c, base + f->quantifier_offset, sizeof c);
+			if (c != f->id)
+				continue;
+		}
+		memcpy(&sub, base + f->offset, sizeof sub);
+		if (sub != NULL)
+			expr_sublinks(w, sub, sc, acc);
+	}
+}
+
+/* INSERT ... SELECT: what the select list gives the key column. */
+static void select_keysrc(walk_t *w, const PgQuery__SelectStmt *s, const block_t *b, keysrc_t *ks)
+{
+	const PgQuery__Node *val;
+	keyval_t kv;
+
+	ks->kind = KS_BAD;
+	if (ks->pos < 0 || (size_t)ks->pos >= s->n_target_list)
+		return;
+	for (int i = 0; i <= ks->pos; i++) {
+		const PgQuery__Node *t = s->target_list[i];
+
+		if (t == NULL || t->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			return;
+		val = t->res_target->val;
+		/* SELECT * : the key's position is the table's column order, unknown here */
+		if (val != NULL && val->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+		    val->column_ref->n_fields > 0 &&
+		    val->column_ref->fields[val->column_ref->n_fields - 1]->node_case ==
+		        PG_QUERY__NODE__NODE_A_STAR)
+			return;
+	}
+	val = s->target_list[ks->pos]->res_target->val;
+	if (key_rel(b, val) >= 0) {
+		ks->kind = KS_COLOCATED;
+		return;
+	}
+	switch (key_value(w, val, 0, &kv)) {
+	case KV_OK:
+		ks->shard = shard_map_lookup(w->smap, &kv.key);
+		if (ks->shard >= 0)
+			ks->kind = KS_VALUE;
+		break;
+	case KV_UNKNOWN:
+		ks->kind = KS_UNKNOWN;
+		break;
+	default:
+		break;
+	}
+}
+
+static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks)
+{
+	scope_t *nodes, *body;
+	part_t p, writes;
+
+	if (s == NULL || stopped(w))
+		return part_make(PART_NONE);
+	if (++w->depth > MAX_DEPTH) {
+		refuse(
+		    w,
+		    "the statement is nested too deeply for pgshard's router (more than %d levels)",
+		    MAX_DEPTH);
+		w->depth--;
+		return part_make(PART_ALL);
+	}
+	body = with_open(w, s->with_clause, sc, &nodes);
+	writes = with_writes(w, s->with_clause, nodes);
+	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
+	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED) {
+		keysrc_t kl, kr;
+
+		if (ks != NULL) {
+			kl = *ks;
+			kr = *ks;
+		}
+		/* UNION, INTERSECT, EXCEPT: either side's rows may matter */
+		p = part_or(an_select(w, s->larg, body, ks ? &kl : NULL),
+		            an_select(w, s->rarg, body, ks ? &kr : NULL));
+		if (ks != NULL)
+			ks->kind = kl.kind == KS_COLOCATED && kr.kind == KS_COLOCATED ? KS_COLOCATED
+			                                                              : KS_BAD;
+	} else if (s->n_values_lists > 0) {
+		p = part_make(PART_NONE);
+		if (ks != NULL)
+			ks->kind = KS_BAD;
+	} else {
+		part_t subs = part_make(PART_NONE);
+		block_t b;
+
+		block_init(&b);
+		for (size_t i = 0; i < s->n_from_clause; i++)
+			an_from_item(w, s->from_clause[i], body, &b, false);
+		p = an_block(w, &b, s->where_clause, body);
+		/*
+		 * SELECT (SELECT ... FROM users WHERE id = 1), SELECT ... FROM
+		 * countries WHERE NOT EXISTS (...): no sharded table of this level
+		 * joins the subqueries' rows, so the level is answered where they are.
+		 */
+		if (p.kind == PART_NONE && b.n_rels == 0 && b.items.kind == PART_NONE) {
+			for (size_t i = 0; i < s->n_target_list; i++)
+				expr_sublinks(w, &s->target_list[i]->base, body, &subs);
+			if (s->where_clause != NULL)
+				expr_sublinks(w, &s->where_clause->base, body, &subs);
+			if (s->having_clause != NULL)
+				expr_sublinks(w, &s->having_clause->base, body, &subs);
+			p = subs;
+		}
+		if (ks != NULL)
+			select_keysrc(w, s, &b, ks);
+		block_free(&b);
+	}
+	p = part_or(p, writes);
+	free(nodes);
+	w->depth--;
+	return p;
+}
+
+enum {
+	STAYS_NO,
+	STAYS_YES,
+	STAYS_UNKNOWN, /* a parameter that was not given: decided when it is */
+};
+
+/*
+ * SET key = val keeps every row on its shard when val is the key itself, or
+ * a value whose shard is the one shard all the rows can be on.
+ */
+static int key_stays(walk_t *w, const block_t *b, int target, const PgQuery__Node *val,
+                     const part_t *rows)
+{
+	const shard_set_t *where = rows->kind == PART_SET ? &rows->set : &w->smap->all;
+	keyval_t kv;
+	int s;
+
+	if (val != NULL && val->node_case == PG_QUERY__NODE__NODE_MULTI_ASSIGN_REF) {
+		const PgQuery__MultiAssignRef *m = val->multi_assign_ref;
+
+		if (m->source == NULL || m->source->node_case != PG_QUERY__NODE__NODE_ROW_EXPR ||
+		    m->colno < 1 || (size_t)m->colno > m->source->row_expr->n_args)
+			return STAYS_NO;
+		val = m->source->row_expr->args[m->colno - 1];
+	}
+	if (val != NULL && val->node_case == PG_QUERY__NODE__NODE_COLUMN_REF)
+		return key_rel(b, val) == target ? STAYS_YES : STAYS_NO;
+	switch (key_value(w, val, 0, &kv)) {
+	case KV_OK:
+		s = shard_map_lookup(w->smap, &kv.key);
+		return s >= 0 && shard_set_count(where) == 1 && shard_set_has(where, s) ? STAYS_YES
+		                                                                        : STAYS_NO;
+	case KV_UNKNOWN:
+		return STAYS_UNKNOWN;
+	default:
+		return STAYS_NO;
+	}
+}
+
+/* Refuse SET key = ... that could move rows (UPDATE, MERGE ... UPDATE). */
+static void check_key_sets(walk_t *w, const block_t *b, int target, PgQuery__Node *const *targets,
+                           size_t n, const part_t *rows, const char *what)
+{
+	const cfg_table_t *t = b->rels[target].table;
+
+	for (size_t i = 0; i < n && !stopped(w); i++) {
+		const PgQuery__ResTarget *rt;
+
+		if (targets[i] == NULL || targets[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			continue;
+		rt = targets[i]->res_target;
+		if (!streq(rt->name, t->key))
+			continue;
+		if (rt->n_indirection == 0 && key_stays(w, b, target, rt->val, rows) != STAYS_NO)
+			continue;
+		refuse(w,
+		       "%s of the key column %s of %s could move rows to another shard; pgshard "
+		       "does not move rows between shards: DELETE the rows and INSERT them with "
+		       "the new key (in one transaction), or set the key only to a value on the "
+		       "same shard with WHERE %s = that value",
+		       what, t->key, t->name, t->key);
+	}
+}
+
+static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc)
+{
+	scope_t *nodes, *body;
+	part_t p, writes;
+	block_t b;
+	int i;
+
+	body = with_open(w, u->with_clause, sc, &nodes);
+	writes = with_writes(w, u->with_clause, nodes);
+	block_init(&b);
+	i = u->relation ? find_table(w->cfg, u->relation->catalogname, u->relation->schemaname,
+	                             u->relation->relname)
+	                : -1;
+	if (i >= 0 && is_sharded(table_at(w, i)))
+		block_add_rel(w, &b, table_at(w, i), u->relation);
+	for (size_t k = 0; k < u->n_from_clause; k++)
+		an_from_item(w, u->from_clause[k], body, &b, false);
+	p = an_block(w, &b, u->where_clause, body);
+	if (!stopped(w) && i >= 0 && b.n_rels > 0 && b.rels[0].rv == u->relation)
+		check_key_sets(w, &b, 0, u->target_list, u->n_target_list, &p, "UPDATE");
+	block_free(&b);
+	free(nodes);
+	return part_or(p, writes);
+}
+
+static part_t an_delete(walk_t *w, const PgQuery__DeleteStmt *d, scope_t *sc)
+{
+	scope_t *nodes, *body;
+	part_t p, writes;
+	block_t b;
+	int i;
+
+	body = with_open(w, d->with_clause, sc, &nodes);
+	writes = with_writes(w, d->with_clause, nodes);
+	block_init(&b);
+	i = d->relation ? find_table(w->cfg, d->relation->catalogname, d->relation->schemaname,
+	                             d->relation->relname)
+	                : -1;
+	if (i >= 0 && is_sharded(table_at(w, i)))
+		block_add_rel(w, &b, table_at(w, i), d->relation);
+	for (size_t k = 0; k < d->n_using_clause; k++)
+		an_from_item(w, d->using_clause[k], body, &b, false);
+	p = an_block(w, &b, d->where_clause, body);
+	block_free(&b);
+	free(nodes);
+	return part_or(p, writes);
+}
+
+/*
+ * Position of column `key` in a column list (INSERT's ResTargets, COPY's
+ * Strings), -1 if absent.
+ */
+static int column_pos(PgQuery__Node *const *cols, size_t n, const char *key, bool *indirect)
+{
+	*indirect = false;
+	for (size_t i = 0; i < n; i++) {
+		if (cols[i] == NULL)
+			continue;
+		if (streq(str_of(cols[i]), key))
+			return (int)i;
+		if (cols[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			continue;
+		if (streq(cols[i]->res_target->name, key)) {
+			*indirect = cols[i]->res_target->n_indirection > 0;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The shard one row's key value goes to; -1 (refused) when it cannot be routed. */
+static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, size_t row,
+                     bool *unknown)
+{
+	char v[64];
+	keyval_t kv;
+	sb_t s;
+	int st, shard;
+
+	*unknown = false;
+	st = key_value(w, val, 0, &kv);
+	switch (st) {
+	case KV_OK:
+		shard = shard_map_lookup(w->smap, &kv.key);
+		if (shard >= 0)
+			return shard;
+		sb_init(&s, v, sizeof v);
+		value_desc(&s, val);
+		sb_finish(&s);
+		refuse(w,
+		       "no range of map %s holds the key value %s of row %zu of the INSERT into %s",
+		       w->smap->cfg->name, v, row, t->name);
+		return -1;
+	case KV_NULL:
+		refuse(
+		    w,
+		    "the key column %s of sharded table %s cannot be NULL (row %zu of the INSERT)",
+		    t->key, t->name, row);
+		return -1;
+	case KV_UNKNOWN:
+		*unknown = true;
+		return -1;
+	case KV_INVALID:
+		sb_init(&s, v, sizeof v);
+		value_desc(&s, val);
+		sb_finish(&s);
+		refuse(w, "the key value %s of row %zu of the INSERT into %s is not a valid %s key",
+		       v, row, t->name, key_type_name(w->smap->cfg->key));
+		return -1;
+	default:
+		refuse(w,
+		       "the value of key column %s must be a constant or a parameter (row %zu of "
+		       "the INSERT into %s has %s): pgshard routes each row by its key",
+		       t->key, row, t->name,
+		       val != NULL && val->node_case == PG_QUERY__NODE__NODE_SET_TO_DEFAULT
+		           ? "DEFAULT"
+		           : "an expression");
+		return -1;
+	}
+}
+
+static void refuse_no_key_column(walk_t *w, const cfg_table_t *t, const char *stmt)
+{
+	refuse(w,
+	       "%s into sharded table %s must give the key column %s: pgshard routes each row by "
+	       "it (a default would be computed on whichever shard runs the %s)",
+	       stmt, t->name, t->key, stmt);
+}
+
+static void refuse_no_column_list(walk_t *w, const cfg_table_t *t, const char *stmt)
+{
+	refuse(w,
+	       "%s into sharded table %s needs an explicit column list: pgshard does not know the "
+	       "table's column order, so it cannot find the key column %s (write %s %s (%s, ...))",
+	       stmt, t->name, t->key, strcmp(stmt, "INSERT") == 0 ? "INSERT INTO" : "INSERT",
+	       strcmp(stmt, "INSERT") == 0 ? t->name : "", t->key);
+}
+
+/* ON CONFLICT DO UPDATE SET key = ...: only EXCLUDED.key, the key itself, or the same shard. */
+static void check_on_conflict(walk_t *w, const PgQuery__InsertStmt *ins, const block_t *b,
+                              const part_t *rows)
+{
+	const PgQuery__OnConflictClause *oc = ins->on_conflict_clause;
+	const cfg_table_t *t = b->rels[0].table;
+
+	if (oc == NULL || oc->action != PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE)
+		return;
+	for (size_t i = 0; i < oc->n_target_list && !stopped(w); i++) {
+		const PgQuery__ResTarget *rt;
+		const PgQuery__Node *v;
+
+		if (oc->target_list[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			continue;
+		rt = oc->target_list[i]->res_target;
+		if (!streq(rt->name, t->key))
+			continue;
+		v = rt->val;
+		if (rt->n_indirection == 0 && v != NULL &&
+		    v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+		    v->column_ref->n_fields == 2 &&
+		    streq(str_of(v->column_ref->fields[0]), "excluded") &&
+		    streq(str_of(v->column_ref->fields[1]), t->key))
+			continue;
+		if (rt->n_indirection == 0 && key_stays(w, b, 0, v, rows) != STAYS_NO)
+			continue;
+		refuse(w,
+		       "ON CONFLICT DO UPDATE SET %s = ... could move the row to another shard; "
+		       "set the key column only to EXCLUDED.%s",
+		       t->key, t->key);
+	}
+}
+
+static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, bool top)
+{
+	const PgQuery__SelectStmt *sel = NULL;
+	const cfg_table_t *t;
+	scope_t *nodes, *body;
+	part_t p, writes;
+	block_t b;
+	bool indirect;
+	int i, k;
+
+	i = ins->relation ? find_table(w->cfg, ins->relation->catalogname,
+	                               ins->relation->schemaname, ins->relation->relname)
+	                  : -1;
+	if (i < 0 || !is_sharded(table_at(w, i)))
+		return part_make(PART_NONE); /* unreachable: such writes are decided before */
+	t = table_at(w, i);
+	if (ins->n_cols == 0) {
+		refuse_no_column_list(w, t, "INSERT");
+		return part_make(PART_ALL);
+	}
+	k = column_pos(ins->cols, ins->n_cols, t->key, &indirect);
+	if (k < 0) {
+		refuse_no_key_column(w, t, "INSERT");
+		return part_make(PART_ALL);
+	}
+	if (indirect) {
+		refuse(w,
+		       "INSERT into %s assigns to a part of the key column %s; give the whole key",
+		       t->name, t->key);
+		return part_make(PART_ALL);
+	}
+	if (ins->select_stmt != NULL &&
+	    ins->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+		sel = ins->select_stmt->select_stmt;
+	if (sel == NULL) {
+		refuse_no_key_column(w, t, "INSERT");
+		return part_make(PART_ALL);
+	}
+
+	body = with_open(w, ins->with_clause, sc, &nodes);
+	writes = with_writes(w, ins->with_clause, nodes);
+	block_init(&b);
+	block_add_rel(w, &b, t, ins->relation);
+
+	if (sel->n_values_lists > 0 && sel->n_from_clause == 0 && sel->with_clause == NULL) {
+		/* INSERT ... VALUES: each row by its own key */
+		shard_set_t set;
+		bool unknown_any = false;
+		char d[DESC_MAX];
+		sb_t s;
+
+		shard_set_clear(&set);
+		for (size_t r = 0; r < sel->n_values_lists && !stopped(w); r++) {
+			const PgQuery__Node *row = sel->values_lists[r];
+			bool unknown;
+			int shard;
+
+			if (row == NULL || row->node_case != PG_QUERY__NODE__NODE_LIST ||
+			    (size_t)k >= row->list->n_items) {
+				refuse(w,
+				       "row %zu of the INSERT into %s has no value for the key "
+				       "column %s",
+				       r + 1, t->name, t->key);
+				break;
+			}
+			shard = row_shard(w, t, row->list->items[k], r + 1, &unknown);
+			if (shard >= 0)
+				shard_set_add(&set, shard);
+			unknown_any |= unknown;
+		}
+		sb_init(&s, d, sizeof d);
+		if (stopped(w)) {
+			/* refused: no reason to write */
+		} else if (sel->n_values_lists == 1) {
+			sb_printf(&s, "%s.%s = ", t->name, t->key);
+			value_desc(&s, sel->values_lists[0]->list->n_items > (size_t)k
+			                   ? sel->values_lists[0]->list->items[k]
+			                   : NULL);
+		} else {
+			sb_printf(&s, "%zu rows by %s.%s", sel->n_values_lists, t->name, t->key);
+		}
+		sb_finish(&s);
+		p = unknown_any ? part_make(PART_ALL) : set_part(w, &set, d);
+		if (p.kind == PART_SET && shard_set_count(&p.set) > 1) {
+			if (!top || ins->with_clause != NULL)
+				refuse(w,
+				       "the rows of this INSERT into %s go to several shards, "
+				       "which pgshard can only split for a plain INSERT ... VALUES "
+				       "(without WITH, not inside another statement); send one "
+				       "INSERT per shard",
+				       t->name);
+			else
+				w->ins_split = true;
+		}
+		if (top)
+			w->key_column = k;
+	} else {
+		/* INSERT ... SELECT: rows are inserted on the shard they are read on */
+		keysrc_t ks = {.pos = k, .kind = KS_BAD, .shard = -1};
+
+		p = an_select(w, sel, body, &ks);
+		if (!stopped(w) && ks.kind == KS_VALUE) {
+			shard_set_t one;
+
+			shard_set_clear(&one);
+			shard_set_add(&one, ks.shard);
+			if (p.kind == PART_NONE)
+				p = set_part(w, &one, "INSERT ... SELECT of a constant key");
+			else if (p.kind != PART_SET || shard_set_count(&p.set) != 1 ||
+			         !shard_set_has(&p.set, ks.shard))
+				ks.kind = KS_BAD;
+		}
+		if (ks.kind == KS_UNKNOWN)
+			p = part_make(PART_ALL); /* decided again when the parameter is given */
+		if (!stopped(w) && ks.kind == KS_BAD)
+			refuse(w,
+			       "INSERT ... SELECT into sharded table %s must select its key column "
+			       "%s from the key of a table on the same map (or a constant on the "
+			       "shards the SELECT reads): otherwise rows would be inserted on the "
+			       "wrong shard",
+			       t->name, t->key);
+	}
+	if (!stopped(w))
+		check_on_conflict(w, ins, &b, &p);
+	block_free(&b);
+	free(nodes);
+	return part_or(p, writes);
+}
+
+static part_t an_merge(walk_t *w, const PgQuery__MergeStmt *m, scope_t *sc)
+{
+	scope_t *nodes, *body;
+	part_t p, writes;
+	block_t b;
+	bool inserts = false;
+	int i;
+
+	body = with_open(w, m->with_clause, sc, &nodes);
+	writes = with_writes(w, m->with_clause, nodes);
+	block_init(&b);
+	i = m->relation ? find_table(w->cfg, m->relation->catalogname, m->relation->schemaname,
+	                             m->relation->relname)
+	                : -1;
+	if (i >= 0 && is_sharded(table_at(w, i)))
+		block_add_rel(w, &b, table_at(w, i), m->relation);
+	an_from_item(w, m->source_relation, body, &b, false);
+	for (size_t k = 0; k < m->n_merge_when_clauses; k++) {
+		const PgQuery__Node *c = m->merge_when_clauses[k];
+
+		if (c->node_case == PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE &&
+		    !c->merge_when_clause->matched &&
+		    c->merge_when_clause->command_type == PG_QUERY__CMD_TYPE__CMD_INSERT)
+			inserts = true;
+	}
+	/*
+	 * WHEN NOT MATCHED acts on the source rows the ON condition rejects, so
+	 * the ON condition narrows nothing then.
+	 */
+	if (m->join_condition != NULL)
+		nodes_push(w, &b.joins, m->join_condition);
+	p = an_block(w, &b, inserts ? NULL : m->join_condition, body);
+	for (size_t k = 0; k < m->n_merge_when_clauses && !stopped(w) && b.n_rels > 0 &&
+	                   b.rels[0].rv == m->relation;
+	     k++) {
+		const PgQuery__MergeWhenClause *c;
+		const cfg_table_t *t = b.rels[0].table;
+		bool indirect;
+		int pos, r;
+
+		if (m->merge_when_clauses[k]->node_case != PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE)
+			continue;
+		c = m->merge_when_clauses[k]->merge_when_clause;
+		if (c->matched && c->command_type == PG_QUERY__CMD_TYPE__CMD_UPDATE) {
+			check_key_sets(w, &b, 0, c->target_list, c->n_target_list, &p,
+			               "MERGE ... UPDATE");
+			continue;
+		}
+		if (c->matched || c->command_type != PG_QUERY__CMD_TYPE__CMD_INSERT)
+			continue;
+		if (c->n_target_list == 0) {
+			refuse_no_column_list(w, t, "MERGE ... INSERT");
+			break;
+		}
+		pos = column_pos(c->target_list, c->n_target_list, t->key, &indirect);
+		if (pos < 0 || indirect || (size_t)pos >= c->n_values) {
+			refuse_no_key_column(w, t, "MERGE ... INSERT");
+			break;
+		}
+		r = key_rel(&b, c->values[pos]);
+		if (r > 0)
+			continue; /* the source's own co-located key */
+		if (r < 0 && key_stays(w, &b, 0, c->values[pos], &p) != STAYS_NO)
+			continue;
+		refuse(w,
+		       "MERGE ... INSERT into sharded table %s must take the key column %s from "
+		       "the key of a source table on the same map (or a constant when the MERGE "
+		       "runs on that key's shard only)",
+		       t->name, t->key);
+	}
+	block_free(&b);
+	free(nodes);
+	return part_or(p, writes);
+}
+
+static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top)
+{
+	if (n == NULL || stopped(w))
+		return part_make(PART_NONE);
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		return an_select(w, n->select_stmt, sc, NULL);
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+		return an_insert(w, n->insert_stmt, sc, top);
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+		return an_update(w, n->update_stmt, sc);
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+		return an_delete(w, n->delete_stmt, sc);
+	case PG_QUERY__NODE__NODE_MERGE_STMT:
+		return an_merge(w, n->merge_stmt, sc);
+	default:
+		return part_make(PART_NONE);
+	}
+}
+
+/* ---- plans ---- */
+
+static void all_shards(const cfg_t *cfg, shard_set_t *set)
+{
+	shard_set_clear(set);
+	for (int i = 0; i < cfg->n_shards && i < SHARD_MAX; i++)
+		shard_set_add(set, i);
+}
+
+static void plan_reason(route_plan_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void plan_reason(route_plan_t *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+	va_end(ap);
+}
+
+static void plan_default(walk_t *w, route_plan_t *p, const char *why)
+{
+	p->kind = ROUTE_DEFAULT;
+	shard_set_clear(&p->shards);
+	shard_set_add(&p->shards, w->cfg->default_shard);
+	plan_reason(p, "%s -> default shard %d", why, w->cfg->default_shard);
+}
+
+static void plan_all(walk_t *w, route_plan_t *p, const char *what, const char *table)
+{
+	p->kind = ROUTE_ALL;
+	all_shards(w->cfg, &p->shards);
+	plan_reason(p, "%s %s -> all %d shard%s", what, table, w->cfg->n_shards,
+	            w->cfg->n_shards == 1 ? "" : "s");
+}
+
+static const char *first_table(const walk_t *w, bool reference)
+{
+	for (int k = 0; k < w->n_order; k++)
+		if (table_at(w, w->order[k])->reference == reference)
+			return table_at(w, w->order[k])->name;
+	return w->n_order > 0 ? table_at(w, w->order[0])->name : "?";
+}
+
+static void refuse_clash(walk_t *w)
+{
+	const cfg_table_t *a = table_at(w, w->map_table), *b = table_at(w, w->clash);
+
+	refuse(w,
+	       "tables %s (map %s) and %s (map %s) are not co-located: one statement can only "
+	       "combine sharded tables of one map (and reference tables); query them separately",
+	       a->name, w->cfg->maps[a->map].name, b->name, w->cfg->maps[b->map].name);
+}
+
+/* Statements that name no sharded table. */
+static void plan_unsharded(walk_t *w, route_plan_t *p)
+{
+	const char *ref_written = NULL;
+
+	for (int k = 0; k < w->n_order; k++)
+		if (w->seen[w->order[k]] & SEEN_WRITE)
+			ref_written = table_at(w, w->order[k])->name;
+	if (w->n_order == 0) {
+		plan_default(w, p, "no sharded table");
+		return;
+	}
+	if (ref_written != NULL && w->other_write[0] != '\0') {
+		refuse(w,
+		       "the statement writes reference table %s (a copy on every shard) and table "
+		       "%s (not in the config, so only on the default shard); write them in "
+		       "separate statements",
+		       ref_written, w->other_write);
+		return;
+	}
+	if (ref_written != NULL) {
+		plan_all(w, p, "reference table", ref_written);
+		plan_reason(p, "reference table %s, write -> all %d shards", ref_written,
+		            w->cfg->n_shards);
+		return;
+	}
+	if (w->other_write[0] != '\0') {
+		plan_default(w, p, "writes a table not in the config");
+		return;
+	}
+	p->kind = ROUTE_ANY;
+	shard_set_clear(&p->shards);
+	shard_set_add(&p->shards, w->cfg->default_shard);
+	plan_reason(p, "reference table %s, read -> shard %d", first_table(w, true),
+	            w->cfg->default_shard);
+}
+
+static void plan_shards(walk_t *w, part_t part, route_plan_t *p)
+{
+	const shard_map_t *m = w->smap;
+	const cfg_table_t *t = table_at(w, w->map_table);
+	shard_set_t set;
+	sb_t s;
+
+	p->kind = ROUTE_SHARDS;
+	p->map = m->cfg->name;
+	sb_init(&s, p->reason, sizeof p->reason);
+	if (part.kind != PART_SET) {
+		int n = shard_set_count(&m->all);
+
+		p->shards = m->all;
+		sb_printf(&s, "%s on %s -> all %d shard%s of map %s",
+		          w->params_missing ? "key parameter not given" : "no key predicate",
+		          t->name, n, n == 1 ? "" : "s", m->cfg->name);
+		sb_finish(&s);
+		return;
+	}
+	set = part.set;
+	if (shard_set_count(&set) == 0) {
+		/* contradicting predicates or a key no range holds: PostgreSQL returns no row */
+		set = w->mentioned;
+		if (shard_set_count(&set) == 0)
+			shard_set_add(&set, shard_set_first(&m->all));
+	}
+	p->shards = set;
+	sb_printf(&s, "%s -> ", part.desc[0] ? part.desc : "key predicates");
+	sb_shards(&s, &set);
+	sb_printf(&s, " (%s map %s)", map_kind_name(m->cfg), m->cfg->name);
+	if (shard_set_count(&part.set) == 0)
+		sb_printf(&s, ", no shard can hold matching rows");
+	if (w->ins_split)
+		sb_printf(&s, ", rows split per shard");
+	sb_finish(&s);
+}
+
+/* SELECT, INSERT, UPDATE, DELETE, MERGE. */
+static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	const char *ref_written = NULL;
+	part_t part;
+
+	collect(w, &n->base, NULL);
+	p->is_write = p->is_write || w->writes;
+	if (stopped(w))
+		return;
+	if (w->clash >= 0) {
+		refuse_clash(w);
+		return;
+	}
+	if (w->map < 0) {
+		plan_unsharded(w, p);
+		return;
+	}
+	for (int k = 0; k < w->n_order; k++)
+		if ((w->seen[w->order[k]] & SEEN_WRITE) && table_at(w, w->order[k])->reference)
+			ref_written = table_at(w, w->order[k])->name;
+	if (ref_written != NULL) {
+		refuse(
+		    w,
+		    "a write to reference table %s cannot read sharded table %s: each shard would "
+		    "write different rows into its copy; read the values first, then write them",
+		    ref_written, table_at(w, w->map_table)->name);
+		return;
+	}
+	if (w->other_write[0] != '\0') {
+		refuse(w,
+		       "table %s is not in the config (it lives on the default shard only), but "
+		       "the statement that writes it reads sharded table %s; add [table.%s] to the "
+		       "config or read the rows first",
+		       w->other_write, table_at(w, w->map_table)->name, w->other_write);
+		return;
+	}
+	w->smap = &w->ctx->maps[w->map];
+	part = an_query(w, n, NULL, true);
+	if (stopped(w))
+		return;
+	plan_shards(w, part, p);
+	if (w->ins_split)
+		p->split_insert = true;
+	p->key_column = w->key_column;
+}
+
+static void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p);
+
+/* CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW. */
+static void plan_create_as(walk_t *w, const PgQuery__Node *query, const PgQuery__IntoClause *into,
+                           route_plan_t *p)
+{
+	const PgQuery__RangeVar *rv = into ? into->rel : NULL;
+	int target = rv ? find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname) : -1;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	if (query != NULL)
+		collect(w, &query->base, NULL);
+	if (stopped(w))
+		return;
+	if (target >= 0) {
+		const cfg_table_t *t = table_at(w, target);
+
+		note_table(w, target, true);
+		if (into->skip_data || (t->reference && w->map < 0)) {
+			plan_all(w, p, "CREATE TABLE AS", t->name);
+			return;
+		}
+		refuse(w,
+		       "CREATE TABLE %s AS cannot fill a %s table on every shard; create it with "
+		       "CREATE TABLE, then fill it with INSERT ... SELECT",
+		       t->name, t->reference ? "reference" : "sharded");
+		return;
+	}
+	if (w->map >= 0) {
+		refuse(w,
+		       "CREATE TABLE AS / SELECT INTO reads sharded table %s, but the new table is "
+		       "not in the config and would hold only the default shard's rows; add it to "
+		       "the config, create it with CREATE TABLE and fill it with INSERT ... SELECT",
+		       table_at(w, w->map_table)->name);
+		return;
+	}
+	plan_default(w, p, "creates a table not in the config");
+}
+
+static void plan_view(walk_t *w, const PgQuery__ViewStmt *v, route_plan_t *p)
+{
+	const PgQuery__RangeVar *rv = v->view;
+	int target = rv ? find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname) : -1;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	if (target >= 0) {
+		note_table(w, target, true);
+		plan_all(w, p, "DDL on", table_at(w, target)->name);
+		return;
+	}
+	if (v->query != NULL)
+		collect(w, &v->query->base, NULL);
+	if (stopped(w))
+		return;
+	if (w->map >= 0) {
+		refuse(w,
+		       "view %s reads sharded table %s but is not in the config, so it would exist "
+		       "on the default shard only; add [table.%s] with the key and map of %s to "
+		       "the config and create it again (pgshard then creates it on every shard)",
+		       rv ? rv->relname : "?", table_at(w, w->map_table)->name,
+		       rv ? rv->relname : "?", table_at(w, w->map_table)->name);
+		return;
+	}
+	plan_default(w, p, "DDL on a view not in the config");
+}
+
+static void plan_copy(walk_t *w, const PgQuery__CopyStmt *c, route_plan_t *p)
+{
+	bool file = !empty(c->filename) || c->is_program;
+	const cfg_table_t *t;
+	int i;
+
+	if (c->query != NULL) {
+		plan_dml(w, c->query, p);
+		if (!stopped(w) && file && p->kind != ROUTE_DEFAULT && p->kind != ROUTE_ANY)
+			refuse(w, "COPY (query) TO a server file or program would write one file "
+			          "on each shard's server; use COPY (query) TO STDOUT");
+		return;
+	}
+	p->is_write = c->is_from;
+	i = c->relation ? find_table(w->cfg, c->relation->catalogname, c->relation->schemaname,
+	                             c->relation->relname)
+	                : -1;
+	if (i < 0) {
+		plan_default(w, p, "COPY of a table not in the config");
+		return;
+	}
+	t = table_at(w, i);
+	note_table(w, i, c->is_from);
+	if (file && (c->is_from || is_sharded(t))) {
+		refuse(w,
+		       "COPY %s %s a server file or program would run on every shard's server; use "
+		       "COPY %s %s through pgshard",
+		       t->name, c->is_from ? "FROM" : "TO", c->is_from ? "FROM" : "TO",
+		       c->is_from ? "STDIN" : "STDOUT");
+		return;
+	}
+	if (t->reference) {
+		if (c->is_from) {
+			plan_all(w, p, "reference table", t->name);
+			plan_reason(p, "COPY FROM STDIN into reference table %s -> all %d shards",
+			            t->name, w->cfg->n_shards);
+			return;
+		}
+		p->kind = ROUTE_ANY;
+		shard_set_clear(&p->shards);
+		shard_set_add(&p->shards, w->cfg->default_shard);
+		plan_reason(p, "reference table %s, COPY TO -> shard %d", t->name,
+		            w->cfg->default_shard);
+		return;
+	}
+	w->smap = &w->ctx->maps[t->map];
+	p->kind = ROUTE_SHARDS;
+	p->map = w->smap->cfg->name;
+	p->shards = w->smap->all;
+	if (c->is_from) {
+		bool indirect;
+		int k = column_pos(c->attlist, c->n_attlist, t->key, &indirect);
+
+		if (c->n_attlist > 0 && k < 0) {
+			refuse(w,
+			       "COPY into sharded table %s must include the key column %s: pgshard "
+			       "splits the rows by it",
+			       t->name, t->key);
+			return;
+		}
+		p->split_insert = true;
+		p->key_column = k;
+		plan_reason(
+		    p, "COPY FROM STDIN into %s: rows split by %s over the %d shards of map %s",
+		    t->name, t->key, shard_set_count(&p->shards), w->smap->cfg->name);
+		return;
+	}
+	plan_reason(p, "COPY %s TO STDOUT -> all %d shards of map %s", t->name,
+	            shard_set_count(&p->shards), w->smap->cfg->name);
+}
+
+static bool explain_analyzes(const PgQuery__ExplainStmt *e)
+{
+	for (size_t i = 0; i < e->n_options; i++) {
+		const PgQuery__Node *o = e->options[i];
+		const PgQuery__DefElem *d;
+
+		if (o->node_case != PG_QUERY__NODE__NODE_DEF_ELEM)
+			continue;
+		d = o->def_elem;
+		if (!streq(d->defname, "analyze"))
+			continue;
+		if (d->arg == NULL)
+			return true;
+		if (str_of(d->arg) != NULL)
+			return strcasecmp(str_of(d->arg), "false") != 0 &&
+			       strcasecmp(str_of(d->arg), "off") != 0;
+		if (d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN)
+			return d->arg->boolean->boolval;
+		if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
+			return d->arg->integer->ival != 0;
+		return true;
+	}
+	return false;
+}
+
+static void prefix_reason(route_plan_t *p, const char *prefix)
+{
+	char tmp[sizeof p->reason];
+
+	snprintf(tmp, sizeof tmp, "%s%s", prefix, p->reason);
+	memcpy(p->reason, tmp, sizeof tmp);
+}
+
+/* DDL: every shard when it names a configured table. */
+static void plan_ddl(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	PgQuery__Node *const *objs = NULL;
+	size_t n_objs = 0;
+	bool drop_last = false;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_CREATE_STMT:
+		/* what it creates (and a partition's parent), not what it references */
+		if (n->create_stmt->relation != NULL)
+			note_rangevar(w, n->create_stmt->relation, NULL, true);
+		for (size_t i = 0; i < n->create_stmt->n_inh_relations; i++)
+			if (n->create_stmt->inh_relations[i]->node_case ==
+			    PG_QUERY__NODE__NODE_RANGE_VAR)
+				note_rangevar(w, n->create_stmt->inh_relations[i]->range_var, NULL,
+				              true);
+		break;
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+		if (n->alter_table_stmt->relation != NULL)
+			note_rangevar(w, n->alter_table_stmt->relation, NULL, true);
+		break;
+	case PG_QUERY__NODE__NODE_INDEX_STMT:
+		if (n->index_stmt->relation != NULL)
+			note_rangevar(w, n->index_stmt->relation, NULL, true);
+		break;
+	case PG_QUERY__NODE__NODE_DROP_STMT:
+		switch (n->drop_stmt->remove_type) {
+		case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+			break;
+		case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_RULE:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY:
+			drop_last = true; /* table name, then the object's own name */
+			break;
+		default:
+			n_objs = 0;
+			goto decide;
+		}
+		objs = n->drop_stmt->objects;
+		n_objs = n->drop_stmt->n_objects;
+		break;
+	case PG_QUERY__NODE__NODE_COMMENT_STMT:
+	case PG_QUERY__NODE__NODE_SEC_LABEL_STMT: {
+		PgQuery__ObjectType type = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+		                               ? n->comment_stmt->objtype
+		                               : n->sec_label_stmt->objtype;
+		PgQuery__Node *obj = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+		                         ? n->comment_stmt->object
+		                         : n->sec_label_stmt->object;
+
+		if (type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_RULE ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_POLICY ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT)
+			drop_last = true;
+		else if (type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_VIEW &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE)
+			goto decide;
+		if (obj != NULL) {
+			objs = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+			           ? &n->comment_stmt->object
+			           : &n->sec_label_stmt->object;
+			n_objs = 1;
+		}
+		break;
+	}
+	case PG_QUERY__NODE__NODE_GRANT_STMT:
+		if (n->grant_stmt->targtype ==
+		        PG_QUERY__GRANT_TARGET_TYPE__ACL_TARGET_ALL_IN_SCHEMA &&
+		    n->grant_stmt->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
+			/* every shard has tables in the schema */
+			plan_all(w, p, "GRANT ... ON ALL TABLES IN SCHEMA", "");
+			plan_reason(p, "GRANT on all tables in a schema -> all %d shards",
+			            w->cfg->n_shards);
+			return;
+		}
+		collect(w, &n->base, NULL);
+		break;
+	default:
+		collect(w, &n->base, NULL);
+		break;
+	}
+	for (size_t i = 0; i < n_objs; i++) {
+		const PgQuery__Node *o = objs[i];
+		size_t len;
+		int t;
+
+		if (o == NULL || o->node_case != PG_QUERY__NODE__NODE_LIST)
+			continue;
+		len = o->list->n_items;
+		if (drop_last) {
+			if (len < 2)
+				continue;
+			len--;
+		}
+		t = find_table_list(w->cfg, (const PgQuery__Node *const *)o->list->items, len);
+		if (t >= 0)
+			note_table(w, t, true);
+	}
+decide:
+	if (stopped(w))
+		return;
+	if (w->n_order > 0) {
+		plan_all(w, p, "DDL on", table_at(w, w->order[0])->name);
+		return;
+	}
+	plan_default(w, p, "DDL on no configured table");
+}
+
+static bool is_ddl_node(PgQuery__Node__NodeCase c)
+{
+	switch (c) {
+	case PG_QUERY__NODE__NODE_CREATE_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_FOREIGN_TABLE_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
+	case PG_QUERY__NODE__NODE_DROP_STMT:
+	case PG_QUERY__NODE__NODE_INDEX_STMT:
+	case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+	case PG_QUERY__NODE__NODE_VACUUM_STMT:
+	case PG_QUERY__NODE__NODE_COMMENT_STMT:
+	case PG_QUERY__NODE__NODE_SEC_LABEL_STMT:
+	case PG_QUERY__NODE__NODE_GRANT_STMT:
+	case PG_QUERY__NODE__NODE_RENAME_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_OWNER_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+	case PG_QUERY__NODE__NODE_RULE_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_STATS_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_STATS_STMT:
+	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+	case PG_QUERY__NODE__NODE_REINDEX_STMT:
+	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Per-statement state back to empty. */
+static void walk_reset(walk_t *w)
+{
+	if (w->cfg->n_tables > 0)
+		memset(w->seen, 0, (size_t)w->cfg->n_tables);
+	w->n_order = 0;
+	w->other_write[0] = '\0';
+	w->writes = false;
+	w->map = w->map_table = w->clash = -1;
+	w->depth = 0;
+	w->smap = NULL;
+	shard_set_clear(&w->mentioned);
+	w->ins_split = false;
+	w->key_column = -1;
+	w->refused = false;
+	w->error[0] = '\0';
+}
+
+static void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	memset(p, 0, sizeof *p);
+	p->key_column = -1;
+	walk_reset(w);
+	if (n == NULL) {
+		plan_default(w, p, "empty statement");
+		return;
+	}
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		if (n->select_stmt->into_clause != NULL)
+			plan_create_as(w, n, n->select_stmt->into_clause, p);
+		else
+			plan_dml(w, n, p);
+		break;
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+	case PG_QUERY__NODE__NODE_MERGE_STMT:
+		p->is_write = true;
+		plan_dml(w, n, p);
+		break;
+	case PG_QUERY__NODE__NODE_COPY_STMT:
+		plan_copy(w, n->copy_stmt, p);
+		break;
+	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+		plan_create_as(w, n->create_table_as_stmt->query, n->create_table_as_stmt->into, p);
+		break;
+	case PG_QUERY__NODE__NODE_VIEW_STMT:
+		plan_view(w, n->view_stmt, p);
+		break;
+	case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+		bool analyze = explain_analyzes(n->explain_stmt);
+
+		plan_stmt(w, n->explain_stmt->query, p);
+		if (w->refused)
+			break;
+		if (p->split_insert) {
+			refuse(w, "EXPLAIN of an INSERT whose rows go to several shards is not "
+			          "supported; explain an INSERT of one shard's rows");
+			break;
+		}
+		p->is_write = analyze && p->is_write;
+		p->is_ddl = false;
+		prefix_reason(p, "EXPLAIN: ");
+		break;
+	}
+	case PG_QUERY__NODE__NODE_PREPARE_STMT:
+		plan_stmt(w, n->prepare_stmt->query, p);
+		if (w->refused)
+			break;
+		if (p->kind != ROUTE_DEFAULT && p->kind != ROUTE_ANY) {
+			refuse(w,
+			       "SQL PREPARE of a statement on sharded or reference tables is not "
+			       "supported: each execution must be routed by its parameters; use "
+			       "the protocol's prepared statements (Parse/Bind), as drivers do");
+			break;
+		}
+		p->kind = ROUTE_DEFAULT;
+		p->is_write = false;
+		prefix_reason(p, "PREPARE: ");
+		break;
+	case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+		plan_stmt(w, n->declare_cursor_stmt->query, p);
+		if (w->refused)
+			break;
+		if (shard_set_count(&p->shards) != 1 ||
+		    !shard_set_has(&p->shards, w->cfg->default_shard)) {
+			refuse(w, "cursors over sharded tables are not supported (FETCH could not "
+			          "find their shard); run the query without a cursor, or put "
+			          "DECLARE and FETCH on one shard with /* pgshard: shard=N */");
+			break;
+		}
+		prefix_reason(p, "DECLARE: ");
+		break;
+	default:
+		if (is_ddl_node(n->node_case)) {
+			plan_ddl(w, n, p);
+			break;
+		}
+		/* LOCK and whatever else names tables: where those tables are */
+		collect(w, &n->base, NULL);
+		if (stopped(w))
+			break;
+		if (w->n_order > 0)
+			plan_all(w, p, "statement on", table_at(w, w->order[0])->name);
+		else
+			plan_default(w, p, "no sharded table");
+		break;
+	}
+	if (w->refused) {
+		p->kind = ROUTE_REFUSE;
+		shard_set_clear(&p->shards);
+		p->split_insert = false;
+		p->map = NULL;
+		snprintf(p->error, sizeof p->error, "%s", w->error);
+		plan_reason(p, "refused: %s", w->error);
+	}
+	p->params_missing = w->params_missing;
+}
+
+/* ---- overrides: /\* pgshard: shard=N *\/, key=VALUE, all ---- */
+
+typedef enum override_kind {
+	OVERRIDE_NONE,
+	OVERRIDE_SHARD,
+	OVERRIDE_KEY,
+	OVERRIDE_ALL,
+	OVERRIDE_BAD,
+} override_kind_t;
+
+typedef struct override {
+	override_kind_t kind;
+	long shard;
+	char value[256];
+	char text[300]; /* as written, for reasons and errors */
+} override_t;
+
+static void parse_override_body(const char *s, size_t len, override_t *o)
+{
+	size_t i = 0, vlen;
+	const char *v;
+
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	snprintf(o->text, sizeof o->text, "%.*s", (int)(len - i > 200 ? 200 : len - i), s + i);
+	if (len - i == 3 && strncasecmp(s + i, "all", 3) == 0) {
+		o->kind = OVERRIDE_ALL;
+		return;
+	}
+	o->kind = OVERRIDE_BAD;
+	if (len - i > 5 && strncasecmp(s + i, "shard", 5) == 0) {
+		i += 5;
+		while (i < len && isspace((unsigned char)s[i]))
+			i++;
+		if (i >= len || s[i] != '=')
+			return;
+		i++;
+		while (i < len && isspace((unsigned char)s[i]))
+			i++;
+		if (i >= len)
+			return;
+		o->shard = 0;
+		for (; i < len; i++) {
+			if (!isdigit((unsigned char)s[i]) || o->shard > 100000)
+				return;
+			o->shard = o->shard * 10 + (s[i] - '0');
+		}
+		o->kind = OVERRIDE_SHARD;
+		return;
+	}
+	if (len - i > 3 && strncasecmp(s + i, "key", 3) == 0) {
+		i += 3;
+		while (i < len && isspace((unsigned char)s[i]))
+			i++;
+		if (i >= len || s[i] != '=')
+			return;
+		i++;
+		while (i < len && isspace((unsigned char)s[i]))
+			i++;
+		v = s + i;
+		vlen = len - i;
+		if (vlen >= 2 && v[0] == '\'' && v[vlen - 1] == '\'') {
+			/* a quoted value: '' stands for ' */
+			size_t n = 0;
+
+			for (size_t k = 1; k + 1 < vlen && n + 1 < sizeof o->value; k++) {
+				o->value[n++] = v[k];
+				if (v[k] == '\'' && k + 2 < vlen && v[k + 1] == '\'')
+					k++;
+			}
+			o->value[n] = '\0';
+		} else {
+			if (vlen == 0 || vlen >= sizeof o->value)
+				return;
+			memcpy(o->value, v, vlen);
+			o->value[vlen] = '\0';
+		}
+		o->kind = OVERRIDE_KEY;
+	}
+}
+
+/* The first leading comment that starts with "pgshard:" decides. */
+static void parse_override(const char *sql, override_t *o)
+{
+	const char *p = sql;
+
+	memset(o, 0, sizeof *o);
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p != '\0' && *p != '\n')
+				p++;
+			continue;
+		}
+		if (p[0] == '/' && p[1] == '*') {
+			const char *body = p + 2, *end = strstr(body, "*/");
+
+			if (end == NULL)
+				return;
+			while (body < end && isspace((unsigned char)*body))
+				body++;
+			if ((size_t)(end - body) >= 8 && strncasecmp(body, "pgshard:", 8) == 0) {
+				parse_override_body(body + 8, (size_t)(end - body - 8), o);
+				return;
+			}
+			p = end + 2;
+			continue;
+		}
+		return;
+	}
+}
+
+static void apply_override(walk_t *w, const override_t *o, route_plan_t *p)
+{
+	const cfg_t *cfg = w->cfg;
+
+	switch (o->kind) {
+	case OVERRIDE_NONE:
+		return;
+	case OVERRIDE_BAD:
+		p->kind = ROUTE_REFUSE;
+		shard_set_clear(&p->shards);
+		snprintf(p->error, sizeof p->error,
+		         "cannot read the routing comment /* pgshard: %s */ (expected shard=N, "
+		         "key=VALUE or all)",
+		         o->text);
+		plan_reason(p, "refused: %s", p->error);
+		return;
+	case OVERRIDE_ALL:
+		p->kind = ROUTE_ALL;
+		all_shards(cfg, &p->shards);
+		p->split_insert = false;
+		p->error[0] = '\0';
+		plan_reason(p, "override /* pgshard: all */ -> all %d shards", cfg->n_shards);
+		return;
+	case OVERRIDE_SHARD:
+		p->split_insert = false;
+		if (o->shard >= cfg->n_shards) {
+			p->kind = ROUTE_REFUSE;
+			shard_set_clear(&p->shards);
+			snprintf(p->error, sizeof p->error,
+			         "/* pgshard: shard=%ld */ names a shard the config does not have "
+			         "(it has shards 0 to %d)",
+			         o->shard, cfg->n_shards - 1);
+			plan_reason(p, "refused: %s", p->error);
+			return;
+		}
+		p->kind = ROUTE_SHARDS;
+		shard_set_clear(&p->shards);
+		shard_set_add(&p->shards, (int)o->shard);
+		p->error[0] = '\0';
+		plan_reason(p, "override /* pgshard: shard=%ld */ -> shard %ld", o->shard,
+		            o->shard);
+		return;
+	case OVERRIDE_KEY: {
+		const shard_map_t *m;
+		shard_key_t k;
+		int s;
+
+		p->split_insert = false;
+		shard_set_clear(&p->shards);
+		p->kind = ROUTE_REFUSE;
+		if (w->any_map < 0 || w->maps_differ) {
+			snprintf(
+			    p->error, sizeof p->error,
+			    "/* pgshard: key=%.100s */ needs a statement on the sharded tables of "
+			    "one map (this one names %s); use /* pgshard: shard=N */",
+			    o->value, w->any_map < 0 ? "none" : "tables of several maps");
+			plan_reason(p, "refused: %s", p->error);
+			return;
+		}
+		m = &w->ctx->maps[w->any_map];
+		if (shard_key_from_text(m->cfg->key, o->value, strlen(o->value), &k) != 0) {
+			snprintf(p->error, sizeof p->error,
+			         "/* pgshard: key=%.100s */: '%.100s' is not a valid %s key of map "
+			         "%.100s",
+			         o->value, o->value, key_type_name(m->cfg->key), m->cfg->name);
+			plan_reason(p, "refused: %s", p->error);
+			return;
+		}
+		s = shard_map_lookup(m, &k);
+		if (s < 0) {
+			snprintf(p->error, sizeof p->error,
+			         "/* pgshard: key=%.100s */: no range of map %.100s holds that key",
+			         o->value, m->cfg->name);
+			plan_reason(p, "refused: %s", p->error);
+			return;
+		}
+		p->kind = ROUTE_SHARDS;
+		shard_set_add(&p->shards, s);
+		p->map = m->cfg->name;
+		p->error[0] = '\0';
+		plan_reason(p, "override /* pgshard: key=%.100s */ -> shard %d (%s map %.100s)",
+		            o->value, s, map_kind_name(m->cfg), m->cfg->name);
+		return;
+	}
+	}
+}
+
+/* ---- several statements in one string ---- */
+
+/* Statements that run wherever the others of their string run. */
+static bool is_neutral(const PgQuery__Node *n)
+{
+	return n != NULL && (n->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT ||
+	                     n->node_case == PG_QUERY__NODE__NODE_VARIABLE_SET_STMT);
+}
+
+static bool ends_transaction(const PgQuery__Node *n)
+{
+	return n != NULL && n->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT &&
+	       (n->transaction_stmt->kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT ||
+	        n->transaction_stmt->kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE);
+}
+
+static int kind_rank(route_kind_t k)
+{
+	switch (k) {
+	case ROUTE_DEFAULT:
+		return 0;
+	case ROUTE_ANY:
+		return 1;
+	case ROUTE_SHARDS:
+		return 2;
+	case ROUTE_ALL:
+		return 3;
+	default:
+		return 4;
+	}
+}
+
+static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_plan_t *plans,
+                    route_plan_t *out)
+{
+	const route_plan_t *first = NULL;
+	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false;
+	sb_t s;
+
+	for (size_t i = 0; i < n; i++) {
+		if (plans[i].kind == ROUTE_REFUSE) {
+			*out = plans[i];
+			return;
+		}
+	}
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	for (size_t i = 0; i < n; i++) {
+		const route_plan_t *p = &plans[i];
+
+		missing |= p->params_missing;
+		commits |= ends_transaction(stmts[i]->stmt);
+		if (is_neutral(stmts[i]->stmt))
+			continue;
+		split |= p->split_insert;
+		is_write |= p->is_write;
+		is_ddl |= p->is_ddl;
+		if (first == NULL) {
+			first = p;
+			*out = *p;
+			continue;
+		}
+		if (memcmp(&p->shards, &first->shards, sizeof p->shards) != 0) {
+			char tmp[sizeof out->error];
+
+			sb_init(&s, tmp, sizeof tmp);
+			sb_printf(&s,
+			          "the statements of this query string route differently "
+			          "(statement %zu -> ",
+			          (size_t)(first - plans) + 1);
+			sb_shards(&s, &first->shards);
+			sb_printf(&s, ", statement %zu -> ", i + 1);
+			sb_shards(&s, &p->shards);
+			sb_printf(&s, "); send these statements separately");
+			sb_finish(&s);
+			refuse(w, "%s", tmp);
+			break;
+		}
+		if (kind_rank(p->kind) > kind_rank(out->kind))
+			out->kind = p->kind;
+		if (out->map == NULL)
+			out->map = p->map;
+	}
+	if (!w->refused && first == NULL) {
+		*out = plans[0];
+		out->params_missing = missing;
+		plan_default(w, out, "no sharded table");
+		return;
+	}
+	out->is_write = is_write;
+	out->is_ddl = is_ddl;
+	out->params_missing = missing;
+	if (!w->refused && split && n > 1)
+		refuse(w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "
+		          "as a query of its own, not with other statements");
+	if (!w->refused && commits && out->is_write && shard_set_count(&out->shards) > 1)
+		refuse(w, "COMMIT in the same query string as writes on several shards cannot be "
+		          "made atomic; send COMMIT as a statement of its own");
+	if (w->refused) {
+		out->kind = ROUTE_REFUSE;
+		shard_set_clear(&out->shards);
+		out->split_insert = false;
+		out->map = NULL;
+		snprintf(out->error, sizeof out->error, "%s", w->error);
+		plan_reason(out, "refused: %s", w->error);
+		return;
+	}
+	if (n > 1) {
+		char tmp[sizeof out->reason];
+
+		sb_init(&s, tmp, sizeof tmp);
+		sb_printf(&s, "%zu statements: %s", n, first->reason);
+		sb_finish(&s);
+		memcpy(out->reason, tmp, sizeof tmp);
+	}
+}
+
+/* ---- the API ---- */
+
+static bool get_varint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out)
+{
+	*out = 0;
+	for (int shift = 0; shift < 64 && *pos < len; shift += 7) {
+		uint8_t b = d[(*pos)++];
+
+		*out |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the serialized tree nests messages deeper than `limit`, found
+ * without recursion by following the wire format with the descriptors
+ * (a length-delimited field is entered only when the schema says it is a
+ * message). Malformed input counts as too deep: unpack would fail anyway.
+ */
+static bool proto_too_deep(const uint8_t *d, size_t len, int limit)
+{
+	struct frame {
+		const ProtobufCMessageDescriptor *desc;
+		size_t end;
+	} * stack;
+	size_t pos = 0;
+	int depth = 1;
+	bool deep = true;
+
+	stack = malloc(sizeof *stack * (size_t)(limit + 1));
+	if (stack == NULL)
+		return true;
+	stack[0].desc = &pg_query__parse_result__descriptor;
+	stack[0].end = len;
+	while (depth > 0) {
+		const ProtobufCFieldDescriptor *f;
+		uint64_t tag, v;
+
+		if (pos == stack[depth - 1].end) {
+			depth--;
+			continue;
+		}
+		if (!get_varint(d, stack[depth - 1].end, &pos, &tag))
+			goto out;
+		switch (tag & 7) {
+		case 0:
+			if (!get_varint(d, stack[depth - 1].end, &pos, &v))
+				goto out;
+			break;
+		case 1:
+		case 5:
+			v = (tag & 7) == 1 ? 8 : 4;
+			if (stack[depth - 1].end - pos < v)
+				goto out;
+			pos += v;
+			break;
+		case 2:
+			if (!get_varint(d, stack[depth - 1].end, &pos, &v) ||
+			    v > stack[depth - 1].end - pos)
+				goto out;
+			f = protobuf_c_message_descriptor_get_field(stack[depth - 1].desc,
+			                                            (unsigned)(tag >> 3));
+			if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE) {
+				pos += v;
+				break;
+			}
+			if (depth >= limit)
+				goto out;
+			stack[depth].desc = f->descriptor;
+			stack[depth].end = pos + v;
+			depth++;
+			break;
+		default:
+			goto out;
+		}
+	}
+	deep = false;
+out:
+	free(stack);
+	return deep;
+}
+
+int route_ctx_init(route_ctx_t *ctx, const cfg_t *cfg, char *err, size_t errlen)
+{
+	char e[256];
+
+	ctx->cfg = cfg;
+	ctx->maps = NULL;
+	if (cfg->n_maps == 0)
+		return 0;
+	ctx->maps = calloc((size_t)cfg->n_maps, sizeof *ctx->maps);
+	if (ctx->maps == NULL) {
+		if (errlen > 0)
+			snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_maps; i++) {
+		e[0] = '\0';
+		if (shard_map_build(&ctx->maps[i], &cfg->maps[i], e, sizeof e) != 0) {
+			if (errlen > 0)
+				snprintf(err, errlen, "[map.%s]: %s", cfg->maps[i].name, e);
+			for (int k = 0; k < i; k++)
+				shard_map_free(&ctx->maps[k]);
+			free(ctx->maps);
+			ctx->maps = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void route_ctx_free(route_ctx_t *ctx)
+{
+	if (ctx->maps != NULL && ctx->cfg != NULL)
+		for (int i = 0; i < ctx->cfg->n_maps; i++)
+			shard_map_free(&ctx->maps[i]);
+	free(ctx->maps);
+	ctx->maps = NULL;
+}
+
+int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                    int n_params, route_plan_t *out)
+{
+	PgQueryProtobufParseResult res;
+	PgQuery__ParseResult *tree;
+	route_plan_t *plans = NULL;
+	override_t o;
+	walk_t w;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	memset(&w, 0, sizeof w);
+	w.ctx = ctx;
+	w.cfg = ctx->cfg;
+	w.params = params;
+	w.n_params = params != NULL ? n_params : 0;
+	w.any_map = -1;
+	if (ctx->cfg->n_tables > 0) {
+		w.seen = calloc((size_t)ctx->cfg->n_tables, 1);
+		w.order = calloc((size_t)ctx->cfg->n_tables, sizeof *w.order);
+		if (w.seen == NULL || w.order == NULL) {
+			free(w.seen);
+			free(w.order);
+			return -1;
+		}
+	}
+	walk_reset(&w);
+	parse_override(sql, &o);
+
+	res = pg_query_parse_protobuf(sql);
+	if (res.error != NULL) {
+		pg_query_free_protobuf_parse_result(res);
+		plan_default(&w, out, "does not parse (the shard reports the syntax error)");
+		if (o.kind == OVERRIDE_SHARD || o.kind == OVERRIDE_ALL || o.kind == OVERRIDE_BAD)
+			apply_override(&w, &o, out);
+		free(w.seen);
+		free(w.order);
+		return 0;
+	}
+	if (proto_too_deep((const uint8_t *)res.parse_tree.data, res.parse_tree.len, MAX_DEPTH)) {
+		pg_query_free_protobuf_parse_result(res);
+		free(w.seen);
+		free(w.order);
+		out->kind = ROUTE_REFUSE;
+		snprintf(
+		    out->error, sizeof out->error,
+		    "the statement is nested too deeply for pgshard's router (more than %d levels)",
+		    MAX_DEPTH);
+		plan_reason(out, "refused: %s", out->error);
+		if (o.kind == OVERRIDE_SHARD || o.kind == OVERRIDE_ALL || o.kind == OVERRIDE_BAD)
+			apply_override(&w, &o, out);
+		return 0;
+	}
+	tree = pg_query__parse_result__unpack(NULL, res.parse_tree.len,
+	                                      (const uint8_t *)res.parse_tree.data);
+	if (tree == NULL) {
+		pg_query_free_protobuf_parse_result(res);
+		free(w.seen);
+		free(w.order);
+		return -1;
+	}
+	if (tree->n_stmts == 0) {
+		plan_default(&w, out, "empty query");
+		apply_override(&w, &o, out);
+		rc = 0;
+		goto done;
+	}
+	plans = calloc(tree->n_stmts, sizeof *plans);
+	if (plans == NULL)
+		goto done;
+	for (size_t i = 0; i < tree->n_stmts && !w.nomem; i++)
+		plan_stmt(&w, tree->stmts[i]->stmt, &plans[i]);
+	if (w.nomem)
+		goto done;
+	if (tree->n_stmts == 1) {
+		*out = plans[0];
+	} else {
+		walk_reset(&w);
+		combine(&w, tree->stmts, tree->n_stmts, plans, out);
+	}
+	apply_override(&w, &o, out);
+	rc = 0;
+done:
+	free(plans);
+	free(w.seen);
+	free(w.order);
+	pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(res);
+	return rc;
+}
+
+const char *route_kind_name(route_kind_t k)
+{
+	switch (k) {
+	case ROUTE_DEFAULT:
+		return "default";
+	case ROUTE_SHARDS:
+		return "shards";
+	case ROUTE_ANY:
+		return "any";
+	case ROUTE_ALL:
+		return "all";
+	case ROUTE_REFUSE:
+		return "refuse";
+	}
+	return "unknown";
+}

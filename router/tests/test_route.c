@@ -1,0 +1,1605 @@
+/*
+ * test_route.c — statement routing (router/route.h), pinned.
+ *
+ * Which shard a key lands on is router/shardmap.c's business (a data format
+ * with its own known-vector tests), so these tests never hard-code it: the
+ * expected shards are computed with shard_map_lookup on the same maps the
+ * router uses. What is pinned here is which keys a statement is routed by,
+ * and what is refused.
+ *
+ * The config: shards 0-2, default shard 1 (so that "the default shard" is
+ * never confused with "shard 0"), a hash map on all three shards, a range
+ * map, a range map with a gap, and a text-keyed hash map on shards 1 and 2
+ * only (so that "all shards of the map" differs from "every shard").
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/route.h"
+
+static const char config[] = "[proxy]\n"
+                             "default_shard = 1\n"
+                             "[shard.0]\n"
+                             "primary = host=10.0.0.1\n"
+                             "[shard.1]\n"
+                             "primary = host=10.0.0.2\n"
+                             "[shard.2]\n"
+                             "primary = host=10.0.0.3\n"
+                             "[map.users]\n"
+                             "kind = hash\n"
+                             "key = bigint\n"
+                             "shards = 0, 1, 2\n"
+                             "[map.regions]\n"
+                             "kind = range\n"
+                             "key = bigint\n"
+                             "range = - 1000 0\n"
+                             "range = 1000 2000 1\n"
+                             "range = 2000 - 2\n"
+                             "[map.gapped]\n"
+                             "kind = range\n"
+                             "key = bigint\n"
+                             "range = 0 100 0\n"
+                             "range = 200 300 1\n"
+                             "[map.names]\n"
+                             "kind = hash\n"
+                             "key = text\n"
+                             "shards = 1, 2\n"
+                             "[table.users]\n"
+                             "key = id\n"
+                             "map = users\n"
+                             "[table.orders]\n"
+                             "key = user_id\n"
+                             "map = users\n"
+                             "[table.public.widgets]\n"
+                             "key = id\n"
+                             "map = users\n"
+                             "[table.countries]\n"
+                             "reference = yes\n"
+                             "[table.sites]\n"
+                             "key = region_id\n"
+                             "map = regions\n"
+                             "[table.slots]\n"
+                             "key = slot\n"
+                             "map = gapped\n"
+                             "[table.accounts]\n"
+                             "key = name\n"
+                             "map = names\n";
+
+static cfg_t *cfg;
+static route_ctx_t ctx;
+
+static int setup(void **state)
+{
+	char err[512];
+
+	(void)state;
+	if (cfg_load_string(config, "test.ini", &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "config: %s\n", err);
+		return -1;
+	}
+	if (route_ctx_init(&ctx, cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "route_ctx_init: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	route_ctx_free(&ctx);
+	cfg_free(cfg);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static route_plan_t route_params(const char *sql, const route_param_t *params, int n)
+{
+	route_plan_t p;
+
+	assert_int_equal(route_statement(&ctx, sql, params, n, &p), 0);
+	return p;
+}
+
+static route_plan_t route(const char *sql)
+{
+	return route_params(sql, NULL, 0);
+}
+
+static const shard_map_t *map_named(const char *name)
+{
+	for (int i = 0; i < cfg->n_maps; i++)
+		if (strcmp(cfg->maps[i].name, name) == 0)
+			return &ctx.maps[i];
+	fail_msg("no map %s", name);
+	return NULL;
+}
+
+/* Where the router's own maps put a bigint key: the expectation, never hard-coded. */
+static int shard_of(const char *map, int64_t v)
+{
+	shard_key_t k;
+
+	assert_int_equal(shard_key_from_int(v, &k), 0);
+	return shard_map_lookup(map_named(map), &k);
+}
+
+static int shard_of_text(const char *map, const char *v)
+{
+	shard_key_t k;
+
+	assert_int_equal(shard_key_from_text(map_named(map)->cfg->key, v, strlen(v), &k), 0);
+	return shard_map_lookup(map_named(map), &k);
+}
+
+static void set_print(char *buf, size_t n, const shard_set_t *s)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < SHARD_MAX && len + 8 < n; i++)
+		if (shard_set_has(s, i))
+			len += (size_t)snprintf(buf + len, n - len, "%s%d", len ? "," : "", i);
+}
+
+static void expect_kind(const char *sql, const route_plan_t *p, route_kind_t kind)
+{
+	if (p->kind != kind)
+		fail_msg("\"%s\": expected %s, got %s (reason: %s; error: %s)", sql,
+		         route_kind_name(kind), route_kind_name(p->kind), p->reason, p->error);
+}
+
+static void expect_set(const char *sql, const route_plan_t *p, route_kind_t kind,
+                       const shard_set_t *want)
+{
+	char a[128], b[128];
+
+	expect_kind(sql, p, kind);
+	if (memcmp(&p->shards, want, sizeof *want) != 0) {
+		set_print(a, sizeof a, want);
+		set_print(b, sizeof b, &p->shards);
+		fail_msg("\"%s\": expected shards {%s}, got {%s} (reason: %s)", sql, a, b,
+		         p->reason);
+	}
+}
+
+/* ROUTE_SHARDS on exactly the shards of these keys of `map`. */
+static void expect_keys(const char *sql, const route_plan_t *p, const char *map,
+                        const int64_t *keys, size_t n)
+{
+	shard_set_t want;
+
+	shard_set_clear(&want);
+	for (size_t i = 0; i < n; i++)
+		shard_set_add(&want, shard_of(map, keys[i]));
+	expect_set(sql, p, ROUTE_SHARDS, &want);
+	if (p->map == NULL || strcmp(p->map, map) != 0)
+		fail_msg("\"%s\": expected map %s, got %s", sql, map, p->map ? p->map : "(none)");
+}
+
+#define KEYS(...)                                                                                  \
+	(const int64_t[]){__VA_ARGS__}, sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)
+
+/* Route sql and expect the shards of the given keys. */
+#define ROUTES_TO(sql, map, ...)                                                                   \
+	do {                                                                                       \
+		route_plan_t p_ = route(sql);                                                      \
+		expect_keys((sql), &p_, (map), KEYS(__VA_ARGS__));                                 \
+	} while (0)
+
+static void expect_map_all(const char *sql, const route_plan_t *p, const char *map)
+{
+	expect_set(sql, p, ROUTE_SHARDS, &map_named(map)->all);
+}
+
+#define ROUTES_TO_ALL_OF(sql, map)                                                                 \
+	do {                                                                                       \
+		route_plan_t p_ = route(sql);                                                      \
+		expect_map_all((sql), &p_, (map));                                                 \
+	} while (0)
+
+static void expect_one(const char *sql, const route_plan_t *p, route_kind_t kind, int shard)
+{
+	shard_set_t want;
+
+	shard_set_clear(&want);
+	shard_set_add(&want, shard);
+	expect_set(sql, p, kind, &want);
+}
+
+static void expect_every_shard(const char *sql, const route_plan_t *p)
+{
+	shard_set_t want;
+
+	shard_set_clear(&want);
+	for (int i = 0; i < cfg->n_shards; i++)
+		shard_set_add(&want, i);
+	expect_set(sql, p, ROUTE_ALL, &want);
+}
+
+static void expect_default(const char *sql)
+{
+	route_plan_t p = route(sql);
+
+	expect_one(sql, &p, ROUTE_DEFAULT, cfg->default_shard);
+}
+
+/* Refused, with every needle in the error message. */
+static void expect_refused_with(const char *sql, const route_plan_t *p, const char *const *needles)
+{
+	expect_kind(sql, p, ROUTE_REFUSE);
+	assert_int_equal(shard_set_count(&p->shards), 0);
+	for (int i = 0; needles[i] != NULL; i++)
+		if (strstr(p->error, needles[i]) == NULL)
+			fail_msg("\"%s\": error \"%s\" does not contain \"%s\"", sql, p->error,
+			         needles[i]);
+}
+
+#define REFUSED(sql, ...)                                                                          \
+	do {                                                                                       \
+		route_plan_t p_ = route(sql);                                                      \
+		expect_refused_with((sql), &p_, (const char *const[]){__VA_ARGS__, NULL});         \
+	} while (0)
+
+static void expect_reason(const char *sql, const route_plan_t *p, const char *needle)
+{
+	if (strstr(p->reason, needle) == NULL)
+		fail_msg("\"%s\": reason \"%s\" does not contain \"%s\"", sql, p->reason, needle);
+}
+
+/* A bigint key of `map` on another shard than a's. */
+static int64_t key_elsewhere(const char *map, int64_t a)
+{
+	for (int64_t b = a + 1; b < a + 100000; b++)
+		if (shard_of(map, b) != shard_of(map, a))
+			return b;
+	fail_msg("no key on another shard than %lld", (long long)a);
+	return -1;
+}
+
+/* Another bigint key of `map` on the same shard as a's. */
+static int64_t key_beside(const char *map, int64_t a)
+{
+	for (int64_t b = a + 1; b < a + 100000; b++)
+		if (shard_of(map, b) == shard_of(map, a))
+			return b;
+	fail_msg("no other key on the shard of %lld", (long long)a);
+	return -1;
+}
+
+static route_param_t text_param(const char *s)
+{
+	route_param_t p = {.data = (const uint8_t *)s, .len = (int32_t)strlen(s), .format = 0};
+
+	return p;
+}
+
+static void put_be(uint8_t *out, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		out[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+/* ---- the context and the names ---- */
+
+static void test_kind_names_are_the_documented_words(void **state)
+{
+	(void)state;
+	assert_string_equal(route_kind_name(ROUTE_DEFAULT), "default");
+	assert_string_equal(route_kind_name(ROUTE_SHARDS), "shards");
+	assert_string_equal(route_kind_name(ROUTE_ANY), "any");
+	assert_string_equal(route_kind_name(ROUTE_ALL), "all");
+	assert_string_equal(route_kind_name(ROUTE_REFUSE), "refuse");
+}
+
+static void test_ctx_builds_one_shard_map_per_config_map(void **state)
+{
+	(void)state;
+	assert_non_null(ctx.maps);
+	for (int i = 0; i < cfg->n_maps; i++)
+		assert_ptr_equal(ctx.maps[i].cfg, &cfg->maps[i]);
+	assert_int_equal(shard_set_count(&map_named("names")->all), 2);
+	assert_false(shard_set_has(&map_named("names")->all, 0));
+}
+
+static void test_ctx_free_twice_is_harmless(void **state)
+{
+	route_ctx_t c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(route_ctx_init(&c, cfg, err, sizeof err), 0);
+	route_ctx_free(&c);
+	assert_null(c.maps);
+	route_ctx_free(&c);
+}
+
+/* ---- the default shard ---- */
+
+static void test_statement_that_does_not_parse_goes_to_default_shard(void **state)
+{
+	route_plan_t p = route("SELEC * FROM users WHERE id = 1");
+
+	(void)state;
+	expect_one("SELEC", &p, ROUTE_DEFAULT, cfg->default_shard);
+	expect_reason("SELEC", &p, "does not parse");
+}
+
+static void test_statements_without_tables_go_to_default_shard(void **state)
+{
+	route_plan_t p = route("SELECT 1");
+
+	(void)state;
+	expect_reason("SELECT 1", &p, "no sharded table");
+	expect_default("SELECT 1");
+	expect_default("SELECT version()");
+	expect_default("SELECT now(), current_user");
+	expect_default("");
+	expect_default("  -- only a comment\n");
+}
+
+static void test_set_show_and_transaction_control_go_to_default_shard(void **state)
+{
+	(void)state;
+	expect_default("SET search_path = app, public");
+	expect_default("SET LOCAL statement_timeout = 0");
+	expect_default("RESET ALL");
+	expect_default("SHOW server_version");
+	expect_default("SHOW ALL");
+	expect_default("BEGIN");
+	expect_default("START TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+	expect_default("COMMIT");
+	expect_default("ROLLBACK");
+	expect_default("SAVEPOINT a");
+	expect_default("LISTEN events");
+	expect_default("DISCARD ALL");
+	expect_default("FETCH 10 FROM c");
+}
+
+static void test_catalog_queries_go_to_default_shard(void **state)
+{
+	(void)state;
+	expect_default("SELECT * FROM pg_catalog.pg_class WHERE relname = 'users'");
+	expect_default("SELECT * FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace");
+	expect_default("SELECT column_name FROM information_schema.columns WHERE table_name = "
+	               "'users'");
+	expect_default("SELECT * FROM information_schema.tables");
+	expect_default("SELECT * FROM pg_catalog.pg_tables WHERE tablename = 'orders'");
+}
+
+static void test_tables_not_in_config_go_to_default_shard(void **state)
+{
+	route_plan_t p = route("UPDATE settings SET v = 1 WHERE k = 'x'");
+
+	(void)state;
+	expect_default("SELECT * FROM settings");
+	expect_default("SELECT * FROM app.settings s JOIN logs l ON l.id = s.id");
+	expect_one("update", &p, ROUTE_DEFAULT, cfg->default_shard);
+	assert_true(p.is_write);
+}
+
+/* ---- reference tables ---- */
+
+static void test_reference_table_read_goes_to_one_shard(void **state)
+{
+	const char *sql = "SELECT * FROM countries WHERE code = 'fr'";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_one(sql, &p, ROUTE_ANY, cfg->default_shard);
+	assert_false(p.is_write);
+	expect_reason(sql, &p, "reference table countries, read");
+	/* a table not in the config lives on the default shard, which has the copy too */
+	sql = "SELECT * FROM countries c JOIN local_stats s ON s.code = c.code";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_ANY, cfg->default_shard);
+}
+
+static void test_reference_table_writes_go_to_every_shard(void **state)
+{
+	const char *sqls[] = {
+	    "INSERT INTO countries (code, name) VALUES ('fr', 'France')",
+	    "UPDATE countries SET name = 'France' WHERE code = 'fr'",
+	    "DELETE FROM countries WHERE code = 'xx'",
+	    "WITH x AS (DELETE FROM countries WHERE code = 'xx' RETURNING *) SELECT * FROM x",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		route_plan_t p = route(sqls[i]);
+
+		expect_every_shard(sqls[i], &p);
+		assert_true(p.is_write);
+		assert_false(p.is_ddl);
+	}
+}
+
+static void test_reference_write_reading_sharded_rows_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO countries (code) SELECT country FROM users WHERE id = 1",
+	        "reference table countries", "users");
+	REFUSED("UPDATE countries c SET n = u.n FROM users u WHERE u.cc = c.code", "countries");
+	REFUSED("DELETE FROM countries WHERE code NOT IN (SELECT cc FROM orders)", "countries");
+}
+
+static void test_sharded_join_with_reference_table_routes_by_key(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users u JOIN countries c ON c.code = u.cc WHERE u.id = 42",
+	          "users", 42);
+	ROUTES_TO("SELECT * FROM countries c, users u WHERE u.cc = c.code AND u.id = 7", "users",
+	          7);
+	ROUTES_TO(
+	    "UPDATE users SET cc = c.code FROM countries c WHERE c.name = 'x' AND users.id = 9",
+	    "users", 9);
+}
+
+/* ---- key predicates ---- */
+
+static void test_key_equal_to_constant_goes_to_its_shard(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = 42";
+	route_plan_t p = route(sql);
+	char want[128];
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(42));
+	assert_false(p.is_write);
+	assert_false(p.split_insert);
+	snprintf(want, sizeof want, "users.id = 42 -> shard %d (hash map users)",
+	         shard_of("users", 42));
+	assert_string_equal(p.reason, want);
+	ROUTES_TO("SELECT name FROM orders WHERE user_id = 7 AND total > 10", "users", 7);
+	ROUTES_TO("DELETE FROM users WHERE id = -3", "users", -3);
+	ROUTES_TO("SELECT * FROM users WHERE id = 9223372036854775807", "users", INT64_MAX);
+}
+
+static void test_constant_on_the_left_of_the_key(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE 42 = id", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE '43' = users.id", "users", 43);
+}
+
+static void test_aliases_and_qualified_names_resolve_to_their_table(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users u WHERE u.id = 5", "users", 5);
+	ROUTES_TO("SELECT * FROM users AS x WHERE x.id = 5", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE users.id = 5", "users", 5);
+	ROUTES_TO("SELECT * FROM public.users WHERE public.users.id = 5", "users", 5);
+	ROUTES_TO("SELECT * FROM orders o WHERE o.user_id = 6", "users", 6);
+	/* o.id is not orders' key, and another alias's column is not this table's */
+	ROUTES_TO_ALL_OF("SELECT * FROM orders o WHERE o.id = 6", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users u, local_t t WHERE t.id = 6", "users");
+	/* a name hidden by an alias is not the table (PostgreSQL rejects it) */
+	ROUTES_TO_ALL_OF("SELECT * FROM users u WHERE users.id = 5", "users");
+}
+
+static void test_schema_qualified_tables_match_config_names(void **state)
+{
+	(void)state;
+	/* public.users finds [table.users]; widgets finds [table.public.widgets] */
+	ROUTES_TO("SELECT * FROM public.users WHERE id = 11", "users", 11);
+	ROUTES_TO("SELECT * FROM widgets WHERE id = 12", "users", 12);
+	ROUTES_TO("SELECT * FROM public.widgets w WHERE w.id = 13", "users", 13);
+	ROUTES_TO("SELECT * FROM \"users\" WHERE \"id\" = 14", "users", 14);
+	/* quoted mixed case is another table */
+	expect_default("SELECT * FROM \"Users\" WHERE id = 14");
+}
+
+static void test_string_literal_and_casts_around_constants(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE id = '42'", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = '42'::int8", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = '42'::bigint", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = 42::int4", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = CAST('42' AS bigint)", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = CAST(CAST('42' AS text) AS int8)", "users", 42);
+	ROUTES_TO("SELECT * FROM users WHERE id = 99999999999", "users", 99999999999LL);
+}
+
+static void test_casts_that_can_change_the_value_do_not_constrain(void **state)
+{
+	(void)state;
+	/* '42.7'::numeric::int8 is 43; a router guess would be wrong */
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = '42.7'::numeric::int8", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM accounts WHERE name = 'abcdef'::varchar(2)", "names");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 42.0", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id::text = '42'", "users");
+}
+
+static void test_key_in_list_goes_to_the_shards_of_its_values(void **state)
+{
+	const char *sql = "SELECT * FROM orders WHERE user_id IN (1, 2, 3)";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(1, 2, 3));
+	expect_reason(sql, &p, "orders.user_id IN (1, 2, 3) -> shard");
+	ROUTES_TO("SELECT * FROM users WHERE id IN ('4', 5::int8, 6)", "users", 4, 5, 6);
+	/* NULL in the list matches nothing */
+	ROUTES_TO("SELECT * FROM users WHERE id IN (7, NULL)", "users", 7);
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id NOT IN (1, 2)", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id IN (1, id + 1)", "users");
+}
+
+static void test_key_any_array_literal_and_constructor(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY('{1,2}')", "users", 1, 2);
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY('{1, 2, 30}'::bigint[])", "users", 1, 2, 30);
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY('{{1,2},{3,4}}'::int8[])", "users", 1, 2, 3,
+	          4);
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY('{\"5\", NULL}')", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY(ARRAY[1, 2])", "users", 1, 2);
+	ROUTES_TO("SELECT * FROM users WHERE id = ANY(ARRAY['8', 9]::bigint[])", "users", 8, 9);
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = ANY('{1,x}')", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id <> ALL('{1,2}')", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = ANY(some_column)", "users");
+}
+
+static void test_text_key_any_array_uses_unescaped_elements(void **state)
+{
+	const char *sql = "SELECT * FROM accounts WHERE name = ANY('{\"a b\",c\\,d}')";
+	route_plan_t p = route(sql);
+	shard_set_t want;
+
+	(void)state;
+	shard_set_clear(&want);
+	shard_set_add(&want, shard_of_text("names", "a b"));
+	shard_set_add(&want, shard_of_text("names", "c,d"));
+	expect_set(sql, &p, ROUTE_SHARDS, &want);
+}
+
+static void test_key_any_text_array_parameter(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = ANY($1)";
+	route_param_t prm = text_param("{1,2,3}");
+	route_plan_t p = route_params(sql, &prm, 1);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(1, 2, 3));
+	prm = text_param("{}");
+	p = route_params(sql, &prm, 1);
+	/* no element: no row; still never zero shards */
+	expect_kind(sql, &p, ROUTE_SHARDS);
+	assert_true(shard_set_count(&p.shards) >= 1);
+}
+
+static void test_key_any_binary_array_parameter(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = ANY($1::bigint[])";
+	uint8_t buf[20 + 3 * 12];
+	size_t n = 0;
+	const int64_t vals[] = {21, 22, 23};
+	route_param_t prm;
+	route_plan_t p;
+
+	(void)state;
+	put_be(buf + n, 1, 4); /* ndim */
+	n += 4;
+	put_be(buf + n, 0, 4); /* flags */
+	n += 4;
+	put_be(buf + n, SHARD_OID_INT8, 4);
+	n += 4;
+	put_be(buf + n, 3, 4); /* dim */
+	n += 4;
+	put_be(buf + n, 1, 4); /* lower bound */
+	n += 4;
+	for (int i = 0; i < 3; i++) {
+		put_be(buf + n, 8, 4);
+		n += 4;
+		put_be(buf + n, (uint64_t)vals[i], 8);
+		n += 8;
+	}
+	prm = (route_param_t){.data = buf, .len = (int32_t)n, .format = 1, .type_oid = 1016};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(21, 22, 23));
+	/* a truncated array is not understood: all shards, not a crash */
+	prm.len = (int32_t)n - 3;
+	p = route_params(sql, &prm, 1);
+	expect_map_all(sql, &p, "users");
+}
+
+static void test_and_intersects_and_ignores_conjuncts_without_key(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE id IN (1, 2, 3) AND id IN (3, 4)", "users", 3);
+	ROUTES_TO("SELECT * FROM users WHERE name = 'x' AND id = 5 AND age > 3", "users", 5);
+	snprintf(sql, sizeof sql, "SELECT * FROM users WHERE (id = 1 OR id = %lld) AND id = 1",
+	         (long long)b);
+	ROUTES_TO(sql, "users", 1);
+}
+
+static void test_or_unions_unless_a_branch_is_unconstrained(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE id = 1 OR id = 2", "users", 1, 2);
+	ROUTES_TO("SELECT * FROM users WHERE id = 1 OR (id IN (2, 3) AND name = 'x')", "users", 1,
+	          2, 3);
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 1 OR name = 'x'", "users");
+	ROUTES_TO("SELECT * FROM users WHERE (id = 1 OR name = 'x') AND id = 2", "users", 2);
+}
+
+static void test_not_and_other_operators_do_not_constrain(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE NOT (id = 1)", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id <> 1", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id IS DISTINCT FROM 1", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = other_id", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id OPERATOR(myschema.=) 1", "users");
+}
+
+static void test_contradicting_keys_route_to_their_union_not_to_no_shard(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "SELECT * FROM users WHERE id = 1 AND id = %lld", (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(1, b));
+}
+
+static void test_key_compared_with_null_or_invalid_value_is_unconstrained(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = NULL", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id IS NULL", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 'abc'", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = true", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 99999999999999999999", "users");
+}
+
+static void test_no_key_predicate_goes_to_all_shards_of_the_map(void **state)
+{
+	const char *sql = "SELECT * FROM users";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_string_equal(p.reason, "no key predicate on users -> all 3 shards of map users");
+	sql = "SELECT count(*) FROM accounts";
+	p = route(sql);
+	expect_map_all(sql, &p, "names");
+	assert_false(shard_set_has(&p.shards, 0));
+}
+
+/* ---- parameters ---- */
+
+static void test_text_parameter_routes_like_the_literal(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1";
+	route_param_t prm = text_param("42");
+	route_plan_t p = route_params(sql, &prm, 1);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(42));
+	assert_false(p.params_missing);
+	sql = "SELECT * FROM users WHERE id = $1::bigint";
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(42));
+	sql = "SELECT * FROM users WHERE name = $1 AND id = $2";
+	{
+		route_param_t two[2] = {text_param("bob"), text_param("77")};
+
+		p = route_params(sql, two, 2);
+		expect_keys(sql, &p, "users", KEYS(77));
+	}
+}
+
+static void test_binary_int2_int4_int8_parameters_route_like_the_literal(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1";
+	uint8_t b2[2], b4[4], b8[8];
+	route_param_t prm;
+	route_plan_t p;
+
+	(void)state;
+	put_be(b2, 300, 2);
+	put_be(b4, 300, 4);
+	put_be(b8, 300, 8);
+	prm = (route_param_t){.data = b2, .len = 2, .format = 1, .type_oid = SHARD_OID_INT2};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(300));
+	prm = (route_param_t){.data = b4, .len = 4, .format = 1, .type_oid = SHARD_OID_INT4};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(300));
+	prm = (route_param_t){.data = b8, .len = 8, .format = 1, .type_oid = SHARD_OID_INT8};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(300));
+	/* negative values keep their sign */
+	put_be(b4, (uint32_t)-300, 4);
+	prm = (route_param_t){.data = b4, .len = 4, .format = 1, .type_oid = SHARD_OID_INT4};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(-300));
+}
+
+static void test_binary_parameter_without_oid_takes_the_cast_type(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1::int4";
+	uint8_t b4[4];
+	route_param_t prm;
+	route_plan_t p;
+
+	(void)state;
+	put_be(b4, 4242, 4);
+	prm = (route_param_t){.data = b4, .len = 4, .format = 1, .type_oid = 0};
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(4242));
+}
+
+static void test_text_key_parameters_text_and_binary(void **state)
+{
+	const char *sql = "SELECT * FROM accounts WHERE name = $1";
+	route_param_t prm = text_param("alice");
+	route_plan_t p = route_params(sql, &prm, 1);
+	shard_set_t want;
+
+	(void)state;
+	shard_set_clear(&want);
+	shard_set_add(&want, shard_of_text("names", "alice"));
+	expect_set(sql, &p, ROUTE_SHARDS, &want);
+	prm.format = 1;
+	prm.type_oid = SHARD_OID_TEXT;
+	p = route_params(sql, &prm, 1);
+	expect_set(sql, &p, ROUTE_SHARDS, &want);
+	p = route("SELECT * FROM accounts WHERE name = 'alice'");
+	expect_set("literal", &p, ROUTE_SHARDS, &want);
+}
+
+static void test_null_or_missing_parameter_is_unconstrained(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1";
+	route_param_t prm = {.data = NULL, .len = -1, .format = 0};
+	route_plan_t p = route_params(sql, &prm, 1);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_false(p.params_missing);
+	/* Parse without Bind: no parameters at all */
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+	/* $2 beyond what was given */
+	prm = text_param("1");
+	p = route_params("SELECT * FROM users WHERE id = $2", &prm, 1);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+}
+
+/* ---- range maps ---- */
+
+static void test_range_predicates_narrow_range_maps(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM sites WHERE region_id = 1500", "regions", 1500);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id < 1000", "regions", 0);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id <= 1000", "regions", 0, 1000);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id >= 2000", "regions", 2000);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id > 1500 AND region_id < 1600", "regions",
+	          1500);
+	ROUTES_TO("SELECT * FROM sites WHERE 2500 < region_id", "regions", 2500);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id BETWEEN 500 AND 1500", "regions", 500, 1500);
+	ROUTES_TO("SELECT * FROM sites WHERE region_id BETWEEN SYMMETRIC 2500 AND 1500", "regions",
+	          1500, 2500);
+	ROUTES_TO_ALL_OF("SELECT * FROM sites WHERE region_id NOT BETWEEN 1 AND 2", "regions");
+}
+
+static void test_range_predicates_do_not_constrain_hash_maps(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id < 10", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id BETWEEN 1 AND 2", "users");
+	ROUTES_TO("SELECT * FROM users WHERE id > 10 AND id = 11", "users", 11);
+}
+
+static void test_key_in_no_range_never_routes_to_zero_shards(void **state)
+{
+	const char *sql = "SELECT * FROM slots WHERE slot = 150";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_kind(sql, &p, ROUTE_SHARDS);
+	assert_int_equal(shard_set_count(&p.shards), 1);
+	expect_reason(sql, &p, "no shard can hold matching rows");
+	REFUSED("INSERT INTO slots (slot) VALUES (150)", "no range of map gapped", "150");
+}
+
+/* ---- query shapes ---- */
+
+static void test_subqueries_in_from_and_where(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM (SELECT * FROM users WHERE id = 3) s", "users", 3);
+	ROUTES_TO("SELECT count(*) FROM (SELECT id FROM users WHERE id IN (1, 2)) s", "users", 1,
+	          2);
+	ROUTES_TO("SELECT * FROM users WHERE id IN (SELECT user_id FROM orders WHERE user_id = 4)",
+	          "users", 4);
+	ROUTES_TO("SELECT * FROM countries WHERE code IN (SELECT cc FROM users WHERE id = 5)",
+	          "users", 5);
+	ROUTES_TO("SELECT * FROM users u WHERE u.id = 6 AND EXISTS (SELECT 1 FROM orders o WHERE "
+	          "o.user_id = u.id)",
+	          "users", 6);
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 1 OR id IN (SELECT user_id FROM orders)",
+	                 "users");
+	/* <> ALL is true where the subquery has no row: it cannot narrow */
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id <> ALL (SELECT user_id FROM orders WHERE "
+	                 "user_id = 5)",
+	                 "users");
+	/* reference rows are everywhere: the subquery decides, wherever it sits */
+	ROUTES_TO("SELECT * FROM countries WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = 5)",
+	          "users", 5);
+}
+
+static void test_select_list_subquery_without_from_goes_where_its_rows_are(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT (SELECT name FROM users WHERE id = 3)", "users", 3);
+	ROUTES_TO("SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = 4)", "users", 4);
+	ROUTES_TO_ALL_OF("SELECT EXISTS (SELECT 1 FROM orders WHERE total > 4)", "users");
+}
+
+static void test_ctes_are_followed_and_shadow_tables(void **state)
+{
+	(void)state;
+	ROUTES_TO("WITH x AS (SELECT * FROM users WHERE id = 7) SELECT * FROM x", "users", 7);
+	ROUTES_TO("WITH a AS (SELECT * FROM orders WHERE user_id = 8), b AS (SELECT * FROM a) "
+	          "SELECT * FROM b",
+	          "users", 8);
+	/* a CTE named like a table hides the table */
+	expect_default("WITH users AS (SELECT 1 AS id) SELECT * FROM users WHERE id = 5");
+	/* ...but not inside its own (non-recursive) definition */
+	ROUTES_TO("WITH users AS (SELECT * FROM users WHERE id = 9) SELECT * FROM users", "users",
+	          9);
+	ROUTES_TO_ALL_OF("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < "
+	                 "5) SELECT * FROM t JOIN users ON users.id = t.n",
+	                 "users");
+}
+
+static void test_co_located_joins_route_by_either_side(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = 42",
+	          "users", 42);
+	ROUTES_TO("SELECT * FROM users u JOIN orders o ON o.user_id = u.id WHERE o.user_id = 43",
+	          "users", 43);
+	ROUTES_TO("SELECT * FROM users JOIN widgets USING (id) WHERE id = 44", "users", 44);
+	ROUTES_TO("SELECT * FROM users a JOIN users b ON b.id = a.id WHERE a.id = 47", "users", 47);
+	ROUTES_TO("SELECT * FROM users u, orders o WHERE o.user_id = u.id AND o.user_id IN (1, 2)",
+	          "users", 1, 2);
+	ROUTES_TO("SELECT * FROM users u JOIN orders o ON o.user_id = u.id AND u.id = 45", "users",
+	          45);
+	ROUTES_TO("SELECT * FROM users u, LATERAL (SELECT * FROM orders o WHERE o.user_id = u.id) "
+	          "x WHERE u.id = 46",
+	          "users", 46);
+}
+
+static void test_sharded_tables_joined_not_on_their_keys_are_refused(void **state)
+{
+	(void)state;
+	REFUSED("SELECT * FROM users u, orders o WHERE u.id = 5", "users and orders",
+	        "without equal keys", "u.id = o.user_id");
+	REFUSED("SELECT * FROM users u JOIN orders o ON o.note = u.name WHERE u.id = 5",
+	        "without equal keys");
+	REFUSED("SELECT * FROM users u JOIN orders o USING (id)", "without equal keys");
+	REFUSED("SELECT * FROM users a JOIN users b ON a.manager_id = b.id", "users and users");
+	REFUSED("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.id OR o.x = 1",
+	        "without equal keys");
+	REFUSED("UPDATE orders SET total = 0 FROM users WHERE users.id = 3", "without equal keys");
+	ROUTES_TO_ALL_OF("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.id", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users u FULL JOIN orders o ON u.id = o.user_id AND o.x = 1",
+	                 "users");
+}
+
+static void test_join_condition_alone_does_not_constrain(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("SELECT * FROM users u JOIN orders o ON o.user_id = u.id", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users u, orders o WHERE u.id = o.user_id", "users");
+}
+
+static void test_outer_join_on_clause_does_not_narrow(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.id AND "
+	                 "o.user_id = 5",
+	                 "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users u LEFT JOIN (SELECT * FROM orders WHERE user_id = 5) "
+	                 "o ON o.user_id = u.id",
+	                 "users");
+	/* a WHERE on either side still filters the joined rows */
+	ROUTES_TO("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.id WHERE u.id = 5",
+	          "users", 5);
+}
+
+static void test_tables_of_different_maps_are_refused(void **state)
+{
+	(void)state;
+	REFUSED("SELECT * FROM users u JOIN sites s ON s.region_id = u.region WHERE u.id = 1",
+	        "users (map users)", "sites (map regions)", "not co-located");
+	REFUSED("SELECT * FROM users WHERE id IN (SELECT owner FROM sites)", "not co-located");
+	REFUSED("SELECT id FROM users UNION SELECT region_id FROM sites", "not co-located");
+	REFUSED("WITH s AS (SELECT * FROM accounts) SELECT * FROM users, s", "not co-located");
+}
+
+static void test_union_goes_to_the_union_of_its_branches(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT id FROM users WHERE id = 1 UNION ALL SELECT user_id FROM orders WHERE "
+	          "user_id = 2",
+	          "users", 1, 2);
+	ROUTES_TO_ALL_OF("SELECT id FROM users WHERE id = 1 UNION SELECT user_id FROM orders",
+	                 "users");
+}
+
+static void test_data_modifying_cte_runs_where_its_rows_are(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql,
+	         "WITH d AS (DELETE FROM orders WHERE user_id = 1 RETURNING *) SELECT * FROM users "
+	         "WHERE id = %lld",
+	         (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(1, b));
+	assert_true(p.is_write);
+}
+
+static void test_update_from_and_delete_using_route_by_key(void **state)
+{
+	const char *sql = "UPDATE orders o SET total = 0 FROM users u WHERE u.id = o.user_id AND "
+	                  "u.id = 3";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(3));
+	assert_true(p.is_write);
+	ROUTES_TO("DELETE FROM orders USING users WHERE users.id = orders.user_id AND users.id = 4",
+	          "users", 4);
+	ROUTES_TO("UPDATE users SET name = 'x' WHERE id = 5 RETURNING *", "users", 5);
+	ROUTES_TO_ALL_OF("DELETE FROM orders WHERE total = 0", "users");
+}
+
+static void test_select_for_update_routes_by_key(void **state)
+{
+	const char *sql = "SELECT * FROM users u WHERE u.id = 4 FOR UPDATE";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(4));
+	assert_false(p.is_ddl);
+}
+
+/* ---- INSERT ---- */
+
+static void test_insert_single_row_goes_to_its_shard(void **state)
+{
+	const char *sql = "INSERT INTO users (name, id) VALUES ('ann', 42) RETURNING id";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(42));
+	assert_true(p.is_write);
+	assert_false(p.split_insert);
+	assert_int_equal(p.key_column, 1);
+	expect_reason(sql, &p, "users.id = 42");
+	ROUTES_TO("INSERT INTO orders (user_id, total) VALUES ('7'::bigint, 1.5)", "users", 7);
+	ROUTES_TO("INSERT INTO public.users (id) VALUES (8)", "users", 8);
+	ROUTES_TO("INSERT INTO sites (region_id) VALUES (1500)", "regions", 1500);
+}
+
+static void test_insert_rows_on_one_shard_is_not_split(void **state)
+{
+	int64_t b = key_beside("users", 10);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (10), (%lld)", (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(10));
+	assert_false(p.split_insert);
+}
+
+static void test_insert_rows_on_several_shards_is_split(void **state)
+{
+	int64_t b = key_elsewhere("users", 10);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, name) VALUES (10, 'a'), (%lld, 'b')",
+	         (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(10, b));
+	assert_true(p.split_insert);
+	assert_true(p.is_write);
+	assert_int_equal(p.key_column, 0);
+	expect_reason(sql, &p, "split");
+}
+
+static void test_insert_with_parameters(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	char bs[32];
+	uint8_t b8[8];
+	route_param_t prm[2];
+	route_plan_t p;
+	const char *sql = "INSERT INTO users (id, name) VALUES ($1, 'a'), ($2, 'b')";
+
+	(void)state;
+	snprintf(bs, sizeof bs, "%lld", (long long)b);
+	put_be(b8, 5, 8);
+	prm[0] = (route_param_t){.data = b8, .len = 8, .format = 1, .type_oid = SHARD_OID_INT8};
+	prm[1] = text_param(bs);
+	p = route_params(sql, prm, 2);
+	expect_keys(sql, &p, "users", KEYS(5, b));
+	assert_true(p.split_insert);
+	/* at Parse, without values: every shard of the map, and the caller is told */
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+	assert_false(p.split_insert);
+}
+
+static void test_insert_without_column_list_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users VALUES (1, 'a')", "explicit column list", "column id",
+	        "INSERT INTO users (id, ...)");
+	REFUSED("INSERT INTO orders DEFAULT VALUES", "column list", "user_id");
+	REFUSED("INSERT INTO users SELECT * FROM users", "column list");
+}
+
+static void test_insert_without_the_key_column_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users (name) VALUES ('x')", "key column id", "users");
+	REFUSED("INSERT INTO orders (id, total) VALUES (1, 2)", "key column user_id");
+}
+
+static void test_insert_key_must_be_a_constant_or_parameter(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users (id) VALUES (DEFAULT)", "constant or a parameter", "DEFAULT");
+	REFUSED("INSERT INTO users (id) VALUES (1), (1 + 1)", "constant or a parameter", "row 2",
+	        "expression");
+	REFUSED("INSERT INTO users (id) VALUES (nextval('users_id_seq'))",
+	        "constant or a parameter");
+	REFUSED("INSERT INTO users (id) VALUES (NULL)", "cannot be NULL");
+	REFUSED("INSERT INTO users (id) VALUES ('abc')", "'abc'", "not a valid bigint key");
+}
+
+static void test_insert_select_from_co_located_table(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("INSERT INTO orders (user_id, total) SELECT id, 0 FROM users", "users");
+	ROUTES_TO("INSERT INTO orders (user_id, total) SELECT u.id, 0 FROM users u WHERE u.id = 5",
+	          "users", 5);
+	ROUTES_TO("INSERT INTO orders (user_id, total) SELECT 6, 0", "users", 6);
+	ROUTES_TO("INSERT INTO orders (user_id, cc) SELECT 7, code FROM countries", "users", 7);
+}
+
+static void test_insert_select_not_from_co_located_key_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO orders (user_id) SELECT code FROM countries", "INSERT ... SELECT",
+	        "user_id");
+	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO orders (user_id) SELECT 5 FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO orders (user_id) SELECT * FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO users (id) SELECT region_id FROM sites", "not co-located");
+	REFUSED("INSERT INTO local_t (id) SELECT id FROM users", "local_t", "not in the config");
+}
+
+static void test_insert_on_conflict(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+
+	(void)state;
+	ROUTES_TO("INSERT INTO users (id, n) VALUES (1, 'x') ON CONFLICT DO NOTHING", "users", 1);
+	ROUTES_TO("INSERT INTO users (id, n) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET n = "
+	          "excluded.n, id = excluded.id",
+	          "users", 1);
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO users (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET id = %lld",
+	         (long long)b);
+	REFUSED(sql, "ON CONFLICT", "another shard");
+}
+
+/* ---- UPDATE of the key ---- */
+
+static void test_update_of_the_key_column_is_refused(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	char sql[128];
+
+	(void)state;
+	snprintf(sql, sizeof sql, "UPDATE users SET id = %lld WHERE id = 5", (long long)b);
+	REFUSED(sql, "UPDATE of the key column id", "another shard");
+	REFUSED("UPDATE users SET id = id + 1 WHERE id = 5", "key column id");
+	REFUSED("UPDATE users SET id = 5", "key column id");
+	REFUSED("UPDATE orders SET user_id = (SELECT 1) WHERE user_id = 5", "key column user_id");
+	REFUSED("WITH x AS (UPDATE users SET id = 6 WHERE id = 5 RETURNING *) SELECT * FROM x",
+	        "key column id");
+}
+
+static void test_update_of_the_key_to_a_parameter_is_decided_by_its_value(void **state)
+{
+	const char *sql = "UPDATE users SET id = $1 WHERE id = $2";
+	char moved[32];
+	route_param_t prm[2] = {text_param("5"), text_param("5")};
+	route_plan_t p = route_params(sql, prm, 2);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(5));
+	snprintf(moved, sizeof moved, "%lld", (long long)key_elsewhere("users", 5));
+	prm[0] = text_param(moved);
+	p = route_params(sql, prm, 2);
+	expect_refused_with(sql, &p, (const char *const[]){"key column id", NULL});
+	/* at Parse, before the values are known: not refused yet */
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+}
+
+static void test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed(void **state)
+{
+	int64_t b = key_beside("users", 5);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	ROUTES_TO("UPDATE users SET id = 5, name = 'x' WHERE id = 5", "users", 5);
+	ROUTES_TO("UPDATE users SET (id, name) = (5, 'x') WHERE id = 5", "users", 5);
+	ROUTES_TO("UPDATE users u SET id = u.id WHERE u.id IN (1, 2)", "users", 1, 2);
+	snprintf(sql, sizeof sql, "UPDATE users SET id = %lld WHERE id = 5", (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(5));
+	assert_true(p.is_write);
+}
+
+/* ---- DDL ---- */
+
+static void test_ddl_on_sharded_and_reference_tables_goes_to_every_shard(void **state)
+{
+	const char *sqls[] = {
+	    "CREATE TABLE users (id bigint PRIMARY KEY, name text)",
+	    "CREATE TABLE IF NOT EXISTS public.orders (user_id bigint, total numeric)",
+	    "ALTER TABLE users ADD COLUMN age int",
+	    "ALTER TABLE public.orders RENAME COLUMN total TO amount",
+	    "DROP TABLE orders",
+	    "DROP TABLE IF EXISTS local_t, users CASCADE",
+	    "CREATE INDEX users_name_idx ON users (name)",
+	    "CREATE UNIQUE INDEX CONCURRENTLY ON orders (user_id, id)",
+	    "TRUNCATE users, orders",
+	    "VACUUM ANALYZE users",
+	    "ANALYZE countries",
+	    "COMMENT ON TABLE users IS 'people'",
+	    "COMMENT ON COLUMN public.users.name IS 'full name'",
+	    "GRANT SELECT ON users TO reporting",
+	    "REVOKE ALL ON countries FROM PUBLIC",
+	    "CREATE TABLE countries (code text PRIMARY KEY)",
+	    "DROP TRIGGER t ON users",
+	    "CREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f()",
+	    "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		route_plan_t p = route(sqls[i]);
+
+		expect_every_shard(sqls[i], &p);
+		if (!p.is_ddl || !p.is_write)
+			fail_msg("\"%s\": expected is_ddl and is_write", sqls[i]);
+	}
+}
+
+static void test_ddl_on_other_tables_goes_to_default_shard(void **state)
+{
+	const char *sqls[] = {
+	    "CREATE TABLE audit (id bigint, user_id bigint REFERENCES users (id))",
+	    "DROP TABLE audit",
+	    "CREATE INDEX ON audit (id)",
+	    "ALTER TABLE audit ADD FOREIGN KEY (user_id) REFERENCES users (id)",
+	    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+	    "DROP INDEX users_name_idx",
+	    "CREATE TEMP TABLE users (id bigint)",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		route_plan_t p = route(sqls[i]);
+
+		expect_one(sqls[i], &p, ROUTE_DEFAULT, cfg->default_shard);
+	}
+}
+
+static void test_create_table_as_and_views(void **state)
+{
+	const char *sql = "CREATE TABLE c2 AS SELECT * FROM countries";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_one(sql, &p, ROUTE_DEFAULT, cfg->default_shard);
+	assert_true(p.is_ddl);
+	REFUSED("CREATE TABLE u2 AS SELECT * FROM users", "users", "CREATE TABLE");
+	REFUSED("SELECT * INTO u2 FROM users WHERE id = 1", "users");
+	REFUSED("CREATE TABLE orders AS SELECT * FROM users", "orders");
+	REFUSED("CREATE VIEW v AS SELECT * FROM users", "view v", "[table.v]");
+	sql = "CREATE TABLE orders AS SELECT * FROM users WITH NO DATA";
+	p = route(sql);
+	expect_every_shard(sql, &p);
+	sql = "CREATE VIEW widgets AS SELECT * FROM users";
+	p = route(sql);
+	expect_every_shard(sql, &p);
+}
+
+/* ---- COPY ---- */
+
+static void test_copy_from_stdin_is_split_over_the_map(void **state)
+{
+	const char *sql = "COPY users FROM STDIN";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_true(p.split_insert);
+	assert_true(p.is_write);
+	assert_int_equal(p.key_column, -1);
+	sql = "COPY orders (total, user_id) FROM STDIN WITH (FORMAT csv)";
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.split_insert);
+	assert_int_equal(p.key_column, 1);
+	REFUSED("COPY orders (total) FROM STDIN", "key column user_id");
+	REFUSED("COPY users FROM '/tmp/users.csv'", "STDIN");
+	REFUSED("COPY users FROM PROGRAM 'cat x'", "STDIN");
+}
+
+static void test_copy_to_routes_like_the_query(void **state)
+{
+	const char *sql = "COPY users TO STDOUT";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_false(p.split_insert);
+	assert_false(p.is_write);
+	ROUTES_TO("COPY (SELECT * FROM orders WHERE user_id = 3) TO STDOUT WITH (FORMAT binary)",
+	          "users", 3);
+	REFUSED("COPY users TO '/tmp/out'", "STDOUT");
+}
+
+static void test_copy_of_reference_and_other_tables(void **state)
+{
+	const char *sql = "COPY countries FROM STDIN";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_every_shard(sql, &p);
+	sql = "COPY countries TO STDOUT";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_ANY, cfg->default_shard);
+	expect_default("COPY local_t FROM STDIN");
+}
+
+/* ---- several statements ---- */
+
+static void test_statements_routed_alike_go_together(void **state)
+{
+	int64_t b = key_beside("users", 1);
+	char sql[256];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 1; SELECT * FROM orders WHERE "
+	         "user_id = %lld;",
+	         (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(1));
+	ROUTES_TO("BEGIN; UPDATE users SET n = 1 WHERE id = 9; COMMIT;", "users", 9);
+	ROUTES_TO("SET LOCAL statement_timeout = 100; SELECT * FROM users WHERE id = 3", "users",
+	          3);
+	expect_default("SELECT 1; SHOW server_version; BEGIN");
+}
+
+static void test_statements_routed_differently_are_refused(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+
+	(void)state;
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 1; SELECT * FROM users WHERE id = "
+	         "%lld",
+	         (long long)b);
+	REFUSED(sql, "send these statements separately");
+	REFUSED("SELECT * FROM users; SELECT * FROM accounts", "separately");
+	REFUSED("SELECT * FROM users WHERE id = 1; SELECT * FROM sites WHERE region_id = 1; "
+	        "SELECT * FROM sites WHERE region_id = 2500",
+	        "separately");
+}
+
+static void test_split_insert_and_commit_of_multi_shard_write_must_be_sent_alone(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+
+	(void)state;
+	snprintf(sql, sizeof sql, "BEGIN; INSERT INTO users (id) VALUES (1), (%lld)", (long long)b);
+	REFUSED(sql, "multi-row INSERT");
+	REFUSED("BEGIN; UPDATE users SET n = 0; COMMIT", "COMMIT");
+	REFUSED("INSERT INTO countries (code) VALUES ('x'); COMMIT", "COMMIT");
+}
+
+/* ---- overrides ---- */
+
+static void test_override_shard_forces_the_shard(void **state)
+{
+	const char *sql = "/* pgshard: shard=2 */ SELECT * FROM users u JOIN sites s ON true";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_one(sql, &p, ROUTE_SHARDS, 2);
+	expect_reason(sql, &p, "pgshard: shard=2");
+	sql = "  /*pgshard:shard = 0*/ INSERT INTO users (id) VALUES (1), (2), (3)";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, 0);
+	assert_false(p.split_insert);
+	assert_true(p.is_write);
+	sql = "-- note\n/* something else */ /* pgshard: shard=1 */ SELECT 1";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, 1);
+	sql = "/* pgshard: shard=2 */ SELEC oops";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, 2);
+}
+
+static void test_override_shard_that_does_not_exist_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("/* pgshard: shard=3 */ SELECT 1", "shard=3", "0 to 2");
+	REFUSED("/* pgshard: shard=x */ SELECT 1", "expected shard=N, key=VALUE or all");
+	REFUSED("/* pgshard: shrad=1 */ SELECT 1", "expected shard=N");
+}
+
+static void test_override_key_routes_as_key_equals_value(void **state)
+{
+	const char *sql = "/* pgshard: key=77 */ SELECT * FROM users WHERE name = 'x'";
+	route_plan_t p = route(sql);
+	shard_set_t want;
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(77));
+	sql = "/* pgshard: key=1500 */ SELECT f(region_id) FROM sites";
+	p = route(sql);
+	expect_keys(sql, &p, "regions", KEYS(1500));
+	sql = "/* pgshard: key='it''s' */ SELECT * FROM accounts";
+	p = route(sql);
+	shard_set_clear(&want);
+	shard_set_add(&want, shard_of_text("names", "it's"));
+	expect_set(sql, &p, ROUTE_SHARDS, &want);
+	REFUSED("/* pgshard: key=abc */ SELECT * FROM users", "not a valid bigint key");
+	REFUSED("/* pgshard: key=1 */ SELECT 1", "sharded tables");
+	REFUSED("/* pgshard: key=150 */ SELECT * FROM slots", "no range");
+}
+
+static void test_override_all_goes_to_every_shard(void **state)
+{
+	const char *sql = "/* pgshard: all */ DROP INDEX users_name_idx";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_every_shard(sql, &p);
+	assert_true(p.is_ddl);
+}
+
+/* ---- the rest ---- */
+
+static void test_explain_routes_like_its_statement(void **state)
+{
+	const char *sql = "EXPLAIN SELECT * FROM users WHERE id = 3";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(3));
+	sql = "EXPLAIN UPDATE users SET n = 1 WHERE id = 3";
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(3));
+	assert_false(p.is_write);
+	sql = "EXPLAIN (ANALYZE, BUFFERS) UPDATE users SET n = 1 WHERE id = 3";
+	p = route(sql);
+	assert_true(p.is_write);
+	expect_default("EXPLAIN SELECT 1");
+}
+
+static void test_sql_prepare_and_cursors_over_sharded_tables_are_refused(void **state)
+{
+	(void)state;
+	REFUSED("PREPARE p AS SELECT * FROM users WHERE id = $1", "PREPARE", "Parse/Bind");
+	expect_default("PREPARE q AS SELECT 1");
+	expect_default("EXECUTE q");
+	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users", "cursor");
+	expect_default("DECLARE c CURSOR FOR SELECT * FROM pg_class");
+}
+
+static void test_merge_with_co_located_source(void **state)
+{
+	const char *sql =
+	    "MERGE INTO users u USING orders o ON u.id = o.user_id WHEN MATCHED THEN "
+	    "UPDATE SET n = 1 WHEN NOT MATCHED THEN INSERT (id, n) VALUES (o.user_id, "
+	    "0)";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_true(p.is_write);
+	REFUSED(
+	    "MERGE INTO users u USING countries c ON u.cc = c.code WHEN NOT MATCHED THEN INSERT "
+	    "(id) VALUES (7)",
+	    "MERGE ... INSERT");
+	REFUSED(
+	    "MERGE INTO users u USING orders o ON u.id = o.user_id WHEN MATCHED THEN UPDATE SET "
+	    "id = 5",
+	    "key column id");
+}
+
+static void test_lock_of_a_sharded_table_goes_to_every_shard(void **state)
+{
+	const char *sql = "LOCK TABLE users IN SHARE MODE";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_every_shard(sql, &p);
+	assert_false(p.is_ddl);
+}
+
+static void test_absurdly_deep_statement_is_refused_not_crashed(void **state)
+{
+	size_t n = 5000, len = 64 + 2 * n;
+	char *sql = malloc(len);
+	size_t k;
+
+	(void)state;
+	assert_non_null(sql);
+	k = (size_t)snprintf(sql, len, "SELECT * FROM users WHERE id = 1 AND x = ");
+	for (size_t i = 0; i < n; i++) {
+		sql[k++] = '1';
+		sql[k++] = '+';
+	}
+	sql[k++] = '1';
+	sql[k] = '\0';
+	{
+		route_plan_t p = route(sql);
+
+		expect_kind("deep", &p, ROUTE_REFUSE);
+		expect_reason("deep", &p, "nested too deeply");
+	}
+	free(sql);
+}
+
+static void test_plans_are_a_function_of_their_inputs(void **state)
+{
+	const char *sql = "SELECT * FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id IN "
+	                  "($1, 3)";
+	route_param_t prm = text_param("4");
+	route_plan_t a = route_params(sql, &prm, 1), b = route_params(sql, &prm, 1);
+
+	(void)state;
+	assert_int_equal(a.kind, b.kind);
+	assert_memory_equal(&a.shards, &b.shards, sizeof a.shards);
+	assert_string_equal(a.reason, b.reason);
+	expect_keys(sql, &a, "users", KEYS(3, 4));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kind_names_are_the_documented_words),
+	    cmocka_unit_test(test_ctx_builds_one_shard_map_per_config_map),
+	    cmocka_unit_test(test_ctx_free_twice_is_harmless),
+	    cmocka_unit_test(test_statement_that_does_not_parse_goes_to_default_shard),
+	    cmocka_unit_test(test_statements_without_tables_go_to_default_shard),
+	    cmocka_unit_test(test_set_show_and_transaction_control_go_to_default_shard),
+	    cmocka_unit_test(test_catalog_queries_go_to_default_shard),
+	    cmocka_unit_test(test_tables_not_in_config_go_to_default_shard),
+	    cmocka_unit_test(test_reference_table_read_goes_to_one_shard),
+	    cmocka_unit_test(test_reference_table_writes_go_to_every_shard),
+	    cmocka_unit_test(test_reference_write_reading_sharded_rows_is_refused),
+	    cmocka_unit_test(test_sharded_join_with_reference_table_routes_by_key),
+	    cmocka_unit_test(test_key_equal_to_constant_goes_to_its_shard),
+	    cmocka_unit_test(test_constant_on_the_left_of_the_key),
+	    cmocka_unit_test(test_aliases_and_qualified_names_resolve_to_their_table),
+	    cmocka_unit_test(test_schema_qualified_tables_match_config_names),
+	    cmocka_unit_test(test_string_literal_and_casts_around_constants),
+	    cmocka_unit_test(test_casts_that_can_change_the_value_do_not_constrain),
+	    cmocka_unit_test(test_key_in_list_goes_to_the_shards_of_its_values),
+	    cmocka_unit_test(test_key_any_array_literal_and_constructor),
+	    cmocka_unit_test(test_text_key_any_array_uses_unescaped_elements),
+	    cmocka_unit_test(test_key_any_text_array_parameter),
+	    cmocka_unit_test(test_key_any_binary_array_parameter),
+	    cmocka_unit_test(test_and_intersects_and_ignores_conjuncts_without_key),
+	    cmocka_unit_test(test_or_unions_unless_a_branch_is_unconstrained),
+	    cmocka_unit_test(test_not_and_other_operators_do_not_constrain),
+	    cmocka_unit_test(test_contradicting_keys_route_to_their_union_not_to_no_shard),
+	    cmocka_unit_test(test_key_compared_with_null_or_invalid_value_is_unconstrained),
+	    cmocka_unit_test(test_no_key_predicate_goes_to_all_shards_of_the_map),
+	    cmocka_unit_test(test_text_parameter_routes_like_the_literal),
+	    cmocka_unit_test(test_binary_int2_int4_int8_parameters_route_like_the_literal),
+	    cmocka_unit_test(test_binary_parameter_without_oid_takes_the_cast_type),
+	    cmocka_unit_test(test_text_key_parameters_text_and_binary),
+	    cmocka_unit_test(test_null_or_missing_parameter_is_unconstrained),
+	    cmocka_unit_test(test_range_predicates_narrow_range_maps),
+	    cmocka_unit_test(test_range_predicates_do_not_constrain_hash_maps),
+	    cmocka_unit_test(test_key_in_no_range_never_routes_to_zero_shards),
+	    cmocka_unit_test(test_subqueries_in_from_and_where),
+	    cmocka_unit_test(test_select_list_subquery_without_from_goes_where_its_rows_are),
+	    cmocka_unit_test(test_ctes_are_followed_and_shadow_tables),
+	    cmocka_unit_test(test_co_located_joins_route_by_either_side),
+	    cmocka_unit_test(test_sharded_tables_joined_not_on_their_keys_are_refused),
+	    cmocka_unit_test(test_join_condition_alone_does_not_constrain),
+	    cmocka_unit_test(test_outer_join_on_clause_does_not_narrow),
+	    cmocka_unit_test(test_tables_of_different_maps_are_refused),
+	    cmocka_unit_test(test_union_goes_to_the_union_of_its_branches),
+	    cmocka_unit_test(test_data_modifying_cte_runs_where_its_rows_are),
+	    cmocka_unit_test(test_update_from_and_delete_using_route_by_key),
+	    cmocka_unit_test(test_select_for_update_routes_by_key),
+	    cmocka_unit_test(test_insert_single_row_goes_to_its_shard),
+	    cmocka_unit_test(test_insert_rows_on_one_shard_is_not_split),
+	    cmocka_unit_test(test_insert_rows_on_several_shards_is_split),
+	    cmocka_unit_test(test_insert_with_parameters),
+	    cmocka_unit_test(test_insert_without_column_list_is_refused),
+	    cmocka_unit_test(test_insert_without_the_key_column_is_refused),
+	    cmocka_unit_test(test_insert_key_must_be_a_constant_or_parameter),
+	    cmocka_unit_test(test_insert_select_from_co_located_table),
+	    cmocka_unit_test(test_insert_select_not_from_co_located_key_is_refused),
+	    cmocka_unit_test(test_insert_on_conflict),
+	    cmocka_unit_test(test_update_of_the_key_column_is_refused),
+	    cmocka_unit_test(test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed),
+	    cmocka_unit_test(test_update_of_the_key_to_a_parameter_is_decided_by_its_value),
+	    cmocka_unit_test(test_ddl_on_sharded_and_reference_tables_goes_to_every_shard),
+	    cmocka_unit_test(test_ddl_on_other_tables_goes_to_default_shard),
+	    cmocka_unit_test(test_create_table_as_and_views),
+	    cmocka_unit_test(test_copy_from_stdin_is_split_over_the_map),
+	    cmocka_unit_test(test_copy_to_routes_like_the_query),
+	    cmocka_unit_test(test_copy_of_reference_and_other_tables),
+	    cmocka_unit_test(test_statements_routed_alike_go_together),
+	    cmocka_unit_test(test_statements_routed_differently_are_refused),
+	    cmocka_unit_test(test_split_insert_and_commit_of_multi_shard_write_must_be_sent_alone),
+	    cmocka_unit_test(test_override_shard_forces_the_shard),
+	    cmocka_unit_test(test_override_shard_that_does_not_exist_is_refused),
+	    cmocka_unit_test(test_override_key_routes_as_key_equals_value),
+	    cmocka_unit_test(test_override_all_goes_to_every_shard),
+	    cmocka_unit_test(test_explain_routes_like_its_statement),
+	    cmocka_unit_test(test_sql_prepare_and_cursors_over_sharded_tables_are_refused),
+	    cmocka_unit_test(test_merge_with_co_located_source),
+	    cmocka_unit_test(test_lock_of_a_sharded_table_goes_to_every_shard),
+	    cmocka_unit_test(test_absurdly_deep_statement_is_refused_not_crashed),
+	    cmocka_unit_test(test_plans_are_a_function_of_their_inputs),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
