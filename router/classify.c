@@ -280,6 +280,15 @@ static int effects_of_stmt(route_effects_t *out, const PgQuery__Node *n, const c
 	}
 }
 
+/*
+ * libpg_query recurses once per nesting level of an expression and has no
+ * stack depth check: a statement of a few hundred kB such as
+ * "CREATE TABLE t AS SELECT 1+1+...+1" overflows an 8 MB thread stack and
+ * would take the whole proxy down. Longer statements are not parsed; keeping
+ * the client on its server connection is the answer that is always correct.
+ */
+#define CLASSIFY_MAX_PARSE_LEN (64 * 1024)
+
 static int parse_effects(const char *sql, size_t len, route_effects_t *out)
 {
 	PgQueryProtobufParseResult res;
@@ -347,6 +356,10 @@ int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 		set_pin(out, "a session advisory lock");
 	if (!need_parse)
 		return 0;
+	if (len > CLASSIFY_MAX_PARSE_LEN) {
+		set_pin(out, "a statement too long to inspect");
+		return 0;
+	}
 	if (parse_effects(sql, len, out) < 0) {
 		route_effects_free(out);
 		return -1;

@@ -521,9 +521,33 @@ static void test_quote_literal_with_backslash_uses_e_form_and_doubles_it(void **
 	assert_quotes_as("it's\\", "E'it''s\\\\'");
 }
 
+/* libpg_query overflows the stack on very deep expressions: such statements must
+ * not be parsed (this test crashed before the length cap), and the session is
+ * pinned, which is always correct. */
+static void test_huge_deep_statement_is_not_parsed_and_pins(void **state)
+{
+	static const char head[] = "create table t as select 1";
+	size_t terms = 150000, len = sizeof(head) - 1 + terms * 2;
+	char *sql = malloc(len + 1);
+	route_effects_t e;
+
+	(void)state;
+	assert_non_null(sql);
+	memcpy(sql, head, sizeof(head) - 1);
+	for (size_t i = 0; i < terms; i++)
+		memcpy(sql + sizeof(head) - 1 + i * 2, "+1", 2);
+	sql[len] = '\0';
+	assert_int_equal(route_scan_effects(sql, len, &e), 0);
+	assert_true(e.pin);
+	assert_int_equal(e.n_sets, 0);
+	route_effects_free(&e);
+	free(sql);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_huge_deep_statement_is_not_parsed_and_pins),
 	    cmocka_unit_test(test_plain_dml_has_no_effects_and_allocates_nothing),
 	    cmocka_unit_test(test_update_set_clause_is_not_a_session_set),
 	    cmocka_unit_test(test_set_clauses_of_other_commands_are_not_session_sets),
