@@ -305,19 +305,6 @@ static const char *map_kind_name(const cfg_map_t *m)
 	return m->kind == CFG_MAP_HASH ? "hash" : "range";
 }
 
-static const char *key_type_name(cfg_key_type_t t)
-{
-	switch (t) {
-	case CFG_KEY_BIGINT:
-		return "bigint";
-	case CFG_KEY_TEXT:
-		return "text";
-	case CFG_KEY_UUID:
-		return "uuid";
-	}
-	return "key";
-}
-
 /* ---- tables: config names against the names a statement uses ---- */
 
 static bool is_system_schema(const char *s)
@@ -1783,6 +1770,24 @@ static void check_key_sets(walk_t *w, const block_t *b, int target, PgQuery__Nod
 	}
 }
 
+/*
+ * The relations an UPDATE or DELETE works on: its target (first, when it is
+ * sharded) and those of its FROM / USING list. Returns the target's config
+ * table index, or -1.
+ */
+static int target_block(walk_t *w, const PgQuery__RangeVar *rel, PgQuery__Node **from,
+                        size_t n_from, scope_t *body, block_t *b)
+{
+	int i = rel ? find_table(w->cfg, rel->catalogname, rel->schemaname, rel->relname) : -1;
+
+	block_init(b);
+	if (i >= 0 && is_sharded(table_at(w, i)))
+		block_add_rel(w, b, table_at(w, i), rel);
+	for (size_t k = 0; k < n_from; k++)
+		an_from_item(w, from[k], body, b, false);
+	return i;
+}
+
 static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc)
 {
 	scope_t *nodes, *body;
@@ -1792,14 +1797,7 @@ static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc)
 
 	body = with_open(w, u->with_clause, sc, &nodes);
 	writes = with_writes(w, u->with_clause, nodes);
-	block_init(&b);
-	i = u->relation ? find_table(w->cfg, u->relation->catalogname, u->relation->schemaname,
-	                             u->relation->relname)
-	                : -1;
-	if (i >= 0 && is_sharded(table_at(w, i)))
-		block_add_rel(w, &b, table_at(w, i), u->relation);
-	for (size_t k = 0; k < u->n_from_clause; k++)
-		an_from_item(w, u->from_clause[k], body, &b, false);
+	i = target_block(w, u->relation, u->from_clause, u->n_from_clause, body, &b);
 	p = an_block(w, &b, u->where_clause, body);
 	if (!stopped(w) && i >= 0 && b.n_rels > 0 && b.rels[0].rv == u->relation)
 		check_key_sets(w, &b, 0, u->target_list, u->n_target_list, &p, "UPDATE");
@@ -1813,18 +1811,10 @@ static part_t an_delete(walk_t *w, const PgQuery__DeleteStmt *d, scope_t *sc)
 	scope_t *nodes, *body;
 	part_t p, writes;
 	block_t b;
-	int i;
 
 	body = with_open(w, d->with_clause, sc, &nodes);
 	writes = with_writes(w, d->with_clause, nodes);
-	block_init(&b);
-	i = d->relation ? find_table(w->cfg, d->relation->catalogname, d->relation->schemaname,
-	                             d->relation->relname)
-	                : -1;
-	if (i >= 0 && is_sharded(table_at(w, i)))
-		block_add_rel(w, &b, table_at(w, i), d->relation);
-	for (size_t k = 0; k < d->n_using_clause; k++)
-		an_from_item(w, d->using_clause[k], body, &b, false);
+	target_block(w, d->relation, d->using_clause, d->n_using_clause, body, &b);
 	p = an_block(w, &b, d->where_clause, body);
 	block_free(&b);
 	free(nodes);
@@ -1890,7 +1880,7 @@ static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, 
 		value_desc(&s, val);
 		sb_finish(&s);
 		refuse(w, "the key value %s of row %zu of the INSERT into %s is not a valid %s key",
-		       v, row, t->name, key_type_name(w->smap->cfg->key));
+		       v, row, t->name, shard_key_type_name(w->smap->cfg->key));
 		return -1;
 	default:
 		refuse(w,
@@ -2977,7 +2967,8 @@ static void apply_override(walk_t *w, const override_t *o, route_plan_t *p)
 			snprintf(p->error, sizeof p->error,
 			         "/* pgshard: key=%.100s */: '%.100s' is not a valid %s key of map "
 			         "%.100s",
-			         o->value, o->value, key_type_name(m->cfg->key), m->cfg->name);
+			         o->value, o->value, shard_key_type_name(m->cfg->key),
+			         m->cfg->name);
 			plan_reason(p, "refused: %s", p->error);
 			return;
 		}

@@ -398,7 +398,7 @@ int shard_ring_lookup(const shard_ring_t *r, uint64_t hash)
 /* Maps                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static const char *key_type_name(cfg_key_type_t t)
+const char *shard_key_type_name(cfg_key_type_t t)
 {
 	switch (t) {
 	case CFG_KEY_BIGINT:
@@ -408,7 +408,7 @@ static const char *key_type_name(cfg_key_type_t t)
 	case CFG_KEY_UUID:
 		return "uuid";
 	}
-	return "?";
+	return "key";
 }
 
 /*
@@ -434,7 +434,7 @@ static int bound_key(const cfg_map_t *cfg, const char *text, shard_key_t *out, c
 	}
 	if (shard_key_from_text(cfg->key, text, len, out) < 0) {
 		snprintf(err, errlen, "map %s: range %s '%s' (line %d) is not a valid %s",
-		         cfg->name, which, text, line, key_type_name(cfg->key));
+		         cfg->name, which, text, line, shard_key_type_name(cfg->key));
 		return -1;
 	}
 	return 0;

@@ -92,6 +92,9 @@ int shard_key_from_int(int64_t v, shard_key_t *out);
 
 uint64_t shard_key_hash(const shard_key_t *k);
 
+/* "bigint", "text" or "uuid" */
+const char *shard_key_type_name(cfg_key_type_t t);
+
 /* Negative, zero or positive, as a sorts before, with or after b (same type). */
 int shard_key_compare(const shard_key_t *a, const shard_key_t *b);
 
