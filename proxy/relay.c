@@ -24,56 +24,6 @@
 
 #include "proxy/log.h"
 
-/* ---- the pending queue: a ring buffer ---- */
-
-int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
-                 ps_entry_t *ps, char *str)
-{
-	pending_t *p;
-
-	if (q->count == q->cap) {
-		uint32_t cap = q->cap ? q->cap * 2 : 16;
-		pending_t *items = malloc(sizeof(*items) * cap);
-
-		if (items == NULL)
-			return -1;
-		for (uint32_t i = 0; i < q->count; i++)
-			items[i] = q->items[(q->head + i) % q->cap];
-		free(q->items);
-		q->items = items;
-		q->cap = cap;
-		q->head = 0;
-	}
-	p = &q->items[(q->head + q->count) % q->cap];
-	p->msg = msg;
-	p->action = (uint8_t)action;
-	p->reply = reply;
-	p->ps = ps;
-	p->str = str;
-	q->count++;
-	return 0;
-}
-
-pending_t *pending_head(pending_queue_t *q)
-{
-	return q->count ? &q->items[q->head] : NULL;
-}
-
-void pending_pop(pending_queue_t *q)
-{
-	if (q->count == 0)
-		return;
-	free(q->items[q->head].str);
-	q->head = (q->head + 1) % q->cap;
-	q->count--;
-}
-
-void pending_clear(pending_queue_t *q)
-{
-	while (q->count)
-		pending_pop(q);
-}
-
 /* ---- replies made by the proxy ---- */
 
 static void emit_synthesized(client_t *c, const pending_t *p)
