@@ -470,9 +470,15 @@ static scope_t *with_open(walk_t *w, const PgQuery__WithClause *with, scope_t *s
 
 static void collect(walk_t *w, const ProtobufCMessage *m, scope_t *sc);
 
-/* Walk every message-typed field of m (set oneof members only). */
-static void collect_fields(walk_t *w, const ProtobufCMessage *m, scope_t *sc, const void *skip1,
-                           const void *skip2)
+typedef void (*child_fn)(walk_t *w, const ProtobufCMessage *child, void *arg);
+
+/*
+ * Call fn on every message-typed field of m that is set (of a oneof, only
+ * the member that is set), in field order, except skip1 and skip2; stop
+ * once the walk has stopped (refused or out of memory).
+ */
+static void each_child(walk_t *w, const ProtobufCMessage *m, const void *skip1, const void *skip2,
+                       child_fn fn, void *arg)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
@@ -489,9 +495,9 @@ static void collect_fields(walk_t *w, const ProtobufCMessage *m, scope_t *sc, co
 
 			memcpy(&n, base + f->quantifier_offset, sizeof n);
 			memcpy(&arr, base + f->offset, sizeof arr);
-			for (size_t j = 0; j < n && arr != NULL; j++)
+			for (size_t j = 0; j < n && arr != NULL && !stopped(w); j++)
 				if (arr[j] != NULL)
-					collect(w, arr[j], sc);
+					fn(w, arr[j], arg);
 			continue;
 		}
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
@@ -503,8 +509,20 @@ static void collect_fields(walk_t *w, const ProtobufCMessage *m, scope_t *sc, co
 		}
 		memcpy(&sub, base + f->offset, sizeof sub);
 		if (sub != NULL && (const void *)sub != skip1 && (const void *)sub != skip2)
-			collect(w, sub, sc);
+			fn(w, sub, arg);
 	}
+}
+
+static void collect_child(walk_t *w, const ProtobufCMessage *child, void *sc)
+{
+	collect(w, child, sc);
+}
+
+/* Walk every message-typed field of m (set oneof members only). */
+static void collect_fields(walk_t *w, const ProtobufCMessage *m, scope_t *sc, const void *skip1,
+                           const void *skip2)
+{
+	each_child(w, m, skip1, skip2, collect_child, sc);
 }
 
 /* SELECT, INSERT, UPDATE, DELETE, MERGE: WITH scoping and the write target. */
@@ -1555,47 +1573,33 @@ static part_t an_block(walk_t *w, block_t *b, const PgQuery__Node *where, scope_
  * sharded table itself, each subquery's value is right on a shard that holds
  * all of the subquery's rows.
  */
+static void expr_sublinks(walk_t *w, const ProtobufCMessage *m, scope_t *sc, part_t *acc);
+
+typedef struct sublinks_arg {
+	scope_t *sc;
+	part_t *acc;
+} sublinks_arg_t;
+
+static void sublinks_child(walk_t *w, const ProtobufCMessage *child, void *arg)
+{
+	sublinks_arg_t *a = arg;
+
+	expr_sublinks(w, child, a->sc, a->acc);
+}
+
 static void expr_sublinks(walk_t *w, const ProtobufCMessage *m, scope_t *sc, part_t *acc)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
+	sublinks_arg_t a = {sc, acc};
 
 	if (stopped(w))
 		return;
-	if (d == &pg_query__sub_link__descriptor) {
+	if (m->descriptor == &pg_query__sub_link__descriptor) {
 		const PgQuery__SubLink *l = (const PgQuery__SubLink *)m;
 
 		*acc = part_and(*acc, an_query(w, l->subselect, sc, false));
 		return;
 	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const ProtobufCMessage *sub;
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			const ProtobufCMessage *const *arr;
-			size_t n;
-
-			memcpy(&n, base + f->quantifier_offset, sizeof n);
-			memcpy(&arr, base + f->offset, sizeof arr);
-			for (size_t j = 0; j < n && arr != NULL; j++)
-				if (arr[j] != NULL)
-					expr_sublinks(w, arr[j], sc, acc);
-			continue;
-		}
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t c;
-
-			memcpy(&c, base + f->quantifier_offset, sizeof c);
-			if (c != f->id)
-				continue;
-		}
-		memcpy(&sub, base + f->offset, sizeof sub);
-		if (sub != NULL)
-			expr_sublinks(w, sub, sc, acc);
-	}
+	each_child(w, m, NULL, NULL, sublinks_child, &a);
 }
 
 /* INSERT ... SELECT: what the select list gives the key column. */
