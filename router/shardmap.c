@@ -191,6 +191,14 @@ static void text_key(const char *text, size_t len, shard_key_t *out)
 	out->len = len;
 }
 
+static void uuid_key(const uint8_t u[16], shard_key_t *out)
+{
+	memset(out, 0, sizeof *out);
+	out->type = CFG_KEY_UUID;
+	memcpy(out->bytes, u, 16);
+	out->len = 16;
+}
+
 int shard_key_from_text(cfg_key_type_t type, const char *text, size_t len, shard_key_t *out)
 {
 	int64_t v;
@@ -209,10 +217,7 @@ int shard_key_from_text(cfg_key_type_t type, const char *text, size_t len, shard
 		uint8_t u[16];
 		if (parse_uuid(text, len, u) < 0)
 			return -1;
-		memset(out, 0, sizeof *out);
-		out->type = CFG_KEY_UUID;
-		memcpy(out->bytes, u, 16);
-		out->len = 16;
+		uuid_key(u, out);
 		return 0;
 	}
 	}
@@ -269,10 +274,7 @@ int shard_key_from_binary(cfg_key_type_t type, uint32_t oid, const uint8_t *data
 		return -1;
 	case CFG_KEY_UUID:
 		if ((oid == SHARD_OID_UUID || oid == SHARD_OID_UNKNOWN) && len == 16) {
-			memset(out, 0, sizeof *out);
-			out->type = CFG_KEY_UUID;
-			memcpy(out->bytes, data, 16);
-			out->len = 16;
+			uuid_key(data, out);
 			return 0;
 		}
 		return -1;
