@@ -10,6 +10,7 @@
  * SET, so it errs towards parsing.
  */
 #include "router/classify.h"
+#include "router/route.h"
 
 #include <ctype.h>
 #include <pg_query.h>
@@ -282,10 +283,11 @@ static int effects_of_stmt(route_effects_t *out, const PgQuery__Node *n, const c
 
 /*
  * libpg_query recurses once per nesting level of an expression and has no
- * stack depth check: a statement of a few hundred kB such as
- * "CREATE TABLE t AS SELECT 1+1+...+1" overflows an 8 MB thread stack and
- * would take the whole proxy down. Longer statements are not parsed; keeping
- * the client on its server connection is the answer that is always correct.
+ * stack depth check: "SET x = 1+1+...+1" with some 23,000 operators
+ * overflows an 8 MB thread stack and would take the whole proxy down.
+ * Statements that are long, or nested deeper than the router's lexical
+ * estimate allows (route_sql_depth_estimate), are not parsed; keeping the
+ * client on its server connection is the answer that is always correct.
  */
 #define CLASSIFY_MAX_PARSE_LEN (64 * 1024)
 
@@ -358,6 +360,10 @@ int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 		return 0;
 	if (len > CLASSIFY_MAX_PARSE_LEN) {
 		set_pin(out, "a statement too long to inspect");
+		return 0;
+	}
+	if (route_sql_depth_estimate(sql, len) > ROUTE_MAX_SQL_DEPTH) {
+		set_pin(out, "a statement nested too deeply to inspect");
 		return 0;
 	}
 	if (parse_effects(sql, len, out) < 0) {

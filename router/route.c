@@ -44,12 +44,24 @@
  *
  * Writes add checks: an INSERT must name its key column and give each row a
  * constant or parameter key (rows on several shards set split_insert for
- * the proxy), and an UPDATE may only set the key to a value on the shard the
- * rows already live on.
+ * the proxy, and route_split_insert writes each shard's INSERT), and an
+ * UPDATE may only set the key to a value on the shard the rows already live
+ * on.
+ *
+ * A plan on several shards then says how the proxy makes one answer of
+ * theirs (merge): see "merging the answers of several shards" below.
+ *
+ * Before any of this, the text is measured (route_sql_depth_estimate): the
+ * parser libpg_query brings has no stack depth check, and a statement that
+ * would nest too deeply is refused unparsed. Parsing and planning are
+ * separate steps (route_parse, route_analyze) so that router/plancache.c
+ * can keep parsed statements and plan them again with new parameters, or
+ * with the literals it masked out of the text as parameters.
  */
 #include "router/route.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 #include <stdarg.h>
@@ -252,6 +264,7 @@ typedef struct walk {
 	const cfg_t *cfg;
 	const route_param_t *params;
 	int n_params;
+	const route_literals_t *lits; /* the plan cache's masked literals, or NULL */
 
 	/* collect(): per statement */
 	uint8_t *seen; /* per cfg table: SEEN_* */
@@ -483,6 +496,26 @@ static void each_child(walk_t *w, const ProtobufCMessage *m, const void *skip1, 
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
 
+	/*
+	 * A Node is a oneof of some 250 message fields: go straight to the one
+	 * that is set (a oneof case is its field's number) instead of asking
+	 * each. Most messages of a tree are Nodes.
+	 */
+	if (d == &pg_query__node__descriptor) {
+		const PgQuery__Node *n = (const PgQuery__Node *)m;
+		const ProtobufCFieldDescriptor *f;
+		const ProtobufCMessage *sub;
+
+		f = n->node_case == PG_QUERY__NODE__NODE__NOT_SET
+		        ? NULL
+		        : protobuf_c_message_descriptor_get_field(d, (unsigned)n->node_case);
+		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || stopped(w))
+			return;
+		memcpy(&sub, base + f->offset, sizeof sub);
+		if (sub != NULL && (const void *)sub != skip1 && (const void *)sub != skip2)
+			fn(w, sub, arg);
+		return;
+	}
 	for (unsigned i = 0; i < d->n_fields && !stopped(w); i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const ProtobufCMessage *sub;
@@ -650,17 +683,38 @@ static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
 	return 0;
 }
 
+/* Parameter `number`: the caller's, a masked literal's, or NULL when not given. */
+static const route_param_t *param_at(const walk_t *w, int number)
+{
+	const route_literals_t *l = w->lits;
+
+	if (l != NULL && number >= l->first && number - l->first < l->n)
+		return &l->values[number - l->first];
+	if (w->params != NULL && number >= 1 && number <= w->n_params)
+		return &w->params[number - 1];
+	return NULL;
+}
+
+/* The kind of literal a parameter stands for ('i', 'f', 's'), or 0 for a real parameter. */
+static char literal_kind(const walk_t *w, int number)
+{
+	const route_literals_t *l = w->lits;
+
+	if (l != NULL && number >= l->first && number - l->first < l->n)
+		return l->kinds[number - l->first];
+	return 0;
+}
+
 static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
 {
-	const route_param_t *p;
+	const route_param_t *p = param_at(w, number);
 	cfg_key_type_t type = w->smap->cfg->key;
 	int rc;
 
-	if (w->params == NULL || number < 1 || number > w->n_params) {
+	if (p == NULL) {
 		w->params_missing = true;
 		return KV_UNKNOWN;
 	}
-	p = &w->params[number - 1];
 	if (p->data == NULL || p->len < 0)
 		return KV_NULL;
 	if (p->format == 0)
@@ -720,8 +774,11 @@ static int key_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *
 	}
 }
 
-/* How a value reads in a reason: 42, 'abc', $1, ARRAY[1, 2]. */
-static void value_desc(sb_t *s, const PgQuery__Node *n)
+/*
+ * How a value reads in a reason: 42, 'abc', $1, ARRAY[1, 2]. A literal the
+ * plan cache masked reads as the literal, as it would unmasked.
+ */
+static void value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n)
 {
 	if (n == NULL) {
 		sb_printf(s, "?");
@@ -744,18 +801,29 @@ static void value_desc(sb_t *s, const PgQuery__Node *n)
 			sb_printf(s, "(constant)");
 		return;
 	}
-	case PG_QUERY__NODE__NODE_PARAM_REF:
-		sb_printf(s, "$%d", (int)n->param_ref->number);
+	case PG_QUERY__NODE__NODE_PARAM_REF: {
+		int number = n->param_ref->number;
+		const route_param_t *p = param_at(w, number);
+		char kind = literal_kind(w, number);
+
+		if (kind == 0 || p == NULL || p->data == NULL || p->len < 0)
+			sb_printf(s, "$%d", number);
+		else if (kind == 's')
+			sb_printf(s, "'%.*s%s'", p->len > 40 ? 40 : (int)p->len,
+			          (const char *)p->data, p->len > 40 ? "..." : "");
+		else
+			sb_printf(s, "%.*s", (int)p->len, (const char *)p->data);
 		return;
+	}
 	case PG_QUERY__NODE__NODE_TYPE_CAST:
-		value_desc(s, n->type_cast->arg);
+		value_desc(w, s, n->type_cast->arg);
 		return;
 	case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
 		sb_printf(s, "ARRAY[");
 		for (size_t i = 0; i < n->a_array_expr->n_elements; i++) {
 			if (i > 0)
 				sb_printf(s, ", ");
-			value_desc(s, n->a_array_expr->elements[i]);
+			value_desc(w, s, n->a_array_expr->elements[i]);
 		}
 		sb_printf(s, "]");
 		return;
@@ -956,14 +1024,12 @@ static bool array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_
 		return text_array_shards(w, c->sval->sval, strlen(c->sval->sval), set);
 	}
 	case PG_QUERY__NODE__NODE_PARAM_REF: {
-		int number = n->param_ref->number;
-		const route_param_t *p;
+		const route_param_t *p = param_at(w, n->param_ref->number);
 
-		if (w->params == NULL || number < 1 || number > w->n_params) {
+		if (p == NULL) {
 			w->params_missing = true;
 			return false;
 		}
-		p = &w->params[number - 1];
 		if (p->data == NULL || p->len < 0)
 			return false;
 		if (p->format == 0)
@@ -1137,7 +1203,7 @@ static part_t eq_part(walk_t *w, const rel_t *r, const PgQuery__Node *val)
 	sb_init(&s, d, sizeof d);
 	key_desc(&s, r);
 	sb_printf(&s, " = ");
-	value_desc(&s, val);
+	value_desc(w, &s, val);
 	sb_finish(&s);
 	return set_part(w, &set, d);
 }
@@ -1160,7 +1226,7 @@ static part_t range_part(walk_t *w, const rel_t *r, const char *op, const PgQuer
 	sb_init(&s, d, sizeof d);
 	key_desc(&s, r);
 	sb_printf(&s, " %s ", op);
-	value_desc(&s, val);
+	value_desc(w, &s, val);
 	sb_finish(&s);
 	return set_part(w, &set, d);
 }
@@ -1188,9 +1254,9 @@ static part_t between_part(walk_t *w, const rel_t *r, const PgQuery__Node *list,
 	sb_init(&s, d, sizeof d);
 	key_desc(&s, r);
 	sb_printf(&s, " BETWEEN%s ", symmetric ? " SYMMETRIC" : "");
-	value_desc(&s, lo);
+	value_desc(w, &s, lo);
 	sb_printf(&s, " AND ");
-	value_desc(&s, hi);
+	value_desc(w, &s, hi);
 	sb_finish(&s);
 	return set_part(w, &set, d);
 }
@@ -1218,7 +1284,7 @@ static part_t in_part(walk_t *w, const rel_t *r, const PgQuery__Node *list)
 		add_shard(w, &set, &kv.key);
 		if (i > 0)
 			sb_printf(&s, ", ");
-		value_desc(&s, list->list->items[i]);
+		value_desc(w, &s, list->list->items[i]);
 	}
 	sb_printf(&s, ")");
 	sb_finish(&s);
@@ -1237,7 +1303,7 @@ static part_t any_part(walk_t *w, const rel_t *r, const PgQuery__Node *arr)
 	sb_init(&s, d, sizeof d);
 	key_desc(&s, r);
 	sb_printf(&s, " = ANY(");
-	value_desc(&s, arr);
+	value_desc(w, &s, arr);
 	sb_printf(&s, ")");
 	sb_finish(&s);
 	return set_part(w, &set, d);
@@ -1864,7 +1930,7 @@ static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, 
 		if (shard >= 0)
 			return shard;
 		sb_init(&s, v, sizeof v);
-		value_desc(&s, val);
+		value_desc(w, &s, val);
 		sb_finish(&s);
 		refuse(w,
 		       "no range of map %s holds the key value %s of row %zu of the INSERT into %s",
@@ -1881,7 +1947,7 @@ static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, 
 		return -1;
 	case KV_INVALID:
 		sb_init(&s, v, sizeof v);
-		value_desc(&s, val);
+		value_desc(w, &s, val);
 		sb_finish(&s);
 		refuse(w, "the key value %s of row %zu of the INSERT into %s is not a valid %s key",
 		       v, row, t->name, shard_key_type_name(w->smap->cfg->key));
@@ -2024,9 +2090,10 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 			/* refused: no reason to write */
 		} else if (sel->n_values_lists == 1) {
 			sb_printf(&s, "%s.%s = ", t->name, t->key);
-			value_desc(&s, sel->values_lists[0]->list->n_items > (size_t)k
-			                   ? sel->values_lists[0]->list->items[k]
-			                   : NULL);
+			value_desc(w, &s,
+			           sel->values_lists[0]->list->n_items > (size_t)k
+			               ? sel->values_lists[0]->list->items[k]
+			               : NULL);
 		} else {
 			sb_printf(&s, "%zu rows by %s.%s", sel->n_values_lists, t->name, t->key);
 		}
@@ -2039,6 +2106,13 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 				       "which pgshard can only split for a plain INSERT ... VALUES "
 				       "(without WITH, not inside another statement); send one "
 				       "INSERT per shard",
+				       t->name);
+			else if (sel->limit_count != NULL || sel->limit_offset != NULL)
+				/* each shard would apply the LIMIT to its own rows only */
+				refuse(w,
+				       "the rows of this INSERT into %s go to several shards, but "
+				       "LIMIT/OFFSET picks among all of them; send only the rows "
+				       "to insert",
 				       t->name);
 			else
 				w->ins_split = true;
@@ -2192,6 +2266,17 @@ static void plan_reason(route_plan_t *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->reason, sizeof p->reason, fmt, ap);
 	va_end(ap);
+}
+
+static void plan_refused(walk_t *w, route_plan_t *p)
+{
+	p->kind = ROUTE_REFUSE;
+	shard_set_clear(&p->shards);
+	p->split_insert = false;
+	p->map = NULL;
+	p->merge = ROUTE_MERGE_NONE;
+	snprintf(p->error, sizeof p->error, "%s", w->error);
+	plan_reason(p, "refused: %s", w->error);
 }
 
 static void plan_default(walk_t *w, route_plan_t *p, const char *why)
@@ -2781,14 +2866,8 @@ static void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 			plan_default(w, p, "no sharded table");
 		break;
 	}
-	if (w->refused) {
-		p->kind = ROUTE_REFUSE;
-		shard_set_clear(&p->shards);
-		p->split_insert = false;
-		p->map = NULL;
-		snprintf(p->error, sizeof p->error, "%s", w->error);
-		plan_reason(p, "refused: %s", w->error);
-	}
+	if (w->refused)
+		plan_refused(w, p);
 	p->params_missing = w->params_missing;
 }
 
@@ -2911,6 +2990,8 @@ static void apply_override(walk_t *w, const override_t *o, route_plan_t *p)
 {
 	const cfg_t *cfg = w->cfg;
 
+	if (o->kind != OVERRIDE_NONE)
+		p->sqlstate[0] = '\0'; /* the comment decides now; a refusal below is 0A000 */
 	switch (o->kind) {
 	case OVERRIDE_NONE:
 		return;
@@ -3094,12 +3175,7 @@ static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_p
 		refuse(w, "COMMIT in the same query string as writes on several shards cannot be "
 		          "made atomic; send COMMIT as a statement of its own");
 	if (w->refused) {
-		out->kind = ROUTE_REFUSE;
-		shard_set_clear(&out->shards);
-		out->split_insert = false;
-		out->map = NULL;
-		snprintf(out->error, sizeof out->error, "%s", w->error);
-		plan_reason(out, "refused: %s", w->error);
+		plan_refused(w, out);
 		return;
 	}
 	if (n > 1) {
@@ -3110,6 +3186,920 @@ static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_p
 		sb_finish(&s);
 		memcpy(out->reason, tmp, sizeof tmp);
 	}
+}
+
+/* ---- merging the answers of several shards ---- */
+
+/*
+ * A plan on several shards is only right if the proxy can make, from the
+ * shards' answers, the one answer PostgreSQL would give. Until the proxy
+ * has a scatter-gather executor it can concatenate rows and add up the
+ * counts of the tags (SUM), take one shard's answer when every shard holds
+ * a copy (ONE), or add up one row of counts (COUNT).
+ *
+ * Concatenating a SELECT's rows is right only when each row it returns
+ * comes from exactly one shard, and appears once. So its rows must come
+ * from a sharded table of its FROM (on the side of an outer join that keeps
+ * its rows): rows of reference tables, of VALUES, or of a SELECT without
+ * FROM are on every shard, and every shard would return them. And nothing
+ * may combine rows of several shards: aggregates, GROUP BY, HAVING,
+ * DISTINCT, window functions, ORDER BY, LIMIT/OFFSET, UNION without ALL,
+ * INTERSECT, EXCEPT. Only the top level of the query is judged here.
+ * Subqueries are judged by the analysis above, by where their rows are: a
+ * co-located subquery finds on each shard the rows it needs, but one that
+ * combines rows of several shards (WHERE x > (SELECT avg(x) FROM users)) is
+ * still answered by each shard alone; that is not caught yet.
+ */
+
+/* The CTEs a query level sees: those of `with` up to n_visible, then up's. */
+typedef struct mscope {
+	const PgQuery__WithClause *with;
+	size_t n_visible;
+	const struct mscope *up;
+} mscope_t;
+
+/* What stops concatenation of a SELECT's rows. */
+typedef struct shape {
+	const char *what; /* "ORDER BY", ...: NULL when concatenation is right */
+	bool rows;        /* its rows do not come from a sharded table in FROM */
+	bool count;       /* one row of count(*) / count(expr) columns: COUNT's to add up */
+	char agg[96];
+} shape_t;
+
+static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *up, bool need_rows,
+                       int depth, shape_t *sh);
+
+/* Built-in aggregates of PostgreSQL 15 (user-defined ones are not known by name). */
+static bool is_aggregate_name(const char *name)
+{
+	static const char aggs[] =
+	    " array_agg avg bit_and bit_or bit_xor bool_and bool_or count every json_agg"
+	    " json_object_agg jsonb_agg jsonb_object_agg max min range_agg range_intersect_agg"
+	    " string_agg sum xmlagg corr covar_pop covar_samp regr_avgx regr_avgy regr_count"
+	    " regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy stddev stddev_pop"
+	    " stddev_samp variance var_pop var_samp mode percentile_cont percentile_disc rank"
+	    " dense_rank percent_rank cume_dist ";
+	char word[64];
+	int n = snprintf(word, sizeof word, " %s ", name);
+
+	return n > 0 && (size_t)n < sizeof word && strchr(name, ' ') == NULL &&
+	       strstr(aggs, word) != NULL;
+}
+
+/* The function's own name when it is unqualified or in pg_catalog, else NULL. */
+static const char *catalog_func_name(const PgQuery__FuncCall *f)
+{
+	if (f->n_funcname == 1)
+		return str_of(f->funcname[0]);
+	if (f->n_funcname == 2 && streq(str_of(f->funcname[0]), "pg_catalog"))
+		return str_of(f->funcname[1]);
+	return NULL;
+}
+
+typedef struct aggscan {
+	const char *agg; /* the first aggregate call's name */
+	bool window;
+} aggscan_t;
+
+/* Aggregate and window calls of one query level (a subquery is a level of its own). */
+static void scan_aggs(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	aggscan_t *a = arg;
+
+	if (m->descriptor == &pg_query__sub_link__descriptor)
+		return;
+	if (m->descriptor == &pg_query__func_call__descriptor) {
+		const PgQuery__FuncCall *f = (const PgQuery__FuncCall *)m;
+		const char *name = catalog_func_name(f);
+
+		if (f->over != NULL)
+			a->window = true;
+		else if (a->agg == NULL && (f->agg_star || f->agg_distinct || f->n_agg_order > 0 ||
+		                            f->agg_filter != NULL || f->agg_within_group ||
+		                            (name != NULL && is_aggregate_name(name))))
+			a->agg = name != NULL ? name : "an aggregate";
+	}
+	each_child(w, m, NULL, NULL, scan_aggs, arg);
+}
+
+/* count(*) or count(expr), and nothing around it that the proxy could not add up. */
+static bool is_plain_count(const PgQuery__Node *n)
+{
+	const PgQuery__FuncCall *f;
+
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_RES_TARGET ||
+	    n->res_target->val == NULL ||
+	    n->res_target->val->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
+		return false;
+	f = n->res_target->val->func_call;
+	return streq(catalog_func_name(f), "count") && !f->agg_distinct && f->agg_filter == NULL &&
+	       f->over == NULL && f->n_agg_order == 0 && !f->agg_within_group &&
+	       !f->func_variadic && (f->agg_star ? f->n_args == 0 : f->n_args == 1);
+}
+
+static const PgQuery__CommonTableExpr *mscope_find(const mscope_t *sc, const char *name,
+                                                   const mscope_t **where, size_t *index)
+{
+	for (; sc != NULL; sc = sc->up)
+		for (size_t i = 0; i < sc->n_visible; i++) {
+			const PgQuery__Node *c = sc->with->ctes[i];
+
+			if (c != NULL && c->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR &&
+			    streq(c->common_table_expr->ctename, name)) {
+				*where = sc;
+				*index = i;
+				return c->common_table_expr;
+			}
+		}
+	return NULL;
+}
+
+/* Whether each row of a subquery or CTE is on one shard only. */
+static bool query_partitioned(walk_t *w, const PgQuery__Node *q, const mscope_t *sc, int depth)
+{
+	const PgQuery__RangeVar *target = NULL;
+	shape_t sh;
+	int i;
+
+	if (q == NULL)
+		return false;
+	switch (q->node_case) {
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		memset(&sh, 0, sizeof sh);
+		rows_shape(w, q->select_stmt, sc, true, depth + 1, &sh);
+		return sh.what == NULL && !sh.count;
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+		target = q->insert_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+		target = q->update_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+		target = q->delete_stmt->relation;
+		break;
+	default:
+		return false;
+	}
+	/* RETURNING of a write to a sharded table: each shard returns its own rows */
+	i = target ? find_table(w->cfg, target->catalogname, target->schemaname, target->relname)
+	           : -1;
+	return i >= 0 && is_sharded(table_at(w, i));
+}
+
+/* Whether each row a FROM item yields is on one shard only. */
+static bool item_partitioned(walk_t *w, const PgQuery__Node *n, const mscope_t *sc, int depth)
+{
+	if (n == NULL || depth > MAX_DEPTH)
+		return false;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_RANGE_VAR: {
+		const PgQuery__RangeVar *rv = n->range_var;
+		const PgQuery__CommonTableExpr *cte;
+		const mscope_t *where;
+		size_t idx;
+		int i;
+
+		cte = empty(rv->schemaname) ? mscope_find(sc, rv->relname, &where, &idx) : NULL;
+		if (cte != NULL) {
+			mscope_t inner = {where->with, idx, where->up};
+
+			/* a recursive CTE's rows grow from each shard's own: not judged */
+			return !where->with->recursive &&
+			       query_partitioned(w, cte->ctequery, &inner, depth + 1);
+		}
+		i = find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		return i >= 0 && is_sharded(table_at(w, i));
+	}
+	case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+		const PgQuery__JoinExpr *j = n->join_expr;
+		bool l = item_partitioned(w, j->larg, sc, depth + 1);
+		bool r = item_partitioned(w, j->rarg, sc, depth + 1);
+
+		/* an outer join keeps the rows of its preserved side(s) */
+		switch (j->jointype) {
+		case PG_QUERY__JOIN_TYPE__JOIN_INNER:
+			return l || r;
+		case PG_QUERY__JOIN_TYPE__JOIN_LEFT:
+			return l;
+		case PG_QUERY__JOIN_TYPE__JOIN_RIGHT:
+			return r;
+		case PG_QUERY__JOIN_TYPE__JOIN_FULL:
+			return l && r;
+		default:
+			return false;
+		}
+	}
+	case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
+		return query_partitioned(w, n->range_subselect->subquery, sc, depth + 1);
+	default:
+		return false; /* functions, VALUES, ... */
+	}
+}
+
+/*
+ * How the rows of SELECT s stand to concatenation (see above). need_rows:
+ * the statement reads sharded tables, so its rows must come from one.
+ */
+static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *up, bool need_rows,
+                       int depth, shape_t *sh)
+{
+	mscope_t own = {s->with_clause, s->with_clause != NULL ? s->with_clause->n_ctes : 0, up};
+	const mscope_t *sc = s->with_clause != NULL ? &own : up;
+	aggscan_t a = {NULL, false};
+
+	if (depth > MAX_DEPTH) {
+		sh->what = "a query nested this deeply";
+		return;
+	}
+	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
+	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED) {
+		if (s->n_sort_clause > 0)
+			sh->what = "ORDER BY";
+		else if (s->limit_count != NULL || s->limit_offset != NULL)
+			sh->what = "LIMIT/OFFSET";
+		else if (s->op == PG_QUERY__SET_OPERATION__SETOP_INTERSECT)
+			sh->what = "INTERSECT";
+		else if (s->op == PG_QUERY__SET_OPERATION__SETOP_EXCEPT)
+			sh->what = "EXCEPT";
+		else if (!s->all)
+			sh->what = "UNION (without ALL)";
+		if (sh->what != NULL)
+			return;
+		/* UNION ALL: the concatenation of concatenations */
+		for (int i = 0; i < 2 && sh->what == NULL; i++) {
+			const PgQuery__SelectStmt *arm = i == 0 ? s->larg : s->rarg;
+
+			if (arm == NULL) {
+				sh->what = "UNION ALL";
+				return;
+			}
+			rows_shape(w, arm, sc, need_rows, depth + 1, sh);
+			if (sh->count) {
+				sh->count = false;
+				sh->what = "count() in UNION ALL";
+			}
+		}
+		return;
+	}
+	if (s->n_group_clause > 0) {
+		sh->what = "GROUP BY";
+		return;
+	}
+	if (s->having_clause != NULL) {
+		sh->what = "HAVING";
+		return;
+	}
+	for (size_t i = 0; i < s->n_target_list; i++)
+		scan_aggs(w, &s->target_list[i]->base, &a);
+	for (size_t i = 0; i < s->n_sort_clause; i++)
+		scan_aggs(w, &s->sort_clause[i]->base, &a);
+	if (a.window || s->n_window_clause > 0) {
+		sh->what = "window functions";
+		return;
+	}
+	if (a.agg != NULL) {
+		bool counts = s->n_target_list > 0;
+
+		for (size_t i = 0; i < s->n_target_list; i++)
+			counts &= is_plain_count(s->target_list[i]);
+		if (!counts) {
+			snprintf(sh->agg, sizeof sh->agg, "aggregate function %.40s()", a.agg);
+			sh->what = sh->agg;
+			return;
+		}
+		sh->count = true;
+	}
+	if (s->n_distinct_clause > 0) {
+		sh->what = "DISTINCT";
+	} else if (s->n_sort_clause > 0) {
+		sh->what = "ORDER BY";
+	} else if (s->limit_count != NULL || s->limit_offset != NULL) {
+		sh->what = "LIMIT/OFFSET";
+	} else if (need_rows) {
+		bool from = false;
+
+		for (size_t i = 0; i < s->n_from_clause && !from; i++)
+			from = item_partitioned(w, s->from_clause[i], sc, depth + 1);
+		if (!from) {
+			sh->what = "rows that every shard would return";
+			sh->rows = true;
+		}
+	}
+	if (sh->what != NULL)
+		sh->count = false;
+}
+
+static void refuse_merge(walk_t *w, const shape_t *sh)
+{
+	char hint[160];
+
+	if (w->map >= 0)
+		snprintf(hint, sizeof hint, "add a condition on %s.%s, or /* pgshard: shard=N */",
+		         table_at(w, w->map_table)->name, table_at(w, w->map_table)->key);
+	else
+		snprintf(hint, sizeof hint, "run it on one shard with /* pgshard: shard=N */");
+	if (sh->rows)
+		refuse(w,
+		       "this SELECT's rows do not come from a sharded table in its FROM, so every "
+		       "shard would return them; combining them across shards is not supported "
+		       "yet (scatter-gather); %s",
+		       hint);
+	else
+		refuse(w, "%s across shards is not supported yet (scatter-gather); %s", sh->what,
+		       hint);
+}
+
+/* A SELECT (n, or the query of COPY (n) TO) on several shards. */
+static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merge_t *m)
+{
+	shape_t sh;
+
+	walk_reset(w);
+	collect(w, &n->base, NULL);
+	if (stopped(w))
+		return -1;
+	if (w->map < 0 && w->n_order > 0) {
+		*m = ROUTE_MERGE_ONE; /* reference tables only: copies */
+		return 0;
+	}
+	memset(&sh, 0, sizeof sh);
+	rows_shape(w, n->select_stmt, NULL, w->map >= 0, 0, &sh);
+	if (sh.what == NULL && sh.count && copy)
+		sh.what = "count() in COPY (query) TO STDOUT";
+	if (sh.what != NULL) {
+		refuse_merge(w, &sh);
+		return -1;
+	}
+	*m = sh.count ? ROUTE_MERGE_COUNT : ROUTE_MERGE_SUM;
+	return 0;
+}
+
+/*
+ * How the shards' answers to one statement combine: 1 when it has none to
+ * combine (SET, transaction control: they go wherever the others go), 0
+ * with *m, or -1 when they cannot be combined (refused, in w).
+ */
+static int stmt_merge(walk_t *w, const PgQuery__Node *n, route_merge_t *m)
+{
+	const PgQuery__RangeVar *rel = NULL;
+	int i;
+
+	if (n == NULL)
+		return 1;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+	case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+		return 1;
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		if (n->select_stmt->into_clause != NULL) {
+			*m = ROUTE_MERGE_ONE;
+			return 0;
+		}
+		return select_merge(w, n, false, m);
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+		rel = n->insert_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+		rel = n->update_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+		rel = n->delete_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_MERGE_STMT:
+		rel = n->merge_stmt->relation;
+		break;
+	case PG_QUERY__NODE__NODE_COPY_STMT: {
+		const PgQuery__CopyStmt *c = n->copy_stmt;
+
+		if (c->query != NULL && c->query->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+			return select_merge(w, c->query, true, m);
+		rel = c->relation;
+		break;
+	}
+	case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+		*m = ROUTE_MERGE_SUM; /* each shard's plan */
+		return 0;
+	default:
+		*m = ROUTE_MERGE_ONE; /* DDL and the like: the same on every shard */
+		return 0;
+	}
+	/* writes: a reference table's copies answer alike; anything else adds up */
+	i = rel ? find_table(w->cfg, rel->catalogname, rel->schemaname, rel->relname) : -1;
+	*m = i >= 0 && table_at(w, i)->reference ? ROUTE_MERGE_ONE : ROUTE_MERGE_SUM;
+	return 0;
+}
+
+static const char *merge_words(route_merge_t m)
+{
+	switch (m) {
+	case ROUTE_MERGE_SUM:
+		return "concatenates rows";
+	case ROUTE_MERGE_ONE:
+		return "takes one copy";
+	case ROUTE_MERGE_COUNT:
+		return "adds up counts";
+	default:
+		return "runs on one shard";
+	}
+}
+
+/* out->merge for the final plan; refuses it when the answers cannot be combined yet. */
+static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t *out)
+{
+	route_merge_t first = ROUTE_MERGE_NONE, m = ROUTE_MERGE_NONE;
+	size_t first_at = 0;
+	bool any = false;
+
+	out->merge = ROUTE_MERGE_NONE;
+	if ((out->kind != ROUTE_SHARDS && out->kind != ROUTE_ALL) ||
+	    shard_set_count(&out->shards) <= 1)
+		return;
+	if (tree == NULL) {
+		/* a comment sent it everywhere unparsed: the shards answer alike (an error) */
+		out->merge = ROUTE_MERGE_ONE;
+		return;
+	}
+	for (size_t i = 0; i < tree->n_stmts && !w->nomem; i++) {
+		int rc;
+
+		walk_reset(w);
+		rc = stmt_merge(w, tree->stmts[i]->stmt, &m);
+		if (rc == 1)
+			continue;
+		if (rc < 0)
+			break;
+		if (any && m != first) {
+			refuse(w,
+			       "the statements of this query string combine the shards' answers "
+			       "differently (statement %zu %s, statement %zu %s); send them "
+			       "separately",
+			       first_at + 1, merge_words(first), i + 1, merge_words(m));
+			break;
+		}
+		if (!any) {
+			first = m;
+			first_at = i;
+			any = true;
+		}
+	}
+	if (w->refused) {
+		/* a plan for unknown parameters is judged again when they are known */
+		if (!out->params_missing)
+			plan_refused(w, out);
+		return;
+	}
+	out->merge = any ? first : ROUTE_MERGE_ONE;
+}
+
+/* ---- transaction control ---- */
+
+static route_txn_t txn_of(const PgQuery__TransactionStmt *t)
+{
+	switch (t->kind) {
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+		return ROUTE_TXN_BEGIN;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
+		return t->chain ? ROUTE_TXN_OTHER : ROUTE_TXN_COMMIT;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
+		return t->chain ? ROUTE_TXN_OTHER : ROUTE_TXN_ROLLBACK;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
+		return ROUTE_TXN_SAVEPOINT;
+	default:
+		return ROUTE_TXN_OTHER; /* PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED */
+	}
+}
+
+static void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out)
+{
+	out->txn = ROUTE_TXN_NONE;
+	out->has_txn_control = false;
+	if (tree == NULL)
+		return;
+	for (size_t i = 0; i < tree->n_stmts; i++) {
+		const PgQuery__Node *n = tree->stmts[i]->stmt;
+
+		if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT)
+			continue;
+		out->has_txn_control = true;
+		if (tree->n_stmts == 1)
+			out->txn = txn_of(n->transaction_stmt);
+	}
+}
+
+/* ---- the lexical pass: tokens, and the depth guard ---- */
+
+/*
+ * libpg_query's parser has no stack depth check. Its grammar keeps the
+ * nesting of parentheses, CASE and prefix operators on bison's own stack,
+ * which stops at 10,000 entries with "memory exhausted"; but left-deep
+ * chains (1+1+1..., a JOIN b JOIN c..., x::t::t..., UNION ...) cost bison
+ * nothing and build a tree that pg_query_parse_protobuf then walks
+ * recursively, overflowing an 8 MB stack at about 23,500 levels. So the
+ * text is measured before it is parsed: parentheses, brackets and CASE ...
+ * END open levels; operators, and the words that nest the same way, lengthen
+ * a chain that commas, AND, OR and (inside CASE) WHEN/THEN/ELSE end.
+ *
+ * The tokens are cut the way PostgreSQL's scanner cuts them (scan.l), so
+ * that a string or a comment hides exactly what the parser will not see. In
+ * doubt, the lexer errs towards seeing code: that only overestimates.
+ */
+
+/* Where the figure stops being worth counting: well past the limit. */
+#define DEPTH_STOP       (1 << 20)
+#define DEPTH_FRAMES_MAX (2 * ROUTE_MAX_SQL_DEPTH + 2)
+
+static bool lex_ident_start(unsigned char c)
+{
+	return isalpha(c) || c == '_' || c >= 0x80;
+}
+
+static bool lex_ident_char(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+static bool lex_op_char(char c)
+{
+	return c != '\0' && strchr("+-*/<>=~!@#%^&|`?", c) != NULL;
+}
+
+/* Past whitespace and comments (nested slash-star, and --); *open when a comment runs off. */
+static size_t lex_blank(const char *s, size_t len, size_t i, bool *open)
+{
+	while (i < len) {
+		if (isspace((unsigned char)s[i])) {
+			i++;
+		} else if (s[i] == '-' && i + 1 < len && s[i + 1] == '-') {
+			while (i < len && s[i] != '\n' && s[i] != '\r')
+				i++;
+		} else if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
+			int depth = 1;
+
+			for (i += 2; i < len && depth > 0;) {
+				if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
+					depth++;
+					i += 2;
+				} else if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
+					depth--;
+					i += 2;
+				} else {
+					i++;
+				}
+			}
+			*open |= depth > 0;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+/*
+ * 'ab'<newline>'cd' is one literal, 'abcd': whitespace holding a newline (and
+ * -- comments) between the quotes, no slash-star comment. The position of
+ * the opening quote that continues the string ending before i, or 0.
+ * Vertical tab counts as space here even if the scanner disagrees: taking
+ * a continuation for one only makes the lexer see more code, never less.
+ */
+static size_t lex_continues(const char *s, size_t len, size_t i)
+{
+	bool newline = false;
+
+	while (i < len) {
+		char c = s[i];
+
+		if (c == '\n' || c == '\r') {
+			newline = true;
+			i++;
+		} else if (c == ' ' || c == '\t' || c == '\f' || c == '\v') {
+			i++;
+		} else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+			while (i < len && s[i] != '\n' && s[i] != '\r')
+				i++;
+		} else {
+			return c == '\'' && newline ? i : 0;
+		}
+	}
+	return 0;
+}
+
+/* The end of a '...' string whose body starts at i, continuations included. */
+static size_t lex_string(const char *s, size_t len, size_t i, bool backslash, bool *open)
+{
+	for (;;) {
+		size_t next;
+
+		while (i < len && s[i] != '\'') {
+			if (backslash && s[i] == '\\' && i + 1 < len)
+				i++;
+			i++;
+		}
+		if (i >= len) {
+			*open = true;
+			return len;
+		}
+		if (i + 1 < len && s[i + 1] == '\'') {
+			i += 2; /* '' stands for ' */
+			continue;
+		}
+		next = lex_continues(s, len, i + 1);
+		if (next == 0)
+			return i + 1;
+		i = next + 1;
+	}
+}
+
+/* The end of a "quoted identifier" whose body starts at i. */
+static size_t lex_qident(const char *s, size_t len, size_t i, bool *open)
+{
+	while (i < len) {
+		if (s[i] == '"') {
+			if (i + 1 < len && s[i + 1] == '"') {
+				i += 2;
+				continue;
+			}
+			return i + 1;
+		}
+		i++;
+	}
+	*open = true;
+	return len;
+}
+
+/* $tag$ ... $tag$ starting at i (s[i] == '$'): its end, or 0 when s[i] starts none. */
+static size_t lex_dollar(const char *s, size_t len, size_t i, bool *open)
+{
+	size_t t = i + 1, taglen;
+
+	if (t < len && lex_ident_start((unsigned char)s[t]))
+		while (t < len && lex_ident_char((unsigned char)s[t]) && s[t] != '$')
+			t++;
+	if (t >= len || s[t] != '$')
+		return 0;
+	taglen = t - i + 1;
+	for (size_t k = t + 1; k + taglen <= len; k++)
+		if (s[k] == '$' && memcmp(s + k, s + i, taglen) == 0)
+			return k + taglen;
+	*open = true;
+	return len;
+}
+
+/* A number at i (a digit, or '.' and a digit), as scan.l cuts it. */
+static size_t lex_number(const char *s, size_t len, size_t i, bool *integer)
+{
+	*integer = true;
+	while (i < len && isdigit((unsigned char)s[i]))
+		i++;
+	/* 1..2 is 1 followed by "..", as in a slice */
+	if (i < len && s[i] == '.' && !(i + 1 < len && s[i + 1] == '.')) {
+		*integer = false;
+		i++;
+		while (i < len && isdigit((unsigned char)s[i]))
+			i++;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		size_t k = i + 1;
+
+		if (k < len && (s[k] == '+' || s[k] == '-'))
+			k++;
+		if (k < len && isdigit((unsigned char)s[k])) {
+			*integer = false;
+			for (i = k; i < len && isdigit((unsigned char)s[i]);)
+				i++;
+		}
+	}
+	return i;
+}
+
+/*
+ * A run of operator characters at i. As in scan.l, the run stops where a
+ * comment starts, and loses trailing + and - unless it holds one of
+ * ~ ! @ # % ^ & | ` ? (so that "=-5" is "=" then "-" then 5).
+ */
+static size_t lex_operator(const char *s, size_t len, size_t i)
+{
+	size_t j = i, n;
+
+	while (j < len && lex_op_char(s[j])) {
+		if (j > i &&
+		    ((s[j] == '-' && s[j - 1] == '-') || (s[j] == '*' && s[j - 1] == '/'))) {
+			j--;
+			break;
+		}
+		j++;
+	}
+	n = j - i;
+	if (n > 1 && (s[i + n - 1] == '+' || s[i + n - 1] == '-')) {
+		bool special = false;
+
+		for (size_t k = i; k + 1 < i + n; k++)
+			special |= strchr("~!@#^&|`?%", s[k]) != NULL;
+		if (!special)
+			do {
+				n--;
+			} while (n > 1 && (s[i + n - 1] == '+' || s[i + n - 1] == '-'));
+	}
+	return i + n;
+}
+
+size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *tok)
+{
+	const char *s = sql;
+	size_t i, end;
+	char c;
+
+	memset(tok, 0, sizeof *tok);
+	i = lex_blank(s, len, pos, &tok->unterminated);
+	tok->start = i;
+	if (i >= len) {
+		tok->kind = ROUTE_TOK_END;
+		return len;
+	}
+	c = s[i];
+	if (c == '\'') {
+		tok->kind = ROUTE_TOK_STRING;
+		end = lex_string(s, len, i + 1, false, &tok->unterminated);
+	} else if (c == '"') {
+		tok->kind = ROUTE_TOK_QIDENT;
+		end = lex_qident(s, len, i + 1, &tok->unterminated);
+	} else if (c != '\0' && strchr("eEbBxXnN", c) != NULL && i + 1 < len && s[i + 1] == '\'') {
+		tok->kind = ROUTE_TOK_XSTRING; /* only E'' knows backslash escapes */
+		end = lex_string(s, len, i + 2, c == 'e' || c == 'E', &tok->unterminated);
+	} else if ((c == 'u' || c == 'U') && i + 2 < len && s[i + 1] == '&' &&
+	           (s[i + 2] == '\'' || s[i + 2] == '"')) {
+		if (s[i + 2] == '\'') {
+			tok->kind = ROUTE_TOK_XSTRING;
+			end = lex_string(s, len, i + 3, false, &tok->unterminated);
+		} else {
+			tok->kind = ROUTE_TOK_QIDENT;
+			end = lex_qident(s, len, i + 3, &tok->unterminated);
+		}
+	} else if (lex_ident_start((unsigned char)c)) {
+		tok->kind = ROUTE_TOK_WORD;
+		for (end = i + 1; end < len && lex_ident_char((unsigned char)s[end]);)
+			end++;
+	} else if (isdigit((unsigned char)c) ||
+	           (c == '.' && i + 1 < len && isdigit((unsigned char)s[i + 1]))) {
+		tok->kind = ROUTE_TOK_NUMBER;
+		end = lex_number(s, len, i, &tok->integer);
+	} else if (c == '$' && i + 1 < len && isdigit((unsigned char)s[i + 1])) {
+		tok->kind = ROUTE_TOK_PARAM;
+		for (end = i + 1; end < len && isdigit((unsigned char)s[end]);)
+			end++;
+	} else if (c == '$' && (end = lex_dollar(s, len, i, &tok->unterminated)) != 0) {
+		tok->kind = ROUTE_TOK_XSTRING;
+	} else if (c == ':' && i + 1 < len && s[i + 1] == ':') {
+		tok->kind = ROUTE_TOK_CAST;
+		end = i + 2;
+	} else if (c == '.' && i + 1 < len && s[i + 1] == '.') {
+		tok->kind = ROUTE_TOK_PUNCT; /* "..", as in 1..2 */
+		end = i + 2;
+	} else if (lex_op_char(c)) {
+		tok->kind = ROUTE_TOK_OP;
+		end = lex_operator(s, len, i);
+	} else {
+		tok->kind = ROUTE_TOK_PUNCT;
+		end = i + 1;
+	}
+	tok->len = end - i;
+	return end;
+}
+
+static bool token_is(const char *s, const route_token_t *t, const char *const *words)
+{
+	if (t->kind != ROUTE_TOK_WORD)
+		return false;
+	for (; *words != NULL; words++)
+		if (strlen(*words) == t->len && strncasecmp(s + t->start, *words, t->len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One level of the estimate: the top level, a parenthesis, a bracket or a
+ * CASE. Its depth is its JOIN/UNION count plus its deepest segment, where a
+ * segment (between commas, ANDs, ORs, WHENs ...) is a chain of operators
+ * over operands that may be levels of their own.
+ */
+typedef struct depth_frame {
+	char close;   /* ')', ']', or 'E' for CASE ... END */
+	int best;     /* the deepest finished statement (;) */
+	int strct;    /* JOIN, UNION, INTERSECT, EXCEPT */
+	int seg_best; /* the deepest finished segment */
+	int chain;    /* operators of this segment */
+	int sub;      /* the deepest level closed in this segment */
+} depth_frame_t;
+
+static int frame_depth(const depth_frame_t *f)
+{
+	int seg = f->chain + f->sub > f->seg_best ? f->chain + f->sub : f->seg_best;
+
+	return f->strct + seg > f->best ? f->strct + seg : f->best;
+}
+
+static void frame_segment_end(depth_frame_t *f)
+{
+	if (f->chain + f->sub > f->seg_best)
+		f->seg_best = f->chain + f->sub;
+	f->chain = f->sub = 0;
+}
+
+static void frame_close(depth_frame_t *f, int *n)
+{
+	int d = frame_depth(&f[*n - 1]) + 1;
+
+	(*n)--;
+	if (d > f[*n - 1].sub)
+		f[*n - 1].sub = d;
+}
+
+int route_sql_depth_estimate(const char *sql, size_t len)
+{
+	static const char *const chain_words[] = {
+	    "not",     "is",      "isnull",  "notnull", "in",       "like",     "ilike",
+	    "similar", "between", "collate", "at",      "operator", "overlaps", NULL};
+	static const char *const struct_words[] = {"join", "union", "intersect", "except", NULL};
+	static const char *const and_or[] = {"and", "or", NULL};
+	static const char *const case_parts[] = {"when", "then", "else", NULL};
+	static const char *const case_word[] = {"case", NULL};
+	static const char *const end_word[] = {"end", NULL};
+	depth_frame_t local[32], *f = local;
+	int n = 1, cap = 32, depth;
+	size_t pos = 0;
+	route_token_t t;
+
+	memset(&f[0], 0, sizeof f[0]);
+	for (;;) {
+		depth_frame_t *top;
+		char c;
+
+		pos = route_next_token(sql, len, pos, &t);
+		if (t.kind == ROUTE_TOK_END)
+			break;
+		top = &f[n - 1];
+		c = sql[t.start];
+		if (t.kind == ROUTE_TOK_OP || t.kind == ROUTE_TOK_CAST ||
+		    token_is(sql, &t, chain_words)) {
+			top->chain++;
+		} else if (token_is(sql, &t, struct_words)) {
+			top->strct++;
+			frame_segment_end(top);
+		} else if (token_is(sql, &t, and_or) ||
+		           (top->close == 'E' && token_is(sql, &t, case_parts)) ||
+		           (t.kind == ROUTE_TOK_PUNCT && c == ',')) {
+			frame_segment_end(top);
+		} else if (t.kind == ROUTE_TOK_PUNCT && c == ';') {
+			top->best = frame_depth(top);
+			top->strct = top->seg_best = top->chain = top->sub = 0;
+		} else if (token_is(sql, &t, end_word)) {
+			if (top->close == 'E')
+				frame_close(f, &n);
+		} else if ((t.kind == ROUTE_TOK_PUNCT && (c == '(' || c == '[')) ||
+		           token_is(sql, &t, case_word)) {
+			if (n == cap) {
+				depth_frame_t *g;
+
+				if (cap >= DEPTH_FRAMES_MAX) {
+					depth = n; /* deeper than the limit already */
+					goto out;
+				}
+				g = malloc(sizeof *g * (size_t)cap * 2);
+				if (g == NULL) {
+					depth = INT_MAX;
+					goto out;
+				}
+				memcpy(g, f, sizeof *g * (size_t)n);
+				if (f != local)
+					free(f);
+				f = g;
+				cap *= 2;
+			}
+			memset(&f[n], 0, sizeof f[n]);
+			f[n].close = c == '(' ? ')' : c == '[' ? ']' : 'E';
+			n++;
+		} else if (t.kind == ROUTE_TOK_PUNCT && (c == ')' || c == ']')) {
+			int k = n - 1;
+
+			while (k > 0 && f[k].close != c)
+				k--;
+			while (k > 0 && n > k) /* a stray closer closes nothing */
+				frame_close(f, &n);
+		}
+		if (n > 0 && frame_depth(&f[n - 1]) > DEPTH_STOP) {
+			depth = frame_depth(&f[n - 1]);
+			goto out;
+		}
+	}
+	while (n > 1)
+		frame_close(f, &n);
+	depth = frame_depth(&f[0]);
+out:
+	if (f != local)
+		free(f);
+	return depth;
 }
 
 /* ---- the API ---- */
@@ -3234,13 +4224,114 @@ void route_ctx_free(route_ctx_t *ctx)
 	ctx->maps = NULL;
 }
 
-int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
-                    int n_params, route_plan_t *out)
+/* ---- parsed statements ---- */
+
+typedef enum parsed_status {
+	PARSED_TREE,
+	PARSED_SYNTAX_ERROR,  /* the shard reports the error */
+	PARSED_TOO_DEEP_TEXT, /* refused before parsing (route_sql_depth_estimate) */
+	PARSED_TOO_DEEP_TREE, /* refused before unpacking (proto_too_deep) */
+} parsed_status_t;
+
+struct route_parsed {
+	parsed_status_t status;
+	int estimate;
+	override_t o;
+	PgQuery__ParseResult *tree; /* PARSED_TREE */
+	size_t bytes;
+};
+
+/* protobuf-c's allocator, counting what a tree takes (with malloc's own overhead, roughly). */
+static void *count_alloc(void *data, size_t size)
+{
+	*(size_t *)data += size + 16;
+	return malloc(size);
+}
+
+static void count_free(void *data, void *p)
+{
+	free(p);
+}
+
+route_parsed_t *route_parse(const char *sql)
 {
 	PgQueryProtobufParseResult res;
-	PgQuery__ParseResult *tree;
+	ProtobufCAllocator alloc;
+	route_parsed_t *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return NULL;
+	p->bytes = sizeof *p;
+	parse_override(sql, &p->o);
+	p->estimate = route_sql_depth_estimate(sql, strlen(sql));
+	if (p->estimate > ROUTE_MAX_SQL_DEPTH) {
+		p->status = PARSED_TOO_DEEP_TEXT;
+		return p;
+	}
+	res = pg_query_parse_protobuf(sql);
+	if (res.error != NULL) {
+		p->status = PARSED_SYNTAX_ERROR;
+	} else if (proto_too_deep((const uint8_t *)res.parse_tree.data, res.parse_tree.len,
+	                          MAX_DEPTH)) {
+		p->status = PARSED_TOO_DEEP_TREE;
+	} else {
+		alloc.alloc = count_alloc;
+		alloc.free = count_free;
+		alloc.allocator_data = &p->bytes;
+		p->status = PARSED_TREE;
+		p->tree = pg_query__parse_result__unpack(&alloc, res.parse_tree.len,
+		                                         (const uint8_t *)res.parse_tree.data);
+		if (p->tree == NULL) {
+			free(p);
+			p = NULL;
+		}
+	}
+	pg_query_free_protobuf_parse_result(res);
+	return p;
+}
+
+void route_parsed_free(route_parsed_t *p)
+{
+	if (p == NULL)
+		return;
+	if (p->tree != NULL)
+		pg_query__parse_result__free_unpacked(p->tree, NULL);
+	free(p);
+}
+
+size_t route_parsed_size(const route_parsed_t *p)
+{
+	return p->bytes;
+}
+
+static void refuse_too_deep(route_plan_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void refuse_too_deep(route_plan_t *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->kind = ROUTE_REFUSE;
+	shard_set_clear(&out->shards);
+	va_start(ap, fmt);
+	vsnprintf(out->error, sizeof out->error, fmt, ap);
+	va_end(ap);
+	plan_reason(out, "refused: %s", out->error);
+	memcpy(out->sqlstate, "54001", 6);
+}
+
+/* The comment decides where a statement goes that the router did not analyse. */
+static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *out)
+{
+	if (o->kind == OVERRIDE_SHARD || o->kind == OVERRIDE_ALL || o->kind == OVERRIDE_BAD)
+		apply_override(w, o, out);
+}
+
+int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const route_param_t *params,
+                  int n_params, const route_literals_t *lits, route_plan_t *out)
+{
+	const PgQuery__ParseResult *tree = parsed->tree;
 	route_plan_t *plans = NULL;
-	override_t o;
 	walk_t w;
 	int rc = -1;
 
@@ -3251,79 +4342,474 @@ int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t
 	w.cfg = ctx->cfg;
 	w.params = params;
 	w.n_params = params != NULL ? n_params : 0;
+	w.lits = lits;
 	w.any_map = -1;
 	if (ctx->cfg->n_tables > 0) {
 		w.seen = calloc((size_t)ctx->cfg->n_tables, 1);
 		w.order = calloc((size_t)ctx->cfg->n_tables, sizeof *w.order);
-		if (w.seen == NULL || w.order == NULL) {
-			free(w.seen);
-			free(w.order);
-			return -1;
-		}
+		if (w.seen == NULL || w.order == NULL)
+			goto done;
 	}
 	walk_reset(&w);
-	parse_override(sql, &o);
 
-	res = pg_query_parse_protobuf(sql);
-	if (res.error != NULL) {
-		pg_query_free_protobuf_parse_result(res);
+	switch (parsed->status) {
+	case PARSED_TOO_DEEP_TEXT:
+		refuse_too_deep(out,
+		                "statement is nested too deeply to analyze (estimated depth %d, "
+		                "limit %d)",
+		                parsed->estimate, ROUTE_MAX_SQL_DEPTH);
+		override_unanalysed(&w, &parsed->o, out);
+		break;
+	case PARSED_TOO_DEEP_TREE:
+		refuse_too_deep(out,
+		                "the statement is nested too deeply for pgshard's router (more "
+		                "than %d levels)",
+		                MAX_DEPTH);
+		override_unanalysed(&w, &parsed->o, out);
+		break;
+	case PARSED_SYNTAX_ERROR:
 		plan_default(&w, out, "does not parse (the shard reports the syntax error)");
-		if (o.kind == OVERRIDE_SHARD || o.kind == OVERRIDE_ALL || o.kind == OVERRIDE_BAD)
-			apply_override(&w, &o, out);
-		free(w.seen);
-		free(w.order);
-		return 0;
+		override_unanalysed(&w, &parsed->o, out);
+		break;
+	case PARSED_TREE:
+		if (tree->n_stmts == 0) {
+			plan_default(&w, out, "empty query");
+			apply_override(&w, &parsed->o, out);
+			break;
+		}
+		plans = calloc(tree->n_stmts, sizeof *plans);
+		if (plans == NULL)
+			goto done;
+		for (size_t i = 0; i < tree->n_stmts && !w.nomem; i++)
+			plan_stmt(&w, tree->stmts[i]->stmt, &plans[i]);
+		if (w.nomem)
+			goto done;
+		if (tree->n_stmts == 1) {
+			*out = plans[0];
+		} else {
+			walk_reset(&w);
+			combine(&w, tree->stmts, tree->n_stmts, plans, out);
+		}
+		apply_override(&w, &parsed->o, out);
+		break;
 	}
-	if (proto_too_deep((const uint8_t *)res.parse_tree.data, res.parse_tree.len, MAX_DEPTH)) {
-		pg_query_free_protobuf_parse_result(res);
-		free(w.seen);
-		free(w.order);
-		out->kind = ROUTE_REFUSE;
-		snprintf(
-		    out->error, sizeof out->error,
-		    "the statement is nested too deeply for pgshard's router (more than %d levels)",
-		    MAX_DEPTH);
-		plan_reason(out, "refused: %s", out->error);
-		if (o.kind == OVERRIDE_SHARD || o.kind == OVERRIDE_ALL || o.kind == OVERRIDE_BAD)
-			apply_override(&w, &o, out);
-		return 0;
-	}
-	tree = pg_query__parse_result__unpack(NULL, res.parse_tree.len,
-	                                      (const uint8_t *)res.parse_tree.data);
-	if (tree == NULL) {
-		pg_query_free_protobuf_parse_result(res);
-		free(w.seen);
-		free(w.order);
-		return -1;
-	}
-	if (tree->n_stmts == 0) {
-		plan_default(&w, out, "empty query");
-		apply_override(&w, &o, out);
-		rc = 0;
-		goto done;
-	}
-	plans = calloc(tree->n_stmts, sizeof *plans);
-	if (plans == NULL)
-		goto done;
-	for (size_t i = 0; i < tree->n_stmts && !w.nomem; i++)
-		plan_stmt(&w, tree->stmts[i]->stmt, &plans[i]);
+	plan_txn(tree, out);
+	if (out->kind != ROUTE_REFUSE)
+		plan_merge(&w, tree, out);
 	if (w.nomem)
 		goto done;
-	if (tree->n_stmts == 1) {
-		*out = plans[0];
-	} else {
-		walk_reset(&w);
-		combine(&w, tree->stmts, tree->n_stmts, plans, out);
-	}
-	apply_override(&w, &o, out);
+	if (out->kind != ROUTE_REFUSE)
+		out->sqlstate[0] = '\0';
+	else if (out->sqlstate[0] == '\0')
+		memcpy(out->sqlstate, "0A000", 6);
 	rc = 0;
 done:
 	free(plans);
 	free(w.seen);
 	free(w.order);
-	pg_query__parse_result__free_unpacked(tree, NULL);
-	pg_query_free_protobuf_parse_result(res);
 	return rc;
+}
+
+int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                    int n_params, route_plan_t *out)
+{
+	route_parsed_t *p = route_parse(sql);
+	int rc;
+
+	if (p == NULL) {
+		memset(out, 0, sizeof *out);
+		out->key_column = -1;
+		return -1;
+	}
+	rc = route_analyze(ctx, p, params, n_params, NULL, out);
+	route_parsed_free(p);
+	return rc;
+}
+
+/* ---- comparing a masked statement with its original ---- */
+
+/* The text PostgreSQL keeps for a constant, as route.c reads it (key_value). */
+static bool const_is_literal(const PgQuery__AConst *c, const route_param_t *v, char kind)
+{
+	char buf[32];
+	const char *text = NULL;
+
+	if (c->isnull || v->data == NULL || v->len < 0)
+		return false;
+	switch (c->val_case) {
+	case PG_QUERY__A__CONST__VAL_IVAL:
+		if (kind != 'i')
+			return false;
+		snprintf(buf, sizeof buf, "%d", c->ival != NULL ? (int)c->ival->ival : 0);
+		text = buf;
+		break;
+	case PG_QUERY__A__CONST__VAL_FVAL:
+		if (kind != 'f')
+			return false;
+		text = c->fval != NULL ? c->fval->fval : NULL;
+		break;
+	case PG_QUERY__A__CONST__VAL_SVAL:
+		if (kind != 's')
+			return false;
+		text = c->sval != NULL ? c->sval->sval : NULL;
+		break;
+	default:
+		return false;
+	}
+	return text != NULL && strlen(text) == (size_t)v->len && memcmp(text, v->data, v->len) == 0;
+}
+
+static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                      const route_literals_t *lits, int depth);
+
+static bool value_match(const ProtobufCFieldDescriptor *f, const void *a, const void *b,
+                        const route_literals_t *lits, int depth)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *ma = *(const ProtobufCMessage *const *)a;
+		const ProtobufCMessage *mb = *(const ProtobufCMessage *const *)b;
+
+		if (ma == NULL || mb == NULL)
+			return ma == mb;
+		return msg_match(ma, mb, lits, depth + 1);
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *sa = *(const char *const *)a, *sb = *(const char *const *)b;
+
+		if (sa == NULL || sb == NULL)
+			return sa == sb;
+		return strcmp(sa, sb) == 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *ba = a, *bb = b;
+
+		return ba->len == bb->len &&
+		       (ba->len == 0 || memcmp(ba->data, bb->data, ba->len) == 0);
+	}
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return memcmp(a, b, 8) == 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		return memcmp(a, b, sizeof(protobuf_c_boolean)) == 0;
+	default: /* 32-bit integers, enums, float */
+		return memcmp(a, b, 4) == 0;
+	}
+}
+
+static size_t field_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 4;
+	}
+}
+
+/* Where the original has a literal and the masked tree that literal's parameter. */
+static bool literal_match(const PgQuery__Node *a, const PgQuery__Node *b,
+                          const route_literals_t *lits)
+{
+	int k;
+
+	if (lits == NULL || b->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
+		return false;
+	k = b->param_ref->number - lits->first;
+	if (k < 0 || k >= lits->n)
+		return false;
+	return a->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+	       const_is_literal(a->a_const, &lits->values[k], lits->kinds[k]);
+}
+
+static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                      const route_literals_t *lits, int depth)
+{
+	const ProtobufCMessageDescriptor *d = a->descriptor;
+	const char *pa = (const char *)a, *pb = (const char *)b;
+
+	if (d != b->descriptor || depth > MAX_DEPTH + 8)
+		return false;
+	if (d == &pg_query__node__descriptor) {
+		const PgQuery__Node *na = (const PgQuery__Node *)a, *nb = (const PgQuery__Node *)b;
+		const ProtobufCFieldDescriptor *f;
+
+		if (nb->node_case == PG_QUERY__NODE__NODE_PARAM_REF &&
+		    na->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
+			return literal_match(na, nb, lits);
+		/* straight to the member that is set, as each_child does */
+		if (na->node_case != nb->node_case)
+			return false;
+		if (na->node_case == PG_QUERY__NODE__NODE__NOT_SET)
+			return true;
+		f = protobuf_c_message_descriptor_get_field(d, (unsigned)na->node_case);
+		return f != NULL && value_match(f, pa + f->offset, pb + f->offset, lits, depth);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		/* where in the text a node is: masking moves everything after a literal */
+		if (strcmp(f->name, "location") == 0 || strcmp(f->name, "stmt_location") == 0 ||
+		    strcmp(f->name, "stmt_len") == 0)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t na, nb, sz = field_size(f);
+			const char *arr_a, *arr_b;
+
+			memcpy(&na, pa + f->quantifier_offset, sizeof na);
+			memcpy(&nb, pb + f->quantifier_offset, sizeof nb);
+			if (na != nb)
+				return false;
+			memcpy(&arr_a, pa + f->offset, sizeof arr_a);
+			memcpy(&arr_b, pb + f->offset, sizeof arr_b);
+			for (size_t j = 0; j < na; j++)
+				if (!value_match(f, arr_a + j * sz, arr_b + j * sz, lits, depth))
+					return false;
+			continue;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t ca, cb;
+
+			memcpy(&ca, pa + f->quantifier_offset, sizeof ca);
+			memcpy(&cb, pb + f->quantifier_offset, sizeof cb);
+			if (ca != cb)
+				return false;
+			if (ca != f->id)
+				continue;
+		}
+		if (!value_match(f, pa + f->offset, pb + f->offset, lits, depth))
+			return false;
+	}
+	return true;
+}
+
+bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,
+                        const route_literals_t *lits)
+{
+	if (a->status != b->status || memcmp(&a->o, &b->o, sizeof a->o) != 0)
+		return false;
+	switch (a->status) {
+	case PARSED_TREE:
+		return msg_match(&a->tree->base, &b->tree->base, lits, 0);
+	case PARSED_TOO_DEEP_TEXT:
+		return a->estimate == b->estimate;
+	default:
+		return true;
+	}
+}
+
+/* ---- splitting a multi-row INSERT ---- */
+
+static bool has_param(walk_t *w, const ProtobufCMessage *m);
+
+static void param_child(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	*(bool *)arg |= has_param(w, m);
+}
+
+static bool has_param(walk_t *w, const ProtobufCMessage *m)
+{
+	bool found = m->descriptor == &pg_query__param_ref__descriptor;
+
+	if (!found)
+		each_child(w, m, NULL, NULL, param_child, &found);
+	return found;
+}
+
+static int split_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int split_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* The statement text of tree, deparsed; NULL with a message in err. */
+static char *deparse(const PgQuery__ParseResult *tree, char *err, size_t errlen)
+{
+	PgQueryProtobuf pb;
+	PgQueryDeparseResult d;
+	char *sql = NULL;
+
+	pb.len = pg_query__parse_result__get_packed_size(tree);
+	pb.data = malloc(pb.len > 0 ? pb.len : 1);
+	if (pb.data == NULL) {
+		split_error(err, errlen, "out of memory");
+		return NULL;
+	}
+	pg_query__parse_result__pack(tree, (uint8_t *)pb.data);
+	d = pg_query_deparse_protobuf(pb);
+	if (d.error != NULL)
+		split_error(err, errlen, "cannot write the INSERT of one shard: %s",
+		            d.error->message);
+	else if ((sql = strdup(d.query)) == NULL)
+		split_error(err, errlen, "out of memory");
+	pg_query_free_deparse_result(d);
+	free(pb.data);
+	return sql;
+}
+
+/* Each row's shard, by the plan's key column; -1 with a message in err. */
+static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
+                            const PgQuery__SelectStmt *sel, int *shards, char *err, size_t errlen)
+{
+	walk_t w;
+
+	memset(&w, 0, sizeof w);
+	w.ctx = ctx;
+	w.cfg = ctx->cfg;
+	for (int i = 0; i < ctx->cfg->n_maps; i++)
+		if (streq(ctx->cfg->maps[i].name, plan->map))
+			w.smap = &ctx->maps[i];
+	if (w.smap == NULL || plan->key_column < 0)
+		return split_error(err, errlen, "the INSERT has no key column to split by");
+	for (size_t r = 0; r < sel->n_values_lists; r++) {
+		const PgQuery__Node *row = sel->values_lists[r];
+		keyval_t kv;
+
+		shards[r] = -1;
+		if (row != NULL && row->node_case == PG_QUERY__NODE__NODE_LIST &&
+		    (size_t)plan->key_column < row->list->n_items &&
+		    key_value(&w, row->list->items[plan->key_column], 0, &kv) == KV_OK)
+			shards[r] = shard_map_lookup(w.smap, &kv.key);
+		if (shards[r] < 0)
+			return split_error(err, errlen, "row %zu of the INSERT has no shard",
+			                   r + 1);
+	}
+	return 0;
+}
+
+int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
+                       char *err, size_t errlen)
+{
+	PgQuery__SelectStmt *sel = NULL;
+	PgQuery__Node **all = NULL, **mine = NULL;
+	route_parsed_t *p;
+	route_split_t *splits = NULL;
+	route_plan_t plan;
+	size_t n_rows = 0;
+	int *shards = NULL, n = 0, rc = -1;
+	walk_t w;
+
+	*out = NULL;
+	*n_out = 0;
+	if (errlen > 0)
+		err[0] = '\0';
+	p = route_parse(sql);
+	if (p == NULL)
+		return split_error(err, errlen, "out of memory");
+	if (p->status == PARSED_TREE && p->tree->n_stmts == 1 && p->tree->stmts[0]->stmt != NULL &&
+	    p->tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_INSERT_STMT) {
+		PgQuery__Node *s = p->tree->stmts[0]->stmt->insert_stmt->select_stmt;
+
+		if (s != NULL && s->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+		    s->select_stmt->n_values_lists > 1)
+			sel = s->select_stmt;
+	}
+	if (sel == NULL) {
+		split_error(err, errlen, "only a multi-row INSERT ... VALUES can be split by rows");
+		goto out;
+	}
+	memset(&w, 0, sizeof w);
+	for (size_t r = 0; r < sel->n_values_lists; r++)
+		if (has_param(&w, &sel->values_lists[r]->base)) {
+			split_error(err, errlen,
+			            "a multi-row INSERT with parameters whose rows go to several "
+			            "shards cannot be split; send one row per statement");
+			goto out;
+		}
+	if (route_analyze(ctx, p, NULL, 0, NULL, &plan) < 0) {
+		split_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if (plan.kind == ROUTE_REFUSE) {
+		split_error(err, errlen, "%s", plan.error);
+		goto out;
+	}
+	if (!plan.split_insert) {
+		split_error(err, errlen, "the rows of this INSERT do not go to several shards");
+		goto out;
+	}
+	n_rows = sel->n_values_lists;
+	shards = malloc(sizeof *shards * n_rows);
+	mine = malloc(sizeof *mine * n_rows);
+	splits = calloc((size_t)shard_set_count(&plan.shards), sizeof *splits);
+	if (shards == NULL || mine == NULL || splits == NULL) {
+		split_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if (split_row_shards(ctx, &plan, sel, shards, err, errlen) < 0)
+		goto out;
+	/* the tree is this call's own: lend it each shard's rows in turn */
+	all = sel->values_lists;
+	for (int s = 0; s < SHARD_MAX; s++) {
+		size_t k = 0;
+
+		for (size_t r = 0; r < n_rows; r++)
+			if (shards[r] == s)
+				mine[k++] = all[r];
+		if (k == 0)
+			continue;
+		if (n == shard_set_count(&plan.shards)) {
+			split_error(err, errlen, "the rows of the INSERT go to unplanned shards");
+			goto out;
+		}
+		sel->values_lists = mine;
+		sel->n_values_lists = k;
+		splits[n].sql = deparse(p->tree, err, errlen);
+		sel->values_lists = all;
+		sel->n_values_lists = n_rows;
+		if (splits[n].sql == NULL)
+			goto out;
+		splits[n++].shard = s;
+	}
+	*out = splits;
+	*n_out = n;
+	splits = NULL;
+	rc = 0;
+out:
+	if (all != NULL) {
+		sel->values_lists = all;
+		sel->n_values_lists = n_rows;
+	}
+	route_splits_free(splits, n);
+	free(shards);
+	free(mine);
+	route_parsed_free(p);
+	return rc;
+}
+
+void route_splits_free(route_split_t *s, int n)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		free(s[i].sql);
+	free(s);
 }
 
 const char *route_kind_name(route_kind_t k)

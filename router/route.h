@@ -16,7 +16,9 @@
  *                   says what to change (tables on different maps joined, or
  *                   joined on other columns than their keys, an UPDATE of the
  *                   key column that may move the row, an INSERT without the
- *                   key column, ...)
+ *                   key column, a SELECT on several shards whose answers the
+ *                   proxy cannot combine yet, ...); 54001 for a statement
+ *                   nested too deeply to analyze
  *
  * A leading comment decides for statements the router cannot (or should
  * not) decide itself; it applies to the whole query string:
@@ -29,12 +31,17 @@
  * Any other text after "pgshard:" is refused, so that a typo does not route
  * silently by the statement instead.
  *
+ * A plan on several shards also says how their answers combine (merge), and
+ * a query string that is one transaction-control statement says which
+ * (txn), so that the proxy can run transactions across shards.
+ *
  * Pure: no sockets, no globals; cmocka tests run it on plain strings.
  */
 #ifndef PGSHARD_ROUTER_ROUTE_H
 #define PGSHARD_ROUTER_ROUTE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -47,6 +54,40 @@ typedef enum route_kind {
 	ROUTE_ALL,
 	ROUTE_REFUSE,
 } route_kind_t;
+
+/*
+ * Statements whose parse tree would nest deeper than this are refused
+ * (SQLSTATE 54001) before libpg_query sees them: its parser has no stack
+ * depth check, and a chain such as SELECT 1+1+...+1 of about 23,500
+ * operators overflows an 8 MB stack inside pg_query_parse_protobuf. The
+ * limit is on route_sql_depth_estimate's figure, more than ten times below
+ * that; no real query comes near it.
+ */
+#define ROUTE_MAX_SQL_DEPTH 2000
+
+/* The transaction-control statement a query string is (see route_plan_t.txn). */
+typedef enum route_txn {
+	ROUTE_TXN_NONE,      /* not transaction control, or a string of several statements */
+	ROUTE_TXN_BEGIN,     /* BEGIN / START TRANSACTION (any options) */
+	ROUTE_TXN_COMMIT,    /* COMMIT / END (not AND CHAIN) */
+	ROUTE_TXN_ROLLBACK,  /* ROLLBACK / ABORT (not AND CHAIN) */
+	ROUTE_TXN_SAVEPOINT, /* SAVEPOINT, RELEASE [SAVEPOINT], ROLLBACK TO [SAVEPOINT] */
+	ROUTE_TXN_OTHER,     /* AND CHAIN variants, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED */
+} route_txn_t;
+
+/* How the answers of several shards make the one answer (see route_plan_t.merge). */
+typedef enum route_merge {
+	ROUTE_MERGE_NONE,  /* runs on one shard (or returns no rows and no counts to merge) */
+	ROUTE_MERGE_SUM,   /* several shards: concatenate rows, add the counts of CommandComplete
+	                      tags ("INSERT 0 n", "UPDATE n", "DELETE n", "SELECT n", "COPY n",
+	                      "MERGE n") */
+	ROUTE_MERGE_ONE,   /* several shards holding copies (DDL; writes to reference tables only):
+	                      rows and tag of one shard are the answer, the others' are the same */
+	ROUTE_MERGE_COUNT, /* several shards, a SELECT whose every output column is count(*) or
+	                      count(expr) (no DISTINCT inside, no FILTER, no GROUP BY/HAVING/ORDER
+	                      BY/LIMIT/OFFSET/DISTINCT/set operation/window): one bigint row per
+	                      shard, the proxy adds them column by column */
+} route_merge_t;
 
 /* One Bind parameter as the client sent it. */
 typedef struct route_param {
@@ -70,6 +111,17 @@ typedef struct route_plan {
 	                        assumed any value (all shards of the map); route again with it */
 	char reason[512]; /* why, for people: "orders.user_id = 42 -> shard 1 (hash map users)" */
 	char error[512];  /* ROUTE_REFUSE: the message after "pgshard: " */
+	char sqlstate[6]; /* ROUTE_REFUSE: "54001" for a statement nested too deeply to analyze
+	                     (over ROUTE_MAX_SQL_DEPTH, or a tree deeper than the router walks),
+	                     "0A000" for every other refusal; "" otherwise */
+	route_txn_t txn;  /* set only when the query string is exactly one such statement */
+	bool has_txn_control; /* the string holds any TransactionStmt (with other statements too) */
+	route_merge_t merge;  /* ROUTE_SHARDS with more than one shard, ROUTE_ALL: how the shards'
+	                         answers combine; ROUTE_MERGE_NONE for one shard. A SELECT whose
+	                         answers cannot be combined yet is refused instead; so is a
+	                         string whose statements would need different merges. A plan made
+	                         without a parameter it needs (params_missing) is not refused for
+	                         that: it has ROUTE_MERGE_NONE until routed with the values */
 } route_plan_t;
 
 /* The config with its maps built, shared by every routing call. */
@@ -93,5 +145,122 @@ int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t
                     int n_params, route_plan_t *out);
 
 const char *route_kind_name(route_kind_t k);
+
+/*
+ * An upper-bound-ish estimate of how deeply the parse tree of `sql` nests,
+ * from its text alone and in one pass: the depth of parentheses, brackets
+ * and CASE ... END, plus at each level the longest chain of operators
+ * (+ - * / % ^ || < > = ..., ::, and the words that nest like them: NOT, IS,
+ * IN, LIKE, COLLATE, AT, OPERATOR(...), ...) and of JOIN, UNION, INTERSECT,
+ * EXCEPT. AND and OR do not count (PostgreSQL flattens them into one list),
+ * nor do commas: a 5 MB INSERT ... VALUES (...), (...), ... is wide, not
+ * deep. String literals (with '' and E'' escapes), dollar quotes, quoted
+ * identifiers and comments (-- and nested slash-star) are skipped.
+ * route_statement refuses a statement whose estimate exceeds
+ * ROUTE_MAX_SQL_DEPTH; the proxy calls it too before it lets libpg_query
+ * parse a statement for other reasons. Linear in len; counting stops once
+ * the figure is far past the limit (nesting twice the limit deep, or a
+ * million-long chain), which it then returns; INT_MAX when memory runs out.
+ */
+int route_sql_depth_estimate(const char *sql, size_t len);
+
+/*
+ * One token of SQL text, as PostgreSQL's lexer would cut it (standard
+ * conforming strings). For router/plancache.c's masking and for the depth
+ * estimate; whitespace and comments between tokens are skipped.
+ */
+typedef enum route_token_kind {
+	ROUTE_TOK_END,     /* end of the text */
+	ROUTE_TOK_WORD,    /* keyword or unquoted identifier */
+	ROUTE_TOK_QIDENT,  /* "quoted identifier", U&"..." */
+	ROUTE_TOK_STRING,  /* a plain '...' string (with '' inside) */
+	ROUTE_TOK_XSTRING, /* E'...', B'...', X'...', N'...', U&'...', $tag$...$tag$ */
+	ROUTE_TOK_NUMBER,  /* 42, 4.2, .5, 1e-3 (no sign) */
+	ROUTE_TOK_PARAM,   /* $1 */
+	ROUTE_TOK_OP,      /* a run of operator characters: + - * / < > = ~ ! @ # % ^ & | ` ? */
+	ROUTE_TOK_CAST,    /* :: */
+	ROUTE_TOK_PUNCT,   /* one of ( ) [ ] , ; . : .. and any other byte */
+} route_token_kind_t;
+
+typedef struct route_token {
+	route_token_kind_t kind;
+	size_t start, len; /* the token's bytes in the text */
+	bool unterminated; /* a string, quoted identifier or comment runs to the end */
+	bool integer;      /* ROUTE_TOK_NUMBER: digits only */
+} route_token_t;
+
+/* The token at or after `pos`; returns the position just after it. */
+size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *tok);
+
+typedef struct route_split {
+	int shard;
+	char *sql; /* INSERT with only the rows of this shard, deparsed */
+} route_split_t;
+
+/*
+ * Split a multi-row INSERT ... VALUES (plan.split_insert) into one statement
+ * per shard, in ascending shard order, with pg_query_deparse_protobuf on the
+ * rewritten tree. Rows keep their order within a shard; ON CONFLICT,
+ * RETURNING, WITH, column lists are kept (route_statement does not split an
+ * INSERT with WITH, though: it refuses it). Comments are not: a routing
+ * comment would have kept the rows together anyway. Returns 0, or -1 with a
+ * message in err (out of memory, or a statement that cannot be split:
+ * parameters ($n) in the rows, or a statement that is not a multi-row
+ * INSERT ... VALUES whose rows go to several shards).
+ */
+int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
+                       char *err, size_t errlen);
+void route_splits_free(route_split_t *s, int n);
+
+/*
+ * Parse once, plan many times: route_statement is route_parse, then
+ * route_analyze, then route_parsed_free. router/plancache.c keeps parsed
+ * statements and analyses them again with each call's parameters.
+ *
+ * route_parse runs the depth guard, reads the routing comment and parses;
+ * a statement that is too deep or does not parse is kept as such (its plan
+ * says so). NULL only when memory runs out. A parsed statement does not
+ * depend on the config.
+ */
+typedef struct route_parsed route_parsed_t;
+
+route_parsed_t *route_parse(const char *sql);
+void route_parsed_free(route_parsed_t *p);
+
+/* Bytes a parsed statement holds (its tree, as allocated). */
+size_t route_parsed_size(const route_parsed_t *p);
+
+/*
+ * Literals the plan cache took out of a statement's text and passes as
+ * parameters: parameter number first + i stands for literal i, given in
+ * text format in values[i]. kinds[i] says how the literal was written, so
+ * that reasons and errors print it as route_statement would have: 'i' an
+ * integer that fits in int4 (values[i] canonical, "-7"), 'f' another number
+ * (as written, with its sign), 's' a '...' string (values[i] unescaped).
+ */
+typedef struct route_literals {
+	int first;
+	int n;
+	const route_param_t *values;
+	const char *kinds;
+} route_literals_t;
+
+/*
+ * Plan a parsed statement, with the same contract as route_statement;
+ * lits may be NULL. A parameter number that is neither the caller's
+ * (1..n_params) nor a literal's counts as not given.
+ */
+int route_analyze(const route_ctx_t *ctx, const route_parsed_t *p, const route_param_t *params,
+                  int n_params, const route_literals_t *lits, route_plan_t *out);
+
+/*
+ * Whether two parsed statements have the same tree, except that where b
+ * has a literal's parameter (lits), a has that literal as a constant whose
+ * value is the parameter's; locations do not count. The plan cache checks
+ * a masked text against the original with it before it keeps the masked
+ * one.
+ */
+bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,
+                        const route_literals_t *lits);
 
 #endif

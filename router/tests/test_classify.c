@@ -544,10 +544,34 @@ static void test_huge_deep_statement_is_not_parsed_and_pins(void **state)
 	free(sql);
 }
 
+/* Under the length cap but deeper than the router's depth limit: not parsed either
+ * (30,000 operators in 60 kB overflow an 8 MB stack inside libpg_query). */
+static void test_short_deep_statement_is_not_parsed_and_pins(void **state)
+{
+	static const char head[] = "set work_mem = 1";
+	size_t terms = 30000, len = sizeof(head) - 1 + terms * 2;
+	char *sql = malloc(len + 1);
+	route_effects_t e;
+
+	(void)state;
+	assert_non_null(sql);
+	memcpy(sql, head, sizeof(head) - 1);
+	for (size_t i = 0; i < terms; i++)
+		memcpy(sql + sizeof(head) - 1 + i * 2, "+1", 2);
+	sql[len] = '\0';
+	assert_true(len < 64 * 1024);
+	assert_int_equal(route_scan_effects(sql, len, &e), 0);
+	assert_true(e.pin);
+	assert_int_equal(e.n_sets, 0);
+	route_effects_free(&e);
+	free(sql);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_huge_deep_statement_is_not_parsed_and_pins),
+	    cmocka_unit_test(test_short_deep_statement_is_not_parsed_and_pins),
 	    cmocka_unit_test(test_plain_dml_has_no_effects_and_allocates_nothing),
 	    cmocka_unit_test(test_update_set_clause_is_not_a_session_set),
 	    cmocka_unit_test(test_set_clauses_of_other_commands_are_not_session_sets),

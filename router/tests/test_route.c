@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,11 +104,34 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
+/*
+ * What every plan must hold, whatever the statement: a SQLSTATE exactly on
+ * refusals, and a merge exactly when several shards answer (a plan made
+ * without the parameters it needs may leave it to the routing with them).
+ */
+static void check_plan_invariants(const char *sql, const route_plan_t *p)
+{
+	int n = shard_set_count(&p->shards);
+
+	if (p->kind == ROUTE_REFUSE && strcmp(p->sqlstate, "0A000") != 0 &&
+	    strcmp(p->sqlstate, "54001") != 0)
+		fail_msg("\"%s\": refused with SQLSTATE \"%s\"", sql, p->sqlstate);
+	if (p->kind != ROUTE_REFUSE && p->sqlstate[0] != '\0')
+		fail_msg("\"%s\": not refused, but SQLSTATE \"%s\"", sql, p->sqlstate);
+	if (n <= 1 && p->merge != ROUTE_MERGE_NONE)
+		fail_msg("\"%s\": %d shard(s) with merge %d", sql, n, (int)p->merge);
+	if (n > 1 && p->merge == ROUTE_MERGE_NONE && !p->params_missing)
+		fail_msg("\"%s\": %d shards without a merge (reason: %s)", sql, n, p->reason);
+	if (p->txn != ROUTE_TXN_NONE && !p->has_txn_control)
+		fail_msg("\"%s\": txn %d without has_txn_control", sql, (int)p->txn);
+}
+
 static route_plan_t route_params(const char *sql, const route_param_t *params, int n)
 {
 	route_plan_t p;
 
 	assert_int_equal(route_statement(&ctx, sql, params, n, &p), 0);
+	check_plan_invariants(sql, &p);
 	return p;
 }
 
@@ -237,6 +263,8 @@ static void expect_refused_with(const char *sql, const route_plan_t *p, const ch
 {
 	expect_kind(sql, p, ROUTE_REFUSE);
 	assert_int_equal(shard_set_count(&p->shards), 0);
+	assert_string_equal(p->sqlstate, "0A000");
+	assert_int_equal(p->merge, ROUTE_MERGE_NONE);
 	for (int i = 0; needles[i] != NULL; i++)
 		if (strstr(p->error, needles[i]) == NULL)
 			fail_msg("\"%s\": error \"%s\" does not contain \"%s\"", sql, p->error,
@@ -853,7 +881,9 @@ static void test_select_list_subquery_without_from_goes_where_its_rows_are(void 
 	(void)state;
 	ROUTES_TO("SELECT (SELECT name FROM users WHERE id = 3)", "users", 3);
 	ROUTES_TO("SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = 4)", "users", 4);
-	ROUTES_TO_ALL_OF("SELECT EXISTS (SELECT 1 FROM orders WHERE total > 4)", "users");
+	/* on every shard, each would return its own row: one PostgreSQL returns one */
+	REFUSED("SELECT EXISTS (SELECT 1 FROM orders WHERE total > 4)", "every shard would return",
+	        "not supported yet", "orders.user_id");
 }
 
 static void test_ctes_are_followed_and_shadow_tables(void **state)
@@ -945,8 +975,9 @@ static void test_union_goes_to_the_union_of_its_branches(void **state)
 	ROUTES_TO("SELECT id FROM users WHERE id = 1 UNION ALL SELECT user_id FROM orders WHERE "
 	          "user_id = 2",
 	          "users", 1, 2);
-	ROUTES_TO_ALL_OF("SELECT id FROM users WHERE id = 1 UNION SELECT user_id FROM orders",
-	                 "users");
+	/* UNION removes duplicates across shards, which concatenation cannot */
+	REFUSED("SELECT id FROM users WHERE id = 1 UNION SELECT user_id FROM orders",
+	        "UNION (without ALL) across shards is not supported yet");
 }
 
 static void test_data_modifying_cte_runs_where_its_rows_are(void **state)
@@ -1497,8 +1528,656 @@ static void test_absurdly_deep_statement_is_refused_not_crashed(void **state)
 
 		expect_kind("deep", &p, ROUTE_REFUSE);
 		expect_reason("deep", &p, "nested too deeply");
+		assert_string_equal(p.sqlstate, "54001");
 	}
 	free(sql);
+}
+
+/* ---- the depth guard ---- */
+
+static int estimate(const char *sql)
+{
+	return route_sql_depth_estimate(sql, strlen(sql));
+}
+
+/* head, `open` n times, center, `close` n times */
+static char *repeat_sql(const char *head, const char *open, const char *center, const char *close,
+                        size_t n)
+{
+	size_t hl = strlen(head), ol = strlen(open), cl = strlen(center), xl = strlen(close);
+	size_t k = hl;
+	char *sql = malloc(hl + n * (ol + xl) + cl + 1);
+
+	assert_non_null(sql);
+	memcpy(sql, head, hl);
+	for (size_t i = 0; i < n; i++, k += ol)
+		memcpy(sql + k, open, ol);
+	memcpy(sql + k, center, cl);
+	k += cl;
+	for (size_t i = 0; i < n; i++, k += xl)
+		memcpy(sql + k, close, xl);
+	sql[k] = '\0';
+	return sql;
+}
+
+/* The tokens of sql, as "kind:text" joined by spaces (kinds: route_token_kind_t's order). */
+static void tokens(const char *sql, char *out, size_t n)
+{
+	static const char kinds[] = "ewqsxnpoc.";
+	size_t len = strlen(sql), pos = 0, k = 0;
+	route_token_t t;
+
+	out[0] = '\0';
+	for (;;) {
+		pos = route_next_token(sql, len, pos, &t);
+		if (t.kind == ROUTE_TOK_END)
+			break;
+		k += (size_t)snprintf(out + k, n - k, "%s%c%s:%.*s", k ? " " : "", kinds[t.kind],
+		                      t.unterminated ? "!" : "", (int)t.len, sql + t.start);
+	}
+}
+
+#define TOKENS(sql, want)                                                                          \
+	do {                                                                                       \
+		char got_[512];                                                                    \
+                                                                                                   \
+		tokens((sql), got_, sizeof got_);                                                  \
+		if (strcmp(got_, (want)) != 0)                                                     \
+			fail_msg("\"%s\": tokens \"%s\", expected \"%s\"", (sql), got_, (want));   \
+	} while (0)
+
+static void test_tokens_are_cut_as_postgresql_cuts_them(void **state)
+{
+	(void)state;
+	TOKENS("SELECT a1, $2 FROM \"T\"\"x\"", "w:SELECT w:a1 .:, p:$2 w:FROM q:\"T\"\"x\"");
+	TOKENS("1 1.5 .5 5. 1e-3 1e 1..2", "n:1 n:1.5 n:.5 n:5. n:1e-3 n:1 w:e n:1 .:.. n:2");
+	/* trailing + and - leave an operator unless it has one of ~!@#%^&|`? */
+	TOKENS("a=-5 b@-5 c<>+-1 d*/*x*/e", "w:a o:= o:- n:5 w:b o:@- n:5 w:c o:<> o:+ o:- n:1 w:d "
+	                                    "o:* w:e");
+	TOKENS("x::int[] -- note\n;", "w:x c::: w:int .:[ .:] .:;");
+	TOKENS("'it''s' E'\\'' U&'a' B'01' $$x$$ $t$a$$b$t$",
+	       "s:'it''s' x:E'\\'' x:U&'a' x:B'01' x:$$x$$ x:$t$a$$b$t$");
+	/* a string continues after a newline, in its own escape rules */
+	TOKENS("'a'\n'b' 'c' 'd'", "s:'a'\n'b' s:'c' s:'d'");
+	TOKENS("E'a'\n'\\'' + 1 '", "x:E'a'\n'\\'' o:+ n:1 s!:'");
+	TOKENS("/* a /* b */ c */ x /* open", "w:x");
+	TOKENS("\"open", "q!:\"open");
+}
+
+static void test_depth_estimate_counts_levels_and_operator_chains(void **state)
+{
+	(void)state;
+	assert_int_equal(estimate(""), 0);
+	assert_int_equal(estimate("SELECT 1"), 0);
+	assert_int_equal(estimate("SELECT 1+1+1"), 2);
+	assert_int_equal(estimate("SELECT (1)"), 1);
+	assert_int_equal(estimate("SELECT ((1+1)+1)*2"), 5);
+	assert_int_equal(estimate("SELECT x::int::text"), 2);
+	assert_int_equal(estimate("SELECT a[1][2]"), 1);
+	/* =-5 is = and a unary minus, as PostgreSQL cuts it; @- is one operator */
+	assert_int_equal(estimate("SELECT a=-5"), 2);
+	assert_int_equal(estimate("SELECT a@-5"), 1);
+	/* 1e-5 is a number, not a subtraction */
+	assert_int_equal(estimate("SELECT 1e-5"), 0);
+	/* AND and OR are flattened by PostgreSQL; commas separate */
+	assert_int_equal(estimate("SELECT a FROM t WHERE a = 1 AND b = 2 OR c = 3"), 1);
+	assert_int_equal(estimate("SELECT f(1, 2, 3), g(4)"), 1);
+	assert_int_equal(estimate("INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')"), 1);
+	/* CASE opens a level; its WHEN branches are a list */
+	assert_int_equal(
+	    estimate("SELECT CASE WHEN a = 1 THEN 'x' WHEN a = 2 THEN 'y' ELSE 'z' END + 1"), 3);
+	/* statements of a string are measured apart */
+	assert_int_equal(estimate("SELECT 1+1+1; SELECT 2"), 2);
+	/* closers without openers close nothing */
+	assert_int_equal(estimate("SELECT 1) + 1] + 1"), 2);
+}
+
+static void test_depth_estimate_skips_strings_comments_and_quoted_names(void **state)
+{
+	(void)state;
+	assert_int_equal(estimate("SELECT '((((+++', 'it''s (('"), 0);
+	assert_int_equal(estimate("SELECT $$((+++$$, $a$ (( $$ )) $a$, $1"), 0);
+	assert_int_equal(estimate("SELECT \"a+b((\" FROM \"t\"\"((\""), 0);
+	assert_int_equal(estimate("SELECT E'\\'((++', e'\\\\', U&'((+' , B'01', X'1f'"), 0);
+	assert_int_equal(estimate("SELECT /* (( /* nested (( */ ++ */ 1 -- ((+++\n"), 0);
+	/* 'a'<newline>'b' is one literal; E'' escapes continue into the next piece */
+	assert_int_equal(estimate("SELECT 'a'\n'(+('"), 0);
+	assert_int_equal(estimate("SELECT E'x'\n'\\'' +1+1 '"), 2);
+	/* unterminated: what follows the quote is not code */
+	assert_int_equal(estimate("SELECT 1 + 'oops ((((+"), 1);
+	assert_int_equal(estimate("SELECT 1 + /* oops ((((+"), 1);
+}
+
+/* Every left-deep chain the grammar builds without a parenthesis is counted. */
+static void test_depth_estimate_counts_chains_of_keywords(void **state)
+{
+	static const struct {
+		const char *head, *open, *center, *close;
+	} chains[] = {
+	    {"SELECT 1", "+1", "", ""},
+	    {"SELECT 'a'", " || 'a'", "", ""},
+	    {"SELECT x", "::int", "", ""},
+	    {"SELECT 'a'", " COLLATE \"C\"", "", ""},
+	    {"SELECT now()", " AT TIME ZONE 'UTC'", "", ""},
+	    {"SELECT 1", " IS NULL", "", ""},
+	    {"SELECT 1", " IN (1)", "", ""},
+	    {"SELECT 1", " OPERATOR(pg_catalog.+) 1", "", ""},
+	    {"SELECT ", "NOT ", "true", ""},
+	    {"SELECT * FROM t", " JOIN t ON true", "", ""},
+	    {"SELECT 1", " UNION SELECT 1", "", ""},
+	    {"SELECT ", "(", "1", ")"},
+	    {"SELECT ", "(SELECT ", "1", ")"},
+	    {"SELECT ", "ARRAY[", "1", "]"},
+	    {"SELECT ", "CASE WHEN ", "true", " THEN 1 END"},
+	};
+	size_t n = ROUTE_MAX_SQL_DEPTH + 100;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
+		char *sql = repeat_sql(chains[i].head, chains[i].open, chains[i].center,
+		                       chains[i].close, n);
+
+		if (estimate(sql) <= ROUTE_MAX_SQL_DEPTH)
+			fail_msg("\"%s...\" %zu times: estimate %d", chains[i].open, n,
+			         estimate(sql));
+		free(sql);
+	}
+}
+
+/* Wide statements are not deep: long lists must pass the guard. */
+static void test_depth_estimate_of_wide_lists_stays_small(void **state)
+{
+	char *sql;
+
+	(void)state;
+	sql = repeat_sql("SELECT * FROM t WHERE a = 1", " AND a = 1", "", "", 20000);
+	assert_true(estimate(sql) <= 2);
+	free(sql);
+	sql = repeat_sql("SELECT * FROM t WHERE a IN (1", ", 1", ")", "", 20000);
+	assert_true(estimate(sql) <= 3);
+	free(sql);
+	sql = repeat_sql("SELECT CASE a", " WHEN 1 THEN 'x'", " END", "", 20000);
+	assert_true(estimate(sql) <= 2);
+	free(sql);
+	sql = repeat_sql("SELECT ", "f(x) = 1, ", "1", "", 20000);
+	assert_true(estimate(sql) <= 2);
+	free(sql);
+}
+
+/*
+ * Without the guard, libpg_query itself overflows the stack on this one
+ * (about 23,500 levels on 8 MB): the test would crash, not fail.
+ */
+static void test_deep_operator_chain_is_refused_before_parsing(void **state)
+{
+	size_t n = 150000; /* 300 kB */
+	char *sql = repeat_sql("SELECT 1", "+1", "", "", n);
+	char want[256];
+	route_plan_t p;
+
+	(void)state;
+	assert_true(strlen(sql) > 300000);
+	p = route(sql);
+	expect_kind("300 kB of +1", &p, ROUTE_REFUSE);
+	assert_string_equal(p.sqlstate, "54001");
+	snprintf(want, sizeof want,
+	         "statement is nested too deeply to analyze (estimated depth %zu, limit %d)", n,
+	         ROUTE_MAX_SQL_DEPTH);
+	assert_string_equal(p.error, want);
+	assert_int_equal(shard_set_count(&p.shards), 0);
+	free(sql);
+	/* just over the limit, too */
+	sql = repeat_sql("SELECT * FROM users WHERE id = 1 AND x = 1", "*1", "", "",
+	                 ROUTE_MAX_SQL_DEPTH);
+	p = route(sql);
+	expect_kind("limit + 1", &p, ROUTE_REFUSE);
+	assert_string_equal(p.sqlstate, "54001");
+	free(sql);
+	/* a routing comment still decides, as for a statement that does not parse */
+	sql = repeat_sql("/* pgshard: shard=2 */ SELECT 1", "+1", "", "", n);
+	p = route(sql);
+	expect_one("override", &p, ROUTE_SHARDS, 2);
+	assert_string_equal(p.sqlstate, "");
+	free(sql);
+}
+
+/* A tree deeper than the router walks, from a text the estimate lets through. */
+static void test_deep_tree_under_the_text_limit_is_refused_with_54001(void **state)
+{
+	char *sql = repeat_sql("SELECT ", "(SELECT ", "1", ")", 1500);
+	route_plan_t p;
+
+	(void)state;
+	assert_true(estimate(sql) <= ROUTE_MAX_SQL_DEPTH);
+	p = route(sql);
+	expect_kind("nested subqueries", &p, ROUTE_REFUSE);
+	assert_string_equal(p.sqlstate, "54001");
+	expect_reason("nested subqueries", &p, "nested too deeply for pgshard's router");
+	free(sql);
+}
+
+/* 5 MB of rows: wide, not deep; the guard must let it through. */
+static void test_wide_multi_row_insert_is_not_refused_by_the_guard(void **state)
+{
+	size_t rows = 300000, cap = rows * 24 + 64, k;
+	char *sql = malloc(cap);
+	route_plan_t p;
+
+	(void)state;
+	assert_non_null(sql);
+	k = (size_t)snprintf(sql, cap, "INSERT INTO users (id, v) VALUES ");
+	for (size_t i = 0; i < rows; i++)
+		k += (size_t)snprintf(sql + k, cap - k, "%s(%zu,'row %06zu')", i ? "," : "", i + 1,
+		                      i);
+	assert_true(k > 5 * 1000 * 1000);
+	assert_true(estimate(sql) <= 2);
+	p = route(sql);
+	expect_map_all("5 MB INSERT", &p, "users");
+	assert_true(p.split_insert);
+	assert_int_equal(p.merge, ROUTE_MERGE_SUM);
+	assert_string_equal(p.sqlstate, "");
+	free(sql);
+}
+
+/* ---- transaction control ---- */
+
+static void test_transaction_control_statements_are_named(void **state)
+{
+	static const struct {
+		const char *sql;
+		route_txn_t txn;
+	} cases[] = {
+	    {"BEGIN", ROUTE_TXN_BEGIN},
+	    {"begin work", ROUTE_TXN_BEGIN},
+	    {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ROUTE_TXN_BEGIN},
+	    {"START TRANSACTION ISOLATION LEVEL SERIALIZABLE", ROUTE_TXN_BEGIN},
+	    {"COMMIT", ROUTE_TXN_COMMIT},
+	    {"END", ROUTE_TXN_COMMIT},
+	    {"COMMIT TRANSACTION;", ROUTE_TXN_COMMIT},
+	    {"ROLLBACK", ROUTE_TXN_ROLLBACK},
+	    {"ABORT", ROUTE_TXN_ROLLBACK},
+	    {"SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
+	    {"RELEASE SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
+	    {"RELEASE a", ROUTE_TXN_SAVEPOINT},
+	    {"ROLLBACK TO SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
+	    {"ROLLBACK TO a", ROUTE_TXN_SAVEPOINT},
+	    {"COMMIT AND CHAIN", ROUTE_TXN_OTHER},
+	    {"ROLLBACK AND CHAIN", ROUTE_TXN_OTHER},
+	    {"COMMIT AND NO CHAIN", ROUTE_TXN_COMMIT},
+	    {"PREPARE TRANSACTION 'g1'", ROUTE_TXN_OTHER},
+	    {"COMMIT PREPARED 'g1'", ROUTE_TXN_OTHER},
+	    {"ROLLBACK PREPARED 'g1'", ROUTE_TXN_OTHER},
+	    {"/* pgshard: shard=2 */ BEGIN", ROUTE_TXN_BEGIN},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		route_plan_t p = route(cases[i].sql);
+
+		if (p.txn != cases[i].txn || !p.has_txn_control)
+			fail_msg("\"%s\": txn %d (has %d), expected %d", cases[i].sql, (int)p.txn,
+			         p.has_txn_control, (int)cases[i].txn);
+	}
+}
+
+static void test_transaction_control_among_other_statements_is_only_flagged(void **state)
+{
+	static const char *const mixed[] = {
+	    "BEGIN; SELECT 1",
+	    "SELECT * FROM users WHERE id = 1; COMMIT",
+	    "BEGIN; COMMIT",
+	};
+	static const char *const none[] = {
+	    "SELECT 1",
+	    "SET LOCAL statement_timeout = 0",
+	    "SELEC 1; BEGIN", /* does not parse: nobody can tell */
+	    "PREPARE q AS SELECT 1",
+	};
+	route_plan_t p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof mixed / sizeof mixed[0]; i++) {
+		p = route(mixed[i]);
+		if (p.txn != ROUTE_TXN_NONE || !p.has_txn_control)
+			fail_msg("\"%s\": txn %d, has %d", mixed[i], (int)p.txn, p.has_txn_control);
+	}
+	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+		p = route(none[i]);
+		if (p.txn != ROUTE_TXN_NONE || p.has_txn_control)
+			fail_msg("\"%s\": txn %d, has %d", none[i], (int)p.txn, p.has_txn_control);
+	}
+}
+
+/* ---- merging the shards' answers ---- */
+
+#define MERGES(sql, m)                                                                             \
+	do {                                                                                       \
+		route_plan_t p_ = route(sql);                                                      \
+		if (p_.kind == ROUTE_REFUSE || p_.merge != (m))                                    \
+			fail_msg("\"%s\": merge %d, expected %d (%s)", (sql), (int)p_.merge,       \
+			         (int)(m), p_.reason);                                             \
+	} while (0)
+
+static void test_one_shard_has_nothing_to_merge(void **state)
+{
+	(void)state;
+	MERGES("SELECT * FROM users WHERE id = 1 ORDER BY name LIMIT 3", ROUTE_MERGE_NONE);
+	MERGES("SELECT count(DISTINCT name) FROM users WHERE id = 1", ROUTE_MERGE_NONE);
+	MERGES("SELECT * FROM countries ORDER BY code", ROUTE_MERGE_NONE);
+	MERGES("SELECT 1 UNION SELECT 2", ROUTE_MERGE_NONE);
+	MERGES("UPDATE users SET n = 1 WHERE id = 3", ROUTE_MERGE_NONE);
+	MERGES("/* pgshard: shard=1 */ SELECT * FROM users ORDER BY id", ROUTE_MERGE_NONE);
+}
+
+static void test_multi_shard_rows_that_concatenate_are_summed(void **state)
+{
+	(void)state;
+	MERGES("SELECT * FROM users", ROUTE_MERGE_SUM);
+	MERGES("SELECT id, name FROM users WHERE id IN (1, 2, 3, 4, 5, 6)", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN orders o ON o.user_id = u.id", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.id", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM orders o RIGHT JOIN users u ON o.user_id = u.id", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.id", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN countries c ON c.code = u.cc", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM (SELECT id FROM users WHERE name = 'x') s", ROUTE_MERGE_SUM);
+	MERGES("WITH x AS (SELECT * FROM users) SELECT * FROM x", ROUTE_MERGE_SUM);
+	MERGES("SELECT id FROM users UNION ALL SELECT user_id FROM orders", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users WHERE id IN (SELECT user_id FROM orders)", ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users FOR UPDATE", ROUTE_MERGE_SUM);
+	MERGES("WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d", ROUTE_MERGE_SUM);
+	MERGES("SELECT upper(name), id + 1 FROM users", ROUTE_MERGE_SUM);
+	MERGES("COPY users TO STDOUT", ROUTE_MERGE_SUM);
+	MERGES("COPY (SELECT * FROM orders) TO STDOUT", ROUTE_MERGE_SUM);
+	MERGES("EXPLAIN SELECT * FROM users ORDER BY id", ROUTE_MERGE_SUM);
+}
+
+static void test_multi_shard_counts_are_added_up(void **state)
+{
+	(void)state;
+	MERGES("SELECT count(*) FROM users", ROUTE_MERGE_COUNT);
+	MERGES("SELECT count(*) AS n, count(name) FROM users u JOIN orders o ON o.user_id = u.id",
+	       ROUTE_MERGE_COUNT);
+	MERGES("SELECT pg_catalog.count(*) FROM accounts WHERE name > 'm'", ROUTE_MERGE_COUNT);
+	MERGES("SELECT count(*) FROM (SELECT id FROM users WHERE name = 'x') s", ROUTE_MERGE_COUNT);
+}
+
+static void test_multi_shard_select_that_cannot_be_merged_yet_is_refused(void **state)
+{
+	static const struct {
+		const char *sql, *what;
+	} cases[] = {
+	    {"SELECT * FROM orders ORDER BY total", "ORDER BY across shards"},
+	    {"SELECT * FROM orders LIMIT 10", "LIMIT/OFFSET across shards"},
+	    {"SELECT * FROM orders OFFSET 10", "LIMIT/OFFSET"},
+	    {"SELECT * FROM orders FETCH FIRST 3 ROWS ONLY", "LIMIT/OFFSET"},
+	    {"SELECT user_id, count(*) FROM orders GROUP BY user_id", "GROUP BY across shards"},
+	    {"SELECT 1 FROM orders HAVING true", "HAVING"},
+	    {"SELECT DISTINCT total FROM orders", "DISTINCT across shards"},
+	    {"SELECT DISTINCT ON (user_id) * FROM orders", "DISTINCT"},
+	    {"SELECT sum(total) FROM orders", "aggregate function sum()"},
+	    {"SELECT count(*), max(total) FROM orders", "aggregate function"},
+	    {"SELECT coalesce(max(total), 0) FROM orders", "aggregate function max()"},
+	    {"SELECT count(DISTINCT total) FROM orders", "aggregate function count()"},
+	    {"SELECT count(*) FILTER (WHERE total > 1) FROM orders", "aggregate function"},
+	    {"SELECT count(*) + 1 FROM orders", "aggregate function count()"},
+	    {"SELECT count(*) FROM orders ORDER BY 1", "ORDER BY"},
+	    {"SELECT string_agg(note, ',' ORDER BY note) FROM orders", "aggregate function"},
+	    {"SELECT *, row_number() OVER () FROM orders", "window functions"},
+	    {"SELECT user_id FROM orders UNION SELECT id FROM users", "UNION (without ALL)"},
+	    {"SELECT user_id FROM orders INTERSECT SELECT id FROM users", "INTERSECT"},
+	    {"SELECT user_id FROM orders EXCEPT SELECT id FROM users", "EXCEPT"},
+	    {"SELECT id FROM users UNION ALL SELECT 1", "every shard would return"},
+	    {"SELECT * FROM countries WHERE code IN (SELECT cc FROM users)",
+	     "every shard would return"},
+	    {"SELECT * FROM countries c LEFT JOIN users u ON u.cc = c.code", "every shard"},
+	    {"SELECT (SELECT count(*) FROM orders)", "every shard would return"},
+	    {"SELECT * FROM (SELECT count(*) FROM orders) s", "every shard would return"},
+	    {"WITH c AS (SELECT user_id FROM orders LIMIT 5) SELECT * FROM c", "every shard"},
+	    {"COPY (SELECT count(*) FROM orders) TO STDOUT", "count() in COPY"},
+	    {"COPY (SELECT * FROM orders ORDER BY total) TO STDOUT", "ORDER BY"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		route_plan_t p = route(cases[i].sql);
+
+		expect_refused_with(cases[i].sql, &p,
+		                    (const char *const[]){cases[i].what, "not supported yet",
+		                                          "/* pgshard: shard=N */", NULL});
+	}
+	/* the message says which key would make it a one-shard query */
+	REFUSED("SELECT * FROM orders ORDER BY total",
+	        "ORDER BY across shards is not supported yet (scatter-gather); add a condition on "
+	        "orders.user_id, or /* pgshard: shard=N */");
+}
+
+static void test_multi_shard_writes_add_up_their_counts(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[128];
+
+	(void)state;
+	MERGES("UPDATE users SET n = 0", ROUTE_MERGE_SUM);
+	MERGES("UPDATE users SET n = 0 WHERE id IN (1, 2, 3, 4) RETURNING *", ROUTE_MERGE_SUM);
+	MERGES("DELETE FROM orders WHERE total = 0 RETURNING user_id", ROUTE_MERGE_SUM);
+	MERGES("INSERT INTO orders (user_id, total) SELECT id, 0 FROM users", ROUTE_MERGE_SUM);
+	MERGES("MERGE INTO users u USING orders o ON u.id = o.user_id WHEN MATCHED THEN UPDATE SET "
+	       "n = 1",
+	       ROUTE_MERGE_SUM);
+	MERGES("COPY users FROM STDIN", ROUTE_MERGE_SUM);
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (1), (%lld) RETURNING id",
+	         (long long)b);
+	MERGES(sql, ROUTE_MERGE_SUM);
+}
+
+static void test_ddl_and_reference_table_writes_take_one_copy(void **state)
+{
+	(void)state;
+	MERGES("CREATE INDEX ON users (name)", ROUTE_MERGE_ONE);
+	MERGES("ALTER TABLE orders ADD COLUMN x int", ROUTE_MERGE_ONE);
+	MERGES("TRUNCATE users", ROUTE_MERGE_ONE);
+	MERGES("INSERT INTO countries (code) VALUES ('fr') RETURNING *", ROUTE_MERGE_ONE);
+	MERGES("UPDATE countries SET name = 'x'", ROUTE_MERGE_ONE);
+	MERGES("WITH x AS (DELETE FROM countries WHERE code = 'xx' RETURNING *) SELECT * FROM x",
+	       ROUTE_MERGE_ONE);
+	MERGES("COPY countries FROM STDIN", ROUTE_MERGE_ONE);
+	MERGES("LOCK TABLE users IN SHARE MODE", ROUTE_MERGE_ONE);
+	MERGES("CREATE TABLE orders AS SELECT * FROM users WITH NO DATA", ROUTE_MERGE_ONE);
+	MERGES("/* pgshard: all */ DROP INDEX users_name_idx", ROUTE_MERGE_ONE);
+	MERGES("/* pgshard: all */ SELEC oops", ROUTE_MERGE_ONE);
+	MERGES("/* pgshard: all */ SELECT * FROM countries", ROUTE_MERGE_ONE);
+	/* on every shard by request, reading no configured table: each shard's rows */
+	MERGES("/* pgshard: all */ SELECT * FROM pg_stat_activity", ROUTE_MERGE_SUM);
+	MERGES("/* pgshard: all */ SELECT * FROM users", ROUTE_MERGE_SUM);
+	REFUSED("/* pgshard: all */ SELECT * FROM users ORDER BY id", "ORDER BY");
+}
+
+static void test_statements_of_one_string_must_merge_alike(void **state)
+{
+	(void)state;
+	MERGES("SELECT * FROM users; SELECT * FROM orders", ROUTE_MERGE_SUM);
+	MERGES("SET LOCAL work_mem = '1MB'; SELECT count(*) FROM users", ROUTE_MERGE_COUNT);
+	REFUSED("UPDATE users SET n = 0; SELECT count(*) FROM users",
+	        "statement 1 concatenates rows, statement 2 adds up counts", "separately");
+	REFUSED("SELECT * FROM users; SELECT * FROM users ORDER BY id", "ORDER BY");
+}
+
+/* At Parse, before the values are known, the plan is not final: nothing is refused yet. */
+static void test_plan_without_its_parameters_is_not_refused_for_merging(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1 ORDER BY name";
+	route_param_t prm = text_param("7");
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+	assert_int_equal(p.merge, ROUTE_MERGE_NONE);
+	p = route_params(sql, &prm, 1);
+	expect_keys(sql, &p, "users", KEYS(7));
+	assert_int_equal(p.merge, ROUTE_MERGE_NONE);
+	prm = (route_param_t){.data = NULL, .len = -1};
+	p = route_params(sql, &prm, 1); /* NULL: every shard, and now it is final */
+	expect_refused_with(sql, &p, (const char *const[]){"ORDER BY", NULL});
+}
+
+/* ---- splitting a multi-row INSERT ---- */
+
+/*
+ * How each row of an INSERT ... VALUES reads once parsed: "i:-3|s:it's|null|
+ * cast(s:7)|f:1.5|call" (the values PostgreSQL will insert, not their spelling).
+ */
+static void node_text(char *out, size_t n, const PgQuery__Node *v)
+{
+	const PgQuery__AConst *c;
+
+	if (v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
+		char inner[200];
+
+		node_text(inner, sizeof inner, v->type_cast->arg);
+		snprintf(out, n, "cast(%s)", inner);
+		return;
+	}
+	if (v->node_case != PG_QUERY__NODE__NODE_A_CONST) {
+		snprintf(out, n, v->node_case == PG_QUERY__NODE__NODE_FUNC_CALL ? "call" : "?");
+		return;
+	}
+	c = v->a_const;
+	if (c->isnull)
+		snprintf(out, n, "null");
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL)
+		snprintf(out, n, "i:%d", c->ival != NULL ? (int)c->ival->ival : 0);
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_FVAL)
+		snprintf(out, n, "f:%s", c->fval->fval);
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL)
+		snprintf(out, n, "s:%s", c->sval->sval);
+	else
+		snprintf(out, n, "?");
+}
+
+/* The rows of an INSERT, one string each, in order; returns how many. */
+static size_t insert_rows(const char *sql, char rows[][512], size_t max)
+{
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
+	PgQuery__ParseResult *tree;
+	const PgQuery__SelectStmt *sel;
+	size_t n;
+
+	if (r.error != NULL)
+		fail_msg("\"%s\" does not parse: %s", sql, r.error->message);
+	tree = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+	                                      (const uint8_t *)r.parse_tree.data);
+	assert_non_null(tree);
+	assert_int_equal(tree->n_stmts, 1);
+	assert_int_equal(tree->stmts[0]->stmt->node_case, PG_QUERY__NODE__NODE_INSERT_STMT);
+	sel = tree->stmts[0]->stmt->insert_stmt->select_stmt->select_stmt;
+	n = sel->n_values_lists;
+	assert_true(n <= max);
+	for (size_t i = 0; i < n; i++) {
+		const PgQuery__List *l = sel->values_lists[i]->list;
+		size_t k = 0;
+
+		rows[i][0] = '\0';
+		for (size_t j = 0; j < l->n_items; j++) {
+			char item[256];
+
+			node_text(item, sizeof item, l->items[j]);
+			k += (size_t)snprintf(rows[i] + k, 512 - k, "%s%s", j ? "|" : "", item);
+		}
+	}
+	pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(r);
+	return n;
+}
+
+static void test_split_insert_makes_one_statement_per_shard(void **state)
+{
+	const char *sql =
+	    "INSERT INTO users (id, name, note) VALUES (1, 'it''s', NULL), (2, E'tab\\there', "
+	    "'x'::text), (3, 'caf\xc3\xa9', now()), ('4'::int8, $$dollar$$, 1.5), (-5, "
+	    "'back\\slash', "
+	    "-2), (6, E'quote\\'s', 'a\n'\n'b'), (7, '', 99999999999), (8, 'x', DEFAULT) ON "
+	    "CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id, name";
+	char orig[16][512], got[16][512];
+	bool seen[16] = {false};
+	route_split_t *splits;
+	route_plan_t plan = route(sql);
+	int n;
+	char err[256];
+	size_t n_orig = insert_rows(sql, orig, 16), n_got = 0;
+
+	(void)state;
+	assert_true(plan.split_insert);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), 0);
+	assert_int_equal(n, shard_set_count(&plan.shards));
+	for (int i = 0; i < n; i++) {
+		route_plan_t q = route(splits[i].sql);
+		size_t rows, last = 0;
+
+		/* ascending shards, each statement on its own shard, nothing to split again */
+		if (i > 0)
+			assert_true(splits[i].shard > splits[i - 1].shard);
+		expect_one(splits[i].sql, &q, ROUTE_SHARDS, splits[i].shard);
+		assert_false(q.split_insert);
+		assert_non_null(strstr(splits[i].sql, "INSERT INTO users (id, name, note) VALUES"));
+		assert_non_null(strstr(splits[i].sql, "ON CONFLICT (id) DO UPDATE SET name = "
+		                                      "excluded.name RETURNING id, name"));
+		/* every row once, with its values, in the original order within the shard */
+		rows = insert_rows(splits[i].sql, got, 16);
+		for (size_t r = 0; r < rows; r++) {
+			size_t k = 0;
+
+			while (k < n_orig && (seen[k] || strcmp(orig[k], got[r]) != 0))
+				k++;
+			if (k == n_orig)
+				fail_msg("row \"%s\" of shard %d is not an original row", got[r],
+				         splits[i].shard);
+			assert_true(r == 0 || k > last);
+			seen[k] = true;
+			last = k;
+		}
+		n_got += rows;
+	}
+	assert_int_equal(n_got, n_orig);
+	/* the values PostgreSQL inserts, not only their spelling */
+	assert_string_equal(orig[0], "i:1|s:it's|null");
+	assert_string_equal(orig[1], "i:2|s:tab\there|cast(s:x)");
+	assert_string_equal(orig[4], "i:-5|s:back\\slash|i:-2");
+	assert_string_equal(orig[5], "i:6|s:quote's|s:a\nb");
+	route_splits_free(splits, n);
+}
+
+static void test_split_insert_refuses_what_it_cannot_split(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	route_split_t *splits = (route_split_t *)&b;
+	char sql[256], err[256];
+	int n = 7;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, name) VALUES ($1, 'a'), (%lld, $2)",
+	         (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	assert_string_equal(err, "a multi-row INSERT with parameters whose rows go to several "
+	                         "shards cannot be split; send one row per statement");
+	assert_null(splits);
+	assert_int_equal(n, 0);
+	assert_int_equal(route_split_insert(&ctx, "INSERT INTO users (id) VALUES (1)", &splits, &n,
+	                                    err, sizeof err),
+	                 -1);
+	assert_int_equal(
+	    route_split_insert(&ctx, "COPY users FROM STDIN", &splits, &n, err, sizeof err), -1);
+	assert_int_equal(
+	    route_split_insert(&ctx, "SELECT * FROM users", &splits, &n, err, sizeof err), -1);
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (1), (%lld) ORDER BY 1 LIMIT 1",
+	         (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	REFUSED(sql, "LIMIT/OFFSET picks among all of them");
+	snprintf(sql, sizeof sql,
+	         "/* pgshard: shard=0 */ INSERT INTO users (id) VALUES (1), (%lld)", (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	assert_null(splits);
+	route_splits_free(NULL, 0);
 }
 
 static void test_plans_are_a_function_of_their_inputs(void **state)
@@ -1599,6 +2278,26 @@ int main(void)
 	    cmocka_unit_test(test_lock_of_a_sharded_table_goes_to_every_shard),
 	    cmocka_unit_test(test_absurdly_deep_statement_is_refused_not_crashed),
 	    cmocka_unit_test(test_plans_are_a_function_of_their_inputs),
+	    cmocka_unit_test(test_tokens_are_cut_as_postgresql_cuts_them),
+	    cmocka_unit_test(test_depth_estimate_counts_levels_and_operator_chains),
+	    cmocka_unit_test(test_depth_estimate_skips_strings_comments_and_quoted_names),
+	    cmocka_unit_test(test_depth_estimate_counts_chains_of_keywords),
+	    cmocka_unit_test(test_depth_estimate_of_wide_lists_stays_small),
+	    cmocka_unit_test(test_deep_operator_chain_is_refused_before_parsing),
+	    cmocka_unit_test(test_deep_tree_under_the_text_limit_is_refused_with_54001),
+	    cmocka_unit_test(test_wide_multi_row_insert_is_not_refused_by_the_guard),
+	    cmocka_unit_test(test_transaction_control_statements_are_named),
+	    cmocka_unit_test(test_transaction_control_among_other_statements_is_only_flagged),
+	    cmocka_unit_test(test_one_shard_has_nothing_to_merge),
+	    cmocka_unit_test(test_multi_shard_rows_that_concatenate_are_summed),
+	    cmocka_unit_test(test_multi_shard_counts_are_added_up),
+	    cmocka_unit_test(test_multi_shard_select_that_cannot_be_merged_yet_is_refused),
+	    cmocka_unit_test(test_multi_shard_writes_add_up_their_counts),
+	    cmocka_unit_test(test_ddl_and_reference_table_writes_take_one_copy),
+	    cmocka_unit_test(test_statements_of_one_string_must_merge_alike),
+	    cmocka_unit_test(test_plan_without_its_parameters_is_not_refused_for_merging),
+	    cmocka_unit_test(test_split_insert_makes_one_statement_per_shard),
+	    cmocka_unit_test(test_split_insert_refuses_what_it_cannot_split),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

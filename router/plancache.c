@@ -1,0 +1,643 @@
+/*
+ * plancache.c — parsed statements kept by masked text (see plancache.h).
+ *
+ * Masking is lexical (route_next_token cuts the text as PostgreSQL's
+ * scanner does) and conservative: a literal is replaced only where the
+ * grammar takes any expression, so that a parameter there parses to the
+ * same tree. What the rules below miss, the comparison of the masked
+ * tree with the original catches (route_parsed_match), once per key.
+ *
+ * Why one check per key is enough: the key is the masked text plus how
+ * each literal was written (integer, other number, string, with a folded
+ * minus sign). Two texts with one key differ only in the values of
+ * literals of the same token kinds, and PostgreSQL's grammar sees token
+ * kinds, not values: their trees differ only in those constants. The depth
+ * estimate does not look at literal values either.
+ */
+#include "router/plancache.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <xxhash.h>
+
+/* PostgreSQL takes at most this many parameters. */
+#define MAX_PARAMS 65535
+
+/* ---- masking ---- */
+
+typedef struct mask {
+	char *key; /* masked text, '\0', one kind letter per literal, '\0' */
+	size_t key_len, key_cap;
+	size_t text_len; /* the masked text's length within key */
+	char *vals;      /* the literals' values, back to back */
+	size_t vals_len, vals_cap;
+	size_t *val_off;
+	route_param_t *params;
+	char *kinds; /* 'i', 'f', 's' as route_literals_t wants them */
+	int n, cap;
+	int first; /* number of the first literal's parameter */
+} mask_t;
+
+/* Room for `need` elements in buffer p of *cap: the buffer, or NULL (p is kept). */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return p;
+	while (n < need)
+		n *= 2;
+	q = realloc(p, n * elem);
+	if (q != NULL)
+		*cap = n;
+	return q;
+}
+
+static int put(mask_t *m, const char *s, size_t n)
+{
+	char *k = grow(m->key, &m->key_cap, m->key_len + n + 1, 1);
+
+	if (k == NULL)
+		return -1;
+	m->key = k;
+	memcpy(m->key + m->key_len, s, n);
+	m->key_len += n;
+	return 0;
+}
+
+static int put_val(mask_t *m, const char *s, size_t n)
+{
+	char *v = grow(m->vals, &m->vals_cap, m->vals_len + n, 1);
+
+	if (v == NULL)
+		return -1;
+	m->vals = v;
+	memcpy(m->vals + m->vals_len, s, n);
+	m->vals_len += n;
+	return 0;
+}
+
+static bool ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+static bool tok_word(const char *s, const route_token_t *t, const char *const *words)
+{
+	if (t->kind != ROUTE_TOK_WORD)
+		return false;
+	for (; *words != NULL; words++)
+		if (strlen(*words) == t->len && strncasecmp(s + t->start, *words, t->len) == 0)
+			return true;
+	return false;
+}
+
+static bool tok_punct(const char *s, const route_token_t *t, const char *chars)
+{
+	return t->kind == ROUTE_TOK_PUNCT && strchr(chars, s[t->start]) != NULL;
+}
+
+/*
+ * Statements whose literals may become parameters: queries and DML. Not
+ * SET/SHOW (no parameters in their grammar), COPY, DDL, PREPARE (whose $n
+ * are its own), EXPLAIN (whose options are not expressions), ...
+ */
+static const char *const maskable_heads[] = {"select", "insert", "update", "delete", "with",
+                                             "values", "table",  "merge",  NULL};
+
+/*
+ * Whether every statement of the text is maskable; *max_param: the highest
+ * $n it uses. false also for a text with an unterminated string or comment.
+ */
+static bool maskable(const char *sql, size_t len, int *max_param)
+{
+	route_token_t t;
+	size_t pos = 0;
+	bool head = true, any = false;
+	int depth = 0;
+
+	*max_param = 0;
+	for (;;) {
+		pos = route_next_token(sql, len, pos, &t);
+		if (t.unterminated)
+			return false;
+		if (t.kind == ROUTE_TOK_END)
+			return any;
+		if (t.kind == ROUTE_TOK_PARAM) {
+			long v = t.len > 6 ? MAX_PARAMS + 1 : strtol(sql + t.start + 1, NULL, 10);
+
+			if (v > MAX_PARAMS)
+				return false;
+			if (v > *max_param)
+				*max_param = (int)v;
+		}
+		if (head && tok_punct(sql, &t, "(")) {
+			depth++;
+			continue;
+		}
+		if (head) {
+			if (!tok_word(sql, &t, maskable_heads))
+				return false;
+			head = false;
+			any = true;
+		}
+		if (tok_punct(sql, &t, "("))
+			depth++;
+		else if (tok_punct(sql, &t, ")") && depth > 0)
+			depth--;
+		else if (tok_punct(sql, &t, ";") && depth == 0)
+			head = true;
+	}
+}
+
+/*
+ * Type modifiers PostgreSQL's grammar wants as integer constants, not
+ * expressions: varchar(10), timestamp(3), interval second(3), float(24).
+ */
+static const char *const iconst_types[] = {
+    "char",         "character",         "varchar",        "varying", "nchar", "float",
+    "time",         "timestamp",         "interval",       "second",  "bit",   "localtime",
+    "current_time", "current_timestamp", "localtimestamp", NULL};
+
+/*
+ * Words after which a string is an expression, never the type name of a
+ * typed literal (date '...'): reserved keywords that end an expression's
+ * left side or start one.
+ */
+static const char *const string_after[] = {
+    "and",   "or",     "not",       "then", "else", "when",     "select", "where", "having",
+    "limit", "offset", "returning", "case", "from", "distinct", "on",     NULL};
+
+enum {
+	LIT_NO,   /* leave it in the text */
+	LIT_YES,  /* mask the literal itself */
+	LIT_SIGN, /* mask the minus sign before it too: PostgreSQL folds -5 into one constant */
+};
+
+/* Whether to mask the number t, after tokens prev and prev2. */
+static int number_rule(const char *s, size_t len, const route_token_t *t, const route_token_t *prev,
+                       const route_token_t *prev2)
+{
+	size_t end = t->start + t->len;
+	route_token_t next;
+	char last;
+
+	/* 1abc is 1 and a column alias; 1..2 is a slice: keep such text as it is */
+	if (end < len && (ident_char(s[end]) || s[end] == '.'))
+		return LIT_NO;
+	/* x.5 and the like: glued to the token before */
+	if (prev->kind != ROUTE_TOK_END && prev->start + prev->len == t->start &&
+	    (prev->kind == ROUTE_TOK_WORD || prev->kind == ROUTE_TOK_NUMBER ||
+	     prev->kind == ROUTE_TOK_PARAM || prev->kind == ROUTE_TOK_QIDENT))
+		return LIT_NO;
+	if (tok_punct(s, prev, "(") && tok_word(s, prev2, iconst_types))
+		return LIT_NO;
+	if (prev->kind != ROUTE_TOK_OP || prev->len != 1 || s[prev->start] != '-')
+		return LIT_YES;
+	/* -5::int8 is -(5::int8), not folded: :: and [ bind tighter than the sign */
+	route_next_token(s, len, end, &next);
+	if (next.kind == ROUTE_TOK_CAST || tok_punct(s, &next, "["))
+		return LIT_YES;
+	/* a lone minus: unary (folded into the constant) or binary? */
+	switch (prev2->kind) {
+	case ROUTE_TOK_END:
+		return LIT_SIGN;
+	case ROUTE_TOK_OP:
+		last = s[prev2->start + prev2->len - 1];
+		/* - -5 is 5 again: keep */
+		return last == '-' || last == '+' ? LIT_NO : LIT_SIGN;
+	case ROUTE_TOK_PUNCT:
+		if (tok_punct(s, prev2, "(,[;"))
+			return LIT_SIGN;
+		if (tok_punct(s, prev2, ")]"))
+			return LIT_YES; /* (a) - 5 */
+		return LIT_NO;
+	case ROUTE_TOK_NUMBER:
+	case ROUTE_TOK_STRING:
+	case ROUTE_TOK_XSTRING:
+	case ROUTE_TOK_PARAM:
+	case ROUTE_TOK_QIDENT:
+		return LIT_YES; /* binary: a - 5 */
+	default:
+		/* a word: SELECT -5 (unary) or a -5 (binary); keep */
+		return LIT_NO;
+	}
+}
+
+static bool string_rule(const char *s, const route_token_t *t, const route_token_t *prev)
+{
+	if (t->unterminated)
+		return false;
+	switch (prev->kind) {
+	case ROUTE_TOK_END:
+	case ROUTE_TOK_OP:
+		return true;
+	case ROUTE_TOK_PUNCT:
+		return tok_punct(s, prev, "(,[");
+	case ROUTE_TOK_WORD:
+		return tok_word(s, prev, string_after);
+	default:
+		return false;
+	}
+}
+
+/* A plain '...' string's value: '' is ', and continued pieces are joined. */
+static int string_value(mask_t *m, const char *s, const route_token_t *t)
+{
+	size_t i = t->start, end = t->start + t->len;
+
+	while (i < end) {
+		if (s[i] != '\'') {
+			i++; /* the whitespace between continued pieces */
+			continue;
+		}
+		for (i++; i < end; i++) {
+			if (s[i] == '\'' && i + 1 < end && s[i + 1] == '\'') {
+				i++;
+			} else if (s[i] == '\'') {
+				i++;
+				break;
+			}
+			if (put_val(m, s + i, 1) < 0)
+				return -1;
+		}
+		/* skip to the next piece, past any -- comment between */
+		while (i < end && s[i] != '\'') {
+			if (s[i] == '-' && i + 1 < end && s[i + 1] == '-')
+				while (i < end && s[i] != '\n' && s[i] != '\r')
+					i++;
+			else
+				i++;
+		}
+	}
+	return 0;
+}
+
+/* Record one literal's value and kind; its parameter number is first + index. */
+static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool neg, char *sig)
+{
+	size_t off = m->vals_len;
+	long iv = 0;
+
+	if (m->n == m->cap) {
+		size_t cap = (size_t)m->cap * 2 + 16;
+		size_t *o = realloc(m->val_off, cap * sizeof *o);
+		route_param_t *p = o != NULL ? realloc(m->params, cap * sizeof *p) : NULL;
+		char *k = p != NULL ? realloc(m->kinds, cap) : NULL;
+
+		if (o != NULL)
+			m->val_off = o;
+		if (p != NULL)
+			m->params = p;
+		if (k == NULL)
+			return -1;
+		m->kinds = k;
+		m->cap = (int)cap;
+	}
+	/* as PostgreSQL's scanner: digits that fit in int4 make an integer (ival) */
+	if (t->kind == ROUTE_TOK_NUMBER && t->integer && t->len <= 10)
+		iv = strtol(s + t->start, NULL, 10);
+	if (t->kind == ROUTE_TOK_STRING) {
+		if (string_value(m, s, t) < 0)
+			return -1;
+		m->kinds[m->n] = *sig = 's';
+	} else if (t->integer && t->len <= 10 && iv <= 2147483647L) {
+		char buf[32];
+		int n = snprintf(buf, sizeof buf, "%ld", neg ? -iv : iv);
+
+		if (put_val(m, buf, (size_t)n) < 0)
+			return -1;
+		m->kinds[m->n] = 'i';
+		*sig = neg ? 'I' : 'i';
+	} else {
+		/* any other number keeps its text (fval), with a folded minus in front */
+		if ((neg && put_val(m, "-", 1) < 0) || put_val(m, s + t->start, t->len) < 0)
+			return -1;
+		m->kinds[m->n] = 'f';
+		*sig = neg ? 'F' : 'f';
+	}
+	m->val_off[m->n] = off;
+	m->n++;
+	return 0;
+}
+
+/*
+ * Fill m for sql: the key, the masked text (the key up to its first '\0')
+ * and the literals. -1 when memory runs out.
+ */
+static int mask_text(mask_t *m, const char *sql, size_t len)
+{
+	route_token_t t, prev, prev2;
+	size_t pos = 0, copied = 0;
+	char *sigs = NULL;
+	size_t sig_cap = 0;
+	int max_param, rc = -1;
+
+	m->key_len = 0;
+	m->vals_len = 0;
+	m->n = 0;
+	if (!maskable(sql, len, &max_param)) {
+		if (put(m, sql, len) < 0 || put(m, "\0\0", 2) < 0)
+			return -1;
+		m->text_len = len;
+		return 0;
+	}
+	m->first = max_param + 1;
+	memset(&prev, 0, sizeof prev);
+	memset(&prev2, 0, sizeof prev2);
+	for (;;) {
+		size_t start = 0, end;
+		bool neg = false, mask = false;
+
+		pos = route_next_token(sql, len, pos, &t);
+		if (t.kind == ROUTE_TOK_END)
+			break;
+		end = t.start + t.len;
+		if (m->first + m->n < MAX_PARAMS) {
+			if (t.kind == ROUTE_TOK_NUMBER) {
+				int r = number_rule(sql, len, &t, &prev, &prev2);
+
+				mask = r != LIT_NO;
+				neg = r == LIT_SIGN;
+				start = neg ? prev.start : t.start;
+			} else if (t.kind == ROUTE_TOK_STRING) {
+				mask = string_rule(sql, &t, &prev);
+				start = t.start;
+			}
+		}
+		if (mask) {
+			char num[16];
+			int n;
+
+			if (put(m, sql + copied, start - copied) < 0)
+				goto out;
+			/* keep the tokens apart: select'x' is not select$1 */
+			if (m->key_len > 0 && ident_char(m->key[m->key_len - 1]) &&
+			    put(m, " ", 1) < 0)
+				goto out;
+			n = snprintf(num, sizeof num, "$%d", m->first + m->n);
+			if (put(m, num, (size_t)n) < 0)
+				goto out;
+			if (end < len && ident_char(sql[end]) && put(m, " ", 1) < 0)
+				goto out;
+			copied = end;
+			char *g = grow(sigs, &sig_cap, (size_t)m->n + 2, 1);
+
+			if (g == NULL)
+				goto out;
+			sigs = g;
+			if (add_literal(m, sql, &t, neg, &sigs[m->n]) < 0)
+				goto out;
+		}
+		prev2 = prev;
+		prev = t;
+	}
+	if (put(m, sql + copied, len - copied) < 0)
+		goto out;
+	m->text_len = m->key_len;
+	if (put(m, "\0", 1) < 0 || put(m, sigs != NULL ? sigs : "", (size_t)m->n) < 0 ||
+	    put(m, "\0", 1) < 0)
+		goto out;
+	/* the values buffer has stopped moving: point the parameters into it */
+	for (int i = 0; i < m->n; i++) {
+		size_t end_off = i + 1 < m->n ? m->val_off[i + 1] : m->vals_len;
+
+		m->params[i].data = (const uint8_t *)(m->vals + m->val_off[i]);
+		m->params[i].len = (int32_t)(end_off - m->val_off[i]);
+		m->params[i].format = 0;
+		m->params[i].type_oid = 0;
+	}
+	rc = 0;
+out:
+	free(sigs);
+	return rc;
+}
+
+static void mask_free(mask_t *m)
+{
+	free(m->key);
+	free(m->vals);
+	free(m->val_off);
+	free(m->params);
+	free(m->kinds);
+}
+
+/* ---- the cache ---- */
+
+typedef struct entry {
+	struct entry *hnext;       /* bucket chain */
+	struct entry *prev, *next; /* LRU list, most recent first */
+	uint64_t hash;
+	char *key;
+	size_t key_len;
+	route_parsed_t *parsed; /* NULL: uncacheable, route the original text */
+	size_t bytes;
+} entry_t;
+
+struct route_cache {
+	const route_ctx_t *ctx;
+	int capacity, n;
+	size_t bytes, budget;
+	entry_t **buckets;
+	size_t n_buckets; /* a power of two */
+	entry_t lru;      /* sentinel: lru.next is the most recent */
+	route_cache_stats_t stats;
+	mask_t m;
+};
+
+route_cache_t *route_cache_new(const route_ctx_t *ctx, int capacity)
+{
+	route_cache_t *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return NULL;
+	if (capacity < 1)
+		capacity = 1;
+	if (capacity > (1 << 20))
+		capacity = 1 << 20;
+	c->ctx = ctx;
+	c->capacity = capacity;
+	c->budget = (size_t)capacity * ROUTE_CACHE_ENTRY_BYTES;
+	c->n_buckets = 16;
+	while (c->n_buckets < (size_t)capacity * 2)
+		c->n_buckets *= 2;
+	c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
+	if (c->buckets == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->lru.next = c->lru.prev = &c->lru;
+	return c;
+}
+
+static void lru_unlink(entry_t *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void lru_front(route_cache_t *c, entry_t *e)
+{
+	e->next = c->lru.next;
+	e->prev = &c->lru;
+	c->lru.next->prev = e;
+	c->lru.next = e;
+}
+
+static void entry_drop(route_cache_t *c, entry_t *e)
+{
+	entry_t **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	lru_unlink(e);
+	c->n--;
+	c->bytes -= e->bytes;
+	route_parsed_free(e->parsed);
+	free(e->key);
+	free(e);
+}
+
+void route_cache_free(route_cache_t *c)
+{
+	if (c == NULL)
+		return;
+	while (c->lru.next != &c->lru)
+		entry_drop(c, c->lru.next);
+	free(c->buckets);
+	mask_free(&c->m);
+	free(c);
+}
+
+void route_cache_stats(const route_cache_t *c, route_cache_stats_t *out)
+{
+	*out = c->stats;
+}
+
+static entry_t *lookup(route_cache_t *c, uint64_t hash)
+{
+	for (entry_t *e = c->buckets[hash & (c->n_buckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == hash && e->key_len == c->m.key_len &&
+		    memcmp(e->key, c->m.key, e->key_len) == 0)
+			return e;
+	return NULL;
+}
+
+/* Keep parsed (NULL: uncacheable) under the current key; false when memory runs out. */
+static bool insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
+{
+	entry_t *e = calloc(1, sizeof *e);
+
+	if (e == NULL || (e->key = malloc(c->m.key_len)) == NULL) {
+		free(e);
+		return false;
+	}
+	memcpy(e->key, c->m.key, c->m.key_len);
+	e->key_len = c->m.key_len;
+	e->hash = hash;
+	e->parsed = parsed;
+	e->bytes = sizeof *e + e->key_len + (parsed != NULL ? route_parsed_size(parsed) : 0);
+	e->hnext = c->buckets[hash & (c->n_buckets - 1)];
+	c->buckets[hash & (c->n_buckets - 1)] = e;
+	lru_front(c, e);
+	c->n++;
+	c->bytes += e->bytes;
+	while (c->n > 1 && (c->n > c->capacity || c->bytes > c->budget))
+		entry_drop(c, c->lru.prev);
+	return true;
+}
+
+static int uncached(route_cache_t *c, const char *sql, const route_param_t *params, int n_params,
+                    route_plan_t *out)
+{
+	c->stats.uncacheable++;
+	return route_statement(c->ctx, sql, params, n_params, out);
+}
+
+static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_literals_t *lits,
+                const route_param_t *params, int n_params, route_plan_t *out)
+{
+	route_parsed_t *orig, *kept;
+	size_t max =
+	    c->budget < ROUTE_CACHE_MAX_ENTRY_BYTES ? c->budget : ROUTE_CACHE_MAX_ENTRY_BYTES;
+	int rc;
+
+	orig = route_parse(sql);
+	if (orig == NULL)
+		goto nomem;
+	kept = orig;
+	if (lits != NULL) {
+		route_parsed_t *masked = route_parse(c->m.key);
+
+		if (masked == NULL) {
+			route_parsed_free(orig);
+			goto nomem;
+		}
+		kept = masked;
+		if (!route_parsed_match(orig, masked, lits)) {
+			route_parsed_free(masked);
+			kept = NULL;
+		}
+	}
+	if (kept != NULL && route_parsed_size(kept) + c->m.key_len > max) {
+		if (kept != orig)
+			route_parsed_free(kept);
+		kept = NULL;
+	}
+	if (!insert(c, hash, kept)) {
+		/* not kept: this call still gets its plan */
+		if (kept != NULL && kept != orig)
+			route_parsed_free(kept);
+		kept = NULL;
+	}
+	if (kept != NULL) {
+		c->stats.misses++;
+		rc = route_analyze(c->ctx, kept, params, n_params, kept == orig ? NULL : lits, out);
+	} else {
+		c->stats.uncacheable++;
+		rc = route_analyze(c->ctx, orig, params, n_params, NULL, out);
+	}
+	if (kept != orig)
+		route_parsed_free(orig);
+	return rc;
+nomem:
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	return -1;
+}
+
+int route_statement_cached(route_cache_t *c, const char *sql, const route_param_t *params,
+                           int n_params, route_plan_t *out)
+{
+	size_t len = strlen(sql);
+	route_literals_t lits;
+	uint64_t hash;
+	entry_t *e;
+
+	if (len > ROUTE_CACHE_MAX_TEXT)
+		return uncached(c, sql, params, n_params, out);
+	if (mask_text(&c->m, sql, len) < 0) {
+		memset(out, 0, sizeof *out);
+		out->key_column = -1;
+		return -1;
+	}
+	lits.first = c->m.first;
+	lits.n = c->m.n;
+	lits.values = c->m.params;
+	lits.kinds = c->m.kinds;
+	hash = XXH3_64bits(c->m.key, c->m.key_len);
+	e = lookup(c, hash);
+	if (e == NULL)
+		return miss(c, sql, hash, c->m.n > 0 ? &lits : NULL, params, n_params, out);
+	lru_unlink(e);
+	lru_front(c, e);
+	if (e->parsed == NULL)
+		return uncached(c, sql, params, n_params, out);
+	c->stats.hits++;
+	return route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);
+}

@@ -1,0 +1,62 @@
+/*
+ * plancache.h — route_statement without parsing the same text again.
+ *
+ * The proxy routes every statement it is sent, and most texts it has seen
+ * before: a prepared statement is the same text at each Bind, and simple
+ * queries often differ only in their literals (WHERE id = 7, WHERE id = 8).
+ * A full libpg_query parse costs far more than the analysis after it, so
+ * the cache keeps parsed statements (route_parsed_t) and analyses them
+ * again with each call's parameters.
+ *
+ * Entries are keyed by the masked text: numbers and plain '...' strings
+ * replaced by parameters numbered after the statement's own ($n+1, ...),
+ * whose values are passed to the analysis as text parameters. So
+ * WHERE id = 7 and WHERE id = 8 share one entry, and each still routes to
+ * its own shard. A literal is masked only where a parameter can stand for
+ * it (not in date '...', varchar(10), SET, COPY, DDL, ...), and the first
+ * time a masked text is seen its tree is compared with the original's: it
+ * must be the same tree with the literals' constants where the masked one
+ * has their parameters, or the text is remembered as uncacheable and every
+ * call with it is routed by route_statement. The plan is always the one
+ * route_statement would make for the original text, reason and error
+ * included.
+ *
+ * Pure and single-threaded: the proxy keeps one cache per worker thread,
+ * and builds a new one when the config changes. Memory is bounded by the
+ * capacity: at most `capacity` entries, together at most capacity times
+ * ROUTE_CACHE_ENTRY_BYTES, none over ROUTE_CACHE_MAX_ENTRY_BYTES, and no
+ * text over ROUTE_CACHE_MAX_TEXT is cached.
+ */
+#ifndef PGSHARD_ROUTER_PLANCACHE_H
+#define PGSHARD_ROUTER_PLANCACHE_H
+
+#include <stdint.h>
+
+#include "router/route.h"
+
+#define ROUTE_CACHE_MAX_TEXT        (16 * 1024)
+#define ROUTE_CACHE_ENTRY_BYTES     (16 * 1024)
+#define ROUTE_CACHE_MAX_ENTRY_BYTES (128 * 1024)
+
+typedef struct route_cache route_cache_t;
+
+/* An LRU cache of `capacity` entries (at least 1); NULL when memory runs out. */
+route_cache_t *route_cache_new(const route_ctx_t *ctx, int capacity);
+void route_cache_free(route_cache_t *c);
+
+/* Same contract and same result as route_statement, cached. */
+int route_statement_cached(route_cache_t *c, const char *sql, const route_param_t *params,
+                           int n_params, route_plan_t *out);
+
+/*
+ * Every call counts once: a hit used a kept parse; a miss parsed and kept
+ * it; uncacheable was routed by route_statement (too long, remembered as
+ * uncacheable, or too big to keep).
+ */
+typedef struct route_cache_stats {
+	uint64_t hits, misses, uncacheable;
+} route_cache_stats_t;
+
+void route_cache_stats(const route_cache_t *c, route_cache_stats_t *out);
+
+#endif
