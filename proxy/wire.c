@@ -212,6 +212,47 @@ int wire_parse_bind(const uint8_t *body, size_t len, wire_bind_msg_t *out)
 	return wire_remaining(&r) == 0 ? 0 : -1;
 }
 
+int wire_bind_params(const uint8_t *body, size_t len, const wire_bind_msg_t *m,
+                     wire_bind_param_t *out, int max, int *n)
+{
+	wire_reader_t r;
+	int16_t n_formats, n_values;
+	const uint8_t *formats;
+
+	wire_reader_init(&r, body, len);
+	r.pos = m->tail_off;
+	if (wire_get_i16(&r, &n_formats) < 0 || n_formats < 0 ||
+	    wire_get_bytes(&r, (size_t)n_formats * 2, &formats) < 0)
+		return -1;
+	if (wire_get_i16(&r, &n_values) < 0 || n_values < 0)
+		return -1;
+	if (n_formats > 1 && n_formats != n_values)
+		return -1;
+	*n = n_values;
+	for (int i = 0; i < n_values; i++) {
+		int32_t plen;
+		const uint8_t *data = NULL;
+		int16_t format = 0;
+
+		if (wire_get_i32(&r, &plen) < 0)
+			return -1;
+		if (plen < -1 || (plen > 0 && wire_get_bytes(&r, (size_t)plen, &data) < 0))
+			return -1;
+		if (plen == 0)
+			data = body + r.pos; /* an empty value is not NULL */
+		if (n_formats == 1)
+			format = wire_be16(formats);
+		else if (n_formats > 1)
+			format = wire_be16(formats + 2 * i);
+		if (i < max) {
+			out[i].data = plen == -1 ? NULL : data;
+			out[i].len = plen;
+			out[i].format = format;
+		}
+	}
+	return 0;
+}
+
 int wire_parse_target(const uint8_t *body, size_t len, wire_target_msg_t *out)
 {
 	wire_reader_t r;

@@ -105,6 +105,18 @@ typedef struct wire_bind_msg { /* 'B' Bind: only the names are decoded */
 } wire_bind_msg_t;
 int wire_parse_bind(const uint8_t *body, size_t len, wire_bind_msg_t *out);
 
+typedef struct wire_bind_param { /* one parameter value of a Bind */
+	const uint8_t *data;     /* NULL for SQL NULL */
+	int32_t len;
+	int16_t format; /* 0 text, 1 binary */
+} wire_bind_param_t;
+
+/* The parameter values of a Bind that wire_parse_bind accepted, with the format
+ * each one has (no format codes: text; one: all; else one each). Fills at most
+ * max entries and sets *n to the number the Bind holds. -1 if malformed. */
+int wire_bind_params(const uint8_t *body, size_t len, const wire_bind_msg_t *m,
+                     wire_bind_param_t *out, int max, int *n);
+
 typedef struct wire_target_msg { /* 'D' Describe and 'C' Close */
 	uint8_t kind;            /* 'S' statement or 'P' portal */
 	const char *name;

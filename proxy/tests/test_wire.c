@@ -785,6 +785,77 @@ static void test_parse_bind_decodes_unnamed_portal_and_statement(void **state)
 	assert_int_equal(m.tail_off, 2);
 }
 
+static void test_bind_params_give_values_and_formats(void **state)
+{
+	/* two format codes (text, binary), three values would not match: use two */
+	static const char body[] = "\0"
+	                           "s\0"
+	                           "\x00\x02\x00\x00\x00\x01"
+	                           "\x00\x03"
+	                           "\x00\x00\x00\x02"
+	                           "42"
+	                           "\xff\xff\xff\xff"
+	                           "\x00\x00\x00\x00"
+	                           "\x00\x00";
+	static const char one_format[] = "\0"
+	                                 "s\0"
+	                                 "\x00\x01\x00\x01"
+	                                 "\x00\x02"
+	                                 "\x00\x00\x00\x04"
+	                                 "\x00\x00\x00\x07"
+	                                 "\x00\x00\x00\x00"
+	                                 "\x00\x00";
+	wire_bind_msg_t m;
+	wire_bind_param_t p[4];
+	int n;
+
+	(void)state;
+	/* three values but two format codes: malformed */
+	assert_int_equal(wire_parse_bind((const uint8_t *)body, LEN(body), &m), 0);
+	assert_int_equal(wire_bind_params((const uint8_t *)body, LEN(body), &m, p, 4, &n), -1);
+
+	assert_int_equal(wire_parse_bind((const uint8_t *)one_format, LEN(one_format), &m), 0);
+	assert_int_equal(
+	    wire_bind_params((const uint8_t *)one_format, LEN(one_format), &m, p, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(p[0].format, 1);
+	assert_int_equal(p[0].len, 4);
+	assert_memory_equal(p[0].data, "\x00\x00\x00\x07", 4);
+	assert_int_equal(p[1].format, 1);
+	assert_int_equal(p[1].len, 0);
+	assert_non_null(p[1].data); /* empty, not NULL */
+
+	/* only as many as fit are filled; n still counts all */
+	assert_int_equal(
+	    wire_bind_params((const uint8_t *)one_format, LEN(one_format), &m, p, 1, &n), 0);
+	assert_int_equal(n, 2);
+}
+
+static void test_bind_params_per_value_formats_and_null(void **state)
+{
+	static const char body[] = "\0"
+	                           "s\0"
+	                           "\x00\x02\x00\x00\x00\x01"
+	                           "\x00\x02"
+	                           "\x00\x00\x00\x02"
+	                           "42"
+	                           "\xff\xff\xff\xff"
+	                           "\x00\x00";
+	wire_bind_msg_t m;
+	wire_bind_param_t p[2];
+	int n;
+
+	(void)state;
+	assert_int_equal(wire_parse_bind((const uint8_t *)body, LEN(body), &m), 0);
+	assert_int_equal(wire_bind_params((const uint8_t *)body, LEN(body), &m, p, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(p[0].format, 0);
+	assert_memory_equal(p[0].data, "42", 2);
+	assert_int_equal(p[1].format, 1);
+	assert_null(p[1].data);
+	assert_int_equal(p[1].len, -1);
+}
+
 static void test_parse_bind_accepts_only_null_parameters(void **state)
 {
 	static const char body[] = "\0"
@@ -1423,6 +1494,8 @@ int main(void)
 
 	    cmocka_unit_test(test_parse_bind_decodes_named_portal_and_statement),
 	    cmocka_unit_test(test_parse_bind_decodes_unnamed_portal_and_statement),
+	    cmocka_unit_test(test_bind_params_give_values_and_formats),
+	    cmocka_unit_test(test_bind_params_per_value_formats_and_null),
 	    cmocka_unit_test(test_parse_bind_accepts_only_null_parameters),
 	    cmocka_unit_test(test_parse_bind_rejects_every_cut_off_prefix),
 	    cmocka_unit_test(test_parse_bind_rejects_a_value_longer_than_the_message),
