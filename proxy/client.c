@@ -43,28 +43,77 @@ static struct client_list *list_of(client_t *c, client_state_t st)
 	return NULL;
 }
 
-static void set_state(client_t *c, client_state_t st)
+/* Into the list of state st (of pool p for CL_WAITING and CL_ACTIVE). */
+static void move_to(client_t *c, client_state_t st, pool_t *p)
 {
 	TAILQ_REMOVE(list_of(c, c->state), c, link);
 	c->state = st;
+	if (p != NULL)
+		c->pool = p;
 	TAILQ_INSERT_TAIL(list_of(c, st), c, link);
 }
 
 void client_wait(client_t *c, pool_t *p)
 {
-	c->pool = p;
-	set_state(c, CL_WAITING);
+	move_to(c, CL_WAITING, p);
+}
+
+static server_t *any_link(const client_t *c)
+{
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL)
+			return c->links[i];
+	return NULL;
 }
 
 void client_unwait(client_t *c)
 {
-	set_state(c, CL_IDLE);
+	server_t *s = any_link(c);
+
+	move_to(c, s != NULL ? CL_ACTIVE : CL_IDLE, s != NULL ? s->pool : NULL);
 }
 
-void client_unlinked(client_t *c)
+/* ---- links: at most one server per shard ---- */
+
+server_t *client_link(const client_t *c, int shard)
 {
-	c->server = NULL;
-	set_state(c, CL_IDLE);
+	return shard >= 0 && shard < c->links_cap ? c->links[shard] : NULL;
+}
+
+static int links_put(client_t *c, server_t *s)
+{
+	int shard = s->pool->shard;
+
+	if (shard >= c->links_cap) {
+		int cap = shard + 1 > 4 ? shard + 1 : 4;
+		server_t **links = realloc(c->links, sizeof(*links) * (size_t)cap);
+
+		if (links == NULL)
+			return -1;
+		memset(links + c->links_cap, 0, sizeof(*links) * (size_t)(cap - c->links_cap));
+		c->links = links;
+		c->links_cap = cap;
+	}
+	if (c->links[shard] == NULL)
+		c->n_links++;
+	c->links[shard] = s;
+	return 0;
+}
+
+void client_unlinked(client_t *c, server_t *s)
+{
+	int shard = s->pool->shard;
+
+	if (client_link(c, shard) == s) {
+		c->links[shard] = NULL;
+		c->n_links--;
+	}
+	if (c->server == s)
+		c->server = NULL;
+	if (c->fan != NULL)
+		fanout_member_lost(c, s);
+	if (c->n_links == 0 && c->state == CL_ACTIVE)
+		move_to(c, CL_IDLE, NULL);
 	cancel_update(c);
 }
 
@@ -188,24 +237,31 @@ void client_drop_pending_sets(client_t *c)
 	c->n_pend_sets = 0;
 }
 
+static bool link_idle(const server_t *s)
+{
+	return s->pending.count == 0 && s->tx_status == 'I' && !s->unsynced && !s->syncing_params;
+}
+
 void client_close(client_t *c)
 {
 	worker_t *w = c->worker;
-	server_t *s = c->server;
+	server_t *s;
 
-	log_msg(LOG_DEBUG, c->id, s ? s->id : 0, "client closed");
+	log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0, "client closed");
 	if (c->close_ev != NULL)
 		event_free(c->close_ev);
-	if (s != NULL) {
+	fanout_free(c);
+	if (c->state == CL_WAITING)
+		pool_remove_waiting(c);
+	while ((s = any_link(c)) != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state
 		 * of this client, cannot serve anyone else.
 		 */
-		if (s->pending.count == 0 && s->tx_status == 'I' && !s->unsynced &&
-		    !s->syncing_params && !c->pinned) {
+		if (link_idle(s) && !c->pinned) {
 			pool_release(s);
 		} else {
-			client_unlinked(c);
+			client_unlinked(c, s);
 			server_close(s, "client went away during a transaction");
 		}
 	}
@@ -217,6 +273,10 @@ void client_close(client_t *c)
 	params_free(&c->startup_params);
 	params_free(&c->session_params);
 	client_drop_pending_sets(c);
+	free(c->links);
+	free(c->tx_prefix);
+	free(c->txn_portal);
+	free(c->txn_sql);
 	free(c->unnamed_parse);
 	free(c->user);
 	free(c->database);
@@ -531,14 +591,34 @@ static void start_param_sync(client_t *c, server_t *s)
 	server_send(s, b->data, b->len);
 }
 
+/* A shard joins the client's transaction: replay its BEGIN (and SAVEPOINTs) there first. */
+static void join_transaction(client_t *c, server_t *s)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_begin(b, 'Q');
+	wire_put_cstring(b, c->tx_prefix);
+	wire_end(b);
+	if (b->failed || pending_push(&s->pending, 'Q', PEND_SWALLOW, 0, NULL, NULL) < 0) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	server_send(s, b->data, b->len);
+}
+
 void client_linked(client_t *c, server_t *s)
 {
-	c->server = s;
 	s->client = c;
-	set_state(c, CL_ACTIVE);
+	if (links_put(c, s) < 0) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	c->server = s;
+	move_to(c, CL_ACTIVE, s->pool);
 	cancel_update(c);
 	sbuf_resume(&c->sb);
-	log_msg(LOG_DEBUG, c->id, s->id, "linked");
+	log_msg(LOG_DEBUG, c->id, s->id, "linked to shard %d", s->pool->shard);
 
 	if (s->params_hash != c->params_hash) {
 		start_param_sync(c, s);
@@ -549,6 +629,8 @@ void client_linked(client_t *c, server_t *s)
 		finish_login(c);
 		return;
 	}
+	if (c->in_tx && c->tx_prefix != NULL)
+		join_transaction(c, s);
 	/*
 	 * The message that made the client wait is already buffered: send it
 	 * now, right behind the sync query if there is one; the server answers
@@ -574,21 +656,83 @@ void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_
 
 bool client_maybe_release(client_t *c)
 {
-	server_t *s = c->server;
+	server_t *s;
 
-	if (s == NULL || s->pending.count != 0 || s->tx_status != 'I' || s->unsynced ||
-	    s->syncing_params || c->pinned || c->closing)
+	if (c->n_links == 0 || c->pinned || c->closing || c->fan != NULL || c->gathering ||
+	    c->in_tx)
 		return false;
-	pool_release(s);
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL && !link_idle(c->links[i]))
+			return false;
+	while ((s = any_link(c)) != NULL)
+		pool_release(s);
 	/* anything the client sent meanwhile needs a server again */
 	client_resume(c);
 	return true;
 }
 
-void client_server_lost(client_t *c, const char *why)
+void client_server_lost(client_t *c, server_t *s, const char *why)
 {
-	client_unlinked(c);
+	client_unlinked(c, s);
 	client_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
+}
+
+char client_tx_status(const client_t *c)
+{
+	if (!c->in_tx)
+		return 'I';
+	return c->tx_failed ? 'E' : 'T';
+}
+
+/*
+ * A link reported its transaction status. A transaction the server opened
+ * itself (a query string with BEGIN in it) makes the client's: other shards
+ * it touches join with a plain BEGIN.
+ */
+void client_note_status(client_t *c, char status)
+{
+	switch (status) {
+	case 'I':
+		c->in_tx = false;
+		c->tx_failed = false;
+		free(c->tx_prefix);
+		c->tx_prefix = NULL;
+		break;
+	case 'E':
+		c->tx_failed = true;
+		/* fall through */
+	case 'T':
+		if (!c->in_tx) {
+			c->in_tx = true;
+			free(c->tx_prefix);
+			c->tx_prefix = strdup("BEGIN");
+		}
+		if (status == 'T')
+			c->tx_failed = false;
+		break;
+	}
+}
+
+/*
+ * A reply the proxy makes itself ('1', '2', '3', 'n', 'E' with str =
+ * SQLSTATE+message, 'C' with str = tag, 'Z'): written now when nothing is
+ * outstanding, else queued behind what the current server owes.
+ */
+int client_reply(client_t *c, uint8_t reply, char *str)
+{
+	server_t *s = c->server;
+
+	if (s != NULL && s->pending.count > 0) {
+		if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, reply, NULL, str) < 0) {
+			free(str);
+			return -1;
+		}
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	relay_emit(c, reply, str);
+	free(str);
+	return 0;
 }
 
 /* ---- the client's messages ---- */
@@ -895,11 +1039,13 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		return c->closing ? -1 : rc;
 	case 'E':
 		s->unsynced = true;
+		s->executed = true;
 		rc = pending_push(&s->pending, 'E', PEND_FORWARD, 0, NULL, NULL);
 		break;
 	case 'S':
 		c->skip_until_sync = false;
 		s->unsynced = false;
+		s->executed = false;
 		rc = pending_push(&s->pending, 'S', PEND_FORWARD, 0, NULL, NULL);
 		break;
 	case 'F':
@@ -913,6 +1059,749 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	return evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
 }
 
+/* ---- routing: which link a message goes to ---- */
+
+enum { STEP_NEXT = 0, STEP_WAIT = 1, STEP_FAIL = -1 };
+
+static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* An error the proxy answers in order; in a transaction it fails the transaction. */
+static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[1024], *str;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	str = malloc(strlen(msg) + 6);
+	if (str == NULL)
+		return -1;
+	memcpy(str, sqlstate, 5);
+	strcpy(str + 5, msg);
+	if (c->in_tx)
+		c->tx_failed = true;
+	return client_reply(c, 'E', str);
+}
+
+static int reply_tag(client_t *c, const char *tag)
+{
+	char *str = strdup(tag);
+
+	return str != NULL ? client_reply(c, 'C', str) : -1;
+}
+
+/* The one shard a plan for one shard runs on; -1 when it needs several. */
+static int single_shard(const client_t *c, const route_plan_t *p)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	int first = shard_set_first(&p->shards);
+
+	switch (p->kind) {
+	case ROUTE_DEFAULT:
+		return first >= 0 ? first : cfg->default_shard;
+	case ROUTE_ANY:
+		/* a copy on every shard: read it where the client already is */
+		for (int i = 0; i < cfg->n_shards; i++)
+			if (shard_set_has(&p->shards, i) && client_link(c, i) != NULL)
+				return i;
+		if (shard_set_has(&p->shards, cfg->default_shard))
+			return cfg->default_shard;
+		return first;
+	default:
+		return shard_set_count(&p->shards) == 1 ? first : -1;
+	}
+}
+
+/* Get a server of `shard` into c->links: 1 now, 0 later (the client is resumed), -1 failed. */
+static int acquire(client_t *c, int shard)
+{
+	pool_t *p;
+
+	if (client_link(c, shard) != NULL)
+		return 1;
+	p = pool_get(c->worker, shard, c->database, c->user);
+	if (p == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return -1;
+	}
+	if (pool_acquire(p, c) == 1)
+		return c->closing ? -1 : 1;
+	return c->closing ? -1 : 0;
+}
+
+/* Make c->server the link to `shard`. The link it leaves stays held (parked) when the
+ * transaction or a pin needs it; an idle one in autocommit was released already. */
+static int use_shard(client_t *c, int shard)
+{
+	server_t *cur = c->server, *s;
+	int r;
+
+	if (cur != NULL && cur->pool->shard == shard)
+		return 1;
+	if (cur != NULL && (cur->pending.count > 0 || cur->syncing_params || cur->unsynced))
+		return 0; /* it answers first; its ReadyForQuery resumes the client */
+	c->server = NULL;
+	s = client_link(c, shard);
+	if (s != NULL) {
+		c->server = s;
+		cancel_update(c);
+		return 1;
+	}
+	r = acquire(c, shard);
+	if (r == 1)
+		c->server = client_link(c, shard);
+	return r;
+}
+
+/* Pass the head message to the current server, unchanged or as prepare.c rewrites it. */
+static int forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	server_t *s = c->server;
+
+	if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
+		/* backpressure: read no more from the client until the server drains */
+		c->wait_server_drain = true;
+		sbuf_pause(&c->sb);
+		return STEP_WAIT;
+	}
+	c->have_plan = false;
+	if (handle_message(c, s, type, in, total) < 0) {
+		if (!c->closing)
+			client_fail(c, "FATAL", "53200",
+			            "pgshard: could not pass message to server");
+		return STEP_FAIL;
+	}
+	return STEP_NEXT;
+}
+
+/* Replace the head Query by another query string (ROLLBACK for a failed COMMIT). */
+static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const char *sql)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_begin(b, 'Q');
+	wire_put_cstring(b, sql);
+	if (wire_end(b) < 0)
+		return -1;
+	evbuffer_drain(in, *total);
+	if (evbuffer_prepend(in, b->data, b->len) < 0)
+		return -1;
+	*total = b->len;
+	return 0;
+}
+
+/* Every shard of the plan (or every link, for transaction control) runs the Query. */
+static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, size_t total,
+                          bool on_links)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	shard_set_t want = c->plan.shards;
+
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	if (on_links) {
+		shard_set_clear(&want);
+		for (int i = 0; i < c->links_cap; i++)
+			if (c->links[i] != NULL)
+				shard_set_add(&want, i);
+		c->plan.shards = want;
+	}
+	c->gathering = true;
+	for (int i = 0; i < cfg->n_shards; i++) {
+		int r;
+
+		if (!shard_set_has(&want, i))
+			continue;
+		r = acquire(c, i);
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+	}
+	c->gathering = false;
+	c->server = NULL;
+	if (fanout_query(c, sql, true) < 0) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return STEP_FAIL;
+	}
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
+static int end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
+{
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+static int append_prefix(client_t *c, const char *sql)
+{
+	size_t a = c->tx_prefix ? strlen(c->tx_prefix) : 0, b = strlen(sql);
+	char *p = realloc(c->tx_prefix, a + b + 3);
+
+	if (p == NULL)
+		return -1;
+	if (a > 0)
+		memcpy(p + a, ";\n", 2), a += 2;
+	memcpy(p + a, sql, b + 1);
+	c->tx_prefix = p;
+	return 0;
+}
+
+static bool aborted_tx_allows(const route_plan_t *p)
+{
+	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
+	       p->txn == ROUTE_TXN_SAVEPOINT;
+}
+
+static int on_query(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	const char *sql;
+	route_plan_t *p = &c->plan;
+	int shard, r;
+
+	if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
+		protocol_violation(c, "invalid Query message");
+		return STEP_FAIL;
+	}
+	if (!c->have_plan) {
+		if (worker_route(c->worker, sql, NULL, 0, p) < 0) {
+			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+			return STEP_FAIL;
+		}
+		c->have_plan = true;
+	}
+	if (p->kind == ROUTE_REFUSE) {
+		if (reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
+			return STEP_FAIL;
+		return end_sql_statement(c, in, total);
+	}
+	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p)) {
+		if (reply_error(c, "25P02",
+		                "current transaction is aborted, commands ignored until end of "
+		                "transaction block") < 0)
+			return STEP_FAIL;
+		return end_sql_statement(c, in, total);
+	}
+
+	switch (p->txn) {
+	case ROUTE_TXN_BEGIN:
+		if (c->in_tx)
+			break; /* the server warns, as PostgreSQL does */
+		/* opened on each shard when the transaction first touches it */
+		free(c->tx_prefix);
+		c->tx_prefix = strdup(sql);
+		if (c->tx_prefix == NULL || reply_tag(c, "BEGIN") < 0)
+			return STEP_FAIL;
+		c->in_tx = true;
+		c->tx_failed = false;
+		return end_sql_statement(c, in, total);
+	case ROUTE_TXN_COMMIT:
+	case ROUTE_TXN_ROLLBACK:
+		if (!c->in_tx)
+			break;
+		if (c->n_links == 0) {
+			bool failed = c->tx_failed;
+
+			if (reply_tag(c, p->txn == ROUTE_TXN_COMMIT && !failed ? "COMMIT"
+			                                                       : "ROLLBACK") < 0)
+				return STEP_FAIL;
+			client_note_status(c, 'I');
+			return end_sql_statement(c, in, total);
+		}
+		if (c->tx_failed && p->txn == ROUTE_TXN_COMMIT) {
+			/* COMMIT of a failed transaction rolls back everywhere */
+			if (swap_query(c, in, &total, "ROLLBACK") < 0)
+				return STEP_FAIL;
+			sql = "ROLLBACK";
+		}
+		if (c->n_links > 1)
+			return run_on_several(c, sql, in, total, true);
+		return use_shard(c, any_link(c)->pool->shard) == 1 ? forward(c, 'Q', in, total)
+		                                                   : STEP_WAIT;
+	case ROUTE_TXN_SAVEPOINT:
+		if (!c->in_tx)
+			break;
+		if (c->n_links > 1) {
+			if (append_prefix(c, sql) < 0)
+				return STEP_FAIL;
+			return run_on_several(c, sql, in, total, true);
+		}
+		if (c->n_links == 1) {
+			r = use_shard(c, any_link(c)->pool->shard);
+			if (r != 1)
+				return r == 0 ? STEP_WAIT : STEP_FAIL;
+			if (append_prefix(c, sql) < 0)
+				return STEP_FAIL;
+			return forward(c, 'Q', in, total);
+		}
+		/* no shard yet: it is replayed on each one that joins */
+		if (append_prefix(c, sql) < 0)
+			return STEP_FAIL;
+		if (reply_tag(c, strncasecmp(sql, "RELEASE", 7) == 0     ? "RELEASE"
+		                 : strncasecmp(sql, "SAVEPOINT", 9) == 0 ? "SAVEPOINT"
+		                                                         : "ROLLBACK") < 0)
+			return STEP_FAIL;
+		return end_sql_statement(c, in, total);
+	default:
+		break;
+	}
+
+	shard = single_shard(c, p);
+	if (shard < 0)
+		return run_on_several(c, sql, in, total, false);
+	r = use_shard(c, shard);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	return forward(c, 'Q', in, total);
+}
+
+/* ---- the extended protocol: a statement is routed at its Bind ---- */
+
+static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
+{
+	c->have_plan = false;
+	c->skip_until_sync = true;
+	evbuffer_drain(in, total);
+	return rc < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+/*
+ * A Parse is not sent anywhere until a Bind says which shard runs it (its
+ * parameters may decide): the proxy remembers it and answers ParseComplete.
+ * Once a batch (the messages up to a Sync) has a server, the rest of the
+ * batch goes there.
+ */
+static int on_parse(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_parse_msg_t m;
+	ps_entry_t *e;
+
+	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
+	if (c->server != NULL && (c->server->unsynced || c->in_tx))
+		return forward(c, 'P', in, total);
+	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, "invalid Parse message");
+		return STEP_FAIL;
+	}
+	if (c->in_tx && c->tx_failed)
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "25P02",
+		                "current transaction is aborted, commands ignored until "
+		                "end of transaction block"));
+	/*
+	 * A statement on no sharded or reference table (a catalog query, or SQL
+	 * the grammar rejects) runs on the default shard whatever its
+	 * parameters: parsed there at once, its errors come where PostgreSQL's do.
+	 */
+	if (worker_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
+		return STEP_FAIL;
+	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !c->in_tx) {
+		int r = use_shard(c, single_shard(c, &c->plan));
+
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		return forward(c, 'P', in, total);
+	}
+	apply_effects(c, m.query, strlen(m.query));
+	if (m.name[0] == '\0') {
+		uint8_t *copy = realloc(c->unnamed_parse, total);
+
+		if (copy == NULL)
+			return STEP_FAIL;
+		memcpy(copy, msg, total);
+		c->unnamed_parse = copy;
+		c->unnamed_parse_len = total;
+		c->unnamed_gen = ++c->worker->next_unnamed_gen;
+	} else if (ps_client_get(c, m.name) != NULL) {
+		c->skip_until_sync = true;
+		evbuffer_drain(in, total);
+		return reply_error(c, "42P05", "prepared statement \"%s\" already exists", m.name) <
+		               0
+		           ? STEP_FAIL
+		           : STEP_NEXT;
+	} else {
+		e = ps_intern(c->worker, &m);
+		if (e == NULL)
+			return STEP_FAIL;
+		if (ps_client_put(c, m.name, e) < 0) {
+			ps_unref(c->worker, e);
+			return STEP_FAIL;
+		}
+	}
+	evbuffer_drain(in, total);
+	return client_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+/* The SQL and parameter types of a statement the client named ("" = unnamed). */
+static int statement_of(client_t *c, const char *name, wire_parse_msg_t *out)
+{
+	ps_entry_t *e;
+
+	if (name[0] == '\0') {
+		if (c->unnamed_gen == 0)
+			return -1;
+		return wire_parse_parse(c->unnamed_parse + 5, c->unnamed_parse_len - 5, out);
+	}
+	e = ps_client_get(c, name);
+	if (e == NULL)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->name = name;
+	out->query = e->query;
+	out->types = e->types;
+	out->n_types = e->n_types;
+	return 0;
+}
+
+static bool is_txn_portal(const client_t *c, const char *portal)
+{
+	return c->txn_portal != NULL && strcmp(c->txn_portal, portal) == 0;
+}
+
+/* Route a Bind by its statement and parameter values. */
+static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_bind_msg_t *m,
+                     const wire_parse_msg_t *st)
+{
+	route_param_t small[16], *params = small;
+	wire_bind_param_t wsmall[16], *wp = wsmall;
+	int n = 0, rc;
+
+	if (wire_bind_params(msg + 5, total - 5, m, wp, 16, &n) < 0)
+		return -1;
+	if (n > 16) {
+		params = malloc(sizeof(*params) * (size_t)n);
+		wp = malloc(sizeof(*wp) * (size_t)n);
+		if (params == NULL || wp == NULL ||
+		    wire_bind_params(msg + 5, total - 5, m, wp, n, &n) < 0) {
+			free(params != small ? params : NULL);
+			free(wp != wsmall ? wp : NULL);
+			return -1;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		params[i].data = wp[i].data;
+		params[i].len = wp[i].len;
+		params[i].format = wp[i].format;
+		params[i].type_oid =
+		    i < st->n_types ? (uint32_t)wire_be32(st->types + 4 * (size_t)i) : 0;
+	}
+	rc = worker_route(c->worker, st->query, params, n, &c->plan);
+	if (params != small)
+		free(params);
+	if (wp != wsmall)
+		free(wp);
+	if (rc == 0)
+		c->have_plan = true;
+	return rc;
+}
+
+/*
+ * The batch so far ran on another shard. If it only prepared and described
+ * there, end it with a Sync of the proxy's own (its ReadyForQuery is
+ * swallowed) and go on elsewhere; if it executed something, the batch
+ * would no longer be one implicit transaction: refused.
+ */
+static int leave_batch(client_t *c, int shard)
+{
+	server_t *s = c->server;
+	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
+
+	if (s == NULL || !s->unsynced || s->pool->shard == shard)
+		return 0;
+	if (s->executed)
+		return -1;
+	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	s->unsynced = false;
+	return server_send(s, sync, sizeof(sync));
+}
+
+static int on_bind(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_bind_msg_t m;
+	wire_parse_msg_t st;
+	route_plan_t *p = &c->plan;
+	int shard, r;
+
+	if (msg == NULL || wire_parse_bind(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, "invalid Bind message");
+		return STEP_FAIL;
+	}
+	if (is_txn_portal(c, m.portal)) {
+		/* a new portal of that name replaces the one the proxy answered for */
+		free(c->txn_portal);
+		c->txn_portal = NULL;
+	}
+	if (statement_of(c, m.stmt, &st) < 0) {
+		if (m.stmt[0] == '\0')
+			return skip_batch(
+			    c, in, total,
+			    reply_error(c, "26000", "unnamed prepared statement does not exist"));
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "26000", "prepared statement \"%s\" does not exist", m.stmt));
+	}
+	if (!c->have_plan && plan_bind(c, msg, total, &m, &st) < 0) {
+		protocol_violation(c, "invalid Bind message");
+		return STEP_FAIL;
+	}
+	if (p->kind == ROUTE_REFUSE)
+		return skip_batch(c, in, total,
+		                  reply_error(c, p->sqlstate, "pgshard: %s", p->error));
+	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p))
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "25P02",
+		                "current transaction is aborted, commands ignored until "
+		                "end of transaction block"));
+
+	/* BEGIN, and the end of a transaction no shard has joined, are the proxy's to answer */
+	if ((p->txn == ROUTE_TXN_BEGIN && !c->in_tx) ||
+	    ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK) && c->in_tx &&
+	     c->n_links == 0)) {
+		free(c->txn_portal);
+		c->txn_portal = strdup(m.portal);
+		if (c->txn_portal == NULL)
+			return STEP_FAIL;
+		if (p->txn == ROUTE_TXN_BEGIN) {
+			free(c->tx_prefix);
+			c->tx_prefix = strdup(st.query);
+			if (c->tx_prefix == NULL)
+				return STEP_FAIL;
+			c->in_tx = true;
+			c->tx_failed = false;
+			snprintf(c->txn_tag, sizeof(c->txn_tag), "BEGIN");
+		} else {
+			snprintf(c->txn_tag, sizeof(c->txn_tag), "%s",
+			         p->txn == ROUTE_TXN_COMMIT ? "COMMIT" : "ROLLBACK");
+		}
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	if (p->txn == ROUTE_TXN_SAVEPOINT && c->in_tx && append_prefix(c, st.query) < 0)
+		return STEP_FAIL;
+	if ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
+	     p->txn == ROUTE_TXN_SAVEPOINT) &&
+	    c->in_tx && c->n_links > 1) {
+		/* runs on every shard of the transaction at its Execute, as a simple query */
+		if (leave_batch(c, -1) < 0)
+			return skip_batch(
+			    c, in, total,
+			    reply_error(c, "0A000",
+			                "pgshard: send a Sync before ending a transaction "
+			                "that spans several shards"));
+		if (c->server != NULL && c->server->pending.count > 0)
+			return STEP_WAIT;
+		free(c->txn_portal);
+		free(c->txn_sql);
+		c->txn_portal = strdup(m.portal);
+		c->txn_sql =
+		    strdup(c->tx_failed && p->txn == ROUTE_TXN_COMMIT ? "ROLLBACK" : st.query);
+		if (c->txn_portal == NULL || c->txn_sql == NULL)
+			return STEP_FAIL;
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+
+	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? any_link(c)->pool->shard
+	                                                      : single_shard(c, p);
+	if (shard < 0)
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "0A000",
+		                "pgshard: a statement on several shards is only supported "
+		                "with the simple query protocol for now; add a condition "
+		                "on the shard key, or send it as a simple query"));
+	if (leave_batch(c, shard) < 0)
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "0A000",
+		                "pgshard: the statements before one Sync must run on one "
+		                "shard; send a Sync before a statement for another shard"));
+	r = use_shard(c, shard);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	return forward(c, 'B', in, total);
+}
+
+static int on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_target_msg_t m;
+	wire_parse_msg_t st;
+	int shard, r;
+
+	if (msg == NULL || wire_parse_target(msg + 5, total - 5, &m) < 0) {
+		protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                  : "invalid Close message");
+		return STEP_FAIL;
+	}
+	if (c->server != NULL && c->server->unsynced &&
+	    !(m.kind == 'P' && is_txn_portal(c, m.name)))
+		return forward(c, type, in, total);
+	if (type == 'C') {
+		if (m.kind == 'S' && m.name[0] == '\0')
+			c->unnamed_gen = 0;
+		else if (m.kind == 'S')
+			ps_client_del(c, m.name); /* stays prepared on servers for others */
+		else if (is_txn_portal(c, m.name)) {
+			free(c->txn_portal);
+			c->txn_portal = NULL;
+		} else if (c->server != NULL) {
+			return forward(c, type, in, total);
+		}
+		evbuffer_drain(in, total);
+		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	if (m.kind == 'P') {
+		if (is_txn_portal(c, m.name)) {
+			evbuffer_drain(in, total);
+			return client_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		if (c->server != NULL)
+			return forward(c, type, in, total);
+		return skip_batch(c, in, total,
+		                  reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
+	}
+	/* a statement describes alike on every shard: where the client is, or where it would run */
+	if (statement_of(c, m.name, &st) < 0) {
+		if (m.name[0] == '\0')
+			return skip_batch(
+			    c, in, total,
+			    reply_error(c, "26000", "unnamed prepared statement does not exist"));
+		return skip_batch(
+		    c, in, total,
+		    reply_error(c, "26000", "prepared statement \"%s\" does not exist", m.name));
+	}
+	if (c->server != NULL) {
+		shard = c->server->pool->shard;
+	} else if (c->n_links > 0) {
+		shard = any_link(c)->pool->shard;
+	} else {
+		if (!c->have_plan) {
+			if (worker_route(c->worker, st.query, NULL, 0, &c->plan) < 0)
+				return STEP_FAIL;
+			c->have_plan = true;
+		}
+		shard = c->plan.kind == ROUTE_REFUSE ? -1 : single_shard(c, &c->plan);
+		if (shard < 0)
+			shard = c->plan.kind == ROUTE_REFUSE || shard_set_first(&c->plan.shards) < 0
+			            ? worker_cfg(c->worker)->default_shard
+			            : shard_set_first(&c->plan.shards);
+	}
+	r = use_shard(c, shard);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	return forward(c, type, in, total);
+}
+
+/* Execute, Flush, FunctionCall, Sync and COPY messages. */
+static int on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	if (type == 'E' && (c->txn_portal != NULL || c->server == NULL)) {
+		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		wire_reader_t r;
+		const char *portal;
+
+		wire_reader_init(&r, msg + 5, total - 5);
+		if (msg == NULL || wire_get_cstring(&r, &portal) < 0) {
+			protocol_violation(c, "invalid Execute message");
+			return STEP_FAIL;
+		}
+		if (!is_txn_portal(c, portal) && c->server != NULL)
+			return forward(c, type, in, total);
+		if (!is_txn_portal(c, portal))
+			return skip_batch(
+			    c, in, total,
+			    reply_error(c, "34000", "portal \"%s\" does not exist", portal));
+		if (c->txn_sql != NULL) {
+			char *sql = c->txn_sql;
+			int rc;
+
+			c->txn_sql = NULL;
+			free(c->txn_portal);
+			c->txn_portal = NULL;
+			shard_set_clear(&c->plan.shards);
+			for (int i = 0; i < c->links_cap; i++)
+				if (c->links[i] != NULL)
+					shard_set_add(&c->plan.shards, i);
+			c->plan.merge = ROUTE_MERGE_ONE;
+			c->plan.split_insert = false;
+			rc = fanout_query(c, sql, false);
+			free(sql);
+			evbuffer_drain(in, total);
+			return rc < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		if (reply_tag(c, c->txn_tag) < 0)
+			return STEP_FAIL;
+		if (strcmp(c->txn_tag, "BEGIN") != 0)
+			client_note_status(c, 'I');
+		free(c->txn_portal);
+		c->txn_portal = NULL;
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+	if (c->server != NULL)
+		return forward(c, type, in, total);
+	switch (type) {
+	case 'S':
+		c->skip_until_sync = false;
+		return end_sql_statement(c, in, total);
+	case 'F': {
+		int r = use_shard(c, worker_cfg(c->worker)->default_shard);
+
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		return forward(c, type, in, total);
+	}
+	default:
+		/* Flush with nothing outstanding; COPY messages outside COPY are ignored */
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+}
+
+static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	if (c->fan != NULL) {
+		if (type == 'd' || type == 'c' || type == 'f') {
+			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+			int rc = msg != NULL ? fanout_copy_message(c, type, msg, total) : -1;
+
+			evbuffer_drain(in, total);
+			return rc < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		return STEP_WAIT; /* the fan-out answers first */
+	}
+	if (c->skip_until_sync && type != 'S') {
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+	switch (type) {
+	case 'Q':
+		return on_query(c, in, total);
+	case 'P':
+		return on_parse(c, in, total);
+	case 'B':
+		return on_bind(c, in, total);
+	case 'D':
+	case 'C':
+		return on_describe_close(c, type, in, total);
+	default:
+		return on_other(c, type, in, total);
+	}
+}
+
 static void process_messages(client_t *c)
 {
 	struct evbuffer *in = c->sb.in;
@@ -924,7 +1813,7 @@ static void process_messages(client_t *c)
 	while (!c->closing && c->login_step == LOGIN_DONE && c->state != CL_WAITING) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
 		size_t total, avail = evbuffer_get_length(in);
-		server_t *s;
+		int rc;
 
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 			break;
@@ -963,29 +1852,13 @@ static void process_messages(client_t *c)
 			client_close(c);
 			return;
 		}
-		if (c->server == NULL) {
-			if (pool_acquire(c->pool, c) == 0)
-				break; /* client_linked resumes us */
-			if (c->closing)
-				break;
-		}
-		/* a parameter sync may be in flight: the server answers it first, in order */
-		s = c->server;
-		if (s == NULL)
+		rc = route_message(c, type, in, total);
+		if (rc == STEP_WAIT)
 			break;
-		if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
-			/* backpressure: read no more from the client until the server drains */
-			c->wait_server_drain = true;
-			sbuf_pause(&c->sb);
-			break;
-		}
-		if (handle_message(c, s, type, in, total) < 0) {
-			if (!c->closing) {
-				c->in_process = false;
-				client_fail(c, "FATAL", "53200",
-				            "pgshard: could not pass message to server");
-			}
+		if (rc == STEP_FAIL) {
 			c->in_process = false;
+			if (!c->closing)
+				client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 			return;
 		}
 	}
@@ -1027,7 +1900,11 @@ static void client_write_cb(void *arg)
 		client_close(c);
 		return;
 	}
-	/* the client caught up: read its server again */
+	/* the client caught up: read its server (or servers) again */
+	if (c->fan != NULL) {
+		fanout_resume_members(c);
+		return;
+	}
 	if (c->server != NULL && c->server->wait_client_drain) {
 		c->server->wait_client_drain = false;
 		sbuf_resume(&c->server->sb);

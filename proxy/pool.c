@@ -146,6 +146,15 @@ int pool_acquire(pool_t *p, client_t *c)
 	}
 	client_wait(c, p);
 	pool_grow(p);
+	/*
+	 * A client inside a transaction that already holds servers of other
+	 * shards must not wait for one that a client waiting for *its* servers
+	 * holds: with every pool full, two such transactions would wait for
+	 * each other forever. It gets a connection over the pool size instead.
+	 */
+	if (c->n_links > 0 && p->n_servers >= p->max_servers &&
+	    count_servers(&p->connecting) < count_clients(&p->waiting))
+		server_connect(p);
 	return 0;
 }
 
@@ -179,8 +188,11 @@ void pool_release(server_t *s)
 {
 	client_t *c = s->client;
 
-	client_unlinked(c);
+	client_unlinked(c, s);
 	pool_server_ready(s);
+	/* a connection opened over the pool size (see pool_acquire) does not stay */
+	if (s->state == SV_IDLE && s->pool->n_servers > s->pool->max_servers)
+		server_close(s, "over the pool size");
 }
 
 void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len)

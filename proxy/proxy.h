@@ -10,7 +10,8 @@
  *   client: CL_LOGIN    worker->login_clients   startup and authentication
  *           CL_IDLE     worker->idle_clients    logged in, holds no server
  *           CL_WAITING  pool->waiting           wants a server, in FIFO order
- *           CL_ACTIVE   pool->active_clients    linked to a server
+ *           CL_ACTIVE   pool->active_clients    holds one server or more (of c->pool: the
+ *                                               pool it got its last one from)
  *
  *   server: SV_CONNECT  pool->connecting        TCP connect, startup, auth
  *           SV_IDLE     pool->idle              ready, in no transaction
@@ -19,6 +20,12 @@
  * A client is linked to a server for one transaction (or one statement in
  * autocommit), and for longer only when it holds session state that cannot
  * move (pinned: LISTEN, temporary tables, session advisory locks, ...).
+ *
+ * Each statement is routed (router/route.h) to the shards it needs. A client
+ * holds at most one server per shard (c->links); c->server is the one its
+ * messages go to now, and the others are parked with nothing outstanding. A
+ * statement for several shards runs as a fan-out (fanout.c) over several
+ * links at once, its replies merged into one answer.
  */
 #ifndef PGSHARD_PROXY_H
 #define PGSHARD_PROXY_H
@@ -38,6 +45,8 @@
 #include "proxy/sbuf.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
+#include "router/plancache.h"
+#include "router/route.h"
 
 typedef struct worker worker_t;
 typedef struct client client_t;
@@ -46,6 +55,7 @@ typedef struct pool pool_t;
 typedef struct ps_entry ps_entry_t;
 typedef struct ps_client_map ps_client_map_t;
 typedef struct ps_server_set ps_server_set_t;
+typedef struct fanout fanout_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -147,7 +157,24 @@ struct client {
 	char *user;
 	char *database;
 	pool_t *pool;     /* set after login */
-	server_t *server; /* CL_ACTIVE */
+	server_t *server; /* where messages go now; NULL when parked or fanning out */
+	server_t **links; /* by shard: every server this client holds */
+	int links_cap;
+	int n_links;
+	bool gathering; /* collecting links for a fan-out: do not release them */
+
+	/* the message at the head of the input, once routed */
+	bool have_plan;
+	route_plan_t plan;
+
+	/* the transaction as the client sees it (BEGIN is answered by the proxy) */
+	bool in_tx;
+	bool tx_failed;
+	char *tx_prefix;  /* BEGIN and SAVEPOINTs, for a shard that joins the transaction */
+	fanout_t *fan;    /* a statement running on several shards */
+	char *txn_portal; /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
+	char txn_tag[16]; /* its CommandComplete tag */
+	char *txn_sql;    /* or the statement its Execute runs on every link */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
 
@@ -213,6 +240,7 @@ struct server {
 	auth_scram_client_t *scram;
 	time_t idle_since;
 	bool sets_doomed;       /* an error or ROLLBACK since the client's SET was sent */
+	bool executed;          /* an Execute was sent since the last Sync */
 	bool wait_client_drain; /* reading paused: the client's output is full */
 };
 
@@ -263,16 +291,21 @@ int server_send(server_t *s, const void *data, size_t len);
 
 void client_accept(worker_t *w, int fd);
 void client_linked(client_t *c, server_t *s); /* pool gave it a server */
+server_t *client_link(const client_t *c, int shard);
 void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
 void client_close(client_t *c);
 void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
-void client_server_lost(client_t *c, const char *why);
+void client_server_lost(client_t *c, server_t *s, const char *why);
 void client_resume(client_t *c);
-void client_wait(client_t *c, pool_t *p); /* into p->waiting, CL_WAITING */
-void client_unwait(client_t *c);          /* out of p->waiting, back to CL_IDLE */
-void client_unlinked(client_t *c);        /* its server went back to the pool */
+void client_wait(client_t *c, pool_t *p);       /* into p->waiting, CL_WAITING */
+void client_unwait(client_t *c);                /* out of p->waiting, back to CL_IDLE */
+void client_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
+/* Write a reply the proxy makes, in order: behind what the current server still owes. */
+int client_reply(client_t *c, uint8_t reply, char *str);
+char client_tx_status(const client_t *c);
+void client_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
 void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool client_maybe_release(client_t *c);
 void client_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
@@ -280,6 +313,23 @@ void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
 void ps_server_del(server_t *s, ps_entry_t *e);
 /* Send the replies the proxy makes itself that are due now (head of the queue). */
 void relay_flush_synthesized(client_t *c, server_t *s);
+void relay_emit(client_t *c, uint8_t reply, const char *str); /* see client_reply */
+
+/* ---- statements on several shards (fanout.c) ---- */
+
+/* Run a simple Query on the client's links to every shard of c->plan (all are
+ * held and idle): `sql` as is, or per shard for a split INSERT. Consumes
+ * nothing from the client; the caller drains the Query. With !ready the
+ * merged answer ends without ReadyForQuery (an Execute the proxy runs this
+ * way; the client's Sync gets it). 0, or -1. */
+int fanout_query(client_t *c, const char *sql, bool ready);
+void fanout_reply(client_t *c, server_t *s); /* a member has data */
+bool fanout_has(const fanout_t *f, const server_t *s);
+/* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
+int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
+void fanout_member_lost(client_t *c, server_t *s);
+void fanout_free(client_t *c);
+void fanout_resume_members(client_t *c); /* the client drained its output */
 
 /* ---- prepared statements (prepare.c) ---- */
 
@@ -337,6 +387,10 @@ struct worker {
 	struct ps_registry *statements;
 	uint64_t next_ps_id;
 	wire_buf_t scratch; /* for building messages on the loop's thread */
+	route_ctx_t route;  /* maps of the config in route_cfg */
+	bool have_route;
+	cfg_ref_t *route_cfg;
+	route_cache_t *plans;
 };
 
 int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
@@ -344,6 +398,9 @@ void worker_stop(worker_t *w);
 void worker_join(worker_t *w);
 void worker_set_config(worker_t *w, cfg_ref_t *cfg);
 const cfg_t *worker_cfg(const worker_t *w);
+/* Route a statement with the worker's plan cache (refreshed when the config changes). */
+int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
+                 route_plan_t *out);
 
 extern int g_n_workers;
 extern worker_t *g_workers;

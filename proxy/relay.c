@@ -26,19 +26,31 @@
 
 /* ---- replies made by the proxy ---- */
 
-static void emit_synthesized(client_t *c, const pending_t *p)
+void relay_emit(client_t *c, uint8_t reply, const char *str)
 {
 	wire_buf_t *b = &c->worker->scratch;
 
 	wire_buf_reset(b);
-	if (p->reply == 'E') {
+	switch (reply) {
+	case 'E': {
 		char sqlstate[6];
 
-		memcpy(sqlstate, p->str, 5);
+		memcpy(sqlstate, str, 5);
 		sqlstate[5] = '\0';
-		wire_put_error(b, "ERROR", sqlstate, p->str + 5);
-	} else {
-		wire_put_empty(b, p->reply);
+		wire_put_error(b, "ERROR", sqlstate, str + 5);
+		break;
+	}
+	case 'C':
+		wire_begin(b, 'C');
+		wire_put_cstring(b, str);
+		wire_end(b);
+		break;
+	case 'Z':
+		wire_put_ready(b, client_tx_status(c));
+		break;
+	default:
+		wire_put_empty(b, reply);
+		break;
 	}
 	if (!b->failed)
 		sbuf_write(&c->sb, b->data, b->len);
@@ -49,7 +61,7 @@ void relay_flush_synthesized(client_t *c, server_t *s)
 	pending_t *p;
 
 	while ((p = pending_head(&s->pending)) != NULL && p->action == PEND_SYNTHESIZE) {
-		emit_synthesized(c, p);
+		relay_emit(c, p->reply, p->str);
 		pending_pop(&s->pending);
 	}
 }
@@ -145,6 +157,10 @@ void client_server_reply(client_t *c, server_t *s)
 	struct evbuffer *out = c->sb.out;
 	size_t max = worker_cfg(c->worker)->max_message_size;
 
+	if (c->fan != NULL && fanout_has(c->fan, s)) {
+		fanout_reply(c, s);
+		return;
+	}
 	while (!c->closing && c->server == s) {
 		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
 		size_t total;
@@ -166,7 +182,7 @@ void client_server_reply(client_t *c, server_t *s)
 		case WIRE_FRAME_OK:
 			break;
 		case WIRE_FRAME_TOO_LONG:
-			client_unlinked(c);
+			client_unlinked(c, s);
 			client_fail(c, "ERROR", "54000",
 			            "pgshard: server message of %u bytes is over max_message_size "
 			            "(%zu)",
@@ -174,7 +190,7 @@ void client_server_reply(client_t *c, server_t *s)
 			server_close(s, "message over max_message_size");
 			return;
 		default:
-			client_server_lost(c, "invalid message from server");
+			client_server_lost(c, s, "invalid message from server");
 			server_close(s, "invalid message length");
 			return;
 		}
@@ -207,10 +223,18 @@ void client_server_reply(client_t *c, server_t *s)
 					return;
 			} else {
 				settle_sets(c, s, status);
+				if (!swallow)
+					client_note_status(c, status);
 			}
 			relay_flush_synthesized(c, s);
 			if (client_maybe_release(c))
 				return;
+			if (c->have_plan) {
+				/* the next message waits for this server to be done */
+				client_resume(c);
+				if (c->closing || c->server != s)
+					return;
+			}
 			continue;
 		}
 		case 'E':

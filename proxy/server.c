@@ -26,7 +26,7 @@ static void server_write_cb(void *arg)
 {
 	server_t *s = arg;
 
-	if (s->state == SV_ACTIVE && s->client->wait_server_drain)
+	if (s->state == SV_ACTIVE && (s->client->wait_server_drain || s->client->fan != NULL))
 		client_resume(s->client);
 }
 
@@ -390,7 +390,7 @@ static void server_event_cb(void *arg, sbuf_event_t what)
 		break;
 	case SV_ACTIVE:
 		log_msg(LOG_WARNING, s->client->id, s->id, "server connection lost: %s", why);
-		client_server_lost(s->client, why);
+		client_server_lost(s->client, s, why);
 		server_close(s, why);
 		break;
 	case SV_IDLE:

@@ -50,6 +50,49 @@ const cfg_t *worker_cfg(const worker_t *w)
 	return w->cfg->cfg;
 }
 
+static void route_drop(worker_t *w)
+{
+	if (w->plans != NULL)
+		route_cache_free(w->plans);
+	w->plans = NULL;
+	if (w->have_route)
+		route_ctx_free(&w->route);
+	w->have_route = false;
+	if (w->route_cfg != NULL)
+		cfg_ref_put(w->route_cfg);
+	w->route_cfg = NULL;
+}
+
+/* The maps and the plan cache belong to one config: rebuilt after a reload. */
+static int route_refresh(worker_t *w)
+{
+	char err[256];
+
+	if (w->route_cfg == w->cfg && w->plans != NULL)
+		return 0;
+	route_drop(w);
+	if (route_ctx_init(&w->route, w->cfg->cfg, err, sizeof(err)) < 0) {
+		log_error("worker %d: cannot build the shard maps: %s", w->index, err);
+		return -1;
+	}
+	w->have_route = true;
+	w->plans = route_cache_new(&w->route, 1024);
+	if (w->plans == NULL) {
+		route_drop(w);
+		return -1;
+	}
+	w->route_cfg = cfg_ref_get(w->cfg);
+	return 0;
+}
+
+int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
+                 route_plan_t *out)
+{
+	if (route_refresh(w) < 0)
+		return -1;
+	return route_statement_cached(w->plans, sql, params, n_params, out);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
                       void *arg)
 {
@@ -200,6 +243,7 @@ void worker_join(worker_t *w)
 		event_free(w->janitor);
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
+	route_drop(w);
 	cfg_ref_put(w->cfg);
 	cfg_ref_put(w->cfg_next);
 	pthread_mutex_destroy(&w->lock);

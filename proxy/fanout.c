@@ -1,0 +1,906 @@
+/*
+ * fanout.c — one simple Query on several shards, its replies merged into
+ * the answer one PostgreSQL holding all the rows would give.
+ *
+ * The members (one held link per shard) run the statement at the same
+ * time. Their replies are merged result by result: a query string of
+ * several statements has one result per statement, and a result is over
+ * for a member at its CommandComplete, EmptyQueryResponse or ErrorResponse.
+ * A member that is done with a result waits (its socket is left unread
+ * once its buffer is full) until every member is, and then the merged end
+ * of the result goes to the client:
+ *
+ *   ROUTE_MERGE_SUM    rows of every member, row counts of the tags added
+ *   ROUTE_MERGE_ONE    copies on every shard: the rows and tag of one member
+ *   ROUTE_MERGE_COUNT  one row of count() columns per member: added up
+ *
+ * The first error wins; what the members send after it is dropped, as a
+ * server drops the rest of a query string after an error. COPY FROM STDIN
+ * is split row by row by the key column (router/copy.h) into one COPY per
+ * shard; the key column's position comes from the catalog of the first
+ * member, asked right before the COPY.
+ */
+#include "proxy/proxy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/log.h"
+#include "router/copy.h"
+#include "router/merge.h"
+
+typedef struct member {
+	server_t *s;
+	int shard;
+	bool result_end; /* its current result is over; it waits for the others */
+	bool ready;      /* its ReadyForQuery came */
+	bool in_copy;    /* it is in COPY FROM STDIN */
+	char status;
+	uint8_t *copy_buf; /* rows for it, sent as one CopyData per client message */
+	size_t copy_len, copy_cap;
+} member_t;
+
+struct fanout {
+	route_merge_t merge;
+	bool ready; /* end with ReadyForQuery (a Query), or not (an Execute) */
+	member_t *m;
+	int n;
+
+	/* the result being merged */
+	int row_owner; /* the member whose RowDescription went out (-1: none yet) */
+	merge_tag_t tag;
+	bool empty, copy_out;
+	uint8_t *error; /* the first ErrorResponse body */
+	size_t error_len;
+	bool failed;           /* an error went to the client: the rest is dropped */
+	merge_counts_t counts; /* ROUTE_MERGE_COUNT */
+
+	/* COPY FROM STDIN split by key */
+	bool copy;
+	bool copy_split;  /* rows are routed; else every member gets every row */
+	bool copy_open;   /* CopyInResponse went to the client */
+	bool copy_done;   /* the client ended (or the proxy failed) the copy */
+	uint8_t *copy_in; /* the first member's CopyInResponse */
+	size_t copy_in_len;
+	copy_opts_t opts;
+	copy_splitter_t *splitter;
+	char *key_name;
+	int key_index; /* -1 until the catalog says */
+	uint32_t key_oid;
+	int catalog_col; /* columns of the table seen so far */
+	const shard_map_t *map;
+	cfg_key_type_t key_type;
+};
+
+static member_t *member_of(fanout_t *f, const server_t *s)
+{
+	for (int i = 0; i < f->n; i++)
+		if (f->m[i].s == s)
+			return &f->m[i];
+	return NULL;
+}
+
+bool fanout_has(const fanout_t *f, const server_t *s)
+{
+	for (int i = 0; i < f->n; i++)
+		if (f->m[i].s == s)
+			return true;
+	return false;
+}
+
+void fanout_free(client_t *c)
+{
+	fanout_t *f = c->fan;
+
+	if (f == NULL)
+		return;
+	for (int i = 0; i < f->n; i++)
+		free(f->m[i].copy_buf);
+	free(f->m);
+	free(f->error);
+	merge_counts_free(&f->counts);
+	free(f->copy_in);
+	free(f->key_name);
+	if (f->splitter != NULL)
+		copy_splitter_free(f->splitter);
+	if (f->copy)
+		copy_opts_free(&f->opts);
+	free(f);
+	c->fan = NULL;
+}
+
+/* ---- sending ---- */
+
+static int send_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
+                      pending_action_t action)
+{
+	wire_buf_reset(b);
+	wire_begin(b, 'Q');
+	wire_put_cstring(b, sql);
+	if (wire_end(b) < 0 || pending_push(&s->pending, pend_msg, action, 0, NULL, NULL) < 0)
+		return -1;
+	s->unnamed_gen = 0;
+	return server_send(s, b->data, b->len);
+}
+
+static void put_ident(char *out, size_t size, const char *name)
+{
+	size_t o = 0;
+
+	if (o + 1 < size)
+		out[o++] = '"';
+	for (const char *p = name; *p != '\0' && o + 3 < size; p++) {
+		if (*p == '"')
+			out[o++] = '"';
+		out[o++] = *p;
+	}
+	if (o + 1 < size)
+		out[o++] = '"';
+	out[o] = '\0';
+}
+
+/* Ask the first member for the table's columns, in order, right before its COPY. */
+static int ask_columns(client_t *c, fanout_t *f)
+{
+	char ident[600], sql[1024], *lit;
+	size_t o = 0;
+	int rc;
+
+	if (f->opts.schemaname != NULL) {
+		put_ident(ident, sizeof(ident) / 2, f->opts.schemaname);
+		o = strlen(ident);
+		ident[o++] = '.';
+	}
+	put_ident(ident + o, sizeof(ident) - o, f->opts.relname);
+	lit = route_quote_literal(ident);
+	if (lit == NULL)
+		return -1;
+	snprintf(sql, sizeof(sql),
+	         "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid = "
+	         "pg_catalog.to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+	         lit);
+	free(lit);
+	f->key_index = -1;
+	f->catalog_col = 0;
+	rc = send_query(f->m[0].s, &c->worker->scratch, sql, 'K', PEND_SWALLOW);
+	return rc;
+}
+
+static const char *first_word(const char *s)
+{
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+			s++;
+		if (s[0] == '-' && s[1] == '-') {
+			while (*s != '\0' && *s != '\n')
+				s++;
+		} else if (s[0] == '/' && s[1] == '*') {
+			const char *e = strstr(s + 2, "*/");
+
+			s = e != NULL ? e + 2 : s + strlen(s);
+		} else {
+			return s;
+		}
+	}
+}
+
+/*
+ * A COPY FROM STDIN: rows of a sharded table are split by its key column,
+ * rows of a reference table go to every shard. 0: set up; 1: not such a
+ * COPY; -1 with err: a COPY of a sharded table the splitter cannot do.
+ */
+static int copy_setup(client_t *c, fanout_t *f, const char *sql, char *err, size_t errlen)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_table_t *t;
+	int rc;
+
+	if (strncasecmp(first_word(sql), "copy", 4) != 0)
+		return 1;
+	rc = copy_parse_statement(sql, &f->opts, err, errlen);
+	if (rc == 1)
+		return 1;
+	f->copy = rc == 0;
+	if (f->merge != ROUTE_MERGE_SUM)
+		return 0; /* copies: every shard gets every row */
+	if (rc < 0)
+		return -1;
+	f->copy_split = true;
+	t = cfg_find_table(cfg, f->opts.relname);
+	if (t == NULL || t->key == NULL || t->map < 0) {
+		snprintf(err, errlen, "COPY into \"%s\": not a sharded table of the config",
+		         f->opts.relname);
+		return -1;
+	}
+	f->key_name = strdup(t->key);
+	f->map = &c->worker->route.maps[t->map];
+	f->key_type = cfg->maps[t->map].key;
+	return f->key_name != NULL ? 0 : -1;
+}
+
+/* Answer a statement that cannot run like a refused one. */
+static int refuse(client_t *c, const char *err, bool ready)
+{
+	char *str = malloc(strlen(err) + 16);
+
+	if (str == NULL)
+		return -1;
+	sprintf(str, "0A000pgshard: %s", err);
+	if (c->in_tx)
+		c->tx_failed = true;
+	if (client_reply(c, 'E', str) < 0)
+		return -1;
+	if (!ready) {
+		c->skip_until_sync = true;
+		return 0;
+	}
+	return client_reply(c, 'Z', NULL);
+}
+
+int fanout_query(client_t *c, const char *sql, bool ready)
+{
+	const route_plan_t *p = &c->plan;
+	const cfg_t *cfg = worker_cfg(c->worker);
+	route_split_t *splits = NULL;
+	int n_splits = 0, rc = 0, is_copy;
+	fanout_t *f;
+	char err[512];
+
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	f->merge = p->merge != ROUTE_MERGE_NONE ? p->merge : ROUTE_MERGE_ONE;
+	f->ready = ready;
+	f->row_owner = -1;
+	f->counts.n = -1;
+	f->key_index = -1;
+	err[0] = '\0';
+	is_copy = copy_setup(c, f, sql, err, sizeof(err));
+	if (is_copy < 0 || (is_copy == 1 && p->split_insert &&
+	                    route_split_insert(&c->worker->route, sql, &splits, &n_splits, err,
+	                                       sizeof(err)) < 0)) {
+		c->fan = f;
+		fanout_free(c);
+		return err[0] != '\0' ? refuse(c, err, ready) : -1;
+	}
+	f->m = calloc((size_t)cfg->n_shards, sizeof(*f->m));
+	if (f->m == NULL) {
+		c->fan = f;
+		fanout_free(c);
+		route_splits_free(splits, n_splits);
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_shards; i++) {
+		server_t *s = client_link(c, i);
+		bool want = n_splits > 0 ? false : shard_set_has(&p->shards, i);
+
+		for (int k = 0; k < n_splits; k++)
+			want |= splits[k].shard == i;
+		if (!want || s == NULL)
+			continue;
+		f->m[f->n].s = s;
+		f->m[f->n].shard = i;
+		f->n++;
+	}
+	c->fan = f;
+	if (f->copy_split && ask_columns(c, f) < 0)
+		rc = -1;
+	for (int i = 0; i < f->n && rc >= 0; i++) {
+		const char *q = sql;
+
+		for (int k = 0; k < n_splits; k++)
+			if (splits[k].shard == f->m[i].shard)
+				q = splits[k].sql;
+		rc = send_query(f->m[i].s, &c->worker->scratch, q, 'Q', PEND_FORWARD);
+	}
+	route_splits_free(splits, n_splits);
+	if (rc < 0) {
+		fanout_free(c);
+		return -1;
+	}
+	log_msg(LOG_DEBUG, c->id, 0, "statement on %d shards", f->n);
+	return 0;
+}
+
+/* ---- merging ---- */
+
+static void to_client(client_t *c, const uint8_t *msg, size_t len)
+{
+	sbuf_write(&c->sb, msg, len);
+}
+
+static void keep_error(fanout_t *f, const uint8_t *body, size_t len)
+{
+	if (f->error != NULL || f->failed)
+		return;
+	f->error = malloc(len);
+	if (f->error != NULL) {
+		memcpy(f->error, body, len);
+		f->error_len = len;
+	}
+}
+
+/* An error of the proxy's own, as the first error of the result. */
+static void own_error(fanout_t *f, const char *sqlstate, const char *msg)
+{
+	wire_buf_t b;
+
+	if (f->error != NULL || f->failed)
+		return;
+	wire_buf_init(&b);
+	wire_put_error(&b, "ERROR", sqlstate, msg);
+	if (!b.failed)
+		keep_error(f, b.data + 5, b.len - 5);
+	wire_buf_free(&b);
+}
+
+static void emit_counts(client_t *c, fanout_t *f)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	char num[32];
+
+	wire_buf_reset(b);
+	wire_begin(b, 'D');
+	wire_put_i16(b, (int16_t)f->counts.n);
+	for (int i = 0; i < f->counts.n; i++) {
+		int len = snprintf(num, sizeof(num), "%" PRId64, f->counts.sums[i]);
+
+		wire_put_i32(b, len);
+		wire_put_bytes(b, num, (size_t)len);
+	}
+	if (wire_end(b) == 0)
+		to_client(c, b->data, b->len);
+}
+
+static void emit_tag(client_t *c, fanout_t *f)
+{
+	char tag[96];
+
+	if (f->merge == ROUTE_MERGE_COUNT && f->counts.sums != NULL) {
+		emit_counts(c, f);
+		snprintf(tag, sizeof(tag), "SELECT 1");
+	} else {
+		merge_tag_format(&f->tag, tag, sizeof(tag));
+	}
+	relay_emit(c, 'C', tag);
+}
+
+static void send_copy_fail(fanout_t *f, const char *why)
+{
+	wire_buf_t b;
+
+	wire_buf_init(&b);
+	wire_begin(&b, 'f');
+	wire_put_cstring(&b, why);
+	wire_end(&b);
+	for (int i = 0; i < f->n; i++) {
+		if (f->m[i].s != NULL && f->m[i].in_copy && !b.failed) {
+			server_send(f->m[i].s, b.data, b.len);
+			f->m[i].in_copy = false;
+		}
+	}
+	wire_buf_free(&b);
+	f->copy_done = true;
+}
+
+/* Every member is done with the current result: its merged end goes to the client. */
+static void end_result(client_t *c, fanout_t *f)
+{
+	bool copy_in = false;
+
+	for (int i = 0; i < f->n; i++)
+		copy_in |= f->m[i].in_copy;
+	if (f->error != NULL) {
+		wire_buf_t *b = &c->worker->scratch;
+
+		if (copy_in)
+			send_copy_fail(f, "pgshard: the COPY failed on another shard");
+		wire_buf_reset(b);
+		wire_begin(b, 'E');
+		wire_put_bytes(b, f->error, f->error_len);
+		if (wire_end(b) == 0)
+			to_client(c, b->data, b->len);
+		free(f->error);
+		f->error = NULL;
+		f->failed = true;
+		if (c->in_tx)
+			c->tx_failed = true;
+	} else if (copy_in && !f->copy_open) {
+		if (f->copy_split && f->key_index < 0) {
+			char msg[300];
+
+			snprintf(msg, sizeof(msg),
+			         "pgshard: COPY: table \"%s\" has no column \"%s\" (its shard key)",
+			         f->opts.relname, f->key_name);
+			own_error(f, "0A000", msg);
+			end_result(c, f);
+			return;
+		}
+		if (f->copy_split) {
+			size_t max = worker_cfg(c->worker)->max_message_size;
+
+			f->splitter = copy_splitter_new(&f->opts, f->key_index, max);
+			if (f->splitter == NULL) {
+				own_error(f, "53200", "pgshard: out of memory");
+				end_result(c, f);
+				return;
+			}
+		}
+		to_client(c, f->copy_in, f->copy_in_len);
+		f->copy_open = true;
+		/* the members stay in COPY: their next result is its CommandComplete */
+	} else if (f->empty) {
+		relay_emit(c, 'I', NULL);
+	} else if (f->tag.have) {
+		if (f->copy_out) {
+			static const uint8_t done[] = {'c', 0, 0, 0, 4};
+
+			to_client(c, done, sizeof(done));
+		}
+		emit_tag(c, f);
+	}
+	for (int i = 0; i < f->n; i++) {
+		f->m[i].result_end = false;
+		if (f->m[i].s != NULL && !f->m[i].s->wait_client_drain)
+			sbuf_resume(&f->m[i].s->sb);
+	}
+	f->row_owner = -1;
+	f->empty = f->copy_out = false;
+	memset(&f->tag, 0, sizeof(f->tag));
+	merge_counts_free(&f->counts);
+}
+
+/* A reply to the proxy's own messages (a settings sync, a transaction's BEGIN, the catalog). */
+static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, uint8_t type,
+                      const uint8_t *msg, size_t total)
+{
+	server_t *s = m->s;
+
+	switch (type) {
+	case 'Z':
+		if (head->msg == 'Q' && s->syncing_params) {
+			s->syncing_params = false;
+			s->params_hash = s->sync_error == NULL ? c->params_hash : 0;
+		}
+		s->tx_status = (char)msg[5];
+		pending_pop(&s->pending);
+		break;
+	case 'E':
+		if (s->syncing_params && s->sync_error == NULL) {
+			s->sync_error = malloc(total - 5);
+			if (s->sync_error != NULL) {
+				memcpy(s->sync_error, msg + 5, total - 5);
+				s->sync_error_len = total - 5;
+			}
+		}
+		keep_error(f, msg + 5, total - 5);
+		break;
+	case 'D':
+		if (head->msg == 'K' && f->key_name != NULL) {
+			wire_reader_t r;
+			int16_t n;
+			int32_t len;
+			const uint8_t *name, *oid;
+			char tmp[16];
+			int col;
+
+			wire_reader_init(&r, msg + 5, total - 5);
+			if (wire_get_i16(&r, &n) < 0 || n != 2 || wire_get_i32(&r, &len) < 0 ||
+			    len < 0 || wire_get_bytes(&r, (size_t)len, &name) < 0)
+				break;
+			col = f->catalog_col++;
+			if (len != (int32_t)strlen(f->key_name) ||
+			    memcmp(name, f->key_name, (size_t)len) != 0)
+				break;
+			/* its position among the COPY's columns, or else the table's */
+			f->key_index = f->opts.n_columns == 0 ? col : -1;
+			for (int i = 0; i < f->opts.n_columns; i++)
+				if (strcmp(f->opts.columns[i], f->key_name) == 0)
+					f->key_index = i;
+			if (wire_get_i32(&r, &len) == 0 && len > 0 && len < (int32_t)sizeof(tmp) &&
+			    wire_get_bytes(&r, (size_t)len, &oid) == 0) {
+				memcpy(tmp, oid, (size_t)len);
+				tmp[len] = '\0';
+				f->key_oid = (uint32_t)strtoul(tmp, NULL, 10);
+			}
+		}
+		break;
+	case 'S':
+		server_note_parameter(s, msg + 5, total - 5);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Read one member's replies as far as the merge allows. */
+static void drain_member(client_t *c, fanout_t *f, member_t *m)
+{
+	server_t *s = m->s;
+	size_t max = worker_cfg(c->worker)->max_message_size;
+
+	while (s != NULL && !m->ready && !c->closing && c->fan == f) {
+		struct evbuffer *in = s->sb.in;
+		uint8_t hdr[WIRE_HEADER_LEN], type;
+		size_t total;
+		const uint8_t *msg;
+		pending_t *head = pending_head(&s->pending);
+		bool fwd = false;
+
+		if (m->result_end && !f->failed && (head == NULL || head->action != PEND_SWALLOW)) {
+			if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+				sbuf_pause(&s->sb); /* the others are behind */
+			return;
+		}
+		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
+			s->wait_client_drain = true;
+			sbuf_pause(&s->sb);
+			return;
+		}
+		if (evbuffer_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)
+			return;
+		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
+		case WIRE_FRAME_NEED_MORE:
+			return;
+		case WIRE_FRAME_OK:
+			break;
+		default:
+			client_server_lost(c, s, "invalid message from server");
+			server_close(s, "invalid message length");
+			return;
+		}
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL)
+			return;
+		if (head != NULL && head->action == PEND_SWALLOW) {
+			swallowed(c, f, m, head, type, msg, total);
+			evbuffer_drain(in, total);
+			continue;
+		}
+		switch (type) {
+		case 'T':
+		case 'H':
+			if (!f->failed && f->row_owner < 0) {
+				f->row_owner = (int)(m - f->m);
+				fwd = true;
+			}
+			f->copy_out |= type == 'H';
+			break;
+		case 'D':
+		case 'd':
+			if (f->failed)
+				break;
+			if (f->merge != ROUTE_MERGE_COUNT)
+				fwd =
+				    f->merge == ROUTE_MERGE_SUM || f->row_owner == (int)(m - f->m);
+			else if (merge_counts_add(&f->counts, msg + 5, total - 5) < 0)
+				own_error(
+				    f, "XX000",
+				    "pgshard: a shard answered count() with something that is "
+				    "not a count");
+			break;
+		case 'c':
+			break; /* one CopyDone goes out with the merged end */
+		case 'C': {
+			const char *tag = (const char *)msg + 5;
+
+			if (total > 5 && msg[total - 1] == '\0')
+				merge_tag_add(&f->tag, tag, f->merge == ROUTE_MERGE_ONE);
+			m->result_end = true;
+			m->in_copy = false;
+			break;
+		}
+		case 'I':
+			f->empty = true;
+			m->result_end = true;
+			break;
+		case 'E':
+			keep_error(f, msg + 5, total - 5);
+			m->result_end = true;
+			m->in_copy = false;
+			break;
+		case 'G':
+			m->in_copy = true;
+			m->result_end = true;
+			if (f->copy_in == NULL) {
+				f->copy_in = malloc(total);
+				if (f->copy_in != NULL) {
+					memcpy(f->copy_in, msg, total);
+					f->copy_in_len = total;
+				}
+			}
+			break;
+		case 'N':
+			/* copies say the same thing: one is enough */
+			fwd = !f->failed && (f->merge == ROUTE_MERGE_SUM || m == f->m);
+			break;
+		case 'S':
+			server_note_parameter(s, msg + 5, total - 5);
+			fwd = m == f->m;
+			break;
+		case 'A':
+			fwd = true;
+			break;
+		case 'Z':
+			m->ready = true;
+			m->status = (char)msg[5];
+			s->tx_status = m->status;
+			s->unsynced = false;
+			if (head != NULL)
+				pending_pop(&s->pending);
+			break;
+		default:
+			break;
+		}
+		if (fwd)
+			evbuffer_remove_buffer(in, c->sb.out, total);
+		else
+			evbuffer_drain(in, total);
+	}
+}
+
+static char merged_status(const fanout_t *f)
+{
+	char st = 'I';
+
+	for (int i = 0; i < f->n; i++) {
+		if (f->m[i].status == 'E')
+			return 'E';
+		if (f->m[i].status == 'T')
+			st = 'T';
+	}
+	return st;
+}
+
+static void finish(client_t *c, fanout_t *f)
+{
+	bool lost = false;
+
+	for (int i = 0; i < f->n; i++)
+		lost |= f->m[i].s == NULL;
+	if (f->error != NULL || f->tag.have || f->empty)
+		end_result(c, f);
+	if (!lost)
+		client_note_status(c, merged_status(f));
+	if (f->ready)
+		relay_emit(c, 'Z', NULL);
+	else if (f->failed)
+		c->skip_until_sync = true;
+	fanout_free(c);
+	if (!client_maybe_release(c))
+		client_resume(c);
+}
+
+/* Go on while members can: results end together, and the statement ends at the last ReadyForQuery.
+ */
+static void progress(client_t *c)
+{
+	for (;;) {
+		fanout_t *f = c->fan;
+		bool all_ready = true, barrier = true, any_end = false;
+
+		if (f == NULL || c->closing)
+			return;
+		for (int i = 0; i < f->n; i++) {
+			member_t *m = &f->m[i];
+
+			all_ready &= m->ready;
+			if (!m->ready && !m->result_end)
+				barrier = false;
+			any_end |= m->result_end;
+		}
+		if (all_ready) {
+			finish(c, f);
+			return;
+		}
+		if (!barrier || !any_end || f->failed)
+			return;
+		end_result(c, f);
+		for (int i = 0; i < f->n && c->fan == f; i++)
+			drain_member(c, f, &f->m[i]);
+	}
+}
+
+void fanout_reply(client_t *c, server_t *s)
+{
+	fanout_t *f = c->fan;
+	member_t *m = member_of(f, s);
+
+	if (m == NULL)
+		return;
+	drain_member(c, f, m);
+	progress(c);
+}
+
+void fanout_resume_members(client_t *c)
+{
+	fanout_t *f = c->fan;
+
+	for (int i = 0; f != NULL && i < f->n && c->fan == f; i++) {
+		server_t *s = f->m[i].s;
+
+		if (s != NULL && s->wait_client_drain) {
+			s->wait_client_drain = false;
+			sbuf_resume(&s->sb);
+			drain_member(c, f, &f->m[i]);
+		}
+	}
+	progress(c);
+}
+
+void fanout_member_lost(client_t *c, server_t *s)
+{
+	member_t *m = member_of(c->fan, s);
+
+	if (m != NULL) {
+		m->s = NULL;
+		m->ready = true;
+	}
+}
+
+/* ---- COPY FROM STDIN ---- */
+
+typedef struct copy_ctx {
+	client_t *c;
+	fanout_t *f;
+	char sqlstate[6]; /* of err */
+	char err[256];    /* why piece_cb stopped the splitter */
+} copy_ctx_t;
+
+static int buf_add(member_t *m, const uint8_t *data, size_t len)
+{
+	if (m->copy_len + len > m->copy_cap) {
+		size_t cap = m->copy_cap ? m->copy_cap : 65536;
+		uint8_t *p;
+
+		while (cap < m->copy_len + len)
+			cap *= 2;
+		p = realloc(m->copy_buf, cap);
+		if (p == NULL)
+			return -1;
+		m->copy_buf = p;
+		m->copy_cap = cap;
+	}
+	memcpy(m->copy_buf + m->copy_len, data, len);
+	m->copy_len += len;
+	return 0;
+}
+
+static int piece_cb(void *arg, const copy_piece_t *piece)
+{
+	copy_ctx_t *x = arg;
+	fanout_t *f = x->f;
+	shard_key_t key;
+	int shard, rc;
+
+	if (piece->kind == COPY_PIECE_ALL) {
+		for (int i = 0; i < f->n; i++)
+			if (buf_add(&f->m[i], piece->data, piece->len) < 0)
+				return -1;
+		return 0;
+	}
+	snprintf(x->sqlstate, sizeof(x->sqlstate), "22P04");
+	if (piece->key == NULL) {
+		snprintf(x->sqlstate, sizeof(x->sqlstate), "23502");
+		snprintf(x->err, sizeof(x->err),
+		         "pgshard: COPY %s, line %" PRIu64 ": the shard key \"%s\" is null",
+		         f->opts.relname, piece->row_number, f->key_name);
+		return -1;
+	}
+	if (piece->key_binary)
+		rc = shard_key_from_binary(f->key_type, f->key_oid, piece->key, piece->key_len,
+		                           &key);
+	else
+		rc = shard_key_from_text(f->key_type, (const char *)piece->key, piece->key_len,
+		                         &key);
+	if (rc < 0) {
+		snprintf(x->err, sizeof(x->err),
+		         "pgshard: COPY %s, line %" PRIu64
+		         ": cannot read the shard key \"%s\" as %s",
+		         f->opts.relname, piece->row_number, f->key_name,
+		         shard_key_type_name(f->key_type));
+		return -1;
+	}
+	shard = shard_map_lookup(f->map, &key);
+	for (int i = 0; i < f->n; i++)
+		if (f->m[i].shard == shard)
+			return buf_add(&f->m[i], piece->data, piece->len);
+	snprintf(x->err, sizeof(x->err), "pgshard: COPY %s, line %" PRIu64 ": no link to shard %d",
+	         f->opts.relname, piece->row_number, shard);
+	return -1;
+}
+
+/* Send what each member got as one CopyData. */
+static int flush_rows(fanout_t *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		member_t *m = &f->m[i];
+		uint8_t hdr[5];
+
+		if (m->copy_len == 0 || m->s == NULL)
+			continue;
+		hdr[0] = 'd';
+		hdr[1] = (uint8_t)((m->copy_len + 4) >> 24);
+		hdr[2] = (uint8_t)((m->copy_len + 4) >> 16);
+		hdr[3] = (uint8_t)((m->copy_len + 4) >> 8);
+		hdr[4] = (uint8_t)(m->copy_len + 4);
+		if (server_send(m->s, hdr, sizeof(hdr)) < 0 ||
+		    server_send(m->s, m->copy_buf, m->copy_len) < 0)
+			return -1;
+		m->copy_len = 0;
+	}
+	return 0;
+}
+
+static void copy_failed(client_t *c, fanout_t *f, const char *sqlstate, const char *msg)
+{
+	own_error(f, sqlstate, msg);
+	send_copy_fail(f, msg);
+	for (int i = 0; i < f->n; i++)
+		f->m[i].copy_len = 0;
+}
+
+/* The splitter's error, or the routing error that stopped it (a row's key). */
+static void copy_error(client_t *c, fanout_t *f, const copy_ctx_t *x, const char *sqlstate,
+                       const char *err)
+{
+	char msg[300];
+
+	if (x->err[0] != '\0') {
+		copy_failed(c, f, x->sqlstate, x->err);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "pgshard: COPY %s: %s", f->opts.relname,
+	         err[0] ? err : "failed");
+	copy_failed(c, f, sqlstate, msg);
+}
+
+static void send_all(fanout_t *f, const uint8_t *msg, size_t total)
+{
+	for (int i = 0; i < f->n; i++)
+		if (f->m[i].s != NULL && f->m[i].in_copy)
+			server_send(f->m[i].s, msg, total);
+}
+
+int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total)
+{
+	fanout_t *f = c->fan;
+	copy_ctx_t x = {c, f, "", ""};
+	char sqlstate[6] = "22P04", err[256] = "";
+
+	if (!f->copy_open || f->copy_done)
+		return 0; /* outside COPY, or after it failed: ignored, as a server does */
+	switch (type) {
+	case 'd':
+		if (!f->copy_split) {
+			send_all(f, msg, total);
+			return 0;
+		}
+		if (copy_feed(f->splitter, msg + 5, total - 5, piece_cb, &x, sqlstate, err,
+		              sizeof(err)) < 0 ||
+		    flush_rows(f) < 0) {
+			copy_error(c, f, &x, sqlstate, err);
+			progress(c);
+		}
+		return 0;
+	case 'c':
+		if (f->copy_split &&
+		    (copy_finish(f->splitter, piece_cb, &x, sqlstate, err, sizeof(err)) < 0 ||
+		     flush_rows(f) < 0)) {
+			copy_error(c, f, &x, sqlstate, err);
+			progress(c);
+			return 0;
+		}
+		send_all(f, msg, total);
+		f->copy_done = true;
+		return 0;
+	case 'f':
+		send_all(f, msg, total);
+		f->copy_done = true;
+		return 0;
+	}
+	return 0;
+}
