@@ -9,10 +9,14 @@
 # 2 pgbench threads, scale 10, 1 pgshard worker, auth trust.
 # Modes: select-simple select-extended select-prepared tpcb-simple tpcb-prepared
 #        (default: all but tpcb-prepared).
-# For each mode and round it runs direct, pgbouncer, pgshard back to back, and measures the
-# proxies' CPU time (utime+stime from /proc/PID/stat) during each run.
-# Uses its own 1-shard cluster (ports 5540, pgshard 6532, PgBouncer 6533) in a temporary
-# directory, removed on exit (--keep leaves it and its logs).
+# For each mode and round it runs direct, pgbouncer, pgshard and pgshard-flat back to back,
+# and measures the proxies' CPU time (utime+stime from /proc/PID/stat) during each run.
+# "pgshard" has pgbench's tables sharded by key on a consistent-hash ring (the cluster's
+# pgshard.ini; one shard, so that every target serves the same data): every statement is
+# parsed and routed. "pgshard-flat" runs the same binary with no map and no table, as the
+# foundation did (everything to the default shard): the CPU difference is what routing costs.
+# Uses its own 1-shard cluster (ports 5540, pgshard 6532, PgBouncer 6533, pgshard-flat 6534)
+# in a temporary directory, removed on exit (--keep leaves it and its logs).
 # The pgshard binary is BUILD_DIR/pgshard (PGSHARD_BENCH_BIN overrides it, for testing).
 set -euo pipefail
 
@@ -84,7 +88,7 @@ PGSHARD_BIN=$(realpath "$PGSHARD_BIN")
 [ -x "$PGBOUNCER" ] || die "no PgBouncer at $PGBOUNCER (run integration/install-deps.sh)"
 [ "$(id -u)" -eq 0 ] || die "run as root (servers and PgBouncer run as the postgres OS user)"
 
-BASE_PORT=5540 PGSHARD_PORT_B=6532 BOUNCER_PORT=6533
+BASE_PORT=5540 PGSHARD_PORT_B=6532 BOUNCER_PORT=6533 FLAT_PORT=6534 FLAT_PID=
 CLK_TCK=$(getconf CLK_TCK)
 
 TMP=$(mktemp -d /tmp/pgshard-bench.XXXXXX)
@@ -94,6 +98,10 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	pgshard_stop "$TMP" >/dev/null 2>&1 || true
+	if [ -n "$FLAT_PID" ]; then
+		kill -TERM "$FLAT_PID" 2>/dev/null || true
+		wait "$FLAT_PID" 2>/dev/null || true
+	fi
 	if [ -n "$BOUNCER_PID" ] && kill -0 "$BOUNCER_PID" 2>/dev/null; then
 		kill -INT "$BOUNCER_PID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$BOUNCER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -157,6 +165,14 @@ wait_port 127.0.0.1 $BOUNCER_PORT 10 || {
 log "pgshard: $PGSHARD_BIN (port $PGSHARD_PORT_B, pool_size $POOL, workers $WORKERS)"
 pgshard_start "$TMP" "$PGSHARD_BIN" || die "pgshard did not start"
 SHARD_PID=$(cat "$TMP/pgshard.pid")
+
+# The same proxy without maps or tables: the foundation's routing-free path.
+sed -e '/^; pgbench.s tables/,$d' -e "s/^listen = .*/listen = 127.0.0.1:$FLAT_PORT/" \
+	"$TMP/pgshard.ini" >"$TMP/flat.ini"
+grep -q '^\[table\.' "$TMP/pgshard.ini" || die "the cluster's pgshard.ini shards no table"
+"$PGSHARD_BIN" -c "$TMP/flat.ini" </dev/null >"$TMP/pgshard-flat.log" 2>&1 &
+FLAT_PID=$!
+wait_port 127.0.0.1 $FLAT_PORT 10 || die "pgshard-flat did not start"
 
 export PGHOST=127.0.0.1 PGUSER=app PGPASSWORD=app-secret PGDATABASE=app
 unset PGPORT PGSERVICE PGOPTIONS
@@ -236,6 +252,7 @@ for mode in $MODES; do
 		run "$mode" direct $BASE_PORT ""
 		run "$mode" pgbouncer $BOUNCER_PORT "$BOUNCER_PID"
 		run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+		run "$mode" pgshard-flat $FLAT_PORT "$FLAT_PID"
 		if ! _pgshard_alive "$SHARD_PID"; then
 			tail -n 30 "$TMP/pgshard.log" >&2 || true
 			die "pgshard died during $mode"
@@ -266,22 +283,27 @@ ratio() {
 echo
 printf 'pgbench -c %s -j %s -T %s, scale %s, pool size %s, %s round(s), pgshard workers %s, auth %s\n' \
 	"$CLIENTS" "$THREADS" "$SECS" "$SCALE" "$POOL" "$ROUNDS" "$WORKERS" "$AUTH"
-fmt='%-16s | %10s | %13s | %11s | %17s | %14s | %20s | %18s\n'
+fmt='%-16s | %10s | %13s | %11s | %17s | %14s | %20s | %18s | %17s | %14s\n'
 # shellcheck disable=SC2059
 printf "$fmt" mode "direct tps" "pgbouncer tps" "pgshard tps" "pgshard/pgbouncer" "pgshard/direct" \
-	"pgbouncer us CPU/txn" "pgshard us CPU/txn"
-printf -- '%.0s-' $(seq 1 142)
+	"pgbouncer us CPU/txn" "pgshard us CPU/txn" "flat us CPU/txn" "routing us/txn"
+printf -- '%.0s-' $(seq 1 180)
 echo
 for mode in $MODES; do
 	d=$(avg_tps "$mode/direct")
 	b=$(avg_tps "$mode/pgbouncer")
 	s=$(avg_tps "$mode/pgshard")
 	# shellcheck disable=SC2059
+	cs=$(cpu_per_txn "$mode/pgshard")
+	cf=$(cpu_per_txn "$mode/pgshard-flat")
+	if [ "$cs" = - ] || [ "$cf" = - ]; then rc_cost=-; else rc_cost=$(awk -v a="$cs" -v b="$cf" 'BEGIN { printf "%.1f", a - b }'); fi
+	# shellcheck disable=SC2059
 	printf "$fmt" "$mode" "$d" "$b" "$s" "$(ratio "$s" "$b")" "$(ratio "$s" "$d")" \
-		"$(cpu_per_txn "$mode/pgbouncer")" "$(cpu_per_txn "$mode/pgshard")"
+		"$(cpu_per_txn "$mode/pgbouncer")" "$cs" "$cf" "$rc_cost"
 done
 echo
-printf 'peak RSS (VmHWM): pgbouncer %s, pgshard %s\n' "$(peak_rss "$BOUNCER_PID")" "$(peak_rss "$SHARD_PID")"
+printf 'peak RSS (VmHWM): pgbouncer %s, pgshard %s, pgshard-flat %s\n' "$(peak_rss "$BOUNCER_PID")" \
+	"$(peak_rss "$SHARD_PID")" "$(peak_rss "$FLAT_PID")"
 if [ "${#ERRS[@]}" -gt 0 ]; then
 	list=""
 	for k in "${!ERRS[@]}"; do list="$list $k (${ERRS[$k]}x)"; done

@@ -3,11 +3,13 @@
 #
 #   integration/cluster.sh start DIR [--shards N] [--replicas R] [--port BASE]
 #                          [--auth trust|md5|scram-sha-256] [--proxy-port P]
-#                          [--pool-size K] [--workers W]
+#                          [--pool-size K] [--workers W] [--no-tables]
 #   integration/cluster.sh stop DIR
 #   integration/cluster.sh status DIR
 #
 # Defaults: N=2 R=1 BASE=5440 auth=trust P=6432 K=20 W=1.
+# pgshard.ini shards pgbench's tables (and the routing test's) over all shards;
+# --no-tables leaves every table on shard 0.
 # Shard i's primary listens on 127.0.0.1:BASE+10*i, its replica j on BASE+10*i+1+j.
 # Every node has role "app" (password "app-secret") owning database "app"; pg_hba
 # asks TCP clients for the --auth method, unix-socket clients are trusted.
@@ -244,7 +246,13 @@ cmd_start() {
 	local dir_arg=$1
 	shift
 	local shards=2 replicas=1 base=5440 auth=trust proxy_port=6432 pool_size=20 workers=1
+	local tables=yes
 	while [ $# -gt 0 ]; do
+		if [ "$1" = --no-tables ]; then
+			tables=no
+			shift
+			continue
+		fi
 		[ $# -ge 2 ] || die "option $1 needs a value"
 		case $1 in
 		--shards) shards=$2 ;;
@@ -473,18 +481,71 @@ EOF
 				echo "replica = host=127.0.0.1 port=$((base + 10 * i + 1 + j)) dbname=$APP_DB user=$APP_USER"
 			done
 		done
-		echo
-		echo "; Example shard map and tables (not generated yet):"
-		echo ";"
-		echo "; [map.users]"
-		echo "; kind = hash"
-		echo "; key = bigint"
-		echo "; shards = $(seq -s ', ' 0 $((shards - 1)))"
-		echo "; vnodes = 256"
-		echo ";"
-		echo "; [table.users]"
-		echo "; key = id"
-		echo "; map = users"
+		if [ "$tables" = yes ]; then
+			local all
+			all=$(seq -s ', ' 0 $((shards - 1)))
+			echo
+			echo "; pgbench's tables, sharded on a consistent-hash ring (co-located by value)"
+			echo "[map.bench]"
+			echo "kind = hash"
+			echo "key = bigint"
+			echo "shards = $all"
+			echo "vnodes = 256"
+			echo
+			echo "[table.pgbench_accounts]"
+			echo "key = aid"
+			echo "map = bench"
+			echo
+			echo "[table.pgbench_tellers]"
+			echo "key = tid"
+			echo "map = bench"
+			echo
+			echo "[table.pgbench_branches]"
+			echo "key = bid"
+			echo "map = bench"
+			echo
+			echo "[table.pgbench_history]"
+			echo "key = aid"
+			echo "map = bench"
+			echo
+			echo "; the tables of integration/tests/test_routing.sh"
+			echo "[map.users]"
+			echo "kind = hash"
+			echo "key = bigint"
+			echo "shards = $all"
+			echo "vnodes = 256"
+			echo
+			echo "[table.rt_users]"
+			echo "key = id"
+			echo "map = users"
+			echo
+			echo "[table.rt_orders]"
+			echo "key = user_id"
+			echo "map = users"
+			echo
+			echo "[map.names]"
+			echo "kind = hash"
+			echo "key = text"
+			echo "shards = $all"
+			echo "vnodes = 64"
+			echo
+			echo "[table.rt_names]"
+			echo "key = name"
+			echo "map = names"
+			echo
+			echo "[map.events]"
+			echo "kind = range"
+			echo "key = bigint"
+			echo "range = - 1000 0"
+			echo "range = 1000 - $((shards - 1))"
+			echo
+			echo "[table.rt_events]"
+			echo "key = id"
+			echo "map = events"
+			echo
+			echo "[table.rt_countries]"
+			echo "reference = yes"
+		fi
 	} >"$DIR/pgshard.ini"
 	{
 		echo "# written by integration/cluster.sh start; source it: . $DIR/env.sh"

@@ -2,7 +2,8 @@
 # The README's demo command: installs what is missing, builds pgshard, starts a
 # local cluster (2 shards, each a primary with a streaming replica), starts
 # pgshard in front of it, loads pgbench data through pgshard, runs pgbench and
-# a psql query through it, and leaves everything running.
+# a psql query through it (pgbench's tables are sharded by key over both
+# shards), shows where statements go, and leaves everything running.
 #
 #   integration/demo.sh          set up and run the demo
 #   integration/demo.sh stop     stop pgshard and the cluster
@@ -39,8 +40,14 @@ pgbench -S -M prepared -c 16 -j 2 -T 5 | grep -E 'transactions|failed|tps'
 echo "demo: TPC-B-like pgbench through pgshard"
 pgbench -c 8 -j 2 -T 5 | grep -E 'transactions|failed|tps'
 echo "demo: psql through pgshard"
-psql -X -c "select count(*) as accounts, sum(abalance) as balance from pgbench_accounts" \
+psql -X -c "select count(*) as accounts from pgbench_accounts" \
+	-c "select aid, bid, abalance from pgbench_accounts where aid in (1, 2, 3)" \
 	-c "select version()"
+echo "demo: where statements go (pgshard --route)"
+"$ROOT/build/pgshard" -c "$DIR/pgshard.ini" --route \
+	"select abalance from pgbench_accounts where aid = 42" \
+	"update pgbench_accounts set abalance = 0 where aid in (1, 2, 3)" \
+	"select count(*) from pgbench_accounts" || true
 
 cat <<MSG
 

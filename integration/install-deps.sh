@@ -16,7 +16,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang-format
 	libevent-dev libpq-dev libinih-dev libcmocka-dev libpg-query-dev libprotobuf-c-dev uthash-dev libxxhash-dev libssl-dev
 	postgresql postgresql-contrib postgresql-client pgbouncer
-	python3-psycopg2 nodejs npm procps iproute2
+	python3-psycopg2 python3-xxhash nodejs npm procps iproute2
 	ca-certificates # npm's registry is HTTPS (not pulled in with --no-install-recommends)
 )
 

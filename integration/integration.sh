@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration tests: a real local cluster (2 shards, each a primary with a
+# Integration tests: a real local cluster (3 shards, each a primary with a
 # streaming replica, SCRAM between pgshard and PostgreSQL), pgshard in front
 # (SCRAM between clients and pgshard, pool_size 4), then every suite in
 # integration/tests with real clients. Ends with "N passed, N failed".
@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROOT/integration/cluster.sh" start "$DIR" --shards 2 --replicas 1 --port 5460 \
+"$ROOT/integration/cluster.sh" start "$DIR" --shards 3 --replicas 1 --port 5460 \
 	--auth scram-sha-256 --proxy-port 6434 --pool-size 4 || {
 	echo "integration: cluster did not start"
 	echo "0 passed, 1 failed"

@@ -24,8 +24,10 @@ suites=(
     "node|300|$here/run_node.sh"
     "psql|180|$here/test_psql.sh"
     "pgbench|900|$here/test_pgbench.sh"
+    "routing|300|$python $here/test_routing.py"
+    "pgbench_routing|900|$python $here/test_pgbench_routing.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

@@ -1,0 +1,360 @@
+#!/usr/bin/python3
+"""Routing by shard key, end to end: rows written through pgshard are found on the shard
+the placement rules (README "Placement") say, and on no other; statements for one shard,
+for several and for every shard answer what one PostgreSQL would.
+
+Needs the cluster of integration/cluster.sh (its pgshard.ini shards the rt_* tables) and
+SHARD_PORTS (from its env.sh) to look at each shard directly. Placement is computed here from
+the README's rules with python3-xxhash, independently of pgshard's code.
+
+Run:   /usr/bin/python3 integration/tests/test_routing.py [TEST_NAME ...]
+Output: "ok NAME" / "FAIL NAME: why" per test, then exactly "N passed, N failed".
+"""
+
+import bisect
+import os
+import struct
+import sys
+
+import psycopg2
+import xxhash
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_protocol as tp  # noqa: E402  (the raw-protocol client and the tiny runner)
+from test_protocol import check, eq, test  # noqa: E402
+
+tp.TESTS.clear()
+
+SHARD_PORTS = [int(p) for p in os.environ.get("SHARD_PORTS", "").split()]
+N = len(SHARD_PORTS)
+RING_SEED = 0x0070677368617264
+
+
+def ring(shards, vnodes):
+    points = []
+    for s in shards:
+        for v in range(vnodes):
+            points.append((xxhash.xxh64(struct.pack("!II", s, v), seed=RING_SEED).intdigest(), s))
+    points.sort()
+    return points
+
+
+def ring_shard(points, key_bytes):
+    h = xxhash.xxh64(key_bytes, seed=0).intdigest()
+    i = bisect.bisect_left(points, (h, -1))
+    return points[i % len(points)][1]
+
+
+USERS = ring(range(N), 256)  # [map.users]: bigint, vnodes 256
+NAMES = ring(range(N), 64)  # [map.names]: text, vnodes 64
+
+
+def user_shard(i):
+    return ring_shard(USERS, struct.pack("!q", i))
+
+
+def name_shard(s):
+    return ring_shard(NAMES, s.encode())
+
+
+def event_shard(i):
+    return 0 if i < 1000 else N - 1  # [map.events]: range - 1000 0, range 1000 - N-1
+
+
+def proxy():
+    c = psycopg2.connect("", connect_timeout=10)
+    c.autocommit = True
+    return c
+
+
+def shard(i):
+    c = psycopg2.connect(host="127.0.0.1", port=SHARD_PORTS[i], user="app",
+                         password="app-secret", dbname="app", connect_timeout=10)
+    c.autocommit = True
+    return c
+
+
+def q(conn, sql, args=None):
+    cur = conn.cursor()
+    cur.execute(sql, args)
+    rows = cur.fetchall() if cur.description is not None else None
+    return rows, cur.statusmessage
+
+
+def sqlstate_of(conn, sql):
+    try:
+        q(conn, sql)
+    except psycopg2.Error as e:
+        return e.pgcode, str(e)
+    return None, None
+
+
+def ids_on_each_shard(table, col="id"):
+    out = []
+    for i in range(N):
+        c = shard(i)
+        out.append(sorted(r[0] for r in q(c, "SELECT %s FROM %s" % (col, table))[0]))
+        c.close()
+    return out
+
+
+def check_placement(table, ids, where, col="id"):
+    got = ids_on_each_shard(table, col)
+    for i in range(N):
+        want = sorted(k for k in ids if where(k) == i)
+        eq(got[i], want, "%s rows on shard %d" % (table, i))
+
+
+def reset_tables():
+    c = proxy()
+    q(c, "DROP TABLE IF EXISTS rt_users, rt_orders, rt_names, rt_events, rt_countries")
+    q(c, "CREATE TABLE rt_users (id bigint PRIMARY KEY, name text, n int DEFAULT 0)")
+    q(c, "CREATE TABLE rt_orders (user_id bigint, item text)")
+    q(c, "CREATE TABLE rt_names (name text PRIMARY KEY, v int)")
+    q(c, "CREATE TABLE rt_events (id bigint, v text)")
+    q(c, "CREATE TABLE rt_countries (code text PRIMARY KEY, name text)")
+    c.close()
+
+
+@test
+def ddl_runs_on_every_shard():
+    check(N >= 2, "SHARD_PORTS lists %d shards; the routing tests need 2 or more" % N)
+    reset_tables()
+    for i in range(N):
+        c = shard(i)
+        rows, _ = q(c, "SELECT relname FROM pg_class WHERE relname LIKE 'rt\\_%%' "
+                       "AND relkind = 'r' ORDER BY 1")
+        eq([r[0] for r in rows], ["rt_countries", "rt_events", "rt_names", "rt_orders",
+                                  "rt_users"], "tables on shard %d" % i)
+        c.close()
+
+
+@test
+def single_row_inserts_land_on_their_shard():
+    reset_tables()
+    c = proxy()
+    for i in range(1, 41):
+        _, tag = q(c, "INSERT INTO rt_users (id, name) VALUES (%s, %s)", (i, "u%d" % i))
+        eq(tag, "INSERT 0 1", "tag of insert %d" % i)
+    # every spelling of a key routes alike
+    q(c, "INSERT INTO rt_users (id, name) VALUES ('41', 'quoted')")
+    q(c, "INSERT INTO rt_users (id, name) VALUES (42::int8, 'cast')")
+    check_placement("rt_users", range(1, 43), user_shard)
+    # and is read back from there
+    for i in (1, 7, 41, 42):
+        rows, _ = q(c, "SELECT id FROM rt_users WHERE id = %s", (i,))
+        eq(rows, [(i,)], "row %d read back" % i)
+    c.close()
+
+
+@test
+def multi_row_insert_is_split_per_shard():
+    reset_tables()
+    c = proxy()
+    values = ", ".join("(%d, 'v%d')" % (i, i) for i in range(1, 101))
+    _, tag = q(c, "INSERT INTO rt_users (id, name) VALUES " + values)
+    eq(tag, "INSERT 0 100", "tag of a split insert")
+    check_placement("rt_users", range(1, 101), user_shard)
+    rows, tag = q(c, "INSERT INTO rt_users (id, name) VALUES (201, 'a'), (202, 'b'), (203, 'c'),"
+                     " (204, 'it''s') RETURNING id, name")
+    eq(sorted(rows), [(201, "a"), (202, "b"), (203, "c"), (204, "it's")], "RETURNING rows")
+    eq(tag, "INSERT 0 4", "tag of INSERT ... RETURNING")
+    check_placement("rt_users", list(range(1, 101)) + [201, 202, 203, 204], user_shard)
+    c.close()
+
+
+@test
+def text_and_range_keys():
+    reset_tables()
+    c = proxy()
+    names = ["alice", "bob", "carol", "dave", "eve", "frank", "Grace", "héloïse", "x y"]
+    for n in names:
+        q(c, "INSERT INTO rt_names (name, v) VALUES (%s, 1)", (n,))
+    check_placement("rt_names", names, name_shard, col="name")
+    events = [1, 5, 999, 1000, 1001, 50000, -7]
+    for e in events:
+        q(c, "INSERT INTO rt_events (id, v) VALUES (%s, 'e')", (e,))
+    check_placement("rt_events", events, event_shard)
+    c.close()
+
+
+@test
+def copy_from_stdin_is_split_by_key():
+    import io
+
+    reset_tables()
+    c = proxy()
+    cur = c.cursor()
+    text = "".join("%d\tcopied %d\t%d\n" % (i, i, i % 7) for i in range(1, 301))
+    cur.copy_expert("COPY rt_users FROM STDIN", io.StringIO(text))
+    eq(cur.rowcount, 300, "row count of a text COPY")
+    csv = "user_id,item\n" + "".join('%d,"item, %d"\n' % (i % 50, i) for i in range(1, 201))
+    cur.copy_expert("COPY rt_orders (user_id, item) FROM STDIN WITH (FORMAT csv, HEADER)",
+                    io.StringIO(csv))
+    eq(cur.rowcount, 200, "row count of a CSV COPY with a header")
+    check_placement("rt_users", range(1, 301), user_shard)
+    got = ids_on_each_shard("rt_orders", "user_id")
+    for i in range(N):
+        check(all(user_shard(k) == i for k in got[i]), "orders on shard %d misplaced" % i)
+    eq(sum(len(g) for g in got), 200, "orders in total")
+    # a row whose key is NULL cannot be placed: refused, nothing written
+    try:
+        cur.copy_expert("COPY rt_users FROM STDIN", io.StringIO("1000\ta\t1\n\\N\tb\t2\n"))
+        raise tp.Failure("a NULL key in COPY was accepted")
+    except psycopg2.Error as e:
+        check("null" in str(e), "error names the NULL key: %s" % e)
+    rows, _ = q(c, "SELECT count(*) FROM rt_users WHERE id = 1000")
+    eq(rows, [(0,)], "rows of a failed COPY")
+    c.close()
+
+
+@test
+def update_and_delete_counts_are_summed():
+    reset_tables()
+    c = proxy()
+    q(c, "INSERT INTO rt_users (id, name) VALUES " +
+      ", ".join("(%d, 'n')" % i for i in range(1, 61)))
+    _, tag = q(c, "UPDATE rt_users SET n = n + 1 WHERE id = 17")
+    eq(tag, "UPDATE 1", "single-shard UPDATE")
+    _, tag = q(c, "UPDATE rt_users SET n = n + 1 WHERE id <= 30")
+    eq(tag, "UPDATE 30", "multi-shard UPDATE")
+    _, tag = q(c, "UPDATE rt_users SET n = n + 1 WHERE id IN (1, 2, 3, 59)")
+    eq(tag, "UPDATE 4", "UPDATE with IN")
+    rows, _ = q(c, "SELECT n FROM rt_users WHERE id = 17")
+    eq(rows, [(2,)], "updated value")
+    rows, tag = q(c, "DELETE FROM rt_users WHERE id > 50 RETURNING id")
+    eq(sorted(r[0] for r in rows), list(range(51, 61)), "DELETE ... RETURNING rows")
+    eq(tag, "DELETE 10", "multi-shard DELETE")
+    rows, tag = q(c, "SELECT count(*) FROM rt_users")
+    eq(rows, [(50,)], "count(*) across shards")
+    rows, tag = q(c, "SELECT id FROM rt_users WHERE id > 40")
+    eq(sorted(r[0] for r in rows), list(range(41, 51)), "rows of a multi-shard SELECT")
+    eq(tag, "SELECT 10", "tag of a multi-shard SELECT")
+    check_placement("rt_users", range(1, 51), user_shard)
+    c.close()
+
+
+@test
+def reference_table_writes_reach_every_shard_once():
+    reset_tables()
+    c = proxy()
+    _, tag = q(c, "INSERT INTO rt_countries VALUES ('fr', 'France'), ('de', 'Germany')")
+    eq(tag, "INSERT 0 2", "tag of a reference-table insert (not one per shard)")
+    rows, _ = q(c, "INSERT INTO rt_countries VALUES ('it', 'Italy') RETURNING code")
+    eq(rows, [("it",)], "RETURNING of a reference-table insert: one copy")
+    for i in range(N):
+        s = shard(i)
+        rows, _ = q(s, "SELECT code FROM rt_countries ORDER BY code")
+        eq([r[0] for r in rows], ["de", "fr", "it"], "countries on shard %d" % i)
+        s.close()
+    rows, _ = q(c, "SELECT name FROM rt_countries WHERE code = 'fr'")
+    eq(rows, [("France",)], "reference read")
+    c.close()
+
+
+@test
+def refusals_name_what_to_change():
+    reset_tables()
+    c = proxy()
+    code, text = sqlstate_of(c, "UPDATE rt_users SET id = id + 1 WHERE id = 5")
+    eq(code, "0A000", "UPDATE of the key column")
+    code, text = sqlstate_of(c, "INSERT INTO rt_users (name) VALUES ('nokey')")
+    eq(code, "0A000", "INSERT without the key column")
+    check("id" in text, "the error names the key column: %s" % text)
+    code, _ = sqlstate_of(c, "SELECT id FROM rt_users ORDER BY id")
+    eq(code, "0A000", "multi-shard ORDER BY before scatter-gather")
+    # the session goes on
+    rows, _ = q(c, "SELECT 1")
+    eq(rows, [(1,)], "after refusals")
+    c.close()
+
+
+@test
+def transactions_span_shards():
+    reset_tables()
+    a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))
+    c = proxy()
+    c.autocommit = False
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'a')", (a,))
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'b')", (b,))
+    c.rollback()
+    eq(ids_on_each_shard("rt_users"), [[] for _ in range(N)], "rows after ROLLBACK")
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'a')", (a,))
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'b')", (b,))
+    rows, _ = q(c, "SELECT count(*) FROM rt_users")
+    eq(rows, [(2,)], "own writes seen inside the transaction")
+    c.commit()
+    check_placement("rt_users", [a, b], user_shard)
+    # an error aborts the whole transaction, on every shard
+    q(c, "UPDATE rt_users SET n = 5 WHERE id = %s", (a,))
+    try:
+        q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'dup')", (b,))
+        raise tp.Failure("duplicate key accepted")
+    except psycopg2.IntegrityError:
+        pass
+    code, _ = sqlstate_of(c, "SELECT 1")
+    eq(code, "25P02", "statement in an aborted transaction")
+    c.rollback()
+    rows, _ = q(c, "SELECT n FROM rt_users WHERE id = %s", (a,))
+    eq(rows, [(0,)], "update rolled back with the transaction")
+    c.commit()
+    c.autocommit = True
+    # savepoints on several shards
+    q(c, "BEGIN")
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'x')", (1001,))
+    q(c, "SAVEPOINT s1")
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'y')", (1002,))
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%s, 'z')", (1003,))
+    q(c, "ROLLBACK TO SAVEPOINT s1")
+    q(c, "COMMIT")
+    rows, _ = q(c, "SELECT id FROM rt_users WHERE id > 1000")
+    eq(sorted(r[0] for r in rows), [1001], "rows after ROLLBACK TO SAVEPOINT")
+    c.close()
+
+
+def bind_binary(portal, stmt, values):
+    body = tp.cstr(portal) + tp.cstr(stmt) + struct.pack("!hh", 1, 1) + struct.pack("!h", len(values))
+    for v in values:
+        body += struct.pack("!i", len(v)) + v
+    body += struct.pack("!h", 0)
+    return tp.msg(b"B", body)
+
+
+@test
+def extended_protocol_routes_at_bind():
+    reset_tables()
+    c = proxy()
+    q(c, "INSERT INTO rt_users (id, name) VALUES " +
+      ", ".join("(%d, 'n%d')" % (i, i) for i in range(1, 21)))
+    c.close()
+    r = tp.connected()
+    R = tp.Raw
+    sql = "SELECT name FROM rt_users WHERE id = $1"
+    r.send(R.parse("s1", sql, (20,)) + R.SYNC)
+    eq(tp.kinds(r.until_ready()), "1Z", "prepare")
+    for i in (3, 11, 19):
+        # text parameter, unnamed statement
+        r.send(R.parse("", sql) + R.bind("", "", [str(i)]) + R.execute() + R.SYNC)
+        got = r.until_ready()
+        rows = [tp.data_row(b) for k, b in got if k == "D"]
+        eq(rows, [["n%d" % i]], "unnamed, text parameter %d" % i)
+        # binary int8 parameter, named statement
+        r.send(bind_binary("", "s1", [struct.pack("!q", i)]) + R.execute() + R.SYNC)
+        got = r.until_ready()
+        rows = [tp.data_row(b) for k, b in got if k == "D"]
+        eq(rows, [["n%d" % i]], "named, binary parameter %d" % i)
+    # BEGIN and COMMIT over the extended protocol, writes on two shards
+    a, b = 30, next(i for i in range(31, 200) if user_shard(i) != user_shard(30))
+    for stmt in ("BEGIN", "INSERT INTO rt_users (id, name) VALUES (%d, 'e')" % a,
+                 "INSERT INTO rt_users (id, name) VALUES (%d, 'e')" % b, "COMMIT"):
+        r.send(R.parse("", stmt) + R.bind("", "") + R.execute() + R.SYNC)
+        got = r.until_ready()
+        check("E" not in tp.kinds(got), "%s failed: %r" % (stmt, got))
+        status = got[-1][1]
+        eq(status, b"I" if stmt == "COMMIT" else b"T", "status after %s" % stmt)
+    r.close()
+    check_placement("rt_users", list(range(1, 21)) + [a, b], user_shard)
+
+
+if __name__ == "__main__":
+    sys.exit(tp.run(set(sys.argv[1:])))
