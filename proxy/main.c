@@ -57,6 +57,20 @@ static void reload(void)
 	log_info("configuration reloaded from %s", config_path);
 }
 
+static const char *merge_text(route_merge_t m)
+{
+	switch (m) {
+	case ROUTE_MERGE_SUM:
+		return "rows of every shard, row counts added";
+	case ROUTE_MERGE_ONE:
+		return "one shard's answer (every shard holds the same)";
+	case ROUTE_MERGE_COUNT:
+		return "count() columns added over the shards";
+	default:
+		return "none";
+	}
+}
+
 /* pgshard --route: the router's decision for each statement, for people. */
 static int show_routes(const cfg_t *cfg, char **sqls, int n)
 {
@@ -79,7 +93,8 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 		}
 		printf("statement: %s\n", sqls[i]);
 		if (plan.kind == ROUTE_REFUSE) {
-			printf("route:     refused, ERROR 0A000 pgshard: %s\n", plan.error);
+			printf("route:     refused, ERROR %s pgshard: %s\n", plan.sqlstate,
+			       plan.error);
 			rc = 3;
 		} else {
 			printf("route:     %s, shard%s", route_kind_name(plan.kind),
@@ -95,6 +110,8 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 		}
 		if (plan.kind != ROUTE_REFUSE)
 			printf("why:       %s\n", plan.reason);
+		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
+			printf("merge:     %s\n", merge_text(plan.merge));
 	}
 	route_ctx_free(&ctx);
 	return rc;
