@@ -91,7 +91,8 @@ void cancel_unregister(client_t *c)
 void cancel_update(client_t *c)
 {
 	cancel_entry_t *e = NULL;
-	server_t *s = c->server;
+	/* during a fan-out, the first shard's query: its error ends the statement */
+	server_t *s = c->server != NULL ? c->server : c->fan != NULL ? fanout_first(c->fan) : NULL;
 
 	if (c->cancel_pid == 0)
 		return;

@@ -91,6 +91,11 @@ bool fanout_has(const fanout_t *f, const server_t *s)
 	return false;
 }
 
+server_t *fanout_first(const fanout_t *f)
+{
+	return f->n > 0 ? f->m[0].s : NULL;
+}
+
 void fanout_free(client_t *c)
 {
 	fanout_t *f = c->fan;
@@ -110,6 +115,7 @@ void fanout_free(client_t *c)
 		copy_opts_free(&f->opts);
 	free(f);
 	c->fan = NULL;
+	cancel_update(c);
 }
 
 /* ---- sending ---- */
@@ -302,6 +308,7 @@ int fanout_query(client_t *c, const char *sql, bool ready)
 		return -1;
 	}
 	log_msg(LOG_DEBUG, c->id, 0, "statement on %d shards", f->n);
+	cancel_update(c);
 	return 0;
 }
 

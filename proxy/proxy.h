@@ -325,6 +325,7 @@ void relay_emit(client_t *c, uint8_t reply, const char *str); /* see client_repl
 int fanout_query(client_t *c, const char *sql, bool ready);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
+server_t *fanout_first(const fanout_t *f); /* where a CancelRequest goes */
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
 int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
 void fanout_member_lost(client_t *c, server_t *s);

@@ -312,6 +312,31 @@ def transactions_span_shards():
     c.close()
 
 
+@test
+def cancel_reaches_a_statement_on_several_shards():
+    import threading
+    import time
+
+    reset_tables()
+    c = proxy()
+    q(c, "INSERT INTO rt_users (id, name) VALUES " +
+      ", ".join("(%d, 'n')" % i for i in range(1, 21)))
+    timer = threading.Timer(0.5, c.cancel)
+    timer.start()
+    t0 = time.time()
+    try:
+        q(c, "UPDATE rt_users SET n = n + 1 WHERE pg_sleep(1) IS NOT NULL")
+        raise tp.Failure("the UPDATE was not canceled")
+    except psycopg2.errors.QueryCanceled:
+        pass
+    finally:
+        timer.cancel()
+    check(time.time() - t0 < 15, "cancel took %.1f s" % (time.time() - t0))
+    rows, _ = q(c, "SELECT 1")
+    eq(rows, [(1,)], "the session after the cancel")
+    c.close()
+
+
 def bind_binary(portal, stmt, values):
     body = tp.cstr(portal) + tp.cstr(stmt) + struct.pack("!hh", 1, 1) + struct.pack("!h", len(values))
     for v in values:
