@@ -393,6 +393,17 @@ static void send_copy_fail(fanout_t *f, const char *why)
 	f->copy_done = true;
 }
 
+/* A parameter the server reported (ParameterStatus), NULL when it did not. */
+static const char *reported(const server_t *s, const char *name)
+{
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; i < s->reported.n; i++)
+		if (strcmp(s->reported.items[i].name, name) == 0)
+			return s->reported.items[i].stmt;
+	return NULL;
+}
+
 /* Every member is done with the current result: its merged end goes to the client. */
 static void end_result(client_t *c, fanout_t *f)
 {
@@ -428,9 +439,19 @@ static void end_result(client_t *c, fanout_t *f)
 		}
 		if (f->copy_split) {
 			size_t max = worker_cfg(c->worker)->max_message_size;
+			char err[256], msg[300];
 
+			if (copy_check_encoding(&f->opts, reported(f->m[0].s, "client_encoding"),
+			                        err, sizeof(err)) < 0) {
+				snprintf(msg, sizeof(msg), "pgshard: %s", err);
+				own_error(f, "0A000", msg);
+				end_result(c, f);
+				return;
+			}
 			f->splitter = copy_splitter_new(&f->opts, f->key_index, max);
-			if (f->splitter == NULL) {
+			if (f->splitter == NULL ||
+			    (f->opts.n_columns == 0 &&
+			     copy_splitter_set_key_name(f->splitter, f->key_name) < 0)) {
 				own_error(f, "53200", "pgshard: out of memory");
 				end_result(c, f);
 				return;

@@ -205,6 +205,14 @@ def copy_from_stdin_is_split_by_key():
         check("null" in str(e), "error names the NULL key: %s" % e)
     rows, _ = q(c, "SELECT count(*) FROM rt_users WHERE id = 1000")
     eq(rows, [(0,)], "rows of a failed COPY")
+    # a client encoding whose characters can hide a delimiter cannot be split byte-wise
+    q(c, "SET client_encoding = 'SJIS'")
+    try:
+        cur.copy_expert("COPY rt_users FROM STDIN", io.StringIO("2000\ta\t1\n"))
+        raise tp.Failure("COPY in SJIS was split")
+    except psycopg2.errors.FeatureNotSupported as e:
+        check("SJIS" in str(e), "the error names the encoding: %s" % e)
+    q(c, "RESET client_encoding")
     c.close()
 
 
