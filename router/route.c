@@ -49,7 +49,10 @@
  * on.
  *
  * A plan on several shards then says how the proxy makes one answer of
- * theirs (merge): see "merging the answers of several shards" below.
+ * theirs (merge): see "merging the answers of several shards" below. Each
+ * shard also answers the statement's subqueries from its own rows alone,
+ * so a subquery that needs rows of other shards is refused there: see
+ * "subqueries of a statement on several shards".
  *
  * Before any of this, the text is measured (route_sql_depth_estimate): the
  * parser libpg_query brings has no stack depth check, and a statement that
@@ -3204,11 +3207,9 @@ static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_p
  * FROM are on every shard, and every shard would return them. And nothing
  * may combine rows of several shards: aggregates, GROUP BY, HAVING,
  * DISTINCT, window functions, ORDER BY, LIMIT/OFFSET, UNION without ALL,
- * INTERSECT, EXCEPT. Only the top level of the query is judged here.
- * Subqueries are judged by the analysis above, by where their rows are: a
- * co-located subquery finds on each shard the rows it needs, but one that
- * combines rows of several shards (WHERE x > (SELECT avg(x) FROM users)) is
- * still answered by each shard alone; that is not caught yet.
+ * INTERSECT, EXCEPT. Only the top level of the query is judged here; its
+ * subqueries, which each shard also answers alone, are judged by
+ * subqueries_local below.
  */
 
 /* The CTEs a query level sees: those of `with` up to n_visible, then up's. */
@@ -3534,6 +3535,617 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
 	return 0;
 }
 
+/* ---- subqueries of a statement on several shards ---- */
+
+/*
+ * Each shard runs the whole statement on its own rows, so every subquery
+ * in it is answered from that shard's rows only. That is right only when
+ * the rows a subquery's answer depends on are all on the shard that uses
+ * the answer; otherwise (WHERE n > (SELECT avg(n) FROM users)) each shard
+ * gets its own, wrong, answer. So in a statement on several shards, every
+ * query level below the top one that reads a sharded table must be local
+ * in one of these ways, or the statement is refused:
+ *
+ *  - correlated on the key: a top-level conjunct of its WHERE (or of an
+ *    inner join's ON) equates the key of one of its own sharded tables with
+ *    the key of a sharded table of an enclosing level, written qualified
+ *    (o.user_id = u.id). The outer row is on this shard, so every row with
+ *    its key is too (tables of one map are co-located, and the tables of
+ *    one level are joined on their keys or refused): anything may then be
+ *    done with them, aggregates and LIMIT included.
+ *  - IN / = ANY / <> ALL comparing keys: the outer key against a select
+ *    list of one key column (id IN (SELECT user_id FROM orders)). Whether
+ *    a local key is in the set depends only on rows with that key, which
+ *    are local, as long as the subquery does not combine rows: no LIMIT/
+ *    OFFSET, no window functions, and aggregates only per group of a GROUP
+ *    BY on the key (a group is then on one shard). Rows with a NULL key are
+ *    assumed not to exist (NOT IN would see them on one shard only).
+ *  - a derived table (FROM subquery, CTE, the SELECT of INSERT ... SELECT)
+ *    whose rows do not combine rows of several shards, under the same
+ *    rules, and with no DISTINCT and no set operation but UNION ALL.
+ *
+ * Anything else over a sharded table (an uncorrelated scalar or EXISTS
+ * subquery, IN on other columns, a recursive CTE, an outer key reached
+ * through a derived table, an unqualified outer reference whose table
+ * PostgreSQL may resolve otherwise) is refused rather than guessed at.
+ * Levels that read only reference tables, or no table, have the same rows
+ * on every shard and are always right; a level is judged by its own FROM,
+ * its own subqueries are judged on their own. A statement on one shard
+ * never comes here: all the rows it could need are where it runs.
+ *
+ * Not covered: how a derived table is joined to the other items of its
+ * level (a FROM subquery over orders joined to users on other columns
+ * than the keys).
+ */
+
+/* One query level: the sharded tables it reads directly, and its names. */
+typedef struct level {
+	block_t b;
+	PgQuery__Node *const *from; /* FROM / USING items */
+	size_t n_from;
+	const PgQuery__RangeVar *target; /* INSERT, UPDATE, DELETE, MERGE */
+	const PgQuery__Node *source;     /* MERGE ... USING */
+	const struct level *up;
+} level_t;
+
+typedef struct lwalk {
+	const level_t *lv;
+	const mscope_t *sc;
+} lwalk_t;
+
+static bool select_reads_sharded(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *sc,
+                                 int depth);
+
+/* A CTE reference, resolved with only the CTEs before it visible (no self-reference loops). */
+static const PgQuery__CommonTableExpr *cte_ref(const PgQuery__RangeVar *rv, const mscope_t *sc,
+                                               mscope_t *inner)
+{
+	const PgQuery__CommonTableExpr *cte;
+	const mscope_t *where;
+	size_t idx;
+
+	if (!empty(rv->schemaname))
+		return NULL;
+	cte = mscope_find(sc, rv->relname, &where, &idx);
+	if (cte != NULL) {
+		inner->with = where->with;
+		inner->n_visible = idx;
+		inner->up = where->up;
+	}
+	return cte;
+}
+
+/* Whether the rows of a FROM item come from a sharded table. */
+static bool item_reads_sharded(walk_t *w, const PgQuery__Node *n, const mscope_t *sc, int depth)
+{
+	if (n == NULL)
+		return false;
+	if (depth > MAX_DEPTH)
+		return true;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_RANGE_VAR: {
+		const PgQuery__RangeVar *rv = n->range_var;
+		mscope_t inner;
+		const PgQuery__CommonTableExpr *cte = cte_ref(rv, sc, &inner);
+		const PgQuery__Node *q;
+		int i;
+
+		if (cte != NULL) {
+			q = cte->ctequery;
+			if (q == NULL)
+				return false;
+			if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+				return select_reads_sharded(w, q->select_stmt, &inner, depth + 1);
+			return is_write_query(q); /* RETURNING of a write: conservatively yes */
+		}
+		i = find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		return i >= 0 && is_sharded(table_at(w, i));
+	}
+	case PG_QUERY__NODE__NODE_JOIN_EXPR:
+		return item_reads_sharded(w, n->join_expr->larg, sc, depth + 1) ||
+		       item_reads_sharded(w, n->join_expr->rarg, sc, depth + 1);
+	case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
+		const PgQuery__Node *q = n->range_subselect->subquery;
+
+		return q != NULL && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+		       select_reads_sharded(w, q->select_stmt, sc, depth + 1);
+	}
+	default:
+		return false;
+	}
+}
+
+/* Whether a SELECT's own FROM (not its expressions' subqueries) reads a sharded table. */
+static bool select_reads_sharded(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *sc,
+                                 int depth)
+{
+	mscope_t own;
+
+	if (s == NULL)
+		return false;
+	if (depth > MAX_DEPTH)
+		return true;
+	if (s->with_clause != NULL) {
+		own.with = s->with_clause;
+		own.n_visible = s->with_clause->n_ctes;
+		own.up = sc;
+		sc = &own;
+	}
+	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
+	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED)
+		return select_reads_sharded(w, s->larg, sc, depth + 1) ||
+		       select_reads_sharded(w, s->rarg, sc, depth + 1);
+	for (size_t i = 0; i < s->n_from_clause; i++)
+		if (item_reads_sharded(w, s->from_clause[i], sc, depth + 1))
+			return true;
+	return false;
+}
+
+static void level_add_item(walk_t *w, level_t *lv, const PgQuery__Node *n, const mscope_t *sc,
+                           int depth)
+{
+	mscope_t inner;
+
+	if (n == NULL || depth > MAX_DEPTH)
+		return;
+	if (n->node_case == PG_QUERY__NODE__NODE_JOIN_EXPR) {
+		level_add_item(w, lv, n->join_expr->larg, sc, depth + 1);
+		level_add_item(w, lv, n->join_expr->rarg, sc, depth + 1);
+	} else if (n->node_case == PG_QUERY__NODE__NODE_RANGE_VAR &&
+	           cte_ref(n->range_var, sc, &inner) == NULL) {
+		const PgQuery__RangeVar *rv = n->range_var;
+		int i = find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+
+		if (i >= 0 && is_sharded(table_at(w, i)))
+			block_add_rel(w, &lv->b, table_at(w, i), rv);
+	}
+}
+
+/* The level of a SELECT, INSERT, UPDATE, DELETE or MERGE (m). */
+static void level_init(walk_t *w, level_t *lv, const ProtobufCMessage *m, const level_t *up,
+                       const mscope_t *sc)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	memset(lv, 0, sizeof *lv);
+	block_init(&lv->b);
+	lv->up = up;
+	if (d == &pg_query__select_stmt__descriptor) {
+		lv->from = ((const PgQuery__SelectStmt *)m)->from_clause;
+		lv->n_from = ((const PgQuery__SelectStmt *)m)->n_from_clause;
+	} else if (d == &pg_query__insert_stmt__descriptor) {
+		lv->target = ((const PgQuery__InsertStmt *)m)->relation;
+	} else if (d == &pg_query__update_stmt__descriptor) {
+		lv->target = ((const PgQuery__UpdateStmt *)m)->relation;
+		lv->from = ((const PgQuery__UpdateStmt *)m)->from_clause;
+		lv->n_from = ((const PgQuery__UpdateStmt *)m)->n_from_clause;
+	} else if (d == &pg_query__delete_stmt__descriptor) {
+		lv->target = ((const PgQuery__DeleteStmt *)m)->relation;
+		lv->from = ((const PgQuery__DeleteStmt *)m)->using_clause;
+		lv->n_from = ((const PgQuery__DeleteStmt *)m)->n_using_clause;
+	} else if (d == &pg_query__merge_stmt__descriptor) {
+		lv->target = ((const PgQuery__MergeStmt *)m)->relation;
+		lv->source = ((const PgQuery__MergeStmt *)m)->source_relation;
+	}
+	if (lv->target != NULL) {
+		int i = find_table(w->cfg, lv->target->catalogname, lv->target->schemaname,
+		                   lv->target->relname);
+
+		if (i >= 0 && is_sharded(table_at(w, i)))
+			block_add_rel(w, &lv->b, table_at(w, i), lv->target);
+	}
+	for (size_t i = 0; i < lv->n_from; i++)
+		level_add_item(w, lv, lv->from[i], sc, 0);
+	level_add_item(w, lv, lv->source, sc, 0);
+}
+
+static bool alias_is(const PgQuery__Alias *a, const char *q)
+{
+	return a != NULL && streq(a->aliasname, q);
+}
+
+/* Whether a FROM item is, or holds, a range named q (as a qualifier would name it). */
+static bool item_named(const PgQuery__Node *n, const char *q, int depth)
+{
+	if (n == NULL || depth > MAX_DEPTH)
+		return false;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_RANGE_VAR:
+		return n->range_var->alias != NULL ? alias_is(n->range_var->alias, q)
+		                                   : streq(n->range_var->relname, q);
+	case PG_QUERY__NODE__NODE_JOIN_EXPR:
+		return alias_is(n->join_expr->alias, q) ||
+		       item_named(n->join_expr->larg, q, depth + 1) ||
+		       item_named(n->join_expr->rarg, q, depth + 1);
+	case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
+		return alias_is(n->range_subselect->alias, q);
+	case PG_QUERY__NODE__NODE_RANGE_FUNCTION:
+		return alias_is(n->range_function->alias, q);
+	case PG_QUERY__NODE__NODE_RANGE_TABLE_SAMPLE:
+		return item_named(n->range_table_sample->relation, q, depth + 1);
+	default:
+		return true; /* unknown: it may hold the name, so the name is not known elsewhere */
+	}
+}
+
+static bool level_names(const level_t *lv, const char *q)
+{
+	if (lv->target != NULL && (lv->target->alias != NULL ? alias_is(lv->target->alias, q)
+	                                                     : streq(lv->target->relname, q)))
+		return true;
+	for (size_t i = 0; i < lv->n_from; i++)
+		if (item_named(lv->from[i], q, 0))
+			return true;
+	return item_named(lv->source, q, 0);
+}
+
+/*
+ * The level, from lv outwards, whose sharded table's key column n names,
+ * as PostgreSQL resolves it: a qualified name at the nearest level with a
+ * range of that name, an unqualified one only at lv itself. NULL if none.
+ */
+static const level_t *key_level(const level_t *lv, const PgQuery__Node *n)
+{
+	const PgQuery__ColumnRef *c;
+	const char *q;
+
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+		return NULL;
+	c = n->column_ref;
+	if (c->n_fields < 2)
+		return lv != NULL && key_rel(&lv->b, n) >= 0 ? lv : NULL;
+	q = str_of(c->fields[c->n_fields - 2]);
+	if (q == NULL)
+		return NULL;
+	for (; lv != NULL; lv = lv->up)
+		if (level_names(lv, q))
+			return key_rel(&lv->b, n) >= 0 ? lv : NULL;
+	return NULL;
+}
+
+/* An enclosing level's key, named qualified (an unqualified name may be q's own column). */
+static bool outer_key(const level_t *q, const PgQuery__Node *n)
+{
+	const PgQuery__ColumnRef *c;
+
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+		return false;
+	c = n->column_ref;
+	if (c->n_fields < 2 || str_of(c->fields[c->n_fields - 2]) == NULL ||
+	    level_names(q, str_of(c->fields[c->n_fields - 2])))
+		return false;
+	return key_level(q->up, n) != NULL;
+}
+
+/* A conjunct of n equates a key of q's tables with an enclosing level's key. */
+static bool conj_correlated(const level_t *q, const PgQuery__Node *n, int depth)
+{
+	const PgQuery__AExpr *e;
+
+	if (n == NULL || depth > MAX_DEPTH)
+		return false;
+	if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+		for (size_t i = 0; i < n->bool_expr->n_args; i++)
+			if (conj_correlated(q, n->bool_expr->args[i], depth + 1))
+				return true;
+		return false;
+	}
+	if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR)
+		return false;
+	e = n->a_expr;
+	if (e->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || !streq(op_name(e), "="))
+		return false;
+	return (key_rel(&q->b, e->lexpr) >= 0 && outer_key(q, e->rexpr)) ||
+	       (key_rel(&q->b, e->rexpr) >= 0 && outer_key(q, e->lexpr));
+}
+
+/* ... or an inner join's ON does (an outer join's ON filters nothing). */
+static bool join_correlated(const level_t *q, const PgQuery__Node *n, int depth)
+{
+	const PgQuery__JoinExpr *j;
+
+	if (n == NULL || depth > MAX_DEPTH || n->node_case != PG_QUERY__NODE__NODE_JOIN_EXPR)
+		return false;
+	j = n->join_expr;
+	if (j->jointype != PG_QUERY__JOIN_TYPE__JOIN_INNER)
+		return false;
+	return conj_correlated(q, j->quals, 0) || join_correlated(q, j->larg, depth + 1) ||
+	       join_correlated(q, j->rarg, depth + 1);
+}
+
+static bool level_correlated(const level_t *q, const PgQuery__SelectStmt *s)
+{
+	if (q->up == NULL || q->b.n_rels == 0)
+		return false;
+	if (conj_correlated(q, s->where_clause, 0))
+		return true;
+	for (size_t i = 0; i < s->n_from_clause; i++)
+		if (join_correlated(q, s->from_clause[i], 0))
+			return true;
+	return false;
+}
+
+/*
+ * What in a level of one SELECT combines rows of several shards, or NULL.
+ * as_set: the rows are only tested for membership (IN), so DISTINCT does
+ * not matter.
+ */
+static const char *level_combines(walk_t *w, const PgQuery__SelectStmt *s, const level_t *q,
+                                  bool as_set, char *buf, size_t len)
+{
+	aggscan_t a = {NULL, false};
+	bool by_key = false;
+
+	for (size_t i = 0; i < s->n_target_list; i++)
+		scan_aggs(w, &s->target_list[i]->base, &a);
+	for (size_t i = 0; i < s->n_sort_clause; i++)
+		scan_aggs(w, &s->sort_clause[i]->base, &a);
+	if (s->having_clause != NULL)
+		scan_aggs(w, &s->having_clause->base, &a);
+	if (a.window || s->n_window_clause > 0)
+		return "window functions";
+	if (s->limit_count != NULL || s->limit_offset != NULL)
+		return "LIMIT/OFFSET";
+	/* a plain GROUP BY item is in every grouping set: each group is on one shard */
+	for (size_t i = 0; i < s->n_group_clause && !by_key; i++)
+		by_key = key_rel(&q->b, s->group_clause[i]) >= 0;
+	if (!by_key && s->n_group_clause > 0)
+		return "GROUP BY on other columns than the shard key";
+	if (!by_key && s->having_clause != NULL)
+		return "HAVING";
+	if (!by_key && a.agg != NULL) {
+		snprintf(buf, len, "aggregate function %.40s()", a.agg);
+		return buf;
+	}
+	if (!as_set && s->n_distinct_clause > 0)
+		return "DISTINCT";
+	return NULL;
+}
+
+static const char *set_op_name(const PgQuery__SelectStmt *s)
+{
+	switch (s->op) {
+	case PG_QUERY__SET_OPERATION__SETOP_INTERSECT:
+		return "INTERSECT";
+	case PG_QUERY__SET_OPERATION__SETOP_EXCEPT:
+		return "EXCEPT";
+	default:
+		return s->all ? "UNION ALL" : "UNION";
+	}
+}
+
+/* The hint names the key of the outermost level's table: a condition there pins the statement. */
+static void refuse_subquery(walk_t *w, const char *what, const level_t *q, const level_t *up,
+                            bool correlate)
+{
+	const cfg_table_t *t = q != NULL && q->b.n_rels > 0 ? q->b.rels[0].table : NULL;
+	const cfg_table_t *top = table_at(w, w->map_table);
+	char tie[160] = "";
+
+	for (; up != NULL; up = up->up)
+		if (up->b.n_rels > 0)
+			top = up->b.rels[0].table;
+	if (correlate && t != NULL)
+		snprintf(tie, sizeof tie,
+		         "correlate it with the outer row on the shard key (WHERE %s.%s = "
+		         "<outer table>.<its key>), ",
+		         t->name, t->key);
+	refuse(w,
+	       "%s over %s across shards is not supported yet (each shard would answer it from "
+	       "its own rows only); %sadd a condition on %s.%s, or /* pgshard: shard=N */",
+	       what, t != NULL ? t->name : "sharded tables", tie, top->name, top->key);
+}
+
+static bool sublink_is_key_in(const PgQuery__SubLink *l)
+{
+	const char *op = l->n_oper_name > 0 ? str_of(l->oper_name[l->n_oper_name - 1]) : NULL;
+
+	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK)
+		return l->n_oper_name == 0 || streq(op, "=");
+	return l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK && streq(op, "<>");
+}
+
+/* judge_subquery for one query level (no set operation); not inlined, for the stack. */
+static __attribute__((noinline)) void judge_level(walk_t *w, const PgQuery__SelectStmt *s,
+                                                  const PgQuery__SubLink *l, const level_t *up,
+                                                  const mscope_t *sc)
+{
+	level_t q;
+	char buf[96], what[160];
+	const char *why;
+
+	level_init(w, &q, &s->base, up, sc);
+	if (!w->nomem && !level_correlated(&q, s)) {
+		bool key_in = l != NULL && sublink_is_key_in(l) && key_level(up, l->testexpr) &&
+		              s->n_target_list == 1 &&
+		              s->target_list[0]->node_case == PG_QUERY__NODE__NODE_RES_TARGET &&
+		              key_rel(&q.b, s->target_list[0]->res_target->val) >= 0;
+
+		why = level_combines(w, s, &q, l != NULL, buf, sizeof buf);
+		if (why != NULL) {
+			snprintf(what, sizeof what, "a subquery with %s", why);
+			refuse_subquery(w, what, &q, up, l != NULL);
+		} else if (l != NULL && !key_in) {
+			if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK ||
+			    l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK)
+				refuse_subquery(
+				    w,
+				    "an IN/ANY/ALL subquery that does not compare shard "
+				    "keys (outer key IN (SELECT key ...))",
+				    &q, up, true);
+			else
+				refuse_subquery(
+				    w,
+				    l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK
+				        ? "an EXISTS subquery not correlated on the shard key"
+				        : "a scalar subquery not correlated on the shard key",
+				    &q, up, true);
+		}
+	}
+	block_free(&q.b);
+}
+
+/*
+ * Judge the query s below level up: a derived table (l NULL) or the
+ * subquery of l. Refuses in w what is not local (see above).
+ */
+static void judge_subquery(walk_t *w, const PgQuery__SelectStmt *s, const PgQuery__SubLink *l,
+                           const level_t *up, const mscope_t *sc, int depth)
+{
+	mscope_t own;
+	const char *why = NULL;
+
+	if (s == NULL || stopped(w) || depth > MAX_DEPTH || !select_reads_sharded(w, s, sc, 0))
+		return;
+	if (s->with_clause != NULL) {
+		own.with = s->with_clause;
+		own.n_visible = s->with_clause->n_ctes;
+		own.up = sc;
+		sc = &own;
+	}
+	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
+	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED) {
+		/* the arms of a subquery's set operation are tested as it is; a derived
+		 * table's rows concatenate only through UNION ALL */
+		if (s->limit_count != NULL || s->limit_offset != NULL)
+			why = "LIMIT/OFFSET";
+		else if (l == NULL && !(s->op == PG_QUERY__SET_OPERATION__SETOP_UNION && s->all))
+			why = set_op_name(s);
+		if (why != NULL) {
+			char what[64];
+
+			snprintf(what, sizeof what, "a subquery with %s", why);
+			refuse_subquery(w, what, NULL, up, false);
+			return;
+		}
+		judge_subquery(w, s->larg, l, up, sc, depth + 1);
+		judge_subquery(w, s->rarg, l, up, sc, depth + 1);
+		return;
+	}
+	judge_level(w, s, l, up, sc);
+}
+
+static void local_walk(walk_t *w, const ProtobufCMessage *m, void *arg);
+
+/* WITH: each CTE is a derived table; a recursive one over sharded tables grows across shards. */
+static void local_with(walk_t *w, const PgQuery__WithClause *wc, const lwalk_t *a)
+{
+	const mscope_t *outer = a->sc != NULL && a->sc->with == wc ? a->sc->up : a->sc;
+
+	for (size_t i = 0; i < wc->n_ctes && !stopped(w); i++) {
+		const PgQuery__Node *c = wc->ctes[i];
+		const PgQuery__Node *q;
+		mscope_t cs = {wc, wc->recursive ? wc->n_ctes : i, outer};
+		lwalk_t in = {a->lv, &cs};
+
+		if (c == NULL || c->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
+			continue;
+		q = c->common_table_expr->ctequery;
+		if (q == NULL)
+			continue;
+		if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
+			if (wc->recursive && select_reads_sharded(w, q->select_stmt, &cs, 0))
+				refuse_subquery(w, "a recursive CTE", NULL, a->lv, false);
+			else
+				judge_subquery(w, q->select_stmt, NULL, a->lv, &cs, 0);
+		}
+		local_walk(w, &q->base, &in);
+	}
+}
+
+/* A SELECT, INSERT, UPDATE, DELETE or MERGE: a level of its own; not inlined, for the stack. */
+static __attribute__((noinline)) void local_stmt(walk_t *w, const ProtobufCMessage *m,
+                                                 const lwalk_t *a)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const PgQuery__WithClause *with;
+	lwalk_t in = *a;
+	mscope_t own;
+	level_t lv;
+
+	if (d == &pg_query__select_stmt__descriptor)
+		with = ((const PgQuery__SelectStmt *)m)->with_clause;
+	else if (d == &pg_query__insert_stmt__descriptor)
+		with = ((const PgQuery__InsertStmt *)m)->with_clause;
+	else if (d == &pg_query__update_stmt__descriptor)
+		with = ((const PgQuery__UpdateStmt *)m)->with_clause;
+	else if (d == &pg_query__delete_stmt__descriptor)
+		with = ((const PgQuery__DeleteStmt *)m)->with_clause;
+	else
+		with = ((const PgQuery__MergeStmt *)m)->with_clause;
+	if (with != NULL) {
+		own.with = with;
+		own.n_visible = with->n_ctes;
+		own.up = a->sc;
+		in.sc = &own;
+	}
+	level_init(w, &lv, m, a->lv, in.sc);
+	in.lv = &lv;
+	if (d == &pg_query__insert_stmt__descriptor) {
+		const PgQuery__Node *q = ((const PgQuery__InsertStmt *)m)->select_stmt;
+
+		/* INSERT ... SELECT: the rows to insert are a derived table */
+		if (q != NULL && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+			judge_subquery(w, q->select_stmt, NULL, a->lv, in.sc, 0);
+	}
+	each_child(w, m, NULL, NULL, local_walk, &in);
+	block_free(&lv.b);
+}
+
+/* Find every subquery of a statement and judge it where it stands. */
+static void local_walk(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	const lwalk_t *a = arg;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (stopped(w))
+		return;
+	if (d == &pg_query__sub_link__descriptor) {
+		const PgQuery__SubLink *l = (const PgQuery__SubLink *)m;
+
+		if (l->subselect != NULL &&
+		    l->subselect->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+			judge_subquery(w, l->subselect->select_stmt, l, a->lv, a->sc, 0);
+	} else if (d == &pg_query__range_subselect__descriptor) {
+		const PgQuery__Node *q = ((const PgQuery__RangeSubselect *)m)->subquery;
+
+		if (q != NULL && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+			judge_subquery(w, q->select_stmt, NULL, a->lv, a->sc, 0);
+	} else if (d == &pg_query__with_clause__descriptor) {
+		local_with(w, (const PgQuery__WithClause *)m, a);
+		return;
+	} else if (d == &pg_query__select_stmt__descriptor ||
+	           d == &pg_query__insert_stmt__descriptor ||
+	           d == &pg_query__update_stmt__descriptor ||
+	           d == &pg_query__delete_stmt__descriptor ||
+	           d == &pg_query__merge_stmt__descriptor) {
+		local_stmt(w, m, a);
+		return;
+	}
+	each_child(w, m, NULL, NULL, local_walk, arg);
+}
+
+/*
+ * A statement on several shards (merge SUM or COUNT): refuse it (in w, -1)
+ * when one of its subqueries would be answered wrongly by each shard alone.
+ */
+static int subqueries_local(walk_t *w, const PgQuery__Node *n)
+{
+	lwalk_t root = {NULL, NULL};
+
+	if (n == NULL || n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT)
+		return 0;
+	walk_reset(w);
+	collect(w, &n->base, NULL);
+	if (stopped(w))
+		return -1;
+	if (w->map < 0)
+		return 0;
+	local_walk(w, &n->base, &root);
+	return stopped(w) ? -1 : 0;
+}
+
 /*
  * How the shards' answers to one statement combine: 1 when it has none to
  * combine (SET, transaction control: they go wherever the others go), 0
@@ -3627,6 +4239,9 @@ static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t
 		if (rc == 1)
 			continue;
 		if (rc < 0)
+			break;
+		if ((m == ROUTE_MERGE_SUM || m == ROUTE_MERGE_COUNT) &&
+		    subqueries_local(w, tree->stmts[i]->stmt) < 0)
 			break;
 		if (any && m != first) {
 			refuse(w,
