@@ -573,38 +573,20 @@ static void start_param_sync(client_t *c, server_t *s)
 	char *sql = params_sync_sql(&c->startup_params, &c->session_params);
 	wire_buf_t *b = &c->worker->scratch;
 
-	if (sql == NULL) {
+	if (sql == NULL || server_query(s, b, sql, 'Q', PEND_SWALLOW) < 0) {
+		free(sql);
 		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 		return;
 	}
-	wire_buf_reset(b);
-	wire_begin(b, 'Q');
-	wire_put_cstring(b, sql);
-	wire_end(b);
 	free(sql);
-	if (b->failed || pending_push(&s->pending, 'Q', PEND_SWALLOW, 0, NULL, NULL) < 0) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
-		return;
-	}
 	s->syncing_params = true;
-	s->unnamed_gen = 0;
-	server_send(s, b->data, b->len);
 }
 
 /* A shard joins the client's transaction: replay its BEGIN (and SAVEPOINTs) there first. */
 static void join_transaction(client_t *c, server_t *s)
 {
-	wire_buf_t *b = &c->worker->scratch;
-
-	wire_buf_reset(b);
-	wire_begin(b, 'Q');
-	wire_put_cstring(b, c->tx_prefix);
-	wire_end(b);
-	if (b->failed || pending_push(&s->pending, 'Q', PEND_SWALLOW, 0, NULL, NULL) < 0) {
+	if (server_query(s, &c->worker->scratch, c->tx_prefix, 'Q', PEND_SWALLOW) < 0)
 		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
-		return;
-	}
-	server_send(s, b->data, b->len);
 }
 
 void client_linked(client_t *c, server_t *s)
@@ -805,20 +787,63 @@ static int ensure_unnamed(client_t *c, server_t *s)
 	return server_send(s, c->unnamed_parse, c->unnamed_parse_len);
 }
 
+/* SQLSTATE followed by the message: the `str` of an error reply the proxy makes. */
+static char *error_str(const char *sqlstate, const char *fmt, va_list ap)
+{
+	char msg[1024], *str;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	str = malloc(strlen(msg) + 6);
+	if (str == NULL)
+		return NULL;
+	memcpy(str, sqlstate, 5);
+	strcpy(str + 5, msg);
+	return str;
+}
+
+static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The client's unnamed statement is now this Parse (the whole message, to send on). */
+static int remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
+{
+	uint8_t *copy = realloc(c->unnamed_parse, total);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, msg, total);
+	c->unnamed_parse = copy;
+	c->unnamed_parse_len = total;
+	c->unnamed_gen = ++c->worker->next_unnamed_gen;
+	return 0;
+}
+
+/* Give the client's name to the interned statement: 0 (*e set), 1 the name is taken, -1. */
+static int remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
+{
+	if (ps_client_get(c, m->name) != NULL)
+		return 1;
+	*e = ps_intern(c->worker, m);
+	if (*e == NULL)
+		return -1;
+	if (ps_client_put(c, m->name, *e) < 0) {
+		ps_unref(c->worker, *e);
+		return -1;
+	}
+	return 0;
+}
+
 /* Answer with an error in order, and ignore the client until its Sync, as a server would. */
 static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
 {
-	char msg[512], *str;
+	char *str;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	str = error_str(sqlstate, fmt, ap);
 	va_end(ap);
-	str = malloc(strlen(msg) + 6);
 	if (str == NULL)
 		return -1;
-	memcpy(str, sqlstate, 5);
-	strcpy(str + 5, msg);
 	c->skip_until_sync = true;
 	if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, 'E', NULL, str) < 0) {
 		free(str);
@@ -842,29 +867,20 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 	s->unsynced = true;
 
 	if (m.name[0] == '\0') {
-		uint8_t *copy = realloc(c->unnamed_parse, total);
-
-		if (copy == NULL)
+		if (remember_unnamed(c, msg, total) < 0)
 			return -1;
-		memcpy(copy, msg, total);
-		c->unnamed_parse = copy;
-		c->unnamed_parse_len = total;
-		c->unnamed_gen = ++c->worker->next_unnamed_gen;
 		s->unnamed_gen = c->unnamed_gen;
 		if (pending_push(&s->pending, 'P', PEND_FORWARD, 0, NULL, NULL) < 0)
 			return -1;
 		return server_send(s, msg, total);
 	}
 
-	if (ps_client_get(c, m.name) != NULL)
+	switch (remember_named(c, &m, &e)) {
+	case -1:
+		return -1;
+	case 1:
 		return synth_error(c, s, "42P05", "prepared statement \"%s\" already exists",
 		                   m.name);
-	e = ps_intern(c->worker, &m);
-	if (e == NULL)
-		return -1;
-	if (ps_client_put(c, m.name, e) < 0) {
-		ps_unref(c->worker, e);
-		return -1;
 	}
 	if (ps_server_has(s, e)) {
 		/* already prepared here: the proxy answers ParseComplete itself, in order */
@@ -1069,20 +1085,33 @@ static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 /* An error the proxy answers in order; in a transaction it fails the transaction. */
 static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 {
-	char msg[1024], *str;
+	char *str;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	str = error_str(sqlstate, fmt, ap);
 	va_end(ap);
-	str = malloc(strlen(msg) + 6);
 	if (str == NULL)
 		return -1;
-	memcpy(str, sqlstate, 5);
-	strcpy(str + 5, msg);
 	if (c->in_tx)
 		c->tx_failed = true;
 	return client_reply(c, 'E', str);
+}
+
+/* PostgreSQL's answer to a statement in a failed transaction block. */
+static int reply_aborted(client_t *c)
+{
+	return reply_error(c, "25P02",
+	                   "current transaction is aborted, commands ignored until end of "
+	                   "transaction block");
+}
+
+/* PostgreSQL's answer to a Bind or Describe of a statement the client has not prepared. */
+static int reply_no_statement(client_t *c, const char *name)
+{
+	if (name[0] == '\0')
+		return reply_error(c, "26000", "unnamed prepared statement does not exist");
+	return reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
 }
 
 static int reply_tag(client_t *c, const char *tag)
@@ -1281,9 +1310,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		return end_sql_statement(c, in, total);
 	}
 	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p)) {
-		if (reply_error(c, "25P02",
-		                "current transaction is aborted, commands ignored until end of "
-		                "transaction block") < 0)
+		if (reply_aborted(c) < 0)
 			return STEP_FAIL;
 		return end_sql_statement(c, in, total);
 	}
@@ -1390,11 +1417,7 @@ static int on_parse(client_t *c, struct evbuffer *in, size_t total)
 		return STEP_FAIL;
 	}
 	if (c->in_tx && c->tx_failed)
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "25P02",
-		                "current transaction is aborted, commands ignored until "
-		                "end of transaction block"));
+		return skip_batch(c, in, total, reply_aborted(c));
 	/*
 	 * A statement on no sharded or reference table (a catalog query, or SQL
 	 * the grammar rejects) runs on the default shard whatever its
@@ -1411,28 +1434,17 @@ static int on_parse(client_t *c, struct evbuffer *in, size_t total)
 	}
 	apply_effects(c, m.query, strlen(m.query));
 	if (m.name[0] == '\0') {
-		uint8_t *copy = realloc(c->unnamed_parse, total);
-
-		if (copy == NULL)
+		if (remember_unnamed(c, msg, total) < 0)
 			return STEP_FAIL;
-		memcpy(copy, msg, total);
-		c->unnamed_parse = copy;
-		c->unnamed_parse_len = total;
-		c->unnamed_gen = ++c->worker->next_unnamed_gen;
-	} else if (ps_client_get(c, m.name) != NULL) {
-		c->skip_until_sync = true;
-		evbuffer_drain(in, total);
-		return reply_error(c, "42P05", "prepared statement \"%s\" already exists", m.name) <
-		               0
-		           ? STEP_FAIL
-		           : STEP_NEXT;
 	} else {
-		e = ps_intern(c->worker, &m);
-		if (e == NULL)
+		switch (remember_named(c, &m, &e)) {
+		case -1:
 			return STEP_FAIL;
-		if (ps_client_put(c, m.name, e) < 0) {
-			ps_unref(c->worker, e);
-			return STEP_FAIL;
+		case 1:
+			return skip_batch(c, in, total,
+			                  reply_error(c, "42P05",
+			                              "prepared statement \"%s\" already exists",
+			                              m.name));
 		}
 	}
 	evbuffer_drain(in, total);
@@ -1540,15 +1552,8 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 		free(c->txn_portal);
 		c->txn_portal = NULL;
 	}
-	if (statement_of(c, m.stmt, &st) < 0) {
-		if (m.stmt[0] == '\0')
-			return skip_batch(
-			    c, in, total,
-			    reply_error(c, "26000", "unnamed prepared statement does not exist"));
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "26000", "prepared statement \"%s\" does not exist", m.stmt));
-	}
+	if (statement_of(c, m.stmt, &st) < 0)
+		return skip_batch(c, in, total, reply_no_statement(c, m.stmt));
 	if (!c->have_plan && plan_bind(c, msg, total, &m, &st) < 0) {
 		protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
@@ -1557,11 +1562,7 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 		return skip_batch(c, in, total,
 		                  reply_error(c, p->sqlstate, "pgshard: %s", p->error));
 	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p))
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "25P02",
-		                "current transaction is aborted, commands ignored until "
-		                "end of transaction block"));
+		return skip_batch(c, in, total, reply_aborted(c));
 
 	/* BEGIN, and the end of a transaction no shard has joined, are the proxy's to answer */
 	if ((p->txn == ROUTE_TXN_BEGIN && !c->in_tx) ||
@@ -1674,15 +1675,8 @@ static int on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 		                  reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
 	}
 	/* a statement describes alike on every shard: where the client is, or where it would run */
-	if (statement_of(c, m.name, &st) < 0) {
-		if (m.name[0] == '\0')
-			return skip_batch(
-			    c, in, total,
-			    reply_error(c, "26000", "unnamed prepared statement does not exist"));
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "26000", "prepared statement \"%s\" does not exist", m.name));
-	}
+	if (statement_of(c, m.name, &st) < 0)
+		return skip_batch(c, in, total, reply_no_statement(c, m.name));
 	if (c->server != NULL) {
 		shard = c->server->pool->shard;
 	} else if (c->n_links > 0) {

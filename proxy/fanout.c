@@ -120,18 +120,6 @@ void fanout_free(client_t *c)
 
 /* ---- sending ---- */
 
-static int send_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
-                      pending_action_t action)
-{
-	wire_buf_reset(b);
-	wire_begin(b, 'Q');
-	wire_put_cstring(b, sql);
-	if (wire_end(b) < 0 || pending_push(&s->pending, pend_msg, action, 0, NULL, NULL) < 0)
-		return -1;
-	s->unnamed_gen = 0;
-	return server_send(s, b->data, b->len);
-}
-
 static void put_ident(char *out, size_t size, const char *name)
 {
 	size_t o = 0;
@@ -171,7 +159,7 @@ static int ask_columns(client_t *c, fanout_t *f)
 	free(lit);
 	f->key_index = -1;
 	f->catalog_col = 0;
-	rc = send_query(f->m[0].s, &c->worker->scratch, sql, 'K', PEND_SWALLOW);
+	rc = server_query(f->m[0].s, &c->worker->scratch, sql, 'K', PEND_SWALLOW);
 	return rc;
 }
 
@@ -300,7 +288,7 @@ int fanout_query(client_t *c, const char *sql, bool ready)
 		for (int k = 0; k < n_splits; k++)
 			if (splits[k].shard == f->m[i].shard)
 				q = splits[k].sql;
-		rc = send_query(f->m[i].s, &c->worker->scratch, q, 'Q', PEND_FORWARD);
+		rc = server_query(f->m[i].s, &c->worker->scratch, q, 'Q', PEND_FORWARD);
 	}
 	route_splits_free(splits, n_splits);
 	if (rc < 0) {
@@ -490,20 +478,18 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 	switch (type) {
 	case 'Z':
 		if (head->msg == 'Q' && s->syncing_params) {
+			/* a failed sync is the statement's error (kept below), not the session's */
 			s->syncing_params = false;
 			s->params_hash = s->sync_error == NULL ? c->params_hash : 0;
+			free(s->sync_error);
+			s->sync_error = NULL;
 		}
 		s->tx_status = (char)msg[5];
 		pending_pop(&s->pending);
 		break;
 	case 'E':
-		if (s->syncing_params && s->sync_error == NULL) {
-			s->sync_error = malloc(total - 5);
-			if (s->sync_error != NULL) {
-				memcpy(s->sync_error, msg + 5, total - 5);
-				s->sync_error_len = total - 5;
-			}
-		}
+		if (s->syncing_params)
+			server_keep_sync_error(s, msg + 5, total - 5);
 		keep_error(f, msg + 5, total - 5);
 		break;
 	case 'D':

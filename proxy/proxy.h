@@ -285,6 +285,11 @@ void pool_free_all(worker_t *w);
 server_t *server_connect(pool_t *p);
 void server_close(server_t *s, const char *why);
 int server_send(server_t *s, const void *data, size_t len);
+/* The first ErrorResponse body of a settings sync, kept for the client. */
+void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
+/* Send a simple Query the proxy makes, noted in the pending queue as pend_msg/action. */
+int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
+                 pending_action_t action);
 /* Read server messages and relay them to its client (server read callback drives this). */
 
 /* ---- client side (client.c) ---- */

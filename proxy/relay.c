@@ -242,15 +242,10 @@ void client_server_reply(client_t *c, server_t *s)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {
 				/* the parameter sync failed: keep the error for the client */
-				if (s->sync_error == NULL) {
-					const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
 
-					s->sync_error = m ? malloc(total - 5) : NULL;
-					if (s->sync_error != NULL) {
-						memcpy(s->sync_error, m + 5, total - 5);
-						s->sync_error_len = total - 5;
-					}
-				}
+				if (m != NULL)
+					server_keep_sync_error(s, m + 5, total - 5);
 				forward = false;
 			} else if (head != NULL && head->msg != 'Q' && head->msg != 'F' &&
 			           head->msg != 'S') {

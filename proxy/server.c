@@ -55,6 +55,29 @@ int server_send(server_t *s, const void *data, size_t len)
 	return sbuf_write(&s->sb, data, len);
 }
 
+void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len)
+{
+	if (s->sync_error != NULL)
+		return;
+	s->sync_error = malloc(len);
+	if (s->sync_error != NULL) {
+		memcpy(s->sync_error, body, len);
+		s->sync_error_len = len;
+	}
+}
+
+int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
+                 pending_action_t action)
+{
+	wire_buf_reset(b);
+	wire_begin(b, 'Q');
+	wire_put_cstring(b, sql);
+	if (wire_end(b) < 0 || pending_push(&s->pending, pend_msg, action, 0, NULL, NULL) < 0)
+		return -1;
+	s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
+	return server_send(s, b->data, b->len);
+}
+
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints, *res = NULL;
