@@ -1,0 +1,1543 @@
+/*
+ * rowcmp.c — ordering result rows as PostgreSQL 15 orders them, and the
+ * k-way merge of sorted row streams (see rowcmp.h).
+ *
+ * Every comparison decodes the two values it is given from the bytes the
+ * servers sent: nothing is cached between comparisons, so a value costs one
+ * decode per comparison. That is cheap for the common keys (integers,
+ * timestamps) and keeps the module free of per-row state. Numeric and bytea
+ * are compared in place, digit by digit, without building a value; text is
+ * copied into stack buffers only because strcoll_l wants NUL-terminated
+ * strings.
+ *
+ * The text formats accepted are exactly the ones PostgreSQL writes (DateStyle
+ * ISO, IntervalStyle postgres, bytea_output hex, numeric without exponent).
+ * Anything else is an error: a plausible guess at another DateStyle would
+ * merge rows in the wrong order without anyone noticing.
+ */
+#define _GNU_SOURCE
+#include "router/rowcmp.h"
+
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	OID_BOOL = 16,
+	OID_BYTEA = 17,
+	OID_CHAR = 18,
+	OID_NAME = 19,
+	OID_INT8 = 20,
+	OID_INT2 = 21,
+	OID_INT4 = 23,
+	OID_TEXT = 25,
+	OID_OID = 26,
+	OID_FLOAT4 = 700,
+	OID_FLOAT8 = 701,
+	OID_BPCHAR = 1042,
+	OID_VARCHAR = 1043,
+	OID_DATE = 1082,
+	OID_TIME = 1083,
+	OID_TIMESTAMP = 1114,
+	OID_TIMESTAMPTZ = 1184,
+	OID_INTERVAL = 1186,
+	OID_TIMETZ = 1266,
+	OID_NUMERIC = 1700,
+	OID_UUID = 2950,
+};
+
+#define USECS_PER_SEC        INT64_C(1000000)
+#define USECS_PER_DAY        (INT64_C(86400) * USECS_PER_SEC)
+#define POSTGRES_EPOCH_JDATE 2451545 /* date2j(2000, 1, 1) */
+
+/* ---- collations ---------------------------------------------------------- */
+
+struct rowcmp_coll {
+	locale_t loc; /* (locale_t)0 when the collation is byte order */
+};
+
+/*
+ * "C" and "POSIX" are byte order by definition, and PostgreSQL compares
+ * with memcmp for them. glibc's C.UTF-8 collates by code point, which for
+ * UTF-8 is byte order too (PostgreSQL 15 calls strcoll_l for it, with the
+ * same result; test_rowcmp checks the equivalence).
+ */
+static bool coll_is_bytes(const char *name)
+{
+	static const char *const bytes[] = {"C", "POSIX", "C.UTF-8", "C.utf8"};
+
+	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
+		if (strcmp(name, bytes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+rowcmp_coll_t *rowcmp_coll_new(const char *lc_collate, char *err, size_t errlen)
+{
+	rowcmp_coll_t *c;
+
+	if (lc_collate == NULL || lc_collate[0] == '\0') {
+		snprintf(err, errlen, "no collation named");
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (coll_is_bytes(lc_collate))
+		return c;
+	c->loc = newlocale(LC_COLLATE_MASK, lc_collate, (locale_t)0);
+	if (c->loc == (locale_t)0) {
+		snprintf(err, errlen, "collation \"%s\" is not available on this machine",
+		         lc_collate);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void rowcmp_coll_free(rowcmp_coll_t *c)
+{
+	if (c == NULL)
+		return;
+	if (c->loc != (locale_t)0)
+		freelocale(c->loc);
+	free(c);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int sign_of(long long v)
+{
+	return (v > 0) - (v < 0);
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Bytes, then length: memcmp order, as COLLATE "C" and bytea compare. */
+static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return sign_of(c);
+	return (alen > blen) - (alen < blen);
+}
+
+static bool is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int hex_value(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool field_is(const rowcmp_field_t *f, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return (size_t)f->len == n && memcmp(f->data, lit, n) == 0;
+}
+
+/* A cursor over a text value; every read checks the end. */
+typedef struct cur {
+	const uint8_t *p;
+	const uint8_t *end;
+} cur_t;
+
+static cur_t cur_of(const rowcmp_field_t *f)
+{
+	cur_t c = {f->data, f->data + f->len};
+
+	return c;
+}
+
+static bool cur_eof(const cur_t *c)
+{
+	return c->p == c->end;
+}
+
+static bool cur_char(cur_t *c, uint8_t ch)
+{
+	if (c->p == c->end || *c->p != ch)
+		return false;
+	c->p++;
+	return true;
+}
+
+static bool cur_lit(cur_t *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return false;
+	c->p += n;
+	return true;
+}
+
+/* Between min and max decimal digits (max <= 18, so no overflow). */
+static bool cur_digits(cur_t *c, int min, int max, int64_t *out)
+{
+	int64_t v = 0;
+	int n = 0;
+
+	while (n < max && c->p < c->end && is_digit(*c->p)) {
+		v = v * 10 + (*c->p - '0');
+		c->p++;
+		n++;
+	}
+	if (n < min || (c->p < c->end && is_digit(*c->p)))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- integers, bool, "char" ---------------------------------------------- */
+
+/*
+ * A decimal integer as int2out/int4out/int8out/oidout write it: an optional
+ * minus and digits, within [min, max].
+ */
+static bool parse_int_text(const rowcmp_field_t *f, int64_t min, int64_t max, int64_t *out)
+{
+	const uint8_t *p = f->data, *end = f->data + f->len;
+	bool neg = false;
+	uint64_t mag = 0, limit;
+
+	if (p < end && *p == '-') {
+		neg = true;
+		p++;
+	}
+	if (p == end || end - p > 19)
+		return false;
+	for (; p < end; p++) {
+		if (!is_digit(*p))
+			return false;
+		mag = mag * 10 + (uint64_t)(*p - '0'); /* 19 digits fit in uint64 */
+	}
+	limit = neg ? (uint64_t)0 - (uint64_t)min : (uint64_t)max;
+	if (mag > limit)
+		return false;
+	*out = neg ? (int64_t)((uint64_t)0 - mag) : (int64_t)mag;
+	return true;
+}
+
+static bool parse_int_binary(const rowcmp_field_t *f, uint32_t type, int64_t *out)
+{
+	switch (type) {
+	case OID_INT2:
+		if (f->len != 2)
+			return false;
+		*out = (int16_t)be16(f->data);
+		return true;
+	case OID_INT4:
+		if (f->len != 4)
+			return false;
+		*out = (int32_t)be32(f->data);
+		return true;
+	case OID_OID:
+		if (f->len != 4)
+			return false;
+		*out = be32(f->data); /* unsigned */
+		return true;
+	default:
+		if (f->len != 8)
+			return false;
+		*out = (int64_t)be64(f->data);
+		return true;
+	}
+}
+
+static bool parse_int(const rowcmp_field_t *f, uint32_t type, int16_t format, int64_t *out)
+{
+	if (format != 0)
+		return parse_int_binary(f, type, out);
+	switch (type) {
+	case OID_INT2:
+		return parse_int_text(f, INT16_MIN, INT16_MAX, out);
+	case OID_INT4:
+		return parse_int_text(f, INT32_MIN, INT32_MAX, out);
+	case OID_OID:
+		return parse_int_text(f, 0, UINT32_MAX, out);
+	default:
+		return parse_int_text(f, INT64_MIN, INT64_MAX, out);
+	}
+}
+
+static bool parse_bool(const rowcmp_field_t *f, int16_t format, int64_t *out)
+{
+	if (f->len != 1)
+		return false;
+	if (format != 0) {
+		*out = f->data[0] != 0; /* boolrecv: any nonzero byte is true */
+		return true;
+	}
+	if (f->data[0] != 't' && f->data[0] != 'f')
+		return false;
+	*out = f->data[0] == 't';
+	return true;
+}
+
+/*
+ * "char": one byte, compared unsigned. Its text form is the byte itself,
+ * empty for \0, or \ooo (octal) for bytes with the high bit set.
+ */
+static bool parse_char(const rowcmp_field_t *f, int16_t format, int64_t *out)
+{
+	const uint8_t *p = f->data;
+
+	if (format != 0) {
+		if (f->len != 1)
+			return false;
+		*out = p[0];
+		return true;
+	}
+	if (f->len == 0) {
+		*out = 0;
+		return true;
+	}
+	if (f->len == 1) {
+		*out = p[0];
+		return true;
+	}
+	if (f->len == 4 && p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
+	    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+		*out = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+		return true;
+	}
+	return false;
+}
+
+/* ---- float4, float8 ------------------------------------------------------ */
+
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void c_numeric_init(void)
+{
+	c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/*
+ * float4out/float8out: shortest-exact digits ("1.5", "1e+300", "-0"),
+ * "NaN", "Infinity", "-Infinity". Parsed with strtof_l/strtod_l in the C
+ * locale, so the proxy's own LC_NUMERIC cannot change the decimal point.
+ * float4 goes through strtof: the shortest digits of a float4 name that
+ * float4 exactly, not necessarily the nearest double.
+ */
+static bool parse_float_text(const rowcmp_field_t *f, bool is4, double *out)
+{
+	char buf[64];
+	char *end;
+
+	if (field_is(f, "NaN")) {
+		*out = NAN;
+		return true;
+	}
+	if (field_is(f, "Infinity")) {
+		*out = INFINITY;
+		return true;
+	}
+	if (field_is(f, "-Infinity")) {
+		*out = -INFINITY;
+		return true;
+	}
+	if (f->len == 0 || (size_t)f->len >= sizeof(buf))
+		return false;
+	for (int32_t i = 0; i < f->len; i++) {
+		uint8_t ch = f->data[i];
+
+		if (!is_digit(ch) && ch != '.' && ch != 'e' && ch != '-' && ch != '+')
+			return false;
+	}
+	memcpy(buf, f->data, (size_t)f->len);
+	buf[f->len] = '\0';
+	pthread_once(&c_numeric_once, c_numeric_init);
+	if (c_numeric == (locale_t)0)
+		return false;
+	if (is4)
+		*out = strtof_l(buf, &end, c_numeric);
+	else
+		*out = strtod_l(buf, &end, c_numeric);
+	/* underflow to a subnormal is fine (ERANGE); overflow is not a float's text */
+	return end == buf + f->len && isfinite(*out);
+}
+
+static bool parse_float(const rowcmp_field_t *f, uint32_t type, int16_t format, double *out)
+{
+	bool is4 = type == OID_FLOAT4;
+
+	if (format == 0)
+		return parse_float_text(f, is4, out);
+	if (is4) {
+		uint32_t bits;
+		float v;
+
+		if (f->len != 4)
+			return false;
+		bits = be32(f->data);
+		memcpy(&v, &bits, sizeof(v));
+		*out = v;
+	} else {
+		uint64_t bits;
+
+		if (f->len != 8)
+			return false;
+		bits = be64(f->data);
+		memcpy(out, &bits, sizeof(*out));
+	}
+	return true;
+}
+
+/* float8_cmp_internal: NaN equals NaN and sorts after everything; -0 = 0. */
+static int cmp_double(double a, double b)
+{
+	if (isnan(a))
+		return isnan(b) ? 0 : 1;
+	if (isnan(b))
+		return -1;
+	return (a > b) - (a < b);
+}
+
+/* ---- numeric ------------------------------------------------------------- */
+
+/* The four kinds of numeric in their sort order; NaN last. */
+enum { NUM_NINF, NUM_FINITE, NUM_PINF, NUM_NAN };
+
+#define NUMERIC_POS  0x0000
+#define NUMERIC_NEG  0x4000
+#define NUMERIC_NAN  0xC000
+#define NUMERIC_PINF 0xD000
+#define NUMERIC_NINF 0xF000
+
+/*
+ * A numeric as numeric_out writes it ("-12.3400"), seen in place: the
+ * integer digits without leading zeros and the fraction digits without
+ * trailing zeros, so that 1.50 = 1.5 and -0.000 = 0 fall out.
+ */
+typedef struct num_text {
+	int kind;
+	bool neg;
+	const uint8_t *ip; /* integer digits */
+	int32_t ilen;
+	const uint8_t *fp; /* fraction digits */
+	int32_t flen;
+} num_text_t;
+
+static bool parse_numeric_text(const rowcmp_field_t *f, num_text_t *n)
+{
+	const uint8_t *p = f->data, *end = f->data + f->len;
+
+	memset(n, 0, sizeof(*n));
+	n->kind = NUM_FINITE;
+	if (field_is(f, "NaN") || field_is(f, "Infinity") || field_is(f, "-Infinity")) {
+		n->kind = f->data[0] == 'N' ? NUM_NAN : f->data[0] == 'I' ? NUM_PINF : NUM_NINF;
+		return true;
+	}
+	if (p < end && *p == '-') {
+		n->neg = true;
+		p++;
+	}
+	n->ip = p;
+	while (p < end && is_digit(*p))
+		p++;
+	n->ilen = (int32_t)(p - n->ip);
+	if (p < end && *p == '.') {
+		p++;
+		n->fp = p;
+		while (p < end && is_digit(*p))
+			p++;
+		n->flen = (int32_t)(p - n->fp);
+		if (n->flen == 0)
+			return false;
+	}
+	if (p != end || n->ilen == 0)
+		return false;
+	while (n->ilen > 0 && n->ip[0] == '0') {
+		n->ip++;
+		n->ilen--;
+	}
+	while (n->flen > 0 && n->fp[n->flen - 1] == '0')
+		n->flen--;
+	if (n->ilen == 0 && n->flen == 0)
+		n->neg = false; /* zero has no sign */
+	return true;
+}
+
+static int cmp_numeric_text(const num_text_t *a, const num_text_t *b)
+{
+	int sa, sb, c;
+	int32_t m;
+
+	if (a->kind != b->kind || a->kind != NUM_FINITE)
+		return (a->kind > b->kind) - (a->kind < b->kind);
+	sa = a->ilen == 0 && a->flen == 0 ? 0 : a->neg ? -1 : 1;
+	sb = b->ilen == 0 && b->flen == 0 ? 0 : b->neg ? -1 : 1;
+	if (sa != sb || sa == 0)
+		return (sa > sb) - (sa < sb);
+	/* same sign: compare magnitudes, then flip for negatives */
+	if (a->ilen != b->ilen) {
+		c = a->ilen > b->ilen ? 1 : -1;
+	} else {
+		c = sign_of(memcmp(a->ip, b->ip, (size_t)a->ilen));
+		if (c == 0) {
+			m = a->flen < b->flen ? a->flen : b->flen;
+			c = m > 0 ? sign_of(memcmp(a->fp, b->fp, (size_t)m)) : 0;
+			if (c == 0)
+				c = (a->flen > b->flen) - (a->flen < b->flen);
+		}
+	}
+	return sa < 0 ? -c : c;
+}
+
+/*
+ * numeric_send: int16 ndigits, int16 weight, uint16 sign, int16 dscale,
+ * then ndigits base-10000 digits; the value is sum digit[i] *
+ * 10000^(weight - i). Leading and trailing zero digits are dropped here so
+ * that any representation of a value compares equal to any other.
+ */
+typedef struct num_bin {
+	int kind;
+	bool neg;
+	int weight;
+	const uint8_t *dig; /* big-endian uint16 digits */
+	int nd;
+} num_bin_t;
+
+static bool parse_numeric_binary(const rowcmp_field_t *f, num_bin_t *n)
+{
+	int16_t nd;
+	uint16_t sign;
+
+	if (f->len < 8)
+		return false;
+	nd = (int16_t)be16(f->data);
+	n->weight = (int16_t)be16(f->data + 2);
+	sign = be16(f->data + 4);
+	if (nd < 0 || f->len != 8 + 2 * (int32_t)nd)
+		return false;
+	n->dig = f->data + 8;
+	n->nd = nd;
+	n->neg = false;
+	switch (sign) {
+	case NUMERIC_NAN:
+		n->kind = NUM_NAN;
+		return true;
+	case NUMERIC_PINF:
+		n->kind = NUM_PINF;
+		return true;
+	case NUMERIC_NINF:
+		n->kind = NUM_NINF;
+		return true;
+	case NUMERIC_POS:
+	case NUMERIC_NEG:
+		n->kind = NUM_FINITE;
+		n->neg = sign == NUMERIC_NEG;
+		break;
+	default:
+		return false;
+	}
+	for (int i = 0; i < n->nd; i++) {
+		if (be16(n->dig + 2 * i) > 9999)
+			return false;
+	}
+	while (n->nd > 0 && be16(n->dig) == 0) {
+		n->dig += 2;
+		n->nd--;
+		n->weight--;
+	}
+	while (n->nd > 0 && be16(n->dig + 2 * (n->nd - 1)) == 0)
+		n->nd--;
+	if (n->nd == 0)
+		n->neg = false;
+	return true;
+}
+
+static int cmp_numeric_binary(const num_bin_t *a, const num_bin_t *b)
+{
+	int sa, sb, c = 0;
+	int m;
+
+	if (a->kind != b->kind || a->kind != NUM_FINITE)
+		return (a->kind > b->kind) - (a->kind < b->kind);
+	sa = a->nd == 0 ? 0 : a->neg ? -1 : 1;
+	sb = b->nd == 0 ? 0 : b->neg ? -1 : 1;
+	if (sa != sb || sa == 0)
+		return (sa > sb) - (sa < sb);
+	if (a->weight != b->weight) {
+		c = a->weight > b->weight ? 1 : -1;
+	} else {
+		m = a->nd < b->nd ? a->nd : b->nd;
+		for (int i = 0; i < m && c == 0; i++)
+			c = cmp_i64(be16(a->dig + 2 * i), be16(b->dig + 2 * i));
+		if (c == 0)
+			c = (a->nd > b->nd) - (a->nd < b->nd);
+	}
+	return sa < 0 ? -c : c;
+}
+
+/* ---- date and time ------------------------------------------------------- */
+
+/* PostgreSQL's date2j: the Julian day of a proleptic Gregorian date. */
+static int64_t date2j(int64_t year, int64_t month, int64_t day)
+{
+	int64_t julian, century;
+
+	if (month > 2) {
+		month += 1;
+		year += 4800;
+	} else {
+		month += 13;
+		year += 4799;
+	}
+	century = year / 100;
+	julian = year * 365 - 32167;
+	julian += year / 4 - century + century / 4;
+	julian += 7834 * month / 256 + day;
+	return julian;
+}
+
+static bool is_leap(int64_t y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+/*
+ * "YYYY-MM-DD" with four or more year digits, as DateStyle ISO writes
+ * dates. The year stays as written; BC is known only at the end of the
+ * value (" BC" follows the time and the offset).
+ */
+static bool parse_ymd(cur_t *c, int64_t *y, int64_t *m, int64_t *d)
+{
+	return cur_digits(c, 4, 7, y) && cur_char(c, '-') && cur_digits(c, 2, 2, m) &&
+	       cur_char(c, '-') && cur_digits(c, 2, 2, d);
+}
+
+/* Days since 2000-01-01 of a written date; 1 BC is year 0 (as PostgreSQL has it). */
+static bool ymd_days(int64_t y, int64_t m, int64_t d, bool bc, int64_t *days)
+{
+	static const int mdays[2][12] = {{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31},
+	                                 {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}};
+
+	if (y < 1)
+		return false; /* ISO output has no year 0 */
+	if (bc)
+		y = 1 - y;
+	if (y < -4713 || m < 1 || m > 12 || d < 1 || d > mdays[is_leap(y)][m - 1])
+		return false; /* before 4714 BC PostgreSQL has no dates */
+	*days = date2j(y, m, d) - POSTGRES_EPOCH_JDATE;
+	return true;
+}
+
+/* "mm:ss[.ffffff]" in microseconds: the end of a time after its hours. */
+static bool parse_mmss(cur_t *c, int64_t *usec)
+{
+	int64_t m, s, frac = 0;
+
+	if (!cur_digits(c, 2, 2, &m) || !cur_char(c, ':') || !cur_digits(c, 2, 2, &s) || m > 59 ||
+	    s > 59)
+		return false;
+	if (cur_char(c, '.')) {
+		int n = 0;
+
+		while (c->p < c->end && is_digit(*c->p) && n < 6) {
+			frac = frac * 10 + (*c->p++ - '0');
+			n++;
+		}
+		if (n == 0 || (c->p < c->end && is_digit(*c->p)))
+			return false;
+		for (; n < 6; n++)
+			frac *= 10;
+	}
+	*usec = (m * 60 + s) * USECS_PER_SEC + frac;
+	return true;
+}
+
+/* "hh:mm:ss[.ffffff]" in microseconds; max_hour 24 for time, 23 in timestamps. */
+static bool parse_hms(cur_t *c, int64_t max_hour, int64_t *usec)
+{
+	int64_t h, rest;
+
+	if (!cur_digits(c, 2, 2, &h) || !cur_char(c, ':') || !parse_mmss(c, &rest))
+		return false;
+	if (h > max_hour || (h == 24 && rest != 0))
+		return false;
+	*usec = h * 3600 * USECS_PER_SEC + rest;
+	return true;
+}
+
+/* A UTC offset as EncodeTimezone writes it: "+hh", "+hh:mm" or "+hh:mm:ss"; seconds east. */
+static bool parse_offset(cur_t *c, int64_t *east)
+{
+	int64_t h, m = 0, s = 0;
+	int sign;
+
+	if (cur_char(c, '+'))
+		sign = 1;
+	else if (cur_char(c, '-'))
+		sign = -1;
+	else
+		return false;
+	if (!cur_digits(c, 2, 2, &h))
+		return false;
+	if (cur_char(c, ':')) {
+		if (!cur_digits(c, 2, 2, &m))
+			return false;
+		if (cur_char(c, ':') && !cur_digits(c, 2, 2, &s))
+			return false;
+	}
+	if (m > 59 || s > 59)
+		return false;
+	*east = sign * ((h * 60 + m) * 60 + s);
+	return true;
+}
+
+static bool parse_date(const rowcmp_field_t *f, int16_t format, int64_t *out)
+{
+	cur_t c = cur_of(f);
+	int64_t y, m, d;
+	bool bc;
+
+	if (format != 0) {
+		if (f->len != 4)
+			return false;
+		*out = (int32_t)be32(f->data); /* INT32_MIN/MAX are the infinities */
+		return true;
+	}
+	if (field_is(f, "infinity")) {
+		*out = INT32_MAX;
+		return true;
+	}
+	if (field_is(f, "-infinity")) {
+		*out = INT32_MIN;
+		return true;
+	}
+	if (!parse_ymd(&c, &y, &m, &d))
+		return false;
+	bc = cur_lit(&c, " BC");
+	return cur_eof(&c) && ymd_days(y, m, d, bc, out) && *out > INT32_MIN && *out < INT32_MAX;
+}
+
+static bool parse_time(const rowcmp_field_t *f, int16_t format, int64_t *out)
+{
+	cur_t c = cur_of(f);
+
+	if (format != 0) {
+		if (f->len != 8)
+			return false;
+		*out = (int64_t)be64(f->data);
+		return true;
+	}
+	return parse_hms(&c, 24, out) && cur_eof(&c);
+}
+
+/*
+ * timestamp and timestamptz: microseconds since 2000-01-01 00:00 (UTC for
+ * timestamptz), INT64_MIN and INT64_MAX for -infinity and infinity. The ISO
+ * text is "2024-03-01 13:45:00.5", with the offset for timestamptz
+ * ("+01", "+05:30", "-03:00:15") and " BC" last.
+ */
+static bool parse_timestamp(const rowcmp_field_t *f, int16_t format, bool tz, int64_t *out)
+{
+	cur_t c = cur_of(f);
+	int64_t y, m, d, days, tod, east = 0;
+	__int128 v;
+	bool bc;
+
+	if (format != 0) {
+		if (f->len != 8)
+			return false;
+		*out = (int64_t)be64(f->data);
+		return true;
+	}
+	if (field_is(f, "infinity")) {
+		*out = INT64_MAX;
+		return true;
+	}
+	if (field_is(f, "-infinity")) {
+		*out = INT64_MIN;
+		return true;
+	}
+	if (!parse_ymd(&c, &y, &m, &d) || !cur_char(&c, ' ') || !parse_hms(&c, 23, &tod))
+		return false;
+	if (tz && !parse_offset(&c, &east))
+		return false;
+	bc = cur_lit(&c, " BC");
+	if (!cur_eof(&c) || !ymd_days(y, m, d, bc, &days))
+		return false;
+	v = (__int128)days * USECS_PER_DAY + tod - (__int128)east * USECS_PER_SEC;
+	if (v <= INT64_MIN || v >= INT64_MAX)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/*
+ * timetz: the time and the zone in seconds west of UTC (timetz_send's
+ * order; the text "+05:30" is zone -19800). timetz_cmp_internal orders by
+ * the UTC time first, then by zone, so 12:00+01 and 11:00+00 differ.
+ */
+typedef struct timetz {
+	int64_t time;
+	int32_t zone;
+} timetz_t;
+
+static bool parse_timetz(const rowcmp_field_t *f, int16_t format, timetz_t *out)
+{
+	cur_t c = cur_of(f);
+	int64_t east;
+
+	if (format != 0) {
+		if (f->len != 12)
+			return false;
+		out->time = (int64_t)be64(f->data);
+		out->zone = (int32_t)be32(f->data + 8);
+		return true;
+	}
+	if (!parse_hms(&c, 24, &out->time) || !parse_offset(&c, &east) || !cur_eof(&c))
+		return false;
+	out->zone = (int32_t)-east;
+	return true;
+}
+
+static int cmp_timetz(const timetz_t *a, const timetz_t *b)
+{
+	int64_t ta = a->time + a->zone * USECS_PER_SEC, tb = b->time + b->zone * USECS_PER_SEC;
+
+	if (ta != tb)
+		return cmp_i64(ta, tb);
+	return cmp_i64(a->zone, b->zone);
+}
+
+/*
+ * interval: compared as PostgreSQL's interval_cmp_value does, by the whole
+ * span in microseconds with 30-day months and 24-hour days, as int128
+ * (so '1 mon' = '30 days' = '720:00:00').
+ *
+ * Text is IntervalStyle postgres: "1 year 2 mons -3 days -04:05:06.5",
+ * "-1 days", "00:00:00". Every number before the time carries its unit, so
+ * sql_standard ("1-2", "3 4:05:06") and iso_8601 ("P1Y") do not parse.
+ */
+static bool parse_interval_text(const rowcmp_field_t *f, __int128 *span)
+{
+	static const struct {
+		const char *unit;
+		int64_t days; /* per unit; months are 30 days */
+	} units[] = {{"years", 360}, {"year", 360}, {"mons", 30},
+	             {"mon", 30},    {"days", 1},   {"day", 1}};
+	cur_t c = cur_of(f);
+	__int128 days = 0, usec = 0;
+	bool any = false;
+
+	while (!cur_eof(&c)) {
+		int64_t v, t;
+		int sign = 1;
+		size_t u;
+
+		if (any && !cur_char(&c, ' '))
+			return false;
+		if (cur_char(&c, '-'))
+			sign = -1;
+		else
+			(void)cur_char(&c, '+');
+		if (!cur_digits(&c, 1, 10, &v))
+			return false;
+		if (cur_char(&c, ':')) {
+			/* the time comes last: hours (as many digits as needed), mm:ss[.f] */
+			if (!parse_mmss(&c, &t) || !cur_eof(&c))
+				return false;
+			usec += sign * ((__int128)v * 3600 * USECS_PER_SEC + t);
+			any = true;
+			break;
+		}
+		if (!cur_char(&c, ' '))
+			return false;
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			if (cur_lit(&c, units[u].unit))
+				break;
+		}
+		if (u == sizeof(units) / sizeof(units[0]) || (!cur_eof(&c) && *c.p != ' '))
+			return false;
+		days += (__int128)sign * v * units[u].days;
+		any = true;
+	}
+	if (!any)
+		return false;
+	*span = usec + days * USECS_PER_DAY;
+	return true;
+}
+
+static bool parse_interval(const rowcmp_field_t *f, int16_t format, __int128 *span)
+{
+	int64_t time, days;
+
+	if (format == 0)
+		return parse_interval_text(f, span);
+	if (f->len != 16)
+		return false;
+	time = (int64_t)be64(f->data);
+	days = (int64_t)(int32_t)be32(f->data + 8) + (int64_t)(int32_t)be32(f->data + 12) * 30;
+	*span = (__int128)time + (__int128)days * USECS_PER_DAY;
+	return true;
+}
+
+/* ---- uuid, bytea ---------------------------------------------------------- */
+
+static bool parse_uuid(const rowcmp_field_t *f, int16_t format, uint8_t out[16])
+{
+	const uint8_t *p = f->data;
+	int n = 0;
+
+	if (format != 0) {
+		if (f->len != 16)
+			return false;
+		memcpy(out, p, 16);
+		return true;
+	}
+	if (f->len != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (p[i] != '-')
+				return false;
+			continue;
+		}
+		hi = hex_value(p[i]);
+		lo = i + 1 < 36 ? hex_value(p[i + 1]) : -1;
+		if (hi < 0 || lo < 0)
+			return false;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return true;
+}
+
+/* bytea_output hex: "\x" and two hex digits a byte. */
+static bool check_bytea_hex(const rowcmp_field_t *f)
+{
+	if (f->len < 2 || f->data[0] != '\\' || f->data[1] != 'x' || f->len % 2 != 0)
+		return false;
+	for (int32_t i = 2; i < f->len; i++) {
+		if (hex_value(f->data[i]) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* byteacmp on the decoded bytes, decoding as it goes. */
+static int cmp_bytea_hex(const rowcmp_field_t *a, const rowcmp_field_t *b)
+{
+	int32_t an = (a->len - 2) / 2, bn = (b->len - 2) / 2;
+
+	for (int32_t i = 0; i < an && i < bn; i++) {
+		int va = hex_value(a->data[2 + 2 * i]) << 4 | hex_value(a->data[3 + 2 * i]);
+		int vb = hex_value(b->data[2 + 2 * i]) << 4 | hex_value(b->data[3 + 2 * i]);
+
+		if (va != vb)
+			return va < vb ? -1 : 1;
+	}
+	return (an > bn) - (an < bn);
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+#define COLL_STACK 512
+
+/*
+ * varstr_cmp for a libc collation: equal bytes are equal without asking
+ * the locale; otherwise strcoll_l on NUL-terminated copies, and strcmp to
+ * break its ties, because a deterministic collation never calls two
+ * different strings equal. false when memory runs out for a long value.
+ */
+static bool cmp_text(const rowcmp_coll_t *coll, const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen, int *out)
+{
+	char sa[COLL_STACK], sb[COLL_STACK];
+	char *pa = sa, *pb = sb;
+	int r;
+
+	if (coll == NULL || coll->loc == (locale_t)0) {
+		*out = cmp_bytes(a, alen, b, blen);
+		return true;
+	}
+	if (alen == blen && memcmp(a, b, alen) == 0) {
+		*out = 0;
+		return true;
+	}
+	if (alen >= sizeof(sa))
+		pa = malloc(alen + 1);
+	if (blen >= sizeof(sb))
+		pb = malloc(blen + 1);
+	if (pa == NULL || pb == NULL) {
+		if (pa != sa)
+			free(pa);
+		if (pb != sb)
+			free(pb);
+		return false;
+	}
+	memcpy(pa, a, alen);
+	pa[alen] = '\0';
+	memcpy(pb, b, blen);
+	pb[blen] = '\0';
+	r = strcoll_l(pa, pb, coll->loc);
+	if (r == 0)
+		r = strcmp(pa, pb);
+	if (pa != sa)
+		free(pa);
+	if (pb != sb)
+		free(pb);
+	*out = sign_of(r);
+	return true;
+}
+
+/* bcTruelen: a bpchar without its trailing spaces. */
+static size_t bpchar_len(const rowcmp_field_t *f)
+{
+	size_t n = (size_t)f->len;
+
+	while (n > 0 && f->data[n - 1] == ' ')
+		n--;
+	return n;
+}
+
+/* ---- comparing two values of a key ---------------------------------------- */
+
+static const struct {
+	uint32_t oid;
+	const char *name;
+} type_names[] = {
+    {OID_BOOL, "boolean"},
+    {OID_BYTEA, "bytea"},
+    {OID_CHAR, "\"char\""},
+    {OID_NAME, "name"},
+    {OID_INT8, "bigint"},
+    {OID_INT2, "smallint"},
+    {OID_INT4, "integer"},
+    {OID_TEXT, "text"},
+    {OID_OID, "oid"},
+    {OID_FLOAT4, "real"},
+    {OID_FLOAT8, "double precision"},
+    {OID_BPCHAR, "character"},
+    {OID_VARCHAR, "character varying"},
+    {OID_DATE, "date"},
+    {OID_TIME, "time"},
+    {OID_TIMESTAMP, "timestamp"},
+    {OID_TIMESTAMPTZ, "timestamptz"},
+    {OID_INTERVAL, "interval"},
+    {OID_TIMETZ, "timetz"},
+    {OID_NUMERIC, "numeric"},
+    {OID_UUID, "uuid"},
+};
+
+/* The types cmp_values knows, by name; NULL for any other. */
+static const char *type_name(uint32_t oid)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
+		if (type_names[i].oid == oid)
+			return type_names[i].name;
+	}
+	return NULL;
+}
+
+bool rowcmp_supported(uint32_t type_oid, int16_t format)
+{
+	return (format == 0 || format == 1) && type_name(type_oid) != NULL;
+}
+
+/* Why a comparison failed: a value that does not decode, or something else. */
+typedef struct cmp_fail {
+	const rowcmp_field_t *bad; /* the value, or NULL */
+	const char *why;           /* when bad is NULL */
+} cmp_fail_t;
+
+#define DECODE2(ok_a, ok_b)                                                                        \
+	do {                                                                                       \
+		if (!(ok_a)) {                                                                     \
+			fail->bad = a;                                                             \
+			return 0;                                                                  \
+		}                                                                                  \
+		if (!(ok_b)) {                                                                     \
+			fail->bad = b;                                                             \
+			return 0;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+/* <0, 0, >0 for two non-NULL values of key k, ascending; fail set on error. */
+static int cmp_values(const rowcmp_key_t *k, const rowcmp_field_t *a, const rowcmp_field_t *b,
+                      cmp_fail_t *fail)
+{
+	int16_t fmt = k->format;
+	int64_t ia, ib;
+	int r = 0;
+
+	if (fmt != 0 && fmt != 1) {
+		fail->why = "unknown format code";
+		return 0;
+	}
+	switch (k->type_oid) {
+	case OID_INT2:
+	case OID_INT4:
+	case OID_INT8:
+	case OID_OID:
+		DECODE2(parse_int(a, k->type_oid, fmt, &ia), parse_int(b, k->type_oid, fmt, &ib));
+		return cmp_i64(ia, ib);
+	case OID_TEXT:
+	case OID_VARCHAR:
+		if (!cmp_text(k->coll, a->data, (size_t)a->len, b->data, (size_t)b->len, &r))
+			fail->why = "out of memory";
+		return r;
+	case OID_BPCHAR:
+		if (!cmp_text(k->coll, a->data, bpchar_len(a), b->data, bpchar_len(b), &r))
+			fail->why = "out of memory";
+		return r;
+	case OID_NAME:
+		return cmp_bytes(a->data, (size_t)a->len, b->data, (size_t)b->len);
+	case OID_TIMESTAMP:
+	case OID_TIMESTAMPTZ: {
+		bool tz = k->type_oid == OID_TIMESTAMPTZ;
+
+		DECODE2(parse_timestamp(a, fmt, tz, &ia), parse_timestamp(b, fmt, tz, &ib));
+		return cmp_i64(ia, ib);
+	}
+	case OID_DATE:
+		DECODE2(parse_date(a, fmt, &ia), parse_date(b, fmt, &ib));
+		return cmp_i64(ia, ib);
+	case OID_TIME:
+		DECODE2(parse_time(a, fmt, &ia), parse_time(b, fmt, &ib));
+		return cmp_i64(ia, ib);
+	case OID_BOOL:
+		DECODE2(parse_bool(a, fmt, &ia), parse_bool(b, fmt, &ib));
+		return cmp_i64(ia, ib);
+	case OID_CHAR:
+		DECODE2(parse_char(a, fmt, &ia), parse_char(b, fmt, &ib));
+		return cmp_i64(ia, ib);
+	case OID_FLOAT4:
+	case OID_FLOAT8: {
+		double da, db;
+
+		DECODE2(parse_float(a, k->type_oid, fmt, &da),
+		        parse_float(b, k->type_oid, fmt, &db));
+		return cmp_double(da, db);
+	}
+	case OID_NUMERIC:
+		if (fmt == 0) {
+			num_text_t na, nb;
+
+			DECODE2(parse_numeric_text(a, &na), parse_numeric_text(b, &nb));
+			return cmp_numeric_text(&na, &nb);
+		} else {
+			num_bin_t na, nb;
+
+			DECODE2(parse_numeric_binary(a, &na), parse_numeric_binary(b, &nb));
+			return cmp_numeric_binary(&na, &nb);
+		}
+	case OID_UUID: {
+		uint8_t ua[16], ub[16];
+
+		DECODE2(parse_uuid(a, fmt, ua), parse_uuid(b, fmt, ub));
+		return sign_of(memcmp(ua, ub, 16));
+	}
+	case OID_TIMETZ: {
+		timetz_t ta, tb;
+
+		DECODE2(parse_timetz(a, fmt, &ta), parse_timetz(b, fmt, &tb));
+		return cmp_timetz(&ta, &tb);
+	}
+	case OID_INTERVAL: {
+		__int128 sa, sb;
+
+		DECODE2(parse_interval(a, fmt, &sa), parse_interval(b, fmt, &sb));
+		return (sa > sb) - (sa < sb);
+	}
+	case OID_BYTEA:
+		if (fmt != 0)
+			return cmp_bytes(a->data, (size_t)a->len, b->data, (size_t)b->len);
+		DECODE2(check_bytea_hex(a), check_bytea_hex(b));
+		return cmp_bytea_hex(a, b);
+	default:
+		fail->why = "type not supported";
+		return 0;
+	}
+}
+
+/* The message for a failed comparison: the type, the format and, if short and printable, the value.
+ */
+static void fail_message(const rowcmp_key_t *k, const cmp_fail_t *fail, char *errbuf, size_t errlen)
+{
+	const char *tn = type_name(k->type_oid);
+	const char *fmt = k->format == 0 ? "text" : "binary";
+	bool printable = fail->bad != NULL && fail->bad->len <= 48;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	if (fail->bad == NULL) {
+		if (tn != NULL)
+			snprintf(errbuf, errlen, "cannot order by column %d (%s, %s format): %s",
+			         k->column + 1, tn, fmt, fail->why);
+		else
+			snprintf(errbuf, errlen, "cannot order by column %d: type %u not supported",
+			         k->column + 1, k->type_oid);
+		return;
+	}
+	for (int32_t i = 0; printable && i < fail->bad->len; i++) {
+		if (fail->bad->data[i] < 0x20 || fail->bad->data[i] > 0x7e)
+			printable = false;
+	}
+	if (printable)
+		snprintf(errbuf, errlen,
+		         "cannot order by column %d: invalid %s value in %s format: \"%.*s\"",
+		         k->column + 1, tn, fmt, (int)fail->bad->len,
+		         (const char *)fail->bad->data);
+	else
+		snprintf(errbuf, errlen,
+		         "cannot order by column %d: invalid %s value in %s format (%d bytes)",
+		         k->column + 1, tn, fmt, (int)fail->bad->len);
+}
+
+int rowcmp_compare(const rowcmp_key_t *keys, int n_keys, const rowcmp_field_t *a,
+                   const rowcmp_field_t *b, bool *err, char *errbuf, size_t errlen)
+{
+	for (int i = 0; i < n_keys; i++) {
+		const rowcmp_key_t *k = &keys[i];
+		const rowcmp_field_t *fa = &a[k->column], *fb = &b[k->column];
+		cmp_fail_t fail = {NULL, NULL};
+		int c;
+
+		/* NULLS FIRST/LAST is where NULLs go in the output, whatever DESC says */
+		if (fa->len < 0 || fb->len < 0) {
+			if (fa->len < 0 && fb->len < 0)
+				continue;
+			c = fa->len < 0 ? -1 : 1;
+			return k->nulls_first ? c : -c;
+		}
+		c = cmp_values(k, fa, fb, &fail);
+		if (fail.bad != NULL || fail.why != NULL) {
+			fail_message(k, &fail, errbuf, errlen);
+			*err = true;
+			return 0;
+		}
+		if (c != 0)
+			return k->desc ? -c : c;
+	}
+	return 0;
+}
+
+/* ---- DataRow ------------------------------------------------------------- */
+
+int rowcmp_fields(const uint8_t *body, size_t len, rowcmp_field_t *out, int max)
+{
+	size_t pos = 2;
+	int n;
+
+	if (len < 2)
+		return -1;
+	n = (int16_t)be16(body);
+	if (n < 0 || n > max)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int32_t flen;
+
+		if (len - pos < 4)
+			return -1;
+		flen = (int32_t)be32(body + pos);
+		pos += 4;
+		if (flen < -1 || (flen > 0 && (size_t)flen > len - pos))
+			return -1;
+		out[i].data = body + pos;
+		out[i].len = flen;
+		if (flen > 0)
+			pos += (size_t)flen;
+	}
+	return pos == len ? n : -1;
+}
+
+/* ---- the k-way merge ----------------------------------------------------- */
+
+/*
+ * A binary min-heap of the sources that have a head row, ordered by the
+ * row and then by source index. The index makes the order total, so equal
+ * rows leave in source order and the merge is stable.
+ *
+ * The source that rowheap_next hands out stays at the root while its next
+ * row is fetched ("taken"): when that row arrives, one sift-down puts it in
+ * place, instead of a pop now and a push later. Its old fields are not
+ * looked at meanwhile (the caller may have freed them); anything else that
+ * changes the heap first takes the taken source out properly.
+ */
+enum src_state { SRC_WAITING, SRC_HEAD, SRC_DONE };
+
+typedef struct rowheap_src {
+	const rowcmp_field_t *fields;
+	int n_fields;
+	enum src_state state;
+	int pos; /* index in heap[] while in the heap */
+} rowheap_src_t;
+
+struct rowheap {
+	rowcmp_key_t *keys;
+	int n_keys;
+	int k;
+	rowheap_src_t *src;
+	int *heap; /* source indexes */
+	int n_heap;
+	int n_waiting;
+	int taken; /* the source at heap[0] whose row was handed out, or -1 */
+	bool failed;
+	char err[256];
+};
+
+static void heap_fail(rowheap_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void heap_fail(rowheap_t *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->failed)
+		return; /* keep the first reason */
+	h->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof(h->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Whether source i's head row goes before source j's. */
+static bool heap_before(rowheap_t *h, int i, int j)
+{
+	bool err = false;
+	char msg[200];
+	int c = rowcmp_compare(h->keys, h->n_keys, h->src[i].fields, h->src[j].fields, &err, msg,
+	                       sizeof(msg));
+
+	if (err)
+		heap_fail(h, "%s", msg);
+	if (c != 0)
+		return c < 0;
+	return i < j;
+}
+
+static void heap_put(rowheap_t *h, int pos, int s)
+{
+	h->heap[pos] = s;
+	h->src[s].pos = pos;
+}
+
+static void sift_up(rowheap_t *h, int pos)
+{
+	int s = h->heap[pos];
+
+	while (pos > 0) {
+		int parent = (pos - 1) / 2;
+
+		if (!heap_before(h, s, h->heap[parent]))
+			break;
+		heap_put(h, pos, h->heap[parent]);
+		pos = parent;
+	}
+	heap_put(h, pos, s);
+}
+
+static void sift_down(rowheap_t *h, int pos)
+{
+	int s = h->heap[pos];
+
+	for (;;) {
+		int child = 2 * pos + 1;
+
+		if (child >= h->n_heap)
+			break;
+		if (child + 1 < h->n_heap && heap_before(h, h->heap[child + 1], h->heap[child]))
+			child++;
+		if (!heap_before(h, h->heap[child], s))
+			break;
+		heap_put(h, pos, h->heap[child]);
+		pos = child;
+	}
+	heap_put(h, pos, s);
+}
+
+static void heap_remove_at(rowheap_t *h, int pos)
+{
+	int last = h->heap[--h->n_heap];
+
+	if (pos == h->n_heap)
+		return;
+	heap_put(h, pos, last);
+	sift_up(h, pos);
+	sift_down(h, h->src[last].pos);
+}
+
+/* Take the handed-out source out of the root before anything else moves. */
+static void heap_settle_taken(rowheap_t *h)
+{
+	if (h->taken < 0)
+		return;
+	h->taken = -1;
+	h->n_heap--;
+	if (h->n_heap > 0) {
+		heap_put(h, 0, h->heap[h->n_heap]);
+		sift_down(h, 0);
+	}
+}
+
+rowheap_t *rowheap_new(int k, const rowcmp_key_t *keys, int n_keys)
+{
+	rowheap_t *h;
+
+	if (k < 0 || n_keys < 0)
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	h->k = k;
+	h->n_keys = n_keys;
+	h->n_waiting = k;
+	h->taken = -1;
+	h->keys = calloc((size_t)n_keys + 1, sizeof(*h->keys));
+	h->src = calloc((size_t)k + 1, sizeof(*h->src));
+	h->heap = calloc((size_t)k + 1, sizeof(*h->heap));
+	if (h->keys == NULL || h->src == NULL || h->heap == NULL) {
+		rowheap_free(h);
+		return NULL;
+	}
+	if (n_keys > 0)
+		memcpy(h->keys, keys, (size_t)n_keys * sizeof(*keys));
+	return h;
+}
+
+void rowheap_free(rowheap_t *h)
+{
+	if (h == NULL)
+		return;
+	free(h->keys);
+	free(h->src);
+	free(h->heap);
+	free(h);
+}
+
+void rowheap_set(rowheap_t *h, int i, const rowcmp_field_t *fields, int n_fields)
+{
+	rowheap_src_t *s;
+
+	if (i < 0 || i >= h->k) {
+		heap_fail(h, "merge: no source %d", i);
+		return;
+	}
+	s = &h->src[i];
+	for (int j = 0; j < h->n_keys; j++) {
+		if (h->keys[j].column < 0 || h->keys[j].column >= n_fields) {
+			heap_fail(h, "merge: a row of %d columns has no sort column %d", n_fields,
+			          h->keys[j].column + 1);
+			return;
+		}
+	}
+	switch (s->state) {
+	case SRC_DONE:
+		heap_fail(h, "merge: a row for source %d after its end", i);
+		return;
+	case SRC_HEAD:
+		/* a new head row without the old one taken: move it where it belongs */
+		heap_settle_taken(h);
+		s->fields = fields;
+		s->n_fields = n_fields;
+		sift_up(h, s->pos);
+		sift_down(h, s->pos);
+		return;
+	case SRC_WAITING:
+		h->n_waiting--;
+		s->fields = fields;
+		s->n_fields = n_fields;
+		s->state = SRC_HEAD;
+		if (h->taken == i) {
+			h->taken = -1;
+			sift_down(h, 0);
+			return;
+		}
+		heap_settle_taken(h);
+		heap_put(h, h->n_heap++, i);
+		sift_up(h, h->n_heap - 1);
+		return;
+	}
+}
+
+void rowheap_done(rowheap_t *h, int i)
+{
+	rowheap_src_t *s;
+
+	if (i < 0 || i >= h->k) {
+		heap_fail(h, "merge: no source %d", i);
+		return;
+	}
+	s = &h->src[i];
+	if (s->state == SRC_DONE)
+		return;
+	if (s->state == SRC_WAITING) {
+		h->n_waiting--;
+		if (h->taken == i)
+			heap_settle_taken(h);
+	} else {
+		heap_settle_taken(h);
+		heap_remove_at(h, s->pos);
+	}
+	s->state = SRC_DONE;
+}
+
+int rowheap_waiting(const rowheap_t *h)
+{
+	return h->n_waiting;
+}
+
+int rowheap_next(rowheap_t *h, char *errbuf, size_t errlen)
+{
+	int s;
+
+	if (!h->failed && h->n_waiting > 0)
+		heap_fail(h, "merge: next row asked for while %d sources are waiting",
+		          h->n_waiting);
+	if (h->failed) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s", h->err);
+		return -2;
+	}
+	if (h->n_heap == 0)
+		return -1;
+	s = h->heap[0];
+	h->src[s].state = SRC_WAITING;
+	h->n_waiting++;
+	h->taken = s;
+	return s;
+}
