@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "router/gather.h"
 #include "router/route.h"
 
 #define PGSHARD_VERSION "0.1.0"
@@ -66,9 +67,62 @@ static const char *merge_text(route_merge_t m)
 		return "one shard's answer (every shard holds the same)";
 	case ROUTE_MERGE_COUNT:
 		return "count() columns added over the shards";
+	case ROUTE_MERGE_GATHER:
+		return "gather: the proxy merges the shards' rows (plan below)";
 	default:
 		return "none";
 	}
+}
+
+/* A gather plan for people: the shard query, then how the rows merge or finalize. */
+static void show_gather(const route_ctx_t *ctx, const char *sql)
+{
+	static const char *const kinds[] = {"TEXT", "ROWS", "TYPE", "AVG"};
+	gather_plan_t g;
+	char sqlstate[6], err[512];
+
+	if (route_gather(ctx, sql, NULL, 0, &g, sqlstate, err, sizeof(err)) < 0) {
+		/* --route has no parameter values; LIMIT $1 needs one to be planned */
+		printf("gather:    not planned%s, ERROR %s pgshard: %s\n",
+		       strstr(err, "needs the value of parameter") ? " without parameter values"
+		                                                   : "",
+		       sqlstate, err);
+		return;
+	}
+	printf("shard sql: %s\n", g.shard_sql);
+	if (!g.finalize) {
+		printf("merge:     ");
+		if (g.n_keys == 0)
+			printf("concatenate");
+		for (int i = 0; i < g.n_keys; i++) {
+			const gather_key_t *k = &g.keys[i];
+
+			printf("%s%s%d %s NULLS %s%s", i > 0 ? ", " : "by ",
+			       k->hidden ? "hidden column " : "column ", k->column + 1,
+			       k->desc ? "DESC" : "ASC", k->nulls_first ? "FIRST" : "LAST",
+			       k->coll == GATHER_COLL_C ? " COLLATE \"C\"" : "");
+		}
+		printf("; offset %lld, limit ", (long long)g.offset);
+		if (g.limit < 0)
+			printf("all");
+		else
+			printf("%lld", (long long)g.limit);
+		printf(", %d hidden column%s\n", g.hidden, g.hidden == 1 ? "" : "s");
+	} else {
+		printf("final:     ");
+		for (int i = 0; i < g.n_parts; i++) {
+			const gather_part_t *p = &g.parts[i];
+
+			if (p->kind == GATHER_PART_TEXT)
+				printf("%s", p->text);
+			else if (p->kind == GATHER_PART_ROWS)
+				printf("<%s %s>", kinds[p->kind], p->text);
+			else
+				printf("<%s c%d>", kinds[p->kind], p->column);
+		}
+		printf("\n");
+	}
+	gather_plan_free(&g);
 }
 
 /* pgshard --route: the router's decision for each statement, for people. */
@@ -112,6 +166,8 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 			printf("why:       %s\n", plan.reason);
 		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
 			printf("merge:     %s\n", merge_text(plan.merge));
+		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
+			show_gather(&ctx, sqls[i]);
 	}
 	route_ctx_free(&ctx);
 	return rc;

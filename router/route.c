@@ -73,6 +73,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/route_int.h"
+
 /*
  * Trees nested deeper than this many protobuf messages (a Node and the node
  * it holds count two) are refused before they are unpacked: protobuf-c's
@@ -3195,10 +3197,10 @@ static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_p
 
 /*
  * A plan on several shards is only right if the proxy can make, from the
- * shards' answers, the one answer PostgreSQL would give. Until the proxy
- * has a scatter-gather executor it can concatenate rows and add up the
- * counts of the tags (SUM), take one shard's answer when every shard holds
- * a copy (ONE), or add up one row of counts (COUNT).
+ * shards' answers, the one answer PostgreSQL would give. The proxy can
+ * concatenate rows and add up the counts of the tags (SUM), take one
+ * shard's answer when every shard holds a copy (ONE), add up one row of
+ * counts (COUNT), or run a gather plan (GATHER, router/gather.c).
  *
  * Concatenating a SELECT's rows is right only when each row it returns
  * comes from exactly one shard, and appears once. So its rows must come
@@ -3207,7 +3209,11 @@ static void combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_p
  * FROM are on every shard, and every shard would return them. And nothing
  * may combine rows of several shards: aggregates, GROUP BY, HAVING,
  * DISTINCT, window functions, ORDER BY, LIMIT/OFFSET, UNION without ALL,
- * INTERSECT, EXCEPT. Only the top level of the query is judged here; its
+ * INTERSECT, EXCEPT. At the statement's own level (not in a UNION ALL arm,
+ * not in COPY (query) TO), ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY,
+ * HAVING and DISTINCT are the gather plan's to merge, when gather_check
+ * says route_gather can plan them; the rows must still come from a
+ * sharded table. Only the top level of the query is judged here; its
  * subqueries, which each shard also answers alone, are judged by
  * subqueries_local below.
  */
@@ -3221,9 +3227,11 @@ typedef struct mscope {
 
 /* What stops concatenation of a SELECT's rows. */
 typedef struct shape {
-	const char *what; /* "ORDER BY", ...: NULL when concatenation is right */
+	bool top;         /* in: the statement's own SELECT, where a gather plan may merge */
+	const char *what; /* "ORDER BY", ...: NULL when concatenation (or gather) is right */
 	bool rows;        /* its rows do not come from a sharded table in FROM */
 	bool count;       /* one row of count(*) / count(expr) columns: COUNT's to add up */
+	bool gather;      /* ORDER BY, LIMIT, aggregates, ... at the top: a gather plan's */
 	char agg[96];
 } shape_t;
 
@@ -3255,6 +3263,21 @@ static const char *catalog_func_name(const PgQuery__FuncCall *f)
 	if (f->n_funcname == 2 && streq(str_of(f->funcname[0]), "pg_catalog"))
 		return str_of(f->funcname[1]);
 	return NULL;
+}
+
+const char *route_str_of(const PgQuery__Node *n)
+{
+	return str_of(n);
+}
+
+const char *route_catalog_func_name(const PgQuery__FuncCall *f)
+{
+	return catalog_func_name(f);
+}
+
+bool route_is_aggregate_name(const char *name)
+{
+	return is_aggregate_name(name);
 }
 
 typedef struct aggscan {
@@ -3407,6 +3430,7 @@ static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *
 	mscope_t own = {s->with_clause, s->with_clause != NULL ? s->with_clause->n_ctes : 0, up};
 	const mscope_t *sc = s->with_clause != NULL ? &own : up;
 	aggscan_t a = {NULL, false};
+	bool top = depth == 0 && sh->top; /* a UNION ALL arm is one level down */
 
 	if (depth > MAX_DEPTH) {
 		sh->what = "a query nested this deeply";
@@ -3442,18 +3466,19 @@ static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *
 		}
 		return;
 	}
-	if (s->n_group_clause > 0) {
-		sh->what = "GROUP BY";
-		return;
-	}
-	if (s->having_clause != NULL) {
-		sh->what = "HAVING";
-		return;
+	if (s->n_group_clause > 0 || s->having_clause != NULL) {
+		if (!top) {
+			sh->what = s->n_group_clause > 0 ? "GROUP BY" : "HAVING";
+			return;
+		}
+		sh->gather = true;
 	}
 	for (size_t i = 0; i < s->n_target_list; i++)
 		scan_aggs(w, &s->target_list[i]->base, &a);
 	for (size_t i = 0; i < s->n_sort_clause; i++)
 		scan_aggs(w, &s->sort_clause[i]->base, &a);
+	if (s->having_clause != NULL)
+		scan_aggs(w, &s->having_clause->base, &a);
 	if (a.window || s->n_window_clause > 0) {
 		sh->what = "window functions";
 		return;
@@ -3463,20 +3488,27 @@ static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *
 
 		for (size_t i = 0; i < s->n_target_list; i++)
 			counts &= is_plain_count(s->target_list[i]);
-		if (!counts) {
+		if (!counts && !top) {
 			snprintf(sh->agg, sizeof sh->agg, "aggregate function %.40s()", a.agg);
 			sh->what = sh->agg;
 			return;
 		}
-		sh->count = true;
+		if (counts)
+			sh->count = true;
+		else
+			sh->gather = true;
 	}
-	if (s->n_distinct_clause > 0) {
+	if (s->n_distinct_clause > 0)
 		sh->what = "DISTINCT";
-	} else if (s->n_sort_clause > 0) {
+	else if (s->n_sort_clause > 0)
 		sh->what = "ORDER BY";
-	} else if (s->limit_count != NULL || s->limit_offset != NULL) {
+	else if (s->limit_count != NULL || s->limit_offset != NULL)
 		sh->what = "LIMIT/OFFSET";
-	} else if (need_rows) {
+	if (sh->what != NULL && top) {
+		sh->what = NULL;
+		sh->gather = true;
+	}
+	if (sh->what == NULL && need_rows) {
 		bool from = false;
 
 		for (size_t i = 0; i < s->n_from_clause && !from; i++)
@@ -3486,19 +3518,19 @@ static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *
 			sh->rows = true;
 		}
 	}
-	if (sh->what != NULL)
+	if (sh->what != NULL || sh->gather)
 		sh->count = false;
+	if (sh->what != NULL)
+		sh->gather = false;
 }
+
+static void merge_hint(walk_t *w, char *hint, size_t len);
 
 static void refuse_merge(walk_t *w, const shape_t *sh)
 {
 	char hint[160];
 
-	if (w->map >= 0)
-		snprintf(hint, sizeof hint, "add a condition on %s.%s, or /* pgshard: shard=N */",
-		         table_at(w, w->map_table)->name, table_at(w, w->map_table)->key);
-	else
-		snprintf(hint, sizeof hint, "run it on one shard with /* pgshard: shard=N */");
+	merge_hint(w, hint, sizeof hint);
 	if (sh->rows)
 		refuse(w,
 		       "this SELECT's rows do not come from a sharded table in its FROM, so every "
@@ -3508,6 +3540,37 @@ static void refuse_merge(walk_t *w, const shape_t *sh)
 	else
 		refuse(w, "%s across shards is not supported yet (scatter-gather); %s", sh->what,
 		       hint);
+}
+
+static void merge_hint(walk_t *w, char *hint, size_t len)
+{
+	if (w->map >= 0)
+		snprintf(hint, len, "add a condition on %s.%s, or /* pgshard: shard=N */",
+		         table_at(w, w->map_table)->name, table_at(w, w->map_table)->key);
+	else
+		snprintf(hint, len, "run it on one shard with /* pgshard: shard=N */");
+}
+
+/*
+ * A SELECT whose rows the proxy merges with a gather plan: refused here
+ * when route_gather would refuse it, so that the plan and the gather agree.
+ */
+static int gather_merge(walk_t *w, const PgQuery__Node *n, route_merge_t *m)
+{
+	char err[400], hint[160];
+	int rc = gather_check(n, w->params, w->n_params, w->lits, err, sizeof err);
+
+	if (rc == GATHER_CHECK_NOMEM) {
+		w->nomem = true;
+		return -1;
+	}
+	if (rc == GATHER_CHECK_REFUSED) {
+		merge_hint(w, hint, sizeof hint);
+		refuse(w, "%s; %s", err, hint);
+		return -1;
+	}
+	*m = ROUTE_MERGE_GATHER;
+	return 0;
 }
 
 /* A SELECT (n, or the query of COPY (n) TO) on several shards. */
@@ -3524,6 +3587,7 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
 		return 0;
 	}
 	memset(&sh, 0, sizeof sh);
+	sh.top = !copy;
 	rows_shape(w, n->select_stmt, NULL, w->map >= 0, 0, &sh);
 	if (sh.what == NULL && sh.count && copy)
 		sh.what = "count() in COPY (query) TO STDOUT";
@@ -3531,6 +3595,8 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
 		refuse_merge(w, &sh);
 		return -1;
 	}
+	if (sh.gather)
+		return gather_merge(w, n, m);
 	*m = sh.count ? ROUTE_MERGE_COUNT : ROUTE_MERGE_SUM;
 	return 0;
 }
@@ -4127,7 +4193,7 @@ static void local_walk(walk_t *w, const ProtobufCMessage *m, void *arg)
 }
 
 /*
- * A statement on several shards (merge SUM or COUNT): refuse it (in w, -1)
+ * A statement on several shards (merge SUM, COUNT or GATHER): refuse it (in w, -1)
  * when one of its subqueries would be answered wrongly by each shard alone.
  */
 static int subqueries_local(walk_t *w, const PgQuery__Node *n)
@@ -4210,6 +4276,8 @@ static const char *merge_words(route_merge_t m)
 		return "takes one copy";
 	case ROUTE_MERGE_COUNT:
 		return "adds up counts";
+	case ROUTE_MERGE_GATHER:
+		return "merges rows with a gather plan";
 	default:
 		return "runs on one shard";
 	}
@@ -4240,9 +4308,18 @@ static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t
 			continue;
 		if (rc < 0)
 			break;
-		if ((m == ROUTE_MERGE_SUM || m == ROUTE_MERGE_COUNT) &&
+		if ((m == ROUTE_MERGE_SUM || m == ROUTE_MERGE_COUNT || m == ROUTE_MERGE_GATHER) &&
 		    subqueries_local(w, tree->stmts[i]->stmt) < 0)
 			break;
+		/* the proxy runs a gather plan for one statement, not for a string of them */
+		if (m == ROUTE_MERGE_GATHER && tree->n_stmts > 1) {
+			refuse(
+			    w,
+			    "a SELECT on several shards whose rows the proxy merges (ORDER BY, "
+			    "LIMIT, aggregates, GROUP BY, DISTINCT) cannot share its query string "
+			    "with other statements; send it alone");
+			break;
+		}
 		if (any && m != first) {
 			refuse(w,
 			       "the statements of this query string combine the shards' answers "
@@ -5215,6 +5292,11 @@ static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
 	return true;
 }
 
+bool route_tree_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	return msg_match(a, b, NULL, 0);
+}
+
 bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,
                         const route_literals_t *lits)
 {
@@ -5263,8 +5345,7 @@ static int split_error(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* The statement text of tree, deparsed; NULL with a message in err. */
-static char *deparse(const PgQuery__ParseResult *tree, char *err, size_t errlen)
+char *route_deparse(const PgQuery__ParseResult *tree, const char *what, char *err, size_t errlen)
 {
 	PgQueryProtobuf pb;
 	PgQueryDeparseResult d;
@@ -5279,8 +5360,7 @@ static char *deparse(const PgQuery__ParseResult *tree, char *err, size_t errlen)
 	pg_query__parse_result__pack(tree, (uint8_t *)pb.data);
 	d = pg_query_deparse_protobuf(pb);
 	if (d.error != NULL)
-		split_error(err, errlen, "cannot write the INSERT of one shard: %s",
-		            d.error->message);
+		split_error(err, errlen, "cannot write %s: %s", what, d.error->message);
 	else if ((sql = strdup(d.query)) == NULL)
 		split_error(err, errlen, "out of memory");
 	pg_query_free_deparse_result(d);
@@ -5395,7 +5475,7 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 		}
 		sel->values_lists = mine;
 		sel->n_values_lists = k;
-		splits[n].sql = deparse(p->tree, err, errlen);
+		splits[n].sql = route_deparse(p->tree, "the INSERT of one shard", err, errlen);
 		sel->values_lists = all;
 		sel->n_values_lists = n_rows;
 		if (splits[n].sql == NULL)

@@ -77,16 +77,19 @@ typedef enum route_txn {
 
 /* How the answers of several shards make the one answer (see route_plan_t.merge). */
 typedef enum route_merge {
-	ROUTE_MERGE_NONE,  /* runs on one shard (or returns no rows and no counts to merge) */
-	ROUTE_MERGE_SUM,   /* several shards: concatenate rows, add the counts of CommandComplete
-	                      tags ("INSERT 0 n", "UPDATE n", "DELETE n", "SELECT n", "COPY n",
-	                      "MERGE n") */
-	ROUTE_MERGE_ONE,   /* several shards holding copies (DDL; writes to reference tables only):
-	                      rows and tag of one shard are the answer, the others' are the same */
-	ROUTE_MERGE_COUNT, /* several shards, a SELECT whose every output column is count(*) or
-	                      count(expr) (no DISTINCT inside, no FILTER, no GROUP BY/HAVING/ORDER
-	                      BY/LIMIT/OFFSET/DISTINCT/set operation/window): one bigint row per
-	                      shard, the proxy adds them column by column */
+	ROUTE_MERGE_NONE,   /* runs on one shard (or returns no rows and no counts to merge) */
+	ROUTE_MERGE_SUM,    /* several shards: concatenate rows, add the counts of CommandComplete
+	                       tags ("INSERT 0 n", "UPDATE n", "DELETE n", "SELECT n", "COPY n",
+	                       "MERGE n") */
+	ROUTE_MERGE_ONE,    /* several shards holding copies (DDL; writes to reference tables only):
+	                       rows and tag of one shard are the answer, the others' are the same */
+	ROUTE_MERGE_COUNT,  /* several shards, a SELECT whose every output column is count(*) or
+	                       count(expr) (no DISTINCT inside, no FILTER, no GROUP BY/HAVING/ORDER
+	                       BY/LIMIT/OFFSET/DISTINCT/set operation/window): one bigint row per
+	                       shard, the proxy adds them column by column */
+	ROUTE_MERGE_GATHER, /* several shards, a SELECT the proxy merges with a gather plan: ORDER
+	                       BY, LIMIT/OFFSET, aggregates, GROUP BY, HAVING, DISTINCT at its top
+	                       level (see router/gather.h); always alone in its query string */
 } route_merge_t;
 
 /* One Bind parameter as the client sent it. */
