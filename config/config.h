@@ -93,6 +93,7 @@ typedef struct cfg {
 	int default_shard;
 	int max_clients;
 	size_t max_message_size; /* largest client or server message accepted, bytes */
+	size_t merge_memory;     /* rows held to merge one statement on several shards, bytes */
 	int server_connect_timeout_ms;
 	int server_idle_timeout_s;
 

@@ -150,6 +150,7 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->default_shard, 0);
 	assert_int_equal(cfg->max_clients, 1000);
 	assert_int_equal(cfg->max_message_size, 67108864);
+	assert_int_equal(cfg->merge_memory, 33554432);
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 
@@ -573,10 +574,11 @@ static void test_unknown_section_names_file_line_and_expected_sections(void **st
 
 static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 {
-	LOAD_ERROR("[proxy]\nworkers = 1\npool_sise = 20\n" SHARD0,
-	           "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
-	           "workers, pool_size, default_shard, max_clients, max_message_size, "
-	           "server_connect_timeout, server_idle_timeout)");
+	LOAD_ERROR(
+	    "[proxy]\nworkers = 1\npool_sise = 20\n" SHARD0,
+	    "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
+	    "workers, pool_size, default_shard, max_clients, max_message_size, merge_memory, "
+	    "server_connect_timeout, server_idle_timeout)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
