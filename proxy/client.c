@@ -191,6 +191,8 @@ void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
 	close_after_flush(c);
 }
 
+static void fan_portal_free(client_t *c);
+
 static void protocol_violation(client_t *c, const char *what)
 {
 	client_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
@@ -276,6 +278,7 @@ void client_close(client_t *c)
 	free(c->links);
 	free(c->tx_prefix);
 	free(c->txn_portal);
+	fan_portal_free(c);
 	free(c->txn_sql);
 	free(c->unnamed_parse);
 	free(c->user);
@@ -1520,6 +1523,181 @@ static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_b
  * swallowed) and go on elsewhere; if it executed something, the batch
  * would no longer be one implicit transaction: refused.
  */
+/*
+ * A statement on several shards over the extended protocol: the proxy
+ * answers its Bind (BindComplete) and remembers the portal; its Describe
+ * asks for the RowDescription; its Execute runs it on every shard as a
+ * fan-out (fanout_execute), each member with its own Parse/Bind/Execute.
+ */
+struct fan_portal {
+	char *name;
+	uint8_t *bind; /* the client's Bind message, whole */
+	size_t bind_len;
+	char *sql;
+	uint8_t *types;
+	int16_t n_types;
+	route_plan_t plan;
+	bool describe;
+};
+
+static void fan_portal_free(client_t *c)
+{
+	struct fan_portal *fp = c->fan_portal;
+
+	if (fp == NULL)
+		return;
+	free(fp->name);
+	free(fp->bind);
+	free(fp->sql);
+	free(fp->types);
+	free(fp);
+	c->fan_portal = NULL;
+}
+
+static bool is_fan_portal(const client_t *c, const char *portal)
+{
+	return c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0;
+}
+
+static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const char *portal,
+                           const wire_parse_msg_t *st)
+{
+	struct fan_portal *fp = calloc(1, sizeof(*fp));
+
+	fan_portal_free(c);
+	if (fp == NULL)
+		return -1;
+	c->fan_portal = fp;
+	fp->name = strdup(portal);
+	fp->bind = malloc(total);
+	fp->sql = strdup(st->query);
+	fp->types = malloc(4 * (size_t)st->n_types + 1);
+	if (fp->name == NULL || fp->bind == NULL || fp->sql == NULL || fp->types == NULL) {
+		fan_portal_free(c);
+		return -1;
+	}
+	memcpy(fp->bind, msg, total);
+	fp->bind_len = total;
+	memcpy(fp->types, st->types, 4 * (size_t)st->n_types);
+	fp->n_types = st->n_types;
+	fp->plan = c->plan;
+	return 0;
+}
+
+/* Where a Bind's result format codes start: after its parameter formats and values. */
+static int bind_results_at(const uint8_t *body, size_t len, size_t tail, size_t *at)
+{
+	wire_reader_t r;
+	int16_t nf, np, nr;
+	const uint8_t *skip;
+
+	wire_reader_init(&r, body + tail, len - tail);
+	if (wire_get_i16(&r, &nf) < 0 || nf < 0 || wire_get_bytes(&r, 2 * (size_t)nf, &skip) < 0 ||
+	    wire_get_i16(&r, &np) < 0 || np < 0)
+		return -1;
+	for (int i = 0; i < np; i++) {
+		int32_t l;
+
+		if (wire_get_i32(&r, &l) < 0 || (l > 0 && wire_get_bytes(&r, (size_t)l, &skip) < 0))
+			return -1;
+	}
+	*at = tail + r.pos;
+	if (wire_get_i16(&r, &nr) < 0 || nr < 0 || wire_remaining(&r) != 2 * (size_t)nr)
+		return -1;
+	return 0;
+}
+
+/*
+ * Run the remembered portal on its shards (its Execute, with max_rows), or
+ * only describe it on one of them (a Describe the batch did not follow with
+ * an Execute: the RowDescription of the statement as the client bound it
+ * is the same on every shard). 2 started, 1 refused (error sent), 0 wait,
+ * -1 failed.
+ */
+static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
+{
+	struct fan_portal *fp = c->fan_portal;
+	const cfg_t *cfg = worker_cfg(c->worker);
+	const uint8_t *body = fp->bind + 5;
+	size_t len = fp->bind_len - 5, res;
+	route_param_t small[16], *values = small;
+	wire_bind_param_t wsmall[16], *wp = wsmall;
+	wire_bind_msg_t bm;
+	fanout_bind_t b;
+	int n = 0, rc = -1;
+
+	if (max_rows != 0) {
+		fan_portal_free(c);
+		return reply_error(
+		           c, "0A000",
+		           "pgshard: fetching the rows of a statement on several shards in "
+		           "parts (Execute with a row limit, a fetch size) is not supported; "
+		           "fetch them all at once, or add a condition on the shard key") < 0
+		           ? -1
+		           : 1;
+	}
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return 0;
+	if (describe_only) {
+		int first = shard_set_first(&fp->plan.shards);
+
+		shard_set_clear(&fp->plan.shards);
+		shard_set_add(&fp->plan.shards, first);
+		fp->plan.merge = ROUTE_MERGE_ONE;
+	}
+	for (int i = 0; i < cfg->n_shards; i++) {
+		int r;
+
+		if (!shard_set_has(&fp->plan.shards, i))
+			continue;
+		c->gathering = true;
+		r = acquire(c, i);
+		if (r != 1)
+			return r == 0 ? 0 : -1;
+	}
+	c->gathering = false;
+	c->server = NULL;
+	if (wire_parse_bind(body, len, &bm) < 0 ||
+	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
+	    wire_bind_params(body, len, &bm, wp, 16, &n) < 0)
+		goto out;
+	if (n > 16) {
+		values = malloc(sizeof(*values) * (size_t)n);
+		wp = malloc(sizeof(*wp) * (size_t)n);
+		if (values == NULL || wp == NULL || wire_bind_params(body, len, &bm, wp, n, &n) < 0)
+			goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		values[i].data = wp[i].data;
+		values[i].len = wp[i].len;
+		values[i].format = wp[i].format;
+		values[i].type_oid =
+		    i < fp->n_types ? (uint32_t)wire_be32(fp->types + 4 * (size_t)i) : 0;
+	}
+	b.params = body + bm.tail_off;
+	b.params_len = res - bm.tail_off;
+	b.results = body + res;
+	b.results_len = len - res;
+	b.types = fp->types;
+	b.n_types = fp->n_types;
+	b.values = values;
+	b.n_values = n;
+	b.describe = fp->describe;
+	b.describe_only = describe_only;
+	c->plan = fp->plan;
+	rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+out:
+	if (values != small)
+		free(values);
+	if (wp != wsmall)
+		free(wp);
+	if (describe_only && rc == 2)
+		fp->describe = false; /* described; the portal stays for an Execute */
+	else
+		fan_portal_free(c);
+	return rc;
+}
+
 static int leave_batch(client_t *c, int shard)
 {
 	server_t *s = c->server;
@@ -1616,13 +1794,23 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 
 	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? any_link(c)->pool->shard
 	                                                      : single_shard(c, p);
-	if (shard < 0)
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "0A000",
-		                "pgshard: a statement on several shards is only supported "
-		                "with the simple query protocol for now; add a condition "
-		                "on the shard key, or send it as a simple query"));
+	if (shard < 0) {
+		/* several shards: the proxy answers the Bind and runs it at the Execute */
+		if (leave_batch(c, -1) < 0)
+			return skip_batch(
+			    c, in, total,
+			    reply_error(c, "0A000",
+			                "pgshard: the statements before one Sync must "
+			                "run on one shard; send a Sync before a "
+			                "statement on several shards"));
+		if (c->server != NULL && c->server->pending.count > 0)
+			return STEP_WAIT;
+		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
+			return STEP_FAIL;
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
 	if (leave_batch(c, shard) < 0)
 		return skip_batch(
 		    c, in, total,
@@ -1646,6 +1834,16 @@ static int on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 		protocol_violation(c, type == 'D' ? "invalid Describe message"
 		                                  : "invalid Close message");
 		return STEP_FAIL;
+	}
+	if (m.kind == 'P' && is_fan_portal(c, m.name)) {
+		/* its RowDescription comes with the rows, at its Execute */
+		evbuffer_drain(in, total);
+		if (type == 'D') {
+			c->fan_portal->describe = true;
+			return STEP_NEXT;
+		}
+		fan_portal_free(c);
+		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	if (c->server != NULL && c->server->unsynced &&
 	    !(m.kind == 'P' && is_txn_portal(c, m.name)))
@@ -1702,15 +1900,29 @@ static int on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
 static int on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
-	if (type == 'E' && (c->txn_portal != NULL || c->server == NULL)) {
+	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
 		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 		wire_reader_t r;
 		const char *portal;
+		int32_t max_rows;
 
 		wire_reader_init(&r, msg + 5, total - 5);
-		if (msg == NULL || wire_get_cstring(&r, &portal) < 0) {
+		if (msg == NULL || wire_get_cstring(&r, &portal) < 0 ||
+		    wire_get_i32(&r, &max_rows) < 0) {
 			protocol_violation(c, "invalid Execute message");
 			return STEP_FAIL;
+		}
+		if (is_fan_portal(c, portal)) {
+			int rc = run_fan_portal(c, max_rows, false);
+
+			if (rc == 0)
+				return STEP_WAIT;
+			if (rc < 0)
+				return STEP_FAIL;
+			if (rc == 1)
+				return skip_batch(c, in, total, 0);
+			evbuffer_drain(in, total);
+			return STEP_NEXT;
 		}
 		if (!is_txn_portal(c, portal) && c->server != NULL)
 			return forward(c, type, in, total);
@@ -1749,6 +1961,12 @@ static int on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 		return forward(c, type, in, total);
 	switch (type) {
 	case 'S':
+		if (c->fan_portal != NULL && c->fan_portal->describe && !c->skip_until_sync) {
+			/* a Describe without Execute: answer it before this Sync */
+			int rc = run_fan_portal(c, 0, true);
+
+			return rc < 0 ? STEP_FAIL : STEP_WAIT;
+		}
 		c->skip_until_sync = false;
 		return end_sql_statement(c, in, total);
 	case 'F': {

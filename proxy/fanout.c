@@ -20,7 +20,7 @@
  * shard; the key column's position comes from the catalog of the first
  * member, asked right before the COPY.
  */
-#include "proxy/proxy.h"
+#include "proxy/fanout_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,51 +29,6 @@
 #include <strings.h>
 
 #include "proxy/log.h"
-#include "router/copy.h"
-#include "router/merge.h"
-
-typedef struct member {
-	server_t *s;
-	int shard;
-	bool result_end; /* its current result is over; it waits for the others */
-	bool ready;      /* its ReadyForQuery came */
-	bool in_copy;    /* it is in COPY FROM STDIN */
-	char status;
-	uint8_t *copy_buf; /* rows for it, sent as one CopyData per client message */
-	size_t copy_len, copy_cap;
-} member_t;
-
-struct fanout {
-	route_merge_t merge;
-	bool ready; /* end with ReadyForQuery (a Query), or not (an Execute) */
-	member_t *m;
-	int n;
-
-	/* the result being merged */
-	int row_owner; /* the member whose RowDescription went out (-1: none yet) */
-	merge_tag_t tag;
-	bool empty, copy_out;
-	uint8_t *error; /* the first ErrorResponse body */
-	size_t error_len;
-	bool failed;           /* an error went to the client: the rest is dropped */
-	merge_counts_t counts; /* ROUTE_MERGE_COUNT */
-
-	/* COPY FROM STDIN split by key */
-	bool copy;
-	bool copy_split;  /* rows are routed; else every member gets every row */
-	bool copy_open;   /* CopyInResponse went to the client */
-	bool copy_done;   /* the client ended (or the proxy failed) the copy */
-	uint8_t *copy_in; /* the first member's CopyInResponse */
-	size_t copy_in_len;
-	copy_opts_t opts;
-	copy_splitter_t *splitter;
-	char *key_name;
-	int key_index; /* -1 until the catalog says */
-	uint32_t key_oid;
-	int catalog_col; /* columns of the table seen so far */
-	const shard_map_t *map;
-	cfg_key_type_t key_type;
-};
 
 static member_t *member_of(fanout_t *f, const server_t *s)
 {
@@ -102,6 +57,7 @@ void fanout_free(client_t *c)
 
 	if (f == NULL)
 		return;
+	gather_free(f);
 	for (int i = 0; i < f->n; i++)
 		free(f->m[i].copy_buf);
 	free(f->m);
@@ -109,6 +65,9 @@ void fanout_free(client_t *c)
 	merge_counts_free(&f->counts);
 	free(f->copy_in);
 	free(f->key_name);
+	free(f->params);
+	free(f->results);
+	free(f->types);
 	if (f->splitter != NULL)
 		copy_splitter_free(f->splitter);
 	if (f->copy)
@@ -216,13 +175,13 @@ static int copy_setup(client_t *c, fanout_t *f, const char *sql, char *err, size
 }
 
 /* Answer a statement that cannot run like a refused one. */
-static int refuse(client_t *c, const char *err, bool ready)
+static int refuse(client_t *c, const char *sqlstate, const char *err, bool ready)
 {
 	char *str = malloc(strlen(err) + 16);
 
 	if (str == NULL)
 		return -1;
-	sprintf(str, "0A000pgshard: %s", err);
+	sprintf(str, "%.5spgshard: %s", sqlstate, err);
 	if (c->in_tx)
 		c->tx_failed = true;
 	if (client_reply(c, 'E', str) < 0)
@@ -234,14 +193,102 @@ static int refuse(client_t *c, const char *err, bool ready)
 	return client_reply(c, 'Z', NULL);
 }
 
-int fanout_query(client_t *c, const char *sql, bool ready)
+static uint8_t *dup_bytes(const uint8_t *p, size_t len)
+{
+	uint8_t *d = malloc(len > 0 ? len : 1);
+
+	if (d != NULL && len > 0)
+		memcpy(d, p, len);
+	return d;
+}
+
+/* The client's Bind, kept for the members' own (extended protocol). */
+static int keep_bind(fanout_t *f, const fanout_bind_t *b)
+{
+	f->extended = true;
+	f->describe = b->describe;
+	f->describe_only = b->describe_only;
+	f->params = dup_bytes(b->params, b->params_len);
+	f->params_len = b->params_len;
+	f->results = dup_bytes(b->results, b->results_len);
+	f->results_len = b->results_len;
+	f->types = dup_bytes(b->types, 4 * (size_t)b->n_types);
+	f->n_types = b->n_types;
+	return f->params != NULL && f->results != NULL && f->types != NULL ? 0 : -1;
+}
+
+/* Bind result format codes for the members: the client's, and text for hidden columns. */
+static void put_results(wire_buf_t *b, const fanout_t *f, int hidden)
+{
+	int16_t n = f->results_len >= 2 ? wire_be16(f->results) : 0;
+
+	if (n <= 1 || hidden == 0) {
+		wire_put_bytes(b, f->results, f->results_len);
+		return;
+	}
+	wire_put_i16(b, (int16_t)(n + hidden));
+	wire_put_bytes(b, f->results + 2, f->results_len - 2);
+	for (int i = 0; i < hidden; i++)
+		wire_put_i16(b, 0);
+}
+
+int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	bool final = f->phase == GATHER_FINAL, partial = f->phase == GATHER_PARTIALS;
+	bool sorted = f->phase == GATHER_STREAM && f->gp->n_keys > 0;
+
+	if (!f->extended)
+		return server_query(m->s, b, sql, 'Q', PEND_FORWARD);
+	wire_buf_reset(b);
+	wire_begin(b, 'P');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, sql);
+	wire_put_i16(b, final ? 0 : f->n_types);
+	if (!final)
+		wire_put_bytes(b, f->types, 4 * (size_t)f->n_types);
+	wire_end(b);
+	wire_begin(b, 'B');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, "");
+	if (final) {
+		wire_put_i16(b, 0);
+		wire_put_i16(b, 0);
+	} else {
+		wire_put_bytes(b, f->params, f->params_len);
+	}
+	if (partial)
+		wire_put_i16(b, 0); /* partial results: text, held as SQL literals */
+	else
+		put_results(b, f, f->phase == GATHER_STREAM ? f->gp->hidden : 0);
+	wire_end(b);
+	if (f->describe || partial || sorted) {
+		wire_begin(b, 'D');
+		wire_put_u8(b, 'P');
+		wire_put_cstring(b, "");
+		wire_end(b);
+	}
+	if (!f->describe_only) {
+		wire_begin(b, 'E');
+		wire_put_cstring(b, "");
+		wire_put_i32(b, 0);
+		wire_end(b);
+	}
+	wire_begin(b, 'S');
+	if (wire_end(b) < 0 || pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
+	return server_send(m->s, b->data, b->len);
+}
+
+static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind)
 {
 	const route_plan_t *p = &c->plan;
 	const cfg_t *cfg = worker_cfg(c->worker);
 	route_split_t *splits = NULL;
 	int n_splits = 0, rc = 0, is_copy;
 	fanout_t *f;
-	char err[512];
+	char err[512], sqlstate[6] = "0A000";
 
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
@@ -252,17 +299,37 @@ int fanout_query(client_t *c, const char *sql, bool ready)
 	f->counts.n = -1;
 	f->key_index = -1;
 	err[0] = '\0';
-	is_copy = copy_setup(c, f, sql, err, sizeof(err));
-	if (is_copy < 0 || (is_copy == 1 && p->split_insert &&
-	                    route_split_insert(&c->worker->route, sql, &splits, &n_splits, err,
-	                                       sizeof(err)) < 0)) {
-		c->fan = f;
+	c->fan = f;
+	if (bind != NULL && keep_bind(f, bind) < 0) {
 		fanout_free(c);
-		return err[0] != '\0' ? refuse(c, err, ready) : -1;
+		return -1;
+	}
+	is_copy = copy_setup(c, f, sql, err, sizeof(err));
+	if (is_copy == 0 && bind != NULL) {
+		snprintf(err, sizeof(err),
+		         "COPY on several shards over the extended protocol is not supported; send "
+		         "it as a simple query");
+		is_copy = -1;
+	}
+	if (is_copy == 1 && p->split_insert && bind != NULL) {
+		snprintf(
+		    err, sizeof(err),
+		    "an INSERT whose rows go to several shards is not supported over the "
+		    "extended protocol; send one INSERT per row, or send it as a simple query");
+		is_copy = -1;
+	}
+	if (is_copy < 0 ||
+	    (is_copy == 1 && p->split_insert &&
+	     route_split_insert(&c->worker->route, sql, &splits, &n_splits, err, sizeof(err)) <
+	         0) ||
+	    ((p->merge == ROUTE_MERGE_GATHER || (p->merge == ROUTE_MERGE_COUNT && bind != NULL)) &&
+	     gather_setup(c, f, sql, bind != NULL ? bind->values : NULL,
+	                  bind != NULL ? bind->n_values : 0, sqlstate, err, sizeof(err)) < 0)) {
+		fanout_free(c);
+		return err[0] != '\0' ? refuse(c, sqlstate, err, ready) : -1;
 	}
 	f->m = calloc((size_t)cfg->n_shards, sizeof(*f->m));
 	if (f->m == NULL) {
-		c->fan = f;
 		fanout_free(c);
 		route_splits_free(splits, n_splits);
 		return -1;
@@ -279,16 +346,18 @@ int fanout_query(client_t *c, const char *sql, bool ready)
 		f->m[f->n].shard = i;
 		f->n++;
 	}
-	c->fan = f;
 	if (f->copy_split && ask_columns(c, f) < 0)
 		rc = -1;
+	if (rc == 0 && gather_needs_collation(c, f))
+		rc = server_query(f->m[0].s, &c->worker->scratch, gather_collation_sql, 'L',
+		                  PEND_SWALLOW);
 	for (int i = 0; i < f->n && rc >= 0; i++) {
-		const char *q = sql;
+		const char *q = f->gp != NULL ? f->gp->shard_sql : sql;
 
 		for (int k = 0; k < n_splits; k++)
 			if (splits[k].shard == f->m[i].shard)
 				q = splits[k].sql;
-		rc = server_query(f->m[i].s, &c->worker->scratch, q, 'Q', PEND_FORWARD);
+		rc = fanout_send(c, f, &f->m[i], q);
 	}
 	route_splits_free(splits, n_splits);
 	if (rc < 0) {
@@ -298,6 +367,16 @@ int fanout_query(client_t *c, const char *sql, bool ready)
 	log_msg(LOG_DEBUG, c->id, 0, "statement on %d shards", f->n);
 	cancel_update(c);
 	return 0;
+}
+
+int fanout_query(client_t *c, const char *sql, bool ready)
+{
+	return start(c, sql, ready, NULL);
+}
+
+int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind)
+{
+	return start(c, sql, false, bind);
 }
 
 /* ---- merging ---- */
@@ -319,7 +398,7 @@ static void keep_error(fanout_t *f, const uint8_t *body, size_t len)
 }
 
 /* An error of the proxy's own, as the first error of the result. */
-static void own_error(fanout_t *f, const char *sqlstate, const char *msg)
+void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg)
 {
 	wire_buf_t b;
 
@@ -357,6 +436,8 @@ static void emit_tag(client_t *c, fanout_t *f)
 	if (f->merge == ROUTE_MERGE_COUNT && f->counts.sums != NULL) {
 		emit_counts(c, f);
 		snprintf(tag, sizeof(tag), "SELECT 1");
+	} else if (f->phase == GATHER_STREAM) {
+		gather_tag(f, tag, sizeof(tag));
 	} else {
 		merge_tag_format(&f->tag, tag, sizeof(tag));
 	}
@@ -421,7 +502,7 @@ static void end_result(client_t *c, fanout_t *f)
 			snprintf(msg, sizeof(msg),
 			         "pgshard: COPY: table \"%s\" has no column \"%s\" (its shard key)",
 			         f->opts.relname, f->key_name);
-			own_error(f, "0A000", msg);
+			fanout_own_error(f, "0A000", msg);
 			end_result(c, f);
 			return;
 		}
@@ -432,7 +513,7 @@ static void end_result(client_t *c, fanout_t *f)
 			if (copy_check_encoding(&f->opts, reported(f->m[0].s, "client_encoding"),
 			                        err, sizeof(err)) < 0) {
 				snprintf(msg, sizeof(msg), "pgshard: %s", err);
-				own_error(f, "0A000", msg);
+				fanout_own_error(f, "0A000", msg);
 				end_result(c, f);
 				return;
 			}
@@ -440,7 +521,7 @@ static void end_result(client_t *c, fanout_t *f)
 			if (f->splitter == NULL ||
 			    (f->opts.n_columns == 0 &&
 			     copy_splitter_set_key_name(f->splitter, f->key_name) < 0)) {
-				own_error(f, "53200", "pgshard: out of memory");
+				fanout_own_error(f, "53200", "pgshard: out of memory");
 				end_result(c, f);
 				return;
 			}
@@ -493,6 +574,8 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 		keep_error(f, msg + 5, total - 5);
 		break;
 	case 'D':
+		if (head->msg == 'L')
+			gather_note_collation(c, msg + 5, total - 5);
 		if (head->msg == 'K' && f->key_name != NULL) {
 			wire_reader_t r;
 			int16_t n;
@@ -531,7 +614,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 }
 
 /* Read one member's replies as far as the merge allows. */
-static void drain_member(client_t *c, fanout_t *f, member_t *m)
+void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 {
 	server_t *s = m->s;
 	size_t max = worker_cfg(c->worker)->max_message_size;
@@ -544,6 +627,12 @@ static void drain_member(client_t *c, fanout_t *f, member_t *m)
 		pending_t *head = pending_head(&s->pending);
 		bool fwd = false;
 
+		if (m->has_row) {
+			/* a sorted merge's head row: it waits for its turn (gather.c) */
+			if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+				sbuf_pause(&s->sb);
+			return;
+		}
 		if (m->result_end && !f->failed && (head == NULL || head->action != PEND_SWALLOW)) {
 			if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
 				sbuf_pause(&s->sb); /* the others are behind */
@@ -574,7 +663,27 @@ static void drain_member(client_t *c, fanout_t *f, member_t *m)
 			evbuffer_drain(in, total);
 			continue;
 		}
+		if (f->phase != GATHER_NONE) {
+			int g = gather_message(c, f, m, type, msg, total);
+
+			if (g > 0) {
+				evbuffer_drain(in, total);
+				if (g == 1)
+					continue;
+				/* its head row waits for its turn; read no further for now */
+				if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+					sbuf_pause(&s->sb);
+				return;
+			}
+		}
 		switch (type) {
+		case 'n':
+			/* a Describe's NoData: like a RowDescription, once */
+			if (!f->failed && f->row_owner < 0) {
+				f->row_owner = (int)(m - f->m);
+				fwd = true;
+			}
+			break;
 		case 'T':
 		case 'H':
 			if (!f->failed && f->row_owner < 0) {
@@ -591,7 +700,7 @@ static void drain_member(client_t *c, fanout_t *f, member_t *m)
 				fwd =
 				    f->merge == ROUTE_MERGE_SUM || f->row_owner == (int)(m - f->m);
 			else if (merge_counts_add(&f->counts, msg + 5, total - 5) < 0)
-				own_error(
+				fanout_own_error(
 				    f, "XX000",
 				    "pgshard: a shard answered count() with something that is "
 				    "not a count");
@@ -673,6 +782,8 @@ static void finish(client_t *c, fanout_t *f)
 {
 	bool lost = false;
 
+	if (gather_finalize(c, f) == 1)
+		return; /* the final query runs now */
 	for (int i = 0; i < f->n; i++)
 		lost |= f->m[i].s == NULL;
 	if (f->error != NULL || f->tag.have || f->empty)
@@ -698,6 +809,9 @@ static void progress(client_t *c)
 
 		if (f == NULL || c->closing)
 			return;
+		gather_pump(c, f);
+		if (c->fan != f || c->closing)
+			return;
 		for (int i = 0; i < f->n; i++) {
 			member_t *m = &f->m[i];
 
@@ -714,7 +828,7 @@ static void progress(client_t *c)
 			return;
 		end_result(c, f);
 		for (int i = 0; i < f->n && c->fan == f; i++)
-			drain_member(c, f, &f->m[i]);
+			fanout_drain_member(c, f, &f->m[i]);
 	}
 }
 
@@ -725,7 +839,7 @@ void fanout_reply(client_t *c, server_t *s)
 
 	if (m == NULL)
 		return;
-	drain_member(c, f, m);
+	fanout_drain_member(c, f, m);
 	progress(c);
 }
 
@@ -739,7 +853,7 @@ void fanout_resume_members(client_t *c)
 		if (s != NULL && s->wait_client_drain) {
 			s->wait_client_drain = false;
 			sbuf_resume(&s->sb);
-			drain_member(c, f, &f->m[i]);
+			fanout_drain_member(c, f, &f->m[i]);
 		}
 	}
 	progress(c);
@@ -851,7 +965,7 @@ static int flush_rows(fanout_t *f)
 
 static void copy_failed(client_t *c, fanout_t *f, const char *sqlstate, const char *msg)
 {
-	own_error(f, sqlstate, msg);
+	fanout_own_error(f, sqlstate, msg);
 	send_copy_fail(f, msg);
 	for (int i = 0; i < f->n; i++)
 		f->m[i].copy_len = 0;

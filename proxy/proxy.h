@@ -56,6 +56,7 @@ typedef struct ps_entry ps_entry_t;
 typedef struct ps_client_map ps_client_map_t;
 typedef struct ps_server_set ps_server_set_t;
 typedef struct fanout fanout_t;
+typedef struct worker_coll worker_coll_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -175,6 +176,7 @@ struct client {
 	char *txn_portal; /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
 	char txn_tag[16]; /* its CommandComplete tag */
 	char *txn_sql;    /* or the statement its Execute runs on every link */
+	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
 
@@ -328,6 +330,24 @@ void relay_emit(client_t *c, uint8_t reply, const char *str); /* see client_repl
  * merged answer ends without ReadyForQuery (an Execute the proxy runs this
  * way; the client's Sync gets it). 0, or -1. */
 int fanout_query(client_t *c, const char *sql, bool ready);
+
+/* A Bind the proxy answered for a statement on several shards, run at its Execute. */
+typedef struct fanout_bind {
+	const uint8_t *params; /* from the parameter format codes to the last value, as sent */
+	size_t params_len;
+	const uint8_t *results; /* result format codes: int16 count, codes */
+	size_t results_len;
+	const uint8_t *types; /* the statement's parameter types: int32 OIDs */
+	int16_t n_types;
+	const route_param_t *values; /* the parameters, decoded, for the router */
+	int n_values;
+	bool describe;      /* the client sent Describe for the portal */
+	bool describe_only; /* and no Execute: Parse/Bind/Describe only */
+} fanout_bind_t;
+
+/* The extended protocol's fan-out: every member runs Parse/Bind/Execute/Sync of sql
+ * with the client's parameters; ends without ReadyForQuery. 0, or -1. */
+int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
 server_t *fanout_first(const fanout_t *f); /* where a CancelRequest goes */
@@ -336,6 +356,7 @@ int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t to
 void fanout_member_lost(client_t *c, server_t *s);
 void fanout_free(client_t *c);
 void fanout_resume_members(client_t *c); /* the client drained its output */
+void gather_colls_free(worker_t *w);
 
 /* ---- prepared statements (prepare.c) ---- */
 
@@ -397,6 +418,8 @@ struct worker {
 	bool have_route;
 	cfg_ref_t *route_cfg;
 	route_cache_t *plans;
+	struct worker_coll *colls; /* each database's collation, for sorted merges (gather.c) */
+	int n_colls;
 };
 
 int worker_start(worker_t *w, int index, cfg_ref_t *cfg);

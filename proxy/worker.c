@@ -243,6 +243,7 @@ void worker_join(worker_t *w)
 		event_free(w->janitor);
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
+	gather_colls_free(w);
 	route_drop(w);
 	cfg_ref_put(w->cfg);
 	cfg_ref_put(w->cfg_next);

@@ -1,0 +1,143 @@
+/*
+ * fanout_int.h — the state of a statement on several shards, shared by
+ * fanout.c (running it, merging result by result, COPY) and gather.c (the
+ * merges of scatter-gather: sorted streams, LIMIT/OFFSET, partial results
+ * finished by a final query).
+ */
+#ifndef PGSHARD_PROXY_FANOUT_INT_H
+#define PGSHARD_PROXY_FANOUT_INT_H
+
+#include "proxy/proxy.h"
+#include "router/copy.h"
+#include "router/gather.h"
+#include "router/merge.h"
+#include "router/rowcmp.h"
+
+typedef struct member {
+	server_t *s;
+	int shard;
+	bool result_end; /* its current result is over; it waits for the others */
+	bool ready;      /* its ReadyForQuery came */
+	bool in_copy;    /* it is in COPY FROM STDIN */
+	char status;
+	uint8_t *copy_buf; /* rows for it, sent as one CopyData per client message */
+	size_t copy_len, copy_cap;
+
+	/* sorted merge: its head row (a DataRow, whole), waiting for its turn */
+	uint8_t *row;
+	size_t row_len, row_cap;
+	rowcmp_field_t *fields;
+	bool has_row;
+} member_t;
+
+/* SQL text as it is built (gather.c). */
+typedef struct gather_text {
+	char *p;
+	size_t len, cap;
+	bool failed; /* out of memory: the text is incomplete */
+} gather_text_t;
+
+/* Where a scatter-gather statement is. */
+typedef enum gather_phase {
+	GATHER_NONE,     /* not one: the merge kind of the plan decides */
+	GATHER_STREAM,   /* rows go to the client as they merge */
+	GATHER_PARTIALS, /* partial results are held */
+	GATHER_FINAL,    /* the final query over them runs on the first member */
+} gather_phase_t;
+
+struct fanout {
+	route_merge_t merge;
+	bool ready; /* end with ReadyForQuery (a Query), or not (an Execute) */
+	member_t *m;
+	int n;
+
+	/* the result being merged */
+	int row_owner; /* the member whose RowDescription went out (-1: none yet) */
+	merge_tag_t tag;
+	bool empty, copy_out;
+	uint8_t *error; /* the first ErrorResponse body */
+	size_t error_len;
+	bool failed;           /* an error went to the client: the rest is dropped */
+	merge_counts_t counts; /* ROUTE_MERGE_COUNT */
+
+	/* COPY FROM STDIN split by key */
+	bool copy;
+	bool copy_split;  /* rows are routed; else every member gets every row */
+	bool copy_open;   /* CopyInResponse went to the client */
+	bool copy_done;   /* the client ended (or the proxy failed) the copy */
+	uint8_t *copy_in; /* the first member's CopyInResponse */
+	size_t copy_in_len;
+	copy_opts_t opts;
+	copy_splitter_t *splitter;
+	char *key_name;
+	int key_index; /* -1 until the catalog says */
+	uint32_t key_oid;
+	int catalog_col; /* columns of the table seen so far */
+	const shard_map_t *map;
+	cfg_key_type_t key_type;
+
+	/* the extended protocol: members run Parse/Bind/[Describe]/Execute/Sync */
+	bool extended;
+	bool describe;      /* the client asked for the RowDescription (Describe portal) */
+	bool describe_only; /* and nothing else: no Execute */
+	uint8_t *params; /* the client's Bind from its parameter formats to its values, as sent */
+	size_t params_len;
+	uint8_t *results; /* its result format codes (int16 count, codes) */
+	size_t results_len;
+	uint8_t *types; /* the statement's parameter types (int32 OIDs, as in Parse) */
+	int16_t n_types;
+
+	/* scatter-gather (gather.c) */
+	gather_phase_t phase;
+	gather_plan_t *gp;
+	int ncols; /* of the shards' rows, from the first RowDescription */
+	uint32_t *col_types;
+	int16_t *col_formats;
+	rowcmp_key_t *keys;
+	rowheap_t *heap;    /* sorted merge; made once every member has a row or is done */
+	int64_t skip;       /* rows still to skip (OFFSET) */
+	int64_t left;       /* rows still to send (LIMIT), -1: all */
+	bool enough;        /* the client has its rows: the rest is dropped */
+	uint64_t sent;      /* rows sent, for the tag */
+	gather_text_t held; /* partial results as VALUES rows */
+	uint64_t held_rows;
+};
+
+/* ---- gather.c ---- */
+
+/* Make f a scatter-gather of c's plan: the gather plan of `sql` with these parameters.
+ * 0; -1 with sqlstate and message (refused, or out of memory). */
+int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
+                 int n_params, char sqlstate[6], char *err, size_t errlen);
+/* Whether the first member must be asked the database's collation first. */
+bool gather_needs_collation(client_t *c, const fanout_t *f);
+/* The SQL that asks it, and its one-row answer. */
+extern const char gather_collation_sql[];
+void gather_note_collation(client_t *c, const uint8_t *body, size_t len);
+
+/*
+ * A member's message during a scatter-gather result ('T', 'D', 'C'):
+ * 1 when gather.c took care of it (it went to the client or was
+ * dropped), 2 when the member must not be read further for now (its head
+ * row waits for its turn), 0 when fanout.c handles it as usual.
+ */
+int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const uint8_t *msg,
+                   size_t total);
+/* Send rows of the sorted merge while every member has one and the client keeps up. */
+void gather_pump(client_t *c, fanout_t *f);
+/* Every member finished the partial results: start the final query. 1 started, 0 not one, -1
+ * failed (error kept in f). */
+int gather_finalize(client_t *c, fanout_t *f);
+/* The CommandComplete tag of a streamed result. */
+void gather_tag(const fanout_t *f, char *out, size_t outlen);
+void gather_free(fanout_t *f);
+
+/* ---- fanout.c, for gather.c ---- */
+
+void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg);
+void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
+/* Send a statement to a member as the fan-out runs: a Query, or the extended batch
+ * (parameters and result formats as f's phase needs them). */
+int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
+
+#endif

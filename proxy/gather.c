@@ -1,0 +1,748 @@
+/*
+ * gather.c — the merges of scatter-gather (router/gather.h), on top of the
+ * fan-out of fanout.c.
+ *
+ * Streaming: each member's rows arrive sorted (or in any order, without
+ * keys). With keys, a member's first row is kept as its head and the
+ * member is not read further; once every member has a head row or is
+ * done, the smallest head row goes to the client (router/rowcmp.h's heap)
+ * and its member is read for the next one. So the proxy holds one row per
+ * shard, and a client that reads slowly slows the shards' reads. OFFSET
+ * rows are skipped, LIMIT rows sent, then the rest is dropped unread as it
+ * comes; hidden sort-key columns are cut from each row and from the
+ * RowDescription.
+ *
+ * Finalizing: each member's rows are partial results (one per group). They
+ * are held as the text of a VALUES list, up to merge_memory (then 54000),
+ * and the final query over them runs on the first member; its answer is
+ * the client's, passed on as any single-shard answer.
+ */
+#include "proxy/fanout_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+const char gather_collation_sql[] = "SELECT datcollate FROM pg_catalog.pg_database WHERE datname "
+                                    "= pg_catalog.current_database()";
+
+/* ---- the database's collation, per worker ---- */
+
+struct worker_coll {
+	char *database;
+	char *name;          /* pg_database.datcollate */
+	rowcmp_coll_t *coll; /* NULL: no such locale on this machine */
+};
+
+static worker_coll_t *coll_of(worker_t *w, const char *database)
+{
+	for (int i = 0; i < w->n_colls; i++)
+		if (strcmp(w->colls[i].database, database) == 0)
+			return &w->colls[i];
+	return NULL;
+}
+
+void gather_colls_free(worker_t *w)
+{
+	for (int i = 0; i < w->n_colls; i++) {
+		free(w->colls[i].database);
+		free(w->colls[i].name);
+		if (w->colls[i].coll != NULL)
+			rowcmp_coll_free(w->colls[i].coll);
+	}
+	free(w->colls);
+	w->colls = NULL;
+	w->n_colls = 0;
+}
+
+bool gather_needs_collation(client_t *c, const fanout_t *f)
+{
+	if (f->gp == NULL || f->phase != GATHER_STREAM || coll_of(c->worker, c->database) != NULL)
+		return false;
+	for (int i = 0; i < f->gp->n_keys; i++)
+		if (f->gp->keys[i].coll == GATHER_COLL_DEFAULT)
+			return true;
+	return false;
+}
+
+void gather_note_collation(client_t *c, const uint8_t *body, size_t len)
+{
+	worker_t *w = c->worker;
+	wire_reader_t r;
+	int16_t n;
+	int32_t flen;
+	const uint8_t *data;
+	worker_coll_t *e, *grown;
+	char err[256];
+
+	wire_reader_init(&r, body, len);
+	if (wire_get_i16(&r, &n) < 0 || n != 1 || wire_get_i32(&r, &flen) < 0 || flen < 0 ||
+	    wire_get_bytes(&r, (size_t)flen, &data) < 0 || coll_of(w, c->database) != NULL)
+		return;
+	grown = realloc(w->colls, sizeof(*grown) * (size_t)(w->n_colls + 1));
+	if (grown == NULL)
+		return;
+	w->colls = grown;
+	e = &w->colls[w->n_colls];
+	e->database = strdup(c->database);
+	e->name = strndup((const char *)data, (size_t)flen);
+	if (e->database == NULL || e->name == NULL) {
+		free(e->database);
+		free(e->name);
+		return;
+	}
+	e->coll = rowcmp_coll_new(e->name, err, sizeof(err));
+	if (e->coll == NULL)
+		log_msg(LOG_WARNING, c->id, 0, "database %s: collation %s: %s", c->database,
+		        e->name, err);
+	w->n_colls++;
+}
+
+/* ---- setting up ---- */
+
+int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
+                 int n_params, char sqlstate[6], char *err, size_t errlen)
+{
+	gather_plan_t *gp = calloc(1, sizeof(*gp));
+
+	if (gp == NULL) {
+		memcpy(sqlstate, "53200", 6);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (route_gather(&c->worker->route, sql, params, n_params, gp, sqlstate, err, errlen) < 0) {
+		gather_plan_free(gp);
+		free(gp);
+		return -1;
+	}
+	f->gp = gp;
+	f->phase = gp->finalize ? GATHER_PARTIALS : GATHER_STREAM;
+	f->skip = gp->finalize ? 0 : gp->offset;
+	f->left = gp->finalize ? -1 : gp->limit;
+	f->enough = f->left == 0;
+	return 0;
+}
+
+void gather_free(fanout_t *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		free(f->m[i].row);
+		free(f->m[i].fields);
+	}
+	if (f->heap != NULL)
+		rowheap_free(f->heap);
+	free(f->keys);
+	free(f->col_types);
+	free(f->col_formats);
+	free(f->held.p);
+	if (f->gp != NULL) {
+		gather_plan_free(f->gp);
+		free(f->gp);
+	}
+}
+
+/* ---- RowDescription ---- */
+
+/* The column types and formats of the shards' rows (every member's are the same). */
+static int note_rowdesc(fanout_t *f, const uint8_t *body, size_t len)
+{
+	wire_reader_t r;
+	int16_t n;
+
+	wire_reader_init(&r, body, len);
+	if (wire_get_i16(&r, &n) < 0 || n < 0)
+		return -1;
+	f->col_types = calloc((size_t)n + 1, sizeof(*f->col_types));
+	f->col_formats = calloc((size_t)n + 1, sizeof(*f->col_formats));
+	if (f->col_types == NULL || f->col_formats == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *name;
+		int32_t table, type, typmod;
+		int16_t attnum, typlen, format;
+
+		if (wire_get_cstring(&r, &name) < 0 || wire_get_i32(&r, &table) < 0 ||
+		    wire_get_i16(&r, &attnum) < 0 || wire_get_i32(&r, &type) < 0 ||
+		    wire_get_i16(&r, &typlen) < 0 || wire_get_i32(&r, &typmod) < 0 ||
+		    wire_get_i16(&r, &format) < 0)
+			return -1;
+		f->col_types[i] = (uint32_t)type;
+		f->col_formats[i] = format;
+	}
+	for (int i = 0; i < f->n; i++) {
+		f->m[i].fields = calloc((size_t)n + 1, sizeof(*f->m[i].fields));
+		if (f->m[i].fields == NULL)
+			return -1;
+	}
+	f->ncols = n;
+	return 0;
+}
+
+/* How many bytes the first `keep` fields take after a DataRow's or RowDescription's count. */
+static int visible_len(const uint8_t *body, size_t len, int keep, bool rowdesc, size_t *out)
+{
+	size_t p = 2;
+
+	for (int i = 0; i < keep; i++) {
+		if (rowdesc) {
+			const uint8_t *nul = memchr(body + p, '\0', p < len ? len - p : 0);
+
+			if (nul == NULL)
+				return -1;
+			p = (size_t)(nul - body) + 1 + 18;
+		} else {
+			int32_t flen;
+
+			if (p + 4 > len)
+				return -1;
+			flen = wire_be32(body + p);
+			p += 4 + (flen > 0 ? (size_t)flen : 0);
+		}
+		if (p > len)
+			return -1;
+	}
+	*out = p - 2;
+	return 0;
+}
+
+/* A message with its hidden columns cut off, to the client. */
+static int send_visible(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
+{
+	int keep = f->ncols - f->gp->hidden;
+	bool rowdesc = msg[0] == 'T';
+	uint8_t hdr[7];
+	size_t body;
+
+	if (f->gp->hidden == 0) {
+		sbuf_write(&c->sb, msg, total);
+		return 0;
+	}
+	if (keep < 0 || visible_len(msg + 5, total - 5, keep, rowdesc, &body) < 0)
+		return -1;
+	hdr[0] = msg[0];
+	hdr[1] = (uint8_t)((body + 6) >> 24);
+	hdr[2] = (uint8_t)((body + 6) >> 16);
+	hdr[3] = (uint8_t)((body + 6) >> 8);
+	hdr[4] = (uint8_t)(body + 6);
+	hdr[5] = (uint8_t)(keep >> 8);
+	hdr[6] = (uint8_t)keep;
+	sbuf_write(&c->sb, hdr, sizeof(hdr));
+	sbuf_write(&c->sb, msg + 7, body);
+	return 0;
+}
+
+/* One merged row: skipped (OFFSET), sent, or dropped (past LIMIT). */
+static void emit_row(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
+{
+	if (f->enough)
+		return;
+	if (f->skip > 0) {
+		f->skip--;
+		return;
+	}
+	if (send_visible(c, f, msg, total) < 0) {
+		fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
+		return;
+	}
+	f->sent++;
+	if (f->left > 0 && --f->left == 0)
+		f->enough = true;
+}
+
+/* ---- partial results, held as VALUES rows ---- */
+
+static const struct {
+	uint32_t oid;
+	const char *name;
+} type_names[] = {
+    {16, "bool"},         {17, "bytea"},       {18, "\"char\""},      {19, "name"},
+    {20, "int8"},         {21, "int2"},        {23, "int4"},          {25, "text"},
+    {26, "oid"},          {114, "json"},       {142, "xml"},          {650, "cidr"},
+    {700, "float4"},      {701, "float8"},     {790, "money"},        {829, "macaddr"},
+    {869, "inet"},        {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},
+    {1083, "time"},       {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
+    {1266, "timetz"},     {1560, "bit"},       {1562, "varbit"},      {1700, "numeric"},
+    {2950, "uuid"},       {3802, "jsonb"},     {1000, "bool[]"},      {1001, "bytea[]"},
+    {1005, "int2[]"},     {1007, "int4[]"},    {1016, "int8[]"},      {1009, "text[]"},
+    {1015, "varchar[]"},  {1014, "bpchar[]"},  {1021, "float4[]"},    {1022, "float8[]"},
+    {1231, "numeric[]"},  {1182, "date[]"},    {1115, "timestamp[]"}, {1185, "timestamptz[]"},
+    {1187, "interval[]"}, {2951, "uuid[]"},    {3807, "jsonb[]"},     {199, "json[]"},
+};
+
+static const char *type_name(uint32_t oid)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (type_names[i].oid == oid)
+			return type_names[i].name;
+	return NULL;
+}
+
+/* The type avg() divides a held sum in: PostgreSQL's avg result type for that sum. */
+static const char *avg_type(uint32_t oid)
+{
+	switch (oid) {
+	case 700:
+	case 701:
+		return "float8";
+	case 1186:
+		return "interval";
+	default:
+		return "numeric";
+	}
+}
+
+static void put(gather_text_t *b, const void *data, size_t len)
+{
+	if (b->failed)
+		return;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+static void put_str(gather_text_t *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+/* A value as an escape string literal: E'...' with \ and ' escaped. */
+static void put_literal(gather_text_t *b, const uint8_t *data, size_t len)
+{
+	size_t start = 0;
+
+	put(b, "E'", 2);
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\\' && data[i] != '\'')
+			continue;
+		put(b, data + start, i - start);
+		put(b, "\\", 1);
+		start = i;
+	}
+	put(b, data + start, len - start);
+	put(b, "'", 1);
+}
+
+/* The cast that gives the first VALUES row (and so the column) its type; -1: unknown type. */
+static int put_cast(gather_text_t *b, uint32_t type)
+{
+	const char *name = type_name(type);
+
+	if (name == NULL)
+		return -1;
+	put_str(b, "::pg_catalog.");
+	put_str(b, name);
+	return 0;
+}
+
+static void unknown_type(fanout_t *f, int col)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+	         "pgshard: merging groups across shards is not supported for a column of type "
+	         "oid %u (column %d of the partial results); add a condition on the shard key",
+	         f->col_types[col], col + 1);
+	fanout_own_error(f, "0A000", msg);
+}
+
+static void hold_row(client_t *c, fanout_t *f, const uint8_t *body, size_t len)
+{
+	size_t cap = worker_cfg(c->worker)->merge_memory;
+	gather_text_t *h = &f->held;
+	wire_reader_t r;
+	int16_t n;
+
+	wire_reader_init(&r, body, len);
+	if (f->col_types == NULL || wire_get_i16(&r, &n) < 0 || n != f->ncols) {
+		fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
+		return;
+	}
+	put_str(h, f->held_rows > 0 ? ",(" : "(");
+	for (int i = 0; i < n; i++) {
+		int32_t flen;
+		const uint8_t *data;
+
+		if (wire_get_i32(&r, &flen) < 0 ||
+		    (flen > 0 && wire_get_bytes(&r, (size_t)flen, &data) < 0)) {
+			fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
+			return;
+		}
+		if (i > 0)
+			put_str(h, ", ");
+		if (flen < 0)
+			put_str(h, "NULL");
+		else
+			put_literal(h, flen > 0 ? data : (const uint8_t *)"", (size_t)flen);
+		if (f->held_rows == 0 && put_cast(h, f->col_types[i]) < 0) {
+			unknown_type(f, i);
+			return;
+		}
+	}
+	put_str(h, ")");
+	if (h->failed) {
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+		return;
+	}
+	f->held_rows++;
+	if (h->len > cap) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg),
+		         "pgshard: the partial results of this statement on several shards exceed "
+		         "merge_memory (%zu bytes) after %" PRIu64
+		         " rows; add a condition on the shard key, or raise merge_memory",
+		         cap, f->held_rows);
+		fanout_own_error(f, "54000", msg);
+		free(h->p);
+		memset(h, 0, sizeof(*h));
+	}
+}
+
+/* The held rows as a relation: (VALUES ...) AS alias(c0, ...), or an empty one. */
+static int put_rows(fanout_t *f, gather_text_t *sql, const char *alias)
+{
+	char col[32];
+
+	if (f->held_rows > 0) {
+		put_str(sql, "(VALUES ");
+		put(sql, f->held.p, f->held.len);
+		put_str(sql, ")");
+	} else {
+		put_str(sql, "(SELECT ");
+		for (int i = 0; i < f->ncols; i++) {
+			const char *name = type_name(f->col_types[i]);
+
+			if (name == NULL) {
+				unknown_type(f, i);
+				return -1;
+			}
+			snprintf(col, sizeof(col), "%sNULL::pg_catalog.", i > 0 ? ", " : "");
+			put_str(sql, col);
+			put_str(sql, name);
+		}
+		put_str(sql, " WHERE false)");
+	}
+	put_str(sql, " AS ");
+	put_str(sql, alias);
+	for (int i = 0; i < f->ncols; i++) {
+		snprintf(col, sizeof(col), "%sc%d", i > 0 ? ", " : "(", i);
+		put_str(sql, col);
+	}
+	if (f->ncols > 0)
+		put_str(sql, ")");
+	return 0;
+}
+
+/* The final query: the plan's parts with the held rows and their types. */
+static int final_sql(fanout_t *f, gather_text_t *sql)
+{
+	for (int i = 0; i < f->gp->n_parts; i++) {
+		const gather_part_t *p = &f->gp->parts[i];
+		const char *name;
+
+		switch (p->kind) {
+		case GATHER_PART_TEXT:
+			put_str(sql, p->text);
+			break;
+		case GATHER_PART_ROWS:
+			if (put_rows(f, sql, p->text) < 0)
+				return -1;
+			break;
+		case GATHER_PART_TYPE:
+		case GATHER_PART_AVG:
+			if (p->column < 0 || p->column >= f->ncols) {
+				fanout_own_error(f, "XX000",
+				                 "pgshard: the final query names a partial result "
+				                 "that the shards did not return");
+				return -1;
+			}
+			name = p->kind == GATHER_PART_AVG ? avg_type(f->col_types[p->column])
+			                                  : type_name(f->col_types[p->column]);
+			if (name == NULL) {
+				unknown_type(f, p->column);
+				return -1;
+			}
+			put_str(sql, "pg_catalog.");
+			put_str(sql, name);
+			break;
+		}
+	}
+	if (sql->failed) {
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int gather_finalize(client_t *c, fanout_t *f)
+{
+	gather_text_t sql = {NULL, 0, 0, false};
+	int rc;
+
+	if (f->phase != GATHER_PARTIALS)
+		return 0;
+	for (int i = 0; i < f->n; i++)
+		if (f->m[i].s == NULL)
+			return 0;
+	if (f->error != NULL || f->failed)
+		return 0;
+	if (f->col_types == NULL) {
+		fanout_own_error(f, "08P01", "pgshard: a shard returned no columns");
+		return 0;
+	}
+	if (final_sql(f, &sql) < 0) {
+		free(sql.p);
+		return 0;
+	}
+	free(f->held.p);
+	memset(&f->held, 0, sizeof(f->held));
+	f->phase = GATHER_FINAL;
+	f->merge = ROUTE_MERGE_SUM;
+	f->row_owner = -1;
+	memset(&f->tag, 0, sizeof(f->tag));
+	f->m[0].ready = false;
+	f->m[0].result_end = false;
+	log_msg(LOG_DEBUG, c->id, 0, "final query over %" PRIu64 " partial rows, %zu bytes",
+	        f->held_rows, sql.len);
+	rc = fanout_send(c, f, &f->m[0], sql.p);
+	free(sql.p);
+	if (rc < 0) {
+		f->m[0].ready = true;
+		fanout_own_error(f, "08006", "pgshard: could not send the final query to a shard");
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- the sorted merge ---- */
+
+static int make_keys(client_t *c, fanout_t *f)
+{
+	const gather_plan_t *gp = f->gp;
+	worker_coll_t *wc = coll_of(c->worker, c->database);
+	char msg[400];
+
+	f->keys = calloc((size_t)gp->n_keys, sizeof(*f->keys));
+	if (f->keys == NULL) {
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+		return -1;
+	}
+	for (int i = 0; i < gp->n_keys; i++) {
+		const gather_key_t *g = &gp->keys[i];
+		rowcmp_key_t *k = &f->keys[i];
+		int col = g->hidden ? f->ncols - gp->hidden + g->column : g->column;
+
+		if (col < 0 || col >= f->ncols) {
+			fanout_own_error(f, "XX000",
+			                 "pgshard: a sort key is not among the shards' columns");
+			return -1;
+		}
+		k->column = col;
+		k->type_oid = f->col_types[col];
+		k->format = f->col_formats[col];
+		k->desc = g->desc;
+		k->nulls_first = g->nulls_first;
+		if (!rowcmp_supported(k->type_oid, k->format)) {
+			const char *name = type_name(k->type_oid);
+
+			snprintf(
+			    msg, sizeof(msg),
+			    "pgshard: ORDER BY a value of type %s across shards is not supported; "
+			    "order by numeric, text, boolean, date/time or uuid values, or add a "
+			    "condition on the shard key",
+			    name != NULL ? name : "(user-defined)");
+			fanout_own_error(f, "0A000", msg);
+			return -1;
+		}
+		if (g->coll == GATHER_COLL_DEFAULT && wc != NULL && wc->coll == NULL &&
+		    (k->type_oid == 25 || k->type_oid == 1042 || k->type_oid == 1043)) {
+			snprintf(msg, sizeof(msg),
+			         "pgshard: the database's collation \"%s\" is not available on the "
+			         "proxy's machine, so text cannot be ordered across shards as the "
+			         "database orders it; install that locale, or ORDER BY ... COLLATE "
+			         "\"C\"",
+			         wc->name);
+			fanout_own_error(f, "0A000", msg);
+			return -1;
+		}
+		k->coll = g->coll == GATHER_COLL_DEFAULT && wc != NULL ? wc->coll : NULL;
+	}
+	f->heap = rowheap_new(f->n, f->keys, gp->n_keys);
+	if (f->heap == NULL) {
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+		return -1;
+	}
+	for (int i = 0; i < f->n; i++) {
+		member_t *m = &f->m[i];
+
+		if (m->has_row)
+			rowheap_set(f->heap, i, m->fields, f->ncols);
+		else
+			rowheap_done(f->heap, i);
+	}
+	return 0;
+}
+
+/* The member's head row was taken (or dropped): read it again. */
+static void next_turn(client_t *c, fanout_t *f, member_t *m)
+{
+	m->has_row = false;
+	if (m->s != NULL && m->s->sb.paused && !m->s->wait_client_drain)
+		sbuf_resume(&m->s->sb);
+	fanout_drain_member(c, f, m);
+}
+
+void gather_pump(client_t *c, fanout_t *f)
+{
+	char err[256];
+
+	if (f->phase != GATHER_STREAM || f->gp->n_keys == 0)
+		return;
+	while (c->fan == f && !c->closing) {
+		member_t *m;
+		int i;
+
+		if (f->error != NULL || f->failed || f->enough) {
+			/* nothing more goes out: let every member run to its end */
+			for (i = 0; i < f->n && c->fan == f; i++)
+				if (f->m[i].has_row)
+					next_turn(c, f, &f->m[i]);
+			return;
+		}
+		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK)
+			return; /* the client's write callback brings us back */
+		if (f->heap == NULL) {
+			bool any = false;
+
+			for (i = 0; i < f->n; i++) {
+				m = &f->m[i];
+				if (!m->has_row && !m->result_end && !m->ready)
+					return; /* still waiting for its first row */
+				any |= m->has_row;
+			}
+			if (!any)
+				return;
+			if (make_keys(c, f) < 0)
+				continue;
+		}
+		if (rowheap_waiting(f->heap) > 0)
+			return;
+		i = rowheap_next(f->heap, err, sizeof(err));
+		if (i == -1)
+			return;
+		if (i < 0) {
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "pgshard: cannot order the shards' rows: %s",
+			         err);
+			fanout_own_error(f, "0A000", msg);
+			continue;
+		}
+		m = &f->m[i];
+		emit_row(c, f, m->row, m->row_len);
+		next_turn(c, f, m);
+	}
+}
+
+/* Keep a member's row as its head row. */
+static int keep_head(fanout_t *f, member_t *m, const uint8_t *msg, size_t total)
+{
+	if (total > m->row_cap) {
+		size_t cap = m->row_cap ? m->row_cap : 256;
+		uint8_t *p;
+
+		while (cap < total)
+			cap *= 2;
+		p = realloc(m->row, cap);
+		if (p == NULL)
+			return -1;
+		m->row = p;
+		m->row_cap = cap;
+	}
+	memcpy(m->row, msg, total);
+	m->row_len = total;
+	if (m->fields == NULL ||
+	    rowcmp_fields(m->row + 5, total - 5, m->fields, f->ncols) != f->ncols)
+		return -2;
+	m->has_row = true;
+	if (f->heap != NULL)
+		rowheap_set(f->heap, (int)(m - f->m), m->fields, f->ncols);
+	return 0;
+}
+
+int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const uint8_t *msg,
+                   size_t total)
+{
+	if (f->phase != GATHER_STREAM && f->phase != GATHER_PARTIALS)
+		return 0;
+	switch (type) {
+	case 'T':
+		if (f->col_types == NULL && note_rowdesc(f, msg + 5, total - 5) < 0) {
+			fanout_own_error(f, "08P01",
+			                 "pgshard: a shard sent a malformed RowDescription");
+			return 1;
+		}
+		if (f->phase == GATHER_STREAM && !f->failed && f->row_owner < 0) {
+			f->row_owner = (int)(m - f->m);
+			if ((!f->extended || f->describe) && send_visible(c, f, msg, total) < 0)
+				fanout_own_error(
+				    f, "08P01", "pgshard: a shard sent a malformed RowDescription");
+		}
+		return 1;
+	case 'D':
+		if (f->failed || f->error != NULL)
+			return 1;
+		if (f->phase == GATHER_PARTIALS) {
+			hold_row(c, f, msg + 5, total - 5);
+			return 1;
+		}
+		if (f->gp->n_keys == 0) {
+			emit_row(c, f, msg, total);
+			return 1;
+		}
+		if (f->enough)
+			return 1;
+		switch (keep_head(f, m, msg, total)) {
+		case 0:
+			return 2;
+		case -1:
+			fanout_own_error(f, "53200", "pgshard: out of memory");
+			return 1;
+		default:
+			fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
+			return 1;
+		}
+	case 'C':
+		m->result_end = true;
+		if (f->phase == GATHER_STREAM) {
+			f->tag.have = true;
+			if (f->heap != NULL)
+				rowheap_done(f->heap, (int)(m - f->m));
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void gather_tag(const fanout_t *f, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "SELECT %" PRIu64, f->sent);
+}
