@@ -3,11 +3,12 @@
 #
 #   integration/cluster.sh start DIR [--shards N] [--replicas R] [--port BASE]
 #                          [--auth trust|md5|scram-sha-256] [--proxy-port P]
-#                          [--pool-size K] [--workers W] [--no-tables]
+#                          [--pool-size K] [--workers W] [--locale L] [--no-tables]
 #   integration/cluster.sh stop DIR
 #   integration/cluster.sh status DIR
 #
-# Defaults: N=2 R=1 BASE=5440 auth=trust P=6432 K=20 W=1.
+# Defaults: N=2 R=1 BASE=5440 auth=trust P=6432 K=20 W=1, locale C.UTF-8 (C without it).
+# --locale: every node's locale (collation and ctype) and UTF8 encoding, e.g. en_US.UTF-8.
 # pgshard.ini shards pgbench's tables (and the routing test's) over all shards;
 # --no-tables leaves every table on shard 0.
 # Shard i's primary listens on 127.0.0.1:BASE+10*i, its replica j on BASE+10*i+1+j.
@@ -41,7 +42,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -246,7 +247,7 @@ cmd_start() {
 	local dir_arg=$1
 	shift
 	local shards=2 replicas=1 base=5440 auth=trust proxy_port=6432 pool_size=20 workers=1
-	local tables=yes
+	local tables=yes locale=
 	while [ $# -gt 0 ]; do
 		if [ "$1" = --no-tables ]; then
 			tables=no
@@ -262,6 +263,7 @@ cmd_start() {
 		--proxy-port) proxy_port=$2 ;;
 		--pool-size) pool_size=$2 ;;
 		--workers) workers=$2 ;;
+		--locale) locale=$2 ;;
 		*) die "unknown option $1" ;;
 		esac
 		shift 2
@@ -281,6 +283,12 @@ cmd_start() {
 	*) die "--auth must be trust, md5 or scram-sha-256" ;;
 	esac
 	[ -x "$PGBIN/initdb" ] || die "no PostgreSQL binaries in $PGBIN (run integration/install-deps.sh)"
+	if [ -z "$locale" ]; then
+		locale=C.UTF-8
+		if ! locale -a 2>/dev/null | grep -qix 'c\.utf-\{0,1\}8'; then locale=C; fi
+	elif ! [[ $locale =~ ^[A-Za-z0-9_.@-]+$ ]]; then
+		die "--locale: not a locale name: $locale"
+	fi
 	if [ "$(id -u)" -ne 0 ] && [ "$(id -un)" != "$PG_OS_USER" ]; then
 		die "run as root (servers run as the $PG_OS_USER OS user) or as $PG_OS_USER"
 	fi
@@ -343,9 +351,7 @@ cmd_start() {
 	done
 
 	# initdb all primaries in parallel.
-	log "initdb $shards primaries (auth $auth) in $ROOT"
-	local locale=C.UTF-8
-	if ! locale -a 2>/dev/null | grep -qix 'c\.utf-\{0,1\}8'; then locale=C; fi
+	log "initdb $shards primaries (auth $auth, locale $locale) in $ROOT"
 	local pids=() pid
 	for ((i = 0; i < shards; i++)); do
 		as_pg "$PGBIN/initdb" -D "$ROOT/shard$i-primary" -U postgres -A trust --no-sync \
@@ -462,7 +468,7 @@ EOF
 	chmod 600 "$DIR/users.txt"
 	{
 		echo "; pgshard config written by integration/cluster.sh (rewritten on every start)"
-		echo "; shards: $shards, replicas per shard: $replicas, backend auth: $auth"
+		echo "; shards: $shards, replicas per shard: $replicas, backend auth: $auth, locale: $locale"
 		echo
 		echo "[proxy]"
 		echo "listen = 127.0.0.1:$proxy_port"
@@ -545,6 +551,27 @@ EOF
 			echo
 			echo "[table.rt_countries]"
 			echo "reference = yes"
+			echo
+			echo "; the tables of integration/tests/test_gather.py (integration/difftest/schema.sql)"
+			echo "[map.dg]"
+			echo "kind = hash"
+			echo "key = bigint"
+			echo "shards = $all"
+			echo "vnodes = 256"
+			local t
+			for t in dg_items:id dg_orders:item_id dg_big:id dg_empty:id; do
+				echo
+				echo "[table.${t%%:*}]"
+				echo "key = ${t#*:}"
+				echo "map = dg"
+			done
+			echo
+			echo "[table.dg_events]"
+			echo "key = id"
+			echo "map = events"
+			echo
+			echo "[table.dg_countries]"
+			echo "reference = yes"
 		fi
 	} >"$DIR/pgshard.ini"
 	{
@@ -557,6 +584,7 @@ EOF
 		echo "export PGSHARD_REPLICAS=$replicas"
 		echo "export PGSHARD_POOL_SIZE=$pool_size"
 		echo "export PGSHARD_WORKERS=$workers"
+		echo "export PGSHARD_LOCALE=$(shq "$locale")"
 		echo "export PGSHARD_DATA=$(shq "$ROOT")"
 		echo "export PGSHARD_SOCKDIR=$(shq "$SOCK")"
 		echo "export SHARD_PORTS=\"${shard_ports[*]}\""

@@ -43,11 +43,15 @@ echo "demo: psql through pgshard"
 psql -X -c "select count(*) as accounts from pgbench_accounts" \
 	-c "select aid, bid, abalance from pgbench_accounts where aid in (1, 2, 3)" \
 	-c "select version()"
+echo "demo: scatter-gather through pgshard (ORDER BY/LIMIT merged, GROUP BY finished by pgshard)"
+psql -X -c "select aid, abalance from pgbench_accounts order by abalance desc, aid limit 5" \
+	-c "select bid, count(*), sum(abalance), round(avg(abalance), 2) as avg from pgbench_accounts group by bid order by bid"
 echo "demo: where statements go (pgshard --route)"
 "$ROOT/build/pgshard" -c "$DIR/pgshard.ini" --route \
 	"select abalance from pgbench_accounts where aid = 42" \
 	"update pgbench_accounts set abalance = 0 where aid in (1, 2, 3)" \
-	"select count(*) from pgbench_accounts" || true
+	"select count(*) from pgbench_accounts" \
+	"select bid, avg(abalance) from pgbench_accounts group by bid order by 2 desc limit 3" || true
 
 cat <<MSG
 

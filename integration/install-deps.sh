@@ -16,7 +16,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang-format
 	libevent-dev libpq-dev libinih-dev libcmocka-dev libpg-query-dev libprotobuf-c-dev uthash-dev libxxhash-dev libssl-dev
 	postgresql postgresql-contrib postgresql-client pgbouncer
-	python3-psycopg2 python3-xxhash nodejs npm procps iproute2
+	python3-psycopg2 python3-xxhash nodejs npm procps iproute2 locales
 	ca-certificates # npm's registry is HTTPS (not pulled in with --no-install-recommends)
 )
 
@@ -68,6 +68,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	trap - EXIT
 else
 	log "all Debian packages present"
+fi
+
+# --- the en_US.UTF-8 locale: the integration cluster sorts text by it ----------------------
+# (locale-gen builds it from the locales package's own data: no download)
+if ! locale -a 2>/dev/null | grep -qix 'en_us\.utf-\{0,1\}8'; then
+	if [ "$(id -u)" -eq 0 ] && [ -f /etc/locale.gen ] && command -v locale-gen >/dev/null 2>&1; then
+		log "generating the en_US.UTF-8 locale"
+		sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+		grep -q '^en_US.UTF-8 UTF-8' /etc/locale.gen || echo 'en_US.UTF-8 UTF-8' >>/etc/locale.gen
+		locale-gen >/dev/null
+	else
+		log "warning: no en_US.UTF-8 locale and cannot generate it (needs root and the locales package)"
+	fi
 fi
 
 # --- stop and disable the package's own services (ports 5432 / 6432) ---------------------

@@ -3,6 +3,9 @@
 # streaming replica, SCRAM between pgshard and PostgreSQL), pgshard in front
 # (SCRAM between clients and pgshard, pool_size 4), then every suite in
 # integration/tests with real clients. Ends with "N passed, N failed".
+# The servers run under the en_US.UTF-8 locale when the system has it (install-deps.sh
+# generates it), so that text sorts by a real collation, not bytewise (the gather suite
+# compares ORDER BY on text with one PostgreSQL); otherwise under cluster.sh's default.
 #
 #   integration/integration.sh PGSHARD_BINARY
 set -uo pipefail
@@ -22,8 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+locale_args=()
+if locale -a 2>/dev/null | grep -qix 'en_us\.utf-\{0,1\}8'; then
+	locale_args=(--locale en_US.UTF-8)
+else
+	echo "integration: no en_US.UTF-8 locale (run integration/install-deps.sh); text sorts by cluster.sh's default"
+fi
 "$ROOT/integration/cluster.sh" start "$DIR" --shards 3 --replicas 1 --port 5460 \
-	--auth scram-sha-256 --proxy-port 6434 --pool-size 4 || {
+	--auth scram-sha-256 --proxy-port 6434 --pool-size 4 "${locale_args[@]}" || {
 	echo "integration: cluster did not start"
 	echo "0 passed, 1 failed"
 	exit 1

@@ -26,8 +26,10 @@ suites=(
     "pgbench|900|$here/test_pgbench.sh"
     "routing|300|$python $here/test_routing.py"
     "pgbench_routing|900|$python $here/test_pgbench_routing.py"
+    "gather|600|$python $here/test_gather.py"
+    "scatter|300|$python $here/test_scatter.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

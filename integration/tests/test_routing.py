@@ -269,8 +269,9 @@ def refusals_name_what_to_change():
     code, text = sqlstate_of(c, "INSERT INTO rt_users (name) VALUES ('nokey')")
     eq(code, "0A000", "INSERT without the key column")
     check("id" in text, "the error names the key column: %s" % text)
-    code, _ = sqlstate_of(c, "SELECT id FROM rt_users ORDER BY id")
-    eq(code, "0A000", "multi-shard ORDER BY before scatter-gather")
+    code, text = sqlstate_of(c, "SELECT id, row_number() OVER (ORDER BY id) FROM rt_users")
+    eq(code, "0A000", "a window function across shards")
+    check("shard" in text, "the error says what would work: %s" % text)
     # the session goes on
     rows, _ = q(c, "SELECT 1")
     eq(rows, [(1,)], "after refusals")
