@@ -1481,48 +1481,58 @@ static bool is_txn_portal(const client_t *c, const char *portal)
 }
 
 /* Route a Bind by its statement and parameter values. */
-static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_bind_msg_t *m,
-                     const wire_parse_msg_t *st)
+/*
+ * The parameters of a Bind body as the router takes them, with the types of
+ * the statement's Parse. *out is `small` (16 entries) or allocated (free it
+ * when it is not small). 0, or -1 when the Bind is malformed or memory runs out.
+ */
+static int bind_values(const uint8_t *body, size_t len, const wire_bind_msg_t *m,
+                       const uint8_t *types, int16_t n_types, route_param_t *small,
+                       route_param_t **out, int *n)
 {
-	route_param_t small[16], *params = small;
 	wire_bind_param_t wsmall[16], *wp = wsmall;
-	int n = 0, rc;
+	route_param_t *params = small;
 
-	if (wire_bind_params(msg + 5, total - 5, m, wp, 16, &n) < 0)
+	*n = 0;
+	if (wire_bind_params(body, len, m, wp, 16, n) < 0)
 		return -1;
-	if (n > 16) {
-		params = malloc(sizeof(*params) * (size_t)n);
-		wp = malloc(sizeof(*wp) * (size_t)n);
-		if (params == NULL || wp == NULL ||
-		    wire_bind_params(msg + 5, total - 5, m, wp, n, &n) < 0) {
-			free(params != small ? params : NULL);
-			free(wp != wsmall ? wp : NULL);
+	if (*n > 16) {
+		params = malloc(sizeof(*params) * (size_t)*n);
+		wp = malloc(sizeof(*wp) * (size_t)*n);
+		if (params == NULL || wp == NULL || wire_bind_params(body, len, m, wp, *n, n) < 0) {
+			free(params);
+			free(wp);
 			return -1;
 		}
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < *n; i++) {
 		params[i].data = wp[i].data;
 		params[i].len = wp[i].len;
 		params[i].format = wp[i].format;
-		params[i].type_oid =
-		    i < st->n_types ? (uint32_t)wire_be32(st->types + 4 * (size_t)i) : 0;
+		params[i].type_oid = i < n_types ? (uint32_t)wire_be32(types + 4 * (size_t)i) : 0;
 	}
+	if (wp != wsmall)
+		free(wp);
+	*out = params;
+	return 0;
+}
+
+static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_bind_msg_t *m,
+                     const wire_parse_msg_t *st)
+{
+	route_param_t small[16], *params;
+	int n, rc;
+
+	if (bind_values(msg + 5, total - 5, m, st->types, st->n_types, small, &params, &n) < 0)
+		return -1;
 	rc = worker_route(c->worker, st->query, params, n, &c->plan);
 	if (params != small)
 		free(params);
-	if (wp != wsmall)
-		free(wp);
 	if (rc == 0)
 		c->have_plan = true;
 	return rc;
 }
 
-/*
- * The batch so far ran on another shard. If it only prepared and described
- * there, end it with a Sync of the proxy's own (its ReadyForQuery is
- * swallowed) and go on elsewhere; if it executed something, the batch
- * would no longer be one implicit transaction: refused.
- */
 /*
  * A statement on several shards over the extended protocol: the proxy
  * answers its Bind (BindComplete) and remembers the portal; its Describe
@@ -1621,7 +1631,6 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	const uint8_t *body = fp->bind + 5;
 	size_t len = fp->bind_len - 5, res;
 	route_param_t small[16], *values = small;
-	wire_bind_param_t wsmall[16], *wp = wsmall;
 	wire_bind_msg_t bm;
 	fanout_bind_t b;
 	int n = 0, rc = -1;
@@ -1659,21 +1668,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	c->server = NULL;
 	if (wire_parse_bind(body, len, &bm) < 0 ||
 	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
-	    wire_bind_params(body, len, &bm, wp, 16, &n) < 0)
+	    bind_values(body, len, &bm, fp->types, fp->n_types, small, &values, &n) < 0)
 		goto out;
-	if (n > 16) {
-		values = malloc(sizeof(*values) * (size_t)n);
-		wp = malloc(sizeof(*wp) * (size_t)n);
-		if (values == NULL || wp == NULL || wire_bind_params(body, len, &bm, wp, n, &n) < 0)
-			goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		values[i].data = wp[i].data;
-		values[i].len = wp[i].len;
-		values[i].format = wp[i].format;
-		values[i].type_oid =
-		    i < fp->n_types ? (uint32_t)wire_be32(fp->types + 4 * (size_t)i) : 0;
-	}
 	b.params = body + bm.tail_off;
 	b.params_len = res - bm.tail_off;
 	b.results = body + res;
@@ -1689,8 +1685,6 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 out:
 	if (values != small)
 		free(values);
-	if (wp != wsmall)
-		free(wp);
 	if (describe_only && rc == 2)
 		fp->describe = false; /* described; the portal stays for an Execute */
 	else
@@ -1698,6 +1692,12 @@ out:
 	return rc;
 }
 
+/*
+ * The batch so far ran on another shard. If it only prepared and described
+ * there, end it with a Sync of the proxy's own (its ReadyForQuery is
+ * swallowed) and go on elsewhere; if it executed something, the batch
+ * would no longer be one implicit transaction: refused.
+ */
 static int leave_batch(client_t *c, int shard)
 {
 	server_t *s = c->server;

@@ -1,10 +1,16 @@
 /*
  * route_config.h — the config the router's tests route against: three shards,
  * a hash map on bigint, range maps (one with a gap), a hash map on text,
- * sharded tables on each, and a reference table.
+ * sharded tables on each, and a reference table; and the cmocka group setup
+ * that loads it into `cfg` and `ctx`.
  */
 #ifndef PGSHARD_ROUTER_TESTS_ROUTE_CONFIG_H
 #define PGSHARD_ROUTER_TESTS_ROUTE_CONFIG_H
+
+#include <stdio.h>
+
+#include "config/config.h"
+#include "router/route.h"
 
 static const char config[] = "[proxy]\n"
                              "default_shard = 1\n"
@@ -53,5 +59,32 @@ static const char config[] = "[proxy]\n"
                              "[table.accounts]\n"
                              "key = name\n"
                              "map = names\n";
+
+static cfg_t *cfg;
+static route_ctx_t ctx;
+
+static int setup(void **state)
+{
+	char err[512];
+
+	(void)state;
+	if (cfg_load_string(config, "test.ini", &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "config: %s\n", err);
+		return -1;
+	}
+	if (route_ctx_init(&ctx, cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "route_ctx_init: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	route_ctx_free(&ctx);
+	cfg_free(cfg);
+	return 0;
+}
 
 #endif

@@ -467,33 +467,6 @@ static const char *const corpus[] = {
     "SELECT * FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id IN ($1, 3)",
 };
 
-static cfg_t *cfg;
-static route_ctx_t ctx;
-
-static int setup(void **state)
-{
-	char err[512];
-
-	(void)state;
-	if (cfg_load_string(config, "test.ini", &cfg, err, sizeof err) != 0) {
-		fprintf(stderr, "config: %s\n", err);
-		return -1;
-	}
-	if (route_ctx_init(&ctx, cfg, err, sizeof err) != 0) {
-		fprintf(stderr, "route_ctx_init: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	route_ctx_free(&ctx);
-	cfg_free(cfg);
-	return 0;
-}
-
 /* ---- helpers ---- */
 
 static void expect_same_plan(const char *sql, const route_plan_t *a, const route_plan_t *b)

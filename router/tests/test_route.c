@@ -29,33 +29,6 @@
 
 #include "router/tests/route_config.h"
 
-static cfg_t *cfg;
-static route_ctx_t ctx;
-
-static int setup(void **state)
-{
-	char err[512];
-
-	(void)state;
-	if (cfg_load_string(config, "test.ini", &cfg, err, sizeof err) != 0) {
-		fprintf(stderr, "config: %s\n", err);
-		return -1;
-	}
-	if (route_ctx_init(&ctx, cfg, err, sizeof err) != 0) {
-		fprintf(stderr, "route_ctx_init: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	route_ctx_free(&ctx);
-	cfg_free(cfg);
-	return 0;
-}
-
 /* ---- helpers ---- */
 
 /*
