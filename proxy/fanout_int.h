@@ -42,6 +42,7 @@ typedef enum gather_phase {
 	GATHER_NONE,     /* not one: the merge kind of the plan decides */
 	GATHER_STREAM,   /* rows go to the client as they merge */
 	GATHER_PARTIALS, /* partial results are held */
+	GATHER_TYPES,    /* the first member names their types that are not built in */
 	GATHER_FINAL,    /* the final query over them runs on the first member */
 } gather_phase_t;
 
@@ -100,6 +101,7 @@ struct fanout {
 	bool enough;        /* the client has its rows: the rest is dropped */
 	uint64_t sent;      /* rows sent, for the tag */
 	gather_text_t held; /* partial results as VALUES rows */
+	char **type_names;  /* per column: the catalog's name of a type that is not built in */
 	uint64_t held_rows;
 };
 

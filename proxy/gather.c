@@ -138,6 +138,9 @@ void gather_free(fanout_t *f)
 	free(f->col_types);
 	free(f->col_formats);
 	free(f->held.p);
+	for (int i = 0; f->type_names != NULL && i < f->ncols; i++)
+		free(f->type_names[i]);
+	free(f->type_names);
 	if (f->gp != NULL) {
 		gather_plan_free(f->gp);
 		free(f->gp);
@@ -252,47 +255,7 @@ static void emit_row(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
 		f->enough = true;
 }
 
-/* ---- partial results, held as VALUES rows ---- */
-
-static const struct {
-	uint32_t oid;
-	const char *name;
-} type_names[] = {
-    {16, "bool"},         {17, "bytea"},       {18, "\"char\""},      {19, "name"},
-    {20, "int8"},         {21, "int2"},        {23, "int4"},          {25, "text"},
-    {26, "oid"},          {114, "json"},       {142, "xml"},          {650, "cidr"},
-    {700, "float4"},      {701, "float8"},     {790, "money"},        {829, "macaddr"},
-    {869, "inet"},        {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},
-    {1083, "time"},       {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
-    {1266, "timetz"},     {1560, "bit"},       {1562, "varbit"},      {1700, "numeric"},
-    {2950, "uuid"},       {3802, "jsonb"},     {1000, "bool[]"},      {1001, "bytea[]"},
-    {1005, "int2[]"},     {1007, "int4[]"},    {1016, "int8[]"},      {1009, "text[]"},
-    {1015, "varchar[]"},  {1014, "bpchar[]"},  {1021, "float4[]"},    {1022, "float8[]"},
-    {1231, "numeric[]"},  {1182, "date[]"},    {1115, "timestamp[]"}, {1185, "timestamptz[]"},
-    {1187, "interval[]"}, {2951, "uuid[]"},    {3807, "jsonb[]"},     {199, "json[]"},
-};
-
-static const char *type_name(uint32_t oid)
-{
-	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-		if (type_names[i].oid == oid)
-			return type_names[i].name;
-	return NULL;
-}
-
-/* The type avg() divides a held sum in: PostgreSQL's avg result type for that sum. */
-static const char *avg_type(uint32_t oid)
-{
-	switch (oid) {
-	case 700:
-	case 701:
-		return "float8";
-	case 1186:
-		return "interval";
-	default:
-		return "numeric";
-	}
-}
+/* ---- SQL text ---- */
 
 static void put(gather_text_t *b, const void *data, size_t len)
 {
@@ -322,6 +285,71 @@ static void put_str(gather_text_t *b, const char *s)
 	put(b, s, strlen(s));
 }
 
+/* ---- partial results, held as VALUES rows ---- */
+
+static const struct {
+	uint32_t oid;
+	const char *name;
+} type_names[] = {
+    {16, "bool"},         {17, "bytea"},       {18, "\"char\""},      {19, "name"},
+    {20, "int8"},         {21, "int2"},        {23, "int4"},          {25, "text"},
+    {26, "oid"},          {114, "json"},       {142, "xml"},          {650, "cidr"},
+    {700, "float4"},      {701, "float8"},     {790, "money"},        {829, "macaddr"},
+    {869, "inet"},        {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},
+    {1083, "time"},       {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
+    {1266, "timetz"},     {1560, "bit"},       {1562, "varbit"},      {1700, "numeric"},
+    {2950, "uuid"},       {3802, "jsonb"},     {1000, "bool[]"},      {1001, "bytea[]"},
+    {1005, "int2[]"},     {1007, "int4[]"},    {1016, "int8[]"},      {1009, "text[]"},
+    {1015, "varchar[]"},  {1014, "bpchar[]"},  {1021, "float4[]"},    {1022, "float8[]"},
+    {1231, "numeric[]"},  {1182, "date[]"},    {1115, "timestamp[]"}, {1185, "timestamptz[]"},
+    {1187, "interval[]"}, {2951, "uuid[]"},    {3807, "jsonb[]"},     {199, "json[]"},
+};
+
+static const char *type_name(uint32_t oid)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (type_names[i].oid == oid)
+			return type_names[i].name;
+	return NULL;
+}
+
+/* A held column's type as SQL: a built-in one, or the name the catalog gave (format_type). */
+static void put_type(gather_text_t *b, const fanout_t *f, int col)
+{
+	const char *name = type_name(f->col_types[col]);
+
+	if (name != NULL) {
+		put_str(b, "pg_catalog.");
+		put_str(b, name);
+	} else {
+		put_str(b, f->type_names[col]);
+	}
+}
+
+/* Whether every held column's type has a name (else the catalog must be asked). */
+static bool types_named(const fanout_t *f)
+{
+	for (int i = 0; i < f->ncols; i++)
+		if (type_name(f->col_types[i]) == NULL &&
+		    (f->type_names == NULL || f->type_names[i] == NULL))
+			return false;
+	return true;
+}
+
+/* The type avg() divides a held sum in: PostgreSQL's avg result type for that sum. */
+static const char *avg_type(uint32_t oid)
+{
+	switch (oid) {
+	case 700:
+	case 701:
+		return "float8";
+	case 1186:
+		return "interval";
+	default:
+		return "numeric";
+	}
+}
+
 /* A value as an escape string literal: E'...' with \ and ' escaped. */
 static void put_literal(gather_text_t *b, const uint8_t *data, size_t len)
 {
@@ -339,25 +367,13 @@ static void put_literal(gather_text_t *b, const uint8_t *data, size_t len)
 	put(b, "'", 1);
 }
 
-/* The cast that gives the first VALUES row (and so the column) its type; -1: unknown type. */
-static int put_cast(gather_text_t *b, uint32_t type)
-{
-	const char *name = type_name(type);
-
-	if (name == NULL)
-		return -1;
-	put_str(b, "::pg_catalog.");
-	put_str(b, name);
-	return 0;
-}
-
 static void unknown_type(fanout_t *f, int col)
 {
 	char msg[256];
 
 	snprintf(msg, sizeof(msg),
-	         "pgshard: merging groups across shards is not supported for a column of type "
-	         "oid %u (column %d of the partial results); add a condition on the shard key",
+	         "pgshard: the shards' partial results have a column of type oid %u (column %d) "
+	         "that the catalog does not name; add a condition on the shard key",
 	         f->col_types[col], col + 1);
 	fanout_own_error(f, "0A000", msg);
 }
@@ -390,10 +406,6 @@ static void hold_row(client_t *c, fanout_t *f, const uint8_t *body, size_t len)
 			put_str(h, "NULL");
 		else
 			put_literal(h, flen > 0 ? data : (const uint8_t *)"", (size_t)flen);
-		if (f->held_rows == 0 && put_cast(h, f->col_types[i]) < 0) {
-			unknown_type(f, i);
-			return;
-		}
 	}
 	put_str(h, ")");
 	if (h->failed) {
@@ -415,39 +427,41 @@ static void hold_row(client_t *c, fanout_t *f, const uint8_t *body, size_t len)
 	}
 }
 
-/* The held rows as a relation: (VALUES ...) AS alias(c0, ...), or an empty one. */
-static int put_rows(fanout_t *f, gather_text_t *sql, const char *alias)
+/*
+ * The held rows as a relation with columns c0, c1, ... of the shards' types:
+ * (SELECT v.c0::type, ... FROM (VALUES (E'..', ...), ...) AS v(c0, ...)) AS alias.
+ * The values are text literals cast by the types' input functions, as the
+ * shards' text output of them was made to be read back; no rows: NULLs WHERE false.
+ */
+static void put_rows(fanout_t *f, gather_text_t *sql, const char *alias)
 {
-	char col[32];
+	char col[48];
 
-	if (f->held_rows > 0) {
-		put_str(sql, "(VALUES ");
-		put(sql, f->held.p, f->held.len);
-		put_str(sql, ")");
-	} else {
-		put_str(sql, "(SELECT ");
-		for (int i = 0; i < f->ncols; i++) {
-			const char *name = type_name(f->col_types[i]);
-
-			if (name == NULL) {
-				unknown_type(f, i);
-				return -1;
-			}
-			snprintf(col, sizeof(col), "%sNULL::pg_catalog.", i > 0 ? ", " : "");
-			put_str(sql, col);
-			put_str(sql, name);
-		}
-		put_str(sql, " WHERE false)");
-	}
-	put_str(sql, " AS ");
-	put_str(sql, alias);
+	put_str(sql, "(SELECT ");
 	for (int i = 0; i < f->ncols; i++) {
-		snprintf(col, sizeof(col), "%sc%d", i > 0 ? ", " : "(", i);
+		if (f->held_rows > 0)
+			snprintf(col, sizeof(col), "%sv.c%d::", i > 0 ? ", " : "", i);
+		else
+			snprintf(col, sizeof(col), "%sNULL::", i > 0 ? ", " : "");
+		put_str(sql, col);
+		put_type(sql, f, i);
+		snprintf(col, sizeof(col), " AS c%d", i);
 		put_str(sql, col);
 	}
-	if (f->ncols > 0)
+	if (f->held_rows > 0) {
+		put_str(sql, " FROM (VALUES ");
+		put(sql, f->held.p, f->held.len);
+		put_str(sql, ") AS v");
+		for (int i = 0; i < f->ncols; i++) {
+			snprintf(col, sizeof(col), "%sc%d", i > 0 ? ", " : "(", i);
+			put_str(sql, col);
+		}
 		put_str(sql, ")");
-	return 0;
+	} else {
+		put_str(sql, " WHERE false");
+	}
+	put_str(sql, ") AS ");
+	put_str(sql, alias);
 }
 
 /* The final query: the plan's parts with the held rows and their types. */
@@ -455,15 +469,13 @@ static int final_sql(fanout_t *f, gather_text_t *sql)
 {
 	for (int i = 0; i < f->gp->n_parts; i++) {
 		const gather_part_t *p = &f->gp->parts[i];
-		const char *name;
 
 		switch (p->kind) {
 		case GATHER_PART_TEXT:
 			put_str(sql, p->text);
 			break;
 		case GATHER_PART_ROWS:
-			if (put_rows(f, sql, p->text) < 0)
-				return -1;
+			put_rows(f, sql, p->text);
 			break;
 		case GATHER_PART_TYPE:
 		case GATHER_PART_AVG:
@@ -473,14 +485,12 @@ static int final_sql(fanout_t *f, gather_text_t *sql)
 				                 "that the shards did not return");
 				return -1;
 			}
-			name = p->kind == GATHER_PART_AVG ? avg_type(f->col_types[p->column])
-			                                  : type_name(f->col_types[p->column]);
-			if (name == NULL) {
-				unknown_type(f, p->column);
-				return -1;
+			if (p->kind == GATHER_PART_AVG) {
+				put_str(sql, "pg_catalog.");
+				put_str(sql, avg_type(f->col_types[p->column]));
+			} else {
+				put_type(sql, f, p->column);
 			}
-			put_str(sql, "pg_catalog.");
-			put_str(sql, name);
 			break;
 		}
 	}
@@ -491,12 +501,64 @@ static int final_sql(fanout_t *f, gather_text_t *sql)
 	return 0;
 }
 
+/* Ask the first member the names of the held columns' types that are not built in. */
+static int ask_types(client_t *c, fanout_t *f)
+{
+	gather_text_t sql = {NULL, 0, 0, false};
+	char oid[24];
+	int rc, n = 0;
+
+	put_str(&sql, "SELECT t.oid::pg_catalog.int8, pg_catalog.format_type(t.oid, NULL) FROM "
+	              "pg_catalog.pg_type t WHERE t.oid IN (");
+	for (int i = 0; i < f->ncols; i++) {
+		if (type_name(f->col_types[i]) != NULL)
+			continue;
+		snprintf(oid, sizeof(oid), "%s%u", n++ > 0 ? ", " : "", f->col_types[i]);
+		put_str(&sql, oid);
+	}
+	put_str(&sql, ")");
+	f->type_names = calloc((size_t)f->ncols, sizeof(*f->type_names));
+	if (sql.failed || f->type_names == NULL) {
+		free(sql.p);
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+		return -1;
+	}
+	f->phase = GATHER_TYPES;
+	f->m[0].ready = false;
+	f->m[0].result_end = false;
+	rc = server_query(f->m[0].s, &c->worker->scratch, sql.p, 'Q', PEND_FORWARD);
+	free(sql.p);
+	if (rc < 0) {
+		f->m[0].ready = true;
+		fanout_own_error(f, "08006", "pgshard: could not ask a shard for type names");
+	}
+	return rc;
+}
+
+/* One row of ask_types' answer: (oid, name). */
+static void note_type(fanout_t *f, const uint8_t *body, size_t len)
+{
+	rowcmp_field_t v[2];
+	char oid[24];
+	uint32_t o;
+
+	if (rowcmp_fields(body, len, v, 2) != 2 || v[0].len <= 0 ||
+	    v[0].len >= (int32_t)sizeof(oid) || v[1].len <= 0)
+		return;
+	memcpy(oid, v[0].data, (size_t)v[0].len);
+	oid[v[0].len] = '\0';
+	o = (uint32_t)strtoul(oid, NULL, 10);
+	for (int i = 0; i < f->ncols; i++)
+		if (f->col_types[i] == o && f->type_names[i] == NULL)
+			f->type_names[i] = strndup((const char *)v[1].data, (size_t)v[1].len);
+}
+
 int gather_finalize(client_t *c, fanout_t *f)
 {
 	gather_text_t sql = {NULL, 0, 0, false};
 	int rc;
 
-	if (f->phase != GATHER_PARTIALS)
+	if (f->phase != GATHER_PARTIALS && f->phase != GATHER_TYPES)
 		return 0;
 	for (int i = 0; i < f->n; i++)
 		if (f->m[i].s == NULL)
@@ -506,6 +568,15 @@ int gather_finalize(client_t *c, fanout_t *f)
 	if (f->col_types == NULL) {
 		fanout_own_error(f, "08P01", "pgshard: a shard returned no columns");
 		return 0;
+	}
+	if (!types_named(f)) {
+		if (f->phase == GATHER_PARTIALS)
+			return ask_types(c, f) < 0 ? 0 : 1;
+		for (int i = 0; i < f->ncols; i++)
+			if (type_name(f->col_types[i]) == NULL && f->type_names[i] == NULL) {
+				unknown_type(f, i);
+				return 0;
+			}
 	}
 	if (final_sql(f, &sql) < 0) {
 		free(sql.p);
@@ -690,6 +761,13 @@ static int keep_head(fanout_t *f, member_t *m, const uint8_t *msg, size_t total)
 int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const uint8_t *msg,
                    size_t total)
 {
+	if (f->phase == GATHER_TYPES) {
+		if (type == 'D' && f->error == NULL)
+			note_type(f, msg + 5, total - 5);
+		else if (type == 'C')
+			m->result_end = true;
+		return type == 'T' || type == 'D' || type == 'C';
+	}
 	if (f->phase != GATHER_STREAM && f->phase != GATHER_PARTIALS)
 		return 0;
 	switch (type) {

@@ -136,6 +136,28 @@ def describe_without_execute_and_fetch_size():
     r.close()
 
 
+@test
+def grouping_by_a_user_defined_type():
+    c = proxy()
+    q(c, "DROP TABLE IF EXISTS rt_users")
+    q(c, "/* pgshard: all */ DROP TYPE IF EXISTS rt_mood")
+    q(c, "/* pgshard: all */ CREATE TYPE rt_mood AS ENUM ('sad', 'ok', 'happy')")
+    q(c, "CREATE TABLE rt_users (id bigint PRIMARY KEY, name text, n int, mood rt_mood)")
+    moods = ["happy", "sad", "ok", None]
+    q(c, "INSERT INTO rt_users (id, name, n, mood) VALUES " +
+      ", ".join("(%d, 'u%d', %d, %s)" % (i, i, i % 7, "NULL" if moods[i % 4] is None
+                                         else "'%s'" % moods[i % 4]) for i in range(1, 201)))
+    # the final query casts the held moods back to rt_mood: enum order, not text order
+    rows = q(c, "SELECT mood, count(*), min(id) FROM rt_users GROUP BY mood ORDER BY mood")
+    eq(rows, [("sad", 50, 1), ("ok", 50, 2), ("happy", 50, 4), (None, 50, 3)],
+       "groups of an enum, in the enum's order")
+    eq(q(c, "SELECT DISTINCT mood FROM rt_users WHERE mood > 'sad' ORDER BY 1 DESC"),
+       [("happy",), ("ok",)], "DISTINCT over an enum")
+    q(c, "DROP TABLE rt_users")
+    q(c, "/* pgshard: all */ DROP TYPE rt_mood")
+    c.close()
+
+
 def pgshard_pid():
     conf = os.environ["PGSHARD_CONFIG"]
     out = subprocess.run(["pgrep", "-f", "pgshard.*" + conf], capture_output=True, text=True)
