@@ -13,9 +13,11 @@
  * RowDescription.
  *
  * Finalizing: each member's rows are partial results (one per group). They
- * are held as the text of a VALUES list, up to merge_memory (then 54000),
- * and the final query over them runs on the first member; its answer is
- * the client's, passed on as any single-shard answer.
+ * are held as the text of a VALUES list of string literals, up to
+ * merge_memory (then 54000). The final query over them, with each column
+ * cast back to the shards' type (a type that is not built in is named by
+ * the first member's catalog first), runs on the first member; its answer
+ * is the client's, passed on as any single-shard answer.
  */
 #include "proxy/fanout_int.h"
 
