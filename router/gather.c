@@ -36,19 +36,24 @@
  * type names of held columns (known only from the shards' RowDescription),
  * are placeholders in the deparsed text. The placeholders are identifiers
  * starting with "pgshard_", which the statement itself may not use.
+ *
+ * What is not the gather plan's own is elsewhere: the arena and the tree
+ * helpers (making, copying, walking, deparsing) in tree.c, and the names
+ * PostgreSQL gives output columns in colname.c.
  */
 #include "router/gather.h"
 
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/colname.h"
 #include "router/route_int.h"
 #include "router/shardmap.h"
+#include "router/tree.h"
 
 #define RESERVED      "pgshard_"
 #define ROWS_REL      "pgshard_rows"
@@ -57,17 +62,8 @@
 #define AVG_MARK      "pgshard_avg_"
 #define HIDDEN_PREFIX "pgshard_k"
 #define MAX_PARAM     65535
-#define CHUNK_SIZE    16384
-
-#define NODE(c) PG_QUERY__NODE__NODE_##c
 
 /* ---- the state of one planning call ---- */
-
-typedef struct chunk {
-	struct chunk *next;
-	size_t used, size;
-	max_align_t data[];
-} chunk_t;
 
 /* What a shard returns, column by column (finalizing). */
 typedef enum ship_kind {
@@ -82,10 +78,7 @@ typedef struct ship {
 } ship_t;
 
 typedef struct gather {
-	chunk_t *chunks;
-	ProtobufCAllocator alloc;
-	bool nomem, refused;
-	char err[400];
+	tree_t t; /* the arena, and whether refused (t.err says why) or out of memory */
 
 	const route_param_t *params;
 	int n_params;
@@ -104,664 +97,33 @@ typedef struct gather {
 	const char *in_unknown; /* fin_expr: inside a call of this function not known */
 } gather_t;
 
-static void *ar_alloc(gather_t *g, size_t n)
-{
-	chunk_t *c = g->chunks;
-	void *p;
-
-	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-	if (c == NULL || c->size - c->used < n) {
-		size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-
-		c = malloc(sizeof *c + size);
-		if (c == NULL) {
-			g->nomem = true;
-			return NULL;
-		}
-		c->next = g->chunks;
-		c->used = 0;
-		c->size = size;
-		g->chunks = c;
-	}
-	p = (char *)c->data + c->used;
-	c->used += n;
-	memset(p, 0, n);
-	return p;
-}
-
-static void *pb_alloc(void *data, size_t size)
-{
-	return ar_alloc(data, size);
-}
-
-static void pb_free(void *data, void *p)
-{
-	(void)data;
-	(void)p; /* the arena goes at once */
-}
-
 static void gather_init(gather_t *g)
 {
 	memset(g, 0, sizeof *g);
-	g->alloc.alloc = pb_alloc;
-	g->alloc.free = pb_free;
-	g->alloc.allocator_data = g;
-}
-
-static void gather_done(gather_t *g)
-{
-	while (g->chunks != NULL) {
-		chunk_t *next = g->chunks->next;
-
-		free(g->chunks);
-		g->chunks = next;
-	}
-}
-
-static char *ar_strdup(gather_t *g, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = ar_alloc(g, n);
-
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
-}
-
-static void refuse(gather_t *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void refuse(gather_t *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (g->refused || g->nomem)
-		return;
-	g->refused = true;
-	va_start(ap, fmt);
-	vsnprintf(g->err, sizeof g->err, fmt, ap);
-	va_end(ap);
-}
-
-static bool stopped(const gather_t *g)
-{
-	return g->refused || g->nomem;
+	tree_init(&g->t);
 }
 
 /* ---- nodes ---- */
 
-/* The message a Node holds, or NULL. */
-static ProtobufCMessage *node_inner(const PgQuery__Node *n)
-{
-	const ProtobufCFieldDescriptor *f;
-	ProtobufCMessage *m;
-
-	if (n == NULL || n->node_case == NODE(_NOT_SET))
-		return NULL;
-	f = protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor,
-	                                            (unsigned)n->node_case);
-	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-		return NULL;
-	memcpy(&m, (const char *)n + f->offset, sizeof m);
-	return m;
-}
-
-static PgQuery__Node *mk_node(gather_t *g, PgQuery__Node__NodeCase c, void *inner)
-{
-	const ProtobufCFieldDescriptor *f =
-	    protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor, (unsigned)c);
-	PgQuery__Node *n;
-
-	if (inner == NULL || f == NULL || (n = ar_alloc(g, sizeof *n)) == NULL)
-		return NULL;
-	pg_query__node__init(n);
-	n->node_case = c;
-	memcpy((char *)n + f->offset, &inner, sizeof inner);
-	return n;
-}
-
-static PgQuery__Node *mk_string(gather_t *g, const char *s)
-{
-	PgQuery__String *str = ar_alloc(g, sizeof *str);
-
-	if (str == NULL)
-		return NULL;
-	pg_query__string__init(str);
-	str->sval = ar_strdup(g, s);
-	return str->sval != NULL ? mk_node(g, NODE(STRING), str) : NULL;
-}
-
-static PgQuery__Node **mk_list(gather_t *g, size_t n)
-{
-	return ar_alloc(g, (n > 0 ? n : 1) * sizeof(PgQuery__Node *));
-}
-
 /* pgshard_p.c<k>: held column k in the final query */
 static PgQuery__Node *mk_colref(gather_t *g, int k)
 {
-	PgQuery__ColumnRef *c = ar_alloc(g, sizeof *c);
+	PgQuery__ColumnRef *c = tree_alloc(&g->t, sizeof *c);
 	char name[24];
 
 	if (c == NULL)
 		return NULL;
 	pg_query__column_ref__init(c);
-	if ((c->fields = mk_list(g, 2)) == NULL)
+	if ((c->fields = tree_list(&g->t, 2)) == NULL)
 		return NULL;
 	snprintf(name, sizeof name, "c%d", k);
-	c->fields[0] = mk_string(g, ROWS_ALIAS);
-	c->fields[1] = mk_string(g, name);
+	c->fields[0] = tree_string(&g->t, ROWS_ALIAS);
+	c->fields[1] = tree_string(&g->t, name);
 	c->n_fields = 2;
 	c->location = -1;
 	if (c->fields[0] == NULL || c->fields[1] == NULL)
 		return NULL;
-	return mk_node(g, NODE(COLUMN_REF), c);
-}
-
-static PgQuery__Node *mk_res_target(gather_t *g, const char *name, PgQuery__Node *val)
-{
-	PgQuery__ResTarget *r = ar_alloc(g, sizeof *r);
-
-	if (r == NULL || val == NULL)
-		return NULL;
-	pg_query__res_target__init(r);
-	r->name = name != NULL ? ar_strdup(g, name) : NULL;
-	r->val = val;
-	r->location = -1;
-	return mk_node(g, NODE(RES_TARGET), r);
-}
-
-/* An integer constant; past int4, written as PostgreSQL's parser keeps it (a Float). */
-static PgQuery__Node *mk_int(gather_t *g, int64_t v)
-{
-	PgQuery__AConst *c = ar_alloc(g, sizeof *c);
-
-	if (c == NULL)
-		return NULL;
-	pg_query__a__const__init(c);
-	c->location = -1;
-	if (v >= INT32_MIN && v <= INT32_MAX) {
-		c->ival = ar_alloc(g, sizeof *c->ival);
-		if (c->ival == NULL)
-			return NULL;
-		pg_query__integer__init(c->ival);
-		c->ival->ival = (int32_t)v;
-		c->val_case = PG_QUERY__A__CONST__VAL_IVAL;
-	} else {
-		char buf[32];
-
-		snprintf(buf, sizeof buf, "%lld", (long long)v);
-		c->fval = ar_alloc(g, sizeof *c->fval);
-		if (c->fval == NULL)
-			return NULL;
-		pg_query__float__init(c->fval);
-		c->fval->fval = ar_strdup(g, buf);
-		c->val_case = PG_QUERY__A__CONST__VAL_FVAL;
-	}
-	return mk_node(g, NODE(A_CONST), c);
-}
-
-static PgQuery__Node *mk_text_const(gather_t *g, const char *s, size_t len, bool null)
-{
-	PgQuery__AConst *c = ar_alloc(g, sizeof *c);
-	char *text;
-
-	if (c == NULL)
-		return NULL;
-	pg_query__a__const__init(c);
-	c->location = -1;
-	if (null) {
-		c->isnull = true;
-		return mk_node(g, NODE(A_CONST), c);
-	}
-	c->sval = ar_alloc(g, sizeof *c->sval);
-	text = ar_alloc(g, len + 1);
-	if (c->sval == NULL || text == NULL)
-		return NULL;
-	pg_query__string__init(c->sval);
-	memcpy(text, s, len);
-	c->sval->sval = text;
-	c->val_case = PG_QUERY__A__CONST__VAL_SVAL;
-	return mk_node(g, NODE(A_CONST), c);
-}
-
-static PgQuery__ParseResult *parse_in(gather_t *g, const char *sql)
-{
-	PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
-	PgQuery__ParseResult *tree = NULL;
-
-	if (r.error == NULL) {
-		tree = pg_query__parse_result__unpack(&g->alloc, r.parse_tree.len,
-		                                      (const uint8_t *)r.parse_tree.data);
-		if (tree == NULL)
-			g->nomem = true;
-	} else {
-		refuse(g, "pgshard cannot parse its own rewrite (%s): %s", r.error->message, sql);
-	}
-	pg_query_free_protobuf_parse_result(r);
-	return tree;
-}
-
-/* An expression of our own, written as SQL: SELECT <text>'s only target. */
-static PgQuery__Node *mk_expr(gather_t *g, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static PgQuery__Node *mk_expr(gather_t *g, const char *fmt, ...)
-{
-	char sql[512] = "SELECT ";
-	PgQuery__ParseResult *tree;
-	const PgQuery__Node *st;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql + 7, sizeof sql - 7, fmt, ap);
-	va_end(ap);
-	if (stopped(g) || (tree = parse_in(g, sql)) == NULL)
-		return NULL;
-	st = tree->n_stmts == 1 ? tree->stmts[0]->stmt : NULL;
-	if (st == NULL || st->node_case != NODE(SELECT_STMT) || st->select_stmt->n_target_list != 1)
-		return NULL;
-	return st->select_stmt->target_list[0]->res_target->val;
-}
-
-/* A deep copy, in the arena. */
-static PgQuery__Node *copy_node(gather_t *g, const PgQuery__Node *n)
-{
-	PgQuery__Node *c;
-	uint8_t *buf;
-	size_t len;
-
-	if (n == NULL || stopped(g))
-		return NULL;
-	len = pg_query__node__get_packed_size(n);
-	buf = malloc(len > 0 ? len : 1);
-	if (buf == NULL) {
-		g->nomem = true;
-		return NULL;
-	}
-	pg_query__node__pack(n, buf);
-	c = pg_query__node__unpack(&g->alloc, len, buf);
-	free(buf);
-	if (c == NULL)
-		g->nomem = true;
-	return c;
-}
-
-static bool node_equal(const PgQuery__Node *a, const PgQuery__Node *b)
-{
-	return a != NULL && b != NULL && route_tree_equal(&a->base, &b->base);
-}
-
-typedef void (*slot_fn)(gather_t *g, PgQuery__Node **slot, void *arg);
-
-/*
- * Call fn with the address of every Node pointer reachable from m without
- * passing through another Node (through TypeName, WindowDef, ... it goes
- * on); fn decides whether to go into the Node it is given.
- */
-static void each_slot(gather_t *g, ProtobufCMessage *m, slot_fn fn, void *arg)
-{
-	const ProtobufCMessageDescriptor *d;
-	char *base = (char *)m;
-
-	if (m == NULL)
-		return;
-	d = m->descriptor;
-	for (unsigned i = 0; i < d->n_fields && !stopped(g); i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		bool is_node = f->descriptor == &pg_query__node__descriptor;
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			ProtobufCMessage **arr;
-			size_t n;
-
-			memcpy(&n, base + f->quantifier_offset, sizeof n);
-			memcpy(&arr, base + f->offset, sizeof arr);
-			for (size_t j = 0; j < n && arr != NULL && !stopped(g); j++) {
-				if (arr[j] == NULL)
-					continue;
-				if (is_node)
-					fn(g, (PgQuery__Node **)&arr[j], arg);
-				else
-					each_slot(g, arr[j], fn, arg);
-			}
-			continue;
-		}
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t c;
-
-			memcpy(&c, base + f->quantifier_offset, sizeof c);
-			if (c != f->id)
-				continue;
-		}
-		{
-			ProtobufCMessage *sub;
-
-			memcpy(&sub, base + f->offset, sizeof sub);
-			if (sub == NULL)
-				continue;
-			if (is_node)
-				fn(g, (PgQuery__Node **)(void *)(base + f->offset), arg);
-			else
-				each_slot(g, sub, fn, arg);
-		}
-	}
-}
-
-/* Whether a tree holds a node of kind c (not looking into subqueries unless asked). */
-typedef struct find {
-	PgQuery__Node__NodeCase c;
-	bool into_sublinks;
-	const PgQuery__Node *found;
-} find_t;
-
-static void find_slot(gather_t *g, PgQuery__Node **slot, void *arg)
-{
-	find_t *f = arg;
-
-	if (f->found != NULL)
-		return;
-	if ((*slot)->node_case == f->c) {
-		f->found = *slot;
-		return;
-	}
-	if ((*slot)->node_case == NODE(SUB_LINK) && !f->into_sublinks)
-		return;
-	each_slot(g, node_inner(*slot), find_slot, arg);
-}
-
-static const PgQuery__Node *find_in(gather_t *g, const PgQuery__Node *n, PgQuery__Node__NodeCase c,
-                                    bool into_sublinks)
-{
-	find_t f = {c, into_sublinks, NULL};
-	PgQuery__Node *root = (PgQuery__Node *)n;
-
-	if (n != NULL)
-		find_slot(g, &root, &f);
-	return f.found;
-}
-
-/* a.b.c for people; `*` where a field is a star */
-static void colref_text(const PgQuery__ColumnRef *c, char *out, size_t len)
-{
-	size_t used = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < c->n_fields && used + 1 < len; i++) {
-		const char *s = route_str_of(c->fields[i]);
-		int n = snprintf(out + used, len - used, "%s%s", i > 0 ? "." : "", s ? s : "*");
-
-		if (n < 0)
-			break;
-		used += (size_t)n < len - used ? (size_t)n : len - used - 1;
-	}
-}
-
-static bool is_star_target(const PgQuery__Node *val)
-{
-	if (val == NULL)
-		return false;
-	if (val->node_case == NODE(COLUMN_REF)) {
-		const PgQuery__ColumnRef *c = val->column_ref;
-
-		return c->n_fields > 0 && c->fields[c->n_fields - 1]->node_case == NODE(A_STAR);
-	}
-	if (val->node_case == NODE(A_INDIRECTION)) {
-		const PgQuery__AIndirection *a = val->a_indirection;
-
-		return a->n_indirection > 0 &&
-		       a->indirection[a->n_indirection - 1]->node_case == NODE(A_STAR);
-	}
-	return false;
-}
-
-static const char *bare_name(const PgQuery__Node *n)
-{
-	if (n == NULL || n->node_case != NODE(COLUMN_REF) || n->column_ref->n_fields != 1)
-		return NULL;
-	return route_str_of(n->column_ref->fields[0]);
-}
-
-static bool int_const(const PgQuery__Node *n, int *v)
-{
-	if (n == NULL || n->node_case != NODE(A_CONST) || n->a_const->isnull ||
-	    n->a_const->val_case != PG_QUERY__A__CONST__VAL_IVAL)
-		return false;
-	*v = n->a_const->ival != NULL ? n->a_const->ival->ival : 0;
-	return true;
-}
-
-/* ---- output column names: PostgreSQL's FigureColname (parse_target.c) ---- */
-
-static int figure_colname(const PgQuery__Node *n, const char **name);
-
-static const char *last_string(PgQuery__Node *const *items, size_t n)
-{
-	const char *s = NULL;
-
-	for (size_t i = 0; i < n; i++)
-		if (route_str_of(items[i]) != NULL)
-			s = route_str_of(items[i]);
-	return s;
-}
-
-static const char *svf_name(PgQuery__SQLValueFunctionOp op)
-{
-	switch (op) {
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE:
-		return "current_date";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIME:
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIME_N:
-		return "current_time";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP:
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP_N:
-		return "current_timestamp";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIME:
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIME_N:
-		return "localtime";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP:
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
-		return "localtimestamp";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
-		return "current_role";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
-		return "current_user";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER:
-		return "user";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER:
-		return "session_user";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG:
-		return "current_catalog";
-	case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA:
-		return "current_schema";
-	default:
-		return NULL;
-	}
-}
-
-static const char *xml_name(PgQuery__XmlExprOp op)
-{
-	switch (op) {
-	case PG_QUERY__XML_EXPR_OP__IS_XMLCONCAT:
-		return "xmlconcat";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLELEMENT:
-		return "xmlelement";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLFOREST:
-		return "xmlforest";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLPARSE:
-		return "xmlparse";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLPI:
-		return "xmlpi";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLROOT:
-		return "xmlroot";
-	case PG_QUERY__XML_EXPR_OP__IS_XMLSERIALIZE:
-		return "xmlserialize";
-	default:
-		return NULL;
-	}
-}
-
-/* The name of a subquery's first output column, as its Query would have it. */
-static const char *subselect_name(const PgQuery__Node *q)
-{
-	const PgQuery__SelectStmt *s;
-	const PgQuery__ResTarget *r;
-	const char *name = NULL;
-
-	if (q == NULL || q->node_case != NODE(SELECT_STMT))
-		return NULL;
-	s = q->select_stmt;
-	while (s->larg != NULL && s->op != PG_QUERY__SET_OPERATION__SETOP_NONE)
-		s = s->larg;
-	if (s->n_target_list == 0 || s->target_list[0]->node_case != NODE(RES_TARGET))
-		return NULL;
-	r = s->target_list[0]->res_target;
-	if (r->name != NULL && r->name[0] != '\0')
-		return r->name;
-	figure_colname(r->val, &name);
-	return name != NULL ? name : "?column?";
-}
-
-/* FigureColnameInternal: 2 for a sure name, 1 for a fallback (a type's name), 0 none */
-static int figure_colname(const PgQuery__Node *n, const char **name)
-{
-	int strength;
-
-	if (n == NULL)
-		return 0;
-	switch (n->node_case) {
-	case NODE(COLUMN_REF): {
-		const char *s = last_string(n->column_ref->fields, n->column_ref->n_fields);
-
-		if (s != NULL) {
-			*name = s;
-			return 2;
-		}
-		return 0;
-	}
-	case NODE(A_INDIRECTION): {
-		const PgQuery__AIndirection *a = n->a_indirection;
-		const char *s = last_string(a->indirection, a->n_indirection);
-
-		if (s != NULL) {
-			*name = s;
-			return 2;
-		}
-		return figure_colname(a->arg, name);
-	}
-	case NODE(FUNC_CALL): {
-		const char *s =
-		    n->func_call->n_funcname > 0
-		        ? route_str_of(n->func_call->funcname[n->func_call->n_funcname - 1])
-		        : NULL;
-
-		if (s == NULL)
-			return 0;
-		*name = s;
-		return 2;
-	}
-	case NODE(A_EXPR):
-		if (n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_NULLIF) {
-			*name = "nullif";
-			return 2;
-		}
-		return 0;
-	case NODE(TYPE_CAST): {
-		const PgQuery__TypeName *t = n->type_cast->type_name;
-
-		strength = figure_colname(n->type_cast->arg, name);
-		if (strength <= 1 && t != NULL && t->n_names > 0 &&
-		    route_str_of(t->names[t->n_names - 1]) != NULL) {
-			*name = route_str_of(t->names[t->n_names - 1]);
-			return 1;
-		}
-		return strength;
-	}
-	case NODE(COLLATE_CLAUSE):
-		return figure_colname(n->collate_clause->arg, name);
-	case NODE(GROUPING_FUNC):
-		*name = "grouping";
-		return 2;
-	case NODE(SUB_LINK):
-		switch (n->sub_link->sub_link_type) {
-		case PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK:
-			*name = "exists";
-			return 2;
-		case PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK:
-			*name = "array";
-			return 2;
-		case PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK: {
-			const char *s = subselect_name(n->sub_link->subselect);
-
-			if (s == NULL)
-				return 0;
-			*name = s;
-			return 2;
-		}
-		default:
-			return 0;
-		}
-	case NODE(CASE_EXPR):
-		strength = figure_colname(n->case_expr->defresult, name);
-		if (strength <= 1) {
-			*name = "case";
-			return 1;
-		}
-		return strength;
-	case NODE(A_ARRAY_EXPR):
-		*name = "array";
-		return 2;
-	case NODE(ROW_EXPR):
-		*name = "row";
-		return 2;
-	case NODE(COALESCE_EXPR):
-		*name = "coalesce";
-		return 2;
-	case NODE(MIN_MAX_EXPR):
-		if (n->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST) {
-			*name = "greatest";
-			return 2;
-		}
-		if (n->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_LEAST) {
-			*name = "least";
-			return 2;
-		}
-		return 0;
-	case NODE(SQLVALUE_FUNCTION): {
-		const char *s = svf_name(n->sqlvalue_function->op);
-
-		if (s == NULL)
-			return 0;
-		*name = s;
-		return 2;
-	}
-	case NODE(XML_EXPR): {
-		const char *s = xml_name(n->xml_expr->op);
-
-		if (s == NULL)
-			return 0;
-		*name = s;
-		return 2;
-	}
-	case NODE(XML_SERIALIZE):
-		*name = "xmlserialize";
-		return 2;
-	default:
-		return 0;
-	}
-}
-
-/* The name PostgreSQL gives the column of a select-list entry; NULL for `*`. */
-static const char *output_name(const PgQuery__ResTarget *r)
-{
-	const char *name = NULL;
-
-	if (r->name != NULL && r->name[0] != '\0') /* unpacked, an unset string is "" */
-		return r->name;
-	if (is_star_target(r->val))
-		return NULL;
-	figure_colname(r->val, &name);
-	return name != NULL ? name : "?column?";
+	return tree_node(&g->t, NODE(COLUMN_REF), c);
 }
 
 /* ---- parameter values ---- */
@@ -931,7 +293,7 @@ typedef struct aggs_scan {
 	bool agg, distinct_agg, window;
 } aggs_scan_t;
 
-static void aggs_slot(gather_t *g, PgQuery__Node **slot, void *arg)
+static void aggs_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 {
 	aggs_scan_t *a = arg;
 	const PgQuery__Node *n = *slot;
@@ -947,42 +309,47 @@ static void aggs_slot(gather_t *g, PgQuery__Node **slot, void *arg)
 			return; /* nested aggregates are PostgreSQL's error */
 		}
 	}
-	each_slot(g, node_inner(n), aggs_slot, arg);
+	tree_each_slot(t, tree_inner(n), aggs_slot, arg);
 }
 
 static void scan_select_aggs(gather_t *g, PgQuery__SelectStmt *s, aggs_scan_t *a)
 {
 	for (size_t i = 0; i < s->n_target_list; i++)
-		aggs_slot(g, &s->target_list[i], a);
+		aggs_slot(&g->t, &s->target_list[i], a);
 	if (s->having_clause != NULL)
-		aggs_slot(g, &s->having_clause, a);
+		aggs_slot(&g->t, &s->having_clause, a);
 	for (size_t i = 0; i < s->n_sort_clause; i++)
-		aggs_slot(g, &s->sort_clause[i], a);
+		aggs_slot(&g->t, &s->sort_clause[i], a);
 	for (size_t i = 0; i < s->n_distinct_clause; i++)
 		if (s->distinct_clause[i]->node_case != NODE(_NOT_SET))
-			aggs_slot(g, &s->distinct_clause[i], a);
+			aggs_slot(&g->t, &s->distinct_clause[i], a);
 }
 
 /* Constructs that neither mode can merge. */
 static void refuse_common(gather_t *g, const PgQuery__SelectStmt *s, const aggs_scan_t *a)
 {
 	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE)
-		refuse(g, "ORDER BY, LIMIT/OFFSET or DISTINCT over a set operation (UNION, "
-		          "INTERSECT, EXCEPT) across shards is not supported");
+		tree_refuse(&g->t,
+		            "ORDER BY, LIMIT/OFFSET or DISTINCT over a set operation (UNION, "
+		            "INTERSECT, EXCEPT) across shards is not supported");
 	else if (s->n_values_lists > 0)
-		refuse(g, "VALUES across shards is not supported");
+		tree_refuse(&g->t, "VALUES across shards is not supported");
 	else if (s->into_clause != NULL)
-		refuse(g,
-		       "SELECT INTO with ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY or DISTINCT "
-		       "across shards is not supported; use INSERT INTO ... SELECT");
+		tree_refuse(
+		    &g->t,
+		    "SELECT INTO with ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY or DISTINCT "
+		    "across shards is not supported; use INSERT INTO ... SELECT");
 	else if (s->n_locking_clause > 0)
-		refuse(g, "FOR UPDATE/SHARE with ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY or "
-		          "DISTINCT across shards is not supported (each shard would lock rows the "
-		          "answer does not hold)");
+		tree_refuse(
+		    &g->t,
+		    "FOR UPDATE/SHARE with ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY or "
+		    "DISTINCT across shards is not supported (each shard would lock rows the "
+		    "answer does not hold)");
 	else if (a->window || s->n_window_clause > 0)
-		refuse(g, "window functions across shards are not supported");
+		tree_refuse(&g->t, "window functions across shards are not supported");
 	else if (s->limit_option == PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_WITH_TIES)
-		refuse(g, "FETCH FIRST ... WITH TIES across shards is not supported; use LIMIT");
+		tree_refuse(&g->t,
+		            "FETCH FIRST ... WITH TIES across shards is not supported; use LIMIT");
 }
 
 /* ---- streaming ---- */
@@ -1016,10 +383,11 @@ static int key_coll(gather_t *g, const PgQuery__CollateClause *c)
 		return GATHER_COLL_C;
 	if (coll_is(c, "default"))
 		return GATHER_COLL_DEFAULT;
-	refuse(g,
-	       "ORDER BY ... COLLATE \"%s\" across shards is not supported (the proxy merges in "
-	       "\"C\", \"POSIX\" or the database's default collation)",
-	       coll_name(c));
+	tree_refuse(
+	    &g->t,
+	    "ORDER BY ... COLLATE \"%s\" across shards is not supported (the proxy merges in "
+	    "\"C\", \"POSIX\" or the database's default collation)",
+	    coll_name(c));
 	return -1;
 }
 
@@ -1030,10 +398,10 @@ static int expr_coll(gather_t *g, const PgQuery__Node *e)
 
 	if (e != NULL && e->node_case == NODE(COLLATE_CLAUSE))
 		return key_coll(g, e->collate_clause);
-	inner = find_in(g, e, NODE(COLLATE_CLAUSE), false);
+	inner = tree_find(&g->t, e, NODE(COLLATE_CLAUSE), false);
 	if (inner != NULL && !coll_is(inner->collate_clause, "default")) {
-		refuse(
-		    g,
+		tree_refuse(
+		    &g->t,
 		    "ORDER BY on an expression with COLLATE \"%s\" inside it across shards is not "
 		    "supported; put the COLLATE on the whole sort key",
 		    coll_name(inner->collate_clause));
@@ -1056,8 +424,8 @@ static bool sort_dir(gather_t *g, const PgQuery__SortBy *sb, gather_key_t *k)
 		if (op == NULL || sb->n_use_op > 2 ||
 		    (sb->n_use_op == 2 && (schema == NULL || strcmp(schema, "pg_catalog") != 0)) ||
 		    (strcmp(op, "<") != 0 && strcmp(op, ">") != 0)) {
-			refuse(
-			    g,
+			tree_refuse(
+			    &g->t,
 			    "ORDER BY ... USING %s across shards is not supported; use ASC or DESC",
 			    op != NULL ? op : "?");
 			return false;
@@ -1079,35 +447,18 @@ static bool sort_dir(gather_t *g, const PgQuery__SortBy *sb, gather_key_t *k)
 	return true;
 }
 
-/* Append `expr AS name` to a select list. */
-static bool append_target(gather_t *g, PgQuery__SelectStmt *s, const char *name,
-                          PgQuery__Node *expr)
-{
-	PgQuery__Node **list = mk_list(g, s->n_target_list + 1);
-	PgQuery__Node *t = mk_res_target(g, name, expr);
-
-	if (list == NULL || t == NULL)
-		return false;
-	if (s->n_target_list > 0)
-		memcpy(list, s->target_list, s->n_target_list * sizeof *list);
-	list[s->n_target_list] = t;
-	s->target_list = list;
-	s->n_target_list++;
-	return true;
-}
-
 /* The select-list entry an ORDER BY item names, as PostgreSQL resolves it; -1 for none. */
 static int sort_target(gather_t *g, const PgQuery__SelectStmt *s, size_t n_orig,
                        const PgQuery__Node *e)
 {
-	const char *name = bare_name(e);
+	const char *name = tree_bare_name(e);
 
 	if (name != NULL)
 		for (size_t i = 0; i < n_orig; i++)
 			if (g->names[i] != NULL && strcmp(g->names[i], name) == 0)
 				return (int)i;
 	for (size_t i = 0; i < n_orig; i++)
-		if (node_equal(s->target_list[i]->res_target->val, e))
+		if (tree_equal(s->target_list[i]->res_target->val, e))
 			return (int)i;
 	return -1;
 }
@@ -1121,19 +472,19 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 	int64_t count = -1, offset = 0;
 	bool star = false, *after_star;
 
-	after_star = ar_alloc(g, (n_orig + 1) * sizeof *after_star);
+	after_star = tree_alloc(&g->t, (n_orig + 1) * sizeof *after_star);
 	if (s->n_sort_clause > 0)
 		keys = calloc(s->n_sort_clause, sizeof *keys);
 	if (after_star == NULL || (s->n_sort_clause > 0 && keys == NULL)) {
-		g->nomem = true;
+		g->t.nomem = true;
 		free(keys);
 		return -1;
 	}
 	for (size_t i = 0; i < n_orig; i++) {
 		after_star[i] = star;
-		star |= is_star_target(s->target_list[i]->res_target->val);
+		star |= tree_is_star(s->target_list[i]->res_target->val);
 	}
-	for (size_t i = 0; i < s->n_sort_clause && !stopped(g); i++) {
+	for (size_t i = 0; i < s->n_sort_clause && !tree_stopped(&g->t); i++) {
 		const PgQuery__SortBy *sb = s->sort_clause[i]->sort_by;
 		gather_key_t *k = &keys[i];
 		const PgQuery__Node *e = sb->node, *key_expr;
@@ -1147,16 +498,17 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 			coll = key_coll(g, e->collate_clause);
 			e = e->collate_clause->arg;
 			for (size_t j = 0; j < n_orig && t < 0; j++)
-				if (node_equal(s->target_list[j]->res_target->val, e))
+				if (tree_equal(s->target_list[j]->res_target->val, e))
 					t = (int)j;
-		} else if (int_const(e, &pos)) {
+		} else if (tree_int_const(e, &pos)) {
 			/* a position counts output columns, `*` expanded: the client's own */
 			if (pos < 1 || (!star && (size_t)pos > n_orig)) {
-				refuse(g, "ORDER BY position %d is not in the select list", pos);
+				tree_refuse(&g->t, "ORDER BY position %d is not in the select list",
+				            pos);
 				break;
 			}
 			if (pos >= 1 && (size_t)pos <= n_orig && !after_star[pos - 1] &&
-			    !is_star_target(s->target_list[pos - 1]->res_target->val))
+			    !tree_is_star(s->target_list[pos - 1]->res_target->val))
 				coll = expr_coll(g, s->target_list[pos - 1]->res_target->val);
 			k->column = pos - 1;
 			k->coll = coll < 0 ? GATHER_COLL_DEFAULT : (gather_coll_t)coll;
@@ -1177,13 +529,13 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 		/* a hidden column: what the shard sorts by, for the proxy to compare */
 		{
 			char name[32];
-			PgQuery__Node *copy = copy_node(g, key_expr);
+			PgQuery__Node *copy = tree_copy(&g->t, key_expr);
 
 			if (copy != NULL && copy->node_case == NODE(COLLATE_CLAUSE))
 				copy = copy->collate_clause->arg;
 			snprintf(name, sizeof name, HIDDEN_PREFIX "%d", hidden);
-			if (copy == NULL || !append_target(g, s, name, copy)) {
-				g->nomem = true;
+			if (copy == NULL || !tree_append_target(&g->t, s, name, copy)) {
+				g->t.nomem = true;
 				break;
 			}
 			k->hidden = true;
@@ -1194,13 +546,15 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 		rc_c = eval_count(g, s->limit_count, &count, &missing);
 	if (s->limit_offset != NULL)
 		rc_o = eval_count(g, s->limit_offset, &offset, &missing);
-	if (!stopped(g) && (rc_c == EV_BAD || rc_o == EV_BAD))
-		refuse(g, "LIMIT/OFFSET across shards must be an integer constant or parameter");
-	if (!stopped(g) && (rc_c == EV_MISSING || rc_o == EV_MISSING) && !g->check)
-		refuse(g, "LIMIT/OFFSET across shards needs the value of parameter $%d", missing);
-	if (stopped(g) || g->check) {
+	if (!tree_stopped(&g->t) && (rc_c == EV_BAD || rc_o == EV_BAD))
+		tree_refuse(&g->t,
+		            "LIMIT/OFFSET across shards must be an integer constant or parameter");
+	if (!tree_stopped(&g->t) && (rc_c == EV_MISSING || rc_o == EV_MISSING) && !g->check)
+		tree_refuse(&g->t, "LIMIT/OFFSET across shards needs the value of parameter $%d",
+		            missing);
+	if (tree_stopped(&g->t) || g->check) {
 		free(keys);
-		return stopped(g) ? -1 : 0;
+		return tree_stopped(&g->t) ? -1 : 0;
 	}
 	if (rc_c != EV_OK)
 		count = -1;
@@ -1214,7 +568,7 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 		s->limit_offset = NULL;
 		s->limit_count = NULL;
 		if (count >= 0 && count <= INT64_MAX - offset) {
-			s->limit_count = mk_int(g, count + offset);
+			s->limit_count = tree_int(&g->t, count + offset);
 			s->limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_COUNT;
 		} else {
 			s->limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_DEFAULT;
@@ -1225,33 +579,10 @@ static int plan_streaming(gather_t *g, gather_plan_t *out)
 	out->hidden = hidden;
 	out->offset = offset;
 	out->limit = count;
-	return stopped(g) ? -1 : 0;
+	return tree_stopped(&g->t) ? -1 : 0;
 }
 
 /* ---- finalizing ---- */
-
-static bool colref_suffix_equal(const PgQuery__ColumnRef *a, const PgQuery__ColumnRef *b)
-{
-	size_t n = a->n_fields < b->n_fields ? a->n_fields : b->n_fields;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 1; i <= n; i++) {
-		const char *x = route_str_of(a->fields[a->n_fields - i]);
-		const char *y = route_str_of(b->fields[b->n_fields - i]);
-
-		if (x == NULL || y == NULL || strcmp(x, y) != 0)
-			return false;
-	}
-	return true;
-}
-
-static const PgQuery__Node *strip_collate(const PgQuery__Node *e)
-{
-	while (e != NULL && e->node_case == NODE(COLLATE_CLAUSE))
-		e = e->collate_clause->arg;
-	return e;
-}
 
 /*
  * The group column an expression reads: the same tree, or the same column
@@ -1265,10 +596,10 @@ static int find_group(const gather_t *g, const PgQuery__Node *e)
 
 		if (g->ship[i].kind != SHIP_GROUP)
 			continue;
-		if (node_equal(x, e))
+		if (tree_equal(x, e))
 			return i;
 		if (x->node_case == NODE(COLUMN_REF) && e->node_case == NODE(COLUMN_REF) &&
-		    colref_suffix_equal(x->column_ref, e->column_ref))
+		    tree_colref_suffix_equal(x->column_ref, e->column_ref))
 			return i;
 	}
 	return -1;
@@ -1280,14 +611,14 @@ static int ship_add(gather_t *g, ship_kind_t kind, const PgQuery__Node *e)
 	PgQuery__Node *copy;
 
 	if (kind != SHIP_PART)
-		e = strip_collate(e);
-	if (e == NULL || stopped(g))
+		e = tree_strip_collate(e);
+	if (e == NULL || tree_stopped(&g->t))
 		return -1;
 	for (int i = 0; i < g->n_ship; i++) {
 		bool same_kind =
 		    kind == SHIP_PART ? g->ship[i].kind == SHIP_PART : g->ship[i].kind != SHIP_PART;
 
-		if (same_kind && node_equal(g->ship[i].expr, e)) {
+		if (same_kind && tree_equal(g->ship[i].expr, e)) {
 			if (kind == SHIP_GROUP)
 				g->ship[i].kind = SHIP_GROUP;
 			return i;
@@ -1295,7 +626,7 @@ static int ship_add(gather_t *g, ship_kind_t kind, const PgQuery__Node *e)
 	}
 	if (g->n_ship == g->cap_ship) {
 		int cap = g->cap_ship > 0 ? 2 * g->cap_ship : 16;
-		ship_t *n = ar_alloc(g, (size_t)cap * sizeof *n);
+		ship_t *n = tree_alloc(&g->t, (size_t)cap * sizeof *n);
 
 		if (n == NULL)
 			return -1;
@@ -1304,7 +635,7 @@ static int ship_add(gather_t *g, ship_kind_t kind, const PgQuery__Node *e)
 		g->ship = n;
 		g->cap_ship = cap;
 	}
-	copy = copy_node(g, e);
+	copy = tree_copy(&g->t, e);
 	if (copy == NULL)
 		return -1;
 	g->ship[g->n_ship].kind = kind;
@@ -1331,38 +662,10 @@ static void darg_slot(gather_t *g, PgQuery__Node **slot)
 		*slot = mk_colref(g, k);
 }
 
-static PgQuery__Node *mk_bool_and(gather_t *g, PgQuery__Node *a, PgQuery__Node *b)
-{
-	PgQuery__BoolExpr *e;
-
-	if (a == NULL)
-		return b;
-	e = ar_alloc(g, sizeof *e);
-	if (e == NULL)
-		return NULL;
-	pg_query__bool_expr__init(e);
-	e->boolop = PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR;
-	e->location = -1;
-	if (a->node_case == NODE(BOOL_EXPR) &&
-	    a->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
-		/* one AND of them all, as PostgreSQL's parser would make it */
-		if ((e->args = mk_list(g, a->bool_expr->n_args + 1)) == NULL)
-			return NULL;
-		memcpy(e->args, a->bool_expr->args, a->bool_expr->n_args * sizeof *e->args);
-		e->n_args = a->bool_expr->n_args;
-	} else {
-		if ((e->args = mk_list(g, 2)) == NULL)
-			return NULL;
-		e->args[e->n_args++] = a;
-	}
-	e->args[e->n_args++] = b;
-	return mk_node(g, NODE(BOOL_EXPR), e);
-}
-
 /* A partial aggregate: the call itself (renamed), with its arguments and FILTER. */
 static int ship_partial(gather_t *g, const PgQuery__Node *call, const char *rename)
 {
-	PgQuery__Node *p = copy_node(g, call);
+	PgQuery__Node *p = tree_copy(&g->t, call);
 	int k;
 
 	if (p == NULL)
@@ -1370,8 +673,8 @@ static int ship_partial(gather_t *g, const PgQuery__Node *call, const char *rena
 	if (rename != NULL) {
 		PgQuery__FuncCall *f = p->func_call;
 
-		f->funcname = mk_list(g, 1);
-		if (f->funcname == NULL || (f->funcname[0] = mk_string(g, rename)) == NULL)
+		f->funcname = tree_list(&g->t, 1);
+		if (f->funcname == NULL || (f->funcname[0] = tree_string(&g->t, rename)) == NULL)
 			return -1;
 		f->n_funcname = 1;
 	}
@@ -1392,7 +695,7 @@ static PgQuery__Node *keep_collate(gather_t *g, const PgQuery__FuncCall *f, PgQu
 	if (call == NULL || arg == NULL || arg->node_case != NODE(COLLATE_CLAUSE) ||
 	    call->node_case != NODE(FUNC_CALL) || call->func_call->n_args != 1)
 		return call;
-	c = copy_node(g, arg);
+	c = tree_copy(&g->t, arg);
 	if (c == NULL)
 		return NULL;
 	c->collate_clause->arg = call->func_call->args[0];
@@ -1413,29 +716,29 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 	int k, c;
 
 	if (f->agg_within_group) {
-		refuse(g,
-		       "the ordered-set aggregate %s() (WITHIN GROUP) across shards is not "
-		       "supported",
-		       shown);
+		tree_refuse(&g->t,
+		            "the ordered-set aggregate %s() (WITHIN GROUP) across shards is not "
+		            "supported",
+		            shown);
 		return NULL;
 	}
 	if (f->func_variadic) {
-		refuse(g, "VARIADIC in %s() across shards is not supported", shown);
+		tree_refuse(&g->t, "VARIADIC in %s() across shards is not supported", shown);
 		return NULL;
 	}
 	if (f->agg_distinct) {
 		PgQuery__Node *copy;
 
 		if (f->agg_filter != NULL) {
-			refuse(
-			    g,
+			tree_refuse(
+			    &g->t,
 			    "%s(DISTINCT ...) FILTER (WHERE ...) across shards is not supported; "
 			    "move the condition into the argument (CASE WHEN ... THEN x END)",
 			    shown);
 			return NULL;
 		}
 		/* each distinct argument reaches the final query, which aggregates them itself */
-		copy = copy_node(g, n);
+		copy = tree_copy(&g->t, n);
 		if (copy == NULL)
 			return NULL;
 		for (size_t i = 0; i < copy->func_call->n_args; i++)
@@ -1446,16 +749,17 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 		return copy;
 	}
 	if (f->n_agg_order > 0) {
-		refuse(g, "%s() with ORDER BY inside across shards is not supported (%s are)",
-		       shown, combinable);
+		tree_refuse(&g->t,
+		            "%s() with ORDER BY inside across shards is not supported (%s are)",
+		            shown, combinable);
 		return NULL;
 	}
 	if (name == NULL) {
-		refuse(g, "the aggregate %s() across shards is not supported (%s are)",
-		       last_string(f->funcname, f->n_funcname)
-		           ? last_string(f->funcname, f->n_funcname)
-		           : "?",
-		       combinable);
+		tree_refuse(&g->t, "the aggregate %s() across shards is not supported (%s are)",
+		            tree_last_string(f->funcname, f->n_funcname)
+		                ? tree_last_string(f->funcname, f->n_funcname)
+		                : "?",
+		            combinable);
 		return NULL;
 	}
 	if ((strcmp(name, "count") == 0 && (f->agg_star ? f->n_args == 0 : f->n_args == 1)) ||
@@ -1464,10 +768,10 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 		if ((k = ship_partial(g, n, NULL)) < 0)
 			return NULL;
 		if (g->zero_if_empty && name[1] == 'o')
-			return mk_expr(
-			    g, "coalesce(CAST(sum(" ROWS_ALIAS ".c%d) AS " TYPE_MARK "%d), 0)", k,
-			    k);
-		return mk_expr(g, "CAST(sum(" ROWS_ALIAS ".c%d) AS " TYPE_MARK "%d)", k, k);
+			return tree_expr(
+			    &g->t, "coalesce(CAST(sum(" ROWS_ALIAS ".c%d) AS " TYPE_MARK "%d), 0)",
+			    k, k);
+		return tree_expr(&g->t, "CAST(sum(" ROWS_ALIAS ".c%d) AS " TYPE_MARK "%d)", k, k);
 	}
 	if (f->n_args == 1 && !f->agg_star &&
 	    (strcmp(name, "min") == 0 || strcmp(name, "max") == 0 ||
@@ -1479,7 +783,7 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 
 		if ((k = ship_partial(g, n, NULL)) < 0)
 			return NULL;
-		return keep_collate(g, f, mk_expr(g, "%s(" ROWS_ALIAS ".c%d)", final, k));
+		return keep_collate(g, f, tree_expr(&g->t, "%s(" ROWS_ALIAS ".c%d)", final, k));
 	}
 	if (strcmp(name, "avg") == 0 && f->n_args == 1 && !f->agg_star) {
 		/* the sum of sums over the sum of counts, in the type avg() divides in */
@@ -1490,11 +794,13 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 		 * numeric_div, and float8 or interval divide by it as by the
 		 * float8 count avg() itself divides by.
 		 */
-		return mk_expr(
-		    g, "CAST(sum(" ROWS_ALIAS ".c%d) AS " AVG_MARK "%d) / sum(" ROWS_ALIAS ".c%d)",
-		    k, k, c);
+		return tree_expr(&g->t,
+		                 "CAST(sum(" ROWS_ALIAS ".c%d) AS " AVG_MARK "%d) / sum(" ROWS_ALIAS
+		                 ".c%d)",
+		                 k, k, c);
 	}
-	refuse(g, "the aggregate %s() across shards is not supported (%s are)", shown, combinable);
+	tree_refuse(&g->t, "the aggregate %s() across shards is not supported (%s are)", shown,
+	            combinable);
 	return NULL;
 }
 
@@ -1550,22 +856,22 @@ static void probe_unknown(gather_t *g, const PgQuery__Node *call)
 	PgQuery__Node *copy, *probe;
 
 	for (size_t i = 0; i < call->func_call->n_args; i++)
-		aggs_slot(g, &call->func_call->args[i], &a);
-	if (a.agg || stopped(g))
+		aggs_slot(&g->t, &call->func_call->args[i], &a);
+	if (a.agg || tree_stopped(&g->t))
 		return;
-	copy = copy_node(g, call);
-	probe = mk_expr(g, "(true OR 1 IS NULL)");
+	copy = tree_copy(&g->t, call);
+	probe = tree_expr(&g->t, "(true OR 1 IS NULL)");
 	if (copy == NULL || probe == NULL || probe->node_case != NODE(BOOL_EXPR) ||
 	    probe->bool_expr->n_args != 2 ||
 	    probe->bool_expr->args[1]->node_case != NODE(NULL_TEST)) {
-		g->nomem = !g->refused;
+		g->t.nomem = !g->t.refused;
 		return;
 	}
 	probe->bool_expr->args[1]->null_test->arg = copy;
-	g->probes = mk_bool_and(g, g->probes, probe);
+	g->probes = tree_and(&g->t, g->probes, probe);
 }
 
-static void fin_slot(gather_t *g, PgQuery__Node **slot, void *arg);
+static void fin_slot(tree_t *t, PgQuery__Node **slot, void *g);
 
 /*
  * Rewrite an expression of the final query: group expressions read their
@@ -1577,18 +883,18 @@ static void fin_expr(gather_t *g, PgQuery__Node **slot)
 	PgQuery__Node *n = *slot;
 	int k;
 
-	if (n == NULL || stopped(g))
+	if (n == NULL || tree_stopped(&g->t))
 		return;
 	if (n->node_case != NODE(COLLATE_CLAUSE) && (k = find_group(g, n)) >= 0) {
 		*slot = mk_colref(g, k);
 		if (*slot == NULL)
-			g->nomem = true;
+			g->t.nomem = true;
 		return;
 	}
 	switch (n->node_case) {
 	case NODE(FUNC_CALL):
 		if (n->func_call->over != NULL) {
-			refuse(g, "window functions across shards are not supported");
+			tree_refuse(&g->t, "window functions across shards are not supported");
 			return;
 		}
 		if (is_aggregate(n->func_call)) {
@@ -1596,8 +902,8 @@ static void fin_expr(gather_t *g, PgQuery__Node **slot)
 
 			if (c != NULL)
 				*slot = c;
-			else if (!g->refused)
-				g->nomem = true;
+			else if (!g->t.refused)
+				g->t.nomem = true;
 			return;
 		}
 		if (!known_scalar(n->func_call)) {
@@ -1605,8 +911,8 @@ static void fin_expr(gather_t *g, PgQuery__Node **slot)
 
 			probe_unknown(g, n);
 			g->in_unknown =
-			    last_string(n->func_call->funcname, n->func_call->n_funcname);
-			each_slot(g, node_inner(n), fin_slot, NULL);
+			    tree_last_string(n->func_call->funcname, n->func_call->n_funcname);
+			tree_each_slot(&g->t, tree_inner(n), fin_slot, g);
 			g->in_unknown = up;
 			return;
 		}
@@ -1614,52 +920,55 @@ static void fin_expr(gather_t *g, PgQuery__Node **slot)
 	case NODE(COLUMN_REF): {
 		char col[128];
 
-		if (is_star_target(n)) {
-			refuse(g, "* with aggregates, GROUP BY or DISTINCT across shards is not "
-			          "supported; name the columns");
+		if (tree_is_star(n)) {
+			tree_refuse(&g->t,
+			            "* with aggregates, GROUP BY or DISTINCT across shards is not "
+			            "supported; name the columns");
 			return;
 		}
-		colref_text(n->column_ref, col, sizeof col);
-		refuse(g,
-		       "column %s must appear in the GROUP BY clause or be used in an aggregate "
-		       "function when the query runs on several shards%s%.60s%s",
-		       col, g->in_unknown ? " (pgshard knows only built-in aggregates, not " : "",
-		       g->in_unknown ? g->in_unknown : "", g->in_unknown ? "())" : "");
+		tree_colref_text(n->column_ref, col, sizeof col);
+		tree_refuse(
+		    &g->t,
+		    "column %s must appear in the GROUP BY clause or be used in an aggregate "
+		    "function when the query runs on several shards%s%.60s%s",
+		    col, g->in_unknown ? " (pgshard knows only built-in aggregates, not " : "",
+		    g->in_unknown ? g->in_unknown : "", g->in_unknown ? "())" : "");
 		return;
 	}
 	case NODE(PARAM_REF):
-		refuse(g,
-		       "parameter $%d outside WHERE, GROUP BY and aggregate arguments across "
-		       "shards is "
-		       "not supported; write its value",
-		       n->param_ref->number);
+		tree_refuse(&g->t,
+		            "parameter $%d outside WHERE, GROUP BY and aggregate arguments across "
+		            "shards is "
+		            "not supported; write its value",
+		            n->param_ref->number);
 		return;
 	case NODE(SUB_LINK):
-		refuse(g, "a subquery in the select list, HAVING or ORDER BY of a query with "
-		          "aggregates, GROUP BY or DISTINCT across shards is not supported");
+		tree_refuse(&g->t,
+		            "a subquery in the select list, HAVING or ORDER BY of a query with "
+		            "aggregates, GROUP BY or DISTINCT across shards is not supported");
 		return;
 	case NODE(GROUPING_FUNC):
-		refuse(g, "GROUPING() across shards is not supported");
+		tree_refuse(&g->t, "GROUPING() across shards is not supported");
 		return;
 	default:
 		break;
 	}
-	each_slot(g, node_inner(n), fin_slot, NULL);
+	tree_each_slot(&g->t, tree_inner(n), fin_slot, g);
 }
 
-static void fin_slot(gather_t *g, PgQuery__Node **slot, void *arg)
+static void fin_slot(tree_t *t, PgQuery__Node **slot, void *g)
 {
-	(void)arg;
+	(void)t;
 	fin_expr(g, slot);
 }
 
 /* ORDER BY 2, ORDER BY name-of-an-output-column: the final query's output column too. */
 static bool names_output(const gather_t *g, const PgQuery__Node *e)
 {
-	const char *name = bare_name(e);
+	const char *name = tree_bare_name(e);
 	int pos;
 
-	if (int_const(e, &pos))
+	if (tree_int_const(e, &pos))
 		return true;
 	if (name == NULL)
 		return false;
@@ -1672,10 +981,10 @@ static bool names_output(const gather_t *g, const PgQuery__Node *e)
 /* The expression an ORDER BY / DISTINCT ON / GROUP BY item stands for in the shard's terms. */
 static const PgQuery__Node *item_expr(const gather_t *g, const PgQuery__Node *e)
 {
-	const char *name = bare_name(e);
+	const char *name = tree_bare_name(e);
 	int pos;
 
-	if (int_const(e, &pos)) {
+	if (tree_int_const(e, &pos)) {
 		if (pos < 1 || (size_t)pos > g->s->n_target_list)
 			return NULL;
 		return g->s->target_list[pos - 1]->res_target->val;
@@ -1688,60 +997,62 @@ static const PgQuery__Node *item_expr(const gather_t *g, const PgQuery__Node *e)
 }
 
 /* LIMIT $1 in the final query: the value, as a literal (a text value stays text). */
-static void limit_slot(gather_t *g, PgQuery__Node **slot, void *arg)
+static void limit_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 {
+	gather_t *g = arg;
 	PgQuery__Node *n = *slot;
 	const route_param_t *p;
 	int64_t v;
 	shard_key_t key;
 
-	(void)arg;
 	if (n->node_case != NODE(PARAM_REF)) {
-		each_slot(g, node_inner(n), limit_slot, arg);
+		tree_each_slot(t, tree_inner(n), limit_slot, arg);
 		return;
 	}
 	p = param_of(g, n->param_ref->number);
 	if (p == NULL) {
 		if (!g->check)
-			refuse(g, "LIMIT/OFFSET across shards needs the value of parameter $%d",
-			       n->param_ref->number);
+			tree_refuse(t,
+			            "LIMIT/OFFSET across shards needs the value of parameter $%d",
+			            n->param_ref->number);
 		return;
 	}
 	if (p->data == NULL || p->len < 0) {
-		*slot = mk_text_const(g, NULL, 0, true);
+		*slot = tree_text_const(t, NULL, 0, true);
 	} else if (p->format == 0) {
-		*slot = mk_text_const(g, (const char *)p->data, (size_t)p->len, false);
+		*slot = tree_text_const(t, (const char *)p->data, (size_t)p->len, false);
 	} else if (shard_key_from_binary(CFG_KEY_BIGINT, p->type_oid, p->data, (size_t)p->len,
 	                                 &key) == 0) {
 		v = key.i;
-		*slot = mk_int(g, v);
+		*slot = tree_int(t, v);
 	} else {
-		refuse(g,
-		       "LIMIT/OFFSET across shards must be an integer (binary parameter $%d is "
-		       "not one)",
-		       n->param_ref->number);
+		tree_refuse(
+		    t,
+		    "LIMIT/OFFSET across shards must be an integer (binary parameter $%d is "
+		    "not one)",
+		    n->param_ref->number);
 		return;
 	}
 	if (*slot == NULL)
-		g->nomem = true;
+		t->nomem = true;
 }
 
 static PgQuery__Node *mk_rows_item(gather_t *g)
 {
-	PgQuery__RangeVar *rv = ar_alloc(g, sizeof *rv);
-	PgQuery__Alias *a = ar_alloc(g, sizeof *a);
+	PgQuery__RangeVar *rv = tree_alloc(&g->t, sizeof *rv);
+	PgQuery__Alias *a = tree_alloc(&g->t, sizeof *a);
 
 	if (rv == NULL || a == NULL)
 		return NULL;
 	pg_query__range_var__init(rv);
 	pg_query__alias__init(a);
-	a->aliasname = ar_strdup(g, ROWS_ALIAS);
-	rv->relname = ar_strdup(g, ROWS_REL);
-	rv->relpersistence = ar_strdup(g, "p");
+	a->aliasname = tree_strdup(&g->t, ROWS_ALIAS);
+	rv->relname = tree_strdup(&g->t, ROWS_REL);
+	rv->relpersistence = tree_strdup(&g->t, "p");
 	rv->inh = true;
 	rv->alias = a;
 	rv->location = -1;
-	return mk_node(g, NODE(RANGE_VAR), rv);
+	return tree_node(&g->t, NODE(RANGE_VAR), rv);
 }
 
 /* Each GROUP BY item's expression, shipped as a group column. */
@@ -1749,19 +1060,22 @@ static void ship_groups(gather_t *g)
 {
 	const PgQuery__SelectStmt *s = g->s;
 
-	for (size_t i = 0; i < s->n_group_clause && !stopped(g); i++) {
+	for (size_t i = 0; i < s->n_group_clause && !tree_stopped(&g->t); i++) {
 		const PgQuery__Node *e = s->group_clause[i];
-		const char *name = bare_name(e);
+		const char *name = tree_bare_name(e);
 		int pos;
 
 		if (e->node_case == NODE(GROUPING_SET)) {
-			refuse(g, "GROUPING SETS, ROLLUP and CUBE across shards are not supported");
+			tree_refuse(
+			    &g->t,
+			    "GROUPING SETS, ROLLUP and CUBE across shards are not supported");
 			return;
 		}
-		if (int_const(e, &pos)) {
+		if (tree_int_const(e, &pos)) {
 			if (pos < 1 || (size_t)pos > s->n_target_list ||
-			    is_star_target(s->target_list[pos - 1]->res_target->val)) {
-				refuse(g, "GROUP BY position %d is not in the select list", pos);
+			    tree_is_star(s->target_list[pos - 1]->res_target->val)) {
+				tree_refuse(&g->t, "GROUP BY position %d is not in the select list",
+				            pos);
 				return;
 			}
 			e = s->target_list[pos - 1]->res_target->val;
@@ -1778,24 +1092,25 @@ static void ship_groups(gather_t *g)
 				if (tn == NULL || strcmp(tn, name) != 0)
 					continue;
 				if (v->node_case == NODE(COLUMN_REF) &&
-				    strcmp(
-				        last_string(v->column_ref->fields, v->column_ref->n_fields)
-				            ? last_string(v->column_ref->fields,
-				                          v->column_ref->n_fields)
-				            : "",
-				        name) == 0)
+				    strcmp(tree_last_string(v->column_ref->fields,
+				                            v->column_ref->n_fields)
+				               ? tree_last_string(v->column_ref->fields,
+				                                  v->column_ref->n_fields)
+				               : "",
+				           name) == 0)
 					continue;
-				refuse(g,
-				       "GROUP BY %s names an output column across shards, which is "
-				       "not "
-				       "supported; write its position (GROUP BY %zu) or its "
-				       "expression",
-				       name, t + 1);
+				tree_refuse(
+				    &g->t,
+				    "GROUP BY %s names an output column across shards, which is "
+				    "not "
+				    "supported; write its position (GROUP BY %zu) or its "
+				    "expression",
+				    name, t + 1);
 				return;
 			}
 		}
-		if (find_in(g, e, NODE(SUB_LINK), false) != NULL) {
-			refuse(g, "a subquery in GROUP BY across shards is not supported");
+		if (tree_find(&g->t, e, NODE(SUB_LINK), false) != NULL) {
+			tree_refuse(&g->t, "a subquery in GROUP BY across shards is not supported");
 			return;
 		}
 		ship_add(g, SHIP_GROUP, e);
@@ -1807,14 +1122,14 @@ static PgQuery__SelectStmt *shard_select(gather_t *g, PgQuery__WithClause *with,
                                          PgQuery__Node **from, size_t n_from, PgQuery__Node *where)
 {
 	const PgQuery__SelectStmt *s = g->s;
-	PgQuery__SelectStmt *sh = ar_alloc(g, sizeof *sh);
+	PgQuery__SelectStmt *sh = tree_alloc(&g->t, sizeof *sh);
 	size_t n_group = 0;
 
 	if (sh == NULL)
 		return NULL;
 	pg_query__select_stmt__init(sh);
-	if ((sh->target_list = mk_list(g, (size_t)g->n_ship)) == NULL ||
-	    (sh->group_clause = mk_list(g, (size_t)g->n_ship)) == NULL)
+	if ((sh->target_list = tree_list(&g->t, (size_t)g->n_ship)) == NULL ||
+	    (sh->group_clause = tree_list(&g->t, (size_t)g->n_ship)) == NULL)
 		return NULL;
 	sh->op = PG_QUERY__SET_OPERATION__SETOP_NONE;
 	sh->limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_DEFAULT;
@@ -1826,10 +1141,10 @@ static PgQuery__SelectStmt *shard_select(gather_t *g, PgQuery__WithClause *with,
 		char name[24];
 
 		snprintf(name, sizeof name, "c%d", i);
-		if ((sh->target_list[i] = mk_res_target(g, name, g->ship[i].expr)) == NULL)
+		if ((sh->target_list[i] = tree_res_target(&g->t, name, g->ship[i].expr)) == NULL)
 			return NULL;
 		if (!g->distinct_mode && g->ship[i].kind != SHIP_PART &&
-		    (sh->group_clause[n_group++] = mk_int(g, i + 1)) == NULL)
+		    (sh->group_clause[n_group++] = tree_int(&g->t, i + 1)) == NULL)
 			return NULL;
 	}
 	sh->n_target_list = (size_t)g->n_ship;
@@ -1856,30 +1171,30 @@ static bool shard_distinct(gather_t *g, bool plain)
 {
 	const PgQuery__SelectStmt *s = g->s;
 
-	g->sh_distinct = mk_list(g, s->n_distinct_clause);
+	g->sh_distinct = tree_list(&g->t, s->n_distinct_clause);
 	if (g->sh_distinct == NULL)
 		return false;
 	for (size_t i = 0; i < s->n_distinct_clause; i++) {
 		const PgQuery__Node *e = s->distinct_clause[i];
 
-		g->sh_distinct[i] = plain ? copy_node(g, e) : copy_node(g, item_expr(g, e));
+		g->sh_distinct[i] = plain ? tree_copy(&g->t, e) : tree_copy(&g->t, item_expr(g, e));
 		if (g->sh_distinct[i] == NULL)
 			return false;
 	}
 	if (plain)
 		return true; /* the final query orders the distinct rows */
-	g->sh_sort = mk_list(g, s->n_sort_clause);
+	g->sh_sort = tree_list(&g->t, s->n_sort_clause);
 	if (g->sh_sort == NULL)
 		return false;
 	for (size_t i = 0; i < s->n_sort_clause; i++) {
-		PgQuery__Node *sb = copy_node(g, s->sort_clause[i]);
+		PgQuery__Node *sb = tree_copy(&g->t, s->sort_clause[i]);
 		PgQuery__Node *e;
 
 		if (sb == NULL)
 			return false;
 		e = sb->sort_by->node;
 		if (e != NULL && e->node_case != NODE(COLLATE_CLAUSE) &&
-		    (sb->sort_by->node = copy_node(g, item_expr(g, e))) == NULL)
+		    (sb->sort_by->node = tree_copy(&g->t, item_expr(g, e))) == NULL)
 			return false;
 		g->sh_sort[i] = sb;
 	}
@@ -1900,17 +1215,18 @@ static int plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 	g->distinct_mode = !a->agg && s->n_group_clause == 0 && s->having_clause == NULL;
 	g->zero_if_empty = s->n_group_clause == 0 && a->distinct_agg;
 	for (size_t i = 0; i < s->n_target_list; i++)
-		if (is_star_target(s->target_list[i]->res_target->val)) {
-			refuse(g, "* with aggregates, GROUP BY or DISTINCT across shards is not "
-			          "supported; name the columns");
+		if (tree_is_star(s->target_list[i]->res_target->val)) {
+			tree_refuse(&g->t,
+			            "* with aggregates, GROUP BY or DISTINCT across shards is not "
+			            "supported; name the columns");
 			return -1;
 		}
 	if (g->distinct_mode) {
 		/* the rows themselves are the groups */
 		for (size_t i = 0; i < s->n_target_list; i++)
 			ship_add(g, SHIP_GROUP, s->target_list[i]->res_target->val);
-		for (size_t i = 0; i < s->n_distinct_clause + s->n_sort_clause && !stopped(g);
-		     i++) {
+		for (size_t i = 0;
+		     i < s->n_distinct_clause + s->n_sort_clause && !tree_stopped(&g->t); i++) {
 			const PgQuery__Node *e, *x;
 
 			if (i < s->n_distinct_clause) {
@@ -1921,35 +1237,36 @@ static int plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 				e = s->sort_clause[i - s->n_distinct_clause]->sort_by->node;
 			}
 			if ((x = item_expr(g, e)) == NULL) {
-				refuse(g, "%s position is not in the select list",
-				       i < s->n_distinct_clause ? "DISTINCT ON" : "ORDER BY");
+				tree_refuse(&g->t, "%s position is not in the select list",
+				            i < s->n_distinct_clause ? "DISTINCT ON" : "ORDER BY");
 				return -1;
 			}
-			if (find_in(g, x, NODE(SUB_LINK), false) != NULL) {
-				refuse(g,
-				       "a subquery in DISTINCT ON or ORDER BY across shards is not "
-				       "supported");
+			if (tree_find(&g->t, x, NODE(SUB_LINK), false) != NULL) {
+				tree_refuse(
+				    &g->t,
+				    "a subquery in DISTINCT ON or ORDER BY across shards is not "
+				    "supported");
 				return -1;
 			}
 			ship_add(g, SHIP_GROUP, x);
 		}
-		if (!stopped(g) && !shard_distinct(g, plain_distinct))
+		if (!tree_stopped(&g->t) && !shard_distinct(g, plain_distinct))
 			goto nomem;
 	} else {
 		ship_groups(g);
 	}
-	if (stopped(g))
+	if (tree_stopped(&g->t))
 		return -1;
 	for (int i = 0; i < g->n_ship; i++)
 		if (g->ship[i].kind == SHIP_GROUP)
 			n_group++;
 
 	/* the final query: the statement over the held rows */
-	for (size_t i = 0; i < s->n_target_list && !stopped(g); i++) {
+	for (size_t i = 0; i < s->n_target_list && !tree_stopped(&g->t); i++) {
 		PgQuery__ResTarget *r = s->target_list[i]->res_target;
 
 		if (r->n_indirection > 0) {
-			refuse(g, "a select-list entry with indirection is not supported");
+			tree_refuse(&g->t, "a select-list entry with indirection is not supported");
 			return -1;
 		}
 		r->name = (char *)g->names[i];
@@ -1957,28 +1274,28 @@ static int plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 	}
 	if (s->having_clause != NULL)
 		fin_expr(g, &s->having_clause);
-	for (size_t i = 0; i < s->n_sort_clause && !stopped(g); i++) {
+	for (size_t i = 0; i < s->n_sort_clause && !tree_stopped(&g->t); i++) {
 		PgQuery__SortBy *sb = s->sort_clause[i]->sort_by;
 
 		if (!names_output(g, sb->node))
 			fin_expr(g, &sb->node);
 	}
-	for (size_t i = 0; i < s->n_distinct_clause && !plain_distinct && !stopped(g); i++)
+	for (size_t i = 0; i < s->n_distinct_clause && !plain_distinct && !tree_stopped(&g->t); i++)
 		if (!names_output(g, s->distinct_clause[i]))
 			fin_expr(g, &s->distinct_clause[i]);
-	if (s->limit_count != NULL && !stopped(g))
-		limit_slot(g, &s->limit_count, NULL);
-	if (s->limit_offset != NULL && !stopped(g))
-		limit_slot(g, &s->limit_offset, NULL);
-	if (stopped(g))
+	if (s->limit_count != NULL && !tree_stopped(&g->t))
+		limit_slot(&g->t, &s->limit_count, g);
+	if (s->limit_offset != NULL && !tree_stopped(&g->t))
+		limit_slot(&g->t, &s->limit_offset, g);
+	if (tree_stopped(&g->t))
 		return -1;
-	if (g->n_ship == 0 && ship_add(g, SHIP_PART, mk_expr(g, "count(*)")) < 0) {
-		g->nomem = !g->refused;
+	if (g->n_ship == 0 && ship_add(g, SHIP_PART, tree_expr(&g->t, "count(*)")) < 0) {
+		g->t.nomem = !g->t.refused;
 		return -1;
 	}
 
-	group = mk_list(g, (size_t)n_group);
-	s->from_clause = mk_list(g, 1);
+	group = tree_list(&g->t, (size_t)n_group);
+	s->from_clause = tree_list(&g->t, 1);
 	if (group == NULL || s->from_clause == NULL ||
 	    (s->from_clause[0] = mk_rows_item(g)) == NULL)
 		goto nomem;
@@ -1993,14 +1310,14 @@ static int plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 	s->n_group_clause = (size_t)n_group;
 	s->group_distinct = false;
 
-	if (g->probes != NULL && (where = mk_bool_and(g, where, g->probes)) == NULL)
+	if (g->probes != NULL && (where = tree_and(&g->t, where, g->probes)) == NULL)
 		goto nomem;
 	*shard = shard_select(g, with, from, n_from, where);
 	if (*shard == NULL)
 		goto nomem;
 	return 0;
 nomem:
-	g->nomem = !g->refused;
+	g->t.nomem = !g->t.refused;
 	return -1;
 }
 
@@ -2010,7 +1327,7 @@ typedef struct params_seen {
 	uint8_t *bits;
 } params_seen_t;
 
-static void param_slot(gather_t *g, PgQuery__Node **slot, void *arg)
+static void param_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 {
 	params_seen_t *ps = arg;
 	const PgQuery__Node *n = *slot;
@@ -2022,15 +1339,15 @@ static void param_slot(gather_t *g, PgQuery__Node **slot, void *arg)
 			ps->bits[k / 8] |= (uint8_t)(1u << (k % 8));
 		return;
 	}
-	each_slot(g, node_inner(n), param_slot, arg);
+	tree_each_slot(t, tree_inner(n), param_slot, arg);
 }
 
 static uint8_t *params_of(gather_t *g, PgQuery__SelectStmt *s)
 {
-	params_seen_t ps = {ar_alloc(g, MAX_PARAM / 8 + 1)};
+	params_seen_t ps = {tree_alloc(&g->t, MAX_PARAM / 8 + 1)};
 
 	if (ps.bits != NULL)
-		each_slot(g, &s->base, param_slot, &ps);
+		tree_each_slot(&g->t, &s->base, param_slot, &ps);
 	return ps.bits;
 }
 
@@ -2051,42 +1368,15 @@ static bool keep_params(gather_t *g, const uint8_t *before, PgQuery__SelectStmt 
 
 		if (!(before[k / 8] & (1u << (k % 8))) || (after[k / 8] & (1u << (k % 8))))
 			continue;
-		keep = mk_expr(g, "($%d::bigint IS NULL OR true)", k);
+		keep = tree_expr(&g->t, "($%d::bigint IS NULL OR true)", k);
 		if (keep == NULL ||
-		    (sh->where_clause = mk_bool_and(g, sh->where_clause, keep)) == NULL)
+		    (sh->where_clause = tree_and(&g->t, sh->where_clause, keep)) == NULL)
 			return false;
 	}
 	return true;
 }
 
 /* ---- writing the plan ---- */
-
-static char *deparse_select(gather_t *g, PgQuery__SelectStmt *s)
-{
-	PgQuery__ParseResult tree;
-	PgQuery__RawStmt raw, *stmts[1];
-	PgQuery__Node node;
-	char *sql;
-
-	pg_query__parse_result__init(&tree);
-	pg_query__raw_stmt__init(&raw);
-	pg_query__node__init(&node);
-	node.node_case = NODE(SELECT_STMT);
-	node.select_stmt = s;
-	raw.stmt = &node;
-	stmts[0] = &raw;
-	tree.version = PG_VERSION_NUM;
-	tree.n_stmts = 1;
-	tree.stmts = stmts;
-	sql = route_deparse(&tree, "the gather plan", g->err, sizeof g->err);
-	if (sql == NULL) {
-		if (strcmp(g->err, "out of memory") == 0)
-			g->nomem = true;
-		else
-			g->refused = true;
-	}
-	return sql;
-}
 
 static bool add_part(gather_plan_t *p, gather_part_kind_t kind, const char *text, size_t len,
                      int column)
@@ -2159,28 +1449,29 @@ static int plan(gather_t *g, gather_plan_t *out)
 
 	scan_select_aggs(g, s, &a);
 	refuse_common(g, s, &a);
-	if (stopped(g))
+	if (tree_stopped(&g->t))
 		return -1;
 	finalize =
 	    a.agg || s->n_group_clause > 0 || s->having_clause != NULL || s->n_distinct_clause > 0;
 	ns.literals = finalize;
 	scan_reserved(g, &s->base, &ns);
 	if (ns.found != NULL) {
-		refuse(g,
-		       "names and constants starting with \"" RESERVED "\" are pgshard's own in a "
-		       "query across shards (found \"%.60s\")",
-		       ns.found);
+		tree_refuse(&g->t,
+		            "names and constants starting with \"" RESERVED
+		            "\" are pgshard's own in a "
+		            "query across shards (found \"%.60s\")",
+		            ns.found);
 		return -1;
 	}
-	g->names = ar_alloc(g, (s->n_target_list + 1) * sizeof *g->names);
+	g->names = tree_alloc(&g->t, (s->n_target_list + 1) * sizeof *g->names);
 	if (g->names == NULL)
 		return -1;
 	for (size_t i = 0; i < s->n_target_list; i++) {
 		if (s->target_list[i]->node_case != NODE(RES_TARGET)) {
-			refuse(g, "a select-list entry pgshard does not know");
+			tree_refuse(&g->t, "a select-list entry pgshard does not know");
 			return -1;
 		}
-		g->names[i] = output_name(s->target_list[i]->res_target);
+		g->names[i] = colname_of_target(s->target_list[i]->res_target);
 	}
 	if (!g->check && (before = params_of(g, s)) == NULL)
 		return -1;
@@ -2194,22 +1485,22 @@ static int plan(gather_t *g, gather_plan_t *out)
 	if (g->check)
 		return 0;
 	if (!keep_params(g, before, shard)) {
-		g->nomem = !g->refused;
+		g->t.nomem = !g->t.refused;
 		return -1;
 	}
 	out->finalize = finalize;
-	out->shard_sql = deparse_select(g, shard);
+	out->shard_sql = tree_deparse_select(&g->t, shard, "the gather plan");
 	if (out->shard_sql == NULL)
 		return -1;
 	if (!finalize)
 		return 0;
 	out->limit = -1;
-	sql = deparse_select(g, s);
+	sql = tree_deparse_select(&g->t, s, "the gather plan");
 	if (sql == NULL)
 		return -1;
 	if (!split_parts(sql, out)) {
 		free(sql);
-		g->nomem = true;
+		g->t.nomem = true;
 		return -1;
 	}
 	free(sql);
@@ -2218,14 +1509,14 @@ static int plan(gather_t *g, gather_plan_t *out)
 
 /* ---- the interface ---- */
 
-static void lit_slot(gather_t *g, PgQuery__Node **slot, void *arg)
+static void lit_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 {
 	const route_literals_t *l = arg;
 	PgQuery__Node *n = *slot;
 	int k;
 
 	if (n->node_case != NODE(PARAM_REF)) {
-		each_slot(g, node_inner(n), lit_slot, arg);
+		tree_each_slot(t, tree_inner(n), lit_slot, arg);
 		return;
 	}
 	k = n->param_ref->number - l->first;
@@ -2239,14 +1530,14 @@ static void lit_slot(gather_t *g, PgQuery__Node **slot, void *arg)
 
 		memcpy(buf, l->values[k].data, len);
 		buf[len] = '\0';
-		*slot = mk_int(g, strtol(buf, NULL, 10));
+		*slot = tree_int(t, strtol(buf, NULL, 10));
 	} else if (l->kinds[k] == 'f') {
-		PgQuery__Node *c = mk_text_const(g, (const char *)l->values[k].data,
-		                                 (size_t)l->values[k].len, false);
+		PgQuery__Node *c = tree_text_const(t, (const char *)l->values[k].data,
+		                                   (size_t)l->values[k].len, false);
 
 		if (c != NULL) {
 			PgQuery__String *s = c->a_const->sval;
-			PgQuery__Float *f = ar_alloc(g, sizeof *f);
+			PgQuery__Float *f = tree_alloc(t, sizeof *f);
 
 			if (f == NULL)
 				return;
@@ -2257,11 +1548,11 @@ static void lit_slot(gather_t *g, PgQuery__Node **slot, void *arg)
 		}
 		*slot = c;
 	} else {
-		*slot = mk_text_const(g, (const char *)l->values[k].data, (size_t)l->values[k].len,
-		                      false);
+		*slot = tree_text_const(t, (const char *)l->values[k].data,
+		                        (size_t)l->values[k].len, false);
 	}
 	if (*slot == NULL)
-		g->nomem = true;
+		t->nomem = true;
 }
 
 int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_params,
@@ -2277,19 +1568,19 @@ int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_p
 	g.n_params = params != NULL ? n_params : 0;
 	if (errlen > 0)
 		err[0] = '\0';
-	copy = copy_node(&g, stmt);
+	copy = tree_copy(&g.t, stmt);
 	if (copy != NULL && lits != NULL && lits->n > 0)
-		lit_slot(&g, &copy, (void *)lits);
+		lit_slot(&g.t, &copy, (void *)lits);
 	if (copy != NULL && copy->node_case == NODE(SELECT_STMT)) {
 		g.s = copy->select_stmt;
 		plan(&g, NULL);
 	} else if (copy != NULL) {
-		refuse(&g, "only a SELECT has a gather plan");
+		tree_refuse(&g.t, "only a SELECT has a gather plan");
 	}
-	rc = g.nomem ? GATHER_CHECK_NOMEM : g.refused ? GATHER_CHECK_REFUSED : GATHER_CHECK_OK;
+	rc = g.t.nomem ? GATHER_CHECK_NOMEM : g.t.refused ? GATHER_CHECK_REFUSED : GATHER_CHECK_OK;
 	if (rc == GATHER_CHECK_REFUSED && errlen > 0)
-		snprintf(err, errlen, "%s", g.err);
-	gather_done(&g);
+		snprintf(err, errlen, "%s", g.t.err);
+	tree_free(&g.t);
 	return rc;
 }
 
@@ -2320,14 +1611,14 @@ int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *p
 	gather_init(&g);
 	g.params = params;
 	g.n_params = params != NULL ? n_params : 0;
-	tree = parse_in(&g, sql);
+	tree = tree_parse(&g.t, sql);
 	if (tree != NULL && tree->n_stmts != 1)
-		refuse(&g,
-		       "a SELECT on several shards whose rows the proxy merges cannot share its "
-		       "query string with other statements; send it alone");
+		tree_refuse(
+		    &g.t, "a SELECT on several shards whose rows the proxy merges cannot share its "
+		          "query string with other statements; send it alone");
 	else if (tree != NULL && (tree->stmts[0]->stmt == NULL ||
 	                          tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT)))
-		refuse(&g, "only a SELECT has a gather plan");
+		tree_refuse(&g.t, "only a SELECT has a gather plan");
 	else if (tree != NULL)
 		g.s = tree->stmts[0]->stmt->select_stmt;
 	if (g.s != NULL && plan(&g, out) == 0)
@@ -2336,10 +1627,10 @@ int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *p
 		gather_plan_free(out);
 		memset(out, 0, sizeof *out);
 		out->limit = -1;
-		memcpy(sqlstate, g.nomem ? "53200" : "0A000", 6);
-		snprintf(err, errlen, "%s", g.nomem ? "out of memory" : g.err);
+		memcpy(sqlstate, g.t.nomem ? "53200" : "0A000", 6);
+		snprintf(err, errlen, "%s", g.t.nomem ? "out of memory" : g.t.err);
 	}
-	gather_done(&g);
+	tree_free(&g.t);
 	return rc;
 }
 

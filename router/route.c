@@ -74,6 +74,7 @@
 #include <strings.h>
 
 #include "router/route_int.h"
+#include "router/tree.h"
 
 /*
  * Trees nested deeper than this many protobuf messages (a Node and the node
@@ -507,17 +508,10 @@ static void each_child(walk_t *w, const ProtobufCMessage *m, const void *skip1, 
 	 * each. Most messages of a tree are Nodes.
 	 */
 	if (d == &pg_query__node__descriptor) {
-		const PgQuery__Node *n = (const PgQuery__Node *)m;
-		const ProtobufCFieldDescriptor *f;
-		const ProtobufCMessage *sub;
+		const ProtobufCMessage *sub = tree_inner((const PgQuery__Node *)m);
 
-		f = n->node_case == PG_QUERY__NODE__NODE__NOT_SET
-		        ? NULL
-		        : protobuf_c_message_descriptor_get_field(d, (unsigned)n->node_case);
-		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || stopped(w))
-			return;
-		memcpy(&sub, base + f->offset, sizeof sub);
-		if (sub != NULL && (const void *)sub != skip1 && (const void *)sub != skip2)
+		if (sub != NULL && !stopped(w) && (const void *)sub != skip1 &&
+		    (const void *)sub != skip2)
 			fn(w, sub, arg);
 		return;
 	}

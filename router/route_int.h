@@ -1,7 +1,9 @@
 /*
  * route_int.h — what route.c and gather.c share inside the router: tree
- * helpers over libpg_query's protobuf structures, and the gather planner's
- * check that route_statement runs before it plans ROUTE_MERGE_GATHER.
+ * helpers over libpg_query's protobuf structures that route.c provides, and
+ * the gather planner's check that route_statement runs before it plans
+ * ROUTE_MERGE_GATHER. The arena-based helpers that build, copy and walk
+ * trees are tree.h's.
  *
  * Not part of the router's interface: only the router's own .c files include it.
  */
