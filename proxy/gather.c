@@ -151,19 +151,33 @@ void gather_free(fanout_t *f)
 
 /* ---- RowDescription ---- */
 
-/* The column types and formats of the shards' rows (every member's are the same). */
-static int note_rowdesc(fanout_t *f, const uint8_t *body, size_t len)
+/*
+ * The column types and formats of the shards' rows, from the first
+ * RowDescription; then again from the first member's, whose type OIDs are
+ * the ones its catalog and the final query know (the OID of a user-defined
+ * type differs from shard to shard; built-in ones do not).
+ */
+static int note_rowdesc(fanout_t *f, const member_t *m, const uint8_t *body, size_t len)
 {
 	wire_reader_t r;
 	int16_t n;
 
+	if (f->col_types != NULL && m != &f->m[0])
+		return 0;
 	wire_reader_init(&r, body, len);
-	if (wire_get_i16(&r, &n) < 0 || n < 0)
+	if (wire_get_i16(&r, &n) < 0 || n < 0 || (f->col_types != NULL && n != f->ncols))
 		return -1;
-	f->col_types = calloc((size_t)n + 1, sizeof(*f->col_types));
-	f->col_formats = calloc((size_t)n + 1, sizeof(*f->col_formats));
-	if (f->col_types == NULL || f->col_formats == NULL)
-		return -1;
+	if (f->col_types == NULL) {
+		f->col_types = calloc((size_t)n + 1, sizeof(*f->col_types));
+		f->col_formats = calloc((size_t)n + 1, sizeof(*f->col_formats));
+		if (f->col_types == NULL || f->col_formats == NULL)
+			return -1;
+		for (int i = 0; i < f->n; i++) {
+			f->m[i].fields = calloc((size_t)n + 1, sizeof(*f->m[i].fields));
+			if (f->m[i].fields == NULL)
+				return -1;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		const char *name;
 		int32_t table, type, typmod;
@@ -176,11 +190,6 @@ static int note_rowdesc(fanout_t *f, const uint8_t *body, size_t len)
 			return -1;
 		f->col_types[i] = (uint32_t)type;
 		f->col_formats[i] = format;
-	}
-	for (int i = 0; i < f->n; i++) {
-		f->m[i].fields = calloc((size_t)n + 1, sizeof(*f->m[i].fields));
-		if (f->m[i].fields == NULL)
-			return -1;
 	}
 	f->ncols = n;
 	return 0;
@@ -774,7 +783,7 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 		return 0;
 	switch (type) {
 	case 'T':
-		if (f->col_types == NULL && note_rowdesc(f, msg + 5, total - 5) < 0) {
+		if (note_rowdesc(f, m, msg + 5, total - 5) < 0) {
 			fanout_own_error(f, "08P01",
 			                 "pgshard: a shard sent a malformed RowDescription");
 			return 1;

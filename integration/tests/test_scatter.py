@@ -141,6 +141,9 @@ def grouping_by_a_user_defined_type():
     c = proxy()
     q(c, "DROP TABLE IF EXISTS rt_users")
     q(c, "/* pgshard: all */ DROP TYPE IF EXISTS rt_mood")
+    # a type on one shard only first, so that rt_mood's OID differs between shards
+    q(c, "/* pgshard: shard=0 */ DROP TYPE IF EXISTS rt_pad")
+    q(c, "/* pgshard: shard=0 */ CREATE TYPE rt_pad AS ENUM ('x')")
     q(c, "/* pgshard: all */ CREATE TYPE rt_mood AS ENUM ('sad', 'ok', 'happy')")
     q(c, "CREATE TABLE rt_users (id bigint PRIMARY KEY, name text, n int, mood rt_mood)")
     moods = ["happy", "sad", "ok", None]
@@ -151,10 +154,12 @@ def grouping_by_a_user_defined_type():
     rows = q(c, "SELECT mood, count(*), min(id) FROM rt_users GROUP BY mood ORDER BY mood")
     eq(rows, [("sad", 50, 1), ("ok", 50, 2), ("happy", 50, 4), (None, 50, 3)],
        "groups of an enum, in the enum's order")
-    eq(q(c, "SELECT DISTINCT mood FROM rt_users WHERE mood > 'sad' ORDER BY 1 DESC"),
-       [("happy",), ("ok",)], "DISTINCT over an enum")
+    for _ in range(5):  # whichever shard's RowDescription comes first
+        eq(q(c, "SELECT DISTINCT mood FROM rt_users WHERE mood > 'sad' ORDER BY 1 DESC"),
+           [("happy",), ("ok",)], "DISTINCT over an enum")
     q(c, "DROP TABLE rt_users")
     q(c, "/* pgshard: all */ DROP TYPE rt_mood")
+    q(c, "/* pgshard: shard=0 */ DROP TYPE rt_pad")
     c.close()
 
 
