@@ -6,8 +6,9 @@
  * connection, possibly at another worker, so the key table is shared by all
  * workers under a mutex; it is touched once per link and unlink, never per
  * message. A matching request is forwarded to the backend that is running
- * the client's query at that moment, with that backend's own key; when the
- * client holds no server there is nothing to cancel.
+ * the client's query at that moment, with that backend's own key (to every
+ * shard's backend during a statement on several shards); when the client
+ * holds no server there is nothing to cancel.
  */
 #include "proxy/proxy.h"
 
@@ -23,13 +24,18 @@
 
 #include "proxy/log.h"
 
-typedef struct cancel_entry {
-	int32_t pid; /* hash key: the pid the client was told */
-	int32_t key;
-	bool linked;
+/* A backend to cancel, as its postmaster must be told. */
+typedef struct cancel_target {
 	char host[256];
 	int port;
 	int32_t backend_pid, backend_key;
+} cancel_target_t;
+
+typedef struct cancel_entry {
+	int32_t pid; /* hash key: the pid the client was told */
+	int32_t key;
+	cancel_target_t *targets; /* the backends running the client's query now */
+	int n_targets;
 	UT_hash_handle hh;
 } cancel_entry_t;
 
@@ -82,6 +88,7 @@ void cancel_unregister(client_t *c)
 	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
 	if (e != NULL) {
 		HASH_DEL(cancel_table, e);
+		free(e->targets);
 		free(e);
 	}
 	pthread_mutex_unlock(&cancel_lock);
@@ -91,23 +98,39 @@ void cancel_unregister(client_t *c)
 void cancel_update(client_t *c)
 {
 	cancel_entry_t *e = NULL;
-	/* during a fan-out, the first shard's query: its error ends the statement */
-	server_t *s = c->server != NULL ? c->server : c->fan != NULL ? fanout_first(c->fan) : NULL;
+	cancel_target_t *t = NULL;
+	server_t *one[1] = {c->server}, **servers = one;
+	int n = c->server != NULL ? 1 : 0;
 
 	if (c->cancel_pid == 0)
 		return;
+	if (c->server == NULL && c->fan != NULL) {
+		/* during a fan-out, every member's query */
+		servers = fanout_servers(c->fan, &n);
+	}
+	if (n > 0) {
+		t = calloc((size_t)n, sizeof(*t));
+		if (t == NULL)
+			n = 0; /* the query cannot be cancelled; it still runs */
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(t[i].host, sizeof(t[i].host), "%s", servers[i]->pool->host);
+		t[i].port = servers[i]->pool->port;
+		t[i].backend_pid = servers[i]->backend_pid;
+		t[i].backend_key = servers[i]->backend_key;
+	}
+	if (servers != one)
+		free(servers);
 	pthread_mutex_lock(&cancel_lock);
 	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
 	if (e != NULL) {
-		e->linked = s != NULL;
-		if (s != NULL) {
-			snprintf(e->host, sizeof(e->host), "%s", s->pool->host);
-			e->port = s->pool->port;
-			e->backend_pid = s->backend_pid;
-			e->backend_key = s->backend_key;
-		}
+		free(e->targets);
+		e->targets = t;
+		e->n_targets = n;
+		t = NULL;
 	}
 	pthread_mutex_unlock(&cancel_lock);
+	free(t);
 }
 
 static void cancel_done_cb(struct bufferevent *bev, short what, void *arg)
@@ -122,33 +145,20 @@ static void cancel_written_cb(struct bufferevent *bev, void *arg)
 	bufferevent_disable(bev, EV_WRITE);
 }
 
-void cancel_forward(worker_t *w, int32_t pid, int32_t key)
+/* Send one backend's postmaster a CancelRequest for it. */
+static void cancel_send(worker_t *w, const cancel_target_t *t)
 {
-	cancel_entry_t *e = NULL, copy;
 	struct addrinfo hints, *res = NULL;
 	struct bufferevent *bev;
 	struct timeval tv = {5, 0};
 	char port[16];
-	bool found = false;
 	wire_buf_t b;
-
-	pthread_mutex_lock(&cancel_lock);
-	HASH_FIND_INT(cancel_table, &pid, e);
-	if (e != NULL && e->key == key && e->linked) {
-		copy = *e;
-		found = true;
-	}
-	pthread_mutex_unlock(&cancel_lock);
-	if (!found) {
-		log_debug("cancel request for unknown or idle session %d ignored", pid);
-		return;
-	}
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", copy.port);
-	if (getaddrinfo(copy.host, port, &hints, &res) != 0 || res == NULL)
+	snprintf(port, sizeof(port), "%d", t->port);
+	if (getaddrinfo(t->host, port, &hints, &res) != 0 || res == NULL)
 		return;
 	bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -162,15 +172,38 @@ void cancel_forward(worker_t *w, int32_t pid, int32_t key)
 	wire_buf_init(&b);
 	wire_begin(&b, 0);
 	wire_put_i32(&b, WIRE_CANCEL_CODE);
-	wire_put_i32(&b, copy.backend_pid);
-	wire_put_i32(&b, copy.backend_key);
+	wire_put_i32(&b, t->backend_pid);
+	wire_put_i32(&b, t->backend_key);
 	if (wire_end(&b) < 0 || bufferevent_write(bev, b.data, b.len) < 0 ||
 	    bufferevent_socket_connect(bev, res->ai_addr, (int)res->ai_addrlen) < 0) {
 		bufferevent_free(bev);
 	} else {
-		log_info("forwarded cancel request to backend %d at %s:%d", copy.backend_pid,
-		         copy.host, copy.port);
+		log_info("forwarded cancel request to backend %d at %s:%d", t->backend_pid, t->host,
+		         t->port);
 	}
 	wire_buf_free(&b);
 	freeaddrinfo(res);
+}
+
+void cancel_forward(worker_t *w, int32_t pid, int32_t key)
+{
+	cancel_entry_t *e = NULL;
+	cancel_target_t *copy = NULL;
+	int n = 0;
+
+	pthread_mutex_lock(&cancel_lock);
+	HASH_FIND_INT(cancel_table, &pid, e);
+	if (e != NULL && e->key == key && e->n_targets > 0) {
+		copy = malloc(sizeof(*copy) * (size_t)e->n_targets);
+		if (copy != NULL) {
+			memcpy(copy, e->targets, sizeof(*copy) * (size_t)e->n_targets);
+			n = e->n_targets;
+		}
+	}
+	pthread_mutex_unlock(&cancel_lock);
+	if (n == 0)
+		log_debug("cancel request for unknown or idle session %d ignored", pid);
+	for (int i = 0; i < n; i++)
+		cancel_send(w, &copy[i]);
+	free(copy);
 }

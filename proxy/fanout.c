@@ -46,9 +46,15 @@ bool fanout_has(const fanout_t *f, const server_t *s)
 	return false;
 }
 
-server_t *fanout_first(const fanout_t *f)
+server_t **fanout_servers(const fanout_t *f, int *n)
 {
-	return f->n > 0 ? f->m[0].s : NULL;
+	server_t **out = calloc((size_t)f->n + 1, sizeof(*out));
+
+	*n = 0;
+	for (int i = 0; out != NULL && i < f->n; i++)
+		if (f->m[i].s != NULL)
+			out[(*n)++] = f->m[i].s;
+	return out;
 }
 
 void fanout_free(client_t *c)

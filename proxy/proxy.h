@@ -350,7 +350,8 @@ typedef struct fanout_bind {
 int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
-server_t *fanout_first(const fanout_t *f); /* where a CancelRequest goes */
+/* The members' servers, where a CancelRequest goes (allocated; *n of them). */
+server_t **fanout_servers(const fanout_t *f, int *n);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
 int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
 void fanout_member_lost(client_t *c, server_t *s);

@@ -343,6 +343,12 @@ def cancel_reaches_a_statement_on_several_shards():
     check(time.time() - t0 < 15, "cancel took %.1f s" % (time.time() - t0))
     rows, _ = q(c, "SELECT 1")
     eq(rows, [(1,)], "the session after the cancel")
+    # every shard's part was canceled: none of them went on to update its rows
+    for i in range(N):
+        s = shard(i)
+        rows, _ = q(s, "SELECT count(*) FROM rt_users WHERE n <> 0")
+        eq(rows, [(0,)], "rows updated on shard %d after the cancel" % i)
+        s.close()
     c.close()
 
 
