@@ -31,7 +31,9 @@
  *      exists only where both of its halves do, and a predicate on the key
  *      of any table of a query block constrains the whole block. Sharded
  *      tables of one level joined any other way are refused: their matching
- *      rows can be on different shards.
+ *      rows can be on different shards. A FROM subquery or CTE over sharded
+ *      tables counts as a table whose keys are the key columns it selects
+ *      unmodified (none when it combines rows of several keys).
  *    - OR (union) where a result row needs rows of either side: OR, UNION,
  *      and data-modifying CTEs, which must run wherever their own rows are
  *      whatever the rest of the statement reads.
@@ -250,14 +252,34 @@ static part_t part_weaken(part_t p)
 
 /* ---- the state of one routing call ---- */
 
+/*
+ * The output columns of a derived table (a FROM subquery, a CTE, a write's
+ * RETURNING) that are the shard key of the rows it reads, unmodified: a
+ * plain reference to a key column, or `*` / `x.*` over one, in a query that
+ * does not combine rows of several keys (see derived_keys). A row of such a
+ * derived table lives on the shard its key says, as a table's row does.
+ */
+#define KEYOUT_MAX 8
+
+typedef struct keyout {
+	const char *names[KEYOUT_MAX];
+	int pos[KEYOUT_MAX]; /* position in the select list; -1 at or after a `*` */
+	int n;
+	const cfg_table_t *table; /* a sharded table it reads, for messages; NULL */
+	int corr;     /* LATERAL: the rel of the enclosing block its WHERE equates a key with, -1 */
+	char why[96]; /* when it combines rows of several keys: how ("has LIMIT/OFFSET") */
+} keyout_t;
+
 /* A CTE in scope; the chain through `up` is what a query level can see. */
 typedef struct scope {
 	const char *name;
 	const PgQuery__CommonTableExpr *cte;
 	struct scope *inner; /* the scope the CTE's own query sees */
 	struct scope *up;
-	bool busy, done; /* analysis: computing / computed `part` */
+	bool recursive;  /* of WITH RECURSIVE */
+	bool busy, done; /* analysis: computing / computed `part` and `keys` */
 	part_t part;
+	keyout_t keys;
 } scope_t;
 
 enum {
@@ -288,6 +310,8 @@ typedef struct walk {
 	shard_set_t mentioned; /* every shard a key predicate named, for the empty case */
 	bool ins_split;        /* the top-level INSERT's rows go to several shards */
 	int key_column;
+	const struct block *lateral_up; /* for the LATERAL subquery about to be analysed: the
+	                                   block it may correlate with */
 
 	/* outcome */
 	bool refused;
@@ -478,6 +502,7 @@ static scope_t *with_open(walk_t *w, const PgQuery__WithClause *with, scope_t *s
 			s[i].name = s[i].cte->ctename;
 		}
 		s[i].up = i > 0 ? &s[i - 1] : sc;
+		s[i].recursive = with->recursive;
 	}
 	for (size_t i = 0; i < n; i++)
 		s[i].inner = with->recursive ? &s[n - 1] : s[i].up;
@@ -1042,10 +1067,18 @@ static bool array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_
 
 /* ---- query blocks: the tables of one FROM and the predicates on them ---- */
 
+/*
+ * A sharded table of a block, or a derived table that reads sharded tables
+ * (rv NULL): its rows are joined like a table's, and only on its key
+ * columns is it co-located with the others.
+ */
 typedef struct rel {
-	const cfg_table_t *table; /* sharded */
+	const cfg_table_t *table; /* sharded; for a derived table, one it reads */
 	const PgQuery__RangeVar *rv;
-	int group; /* tables joined on equal keys share a group */
+	const char *name; /* a derived table's name in its level (alias, CTE name) */
+	const char *what; /* "subquery", "CTE" */
+	keyout_t keys;    /* a derived table's key columns */
+	int group;        /* tables joined on equal keys share a group */
 } rel_t;
 
 typedef struct nodes {
@@ -1103,10 +1136,44 @@ static void block_add_rel(walk_t *w, block_t *b, const cfg_table_t *t, const PgQ
 		b->rels = r;
 		b->cap_rels = cap;
 	}
+	memset(&b->rels[b->n_rels], 0, sizeof b->rels[b->n_rels]);
 	b->rels[b->n_rels].table = t;
 	b->rels[b->n_rels].rv = rv;
 	b->rels[b->n_rels].group = b->n_rels;
 	b->n_rels++;
+}
+
+static void block_add_derived(walk_t *w, block_t *b, const char *name, const char *what,
+                              const keyout_t *ko)
+{
+	const cfg_table_t *t = ko->table != NULL ? ko->table : table_at(w, w->map_table);
+	int i = b->n_rels;
+
+	block_add_rel(w, b, t, NULL);
+	if (b->n_rels == i)
+		return; /* out of memory */
+	b->rels[i].name = name != NULL ? name : "(unnamed)";
+	b->rels[i].what = what;
+	b->rels[i].keys = *ko;
+}
+
+/* The names of a rel's key columns: a table's one, a derived table's any number. */
+static int rel_n_keys(const rel_t *r)
+{
+	return r->rv != NULL ? 1 : r->keys.n;
+}
+
+static const char *rel_key(const rel_t *r, int k)
+{
+	return r->rv != NULL ? r->table->key : r->keys.names[k];
+}
+
+static bool rel_has_key(const rel_t *r, const char *col)
+{
+	for (int k = 0; k < rel_n_keys(r); k++)
+		if (streq(rel_key(r, k), col))
+			return true;
+	return false;
 }
 
 static void rel_join(block_t *b, int x, int y)
@@ -1126,8 +1193,8 @@ static const char *alias_of(const PgQuery__RangeVar *rv)
 }
 
 /*
- * Which sharded table of the block a column reference names as its key
- * column (its index in b->rels), or -1. An alias hides the table's own
+ * Which sharded table (or derived table) of the block a column reference
+ * names as its key column (its index in b->rels), or -1. An alias hides the table's own
  * name, as in PostgreSQL. An unqualified name is the key of the table
  * whose key it is: had another table of the block a column of that name,
  * PostgreSQL would reject the reference as ambiguous.
@@ -1152,12 +1219,18 @@ static int key_rel(const block_t *b, const PgQuery__Node *n)
 	schema = nf >= 3 ? str_of(c->fields[nf - 3]) : NULL;
 	for (int i = 0; i < b->n_rels; i++) {
 		const rel_t *r = &b->rels[i];
-		const char *alias = alias_of(r->rv);
+		const char *alias;
 
-		if (!streq(r->table->key, col))
+		if (!rel_has_key(r, col))
 			continue;
 		if (nf == 1)
 			return i;
+		if (r->rv == NULL) {
+			if (nf == 2 && streq(r->name, qual))
+				return i;
+			continue;
+		}
+		alias = alias_of(r->rv);
 		if (alias != NULL) {
 			if (nf == 2 && streq(alias, qual))
 				return i;
@@ -1427,8 +1500,199 @@ typedef struct keysrc {
 	int shard;
 } keysrc_t;
 
-static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top);
-static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks);
+static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top, keyout_t *ko);
+static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks,
+                        keyout_t *ko);
+static const char *level_combines(walk_t *w, const PgQuery__SelectStmt *s, const block_t *b,
+                                  bool as_set, char *buf, size_t len);
+static bool item_named(const PgQuery__Node *n, const char *q, int depth);
+
+static void keyout_init(keyout_t *ko)
+{
+	memset(ko, 0, sizeof *ko);
+	ko->corr = -1;
+}
+
+static void keyout_add(keyout_t *ko, const char *name, int pos)
+{
+	if (name != NULL && ko->n < KEYOUT_MAX) {
+		ko->names[ko->n] = name;
+		ko->pos[ko->n] = pos;
+		ko->n++;
+	}
+}
+
+/* `AS s(a, b, ...)` renames the first columns: keys past a `*` are no longer known. */
+static void keyout_rename(keyout_t *ko, const PgQuery__Alias *alias)
+{
+	keyout_t in = *ko;
+
+	if (alias == NULL || alias->n_colnames == 0)
+		return;
+	ko->n = 0;
+	for (int k = 0; k < in.n; k++) {
+		if (in.pos[k] < 0)
+			continue;
+		if ((size_t)in.pos[k] < alias->n_colnames)
+			keyout_add(ko, str_of(alias->colnames[in.pos[k]]), in.pos[k]);
+		else
+			keyout_add(ko, in.names[k], in.pos[k]);
+	}
+}
+
+/* Whether a rel is what the qualifier q names (an alias hides the table's own name). */
+static bool rel_named(const rel_t *r, const char *q)
+{
+	if (r->rv == NULL)
+		return streq(r->name, q);
+	return alias_of(r->rv) != NULL ? streq(alias_of(r->rv), q) : streq(r->rv->relname, q);
+}
+
+/* The key columns a select list (or RETURNING list) passes on unmodified from block b. */
+static void targets_keyout(const block_t *b, PgQuery__Node *const *targets, size_t n, keyout_t *ko)
+{
+	bool star = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const PgQuery__ResTarget *rt;
+		const PgQuery__ColumnRef *c;
+
+		if (targets[i] == NULL || targets[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			continue;
+		rt = targets[i]->res_target;
+		if (tree_is_star(rt->val)) {
+			const char *q;
+
+			c = rt->val->column_ref;
+			q = c->n_fields >= 2 ? str_of(c->fields[c->n_fields - 2]) : NULL;
+			for (int r = 0; r < b->n_rels; r++)
+				if (c->n_fields == 1 || rel_named(&b->rels[r], q))
+					for (int k = 0; k < rel_n_keys(&b->rels[r]); k++)
+						keyout_add(ko, rel_key(&b->rels[r], k), -1);
+			star = true;
+			continue;
+		}
+		if (key_rel(b, rt->val) < 0)
+			continue;
+		c = rt->val->column_ref;
+		keyout_add(ko, !empty(rt->name) ? rt->name : str_of(c->fields[c->n_fields - 1]),
+		           star ? -1 : (int)i);
+	}
+}
+
+/* DISTINCT keeps each row's key; DISTINCT ON picks among keys unless it is on one. */
+static bool distinct_by_key(const PgQuery__SelectStmt *s, const block_t *b)
+{
+	if (s->n_distinct_clause == 0 ||
+	    (s->n_distinct_clause == 1 &&
+	     s->distinct_clause[0]->node_case == PG_QUERY__NODE__NODE__NOT_SET))
+		return true;
+	for (size_t i = 0; i < s->n_distinct_clause; i++)
+		if (key_rel(b, s->distinct_clause[i]) >= 0)
+			return true;
+	return false;
+}
+
+/*
+ * The key columns of one SELECT level (no set operation) whose block is b.
+ * Its rows keep the shard their key says only if it combines no rows of
+ * several keys: no window functions, LIMIT/OFFSET or DISTINCT ON other
+ * columns, and aggregates only per group of a GROUP BY on the key.
+ */
+static void select_keyout(walk_t *w, const PgQuery__SelectStmt *s, const block_t *b, keyout_t *ko)
+{
+	char buf[96];
+	const char *why;
+
+	if (b->n_rels == 0)
+		return;
+	ko->table = b->rels[0].table;
+	why = level_combines(w, s, b, true, buf, sizeof buf);
+	if (why == NULL && !distinct_by_key(s, b))
+		why = "DISTINCT ON other columns than the shard key";
+	if (why != NULL)
+		snprintf(ko->why, sizeof ko->why, "has %s", why);
+	else
+		targets_keyout(b, s->target_list, s->n_target_list, ko);
+}
+
+/* UNION, INTERSECT, EXCEPT: a column is a key where it is one in both arms. */
+static void setop_keyout(const keyout_t *l, const keyout_t *r, keyout_t *ko)
+{
+	ko->table = l->table != NULL ? l->table : r->table;
+	memcpy(ko->why, l->why[0] != '\0' ? l->why : r->why, sizeof ko->why);
+	for (int i = 0; i < l->n; i++)
+		for (int k = 0; k < r->n && l->pos[i] >= 0; k++)
+			if (r->pos[k] == l->pos[i]) {
+				keyout_add(ko, l->names[i], l->pos[i]);
+				break;
+			}
+}
+
+/* INSERT, UPDATE, DELETE ... RETURNING: the key columns of the target it returns. */
+static void returning_keyout(walk_t *w, const PgQuery__RangeVar *rel, PgQuery__Node *const *targets,
+                             size_t n, keyout_t *ko)
+{
+	int i = rel ? find_table(w->cfg, rel->catalogname, rel->schemaname, rel->relname) : -1;
+	block_t b;
+
+	if (i < 0 || !is_sharded(table_at(w, i)))
+		return;
+	block_init(&b);
+	block_add_rel(w, &b, table_at(w, i), rel);
+	ko->table = table_at(w, i);
+	if (b.n_rels == 1)
+		targets_keyout(&b, targets, n, ko);
+	block_free(&b);
+}
+
+/*
+ * A LATERAL subquery whose block is b, correlated by a top-level conjunct of
+ * its WHERE (or of an inner join's ON) that equates one of its keys with the
+ * key of a table of the enclosing block up, named qualified: its rows then
+ * live with that table's. The index of that table in up, or -1.
+ */
+static int lateral_corr(const PgQuery__SelectStmt *s, const block_t *b, const block_t *up,
+                        const PgQuery__Node *n)
+{
+	const PgQuery__AExpr *e;
+
+	if (n == NULL)
+		return -1;
+	if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+		for (size_t i = 0; i < n->bool_expr->n_args; i++) {
+			int r = lateral_corr(s, b, up, n->bool_expr->args[i]);
+
+			if (r >= 0)
+				return r;
+		}
+		return -1;
+	}
+	if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR)
+		return -1;
+	e = n->a_expr;
+	if (e->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || !streq(op_name(e), "="))
+		return -1;
+	for (int side = 0; side < 2; side++) {
+		const PgQuery__Node *in = side ? e->rexpr : e->lexpr,
+		                    *out = side ? e->lexpr : e->rexpr;
+		const PgQuery__ColumnRef *c;
+		const char *q;
+		bool own = false;
+
+		if (key_rel(b, in) < 0 || out == NULL ||
+		    out->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+			continue;
+		c = out->column_ref;
+		q = c->n_fields >= 2 ? str_of(c->fields[c->n_fields - 2]) : NULL;
+		for (size_t i = 0; i < s->n_from_clause && q != NULL && !own; i++)
+			own = item_named(s->from_clause[i], q, 0);
+		if (q != NULL && !own && key_rel(up, out) >= 0)
+			return key_rel(up, out);
+	}
+	return -1;
+}
 
 static part_t cte_part(walk_t *w, scope_t *node)
 {
@@ -1437,7 +1701,13 @@ static part_t cte_part(walk_t *w, scope_t *node)
 	if (node->busy || node->cte == NULL)
 		return part_make(PART_NONE); /* a recursive reference adds no table */
 	node->busy = true;
-	node->part = an_query(w, node->cte->ctequery, node->inner, false);
+	keyout_init(&node->keys);
+	node->part = an_query(w, node->cte->ctequery, node->inner, false, &node->keys);
+	if (node->recursive) {
+		/* its rows grow from rows of other keys */
+		node->keys.n = 0;
+		snprintf(node->keys.why, sizeof node->keys.why, "is a recursive CTE");
+	}
 	node->busy = false;
 	node->done = true;
 	return node->part;
@@ -1484,8 +1754,14 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 
 		if (cte != NULL) {
 			part_t p = cte_part(w, cte);
+			keyout_t ko = cte->keys;
 
 			b->items = part_and(b->items, nullable ? part_weaken(p) : p);
+			if (p.kind != PART_NONE && cte->done) {
+				keyout_rename(&ko, rv->alias);
+				block_add_derived(w, b, alias_of(rv) ? alias_of(rv) : rv->relname,
+				                  "CTE", &ko);
+			}
 			return;
 		}
 		i = find_table(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
@@ -1513,11 +1789,15 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 		/* USING (key), NATURAL: the keys of both sides are equal */
 		for (int x = l0; x < l1 && (j->is_natural || j->n_using_clause > 0); x++)
 			for (int y = l1; y < b->n_rels; y++)
-				if (streq(b->rels[x].table->key, b->rels[y].table->key) &&
-				    (j->is_natural ||
-				     in_string_list(j->using_clause, j->n_using_clause,
-				                    b->rels[x].table->key)))
-					rel_join(b, x, y);
+				for (int k = 0; k < rel_n_keys(&b->rels[x]); k++) {
+					const char *key = rel_key(&b->rels[x], k);
+
+					if (rel_has_key(&b->rels[y], key) &&
+					    (j->is_natural ||
+					     in_string_list(j->using_clause, j->n_using_clause,
+					                    key)))
+						rel_join(b, x, y);
+				}
 		if (j->quals != NULL) {
 			nodes_push(w, &b->joins, j->quals);
 			/* an outer join's ON keeps the rows it does not match: no filter */
@@ -1527,9 +1807,25 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 		return;
 	}
 	case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
-		part_t p = an_query(w, n->range_subselect->subquery, sc, false);
+		const PgQuery__RangeSubselect *rs = n->range_subselect;
+		const PgQuery__Alias *alias = rs->alias;
+		keyout_t ko;
+		part_t p;
 
+		keyout_init(&ko);
+		w->lateral_up = rs->lateral ? b : NULL;
+		p = an_query(w, rs->subquery, sc, false, &ko);
+		w->lateral_up = NULL;
 		b->items = part_and(b->items, nullable ? part_weaken(p) : p);
+		if (p.kind != PART_NONE) {
+			int i = b->n_rels;
+
+			keyout_rename(&ko, alias);
+			block_add_derived(w, b, alias != NULL ? alias->aliasname : NULL, "subquery",
+			                  &ko);
+			if (ko.corr >= 0 && ko.corr < i && b->n_rels > i)
+				rel_join(b, ko.corr, i);
+		}
 		return;
 	}
 	default:
@@ -1550,7 +1846,7 @@ static void block_conjuncts(walk_t *w, const block_t *b, const PgQuery__Node *n,
 		return;
 	}
 	if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK) {
-		part_t inner = an_query(w, n->sub_link->subselect, sc, false);
+		part_t inner = an_query(w, n->sub_link->subselect, sc, false, NULL);
 
 		/*
 		 * key IN (SELECT ...), EXISTS (...): true only where a row of the
@@ -1589,11 +1885,37 @@ static void join_keys(block_t *b, const PgQuery__Node *n)
 		rel_join(b, x, y);
 }
 
+/* A rel for people: "table users", "subquery s over orders". */
+static void rel_words(const rel_t *r, char *out, size_t len)
+{
+	if (r->rv != NULL)
+		snprintf(out, len, "table %s", r->table->name);
+	else
+		snprintf(out, len, "%s %s over %s", r->what, r->name, r->table->name);
+}
+
+/* How a join on a rel's key names it: u.id, s.user_id. */
+static void rel_keyref(const rel_t *r, char *out, size_t len)
+{
+	if (r->rv != NULL)
+		snprintf(out, len, "%s.%s", alias_of(r->rv) ? alias_of(r->rv) : r->table->name,
+		         r->table->key);
+	else
+		snprintf(out, len, "%s.%s", r->name,
+		         r->keys.n > 0 ? r->keys.names[0] : r->table->key);
+}
+
 /*
  * Sharded tables of one query level must be joined on their keys: only
  * then does each shard hold all the rows that join with its own (that is
  * what co-location buys). Any other join of them needs rows from several
- * shards at once, which one statement on each shard cannot see.
+ * shards at once, which one statement on each shard cannot see. A derived
+ * table over sharded tables (FROM subquery, CTE) is one of them: its rows
+ * are co-located with a table's only through a key column it selects
+ * unmodified (see keyout_t), or a LATERAL correlation on the key. Like a
+ * direct join, this is refused whatever the statement's predicates, even
+ * those that would route it to one shard: a join on other columns would
+ * still need rows of the other shards.
  */
 static void check_joined_on_keys(walk_t *w, block_t *b, const PgQuery__Node *where)
 {
@@ -1603,16 +1925,48 @@ static void check_joined_on_keys(walk_t *w, block_t *b, const PgQuery__Node *whe
 	for (int i = 0; i < b->joins.n; i++)
 		join_keys(b, b->joins.v[i]);
 	for (int i = 1; i < b->n_rels; i++) {
-		const cfg_table_t *t0 = b->rels[0].table, *t = b->rels[i].table;
+		const rel_t *r0 = &b->rels[0], *r = &b->rels[i];
+		const rel_t *d = r0->rv == NULL ? r0 : r;
+		const cfg_table_t *t0 = r0->table, *t = r->table;
+		char k0[2 * NAME_MAX_LEN], k[2 * NAME_MAX_LEN];
+		char w0[3 * NAME_MAX_LEN], wi[3 * NAME_MAX_LEN];
 
-		if (b->rels[i].group == b->rels[0].group)
+		if (r->group == r0->group)
 			continue;
-		refuse(w,
-		       "tables %s and %s are joined without equal keys, so matching rows may be on "
-		       "different shards; join them on %s.%s = %s.%s (or query them separately)",
-		       t0->name, t->name,
-		       alias_of(b->rels[0].rv) ? alias_of(b->rels[0].rv) : t0->name, t0->key,
-		       alias_of(b->rels[i].rv) ? alias_of(b->rels[i].rv) : t->name, t->key);
+		if (r0->rv != NULL && r->rv != NULL) {
+			refuse(
+			    w,
+			    "tables %s and %s are joined without equal keys, so matching rows may "
+			    "be on different shards; join them on %s.%s = %s.%s (or query them "
+			    "separately)",
+			    t0->name, t->name, alias_of(r0->rv) ? alias_of(r0->rv) : t0->name,
+			    t0->key, alias_of(r->rv) ? alias_of(r->rv) : t->name, t->key);
+			return;
+		}
+		/* a derived table: its rows are where the key it selects says */
+		if (r->rv == NULL && (r->keys.why[0] != '\0' || r0->rv != NULL))
+			d = r;
+		rel_words(r0, w0, sizeof w0);
+		rel_words(r, wi, sizeof wi);
+		rel_keyref(r0, k0, sizeof k0);
+		rel_keyref(r, k, sizeof k);
+		if (d->keys.why[0] != '\0')
+			refuse(w,
+			       "%s %s, so its rows are not each on the shard of their key, and it "
+			       "is joined to %s: that is not supported yet (each shard would join "
+			       "only its own rows); keep %s.%s in it unmodified, with aggregates "
+			       "only grouped by it and no LIMIT/OFFSET, window functions or "
+			       "recursion, and join on %s = %s, or /* pgshard: shard=N */",
+			       d == r ? wi : w0, d->keys.why, d == r ? w0 : wi, d->table->name,
+			       d->table->key, k0, k);
+		else
+			refuse(
+			    w,
+			    "%s and %s are joined without equal keys, so matching rows may be on "
+			    "different shards; join them on %s = %s, with %s %s selecting %s.%s "
+			    "unmodified (and grouping by it if it aggregates), or query them "
+			    "separately",
+			    w0, wi, k0, k, d->what, d->name, d->table->name, d->table->key);
 		return;
 	}
 }
@@ -1661,7 +2015,7 @@ static void expr_sublinks(walk_t *w, const ProtobufCMessage *m, scope_t *sc, par
 	if (m->descriptor == &pg_query__sub_link__descriptor) {
 		const PgQuery__SubLink *l = (const PgQuery__SubLink *)m;
 
-		*acc = part_and(*acc, an_query(w, l->subselect, sc, false));
+		*acc = part_and(*acc, an_query(w, l->subselect, sc, false, NULL));
 		return;
 	}
 	each_child(w, m, NULL, NULL, sublinks_child, &a);
@@ -1708,11 +2062,14 @@ static void select_keysrc(walk_t *w, const PgQuery__SelectStmt *s, const block_t
 	}
 }
 
-static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks)
+static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, keysrc_t *ks,
+                        keyout_t *ko)
 {
+	const block_t *lateral_up = w->lateral_up;
 	scope_t *nodes, *body;
 	part_t p, writes;
 
+	w->lateral_up = NULL; /* for this level only, not the subqueries in it */
 	if (s == NULL || stopped(w))
 		return part_make(PART_NONE);
 	if (++w->depth > MAX_DEPTH) {
@@ -1728,17 +2085,25 @@ static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, ke
 	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE &&
 	    s->op != PG_QUERY__SET_OPERATION__SET_OPERATION_UNDEFINED) {
 		keysrc_t kl, kr;
+		keyout_t ol, orr;
 
 		if (ks != NULL) {
 			kl = *ks;
 			kr = *ks;
 		}
+		keyout_init(&ol);
+		keyout_init(&orr);
 		/* UNION, INTERSECT, EXCEPT: either side's rows may matter */
-		p = part_or(an_select(w, s->larg, body, ks ? &kl : NULL),
-		            an_select(w, s->rarg, body, ks ? &kr : NULL));
+		p = part_or(an_select(w, s->larg, body, ks ? &kl : NULL, ko ? &ol : NULL),
+		            an_select(w, s->rarg, body, ks ? &kr : NULL, ko ? &orr : NULL));
 		if (ks != NULL)
 			ks->kind = kl.kind == KS_COLOCATED && kr.kind == KS_COLOCATED ? KS_COLOCATED
 			                                                              : KS_BAD;
+		/* a LIMIT of the whole picks among the rows of all shards */
+		if (ko != NULL && (s->limit_count != NULL || s->limit_offset != NULL))
+			snprintf(ko->why, sizeof ko->why, "has LIMIT/OFFSET");
+		else if (ko != NULL)
+			setop_keyout(&ol, &orr, ko);
 	} else if (s->n_values_lists > 0) {
 		p = part_make(PART_NONE);
 		if (ks != NULL)
@@ -1767,6 +2132,14 @@ static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, ke
 		}
 		if (ks != NULL)
 			select_keysrc(w, s, &b, ks);
+		if (ko != NULL) {
+			select_keyout(w, s, &b, ko);
+			if (lateral_up != NULL) {
+				ko->corr = lateral_corr(s, &b, lateral_up, s->where_clause);
+				for (int i = 0; i < b.quals.n && ko->corr < 0; i++)
+					ko->corr = lateral_corr(s, &b, lateral_up, b.quals.v[i]);
+			}
+		}
 		block_free(&b);
 	}
 	p = part_or(p, writes);
@@ -2122,7 +2495,7 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 		/* INSERT ... SELECT: rows are inserted on the shard they are read on */
 		keysrc_t ks = {.pos = k, .kind = KS_BAD, .shard = -1};
 
-		p = an_select(w, sel, body, &ks);
+		p = an_select(w, sel, body, &ks, NULL);
 		if (!stopped(w) && ks.kind == KS_VALUE) {
 			shard_set_t one;
 
@@ -2226,24 +2599,45 @@ static part_t an_merge(walk_t *w, const PgQuery__MergeStmt *m, scope_t *sc)
 	return part_or(p, writes);
 }
 
-static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top)
+/* ko, when not NULL: the key columns of the query's rows, as a derived table (see keyout_t). */
+static part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top, keyout_t *ko)
 {
+	const PgQuery__RangeVar *rel;
+	PgQuery__Node *const *ret;
+	size_t n_ret;
+	part_t p;
+
 	if (n == NULL || stopped(w))
 		return part_make(PART_NONE);
 	switch (n->node_case) {
 	case PG_QUERY__NODE__NODE_SELECT_STMT:
-		return an_select(w, n->select_stmt, sc, NULL);
+		return an_select(w, n->select_stmt, sc, NULL, ko);
 	case PG_QUERY__NODE__NODE_INSERT_STMT:
-		return an_insert(w, n->insert_stmt, sc, top);
+		p = an_insert(w, n->insert_stmt, sc, top);
+		rel = n->insert_stmt->relation;
+		ret = n->insert_stmt->returning_list;
+		n_ret = n->insert_stmt->n_returning_list;
+		break;
 	case PG_QUERY__NODE__NODE_UPDATE_STMT:
-		return an_update(w, n->update_stmt, sc);
+		p = an_update(w, n->update_stmt, sc);
+		rel = n->update_stmt->relation;
+		ret = n->update_stmt->returning_list;
+		n_ret = n->update_stmt->n_returning_list;
+		break;
 	case PG_QUERY__NODE__NODE_DELETE_STMT:
-		return an_delete(w, n->delete_stmt, sc);
+		p = an_delete(w, n->delete_stmt, sc);
+		rel = n->delete_stmt->relation;
+		ret = n->delete_stmt->returning_list;
+		n_ret = n->delete_stmt->n_returning_list;
+		break;
 	case PG_QUERY__NODE__NODE_MERGE_STMT:
 		return an_merge(w, n->merge_stmt, sc);
 	default:
 		return part_make(PART_NONE);
 	}
+	if (ko != NULL)
+		returning_keyout(w, rel, ret, n_ret, ko);
+	return p;
 }
 
 /* ---- plans ---- */
@@ -2425,7 +2819,7 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 		return;
 	}
 	w->smap = &w->ctx->maps[w->map];
-	part = an_query(w, n, NULL, true);
+	part = an_query(w, n, NULL, true, NULL);
 	if (stopped(w))
 		return;
 	plan_shards(w, part, p);
@@ -3633,9 +4027,10 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
  * its own subqueries are judged on their own. A statement on one shard
  * never comes here: all the rows it could need are where it runs.
  *
- * Not covered: how a derived table is joined to the other items of its
- * level (a FROM subquery over orders joined to users on other columns
- * than the keys).
+ * How a derived table is joined to the other items of its level (a FROM
+ * subquery over orders joined to users on other columns than the keys) is
+ * not judged here: the analysis refuses that for every plan, as it does
+ * for tables (check_joined_on_keys).
  */
 
 /* One query level: the sharded tables it reads directly, and its names. */
@@ -3931,7 +4326,7 @@ static bool level_correlated(const level_t *q, const PgQuery__SelectStmt *s)
  * as_set: the rows are only tested for membership (IN), so DISTINCT does
  * not matter.
  */
-static const char *level_combines(walk_t *w, const PgQuery__SelectStmt *s, const level_t *q,
+static const char *level_combines(walk_t *w, const PgQuery__SelectStmt *s, const block_t *b,
                                   bool as_set, char *buf, size_t len)
 {
 	aggscan_t a = {NULL, false};
@@ -3949,7 +4344,7 @@ static const char *level_combines(walk_t *w, const PgQuery__SelectStmt *s, const
 		return "LIMIT/OFFSET";
 	/* a plain GROUP BY item is in every grouping set: each group is on one shard */
 	for (size_t i = 0; i < s->n_group_clause && !by_key; i++)
-		by_key = key_rel(&q->b, s->group_clause[i]) >= 0;
+		by_key = key_rel(b, s->group_clause[i]) >= 0;
 	if (!by_key && s->n_group_clause > 0)
 		return "GROUP BY on other columns than the shard key";
 	if (!by_key && s->having_clause != NULL)
@@ -4022,7 +4417,7 @@ static __attribute__((noinline)) void judge_level(walk_t *w, const PgQuery__Sele
 		              s->target_list[0]->node_case == PG_QUERY__NODE__NODE_RES_TARGET &&
 		              key_rel(&q.b, s->target_list[0]->res_target->val) >= 0;
 
-		why = level_combines(w, s, &q, l != NULL, buf, sizeof buf);
+		why = level_combines(w, s, &q.b, l != NULL, buf, sizeof buf);
 		if (why != NULL) {
 			snprintf(what, sizeof what, "a subquery with %s", why);
 			refuse_subquery(w, what, &q, up, l != NULL);

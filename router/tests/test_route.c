@@ -2150,6 +2150,150 @@ static void test_multi_shard_subquery_over_reference_tables_is_allowed(void **st
 	MERGES("UPDATE users SET n = (SELECT max(n) FROM countries)", ROUTE_MERGE_SUM);
 }
 
+/*
+ * A FROM subquery or CTE over a sharded table is joined like the table: each
+ * shard holds the rows that join with its own only when the join is on the
+ * key the subquery selects unmodified. Joined any other way, pairs whose
+ * halves are on different shards would be missing: refused, like tables.
+ */
+static void test_derived_table_joined_without_its_key_is_refused(void **state)
+{
+	static const char *const cases[] = {
+	    "SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.note = u.name",
+	    "WITH s AS (SELECT * FROM orders) SELECT * FROM users u JOIN s ON s.note = u.name",
+	    "SELECT * FROM users u LEFT JOIN (SELECT * FROM orders) s ON s.note = u.name",
+	    "SELECT * FROM users u RIGHT JOIN (SELECT * FROM orders) s ON s.note = u.name",
+	    "SELECT * FROM users u FULL JOIN (SELECT * FROM orders) s ON s.note = u.name",
+	    "SELECT * FROM users u, (SELECT * FROM orders) s WHERE s.note = u.name",
+	    "SELECT * FROM users u CROSS JOIN (SELECT * FROM orders) s",
+	    "WITH s AS (SELECT * FROM orders) SELECT * FROM users u, s WHERE s.total = u.n",
+	    /* the key is selected, but not compared */
+	    "SELECT * FROM users u JOIN (SELECT user_id, note FROM orders) s ON s.note = u.name",
+	    /* selected modified: no longer the key */
+	    "SELECT * FROM users u JOIN (SELECT user_id + 0 AS user_id FROM orders) s ON "
+	    "s.user_id = u.id",
+	    /* USING a column that is not the subquery's key */
+	    "SELECT * FROM users u JOIN (SELECT * FROM orders) s USING (id)",
+	    /* two derived tables, nested ones, a self-join of a CTE */
+	    "SELECT * FROM (SELECT * FROM users) a JOIN (SELECT * FROM orders) b ON a.name = "
+	    "b.note",
+	    "SELECT * FROM users u JOIN (SELECT * FROM (SELECT * FROM orders) x) s ON s.note = "
+	    "u.name",
+	    "WITH s AS (SELECT * FROM orders) SELECT * FROM s a JOIN s b ON a.note = b.note",
+	    "SELECT * FROM users u WHERE u.id IN (SELECT s.user_id FROM (SELECT * FROM orders) s "
+	    "JOIN widgets x ON x.id = s.total)",
+	    /* a LATERAL subquery not correlated on the key */
+	    "SELECT * FROM users u, LATERAL (SELECT * FROM orders o WHERE o.note = u.name) s",
+	    /* a write's RETURNING, joined on another column */
+	    "WITH d AS (DELETE FROM orders WHERE total = 0 RETURNING user_id) SELECT * FROM users "
+	    "u "
+	    "JOIN d ON d.user_id = u.n",
+	    /* even where a condition would send it to one shard: other rows are elsewhere */
+	    "SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.note = u.name WHERE u.id = 5",
+	    "SELECT * FROM users u JOIN (SELECT * FROM orders WHERE user_id = 5) s ON s.note = "
+	    "u.name WHERE u.id = 5",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		route_plan_t p = route(cases[i]);
+
+		expect_refused_with(cases[i], &p,
+		                    (const char *const[]){"joined without equal keys",
+		                                          "or query them separately", NULL});
+	}
+	/* the message names both sides and the join that would work */
+	REFUSED("SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.note = u.name",
+	        "table users and subquery s over orders are joined without equal keys, so matching "
+	        "rows may be on different shards; join them on u.id = s.user_id, with subquery s "
+	        "selecting orders.user_id unmodified (and grouping by it if it aggregates), or "
+	        "query them separately");
+	REFUSED("WITH s AS (SELECT * FROM orders) SELECT * FROM users u JOIN s ON s.note = u.name",
+	        "table users and CTE s over orders", "join them on u.id = s.user_id");
+	/* a subquery that combines rows of several keys has no key to be joined on */
+	REFUSED("SELECT * FROM users u, (SELECT count(*) AS c FROM orders) s",
+	        "subquery s over orders has aggregate function count()", "not supported yet",
+	        "/* pgshard: shard=N */");
+	REFUSED("SELECT * FROM users u, (SELECT count(*) AS c FROM orders) s WHERE u.id = 5",
+	        "subquery s over orders has aggregate function count()");
+	REFUSED("SELECT * FROM users u JOIN (SELECT user_id FROM orders ORDER BY total LIMIT 3) s "
+	        "ON s.user_id = u.id WHERE u.id = 5",
+	        "has LIMIT/OFFSET", "join on u.id = s.user_id");
+	REFUSED("SELECT * FROM users u JOIN (SELECT user_id, max(total) AS m FROM orders GROUP BY "
+	        "note) s ON s.user_id = u.id",
+	        "has GROUP BY on other columns than the shard key");
+	/* the comment that takes the decision still does */
+	{
+		const char *sql =
+		    "/* pgshard: shard=1 */ SELECT * FROM users u JOIN (SELECT * FROM "
+		    "orders) s ON s.note = u.name";
+		route_plan_t p = route(sql);
+
+		expect_one(sql, &p, ROUTE_SHARDS, 1);
+	}
+}
+
+/* Joined on the key it selects unmodified, a derived table is co-located with the table. */
+static void test_derived_table_joined_on_its_key_is_allowed(void **state)
+{
+	(void)state;
+	MERGES("SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("WITH s AS (SELECT * FROM orders) SELECT * FROM users u JOIN s ON s.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN (SELECT user_id, count(*) FROM orders GROUP BY user_id) "
+	       "s ON u.id = s.user_id",
+	       ROUTE_MERGE_SUM);
+	MERGES("WITH s AS (SELECT user_id, sum(total) AS t FROM orders GROUP BY user_id) SELECT * "
+	       "FROM users u LEFT JOIN s ON s.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u, (SELECT * FROM orders) s WHERE s.user_id = u.id AND s.note "
+	       "= u.name",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u FULL JOIN (SELECT o.user_id AS uid, o.note FROM orders o) s "
+	       "ON s.uid = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN (SELECT user_id AS id FROM orders) s USING (id)",
+	       ROUTE_MERGE_SUM);
+	MERGES(
+	    "SELECT * FROM users u JOIN (SELECT user_id, note FROM orders) s(k, t) ON s.k = u.id",
+	    ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN (SELECT x.* FROM (SELECT * FROM orders) x) s ON "
+	       "s.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u JOIN (SELECT user_id FROM orders UNION ALL SELECT id FROM "
+	       "widgets) s ON s.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("WITH s AS (SELECT * FROM orders) SELECT * FROM s a JOIN s b ON a.user_id = "
+	       "b.user_id",
+	       ROUTE_MERGE_SUM);
+	MERGES("WITH d AS (DELETE FROM orders WHERE total = 0 RETURNING user_id) SELECT * FROM "
+	       "users u JOIN d ON d.user_id = u.id",
+	       ROUTE_MERGE_SUM);
+	MERGES("SELECT * FROM users u, LATERAL (SELECT * FROM orders o WHERE o.user_id = u.id) s",
+	       ROUTE_MERGE_SUM);
+	/* over reference tables only: every shard has all its rows */
+	MERGES("SELECT * FROM users u JOIN (SELECT * FROM countries) c ON c.code = u.cc",
+	       ROUTE_MERGE_SUM);
+	MERGES("WITH c AS (SELECT * FROM countries) SELECT * FROM users u JOIN c ON c.code = u.cc",
+	       ROUTE_MERGE_SUM);
+	/* a key condition on either side routes it to one shard */
+	ROUTES_TO("SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.user_id = u.id WHERE "
+	          "u.id = 5",
+	          "users", 5);
+	ROUTES_TO("WITH s AS (SELECT * FROM orders) SELECT * FROM users u JOIN s ON s.user_id = "
+	          "u.id WHERE u.id = 6",
+	          "users", 6);
+	ROUTES_TO("SELECT * FROM users u JOIN (SELECT * FROM orders WHERE user_id = 7) s ON "
+	          "s.user_id = u.id",
+	          "users", 7);
+	ROUTES_TO("SELECT * FROM (SELECT * FROM orders) s WHERE s.user_id = 8", "users", 8);
+	/* INSERT ... SELECT of a derived table's key: rows stay on their shard */
+	MERGES("INSERT INTO orders (user_id, note) SELECT s.user_id, s.note FROM (SELECT * FROM "
+	       "orders) s",
+	       ROUTE_MERGE_SUM);
+}
+
 /* On one shard, the whole query runs where all its rows are: any subquery is right. */
 static void test_one_shard_statement_takes_any_subquery(void **state)
 {
@@ -2540,6 +2684,8 @@ int main(void)
 	    cmocka_unit_test(test_multi_shard_subquery_that_needs_other_shards_rows_is_refused),
 	    cmocka_unit_test(test_multi_shard_subquery_co_located_on_the_key_is_allowed),
 	    cmocka_unit_test(test_multi_shard_subquery_over_reference_tables_is_allowed),
+	    cmocka_unit_test(test_derived_table_joined_without_its_key_is_refused),
+	    cmocka_unit_test(test_derived_table_joined_on_its_key_is_allowed),
 	    cmocka_unit_test(test_one_shard_statement_takes_any_subquery),
 	    cmocka_unit_test(test_subquery_refusal_waits_for_the_parameters),
 	    cmocka_unit_test(test_multi_shard_writes_add_up_their_counts),
