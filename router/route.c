@@ -53,8 +53,8 @@
  * A plan on several shards then says how the proxy makes one answer of
  * theirs (merge): see "merging the answers of several shards" below. Each
  * shard also answers the statement's subqueries from its own rows alone,
- * so a subquery that needs rows of other shards is refused there: see
- * "subqueries of a statement on several shards".
+ * on one shard as on several, so a subquery that needs rows of other
+ * shards is refused: see "subqueries, which each shard answers alone".
  *
  * Before any of this, the text is measured (route_sql_depth_estimate): the
  * parser libpg_query brings has no stack depth check, and a statement that
@@ -312,6 +312,7 @@ typedef struct walk {
 	int key_column;
 	const struct block *lateral_up; /* for the LATERAL subquery about to be analysed: the
 	                                   block it may correlate with */
+	int one_shard; /* subqueries_local: the one shard the statement runs on, or -1 */
 
 	/* outcome */
 	bool refused;
@@ -1742,6 +1743,25 @@ static bool in_string_list(PgQuery__Node *const *items, size_t n, const char *s)
 	return false;
 }
 
+/*
+ * USING (key), NATURAL: the keys of both sides of join j are equal. The
+ * rels of its left side are l0 .. l1 - 1 of b, those of its right side
+ * l1 and after.
+ */
+static void join_using(block_t *b, const PgQuery__JoinExpr *j, int l0, int l1)
+{
+	for (int x = l0; x < l1 && (j->is_natural || j->n_using_clause > 0); x++)
+		for (int y = l1; y < b->n_rels; y++)
+			for (int k = 0; k < rel_n_keys(&b->rels[x]); k++) {
+				const char *key = rel_key(&b->rels[x], k);
+
+				if (rel_has_key(&b->rels[y], key) &&
+				    (j->is_natural ||
+				     in_string_list(j->using_clause, j->n_using_clause, key)))
+					rel_join(b, x, y);
+			}
+}
+
 static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t *b, bool nullable)
 {
 	if (n == NULL || stopped(w))
@@ -1786,18 +1806,7 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 		an_from_item(w, j->larg, sc, b, lnull);
 		l1 = b->n_rels;
 		an_from_item(w, j->rarg, sc, b, rnull);
-		/* USING (key), NATURAL: the keys of both sides are equal */
-		for (int x = l0; x < l1 && (j->is_natural || j->n_using_clause > 0); x++)
-			for (int y = l1; y < b->n_rels; y++)
-				for (int k = 0; k < rel_n_keys(&b->rels[x]); k++) {
-					const char *key = rel_key(&b->rels[x], k);
-
-					if (rel_has_key(&b->rels[y], key) &&
-					    (j->is_natural ||
-					     in_string_list(j->using_clause, j->n_using_clause,
-					                    key)))
-						rel_join(b, x, y);
-				}
+		join_using(b, j, l0, l1);
 		if (j->quals != NULL) {
 			nodes_push(w, &b->joins, j->quals);
 			/* an outer join's ON keeps the rows it does not match: no filter */
@@ -3164,6 +3173,7 @@ static void walk_reset(walk_t *w)
 	shard_set_clear(&w->mentioned);
 	w->ins_split = false;
 	w->key_column = -1;
+	w->one_shard = -1;
 	w->refused = false;
 	w->error[0] = '\0';
 }
@@ -3989,16 +3999,20 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
 	return 0;
 }
 
-/* ---- subqueries of a statement on several shards ---- */
+/* ---- subqueries, which each shard answers alone ---- */
 
 /*
  * Each shard runs the whole statement on its own rows, so every subquery
  * in it is answered from that shard's rows only. That is right only when
  * the rows a subquery's answer depends on are all on the shard that uses
  * the answer; otherwise (WHERE n > (SELECT avg(n) FROM users)) each shard
- * gets its own, wrong, answer. So in a statement on several shards, every
- * query level below the top one that reads a sharded table must be local
- * in one of these ways, or the statement is refused:
+ * gets its own, wrong, answer. A statement routed to one shard by its key
+ * predicates (WHERE id = 3 AND n > (SELECT avg(n) FROM users)) is no
+ * different: its subqueries see that shard's rows, where one PostgreSQL
+ * would use every shard's. So in a statement on several shards, or on one
+ * shard of a map with several, every query level below the top one that
+ * reads a sharded table must be local in one of these ways, or the
+ * statement is refused:
  *
  *  - correlated on the key: a top-level conjunct of its WHERE (or of an
  *    inner join's ON) equates the key of one of its own sharded tables with
@@ -4017,6 +4031,14 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
  *  - a derived table (FROM subquery, CTE, the SELECT of INSERT ... SELECT)
  *    whose rows do not combine rows of several shards, under the same
  *    rules, and with no DISTINCT and no set operation but UNION ALL.
+ *  - on one shard only, pinned there: its own key predicates (a top-level
+ *    conjunct of its WHERE or of an inner join's ON, read as the analysis
+ *    reads the statement's: pred_part) leave its sharded tables no other
+ *    shard than the statement's (SELECT avg(n) FROM users WHERE id = 3 in
+ *    a statement on the shard of 3). All its rows are then there. A level
+ *    with a derived table over sharded tables in its FROM is not pinned
+ *    (its predicates do not narrow that table's rows), nor is a set
+ *    operation as a whole (its arms may be, one by one).
  *
  * Anything else over a sharded table (an uncorrelated scalar or EXISTS
  * subquery, IN on other columns, a recursive CTE, an outer key reached
@@ -4024,13 +4046,18 @@ static int select_merge(walk_t *w, const PgQuery__Node *n, bool copy, route_merg
  * PostgreSQL may resolve otherwise) is refused rather than guessed at.
  * Levels that read only reference tables, or no table, have the same rows
  * on every shard and are always right; a level is judged by its own FROM,
- * its own subqueries are judged on their own. A statement on one shard
- * never comes here: all the rows it could need are where it runs.
+ * its own subqueries are judged on their own. A routing comment (shard=N,
+ * key=VALUE) that puts a statement on one shard says the user wants that
+ * shard's rows: its subqueries are not judged. Nor are they on a map with
+ * one shard, which holds every row of its tables.
  *
- * How a derived table is joined to the other items of its level (a FROM
- * subquery over orders joined to users on other columns than the keys) is
- * not judged here: the analysis refuses that for every plan, as it does
- * for tables (check_joined_on_keys).
+ * The rules above trust that a level's sharded tables are joined on their
+ * keys, which the analysis checks only for the levels it walks (not a
+ * subquery inside an expression): each level is checked here again
+ * (check_joined_on_keys). How a derived table is joined to the other items
+ * of its level (a FROM subquery over orders joined to users on other
+ * columns than the keys) is left to the analysis, which refuses that for
+ * every plan, as it does for tables.
  */
 
 /* One query level: the sharded tables it reads directly, and its names. */
@@ -4144,8 +4171,16 @@ static void level_add_item(walk_t *w, level_t *lv, const PgQuery__Node *n, const
 	if (n == NULL || depth > MAX_DEPTH)
 		return;
 	if (n->node_case == PG_QUERY__NODE__NODE_JOIN_EXPR) {
-		level_add_item(w, lv, n->join_expr->larg, sc, depth + 1);
-		level_add_item(w, lv, n->join_expr->rarg, sc, depth + 1);
+		const PgQuery__JoinExpr *j = n->join_expr;
+		int l0 = lv->b.n_rels, l1;
+
+		level_add_item(w, lv, j->larg, sc, depth + 1);
+		l1 = lv->b.n_rels;
+		level_add_item(w, lv, j->rarg, sc, depth + 1);
+		/* what is joined to what, for check_joined_on_keys */
+		join_using(&lv->b, j, l0, l1);
+		if (j->quals != NULL)
+			nodes_push(w, &lv->b.joins, j->quals);
 	} else if (n->node_case == PG_QUERY__NODE__NODE_RANGE_VAR &&
 	           cte_ref(n->range_var, sc, &inner) == NULL) {
 		const PgQuery__RangeVar *rv = n->range_var;
@@ -4386,6 +4421,28 @@ static void refuse_subquery(walk_t *w, const char *what, const level_t *q, const
 		         "correlate it with the outer row on the shard key (WHERE %s.%s = "
 		         "<outer table>.<its key>), ",
 		         t->name, t->key);
+	if (w->one_shard >= 0) {
+		char own[160] = "";
+
+		/* its own key predicates can keep it there (level_pinned) */
+		if (t != NULL)
+			snprintf(own, sizeof own,
+			         "add a condition on %s.%s inside it that keeps it on shard %d, ",
+			         t->name, t->key, w->one_shard);
+		else if (q != NULL)
+			snprintf(own, sizeof own,
+			         "read its sharded tables in its own FROM (not through a subquery "
+			         "or CTE) with a condition on their key that keeps them on shard "
+			         "%d, ",
+			         w->one_shard);
+		refuse(w,
+		       "%s over %s is not supported yet in a statement on one shard (it runs on "
+		       "shard %d alone, which would answer it from its own rows only); "
+		       "%s%s%s/* pgshard: shard=N */ to use only that shard's rows",
+		       what, t != NULL ? t->name : "sharded tables", w->one_shard, tie, own,
+		       tie[0] != '\0' || own[0] != '\0' ? "or " : "run it with ");
+		return;
+	}
 	refuse(w,
 	       "%s over %s across shards is not supported yet (each shard would answer it from "
 	       "its own rows only); %sadd a condition on %s.%s, or /* pgshard: shard=N */",
@@ -4401,6 +4458,66 @@ static bool sublink_is_key_in(const PgQuery__SubLink *l)
 	return l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK && streq(op, "<>");
 }
 
+/*
+ * The part inner joins' ON give a level's tables (b), into *p; false when a
+ * FROM item other than a table reads sharded tables. filter: the joins
+ * above n are inner (an outer join's ON, and what is below it, filters
+ * nothing for the rows it keeps).
+ */
+static bool from_pin(walk_t *w, const block_t *b, const PgQuery__Node *n, const mscope_t *sc,
+                     bool filter, part_t *p, int depth)
+{
+	mscope_t inner;
+
+	if (n == NULL)
+		return true;
+	if (depth > MAX_DEPTH)
+		return false;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+		const PgQuery__JoinExpr *j = n->join_expr;
+
+		filter = filter && j->jointype == PG_QUERY__JOIN_TYPE__JOIN_INNER;
+		if (filter && j->quals != NULL)
+			*p = part_and(*p, pred_part(w, b, j->quals));
+		return from_pin(w, b, j->larg, sc, filter, p, depth + 1) &&
+		       from_pin(w, b, j->rarg, sc, filter, p, depth + 1);
+	}
+	case PG_QUERY__NODE__NODE_RANGE_VAR:
+		if (cte_ref(n->range_var, sc, &inner) == NULL)
+			return true; /* a table: in b when it is sharded */
+		return !item_reads_sharded(w, n, sc, depth + 1);
+	case PG_QUERY__NODE__NODE_RANGE_TABLE_SAMPLE:
+		return false; /* a table b does not hold */
+	default:
+		return !item_reads_sharded(w, n, sc, depth + 1);
+	}
+}
+
+/*
+ * In a statement on one shard: whether the SELECT level q (its query s)
+ * reads only rows of that shard, by key predicates of its own WHERE or
+ * inner joins' ON, on its sharded tables (joined on their keys: see
+ * check_joined_on_keys). A derived table in its FROM that reads sharded
+ * tables is not narrowed by them: such a level is not pinned.
+ */
+static bool level_pinned(walk_t *w, const level_t *q, const PgQuery__SelectStmt *s,
+                         const mscope_t *sc)
+{
+	part_t p;
+	int n;
+
+	if (w->one_shard < 0 || q->b.n_rels == 0)
+		return false;
+	p = pred_part(w, &q->b, s->where_clause);
+	for (size_t i = 0; i < s->n_from_clause; i++)
+		if (!from_pin(w, &q->b, s->from_clause[i], sc, true, &p, 0))
+			return false;
+	n = shard_set_count(&p.set);
+	/* no shard at all: contradicting predicates, no row anywhere */
+	return p.kind == PART_SET && (n == 0 || (n == 1 && shard_set_has(&p.set, w->one_shard)));
+}
+
 /* judge_subquery for one query level (no set operation); not inlined, for the stack. */
 static __attribute__((noinline)) void judge_level(walk_t *w, const PgQuery__SelectStmt *s,
                                                   const PgQuery__SubLink *l, const level_t *up,
@@ -4411,7 +4528,10 @@ static __attribute__((noinline)) void judge_level(walk_t *w, const PgQuery__Sele
 	const char *why;
 
 	level_init(w, &q, &s->base, up, sc);
-	if (!w->nomem && !level_correlated(&q, s)) {
+	/* the analysis checks the levels it walks, which are not all subqueries */
+	if (!w->nomem)
+		check_joined_on_keys(w, &q.b, s->where_clause);
+	if (!stopped(w) && !level_correlated(&q, s) && !level_pinned(w, &q, s, sc)) {
 		bool key_in = l != NULL && sublink_is_key_in(l) && key_level(up, l->testexpr) &&
 		              s->n_target_list == 1 &&
 		              s->target_list[0]->node_case == PG_QUERY__NODE__NODE_RES_TARGET &&
@@ -4582,20 +4702,26 @@ static void local_walk(walk_t *w, const ProtobufCMessage *m, void *arg)
 }
 
 /*
- * A statement on several shards (merge SUM, COUNT or GATHER): refuse it (in w, -1)
- * when one of its subqueries would be answered wrongly by each shard alone.
+ * A statement on several shards (merge SUM, COUNT or GATHER; one_shard -1),
+ * or on one shard of a map (one_shard): refuse it (in w, -1) when one of
+ * its subqueries would be answered wrongly by a shard alone.
  */
-static int subqueries_local(walk_t *w, const PgQuery__Node *n)
+static int subqueries_local(walk_t *w, const PgQuery__Node *n, int one_shard)
 {
 	lwalk_t root = {NULL, NULL};
 
 	if (n == NULL || n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT)
 		return 0;
 	walk_reset(w);
+	w->one_shard = one_shard;
 	collect(w, &n->base, NULL);
 	if (stopped(w))
 		return -1;
 	if (w->map < 0)
+		return 0;
+	w->smap = &w->ctx->maps[w->map];
+	/* a map on one shard keeps every row of its tables there */
+	if (one_shard >= 0 && shard_set_count(&w->smap->all) <= 1)
 		return 0;
 	local_walk(w, &n->base, &root);
 	return stopped(w) ? -1 : 0;
@@ -4672,17 +4798,39 @@ static const char *merge_words(route_merge_t m)
 	}
 }
 
-/* out->merge for the final plan; refuses it when the answers cannot be combined yet. */
-static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t *out)
+/*
+ * A plan on one shard of a map, unless a routing comment chose it: refuse
+ * it (in w) when a subquery needs rows of other shards.
+ */
+static void one_shard_subqueries(walk_t *w, const PgQuery__ParseResult *tree, bool by_comment,
+                                 const route_plan_t *out)
+{
+	if (out->kind != ROUTE_SHARDS || shard_set_count(&out->shards) != 1 || tree == NULL ||
+	    by_comment)
+		return;
+	for (size_t i = 0; i < tree->n_stmts && !w->nomem; i++)
+		if (subqueries_local(w, tree->stmts[i]->stmt, shard_set_first(&out->shards)) < 0)
+			break;
+}
+
+/*
+ * out->merge for the final plan; refuses it when the answers cannot be
+ * combined yet, or when a subquery would be answered wrongly where it runs.
+ * by_comment: a routing comment chose the shards, whatever the subqueries.
+ */
+static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, bool by_comment,
+                       route_plan_t *out)
 {
 	route_merge_t first = ROUTE_MERGE_NONE, m = ROUTE_MERGE_NONE;
 	size_t first_at = 0;
 	bool any = false;
 
 	out->merge = ROUTE_MERGE_NONE;
+	walk_reset(w);
+	one_shard_subqueries(w, tree, by_comment, out);
 	if ((out->kind != ROUTE_SHARDS && out->kind != ROUTE_ALL) ||
 	    shard_set_count(&out->shards) <= 1)
-		return;
+		goto done;
 	if (tree == NULL) {
 		/* a comment sent it everywhere unparsed: the shards answer alike (an error) */
 		out->merge = ROUTE_MERGE_ONE;
@@ -4698,7 +4846,7 @@ static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t
 		if (rc < 0)
 			break;
 		if ((m == ROUTE_MERGE_SUM || m == ROUTE_MERGE_COUNT || m == ROUTE_MERGE_GATHER) &&
-		    subqueries_local(w, tree->stmts[i]->stmt) < 0)
+		    subqueries_local(w, tree->stmts[i]->stmt, -1) < 0)
 			break;
 		/* the proxy runs a gather plan for one statement, not for a string of them */
 		if (m == ROUTE_MERGE_GATHER && tree->n_stmts > 1) {
@@ -4723,13 +4871,14 @@ static void plan_merge(walk_t *w, const PgQuery__ParseResult *tree, route_plan_t
 			any = true;
 		}
 	}
-	if (w->refused) {
-		/* a plan for unknown parameters is judged again when they are known */
-		if (!out->params_missing)
-			plan_refused(w, out);
-		return;
-	}
-	out->merge = any ? first : ROUTE_MERGE_ONE;
+	if (!w->refused)
+		out->merge = any ? first : ROUTE_MERGE_ONE;
+done:
+	/* a subquery's key parameter may decide too */
+	out->params_missing = out->params_missing || w->params_missing;
+	/* a plan for unknown parameters is judged again when they are known */
+	if (w->refused && !out->params_missing)
+		plan_refused(w, out);
 }
 
 /* ---- transaction control ---- */
@@ -5476,7 +5625,8 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	}
 	plan_txn(tree, out);
 	if (out->kind != ROUTE_REFUSE)
-		plan_merge(&w, tree, out);
+		plan_merge(&w, tree,
+		           parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY, out);
 	if (w.nomem)
 		goto done;
 	if (out->kind != ROUTE_REFUSE)

@@ -2294,39 +2294,214 @@ static void test_derived_table_joined_on_its_key_is_allowed(void **state)
 	       ROUTE_MERGE_SUM);
 }
 
-/* On one shard, the whole query runs where all its rows are: any subquery is right. */
-static void test_one_shard_statement_takes_any_subquery(void **state)
+/*
+ * A statement on one shard runs whole there, subqueries included: a subquery
+ * that reads rows of other shards would be answered from that shard's rows
+ * only, where one PostgreSQL would use them all.
+ */
+static void test_one_shard_subquery_that_needs_other_shards_rows_is_refused(void **state)
 {
+	static const struct {
+		const char *sql, *what;
+	} cases[] = {
+	    {"SELECT * FROM users WHERE id = 3 AND n > (SELECT avg(n) FROM users)",
+	     "a subquery with aggregate function avg() over users"},
+	    {"SELECT id, (SELECT count(*) FROM orders) FROM users WHERE id = 4",
+	     "a subquery with aggregate function count() over orders"},
+	    {"UPDATE users SET n = 0 WHERE id = 5 AND n < (SELECT avg(n) FROM users)",
+	     "a subquery with aggregate function avg() over users"},
+	    {"DELETE FROM users WHERE id = 6 AND id IN (SELECT user_id FROM orders ORDER BY total "
+	     "LIMIT 10)",
+	     "a subquery with LIMIT/OFFSET over orders"},
+	    {"SELECT * FROM users WHERE id = 7 AND name IN (SELECT item FROM orders)",
+	     "an IN/ANY/ALL subquery that does not compare shard keys"},
+	    {"SELECT * FROM users WHERE id = 8 AND EXISTS (SELECT 1 FROM orders WHERE total > 5)",
+	     "an EXISTS subquery not correlated on the shard key"},
+	    {"SELECT * FROM users WHERE id = 9 AND n > (SELECT n FROM users WHERE name = 'x')",
+	     "a scalar subquery not correlated on the shard key"},
+	    {"SELECT * FROM users WHERE id = 10 AND id IN (SELECT user_id FROM orders GROUP BY "
+	     "user_id, note HAVING count(*) > 1 LIMIT 3)",
+	     "LIMIT/OFFSET"},
+	    /* an outer join's ON keeps the rows it does not match: no narrowing */
+	    {"SELECT * FROM users WHERE id = 12 AND n > (SELECT count(*) FROM orders o LEFT JOIN "
+	     "users u ON u.id = o.user_id AND u.id = 12)",
+	     "aggregate function count()"},
+	};
+	char sql[256], want[512];
+	int64_t b = key_elsewhere("users", 3);
+
 	(void)state;
-	ROUTES_TO("SELECT * FROM users WHERE id = 3 AND n > (SELECT avg(n) FROM users)", "users",
-	          3);
-	ROUTES_TO("SELECT id, (SELECT count(*) FROM orders) FROM users WHERE id = 4", "users", 4);
-	ROUTES_TO("UPDATE users SET n = 0 WHERE id = 5 AND n < (SELECT avg(n) FROM users)", "users",
-	          5);
-	ROUTES_TO("DELETE FROM users WHERE id = 6 AND id IN (SELECT user_id FROM orders ORDER BY "
-	          "total LIMIT 10)",
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		route_plan_t p = route(cases[i].sql);
+
+		expect_refused_with(
+		    cases[i].sql, &p,
+		    (const char *const[]){
+		        cases[i].what, "not supported yet in a statement on one shard",
+		        "inside it that keeps it on shard",
+		        "/* pgshard: shard=N */ to use only that shard's rows", NULL});
+	}
+	/* the message says why, and what would work */
+	snprintf(
+	    want, sizeof want,
+	    "a subquery with aggregate function avg() over users is not supported yet in a "
+	    "statement on one shard (it runs on shard %d alone, which would answer it from its "
+	    "own rows only); correlate it with the outer row on the shard key (WHERE users.id "
+	    "= <outer table>.<its key>), add a condition on users.id inside it that keeps it on "
+	    "shard %d, or /* pgshard: shard=N */ to use only that shard's rows",
+	    shard_of("users", 3), shard_of("users", 3));
+	REFUSED("SELECT * FROM users WHERE id = 3 AND n > (SELECT avg(n) FROM users)", want);
+	/* its own key condition, for a key on another shard */
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM orders WHERE "
+	         "user_id = %lld)",
+	         (long long)b);
+	REFUSED(sql, "aggregate function count() over orders");
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM orders WHERE "
+	         "user_id IN (3, %lld))",
+	         (long long)b);
+	REFUSED(sql, "aggregate function count() over orders");
+	REFUSED("WITH t AS (SELECT max(total) AS m FROM orders) SELECT * FROM users WHERE id = 11 "
+	        "AND n > (SELECT m FROM t)",
+	        "not supported yet in a statement on one shard");
+	/* a derived table inside the subquery is not narrowed by the subquery's condition */
+	REFUSED("SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM (SELECT * FROM "
+	        "orders) s WHERE s.user_id = 3)",
+	        "over sharded tables is not supported yet in a statement on one shard",
+	        "read its sharded tables in its own FROM");
+	REFUSED(
+	    "WITH RECURSIVE t AS (SELECT id FROM users WHERE id = 1 UNION ALL SELECT u.id FROM "
+	    "users u JOIN t ON u.id = t.id + 1) SELECT * FROM users u WHERE u.id = 1 AND u.n IN "
+	    "(SELECT id FROM t)",
+	    "not supported yet in a statement on one shard");
+	REFUSED("SELECT * FROM users WHERE id = 3 AND id IN (SELECT user_id FROM orders UNION "
+	        "SELECT id FROM users LIMIT 2)",
+	        "a subquery with LIMIT/OFFSET over sharded tables is not supported yet in a "
+	        "statement on one shard",
+	        "; run it with /* pgshard: shard=N */ to use only that shard's rows");
+}
+
+/* What a shard can answer alone is still right on one shard. */
+static void test_one_shard_subquery_local_to_its_shard_is_allowed(void **state)
+{
+	char sql[256];
+	int64_t b = key_beside("users", 3);
+
+	(void)state;
+	/* correlated on the key: the outer row's shard holds every row with its key */
+	ROUTES_TO("SELECT u.id, (SELECT count(*) FROM orders o WHERE o.user_id = u.id) FROM users "
+	          "u WHERE u.id = 3",
+	          "users", 3);
+	ROUTES_TO("SELECT * FROM users u WHERE u.id = 4 AND EXISTS (SELECT 1 FROM orders o WHERE "
+	          "o.user_id = u.id ORDER BY o.total LIMIT 1)",
+	          "users", 4);
+	ROUTES_TO("UPDATE users u SET n = (SELECT sum(total) FROM orders o WHERE o.user_id = u.id) "
+	          "WHERE u.id = 5",
+	          "users", 5);
+	/* IN over keys, without combining rows */
+	ROUTES_TO("SELECT * FROM users WHERE id = 6 AND id IN (SELECT user_id FROM orders WHERE "
+	          "total > 5)",
 	          "users", 6);
-	ROUTES_TO("SELECT * FROM users WHERE id = 7 AND name IN (SELECT item FROM orders)", "users",
-	          7);
+	ROUTES_TO("DELETE FROM users WHERE id = 7 AND id NOT IN (SELECT user_id FROM orders)",
+	          "users", 7);
+	/* reference tables only */
+	ROUTES_TO("SELECT id, (SELECT count(*) FROM countries) FROM users WHERE id = 8", "users",
+	          8);
+	ROUTES_TO("SELECT * FROM users WHERE id = 9 AND cc IN (SELECT code FROM countries ORDER BY "
+	          "name LIMIT 3)",
+	          "users", 9);
+	/* its own key condition keeps it on the statement's shard */
+	ROUTES_TO(
+	    "SELECT * FROM users WHERE id = 3 AND n > (SELECT avg(n) FROM users WHERE id = 3)",
+	    "users", 3);
+	ROUTES_TO("SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM orders WHERE "
+	          "user_id = 3)",
+	          "users", 3);
+	ROUTES_TO("SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM orders o JOIN "
+	          "users u ON u.id = o.user_id AND u.id = 3)",
+	          "users", 3);
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM orders WHERE "
+	         "user_id IN (3, %lld))",
+	         (long long)b);
+	ROUTES_TO(sql, "users", 3);
+	ROUTES_TO("SELECT * FROM (SELECT * FROM orders WHERE user_id = 3 ORDER BY total LIMIT 5) s",
+	          "users", 3);
+	ROUTES_TO("SELECT * FROM countries WHERE code IN (SELECT cc FROM users WHERE id = 5)",
+	          "users", 5);
+	ROUTES_TO("SELECT (SELECT max(total) FROM orders WHERE user_id = 4)", "users", 4);
+	/* the user says where it runs, and takes that shard's rows */
 	MERGES("/* pgshard: shard=1 */ SELECT * FROM users WHERE n > (SELECT avg(n) FROM users)",
 	       ROUTE_MERGE_NONE);
-	MERGES("SELECT * FROM users WHERE id = 8 AND n > (SELECT avg(n) FROM users)",
-	       ROUTE_MERGE_NONE);
+	ROUTES_TO("/* pgshard: key=3 */ SELECT * FROM users WHERE n > (SELECT avg(n) FROM users)",
+	          "users", 3);
+	ROUTES_TO("/* pgshard: key=3 */ SELECT * FROM users WHERE id = 3 AND n > (SELECT avg(n) "
+	          "FROM users)",
+	          "users", 3);
+}
+
+/*
+ * A subquery's sharded tables must be joined on their keys, as the
+ * statement's own: its answer is wrong on every shard otherwise, correlated
+ * or not, on one shard or several.
+ */
+static void test_subquery_joining_tables_without_their_keys_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("SELECT * FROM users u WHERE u.n > (SELECT count(*) FROM users a JOIN orders b ON "
+	        "a.n = b.total WHERE a.id = u.id)",
+	        "tables users and orders are joined without equal keys",
+	        "join them on a.id = b.user_id");
+	REFUSED(
+	    "SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM users a JOIN orders "
+	    "b ON a.n = b.total WHERE a.id = 3)",
+	    "tables users and orders are joined without equal keys");
+	REFUSED(
+	    "SELECT u.id, (SELECT count(*) FROM users a, orders b WHERE a.id = u.id) FROM users "
+	    "u WHERE u.id = 3",
+	    "tables users and orders are joined without equal keys");
+	/* on their keys, or USING them, they are co-located */
+	ROUTES_TO("SELECT * FROM users WHERE id = 3 AND n > (SELECT count(*) FROM users a JOIN "
+	          "widgets x USING (id) WHERE a.id = 3)",
+	          "users", 3);
+	MERGES("SELECT * FROM users u WHERE u.n > (SELECT count(*) FROM users a JOIN orders b ON "
+	       "a.id = b.user_id WHERE a.id = u.id)",
+	       ROUTE_MERGE_SUM);
 }
 
 /* Known only with the parameter: refused then if it leaves several shards, not at Parse. */
 static void test_subquery_refusal_waits_for_the_parameters(void **state)
 {
 	const char *sql = "SELECT * FROM users WHERE id = $1 AND n > (SELECT avg(n) FROM users)";
+	const char *own = "SELECT * FROM users WHERE id = 7 AND n > (SELECT avg(n) FROM users "
+	                  "WHERE id = $1)";
+	char beside[32], elsewhere[32];
 	route_param_t prm = text_param("7");
 	route_plan_t p = route(sql);
 
 	(void)state;
 	assert_int_not_equal(p.kind, ROUTE_REFUSE);
 	assert_true(p.params_missing);
+	/* with the value, it runs on one shard: the subquery would see that shard's rows only */
 	p = route_params(sql, &prm, 1);
-	expect_keys(sql, &p, "users", KEYS(7));
+	expect_refused_with(sql, &p,
+	                    (const char *const[]){"aggregate function avg() over users",
+	                                          "in a statement on one shard", NULL});
+	/* the subquery's own key parameter decides whether it stays on the statement's shard */
+	p = route(own);
+	expect_keys(own, &p, "users", KEYS(7));
+	assert_true(p.params_missing);
+	snprintf(beside, sizeof beside, "%lld", (long long)key_beside("users", 7));
+	prm = text_param(beside);
+	p = route_params(own, &prm, 1);
+	expect_keys(own, &p, "users", KEYS(7));
 	assert_int_equal(p.merge, ROUTE_MERGE_NONE);
+	snprintf(elsewhere, sizeof elsewhere, "%lld", (long long)key_elsewhere("users", 7));
+	prm = text_param(elsewhere);
+	p = route_params(own, &prm, 1);
+	expect_refused_with(own, &p,
+	                    (const char *const[]){"aggregate function avg() over users", NULL});
 }
 
 static void test_multi_shard_writes_add_up_their_counts(void **state)
@@ -2686,7 +2861,9 @@ int main(void)
 	    cmocka_unit_test(test_multi_shard_subquery_over_reference_tables_is_allowed),
 	    cmocka_unit_test(test_derived_table_joined_without_its_key_is_refused),
 	    cmocka_unit_test(test_derived_table_joined_on_its_key_is_allowed),
-	    cmocka_unit_test(test_one_shard_statement_takes_any_subquery),
+	    cmocka_unit_test(test_one_shard_subquery_that_needs_other_shards_rows_is_refused),
+	    cmocka_unit_test(test_one_shard_subquery_local_to_its_shard_is_allowed),
+	    cmocka_unit_test(test_subquery_joining_tables_without_their_keys_is_refused),
 	    cmocka_unit_test(test_subquery_refusal_waits_for_the_parameters),
 	    cmocka_unit_test(test_multi_shard_writes_add_up_their_counts),
 	    cmocka_unit_test(test_ddl_and_reference_table_writes_take_one_copy),
