@@ -4710,7 +4710,10 @@ static int subqueries_local(walk_t *w, const PgQuery__Node *n, int one_shard)
 {
 	lwalk_t root = {NULL, NULL};
 
-	if (n == NULL || n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT)
+	/* EXPLAIN ANALYZE runs its statement (a write writes): judged like it; a plan is not */
+	if (n != NULL && n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT)
+		n = explain_analyzes(n->explain_stmt) ? n->explain_stmt->query : NULL;
+	if (n == NULL)
 		return 0;
 	walk_reset(w);
 	w->one_shard = one_shard;

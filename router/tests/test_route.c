@@ -2326,6 +2326,13 @@ static void test_one_shard_subquery_that_needs_other_shards_rows_is_refused(void
 	    {"SELECT * FROM users WHERE id = 12 AND n > (SELECT count(*) FROM orders o LEFT JOIN "
 	     "users u ON u.id = o.user_id AND u.id = 12)",
 	     "aggregate function count()"},
+	    /* EXPLAIN ANALYZE runs the UPDATE, with one shard's average */
+	    {"EXPLAIN ANALYZE UPDATE users SET n = 0 WHERE id = 5 AND n < (SELECT avg(n) FROM "
+	     "users)",
+	     "a subquery with aggregate function avg() over users"},
+	    {"EXPLAIN (ANALYZE true, COSTS off) SELECT * FROM users WHERE id = 3 AND n > (SELECT "
+	     "avg(n) FROM users)",
+	     "a subquery with aggregate function avg() over users"},
 	};
 	char sql[256], want[512];
 	int64_t b = key_elsewhere("users", 3);
