@@ -3932,12 +3932,10 @@ static void refuse_merge(walk_t *w, const shape_t *sh)
 	if (sh->rows)
 		refuse(w,
 		       "this SELECT's rows do not come from a sharded table in its FROM, so every "
-		       "shard would return them; combining them across shards is not supported "
-		       "yet (scatter-gather); %s",
+		       "shard would return them, once per shard; %s",
 		       hint);
 	else
-		refuse(w, "%s across shards is not supported yet (scatter-gather); %s", sh->what,
-		       hint);
+		refuse(w, "%s across shards is not supported; %s", sh->what, hint);
 }
 
 static void merge_hint(walk_t *w, char *hint, size_t len)
