@@ -107,15 +107,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$BOUNCER_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$BOUNCER_PID" 2>/dev/null || true
 	fi
-	"$HERE/cluster.sh" stop "$TMP" >/dev/null 2>&1 || true
-	local data
-	data=$(readlink "$TMP/data" 2>/dev/null || true)
-	if [ "$KEEP" = 1 ]; then
-		log "kept $TMP${data:+ and $data}"
-	else
-		case $data in /tmp/pgshard-*) rm -rf -- "$data" ;; esac
-		rm -rf -- "$TMP"
-	fi
+	cluster_discard "$TMP" "$TMP" "$KEEP"
 	exit "$rc"
 }
 trap cleanup EXIT

@@ -84,15 +84,7 @@ cleanup() {
 	if [ -f "$REF/postmaster.pid" ]; then
 		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$REF" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	"$HERE/cluster.sh" stop "$CL" >/dev/null 2>&1 || true
-	local data
-	data=$(readlink "$CL/data" 2>/dev/null || true)
-	if [ "$KEEP" = 1 ]; then
-		log "kept $TMP${data:+ and $data}"
-	else
-		case $data in /tmp/pgshard-*) rm -rf -- "$data" ;; esac
-		rm -rf -- "$TMP"
-	fi
+	cluster_discard "$CL" "$TMP" "$KEEP"
 	exit "$rc"
 }
 trap cleanup EXIT

@@ -8,6 +8,9 @@
 #                                   from DIR/env.sh; on failure prints the log tail, returns 1
 #   pgshard_stop DIR                SIGTERM, up to PGSHARD_STOP_TIMEOUT (5) s, then SIGKILL;
 #                                   sets PGSHARD_EXIT to the exit status when it can know it
+#   cluster_discard DIR TOP KEEP    stop the cluster.sh cluster in DIR; with KEEP=1 say where it
+#                                   and its data directory are kept, else remove TOP (which holds
+#                                   DIR) and the data directory DIR/data links to (/tmp/pgshard-*)
 #   t_pass NAME / t_fail NAME MSG   record a test result (prints "ok - NAME" / "not ok - NAME: MSG")
 #   t_summary                       prints one final line "N passed, N failed"; non-zero on failures
 #
@@ -16,6 +19,18 @@
 T_PASSED=${T_PASSED:-0}
 T_FAILED=${T_FAILED:-0}
 PGSHARD_EXIT=${PGSHARD_EXIT:-}
+
+cluster_discard() { # DIR TOP KEEP
+	local dir=$1 top=$2 keep=$3 data
+	"$(dirname "${BASH_SOURCE[0]}")/cluster.sh" stop "$dir" >/dev/null 2>&1 || true
+	data=$(readlink "$dir/data" 2>/dev/null || true)
+	if [ "$keep" = 1 ]; then
+		printf '%s: kept %s%s\n' "${0##*/}" "$top" "${data:+ and $data}"
+	else
+		case $data in /tmp/pgshard-*) rm -rf -- "$data" ;; esac
+		rm -rf -- "$top"
+	fi
+}
 
 wait_port() { # HOST PORT SECS
 	local host=$1 port=$2 secs=$3 deadline
