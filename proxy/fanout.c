@@ -357,6 +357,9 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	if (rc == 0 && gather_needs_collation(c, f))
 		rc = server_query(f->m[0].s, &c->worker->scratch, gather_collation_sql, 'L',
 		                  PEND_SWALLOW);
+	if (rc == 0 && f->phase == GATHER_PARTIALS)
+		rc = server_query(f->m[0].s, &c->worker->scratch, gather_float_digits_sql, 'F',
+		                  PEND_SWALLOW);
 	for (int i = 0; i < f->n && rc >= 0; i++) {
 		const char *q = f->gp != NULL ? f->gp->shard_sql : sql;
 
@@ -582,6 +585,8 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 	case 'D':
 		if (head->msg == 'L')
 			gather_note_collation(c, msg + 5, total - 5);
+		if (head->msg == 'F')
+			gather_note_float_digits(f, msg + 5, total - 5);
 		if (head->msg == 'K' && f->key_name != NULL) {
 			wire_reader_t r;
 			int16_t n;

@@ -102,6 +102,7 @@ struct fanout {
 	uint64_t sent;      /* rows sent, for the tag */
 	gather_text_t held; /* partial results as VALUES rows */
 	char **type_names;  /* per column: the catalog's name of a type that is not built in */
+	int float_digits;   /* the session's extra_float_digits, as the first member said */
 	uint64_t held_rows;
 };
 
@@ -116,6 +117,9 @@ bool gather_needs_collation(client_t *c, const fanout_t *f);
 /* The SQL that asks it, and its one-row answer. */
 extern const char gather_collation_sql[];
 void gather_note_collation(client_t *c, const uint8_t *body, size_t len);
+/* Before partial results: the session's extra_float_digits, and its one-row answer. */
+extern const char gather_float_digits_sql[];
+void gather_note_float_digits(fanout_t *f, const uint8_t *body, size_t len);
 
 /*
  * A member's message during a scatter-gather result ('T', 'D', 'C'):

@@ -103,6 +103,49 @@ void gather_note_collation(client_t *c, const uint8_t *body, size_t len)
 	w->n_colls++;
 }
 
+/* ---- the session's float output ---- */
+
+/*
+ * Partial results travel as text. With extra_float_digits 1 (the default)
+ * or more, a float's text reads back as the same float; below 1 it is
+ * rounded, and sums, averages and groups of floats would be combined from
+ * rounded values: refused then (gather_finalize).
+ */
+const char gather_float_digits_sql[] = "SHOW extra_float_digits";
+
+void gather_note_float_digits(fanout_t *f, const uint8_t *body, size_t len)
+{
+	rowcmp_field_t v;
+	char num[16];
+
+	if (rowcmp_fields(body, len, &v, 1) != 1 || v.len <= 0 || v.len >= (int32_t)sizeof(num))
+		return;
+	memcpy(num, v.data, (size_t)v.len);
+	num[v.len] = '\0';
+	f->float_digits = atoi(num);
+}
+
+static bool floats_rounded(fanout_t *f)
+{
+	char msg[400];
+
+	if (f->float_digits >= 1)
+		return false;
+	for (int i = 0; i < f->ncols; i++)
+		if (f->col_types[i] == 700 || f->col_types[i] == 701) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "pgshard: extra_float_digits is %d in this session, so the shards "
+			    "would send float values of their partial results rounded, and "
+			    "combining them could give another answer than one PostgreSQL; SET "
+			    "extra_float_digits = 1 (the default) or more for this statement",
+			    f->float_digits);
+			fanout_own_error(f, "0A000", msg);
+			return true;
+		}
+	return false;
+}
+
 /* ---- setting up ---- */
 
 int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
@@ -125,6 +168,7 @@ int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t 
 	f->skip = gp->finalize ? 0 : gp->offset;
 	f->left = gp->finalize ? -1 : gp->limit;
 	f->enough = f->left == 0;
+	f->float_digits = 1; /* until the first member says */
 	return 0;
 }
 
@@ -580,6 +624,8 @@ int gather_finalize(client_t *c, fanout_t *f)
 		fanout_own_error(f, "08P01", "pgshard: a shard returned no columns");
 		return 0;
 	}
+	if (floats_rounded(f))
+		return 0;
 	if (!types_named(f)) {
 		if (f->phase == GATHER_PARTIALS)
 			return ask_types(c, f) < 0 ? 0 : 1;

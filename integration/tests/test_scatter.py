@@ -163,6 +163,31 @@ def grouping_by_a_user_defined_type():
     c.close()
 
 
+@test
+def float_partials_need_exact_float_output():
+    c = proxy()
+    q(c, "DROP TABLE IF EXISTS rt_users")
+    q(c, "CREATE TABLE rt_users (id bigint PRIMARY KEY, name text, n int, w float8)")
+    q(c, "INSERT INTO rt_users (id, name, n, w) VALUES " +
+      ", ".join("(%d, 'u%d', %d, %r)" % (i, i, i % 3, 1 / i) for i in range(1, 301)))
+    sql = "SELECT n, sum(w), count(*) FROM rt_users GROUP BY n ORDER BY n"
+    want = q(c, sql)  # extra_float_digits 1: partial floats read back exactly
+    eq(len(want), 3, "groups")
+    q(c, "SET extra_float_digits = 0")
+    try:
+        q(c, sql)
+        raise tp.Failure("float partial sums were combined from rounded text")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "0A000", "SQLSTATE with extra_float_digits 0")
+        check("extra_float_digits" in str(e), "the message names the setting: %s" % e)
+    # no float among the partial results: fine at any setting
+    eq(q(c, "SELECT n, count(*) FROM rt_users GROUP BY n ORDER BY n"),
+       [(0, 100), (1, 100), (2, 100)], "integer partials with extra_float_digits 0")
+    q(c, "RESET extra_float_digits")
+    eq(q(c, sql), want, "after RESET")
+    c.close()
+
+
 def pgshard_pid():
     conf = os.environ["PGSHARD_CONFIG"]
     out = subprocess.run(["pgrep", "-f", "pgshard.*" + conf], capture_output=True, text=True)
