@@ -871,6 +871,56 @@ static void probe_unknown(gather_t *g, const PgQuery__Node *call)
 	g->probes = tree_and(&g->t, g->probes, probe);
 }
 
+/* A function call of the select list that may be a user-defined aggregate. */
+static bool unknown_call(const PgQuery__Node *n)
+{
+	return n->node_case == NODE(FUNC_CALL) && n->func_call->over == NULL &&
+	       !is_aggregate(n->func_call) && !known_scalar(n->func_call);
+}
+
+/* Probe each such call of a streaming SELECT's select list; subqueries are their shard's own. */
+static void probe_slot(tree_t *t, PgQuery__Node **slot, void *g)
+{
+	PgQuery__Node *n = *slot;
+
+	if (n == NULL || tree_stopped(t) || n->node_case == NODE(SUB_LINK))
+		return;
+	if (unknown_call(n))
+		probe_unknown(g, n);
+	tree_each_slot(t, tree_inner(n), probe_slot, g);
+}
+
+typedef struct unknown_scan {
+	bool found;
+} unknown_scan_t;
+
+static void unknown_slot(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	unknown_scan_t *u = arg;
+	PgQuery__Node *n = *slot;
+
+	if (n == NULL || u->found || n->node_case == NODE(SUB_LINK))
+		return;
+	if (unknown_call(n)) {
+		u->found = true;
+		return;
+	}
+	tree_each_slot(t, tree_inner(n), unknown_slot, u);
+}
+
+bool gather_calls_unknown(const PgQuery__SelectStmt *s)
+{
+	unknown_scan_t u = {false};
+	tree_t t;
+
+	tree_init(&t);
+	for (size_t i = 0; i < s->n_target_list && !u.found; i++)
+		if (s->target_list[i]->node_case == NODE(RES_TARGET))
+			unknown_slot(&t, &s->target_list[i]->res_target->val, &u);
+	tree_free(&t);
+	return u.found;
+}
+
 static void fin_slot(tree_t *t, PgQuery__Node **slot, void *g);
 
 /*
@@ -1476,6 +1526,13 @@ static int plan(gather_t *g, gather_plan_t *out)
 	if (!g->check && (before = params_of(g, s)) == NULL)
 		return -1;
 	if (!finalize) {
+		for (size_t i = 0; i < s->n_target_list; i++)
+			probe_slot(&g->t, &s->target_list[i]->res_target->val, g);
+		if (g->probes != NULL &&
+		    (s->where_clause = tree_and(&g->t, s->where_clause, g->probes)) == NULL) {
+			g->t.nomem = !g->t.refused;
+			return -1;
+		}
 		if (plan_streaming(g, out) < 0)
 			return -1;
 		shard = s;

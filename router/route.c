@@ -3896,6 +3896,9 @@ static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *
 		else
 			sh->gather = true;
 	}
+	/* a function the router does not know may be a user-defined aggregate */
+	if (top && !sh->count && !sh->gather && gather_calls_unknown(s))
+		sh->gather = true;
 	if (s->n_distinct_clause > 0)
 		sh->what = "DISTINCT";
 	else if (s->n_sort_clause > 0)

@@ -53,4 +53,13 @@ enum {
 int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_params,
                  const route_literals_t *lits, char *err, size_t errlen);
 
+/*
+ * Whether the select list of s (not its subqueries) calls a function the
+ * router does not know as PostgreSQL's own: were it a user-defined
+ * aggregate, each shard would answer one row and concatenating them would
+ * be wrong, so such a SELECT on several shards goes through a gather plan,
+ * which makes the shards refuse an aggregate there (see probe_unknown).
+ */
+bool gather_calls_unknown(const PgQuery__SelectStmt *s);
+
 #endif

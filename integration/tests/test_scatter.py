@@ -188,6 +188,28 @@ def float_partials_need_exact_float_output():
     c.close()
 
 
+@test
+def user_defined_aggregate_is_not_concatenated():
+    users()
+    c = proxy()
+    q(c, "/* pgshard: all */ DROP AGGREGATE IF EXISTS rt_sum(int)")
+    q(c, "/* pgshard: all */ CREATE AGGREGATE rt_sum(int) (sfunc = int4pl, stype = int)")
+    q(c, "/* pgshard: all */ CREATE OR REPLACE FUNCTION rt_twice(int) RETURNS int "
+         "LANGUAGE sql AS 'SELECT $1 * 2'")
+    # one row per shard would be a wrong answer: the shards refuse it instead
+    try:
+        rows = q(c, "SELECT rt_sum(n) FROM rt_users")
+        raise tp.Failure("a user-defined aggregate across shards answered %r" % rows)
+    except psycopg2.Error as e:
+        check(e.pgcode is not None, "an error with a SQLSTATE: %s" % e)
+    # a user-defined scalar function is fine
+    rows = q(c, "SELECT id, rt_twice(n) FROM rt_users WHERE id <= 3 ORDER BY id")
+    eq(rows, [(1, 2), (2, 4), (3, 6)], "a user-defined function across shards")
+    q(c, "/* pgshard: all */ DROP AGGREGATE rt_sum(int)")
+    q(c, "/* pgshard: all */ DROP FUNCTION rt_twice(int)")
+    c.close()
+
+
 def pgshard_pid():
     conf = os.environ["PGSHARD_CONFIG"]
     out = subprocess.run(["pgrep", "-f", "pgshard.*" + conf], capture_output=True, text=True)

@@ -693,6 +693,37 @@ static void test_order_by_position_outside_the_select_list_is_refused(void **sta
 }
 
 /* What route_gather plans, route_statement says is ROUTE_MERGE_GATHER; and the other way. */
+/*
+ * A function the router does not know may be a user-defined aggregate: a
+ * concatenating SELECT calling one goes through a gather plan whose shard
+ * WHERE makes PostgreSQL refuse an aggregate; known scalar functions and
+ * subqueries do not.
+ */
+static void test_unknown_functions_in_a_streaming_select_are_probed(void **state)
+{
+	route_plan_t r;
+
+	(void)state;
+	expect_stream("SELECT my_sum(total) FROM orders",
+	              "SELECT my_sum(total) FROM orders WHERE true OR my_sum(total) IS NULL", "", 0,
+	              -1, 0);
+	expect_stream("SELECT user_id, twice(total) + 1 FROM orders WHERE total > 5 ORDER BY 1",
+	              "SELECT user_id, twice(total) + 1 FROM orders WHERE total > 5 AND (true OR "
+	              "twice(total) IS NULL) ORDER BY 1",
+	              "c0 ASC NULLS LAST", 0, -1, 0);
+	expect_merge_gather("SELECT my_sum(total) FROM orders");
+	assert_int_equal(
+	    route_statement(&ctx, "SELECT lower(note), total FROM orders", NULL, 0, &r), 0);
+	assert_int_equal(r.merge, ROUTE_MERGE_SUM);
+	assert_int_equal(
+	    route_statement(&ctx,
+	                    "SELECT (SELECT my_sum(n) FROM users u WHERE u.id = o.user_id) "
+	                    "FROM orders o",
+	                    NULL, 0, &r),
+	    0);
+	assert_int_equal(r.merge, ROUTE_MERGE_SUM);
+}
+
 static void test_route_statement_and_route_gather_agree(void **state)
 {
 	static const char *const cases[] = {
@@ -716,6 +747,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order_by_a_column_not_selected_adds_a_hidden_key),
+	    cmocka_unit_test(test_unknown_functions_in_a_streaming_select_are_probed),
 	    cmocka_unit_test(test_order_by_selected_column_position_and_alias_use_that_column),
 	    cmocka_unit_test(test_order_by_after_a_star_uses_a_hidden_key_but_positions_count_it),
 	    cmocka_unit_test(test_order_by_direction_nulls_and_using_follow_postgres_defaults),
