@@ -732,7 +732,8 @@ void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 			m->result_end = true;
 			break;
 		case 'E':
-			keep_error(f, msg + 5, total - 5);
+			if (!gather_probe_refused(f, msg + 5, total - 5))
+				keep_error(f, msg + 5, total - 5);
 			m->result_end = true;
 			m->in_copy = false;
 			break;

@@ -134,6 +134,9 @@ void gather_pump(client_t *c, fanout_t *f);
 /* Every member finished the partial results: start the final query. 1 started, 0 not one, -1
  * failed (error kept in f). */
 int gather_finalize(client_t *c, fanout_t *f);
+/* A member's error is the shards refusing a user-defined aggregate (see gather_plan_t.probed):
+ * true when the proxy's own error, which says so, stands for it. */
+bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len);
 /* The CommandComplete tag of a streamed result. */
 void gather_tag(const fanout_t *f, char *out, size_t outlen);
 void gather_free(fanout_t *f);

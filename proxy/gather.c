@@ -877,6 +877,32 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 	}
 }
 
+bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len)
+{
+	bool agg = false;
+
+	if (f->gp == NULL || !f->gp->probed || f->phase == GATHER_FINAL)
+		return false;
+	/* ErrorResponse fields: a type byte and a string each, then a zero byte */
+	for (size_t p = 0; p < len && body[p] != '\0';) {
+		const uint8_t *end = memchr(body + p + 1, '\0', len - p - 1);
+
+		if (end == NULL)
+			return false;
+		if (body[p] == 'C' && strcmp((const char *)body + p + 1, "42803") == 0)
+			agg = true;
+		p = (size_t)(end - body) + 1;
+	}
+	if (agg)
+		fanout_own_error(
+		    f, "0A000",
+		    "pgshard: this SELECT calls an aggregate pgshard does not know "
+		    "(user-defined) across shards, which it cannot combine (count, sum, "
+		    "min, max, avg, bool_and, bool_or and bit_* are); add a condition on "
+		    "the shard key, or /* pgshard: shard=N */");
+	return agg;
+}
+
 void gather_tag(const fanout_t *f, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "SELECT %" PRIu64, f->sent);

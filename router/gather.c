@@ -1546,6 +1546,7 @@ static int plan(gather_t *g, gather_plan_t *out)
 		return -1;
 	}
 	out->finalize = finalize;
+	out->probed = g->probes != NULL;
 	out->shard_sql = tree_deparse_select(&g->t, shard, "the gather plan");
 	if (out->shard_sql == NULL)
 		return -1;

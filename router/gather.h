@@ -103,6 +103,9 @@ typedef struct gather_part {
 
 typedef struct gather_plan {
 	char *shard_sql; /* what each shard runs */
+	bool probed;     /* its WHERE makes the shards refuse a call of an aggregate the router
+	                    does not know (user-defined): PostgreSQL's 42803 "aggregate
+	                    functions are not allowed in WHERE" means that */
 
 	/* streaming */
 	int hidden;         /* columns at the end of each shard row the client does not get */

@@ -201,7 +201,8 @@ def user_defined_aggregate_is_not_concatenated():
         rows = q(c, "SELECT rt_sum(n) FROM rt_users")
         raise tp.Failure("a user-defined aggregate across shards answered %r" % rows)
     except psycopg2.Error as e:
-        check(e.pgcode is not None, "an error with a SQLSTATE: %s" % e)
+        eq(e.pgcode, "0A000", "SQLSTATE of a user-defined aggregate across shards")
+        check("user-defined" in str(e), "the message says why: %s" % e)
     # a user-defined scalar function is fine
     rows = q(c, "SELECT id, rt_twice(n) FROM rt_users WHERE id <= 3 ORDER BY id")
     eq(rows, [(1, 2), (2, 4), (3, 6)], "a user-defined function across shards")
