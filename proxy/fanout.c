@@ -128,24 +128,6 @@ static int ask_columns(client_t *c, fanout_t *f)
 	return rc;
 }
 
-static const char *first_word(const char *s)
-{
-	for (;;) {
-		while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			s++;
-		if (s[0] == '-' && s[1] == '-') {
-			while (*s != '\0' && *s != '\n')
-				s++;
-		} else if (s[0] == '/' && s[1] == '*') {
-			const char *e = strstr(s + 2, "*/");
-
-			s = e != NULL ? e + 2 : s + strlen(s);
-		} else {
-			return s;
-		}
-	}
-}
-
 /*
  * A COPY FROM STDIN: rows of a sharded table are split by its key column,
  * rows of a reference table go to every shard. 0: set up; 1: not such a
@@ -157,7 +139,7 @@ static int copy_setup(client_t *c, fanout_t *f, const char *sql, char *err, size
 	const cfg_table_t *t;
 	int rc;
 
-	if (strncasecmp(first_word(sql), "copy", 4) != 0)
+	if (strncasecmp(sql + route_skip_blank(sql, strlen(sql), 0), "copy", 4) != 0)
 		return 1;
 	rc = copy_parse_statement(sql, &f->opts, err, errlen);
 	if (rc == 1)

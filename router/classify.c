@@ -30,37 +30,6 @@ static bool is_ident_char(char c)
 	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
 }
 
-/* Skip whitespace and comments; returns the new position. */
-static size_t skip_space(const char *s, size_t len, size_t i)
-{
-	while (i < len) {
-		if (isspace((unsigned char)s[i])) {
-			i++;
-		} else if (s[i] == '-' && i + 1 < len && s[i + 1] == '-') {
-			while (i < len && s[i] != '\n')
-				i++;
-		} else if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
-			int depth = 1;
-
-			i += 2;
-			while (i < len && depth > 0) {
-				if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
-					depth++;
-					i += 2;
-				} else if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
-					depth--;
-					i += 2;
-				} else {
-					i++;
-				}
-			}
-		} else {
-			break;
-		}
-	}
-	return i;
-}
-
 /* Skip to just after the next top-level ';' (or to the end). */
 static size_t skip_statement(const char *s, size_t len, size_t i)
 {
@@ -123,7 +92,7 @@ static size_t skip_statement(const char *s, size_t len, size_t i)
 			}
 		} else if ((c == '-' && i + 1 < len && s[i + 1] == '-') ||
 		           (c == '/' && i + 1 < len && s[i + 1] == '*')) {
-			i = skip_space(s, len, i);
+			i = route_skip_blank(s, len, i);
 		} else {
 			i++;
 		}
@@ -340,7 +309,7 @@ int route_scan_effects(const char *sql, size_t len, route_effects_t *out)
 	while (i < len && !need_parse) {
 		size_t w;
 
-		i = skip_space(sql, len, i);
+		i = route_skip_blank(sql, len, i);
 		w = i;
 		while (i < len && is_ident_char(sql[i]))
 			i++;

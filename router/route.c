@@ -4991,6 +4991,13 @@ static size_t lex_blank(const char *s, size_t len, size_t i, bool *open)
 	return i;
 }
 
+size_t route_skip_blank(const char *sql, size_t len, size_t pos)
+{
+	bool open = false;
+
+	return lex_blank(sql, len, pos, &open);
+}
+
 /*
  * 'ab'<newline>'cd' is one literal, 'abcd': whitespace holding a newline (and
  * -- comments) between the quotes, no slash-star comment. The position of

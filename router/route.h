@@ -195,6 +195,9 @@ typedef struct route_token {
 /* The token at or after `pos`; returns the position just after it. */
 size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *tok);
 
+/* Past the whitespace and comments (--, nested slash-star) at `pos`, as the lexer skips them. */
+size_t route_skip_blank(const char *sql, size_t len, size_t pos);
+
 typedef struct route_split {
 	int shard;
 	char *sql; /* INSERT with only the rows of this shard, deparsed */
