@@ -1225,12 +1225,38 @@ static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const cha
 	return 0;
 }
 
+/*
+ * Hold a link to every shard in `want` for a fan-out: 1 when all are held
+ * (and none is current), 0 to wait (for the current server to answer, or
+ * for a pool), -1 on failure. The links gathered so far stay held.
+ */
+static int gather_links(client_t *c, const shard_set_t *want)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return 0;
+	c->gathering = true;
+	for (int i = 0; i < cfg->n_shards; i++) {
+		int r;
+
+		if (!shard_set_has(want, i))
+			continue;
+		r = acquire(c, i);
+		if (r != 1)
+			return r;
+	}
+	c->gathering = false;
+	c->server = NULL;
+	return 1;
+}
+
 /* Every shard of the plan (or every link, for transaction control) runs the Query. */
 static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, size_t total,
                           bool on_links)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
 	shard_set_t want = c->plan.shards;
+	int r;
 
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return STEP_WAIT;
@@ -1241,18 +1267,9 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 				shard_set_add(&want, i);
 		c->plan.shards = want;
 	}
-	c->gathering = true;
-	for (int i = 0; i < cfg->n_shards; i++) {
-		int r;
-
-		if (!shard_set_has(&want, i))
-			continue;
-		r = acquire(c, i);
-		if (r != 1)
-			return r == 0 ? STEP_WAIT : STEP_FAIL;
-	}
-	c->gathering = false;
-	c->server = NULL;
+	r = gather_links(c, &want);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	if (fanout_query(c, sql, true) < 0) {
 		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 		return STEP_FAIL;
@@ -1627,13 +1644,12 @@ static int bind_results_at(const uint8_t *body, size_t len, size_t tail, size_t 
 static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 {
 	struct fan_portal *fp = c->fan_portal;
-	const cfg_t *cfg = worker_cfg(c->worker);
 	const uint8_t *body = fp->bind + 5;
 	size_t len = fp->bind_len - 5, res;
 	route_param_t small[16], *values = small;
 	wire_bind_msg_t bm;
 	fanout_bind_t b;
-	int n = 0, rc = -1;
+	int n = 0, r, rc = -1;
 
 	if (max_rows != 0) {
 		fan_portal_free(c);
@@ -1645,8 +1661,6 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		           ? -1
 		           : 1;
 	}
-	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
-		return 0;
 	if (describe_only) {
 		int first = shard_set_first(&fp->plan.shards);
 
@@ -1654,18 +1668,9 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_add(&fp->plan.shards, first);
 		fp->plan.merge = ROUTE_MERGE_ONE;
 	}
-	for (int i = 0; i < cfg->n_shards; i++) {
-		int r;
-
-		if (!shard_set_has(&fp->plan.shards, i))
-			continue;
-		c->gathering = true;
-		r = acquire(c, i);
-		if (r != 1)
-			return r == 0 ? 0 : -1;
-	}
-	c->gathering = false;
-	c->server = NULL;
+	r = gather_links(c, &fp->plan.shards);
+	if (r != 1)
+		return r;
 	if (wire_parse_bind(body, len, &bm) < 0 ||
 	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
 	    bind_values(body, len, &bm, fp->types, fp->n_types, small, &values, &n) < 0)
