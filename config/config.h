@@ -93,9 +93,11 @@ typedef struct cfg {
 	int default_shard;
 	int max_clients;
 	size_t max_message_size; /* largest client or server message accepted, bytes */
+	size_t max_route_size;   /* longest statement parsed to route it, bytes */
 	size_t merge_memory;     /* rows held to merge one statement on several shards, bytes */
 	int server_connect_timeout_ms;
 	int server_idle_timeout_s;
+	int login_timeout_s; /* from accept to the end of authentication */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

@@ -26,8 +26,8 @@
 
 /* A backend to cancel, as its postmaster must be told. */
 typedef struct cancel_target {
-	char host[256];
-	int port;
+	struct sockaddr_storage addr; /* the server connection's own address: no lookup */
+	socklen_t addrlen;
 	int32_t backend_pid, backend_key;
 } cancel_target_t;
 
@@ -114,8 +114,8 @@ void cancel_update(client_t *c)
 			n = 0; /* the query cannot be cancelled; it still runs */
 	}
 	for (int i = 0; i < n; i++) {
-		snprintf(t[i].host, sizeof(t[i].host), "%s", servers[i]->pool->host);
-		t[i].port = servers[i]->pool->port;
+		memcpy(&t[i].addr, &servers[i]->addr, sizeof(t[i].addr));
+		t[i].addrlen = servers[i]->addrlen;
 		t[i].backend_pid = servers[i]->backend_pid;
 		t[i].backend_key = servers[i]->backend_key;
 	}
@@ -148,23 +148,15 @@ static void cancel_written_cb(struct bufferevent *bev, void *arg)
 /* Send one backend's postmaster a CancelRequest for it. */
 static void cancel_send(worker_t *w, const cancel_target_t *t)
 {
-	struct addrinfo hints, *res = NULL;
 	struct bufferevent *bev;
 	struct timeval tv = {5, 0};
-	char port[16];
 	wire_buf_t b;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", t->port);
-	if (getaddrinfo(t->host, port, &hints, &res) != 0 || res == NULL)
+	if (t->addrlen == 0)
 		return;
 	bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		freeaddrinfo(res);
+	if (bev == NULL)
 		return;
-	}
 	bufferevent_setcb(bev, NULL, cancel_written_cb, cancel_done_cb, NULL);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -175,14 +167,22 @@ static void cancel_send(worker_t *w, const cancel_target_t *t)
 	wire_put_i32(&b, t->backend_pid);
 	wire_put_i32(&b, t->backend_key);
 	if (wire_end(&b) < 0 || bufferevent_write(bev, b.data, b.len) < 0 ||
-	    bufferevent_socket_connect(bev, res->ai_addr, (int)res->ai_addrlen) < 0) {
+	    bufferevent_socket_connect(bev, (const struct sockaddr *)&t->addr, (int)t->addrlen) < 0)
 		bufferevent_free(bev);
-	} else {
-		log_info("forwarded cancel request to backend %d at %s:%d", t->backend_pid, t->host,
-		         t->port);
-	}
+	else
+		log_info("forwarded cancel request to backend %d", t->backend_pid);
 	wire_buf_free(&b);
-	freeaddrinfo(res);
+}
+
+void cancel_server(worker_t *w, const server_t *s)
+{
+	cancel_target_t t;
+
+	memcpy(&t.addr, &s->addr, sizeof(t.addr));
+	t.addrlen = s->addrlen;
+	t.backend_pid = s->backend_pid;
+	t.backend_key = s->backend_key;
+	cancel_send(w, &t);
 }
 
 void cancel_forward(worker_t *w, int32_t pid, int32_t key)

@@ -39,6 +39,8 @@ static struct client_list *list_of(client_t *c, client_state_t st)
 		return &c->pool->waiting;
 	case CL_ACTIVE:
 		return &c->pool->active_clients;
+	case CL_CLOSED:
+		return &c->worker->closed_clients;
 	}
 	return NULL;
 }
@@ -217,6 +219,7 @@ void client_accept(worker_t *w, int fd)
 	c->worker = w;
 	c->state = CL_LOGIN;
 	c->login_step = LOGIN_STARTUP;
+	c->accepted_at = time(NULL);
 	TAILQ_INSERT_TAIL(&w->login_clients, c, link);
 	w->n_clients++;
 	if (sbuf_accept(&c->sb, &w->loop, fd, client_read_cb, client_write_cb, client_event_cb, c) <
@@ -232,6 +235,28 @@ void client_accept(worker_t *w, int fd)
 		c->too_many = true;
 }
 
+/*
+ * Like PostgreSQL's authentication_timeout: a connection that trickles its
+ * startup packet, or never answers the password request, would otherwise
+ * hold one of max_clients for ever. login_clients is in accept order.
+ */
+void client_login_timeouts(worker_t *w, time_t now)
+{
+	time_t limit = now - worker_cfg(w)->login_timeout_s;
+	client_t *c, *next;
+
+	for (c = TAILQ_FIRST(&w->login_clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->accepted_at > limit)
+			break;
+		if (!c->closing)
+			client_fail(c, "FATAL", "08006",
+			            "pgshard: canceling authentication due to timeout");
+		else
+			client_close(c);
+	}
+}
+
 void client_drop_pending_sets(client_t *c)
 {
 	route_sets_free(c->pend_sets, c->n_pend_sets);
@@ -244,32 +269,56 @@ static bool link_idle(const server_t *s)
 	return s->pending.count == 0 && s->tx_status == 'I' && !s->unsynced && !s->syncing_params;
 }
 
+/*
+ * Close the session: give back or close its servers, leave every list, close
+ * the socket. The memory stays until the worker's reaper frees it
+ * (client_free), so callers up the stack that hold c see c->closing and
+ * CL_CLOSED instead of freed memory.
+ */
 void client_close(client_t *c)
 {
 	worker_t *w = c->worker;
 	server_t *s;
 
+	if (c->state == CL_CLOSED)
+		return;
 	log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0, "client closed");
-	if (c->close_ev != NULL)
+	c->closing = true;
+	if (c->close_ev != NULL) {
 		event_free(c->close_ev);
+		c->close_ev = NULL;
+	}
 	fanout_free(c);
+	routejob_forget(c);
 	if (c->state == CL_WAITING)
 		pool_remove_waiting(c);
 	while ((s = any_link(c)) != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state
-		 * of this client, cannot serve anyone else.
+		 * of this client, cannot serve anyone else. A statement still
+		 * running there is cancelled: PostgreSQL would not notice the
+		 * closed connection until the statement writes to it.
 		 */
 		if (link_idle(s) && !c->pinned) {
 			pool_release(s);
 		} else {
 			client_unlinked(c, s);
+			if (s->pending.count > 0)
+				cancel_server(w, s);
 			server_close(s, "client went away during a transaction");
 		}
 	}
 	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	c->state = CL_CLOSED;
+	TAILQ_INSERT_TAIL(&w->closed_clients, c, link);
 	w->n_clients--;
 	cancel_unregister(c);
+	sbuf_shutdown(&c->sb);
+	worker_reap_later(w);
+}
+
+void client_free(client_t *c)
+{
 	sbuf_close(&c->sb);
 	ps_client_free(c);
 	params_free(&c->startup_params);
@@ -284,6 +333,7 @@ void client_close(client_t *c)
 	free(c->user);
 	free(c->database);
 	free(c->stored_password);
+	free(c->login_error);
 	if (c->scram != NULL)
 		explicit_bzero(c->scram, sizeof(*c->scram));
 	free(c->scram);
@@ -307,21 +357,56 @@ static void auth_failed(client_t *c)
 	            c->user);
 }
 
-/* Authenticated: now a server connection tells us the parameters to report. */
-static void auth_done(client_t *c)
+/*
+ * A login learns the parameters to report (server_version, encodings, ...)
+ * from a server connection: the default shard's first, the next shard's
+ * when it cannot be reached, so that a shard that is down fails only the
+ * statements that need it.
+ */
+static void login_acquire(client_t *c)
 {
-	pool_t *p;
+	const cfg_t *cfg = worker_cfg(c->worker);
+	int shard = (cfg->default_shard + c->login_tries) % cfg->n_shards;
+	pool_t *p = pool_get(c->worker, shard, c->database, c->user);
 
-	send_auth_request(c, 0, NULL, 0);
-	cancel_register(c);
-	c->login_step = LOGIN_PARAMS;
-	p = pool_get(c->worker, worker_cfg(c->worker)->default_shard, c->database, c->user);
 	if (p == NULL) {
 		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 		return;
 	}
 	c->pool = p;
 	pool_acquire(p, c);
+}
+
+/* Authenticated: now a server connection tells us the parameters to report. */
+static void auth_done(client_t *c)
+{
+	send_auth_request(c, 0, NULL, 0);
+	cancel_register(c);
+	c->login_step = LOGIN_PARAMS;
+	login_acquire(c);
+}
+
+void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+                           size_t error_len)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "pgshard: could not connect to shard %d (%s:%d): %s", p->shard,
+	         p->host, p->port, why ? why : "unknown error");
+	if (c->login_step == LOGIN_PARAMS && error_body == NULL) {
+		/* the default shard's failure is the one reported if none can be reached */
+		if (c->login_tries == 0)
+			c->login_error = strdup(msg);
+		if (++c->login_tries < worker_cfg(c->worker)->n_shards) {
+			log_msg(LOG_INFO, c->id, 0, "login: %s; trying the next shard", msg);
+			login_acquire(c);
+			return;
+		}
+	}
+	if (error_body != NULL)
+		client_fail_with_body(c, error_body, error_len);
+	else
+		client_fail(c, "FATAL", "08001", "%s", c->login_error ? c->login_error : msg);
 }
 
 static void finish_login(client_t *c)
@@ -1065,6 +1150,8 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		c->skip_until_sync = false;
 		s->unsynced = false;
 		s->executed = false;
+		s->batch_failed = false;
+		s->flushed = false;
 		rc = pending_push(&s->pending, 'S', PEND_FORWARD, 0, NULL, NULL);
 		break;
 	case 'F':
@@ -1300,6 +1387,9 @@ static int append_prefix(client_t *c, const char *sql)
 	return 0;
 }
 
+static int leave_batch(client_t *c, int shard);
+static int left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why);
+
 static bool aborted_tx_allows(const route_plan_t *p)
 {
 	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
@@ -1318,6 +1408,12 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		return STEP_FAIL;
 	}
 	if (!c->have_plan) {
+		if (c->route_job != NULL)
+			return STEP_WAIT;
+		if (total > ROUTEJOB_MIN_LEN &&
+		    total - 6 <= worker_cfg(c->worker)->max_route_size &&
+		    routejob_start(c, sql, total - 6) == 0)
+			return STEP_WAIT; /* routejob_done_cb resumes the client */
 		if (worker_route(c->worker, sql, NULL, 0, p) < 0) {
 			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 			return STEP_FAIL;
@@ -1333,6 +1429,20 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		if (reply_aborted(c) < 0)
 			return STEP_FAIL;
 		return end_sql_statement(c, in, total);
+	}
+
+	/*
+	 * A Query inside an extended batch: where the batch's server can run
+	 * it, it goes there (the server skips it if the batch failed, as
+	 * PostgreSQL does); elsewhere, the batch must be over first.
+	 */
+	if (c->server != NULL && c->server->unsynced &&
+	    single_shard(c, p) != c->server->pool->shard) {
+		r = leave_batch(c, -1);
+		if (r != 0)
+			return left_batch(c, in, total, r,
+			                  "pgshard: the statements before one Sync must run on one "
+			                  "shard; send a Sync before a query for another shard");
 	}
 
 	switch (p->txn) {
@@ -1698,10 +1808,40 @@ out:
 }
 
 /*
+ * What became of the batch so far (the messages since the last Sync) on the
+ * current server, before a message goes elsewhere. PostgreSQL skips
+ * everything up to the Sync once a batch failed, so the proxy must know:
+ * a server sends an error at once, but other replies only at a Sync or
+ * Flush, so it sends a Flush of its own and waits for the answers.
+ */
+enum { BATCH_NONE, BATCH_WAIT, BATCH_FAILED, BATCH_OK };
+
+static int batch_outcome(client_t *c)
+{
+	server_t *s = c->server;
+	static const uint8_t flush[] = {'H', 0, 0, 0, 4};
+
+	if (s == NULL || !s->unsynced)
+		return BATCH_NONE;
+	if (s->batch_failed)
+		return BATCH_FAILED;
+	if (s->pending.count == 0)
+		return BATCH_OK;
+	if (!s->flushed) {
+		if (server_send(s, flush, sizeof(flush)) < 0)
+			return BATCH_WAIT;
+		s->flushed = true; /* relay.c resumes the client when all is answered */
+	}
+	return BATCH_WAIT;
+}
+
+/*
  * The batch so far ran on another shard. If it only prepared and described
  * there, end it with a Sync of the proxy's own (its ReadyForQuery is
  * swallowed) and go on elsewhere; if it executed something, the batch
- * would no longer be one implicit transaction: refused.
+ * would no longer be one implicit transaction: refused. 0 go on, -1
+ * refused, 1 wait for the batch's answers, 2 the batch failed (the message
+ * is skipped, as PostgreSQL skips it).
  */
 static int leave_batch(client_t *c, int shard)
 {
@@ -1710,12 +1850,33 @@ static int leave_batch(client_t *c, int shard)
 
 	if (s == NULL || !s->unsynced || s->pool->shard == shard)
 		return 0;
+	switch (batch_outcome(c)) {
+	case BATCH_WAIT:
+		return 1;
+	case BATCH_FAILED:
+		return 2;
+	default:
+		break;
+	}
 	if (s->executed)
 		return -1;
 	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	s->unsynced = false;
 	return server_send(s, sync, sizeof(sync));
+}
+
+/* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
+static int left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
+{
+	if (rc == 1)
+		return STEP_WAIT;
+	if (rc == 2) {
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+	return skip_batch(c, in, total, reply_error(c, "0A000", "%s", why));
 }
 
 static int on_bind(client_t *c, struct evbuffer *in, size_t total)
@@ -1777,12 +1938,11 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 	     p->txn == ROUTE_TXN_SAVEPOINT) &&
 	    c->in_tx && c->n_links > 1) {
 		/* runs on every shard of the transaction at its Execute, as a simple query */
-		if (leave_batch(c, -1) < 0)
-			return skip_batch(
-			    c, in, total,
-			    reply_error(c, "0A000",
-			                "pgshard: send a Sync before ending a transaction "
-			                "that spans several shards"));
+		r = leave_batch(c, -1);
+		if (r != 0)
+			return left_batch(c, in, total, r,
+			                  "pgshard: send a Sync before ending a transaction "
+			                  "that spans several shards");
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		free(c->txn_portal);
@@ -1801,13 +1961,12 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 	                                                      : single_shard(c, p);
 	if (shard < 0) {
 		/* several shards: the proxy answers the Bind and runs it at the Execute */
-		if (leave_batch(c, -1) < 0)
-			return skip_batch(
-			    c, in, total,
-			    reply_error(c, "0A000",
-			                "pgshard: the statements before one Sync must "
-			                "run on one shard; send a Sync before a "
-			                "statement on several shards"));
+		r = leave_batch(c, -1);
+		if (r != 0)
+			return left_batch(c, in, total, r,
+			                  "pgshard: the statements before one Sync must "
+			                  "run on one shard; send a Sync before a "
+			                  "statement on several shards");
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
@@ -1816,12 +1975,11 @@ static int on_bind(client_t *c, struct evbuffer *in, size_t total)
 		evbuffer_drain(in, total);
 		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
-	if (leave_batch(c, shard) < 0)
-		return skip_batch(
-		    c, in, total,
-		    reply_error(c, "0A000",
-		                "pgshard: the statements before one Sync must run on one "
-		                "shard; send a Sync before a statement for another shard"));
+	r = leave_batch(c, shard);
+	if (r != 0)
+		return left_batch(c, in, total, r,
+		                  "pgshard: the statements before one Sync must run on one "
+		                  "shard; send a Sync before a statement for another shard");
 	r = use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
@@ -1997,6 +2155,11 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 
 			evbuffer_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		if (fanout_in_copy(c->fan)) {
+			evbuffer_drain(in, total);
+			fanout_copy_unexpected(c, type);
+			return STEP_NEXT;
 		}
 		return STEP_WAIT; /* the fan-out answers first */
 	}

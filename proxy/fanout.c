@@ -30,6 +30,8 @@
 
 #include "proxy/log.h"
 
+static void copy_failed(client_t *c, fanout_t *f, const char *sqlstate, const char *msg);
+
 static member_t *member_of(fanout_t *f, const server_t *s)
 {
 	for (int i = 0; i < f->n; i++)
@@ -118,8 +120,9 @@ static int ask_columns(client_t *c, fanout_t *f)
 	if (lit == NULL)
 		return -1;
 	snprintf(sql, sizeof(sql),
-	         "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid = "
-	         "pg_catalog.to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+	         "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid "
+	         "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid AND attnum "
+	         "OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped ORDER BY attnum",
 	         lit);
 	free(lit);
 	f->key_index = -1;
@@ -834,6 +837,33 @@ void fanout_reply(client_t *c, server_t *s)
 	if (m == NULL)
 		return;
 	fanout_drain_member(c, f, m);
+	progress(c);
+	/* the copy just opened: what the client sent behind its COPY goes in now */
+	if (c->fan == f && f->copy_open && !f->copy_done && !c->closing &&
+	    evbuffer_get_length(c->sb.in) > 0)
+		client_resume(c);
+}
+
+bool fanout_in_copy(const fanout_t *f)
+{
+	return f->copy_open && !f->copy_done;
+}
+
+/*
+ * A message other than CopyData, CopyDone or CopyFail while the client
+ * copies in: PostgreSQL ignores Flush and Sync there (libraries send them
+ * without noticing that the statement was a COPY) and fails the COPY on
+ * anything else, consuming the message. So does the fan-out.
+ */
+void fanout_copy_unexpected(client_t *c, uint8_t type)
+{
+	fanout_t *f = c->fan;
+	char msg[100];
+
+	if (type == 'H' || type == 'S')
+		return;
+	snprintf(msg, sizeof(msg), "unexpected message type 0x%02X during COPY from stdin", type);
+	copy_failed(c, f, "08P01", msg);
 	progress(c);
 }
 

@@ -28,8 +28,15 @@
 
 #include "proxy/log.h"
 
-const char gather_collation_sql[] = "SELECT datcollate FROM pg_catalog.pg_database WHERE datname "
-                                    "= pg_catalog.current_database()";
+/*
+ * Queries the proxy injects run in a client's session, under its
+ * search_path: every function and operator is named with its schema, so that
+ * no user's own objects can change their answers (which are cached for
+ * every client of the worker).
+ */
+const char gather_collation_sql[] =
+    "SELECT datcollate FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) "
+    "pg_catalog.current_database()";
 
 /* ---- the database's collation, per worker ---- */
 
@@ -405,21 +412,27 @@ static const char *avg_type(uint32_t oid)
 	}
 }
 
-/* A value as an escape string literal: E'...' with \ and ' escaped. */
+/*
+ * A value as a dollar-quoted literal, $pgs$...$pgs$ (with a longer tag when
+ * the value contains that one). Nothing inside is escaped, so nothing
+ * depends on the session: not standard_conforming_strings, not
+ * backslash_quote, and not a client encoding such as SJIS whose multibyte
+ * characters may end in the byte of a backslash (escaping bytes one by one
+ * would cut such a character in two). The server converts the query to its
+ * own encoding before it reads the quotes, and no multibyte character of
+ * a client encoding PostgreSQL accepts has '$' as one of its bytes.
+ */
 static void put_literal(gather_text_t *b, const uint8_t *data, size_t len)
 {
-	size_t start = 0;
+	char tag[32];
+	int n = 0;
 
-	put(b, "E'", 2);
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] != '\\' && data[i] != '\'')
-			continue;
-		put(b, data + start, i - start);
-		put(b, "\\", 1);
-		start = i;
-	}
-	put(b, data + start, len - start);
-	put(b, "'", 1);
+	snprintf(tag, sizeof(tag), "$pgs$");
+	while (memmem(data, len, tag, strlen(tag)) != NULL)
+		snprintf(tag, sizeof(tag), "$pgs%d$", ++n);
+	put_str(b, tag);
+	put(b, data, len);
+	put_str(b, tag);
 }
 
 static void unknown_type(fanout_t *f, int col)
@@ -564,14 +577,14 @@ static int ask_types(client_t *c, fanout_t *f)
 	int rc, n = 0;
 
 	put_str(&sql, "SELECT t.oid::pg_catalog.int8, pg_catalog.format_type(t.oid, NULL) FROM "
-	              "pg_catalog.pg_type t WHERE t.oid IN (");
+	              "pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) ANY ('{");
 	for (int i = 0; i < f->ncols; i++) {
 		if (type_name(f->col_types[i]) != NULL)
 			continue;
-		snprintf(oid, sizeof(oid), "%s%u", n++ > 0 ? ", " : "", f->col_types[i]);
+		snprintf(oid, sizeof(oid), "%s%u", n++ > 0 ? "," : "", f->col_types[i]);
 		put_str(&sql, oid);
 	}
-	put_str(&sql, ")");
+	put_str(&sql, "}'::pg_catalog.oid[])");
 	f->type_names = calloc((size_t)f->ncols, sizeof(*f->type_names));
 	if (sql.failed || f->type_names == NULL) {
 		free(sql.p);

@@ -123,6 +123,22 @@ static void pool_link(pool_t *p, client_t *c, server_t *s)
 	client_linked(c, s);
 }
 
+/*
+ * The waiting client a server that comes free goes to: first one that
+ * already holds servers of other shards (inside a transaction: clients of
+ * other pools may be waiting for what it holds, and a connection opened over
+ * the pool size was opened for it), then the others, each in FIFO order.
+ */
+static client_t *next_waiting(const pool_t *p)
+{
+	client_t *c;
+
+	TAILQ_FOREACH(c, &p->waiting, link)
+	if (c->n_links > 0)
+		return c;
+	return TAILQ_FIRST(&p->waiting);
+}
+
 /* Open connections for waiting clients, up to the pool size. */
 static void pool_grow(pool_t *p)
 {
@@ -173,26 +189,38 @@ void pool_server_ready(server_t *s)
 	case SV_IDLE:
 		TAILQ_REMOVE(&p->idle, s, link);
 		break;
+	case SV_CLOSED:
+		return;
 	}
 	s->state = SV_IDLE;
 	s->client = NULL;
 	s->idle_since = time(NULL);
 	TAILQ_INSERT_TAIL(&p->idle, s, link);
 
-	c = TAILQ_FIRST(&p->waiting);
+	c = next_waiting(p);
 	if (c != NULL)
 		pool_link(p, c, s);
 }
 
+/*
+ * Linking s to a waiting client may run that client's messages, which may
+ * release s again, or close it: s is not looked at after pool_server_ready.
+ */
 void pool_release(server_t *s)
 {
-	client_t *c = s->client;
+	pool_t *p = s->pool;
+	client_t *c = next_waiting(p);
 
-	client_unlinked(c, s);
-	pool_server_ready(s);
-	/* a connection opened over the pool size (see pool_acquire) does not stay */
-	if (s->state == SV_IDLE && s->pool->n_servers > s->pool->max_servers)
+	client_unlinked(s->client, s);
+	/*
+	 * A connection opened over the pool size (see pool_acquire) does not
+	 * stay, unless a client holding servers of other shards waits for it.
+	 */
+	if (p->n_servers > p->max_servers && (c == NULL || c->n_links == 0)) {
 		server_close(s, "over the pool size");
+		return;
+	}
+	pool_server_ready(s);
 }
 
 void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len)
@@ -210,6 +238,8 @@ void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, s
 	case SV_IDLE:
 		TAILQ_REMOVE(&p->idle, s, link);
 		break;
+	case SV_CLOSED:
+		return;
 	}
 	p->n_servers--;
 
@@ -237,13 +267,7 @@ void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, s
 			if (c == NULL)
 				break;
 			pool_remove_waiting(c);
-			if (error_body != NULL)
-				client_fail_with_body(c, error_body, error_len);
-			else
-				client_fail(c, "FATAL", "08001",
-				            "pgshard: could not connect to shard %d (%s:%d): %s",
-				            p->shard, p->host, p->port,
-				            why ? why : "unknown error");
+			client_connect_failed(c, p, why, error_body, error_len);
 		}
 	}
 }
@@ -273,7 +297,8 @@ void pool_free_all(worker_t *w)
 {
 	pool_t *p;
 
-	while ((p = TAILQ_FIRST(&w->pools)) != NULL) {
+	TAILQ_FOREACH(p, &w->pools, link)
+	{
 		server_t *s;
 
 		while ((s = TAILQ_FIRST(&p->active)) != NULL)
@@ -282,6 +307,9 @@ void pool_free_all(worker_t *w)
 			server_close(s, "shutdown");
 		while ((s = TAILQ_FIRST(&p->connecting)) != NULL)
 			server_close(s, "shutdown");
+	}
+	worker_reap_now(w); /* closed servers still point at their pools */
+	while ((p = TAILQ_FIRST(&w->pools)) != NULL) {
 		TAILQ_REMOVE(&w->pools, p, link);
 		free(p->host);
 		free(p->dbname);

@@ -12,10 +12,18 @@
  *           CL_WAITING  pool->waiting           wants a server, in FIFO order
  *           CL_ACTIVE   pool->active_clients    holds one server or more (of c->pool: the
  *                                               pool it got its last one from)
+ *           CL_CLOSED   worker->closed_clients  closed, freed at the end of the loop pass
  *
  *   server: SV_CONNECT  pool->connecting        TCP connect, startup, auth
  *           SV_IDLE     pool->idle              ready, in no transaction
  *           SV_ACTIVE   pool->active            linked to a client
+ *           SV_CLOSED   worker->closed_servers  closed, freed at the end of the loop pass
+ *
+ * Closing never frees: a callback deep in the stack (a reply being relayed, a
+ * Terminate read while another message is handled) may close the object its
+ * callers still hold. A closed object keeps its memory, answers no event and
+ * is freed by the worker's reaper, which runs as a callback of its own once
+ * the current one has returned (worker_reap_later).
  *
  * A client is linked to a server for one transaction (or one statement in
  * autocommit), and for longer only when it holds session state that cannot
@@ -38,6 +46,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "config/config.h"
@@ -57,6 +66,7 @@ typedef struct ps_client_map ps_client_map_t;
 typedef struct ps_server_set ps_server_set_t;
 typedef struct fanout fanout_t;
 typedef struct worker_coll worker_coll_t;
+typedef struct route_job route_job_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -136,6 +146,7 @@ typedef enum client_state {
 	CL_IDLE,
 	CL_WAITING,
 	CL_ACTIVE,
+	CL_CLOSED,
 } client_state_t;
 
 typedef enum client_login_step {
@@ -152,6 +163,9 @@ struct client {
 	uint64_t id;
 	client_state_t state;
 	client_login_step_t login_step;
+	int login_tries;    /* shards tried for the server a login learns parameters from */
+	char *login_error;  /* why the first of them could not be reached */
+	time_t accepted_at; /* login_timeout counts from here */
 	worker_t *worker;
 	sbuf_t sb;
 
@@ -167,6 +181,7 @@ struct client {
 	/* the message at the head of the input, once routed */
 	bool have_plan;
 	route_plan_t plan;
+	route_job_t *route_job; /* its plan is being made off the loop (routejob.c) */
 
 	/* the transaction as the client sees it (BEGIN is answered by the proxy) */
 	bool in_tx;
@@ -215,6 +230,7 @@ typedef enum server_state {
 	SV_CONNECT,
 	SV_IDLE,
 	SV_ACTIVE,
+	SV_CLOSED,
 } server_state_t;
 
 struct server {
@@ -227,6 +243,8 @@ struct server {
 
 	char tx_status; /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	int32_t backend_pid, backend_key;
+	struct sockaddr_storage addr; /* where it connected: a CancelRequest goes there too */
+	socklen_t addrlen;
 	param_list_t reported; /* ParameterStatus values, name -> value (in stmt) */
 
 	pending_queue_t pending;
@@ -243,6 +261,8 @@ struct server {
 	time_t idle_since;
 	bool sets_doomed;       /* an error or ROLLBACK since the client's SET was sent */
 	bool executed;          /* an Execute was sent since the last Sync */
+	bool batch_failed;      /* and an error came: the server skips to the Sync */
+	bool flushed;           /* the proxy sent a Flush to learn how the batch went */
 	bool wait_client_drain; /* reading paused: the client's output is full */
 };
 
@@ -297,12 +317,17 @@ int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
 /* ---- client side (client.c) ---- */
 
 void client_accept(worker_t *w, int fd);
+/* Close the clients that have not logged in within login_timeout. */
+void client_login_timeouts(worker_t *w, time_t now);
 void client_linked(client_t *c, server_t *s); /* pool gave it a server */
 server_t *client_link(const client_t *c, int shard);
 void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
 void client_close(client_t *c);
+/* The pool could not open a server for the waiting client c (it is out of p->waiting). */
+void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+                           size_t error_len);
 void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
 void client_server_lost(client_t *c, server_t *s, const char *why);
 void client_resume(client_t *c);
@@ -354,6 +379,10 @@ bool fanout_has(const fanout_t *f, const server_t *s);
 server_t **fanout_servers(const fanout_t *f, int *n);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
 int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
+/* Whether the client is copying in (CopyInResponse sent, the copy not over). */
+bool fanout_in_copy(const fanout_t *f);
+/* Any other message meanwhile (the caller consumes it). */
+void fanout_copy_unexpected(client_t *c, uint8_t type);
 void fanout_member_lost(client_t *c, server_t *s);
 void fanout_free(client_t *c);
 void fanout_resume_members(client_t *c); /* the client drained its output */
@@ -391,7 +420,20 @@ void cancel_register(client_t *c);
 void cancel_unregister(client_t *c);
 void cancel_update(client_t *c); /* the client's server changed */
 void cancel_forward(worker_t *w, int32_t pid, int32_t key);
+/* Ask s's backend to cancel what it runs (its client went away mid-statement). */
+void cancel_server(worker_t *w, const server_t *s);
 void cancel_init(void);
+
+/* ---- routing long statements off the loop (routejob.c) ---- */
+
+/* Statements at least this long are routed by the routing thread. */
+#define ROUTEJOB_MIN_LEN (64 * 1024)
+
+/* Route c's Query off the loop; c->plan is set and c resumed when done. 0, or -1. */
+int routejob_start(client_t *c, const char *sql, size_t len);
+void routejob_forget(client_t *c); /* c closes: its plan, when it comes, is dropped */
+void routejob_done_cb(evutil_socket_t fd, short what, void *arg);
+void routejob_worker_free(worker_t *w);
 
 /* ---- workers (worker.c) ---- */
 
@@ -407,7 +449,12 @@ struct worker {
 	cfg_ref_t *cfg_next;  /* set by the main thread, taken by the worker */
 	pthread_mutex_t lock; /* guards cfg_next only */
 
-	struct client_list login_clients, idle_clients;
+	struct client_list login_clients, idle_clients, closed_clients;
+	struct server_list closed_servers;
+	struct event *reap_ev;      /* frees what was closed, after the current callback */
+	struct event *route_ev;     /* plans from the routing thread came back */
+	pthread_mutex_t route_lock; /* guards route_done only */
+	route_job_t *route_done;
 	struct pool_list pools;
 	int n_clients;
 	uint64_t next_id;
@@ -424,6 +471,11 @@ struct worker {
 };
 
 int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
+/* Free the closed clients and servers once the current callback has returned. */
+void worker_reap_later(worker_t *w);
+void worker_reap_now(worker_t *w); /* at shutdown, when no callback is on the stack */
+void client_free(client_t *c);     /* a CL_CLOSED client, from the reaper */
+void server_free(server_t *s);     /* an SV_CLOSED server, from the reaper */
 void worker_stop(worker_t *w);
 void worker_join(worker_t *w);
 void worker_set_config(worker_t *w, cfg_ref_t *cfg);

@@ -253,6 +253,8 @@ void client_server_reply(client_t *c, server_t *s)
 				 */
 				forward = true;
 				skip_to_sync(c, s);
+				if (s->unsynced)
+					s->batch_failed = true;
 			}
 			break;
 		case '1':
@@ -292,5 +294,12 @@ void client_server_reply(client_t *c, server_t *s)
 			evbuffer_drain(in, total);
 		}
 		relay_flush_synthesized(c, s);
+		if (s->flushed && s->pending.count == 0) {
+			/* the batch answered the proxy's Flush: the waiting message goes on */
+			s->flushed = false;
+			client_resume(c);
+			if (c->closing || c->server != s)
+				return;
+		}
 	}
 }

@@ -20,7 +20,7 @@ void sbuf_loop_init(sbuf_loop_t *loop, struct event_base *base)
 
 static void mark_dirty(sbuf_t *sb)
 {
-	if (!sb->dirty) {
+	if (!sb->dirty && !sb->shut) {
 		sb->dirty = true;
 		TAILQ_INSERT_TAIL(&sb->loop->dirty, sb, dirty_link);
 	}
@@ -134,6 +134,26 @@ void sbuf_close(sbuf_t *sb)
 	sb->reading = sb->writing = false;
 }
 
+void sbuf_shutdown(sbuf_t *sb)
+{
+	if (sb->dirty) {
+		TAILQ_REMOVE(&sb->loop->dirty, sb, dirty_link);
+		sb->dirty = false;
+	}
+	if (sb->rev != NULL)
+		event_free(sb->rev);
+	if (sb->wev != NULL)
+		event_free(sb->wev);
+	if (sb->timer != NULL)
+		event_free(sb->timer);
+	if (sb->fd >= 0)
+		evutil_closesocket(sb->fd);
+	sb->rev = sb->wev = sb->timer = NULL;
+	sb->fd = -1;
+	sb->reading = sb->writing = false;
+	sb->shut = true;
+}
+
 void sbuf_pause(sbuf_t *sb)
 {
 	sb->paused = true;
@@ -148,6 +168,8 @@ void sbuf_resume(sbuf_t *sb)
 
 void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv)
 {
+	if (sb->timer == NULL)
+		return;
 	if (tv != NULL)
 		evtimer_add(sb->timer, tv);
 	else
@@ -156,6 +178,8 @@ void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv)
 
 int sbuf_write(sbuf_t *sb, const void *data, size_t len)
 {
+	if (sb->shut)
+		return 0;
 	return evbuffer_add(sb->out, data, len);
 }
 

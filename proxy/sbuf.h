@@ -64,6 +64,7 @@ struct sbuf {
 	bool paused;  /* the owner asked not to read */
 	bool writing; /* the write event is added */
 	bool connecting;
+	bool shut; /* sbuf_shutdown: no more I/O, buffers kept until sbuf_close */
 	int error;
 
 	sbuf_read_fn on_read;   /* new bytes in `in` */
@@ -85,6 +86,13 @@ int sbuf_connect(sbuf_t *sb, sbuf_loop_t *loop, const struct sockaddr *sa, sockl
 
 /* Close the socket and free the buffers; safe on a zeroed sbuf. */
 void sbuf_close(sbuf_t *sb);
+
+/*
+ * Close the socket and stop every event, but keep the buffers: the owner is
+ * being closed while callers up the stack may still look at it, and frees it
+ * (sbuf_close) at the end of the loop pass. Writes after this are dropped.
+ */
+void sbuf_shutdown(sbuf_t *sb);
 
 void sbuf_pause(sbuf_t *sb);
 void sbuf_resume(sbuf_t *sb);

@@ -26,11 +26,12 @@ static void server_write_cb(void *arg)
 {
 	server_t *s = arg;
 
-	if (s->state == SV_ACTIVE && (s->client->wait_server_drain || s->client->fan != NULL))
+	if (s->state == SV_ACTIVE && s->client != NULL &&
+	    (s->client->wait_server_drain || s->client->fan != NULL))
 		client_resume(s->client);
 }
 
-static void server_free(server_t *s)
+void server_free(server_t *s)
 {
 	sbuf_close(&s->sb);
 	params_free(&s->reported);
@@ -42,12 +43,26 @@ static void server_free(server_t *s)
 	free(s);
 }
 
-/* Remove from the pool and free. The linked client, if any, must be told first. */
+/* Out of its pool (already), onto the worker's closed list: freed after this callback. */
+static void server_retire(server_t *s)
+{
+	worker_t *w = s->pool->worker;
+
+	sbuf_shutdown(&s->sb);
+	s->state = SV_CLOSED;
+	s->client = NULL;
+	TAILQ_INSERT_TAIL(&w->closed_servers, s, link);
+	worker_reap_later(w);
+}
+
+/* Remove from the pool and close. The linked client, if any, must be told first. */
 void server_close(server_t *s, const char *why)
 {
+	if (s->state == SV_CLOSED)
+		return;
 	log_msg(LOG_DEBUG, 0, s->id, "closing server connection: %s", why);
 	pool_server_gone(s, why, NULL, 0);
-	server_free(s);
+	server_retire(s);
 }
 
 int server_send(server_t *s, const void *data, size_t len)
@@ -101,7 +116,7 @@ server_t *server_connect(pool_t *p)
 	worker_t *w = p->worker;
 	const cfg_t *cfg = worker_cfg(w);
 	struct sockaddr_storage ss;
-	socklen_t sslen;
+	socklen_t sslen = 0;
 	struct timeval tv;
 	wire_buf_t *b = &w->scratch;
 	server_t *s;
@@ -117,14 +132,18 @@ server_t *server_connect(pool_t *p)
 	TAILQ_INSERT_TAIL(&p->connecting, s, link);
 	p->n_servers++;
 
-	if (resolve(p->host, p->port, &ss, &sslen) < 0 ||
+	if (resolve(p->host, p->port, &ss, &sslen) == 0) {
+		memcpy(&s->addr, &ss, sslen);
+		s->addrlen = sslen;
+	}
+	if (s->addrlen == 0 ||
 	    sbuf_connect(&s->sb, &w->loop, (struct sockaddr *)&ss, sslen, server_read_cb,
 	                 server_write_cb, server_event_cb, s) < 0) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "cannot connect: %s", strerror(errno));
 		pool_server_gone(s, why, NULL, 0);
-		server_free(s);
+		server_retire(s);
 		return NULL;
 	}
 	tv.tv_sec = cfg->server_connect_timeout_ms / 1000;
@@ -141,7 +160,7 @@ server_t *server_connect(pool_t *p)
 	wire_put_u8(b, 0);
 	if (wire_end(b) < 0 || sbuf_write(&s->sb, b->data, b->len) < 0) {
 		pool_server_gone(s, "out of memory", NULL, 0);
-		server_free(s);
+		server_retire(s);
 		return NULL;
 	}
 	log_msg(LOG_DEBUG, 0, s->id, "connecting to %s:%d", p->host, p->port);
@@ -154,7 +173,7 @@ static void login_failed(server_t *s, const char *why, const uint8_t *body, size
 	log_msg(LOG_WARNING, 0, s->id, "login to %s:%d failed: %s", s->pool->host, s->pool->port,
 	        why);
 	pool_server_gone(s, why, body, len);
-	server_free(s);
+	server_retire(s);
 }
 
 static int send_password_message(server_t *s, const void *data, size_t len)
@@ -381,6 +400,8 @@ static void server_read_cb(void *arg)
 	case SV_ACTIVE:
 		client_server_reply(s->client, s);
 		break;
+	case SV_CLOSED:
+		break;
 	}
 }
 
@@ -418,6 +439,8 @@ static void server_event_cb(void *arg, sbuf_event_t what)
 		break;
 	case SV_IDLE:
 		server_close(s, why);
+		break;
+	case SV_CLOSED:
 		break;
 	}
 }

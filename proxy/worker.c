@@ -88,6 +88,20 @@ static int route_refresh(worker_t *w)
 int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
                  route_plan_t *out)
 {
+	size_t len = strlen(sql), max = worker_cfg(w)->max_route_size;
+
+	if (len > max) {
+		/* parsing it would take too much memory and time: refused unread */
+		memset(out, 0, sizeof(*out));
+		out->kind = ROUTE_REFUSE;
+		snprintf(out->sqlstate, sizeof(out->sqlstate), "54000");
+		snprintf(out->error, sizeof(out->error),
+		         "statement of %zu bytes is over max_route_size (%zu bytes), the longest "
+		         "pgshard parses to route; split it, load rows with COPY, or raise "
+		         "max_route_size",
+		         len, max);
+		return 0;
+	}
 	if (route_refresh(w) < 0)
 		return -1;
 	return route_statement_cached(w->plans, sql, params, n_params, out);
@@ -126,11 +140,40 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+void worker_reap_now(worker_t *w)
+{
+	client_t *c;
+	server_t *s;
+
+	while ((c = TAILQ_FIRST(&w->closed_clients)) != NULL) {
+		TAILQ_REMOVE(&w->closed_clients, c, link);
+		client_free(c);
+	}
+	while ((s = TAILQ_FIRST(&w->closed_servers)) != NULL) {
+		TAILQ_REMOVE(&w->closed_servers, s, link);
+		server_free(s);
+	}
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_reap_now(arg);
+}
+
+void worker_reap_later(worker_t *w)
+{
+	if (w->reap_ev != NULL)
+		event_active(w->reap_ev, 0, 0);
+}
+
 static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
 	worker_t *w = arg;
 
-	pool_close_idle(w, time(NULL) - worker_cfg(w)->server_idle_timeout_s);
+	time_t now = time(NULL);
+
+	pool_close_idle(w, now - worker_cfg(w)->server_idle_timeout_s);
+	client_login_timeouts(w, now);
 	sbuf_flush_all(&w->loop);
 }
 
@@ -154,8 +197,11 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->cfg = cfg_ref_get(cfg);
 	w->next_id = (uint64_t)index << 48;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->route_lock, NULL);
 	TAILQ_INIT(&w->login_clients);
 	TAILQ_INIT(&w->idle_clients);
+	TAILQ_INIT(&w->closed_clients);
+	TAILQ_INIT(&w->closed_servers);
 	TAILQ_INIT(&w->pools);
 	wire_buf_init(&w->scratch);
 
@@ -186,6 +232,10 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	evconnlistener_set_error_cb(w->listener, accept_error_cb);
 
 	w->reload_ev = event_new(w->base, -1, 0, reload_cb, w);
+	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	w->route_ev = event_new(w->base, -1, 0, routejob_done_cb, w);
+	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL)
+		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
 
@@ -234,11 +284,17 @@ void worker_join(worker_t *w)
 		}
 	}
 	pool_free_all(w);
+	worker_reap_now(w);
 	ps_registry_free(w);
 	if (w->listener)
 		evconnlistener_free(w->listener);
 	if (w->reload_ev)
 		event_free(w->reload_ev);
+	if (w->reap_ev)
+		event_free(w->reap_ev);
+	if (w->route_ev)
+		event_free(w->route_ev);
+	routejob_worker_free(w);
 	if (w->janitor)
 		event_free(w->janitor);
 	event_base_free(w->base);
@@ -248,4 +304,5 @@ void worker_join(worker_t *w)
 	cfg_ref_put(w->cfg);
 	cfg_ref_put(w->cfg_next);
 	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->route_lock);
 }

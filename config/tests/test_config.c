@@ -153,6 +153,8 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->merge_memory, 33554432);
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
+	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->max_route_size, 1048576);
 
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
 	assert_string_equal(cfg->users_path, s.users);
@@ -236,6 +238,8 @@ static void test_minimal_config_gets_documented_defaults(void **state)
 	assert_int_equal(cfg->max_message_size, 67108864);
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
+	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->max_route_size, 1048576);
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
 	assert_null(cfg->users_path);
 	assert_int_equal(cfg->n_users, 0);
@@ -261,7 +265,9 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "max_clients = 5\n"
 	                  "max_message_size = 1024\n"
 	                  "server_connect_timeout = 250\n"
-	                  "server_idle_timeout = 30\n" SHARD0 SHARD1);
+	                  "server_idle_timeout = 30\n"
+	                  "login_timeout = 7\n"
+	                  "max_route_size = 64kB\n" SHARD0 SHARD1);
 	assert_string_equal(cfg->listen_host, "*");
 	assert_int_equal(cfg->listen_port, 7000);
 	assert_int_equal(cfg->workers, 64);
@@ -271,6 +277,8 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->max_message_size, 1024);
 	assert_int_equal(cfg->server_connect_timeout_ms, 250);
 	assert_int_equal(cfg->server_idle_timeout_s, 30);
+	assert_int_equal(cfg->login_timeout_s, 7);
+	assert_int_equal(cfg->max_route_size, 65536);
 	cfg_free(cfg);
 }
 
@@ -574,11 +582,11 @@ static void test_unknown_section_names_file_line_and_expected_sections(void **st
 
 static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 {
-	LOAD_ERROR(
-	    "[proxy]\nworkers = 1\npool_sise = 20\n" SHARD0,
-	    "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
-	    "workers, pool_size, default_shard, max_clients, max_message_size, merge_memory, "
-	    "server_connect_timeout, server_idle_timeout)");
+	LOAD_ERROR("[proxy]\nworkers = 1\npool_sise = 20\n" SHARD0,
+	           "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
+	           "workers, pool_size, default_shard, max_clients, max_message_size, "
+	           "max_route_size, merge_memory, "
+	           "server_connect_timeout, server_idle_timeout, login_timeout)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
