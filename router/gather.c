@@ -51,9 +51,10 @@
 #include <string.h>
 
 #include "router/colname.h"
-#include "router/route_int.h"
+#include "router/gather_int.h"
 #include "router/shardmap.h"
 #include "router/tree.h"
+#include "router/tree_int.h"
 
 #define RESERVED      "pgshard_"
 #define ROWS_REL      "pgshard_rows"
@@ -179,9 +180,9 @@ static int64_t int_cast_max(const PgQuery__TypeName *t)
 	if (t == NULL || t->n_names == 0 || t->n_typmods > 0 || t->n_array_bounds > 0)
 		return 0;
 	if (t->n_names == 2 &&
-	    strcmp(route_str_of(t->names[0]) ? route_str_of(t->names[0]) : "", "pg_catalog") != 0)
+	    strcmp(tree_str_of(t->names[0]) ? tree_str_of(t->names[0]) : "", "pg_catalog") != 0)
 		return 0;
-	name = route_str_of(t->names[t->n_names - 1]);
+	name = tree_str_of(t->names[t->n_names - 1]);
 	if (name == NULL)
 		return 0;
 	if (strcmp(name, "int8") == 0 || strcmp(name, "bigint") == 0)
@@ -282,11 +283,11 @@ static void scan_reserved(gather_t *g, const ProtobufCMessage *m, names_scan_t *
 
 static bool is_aggregate(const PgQuery__FuncCall *f)
 {
-	const char *name = route_catalog_func_name(f);
+	const char *name = tree_catalog_func_name(f);
 
 	return f->over == NULL &&
 	       (f->agg_star || f->agg_distinct || f->n_agg_order > 0 || f->agg_filter != NULL ||
-	        f->agg_within_group || (name != NULL && route_is_aggregate_name(name)));
+	        f->agg_within_group || (name != NULL && tree_is_aggregate_name(name)));
 }
 
 typedef struct aggs_scan {
@@ -360,8 +361,8 @@ typedef struct coll_scan {
 
 static bool coll_is(const PgQuery__CollateClause *c, const char *name)
 {
-	const char *last = c->n_collname > 0 ? route_str_of(c->collname[c->n_collname - 1]) : NULL;
-	const char *schema = c->n_collname == 2 ? route_str_of(c->collname[0]) : NULL;
+	const char *last = c->n_collname > 0 ? tree_str_of(c->collname[c->n_collname - 1]) : NULL;
+	const char *schema = c->n_collname == 2 ? tree_str_of(c->collname[0]) : NULL;
 
 	if (last == NULL || c->n_collname > 2 ||
 	    (c->n_collname == 2 && (schema == NULL || strcmp(schema, "pg_catalog") != 0)))
@@ -371,7 +372,7 @@ static bool coll_is(const PgQuery__CollateClause *c, const char *name)
 
 static const char *coll_name(const PgQuery__CollateClause *c)
 {
-	const char *last = c->n_collname > 0 ? route_str_of(c->collname[c->n_collname - 1]) : NULL;
+	const char *last = c->n_collname > 0 ? tree_str_of(c->collname[c->n_collname - 1]) : NULL;
 
 	return last != NULL ? last : "?";
 }
@@ -418,8 +419,8 @@ static bool sort_dir(gather_t *g, const PgQuery__SortBy *sb, gather_key_t *k)
 		break;
 	case PG_QUERY__SORT_BY_DIR__SORTBY_USING: {
 		const char *op =
-		    sb->n_use_op > 0 ? route_str_of(sb->use_op[sb->n_use_op - 1]) : NULL;
-		const char *schema = sb->n_use_op == 2 ? route_str_of(sb->use_op[0]) : NULL;
+		    sb->n_use_op > 0 ? tree_str_of(sb->use_op[sb->n_use_op - 1]) : NULL;
+		const char *schema = sb->n_use_op == 2 ? tree_str_of(sb->use_op[0]) : NULL;
 
 		if (op == NULL || sb->n_use_op > 2 ||
 		    (sb->n_use_op == 2 && (schema == NULL || strcmp(schema, "pg_catalog") != 0)) ||
@@ -711,7 +712,7 @@ static const char combinable[] =
 static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 {
 	const PgQuery__FuncCall *f = n->func_call;
-	const char *name = route_catalog_func_name(f);
+	const char *name = tree_catalog_func_name(f);
 	const char *shown = name != NULL ? name : "an aggregate";
 	int k, c;
 
@@ -829,7 +830,7 @@ static bool known_scalar(const PgQuery__FuncCall *f)
 	    "starts_with string_to_array string_to_table strpos substr substring timezone "
 	    "to_char to_date to_json to_jsonb to_number to_timestamp translate trim trim_scale "
 	    "trunc unnest upper width_bucket ";
-	const char *name = route_catalog_func_name(f);
+	const char *name = tree_catalog_func_name(f);
 	char word[72];
 	int n;
 
@@ -1642,10 +1643,9 @@ int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_p
 	return rc;
 }
 
-int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *params, int n_params,
-                 gather_plan_t *out, char sqlstate[6], char *err, size_t errlen)
+int gather_plan_make(const char *sql, const route_param_t *params, int n_params, gather_plan_t *out,
+                     char sqlstate[6], char *err, size_t errlen)
 {
-	route_plan_t rp;
 	PgQuery__ParseResult *tree;
 	gather_t g;
 	int rc = -1;
@@ -1655,17 +1655,6 @@ int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *p
 	sqlstate[0] = '\0';
 	if (errlen > 0)
 		err[0] = '\0';
-	/* route_statement refuses what this would: the same check, and the same words */
-	if (route_statement(ctx, sql, params, n_params, &rp) < 0) {
-		memcpy(sqlstate, "53200", 6);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (rp.kind == ROUTE_REFUSE) {
-		memcpy(sqlstate, rp.sqlstate[0] != '\0' ? rp.sqlstate : "0A000", 6);
-		snprintf(err, errlen, "%s", rp.error);
-		return -1;
-	}
 	gather_init(&g);
 	g.params = params;
 	g.n_params = params != NULL ? n_params : 0;

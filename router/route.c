@@ -75,17 +75,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "router/route_int.h"
+#include "router/gather_int.h"
 #include "router/tree.h"
+#include "router/tree_int.h"
 
-/*
- * Trees nested deeper than this many protobuf messages (a Node and the node
- * it holds count two) are refused before they are unpacked: protobuf-c's
- * unpack and the walks below recurse once per level, and a worker thread's
- * stack must survive whatever a client sends. 4000 is ten times below the
- * depth where unpacking overflows an 8 MB stack under ASan.
- */
-#define MAX_DEPTH    4000
 #define DESC_MAX     192
 #define NAME_MAX_LEN 200
 
@@ -163,13 +156,6 @@ static void sb_shards(sb_t *s, const shard_set_t *set)
 			continue;
 		sb_printf(s, k++ ? ", %d" : "%d", i);
 	}
-}
-
-static const char *str_of(const PgQuery__Node *n)
-{
-	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_STRING || n->string == NULL)
-		return NULL;
-	return n->string->sval;
 }
 
 /* ---- parts: where the rows a piece of a statement needs can be ---- */
@@ -409,7 +395,7 @@ static int find_table_list(const cfg_t *cfg, const PgQuery__Node *const *items, 
 	if (n < 1 || n > 3)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		part[3 - n + i] = str_of(items[i]);
+		part[3 - n + i] = tree_str_of(items[i]);
 		if (part[3 - n + i] == NULL)
 			return -1;
 	}
@@ -698,9 +684,9 @@ static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
 	if (tn == NULL || tn->setof || tn->pct_type || tn->n_typmods > 0 || tn->n_names == 0 ||
 	    tn->n_names > 2)
 		return 0;
-	if (tn->n_names == 2 && !streq(str_of(tn->names[0]), "pg_catalog"))
+	if (tn->n_names == 2 && !streq(tree_str_of(tn->names[0]), "pg_catalog"))
 		return 0;
-	name = str_of(tn->names[tn->n_names - 1]);
+	name = tree_str_of(tn->names[tn->n_names - 1]);
 	*array = tn->n_array_bounds > 0;
 	for (size_t i = 0; i < sizeof casts / sizeof casts[0]; i++)
 		if (streq(name, casts[i].name))
@@ -1213,11 +1199,11 @@ static int key_rel(const block_t *b, const PgQuery__Node *n)
 	if (nf < 1 || nf > 4)
 		return -1;
 	for (size_t i = 0; i < nf; i++)
-		if (str_of(c->fields[i]) == NULL)
+		if (tree_str_of(c->fields[i]) == NULL)
 			return -1;
-	col = str_of(c->fields[nf - 1]);
-	qual = nf >= 2 ? str_of(c->fields[nf - 2]) : NULL;
-	schema = nf >= 3 ? str_of(c->fields[nf - 3]) : NULL;
+	col = tree_str_of(c->fields[nf - 1]);
+	qual = nf >= 2 ? tree_str_of(c->fields[nf - 2]) : NULL;
+	schema = nf >= 3 ? tree_str_of(c->fields[nf - 3]) : NULL;
 	for (int i = 0; i < b->n_rels; i++) {
 		const rel_t *r = &b->rels[i];
 		const char *alias;
@@ -1386,9 +1372,9 @@ static part_t any_part(walk_t *w, const rel_t *r, const PgQuery__Node *arr)
 static const char *op_name(const PgQuery__AExpr *e)
 {
 	if (e->n_name == 1)
-		return str_of(e->name[0]);
-	if (e->n_name == 2 && streq(str_of(e->name[0]), "pg_catalog"))
-		return str_of(e->name[1]);
+		return tree_str_of(e->name[0]);
+	if (e->n_name == 2 && streq(tree_str_of(e->name[0]), "pg_catalog"))
+		return tree_str_of(e->name[1]);
 	return NULL;
 }
 
@@ -1535,7 +1521,7 @@ static void keyout_rename(keyout_t *ko, const PgQuery__Alias *alias)
 		if (in.pos[k] < 0)
 			continue;
 		if ((size_t)in.pos[k] < alias->n_colnames)
-			keyout_add(ko, str_of(alias->colnames[in.pos[k]]), in.pos[k]);
+			keyout_add(ko, tree_str_of(alias->colnames[in.pos[k]]), in.pos[k]);
 		else
 			keyout_add(ko, in.names[k], in.pos[k]);
 	}
@@ -1565,7 +1551,7 @@ static void targets_keyout(const block_t *b, PgQuery__Node *const *targets, size
 			const char *q;
 
 			c = rt->val->column_ref;
-			q = c->n_fields >= 2 ? str_of(c->fields[c->n_fields - 2]) : NULL;
+			q = c->n_fields >= 2 ? tree_str_of(c->fields[c->n_fields - 2]) : NULL;
 			for (int r = 0; r < b->n_rels; r++)
 				if (c->n_fields == 1 || rel_named(&b->rels[r], q))
 					for (int k = 0; k < rel_n_keys(&b->rels[r]); k++)
@@ -1576,7 +1562,8 @@ static void targets_keyout(const block_t *b, PgQuery__Node *const *targets, size
 		if (key_rel(b, rt->val) < 0)
 			continue;
 		c = rt->val->column_ref;
-		keyout_add(ko, !empty(rt->name) ? rt->name : str_of(c->fields[c->n_fields - 1]),
+		keyout_add(ko,
+		           !empty(rt->name) ? rt->name : tree_str_of(c->fields[c->n_fields - 1]),
 		           star ? -1 : (int)i);
 	}
 }
@@ -1686,7 +1673,7 @@ static int lateral_corr(const PgQuery__SelectStmt *s, const block_t *b, const bl
 		    out->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
 			continue;
 		c = out->column_ref;
-		q = c->n_fields >= 2 ? str_of(c->fields[c->n_fields - 2]) : NULL;
+		q = c->n_fields >= 2 ? tree_str_of(c->fields[c->n_fields - 2]) : NULL;
 		for (size_t i = 0; i < s->n_from_clause && q != NULL && !own; i++)
 			own = item_named(s->from_clause[i], q, 0);
 		if (q != NULL && !own && key_rel(up, out) >= 0)
@@ -1738,7 +1725,7 @@ static part_t with_writes(walk_t *w, const PgQuery__WithClause *with, scope_t *n
 static bool in_string_list(PgQuery__Node *const *items, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
-		if (streq(str_of(items[i]), s))
+		if (streq(tree_str_of(items[i]), s))
 			return true;
 	return false;
 }
@@ -2282,7 +2269,7 @@ static int column_pos(PgQuery__Node *const *cols, size_t n, const char *key, boo
 	for (size_t i = 0; i < n; i++) {
 		if (cols[i] == NULL)
 			continue;
-		if (streq(str_of(cols[i]), key))
+		if (streq(tree_str_of(cols[i]), key))
 			return (int)i;
 		if (cols[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
 			continue;
@@ -2384,8 +2371,8 @@ static void check_on_conflict(walk_t *w, const PgQuery__InsertStmt *ins, const b
 		if (rt->n_indirection == 0 && v != NULL &&
 		    v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
 		    v->column_ref->n_fields == 2 &&
-		    streq(str_of(v->column_ref->fields[0]), "excluded") &&
-		    streq(str_of(v->column_ref->fields[1]), t->key))
+		    streq(tree_str_of(v->column_ref->fields[0]), "excluded") &&
+		    streq(tree_str_of(v->column_ref->fields[1]), t->key))
 			continue;
 		if (rt->n_indirection == 0 && key_stays(w, b, 0, v, rows) != STAYS_NO)
 			continue;
@@ -2989,9 +2976,9 @@ static bool explain_analyzes(const PgQuery__ExplainStmt *e)
 			continue;
 		if (d->arg == NULL)
 			return true;
-		if (str_of(d->arg) != NULL)
-			return strcasecmp(str_of(d->arg), "false") != 0 &&
-			       strcasecmp(str_of(d->arg), "off") != 0;
+		if (tree_str_of(d->arg) != NULL)
+			return strcasecmp(tree_str_of(d->arg), "false") != 0 &&
+			       strcasecmp(tree_str_of(d->arg), "off") != 0;
 		if (d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN)
 			return d->arg->boolean->boolval;
 		if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
@@ -3636,48 +3623,6 @@ typedef struct shape {
 static void rows_shape(walk_t *w, const PgQuery__SelectStmt *s, const mscope_t *up, bool need_rows,
                        int depth, shape_t *sh);
 
-/* Built-in aggregates of PostgreSQL 15 (user-defined ones are not known by name). */
-static bool is_aggregate_name(const char *name)
-{
-	static const char aggs[] =
-	    " array_agg avg bit_and bit_or bit_xor bool_and bool_or count every json_agg"
-	    " json_object_agg jsonb_agg jsonb_object_agg max min range_agg range_intersect_agg"
-	    " string_agg sum xmlagg corr covar_pop covar_samp regr_avgx regr_avgy regr_count"
-	    " regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy stddev stddev_pop"
-	    " stddev_samp variance var_pop var_samp mode percentile_cont percentile_disc rank"
-	    " dense_rank percent_rank cume_dist ";
-	char word[64];
-	int n = snprintf(word, sizeof word, " %s ", name);
-
-	return n > 0 && (size_t)n < sizeof word && strchr(name, ' ') == NULL &&
-	       strstr(aggs, word) != NULL;
-}
-
-/* The function's own name when it is unqualified or in pg_catalog, else NULL. */
-static const char *catalog_func_name(const PgQuery__FuncCall *f)
-{
-	if (f->n_funcname == 1)
-		return str_of(f->funcname[0]);
-	if (f->n_funcname == 2 && streq(str_of(f->funcname[0]), "pg_catalog"))
-		return str_of(f->funcname[1]);
-	return NULL;
-}
-
-const char *route_str_of(const PgQuery__Node *n)
-{
-	return str_of(n);
-}
-
-const char *route_catalog_func_name(const PgQuery__FuncCall *f)
-{
-	return catalog_func_name(f);
-}
-
-bool route_is_aggregate_name(const char *name)
-{
-	return is_aggregate_name(name);
-}
-
 typedef struct aggscan {
 	const char *agg; /* the first aggregate call's name */
 	bool window;
@@ -3692,13 +3637,13 @@ static void scan_aggs(walk_t *w, const ProtobufCMessage *m, void *arg)
 		return;
 	if (m->descriptor == &pg_query__func_call__descriptor) {
 		const PgQuery__FuncCall *f = (const PgQuery__FuncCall *)m;
-		const char *name = catalog_func_name(f);
+		const char *name = tree_catalog_func_name(f);
 
 		if (f->over != NULL)
 			a->window = true;
 		else if (a->agg == NULL && (f->agg_star || f->agg_distinct || f->n_agg_order > 0 ||
 		                            f->agg_filter != NULL || f->agg_within_group ||
-		                            (name != NULL && is_aggregate_name(name))))
+		                            (name != NULL && tree_is_aggregate_name(name))))
 			a->agg = name != NULL ? name : "an aggregate";
 	}
 	each_child(w, m, NULL, NULL, scan_aggs, arg);
@@ -3714,9 +3659,10 @@ static bool is_plain_count(const PgQuery__Node *n)
 	    n->res_target->val->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
 		return false;
 	f = n->res_target->val->func_call;
-	return streq(catalog_func_name(f), "count") && !f->agg_distinct && f->agg_filter == NULL &&
-	       f->over == NULL && f->n_agg_order == 0 && !f->agg_within_group &&
-	       !f->func_variadic && (f->agg_star ? f->n_args == 0 : f->n_args == 1);
+	return streq(tree_catalog_func_name(f), "count") && !f->agg_distinct &&
+	       f->agg_filter == NULL && f->over == NULL && f->n_agg_order == 0 &&
+	       !f->agg_within_group && !f->func_variadic &&
+	       (f->agg_star ? f->n_args == 0 : f->n_args == 1);
 }
 
 static const PgQuery__CommonTableExpr *mscope_find(const mscope_t *sc, const char *name,
@@ -4285,7 +4231,7 @@ static const level_t *key_level(const level_t *lv, const PgQuery__Node *n)
 	c = n->column_ref;
 	if (c->n_fields < 2)
 		return lv != NULL && key_rel(&lv->b, n) >= 0 ? lv : NULL;
-	q = str_of(c->fields[c->n_fields - 2]);
+	q = tree_str_of(c->fields[c->n_fields - 2]);
 	if (q == NULL)
 		return NULL;
 	for (; lv != NULL; lv = lv->up)
@@ -4302,8 +4248,8 @@ static bool outer_key(const level_t *q, const PgQuery__Node *n)
 	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
 		return false;
 	c = n->column_ref;
-	if (c->n_fields < 2 || str_of(c->fields[c->n_fields - 2]) == NULL ||
-	    level_names(q, str_of(c->fields[c->n_fields - 2])))
+	if (c->n_fields < 2 || tree_str_of(c->fields[c->n_fields - 2]) == NULL ||
+	    level_names(q, tree_str_of(c->fields[c->n_fields - 2])))
 		return false;
 	return key_level(q->up, n) != NULL;
 }
@@ -4452,7 +4398,7 @@ static void refuse_subquery(walk_t *w, const char *what, const level_t *q, const
 
 static bool sublink_is_key_in(const PgQuery__SubLink *l)
 {
-	const char *op = l->n_oper_name > 0 ? str_of(l->oper_name[l->n_oper_name - 1]) : NULL;
+	const char *op = l->n_oper_name > 0 ? tree_str_of(l->oper_name[l->n_oper_name - 1]) : NULL;
 
 	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK)
 		return l->n_oper_name == 0 || streq(op, "=");
@@ -5668,183 +5614,28 @@ int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t
 	return rc;
 }
 
-/* ---- comparing a masked statement with its original ---- */
-
-/* The text PostgreSQL keeps for a constant, as route.c reads it (key_value). */
-static bool const_is_literal(const PgQuery__AConst *c, const route_param_t *v, char kind)
+int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *params, int n_params,
+                 gather_plan_t *out, char sqlstate[6], char *err, size_t errlen)
 {
-	char buf[32];
-	const char *text = NULL;
+	route_plan_t rp;
 
-	if (c->isnull || v->data == NULL || v->len < 0)
-		return false;
-	switch (c->val_case) {
-	case PG_QUERY__A__CONST__VAL_IVAL:
-		if (kind != 'i')
-			return false;
-		snprintf(buf, sizeof buf, "%d", c->ival != NULL ? (int)c->ival->ival : 0);
-		text = buf;
-		break;
-	case PG_QUERY__A__CONST__VAL_FVAL:
-		if (kind != 'f')
-			return false;
-		text = c->fval != NULL ? c->fval->fval : NULL;
-		break;
-	case PG_QUERY__A__CONST__VAL_SVAL:
-		if (kind != 's')
-			return false;
-		text = c->sval != NULL ? c->sval->sval : NULL;
-		break;
-	default:
-		return false;
+	memset(out, 0, sizeof *out);
+	out->limit = -1;
+	sqlstate[0] = '\0';
+	if (errlen > 0)
+		err[0] = '\0';
+	/* route_statement refuses what this would: the same check, and the same words */
+	if (route_statement(ctx, sql, params, n_params, &rp) < 0) {
+		memcpy(sqlstate, "53200", 6);
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	return text != NULL && strlen(text) == (size_t)v->len && memcmp(text, v->data, v->len) == 0;
-}
-
-static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
-                      const route_literals_t *lits, int depth);
-
-static bool value_match(const ProtobufCFieldDescriptor *f, const void *a, const void *b,
-                        const route_literals_t *lits, int depth)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessage *ma = *(const ProtobufCMessage *const *)a;
-		const ProtobufCMessage *mb = *(const ProtobufCMessage *const *)b;
-
-		if (ma == NULL || mb == NULL)
-			return ma == mb;
-		return msg_match(ma, mb, lits, depth + 1);
+	if (rp.kind == ROUTE_REFUSE) {
+		memcpy(sqlstate, rp.sqlstate[0] != '\0' ? rp.sqlstate : "0A000", 6);
+		snprintf(err, errlen, "%s", rp.error);
+		return -1;
 	}
-	case PROTOBUF_C_TYPE_STRING: {
-		const char *sa = *(const char *const *)a, *sb = *(const char *const *)b;
-
-		if (sa == NULL || sb == NULL)
-			return sa == sb;
-		return strcmp(sa, sb) == 0;
-	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		const ProtobufCBinaryData *ba = a, *bb = b;
-
-		return ba->len == bb->len &&
-		       (ba->len == 0 || memcmp(ba->data, bb->data, ba->len) == 0);
-	}
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return memcmp(a, b, 8) == 0;
-	case PROTOBUF_C_TYPE_BOOL:
-		return memcmp(a, b, sizeof(protobuf_c_boolean)) == 0;
-	default: /* 32-bit integers, enums, float */
-		return memcmp(a, b, 4) == 0;
-	}
-}
-
-static size_t field_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	default:
-		return 4;
-	}
-}
-
-/* Where the original has a literal and the masked tree that literal's parameter. */
-static bool literal_match(const PgQuery__Node *a, const PgQuery__Node *b,
-                          const route_literals_t *lits)
-{
-	int k;
-
-	if (lits == NULL || b->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
-		return false;
-	k = b->param_ref->number - lits->first;
-	if (k < 0 || k >= lits->n)
-		return false;
-	return a->node_case == PG_QUERY__NODE__NODE_A_CONST &&
-	       const_is_literal(a->a_const, &lits->values[k], lits->kinds[k]);
-}
-
-static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
-                      const route_literals_t *lits, int depth)
-{
-	const ProtobufCMessageDescriptor *d = a->descriptor;
-	const char *pa = (const char *)a, *pb = (const char *)b;
-
-	if (d != b->descriptor || depth > MAX_DEPTH + 8)
-		return false;
-	if (d == &pg_query__node__descriptor) {
-		const PgQuery__Node *na = (const PgQuery__Node *)a, *nb = (const PgQuery__Node *)b;
-		const ProtobufCFieldDescriptor *f;
-
-		if (nb->node_case == PG_QUERY__NODE__NODE_PARAM_REF &&
-		    na->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
-			return literal_match(na, nb, lits);
-		/* straight to the member that is set, as each_child does */
-		if (na->node_case != nb->node_case)
-			return false;
-		if (na->node_case == PG_QUERY__NODE__NODE__NOT_SET)
-			return true;
-		f = protobuf_c_message_descriptor_get_field(d, (unsigned)na->node_case);
-		return f != NULL && value_match(f, pa + f->offset, pb + f->offset, lits, depth);
-	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-
-		/* where in the text a node is: masking moves everything after a literal */
-		if (strcmp(f->name, "location") == 0 || strcmp(f->name, "stmt_location") == 0 ||
-		    strcmp(f->name, "stmt_len") == 0)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t na, nb, sz = field_size(f);
-			const char *arr_a, *arr_b;
-
-			memcpy(&na, pa + f->quantifier_offset, sizeof na);
-			memcpy(&nb, pb + f->quantifier_offset, sizeof nb);
-			if (na != nb)
-				return false;
-			memcpy(&arr_a, pa + f->offset, sizeof arr_a);
-			memcpy(&arr_b, pb + f->offset, sizeof arr_b);
-			for (size_t j = 0; j < na; j++)
-				if (!value_match(f, arr_a + j * sz, arr_b + j * sz, lits, depth))
-					return false;
-			continue;
-		}
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t ca, cb;
-
-			memcpy(&ca, pa + f->quantifier_offset, sizeof ca);
-			memcpy(&cb, pb + f->quantifier_offset, sizeof cb);
-			if (ca != cb)
-				return false;
-			if (ca != f->id)
-				continue;
-		}
-		if (!value_match(f, pa + f->offset, pb + f->offset, lits, depth))
-			return false;
-	}
-	return true;
-}
-
-bool route_tree_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
-{
-	return msg_match(a, b, NULL, 0);
+	return gather_plan_make(sql, params, n_params, out, sqlstate, err, errlen);
 }
 
 bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,
@@ -5854,7 +5645,7 @@ bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,
 		return false;
 	switch (a->status) {
 	case PARSED_TREE:
-		return msg_match(&a->tree->base, &b->tree->base, lits, 0);
+		return tree_match_masked(&a->tree->base, &b->tree->base, lits);
 	case PARSED_TOO_DEEP_TEXT:
 		return a->estimate == b->estimate;
 	default:
@@ -5893,29 +5684,6 @@ static int split_error(char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
-}
-
-char *route_deparse(const PgQuery__ParseResult *tree, const char *what, char *err, size_t errlen)
-{
-	PgQueryProtobuf pb;
-	PgQueryDeparseResult d;
-	char *sql = NULL;
-
-	pb.len = pg_query__parse_result__get_packed_size(tree);
-	pb.data = malloc(pb.len > 0 ? pb.len : 1);
-	if (pb.data == NULL) {
-		split_error(err, errlen, "out of memory");
-		return NULL;
-	}
-	pg_query__parse_result__pack(tree, (uint8_t *)pb.data);
-	d = pg_query_deparse_protobuf(pb);
-	if (d.error != NULL)
-		split_error(err, errlen, "cannot write %s: %s", what, d.error->message);
-	else if ((sql = strdup(d.query)) == NULL)
-		split_error(err, errlen, "out of memory");
-	pg_query_free_deparse_result(d);
-	free(pb.data);
-	return sql;
 }
 
 /* Each row's shard, by the plan's key column; -1 with a message in err. */
@@ -6025,7 +5793,7 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 		}
 		sel->values_lists = mine;
 		sel->n_values_lists = k;
-		splits[n].sql = route_deparse(p->tree, "the INSERT of one shard", err, errlen);
+		splits[n].sql = tree_deparse(p->tree, "the INSERT of one shard", err, errlen);
 		sel->values_lists = all;
 		sel->n_values_lists = n_rows;
 		if (splits[n].sql == NULL)

@@ -1,39 +1,20 @@
 /*
- * route_int.h — what route.c and gather.c share inside the router: tree
- * helpers over libpg_query's protobuf structures that route.c provides, and
- * the gather planner's check that route_statement runs before it plans
- * ROUTE_MERGE_GATHER. The arena-based helpers that build, copy and walk
- * trees are tree.h's.
+ * gather_int.h — what the gather planner gives the rest of the router: the
+ * check that route_statement runs before it plans ROUTE_MERGE_GATHER, and
+ * the planning itself, which route_gather runs once route_statement agrees.
  *
  * Not part of the router's interface: only the router's own .c files include it.
  */
-#ifndef PGSHARD_ROUTER_ROUTE_INT_H
-#define PGSHARD_ROUTER_ROUTE_INT_H
+#ifndef PGSHARD_ROUTER_GATHER_INT_H
+#define PGSHARD_ROUTER_GATHER_INT_H
 
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "router/gather.h"
 #include "router/route.h"
-
-/* The String node's text, or NULL for any other node. */
-const char *route_str_of(const PgQuery__Node *n);
-
-/* The function's own name when it is unqualified or in pg_catalog, else NULL. */
-const char *route_catalog_func_name(const PgQuery__FuncCall *f);
-
-/* Whether name is one of PostgreSQL 15's built-in aggregates. */
-bool route_is_aggregate_name(const char *name);
-
-/* Whether two trees are the same, locations aside. */
-bool route_tree_equal(const ProtobufCMessage *a, const ProtobufCMessage *b);
-
-/*
- * The SQL text of tree, from pg_query_deparse_protobuf; NULL with a message
- * in err ("cannot write <what>: ...", or "out of memory").
- */
-char *route_deparse(const PgQuery__ParseResult *tree, const char *what, char *err, size_t errlen);
 
 /* gather.c's answers to gather_check */
 enum {
@@ -61,5 +42,13 @@ int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_p
  * which makes the shards refuse an aggregate there (see probe_unknown).
  */
 bool gather_calls_unknown(const PgQuery__SelectStmt *s);
+
+/*
+ * The gather plan of sql, a SELECT that route_statement has already found
+ * to run on several shards with ROUTE_MERGE_GATHER (route_gather, see
+ * gather.h, checks that first). 0, or -1 with a SQLSTATE and a message.
+ */
+int gather_plan_make(const char *sql, const route_param_t *params, int n_params, gather_plan_t *out,
+                     char sqlstate[6], char *err, size_t errlen);
 
 #endif
