@@ -147,7 +147,7 @@ const char *tree_catalog_func_name(const PgQuery__FuncCall *f)
 
 /* ---- comparing trees, and a masked statement with its original ---- */
 
-/* The text PostgreSQL keeps for a constant, as route.c reads it (key_value). */
+/* The text PostgreSQL keeps for a constant, as route_keys.c reads it (keys_value). */
 static bool const_is_literal(const PgQuery__AConst *c, const route_param_t *v, char kind)
 {
 	char buf[32];
