@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
-#include "router/route_int.h"
 #include "router/tree.h"
+#include "router/tree_int.h"
 
 static int figure_colname(const PgQuery__Node *n, const char **name);
 
@@ -126,7 +126,7 @@ static int figure_colname(const PgQuery__Node *n, const char **name)
 	case NODE(FUNC_CALL): {
 		const char *s =
 		    n->func_call->n_funcname > 0
-		        ? route_str_of(n->func_call->funcname[n->func_call->n_funcname - 1])
+		        ? tree_str_of(n->func_call->funcname[n->func_call->n_funcname - 1])
 		        : NULL;
 
 		if (s == NULL)
@@ -145,8 +145,8 @@ static int figure_colname(const PgQuery__Node *n, const char **name)
 
 		strength = figure_colname(n->type_cast->arg, name);
 		if (strength <= 1 && t != NULL && t->n_names > 0 &&
-		    route_str_of(t->names[t->n_names - 1]) != NULL) {
-			*name = route_str_of(t->names[t->n_names - 1]);
+		    tree_str_of(t->names[t->n_names - 1]) != NULL) {
+			*name = tree_str_of(t->names[t->n_names - 1]);
 			return 1;
 		}
 		return strength;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router/route_int.h"
+#include "router/tree_int.h"
 
 #define CHUNK_SIZE 16384
 
@@ -108,6 +108,228 @@ bool tree_stopped(const tree_t *t)
 	return t->refused || t->nomem;
 }
 
+/* ---- names ---- */
+
+const char *tree_str_of(const PgQuery__Node *n)
+{
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_STRING || n->string == NULL)
+		return NULL;
+	return n->string->sval;
+}
+
+/* Built-in aggregates of PostgreSQL 15 (user-defined ones are not known by name). */
+bool tree_is_aggregate_name(const char *name)
+{
+	static const char aggs[] =
+	    " array_agg avg bit_and bit_or bit_xor bool_and bool_or count every json_agg"
+	    " json_object_agg jsonb_agg jsonb_object_agg max min range_agg range_intersect_agg"
+	    " string_agg sum xmlagg corr covar_pop covar_samp regr_avgx regr_avgy regr_count"
+	    " regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy stddev stddev_pop"
+	    " stddev_samp variance var_pop var_samp mode percentile_cont percentile_disc rank"
+	    " dense_rank percent_rank cume_dist ";
+	char word[64];
+	int n = snprintf(word, sizeof word, " %s ", name);
+
+	return n > 0 && (size_t)n < sizeof word && strchr(name, ' ') == NULL &&
+	       strstr(aggs, word) != NULL;
+}
+
+/* The function's own name when it is unqualified or in pg_catalog, else NULL. */
+const char *tree_catalog_func_name(const PgQuery__FuncCall *f)
+{
+	if (f->n_funcname == 1)
+		return tree_str_of(f->funcname[0]);
+	if (f->n_funcname == 2 && tree_str_of(f->funcname[0]) != NULL &&
+	    strcmp(tree_str_of(f->funcname[0]), "pg_catalog") == 0)
+		return tree_str_of(f->funcname[1]);
+	return NULL;
+}
+
+/* ---- comparing trees, and a masked statement with its original ---- */
+
+/* The text PostgreSQL keeps for a constant, as route_keys.c reads it (keys_value). */
+static bool const_is_literal(const PgQuery__AConst *c, const route_param_t *v, char kind)
+{
+	char buf[32];
+	const char *text = NULL;
+
+	if (c->isnull || v->data == NULL || v->len < 0)
+		return false;
+	switch (c->val_case) {
+	case PG_QUERY__A__CONST__VAL_IVAL:
+		if (kind != 'i')
+			return false;
+		snprintf(buf, sizeof buf, "%d", c->ival != NULL ? (int)c->ival->ival : 0);
+		text = buf;
+		break;
+	case PG_QUERY__A__CONST__VAL_FVAL:
+		if (kind != 'f')
+			return false;
+		text = c->fval != NULL ? c->fval->fval : NULL;
+		break;
+	case PG_QUERY__A__CONST__VAL_SVAL:
+		if (kind != 's')
+			return false;
+		text = c->sval != NULL ? c->sval->sval : NULL;
+		break;
+	default:
+		return false;
+	}
+	return text != NULL && strlen(text) == (size_t)v->len && memcmp(text, v->data, v->len) == 0;
+}
+
+static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                      const route_literals_t *lits, int depth);
+
+static bool value_match(const ProtobufCFieldDescriptor *f, const void *a, const void *b,
+                        const route_literals_t *lits, int depth)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *ma = *(const ProtobufCMessage *const *)a;
+		const ProtobufCMessage *mb = *(const ProtobufCMessage *const *)b;
+
+		if (ma == NULL || mb == NULL)
+			return ma == mb;
+		return msg_match(ma, mb, lits, depth + 1);
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *sa = *(const char *const *)a, *sb = *(const char *const *)b;
+
+		if (sa == NULL || sb == NULL)
+			return sa == sb;
+		return strcmp(sa, sb) == 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *ba = a, *bb = b;
+
+		return ba->len == bb->len &&
+		       (ba->len == 0 || memcmp(ba->data, bb->data, ba->len) == 0);
+	}
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return memcmp(a, b, 8) == 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		return memcmp(a, b, sizeof(protobuf_c_boolean)) == 0;
+	default: /* 32-bit integers, enums, float */
+		return memcmp(a, b, 4) == 0;
+	}
+}
+
+static size_t field_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 4;
+	}
+}
+
+/* Where the original has a literal and the masked tree that literal's parameter. */
+static bool literal_match(const PgQuery__Node *a, const PgQuery__Node *b,
+                          const route_literals_t *lits)
+{
+	int k;
+
+	if (lits == NULL || b->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
+		return false;
+	k = b->param_ref->number - lits->first;
+	if (k < 0 || k >= lits->n)
+		return false;
+	return a->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+	       const_is_literal(a->a_const, &lits->values[k], lits->kinds[k]);
+}
+
+static bool msg_match(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                      const route_literals_t *lits, int depth)
+{
+	const ProtobufCMessageDescriptor *d = a->descriptor;
+	const char *pa = (const char *)a, *pb = (const char *)b;
+
+	if (d != b->descriptor || depth > MAX_DEPTH + 8)
+		return false;
+	if (d == &pg_query__node__descriptor) {
+		const PgQuery__Node *na = (const PgQuery__Node *)a, *nb = (const PgQuery__Node *)b;
+		const ProtobufCFieldDescriptor *f;
+
+		if (nb->node_case == PG_QUERY__NODE__NODE_PARAM_REF &&
+		    na->node_case != PG_QUERY__NODE__NODE_PARAM_REF)
+			return literal_match(na, nb, lits);
+		/* straight to the member that is set, as each_child does */
+		if (na->node_case != nb->node_case)
+			return false;
+		if (na->node_case == PG_QUERY__NODE__NODE__NOT_SET)
+			return true;
+		f = protobuf_c_message_descriptor_get_field(d, (unsigned)na->node_case);
+		return f != NULL && value_match(f, pa + f->offset, pb + f->offset, lits, depth);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		/* where in the text a node is: masking moves everything after a literal */
+		if (strcmp(f->name, "location") == 0 || strcmp(f->name, "stmt_location") == 0 ||
+		    strcmp(f->name, "stmt_len") == 0)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t na, nb, sz = field_size(f);
+			const char *arr_a, *arr_b;
+
+			memcpy(&na, pa + f->quantifier_offset, sizeof na);
+			memcpy(&nb, pb + f->quantifier_offset, sizeof nb);
+			if (na != nb)
+				return false;
+			memcpy(&arr_a, pa + f->offset, sizeof arr_a);
+			memcpy(&arr_b, pb + f->offset, sizeof arr_b);
+			for (size_t j = 0; j < na; j++)
+				if (!value_match(f, arr_a + j * sz, arr_b + j * sz, lits, depth))
+					return false;
+			continue;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t ca, cb;
+
+			memcpy(&ca, pa + f->quantifier_offset, sizeof ca);
+			memcpy(&cb, pb + f->quantifier_offset, sizeof cb);
+			if (ca != cb)
+				return false;
+			if (ca != f->id)
+				continue;
+		}
+		if (!value_match(f, pa + f->offset, pb + f->offset, lits, depth))
+			return false;
+	}
+	return true;
+}
+
+bool tree_msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	return msg_match(a, b, NULL, 0);
+}
+
+bool tree_match_masked(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                       const route_literals_t *lits)
+{
+	return msg_match(a, b, lits, 0);
+}
+
 /* ---- reading nodes ---- */
 
 ProtobufCMessage *tree_inner(const PgQuery__Node *n)
@@ -127,7 +349,7 @@ ProtobufCMessage *tree_inner(const PgQuery__Node *n)
 
 bool tree_equal(const PgQuery__Node *a, const PgQuery__Node *b)
 {
-	return a != NULL && b != NULL && route_tree_equal(&a->base, &b->base);
+	return a != NULL && b != NULL && tree_msg_equal(&a->base, &b->base);
 }
 
 const char *tree_last_string(PgQuery__Node *const *items, size_t n)
@@ -135,8 +357,8 @@ const char *tree_last_string(PgQuery__Node *const *items, size_t n)
 	const char *s = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (route_str_of(items[i]) != NULL)
-			s = route_str_of(items[i]);
+		if (tree_str_of(items[i]) != NULL)
+			s = tree_str_of(items[i]);
 	return s;
 }
 
@@ -144,7 +366,7 @@ const char *tree_bare_name(const PgQuery__Node *n)
 {
 	if (n == NULL || n->node_case != NODE(COLUMN_REF) || n->column_ref->n_fields != 1)
 		return NULL;
-	return route_str_of(n->column_ref->fields[0]);
+	return tree_str_of(n->column_ref->fields[0]);
 }
 
 bool tree_int_const(const PgQuery__Node *n, int *v)
@@ -188,8 +410,8 @@ bool tree_colref_suffix_equal(const PgQuery__ColumnRef *a, const PgQuery__Column
 	if (n == 0)
 		return false;
 	for (size_t i = 1; i <= n; i++) {
-		const char *x = route_str_of(a->fields[a->n_fields - i]);
-		const char *y = route_str_of(b->fields[b->n_fields - i]);
+		const char *x = tree_str_of(a->fields[a->n_fields - i]);
+		const char *y = tree_str_of(b->fields[b->n_fields - i]);
 
 		if (x == NULL || y == NULL || strcmp(x, y) != 0)
 			return false;
@@ -203,7 +425,7 @@ void tree_colref_text(const PgQuery__ColumnRef *c, char *out, size_t len)
 
 	out[0] = '\0';
 	for (size_t i = 0; i < c->n_fields && used + 1 < len; i++) {
-		const char *s = route_str_of(c->fields[i]);
+		const char *s = tree_str_of(c->fields[i]);
 		int n = snprintf(out + used, len - used, "%s%s", i > 0 ? "." : "", s ? s : "*");
 
 		if (n < 0)
@@ -498,6 +720,43 @@ PgQuery__ParseResult *tree_parse(tree_t *t, const char *sql)
 	return tree;
 }
 
+static void deparse_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void deparse_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+}
+
+char *tree_deparse(const PgQuery__ParseResult *tree, const char *what, char *err, size_t errlen)
+{
+	PgQueryProtobuf pb;
+	PgQueryDeparseResult d;
+	char *sql = NULL;
+
+	pb.len = pg_query__parse_result__get_packed_size(tree);
+	pb.data = malloc(pb.len > 0 ? pb.len : 1);
+	if (pb.data == NULL) {
+		deparse_error(err, errlen, "out of memory");
+		return NULL;
+	}
+	pg_query__parse_result__pack(tree, (uint8_t *)pb.data);
+	d = pg_query_deparse_protobuf(pb);
+	if (d.error != NULL)
+		deparse_error(err, errlen, "cannot write %s: %s", what, d.error->message);
+	else if ((sql = strdup(d.query)) == NULL)
+		deparse_error(err, errlen, "out of memory");
+	pg_query_free_deparse_result(d);
+	free(pb.data);
+	return sql;
+}
+
 char *tree_deparse_select(tree_t *t, PgQuery__SelectStmt *s, const char *what)
 {
 	PgQuery__ParseResult tree;
@@ -515,7 +774,7 @@ char *tree_deparse_select(tree_t *t, PgQuery__SelectStmt *s, const char *what)
 	tree.version = PG_VERSION_NUM;
 	tree.n_stmts = 1;
 	tree.stmts = stmts;
-	sql = route_deparse(&tree, what, t->err, sizeof t->err);
+	sql = tree_deparse(&tree, what, t->err, sizeof t->err);
 	if (sql == NULL) {
 		if (strcmp(t->err, "out of memory") == 0)
 			t->nomem = true;

@@ -1,0 +1,411 @@
+/*
+ * route_keys.c — turning the values a statement compares a shard key with
+ * (constants, parameters, the plan cache's masked literals, casts, arrays
+ * in text and binary form) into shard keys and shards, and describing them
+ * in the reasons a plan gives.
+ */
+#include "router/route.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/route_int.h"
+#include "router/tree.h"
+#include "router/tree_int.h"
+
+/* ---- key values: constants, parameters, casts, arrays ---- */
+
+/*
+ * The type a cast names, when casting a key value to it cannot turn one
+ * key into another (integers, text, varchar without a length, uuid); 0 for
+ * any other cast, whose result the router does not try to predict
+ * ('42.7'::int8 is 43, 'abcd'::varchar(2) is 'ab').
+ */
+static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
+{
+	static const struct {
+		const char *name;
+		uint32_t oid;
+	} casts[] = {
+	    {"int8", SHARD_OID_INT8}, {"int4", SHARD_OID_INT4},       {"int2", SHARD_OID_INT2},
+	    {"text", SHARD_OID_TEXT}, {"varchar", SHARD_OID_VARCHAR}, {"uuid", SHARD_OID_UUID},
+	};
+	const char *name;
+
+	if (tn == NULL || tn->setof || tn->pct_type || tn->n_typmods > 0 || tn->n_names == 0 ||
+	    tn->n_names > 2)
+		return 0;
+	if (tn->n_names == 2 && !streq(tree_str_of(tn->names[0]), "pg_catalog"))
+		return 0;
+	name = tree_str_of(tn->names[tn->n_names - 1]);
+	*array = tn->n_array_bounds > 0;
+	for (size_t i = 0; i < sizeof casts / sizeof casts[0]; i++)
+		if (streq(name, casts[i].name))
+			return casts[i].oid;
+	return 0;
+}
+
+/* Parameter `number`: the caller's, a masked literal's, or NULL when not given. */
+static const route_param_t *param_at(const walk_t *w, int number)
+{
+	const route_literals_t *l = w->lits;
+
+	if (l != NULL && number >= l->first && number - l->first < l->n)
+		return &l->values[number - l->first];
+	if (w->params != NULL && number >= 1 && number <= w->n_params)
+		return &w->params[number - 1];
+	return NULL;
+}
+
+/* The kind of literal a parameter stands for ('i', 'f', 's'), or 0 for a real parameter. */
+static char literal_kind(const walk_t *w, int number)
+{
+	const route_literals_t *l = w->lits;
+
+	if (l != NULL && number >= l->first && number - l->first < l->n)
+		return l->kinds[number - l->first];
+	return 0;
+}
+
+static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
+{
+	const route_param_t *p = param_at(w, number);
+	cfg_key_type_t type = w->smap->cfg->key;
+	int rc;
+
+	if (p == NULL) {
+		w->params_missing = true;
+		return KV_UNKNOWN;
+	}
+	if (p->data == NULL || p->len < 0)
+		return KV_NULL;
+	if (p->format == 0)
+		rc = shard_key_from_text(type, (const char *)p->data, (size_t)p->len, &kv->key);
+	else
+		rc = shard_key_from_binary(type, p->type_oid != 0 ? p->type_oid : oid, p->data,
+		                           (size_t)p->len, &kv->key);
+	return rc == 0 ? KV_OK : KV_INVALID;
+}
+
+/* The key a node stands for. `oid`: the type a surrounding cast names. */
+int keys_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+
+	if (n == NULL)
+		return KV_EXPR;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+		const char *text = NULL;
+
+		if (c->isnull)
+			return KV_NULL;
+		switch (c->val_case) {
+		case PG_QUERY__A__CONST__VAL_IVAL:
+			snprintf(kv->buf, sizeof kv->buf, "%d",
+			         c->ival != NULL ? (int)c->ival->ival : 0);
+			text = kv->buf;
+			break;
+		case PG_QUERY__A__CONST__VAL_FVAL:
+			text = c->fval != NULL ? c->fval->fval : NULL;
+			break;
+		case PG_QUERY__A__CONST__VAL_SVAL:
+			text = c->sval != NULL ? c->sval->sval : NULL;
+			break;
+		default:
+			return KV_INVALID;
+		}
+		if (text == NULL)
+			return KV_INVALID;
+		return shard_key_from_text(type, text, strlen(text), &kv->key) == 0 ? KV_OK
+		                                                                    : KV_INVALID;
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF:
+		return param_value(w, n->param_ref->number, oid, kv);
+	case PG_QUERY__NODE__NODE_TYPE_CAST: {
+		bool array = false;
+		uint32_t o = cast_oid(n->type_cast->type_name, &array);
+
+		if (o == 0 || array)
+			return KV_EXPR;
+		return keys_value(w, n->type_cast->arg, o, kv);
+	}
+	default:
+		return KV_EXPR;
+	}
+}
+
+/*
+ * How a value reads in a reason: 42, 'abc', $1, ARRAY[1, 2]. A literal the
+ * plan cache masked reads as the literal, as it would unmasked.
+ */
+void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n)
+{
+	if (n == NULL) {
+		sb_printf(s, "?");
+		return;
+	}
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+
+		if (c->isnull)
+			sb_printf(s, "NULL");
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL)
+			sb_printf(s, "%d", c->ival != NULL ? (int)c->ival->ival : 0);
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_FVAL && c->fval != NULL)
+			sb_printf(s, "%s", c->fval->fval);
+		else if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL && c->sval != NULL)
+			sb_printf(s, "'%.40s%s'", c->sval->sval,
+			          strlen(c->sval->sval) > 40 ? "..." : "");
+		else
+			sb_printf(s, "(constant)");
+		return;
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF: {
+		int number = n->param_ref->number;
+		const route_param_t *p = param_at(w, number);
+		char kind = literal_kind(w, number);
+
+		if (kind == 0 || p == NULL || p->data == NULL || p->len < 0)
+			sb_printf(s, "$%d", number);
+		else if (kind == 's')
+			sb_printf(s, "'%.*s%s'", p->len > 40 ? 40 : (int)p->len,
+			          (const char *)p->data, p->len > 40 ? "..." : "");
+		else
+			sb_printf(s, "%.*s", (int)p->len, (const char *)p->data);
+		return;
+	}
+	case PG_QUERY__NODE__NODE_TYPE_CAST:
+		keys_value_desc(w, s, n->type_cast->arg);
+		return;
+	case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+		sb_printf(s, "ARRAY[");
+		for (size_t i = 0; i < n->a_array_expr->n_elements; i++) {
+			if (i > 0)
+				sb_printf(s, ", ");
+			keys_value_desc(w, s, n->a_array_expr->elements[i]);
+		}
+		sb_printf(s, "]");
+		return;
+	default:
+		sb_printf(s, "(expression)");
+		return;
+	}
+}
+
+void keys_add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k)
+{
+	int s = shard_map_lookup(w->smap, k);
+
+	if (s >= 0)
+		shard_set_add(set, s);
+}
+
+/*
+ * The elements of an array in PostgreSQL's text form ({1,2,"x y",NULL},
+ * nested braces flattened, as = ANY flattens them), each added to *set.
+ * false when the text is not understood or an element is not a key.
+ */
+static bool text_array_shards(walk_t *w, const char *s, size_t len, shard_set_t *set)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+	char *tmp;
+	size_t i = 0;
+	int depth = 0;
+	bool ok = false;
+
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	if (i >= len || s[i] != '{')
+		return false; /* also dimension decorations like [1:2]={...} */
+	tmp = malloc(len + 1);
+	if (tmp == NULL) {
+		w->nomem = true;
+		return false;
+	}
+	while (i < len) {
+		char c = s[i];
+		size_t n = 0;
+		bool quoted = false, escaped = false;
+		shard_key_t k;
+
+		if (isspace((unsigned char)c) || c == ',') {
+			i++;
+			continue;
+		}
+		if (c == '{') {
+			depth++;
+			i++;
+			continue;
+		}
+		if (c == '}') {
+			if (--depth < 0)
+				goto out;
+			i++;
+			if (depth == 0) {
+				while (i < len && isspace((unsigned char)s[i]))
+					i++;
+				ok = i == len;
+				goto out;
+			}
+			continue;
+		}
+		if (depth == 0)
+			goto out;
+		if (c == '"') {
+			quoted = true;
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] == '\\' && i + 1 < len)
+					i++;
+				tmp[n++] = s[i];
+			}
+			if (i >= len)
+				goto out;
+			i++;
+		} else {
+			size_t keep =
+			    0; /* length up to the last character that is not trailing space */
+
+			for (; i < len && s[i] != ',' && s[i] != '}' && s[i] != '{'; i++) {
+				if (s[i] == '\\' && i + 1 < len) {
+					i++;
+					escaped = true;
+					tmp[n++] = s[i];
+					keep = n;
+					continue;
+				}
+				tmp[n++] = s[i];
+				if (!isspace((unsigned char)s[i]))
+					keep = n;
+			}
+			n = keep;
+		}
+		if (!quoted && !escaped && n == 4 && strncasecmp(tmp, "null", 4) == 0)
+			continue; /* a NULL element matches nothing */
+		if (shard_key_from_text(type, tmp, n, &k) != 0)
+			goto out;
+		keys_add_shard(w, set, &k);
+	}
+out:
+	free(tmp);
+	return ok;
+}
+
+static bool get_be32(const uint8_t *d, size_t len, size_t *pos, int32_t *out)
+{
+	uint32_t v;
+
+	if (len - *pos < 4)
+		return false;
+	v = (uint32_t)d[*pos] << 24 | (uint32_t)d[*pos + 1] << 16 | (uint32_t)d[*pos + 2] << 8 |
+	    (uint32_t)d[*pos + 3];
+	*pos += 4;
+	memcpy(out, &v, sizeof v);
+	return true;
+}
+
+/* An array parameter in binary format (array_send): header, dimensions, elements. */
+static bool binary_array_shards(walk_t *w, const uint8_t *d, size_t len, shard_set_t *set)
+{
+	cfg_key_type_t type = w->smap->cfg->key;
+	int32_t ndim, flags, elemtype, dim, lbound, elen;
+	size_t pos = 0;
+	int64_t total = 1;
+
+	if (!get_be32(d, len, &pos, &ndim) || !get_be32(d, len, &pos, &flags) ||
+	    !get_be32(d, len, &pos, &elemtype))
+		return false;
+	if (ndim == 0)
+		return true;
+	if (ndim < 0 || ndim > 6)
+		return false;
+	for (int32_t i = 0; i < ndim; i++) {
+		if (!get_be32(d, len, &pos, &dim) || !get_be32(d, len, &pos, &lbound) || dim < 0)
+			return false;
+		total *= dim;
+		if (total > (int64_t)len)
+			return false; /* every element takes at least four bytes */
+	}
+	for (int64_t i = 0; i < total; i++) {
+		shard_key_t k;
+
+		if (!get_be32(d, len, &pos, &elen))
+			return false;
+		if (elen == -1)
+			continue;
+		if (elen < 0 || (size_t)elen > len - pos)
+			return false;
+		if (shard_key_from_binary(type, (uint32_t)elemtype, d + pos, (size_t)elen, &k) != 0)
+			return false;
+		keys_add_shard(w, set, &k);
+		pos += (size_t)elen;
+	}
+	return pos == len;
+}
+
+/* The shards of every element of the array in key = ANY(array). */
+bool keys_array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_set_t *set)
+{
+	if (n == NULL)
+		return false;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+		for (size_t i = 0; i < n->a_array_expr->n_elements; i++) {
+			const PgQuery__Node *e = n->a_array_expr->elements[i];
+			keyval_t kv;
+			int st;
+
+			if (e != NULL && e->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
+				if (!keys_array_shards(w, e, oid, set))
+					return false;
+				continue;
+			}
+			st = keys_value(w, e, oid, &kv);
+			if (st == KV_NULL)
+				continue;
+			if (st != KV_OK)
+				return false;
+			keys_add_shard(w, set, &kv.key);
+		}
+		return true;
+	case PG_QUERY__NODE__NODE_TYPE_CAST: {
+		bool array = false;
+		uint32_t o = cast_oid(n->type_cast->type_name, &array);
+
+		if (o == 0 || !array)
+			return false;
+		return keys_array_shards(w, n->type_cast->arg, o, set);
+	}
+	case PG_QUERY__NODE__NODE_A_CONST: {
+		const PgQuery__AConst *c = n->a_const;
+
+		if (c->isnull || c->val_case != PG_QUERY__A__CONST__VAL_SVAL || c->sval == NULL)
+			return false;
+		return text_array_shards(w, c->sval->sval, strlen(c->sval->sval), set);
+	}
+	case PG_QUERY__NODE__NODE_PARAM_REF: {
+		const route_param_t *p = param_at(w, n->param_ref->number);
+
+		if (p == NULL) {
+			w->params_missing = true;
+			return false;
+		}
+		if (p->data == NULL || p->len < 0)
+			return false;
+		if (p->format == 0)
+			return text_array_shards(w, (const char *)p->data, (size_t)p->len, set);
+		return binary_array_shards(w, p->data, (size_t)p->len, set);
+	}
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,785 @@
+/*
+ * route_plan.c — plans: from what passes 1 and 2 found, the plan of each
+ * kind of statement (reads and writes, DDL, COPY, CREATE ... AS, views,
+ * EXPLAIN), one plan for several statements in one query string, and the
+ * plans of transaction control.
+ */
+#include "router/route.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/route_int.h"
+#include "router/tree.h"
+#include "router/tree_int.h"
+
+/* ---- plans ---- */
+
+void plan_all_shards(const cfg_t *cfg, shard_set_t *set)
+{
+	shard_set_clear(set);
+	for (int i = 0; i < cfg->n_shards && i < SHARD_MAX; i++)
+		shard_set_add(set, i);
+}
+
+void plan_reason(route_plan_t *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+	va_end(ap);
+}
+
+void plan_refused(walk_t *w, route_plan_t *p)
+{
+	p->kind = ROUTE_REFUSE;
+	shard_set_clear(&p->shards);
+	p->split_insert = false;
+	p->map = NULL;
+	p->merge = ROUTE_MERGE_NONE;
+	snprintf(p->error, sizeof p->error, "%s", w->error);
+	plan_reason(p, "refused: %s", w->error);
+}
+
+void plan_default(walk_t *w, route_plan_t *p, const char *why)
+{
+	p->kind = ROUTE_DEFAULT;
+	shard_set_clear(&p->shards);
+	shard_set_add(&p->shards, w->cfg->default_shard);
+	plan_reason(p, "%s -> default shard %d", why, w->cfg->default_shard);
+}
+
+static void plan_all(walk_t *w, route_plan_t *p, const char *what, const char *table)
+{
+	p->kind = ROUTE_ALL;
+	plan_all_shards(w->cfg, &p->shards);
+	plan_reason(p, "%s %s -> all %d shard%s", what, table, w->cfg->n_shards,
+	            w->cfg->n_shards == 1 ? "" : "s");
+}
+
+static const char *first_table(const walk_t *w, bool reference)
+{
+	for (int k = 0; k < w->n_order; k++)
+		if (tables_at(w, w->order[k])->reference == reference)
+			return tables_at(w, w->order[k])->name;
+	return w->n_order > 0 ? tables_at(w, w->order[0])->name : "?";
+}
+
+static void refuse_clash(walk_t *w)
+{
+	const cfg_table_t *a = tables_at(w, w->map_table), *b = tables_at(w, w->clash);
+
+	walk_refuse(
+	    w,
+	    "tables %s (map %s) and %s (map %s) are not co-located: one statement can only "
+	    "combine sharded tables of one map (and reference tables); query them separately",
+	    a->name, w->cfg->maps[a->map].name, b->name, w->cfg->maps[b->map].name);
+}
+
+/* Statements that name no sharded table. */
+static void plan_unsharded(walk_t *w, route_plan_t *p)
+{
+	const char *ref_written = NULL;
+
+	for (int k = 0; k < w->n_order; k++)
+		if (w->seen[w->order[k]] & SEEN_WRITE)
+			ref_written = tables_at(w, w->order[k])->name;
+	if (w->n_order == 0) {
+		plan_default(w, p, "no sharded table");
+		return;
+	}
+	if (ref_written != NULL && w->other_write[0] != '\0') {
+		walk_refuse(
+		    w,
+		    "the statement writes reference table %s (a copy on every shard) and table "
+		    "%s (not in the config, so only on the default shard); write them in "
+		    "separate statements",
+		    ref_written, w->other_write);
+		return;
+	}
+	if (ref_written != NULL) {
+		plan_all(w, p, "reference table", ref_written);
+		plan_reason(p, "reference table %s, write -> all %d shards", ref_written,
+		            w->cfg->n_shards);
+		return;
+	}
+	if (w->other_write[0] != '\0') {
+		plan_default(w, p, "writes a table not in the config");
+		return;
+	}
+	p->kind = ROUTE_ANY;
+	shard_set_clear(&p->shards);
+	shard_set_add(&p->shards, w->cfg->default_shard);
+	plan_reason(p, "reference table %s, read -> shard %d", first_table(w, true),
+	            w->cfg->default_shard);
+}
+
+static void plan_shards(walk_t *w, part_t part, route_plan_t *p)
+{
+	const shard_map_t *m = w->smap;
+	const cfg_table_t *t = tables_at(w, w->map_table);
+	shard_set_t set;
+	sb_t s;
+
+	p->kind = ROUTE_SHARDS;
+	p->map = m->cfg->name;
+	sb_init(&s, p->reason, sizeof p->reason);
+	if (part.kind != PART_SET) {
+		int n = shard_set_count(&m->all);
+
+		p->shards = m->all;
+		sb_printf(&s, "%s on %s -> all %d shard%s of map %s",
+		          w->params_missing ? "key parameter not given" : "no key predicate",
+		          t->name, n, n == 1 ? "" : "s", m->cfg->name);
+		sb_finish(&s);
+		return;
+	}
+	set = part.set;
+	if (shard_set_count(&set) == 0) {
+		/* contradicting predicates or a key no range holds: PostgreSQL returns no row */
+		set = w->mentioned;
+		if (shard_set_count(&set) == 0)
+			shard_set_add(&set, shard_set_first(&m->all));
+	}
+	p->shards = set;
+	sb_printf(&s, "%s -> ", part.desc[0] ? part.desc : "key predicates");
+	sb_shards(&s, &set);
+	sb_printf(&s, " (%s map %s)", walk_map_kind_name(m->cfg), m->cfg->name);
+	if (shard_set_count(&part.set) == 0)
+		sb_printf(&s, ", no shard can hold matching rows");
+	if (w->ins_split)
+		sb_printf(&s, ", rows split per shard");
+	sb_finish(&s);
+}
+
+/* SELECT, INSERT, UPDATE, DELETE, MERGE. */
+static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	const char *ref_written = NULL;
+	part_t part;
+
+	tables_collect(w, &n->base, NULL);
+	p->is_write = p->is_write || w->writes;
+	if (walk_stopped(w))
+		return;
+	if (w->clash >= 0) {
+		refuse_clash(w);
+		return;
+	}
+	if (w->map < 0) {
+		plan_unsharded(w, p);
+		return;
+	}
+	for (int k = 0; k < w->n_order; k++)
+		if ((w->seen[w->order[k]] & SEEN_WRITE) && tables_at(w, w->order[k])->reference)
+			ref_written = tables_at(w, w->order[k])->name;
+	if (ref_written != NULL) {
+		walk_refuse(
+		    w,
+		    "a write to reference table %s cannot read sharded table %s: each shard would "
+		    "write different rows into its copy; read the values first, then write them",
+		    ref_written, tables_at(w, w->map_table)->name);
+		return;
+	}
+	if (w->other_write[0] != '\0') {
+		walk_refuse(
+		    w,
+		    "table %s is not in the config (it lives on the default shard only), but "
+		    "the statement that writes it reads sharded table %s; add [table.%s] to the "
+		    "config or read the rows first",
+		    w->other_write, tables_at(w, w->map_table)->name, w->other_write);
+		return;
+	}
+	w->smap = &w->ctx->maps[w->map];
+	part = an_query(w, n, NULL, true, NULL);
+	if (walk_stopped(w))
+		return;
+	plan_shards(w, part, p);
+	if (w->ins_split)
+		p->split_insert = true;
+	p->key_column = w->key_column;
+}
+
+/* CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW. */
+static void plan_create_as(walk_t *w, const PgQuery__Node *query, const PgQuery__IntoClause *into,
+                           route_plan_t *p)
+{
+	const PgQuery__RangeVar *rv = into ? into->rel : NULL;
+	int target = rv ? tables_find(w->cfg, rv->catalogname, rv->schemaname, rv->relname) : -1;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	if (query != NULL)
+		tables_collect(w, &query->base, NULL);
+	if (walk_stopped(w))
+		return;
+	if (target >= 0) {
+		const cfg_table_t *t = tables_at(w, target);
+
+		tables_note(w, target, true);
+		if (into->skip_data || (t->reference && w->map < 0)) {
+			plan_all(w, p, "CREATE TABLE AS", t->name);
+			return;
+		}
+		walk_refuse(
+		    w,
+		    "CREATE TABLE %s AS cannot fill a %s table on every shard; create it with "
+		    "CREATE TABLE, then fill it with INSERT ... SELECT",
+		    t->name, t->reference ? "reference" : "sharded");
+		return;
+	}
+	if (w->map >= 0) {
+		walk_refuse(
+		    w,
+		    "CREATE TABLE AS / SELECT INTO reads sharded table %s, but the new table is "
+		    "not in the config and would hold only the default shard's rows; add it to "
+		    "the config, create it with CREATE TABLE and fill it with INSERT ... SELECT",
+		    tables_at(w, w->map_table)->name);
+		return;
+	}
+	plan_default(w, p, "creates a table not in the config");
+}
+
+static void plan_view(walk_t *w, const PgQuery__ViewStmt *v, route_plan_t *p)
+{
+	const PgQuery__RangeVar *rv = v->view;
+	int target = rv ? tables_find(w->cfg, rv->catalogname, rv->schemaname, rv->relname) : -1;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	if (target >= 0) {
+		tables_note(w, target, true);
+		plan_all(w, p, "DDL on", tables_at(w, target)->name);
+		return;
+	}
+	if (v->query != NULL)
+		tables_collect(w, &v->query->base, NULL);
+	if (walk_stopped(w))
+		return;
+	if (w->map >= 0) {
+		walk_refuse(
+		    w,
+		    "view %s reads sharded table %s but is not in the config, so it would exist "
+		    "on the default shard only; add [table.%s] with the key and map of %s to "
+		    "the config and create it again (pgshard then creates it on every shard)",
+		    rv ? rv->relname : "?", tables_at(w, w->map_table)->name,
+		    rv ? rv->relname : "?", tables_at(w, w->map_table)->name);
+		return;
+	}
+	plan_default(w, p, "DDL on a view not in the config");
+}
+
+static void plan_copy(walk_t *w, const PgQuery__CopyStmt *c, route_plan_t *p)
+{
+	bool file = !empty(c->filename) || c->is_program;
+	const cfg_table_t *t;
+	int i;
+
+	if (c->query != NULL) {
+		plan_dml(w, c->query, p);
+		if (!walk_stopped(w) && file && p->kind != ROUTE_DEFAULT && p->kind != ROUTE_ANY)
+			walk_refuse(w,
+			            "COPY (query) TO a server file or program would write one file "
+			            "on each shard's server; use COPY (query) TO STDOUT");
+		return;
+	}
+	p->is_write = c->is_from;
+	i = c->relation ? tables_find(w->cfg, c->relation->catalogname, c->relation->schemaname,
+	                              c->relation->relname)
+	                : -1;
+	if (i < 0) {
+		plan_default(w, p, "COPY of a table not in the config");
+		return;
+	}
+	t = tables_at(w, i);
+	tables_note(w, i, c->is_from);
+	if (file && (c->is_from || tables_is_sharded(t))) {
+		walk_refuse(
+		    w,
+		    "COPY %s %s a server file or program would run on every shard's server; use "
+		    "COPY %s %s through pgshard",
+		    t->name, c->is_from ? "FROM" : "TO", c->is_from ? "FROM" : "TO",
+		    c->is_from ? "STDIN" : "STDOUT");
+		return;
+	}
+	if (t->reference) {
+		if (c->is_from) {
+			plan_all(w, p, "reference table", t->name);
+			plan_reason(p, "COPY FROM STDIN into reference table %s -> all %d shards",
+			            t->name, w->cfg->n_shards);
+			return;
+		}
+		p->kind = ROUTE_ANY;
+		shard_set_clear(&p->shards);
+		shard_set_add(&p->shards, w->cfg->default_shard);
+		plan_reason(p, "reference table %s, COPY TO -> shard %d", t->name,
+		            w->cfg->default_shard);
+		return;
+	}
+	w->smap = &w->ctx->maps[t->map];
+	p->kind = ROUTE_SHARDS;
+	p->map = w->smap->cfg->name;
+	p->shards = w->smap->all;
+	if (c->is_from) {
+		bool indirect;
+		int k = an_column_pos(c->attlist, c->n_attlist, t->key, &indirect);
+
+		if (c->n_attlist > 0 && k < 0) {
+			walk_refuse(
+			    w,
+			    "COPY into sharded table %s must include the key column %s: pgshard "
+			    "splits the rows by it",
+			    t->name, t->key);
+			return;
+		}
+		p->split_insert = true;
+		p->key_column = k;
+		plan_reason(
+		    p, "COPY FROM STDIN into %s: rows split by %s over the %d shards of map %s",
+		    t->name, t->key, shard_set_count(&p->shards), w->smap->cfg->name);
+		return;
+	}
+	plan_reason(p, "COPY %s TO STDOUT -> all %d shards of map %s", t->name,
+	            shard_set_count(&p->shards), w->smap->cfg->name);
+}
+
+bool plan_explain_analyzes(const PgQuery__ExplainStmt *e)
+{
+	for (size_t i = 0; i < e->n_options; i++) {
+		const PgQuery__Node *o = e->options[i];
+		const PgQuery__DefElem *d;
+
+		if (o->node_case != PG_QUERY__NODE__NODE_DEF_ELEM)
+			continue;
+		d = o->def_elem;
+		if (!streq(d->defname, "analyze"))
+			continue;
+		if (d->arg == NULL)
+			return true;
+		if (tree_str_of(d->arg) != NULL)
+			return strcasecmp(tree_str_of(d->arg), "false") != 0 &&
+			       strcasecmp(tree_str_of(d->arg), "off") != 0;
+		if (d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN)
+			return d->arg->boolean->boolval;
+		if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
+			return d->arg->integer->ival != 0;
+		return true;
+	}
+	return false;
+}
+
+static void prefix_reason(route_plan_t *p, const char *prefix)
+{
+	char tmp[sizeof p->reason];
+
+	snprintf(tmp, sizeof tmp, "%s%s", prefix, p->reason);
+	memcpy(p->reason, tmp, sizeof tmp);
+}
+
+/* DDL: every shard when it names a configured table. */
+static void plan_ddl(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	PgQuery__Node *const *objs = NULL;
+	size_t n_objs = 0;
+	bool drop_last = false;
+
+	p->is_ddl = true;
+	p->is_write = true;
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_CREATE_STMT:
+		/* what it creates (and a partition's parent), not what it references */
+		if (n->create_stmt->relation != NULL)
+			tables_note_rangevar(w, n->create_stmt->relation, NULL, true);
+		for (size_t i = 0; i < n->create_stmt->n_inh_relations; i++)
+			if (n->create_stmt->inh_relations[i]->node_case ==
+			    PG_QUERY__NODE__NODE_RANGE_VAR)
+				tables_note_rangevar(w, n->create_stmt->inh_relations[i]->range_var,
+				                     NULL, true);
+		break;
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+		if (n->alter_table_stmt->relation != NULL)
+			tables_note_rangevar(w, n->alter_table_stmt->relation, NULL, true);
+		break;
+	case PG_QUERY__NODE__NODE_INDEX_STMT:
+		if (n->index_stmt->relation != NULL)
+			tables_note_rangevar(w, n->index_stmt->relation, NULL, true);
+		break;
+	case PG_QUERY__NODE__NODE_DROP_STMT:
+		switch (n->drop_stmt->remove_type) {
+		case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+			break;
+		case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_RULE:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY:
+			drop_last = true; /* table name, then the object's own name */
+			break;
+		default:
+			n_objs = 0;
+			goto decide;
+		}
+		objs = n->drop_stmt->objects;
+		n_objs = n->drop_stmt->n_objects;
+		break;
+	case PG_QUERY__NODE__NODE_COMMENT_STMT:
+	case PG_QUERY__NODE__NODE_SEC_LABEL_STMT: {
+		PgQuery__ObjectType type = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+		                               ? n->comment_stmt->objtype
+		                               : n->sec_label_stmt->objtype;
+		PgQuery__Node *obj = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+		                         ? n->comment_stmt->object
+		                         : n->sec_label_stmt->object;
+
+		if (type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_RULE ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_POLICY ||
+		    type == PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT)
+			drop_last = true;
+		else if (type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_VIEW &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW &&
+		         type != PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE)
+			goto decide;
+		if (obj != NULL) {
+			objs = n->node_case == PG_QUERY__NODE__NODE_COMMENT_STMT
+			           ? &n->comment_stmt->object
+			           : &n->sec_label_stmt->object;
+			n_objs = 1;
+		}
+		break;
+	}
+	case PG_QUERY__NODE__NODE_GRANT_STMT:
+		if (n->grant_stmt->targtype ==
+		        PG_QUERY__GRANT_TARGET_TYPE__ACL_TARGET_ALL_IN_SCHEMA &&
+		    n->grant_stmt->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
+			/* every shard has tables in the schema */
+			plan_all(w, p, "GRANT ... ON ALL TABLES IN SCHEMA", "");
+			plan_reason(p, "GRANT on all tables in a schema -> all %d shards",
+			            w->cfg->n_shards);
+			return;
+		}
+		tables_collect(w, &n->base, NULL);
+		break;
+	default:
+		tables_collect(w, &n->base, NULL);
+		break;
+	}
+	for (size_t i = 0; i < n_objs; i++) {
+		const PgQuery__Node *o = objs[i];
+		size_t len;
+		int t;
+
+		if (o == NULL || o->node_case != PG_QUERY__NODE__NODE_LIST)
+			continue;
+		len = o->list->n_items;
+		if (drop_last) {
+			if (len < 2)
+				continue;
+			len--;
+		}
+		t = tables_find_list(w->cfg, (const PgQuery__Node *const *)o->list->items, len);
+		if (t >= 0)
+			tables_note(w, t, true);
+	}
+decide:
+	if (walk_stopped(w))
+		return;
+	if (w->n_order > 0) {
+		plan_all(w, p, "DDL on", tables_at(w, w->order[0])->name);
+		return;
+	}
+	plan_default(w, p, "DDL on no configured table");
+}
+
+static bool is_ddl_node(PgQuery__Node__NodeCase c)
+{
+	switch (c) {
+	case PG_QUERY__NODE__NODE_CREATE_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_FOREIGN_TABLE_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
+	case PG_QUERY__NODE__NODE_DROP_STMT:
+	case PG_QUERY__NODE__NODE_INDEX_STMT:
+	case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+	case PG_QUERY__NODE__NODE_VACUUM_STMT:
+	case PG_QUERY__NODE__NODE_COMMENT_STMT:
+	case PG_QUERY__NODE__NODE_SEC_LABEL_STMT:
+	case PG_QUERY__NODE__NODE_GRANT_STMT:
+	case PG_QUERY__NODE__NODE_RENAME_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_OWNER_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+	case PG_QUERY__NODE__NODE_RULE_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_STATS_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_STATS_STMT:
+	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+	case PG_QUERY__NODE__NODE_REINDEX_STMT:
+	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	memset(p, 0, sizeof *p);
+	p->key_column = -1;
+	walk_reset(w);
+	if (n == NULL) {
+		plan_default(w, p, "empty statement");
+		return;
+	}
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_SELECT_STMT:
+		if (n->select_stmt->into_clause != NULL)
+			plan_create_as(w, n, n->select_stmt->into_clause, p);
+		else
+			plan_dml(w, n, p);
+		break;
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+	case PG_QUERY__NODE__NODE_MERGE_STMT:
+		p->is_write = true;
+		plan_dml(w, n, p);
+		break;
+	case PG_QUERY__NODE__NODE_COPY_STMT:
+		plan_copy(w, n->copy_stmt, p);
+		break;
+	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+		plan_create_as(w, n->create_table_as_stmt->query, n->create_table_as_stmt->into, p);
+		break;
+	case PG_QUERY__NODE__NODE_VIEW_STMT:
+		plan_view(w, n->view_stmt, p);
+		break;
+	case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+		bool analyze = plan_explain_analyzes(n->explain_stmt);
+
+		plan_stmt(w, n->explain_stmt->query, p);
+		if (w->refused)
+			break;
+		if (p->split_insert) {
+			walk_refuse(w,
+			            "EXPLAIN of an INSERT whose rows go to several shards is not "
+			            "supported; explain an INSERT of one shard's rows");
+			break;
+		}
+		p->is_write = analyze && p->is_write;
+		p->is_ddl = false;
+		prefix_reason(p, "EXPLAIN: ");
+		break;
+	}
+	case PG_QUERY__NODE__NODE_PREPARE_STMT:
+		plan_stmt(w, n->prepare_stmt->query, p);
+		if (w->refused)
+			break;
+		if (p->kind != ROUTE_DEFAULT && p->kind != ROUTE_ANY) {
+			walk_refuse(
+			    w, "SQL PREPARE of a statement on sharded or reference tables is not "
+			       "supported: each execution must be routed by its parameters; use "
+			       "the protocol's prepared statements (Parse/Bind), as drivers do");
+			break;
+		}
+		p->kind = ROUTE_DEFAULT;
+		p->is_write = false;
+		prefix_reason(p, "PREPARE: ");
+		break;
+	case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+		plan_stmt(w, n->declare_cursor_stmt->query, p);
+		if (w->refused)
+			break;
+		if (shard_set_count(&p->shards) != 1 ||
+		    !shard_set_has(&p->shards, w->cfg->default_shard)) {
+			walk_refuse(
+			    w, "cursors over sharded tables are not supported (FETCH could not "
+			       "find their shard); run the query without a cursor, or put "
+			       "DECLARE and FETCH on one shard with /* pgshard: shard=N */");
+			break;
+		}
+		prefix_reason(p, "DECLARE: ");
+		break;
+	default:
+		if (is_ddl_node(n->node_case)) {
+			plan_ddl(w, n, p);
+			break;
+		}
+		/* LOCK and whatever else names tables: where those tables are */
+		tables_collect(w, &n->base, NULL);
+		if (walk_stopped(w))
+			break;
+		if (w->n_order > 0)
+			plan_all(w, p, "statement on", tables_at(w, w->order[0])->name);
+		else
+			plan_default(w, p, "no sharded table");
+		break;
+	}
+	if (w->refused)
+		plan_refused(w, p);
+	p->params_missing = w->params_missing;
+}
+
+/* ---- several statements in one string ---- */
+
+/* Statements that run wherever the others of their string run. */
+static bool is_neutral(const PgQuery__Node *n)
+{
+	return n != NULL && (n->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT ||
+	                     n->node_case == PG_QUERY__NODE__NODE_VARIABLE_SET_STMT);
+}
+
+static bool ends_transaction(const PgQuery__Node *n)
+{
+	return n != NULL && n->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT &&
+	       (n->transaction_stmt->kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT ||
+	        n->transaction_stmt->kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE);
+}
+
+static int kind_rank(route_kind_t k)
+{
+	switch (k) {
+	case ROUTE_DEFAULT:
+		return 0;
+	case ROUTE_ANY:
+		return 1;
+	case ROUTE_SHARDS:
+		return 2;
+	case ROUTE_ALL:
+		return 3;
+	default:
+		return 4;
+	}
+}
+
+void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_plan_t *plans,
+                  route_plan_t *out)
+{
+	const route_plan_t *first = NULL;
+	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false;
+	sb_t s;
+
+	for (size_t i = 0; i < n; i++) {
+		if (plans[i].kind == ROUTE_REFUSE) {
+			*out = plans[i];
+			return;
+		}
+	}
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	for (size_t i = 0; i < n; i++) {
+		const route_plan_t *p = &plans[i];
+
+		missing |= p->params_missing;
+		commits |= ends_transaction(stmts[i]->stmt);
+		if (is_neutral(stmts[i]->stmt))
+			continue;
+		split |= p->split_insert;
+		is_write |= p->is_write;
+		is_ddl |= p->is_ddl;
+		if (first == NULL) {
+			first = p;
+			*out = *p;
+			continue;
+		}
+		if (memcmp(&p->shards, &first->shards, sizeof p->shards) != 0) {
+			char tmp[sizeof out->error];
+
+			sb_init(&s, tmp, sizeof tmp);
+			sb_printf(&s,
+			          "the statements of this query string route differently "
+			          "(statement %zu -> ",
+			          (size_t)(first - plans) + 1);
+			sb_shards(&s, &first->shards);
+			sb_printf(&s, ", statement %zu -> ", i + 1);
+			sb_shards(&s, &p->shards);
+			sb_printf(&s, "); send these statements separately");
+			sb_finish(&s);
+			walk_refuse(w, "%s", tmp);
+			break;
+		}
+		if (kind_rank(p->kind) > kind_rank(out->kind))
+			out->kind = p->kind;
+		if (out->map == NULL)
+			out->map = p->map;
+	}
+	if (!w->refused && first == NULL) {
+		*out = plans[0];
+		out->params_missing = missing;
+		plan_default(w, out, "no sharded table");
+		return;
+	}
+	out->is_write = is_write;
+	out->is_ddl = is_ddl;
+	out->params_missing = missing;
+	if (!w->refused && split && n > 1)
+		walk_refuse(
+		    w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "
+		       "as a query of its own, not with other statements");
+	if (!w->refused && commits && out->is_write && shard_set_count(&out->shards) > 1)
+		walk_refuse(w,
+		            "COMMIT in the same query string as writes on several shards cannot be "
+		            "made atomic; send COMMIT as a statement of its own");
+	if (w->refused) {
+		plan_refused(w, out);
+		return;
+	}
+	if (n > 1) {
+		char tmp[sizeof out->reason];
+
+		sb_init(&s, tmp, sizeof tmp);
+		sb_printf(&s, "%zu statements: %s", n, first->reason);
+		sb_finish(&s);
+		memcpy(out->reason, tmp, sizeof tmp);
+	}
+}
+
+/* ---- transaction control ---- */
+
+static route_txn_t txn_of(const PgQuery__TransactionStmt *t)
+{
+	switch (t->kind) {
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+		return ROUTE_TXN_BEGIN;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
+		return t->chain ? ROUTE_TXN_OTHER : ROUTE_TXN_COMMIT;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
+		return t->chain ? ROUTE_TXN_OTHER : ROUTE_TXN_ROLLBACK;
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
+		return ROUTE_TXN_SAVEPOINT;
+	default:
+		return ROUTE_TXN_OTHER; /* PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED */
+	}
+}
+
+void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out)
+{
+	out->txn = ROUTE_TXN_NONE;
+	out->has_txn_control = false;
+	if (tree == NULL)
+		return;
+	for (size_t i = 0; i < tree->n_stmts; i++) {
+		const PgQuery__Node *n = tree->stmts[i]->stmt;
+
+		if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT)
+			continue;
+		out->has_txn_control = true;
+		if (tree->n_stmts == 1)
+			out->txn = txn_of(n->transaction_stmt);
+	}
+}

@@ -1,0 +1,209 @@
+/*
+ * route_split.c — splitting a multi-row INSERT whose rows go to several
+ * shards into one INSERT per shard, holding that shard's rows
+ * (route_split_insert, see route.h).
+ */
+#include "router/route.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/route_int.h"
+#include "router/tree.h"
+#include "router/tree_int.h"
+
+/* ---- splitting a multi-row INSERT ---- */
+
+static bool has_param(walk_t *w, const ProtobufCMessage *m);
+
+static void param_child(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	*(bool *)arg |= has_param(w, m);
+}
+
+static bool has_param(walk_t *w, const ProtobufCMessage *m)
+{
+	bool found = m->descriptor == &pg_query__param_ref__descriptor;
+
+	if (!found)
+		tables_each_child(w, m, NULL, NULL, param_child, &found);
+	return found;
+}
+
+static int split_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int split_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Each row's shard, by the plan's key column; -1 with a message in err. */
+static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
+                            const PgQuery__SelectStmt *sel, int *shards, char *err, size_t errlen)
+{
+	walk_t w;
+
+	memset(&w, 0, sizeof w);
+	w.ctx = ctx;
+	w.cfg = ctx->cfg;
+	for (int i = 0; i < ctx->cfg->n_maps; i++)
+		if (streq(ctx->cfg->maps[i].name, plan->map))
+			w.smap = &ctx->maps[i];
+	if (w.smap == NULL || plan->key_column < 0)
+		return split_error(err, errlen, "the INSERT has no key column to split by");
+	for (size_t r = 0; r < sel->n_values_lists; r++) {
+		const PgQuery__Node *row = sel->values_lists[r];
+		keyval_t kv;
+
+		shards[r] = -1;
+		if (row != NULL && row->node_case == PG_QUERY__NODE__NODE_LIST &&
+		    (size_t)plan->key_column < row->list->n_items &&
+		    keys_value(&w, row->list->items[plan->key_column], 0, &kv) == KV_OK)
+			shards[r] = shard_map_lookup(w.smap, &kv.key);
+		if (shards[r] < 0)
+			return split_error(err, errlen, "row %zu of the INSERT has no shard",
+			                   r + 1);
+	}
+	return 0;
+}
+
+int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
+                       char *err, size_t errlen)
+{
+	PgQuery__SelectStmt *sel = NULL;
+	PgQuery__Node **all = NULL, **mine = NULL;
+	route_parsed_t *p;
+	route_split_t *splits = NULL;
+	route_plan_t plan;
+	size_t n_rows = 0;
+	int *shards = NULL, n = 0, rc = -1;
+	walk_t w;
+
+	*out = NULL;
+	*n_out = 0;
+	if (errlen > 0)
+		err[0] = '\0';
+	p = route_parse(sql);
+	if (p == NULL)
+		return split_error(err, errlen, "out of memory");
+	if (p->status == PARSED_TREE && p->tree->n_stmts == 1 && p->tree->stmts[0]->stmt != NULL &&
+	    p->tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_INSERT_STMT) {
+		PgQuery__Node *s = p->tree->stmts[0]->stmt->insert_stmt->select_stmt;
+
+		if (s != NULL && s->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+		    s->select_stmt->n_values_lists > 1)
+			sel = s->select_stmt;
+	}
+	if (sel == NULL) {
+		split_error(err, errlen, "only a multi-row INSERT ... VALUES can be split by rows");
+		goto out;
+	}
+	memset(&w, 0, sizeof w);
+	for (size_t r = 0; r < sel->n_values_lists; r++)
+		if (has_param(&w, &sel->values_lists[r]->base)) {
+			split_error(err, errlen,
+			            "a multi-row INSERT with parameters whose rows go to several "
+			            "shards cannot be split; send one row per statement");
+			goto out;
+		}
+	if (route_analyze(ctx, p, NULL, 0, NULL, &plan) < 0) {
+		split_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if (plan.kind == ROUTE_REFUSE) {
+		split_error(err, errlen, "%s", plan.error);
+		goto out;
+	}
+	if (!plan.split_insert) {
+		split_error(err, errlen, "the rows of this INSERT do not go to several shards");
+		goto out;
+	}
+	n_rows = sel->n_values_lists;
+	shards = malloc(sizeof *shards * n_rows);
+	mine = malloc(sizeof *mine * n_rows);
+	splits = calloc((size_t)shard_set_count(&plan.shards), sizeof *splits);
+	if (shards == NULL || mine == NULL || splits == NULL) {
+		split_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if (split_row_shards(ctx, &plan, sel, shards, err, errlen) < 0)
+		goto out;
+	/* the tree is this call's own: lend it each shard's rows in turn */
+	all = sel->values_lists;
+	for (int s = 0; s < SHARD_MAX; s++) {
+		size_t k = 0;
+
+		for (size_t r = 0; r < n_rows; r++)
+			if (shards[r] == s)
+				mine[k++] = all[r];
+		if (k == 0)
+			continue;
+		if (n == shard_set_count(&plan.shards)) {
+			split_error(err, errlen, "the rows of the INSERT go to unplanned shards");
+			goto out;
+		}
+		sel->values_lists = mine;
+		sel->n_values_lists = k;
+		splits[n].sql = tree_deparse(p->tree, "the INSERT of one shard", err, errlen);
+		sel->values_lists = all;
+		sel->n_values_lists = n_rows;
+		if (splits[n].sql == NULL)
+			goto out;
+		splits[n++].shard = s;
+	}
+	*out = splits;
+	*n_out = n;
+	splits = NULL;
+	rc = 0;
+out:
+	if (all != NULL) {
+		sel->values_lists = all;
+		sel->n_values_lists = n_rows;
+	}
+	route_splits_free(splits, n);
+	free(shards);
+	free(mine);
+	route_parsed_free(p);
+	return rc;
+}
+
+void route_splits_free(route_split_t *s, int n)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		free(s[i].sql);
+	free(s);
+}
+
+const char *route_kind_name(route_kind_t k)
+{
+	switch (k) {
+	case ROUTE_DEFAULT:
+		return "default";
+	case ROUTE_SHARDS:
+		return "shards";
+	case ROUTE_ANY:
+		return "any";
+	case ROUTE_ALL:
+		return "all";
+	case ROUTE_REFUSE:
+		return "refuse";
+	}
+	return "unknown";
+}
