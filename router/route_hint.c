@@ -120,9 +120,46 @@ void hint_parse(const char *sql, override_t *o)
 	}
 }
 
+/*
+ * A comment chooses where a statement runs, but never where a row lives: an
+ * INSERT whose rows' keys the router read (rows_known) may only be sent
+ * where those keys belong, or the rows would sit on a shard their map does
+ * not assign them to, found by no later lookup by key. true when refused.
+ */
+static bool hint_misplaces_rows(const cfg_t *cfg, const override_t *o, bool rows_known,
+                                const shard_set_t *rows, int target, route_plan_t *p)
+{
+	char where[64];
+
+	if (!rows_known)
+		return false;
+	if (target >= 0 && shard_set_count(rows) == 1 && shard_set_has(rows, target))
+		return false;
+	if (target < 0 && cfg->n_shards == 1)
+		return false;
+	if (shard_set_count(rows) == 1)
+		snprintf(where, sizeof where, "shard %d", shard_set_first(rows));
+	else
+		snprintf(where, sizeof where, "%d shards", shard_set_count(rows));
+	p->kind = ROUTE_REFUSE;
+	shard_set_clear(&p->shards);
+	p->split_insert = false;
+	snprintf(p->error, sizeof p->error,
+	         "the routing comment /* pgshard: %.200s */ would put rows where their shard key "
+	         "does not belong (their keys belong to %s); remove the comment: pgshard routes "
+	         "each row by its key",
+	         o->text, where);
+	plan_reason(p, "refused: %s", p->error);
+	return true;
+}
+
 void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 {
 	const cfg_t *cfg = w->cfg;
+	/* an INSERT whose keys were read, or a COPY FROM STDIN, which pgshard splits by key */
+	bool rows_known = p->is_write && (p->key_column >= 0 || p->split_insert) &&
+	                  !p->params_missing && p->kind == ROUTE_SHARDS;
+	shard_set_t rows = p->shards;
 
 	if (o->kind != OVERRIDE_NONE)
 		p->sqlstate[0] = '\0'; /* the comment decides now; a refusal below is 0A000 */
@@ -139,6 +176,8 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 		plan_reason(p, "refused: %s", p->error);
 		return;
 	case OVERRIDE_ALL:
+		if (hint_misplaces_rows(cfg, o, rows_known, &rows, -1, p))
+			return;
 		p->kind = ROUTE_ALL;
 		plan_all_shards(cfg, &p->shards);
 		p->split_insert = false;
@@ -157,6 +196,8 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 			plan_reason(p, "refused: %s", p->error);
 			return;
 		}
+		if (hint_misplaces_rows(cfg, o, rows_known, &rows, (int)o->shard, p))
+			return;
 		p->kind = ROUTE_SHARDS;
 		shard_set_clear(&p->shards);
 		shard_set_add(&p->shards, (int)o->shard);
@@ -199,6 +240,8 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 			plan_reason(p, "refused: %s", p->error);
 			return;
 		}
+		if (hint_misplaces_rows(cfg, o, rows_known, &rows, s, p))
+			return;
 		p->kind = ROUTE_SHARDS;
 		shard_set_add(&p->shards, s);
 		p->map = m->cfg->name;

@@ -1323,17 +1323,58 @@ static void test_override_shard_forces_the_shard(void **state)
 	(void)state;
 	expect_one(sql, &p, ROUTE_SHARDS, 2);
 	expect_reason(sql, &p, "pgshard: shard=2");
-	sql = "  /*pgshard:shard = 0*/ INSERT INTO users (id) VALUES (1), (2), (3)";
-	p = route(sql);
-	expect_one(sql, &p, ROUTE_SHARDS, 0);
-	assert_false(p.split_insert);
-	assert_true(p.is_write);
 	sql = "-- note\n/* something else */ /* pgshard: shard=1 */ SELECT 1";
 	p = route(sql);
 	expect_one(sql, &p, ROUTE_SHARDS, 1);
 	sql = "/* pgshard: shard=2 */ SELEC oops";
 	p = route(sql);
 	expect_one(sql, &p, ROUTE_SHARDS, 2);
+}
+
+/* A comment picks where a statement runs, never where a row whose key is known lives. */
+static void test_override_never_puts_rows_where_their_key_does_not_belong(void **state)
+{
+	int64_t a = 1, beside = key_beside("users", 1), other = key_elsewhere("users", 1);
+	int home = shard_of("users", a), away = shard_of("users", other);
+	char sql[256], arg[32];
+	route_plan_t p;
+	route_param_t prm;
+
+	(void)state;
+	snprintf(sql, sizeof sql,
+	         "  /*pgshard:shard = %d*/ INSERT INTO users (id) VALUES (%lld), (%lld)", home,
+	         (long long)a, (long long)beside);
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, home);
+	assert_false(p.split_insert);
+	assert_true(p.is_write);
+	snprintf(sql, sizeof sql, "/* pgshard: shard=%d */ INSERT INTO users (id) VALUES (%lld)",
+	         away, (long long)a);
+	REFUSED(sql, "would put rows where their shard key does not belong", "remove the comment");
+	snprintf(sql, sizeof sql,
+	         "/* pgshard: shard=%d */ INSERT INTO users (id) VALUES (%lld), (%lld)", home,
+	         (long long)a, (long long)other);
+	REFUSED(sql, "does not belong");
+	snprintf(sql, sizeof sql, "/* pgshard: key=%lld */ INSERT INTO users (id) VALUES (%lld)",
+	         (long long)other, (long long)a);
+	REFUSED(sql, "does not belong");
+	REFUSED("/* pgshard: all */ INSERT INTO users (id) VALUES (1)", "does not belong");
+	REFUSED("/* pgshard: shard=1 */ COPY users FROM STDIN", "does not belong");
+	/* a parameter's value is checked when the Bind gives it */
+	snprintf(sql, sizeof sql, "/* pgshard: shard=%d */ INSERT INTO users (id) VALUES ($1)",
+	         away);
+	snprintf(arg, sizeof arg, "%lld", (long long)a);
+	prm = text_param(arg);
+	p = route_params(sql, &prm, 1);
+	assert_int_equal(p.kind, ROUTE_REFUSE);
+	/* a row whose key the router cannot read may still be steered */
+	p = route("/* pgshard: shard=1 */ INSERT INTO users VALUES (1)");
+	expect_one("INSERT INTO users VALUES (1)", &p, ROUTE_SHARDS, 1);
+	/* a read runs wherever the comment says */
+	snprintf(sql, sizeof sql, "/* pgshard: shard=%d */ SELECT * FROM users WHERE id = %lld",
+	         away, (long long)a);
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, away);
 }
 
 static void test_override_shard_that_does_not_exist_is_refused(void **state)
@@ -2839,6 +2880,7 @@ int main(void)
 	    cmocka_unit_test(test_statements_routed_differently_are_refused),
 	    cmocka_unit_test(test_split_insert_and_commit_of_multi_shard_write_must_be_sent_alone),
 	    cmocka_unit_test(test_override_shard_forces_the_shard),
+	    cmocka_unit_test(test_override_never_puts_rows_where_their_key_does_not_belong),
 	    cmocka_unit_test(test_override_shard_that_does_not_exist_is_refused),
 	    cmocka_unit_test(test_override_key_routes_as_key_equals_value),
 	    cmocka_unit_test(test_override_all_goes_to_every_shard),
