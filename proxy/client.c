@@ -9,7 +9,7 @@
  * are noted so that the next server connection can be given the same
  * settings (params.c).
  */
-#include "proxy/proxy.h"
+#include "proxy/client_int.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -60,7 +60,7 @@ void client_wait(client_t *c, pool_t *p)
 	move_to(c, CL_WAITING, p);
 }
 
-static server_t *any_link(const client_t *c)
+server_t *client_any_link(const client_t *c)
 {
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL)
@@ -70,7 +70,7 @@ static server_t *any_link(const client_t *c)
 
 void client_unwait(client_t *c)
 {
-	server_t *s = any_link(c);
+	server_t *s = client_any_link(c);
 
 	move_to(c, s != NULL ? CL_ACTIVE : CL_IDLE, s != NULL ? s->pool : NULL);
 }
@@ -121,7 +121,7 @@ void client_unlinked(client_t *c, server_t *s)
 
 /* ---- output ---- */
 
-static void send_buf(client_t *c, wire_buf_t *b)
+void client_send_buf(client_t *c, wire_buf_t *b)
 {
 	if (!b->failed)
 		sbuf_write(&c->sb, b->data, b->len);
@@ -133,7 +133,7 @@ static void send_error(client_t *c, const char *severity, const char *sqlstate, 
 
 	wire_buf_reset(b);
 	wire_put_error(b, severity, sqlstate, msg);
-	send_buf(c, b);
+	client_send_buf(c, b);
 }
 
 static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
@@ -150,7 +150,7 @@ static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
  * the output empties, or from the event loop right away when it already is.
  * Never synchronously, because the caller still holds the client.
  */
-static void close_after_flush(client_t *c)
+void client_close_after_flush(client_t *c)
 {
 	if (c->closing)
 		return;
@@ -176,7 +176,7 @@ void client_fail(client_t *c, const char *severity, const char *sqlstate, const 
 	if (c->closing)
 		return;
 	send_error(c, severity, sqlstate, msg);
-	close_after_flush(c);
+	client_close_after_flush(c);
 }
 
 void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
@@ -189,13 +189,11 @@ void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
 	wire_begin(b, 'E');
 	wire_put_bytes(b, body, len);
 	wire_end(b);
-	send_buf(c, b);
-	close_after_flush(c);
+	client_send_buf(c, b);
+	client_close_after_flush(c);
 }
 
-static void fan_portal_free(client_t *c);
-
-static void protocol_violation(client_t *c, const char *what)
+void client_protocol_violation(client_t *c, const char *what)
 {
 	client_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
 }
@@ -235,28 +233,6 @@ void client_accept(worker_t *w, int fd)
 		c->too_many = true;
 }
 
-/*
- * Like PostgreSQL's authentication_timeout: a connection that trickles its
- * startup packet, or never answers the password request, would otherwise
- * hold one of max_clients for ever. login_clients is in accept order.
- */
-void client_login_timeouts(worker_t *w, time_t now)
-{
-	time_t limit = now - worker_cfg(w)->login_timeout_s;
-	client_t *c, *next;
-
-	for (c = TAILQ_FIRST(&w->login_clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		if (c->accepted_at > limit)
-			break;
-		if (!c->closing)
-			client_fail(c, "FATAL", "08006",
-			            "pgshard: canceling authentication due to timeout");
-		else
-			client_close(c);
-	}
-}
-
 void client_drop_pending_sets(client_t *c)
 {
 	route_sets_free(c->pend_sets, c->n_pend_sets);
@@ -292,7 +268,7 @@ void client_close(client_t *c)
 	routejob_forget(c);
 	if (c->state == CL_WAITING)
 		pool_remove_waiting(c);
-	while ((s = any_link(c)) != NULL) {
+	while ((s = client_any_link(c)) != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state
 		 * of this client, cannot serve anyone else. A statement still
@@ -327,7 +303,7 @@ void client_free(client_t *c)
 	free(c->links);
 	free(c->tx_prefix);
 	free(c->txn_portal);
-	fan_portal_free(c);
+	client_fan_portal_free(c);
 	free(c->txn_sql);
 	free(c->unnamed_parse);
 	free(c->user);
@@ -338,320 +314,6 @@ void client_free(client_t *c)
 		explicit_bzero(c->scram, sizeof(*c->scram));
 	free(c->scram);
 	free(c);
-}
-
-/* ---- login ---- */
-
-static void send_auth_request(client_t *c, int32_t code, const void *data, size_t len)
-{
-	wire_buf_t *b = &c->worker->scratch;
-
-	wire_buf_reset(b);
-	wire_put_auth(b, code, data, len);
-	send_buf(c, b);
-}
-
-static void auth_failed(client_t *c)
-{
-	client_fail(c, "FATAL", "28P01", "pgshard: password authentication failed for user \"%s\"",
-	            c->user);
-}
-
-/*
- * A login learns the parameters to report (server_version, encodings, ...)
- * from a server connection: the default shard's first, the next shard's
- * when it cannot be reached, so that a shard that is down fails only the
- * statements that need it.
- */
-static void login_acquire(client_t *c)
-{
-	const cfg_t *cfg = worker_cfg(c->worker);
-	int shard = (cfg->default_shard + c->login_tries) % cfg->n_shards;
-	pool_t *p = pool_get(c->worker, shard, c->database, c->user);
-
-	if (p == NULL) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
-		return;
-	}
-	c->pool = p;
-	pool_acquire(p, c);
-}
-
-/* Authenticated: now a server connection tells us the parameters to report. */
-static void auth_done(client_t *c)
-{
-	send_auth_request(c, 0, NULL, 0);
-	cancel_register(c);
-	c->login_step = LOGIN_PARAMS;
-	login_acquire(c);
-}
-
-void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
-                           size_t error_len)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "pgshard: could not connect to shard %d (%s:%d): %s", p->shard,
-	         p->host, p->port, why ? why : "unknown error");
-	if (c->login_step == LOGIN_PARAMS && error_body == NULL) {
-		/* the default shard's failure is the one reported if none can be reached */
-		if (c->login_tries == 0)
-			c->login_error = strdup(msg);
-		if (++c->login_tries < worker_cfg(c->worker)->n_shards) {
-			log_msg(LOG_INFO, c->id, 0, "login: %s; trying the next shard", msg);
-			login_acquire(c);
-			return;
-		}
-	}
-	if (error_body != NULL)
-		client_fail_with_body(c, error_body, error_len);
-	else
-		client_fail(c, "FATAL", "08001", "%s", c->login_error ? c->login_error : msg);
-}
-
-static void finish_login(client_t *c)
-{
-	wire_buf_t *b = &c->worker->scratch;
-	server_t *s = c->server;
-
-	wire_buf_reset(b);
-	for (int i = 0; i < s->reported.n; i++)
-		wire_put_parameter_status(b, s->reported.items[i].name, s->reported.items[i].stmt);
-	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
-	wire_put_ready(b, 'I');
-	send_buf(c, b);
-	c->login_step = LOGIN_DONE;
-	log_msg(LOG_DEBUG, c->id, s->id, "login: user=%s database=%s", c->user, c->database);
-	client_maybe_release(c);
-}
-
-static void start_auth(client_t *c)
-{
-	const cfg_t *cfg = worker_cfg(c->worker);
-	const cfg_user_t *u = cfg_find_user(cfg, c->user);
-
-	if (u != NULL)
-		c->stored_password = strdup(u->password);
-
-	switch (cfg->auth_method) {
-	case CFG_AUTH_TRUST:
-		auth_done(c);
-		return;
-	case CFG_AUTH_MD5:
-		auth_random(c->md5_salt, sizeof(c->md5_salt));
-		send_auth_request(c, 5, c->md5_salt, sizeof(c->md5_salt));
-		c->login_step = LOGIN_PASSWORD;
-		return;
-	case CFG_AUTH_SCRAM: {
-		static const char mechs[] = AUTH_SCRAM_MECH "\0";
-
-		c->scram = calloc(1, sizeof(*c->scram));
-		if (c->scram == NULL) {
-			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
-			return;
-		}
-		/* an unknown user still goes through the exchange, and fails at the end */
-		if (auth_scram_server_init_user(c->scram, c->stored_password, c->user) < 0)
-			c->scram->state = -1;
-		send_auth_request(c, 10, mechs, sizeof(mechs));
-		c->login_step = LOGIN_SASL_INITIAL;
-		return;
-	}
-	}
-}
-
-static void send_negotiate(client_t *c, const wire_startup_t *st)
-{
-	wire_buf_t *b = &c->worker->scratch;
-	int n = 0;
-
-	for (int i = 0; i < st->n_params; i++)
-		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
-			n++;
-	wire_buf_reset(b);
-	wire_begin(b, 'v');
-	wire_put_i32(b, WIRE_PROTOCOL_3_0);
-	wire_put_i32(b, n);
-	for (int i = 0; i < st->n_params; i++)
-		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
-			wire_put_cstring(b, st->params[i].name);
-	wire_end(b);
-	send_buf(c, b);
-}
-
-static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
-{
-	wire_startup_t st;
-	const char *user, *db;
-	char err[256];
-
-	if (wire_parse_startup(pkt, len, &st) < 0) {
-		protocol_violation(c, "invalid startup packet layout");
-		return;
-	}
-	switch (st.code) {
-	case WIRE_SSL_CODE:
-	case WIRE_GSSENC_CODE:
-		sbuf_write(&c->sb, "N", 1); /* no TLS yet; the client may go on in clear */
-		return;
-	case WIRE_CANCEL_CODE:
-		cancel_forward(c->worker, st.cancel_pid, st.cancel_key);
-		close_after_flush(c);
-		return;
-	default:
-		break;
-	}
-	if (c->too_many) {
-		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
-		return;
-	}
-	if ((st.code >> 16) != 3) {
-		client_fail(c, "FATAL", "0A000",
-		            "pgshard: unsupported frontend protocol %d.%d: server supports 3.0",
-		            st.code >> 16, st.code & 0xffff);
-		return;
-	}
-	user = wire_startup_get(&st, "user");
-	if (user == NULL || user[0] == '\0') {
-		client_fail(c, "FATAL", "28000",
-		            "pgshard: no PostgreSQL user name specified in startup packet");
-		return;
-	}
-	db = wire_startup_get(&st, "database");
-	if (db == NULL || db[0] == '\0')
-		db = user;
-	c->user = strdup(user);
-	c->database = strdup(db);
-	if (c->user == NULL || c->database == NULL) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
-		return;
-	}
-	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {
-		client_fail(c, "FATAL", "08P01", "pgshard: %s", err);
-		return;
-	}
-	c->params_hash = params_hash(&c->startup_params, &c->session_params);
-	if ((st.code & 0xffff) != 0)
-		send_negotiate(c, &st);
-	start_auth(c);
-}
-
-/* PasswordMessage / SASLInitialResponse / SASLResponse, all type 'p'. */
-static void handle_password(client_t *c, const uint8_t *body, size_t len)
-{
-	char out[512];
-
-	switch (c->login_step) {
-	case LOGIN_PASSWORD: {
-		const char *resp;
-
-		if (wire_parse_query(body, len, &resp) < 0) {
-			protocol_violation(c, "invalid password packet");
-			return;
-		}
-		if (c->stored_password == NULL ||
-		    !auth_md5_check(c->user, c->stored_password, c->md5_salt, resp)) {
-			auth_failed(c);
-			return;
-		}
-		auth_done(c);
-		return;
-	}
-	case LOGIN_SASL_INITIAL: {
-		wire_reader_t r;
-		const char *mech;
-		int32_t n;
-		const uint8_t *data;
-
-		wire_reader_init(&r, body, len);
-		if (wire_get_cstring(&r, &mech) < 0 || wire_get_i32(&r, &n) < 0 || n < 0 ||
-		    wire_get_bytes(&r, (size_t)n, &data) < 0) {
-			protocol_violation(c, "invalid SASL initial response");
-			return;
-		}
-		if (strcmp(mech, AUTH_SCRAM_MECH) != 0) {
-			client_fail(c, "FATAL", "28000",
-			            "pgshard: client selected an invalid SASL authentication "
-			            "mechanism");
-			return;
-		}
-		if (c->scram->state < 0) {
-			client_fail(c, "FATAL", "53200", "pgshard: cannot start SCRAM exchange");
-			return;
-		}
-		if (auth_scram_server_first(c->scram, (const char *)data, (size_t)n, out,
-		                            sizeof(out)) < 0) {
-			protocol_violation(c, "malformed SCRAM message");
-			return;
-		}
-		send_auth_request(c, 11, out, strlen(out));
-		c->login_step = LOGIN_SASL_FINAL;
-		return;
-	}
-	case LOGIN_SASL_FINAL:
-		if (auth_scram_server_final(c->scram, (const char *)body, len, out, sizeof(out)) <
-		        0 ||
-		    c->stored_password == NULL) {
-			auth_failed(c);
-			return;
-		}
-		send_auth_request(c, 12, out, strlen(out));
-		auth_done(c);
-		return;
-	default:
-		protocol_violation(c, "unexpected password packet");
-		return;
-	}
-}
-
-static void login_read(client_t *c)
-{
-	struct evbuffer *in = c->sb.in;
-
-	while (!c->closing && c->state == CL_LOGIN) {
-		uint8_t hdr[WIRE_HEADER_LEN], type, pkt[WIRE_STARTUP_MAX];
-		size_t total, avail = evbuffer_get_length(in);
-
-		if (c->login_step == LOGIN_STARTUP) {
-			switch (wire_frame_startup(evbuffer_pullup(in, avail < 4 ? -1 : 4), avail,
-			                           &total)) {
-			case WIRE_FRAME_NEED_MORE:
-				return;
-			case WIRE_FRAME_TOO_LONG:
-				protocol_violation(c, "startup packet too long");
-				return;
-			case WIRE_FRAME_BAD_LENGTH:
-				protocol_violation(c, "invalid length of startup packet");
-				return;
-			case WIRE_FRAME_OK:
-				break;
-			}
-			/* take it out first: handling it may go on to read the next message */
-			evbuffer_remove(in, pkt, total);
-			handle_startup(c, pkt, total);
-			continue;
-		}
-		if (c->login_step != LOGIN_PASSWORD && c->login_step != LOGIN_SASL_INITIAL &&
-		    c->login_step != LOGIN_SASL_FINAL)
-			return;
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
-			return;
-		switch (wire_frame(hdr, avail, WIRE_STARTUP_MAX, &type, &total)) {
-		case WIRE_FRAME_NEED_MORE:
-			return;
-		case WIRE_FRAME_OK:
-			break;
-		default:
-			protocol_violation(c, "invalid length of password packet");
-			return;
-		}
-		if (type != 'p') {
-			protocol_violation(c, "expected a password packet");
-			return;
-		}
-		evbuffer_remove(in, pkt, total);
-		handle_password(c, pkt + 5, total - 5);
-	}
 }
 
 /* ---- linking ---- */
@@ -696,7 +358,7 @@ void client_linked(client_t *c, server_t *s)
 		if (c->login_step == LOGIN_PARAMS || c->closing)
 			return;
 	} else if (c->login_step == LOGIN_PARAMS) {
-		finish_login(c);
+		client_finish_login(c);
 		return;
 	}
 	if (c->in_tx && c->tx_prefix != NULL)
@@ -721,7 +383,7 @@ void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_
 	}
 	s->params_hash = c->params_hash;
 	if (c->login_step == LOGIN_PARAMS)
-		finish_login(c);
+		client_finish_login(c);
 }
 
 bool client_maybe_release(client_t *c)
@@ -734,7 +396,7 @@ bool client_maybe_release(client_t *c)
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))
 			return false;
-	while ((s = any_link(c)) != NULL)
+	while ((s = client_any_link(c)) != NULL)
 		pool_release(s);
 	/* anything the client sent meanwhile needs a server again */
 	client_resume(c);
@@ -807,7 +469,7 @@ int client_reply(client_t *c, uint8_t reply, char *str)
 
 /* ---- the client's messages ---- */
 
-static void apply_effects(client_t *c, const char *sql, size_t len)
+void client_apply_effects(client_t *c, const char *sql, size_t len)
 {
 	route_effects_t e;
 
@@ -893,7 +555,7 @@ static int synth_error(client_t *c, server_t *s, const char *sqlstate, const cha
     __attribute__((format(printf, 4, 5)));
 
 /* The client's unnamed statement is now this Parse (the whole message, to send on). */
-static int remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
+int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
 {
 	uint8_t *copy = realloc(c->unnamed_parse, total);
 
@@ -907,7 +569,7 @@ static int remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
 }
 
 /* Give the client's name to the interned statement: 0 (*e set), 1 the name is taken, -1. */
-static int remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
+int client_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
 {
 	if (ps_client_get(c, m->name) != NULL)
 		return 1;
@@ -948,14 +610,14 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 	char *name;
 
 	if (wire_parse_parse(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, "invalid Parse message");
+		client_protocol_violation(c, "invalid Parse message");
 		return -1;
 	}
-	apply_effects(c, m.query, strlen(m.query));
+	client_apply_effects(c, m.query, strlen(m.query));
 	s->unsynced = true;
 
 	if (m.name[0] == '\0') {
-		if (remember_unnamed(c, msg, total) < 0)
+		if (client_remember_unnamed(c, msg, total) < 0)
 			return -1;
 		s->unnamed_gen = c->unnamed_gen;
 		if (pending_push(&s->pending, 'P', PEND_FORWARD, 0, NULL, NULL) < 0)
@@ -963,7 +625,7 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 		return server_send(s, msg, total);
 	}
 
-	switch (remember_named(c, &m, &e)) {
+	switch (client_remember_named(c, &m, &e)) {
 	case -1:
 		return -1;
 	case 1:
@@ -1001,7 +663,7 @@ static int handle_bind(client_t *c, server_t *s, const uint8_t *msg, size_t tota
 	wire_buf_t *b = &c->worker->scratch;
 
 	if (wire_parse_bind(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, "invalid Bind message");
+		client_protocol_violation(c, "invalid Bind message");
 		return -1;
 	}
 	s->unsynced = true;
@@ -1035,8 +697,8 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 	wire_buf_t *b = &c->worker->scratch;
 
 	if (wire_parse_target(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, type == 'D' ? "invalid Describe message"
-		                                  : "invalid Close message");
+		client_protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                         : "invalid Close message");
 		return -1;
 	}
 	s->unsynced = true;
@@ -1114,10 +776,10 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 
 		msg = evbuffer_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
-			protocol_violation(c, "invalid Query message");
+			client_protocol_violation(c, "invalid Query message");
 			return -1;
 		}
-		apply_effects(c, sql, total - 6);
+		client_apply_effects(c, sql, total - 6);
 		s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
 		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 			rc = -1;
@@ -1167,13 +829,8 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 
 /* ---- routing: which link a message goes to ---- */
 
-enum { STEP_NEXT = 0, STEP_WAIT = 1, STEP_FAIL = -1 };
-
-static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* An error the proxy answers in order; in a transaction it fails the transaction. */
-static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+int client_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 {
 	char *str;
 	va_list ap;
@@ -1189,22 +846,22 @@ static int reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 }
 
 /* PostgreSQL's answer to a statement in a failed transaction block. */
-static int reply_aborted(client_t *c)
+int client_reply_aborted(client_t *c)
 {
-	return reply_error(c, "25P02",
-	                   "current transaction is aborted, commands ignored until end of "
-	                   "transaction block");
+	return client_reply_error(c, "25P02",
+	                          "current transaction is aborted, commands ignored until end of "
+	                          "transaction block");
 }
 
 /* PostgreSQL's answer to a Bind or Describe of a statement the client has not prepared. */
-static int reply_no_statement(client_t *c, const char *name)
+int client_reply_no_statement(client_t *c, const char *name)
 {
 	if (name[0] == '\0')
-		return reply_error(c, "26000", "unnamed prepared statement does not exist");
-	return reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
+		return client_reply_error(c, "26000", "unnamed prepared statement does not exist");
+	return client_reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
 }
 
-static int reply_tag(client_t *c, const char *tag)
+int client_reply_tag(client_t *c, const char *tag)
 {
 	char *str = strdup(tag);
 
@@ -1212,7 +869,7 @@ static int reply_tag(client_t *c, const char *tag)
 }
 
 /* The one shard a plan for one shard runs on; -1 when it needs several. */
-static int single_shard(const client_t *c, const route_plan_t *p)
+int client_single_shard(const client_t *c, const route_plan_t *p)
 {
 	const cfg_t *cfg = worker_cfg(c->worker);
 	int first = shard_set_first(&p->shards);
@@ -1252,7 +909,7 @@ static int acquire(client_t *c, int shard)
 
 /* Make c->server the link to `shard`. The link it leaves stays held (parked) when the
  * transaction or a pin needs it; an idle one in autocommit was released already. */
-static int use_shard(client_t *c, int shard)
+int client_use_shard(client_t *c, int shard)
 {
 	server_t *cur = c->server, *s;
 	int r;
@@ -1275,7 +932,7 @@ static int use_shard(client_t *c, int shard)
 }
 
 /* Pass the head message to the current server, unchanged or as prepare.c rewrites it. */
-static int forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	server_t *s = c->server;
 
@@ -1317,7 +974,7 @@ static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const cha
  * (and none is current), 0 to wait (for the current server to answer, or
  * for a pool), -1 on failure. The links gathered so far stay held.
  */
-static int gather_links(client_t *c, const shard_set_t *want)
+int client_gather_links(client_t *c, const shard_set_t *want)
 {
 	const cfg_t *cfg = worker_cfg(c->worker);
 
@@ -1354,7 +1011,7 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 				shard_set_add(&want, i);
 		c->plan.shards = want;
 	}
-	r = gather_links(c, &want);
+	r = client_gather_links(c, &want);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	if (fanout_query(c, sql, true) < 0) {
@@ -1366,14 +1023,14 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 	return STEP_NEXT;
 }
 
-static int end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
+int client_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
 {
 	c->have_plan = false;
 	evbuffer_drain(in, total);
 	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
-static int append_prefix(client_t *c, const char *sql)
+int client_append_prefix(client_t *c, const char *sql)
 {
 	size_t a = c->tx_prefix ? strlen(c->tx_prefix) : 0, b = strlen(sql);
 	char *p = realloc(c->tx_prefix, a + b + 3);
@@ -1387,10 +1044,7 @@ static int append_prefix(client_t *c, const char *sql)
 	return 0;
 }
 
-static int leave_batch(client_t *c, int shard);
-static int left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why);
-
-static bool aborted_tx_allows(const route_plan_t *p)
+bool client_aborted_tx_allows(const route_plan_t *p)
 {
 	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
 	       p->txn == ROUTE_TXN_SAVEPOINT;
@@ -1404,7 +1058,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	int shard, r;
 
 	if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
-		protocol_violation(c, "invalid Query message");
+		client_protocol_violation(c, "invalid Query message");
 		return STEP_FAIL;
 	}
 	if (!c->have_plan) {
@@ -1421,14 +1075,14 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		c->have_plan = true;
 	}
 	if (p->kind == ROUTE_REFUSE) {
-		if (reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
+		if (client_reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
 			return STEP_FAIL;
-		return end_sql_statement(c, in, total);
+		return client_end_sql_statement(c, in, total);
 	}
-	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p)) {
-		if (reply_aborted(c) < 0)
+	if (c->in_tx && c->tx_failed && !client_aborted_tx_allows(p)) {
+		if (client_reply_aborted(c) < 0)
 			return STEP_FAIL;
-		return end_sql_statement(c, in, total);
+		return client_end_sql_statement(c, in, total);
 	}
 
 	/*
@@ -1437,12 +1091,13 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	 * PostgreSQL does); elsewhere, the batch must be over first.
 	 */
 	if (c->server != NULL && c->server->unsynced &&
-	    single_shard(c, p) != c->server->pool->shard) {
-		r = leave_batch(c, -1);
+	    client_single_shard(c, p) != c->server->pool->shard) {
+		r = client_leave_batch(c, -1);
 		if (r != 0)
-			return left_batch(c, in, total, r,
-			                  "pgshard: the statements before one Sync must run on one "
-			                  "shard; send a Sync before a query for another shard");
+			return client_left_batch(
+			    c, in, total, r,
+			    "pgshard: the statements before one Sync must run on one "
+			    "shard; send a Sync before a query for another shard");
 	}
 
 	switch (p->txn) {
@@ -1452,11 +1107,11 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		/* opened on each shard when the transaction first touches it */
 		free(c->tx_prefix);
 		c->tx_prefix = strdup(sql);
-		if (c->tx_prefix == NULL || reply_tag(c, "BEGIN") < 0)
+		if (c->tx_prefix == NULL || client_reply_tag(c, "BEGIN") < 0)
 			return STEP_FAIL;
 		c->in_tx = true;
 		c->tx_failed = false;
-		return end_sql_statement(c, in, total);
+		return client_end_sql_statement(c, in, total);
 	case ROUTE_TXN_COMMIT:
 	case ROUTE_TXN_ROLLBACK:
 		if (!c->in_tx)
@@ -1464,11 +1119,12 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		if (c->n_links == 0) {
 			bool failed = c->tx_failed;
 
-			if (reply_tag(c, p->txn == ROUTE_TXN_COMMIT && !failed ? "COMMIT"
-			                                                       : "ROLLBACK") < 0)
+			if (client_reply_tag(c, p->txn == ROUTE_TXN_COMMIT && !failed
+			                            ? "COMMIT"
+			                            : "ROLLBACK") < 0)
 				return STEP_FAIL;
 			client_note_status(c, 'I');
-			return end_sql_statement(c, in, total);
+			return client_end_sql_statement(c, in, total);
 		}
 		if (c->tx_failed && p->txn == ROUTE_TXN_COMMIT) {
 			/* COMMIT of a failed transaction rolls back everywhere */
@@ -1478,672 +1134,44 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		}
 		if (c->n_links > 1)
 			return run_on_several(c, sql, in, total, true);
-		return use_shard(c, any_link(c)->pool->shard) == 1 ? forward(c, 'Q', in, total)
-		                                                   : STEP_WAIT;
+		return client_use_shard(c, client_any_link(c)->pool->shard) == 1
+		           ? client_forward(c, 'Q', in, total)
+		           : STEP_WAIT;
 	case ROUTE_TXN_SAVEPOINT:
 		if (!c->in_tx)
 			break;
 		if (c->n_links > 1) {
-			if (append_prefix(c, sql) < 0)
+			if (client_append_prefix(c, sql) < 0)
 				return STEP_FAIL;
 			return run_on_several(c, sql, in, total, true);
 		}
 		if (c->n_links == 1) {
-			r = use_shard(c, any_link(c)->pool->shard);
+			r = client_use_shard(c, client_any_link(c)->pool->shard);
 			if (r != 1)
 				return r == 0 ? STEP_WAIT : STEP_FAIL;
-			if (append_prefix(c, sql) < 0)
+			if (client_append_prefix(c, sql) < 0)
 				return STEP_FAIL;
-			return forward(c, 'Q', in, total);
+			return client_forward(c, 'Q', in, total);
 		}
 		/* no shard yet: it is replayed on each one that joins */
-		if (append_prefix(c, sql) < 0)
+		if (client_append_prefix(c, sql) < 0)
 			return STEP_FAIL;
-		if (reply_tag(c, strncasecmp(sql, "RELEASE", 7) == 0     ? "RELEASE"
-		                 : strncasecmp(sql, "SAVEPOINT", 9) == 0 ? "SAVEPOINT"
-		                                                         : "ROLLBACK") < 0)
+		if (client_reply_tag(c, strncasecmp(sql, "RELEASE", 7) == 0     ? "RELEASE"
+		                        : strncasecmp(sql, "SAVEPOINT", 9) == 0 ? "SAVEPOINT"
+		                                                                : "ROLLBACK") < 0)
 			return STEP_FAIL;
-		return end_sql_statement(c, in, total);
+		return client_end_sql_statement(c, in, total);
 	default:
 		break;
 	}
 
-	shard = single_shard(c, p);
+	shard = client_single_shard(c, p);
 	if (shard < 0)
 		return run_on_several(c, sql, in, total, false);
-	r = use_shard(c, shard);
+	r = client_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return forward(c, 'Q', in, total);
-}
-
-/* ---- the extended protocol: a statement is routed at its Bind ---- */
-
-static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
-{
-	c->have_plan = false;
-	c->skip_until_sync = true;
-	evbuffer_drain(in, total);
-	return rc < 0 ? STEP_FAIL : STEP_NEXT;
-}
-
-/*
- * A Parse is not sent anywhere until a Bind says which shard runs it (its
- * parameters may decide): the proxy remembers it and answers ParseComplete.
- * Once a batch (the messages up to a Sync) has a server, the rest of the
- * batch goes there.
- */
-static int on_parse(client_t *c, struct evbuffer *in, size_t total)
-{
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
-	wire_parse_msg_t m;
-	ps_entry_t *e;
-
-	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
-	if (c->server != NULL && (c->server->unsynced || c->in_tx))
-		return forward(c, 'P', in, total);
-	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, "invalid Parse message");
-		return STEP_FAIL;
-	}
-	if (c->in_tx && c->tx_failed)
-		return skip_batch(c, in, total, reply_aborted(c));
-	/*
-	 * A statement on no sharded or reference table (a catalog query, or SQL
-	 * the grammar rejects) runs on the default shard whatever its
-	 * parameters: parsed there at once, its errors come where PostgreSQL's do.
-	 */
-	if (worker_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
-		return STEP_FAIL;
-	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !c->in_tx) {
-		int r = use_shard(c, single_shard(c, &c->plan));
-
-		if (r != 1)
-			return r == 0 ? STEP_WAIT : STEP_FAIL;
-		return forward(c, 'P', in, total);
-	}
-	apply_effects(c, m.query, strlen(m.query));
-	if (m.name[0] == '\0') {
-		if (remember_unnamed(c, msg, total) < 0)
-			return STEP_FAIL;
-	} else {
-		switch (remember_named(c, &m, &e)) {
-		case -1:
-			return STEP_FAIL;
-		case 1:
-			return skip_batch(c, in, total,
-			                  reply_error(c, "42P05",
-			                              "prepared statement \"%s\" already exists",
-			                              m.name));
-		}
-	}
-	evbuffer_drain(in, total);
-	return client_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-}
-
-/* The SQL and parameter types of a statement the client named ("" = unnamed). */
-static int statement_of(client_t *c, const char *name, wire_parse_msg_t *out)
-{
-	ps_entry_t *e;
-
-	if (name[0] == '\0') {
-		if (c->unnamed_gen == 0)
-			return -1;
-		return wire_parse_parse(c->unnamed_parse + 5, c->unnamed_parse_len - 5, out);
-	}
-	e = ps_client_get(c, name);
-	if (e == NULL)
-		return -1;
-	memset(out, 0, sizeof(*out));
-	out->name = name;
-	out->query = e->query;
-	out->types = e->types;
-	out->n_types = e->n_types;
-	return 0;
-}
-
-static bool is_txn_portal(const client_t *c, const char *portal)
-{
-	return c->txn_portal != NULL && strcmp(c->txn_portal, portal) == 0;
-}
-
-/* Route a Bind by its statement and parameter values. */
-/*
- * The parameters of a Bind body as the router takes them, with the types of
- * the statement's Parse. *out is `small` (16 entries) or allocated (free it
- * when it is not small). 0, or -1 when the Bind is malformed or memory runs out.
- */
-static int bind_values(const uint8_t *body, size_t len, const wire_bind_msg_t *m,
-                       const uint8_t *types, int16_t n_types, route_param_t *small,
-                       route_param_t **out, int *n)
-{
-	wire_bind_param_t wsmall[16], *wp = wsmall;
-	route_param_t *params = small;
-
-	*n = 0;
-	if (wire_bind_params(body, len, m, wp, 16, n) < 0)
-		return -1;
-	if (*n > 16) {
-		params = malloc(sizeof(*params) * (size_t)*n);
-		wp = malloc(sizeof(*wp) * (size_t)*n);
-		if (params == NULL || wp == NULL || wire_bind_params(body, len, m, wp, *n, n) < 0) {
-			free(params);
-			free(wp);
-			return -1;
-		}
-	}
-	for (int i = 0; i < *n; i++) {
-		params[i].data = wp[i].data;
-		params[i].len = wp[i].len;
-		params[i].format = wp[i].format;
-		params[i].type_oid = i < n_types ? (uint32_t)wire_be32(types + 4 * (size_t)i) : 0;
-	}
-	if (wp != wsmall)
-		free(wp);
-	*out = params;
-	return 0;
-}
-
-static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_bind_msg_t *m,
-                     const wire_parse_msg_t *st)
-{
-	route_param_t small[16], *params;
-	int n, rc;
-
-	if (bind_values(msg + 5, total - 5, m, st->types, st->n_types, small, &params, &n) < 0)
-		return -1;
-	rc = worker_route(c->worker, st->query, params, n, &c->plan);
-	if (params != small)
-		free(params);
-	if (rc == 0)
-		c->have_plan = true;
-	return rc;
-}
-
-/*
- * A statement on several shards over the extended protocol: the proxy
- * answers its Bind (BindComplete) and remembers the portal; its Describe
- * asks for the RowDescription; its Execute runs it on every shard as a
- * fan-out (fanout_execute), each member with its own Parse/Bind/Execute.
- */
-struct fan_portal {
-	char *name;
-	uint8_t *bind; /* the client's Bind message, whole */
-	size_t bind_len;
-	char *sql;
-	uint8_t *types;
-	int16_t n_types;
-	route_plan_t plan;
-	bool describe;
-};
-
-static void fan_portal_free(client_t *c)
-{
-	struct fan_portal *fp = c->fan_portal;
-
-	if (fp == NULL)
-		return;
-	free(fp->name);
-	free(fp->bind);
-	free(fp->sql);
-	free(fp->types);
-	free(fp);
-	c->fan_portal = NULL;
-}
-
-static bool is_fan_portal(const client_t *c, const char *portal)
-{
-	return c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0;
-}
-
-static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const char *portal,
-                           const wire_parse_msg_t *st)
-{
-	struct fan_portal *fp = calloc(1, sizeof(*fp));
-
-	fan_portal_free(c);
-	if (fp == NULL)
-		return -1;
-	c->fan_portal = fp;
-	fp->name = strdup(portal);
-	fp->bind = malloc(total);
-	fp->sql = strdup(st->query);
-	fp->types = malloc(4 * (size_t)st->n_types + 1);
-	if (fp->name == NULL || fp->bind == NULL || fp->sql == NULL || fp->types == NULL) {
-		fan_portal_free(c);
-		return -1;
-	}
-	memcpy(fp->bind, msg, total);
-	fp->bind_len = total;
-	memcpy(fp->types, st->types, 4 * (size_t)st->n_types);
-	fp->n_types = st->n_types;
-	fp->plan = c->plan;
-	return 0;
-}
-
-/* Where a Bind's result format codes start: after its parameter formats and values. */
-static int bind_results_at(const uint8_t *body, size_t len, size_t tail, size_t *at)
-{
-	wire_reader_t r;
-	int16_t nf, np, nr;
-	const uint8_t *skip;
-
-	wire_reader_init(&r, body + tail, len - tail);
-	if (wire_get_i16(&r, &nf) < 0 || nf < 0 || wire_get_bytes(&r, 2 * (size_t)nf, &skip) < 0 ||
-	    wire_get_i16(&r, &np) < 0 || np < 0)
-		return -1;
-	for (int i = 0; i < np; i++) {
-		int32_t l;
-
-		if (wire_get_i32(&r, &l) < 0 || (l > 0 && wire_get_bytes(&r, (size_t)l, &skip) < 0))
-			return -1;
-	}
-	*at = tail + r.pos;
-	if (wire_get_i16(&r, &nr) < 0 || nr < 0 || wire_remaining(&r) != 2 * (size_t)nr)
-		return -1;
-	return 0;
-}
-
-/*
- * Run the remembered portal on its shards (its Execute, with max_rows), or
- * only describe it on one of them (a Describe the batch did not follow with
- * an Execute: the RowDescription of the statement as the client bound it
- * is the same on every shard). 2 started, 1 refused (error sent), 0 wait,
- * -1 failed.
- */
-static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
-{
-	struct fan_portal *fp = c->fan_portal;
-	const uint8_t *body = fp->bind + 5;
-	size_t len = fp->bind_len - 5, res;
-	route_param_t small[16], *values = small;
-	wire_bind_msg_t bm;
-	fanout_bind_t b;
-	int n = 0, r, rc = -1;
-
-	if (max_rows != 0) {
-		fan_portal_free(c);
-		return reply_error(
-		           c, "0A000",
-		           "pgshard: fetching the rows of a statement on several shards in "
-		           "parts (Execute with a row limit, a fetch size) is not supported; "
-		           "fetch them all at once, or add a condition on the shard key") < 0
-		           ? -1
-		           : 1;
-	}
-	if (describe_only) {
-		int first = shard_set_first(&fp->plan.shards);
-
-		shard_set_clear(&fp->plan.shards);
-		shard_set_add(&fp->plan.shards, first);
-		fp->plan.merge = ROUTE_MERGE_ONE;
-	}
-	r = gather_links(c, &fp->plan.shards);
-	if (r != 1)
-		return r;
-	if (wire_parse_bind(body, len, &bm) < 0 ||
-	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
-	    bind_values(body, len, &bm, fp->types, fp->n_types, small, &values, &n) < 0)
-		goto out;
-	b.params = body + bm.tail_off;
-	b.params_len = res - bm.tail_off;
-	b.results = body + res;
-	b.results_len = len - res;
-	b.types = fp->types;
-	b.n_types = fp->n_types;
-	b.values = values;
-	b.n_values = n;
-	b.describe = fp->describe;
-	b.describe_only = describe_only;
-	c->plan = fp->plan;
-	rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
-out:
-	if (values != small)
-		free(values);
-	if (describe_only && rc == 2)
-		fp->describe = false; /* described; the portal stays for an Execute */
-	else
-		fan_portal_free(c);
-	return rc;
-}
-
-/*
- * What became of the batch so far (the messages since the last Sync) on the
- * current server, before a message goes elsewhere. PostgreSQL skips
- * everything up to the Sync once a batch failed, so the proxy must know:
- * a server sends an error at once, but other replies only at a Sync or
- * Flush, so it sends a Flush of its own and waits for the answers.
- */
-enum { BATCH_NONE, BATCH_WAIT, BATCH_FAILED, BATCH_OK };
-
-static int batch_outcome(client_t *c)
-{
-	server_t *s = c->server;
-	static const uint8_t flush[] = {'H', 0, 0, 0, 4};
-
-	if (s == NULL || !s->unsynced)
-		return BATCH_NONE;
-	if (s->batch_failed)
-		return BATCH_FAILED;
-	if (s->pending.count == 0)
-		return BATCH_OK;
-	if (!s->flushed) {
-		if (server_send(s, flush, sizeof(flush)) < 0)
-			return BATCH_WAIT;
-		s->flushed = true; /* relay.c resumes the client when all is answered */
-	}
-	return BATCH_WAIT;
-}
-
-/*
- * The batch so far ran on another shard. If it only prepared and described
- * there, end it with a Sync of the proxy's own (its ReadyForQuery is
- * swallowed) and go on elsewhere; if it executed something, the batch
- * would no longer be one implicit transaction: refused. 0 go on, -1
- * refused, 1 wait for the batch's answers, 2 the batch failed (the message
- * is skipped, as PostgreSQL skips it).
- */
-static int leave_batch(client_t *c, int shard)
-{
-	server_t *s = c->server;
-	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
-
-	if (s == NULL || !s->unsynced || s->pool->shard == shard)
-		return 0;
-	switch (batch_outcome(c)) {
-	case BATCH_WAIT:
-		return 1;
-	case BATCH_FAILED:
-		return 2;
-	default:
-		break;
-	}
-	if (s->executed)
-		return -1;
-	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
-		return -1;
-	s->unsynced = false;
-	return server_send(s, sync, sizeof(sync));
-}
-
-/* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
-static int left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
-{
-	if (rc == 1)
-		return STEP_WAIT;
-	if (rc == 2) {
-		c->have_plan = false;
-		evbuffer_drain(in, total);
-		return STEP_NEXT;
-	}
-	return skip_batch(c, in, total, reply_error(c, "0A000", "%s", why));
-}
-
-static int on_bind(client_t *c, struct evbuffer *in, size_t total)
-{
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
-	wire_bind_msg_t m;
-	wire_parse_msg_t st;
-	route_plan_t *p = &c->plan;
-	int shard, r;
-
-	if (msg == NULL || wire_parse_bind(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, "invalid Bind message");
-		return STEP_FAIL;
-	}
-	if (is_txn_portal(c, m.portal)) {
-		/* a new portal of that name replaces the one the proxy answered for */
-		free(c->txn_portal);
-		c->txn_portal = NULL;
-	}
-	if (statement_of(c, m.stmt, &st) < 0)
-		return skip_batch(c, in, total, reply_no_statement(c, m.stmt));
-	if (!c->have_plan && plan_bind(c, msg, total, &m, &st) < 0) {
-		protocol_violation(c, "invalid Bind message");
-		return STEP_FAIL;
-	}
-	if (p->kind == ROUTE_REFUSE)
-		return skip_batch(c, in, total,
-		                  reply_error(c, p->sqlstate, "pgshard: %s", p->error));
-	if (c->in_tx && c->tx_failed && !aborted_tx_allows(p))
-		return skip_batch(c, in, total, reply_aborted(c));
-
-	/* BEGIN, and the end of a transaction no shard has joined, are the proxy's to answer */
-	if ((p->txn == ROUTE_TXN_BEGIN && !c->in_tx) ||
-	    ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK) && c->in_tx &&
-	     c->n_links == 0)) {
-		free(c->txn_portal);
-		c->txn_portal = strdup(m.portal);
-		if (c->txn_portal == NULL)
-			return STEP_FAIL;
-		if (p->txn == ROUTE_TXN_BEGIN) {
-			free(c->tx_prefix);
-			c->tx_prefix = strdup(st.query);
-			if (c->tx_prefix == NULL)
-				return STEP_FAIL;
-			c->in_tx = true;
-			c->tx_failed = false;
-			snprintf(c->txn_tag, sizeof(c->txn_tag), "BEGIN");
-		} else {
-			snprintf(c->txn_tag, sizeof(c->txn_tag), "%s",
-			         p->txn == ROUTE_TXN_COMMIT ? "COMMIT" : "ROLLBACK");
-		}
-		c->have_plan = false;
-		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-	if (p->txn == ROUTE_TXN_SAVEPOINT && c->in_tx && append_prefix(c, st.query) < 0)
-		return STEP_FAIL;
-	if ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
-	     p->txn == ROUTE_TXN_SAVEPOINT) &&
-	    c->in_tx && c->n_links > 1) {
-		/* runs on every shard of the transaction at its Execute, as a simple query */
-		r = leave_batch(c, -1);
-		if (r != 0)
-			return left_batch(c, in, total, r,
-			                  "pgshard: send a Sync before ending a transaction "
-			                  "that spans several shards");
-		if (c->server != NULL && c->server->pending.count > 0)
-			return STEP_WAIT;
-		free(c->txn_portal);
-		free(c->txn_sql);
-		c->txn_portal = strdup(m.portal);
-		c->txn_sql =
-		    strdup(c->tx_failed && p->txn == ROUTE_TXN_COMMIT ? "ROLLBACK" : st.query);
-		if (c->txn_portal == NULL || c->txn_sql == NULL)
-			return STEP_FAIL;
-		c->have_plan = false;
-		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-
-	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? any_link(c)->pool->shard
-	                                                      : single_shard(c, p);
-	if (shard < 0) {
-		/* several shards: the proxy answers the Bind and runs it at the Execute */
-		r = leave_batch(c, -1);
-		if (r != 0)
-			return left_batch(c, in, total, r,
-			                  "pgshard: the statements before one Sync must "
-			                  "run on one shard; send a Sync before a "
-			                  "statement on several shards");
-		if (c->server != NULL && c->server->pending.count > 0)
-			return STEP_WAIT;
-		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
-			return STEP_FAIL;
-		c->have_plan = false;
-		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-	r = leave_batch(c, shard);
-	if (r != 0)
-		return left_batch(c, in, total, r,
-		                  "pgshard: the statements before one Sync must run on one "
-		                  "shard; send a Sync before a statement for another shard");
-	r = use_shard(c, shard);
-	if (r != 1)
-		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return forward(c, 'B', in, total);
-}
-
-static int on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
-{
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
-	wire_target_msg_t m;
-	wire_parse_msg_t st;
-	int shard, r;
-
-	if (msg == NULL || wire_parse_target(msg + 5, total - 5, &m) < 0) {
-		protocol_violation(c, type == 'D' ? "invalid Describe message"
-		                                  : "invalid Close message");
-		return STEP_FAIL;
-	}
-	if (m.kind == 'P' && is_fan_portal(c, m.name)) {
-		/* its RowDescription comes with the rows, at its Execute */
-		evbuffer_drain(in, total);
-		if (type == 'D') {
-			c->fan_portal->describe = true;
-			return STEP_NEXT;
-		}
-		fan_portal_free(c);
-		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-	if (c->server != NULL && c->server->unsynced &&
-	    !(m.kind == 'P' && is_txn_portal(c, m.name)))
-		return forward(c, type, in, total);
-	if (type == 'C') {
-		if (m.kind == 'S' && m.name[0] == '\0')
-			c->unnamed_gen = 0;
-		else if (m.kind == 'S')
-			ps_client_del(c, m.name); /* stays prepared on servers for others */
-		else if (is_txn_portal(c, m.name)) {
-			free(c->txn_portal);
-			c->txn_portal = NULL;
-		} else if (c->server != NULL) {
-			return forward(c, type, in, total);
-		}
-		evbuffer_drain(in, total);
-		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-	if (m.kind == 'P') {
-		if (is_txn_portal(c, m.name)) {
-			evbuffer_drain(in, total);
-			return client_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-		}
-		if (c->server != NULL)
-			return forward(c, type, in, total);
-		return skip_batch(c, in, total,
-		                  reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
-	}
-	/* a statement describes alike on every shard: where the client is, or where it would run */
-	if (statement_of(c, m.name, &st) < 0)
-		return skip_batch(c, in, total, reply_no_statement(c, m.name));
-	if (c->server != NULL) {
-		shard = c->server->pool->shard;
-	} else if (c->n_links > 0) {
-		shard = any_link(c)->pool->shard;
-	} else {
-		if (!c->have_plan) {
-			if (worker_route(c->worker, st.query, NULL, 0, &c->plan) < 0)
-				return STEP_FAIL;
-			c->have_plan = true;
-		}
-		shard = c->plan.kind == ROUTE_REFUSE ? -1 : single_shard(c, &c->plan);
-		if (shard < 0)
-			shard = c->plan.kind == ROUTE_REFUSE || shard_set_first(&c->plan.shards) < 0
-			            ? worker_cfg(c->worker)->default_shard
-			            : shard_set_first(&c->plan.shards);
-	}
-	r = use_shard(c, shard);
-	if (r != 1)
-		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return forward(c, type, in, total);
-}
-
-/* Execute, Flush, FunctionCall, Sync and COPY messages. */
-static int on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
-{
-	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
-		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
-		wire_reader_t r;
-		const char *portal;
-		int32_t max_rows;
-
-		wire_reader_init(&r, msg + 5, total - 5);
-		if (msg == NULL || wire_get_cstring(&r, &portal) < 0 ||
-		    wire_get_i32(&r, &max_rows) < 0) {
-			protocol_violation(c, "invalid Execute message");
-			return STEP_FAIL;
-		}
-		if (is_fan_portal(c, portal)) {
-			int rc = run_fan_portal(c, max_rows, false);
-
-			if (rc == 0)
-				return STEP_WAIT;
-			if (rc < 0)
-				return STEP_FAIL;
-			if (rc == 1)
-				return skip_batch(c, in, total, 0);
-			evbuffer_drain(in, total);
-			return STEP_NEXT;
-		}
-		if (!is_txn_portal(c, portal) && c->server != NULL)
-			return forward(c, type, in, total);
-		if (!is_txn_portal(c, portal))
-			return skip_batch(
-			    c, in, total,
-			    reply_error(c, "34000", "portal \"%s\" does not exist", portal));
-		if (c->txn_sql != NULL) {
-			char *sql = c->txn_sql;
-			int rc;
-
-			c->txn_sql = NULL;
-			free(c->txn_portal);
-			c->txn_portal = NULL;
-			shard_set_clear(&c->plan.shards);
-			for (int i = 0; i < c->links_cap; i++)
-				if (c->links[i] != NULL)
-					shard_set_add(&c->plan.shards, i);
-			c->plan.merge = ROUTE_MERGE_ONE;
-			c->plan.split_insert = false;
-			rc = fanout_query(c, sql, false);
-			free(sql);
-			evbuffer_drain(in, total);
-			return rc < 0 ? STEP_FAIL : STEP_NEXT;
-		}
-		if (reply_tag(c, c->txn_tag) < 0)
-			return STEP_FAIL;
-		if (strcmp(c->txn_tag, "BEGIN") != 0)
-			client_note_status(c, 'I');
-		free(c->txn_portal);
-		c->txn_portal = NULL;
-		evbuffer_drain(in, total);
-		return STEP_NEXT;
-	}
-	if (c->server != NULL)
-		return forward(c, type, in, total);
-	switch (type) {
-	case 'S':
-		if (c->fan_portal != NULL && c->fan_portal->describe && !c->skip_until_sync) {
-			/* a Describe without Execute: answer it before this Sync */
-			int rc = run_fan_portal(c, 0, true);
-
-			return rc < 0 ? STEP_FAIL : STEP_WAIT;
-		}
-		c->skip_until_sync = false;
-		return end_sql_statement(c, in, total);
-	case 'F': {
-		int r = use_shard(c, worker_cfg(c->worker)->default_shard);
-
-		if (r != 1)
-			return r == 0 ? STEP_WAIT : STEP_FAIL;
-		return forward(c, type, in, total);
-	}
-	default:
-		/* Flush with nothing outstanding; COPY messages outside COPY are ignored */
-		evbuffer_drain(in, total);
-		return STEP_NEXT;
-	}
+	return client_forward(c, 'Q', in, total);
 }
 
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
@@ -2171,14 +1199,14 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 	case 'Q':
 		return on_query(c, in, total);
 	case 'P':
-		return on_parse(c, in, total);
+		return client_on_parse(c, in, total);
 	case 'B':
-		return on_bind(c, in, total);
+		return client_on_bind(c, in, total);
 	case 'D':
 	case 'C':
-		return on_describe_close(c, type, in, total);
+		return client_on_describe_close(c, type, in, total);
 	default:
-		return on_other(c, type, in, total);
+		return client_on_other(c, type, in, total);
 	}
 }
 
@@ -2208,7 +1236,7 @@ static void process_messages(client_t *c)
 			return;
 		case WIRE_FRAME_BAD_LENGTH:
 			c->in_process = false;
-			protocol_violation(c, "invalid message length");
+			client_protocol_violation(c, "invalid message length");
 			return;
 		case WIRE_FRAME_NEED_MORE:
 			if (!known_frontend_type(hdr[0])) {
@@ -2266,7 +1294,7 @@ static void client_read_cb(void *arg)
 	client_t *c = arg;
 
 	if (c->state == CL_LOGIN)
-		login_read(c);
+		client_login_read(c);
 	else
 		process_messages(c);
 }

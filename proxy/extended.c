@@ -1,0 +1,643 @@
+/*
+ * extended.c — the extended protocol of a client session. A Parse is
+ * remembered and answered by the proxy until a Bind, with the parameter
+ * values, says which shard runs the statement; the statements before one
+ * Sync stay on one shard; a portal on several shards is answered by the
+ * proxy and run as a fan-out at its Execute; BEGIN, COMMIT and ROLLBACK
+ * over Bind/Execute are the proxy's to answer when no shard needs them.
+ */
+#include "proxy/client_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the extended protocol: a statement is routed at its Bind ---- */
+
+static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
+{
+	c->have_plan = false;
+	c->skip_until_sync = true;
+	evbuffer_drain(in, total);
+	return rc < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+/*
+ * A Parse is not sent anywhere until a Bind says which shard runs it (its
+ * parameters may decide): the proxy remembers it and answers ParseComplete.
+ * Once a batch (the messages up to a Sync) has a server, the rest of the
+ * batch goes there.
+ */
+int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_parse_msg_t m;
+	ps_entry_t *e;
+
+	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
+	if (c->server != NULL && (c->server->unsynced || c->in_tx))
+		return client_forward(c, 'P', in, total);
+	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, "invalid Parse message");
+		return STEP_FAIL;
+	}
+	if (c->in_tx && c->tx_failed)
+		return skip_batch(c, in, total, client_reply_aborted(c));
+	/*
+	 * A statement on no sharded or reference table (a catalog query, or SQL
+	 * the grammar rejects) runs on the default shard whatever its
+	 * parameters: parsed there at once, its errors come where PostgreSQL's do.
+	 */
+	if (worker_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
+		return STEP_FAIL;
+	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !c->in_tx) {
+		int r = client_use_shard(c, client_single_shard(c, &c->plan));
+
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		return client_forward(c, 'P', in, total);
+	}
+	client_apply_effects(c, m.query, strlen(m.query));
+	if (m.name[0] == '\0') {
+		if (client_remember_unnamed(c, msg, total) < 0)
+			return STEP_FAIL;
+	} else {
+		switch (client_remember_named(c, &m, &e)) {
+		case -1:
+			return STEP_FAIL;
+		case 1:
+			return skip_batch(
+			    c, in, total,
+			    client_reply_error(c, "42P05",
+			                       "prepared statement \"%s\" already exists", m.name));
+		}
+	}
+	evbuffer_drain(in, total);
+	return client_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+/* The SQL and parameter types of a statement the client named ("" = unnamed). */
+static int statement_of(client_t *c, const char *name, wire_parse_msg_t *out)
+{
+	ps_entry_t *e;
+
+	if (name[0] == '\0') {
+		if (c->unnamed_gen == 0)
+			return -1;
+		return wire_parse_parse(c->unnamed_parse + 5, c->unnamed_parse_len - 5, out);
+	}
+	e = ps_client_get(c, name);
+	if (e == NULL)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->name = name;
+	out->query = e->query;
+	out->types = e->types;
+	out->n_types = e->n_types;
+	return 0;
+}
+
+static bool is_txn_portal(const client_t *c, const char *portal)
+{
+	return c->txn_portal != NULL && strcmp(c->txn_portal, portal) == 0;
+}
+
+/* Route a Bind by its statement and parameter values. */
+/*
+ * The parameters of a Bind body as the router takes them, with the types of
+ * the statement's Parse. *out is `small` (16 entries) or allocated (free it
+ * when it is not small). 0, or -1 when the Bind is malformed or memory runs out.
+ */
+static int bind_values(const uint8_t *body, size_t len, const wire_bind_msg_t *m,
+                       const uint8_t *types, int16_t n_types, route_param_t *small,
+                       route_param_t **out, int *n)
+{
+	wire_bind_param_t wsmall[16], *wp = wsmall;
+	route_param_t *params = small;
+
+	*n = 0;
+	if (wire_bind_params(body, len, m, wp, 16, n) < 0)
+		return -1;
+	if (*n > 16) {
+		params = malloc(sizeof(*params) * (size_t)*n);
+		wp = malloc(sizeof(*wp) * (size_t)*n);
+		if (params == NULL || wp == NULL || wire_bind_params(body, len, m, wp, *n, n) < 0) {
+			free(params);
+			free(wp);
+			return -1;
+		}
+	}
+	for (int i = 0; i < *n; i++) {
+		params[i].data = wp[i].data;
+		params[i].len = wp[i].len;
+		params[i].format = wp[i].format;
+		params[i].type_oid = i < n_types ? (uint32_t)wire_be32(types + 4 * (size_t)i) : 0;
+	}
+	if (wp != wsmall)
+		free(wp);
+	*out = params;
+	return 0;
+}
+
+static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_bind_msg_t *m,
+                     const wire_parse_msg_t *st)
+{
+	route_param_t small[16], *params;
+	int n, rc;
+
+	if (bind_values(msg + 5, total - 5, m, st->types, st->n_types, small, &params, &n) < 0)
+		return -1;
+	rc = worker_route(c->worker, st->query, params, n, &c->plan);
+	if (params != small)
+		free(params);
+	if (rc == 0)
+		c->have_plan = true;
+	return rc;
+}
+
+/*
+ * A statement on several shards over the extended protocol: the proxy
+ * answers its Bind (BindComplete) and remembers the portal; its Describe
+ * asks for the RowDescription; its Execute runs it on every shard as a
+ * fan-out (fanout_execute), each member with its own Parse/Bind/Execute.
+ */
+struct fan_portal {
+	char *name;
+	uint8_t *bind; /* the client's Bind message, whole */
+	size_t bind_len;
+	char *sql;
+	uint8_t *types;
+	int16_t n_types;
+	route_plan_t plan;
+	bool describe;
+};
+
+void client_fan_portal_free(client_t *c)
+{
+	struct fan_portal *fp = c->fan_portal;
+
+	if (fp == NULL)
+		return;
+	free(fp->name);
+	free(fp->bind);
+	free(fp->sql);
+	free(fp->types);
+	free(fp);
+	c->fan_portal = NULL;
+}
+
+static bool is_fan_portal(const client_t *c, const char *portal)
+{
+	return c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0;
+}
+
+static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const char *portal,
+                           const wire_parse_msg_t *st)
+{
+	struct fan_portal *fp = calloc(1, sizeof(*fp));
+
+	client_fan_portal_free(c);
+	if (fp == NULL)
+		return -1;
+	c->fan_portal = fp;
+	fp->name = strdup(portal);
+	fp->bind = malloc(total);
+	fp->sql = strdup(st->query);
+	fp->types = malloc(4 * (size_t)st->n_types + 1);
+	if (fp->name == NULL || fp->bind == NULL || fp->sql == NULL || fp->types == NULL) {
+		client_fan_portal_free(c);
+		return -1;
+	}
+	memcpy(fp->bind, msg, total);
+	fp->bind_len = total;
+	memcpy(fp->types, st->types, 4 * (size_t)st->n_types);
+	fp->n_types = st->n_types;
+	fp->plan = c->plan;
+	return 0;
+}
+
+/* Where a Bind's result format codes start: after its parameter formats and values. */
+static int bind_results_at(const uint8_t *body, size_t len, size_t tail, size_t *at)
+{
+	wire_reader_t r;
+	int16_t nf, np, nr;
+	const uint8_t *skip;
+
+	wire_reader_init(&r, body + tail, len - tail);
+	if (wire_get_i16(&r, &nf) < 0 || nf < 0 || wire_get_bytes(&r, 2 * (size_t)nf, &skip) < 0 ||
+	    wire_get_i16(&r, &np) < 0 || np < 0)
+		return -1;
+	for (int i = 0; i < np; i++) {
+		int32_t l;
+
+		if (wire_get_i32(&r, &l) < 0 || (l > 0 && wire_get_bytes(&r, (size_t)l, &skip) < 0))
+			return -1;
+	}
+	*at = tail + r.pos;
+	if (wire_get_i16(&r, &nr) < 0 || nr < 0 || wire_remaining(&r) != 2 * (size_t)nr)
+		return -1;
+	return 0;
+}
+
+/*
+ * Run the remembered portal on its shards (its Execute, with max_rows), or
+ * only describe it on one of them (a Describe the batch did not follow with
+ * an Execute: the RowDescription of the statement as the client bound it
+ * is the same on every shard). 2 started, 1 refused (error sent), 0 wait,
+ * -1 failed.
+ */
+static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
+{
+	struct fan_portal *fp = c->fan_portal;
+	const uint8_t *body = fp->bind + 5;
+	size_t len = fp->bind_len - 5, res;
+	route_param_t small[16], *values = small;
+	wire_bind_msg_t bm;
+	fanout_bind_t b;
+	int n = 0, r, rc = -1;
+
+	if (max_rows != 0) {
+		client_fan_portal_free(c);
+		return client_reply_error(
+		           c, "0A000",
+		           "pgshard: fetching the rows of a statement on several shards in "
+		           "parts (Execute with a row limit, a fetch size) is not supported; "
+		           "fetch them all at once, or add a condition on the shard key") < 0
+		           ? -1
+		           : 1;
+	}
+	if (describe_only) {
+		int first = shard_set_first(&fp->plan.shards);
+
+		shard_set_clear(&fp->plan.shards);
+		shard_set_add(&fp->plan.shards, first);
+		fp->plan.merge = ROUTE_MERGE_ONE;
+	}
+	r = client_gather_links(c, &fp->plan.shards);
+	if (r != 1)
+		return r;
+	if (wire_parse_bind(body, len, &bm) < 0 ||
+	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
+	    bind_values(body, len, &bm, fp->types, fp->n_types, small, &values, &n) < 0)
+		goto out;
+	b.params = body + bm.tail_off;
+	b.params_len = res - bm.tail_off;
+	b.results = body + res;
+	b.results_len = len - res;
+	b.types = fp->types;
+	b.n_types = fp->n_types;
+	b.values = values;
+	b.n_values = n;
+	b.describe = fp->describe;
+	b.describe_only = describe_only;
+	c->plan = fp->plan;
+	rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+out:
+	if (values != small)
+		free(values);
+	if (describe_only && rc == 2)
+		fp->describe = false; /* described; the portal stays for an Execute */
+	else
+		client_fan_portal_free(c);
+	return rc;
+}
+
+/*
+ * What became of the batch so far (the messages since the last Sync) on the
+ * current server, before a message goes elsewhere. PostgreSQL skips
+ * everything up to the Sync once a batch failed, so the proxy must know:
+ * a server sends an error at once, but other replies only at a Sync or
+ * Flush, so it sends a Flush of its own and waits for the answers.
+ */
+enum { BATCH_NONE, BATCH_WAIT, BATCH_FAILED, BATCH_OK };
+
+static int batch_outcome(client_t *c)
+{
+	server_t *s = c->server;
+	static const uint8_t flush[] = {'H', 0, 0, 0, 4};
+
+	if (s == NULL || !s->unsynced)
+		return BATCH_NONE;
+	if (s->batch_failed)
+		return BATCH_FAILED;
+	if (s->pending.count == 0)
+		return BATCH_OK;
+	if (!s->flushed) {
+		if (server_send(s, flush, sizeof(flush)) < 0)
+			return BATCH_WAIT;
+		s->flushed = true; /* relay.c resumes the client when all is answered */
+	}
+	return BATCH_WAIT;
+}
+
+/*
+ * The batch so far ran on another shard. If it only prepared and described
+ * there, end it with a Sync of the proxy's own (its ReadyForQuery is
+ * swallowed) and go on elsewhere; if it executed something, the batch
+ * would no longer be one implicit transaction: refused. 0 go on, -1
+ * refused, 1 wait for the batch's answers, 2 the batch failed (the message
+ * is skipped, as PostgreSQL skips it).
+ */
+int client_leave_batch(client_t *c, int shard)
+{
+	server_t *s = c->server;
+	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
+
+	if (s == NULL || !s->unsynced || s->pool->shard == shard)
+		return 0;
+	switch (batch_outcome(c)) {
+	case BATCH_WAIT:
+		return 1;
+	case BATCH_FAILED:
+		return 2;
+	default:
+		break;
+	}
+	if (s->executed)
+		return -1;
+	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	s->unsynced = false;
+	return server_send(s, sync, sizeof(sync));
+}
+
+/* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
+int client_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
+{
+	if (rc == 1)
+		return STEP_WAIT;
+	if (rc == 2) {
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+	return skip_batch(c, in, total, client_reply_error(c, "0A000", "%s", why));
+}
+
+int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_bind_msg_t m;
+	wire_parse_msg_t st;
+	route_plan_t *p = &c->plan;
+	int shard, r;
+
+	if (msg == NULL || wire_parse_bind(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, "invalid Bind message");
+		return STEP_FAIL;
+	}
+	if (is_txn_portal(c, m.portal)) {
+		/* a new portal of that name replaces the one the proxy answered for */
+		free(c->txn_portal);
+		c->txn_portal = NULL;
+	}
+	if (statement_of(c, m.stmt, &st) < 0)
+		return skip_batch(c, in, total, client_reply_no_statement(c, m.stmt));
+	if (!c->have_plan && plan_bind(c, msg, total, &m, &st) < 0) {
+		client_protocol_violation(c, "invalid Bind message");
+		return STEP_FAIL;
+	}
+	if (p->kind == ROUTE_REFUSE)
+		return skip_batch(c, in, total,
+		                  client_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
+	if (c->in_tx && c->tx_failed && !client_aborted_tx_allows(p))
+		return skip_batch(c, in, total, client_reply_aborted(c));
+
+	/* BEGIN, and the end of a transaction no shard has joined, are the proxy's to answer */
+	if ((p->txn == ROUTE_TXN_BEGIN && !c->in_tx) ||
+	    ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK) && c->in_tx &&
+	     c->n_links == 0)) {
+		free(c->txn_portal);
+		c->txn_portal = strdup(m.portal);
+		if (c->txn_portal == NULL)
+			return STEP_FAIL;
+		if (p->txn == ROUTE_TXN_BEGIN) {
+			free(c->tx_prefix);
+			c->tx_prefix = strdup(st.query);
+			if (c->tx_prefix == NULL)
+				return STEP_FAIL;
+			c->in_tx = true;
+			c->tx_failed = false;
+			snprintf(c->txn_tag, sizeof(c->txn_tag), "BEGIN");
+		} else {
+			snprintf(c->txn_tag, sizeof(c->txn_tag), "%s",
+			         p->txn == ROUTE_TXN_COMMIT ? "COMMIT" : "ROLLBACK");
+		}
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	if (p->txn == ROUTE_TXN_SAVEPOINT && c->in_tx && client_append_prefix(c, st.query) < 0)
+		return STEP_FAIL;
+	if ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
+	     p->txn == ROUTE_TXN_SAVEPOINT) &&
+	    c->in_tx && c->n_links > 1) {
+		/* runs on every shard of the transaction at its Execute, as a simple query */
+		r = client_leave_batch(c, -1);
+		if (r != 0)
+			return client_left_batch(c, in, total, r,
+			                         "pgshard: send a Sync before ending a transaction "
+			                         "that spans several shards");
+		if (c->server != NULL && c->server->pending.count > 0)
+			return STEP_WAIT;
+		free(c->txn_portal);
+		free(c->txn_sql);
+		c->txn_portal = strdup(m.portal);
+		c->txn_sql =
+		    strdup(c->tx_failed && p->txn == ROUTE_TXN_COMMIT ? "ROLLBACK" : st.query);
+		if (c->txn_portal == NULL || c->txn_sql == NULL)
+			return STEP_FAIL;
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+
+	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? client_any_link(c)->pool->shard
+	                                                      : client_single_shard(c, p);
+	if (shard < 0) {
+		/* several shards: the proxy answers the Bind and runs it at the Execute */
+		r = client_leave_batch(c, -1);
+		if (r != 0)
+			return client_left_batch(c, in, total, r,
+			                         "pgshard: the statements before one Sync must "
+			                         "run on one shard; send a Sync before a "
+			                         "statement on several shards");
+		if (c->server != NULL && c->server->pending.count > 0)
+			return STEP_WAIT;
+		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
+			return STEP_FAIL;
+		c->have_plan = false;
+		evbuffer_drain(in, total);
+		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	r = client_leave_batch(c, shard);
+	if (r != 0)
+		return client_left_batch(c, in, total, r,
+		                         "pgshard: the statements before one Sync must run on one "
+		                         "shard; send a Sync before a statement for another shard");
+	r = client_use_shard(c, shard);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	return client_forward(c, 'B', in, total);
+}
+
+int client_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	wire_target_msg_t m;
+	wire_parse_msg_t st;
+	int shard, r;
+
+	if (msg == NULL || wire_parse_target(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                         : "invalid Close message");
+		return STEP_FAIL;
+	}
+	if (m.kind == 'P' && is_fan_portal(c, m.name)) {
+		/* its RowDescription comes with the rows, at its Execute */
+		evbuffer_drain(in, total);
+		if (type == 'D') {
+			c->fan_portal->describe = true;
+			return STEP_NEXT;
+		}
+		client_fan_portal_free(c);
+		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	if (c->server != NULL && c->server->unsynced &&
+	    !(m.kind == 'P' && is_txn_portal(c, m.name)))
+		return client_forward(c, type, in, total);
+	if (type == 'C') {
+		if (m.kind == 'S' && m.name[0] == '\0')
+			c->unnamed_gen = 0;
+		else if (m.kind == 'S')
+			ps_client_del(c, m.name); /* stays prepared on servers for others */
+		else if (is_txn_portal(c, m.name)) {
+			free(c->txn_portal);
+			c->txn_portal = NULL;
+		} else if (c->server != NULL) {
+			return client_forward(c, type, in, total);
+		}
+		evbuffer_drain(in, total);
+		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	}
+	if (m.kind == 'P') {
+		if (is_txn_portal(c, m.name)) {
+			evbuffer_drain(in, total);
+			return client_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		if (c->server != NULL)
+			return client_forward(c, type, in, total);
+		return skip_batch(
+		    c, in, total,
+		    client_reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
+	}
+	/* a statement describes alike on every shard: where the client is, or where it would run */
+	if (statement_of(c, m.name, &st) < 0)
+		return skip_batch(c, in, total, client_reply_no_statement(c, m.name));
+	if (c->server != NULL) {
+		shard = c->server->pool->shard;
+	} else if (c->n_links > 0) {
+		shard = client_any_link(c)->pool->shard;
+	} else {
+		if (!c->have_plan) {
+			if (worker_route(c->worker, st.query, NULL, 0, &c->plan) < 0)
+				return STEP_FAIL;
+			c->have_plan = true;
+		}
+		shard = c->plan.kind == ROUTE_REFUSE ? -1 : client_single_shard(c, &c->plan);
+		if (shard < 0)
+			shard = c->plan.kind == ROUTE_REFUSE || shard_set_first(&c->plan.shards) < 0
+			            ? worker_cfg(c->worker)->default_shard
+			            : shard_set_first(&c->plan.shards);
+	}
+	r = client_use_shard(c, shard);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	return client_forward(c, type, in, total);
+}
+
+/* Execute, Flush, FunctionCall, Sync and COPY messages. */
+int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
+		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		wire_reader_t r;
+		const char *portal;
+		int32_t max_rows;
+
+		wire_reader_init(&r, msg + 5, total - 5);
+		if (msg == NULL || wire_get_cstring(&r, &portal) < 0 ||
+		    wire_get_i32(&r, &max_rows) < 0) {
+			client_protocol_violation(c, "invalid Execute message");
+			return STEP_FAIL;
+		}
+		if (is_fan_portal(c, portal)) {
+			int rc = run_fan_portal(c, max_rows, false);
+
+			if (rc == 0)
+				return STEP_WAIT;
+			if (rc < 0)
+				return STEP_FAIL;
+			if (rc == 1)
+				return skip_batch(c, in, total, 0);
+			evbuffer_drain(in, total);
+			return STEP_NEXT;
+		}
+		if (!is_txn_portal(c, portal) && c->server != NULL)
+			return client_forward(c, type, in, total);
+		if (!is_txn_portal(c, portal))
+			return skip_batch(
+			    c, in, total,
+			    client_reply_error(c, "34000", "portal \"%s\" does not exist", portal));
+		if (c->txn_sql != NULL) {
+			char *sql = c->txn_sql;
+			int rc;
+
+			c->txn_sql = NULL;
+			free(c->txn_portal);
+			c->txn_portal = NULL;
+			shard_set_clear(&c->plan.shards);
+			for (int i = 0; i < c->links_cap; i++)
+				if (c->links[i] != NULL)
+					shard_set_add(&c->plan.shards, i);
+			c->plan.merge = ROUTE_MERGE_ONE;
+			c->plan.split_insert = false;
+			rc = fanout_query(c, sql, false);
+			free(sql);
+			evbuffer_drain(in, total);
+			return rc < 0 ? STEP_FAIL : STEP_NEXT;
+		}
+		if (client_reply_tag(c, c->txn_tag) < 0)
+			return STEP_FAIL;
+		if (strcmp(c->txn_tag, "BEGIN") != 0)
+			client_note_status(c, 'I');
+		free(c->txn_portal);
+		c->txn_portal = NULL;
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+	if (c->server != NULL)
+		return client_forward(c, type, in, total);
+	switch (type) {
+	case 'S':
+		if (c->fan_portal != NULL && c->fan_portal->describe && !c->skip_until_sync) {
+			/* a Describe without Execute: answer it before this Sync */
+			int rc = run_fan_portal(c, 0, true);
+
+			return rc < 0 ? STEP_FAIL : STEP_WAIT;
+		}
+		c->skip_until_sync = false;
+		return client_end_sql_statement(c, in, total);
+	case 'F': {
+		int r = client_use_shard(c, worker_cfg(c->worker)->default_shard);
+
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		return client_forward(c, type, in, total);
+	}
+	default:
+		/* Flush with nothing outstanding; COPY messages outside COPY are ignored */
+		evbuffer_drain(in, total);
+		return STEP_NEXT;
+	}
+}

@@ -1,0 +1,349 @@
+/*
+ * login.c — a client's way in: the startup packet (SSL and GSSAPI refused
+ * with 'N', CancelRequest forwarded, protocol version, user and database,
+ * startup parameters), authentication (trust, md5, SCRAM-SHA-256), then the
+ * parameters to report, learnt from a server connection (the default
+ * shard's, or the next shard's when it cannot be reached), and the login
+ * timeout that bounds all of it.
+ */
+#include "proxy/client_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+/*
+ * Like PostgreSQL's authentication_timeout: a connection that trickles its
+ * startup packet, or never answers the password request, would otherwise
+ * hold one of max_clients for ever. login_clients is in accept order.
+ */
+void client_login_timeouts(worker_t *w, time_t now)
+{
+	time_t limit = now - worker_cfg(w)->login_timeout_s;
+	client_t *c, *next;
+
+	for (c = TAILQ_FIRST(&w->login_clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->accepted_at > limit)
+			break;
+		if (!c->closing)
+			client_fail(c, "FATAL", "08006",
+			            "pgshard: canceling authentication due to timeout");
+		else
+			client_close(c);
+	}
+}
+
+static void send_auth_request(client_t *c, int32_t code, const void *data, size_t len)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_put_auth(b, code, data, len);
+	client_send_buf(c, b);
+}
+
+static void auth_failed(client_t *c)
+{
+	client_fail(c, "FATAL", "28P01", "pgshard: password authentication failed for user \"%s\"",
+	            c->user);
+}
+
+/*
+ * A login learns the parameters to report (server_version, encodings, ...)
+ * from a server connection: the default shard's first, the next shard's
+ * when it cannot be reached, so that a shard that is down fails only the
+ * statements that need it.
+ */
+static void login_acquire(client_t *c)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	int shard = (cfg->default_shard + c->login_tries) % cfg->n_shards;
+	pool_t *p = pool_get(c->worker, shard, c->database, c->user);
+
+	if (p == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	c->pool = p;
+	pool_acquire(p, c);
+}
+
+/* Authenticated: now a server connection tells us the parameters to report. */
+static void auth_done(client_t *c)
+{
+	send_auth_request(c, 0, NULL, 0);
+	cancel_register(c);
+	c->login_step = LOGIN_PARAMS;
+	login_acquire(c);
+}
+
+void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+                           size_t error_len)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "pgshard: could not connect to shard %d (%s:%d): %s", p->shard,
+	         p->host, p->port, why ? why : "unknown error");
+	if (c->login_step == LOGIN_PARAMS && error_body == NULL) {
+		/* the default shard's failure is the one reported if none can be reached */
+		if (c->login_tries == 0)
+			c->login_error = strdup(msg);
+		if (++c->login_tries < worker_cfg(c->worker)->n_shards) {
+			log_msg(LOG_INFO, c->id, 0, "login: %s; trying the next shard", msg);
+			login_acquire(c);
+			return;
+		}
+	}
+	if (error_body != NULL)
+		client_fail_with_body(c, error_body, error_len);
+	else
+		client_fail(c, "FATAL", "08001", "%s", c->login_error ? c->login_error : msg);
+}
+
+void client_finish_login(client_t *c)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	server_t *s = c->server;
+
+	wire_buf_reset(b);
+	for (int i = 0; i < s->reported.n; i++)
+		wire_put_parameter_status(b, s->reported.items[i].name, s->reported.items[i].stmt);
+	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
+	wire_put_ready(b, 'I');
+	client_send_buf(c, b);
+	c->login_step = LOGIN_DONE;
+	log_msg(LOG_DEBUG, c->id, s->id, "login: user=%s database=%s", c->user, c->database);
+	client_maybe_release(c);
+}
+
+static void start_auth(client_t *c)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_user_t *u = cfg_find_user(cfg, c->user);
+
+	if (u != NULL)
+		c->stored_password = strdup(u->password);
+
+	switch (cfg->auth_method) {
+	case CFG_AUTH_TRUST:
+		auth_done(c);
+		return;
+	case CFG_AUTH_MD5:
+		auth_random(c->md5_salt, sizeof(c->md5_salt));
+		send_auth_request(c, 5, c->md5_salt, sizeof(c->md5_salt));
+		c->login_step = LOGIN_PASSWORD;
+		return;
+	case CFG_AUTH_SCRAM: {
+		static const char mechs[] = AUTH_SCRAM_MECH "\0";
+
+		c->scram = calloc(1, sizeof(*c->scram));
+		if (c->scram == NULL) {
+			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+			return;
+		}
+		/* an unknown user still goes through the exchange, and fails at the end */
+		if (auth_scram_server_init_user(c->scram, c->stored_password, c->user) < 0)
+			c->scram->state = -1;
+		send_auth_request(c, 10, mechs, sizeof(mechs));
+		c->login_step = LOGIN_SASL_INITIAL;
+		return;
+	}
+	}
+}
+
+static void send_negotiate(client_t *c, const wire_startup_t *st)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	int n = 0;
+
+	for (int i = 0; i < st->n_params; i++)
+		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
+			n++;
+	wire_buf_reset(b);
+	wire_begin(b, 'v');
+	wire_put_i32(b, WIRE_PROTOCOL_3_0);
+	wire_put_i32(b, n);
+	for (int i = 0; i < st->n_params; i++)
+		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
+			wire_put_cstring(b, st->params[i].name);
+	wire_end(b);
+	client_send_buf(c, b);
+}
+
+static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
+{
+	wire_startup_t st;
+	const char *user, *db;
+	char err[256];
+
+	if (wire_parse_startup(pkt, len, &st) < 0) {
+		client_protocol_violation(c, "invalid startup packet layout");
+		return;
+	}
+	switch (st.code) {
+	case WIRE_SSL_CODE:
+	case WIRE_GSSENC_CODE:
+		sbuf_write(&c->sb, "N", 1); /* no TLS yet; the client may go on in clear */
+		return;
+	case WIRE_CANCEL_CODE:
+		cancel_forward(c->worker, st.cancel_pid, st.cancel_key);
+		client_close_after_flush(c);
+		return;
+	default:
+		break;
+	}
+	if (c->too_many) {
+		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
+		return;
+	}
+	if ((st.code >> 16) != 3) {
+		client_fail(c, "FATAL", "0A000",
+		            "pgshard: unsupported frontend protocol %d.%d: server supports 3.0",
+		            st.code >> 16, st.code & 0xffff);
+		return;
+	}
+	user = wire_startup_get(&st, "user");
+	if (user == NULL || user[0] == '\0') {
+		client_fail(c, "FATAL", "28000",
+		            "pgshard: no PostgreSQL user name specified in startup packet");
+		return;
+	}
+	db = wire_startup_get(&st, "database");
+	if (db == NULL || db[0] == '\0')
+		db = user;
+	c->user = strdup(user);
+	c->database = strdup(db);
+	if (c->user == NULL || c->database == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {
+		client_fail(c, "FATAL", "08P01", "pgshard: %s", err);
+		return;
+	}
+	c->params_hash = params_hash(&c->startup_params, &c->session_params);
+	if ((st.code & 0xffff) != 0)
+		send_negotiate(c, &st);
+	start_auth(c);
+}
+
+/* PasswordMessage / SASLInitialResponse / SASLResponse, all type 'p'. */
+static void handle_password(client_t *c, const uint8_t *body, size_t len)
+{
+	char out[512];
+
+	switch (c->login_step) {
+	case LOGIN_PASSWORD: {
+		const char *resp;
+
+		if (wire_parse_query(body, len, &resp) < 0) {
+			client_protocol_violation(c, "invalid password packet");
+			return;
+		}
+		if (c->stored_password == NULL ||
+		    !auth_md5_check(c->user, c->stored_password, c->md5_salt, resp)) {
+			auth_failed(c);
+			return;
+		}
+		auth_done(c);
+		return;
+	}
+	case LOGIN_SASL_INITIAL: {
+		wire_reader_t r;
+		const char *mech;
+		int32_t n;
+		const uint8_t *data;
+
+		wire_reader_init(&r, body, len);
+		if (wire_get_cstring(&r, &mech) < 0 || wire_get_i32(&r, &n) < 0 || n < 0 ||
+		    wire_get_bytes(&r, (size_t)n, &data) < 0) {
+			client_protocol_violation(c, "invalid SASL initial response");
+			return;
+		}
+		if (strcmp(mech, AUTH_SCRAM_MECH) != 0) {
+			client_fail(c, "FATAL", "28000",
+			            "pgshard: client selected an invalid SASL authentication "
+			            "mechanism");
+			return;
+		}
+		if (c->scram->state < 0) {
+			client_fail(c, "FATAL", "53200", "pgshard: cannot start SCRAM exchange");
+			return;
+		}
+		if (auth_scram_server_first(c->scram, (const char *)data, (size_t)n, out,
+		                            sizeof(out)) < 0) {
+			client_protocol_violation(c, "malformed SCRAM message");
+			return;
+		}
+		send_auth_request(c, 11, out, strlen(out));
+		c->login_step = LOGIN_SASL_FINAL;
+		return;
+	}
+	case LOGIN_SASL_FINAL:
+		if (auth_scram_server_final(c->scram, (const char *)body, len, out, sizeof(out)) <
+		        0 ||
+		    c->stored_password == NULL) {
+			auth_failed(c);
+			return;
+		}
+		send_auth_request(c, 12, out, strlen(out));
+		auth_done(c);
+		return;
+	default:
+		client_protocol_violation(c, "unexpected password packet");
+		return;
+	}
+}
+
+void client_login_read(client_t *c)
+{
+	struct evbuffer *in = c->sb.in;
+
+	while (!c->closing && c->state == CL_LOGIN) {
+		uint8_t hdr[WIRE_HEADER_LEN], type, pkt[WIRE_STARTUP_MAX];
+		size_t total, avail = evbuffer_get_length(in);
+
+		if (c->login_step == LOGIN_STARTUP) {
+			switch (wire_frame_startup(evbuffer_pullup(in, avail < 4 ? -1 : 4), avail,
+			                           &total)) {
+			case WIRE_FRAME_NEED_MORE:
+				return;
+			case WIRE_FRAME_TOO_LONG:
+				client_protocol_violation(c, "startup packet too long");
+				return;
+			case WIRE_FRAME_BAD_LENGTH:
+				client_protocol_violation(c, "invalid length of startup packet");
+				return;
+			case WIRE_FRAME_OK:
+				break;
+			}
+			/* take it out first: handling it may go on to read the next message */
+			evbuffer_remove(in, pkt, total);
+			handle_startup(c, pkt, total);
+			continue;
+		}
+		if (c->login_step != LOGIN_PASSWORD && c->login_step != LOGIN_SASL_INITIAL &&
+		    c->login_step != LOGIN_SASL_FINAL)
+			return;
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+			return;
+		switch (wire_frame(hdr, avail, WIRE_STARTUP_MAX, &type, &total)) {
+		case WIRE_FRAME_NEED_MORE:
+			return;
+		case WIRE_FRAME_OK:
+			break;
+		default:
+			client_protocol_violation(c, "invalid length of password packet");
+			return;
+		}
+		if (type != 'p') {
+			client_protocol_violation(c, "expected a password packet");
+			return;
+		}
+		evbuffer_remove(in, pkt, total);
+		handle_password(c, pkt + 5, total - 5);
+	}
+}
