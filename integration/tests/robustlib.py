@@ -157,6 +157,18 @@ def shard_of(table_ini_key, key):
     return _routes[key]
 
 
+def shard_of_key(key):
+    """The shard of any bigint key of map users (one pgshard --route call per new key)."""
+    if key not in _routes:
+        out = subprocess.run([pgshard_bin(), "-c", os.path.join(PGSHARD_DIR, "pgshard.ini"),
+                              "--route", "select * from rt_users where id = %d" % key],
+                             capture_output=True, text=True, timeout=30).stdout
+        m = re.search(r"^route:\s+shards, shard (\d+)$", out, re.M)
+        check(m is not None, "pgshard --route: unexpected output %r" % out[:300])
+        _routes[key] = int(m.group(1))
+    return _routes[key]
+
+
 def key_on(shard, nth=0):
     """The nth key (1..40) that map users places on shard."""
     keys = [k for k in range(1, 41) if shard_of("users", k) == shard]
