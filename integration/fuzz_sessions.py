@@ -457,7 +457,10 @@ def main():
             for c in chunks:
                 print(" ", c[:400])
             return 0
-        send_session(a.port, chunks, close_early)
+        try:
+            send_session(a.port, chunks, close_early)
+        except (Failure, Closed, OSError) as e:
+            print("  login failed: %s" % e)
         time.sleep(0.5)
         pid, dead = pid_alive()
         print("ok pgshard alive" if not dead else "FAIL pgshard: " + dead)
