@@ -28,8 +28,9 @@ suites=(
     "pgbench_routing|900|$python $here/test_pgbench_routing.py"
     "gather|600|$python $here/test_gather.py"
     "scatter|300|$python $here/test_scatter.py"
+    "robust|300|$python $here/test_robust.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
