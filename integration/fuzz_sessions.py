@@ -128,7 +128,7 @@ def mutate(rng, data, corpus):
             m[1:5] = struct.pack("!i", max(min(n, 2 ** 31 - 1), -2 ** 31))
             msgs[i] = bytes(m)
             done.append("len#%d=%d" % (i, n))
-        elif op == 2:  # change the type
+        elif op == 2 and len(m) >= 1:  # change the type
             m[0] = rng.choice(TYPES) if rng.random() < 0.7 else rng.randrange(256)
             msgs[i] = bytes(m)
             done.append("type#%d=%r" % (i, chr(m[0])))

@@ -68,6 +68,13 @@ server_t *client_any_link(const client_t *c)
 	return NULL;
 }
 
+/* Logged in without a server (login.c knew the parameters): idle, and its messages go on. */
+void client_logged_in(client_t *c)
+{
+	move_to(c, CL_IDLE, NULL);
+	client_resume(c);
+}
+
 void client_unwait(client_t *c)
 {
 	server_t *s = client_any_link(c);
@@ -310,6 +317,7 @@ void client_free(client_t *c)
 	free(c->database);
 	free(c->stored_password);
 	free(c->login_error);
+	free(c->connect_error);
 	if (c->scram != NULL)
 		explicit_bzero(c->scram, sizeof(*c->scram));
 	free(c->scram);
@@ -1174,9 +1182,43 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	return client_forward(c, 'Q', in, total);
 }
 
+/*
+ * The message at the head waited for a server of a shard that cannot be
+ * reached: it fails with 08001 (a Query or FunctionCall with its
+ * ReadyForQuery; an extended-protocol message as an error that skips to the
+ * Sync), and the session goes on.
+ */
+static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	char *why = c->connect_error;
+	int rc;
+
+	c->connect_error = NULL;
+	c->have_plan = false;
+	c->gathering = false; /* the links a fan-out had gathered are not needed now */
+	rc = client_reply_error(c, "08001", "%s", why);
+	free(why);
+	if (rc < 0)
+		return STEP_FAIL;
+	if (type == 'Q' || type == 'F' || type == 'S') {
+		c->skip_until_sync = false;
+		rc = client_end_sql_statement(c, in, total);
+	} else {
+		c->skip_until_sync = true;
+		evbuffer_drain(in, total);
+		rc = STEP_NEXT;
+	}
+	client_maybe_release(c);
+	return rc;
+}
+
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	if (c->fan != NULL) {
+		fanout_copy_t copy = fanout_copy_state(c->fan);
+
+		if (copy == FANOUT_COPY_STARTING)
+			return STEP_WAIT; /* rows sent right behind the COPY wait for it to open */
 		if (type == 'd' || type == 'c' || type == 'f') {
 			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 			int rc = msg != NULL ? fanout_copy_message(c, type, msg, total) : -1;
@@ -1184,10 +1226,10 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 			evbuffer_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
 		}
-		if (fanout_in_copy(c->fan)) {
+		if (copy == FANOUT_COPY_OPEN) {
 			evbuffer_drain(in, total);
 			fanout_copy_unexpected(c, type);
-			return STEP_NEXT;
+			return c->closing ? STEP_FAIL : STEP_NEXT;
 		}
 		return STEP_WAIT; /* the fan-out answers first */
 	}
@@ -1195,6 +1237,8 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 		evbuffer_drain(in, total);
 		return STEP_NEXT;
 	}
+	if (c->connect_error != NULL)
+		return fail_unreachable(c, type, in, total);
 	switch (type) {
 	case 'Q':
 		return on_query(c, in, total);

@@ -50,6 +50,8 @@ void client_fan_portal_free(client_t *c);
 int client_leave_batch(client_t *c, int shard);
 int client_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why);
 
+void client_logged_in(client_t *c);
+
 /* login.c */
 void client_login_read(client_t *c);   /* startup and password messages */
 void client_finish_login(client_t *c); /* the parameters are known: ReadyForQuery */

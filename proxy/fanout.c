@@ -30,7 +30,7 @@
 
 #include "proxy/log.h"
 
-static void copy_failed(client_t *c, fanout_t *f, const char *sqlstate, const char *msg);
+static void send_copy_fail(fanout_t *f, const char *why);
 
 static member_t *member_of(fanout_t *f, const server_t *s)
 {
@@ -839,21 +839,26 @@ void fanout_reply(client_t *c, server_t *s)
 	fanout_drain_member(c, f, m);
 	progress(c);
 	/* the copy just opened: what the client sent behind its COPY goes in now */
-	if (c->fan == f && f->copy_open && !f->copy_done && !c->closing &&
+	if (c->fan == f && fanout_copy_state(f) == FANOUT_COPY_OPEN && !c->closing &&
 	    evbuffer_get_length(c->sb.in) > 0)
 		client_resume(c);
 }
 
-bool fanout_in_copy(const fanout_t *f)
+fanout_copy_t fanout_copy_state(const fanout_t *f)
 {
-	return f->copy_open && !f->copy_done;
+	if (!f->copy)
+		return FANOUT_NOT_COPY;
+	if (f->copy_done)
+		return FANOUT_COPY_DONE;
+	return f->copy_open ? FANOUT_COPY_OPEN : FANOUT_COPY_STARTING;
 }
 
 /*
  * A message other than CopyData, CopyDone or CopyFail while the client
  * copies in: PostgreSQL ignores Flush and Sync there (libraries send them
- * without noticing that the statement was a COPY) and fails the COPY on
- * anything else, consuming the message. So does the fan-out.
+ * without noticing that the statement was a COPY); anything else is a
+ * protocol violation that ends the connection, and the COPY with it. So
+ * does the fan-out: the members' COPY is failed before the client closes.
  */
 void fanout_copy_unexpected(client_t *c, uint8_t type)
 {
@@ -863,8 +868,8 @@ void fanout_copy_unexpected(client_t *c, uint8_t type)
 	if (type == 'H' || type == 'S')
 		return;
 	snprintf(msg, sizeof(msg), "unexpected message type 0x%02X during COPY from stdin", type);
-	copy_failed(c, f, "08P01", msg);
-	progress(c);
+	send_copy_fail(f, msg);
+	client_fail(c, "FATAL", "08P01", "pgshard: %s", msg);
 }
 
 void fanout_resume_members(client_t *c)

@@ -71,11 +71,113 @@ static void login_acquire(client_t *c)
 	pool_acquire(p, c);
 }
 
-/* Authenticated: now a server connection tells us the parameters to report. */
+/*
+ * What a login reports (ParameterStatus), per database, user and startup
+ * parameters (by hash), as the last server that applied exactly those
+ * parameters reported them. A login that finds its entry is done at once,
+ * without a server: logins then never wait behind a full pool, which a
+ * client library that connects while another of its connections holds
+ * servers in a transaction (pgbench -C) would wait on for ever, and they
+ * work while the default shard is down.
+ */
+struct login_params {
+	char *database, *user;
+	uint64_t hash;
+	param_list_t reported;
+	uint64_t last_used;
+};
+
+#define LOGIN_CACHE_SIZE 64
+
+static struct login_params *login_params_find(worker_t *w, const client_t *c)
+{
+	for (int i = 0; i < w->n_login_params; i++) {
+		struct login_params *e = &w->login_params[i];
+
+		if (e->hash == c->params_hash && strcmp(e->user, c->user) == 0 &&
+		    strcmp(e->database, c->database) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void login_params_clear(struct login_params *e)
+{
+	free(e->database);
+	free(e->user);
+	params_free(&e->reported);
+	memset(e, 0, sizeof(*e));
+}
+
+static void login_params_remember(worker_t *w, const client_t *c, const server_t *s)
+{
+	struct login_params *e = login_params_find(w, c);
+
+	if (e == NULL) {
+		if (w->login_params == NULL) {
+			w->login_params = calloc(LOGIN_CACHE_SIZE, sizeof(*w->login_params));
+			if (w->login_params == NULL)
+				return;
+		}
+		if (w->n_login_params < LOGIN_CACHE_SIZE) {
+			e = &w->login_params[w->n_login_params++];
+		} else {
+			e = &w->login_params[0];
+			for (int i = 1; i < LOGIN_CACHE_SIZE; i++)
+				if (w->login_params[i].last_used < e->last_used)
+					e = &w->login_params[i];
+			login_params_clear(e);
+		}
+		e->database = strdup(c->database);
+		e->user = strdup(c->user);
+		e->hash = c->params_hash;
+		if (e->database == NULL || e->user == NULL ||
+		    params_copy(&e->reported, &s->reported) < 0) {
+			login_params_clear(e);
+			return;
+		}
+	}
+	e->last_used = ++w->login_params_clock;
+}
+
+void login_params_free(worker_t *w)
+{
+	for (int i = 0; i < w->n_login_params; i++)
+		login_params_clear(&w->login_params[i]);
+	free(w->login_params);
+	w->login_params = NULL;
+	w->n_login_params = 0;
+}
+
+static void send_login_done(client_t *c, const param_list_t *reported)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	for (int i = 0; i < reported->n; i++)
+		wire_put_parameter_status(b, reported->items[i].name, reported->items[i].stmt);
+	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
+	wire_put_ready(b, 'I');
+	client_send_buf(c, b);
+	c->login_step = LOGIN_DONE;
+}
+
+/* Authenticated: the parameters to report are known, or a server tells them. */
 static void auth_done(client_t *c)
 {
+	struct login_params *e;
+
 	send_auth_request(c, 0, NULL, 0);
 	cancel_register(c);
+	e = login_params_find(c->worker, c);
+	if (e != NULL) {
+		e->last_used = ++c->worker->login_params_clock;
+		send_login_done(c, &e->reported);
+		log_msg(LOG_DEBUG, c->id, 0, "login: user=%s database=%s (known parameters)",
+		        c->user, c->database);
+		client_logged_in(c);
+		return;
+	}
 	c->login_step = LOGIN_PARAMS;
 	login_acquire(c);
 }
@@ -97,6 +199,19 @@ void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_
 			return;
 		}
 	}
+	if (c->login_step == LOGIN_DONE && !c->closing) {
+		/*
+		 * A session that is in: the statement that needed this shard fails,
+		 * the session goes on (other shards may be up), as with a
+		 * statement PostgreSQL itself cannot run.
+		 */
+		free(c->connect_error);
+		c->connect_error = strdup(msg);
+		if (c->connect_error != NULL) {
+			client_resume(c);
+			return;
+		}
+	}
 	if (error_body != NULL)
 		client_fail_with_body(c, error_body, error_len);
 	else
@@ -105,16 +220,10 @@ void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_
 
 void client_finish_login(client_t *c)
 {
-	wire_buf_t *b = &c->worker->scratch;
 	server_t *s = c->server;
 
-	wire_buf_reset(b);
-	for (int i = 0; i < s->reported.n; i++)
-		wire_put_parameter_status(b, s->reported.items[i].name, s->reported.items[i].stmt);
-	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
-	wire_put_ready(b, 'I');
-	client_send_buf(c, b);
-	c->login_step = LOGIN_DONE;
+	send_login_done(c, &s->reported);
+	login_params_remember(c->worker, c, s);
 	log_msg(LOG_DEBUG, c->id, s->id, "login: user=%s database=%s", c->user, c->database);
 	client_maybe_release(c);
 }

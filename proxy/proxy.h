@@ -163,9 +163,10 @@ struct client {
 	uint64_t id;
 	client_state_t state;
 	client_login_step_t login_step;
-	int login_tries;    /* shards tried for the server a login learns parameters from */
-	char *login_error;  /* why the first of them could not be reached */
-	time_t accepted_at; /* login_timeout counts from here */
+	int login_tries;     /* shards tried for the server a login learns parameters from */
+	char *login_error;   /* why the first of them could not be reached */
+	char *connect_error; /* the shard the head message waited for cannot be reached */
+	time_t accepted_at;  /* login_timeout counts from here */
 	worker_t *worker;
 	sbuf_t sb;
 
@@ -317,6 +318,7 @@ int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
 /* ---- client side (client.c) ---- */
 
 void client_accept(worker_t *w, int fd);
+void login_params_free(worker_t *w); /* at shutdown and reload */
 /* Close the clients that have not logged in within login_timeout. */
 void client_login_timeouts(worker_t *w, time_t now);
 void client_linked(client_t *c, server_t *s); /* pool gave it a server */
@@ -379,8 +381,14 @@ bool fanout_has(const fanout_t *f, const server_t *s);
 server_t **fanout_servers(const fanout_t *f, int *n);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
 int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
-/* Whether the client is copying in (CopyInResponse sent, the copy not over). */
-bool fanout_in_copy(const fanout_t *f);
+/* Where a fan-out's COPY FROM STDIN is. */
+typedef enum fanout_copy {
+	FANOUT_NOT_COPY,
+	FANOUT_COPY_STARTING, /* CopyInResponse not sent yet: the client's rows wait */
+	FANOUT_COPY_OPEN,     /* the client copies in */
+	FANOUT_COPY_DONE,     /* CopyDone or CopyFail came, or the copy failed */
+} fanout_copy_t;
+fanout_copy_t fanout_copy_state(const fanout_t *f);
 /* Any other message meanwhile (the caller consumes it). */
 void fanout_copy_unexpected(client_t *c, uint8_t type);
 void fanout_member_lost(client_t *c, server_t *s);
@@ -451,7 +459,10 @@ struct worker {
 
 	struct client_list login_clients, idle_clients, closed_clients;
 	struct server_list closed_servers;
-	struct event *reap_ev;      /* frees what was closed, after the current callback */
+	struct event *reap_ev;             /* frees what was closed, after the current callback */
+	struct login_params *login_params; /* what logins report, by startup parameters (login.c) */
+	int n_login_params;
+	uint64_t login_params_clock;
 	struct event *route_ev;     /* plans from the routing thread came back */
 	pthread_mutex_t route_lock; /* guards route_done only */
 	route_job_t *route_done;

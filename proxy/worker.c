@@ -137,6 +137,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	if (next != NULL) {
 		cfg_ref_put(w->cfg);
 		w->cfg = next;
+		login_params_free(w); /* the shards may be other servers now */
 	}
 }
 
@@ -285,6 +286,7 @@ void worker_join(worker_t *w)
 	}
 	pool_free_all(w);
 	worker_reap_now(w);
+	login_params_free(w);
 	ps_registry_free(w);
 	if (w->listener)
 		evconnlistener_free(w->listener);

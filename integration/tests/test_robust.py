@@ -331,7 +331,11 @@ def gather_values_survive_sjis_and_backslash_quote():
                     try:
                         with c.cursor() as cur:
                             for s in settings:
-                                cur.execute(s)
+                                if "client_encoding" in s:
+                                    # psycopg2 decodes by the encoding it set itself
+                                    c.set_client_encoding("SJIS")
+                                else:
+                                    cur.execute(s)
                             for sql in ("select distinct v from rb_texts",
                                         "select v, count(*) from rb_texts group by v"):
                                 try:
