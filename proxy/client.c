@@ -308,7 +308,7 @@ void client_free(client_t *c)
 	params_free(&c->session_params);
 	client_drop_pending_sets(c);
 	free(c->links);
-	free(c->tx_prefix);
+	tx_free(&c->tx);
 	free(c->txn_portal);
 	client_fan_portal_free(c);
 	free(c->txn_sql);
@@ -343,7 +343,8 @@ static void start_param_sync(client_t *c, server_t *s)
 /* A shard joins the client's transaction: replay its BEGIN (and SAVEPOINTs) there first. */
 static void join_transaction(client_t *c, server_t *s)
 {
-	if (server_query(s, &c->worker->scratch, c->tx_prefix, 'Q', PEND_SWALLOW) < 0)
+	if (tx_join(&c->tx, s->pool->shard) < 0 ||
+	    server_query(s, &c->worker->scratch, c->tx.prefix, 'Q', PEND_SWALLOW) < 0)
 		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
 }
 
@@ -369,7 +370,7 @@ void client_linked(client_t *c, server_t *s)
 		client_finish_login(c);
 		return;
 	}
-	if (c->in_tx && c->tx_prefix != NULL)
+	if (tx_open(&c->tx) && c->tx.prefix != NULL)
 		join_transaction(c, s);
 	/*
 	 * The message that made the client wait is already buffered: send it
@@ -399,7 +400,7 @@ bool client_maybe_release(client_t *c)
 	server_t *s;
 
 	if (c->n_links == 0 || c->pinned || c->closing || c->fan != NULL || c->gathering ||
-	    c->in_tx)
+	    tx_open(&c->tx))
 		return false;
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))
@@ -419,9 +420,7 @@ void client_server_lost(client_t *c, server_t *s, const char *why)
 
 char client_tx_status(const client_t *c)
 {
-	if (!c->in_tx)
-		return 'I';
-	return c->tx_failed ? 'E' : 'T';
+	return tx_status(&c->tx);
 }
 
 /*
@@ -431,26 +430,16 @@ char client_tx_status(const client_t *c)
  */
 void client_note_status(client_t *c, char status)
 {
-	switch (status) {
-	case 'I':
-		c->in_tx = false;
-		c->tx_failed = false;
-		free(c->tx_prefix);
-		c->tx_prefix = NULL;
-		break;
-	case 'E':
-		c->tx_failed = true;
-		/* fall through */
-	case 'T':
-		if (!c->in_tx) {
-			c->in_tx = true;
-			free(c->tx_prefix);
-			c->tx_prefix = strdup("BEGIN");
-		}
-		if (status == 'T')
-			c->tx_failed = false;
-		break;
-	}
+	if (tx_note_status(&c->tx, status) < 0 || status == 'I')
+		return;
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL)
+			tx_join(&c->tx, i);
+}
+
+void client_tx_fail(client_t *c)
+{
+	tx_fail(&c->tx);
 }
 
 /*
@@ -848,8 +837,7 @@ int client_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 	va_end(ap);
 	if (str == NULL)
 		return -1;
-	if (c->in_tx)
-		c->tx_failed = true;
+	tx_fail(&c->tx);
 	return client_reply(c, 'E', str);
 }
 
@@ -1038,18 +1026,32 @@ int client_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
 	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
-int client_append_prefix(client_t *c, const char *sql)
+/* The tag of a savepoint statement the proxy answers itself. */
+const char *client_savepoint_tag(const char *sql)
 {
-	size_t a = c->tx_prefix ? strlen(c->tx_prefix) : 0, b = strlen(sql);
-	char *p = realloc(c->tx_prefix, a + b + 3);
+	sql += route_skip_blank(sql, strlen(sql), 0);
+	if (strncasecmp(sql, "RELEASE", 7) == 0)
+		return "RELEASE";
+	if (strncasecmp(sql, "SAVEPOINT", 9) == 0)
+		return "SAVEPOINT";
+	return "ROLLBACK";
+}
 
-	if (p == NULL)
-		return -1;
-	if (a > 0)
-		memcpy(p + a, ";\n", 2), a += 2;
-	memcpy(p + a, sql, b + 1);
-	c->tx_prefix = p;
-	return 0;
+/* Inside a transaction, the shards a statement that may write runs on have written. */
+void client_note_writes(client_t *c, const route_plan_t *p)
+{
+	int one;
+
+	if (!tx_open(&c->tx) || !p->is_write)
+		return;
+	one = client_single_shard(c, p);
+	if (one >= 0) {
+		tx_note_write(&c->tx, one);
+		return;
+	}
+	for (int i = 0; i < worker_cfg(c->worker)->n_shards; i++)
+		if (shard_set_has(&p->shards, i))
+			tx_note_write(&c->tx, i);
 }
 
 bool client_aborted_tx_allows(const route_plan_t *p)
@@ -1081,18 +1083,13 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 			return STEP_FAIL;
 		}
 		c->have_plan = true;
+		c->txd_ready = false;
 	}
 	if (p->kind == ROUTE_REFUSE) {
 		if (client_reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
 			return STEP_FAIL;
 		return client_end_sql_statement(c, in, total);
 	}
-	if (c->in_tx && c->tx_failed && !client_aborted_tx_allows(p)) {
-		if (client_reply_aborted(c) < 0)
-			return STEP_FAIL;
-		return client_end_sql_statement(c, in, total);
-	}
-
 	/*
 	 * A Query inside an extended batch: where the batch's server can run
 	 * it, it goes there (the server skips it if the batch failed, as
@@ -1108,71 +1105,39 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 			    "shard; send a Sync before a query for another shard");
 	}
 
-	switch (p->txn) {
-	case ROUTE_TXN_BEGIN:
-		if (c->in_tx)
-			break; /* the server warns, as PostgreSQL does */
-		/* opened on each shard when the transaction first touches it */
-		free(c->tx_prefix);
-		c->tx_prefix = strdup(sql);
-		if (c->tx_prefix == NULL || client_reply_tag(c, "BEGIN") < 0)
+	if (!c->txd_ready) {
+		if (tx_control(&c->tx, p->txn, sql, client_savepoint_tag(sql), c->n_links,
+		               &c->txd) < 0)
 			return STEP_FAIL;
-		c->in_tx = true;
-		c->tx_failed = false;
+		c->txd_ready = true;
+	}
+	switch (c->txd.action) {
+	case TX_REJECTED:
+		if (client_reply_aborted(c) < 0)
+			return STEP_FAIL;
 		return client_end_sql_statement(c, in, total);
-	case ROUTE_TXN_COMMIT:
-	case ROUTE_TXN_ROLLBACK:
-		if (!c->in_tx)
-			break;
-		if (c->n_links == 0) {
-			bool failed = c->tx_failed;
-
-			if (client_reply_tag(c, p->txn == ROUTE_TXN_COMMIT && !failed
-			                            ? "COMMIT"
-			                            : "ROLLBACK") < 0)
-				return STEP_FAIL;
-			client_note_status(c, 'I');
-			return client_end_sql_statement(c, in, total);
-		}
-		if (c->tx_failed && p->txn == ROUTE_TXN_COMMIT) {
+	case TX_ANSWER:
+		if (client_reply_tag(c, c->txd.tag) < 0)
+			return STEP_FAIL;
+		return client_end_sql_statement(c, in, total);
+	case TX_ON_ALL:
+	case TX_ON_ONE:
+		if (c->txd.as_rollback && strcasecmp(sql, "ROLLBACK") != 0) {
 			/* COMMIT of a failed transaction rolls back everywhere */
 			if (swap_query(c, in, &total, "ROLLBACK") < 0)
 				return STEP_FAIL;
 			sql = "ROLLBACK";
 		}
-		if (c->n_links > 1)
+		if (c->txd.action == TX_ON_ALL)
 			return run_on_several(c, sql, in, total, true);
 		return client_use_shard(c, client_any_link(c)->pool->shard) == 1
 		           ? client_forward(c, 'Q', in, total)
 		           : STEP_WAIT;
-	case ROUTE_TXN_SAVEPOINT:
-		if (!c->in_tx)
-			break;
-		if (c->n_links > 1) {
-			if (client_append_prefix(c, sql) < 0)
-				return STEP_FAIL;
-			return run_on_several(c, sql, in, total, true);
-		}
-		if (c->n_links == 1) {
-			r = client_use_shard(c, client_any_link(c)->pool->shard);
-			if (r != 1)
-				return r == 0 ? STEP_WAIT : STEP_FAIL;
-			if (client_append_prefix(c, sql) < 0)
-				return STEP_FAIL;
-			return client_forward(c, 'Q', in, total);
-		}
-		/* no shard yet: it is replayed on each one that joins */
-		if (client_append_prefix(c, sql) < 0)
-			return STEP_FAIL;
-		if (client_reply_tag(c, strncasecmp(sql, "RELEASE", 7) == 0     ? "RELEASE"
-		                        : strncasecmp(sql, "SAVEPOINT", 9) == 0 ? "SAVEPOINT"
-		                                                                : "ROLLBACK") < 0)
-			return STEP_FAIL;
-		return client_end_sql_statement(c, in, total);
-	default:
+	case TX_ROUTE:
 		break;
 	}
 
+	client_note_writes(c, p);
 	shard = client_single_shard(c, p);
 	if (shard < 0)
 		return run_on_several(c, sql, in, total, false);

@@ -38,7 +38,8 @@ void client_apply_effects(client_t *c, const char *sql, size_t len);
 int client_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e);
 int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total);
 bool client_aborted_tx_allows(const route_plan_t *p);
-int client_append_prefix(client_t *c, const char *sql); /* to BEGIN and SAVEPOINTs */
+const char *client_savepoint_tag(const char *sql);
+void client_note_writes(client_t *c, const route_plan_t *p);
 
 /* extended.c */
 int client_on_parse(client_t *c, struct evbuffer *in, size_t total);

@@ -35,14 +35,12 @@ int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
 	ps_entry_t *e;
 
 	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
-	if (c->server != NULL && (c->server->unsynced || c->in_tx))
+	if (c->server != NULL && (c->server->unsynced || tx_open(&c->tx)))
 		return client_forward(c, 'P', in, total);
 	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
 		client_protocol_violation(c, "invalid Parse message");
 		return STEP_FAIL;
 	}
-	if (c->in_tx && c->tx_failed)
-		return skip_batch(c, in, total, client_reply_aborted(c));
 	/*
 	 * A statement on no sharded or reference table (a catalog query, or SQL
 	 * the grammar rejects) runs on the default shard whatever its
@@ -50,7 +48,10 @@ int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
 	 */
 	if (worker_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
 		return STEP_FAIL;
-	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !c->in_tx) {
+	/* in a failed transaction only its end can be prepared, as in PostgreSQL */
+	if (tx_failed(&c->tx) && !client_aborted_tx_allows(&c->plan))
+		return skip_batch(c, in, total, client_reply_aborted(c));
+	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !tx_open(&c->tx)) {
 		int r = client_use_shard(c, client_single_shard(c, &c->plan));
 
 		if (r != 1)
@@ -150,8 +151,10 @@ static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_b
 	rc = worker_route(c->worker, st->query, params, n, &c->plan);
 	if (params != small)
 		free(params);
-	if (rc == 0)
+	if (rc == 0) {
 		c->have_plan = true;
+		c->txd_ready = false;
+	}
 	return rc;
 }
 
@@ -400,38 +403,31 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	if (p->kind == ROUTE_REFUSE)
 		return skip_batch(c, in, total,
 		                  client_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
-	if (c->in_tx && c->tx_failed && !client_aborted_tx_allows(p))
+	if (!c->txd_ready) {
+		if (tx_control(&c->tx, p->txn, st.query, client_savepoint_tag(st.query), c->n_links,
+		               &c->txd) < 0)
+			return STEP_FAIL;
+		c->txd_ready = true;
+	}
+	switch (c->txd.action) {
+	case TX_REJECTED:
 		return skip_batch(c, in, total, client_reply_aborted(c));
-
-	/* BEGIN, and the end of a transaction no shard has joined, are the proxy's to answer */
-	if ((p->txn == ROUTE_TXN_BEGIN && !c->in_tx) ||
-	    ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK) && c->in_tx &&
-	     c->n_links == 0)) {
+	case TX_ANSWER:
+		/* the proxy's to answer: BindComplete now, the tag at the Execute */
 		free(c->txn_portal);
 		c->txn_portal = strdup(m.portal);
 		if (c->txn_portal == NULL)
 			return STEP_FAIL;
-		if (p->txn == ROUTE_TXN_BEGIN) {
-			free(c->tx_prefix);
-			c->tx_prefix = strdup(st.query);
-			if (c->tx_prefix == NULL)
-				return STEP_FAIL;
-			c->in_tx = true;
-			c->tx_failed = false;
-			snprintf(c->txn_tag, sizeof(c->txn_tag), "BEGIN");
-		} else {
-			snprintf(c->txn_tag, sizeof(c->txn_tag), "%s",
-			         p->txn == ROUTE_TXN_COMMIT ? "COMMIT" : "ROLLBACK");
-		}
+		snprintf(c->txn_tag, sizeof(c->txn_tag), "%s", c->txd.tag);
 		c->have_plan = false;
 		evbuffer_drain(in, total);
 		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-	}
-	if (p->txn == ROUTE_TXN_SAVEPOINT && c->in_tx && client_append_prefix(c, st.query) < 0)
-		return STEP_FAIL;
-	if ((p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
-	     p->txn == ROUTE_TXN_SAVEPOINT) &&
-	    c->in_tx && c->n_links > 1) {
+	case TX_ON_ONE:
+		if (!c->txd.as_rollback)
+			break; /* the Bind goes to the one participant */
+		/* COMMIT of a failed transaction runs as ROLLBACK, as a query */
+		/* fall through */
+	case TX_ON_ALL:
 		/* runs on every shard of the transaction at its Execute, as a simple query */
 		r = client_leave_batch(c, -1);
 		if (r != 0)
@@ -443,14 +439,16 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		free(c->txn_portal);
 		free(c->txn_sql);
 		c->txn_portal = strdup(m.portal);
-		c->txn_sql =
-		    strdup(c->tx_failed && p->txn == ROUTE_TXN_COMMIT ? "ROLLBACK" : st.query);
+		c->txn_sql = strdup(c->txd.as_rollback ? "ROLLBACK" : st.query);
 		if (c->txn_portal == NULL || c->txn_sql == NULL)
 			return STEP_FAIL;
 		c->have_plan = false;
 		evbuffer_drain(in, total);
 		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	case TX_ROUTE:
+		break;
 	}
+	client_note_writes(c, p);
 
 	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? client_any_link(c)->pool->shard
 	                                                      : client_single_shard(c, p);
@@ -607,10 +605,9 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 			evbuffer_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
 		}
+		/* tx_control already began or ended the transaction at the Bind */
 		if (client_reply_tag(c, c->txn_tag) < 0)
 			return STEP_FAIL;
-		if (strcmp(c->txn_tag, "BEGIN") != 0)
-			client_note_status(c, 'I');
 		free(c->txn_portal);
 		c->txn_portal = NULL;
 		evbuffer_drain(in, total);

@@ -173,8 +173,7 @@ static int refuse(client_t *c, const char *sqlstate, const char *err, bool ready
 	if (str == NULL)
 		return -1;
 	sprintf(str, "%.5spgshard: %s", sqlstate, err);
-	if (c->in_tx)
-		c->tx_failed = true;
+	client_tx_fail(c);
 	if (client_reply(c, 'E', str) < 0)
 		return -1;
 	if (!ready) {
@@ -487,8 +486,7 @@ static void end_result(client_t *c, fanout_t *f)
 		free(f->error);
 		f->error = NULL;
 		f->failed = true;
-		if (c->in_tx)
-			c->tx_failed = true;
+		client_tx_fail(c);
 	} else if (copy_in && !f->copy_open) {
 		if (f->copy_split && f->key_index < 0) {
 			char msg[300];

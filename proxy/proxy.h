@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "proxy/auth.h"
 #include "proxy/sbuf.h"
+#include "proxy/tx.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 #include "router/plancache.h"
@@ -184,14 +185,14 @@ struct client {
 	route_plan_t plan;
 	route_job_t *route_job; /* its plan is being made off the loop (routejob.c) */
 
-	/* the transaction as the client sees it (BEGIN is answered by the proxy) */
-	bool in_tx;
-	bool tx_failed;
-	char *tx_prefix;  /* BEGIN and SAVEPOINTs, for a shard that joins the transaction */
-	fanout_t *fan;    /* a statement running on several shards */
-	char *txn_portal; /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
-	char txn_tag[16]; /* its CommandComplete tag */
-	char *txn_sql;    /* or the statement its Execute runs on every link */
+	/* the transaction as the client sees it (BEGIN is answered by the proxy): tx.h */
+	tx_t tx;
+	bool txd_ready;    /* the head message's transaction decision is made: */
+	tx_decision_t txd; /* (tx_control, once per message, even if it waits) */
+	fanout_t *fan;     /* a statement running on several shards */
+	char *txn_portal;  /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
+	char txn_tag[16];  /* its CommandComplete tag */
+	char *txn_sql;     /* or the statement its Execute runs on every link */
 	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
@@ -340,6 +341,7 @@ void client_unlinked(client_t *c, server_t *s); /* s went back to the pool, or i
 int client_reply(client_t *c, uint8_t reply, char *str);
 char client_tx_status(const client_t *c);
 void client_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
+void client_tx_fail(client_t *c);                  /* an error inside the transaction */
 void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool client_maybe_release(client_t *c);
 void client_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */

@@ -167,6 +167,7 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 				         "out of memory while routing the statement");
 			}
 			c->have_plan = true;
+			c->txd_ready = false;
 			client_resume(c);
 		}
 		job_free(j);
