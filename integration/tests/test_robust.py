@@ -15,6 +15,7 @@ does: no crash, no hang, no memory blow-up, no injected SQL, no wrong answer.
   shard_hint_insert_of_other_shards_key_refused    /* pgshard: shard=1 */ INSERT
   abandoned_queries_are_cancelled_on_the_shards    close the socket mid pg_sleep
   login_works_while_shard0_is_down                 stop shard 0's primary
+  extended_commit_after_proxy_error_rolls_back     COMMIT over Bind/Execute after a refusal
 
 Each test starts a pgshard of its own (the cluster's pgshard.ini with [proxy] settings
 changed and this suite's tables rb_* added) on ports ROBUST_PORT_BASE.. (default
@@ -615,6 +616,47 @@ def login_works_while_shard0_is_down():
                     if n[0][0][0] >= int(os.environ.get("PGSHARD_REPLICAS", "1")):
                         break
                     time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------
+# transaction control over Bind/Execute after an error that was pgshard's own
+
+
+@test
+def extended_commit_after_proxy_error_rolls_back():
+    """BEGIN; INSERT on one shard; a statement pgshard refuses (0A000, the shard never saw
+    it); COMMIT over Parse/Bind/Execute: PostgreSQL answers ROLLBACK and keeps nothing, so
+    must pgshard, although the shard itself does not know the transaction failed."""
+    k0 = rl.key_on(0)
+    with Tables():
+        with Proxy("tx_extended") as p:
+            r = login(p.port)
+            try:
+                for sql in ("BEGIN", "INSERT INTO rb_items (id, v) VALUES (%d, 'kept?')" % k0):
+                    rows, tags, err, status = r.simple(sql)
+                    eq(err, None, sql)
+                rows, tags, err, status = r.simple(
+                    "SELECT v, row_number() OVER () FROM rb_items")
+                check(err is not None and err.get("C") == "0A000",
+                      "a window function over several shards is refused: %r" % (err,))
+                eq(status, "E", "status after pgshard's own error in the transaction")
+                r.send(r.parse("", "COMMIT") + r.bind("", "") + r.execute("") + r.SYNC)
+                got = r.until_ready()
+                tags = [body.rstrip(b"\0").decode() for kind, body in got if kind == "C"]
+                eq(tags, ["ROLLBACK"], "tag of COMMIT of a failed transaction")
+                eq(got[-1][1], b"I", "status after it")
+                rows, tags, err, status = r.simple("SELECT v FROM rb_items WHERE id = %d" % k0)
+                eq((rows, err), ([], None), "the insert of the failed transaction is gone")
+                # a savepoint answered by pgshard (no shard yet) keeps the transaction open
+                r.simple("BEGIN")
+                r.send(r.parse("", "SAVEPOINT a") + r.bind("", "") + r.execute("") + r.SYNC)
+                got = r.until_ready()
+                eq(got[-1][1], b"T", "status after SAVEPOINT over Bind/Execute")
+                rows, tags, err, status = r.simple("ROLLBACK")
+                eq((err, status), (None, "I"), "ROLLBACK")
+            finally:
+                r.close()
+            p.healthy()
 
 
 if __name__ == "__main__":
