@@ -1389,10 +1389,11 @@ static int binary_header_step(copy_splitter_t *s, const uint8_t *d, size_t n, bo
 		return fail(s, "22P04", "invalid COPY file header (missing length)");
 	total = 19 + (size_t)ext;
 	if (over_limit(s, total))
-		return fail(s, "54000",
-		            "COPY file header extension of %d bytes is longer than the %zu bytes "
-		            "pgshard buffers",
-		            (int)ext, s->max_row);
+		return fail(
+		    s, "54000",
+		    "COPY file header of %zu bytes (with an extension of %d bytes) is longer "
+		    "than the %zu bytes pgshard buffers",
+		    total, (int)ext, s->max_row);
 	if (n < total) {
 		if (!eof)
 			return 0;
@@ -1530,6 +1531,10 @@ static int keep(copy_splitter_t *s, const uint8_t *data, size_t len)
  */
 static int check_pending(copy_splitter_t *s)
 {
+	/* The binary file header is not a row: binary_header_step checks its length
+	 * itself once it has read it (and never keeps more than that length). */
+	if (s->format == COPY_BINARY && s->phase == PHASE_HEADER)
+		return 0;
 	if (pending_too_long(s))
 		return too_long(s, s->lines + 1);
 	return 0;

@@ -927,6 +927,20 @@ static void test_binary_malformed_data_is_22P04(void **state)
 	assert_contains(err, "received copy data after EOF marker");
 }
 
+/* Found by fuzz/fuzz_copy.c: with a limit below the header's 19 bytes, the
+ * header fed in pieces was reported as a row too long, and whole as a header
+ * extension too long. It is the header, however it is cut. */
+static void test_binary_header_over_max_row_is_told_as_the_header(void **state)
+{
+	bin_t b = {0};
+	const char *err;
+
+	bin_header(&b, 0);
+	bin_put16(&b, -1);
+	err = check_bin(0, 8, &b, "E:54000");
+	assert_contains(err, "COPY file header of 19 bytes");
+}
+
 static void test_binary_tuple_over_max_row_is_54000_from_its_length(void **state)
 {
 	copy_opts_t o = opts_of("COPY t FROM STDIN BINARY");
@@ -1042,6 +1056,7 @@ int main(void)
 	    cmocka_unit_test(
 	        test_binary_without_trailer_or_with_a_lone_last_byte_ends_like_postgres),
 	    cmocka_unit_test(test_binary_malformed_data_is_22P04),
+	    cmocka_unit_test(test_binary_header_over_max_row_is_told_as_the_header),
 	    cmocka_unit_test(test_binary_tuple_over_max_row_is_54000_from_its_length),
 	    cmocka_unit_test(test_callback_can_stop_feeding),
 	    cmocka_unit_test(test_row_and_line_numbers_count_like_postgres),
