@@ -14,6 +14,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 PACKAGES=(
 	build-essential cmake pkg-config clang-format
+	clang libclang-rt-14-dev # the fuzz targets (integration/fuzz.sh): libFuzzer is in the rt package
 	libevent-dev libpq-dev libinih-dev libcmocka-dev libpg-query-dev libprotobuf-c-dev uthash-dev libxxhash-dev libssl-dev
 	postgresql postgresql-contrib postgresql-client pgbouncer
 	python3-psycopg2 python3-xxhash nodejs npm procps iproute2 locales

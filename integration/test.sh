@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds pgshard twice
 # (optimized, and with AddressSanitizer + UndefinedBehaviorSanitizer), runs
-# the unit tests in both builds, then the integration suites against a real
-# local cluster through the sanitizer build, and prints one closing line
+# the unit tests in both builds, then each libFuzzer target for a short fixed
+# time (integration/fuzz.sh: one count per target; a target that does not
+# build counts as failed), then the integration suites against a real local
+# cluster through the sanitizer build, and prints one closing line
 # "N passed, N failed" over everything.
 #
 #   integration/test.sh [--skip-install] [--unit-only]
+#
+# FUZZ_SECONDS (default 10) is each fuzz target's time here; the long run is
+# integration/fuzz.sh --seconds 600.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -63,6 +68,25 @@ run_ctest build
 echo "== build (ASan + UBSan) and unit tests"
 build build-asan -DCMAKE_BUILD_TYPE=Debug -DPGSHARD_SANITIZE=ON
 run_ctest build-asan
+
+echo "== fuzz targets (${FUZZ_SECONDS:-10} s each)"
+fuzz_out=$(mktemp)
+set +e
+integration/fuzz.sh --seconds "${FUZZ_SECONDS:-10}" 2>&1 | tee "$fuzz_out"
+fuzz_rc=${PIPESTATUS[0]}
+set -e
+fuzz_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$fuzz_out" | tail -1 || true)
+rm -f "$fuzz_out"
+fuzz_failed=0
+if [ -n "$fuzz_line" ]; then
+	fuzz_failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$fuzz_line")
+	passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$fuzz_line")))
+	failed=$((failed + fuzz_failed))
+fi
+if [ "$fuzz_rc" != 0 ] && [ "$fuzz_failed" = 0 ]; then
+	echo "test: fuzz run exited $fuzz_rc" >&2
+	failed=$((failed + 1))
+fi
 
 if [ $unit_only = 0 ]; then
 	echo "== integration tests (sanitizer build)"

@@ -1317,7 +1317,7 @@ static int text_step(copy_splitter_t *s, const uint8_t *d, size_t n, bool eof, c
 	line_span_t l;
 	scan_result_t r = scan_line(s, d, n, eof, &l);
 	bool unterminated = s->in_quote;
-	uint64_t line;
+	uint64_t line, first;
 	size_t len;
 
 	if (r == SCAN_ERROR)
@@ -1328,12 +1328,13 @@ static int text_step(copy_splitter_t *s, const uint8_t *d, size_t n, bool eof, c
 	reset_line_scan(s);
 	if (l.end == 0)
 		return 0; /* the end of the data, at the start of a line */
+	first = s->lines + 1;
 	s->lines = line;
 	len = r == SCAN_MARKER ? l.content : l.end;
 	*used = l.end;
 	if (len > 0 || r == SCAN_LINE) {
 		if (over_limit(s, len))
-			return too_long(s, line);
+			return too_long(s, first);
 		if (s->phase == PHASE_HEADER) {
 			/* PostgreSQL reads the header line whole and throws it away (HEADER MATCH
 			 * compares it on each shard) */
@@ -1388,10 +1389,11 @@ static int binary_header_step(copy_splitter_t *s, const uint8_t *d, size_t n, bo
 		return fail(s, "22P04", "invalid COPY file header (missing length)");
 	total = 19 + (size_t)ext;
 	if (over_limit(s, total))
-		return fail(s, "54000",
-		            "COPY file header extension of %d bytes is longer than the %zu bytes "
-		            "pgshard buffers",
-		            (int)ext, s->max_row);
+		return fail(
+		    s, "54000",
+		    "COPY file header of %zu bytes (with an extension of %d bytes) is longer "
+		    "than the %zu bytes pgshard buffers",
+		    total, (int)ext, s->max_row);
 	if (n < total) {
 		if (!eof)
 			return 0;
@@ -1521,10 +1523,20 @@ static int keep(copy_splitter_t *s, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/*
+ * A row found too long here, before its end arrived, is reported at the line
+ * it starts on, as text_step reports a whole one: the message must not depend
+ * on how the client cut its CopyData (the line the scan has reached, inside a
+ * CSV row with quoted newlines, would).
+ */
 static int check_pending(copy_splitter_t *s)
 {
+	/* The binary file header is not a row: binary_header_step checks its length
+	 * itself once it has read it (and never keeps more than that length). */
+	if (s->format == COPY_BINARY && s->phase == PHASE_HEADER)
+		return 0;
 	if (pending_too_long(s))
-		return too_long(s, current_line(s));
+		return too_long(s, s->lines + 1);
 	return 0;
 }
 

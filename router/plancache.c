@@ -406,7 +406,9 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	for (int i = 0; i < m->n; i++) {
 		size_t end_off = i + 1 < m->n ? m->val_off[i + 1] : m->vals_len;
 
-		m->params[i].data = (const uint8_t *)(m->vals + m->val_off[i]);
+		/* every masked value may be '' (no bytes at all, vals still NULL) */
+		m->params[i].data = m->vals != NULL ? (const uint8_t *)(m->vals + m->val_off[i])
+		                                    : (const uint8_t *)"";
 		m->params[i].len = (int32_t)(end_off - m->val_off[i]);
 		m->params[i].format = 0;
 		m->params[i].type_oid = 0;

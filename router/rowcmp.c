@@ -833,12 +833,15 @@ static bool parse_timetz(const rowcmp_field_t *f, int16_t format, timetz_t *out)
 	return true;
 }
 
+/* In int128: binary values come from the wire unchecked, and time + zone of
+ * arbitrary ones overflows int64 (PostgreSQL's own values never do). */
 static int cmp_timetz(const timetz_t *a, const timetz_t *b)
 {
-	int64_t ta = a->time + a->zone * USECS_PER_SEC, tb = b->time + b->zone * USECS_PER_SEC;
+	__int128 ta = (__int128)a->time + (__int128)a->zone * USECS_PER_SEC;
+	__int128 tb = (__int128)b->time + (__int128)b->zone * USECS_PER_SEC;
 
 	if (ta != tb)
-		return cmp_i64(ta, tb);
+		return ta < tb ? -1 : 1;
 	return cmp_i64(a->zone, b->zone);
 }
 

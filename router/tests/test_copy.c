@@ -196,6 +196,10 @@ static const char *check_bytes(const char *sql, int key, size_t max_row, const v
 	if (strcmp(other->text, expect) != 0)
 		fail_msg("%s, one byte at a time\nexpected: %s\n     got: %s", sql, expect,
 		         other->text);
+	/* the error message too (its line number) does not depend on the cutting */
+	if (strcmp(other->err, whole.err) != 0)
+		fail_msg("%s, one byte at a time\nerror: %s\nwhole: %s", sql, other->err,
+		         whole.err);
 	for (size_t i = 1; i < n; i++) {
 		memset(other, 0, sizeof *other);
 		other->brief = brief;
@@ -203,6 +207,9 @@ static const char *check_bytes(const char *sql, int key, size_t max_row, const v
 		if (strcmp(other->text, expect) != 0)
 			fail_msg("%s, cut at %zu\nexpected: %s\n     got: %s", sql, i, expect,
 			         other->text);
+		if (strcmp(other->err, whole.err) != 0)
+			fail_msg("%s, cut at %zu\nerror: %s\nwhole: %s", sql, i, other->err,
+			         whole.err);
 	}
 	snprintf(err, sizeof err, "%s", whole.err);
 	free(other);
@@ -744,6 +751,19 @@ static void test_row_over_max_row_is_54000(void **state)
 	check_bytes("COPY t FROM STDIN (HEADER)", 0, 4, "header\n1\n", 9, false, "E:54000");
 }
 
+/* Found by fuzz/fuzz_copy.c: fed whole, the row below was reported at its last
+ * line (4); fed in pieces, at the line the scan had reached when the bytes
+ * kept passed the limit. Both now name the line the row starts on. */
+static void test_row_over_max_row_names_its_first_line_however_it_is_cut(void **state)
+{
+	static const char data[] = "1\n\"a\nb\nc\nddddddddddd\"\n";
+	const char *err;
+
+	err = check_bytes("COPY t FROM STDIN (FORMAT csv)", 0, 12, data, sizeof data - 1, false,
+	                  "R:1\\n='1' | E:54000");
+	assert_contains(err, "line 2 ");
+}
+
 static void test_long_row_is_told_before_it_is_buffered_whole(void **state)
 {
 	copy_opts_t o = opts_of("COPY t FROM STDIN");
@@ -908,6 +928,20 @@ static void test_binary_malformed_data_is_22P04(void **state)
 	assert_contains(err, "received copy data after EOF marker");
 }
 
+/* Found by fuzz/fuzz_copy.c: with a limit below the header's 19 bytes, the
+ * header fed in pieces was reported as a row too long, and whole as a header
+ * extension too long. It is the header, however it is cut. */
+static void test_binary_header_over_max_row_is_told_as_the_header(void **state)
+{
+	bin_t b = {0};
+	const char *err;
+
+	bin_header(&b, 0);
+	bin_put16(&b, -1);
+	err = check_bin(0, 8, &b, "E:54000");
+	assert_contains(err, "COPY file header of 19 bytes");
+}
+
 static void test_binary_tuple_over_max_row_is_54000_from_its_length(void **state)
 {
 	copy_opts_t o = opts_of("COPY t FROM STDIN BINARY");
@@ -1015,6 +1049,7 @@ int main(void)
 	    cmocka_unit_test(test_force_not_null_without_column_list_needs_the_key_name),
 	    cmocka_unit_test(test_row_with_fewer_fields_than_the_key_is_22P04),
 	    cmocka_unit_test(test_row_over_max_row_is_54000),
+	    cmocka_unit_test(test_row_over_max_row_names_its_first_line_however_it_is_cut),
 	    cmocka_unit_test(test_long_row_is_told_before_it_is_buffered_whole),
 	    cmocka_unit_test(test_binary_header_tuples_trailer_and_null_fields),
 	    cmocka_unit_test(test_binary_key_is_the_raw_field_bytes),
@@ -1022,6 +1057,7 @@ int main(void)
 	    cmocka_unit_test(
 	        test_binary_without_trailer_or_with_a_lone_last_byte_ends_like_postgres),
 	    cmocka_unit_test(test_binary_malformed_data_is_22P04),
+	    cmocka_unit_test(test_binary_header_over_max_row_is_told_as_the_header),
 	    cmocka_unit_test(test_binary_tuple_over_max_row_is_54000_from_its_length),
 	    cmocka_unit_test(test_callback_can_stop_feeding),
 	    cmocka_unit_test(test_row_and_line_numbers_count_like_postgres),

@@ -29,6 +29,9 @@
 static const char *const corpus[] = {
     "(none)",
     "SELEC * FROM users WHERE id = 1",
+    /* every masked literal empty: the values buffer holds no byte (found by fuzz_route) */
+    "SELECT * FROM users WHERE id = ''",
+    "SELECT * FROM users WHERE name = '' AND id = ''",
     "SELEC",
     "SELECT 1",
     "SELECT version()",

@@ -825,6 +825,19 @@ static void test_timetz_orders_by_utc_then_zone(void **state)
 	assert_bad(TIMETZ, 0, tv("12:00:00"), tv("12:00:00+01"));
 }
 
+/* Found by fuzz/fuzz_rowcmp.c: time + zone of binary values no server sends
+ * overflowed int64 (undefined behaviour, and an order that is not one). */
+static void test_timetz_binary_out_of_range_values_compare_without_overflow(void **state)
+{
+	rowcmp_key_t k = key_of(TIMETZ, 1);
+	rowcmp_field_t lo = bv("8000000000000000fff0bdc1"), hi = bv("7fffffffffffffff000f423f");
+
+	(void)state;
+	assert_true(cmp1(&k, lo, hi) < 0);
+	assert_true(cmp1(&k, hi, lo) > 0);
+	assert_int_equal(cmp1(&k, lo, lo), 0);
+}
+
 static void test_interval_compares_whole_span(void **state)
 {
 	/* ORDER BY; '1 mon', '30 days' and '720:00:00' tie */
@@ -1290,6 +1303,7 @@ int main(void)
 	    cmocka_unit_test(test_timestamp_orders_bc_and_infinities),
 	    cmocka_unit_test(test_timestamptz_offsets_name_one_instant),
 	    cmocka_unit_test(test_timetz_orders_by_utc_then_zone),
+	    cmocka_unit_test(test_timetz_binary_out_of_range_values_compare_without_overflow),
 	    cmocka_unit_test(test_interval_compares_whole_span),
 	    cmocka_unit_test(test_nulls_first_and_last_hold_under_desc),
 	    cmocka_unit_test(test_later_keys_break_ties),
