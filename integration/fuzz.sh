@@ -9,6 +9,7 @@
 #
 #   integration/fuzz.sh                     # every target, 10 s each (the test run)
 #   integration/fuzz.sh --seconds 600       # the long run: 10 minutes each
+#   FUZZ_BUILD=build-fuzz-long integration/fuzz.sh --seconds 600   # in its own build dir
 #   integration/fuzz.sh --seconds 120 fuzz_route copy   # some targets ("fuzz_" optional)
 #
 # Targets are the fuzz/fuzz_*.c files. Each runs alone (one process, one core).
@@ -69,7 +70,7 @@ max_len() {
 	esac
 }
 
-BUILD=build-fuzz
+BUILD=${FUZZ_BUILD:-build-fuzz} # another directory lets a long run go on beside the test run
 RUNS=$BUILD/fuzz-runs
 passed=0
 failed=0
