@@ -6,6 +6,8 @@
 #ifndef PGSHARD_PROXY_CLIENT_INT_H
 #define PGSHARD_PROXY_CLIENT_INT_H
 
+#include <stdarg.h>
+
 #include "proxy/proxy.h"
 
 /* client.c */
@@ -16,6 +18,9 @@ void client_protocol_violation(client_t *c, const char *what);
 
 /* What a step of the message loop did: consumed the message, wait, or failed. */
 enum { STEP_NEXT = 0, STEP_WAIT = 1, STEP_FAIL = -1 };
+
+/* session.c */
+char *client_error_str(const char *sqlstate, const char *fmt, va_list ap);
 
 /* client.c: answers the proxy makes itself, in order (see client_reply) */
 int client_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)

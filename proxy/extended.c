@@ -425,8 +425,8 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	case TX_ON_ONE:
 		if (!c->txd.as_rollback)
 			break; /* the Bind goes to the one participant */
-		/* COMMIT of a failed transaction runs as ROLLBACK, as a query */
-		/* fall through */
+		               /* COMMIT of a failed transaction runs as ROLLBACK, as a query */
+		               /* fall through */
 	case TX_ON_ALL:
 		/* runs on every shard of the transaction at its Execute, as a simple query */
 		r = client_leave_batch(c, -1);

@@ -159,8 +159,23 @@ typedef enum client_login_step {
 	LOGIN_DONE,
 } client_login_step_t;
 
+/*
+ * What the client's message loop (client.c, the top of a session) does for
+ * the layers below it, which report up through these instead of calling it:
+ * calls go down, events come up.
+ */
+typedef struct client_ops {
+	void (*resume)(client_t *c);                    /* read and run its messages again */
+	void (*server_reply)(client_t *c, server_t *s); /* a linked server has data */
+	void (*unlinked)(client_t *c, server_t *s);     /* a server left the client */
+	void (*closing)(client_t *c);                   /* the session closes */
+	void (*freeing)(client_t *c);                   /* and its memory goes (reaper) */
+	void (*params_known)(client_t *c); /* a login's server applied its parameters */
+} client_ops_t;
+
 struct client {
 	TAILQ_ENTRY(client) link; /* in the list of its state */
+	const client_ops_t *ops;
 	uint64_t id;
 	client_state_t state;
 	client_login_step_t login_step;
@@ -332,6 +347,7 @@ void client_close(client_t *c);
 void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
                            size_t error_len);
 void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
+void relay_reply(client_t *c, server_t *s);         /* the one server's replies, relayed */
 void client_server_lost(client_t *c, server_t *s, const char *why);
 void client_resume(client_t *c);
 void client_wait(client_t *c, pool_t *p);       /* into p->waiting, CL_WAITING */

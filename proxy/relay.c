@@ -24,48 +24,6 @@
 
 #include "proxy/log.h"
 
-/* ---- replies made by the proxy ---- */
-
-void relay_emit(client_t *c, uint8_t reply, const char *str)
-{
-	wire_buf_t *b = &c->worker->scratch;
-
-	wire_buf_reset(b);
-	switch (reply) {
-	case 'E': {
-		char sqlstate[6];
-
-		memcpy(sqlstate, str, 5);
-		sqlstate[5] = '\0';
-		wire_put_error(b, "ERROR", sqlstate, str + 5);
-		break;
-	}
-	case 'C':
-		wire_begin(b, 'C');
-		wire_put_cstring(b, str);
-		wire_end(b);
-		break;
-	case 'Z':
-		wire_put_ready(b, client_tx_status(c));
-		break;
-	default:
-		wire_put_empty(b, reply);
-		break;
-	}
-	if (!b->failed)
-		sbuf_write(&c->sb, b->data, b->len);
-}
-
-void relay_flush_synthesized(client_t *c, server_t *s)
-{
-	pending_t *p;
-
-	while ((p = pending_head(&s->pending)) != NULL && p->action == PEND_SYNTHESIZE) {
-		relay_emit(c, p->reply, p->str);
-		pending_pop(&s->pending);
-	}
-}
-
 /*
  * The server did not run a Parse (it failed, or was skipped after an
  * earlier error): the statement exists neither on the server nor, as
@@ -151,16 +109,12 @@ static bool is_rollback_tag(struct evbuffer *in, size_t total)
 
 /* ---- the relay loop ---- */
 
-void client_server_reply(client_t *c, server_t *s)
+void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
 	struct evbuffer *out = c->sb.out;
 	size_t max = worker_cfg(c->worker)->max_message_size;
 
-	if (c->fan != NULL && fanout_has(c->fan, s)) {
-		fanout_reply(c, s);
-		return;
-	}
 	while (!c->closing && c->server == s) {
 		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
 		size_t total;

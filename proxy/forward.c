@@ -1,0 +1,426 @@
+/*
+ * forward.c — a client's messages on their way to the one server that runs
+ * them: which shard's server (taken from its pool when the client holds
+ * none), and each message as the server must get it. Prepared statements
+ * are renamed to the names pgshard gives them on servers (prepare.c) and
+ * re-prepared where a server lacks them; session effects (SET, LISTEN, ...)
+ * are noted; every message that will be answered is noted in the server's
+ * pending queue.
+ */
+#include "proxy/client_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+/* ---- the client's messages ---- */
+
+void client_apply_effects(client_t *c, const char *sql, size_t len)
+{
+	route_effects_t e;
+
+	if (route_scan_effects(sql, len, &e) < 0)
+		return;
+	if (e.pin && !c->pinned) {
+		c->pinned = true;
+		c->pin_why = e.pin_why;
+		log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0,
+		        "session pinned to its server connection by %s", e.pin_why);
+	}
+	if (e.n_sets > 0) {
+		route_set_t *sets =
+		    realloc(c->pend_sets, sizeof(*sets) * (size_t)(c->n_pend_sets + e.n_sets));
+
+		if (sets == NULL) {
+			route_effects_free(&e);
+			return;
+		}
+		c->pend_sets = sets;
+		memcpy(sets + c->n_pend_sets, e.sets, sizeof(*sets) * (size_t)e.n_sets);
+		c->n_pend_sets += e.n_sets;
+		free(e.sets); /* the strings now belong to pend_sets */
+		if (c->server)
+			c->server->sets_doomed = false;
+	}
+}
+
+/* Make sure the server has this statement, injecting a Parse whose reply is swallowed. */
+static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (ps_server_has(s, e))
+		return 0;
+	wire_buf_reset(b);
+	ps_put_parse(b, e);
+	if (b->failed || ps_server_add(s, e) < 0 ||
+	    pending_push(&s->pending, 'P', PEND_SWALLOW, 0, e, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+/*
+ * Make the server's unnamed statement the client's own: re-send the client's
+ * last unnamed Parse, or, when the client has none, close whatever another
+ * client left there, so that the server answers 26000 as PostgreSQL would
+ * instead of running someone else's SQL.
+ */
+static int ensure_unnamed(client_t *c, server_t *s)
+{
+	if (s->unnamed_gen == c->unnamed_gen)
+		return 0;
+	if (c->unnamed_gen == 0) {
+		static const uint8_t close_unnamed[] = {'C', 0, 0, 0, 6, 'S', 0};
+
+		if (pending_push(&s->pending, 'C', PEND_SWALLOW, 0, NULL, NULL) < 0)
+			return -1;
+		s->unnamed_gen = 0;
+		return server_send(s, close_unnamed, sizeof(close_unnamed));
+	}
+	if (pending_push(&s->pending, 'P', PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	s->unnamed_gen = c->unnamed_gen;
+	return server_send(s, c->unnamed_parse, c->unnamed_parse_len);
+}
+
+/* The client's unnamed statement is now this Parse (the whole message, to send on). */
+int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
+{
+	uint8_t *copy = realloc(c->unnamed_parse, total);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, msg, total);
+	c->unnamed_parse = copy;
+	c->unnamed_parse_len = total;
+	c->unnamed_gen = ++c->worker->next_unnamed_gen;
+	return 0;
+}
+
+/* Give the client's name to the interned statement: 0 (*e set), 1 the name is taken, -1. */
+int client_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
+{
+	if (ps_client_get(c, m->name) != NULL)
+		return 1;
+	*e = ps_intern(c->worker, m);
+	if (*e == NULL)
+		return -1;
+	if (ps_client_put(c, m->name, *e) < 0) {
+		ps_unref(c->worker, *e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Answer with an error in order, and ignore the client until its Sync, as a server would. */
+static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
+{
+	char *str;
+	va_list ap;
+
+	va_start(ap, fmt);
+	str = client_error_str(sqlstate, fmt, ap);
+	va_end(ap);
+	if (str == NULL)
+		return -1;
+	c->skip_until_sync = true;
+	if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, 'E', NULL, str) < 0) {
+		free(str);
+		return -1;
+	}
+	relay_flush_synthesized(c, s);
+	return 0;
+}
+
+static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t total)
+{
+	wire_parse_msg_t m;
+	ps_entry_t *e;
+	char *name;
+
+	if (wire_parse_parse(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, "invalid Parse message");
+		return -1;
+	}
+	client_apply_effects(c, m.query, strlen(m.query));
+	s->unsynced = true;
+
+	if (m.name[0] == '\0') {
+		if (client_remember_unnamed(c, msg, total) < 0)
+			return -1;
+		s->unnamed_gen = c->unnamed_gen;
+		if (pending_push(&s->pending, 'P', PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+
+	switch (client_remember_named(c, &m, &e)) {
+	case -1:
+		return -1;
+	case 1:
+		return synth_error(c, s, "42P05", "prepared statement \"%s\" already exists",
+		                   m.name);
+	}
+	if (ps_server_has(s, e)) {
+		/* already prepared here: the proxy answers ParseComplete itself, in order */
+		if (pending_push(&s->pending, 'P', PEND_SYNTHESIZE, '1', NULL, NULL) < 0)
+			return -1;
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	name = strdup(m.name);
+	if (name == NULL || ps_server_add(s, e) < 0 ||
+	    pending_push(&s->pending, 'P', PEND_FORWARD, 0, e, name) < 0) {
+		free(name);
+		return -1;
+	}
+	{
+		wire_buf_t *b = &c->worker->scratch;
+
+		wire_buf_reset(b);
+		ps_put_parse(b, e);
+		if (b->failed)
+			return -1;
+		return server_send(s, b->data, b->len);
+	}
+}
+
+static int handle_bind(client_t *c, server_t *s, const uint8_t *msg, size_t total)
+{
+	wire_bind_msg_t m;
+	ps_entry_t *e;
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (wire_parse_bind(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, "invalid Bind message");
+		return -1;
+	}
+	s->unsynced = true;
+	if (m.stmt[0] == '\0') {
+		if (ensure_unnamed(c, s) < 0 ||
+		    pending_push(&s->pending, 'B', PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+	e = ps_client_get(c, m.stmt);
+	if (e == NULL)
+		return synth_error(c, s, "26000", "prepared statement \"%s\" does not exist",
+		                   m.stmt);
+	if (ensure_prepared(c, s, e) < 0)
+		return -1;
+	wire_buf_reset(b);
+	wire_begin(b, 'B');
+	wire_put_cstring(b, m.portal);
+	wire_put_cstring(b, e->server_name);
+	wire_put_bytes(b, msg + 5 + m.tail_off, total - 5 - m.tail_off);
+	if (wire_end(b) < 0 || pending_push(&s->pending, 'B', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const uint8_t *msg,
+                                 size_t total)
+{
+	wire_target_msg_t m;
+	ps_entry_t *e;
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (wire_parse_target(msg + 5, total - 5, &m) < 0) {
+		client_protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                         : "invalid Close message");
+		return -1;
+	}
+	s->unsynced = true;
+	if (m.kind == 'P' || m.name[0] == '\0') {
+		if (m.kind == 'S' && type == 'D' && ensure_unnamed(c, s) < 0)
+			return -1;
+		if (m.kind == 'S' && type == 'C') {
+			c->unnamed_gen = 0;
+			s->unnamed_gen = 0;
+		}
+		if (pending_push(&s->pending, type, PEND_FORWARD, 0, NULL, NULL) < 0)
+			return -1;
+		return server_send(s, msg, total);
+	}
+	if (type == 'C') {
+		/* the statement stays prepared on servers for whoever else uses it */
+		ps_client_del(c, m.name);
+		if (pending_push(&s->pending, 'C', PEND_SYNTHESIZE, '3', NULL, NULL) < 0)
+			return -1;
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	e = ps_client_get(c, m.name);
+	if (e == NULL)
+		return synth_error(c, s, "26000", "prepared statement \"%s\" does not exist",
+		                   m.name);
+	if (ensure_prepared(c, s, e) < 0)
+		return -1;
+	wire_buf_reset(b);
+	wire_begin(b, 'D');
+	wire_put_u8(b, 'S');
+	wire_put_cstring(b, e->server_name);
+	if (wire_end(b) < 0 || pending_push(&s->pending, 'D', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	return server_send(s, b->data, b->len);
+}
+
+/* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
+static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total)
+{
+	struct evbuffer *out = s->sb.out;
+	const uint8_t *msg;
+	int rc = 0;
+
+	if (c->skip_until_sync && type != 'S') {
+		evbuffer_drain(in, total);
+		return 0;
+	}
+
+	switch (type) {
+	case 'Q': {
+		const char *sql;
+
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
+			client_protocol_violation(c, "invalid Query message");
+			return -1;
+		}
+		client_apply_effects(c, sql, total - 6);
+		s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
+		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+			rc = -1;
+		else
+			rc = evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+		return rc;
+	}
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'C':
+		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (msg == NULL)
+			return -1;
+		if (type == 'P')
+			rc = handle_parse(c, s, msg, total);
+		else if (type == 'B')
+			rc = handle_bind(c, s, msg, total);
+		else
+			rc = handle_describe_close(c, s, type, msg, total);
+		if (!c->closing)
+			evbuffer_drain(in, total);
+		return c->closing ? -1 : rc;
+	case 'E':
+		s->unsynced = true;
+		s->executed = true;
+		rc = pending_push(&s->pending, 'E', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	case 'S':
+		c->skip_until_sync = false;
+		s->unsynced = false;
+		s->executed = false;
+		s->batch_failed = false;
+		s->flushed = false;
+		rc = pending_push(&s->pending, 'S', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	case 'F':
+		rc = pending_push(&s->pending, 'F', PEND_FORWARD, 0, NULL, NULL);
+		break;
+	default: /* 'H' Flush, 'd' 'c' 'f' COPY: no reply of their own */
+		break;
+	}
+	if (rc < 0)
+		return -1;
+	return evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+}
+
+/* Get a server of `shard` into c->links: 1 now, 0 later (the client is resumed), -1 failed. */
+static int acquire(client_t *c, int shard)
+{
+	pool_t *p;
+
+	if (client_link(c, shard) != NULL)
+		return 1;
+	p = pool_get(c->worker, shard, c->database, c->user);
+	if (p == NULL) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return -1;
+	}
+	if (pool_acquire(p, c) == 1)
+		return c->closing ? -1 : 1;
+	return c->closing ? -1 : 0;
+}
+
+/* Make c->server the link to `shard`. The link it leaves stays held (parked) when the
+ * transaction or a pin needs it; an idle one in autocommit was released already. */
+int client_use_shard(client_t *c, int shard)
+{
+	server_t *cur = c->server, *s;
+	int r;
+
+	if (cur != NULL && cur->pool->shard == shard)
+		return 1;
+	if (cur != NULL && (cur->pending.count > 0 || cur->syncing_params || cur->unsynced))
+		return 0; /* it answers first; its ReadyForQuery resumes the client */
+	c->server = NULL;
+	s = client_link(c, shard);
+	if (s != NULL) {
+		c->server = s;
+		cancel_update(c);
+		return 1;
+	}
+	r = acquire(c, shard);
+	if (r == 1)
+		c->server = client_link(c, shard);
+	return r;
+}
+
+/* Pass the head message to the current server, unchanged or as prepare.c rewrites it. */
+int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	server_t *s = c->server;
+
+	if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
+		/* backpressure: read no more from the client until the server drains */
+		c->wait_server_drain = true;
+		sbuf_pause(&c->sb);
+		return STEP_WAIT;
+	}
+	c->have_plan = false;
+	if (handle_message(c, s, type, in, total) < 0) {
+		if (!c->closing)
+			client_fail(c, "FATAL", "53200",
+			            "pgshard: could not pass message to server");
+		return STEP_FAIL;
+	}
+	return STEP_NEXT;
+}
+
+/*
+ * Hold a link to every shard in `want` for a fan-out: 1 when all are held
+ * (and none is current), 0 to wait (for the current server to answer, or
+ * for a pool), -1 on failure. The links gathered so far stay held.
+ */
+int client_gather_links(client_t *c, const shard_set_t *want)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return 0;
+	c->gathering = true;
+	for (int i = 0; i < cfg->n_shards; i++) {
+		int r;
+
+		if (!shard_set_has(want, i))
+			continue;
+		r = acquire(c, i);
+		if (r != 1)
+			return r;
+	}
+	c->gathering = false;
+	c->server = NULL;
+	return 1;
+}

@@ -1,0 +1,588 @@
+/*
+ * session.c — a client session as the layers below the message loop see
+ * it: its state and the list that state puts it on, its links (at most one
+ * server per shard), its output (errors, replies pgshard makes itself, in
+ * order behind what a server still owes), linking a server (settings,
+ * joining the transaction) and letting it go, its transaction as the
+ * shards report it, and closing. Nothing here reads the client's messages:
+ * what must go up to the message loop (client.c) goes through c->ops.
+ */
+#include "proxy/client_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/log.h"
+
+/* ---- state lists ---- */
+
+static struct client_list *list_of(client_t *c, client_state_t st)
+{
+	switch (st) {
+	case CL_LOGIN:
+		return &c->worker->login_clients;
+	case CL_IDLE:
+		return &c->worker->idle_clients;
+	case CL_WAITING:
+		return &c->pool->waiting;
+	case CL_ACTIVE:
+		return &c->pool->active_clients;
+	case CL_CLOSED:
+		return &c->worker->closed_clients;
+	}
+	return NULL;
+}
+
+/* Into the list of state st (of pool p for CL_WAITING and CL_ACTIVE). */
+static void move_to(client_t *c, client_state_t st, pool_t *p)
+{
+	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	c->state = st;
+	if (p != NULL)
+		c->pool = p;
+	TAILQ_INSERT_TAIL(list_of(c, st), c, link);
+}
+
+void client_wait(client_t *c, pool_t *p)
+{
+	move_to(c, CL_WAITING, p);
+}
+
+server_t *client_any_link(const client_t *c)
+{
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL)
+			return c->links[i];
+	return NULL;
+}
+
+/* Logged in without a server (login.c knew the parameters): idle, and its messages go on. */
+void client_logged_in(client_t *c)
+{
+	move_to(c, CL_IDLE, NULL);
+	client_resume(c);
+}
+
+void client_unwait(client_t *c)
+{
+	server_t *s = client_any_link(c);
+
+	move_to(c, s != NULL ? CL_ACTIVE : CL_IDLE, s != NULL ? s->pool : NULL);
+}
+
+/* ---- links: at most one server per shard ---- */
+
+server_t *client_link(const client_t *c, int shard)
+{
+	return shard >= 0 && shard < c->links_cap ? c->links[shard] : NULL;
+}
+
+static int links_put(client_t *c, server_t *s)
+{
+	int shard = s->pool->shard;
+
+	if (shard >= c->links_cap) {
+		int cap = shard + 1 > 4 ? shard + 1 : 4;
+		server_t **links = realloc(c->links, sizeof(*links) * (size_t)cap);
+
+		if (links == NULL)
+			return -1;
+		memset(links + c->links_cap, 0, sizeof(*links) * (size_t)(cap - c->links_cap));
+		c->links = links;
+		c->links_cap = cap;
+	}
+	if (c->links[shard] == NULL)
+		c->n_links++;
+	c->links[shard] = s;
+	return 0;
+}
+
+void client_unlinked(client_t *c, server_t *s)
+{
+	int shard = s->pool->shard;
+
+	if (client_link(c, shard) == s) {
+		c->links[shard] = NULL;
+		c->n_links--;
+	}
+	if (c->server == s)
+		c->server = NULL;
+	c->ops->unlinked(c, s);
+	if (c->n_links == 0 && c->state == CL_ACTIVE)
+		move_to(c, CL_IDLE, NULL);
+	cancel_update(c);
+}
+
+/* ---- output ---- */
+
+void client_send_buf(client_t *c, wire_buf_t *b)
+{
+	if (!b->failed)
+		sbuf_write(&c->sb, b->data, b->len);
+}
+
+static void send_error(client_t *c, const char *severity, const char *sqlstate, const char *msg)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_put_error(b, severity, sqlstate, msg);
+	client_send_buf(c, b);
+}
+
+static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_t *c = arg;
+	sbuf_loop_t *loop = &c->worker->loop;
+
+	client_close(c);
+	sbuf_flush_all(loop);
+}
+
+/*
+ * Stop reading, let the output drain, then close: from client_write_cb when
+ * the output empties, or from the event loop right away when it already is.
+ * Never synchronously, because the caller still holds the client.
+ */
+void client_close_after_flush(client_t *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	sbuf_pause(&c->sb);
+	if (evbuffer_get_length(c->sb.out) == 0) {
+		c->close_ev = event_new(c->worker->base, -1, 0, deferred_close_cb, c);
+		if (c->close_ev != NULL)
+			event_active(c->close_ev, 0, 0);
+	}
+}
+
+void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0, "%s %s: %s", severity, sqlstate,
+	        msg);
+	if (c->closing)
+		return;
+	send_error(c, severity, sqlstate, msg);
+	client_close_after_flush(c);
+}
+
+void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (c->closing)
+		return;
+	wire_buf_reset(b);
+	wire_begin(b, 'E');
+	wire_put_bytes(b, body, len);
+	wire_end(b);
+	client_send_buf(c, b);
+	client_close_after_flush(c);
+}
+
+void client_protocol_violation(client_t *c, const char *what)
+{
+	client_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
+}
+
+void client_drop_pending_sets(client_t *c)
+{
+	route_sets_free(c->pend_sets, c->n_pend_sets);
+	c->pend_sets = NULL;
+	c->n_pend_sets = 0;
+}
+
+static bool link_idle(const server_t *s)
+{
+	return s->pending.count == 0 && s->tx_status == 'I' && !s->unsynced && !s->syncing_params;
+}
+
+/*
+ * Close the session: give back or close its servers, leave every list, close
+ * the socket. The memory stays until the worker's reaper frees it
+ * (client_free), so callers up the stack that hold c see c->closing and
+ * CL_CLOSED instead of freed memory.
+ */
+void client_close(client_t *c)
+{
+	worker_t *w = c->worker;
+	server_t *s;
+
+	if (c->state == CL_CLOSED)
+		return;
+	log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0, "client closed");
+	c->closing = true;
+	if (c->close_ev != NULL) {
+		event_free(c->close_ev);
+		c->close_ev = NULL;
+	}
+	c->ops->closing(c);
+	if (c->state == CL_WAITING)
+		pool_remove_waiting(c);
+	while ((s = client_any_link(c)) != NULL) {
+		/*
+		 * A server in the middle of something, or holding session state
+		 * of this client, cannot serve anyone else. A statement still
+		 * running there is cancelled: PostgreSQL would not notice the
+		 * closed connection until the statement writes to it.
+		 */
+		if (link_idle(s) && !c->pinned) {
+			pool_release(s);
+		} else {
+			client_unlinked(c, s);
+			if (s->pending.count > 0)
+				cancel_server(w, s);
+			server_close(s, "client went away during a transaction");
+		}
+	}
+	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	c->state = CL_CLOSED;
+	TAILQ_INSERT_TAIL(&w->closed_clients, c, link);
+	w->n_clients--;
+	cancel_unregister(c);
+	sbuf_shutdown(&c->sb);
+	worker_reap_later(w);
+}
+
+void client_free(client_t *c)
+{
+	c->ops->freeing(c);
+	sbuf_close(&c->sb);
+	ps_client_free(c);
+	params_free(&c->startup_params);
+	params_free(&c->session_params);
+	client_drop_pending_sets(c);
+	free(c->links);
+	tx_free(&c->tx);
+	free(c->txn_portal);
+	free(c->txn_sql);
+	free(c->unnamed_parse);
+	free(c->user);
+	free(c->database);
+	free(c->stored_password);
+	free(c->login_error);
+	free(c->connect_error);
+	if (c->scram != NULL)
+		explicit_bzero(c->scram, sizeof(*c->scram));
+	free(c->scram);
+	free(c);
+}
+
+/* ---- linking ---- */
+
+static void start_param_sync(client_t *c, server_t *s)
+{
+	char *sql = params_sync_sql(&c->startup_params, &c->session_params);
+	wire_buf_t *b = &c->worker->scratch;
+
+	if (sql == NULL || server_query(s, b, sql, 'Q', PEND_SWALLOW) < 0) {
+		free(sql);
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	free(sql);
+	s->syncing_params = true;
+}
+
+/* A shard joins the client's transaction: replay its BEGIN (and SAVEPOINTs) there first. */
+static void join_transaction(client_t *c, server_t *s)
+{
+	if (tx_join(&c->tx, s->pool->shard) < 0 ||
+	    server_query(s, &c->worker->scratch, c->tx.prefix, 'Q', PEND_SWALLOW) < 0)
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+}
+
+void client_linked(client_t *c, server_t *s)
+{
+	s->client = c;
+	if (links_put(c, s) < 0) {
+		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		return;
+	}
+	c->server = s;
+	move_to(c, CL_ACTIVE, s->pool);
+	cancel_update(c);
+	sbuf_resume(&c->sb);
+	log_msg(LOG_DEBUG, c->id, s->id, "linked to shard %d", s->pool->shard);
+
+	if (s->params_hash != c->params_hash) {
+		start_param_sync(c, s);
+		/* a login goes on in client_sync_done, once the values are known */
+		if (c->login_step == LOGIN_PARAMS || c->closing)
+			return;
+	} else if (c->login_step == LOGIN_PARAMS) {
+		c->ops->params_known(c);
+		return;
+	}
+	if (tx_open(&c->tx) && c->tx.prefix != NULL)
+		join_transaction(c, s);
+	/*
+	 * The message that made the client wait is already buffered: send it
+	 * now, right behind the sync query if there is one; the server answers
+	 * in order and the pending queue keeps the sync's replies away from
+	 * the client.
+	 */
+	client_resume(c);
+}
+
+void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len)
+{
+	s->syncing_params = false;
+	if (error_body != NULL) {
+		/* the server is fine, but its settings are now unknown */
+		s->params_hash = 0;
+		client_fail_with_body(c, error_body, len);
+		return;
+	}
+	s->params_hash = c->params_hash;
+	if (c->login_step == LOGIN_PARAMS)
+		c->ops->params_known(c);
+}
+
+bool client_maybe_release(client_t *c)
+{
+	server_t *s;
+
+	if (c->n_links == 0 || c->pinned || c->closing || c->fan != NULL || c->gathering ||
+	    tx_open(&c->tx))
+		return false;
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL && !link_idle(c->links[i]))
+			return false;
+	while ((s = client_any_link(c)) != NULL)
+		pool_release(s);
+	/* anything the client sent meanwhile needs a server again */
+	client_resume(c);
+	return true;
+}
+
+void client_server_lost(client_t *c, server_t *s, const char *why)
+{
+	client_unlinked(c, s);
+	client_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
+}
+
+char client_tx_status(const client_t *c)
+{
+	return tx_status(&c->tx);
+}
+
+/*
+ * A link reported its transaction status. A transaction the server opened
+ * itself (a query string with BEGIN in it) makes the client's: other shards
+ * it touches join with a plain BEGIN.
+ */
+void client_note_status(client_t *c, char status)
+{
+	if (tx_note_status(&c->tx, status) < 0 || status == 'I')
+		return;
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL)
+			tx_join(&c->tx, i);
+}
+
+void client_tx_fail(client_t *c)
+{
+	tx_fail(&c->tx);
+}
+
+/*
+ * A reply the proxy makes itself ('1', '2', '3', 'n', 'E' with str =
+ * SQLSTATE+message, 'C' with str = tag, 'Z'): written now when nothing is
+ * outstanding, else queued behind what the current server owes.
+ */
+int client_reply(client_t *c, uint8_t reply, char *str)
+{
+	server_t *s = c->server;
+
+	if (s != NULL && s->pending.count > 0) {
+		if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, reply, NULL, str) < 0) {
+			free(str);
+			return -1;
+		}
+		relay_flush_synthesized(c, s);
+		return 0;
+	}
+	relay_emit(c, reply, str);
+	free(str);
+	return 0;
+}
+
+/* SQLSTATE followed by the message: the `str` of an error reply the proxy makes. */
+char *client_error_str(const char *sqlstate, const char *fmt, va_list ap)
+{
+	char msg[1024], *str;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	str = malloc(strlen(msg) + 6);
+	if (str == NULL)
+		return NULL;
+	memcpy(str, sqlstate, 5);
+	strcpy(str + 5, msg);
+	return str;
+}
+
+/* An error the proxy answers in order; in a transaction it fails the transaction. */
+int client_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+{
+	char *str;
+	va_list ap;
+
+	va_start(ap, fmt);
+	str = client_error_str(sqlstate, fmt, ap);
+	va_end(ap);
+	if (str == NULL)
+		return -1;
+	tx_fail(&c->tx);
+	return client_reply(c, 'E', str);
+}
+
+/* PostgreSQL's answer to a statement in a failed transaction block. */
+int client_reply_aborted(client_t *c)
+{
+	return client_reply_error(c, "25P02",
+	                          "current transaction is aborted, commands ignored until end of "
+	                          "transaction block");
+}
+
+/* PostgreSQL's answer to a Bind or Describe of a statement the client has not prepared. */
+int client_reply_no_statement(client_t *c, const char *name)
+{
+	if (name[0] == '\0')
+		return client_reply_error(c, "26000", "unnamed prepared statement does not exist");
+	return client_reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
+}
+
+int client_reply_tag(client_t *c, const char *tag)
+{
+	char *str = strdup(tag);
+
+	return str != NULL ? client_reply(c, 'C', str) : -1;
+}
+
+/* The one shard a plan for one shard runs on; -1 when it needs several. */
+int client_single_shard(const client_t *c, const route_plan_t *p)
+{
+	const cfg_t *cfg = worker_cfg(c->worker);
+	int first = shard_set_first(&p->shards);
+
+	switch (p->kind) {
+	case ROUTE_DEFAULT:
+		return first >= 0 ? first : cfg->default_shard;
+	case ROUTE_ANY:
+		/* a copy on every shard: read it where the client already is */
+		for (int i = 0; i < cfg->n_shards; i++)
+			if (shard_set_has(&p->shards, i) && client_link(c, i) != NULL)
+				return i;
+		if (shard_set_has(&p->shards, cfg->default_shard))
+			return cfg->default_shard;
+		return first;
+	default:
+		return shard_set_count(&p->shards) == 1 ? first : -1;
+	}
+}
+
+int client_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
+{
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+}
+
+/* The tag of a savepoint statement the proxy answers itself. */
+const char *client_savepoint_tag(const char *sql)
+{
+	sql += route_skip_blank(sql, strlen(sql), 0);
+	if (strncasecmp(sql, "RELEASE", 7) == 0)
+		return "RELEASE";
+	if (strncasecmp(sql, "SAVEPOINT", 9) == 0)
+		return "SAVEPOINT";
+	return "ROLLBACK";
+}
+
+/* Inside a transaction, the shards a statement that may write runs on have written. */
+void client_note_writes(client_t *c, const route_plan_t *p)
+{
+	int one;
+
+	if (!tx_open(&c->tx) || !p->is_write)
+		return;
+	one = client_single_shard(c, p);
+	if (one >= 0) {
+		tx_note_write(&c->tx, one);
+		return;
+	}
+	for (int i = 0; i < worker_cfg(c->worker)->n_shards; i++)
+		if (shard_set_has(&p->shards, i))
+			tx_note_write(&c->tx, i);
+}
+
+bool client_aborted_tx_allows(const route_plan_t *p)
+{
+	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
+	       p->txn == ROUTE_TXN_SAVEPOINT;
+}
+
+/* ---- replies made by the proxy ---- */
+
+void relay_emit(client_t *c, uint8_t reply, const char *str)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	switch (reply) {
+	case 'E': {
+		char sqlstate[6];
+
+		memcpy(sqlstate, str, 5);
+		sqlstate[5] = '\0';
+		wire_put_error(b, "ERROR", sqlstate, str + 5);
+		break;
+	}
+	case 'C':
+		wire_begin(b, 'C');
+		wire_put_cstring(b, str);
+		wire_end(b);
+		break;
+	case 'Z':
+		wire_put_ready(b, client_tx_status(c));
+		break;
+	default:
+		wire_put_empty(b, reply);
+		break;
+	}
+	if (!b->failed)
+		sbuf_write(&c->sb, b->data, b->len);
+}
+
+void relay_flush_synthesized(client_t *c, server_t *s)
+{
+	pending_t *p;
+
+	while ((p = pending_head(&s->pending)) != NULL && p->action == PEND_SYNTHESIZE) {
+		relay_emit(c, p->reply, p->str);
+		pending_pop(&s->pending);
+	}
+}
+
+/* The message loop (client.c) goes on with the client's messages. */
+void client_resume(client_t *c)
+{
+	c->ops->resume(c);
+}
+
+/* A server linked to c has data: the message loop says who reads it. */
+void client_server_reply(client_t *c, server_t *s)
+{
+	c->ops->server_reply(c, s);
+}
