@@ -160,7 +160,7 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	if (fanout_query(c, sql, true) < 0) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
@@ -187,7 +187,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		    routejob_start(c, sql, total - 6) == 0)
 			return STEP_WAIT; /* routejob_done_cb resumes the client */
 		if (worker_route(c->worker, sql, NULL, 0, p) < 0) {
-			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+			client_fail_status(c, PX_NOMEM);
 			return STEP_FAIL;
 		}
 		c->have_plan = true;
@@ -381,9 +381,10 @@ static void process_messages(client_t *c)
 		if (rc == STEP_WAIT)
 			break;
 		if (rc == STEP_FAIL) {
+			/* the one place a failed step reaches the client, with its status */
 			c->in_process = false;
 			if (!c->closing)
-				client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+				client_fail_status(c, c->status != PX_OK ? c->status : PX_NOMEM);
 			return;
 		}
 	}

@@ -346,7 +346,7 @@ static int acquire(client_t *c, int shard)
 		return 1;
 	p = pool_get(c->worker, shard, c->database, c->user);
 	if (p == NULL) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return -1;
 	}
 	if (pool_acquire(p, c) == 1)
@@ -392,8 +392,7 @@ int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 	c->have_plan = false;
 	if (handle_message(c, s, type, in, total) < 0) {
 		if (!c->closing)
-			client_fail(c, "FATAL", "53200",
-			            "pgshard: could not pass message to server");
+			client_fail_status(c, PX_SEND);
 		return STEP_FAIL;
 	}
 	return STEP_NEXT;

@@ -64,7 +64,7 @@ static void login_acquire(client_t *c)
 	pool_t *p = pool_get(c->worker, shard, c->database, c->user);
 
 	if (p == NULL) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return;
 	}
 	c->pool = p;
@@ -250,7 +250,7 @@ static void start_auth(client_t *c)
 
 		c->scram = calloc(1, sizeof(*c->scram));
 		if (c->scram == NULL) {
-			client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+			client_fail_status(c, PX_NOMEM);
 			return;
 		}
 		/* an unknown user still goes through the exchange, and fails at the end */
@@ -326,7 +326,7 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 	c->user = strdup(user);
 	c->database = strdup(db);
 	if (c->user == NULL || c->database == NULL) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return;
 	}
 	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {

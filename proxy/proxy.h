@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "proxy/auth.h"
 #include "proxy/sbuf.h"
+#include "proxy/status.h"
 #include "proxy/tx.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
@@ -176,6 +177,7 @@ typedef struct client_ops {
 struct client {
 	TAILQ_ENTRY(client) link; /* in the list of its state */
 	const client_ops_t *ops;
+	px_status_t status; /* why the last step failed, when it did */
 	uint64_t id;
 	client_state_t state;
 	client_login_step_t login_step;
@@ -342,6 +344,7 @@ server_t *client_link(const client_t *c, int shard);
 void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
+void client_fail_status(client_t *c, px_status_t st); /* FATAL with the status's SQLSTATE */
 void client_close(client_t *c);
 /* The pool could not open a server for the waiting client c (it is out of p->waiting). */
 void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,

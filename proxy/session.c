@@ -176,6 +176,13 @@ void client_fail(client_t *c, const char *severity, const char *sqlstate, const 
 	client_close_after_flush(c);
 }
 
+/* A failure as a value: its SQLSTATE and message are status.c's. */
+void client_fail_status(client_t *c, px_status_t st)
+{
+	c->status = st;
+	client_fail(c, "FATAL", px_status_sqlstate(st), "pgshard: %s", px_status_message(st));
+}
+
 void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
 {
 	wire_buf_t *b = &c->worker->scratch;
@@ -287,7 +294,7 @@ static void start_param_sync(client_t *c, server_t *s)
 
 	if (sql == NULL || server_query(s, b, sql, 'Q', PEND_SWALLOW) < 0) {
 		free(sql);
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return;
 	}
 	free(sql);
@@ -299,14 +306,14 @@ static void join_transaction(client_t *c, server_t *s)
 {
 	if (tx_join(&c->tx, s->pool->shard) < 0 ||
 	    server_query(s, &c->worker->scratch, c->tx.prefix, 'Q', PEND_SWALLOW) < 0)
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 }
 
 void client_linked(client_t *c, server_t *s)
 {
 	s->client = c;
 	if (links_put(c, s) < 0) {
-		client_fail(c, "FATAL", "53200", "pgshard: out of memory");
+		client_fail_status(c, PX_NOMEM);
 		return;
 	}
 	c->server = s;
