@@ -268,7 +268,7 @@ static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size
 
 	c->connect_error = NULL;
 	c->have_plan = false;
-	c->gathering = false; /* the links a fan-out had gathered are not needed now */
+	c->phase = PH_IDLE; /* the links a fan-out had gathered are not needed now */
 	rc = client_reply_error(c, "08001", "%s", why);
 	free(why);
 	if (rc < 0)

@@ -82,6 +82,7 @@ void fanout_free(client_t *c)
 		copy_opts_free(&f->opts);
 	free(f);
 	c->fan = NULL;
+	c->phase = PH_IDLE;
 	cancel_update(c);
 }
 
@@ -290,6 +291,7 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	f->key_index = -1;
 	err[0] = '\0';
 	c->fan = f;
+	c->phase = PH_SEVERAL;
 	if (bind != NULL && keep_bind(f, bind) < 0) {
 		fanout_free(c);
 		return -1;

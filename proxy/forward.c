@@ -409,7 +409,7 @@ int client_gather_links(client_t *c, const shard_set_t *want)
 
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return 0;
-	c->gathering = true;
+	c->phase = PH_GATHERING;
 	for (int i = 0; i < cfg->n_shards; i++) {
 		int r;
 
@@ -419,7 +419,7 @@ int client_gather_links(client_t *c, const shard_set_t *want)
 		if (r != 1)
 			return r;
 	}
-	c->gathering = false;
+	c->phase = PH_IDLE;
 	c->server = NULL;
 	return 1;
 }

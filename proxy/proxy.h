@@ -151,6 +151,18 @@ typedef enum client_state {
 	CL_CLOSED,
 } client_state_t;
 
+/*
+ * What a client's statement is doing, beyond its messages going to c->server:
+ * one field, so that "can its servers go back to their pools?" and an admin
+ * view ask one thing.
+ */
+typedef enum client_phase {
+	PH_IDLE,      /* nothing runs for it but what its current server (if any) answers */
+	PH_ROUTING,   /* its statement is routed off the loop (routejob.c, c->route_job) */
+	PH_GATHERING, /* a server of each shard a statement needs is being collected */
+	PH_SEVERAL,   /* a statement runs on several shards (fanout.c, c->fan) */
+} client_phase_t;
+
 typedef enum client_login_step {
 	LOGIN_STARTUP,      /* waiting for the startup packet */
 	LOGIN_PASSWORD,     /* md5: waiting for PasswordMessage */
@@ -195,7 +207,7 @@ struct client {
 	server_t **links; /* by shard: every server this client holds */
 	int links_cap;
 	int n_links;
-	bool gathering; /* collecting links for a fan-out: do not release them */
+	client_phase_t phase; /* what its statement is doing now, see client_phase_t */
 
 	/* the message at the head of the input, once routed */
 	bool have_plan;

@@ -129,6 +129,7 @@ int routejob_start(client_t *c, const char *sql, size_t len)
 	pthread_mutex_unlock(&queue_lock);
 
 	c->route_job = j;
+	c->phase = PH_ROUTING;
 	sbuf_pause(&c->sb); /* nothing more from it until its statement is routed */
 	log_msg(LOG_DEBUG, c->id, 0, "routing a statement of %zu bytes off the loop", len);
 	return 0;
@@ -139,6 +140,7 @@ void routejob_forget(client_t *c)
 	if (c->route_job != NULL) {
 		c->route_job->client = NULL;
 		c->route_job = NULL;
+		c->phase = PH_IDLE;
 	}
 }
 
@@ -159,6 +161,7 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 
 		if (c != NULL) {
 			c->route_job = NULL;
+			c->phase = PH_IDLE;
 			c->plan = j->plan;
 			if (j->rc < 0) {
 				c->plan.kind = ROUTE_REFUSE;

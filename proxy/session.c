@@ -111,8 +111,14 @@ void client_unlinked(client_t *c, server_t *s)
 	if (c->server == s)
 		c->server = NULL;
 	c->ops->unlinked(c, s);
-	if (c->n_links == 0 && c->state == CL_ACTIVE)
+	/*
+	 * An active client is on the list of a pool it holds a server of, so
+	 * that a walk over pools finds every client holding a server.
+	 */
+	if (c->state == CL_ACTIVE && c->n_links == 0)
 		move_to(c, CL_IDLE, NULL);
+	else if (c->state == CL_ACTIVE && c->pool == s->pool)
+		move_to(c, CL_ACTIVE, client_any_link(c)->pool);
 	cancel_update(c);
 }
 
@@ -360,8 +366,7 @@ bool client_maybe_release(client_t *c)
 {
 	server_t *s;
 
-	if (c->n_links == 0 || c->pinned || c->closing || c->fan != NULL || c->gathering ||
-	    tx_open(&c->tx))
+	if (c->n_links == 0 || c->pinned || c->closing || c->phase != PH_IDLE || tx_open(&c->tx))
 		return false;
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))
