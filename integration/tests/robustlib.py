@@ -356,6 +356,23 @@ class Proxy:
 # a well-behaved client
 
 
+def shard_activity():
+    """The app's backends on each shard that are not idle, briefly."""
+    out = []
+    for shard in range(len(SHARD_PORTS)):
+        try:
+            c = su(shard)
+            with c.cursor() as cur:
+                cur.execute("select pid, state, wait_event_type, wait_event, left(query, 60),"
+                            " extract(epoch from now() - xact_start)::int"
+                            " from pg_stat_activity where usename = 'app' and state <> 'idle'")
+                out.append("shard %d: %r" % (shard, cur.fetchall()))
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            out.append("shard %d: %s" % (shard, e))
+    return "; ".join(out)
+
+
 class Watcher:
     """A client on `port` that runs checked queries in a loop and records every wrong
     answer, error or reply slower than `max_wait` seconds. queries: list of (sql, rows)
@@ -374,7 +391,12 @@ class Watcher:
 
     def _timed(self, r, sql):
         t0 = time.time()
-        got = r.simple(sql)
+        try:
+            got = r.simple(sql)
+        except Failure as e:
+            # what the shards were doing while no reply came: waiting on a lock that a
+            # session of the load holds is PostgreSQL's doing, not the proxy's
+            raise Failure("%s on %r; shards meanwhile: %s" % (e, sql[:60], shard_activity()))
         dt = time.time() - t0
         self.slowest = max(self.slowest, dt)
         if dt > self.max_wait:
