@@ -254,9 +254,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	cancel_init();
 	current = cfg_ref_new(cfg);
-	if (current == NULL || control_init(current) < 0)
+	if (current == NULL || cancel_init(cfg->workers) < 0 || control_init(current) < 0)
 		return 1;
 
 	g_n_workers = cfg->workers;
@@ -296,6 +295,7 @@ int main(int argc, char **argv)
 	if (base != NULL)
 		event_base_free(base);
 	free(g_workers);
+	cancel_free();
 	cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;

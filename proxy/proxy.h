@@ -437,7 +437,10 @@ void cancel_update(client_t *c); /* the client's server changed */
 void cancel_forward(worker_t *w, int32_t pid, int32_t key);
 /* Ask s's backend to cancel what it runs (its client went away mid-statement). */
 void cancel_server(worker_t *w, const server_t *s);
-void cancel_init(void);
+int cancel_init(int n_workers); /* before the workers start; cancel_free after they stop */
+void cancel_free(void);
+int cancel_worker_start(worker_t *w); /* its inbox for requests other workers accept */
+void cancel_worker_stop(worker_t *w);
 
 /* ---- routing long statements off the loop (routejob.c) ---- */
 

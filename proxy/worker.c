@@ -5,7 +5,9 @@
  * new connections, and owns its clients, pools and prepared-statement
  * registry outright: nothing on the data path takes a lock. The main thread
  * talks to a worker only to hand it a new config (reload) or stop it; the
- * control thread only to hand it a new view of the nodes (nodes.h).
+ * control thread only to hand it a new view of the nodes (nodes.h), and
+ * another worker only to pass on a CancelRequest for one of its sessions
+ * (cancel.c).
  */
 #include "proxy/proxy.h"
 
@@ -258,7 +260,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->route_ev = event_new(w->base, -1, 0, routejob_done_cb, w);
 	w->nodes_ev = event_new(w->base, -1, 0, nodes_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
-	    w->nodes_ev == NULL)
+	    w->nodes_ev == NULL || cancel_worker_start(w) < 0)
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -321,6 +323,7 @@ void worker_join(worker_t *w)
 		event_free(w->route_ev);
 	if (w->nodes_ev)
 		event_free(w->nodes_ev);
+	cancel_worker_stop(w);
 	routejob_worker_free(w);
 	if (w->janitor)
 		event_free(w->janitor);
