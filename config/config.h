@@ -97,7 +97,8 @@ typedef struct cfg {
 	size_t merge_memory;     /* rows held to merge one statement on several shards, bytes */
 	int server_connect_timeout_ms;
 	int server_idle_timeout_s;
-	int login_timeout_s; /* from accept to the end of authentication */
+	int login_timeout_s;          /* from accept to the end of authentication */
+	int health_check_interval_ms; /* the control thread checks every node this often */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

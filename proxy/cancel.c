@@ -2,135 +2,195 @@
  * cancel.c — query cancellation.
  *
  * Clients get a BackendKeyData made up by the proxy (the real backend
- * changes from transaction to transaction). A CancelRequest arrives on a new
- * connection, possibly at another worker, so the key table is shared by all
- * workers under a mutex; it is touched once per link and unlink, never per
- * message. A matching request is forwarded to the backend that is running
- * the client's query at that moment, with that backend's own key (to every
- * shard's backend during a statement on several shards); when the client
- * holds no server there is nothing to cancel.
+ * changes from transaction to transaction). Its pid names the worker that
+ * owns the session (cancelkey.h), and each worker keeps its sessions in a
+ * table of its own, touched only on its own thread: at login and at close,
+ * never when the client's servers change. Nothing is recorded when a client
+ * links to a server; the owner looks at the session when a request comes,
+ * and forwards it to the backends running the client's query at that moment
+ * (c->server, or every member of a statement on several shards), each with
+ * that backend's own key. When the client holds no server, or only parked
+ * ones with nothing outstanding, there is nothing to cancel.
+ *
+ * A CancelRequest arrives on a new connection, possibly at another worker.
+ * That worker passes (pid, key) to the owner through the owner's inbox: a
+ * short queue under a mutex and an event made active. The mutex is taken
+ * once per CancelRequest, never on the data path. The inbox is bounded: a
+ * request beyond CANCEL_INBOX_MAX waiting ones is dropped (a client that
+ * floods cancels has its own requests lost, nobody else's data).
  */
 #include "proxy/proxy.h"
 
 #include <event2/bufferevent.h>
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
+#include "proxy/cancelkey.h"
 #include "proxy/log.h"
 
-/* A backend to cancel, as its postmaster must be told. */
-typedef struct cancel_target {
-	struct sockaddr_storage addr; /* the server connection's own address: no lookup */
-	socklen_t addrlen;
-	int32_t backend_pid, backend_key;
-} cancel_target_t;
+#define CANCEL_INBOX_MAX 256
 
-typedef struct cancel_entry {
+typedef struct cancel_session {
 	int32_t pid; /* hash key: the pid the client was told */
 	int32_t key;
-	cancel_target_t *targets; /* the backends running the client's query now */
-	int n_targets;
+	client_t *client;
 	UT_hash_handle hh;
-} cancel_entry_t;
+} cancel_session_t;
 
-static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
-static cancel_entry_t *cancel_table;
-static int32_t cancel_next_pid;
+typedef struct cancel_request {
+	int32_t pid, key;
+} cancel_request_t;
 
-void cancel_init(void)
+/* One per worker, indexed by worker index. */
+typedef struct cancel_box {
+	/* the owner's thread only */
+	cancel_session_t *sessions;
+	uint32_t next_serial;
+
+	/* any thread, under lock */
+	pthread_mutex_t lock;
+	struct event *ev; /* NULL before the worker starts and after it stops */
+	cancel_request_t inbox[CANCEL_INBOX_MAX];
+	int n_inbox;
+} cancel_box_t;
+
+static cancel_box_t *boxes;
+static int n_boxes;
+
+int cancel_init(int n_workers)
 {
-	uint32_t r = 0;
+	if (n_workers > CANCEL_MAX_WORKERS)
+		return -1;
+	boxes = calloc((size_t)n_workers, sizeof(*boxes));
+	if (boxes == NULL)
+		return -1;
+	n_boxes = n_workers;
+	for (int i = 0; i < n_boxes; i++) {
+		pthread_mutex_init(&boxes[i].lock, NULL);
+		/* not the same pids after every restart */
+		auth_random(&boxes[i].next_serial, sizeof(boxes[i].next_serial));
+	}
+	return 0;
+}
 
-	auth_random(&r, sizeof(r));
-	/* looks like a pid, never 0 or negative */
-	cancel_next_pid = (int32_t)(10000 + r % 1000000);
+void cancel_free(void)
+{
+	for (int i = 0; i < n_boxes; i++)
+		pthread_mutex_destroy(&boxes[i].lock);
+	free(boxes);
+	boxes = NULL;
+	n_boxes = 0;
+}
+
+static cancel_box_t *box_of(const worker_t *w)
+{
+	return w->index >= 0 && w->index < n_boxes ? &boxes[w->index] : NULL;
+}
+
+static void cancel_local(worker_t *w, int32_t pid, int32_t key);
+
+static void inbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+	cancel_box_t *b = box_of(w);
+	cancel_request_t reqs[CANCEL_INBOX_MAX];
+	int n;
+
+	pthread_mutex_lock(&b->lock);
+	n = b->n_inbox;
+	memcpy(reqs, b->inbox, sizeof(reqs[0]) * (size_t)n);
+	b->n_inbox = 0;
+	pthread_mutex_unlock(&b->lock);
+	for (int i = 0; i < n; i++)
+		cancel_local(w, reqs[i].pid, reqs[i].key);
+}
+
+int cancel_worker_start(worker_t *w)
+{
+	cancel_box_t *b = box_of(w);
+	struct event *ev;
+
+	if (b == NULL)
+		return -1;
+	ev = event_new(w->base, -1, 0, inbox_cb, w);
+	if (ev == NULL)
+		return -1;
+	pthread_mutex_lock(&b->lock);
+	b->ev = ev;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+void cancel_worker_stop(worker_t *w)
+{
+	cancel_box_t *b = box_of(w);
+	cancel_session_t *e, *tmp;
+	struct event *ev;
+
+	if (b == NULL)
+		return;
+	/* other workers may still be posting: they find no event and drop the request */
+	pthread_mutex_lock(&b->lock);
+	ev = b->ev;
+	b->ev = NULL;
+	b->n_inbox = 0;
+	pthread_mutex_unlock(&b->lock);
+	if (ev != NULL)
+		event_free(ev);
+	HASH_ITER(hh, b->sessions, e, tmp)
+	{
+		HASH_DEL(b->sessions, e);
+		free(e);
+	}
 }
 
 void cancel_register(client_t *c)
 {
-	cancel_entry_t *e = calloc(1, sizeof(*e));
+	cancel_box_t *b = box_of(c->worker);
+	cancel_session_t *e, *other;
 	int32_t key = 0;
 
-	if (e == NULL)
+	if (b == NULL || (e = calloc(1, sizeof(*e))) == NULL)
 		return; /* the client cannot be cancelled; it still works */
 	auth_random(&key, sizeof(key));
-	pthread_mutex_lock(&cancel_lock);
 	do {
-		cancel_entry_t *other = NULL;
-
-		if (++cancel_next_pid <= 0)
-			cancel_next_pid = 10000;
-		HASH_FIND_INT(cancel_table, &cancel_next_pid, other);
-		if (other == NULL)
-			break;
-	} while (1);
-	e->pid = cancel_next_pid;
+		e->pid = cancel_pid_make(c->worker->index, b->next_serial++);
+		other = NULL;
+		HASH_FIND_INT(b->sessions, &e->pid, other);
+	} while (other != NULL);
 	e->key = key;
-	HASH_ADD_INT(cancel_table, pid, e);
-	pthread_mutex_unlock(&cancel_lock);
+	e->client = c;
+	HASH_ADD_INT(b->sessions, pid, e);
 	c->cancel_pid = e->pid;
 	c->cancel_key = key;
 }
 
 void cancel_unregister(client_t *c)
 {
-	cancel_entry_t *e = NULL;
+	cancel_box_t *b = box_of(c->worker);
+	cancel_session_t *e = NULL;
 
-	if (c->cancel_pid == 0)
+	if (c->cancel_pid == 0 || b == NULL)
 		return;
-	pthread_mutex_lock(&cancel_lock);
-	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
-	if (e != NULL) {
-		HASH_DEL(cancel_table, e);
-		free(e->targets);
+	HASH_FIND_INT(b->sessions, &c->cancel_pid, e);
+	if (e != NULL && e->client == c) {
+		HASH_DEL(b->sessions, e);
 		free(e);
 	}
-	pthread_mutex_unlock(&cancel_lock);
 	c->cancel_pid = 0;
 }
 
+/*
+ * Nothing to do: the owning worker reads the client's servers when a
+ * request comes. Kept so that the link-change call sites (client.c,
+ * fanout.c) need not change; it costs a call.
+ */
 void cancel_update(client_t *c)
 {
-	cancel_entry_t *e = NULL;
-	cancel_target_t *t = NULL;
-	server_t *one[1] = {c->server}, **servers = one;
-	int n = c->server != NULL ? 1 : 0;
-
-	if (c->cancel_pid == 0)
-		return;
-	if (c->server == NULL && c->fan != NULL) {
-		/* during a fan-out, every member's query */
-		servers = fanout_servers(c->fan, &n);
-	}
-	if (n > 0) {
-		t = calloc((size_t)n, sizeof(*t));
-		if (t == NULL)
-			n = 0; /* the query cannot be cancelled; it still runs */
-	}
-	for (int i = 0; i < n; i++) {
-		memcpy(&t[i].addr, &servers[i]->addr, sizeof(t[i].addr));
-		t[i].addrlen = servers[i]->addrlen;
-		t[i].backend_pid = servers[i]->backend_pid;
-		t[i].backend_key = servers[i]->backend_key;
-	}
-	if (servers != one)
-		free(servers);
-	pthread_mutex_lock(&cancel_lock);
-	HASH_FIND_INT(cancel_table, &c->cancel_pid, e);
-	if (e != NULL) {
-		free(e->targets);
-		e->targets = t;
-		e->n_targets = n;
-		t = NULL;
-	}
-	pthread_mutex_unlock(&cancel_lock);
-	free(t);
 }
 
 static void cancel_done_cb(struct bufferevent *bev, short what, void *arg)
@@ -145,14 +205,14 @@ static void cancel_written_cb(struct bufferevent *bev, void *arg)
 	bufferevent_disable(bev, EV_WRITE);
 }
 
-/* Send one backend's postmaster a CancelRequest for it. */
-static void cancel_send(worker_t *w, const cancel_target_t *t)
+/* Ask s's postmaster to cancel what s's backend runs (at s's own address: no lookup). */
+void cancel_server(worker_t *w, const server_t *s)
 {
 	struct bufferevent *bev;
 	struct timeval tv = {5, 0};
 	wire_buf_t b;
 
-	if (t->addrlen == 0)
+	if (s->addrlen == 0)
 		return;
 	bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
@@ -164,46 +224,74 @@ static void cancel_send(worker_t *w, const cancel_target_t *t)
 	wire_buf_init(&b);
 	wire_begin(&b, 0);
 	wire_put_i32(&b, WIRE_CANCEL_CODE);
-	wire_put_i32(&b, t->backend_pid);
-	wire_put_i32(&b, t->backend_key);
+	wire_put_i32(&b, s->backend_pid);
+	wire_put_i32(&b, s->backend_key);
 	if (wire_end(&b) < 0 || bufferevent_write(bev, b.data, b.len) < 0 ||
-	    bufferevent_socket_connect(bev, (const struct sockaddr *)&t->addr, (int)t->addrlen) < 0)
+	    bufferevent_socket_connect(bev, (const struct sockaddr *)&s->addr, (int)s->addrlen) < 0)
 		bufferevent_free(bev);
 	else
-		log_info("forwarded cancel request to backend %d", t->backend_pid);
+		log_info("forwarded cancel request to backend %d", s->backend_pid);
 	wire_buf_free(&b);
 }
 
-void cancel_server(worker_t *w, const server_t *s)
+/* A request for one of w's own sessions, on w's thread. */
+static void cancel_local(worker_t *w, int32_t pid, int32_t key)
 {
-	cancel_target_t t;
+	cancel_box_t *b = box_of(w);
+	cancel_session_t *e = NULL;
+	client_t *c;
+	server_t *one[1], **servers = one;
+	int n = 0;
 
-	memcpy(&t.addr, &s->addr, sizeof(t.addr));
-	t.addrlen = s->addrlen;
-	t.backend_pid = s->backend_pid;
-	t.backend_key = s->backend_key;
-	cancel_send(w, &t);
+	HASH_FIND_INT(b->sessions, &pid, e);
+	if (e == NULL || e->key != key) {
+		log_debug("cancel request for unknown session %d ignored", pid);
+		return;
+	}
+	c = e->client;
+	if (c->server != NULL) {
+		one[0] = c->server;
+		n = 1;
+	} else if (c->fan != NULL) {
+		/* during a fan-out, every member's query */
+		servers = fanout_servers(c->fan, &n);
+		if (servers == NULL)
+			n = 0;
+	}
+	if (n == 0)
+		log_msg(LOG_DEBUG, c->id, 0, "cancel request for an idle session ignored");
+	for (int i = 0; i < n; i++)
+		cancel_server(w, servers[i]);
+	if (servers != one)
+		free(servers);
 }
 
 void cancel_forward(worker_t *w, int32_t pid, int32_t key)
 {
-	cancel_entry_t *e = NULL;
-	cancel_target_t *copy = NULL;
-	int n = 0;
+	int owner = cancel_pid_worker(pid);
+	cancel_box_t *b;
+	bool queued = false;
 
-	pthread_mutex_lock(&cancel_lock);
-	HASH_FIND_INT(cancel_table, &pid, e);
-	if (e != NULL && e->key == key && e->n_targets > 0) {
-		copy = malloc(sizeof(*copy) * (size_t)e->n_targets);
-		if (copy != NULL) {
-			memcpy(copy, e->targets, sizeof(*copy) * (size_t)e->n_targets);
-			n = e->n_targets;
-		}
+	if (owner < 0 || owner >= n_boxes) {
+		log_debug("cancel request for unknown session %d ignored", pid);
+		return;
 	}
-	pthread_mutex_unlock(&cancel_lock);
-	if (n == 0)
-		log_debug("cancel request for unknown or idle session %d ignored", pid);
-	for (int i = 0; i < n; i++)
-		cancel_send(w, &copy[i]);
-	free(copy);
+	if (owner == w->index) {
+		cancel_local(w, pid, key);
+		return;
+	}
+	b = &boxes[owner];
+	pthread_mutex_lock(&b->lock);
+	if (b->ev != NULL && b->n_inbox < CANCEL_INBOX_MAX) {
+		b->inbox[b->n_inbox].pid = pid;
+		b->inbox[b->n_inbox].key = key;
+		b->n_inbox++;
+		event_active(b->ev, 0, 0);
+		queued = true;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!queued)
+		log_warn("cancel request for session %d dropped: worker %d is stopping or has %d "
+		         "requests waiting",
+		         pid, owner, CANCEL_INBOX_MAX);
 }

@@ -1,6 +1,7 @@
 /*
- * main.c — pgshard's entry point: load the config, start the workers, and
- * handle signals (SIGHUP reloads the config, SIGINT/SIGTERM stop).
+ * main.c — pgshard's entry point: load the config, start the workers and
+ * the control thread, and handle signals (SIGHUP reloads the config,
+ * SIGINT/SIGTERM stop).
  */
 #include "proxy/proxy.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/control.h"
 #include "proxy/log.h"
 #include "router/gather.h"
 #include "router/route.h"
@@ -53,6 +55,7 @@ static void reload(void)
 	}
 	for (int i = 0; i < g_n_workers; i++)
 		worker_set_config(&g_workers[i], ref);
+	control_set_config(ref);
 	cfg_ref_put(current);
 	current = ref;
 	log_info("configuration reloaded from %s", config_path);
@@ -251,9 +254,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	cancel_init();
 	current = cfg_ref_new(cfg);
-	if (current == NULL)
+	if (current == NULL || cancel_init(cfg->workers) < 0 || control_init(current) < 0)
 		return 1;
 
 	g_n_workers = cfg->workers;
@@ -269,6 +271,10 @@ int main(int argc, char **argv)
 	}
 
 	base = event_base_new();
+	if (rc == 0 && control_start() < 0) {
+		log_error("cannot start the control thread");
+		rc = 1;
+	}
 	if (rc == 0 && base != NULL) {
 		for (int i = 0; i < 3; i++) {
 			sigs[i] = evsignal_new(base, signals[i], signal_cb, base);
@@ -281,6 +287,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 3; i++)
 			event_free(sigs[i]);
 	}
+	control_stop(); /* first: it posts to the workers */
 	for (int i = 0; i < started; i++)
 		worker_stop(&g_workers[i]);
 	for (int i = 0; i < started; i++)
@@ -288,6 +295,7 @@ int main(int argc, char **argv)
 	if (base != NULL)
 		event_base_free(base);
 	free(g_workers);
+	cancel_free();
 	cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;

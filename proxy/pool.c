@@ -2,6 +2,10 @@
  * pool.c — server connection pools, one per (node, database, user) and
  * worker.
  *
+ * A node is a shard's primary or one of its replicas (nodes.h). A pool
+ * names its node by what it is, (shard, role, host, port), so that it
+ * outlives a reload that renumbers the nodes but keeps this one.
+ *
  * A client that needs a server takes the most recently used idle one (warm
  * caches, and the others can time out), or waits in FIFO order while a new
  * connection is opened if the pool is below its size. A server that comes
@@ -29,17 +33,43 @@ static int pool_max_servers(const worker_t *w)
 	return n > 0 ? n : 1;
 }
 
+/*
+ * The node for (shard, role) in the worker's config: the primary, or the
+ * first replica not known to be down. Nothing asks for a replica yet;
+ * choosing among them by lag and load is the replica-read issue's.
+ */
+static const node_t *pick_node(const worker_t *w, int shard, node_role_t role)
+{
+	const nodes_table_t *t = w->cfg->nodes;
+
+	if (role == NODE_PRIMARY)
+		return nodes_primary(t, shard);
+	for (int i = 0; i < nodes_n_replicas(t, shard); i++) {
+		const node_t *n = nodes_replica(t, shard, i);
+		const node_state_t *st = nodes_view_state(w->nodes, n);
+
+		if (st == NULL || st->health != NODE_DOWN)
+			return n;
+	}
+	return NULL;
+}
+
 pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 {
+	return pool_get_role(w, shard, NODE_PRIMARY, dbname, user);
+}
+
+pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
+                      const char *user)
+{
 	const cfg_t *cfg = worker_cfg(w);
-	const cfg_node_t *node;
+	const node_t *node = pick_node(w, shard, role);
 	const cfg_user_t *u;
 	const char *db, *usr, *pw = NULL;
 	pool_t *p;
 
-	if (shard < 0 || shard >= cfg->n_shards)
+	if (node == NULL)
 		return NULL;
-	node = &cfg->shards[shard].primary;
 	db = node->dbname ? node->dbname : dbname;
 	usr = node->user ? node->user : user;
 	if (node->password != NULL) {
@@ -50,8 +80,9 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 
 	TAILQ_FOREACH(p, &w->pools, link)
 	{
-		if (p->shard == shard && p->port == node->port && same(p->host, node->host) &&
-		    same(p->dbname, db) && same(p->user, usr)) {
+		if (p->shard == shard && p->role == role && p->port == node->port &&
+		    same(p->host, node->host) && same(p->dbname, db) && same(p->user, usr)) {
+			p->node_id = node->id;
 			/* a reload may have changed the size or the password */
 			p->max_servers = pool_max_servers(w);
 			if (pw != NULL && (p->password == NULL || !same(p->password, pw))) {
@@ -71,6 +102,8 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 		return NULL;
 	p->worker = w;
 	p->shard = shard;
+	p->role = role;
+	p->node_id = node->id;
 	p->port = node->port;
 	p->host = strdup(node->host);
 	p->dbname = strdup(db);

@@ -51,6 +51,7 @@
 
 #include "config/config.h"
 #include "proxy/auth.h"
+#include "proxy/nodes.h"
 #include "proxy/sbuf.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
@@ -73,6 +74,7 @@ typedef struct route_job route_job_t;
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
 	cfg_t *cfg;
+	nodes_table_t *nodes; /* cfg's nodes */
 	atomic_int refs;
 } cfg_ref_t;
 
@@ -305,6 +307,8 @@ struct pool {
 	TAILQ_ENTRY(pool) link;
 	worker_t *worker;
 	int shard;
+	node_role_t role; /* the node is (shard, role, host, port): what outlives a reload */
+	int node_id;      /* in the worker's config's node table, as of the last pool_get */
 	char *host;
 	int port;
 	char *dbname;
@@ -320,7 +324,10 @@ struct pool {
 
 TAILQ_HEAD(pool_list, pool);
 
-pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user);
+/* The pool of a node: shard's primary, or (NODE_REPLICA) a replica not known to be down. */
+pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
+                      const char *user);
+pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user); /* primary */
 /* Give the client a server now (returns 1), or queue it (returns 0). -1: cannot. */
 int pool_acquire(pool_t *p, client_t *c);
 /* The client is done with its server (idle, no transaction). */
@@ -463,7 +470,10 @@ void cancel_update(client_t *c); /* the client's server changed */
 void cancel_forward(worker_t *w, int32_t pid, int32_t key);
 /* Ask s's backend to cancel what it runs (its client went away mid-statement). */
 void cancel_server(worker_t *w, const server_t *s);
-void cancel_init(void);
+int cancel_init(int n_workers); /* before the workers start; cancel_free after they stop */
+void cancel_free(void);
+int cancel_worker_start(worker_t *w); /* its inbox for requests other workers accept */
+void cancel_worker_stop(worker_t *w);
 
 /* ---- routing long statements off the loop (routejob.c) ---- */
 
@@ -489,6 +499,10 @@ struct worker {
 	cfg_ref_t *cfg;       /* current config; swapped on reload */
 	cfg_ref_t *cfg_next;  /* set by the main thread, taken by the worker */
 	pthread_mutex_t lock; /* guards cfg_next only */
+
+	nodes_view_t *nodes;    /* the nodes' state as last published; never NULL */
+	nodes_box_t nodes_box;  /* where the control thread posts the next view */
+	struct event *nodes_ev; /* made active when it does */
 
 	struct client_list login_clients, idle_clients, closed_clients;
 	struct server_list closed_servers;

@@ -93,17 +93,28 @@ int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
 	return server_send(s, b->data, b->len);
 }
 
-static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+/*
+ * Where p's node is. The control thread resolves host names and publishes
+ * the addresses (control.c), so a worker loop never waits for a name
+ * server. Only when nothing is published for this host yet (a node that a
+ * reload has just added, or whose name did not resolve at start-up) is it
+ * resolved here, on the loop, as the lesser evil than refusing the client.
+ */
+static int node_addr(worker_t *w, const pool_t *p, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints, *res = NULL;
 	char portstr[16];
 
+	if (nodes_view_addr(w->nodes, p->host, p->port, ss, len))
+		return 0;
+	log_debug("no address published for %s:%d yet: resolving it on the worker", p->host,
+	          p->port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	if (getaddrinfo(host, portstr, &hints, &res) != 0 || res == NULL)
+	snprintf(portstr, sizeof(portstr), "%d", p->port);
+	if (getaddrinfo(p->host, portstr, &hints, &res) != 0 || res == NULL)
 		return -1;
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = (socklen_t)res->ai_addrlen;
@@ -132,7 +143,7 @@ server_t *server_connect(pool_t *p)
 	TAILQ_INSERT_TAIL(&p->connecting, s, link);
 	p->n_servers++;
 
-	if (resolve(p->host, p->port, &ss, &sslen) == 0) {
+	if (node_addr(w, p, &ss, &sslen) == 0) {
 		memcpy(&s->addr, &ss, sslen);
 		s->addrlen = sslen;
 	}

@@ -4,7 +4,10 @@
  * Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads
  * new connections, and owns its clients, pools and prepared-statement
  * registry outright: nothing on the data path takes a lock. The main thread
- * talks to a worker only to hand it a new config (reload) or stop it.
+ * talks to a worker only to hand it a new config (reload) or stop it; the
+ * control thread only to hand it a new view of the nodes (nodes.h), and
+ * another worker only to pass on a CancelRequest for one of its sessions
+ * (cancel.c).
  */
 #include "proxy/proxy.h"
 
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/control.h"
 #include "proxy/log.h"
 
 int g_n_workers = 1;
@@ -26,6 +30,11 @@ cfg_ref_t *cfg_ref_new(cfg_t *cfg)
 
 	if (r == NULL)
 		return NULL;
+	r->nodes = nodes_table_new(cfg);
+	if (r->nodes == NULL) {
+		free(r);
+		return NULL;
+	}
 	r->cfg = cfg;
 	atomic_init(&r->refs, 1);
 	return r;
@@ -40,6 +49,7 @@ cfg_ref_t *cfg_ref_get(cfg_ref_t *r)
 void cfg_ref_put(cfg_ref_t *r)
 {
 	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+		nodes_table_put(r->nodes);
 		cfg_free(r->cfg);
 		free(r);
 	}
@@ -141,6 +151,18 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The control thread posted a newer view of the nodes. */
+static void nodes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+	nodes_view_t *v = nodes_box_take(&w->nodes_box);
+
+	if (v != NULL) {
+		nodes_view_put(w->nodes);
+		w->nodes = v;
+	}
+}
+
 void worker_reap_now(worker_t *w)
 {
 	client_t *c;
@@ -196,6 +218,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	memset(w, 0, sizeof(*w));
 	w->index = index;
 	w->cfg = cfg_ref_get(cfg);
+	w->nodes = control_view();
 	w->next_id = (uint64_t)index << 48;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->route_lock, NULL);
@@ -235,7 +258,9 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->reload_ev = event_new(w->base, -1, 0, reload_cb, w);
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->route_ev = event_new(w->base, -1, 0, routejob_done_cb, w);
-	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL)
+	w->nodes_ev = event_new(w->base, -1, 0, nodes_cb, w);
+	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
+	    w->nodes_ev == NULL || cancel_worker_start(w) < 0)
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -296,6 +321,9 @@ void worker_join(worker_t *w)
 		event_free(w->reap_ev);
 	if (w->route_ev)
 		event_free(w->route_ev);
+	if (w->nodes_ev)
+		event_free(w->nodes_ev);
+	cancel_worker_stop(w);
 	routejob_worker_free(w);
 	if (w->janitor)
 		event_free(w->janitor);
@@ -305,6 +333,8 @@ void worker_join(worker_t *w)
 	route_drop(w);
 	cfg_ref_put(w->cfg);
 	cfg_ref_put(w->cfg_next);
+	nodes_box_clear(&w->nodes_box);
+	nodes_view_put(w->nodes);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->route_lock);
 }

@@ -154,6 +154,7 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
@@ -239,6 +240,7 @@ static void test_minimal_config_gets_documented_defaults(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
 	assert_null(cfg->users_path);
@@ -267,6 +269,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "server_connect_timeout = 250\n"
 	                  "server_idle_timeout = 30\n"
 	                  "login_timeout = 7\n"
+	                  "health_check_interval = 250\n"
 	                  "max_route_size = 64kB\n" SHARD0 SHARD1);
 	assert_string_equal(cfg->listen_host, "*");
 	assert_int_equal(cfg->listen_port, 7000);
@@ -278,6 +281,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 250);
 	assert_int_equal(cfg->server_idle_timeout_s, 30);
 	assert_int_equal(cfg->login_timeout_s, 7);
+	assert_int_equal(cfg->health_check_interval_ms, 250);
 	assert_int_equal(cfg->max_route_size, 65536);
 	cfg_free(cfg);
 }
@@ -586,7 +590,8 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
-	           "server_connect_timeout, server_idle_timeout, login_timeout)");
+	           "server_connect_timeout, server_idle_timeout, login_timeout, "
+	           "health_check_interval)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -664,6 +669,18 @@ static void test_out_of_range_integer_names_the_bounds(void **state)
 	           "pgshard.ini:2:", "out of range");
 	LOAD_ERROR("[proxy]\nserver_connect_timeout = 0\n" SHARD0,
 	           "pgshard.ini:2:", "expected milliseconds from 1 to");
+}
+
+static void test_health_check_interval_is_milliseconds_from_10_to_an_hour(void **state)
+{
+	LOAD_ERROR("[proxy]\nhealth_check_interval = 9\n" SHARD0,
+	           "pgshard.ini:2: [proxy] health_check_interval: 9 is out of range (expected "
+	           "milliseconds from 10 to 3600000)");
+	LOAD_ERROR("[proxy]\nhealth_check_interval = 1s\n" SHARD0,
+	           "pgshard.ini:2:", "'1s' is not an integer");
+	cfg_t *cfg = load("[proxy]\nhealth_check_interval = 3600000\n" SHARD0);
+	assert_int_equal(cfg->health_check_interval_ms, 3600000);
+	cfg_free(cfg);
 }
 
 static void test_bad_max_message_size_names_units(void **state)
@@ -944,6 +961,7 @@ int main(void)
 	    cmocka_unit_test(test_design_example_loads_with_every_field),
 	    cmocka_unit_test(test_minimal_config_gets_documented_defaults),
 	    cmocka_unit_test(test_every_proxy_setting_is_read),
+	    cmocka_unit_test(test_health_check_interval_is_milliseconds_from_10_to_an_hour),
 	    cmocka_unit_test(test_listen_accepts_bracketed_ipv6),
 	    cmocka_unit_test(test_max_message_size_takes_postgres_memory_units),
 	    cmocka_unit_test(test_conninfo_uri_and_hostaddr_fill_the_node),
