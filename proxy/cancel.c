@@ -234,13 +234,17 @@ void cancel_server(worker_t *w, const server_t *s)
 	wire_buf_free(&b);
 }
 
-/* A request for one of w's own sessions, on w's thread. */
+/*
+ * A request for one of w's own sessions, on w's thread: every server the
+ * client holds that has something outstanding (its current one, or every
+ * member of a statement on several shards) gets a CancelRequest; an idle
+ * session has nothing to cancel.
+ */
 static void cancel_local(worker_t *w, int32_t pid, int32_t key)
 {
 	cancel_box_t *b = box_of(w);
 	cancel_session_t *e = NULL;
 	client_t *c;
-	server_t *one[1], **servers = one;
 	int n = 0;
 
 	HASH_FIND_INT(b->sessions, &pid, e);
@@ -249,21 +253,16 @@ static void cancel_local(worker_t *w, int32_t pid, int32_t key)
 		return;
 	}
 	c = e->client;
-	if (c->server != NULL) {
-		one[0] = c->server;
-		n = 1;
-	} else if (c->fan != NULL) {
-		/* during a fan-out, every member's query */
-		servers = fanout_servers(c->fan, &n);
-		if (servers == NULL)
-			n = 0;
+	for (int i = 0; i < c->links_cap; i++) {
+		server_t *s = c->links[i];
+
+		if (s != NULL && s->pending.count > 0) {
+			cancel_server(w, s);
+			n++;
+		}
 	}
 	if (n == 0)
 		log_msg(LOG_DEBUG, c->id, 0, "cancel request for an idle session ignored");
-	for (int i = 0; i < n; i++)
-		cancel_server(w, servers[i]);
-	if (servers != one)
-		free(servers);
 }
 
 void cancel_forward(worker_t *w, int32_t pid, int32_t key)

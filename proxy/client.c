@@ -61,6 +61,12 @@ static const client_ops_t frontend_ops = {
     .closing = frontend_closing,
     .freeing = frontend_freeing,
     .params_known = client_finish_login,
+    .pool_wait = client_wait,
+    .pool_unwait = client_unwait,
+    .pool_linked = client_linked,
+    .pool_released = client_unlinked,
+    .pool_failed = client_connect_failed,
+    .server_lost = client_server_lost,
 };
 
 /* ---- life cycle ---- */

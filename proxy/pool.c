@@ -20,6 +20,11 @@
 
 #include "proxy/log.h"
 
+static const server_events_t pool_events = {
+    .ready = pool_server_ready,
+    .gone = pool_server_gone,
+};
+
 static bool same(const char *a, const char *b)
 {
 	return strcmp(a, b) == 0;
@@ -153,7 +158,7 @@ static void pool_link(pool_t *p, client_t *c, server_t *s)
 	s->state = SV_ACTIVE;
 	TAILQ_INSERT_TAIL(&p->active, s, link);
 	s->client = c;
-	client_linked(c, s);
+	c->ops->pool_linked(c, s);
 }
 
 /*
@@ -179,7 +184,7 @@ static void pool_grow(pool_t *p)
 	int connecting = count_servers(&p->connecting);
 
 	while (connecting < waiting && p->n_servers < p->max_servers) {
-		if (server_connect(p) == NULL)
+		if (server_connect(p, &pool_events) == NULL)
 			break;
 		connecting++;
 	}
@@ -193,7 +198,7 @@ int pool_acquire(pool_t *p, client_t *c)
 		pool_link(p, c, s);
 		return 1;
 	}
-	client_wait(c, p);
+	c->ops->pool_wait(c, p);
 	pool_grow(p);
 	/*
 	 * A client inside a transaction that already holds servers of other
@@ -203,7 +208,7 @@ int pool_acquire(pool_t *p, client_t *c)
 	 */
 	if (c->n_links > 0 && p->n_servers >= p->max_servers &&
 	    count_servers(&p->connecting) < count_clients(&p->waiting))
-		server_connect(p);
+		server_connect(p, &pool_events);
 	return 0;
 }
 
@@ -244,7 +249,7 @@ void pool_release(server_t *s)
 	pool_t *p = s->pool;
 	client_t *c = next_waiting(p);
 
-	client_unlinked(s->client, s);
+	s->client->ops->pool_released(s->client, s);
 	/*
 	 * A connection opened over the pool size (see pool_acquire) does not
 	 * stay, unless a client holding servers of other shards waits for it.
@@ -300,14 +305,14 @@ void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, s
 			if (c == NULL)
 				break;
 			pool_remove_waiting(c);
-			client_connect_failed(c, p, why, error_body, error_len);
+			c->ops->pool_failed(c, p, why, error_body, error_len);
 		}
 	}
 }
 
 void pool_remove_waiting(client_t *c)
 {
-	client_unwait(c);
+	c->ops->pool_unwait(c);
 }
 
 void pool_close_idle(worker_t *w, time_t older_than)
@@ -326,7 +331,7 @@ void pool_close_idle(worker_t *w, time_t older_than)
 	}
 }
 
-void pool_free_all(worker_t *w)
+void pool_close_all(worker_t *w)
 {
 	pool_t *p;
 
@@ -341,7 +346,13 @@ void pool_free_all(worker_t *w)
 		while ((s = TAILQ_FIRST(&p->connecting)) != NULL)
 			server_close(s, "shutdown");
 	}
-	worker_reap_now(w); /* closed servers still point at their pools */
+}
+
+/* After pool_close_all, once the closed servers are freed. */
+void pool_free_all(worker_t *w)
+{
+	pool_t *p;
+
 	while ((p = TAILQ_FIRST(&w->pools)) != NULL) {
 		TAILQ_REMOVE(&w->pools, p, link);
 		free(p->host);

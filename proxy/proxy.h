@@ -186,7 +186,22 @@ typedef struct client_ops {
 	void (*closing)(client_t *c);                   /* the session closes */
 	void (*freeing)(client_t *c);                   /* and its memory goes (reaper) */
 	void (*params_known)(client_t *c); /* a login's server applied its parameters */
+	/* from the pools (pool.c) */
+	void (*pool_wait)(client_t *c, pool_t *p);       /* into p's waiting list */
+	void (*pool_unwait)(client_t *c);                /* out of it again */
+	void (*pool_linked)(client_t *c, server_t *s);   /* the pool gave it a server */
+	void (*pool_released)(client_t *c, server_t *s); /* s goes back to its pool */
+	void (*pool_failed)(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+	                    size_t error_len); /* no server could be had */
+	/* from a linked server connection (server.c) */
+	void (*server_lost)(client_t *c, server_t *s, const char *why);
 } client_ops_t;
+
+/* What a server connection reports to its pool (pool.c gives them at server_connect). */
+typedef struct server_events {
+	void (*ready)(server_t *s); /* logged in, or back from its client: hand it on */
+	void (*gone)(server_t *s, const char *why, const uint8_t *error_body, size_t error_len);
+} server_events_t;
 
 struct client {
 	TAILQ_ENTRY(client) link; /* in the list of its state */
@@ -268,6 +283,7 @@ typedef enum server_state {
 
 struct server {
 	TAILQ_ENTRY(server) link;
+	const server_events_t *events; /* its pool's */
 	uint64_t id;
 	server_state_t state;
 	pool_t *pool;
@@ -338,11 +354,12 @@ void pool_server_ready(server_t *s);
 void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len);
 void pool_remove_waiting(client_t *c);
 void pool_close_idle(worker_t *w, time_t older_than);
-void pool_free_all(worker_t *w);
+void pool_close_all(worker_t *w); /* at shutdown: every server closed */
+void pool_free_all(worker_t *w);  /* then the pools, once the reaper freed the servers */
 
 /* ---- server side (server.c) ---- */
 
-server_t *server_connect(pool_t *p);
+server_t *server_connect(pool_t *p, const server_events_t *events);
 void server_close(server_t *s, const char *why);
 int server_send(server_t *s, const void *data, size_t len);
 /* The first ErrorResponse body of a settings sync, kept for the client. */
@@ -531,9 +548,10 @@ struct worker {
 int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
 /* Free the closed clients and servers once the current callback has returned. */
 void worker_reap_later(worker_t *w);
-void worker_reap_now(worker_t *w); /* at shutdown, when no callback is on the stack */
-void client_free(client_t *c);     /* a CL_CLOSED client, from the reaper */
-void server_free(server_t *s);     /* an SV_CLOSED server, from the reaper */
+void worker_reap_now(worker_t *w);   /* at shutdown, when no callback is on the stack */
+void worker_route_drop(worker_t *w); /* the maps and plan cache of the old config */
+void client_free(client_t *c);       /* a CL_CLOSED client, from the reaper */
+void server_free(server_t *s);       /* an SV_CLOSED server, from the reaper */
 void worker_stop(worker_t *w);
 void worker_join(worker_t *w);
 void worker_set_config(worker_t *w, cfg_ref_t *cfg);

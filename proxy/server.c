@@ -28,7 +28,7 @@ static void server_write_cb(void *arg)
 
 	if (s->state == SV_ACTIVE && s->client != NULL &&
 	    (s->client->wait_server_drain || s->client->fan != NULL))
-		client_resume(s->client);
+		s->client->ops->resume(s->client);
 }
 
 void server_free(server_t *s)
@@ -61,7 +61,7 @@ void server_close(server_t *s, const char *why)
 	if (s->state == SV_CLOSED)
 		return;
 	log_msg(LOG_DEBUG, 0, s->id, "closing server connection: %s", why);
-	pool_server_gone(s, why, NULL, 0);
+	s->events->gone(s, why, NULL, 0);
 	server_retire(s);
 }
 
@@ -122,7 +122,7 @@ static int node_addr(worker_t *w, const pool_t *p, struct sockaddr_storage *ss, 
 	return 0;
 }
 
-server_t *server_connect(pool_t *p)
+server_t *server_connect(pool_t *p, const server_events_t *events)
 {
 	worker_t *w = p->worker;
 	const cfg_t *cfg = worker_cfg(w);
@@ -137,6 +137,7 @@ server_t *server_connect(pool_t *p)
 		return NULL;
 	s->id = ++w->next_id;
 	s->pool = p;
+	s->events = events;
 	s->state = SV_CONNECT;
 	s->tx_status = 'I';
 	s->sb.fd = -1;
@@ -153,7 +154,7 @@ server_t *server_connect(pool_t *p)
 		char why[256];
 
 		snprintf(why, sizeof(why), "cannot connect: %s", strerror(errno));
-		pool_server_gone(s, why, NULL, 0);
+		s->events->gone(s, why, NULL, 0);
 		server_retire(s);
 		return NULL;
 	}
@@ -170,7 +171,7 @@ server_t *server_connect(pool_t *p)
 	wire_put_cstring(b, p->dbname);
 	wire_put_u8(b, 0);
 	if (wire_end(b) < 0 || sbuf_write(&s->sb, b->data, b->len) < 0) {
-		pool_server_gone(s, "out of memory", NULL, 0);
+		s->events->gone(s, "out of memory", NULL, 0);
 		server_retire(s);
 		return NULL;
 	}
@@ -183,7 +184,7 @@ static void login_failed(server_t *s, const char *why, const uint8_t *body, size
 {
 	log_msg(LOG_WARNING, 0, s->id, "login to %s:%d failed: %s", s->pool->host, s->pool->port,
 	        why);
-	pool_server_gone(s, why, body, len);
+	s->events->gone(s, why, body, len);
 	server_retire(s);
 }
 
@@ -363,7 +364,7 @@ static void server_login_read(server_t *s)
 			sbuf_set_timeout(&s->sb, NULL);
 			log_msg(LOG_DEBUG, 0, s->id, "server connection ready (backend pid %d)",
 			        s->backend_pid);
-			pool_server_ready(s);
+			s->events->ready(s);
 			return;
 		default: /* NoticeResponse, NegotiateProtocolVersion: nothing to do */
 			break;
@@ -409,7 +410,7 @@ static void server_read_cb(void *arg)
 		server_idle_read(s);
 		break;
 	case SV_ACTIVE:
-		client_server_reply(s->client, s);
+		s->client->ops->server_reply(s->client, s);
 		break;
 	case SV_CLOSED:
 		break;
@@ -445,7 +446,7 @@ static void server_event_cb(void *arg, sbuf_event_t what)
 		break;
 	case SV_ACTIVE:
 		log_msg(LOG_WARNING, s->client->id, s->id, "server connection lost: %s", why);
-		client_server_lost(s->client, s, why);
+		s->client->ops->server_lost(s->client, s, why);
 		server_close(s, why);
 		break;
 	case SV_IDLE:
