@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "router/classify.h"
+#include "router/tree_int.h"
 
 /*
  * libpg_query recurses once per nesting level and has no stack depth
@@ -493,6 +494,7 @@ int copy_parse_statement(const char *sql, copy_opts_t *out, char *err, size_t er
 		    COPY_MAX_PARSE_LEN);
 		return -1;
 	}
+	route_parse_counted();
 	res = pg_query_parse_protobuf(sql);
 	if (res.error != NULL) {
 		/* not a COPY we can start: the server reports the syntax error */

@@ -239,6 +239,14 @@ typedef struct route_parsed route_parsed_t;
 route_parsed_t *route_parse(const char *sql);
 void route_parsed_free(route_parsed_t *p);
 
+/*
+ * How many client statements the router has given libpg_query's parser
+ * in this process (route_parse, classify, COPY statements; not the
+ * snippets of pgshard's own rewrites), all threads together: for the tests
+ * that pin one parse per statement, and for anyone measuring.
+ */
+uint64_t route_parse_count(void);
+
 /* Bytes a parsed statement holds (its tree, as allocated). */
 size_t route_parsed_size(const route_parsed_t *p);
 
