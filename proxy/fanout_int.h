@@ -12,6 +12,7 @@
 #include "router/gather.h"
 #include "router/gather_sql.h"
 #include "router/merge.h"
+#include "router/plancache.h"
 #include "router/rowcmp.h"
 
 typedef struct member {
@@ -84,8 +85,8 @@ struct fanout {
 
 	/* scatter-gather (gather.c) */
 	gather_phase_t phase;
-	gather_plan_t *gp;
-	int ncols; /* of the shards' rows, from the first RowDescription */
+	gather_plan_t *gp; /* read only: shared with the plan cache (route_gather_cached) */
+	int ncols;         /* of the shards' rows, from the first RowDescription */
 	uint32_t *col_types;
 	int16_t *col_formats;
 	rowcmp_key_t *keys;

@@ -148,18 +148,18 @@ static bool floats_rounded(fanout_t *f)
 int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
                  int n_params, char sqlstate[6], char *err, size_t errlen)
 {
-	gather_plan_t *gp = calloc(1, sizeof(*gp));
+	gather_plan_t *gp;
 
-	if (gp == NULL) {
-		memcpy(sqlstate, "53200", 6);
-		snprintf(err, errlen, "out of memory");
+	if (c->worker->plans == NULL) {
+		memcpy(sqlstate, "XX000", 6);
+		snprintf(err, errlen, "the shard maps could not be built");
 		return -1;
 	}
-	if (route_gather(&c->worker->route, sql, params, n_params, gp, sqlstate, err, errlen) < 0) {
-		gather_plan_free(gp);
-		free(gp);
+	/* the plan cache has this statement's parse (worker_route just routed it): not parsed again
+	 */
+	if (route_gather_cached(c->worker->plans, sql, params, n_params, &gp, sqlstate, err,
+	                        errlen) < 0)
 		return -1;
-	}
 	f->gp = gp;
 	f->phase = gp->finalize ? GATHER_PARTIALS : GATHER_STREAM;
 	f->skip = gp->finalize ? 0 : gp->offset;
@@ -184,10 +184,8 @@ void gather_free(fanout_t *f)
 	for (int i = 0; f->type_names != NULL && i < f->ncols; i++)
 		free(f->type_names[i]);
 	free(f->type_names);
-	if (f->gp != NULL) {
-		gather_plan_free(f->gp);
-		free(f->gp);
-	}
+	gather_plan_unref(f->gp); /* shared with the plan cache */
+	f->gp = NULL;
 }
 
 /* ---- RowDescription ---- */
