@@ -442,7 +442,7 @@ static void mask_free(mask_t *m)
  */
 typedef struct memo {
 	uint8_t *in;
-	size_t in_len;
+	size_t in_len, in_cap;
 	route_plan_t plan;
 	gather_plan_t *gather; /* NULL until route_gather_cached asks */
 	size_t bytes;
@@ -655,30 +655,49 @@ static bool memo_matches(const route_cache_t *c, const entry_t *e)
 	       memcmp(e->memo->in, c->in, c->in_len) == 0;
 }
 
-/* Keep plan as the entry's memo for this call's inputs (if they fit). */
+/*
+ * Keep plan as the entry's memo for this call's inputs (if they fit). The
+ * memo is reused, not made anew: most calls with new literal values pass
+ * here, and their cost is that of a copy.
+ */
 static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan)
 {
-	memo_t *m;
+	memo_t *m = e->memo;
+	size_t old;
 
-	memo_drop(c, e);
-	if (!c->in_ok)
+	if (!c->in_ok) {
+		memo_drop(c, e);
 		return;
-	m = calloc(1, sizeof *m);
-	if (m == NULL)
-		return;
-	m->in = malloc(c->in_len > 0 ? c->in_len : 1);
-	if (m->in == NULL) {
-		free(m);
-		return;
+	}
+	if (m == NULL) {
+		m = calloc(1, sizeof *m);
+		if (m == NULL)
+			return;
+		m->bytes = sizeof *m;
+		e->memo = m;
+		e->bytes += m->bytes;
+		c->bytes += m->bytes;
+	}
+	old = m->bytes;
+	gather_plan_unref(m->gather); /* made with the old inputs */
+	m->gather = NULL;
+	if (c->in_len > m->in_cap) {
+		uint8_t *in = realloc(m->in, c->in_len);
+
+		if (in == NULL) {
+			memo_drop(c, e);
+			return;
+		}
+		m->in = in;
+		m->in_cap = c->in_len;
 	}
 	if (c->in_len > 0)
 		memcpy(m->in, c->in, c->in_len);
 	m->in_len = c->in_len;
 	m->plan = *plan;
-	m->bytes = sizeof *m + c->in_len;
-	e->memo = m;
-	e->bytes += m->bytes;
-	c->bytes += m->bytes;
+	m->bytes = sizeof *m + m->in_cap;
+	e->bytes = e->bytes - old + m->bytes;
+	c->bytes = c->bytes - old + m->bytes;
 	trim(c, e);
 }
 
