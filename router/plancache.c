@@ -625,8 +625,11 @@ static int in_i32(route_cache_t *c, int32_t v)
 	return in_put(c, &v, sizeof v);
 }
 
-/* This call's memo inputs: the literals' values and the parameters, as bytes. */
-static int inputs(route_cache_t *c, const route_param_t *params, int n_params)
+/*
+ * This call's memo inputs: the literals' values and the parameters, as
+ * bytes (in_ok when they fit; -1 when memory runs out, and in_ok false).
+ */
+static int serialize_inputs(route_cache_t *c, const route_param_t *params, int n_params)
 {
 	c->in_len = 0;
 	c->in_ok = true;
@@ -649,6 +652,17 @@ static int inputs(route_cache_t *c, const route_param_t *params, int n_params)
 	return 0;
 }
 
+static int inputs(route_cache_t *c, const route_param_t *params, int n_params)
+{
+	if (c->in_ok)
+		return 0; /* already, for this call */
+	if (serialize_inputs(c, params, n_params) < 0) {
+		c->in_ok = false;
+		return -1;
+	}
+	return 0;
+}
+
 static bool memo_matches(const route_cache_t *c, const entry_t *e)
 {
 	return c->in_ok && e->memo != NULL && e->memo->in_len == c->in_len &&
@@ -656,16 +670,22 @@ static bool memo_matches(const route_cache_t *c, const entry_t *e)
 }
 
 /*
- * Keep plan as the entry's memo for this call's inputs (if they fit). The
- * memo is reused, not made anew: most calls with new literal values pass
- * here, and their cost is that of a copy.
+ * Keep plan as the entry's memo for this call's inputs (if they fit). Only
+ * plans on several shards whose answers the proxy merges are kept: their
+ * analysis is the costly one (it checks the gather plan), the proxy asks
+ * for their gather plan right after, and a statement on one shard by its
+ * key rarely comes again with the same value. The memo is reused, not made
+ * anew: its cost is that of a copy.
  */
-static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan)
+static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
+                      const route_param_t *params, int n_params)
 {
 	memo_t *m = e->memo;
 	size_t old;
 
-	if (!c->in_ok) {
+	if (plan->merge != ROUTE_MERGE_GATHER && plan->merge != ROUTE_MERGE_COUNT)
+		return; /* an older memo stays: it matches only its own inputs */
+	if (inputs(c, params, n_params) < 0 || !c->in_ok) {
 		memo_drop(c, e);
 		return;
 	}
@@ -777,7 +797,7 @@ static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_li
 		rc = route_analyze(c->ctx, kept, params, n_params, kept == orig ? NULL : lits, out);
 		if (rc == 0) {
 			*ep = e;
-			memo_keep(c, e, out);
+			memo_keep(c, e, out, params, n_params);
 		}
 	} else {
 		c->stats.uncacheable++;
@@ -809,7 +829,8 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 	*ep = NULL;
 	if (len > ROUTE_CACHE_MAX_TEXT)
 		return uncached(c, sql, params, n_params, out);
-	if (mask_text(&c->m, sql, len) < 0 || inputs(c, params, n_params) < 0) {
+	c->in_ok = false; /* this call's inputs: not serialized until a memo needs them */
+	if (mask_text(&c->m, sql, len) < 0) {
 		memset(out, 0, sizeof *out);
 		out->key_column = -1;
 		return -1;
@@ -828,14 +849,14 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 		return uncached(c, sql, params, n_params, out);
 	c->stats.hits++;
 	*ep = e;
-	if (memo_matches(c, e)) {
+	if (e->memo != NULL && inputs(c, params, n_params) == 0 && memo_matches(c, e)) {
 		c->stats.reused++;
 		*out = e->memo->plan;
 		return 0;
 	}
 	rc = route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);
 	if (rc == 0)
-		memo_keep(c, e, out);
+		memo_keep(c, e, out, params, n_params);
 	return rc;
 }
 
