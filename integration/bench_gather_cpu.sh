@@ -18,6 +18,9 @@
 #     WHERE aid BETWEEN :a AND :a + 30),
 # and reads pgshard's utime+stime from /proc/PID/stat before and after. Prints, per binary and
 # round, the statements per second and pgshard's CPU microseconds per statement.
+# Known: with --mode extended or prepared, the first multi-shard statements without parameters
+# on a freshly started pgshard can hang (seen before and after the plan-cache change); use the
+# simple protocol until that is fixed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +28,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 usage() {
-	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 die() {
