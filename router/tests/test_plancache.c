@@ -1108,7 +1108,8 @@ static void test_gather_parameters_make_their_own_plans(void **state)
 	before = route_parse_count();
 	g2 = gather_both(c, sql, b, 2);
 	g3 = gather_both(c, sql, b, 2);
-	/* route_statement's and route_gather's, which gather_both compares with: none by the cache */
+	/* route_statement's and route_gather's, which gather_both compares with: none by the cache
+	 */
 	assert_int_equal(route_parse_count() - before, 4);
 	assert_int_equal(g1->limit, 3);
 	assert_int_equal(g2->limit, 4);
