@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "proxy/log.h"
 
@@ -88,47 +87,18 @@ void fanout_free(client_t *c)
 
 /* ---- sending ---- */
 
-static void put_ident(char *out, size_t size, const char *name)
-{
-	size_t o = 0;
-
-	if (o + 1 < size)
-		out[o++] = '"';
-	for (const char *p = name; *p != '\0' && o + 3 < size; p++) {
-		if (*p == '"')
-			out[o++] = '"';
-		out[o++] = *p;
-	}
-	if (o + 1 < size)
-		out[o++] = '"';
-	out[o] = '\0';
-}
-
 /* Ask the first member for the table's columns, in order, right before its COPY. */
 static int ask_columns(client_t *c, fanout_t *f)
 {
-	char ident[600], sql[1024], *lit;
-	size_t o = 0;
+	char *sql = copy_columns_sql(&f->opts);
 	int rc;
 
-	if (f->opts.schemaname != NULL) {
-		put_ident(ident, sizeof(ident) / 2, f->opts.schemaname);
-		o = strlen(ident);
-		ident[o++] = '.';
-	}
-	put_ident(ident + o, sizeof(ident) - o, f->opts.relname);
-	lit = route_quote_literal(ident);
-	if (lit == NULL)
+	if (sql == NULL)
 		return -1;
-	snprintf(sql, sizeof(sql),
-	         "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid "
-	         "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid AND attnum "
-	         "OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped ORDER BY attnum",
-	         lit);
-	free(lit);
 	f->key_index = -1;
 	f->catalog_col = 0;
 	rc = server_query(f->m[0].s, &c->worker->scratch, sql, 'K', PEND_SWALLOW);
+	free(sql);
 	return rc;
 }
 
@@ -143,7 +113,7 @@ static int copy_setup(client_t *c, fanout_t *f, const char *sql, char *err, size
 	const cfg_table_t *t;
 	int rc;
 
-	if (strncasecmp(sql + route_skip_blank(sql, strlen(sql), 0), "copy", 4) != 0)
+	if (!copy_starts_statement(sql))
 		return 1;
 	rc = copy_parse_statement(sql, &f->opts, err, errlen);
 	if (rc == 1)

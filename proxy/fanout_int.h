@@ -10,7 +10,9 @@
 #include "proxy/proxy.h"
 #include "router/copy.h"
 #include "router/gather.h"
+#include "router/gather_sql.h"
 #include "router/merge.h"
+#include "router/plancache.h"
 #include "router/rowcmp.h"
 
 typedef struct member {
@@ -29,13 +31,6 @@ typedef struct member {
 	rowcmp_field_t *fields;
 	bool has_row;
 } member_t;
-
-/* SQL text as it is built (gather.c). */
-typedef struct gather_text {
-	char *p;
-	size_t len, cap;
-	bool failed; /* out of memory: the text is incomplete */
-} gather_text_t;
 
 /* Where a scatter-gather statement is. */
 typedef enum gather_phase {
@@ -90,8 +85,8 @@ struct fanout {
 
 	/* scatter-gather (gather.c) */
 	gather_phase_t phase;
-	gather_plan_t *gp;
-	int ncols; /* of the shards' rows, from the first RowDescription */
+	gather_plan_t *gp; /* read only: shared with the plan cache (route_gather_cached) */
+	int ncols;         /* of the shards' rows, from the first RowDescription */
 	uint32_t *col_types;
 	int16_t *col_formats;
 	rowcmp_key_t *keys;
@@ -100,10 +95,9 @@ struct fanout {
 	int64_t left;       /* rows still to send (LIMIT), -1: all */
 	bool enough;        /* the client has its rows: the rest is dropped */
 	uint64_t sent;      /* rows sent, for the tag */
-	gather_text_t held; /* partial results as VALUES rows */
+	gather_rows_t held; /* partial results as VALUES rows */
 	char **type_names;  /* per column: the catalog's name of a type that is not built in */
 	int float_digits;   /* the session's extra_float_digits, as the first member said */
-	uint64_t held_rows;
 };
 
 /* ---- gather.c ---- */
@@ -114,11 +108,9 @@ int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t 
                  int n_params, char sqlstate[6], char *err, size_t errlen);
 /* Whether the first member must be asked the database's collation first. */
 bool gather_needs_collation(client_t *c, const fanout_t *f);
-/* The SQL that asks it, and its one-row answer. */
-extern const char gather_collation_sql[];
+/* The one-row answer of router/gather_sql.h's gather_collation_sql. */
 void gather_note_collation(client_t *c, const uint8_t *body, size_t len);
-/* Before partial results: the session's extra_float_digits, and its one-row answer. */
-extern const char gather_float_digits_sql[];
+/* Before partial results: the one-row answer of gather_float_digits_sql. */
 void gather_note_float_digits(fanout_t *f, const uint8_t *body, size_t len);
 
 /*

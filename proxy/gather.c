@@ -13,11 +13,13 @@
  * RowDescription.
  *
  * Finalizing: each member's rows are partial results (one per group). They
- * are held as the text of a VALUES list of string literals, up to
- * merge_memory (then 54000). The final query over them, with each column
- * cast back to the shards' type (a type that is not built in is named by
- * the first member's catalog first), runs on the first member; its answer
- * is the client's, passed on as any single-shard answer.
+ * are held as router/gather_sql.h makes them (the text of a VALUES list),
+ * up to merge_memory (then 54000). The final query over them, which
+ * gather_sql.h writes with each column cast back to the shards' type (a
+ * type that is not built in is named by the first member's catalog
+ * first), runs on the first member; its answer is the client's, passed on
+ * as any single-shard answer. The SQL text of every query sent here is
+ * the router's.
  */
 #include "proxy/fanout_int.h"
 
@@ -27,16 +29,6 @@
 #include <string.h>
 
 #include "proxy/log.h"
-
-/*
- * Queries the proxy injects run in a client's session, under its
- * search_path: every function and operator is named with its schema, so that
- * no user's own objects can change their answers (which are cached for
- * every client of the worker).
- */
-const char gather_collation_sql[] =
-    "SELECT datcollate FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) "
-    "pg_catalog.current_database()";
 
 /* ---- the database's collation, per worker ---- */
 
@@ -118,8 +110,6 @@ void gather_note_collation(client_t *c, const uint8_t *body, size_t len)
  * rounded, and sums, averages and groups of floats would be combined from
  * rounded values: refused then (gather_finalize).
  */
-const char gather_float_digits_sql[] = "SHOW extra_float_digits";
-
 void gather_note_float_digits(fanout_t *f, const uint8_t *body, size_t len)
 {
 	rowcmp_field_t v;
@@ -158,18 +148,18 @@ static bool floats_rounded(fanout_t *f)
 int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
                  int n_params, char sqlstate[6], char *err, size_t errlen)
 {
-	gather_plan_t *gp = calloc(1, sizeof(*gp));
+	gather_plan_t *gp;
 
-	if (gp == NULL) {
-		memcpy(sqlstate, "53200", 6);
-		snprintf(err, errlen, "out of memory");
+	if (c->worker->plans == NULL) {
+		memcpy(sqlstate, "XX000", 6);
+		snprintf(err, errlen, "the shard maps could not be built");
 		return -1;
 	}
-	if (route_gather(&c->worker->route, sql, params, n_params, gp, sqlstate, err, errlen) < 0) {
-		gather_plan_free(gp);
-		free(gp);
+	/* the plan cache has this statement's parse (worker_route just routed it): not parsed again
+	 */
+	if (route_gather_cached(c->worker->plans, sql, params, n_params, &gp, sqlstate, err,
+	                        errlen) < 0)
 		return -1;
-	}
 	f->gp = gp;
 	f->phase = gp->finalize ? GATHER_PARTIALS : GATHER_STREAM;
 	f->skip = gp->finalize ? 0 : gp->offset;
@@ -190,14 +180,12 @@ void gather_free(fanout_t *f)
 	free(f->keys);
 	free(f->col_types);
 	free(f->col_formats);
-	free(f->held.p);
+	gather_rows_free(&f->held);
 	for (int i = 0; f->type_names != NULL && i < f->ncols; i++)
 		free(f->type_names[i]);
 	free(f->type_names);
-	if (f->gp != NULL) {
-		gather_plan_free(f->gp);
-		free(f->gp);
-	}
+	gather_plan_unref(f->gp); /* shared with the plan cache */
+	f->gp = NULL;
 }
 
 /* ---- RowDescription ---- */
@@ -317,170 +305,22 @@ static void emit_row(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
 		f->enough = true;
 }
 
-/* ---- SQL text ---- */
+/* ---- partial results ---- */
 
-static void put(gather_text_t *b, const void *data, size_t len)
-{
-	if (b->failed)
-		return;
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-}
-
-static void put_str(gather_text_t *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
-/* ---- partial results, held as VALUES rows ---- */
-
-static const struct {
-	uint32_t oid;
-	const char *name;
-} type_names[] = {
-    {16, "bool"},         {17, "bytea"},       {18, "\"char\""},      {19, "name"},
-    {20, "int8"},         {21, "int2"},        {23, "int4"},          {25, "text"},
-    {26, "oid"},          {114, "json"},       {142, "xml"},          {650, "cidr"},
-    {700, "float4"},      {701, "float8"},     {790, "money"},        {829, "macaddr"},
-    {869, "inet"},        {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},
-    {1083, "time"},       {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
-    {1266, "timetz"},     {1560, "bit"},       {1562, "varbit"},      {1700, "numeric"},
-    {2950, "uuid"},       {3802, "jsonb"},     {1000, "bool[]"},      {1001, "bytea[]"},
-    {1005, "int2[]"},     {1007, "int4[]"},    {1016, "int8[]"},      {1009, "text[]"},
-    {1015, "varchar[]"},  {1014, "bpchar[]"},  {1021, "float4[]"},    {1022, "float8[]"},
-    {1231, "numeric[]"},  {1182, "date[]"},    {1115, "timestamp[]"}, {1185, "timestamptz[]"},
-    {1187, "interval[]"}, {2951, "uuid[]"},    {3807, "jsonb[]"},     {199, "json[]"},
-};
-
-static const char *type_name(uint32_t oid)
-{
-	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-		if (type_names[i].oid == oid)
-			return type_names[i].name;
-	return NULL;
-}
-
-/* A held column's type as SQL: a built-in one, or the name the catalog gave (format_type). */
-static void put_type(gather_text_t *b, const fanout_t *f, int col)
-{
-	const char *name = type_name(f->col_types[col]);
-
-	if (name != NULL) {
-		put_str(b, "pg_catalog.");
-		put_str(b, name);
-	} else {
-		put_str(b, f->type_names[col]);
-	}
-}
-
-/* Whether every held column's type has a name (else the catalog must be asked). */
-static bool types_named(const fanout_t *f)
-{
-	for (int i = 0; i < f->ncols; i++)
-		if (type_name(f->col_types[i]) == NULL &&
-		    (f->type_names == NULL || f->type_names[i] == NULL))
-			return false;
-	return true;
-}
-
-/* The type avg() divides a held sum in: PostgreSQL's avg result type for that sum. */
-static const char *avg_type(uint32_t oid)
-{
-	switch (oid) {
-	case 700:
-	case 701:
-		return "float8";
-	case 1186:
-		return "interval";
-	default:
-		return "numeric";
-	}
-}
-
-/*
- * A value as a dollar-quoted literal, $pgs$...$pgs$ (with a longer tag when
- * the value contains that one). Nothing inside is escaped, so nothing
- * depends on the session: not standard_conforming_strings, not
- * backslash_quote, and not a client encoding such as SJIS whose multibyte
- * characters may end in the byte of a backslash (escaping bytes one by one
- * would cut such a character in two). The server converts the query to its
- * own encoding before it reads the quotes, and no multibyte character of
- * a client encoding PostgreSQL accepts has '$' as one of its bytes.
- */
-static void put_literal(gather_text_t *b, const uint8_t *data, size_t len)
-{
-	char tag[32];
-	int n = 0;
-
-	snprintf(tag, sizeof(tag), "$pgs$");
-	while (memmem(data, len, tag, strlen(tag)) != NULL)
-		snprintf(tag, sizeof(tag), "$pgs%d$", ++n);
-	put_str(b, tag);
-	put(b, data, len);
-	put_str(b, tag);
-}
-
-static void unknown_type(fanout_t *f, int col)
-{
-	char msg[256];
-
-	snprintf(msg, sizeof(msg),
-	         "pgshard: the shards' partial results have a column of type oid %u (column %d) "
-	         "that the catalog does not name; add a condition on the shard key",
-	         f->col_types[col], col + 1);
-	fanout_own_error(f, "0A000", msg);
-}
-
-static void hold_row(client_t *c, fanout_t *f, const uint8_t *body, size_t len)
+static void hold_row(client_t *c, fanout_t *f, member_t *m, const uint8_t *body, size_t len)
 {
 	size_t cap = worker_cfg(c->worker)->merge_memory;
-	gather_text_t *h = &f->held;
-	wire_reader_t r;
-	int16_t n;
+	gather_rows_t *h = &f->held;
 
-	wire_reader_init(&r, body, len);
-	if (f->col_types == NULL || wire_get_i16(&r, &n) < 0 || n != f->ncols) {
+	if (f->col_types == NULL || m->fields == NULL ||
+	    rowcmp_fields(body, len, m->fields, f->ncols) != f->ncols) {
 		fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
 		return;
 	}
-	put_str(h, f->held_rows > 0 ? ",(" : "(");
-	for (int i = 0; i < n; i++) {
-		int32_t flen;
-		const uint8_t *data;
-
-		if (wire_get_i32(&r, &flen) < 0 ||
-		    (flen > 0 && wire_get_bytes(&r, (size_t)flen, &data) < 0)) {
-			fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
-			return;
-		}
-		if (i > 0)
-			put_str(h, ", ");
-		if (flen < 0)
-			put_str(h, "NULL");
-		else
-			put_literal(h, flen > 0 ? data : (const uint8_t *)"", (size_t)flen);
-	}
-	put_str(h, ")");
-	if (h->failed) {
+	if (gather_rows_add(h, m->fields, f->ncols) < 0) {
 		fanout_own_error(f, "53200", "pgshard: out of memory");
 		return;
 	}
-	f->held_rows++;
 	if (h->len > cap) {
 		char msg[300];
 
@@ -488,114 +328,29 @@ static void hold_row(client_t *c, fanout_t *f, const uint8_t *body, size_t len)
 		         "pgshard: the partial results of this statement on several shards exceed "
 		         "merge_memory (%zu bytes) after %" PRIu64
 		         " rows; add a condition on the shard key, or raise merge_memory",
-		         cap, f->held_rows);
+		         cap, h->n);
 		fanout_own_error(f, "54000", msg);
-		free(h->p);
-		memset(h, 0, sizeof(*h));
+		gather_rows_free(h);
 	}
-}
-
-/*
- * The held rows as a relation with columns c0, c1, ... of the shards' types:
- * (SELECT v.c0::type, ... FROM (VALUES (E'..', ...), ...) AS v(c0, ...)) AS alias.
- * The values are text literals cast by the types' input functions, as the
- * shards' text output of them was made to be read back; no rows: NULLs WHERE false.
- */
-static void put_rows(fanout_t *f, gather_text_t *sql, const char *alias)
-{
-	char col[48];
-
-	put_str(sql, "(SELECT ");
-	for (int i = 0; i < f->ncols; i++) {
-		if (f->held_rows > 0)
-			snprintf(col, sizeof(col), "%sv.c%d::", i > 0 ? ", " : "", i);
-		else
-			snprintf(col, sizeof(col), "%sNULL::", i > 0 ? ", " : "");
-		put_str(sql, col);
-		put_type(sql, f, i);
-		snprintf(col, sizeof(col), " AS c%d", i);
-		put_str(sql, col);
-	}
-	if (f->held_rows > 0) {
-		put_str(sql, " FROM (VALUES ");
-		put(sql, f->held.p, f->held.len);
-		put_str(sql, ") AS v");
-		for (int i = 0; i < f->ncols; i++) {
-			snprintf(col, sizeof(col), "%sc%d", i > 0 ? ", " : "(", i);
-			put_str(sql, col);
-		}
-		put_str(sql, ")");
-	} else {
-		put_str(sql, " WHERE false");
-	}
-	put_str(sql, ") AS ");
-	put_str(sql, alias);
-}
-
-/* The final query: the plan's parts with the held rows and their types. */
-static int final_sql(fanout_t *f, gather_text_t *sql)
-{
-	for (int i = 0; i < f->gp->n_parts; i++) {
-		const gather_part_t *p = &f->gp->parts[i];
-
-		switch (p->kind) {
-		case GATHER_PART_TEXT:
-			put_str(sql, p->text);
-			break;
-		case GATHER_PART_ROWS:
-			put_rows(f, sql, p->text);
-			break;
-		case GATHER_PART_TYPE:
-		case GATHER_PART_AVG:
-			if (p->column < 0 || p->column >= f->ncols) {
-				fanout_own_error(f, "XX000",
-				                 "pgshard: the final query names a partial result "
-				                 "that the shards did not return");
-				return -1;
-			}
-			if (p->kind == GATHER_PART_AVG) {
-				put_str(sql, "pg_catalog.");
-				put_str(sql, avg_type(f->col_types[p->column]));
-			} else {
-				put_type(sql, f, p->column);
-			}
-			break;
-		}
-	}
-	if (sql->failed) {
-		fanout_own_error(f, "53200", "pgshard: out of memory");
-		return -1;
-	}
-	return 0;
 }
 
 /* Ask the first member the names of the held columns' types that are not built in. */
 static int ask_types(client_t *c, fanout_t *f)
 {
-	gather_text_t sql = {NULL, 0, 0, false};
-	char oid[24];
-	int rc, n = 0;
+	char *sql = gather_types_sql(f->col_types, f->ncols);
+	int rc;
 
-	put_str(&sql, "SELECT t.oid::pg_catalog.int8, pg_catalog.format_type(t.oid, NULL) FROM "
-	              "pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) ANY ('{");
-	for (int i = 0; i < f->ncols; i++) {
-		if (type_name(f->col_types[i]) != NULL)
-			continue;
-		snprintf(oid, sizeof(oid), "%s%u", n++ > 0 ? "," : "", f->col_types[i]);
-		put_str(&sql, oid);
-	}
-	put_str(&sql, "}'::pg_catalog.oid[])");
 	f->type_names = calloc((size_t)f->ncols, sizeof(*f->type_names));
-	if (sql.failed || f->type_names == NULL) {
-		free(sql.p);
+	if (sql == NULL || f->type_names == NULL) {
+		free(sql);
 		fanout_own_error(f, "53200", "pgshard: out of memory");
 		return -1;
 	}
 	f->phase = GATHER_TYPES;
 	f->m[0].ready = false;
 	f->m[0].result_end = false;
-	rc = server_query(f->m[0].s, &c->worker->scratch, sql.p, 'Q', PEND_FORWARD);
-	free(sql.p);
+	rc = server_query(f->m[0].s, &c->worker->scratch, sql, 'Q', PEND_FORWARD);
+	free(sql);
 	if (rc < 0) {
 		f->m[0].ready = true;
 		fanout_own_error(f, "08006", "pgshard: could not ask a shard for type names");
@@ -623,7 +378,8 @@ static void note_type(fanout_t *f, const uint8_t *body, size_t len)
 
 int gather_finalize(client_t *c, fanout_t *f)
 {
-	gather_text_t sql = {NULL, 0, 0, false};
+	char *sql, sqlstate[6], err[300], msg[320];
+	uint64_t held;
 	int rc;
 
 	if (f->phase != GATHER_PARTIALS && f->phase != GATHER_TYPES)
@@ -639,31 +395,27 @@ int gather_finalize(client_t *c, fanout_t *f)
 	}
 	if (floats_rounded(f))
 		return 0;
-	if (!types_named(f)) {
-		if (f->phase == GATHER_PARTIALS)
-			return ask_types(c, f) < 0 ? 0 : 1;
-		for (int i = 0; i < f->ncols; i++)
-			if (type_name(f->col_types[i]) == NULL && f->type_names[i] == NULL) {
-				unknown_type(f, i);
-				return 0;
-			}
-	}
-	if (final_sql(f, &sql) < 0) {
-		free(sql.p);
+	if (f->phase == GATHER_PARTIALS &&
+	    gather_unnamed_type(f->col_types, (const char *const *)f->type_names, f->ncols) >= 0)
+		return ask_types(c, f) < 0 ? 0 : 1;
+	if (gather_final_sql(f->gp, f->col_types, (const char *const *)f->type_names, f->ncols,
+	                     &f->held, &sql, sqlstate, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "pgshard: %s", err);
+		fanout_own_error(f, sqlstate, msg);
 		return 0;
 	}
-	free(f->held.p);
-	memset(&f->held, 0, sizeof(f->held));
+	held = f->held.n;
+	gather_rows_free(&f->held);
 	f->phase = GATHER_FINAL;
 	f->merge = ROUTE_MERGE_SUM;
 	f->row_owner = -1;
 	memset(&f->tag, 0, sizeof(f->tag));
 	f->m[0].ready = false;
 	f->m[0].result_end = false;
-	log_msg(LOG_DEBUG, c->id, 0, "final query over %" PRIu64 " partial rows, %zu bytes",
-	        f->held_rows, sql.len);
-	rc = fanout_send(c, f, &f->m[0], sql.p);
-	free(sql.p);
+	log_msg(LOG_DEBUG, c->id, 0, "final query over %" PRIu64 " partial rows, %zu bytes", held,
+	        strlen(sql));
+	rc = fanout_send(c, f, &f->m[0], sql);
+	free(sql);
 	if (rc < 0) {
 		f->m[0].ready = true;
 		fanout_own_error(f, "08006", "pgshard: could not send the final query to a shard");
@@ -701,7 +453,7 @@ static int make_keys(client_t *c, fanout_t *f)
 		k->desc = g->desc;
 		k->nulls_first = g->nulls_first;
 		if (!rowcmp_supported(k->type_oid, k->format)) {
-			const char *name = type_name(k->type_oid);
+			const char *name = gather_type_name(k->type_oid);
 
 			snprintf(
 			    msg, sizeof(msg),
@@ -858,7 +610,7 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 		if (f->failed || f->error != NULL)
 			return 1;
 		if (f->phase == GATHER_PARTIALS) {
-			hold_row(c, f, msg + 5, total - 5);
+			hold_row(c, f, m, msg + 5, total - 5);
 			return 1;
 		}
 		if (f->gp->n_keys == 0) {

@@ -11,6 +11,7 @@
  */
 #include "router/classify.h"
 #include "router/route.h"
+#include "router/tree_int.h"
 
 #include <ctype.h>
 #include <pg_query.h>
@@ -271,6 +272,7 @@ static int parse_effects(const char *sql, size_t len, route_effects_t *out)
 	copy = strndup(sql, len);
 	if (copy == NULL)
 		return -1;
+	route_parse_counted();
 	res = pg_query_parse_protobuf(copy);
 	if (res.error != NULL) {
 		/* the server rejects it too, and then nothing took effect */

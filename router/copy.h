@@ -65,6 +65,23 @@ typedef struct copy_opts {
  * *out is zeroed first and needs no freeing unless 0 is returned.
  */
 int copy_parse_statement(const char *sql, copy_opts_t *out, char *err, size_t errlen);
+
+/*
+ * Whether the first word of sql, after white space and comments, is COPY:
+ * the cheap test before copy_parse_statement, for a statement that may be
+ * a COPY.
+ */
+bool copy_starts_statement(const char *sql);
+
+/*
+ * The catalog query that lists the columns of the COPY's table, in order:
+ * rows of (attname, atttypid), the table named by o->schemaname and
+ * o->relname as they are (quoted identifiers, then a string literal for
+ * to_regclass), every object schema-qualified, so that nothing in the
+ * session's search_path changes the answer. malloc'd; NULL when memory
+ * runs out.
+ */
+char *copy_columns_sql(const copy_opts_t *o);
 void copy_opts_free(copy_opts_t *o);
 
 /*

@@ -333,10 +333,11 @@ int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_p
 	return rc;
 }
 
-int gather_plan_make(const char *sql, const route_param_t *params, int n_params, gather_plan_t *out,
-                     char sqlstate[6], char *err, size_t errlen)
+int gather_plan_make(const PgQuery__ParseResult *tree, const route_param_t *params, int n_params,
+                     const route_literals_t *lits, gather_plan_t *out, char sqlstate[6], char *err,
+                     size_t errlen)
 {
-	PgQuery__ParseResult *tree;
+	PgQuery__Node *copy = NULL;
 	gather_t g;
 	int rc = -1;
 
@@ -348,18 +349,22 @@ int gather_plan_make(const char *sql, const route_param_t *params, int n_params,
 	gather_init(&g);
 	g.params = params;
 	g.n_params = params != NULL ? n_params : 0;
-	tree = tree_parse(&g.t, sql);
-	if (tree != NULL && tree->n_stmts != 1)
+	if (tree->n_stmts != 1)
 		tree_refuse(
 		    &g.t, "a SELECT on several shards whose rows the proxy merges cannot share its "
 		          "query string with other statements; send it alone");
-	else if (tree != NULL && (tree->stmts[0]->stmt == NULL ||
-	                          tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT)))
+	else if (tree->stmts[0]->stmt == NULL ||
+	         tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
 		tree_refuse(&g.t, "only a SELECT has a gather plan");
-	else if (tree != NULL)
-		g.s = tree->stmts[0]->stmt->select_stmt;
-	if (g.s != NULL && plan(&g, out) == 0)
-		rc = 0;
+	else
+		copy = tree_copy(&g.t, tree->stmts[0]->stmt); /* rewritten in place */
+	if (copy != NULL && lits != NULL && lits->n > 0)
+		lit_slot(&g.t, &copy, (void *)lits);
+	if (copy != NULL && !tree_stopped(&g.t)) {
+		g.s = copy->select_stmt;
+		if (plan(&g, out) == 0)
+			rc = 0;
+	}
 	if (rc < 0) {
 		gather_plan_free(out);
 		memset(out, 0, sizeof *out);
@@ -369,6 +374,20 @@ int gather_plan_make(const char *sql, const route_param_t *params, int n_params,
 	}
 	tree_free(&g.t);
 	return rc;
+}
+
+gather_plan_t *gather_plan_ref(gather_plan_t *p)
+{
+	p->refs++;
+	return p;
+}
+
+void gather_plan_unref(gather_plan_t *p)
+{
+	if (p != NULL && --p->refs <= 0) {
+		gather_plan_free(p);
+		free(p);
+	}
 }
 
 void gather_plan_free(gather_plan_t *p)

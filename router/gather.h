@@ -118,12 +118,15 @@ typedef struct gather_plan {
 	bool finalize;
 	gather_part_t *parts; /* the final query, in order; the proxy writes TEXT as is */
 	int n_parts;
+
+	int refs; /* a plan the plan cache shares (route_gather_cached): references to it,
+	             see gather_plan_unref; 0 for a plan filled in the caller's own struct */
 } gather_plan_t;
 
 /*
  * The gather plan of a statement route_statement planned as
- * ROUTE_MERGE_GATHER, with the same parameters (LIMIT $1 and OFFSET $2
- * take their values from them: text, or binary int2/int4/int8). Parameters
+ * ROUTE_MERGE_GATHER (parsed once: route_parse, then route_gather_parsed), with the same parameters
+ * (LIMIT $1 and OFFSET $2 take their values from them: text, or binary int2/int4/int8). Parameters
  * elsewhere stay $n in shard_sql, to be bound on each shard as the client
  * bound them; shard_sql reads every parameter the statement reads, so that
  * the client's Bind fits it (a LIMIT/OFFSET parameter in a no-op WHERE
@@ -139,7 +142,26 @@ typedef struct gather_plan {
  */
 int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *params, int n_params,
                  gather_plan_t *out, char sqlstate[6], char *err, size_t errlen);
+
+/*
+ * route_gather on a statement already parsed (route_parse), which is
+ * neither parsed again nor changed: the plan cache's way to plan a gather
+ * from the parse it keeps. lits: as route_analyze takes them (may be
+ * NULL). plan: route_analyze's plan of p with the same parameters and
+ * literals, when the caller has it (NULL: analysed here), for the same
+ * refusals as route_gather's.
+ */
+int route_gather_parsed(const route_ctx_t *ctx, const route_parsed_t *p,
+                        const route_param_t *params, int n_params, const route_literals_t *lits,
+                        const route_plan_t *plan, gather_plan_t *out, char sqlstate[6], char *err,
+                        size_t errlen);
+
 /* Frees what a plan holds and empties it; twice is harmless. */
 void gather_plan_free(gather_plan_t *p);
+
+/* A shared plan (malloc'd, refs counted): one more reference, and dropping one (the last
+ * frees it). Not thread-safe: a plan stays with the worker thread whose cache made it. */
+gather_plan_t *gather_plan_ref(gather_plan_t *p);
+void gather_plan_unref(gather_plan_t *p);
 
 #endif

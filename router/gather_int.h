@@ -47,12 +47,16 @@ int gather_check(const PgQuery__Node *stmt, const route_param_t *params, int n_p
 bool gather_calls_unknown(const PgQuery__SelectStmt *s);
 
 /*
- * The gather plan of sql, a SELECT that route_statement has already found
- * to run on several shards with ROUTE_MERGE_GATHER (route_gather, see
- * gather.h, checks that first). 0, or -1 with a SQLSTATE and a message.
+ * The gather plan of the statement of tree (a parse route.c made, which
+ * is not changed: the planner rewrites a copy), a SELECT that
+ * route_analyze has already found to run on several shards with
+ * ROUTE_MERGE_GATHER (route_gather_parsed, see route.h, checks that
+ * first); lits (may be NULL) are the plan cache's literals, put back as
+ * the constants they stand for. 0, or -1 with a SQLSTATE and a message.
  */
-int gather_plan_make(const char *sql, const route_param_t *params, int n_params, gather_plan_t *out,
-                     char sqlstate[6], char *err, size_t errlen);
+int gather_plan_make(const PgQuery__ParseResult *tree, const route_param_t *params, int n_params,
+                     const route_literals_t *lits, gather_plan_t *out, char sqlstate[6], char *err,
+                     size_t errlen);
 
 /* ---- what the planner's files share (gather_stream.c, gather_final.c, gather.c) ---- */
 

@@ -17,6 +17,7 @@
 #include "router/plancache.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@
 
 /* PostgreSQL takes at most this many parameters. */
 #define MAX_PARAMS 65535
+
+/* Plans made from literals and parameters longer than this together are not kept. */
+#define MEMO_MAX_INPUT 4096
 
 /* ---- masking ---- */
 
@@ -430,6 +434,22 @@ static void mask_free(mask_t *m)
 
 /* ---- the cache ---- */
 
+/*
+ * The last plan made from an entry's parse, with what made it: the values
+ * of the literals and the caller's parameters (the parse and the config
+ * being the entry's and the cache's, route_analyze is a function of
+ * these). A call with the same ones gets the same plan without analysis,
+ * and the gather plan of a statement on several shards is made once, from
+ * the kept parse, and shared (refcounted) by every statement running it.
+ */
+typedef struct memo {
+	uint8_t *in;
+	size_t in_len, in_cap;
+	route_plan_t plan;
+	gather_plan_t *gather; /* NULL until route_gather_cached asks */
+	size_t bytes;
+} memo_t;
+
 typedef struct entry {
 	struct entry *hnext;       /* bucket chain */
 	struct entry *prev, *next; /* LRU list, most recent first */
@@ -437,7 +457,8 @@ typedef struct entry {
 	char *key;
 	size_t key_len;
 	route_parsed_t *parsed; /* NULL: uncacheable, route the original text */
-	size_t bytes;
+	memo_t *memo;
+	size_t bytes; /* with the memo's */
 } entry_t;
 
 struct route_cache {
@@ -449,6 +470,9 @@ struct route_cache {
 	entry_t lru;      /* sentinel: lru.next is the most recent */
 	route_cache_stats_t stats;
 	mask_t m;
+	uint8_t *in; /* this call's memo inputs (see memo_t) */
+	size_t in_len, in_cap;
+	bool in_ok; /* they fit in MEMO_MAX_INPUT */
 };
 
 route_cache_t *route_cache_new(const route_ctx_t *ctx, int capacity)
@@ -490,6 +514,20 @@ static void lru_front(route_cache_t *c, entry_t *e)
 	c->lru.next = e;
 }
 
+static void memo_drop(route_cache_t *c, entry_t *e)
+{
+	memo_t *m = e->memo;
+
+	if (m == NULL)
+		return;
+	e->bytes -= m->bytes;
+	c->bytes -= m->bytes;
+	gather_plan_unref(m->gather);
+	free(m->in);
+	free(m);
+	e->memo = NULL;
+}
+
 static void entry_drop(route_cache_t *c, entry_t *e)
 {
 	entry_t **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
@@ -498,6 +536,7 @@ static void entry_drop(route_cache_t *c, entry_t *e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
 	lru_unlink(e);
+	memo_drop(c, e);
 	c->n--;
 	c->bytes -= e->bytes;
 	route_parsed_free(e->parsed);
@@ -513,6 +552,7 @@ void route_cache_free(route_cache_t *c)
 		entry_drop(c, c->lru.next);
 	free(c->buckets);
 	mask_free(&c->m);
+	free(c->in);
 	free(c);
 }
 
@@ -530,14 +570,21 @@ static entry_t *lookup(route_cache_t *c, uint64_t hash)
 	return NULL;
 }
 
-/* Keep parsed (NULL: uncacheable) under the current key; false when memory runs out. */
-static bool insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
+/* Drop the least recently used entries while over the bounds, never keep. */
+static void trim(route_cache_t *c, const entry_t *keep)
+{
+	while (c->n > 1 && (c->n > c->capacity || c->bytes > c->budget) && c->lru.prev != keep)
+		entry_drop(c, c->lru.prev);
+}
+
+/* Keep parsed (NULL: uncacheable) under the current key; NULL when memory runs out. */
+static entry_t *insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
 {
 	entry_t *e = calloc(1, sizeof *e);
 
 	if (e == NULL || (e->key = malloc(c->m.key_len)) == NULL) {
 		free(e);
-		return false;
+		return NULL;
 	}
 	memcpy(e->key, c->m.key, c->m.key_len);
 	e->key_len = c->m.key_len;
@@ -549,9 +596,157 @@ static bool insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
 	lru_front(c, e);
 	c->n++;
 	c->bytes += e->bytes;
-	while (c->n > 1 && (c->n > c->capacity || c->bytes > c->budget))
-		entry_drop(c, c->lru.prev);
-	return true;
+	trim(c, e);
+	return e;
+}
+
+/* ---- memos ---- */
+
+static int in_put(route_cache_t *c, const void *data, size_t len)
+{
+	uint8_t *p;
+
+	if (!c->in_ok)
+		return 0;
+	if (c->in_len + len > MEMO_MAX_INPUT) {
+		c->in_ok = false;
+		return 0;
+	}
+	p = grow(c->in, &c->in_cap, c->in_len + len, 1);
+	if (p == NULL)
+		return -1;
+	c->in = p;
+	if (len > 0)
+		memcpy(c->in + c->in_len, data, len);
+	c->in_len += len;
+	return 0;
+}
+
+static int in_i32(route_cache_t *c, int32_t v)
+{
+	return in_put(c, &v, sizeof v);
+}
+
+/*
+ * This call's memo inputs: the literals' values and the parameters, as
+ * bytes (in_ok when they fit; -1 when memory runs out, and in_ok false).
+ */
+static int serialize_inputs(route_cache_t *c, const route_param_t *params, int n_params)
+{
+	c->in_len = 0;
+	c->in_ok = true;
+	if (params == NULL)
+		n_params = 0;
+	for (int i = 0; i < c->m.n; i++)
+		if (in_i32(c, c->m.params[i].len) < 0 ||
+		    in_put(c, c->m.params[i].data, (size_t)c->m.params[i].len) < 0)
+			return -1;
+	if (in_i32(c, n_params) < 0)
+		return -1;
+	for (int i = 0; i < n_params && c->in_ok; i++) {
+		const route_param_t *p = &params[i];
+
+		if (in_i32(c, p->format) < 0 || in_i32(c, (int32_t)p->type_oid) < 0 ||
+		    in_i32(c, p->data != NULL ? p->len : -1) < 0 ||
+		    (p->data != NULL && p->len > 0 && in_put(c, p->data, (size_t)p->len) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+static int inputs(route_cache_t *c, const route_param_t *params, int n_params)
+{
+	if (c->in_ok)
+		return 0; /* already, for this call */
+	if (serialize_inputs(c, params, n_params) < 0) {
+		c->in_ok = false;
+		return -1;
+	}
+	return 0;
+}
+
+static bool memo_matches(const route_cache_t *c, const entry_t *e)
+{
+	return c->in_ok && e->memo != NULL && e->memo->in_len == c->in_len &&
+	       memcmp(e->memo->in, c->in, c->in_len) == 0;
+}
+
+/*
+ * Keep plan as the entry's memo for this call's inputs (if they fit). Only
+ * plans on several shards whose answers the proxy merges are kept: their
+ * analysis is the costly one (it checks the gather plan), the proxy asks
+ * for their gather plan right after, and a statement on one shard by its
+ * key rarely comes again with the same value. The memo is reused, not made
+ * anew: its cost is that of a copy.
+ */
+static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
+                      const route_param_t *params, int n_params)
+{
+	memo_t *m = e->memo;
+	size_t old;
+
+	if (plan->merge != ROUTE_MERGE_GATHER && plan->merge != ROUTE_MERGE_COUNT)
+		return; /* an older memo stays: it matches only its own inputs */
+	if (inputs(c, params, n_params) < 0 || !c->in_ok) {
+		memo_drop(c, e);
+		return;
+	}
+	if (m == NULL) {
+		m = calloc(1, sizeof *m);
+		if (m == NULL)
+			return;
+		m->bytes = sizeof *m;
+		e->memo = m;
+		e->bytes += m->bytes;
+		c->bytes += m->bytes;
+	}
+	old = m->bytes;
+	gather_plan_unref(m->gather); /* made with the old inputs */
+	m->gather = NULL;
+	if (c->in_len > m->in_cap) {
+		uint8_t *in = realloc(m->in, c->in_len);
+
+		if (in == NULL) {
+			memo_drop(c, e);
+			return;
+		}
+		m->in = in;
+		m->in_cap = c->in_len;
+	}
+	if (c->in_len > 0)
+		memcpy(m->in, c->in, c->in_len);
+	m->in_len = c->in_len;
+	m->plan = *plan;
+	m->bytes = sizeof *m + m->in_cap;
+	e->bytes = e->bytes - old + m->bytes;
+	c->bytes = c->bytes - old + m->bytes;
+	trim(c, e);
+}
+
+static size_t gather_bytes(const gather_plan_t *g)
+{
+	size_t n = sizeof *g + (size_t)g->n_keys * sizeof *g->keys +
+	           (size_t)g->n_parts * sizeof *g->parts + strlen(g->shard_sql) + 1;
+
+	for (int i = 0; i < g->n_parts; i++)
+		n += g->parts[i].text != NULL ? strlen(g->parts[i].text) + 1 : 0;
+	return n;
+}
+
+/* Keep a gather plan with the entry's memo, unless it would make the entry too big. */
+static void memo_keep_gather(route_cache_t *c, entry_t *e, gather_plan_t *g)
+{
+	size_t max =
+	    c->budget < ROUTE_CACHE_MAX_ENTRY_BYTES ? c->budget : ROUTE_CACHE_MAX_ENTRY_BYTES;
+	size_t n = gather_bytes(g);
+
+	if (e->memo == NULL || e->memo->gather != NULL || e->bytes + n > max)
+		return;
+	e->memo->gather = gather_plan_ref(g);
+	e->memo->bytes += n;
+	e->bytes += n;
+	c->bytes += n;
+	trim(c, e);
 }
 
 static int uncached(route_cache_t *c, const char *sql, const route_param_t *params, int n_params,
@@ -562,9 +757,10 @@ static int uncached(route_cache_t *c, const char *sql, const route_param_t *para
 }
 
 static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_literals_t *lits,
-                const route_param_t *params, int n_params, route_plan_t *out)
+                const route_param_t *params, int n_params, route_plan_t *out, entry_t **ep)
 {
 	route_parsed_t *orig, *kept;
+	entry_t *e;
 	size_t max =
 	    c->budget < ROUTE_CACHE_MAX_ENTRY_BYTES ? c->budget : ROUTE_CACHE_MAX_ENTRY_BYTES;
 	int rc;
@@ -591,7 +787,8 @@ static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_li
 			route_parsed_free(kept);
 		kept = NULL;
 	}
-	if (!insert(c, hash, kept)) {
+	e = insert(c, hash, kept);
+	if (e == NULL) {
 		/* not kept: this call still gets its plan */
 		if (kept != NULL && kept != orig)
 			route_parsed_free(kept);
@@ -600,6 +797,10 @@ static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_li
 	if (kept != NULL) {
 		c->stats.misses++;
 		rc = route_analyze(c->ctx, kept, params, n_params, kept == orig ? NULL : lits, out);
+		if (rc == 0) {
+			*ep = e;
+			memo_keep(c, e, out, params, n_params);
+		}
 	} else {
 		c->stats.uncacheable++;
 		rc = route_analyze(c->ctx, orig, params, n_params, NULL, out);
@@ -613,16 +814,24 @@ nomem:
 	return -1;
 }
 
-int route_statement_cached(route_cache_t *c, const char *sql, const route_param_t *params,
-                           int n_params, route_plan_t *out)
+/*
+ * route_statement_cached's work. *ep: the entry whose parse made the plan
+ * and whose memo now holds it with this call's inputs (when they fit), or
+ * NULL when no entry made it (too long, uncacheable, not kept).
+ */
+static int plan_of(route_cache_t *c, const char *sql, const route_param_t *params, int n_params,
+                   route_plan_t *out, entry_t **ep)
 {
 	size_t len = strlen(sql);
 	route_literals_t lits;
 	uint64_t hash;
 	entry_t *e;
+	int rc;
 
+	*ep = NULL;
 	if (len > ROUTE_CACHE_MAX_TEXT)
 		return uncached(c, sql, params, n_params, out);
+	c->in_ok = false; /* this call's inputs: not serialized until a memo needs them */
 	if (mask_text(&c->m, sql, len) < 0) {
 		memset(out, 0, sizeof *out);
 		out->key_column = -1;
@@ -635,11 +844,84 @@ int route_statement_cached(route_cache_t *c, const char *sql, const route_param_
 	hash = XXH3_64bits(c->m.key, c->m.key_len);
 	e = lookup(c, hash);
 	if (e == NULL)
-		return miss(c, sql, hash, c->m.n > 0 ? &lits : NULL, params, n_params, out);
+		return miss(c, sql, hash, c->m.n > 0 ? &lits : NULL, params, n_params, out, ep);
 	lru_unlink(e);
 	lru_front(c, e);
 	if (e->parsed == NULL)
 		return uncached(c, sql, params, n_params, out);
 	c->stats.hits++;
-	return route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);
+	*ep = e;
+	if (e->memo != NULL && inputs(c, params, n_params) == 0 && memo_matches(c, e)) {
+		c->stats.reused++;
+		*out = e->memo->plan;
+		return 0;
+	}
+	rc = route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);
+	if (rc == 0)
+		memo_keep(c, e, out, params, n_params);
+	return rc;
+}
+
+int route_statement_cached(route_cache_t *c, const char *sql, const route_param_t *params,
+                           int n_params, route_plan_t *out)
+{
+	entry_t *e;
+
+	return plan_of(c, sql, params, n_params, out, &e);
+}
+
+int route_gather_cached(route_cache_t *c, const char *sql, const route_param_t *params,
+                        int n_params, gather_plan_t **out, char sqlstate[6], char *err,
+                        size_t errlen)
+{
+	route_literals_t lits = {c->m.first, c->m.n, c->m.params, c->m.kinds};
+	route_plan_t rp;
+	gather_plan_t *g;
+	entry_t *e;
+	int rc;
+
+	*out = NULL;
+	g = calloc(1, sizeof *g);
+	if (g != NULL && strlen(sql) > ROUTE_CACHE_MAX_TEXT) {
+		/* never kept: route_gather parses it once, as plan_of would */
+		c->stats.uncacheable++;
+		e = NULL;
+		goto make;
+	}
+	if (g == NULL || plan_of(c, sql, params, n_params, &rp, &e) < 0) {
+		free(g);
+		memcpy(sqlstate, "53200", 6);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (e != NULL && memo_matches(c, e) && e->memo->gather != NULL) {
+		free(g);
+		c->stats.gathers_reused++;
+		*out = gather_plan_ref(e->memo->gather);
+		return 0;
+	}
+make:
+	if (e != NULL) {
+		/* plan_of left this call's literals in c->m */
+		lits.first = c->m.first;
+		lits.n = c->m.n;
+		lits.values = c->m.params;
+		lits.kinds = c->m.kinds;
+		rc = route_gather_parsed(c->ctx, e->parsed, params, n_params,
+		                         c->m.n > 0 ? &lits : NULL, &rp, g, sqlstate, err, errlen);
+	} else {
+		/* no kept parse: route_gather parses the text (once) */
+		rc = route_gather(c->ctx, sql, params, n_params, g, sqlstate, err, errlen);
+	}
+	if (rc < 0) {
+		gather_plan_free(g);
+		free(g);
+		return -1;
+	}
+	c->stats.gathers_made++;
+	g->refs = 1;
+	if (e != NULL && memo_matches(c, e))
+		memo_keep_gather(c, e, g);
+	*out = g;
+	return 0;
 }

@@ -26,12 +26,18 @@
  * capacity: at most `capacity` entries, together at most capacity times
  * ROUTE_CACHE_ENTRY_BYTES, none over ROUTE_CACHE_MAX_ENTRY_BYTES, and no
  * text over ROUTE_CACHE_MAX_TEXT is cached.
+ *
+ * Each entry also keeps its last plan with the literal values and
+ * parameters that made it (under 4 kB of them), so that the same call
+ * again costs a comparison, not an analysis; and, for a statement on
+ * several shards, its gather plan (route_gather_cached).
  */
 #ifndef PGSHARD_ROUTER_PLANCACHE_H
 #define PGSHARD_ROUTER_PLANCACHE_H
 
 #include <stdint.h>
 
+#include "router/gather.h"
 #include "router/route.h"
 
 #define ROUTE_CACHE_MAX_TEXT        (16 * 1024)
@@ -49,12 +55,33 @@ int route_statement_cached(route_cache_t *c, const char *sql, const route_param_
                            int n_params, route_plan_t *out);
 
 /*
+ * The gather plan of a statement on several shards (route_gather's
+ * contract and answer, same parameters), made from the parse the cache
+ * keeps for it: a statement is parsed once, by the cache, and its gather
+ * plan is made once for each set of literal values and parameters and
+ * kept with the entry, next to its plan. The proxy routes a statement with
+ * route_statement_cached and, when the plan says ROUTE_MERGE_GATHER, asks
+ * for its gather plan with the same text and parameters; a text that is
+ * not kept (too long, uncacheable, or evicted in between) is parsed again,
+ * once, as route_gather does. 0 with *out a shared plan (gather_plan_unref
+ * it when done; it outlives the cache); -1 as route_gather.
+ */
+int route_gather_cached(route_cache_t *c, const char *sql, const route_param_t *params,
+                        int n_params, gather_plan_t **out, char sqlstate[6], char *err,
+                        size_t errlen);
+
+/*
  * Every call counts once: a hit used a kept parse; a miss parsed and kept
  * it; uncacheable was routed by route_statement (too long, remembered as
- * uncacheable, or too big to keep).
+ * uncacheable, or too big to keep). Of the hits, reused found the plan of
+ * the same literal values and parameters kept, and did not analyse the
+ * parse again. gathers_made counts gather plans made, gathers_reused those
+ * that were kept from an earlier call.
  */
 typedef struct route_cache_stats {
 	uint64_t hits, misses, uncacheable;
+	uint64_t reused;
+	uint64_t gathers_made, gathers_reused;
 } route_cache_stats_t;
 
 void route_cache_stats(const route_cache_t *c, route_cache_stats_t *out);

@@ -250,6 +250,7 @@ route_parsed_t *route_parse(const char *sql)
 		p->status = PARSED_TOO_DEEP_TEXT;
 		return p;
 	}
+	route_parse_counted();
 	res = pg_query_parse_protobuf(sql);
 	if (res.error != NULL) {
 		p->status = PARSED_SYNTAX_ERROR;
@@ -410,8 +411,10 @@ int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t
 	return rc;
 }
 
-int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *params, int n_params,
-                 gather_plan_t *out, char sqlstate[6], char *err, size_t errlen)
+int route_gather_parsed(const route_ctx_t *ctx, const route_parsed_t *p,
+                        const route_param_t *params, int n_params, const route_literals_t *lits,
+                        const route_plan_t *plan, gather_plan_t *out, char sqlstate[6], char *err,
+                        size_t errlen)
 {
 	route_plan_t rp;
 
@@ -420,18 +423,44 @@ int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *p
 	sqlstate[0] = '\0';
 	if (errlen > 0)
 		err[0] = '\0';
-	/* route_statement refuses what this would: the same check, and the same words */
-	if (route_statement(ctx, sql, params, n_params, &rp) < 0) {
+	/* route_analyze refuses what this would: the same check, and the same words */
+	if (plan == NULL) {
+		if (route_analyze(ctx, p, params, n_params, lits, &rp) < 0) {
+			memcpy(sqlstate, "53200", 6);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		plan = &rp;
+	}
+	if (plan->kind == ROUTE_REFUSE) {
+		memcpy(sqlstate, plan->sqlstate[0] != '\0' ? plan->sqlstate : "0A000", 6);
+		snprintf(err, errlen, "%s", plan->error);
+		return -1;
+	}
+	if (p->status != PARSED_TREE) {
+		memcpy(sqlstate, "0A000", 6);
+		snprintf(err, errlen, "only a SELECT has a gather plan");
+		return -1;
+	}
+	return gather_plan_make(p->tree, params, n_params, lits, out, sqlstate, err, errlen);
+}
+
+int route_gather(const route_ctx_t *ctx, const char *sql, const route_param_t *params, int n_params,
+                 gather_plan_t *out, char sqlstate[6], char *err, size_t errlen)
+{
+	route_parsed_t *p = route_parse(sql);
+	int rc;
+
+	if (p == NULL) {
+		memset(out, 0, sizeof *out);
+		out->limit = -1;
 		memcpy(sqlstate, "53200", 6);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (rp.kind == ROUTE_REFUSE) {
-		memcpy(sqlstate, rp.sqlstate[0] != '\0' ? rp.sqlstate : "0A000", 6);
-		snprintf(err, errlen, "%s", rp.error);
-		return -1;
-	}
-	return gather_plan_make(sql, params, n_params, out, sqlstate, err, errlen);
+	rc = route_gather_parsed(ctx, p, params, n_params, NULL, NULL, out, sqlstate, err, errlen);
+	route_parsed_free(p);
+	return rc;
 }
 
 bool route_parsed_match(const route_parsed_t *a, const route_parsed_t *b,

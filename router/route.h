@@ -118,6 +118,12 @@ typedef struct route_plan {
 	                     (over ROUTE_MAX_SQL_DEPTH, or a tree deeper than the router walks),
 	                     "0A000" for every other refusal; "" otherwise */
 	route_txn_t txn;  /* set only when the query string is exactly one such statement */
+	char txn_tag[24]; /* with txn: the CommandComplete tag PostgreSQL answers it with, when
+	                     the transaction has not failed ("BEGIN", "START TRANSACTION",
+	                     "COMMIT" (also for END), "ROLLBACK" (also ABORT and ROLLBACK TO),
+	                     "SAVEPOINT", "RELEASE", "PREPARE TRANSACTION", "COMMIT PREPARED",
+	                     "ROLLBACK PREPARED"); "" otherwise. A COMMIT of a failed
+	                     transaction is answered "ROLLBACK": that is the session's to know */
 	bool has_txn_control; /* the string holds any TransactionStmt (with other statements too) */
 	route_merge_t merge;  /* ROUTE_SHARDS with more than one shard, ROUTE_ALL: how the shards'
 	                         answers combine; ROUTE_MERGE_NONE for one shard. A SELECT whose
@@ -232,6 +238,14 @@ typedef struct route_parsed route_parsed_t;
 
 route_parsed_t *route_parse(const char *sql);
 void route_parsed_free(route_parsed_t *p);
+
+/*
+ * How many client statements the router has given libpg_query's parser
+ * in this process (route_parse, classify, COPY statements; not the
+ * snippets of pgshard's own rewrites), all threads together: for the tests
+ * that pin one parse per statement, and for anyone measuring.
+ */
+uint64_t route_parse_count(void);
 
 /* Bytes a parsed statement holds (its tree, as allocated). */
 size_t route_parsed_size(const route_parsed_t *p);

@@ -767,9 +767,38 @@ static route_txn_t txn_of(const PgQuery__TransactionStmt *t)
 	}
 }
 
+/* PostgreSQL's command tag for a transaction-control statement (CreateCommandTag). */
+static const char *txn_tag_of(const PgQuery__TransactionStmt *t)
+{
+	switch (t->kind) {
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+		return "BEGIN";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+		return "START TRANSACTION";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
+		return "COMMIT";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
+		return "ROLLBACK";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
+		return "SAVEPOINT";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+		return "RELEASE";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE:
+		return "PREPARE TRANSACTION";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED:
+		return "COMMIT PREPARED";
+	case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED:
+		return "ROLLBACK PREPARED";
+	default:
+		return "";
+	}
+}
+
 void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out)
 {
 	out->txn = ROUTE_TXN_NONE;
+	out->txn_tag[0] = '\0';
 	out->has_txn_control = false;
 	if (tree == NULL)
 		return;
@@ -779,7 +808,10 @@ void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out)
 		if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT)
 			continue;
 		out->has_txn_control = true;
-		if (tree->n_stmts == 1)
+		if (tree->n_stmts == 1) {
 			out->txn = txn_of(n->transaction_stmt);
+			snprintf(out->txn_tag, sizeof out->txn_tag, "%s",
+			         txn_tag_of(n->transaction_stmt));
+		}
 	}
 }

@@ -51,4 +51,7 @@ bool tree_match_masked(const ProtobufCMessage *a, const ProtobufCMessage *b,
  */
 char *tree_deparse(const PgQuery__ParseResult *tree, const char *what, char *err, size_t errlen);
 
+/* One more client statement given to libpg_query's parser (parse_count.c, route_parse_count). */
+void route_parse_counted(void);
+
 #endif

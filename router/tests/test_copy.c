@@ -1019,9 +1019,55 @@ static void test_splitter_needs_a_key_index(void **state)
 	copy_opts_free(&o);
 }
 
+static void test_statement_starts_with_copy_after_blanks_and_comments(void **state)
+{
+	(void)state;
+	assert_true(copy_starts_statement("COPY t FROM STDIN"));
+	assert_true(copy_starts_statement("  \n\tcopy t from stdin"));
+	assert_true(
+	    copy_starts_statement("-- load\n/* a /* nested */ comment */ CoPy(x) TO STDOUT"));
+	assert_false(copy_starts_statement("copyright"));
+	assert_false(copy_starts_statement("copy_t"));
+	assert_false(copy_starts_statement("SELECT 'copy'"));
+	assert_false(copy_starts_statement("/* copy */ SELECT 1"));
+	assert_false(copy_starts_statement(""));
+}
+
+static void test_columns_query_quotes_names_and_qualifies_every_object(void **state)
+{
+	copy_opts_t o;
+	char err[256], *sql;
+
+	(void)state;
+	assert_int_equal(
+	    copy_parse_statement("COPY pgbench_accounts FROM STDIN", &o, err, sizeof err), 0);
+	sql = copy_columns_sql(&o);
+	assert_string_equal(sql, "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE "
+	                         "attrelid OPERATOR(pg_catalog.=) "
+	                         "pg_catalog.to_regclass('\"pgbench_accounts\"')::pg_catalog.oid "
+	                         "AND attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT "
+	                         "attisdropped ORDER BY attnum");
+	free(sql);
+	copy_opts_free(&o);
+
+	/* case, quotes and backslashes reach the catalog as they are in the names */
+	assert_int_equal(copy_parse_statement("COPY \"My \"\"S\"\"\".\"it's\\t\" FROM STDIN", &o,
+	                                      err, sizeof err),
+	                 0);
+	assert_string_equal(o.schemaname, "My \"S\"");
+	assert_string_equal(o.relname, "it's\\t");
+	sql = copy_columns_sql(&o);
+	assert_non_null(strstr(sql, "pg_catalog.to_regclass(E'\"My \"\"S\"\"\".\"it''s\\\\t\"')"
+	                            "::pg_catalog.oid"));
+	free(sql);
+	copy_opts_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_statement_starts_with_copy_after_blanks_and_comments),
+	    cmocka_unit_test(test_columns_query_quotes_names_and_qualifies_every_object),
 	    cmocka_unit_test(test_parse_pgbench_copy_with_freeze_is_text_with_defaults),
 	    cmocka_unit_test(test_parse_csv_options_qualified_name_and_column_list),
 	    cmocka_unit_test(test_parse_binary_in_new_and_old_syntax),

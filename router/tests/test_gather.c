@@ -743,6 +743,28 @@ static void test_route_statement_and_route_gather_agree(void **state)
 	}
 }
 
+/* route_gather parses the statement once: the gather planner rewrites a copy of the router's tree.
+ */
+static void test_route_gather_parses_the_statement_once(void **state)
+{
+	static const char *const sqls[] = {
+	    "SELECT id FROM users ORDER BY id LIMIT 5",
+	    "SELECT note, avg(total) FROM orders GROUP BY note HAVING count(*) > 1 ORDER BY 2",
+	    "SELECT DISTINCT note FROM orders",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		uint64_t before = route_parse_count();
+		gather_plan_t p = plan(sqls[i]);
+
+		if (route_parse_count() - before != 1)
+			fail_msg("\"%s\": %llu parses", sqls[i],
+			         (unsigned long long)(route_parse_count() - before));
+		gather_plan_free(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +796,7 @@ int main(void)
 	    cmocka_unit_test(test_masked_literals_are_constants_to_the_check),
 	    cmocka_unit_test(test_order_by_position_outside_the_select_list_is_refused),
 	    cmocka_unit_test(test_route_statement_and_route_gather_agree),
+	    cmocka_unit_test(test_route_gather_parses_the_statement_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -956,6 +956,205 @@ static void test_capacity_below_one_still_caches_one(void **state)
 	route_cache_free(NULL);
 }
 
+/* ---- gather plans: one parse per statement ---- */
+
+/* Statements on several shards that the proxy merges with a gather plan, literals everywhere. */
+static const char *const gather_corpus[] = {
+    "SELECT count(*) FROM orders",
+    "SELECT * FROM users ORDER BY name LIMIT 5",
+    "SELECT id FROM users ORDER BY id LIMIT 5 OFFSET 2",
+    "SELECT id FROM users WHERE n > 10 ORDER BY id DESC NULLS LAST LIMIT 3",
+    "SELECT id FROM users LIMIT 5000000000 OFFSET 7::int8",
+    "SELECT *, n + 1 FROM users ORDER BY n + 1, id LIMIT 20",
+    "SELECT note, avg(total) FROM orders GROUP BY note HAVING count(*) > 1 ORDER BY 2 DESC",
+    "SELECT note, sum(total) FROM orders WHERE total > -2.5 GROUP BY note HAVING "
+    "max(note) <> 'it''s' ORDER BY 1 LIMIT 4",
+    "SELECT count(DISTINCT note), count(*) FROM orders WHERE note <> 'x'",
+    "SELECT DISTINCT note, total FROM orders ORDER BY total DESC LIMIT 3",
+    "SELECT DISTINCT ON (user_id) user_id, total, note FROM orders ORDER BY user_id, total",
+    "SELECT round(avg(total), 2), min(total) - 1 FROM orders",
+    "SELECT id FROM users ORDER BY id LIMIT $1 OFFSET $2",
+    "SELECT count(*) FROM orders WHERE total > $3 HAVING count(*) > 2",
+    "SELECT id FROM users WHERE n = ANY($1::int[]) ORDER BY id LIMIT 7",
+};
+
+static void expect_same_gather(const char *sql, const gather_plan_t *a, const gather_plan_t *b)
+{
+	if (strcmp(a->shard_sql, b->shard_sql) != 0)
+		fail_msg("\"%s\": shard query\n  %s\ncached\n  %s", sql, a->shard_sql,
+		         b->shard_sql);
+	if (a->finalize != b->finalize || a->probed != b->probed || a->hidden != b->hidden ||
+	    a->offset != b->offset || a->limit != b->limit || a->n_keys != b->n_keys ||
+	    a->n_parts != b->n_parts)
+		fail_msg("\"%s\": gather plans differ", sql);
+	if (a->n_keys > 0 && memcmp(a->keys, b->keys, (size_t)a->n_keys * sizeof *a->keys) != 0)
+		fail_msg("\"%s\": sort keys differ", sql);
+	for (int i = 0; i < a->n_parts; i++)
+		if (a->parts[i].kind != b->parts[i].kind ||
+		    a->parts[i].column != b->parts[i].column ||
+		    (a->parts[i].text == NULL) != (b->parts[i].text == NULL) ||
+		    (a->parts[i].text != NULL && strcmp(a->parts[i].text, b->parts[i].text) != 0))
+			fail_msg("\"%s\": final query part %d differs", sql, i);
+}
+
+/* As the proxy does: route, then ask for the gather plan; compared with route_gather's. */
+static gather_plan_t *gather_both(route_cache_t *c, const char *sql, const route_param_t *params,
+                                  int n)
+{
+	gather_plan_t a, *b;
+	route_plan_t p;
+	char sqlstate[6], err[400];
+
+	p = both(c, sql, params, n);
+	if (p.merge != ROUTE_MERGE_GATHER && p.merge != ROUTE_MERGE_COUNT)
+		fail_msg("\"%s\": merge %d (%s)", sql, (int)p.merge, p.reason);
+	if (route_gather(&ctx, sql, params, n, &a, sqlstate, err, sizeof err) != 0)
+		fail_msg("\"%s\": refused (%s): %s", sql, sqlstate, err);
+	if (route_gather_cached(c, sql, params, n, &b, sqlstate, err, sizeof err) != 0)
+		fail_msg("\"%s\": refused cached (%s): %s", sql, sqlstate, err);
+	expect_same_gather(sql, &a, b);
+	gather_plan_free(&a);
+	return b;
+}
+
+static void test_gather_plans_are_the_same_cached_and_not(void **state)
+{
+	static const char *const values[] = {"3", "1", "30", "{1,2}"};
+	route_cache_t *c = route_cache_new(&ctx, 64);
+	route_param_t prm[4];
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		prm[i] = text_param(values[i]);
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < sizeof gather_corpus / sizeof gather_corpus[0]; i++) {
+			bool has_params = strchr(gather_corpus[i], '$') != NULL;
+
+			for (int k = -1; k < 3; k++) {
+				char *v =
+				    k < 0 ? strdup(gather_corpus[i]) : variant(gather_corpus[i], k);
+
+				gather_plan_unref(
+				    gather_both(c, v, has_params ? prm : NULL, has_params ? 4 : 0));
+				free(v);
+			}
+		}
+	route_cache_free(c);
+}
+
+static void test_a_statement_is_parsed_once_and_its_gather_plan_made_once(void **state)
+{
+	static const char sql[] = "SELECT id FROM users WHERE n > 10 ORDER BY id LIMIT 5";
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	gather_plan_t *g1, *g2, *g3;
+	route_plan_t p;
+	char sqlstate[6], err[400];
+	uint64_t before;
+	route_cache_stats_t s;
+
+	(void)state;
+	/* first sight: the cache parses the text and its masked form; the gather parses nothing */
+	before = route_parse_count();
+	assert_int_equal(route_statement_cached(c, sql, NULL, 0, &p), 0);
+	assert_int_equal(p.merge, ROUTE_MERGE_GATHER);
+	assert_int_equal(route_gather_cached(c, sql, NULL, 0, &g1, sqlstate, err, sizeof err), 0);
+	assert_int_equal(route_parse_count() - before, 2);
+	assert_int_equal(g1->limit, 5);
+
+	/* again: no parse, no analysis, the same gather plan */
+	before = route_parse_count();
+	assert_int_equal(route_statement_cached(c, sql, NULL, 0, &p), 0);
+	assert_int_equal(route_gather_cached(c, sql, NULL, 0, &g2, sqlstate, err, sizeof err), 0);
+	assert_int_equal(route_parse_count() - before, 0);
+	assert_ptr_equal(g1, g2);
+
+	/* other literals: still no parse; a gather plan of their own */
+	before = route_parse_count();
+	assert_int_equal(
+	    route_statement_cached(c, "SELECT id FROM users WHERE n > 11 ORDER BY id LIMIT 6", NULL,
+	                           0, &p),
+	    0);
+	assert_int_equal(
+	    route_gather_cached(c, "SELECT id FROM users WHERE n > 11 ORDER BY id LIMIT 6", NULL, 0,
+	                        &g3, sqlstate, err, sizeof err),
+	    0);
+	assert_int_equal(route_parse_count() - before, 0);
+	assert_ptr_not_equal(g3, g1);
+	assert_int_equal(g3->limit, 6);
+	assert_non_null(strstr(g3->shard_sql, "n > 11"));
+	assert_int_equal(g1->limit, 5); /* the first is intact, held by its statement */
+
+	s = stats(c);
+	assert_int_equal(s.gathers_made, 2);
+	assert_int_equal(s.gathers_reused, 1);
+	/* the plan was found without analysis at every gather call and the second route */
+	assert_int_equal(s.reused, 4);
+	gather_plan_unref(g1);
+	gather_plan_unref(g2);
+	route_cache_free(c);
+	/* a plan outlives the cache that made it (a reload while the statement runs) */
+	assert_int_equal(g3->limit, 6);
+	gather_plan_unref(g3);
+}
+
+static void test_gather_parameters_make_their_own_plans(void **state)
+{
+	static const char sql[] = "SELECT id FROM users ORDER BY id LIMIT $1 OFFSET $2";
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	route_param_t a[2] = {text_param("3"), text_param("1")},
+	              b[2] = {text_param("4"), text_param("1")};
+	gather_plan_t *g1, *g2, *g3;
+	uint64_t before;
+
+	(void)state;
+	g1 = gather_both(c, sql, a, 2);
+	before = route_parse_count();
+	g2 = gather_both(c, sql, b, 2);
+	g3 = gather_both(c, sql, b, 2);
+	/* route_statement's and route_gather's, which gather_both compares with: none by the cache
+	 */
+	assert_int_equal(route_parse_count() - before, 4);
+	assert_int_equal(g1->limit, 3);
+	assert_int_equal(g2->limit, 4);
+	assert_ptr_equal(g2, g3);
+	/* a LIMIT parameter without a value is refused, as route_gather refuses it */
+	{
+		char sqlstate[6], err[400];
+		gather_plan_t *g;
+
+		assert_int_equal(
+		    route_gather_cached(c, sql, NULL, 0, &g, sqlstate, err, sizeof err), -1);
+		assert_null(g);
+		assert_string_equal(sqlstate, "0A000");
+	}
+	gather_plan_unref(g1);
+	gather_plan_unref(g2);
+	gather_plan_unref(g3);
+	route_cache_free(c);
+}
+
+static void test_gather_of_a_text_not_kept_parses_it_once(void **state)
+{
+	route_cache_t *c = route_cache_new(&ctx, 1);
+	char *big = malloc(ROUTE_CACHE_MAX_TEXT + 200), sqlstate[6], err[400];
+	gather_plan_t *g;
+	uint64_t before;
+	size_t o;
+
+	(void)state;
+	o = (size_t)sprintf(big, "SELECT id FROM users WHERE note <> '");
+	memset(big + o, 'x', ROUTE_CACHE_MAX_TEXT);
+	o += ROUTE_CACHE_MAX_TEXT;
+	sprintf(big + o, "' ORDER BY id LIMIT 2");
+	before = route_parse_count();
+	assert_int_equal(route_gather_cached(c, big, NULL, 0, &g, sqlstate, err, sizeof err), 0);
+	assert_int_equal(route_parse_count() - before, 1);
+	assert_int_equal(g->limit, 2);
+	gather_plan_unref(g);
+	free(big);
+	route_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -972,6 +1171,10 @@ int main(void)
 	    cmocka_unit_test(test_big_texts_and_trees_are_not_kept),
 	    cmocka_unit_test(test_refused_and_unparsable_texts_route_the_same),
 	    cmocka_unit_test(test_capacity_below_one_still_caches_one),
+	    cmocka_unit_test(test_gather_plans_are_the_same_cached_and_not),
+	    cmocka_unit_test(test_a_statement_is_parsed_once_and_its_gather_plan_made_once),
+	    cmocka_unit_test(test_gather_parameters_make_their_own_plans),
+	    cmocka_unit_test(test_gather_of_a_text_not_kept_parses_it_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

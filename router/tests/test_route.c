@@ -1754,28 +1754,33 @@ static void test_transaction_control_statements_are_named(void **state)
 	static const struct {
 		const char *sql;
 		route_txn_t txn;
+		const char *tag; /* PostgreSQL's CommandComplete tag for it */
 	} cases[] = {
-	    {"BEGIN", ROUTE_TXN_BEGIN},
-	    {"begin work", ROUTE_TXN_BEGIN},
-	    {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ROUTE_TXN_BEGIN},
-	    {"START TRANSACTION ISOLATION LEVEL SERIALIZABLE", ROUTE_TXN_BEGIN},
-	    {"COMMIT", ROUTE_TXN_COMMIT},
-	    {"END", ROUTE_TXN_COMMIT},
-	    {"COMMIT TRANSACTION;", ROUTE_TXN_COMMIT},
-	    {"ROLLBACK", ROUTE_TXN_ROLLBACK},
-	    {"ABORT", ROUTE_TXN_ROLLBACK},
-	    {"SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
-	    {"RELEASE SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
-	    {"RELEASE a", ROUTE_TXN_SAVEPOINT},
-	    {"ROLLBACK TO SAVEPOINT a", ROUTE_TXN_SAVEPOINT},
-	    {"ROLLBACK TO a", ROUTE_TXN_SAVEPOINT},
-	    {"COMMIT AND CHAIN", ROUTE_TXN_OTHER},
-	    {"ROLLBACK AND CHAIN", ROUTE_TXN_OTHER},
-	    {"COMMIT AND NO CHAIN", ROUTE_TXN_COMMIT},
-	    {"PREPARE TRANSACTION 'g1'", ROUTE_TXN_OTHER},
-	    {"COMMIT PREPARED 'g1'", ROUTE_TXN_OTHER},
-	    {"ROLLBACK PREPARED 'g1'", ROUTE_TXN_OTHER},
-	    {"/* pgshard: shard=2 */ BEGIN", ROUTE_TXN_BEGIN},
+	    {"BEGIN", ROUTE_TXN_BEGIN, "BEGIN"},
+	    {"begin work", ROUTE_TXN_BEGIN, "BEGIN"},
+	    {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ROUTE_TXN_BEGIN, "BEGIN"},
+	    {"START TRANSACTION ISOLATION LEVEL SERIALIZABLE", ROUTE_TXN_BEGIN,
+	     "START TRANSACTION"},
+	    {"COMMIT", ROUTE_TXN_COMMIT, "COMMIT"},
+	    {"END", ROUTE_TXN_COMMIT, "COMMIT"},
+	    {"COMMIT TRANSACTION;", ROUTE_TXN_COMMIT, "COMMIT"},
+	    {"ROLLBACK", ROUTE_TXN_ROLLBACK, "ROLLBACK"},
+	    {"ABORT", ROUTE_TXN_ROLLBACK, "ROLLBACK"},
+	    {"SAVEPOINT a", ROUTE_TXN_SAVEPOINT, "SAVEPOINT"},
+	    {"  savepoint \"Rollback\"", ROUTE_TXN_SAVEPOINT, "SAVEPOINT"},
+	    {"RELEASE SAVEPOINT a", ROUTE_TXN_SAVEPOINT, "RELEASE"},
+	    {"RELEASE a", ROUTE_TXN_SAVEPOINT, "RELEASE"},
+	    {"-- why\nrelease savepoint a", ROUTE_TXN_SAVEPOINT, "RELEASE"},
+	    {"ROLLBACK TO SAVEPOINT a", ROUTE_TXN_SAVEPOINT, "ROLLBACK"},
+	    {"ROLLBACK TO a", ROUTE_TXN_SAVEPOINT, "ROLLBACK"},
+	    {"ROLLBACK WORK TO SAVEPOINT release", ROUTE_TXN_SAVEPOINT, "ROLLBACK"},
+	    {"COMMIT AND CHAIN", ROUTE_TXN_OTHER, "COMMIT"},
+	    {"ROLLBACK AND CHAIN", ROUTE_TXN_OTHER, "ROLLBACK"},
+	    {"COMMIT AND NO CHAIN", ROUTE_TXN_COMMIT, "COMMIT"},
+	    {"PREPARE TRANSACTION 'g1'", ROUTE_TXN_OTHER, "PREPARE TRANSACTION"},
+	    {"COMMIT PREPARED 'g1'", ROUTE_TXN_OTHER, "COMMIT PREPARED"},
+	    {"ROLLBACK PREPARED 'g1'", ROUTE_TXN_OTHER, "ROLLBACK PREPARED"},
+	    {"/* pgshard: shard=2 */ BEGIN", ROUTE_TXN_BEGIN, "BEGIN"},
 	};
 
 	(void)state;
@@ -1785,6 +1790,9 @@ static void test_transaction_control_statements_are_named(void **state)
 		if (p.txn != cases[i].txn || !p.has_txn_control)
 			fail_msg("\"%s\": txn %d (has %d), expected %d", cases[i].sql, (int)p.txn,
 			         p.has_txn_control, (int)cases[i].txn);
+		if (strcmp(p.txn_tag, cases[i].tag) != 0)
+			fail_msg("\"%s\": tag \"%s\", expected \"%s\"", cases[i].sql, p.txn_tag,
+			         cases[i].tag);
 	}
 }
 
@@ -1806,13 +1814,15 @@ static void test_transaction_control_among_other_statements_is_only_flagged(void
 	(void)state;
 	for (size_t i = 0; i < sizeof mixed / sizeof mixed[0]; i++) {
 		p = route(mixed[i]);
-		if (p.txn != ROUTE_TXN_NONE || !p.has_txn_control)
-			fail_msg("\"%s\": txn %d, has %d", mixed[i], (int)p.txn, p.has_txn_control);
+		if (p.txn != ROUTE_TXN_NONE || !p.has_txn_control || p.txn_tag[0] != '\0')
+			fail_msg("\"%s\": txn %d, has %d, tag \"%s\"", mixed[i], (int)p.txn,
+			         p.has_txn_control, p.txn_tag);
 	}
 	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
 		p = route(none[i]);
-		if (p.txn != ROUTE_TXN_NONE || p.has_txn_control)
-			fail_msg("\"%s\": txn %d, has %d", none[i], (int)p.txn, p.has_txn_control);
+		if (p.txn != ROUTE_TXN_NONE || p.has_txn_control || p.txn_tag[0] != '\0')
+			fail_msg("\"%s\": txn %d, has %d, tag \"%s\"", none[i], (int)p.txn,
+			         p.has_txn_control, p.txn_tag);
 	}
 }
 
