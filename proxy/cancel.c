@@ -184,15 +184,6 @@ void cancel_unregister(client_t *c)
 	c->cancel_pid = 0;
 }
 
-/*
- * Nothing to do: the owning worker reads the client's servers when a
- * request comes. Kept so that the link-change call sites (client.c,
- * fanout.c) need not change; it costs a call.
- */
-void cancel_update(client_t *c)
-{
-}
-
 static void cancel_done_cb(struct bufferevent *bev, short what, void *arg)
 {
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))

@@ -220,8 +220,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	}
 
 	if (!c->txd_ready) {
-		if (tx_control(&c->tx, p->txn, sql, client_savepoint_tag(sql), c->n_links,
-		               &c->txd) < 0)
+		if (tx_control(&c->tx, p->txn, sql, p->txn_tag, c->n_links, &c->txd) < 0)
 			return STEP_FAIL;
 		c->txd_ready = true;
 	}

@@ -43,7 +43,6 @@ void client_apply_effects(client_t *c, const char *sql, size_t len);
 int client_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e);
 int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total);
 bool client_aborted_tx_allows(const route_plan_t *p);
-const char *client_savepoint_tag(const char *sql);
 void client_note_writes(client_t *c, const route_plan_t *p);
 
 /* extended.c */

@@ -404,8 +404,7 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		return skip_batch(c, in, total,
 		                  client_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
 	if (!c->txd_ready) {
-		if (tx_control(&c->tx, p->txn, st.query, client_savepoint_tag(st.query), c->n_links,
-		               &c->txd) < 0)
+		if (tx_control(&c->tx, p->txn, st.query, p->txn_tag, c->n_links, &c->txd) < 0)
 			return STEP_FAIL;
 		c->txd_ready = true;
 	}

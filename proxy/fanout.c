@@ -31,6 +31,12 @@
 
 static void send_copy_fail(fanout_t *f, const char *why);
 
+/* What gather.c may ask of the fan-out it merges for: see fanout_int.h. */
+static const fanout_services_t fanout_services = {
+    .drain_member = fanout_drain_member,
+    .send = fanout_send,
+};
+
 static member_t *member_of(fanout_t *f, const server_t *s)
 {
 	for (int i = 0; i < f->n; i++)
@@ -45,17 +51,6 @@ bool fanout_has(const fanout_t *f, const server_t *s)
 		if (f->m[i].s == s)
 			return true;
 	return false;
-}
-
-server_t **fanout_servers(const fanout_t *f, int *n)
-{
-	server_t **out = calloc((size_t)f->n + 1, sizeof(*out));
-
-	*n = 0;
-	for (int i = 0; out != NULL && i < f->n; i++)
-		if (f->m[i].s != NULL)
-			out[(*n)++] = f->m[i].s;
-	return out;
 }
 
 void fanout_free(client_t *c)
@@ -82,7 +77,6 @@ void fanout_free(client_t *c)
 	free(f);
 	c->fan = NULL;
 	c->phase = PH_IDLE;
-	cancel_update(c);
 }
 
 /* ---- sending ---- */
@@ -260,6 +254,7 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	f->counts.n = -1;
 	f->key_index = -1;
 	err[0] = '\0';
+	f->svc = &fanout_services;
 	c->fan = f;
 	c->phase = PH_SEVERAL;
 	if (bind != NULL && keep_bind(f, bind) < 0) {
@@ -330,7 +325,6 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		return -1;
 	}
 	log_msg(LOG_DEBUG, c->id, 0, "statement on %d shards", f->n);
-	cancel_update(c);
 	return 0;
 }
 
@@ -349,31 +343,6 @@ int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind)
 static void to_client(client_t *c, const uint8_t *msg, size_t len)
 {
 	sbuf_write(&c->sb, msg, len);
-}
-
-static void keep_error(fanout_t *f, const uint8_t *body, size_t len)
-{
-	if (f->error != NULL || f->failed)
-		return;
-	f->error = malloc(len);
-	if (f->error != NULL) {
-		memcpy(f->error, body, len);
-		f->error_len = len;
-	}
-}
-
-/* An error of the proxy's own, as the first error of the result. */
-void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg)
-{
-	wire_buf_t b;
-
-	if (f->error != NULL || f->failed)
-		return;
-	wire_buf_init(&b);
-	wire_put_error(&b, "ERROR", sqlstate, msg);
-	if (!b.failed)
-		keep_error(f, b.data + 5, b.len - 5);
-	wire_buf_free(&b);
 }
 
 static void emit_counts(client_t *c, fanout_t *f)
@@ -535,7 +504,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 	case 'E':
 		if (s->syncing_params)
 			server_keep_sync_error(s, msg + 5, total - 5);
-		keep_error(f, msg + 5, total - 5);
+		fanout_keep_error(f, msg + 5, total - 5);
 		break;
 	case 'D':
 		if (head->msg == 'L')
@@ -688,7 +657,7 @@ void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 			break;
 		case 'E':
 			if (!gather_probe_refused(f, msg + 5, total - 5))
-				keep_error(f, msg + 5, total - 5);
+				fanout_keep_error(f, msg + 5, total - 5);
 			m->result_end = true;
 			m->in_copy = false;
 			break;

@@ -41,7 +41,17 @@ typedef enum gather_phase {
 	GATHER_FINAL,    /* the final query over them runs on the first member */
 } gather_phase_t;
 
+/*
+ * What gather.c asks of the fan-out it merges for. fanout.c fills it, so
+ * that gather.c, a layer below fanout.c, names none of its functions.
+ */
+typedef struct fanout_services {
+	void (*drain_member)(client_t *c, fanout_t *f, member_t *m); /* read a member again */
+	int (*send)(client_t *c, fanout_t *f, member_t *m, const char *sql); /* a statement */
+} fanout_services_t;
+
 struct fanout {
+	const fanout_services_t *svc;
 	route_merge_t merge;
 	bool ready; /* end with ReadyForQuery (a Query), or not (an Execute) */
 	member_t *m;
@@ -135,6 +145,8 @@ void gather_free(fanout_t *f);
 
 /* ---- fanout.c, for gather.c ---- */
 
+/* fanout_state.c: the first error of the result (a shard's body, or pgshard's own) */
+void fanout_keep_error(fanout_t *f, const uint8_t *body, size_t len);
 void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg);
 void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
 /* Send a statement to a member as the fan-out runs: a Query, or the extended batch

@@ -369,7 +369,6 @@ int client_use_shard(client_t *c, int shard)
 	s = client_link(c, shard);
 	if (s != NULL) {
 		c->server = s;
-		cancel_update(c);
 		return 1;
 	}
 	r = acquire(c, shard);

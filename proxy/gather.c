@@ -414,7 +414,7 @@ int gather_finalize(client_t *c, fanout_t *f)
 	f->m[0].result_end = false;
 	log_msg(LOG_DEBUG, c->id, 0, "final query over %" PRIu64 " partial rows, %zu bytes", held,
 	        strlen(sql));
-	rc = fanout_send(c, f, &f->m[0], sql);
+	rc = f->svc->send(c, f, &f->m[0], sql);
 	free(sql);
 	if (rc < 0) {
 		f->m[0].ready = true;
@@ -499,7 +499,7 @@ static void next_turn(client_t *c, fanout_t *f, member_t *m)
 	m->has_row = false;
 	if (m->s != NULL && m->s->sb.paused && !m->s->wait_client_drain)
 		sbuf_resume(&m->s->sb);
-	fanout_drain_member(c, f, m);
+	f->svc->drain_member(c, f, m);
 }
 
 void gather_pump(client_t *c, fanout_t *f)

@@ -434,8 +434,6 @@ typedef struct fanout_bind {
 int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
-/* The members' servers, where a CancelRequest goes (allocated; *n of them). */
-server_t **fanout_servers(const fanout_t *f, int *n);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
 int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
 /* Where a fan-out's COPY FROM STDIN is. */
@@ -483,7 +481,6 @@ void ps_put_parse(wire_buf_t *b, const ps_entry_t *e);
 
 void cancel_register(client_t *c);
 void cancel_unregister(client_t *c);
-void cancel_update(client_t *c); /* the client's server changed */
 void cancel_forward(worker_t *w, int32_t pid, int32_t key);
 /* Ask s's backend to cancel what it runs (its client went away mid-statement). */
 void cancel_server(worker_t *w, const server_t *s);

@@ -119,7 +119,6 @@ void client_unlinked(client_t *c, server_t *s)
 		move_to(c, CL_IDLE, NULL);
 	else if (c->state == CL_ACTIVE && c->pool == s->pool)
 		move_to(c, CL_ACTIVE, client_any_link(c)->pool);
-	cancel_update(c);
 }
 
 /* ---- output ---- */
@@ -324,7 +323,6 @@ void client_linked(client_t *c, server_t *s)
 	}
 	c->server = s;
 	move_to(c, CL_ACTIVE, s->pool);
-	cancel_update(c);
 	sbuf_resume(&c->sb);
 	log_msg(LOG_DEBUG, c->id, s->id, "linked to shard %d", s->pool->shard);
 
@@ -509,17 +507,6 @@ int client_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
 	c->have_plan = false;
 	evbuffer_drain(in, total);
 	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
-}
-
-/* The tag of a savepoint statement the proxy answers itself. */
-const char *client_savepoint_tag(const char *sql)
-{
-	sql += route_skip_blank(sql, strlen(sql), 0);
-	if (strncasecmp(sql, "RELEASE", 7) == 0)
-		return "RELEASE";
-	if (strncasecmp(sql, "SAVEPOINT", 9) == 0)
-		return "SAVEPOINT";
-	return "ROLLBACK";
 }
 
 /* Inside a transaction, the shards a statement that may write runs on have written. */
