@@ -183,8 +183,13 @@ void relay_reply(client_t *c, server_t *s)
 			relay_flush_synthesized(c, s);
 			if (client_maybe_release(c))
 				return;
-			if (c->have_plan) {
-				/* the next message waits for this server to be done */
+			if (c->have_plan || evbuffer_get_length(c->sb.in) > 0) {
+				/*
+				 * The next message may wait for this server to be done:
+				 * a routed statement, or one the proxy answered itself
+				 * (an Execute of a portal on several shards waits for the
+				 * settings sync of a server it has just been given).
+				 */
 				client_resume(c);
 				if (c->closing || c->server != s)
 					return;

@@ -16,6 +16,7 @@ does: no crash, no hang, no memory blow-up, no injected SQL, no wrong answer.
   abandoned_queries_are_cancelled_on_the_shards    close the socket mid pg_sleep
   login_works_while_shard0_is_down                 stop shard 0's primary
   extended_commit_after_proxy_error_rolls_back     COMMIT over Bind/Execute after a refusal
+  extended_fan_out_on_fresh_servers                P/B/D/E/S on several shards, new servers
 
 Each test starts a pgshard of its own (the cluster's pgshard.ini with [proxy] settings
 changed and this suite's tables rb_* added) on ports ROBUST_PORT_BASE.. (default
@@ -654,6 +655,26 @@ def extended_commit_after_proxy_error_rolls_back():
                 eq(got[-1][1], b"T", "status after SAVEPOINT over Bind/Execute")
                 rows, tags, err, status = r.simple("ROLLBACK")
                 eq((err, status), (None, "I"), "ROLLBACK")
+            finally:
+                r.close()
+            p.healthy()
+
+
+@test
+def extended_fan_out_on_fresh_servers():
+    """A statement on several shards over Parse/Bind/Describe/Execute/Sync on a pgshard that
+    has just started: each shard's server connection is new and first gets the client's
+    settings; the Execute must go on once they are applied (it waited for ever)."""
+    with Tables(rows=one_row_per_shard()):
+        with Proxy("fresh_extended") as p:
+            r = login(p.port, timeout=10)
+            try:
+                for i in range(3):
+                    r.send(r.parse("", "SELECT count(*) FROM rb_items") + r.bind("", "")
+                           + r.describe(b"P", "") + r.execute("") + r.SYNC)
+                    got = r.until_ready()
+                    rows = [data_row(body) for kind, body in got if kind == "D"]
+                    eq(rows, [[str(len(rl.SHARD_PORTS))]], "count over every shard, round %d" % i)
             finally:
                 r.close()
             p.healthy()
