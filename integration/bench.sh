@@ -3,7 +3,7 @@
 #
 #   integration/bench.sh BUILD_DIR [--seconds S] [--rounds N] [--pool-size K] [--clients C]
 #                        [--threads J] [--scale F] [--workers W] [--auth METHOD]
-#                        [--modes "select-simple select-extended ..."] [--keep]
+#                        [--modes "select-simple select-extended ..."] [--baseline BIN] [--keep]
 #
 # Defaults: 10 s per run, 1 round, pool size 4 (pgshard and PgBouncer alike), 16 clients,
 # 2 pgbench threads, scale 10, 1 pgshard worker, auth trust.
@@ -15,8 +15,13 @@
 # pgshard.ini; one shard, so that every target serves the same data): every statement is
 # parsed and routed. "pgshard-flat" runs the same binary with no map and no table, as the
 # foundation did (everything to the default shard): the CPU difference is what routing costs.
-# Uses its own 1-shard cluster (ports 5540, pgshard 6532, PgBouncer 6533, pgshard-flat 6534)
-# in a temporary directory, removed on exit (--keep leaves it and its logs).
+# --baseline BIN adds a target "baseline": a second pgshard binary (e.g. the build of an older
+# commit) with the same sharded config as "pgshard", on its own port. It runs in every mode and
+# round right next to "pgshard" (baseline first in even rounds, so that neither always goes
+# first), measured the same way; the table gets its TPS, its CPU per transaction and the ratio
+# "CPU new/old" (pgshard's CPU per transaction over the baseline's; below 1.00 = new is cheaper).
+# Uses its own 1-shard cluster (ports 5540, pgshard 6532, PgBouncer 6533, pgshard-flat 6534,
+# baseline 6535) in a temporary directory, removed on exit (--keep leaves it and its logs).
 # The pgshard binary is BUILD_DIR/pgshard (PGSHARD_BENCH_BIN overrides it, for testing).
 set -euo pipefail
 
@@ -25,7 +30,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 usage() {
-	sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 die() {
@@ -38,7 +43,7 @@ log() { printf 'bench: %s\n' "$*"; }
 case $1 in -h | --help) usage ;; esac
 BUILD_DIR=$1
 shift
-SECS=10 ROUNDS=1 POOL=4 CLIENTS=16 THREADS=2 SCALE=10 WORKERS=1 AUTH=trust KEEP=0
+SECS=10 ROUNDS=1 POOL=4 CLIENTS=16 THREADS=2 SCALE=10 WORKERS=1 AUTH=trust KEEP=0 BASELINE_BIN=
 MODES="select-simple select-extended select-prepared tpcb-simple"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -60,6 +65,7 @@ while [ $# -gt 0 ]; do
 	--workers) WORKERS=$2 ;;
 	--auth) AUTH=$2 ;;
 	--modes) MODES=$2 ;;
+	--baseline) BASELINE_BIN=$2 ;;
 	*) die "unknown option $1" ;;
 	esac
 	shift 2
@@ -84,11 +90,19 @@ if [ ! -f "$PGSHARD_BIN" ] || [ ! -x "$PGSHARD_BIN" ]; then
 	die "no pgshard binary at $PGSHARD_BIN (build first: cmake -S . -B $BUILD_DIR && cmake --build $BUILD_DIR)"
 fi
 PGSHARD_BIN=$(realpath "$PGSHARD_BIN")
+if [ -n "$BASELINE_BIN" ]; then
+	if [ ! -f "$BASELINE_BIN" ] || [ ! -x "$BASELINE_BIN" ]; then
+		die "--baseline: no executable pgshard binary at $BASELINE_BIN"
+	fi
+	BASELINE_BIN=$(realpath "$BASELINE_BIN")
+	[ "$BASELINE_BIN" != "$PGSHARD_BIN" ] || echo "bench: warning: --baseline is the same file as $PGSHARD_BIN" >&2
+fi
 [ -x "$PGBENCH" ] || die "no pgbench at $PGBENCH (run integration/install-deps.sh)"
 [ -x "$PGBOUNCER" ] || die "no PgBouncer at $PGBOUNCER (run integration/install-deps.sh)"
 [ "$(id -u)" -eq 0 ] || die "run as root (servers and PgBouncer run as the postgres OS user)"
 
 BASE_PORT=5540 PGSHARD_PORT_B=6532 BOUNCER_PORT=6533 FLAT_PORT=6534 FLAT_PID=
+BASELINE_PORT=6535 BASELINE_PID=
 CLK_TCK=$(getconf CLK_TCK)
 
 TMP=$(mktemp -d /tmp/pgshard-bench.XXXXXX)
@@ -98,10 +112,12 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	pgshard_stop "$TMP" >/dev/null 2>&1 || true
-	if [ -n "$FLAT_PID" ]; then
-		kill -TERM "$FLAT_PID" 2>/dev/null || true
-		wait "$FLAT_PID" 2>/dev/null || true
-	fi
+	local p
+	for p in "$FLAT_PID" "$BASELINE_PID"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	if [ -n "$BOUNCER_PID" ] && kill -0 "$BOUNCER_PID" 2>/dev/null; then
 		kill -INT "$BOUNCER_PID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$BOUNCER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -165,6 +181,19 @@ grep -q '^\[table\.' "$TMP/pgshard.ini" || die "the cluster's pgshard.ini shards
 "$PGSHARD_BIN" -c "$TMP/flat.ini" </dev/null >"$TMP/pgshard-flat.log" 2>&1 &
 FLAT_PID=$!
 wait_port 127.0.0.1 $FLAT_PORT 10 || die "pgshard-flat did not start"
+
+# The baseline binary: the same sharded config as "pgshard", on its own port.
+if [ -n "$BASELINE_BIN" ]; then
+	! wait_port 127.0.0.1 $BASELINE_PORT 0 || die "port $BASELINE_PORT (baseline) is already in use"
+	log "baseline: $BASELINE_BIN (port $BASELINE_PORT, same config as pgshard)"
+	sed -e "s/^listen = .*/listen = 127.0.0.1:$BASELINE_PORT/" "$TMP/pgshard.ini" >"$TMP/baseline.ini"
+	(cd "$TMP" && exec "$BASELINE_BIN" -c "$TMP/baseline.ini") </dev/null >"$TMP/pgshard-baseline.log" 2>&1 &
+	BASELINE_PID=$!
+	wait_port 127.0.0.1 $BASELINE_PORT 10 || {
+		tail -n 20 "$TMP/pgshard-baseline.log" >&2 || true
+		die "baseline pgshard did not start"
+	}
+fi
 
 export PGHOST=127.0.0.1 PGUSER=app PGPASSWORD=app-secret PGDATABASE=app
 unset PGPORT PGSERVICE PGOPTIONS
@@ -243,11 +272,23 @@ for mode in $MODES; do
 	for ((round = 1; round <= ROUNDS; round++)); do
 		run "$mode" direct $BASE_PORT ""
 		run "$mode" pgbouncer $BOUNCER_PORT "$BOUNCER_PID"
-		run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+		if [ -z "$BASELINE_BIN" ]; then
+			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+		elif ((round % 2)); then
+			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+			run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
+		else
+			run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
+			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+		fi
 		run "$mode" pgshard-flat $FLAT_PORT "$FLAT_PID"
 		if ! _pgshard_alive "$SHARD_PID"; then
 			tail -n 30 "$TMP/pgshard.log" >&2 || true
 			die "pgshard died during $mode"
+		fi
+		if [ -n "$BASELINE_BIN" ] && ! _pgshard_alive "$BASELINE_PID"; then
+			tail -n 30 "$TMP/pgshard-baseline.log" >&2 || true
+			die "baseline pgshard died during $mode"
 		fi
 	done
 done
@@ -275,27 +316,42 @@ ratio() {
 echo
 printf 'pgbench -c %s -j %s -T %s, scale %s, pool size %s, %s round(s), pgshard workers %s, auth %s\n' \
 	"$CLIENTS" "$THREADS" "$SECS" "$SCALE" "$POOL" "$ROUNDS" "$WORKERS" "$AUTH"
-fmt='%-16s | %10s | %13s | %11s | %17s | %14s | %20s | %18s | %17s | %14s\n'
+fmt='%-16s | %10s | %13s | %11s | %17s | %14s | %20s | %18s | %17s | %14s'
+width=180
+if [ -n "$BASELINE_BIN" ]; then
+	fmt="$fmt | %12s | %19s | %11s"
+	width=$((width + 3 * 3 + 12 + 19 + 11))
+	printf 'pgshard: %s\nbaseline: %s\n' "$PGSHARD_BIN" "$BASELINE_BIN"
+fi
+fmt="$fmt\n"
+hdr=(mode "direct tps" "pgbouncer tps" "pgshard tps" "pgshard/pgbouncer" "pgshard/direct"
+	"pgbouncer us CPU/txn" "pgshard us CPU/txn" "flat us CPU/txn" "routing us/txn")
+[ -z "$BASELINE_BIN" ] || hdr+=("baseline tps" "baseline us CPU/txn" "CPU new/old")
 # shellcheck disable=SC2059
-printf "$fmt" mode "direct tps" "pgbouncer tps" "pgshard tps" "pgshard/pgbouncer" "pgshard/direct" \
-	"pgbouncer us CPU/txn" "pgshard us CPU/txn" "flat us CPU/txn" "routing us/txn"
-printf -- '%.0s-' $(seq 1 180)
+printf "$fmt" "${hdr[@]}"
+printf -- '%.0s-' $(seq 1 "$width")
 echo
 for mode in $MODES; do
 	d=$(avg_tps "$mode/direct")
 	b=$(avg_tps "$mode/pgbouncer")
 	s=$(avg_tps "$mode/pgshard")
-	# shellcheck disable=SC2059
 	cs=$(cpu_per_txn "$mode/pgshard")
 	cf=$(cpu_per_txn "$mode/pgshard-flat")
 	if [ "$cs" = - ] || [ "$cf" = - ]; then rc_cost=-; else rc_cost=$(awk -v a="$cs" -v b="$cf" 'BEGIN { printf "%.1f", a - b }'); fi
+	row=("$mode" "$d" "$b" "$s" "$(ratio "$s" "$b")" "$(ratio "$s" "$d")"
+		"$(cpu_per_txn "$mode/pgbouncer")" "$cs" "$cf" "$rc_cost")
+	if [ -n "$BASELINE_BIN" ]; then
+		co=$(cpu_per_txn "$mode/baseline")
+		row+=("$(avg_tps "$mode/baseline")" "$co" "$(ratio "$cs" "$co")")
+	fi
 	# shellcheck disable=SC2059
-	printf "$fmt" "$mode" "$d" "$b" "$s" "$(ratio "$s" "$b")" "$(ratio "$s" "$d")" \
-		"$(cpu_per_txn "$mode/pgbouncer")" "$cs" "$cf" "$rc_cost"
+	printf "$fmt" "${row[@]}"
 done
 echo
-printf 'peak RSS (VmHWM): pgbouncer %s, pgshard %s, pgshard-flat %s\n' "$(peak_rss "$BOUNCER_PID")" \
+printf 'peak RSS (VmHWM): pgbouncer %s, pgshard %s, pgshard-flat %s' "$(peak_rss "$BOUNCER_PID")" \
 	"$(peak_rss "$SHARD_PID")" "$(peak_rss "$FLAT_PID")"
+[ -z "$BASELINE_BIN" ] || printf ', baseline %s' "$(peak_rss "$BASELINE_PID")"
+echo
 if [ "${#ERRS[@]}" -gt 0 ]; then
 	list=""
 	for k in "${!ERRS[@]}"; do list="$list $k (${ERRS[$k]}x)"; done
