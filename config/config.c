@@ -33,12 +33,11 @@
  *    format does not depend on how inih was built. A ';' with no space before
  *    it is data: `password=a;b` keeps its ';'.
  */
-#include "config/config.h"
+#include "config/config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,15 +46,10 @@
 #include <ini.h>
 #include <libpq-fe.h>
 
-/* Bounds what a wrong path (a log file, a device) can make us read. */
-#define CFG_FILE_MAX (64 * 1024 * 1024)
-
 #define DEFAULT_HOST   "127.0.0.1"
 #define DEFAULT_PORT   5432
 #define DEFAULT_VNODES 256
 #define MAX_VNODES     65536
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
@@ -107,7 +101,7 @@ static const setting_t settings[] = {
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };
 
-#define N_SETTINGS COUNT(settings)
+_Static_assert(COUNT(settings) == N_SETTINGS, "N_SETTINGS (config_int.h) counts settings[]");
 
 static const char *const auth_method_names[] = {
     [CFG_AUTH_TRUST] = "trust",
@@ -125,123 +119,6 @@ static const char *const map_kind_names[] = {
     [CFG_MAP_HASH] = "hash",
     [CFG_MAP_RANGE] = "range",
 };
-
-/* ------------------------------------------------------------------------ */
-/* Loader state                                                              */
-/* ------------------------------------------------------------------------ */
-
-typedef enum section_kind {
-	SEC_NONE, /* before the first [section] */
-	SEC_PROXY,
-	SEC_AUTH,
-	SEC_SHARD,
-	SEC_MAP,
-	SEC_TABLE,
-} section_kind_t;
-
-/* A [shard.N] being read, with the lines later checks name. */
-typedef struct shard_decl {
-	cfg_shard_t shard;
-	int line;         /* of the [shard.N] header */
-	int primary_line; /* 0: no primary yet */
-} shard_decl_t;
-
-typedef struct map_decl {
-	cfg_map_t map;
-	int line; /* of the [map.NAME] header; lines below are 0 while unset */
-	int kind_line;
-	int key_line;
-	int shards_line;
-	int vnodes_line;
-} map_decl_t;
-
-typedef struct table_decl {
-	cfg_table_t table;
-	char *section;  /* as written between the brackets, for messages */
-	char *map_name; /* resolved into table.map by the second pass */
-	int line;
-	int reference_line;
-	int key_line;
-	int map_line;
-} table_decl_t;
-
-typedef struct loader {
-	const char *file; /* the config file's name, for messages */
-	cfg_t *cfg;       /* [proxy] and [auth] values land here directly */
-
-	char *err;
-	size_t errlen;
-	int err_line; /* line of the first error; 0 when it has none */
-	bool failed;
-
-	const char *pos; /* line reader: first unread byte */
-	int line;        /* line reader: number of the line inih is parsing */
-
-	section_kind_t sec; /* section of the current line */
-	char *sec_name;     /* its name as written between the brackets */
-	int sec_index;      /* SEC_SHARD/MAP/TABLE: index into the decls below */
-	int proxy_line;     /* of the [proxy] header; 0: none yet */
-	int auth_line;
-	int setting_line[N_SETTINGS]; /* where each setting was given; 0: default */
-
-	shard_decl_t *shards;
-	int n_shards;
-	map_decl_t *maps;
-	int n_maps;
-	table_decl_t *tables;
-	int n_tables;
-} loader_t;
-
-static int vfail(loader_t *ld, const char *file, int line, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-static int fail(loader_t *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_in(loader_t *ld, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/*
- * Record the first error as "FILE:LINE: message" ("FILE: message" when there
- * is no line to name). Later errors are dropped: the first one is the one the
- * user fixes first. Returns -1 so that callers can `return fail(...)`.
- */
-static int vfail(loader_t *ld, const char *file, int line, const char *fmt, va_list ap)
-{
-	if (ld->failed)
-		return -1;
-	ld->failed = true;
-	ld->err_line = line;
-	if (ld->err == NULL || ld->errlen == 0)
-		return -1;
-	int n = line > 0 ? snprintf(ld->err, ld->errlen, "%s:%d: ", file, line)
-	                 : snprintf(ld->err, ld->errlen, "%s: ", file);
-	if (n >= 0 && (size_t)n < ld->errlen)
-		vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-	return -1;
-}
-
-/* An error in the config file. */
-static int fail(loader_t *ld, int line, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfail(ld, ld->file, line, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* An error in another file (the users file). */
-static int fail_in(loader_t *ld, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfail(ld, file, line, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int oom(loader_t *ld)
-{
-	return fail(ld, 0, "out of memory");
-}
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
@@ -396,53 +273,6 @@ static char *resolve_path(const char *config_file, const char *path)
 	return out;
 }
 
-/*
- * Read a whole file into a NUL-terminated string. Returns 0, or an errno
- * value; *op says which step failed ("open" or "read") for the message.
- */
-static int read_file(const char *path, char **out, const char **op)
-{
-	*op = "open";
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return errno;
-	*op = "read";
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	int rc = buf == NULL ? ENOMEM : 0;
-	while (rc == 0) {
-		if (cap - len < 2) {
-			char *bigger = cap >= CFG_FILE_MAX ? NULL : realloc(buf, cap * 2);
-			if (bigger == NULL) {
-				rc = cap >= CFG_FILE_MAX ? EFBIG : ENOMEM;
-				break;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		size_t got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f))
-				rc = errno ? errno : EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (rc != 0) {
-		free(buf);
-		return rc;
-	}
-	buf[len] = '\0';
-	if (strlen(buf) != len) {
-		/* a NUL byte: not a text file */
-		free(buf);
-		return EINVAL;
-	}
-	*out = buf;
-	return 0;
-}
-
 static void free_node(cfg_node_t *n)
 {
 	free(n->conninfo);
@@ -558,26 +388,26 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 	case SET_INT:
 		r = parse_ll(value, &n);
 		if (r == NUM_BAD)
-			return fail(
+			return loader_fail(
 			    ld, line,
 			    "[%s] %s: '%s' is not an integer (expected %s from %lld to %lld)",
 			    s->section, s->name, value, s->unit, s->min, s->max);
 		if (r == NUM_OVERFLOW || n < s->min || n > s->max)
-			return fail(ld, line,
-			            "[%s] %s: %s is out of range (expected %s from %lld to %lld)",
-			            s->section, s->name, value, s->unit, s->min, s->max);
+			return loader_fail(
+			    ld, line, "[%s] %s: %s is out of range (expected %s from %lld to %lld)",
+			    s->section, s->name, value, s->unit, s->min, s->max);
 		*(int *)target = (int)n;
 		return 0;
 	case SET_BYTES:
 		r = parse_bytes(value, &n);
 		if (r == NUM_BAD)
-			return fail(
+			return loader_fail(
 			    ld, line,
 			    "[%s] %s: '%s' is not a size (expected bytes from %lld to %lld, "
 			    "or a number with a unit: B, kB, MB, GB, TB, e.g. 64MB)",
 			    s->section, s->name, value, s->min, s->max);
 		if (r == NUM_OVERFLOW || n < s->min || n > s->max)
-			return fail(
+			return loader_fail(
 			    ld, line,
 			    "[%s] %s: %s is out of range (expected from %lld to %lld bytes, "
 			    "i.e. 1kB to 1GB)",
@@ -588,12 +418,13 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		char *host = NULL;
 		int port = 0;
 		if (!parse_listen(value, &host, &port))
-			return fail(ld, line,
-			            "[%s] %s: '%s' is not HOST:PORT (expected e.g. 127.0.0.1:6432, "
-			            "*:6432 or [::1]:6432, with a port from 1 to 65535)",
-			            s->section, s->name, value);
+			return loader_fail(
+			    ld, line,
+			    "[%s] %s: '%s' is not HOST:PORT (expected e.g. 127.0.0.1:6432, "
+			    "*:6432 or [::1]:6432, with a port from 1 to 65535)",
+			    s->section, s->name, value);
 		if (host == NULL)
-			return oom(ld);
+			return loader_oom(ld);
 		free(cfg->listen_host);
 		cfg->listen_host = host;
 		cfg->listen_port = port;
@@ -602,7 +433,7 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 	case SET_AUTH_METHOD: {
 		int m = lookup_name(auth_method_names, COUNT(auth_method_names), value);
 		if (m < 0)
-			return fail(
+			return loader_fail(
 			    ld, line,
 			    "[%s] %s: unknown method '%s' (expected trust, md5 or scram-sha-256)",
 			    s->section, s->name, value);
@@ -611,17 +442,18 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 	}
 	case SET_PATH: {
 		if (*value == '\0')
-			return fail(ld, line, "[%s] %s: empty path (expected a file name)",
-			            s->section, s->name);
+			return loader_fail(ld, line, "[%s] %s: empty path (expected a file name)",
+			                   s->section, s->name);
 		char *path = resolve_path(ld->file, value);
 		if (path == NULL)
-			return oom(ld);
+			return loader_oom(ld);
 		free(*(char **)target);
 		*(char **)target = path;
 		return 0;
 	}
 	}
-	return fail(ld, line, "[%s] %s: internal error: unknown setting type", s->section, s->name);
+	return loader_fail(ld, line, "[%s] %s: internal error: unknown setting type", s->section,
+	                   s->name);
 }
 
 /*
@@ -632,20 +464,22 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 static int parse_node(loader_t *ld, const char *key, const char *value, cfg_node_t *out)
 {
 	if (*value == '\0')
-		return fail(ld, ld->line,
-		            "[%s] %s: empty connection string (expected a libpq connection string "
-		            "such as %s)",
-		            ld->sec_name, key, CONNINFO_EXAMPLE);
+		return loader_fail(
+		    ld, ld->line,
+		    "[%s] %s: empty connection string (expected a libpq connection string "
+		    "such as %s)",
+		    ld->sec_name, key, CONNINFO_EXAMPLE);
 	char *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(value, &errmsg);
 	if (opts == NULL) {
 		if (errmsg == NULL)
-			return oom(ld);
+			return loader_oom(ld);
 		size_t len = strlen(errmsg);
 		while (len > 0 && isspace((unsigned char)errmsg[len - 1]))
 			errmsg[--len] = '\0';
-		fail(ld, ld->line, "[%s] %s: %s (expected a libpq connection string such as %s)",
-		     ld->sec_name, key, errmsg, CONNINFO_EXAMPLE);
+		loader_fail(ld, ld->line,
+		            "[%s] %s: %s (expected a libpq connection string such as %s)",
+		            ld->sec_name, key, errmsg, CONNINFO_EXAMPLE);
 		PQfreemem(errmsg);
 		return -1;
 	}
@@ -676,13 +510,15 @@ static int parse_node(loader_t *ld, const char *key, const char *value, cfg_node
 	long long p = DEFAULT_PORT;
 	if ((host != NULL && strchr(host, ',') != NULL) ||
 	    (port != NULL && strchr(port, ',') != NULL))
-		rc = fail(ld, ld->line,
-		          "[%s] %s: several hosts in one connection string (expected one server; "
-		          "write each replica on its own replica = line)",
-		          ld->sec_name, key);
+		rc = loader_fail(
+		    ld, ld->line,
+		    "[%s] %s: several hosts in one connection string (expected one server; "
+		    "write each replica on its own replica = line)",
+		    ld->sec_name, key);
 	else if (port != NULL && (parse_ll(port, &p) != NUM_OK || p < 1 || p > 65535))
-		rc = fail(ld, ld->line, "[%s] %s: bad port '%s' (expected a port from 1 to 65535)",
-		          ld->sec_name, key, port);
+		rc = loader_fail(ld, ld->line,
+		                 "[%s] %s: bad port '%s' (expected a port from 1 to 65535)",
+		                 ld->sec_name, key, port);
 
 	cfg_node_t n = {0};
 	if (rc == 0) {
@@ -695,7 +531,7 @@ static int parse_node(loader_t *ld, const char *key, const char *value, cfg_node
 		if (n.conninfo == NULL || n.host == NULL || (dbname != NULL && n.dbname == NULL) ||
 		    (user != NULL && n.user == NULL) || (password != NULL && n.password == NULL)) {
 			free_node(&n);
-			rc = oom(ld);
+			rc = loader_oom(ld);
 		}
 	}
 	PQconninfoFree(opts);
@@ -707,24 +543,6 @@ static int parse_node(loader_t *ld, const char *key, const char *value, cfg_node
 /* ------------------------------------------------------------------------ */
 /* Sections                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static int unknown_key(loader_t *ld, const char *name, const char *expected)
-{
-	return fail(ld, ld->line, "unknown key '%s' in [%s] (expected one of: %s)", name,
-	            ld->sec_name, expected);
-}
-
-/* Keys that may appear once per section: complain about the second one. */
-static int once(loader_t *ld, int *line, const char *name)
-{
-	if (*line != 0)
-		return fail(ld, ld->line,
-		            "[%s] %s: given twice, first at line %d (expected each key once per "
-		            "section)",
-		            ld->sec_name, name, *line);
-	*line = ld->line;
-	return 0;
-}
 
 /* Line where a setting was given; 0 when it was left to its default. */
 static int given_at(const loader_t *ld, const char *section, const char *name)
@@ -743,7 +561,7 @@ static int settings_key(loader_t *ld, const char *name, const char *value)
 		const setting_t *s = &settings[i];
 		if (strcmp(s->section, ld->sec_name) != 0 || strcmp(s->name, name) != 0)
 			continue;
-		if (once(ld, &ld->setting_line[i], name) < 0)
+		if (loader_once(ld, &ld->setting_line[i], name) < 0)
 			return -1;
 		return set_value(ld, s, value, ld->line);
 	}
@@ -758,7 +576,7 @@ static int settings_key(loader_t *ld, const char *name, const char *value)
 		if (n > 0 && (size_t)n < sizeof expected - len)
 			len += (size_t)n;
 	}
-	return unknown_key(ld, name, expected);
+	return loader_unknown_key(ld, name, expected);
 }
 
 static int shard_key(loader_t *ld, const char *name, const char *value)
@@ -767,21 +585,21 @@ static int shard_key(loader_t *ld, const char *name, const char *value)
 	cfg_shard_t *s = &d->shard;
 
 	if (strcmp(name, "primary") == 0) {
-		if (once(ld, &d->primary_line, name) < 0)
+		if (loader_once(ld, &d->primary_line, name) < 0)
 			return -1;
 		return parse_node(ld, name, value, &s->primary);
 	}
 	if (strcmp(name, "replica") == 0) {
 		cfg_node_t *r = array_room(s->replicas, s->n_replicas, sizeof *r);
 		if (r == NULL)
-			return oom(ld);
+			return loader_oom(ld);
 		s->replicas = r;
 		if (parse_node(ld, name, value, &s->replicas[s->n_replicas]) < 0)
 			return -1;
 		s->n_replicas++;
 		return 0;
 	}
-	return unknown_key(ld, name, "primary, replica");
+	return loader_unknown_key(ld, name, "primary, replica");
 }
 
 /* shards = 0, 1, 2 */
@@ -808,7 +626,7 @@ static int parse_shard_list(loader_t *ld, const char *value, cfg_map_t *m)
 			goto bad;
 		for (int i = 0; i < m->n_shards; i++) {
 			if (m->shards[i] == id)
-				return fail(
+				return loader_fail(
 				    ld, ld->line,
 				    "[%s] shards: shard %lld is listed twice (expected each "
 				    "shard once)",
@@ -816,7 +634,7 @@ static int parse_shard_list(loader_t *ld, const char *value, cfg_map_t *m)
 		}
 		int *a = array_room(m->shards, m->n_shards, sizeof *a);
 		if (a == NULL)
-			return oom(ld);
+			return loader_oom(ld);
 		m->shards = a;
 		m->shards[m->n_shards++] = (int)id;
 		if (*p == '\0')
@@ -824,10 +642,11 @@ static int parse_shard_list(loader_t *ld, const char *value, cfg_map_t *m)
 		p++; /* the comma */
 	}
 bad:
-	return fail(ld, ld->line,
-	            "[%s] shards: '%s' is not a list of shard ids (expected ids separated by "
-	            "commas, e.g. shards = 0, 1, 2)",
-	            ld->sec_name, value);
+	return loader_fail(
+	    ld, ld->line,
+	    "[%s] shards: '%s' is not a list of shard ids (expected ids separated by "
+	    "commas, e.g. shards = 0, 1, 2)",
+	    ld->sec_name, value);
 }
 
 /*
@@ -860,7 +679,7 @@ static int parse_range(loader_t *ld, const char *value, cfg_map_t *m)
 		id[len[2]] = '\0';
 	}
 	if (n != 3 || parse_ll(id, &shard) != NUM_OK || shard < 0 || shard > INT_MAX)
-		return fail(
+		return loader_fail(
 		    ld, ld->line,
 		    "[%s] range: '%s' is not LO HI SHARD (expected e.g. range = - 1000000 0: "
 		    "lo inclusive, hi exclusive, '-' for unbounded, then a shard id)",
@@ -875,7 +694,7 @@ static int parse_range(loader_t *ld, const char *value, cfg_map_t *m)
 	if ((!lo_open && r.lo == NULL) || (!hi_open && r.hi == NULL) || a == NULL) {
 		free(r.lo);
 		free(r.hi);
-		return oom(ld);
+		return loader_oom(ld);
 	}
 	m->ranges = a;
 	m->ranges[m->n_ranges++] = r;
@@ -888,22 +707,23 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 	cfg_map_t *m = &d->map;
 
 	if (strcmp(name, "kind") == 0) {
-		if (once(ld, &d->kind_line, name) < 0)
+		if (loader_once(ld, &d->kind_line, name) < 0)
 			return -1;
 		int k = lookup_name(map_kind_names, COUNT(map_kind_names), value);
 		if (k < 0)
-			return fail(ld, ld->line,
-			            "[%s] kind: unknown map kind '%s' (expected hash or range)",
-			            ld->sec_name, value);
+			return loader_fail(
+			    ld, ld->line,
+			    "[%s] kind: unknown map kind '%s' (expected hash or range)",
+			    ld->sec_name, value);
 		m->kind = (cfg_map_kind_t)k;
 		return 0;
 	}
 	if (strcmp(name, "key") == 0) {
-		if (once(ld, &d->key_line, name) < 0)
+		if (loader_once(ld, &d->key_line, name) < 0)
 			return -1;
 		int k = lookup_name(key_type_names, COUNT(key_type_names), value);
 		if (k < 0)
-			return fail(
+			return loader_fail(
 			    ld, ld->line,
 			    "[%s] key: unknown key type '%s' (expected bigint, text or uuid)",
 			    ld->sec_name, value);
@@ -911,17 +731,17 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 		return 0;
 	}
 	if (strcmp(name, "shards") == 0) {
-		if (once(ld, &d->shards_line, name) < 0)
+		if (loader_once(ld, &d->shards_line, name) < 0)
 			return -1;
 		return parse_shard_list(ld, value, m);
 	}
 	if (strcmp(name, "vnodes") == 0) {
-		if (once(ld, &d->vnodes_line, name) < 0)
+		if (loader_once(ld, &d->vnodes_line, name) < 0)
 			return -1;
 		long long n;
 		num_result_t r = parse_ll(value, &n);
 		if (r != NUM_OK || n < 1 || n > MAX_VNODES)
-			return fail(
+			return loader_fail(
 			    ld, ld->line, "[%s] vnodes: '%s' %s (expected an integer from 1 to %d)",
 			    ld->sec_name, value,
 			    r == NUM_BAD ? "is not an integer" : "is out of range", MAX_VNODES);
@@ -930,7 +750,7 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 	}
 	if (strcmp(name, "range") == 0)
 		return parse_range(ld, value, m);
-	return unknown_key(ld, name, "kind, key, shards, vnodes, range");
+	return loader_unknown_key(ld, name, "kind, key, shards, vnodes, range");
 }
 
 static int table_key(loader_t *ld, const char *name, const char *value)
@@ -939,10 +759,10 @@ static int table_key(loader_t *ld, const char *name, const char *value)
 	cfg_table_t *t = &d->table;
 
 	if (strcmp(name, "reference") == 0) {
-		if (once(ld, &d->reference_line, name) < 0)
+		if (loader_once(ld, &d->reference_line, name) < 0)
 			return -1;
 		if (!parse_bool(value, &t->reference))
-			return fail(
+			return loader_fail(
 			    ld, ld->line,
 			    "[%s] reference: '%s' is not a boolean (expected yes, no, true, "
 			    "false, on, off, 1 or 0)",
@@ -950,30 +770,32 @@ static int table_key(loader_t *ld, const char *name, const char *value)
 		return 0;
 	}
 	if (strcmp(name, "key") == 0) {
-		if (once(ld, &d->key_line, name) < 0)
+		if (loader_once(ld, &d->key_line, name) < 0)
 			return -1;
 		bool nomem;
 		t->key = normalize_ident(value, false, &nomem);
 		if (t->key == NULL)
-			return nomem ? oom(ld)
-			             : fail(ld, ld->line,
-			                    "[%s] key: '%s' is not a column name (expected an SQL "
-			                    "name such as user_id or \"UserId\")",
-			                    ld->sec_name, value);
+			return nomem ? loader_oom(ld)
+			             : loader_fail(
+			                   ld, ld->line,
+			                   "[%s] key: '%s' is not a column name (expected an SQL "
+			                   "name such as user_id or \"UserId\")",
+			                   ld->sec_name, value);
 		return 0;
 	}
 	if (strcmp(name, "map") == 0) {
-		if (once(ld, &d->map_line, name) < 0)
+		if (loader_once(ld, &d->map_line, name) < 0)
 			return -1;
 		if (*value == '\0')
-			return fail(ld, ld->line,
-			            "[%s] map: empty map name (expected the NAME of a [map.NAME] "
-			            "section)",
-			            ld->sec_name);
+			return loader_fail(
+			    ld, ld->line,
+			    "[%s] map: empty map name (expected the NAME of a [map.NAME] "
+			    "section)",
+			    ld->sec_name);
 		d->map_name = strdup(value);
-		return d->map_name == NULL ? oom(ld) : 0;
+		return d->map_name == NULL ? loader_oom(ld) : 0;
 	}
-	return unknown_key(ld, name, "reference, key, map");
+	return loader_unknown_key(ld, name, "reference, key, map");
 }
 
 /* inih's handler: one key = value line of the current section. */
@@ -1000,10 +822,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		rc = table_key(ld, name, value);
 		break;
 	default:
-		rc = fail(ld, ld->line,
-		          "key '%s' outside any section (expected a section header such as "
-		          "[proxy] above it)",
-		          name);
+		rc = loader_fail(ld, ld->line,
+		                 "key '%s' outside any section (expected a section header such as "
+		                 "[proxy] above it)",
+		                 name);
 		break;
 	}
 	return rc == 0;
@@ -1011,10 +833,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 static int duplicate_section(loader_t *ld, const char *name, int first_line)
 {
-	return fail(ld, ld->line,
-	            "duplicate section [%s], first at line %d (expected each "
-	            "section once)",
-	            name, first_line);
+	return loader_fail(ld, ld->line,
+	                   "duplicate section [%s], first at line %d (expected each "
+	                   "section once)",
+	                   name, first_line);
 }
 
 static int begin_shard(loader_t *ld, const char *name, const char *id_text)
@@ -1023,7 +845,7 @@ static int begin_shard(loader_t *ld, const char *name, const char *id_text)
 	bool canonical =
 	    isdigit((unsigned char)id_text[0]) && (id_text[0] != '0' || id_text[1] == '\0');
 	if (!canonical || parse_ll(id_text, &id) != NUM_OK || id > INT_MAX)
-		return fail(
+		return loader_fail(
 		    ld, ld->line,
 		    "bad section name [%s] (expected [shard.N] with N a shard id: 0, 1, 2...)",
 		    name);
@@ -1033,7 +855,7 @@ static int begin_shard(loader_t *ld, const char *name, const char *id_text)
 	}
 	shard_decl_t *a = array_room(ld->shards, ld->n_shards, sizeof *a);
 	if (a == NULL)
-		return oom(ld);
+		return loader_oom(ld);
 	ld->shards = a;
 	ld->sec_index = ld->n_shards++;
 	a[ld->sec_index] = (shard_decl_t){.shard = {.id = (int)id}, .line = ld->line};
@@ -1047,7 +869,7 @@ static int begin_map(loader_t *ld, const char *name, const char *map_name)
 	for (const char *p = map_name; *p != '\0'; p++)
 		ok = ok && (isalnum((unsigned char)*p) || *p == '_' || *p == '-');
 	if (!ok)
-		return fail(
+		return loader_fail(
 		    ld, ld->line,
 		    "bad section name [%s] (expected [map.NAME] with a NAME made of letters, "
 		    "digits, '_' and '-')",
@@ -1058,11 +880,11 @@ static int begin_map(loader_t *ld, const char *name, const char *map_name)
 	}
 	map_decl_t *a = array_room(ld->maps, ld->n_maps, sizeof *a);
 	if (a == NULL)
-		return oom(ld);
+		return loader_oom(ld);
 	ld->maps = a;
 	map_decl_t d = {.map = {.name = strdup(map_name)}, .line = ld->line};
 	if (d.map.name == NULL)
-		return oom(ld);
+		return loader_oom(ld);
 	ld->sec_index = ld->n_maps++;
 	a[ld->sec_index] = d;
 	ld->sec = SEC_MAP;
@@ -1074,11 +896,12 @@ static int begin_table(loader_t *ld, const char *name, const char *table_name)
 	bool nomem;
 	char *norm = normalize_ident(table_name, true, &nomem);
 	if (norm == NULL)
-		return nomem ? oom(ld)
-		             : fail(ld, ld->line,
-		                    "bad table name in [%s] (expected an SQL name such as "
-		                    "[table.users], [table.public.users] or [table.\"MixedCase\"])",
-		                    name);
+		return nomem ? loader_oom(ld)
+		             : loader_fail(
+		                   ld, ld->line,
+		                   "bad table name in [%s] (expected an SQL name such as "
+		                   "[table.users], [table.public.users] or [table.\"MixedCase\"])",
+		                   name);
 	for (int i = 0; i < ld->n_tables; i++) {
 		if (strcmp(ld->tables[i].table.name, norm) == 0) {
 			free(norm);
@@ -1093,7 +916,7 @@ static int begin_table(loader_t *ld, const char *name, const char *table_name)
 			ld->tables = a;
 		free(norm);
 		free(d.section);
-		return oom(ld);
+		return loader_oom(ld);
 	}
 	ld->tables = a;
 	ld->sec_index = ld->n_tables++;
@@ -1106,7 +929,7 @@ static int begin_table(loader_t *ld, const char *name, const char *table_name)
 static int begin_section(loader_t *ld, const char *text, size_t len)
 {
 	if (len < 2 || text[len - 1] != ']')
-		return fail(
+		return loader_fail(
 		    ld, ld->line,
 		    "section header without closing ']' (expected [name] alone on its line)");
 	const char *start = text + 1, *end = text + len - 1;
@@ -1116,7 +939,7 @@ static int begin_section(loader_t *ld, const char *text, size_t len)
 		end--;
 	char *name = dup_range(start, (size_t)(end - start));
 	if (name == NULL)
-		return oom(ld);
+		return loader_oom(ld);
 	free(ld->sec_name);
 	ld->sec_name = name;
 	ld->sec = SEC_NONE;
@@ -1136,10 +959,11 @@ static int begin_section(loader_t *ld, const char *text, size_t len)
 		return begin_map(ld, name, name + 4);
 	if (strncmp(name, "table.", 6) == 0)
 		return begin_table(ld, name, name + 6);
-	return fail(ld, ld->line,
-	            "unknown section [%s] (expected [proxy], [auth], [shard.N], [map.NAME] or "
-	            "[table.NAME])",
-	            name);
+	return loader_fail(
+	    ld, ld->line,
+	    "unknown section [%s] (expected [proxy], [auth], [shard.N], [map.NAME] or "
+	    "[table.NAME])",
+	    name);
 }
 
 /*
@@ -1178,10 +1002,11 @@ static char *read_line(char *buf, int size, void *stream)
 	if (len > 0 && *start == '[' && begin_section(ld, start, len) < 0)
 		return NULL;
 	if (size < 2 || len > (size_t)size - 2) {
-		fail(ld, ld->line,
-		     "line too long: %zu characters (expected at most %d, the longest line inih "
-		     "reads; comments do not count)",
-		     len, size - 2);
+		loader_fail(
+		    ld, ld->line,
+		    "line too long: %zu characters (expected at most %d, the longest line inih "
+		    "reads; comments do not count)",
+		    len, size - 2);
 		return NULL;
 	}
 	memcpy(buf, start, len);
@@ -1203,12 +1028,12 @@ static int shard_id_cmp(const void *a, const void *b)
 static int check_shards(loader_t *ld)
 {
 	if (ld->n_shards == 0)
-		return fail(ld, 0,
-		            "no [shard.N] section (expected at least [shard.0] with a primary)");
+		return loader_fail(
+		    ld, 0, "no [shard.N] section (expected at least [shard.0] with a primary)");
 	for (int i = 0; i < ld->n_shards; i++) {
 		shard_decl_t *d = &ld->shards[i];
 		if (d->primary_line == 0)
-			return fail(
+			return loader_fail(
 			    ld, d->line,
 			    "[shard.%d] has no primary (expected primary = a libpq connection "
 			    "string such as %s)",
@@ -1220,17 +1045,18 @@ static int check_shards(loader_t *ld)
 	for (int i = 0; i < ld->n_shards; i++) {
 		shard_decl_t *d = &ld->shards[i];
 		if (d->shard.id != i)
-			return fail(
+			return loader_fail(
 			    ld, d->line,
 			    "shard %d is missing before [shard.%d] (expected shard ids 0 to %d "
 			    "without gaps: add [shard.%d] or renumber)",
 			    i, d->shard.id, ld->n_shards - 1, i);
 	}
 	if (ld->cfg->default_shard >= ld->n_shards)
-		return fail(ld, given_at(ld, "proxy", "default_shard"),
-		            "[proxy] default_shard: shard %d does not exist (expected an id of a "
-		            "[shard.N] section, 0 to %d)",
-		            ld->cfg->default_shard, ld->n_shards - 1);
+		return loader_fail(
+		    ld, given_at(ld, "proxy", "default_shard"),
+		    "[proxy] default_shard: shard %d does not exist (expected an id of a "
+		    "[shard.N] section, 0 to %d)",
+		    ld->cfg->default_shard, ld->n_shards - 1);
 	return 0;
 }
 
@@ -1327,23 +1153,24 @@ static int check_ranges(loader_t *ld, map_decl_t *d)
 			if (*bounds[b] == NULL || canonical_bound(m->key, bounds[b], &nomem))
 				continue;
 			if (nomem)
-				return oom(ld);
-			return fail(ld, r->line,
-			            "[map.%s] range: %s '%s' is not a %s (expected %s)", m->name,
-			            b == 0 ? "lo" : "hi", *bounds[b], key_type_names[m->key],
-			            expect[m->key]);
+				return loader_oom(ld);
+			return loader_fail(ld, r->line,
+			                   "[map.%s] range: %s '%s' is not a %s (expected %s)",
+			                   m->name, b == 0 ? "lo" : "hi", *bounds[b],
+			                   key_type_names[m->key], expect[m->key]);
 		}
 		if (r->lo != NULL && r->hi != NULL && bound_cmp(m->key, r->lo, r->hi) >= 0)
-			return fail(
+			return loader_fail(
 			    ld, r->line,
 			    "[map.%s] range: lo %s is not below hi %s (expected lo < hi: lo "
 			    "is inclusive, hi exclusive)",
 			    m->name, r->lo, r->hi);
 		if (!shard_exists(ld, r->shard))
-			return fail(ld, r->line,
-			            "[map.%s] range: shard %d does not exist (expected an id of a "
-			            "[shard.N] section)",
-			            m->name, r->shard);
+			return loader_fail(
+			    ld, r->line,
+			    "[map.%s] range: shard %d does not exist (expected an id of a "
+			    "[shard.N] section)",
+			    m->name, r->shard);
 	}
 
 	/* insertion sort: few ranges, and qsort has no way to pass the key type */
@@ -1369,10 +1196,11 @@ static int check_ranges(loader_t *ld, map_decl_t *d)
 		char a[128], b[128];
 		describe_range(later, a, sizeof a);
 		describe_range(earlier, b, sizeof b);
-		return fail(ld, later->line,
-		            "[map.%s] range: %s overlaps %s at line %d (expected ranges that do "
-		            "not overlap)",
-		            m->name, a, b, earlier->line);
+		return loader_fail(
+		    ld, later->line,
+		    "[map.%s] range: %s overlaps %s at line %d (expected ranges that do "
+		    "not overlap)",
+		    m->name, a, b, earlier->line);
 	}
 	return 0;
 }
@@ -1383,45 +1211,48 @@ static int check_maps(loader_t *ld)
 		map_decl_t *d = &ld->maps[i];
 		cfg_map_t *m = &d->map;
 		if (d->kind_line == 0)
-			return fail(ld, d->line,
-			            "[map.%s] has no kind (expected kind = hash or kind = range)",
-			            m->name);
+			return loader_fail(
+			    ld, d->line,
+			    "[map.%s] has no kind (expected kind = hash or kind = range)", m->name);
 		if (d->key_line == 0)
-			return fail(ld, d->line,
-			            "[map.%s] has no key (expected key = bigint, text or uuid)",
-			            m->name);
+			return loader_fail(
+			    ld, d->line,
+			    "[map.%s] has no key (expected key = bigint, text or uuid)", m->name);
 		if (m->kind == CFG_MAP_HASH) {
 			if (m->n_ranges > 0)
-				return fail(ld, m->ranges[0].line,
-				            "[map.%s] range: not allowed in a hash map (expected "
-				            "shards = and vnodes = here, or kind = range)",
-				            m->name);
+				return loader_fail(
+				    ld, m->ranges[0].line,
+				    "[map.%s] range: not allowed in a hash map (expected "
+				    "shards = and vnodes = here, or kind = range)",
+				    m->name);
 			if (d->shards_line == 0)
-				return fail(
+				return loader_fail(
 				    ld, d->line,
 				    "[map.%s] has no shards (expected shards = a comma list "
 				    "of shard ids)",
 				    m->name);
 			for (int j = 0; j < m->n_shards; j++) {
 				if (!shard_exists(ld, m->shards[j]))
-					return fail(ld, d->shards_line,
-					            "[map.%s] shards: shard %d does not exist "
-					            "(expected an id of a [shard.N] section)",
-					            m->name, m->shards[j]);
+					return loader_fail(
+					    ld, d->shards_line,
+					    "[map.%s] shards: shard %d does not exist "
+					    "(expected an id of a [shard.N] section)",
+					    m->name, m->shards[j]);
 			}
 			if (d->vnodes_line == 0)
 				m->vnodes = DEFAULT_VNODES;
 			continue;
 		}
 		if (d->shards_line != 0 || d->vnodes_line != 0)
-			return fail(ld, d->shards_line != 0 ? d->shards_line : d->vnodes_line,
-			            "[map.%s] %s: not allowed in a range map (expected range = LO "
-			            "HI SHARD lines, or kind = hash)",
-			            m->name, d->shards_line != 0 ? "shards" : "vnodes");
+			return loader_fail(
+			    ld, d->shards_line != 0 ? d->shards_line : d->vnodes_line,
+			    "[map.%s] %s: not allowed in a range map (expected range = LO "
+			    "HI SHARD lines, or kind = hash)",
+			    m->name, d->shards_line != 0 ? "shards" : "vnodes");
 		if (m->n_ranges == 0)
-			return fail(ld, d->line,
-			            "[map.%s] has no ranges (expected range = LO HI SHARD lines)",
-			            m->name);
+			return loader_fail(
+			    ld, d->line,
+			    "[map.%s] has no ranges (expected range = LO HI SHARD lines)", m->name);
 		if (check_ranges(ld, d) < 0)
 			return -1;
 	}
@@ -1436,23 +1267,25 @@ static int check_tables(loader_t *ld)
 		bool sharded = d->key_line != 0 || d->map_line != 0;
 
 		if (t->reference && sharded)
-			return fail(ld, d->key_line != 0 ? d->key_line : d->map_line,
-			            "[%s] has both reference = yes and a shard %s (expected either "
-			            "reference = yes, or key = COLUMN and map = NAME)",
-			            d->section, d->key_line != 0 ? "key" : "map");
+			return loader_fail(
+			    ld, d->key_line != 0 ? d->key_line : d->map_line,
+			    "[%s] has both reference = yes and a shard %s (expected either "
+			    "reference = yes, or key = COLUMN and map = NAME)",
+			    d->section, d->key_line != 0 ? "key" : "map");
 		if (t->reference)
 			continue;
 		if (!sharded)
-			return fail(ld, d->line,
-			            "[%s] is neither a reference table nor sharded (expected "
-			            "reference = yes, or key = COLUMN and map = NAME)",
-			            d->section);
+			return loader_fail(
+			    ld, d->line,
+			    "[%s] is neither a reference table nor sharded (expected "
+			    "reference = yes, or key = COLUMN and map = NAME)",
+			    d->section);
 		if (d->key_line == 0 || d->map_line == 0)
-			return fail(ld, d->line,
-			            "[%s] has a %s but no %s (expected both key = "
-			            "COLUMN and map = NAME)",
-			            d->section, d->key_line != 0 ? "key" : "map",
-			            d->key_line != 0 ? "map" : "key");
+			return loader_fail(ld, d->line,
+			                   "[%s] has a %s but no %s (expected both key = "
+			                   "COLUMN and map = NAME)",
+			                   d->section, d->key_line != 0 ? "key" : "map",
+			                   d->key_line != 0 ? "map" : "key");
 		for (int j = 0; j < ld->n_maps && t->map < 0; j++) {
 			if (strcmp(ld->maps[j].map.name, d->map_name) == 0)
 				t->map = j;
@@ -1466,10 +1299,11 @@ static int check_tables(loader_t *ld)
 				if (n > 0 && (size_t)n < sizeof names - len)
 					len += (size_t)n;
 			}
-			return fail(ld, d->map_line,
-			            "[%s] map: map '%s' does not exist (expected the NAME of a "
-			            "[map.NAME] section%s%s)",
-			            d->section, d->map_name, len ? ": " : "", names);
+			return loader_fail(
+			    ld, d->map_line,
+			    "[%s] map: map '%s' does not exist (expected the NAME of a "
+			    "[map.NAME] section%s%s)",
+			    d->section, d->map_name, len ? ": " : "", names);
 		}
 	}
 	return 0;
@@ -1572,19 +1406,18 @@ static int parse_users(loader_t *ld, const char *path, const char *text)
 		if (password == NULL || !(s == eol || isspace((unsigned char)*s))) {
 			free(name);
 			free(password);
-			rc =
-			    nomem
-			        ? oom(ld)
-			        : fail_in(ld, path, lineno,
-			                  "cannot parse user line (expected \"user\" \"password\", "
-			                  "with \"\" for a quote inside quotes)");
+			rc = nomem ? loader_oom(ld)
+			           : loader_fail_in(
+			                 ld, path, lineno,
+			                 "cannot parse user line (expected \"user\" \"password\", "
+			                 "with \"\" for a quote inside quotes)");
 			break;
 		}
 		if (*name == '\0') {
 			free(name);
 			free(password);
-			rc = fail_in(ld, path, lineno,
-			             "empty user name (expected \"user\" \"password\")");
+			rc = loader_fail_in(ld, path, lineno,
+			                    "empty user name (expected \"user\" \"password\")");
 			break;
 		}
 		cfg_user_t *u = array_room(cfg->users, cfg->n_users, sizeof *u);
@@ -1596,7 +1429,7 @@ static int parse_users(loader_t *ld, const char *path, const char *text)
 		if (u == NULL || l == NULL) {
 			free(name);
 			free(password);
-			rc = oom(ld);
+			rc = loader_oom(ld);
 			break;
 		}
 		lines[cfg->n_users] = lineno;
@@ -1611,7 +1444,7 @@ static int parse_users(loader_t *ld, const char *path, const char *text)
 	user_line_t *pairs = cfg->n_users ? malloc((size_t)cfg->n_users * sizeof *pairs) : NULL;
 	if (cfg->n_users && pairs == NULL) {
 		free(lines);
-		return oom(ld);
+		return loader_oom(ld);
 	}
 	for (int i = 0; i < cfg->n_users; i++)
 		pairs[i] = (user_line_t){cfg->users[i], lines[i]};
@@ -1622,9 +1455,10 @@ static int parse_users(loader_t *ld, const char *path, const char *text)
 		cfg->users[i] = pairs[i].user;
 		if (i == 0 || strcmp(pairs[i].user.name, pairs[i - 1].user.name) != 0)
 			continue;
-		fail_in(ld, path, pairs[i].line,
-		        "user '%s' is listed twice, first at line %d (expected each user once)",
-		        pairs[i].user.name, pairs[i - 1].line);
+		loader_fail_in(
+		    ld, path, pairs[i].line,
+		    "user '%s' is listed twice, first at line %d (expected each user once)",
+		    pairs[i].user.name, pairs[i - 1].line);
 		rc = -1;
 	}
 	free(pairs);
@@ -1637,18 +1471,20 @@ static int load_users(loader_t *ld)
 	if (cfg->users_path == NULL) {
 		if (cfg->auth_method == CFG_AUTH_TRUST)
 			return 0;
-		return fail(ld, given_at(ld, "auth", "method"),
-		            "[auth] method = %s needs a users file (expected users = PATH in "
-		            "[auth], a file of \"user\" \"password\" lines)",
-		            cfg_auth_method_name(cfg->auth_method));
+		return loader_fail(
+		    ld, given_at(ld, "auth", "method"),
+		    "[auth] method = %s needs a users file (expected users = PATH in "
+		    "[auth], a file of \"user\" \"password\" lines)",
+		    cfg_auth_method_name(cfg->auth_method));
 	}
 	char *text = NULL;
 	const char *op;
-	int e = read_file(cfg->users_path, &text, &op);
+	int e = loader_read_file(cfg->users_path, &text, &op);
 	if (e != 0)
-		return fail(ld, given_at(ld, "auth", "users"),
-		            "[auth] users: cannot %s '%s': %s (expected a readable users file)", op,
-		            cfg->users_path, e == EINVAL ? "contains a NUL byte" : strerror(e));
+		return loader_fail(
+		    ld, given_at(ld, "auth", "users"),
+		    "[auth] users: cannot %s '%s': %s (expected a readable users file)", op,
+		    cfg->users_path, e == EINVAL ? "contains a NUL byte" : strerror(e));
 	int rc = parse_users(ld, cfg->users_path, text);
 	free(text);
 	return rc;
@@ -1684,7 +1520,7 @@ static int adopt_decls(loader_t *ld)
 	cfg->tables = ld->n_tables ? calloc((size_t)ld->n_tables, sizeof *cfg->tables) : NULL;
 	if (cfg->shards == NULL || (ld->n_maps && cfg->maps == NULL) ||
 	    (ld->n_tables && cfg->tables == NULL))
-		return oom(ld);
+		return loader_oom(ld);
 	for (int i = 0; i < ld->n_shards; i++)
 		cfg->shards[i] = ld->shards[i].shard;
 	for (int i = 0; i < ld->n_maps; i++)
@@ -1721,14 +1557,15 @@ static int load(loader_t *ld, const char *text)
 	 */
 	if (ret > 0 && (!ld->failed || ret < ld->err_line)) {
 		ld->failed = false;
-		return fail(ld, ret,
-		            "cannot parse this line (expected [section], key = value, or a comment "
-		            "starting with ; or #)");
+		return loader_fail(
+		    ld, ret,
+		    "cannot parse this line (expected [section], key = value, or a comment "
+		    "starting with ; or #)");
 	}
 	if (ld->failed)
 		return -1;
 	if (ret < 0)
-		return oom(ld);
+		return loader_oom(ld);
 
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		if (ld->setting_line[i] == 0 && settings[i].def != NULL &&
@@ -1753,7 +1590,7 @@ int cfg_load_string(const char *text, const char *name, cfg_t **out, char *err, 
 	ld.cfg = calloc(1, sizeof *ld.cfg);
 	if (ld.cfg == NULL || (ld.cfg->path = strdup(ld.file)) == NULL) {
 		free(ld.cfg);
-		return oom(&ld);
+		return loader_oom(&ld);
 	}
 
 	int rc = load(&ld, text != NULL ? text : "");
@@ -1771,7 +1608,7 @@ int cfg_load(const char *path, cfg_t **out, char *err, size_t errlen)
 {
 	char *text = NULL;
 	const char *op;
-	int e = read_file(path, &text, &op);
+	int e = loader_read_file(path, &text, &op);
 	if (e != 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: cannot %s: %s", path, op,

@@ -1,0 +1,100 @@
+/*
+ * config_int.h — what the config loader's files share: the state of one load
+ * (loader_t, with the sections it has read) and the functions one file gives
+ * the files above it, named after their file (loader_).
+ *
+ * Not part of config's interface: only config/'s own .c files include it.
+ */
+#ifndef PGSHARD_CONFIG_CONFIG_INT_H
+#define PGSHARD_CONFIG_CONFIG_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The rows of settings[] (config.c); a static assertion there keeps the two equal. */
+#define N_SETTINGS 14
+
+/* ------------------------------------------------------------------------ */
+/* Loader state                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum section_kind {
+	SEC_NONE, /* before the first [section] */
+	SEC_PROXY,
+	SEC_AUTH,
+	SEC_SHARD,
+	SEC_MAP,
+	SEC_TABLE,
+} section_kind_t;
+
+/* A [shard.N] being read, with the lines later checks name. */
+typedef struct shard_decl {
+	cfg_shard_t shard;
+	int line;         /* of the [shard.N] header */
+	int primary_line; /* 0: no primary yet */
+} shard_decl_t;
+
+typedef struct map_decl {
+	cfg_map_t map;
+	int line; /* of the [map.NAME] header; lines below are 0 while unset */
+	int kind_line;
+	int key_line;
+	int shards_line;
+	int vnodes_line;
+} map_decl_t;
+
+typedef struct table_decl {
+	cfg_table_t table;
+	char *section;  /* as written between the brackets, for messages */
+	char *map_name; /* resolved into table.map by the second pass */
+	int line;
+	int reference_line;
+	int key_line;
+	int map_line;
+} table_decl_t;
+
+typedef struct loader {
+	const char *file; /* the config file's name, for messages */
+	cfg_t *cfg;       /* [proxy] and [auth] values land here directly */
+
+	char *err;
+	size_t errlen;
+	int err_line; /* line of the first error; 0 when it has none */
+	bool failed;
+
+	const char *pos; /* line reader: first unread byte */
+	int line;        /* line reader: number of the line inih is parsing */
+
+	section_kind_t sec; /* section of the current line */
+	char *sec_name;     /* its name as written between the brackets */
+	int sec_index;      /* SEC_SHARD/MAP/TABLE: index into the decls below */
+	int proxy_line;     /* of the [proxy] header; 0: none yet */
+	int auth_line;
+	int setting_line[N_SETTINGS]; /* where each setting was given; 0: default */
+
+	shard_decl_t *shards;
+	int n_shards;
+	map_decl_t *maps;
+	int n_maps;
+	table_decl_t *tables;
+	int n_tables;
+} loader_t;
+
+/* ------------------------------------------------------------------------ */
+/* loader.c: the error report, key messages, reading a file                 */
+/* ------------------------------------------------------------------------ */
+
+int loader_fail(loader_t *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int loader_fail_in(loader_t *ld, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int loader_oom(loader_t *ld);
+int loader_once(loader_t *ld, int *line, const char *name);
+int loader_unknown_key(loader_t *ld, const char *name, const char *expected);
+int loader_read_file(const char *path, char **out, const char **op);
+
+#endif
