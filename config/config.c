@@ -46,12 +46,8 @@
 #include <ini.h>
 #include <libpq-fe.h>
 
-#define DEFAULT_HOST   "127.0.0.1"
-#define DEFAULT_PORT   5432
 #define DEFAULT_VNODES 256
 #define MAX_VNODES     65536
-
-#define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
 /* ------------------------------------------------------------------------ */
 /* [proxy] and [auth]: the settings table                                    */
@@ -136,125 +132,6 @@ static void *array_room(void *arr, int n, size_t elsize)
 	return realloc(arr, cap * elsize);
 }
 
-static char *dup_range(const char *s, size_t len)
-{
-	char *d = malloc(len + 1);
-	if (d != NULL) {
-		memcpy(d, s, len);
-		d[len] = '\0';
-	}
-	return d;
-}
-
-typedef enum num_result { NUM_OK, NUM_BAD, NUM_OVERFLOW } num_result_t;
-
-/* A whole decimal integer, optionally signed; nothing before or after it. */
-static num_result_t parse_ll(const char *s, long long *out)
-{
-	if (*s == '\0' || isspace((unsigned char)*s))
-		return NUM_BAD;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (end == s || *end != '\0')
-		return NUM_BAD;
-	if (errno == ERANGE)
-		return NUM_OVERFLOW;
-	*out = v;
-	return NUM_OK;
-}
-
-/* yes/no/true/false/on/off/1/0, any case (as PostgreSQL reads booleans). */
-static bool parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = true;
-			return true;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = false;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Index of s (any case) in names[0..n), or -1. */
-static int lookup_name(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (strcasecmp(names[i], s) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-/*
- * Normalize a name written in the file the way PostgreSQL reads an
- * identifier: a double-quoted part keeps its case ("" inside is one quote),
- * any other part is lower-cased (ASCII only, as PostgreSQL does for UTF-8).
- * With `qualified`, up to three dot-separated parts are allowed
- * (public.users). Returns NULL when s is not such a name, and sets *nomem when
- * that is because memory ran out.
- */
-static char *normalize_ident(const char *s, bool qualified, bool *nomem)
-{
-	size_t len = strlen(s);
-	char *out = malloc(len + 1);
-	*nomem = out == NULL;
-	if (out == NULL)
-		return NULL;
-	char *o = out;
-	const char *p = s;
-	for (int part = 0;; part++) {
-		if (part == (qualified ? 3 : 1))
-			goto bad;
-		if (*p == '"') {
-			const char *start = o;
-			for (p++;; p++) {
-				if (*p == '\0')
-					goto bad;
-				if (*p == '"' && p[1] == '"') {
-					*o++ = '"';
-					p++;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else if (*p == '.') {
-					/* stored names join parts with '.': keep them unambiguous
-					 */
-					goto bad;
-				} else {
-					*o++ = *p;
-				}
-			}
-			if (o == start)
-				goto bad;
-		} else {
-			unsigned char c = (unsigned char)*p;
-			if (!(isalpha(c) || c == '_' || c >= 0x80))
-				goto bad;
-			while (isalnum(c) || c == '_' || c == '$' || c >= 0x80) {
-				*o++ = (char)(c < 0x80 ? tolower(c) : c);
-				c = (unsigned char)*++p;
-			}
-		}
-		if (*p == '\0')
-			break;
-		if (*p != '.')
-			goto bad;
-		*o++ = *p++;
-	}
-	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
 /*
  * A relative users path is relative to the directory of the config file, not
  * to the proxy's working directory, so that a config and its users file can be
@@ -273,20 +150,11 @@ static char *resolve_path(const char *config_file, const char *path)
 	return out;
 }
 
-static void free_node(cfg_node_t *n)
-{
-	free(n->conninfo);
-	free(n->host);
-	free(n->dbname);
-	free(n->user);
-	free(n->password);
-}
-
 static void free_shard(cfg_shard_t *s)
 {
-	free_node(&s->primary);
+	values_free_node(&s->primary);
 	for (int i = 0; i < s->n_replicas; i++)
-		free_node(&s->replicas[i]);
+		values_free_node(&s->replicas[i]);
 	free(s->replicas);
 }
 
@@ -311,71 +179,6 @@ static void free_table(cfg_table_t *t)
 /* Values                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* HOST:PORT, [IPV6]:PORT or *:PORT. */
-static bool parse_listen(const char *v, char **host, int *port)
-{
-	const char *h = v, *colon;
-	size_t hlen;
-	if (*v == '[') {
-		const char *close = strchr(v, ']');
-		if (close == NULL || close[1] != ':')
-			return false;
-		h = v + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(v, ':');
-		if (colon == NULL)
-			return false;
-		hlen = (size_t)(colon - v);
-		if (memchr(v, ':', hlen) != NULL)
-			return false; /* an IPv6 address must be bracketed */
-	}
-	long long p;
-	if (hlen == 0 || parse_ll(colon + 1, &p) != NUM_OK || p < 1 || p > 65535)
-		return false;
-	for (size_t i = 0; i < hlen; i++) {
-		if (isspace((unsigned char)h[i]))
-			return false;
-	}
-	*host = dup_range(h, hlen);
-	*port = (int)p;
-	return true;
-}
-
-/* A size with an optional unit, as postgresql.conf writes memory: 64MB, 1024 kB. */
-static num_result_t parse_bytes(const char *v, long long *out)
-{
-	static const struct {
-		const char *unit;
-		long long factor;
-	} units[] = {
-	    {"", 1},
-	    {"B", 1},
-	    {"kB", 1024LL},
-	    {"MB", 1024LL * 1024},
-	    {"GB", 1024LL * 1024 * 1024},
-	    {"TB", 1024LL * 1024 * 1024 * 1024},
-	};
-	if (!isdigit((unsigned char)*v))
-		return NUM_BAD;
-	char *end;
-	errno = 0;
-	long long n = strtoll(v, &end, 10);
-	bool overflow = errno == ERANGE;
-	while (isspace((unsigned char)*end))
-		end++;
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (overflow || n > LLONG_MAX / units[i].factor)
-			return NUM_OVERFLOW;
-		*out = n * units[i].factor;
-		return NUM_OK;
-	}
-	return NUM_BAD;
-}
-
 /* The value of one [proxy] or [auth] setting; line 0 means it is the default. */
 static int set_value(loader_t *ld, const setting_t *s, const char *value, int line)
 {
@@ -386,7 +189,7 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 
 	switch (s->type) {
 	case SET_INT:
-		r = parse_ll(value, &n);
+		r = values_parse_ll(value, &n);
 		if (r == NUM_BAD)
 			return loader_fail(
 			    ld, line,
@@ -399,7 +202,7 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		*(int *)target = (int)n;
 		return 0;
 	case SET_BYTES:
-		r = parse_bytes(value, &n);
+		r = values_parse_bytes(value, &n);
 		if (r == NUM_BAD)
 			return loader_fail(
 			    ld, line,
@@ -417,7 +220,7 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 	case SET_LISTEN: {
 		char *host = NULL;
 		int port = 0;
-		if (!parse_listen(value, &host, &port))
+		if (!values_parse_listen(value, &host, &port))
 			return loader_fail(
 			    ld, line,
 			    "[%s] %s: '%s' is not HOST:PORT (expected e.g. 127.0.0.1:6432, "
@@ -431,7 +234,7 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		return 0;
 	}
 	case SET_AUTH_METHOD: {
-		int m = lookup_name(auth_method_names, COUNT(auth_method_names), value);
+		int m = values_lookup_name(auth_method_names, COUNT(auth_method_names), value);
 		if (m < 0)
 			return loader_fail(
 			    ld, line,
@@ -454,90 +257,6 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 	}
 	return loader_fail(ld, line, "[%s] %s: internal error: unknown setting type", s->section,
 	                   s->name);
-}
-
-/*
- * One server, from a libpq conninfo string (key=value pairs or a
- * postgresql:// URI). Only what the proxy uses is picked out; the string itself
- * is kept as written.
- */
-static int parse_node(loader_t *ld, const char *key, const char *value, cfg_node_t *out)
-{
-	if (*value == '\0')
-		return loader_fail(
-		    ld, ld->line,
-		    "[%s] %s: empty connection string (expected a libpq connection string "
-		    "such as %s)",
-		    ld->sec_name, key, CONNINFO_EXAMPLE);
-	char *errmsg = NULL;
-	PQconninfoOption *opts = PQconninfoParse(value, &errmsg);
-	if (opts == NULL) {
-		if (errmsg == NULL)
-			return loader_oom(ld);
-		size_t len = strlen(errmsg);
-		while (len > 0 && isspace((unsigned char)errmsg[len - 1]))
-			errmsg[--len] = '\0';
-		loader_fail(ld, ld->line,
-		            "[%s] %s: %s (expected a libpq connection string such as %s)",
-		            ld->sec_name, key, errmsg, CONNINFO_EXAMPLE);
-		PQfreemem(errmsg);
-		return -1;
-	}
-
-	const char *host = NULL, *hostaddr = NULL, *port = NULL;
-	const char *dbname = NULL, *user = NULL, *password = NULL;
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL || o->val[0] == '\0')
-			continue;
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "hostaddr") == 0)
-			hostaddr = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-		else if (strcmp(o->keyword, "dbname") == 0)
-			dbname = o->val;
-		else if (strcmp(o->keyword, "user") == 0)
-			user = o->val;
-		else if (strcmp(o->keyword, "password") == 0)
-			password = o->val;
-	}
-	/* The data path dials the server itself: a hostaddr without host is the address. */
-	if (host == NULL)
-		host = hostaddr;
-
-	int rc = 0;
-	long long p = DEFAULT_PORT;
-	if ((host != NULL && strchr(host, ',') != NULL) ||
-	    (port != NULL && strchr(port, ',') != NULL))
-		rc = loader_fail(
-		    ld, ld->line,
-		    "[%s] %s: several hosts in one connection string (expected one server; "
-		    "write each replica on its own replica = line)",
-		    ld->sec_name, key);
-	else if (port != NULL && (parse_ll(port, &p) != NUM_OK || p < 1 || p > 65535))
-		rc = loader_fail(ld, ld->line,
-		                 "[%s] %s: bad port '%s' (expected a port from 1 to 65535)",
-		                 ld->sec_name, key, port);
-
-	cfg_node_t n = {0};
-	if (rc == 0) {
-		n.conninfo = strdup(value);
-		n.host = strdup(host != NULL ? host : DEFAULT_HOST);
-		n.port = (int)p;
-		n.dbname = dbname != NULL ? strdup(dbname) : NULL;
-		n.user = user != NULL ? strdup(user) : NULL;
-		n.password = password != NULL ? strdup(password) : NULL;
-		if (n.conninfo == NULL || n.host == NULL || (dbname != NULL && n.dbname == NULL) ||
-		    (user != NULL && n.user == NULL) || (password != NULL && n.password == NULL)) {
-			free_node(&n);
-			rc = loader_oom(ld);
-		}
-	}
-	PQconninfoFree(opts);
-	if (rc == 0)
-		*out = n;
-	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -587,14 +306,14 @@ static int shard_key(loader_t *ld, const char *name, const char *value)
 	if (strcmp(name, "primary") == 0) {
 		if (loader_once(ld, &d->primary_line, name) < 0)
 			return -1;
-		return parse_node(ld, name, value, &s->primary);
+		return values_parse_node(ld, name, value, &s->primary);
 	}
 	if (strcmp(name, "replica") == 0) {
 		cfg_node_t *r = array_room(s->replicas, s->n_replicas, sizeof *r);
 		if (r == NULL)
 			return loader_oom(ld);
 		s->replicas = r;
-		if (parse_node(ld, name, value, &s->replicas[s->n_replicas]) < 0)
+		if (values_parse_node(ld, name, value, &s->replicas[s->n_replicas]) < 0)
 			return -1;
 		s->n_replicas++;
 		return 0;
@@ -622,7 +341,7 @@ static int parse_shard_list(loader_t *ld, const char *value, cfg_map_t *m)
 			goto bad;
 		memcpy(item, start, len);
 		item[len] = '\0';
-		if (parse_ll(item, &id) != NUM_OK || id < 0 || id > INT_MAX)
+		if (values_parse_ll(item, &id) != NUM_OK || id < 0 || id > INT_MAX)
 			goto bad;
 		for (int i = 0; i < m->n_shards; i++) {
 			if (m->shards[i] == id)
@@ -678,7 +397,7 @@ static int parse_range(loader_t *ld, const char *value, cfg_map_t *m)
 		memcpy(id, tok[2], len[2]);
 		id[len[2]] = '\0';
 	}
-	if (n != 3 || parse_ll(id, &shard) != NUM_OK || shard < 0 || shard > INT_MAX)
+	if (n != 3 || values_parse_ll(id, &shard) != NUM_OK || shard < 0 || shard > INT_MAX)
 		return loader_fail(
 		    ld, ld->line,
 		    "[%s] range: '%s' is not LO HI SHARD (expected e.g. range = - 1000000 0: "
@@ -709,7 +428,7 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 	if (strcmp(name, "kind") == 0) {
 		if (loader_once(ld, &d->kind_line, name) < 0)
 			return -1;
-		int k = lookup_name(map_kind_names, COUNT(map_kind_names), value);
+		int k = values_lookup_name(map_kind_names, COUNT(map_kind_names), value);
 		if (k < 0)
 			return loader_fail(
 			    ld, ld->line,
@@ -721,7 +440,7 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 	if (strcmp(name, "key") == 0) {
 		if (loader_once(ld, &d->key_line, name) < 0)
 			return -1;
-		int k = lookup_name(key_type_names, COUNT(key_type_names), value);
+		int k = values_lookup_name(key_type_names, COUNT(key_type_names), value);
 		if (k < 0)
 			return loader_fail(
 			    ld, ld->line,
@@ -739,7 +458,7 @@ static int map_key(loader_t *ld, const char *name, const char *value)
 		if (loader_once(ld, &d->vnodes_line, name) < 0)
 			return -1;
 		long long n;
-		num_result_t r = parse_ll(value, &n);
+		num_result_t r = values_parse_ll(value, &n);
 		if (r != NUM_OK || n < 1 || n > MAX_VNODES)
 			return loader_fail(
 			    ld, ld->line, "[%s] vnodes: '%s' %s (expected an integer from 1 to %d)",
@@ -761,7 +480,7 @@ static int table_key(loader_t *ld, const char *name, const char *value)
 	if (strcmp(name, "reference") == 0) {
 		if (loader_once(ld, &d->reference_line, name) < 0)
 			return -1;
-		if (!parse_bool(value, &t->reference))
+		if (!values_parse_bool(value, &t->reference))
 			return loader_fail(
 			    ld, ld->line,
 			    "[%s] reference: '%s' is not a boolean (expected yes, no, true, "
@@ -773,7 +492,7 @@ static int table_key(loader_t *ld, const char *name, const char *value)
 		if (loader_once(ld, &d->key_line, name) < 0)
 			return -1;
 		bool nomem;
-		t->key = normalize_ident(value, false, &nomem);
+		t->key = values_normalize_ident(value, false, &nomem);
 		if (t->key == NULL)
 			return nomem ? loader_oom(ld)
 			             : loader_fail(
@@ -844,7 +563,7 @@ static int begin_shard(loader_t *ld, const char *name, const char *id_text)
 	long long id;
 	bool canonical =
 	    isdigit((unsigned char)id_text[0]) && (id_text[0] != '0' || id_text[1] == '\0');
-	if (!canonical || parse_ll(id_text, &id) != NUM_OK || id > INT_MAX)
+	if (!canonical || values_parse_ll(id_text, &id) != NUM_OK || id > INT_MAX)
 		return loader_fail(
 		    ld, ld->line,
 		    "bad section name [%s] (expected [shard.N] with N a shard id: 0, 1, 2...)",
@@ -894,7 +613,7 @@ static int begin_map(loader_t *ld, const char *name, const char *map_name)
 static int begin_table(loader_t *ld, const char *name, const char *table_name)
 {
 	bool nomem;
-	char *norm = normalize_ident(table_name, true, &nomem);
+	char *norm = values_normalize_ident(table_name, true, &nomem);
 	if (norm == NULL)
 		return nomem ? loader_oom(ld)
 		             : loader_fail(
@@ -1089,7 +808,7 @@ static bool canonical_bound(cfg_key_type_t key, char **bound, bool *nomem)
 		return true;
 	if (key == CFG_KEY_BIGINT) {
 		long long v;
-		if (parse_ll(*bound, &v) != NUM_OK)
+		if (values_parse_ll(*bound, &v) != NUM_OK)
 			return false;
 		snprintf(buf, sizeof buf, "%lld", v);
 	} else {

@@ -1,7 +1,7 @@
 /*
  * config_int.h — what the config loader's files share: the state of one load
  * (loader_t, with the sections it has read) and the functions one file gives
- * the files above it, named after their file (loader_).
+ * the files above it, named after their file (loader_, values_).
  *
  * Not part of config's interface: only config/'s own .c files include it.
  */
@@ -11,10 +11,14 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config/config.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+#define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
 /* The rows of settings[] (config.c); a static assertion there keeps the two equal. */
 #define N_SETTINGS 14
@@ -86,7 +90,7 @@ typedef struct loader {
 } loader_t;
 
 /* ------------------------------------------------------------------------ */
-/* loader.c: the error report, key messages, reading a file                 */
+/* loader.c: the error report, key messages, reading a file                  */
 /* ------------------------------------------------------------------------ */
 
 int loader_fail(loader_t *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -96,5 +100,34 @@ int loader_oom(loader_t *ld);
 int loader_once(loader_t *ld, int *line, const char *name);
 int loader_unknown_key(loader_t *ld, const char *name, const char *expected);
 int loader_read_file(const char *path, char **out, const char **op);
+
+/* ------------------------------------------------------------------------ */
+/* values.c: values as written in the file                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum num_result { NUM_OK, NUM_BAD, NUM_OVERFLOW } num_result_t;
+
+num_result_t values_parse_ll(const char *s, long long *out);
+bool values_parse_bool(const char *s, bool *out);
+int values_lookup_name(const char *const *names, size_t n, const char *s);
+char *values_normalize_ident(const char *s, bool qualified, bool *nomem);
+bool values_parse_listen(const char *v, char **host, int *port);
+num_result_t values_parse_bytes(const char *v, long long *out);
+int values_parse_node(loader_t *ld, const char *key, const char *value, cfg_node_t *out);
+void values_free_node(cfg_node_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static inline char *dup_range(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+	if (d != NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
 
 #endif
