@@ -1,7 +1,7 @@
 /*
  * config_int.h — what the config loader's files share: the state of one load
  * (loader_t, with the sections it has read) and the functions one file gives
- * the files above it, named after their file (loader_, values_).
+ * the files above it, named after their file (loader_, values_, settings_).
  *
  * Not part of config's interface: only config/'s own .c files include it.
  */
@@ -20,7 +20,7 @@
 
 #define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
-/* The rows of settings[] (config.c); a static assertion there keeps the two equal. */
+/* The rows of settings[] (settings.c); a static assertion there keeps the two equal. */
 #define N_SETTINGS 14
 
 /* ------------------------------------------------------------------------ */
@@ -115,6 +115,14 @@ bool values_parse_listen(const char *v, char **host, int *port);
 num_result_t values_parse_bytes(const char *v, long long *out);
 int values_parse_node(loader_t *ld, const char *key, const char *value, cfg_node_t *out);
 void values_free_node(cfg_node_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* settings.c: [proxy] and [auth]                                            */
+/* ------------------------------------------------------------------------ */
+
+int settings_key(loader_t *ld, const char *name, const char *value);
+int settings_defaults(loader_t *ld);
+int settings_given_at(const loader_t *ld, const char *section, const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
