@@ -1,7 +1,7 @@
 /*
  * config_int.h — what the config loader's files share: the state of one load
  * (loader_t, with the sections it has read) and the functions one file gives
- * the files above it, named after their file (loader_, values_, settings_).
+ * the files above it, named after their file (loader_, values_, settings_, sections_).
  *
  * Not part of config's interface: only config/'s own .c files include it.
  */
@@ -125,6 +125,15 @@ int settings_defaults(loader_t *ld);
 int settings_given_at(const loader_t *ld, const char *section, const char *name);
 
 /* ------------------------------------------------------------------------ */
+/* sections.c: what each line means                                          */
+/* ------------------------------------------------------------------------ */
+
+extern const char *const sections_key_type_names[]; /* by cfg_key_type_t */
+
+int sections_begin(loader_t *ld, const char *text, size_t len);
+int sections_on_key(void *user, const char *section, const char *name, const char *value);
+
+/* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -136,6 +145,18 @@ static inline char *dup_range(const char *s, size_t len)
 		d[len] = '\0';
 	}
 	return d;
+}
+
+/*
+ * Returns arr with room for one more element after its n, or NULL (arr
+ * untouched) when out of memory. Capacity is implied by n: 4, then doubling.
+ */
+static inline void *array_room(void *arr, int n, size_t elsize)
+{
+	if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+		return arr;
+	size_t cap = n == 0 ? 4 : (size_t)n * 2;
+	return realloc(arr, cap * elsize);
 }
 
 #endif
