@@ -1,7 +1,8 @@
 /*
  * config_int.h — what the config loader's files share: the state of one load
  * (loader_t, with the sections it has read) and the functions one file gives
- * the files above it, named after their file (loader_, values_, settings_, sections_).
+ * the files above it, named after their file (loader_, values_, settings_,
+ * sections_, check_).
  *
  * Not part of config's interface: only config/'s own .c files include it.
  */
@@ -132,6 +133,14 @@ extern const char *const sections_key_type_names[]; /* by cfg_key_type_t */
 
 int sections_begin(loader_t *ld, const char *text, size_t len);
 int sections_on_key(void *user, const char *section, const char *name, const char *value);
+
+/* ------------------------------------------------------------------------ */
+/* check.c: the second pass                                                  */
+/* ------------------------------------------------------------------------ */
+
+int check_shards(loader_t *ld);
+int check_maps(loader_t *ld);
+int check_tables(loader_t *ld);
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */

@@ -6,7 +6,7 @@
  * [auth] keys to the settings table (settings.c), the others to one function
  * per section kind here. Where a value's meaning depends on something that
  * may be written further down (a range's bounds, a table's map), only its
- * shape is checked here; the second pass (config.c) does the rest.
+ * shape is checked here; the second pass (check.c) does the rest.
  */
 #include "config/config_int.h"
 
