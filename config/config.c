@@ -15,6 +15,17 @@
  * by one function per section kind into a "decl" that also remembers the lines
  * the second pass needs. Only a fully valid load moves the decls into a cfg_t.
  *
+ * The loader's files, one concern each, share config_int.h:
+ *   config.c    this file: the line reader, the order of the passes, the entry
+ *               points, freeing a cfg_t
+ *   sections.c  what each line means: section headers, the keys of [shard.N],
+ *               [map.NAME] and [table.NAME]
+ *   settings.c  the [proxy] and [auth] settings table
+ *   check.c     the second pass
+ *   users.c     the users file named in [auth], read after the second pass
+ *   values.c    values as written in the file: numbers, sizes, names, conninfo
+ *   loader.c    the error report, reading a whole file
+ *
  * Why inih reads through our own line reader (read_line) and not ini_parse():
  *  - Line numbers. inih can pass them to the handler only when built with
  *    INI_HANDLER_LINENO, and Debian's libinih is not. The reader counts lines.
@@ -38,17 +49,14 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <ini.h>
-#include <libpq-fe.h>
 
 /* ------------------------------------------------------------------------ */
-/* Small helpers                                                             */
+/* Freeing                                                                   */
 /* ------------------------------------------------------------------------ */
 
 static void free_shard(cfg_shard_t *s)
@@ -127,187 +135,6 @@ static char *read_line(char *buf, int size, void *stream)
 	buf[len] = '\n';
 	buf[len + 1] = '\0';
 	return buf;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The users file                                                            */
-/* ------------------------------------------------------------------------ */
-
-/*
- * One "..." field of the users file at *p, with "" standing for one quote.
- * Returns the unquoted text, or NULL (*nomem tells why) when there is no
- * well-formed quoted field there.
- */
-static char *users_field(const char **p, bool *nomem)
-{
-	const char *s = *p;
-	*nomem = false;
-	if (*s != '"')
-		return NULL;
-	size_t n = 0;
-	const char *q = s + 1;
-	for (;; q++) {
-		if (*q == '\0' || *q == '\n')
-			return NULL;
-		if (*q == '"' && q[1] == '"')
-			q++;
-		else if (*q == '"')
-			break;
-		n++;
-	}
-	char *out = malloc(n + 1);
-	if (out == NULL) {
-		*nomem = true;
-		return NULL;
-	}
-	char *o = out;
-	for (q = s + 1; !(*q == '"' && q[1] != '"'); q++) {
-		if (*q == '"')
-			q++;
-		*o++ = *q;
-	}
-	*o = '\0';
-	*p = q + 1;
-	return out;
-}
-
-static int user_name_cmp(const void *a, const void *b)
-{
-	const cfg_user_t *x = a, *y = b;
-	return strcmp(x->name, y->name);
-}
-
-typedef struct user_line {
-	cfg_user_t user;
-	int line;
-} user_line_t;
-
-/* By name, then by line: duplicates end up next to each other, first one first. */
-static int user_line_cmp(const void *a, const void *b)
-{
-	const user_line_t *x = a, *y = b;
-	int c = strcmp(x->user.name, y->user.name);
-	return c != 0 ? c : (x->line > y->line) - (x->line < y->line);
-}
-
-/*
- * PgBouncer's auth_file format: `"user" "password"` per line. Fields after the
- * password are ignored, as PgBouncer does (old files carry more). Users are
- * stored sorted by name, so that cfg_find_user can bisect.
- */
-static int parse_users(loader_t *ld, const char *path, const char *text)
-{
-	cfg_t *cfg = ld->cfg;
-	int *lines = NULL; /* of each user, for the duplicate message */
-	int rc = 0;
-	int lineno = 0;
-
-	for (const char *p = text; *p != '\0' && rc == 0;) {
-		const char *eol = strchr(p, '\n');
-		if (eol == NULL)
-			eol = p + strlen(p);
-		lineno++;
-		const char *s = p;
-		p = *eol == '\n' ? eol + 1 : eol;
-
-		while (s < eol && isspace((unsigned char)*s))
-			s++;
-		if (s == eol || *s == ';' || *s == '#')
-			continue;
-
-		bool nomem;
-		char *name = users_field(&s, &nomem);
-		char *password = NULL;
-		if (name != NULL) {
-			while (*s == ' ' || *s == '\t')
-				s++;
-			password = users_field(&s, &nomem);
-		}
-		if (password == NULL || !(s == eol || isspace((unsigned char)*s))) {
-			free(name);
-			free(password);
-			rc = nomem ? loader_oom(ld)
-			           : loader_fail_in(
-			                 ld, path, lineno,
-			                 "cannot parse user line (expected \"user\" \"password\", "
-			                 "with \"\" for a quote inside quotes)");
-			break;
-		}
-		if (*name == '\0') {
-			free(name);
-			free(password);
-			rc = loader_fail_in(ld, path, lineno,
-			                    "empty user name (expected \"user\" \"password\")");
-			break;
-		}
-		cfg_user_t *u = array_room(cfg->users, cfg->n_users, sizeof *u);
-		if (u != NULL)
-			cfg->users = u;
-		int *l = array_room(lines, cfg->n_users, sizeof *l);
-		if (l != NULL)
-			lines = l;
-		if (u == NULL || l == NULL) {
-			free(name);
-			free(password);
-			rc = loader_oom(ld);
-			break;
-		}
-		lines[cfg->n_users] = lineno;
-		cfg->users[cfg->n_users++] = (cfg_user_t){.name = name, .password = password};
-	}
-	if (rc != 0) {
-		free(lines);
-		return rc;
-	}
-
-	/* Sort users by name, for cfg_find_user and to find duplicates. */
-	user_line_t *pairs = cfg->n_users ? malloc((size_t)cfg->n_users * sizeof *pairs) : NULL;
-	if (cfg->n_users && pairs == NULL) {
-		free(lines);
-		return loader_oom(ld);
-	}
-	for (int i = 0; i < cfg->n_users; i++)
-		pairs[i] = (user_line_t){cfg->users[i], lines[i]};
-	free(lines);
-	if (cfg->n_users > 1)
-		qsort(pairs, (size_t)cfg->n_users, sizeof *pairs, user_line_cmp);
-	for (int i = 0; i < cfg->n_users; i++) {
-		cfg->users[i] = pairs[i].user;
-		if (i == 0 || strcmp(pairs[i].user.name, pairs[i - 1].user.name) != 0)
-			continue;
-		loader_fail_in(
-		    ld, path, pairs[i].line,
-		    "user '%s' is listed twice, first at line %d (expected each user once)",
-		    pairs[i].user.name, pairs[i - 1].line);
-		rc = -1;
-	}
-	free(pairs);
-	return rc;
-}
-
-static int load_users(loader_t *ld)
-{
-	cfg_t *cfg = ld->cfg;
-	if (cfg->users_path == NULL) {
-		if (cfg->auth_method == CFG_AUTH_TRUST)
-			return 0;
-		return loader_fail(
-		    ld, settings_given_at(ld, "auth", "method"),
-		    "[auth] method = %s needs a users file (expected users = PATH in "
-		    "[auth], a file of \"user\" \"password\" lines)",
-		    cfg_auth_method_name(cfg->auth_method));
-	}
-	char *text = NULL;
-	const char *op;
-	int e = loader_read_file(cfg->users_path, &text, &op);
-	if (e != 0)
-		return loader_fail(
-		    ld, settings_given_at(ld, "auth", "users"),
-		    "[auth] users: cannot %s '%s': %s (expected a readable users file)", op,
-		    cfg->users_path, e == EINVAL ? "contains a NUL byte" : strerror(e));
-	int rc = parse_users(ld, cfg->users_path, text);
-	free(text);
-	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -390,7 +217,7 @@ static int load(loader_t *ld, const char *text)
 	if (settings_defaults(ld) < 0)
 		return -1;
 	if (check_shards(ld) < 0 || check_maps(ld) < 0 || check_tables(ld) < 0 ||
-	    load_users(ld) < 0)
+	    users_load(ld) < 0)
 		return -1;
 	return adopt_decls(ld);
 }
@@ -460,14 +287,6 @@ void cfg_free(cfg_t *cfg)
 		free_table(&cfg->tables[i]);
 	free(cfg->tables);
 	free(cfg);
-}
-
-const cfg_user_t *cfg_find_user(const cfg_t *cfg, const char *name)
-{
-	if (cfg == NULL || name == NULL || cfg->n_users == 0)
-		return NULL;
-	cfg_user_t key = {.name = (char *)name};
-	return bsearch(&key, cfg->users, (size_t)cfg->n_users, sizeof key, user_name_cmp);
 }
 
 const cfg_map_t *cfg_find_map(const cfg_t *cfg, const char *name)

@@ -2,7 +2,7 @@
  * config_int.h — what the config loader's files share: the state of one load
  * (loader_t, with the sections it has read) and the functions one file gives
  * the files above it, named after their file (loader_, values_, settings_,
- * sections_, check_).
+ * sections_, check_, users_).
  *
  * Not part of config's interface: only config/'s own .c files include it.
  */
@@ -141,6 +141,12 @@ int sections_on_key(void *user, const char *section, const char *name, const cha
 int check_shards(loader_t *ld);
 int check_maps(loader_t *ld);
 int check_tables(loader_t *ld);
+
+/* ------------------------------------------------------------------------ */
+/* users.c: the users file                                                   */
+/* ------------------------------------------------------------------------ */
+
+int users_load(loader_t *ld);
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
