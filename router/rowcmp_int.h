@@ -1,7 +1,7 @@
 /*
- * rowcmp_int.h — what the files of rowcmp share: the small helpers every
- * decoder uses, and the decoders and comparisons rowcmp.c calls for each
- * type, named after their file (text_, time_).
+ * rowcmp_int.h — what the files of rowcmp share: the type OIDs, the small
+ * helpers every decoder uses, and the decoders and comparisons rowcmp.c calls
+ * for each type, named after their file (num_, text_, time_).
  *
  * Not part of rowcmp's interface: only rowcmp's own .c files include it.
  */
@@ -14,6 +14,30 @@
 #include <string.h>
 
 #include "router/rowcmp.h"
+
+enum {
+	OID_BOOL = 16,
+	OID_BYTEA = 17,
+	OID_CHAR = 18,
+	OID_NAME = 19,
+	OID_INT8 = 20,
+	OID_INT2 = 21,
+	OID_INT4 = 23,
+	OID_TEXT = 25,
+	OID_OID = 26,
+	OID_FLOAT4 = 700,
+	OID_FLOAT8 = 701,
+	OID_BPCHAR = 1042,
+	OID_VARCHAR = 1043,
+	OID_DATE = 1082,
+	OID_TIME = 1083,
+	OID_TIMESTAMP = 1114,
+	OID_TIMESTAMPTZ = 1184,
+	OID_INTERVAL = 1186,
+	OID_TIMETZ = 1266,
+	OID_NUMERIC = 1700,
+	OID_UUID = 2950,
+};
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -74,6 +98,46 @@ static inline bool field_is(const rowcmp_field_t *f, const char *lit)
 
 	return (size_t)f->len == n && memcmp(f->data, lit, n) == 0;
 }
+
+/* ---- rowcmp_num.c: numbers ----------------------------------------------- */
+
+/*
+ * A numeric as numeric_out writes it ("-12.3400"), seen in place: the
+ * integer digits without leading zeros and the fraction digits without
+ * trailing zeros, so that 1.50 = 1.5 and -0.000 = 0 fall out.
+ */
+typedef struct num_text {
+	int kind;
+	bool neg;
+	const uint8_t *ip; /* integer digits */
+	int32_t ilen;
+	const uint8_t *fp; /* fraction digits */
+	int32_t flen;
+} num_text_t;
+
+/*
+ * numeric_send: int16 ndigits, int16 weight, uint16 sign, int16 dscale,
+ * then ndigits base-10000 digits; the value is sum digit[i] *
+ * 10000^(weight - i). Leading and trailing zero digits are dropped here so
+ * that any representation of a value compares equal to any other.
+ */
+typedef struct num_bin {
+	int kind;
+	bool neg;
+	int weight;
+	const uint8_t *dig; /* big-endian uint16 digits */
+	int nd;
+} num_bin_t;
+
+bool num_parse_int(const rowcmp_field_t *f, uint32_t type, int16_t format, int64_t *out);
+bool num_parse_bool(const rowcmp_field_t *f, int16_t format, int64_t *out);
+bool num_parse_char(const rowcmp_field_t *f, int16_t format, int64_t *out);
+bool num_parse_float(const rowcmp_field_t *f, uint32_t type, int16_t format, double *out);
+int num_cmp_double(double a, double b);
+bool num_parse_numeric_text(const rowcmp_field_t *f, num_text_t *n);
+int num_cmp_numeric_text(const num_text_t *a, const num_text_t *b);
+bool num_parse_numeric_binary(const rowcmp_field_t *f, num_bin_t *n);
+int num_cmp_numeric_binary(const num_bin_t *a, const num_bin_t *b);
 
 /* ---- rowcmp_text.c: text, uuid, bytea ------------------------------------ */
 
