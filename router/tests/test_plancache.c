@@ -4,7 +4,7 @@
  * The cache's one promise is that it changes nothing but the cost: every
  * plan equals route_statement's on the same text, reason and error
  * included. So most tests route a statement both ways and compare; the
- * corpus is every statement router/tests/test_route.c routes, each also
+ * corpus is every statement router/tests/test_route_*.c route, each also
  * with its literals changed (so that texts meet entries made by others).
  * The rest pin that texts differing only in literals share an entry, that
  * a masked text parsing differently from the original is not used, and
@@ -25,7 +25,7 @@
 
 #include "router/tests/route_config.h"
 
-/* Generated from router/tests/test_route.c: every SQL string it routes. */
+/* Generated from router/tests/test_route_*.c: every SQL string they route. */
 static const char *const corpus[] = {
     "(none)",
     "SELEC * FROM users WHERE id = 1",
@@ -589,7 +589,7 @@ static route_param_t text_param(const char *s)
 
 /* ---- same plans ---- */
 
-/* Every statement of test_route.c and three variants of each, three times over. */
+/* Every statement of test_route_*.c and three variants of each, three times over. */
 static void run_corpus(route_cache_t *c)
 {
 	static const char *const values[] = {"1", "2", "30", "{1,2}"};

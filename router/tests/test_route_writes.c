@@ -1,0 +1,528 @@
+/*
+ * test_route_writes.c — statement routing (router/route.h) of writes,
+ * pinned: INSERT (one row, rows on one shard or several, parameters,
+ * INSERT ... SELECT, ON CONFLICT), UPDATE of the key column, DDL, COPY, and
+ * the statements a multi-row INSERT is split into.
+ *
+ * The helpers, the config, and why no test hard-codes a shard: route_expect.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/route.h"
+
+#include "router/tests/route_config.h"
+#include "router/tests/route_expect.h"
+
+/* ---- INSERT ---- */
+
+static void test_insert_single_row_goes_to_its_shard(void **state)
+{
+	const char *sql = "INSERT INTO users (name, id) VALUES ('ann', 42) RETURNING id";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(42));
+	assert_true(p.is_write);
+	assert_false(p.split_insert);
+	assert_int_equal(p.key_column, 1);
+	expect_reason(sql, &p, "users.id = 42");
+	ROUTES_TO("INSERT INTO orders (user_id, total) VALUES ('7'::bigint, 1.5)", "users", 7);
+	ROUTES_TO("INSERT INTO public.users (id) VALUES (8)", "users", 8);
+	ROUTES_TO("INSERT INTO sites (region_id) VALUES (1500)", "regions", 1500);
+}
+
+static void test_insert_rows_on_one_shard_is_not_split(void **state)
+{
+	int64_t b = key_beside("users", 10);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (10), (%lld)", (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(10));
+	assert_false(p.split_insert);
+}
+
+static void test_insert_rows_on_several_shards_is_split(void **state)
+{
+	int64_t b = key_elsewhere("users", 10);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, name) VALUES (10, 'a'), (%lld, 'b')",
+	         (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(10, b));
+	assert_true(p.split_insert);
+	assert_true(p.is_write);
+	assert_int_equal(p.key_column, 0);
+	expect_reason(sql, &p, "split");
+}
+
+static void test_insert_with_parameters(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	char bs[32];
+	uint8_t b8[8];
+	route_param_t prm[2];
+	route_plan_t p;
+	const char *sql = "INSERT INTO users (id, name) VALUES ($1, 'a'), ($2, 'b')";
+
+	(void)state;
+	snprintf(bs, sizeof bs, "%lld", (long long)b);
+	put_be(b8, 5, 8);
+	prm[0] = (route_param_t){.data = b8, .len = 8, .format = 1, .type_oid = SHARD_OID_INT8};
+	prm[1] = text_param(bs);
+	p = route_params(sql, prm, 2);
+	expect_keys(sql, &p, "users", KEYS(5, b));
+	assert_true(p.split_insert);
+	/* at Parse, without values: every shard of the map, and the caller is told */
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+	assert_false(p.split_insert);
+}
+
+static void test_insert_without_column_list_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users VALUES (1, 'a')", "explicit column list", "column id",
+	        "INSERT INTO users (id, ...)");
+	REFUSED("INSERT INTO orders DEFAULT VALUES", "column list", "user_id");
+	REFUSED("INSERT INTO users SELECT * FROM users", "column list");
+}
+
+static void test_insert_without_the_key_column_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users (name) VALUES ('x')", "key column id", "users");
+	REFUSED("INSERT INTO orders (id, total) VALUES (1, 2)", "key column user_id");
+}
+
+static void test_insert_key_must_be_a_constant_or_parameter(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO users (id) VALUES (DEFAULT)", "constant or a parameter", "DEFAULT");
+	REFUSED("INSERT INTO users (id) VALUES (1), (1 + 1)", "constant or a parameter", "row 2",
+	        "expression");
+	REFUSED("INSERT INTO users (id) VALUES (nextval('users_id_seq'))",
+	        "constant or a parameter");
+	REFUSED("INSERT INTO users (id) VALUES (NULL)", "cannot be NULL");
+	REFUSED("INSERT INTO users (id) VALUES ('abc')", "'abc'", "not a valid bigint key");
+}
+
+static void test_insert_select_from_co_located_table(void **state)
+{
+	(void)state;
+	ROUTES_TO_ALL_OF("INSERT INTO orders (user_id, total) SELECT id, 0 FROM users", "users");
+	ROUTES_TO("INSERT INTO orders (user_id, total) SELECT u.id, 0 FROM users u WHERE u.id = 5",
+	          "users", 5);
+	ROUTES_TO("INSERT INTO orders (user_id, total) SELECT 6, 0", "users", 6);
+	ROUTES_TO("INSERT INTO orders (user_id, cc) SELECT 7, code FROM countries", "users", 7);
+}
+
+static void test_insert_select_not_from_co_located_key_is_refused(void **state)
+{
+	(void)state;
+	REFUSED("INSERT INTO orders (user_id) SELECT code FROM countries", "INSERT ... SELECT",
+	        "user_id");
+	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO orders (user_id) SELECT 5 FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO orders (user_id) SELECT * FROM users", "INSERT ... SELECT");
+	REFUSED("INSERT INTO users (id) SELECT region_id FROM sites", "not co-located");
+	REFUSED("INSERT INTO local_t (id) SELECT id FROM users", "local_t", "not in the config");
+}
+
+static void test_insert_on_conflict(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[256];
+
+	(void)state;
+	ROUTES_TO("INSERT INTO users (id, n) VALUES (1, 'x') ON CONFLICT DO NOTHING", "users", 1);
+	ROUTES_TO("INSERT INTO users (id, n) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET n = "
+	          "excluded.n, id = excluded.id",
+	          "users", 1);
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO users (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET id = %lld",
+	         (long long)b);
+	REFUSED(sql, "ON CONFLICT", "another shard");
+}
+
+/* ---- UPDATE of the key ---- */
+
+static void test_update_of_the_key_column_is_refused(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	char sql[128];
+
+	(void)state;
+	snprintf(sql, sizeof sql, "UPDATE users SET id = %lld WHERE id = 5", (long long)b);
+	REFUSED(sql, "UPDATE of the key column id", "another shard");
+	REFUSED("UPDATE users SET id = id + 1 WHERE id = 5", "key column id");
+	REFUSED("UPDATE users SET id = 5", "key column id");
+	REFUSED("UPDATE orders SET user_id = (SELECT 1) WHERE user_id = 5", "key column user_id");
+	REFUSED("WITH x AS (UPDATE users SET id = 6 WHERE id = 5 RETURNING *) SELECT * FROM x",
+	        "key column id");
+}
+
+static void test_update_of_the_key_to_a_parameter_is_decided_by_its_value(void **state)
+{
+	const char *sql = "UPDATE users SET id = $1 WHERE id = $2";
+	char moved[32];
+	route_param_t prm[2] = {text_param("5"), text_param("5")};
+	route_plan_t p = route_params(sql, prm, 2);
+
+	(void)state;
+	expect_keys(sql, &p, "users", KEYS(5));
+	snprintf(moved, sizeof moved, "%lld", (long long)key_elsewhere("users", 5));
+	prm[0] = text_param(moved);
+	p = route_params(sql, prm, 2);
+	expect_refused_with(sql, &p, (const char *const[]){"key column id", NULL});
+	/* at Parse, before the values are known: not refused yet */
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.params_missing);
+}
+
+static void test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed(void **state)
+{
+	int64_t b = key_beside("users", 5);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	ROUTES_TO("UPDATE users SET id = 5, name = 'x' WHERE id = 5", "users", 5);
+	ROUTES_TO("UPDATE users SET (id, name) = (5, 'x') WHERE id = 5", "users", 5);
+	ROUTES_TO("UPDATE users u SET id = u.id WHERE u.id IN (1, 2)", "users", 1, 2);
+	snprintf(sql, sizeof sql, "UPDATE users SET id = %lld WHERE id = 5", (long long)b);
+	p = route(sql);
+	expect_keys(sql, &p, "users", KEYS(5));
+	assert_true(p.is_write);
+}
+
+/* ---- DDL ---- */
+
+static void test_ddl_on_sharded_and_reference_tables_goes_to_every_shard(void **state)
+{
+	const char *sqls[] = {
+	    "CREATE TABLE users (id bigint PRIMARY KEY, name text)",
+	    "CREATE TABLE IF NOT EXISTS public.orders (user_id bigint, total numeric)",
+	    "ALTER TABLE users ADD COLUMN age int",
+	    "ALTER TABLE public.orders RENAME COLUMN total TO amount",
+	    "DROP TABLE orders",
+	    "DROP TABLE IF EXISTS local_t, users CASCADE",
+	    "CREATE INDEX users_name_idx ON users (name)",
+	    "CREATE UNIQUE INDEX CONCURRENTLY ON orders (user_id, id)",
+	    "TRUNCATE users, orders",
+	    "VACUUM ANALYZE users",
+	    "ANALYZE countries",
+	    "COMMENT ON TABLE users IS 'people'",
+	    "COMMENT ON COLUMN public.users.name IS 'full name'",
+	    "GRANT SELECT ON users TO reporting",
+	    "REVOKE ALL ON countries FROM PUBLIC",
+	    "CREATE TABLE countries (code text PRIMARY KEY)",
+	    "DROP TRIGGER t ON users",
+	    "CREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f()",
+	    "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		route_plan_t p = route(sqls[i]);
+
+		expect_every_shard(sqls[i], &p);
+		if (!p.is_ddl || !p.is_write)
+			fail_msg("\"%s\": expected is_ddl and is_write", sqls[i]);
+	}
+}
+
+static void test_ddl_on_other_tables_goes_to_default_shard(void **state)
+{
+	const char *sqls[] = {
+	    "CREATE TABLE audit (id bigint, user_id bigint REFERENCES users (id))",
+	    "DROP TABLE audit",
+	    "CREATE INDEX ON audit (id)",
+	    "ALTER TABLE audit ADD FOREIGN KEY (user_id) REFERENCES users (id)",
+	    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+	    "DROP INDEX users_name_idx",
+	    "CREATE TEMP TABLE users (id bigint)",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		route_plan_t p = route(sqls[i]);
+
+		expect_one(sqls[i], &p, ROUTE_DEFAULT, cfg->default_shard);
+	}
+}
+
+static void test_create_table_as_and_views(void **state)
+{
+	const char *sql = "CREATE TABLE c2 AS SELECT * FROM countries";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_one(sql, &p, ROUTE_DEFAULT, cfg->default_shard);
+	assert_true(p.is_ddl);
+	REFUSED("CREATE TABLE u2 AS SELECT * FROM users", "users", "CREATE TABLE");
+	REFUSED("SELECT * INTO u2 FROM users WHERE id = 1", "users");
+	REFUSED("CREATE TABLE orders AS SELECT * FROM users", "orders");
+	REFUSED("CREATE VIEW v AS SELECT * FROM users", "view v", "[table.v]");
+	sql = "CREATE TABLE orders AS SELECT * FROM users WITH NO DATA";
+	p = route(sql);
+	expect_every_shard(sql, &p);
+	sql = "CREATE VIEW widgets AS SELECT * FROM users";
+	p = route(sql);
+	expect_every_shard(sql, &p);
+}
+
+/* ---- COPY ---- */
+
+static void test_copy_from_stdin_is_split_over_the_map(void **state)
+{
+	const char *sql = "COPY users FROM STDIN";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_true(p.split_insert);
+	assert_true(p.is_write);
+	assert_int_equal(p.key_column, -1);
+	sql = "COPY orders (total, user_id) FROM STDIN WITH (FORMAT csv)";
+	p = route(sql);
+	expect_map_all(sql, &p, "users");
+	assert_true(p.split_insert);
+	assert_int_equal(p.key_column, 1);
+	REFUSED("COPY orders (total) FROM STDIN", "key column user_id");
+	REFUSED("COPY users FROM '/tmp/users.csv'", "STDIN");
+	REFUSED("COPY users FROM PROGRAM 'cat x'", "STDIN");
+}
+
+static void test_copy_to_routes_like_the_query(void **state)
+{
+	const char *sql = "COPY users TO STDOUT";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_map_all(sql, &p, "users");
+	assert_false(p.split_insert);
+	assert_false(p.is_write);
+	ROUTES_TO("COPY (SELECT * FROM orders WHERE user_id = 3) TO STDOUT WITH (FORMAT binary)",
+	          "users", 3);
+	REFUSED("COPY users TO '/tmp/out'", "STDOUT");
+}
+
+static void test_copy_of_reference_and_other_tables(void **state)
+{
+	const char *sql = "COPY countries FROM STDIN";
+	route_plan_t p = route(sql);
+
+	(void)state;
+	expect_every_shard(sql, &p);
+	sql = "COPY countries TO STDOUT";
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_ANY, cfg->default_shard);
+	expect_default("COPY local_t FROM STDIN");
+}
+
+/* ---- splitting a multi-row INSERT ---- */
+
+/*
+ * How each row of an INSERT ... VALUES reads once parsed: "i:-3|s:it's|null|
+ * cast(s:7)|f:1.5|call" (the values PostgreSQL will insert, not their spelling).
+ */
+static void node_text(char *out, size_t n, const PgQuery__Node *v)
+{
+	const PgQuery__AConst *c;
+
+	if (v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
+		char inner[200];
+
+		node_text(inner, sizeof inner, v->type_cast->arg);
+		snprintf(out, n, "cast(%s)", inner);
+		return;
+	}
+	if (v->node_case != PG_QUERY__NODE__NODE_A_CONST) {
+		snprintf(out, n, v->node_case == PG_QUERY__NODE__NODE_FUNC_CALL ? "call" : "?");
+		return;
+	}
+	c = v->a_const;
+	if (c->isnull)
+		snprintf(out, n, "null");
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL)
+		snprintf(out, n, "i:%d", c->ival != NULL ? (int)c->ival->ival : 0);
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_FVAL)
+		snprintf(out, n, "f:%s", c->fval->fval);
+	else if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL)
+		snprintf(out, n, "s:%s", c->sval->sval);
+	else
+		snprintf(out, n, "?");
+}
+
+/* The rows of an INSERT, one string each, in order; returns how many. */
+static size_t insert_rows(const char *sql, char rows[][512], size_t max)
+{
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
+	PgQuery__ParseResult *tree;
+	const PgQuery__SelectStmt *sel;
+	size_t n;
+
+	if (r.error != NULL)
+		fail_msg("\"%s\" does not parse: %s", sql, r.error->message);
+	tree = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+	                                      (const uint8_t *)r.parse_tree.data);
+	assert_non_null(tree);
+	assert_int_equal(tree->n_stmts, 1);
+	assert_int_equal(tree->stmts[0]->stmt->node_case, PG_QUERY__NODE__NODE_INSERT_STMT);
+	sel = tree->stmts[0]->stmt->insert_stmt->select_stmt->select_stmt;
+	n = sel->n_values_lists;
+	assert_true(n <= max);
+	for (size_t i = 0; i < n; i++) {
+		const PgQuery__List *l = sel->values_lists[i]->list;
+		size_t k = 0;
+
+		rows[i][0] = '\0';
+		for (size_t j = 0; j < l->n_items; j++) {
+			char item[256];
+
+			node_text(item, sizeof item, l->items[j]);
+			k += (size_t)snprintf(rows[i] + k, 512 - k, "%s%s", j ? "|" : "", item);
+		}
+	}
+	pg_query__parse_result__free_unpacked(tree, NULL);
+	pg_query_free_protobuf_parse_result(r);
+	return n;
+}
+
+static void test_split_insert_makes_one_statement_per_shard(void **state)
+{
+	const char *sql =
+	    "INSERT INTO users (id, name, note) VALUES (1, 'it''s', NULL), (2, E'tab\\there', "
+	    "'x'::text), (3, 'caf\xc3\xa9', now()), ('4'::int8, $$dollar$$, 1.5), (-5, "
+	    "'back\\slash', "
+	    "-2), (6, E'quote\\'s', 'a\n'\n'b'), (7, '', 99999999999), (8, 'x', DEFAULT) ON "
+	    "CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id, name";
+	char orig[16][512], got[16][512];
+	bool seen[16] = {false};
+	route_split_t *splits;
+	route_plan_t plan = route(sql);
+	int n;
+	char err[256];
+	size_t n_orig = insert_rows(sql, orig, 16), n_got = 0;
+
+	(void)state;
+	assert_true(plan.split_insert);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), 0);
+	assert_int_equal(n, shard_set_count(&plan.shards));
+	for (int i = 0; i < n; i++) {
+		route_plan_t q = route(splits[i].sql);
+		size_t rows, last = 0;
+
+		/* ascending shards, each statement on its own shard, nothing to split again */
+		if (i > 0)
+			assert_true(splits[i].shard > splits[i - 1].shard);
+		expect_one(splits[i].sql, &q, ROUTE_SHARDS, splits[i].shard);
+		assert_false(q.split_insert);
+		assert_non_null(strstr(splits[i].sql, "INSERT INTO users (id, name, note) VALUES"));
+		assert_non_null(strstr(splits[i].sql, "ON CONFLICT (id) DO UPDATE SET name = "
+		                                      "excluded.name RETURNING id, name"));
+		/* every row once, with its values, in the original order within the shard */
+		rows = insert_rows(splits[i].sql, got, 16);
+		for (size_t r = 0; r < rows; r++) {
+			size_t k = 0;
+
+			while (k < n_orig && (seen[k] || strcmp(orig[k], got[r]) != 0))
+				k++;
+			if (k == n_orig)
+				fail_msg("row \"%s\" of shard %d is not an original row", got[r],
+				         splits[i].shard);
+			assert_true(r == 0 || k > last);
+			seen[k] = true;
+			last = k;
+		}
+		n_got += rows;
+	}
+	assert_int_equal(n_got, n_orig);
+	/* the values PostgreSQL inserts, not only their spelling */
+	assert_string_equal(orig[0], "i:1|s:it's|null");
+	assert_string_equal(orig[1], "i:2|s:tab\there|cast(s:x)");
+	assert_string_equal(orig[4], "i:-5|s:back\\slash|i:-2");
+	assert_string_equal(orig[5], "i:6|s:quote's|s:a\nb");
+	route_splits_free(splits, n);
+}
+
+static void test_split_insert_refuses_what_it_cannot_split(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	route_split_t *splits = (route_split_t *)&b;
+	char sql[256], err[256];
+	int n = 7;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, name) VALUES ($1, 'a'), (%lld, $2)",
+	         (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	assert_string_equal(err, "a multi-row INSERT with parameters whose rows go to several "
+	                         "shards cannot be split; send one row per statement");
+	assert_null(splits);
+	assert_int_equal(n, 0);
+	assert_int_equal(route_split_insert(&ctx, "INSERT INTO users (id) VALUES (1)", &splits, &n,
+	                                    err, sizeof err),
+	                 -1);
+	assert_int_equal(
+	    route_split_insert(&ctx, "COPY users FROM STDIN", &splits, &n, err, sizeof err), -1);
+	assert_int_equal(
+	    route_split_insert(&ctx, "SELECT * FROM users", &splits, &n, err, sizeof err), -1);
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (1), (%lld) ORDER BY 1 LIMIT 1",
+	         (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	REFUSED(sql, "LIMIT/OFFSET picks among all of them");
+	snprintf(sql, sizeof sql,
+	         "/* pgshard: shard=0 */ INSERT INTO users (id) VALUES (1), (%lld)", (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
+	assert_null(splits);
+	route_splits_free(NULL, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_insert_single_row_goes_to_its_shard),
+	    cmocka_unit_test(test_insert_rows_on_one_shard_is_not_split),
+	    cmocka_unit_test(test_insert_rows_on_several_shards_is_split),
+	    cmocka_unit_test(test_insert_with_parameters),
+	    cmocka_unit_test(test_insert_without_column_list_is_refused),
+	    cmocka_unit_test(test_insert_without_the_key_column_is_refused),
+	    cmocka_unit_test(test_insert_key_must_be_a_constant_or_parameter),
+	    cmocka_unit_test(test_insert_select_from_co_located_table),
+	    cmocka_unit_test(test_insert_select_not_from_co_located_key_is_refused),
+	    cmocka_unit_test(test_insert_on_conflict),
+	    cmocka_unit_test(test_update_of_the_key_column_is_refused),
+	    cmocka_unit_test(test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed),
+	    cmocka_unit_test(test_update_of_the_key_to_a_parameter_is_decided_by_its_value),
+	    cmocka_unit_test(test_ddl_on_sharded_and_reference_tables_goes_to_every_shard),
+	    cmocka_unit_test(test_ddl_on_other_tables_goes_to_default_shard),
+	    cmocka_unit_test(test_create_table_as_and_views),
+	    cmocka_unit_test(test_copy_from_stdin_is_split_over_the_map),
+	    cmocka_unit_test(test_copy_to_routes_like_the_query),
+	    cmocka_unit_test(test_copy_of_reference_and_other_tables),
+	    cmocka_unit_test(test_split_insert_makes_one_statement_per_shard),
+	    cmocka_unit_test(test_split_insert_refuses_what_it_cannot_split),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
