@@ -32,7 +32,7 @@ static bool same(const char *a, const char *b)
 
 static int pool_max_servers(const worker_t *w)
 {
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	int n = cfg->pool_size / (cfg->workers > 0 ? cfg->workers : 1);
 
 	return n > 0 ? n : 1;
@@ -67,7 +67,7 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
                       const char *user)
 {
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	const node_t *node = pick_node(w, shard, role);
 	const cfg_user_t *u;
 	const char *db, *usr, *pw = NULL;

@@ -23,7 +23,7 @@
  * Terminate read while another message is handled) may close the object its
  * callers still hold. A closed object keeps its memory, answers no event and
  * is freed by the worker's reaper, which runs as a callback of its own once
- * the current one has returned (worker_reap_later).
+ * the current one has returned (context_reap_later).
  *
  * A client is linked to a server for one transaction (or one statement in
  * autocommit), and for longer only when it holds session state that cannot
@@ -78,9 +78,9 @@ typedef struct cfg_ref {
 	atomic_int refs;
 } cfg_ref_t;
 
-cfg_ref_t *cfg_ref_new(cfg_t *cfg);
-cfg_ref_t *cfg_ref_get(cfg_ref_t *r);
-void cfg_ref_put(cfg_ref_t *r);
+cfg_ref_t *context_cfg_ref_new(cfg_t *cfg);
+cfg_ref_t *context_cfg_ref_get(cfg_ref_t *r);
+void context_cfg_ref_put(cfg_ref_t *r);
 
 /* Bytes kept in a buffer before the other side (or the client itself) stops being read. */
 #define PROXY_HIGH_WATERMARK (256 * 1024)
@@ -374,37 +374,37 @@ int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
 void client_accept(worker_t *w, int fd);
 void login_params_free(worker_t *w); /* at shutdown and reload */
 /* Close the clients that have not logged in within login_timeout. */
-void client_login_timeouts(worker_t *w, time_t now);
-void client_linked(client_t *c, server_t *s); /* pool gave it a server */
-server_t *client_link(const client_t *c, int shard);
-void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+void login_timeouts(worker_t *w, time_t now);
+void session_linked(client_t *c, server_t *s); /* pool gave it a server */
+server_t *session_link(const client_t *c, int shard);
+void session_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
-void client_fail_status(client_t *c, px_status_t st); /* FATAL with the status's SQLSTATE */
-void client_close(client_t *c);
+void session_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
+void session_fail_status(client_t *c, px_status_t st); /* FATAL with the status's SQLSTATE */
+void session_close(client_t *c);
 /* The pool could not open a server for the waiting client c (it is out of p->waiting). */
-void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
-                           size_t error_len);
-void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
-void relay_reply(client_t *c, server_t *s);         /* the one server's replies, relayed */
-void client_server_lost(client_t *c, server_t *s, const char *why);
-void client_resume(client_t *c);
-void client_wait(client_t *c, pool_t *p);       /* into p->waiting, CL_WAITING */
-void client_unwait(client_t *c);                /* out of p->waiting, back to CL_IDLE */
-void client_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
+void login_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+                          size_t error_len);
+void session_server_reply(client_t *c, server_t *s); /* called when the server has data */
+void relay_reply(client_t *c, server_t *s);          /* the one server's replies, relayed */
+void session_server_lost(client_t *c, server_t *s, const char *why);
+void session_resume(client_t *c);
+void session_wait(client_t *c, pool_t *p);       /* into p->waiting, CL_WAITING */
+void session_unwait(client_t *c);                /* out of p->waiting, back to CL_IDLE */
+void session_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
 /* Write a reply the proxy makes, in order: behind what the current server still owes. */
-int client_reply(client_t *c, uint8_t reply, char *str);
-char client_tx_status(const client_t *c);
-void client_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
-void client_tx_fail(client_t *c);                  /* an error inside the transaction */
-void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
-bool client_maybe_release(client_t *c);
-void client_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
+int session_reply(client_t *c, uint8_t reply, char *str);
+char session_tx_status(const client_t *c);
+void session_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
+void session_tx_fail(client_t *c);                  /* an error inside the transaction */
+void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
+bool session_maybe_release(client_t *c);
+void session_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
 void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
 void ps_server_del(server_t *s, ps_entry_t *e);
 /* Send the replies the proxy makes itself that are due now (head of the queue). */
-void relay_flush_synthesized(client_t *c, server_t *s);
-void relay_emit(client_t *c, uint8_t reply, const char *str); /* see client_reply */
+void session_flush_synthesized(client_t *c, server_t *s);
+void session_emit(client_t *c, uint8_t reply, const char *str); /* see session_reply */
 
 /* ---- statements on several shards (fanout.c) ---- */
 
@@ -544,18 +544,18 @@ struct worker {
 
 int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
 /* Free the closed clients and servers once the current callback has returned. */
-void worker_reap_later(worker_t *w);
-void worker_reap_now(worker_t *w);   /* at shutdown, when no callback is on the stack */
-void worker_route_drop(worker_t *w); /* the maps and plan cache of the old config */
-void client_free(client_t *c);       /* a CL_CLOSED client, from the reaper */
-void server_free(server_t *s);       /* an SV_CLOSED server, from the reaper */
+void context_reap_later(worker_t *w);
+void worker_reap_now(worker_t *w);    /* at shutdown, when no callback is on the stack */
+void context_route_drop(worker_t *w); /* the maps and plan cache of the old config */
+void session_free(client_t *c);       /* a CL_CLOSED client, from the reaper */
+void server_free(server_t *s);        /* an SV_CLOSED server, from the reaper */
 void worker_stop(worker_t *w);
 void worker_join(worker_t *w);
 void worker_set_config(worker_t *w, cfg_ref_t *cfg);
-const cfg_t *worker_cfg(const worker_t *w);
+const cfg_t *context_cfg(const worker_t *w);
 /* Route a statement with the worker's plan cache (refreshed when the config changes). */
-int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
-                 route_plan_t *out);
+int context_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
+                  route_plan_t *out);
 
 extern int g_n_workers;
 extern worker_t *g_workers;

@@ -52,7 +52,7 @@ static void server_retire(server_t *s)
 	s->state = SV_CLOSED;
 	s->client = NULL;
 	TAILQ_INSERT_TAIL(&w->closed_servers, s, link);
-	worker_reap_later(w);
+	context_reap_later(w);
 }
 
 /* Remove from the pool and close. The linked client, if any, must be told first. */
@@ -125,7 +125,7 @@ static int node_addr(worker_t *w, const pool_t *p, struct sockaddr_storage *ss, 
 server_t *server_connect(pool_t *p, const server_events_t *events)
 {
 	worker_t *w = p->worker;
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	struct timeval tv;
@@ -303,7 +303,7 @@ void server_note_parameter(server_t *s, const uint8_t *body, size_t len)
 static void server_login_read(server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
-	size_t max = worker_cfg(s->pool->worker)->max_message_size;
+	size_t max = context_cfg(s->pool->worker)->max_message_size;
 
 	for (;;) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
