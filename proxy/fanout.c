@@ -30,6 +30,10 @@
 #include "proxy/log.h"
 
 static void send_copy_fail(fanout_t *f, const char *why);
+static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
+/* Send a statement to a member as the fan-out runs: a Query, or the extended batch
+ * (parameters and result formats as f's phase needs them). */
+static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
 
 /* What gather.c may ask of the fan-out it merges for: see fanout_int.h. */
 static const fanout_services_t fanout_services = {
@@ -187,7 +191,7 @@ static void put_results(wire_buf_t *b, const fanout_t *f, int hidden)
 		wire_put_i16(b, 0);
 }
 
-int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
+static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	bool final = f->phase == GATHER_FINAL, partial = f->phase == GATHER_PARTIALS;
@@ -549,7 +553,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 }
 
 /* Read one member's replies as far as the merge allows. */
-void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
+static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 {
 	server_t *s = m->s;
 	size_t max = context_cfg(c->worker)->max_message_size;

@@ -143,14 +143,10 @@ bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len);
 void gather_tag(const fanout_t *f, char *out, size_t outlen);
 void gather_free(fanout_t *f);
 
-/* ---- fanout.c, for gather.c ---- */
+/* ---- fanout_state.c ---- */
 
-/* fanout_state.c: the first error of the result (a shard's body, or pgshard's own) */
+/* The first error of the result (a shard's body, or pgshard's own). */
 void fanout_keep_error(fanout_t *f, const uint8_t *body, size_t len);
 void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg);
-void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
-/* Send a statement to a member as the fan-out runs: a Query, or the extended batch
- * (parameters and result formats as f's phase needs them). */
-int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
 
 #endif
