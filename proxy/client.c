@@ -7,7 +7,7 @@
  * report back up only through the client's ops (client_ops below): resume
  * the loop, a server has data, a server left, the session closes.
  */
-#include "proxy/client_int.h"
+#include "proxy/client.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,7 +18,21 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "proxy/log.h"
+#include "proxy/context.h"
+#include "proxy/extended.h"
+#include "proxy/fanout.h"
+#include "proxy/forward.h"
+#include "proxy/login.h"
+#include "proxy/relay.h"
+#include "proxy/routejob.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "proxy/worker.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 static void client_read_cb(void *arg);
 static void client_write_cb(void *arg);

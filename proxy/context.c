@@ -6,13 +6,17 @@
  * janitor and reaper), calls into the sessions; this file calls nothing
  * above it, so that the layers can ask for these without a circle.
  */
-#include "proxy/proxy.h"
+#include "proxy/context.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "router/plancache.h"
+#include "router/route.h"
 
 cfg_ref_t *context_cfg_ref_new(cfg_t *cfg)
 {

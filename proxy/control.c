@@ -38,7 +38,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "proxy/worker.h"
 
 #define CHECK_QUERY            "SELECT pg_is_in_recovery()"
 #define CHECK_APPLICATION_NAME "pgshard health check"

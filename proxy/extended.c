@@ -6,11 +6,23 @@
  * proxy and run as a fan-out at its Execute; BEGIN, COMMIT and ROLLBACK
  * over Bind/Execute are the proxy's to answer when no shard needs them.
  */
-#include "proxy/client_int.h"
+#include "proxy/extended.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "proxy/context.h"
+#include "proxy/fanout.h"
+#include "proxy/forward.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 /* ---- the extended protocol: a statement is routed at its Bind ---- */
 

@@ -20,14 +20,30 @@
  * shard; the key column's position comes from the catalog of the first
  * member, asked right before the COPY.
  */
-#include "proxy/fanout_int.h"
+#include "proxy/fanout.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/context.h"
+#include "proxy/fanout_state.h"
+#include "proxy/gather.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/copy.h"
+#include "router/gather_sql.h"
+#include "router/merge.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 static void send_copy_fail(fanout_t *f, const char *why);
 static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
@@ -35,7 +51,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
  * (parameters and result formats as f's phase needs them). */
 static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
 
-/* What gather.c may ask of the fan-out it merges for: see fanout_int.h. */
+/* What gather.c may ask of the fan-out it merges for: see fanout_state.h. */
 static const fanout_services_t fanout_services = {
     .drain_member = fanout_drain_member,
     .send = fanout_send,

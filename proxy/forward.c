@@ -7,14 +7,25 @@
  * are noted; every message that will be answered is noted in the server's
  * pending queue.
  */
-#include "proxy/client_int.h"
+#include "proxy/forward.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/pending.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
+#include "router/shardmap.h"
 
 /* ---- the client's messages ---- */
 

@@ -21,14 +21,24 @@
  * as any single-shard answer. The SQL text of every query sent here is
  * the router's.
  */
-#include "proxy/fanout_int.h"
+#include "proxy/gather.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
+#include "proxy/fanout_state.h"
 #include "proxy/log.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/wire.h"
+#include "router/gather.h"
+#include "router/gather_sql.h"
+#include "router/plancache.h"
+#include "router/route.h"
+#include "router/rowcmp.h"
 
 /* ---- the database's collation, per worker ---- */
 

@@ -6,13 +6,23 @@
  * shard's, or the next shard's when it cannot be reached), and the login
  * timeout that bounds all of it.
  */
-#include "proxy/client_int.h"
+#include "proxy/login.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/auth.h"
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pool.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/wire.h"
 
 /*
  * Like PostgreSQL's authentication_timeout: a connection that trickles its

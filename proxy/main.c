@@ -3,8 +3,6 @@
  * the control thread, and handle signals (SIGHUP reloads the config,
  * SIGINT/SIGTERM stop).
  */
-#include "proxy/proxy.h"
-
 #include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/log.h"
+#include "proxy/worker.h"
 #include "router/gather.h"
 #include "router/route.h"
+#include "router/shardmap.h"
 
 #define PGSHARD_VERSION "0.1.0"
 

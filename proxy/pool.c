@@ -12,13 +12,16 @@
  * free goes straight to the first waiting client. A pool never opens more
  * connections than clients are waiting for.
  */
-#include "proxy/proxy.h"
+#include "proxy/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "config/config.h"
+#include "proxy/context.h"
+#include "proxy/nodes.h"
+#include "proxy/server.h"
 
 static const server_events_t pool_events = {
     .ready = pool_server_ready,

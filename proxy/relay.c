@@ -17,12 +17,21 @@
  * the server's would have. ReadyForQuery with status idle and nothing left
  * in the queue is the moment a server can go back to the pool.
  */
-#include "proxy/proxy.h"
+#include "proxy/relay.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "proxy/context.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
 
 /*
  * The server did not run a Parse (it failed, or was skipped after an

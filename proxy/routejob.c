@@ -16,12 +16,16 @@
  * A job's client pointer is only read and written on the worker's thread:
  * a client that closes while its job runs sets it to NULL.
  */
-#include "proxy/proxy.h"
+#include "proxy/routejob.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "router/route.h"
 
 struct route_job {
 	struct route_job *next;

@@ -4,7 +4,7 @@
  * in its pool or relay for the client it is linked to (client.c reads its
  * replies).
  */
-#include "proxy/proxy.h"
+#include "proxy/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +16,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxy/auth.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
 
 static void server_read_cb(void *arg);
 static void server_event_cb(void *arg, sbuf_event_t what);

@@ -7,7 +7,7 @@
  * shards report it, and closing. Nothing here reads the client's messages:
  * what must go up to the message loop (client.c) goes through c->ops.
  */
-#include "proxy/client_int.h"
+#include "proxy/session.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +15,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/status.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 /* ---- state lists ---- */
 

@@ -9,7 +9,7 @@
  * another worker only to pass on a CancelRequest for one of its sessions
  * (cancel.c).
  */
-#include "proxy/proxy.h"
+#include "proxy/worker.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -18,8 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cancel.h"
+#include "proxy/client.h"
+#include "proxy/context.h"
 #include "proxy/control.h"
+#include "proxy/gather.h"
 #include "proxy/log.h"
+#include "proxy/login.h"
+#include "proxy/nodes.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/routejob.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/wire.h"
 
 int g_n_workers = 1;
 worker_t *g_workers;
