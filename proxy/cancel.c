@@ -19,7 +19,7 @@
  * request beyond CANCEL_INBOX_MAX waiting ones is dropped (a client that
  * floods cancels has its own requests lost, nobody else's data).
  */
-#include "proxy/proxy.h"
+#include "proxy/cancel.h"
 
 #include <event2/bufferevent.h>
 
@@ -29,8 +29,10 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "proxy/auth.h"
 #include "proxy/cancelkey.h"
 #include "proxy/log.h"
+#include "proxy/wire.h"
 
 #define CANCEL_INBOX_MAX 256
 

@@ -7,7 +7,7 @@
  * report back up only through the client's ops (client_ops below): resume
  * the loop, a server has data, a server left, the session closes.
  */
-#include "proxy/client_int.h"
+#include "proxy/client.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,7 +18,21 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "proxy/log.h"
+#include "proxy/context.h"
+#include "proxy/extended.h"
+#include "proxy/fanout.h"
+#include "proxy/forward.h"
+#include "proxy/login.h"
+#include "proxy/relay.h"
+#include "proxy/routejob.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "proxy/worker.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 static void client_read_cb(void *arg);
 static void client_write_cb(void *arg);
@@ -51,7 +65,7 @@ static void frontend_closing(client_t *c)
 /* Its memory goes: what the extended protocol keeps for it too. */
 static void frontend_freeing(client_t *c)
 {
-	client_fan_portal_free(c);
+	extended_fan_portal_free(c);
 }
 
 static const client_ops_t frontend_ops = {
@@ -60,20 +74,20 @@ static const client_ops_t frontend_ops = {
     .unlinked = frontend_unlinked,
     .closing = frontend_closing,
     .freeing = frontend_freeing,
-    .params_known = client_finish_login,
-    .pool_wait = client_wait,
-    .pool_unwait = client_unwait,
-    .pool_linked = client_linked,
-    .pool_released = client_unlinked,
-    .pool_failed = client_connect_failed,
-    .server_lost = client_server_lost,
+    .params_known = login_finish,
+    .pool_wait = session_wait,
+    .pool_unwait = session_unwait,
+    .pool_linked = session_linked,
+    .pool_released = session_unlinked,
+    .pool_failed = login_connect_failed,
+    .server_lost = session_server_lost,
 };
 
 /* ---- life cycle ---- */
 
 void client_accept(worker_t *w, int fd)
 {
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	client_t *c;
 	int one = 1;
 
@@ -162,11 +176,11 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 				shard_set_add(&want, i);
 		c->plan.shards = want;
 	}
-	r = client_gather_links(c, &want);
+	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	if (fanout_query(c, sql, true) < 0) {
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
@@ -182,27 +196,27 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	int shard, r;
 
 	if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
-		client_protocol_violation(c, "invalid Query message");
+		session_protocol_violation(c, "invalid Query message");
 		return STEP_FAIL;
 	}
 	if (!c->have_plan) {
 		if (c->route_job != NULL)
 			return STEP_WAIT;
 		if (total > ROUTEJOB_MIN_LEN &&
-		    total - 6 <= worker_cfg(c->worker)->max_route_size &&
+		    total - 6 <= context_cfg(c->worker)->max_route_size &&
 		    routejob_start(c, sql, total - 6) == 0)
 			return STEP_WAIT; /* routejob_done_cb resumes the client */
-		if (worker_route(c->worker, sql, NULL, 0, p) < 0) {
-			client_fail_status(c, PX_NOMEM);
+		if (context_route(c->worker, sql, NULL, 0, p) < 0) {
+			session_fail_status(c, PX_NOMEM);
 			return STEP_FAIL;
 		}
 		c->have_plan = true;
 		c->txd_ready = false;
 	}
 	if (p->kind == ROUTE_REFUSE) {
-		if (client_reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
+		if (session_reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
 			return STEP_FAIL;
-		return client_end_sql_statement(c, in, total);
+		return session_end_sql_statement(c, in, total);
 	}
 	/*
 	 * A Query inside an extended batch: where the batch's server can run
@@ -210,10 +224,10 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	 * PostgreSQL does); elsewhere, the batch must be over first.
 	 */
 	if (c->server != NULL && c->server->unsynced &&
-	    client_single_shard(c, p) != c->server->pool->shard) {
-		r = client_leave_batch(c, -1);
+	    session_single_shard(c, p) != c->server->pool->shard) {
+		r = extended_leave_batch(c, -1);
 		if (r != 0)
-			return client_left_batch(
+			return extended_left_batch(
 			    c, in, total, r,
 			    "pgshard: the statements before one Sync must run on one "
 			    "shard; send a Sync before a query for another shard");
@@ -226,13 +240,13 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	}
 	switch (c->txd.action) {
 	case TX_REJECTED:
-		if (client_reply_aborted(c) < 0)
+		if (session_reply_aborted(c) < 0)
 			return STEP_FAIL;
-		return client_end_sql_statement(c, in, total);
+		return session_end_sql_statement(c, in, total);
 	case TX_ANSWER:
-		if (client_reply_tag(c, c->txd.tag) < 0)
+		if (session_reply_tag(c, c->txd.tag) < 0)
 			return STEP_FAIL;
-		return client_end_sql_statement(c, in, total);
+		return session_end_sql_statement(c, in, total);
 	case TX_ON_ALL:
 	case TX_ON_ONE:
 		if (c->txd.as_rollback && strcasecmp(sql, "ROLLBACK") != 0) {
@@ -243,21 +257,21 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		}
 		if (c->txd.action == TX_ON_ALL)
 			return run_on_several(c, sql, in, total, true);
-		return client_use_shard(c, client_any_link(c)->pool->shard) == 1
-		           ? client_forward(c, 'Q', in, total)
+		return forward_use_shard(c, session_any_link(c)->pool->shard) == 1
+		           ? forward_message(c, 'Q', in, total)
 		           : STEP_WAIT;
 	case TX_ROUTE:
 		break;
 	}
 
-	client_note_writes(c, p);
-	shard = client_single_shard(c, p);
+	session_note_writes(c, p);
+	shard = session_single_shard(c, p);
 	if (shard < 0)
 		return run_on_several(c, sql, in, total, false);
-	r = client_use_shard(c, shard);
+	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return client_forward(c, 'Q', in, total);
+	return forward_message(c, 'Q', in, total);
 }
 
 /*
@@ -274,19 +288,19 @@ static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size
 	c->connect_error = NULL;
 	c->have_plan = false;
 	c->phase = PH_IDLE; /* the links a fan-out had gathered are not needed now */
-	rc = client_reply_error(c, "08001", "%s", why);
+	rc = session_reply_error(c, "08001", "%s", why);
 	free(why);
 	if (rc < 0)
 		return STEP_FAIL;
 	if (type == 'Q' || type == 'F' || type == 'S') {
 		c->skip_until_sync = false;
-		rc = client_end_sql_statement(c, in, total);
+		rc = session_end_sql_statement(c, in, total);
 	} else {
 		c->skip_until_sync = true;
 		evbuffer_drain(in, total);
 		rc = STEP_NEXT;
 	}
-	client_maybe_release(c);
+	session_maybe_release(c);
 	return rc;
 }
 
@@ -321,25 +335,25 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 	case 'Q':
 		return on_query(c, in, total);
 	case 'P':
-		return client_on_parse(c, in, total);
+		return extended_on_parse(c, in, total);
 	case 'B':
-		return client_on_bind(c, in, total);
+		return extended_on_bind(c, in, total);
 	case 'D':
 	case 'C':
-		return client_on_describe_close(c, type, in, total);
+		return extended_on_describe_close(c, type, in, total);
 	default:
-		return client_on_other(c, type, in, total);
+		return extended_on_other(c, type, in, total);
 	}
 }
 
 static void process_messages(client_t *c)
 {
 	struct evbuffer *in = c->sb.in;
-	size_t max = worker_cfg(c->worker)->max_message_size;
+	size_t max = context_cfg(c->worker)->max_message_size;
 
 	c->in_process = true;
 	if (c->state == CL_WAITING && evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
-		sbuf_pause(&c->sb); /* enough queued while waiting; client_linked reads on */
+		sbuf_pause(&c->sb); /* enough queued while waiting; session_linked reads on */
 	while (!c->closing && c->login_step == LOGIN_DONE && c->state != CL_WAITING) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
 		size_t total, avail = evbuffer_get_length(in);
@@ -350,21 +364,21 @@ static void process_messages(client_t *c)
 		switch (wire_frame(hdr, avail, max, &type, &total)) {
 		case WIRE_FRAME_TOO_LONG:
 			c->in_process = false;
-			client_fail(c, "FATAL", "08P01",
-			            "pgshard: message of type '%c' declares length %u, over "
-			            "max_message_size (%zu)",
-			            type >= 32 && type < 127 ? type : '?',
-			            (unsigned)wire_be32(hdr + 1), max);
+			session_fail(c, "FATAL", "08P01",
+			             "pgshard: message of type '%c' declares length %u, over "
+			             "max_message_size (%zu)",
+			             type >= 32 && type < 127 ? type : '?',
+			             (unsigned)wire_be32(hdr + 1), max);
 			return;
 		case WIRE_FRAME_BAD_LENGTH:
 			c->in_process = false;
-			client_protocol_violation(c, "invalid message length");
+			session_protocol_violation(c, "invalid message length");
 			return;
 		case WIRE_FRAME_NEED_MORE:
 			if (!known_frontend_type(hdr[0])) {
 				c->in_process = false;
-				client_fail(c, "FATAL", "08P01",
-				            "pgshard: invalid frontend message type %d", hdr[0]);
+				session_fail(c, "FATAL", "08P01",
+				             "pgshard: invalid frontend message type %d", hdr[0]);
 				return;
 			}
 			goto out;
@@ -373,13 +387,13 @@ static void process_messages(client_t *c)
 		}
 		if (!known_frontend_type(type)) {
 			c->in_process = false;
-			client_fail(c, "FATAL", "08P01",
-			            "pgshard: invalid frontend message type %d", type);
+			session_fail(c, "FATAL", "08P01",
+			             "pgshard: invalid frontend message type %d", type);
 			return;
 		}
 		if (type == 'X') {
 			c->in_process = false;
-			client_close(c);
+			session_close(c);
 			return;
 		}
 		rc = route_message(c, type, in, total);
@@ -389,7 +403,7 @@ static void process_messages(client_t *c)
 			/* the one place a failed step reaches the client, with its status */
 			c->in_process = false;
 			if (!c->closing)
-				client_fail_status(c, c->status != PX_OK ? c->status : PX_NOMEM);
+				session_fail_status(c, c->status != PX_OK ? c->status : PX_NOMEM);
 			return;
 		}
 	}
@@ -417,7 +431,7 @@ static void client_read_cb(void *arg)
 	client_t *c = arg;
 
 	if (c->state == CL_LOGIN)
-		client_login_read(c);
+		login_read(c);
 	else
 		process_messages(c);
 }
@@ -428,7 +442,7 @@ static void client_write_cb(void *arg)
 
 	/* called when the output has been written out */
 	if (c->closing) {
-		client_close(c);
+		session_close(c);
 		return;
 	}
 	/* the client caught up: read its server (or servers) again */
@@ -439,11 +453,11 @@ static void client_write_cb(void *arg)
 	if (c->server != NULL && c->server->wait_client_drain) {
 		c->server->wait_client_drain = false;
 		sbuf_resume(&c->server->sb);
-		client_server_reply(c, c->server);
+		session_server_reply(c, c->server);
 	}
 }
 
 static void client_event_cb(void *arg, sbuf_event_t what)
 {
-	client_close(arg);
+	session_close(arg);
 }

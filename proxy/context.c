@@ -6,15 +6,19 @@
  * janitor and reaper), calls into the sessions; this file calls nothing
  * above it, so that the layers can ask for these without a circle.
  */
-#include "proxy/proxy.h"
+#include "proxy/context.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "router/plancache.h"
+#include "router/route.h"
 
-cfg_ref_t *cfg_ref_new(cfg_t *cfg)
+cfg_ref_t *context_cfg_ref_new(cfg_t *cfg)
 {
 	cfg_ref_t *r = calloc(1, sizeof(*r));
 
@@ -30,13 +34,13 @@ cfg_ref_t *cfg_ref_new(cfg_t *cfg)
 	return r;
 }
 
-cfg_ref_t *cfg_ref_get(cfg_ref_t *r)
+cfg_ref_t *context_cfg_ref_get(cfg_ref_t *r)
 {
 	atomic_fetch_add(&r->refs, 1);
 	return r;
 }
 
-void cfg_ref_put(cfg_ref_t *r)
+void context_cfg_ref_put(cfg_ref_t *r)
 {
 	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
 		nodes_table_put(r->nodes);
@@ -45,12 +49,12 @@ void cfg_ref_put(cfg_ref_t *r)
 	}
 }
 
-const cfg_t *worker_cfg(const worker_t *w)
+const cfg_t *context_cfg(const worker_t *w)
 {
 	return w->cfg->cfg;
 }
 
-void worker_route_drop(worker_t *w)
+void context_route_drop(worker_t *w)
 {
 	if (w->plans != NULL)
 		route_cache_free(w->plans);
@@ -59,7 +63,7 @@ void worker_route_drop(worker_t *w)
 		route_ctx_free(&w->route);
 	w->have_route = false;
 	if (w->route_cfg != NULL)
-		cfg_ref_put(w->route_cfg);
+		context_cfg_ref_put(w->route_cfg);
 	w->route_cfg = NULL;
 }
 
@@ -70,7 +74,7 @@ static int route_refresh(worker_t *w)
 
 	if (w->route_cfg == w->cfg && w->plans != NULL)
 		return 0;
-	worker_route_drop(w);
+	context_route_drop(w);
 	if (route_ctx_init(&w->route, w->cfg->cfg, err, sizeof(err)) < 0) {
 		log_error("worker %d: cannot build the shard maps: %s", w->index, err);
 		return -1;
@@ -78,17 +82,17 @@ static int route_refresh(worker_t *w)
 	w->have_route = true;
 	w->plans = route_cache_new(&w->route, 1024);
 	if (w->plans == NULL) {
-		worker_route_drop(w);
+		context_route_drop(w);
 		return -1;
 	}
-	w->route_cfg = cfg_ref_get(w->cfg);
+	w->route_cfg = context_cfg_ref_get(w->cfg);
 	return 0;
 }
 
-int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
-                 route_plan_t *out)
+int context_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
+                  route_plan_t *out)
 {
-	size_t len = strlen(sql), max = worker_cfg(w)->max_route_size;
+	size_t len = strlen(sql), max = context_cfg(w)->max_route_size;
 
 	if (len > max) {
 		/* parsing it would take too much memory and time: refused unread */
@@ -107,7 +111,7 @@ int worker_route(worker_t *w, const char *sql, const route_param_t *params, int 
 	return route_statement_cached(w->plans, sql, params, n_params, out);
 }
 
-void worker_reap_later(worker_t *w)
+void context_reap_later(worker_t *w)
 {
 	if (w->reap_ev != NULL)
 		event_active(w->reap_ev, 0, 0);

@@ -38,7 +38,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "proxy/worker.h"
 
 #define CHECK_QUERY            "SELECT pg_is_in_recovery()"
 #define CHECK_APPLICATION_NAME "pgshard health check"
@@ -112,8 +115,8 @@ static void one_line(char *dst, size_t size, const char *src)
 
 static void node_name(char *buf, size_t size, const node_t *n)
 {
-	snprintf(buf, size, "node %d (shard %d %s %s:%d)", n->id, n->shard, node_role_name(n->role),
-	         n->host, n->port);
+	snprintf(buf, size, "node %d (shard %d %s %s:%d)", n->id, n->shard,
+	         nodes_role_name(n->role), n->host, n->port);
 }
 
 static int resolve(const node_t *n, struct sockaddr_storage *ss, socklen_t *len)
@@ -550,7 +553,7 @@ static nodes_view_t *view_for(cfg_ref_t *cfg)
 
 		if (v->states[i].addrlen == 0 && !resolve_into(n, &v->states[i]))
 			log_warn("cannot resolve the host name of node %d (shard %d %s %s:%d) yet",
-			         n->id, n->shard, node_role_name(n->role), n->host, n->port);
+			         n->id, n->shard, nodes_role_name(n->role), n->host, n->port);
 	}
 	return v;
 }
@@ -575,13 +578,13 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 		if (checks != NULL)
 			checks_free(checks, next->nodes->n);
 		nodes_view_put(v);
-		cfg_ref_put(next);
+		context_cfg_ref_put(next);
 		return;
 	}
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = checks;
 	ctl.n_checks = next->nodes->n;
-	cfg_ref_put(ctl.cfg);
+	context_cfg_ref_put(ctl.cfg);
 	ctl.cfg = next;
 	publish(v);
 	tick_schedule();
@@ -589,7 +592,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 
 int control_init(cfg_ref_t *cfg)
 {
-	ctl.cfg = cfg_ref_get(cfg);
+	ctl.cfg = context_cfg_ref_get(cfg);
 	ctl.view = view_for(cfg);
 	return ctl.view != NULL ? 0 : -1;
 }
@@ -631,9 +634,9 @@ void control_set_config(cfg_ref_t *cfg)
 		return;
 	pthread_mutex_lock(&ctl.lock);
 	old = ctl.cfg_next;
-	ctl.cfg_next = cfg_ref_get(cfg);
+	ctl.cfg_next = context_cfg_ref_get(cfg);
 	pthread_mutex_unlock(&ctl.lock);
-	cfg_ref_put(old);
+	context_cfg_ref_put(old);
 	event_active(ctl.reload_ev, 0, 0);
 }
 
@@ -655,8 +658,8 @@ void control_stop(void)
 	if (ctl.base != NULL)
 		event_base_free(ctl.base);
 	ctl.base = NULL;
-	cfg_ref_put(ctl.cfg);
-	cfg_ref_put(ctl.cfg_next);
+	context_cfg_ref_put(ctl.cfg);
+	context_cfg_ref_put(ctl.cfg_next);
 	ctl.cfg = ctl.cfg_next = NULL;
 	nodes_view_put(ctl.view);
 	ctl.view = NULL;

@@ -6,11 +6,23 @@
  * proxy and run as a fan-out at its Execute; BEGIN, COMMIT and ROLLBACK
  * over Bind/Execute are the proxy's to answer when no shard needs them.
  */
-#include "proxy/client_int.h"
+#include "proxy/extended.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "proxy/context.h"
+#include "proxy/fanout.h"
+#include "proxy/forward.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 /* ---- the extended protocol: a statement is routed at its Bind ---- */
 
@@ -28,7 +40,7 @@ static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
  * Once a batch (the messages up to a Sync) has a server, the rest of the
  * batch goes there.
  */
-int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
+int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
 {
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 	wire_parse_msg_t m;
@@ -36,9 +48,9 @@ int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
 
 	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
 	if (c->server != NULL && (c->server->unsynced || tx_open(&c->tx)))
-		return client_forward(c, 'P', in, total);
+		return forward_message(c, 'P', in, total);
 	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, "invalid Parse message");
+		session_protocol_violation(c, "invalid Parse message");
 		return STEP_FAIL;
 	}
 	/*
@@ -46,35 +58,35 @@ int client_on_parse(client_t *c, struct evbuffer *in, size_t total)
 	 * the grammar rejects) runs on the default shard whatever its
 	 * parameters: parsed there at once, its errors come where PostgreSQL's do.
 	 */
-	if (worker_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
+	if (context_route(c->worker, m.query, NULL, 0, &c->plan) < 0)
 		return STEP_FAIL;
 	/* in a failed transaction only its end can be prepared, as in PostgreSQL */
-	if (tx_failed(&c->tx) && !client_aborted_tx_allows(&c->plan))
-		return skip_batch(c, in, total, client_reply_aborted(c));
+	if (tx_failed(&c->tx) && !session_aborted_tx_allows(&c->plan))
+		return skip_batch(c, in, total, session_reply_aborted(c));
 	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !tx_open(&c->tx)) {
-		int r = client_use_shard(c, client_single_shard(c, &c->plan));
+		int r = forward_use_shard(c, session_single_shard(c, &c->plan));
 
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
-		return client_forward(c, 'P', in, total);
+		return forward_message(c, 'P', in, total);
 	}
-	client_apply_effects(c, m.query, strlen(m.query));
+	forward_apply_effects(c, m.query, strlen(m.query));
 	if (m.name[0] == '\0') {
-		if (client_remember_unnamed(c, msg, total) < 0)
+		if (forward_remember_unnamed(c, msg, total) < 0)
 			return STEP_FAIL;
 	} else {
-		switch (client_remember_named(c, &m, &e)) {
+		switch (forward_remember_named(c, &m, &e)) {
 		case -1:
 			return STEP_FAIL;
 		case 1:
 			return skip_batch(
 			    c, in, total,
-			    client_reply_error(c, "42P05",
-			                       "prepared statement \"%s\" already exists", m.name));
+			    session_reply_error(
+			        c, "42P05", "prepared statement \"%s\" already exists", m.name));
 		}
 	}
 	evbuffer_drain(in, total);
-	return client_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	return session_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
 /* The SQL and parameter types of a statement the client named ("" = unnamed). */
@@ -148,7 +160,7 @@ static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_b
 
 	if (bind_values(msg + 5, total - 5, m, st->types, st->n_types, small, &params, &n) < 0)
 		return -1;
-	rc = worker_route(c->worker, st->query, params, n, &c->plan);
+	rc = context_route(c->worker, st->query, params, n, &c->plan);
 	if (params != small)
 		free(params);
 	if (rc == 0) {
@@ -175,7 +187,7 @@ struct fan_portal {
 	bool describe;
 };
 
-void client_fan_portal_free(client_t *c)
+void extended_fan_portal_free(client_t *c)
 {
 	struct fan_portal *fp = c->fan_portal;
 
@@ -199,7 +211,7 @@ static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const 
 {
 	struct fan_portal *fp = calloc(1, sizeof(*fp));
 
-	client_fan_portal_free(c);
+	extended_fan_portal_free(c);
 	if (fp == NULL)
 		return -1;
 	c->fan_portal = fp;
@@ -208,7 +220,7 @@ static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const 
 	fp->sql = strdup(st->query);
 	fp->types = malloc(4 * (size_t)st->n_types + 1);
 	if (fp->name == NULL || fp->bind == NULL || fp->sql == NULL || fp->types == NULL) {
-		client_fan_portal_free(c);
+		extended_fan_portal_free(c);
 		return -1;
 	}
 	memcpy(fp->bind, msg, total);
@@ -260,8 +272,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	int n = 0, r, rc = -1;
 
 	if (max_rows != 0) {
-		client_fan_portal_free(c);
-		return client_reply_error(
+		extended_fan_portal_free(c);
+		return session_reply_error(
 		           c, "0A000",
 		           "pgshard: fetching the rows of a statement on several shards in "
 		           "parts (Execute with a row limit, a fetch size) is not supported; "
@@ -276,7 +288,7 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_add(&fp->plan.shards, first);
 		fp->plan.merge = ROUTE_MERGE_ONE;
 	}
-	r = client_gather_links(c, &fp->plan.shards);
+	r = forward_gather_links(c, &fp->plan.shards);
 	if (r != 1)
 		return r;
 	if (wire_parse_bind(body, len, &bm) < 0 ||
@@ -301,7 +313,7 @@ out:
 	if (describe_only && rc == 2)
 		fp->describe = false; /* described; the portal stays for an Execute */
 	else
-		client_fan_portal_free(c);
+		extended_fan_portal_free(c);
 	return rc;
 }
 
@@ -341,7 +353,7 @@ static int batch_outcome(client_t *c)
  * refused, 1 wait for the batch's answers, 2 the batch failed (the message
  * is skipped, as PostgreSQL skips it).
  */
-int client_leave_batch(client_t *c, int shard)
+int extended_leave_batch(client_t *c, int shard)
 {
 	server_t *s = c->server;
 	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
@@ -365,7 +377,7 @@ int client_leave_batch(client_t *c, int shard)
 }
 
 /* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
-int client_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
+int extended_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
 {
 	if (rc == 1)
 		return STEP_WAIT;
@@ -374,10 +386,10 @@ int client_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, co
 		evbuffer_drain(in, total);
 		return STEP_NEXT;
 	}
-	return skip_batch(c, in, total, client_reply_error(c, "0A000", "%s", why));
+	return skip_batch(c, in, total, session_reply_error(c, "0A000", "%s", why));
 }
 
-int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
+int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 {
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 	wire_bind_msg_t m;
@@ -386,7 +398,7 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	int shard, r;
 
 	if (msg == NULL || wire_parse_bind(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, "invalid Bind message");
+		session_protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
 	}
 	if (is_txn_portal(c, m.portal)) {
@@ -395,14 +407,14 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		c->txn_portal = NULL;
 	}
 	if (statement_of(c, m.stmt, &st) < 0)
-		return skip_batch(c, in, total, client_reply_no_statement(c, m.stmt));
+		return skip_batch(c, in, total, session_reply_no_statement(c, m.stmt));
 	if (!c->have_plan && plan_bind(c, msg, total, &m, &st) < 0) {
-		client_protocol_violation(c, "invalid Bind message");
+		session_protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
 	}
 	if (p->kind == ROUTE_REFUSE)
 		return skip_batch(c, in, total,
-		                  client_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
+		                  session_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
 	if (!c->txd_ready) {
 		if (tx_control(&c->tx, p->txn, st.query, p->txn_tag, c->n_links, &c->txd) < 0)
 			return STEP_FAIL;
@@ -410,7 +422,7 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	}
 	switch (c->txd.action) {
 	case TX_REJECTED:
-		return skip_batch(c, in, total, client_reply_aborted(c));
+		return skip_batch(c, in, total, session_reply_aborted(c));
 	case TX_ANSWER:
 		/* the proxy's to answer: BindComplete now, the tag at the Execute */
 		free(c->txn_portal);
@@ -420,7 +432,7 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		snprintf(c->txn_tag, sizeof(c->txn_tag), "%s", c->txd.tag);
 		c->have_plan = false;
 		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	case TX_ON_ONE:
 		if (!c->txd.as_rollback)
 			break; /* the Bind goes to the one participant */
@@ -428,11 +440,12 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		               /* fall through */
 	case TX_ON_ALL:
 		/* runs on every shard of the transaction at its Execute, as a simple query */
-		r = client_leave_batch(c, -1);
+		r = extended_leave_batch(c, -1);
 		if (r != 0)
-			return client_left_batch(c, in, total, r,
-			                         "pgshard: send a Sync before ending a transaction "
-			                         "that spans several shards");
+			return extended_left_batch(
+			    c, in, total, r,
+			    "pgshard: send a Sync before ending a transaction "
+			    "that spans several shards");
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		free(c->txn_portal);
@@ -443,42 +456,43 @@ int client_on_bind(client_t *c, struct evbuffer *in, size_t total)
 			return STEP_FAIL;
 		c->have_plan = false;
 		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	case TX_ROUTE:
 		break;
 	}
-	client_note_writes(c, p);
+	session_note_writes(c, p);
 
-	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? client_any_link(c)->pool->shard
-	                                                      : client_single_shard(c, p);
+	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? session_any_link(c)->pool->shard
+	                                                      : session_single_shard(c, p);
 	if (shard < 0) {
 		/* several shards: the proxy answers the Bind and runs it at the Execute */
-		r = client_leave_batch(c, -1);
+		r = extended_leave_batch(c, -1);
 		if (r != 0)
-			return client_left_batch(c, in, total, r,
-			                         "pgshard: the statements before one Sync must "
-			                         "run on one shard; send a Sync before a "
-			                         "statement on several shards");
+			return extended_left_batch(c, in, total, r,
+			                           "pgshard: the statements before one Sync must "
+			                           "run on one shard; send a Sync before a "
+			                           "statement on several shards");
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
 			return STEP_FAIL;
 		c->have_plan = false;
 		evbuffer_drain(in, total);
-		return client_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
-	r = client_leave_batch(c, shard);
+	r = extended_leave_batch(c, shard);
 	if (r != 0)
-		return client_left_batch(c, in, total, r,
-		                         "pgshard: the statements before one Sync must run on one "
-		                         "shard; send a Sync before a statement for another shard");
-	r = client_use_shard(c, shard);
+		return extended_left_batch(
+		    c, in, total, r,
+		    "pgshard: the statements before one Sync must run on one "
+		    "shard; send a Sync before a statement for another shard");
+	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return client_forward(c, 'B', in, total);
+	return forward_message(c, 'B', in, total);
 }
 
-int client_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 	wire_target_msg_t m;
@@ -486,8 +500,8 @@ int client_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 	int shard, r;
 
 	if (msg == NULL || wire_parse_target(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, type == 'D' ? "invalid Describe message"
-		                                         : "invalid Close message");
+		session_protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                          : "invalid Close message");
 		return STEP_FAIL;
 	}
 	if (m.kind == 'P' && is_fan_portal(c, m.name)) {
@@ -497,12 +511,12 @@ int client_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 			c->fan_portal->describe = true;
 			return STEP_NEXT;
 		}
-		client_fan_portal_free(c);
-		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		extended_fan_portal_free(c);
+		return session_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	if (c->server != NULL && c->server->unsynced &&
 	    !(m.kind == 'P' && is_txn_portal(c, m.name)))
-		return client_forward(c, type, in, total);
+		return forward_message(c, type, in, total);
 	if (type == 'C') {
 		if (m.kind == 'S' && m.name[0] == '\0')
 			c->unnamed_gen = 0;
@@ -512,49 +526,49 @@ int client_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, siz
 			free(c->txn_portal);
 			c->txn_portal = NULL;
 		} else if (c->server != NULL) {
-			return client_forward(c, type, in, total);
+			return forward_message(c, type, in, total);
 		}
 		evbuffer_drain(in, total);
-		return client_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+		return session_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	if (m.kind == 'P') {
 		if (is_txn_portal(c, m.name)) {
 			evbuffer_drain(in, total);
-			return client_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+			return session_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 		}
 		if (c->server != NULL)
-			return client_forward(c, type, in, total);
+			return forward_message(c, type, in, total);
 		return skip_batch(
 		    c, in, total,
-		    client_reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
+		    session_reply_error(c, "34000", "portal \"%s\" does not exist", m.name));
 	}
 	/* a statement describes alike on every shard: where the client is, or where it would run */
 	if (statement_of(c, m.name, &st) < 0)
-		return skip_batch(c, in, total, client_reply_no_statement(c, m.name));
+		return skip_batch(c, in, total, session_reply_no_statement(c, m.name));
 	if (c->server != NULL) {
 		shard = c->server->pool->shard;
 	} else if (c->n_links > 0) {
-		shard = client_any_link(c)->pool->shard;
+		shard = session_any_link(c)->pool->shard;
 	} else {
 		if (!c->have_plan) {
-			if (worker_route(c->worker, st.query, NULL, 0, &c->plan) < 0)
+			if (context_route(c->worker, st.query, NULL, 0, &c->plan) < 0)
 				return STEP_FAIL;
 			c->have_plan = true;
 		}
-		shard = c->plan.kind == ROUTE_REFUSE ? -1 : client_single_shard(c, &c->plan);
+		shard = c->plan.kind == ROUTE_REFUSE ? -1 : session_single_shard(c, &c->plan);
 		if (shard < 0)
 			shard = c->plan.kind == ROUTE_REFUSE || shard_set_first(&c->plan.shards) < 0
-			            ? worker_cfg(c->worker)->default_shard
+			            ? context_cfg(c->worker)->default_shard
 			            : shard_set_first(&c->plan.shards);
 	}
-	r = client_use_shard(c, shard);
+	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return client_forward(c, type, in, total);
+	return forward_message(c, type, in, total);
 }
 
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
-int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
 		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
@@ -565,7 +579,7 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 		wire_reader_init(&r, msg + 5, total - 5);
 		if (msg == NULL || wire_get_cstring(&r, &portal) < 0 ||
 		    wire_get_i32(&r, &max_rows) < 0) {
-			client_protocol_violation(c, "invalid Execute message");
+			session_protocol_violation(c, "invalid Execute message");
 			return STEP_FAIL;
 		}
 		if (is_fan_portal(c, portal)) {
@@ -581,11 +595,11 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 			return STEP_NEXT;
 		}
 		if (!is_txn_portal(c, portal) && c->server != NULL)
-			return client_forward(c, type, in, total);
+			return forward_message(c, type, in, total);
 		if (!is_txn_portal(c, portal))
-			return skip_batch(
-			    c, in, total,
-			    client_reply_error(c, "34000", "portal \"%s\" does not exist", portal));
+			return skip_batch(c, in, total,
+			                  session_reply_error(
+			                      c, "34000", "portal \"%s\" does not exist", portal));
 		if (c->txn_sql != NULL) {
 			char *sql = c->txn_sql;
 			int rc;
@@ -605,7 +619,7 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
 		}
 		/* tx_control already began or ended the transaction at the Bind */
-		if (client_reply_tag(c, c->txn_tag) < 0)
+		if (session_reply_tag(c, c->txn_tag) < 0)
 			return STEP_FAIL;
 		free(c->txn_portal);
 		c->txn_portal = NULL;
@@ -613,7 +627,7 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 		return STEP_NEXT;
 	}
 	if (c->server != NULL)
-		return client_forward(c, type, in, total);
+		return forward_message(c, type, in, total);
 	switch (type) {
 	case 'S':
 		if (c->fan_portal != NULL && c->fan_portal->describe && !c->skip_until_sync) {
@@ -623,13 +637,13 @@ int client_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 			return rc < 0 ? STEP_FAIL : STEP_WAIT;
 		}
 		c->skip_until_sync = false;
-		return client_end_sql_statement(c, in, total);
+		return session_end_sql_statement(c, in, total);
 	case 'F': {
-		int r = client_use_shard(c, worker_cfg(c->worker)->default_shard);
+		int r = forward_use_shard(c, context_cfg(c->worker)->default_shard);
 
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
-		return client_forward(c, type, in, total);
+		return forward_message(c, type, in, total);
 	}
 	default:
 		/* Flush with nothing outstanding; COPY messages outside COPY are ignored */

@@ -20,18 +20,38 @@
  * shard; the key column's position comes from the catalog of the first
  * member, asked right before the COPY.
  */
-#include "proxy/fanout_int.h"
+#include "proxy/fanout.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/context.h"
+#include "proxy/fanout_state.h"
+#include "proxy/gather.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/copy.h"
+#include "router/gather_sql.h"
+#include "router/merge.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 static void send_copy_fail(fanout_t *f, const char *why);
+static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
+/* Send a statement to a member as the fan-out runs: a Query, or the extended batch
+ * (parameters and result formats as f's phase needs them). */
+static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
 
-/* What gather.c may ask of the fan-out it merges for: see fanout_int.h. */
+/* What gather.c may ask of the fan-out it merges for: see fanout_state.h. */
 static const fanout_services_t fanout_services = {
     .drain_member = fanout_drain_member,
     .send = fanout_send,
@@ -103,7 +123,7 @@ static int ask_columns(client_t *c, fanout_t *f)
  */
 static int copy_setup(client_t *c, fanout_t *f, const char *sql, char *err, size_t errlen)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 	const cfg_table_t *t;
 	int rc;
 
@@ -138,14 +158,14 @@ static int refuse(client_t *c, const char *sqlstate, const char *err, bool ready
 	if (str == NULL)
 		return -1;
 	sprintf(str, "%.5spgshard: %s", sqlstate, err);
-	client_tx_fail(c);
-	if (client_reply(c, 'E', str) < 0)
+	session_tx_fail(c);
+	if (session_reply(c, 'E', str) < 0)
 		return -1;
 	if (!ready) {
 		c->skip_until_sync = true;
 		return 0;
 	}
-	return client_reply(c, 'Z', NULL);
+	return session_reply(c, 'Z', NULL);
 }
 
 static uint8_t *dup_bytes(const uint8_t *p, size_t len)
@@ -187,7 +207,7 @@ static void put_results(wire_buf_t *b, const fanout_t *f, int hidden)
 		wire_put_i16(b, 0);
 }
 
-int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
+static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	bool final = f->phase == GATHER_FINAL, partial = f->phase == GATHER_PARTIALS;
@@ -239,7 +259,7 @@ int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind)
 {
 	const route_plan_t *p = &c->plan;
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 	route_split_t *splits = NULL;
 	int n_splits = 0, rc = 0, is_copy;
 	fanout_t *f;
@@ -292,7 +312,7 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		return -1;
 	}
 	for (int i = 0; i < cfg->n_shards; i++) {
-		server_t *s = client_link(c, i);
+		server_t *s = session_link(c, i);
 		bool want = n_splits > 0 ? false : shard_set_has(&p->shards, i);
 
 		for (int k = 0; k < n_splits; k++)
@@ -375,7 +395,7 @@ static void emit_tag(client_t *c, fanout_t *f)
 	} else {
 		merge_tag_format(&f->tag, tag, sizeof(tag));
 	}
-	relay_emit(c, 'C', tag);
+	session_emit(c, 'C', tag);
 }
 
 static void send_copy_fail(fanout_t *f, const char *why)
@@ -427,7 +447,7 @@ static void end_result(client_t *c, fanout_t *f)
 		free(f->error);
 		f->error = NULL;
 		f->failed = true;
-		client_tx_fail(c);
+		session_tx_fail(c);
 	} else if (copy_in && !f->copy_open) {
 		if (f->copy_split && f->key_index < 0) {
 			char msg[300];
@@ -440,7 +460,7 @@ static void end_result(client_t *c, fanout_t *f)
 			return;
 		}
 		if (f->copy_split) {
-			size_t max = worker_cfg(c->worker)->max_message_size;
+			size_t max = context_cfg(c->worker)->max_message_size;
 			char err[256], msg[300];
 
 			if (copy_check_encoding(&f->opts, reported(f->m[0].s, "client_encoding"),
@@ -463,7 +483,7 @@ static void end_result(client_t *c, fanout_t *f)
 		f->copy_open = true;
 		/* the members stay in COPY: their next result is its CommandComplete */
 	} else if (f->empty) {
-		relay_emit(c, 'I', NULL);
+		session_emit(c, 'I', NULL);
 	} else if (f->tag.have) {
 		if (f->copy_out) {
 			static const uint8_t done[] = {'c', 0, 0, 0, 4};
@@ -549,10 +569,10 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 }
 
 /* Read one member's replies as far as the merge allows. */
-void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
+static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 {
 	server_t *s = m->s;
-	size_t max = worker_cfg(c->worker)->max_message_size;
+	size_t max = context_cfg(c->worker)->max_message_size;
 
 	while (s != NULL && !m->ready && !c->closing && c->fan == f) {
 		struct evbuffer *in = s->sb.in;
@@ -586,7 +606,7 @@ void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		case WIRE_FRAME_OK:
 			break;
 		default:
-			client_server_lost(c, s, "invalid message from server");
+			session_server_lost(c, s, "invalid message from server");
 			server_close(s, "invalid message length");
 			return;
 		}
@@ -725,14 +745,14 @@ static void finish(client_t *c, fanout_t *f)
 	if (f->error != NULL || f->tag.have || f->empty)
 		end_result(c, f);
 	if (!lost)
-		client_note_status(c, merged_status(f));
+		session_note_status(c, merged_status(f));
 	if (f->ready)
-		relay_emit(c, 'Z', NULL);
+		session_emit(c, 'Z', NULL);
 	else if (f->failed)
 		c->skip_until_sync = true;
 	fanout_free(c);
-	if (!client_maybe_release(c))
-		client_resume(c);
+	if (!session_maybe_release(c))
+		session_resume(c);
 }
 
 /* Go on while members can: results end together, and the statement ends at the last ReadyForQuery.
@@ -780,7 +800,7 @@ void fanout_reply(client_t *c, server_t *s)
 	/* the copy just opened: what the client sent behind its COPY goes in now */
 	if (c->fan == f && fanout_copy_state(f) == FANOUT_COPY_OPEN && !c->closing &&
 	    evbuffer_get_length(c->sb.in) > 0)
-		client_resume(c);
+		session_resume(c);
 }
 
 fanout_copy_t fanout_copy_state(const fanout_t *f)
@@ -808,7 +828,7 @@ void fanout_copy_unexpected(client_t *c, uint8_t type)
 		return;
 	snprintf(msg, sizeof(msg), "unexpected message type 0x%02X during COPY from stdin", type);
 	send_copy_fail(f, msg);
-	client_fail(c, "FATAL", "08P01", "pgshard: %s", msg);
+	session_fail(c, "FATAL", "08P01", "pgshard: %s", msg);
 }
 
 void fanout_resume_members(client_t *c)

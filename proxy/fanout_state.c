@@ -3,10 +3,12 @@
  * until its result ends: a shard's, or pgshard's own. Shared by fanout.c and
  * gather.c, below both of them.
  */
-#include "proxy/fanout_int.h"
+#include "proxy/fanout_state.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "proxy/wire.h"
 
 /* A shard's ErrorResponse body, unless an error is kept already. */
 void fanout_keep_error(fanout_t *f, const uint8_t *body, size_t len)

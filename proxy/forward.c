@@ -7,18 +7,29 @@
  * are noted; every message that will be answered is noted in the server's
  * pending queue.
  */
-#include "proxy/client_int.h"
+#include "proxy/forward.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/pending.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
+#include "router/shardmap.h"
 
 /* ---- the client's messages ---- */
 
-void client_apply_effects(client_t *c, const char *sql, size_t len)
+void forward_apply_effects(client_t *c, const char *sql, size_t len)
 {
 	route_effects_t e;
 
@@ -87,7 +98,7 @@ static int ensure_unnamed(client_t *c, server_t *s)
 }
 
 /* The client's unnamed statement is now this Parse (the whole message, to send on). */
-int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
+int forward_remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
 {
 	uint8_t *copy = realloc(c->unnamed_parse, total);
 
@@ -101,7 +112,7 @@ int client_remember_unnamed(client_t *c, const uint8_t *msg, size_t total)
 }
 
 /* Give the client's name to the interned statement: 0 (*e set), 1 the name is taken, -1. */
-int client_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
+int forward_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **e)
 {
 	if (ps_client_get(c, m->name) != NULL)
 		return 1;
@@ -122,7 +133,7 @@ static int synth_error(client_t *c, server_t *s, const char *sqlstate, const cha
 	va_list ap;
 
 	va_start(ap, fmt);
-	str = client_error_str(sqlstate, fmt, ap);
+	str = session_error_str(sqlstate, fmt, ap);
 	va_end(ap);
 	if (str == NULL)
 		return -1;
@@ -131,7 +142,7 @@ static int synth_error(client_t *c, server_t *s, const char *sqlstate, const cha
 		free(str);
 		return -1;
 	}
-	relay_flush_synthesized(c, s);
+	session_flush_synthesized(c, s);
 	return 0;
 }
 
@@ -142,14 +153,14 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 	char *name;
 
 	if (wire_parse_parse(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, "invalid Parse message");
+		session_protocol_violation(c, "invalid Parse message");
 		return -1;
 	}
-	client_apply_effects(c, m.query, strlen(m.query));
+	forward_apply_effects(c, m.query, strlen(m.query));
 	s->unsynced = true;
 
 	if (m.name[0] == '\0') {
-		if (client_remember_unnamed(c, msg, total) < 0)
+		if (forward_remember_unnamed(c, msg, total) < 0)
 			return -1;
 		s->unnamed_gen = c->unnamed_gen;
 		if (pending_push(&s->pending, 'P', PEND_FORWARD, 0, NULL, NULL) < 0)
@@ -157,7 +168,7 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 		return server_send(s, msg, total);
 	}
 
-	switch (client_remember_named(c, &m, &e)) {
+	switch (forward_remember_named(c, &m, &e)) {
 	case -1:
 		return -1;
 	case 1:
@@ -168,7 +179,7 @@ static int handle_parse(client_t *c, server_t *s, const uint8_t *msg, size_t tot
 		/* already prepared here: the proxy answers ParseComplete itself, in order */
 		if (pending_push(&s->pending, 'P', PEND_SYNTHESIZE, '1', NULL, NULL) < 0)
 			return -1;
-		relay_flush_synthesized(c, s);
+		session_flush_synthesized(c, s);
 		return 0;
 	}
 	name = strdup(m.name);
@@ -195,7 +206,7 @@ static int handle_bind(client_t *c, server_t *s, const uint8_t *msg, size_t tota
 	wire_buf_t *b = &c->worker->scratch;
 
 	if (wire_parse_bind(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, "invalid Bind message");
+		session_protocol_violation(c, "invalid Bind message");
 		return -1;
 	}
 	s->unsynced = true;
@@ -229,8 +240,8 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 	wire_buf_t *b = &c->worker->scratch;
 
 	if (wire_parse_target(msg + 5, total - 5, &m) < 0) {
-		client_protocol_violation(c, type == 'D' ? "invalid Describe message"
-		                                         : "invalid Close message");
+		session_protocol_violation(c, type == 'D' ? "invalid Describe message"
+		                                          : "invalid Close message");
 		return -1;
 	}
 	s->unsynced = true;
@@ -250,7 +261,7 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 		ps_client_del(c, m.name);
 		if (pending_push(&s->pending, 'C', PEND_SYNTHESIZE, '3', NULL, NULL) < 0)
 			return -1;
-		relay_flush_synthesized(c, s);
+		session_flush_synthesized(c, s);
 		return 0;
 	}
 	e = ps_client_get(c, m.name);
@@ -286,10 +297,10 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 
 		msg = evbuffer_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
-			client_protocol_violation(c, "invalid Query message");
+			session_protocol_violation(c, "invalid Query message");
 			return -1;
 		}
-		client_apply_effects(c, sql, total - 6);
+		forward_apply_effects(c, sql, total - 6);
 		s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
 		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 			rc = -1;
@@ -342,11 +353,11 @@ static int acquire(client_t *c, int shard)
 {
 	pool_t *p;
 
-	if (client_link(c, shard) != NULL)
+	if (session_link(c, shard) != NULL)
 		return 1;
 	p = pool_get(c->worker, shard, c->database, c->user);
 	if (p == NULL) {
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return -1;
 	}
 	if (pool_acquire(p, c) == 1)
@@ -356,7 +367,7 @@ static int acquire(client_t *c, int shard)
 
 /* Make c->server the link to `shard`. The link it leaves stays held (parked) when the
  * transaction or a pin needs it; an idle one in autocommit was released already. */
-int client_use_shard(client_t *c, int shard)
+int forward_use_shard(client_t *c, int shard)
 {
 	server_t *cur = c->server, *s;
 	int r;
@@ -366,19 +377,19 @@ int client_use_shard(client_t *c, int shard)
 	if (cur != NULL && (cur->pending.count > 0 || cur->syncing_params || cur->unsynced))
 		return 0; /* it answers first; its ReadyForQuery resumes the client */
 	c->server = NULL;
-	s = client_link(c, shard);
+	s = session_link(c, shard);
 	if (s != NULL) {
 		c->server = s;
 		return 1;
 	}
 	r = acquire(c, shard);
 	if (r == 1)
-		c->server = client_link(c, shard);
+		c->server = session_link(c, shard);
 	return r;
 }
 
 /* Pass the head message to the current server, unchanged or as prepare.c rewrites it. */
-int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int forward_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	server_t *s = c->server;
 
@@ -391,7 +402,7 @@ int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 	c->have_plan = false;
 	if (handle_message(c, s, type, in, total) < 0) {
 		if (!c->closing)
-			client_fail_status(c, PX_SEND);
+			session_fail_status(c, PX_SEND);
 		return STEP_FAIL;
 	}
 	return STEP_NEXT;
@@ -402,9 +413,9 @@ int client_forward(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
  * (and none is current), 0 to wait (for the current server to answer, or
  * for a pool), -1 on failure. The links gathered so far stay held.
  */
-int client_gather_links(client_t *c, const shard_set_t *want)
+int forward_gather_links(client_t *c, const shard_set_t *want)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return 0;

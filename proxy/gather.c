@@ -21,14 +21,24 @@
  * as any single-shard answer. The SQL text of every query sent here is
  * the router's.
  */
-#include "proxy/fanout_int.h"
+#include "proxy/gather.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
+#include "proxy/fanout_state.h"
 #include "proxy/log.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/wire.h"
+#include "router/gather.h"
+#include "router/gather_sql.h"
+#include "router/plancache.h"
+#include "router/route.h"
+#include "router/rowcmp.h"
 
 /* ---- the database's collation, per worker ---- */
 
@@ -155,7 +165,8 @@ int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t 
 		snprintf(err, errlen, "the shard maps could not be built");
 		return -1;
 	}
-	/* the plan cache has this statement's parse (worker_route just routed it): not parsed again
+	/* the plan cache has this statement's parse (context_route just routed it): not parsed
+	 * again
 	 */
 	if (route_gather_cached(c->worker->plans, sql, params, n_params, &gp, sqlstate, err,
 	                        errlen) < 0)
@@ -309,7 +320,7 @@ static void emit_row(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
 
 static void hold_row(client_t *c, fanout_t *f, member_t *m, const uint8_t *body, size_t len)
 {
-	size_t cap = worker_cfg(c->worker)->merge_memory;
+	size_t cap = context_cfg(c->worker)->merge_memory;
 	gather_rows_t *h = &f->held;
 
 	if (f->col_types == NULL || m->fields == NULL ||

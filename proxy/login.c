@@ -6,22 +6,32 @@
  * shard's, or the next shard's when it cannot be reached), and the login
  * timeout that bounds all of it.
  */
-#include "proxy/client_int.h"
+#include "proxy/login.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/auth.h"
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pool.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "proxy/status.h"
+#include "proxy/wire.h"
 
 /*
  * Like PostgreSQL's authentication_timeout: a connection that trickles its
  * startup packet, or never answers the password request, would otherwise
  * hold one of max_clients for ever. login_clients is in accept order.
  */
-void client_login_timeouts(worker_t *w, time_t now)
+void login_timeouts(worker_t *w, time_t now)
 {
-	time_t limit = now - worker_cfg(w)->login_timeout_s;
+	time_t limit = now - context_cfg(w)->login_timeout_s;
 	client_t *c, *next;
 
 	for (c = TAILQ_FIRST(&w->login_clients); c != NULL; c = next) {
@@ -29,10 +39,10 @@ void client_login_timeouts(worker_t *w, time_t now)
 		if (c->accepted_at > limit)
 			break;
 		if (!c->closing)
-			client_fail(c, "FATAL", "08006",
-			            "pgshard: canceling authentication due to timeout");
+			session_fail(c, "FATAL", "08006",
+			             "pgshard: canceling authentication due to timeout");
 		else
-			client_close(c);
+			session_close(c);
 	}
 }
 
@@ -42,13 +52,13 @@ static void send_auth_request(client_t *c, int32_t code, const void *data, size_
 
 	wire_buf_reset(b);
 	wire_put_auth(b, code, data, len);
-	client_send_buf(c, b);
+	session_send_buf(c, b);
 }
 
 static void auth_failed(client_t *c)
 {
-	client_fail(c, "FATAL", "28P01", "pgshard: password authentication failed for user \"%s\"",
-	            c->user);
+	session_fail(c, "FATAL", "28P01", "pgshard: password authentication failed for user \"%s\"",
+	             c->user);
 }
 
 /*
@@ -59,12 +69,12 @@ static void auth_failed(client_t *c)
  */
 static void login_acquire(client_t *c)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 	int shard = (cfg->default_shard + c->login_tries) % cfg->n_shards;
 	pool_t *p = pool_get(c->worker, shard, c->database, c->user);
 
 	if (p == NULL) {
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return;
 	}
 	c->pool = p;
@@ -158,7 +168,7 @@ static void send_login_done(client_t *c, const param_list_t *reported)
 		wire_put_parameter_status(b, reported->items[i].name, reported->items[i].stmt);
 	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
 	wire_put_ready(b, 'I');
-	client_send_buf(c, b);
+	session_send_buf(c, b);
 	c->login_step = LOGIN_DONE;
 }
 
@@ -175,15 +185,15 @@ static void auth_done(client_t *c)
 		send_login_done(c, &e->reported);
 		log_msg(LOG_DEBUG, c->id, 0, "login: user=%s database=%s (known parameters)",
 		        c->user, c->database);
-		client_logged_in(c);
+		session_logged_in(c);
 		return;
 	}
 	c->login_step = LOGIN_PARAMS;
 	login_acquire(c);
 }
 
-void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
-                           size_t error_len)
+void login_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
+                          size_t error_len)
 {
 	char msg[512];
 
@@ -193,7 +203,7 @@ void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_
 		/* the default shard's failure is the one reported if none can be reached */
 		if (c->login_tries == 0)
 			c->login_error = strdup(msg);
-		if (++c->login_tries < worker_cfg(c->worker)->n_shards) {
+		if (++c->login_tries < context_cfg(c->worker)->n_shards) {
 			log_msg(LOG_INFO, c->id, 0, "login: %s; trying the next shard", msg);
 			login_acquire(c);
 			return;
@@ -208,29 +218,29 @@ void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_
 		free(c->connect_error);
 		c->connect_error = strdup(msg);
 		if (c->connect_error != NULL) {
-			client_resume(c);
+			session_resume(c);
 			return;
 		}
 	}
 	if (error_body != NULL)
-		client_fail_with_body(c, error_body, error_len);
+		session_fail_with_body(c, error_body, error_len);
 	else
-		client_fail(c, "FATAL", "08001", "%s", c->login_error ? c->login_error : msg);
+		session_fail(c, "FATAL", "08001", "%s", c->login_error ? c->login_error : msg);
 }
 
-void client_finish_login(client_t *c)
+void login_finish(client_t *c)
 {
 	server_t *s = c->server;
 
 	send_login_done(c, &s->reported);
 	login_params_remember(c->worker, c, s);
 	log_msg(LOG_DEBUG, c->id, s->id, "login: user=%s database=%s", c->user, c->database);
-	client_maybe_release(c);
+	session_maybe_release(c);
 }
 
 static void start_auth(client_t *c)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 	const cfg_user_t *u = cfg_find_user(cfg, c->user);
 
 	if (u != NULL)
@@ -250,7 +260,7 @@ static void start_auth(client_t *c)
 
 		c->scram = calloc(1, sizeof(*c->scram));
 		if (c->scram == NULL) {
-			client_fail_status(c, PX_NOMEM);
+			session_fail_status(c, PX_NOMEM);
 			return;
 		}
 		/* an unknown user still goes through the exchange, and fails at the end */
@@ -279,7 +289,7 @@ static void send_negotiate(client_t *c, const wire_startup_t *st)
 		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
 			wire_put_cstring(b, st->params[i].name);
 	wire_end(b);
-	client_send_buf(c, b);
+	session_send_buf(c, b);
 }
 
 static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
@@ -289,7 +299,7 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 	char err[256];
 
 	if (wire_parse_startup(pkt, len, &st) < 0) {
-		client_protocol_violation(c, "invalid startup packet layout");
+		session_protocol_violation(c, "invalid startup packet layout");
 		return;
 	}
 	switch (st.code) {
@@ -299,25 +309,25 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 		return;
 	case WIRE_CANCEL_CODE:
 		cancel_forward(c->worker, st.cancel_pid, st.cancel_key);
-		client_close_after_flush(c);
+		session_close_after_flush(c);
 		return;
 	default:
 		break;
 	}
 	if (c->too_many) {
-		client_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
+		session_fail(c, "FATAL", "53300", "pgshard: sorry, too many clients already");
 		return;
 	}
 	if ((st.code >> 16) != 3) {
-		client_fail(c, "FATAL", "0A000",
-		            "pgshard: unsupported frontend protocol %d.%d: server supports 3.0",
-		            st.code >> 16, st.code & 0xffff);
+		session_fail(c, "FATAL", "0A000",
+		             "pgshard: unsupported frontend protocol %d.%d: server supports 3.0",
+		             st.code >> 16, st.code & 0xffff);
 		return;
 	}
 	user = wire_startup_get(&st, "user");
 	if (user == NULL || user[0] == '\0') {
-		client_fail(c, "FATAL", "28000",
-		            "pgshard: no PostgreSQL user name specified in startup packet");
+		session_fail(c, "FATAL", "28000",
+		             "pgshard: no PostgreSQL user name specified in startup packet");
 		return;
 	}
 	db = wire_startup_get(&st, "database");
@@ -326,11 +336,11 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 	c->user = strdup(user);
 	c->database = strdup(db);
 	if (c->user == NULL || c->database == NULL) {
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return;
 	}
 	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {
-		client_fail(c, "FATAL", "08P01", "pgshard: %s", err);
+		session_fail(c, "FATAL", "08P01", "pgshard: %s", err);
 		return;
 	}
 	c->params_hash = params_hash(&c->startup_params, &c->session_params);
@@ -349,7 +359,7 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 		const char *resp;
 
 		if (wire_parse_query(body, len, &resp) < 0) {
-			client_protocol_violation(c, "invalid password packet");
+			session_protocol_violation(c, "invalid password packet");
 			return;
 		}
 		if (c->stored_password == NULL ||
@@ -369,22 +379,22 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 		wire_reader_init(&r, body, len);
 		if (wire_get_cstring(&r, &mech) < 0 || wire_get_i32(&r, &n) < 0 || n < 0 ||
 		    wire_get_bytes(&r, (size_t)n, &data) < 0) {
-			client_protocol_violation(c, "invalid SASL initial response");
+			session_protocol_violation(c, "invalid SASL initial response");
 			return;
 		}
 		if (strcmp(mech, AUTH_SCRAM_MECH) != 0) {
-			client_fail(c, "FATAL", "28000",
-			            "pgshard: client selected an invalid SASL authentication "
-			            "mechanism");
+			session_fail(c, "FATAL", "28000",
+			             "pgshard: client selected an invalid SASL authentication "
+			             "mechanism");
 			return;
 		}
 		if (c->scram->state < 0) {
-			client_fail(c, "FATAL", "53200", "pgshard: cannot start SCRAM exchange");
+			session_fail(c, "FATAL", "53200", "pgshard: cannot start SCRAM exchange");
 			return;
 		}
 		if (auth_scram_server_first(c->scram, (const char *)data, (size_t)n, out,
 		                            sizeof(out)) < 0) {
-			client_protocol_violation(c, "malformed SCRAM message");
+			session_protocol_violation(c, "malformed SCRAM message");
 			return;
 		}
 		send_auth_request(c, 11, out, strlen(out));
@@ -402,12 +412,12 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 		auth_done(c);
 		return;
 	default:
-		client_protocol_violation(c, "unexpected password packet");
+		session_protocol_violation(c, "unexpected password packet");
 		return;
 	}
 }
 
-void client_login_read(client_t *c)
+void login_read(client_t *c)
 {
 	struct evbuffer *in = c->sb.in;
 
@@ -421,10 +431,10 @@ void client_login_read(client_t *c)
 			case WIRE_FRAME_NEED_MORE:
 				return;
 			case WIRE_FRAME_TOO_LONG:
-				client_protocol_violation(c, "startup packet too long");
+				session_protocol_violation(c, "startup packet too long");
 				return;
 			case WIRE_FRAME_BAD_LENGTH:
-				client_protocol_violation(c, "invalid length of startup packet");
+				session_protocol_violation(c, "invalid length of startup packet");
 				return;
 			case WIRE_FRAME_OK:
 				break;
@@ -445,11 +455,11 @@ void client_login_read(client_t *c)
 		case WIRE_FRAME_OK:
 			break;
 		default:
-			client_protocol_violation(c, "invalid length of password packet");
+			session_protocol_violation(c, "invalid length of password packet");
 			return;
 		}
 		if (type != 'p') {
-			client_protocol_violation(c, "expected a password packet");
+			session_protocol_violation(c, "expected a password packet");
 			return;
 		}
 		evbuffer_remove(in, pkt, total);

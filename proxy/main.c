@@ -3,8 +3,6 @@
  * the control thread, and handle signals (SIGHUP reloads the config,
  * SIGINT/SIGTERM stop).
  */
-#include "proxy/proxy.h"
-
 #include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/log.h"
+#include "proxy/worker.h"
 #include "router/gather.h"
 #include "router/route.h"
+#include "router/shardmap.h"
 
 #define PGSHARD_VERSION "0.1.0"
 
@@ -48,7 +51,7 @@ static void reload(void)
 	if (strcmp(cfg->listen_host, current->cfg->listen_host) != 0 ||
 	    cfg->listen_port != current->cfg->listen_port || cfg->workers != current->cfg->workers)
 		log_warn("listen and workers take effect only at restart");
-	ref = cfg_ref_new(cfg);
+	ref = context_cfg_ref_new(cfg);
 	if (ref == NULL) {
 		cfg_free(cfg);
 		return;
@@ -56,7 +59,7 @@ static void reload(void)
 	for (int i = 0; i < g_n_workers; i++)
 		worker_set_config(&g_workers[i], ref);
 	control_set_config(ref);
-	cfg_ref_put(current);
+	context_cfg_ref_put(current);
 	current = ref;
 	log_info("configuration reloaded from %s", config_path);
 }
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	current = cfg_ref_new(cfg);
+	current = context_cfg_ref_new(cfg);
 	if (current == NULL || cancel_init(cfg->workers) < 0 || control_init(current) < 0)
 		return 1;
 
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
 		event_base_free(base);
 	free(g_workers);
 	cancel_free();
-	cfg_ref_put(current);
+	context_cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -153,12 +153,12 @@ bool nodes_same(const node_t *a, const node_t *b)
 	       same_str(a->host, b->host);
 }
 
-const char *node_role_name(node_role_t r)
+const char *nodes_role_name(node_role_t r)
 {
 	return r == NODE_PRIMARY ? "primary" : "replica";
 }
 
-const char *node_health_name(node_health_t h)
+const char *nodes_health_name(node_health_t h)
 {
 	switch (h) {
 	case NODE_UP:

@@ -84,8 +84,8 @@ const node_t *nodes_replica(const nodes_table_t *t, int shard, int i);
 /* The same server in the same place (shard, role, host, port): what a reload keeps. */
 bool nodes_same(const node_t *a, const node_t *b);
 
-const char *node_role_name(node_role_t r);
-const char *node_health_name(node_health_t h);
+const char *nodes_role_name(node_role_t r);
+const char *nodes_health_name(node_health_t h);
 
 /* What the control thread last learned about a node. */
 typedef struct node_state {

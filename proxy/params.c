@@ -18,12 +18,14 @@
  * plain SET would quote list values such as search_path differently).
  * Session SETs are replayed as the client wrote them.
  */
-#include "proxy/proxy.h"
+#include "proxy/params.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "router/classify.h"
 
 void params_free(param_list_t *l)
 {

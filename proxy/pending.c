@@ -3,7 +3,7 @@
  * proxy.h): a ring buffer of the messages sent to a server that it will
  * answer, in order. Pure; tested in proxy/tests/test_pending.c.
  */
-#include "proxy/proxy.h"
+#include "proxy/pending.h"
 
 #include <stdlib.h>
 

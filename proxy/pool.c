@@ -12,13 +12,16 @@
  * free goes straight to the first waiting client. A pool never opens more
  * connections than clients are waiting for.
  */
-#include "proxy/proxy.h"
+#include "proxy/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "config/config.h"
+#include "proxy/context.h"
+#include "proxy/nodes.h"
+#include "proxy/server.h"
 
 static const server_events_t pool_events = {
     .ready = pool_server_ready,
@@ -32,7 +35,7 @@ static bool same(const char *a, const char *b)
 
 static int pool_max_servers(const worker_t *w)
 {
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	int n = cfg->pool_size / (cfg->workers > 0 ? cfg->workers : 1);
 
 	return n > 0 ? n : 1;
@@ -67,7 +70,7 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
                       const char *user)
 {
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	const node_t *node = pick_node(w, shard, role);
 	const cfg_user_t *u;
 	const char *db, *usr, *pw = NULL;

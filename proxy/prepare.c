@@ -18,13 +18,15 @@
  * front of it, whose reply the client never sees (see the pending queue in
  * proxy.h).
  */
-#include "proxy/proxy.h"
+#include "proxy/prepare.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+
+#include "proxy/wire.h"
 
 struct ps_registry {
 	ps_entry_t e;

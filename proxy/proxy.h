@@ -23,7 +23,7 @@
  * Terminate read while another message is handled) may close the object its
  * callers still hold. A closed object keeps its memory, answers no event and
  * is freed by the worker's reaper, which runs as a callback of its own once
- * the current one has returned (worker_reap_later).
+ * the current one has returned (context_reap_later).
  *
  * A client is linked to a server for one transaction (or one statement in
  * autocommit), and for longer only when it holds session state that cannot
@@ -34,6 +34,11 @@
  * messages go to now, and the others are parked with nothing outstanding. A
  * statement for several shards runs as a fan-out (fanout.c) over several
  * links at once, its replies merged into one answer.
+ *
+ * This header holds the objects and nothing else. Each module declares its
+ * functions in a header of its own, named after its file (session.h,
+ * pool.h, server.h, ...), and a file includes the headers of the modules it
+ * calls, so that its includes show what it depends on.
  */
 #ifndef PGSHARD_PROXY_H
 #define PGSHARD_PROXY_H
@@ -78,10 +83,6 @@ typedef struct cfg_ref {
 	atomic_int refs;
 } cfg_ref_t;
 
-cfg_ref_t *cfg_ref_new(cfg_t *cfg);
-cfg_ref_t *cfg_ref_get(cfg_ref_t *r);
-void cfg_ref_put(cfg_ref_t *r);
-
 /* Bytes kept in a buffer before the other side (or the client itself) stops being read. */
 #define PROXY_HIGH_WATERMARK (256 * 1024)
 
@@ -96,18 +97,6 @@ typedef struct param_list {
 	param_t *items;
 	int n;
 } param_list_t;
-
-void params_free(param_list_t *l);
-int params_set(param_list_t *l, const char *name, const char *stmt);
-void params_remove(param_list_t *l, const char *name);
-int params_copy(param_list_t *dst, const param_list_t *src);
-/* Turn startup-packet parameters (and `options` -c switches) into SET statements.
- * On an unusable parameter, returns -1 with a message in err. */
-int params_from_startup(param_list_t *l, const wire_startup_t *s, char *err, size_t errlen);
-/* Hash of startup + session lists, to tell whether a server already has them. */
-uint64_t params_hash(const param_list_t *startup, const param_list_t *session);
-/* "RESET ALL; <startup sets>; <session sets>" — what makes a server match a client. */
-char *params_sync_sql(const param_list_t *startup, const param_list_t *session);
 
 /* ---- the response queue of a linked client/server pair ----
  *
@@ -137,13 +126,7 @@ typedef struct pending_queue {
 	uint32_t cap, head, count;
 } pending_queue_t;
 
-int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
-                 ps_entry_t *ps, char *str);
-pending_t *pending_head(pending_queue_t *q);
-void pending_pop(pending_queue_t *q);
-void pending_clear(pending_queue_t *q);
-
-/* ---- client sessions (client.c) ---- */
+/* ---- client sessions (client.c, session.c, login.c) ---- */
 
 typedef enum client_state {
 	CL_LOGIN,
@@ -196,6 +179,9 @@ typedef struct client_ops {
 	/* from a linked server connection (server.c) */
 	void (*server_lost)(client_t *c, server_t *s, const char *why);
 } client_ops_t;
+
+/* What a step of the message loop did: consumed the message, wait, or failed. */
+enum { STEP_NEXT = 0, STEP_WAIT = 1, STEP_FAIL = -1 };
 
 /* What a server connection reports to its pool (pool.c gives them at server_connect). */
 typedef struct server_events {
@@ -340,117 +326,6 @@ struct pool {
 
 TAILQ_HEAD(pool_list, pool);
 
-/* The pool of a node: shard's primary, or (NODE_REPLICA) a replica not known to be down. */
-pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
-                      const char *user);
-pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user); /* primary */
-/* Give the client a server now (returns 1), or queue it (returns 0). -1: cannot. */
-int pool_acquire(pool_t *p, client_t *c);
-/* The client is done with its server (idle, no transaction). */
-void pool_release(server_t *s);
-/* A server connection finished its login, or came back: hand it to a waiting client. */
-void pool_server_ready(server_t *s);
-/* A server connection is gone (or never came up): forget it; error for waiting clients. */
-void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, size_t error_len);
-void pool_remove_waiting(client_t *c);
-void pool_close_idle(worker_t *w, time_t older_than);
-void pool_close_all(worker_t *w); /* at shutdown: every server closed */
-void pool_free_all(worker_t *w);  /* then the pools, once the reaper freed the servers */
-
-/* ---- server side (server.c) ---- */
-
-server_t *server_connect(pool_t *p, const server_events_t *events);
-void server_close(server_t *s, const char *why);
-int server_send(server_t *s, const void *data, size_t len);
-/* The first ErrorResponse body of a settings sync, kept for the client. */
-void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
-/* Send a simple Query the proxy makes, noted in the pending queue as pend_msg/action. */
-int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
-                 pending_action_t action);
-/* Read server messages and relay them to its client (server read callback drives this). */
-
-/* ---- client side (client.c) ---- */
-
-void client_accept(worker_t *w, int fd);
-void login_params_free(worker_t *w); /* at shutdown and reload */
-/* Close the clients that have not logged in within login_timeout. */
-void client_login_timeouts(worker_t *w, time_t now);
-void client_linked(client_t *c, server_t *s); /* pool gave it a server */
-server_t *client_link(const client_t *c, int shard);
-void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void client_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
-void client_fail_status(client_t *c, px_status_t st); /* FATAL with the status's SQLSTATE */
-void client_close(client_t *c);
-/* The pool could not open a server for the waiting client c (it is out of p->waiting). */
-void client_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t *error_body,
-                           size_t error_len);
-void client_server_reply(client_t *c, server_t *s); /* called when the server has data */
-void relay_reply(client_t *c, server_t *s);         /* the one server's replies, relayed */
-void client_server_lost(client_t *c, server_t *s, const char *why);
-void client_resume(client_t *c);
-void client_wait(client_t *c, pool_t *p);       /* into p->waiting, CL_WAITING */
-void client_unwait(client_t *c);                /* out of p->waiting, back to CL_IDLE */
-void client_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
-/* Write a reply the proxy makes, in order: behind what the current server still owes. */
-int client_reply(client_t *c, uint8_t reply, char *str);
-char client_tx_status(const client_t *c);
-void client_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
-void client_tx_fail(client_t *c);                  /* an error inside the transaction */
-void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
-bool client_maybe_release(client_t *c);
-void client_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
-void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
-void ps_server_del(server_t *s, ps_entry_t *e);
-/* Send the replies the proxy makes itself that are due now (head of the queue). */
-void relay_flush_synthesized(client_t *c, server_t *s);
-void relay_emit(client_t *c, uint8_t reply, const char *str); /* see client_reply */
-
-/* ---- statements on several shards (fanout.c) ---- */
-
-/* Run a simple Query on the client's links to every shard of c->plan (all are
- * held and idle): `sql` as is, or per shard for a split INSERT. Consumes
- * nothing from the client; the caller drains the Query. With !ready the
- * merged answer ends without ReadyForQuery (an Execute the proxy runs this
- * way; the client's Sync gets it). 0, or -1. */
-int fanout_query(client_t *c, const char *sql, bool ready);
-
-/* A Bind the proxy answered for a statement on several shards, run at its Execute. */
-typedef struct fanout_bind {
-	const uint8_t *params; /* from the parameter format codes to the last value, as sent */
-	size_t params_len;
-	const uint8_t *results; /* result format codes: int16 count, codes */
-	size_t results_len;
-	const uint8_t *types; /* the statement's parameter types: int32 OIDs */
-	int16_t n_types;
-	const route_param_t *values; /* the parameters, decoded, for the router */
-	int n_values;
-	bool describe;      /* the client sent Describe for the portal */
-	bool describe_only; /* and no Execute: Parse/Bind/Describe only */
-} fanout_bind_t;
-
-/* The extended protocol's fan-out: every member runs Parse/Bind/Execute/Sync of sql
- * with the client's parameters; ends without ReadyForQuery. 0, or -1. */
-int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
-void fanout_reply(client_t *c, server_t *s); /* a member has data */
-bool fanout_has(const fanout_t *f, const server_t *s);
-/* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */
-int fanout_copy_message(client_t *c, uint8_t type, const uint8_t *msg, size_t total);
-/* Where a fan-out's COPY FROM STDIN is. */
-typedef enum fanout_copy {
-	FANOUT_NOT_COPY,
-	FANOUT_COPY_STARTING, /* CopyInResponse not sent yet: the client's rows wait */
-	FANOUT_COPY_OPEN,     /* the client copies in */
-	FANOUT_COPY_DONE,     /* CopyDone or CopyFail came, or the copy failed */
-} fanout_copy_t;
-fanout_copy_t fanout_copy_state(const fanout_t *f);
-/* Any other message meanwhile (the caller consumes it). */
-void fanout_copy_unexpected(client_t *c, uint8_t type);
-void fanout_member_lost(client_t *c, server_t *s);
-void fanout_free(client_t *c);
-void fanout_resume_members(client_t *c); /* the client drained its output */
-void gather_colls_free(worker_t *w);
-
 /* ---- prepared statements (prepare.c) ---- */
 
 struct ps_entry {
@@ -463,42 +338,6 @@ struct ps_entry {
 	int16_t n_types;
 	int refs;
 };
-
-ps_entry_t *ps_intern(worker_t *w, const wire_parse_msg_t *m);
-void ps_unref(worker_t *w, ps_entry_t *e);
-int ps_client_put(client_t *c, const char *name, ps_entry_t *e);
-ps_entry_t *ps_client_get(client_t *c, const char *name);
-int ps_client_del(client_t *c, const char *name);
-void ps_client_free(client_t *c);
-bool ps_server_has(server_t *s, ps_entry_t *e);
-int ps_server_add(server_t *s, ps_entry_t *e);
-void ps_server_free(server_t *s);
-void ps_registry_free(worker_t *w);
-/* Append a Parse message for e under its server-side name. */
-void ps_put_parse(wire_buf_t *b, const ps_entry_t *e);
-
-/* ---- cancel (cancel.c) ---- */
-
-void cancel_register(client_t *c);
-void cancel_unregister(client_t *c);
-void cancel_forward(worker_t *w, int32_t pid, int32_t key);
-/* Ask s's backend to cancel what it runs (its client went away mid-statement). */
-void cancel_server(worker_t *w, const server_t *s);
-int cancel_init(int n_workers); /* before the workers start; cancel_free after they stop */
-void cancel_free(void);
-int cancel_worker_start(worker_t *w); /* its inbox for requests other workers accept */
-void cancel_worker_stop(worker_t *w);
-
-/* ---- routing long statements off the loop (routejob.c) ---- */
-
-/* Statements at least this long are routed by the routing thread. */
-#define ROUTEJOB_MIN_LEN (64 * 1024)
-
-/* Route c's Query off the loop; c->plan is set and c resumed when done. 0, or -1. */
-int routejob_start(client_t *c, const char *sql, size_t len);
-void routejob_forget(client_t *c); /* c closes: its plan, when it comes, is dropped */
-void routejob_done_cb(evutil_socket_t fd, short what, void *arg);
-void routejob_worker_free(worker_t *w);
 
 /* ---- workers (worker.c) ---- */
 
@@ -541,23 +380,5 @@ struct worker {
 	struct worker_coll *colls; /* each database's collation, for sorted merges (gather.c) */
 	int n_colls;
 };
-
-int worker_start(worker_t *w, int index, cfg_ref_t *cfg);
-/* Free the closed clients and servers once the current callback has returned. */
-void worker_reap_later(worker_t *w);
-void worker_reap_now(worker_t *w);   /* at shutdown, when no callback is on the stack */
-void worker_route_drop(worker_t *w); /* the maps and plan cache of the old config */
-void client_free(client_t *c);       /* a CL_CLOSED client, from the reaper */
-void server_free(server_t *s);       /* an SV_CLOSED server, from the reaper */
-void worker_stop(worker_t *w);
-void worker_join(worker_t *w);
-void worker_set_config(worker_t *w, cfg_ref_t *cfg);
-const cfg_t *worker_cfg(const worker_t *w);
-/* Route a statement with the worker's plan cache (refreshed when the config changes). */
-int worker_route(worker_t *w, const char *sql, const route_param_t *params, int n_params,
-                 route_plan_t *out);
-
-extern int g_n_workers;
-extern worker_t *g_workers;
 
 #endif

@@ -17,12 +17,21 @@
  * the server's would have. ReadyForQuery with status idle and nothing left
  * in the queue is the moment a server can go back to the pool.
  */
-#include "proxy/proxy.h"
+#include "proxy/relay.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "proxy/context.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
 
 /*
  * The server did not run a Parse (it failed, or was skipped after an
@@ -93,7 +102,7 @@ static void settle_sets(client_t *c, server_t *s, char status)
 		s->params_hash = reset ? 0 : c->params_hash;
 	}
 	s->sets_doomed = false;
-	client_drop_pending_sets(c);
+	session_drop_pending_sets(c);
 }
 
 static bool is_rollback_tag(struct evbuffer *in, size_t total)
@@ -113,7 +122,7 @@ void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
 	struct evbuffer *out = c->sb.out;
-	size_t max = worker_cfg(c->worker)->max_message_size;
+	size_t max = context_cfg(c->worker)->max_message_size;
 
 	while (!c->closing && c->server == s) {
 		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
@@ -136,15 +145,15 @@ void relay_reply(client_t *c, server_t *s)
 		case WIRE_FRAME_OK:
 			break;
 		case WIRE_FRAME_TOO_LONG:
-			client_unlinked(c, s);
-			client_fail(c, "ERROR", "54000",
-			            "pgshard: server message of %u bytes is over max_message_size "
-			            "(%zu)",
-			            (unsigned)wire_be32(hdr + 1), max);
+			session_unlinked(c, s);
+			session_fail(c, "ERROR", "54000",
+			             "pgshard: server message of %u bytes is over max_message_size "
+			             "(%zu)",
+			             (unsigned)wire_be32(hdr + 1), max);
 			server_close(s, "message over max_message_size");
 			return;
 		default:
-			client_server_lost(c, s, "invalid message from server");
+			session_server_lost(c, s, "invalid message from server");
 			server_close(s, "invalid message length");
 			return;
 		}
@@ -171,17 +180,17 @@ void relay_reply(client_t *c, server_t *s)
 				uint8_t *err = s->sync_error;
 
 				s->sync_error = NULL;
-				client_sync_done(c, s, err, s->sync_error_len);
+				session_sync_done(c, s, err, s->sync_error_len);
 				free(err);
 				if (c->closing || c->server != s)
 					return;
 			} else {
 				settle_sets(c, s, status);
 				if (!swallow)
-					client_note_status(c, status);
+					session_note_status(c, status);
 			}
-			relay_flush_synthesized(c, s);
-			if (client_maybe_release(c))
+			session_flush_synthesized(c, s);
+			if (session_maybe_release(c))
 				return;
 			if (c->have_plan || evbuffer_get_length(c->sb.in) > 0) {
 				/*
@@ -190,7 +199,7 @@ void relay_reply(client_t *c, server_t *s)
 				 * (an Execute of a portal on several shards waits for the
 				 * settings sync of a server it has just been given).
 				 */
-				client_resume(c);
+				session_resume(c);
 				if (c->closing || c->server != s)
 					return;
 			}
@@ -252,11 +261,11 @@ void relay_reply(client_t *c, server_t *s)
 		} else {
 			evbuffer_drain(in, total);
 		}
-		relay_flush_synthesized(c, s);
+		session_flush_synthesized(c, s);
 		if (s->flushed && s->pending.count == 0) {
 			/* the batch answered the proxy's Flush: the waiting message goes on */
 			s->flushed = false;
-			client_resume(c);
+			session_resume(c);
 			if (c->closing || c->server != s)
 				return;
 		}

@@ -9,19 +9,23 @@
  * (reading nothing more) until the plan comes back. One thread, one
  * statement at a time: memory for parsing is bounded by max_route_size
  * (longer statements are refused before anything is parsed, see
- * worker_route) times one.
+ * context_route) times one.
  *
  * The thread keeps its own maps (route_ctx_t), rebuilt when the config it is
  * given changes, so that a reload on a worker never frees what it reads.
  * A job's client pointer is only read and written on the worker's thread:
  * a client that closes while its job runs sets it to NULL.
  */
-#include "proxy/proxy.h"
+#include "proxy/routejob.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/sbuf.h"
+#include "proxy/session.h"
+#include "router/route.h"
 
 struct route_job {
 	struct route_job *next;
@@ -62,11 +66,11 @@ static void *routejob_main(void *arg)
 
 			if (ctx_cfg != NULL) {
 				route_ctx_free(&ctx);
-				cfg_ref_put(ctx_cfg);
+				context_cfg_ref_put(ctx_cfg);
 				ctx_cfg = NULL;
 			}
 			if (route_ctx_init(&ctx, j->cfg->cfg, err, sizeof(err)) == 0)
-				ctx_cfg = cfg_ref_get(j->cfg);
+				ctx_cfg = context_cfg_ref_get(j->cfg);
 			else
 				log_error("routing thread: cannot build the shard maps: %s", err);
 		}
@@ -85,7 +89,7 @@ static void *routejob_main(void *arg)
 
 static void job_free(route_job_t *j)
 {
-	cfg_ref_put(j->cfg);
+	context_cfg_ref_put(j->cfg);
 	free(j->sql);
 	free(j);
 }
@@ -106,7 +110,7 @@ int routejob_start(client_t *c, const char *sql, size_t len)
 	j->sql[len] = '\0';
 	j->worker = w;
 	j->client = c;
-	j->cfg = cfg_ref_get(w->cfg);
+	j->cfg = context_cfg_ref_get(w->cfg);
 
 	pthread_mutex_lock(&queue_lock);
 	if (!thread_started) {
@@ -171,7 +175,7 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			c->have_plan = true;
 			c->txd_ready = false;
-			client_resume(c);
+			session_resume(c);
 		}
 		job_free(j);
 		j = next;

@@ -4,7 +4,7 @@
  * in its pool or relay for the client it is linked to (client.c reads its
  * replies).
  */
-#include "proxy/proxy.h"
+#include "proxy/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +16,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proxy/auth.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
 
 static void server_read_cb(void *arg);
 static void server_event_cb(void *arg, sbuf_event_t what);
@@ -52,7 +61,7 @@ static void server_retire(server_t *s)
 	s->state = SV_CLOSED;
 	s->client = NULL;
 	TAILQ_INSERT_TAIL(&w->closed_servers, s, link);
-	worker_reap_later(w);
+	context_reap_later(w);
 }
 
 /* Remove from the pool and close. The linked client, if any, must be told first. */
@@ -125,7 +134,7 @@ static int node_addr(worker_t *w, const pool_t *p, struct sockaddr_storage *ss, 
 server_t *server_connect(pool_t *p, const server_events_t *events)
 {
 	worker_t *w = p->worker;
-	const cfg_t *cfg = worker_cfg(w);
+	const cfg_t *cfg = context_cfg(w);
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	struct timeval tv;
@@ -303,7 +312,7 @@ void server_note_parameter(server_t *s, const uint8_t *body, size_t len)
 static void server_login_read(server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
-	size_t max = worker_cfg(s->pool->worker)->max_message_size;
+	size_t max = context_cfg(s->pool->worker)->max_message_size;
 
 	for (;;) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;

@@ -7,7 +7,7 @@
  * shards report it, and closing. Nothing here reads the client's messages:
  * what must go up to the message loop (client.c) goes through c->ops.
  */
-#include "proxy/client_int.h"
+#include "proxy/session.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +15,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/cancel.h"
+#include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/params.h"
+#include "proxy/pending.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/status.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/classify.h"
+#include "router/route.h"
+#include "router/shardmap.h"
 
 /* ---- state lists ---- */
 
@@ -46,12 +60,12 @@ static void move_to(client_t *c, client_state_t st, pool_t *p)
 	TAILQ_INSERT_TAIL(list_of(c, st), c, link);
 }
 
-void client_wait(client_t *c, pool_t *p)
+void session_wait(client_t *c, pool_t *p)
 {
 	move_to(c, CL_WAITING, p);
 }
 
-server_t *client_any_link(const client_t *c)
+server_t *session_any_link(const client_t *c)
 {
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL)
@@ -60,22 +74,22 @@ server_t *client_any_link(const client_t *c)
 }
 
 /* Logged in without a server (login.c knew the parameters): idle, and its messages go on. */
-void client_logged_in(client_t *c)
+void session_logged_in(client_t *c)
 {
 	move_to(c, CL_IDLE, NULL);
-	client_resume(c);
+	session_resume(c);
 }
 
-void client_unwait(client_t *c)
+void session_unwait(client_t *c)
 {
-	server_t *s = client_any_link(c);
+	server_t *s = session_any_link(c);
 
 	move_to(c, s != NULL ? CL_ACTIVE : CL_IDLE, s != NULL ? s->pool : NULL);
 }
 
 /* ---- links: at most one server per shard ---- */
 
-server_t *client_link(const client_t *c, int shard)
+server_t *session_link(const client_t *c, int shard)
 {
 	return shard >= 0 && shard < c->links_cap ? c->links[shard] : NULL;
 }
@@ -100,11 +114,11 @@ static int links_put(client_t *c, server_t *s)
 	return 0;
 }
 
-void client_unlinked(client_t *c, server_t *s)
+void session_unlinked(client_t *c, server_t *s)
 {
 	int shard = s->pool->shard;
 
-	if (client_link(c, shard) == s) {
+	if (session_link(c, shard) == s) {
 		c->links[shard] = NULL;
 		c->n_links--;
 	}
@@ -118,12 +132,12 @@ void client_unlinked(client_t *c, server_t *s)
 	if (c->state == CL_ACTIVE && c->n_links == 0)
 		move_to(c, CL_IDLE, NULL);
 	else if (c->state == CL_ACTIVE && c->pool == s->pool)
-		move_to(c, CL_ACTIVE, client_any_link(c)->pool);
+		move_to(c, CL_ACTIVE, session_any_link(c)->pool);
 }
 
 /* ---- output ---- */
 
-void client_send_buf(client_t *c, wire_buf_t *b)
+void session_send_buf(client_t *c, wire_buf_t *b)
 {
 	if (!b->failed)
 		sbuf_write(&c->sb, b->data, b->len);
@@ -135,7 +149,7 @@ static void send_error(client_t *c, const char *severity, const char *sqlstate, 
 
 	wire_buf_reset(b);
 	wire_put_error(b, severity, sqlstate, msg);
-	client_send_buf(c, b);
+	session_send_buf(c, b);
 }
 
 static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
@@ -143,7 +157,7 @@ static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
 	client_t *c = arg;
 	sbuf_loop_t *loop = &c->worker->loop;
 
-	client_close(c);
+	session_close(c);
 	sbuf_flush_all(loop);
 }
 
@@ -152,7 +166,7 @@ static void deferred_close_cb(evutil_socket_t fd, short what, void *arg)
  * the output empties, or from the event loop right away when it already is.
  * Never synchronously, because the caller still holds the client.
  */
-void client_close_after_flush(client_t *c)
+void session_close_after_flush(client_t *c)
 {
 	if (c->closing)
 		return;
@@ -165,7 +179,7 @@ void client_close_after_flush(client_t *c)
 	}
 }
 
-void client_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+void session_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -178,17 +192,17 @@ void client_fail(client_t *c, const char *severity, const char *sqlstate, const 
 	if (c->closing)
 		return;
 	send_error(c, severity, sqlstate, msg);
-	client_close_after_flush(c);
+	session_close_after_flush(c);
 }
 
 /* A failure as a value: its SQLSTATE and message are status.c's. */
-void client_fail_status(client_t *c, px_status_t st)
+void session_fail_status(client_t *c, px_status_t st)
 {
 	c->status = st;
-	client_fail(c, "FATAL", px_status_sqlstate(st), "pgshard: %s", px_status_message(st));
+	session_fail(c, "FATAL", px_status_sqlstate(st), "pgshard: %s", px_status_message(st));
 }
 
-void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
+void session_fail_with_body(client_t *c, const uint8_t *body, size_t len)
 {
 	wire_buf_t *b = &c->worker->scratch;
 
@@ -198,16 +212,16 @@ void client_fail_with_body(client_t *c, const uint8_t *body, size_t len)
 	wire_begin(b, 'E');
 	wire_put_bytes(b, body, len);
 	wire_end(b);
-	client_send_buf(c, b);
-	client_close_after_flush(c);
+	session_send_buf(c, b);
+	session_close_after_flush(c);
 }
 
-void client_protocol_violation(client_t *c, const char *what)
+void session_protocol_violation(client_t *c, const char *what)
 {
-	client_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
+	session_fail(c, "FATAL", "08P01", "pgshard: protocol violation: %s", what);
 }
 
-void client_drop_pending_sets(client_t *c)
+void session_drop_pending_sets(client_t *c)
 {
 	route_sets_free(c->pend_sets, c->n_pend_sets);
 	c->pend_sets = NULL;
@@ -222,10 +236,10 @@ static bool link_idle(const server_t *s)
 /*
  * Close the session: give back or close its servers, leave every list, close
  * the socket. The memory stays until the worker's reaper frees it
- * (client_free), so callers up the stack that hold c see c->closing and
+ * (session_free), so callers up the stack that hold c see c->closing and
  * CL_CLOSED instead of freed memory.
  */
-void client_close(client_t *c)
+void session_close(client_t *c)
 {
 	worker_t *w = c->worker;
 	server_t *s;
@@ -241,7 +255,7 @@ void client_close(client_t *c)
 	c->ops->closing(c);
 	if (c->state == CL_WAITING)
 		pool_remove_waiting(c);
-	while ((s = client_any_link(c)) != NULL) {
+	while ((s = session_any_link(c)) != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state
 		 * of this client, cannot serve anyone else. A statement still
@@ -251,7 +265,7 @@ void client_close(client_t *c)
 		if (link_idle(s) && !c->pinned) {
 			pool_release(s);
 		} else {
-			client_unlinked(c, s);
+			session_unlinked(c, s);
 			if (s->pending.count > 0)
 				cancel_server(w, s);
 			server_close(s, "client went away during a transaction");
@@ -263,17 +277,17 @@ void client_close(client_t *c)
 	w->n_clients--;
 	cancel_unregister(c);
 	sbuf_shutdown(&c->sb);
-	worker_reap_later(w);
+	context_reap_later(w);
 }
 
-void client_free(client_t *c)
+void session_free(client_t *c)
 {
 	c->ops->freeing(c);
 	sbuf_close(&c->sb);
 	ps_client_free(c);
 	params_free(&c->startup_params);
 	params_free(&c->session_params);
-	client_drop_pending_sets(c);
+	session_drop_pending_sets(c);
 	free(c->links);
 	tx_free(&c->tx);
 	free(c->txn_portal);
@@ -299,7 +313,7 @@ static void start_param_sync(client_t *c, server_t *s)
 
 	if (sql == NULL || server_query(s, b, sql, 'Q', PEND_SWALLOW) < 0) {
 		free(sql);
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return;
 	}
 	free(sql);
@@ -311,14 +325,14 @@ static void join_transaction(client_t *c, server_t *s)
 {
 	if (tx_join(&c->tx, s->pool->shard) < 0 ||
 	    server_query(s, &c->worker->scratch, c->tx.prefix, 'Q', PEND_SWALLOW) < 0)
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 }
 
-void client_linked(client_t *c, server_t *s)
+void session_linked(client_t *c, server_t *s)
 {
 	s->client = c;
 	if (links_put(c, s) < 0) {
-		client_fail_status(c, PX_NOMEM);
+		session_fail_status(c, PX_NOMEM);
 		return;
 	}
 	c->server = s;
@@ -328,7 +342,7 @@ void client_linked(client_t *c, server_t *s)
 
 	if (s->params_hash != c->params_hash) {
 		start_param_sync(c, s);
-		/* a login goes on in client_sync_done, once the values are known */
+		/* a login goes on in session_sync_done, once the values are known */
 		if (c->login_step == LOGIN_PARAMS || c->closing)
 			return;
 	} else if (c->login_step == LOGIN_PARAMS) {
@@ -343,16 +357,16 @@ void client_linked(client_t *c, server_t *s)
 	 * in order and the pending queue keeps the sync's replies away from
 	 * the client.
 	 */
-	client_resume(c);
+	session_resume(c);
 }
 
-void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len)
+void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len)
 {
 	s->syncing_params = false;
 	if (error_body != NULL) {
 		/* the server is fine, but its settings are now unknown */
 		s->params_hash = 0;
-		client_fail_with_body(c, error_body, len);
+		session_fail_with_body(c, error_body, len);
 		return;
 	}
 	s->params_hash = c->params_hash;
@@ -360,7 +374,7 @@ void client_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_
 		c->ops->params_known(c);
 }
 
-bool client_maybe_release(client_t *c)
+bool session_maybe_release(client_t *c)
 {
 	server_t *s;
 
@@ -369,20 +383,20 @@ bool client_maybe_release(client_t *c)
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))
 			return false;
-	while ((s = client_any_link(c)) != NULL)
+	while ((s = session_any_link(c)) != NULL)
 		pool_release(s);
 	/* anything the client sent meanwhile needs a server again */
-	client_resume(c);
+	session_resume(c);
 	return true;
 }
 
-void client_server_lost(client_t *c, server_t *s, const char *why)
+void session_server_lost(client_t *c, server_t *s, const char *why)
 {
-	client_unlinked(c, s);
-	client_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
+	session_unlinked(c, s);
+	session_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
 }
 
-char client_tx_status(const client_t *c)
+char session_tx_status(const client_t *c)
 {
 	return tx_status(&c->tx);
 }
@@ -392,7 +406,7 @@ char client_tx_status(const client_t *c)
  * itself (a query string with BEGIN in it) makes the client's: other shards
  * it touches join with a plain BEGIN.
  */
-void client_note_status(client_t *c, char status)
+void session_note_status(client_t *c, char status)
 {
 	if (tx_note_status(&c->tx, status) < 0 || status == 'I')
 		return;
@@ -401,7 +415,7 @@ void client_note_status(client_t *c, char status)
 			tx_join(&c->tx, i);
 }
 
-void client_tx_fail(client_t *c)
+void session_tx_fail(client_t *c)
 {
 	tx_fail(&c->tx);
 }
@@ -411,7 +425,7 @@ void client_tx_fail(client_t *c)
  * SQLSTATE+message, 'C' with str = tag, 'Z'): written now when nothing is
  * outstanding, else queued behind what the current server owes.
  */
-int client_reply(client_t *c, uint8_t reply, char *str)
+int session_reply(client_t *c, uint8_t reply, char *str)
 {
 	server_t *s = c->server;
 
@@ -420,16 +434,16 @@ int client_reply(client_t *c, uint8_t reply, char *str)
 			free(str);
 			return -1;
 		}
-		relay_flush_synthesized(c, s);
+		session_flush_synthesized(c, s);
 		return 0;
 	}
-	relay_emit(c, reply, str);
+	session_emit(c, reply, str);
 	free(str);
 	return 0;
 }
 
 /* SQLSTATE followed by the message: the `str` of an error reply the proxy makes. */
-char *client_error_str(const char *sqlstate, const char *fmt, va_list ap)
+char *session_error_str(const char *sqlstate, const char *fmt, va_list ap)
 {
 	char msg[1024], *str;
 
@@ -443,47 +457,47 @@ char *client_error_str(const char *sqlstate, const char *fmt, va_list ap)
 }
 
 /* An error the proxy answers in order; in a transaction it fails the transaction. */
-int client_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+int session_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 {
 	char *str;
 	va_list ap;
 
 	va_start(ap, fmt);
-	str = client_error_str(sqlstate, fmt, ap);
+	str = session_error_str(sqlstate, fmt, ap);
 	va_end(ap);
 	if (str == NULL)
 		return -1;
 	tx_fail(&c->tx);
-	return client_reply(c, 'E', str);
+	return session_reply(c, 'E', str);
 }
 
 /* PostgreSQL's answer to a statement in a failed transaction block. */
-int client_reply_aborted(client_t *c)
+int session_reply_aborted(client_t *c)
 {
-	return client_reply_error(c, "25P02",
-	                          "current transaction is aborted, commands ignored until end of "
-	                          "transaction block");
+	return session_reply_error(c, "25P02",
+	                           "current transaction is aborted, commands ignored until end of "
+	                           "transaction block");
 }
 
 /* PostgreSQL's answer to a Bind or Describe of a statement the client has not prepared. */
-int client_reply_no_statement(client_t *c, const char *name)
+int session_reply_no_statement(client_t *c, const char *name)
 {
 	if (name[0] == '\0')
-		return client_reply_error(c, "26000", "unnamed prepared statement does not exist");
-	return client_reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
+		return session_reply_error(c, "26000", "unnamed prepared statement does not exist");
+	return session_reply_error(c, "26000", "prepared statement \"%s\" does not exist", name);
 }
 
-int client_reply_tag(client_t *c, const char *tag)
+int session_reply_tag(client_t *c, const char *tag)
 {
 	char *str = strdup(tag);
 
-	return str != NULL ? client_reply(c, 'C', str) : -1;
+	return str != NULL ? session_reply(c, 'C', str) : -1;
 }
 
 /* The one shard a plan for one shard runs on; -1 when it needs several. */
-int client_single_shard(const client_t *c, const route_plan_t *p)
+int session_single_shard(const client_t *c, const route_plan_t *p)
 {
-	const cfg_t *cfg = worker_cfg(c->worker);
+	const cfg_t *cfg = context_cfg(c->worker);
 	int first = shard_set_first(&p->shards);
 
 	switch (p->kind) {
@@ -492,7 +506,7 @@ int client_single_shard(const client_t *c, const route_plan_t *p)
 	case ROUTE_ANY:
 		/* a copy on every shard: read it where the client already is */
 		for (int i = 0; i < cfg->n_shards; i++)
-			if (shard_set_has(&p->shards, i) && client_link(c, i) != NULL)
+			if (shard_set_has(&p->shards, i) && session_link(c, i) != NULL)
 				return i;
 		if (shard_set_has(&p->shards, cfg->default_shard))
 			return cfg->default_shard;
@@ -502,31 +516,31 @@ int client_single_shard(const client_t *c, const route_plan_t *p)
 	}
 }
 
-int client_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
+int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
 {
 	c->have_plan = false;
 	evbuffer_drain(in, total);
-	return client_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
+	return session_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
 /* Inside a transaction, the shards a statement that may write runs on have written. */
-void client_note_writes(client_t *c, const route_plan_t *p)
+void session_note_writes(client_t *c, const route_plan_t *p)
 {
 	int one;
 
 	if (!tx_open(&c->tx) || !p->is_write)
 		return;
-	one = client_single_shard(c, p);
+	one = session_single_shard(c, p);
 	if (one >= 0) {
 		tx_note_write(&c->tx, one);
 		return;
 	}
-	for (int i = 0; i < worker_cfg(c->worker)->n_shards; i++)
+	for (int i = 0; i < context_cfg(c->worker)->n_shards; i++)
 		if (shard_set_has(&p->shards, i))
 			tx_note_write(&c->tx, i);
 }
 
-bool client_aborted_tx_allows(const route_plan_t *p)
+bool session_aborted_tx_allows(const route_plan_t *p)
 {
 	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||
 	       p->txn == ROUTE_TXN_SAVEPOINT;
@@ -534,7 +548,7 @@ bool client_aborted_tx_allows(const route_plan_t *p)
 
 /* ---- replies made by the proxy ---- */
 
-void relay_emit(client_t *c, uint8_t reply, const char *str)
+void session_emit(client_t *c, uint8_t reply, const char *str)
 {
 	wire_buf_t *b = &c->worker->scratch;
 
@@ -554,7 +568,7 @@ void relay_emit(client_t *c, uint8_t reply, const char *str)
 		wire_end(b);
 		break;
 	case 'Z':
-		wire_put_ready(b, client_tx_status(c));
+		wire_put_ready(b, session_tx_status(c));
 		break;
 	default:
 		wire_put_empty(b, reply);
@@ -564,24 +578,24 @@ void relay_emit(client_t *c, uint8_t reply, const char *str)
 		sbuf_write(&c->sb, b->data, b->len);
 }
 
-void relay_flush_synthesized(client_t *c, server_t *s)
+void session_flush_synthesized(client_t *c, server_t *s)
 {
 	pending_t *p;
 
 	while ((p = pending_head(&s->pending)) != NULL && p->action == PEND_SYNTHESIZE) {
-		relay_emit(c, p->reply, p->str);
+		session_emit(c, p->reply, p->str);
 		pending_pop(&s->pending);
 	}
 }
 
 /* The message loop (client.c) goes on with the client's messages. */
-void client_resume(client_t *c)
+void session_resume(client_t *c)
 {
 	c->ops->resume(c);
 }
 
 /* A server linked to c has data: the message loop says who reads it. */
-void client_server_reply(client_t *c, server_t *s)
+void session_server_reply(client_t *c, server_t *s)
 {
 	c->ops->server_reply(c, s);
 }

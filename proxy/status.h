@@ -2,7 +2,7 @@
  * status.h — why something pgshard does for a client failed, as a value.
  *
  * Functions return a status (or a failed step, with the status left in the
- * client); one place, client_fail_status (session.c), turns it into the
+ * client); one place, session_fail_status (session.c), turns it into the
  * client's ErrorResponse with the SQLSTATE PostgreSQL uses for that kind of
  * failure. Pure: unit-tested in proxy/tests/test_status.c.
  */

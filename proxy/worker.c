@@ -9,7 +9,7 @@
  * another worker only to pass on a CancelRequest for one of its sessions
  * (cancel.c).
  */
-#include "proxy/proxy.h"
+#include "proxy/worker.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -18,8 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cancel.h"
+#include "proxy/client.h"
+#include "proxy/context.h"
 #include "proxy/control.h"
+#include "proxy/gather.h"
 #include "proxy/log.h"
+#include "proxy/login.h"
+#include "proxy/nodes.h"
+#include "proxy/pool.h"
+#include "proxy/prepare.h"
+#include "proxy/routejob.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/wire.h"
 
 int g_n_workers = 1;
 worker_t *g_workers;
@@ -52,7 +65,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	w->cfg_next = NULL;
 	pthread_mutex_unlock(&w->lock);
 	if (next != NULL) {
-		cfg_ref_put(w->cfg);
+		context_cfg_ref_put(w->cfg);
 		w->cfg = next;
 		login_params_free(w); /* the shards may be other servers now */
 	}
@@ -77,7 +90,7 @@ void worker_reap_now(worker_t *w)
 
 	while ((c = TAILQ_FIRST(&w->closed_clients)) != NULL) {
 		TAILQ_REMOVE(&w->closed_clients, c, link);
-		client_free(c);
+		session_free(c);
 	}
 	while ((s = TAILQ_FIRST(&w->closed_servers)) != NULL) {
 		TAILQ_REMOVE(&w->closed_servers, s, link);
@@ -96,8 +109,8 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 
 	time_t now = time(NULL);
 
-	pool_close_idle(w, now - worker_cfg(w)->server_idle_timeout_s);
-	client_login_timeouts(w, now);
+	pool_close_idle(w, now - context_cfg(w)->server_idle_timeout_s);
+	login_timeouts(w, now);
 	sbuf_flush_all(&w->loop);
 }
 
@@ -118,7 +131,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
-	w->cfg = cfg_ref_get(cfg);
+	w->cfg = context_cfg_ref_get(cfg);
 	w->nodes = control_view();
 	w->next_id = (uint64_t)index << 48;
 	pthread_mutex_init(&w->lock, NULL);
@@ -177,9 +190,9 @@ void worker_set_config(worker_t *w, cfg_ref_t *cfg)
 
 	pthread_mutex_lock(&w->lock);
 	old = w->cfg_next;
-	w->cfg_next = cfg_ref_get(cfg);
+	w->cfg_next = context_cfg_ref_get(cfg);
 	pthread_mutex_unlock(&w->lock);
-	cfg_ref_put(old);
+	context_cfg_ref_put(old);
 	event_active(w->reload_ev, 0, 0);
 }
 
@@ -196,18 +209,18 @@ void worker_join(worker_t *w)
 	pthread_join(w->thread, NULL);
 	/* the loop is over: tear everything down on this thread */
 	while ((c = TAILQ_FIRST(&w->login_clients)) != NULL)
-		client_close(c);
+		session_close(c);
 	while ((c = TAILQ_FIRST(&w->idle_clients)) != NULL)
-		client_close(c);
+		session_close(c);
 	{
 		pool_t *p;
 
 		TAILQ_FOREACH(p, &w->pools, link)
 		{
 			while ((c = TAILQ_FIRST(&p->active_clients)) != NULL)
-				client_close(c);
+				session_close(c);
 			while ((c = TAILQ_FIRST(&p->waiting)) != NULL)
-				client_close(c);
+				session_close(c);
 		}
 	}
 	pool_close_all(w);
@@ -232,9 +245,9 @@ void worker_join(worker_t *w)
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
-	worker_route_drop(w);
-	cfg_ref_put(w->cfg);
-	cfg_ref_put(w->cfg_next);
+	context_route_drop(w);
+	context_cfg_ref_put(w->cfg);
+	context_cfg_ref_put(w->cfg_next);
 	nodes_box_clear(&w->nodes_box);
 	nodes_view_put(w->nodes);
 	pthread_mutex_destroy(&w->lock);

@@ -97,8 +97,8 @@ static void test_table_lists_each_shard_primary_then_its_replicas_in_file_order(
 	assert_null(nodes_primary(t, -1));
 	assert_null(nodes_replica(t, 0, 2));
 
-	assert_string_equal(node_role_name(t->nodes[0].role), "primary");
-	assert_string_equal(node_role_name(t->nodes[1].role), "replica");
+	assert_string_equal(nodes_role_name(t->nodes[0].role), "primary");
+	assert_string_equal(nodes_role_name(t->nodes[1].role), "replica");
 	nodes_table_put(t);
 	cfg_free(cfg);
 }
@@ -151,7 +151,7 @@ static void test_a_new_view_knows_nothing_yet(void **state)
 		assert_string_equal(st->error, "");
 	}
 	assert_false(nodes_view_addr(v, "10.0.0.1", 5432, &ss, &len));
-	assert_string_equal(node_health_name(NODE_UNKNOWN), "unknown");
+	assert_string_equal(nodes_health_name(NODE_UNKNOWN), "unknown");
 	nodes_table_put(t); /* the view holds its own reference */
 	nodes_view_put(v);
 	cfg_free(cfg);

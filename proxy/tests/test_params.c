@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/proxy.h"
+#include "proxy/params.h"
+#include "proxy/wire.h"
 
 #define SYNC_HEAD "RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION"
 

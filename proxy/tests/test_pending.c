@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/proxy.h"
+#include "proxy/pending.h"
 
 static void test_empty_queue_has_no_head_and_pop_is_harmless(void **state)
 {

@@ -1,18 +1,18 @@
 /*
- * fanout_int.h — the state of a statement on several shards, shared by
+ * fanout_state.h — the state of a statement on several shards, shared by
  * fanout.c (running it, merging result by result, COPY) and gather.c (the
  * merges of scatter-gather: sorted streams, LIMIT/OFFSET, partial results
- * finished by a final query).
+ * finished by a final query), and what fanout_state.c does with it: keep
+ * the first error of a result.
  */
-#ifndef PGSHARD_PROXY_FANOUT_INT_H
-#define PGSHARD_PROXY_FANOUT_INT_H
+#ifndef PGSHARD_PROXY_FANOUT_STATE_H
+#define PGSHARD_PROXY_FANOUT_STATE_H
 
 #include "proxy/proxy.h"
 #include "router/copy.h"
 #include "router/gather.h"
 #include "router/gather_sql.h"
 #include "router/merge.h"
-#include "router/plancache.h"
 #include "router/rowcmp.h"
 
 typedef struct member {
@@ -110,47 +110,8 @@ struct fanout {
 	int float_digits;   /* the session's extra_float_digits, as the first member said */
 };
 
-/* ---- gather.c ---- */
-
-/* Make f a scatter-gather of c's plan: the gather plan of `sql` with these parameters.
- * 0; -1 with sqlstate and message (refused, or out of memory). */
-int gather_setup(client_t *c, fanout_t *f, const char *sql, const route_param_t *params,
-                 int n_params, char sqlstate[6], char *err, size_t errlen);
-/* Whether the first member must be asked the database's collation first. */
-bool gather_needs_collation(client_t *c, const fanout_t *f);
-/* The one-row answer of router/gather_sql.h's gather_collation_sql. */
-void gather_note_collation(client_t *c, const uint8_t *body, size_t len);
-/* Before partial results: the one-row answer of gather_float_digits_sql. */
-void gather_note_float_digits(fanout_t *f, const uint8_t *body, size_t len);
-
-/*
- * A member's message during a scatter-gather result ('T', 'D', 'C'):
- * 1 when gather.c took care of it (it went to the client or was
- * dropped), 2 when the member must not be read further for now (its head
- * row waits for its turn), 0 when fanout.c handles it as usual.
- */
-int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const uint8_t *msg,
-                   size_t total);
-/* Send rows of the sorted merge while every member has one and the client keeps up. */
-void gather_pump(client_t *c, fanout_t *f);
-/* Every member finished the partial results: start the final query. 1 started, 0 not one, -1
- * failed (error kept in f). */
-int gather_finalize(client_t *c, fanout_t *f);
-/* A member's error is the shards refusing a user-defined aggregate (see gather_plan_t.probed):
- * true when the proxy's own error, which says so, stands for it. */
-bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len);
-/* The CommandComplete tag of a streamed result. */
-void gather_tag(const fanout_t *f, char *out, size_t outlen);
-void gather_free(fanout_t *f);
-
-/* ---- fanout.c, for gather.c ---- */
-
-/* fanout_state.c: the first error of the result (a shard's body, or pgshard's own) */
+/* The first error of the result: a shard's ErrorResponse body, or pgshard's own. */
 void fanout_keep_error(fanout_t *f, const uint8_t *body, size_t len);
 void fanout_own_error(fanout_t *f, const char *sqlstate, const char *msg);
-void fanout_drain_member(client_t *c, fanout_t *f, member_t *m);
-/* Send a statement to a member as the fan-out runs: a Query, or the extended batch
- * (parameters and result formats as f's phase needs them). */
-int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql);
 
 #endif

@@ -1,0 +1,16 @@
+/*
+ * pending.h — the pending queue of a linked client/server pair (pending.c;
+ * the queue and its entries are in proxy.h).
+ */
+#ifndef PGSHARD_PROXY_PENDING_H
+#define PGSHARD_PROXY_PENDING_H
+
+#include "proxy/proxy.h"
+
+int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
+                 ps_entry_t *ps, char *str);
+pending_t *pending_head(pending_queue_t *q);
+void pending_pop(pending_queue_t *q);
+void pending_clear(pending_queue_t *q);
+
+#endif

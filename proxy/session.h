@@ -1,0 +1,75 @@
+/*
+ * session.h — a client session as the layers below the message loop see it
+ * (session.c): its state lists, its links (at most one server per shard),
+ * its output, linking a server and letting it go, its transaction as the
+ * shards report it, and closing.
+ */
+#ifndef PGSHARD_PROXY_SESSION_H
+#define PGSHARD_PROXY_SESSION_H
+
+#include <stdarg.h>
+
+#include "proxy/proxy.h"
+
+/* ---- state lists ---- */
+
+void session_wait(client_t *c, pool_t *p); /* into p->waiting, CL_WAITING */
+void session_unwait(client_t *c);          /* out of p->waiting, back to CL_IDLE */
+void session_logged_in(client_t *c);
+
+/* ---- links: at most one server per shard ---- */
+
+server_t *session_link(const client_t *c, int shard);
+server_t *session_any_link(const client_t *c);
+void session_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
+int session_single_shard(const client_t *c, const route_plan_t *p); /* -1: several */
+
+/* ---- output, failing and closing ---- */
+
+void session_send_buf(client_t *c, wire_buf_t *b);
+/* Stop reading, let the output drain, then close. */
+void session_close_after_flush(client_t *c);
+void session_fail(client_t *c, const char *severity, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void session_fail_status(client_t *c, px_status_t st); /* FATAL with the status's SQLSTATE */
+void session_fail_with_body(client_t *c, const uint8_t *error_body, size_t len);
+void session_protocol_violation(client_t *c, const char *what);
+void session_close(client_t *c);
+void session_free(client_t *c); /* a CL_CLOSED client, from the reaper */
+
+/* ---- linking, and the transaction as the shards report it ---- */
+
+void session_linked(client_t *c, server_t *s); /* pool gave it a server */
+void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
+bool session_maybe_release(client_t *c);
+void session_server_lost(client_t *c, server_t *s, const char *why);
+char session_tx_status(const client_t *c);
+void session_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
+void session_tx_fail(client_t *c);                  /* an error inside the transaction */
+void session_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
+void session_note_writes(client_t *c, const route_plan_t *p);
+bool session_aborted_tx_allows(const route_plan_t *p);
+
+/* ---- replies made by the proxy ---- */
+
+/* Write a reply the proxy makes, in order: behind what the current server still owes. */
+int session_reply(client_t *c, uint8_t reply, char *str);
+char *session_error_str(const char *sqlstate, const char *fmt, va_list ap);
+/* Answers the proxy makes itself, in order (see session_reply). */
+int session_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int session_reply_aborted(client_t *c);                        /* 25P02 */
+int session_reply_no_statement(client_t *c, const char *name); /* 26000 */
+int session_reply_tag(client_t *c, const char *tag);
+/* ReadyForQuery for a statement the proxy answered; the message is consumed. */
+int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total);
+void session_emit(client_t *c, uint8_t reply, const char *str); /* see session_reply */
+/* Send the replies the proxy makes itself that are due now (head of the queue). */
+void session_flush_synthesized(client_t *c, server_t *s);
+
+/* ---- up to the message loop (c->ops) ---- */
+
+void session_resume(client_t *c);
+void session_server_reply(client_t *c, server_t *s); /* called when the server has data */
+
+#endif
