@@ -25,6 +25,9 @@ Needs the env of a running cluster (`. DIR/env.sh`; PGSHARD_DIR names the pid fi
   integration/fuzz_sessions.py --seed S --only N --show     (print it, send nothing)
   integration/fuzz_sessions.py --record                     (re-record the sessions)
 
+PGSHARD_ON_HANG=CMD runs CMD (shell) when a checked query gets no reply, while that
+connection is still open: e.g. a gdb script that prints the worker's pools and clients.
+
 Output: figures (sessions sent, sessions/s, well-behaved queries checked), "ok"/"FAIL" lines,
 then exactly "N passed, N failed".
 """

@@ -54,7 +54,8 @@ bool session_aborted_tx_allows(const route_plan_t *p);
 
 /* Write a reply the proxy makes, in order: behind what the current server still owes. */
 int session_reply(client_t *c, uint8_t reply, char *str);
-char *session_error_str(const char *sqlstate, const char *fmt, va_list ap);
+char *session_error_str(const char *sqlstate, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Answers the proxy makes itself, in order (see session_reply). */
 int session_reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -394,6 +394,10 @@ class Watcher:
         try:
             got = r.simple(sql)
         except Failure as e:
+            # a debugging hook: PGSHARD_ON_HANG runs (shell) while the connection that got
+            # no reply is still open, e.g. a gdb script that dumps the worker's pools
+            if os.environ.get("PGSHARD_ON_HANG"):
+                subprocess.run(os.environ["PGSHARD_ON_HANG"], shell=True, timeout=300)
             # what the shards were doing while no reply came: waiting on a lock that a
             # session of the load holds is PostgreSQL's doing, not the proxy's
             raise Failure("%s on %r; shards meanwhile: %s" % (e, sql[:60], shard_activity()))
