@@ -379,8 +379,8 @@ class Watcher:
     where rows is the list of rows (lists of str) the query must return; BEGIN/COMMIT
     around them when `transaction`."""
 
-    def __init__(self, port, queries, max_wait=2.0, transaction=False, name="watcher"):
-        self.port, self.queries, self.max_wait = port, queries, max_wait
+    def __init__(self, port, queries, max_wait=2.0, transaction=False, name="watcher", pause=0.0):
+        self.port, self.queries, self.max_wait, self.pause = port, queries, max_wait, pause
         self.transaction, self.name = transaction, name
         self.stop_ev = threading.Event()
         self.errors, self.checked, self.slowest = [], 0, 0.0
@@ -427,6 +427,8 @@ class Watcher:
                         self.errors.append("%s: %r: rows %.200r error %r, want %.200r"
                                            % (self.name, sql[:60], rows, err, want))
                     self.checked += 1
+                    if self.pause:
+                        time.sleep(self.pause)
                 if self.transaction:
                     rows, tags, err, status = self._timed(r, "commit")
                     if err or status != "I" or tags != ["COMMIT"]:
