@@ -43,6 +43,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/hexdigit.h"
+
 /* How far past a byte the scanner may look to judge it ("\." and then
  * "\r\n"): an unfinished piece is at least the bytes kept for it minus this. */
 #define COPY_LOOKAHEAD 3
@@ -496,17 +498,6 @@ static scan_result_t scan_line(copy_splitter_t *s, const uint8_t *d, size_t n, b
 }
 
 /* ---- text and csv: the key field ---- */
-
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool is_octal(uint8_t c)
 {

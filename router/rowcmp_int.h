@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "router/rowcmp.h"
+#include "router/hexdigit.h"
 
 enum {
 	OID_BOOL = 16,
@@ -79,17 +80,6 @@ static inline int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, siz
 static inline bool is_digit(uint8_t c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static inline int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static inline bool field_is(const rowcmp_field_t *f, const char *lit)

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/hexdigit.h"
+
 #include <xxhash.h>
 
 /* ------------------------------------------------------------------------ */
@@ -136,17 +138,6 @@ static int parse_bigint(const char *s, size_t len, int64_t *out)
 		return -1;
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return 0;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*

@@ -83,7 +83,8 @@ static inline const shard_map_t *map_named(const char *name)
 	return NULL;
 }
 
-/* Where the router's own maps put a bigint key: the expectation, never hard-coded. */
+/* Where the router's own maps put a bigint key: tests compute the shard they expect
+ * with it rather than writing shard numbers down. */
 static inline int shard_of(const char *map, int64_t v)
 {
 	shard_key_t k;
