@@ -304,6 +304,32 @@ static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size
 	return rc;
 }
 
+/*
+ * Flush and Sync have no body. PostgreSQL answers one that has a body with
+ * 08P01 "invalid message format"; after such a Flush it skips everything up
+ * to the next Sync, while such a Sync still ends the batch. The proxy
+ * answers the same way itself rather than pass the message on: a Flush
+ * expects no reply, so a server skipping to a Sync would swallow, unseen,
+ * the next statement of whichever client it serves next. A Sync goes on as
+ * a Sync without the body.
+ */
+static int flush_sync_with_body(client_t *c, uint8_t type, struct evbuffer *in, size_t *total)
+{
+	static const uint8_t sync[WIRE_HEADER_LEN] = {'S', 0, 0, 0, 4};
+
+	if (session_reply_error(c, "08P01", "invalid message format") < 0)
+		return STEP_FAIL;
+	evbuffer_drain(in, *total);
+	if (type == 'H') {
+		c->skip_until_sync = true;
+		return STEP_NEXT;
+	}
+	if (evbuffer_prepend(in, sync, sizeof(sync)) < 0)
+		return STEP_FAIL;
+	*total = sizeof(sync);
+	return STEP_NEXT;
+}
+
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	if (c->fan != NULL) {
@@ -328,6 +354,12 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 	if (c->skip_until_sync && type != 'S') {
 		evbuffer_drain(in, total);
 		return STEP_NEXT;
+	}
+	if ((type == 'H' || type == 'S') && total != WIRE_HEADER_LEN) {
+		int rc = flush_sync_with_body(c, type, in, &total);
+
+		if (rc != STEP_NEXT || type == 'H')
+			return rc;
 	}
 	if (c->connect_error != NULL)
 		return fail_unreachable(c, type, in, total);

@@ -237,6 +237,12 @@ void pool_server_ready(server_t *s)
 	s->client = NULL;
 	s->idle_since = time(NULL);
 	TAILQ_INSERT_TAIL(&p->idle, s, link);
+	/*
+	 * What it said while its client held it parked was not read: read it
+	 * now, before it serves anyone else (an error there closes it).
+	 */
+	if (evbuffer_get_length(s->sb.in) > 0 && !server_read_idle(s))
+		return;
 
 	c = next_waiting(p);
 	if (c != NULL)

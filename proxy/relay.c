@@ -11,6 +11,9 @@
  *   ReadyForQuery 'Z'                                        answers Sync, Query, FunctionCall
  *   ErrorResponse 'E' in the extended protocol answers the message that
  *   failed, and the server then skips everything up to the next Sync.
+ *   NoticeResponse, ParameterStatus and NotificationResponse may come at any
+ *   time; anything else with nothing in the queue means the server is out of
+ *   step, and it is closed.
  *
  * When a reply completes the head of the queue, replies the proxy makes
  * itself are due if they are next, so they reach the client exactly where
@@ -159,6 +162,18 @@ void relay_reply(client_t *c, server_t *s)
 		}
 
 		head = pending_head(&s->pending);
+		if (head == NULL && type != 'N' && type != 'S' && type != 'A') {
+			/*
+			 * Nothing was asked: the server is out of step with the proxy,
+			 * or says why it is going away. The client sees its error; the
+			 * server is not trusted with another statement.
+			 */
+			if (type == 'E' && evbuffer_remove_buffer(in, out, total) != (int)total)
+				return;
+			session_server_lost(c, s, "message from the server that nothing asked for");
+			server_close(s, "unexpected message");
+			return;
+		}
 		swallow = head != NULL && head->action == PEND_SWALLOW;
 		forward = !swallow;
 

@@ -382,29 +382,41 @@ static void server_login_read(server_t *s)
 	}
 }
 
-/* An idle server should say nothing; if it does (shutdown, a notice), take note. */
-static void server_idle_read(server_t *s)
+/*
+ * An idle server says nothing unasked but a ParameterStatus, a notice or a
+ * notification (nobody listens to the last two now). Anything else means it
+ * is out of step with the proxy (an error for a message that expected no
+ * answer, a reply nobody waits for): it cannot serve anyone, and is closed.
+ */
+bool server_read_idle(server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
 	uint8_t hdr[WIRE_HEADER_LEN], type;
 	size_t total;
 
 	while (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ev_ssize_t)sizeof(hdr)) {
-		if (wire_frame(hdr, evbuffer_get_length(in), SIZE_MAX / 2, &type, &total) !=
-		    WIRE_FRAME_OK)
-			return;
-		if (type == 'E') {
-			server_close(s, "error from idle server");
-			return;
+		switch (wire_frame(hdr, evbuffer_get_length(in), SIZE_MAX / 2, &type, &total)) {
+		case WIRE_FRAME_OK:
+			break;
+		case WIRE_FRAME_NEED_MORE:
+			return true;
+		default:
+			server_close(s, "invalid message length");
+			return false;
 		}
 		if (type == 'S') {
 			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 
 			if (msg != NULL)
 				server_note_parameter(s, msg + 5, total - 5);
+		} else if (type != 'N' && type != 'A') {
+			server_close(s, type == 'E' ? "error from idle server"
+			                            : "unexpected message from idle server");
+			return false;
 		}
 		evbuffer_drain(in, total);
 	}
+	return true;
 }
 
 static void server_read_cb(void *arg)
@@ -416,7 +428,7 @@ static void server_read_cb(void *arg)
 		server_login_read(s);
 		break;
 	case SV_IDLE:
-		server_idle_read(s);
+		server_read_idle(s);
 		break;
 	case SV_ACTIVE:
 		s->client->ops->server_reply(s->client, s);

@@ -17,5 +17,7 @@ void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
                  pending_action_t action);
 void server_note_parameter(server_t *s, const uint8_t *body, size_t len);
+/* Read what an idle server sent unasked; false when that closed it (see server.c). */
+bool server_read_idle(server_t *s);
 
 #endif

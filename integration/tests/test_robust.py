@@ -521,6 +521,49 @@ def error_skips_query_until_sync_like_postgres():
             p.healthy()
 
 
+@test
+def flush_and_sync_with_a_body_like_postgres():
+    # PostgreSQL answers a Flush with a body with 08P01 and then skips to the next Sync (the
+    # Query in between gets no answer); a Sync with a body gets 08P01 and still ends the batch
+    with Tables(rows=one_row_per_shard()):
+        with Proxy("flush_body") as p:
+            def steps():
+                return [(msg(b"H", b"xy") + Raw.query("select 1") + Raw.SYNC, 1),
+                        (msg(b"S", b"xy") + Raw.query("select 2"), 2),
+                        (Raw.query("select 42"), 1)]
+            like_postgres(p, steps, "Flush and Sync with a body")
+            p.healthy()
+
+
+@test
+def flush_with_a_body_does_not_reach_the_next_client():
+    # pool_size 1: B waits for A's server. A's COMMIT and a Flush with a body arrive in one
+    # write; passed on, the Flush would make the server skip to a Sync, and B's Query, sent
+    # on that server as soon as the COMMIT frees it, would get no answer.
+    k0 = rl.key_on(0)
+    with Tables(rows={k0: "x"}):
+        with Proxy("flush_body_pool1", {"pool_size": 1}) as p:
+            a = login(p.port, timeout=8)
+            b = login(p.port, timeout=8)
+            try:
+                for sql in ("begin", "select v from rb_items where id = %d" % k0):
+                    rows, tags, err, status = a.simple(sql)
+                    eq((err, status), (None, "T"), "A: " + sql)
+                b.send(Raw.query("select v from rb_items where id = %d" % k0))
+                time.sleep(0.3)  # B now waits for the pool's one server
+                got_a = conversation(a, [(Raw.query("commit") + msg(b"H", b"xy"), 1),
+                                         (Raw.SYNC, 1)])
+                eq(got_a, [("C", "COMMIT"), ("Z", "I"), ("E", "08P01"), ("Z", "I")],
+                   "A: COMMIT, then the Flush's error and the Sync's ReadyForQuery")
+                got_b = b.until_ready()
+                kinds = [k for k, _ in got_b]
+                eq(kinds, ["T", "D", "C", "Z"], "B's answer on the server A's COMMIT freed")
+            finally:
+                a.close()
+                b.close()
+            p.healthy()
+
+
 # ---------------------------------------------------------------------------------------
 # 8. a shard hint that contradicts the key; abandoned queries; a shard that is down
 
