@@ -634,7 +634,13 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			/* a Describe without Execute: answer it before this Sync */
 			int rc = run_fan_portal(c, 0, true);
 
-			return rc < 0 ? STEP_FAIL : STEP_WAIT;
+			if (rc < 0)
+				return STEP_FAIL;
+			/* the fan-out (or the pool) resumes the client; a refusal already answered
+			 */
+			if (rc == 0 || c->fan != NULL)
+				return STEP_WAIT;
+			return STEP_NEXT; /* the Sync is still at the head: now it ends the batch */
 		}
 		c->skip_until_sync = false;
 		return session_end_sql_statement(c, in, total);
