@@ -1,0 +1,136 @@
+/*
+ * twophase.c — gids and statements of pgshard's two-phase commit (see
+ * twophase.h for the protocol).
+ */
+#include "router/twophase.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char twophase_setup_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS pgshard; "
+    "CREATE TABLE IF NOT EXISTS pgshard.decisions ("
+    "gid pg_catalog.text PRIMARY KEY, "
+    "committed pg_catalog.bool NOT NULL, "
+    "decided_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())";
+
+const char twophase_max_prepared_sql[] =
+    "SELECT pg_catalog.current_setting('max_prepared_transactions')::pg_catalog.int4";
+
+const char twophase_list_prepared_sql[] =
+    "SELECT gid, pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) "
+    "prepared)::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts "
+    "WHERE pg_catalog.starts_with(gid, '" TWOPHASE_GID_PREFIX "') "
+    "AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() ORDER BY prepared";
+
+void twophase_gid(char *buf, uint64_t instance, int decider, uint64_t n)
+{
+	snprintf(buf, TWOPHASE_GID_MAX, TWOPHASE_GID_PREFIX "%016" PRIx64 ":%d:%" PRIx64, instance,
+	         decider, n);
+}
+
+int twophase_gid_decider(const char *gid)
+{
+	const char *p = gid + strlen(TWOPHASE_GID_PREFIX);
+	long d = 0;
+	int digits = 0;
+
+	if (strncmp(gid, TWOPHASE_GID_PREFIX, strlen(TWOPHASE_GID_PREFIX)) != 0 ||
+	    strlen(gid) >= TWOPHASE_GID_MAX)
+		return -1;
+	for (int i = 0; i < 16; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return -1;
+	if (*p++ != ':')
+		return -1;
+	for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+		d = d * 10 + (*p - '0');
+	if (digits == 0 || *p++ != ':')
+		return -1;
+	if (*p == '\0')
+		return -1;
+	for (; *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return -1;
+	return (int)d;
+}
+
+/* before gid after: the gid needs no quoting once it is known to be ours. */
+static char *with_gid(const char *before, const char *gid, const char *after)
+{
+	size_t lb = strlen(before), lg = strlen(gid), la = strlen(after);
+	char *sql;
+
+	if (twophase_gid_decider(gid) < 0)
+		return NULL;
+	sql = malloc(lb + lg + la + 1);
+	if (sql == NULL)
+		return NULL;
+	memcpy(sql, before, lb);
+	memcpy(sql + lb, gid, lg);
+	memcpy(sql + lb + lg, after, la + 1);
+	return sql;
+}
+
+#define RECORD_INTO "INSERT INTO pgshard.decisions (gid, committed) VALUES ('"
+
+char *twophase_record_sql(const char *gid)
+{
+	return with_gid(RECORD_INTO, gid, "', true)");
+}
+
+char *twophase_prepare_sql(const char *gid)
+{
+	return with_gid("PREPARE TRANSACTION '", gid, "'");
+}
+
+char *twophase_commit_sql(const char *gid)
+{
+	return with_gid("COMMIT PREPARED '", gid, "'");
+}
+
+char *twophase_rollback_sql(const char *gid)
+{
+	return with_gid("ROLLBACK PREPARED '", gid, "'");
+}
+
+char *twophase_tombstone_sql(const char *gid)
+{
+	return with_gid(RECORD_INTO, gid, "', false) ON CONFLICT (gid) DO NOTHING");
+}
+
+char *twophase_decision_sql(const char *gid)
+{
+	return with_gid(
+	    "SELECT committed FROM pgshard.decisions WHERE gid OPERATOR(pg_catalog.=) '", gid, "'");
+}
+
+char *twophase_cleanup_sql(const char *const *prepared, int n, int min_age_s)
+{
+	static const char head[] =
+	    "DELETE FROM pgshard.decisions WHERE decided_at OPERATOR(pg_catalog.<) "
+	    "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))";
+	static const char keep[] = " AND gid OPERATOR(pg_catalog.<>) ALL (ARRAY[";
+	size_t len = sizeof(head) + 16 + sizeof(keep) + 32, at;
+	char *sql;
+
+	for (int i = 0; i < n; i++) {
+		if (twophase_gid_decider(prepared[i]) < 0)
+			return NULL;
+		len += strlen(prepared[i]) + 4;
+	}
+	sql = malloc(len);
+	if (sql == NULL)
+		return NULL;
+	at = (size_t)snprintf(sql, len, head, min_age_s < 0 ? 0 : min_age_s);
+	if (n > 0) {
+		at += (size_t)snprintf(sql + at, len - at, "%s", keep);
+		for (int i = 0; i < n; i++)
+			at += (size_t)snprintf(sql + at, len - at, "%s'%s'", i > 0 ? "," : "",
+			                       prepared[i]);
+		snprintf(sql + at, len - at, "]::pg_catalog.text[])");
+	}
+	return sql;
+}
