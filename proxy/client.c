@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/extended.h"
 #include "proxy/fanout.h"
@@ -43,7 +44,9 @@ static void frontend_resume(client_t *c);
 /* A linked server has data: the statement on several shards, or the relay, reads it. */
 static void frontend_server_reply(client_t *c, server_t *s)
 {
-	if (c->fan != NULL && fanout_has(c->fan, s))
+	if (c->commit != NULL && commit_has(c->commit, s))
+		commit_reply(c, s);
+	else if (c->fan != NULL && fanout_has(c->fan, s))
 		fanout_reply(c, s);
 	else
 		relay_reply(c, s);
@@ -53,11 +56,23 @@ static void frontend_unlinked(client_t *c, server_t *s)
 {
 	if (c->fan != NULL)
 		fanout_member_lost(c, s);
+	if (c->commit != NULL)
+		commit_member_lost(c, s);
+}
+
+/* A linked server's connection broke: a commit goes on without it; anything else fails. */
+static void frontend_server_lost(client_t *c, server_t *s, const char *why)
+{
+	if (c->commit != NULL && commit_has(c->commit, s))
+		commit_server_lost(c, s);
+	else
+		session_server_lost(c, s, why);
 }
 
 /* The session closes: what runs for it now stops. */
 static void frontend_closing(client_t *c)
 {
+	commit_free(c);
 	fanout_free(c);
 	routejob_forget(c);
 }
@@ -80,7 +95,7 @@ static const client_ops_t frontend_ops = {
     .pool_linked = session_linked,
     .pool_released = session_unlinked,
     .pool_failed = login_connect_failed,
-    .server_lost = session_server_lost,
+    .server_lost = frontend_server_lost,
 };
 
 /* ---- life cycle ---- */
@@ -188,6 +203,20 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 	return STEP_NEXT;
 }
 
+/* A COMMIT of a transaction that wrote on several shards: in two phases (commit.c). */
+static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
+{
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	if (commit_start(c, true) < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
 static int on_query(client_t *c, struct evbuffer *in, size_t total)
 {
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
@@ -255,6 +284,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 				return STEP_FAIL;
 			sql = "ROLLBACK";
 		}
+		if (c->txd.two_phase)
+			return commit_on_links(c, in, total);
 		if (c->txd.action == TX_ON_ALL)
 			return run_on_several(c, sql, in, total, true);
 		return forward_use_shard(c, session_any_link(c)->pool->shard) == 1
@@ -332,6 +363,8 @@ static int flush_sync_with_body(client_t *c, uint8_t type, struct evbuffer *in, 
 
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
+	if (c->commit != NULL)
+		return STEP_WAIT; /* the commit answers first */
 	if (c->fan != NULL) {
 		fanout_copy_t copy = fanout_copy_state(c->fan);
 

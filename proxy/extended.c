@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
@@ -452,6 +453,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		free(c->txn_sql);
 		c->txn_portal = strdup(m.portal);
 		c->txn_sql = strdup(c->txd.as_rollback ? "ROLLBACK" : st.query);
+		c->txn_two_phase = c->txd.two_phase;
 		if (c->txn_portal == NULL || c->txn_sql == NULL)
 			return STEP_FAIL;
 		c->have_plan = false;
@@ -613,7 +615,8 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 					shard_set_add(&c->plan.shards, i);
 			c->plan.merge = ROUTE_MERGE_ONE;
 			c->plan.split_insert = false;
-			rc = fanout_query(c, sql, false);
+			rc =
+			    c->txn_two_phase ? commit_start(c, false) : fanout_query(c, sql, false);
 			free(sql);
 			evbuffer_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;

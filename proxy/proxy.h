@@ -75,6 +75,7 @@ typedef struct ps_server_set ps_server_set_t;
 typedef struct fanout fanout_t;
 typedef struct worker_coll worker_coll_t;
 typedef struct route_job route_job_t;
+typedef struct commit commit_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -142,10 +143,11 @@ typedef enum client_state {
  * view ask one thing.
  */
 typedef enum client_phase {
-	PH_IDLE,      /* nothing runs for it but what its current server (if any) answers */
-	PH_ROUTING,   /* its statement is routed off the loop (routejob.c, c->route_job) */
-	PH_GATHERING, /* a server of each shard a statement needs is being collected */
-	PH_SEVERAL,   /* a statement runs on several shards (fanout.c, c->fan) */
+	PH_IDLE,       /* nothing runs for it but what its current server (if any) answers */
+	PH_ROUTING,    /* its statement is routed off the loop (routejob.c, c->route_job) */
+	PH_GATHERING,  /* a server of each shard a statement needs is being collected */
+	PH_SEVERAL,    /* a statement runs on several shards (fanout.c, c->fan) */
+	PH_COMMITTING, /* its transaction commits in two phases (commit.c, c->commit) */
 } client_phase_t;
 
 typedef enum client_login_step {
@@ -219,12 +221,14 @@ struct client {
 
 	/* the transaction as the client sees it (BEGIN is answered by the proxy): tx.h */
 	tx_t tx;
-	bool txd_ready;    /* the head message's transaction decision is made: */
-	tx_decision_t txd; /* (tx_control, once per message, even if it waits) */
-	fanout_t *fan;     /* a statement running on several shards */
-	char *txn_portal;  /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
-	char txn_tag[16];  /* its CommandComplete tag */
-	char *txn_sql;     /* or the statement its Execute runs on every link */
+	bool txd_ready;     /* the head message's transaction decision is made: */
+	tx_decision_t txd;  /* (tx_control, once per message, even if it waits) */
+	fanout_t *fan;      /* a statement running on several shards */
+	commit_t *commit;   /* a two-phase commit running */
+	char *txn_portal;   /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
+	char txn_tag[16];   /* its CommandComplete tag */
+	char *txn_sql;      /* or the statement its Execute runs on every link */
+	bool txn_two_phase; /* which is a COMMIT in two phases (commit.c) */
 	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
@@ -370,6 +374,7 @@ struct worker {
 	int n_clients;
 	uint64_t next_id;
 	uint64_t next_unnamed_gen;
+	uint64_t next_gid; /* numbers the two-phase commits of this worker (commit.c) */
 	struct ps_registry *statements;
 	uint64_t next_ps_id;
 	wire_buf_t scratch; /* for building messages on the loop's thread */

@@ -101,6 +101,7 @@ int tx_control(tx_t *t, route_txn_t txn, const char *sql, const char *savepoint_
 	d->tag = NULL;
 	d->sql = sql;
 	d->as_rollback = false;
+	d->two_phase = false;
 	switch (txn) {
 	case ROUTE_TXN_BEGIN:
 		if (tx_open(t))
@@ -125,6 +126,8 @@ int tx_control(tx_t *t, route_txn_t txn, const char *sql, const char *savepoint_
 			return 0;
 		}
 		d->action = n_links > 1 ? TX_ON_ALL : TX_ON_ONE;
+		d->two_phase =
+		    txn == ROUTE_TXN_COMMIT && !failed && n_links > 1 && tx_writers(t) > 1;
 		return 0;
 	case ROUTE_TXN_SAVEPOINT:
 		if (!tx_open(t))
@@ -225,4 +228,14 @@ int tx_note_status(tx_t *t, char status)
 	default:
 		return 0;
 	}
+}
+
+int tx_decider(const tx_t *t)
+{
+	int d = -1;
+
+	for (int i = 0; i < t->n_parts; i++)
+		if (t->parts[i].wrote && (d < 0 || t->parts[i].shard < d))
+			d = t->parts[i].shard;
+	return d;
 }

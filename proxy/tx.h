@@ -57,6 +57,8 @@ typedef struct tx_decision {
 	const char *sql;  /* TX_ON_ONE, TX_ON_ALL: the statement, or ROLLBACK for COMMIT of a
 	                     failed transaction (valid during the call only: may be `sql`) */
 	bool as_rollback; /* COMMIT of a failed transaction: it runs as a ROLLBACK */
+	bool two_phase;   /* TX_ON_ALL: a COMMIT of a transaction that wrote on two or more
+	                     shards, which commits in two phases (router/twophase.h) */
 } tx_decision_t;
 
 void tx_init(tx_t *t);
@@ -84,6 +86,8 @@ int tx_join(tx_t *t, int shard);
 /* A statement that may write runs on `shard` inside the transaction. */
 void tx_note_write(tx_t *t, int shard);
 int tx_writers(const tx_t *t);
+/* The participant whose commit decides a two-phase commit: the lowest shard that wrote; -1. */
+int tx_decider(const tx_t *t);
 bool tx_wrote(const tx_t *t, int shard);
 const tx_participant_t *tx_participant(const tx_t *t, int shard);
 

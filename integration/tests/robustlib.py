@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -450,3 +451,46 @@ class Watcher:
         if self.thread.is_alive():
             self.errors.append("%s: hung" % self.name)
         return self.errors
+
+
+# ---------------------------------------------------------------------------------------
+# running a suite
+
+
+def run_tests(tests, selected, timeout):
+    """Runs each test function (all, or those named in `selected`), each under a watchdog of
+    `timeout` seconds; prints "ok NAME (secs)" or "FAIL NAME: why", then "N passed, N
+    failed". Returns the exit status."""
+    passed = failed = 0
+    for fn in tests:
+        name = fn.__name__
+        if selected and name not in selected:
+            continue
+
+        def on_hang(name=name, passed=passed, failed=failed):
+            print("FAIL %s: timed out after %.0fs (watchdog)" % (name, timeout), flush=True)
+            print("%d passed, %d failed" % (passed, failed + 1), flush=True)
+            os._exit(1)
+
+        dog = threading.Timer(timeout, on_hang)
+        dog.daemon = True
+        dog.start()
+        t0 = time.time()
+        try:
+            fn()
+        except Failure as e:
+            failed += 1
+            print("FAIL %s: %s" % (name, str(e).strip().replace("\n", " | ")), flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            tb = traceback.extract_tb(e.__traceback__)
+            where = "line %d" % tb[-1].lineno if tb else ""
+            print("FAIL %s: %s: %s (%s)" % (name, type(e).__name__,
+                                            str(e).strip().replace("\n", " | "), where), flush=True)
+        else:
+            passed += 1
+            print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        finally:
+            dog.cancel()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0

@@ -29,8 +29,9 @@ suites=(
     "gather|600|$python $here/test_gather.py"
     "scatter|300|$python $here/test_scatter.py"
     "robust|300|$python $here/test_robust.py"
+    "twophase|300|$python $here/test_twophase.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

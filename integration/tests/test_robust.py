@@ -38,9 +38,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,39 +57,7 @@ def test(fn):
 
 
 def run(selected):
-    passed = failed = 0
-    for fn in TESTS:
-        name = fn.__name__
-        if selected and name not in selected:
-            continue
-
-        def on_hang(name=name, passed=passed, failed=failed):
-            print("FAIL %s: timed out after %.0fs (watchdog)" % (name, TEST_TIMEOUT), flush=True)
-            print("%d passed, %d failed" % (passed, failed + 1), flush=True)
-            os._exit(1)
-
-        dog = threading.Timer(TEST_TIMEOUT, on_hang)
-        dog.daemon = True
-        dog.start()
-        t0 = time.time()
-        try:
-            fn()
-        except Failure as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, str(e).strip().replace("\n", " | ")), flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            tb = traceback.extract_tb(e.__traceback__)
-            where = "line %d" % tb[-1].lineno if tb else ""
-            print("FAIL %s: %s: %s (%s)" % (name, type(e).__name__,
-                                            str(e).strip().replace("\n", " | "), where), flush=True)
-        else:
-            passed += 1
-            print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
-        finally:
-            dog.cancel()
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
+    return rl.run_tests(TESTS, selected, TEST_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------------------

@@ -230,6 +230,39 @@ static void test_participants_and_writers_are_counted_per_shard(void **state)
 	tx_free(&t);
 }
 
+static void test_commit_after_writes_on_two_shards_is_two_phase(void **state)
+{
+	tx_t t;
+	tx_decision_t d;
+
+	(void)state;
+	tx_init(&t);
+	decide(&t, ROUTE_TXN_BEGIN, "BEGIN", 0);
+	assert_int_equal(tx_decider(&t), -1);
+	assert_int_equal(tx_join(&t, 0), 0);
+	tx_note_write(&t, 2);
+	assert_int_equal(tx_decider(&t), 2);
+	/* one writer, one reader: a plain COMMIT everywhere */
+	d = decide(&t, ROUTE_TXN_COMMIT, "COMMIT", 2);
+	assert_int_equal(d.action, TX_ON_ALL);
+	assert_false(d.two_phase);
+	/* a second writer: two phases, decided by the lowest writer */
+	tx_note_write(&t, 1);
+	assert_int_equal(tx_decider(&t), 1);
+	d = decide(&t, ROUTE_TXN_COMMIT, "COMMIT", 3);
+	assert_int_equal(d.action, TX_ON_ALL);
+	assert_string_equal(d.sql, "COMMIT");
+	assert_true(d.two_phase);
+	/* a ROLLBACK, or a COMMIT of a failed transaction, never is */
+	d = decide(&t, ROUTE_TXN_ROLLBACK, "ROLLBACK", 3);
+	assert_false(d.two_phase);
+	tx_fail(&t);
+	d = decide(&t, ROUTE_TXN_COMMIT, "COMMIT", 3);
+	assert_true(d.as_rollback);
+	assert_false(d.two_phase);
+	tx_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +277,7 @@ int main(void)
 	    cmocka_unit_test(test_fail_outside_a_block_changes_nothing),
 	    cmocka_unit_test(test_a_block_the_server_opened_is_the_clients),
 	    cmocka_unit_test(test_participants_and_writers_are_counted_per_shard),
+	    cmocka_unit_test(test_commit_after_writes_on_two_shards_is_two_phase),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

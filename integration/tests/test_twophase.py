@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""Two-phase commit across shards, against real shards: a transaction that wrote on two or
+more shards commits everywhere or nowhere, whatever fails and wherever pgshard dies.
+
+Each test runs its own pgshard (robustlib.Proxy) on the cluster's config with the table
+tp_acc (id bigint key, bal int) sharded on map users, made directly on every shard, and
+checks the outcome on the shards themselves: the rows, pg_prepared_xacts, and the decision
+records in pgshard.decisions.
+
+Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
+    PGSHARD_BIN=build-asan/pgshard /usr/bin/python3 integration/tests/test_twophase.py [TEST ...]
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import robustlib as rl  # noqa: E402
+from robustlib import Closed, Failure, Proxy, check, eq, login, parse_fields  # noqa: E402
+from test_protocol import Raw  # noqa: E402
+
+TEST_TIMEOUT = float(os.environ.get("TWOPHASE_TEST_TIMEOUT", "90"))
+TESTS = []
+
+TABLES = rl.TABLE_SECTIONS + """
+[table.tp_acc]
+key = id
+map = users
+"""
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------------------
+# the shards as they are
+
+
+class Accounts:
+    """tp_acc on every shard, one account of balance 100 per key given; dropped at exit,
+    with any prepared transaction a test left behind."""
+
+    def __init__(self, keys):
+        self.keys = keys
+        drop_leftovers()
+        rl.as_app_on_shards("drop table if exists tp_acc")
+        rl.as_app_on_shards("create table tp_acc (id bigint primary key, bal int not null)")
+        for k in keys:
+            run_on(rl.shard_of("users", k), "insert into tp_acc values (%d, 100)" % k)
+        rl.as_app_on_shards("delete from pgshard.decisions")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        drop_leftovers()
+        rl.as_app_on_shards("drop table if exists tp_acc")
+        return False
+
+
+def run_on(shard, sql):
+    c = rl.pg(rl.SHARD_PORTS[shard])
+    try:
+        with c.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else None
+    finally:
+        c.close()
+
+
+def drop_leftovers():
+    for i, rows in enumerate(rl.on_shards("select gid from pg_prepared_xacts")):
+        for (gid,) in rows:
+            run_on(i, "rollback prepared '%s'" % gid)
+
+
+def balances(keys):
+    out = {}
+    for k in keys:
+        rows = run_on(rl.shard_of("users", k), "select bal from tp_acc where id = %d" % k)
+        out[k] = rows[0][0] if rows else None
+    return out
+
+
+def prepared():
+    """Prepared transactions on each shard."""
+    return [sorted(g for (g,) in rows)
+            for rows in rl.on_shards("select gid from pg_prepared_xacts")]
+
+
+def decision(shard, gid_like="pgshard:%"):
+    rows = run_on(shard, "select gid, committed from pgshard.decisions where gid like '%s' "
+                         "order by decided_at" % gid_like)
+    return rows
+
+
+def two_keys():
+    """Keys on shards 0 and 1: shard 0 decides (the lowest writer)."""
+    return rl.key_on(0), rl.key_on(1)
+
+
+def transfer(r, src, dst, amount=10, ordered=False):
+    """BEGIN; move amount from src to dst; COMMIT over raw connection r. Returns
+    (the COMMIT's error fields or None, its tags, status). `ordered`: the rows are updated
+    in key order, so that concurrent transfers never wait on each other in a circle."""
+    steps = [(src, -amount), (dst, amount)]
+    if ordered:
+        steps.sort()
+    for sql in ["begin"] + ["update tp_acc set bal = bal + %d where id = %d" % (d, k)
+                            for k, d in steps]:
+        rows, tags, err, status = r.simple(sql)
+        eq((err, status), (None, "T"), sql)
+    rows, tags, err, status = r.simple("commit")
+    return err, tags, status
+
+
+def fail_at_commit_on(shard):
+    """A deferred constraint trigger on shard's tp_acc: a balance over 1000 fails its
+    commit (at PREPARE TRANSACTION or COMMIT), with SQLSTATE 23514."""
+    run_on(shard, """
+        create or replace function tp_check() returns trigger language plpgsql as $$
+        begin
+          if new.bal > 1000 then
+            raise exception 'balance % over 1000', new.bal using errcode = '23514';
+          end if;
+          return null;
+        end $$""")
+    run_on(shard, "create constraint trigger tp_bal after update on tp_acc "
+                  "deferrable initially deferred for each row execute function tp_check()")
+
+
+# ---------------------------------------------------------------------------------------
+# commits
+
+
+@test
+def commit_on_two_shards_is_decided_on_the_first_writer():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_commit", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                err, tags, status = transfer(r, k0, k1)
+                eq((err, tags, status), (None, ["COMMIT"], "I"), "COMMIT of a transfer")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 90, k1: 110}, "both sides of the transfer")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            rows = decision(0)
+            eq([c for g, c in rows], [True], "the decision record on shard 0 (the decider)")
+            eq(decision(1), [], "no decision record on shard 1")
+            p.healthy()
+
+
+@test
+def one_writer_commits_in_one_phase():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_onephase", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                for sql in ("begin", "select bal from tp_acc where id = %d" % k0,
+                            "update tp_acc set bal = 7 where id = %d" % k1, "commit"):
+                    rows, tags, err, status = r.simple(sql)
+                    eq(err, None, sql)
+                eq((tags, status), (["COMMIT"], "I"), "COMMIT")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 100, k1: 7}, "balances")
+            eq(decision(0) + decision(1), [], "no decision record for a one-writer commit")
+            p.healthy()
+
+
+@test
+def failed_prepare_rolls_back_every_shard():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        fail_at_commit_on(1)  # shard 1 prepares; its deferred trigger fails the PREPARE
+        with Proxy("tp_prepare_fails", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                err, tags, status = transfer(r, k0, k1, amount=5000)
+                check(err is not None, "COMMIT whose PREPARE fails on shard 1 succeeded")
+                eq((err.get("C"), status), ("23514", "I"), "the shard's error, then idle")
+                rows, tags, err, status = r.simple("select 1")
+                eq((rows, err), ([["1"]], None), "the session goes on")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 100, k1: 100}, "nothing of the transfer stays")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            eq(decision(0), [], "no decision record (the decider rolled back)")
+            p.healthy()
+
+
+@test
+def failed_decision_rolls_back_the_prepared_shards():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        fail_at_commit_on(0)  # shard 0 decides: its COMMIT fails after shard 1 prepared
+        with Proxy("tp_decide_fails", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                err, tags, status = transfer(r, k1, k0, amount=5000)
+                check(err is not None, "COMMIT whose decision fails succeeded")
+                eq((err.get("C"), status), ("23514", "I"), "the decider's error, then idle")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 100, k1: 100}, "nothing of the transfer stays")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+@test
+def commit_over_the_extended_protocol_is_two_phase():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_extended", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                for sql in ("begin", "update tp_acc set bal = bal - 1 where id = %d" % k0,
+                            "update tp_acc set bal = bal + 1 where id = %d" % k1, "commit"):
+                    r.send(Raw.parse("", sql) + Raw.bind("", "") + Raw.execute() + Raw.SYNC)
+                    got = r.until_ready()
+                    errs = [parse_fields(b) for k, b in got if k == "E"]
+                    eq(errs, [], sql)
+                tags = [b[:-1].decode() for k, b in got if k == "C"]
+                eq((tags, got[-1][1]), (["COMMIT"], b"I"), "COMMIT over Parse/Bind/Execute")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 99, k1: 101}, "both sides")
+            eq([c for g, c in decision(0)], [True], "the decision record")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+@test
+def transfers_keep_the_total_under_concurrency():
+    keys = [rl.key_on(s, n) for s in range(len(rl.SHARD_PORTS)) for n in range(2)]
+    with Accounts(keys):
+        with Proxy("tp_many", {"pool_size": 4}, extra_ini=TABLES) as p:
+            import threading
+            errors = []
+
+            def client(i):
+                try:
+                    r = login(p.port, timeout=20)
+                    for n in range(30):
+                        a, b = keys[(i + n) % len(keys)], keys[(i * 3 + n + 1) % len(keys)]
+                        if rl.shard_of("users", a) == rl.shard_of("users", b):
+                            continue
+                        err, tags, status = transfer(r, a, b, amount=1, ordered=True)
+                        if err is not None and err.get("C") not in ("40P01", "40001"):
+                            errors.append("%s" % err.get("M"))
+                        if err is not None and status != "I":
+                            r.simple("rollback")
+                    r.close()
+                except (Failure, Closed, OSError) as e:
+                    errors.append(str(e))
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            check(not errors, "errors: %s" % "; ".join(errors[:3]))
+            total = sum(balances(keys).values())
+            eq(total, 100 * len(keys), "the sum of all balances")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+def run(selected):
+    return rl.run_tests(TESTS, selected, TEST_TIMEOUT)
+
+
+if __name__ == "__main__":
+    missing = [v for v in ("PGSHARD_DIR", "SHARD_PORTS", "PGSHARD_SOCKDIR", "PGSHARD_DATA")
+               if not os.environ.get(v)]
+    if missing:
+        print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    rl.as_app_on_shards(
+        "create schema if not exists pgshard; create table if not exists pgshard.decisions "
+        "(gid text primary key, committed bool not null, decided_at timestamptz not null "
+        "default now())")
+    sys.exit(run(set(sys.argv[1:])))
