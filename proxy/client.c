@@ -208,7 +208,7 @@ static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 {
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return STEP_WAIT;
-	if (commit_start(c, true) < 0) {
+	if (commit_start(c, COMMIT_EXPLICIT, true, NULL) < 0) {
 		session_fail_status(c, PX_NOMEM);
 		return STEP_FAIL;
 	}
@@ -295,8 +295,10 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		break;
 	}
 
-	session_note_writes(c, p);
 	shard = session_single_shard(c, p);
+	if (shard < 0 && session_wants_implicit_tx(c, p) && tx_begin_implicit(&c->tx) < 0)
+		return STEP_FAIL;
+	session_note_writes(c, p);
 	if (shard < 0)
 		return run_on_several(c, sql, in, total, false);
 	r = forward_use_shard(c, shard);

@@ -72,7 +72,10 @@ struct commit {
 	part_t *p;
 	int n;
 	commit_step_t step;
+	commit_mode_t mode;
+	bool two_phase; /* else one: COMMIT on every participant, the decider first */
 	bool ready;
+	char tag[96]; /* the answer when it commits */
 	char gid[TWOPHASE_GID_MAX];
 	uint8_t *error; /* the first ErrorResponse body: the client's answer */
 	size_t error_len;
@@ -233,10 +236,10 @@ static int start_apply(client_t *c, commit_t *k)
 				k->apply_incomplete = true;
 			continue;
 		}
-		if (p->role == ROLE_WRITER) {
+		if (p->role == ROLE_WRITER && k->two_phase) {
 			if (run(c, p, twophase_commit_sql(k->gid)) < 0)
 				return -1;
-		} else if (p->role == ROLE_READER && run_const(c, p, "COMMIT") < 0) {
+		} else if (p->role != ROLE_DECIDER && run_const(c, p, "COMMIT") < 0) {
 			return -1;
 		}
 	}
@@ -289,7 +292,10 @@ static void finish(client_t *c, commit_t *k, bool committed)
 			    k->gid);
 			send_notice(c, msg);
 		}
-		session_emit(c, 'C', "COMMIT");
+		if (k->tag[0] != '\0')
+			session_emit(c, 'C', k->tag);
+	} else if (k->mode == COMMIT_ROLLBACK) {
+		/* the statement's error went out already */
 	} else if (k->error != NULL) {
 		send_error_body(c, k->error, k->error_len);
 	} else {
@@ -386,10 +392,10 @@ static void advance(client_t *c, commit_t *k)
 	advance(c, k);
 }
 
-int commit_start(client_t *c, bool ready)
+int commit_start(client_t *c, commit_mode_t mode, bool ready, const char *tag)
 {
 	const cfg_t *cfg = context_cfg(c->worker);
-	int decider = tx_decider(&c->tx);
+	int decider = tx_decider(&c->tx), rc = 0;
 	commit_t *k = calloc(1, sizeof(*k));
 
 	if (k == NULL)
@@ -400,6 +406,16 @@ int commit_start(client_t *c, bool ready)
 		return -1;
 	}
 	k->ready = ready;
+	k->mode = mode;
+	k->two_phase = mode != COMMIT_ROLLBACK && tx_writers(&c->tx) > 1;
+	snprintf(k->tag, sizeof(k->tag), "%s",
+	         mode == COMMIT_EXPLICIT ? "COMMIT"
+	         : tag != NULL           ? tag
+	                                 : "");
+	if (decider < 0) /* nothing wrote: any one of them decides */
+		for (int i = 0; i < c->links_cap && decider < 0; i++)
+			if (c->links[i] != NULL)
+				decider = i;
 	make_gid(c, decider, k->gid);
 	for (int i = 0; i < c->links_cap; i++) {
 		part_t *p;
@@ -417,20 +433,34 @@ int commit_start(client_t *c, bool ready)
 	c->commit = k;
 	c->phase = PH_COMMITTING;
 	c->server = NULL;
-	for (int i = 0; i < k->n; i++) {
-		part_t *p = &k->p[i];
-		int rc = 0;
+	if (mode == COMMIT_ROLLBACK) {
+		rc = start_abort(c, k);
+	} else if (!k->two_phase) {
+		rc = start_decide(c, k);
+	} else {
+		for (int i = 0; i < k->n && rc == 0; i++) {
+			part_t *p = &k->p[i];
 
-		if (p->role == ROLE_DECIDER)
-			rc = run(c, p, twophase_record_sql(k->gid));
-		else if (p->role == ROLE_WRITER)
-			rc = run(c, p, twophase_prepare_sql(k->gid));
-		if (rc < 0) {
-			commit_free(c);
-			return -1;
+			if (p->role == ROLE_DECIDER)
+				rc = run(c, p, twophase_record_sql(k->gid));
+			else if (p->role == ROLE_WRITER)
+				rc = run(c, p, twophase_prepare_sql(k->gid));
 		}
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "two-phase commit %s on %d shards", k->gid, k->n);
+	if (rc < 0) {
+		commit_free(c);
+		return -1;
+	}
+	log_msg(LOG_DEBUG, c->id, 0, "%s %s on %d shards",
+	        mode == COMMIT_ROLLBACK ? "rollback"
+	        : k->two_phase          ? "two-phase commit"
+	                                : "commit",
+	        k->gid, k->n);
+	/* nothing to wait for (all rolled back already): over now */
+	for (int i = 0; i < k->n; i++)
+		if (k->p[i].waiting > 0)
+			return 0;
+	advance(c, k);
 	return 0;
 }
 

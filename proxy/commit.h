@@ -9,12 +9,22 @@
 
 #include "proxy/proxy.h"
 
+/* What ends the transaction. */
+typedef enum commit_mode {
+	COMMIT_EXPLICIT, /* the client's COMMIT: answered "COMMIT" */
+	COMMIT_IMPLICIT, /* the end of a statement pgshard ran in a transaction of its own
+	                    (tx_t.implicit): answered with the statement's own tag */
+	COMMIT_ROLLBACK, /* such a statement failed (its error went out): rolled back */
+} commit_mode_t;
+
 /*
- * Start it on every link of c (all held, nothing outstanding). With !ready
- * the answer ends without ReadyForQuery (an Execute; the client's Sync gets
- * it). 0, or -1 when memory runs out.
+ * Start it on every link of c (all held, nothing outstanding). Two phases
+ * when the transaction wrote on two or more shards, else a plain COMMIT on
+ * each. With !ready the answer ends without ReadyForQuery (an Execute; the
+ * client's Sync gets it). `tag`: COMMIT_IMPLICIT's answer (NULL: none).
+ * 0, or -1 when memory runs out.
  */
-int commit_start(client_t *c, bool ready);
+int commit_start(client_t *c, commit_mode_t mode, bool ready, const char *tag);
 bool commit_has(const commit_t *k, const server_t *s);
 void commit_reply(client_t *c, server_t *s); /* a participant has data */
 /* A participant left: commit_member_lost marks it (from the client's unlinked op);

@@ -289,6 +289,11 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_add(&fp->plan.shards, first);
 		fp->plan.merge = ROUTE_MERGE_ONE;
 	}
+	if (!describe_only && session_wants_implicit_tx(c, &fp->plan)) {
+		if (tx_begin_implicit(&c->tx) < 0)
+			return -1;
+		session_note_writes(c, &fp->plan);
+	}
 	r = forward_gather_links(c, &fp->plan.shards);
 	if (r != 1)
 		return r;
@@ -615,8 +620,8 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 					shard_set_add(&c->plan.shards, i);
 			c->plan.merge = ROUTE_MERGE_ONE;
 			c->plan.split_insert = false;
-			rc =
-			    c->txn_two_phase ? commit_start(c, false) : fanout_query(c, sql, false);
+			rc = c->txn_two_phase ? commit_start(c, COMMIT_EXPLICIT, false, NULL)
+			                      : fanout_query(c, sql, false);
 			free(sql);
 			evbuffer_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;

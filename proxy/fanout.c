@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/fanout_state.h"
 #include "proxy/gather.h"
@@ -395,6 +396,13 @@ static void emit_tag(client_t *c, fanout_t *f)
 	} else {
 		merge_tag_format(&f->tag, tag, sizeof(tag));
 	}
+	if (tx_implicit(&c->tx)) {
+		/* like PostgreSQL, the last statement's tag comes after its commit */
+		if (f->held_tag[0] != '\0')
+			session_emit(c, 'C', f->held_tag);
+		snprintf(f->held_tag, sizeof(f->held_tag), "%s", tag);
+		return;
+	}
 	session_emit(c, 'C', tag);
 }
 
@@ -734,6 +742,18 @@ static char merged_status(const fanout_t *f)
 	return st;
 }
 
+/* The statement ran in pgshard's own transaction: it commits (or rolls back) now. */
+static void end_implicit_tx(client_t *c, fanout_t *f)
+{
+	char tag[sizeof(f->held_tag)];
+	bool ready = f->ready, failed = f->failed || tx_failed(&c->tx);
+
+	memcpy(tag, f->held_tag, sizeof(tag));
+	fanout_free(c);
+	if (commit_start(c, failed ? COMMIT_ROLLBACK : COMMIT_IMPLICIT, ready, tag) < 0)
+		session_fail_status(c, PX_NOMEM);
+}
+
 static void finish(client_t *c, fanout_t *f)
 {
 	bool lost = false;
@@ -746,6 +766,10 @@ static void finish(client_t *c, fanout_t *f)
 		end_result(c, f);
 	if (!lost)
 		session_note_status(c, merged_status(f));
+	if (tx_implicit(&c->tx) && !lost && !c->closing) {
+		end_implicit_tx(c, f);
+		return;
+	}
 	if (f->ready)
 		session_emit(c, 'Z', NULL);
 	else if (f->failed)

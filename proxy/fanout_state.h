@@ -64,6 +64,8 @@ struct fanout {
 	uint8_t *error; /* the first ErrorResponse body */
 	size_t error_len;
 	bool failed;           /* an error went to the client: the rest is dropped */
+	char held_tag[96];     /* in pgshard's own transaction (tx_t.implicit): the last tag,
+	                          sent once the transaction commits ("" none) */
 	merge_counts_t counts; /* ROUTE_MERGE_COUNT */
 
 	/* COPY FROM STDIN split by key */

@@ -540,6 +540,20 @@ void session_note_writes(client_t *c, const route_plan_t *p)
 			tx_note_write(&c->tx, i);
 }
 
+/*
+ * An autocommit statement that writes on several shards runs in a
+ * transaction pgshard opens for it (tx_t.implicit) and commits in two
+ * phases, so that it is all or nothing. Not DDL (some of it cannot run in a
+ * transaction block: CREATE INDEX CONCURRENTLY, VACUUM, ...), not a string
+ * with transaction control of its own, and only when the client holds no
+ * server yet (each joins the transaction as it is linked).
+ */
+bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p)
+{
+	return !tx_open(&c->tx) && p->is_write && !p->is_ddl && !p->has_txn_control &&
+	       c->n_links == 0 && p->kind != ROUTE_REFUSE;
+}
+
 bool session_aborted_tx_allows(const route_plan_t *p)
 {
 	return p->txn == ROUTE_TXN_COMMIT || p->txn == ROUTE_TXN_ROLLBACK ||

@@ -49,6 +49,8 @@ void session_tx_fail(client_t *c);                  /* an error inside the trans
 void session_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
 void session_note_writes(client_t *c, const route_plan_t *p);
 bool session_aborted_tx_allows(const route_plan_t *p);
+/* The statement runs in a transaction of pgshard's own (tx_t.implicit). */
+bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p);
 
 /* ---- replies made by the proxy ---- */
 

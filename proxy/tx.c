@@ -19,6 +19,7 @@ static void tx_reset(tx_t *t)
 	t->prefix = NULL;
 	t->n_parts = 0;
 	t->state = TX_IDLE;
+	t->implicit = false;
 }
 
 void tx_free(tx_t *t)
@@ -60,6 +61,19 @@ static int tx_begin(tx_t *t, const char *sql)
 	t->prefix = p;
 	t->state = TX_OPEN;
 	return 0;
+}
+
+int tx_begin_implicit(tx_t *t)
+{
+	if (tx_begin(t, "BEGIN") < 0)
+		return -1;
+	t->implicit = true;
+	return 0;
+}
+
+bool tx_implicit(const tx_t *t)
+{
+	return t->implicit;
 }
 
 /* A SAVEPOINT, RELEASE or ROLLBACK TO is replayed on shards that join later, in order. */

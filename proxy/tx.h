@@ -40,6 +40,8 @@ typedef struct tx {
 	char *prefix; /* BEGIN ...; SAVEPOINT ...: what a shard that joins runs first */
 	tx_participant_t *parts;
 	int n_parts, cap_parts;
+	bool implicit; /* opened by pgshard around one autocommit statement that writes on
+	                  several shards, so that it commits on all of them or none */
 } tx_t;
 
 /* What to do with a statement of transaction control. */
@@ -65,6 +67,9 @@ void tx_init(tx_t *t);
 void tx_free(tx_t *t);
 
 bool tx_open(const tx_t *t); /* TX_OPEN or TX_FAILED */
+/* Open an implicit transaction (see tx_t.implicit). -1: out of memory. */
+int tx_begin_implicit(tx_t *t);
+bool tx_implicit(const tx_t *t);
 bool tx_failed(const tx_t *t);
 /* The status byte of ReadyForQuery: 'I', 'T' or 'E'. */
 char tx_status(const tx_t *t);

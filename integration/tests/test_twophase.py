@@ -128,7 +128,7 @@ def fail_at_commit_on(shard):
           end if;
           return null;
         end $$""")
-    run_on(shard, "create constraint trigger tp_bal after update on tp_acc "
+    run_on(shard, "create constraint trigger tp_bal after insert or update on tp_acc "
                   "deferrable initially deferred for each row execute function tp_check()")
 
 
@@ -268,6 +268,90 @@ def transfers_keep_the_total_under_concurrency():
             check(not errors, "errors: %s" % "; ".join(errors[:3]))
             total = sum(balances(keys).values())
             eq(total, 100 * len(keys), "the sum of all balances")
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+# ---------------------------------------------------------------------------------------
+# autocommit statements on several shards run in a transaction of pgshard's own
+
+
+@test
+def autocommit_update_on_two_shards_is_all_or_nothing():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_auto_update", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                sql = "update tp_acc set bal = bal + 1 where id in (%d, %d)" % (k0, k1)
+                rows, tags, err, status = r.simple(sql)
+                eq((err, tags, status), (None, ["UPDATE 2"], "I"), sql)
+                eq(balances([k0, k1]), {k0: 101, k1: 101}, "after the update")
+                eq([c for g, c in decision(0)], [True], "its decision record")
+                fail_at_commit_on(1)
+                sql = "update tp_acc set bal = bal + 5000 where id in (%d, %d)" % (k0, k1)
+                rows, tags, err, status = r.simple(sql)
+                check(err is not None, "an update that fails on shard 1 at commit succeeded")
+                eq((err.get("C"), tags, status), ("23514", [], "I"),
+                   "the shard's error, no tag, idle")
+                eq(balances([k0, k1]), {k0: 101, k1: 101}, "after the failed update")
+                rows, tags, err, status = r.simple("select bal from tp_acc where id = %d" % k0)
+                eq((rows, err), ([["101"]], None), "the session goes on")
+            finally:
+                r.close()
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+@test
+def autocommit_split_insert_and_copy_are_all_or_nothing():
+    k0, k1 = two_keys()
+    k0b, k1b = rl.key_on(0, 1), rl.key_on(1, 1)
+    with Accounts([k0, k1]):
+        fail_at_commit_on(1)
+        with Proxy("tp_auto_insert", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                sql = "insert into tp_acc (id, bal) values (%d, 1), (%d, 5000)" % (k0b, k1b)
+                rows, tags, err, status = r.simple(sql)
+                eq((err or {}).get("C"), "23514", "split INSERT failing on shard 1 at commit")
+                eq(balances([k0b, k1b]), {k0b: None, k1b: None}, "rows of the failed INSERT")
+                r.send(Raw.query("copy tp_acc (id, bal) from stdin"))
+                got = r.read()
+                eq(got[0], "G", "CopyInResponse")
+                r.send(rl.msg(b"d", b"%d\t1\n%d\t5000\n" % (k0b, k1b)) + rl.msg(b"c"))
+                got = r.until_ready()
+                errs = [parse_fields(b).get("C") for k, b in got if k == "E"]
+                eq((errs, got[-1][1]), (["23514"], b"I"), "COPY failing on shard 1 at commit")
+                eq(balances([k0b, k1b]), {k0b: None, k1b: None}, "rows of the failed COPY")
+                sql = "insert into tp_acc (id, bal) values (%d, 1), (%d, 2)" % (k0b, k1b)
+                rows, tags, err, status = r.simple(sql)
+                eq((err, tags), (None, ["INSERT 0 2"]), sql)
+                eq(balances([k0b, k1b]), {k0b: 1, k1b: 2}, "rows of the INSERT")
+            finally:
+                r.close()
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+@test
+def autocommit_update_over_the_extended_protocol_is_all_or_nothing():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        fail_at_commit_on(1)
+        with Proxy("tp_auto_extended", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                sql = "update tp_acc set bal = bal + $1 where id in (%d, %d)" % (k0, k1)
+                for amount, want in ((1, []), (5000, ["23514"])):
+                    r.send(Raw.parse("", sql, (23,)) + Raw.bind("", "", (str(amount),))
+                           + Raw.execute() + Raw.SYNC)
+                    got = r.until_ready()
+                    errs = [parse_fields(b).get("C") for k, b in got if k == "E"]
+                    eq((errs, got[-1][1]), (want, b"I"), "UPDATE by %d over Bind/Execute" % amount)
+                eq(balances([k0, k1]), {k0: 101, k1: 101}, "balances")
+            finally:
+                r.close()
             eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
             p.healthy()
 
