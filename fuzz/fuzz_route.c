@@ -12,7 +12,8 @@
  *
  * Checked for every input:
  *   - the plan is well formed (a refusal has a message and SQLSTATE 0A000 or
- *     54001, shards exist in the config, strings are terminated)
+ *     54001, shards exist in the config, strings are terminated, 1 to
+ *     ROUTE_MAX_STEPS steps, the first REFUSE exactly when the plan is refused)
  *   - the plan cache gives the plan route_statement gives, on a miss and on
  *     the hit that follows
  *   - the lexer's tokens move forward and stay inside the text
@@ -121,6 +122,17 @@ static void check_plan(const route_plan_t *p)
 	fuzz_check(p->kind >= ROUTE_DEFAULT && p->kind <= ROUTE_REFUSE);
 	fuzz_check(p->txn >= ROUTE_TXN_NONE && p->txn <= ROUTE_TXN_OTHER);
 	fuzz_check(p->merge >= ROUTE_MERGE_NONE && p->merge <= ROUTE_MERGE_GATHER);
+	/* the executor's view: 1..ROUTE_MAX_STEPS steps, the first a refusal exactly on refusals */
+	fuzz_check(p->n_steps >= 1 && p->n_steps <= ROUTE_MAX_STEPS);
+	fuzz_check((p->steps[0].kind == ROUTE_STEP_REFUSE) == (p->kind == ROUTE_REFUSE));
+	for (int i = 0; i < p->n_steps; i++) {
+		const route_step_t *st = &p->steps[i];
+
+		fuzz_check(st->kind >= ROUTE_STEP_REFUSE && st->kind <= ROUTE_STEP_GATHER);
+		fuzz_check(st->shard >= -1 && st->shard < N_SHARDS);
+		fuzz_check(st->kind == ROUTE_STEP_ONE || st->shard == -1);
+		fuzz_check(i == 0 || st->kind != ROUTE_STEP_REFUSE);
+	}
 	if (p->kind == ROUTE_REFUSE) {
 		fuzz_check(p->error[0] != '\0');
 		fuzz_check(strcmp(p->sqlstate, "0A000") == 0 || strcmp(p->sqlstate, "54001") == 0);
@@ -148,6 +160,15 @@ static void same_plan(const route_plan_t *a, const route_plan_t *b)
 	fuzz_check(strcmp(a->sqlstate, b->sqlstate) == 0);
 	fuzz_check(a->txn == b->txn && a->has_txn_control == b->has_txn_control);
 	fuzz_check(a->merge == b->merge);
+	fuzz_check(a->copy_from_stdin == b->copy_from_stdin);
+	fuzz_check(a->n_steps == b->n_steps);
+	for (int i = 0; i < a->n_steps && i < ROUTE_MAX_STEPS; i++) {
+		fuzz_check(a->steps[i].kind == b->steps[i].kind);
+		fuzz_check(a->steps[i].shard == b->steps[i].shard);
+		fuzz_check(memcmp(&a->steps[i].shards, &b->steps[i].shards,
+		                  sizeof(a->steps[i].shards)) == 0);
+		fuzz_check(a->steps[i].merge == b->steps[i].merge);
+	}
 }
 
 static void check_tokens(const char *sql, size_t len)

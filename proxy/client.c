@@ -175,22 +175,29 @@ static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const cha
 	return 0;
 }
 
-/* Every shard of the plan (or every link, for transaction control) runs the Query. */
+/*
+ * Every shard of the step runs the Query (a fan-out); for transaction
+ * control, every link, each with one copy of the answer.
+ */
 static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, size_t total,
                           bool on_links)
 {
-	shard_set_t want = c->plan.shards;
+	shard_set_t want;
 	int r;
 
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return STEP_WAIT;
 	if (on_links) {
+		route_step_t each;
+
 		shard_set_clear(&want);
 		for (int i = 0; i < c->links_cap; i++)
 			if (c->links[i] != NULL)
 				shard_set_add(&want, i);
-		c->plan.shards = want;
+		each = route_step_each(&want, ROUTE_MERGE_ONE);
+		route_plan_run_step(&c->plan, &each);
 	}
+	want = route_step_routed(&c->plan)->shards;
 	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
@@ -222,6 +229,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 	const char *sql;
 	route_plan_t *p = &c->plan;
+	const route_step_t *step;
 	int shard, r;
 
 	if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
@@ -242,18 +250,20 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		c->have_plan = true;
 		c->txd_ready = false;
 	}
-	if (p->kind == ROUTE_REFUSE) {
+	if (p->steps[0].kind == ROUTE_STEP_REFUSE) {
 		if (session_reply_error(c, p->sqlstate, "pgshard: %s", p->error) < 0)
 			return STEP_FAIL;
 		return session_end_sql_statement(c, in, total);
 	}
+	/* where it runs unless transaction control (a TXN step) answers it first */
+	step = route_step_routed(p);
 	/*
 	 * A Query inside an extended batch: where the batch's server can run
 	 * it, it goes there (the server skips it if the batch failed, as
 	 * PostgreSQL does); elsewhere, the batch must be over first.
 	 */
 	if (c->server != NULL && c->server->unsynced &&
-	    session_single_shard(c, p) != c->server->pool->shard) {
+	    session_step_shard(c, step) != c->server->pool->shard) {
 		r = extended_leave_batch(c, -1);
 		if (r != 0)
 			return extended_left_batch(
@@ -295,16 +305,28 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		break;
 	}
 
-	shard = session_single_shard(c, p);
-	if (shard < 0 && session_wants_implicit_tx(c, p) && tx_begin_implicit(&c->tx) < 0)
+	if (step->kind != ROUTE_STEP_ONE && session_wants_implicit_tx(c, p) &&
+	    tx_begin_implicit(&c->tx) < 0)
 		return STEP_FAIL;
 	session_note_writes(c, p);
-	if (shard < 0)
+	switch (step->kind) {
+	case ROUTE_STEP_ONE:
+		shard = session_step_shard(c, step);
+		r = forward_use_shard(c, shard);
+		if (r != 1)
+			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		return forward_message(c, 'Q', in, total);
+	case ROUTE_STEP_EACH:
+	case ROUTE_STEP_SPLIT_INSERT:
+	case ROUTE_STEP_SPLIT_COPY:
+	case ROUTE_STEP_GATHER:
 		return run_on_several(c, sql, in, total, false);
-	r = forward_use_shard(c, shard);
-	if (r != 1)
-		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	return forward_message(c, 'Q', in, total);
+	case ROUTE_STEP_REFUSE:
+	case ROUTE_STEP_TXN:
+		break;
+	}
+	session_fail_status(c, PX_INTERNAL); /* route_step_routed gives neither */
+	return STEP_FAIL;
 }
 
 /*

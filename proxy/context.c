@@ -97,13 +97,11 @@ int context_route(worker_t *w, const char *sql, const route_param_t *params, int
 	if (len > max) {
 		/* parsing it would take too much memory and time: refused unread */
 		memset(out, 0, sizeof(*out));
-		out->kind = ROUTE_REFUSE;
-		snprintf(out->sqlstate, sizeof(out->sqlstate), "54000");
-		snprintf(out->error, sizeof(out->error),
-		         "statement of %zu bytes is over max_route_size (%zu bytes), the longest "
-		         "pgshard parses to route; split it, load rows with COPY, or raise "
-		         "max_route_size",
-		         len, max);
+		route_plan_refuse(out, "54000",
+		                  "statement of %zu bytes is over max_route_size (%zu bytes), the "
+		                  "longest pgshard parses to route; split it, load rows with COPY, "
+		                  "or raise max_route_size",
+		                  len, max);
 		return 0;
 	}
 	if (route_refresh(w) < 0)

@@ -65,7 +65,7 @@ int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
 	if (tx_failed(&c->tx) && !session_aborted_tx_allows(&c->plan))
 		return skip_batch(c, in, total, session_reply_aborted(c));
 	if (c->plan.kind == ROUTE_DEFAULT && c->plan.txn == ROUTE_TXN_NONE && !tx_open(&c->tx)) {
-		int r = forward_use_shard(c, session_single_shard(c, &c->plan));
+		int r = forward_use_shard(c, session_step_shard(c, &c->plan.steps[0]));
 
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
@@ -283,18 +283,26 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		           : 1;
 	}
 	if (describe_only) {
-		int first = shard_set_first(&fp->plan.shards);
+		/*
+		 * One shard describes it, its answer taken as it is; a split stays
+		 * a split (the fan-out refuses it over the extended protocol).
+		 */
+		route_step_t one = *route_step_routed(&fp->plan);
+		int first = shard_set_first(&one.shards);
 
-		shard_set_clear(&fp->plan.shards);
-		shard_set_add(&fp->plan.shards, first);
-		fp->plan.merge = ROUTE_MERGE_ONE;
+		shard_set_clear(&one.shards);
+		shard_set_add(&one.shards, first);
+		one.merge = ROUTE_MERGE_ONE;
+		if (one.kind == ROUTE_STEP_GATHER)
+			one.kind = ROUTE_STEP_EACH;
+		route_plan_run_step(&fp->plan, &one);
 	}
 	if (!describe_only && session_wants_implicit_tx(c, &fp->plan)) {
 		if (tx_begin_implicit(&c->tx) < 0)
 			return -1;
 		session_note_writes(c, &fp->plan);
 	}
-	r = forward_gather_links(c, &fp->plan.shards);
+	r = forward_gather_links(c, &route_step_routed(&fp->plan)->shards);
 	if (r != 1)
 		return r;
 	if (wire_parse_bind(body, len, &bm) < 0 ||
@@ -418,7 +426,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		session_protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
 	}
-	if (p->kind == ROUTE_REFUSE)
+	if (p->steps[0].kind == ROUTE_STEP_REFUSE)
 		return skip_batch(c, in, total,
 		                  session_reply_error(c, p->sqlstate, "pgshard: %s", p->error));
 	if (!c->txd_ready) {
@@ -469,8 +477,19 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	}
 	session_note_writes(c, p);
 
-	shard = (p->txn != ROUTE_TXN_NONE && c->n_links == 1) ? session_any_link(c)->pool->shard
-	                                                      : session_single_shard(c, p);
+	switch (p->steps[0].kind) {
+	case ROUTE_STEP_TXN:
+		/* left to routing: to the client's one link when it has one */
+		shard = c->n_links == 1 ? session_any_link(c)->pool->shard
+		                        : session_step_shard(c, route_step_routed(p));
+		break;
+	case ROUTE_STEP_ONE:
+		shard = session_step_shard(c, &p->steps[0]);
+		break;
+	default:
+		shard = -1; /* EACH, GATHER and the splits run on several shards */
+		break;
+	}
 	if (shard < 0) {
 		/* several shards: the proxy answers the Bind and runs it at the Execute */
 		r = extended_leave_batch(c, -1);
@@ -504,6 +523,7 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 	wire_target_msg_t m;
 	wire_parse_msg_t st;
+	const route_step_t *step;
 	int shard, r;
 
 	if (msg == NULL || wire_parse_target(msg + 5, total - 5, &m) < 0) {
@@ -562,11 +582,13 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 				return STEP_FAIL;
 			c->have_plan = true;
 		}
-		shard = c->plan.kind == ROUTE_REFUSE ? -1 : session_single_shard(c, &c->plan);
+		/* the shard of a ONE step, else the first of the step's shards, else the default */
+		step = route_step_routed(&c->plan);
+		shard = session_step_shard(c, step);
 		if (shard < 0)
-			shard = c->plan.kind == ROUTE_REFUSE || shard_set_first(&c->plan.shards) < 0
+			shard = shard_set_first(&step->shards) < 0
 			            ? context_cfg(c->worker)->default_shard
-			            : shard_set_first(&c->plan.shards);
+			            : shard_set_first(&step->shards);
 	}
 	r = forward_use_shard(c, shard);
 	if (r != 1)
@@ -609,17 +631,20 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			                      c, "34000", "portal \"%s\" does not exist", portal));
 		if (c->txn_sql != NULL) {
 			char *sql = c->txn_sql;
+			shard_set_t links;
+			route_step_t each;
 			int rc;
 
 			c->txn_sql = NULL;
 			free(c->txn_portal);
 			c->txn_portal = NULL;
-			shard_set_clear(&c->plan.shards);
+			/* every shard of the transaction, each with one copy of the answer */
+			shard_set_clear(&links);
 			for (int i = 0; i < c->links_cap; i++)
 				if (c->links[i] != NULL)
-					shard_set_add(&c->plan.shards, i);
-			c->plan.merge = ROUTE_MERGE_ONE;
-			c->plan.split_insert = false;
+					shard_set_add(&links, i);
+			each = route_step_each(&links, ROUTE_MERGE_ONE);
+			route_plan_run_step(&c->plan, &each);
 			rc = c->txn_two_phase ? commit_start(c, COMMIT_EXPLICIT, false, NULL)
 			                      : fanout_query(c, sql, false);
 			free(sql);

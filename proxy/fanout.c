@@ -2,10 +2,12 @@
  * fanout.c — one simple Query on several shards, its replies merged into
  * the answer one PostgreSQL holding all the rows would give.
  *
- * The members (one held link per shard) run the statement at the same
- * time. Their replies are merged result by result: a query string of
- * several statements has one result per statement, and a result is over
- * for a member at its CommandComplete, EmptyQueryResponse or ErrorResponse.
+ * The plan's step says which statement on several shards this is (EACH,
+ * GATHER, SPLIT_INSERT, SPLIT_COPY: see route_step_kind_t); the members
+ * (one held link per shard of the step) run it at the same time. Their
+ * replies are merged result by result: a query string of several
+ * statements has one result per statement, and a result is over for a
+ * member at its CommandComplete, EmptyQueryResponse or ErrorResponse.
  * A member that is done with a result waits (its socket is left unread
  * once its buffer is full) until every member is, and then the merged end
  * of the result goes to the client:
@@ -257,9 +259,60 @@ static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 	return server_send(m->s, b->data, b->len);
 }
 
+/*
+ * What a step needs before its members run: a multi-row INSERT's rows
+ * split per shard (*splits), or a gather plan. copy_setup has already set
+ * up a COPY FROM STDIN: split by key for SPLIT_COPY, every row to every
+ * shard for EACH (a reference table's copies). 0, or -1 with err (empty
+ * when memory ran out).
+ */
+static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, const char *sql,
+                        const fanout_bind_t *bind, route_split_t **splits, int *n_splits,
+                        char *sqlstate, char *err, size_t errlen)
+{
+	switch (step->kind) {
+	case ROUTE_STEP_SPLIT_INSERT:
+		if (bind != NULL) {
+			snprintf(
+			    err, errlen,
+			    "an INSERT whose rows go to several shards is not supported over the "
+			    "extended protocol; send one INSERT per row, or send it as a simple "
+			    "query");
+			return -1;
+		}
+		return route_split_insert(&c->worker->route, sql, splits, n_splits, err, errlen);
+	case ROUTE_STEP_SPLIT_COPY:
+		if (!f->copy_split) {
+			snprintf(err, errlen,
+			         "COPY FROM STDIN whose rows go to several shards: the statement "
+			         "could not be read to split them");
+			return -1;
+		}
+		return 0;
+	case ROUTE_STEP_GATHER:
+		return gather_setup(c, f, sql, bind != NULL ? bind->values : NULL,
+		                    bind != NULL ? bind->n_values : 0, sqlstate, err, errlen);
+	case ROUTE_STEP_EACH:
+		/* count() columns over the extended protocol: added up by a gather plan */
+		if (step->merge == ROUTE_MERGE_COUNT && bind != NULL)
+			return gather_setup(c, f, sql, bind->values, bind->n_values, sqlstate, err,
+			                    errlen);
+		return 0;
+	case ROUTE_STEP_REFUSE:
+	case ROUTE_STEP_TXN:
+	case ROUTE_STEP_ONE:
+		break;
+	}
+	memcpy(sqlstate, "XX000", 6);
+	snprintf(err, errlen, "a %s step does not run on several shards",
+	         route_step_kind_name(step->kind));
+	return -1;
+}
+
+/* Start the statement on the shards of the plan's step (route_step_routed). */
 static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind)
 {
-	const route_plan_t *p = &c->plan;
+	const route_step_t *step = route_step_routed(&c->plan);
 	const cfg_t *cfg = context_cfg(c->worker);
 	route_split_t *splits = NULL;
 	int n_splits = 0, rc = 0, is_copy;
@@ -269,7 +322,7 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return -1;
-	f->merge = p->merge != ROUTE_MERGE_NONE ? p->merge : ROUTE_MERGE_ONE;
+	f->merge = step->merge != ROUTE_MERGE_NONE ? step->merge : ROUTE_MERGE_ONE;
 	f->ready = ready;
 	f->row_owner = -1;
 	f->counts.n = -1;
@@ -289,20 +342,8 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		         "it as a simple query");
 		is_copy = -1;
 	}
-	if (is_copy == 1 && p->split_insert && bind != NULL) {
-		snprintf(
-		    err, sizeof(err),
-		    "an INSERT whose rows go to several shards is not supported over the "
-		    "extended protocol; send one INSERT per row, or send it as a simple query");
-		is_copy = -1;
-	}
-	if (is_copy < 0 ||
-	    (is_copy == 1 && p->split_insert &&
-	     route_split_insert(&c->worker->route, sql, &splits, &n_splits, err, sizeof(err)) <
-	         0) ||
-	    ((p->merge == ROUTE_MERGE_GATHER || (p->merge == ROUTE_MERGE_COUNT && bind != NULL)) &&
-	     gather_setup(c, f, sql, bind != NULL ? bind->values : NULL,
-	                  bind != NULL ? bind->n_values : 0, sqlstate, err, sizeof(err)) < 0)) {
+	if (is_copy < 0 || prepare_step(c, f, step, sql, bind, &splits, &n_splits, sqlstate, err,
+	                                sizeof(err)) < 0) {
 		fanout_free(c);
 		return err[0] != '\0' ? refuse(c, sqlstate, err, ready) : -1;
 	}
@@ -314,7 +355,7 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	}
 	for (int i = 0; i < cfg->n_shards; i++) {
 		server_t *s = session_link(c, i);
-		bool want = n_splits > 0 ? false : shard_set_has(&p->shards, i);
+		bool want = n_splits > 0 ? false : shard_set_has(&step->shards, i);
 
 		for (int k = 0; k < n_splits; k++)
 			want |= splits[k].shard == i;

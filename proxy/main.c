@@ -80,6 +80,56 @@ static const char *merge_text(route_merge_t m)
 	}
 }
 
+static void print_shards(const shard_set_t *set)
+{
+	const char *sep = "";
+
+	for (int s = 0; s < SHARD_MAX; s++) {
+		if (shard_set_has(set, s)) {
+			printf("%s%d", sep, s);
+			sep = ", ";
+		}
+	}
+}
+
+/* A plan's steps for people: "step N: what" lines. */
+static void show_steps(const route_plan_t *plan)
+{
+	for (int i = 0; i < plan->n_steps; i++) {
+		const route_step_t *s = &plan->steps[i];
+
+		printf("step %d:    %s", i + 1, route_step_kind_name(s->kind));
+		switch (s->kind) {
+		case ROUTE_STEP_REFUSE:
+			printf(", ERROR %s", plan->sqlstate);
+			break;
+		case ROUTE_STEP_TXN:
+			printf(" (the session's transaction answers it, or step %d runs it)",
+			       i + 2);
+			break;
+		case ROUTE_STEP_ONE:
+			if (s->shard >= 0) {
+				printf(", shard %d", s->shard);
+			} else if (shard_set_count(&s->shards) == 0) {
+				printf(", the default shard");
+			} else {
+				printf(", any of shard%s ",
+				       shard_set_count(&s->shards) == 1 ? "" : "s");
+				print_shards(&s->shards);
+				printf(" (where the client already is)");
+			}
+			break;
+		default:
+			printf(", shard%s ", shard_set_count(&s->shards) == 1 ? "" : "s");
+			print_shards(&s->shards);
+			if (s->kind == ROUTE_STEP_EACH)
+				printf("; merge: %s", merge_text(s->merge));
+			break;
+		}
+		printf("\n");
+	}
+}
+
 /* A gather plan for people: the shard query, then how the rows merge or finalize. */
 static void show_gather(const route_ctx_t *ctx, const char *sql)
 {
@@ -172,6 +222,7 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 			printf("why:       %s\n", plan.reason);
 		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
 			printf("merge:     %s\n", merge_text(plan.merge));
+		show_steps(&plan);
 		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
 			show_gather(&ctx, sqls[i]);
 	}

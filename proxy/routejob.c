@@ -167,12 +167,9 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 			c->route_job = NULL;
 			c->phase = PH_IDLE;
 			c->plan = j->plan;
-			if (j->rc < 0) {
-				c->plan.kind = ROUTE_REFUSE;
-				snprintf(c->plan.sqlstate, sizeof(c->plan.sqlstate), "53200");
-				snprintf(c->plan.error, sizeof(c->plan.error),
-				         "out of memory while routing the statement");
-			}
+			if (j->rc < 0)
+				route_plan_refuse(&c->plan, "53200",
+				                  "out of memory while routing the statement");
 			c->have_plan = true;
 			c->txd_ready = false;
 			session_resume(c);

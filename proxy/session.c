@@ -494,26 +494,28 @@ int session_reply_tag(client_t *c, const char *tag)
 	return str != NULL ? session_reply(c, 'C', str) : -1;
 }
 
-/* The one shard a plan for one shard runs on; -1 when it needs several. */
-int session_single_shard(const client_t *c, const route_plan_t *p)
+/*
+ * The shard a ONE step runs on; -1 for any other step. A step that leaves
+ * the choice to the executor (shard -1) goes to the default shard when it
+ * names no shard, and otherwise reads its copy (a reference table's) where
+ * the client already is.
+ */
+int session_step_shard(const client_t *c, const route_step_t *step)
 {
 	const cfg_t *cfg = context_cfg(c->worker);
-	int first = shard_set_first(&p->shards);
 
-	switch (p->kind) {
-	case ROUTE_DEFAULT:
-		return first >= 0 ? first : cfg->default_shard;
-	case ROUTE_ANY:
-		/* a copy on every shard: read it where the client already is */
-		for (int i = 0; i < cfg->n_shards; i++)
-			if (shard_set_has(&p->shards, i) && session_link(c, i) != NULL)
-				return i;
-		if (shard_set_has(&p->shards, cfg->default_shard))
-			return cfg->default_shard;
-		return first;
-	default:
-		return shard_set_count(&p->shards) == 1 ? first : -1;
-	}
+	if (step->kind != ROUTE_STEP_ONE)
+		return -1;
+	if (step->shard >= 0)
+		return step->shard;
+	if (shard_set_count(&step->shards) == 0)
+		return cfg->default_shard;
+	for (int i = 0; i < cfg->n_shards; i++)
+		if (shard_set_has(&step->shards, i) && session_link(c, i) != NULL)
+			return i;
+	if (shard_set_has(&step->shards, cfg->default_shard))
+		return cfg->default_shard;
+	return shard_set_first(&step->shards);
 }
 
 int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
@@ -526,17 +528,18 @@ int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
 /* Inside a transaction, the shards a statement that may write runs on have written. */
 void session_note_writes(client_t *c, const route_plan_t *p)
 {
+	const route_step_t *step = route_step_routed(p);
 	int one;
 
 	if (!tx_open(&c->tx) || !p->is_write)
 		return;
-	one = session_single_shard(c, p);
+	one = session_step_shard(c, step);
 	if (one >= 0) {
 		tx_note_write(&c->tx, one);
 		return;
 	}
 	for (int i = 0; i < context_cfg(c->worker)->n_shards; i++)
-		if (shard_set_has(&p->shards, i))
+		if (shard_set_has(&step->shards, i))
 			tx_note_write(&c->tx, i);
 }
 

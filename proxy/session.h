@@ -22,7 +22,7 @@ void session_logged_in(client_t *c);
 server_t *session_link(const client_t *c, int shard);
 server_t *session_any_link(const client_t *c);
 void session_unlinked(client_t *c, server_t *s); /* s went back to the pool, or is gone */
-int session_single_shard(const client_t *c, const route_plan_t *p); /* -1: several */
+int session_step_shard(const client_t *c, const route_step_t *step); /* -1: not ONE */
 
 /* ---- output, failing and closing ---- */
 

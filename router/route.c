@@ -79,6 +79,7 @@
  *   route_tables.c     config tables against a statement's names; pass 1
  *   route_walk.c       the state of one routing call, parts, text helpers
  *   route_lex.c        the lexical pass: tokens, and the depth guard
+ *   route_steps.c      a plan's steps (how the executor runs it), and refusals
  *
  * Their shared types and declarations are in route_int.h.
  */
@@ -287,22 +288,6 @@ size_t route_parsed_size(const route_parsed_t *p)
 	return p->bytes;
 }
 
-static void refuse_too_deep(route_plan_t *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void refuse_too_deep(route_plan_t *out, const char *fmt, ...)
-{
-	va_list ap;
-
-	out->kind = ROUTE_REFUSE;
-	shard_set_clear(&out->shards);
-	va_start(ap, fmt);
-	vsnprintf(out->error, sizeof out->error, fmt, ap);
-	va_end(ap);
-	plan_reason(out, "refused: %s", out->error);
-	memcpy(out->sqlstate, "54001", 6);
-}
-
 /* The comment decides where a statement goes that the router did not analyse. */
 static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *out)
 {
@@ -337,17 +322,17 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 
 	switch (parsed->status) {
 	case PARSED_TOO_DEEP_TEXT:
-		refuse_too_deep(out,
-		                "statement is nested too deeply to analyze (estimated depth %d, "
-		                "limit %d)",
-		                parsed->estimate, ROUTE_MAX_SQL_DEPTH);
+		route_plan_refuse(out, "54001",
+		                  "statement is nested too deeply to analyze (estimated depth %d, "
+		                  "limit %d)",
+		                  parsed->estimate, ROUTE_MAX_SQL_DEPTH);
 		override_unanalysed(&w, &parsed->o, out);
 		break;
 	case PARSED_TOO_DEEP_TREE:
-		refuse_too_deep(out,
-		                "the statement is nested too deeply for pgshard's router (more "
-		                "than %d levels)",
-		                MAX_DEPTH);
+		route_plan_refuse(out, "54001",
+		                  "the statement is nested too deeply for pgshard's router (more "
+		                  "than %d levels)",
+		                  MAX_DEPTH);
 		override_unanalysed(&w, &parsed->o, out);
 		break;
 	case PARSED_SYNTAX_ERROR:
@@ -387,6 +372,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		out->sqlstate[0] = '\0';
 	else if (out->sqlstate[0] == '\0')
 		memcpy(out->sqlstate, "0A000", 6);
+	route_plan_set_steps(out);
 	rc = 0;
 done:
 	free(plans);

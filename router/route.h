@@ -35,6 +35,11 @@
  * a query string that is one transaction-control statement says which
  * (txn), so that the proxy can run transactions across shards.
  *
+ * From all that, a plan says how to run the statement as a short list of
+ * steps (route_step_t, router/route_steps.c): the executor dispatches on
+ * them rather than on the fields above, which stay for the people and
+ * tests that read where and why.
+ *
  * Pure: no sockets, no globals; cmocka tests run it on plain strings.
  */
 #ifndef PGSHARD_ROUTER_ROUTE_H
@@ -100,6 +105,40 @@ typedef struct route_param {
 	uint32_t type_oid; /* from Parse, 0 when unspecified */
 } route_param_t;
 
+/*
+ * What the executor does with a statement: the kind of a plan's steps.
+ * Every plan has at least one step; today every plan has exactly one,
+ * except transaction control (TXN, then the step that runs the statement
+ * when the session's transaction leaves it to routing).
+ */
+typedef enum route_step_kind {
+	ROUTE_STEP_REFUSE,       /* answer the plan's error (sqlstate, error); always alone */
+	ROUTE_STEP_TXN,          /* transaction control (plan.txn): the session's transaction
+	                            answers it, or runs it on the shards it holds, or leaves it to
+	                            the next step */
+	ROUTE_STEP_ONE,          /* relay the statement to one shard, replies unchanged */
+	ROUTE_STEP_EACH,         /* run it on each shard of the set, answers combined by merge */
+	ROUTE_STEP_SPLIT_INSERT, /* a multi-row INSERT: each shard its own rows
+	                            (route_split_insert), counts added */
+	ROUTE_STEP_SPLIT_COPY,   /* COPY FROM STDIN into a sharded table: the proxy splits the
+	                            rows by their key column (router/copy.h), counts added */
+	ROUTE_STEP_GATHER,       /* a SELECT merged by a gather plan (router/gather.h) */
+} route_step_kind_t;
+
+#define ROUTE_MAX_STEPS 4
+
+typedef struct route_step {
+	route_step_kind_t kind;
+	int shard;           /* ONE: the shard; -1 when the executor picks one of `shards` (a
+	                        reference read goes where the client already is), or the default
+	                        shard when `shards` is empty. -1 for the other kinds */
+	shard_set_t shards;  /* ONE: {shard}, or the shards it may pick; EACH, GATHER, the splits:
+	                        the shards that run it; empty for REFUSE and TXN */
+	route_merge_t merge; /* EACH: how the answers combine (ROUTE_MERGE_NONE only in a plan
+	                        made without a parameter it needs: one shard's answer); GATHER:
+	                        ROUTE_MERGE_GATHER; the splits: ROUTE_MERGE_SUM; NONE otherwise */
+} route_step_t;
+
 typedef struct route_plan {
 	route_kind_t kind;
 	shard_set_t shards; /* ROUTE_SHARDS, ROUTE_ALL: where; ROUTE_ANY/DEFAULT: the one shard */
@@ -131,6 +170,10 @@ typedef struct route_plan {
 	                         string whose statements would need different merges. A plan made
 	                         without a parameter it needs (params_missing) is not refused for
 	                         that: it has ROUTE_MERGE_NONE until routed with the values */
+	bool copy_from_stdin; /* the string holds a COPY ... FROM STDIN (with split_insert: the
+	                         proxy splits its rows by key, ROUTE_STEP_SPLIT_COPY) */
+	route_step_t steps[ROUTE_MAX_STEPS]; /* how to run it: see route_step_kind_t */
+	int n_steps;                         /* 1..ROUTE_MAX_STEPS */
 } route_plan_t;
 
 /* The config with its maps built, shared by every routing call. */
@@ -154,6 +197,51 @@ int route_statement(const route_ctx_t *ctx, const char *sql, const route_param_t
                     int n_params, route_plan_t *out);
 
 const char *route_kind_name(route_kind_t k);
+
+/*
+ * The steps of a plan from its other fields (kind, shards, split_insert,
+ * copy_from_stdin, merge, txn): route_statement calls it last, and so must
+ * whoever changes those fields of a plan afterwards.
+ *
+ *   ROUTE_REFUSE                          REFUSE
+ *   txn != ROUTE_TXN_NONE                 TXN, then the step below
+ *   ROUTE_DEFAULT                         ONE: the first of shards (-1 when empty)
+ *   ROUTE_ANY                             ONE: -1 (the executor picks one of shards)
+ *   ROUTE_SHARDS, ROUTE_ALL on one shard  ONE: that shard
+ *   ... on several, split_insert          SPLIT_COPY (copy_from_stdin) or SPLIT_INSERT
+ *   ... on several, ROUTE_MERGE_GATHER    GATHER
+ *   ... on several, otherwise             EACH with the plan's merge
+ */
+void route_plan_set_steps(route_plan_t *p);
+
+/*
+ * Make p a refusal: SQLSTATE sqlstate, the message (after "pgshard: ")
+ * formatted into p->error and into p->reason as "refused: ...", no shards,
+ * no split, no merge, and its one REFUSE step.
+ */
+void route_plan_refuse(route_plan_t *p, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * The step that runs the statement on shards: steps[0], or for transaction
+ * control the step after TXN (what runs when the session's transaction
+ * leaves the statement to routing).
+ */
+const route_step_t *route_step_routed(const route_plan_t *p);
+
+/* A step that runs a statement on each of `shards`, answers combined as `merge`. */
+route_step_t route_step_each(const shard_set_t *shards, route_merge_t merge);
+
+/*
+ * The plan runs as this one step, whatever the router planned: for the
+ * executor's own decisions (transaction control on the shards a transaction
+ * holds, describing a portal on one shard). shards, merge and split_insert
+ * follow the step.
+ */
+void route_plan_run_step(route_plan_t *p, const route_step_t *step);
+
+/* "refuse", "txn", "one", "each", "split insert", "split copy", "gather". */
+const char *route_step_kind_name(route_step_kind_t k);
 
 /*
  * An upper-bound-ish estimate of how deeply the parse tree of `sql` nests,

@@ -141,15 +141,11 @@ static bool hint_misplaces_rows(const cfg_t *cfg, const override_t *o, bool rows
 		snprintf(where, sizeof where, "shard %d", shard_set_first(rows));
 	else
 		snprintf(where, sizeof where, "%d shards", shard_set_count(rows));
-	p->kind = ROUTE_REFUSE;
-	shard_set_clear(&p->shards);
-	p->split_insert = false;
-	snprintf(p->error, sizeof p->error,
-	         "the routing comment /* pgshard: %.200s */ would put rows where their shard key "
-	         "does not belong (their keys belong to %s); remove the comment: pgshard routes "
-	         "each row by its key",
-	         o->text, where);
-	plan_reason(p, "refused: %s", p->error);
+	route_plan_refuse(p, "0A000",
+	                  "the routing comment /* pgshard: %.200s */ would put rows where their "
+	                  "shard key does not belong (their keys belong to %s); remove the "
+	                  "comment: pgshard routes each row by its key",
+	                  o->text, where);
 	return true;
 }
 
@@ -167,13 +163,10 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 	case OVERRIDE_NONE:
 		return;
 	case OVERRIDE_BAD:
-		p->kind = ROUTE_REFUSE;
-		shard_set_clear(&p->shards);
-		snprintf(p->error, sizeof p->error,
-		         "cannot read the routing comment /* pgshard: %s */ (expected shard=N, "
-		         "key=VALUE or all)",
-		         o->text);
-		plan_reason(p, "refused: %s", p->error);
+		route_plan_refuse(p, "0A000",
+		                  "cannot read the routing comment /* pgshard: %s */ (expected "
+		                  "shard=N, key=VALUE or all)",
+		                  o->text);
 		return;
 	case OVERRIDE_ALL:
 		if (hint_misplaces_rows(cfg, o, rows_known, &rows, -1, p))
@@ -187,13 +180,10 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 	case OVERRIDE_SHARD:
 		p->split_insert = false;
 		if (o->shard >= cfg->n_shards) {
-			p->kind = ROUTE_REFUSE;
-			shard_set_clear(&p->shards);
-			snprintf(p->error, sizeof p->error,
-			         "/* pgshard: shard=%ld */ names a shard the config does not have "
-			         "(it has shards 0 to %d)",
-			         o->shard, cfg->n_shards - 1);
-			plan_reason(p, "refused: %s", p->error);
+			route_plan_refuse(p, "0A000",
+			                  "/* pgshard: shard=%ld */ names a shard the config does "
+			                  "not have (it has shards 0 to %d)",
+			                  o->shard, cfg->n_shards - 1);
 			return;
 		}
 		if (hint_misplaces_rows(cfg, o, rows_known, &rows, (int)o->shard, p))
@@ -211,38 +201,36 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 		int s;
 
 		p->split_insert = false;
-		shard_set_clear(&p->shards);
-		p->kind = ROUTE_REFUSE;
 		if (w->any_map < 0 || w->maps_differ) {
-			snprintf(
-			    p->error, sizeof p->error,
-			    "/* pgshard: key=%.100s */ needs a statement on the sharded tables of "
-			    "one map (this one names %s); use /* pgshard: shard=N */",
-			    o->value, w->any_map < 0 ? "none" : "tables of several maps");
-			plan_reason(p, "refused: %s", p->error);
+			route_plan_refuse(p, "0A000",
+			                  "/* pgshard: key=%.100s */ needs a statement on the "
+			                  "sharded tables of one map (this one names %s); use /* "
+			                  "pgshard: shard=N */",
+			                  o->value,
+			                  w->any_map < 0 ? "none" : "tables of several maps");
 			return;
 		}
 		m = &w->ctx->maps[w->any_map];
 		if (shard_key_from_text(m->cfg->key, o->value, strlen(o->value), &k) != 0) {
-			snprintf(p->error, sizeof p->error,
-			         "/* pgshard: key=%.100s */: '%.100s' is not a valid %s key of map "
-			         "%.100s",
-			         o->value, o->value, shard_key_type_name(m->cfg->key),
-			         m->cfg->name);
-			plan_reason(p, "refused: %s", p->error);
+			route_plan_refuse(
+			    p, "0A000",
+			    "/* pgshard: key=%.100s */: '%.100s' is not a valid %s key "
+			    "of map %.100s",
+			    o->value, o->value, shard_key_type_name(m->cfg->key), m->cfg->name);
 			return;
 		}
 		s = shard_map_lookup(m, &k);
 		if (s < 0) {
-			snprintf(p->error, sizeof p->error,
-			         "/* pgshard: key=%.100s */: no range of map %.100s holds that key",
-			         o->value, m->cfg->name);
-			plan_reason(p, "refused: %s", p->error);
+			route_plan_refuse(p, "0A000",
+			                  "/* pgshard: key=%.100s */: no range of map %.100s holds "
+			                  "that key",
+			                  o->value, m->cfg->name);
 			return;
 		}
 		if (hint_misplaces_rows(cfg, o, rows_known, &rows, s, p))
 			return;
 		p->kind = ROUTE_SHARDS;
+		shard_set_clear(&p->shards);
 		shard_set_add(&p->shards, s);
 		p->map = m->cfg->name;
 		p->error[0] = '\0';

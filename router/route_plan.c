@@ -40,13 +40,8 @@ void plan_reason(route_plan_t *p, const char *fmt, ...)
 
 void plan_refused(walk_t *w, route_plan_t *p)
 {
-	p->kind = ROUTE_REFUSE;
-	shard_set_clear(&p->shards);
-	p->split_insert = false;
+	route_plan_refuse(p, "0A000", "%s", w->error);
 	p->map = NULL;
-	p->merge = ROUTE_MERGE_NONE;
-	snprintf(p->error, sizeof p->error, "%s", w->error);
-	plan_reason(p, "refused: %s", w->error);
 }
 
 void plan_default(walk_t *w, route_plan_t *p, const char *why)
@@ -292,6 +287,7 @@ static void plan_copy(walk_t *w, const PgQuery__CopyStmt *c, route_plan_t *p)
 		return;
 	}
 	p->is_write = c->is_from;
+	p->copy_from_stdin = c->is_from && !file;
 	i = c->relation ? tables_find(w->cfg, c->relation->catalogname, c->relation->schemaname,
 	                              c->relation->relname)
 	                : -1;
@@ -668,7 +664,8 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
                   route_plan_t *out)
 {
 	const route_plan_t *first = NULL;
-	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false;
+	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false,
+	     copy_in = false;
 	sb_t s;
 
 	for (size_t i = 0; i < n; i++) {
@@ -687,6 +684,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		if (is_neutral(stmts[i]->stmt))
 			continue;
 		split |= p->split_insert;
+		copy_in |= p->copy_from_stdin;
 		is_write |= p->is_write;
 		is_ddl |= p->is_ddl;
 		if (first == NULL) {
@@ -723,6 +721,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 	}
 	out->is_write = is_write;
 	out->is_ddl = is_ddl;
+	out->copy_from_stdin = copy_in;
 	out->params_missing = missing;
 	if (!w->refused && split && n > 1)
 		walk_refuse(

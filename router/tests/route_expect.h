@@ -40,8 +40,10 @@
 
 /*
  * What every plan must hold, whatever the statement: a SQLSTATE exactly on
- * refusals, and a merge exactly when several shards answer (a plan made
- * without the parameters it needs may leave it to the routing with them).
+ * refusals, a merge exactly when several shards answer (a plan made
+ * without the parameters it needs may leave it to the routing with them),
+ * and steps: a refusal is its one REFUSE step, transaction control is TXN
+ * then the step that runs it, anything else one step that runs it.
  */
 static inline void check_plan_invariants(const char *sql, const route_plan_t *p)
 {
@@ -58,6 +60,18 @@ static inline void check_plan_invariants(const char *sql, const route_plan_t *p)
 		fail_msg("\"%s\": %d shards without a merge (reason: %s)", sql, n, p->reason);
 	if (p->txn != ROUTE_TXN_NONE && !p->has_txn_control)
 		fail_msg("\"%s\": txn %d without has_txn_control", sql, (int)p->txn);
+	if (p->n_steps < 1 || p->n_steps > ROUTE_MAX_STEPS)
+		fail_msg("\"%s\": %d steps", sql, p->n_steps);
+	if ((p->steps[0].kind == ROUTE_STEP_REFUSE) != (p->kind == ROUTE_REFUSE))
+		fail_msg("\"%s\": kind %s with a first step %s", sql, route_kind_name(p->kind),
+		         route_step_kind_name(p->steps[0].kind));
+	if (p->kind != ROUTE_REFUSE &&
+	    (p->steps[0].kind == ROUTE_STEP_TXN) != (p->txn != ROUTE_TXN_NONE))
+		fail_msg("\"%s\": txn %d with a first step %s", sql, (int)p->txn,
+		         route_step_kind_name(p->steps[0].kind));
+	if (p->n_steps != (p->steps[0].kind == ROUTE_STEP_TXN ? 2 : 1))
+		fail_msg("\"%s\": %d steps after a %s step", sql, p->n_steps,
+		         route_step_kind_name(p->steps[0].kind));
 }
 
 static inline route_plan_t route_params(const char *sql, const route_param_t *params, int n)

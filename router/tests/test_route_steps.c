@@ -1,0 +1,382 @@
+/*
+ * test_route_steps.c — a plan's steps (router/route_steps.c), pinned from
+ * real SQL: each kind of step, the shard a ONE step names or leaves to the
+ * executor, the merge of an EACH step, the TXN step in front of transaction
+ * control, refusals, and that the plan cache and a routing with the
+ * parameters give the steps route_statement gives.
+ *
+ * The helpers, the config, and why no test hard-codes a shard: route_expect.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/plancache.h"
+#include "router/route.h"
+
+#include "router/tests/route_config.h"
+#include "router/tests/route_expect.h"
+
+static shard_set_t set_of(int a, int b)
+{
+	shard_set_t s;
+
+	shard_set_clear(&s);
+	if (a >= 0)
+		shard_set_add(&s, a);
+	if (b >= 0)
+		shard_set_add(&s, b);
+	return s;
+}
+
+static shard_set_t every_shard(void)
+{
+	shard_set_t s;
+
+	shard_set_clear(&s);
+	for (int i = 0; i < cfg->n_shards; i++)
+		shard_set_add(&s, i);
+	return s;
+}
+
+static void expect_step(const char *sql, const route_step_t *st, route_step_kind_t kind,
+                        const shard_set_t *shards, route_merge_t merge)
+{
+	char a[128], b[128];
+
+	if (st->kind != kind)
+		fail_msg("\"%s\": expected a %s step, got %s", sql, route_step_kind_name(kind),
+		         route_step_kind_name(st->kind));
+	if (memcmp(&st->shards, shards, sizeof *shards) != 0) {
+		set_print(a, sizeof a, shards);
+		set_print(b, sizeof b, &st->shards);
+		fail_msg("\"%s\": expected step shards {%s}, got {%s}", sql, a, b);
+	}
+	if (st->merge != merge)
+		fail_msg("\"%s\": expected step merge %d, got %d", sql, (int)merge, (int)st->merge);
+}
+
+/* One step, of this kind, on these shards. */
+static route_plan_t one_step(const char *sql, route_step_kind_t kind, const shard_set_t *shards,
+                             route_merge_t merge)
+{
+	route_plan_t p = route(sql);
+
+	assert_int_equal(p.n_steps, 1);
+	expect_step(sql, &p.steps[0], kind, shards, merge);
+	assert_ptr_equal(route_step_routed(&p), &p.steps[0]);
+	return p;
+}
+
+/* ---- ONE ---- */
+
+static void test_key_equals_is_one_step_on_the_key_shard(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = 42";
+	int s = shard_of("users", 42);
+	shard_set_t want = set_of(s, -1);
+	route_plan_t p;
+
+	(void)state;
+	p = one_step(sql, ROUTE_STEP_ONE, &want, ROUTE_MERGE_NONE);
+	assert_int_equal(p.steps[0].shard, s);
+}
+
+static void test_statement_on_no_configured_table_is_one_on_the_default_shard(void **state)
+{
+	shard_set_t want = set_of(cfg->default_shard, -1);
+	route_plan_t p;
+
+	(void)state;
+	p = one_step("SELECT version()", ROUTE_STEP_ONE, &want, ROUTE_MERGE_NONE);
+	assert_int_equal(p.steps[0].shard, cfg->default_shard);
+}
+
+static void test_reference_read_is_one_whose_shard_the_executor_picks(void **state)
+{
+	shard_set_t want = set_of(cfg->default_shard, -1);
+	route_plan_t p;
+
+	(void)state;
+	p = one_step("SELECT * FROM countries", ROUTE_STEP_ONE, &want, ROUTE_MERGE_NONE);
+	assert_int_equal(p.steps[0].shard, -1);
+}
+
+static void test_routing_comment_shard_is_one_on_that_shard(void **state)
+{
+	shard_set_t want = set_of(2, -1);
+	route_plan_t p;
+
+	(void)state;
+	p = one_step("/* pgshard: shard=2 */ SELECT * FROM users", ROUTE_STEP_ONE, &want,
+	             ROUTE_MERGE_NONE);
+	assert_int_equal(p.steps[0].shard, 2);
+}
+
+/* ---- EACH and GATHER ---- */
+
+static void test_in_over_two_shards_is_each_adding_up(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	shard_set_t want = set_of(shard_of("users", 1), shard_of("users", b));
+	char sql[128];
+
+	(void)state;
+	snprintf(sql, sizeof sql, "SELECT * FROM users WHERE id IN (1, %lld)", (long long)b);
+	one_step(sql, ROUTE_STEP_EACH, &want, ROUTE_MERGE_SUM);
+	snprintf(sql, sizeof sql, "UPDATE users SET n = 0 WHERE id IN (1, %lld)", (long long)b);
+	one_step(sql, ROUTE_STEP_EACH, &want, ROUTE_MERGE_SUM);
+}
+
+static void test_ddl_is_each_taking_one_copy_on_every_shard(void **state)
+{
+	shard_set_t all = every_shard();
+
+	(void)state;
+	one_step("CREATE INDEX ON users (n)", ROUTE_STEP_EACH, &all, ROUTE_MERGE_ONE);
+	one_step("INSERT INTO countries VALUES (1, 'x')", ROUTE_STEP_EACH, &all, ROUTE_MERGE_ONE);
+	one_step("/* pgshard: all */ DROP INDEX i", ROUTE_STEP_EACH, &all, ROUTE_MERGE_ONE);
+}
+
+static void test_count_over_shards_is_each_adding_counts(void **state)
+{
+	(void)state;
+	one_step("SELECT count(*) FROM users", ROUTE_STEP_EACH, &map_named("users")->all,
+	         ROUTE_MERGE_COUNT);
+}
+
+static void test_order_by_limit_over_shards_is_gather(void **state)
+{
+	(void)state;
+	one_step("SELECT * FROM users ORDER BY id LIMIT 10", ROUTE_STEP_GATHER,
+	         &map_named("users")->all, ROUTE_MERGE_GATHER);
+	one_step("SELECT n, sum(id) FROM users GROUP BY n", ROUTE_STEP_GATHER,
+	         &map_named("users")->all, ROUTE_MERGE_GATHER);
+}
+
+/* ---- splits ---- */
+
+static void test_multi_row_insert_over_shards_is_split_insert(void **state)
+{
+	int64_t b = key_elsewhere("users", 1), c = key_beside("users", 1);
+	shard_set_t want = set_of(shard_of("users", 1), shard_of("users", b));
+	shard_set_t one = set_of(shard_of("users", 1), -1);
+	char sql[128];
+	route_plan_t p;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (1), (%lld)", (long long)b);
+	p = one_step(sql, ROUTE_STEP_SPLIT_INSERT, &want, ROUTE_MERGE_SUM);
+	assert_false(p.copy_from_stdin);
+	/* rows of one shard are not split */
+	snprintf(sql, sizeof sql, "INSERT INTO users (id) VALUES (1), (%lld)", (long long)c);
+	one_step(sql, ROUTE_STEP_ONE, &one, ROUTE_MERGE_NONE);
+}
+
+static void test_copy_from_stdin_into_sharded_table_is_split_copy(void **state)
+{
+	shard_set_t all = every_shard();
+	route_plan_t p;
+
+	(void)state;
+	p = one_step("COPY users (id, n) FROM STDIN", ROUTE_STEP_SPLIT_COPY,
+	             &map_named("users")->all, ROUTE_MERGE_SUM);
+	assert_true(p.copy_from_stdin);
+	/* a reference table's copies each take every row: not split */
+	p = one_step("COPY countries FROM STDIN", ROUTE_STEP_EACH, &all, ROUTE_MERGE_ONE);
+	assert_true(p.copy_from_stdin);
+	/* out of a sharded table: the rows of every shard */
+	p = one_step("COPY users TO STDOUT", ROUTE_STEP_EACH, &map_named("users")->all,
+	             ROUTE_MERGE_SUM);
+	assert_false(p.copy_from_stdin);
+}
+
+/* ---- TXN ---- */
+
+static void test_transaction_control_is_txn_then_where_it_runs(void **state)
+{
+	static const char *const sqls[] = {"BEGIN", "COMMIT", "ROLLBACK TO SAVEPOINT a",
+	                                   "PREPARE TRANSACTION 'x'"};
+	shard_set_t def = set_of(cfg->default_shard, -1), all = every_shard();
+	route_plan_t p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof *sqls; i++) {
+		p = route(sqls[i]);
+		assert_int_equal(p.n_steps, 2);
+		expect_step(sqls[i], &p.steps[0], ROUTE_STEP_TXN, &(shard_set_t){{0}},
+		            ROUTE_MERGE_NONE);
+		expect_step(sqls[i], &p.steps[1], ROUTE_STEP_ONE, &def, ROUTE_MERGE_NONE);
+		assert_ptr_equal(route_step_routed(&p), &p.steps[1]);
+	}
+	p = route("/* pgshard: all */ COMMIT PREPARED 'x'");
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_TXN);
+	expect_step("COMMIT PREPARED", route_step_routed(&p), ROUTE_STEP_EACH, &all,
+	            ROUTE_MERGE_ONE);
+	/* among other statements it is not transaction control of its own */
+	p = route("BEGIN; SELECT 1");
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_ONE);
+}
+
+/* ---- REFUSE ---- */
+
+static void test_refusals_are_one_refuse_step_with_their_sqlstate(void **state)
+{
+	size_t depth = 3 * ROUTE_MAX_SQL_DEPTH, len = 0;
+	char *deep = malloc(2 * depth + 16);
+	route_plan_t p;
+
+	(void)state;
+	p = route("UPDATE users SET id = 7 WHERE id = 3");
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+	assert_string_equal(p.sqlstate, "0A000");
+	p = route("/* pgshard: shard=9 */ BEGIN");
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+	assert_string_equal(p.sqlstate, "0A000");
+	assert_non_null(strstr(p.reason, "refused: /* pgshard: shard=9 */"));
+
+	assert_non_null(deep);
+	len += (size_t)sprintf(deep, "SELECT ");
+	for (size_t i = 0; i < depth; i++)
+		deep[len++] = '(';
+	deep[len++] = '1';
+	for (size_t i = 0; i < depth; i++)
+		deep[len++] = ')';
+	deep[len] = '\0';
+	p = route(deep);
+	free(deep);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+	assert_string_equal(p.sqlstate, "54001");
+}
+
+static void test_route_plan_refuse_makes_a_whole_refusal(void **state)
+{
+	route_plan_t p = route("SELECT * FROM users WHERE id IN (1, 2, 3, 4, 5, 6)");
+
+	(void)state;
+	route_plan_refuse(&p, "54000", "statement of %d bytes is too long", 70000);
+	assert_int_equal(p.kind, ROUTE_REFUSE);
+	assert_int_equal(shard_set_count(&p.shards), 0);
+	assert_int_equal(p.merge, ROUTE_MERGE_NONE);
+	assert_string_equal(p.sqlstate, "54000");
+	assert_string_equal(p.error, "statement of 70000 bytes is too long");
+	assert_string_equal(p.reason, "refused: statement of 70000 bytes is too long");
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+}
+
+static void test_run_step_replaces_the_steps(void **state)
+{
+	route_plan_t p = route("COMMIT");
+	shard_set_t links = set_of(0, 2);
+	route_step_t each = route_step_each(&links, ROUTE_MERGE_ONE);
+
+	(void)state;
+	route_plan_run_step(&p, &each);
+	assert_int_equal(p.n_steps, 1);
+	expect_step("COMMIT", route_step_routed(&p), ROUTE_STEP_EACH, &links, ROUTE_MERGE_ONE);
+	assert_memory_equal(&p.shards, &links, sizeof links);
+	assert_int_equal(p.merge, ROUTE_MERGE_ONE);
+	assert_false(p.split_insert);
+}
+
+/* ---- the plan cache, and parameters ---- */
+
+static void test_plan_cache_hit_keeps_the_steps(void **state)
+{
+	static const char *const sqls[] = {
+	    "SELECT * FROM users WHERE id = 5",
+	    "SELECT * FROM users WHERE id = 6",
+	    "SELECT * FROM users ORDER BY id",
+	    "SELECT count(*) FROM orders",
+	    "COPY users FROM STDIN",
+	    "BEGIN",
+	    "UPDATE users SET id = 7 WHERE id = 3",
+	    "SELECT * FROM countries",
+	};
+	route_cache_t *c = route_cache_new(&ctx, 64);
+	route_cache_stats_t st;
+
+	(void)state;
+	assert_non_null(c);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof sqls / sizeof *sqls; i++) {
+			route_plan_t want = route(sqls[i]), got;
+
+			assert_int_equal(route_statement_cached(c, sqls[i], NULL, 0, &got), 0);
+			assert_int_equal(got.n_steps, want.n_steps);
+			for (int k = 0; k < want.n_steps; k++) {
+				expect_step(sqls[i], &got.steps[k], want.steps[k].kind,
+				            &want.steps[k].shards, want.steps[k].merge);
+				assert_int_equal(got.steps[k].shard, want.steps[k].shard);
+			}
+		}
+	}
+	route_cache_stats(c, &st);
+	assert_true(st.hits >= sizeof sqls / sizeof *sqls);
+	route_cache_free(c);
+}
+
+static void test_missing_parameter_then_routed_with_it(void **state)
+{
+	const char *sql = "SELECT * FROM users WHERE id = $1",
+	           *subq = "SELECT * FROM users WHERE id = $1 AND n IN (SELECT n FROM orders)";
+	route_param_t v = text_param("42");
+	shard_set_t want = set_of(shard_of("users", 42), -1);
+	route_plan_t p;
+
+	(void)state;
+	/* any value: every shard of the map */
+	p = route(sql);
+	assert_true(p.params_missing);
+	expect_step(sql, &p.steps[0], ROUTE_STEP_EACH, &map_named("users")->all, ROUTE_MERGE_SUM);
+	p = route_params(sql, &v, 1);
+	assert_false(p.params_missing);
+	assert_int_equal(p.n_steps, 1);
+	expect_step(sql, &p.steps[0], ROUTE_STEP_ONE, &want, ROUTE_MERGE_NONE);
+	assert_int_equal(p.steps[0].shard, shard_of("users", 42));
+
+	/* judged when the value is known: no merge until then, and then refused */
+	p = route(subq);
+	assert_true(p.params_missing);
+	expect_step(subq, &p.steps[0], ROUTE_STEP_EACH, &map_named("users")->all, ROUTE_MERGE_NONE);
+	p = route_params(subq, &v, 1);
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_key_equals_is_one_step_on_the_key_shard),
+	    cmocka_unit_test(test_statement_on_no_configured_table_is_one_on_the_default_shard),
+	    cmocka_unit_test(test_reference_read_is_one_whose_shard_the_executor_picks),
+	    cmocka_unit_test(test_routing_comment_shard_is_one_on_that_shard),
+	    cmocka_unit_test(test_in_over_two_shards_is_each_adding_up),
+	    cmocka_unit_test(test_ddl_is_each_taking_one_copy_on_every_shard),
+	    cmocka_unit_test(test_count_over_shards_is_each_adding_counts),
+	    cmocka_unit_test(test_order_by_limit_over_shards_is_gather),
+	    cmocka_unit_test(test_multi_row_insert_over_shards_is_split_insert),
+	    cmocka_unit_test(test_copy_from_stdin_into_sharded_table_is_split_copy),
+	    cmocka_unit_test(test_transaction_control_is_txn_then_where_it_runs),
+	    cmocka_unit_test(test_refusals_are_one_refuse_step_with_their_sqlstate),
+	    cmocka_unit_test(test_route_plan_refuse_makes_a_whole_refusal),
+	    cmocka_unit_test(test_run_step_replaces_the_steps),
+	    cmocka_unit_test(test_plan_cache_hit_keeps_the_steps),
+	    cmocka_unit_test(test_missing_parameter_then_routed_with_it),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
