@@ -103,16 +103,23 @@ static void make_gid(client_t *c, int decider, char *gid)
 }
 
 /*
- * PGSHARD_DEBUG_COMMIT_CRASH=prepared|decided: pgshard kills itself right
- * after that step, for the crash tests (integration/tests/test_twophase.py).
+ * For the crash tests (integration/tests/test_twophase.py), after the step
+ * named prepared or decided: PGSHARD_DEBUG_COMMIT_CRASH=STEP kills pgshard;
+ * PGSHARD_DEBUG_COMMIT_PAUSE=STEP stops its worker for two seconds (a test
+ * takes a shard down meanwhile).
  */
-static void maybe_crash(const char *at)
+static void debug_hook(const char *at)
 {
-	const char *want = getenv("PGSHARD_DEBUG_COMMIT_CRASH");
+	const char *crash = getenv("PGSHARD_DEBUG_COMMIT_CRASH");
+	const char *pause = getenv("PGSHARD_DEBUG_COMMIT_PAUSE");
 
-	if (want != NULL && strcmp(want, at) == 0) {
+	if (crash != NULL && strcmp(crash, at) == 0) {
 		log_msg(LOG_WARNING, 0, 0, "PGSHARD_DEBUG_COMMIT_CRASH=%s: exiting now", at);
 		raise(SIGKILL);
+	}
+	if (pause != NULL && strcmp(pause, at) == 0) {
+		log_msg(LOG_WARNING, 0, 0, "PGSHARD_DEBUG_COMMIT_PAUSE=%s: pausing 2 s", at);
+		sleep(2);
 	}
 }
 
@@ -350,7 +357,7 @@ static void advance(client_t *c, commit_t *k)
 			rc = start_abort(c, k);
 			break;
 		}
-		maybe_crash("prepared");
+		debug_hook("prepared");
 		rc = start_decide(c, k);
 		break;
 	case STEP_DECIDE:
@@ -368,7 +375,7 @@ static void advance(client_t *c, commit_t *k)
 			rc = start_abort(c, k);
 			break;
 		}
-		maybe_crash("decided");
+		debug_hook("decided");
 		rc = start_apply(c, k);
 		break;
 	case STEP_APPLY:

@@ -223,6 +223,21 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
 			printf("merge:     %s\n", merge_text(plan.merge));
 		show_steps(&plan);
+		switch (route_plan_commit(&plan)) {
+		case ROUTE_COMMIT_NONE:
+			break;
+		case ROUTE_COMMIT_ONE:
+			printf("commit:    one phase (one shard writes)\n");
+			break;
+		case ROUTE_COMMIT_TWO_PHASE:
+			printf("commit:    two phases (in autocommit, in a transaction of "
+			       "pgshard's own)\n");
+			break;
+		case ROUTE_COMMIT_EACH:
+			printf("commit:    each shard on its own (DDL is not wrapped in a "
+			       "transaction)\n");
+			break;
+		}
 		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
 			show_gather(&ctx, sqls[i]);
 	}

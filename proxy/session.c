@@ -553,8 +553,8 @@ void session_note_writes(client_t *c, const route_plan_t *p)
  */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p)
 {
-	return !tx_open(&c->tx) && p->is_write && !p->is_ddl && !p->has_txn_control &&
-	       c->n_links == 0 && p->kind != ROUTE_REFUSE;
+	return !tx_open(&c->tx) && c->n_links == 0 &&
+	       route_plan_commit(p) == ROUTE_COMMIT_TWO_PHASE;
 }
 
 bool session_aborted_tx_allows(const route_plan_t *p)

@@ -243,6 +243,18 @@ void route_plan_run_step(route_plan_t *p, const route_step_t *step);
 /* "refuse", "txn", "one", "each", "split insert", "split copy", "gather". */
 const char *route_step_kind_name(route_step_kind_t k);
 
+/* How a statement run in autocommit commits. */
+typedef enum route_commit {
+	ROUTE_COMMIT_NONE,      /* it does not write (or is refused, or is transaction control) */
+	ROUTE_COMMIT_ONE,       /* it writes on one shard: that shard's own commit */
+	ROUTE_COMMIT_TWO_PHASE, /* it writes on several: in a transaction pgshard opens for it,
+	                           committed in two phases (router/twophase.h) */
+	ROUTE_COMMIT_EACH,      /* DDL on several shards: each commits on its own (some DDL
+	                           cannot run in a transaction block) */
+} route_commit_t;
+
+route_commit_t route_plan_commit(const route_plan_t *p);
+
 /*
  * An upper-bound-ish estimate of how deeply the parse tree of `sql` nests,
  * from its text alone and in one pass: the depth of parentheses, brackets

@@ -151,3 +151,15 @@ const char *route_step_kind_name(route_step_kind_t k)
 	}
 	return "?";
 }
+
+route_commit_t route_plan_commit(const route_plan_t *p)
+{
+	const route_step_t *step;
+
+	if (p->kind == ROUTE_REFUSE || !p->is_write || p->has_txn_control)
+		return ROUTE_COMMIT_NONE;
+	step = route_step_routed(p);
+	if (step->kind == ROUTE_STEP_ONE)
+		return ROUTE_COMMIT_ONE;
+	return p->is_ddl ? ROUTE_COMMIT_EACH : ROUTE_COMMIT_TWO_PHASE;
+}

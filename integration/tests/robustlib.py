@@ -176,6 +176,32 @@ def key_on(shard, nth=0):
     return keys[nth]
 
 
+def pg_ctl(*args):
+    cmd = [os.path.join(PGBIN, "pg_ctl")] + list(args)
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, cwd="/", check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=90)
+
+
+def shard_down(shard, mode="fast"):
+    """Stops shard's primary (mode immediate: as if it crashed)."""
+    pg_ctl("-D", os.path.join(DATA, "shard%d-primary" % shard), "-m", mode, "-w", "-t", "30",
+           "stop")
+
+
+def shard_up(shard):
+    """Starts shard's primary again and waits until its replicas stream from it."""
+    pg_ctl("-D", os.path.join(DATA, "shard%d-primary" % shard), "-l",
+           os.path.join(DATA, "log", "shard%d-primary.log" % shard), "-w", "-t", "60", "start")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        n = on_shards("select count(*) from pg_stat_replication where state = 'streaming'")
+        if n[shard][0][0] >= int(os.environ.get("PGSHARD_REPLICAS", "1")):
+            break
+        time.sleep(0.2)
+
+
 # ---------------------------------------------------------------------------------------
 # extra pgshard instances
 

@@ -588,14 +588,6 @@ def abandoned_queries_are_cancelled_on_the_shards():
                   " still run on the shards (per shard %r)" % running)
 
 
-def pg_ctl(*args):
-    cmd = [os.path.join(rl.PGBIN, "pg_ctl")] + list(args)
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    subprocess.run(cmd, cwd="/", check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=90)
-
-
 @test
 def login_works_while_shard0_is_down():
     k0, k1 = rl.key_on(0), rl.key_on(1)
@@ -603,7 +595,7 @@ def login_works_while_shard0_is_down():
     check(os.path.isdir(data0), "no data directory %s" % data0)
     with Tables(rows={k0: "zero", k1: "one"}):
         with Proxy("shard0_down", {"server_connect_timeout": 2000}) as p:
-            pg_ctl("-D", data0, "-m", "fast", "-w", "-t", "30", "stop")
+            rl.pg_ctl("-D", data0, "-m", "fast", "-w", "-t", "30", "stop")
             try:
                 try:
                     r = login(p.port, timeout=10)
@@ -618,14 +610,7 @@ def login_works_while_shard0_is_down():
                 finally:
                     r.close()
             finally:
-                pg_ctl("-D", data0, "-l", os.path.join(rl.DATA, "log", "shard0-primary.log"),
-                       "-w", "-t", "60", "start")
-                deadline = time.time() + 30
-                while time.time() < deadline:
-                    n = rl.on_shards("select count(*) from pg_stat_replication where state = 'streaming'")
-                    if n[0][0][0] >= int(os.environ.get("PGSHARD_REPLICAS", "1")):
-                        break
-                    time.sleep(0.2)
+                rl.shard_up(0)
 
 
 # ---------------------------------------------------------------------------------------

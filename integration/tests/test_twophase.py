@@ -12,7 +12,11 @@ Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
 """
 
 import os
+import re
+import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,7 +24,7 @@ import robustlib as rl  # noqa: E402
 from robustlib import Closed, Failure, Proxy, check, eq, login, parse_fields  # noqa: E402
 from test_protocol import Raw  # noqa: E402
 
-TEST_TIMEOUT = float(os.environ.get("TWOPHASE_TEST_TIMEOUT", "90"))
+TEST_TIMEOUT = float(os.environ.get("TWOPHASE_TEST_TIMEOUT", "150"))
 TESTS = []
 
 TABLES = rl.TABLE_SECTIONS + """
@@ -241,7 +245,6 @@ def transfers_keep_the_total_under_concurrency():
     keys = [rl.key_on(s, n) for s in range(len(rl.SHARD_PORTS)) for n in range(2)]
     with Accounts(keys):
         with Proxy("tp_many", {"pool_size": 4}, extra_ini=TABLES) as p:
-            import threading
             errors = []
 
             def client(i):
@@ -354,6 +357,211 @@ def autocommit_update_over_the_extended_protocol_is_all_or_nothing():
                 r.close()
             eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
             p.healthy()
+
+
+# ---------------------------------------------------------------------------------------
+# crashes: pgshard killed between the steps, a shard down after the decision
+
+
+RECOVERY = {"recovery_interval": 300, "recovery_grace": 0}
+
+
+def wait_resolved(what, secs=20):
+    """Waits until no shard holds a prepared transaction (recovery ran)."""
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if prepared() == [[]] * len(rl.SHARD_PORTS):
+            return
+        time.sleep(0.2)
+    raise Failure("%s: still prepared after %d s: %r" % (what, secs, prepared()))
+
+
+class Env:
+    """Environment variables set for the pgshard processes started inside."""
+
+    def __init__(self, **kv):
+        self.kv = kv
+
+    def __enter__(self):
+        self.old = {k: os.environ.get(k) for k in self.kv}
+        os.environ.update(self.kv)
+
+    def __exit__(self, *a):
+        for k, v in self.old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def commit_through_dying_proxy(step, keys):
+    """A transfer between keys[0] and keys[1] through a pgshard that kills itself after
+    `step`; returns what the client saw of its COMMIT."""
+    with Env(PGSHARD_DEBUG_COMMIT_CRASH=step):
+        p = Proxy("tp_dies_" + step, extra_ini=TABLES).start()
+    try:
+        r = login(p.port, timeout=10)
+        try:
+            err, tags, status = transfer(r, keys[0], keys[1])
+            seen = "answered %r %r" % (err, tags)
+        except (Closed, Failure, OSError) as e:
+            seen = "connection ended (%s)" % e
+        finally:
+            r.close()
+        deadline = time.time() + 10
+        while p.alive() and time.time() < deadline:
+            time.sleep(0.05)
+        check(not p.alive(), "pgshard did not die after step %s" % step)
+    finally:
+        p.stop()
+    return seen
+
+
+@test
+def pgshard_killed_after_prepare_is_rolled_back_by_another():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        seen = commit_through_dying_proxy("prepared", (k0, k1))
+        check("connection ended" in seen, "the client's COMMIT: %s" % seen)
+        check(prepared()[1] != [], "shard 1 holds the prepared transaction after the crash")
+        with Proxy("tp_recovers_prepared", RECOVERY, extra_ini=TABLES) as p:
+            wait_resolved("a dead pgshard's prepared transaction")
+            eq(balances([k0, k1]), {k0: 100, k1: 100}, "nothing of the transfer stays")
+            eq([c for g, c in decision(0)], [False], "the tombstone recovery wrote")
+            p.healthy()
+
+
+@test
+def pgshard_killed_after_the_decision_is_committed_by_another():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        seen = commit_through_dying_proxy("decided", (k0, k1))
+        check("connection ended" in seen, "the client's COMMIT: %s" % seen)
+        eq(balances([k0, k1])[k0], 90, "the decider committed before pgshard died")
+        with Proxy("tp_recovers_decided", RECOVERY, extra_ini=TABLES) as p:
+            wait_resolved("a dead pgshard's decided transaction")
+            eq(balances([k0, k1]), {k0: 90, k1: 110}, "the whole transfer")
+            eq([c for g, c in decision(0)], [True], "the decision record")
+            p.healthy()
+
+
+@test
+def shard_down_after_the_decision_commits_when_it_is_back():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Env(PGSHARD_DEBUG_COMMIT_PAUSE="decided"):
+            p = Proxy("tp_shard_down", dict(RECOVERY, server_connect_timeout=1000),
+                      extra_ini=TABLES).start()
+        try:
+            r = login(p.port, timeout=20)
+            got = {}
+
+            def commit():
+                try:
+                    for sql in ("begin", "update tp_acc set bal = bal - 10 where id = %d" % k0,
+                                "update tp_acc set bal = bal + 10 where id = %d" % k1):
+                        r.simple(sql)
+                    r.send(Raw.query("commit"))
+                    got["msgs"] = r.until_ready()
+                except (Closed, Failure, OSError) as e:
+                    got["error"] = str(e)
+
+            t = threading.Thread(target=commit)
+            t.start()
+            time.sleep(1.0)  # the proxy pauses 2 s after the decision
+            rl.shard_down(1, "immediate")
+            try:
+                t.join(20)
+                msgs = got.get("msgs", [])
+                kinds = [k for k, b in msgs]
+                check("error" not in got, "the client's COMMIT: %s" % got.get("error"))
+                eq([k for k in kinds if k != "N"], ["C", "Z"], "COMMIT answered (and a warning)")
+                check("N" in kinds, "a warning that a shard applies the commit later")
+                r.close()
+            finally:
+                rl.shard_up(1)
+            wait_resolved("the commit on shard 1 once it is back")
+            eq(balances([k0, k1]), {k0: 90, k1: 110}, "the whole transfer")
+        finally:
+            problem = p.stop()
+        check(problem is None, "pgshard: %s" % problem)
+
+
+# ---------------------------------------------------------------------------------------
+# TPC-B through pgshard on every shard while pgshard and a shard crash
+
+
+def pgbench(port, *args, secs=None, kill_after=None, on_kill=None):
+    """Runs pgbench against port; with kill_after, calls on_kill that many seconds in (while
+    pgbench runs) and lets pgbench end as it can. Returns its output."""
+    env = dict(os.environ, PGHOST=rl.HOST, PGPORT=str(port), PGCONNECT_TIMEOUT="5")
+    proc = subprocess.Popen(["pgbench"] + list(args), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if kill_after is not None:
+        time.sleep(kill_after)
+        on_kill()
+    try:
+        out, _ = proc.communicate(timeout=(secs or 30) + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise Failure("pgbench %s did not end: %s" % (" ".join(args), out[-300:]))
+    return out
+
+
+def tpcb_sums():
+    sums = {}
+    for what, sql in (("accounts", "select coalesce(sum(abalance), 0) from pgbench_accounts"),
+                      ("tellers", "select coalesce(sum(tbalance), 0) from pgbench_tellers"),
+                      ("branches", "select coalesce(sum(bbalance), 0) from pgbench_branches"),
+                      ("history", "select coalesce(sum(delta), 0) from pgbench_history")):
+        sums[what] = sum(int(rows[0][0]) for rows in rl.on_shards(sql))
+    return sums
+
+
+@test
+def tpcb_stays_consistent_through_pgshard_and_shard_crashes():
+    port = rl.PORT_BASE + 9
+    settings = dict(RECOVERY, pool_size=8)
+    p = Proxy("tp_tpcb", settings, port=port, extra_ini=TABLES).start()
+    try:
+        out = pgbench(port, "-i", "-s", "1", "-I", "dtgp")
+        check("done" in out, "pgbench -i through pgshard: %s" % out[-300:])
+        run = ["-n", "-c", "4", "-j", "2", "-T", "4"]
+        outcomes = []
+
+        def kill_proxy():
+            os.kill(p.pid(), 9)
+
+        # pgshard killed while TPC-B runs, then started again
+        pgbench(port, *run, secs=4, kill_after=2, on_kill=kill_proxy)
+        p.stop()
+        outcomes.append("pgshard killed")
+        p = Proxy("tp_tpcb", settings, port=port, extra_ini=TABLES).start()
+        # a shard crashes (immediate stop) while TPC-B runs, and comes back
+        pgbench(port, *run, secs=4, kill_after=2, on_kill=lambda: rl.shard_down(1, "immediate"))
+        rl.shard_up(1)
+        outcomes.append("shard 1 crashed")
+        # pgshard killed right after a decision, then started again
+        p.stop()
+        with Env(PGSHARD_DEBUG_COMMIT_CRASH="decided"):
+            p = Proxy("tp_tpcb", settings, port=port, extra_ini=TABLES).start()
+        pgbench(port, *run, secs=4)
+        p.stop()
+        outcomes.append("pgshard killed after a decision")
+        p = Proxy("tp_tpcb", settings, port=port, extra_ini=TABLES).start()
+        out = pgbench(port, *run, secs=4)
+        m = re.search(r"number of transactions actually processed: (\d+)", out)
+        check(m is not None and int(m.group(1)) > 0, "TPC-B after the crashes: %s" % out[-300:])
+        wait_resolved("after TPC-B with crashes (%s)" % ", ".join(outcomes), secs=30)
+        sums = tpcb_sums()
+        check(len(set(sums.values())) == 1,
+              "sum(abalance), sum(tbalance), sum(bbalance), sum(delta) differ: %r" % sums)
+        p.healthy()
+    finally:
+        p.stop()
+        rl.as_app_on_shards("drop table if exists pgbench_accounts, pgbench_tellers, "
+                            "pgbench_branches, pgbench_history")
 
 
 def run(selected):

@@ -357,6 +357,37 @@ static void test_missing_parameter_then_routed_with_it(void **state)
 	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
 }
 
+/* ---- how a statement in autocommit commits ---- */
+
+static void test_writes_on_several_shards_commit_in_two_phases(void **state)
+{
+	int64_t b = key_elsewhere("users", 1);
+	char sql[200];
+	route_plan_t p;
+
+	(void)state;
+	p = route("SELECT * FROM users WHERE id IN (1, 2, 3)");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE);
+	p = route("UPDATE users SET name = 'x' WHERE id = 1");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_ONE);
+	snprintf(sql, sizeof(sql), "UPDATE users SET name = 'x' WHERE id IN (1, %lld)",
+	         (long long)b);
+	p = route(sql);
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
+	snprintf(sql, sizeof(sql), "INSERT INTO users (id, name) VALUES (1, 'a'), (%lld, 'b')",
+	         (long long)b);
+	p = route(sql);
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
+	p = route("DELETE FROM users");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
+	p = route("CREATE INDEX ON users (name)");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_EACH);
+	p = route("BEGIN");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE);
+	p = route("UPDATE users SET id = 2 WHERE id = 1");
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE); /* refused */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(test_run_step_replaces_the_steps),
 	    cmocka_unit_test(test_plan_cache_hit_keeps_the_steps),
 	    cmocka_unit_test(test_missing_parameter_then_routed_with_it),
+	    cmocka_unit_test(test_writes_on_several_shards_commit_in_two_phases),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
