@@ -12,6 +12,9 @@
  * node is called down, so that a restarted server is not reported down
  * for a whole interval.
  *
+ * Two-phase-commit recovery (recovery.c) runs on the same loop: started,
+ * reconfigured and stopped with the checks.
+ *
  * It also resolves each node's host name (getaddrinfo, which may block: it
  * blocks this thread only) and publishes the address, which server.c
  * connects to, so that the workers' loops never wait for a name server.
@@ -40,6 +43,7 @@
 #include "proxy/context.h"
 #include "proxy/log.h"
 #include "proxy/nodes.h"
+#include "proxy/recovery.h"
 #include "proxy/worker.h"
 
 #define CHECK_QUERY            "SELECT pg_is_in_recovery()"
@@ -555,6 +559,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	ctl.cfg = next;
 	publish(v);
 	tick_schedule();
+	recovery_set_config(next);
 }
 
 int control_init(cfg_ref_t *cfg)
@@ -587,6 +592,8 @@ int control_start(void)
 		return -1;
 	ctl.n_checks = ctl.cfg->nodes->n;
 	tick_schedule();
+	if (recovery_start(ctl.base, ctl.cfg) < 0)
+		return -1;
 	if (pthread_create(&ctl.thread, NULL, control_main, NULL) != 0)
 		return -1;
 	ctl.running = true;
@@ -614,6 +621,7 @@ void control_stop(void)
 		pthread_join(ctl.thread, NULL);
 		ctl.running = false;
 	}
+	recovery_stop(); /* its connections are events of ctl.base */
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = NULL;
 	ctl.n_checks = 0;
