@@ -99,6 +99,8 @@ typedef struct cfg {
 	int server_idle_timeout_s;
 	int login_timeout_s;          /* from accept to the end of authentication */
 	int health_check_interval_ms; /* the control thread checks every node this often */
+	int recovery_interval_ms;     /* two-phase commit recovery runs this often */
+	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

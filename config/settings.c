@@ -50,6 +50,10 @@ static const setting_t settings[] = {
     {"proxy", "login_timeout", SET_INT, offsetof(cfg_t, login_timeout_s), "60", 1, 3600, "seconds"},
     {"proxy", "health_check_interval", SET_INT, offsetof(cfg_t, health_check_interval_ms), "1000",
      10, 3600 * 1000, "milliseconds"},
+    {"proxy", "recovery_interval", SET_INT, offsetof(cfg_t, recovery_interval_ms), "5000", 10,
+     3600 * 1000, "milliseconds"},
+    {"proxy", "recovery_grace", SET_INT, offsetof(cfg_t, recovery_grace_ms), "10000", 0,
+     3600 * 1000, "milliseconds"},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };

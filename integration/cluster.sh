@@ -371,6 +371,8 @@ listen_addresses = '127.0.0.1'
 port = $((base + 10 * i))
 unix_socket_directories = '$SOCK'
 max_connections = 200
+# two-phase commit (pgshard's commits on several shards, and its recovery); the replicas get
+# this file with their base backup: a hot standby needs at least its primary's value
 max_prepared_transactions = 100
 password_encryption = $password_encryption
 fsync = off

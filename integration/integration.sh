@@ -77,6 +77,10 @@ suite "clients (psql, pgbench, psycopg2, node-postgres, raw protocol)" \
 	"$ROOT/integration/tests/run-all.sh" "pgshard"
 suite "proxy behaviour (auth, reload, backend loss, config errors)" \
 	"$ROOT/integration/tests/test_proxy.sh"
+# Prepared transactions left by a "crashed" pgshard, made directly on the shards; pgshards of
+# its own (ports PGSHARD_PORT+30..+39) with recovery_interval = 500 finish them.
+suite "two-phase commit recovery" \
+	/usr/bin/python3 "$ROOT/integration/tests/test_recovery.py"
 
 # Mutated recordings of real sessions, a fixed 45 s budget and seed; a well-behaved client
 # checks its answers meanwhile. Longer: integration/fuzz_sessions.py --sessions 100000

@@ -12,6 +12,9 @@
  * node is called down, so that a restarted server is not reported down
  * for a whole interval.
  *
+ * Two-phase-commit recovery (recovery.c) runs on the same loop: started,
+ * reconfigured and stopped with the checks.
+ *
  * It also resolves each node's host name (getaddrinfo, which may block: it
  * blocks this thread only) and publishes the address, which server.c
  * connects to, so that the workers' loops never wait for a name server.
@@ -29,7 +32,6 @@
  */
 #include "proxy/control.h"
 
-#include <ctype.h>
 #include <libpq-fe.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -41,6 +43,7 @@
 #include "proxy/context.h"
 #include "proxy/log.h"
 #include "proxy/nodes.h"
+#include "proxy/recovery.h"
 #include "proxy/worker.h"
 
 #define CHECK_QUERY            "SELECT pg_is_in_recovery()"
@@ -92,25 +95,6 @@ static struct timeval ms_tv(int ms)
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	return tv;
-}
-
-/* libpq's messages span lines ("...failed: Connection refused\n\tIs the server..."). */
-static void one_line(char *dst, size_t size, const char *src)
-{
-	size_t n = 0;
-	bool space = false;
-
-	for (; *src != '\0' && n + 1 < size; src++) {
-		if (isspace((unsigned char)*src)) {
-			space = n > 0;
-			continue;
-		}
-		if (space && n + 2 < size)
-			dst[n++] = ' ';
-		space = false;
-		dst[n++] = *src;
-	}
-	dst[n] = '\0';
 }
 
 static void node_name(char *buf, size_t size, const node_t *n)
@@ -216,7 +200,7 @@ static void check_record(check_t *ch, node_health_t health, int in_recovery, con
 	if (health != old.health)
 		st->changed_at_ms = now;
 	if (health == NODE_DOWN)
-		one_line(st->error, sizeof(st->error), error ? error : "unknown error");
+		log_one_line(st->error, sizeof(st->error), error ? error : "unknown error");
 	else
 		st->error[0] = '\0';
 	log_change(n, &old, st);
@@ -242,7 +226,7 @@ static void check_fail(check_t *ch, const char *why)
 {
 	char error[256];
 
-	one_line(error, sizeof(error), why); /* why may point into the connection */
+	log_one_line(error, sizeof(error), why); /* why may point into the connection */
 	check_end(ch, true);
 	check_record(ch, NODE_DOWN, -1, error);
 }
@@ -275,26 +259,13 @@ static void check_wait(check_t *ch, short what)
 
 static void check_connect(check_t *ch)
 {
-	const node_t *n = ch->node;
-	const char *keys[6], *vals[6];
-	int k = 0;
+	nodes_login_t l;
 
-	/* the conninfo as written, then what the check overrides in it */
-	keys[k] = "dbname", vals[k++] = n->conninfo;
-	if (n->check_user != NULL)
-		keys[k] = "user", vals[k++] = n->check_user;
-	ch->withheld_password =
-	    n->check_password != NULL && (strncmp(n->check_password, "md5", 3) == 0 ||
-	                                  strncmp(n->check_password, "SCRAM-SHA-256$", 14) == 0);
-	if (n->check_password != NULL && !ch->withheld_password)
-		keys[k] = "password", vals[k++] = n->check_password;
-	keys[k] = "dbname", vals[k++] = n->check_dbname; /* a second dbname is a plain name */
-	keys[k] = "application_name", vals[k++] = CHECK_APPLICATION_NAME;
-	keys[k] = NULL, vals[k] = NULL;
-
+	nodes_login(&l, ch->node, NODES_LOGIN_CHECK, CHECK_APPLICATION_NAME, NULL);
+	ch->withheld_password = l.withheld_password;
 	ch->reused = false;
 	ch->phase = CHECK_CONNECTING;
-	ch->conn = PQconnectStartParams(keys, vals, 1);
+	ch->conn = PQconnectStartParams(l.keys, l.vals, 1);
 	if (ch->conn == NULL) {
 		check_fail(ch, "out of memory");
 		return;
@@ -406,7 +377,7 @@ static void poll_query(check_t *ch, short what)
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 			ch->in_recovery = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		else
-			one_line(ch->error, sizeof(ch->error), PQresultErrorMessage(res));
+			log_one_line(ch->error, sizeof(ch->error), PQresultErrorMessage(res));
 		PQclear(res);
 	}
 	check_wait(ch, EV_READ);
@@ -588,6 +559,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	ctl.cfg = next;
 	publish(v);
 	tick_schedule();
+	recovery_set_config(next);
 }
 
 int control_init(cfg_ref_t *cfg)
@@ -620,6 +592,8 @@ int control_start(void)
 		return -1;
 	ctl.n_checks = ctl.cfg->nodes->n;
 	tick_schedule();
+	if (recovery_start(ctl.base, ctl.cfg) < 0)
+		return -1;
 	if (pthread_create(&ctl.thread, NULL, control_main, NULL) != 0)
 		return -1;
 	ctl.running = true;
@@ -647,6 +621,7 @@ void control_stop(void)
 		pthread_join(ctl.thread, NULL);
 		ctl.running = false;
 	}
+	recovery_stop(); /* its connections are events of ctl.base */
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = NULL;
 	ctl.n_checks = 0;

@@ -4,7 +4,9 @@
  */
 #include "proxy/log.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -37,4 +39,22 @@ void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const ch
 	va_end(ap);
 	fprintf(stderr, "%s.%03d %s %s%s\n", stamp, (int)(tv.tv_usec / 1000), level_names[level],
 	        ids, line);
+}
+
+void log_one_line(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+	bool space = false;
+
+	for (; *src != '\0' && n + 1 < size; src++) {
+		if (isspace((unsigned char)*src)) {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < size)
+			dst[n++] = ' ';
+		space = false;
+		dst[n++] = *src;
+	}
+	dst[n] = '\0';
 }

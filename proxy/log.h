@@ -5,6 +5,7 @@
 #ifndef PGSHARD_LOG_H
 #define PGSHARD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum log_level {
@@ -18,6 +19,13 @@ extern log_level_t g_log_level;
 
 void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * src on one line in dst (size bytes): each run of white space becomes one
+ * space, none at the ends. libpq's messages span lines ("...failed:
+ * Connection refused\n\tIs the server...").
+ */
+void log_one_line(char *dst, size_t size, const char *src);
 
 #define log_error(...) log_msg(LOG_ERROR, 0, 0, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARNING, 0, 0, __VA_ARGS__)

@@ -153,6 +153,35 @@ bool nodes_same(const node_t *a, const node_t *b)
 	       same_str(a->host, b->host);
 }
 
+bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
+                 const char *application_name, const char *options)
+{
+	const char *user = n->check_user, *dbname = n->check_dbname;
+	const char *password = n->check_password;
+	int k = 0;
+
+	if (as == NODES_LOGIN_CONNINFO) {
+		if (n->user == NULL || n->dbname == NULL)
+			return false;
+		/* check_password is then the conninfo's password, else the users file's for user */
+		user = n->user;
+		dbname = n->dbname;
+	}
+	l->keys[k] = "dbname", l->vals[k++] = n->conninfo;
+	if (user != NULL)
+		l->keys[k] = "user", l->vals[k++] = user;
+	l->withheld_password = password != NULL && (strncmp(password, "md5", 3) == 0 ||
+	                                            strncmp(password, "SCRAM-SHA-256$", 14) == 0);
+	if (password != NULL && !l->withheld_password)
+		l->keys[k] = "password", l->vals[k++] = password;
+	l->keys[k] = "dbname", l->vals[k++] = dbname; /* a second dbname is a plain name */
+	l->keys[k] = "application_name", l->vals[k++] = application_name;
+	if (options != NULL)
+		l->keys[k] = "options", l->vals[k++] = options;
+	l->keys[k] = NULL, l->vals[k] = NULL;
+	return true;
+}
+
 const char *nodes_role_name(node_role_t r)
 {
 	return r == NODE_PRIMARY ? "primary" : "replica";

@@ -84,6 +84,34 @@ const node_t *nodes_replica(const nodes_table_t *t, int shard, int i);
 /* The same server in the same place (shard, role, host, port): what a reload keeps. */
 bool nodes_same(const node_t *a, const node_t *b);
 
+/*
+ * How the control thread logs in to a node with libpq: the parameters for
+ * PQconnectStartParams(keys, vals, expand_dbname = 1), the node's conninfo
+ * first and then what overrides it. The strings point into the node (and
+ * the arguments): use them before the node's table is dropped.
+ */
+typedef enum nodes_login_as {
+	NODES_LOGIN_CHECK,    /* as the health check: check_user, check_password, check_dbname */
+	NODES_LOGIN_CONNINFO, /* as the conninfo's own user, in its own database */
+} nodes_login_as_t;
+
+#define NODES_LOGIN_MAX 8
+
+typedef struct nodes_login {
+	const char *keys[NODES_LOGIN_MAX]; /* NULL-terminated */
+	const char *vals[NODES_LOGIN_MAX];
+	bool withheld_password; /* the users file has only a hash of it, which libpq cannot use */
+} nodes_login_t;
+
+/*
+ * Fill l for logging in to n as `as` says, with application_name and, when
+ * not NULL, options (which replace the conninfo's own: pass them merged).
+ * false: NODES_LOGIN_CONNINFO of a conninfo that leaves the user or the
+ * database to the client.
+ */
+bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
+                 const char *application_name, const char *options);
+
 const char *nodes_role_name(node_role_t r);
 const char *nodes_health_name(node_health_t h);
 

@@ -9,12 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * decided_at is the time the record was written (clock_timestamp()), not the
+ * start of the decider's transaction (now()): cleanup deletes records older
+ * than its minimum age that no shard still lists as prepared, and a record
+ * written at the end of a transaction that ran for longer than that age
+ * would otherwise look old while its PREPAREs on the other shards may still
+ * be on their way (listed by nobody yet), so that a crash before COMMIT
+ * PREPARED would later find no record and roll back a committed transaction.
+ */
 const char twophase_setup_sql[] =
     "CREATE SCHEMA IF NOT EXISTS pgshard; "
     "CREATE TABLE IF NOT EXISTS pgshard.decisions ("
     "gid pg_catalog.text PRIMARY KEY, "
     "committed pg_catalog.bool NOT NULL, "
-    "decided_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())";
+    "decided_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())";
 
 const char twophase_max_prepared_sql[] =
     "SELECT pg_catalog.current_setting('max_prepared_transactions')::pg_catalog.int4";

@@ -155,6 +155,8 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
+	assert_int_equal(cfg->recovery_interval_ms, 5000);
+	assert_int_equal(cfg->recovery_grace_ms, 10000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
@@ -241,6 +243,8 @@ static void test_minimal_config_gets_documented_defaults(void **state)
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
+	assert_int_equal(cfg->recovery_interval_ms, 5000);
+	assert_int_equal(cfg->recovery_grace_ms, 10000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
 	assert_null(cfg->users_path);
@@ -270,6 +274,8 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "server_idle_timeout = 30\n"
 	                  "login_timeout = 7\n"
 	                  "health_check_interval = 250\n"
+	                  "recovery_interval = 700\n"
+	                  "recovery_grace = 0\n"
 	                  "max_route_size = 64kB\n" SHARD0 SHARD1);
 	assert_string_equal(cfg->listen_host, "*");
 	assert_int_equal(cfg->listen_port, 7000);
@@ -282,6 +288,8 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->server_idle_timeout_s, 30);
 	assert_int_equal(cfg->login_timeout_s, 7);
 	assert_int_equal(cfg->health_check_interval_ms, 250);
+	assert_int_equal(cfg->recovery_interval_ms, 700);
+	assert_int_equal(cfg->recovery_grace_ms, 0);
 	assert_int_equal(cfg->max_route_size, 65536);
 	cfg_free(cfg);
 }
@@ -591,7 +599,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
-	           "health_check_interval)");
+	           "health_check_interval, recovery_interval, recovery_grace)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -680,6 +688,40 @@ static void test_health_check_interval_is_milliseconds_from_10_to_an_hour(void *
 	           "pgshard.ini:2:", "'1s' is not an integer");
 	cfg_t *cfg = load("[proxy]\nhealth_check_interval = 3600000\n" SHARD0);
 	assert_int_equal(cfg->health_check_interval_ms, 3600000);
+	cfg_free(cfg);
+}
+
+static void test_recovery_interval_is_milliseconds_from_10_to_an_hour(void **state)
+{
+	LOAD_ERROR("[proxy]\nrecovery_interval = 9\n" SHARD0,
+	           "pgshard.ini:2: [proxy] recovery_interval: 9 is out of range (expected "
+	           "milliseconds from 10 to 3600000)");
+	LOAD_ERROR("[proxy]\nrecovery_interval = 3600001\n" SHARD0,
+	           "pgshard.ini:2:", "out of range");
+	LOAD_ERROR("[proxy]\nrecovery_interval = 5s\n" SHARD0,
+	           "pgshard.ini:2:", "'5s' is not an integer");
+	cfg_t *cfg = load("[proxy]\nrecovery_interval = 10\n" SHARD0);
+	assert_int_equal(cfg->recovery_interval_ms, 10);
+	cfg_free(cfg);
+	cfg = load("[proxy]\nrecovery_interval = 3600000\n" SHARD0);
+	assert_int_equal(cfg->recovery_interval_ms, 3600000);
+	cfg_free(cfg);
+}
+
+/* 0 is allowed: resolving a young prepared transaction is safe, only needlessly early */
+static void test_recovery_grace_is_milliseconds_from_0_to_an_hour(void **state)
+{
+	LOAD_ERROR("[proxy]\nrecovery_grace = -1\n" SHARD0,
+	           "pgshard.ini:2: [proxy] recovery_grace: -1 is out of range (expected "
+	           "milliseconds from 0 to 3600000)");
+	LOAD_ERROR("[proxy]\nrecovery_grace = 3600001\n" SHARD0, "pgshard.ini:2:", "out of range");
+	LOAD_ERROR("[proxy]\nrecovery_grace = ten\n" SHARD0,
+	           "pgshard.ini:2:", "'ten' is not an integer");
+	cfg_t *cfg = load("[proxy]\nrecovery_grace = 0\n" SHARD0);
+	assert_int_equal(cfg->recovery_grace_ms, 0);
+	cfg_free(cfg);
+	cfg = load("[proxy]\nrecovery_grace = 3600000\n" SHARD0);
+	assert_int_equal(cfg->recovery_grace_ms, 3600000);
 	cfg_free(cfg);
 }
 
@@ -962,6 +1004,8 @@ int main(void)
 	    cmocka_unit_test(test_minimal_config_gets_documented_defaults),
 	    cmocka_unit_test(test_every_proxy_setting_is_read),
 	    cmocka_unit_test(test_health_check_interval_is_milliseconds_from_10_to_an_hour),
+	    cmocka_unit_test(test_recovery_interval_is_milliseconds_from_10_to_an_hour),
+	    cmocka_unit_test(test_recovery_grace_is_milliseconds_from_0_to_an_hour),
 	    cmocka_unit_test(test_listen_accepts_bracketed_ipv6),
 	    cmocka_unit_test(test_max_message_size_takes_postgres_memory_units),
 	    cmocka_unit_test(test_conninfo_uri_and_hostaddr_fill_the_node),

@@ -201,8 +201,8 @@ bench=$!
 max=0
 for _ in $(seq 1 12); do
 	sleep 0.25
-	# pgshard's own health check connection is not a pool's
-	n=$(su0 "select count(*) from pg_stat_activity where usename = 'app' and client_addr is not null and application_name <> 'pgshard health check'")
+	# pgshard's own health check and recovery connections are not a pool's
+	n=$(su0 "select count(*) from pg_stat_activity where usename = 'app' and client_addr is not null and application_name not in ('pgshard health check', 'pgshard recovery')")
 	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$max" ] && max=$n
 done
 wait $bench

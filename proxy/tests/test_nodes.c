@@ -130,6 +130,64 @@ static void test_health_check_logs_in_as_the_conninfo_says_or_as_the_first_user(
 	cfg_free(cfg);
 }
 
+/* the value of key in l, the last one when it is repeated (libpq: the last wins) */
+static const char *login_value(const nodes_login_t *l, const char *key)
+{
+	const char *v = NULL;
+
+	for (int i = 0; l->keys[i] != NULL; i++) {
+		if (strcmp(l->keys[i], key) == 0)
+			v = l->vals[i];
+	}
+	return v;
+}
+
+static void test_login_as_the_check_or_as_the_conninfo_says(void **state)
+{
+	cfg_t *cfg = load("[shard.0]\n"
+	                  "primary = host=h1 dbname=app user=app\n"
+	                  "replica = host=h2 dbname=app user=other\n"
+	                  "replica = host=h3 user=app password=given\n"
+	                  "replica = host=h4\n");
+	nodes_table_t *t = nodes_table_new(cfg);
+	nodes_login_t l;
+
+	assert_non_null(t);
+	/* the conninfo first (expanded), then what overrides it */
+	assert_true(nodes_login(&l, &t->nodes[0], NODES_LOGIN_CHECK, "chk", NULL));
+	assert_string_equal(l.keys[0], "dbname");
+	assert_string_equal(l.vals[0], "host=h1 dbname=app user=app");
+	assert_string_equal(login_value(&l, "user"), "app");
+	assert_string_equal(login_value(&l, "password"), "app-secret");
+	assert_string_equal(login_value(&l, "dbname"), "app");
+	assert_string_equal(login_value(&l, "application_name"), "chk");
+	assert_null(login_value(&l, "options"));
+	assert_false(l.withheld_password);
+	assert_true(nodes_login(&l, &t->nodes[0], NODES_LOGIN_CONNINFO, "rec", "-c x=1"));
+	assert_string_equal(login_value(&l, "user"), "app");
+	assert_string_equal(login_value(&l, "dbname"), "app");
+	assert_string_equal(login_value(&l, "options"), "-c x=1");
+	assert_string_equal(login_value(&l, "application_name"), "rec");
+
+	/* a hash in the users file is withheld: libpq cannot log in with it */
+	assert_true(nodes_login(&l, &t->nodes[1], NODES_LOGIN_CONNINFO, "rec", NULL));
+	assert_string_equal(login_value(&l, "user"), "other");
+	assert_null(login_value(&l, "password"));
+	assert_true(l.withheld_password);
+
+	/* no dbname in the conninfo: the check goes to postgres, recovery cannot know */
+	assert_true(nodes_login(&l, &t->nodes[2], NODES_LOGIN_CHECK, "chk", NULL));
+	assert_string_equal(login_value(&l, "dbname"), "postgres");
+	assert_string_equal(login_value(&l, "password"), "given");
+	assert_false(nodes_login(&l, &t->nodes[2], NODES_LOGIN_CONNINFO, "rec", NULL));
+	/* neither */
+	assert_true(nodes_login(&l, &t->nodes[3], NODES_LOGIN_CHECK, "chk", NULL));
+	assert_string_equal(login_value(&l, "user"), "app");
+	assert_false(nodes_login(&l, &t->nodes[3], NODES_LOGIN_CONNINFO, "rec", NULL));
+	nodes_table_put(t);
+	cfg_free(cfg);
+}
+
 static void test_a_new_view_knows_nothing_yet(void **state)
 {
 	cfg_t *cfg = load(TWO_SHARDS);
@@ -363,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table_lists_each_shard_primary_then_its_replicas_in_file_order),
 	    cmocka_unit_test(test_health_check_logs_in_as_the_conninfo_says_or_as_the_first_user),
+	    cmocka_unit_test(test_login_as_the_check_or_as_the_conninfo_says),
 	    cmocka_unit_test(test_a_new_view_knows_nothing_yet),
 	    cmocka_unit_test(test_published_address_is_found_by_host_and_port),
 	    cmocka_unit_test(test_reload_carries_states_over_by_node_not_by_id),

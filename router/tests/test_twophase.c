@@ -107,6 +107,8 @@ static void test_catalog_queries_name_their_schema(void **state)
 	assert_non_null(strstr(twophase_list_prepared_sql, "'pgshard:'"));
 	assert_non_null(strstr(twophase_max_prepared_sql, "pg_catalog.current_setting"));
 	assert_non_null(strstr(twophase_setup_sql, "IF NOT EXISTS pgshard.decisions"));
+	/* when the record was written, not when the decider's transaction began */
+	assert_non_null(strstr(twophase_setup_sql, "DEFAULT pg_catalog.clock_timestamp()"));
 }
 
 int main(void)

@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""Two-phase-commit recovery (proxy/recovery.c): a pgshard finishes the prepared transactions
+a crashed pgshard left behind, as its decision records say, and never undoes a commit that a
+live pgshard may still make. The situations are made directly on the shards with psycopg2 as
+the app user, as the commit path leaves them (router/twophase.h): a prepared transaction
+named pgshard:<instance>:<decider>:<n> on one shard, and on the decider shard a decision
+record, or none, or one in a transaction still open.
+
+  decision_table_made_at_start_up_on_every_primary
+  committed_decision_commits_at_start_up            (a) record committed=true -> COMMIT PREPARED
+  no_decision_rolls_back_and_leaves_a_tombstone      (b) no record -> tombstone, ROLLBACK PREPARED
+  open_decider_transaction_is_waited_for             (c) record not committed yet -> stays
+                                                         prepared for rounds, then committed
+  young_prepared_transaction_is_left_alone           (d) younger than recovery_grace
+  cleanup_deletes_only_old_records_nothing_holds     records older than 600 s and prepared
+                                                     nowhere go; the rest stay
+
+max_prepared_transactions: integration/cluster.sh sets it to 100 on every primary (replicas
+copy it with the base backup), so the transactions above can be prepared at all; the first
+test checks that pgshard logged no max_prepared_transactions error. The ERROR pgshard logs for
+a primary with 0 is not exercised here (it needs a server restarted with that setting).
+
+Each test starts a pgshard of its own (robustlib.Proxy: the cluster's pgshard.ini with
+recovery_interval = 500 and recovery_grace set per test) on ports REC_PORT_BASE..
+(default PGSHARD_PORT+30..+39), makes rec_items on shards 0 and 1 and drops it at the end,
+and removes what it prepared or recorded (gids of a random instance of its own). The
+pgshard's log must show what it did. Needs the env of a running cluster.sh cluster
+(`. DIR/env.sh`) and PGSHARD_BIN (defaults to build-asan/pgshard). Run:
+    PGSHARD_BIN=build-asan/pgshard /usr/bin/python3 integration/tests/test_recovery.py [TEST ...]
+Output: "ok NAME" / "FAIL NAME: why" per test, then exactly "N passed, N failed".
+"""
+
+import os
+import random
+import sys
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import psycopg2  # noqa: E402
+
+import robustlib as rl  # noqa: E402
+from robustlib import Failure, Proxy, check, eq  # noqa: E402
+
+TEST_TIMEOUT = float(os.environ.get("REC_TEST_TIMEOUT", "90"))
+PORT_BASE = int(os.environ.get("REC_PORT_BASE", rl.MAIN_PORT + 30))
+INSTANCE = "%016x" % random.getrandbits(64)
+PREFIX = "pgshard:%s:" % INSTANCE
+FAST = {"recovery_interval": 500, "recovery_grace": 0}
+TESTS = []
+_ports = [0]
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def run(selected):
+    passed = failed = 0
+    for fn in TESTS:
+        name = fn.__name__
+        if selected and name not in selected:
+            continue
+
+        def on_hang(name=name, passed=passed, failed=failed):
+            print("FAIL %s: timed out after %.0fs (watchdog)" % (name, TEST_TIMEOUT), flush=True)
+            print("%d passed, %d failed" % (passed, failed + 1), flush=True)
+            os._exit(1)
+
+        dog = threading.Timer(TEST_TIMEOUT, on_hang)
+        dog.daemon = True
+        dog.start()
+        t0 = time.time()
+        try:
+            fn()
+        except Failure as e:
+            failed += 1
+            print("FAIL %s: %s" % (name, str(e).strip().replace("\n", " | ")), flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            tb = traceback.extract_tb(e.__traceback__)
+            where = "line %d" % tb[-1].lineno if tb else ""
+            print("FAIL %s: %s: %s (%s)" % (name, type(e).__name__,
+                                            str(e).strip().replace("\n", " | "), where), flush=True)
+        else:
+            passed += 1
+            print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        finally:
+            dog.cancel()
+            leftovers()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------
+# the shards, directly
+
+
+def app(shard):
+    """An autocommit connection to a shard's primary as the app user."""
+    return rl.pg(rl.SHARD_PORTS[shard])
+
+
+def q(shard, sql, args=None):
+    c = app(shard)
+    try:
+        with c.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        c.close()
+
+
+_n = [0]
+
+
+def gid(decider):
+    _n[0] += 1
+    return "%s%d:%x" % (PREFIX, decider, _n[0])
+
+
+def prepare(shard, g, row_id):
+    """What a writer of the commit path leaves after PREPARE TRANSACTION: a row inserted."""
+    c = app(shard)
+    try:
+        with c.cursor() as cur:
+            cur.execute("begin")
+            cur.execute("insert into rec_items values (%s, %s)", (row_id, g))
+            cur.execute("prepare transaction %s", (g,))
+    finally:
+        c.close()
+
+
+def record(shard, g, committed):
+    q(shard, "insert into pgshard.decisions (gid, committed) values (%s, %s)", (g, committed))
+
+
+def decision(shard, g):
+    return q(shard, "select committed from pgshard.decisions where gid = %s", (g,))
+
+
+def prepared(shard):
+    return [r[0] for r in q(shard, "select gid from pg_prepared_xacts where gid like %s"
+                                   " and database = current_database() order by gid",
+                            (PREFIX + "%",))]
+
+
+def rows(shard):
+    return [r[0] for r in q(shard, "select id from rec_items order by id")]
+
+
+def wait_for(what, cond, secs=10.0, proxy=None):
+    deadline = time.time() + secs
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.time() > deadline:
+            raise Failure("%s: not within %.0f s%s" % (what, secs, "; pgshard log: " +
+                                                       proxy.log_tail(8) if proxy else ""))
+        time.sleep(0.1)
+
+
+def decision_table_everywhere():
+    return all(q(s, "select to_regclass('pgshard.decisions') is not null")[0][0]
+               for s in range(len(rl.SHARD_PORTS)))
+
+
+def leftovers():
+    """Whatever a test of this run left: its prepared transactions, records and tables."""
+    for s in range(len(rl.SHARD_PORTS)):
+        try:
+            for g in prepared(s):
+                try:
+                    q(s, "rollback prepared %s", (g,))
+                except psycopg2.Error:
+                    pass  # finished meanwhile
+            if q(s, "select to_regclass('pgshard.decisions') is not null")[0][0]:
+                q(s, "delete from pgshard.decisions where gid like %s", (PREFIX + "%",))
+            q(s, "drop table if exists rec_items")
+        except psycopg2.Error as e:
+            print("  (cleanup on shard %d: %s)" % (s, str(e).strip()), flush=True)
+
+
+class Items:
+    """rec_items on shards 0 and 1, dropped at the end."""
+
+    def __enter__(self):
+        for s in (0, 1):
+            q(s, "drop table if exists rec_items")
+            q(s, "create table rec_items (id int primary key, v text)")
+        return self
+
+    def __exit__(self, *a):
+        leftovers()
+        return False
+
+
+class RecoveryProxy(Proxy):
+    """A pgshard of its own that shows its recovery log lines when it stops."""
+
+    def stop(self):
+        if self.proc is not None:
+            for line in self.log_text().splitlines():
+                if "recovery:" in line:
+                    print("  [%s] %s" % (self.name, line.split(" ", 2)[-1]), flush=True)
+        return super().stop()
+
+
+def proxy(name, settings):
+    port = PORT_BASE + _ports[0] % 10
+    _ports[0] += 1
+    return RecoveryProxy(name, settings, port=port, extra_ini="")
+
+
+def logged(p, text):
+    return text in p.log_text()
+
+
+# ---------------------------------------------------------------------------------------
+# tests
+
+
+@test
+def decision_table_made_at_start_up_on_every_primary():
+    with proxy("rec_setup", FAST) as p:
+        wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+        cols = q(1, "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+                    " where attrelid = 'pgshard.decisions'::regclass and attnum > 0"
+                    " order by attnum")
+        eq(cols, [("gid", "text"), ("committed", "boolean"),
+                  ("decided_at", "timestamp with time zone")], "columns of pgshard.decisions")
+        time.sleep(1)  # a round or two
+        check(not logged(p, "max_prepared_transactions"),
+              "cluster.sh sets max_prepared_transactions = 100, yet: %s" % p.log_tail(5))
+        check("recovery: cannot" not in p.log_text(), "recovery trouble: %s" % p.log_tail(5))
+        p.healthy()
+
+
+@test
+def committed_decision_commits_at_start_up():
+    """(a) The commit path's decider committed (its record says so) and the pgshard died before
+    COMMIT PREPARED on shard 1: a pgshard started afterwards commits it."""
+    with Items():
+        if not decision_table_everywhere():
+            with proxy("rec_table", FAST) as p:
+                wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+        g = gid(0)
+        record(0, g, True)
+        prepare(1, g, 1)
+        eq(prepared(1), [g], "prepared on shard 1 before pgshard starts")
+        eq(rows(1), [], "the prepared row is not visible yet")
+        with proxy("rec_commit", FAST) as p:
+            wait_for("the prepared transaction finished", lambda: prepared(1) == [], proxy=p)
+            eq(rows(1), [1], "the row of the committed transaction on shard 1")
+            eq(decision(0, g), [(True,)], "the decision record is unchanged")
+            wait_for("the log says so", lambda: logged(
+                p, "recovery: committed %s on shard 1 (decided on shard 0)" % g), proxy=p)
+            p.healthy()
+
+
+@test
+def no_decision_rolls_back_and_leaves_a_tombstone():
+    """(b) No record on the decider: its transaction never committed (the pgshard died before
+    COMMIT there); recovery writes a tombstone and rolls the prepared transaction back."""
+    with Items():
+        with proxy("rec_rollback", FAST) as p:
+            wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+            g = gid(0)
+            prepare(1, g, 2)
+            wait_for("the prepared transaction finished", lambda: prepared(1) == [], proxy=p)
+            eq(rows(1), [], "the row of the rolled back transaction is gone")
+            eq(decision(0, g), [(False,)], "a tombstone on the decider")
+            wait_for("the log says so", lambda: logged(
+                p, "recovery: rolled back %s on shard 1" % g), proxy=p)
+            # the tombstone keeps a late commit from happening: the record cannot go in
+            try:
+                record(0, g, True)
+                raise Failure("a decision record went in over the tombstone")
+            except psycopg2.IntegrityError:
+                pass
+            p.healthy()
+
+
+@test
+def open_decider_transaction_is_waited_for():
+    """(c) A live pgshard between its PREPARE on shard 1 and its COMMIT on the decider: the
+    record is written but not committed. Recovery must not roll back (the tombstone waits for
+    the record's transaction and gives up at the lock_timeout, round after round); once the
+    decider commits, recovery commits the prepared transaction."""
+    with Items():
+        with proxy("rec_open", FAST) as p:
+            wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+            g = gid(0)
+            d = app(0)
+            d.autocommit = False
+            try:
+                with d.cursor() as cur:
+                    cur.execute("insert into rec_items values (30, 'decider')")
+                    cur.execute("insert into pgshard.decisions (gid, committed)"
+                                " values (%s, true)", (g,))
+                prepare(1, g, 3)
+                wait_for("the log says it waits", lambda: logged(
+                    p, "%s stays prepared on shard 1: its decider shard 0 still has the"
+                       " transaction open" % g), proxy=p)
+                time.sleep(5)  # two more rounds at least (each waits 2 s for the lock)
+                eq(prepared(1), [g], "still prepared while the decider's transaction is open")
+                eq(rows(1), [], "its row is not visible yet")
+                eq(decision(0, g), [], "no tombstone went in")
+                check(("rolled back " + g) not in p.log_text(), "rolled back: " + p.log_tail(5))
+                d.commit()
+            finally:
+                d.close()
+            wait_for("the prepared transaction finished", lambda: prepared(1) == [], secs=15,
+                     proxy=p)
+            eq(rows(1), [3], "the row on shard 1, committed")
+            eq(rows(0), [30], "the decider's own row, committed")
+            eq(decision(0, g), [(True,)], "the decision record")
+            wait_for("the log says so", lambda: logged(
+                p, "recovery: committed %s on shard 1 (decided on shard 0)" % g), proxy=p)
+            p.healthy()
+
+
+@test
+def young_prepared_transaction_is_left_alone():
+    """(d) A prepared transaction younger than recovery_grace may belong to a live pgshard that
+    has not written its record yet: it is left alone (no tombstone); a pgshard without grace
+    then rolls it back."""
+    with Items():
+        g = gid(0)
+        with proxy("rec_grace", {"recovery_interval": 500, "recovery_grace": 60000}) as p:
+            wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+            prepare(1, g, 4)
+            time.sleep(3)  # six rounds
+            eq(prepared(1), [g], "still prepared within recovery_grace")
+            eq(decision(0, g), [], "no tombstone for a transaction within the grace")
+            check(g not in p.log_text(), "the log mentions it: " + p.log_tail(5))
+            p.healthy()
+        with proxy("rec_no_grace", FAST) as p:
+            wait_for("rolled back without grace", lambda: prepared(1) == [], proxy=p)
+            eq(decision(0, g), [(False,)], "a tombstone")
+            p.healthy()
+
+
+@test
+def cleanup_deletes_only_old_records_nothing_holds():
+    """Records older than 600 s that no shard lists as prepared are deleted; a record whose gid
+    is still prepared somewhere, or a recent one, stays."""
+    with Items():
+        with proxy("rec_table", FAST) as p:
+            wait_for("pgshard.decisions on every primary", decision_table_everywhere, proxy=p)
+        old_done, old_held, recent = gid(0), gid(0), gid(0)
+        for g in (old_done, old_held):
+            q(0, "insert into pgshard.decisions values (%s, true, now() - interval '700 s')",
+              (g,))
+        record(0, recent, True)
+        prepare(1, old_held, 5)  # young: the grace below keeps it prepared, so listed
+        with proxy("rec_clean", {"recovery_interval": 500, "recovery_grace": 60000}) as p:
+            wait_for("the old record nothing holds is deleted",
+                     lambda: decision(0, old_done) == [], proxy=p)
+            time.sleep(1.5)  # more rounds
+            eq(decision(0, old_held), [(True,)], "the old record of a gid still prepared")
+            eq(decision(0, recent), [(True,)], "the recent record")
+            eq(prepared(1), [old_held], "still prepared (within the grace)")
+            p.healthy()
+
+
+if __name__ == "__main__":
+    missing = [v for v in ("PGSHARD_DIR", "SHARD_PORTS", "PGSHARD_SOCKDIR")
+               if not os.environ.get(v)]
+    if missing:
+        print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    if len(rl.SHARD_PORTS) < 2:
+        print("FAIL setup: two shards at least are needed")
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    sys.exit(run(set(sys.argv[1:])))

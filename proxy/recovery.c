@@ -1,0 +1,815 @@
+/*
+ * recovery.c — two-phase-commit recovery, on the control thread's loop.
+ *
+ * A transaction that wrote on several shards commits in the steps of
+ * router/twophase.h: the decision record (gid, committed = true) is written
+ * in the decider shard D's own transaction while every other writer runs
+ * PREPARE TRANSACTION 'gid'; then D commits (that commit is the decision);
+ * then COMMIT PREPARED on the others. A pgshard that dies on the way leaves
+ * prepared transactions behind, holding their locks. Recovery finishes them:
+ *
+ *   1. At start-up, on each shard's primary (a connection of its own, as the
+ *      conninfo's user, in its database): make the decision table
+ *      (pgshard.decisions) if it is missing, and check that
+ *      max_prepared_transactions is above 0.
+ *   2. Every recovery_interval: list pgshard's prepared transactions on each
+ *      primary S (pg_prepared_xacts, gid and age).
+ *   3. For each one older than recovery_grace, ask its decider D (named in
+ *      the gid): insert a tombstone (gid, committed = false) ON CONFLICT DO
+ *      NOTHING, under a lock_timeout, then read the gid's row. The record,
+ *      committed with D's writes, says commit; a tombstone says a commit can
+ *      never come. Then COMMIT PREPARED or ROLLBACK PREPARED on S.
+ *   4. In a round that listed every primary: delete the decision records
+ *      older than RECOVERY_CLEANUP_MIN_AGE_S whose gid no shard lists.
+ *
+ * Why every crash ends all-or-nothing:
+ *   - Before D's COMMIT (the pgshard, D or the connection died during step 1
+ *     of the commit): D's transaction never commits, so neither do its
+ *     record and its writes; the tombstone goes in and every prepared part
+ *     is rolled back. Nothing was committed anywhere.
+ *   - After D's COMMIT: the record exists, committed atomically with D's
+ *     writes; the tombstone does nothing and every prepared part is
+ *     committed. A COMMIT that was sent but whose answer was lost is one of
+ *     the two: the record is there exactly when D committed.
+ *   - A live pgshard is never overruled: while D's transaction is open, its
+ *     uncommitted record holds the key and the tombstone waits for it; the
+ *     lock_timeout ends the wait and the gid is asked about again next
+ *     round (D's transaction ends when its pgshard commits, rolls back or
+ *     dies). A tombstone that comes before the record is written makes the
+ *     record's INSERT fail, so that pgshard rolls back: all-or-nothing again,
+ *     only needlessly; recovery_grace keeps young prepared transactions out
+ *     of it.
+ *   - Recovery's own steps can be repeated: a second tombstone changes
+ *     nothing, and COMMIT/ROLLBACK PREPARED of a gid someone else finished
+ *     answers 42704, which is fine. Recovery dying between asking D and
+ *     finishing S leaves the answer in D for the next round (or another
+ *     pgshard).
+ *   - A shard that is down keeps its prepared transactions (they are on
+ *     disk) until it is back; a decider that is down leaves its gids in
+ *     doubt (still prepared, counted) until it is back: nothing is guessed.
+ *   - Cleanup never deletes a record while a shard could not be listed:
+ *     that shard may still hold the gid prepared, and a deleted record
+ *     would let the next tombstone turn its commit into a rollback.
+ *
+ * State ownership: everything here belongs to the control thread (its loop
+ * runs every callback), except the counts, read by other threads under
+ * rec.lock (recovery_stats).
+ */
+#include "proxy/recovery.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/context.h"
+#include "proxy/log.h"
+#include "proxy/nodes.h"
+#include "proxy/pqconn.h"
+#include "proxy/recovery_rules.h"
+#include "router/twophase.h"
+
+#define RECOVERY_APPLICATION_NAME "pgshard recovery"
+/* How long a tombstone waits for the decider's open transaction before it is asked again later. */
+#define RECOVERY_LOCK_TIMEOUT_MS 2000
+
+/* Why a prepared transaction old enough to resolve is still prepared after a round. */
+typedef enum doubt {
+	DOUBT_OPEN,         /* its decider's transaction is still open */
+	DOUBT_BUSY,         /* another session was finishing it */
+	DOUBT_NO_DECIDER,   /* its gid names no shard of the config */
+	DOUBT_DECIDER_OFF,  /* recovery is off for its decider's shard */
+	DOUBT_DECIDER_DOWN, /* its decider's primary could not be asked */
+	DOUBT_FAILED,       /* a statement failed */
+} doubt_t;
+
+typedef struct rgid {
+	char *gid;
+	long long age_s;
+} rgid_t;
+
+typedef struct rdoubt {
+	char *gid;
+	doubt_t why;
+} rdoubt_t;
+
+typedef struct rdoubts {
+	rdoubt_t *v;
+	int n, cap;
+} rdoubts_t;
+
+/* One shard's primary, as recovery sees it. */
+typedef struct rshard {
+	int shard;
+	const node_t *node; /* in rec.cfg->nodes */
+	char name[300];     /* "shard 1 (127.0.0.1:5470)" */
+	char *options;      /* the conninfo's options, then lock_timeout */
+	bool off;           /* recovery cannot log in as the data path does (logged once) */
+	pqconn_t conn;
+	bool set_up;           /* the decision table was made on this connection */
+	int max_prepared;      /* as last read; -1: not yet */
+	char trouble[256];     /* the last problem logged about logging in, setting up, listing */
+	char clean_error[256]; /* the last cleanup failure logged */
+
+	/* this round */
+	bool listed;
+	rgid_t *gids;
+	int n_gids;
+	rdoubts_t doubts; /* in doubt after the last round that listed this shard */
+	rdoubts_t next;   /* in doubt in this round */
+} rshard_t;
+
+typedef enum round_phase {
+	ROUND_IDLE,
+	ROUND_LISTING,   /* every shard: log in, set up, list */
+	ROUND_RESOLVING, /* one gid at a time: ask its decider, finish it */
+	ROUND_CLEANING,  /* every shard: delete the records no longer needed */
+} round_phase_t;
+
+static struct recovery {
+	struct event_base *base;
+	cfg_ref_t *cfg;
+	rshard_t *shards; /* by shard number */
+	int n;
+	struct event *tick;
+	round_phase_t phase;
+	int pending;        /* listing, cleaning: shards not done yet */
+	int64_t started_ms; /* when the round began (monotonic) */
+	int at_shard;       /* resolving: the shard and gid under way, */
+	int at_gid;
+	int decider;                /* its decider, */
+	recovery_verdict_t verdict; /* and the decider's answer */
+	pthread_mutex_t lock;       /* guards stats */
+	recovery_stats_t stats;
+} rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void resolve_next(void);
+static void clean_begin(void);
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int connect_timeout(void)
+{
+	return rec.cfg->cfg->server_connect_timeout_ms;
+}
+
+/* A statement may wait for a lock up to the lock_timeout, then must answer. */
+static int query_timeout(void)
+{
+	return rec.cfg->cfg->server_connect_timeout_ms + RECOVERY_LOCK_TIMEOUT_MS;
+}
+
+static void stats_change(int committed, int rolled_back)
+{
+	pthread_mutex_lock(&rec.lock);
+	rec.stats.committed += (uint64_t)committed;
+	rec.stats.rolled_back += (uint64_t)rolled_back;
+	pthread_mutex_unlock(&rec.lock);
+}
+
+/* Log a problem once, until it changes (into *last, size 256); a shard down is not news each round.
+ */
+static void report(char *last, log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report(char *last, log_level_t level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(msg, last) == 0)
+		return;
+	snprintf(last, 256, "%s", msg);
+	log_msg(level, 0, 0, "recovery: %s", msg);
+}
+
+/* ---- doubts: what a round leaves prepared, logged when it starts or changes ---- */
+
+static void doubts_clear(rdoubts_t *d)
+{
+	for (int i = 0; i < d->n; i++)
+		free(d->v[i].gid);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+static const rdoubt_t *doubts_find(const rdoubts_t *d, const char *gid)
+{
+	for (int i = 0; i < d->n; i++) {
+		if (strcmp(d->v[i].gid, gid) == 0)
+			return &d->v[i];
+	}
+	return NULL;
+}
+
+static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* gid stays prepared on sh this round; logged when it was not in doubt for this reason before. */
+static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+{
+	const rdoubt_t *before = doubts_find(&sh->doubts, gid);
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (before == NULL || before->why != why)
+		log_msg(why == DOUBT_OPEN || why == DOUBT_BUSY ? LOG_INFO : LOG_WARNING, 0, 0,
+		        "recovery: %s stays prepared on shard %d: %s", gid, sh->shard, msg);
+	if (sh->next.n == sh->next.cap) {
+		int cap = sh->next.cap ? sh->next.cap * 2 : 8;
+		rdoubt_t *v = realloc(sh->next.v, (size_t)cap * sizeof(*v));
+
+		if (v == NULL)
+			return; /* only the log and the count lose it */
+		sh->next.v = v;
+		sh->next.cap = cap;
+	}
+	sh->next.v[sh->next.n].gid = strdup(gid);
+	if (sh->next.v[sh->next.n].gid != NULL)
+		sh->next.v[sh->next.n++].why = why;
+}
+
+/* ---- listing: log in, set up once per connection, list ---- */
+
+static void list_done(void)
+{
+	if (--rec.pending == 0)
+		resolve_next();
+}
+
+static void gids_free(rshard_t *sh)
+{
+	for (int i = 0; i < sh->n_gids; i++)
+		free(sh->gids[i].gid);
+	free(sh->gids);
+	sh->gids = NULL;
+	sh->n_gids = 0;
+}
+
+static int gids_keep(rshard_t *sh, const PGresult *res)
+{
+	int n = PQntuples(res);
+
+	gids_free(sh);
+	sh->gids = calloc((size_t)(n > 0 ? n : 1), sizeof(*sh->gids));
+	if (sh->gids == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		sh->gids[i].gid = strdup(PQgetvalue(res, i, 0));
+		sh->gids[i].age_s = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		if (sh->gids[i].gid == NULL) {
+			sh->n_gids = i;
+			return -1;
+		}
+	}
+	sh->n_gids = n;
+	return 0;
+}
+
+static void on_listed(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	char error[256];
+
+	pqconn_error(r, error, sizeof(error));
+	if (!r->ok)
+		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
+		       sh->name, r->error);
+	else if (r->n_results != 1 || PQresultStatus(r->results[0]) != PGRES_TUPLES_OK)
+		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
+		       sh->name, error[0] ? error : "unexpected answer");
+	else if (gids_keep(sh, r->results[0]) < 0)
+		report(sh->trouble, LOG_WARNING, "out of memory listing %s", sh->name);
+	else
+		sh->listed = true;
+	if (sh->listed && sh->set_up && sh->trouble[0] != '\0') {
+		log_info("recovery: %s answers again", sh->name);
+		sh->trouble[0] = '\0';
+	}
+	list_done();
+}
+
+static void list(rshard_t *sh)
+{
+	pqconn_query(&sh->conn, twophase_list_prepared_sql, query_timeout(), on_listed, sh);
+}
+
+static void check_max_prepared(rshard_t *sh, const PGresult *res)
+{
+	int v;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return;
+	v = atoi(PQgetvalue(res, 0, 0));
+	if (v == 0 && sh->max_prepared != 0)
+		log_error("recovery: %s has max_prepared_transactions = 0: set "
+		          "max_prepared_transactions above 0 (e.g. 100) in its postgresql.conf and "
+		          "restart it: transactions that write on several shards need it",
+		          sh->name);
+	sh->max_prepared = v;
+}
+
+/* "max_prepared_transactions; make the decision table": one round trip. */
+static void on_set_up(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	char error[256];
+
+	if (!r->ok) {
+		report(sh->trouble, LOG_WARNING, "cannot set up on %s: %s", sh->name, r->error);
+		list_done();
+		return;
+	}
+	if (r->n_results > 0)
+		check_max_prepared(sh, r->results[0]);
+	if (pqconn_sqlstate(r) != NULL) {
+		pqconn_error(r, error, sizeof(error));
+		report(sh->trouble, LOG_WARNING,
+		       "cannot make the decision table pgshard.decisions on %s: %s", sh->name,
+		       error);
+	} else {
+		sh->set_up = true;
+	}
+	list(sh);
+}
+
+static void set_up(rshard_t *sh)
+{
+	size_t len = strlen(twophase_max_prepared_sql) + strlen(twophase_setup_sql) + 3;
+	char *sql = malloc(len);
+
+	if (sql == NULL) {
+		list(sh);
+		return;
+	}
+	snprintf(sql, len, "%s; %s", twophase_max_prepared_sql, twophase_setup_sql);
+	pqconn_query(&sh->conn, sql, query_timeout(), on_set_up, sh);
+	free(sql);
+}
+
+static void on_connected(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	nodes_login_t l;
+
+	if (r->ok) {
+		sh->set_up = false; /* a new server process may be behind it: check it again */
+		set_up(sh);
+		return;
+	}
+	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, NULL);
+	if (r->needs_password && l.withheld_password)
+		report(sh->trouble, LOG_WARNING,
+		       "cannot log in to %s as %s: the users file holds only a hash of its "
+		       "password, which libpq cannot log in with (give the plain password there "
+		       "or as password= in the conninfo)",
+		       sh->name, sh->node->user);
+	else
+		report(sh->trouble, LOG_WARNING, "cannot connect to %s: %s", sh->name, r->error);
+	list_done();
+}
+
+static void shard_list(rshard_t *sh)
+{
+	nodes_login_t l;
+
+	if (pqconn_ready(&sh->conn)) {
+		if (sh->set_up)
+			list(sh);
+		else
+			set_up(sh);
+		return;
+	}
+	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, sh->options);
+	pqconn_connect(&sh->conn, l.keys, l.vals, connect_timeout(), on_connected, sh);
+}
+
+static void round_begin(void)
+{
+	rec.phase = ROUND_LISTING;
+	rec.started_ms = mono_ms();
+	rec.pending = 1; /* held until every shard has started, so that none ends the phase early */
+	rec.at_shard = 0;
+	rec.at_gid = -1;
+	for (int i = 0; i < rec.n; i++) {
+		rshard_t *sh = &rec.shards[i];
+
+		sh->listed = false;
+		gids_free(sh);
+		doubts_clear(&sh->next);
+		if (!sh->off) {
+			rec.pending++;
+			shard_list(sh);
+		}
+	}
+	list_done();
+}
+
+/* ---- resolving: one gid at a time, its decider asked, then its shard finishing it ---- */
+
+static void on_finished(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	const char *gid = sh->gids[rec.at_gid].gid;
+	bool commit = rec.verdict == RECOVERY_COMMIT;
+	const char *what = commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
+	char error[256];
+
+	if (!r->ok) {
+		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d): %s", what, rec.decider,
+		      r->error);
+		resolve_next();
+		return;
+	}
+	switch (recovery_finish(pqconn_sqlstate(r))) {
+	case RECOVERY_FINISHED:
+		if (commit)
+			log_info("recovery: committed %s on shard %d (decided on shard %d)", gid,
+			         sh->shard, rec.decider);
+		else
+			log_info("recovery: rolled back %s on shard %d (shard %d holds no commit "
+			         "decision for it)",
+			         gid, sh->shard, rec.decider);
+		stats_change(commit, !commit);
+		break;
+	case RECOVERY_GONE:
+		log_debug("recovery: %s on shard %d was finished by someone else", gid, sh->shard);
+		break;
+	case RECOVERY_BUSY:
+		doubt(sh, gid, DOUBT_BUSY, "another session is finishing it");
+		break;
+	case RECOVERY_FAILED:
+		pqconn_error(r, error, sizeof(error));
+		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d) failed: %s", what,
+		      rec.decider, error);
+		break;
+	}
+	resolve_next();
+}
+
+/* The decider's answer to "tombstone; decision". */
+static void on_decided(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	const char *gid = sh->gids[rec.at_gid].gid;
+	const PGresult *last = r->n_results > 0 ? r->results[r->n_results - 1] : NULL;
+	bool rows = last != NULL && PQresultStatus(last) == PGRES_TUPLES_OK;
+	char error[256], *sql;
+
+	if (!r->ok) {
+		doubt(sh, gid, DOUBT_DECIDER_DOWN, "cannot ask its decider shard %d: %s",
+		      rec.decider, r->error);
+		resolve_next();
+		return;
+	}
+	rec.verdict =
+	    recovery_verdict(pqconn_sqlstate(r), rows ? PQntuples(last) : 0,
+	                     rows && PQntuples(last) == 1 ? PQgetvalue(last, 0, 0) : NULL);
+	switch (rec.verdict) {
+	case RECOVERY_WAIT:
+		doubt(sh, gid, DOUBT_OPEN,
+		      "its decider shard %d still has the transaction open (lock timeout); asking "
+		      "again next round",
+		      rec.decider);
+		resolve_next();
+		return;
+	case RECOVERY_UNKNOWN:
+		pqconn_error(r, error, sizeof(error));
+		doubt(sh, gid, DOUBT_FAILED, "asking its decider shard %d failed: %s", rec.decider,
+		      error[0] ? error : "no decision row");
+		resolve_next();
+		return;
+	default:
+		break;
+	}
+	sql =
+	    rec.verdict == RECOVERY_COMMIT ? twophase_commit_sql(gid) : twophase_rollback_sql(gid);
+	if (sql == NULL || !pqconn_ready(&sh->conn)) {
+		doubt(sh, gid, DOUBT_FAILED, "%s",
+		      sql == NULL ? "out of memory" : "connection lost");
+		free(sql);
+		resolve_next();
+		return;
+	}
+	pqconn_query(&sh->conn, sql, query_timeout(), on_finished, sh);
+	free(sql);
+}
+
+/* Start resolving g of sh: true when a query is under way (its callback goes on). */
+static bool resolve_start(rshard_t *sh, const rgid_t *g)
+{
+	int d = recovery_decider(g->gid, rec.n), named = twophase_gid_decider(g->gid);
+	char *tombstone, *decision, *sql = NULL;
+	size_t len;
+
+	if (!recovery_due(g->age_s, rec.cfg->cfg->recovery_grace_ms))
+		return false;
+	if (d < 0) {
+		if (named < 0)
+			doubt(sh, g->gid, DOUBT_NO_DECIDER, "not a gid pgshard makes; left alone");
+		else
+			doubt(sh, g->gid, DOUBT_NO_DECIDER,
+			      "its decider is shard %d, which the config does not have", named);
+		return false;
+	}
+	if (rec.shards[d].off) {
+		doubt(sh, g->gid, DOUBT_DECIDER_OFF, "recovery is off for its decider shard %d", d);
+		return false;
+	}
+	if (!pqconn_ready(&rec.shards[d].conn)) {
+		doubt(sh, g->gid, DOUBT_DECIDER_DOWN, "its decider shard %d cannot be reached", d);
+		return false;
+	}
+	/* one round trip, one transaction: the SELECT sees the tombstone or the record */
+	tombstone = twophase_tombstone_sql(g->gid);
+	decision = twophase_decision_sql(g->gid);
+	if (tombstone != NULL && decision != NULL) {
+		len = strlen(tombstone) + strlen(decision) + 3;
+		sql = malloc(len);
+		if (sql != NULL)
+			snprintf(sql, len, "%s; %s", tombstone, decision);
+	}
+	free(tombstone);
+	free(decision);
+	if (sql == NULL) {
+		doubt(sh, g->gid, DOUBT_FAILED, "out of memory");
+		return false;
+	}
+	rec.decider = d;
+	pqconn_query(&rec.shards[d].conn, sql, query_timeout(), on_decided, sh);
+	free(sql);
+	return true;
+}
+
+/* The next due gid of the round, or the cleanup once there is none. */
+static void resolve_next(void)
+{
+	rec.phase = ROUND_RESOLVING;
+	for (; rec.at_shard < rec.n; rec.at_shard++, rec.at_gid = -1) {
+		rshard_t *sh = &rec.shards[rec.at_shard];
+
+		if (!sh->listed)
+			continue;
+		while (++rec.at_gid < sh->n_gids) {
+			if (resolve_start(sh, &sh->gids[rec.at_gid]))
+				return;
+		}
+	}
+	clean_begin();
+}
+
+/* ---- cleanup, and the end of the round ---- */
+
+static void round_end(void)
+{
+	int in_doubt = 0;
+
+	for (int i = 0; i < rec.n; i++) {
+		rshard_t *sh = &rec.shards[i];
+
+		if (sh->listed) { /* a shard not listed keeps what was known of it */
+			doubts_clear(&sh->doubts);
+			sh->doubts = sh->next;
+			memset(&sh->next, 0, sizeof(sh->next));
+		}
+		doubts_clear(&sh->next);
+		gids_free(sh);
+		in_doubt += sh->doubts.n;
+	}
+	pthread_mutex_lock(&rec.lock);
+	rec.stats.in_doubt = in_doubt;
+	rec.stats.rounds++;
+	pthread_mutex_unlock(&rec.lock);
+	rec.phase = ROUND_IDLE;
+}
+
+static void on_cleaned(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	char error[256];
+
+	pqconn_error(r, error, sizeof(error));
+	if (!r->ok || error[0] != '\0') {
+		report(sh->clean_error, LOG_WARNING, "cannot delete old decision records on %s: %s",
+		       sh->name, r->ok ? error : r->error);
+	} else {
+		sh->clean_error[0] = '\0';
+		if (r->n_results == 1 && strcmp(PQcmdTuples(r->results[0]), "0") != 0)
+			log_debug("recovery: deleted %s old decision records on %s",
+			          PQcmdTuples(r->results[0]), sh->name);
+	}
+	if (--rec.pending == 0)
+		round_end();
+}
+
+static void clean_begin(void)
+{
+	int listed = 0, n = 0;
+	const char **keep;
+	char *sql;
+
+	for (int i = 0; i < rec.n; i++) {
+		listed += rec.shards[i].listed;
+		n += rec.shards[i].n_gids;
+	}
+	if (!recovery_may_clean(rec.n, listed, mono_ms() - rec.started_ms)) {
+		round_end();
+		return;
+	}
+	keep = calloc((size_t)(n > 0 ? n : 1), sizeof(*keep));
+	if (keep == NULL) {
+		round_end();
+		return;
+	}
+	n = 0;
+	for (int i = 0; i < rec.n; i++) {
+		for (int j = 0; j < rec.shards[i].n_gids; j++) {
+			const char *gid = rec.shards[i].gids[j].gid;
+
+			/* a malformed pgshard:... gid cannot have a record (none is written for it)
+			 */
+			if (twophase_gid_decider(gid) >= 0)
+				keep[n++] = gid;
+		}
+	}
+	sql = twophase_cleanup_sql(keep, n, RECOVERY_CLEANUP_MIN_AGE_S);
+	free(keep);
+	if (sql == NULL) {
+		round_end();
+		return;
+	}
+	rec.phase = ROUND_CLEANING;
+	rec.pending = 1;
+	for (int i = 0; i < rec.n; i++) {
+		if (pqconn_ready(&rec.shards[i].conn)) {
+			rec.pending++;
+			pqconn_query(&rec.shards[i].conn, sql, query_timeout(), on_cleaned,
+			             &rec.shards[i]);
+		}
+	}
+	free(sql);
+	if (--rec.pending == 0)
+		round_end();
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	/* a round still under way when the next is due goes on (its deadlines end it) */
+	if (rec.phase == ROUND_IDLE)
+		round_begin();
+}
+
+/* ---- the shards of a config ---- */
+
+static char *options_for(const node_t *n)
+{
+	PQconninfoOption *opts = PQconninfoParse(n->conninfo, NULL);
+	const char *own = NULL;
+	char *merged;
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "options") == 0)
+			own = o->val;
+	}
+	merged = recovery_options(own, RECOVERY_LOCK_TIMEOUT_MS);
+	PQconninfoFree(opts);
+	return merged;
+}
+
+static void shards_free(void)
+{
+	for (int i = 0; i < rec.n; i++) {
+		rshard_t *sh = &rec.shards[i];
+
+		pqconn_free(&sh->conn);
+		free(sh->options);
+		gids_free(sh);
+		doubts_clear(&sh->doubts);
+		doubts_clear(&sh->next);
+	}
+	free(rec.shards);
+	rec.shards = NULL;
+	rec.n = 0;
+	rec.phase = ROUND_IDLE;
+}
+
+static void warn_off(const rshard_t *sh)
+{
+	const node_t *n = sh->node;
+	const char *what = n->user == NULL && n->dbname == NULL ? "the database and the user"
+	                   : n->dbname == NULL                  ? "the database"
+	                                                        : "the user";
+
+	log_warn("recovery: two-phase commit recovery is off for %s: its conninfo leaves %s to "
+	         "the client, so recovery cannot know in which database (and as whom) to finish "
+	         "its prepared transactions; give dbname= and user= in [shard.%d] primary. "
+	         "Meanwhile no decision records are cleaned up on any shard",
+	         sh->name, what, sh->shard);
+}
+
+static int shards_build(void)
+{
+	const nodes_table_t *t = rec.cfg->nodes;
+	int off = 0;
+
+	rec.shards = calloc((size_t)(t->n_shards > 0 ? t->n_shards : 1), sizeof(*rec.shards));
+	if (rec.shards == NULL)
+		return -1;
+	rec.n = t->n_shards;
+	for (int i = 0; i < rec.n; i++) {
+		rshard_t *sh = &rec.shards[i];
+
+		sh->shard = i;
+		sh->node = nodes_primary(t, i);
+		sh->max_prepared = -1;
+		snprintf(sh->name, sizeof(sh->name), "shard %d (%s:%d)", i, sh->node->host,
+		         sh->node->port);
+		if (pqconn_init(&sh->conn, rec.base) < 0)
+			return -1;
+		sh->off = sh->node->user == NULL || sh->node->dbname == NULL;
+		if (sh->off) {
+			warn_off(sh);
+			off++;
+			continue;
+		}
+		sh->options = options_for(sh->node);
+		if (sh->options == NULL)
+			return -1;
+	}
+	pthread_mutex_lock(&rec.lock);
+	rec.stats.shards_off = off;
+	pthread_mutex_unlock(&rec.lock);
+	return 0;
+}
+
+static void tick_schedule(void)
+{
+	struct timeval tv = {rec.cfg->cfg->recovery_interval_ms / 1000,
+	                     (rec.cfg->cfg->recovery_interval_ms % 1000) * 1000};
+
+	event_del(rec.tick);
+	event_add(rec.tick, &tv);
+	event_active(rec.tick, EV_TIMEOUT, 0); /* and a first round now */
+}
+
+int recovery_start(struct event_base *base, cfg_ref_t *cfg)
+{
+	rec.base = base;
+	rec.cfg = context_cfg_ref_get(cfg);
+	rec.tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	if (rec.tick == NULL || shards_build() < 0) {
+		log_error("recovery: out of memory; two-phase commit recovery does not run");
+		return -1;
+	}
+	tick_schedule();
+	return 0;
+}
+
+void recovery_set_config(cfg_ref_t *cfg)
+{
+	if (rec.tick == NULL)
+		return;
+	shards_free(); /* a round under way is dropped: every step of it can be repeated */
+	context_cfg_ref_put(rec.cfg);
+	rec.cfg = context_cfg_ref_get(cfg);
+	if (shards_build() < 0) {
+		log_error("recovery: out of memory; two-phase commit recovery stops");
+		shards_free();
+		event_del(rec.tick);
+		return;
+	}
+	tick_schedule();
+}
+
+void recovery_stop(void)
+{
+	shards_free();
+	if (rec.tick != NULL)
+		event_free(rec.tick);
+	rec.tick = NULL;
+	context_cfg_ref_put(rec.cfg);
+	rec.cfg = NULL;
+	rec.base = NULL;
+}
+
+void recovery_stats(recovery_stats_t *out)
+{
+	pthread_mutex_lock(&rec.lock);
+	*out = rec.stats;
+	pthread_mutex_unlock(&rec.lock);
+}
