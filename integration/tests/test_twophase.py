@@ -575,8 +575,4 @@ if __name__ == "__main__":
         print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
         print("0 passed, 1 failed")
         sys.exit(1)
-    rl.as_app_on_shards(
-        "create schema if not exists pgshard; create table if not exists pgshard.decisions "
-        "(gid text primary key, committed bool not null, decided_at timestamptz not null "
-        "default now())")
     sys.exit(run(set(sys.argv[1:])))
