@@ -101,6 +101,8 @@ typedef struct cfg {
 	int health_check_interval_ms; /* the control thread checks every node this often */
 	int recovery_interval_ms;     /* two-phase commit recovery runs this often */
 	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
+	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
+	                          each shard commits on its own, faster, and not all or nothing */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

@@ -16,6 +16,7 @@ typedef enum setting_type {
 	SET_LISTEN,      /* HOST:PORT into listen_host and listen_port */
 	SET_AUTH_METHOD, /* cfg_auth_method_t */
 	SET_PATH,        /* char *, resolved relative to the config file */
+	SET_BOOL,        /* bool: on/off, true/false, yes/no, 1/0 */
 } setting_type_t;
 
 typedef struct setting {
@@ -54,6 +55,7 @@ static const setting_t settings[] = {
      3600 * 1000, "milliseconds"},
     {"proxy", "recovery_grace", SET_INT, offsetof(cfg_t, recovery_grace_ms), "10000", 0,
      3600 * 1000, "milliseconds"},
+    {"proxy", "two_phase_commit", SET_BOOL, offsetof(cfg_t, two_phase_commit), "on", 0, 0, NULL},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };
@@ -148,6 +150,12 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		*(cfg_auth_method_t *)target = (cfg_auth_method_t)m;
 		return 0;
 	}
+	case SET_BOOL:
+		if (!values_parse_bool(value, (bool *)target))
+			return loader_fail(ld, line,
+			                   "[%s] %s: '%s' is not a boolean (expected on or off)",
+			                   s->section, s->name, value);
+		return 0;
 	case SET_PATH: {
 		if (*value == '\0')
 			return loader_fail(ld, line, "[%s] %s: empty path (expected a file name)",

@@ -294,7 +294,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 				return STEP_FAIL;
 			sql = "ROLLBACK";
 		}
-		if (c->txd.two_phase)
+		if (c->txd.two_phase && context_cfg(c->worker)->two_phase_commit)
 			return commit_on_links(c, in, total);
 		if (c->txd.action == TX_ON_ALL)
 			return run_on_several(c, sql, in, total, true);

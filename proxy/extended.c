@@ -466,7 +466,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		free(c->txn_sql);
 		c->txn_portal = strdup(m.portal);
 		c->txn_sql = strdup(c->txd.as_rollback ? "ROLLBACK" : st.query);
-		c->txn_two_phase = c->txd.two_phase;
+		c->txn_two_phase = c->txd.two_phase && context_cfg(c->worker)->two_phase_commit;
 		if (c->txn_portal == NULL || c->txn_sql == NULL)
 			return STEP_FAIL;
 		c->have_plan = false;

@@ -553,7 +553,7 @@ void session_note_writes(client_t *c, const route_plan_t *p)
  */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p)
 {
-	return !tx_open(&c->tx) && c->n_links == 0 &&
+	return !tx_open(&c->tx) && c->n_links == 0 && context_cfg(c->worker)->two_phase_commit &&
 	       route_plan_commit(p) == ROUTE_COMMIT_TWO_PHASE;
 }
 

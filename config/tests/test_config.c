@@ -157,6 +157,7 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
+	assert_true(cfg->two_phase_commit);
 	assert_int_equal(cfg->max_route_size, 1048576);
 
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
@@ -276,6 +277,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "health_check_interval = 250\n"
 	                  "recovery_interval = 700\n"
 	                  "recovery_grace = 0\n"
+	                  "two_phase_commit = off\n"
 	                  "max_route_size = 64kB\n" SHARD0 SHARD1);
 	assert_string_equal(cfg->listen_host, "*");
 	assert_int_equal(cfg->listen_port, 7000);
@@ -290,6 +292,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->health_check_interval_ms, 250);
 	assert_int_equal(cfg->recovery_interval_ms, 700);
 	assert_int_equal(cfg->recovery_grace_ms, 0);
+	assert_false(cfg->two_phase_commit);
 	assert_int_equal(cfg->max_route_size, 65536);
 	cfg_free(cfg);
 }
@@ -599,7 +602,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
-	           "health_check_interval, recovery_interval, recovery_grace)");
+	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -665,6 +668,9 @@ static void test_bad_integer_names_setting_and_range(void **state)
 	LOAD_ERROR("[proxy]\npool_size = 20x\n" SHARD0,
 	           "pgshard.ini:2:", "'20x' is not an integer");
 	LOAD_ERROR("[proxy]\npool_size =\n" SHARD0, "pgshard.ini:2:", "'' is not an integer");
+	LOAD_ERROR("[proxy]\ntwo_phase_commit = maybe\n" SHARD0,
+	           "pgshard.ini:2: [proxy] two_phase_commit: 'maybe' is not a boolean (expected on "
+	           "or off)");
 }
 
 static void test_out_of_range_integer_names_the_bounds(void **state)

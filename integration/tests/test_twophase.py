@@ -179,6 +179,25 @@ def one_writer_commits_in_one_phase():
 
 
 @test
+def two_phase_commit_off_commits_each_shard_on_its_own():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_off", {"two_phase_commit": "off"}, extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                err, tags, status = transfer(r, k0, k1)
+                eq((err, tags, status), (None, ["COMMIT"], "I"), "COMMIT of a transfer")
+                sql = "update tp_acc set bal = bal + 1 where id in (%d, %d)" % (k0, k1)
+                rows, tags, err, status = r.simple(sql)
+                eq((err, tags), (None, ["UPDATE 2"]), sql)
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 91, k1: 111}, "balances")
+            eq(decision(0) + decision(1), [], "no decision record with two_phase_commit = off")
+            p.healthy()
+
+
+@test
 def failed_prepare_rolls_back_every_shard():
     k0, k1 = two_keys()
     with Accounts([k0, k1]):
