@@ -375,6 +375,9 @@ static void advance(client_t *c, commit_t *k)
 			rc = start_abort(c, k);
 			break;
 		}
+		for (int i = 0; i < k->n; i++)
+			if (k->two_phase && k->p[i].role == ROLE_DECIDER)
+				k->p[i].s->pool->has_decisions = true; /* the table is there now */
 		debug_hook("decided");
 		rc = start_apply(c, k);
 		break;
@@ -448,8 +451,12 @@ int commit_start(client_t *c, commit_mode_t mode, bool ready, const char *tag)
 		for (int i = 0; i < k->n && rc == 0; i++) {
 			part_t *p = &k->p[i];
 
+			/* the first commit in a database recovery has not set up makes the table */
 			if (p->role == ROLE_DECIDER)
-				rc = run(c, p, twophase_record_sql(k->gid));
+				rc = run(c, p,
+				         p->s->pool->has_decisions
+				             ? twophase_record_sql(k->gid)
+				             : twophase_setup_record_sql(k->gid));
 			else if (p->role == ROLE_WRITER)
 				rc = run(c, p, twophase_prepare_sql(k->gid));
 		}

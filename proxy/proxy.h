@@ -321,6 +321,7 @@ struct pool {
 	char *user;
 	char *password; /* NULL: no password known */
 	int max_servers;
+	bool has_decisions; /* pgshard.decisions exists in its database (commit.c) */
 
 	struct server_list connecting, idle, active;
 	struct client_list waiting, active_clients;

@@ -90,6 +90,21 @@ char *twophase_record_sql(const char *gid)
 	return with_gid(RECORD_INTO, gid, "', true)");
 }
 
+char *twophase_setup_record_sql(const char *gid)
+{
+	char *insert = twophase_record_sql(gid), *sql;
+	size_t len;
+
+	if (insert == NULL)
+		return NULL;
+	len = sizeof(twophase_setup_sql) + 2 + strlen(insert);
+	sql = malloc(len);
+	if (sql != NULL)
+		snprintf(sql, len, "%s; %s", twophase_setup_sql, insert);
+	free(insert);
+	return sql;
+}
+
 char *twophase_prepare_sql(const char *gid)
 {
 	return with_gid("PREPARE TRANSACTION '", gid, "'");

@@ -57,7 +57,9 @@ extern const char twophase_list_prepared_sql[];
  * Each returns a malloc'd statement for the gid, or NULL when memory runs
  * out (or the gid is not one of ours: nothing else is ever quoted here).
  */
-char *twophase_record_sql(const char *gid);    /* INSERT (gid, committed = true) */
+char *twophase_record_sql(const char *gid); /* INSERT (gid, committed = true) */
+/* The same behind twophase_setup_sql: for a database where the table may not exist yet. */
+char *twophase_setup_record_sql(const char *gid);
 char *twophase_prepare_sql(const char *gid);   /* PREPARE TRANSACTION 'gid' */
 char *twophase_commit_sql(const char *gid);    /* COMMIT PREPARED 'gid' */
 char *twophase_rollback_sql(const char *gid);  /* ROLLBACK PREPARED 'gid' */

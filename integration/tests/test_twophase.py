@@ -160,6 +160,27 @@ def commit_on_two_shards_is_decided_on_the_first_writer():
 
 
 @test
+def the_first_commit_in_a_database_makes_the_decision_table():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_no_table", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                r.simple("select 1")
+                time.sleep(0.5)  # recovery has made the table at start-up: take it away
+                run_on(0, "drop schema pgshard cascade")
+                err, tags, status = transfer(r, k0, k1)
+                eq((err, tags, status), (None, ["COMMIT"], "I"), "COMMIT without the table")
+                err, tags, status = transfer(r, k0, k1)
+                eq((err, tags, status), (None, ["COMMIT"], "I"), "COMMIT after it")
+            finally:
+                r.close()
+            eq(balances([k0, k1]), {k0: 80, k1: 120}, "both transfers")
+            eq([c for g, c in decision(0)], [True, True], "the decision records")
+            p.healthy()
+
+
+@test
 def one_writer_commits_in_one_phase():
     k0, k1 = two_keys()
     with Accounts([k0, k1]):

@@ -73,6 +73,20 @@ static void test_statements_for_a_gid(void **state)
 	          "'pgshard:0123456789abcdef:0:7'");
 }
 
+static void test_the_record_can_come_behind_the_table_setup(void **state)
+{
+	char *sql = twophase_setup_record_sql("pgshard:0123456789abcdef:0:7");
+
+	(void)state;
+	assert_non_null(sql);
+	assert_true(strncmp(sql, twophase_setup_sql, strlen(twophase_setup_sql)) == 0);
+	assert_string_equal(sql + strlen(twophase_setup_sql),
+	                    "; INSERT INTO pgshard.decisions (gid, committed) VALUES "
+	                    "('pgshard:0123456789abcdef:0:7', true)");
+	free(sql);
+	assert_null(twophase_setup_record_sql("x'"));
+}
+
 static void test_a_gid_that_is_not_ours_makes_no_statement(void **state)
 {
 	(void)state;
@@ -117,6 +131,7 @@ int main(void)
 	    cmocka_unit_test(test_gid_names_instance_decider_and_number),
 	    cmocka_unit_test(test_other_gids_are_not_ours),
 	    cmocka_unit_test(test_statements_for_a_gid),
+	    cmocka_unit_test(test_the_record_can_come_behind_the_table_setup),
 	    cmocka_unit_test(test_a_gid_that_is_not_ours_makes_no_statement),
 	    cmocka_unit_test(test_cleanup_keeps_what_is_still_prepared),
 	    cmocka_unit_test(test_catalog_queries_name_their_schema),
