@@ -206,17 +206,6 @@ t0=$(date +%s)
 }
 log "initialized in $(($(date +%s) - t0)) s"
 
-cpu_ticks() { # PID -> utime+stime of the whole process (all threads), in clock ticks
-	local f
-	f=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	f=${f##*) }
-	# shellcheck disable=SC2086
-	set -- $f
-	echo $((${12} + ${13}))
-}
 peak_rss() { awk '/^VmHWM:/ { print $2 " " $3 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 mode_args() {

@@ -73,17 +73,6 @@ PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
 TMP=$(mktemp -d /tmp/pgshard-bgcpu.XXXXXX)
 trap 'pgshard_stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 
-cpu_ticks() { # PID -> utime+stime of the whole process (all threads), in clock ticks
-	local f
-	f=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	f=${f##*) }
-	# shellcheck disable=SC2086
-	set -- $f
-	echo $((${12} + ${13}))
-}
 
 cat >"$TMP/script.sql" <<'EOF'
 \set a random(1, 99000)

@@ -120,17 +120,6 @@ log "pgbench -i -s $SCALE through pgshard (rows split over the shards) and direc
 }
 "$PGBENCH" -i -q -s "$SCALE" -p 5670 >"$TMP/init-direct.log" 2>&1 || die "pgbench -i failed"
 
-cpu_ticks() {
-	local f
-	f=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	f=${f##*) }
-	# shellcheck disable=SC2086
-	set -- $f
-	echo $((${12} + ${13}))
-}
 
 declare -A TPS_SUM CPU_SUM TXN_SUM
 run() { # TARGET PORT PID

@@ -140,3 +140,15 @@ t_summary() {
 	printf '%d passed, %d failed\n' "$T_PASSED" "$T_FAILED"
 	[ "$T_FAILED" -eq 0 ]
 }
+
+cpu_ticks() { # PID -> utime+stime of the whole process (all threads), in clock ticks
+	local f
+	f=$(cat "/proc/$1/stat" 2>/dev/null) || {
+		echo 0
+		return
+	}
+	f=${f##*) }
+	# shellcheck disable=SC2086
+	set -- $f
+	echo $((${12} + ${13}))
+}

@@ -483,10 +483,10 @@ class Watcher:
 # running a suite
 
 
-def run_tests(tests, selected, timeout):
+def run_tests(tests, selected, timeout, after_each=None):
     """Runs each test function (all, or those named in `selected`), each under a watchdog of
-    `timeout` seconds; prints "ok NAME (secs)" or "FAIL NAME: why", then "N passed, N
-    failed". Returns the exit status."""
+    `timeout` seconds, then after_each() if given; prints "ok NAME (secs)" or "FAIL NAME:
+    why", then "N passed, N failed". Returns the exit status."""
     passed = failed = 0
     for fn in tests:
         name = fn.__name__
@@ -518,5 +518,23 @@ def run_tests(tests, selected, timeout):
             print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
         finally:
             dog.cancel()
+            if after_each is not None:
+                after_each()
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
+
+
+def main(tests, timeout, after_each=None, min_shards=1):
+    """A suite's command line: the tests named as arguments (default all), against the
+    cluster whose env.sh was sourced. Exits with the suite's status."""
+    missing = [v for v in ("PGSHARD_DIR", "SHARD_PORTS", "PGSHARD_SOCKDIR", "PGSHARD_DATA")
+               if not os.environ.get(v)]
+    if missing:
+        print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    if len(SHARD_PORTS) < min_shards:
+        print("FAIL setup: %d shards at least are needed" % min_shards)
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    sys.exit(run_tests(tests, set(sys.argv[1:]), timeout, after_each))

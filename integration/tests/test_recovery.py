@@ -33,9 +33,7 @@ Output: "ok NAME" / "FAIL NAME: why" per test, then exactly "N passed, N failed"
 import os
 import random
 import sys
-import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,43 +54,6 @@ _ports = [0]
 def test(fn):
     TESTS.append(fn)
     return fn
-
-
-def run(selected):
-    passed = failed = 0
-    for fn in TESTS:
-        name = fn.__name__
-        if selected and name not in selected:
-            continue
-
-        def on_hang(name=name, passed=passed, failed=failed):
-            print("FAIL %s: timed out after %.0fs (watchdog)" % (name, TEST_TIMEOUT), flush=True)
-            print("%d passed, %d failed" % (passed, failed + 1), flush=True)
-            os._exit(1)
-
-        dog = threading.Timer(TEST_TIMEOUT, on_hang)
-        dog.daemon = True
-        dog.start()
-        t0 = time.time()
-        try:
-            fn()
-        except Failure as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, str(e).strip().replace("\n", " | ")), flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            tb = traceback.extract_tb(e.__traceback__)
-            where = "line %d" % tb[-1].lineno if tb else ""
-            print("FAIL %s: %s: %s (%s)" % (name, type(e).__name__,
-                                            str(e).strip().replace("\n", " | "), where), flush=True)
-        else:
-            passed += 1
-            print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
-        finally:
-            dog.cancel()
-            leftovers()
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -369,14 +330,4 @@ def cleanup_deletes_only_old_records_nothing_holds():
 
 
 if __name__ == "__main__":
-    missing = [v for v in ("PGSHARD_DIR", "SHARD_PORTS", "PGSHARD_SOCKDIR")
-               if not os.environ.get(v)]
-    if missing:
-        print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    if len(rl.SHARD_PORTS) < 2:
-        print("FAIL setup: two shards at least are needed")
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    sys.exit(run(set(sys.argv[1:])))
+    rl.main(TESTS, TEST_TIMEOUT, after_each=leftovers, min_shards=2)

@@ -56,9 +56,6 @@ def test(fn):
     return fn
 
 
-def run(selected):
-    return rl.run_tests(TESTS, selected, TEST_TIMEOUT)
-
 
 # ---------------------------------------------------------------------------------------
 # tables
@@ -675,10 +672,4 @@ def extended_fan_out_on_fresh_servers():
 
 
 if __name__ == "__main__":
-    missing = [v for v in ("PGSHARD_DIR", "SHARD_PORTS", "PGSHARD_SOCKDIR", "PGSHARD_DATA")
-               if not os.environ.get(v)]
-    if missing:
-        print("FAIL setup: %s not set (source the cluster's env.sh)" % ", ".join(missing))
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    sys.exit(run(set(sys.argv[1:])))
+    rl.main(TESTS, TEST_TIMEOUT)
