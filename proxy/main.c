@@ -234,8 +234,8 @@ static int show_routes(const cfg_t *cfg, char **sqls, int n)
 			       "pgshard's own)\n");
 			break;
 		case ROUTE_COMMIT_EACH:
-			printf("commit:    each shard on its own (DDL is not wrapped in a "
-			       "transaction)\n");
+			printf("commit:    each shard on its own, not atomic (%s)\n",
+			       plan.no_tx_why != NULL ? plan.no_tx_why : "not wrapped");
 			break;
 		}
 		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)

@@ -544,12 +544,13 @@ void session_note_writes(client_t *c, const route_plan_t *p)
 }
 
 /*
- * An autocommit statement that writes on several shards runs in a
- * transaction pgshard opens for it (tx_t.implicit) and commits in two
- * phases, so that it is all or nothing. Not DDL (some of it cannot run in a
- * transaction block: CREATE INDEX CONCURRENTLY, VACUUM, ...), not a string
- * with transaction control of its own, and only when the client holds no
- * server yet (each joins the transaction as it is linked).
+ * An autocommit statement that writes on several shards, DDL included, runs
+ * in a transaction pgshard opens for it (tx_t.implicit) and commits in two
+ * phases, so that it is all or nothing. Not what PostgreSQL refuses inside a
+ * transaction block or refuses to prepare (route_plan_t.no_tx_block: CREATE
+ * INDEX CONCURRENTLY, VACUUM, temporary tables, ...), not a string with
+ * transaction control of its own, and only when the client holds no server
+ * yet (each joins the transaction as it is linked).
  */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p)
 {

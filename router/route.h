@@ -172,6 +172,13 @@ typedef struct route_plan {
 	                         that: it has ROUTE_MERGE_NONE until routed with the values */
 	bool copy_from_stdin; /* the string holds a COPY ... FROM STDIN (with split_insert: the
 	                         proxy splits its rows by key, ROUTE_STEP_SPLIT_COPY) */
+	bool no_tx_block;     /* a statement of the string cannot run in a transaction pgshard
+	                         opens and prepares (router/route_txblock.c): PostgreSQL refuses
+	                         it inside a transaction block (VACUUM, CREATE INDEX
+	                         CONCURRENTLY, ...), or refuses to PREPARE after it (temporary
+	                         objects, LISTEN/UNLISTEN/NOTIFY). On several shards it runs
+	                         unwrapped (ROUTE_COMMIT_EACH) */
+	const char *no_tx_why;               /* with no_tx_block: why, for people (static text) */
 	route_step_t steps[ROUTE_MAX_STEPS]; /* how to run it: see route_step_kind_t */
 	int n_steps;                         /* 1..ROUTE_MAX_STEPS */
 } route_plan_t;
@@ -247,10 +254,11 @@ const char *route_step_kind_name(route_step_kind_t k);
 typedef enum route_commit {
 	ROUTE_COMMIT_NONE,      /* it does not write (or is refused, or is transaction control) */
 	ROUTE_COMMIT_ONE,       /* it writes on one shard: that shard's own commit */
-	ROUTE_COMMIT_TWO_PHASE, /* it writes on several: in a transaction pgshard opens for it,
-	                           committed in two phases (router/twophase.h) */
-	ROUTE_COMMIT_EACH,      /* DDL on several shards: each commits on its own (some DDL
-	                           cannot run in a transaction block) */
+	ROUTE_COMMIT_TWO_PHASE, /* it writes on several (DDL too): in a transaction pgshard
+	                           opens for it, committed in two phases (router/twophase.h) */
+	ROUTE_COMMIT_EACH,      /* it writes on several but cannot be wrapped (no_tx_block:
+	                           VACUUM, CREATE INDEX CONCURRENTLY, a temporary table, ...):
+	                           each shard commits on its own, not atomic */
 } route_commit_t;
 
 route_commit_t route_plan_commit(const route_plan_t *p);

@@ -291,6 +291,15 @@ void plan_refused(walk_t *w, route_plan_t *p);
 void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p);
 void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out);
 
+/* ---- route_txblock.c ---- */
+
+/*
+ * NULL when statement n can run in a transaction pgshard opens around it and
+ * commits in two phases; else why not (static text): PostgreSQL refuses it
+ * inside a transaction block, or refuses to PREPARE a transaction that ran it.
+ */
+const char *txblock_why_not(const PgQuery__Node *n);
+
 /* ---- route_hint.c ---- */
 
 void hint_apply(walk_t *w, const override_t *o, route_plan_t *p);

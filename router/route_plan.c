@@ -626,6 +626,11 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	if (w->refused)
 		plan_refused(w, p);
 	p->params_missing = w->params_missing;
+	if (!p->no_tx_block) {
+		/* EXPLAIN and PREPARE planned their statement above, which may have set it */
+		p->no_tx_why = txblock_why_not(n);
+		p->no_tx_block = p->no_tx_why != NULL;
+	}
 }
 
 /* ---- several statements in one string ---- */
@@ -666,6 +671,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 	const route_plan_t *first = NULL;
 	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false,
 	     copy_in = false;
+	const char *no_tx_why = NULL;
 	sb_t s;
 
 	for (size_t i = 0; i < n; i++) {
@@ -681,6 +687,8 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 
 		missing |= p->params_missing;
 		commits |= ends_transaction(stmts[i]->stmt);
+		if (no_tx_why == NULL && p->no_tx_block)
+			no_tx_why = p->no_tx_why;
 		if (is_neutral(stmts[i]->stmt))
 			continue;
 		split |= p->split_insert;
@@ -716,6 +724,8 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 	if (!w->refused && first == NULL) {
 		*out = plans[0];
 		out->params_missing = missing;
+		out->no_tx_block = no_tx_why != NULL;
+		out->no_tx_why = no_tx_why;
 		plan_default(w, out, "no sharded table");
 		return;
 	}
@@ -723,6 +733,8 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 	out->is_ddl = is_ddl;
 	out->copy_from_stdin = copy_in;
 	out->params_missing = missing;
+	out->no_tx_block = no_tx_why != NULL;
+	out->no_tx_why = no_tx_why;
 	if (!w->refused && split && n > 1)
 		walk_refuse(
 		    w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "

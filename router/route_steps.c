@@ -161,5 +161,5 @@ route_commit_t route_plan_commit(const route_plan_t *p)
 	step = route_step_routed(p);
 	if (step->kind == ROUTE_STEP_ONE)
 		return ROUTE_COMMIT_ONE;
-	return p->is_ddl ? ROUTE_COMMIT_EACH : ROUTE_COMMIT_TWO_PHASE;
+	return p->no_tx_block ? ROUTE_COMMIT_EACH : ROUTE_COMMIT_TWO_PHASE;
 }

@@ -31,6 +31,10 @@ TABLES = rl.TABLE_SECTIONS + """
 [table.tp_acc]
 key = id
 map = users
+
+[table.tp_new]
+key = id
+map = users
 """
 
 
@@ -393,6 +397,119 @@ def autocommit_update_over_the_extended_protocol_is_all_or_nothing():
                     errs = [parse_fields(b).get("C") for k, b in got if k == "E"]
                     eq((errs, got[-1][1]), (want, b"I"), "UPDATE by %d over Bind/Execute" % amount)
                 eq(balances([k0, k1]), {k0: 101, k1: 101}, "balances")
+            finally:
+                r.close()
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+# ---------------------------------------------------------------------------------------
+# DDL on every shard: two phases too, except what cannot run in a transaction block
+
+
+def shards_having(name):
+    """For each shard, whether a relation of that name exists there."""
+    return [rows[0][0] is not None
+            for rows in rl.on_shards("select to_regclass(%s)::text", (name,))]
+
+
+def columns_of(table):
+    """For each shard, the sorted column names of table."""
+    return [sorted(c for (c,) in rows)
+            for rows in rl.on_shards("select attname from pg_attribute where attrelid = "
+                                     "%s::regclass and attnum > 0 and not attisdropped",
+                                     (table,))]
+
+
+@test
+def create_table_on_every_shard_is_all_or_nothing():
+    every = [True] * len(rl.SHARD_PORTS)
+    nowhere = [False] * len(rl.SHARD_PORTS)
+    last = len(rl.SHARD_PORTS) - 1
+    create = "create table tp_new (id bigint primary key)"
+    with Accounts([]):
+        rl.as_app_on_shards("drop table if exists tp_new")
+        try:
+            with Proxy("tp_ddl_create", extra_ini=TABLES) as p:
+                r = login(p.port, timeout=10)
+                try:
+                    run_on(last, create)  # the last shard already has it
+                    rows, tags, err, status = r.simple(create)
+                    eq(((err or {}).get("C"), tags, status), ("42P07", [], "I"),
+                       "CREATE TABLE that fails on shard %d" % last)
+                    eq(shards_having("tp_new"), nowhere[:last] + [True],
+                       "tp_new after the failed CREATE TABLE")
+                    # the same over the extended protocol
+                    r.send(Raw.parse("", create) + Raw.bind("", "") + Raw.execute() + Raw.SYNC)
+                    got = r.until_ready()
+                    errs = [parse_fields(b).get("C") for k, b in got if k == "E"]
+                    eq((errs, got[-1][1]), (["42P07"], b"I"), "CREATE TABLE over Bind/Execute")
+                    eq(shards_having("tp_new"), nowhere[:last] + [True],
+                       "tp_new after the failed CREATE TABLE over Bind/Execute")
+                    run_on(last, "drop table tp_new")
+                    rl.as_app_on_shards("delete from pgshard.decisions")
+                    rows, tags, err, status = r.simple(create)
+                    eq((err, tags, status), (None, ["CREATE TABLE"], "I"), create)
+                    eq(shards_having("tp_new"), every, "tp_new after CREATE TABLE")
+                    eq([c for g, c in decision(0)], [True], "its decision record")
+                    rows, tags, err, status = r.simple("drop table tp_new")
+                    eq((err, tags, status), (None, ["DROP TABLE"], "I"), "DROP TABLE")
+                    eq(shards_having("tp_new"), nowhere, "tp_new after DROP TABLE")
+                finally:
+                    r.close()
+                eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+                p.healthy()
+        finally:
+            rl.as_app_on_shards("drop table if exists tp_new")
+
+
+@test
+def ddl_that_cannot_run_in_a_transaction_block_runs_unwrapped():
+    every = [True] * len(rl.SHARD_PORTS)
+    nowhere = [False] * len(rl.SHARD_PORTS)
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with Proxy("tp_ddl_concurrently", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                for sql, tag in (("create index concurrently tp_acc_bal on tp_acc (bal)",
+                                  "CREATE INDEX"),
+                                 ("vacuum tp_acc", "VACUUM"),
+                                 ("reindex table concurrently tp_acc", "REINDEX")):
+                    rows, tags, err, status = r.simple(sql)
+                    eq((err, tags, status), (None, [tag], "I"), sql)
+                eq(shards_having("tp_acc_bal"), every, "the index after CREATE INDEX CONCURRENTLY")
+                sql = "/* pgshard: all */ drop index concurrently tp_acc_bal"
+                rows, tags, err, status = r.simple(sql)
+                eq((err, tags, status), (None, ["DROP INDEX"], "I"), sql)
+                eq(shards_having("tp_acc_bal"), nowhere, "the index after DROP INDEX CONCURRENTLY")
+                eq(decision(0), [], "decision records (nothing was wrapped)")
+            finally:
+                r.close()
+            eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+            p.healthy()
+
+
+@test
+def alter_table_that_fails_on_one_shard_changes_no_shard():
+    k0, k1 = two_keys()
+    base = ["bal", "id", "note"]
+    with Accounts([k0, k1]):
+        with Proxy("tp_ddl_alter", extra_ini=TABLES) as p:
+            r = login(p.port, timeout=10)
+            try:
+                sql = "alter table tp_acc add column note text"
+                rows, tags, err, status = r.simple(sql)
+                eq((err, tags, status), (None, ["ALTER TABLE"], "I"), sql)
+                eq(columns_of("tp_acc"), [base] * len(rl.SHARD_PORTS), "columns after " + sql)
+                run_on(1, "update tp_acc set bal = 5000 where id = %d" % k1)
+                sql = "alter table tp_acc add column note2 text check (bal < 1000)"
+                rows, tags, err, status = r.simple(sql)
+                eq(((err or {}).get("C"), tags, status), ("23514", [], "I"),
+                   "ALTER TABLE that fails on shard 1 (a row there violates the check)")
+                eq(columns_of("tp_acc"), [base] * len(rl.SHARD_PORTS), "columns after " + sql)
+                rows, tags, err, status = r.simple("select bal from tp_acc where id = %d" % k0)
+                eq((rows, err), ([["100"]], None), "the session goes on")
             finally:
                 r.close()
             eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")

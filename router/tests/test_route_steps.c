@@ -381,11 +381,98 @@ static void test_writes_on_several_shards_commit_in_two_phases(void **state)
 	p = route("DELETE FROM users");
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
 	p = route("CREATE INDEX ON users (name)");
-	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_EACH);
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
 	p = route("BEGIN");
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE);
 	p = route("UPDATE users SET id = 2 WHERE id = 1");
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE); /* refused */
+}
+
+static void expect_commit(const char *sql, route_commit_t want)
+{
+	route_plan_t p = route(sql);
+
+	if (route_plan_commit(&p) != want)
+		fail_msg("\"%s\": expected commit %d, got %d (%s)", sql, (int)want,
+		         (int)route_plan_commit(&p), p.reason);
+}
+
+/* DDL on every shard is wrapped and prepared like any write on several shards. */
+static void test_ddl_on_several_shards_commits_in_two_phases(void **state)
+{
+	(void)state;
+	expect_commit("CREATE TABLE users (id bigint primary key, n text)", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("ALTER TABLE users ADD COLUMN note text", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("DROP TABLE users", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("DROP TABLE IF EXISTS users, orders", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("CREATE INDEX users_n ON users (n)", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("CREATE UNIQUE INDEX ON users (id)", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("TRUNCATE users", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("ANALYZE users", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("COMMENT ON TABLE users IS 'x'", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("/* pgshard: all */ DROP INDEX users_n", ROUTE_COMMIT_TWO_PHASE);
+	/* on one shard it is that shard's own commit, as before */
+	expect_commit("/* pgshard: shard=0 */ CREATE INDEX ON users (n)", ROUTE_COMMIT_ONE);
+}
+
+/*
+ * What PostgreSQL refuses inside a transaction block, or refuses to
+ * PREPARE, runs unwrapped on every shard, whatever shards it routes to.
+ */
+static void test_ddl_that_cannot_be_in_a_transaction_block_commits_each(void **state)
+{
+	static const char *const each[] = {
+	    "CREATE INDEX CONCURRENTLY ON users (n)",
+	    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_n ON users (n)",
+	    "/* pgshard: all */ DROP INDEX CONCURRENTLY users_n",
+	    "/* pgshard: all */ DROP INDEX CONCURRENTLY IF EXISTS users_n",
+	    "VACUUM users",
+	    "VACUUM (ANALYZE) users",
+	    "VACUUM FULL orders",
+	    "/* pgshard: all */ VACUUM",
+	    "REINDEX TABLE CONCURRENTLY users",
+	    "REINDEX (CONCURRENTLY) TABLE users",
+	    "REINDEX TABLE users", /* users may be partitioned: not known from the text */
+	    "/* pgshard: all */ REINDEX INDEX CONCURRENTLY users_n",
+	    "CLUSTER users USING users_pkey",
+	    "ALTER TABLE users DETACH PARTITION users_2024 CONCURRENTLY",
+	    "ALTER TABLE users DETACH PARTITION users_2024 FINALIZE",
+	    /* temporary objects: PREPARE TRANSACTION refuses the transaction */
+	    "/* pgshard: all */ CREATE TEMP TABLE t (a int)",
+	    "/* pgshard: all */ CREATE TABLE pg_temp.t (a int)",
+	    "/* pgshard: all */ DROP TABLE pg_temp.t",
+	    "/* pgshard: all */ CREATE INDEX ON pg_temp.t (a)",
+	};
+	route_plan_t p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
+		expect_commit(each[i], ROUTE_COMMIT_EACH);
+		p = route(each[i]);
+		assert_true(p.no_tx_block);
+		assert_non_null(p.no_tx_why);
+	}
+	p = route("CREATE INDEX CONCURRENTLY ON users (n)");
+	assert_string_equal(p.no_tx_why,
+	                    "CREATE INDEX CONCURRENTLY cannot run inside a transaction block");
+	/* on one shard nothing is wrapped anyway */
+	expect_commit("/* pgshard: shard=1 */ VACUUM users", ROUTE_COMMIT_ONE);
+	/* not writes (nothing to wrap), but known all the same */
+	p = route("/* pgshard: all */ CREATE DATABASE d");
+	assert_true(p.no_tx_block);
+	p = route("NOTIFY ch");
+	assert_true(p.no_tx_block);
+	p = route("DISCARD ALL");
+	assert_true(p.no_tx_block);
+	/* fine in a block */
+	p = route("ANALYZE users");
+	assert_false(p.no_tx_block);
+	p = route("ALTER TABLE users DETACH PARTITION users_2024");
+	assert_false(p.no_tx_block);
+	p = route("/* pgshard: all */ ALTER TYPE mood ADD VALUE 'meh'");
+	assert_false(p.no_tx_block);
+	p = route("EXPLAIN SELECT * FROM users");
+	assert_false(p.no_tx_block);
 }
 
 int main(void)
@@ -408,6 +495,8 @@ int main(void)
 	    cmocka_unit_test(test_plan_cache_hit_keeps_the_steps),
 	    cmocka_unit_test(test_missing_parameter_then_routed_with_it),
 	    cmocka_unit_test(test_writes_on_several_shards_commit_in_two_phases),
+	    cmocka_unit_test(test_ddl_on_several_shards_commits_in_two_phases),
+	    cmocka_unit_test(test_ddl_that_cannot_be_in_a_transaction_block_commits_each),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
