@@ -101,7 +101,7 @@ typedef struct cfg {
 	int health_check_interval_ms; /* the control thread checks every node this often */
 	int recovery_interval_ms;     /* two-phase commit recovery runs this often */
 	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
-	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
+	int deadlock_interval_ms;     /* distributed deadlock detection runs this often; 0: off */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

@@ -68,6 +68,7 @@ static void test_the_victim_is_the_one_that_began_last_whatever_its_id(void **st
 	assert_int_equal(r.cycles[0].waits[0].shard, 1);
 	assert_int_equal(r.cycles[0].waits[0].pid, 200);
 	waitgraph_result_free(&r);
+	txmap_free(&m);
 	two(&m, 20, 20); /* same millisecond: the higher id */
 	assert_int_equal(waitgraph_find(&m, e, 2, &r), 0);
 	assert_int_equal(r.cycles[0].victim, 1);
