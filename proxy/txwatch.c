@@ -67,15 +67,18 @@ static int publish_client(worker_t *w, client_t *c, txmap_t *snap, int64_t now)
 		if (s != NULL && s->pool->role == NODE_PRIMARY && s->backend_pid != 0)
 			l[n++] = (txmap_link_t){i, s->backend_pid};
 	}
-	if (c->tx.dist_id == 0) {
-		c->tx.dist_id = ((uint64_t)w->index << 48) | ++w->next_dist_id;
-		c->tx.dist_since_ms = now;
+	rc = 0;
+	if (n >= 2) { /* on primaries of two shards: it can wait across shards */
+		if (c->tx.dist_id == 0) {
+			c->tx.dist_id = ((uint64_t)w->index << 48) | ++w->next_dist_id;
+			c->tx.dist_since_ms = now;
+		}
+		tx = (txmap_tx_t){.id = c->tx.dist_id,
+		                  .client = c->id,
+		                  .worker = w->index,
+		                  .since_ms = c->tx.dist_since_ms};
+		rc = txmap_add(snap, &tx, l, n);
 	}
-	tx = (txmap_tx_t){.id = c->tx.dist_id,
-	                  .client = c->id,
-	                  .worker = w->index,
-	                  .since_ms = c->tx.dist_since_ms};
-	rc = n >= 2 ? txmap_add(snap, &tx, l, n) : 0;
 	if (l != links)
 		free(l);
 	return rc;
