@@ -103,6 +103,7 @@ typedef struct cfg {
 	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
 	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
 	                          each shard commits on its own, faster, and not all or nothing */
+	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

@@ -56,6 +56,8 @@ static const setting_t settings[] = {
     {"proxy", "recovery_grace", SET_INT, offsetof(cfg_t, recovery_grace_ms), "10000", 0,
      3600 * 1000, "milliseconds"},
     {"proxy", "two_phase_commit", SET_BOOL, offsetof(cfg_t, two_phase_commit), "on", 0, 0, NULL},
+    {"proxy", "deadlock_interval", SET_INT, offsetof(cfg_t, deadlock_interval_ms), "1000", 0,
+     3600 * 1000, "milliseconds (0: off)"},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };

@@ -12,8 +12,9 @@
  * node is called down, so that a restarted server is not reported down
  * for a whole interval.
  *
- * Two-phase-commit recovery (recovery.c) runs on the same loop: started,
- * reconfigured and stopped with the checks.
+ * Two-phase-commit recovery (recovery.c) and distributed deadlock
+ * detection (deadlock.c) run on the same loop: started, reconfigured and
+ * stopped with the checks.
  *
  * It also resolves each node's host name (getaddrinfo, which may block: it
  * blocks this thread only) and publishes the address, which server.c
@@ -41,6 +42,7 @@
 #include <time.h>
 
 #include "proxy/context.h"
+#include "proxy/deadlock.h"
 #include "proxy/log.h"
 #include "proxy/nodes.h"
 #include "proxy/recovery.h"
@@ -560,6 +562,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	publish(v);
 	tick_schedule();
 	recovery_set_config(next);
+	deadlock_set_config(next);
 }
 
 int control_init(cfg_ref_t *cfg)
@@ -592,7 +595,7 @@ int control_start(void)
 		return -1;
 	ctl.n_checks = ctl.cfg->nodes->n;
 	tick_schedule();
-	if (recovery_start(ctl.base, ctl.cfg) < 0)
+	if (recovery_start(ctl.base, ctl.cfg) < 0 || deadlock_start(ctl.base, ctl.cfg) < 0)
 		return -1;
 	if (pthread_create(&ctl.thread, NULL, control_main, NULL) != 0)
 		return -1;
@@ -621,7 +624,8 @@ void control_stop(void)
 		pthread_join(ctl.thread, NULL);
 		ctl.running = false;
 	}
-	recovery_stop(); /* its connections are events of ctl.base */
+	recovery_stop(); /* their connections are events of ctl.base */
+	deadlock_stop();
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = NULL;
 	ctl.n_checks = 0;

@@ -1,8 +1,9 @@
 /*
  * control.h — the control thread: everything about the nodes that is not
  * client traffic. Today: health checks and name resolution, published to
- * the workers as views of the nodes (nodes.h), and two-phase-commit
- * recovery (recovery.h) on the same loop.
+ * the workers as views of the nodes (nodes.h), two-phase-commit recovery
+ * (recovery.h) and distributed deadlock detection (deadlock.h) on the same
+ * loop.
  */
 #ifndef PGSHARD_CONTROL_H
 #define PGSHARD_CONTROL_H

@@ -41,6 +41,7 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/tx.h"
+#include "proxy/txwatch.h"
 #include "proxy/wire.h"
 #include "router/copy.h"
 #include "router/gather_sql.h"
@@ -490,7 +491,9 @@ static void end_result(client_t *c, fanout_t *f)
 			send_copy_fail(f, "pgshard: the COPY failed on another shard");
 		wire_buf_reset(b);
 		wire_begin(b, 'E');
-		wire_put_bytes(b, f->error, f->error_len);
+		/* a deadlock victim's cancel is told as 40P01 (txwatch.c) */
+		if (!txwatch_deadlock_body(c, f->error, f->error_len, b))
+			wire_put_bytes(b, f->error, f->error_len);
 		if (wire_end(b) == 0)
 			to_client(c, b->data, b->len);
 		free(f->error);

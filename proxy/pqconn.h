@@ -3,7 +3,7 @@
  * one query string at a time, each under a deadline, the end told through a
  * callback. Non-blocking throughout, so that a slow or silent server stalls
  * nothing else on the loop. Used by two-phase-commit recovery (recovery.c)
- * on the control thread.
+ * and deadlock detection (deadlock.c) on the control thread.
  */
 #ifndef PGSHARD_PQCONN_H
 #define PGSHARD_PQCONN_H

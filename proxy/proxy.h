@@ -60,6 +60,7 @@
 #include "proxy/sbuf.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
+#include "proxy/txmap.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 #include "router/plancache.h"
@@ -385,6 +386,12 @@ struct worker {
 	route_cache_t *plans;
 	struct worker_coll *colls; /* each database's collation, for sorted merges (gather.c) */
 	int n_colls;
+
+	/* distributed deadlock detection (txwatch.c) */
+	txmap_box_t txbox;        /* its snapshot out, the detector's victims in */
+	txmap_t txsnap;           /* the next snapshot, built on the janitor tick */
+	struct event *txwatch_ev; /* made active when a victim is posted */
+	uint64_t next_dist_id;    /* numbers its distributed transactions */
 };
 
 #endif

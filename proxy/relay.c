@@ -33,6 +33,7 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/tx.h"
+#include "proxy/txwatch.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 
@@ -117,6 +118,29 @@ static bool is_rollback_tag(struct evbuffer *in, size_t total)
 	if (evbuffer_copyout(in, tag, sizeof(tag)) != (ev_ssize_t)sizeof(tag))
 		return false;
 	return memcmp(tag + 5, "ROLLBACK", 9) == 0;
+}
+
+/*
+ * An ErrorResponse for a deadlock victim (txwatch.c): its cancelled
+ * statement's 57014 goes to the client as 40P01. true: told, and consumed.
+ */
+static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
+{
+	const uint8_t *m;
+	wire_buf_t b;
+	bool done = false;
+
+	if (c->tx.deadlock_detail == NULL || (m = evbuffer_pullup(in, (ev_ssize_t)total)) == NULL)
+		return false;
+	wire_buf_init(&b);
+	wire_begin(&b, 'E');
+	if (txwatch_deadlock_body(c, m + 5, total - 5, &b) && wire_end(&b) == 0 &&
+	    evbuffer_add(c->sb.out, b.data, b.len) == 0) {
+		evbuffer_drain(in, total);
+		done = true;
+	}
+	wire_buf_free(&b);
+	return done;
 }
 
 /* ---- the relay loop ---- */
@@ -270,7 +294,9 @@ void relay_reply(client_t *c, server_t *s)
 			break;
 		}
 
-		if (forward) {
+		if (forward && type == 'E' && relay_deadlock(c, in, total)) {
+			/* told as 40P01 */
+		} else if (forward) {
 			if (evbuffer_remove_buffer(in, out, total) != (int)total)
 				return;
 		} else {

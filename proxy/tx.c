@@ -20,6 +20,10 @@ static void tx_reset(tx_t *t)
 	t->n_parts = 0;
 	t->state = TX_IDLE;
 	t->implicit = false;
+	t->dist_id = 0;
+	t->dist_since_ms = 0;
+	free(t->deadlock_detail);
+	t->deadlock_detail = NULL;
 }
 
 void tx_free(tx_t *t)
@@ -251,5 +255,24 @@ int tx_decider(const tx_t *t)
 	for (int i = 0; i < t->n_parts; i++)
 		if (t->parts[i].wrote && (d < 0 || t->parts[i].shard < d))
 			d = t->parts[i].shard;
+	return d;
+}
+
+int tx_mark_deadlock(tx_t *t, const char *detail)
+{
+	char *d = strdup(detail);
+
+	if (d == NULL)
+		return -1;
+	free(t->deadlock_detail);
+	t->deadlock_detail = d;
+	return 0;
+}
+
+char *tx_take_deadlock(tx_t *t)
+{
+	char *d = t->deadlock_detail;
+
+	t->deadlock_detail = NULL;
 	return d;
 }

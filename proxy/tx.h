@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "router/route.h"
 
@@ -42,6 +43,10 @@ typedef struct tx {
 	int n_parts, cap_parts;
 	bool implicit; /* opened by pgshard around one autocommit statement that writes on
 	                  several shards, so that it commits on all of them or none */
+	/* distributed deadlock detection (txwatch.c): set while it runs on two shards or more */
+	uint64_t dist_id;      /* its id in the detector's snapshot; 0: not seen yet */
+	int64_t dist_since_ms; /* when it was first seen (monotonic) */
+	char *deadlock_detail; /* chosen as a deadlock's victim: the DETAIL of its 40P01 */
 } tx_t;
 
 /* What to do with a statement of transaction control. */
@@ -104,5 +109,14 @@ void tx_fail(tx_t *t);
  * server (other shards join with a plain BEGIN). -1: out of memory.
  */
 int tx_note_status(tx_t *t, char status);
+
+/*
+ * The deadlock detector chose this transaction as a victim: its cancelled
+ * statement's 57014 is told as 40P01 with `detail`, until it is (tx_take_deadlock)
+ * or the transaction ends. -1: out of memory.
+ */
+int tx_mark_deadlock(tx_t *t, const char *detail);
+/* The victim's DETAIL, handed over (the caller frees it), or NULL when it is no victim. */
+char *tx_take_deadlock(tx_t *t);
 
 #endif

@@ -32,6 +32,7 @@
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/txwatch.h"
 #include "proxy/wire.h"
 
 int g_n_workers = 1;
@@ -111,6 +112,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 
 	pool_close_idle(w, now - context_cfg(w)->server_idle_timeout_s);
 	login_timeouts(w, now);
+	txwatch_publish(w);
 	sbuf_flush_all(&w->loop);
 }
 
@@ -142,6 +144,8 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	TAILQ_INIT(&w->closed_servers);
 	TAILQ_INIT(&w->pools);
 	wire_buf_init(&w->scratch);
+	txmap_box_init(&w->txbox);
+	txmap_init(&w->txsnap);
 
 	w->base = event_base_new();
 	if (w->base == NULL)
@@ -173,8 +177,9 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->route_ev = event_new(w->base, -1, 0, routejob_done_cb, w);
 	w->nodes_ev = event_new(w->base, -1, 0, nodes_cb, w);
+	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
-	    w->nodes_ev == NULL || cancel_worker_start(w) < 0)
+	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0)
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -238,6 +243,8 @@ void worker_join(worker_t *w)
 		event_free(w->route_ev);
 	if (w->nodes_ev)
 		event_free(w->nodes_ev);
+	if (w->txwatch_ev)
+		event_free(w->txwatch_ev);
 	cancel_worker_stop(w);
 	routejob_worker_free(w);
 	if (w->janitor)
@@ -252,4 +259,6 @@ void worker_join(worker_t *w)
 	nodes_view_put(w->nodes);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->route_lock);
+	txmap_free(&w->txsnap);
+	txmap_box_destroy(&w->txbox);
 }

@@ -158,6 +158,7 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
 	assert_true(cfg->two_phase_commit);
+	assert_int_equal(cfg->deadlock_interval_ms, 1000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
@@ -246,6 +247,7 @@ static void test_minimal_config_gets_documented_defaults(void **state)
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
+	assert_int_equal(cfg->deadlock_interval_ms, 1000);
 	assert_int_equal(cfg->max_route_size, 1048576);
 	assert_int_equal(cfg->auth_method, CFG_AUTH_TRUST);
 	assert_null(cfg->users_path);
@@ -278,6 +280,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "recovery_interval = 700\n"
 	                  "recovery_grace = 0\n"
 	                  "two_phase_commit = off\n"
+	                  "deadlock_interval = 250\n"
 	                  "max_route_size = 64kB\n" SHARD0 SHARD1);
 	assert_string_equal(cfg->listen_host, "*");
 	assert_int_equal(cfg->listen_port, 7000);
@@ -293,6 +296,7 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->recovery_interval_ms, 700);
 	assert_int_equal(cfg->recovery_grace_ms, 0);
 	assert_false(cfg->two_phase_commit);
+	assert_int_equal(cfg->deadlock_interval_ms, 250);
 	assert_int_equal(cfg->max_route_size, 65536);
 	cfg_free(cfg);
 }
@@ -602,7 +606,8 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
-	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit)");
+	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit, "
+	           "deadlock_interval)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -694,6 +699,20 @@ static void test_health_check_interval_is_milliseconds_from_10_to_an_hour(void *
 	           "pgshard.ini:2:", "'1s' is not an integer");
 	cfg_t *cfg = load("[proxy]\nhealth_check_interval = 3600000\n" SHARD0);
 	assert_int_equal(cfg->health_check_interval_ms, 3600000);
+	cfg_free(cfg);
+}
+
+static void test_deadlock_interval_is_milliseconds_up_to_an_hour_and_0_is_off(void **state)
+{
+	LOAD_ERROR("[proxy]\ndeadlock_interval = -1\n" SHARD0,
+	           "pgshard.ini:2: [proxy] deadlock_interval: -1 is out of range (expected "
+	           "milliseconds (0: off) from 0 to 3600000)");
+	LOAD_ERROR("[proxy]\ndeadlock_interval = 3600001\n" SHARD0,
+	           "pgshard.ini:2: [proxy] deadlock_interval: 3600001 is out of range");
+	LOAD_ERROR("[proxy]\ndeadlock_interval = 1s\n" SHARD0,
+	           "pgshard.ini:2:", "'1s' is not an integer");
+	cfg_t *cfg = load("[proxy]\ndeadlock_interval = 0\n" SHARD0);
+	assert_int_equal(cfg->deadlock_interval_ms, 0);
 	cfg_free(cfg);
 }
 
@@ -1011,6 +1030,7 @@ int main(void)
 	    cmocka_unit_test(test_every_proxy_setting_is_read),
 	    cmocka_unit_test(test_health_check_interval_is_milliseconds_from_10_to_an_hour),
 	    cmocka_unit_test(test_recovery_interval_is_milliseconds_from_10_to_an_hour),
+	    cmocka_unit_test(test_deadlock_interval_is_milliseconds_up_to_an_hour_and_0_is_off),
 	    cmocka_unit_test(test_recovery_grace_is_milliseconds_from_0_to_an_hour),
 	    cmocka_unit_test(test_listen_accepts_bracketed_ipv6),
 	    cmocka_unit_test(test_max_message_size_takes_postgres_memory_units),

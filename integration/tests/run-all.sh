@@ -30,8 +30,9 @@ suites=(
     "scatter|300|$python $here/test_scatter.py"
     "robust|300|$python $here/test_robust.py"
     "twophase|300|$python $here/test_twophase.py"
+    "deadlock|300|$python $here/test_deadlock.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

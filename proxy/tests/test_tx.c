@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -263,9 +264,36 @@ static void test_commit_after_writes_on_two_shards_is_two_phase(void **state)
 	tx_free(&t);
 }
 
+static void test_a_deadlock_victims_mark_and_id_go_when_the_transaction_ends(void **state)
+{
+	tx_t t;
+	char *d;
+
+	(void)state;
+	tx_init(&t);
+	decide(&t, ROUTE_TXN_BEGIN, "BEGIN", 0);
+	t.dist_id = 7;
+	t.dist_since_ms = 1000;
+	assert_int_equal(tx_mark_deadlock(&t, "across shards 0 and 1"), 0);
+	/* the error fails the transaction: still a victim until its 40P01 is told */
+	tx_fail(&t);
+	assert_int_equal(t.dist_id, 7);
+	d = tx_take_deadlock(&t);
+	assert_string_equal(d, "across shards 0 and 1");
+	free(d);
+	assert_null(tx_take_deadlock(&t)); /* told once */
+	assert_int_equal(tx_mark_deadlock(&t, "again"), 0);
+	assert_int_equal(tx_note_status(&t, 'I'), 0); /* ROLLBACK ended it */
+	assert_null(t.deadlock_detail);
+	assert_int_equal(t.dist_id, 0);
+	assert_int_equal(t.dist_since_ms, 0);
+	tx_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_a_deadlock_victims_mark_and_id_go_when_the_transaction_ends),
 	    cmocka_unit_test(test_begin_is_answered_and_opens_the_block),
 	    cmocka_unit_test(test_begin_inside_a_block_goes_to_a_shard_which_warns),
 	    cmocka_unit_test(test_end_of_a_block_that_touched_no_shard_is_answered),
