@@ -269,17 +269,7 @@ static void send_notice(client_t *c, const char *msg)
 	wire_buf_t *b = &c->worker->scratch;
 
 	wire_buf_reset(b);
-	wire_begin(b, 'N');
-	wire_put_u8(b, 'S');
-	wire_put_cstring(b, "WARNING");
-	wire_put_u8(b, 'V');
-	wire_put_cstring(b, "WARNING");
-	wire_put_u8(b, 'C');
-	wire_put_cstring(b, "01000");
-	wire_put_u8(b, 'M');
-	wire_put_cstring(b, msg);
-	wire_put_u8(b, 0);
-	wire_end(b);
+	wire_put_notice(b, "WARNING", "01000", msg);
 	session_send_buf(c, b);
 }
 

@@ -69,7 +69,7 @@ int txmap_append(txmap_t *dst, const txmap_t *src)
 	return 0;
 }
 
-static int key_cmp(const void *a, const void *b)
+int txmap_key_cmp(const void *a, const void *b)
 {
 	const txmap_key_t *x = a, *y = b;
 
@@ -97,7 +97,7 @@ int txmap_index(txmap_t *m)
 			m->index[k].pid = l->pid;
 			m->index[k++].tx = i;
 		}
-	qsort(m->index, (size_t)k, sizeof(*m->index), key_cmp);
+	qsort(m->index, (size_t)k, sizeof(*m->index), txmap_key_cmp);
 	m->n_index = k;
 	return 0;
 }
@@ -109,7 +109,7 @@ int txmap_find(const txmap_t *m, int shard, int32_t pid)
 
 	if (m->index == NULL)
 		return -1;
-	hit = bsearch(&key, m->index, (size_t)m->n_index, sizeof(key), key_cmp);
+	hit = bsearch(&key, m->index, (size_t)m->n_index, sizeof(key), txmap_key_cmp);
 	return hit != NULL ? hit->tx : -1;
 }
 

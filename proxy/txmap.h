@@ -41,6 +41,9 @@ typedef struct txmap_key {
 	int tx; /* index into txs */
 } txmap_key_t;
 
+/* Orders keys by shard, then pid (qsort/bsearch). */
+int txmap_key_cmp(const void *a, const void *b);
+
 typedef struct txmap {
 	txmap_tx_t *txs;
 	int n_txs, cap_txs;

@@ -33,17 +33,6 @@ typedef struct graph {
 	int next_index, sp, n_comps;
 } graph_t;
 
-static int key_cmp(const void *a, const void *b)
-{
-	const txmap_key_t *x = a, *y = b;
-
-	if (x->shard != y->shard)
-		return x->shard < y->shard ? -1 : 1;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return 0;
-}
-
 static int node_of(const graph_t *g, int shard, int32_t pid)
 {
 	txmap_key_t key = {shard, pid, 0};
@@ -52,7 +41,7 @@ static int node_of(const graph_t *g, int shard, int32_t pid)
 
 	if (tx >= 0)
 		return tx;
-	hit = bsearch(&key, g->locals, (size_t)g->n_locals, sizeof(key), key_cmp);
+	hit = bsearch(&key, g->locals, (size_t)g->n_locals, sizeof(key), txmap_key_cmp);
 	return hit != NULL ? g->snap->n_txs + (int)(hit - g->locals) : -1;
 }
 
@@ -71,10 +60,11 @@ static int locals_make(graph_t *g)
 		if (txmap_find(g->snap, e->shard, e->blocker) < 0)
 			g->locals[n++] = (txmap_key_t){e->shard, e->blocker, 0};
 	}
-	qsort(g->locals, (size_t)n, sizeof(*g->locals), key_cmp);
+	qsort(g->locals, (size_t)n, sizeof(*g->locals), txmap_key_cmp);
 	g->n_locals = 0;
 	for (int i = 0; i < n; i++)
-		if (g->n_locals == 0 || key_cmp(&g->locals[g->n_locals - 1], &g->locals[i]) != 0)
+		if (g->n_locals == 0 ||
+		    txmap_key_cmp(&g->locals[g->n_locals - 1], &g->locals[i]) != 0)
 			g->locals[g->n_locals++] = g->locals[i];
 	g->n_nodes = g->snap->n_txs + g->n_locals;
 	return 0;

@@ -411,9 +411,10 @@ int wire_end(wire_buf_t *b)
 	return 0;
 }
 
-void wire_put_error(wire_buf_t *b, const char *severity, const char *sqlstate, const char *message)
+static void put_fields(wire_buf_t *b, uint8_t type, const char *severity, const char *sqlstate,
+                       const char *message)
 {
-	wire_begin(b, 'E');
+	wire_begin(b, type);
 	wire_put_u8(b, 'S');
 	wire_put_cstring(b, severity);
 	wire_put_u8(b, 'V');
@@ -424,6 +425,16 @@ void wire_put_error(wire_buf_t *b, const char *severity, const char *sqlstate, c
 	wire_put_cstring(b, message);
 	wire_put_u8(b, 0);
 	wire_end(b);
+}
+
+void wire_put_error(wire_buf_t *b, const char *severity, const char *sqlstate, const char *message)
+{
+	put_fields(b, 'E', severity, sqlstate, message);
+}
+
+void wire_put_notice(wire_buf_t *b, const char *severity, const char *sqlstate, const char *message)
+{
+	put_fields(b, 'N', severity, sqlstate, message);
 }
 
 void wire_put_auth(wire_buf_t *b, int32_t code, const void *data, size_t len)

@@ -160,6 +160,9 @@ void wire_put_cstring(wire_buf_t *b, const char *s);
 int wire_end(wire_buf_t *b);
 
 /* Whole messages, appended to b. */
+/* 'N' NoticeResponse with the same fields. */
+void wire_put_notice(wire_buf_t *b, const char *severity, const char *sqlstate,
+                     const char *message);
 void wire_put_error(wire_buf_t *b, const char *severity, const char *sqlstate, const char *message);
 void wire_put_auth(wire_buf_t *b, int32_t code, const void *data, size_t len);
 void wire_put_parameter_status(wire_buf_t *b, const char *name, const char *value);
