@@ -128,7 +128,7 @@ static void check_plan(const route_plan_t *p)
 	for (int i = 0; i < p->n_steps; i++) {
 		const route_step_t *st = &p->steps[i];
 
-		fuzz_check(st->kind >= ROUTE_STEP_REFUSE && st->kind <= ROUTE_STEP_GATHER);
+		fuzz_check(st->kind >= ROUTE_STEP_REFUSE && st->kind <= ROUTE_STEP_MOVE);
 		fuzz_check(st->shard >= -1 && st->shard < N_SHARDS);
 		fuzz_check(st->kind == ROUTE_STEP_ONE || st->shard == -1);
 		fuzz_check(i == 0 || st->kind != ROUTE_STEP_REFUSE);
@@ -150,7 +150,7 @@ static void same_plan(const route_plan_t *a, const route_plan_t *b)
 	fuzz_check(a->kind == b->kind);
 	fuzz_check(memcmp(&a->shards, &b->shards, sizeof(a->shards)) == 0);
 	fuzz_check(a->is_write == b->is_write && a->is_ddl == b->is_ddl);
-	fuzz_check(a->split_insert == b->split_insert);
+	fuzz_check(a->split_insert == b->split_insert && a->key_move == b->key_move);
 	fuzz_check((a->map == NULL) == (b->map == NULL));
 	fuzz_check(a->map == NULL || strcmp(a->map, b->map) == 0);
 	fuzz_check(a->key_column == b->key_column);
@@ -212,6 +212,25 @@ static void check_split(const char *sql, const route_plan_t *plan)
 		           shard_set_has(&p.shards, splits[i].shard));
 	}
 	route_splits_free(splits, n);
+}
+
+/* An UPDATE that moves rows: its statements are made, and the UPDATE still plans the same. */
+static void check_move(const char *sql, const route_plan_t *plan)
+{
+	route_move_t m;
+	route_plan_t p;
+	char err[256];
+
+	fuzz_check(route_step_routed(plan)->kind == ROUTE_STEP_MOVE);
+	fuzz_check(shard_set_count(&plan->move_to) >= 1);
+	if (route_move_prepare(&ctx, sql, &m, err, sizeof err) != 0) {
+		fuzz_check(err[0] != '\0');
+		return;
+	}
+	fuzz_check(m.map >= 0 && m.update_sql != NULL && m.delete_sql != NULL);
+	if (route_statement(&ctx, m.update_sql, NULL, 0, &p) == 0)
+		fuzz_check(p.kind != ROUTE_DEFAULT && p.kind != ROUTE_ANY);
+	route_move_free(&m);
 }
 
 /* The SQL text: plain, or a template whose middle part is repeated. */
@@ -283,6 +302,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_plan(&plan);
 		if (plan.split_insert && !(flags & 2))
 			check_split(sql, &plan);
+		if (plan.key_move)
+			check_move(sql, &plan);
 
 		cache = route_cache_new(&ctx, 2);
 		fuzz_check(cache != NULL);

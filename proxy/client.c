@@ -24,6 +24,7 @@
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
 #include "proxy/login.h"
+#include "proxy/move.h"
 #include "proxy/relay.h"
 #include "proxy/routejob.h"
 #include "proxy/sbuf.h"
@@ -46,6 +47,8 @@ static void frontend_server_reply(client_t *c, server_t *s)
 {
 	if (c->commit != NULL && commit_has(c->commit, s))
 		commit_reply(c, s);
+	else if (c->move != NULL && move_has(c->move, s))
+		move_reply(c, s);
 	else if (c->fan != NULL && fanout_has(c->fan, s))
 		fanout_reply(c, s);
 	else
@@ -58,6 +61,8 @@ static void frontend_unlinked(client_t *c, server_t *s)
 		fanout_member_lost(c, s);
 	if (c->commit != NULL)
 		commit_member_lost(c, s);
+	if (c->move != NULL)
+		move_member_lost(c, s);
 }
 
 /* A linked server's connection broke: a commit goes on without it; anything else fails. */
@@ -73,6 +78,7 @@ static void frontend_server_lost(client_t *c, server_t *s, const char *why)
 static void frontend_closing(client_t *c)
 {
 	commit_free(c);
+	move_free(c);
 	fanout_free(c);
 	routejob_forget(c);
 }
@@ -210,6 +216,36 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 	return STEP_NEXT;
 }
 
+/*
+ * An UPDATE of the shard key that may move rows (move.c): on links to the
+ * shards its rows are on and to those they can move to, always inside a
+ * transaction (an implicit one for an autocommit statement).
+ */
+static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+{
+	shard_set_t want = route_step_routed(&c->plan)->shards;
+	int r;
+
+	if (!tx_open(&c->tx)) {
+		if (session_reply_error(c, "0A000", "pgshard: %s", move_needs_tx) < 0)
+			return STEP_FAIL;
+		return session_end_sql_statement(c, in, total);
+	}
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	shard_set_union(&want, &c->plan.move_to);
+	r = forward_gather_links(c, &want);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	if (move_start(c, sql) < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
 /* A COMMIT of a transaction that wrote on several shards: in two phases (commit.c). */
 static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 {
@@ -321,6 +357,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	case ROUTE_STEP_SPLIT_COPY:
 	case ROUTE_STEP_GATHER:
 		return run_on_several(c, sql, in, total, false);
+	case ROUTE_STEP_MOVE:
+		return run_move(c, sql, in, total);
 	case ROUTE_STEP_REFUSE:
 	case ROUTE_STEP_TXN:
 		break;
@@ -387,8 +425,8 @@ static int flush_sync_with_body(client_t *c, uint8_t type, struct evbuffer *in, 
 
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
-	if (c->commit != NULL)
-		return STEP_WAIT; /* the commit answers first */
+	if (c->commit != NULL || c->move != NULL)
+		return STEP_WAIT; /* the commit (the move) answers first */
 	if (c->fan != NULL) {
 		fanout_copy_t copy = fanout_copy_state(c->fan);
 
@@ -537,6 +575,10 @@ static void client_write_cb(void *arg)
 	/* the client caught up: read its server (or servers) again */
 	if (c->fan != NULL) {
 		fanout_resume_members(c);
+		return;
+	}
+	if (c->move != NULL) {
+		move_resume_members(c);
 		return;
 	}
 	if (c->server != NULL && c->server->wait_client_drain) {

@@ -16,6 +16,7 @@
 #include "proxy/context.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
 #include "proxy/server.h"
@@ -270,6 +271,7 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	route_param_t small[16], *values = small;
 	wire_bind_msg_t bm;
 	fanout_bind_t b;
+	shard_set_t want;
 	int n = 0, r, rc = -1;
 
 	if (max_rows != 0) {
@@ -293,7 +295,7 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_clear(&one.shards);
 		shard_set_add(&one.shards, first);
 		one.merge = ROUTE_MERGE_ONE;
-		if (one.kind == ROUTE_STEP_GATHER)
+		if (one.kind == ROUTE_STEP_GATHER || one.kind == ROUTE_STEP_MOVE)
 			one.kind = ROUTE_STEP_EACH;
 		route_plan_run_step(&fp->plan, &one);
 	}
@@ -302,7 +304,17 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 			return -1;
 		session_note_writes(c, &fp->plan);
 	}
-	r = forward_gather_links(c, &route_step_routed(&fp->plan)->shards);
+	want = route_step_routed(&fp->plan)->shards;
+	if (route_step_routed(&fp->plan)->kind == ROUTE_STEP_MOVE) {
+		if (!tx_open(&c->tx)) {
+			extended_fan_portal_free(c);
+			return session_reply_error(c, "0A000", "pgshard: %s", move_needs_tx) < 0
+			           ? -1
+			           : 1;
+		}
+		shard_set_union(&want, &fp->plan.move_to);
+	}
+	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r;
 	if (wire_parse_bind(body, len, &bm) < 0 ||
@@ -320,7 +332,10 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	b.describe = fp->describe;
 	b.describe_only = describe_only;
 	c->plan = fp->plan;
-	rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+	if (route_step_routed(&fp->plan)->kind == ROUTE_STEP_MOVE)
+		rc = move_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+	else
+		rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 out:
 	if (values != small)
 		free(values);

@@ -124,6 +124,11 @@ static void show_steps(const route_plan_t *plan)
 			print_shards(&s->shards);
 			if (s->kind == ROUTE_STEP_EACH)
 				printf("; merge: %s", merge_text(s->merge));
+			if (s->kind == ROUTE_STEP_MOVE) {
+				printf("; rows whose new key is elsewhere move to shard%s ",
+				       shard_set_count(&plan->move_to) == 1 ? "" : "s");
+				print_shards(&plan->move_to);
+			}
 			break;
 		}
 		printf("\n");

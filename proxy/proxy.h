@@ -77,6 +77,7 @@ typedef struct fanout fanout_t;
 typedef struct worker_coll worker_coll_t;
 typedef struct route_job route_job_t;
 typedef struct commit commit_t;
+typedef struct move move_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -147,7 +148,8 @@ typedef enum client_phase {
 	PH_IDLE,       /* nothing runs for it but what its current server (if any) answers */
 	PH_ROUTING,    /* its statement is routed off the loop (routejob.c, c->route_job) */
 	PH_GATHERING,  /* a server of each shard a statement needs is being collected */
-	PH_SEVERAL,    /* a statement runs on several shards (fanout.c, c->fan) */
+	PH_SEVERAL,    /* a statement runs on several shards (fanout.c, c->fan; move.c,
+	                  c->move) */
 	PH_COMMITTING, /* its transaction commits in two phases (commit.c, c->commit) */
 } client_phase_t;
 
@@ -226,6 +228,7 @@ struct client {
 	tx_decision_t txd;  /* (tx_control, once per message, even if it waits) */
 	fanout_t *fan;      /* a statement running on several shards */
 	commit_t *commit;   /* a two-phase commit running */
+	move_t *move;       /* an UPDATE of the shard key moving rows (move.c) */
 	char *txn_portal;   /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
 	char txn_tag[16];   /* its CommandComplete tag */
 	char *txn_sql;      /* or the statement its Execute runs on every link */

@@ -123,6 +123,10 @@ typedef enum route_step_kind {
 	ROUTE_STEP_SPLIT_COPY,   /* COPY FROM STDIN into a sharded table: the proxy splits the
 	                            rows by their key column (router/copy.h), counts added */
 	ROUTE_STEP_GATHER,       /* a SELECT merged by a gather plan (router/gather.h) */
+	ROUTE_STEP_MOVE,         /* an UPDATE that may set the key to values of other shards:
+	                            it runs on each shard of the set, and the rows whose new
+	                            key belongs elsewhere are deleted there and inserted on
+	                            their new shard (route_move_prepare, proxy/move.c) */
 } route_step_kind_t;
 
 #define ROUTE_MAX_STEPS 4
@@ -145,6 +149,10 @@ typedef struct route_plan {
 	bool is_write;      /* INSERT/UPDATE/DELETE/COPY FROM/DDL */
 	bool is_ddl;
 	bool split_insert;   /* a multi-row INSERT whose rows go to different shards */
+	bool key_move;       /* an UPDATE whose SET of the key column may move rows to other
+	                        shards (ROUTE_STEP_MOVE); alone in its query string */
+	shard_set_t move_to; /* with key_move: the shards its rows can move to (the SET value's
+	                        shard, or every shard of the map when the value is computed) */
 	const char *map;     /* ROUTE_SHARDS: the name of the map that decided */
 	int key_column;      /* INSERT ... VALUES, COPY FROM: position of the key column in the
 	                        column list; -1 otherwise, and when a COPY names no columns (the
@@ -247,7 +255,7 @@ route_step_t route_step_each(const shard_set_t *shards, route_merge_t merge);
  */
 void route_plan_run_step(route_plan_t *p, const route_step_t *step);
 
-/* "refuse", "txn", "one", "each", "split insert", "split copy", "gather". */
+/* "refuse", "txn", "one", "each", "split insert", "split copy", "gather", "move". */
 const char *route_step_kind_name(route_step_kind_t k);
 
 /* How a statement run in autocommit commits. */
@@ -331,6 +339,41 @@ typedef struct route_split {
 int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
                        char *err, size_t errlen);
 void route_splits_free(route_split_t *s, int n);
+
+/*
+ * The statements that move rows for an UPDATE of the key column
+ * (plan.key_move), made from its text:
+ *
+ *   update_sql   the UPDATE, its RETURNING list (if any) followed by four
+ *                hidden columns, all of type text: the new row's tableoid
+ *                and ctid, its key (to find its shard) and the row
+ *                (ROW(t.*)); it runs on each shard of the plan
+ *   columns_sql  the table's columns an INSERT can set (not dropped, not
+ *                generated), in order: one column, attname
+ *   delete_sql   DELETE of one updated row by $1 tableoid and $2 ctid, on
+ *                the shard the row has to leave
+ *   relation     the table as the INSERT names it (quoted, with its schema
+ *                when the UPDATE names one); route_move_insert_sql makes the
+ *                INSERT of one row ($1, the row's text) on its new shard
+ *
+ * map is the table's map (index in cfg->maps). Returns 0, or -1 with a
+ * message in err (out of memory, or not such an UPDATE).
+ */
+typedef struct route_move {
+	char *update_sql;
+	char *columns_sql;
+	char *delete_sql;
+	char *relation;
+	int map;
+} route_move_t;
+
+#define ROUTE_MOVE_HIDDEN 4 /* the hidden columns at the end of update_sql's rows */
+
+int route_move_prepare(const route_ctx_t *ctx, const char *sql, route_move_t *out, char *err,
+                       size_t errlen);
+/* INSERT INTO relation (columns) OVERRIDING SYSTEM VALUE SELECT columns FROM ($1::relation). */
+char *route_move_insert_sql(const route_move_t *m, char *const *columns, int n);
+void route_move_free(route_move_t *m);
 
 /*
  * Parse once, plan many times: route_statement is route_parse, then

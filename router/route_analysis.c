@@ -735,9 +735,13 @@ static int key_stays(walk_t *w, const block_t *b, int target, const PgQuery__Nod
 	}
 }
 
-/* Refuse SET key = ... that could move rows (UPDATE, MERGE ... UPDATE). */
+/*
+ * SET key = ... that could move rows to another shard: a top-level UPDATE
+ * (movable) runs as a move (w->key_move, proxy/move.c); anything else
+ * (MERGE ... UPDATE, an UPDATE in a WITH) is refused.
+ */
 static void check_key_sets(walk_t *w, const block_t *b, int target, PgQuery__Node *const *targets,
-                           size_t n, const part_t *rows, const char *what)
+                           size_t n, const part_t *rows, const char *what, bool movable)
 {
 	const cfg_table_t *t = b->rels[target].table;
 
@@ -751,6 +755,20 @@ static void check_key_sets(walk_t *w, const block_t *b, int target, PgQuery__Nod
 			continue;
 		if (rt->n_indirection == 0 && key_stays(w, b, target, rt->val, rows) != STAYS_NO)
 			continue;
+		if (movable && rt->n_indirection == 0) {
+			keyval_t kv;
+			int to = keys_value(w, rt->val, 0, &kv) == KV_OK
+			             ? shard_map_lookup(w->smap, &kv.key)
+			             : -1;
+
+			/* where the rows can go: the value's shard, or any of the map */
+			w->key_move = true;
+			if (to >= 0)
+				shard_set_add(&w->move_to, to);
+			else
+				shard_set_union(&w->move_to, &w->smap->all);
+			continue;
+		}
 		walk_refuse(
 		    w,
 		    "%s of the key column %s of %s could move rows to another shard; pgshard "
@@ -779,7 +797,20 @@ static int target_block(walk_t *w, const PgQuery__RangeVar *rel, PgQuery__Node *
 	return i;
 }
 
-static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc)
+/*
+ * An UPDATE that may move rows runs as a move when it is the statement
+ * itself (not in a WITH of another), has no WITH of its own (its
+ * data-modifying CTEs would run again) and no WHERE CURRENT OF (a cursor
+ * lives on one shard's connection).
+ */
+static bool update_movable(const PgQuery__UpdateStmt *u, bool top)
+{
+	return top && u->with_clause == NULL &&
+	       (u->where_clause == NULL ||
+	        u->where_clause->node_case != PG_QUERY__NODE__NODE_CURRENT_OF_EXPR);
+}
+
+static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc, bool top)
 {
 	scope_t *nodes, *body;
 	part_t p, writes;
@@ -791,7 +822,8 @@ static part_t an_update(walk_t *w, const PgQuery__UpdateStmt *u, scope_t *sc)
 	i = target_block(w, u->relation, u->from_clause, u->n_from_clause, body, &b);
 	p = an_block(w, &b, u->where_clause, body);
 	if (!walk_stopped(w) && i >= 0 && b.n_rels > 0 && b.rels[0].rv == u->relation)
-		check_key_sets(w, &b, 0, u->target_list, u->n_target_list, &p, "UPDATE");
+		check_key_sets(w, &b, 0, u->target_list, u->n_target_list, &p, "UPDATE",
+		               update_movable(u, top));
 	where_block_free(&b);
 	free(nodes);
 	return part_or(p, writes);
@@ -1127,7 +1159,7 @@ static part_t an_merge(walk_t *w, const PgQuery__MergeStmt *m, scope_t *sc)
 		c = m->merge_when_clauses[k]->merge_when_clause;
 		if (c->matched && c->command_type == PG_QUERY__CMD_TYPE__CMD_UPDATE) {
 			check_key_sets(w, &b, 0, c->target_list, c->n_target_list, &p,
-			               "MERGE ... UPDATE");
+			               "MERGE ... UPDATE", false);
 			continue;
 		}
 		if (c->matched || c->command_type != PG_QUERY__CMD_TYPE__CMD_INSERT)
@@ -1178,7 +1210,7 @@ part_t an_query(walk_t *w, const PgQuery__Node *n, scope_t *sc, bool top, keyout
 		n_ret = n->insert_stmt->n_returning_list;
 		break;
 	case PG_QUERY__NODE__NODE_UPDATE_STMT:
-		p = an_update(w, n->update_stmt, sc);
+		p = an_update(w, n->update_stmt, sc, top);
 		rel = n->update_stmt->relation;
 		ret = n->update_stmt->returning_list;
 		n_ret = n->update_stmt->n_returning_list;

@@ -102,6 +102,8 @@ typedef struct walk {
 	const shard_map_t *smap;
 	shard_set_t mentioned; /* every shard a key predicate named, for the empty case */
 	bool ins_split;        /* the top-level INSERT's rows go to several shards */
+	bool key_move;         /* the top-level UPDATE may move rows to other shards */
+	shard_set_t move_to;   /* ... to these */
 	int key_column;
 	const struct block *lateral_up; /* for the LATERAL subquery about to be analysed: the
 	                                   block it may correlate with */

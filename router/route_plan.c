@@ -200,6 +200,9 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	plan_shards(w, part, p);
 	if (w->ins_split)
 		p->split_insert = true;
+	p->key_move = w->key_move && p->kind == ROUTE_SHARDS;
+	if (p->key_move)
+		p->move_to = w->move_to;
 	p->key_column = w->key_column;
 }
 
@@ -574,6 +577,14 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 			            "supported; explain an INSERT of one shard's rows");
 			break;
 		}
+		if (p->key_move && analyze) {
+			walk_refuse(
+			    w, "EXPLAIN ANALYZE of an UPDATE that moves rows between shards is "
+			       "not supported; EXPLAIN without ANALYZE shows its plan on each "
+			       "shard");
+			break;
+		}
+		p->key_move = false; /* the plan of the UPDATE itself, where its rows are */
 		p->is_write = analyze && p->is_write;
 		p->is_ddl = false;
 		prefix_reason(p, "EXPLAIN: ");
@@ -670,7 +681,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 {
 	const route_plan_t *first = NULL;
 	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false,
-	     copy_in = false;
+	     copy_in = false, moves = false;
 	const char *no_tx_why = NULL;
 	sb_t s;
 
@@ -692,6 +703,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		if (is_neutral(stmts[i]->stmt))
 			continue;
 		split |= p->split_insert;
+		moves |= p->key_move;
 		copy_in |= p->copy_from_stdin;
 		is_write |= p->is_write;
 		is_ddl |= p->is_ddl;
@@ -739,6 +751,10 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		walk_refuse(
 		    w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "
 		       "as a query of its own, not with other statements");
+	if (!w->refused && moves && n > 1)
+		walk_refuse(w,
+		            "an UPDATE of the key column that may move rows to other shards must "
+		            "be sent as a query of its own, not with other statements");
 	if (!w->refused && commits && out->is_write && shard_set_count(&out->shards) > 1)
 		walk_refuse(w,
 		            "COMMIT in the same query string as writes on several shards cannot be "

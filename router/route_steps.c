@@ -62,6 +62,12 @@ static route_step_t routed_step(const route_plan_t *p)
 	default:
 		break;
 	}
+	if (p->key_move) {
+		s = step_of(ROUTE_STEP_MOVE);
+		s.shards = p->shards;
+		s.merge = ROUTE_MERGE_SUM;
+		return s;
+	}
 	if (shard_set_count(&p->shards) == 1) {
 		s = step_of(ROUTE_STEP_ONE);
 		s.shard = shard_set_first(&p->shards);
@@ -103,6 +109,7 @@ void route_plan_refuse(route_plan_t *p, const char *sqlstate, const char *fmt, .
 	p->kind = ROUTE_REFUSE;
 	shard_set_clear(&p->shards);
 	p->split_insert = false;
+	p->key_move = false;
 	p->merge = ROUTE_MERGE_NONE;
 	va_start(ap, fmt);
 	vsnprintf(p->error, sizeof p->error, fmt, ap);
@@ -129,6 +136,7 @@ void route_plan_run_step(route_plan_t *p, const route_step_t *step)
 	p->merge = step->merge;
 	p->split_insert =
 	    step->kind == ROUTE_STEP_SPLIT_INSERT || step->kind == ROUTE_STEP_SPLIT_COPY;
+	p->key_move = step->kind == ROUTE_STEP_MOVE;
 }
 
 const char *route_step_kind_name(route_step_kind_t k)
@@ -148,6 +156,8 @@ const char *route_step_kind_name(route_step_kind_t k)
 		return "split copy";
 	case ROUTE_STEP_GATHER:
 		return "gather";
+	case ROUTE_STEP_MOVE:
+		return "move";
 	}
 	return "?";
 }

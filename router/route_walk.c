@@ -180,6 +180,8 @@ void walk_reset(walk_t *w)
 	w->smap = NULL;
 	shard_set_clear(&w->mentioned);
 	w->ins_split = false;
+	w->key_move = false;
+	shard_set_clear(&w->move_to);
 	w->key_column = -1;
 	w->one_shard = -1;
 	w->refused = false;

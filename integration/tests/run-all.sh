@@ -31,8 +31,9 @@ suites=(
     "robust|300|$python $here/test_robust.py"
     "twophase|300|$python $here/test_twophase.py"
     "deadlock|300|$python $here/test_deadlock.py"
+    "move|300|$python $here/test_move.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

@@ -264,8 +264,10 @@ def reference_table_writes_reach_every_shard_once():
 def refusals_name_what_to_change():
     reset_tables()
     c = proxy()
-    code, text = sqlstate_of(c, "UPDATE rt_users SET id = id + 1 WHERE id = 5")
-    eq(code, "0A000", "UPDATE of the key column")
+    code, text = sqlstate_of(c, "WITH x AS (UPDATE rt_users SET id = id + 1 WHERE id = 5 "
+                                "RETURNING 1) SELECT count(*) FROM x")
+    eq(code, "0A000", "UPDATE of the key column in a WITH")
+    check("key column id" in text, "the error names the key column: %s" % text)
     code, text = sqlstate_of(c, "INSERT INTO rt_users (name) VALUES ('nokey')")
     eq(code, "0A000", "INSERT without the key column")
     check("id" in text, "the error names the key column: %s" % text)

@@ -237,7 +237,7 @@ static void test_refusals_are_one_refuse_step_with_their_sqlstate(void **state)
 	route_plan_t p;
 
 	(void)state;
-	p = route("UPDATE users SET id = 7 WHERE id = 3");
+	p = route("WITH x AS (UPDATE users SET id = 7 WHERE id = 3 RETURNING 1) SELECT * FROM x");
 	assert_int_equal(p.n_steps, 1);
 	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
 	assert_string_equal(p.sqlstate, "0A000");
@@ -384,7 +384,10 @@ static void test_writes_on_several_shards_commit_in_two_phases(void **state)
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
 	p = route("BEGIN");
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE);
-	p = route("UPDATE users SET id = 2 WHERE id = 1");
+	p = route("UPDATE users SET id = id + 1 WHERE id = 1"); /* a move: it may write on two */
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
+	p = route("MERGE INTO users u USING (SELECT 1 AS id) s ON u.id = s.id WHEN MATCHED THEN "
+	          "UPDATE SET id = 9");
 	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_NONE); /* refused */
 }
 

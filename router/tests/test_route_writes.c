@@ -164,19 +164,57 @@ static void test_insert_on_conflict(void **state)
 
 /* ---- UPDATE of the key ---- */
 
-static void test_update_of_the_key_column_is_refused(void **state)
+/* An UPDATE that may move rows runs as a MOVE step on its rows' shards, to move_to. */
+static void expect_move(const char *sql, const route_plan_t *p, const char *map, int64_t from,
+                        const shard_set_t *to)
+{
+	char want[64], got[64];
+
+	expect_keys(sql, p, map, KEYS(from));
+	assert_true(p->key_move);
+	assert_int_equal(route_step_routed(p)->kind, ROUTE_STEP_MOVE);
+	assert_int_equal(route_plan_commit(p), ROUTE_COMMIT_TWO_PHASE);
+	set_print(want, sizeof want, to);
+	set_print(got, sizeof got, &p->move_to);
+	if (strcmp(want, got) != 0)
+		fail_msg("\"%s\": rows move to %s, want %s", sql, got, want);
+}
+
+static void test_update_of_the_key_column_moves_rows(void **state)
 {
 	int64_t b = key_elsewhere("users", 5);
+	shard_set_t one, all = map_named("users")->all;
 	char sql[128];
+	route_plan_t p;
 
 	(void)state;
+	shard_set_clear(&one);
+	shard_set_add(&one, shard_of("users", b));
 	snprintf(sql, sizeof sql, "UPDATE users SET id = %lld WHERE id = 5", (long long)b);
-	REFUSED(sql, "UPDATE of the key column id", "another shard");
-	REFUSED("UPDATE users SET id = id + 1 WHERE id = 5", "key column id");
-	REFUSED("UPDATE users SET id = 5", "key column id");
-	REFUSED("UPDATE orders SET user_id = (SELECT 1) WHERE user_id = 5", "key column user_id");
+	p = route(sql);
+	expect_move(sql, &p, "users", 5, &one);
+	p = route("UPDATE users SET id = id + 1 WHERE id = 5");
+	expect_move("UPDATE users SET id = id + 1 WHERE id = 5", &p, "users", 5, &all);
+	p = route("UPDATE orders SET user_id = (SELECT 1) WHERE user_id = 5");
+	expect_move("UPDATE orders SET user_id = (SELECT 1) WHERE user_id = 5", &p, "users", 5,
+	            &all);
+	p = route("UPDATE users SET id = 5");
+	assert_true(p.key_move);
+	assert_int_equal(shard_set_count(&p.shards), shard_set_count(&all));
+	/* what cannot run as a move is still refused */
 	REFUSED("WITH x AS (UPDATE users SET id = 6 WHERE id = 5 RETURNING *) SELECT * FROM x",
 	        "key column id");
+	REFUSED("WITH x AS (SELECT 1) UPDATE users SET id = id + 1 WHERE id = 5", "key column id");
+	REFUSED(
+	    "UPDATE users SET id = id + 1 WHERE id = 5; UPDATE users SET name = 'x' WHERE id = 5",
+	    "a query of its own");
+	REFUSED("MERGE INTO users u USING (SELECT 1 AS id) s ON u.id = s.id WHEN MATCHED THEN "
+	        "UPDATE SET id = 9",
+	        "key column id");
+	REFUSED("EXPLAIN ANALYZE UPDATE users SET id = id + 1 WHERE id = 5", "EXPLAIN ANALYZE");
+	p = route("EXPLAIN UPDATE users SET id = id + 1 WHERE id = 5");
+	assert_false(p.key_move);
+	expect_keys("EXPLAIN UPDATE", &p, "users", KEYS(5));
 }
 
 static void test_update_of_the_key_to_a_parameter_is_decided_by_its_value(void **state)
@@ -185,17 +223,63 @@ static void test_update_of_the_key_to_a_parameter_is_decided_by_its_value(void *
 	char moved[32];
 	route_param_t prm[2] = {text_param("5"), text_param("5")};
 	route_plan_t p = route_params(sql, prm, 2);
+	shard_set_t to;
 
 	(void)state;
 	expect_keys(sql, &p, "users", KEYS(5));
+	assert_false(p.key_move);
 	snprintf(moved, sizeof moved, "%lld", (long long)key_elsewhere("users", 5));
 	prm[0] = text_param(moved);
 	p = route_params(sql, prm, 2);
-	expect_refused_with(sql, &p, (const char *const[]){"key column id", NULL});
-	/* at Parse, before the values are known: not refused yet */
+	shard_set_clear(&to);
+	shard_set_add(&to, shard_of("users", key_elsewhere("users", 5)));
+	expect_move(sql, &p, "users", 5, &to);
+	/* at Parse, before the values are known: not a move yet */
 	p = route(sql);
 	expect_map_all(sql, &p, "users");
 	assert_true(p.params_missing);
+}
+
+static void test_move_statements(void **state)
+{
+	route_move_t m;
+	char err[256], *ins;
+	char *cols[] = {"id", "Name", "a\"b"};
+
+	(void)state;
+	assert_int_equal(route_move_prepare(&ctx, "UPDATE users SET id = id + 1 WHERE id = 5", &m,
+	                                    err, sizeof err),
+	                 0);
+	assert_string_equal(m.update_sql,
+	                    "UPDATE users SET id = id + 1 WHERE id = 5 RETURNING "
+	                    "users.tableoid::pg_catalog.text, users.ctid::pg_catalog.text, "
+	                    "users.id::pg_catalog.text, ROW(users.*)::pg_catalog.text");
+	assert_string_equal(m.relation, "\"users\"");
+	assert_non_null(strstr(m.delete_sql, "DELETE FROM \"users\" WHERE tableoid"));
+	assert_non_null(strstr(m.columns_sql, "'\"users\"'::pg_catalog.regclass"));
+	assert_int_equal(m.map, map_named("users") - ctx.maps);
+	ins = route_move_insert_sql(&m, cols, 3);
+	assert_string_equal(ins, "INSERT INTO \"users\" (\"id\", \"Name\", \"a\"\"b\") OVERRIDING "
+	                         "SYSTEM VALUE SELECT \"id\", \"Name\", \"a\"\"b\" FROM (SELECT "
+	                         "($1::\"users\").*) AS pgshard_row");
+	free(ins);
+	route_move_free(&m);
+	/* an alias, a schema and the client's own RETURNING list, kept first */
+	assert_int_equal(route_move_prepare(&ctx,
+	                                    "UPDATE public.orders AS o SET user_id = 7 WHERE "
+	                                    "user_id = 5 RETURNING o.*, 1 AS one",
+	                                    &m, err, sizeof err),
+	                 0);
+	assert_non_null(strstr(m.update_sql,
+	                       "RETURNING o.*, 1 AS one, o.tableoid::pg_catalog.text, "
+	                       "o.ctid::pg_catalog.text, o.user_id::pg_catalog.text, "
+	                       "ROW(o.*)::pg_catalog.text"));
+	assert_string_equal(m.relation, "\"public\".\"orders\"");
+	route_move_free(&m);
+	assert_int_equal(route_move_prepare(&ctx, "DELETE FROM users", &m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "only an UPDATE"));
+	assert_int_equal(
+	    route_move_prepare(&ctx, "UPDATE countries SET code = 'x'", &m, err, sizeof err), -1);
 }
 
 static void test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed(void **state)
@@ -511,7 +595,8 @@ int main(void)
 	    cmocka_unit_test(test_insert_select_from_co_located_table),
 	    cmocka_unit_test(test_insert_select_not_from_co_located_key_is_refused),
 	    cmocka_unit_test(test_insert_on_conflict),
-	    cmocka_unit_test(test_update_of_the_key_column_is_refused),
+	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
+	    cmocka_unit_test(test_move_statements),
 	    cmocka_unit_test(test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed),
 	    cmocka_unit_test(test_update_of_the_key_to_a_parameter_is_decided_by_its_value),
 	    cmocka_unit_test(test_ddl_on_sharded_and_reference_tables_goes_to_every_shard),
