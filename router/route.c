@@ -359,6 +359,9 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 			plan_combine(&w, tree->stmts, tree->n_stmts, plans, out);
 		}
 		hint_apply(&w, &parsed->o, out);
+		if (out->kind == ROUTE_ALL && parsed->o.kind == OVERRIDE_ALL &&
+		    hint_all_writes(tree))
+			out->is_write = true;
 		break;
 	}
 	plan_txn(tree, out);

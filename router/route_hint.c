@@ -149,6 +149,32 @@ static bool hint_misplaces_rows(const cfg_t *cfg, const override_t *o, bool rows
 	return true;
 }
 
+/*
+ * Whether a string sent to every shard with /\* pgshard: all *\/ may write:
+ * any statement but SHOW, SET/RESET and transaction control (a SELECT can
+ * call setval() or a function that writes; CREATE FUNCTION, CREATE TYPE,
+ * CREATE SCHEMA, DO, GRANT ... change every shard). A write on every shard
+ * commits in two phases (route_plan_commit), so it lands on all or none.
+ */
+bool hint_all_writes(const PgQuery__ParseResult *tree)
+{
+	for (size_t i = 0; tree != NULL && i < tree->n_stmts; i++) {
+		const PgQuery__Node *n = tree->stmts[i]->stmt;
+
+		if (n == NULL)
+			continue;
+		switch (n->node_case) {
+		case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
+		case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+		case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+			continue;
+		default:
+			return true;
+		}
+	}
+	return false;
+}
+
 void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 {
 	const cfg_t *cfg = w->cfg;

@@ -306,6 +306,7 @@ const char *txblock_why_not(const PgQuery__Node *n);
 
 void hint_apply(walk_t *w, const override_t *o, route_plan_t *p);
 void hint_parse(const char *sql, override_t *o);
+bool hint_all_writes(const PgQuery__ParseResult *tree);
 
 /* ---- route_mergekind.c ---- */
 

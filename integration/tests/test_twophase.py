@@ -464,6 +464,42 @@ def create_table_on_every_shard_is_all_or_nothing():
 
 
 @test
+def hinted_statements_on_every_shard_are_all_or_nothing():
+    """/* pgshard: all */ CREATE FUNCTION (DO, CREATE TYPE, ...) commits in two phases: one
+    that fails on one shard changes none."""
+    last = len(rl.SHARD_PORTS) - 1
+    create = ("/* pgshard: all */ create function tp_f() returns int language sql "
+              "as 'select 1'")
+    having = "select count(*) from pg_proc where proname = 'tp_f'"
+    with Accounts([]):
+        rl.as_app_on_shards("drop function if exists tp_f()")
+        try:
+            with Proxy("tp_hinted", extra_ini=TABLES) as p:
+                r = login(p.port, timeout=10)
+                try:
+                    run_on(last, create.split("*/")[1])  # the last shard already has it
+                    rows, tags, err, status = r.simple(create)
+                    eq(((err or {}).get("C"), status), ("42723", "I"),
+                       "CREATE FUNCTION that fails on shard %d" % last)
+                    eq([n for [(n,)] in rl.on_shards(having)], [0] * last + [1],
+                       "tp_f after the failed CREATE FUNCTION")
+                    run_on(last, "drop function tp_f()")
+                    rows, tags, err, status = r.simple(create)
+                    eq((err, tags, status), (None, ["CREATE FUNCTION"], "I"), create)
+                    eq([n for [(n,)] in rl.on_shards(having)], [1] * (last + 1),
+                       "tp_f after CREATE FUNCTION")
+                    rows, tags, err, status = r.simple(
+                        "/* pgshard: all */ do $$ begin perform tp_f(); end $$")
+                    eq((err, tags, status), (None, ["DO"], "I"), "DO on every shard")
+                finally:
+                    r.close()
+                eq(prepared(), [[]] * len(rl.SHARD_PORTS), "prepared transactions left")
+                p.healthy()
+        finally:
+            rl.as_app_on_shards("drop function if exists tp_f()")
+
+
+@test
 def ddl_that_cannot_run_in_a_transaction_block_runs_unwrapped():
     every = [True] * len(rl.SHARD_PORTS)
     nowhere = [False] * len(rl.SHARD_PORTS)

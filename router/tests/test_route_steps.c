@@ -416,6 +416,16 @@ static void test_ddl_on_several_shards_commits_in_two_phases(void **state)
 	expect_commit("/* pgshard: all */ DROP INDEX users_n", ROUTE_COMMIT_TWO_PHASE);
 	/* on one shard it is that shard's own commit, as before */
 	expect_commit("/* pgshard: shard=0 */ CREATE INDEX ON users (n)", ROUTE_COMMIT_ONE);
+	/* what /\* pgshard: all *\/ sends to every shard writes there, but for SHOW and SET */
+	expect_commit(
+	    "/* pgshard: all */ CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+	    ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("/* pgshard: all */ CREATE SCHEMA app", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("/* pgshard: all */ DO $$ BEGIN PERFORM 1; END $$", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("/* pgshard: all */ SELECT setval('s', 5)", ROUTE_COMMIT_TWO_PHASE);
+	expect_commit("/* pgshard: all */ SHOW work_mem", ROUTE_COMMIT_NONE);
+	expect_commit("/* pgshard: all */ SET work_mem = '8MB'", ROUTE_COMMIT_NONE);
+	expect_commit("/* pgshard: all */ CREATE DATABASE other", ROUTE_COMMIT_EACH);
 }
 
 /*
