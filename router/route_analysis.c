@@ -1109,6 +1109,8 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 	}
 	if (!walk_stopped(w))
 		check_on_conflict(w, ins, &b, &p);
+	if (!walk_stopped(w) && b.n_rels > 0 && b.rels[0].rv == ins->relation)
+		ddl_check_conflict_target(w, ins, b.rels[0].table);
 	where_block_free(&b);
 	free(nodes);
 	return part_or(p, writes);

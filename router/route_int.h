@@ -308,6 +308,10 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p);
 void hint_parse(const char *sql, override_t *o);
 bool hint_all_writes(const PgQuery__ParseResult *tree);
 
+/* route_ddlcheck.c: constraints that cannot hold across shards are refused */
+void ddl_check_constraints(walk_t *w, const PgQuery__Node *n);
+void ddl_check_conflict_target(walk_t *w, const PgQuery__InsertStmt *ins, const cfg_table_t *t);
+
 /* ---- route_mergekind.c ---- */
 
 const PgQuery__CommonTableExpr *mergekind_scope_find(const mscope_t *sc, const char *name,

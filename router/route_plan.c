@@ -392,6 +392,9 @@ static void plan_ddl(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 
 	p->is_ddl = true;
 	p->is_write = true;
+	ddl_check_constraints(w, n);
+	if (walk_stopped(w))
+		return;
 	switch (n->node_case) {
 	case PG_QUERY__NODE__NODE_CREATE_STMT:
 		/* what it creates (and a partition's parent), not what it references */

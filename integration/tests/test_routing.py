@@ -281,6 +281,47 @@ def refusals_name_what_to_change():
 
 
 @test
+def constraints_that_cannot_hold_across_shards_are_refused():
+    """A unique key without the shard key, a foreign key off the key or to another map, and
+    ON CONFLICT on such columns are refused with 0A000 before any shard sees them (one
+    PostgreSQL would enforce them; separate shards cannot)."""
+    reset_tables()
+    c = proxy()
+    refused = [
+        ("CREATE TABLE rt_orders (id bigserial PRIMARY KEY, user_id bigint)", "rt_orders"),
+        ("CREATE TABLE rt_orders (id bigint, user_id bigint, email text UNIQUE)", "rt_orders"),
+        ("CREATE TABLE rt_orders (user_id bigint, item text, uid bigint REFERENCES rt_users "
+         "(id))", "rt_orders"),
+        ("CREATE TABLE rt_orders (user_id bigint REFERENCES rt_events (id))", "rt_orders"),
+        ("CREATE TABLE rt_countries (code text, uid bigint REFERENCES rt_users (id))",
+         "rt_countries"),
+    ]
+    q(c, "DROP TABLE rt_orders, rt_countries")
+    for sql, table in refused:
+        code, text = sqlstate_of(c, sql)
+        eq(code, "0A000", sql)
+        check("shard" in text, "the error says why: %s" % text)
+        eq(ids_on_each_shard("pg_tables WHERE tablename = '%s'" % table, "tablename"),
+           [[]] * N, "%s after the refused CREATE TABLE" % table)
+    q(c, "CREATE TABLE rt_orders (id bigint, user_id bigint REFERENCES rt_users (id), "
+         "PRIMARY KEY (user_id, id))")
+    code, text = sqlstate_of(c, "CREATE UNIQUE INDEX ON rt_orders (id)")
+    eq(code, "0A000", "a unique index without the key")
+    code, text = sqlstate_of(c, "ALTER TABLE rt_orders ADD UNIQUE (id)")
+    eq(code, "0A000", "a unique constraint without the key")
+    code, text = sqlstate_of(c, "INSERT INTO rt_orders (id, user_id) VALUES (1, 1) "
+                                "ON CONFLICT (id) DO NOTHING")
+    eq(code, "0A000", "ON CONFLICT without the key")
+    q(c, "INSERT INTO rt_users (id, name) VALUES (1, 'a')")
+    rows, tag = q(c, "INSERT INTO rt_orders (id, user_id) VALUES (1, 1) "
+                     "ON CONFLICT (user_id, id) DO NOTHING")
+    eq(tag, "INSERT 0 1", "ON CONFLICT with the key")
+    q(c, "DROP TABLE rt_orders")
+    q(c, "CREATE TABLE rt_countries (code text PRIMARY KEY, name text)")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))

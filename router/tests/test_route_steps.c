@@ -436,7 +436,7 @@ static void test_ddl_that_cannot_be_in_a_transaction_block_commits_each(void **s
 {
 	static const char *const each[] = {
 	    "CREATE INDEX CONCURRENTLY ON users (n)",
-	    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_n ON users (n)",
+	    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_n ON users (id, n)",
 	    "/* pgshard: all */ DROP INDEX CONCURRENTLY users_n",
 	    "/* pgshard: all */ DROP INDEX CONCURRENTLY IF EXISTS users_n",
 	    "VACUUM users",

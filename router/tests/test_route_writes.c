@@ -334,13 +334,81 @@ static void test_ddl_on_sharded_and_reference_tables_goes_to_every_shard(void **
 	}
 }
 
+static void test_constraints_that_cannot_hold_across_shards_are_refused(void **state)
+{
+	const char *ok[] = {
+	    "CREATE TABLE users (id bigint PRIMARY KEY, n text)",
+	    "CREATE TABLE orders (id bigserial, user_id bigint, PRIMARY KEY (user_id, id))",
+	    "CREATE TABLE orders (id bigint, user_id bigint REFERENCES users (id))",
+	    "CREATE TABLE orders (id bigint, user_id bigint, FOREIGN KEY (user_id, id) REFERENCES "
+	    "users (id, n))",
+	    "CREATE TABLE orders (id bigint, user_id bigint, c text REFERENCES countries (code))",
+	    "CREATE TABLE countries (code text PRIMARY KEY, n text UNIQUE)",
+	    "CREATE UNIQUE INDEX ON orders (id, user_id)",
+	    "CREATE INDEX ON orders (id)",
+	    "ALTER TABLE orders ADD CONSTRAINT o_pk PRIMARY KEY (user_id, id)",
+	    "ALTER TABLE orders ADD PRIMARY KEY USING INDEX orders_idx",
+	    "ALTER TABLE orders ADD COLUMN c text REFERENCES countries (code)",
+	    "CREATE TABLE orders (id bigint, user_id bigint, EXCLUDE USING gist (user_id WITH =, "
+	    "id WITH <>))",
+	    "INSERT INTO users (id, n) VALUES (1, 'a') ON CONFLICT (id) DO NOTHING",
+	    "INSERT INTO users (id, n) VALUES (1, 'a') ON CONFLICT DO NOTHING",
+	    "INSERT INTO users (id, n) VALUES (1, 'a') ON CONFLICT ON CONSTRAINT users_pkey DO "
+	    "NOTHING",
+	    "INSERT INTO countries (code, n) VALUES ('fr', 'x') ON CONFLICT (n) DO NOTHING",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		route_plan_t p = route(ok[i]);
+
+		if (p.kind == ROUTE_REFUSE)
+			fail_msg("\"%s\": refused: %s", ok[i], p.error);
+	}
+	REFUSED("CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint)",
+	        "PRIMARY KEY on sharded table orders", "include user_id",
+	        "PRIMARY KEY (user_id, id)");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint, email text UNIQUE)",
+	        "UNIQUE constraint", "UNIQUE (user_id, email)");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint, UNIQUE (id))",
+	        "UNIQUE constraint");
+	REFUSED("CREATE UNIQUE INDEX ON orders (id)", "UNIQUE index", "user_id");
+	REFUSED("CREATE UNIQUE INDEX ON orders ((id + user_id))", "UNIQUE index");
+	REFUSED("ALTER TABLE orders ADD CONSTRAINT o_u UNIQUE (id)", "UNIQUE constraint");
+	REFUSED("ALTER TABLE orders ADD COLUMN email text UNIQUE", "UNIQUE constraint");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint, EXCLUDE USING gist (id WITH =))",
+	        "EXCLUDE", "(user_id WITH =)");
+	/* foreign keys: only through the key to the same map, or to a reference table */
+	REFUSED(
+	    "CREATE TABLE orders (id bigint, user_id bigint, other bigint REFERENCES users (id))",
+	    "FOREIGN KEY from sharded table orders", "pairs orders's shard key user_id");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES users)",
+	        "must name the referenced columns");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES sites (region_id))",
+	        "both tables are on one map");
+	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES audit (id))",
+	        "not in the config");
+	REFUSED("CREATE TABLE countries (code text, u bigint REFERENCES users (id))",
+	        "from reference table countries to sharded table users");
+	REFUSED("CREATE TABLE audit (id bigint, user_id bigint REFERENCES users (id))",
+	        "from audit to sharded table users", "default shard only");
+	REFUSED("ALTER TABLE audit ADD FOREIGN KEY (user_id) REFERENCES users (id)",
+	        "from audit to sharded table users");
+	/* ON CONFLICT needs a unique index that holds: one with the key */
+	REFUSED("INSERT INTO orders (id, user_id) VALUES (1, 5) ON CONFLICT (id) DO NOTHING",
+	        "ON CONFLICT on columns of sharded table orders without its shard key user_id");
+	REFUSED("INSERT INTO orders (id, user_id) VALUES (1, 5) ON CONFLICT (id) DO UPDATE SET "
+	        "id = 2",
+	        "ON CONFLICT");
+}
+
 static void test_ddl_on_other_tables_goes_to_default_shard(void **state)
 {
 	const char *sqls[] = {
-	    "CREATE TABLE audit (id bigint, user_id bigint REFERENCES users (id))",
+	    "CREATE TABLE audit (id bigint, user_id bigint)",
 	    "DROP TABLE audit",
 	    "CREATE INDEX ON audit (id)",
-	    "ALTER TABLE audit ADD FOREIGN KEY (user_id) REFERENCES users (id)",
+	    "ALTER TABLE audit ADD FOREIGN KEY (user_id) REFERENCES audit_users (id)",
 	    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
 	    "DROP INDEX users_name_idx",
 	    "CREATE TEMP TABLE users (id bigint)",
@@ -597,6 +665,7 @@ int main(void)
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
+	    cmocka_unit_test(test_constraints_that_cannot_hold_across_shards_are_refused),
 	    cmocka_unit_test(test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed),
 	    cmocka_unit_test(test_update_of_the_key_to_a_parameter_is_decided_by_its_value),
 	    cmocka_unit_test(test_ddl_on_sharded_and_reference_tables_goes_to_every_shard),
