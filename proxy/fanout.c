@@ -294,6 +294,9 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 		return gather_setup(c, f, sql, bind != NULL ? bind->values : NULL,
 		                    bind != NULL ? bind->n_values : 0, sqlstate, err, errlen);
 	case ROUTE_STEP_EACH:
+		if (c->plan.ids_split) /* DDL that makes sequences: each shard its own numbering */
+			return route_split_ids(&c->worker->route, sql, &step->shards, splits,
+			                       n_splits, err, errlen);
 		/* count() columns over the extended protocol: added up by a gather plan */
 		if (step->merge == ROUTE_MERGE_COUNT && bind != NULL)
 			return gather_setup(c, f, sql, bind->values, bind->n_values, sqlstate, err,

@@ -149,6 +149,10 @@ typedef struct route_plan {
 	bool is_write;      /* INSERT/UPDATE/DELETE/COPY FROM/DDL */
 	bool is_ddl;
 	bool split_insert;   /* a multi-row INSERT whose rows go to different shards */
+	bool ids_split;      /* DDL that makes sequences (serial/identity columns of a sharded
+	                        table, CREATE SEQUENCE): each shard runs its own copy, numbered
+	                        so that ids never repeat across shards (route_split_ids); an EACH
+	                        step even on one shard; alone in its query string */
 	bool key_move;       /* an UPDATE whose SET of the key column may move rows to other
 	                        shards (ROUTE_STEP_MOVE); alone in its query string */
 	shard_set_t move_to; /* with key_move: the shards its rows can move to (the SET value's
@@ -339,6 +343,14 @@ typedef struct route_split {
 int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
                        char *err, size_t errlen);
 void route_splits_free(route_split_t *s, int n);
+
+/*
+ * The DDL of a plan with ids_split, written once for each shard of `shards`
+ * with that shard's sequence numbering (router/route_ids.c says how ids
+ * stay unique). 0, or -1 with a message in err.
+ */
+int route_split_ids(const route_ctx_t *ctx, const char *sql, const shard_set_t *shards,
+                    route_split_t **out, int *n_out, char *err, size_t errlen);
 
 /*
  * The statements that move rows for an UPDATE of the key column

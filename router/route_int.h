@@ -308,6 +308,15 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p);
 void hint_parse(const char *sql, override_t *o);
 bool hint_all_writes(const PgQuery__ParseResult *tree);
 
+/* route_ids.c: what a DDL statement does to sequences */
+typedef enum ids_kind {
+	IDS_NONE,  /* nothing */
+	IDS_SPLIT, /* makes sequences (serial/identity columns of a sharded table, CREATE
+	              SEQUENCE): each shard runs its own copy (route_split_ids) */
+	IDS_ALL,   /* changes or drops sequences: every shard, as written */
+} ids_kind_t;
+ids_kind_t ids_kind(walk_t *w, const PgQuery__Node *n); /* may refuse */
+
 /* route_ddlcheck.c: constraints that cannot hold across shards are refused */
 void ddl_check_constraints(walk_t *w, const PgQuery__Node *n);
 void ddl_check_conflict_target(walk_t *w, const PgQuery__InsertStmt *ins, const cfg_table_t *t);

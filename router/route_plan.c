@@ -389,12 +389,26 @@ static void plan_ddl(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	PgQuery__Node *const *objs = NULL;
 	size_t n_objs = 0;
 	bool drop_last = false;
+	ids_kind_t ids;
 
 	p->is_ddl = true;
 	p->is_write = true;
 	ddl_check_constraints(w, n);
 	if (walk_stopped(w))
 		return;
+	ids = ids_kind(w, n);
+	if (walk_stopped(w))
+		return;
+	p->ids_split = ids == IDS_SPLIT;
+	if (ids != IDS_NONE && (n->node_case == PG_QUERY__NODE__NODE_CREATE_SEQ_STMT ||
+	                        n->node_case == PG_QUERY__NODE__NODE_ALTER_SEQ_STMT ||
+	                        n->node_case == PG_QUERY__NODE__NODE_DROP_STMT)) {
+		/* sequences live on every shard, so that nextval() works where it is routed */
+		plan_all(w, p, "sequence", "");
+		plan_reason(p, "sequence DDL -> all %d shards%s", w->cfg->n_shards,
+		            p->ids_split ? ", each numbered for its shard" : "");
+		return;
+	}
 	switch (n->node_case) {
 	case PG_QUERY__NODE__NODE_CREATE_STMT:
 		/* what it creates (and a partition's parent), not what it references */
@@ -508,6 +522,8 @@ static bool is_ddl_node(PgQuery__Node__NodeCase c)
 {
 	switch (c) {
 	case PG_QUERY__NODE__NODE_CREATE_STMT:
+	case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
+	case PG_QUERY__NODE__NODE_ALTER_SEQ_STMT:
 	case PG_QUERY__NODE__NODE_CREATE_FOREIGN_TABLE_STMT:
 	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
 	case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
@@ -684,7 +700,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 {
 	const route_plan_t *first = NULL;
 	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false,
-	     copy_in = false, moves = false;
+	     copy_in = false, moves = false, makes_ids = false;
 	const char *no_tx_why = NULL;
 	sb_t s;
 
@@ -707,6 +723,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 			continue;
 		split |= p->split_insert;
 		moves |= p->key_move;
+		makes_ids |= p->ids_split;
 		copy_in |= p->copy_from_stdin;
 		is_write |= p->is_write;
 		is_ddl |= p->is_ddl;
@@ -754,6 +771,12 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		walk_refuse(
 		    w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "
 		       "as a query of its own, not with other statements");
+	if (!w->refused && makes_ids && n > 1)
+		walk_refuse(
+		    w, "a statement that makes sequences (serial or identity columns of a sharded "
+		       "table, CREATE SEQUENCE) must be sent as a query of its own, not with "
+		       "other statements: pgshard writes it for each shard with that shard's "
+		       "numbering");
 	if (!w->refused && moves && n > 1)
 		walk_refuse(w,
 		            "an UPDATE of the key column that may move rows to other shards must "

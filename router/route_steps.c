@@ -62,6 +62,8 @@ static route_step_t routed_step(const route_plan_t *p)
 	default:
 		break;
 	}
+	if (p->ids_split)
+		return route_step_each(&p->shards, ROUTE_MERGE_ONE); /* each shard its own copy */
 	if (p->key_move) {
 		s = step_of(ROUTE_STEP_MOVE);
 		s.shards = p->shards;

@@ -105,9 +105,9 @@ if [ $rc = 0 ] && grep -q "^why:       users.id = 42 -> shard [0-2] (hash map us
 else
 	t_fail "route_shows_shards_and_why_without_running" "rc=$rc $out"
 fi
-out=$("$PGSHARD_BIN" -c "$WORK/route.ini" --route "update users set id = 7 where id = 3" 2>&1)
+out=$("$PGSHARD_BIN" -c "$WORK/route.ini" --route "create unique index on users (name)" 2>&1)
 rc=$?
-[ $rc = 3 ] && grep -q "^route:     refused, ERROR 0A000 pgshard: UPDATE of the key column id" <<<"$out" &&
+[ $rc = 3 ] && grep -q "^route:     refused, ERROR 0A000 pgshard: a UNIQUE index on sharded table users" <<<"$out" &&
 	t_pass "route_shows_a_refusal_with_its_message_and_exit_3" ||
 	t_fail "route_shows_a_refusal_with_its_message_and_exit_3" "rc=$rc $out"
 

@@ -322,6 +322,50 @@ def constraints_that_cannot_hold_across_shards_are_refused():
 
 
 @test
+def ids_are_unique_across_shards():
+    """bigserial ids of a sharded table never repeat across shards (shard k counts k+1,
+    k+1+256, ...), nor do those of a sequence made through pgshard, which exists on every
+    shard so that nextval() works wherever its INSERT is routed."""
+    reset_tables()
+    c = proxy()
+    q(c, "DROP TABLE rt_orders")
+    q(c, "CREATE TABLE rt_orders (id bigserial, user_id bigint, item text, "
+         "PRIMARY KEY (user_id, id))")
+    values = ", ".join("(%d, 'i%d')" % (u % 60 + 1, u) for u in range(300))
+    rows, tag = q(c, "INSERT INTO rt_orders (user_id, item) VALUES %s RETURNING id" % values)
+    eq(tag, "INSERT 0 300", "the split INSERT")
+    ids = [r[0] for r in rows]
+    eq(len(set(ids)), 300, "distinct ids returned")
+    for i in range(N):
+        got = ids_on_each_shard("rt_orders")[i]
+        check(got, "rows on shard %d" % i)
+        eq(sorted(set(x % 256 for x in got)), [i + 1], "shard %d's ids modulo 256" % i)
+    for u in (1, 2, 3, 4, 5, 6):
+        rows, _ = q(c, "INSERT INTO rt_orders (user_id, item) VALUES (%d, 'one') RETURNING id"
+                    % u)
+        ids.append(rows[0][0])
+    eq(len(set(ids)), len(ids), "ids of single-row INSERTs too")
+    q(c, "DROP SEQUENCE IF EXISTS rt_seq")
+    q(c, "CREATE SEQUENCE rt_seq")
+    eq(ids_on_each_shard("pg_class WHERE relname = 'rt_seq'", "relname"), [["rt_seq"]] * N,
+       "the sequence on every shard")
+    seq_ids = []
+    for u in range(1, 13):
+        rows, _ = q(c, "INSERT INTO rt_orders (id, user_id) VALUES (nextval('rt_seq'), %d) "
+                       "RETURNING id" % (1000 + u))
+        seq_ids.append(rows[0][0])
+    eq(len(set(seq_ids)), len(seq_ids), "nextval('rt_seq') on the shards of the rows")
+    code, text = sqlstate_of(c, "ALTER SEQUENCE rt_seq RESTART")
+    eq(code, "0A000", "ALTER SEQUENCE RESTART")
+    q(c, "DROP SEQUENCE rt_seq")
+    eq(ids_on_each_shard("pg_class WHERE relname = 'rt_seq'", "relname"), [[]] * N,
+       "the sequence after DROP SEQUENCE")
+    q(c, "DROP TABLE rt_orders")
+    q(c, "CREATE TABLE rt_orders (user_id bigint, item text)")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))
