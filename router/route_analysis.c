@@ -316,7 +316,7 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 				keyout_rename(&ko, rv->alias);
 				where_block_add_derived(
 				    w, b, where_alias_of(rv) ? where_alias_of(rv) : rv->relname,
-				    "CTE", &ko);
+				    "CTE", &ko, &p);
 			}
 			return;
 		}
@@ -367,7 +367,7 @@ static void an_from_item(walk_t *w, const PgQuery__Node *n, scope_t *sc, block_t
 
 			keyout_rename(&ko, alias);
 			where_block_add_derived(w, b, alias != NULL ? alias->aliasname : NULL,
-			                        "subquery", &ko);
+			                        "subquery", &ko, &p);
 			if (ko.corr >= 0 && ko.corr < i && b->n_rels > i)
 				where_rel_join(b, ko.corr, i);
 		}
@@ -458,11 +458,55 @@ static void rel_keyref(const rel_t *r, char *out, size_t len)
  * shards at once, which one statement on each shard cannot see. A derived
  * table over sharded tables (FROM subquery, CTE) is one of them: its rows
  * are co-located with a table's only through a key column it selects
- * unmodified (see keyout_t), or a LATERAL correlation on the key. Like a
- * direct join, this is refused whatever the statement's predicates, even
- * those that would route it to one shard: a join on other columns would
- * still need rows of the other shards.
+ * unmodified (see keyout_t), or a LATERAL correlation on the key. A
+ * statement that routes to one shard is not enough (a join on other columns
+ * would still need rows of the other shards), unless each side is held to
+ * that one shard by its own key conditions (pinned_together).
  */
+/*
+ * The one shard rel i of the block is held to by the statement's own
+ * conditions (the WHERE and the inner joins' ON, ANDed; a derived table's
+ * own query too), -1 when none, -2 when a parameter that would say is not
+ * given yet.
+ */
+static int rel_pinned(walk_t *w, const block_t *b, int i, const PgQuery__Node *where)
+{
+	block_t one = *b;
+	bool missing = w->params_missing;
+	part_t p;
+	int s;
+
+	one.rels = &b->rels[i];
+	one.n_rels = 1;
+	p = where_pred_part(w, &one, where);
+	for (int k = 0; k < b->quals.n; k++)
+		p = part_and(p, where_pred_part(w, &one, b->quals.v[k]));
+	if (b->rels[i].rv == NULL && b->rels[i].own.kind == PART_SET)
+		p = part_and(p, b->rels[i].own);
+	if (p.kind == PART_SET && shard_set_count(&p.set) == 1)
+		return shard_set_first(&p.set);
+	s = w->params_missing && !missing ? -2 : -1;
+	w->params_missing = missing || s == -2;
+	return s;
+}
+
+/*
+ * Two rels joined on other columns than their keys, when each is held to
+ * the same one shard by its own key conditions (u.tenant_id = 3 AND
+ * o.tenant_id = 3): every row either can join is on that shard. Also true,
+ * for now, when a parameter not given yet may say so: the plan is made
+ * again with it.
+ */
+static bool pinned_together(walk_t *w, const block_t *b, int x, int y, const PgQuery__Node *where)
+{
+	int sx = rel_pinned(w, b, x, where), sy;
+
+	if (sx == -1)
+		return false;
+	sy = rel_pinned(w, b, y, where);
+	return sy == -2 || sx == -2 || (sy >= 0 && sy == sx);
+}
+
 void an_check_joined_on_keys(walk_t *w, block_t *b, const PgQuery__Node *where)
 {
 	if (b->n_rels < 2 || shard_set_count(&w->smap->all) <= 1)
@@ -477,7 +521,7 @@ void an_check_joined_on_keys(walk_t *w, block_t *b, const PgQuery__Node *where)
 		char k0[2 * NAME_MAX_LEN], k[2 * NAME_MAX_LEN];
 		char w0[3 * NAME_MAX_LEN], wi[3 * NAME_MAX_LEN];
 
-		if (r->group == r0->group)
+		if (r->group == r0->group || pinned_together(w, b, 0, i, where))
 			continue;
 		if (r0->rv != NULL && r->rv != NULL) {
 			walk_refuse(

@@ -147,6 +147,7 @@ typedef struct rel {
 	const char *what; /* "subquery", "CTE" */
 	keyout_t keys;    /* a derived table's key columns */
 	int group;        /* tables joined on equal keys share a group */
+	part_t own;       /* a derived table: the shards its own query reads */
 } rel_t;
 
 typedef struct nodes {
@@ -255,7 +256,7 @@ void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n);
 bool where_alias_is(const PgQuery__Alias *a, const char *q);
 const char *where_alias_of(const PgQuery__RangeVar *rv);
 void where_block_add_derived(walk_t *w, block_t *b, const char *name, const char *what,
-                             const keyout_t *ko);
+                             const keyout_t *ko, const part_t *own);
 void where_block_add_rel(walk_t *w, block_t *b, const cfg_table_t *t, const PgQuery__RangeVar *rv);
 void where_block_free(block_t *b);
 void where_block_init(block_t *b);

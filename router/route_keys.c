@@ -74,6 +74,70 @@ static char literal_kind(const walk_t *w, int number)
 	return 0;
 }
 
+/*
+ * A numeric literal (5.0, 50e-1, 5.00E+0) that is an integer, as the
+ * integer's text in out ("5"): PostgreSQL compares a bigint key with it as
+ * with that integer, and stores it so in a bigint column. false when it has
+ * a non-zero fraction, or does not fit.
+ */
+static bool numeric_integral(const char *text, char *out, size_t len)
+{
+	char digits[24];
+	size_t n = 0, frac = 0;
+	long exp = 0;
+	bool neg = false, seen_dot = false;
+	const char *p = text;
+
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	for (; (*p >= '0' && *p <= '9') || (*p == '.' && !seen_dot); p++) {
+		if (*p == '.') {
+			seen_dot = true;
+			continue;
+		}
+		if (n == 0 && *p == '0' && !seen_dot)
+			continue; /* leading zeros */
+		if (n + 1 >= sizeof digits)
+			return false;
+		digits[n++] = *p;
+		frac += seen_dot;
+	}
+	if (*p == 'e' || *p == 'E') {
+		char *end;
+
+		exp = strtol(p + 1, &end, 10);
+		if (end == p + 1 || *end != '\0' || exp > 40 || exp < -40)
+			return false;
+	} else if (*p != '\0') {
+		return false;
+	}
+	exp -= (long)frac; /* value = digits * 10^exp */
+	while (exp < 0 && n > 0 && digits[n - 1] == '0') {
+		n--;
+		exp++;
+	}
+	if (n == 0) {
+		snprintf(out, len, "0");
+		return true;
+	}
+	if (exp < 0 || n + (size_t)exp > 19 || len < 21)
+		return false;
+	while (exp-- > 0)
+		digits[n++] = '0';
+	digits[n] = '\0';
+	out[0] = '-';
+	memcpy(out + neg, digits, n + 1);
+	return true;
+}
+
+/* A bigint key from a numeric literal's text: its integer when it is one. */
+static int numeric_key(cfg_key_type_t type, const char *text, keyval_t *kv)
+{
+	if (type == CFG_KEY_BIGINT && numeric_integral(text, kv->buf, sizeof kv->buf))
+		text = kv->buf;
+	return shard_key_from_text(type, text, strlen(text), &kv->key) == 0 ? KV_OK : KV_INVALID;
+}
+
 static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
 {
 	const route_param_t *p = param_at(w, number);
@@ -86,6 +150,14 @@ static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
 	}
 	if (p->data == NULL || p->len < 0)
 		return KV_NULL;
+	if (type == CFG_KEY_BIGINT && literal_kind(w, number) == 'f' && p->format == 0 &&
+	    p->len < 64) {
+		char text[64];
+
+		memcpy(text, p->data, (size_t)p->len);
+		text[p->len] = '\0';
+		return numeric_key(type, text, kv);
+	}
 	if (p->format == 0)
 		rc = shard_key_from_text(type, (const char *)p->data, (size_t)p->len, &kv->key);
 	else
@@ -115,8 +187,9 @@ int keys_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv)
 			text = kv->buf;
 			break;
 		case PG_QUERY__A__CONST__VAL_FVAL:
-			text = c->fval != NULL ? c->fval->fval : NULL;
-			break;
+			if (c->fval == NULL || c->fval->fval == NULL)
+				return KV_INVALID;
+			return numeric_key(type, c->fval->fval, kv);
 		case PG_QUERY__A__CONST__VAL_SVAL:
 			text = c->sval != NULL ? c->sval->sval : NULL;
 			break;

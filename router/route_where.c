@@ -72,7 +72,7 @@ void where_block_add_rel(walk_t *w, block_t *b, const cfg_table_t *t, const PgQu
 }
 
 void where_block_add_derived(walk_t *w, block_t *b, const char *name, const char *what,
-                             const keyout_t *ko)
+                             const keyout_t *ko, const part_t *own)
 {
 	const cfg_table_t *t = ko->table != NULL ? ko->table : tables_at(w, w->map_table);
 	int i = b->n_rels;
@@ -83,6 +83,7 @@ void where_block_add_derived(walk_t *w, block_t *b, const char *name, const char
 	b->rels[i].name = name != NULL ? name : "(unnamed)";
 	b->rels[i].what = what;
 	b->rels[i].keys = *ko;
+	b->rels[i].own = *own;
 }
 
 /* The names of a rel's key columns: a table's one, a derived table's any number. */

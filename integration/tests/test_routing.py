@@ -366,6 +366,34 @@ def ids_are_unique_across_shards():
 
 
 @test
+def joins_pinned_to_one_shard_and_numeric_keys_run():
+    """What was refused though it has one right answer: tables joined on other columns than
+    their keys when each is held to the same shard by its own key condition (directly, in
+    a FROM subquery, in a CTE), and a bigint key written as a numeric literal (5.0)."""
+    reset_tables()
+    c = proxy()
+    q(c, "INSERT INTO rt_users (id, name) VALUES (5.0, 'five'), (6, 'six')")
+    check_placement("rt_users", [5, 6], user_shard)
+    q(c, "INSERT INTO rt_orders (user_id, item) VALUES (5, 'five'), (5, 'six'), (6, 'five')")
+    for sql in [
+        "SELECT u.id, o.item FROM rt_users u JOIN rt_orders o ON o.item = u.name "
+        "WHERE u.id = 5 AND o.user_id = 5.0",
+        "SELECT u.id, o.item FROM rt_users u JOIN (SELECT * FROM rt_orders WHERE user_id = 5) o "
+        "ON o.item = u.name WHERE u.id = 5",
+        "WITH o AS (SELECT * FROM rt_orders WHERE user_id = 5) SELECT u.id, o.item "
+        "FROM rt_users u JOIN o ON o.item = u.name WHERE u.id = 5",
+    ]:
+        rows, _ = q(c, sql)
+        eq(rows, [(5, "five")], sql)
+    rows, _ = q(c, "SELECT name FROM rt_users WHERE id = 6.0")
+    eq(rows, [("six",)], "a key written 6.0")
+    code, _ = sqlstate_of(c, "SELECT * FROM rt_users u JOIN rt_orders o ON o.item = u.name "
+                             "WHERE u.id = 5")
+    eq(code, "0A000", "one side not held to the shard")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))

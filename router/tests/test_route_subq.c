@@ -274,8 +274,6 @@ static void test_derived_table_joined_without_its_key_is_refused(void **state)
 	    "JOIN d ON d.user_id = u.n",
 	    /* even where a condition would send it to one shard: other rows are elsewhere */
 	    "SELECT * FROM users u JOIN (SELECT * FROM orders) s ON s.note = u.name WHERE u.id = 5",
-	    "SELECT * FROM users u JOIN (SELECT * FROM orders WHERE user_id = 5) s ON s.note = "
-	    "u.name WHERE u.id = 5",
 	};
 
 	(void)state;
@@ -533,6 +531,63 @@ static void test_one_shard_subquery_local_to_its_shard_is_allowed(void **state)
 }
 
 /*
+ * Tables joined on other columns than their keys, each held to one and the
+ * same shard by its own key conditions: every row either side can join is
+ * on that shard (issue 11's "false refusals").
+ */
+static void test_sides_pinned_to_one_shard_join_there(void **state)
+{
+	int64_t b = key_beside("users", 3);
+	char sql[256];
+	route_plan_t p;
+
+	(void)state;
+	ROUTES_TO("SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = 3 AND "
+	          "o.user_id = 3",
+	          "users", 3);
+	ROUTES_TO("WITH x AS (SELECT * FROM orders WHERE user_id = 3) SELECT * FROM users u JOIN x "
+	          "ON x.note = u.name WHERE u.id = 3",
+	          "users", 3);
+	ROUTES_TO(
+	    "SELECT * FROM users u JOIN (SELECT * FROM orders WHERE user_id = 3) s ON s.note = "
+	    "u.name WHERE u.id = 3",
+	    "users", 3);
+	ROUTES_TO("SELECT * FROM users u JOIN widgets w ON w.id = 3 WHERE u.id = 3", "users", 3);
+	/* two keys of one shard: all their rows are there */
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = 3 AND "
+	         "o.user_id = %lld",
+	         (long long)b);
+	p = route(sql);
+	expect_kind(sql, &p, ROUTE_SHARDS);
+	assert_int_equal(shard_set_count(&p.shards), 1);
+	/* not pinned: one side free, under OR, or only in an outer join's ON */
+	REFUSED("SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = 3",
+	        "joined without equal keys");
+	REFUSED("SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE (u.id = 3 OR u.n = 1) "
+	        "AND o.user_id = 3",
+	        "joined without equal keys");
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = 3 AND "
+	         "o.user_id = %lld",
+	         (long long)key_elsewhere("users", 3));
+	REFUSED(sql, "joined without equal keys");
+	/* parameters: decided when they are given */
+	p = route("SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = $1 AND "
+	          "o.user_id = $1");
+	assert_true(p.params_missing);
+	{
+		route_param_t prm[1] = {text_param("3")};
+
+		p = route_params(
+		    "SELECT * FROM users u JOIN orders o ON o.total = u.n WHERE u.id = $1 "
+		    "AND o.user_id = $1",
+		    prm, 1);
+		expect_keys("pinned by a parameter", &p, "users", KEYS(3));
+	}
+}
+
+/*
  * A subquery's sharded tables must be joined on their keys, as the
  * statement's own: its answer is wrong on every shard otherwise, correlated
  * or not, on one shard or several.
@@ -606,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_one_shard_subquery_that_needs_other_shards_rows_is_refused),
 	    cmocka_unit_test(test_one_shard_subquery_local_to_its_shard_is_allowed),
 	    cmocka_unit_test(test_subquery_joining_tables_without_their_keys_is_refused),
+	    cmocka_unit_test(test_sides_pinned_to_one_shard_join_there),
 	    cmocka_unit_test(test_subquery_refusal_waits_for_the_parameters),
 	};
 

@@ -122,6 +122,27 @@ static void test_insert_key_must_be_a_constant_or_parameter(void **state)
 	        "constant or a parameter");
 	REFUSED("INSERT INTO users (id) VALUES (NULL)", "cannot be NULL");
 	REFUSED("INSERT INTO users (id) VALUES ('abc')", "'abc'", "not a valid bigint key");
+	/* a numeric literal with a non-zero fraction is no bigint key */
+	REFUSED("INSERT INTO users (id) VALUES (5.5)", "not a valid bigint key");
+}
+
+/* A numeric literal that is an integer is that integer, as PostgreSQL compares and stores it. */
+static void test_numeric_literals_with_zero_fraction_are_integer_keys(void **state)
+{
+	(void)state;
+	ROUTES_TO("SELECT * FROM users WHERE id = 5.0", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE id = 50e-1", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE id = 0.5E+1", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE id = -7.000", "users", -7);
+	ROUTES_TO("SELECT * FROM users WHERE id = -0.0", "users", 0);
+	ROUTES_TO("SELECT * FROM users WHERE id = 9223372036854775807.0", "users",
+	          9223372036854775807LL);
+	ROUTES_TO("INSERT INTO users (id, name) VALUES (5.0, 'x')", "users", 5);
+	ROUTES_TO("SELECT * FROM users WHERE id IN (5.0, 7)", "users", 5, 7);
+	/* not an integer, or past bigint: any shard may hold it (none does) */
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 5.5", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 9223372036854775808.0", "users");
+	ROUTES_TO_ALL_OF("SELECT * FROM users WHERE id = 1e30", "users");
 }
 
 static void test_insert_select_from_co_located_table(void **state)
@@ -744,6 +765,7 @@ int main(void)
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
+	    cmocka_unit_test(test_numeric_literals_with_zero_fraction_are_integer_keys),
 	    cmocka_unit_test(test_constraints_that_cannot_hold_across_shards_are_refused),
 	    cmocka_unit_test(test_ids_are_unique_across_shards),
 	    cmocka_unit_test(test_update_of_the_key_to_a_value_on_the_same_shard_is_allowed),
