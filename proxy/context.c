@@ -8,6 +8,8 @@
  */
 #include "proxy/context.h"
 
+#include "proxy/colcache.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +106,12 @@ int context_route(worker_t *w, const char *sql, const route_param_t *params, int
 		                  len, max);
 		return 0;
 	}
-	if (route_refresh(w) < 0)
+	if (route_refresh(w) < 0 ||
+	    route_statement_cached(w->plans, sql, params, n_params, out) < 0)
 		return -1;
-	return route_statement_cached(w->plans, sql, params, n_params, out);
+	if (out->is_ddl)
+		colcache_ddl(); /* tables' column order may change */
+	return 0;
 }
 
 void context_reap_later(worker_t *w)

@@ -224,11 +224,13 @@ struct client {
 
 	/* the transaction as the client sees it (BEGIN is answered by the proxy): tx.h */
 	tx_t tx;
-	bool txd_ready;     /* the head message's transaction decision is made: */
-	tx_decision_t txd;  /* (tx_control, once per message, even if it waits) */
-	fanout_t *fan;      /* a statement running on several shards */
-	commit_t *commit;   /* a two-phase commit running */
-	move_t *move;       /* an UPDATE of the shard key moving rows (move.c) */
+	bool txd_ready;            /* the head message's transaction decision is made: */
+	tx_decision_t txd;         /* (tx_control, once per message, even if it waits) */
+	fanout_t *fan;             /* a statement running on several shards */
+	commit_t *commit;          /* a two-phase commit running */
+	move_t *move;              /* an UPDATE of the shard key moving rows (move.c) */
+	struct colfetch *colfetch; /* a table's columns asked of the catalog (colcache.c) */
+	char *columns_tried;       /* the table they were asked for, for the head message */
 	char *txn_portal;   /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
 	char txn_tag[16];   /* its CommandComplete tag */
 	char *txn_sql;      /* or the statement its Execute runs on every link */
@@ -388,6 +390,7 @@ struct worker {
 	cfg_ref_t *route_cfg;
 	route_cache_t *plans;
 	struct worker_coll *colls; /* each database's collation, for sorted merges (gather.c) */
+	struct colcache *columns;  /* tables' column order, by database (colcache.c) */
 	int n_colls;
 
 	/* distributed deadlock detection (txwatch.c) */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/colcache.h"
 #include "proxy/context.h"
 #include "proxy/params.h"
 #include "proxy/pending.h"
@@ -203,15 +204,18 @@ void relay_reply(client_t *c, server_t *s)
 
 		switch (type) {
 		case 'Z': {
-			bool was_sync;
+			bool was_sync, colfetch;
 			char status;
 
 			evbuffer_copyout(in, hdr, WIRE_HEADER_LEN + 1);
 			status = (char)hdr[5];
 			s->tx_status = status;
 			was_sync = swallow && s->syncing_params && head->msg == 'Q';
+			colfetch = swallow && head->msg == 'k';
 			if (head != NULL)
 				pending_pop(&s->pending);
+			if (colfetch)
+				colfetch_done(c); /* the columns asked for an INSERT (colcache.c) */
 			evbuffer_drain(in, swallow ? total : 0);
 			if (!swallow && evbuffer_remove_buffer(in, out, total) != (int)total)
 				return;
@@ -254,6 +258,9 @@ void relay_reply(client_t *c, server_t *s)
 				if (m != NULL)
 					server_keep_sync_error(s, m + 5, total - 5);
 				forward = false;
+			} else if (swallow && head->msg == 'k') {
+				colfetch_failed(c); /* the INSERT is refused as if not asked */
+				forward = false;
 			} else if (head != NULL && head->msg != 'Q' && head->msg != 'F' &&
 			           head->msg != 'S') {
 				/* an injected Parse failing is shown too: it is why the Bind fails
@@ -290,6 +297,14 @@ void relay_reply(client_t *c, server_t *s)
 				server_note_parameter(s, m + 5, total - 5);
 			break;
 		}
+		case 'D':
+			if (swallow && head->msg == 'k') {
+				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+				if (m != NULL)
+					colfetch_row(c, m + 5, total - 5);
+			}
+			break;
 		default:
 			break;
 		}

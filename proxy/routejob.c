@@ -18,6 +18,8 @@
  */
 #include "proxy/routejob.h"
 
+#include "proxy/colcache.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +169,8 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 			c->route_job = NULL;
 			c->phase = PH_IDLE;
 			c->plan = j->plan;
+			if (c->plan.is_ddl)
+				colcache_ddl(); /* tables' column order may change */
 			if (j->rc < 0)
 				route_plan_refuse(&c->plan, "53200",
 				                  "out of memory while routing the statement");

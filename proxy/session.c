@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "proxy/cancel.h"
+#include "proxy/colcache.h"
 #include "proxy/context.h"
 #include "proxy/log.h"
 #include "proxy/params.h"
@@ -292,6 +293,8 @@ void session_free(client_t *c)
 	tx_free(&c->tx);
 	free(c->txn_portal);
 	free(c->txn_sql);
+	free(c->columns_tried);
+	colfetch_free(c);
 	free(c->unnamed_parse);
 	free(c->user);
 	free(c->database);

@@ -20,6 +20,7 @@
 
 #include "proxy/cancel.h"
 #include "proxy/client.h"
+#include "proxy/colcache.h"
 #include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/gather.h"
@@ -252,6 +253,7 @@ void worker_join(worker_t *w)
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
+	colcache_free(w->columns);
 	context_route_drop(w);
 	context_cfg_ref_put(w->cfg);
 	context_cfg_ref_put(w->cfg_next);

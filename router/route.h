@@ -149,6 +149,10 @@ typedef struct route_plan {
 	bool is_write;      /* INSERT/UPDATE/DELETE/COPY FROM/DDL */
 	bool is_ddl;
 	bool split_insert;   /* a multi-row INSERT whose rows go to different shards */
+	bool needs_columns;  /* ROUTE_REFUSE of an INSERT ... VALUES into a sharded table without a
+	                        column list: with the table's columns from the catalog, the
+	                        proxy writes the list in and routes it again
+	                        (route_insert_columns) */
 	bool ids_split;      /* DDL that makes sequences (serial/identity columns of a sharded
 	                        table, CREATE SEQUENCE): each shard runs its own copy, numbered
 	                        so that ids never repeat across shards (route_split_ids); an EACH
@@ -343,6 +347,18 @@ typedef struct route_split {
 int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
                        char *err, size_t errlen);
 void route_splits_free(route_split_t *s, int n);
+
+/*
+ * An INSERT ... VALUES without a column list (plan.needs_columns): *query
+ * is the catalog query for its table's columns in order (one column,
+ * attname; dropped ones left out) and *table how the INSERT names the table
+ * (for a cache). route_insert_columns then writes the INSERT with the
+ * first columns named, as many as its rows have values. 0, or -1 with err.
+ */
+int route_insert_columns_query(const char *sql, char **query, char **table, char *err,
+                               size_t errlen);
+int route_insert_columns(const char *sql, char *const *columns, int n_columns, char **out,
+                         char *err, size_t errlen);
 
 /*
  * The DDL of a plan with ids_split, written once for each shard of `shards`

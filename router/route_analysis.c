@@ -1035,6 +1035,12 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 	t = tables_at(w, i);
 	if (ins->n_cols == 0) {
 		refuse_no_column_list(w, t, "INSERT");
+		/* the proxy can write the column list in, from the catalog (route_insert_columns)
+		 */
+		w->needs_columns =
+		    top && ins->select_stmt != NULL &&
+		    ins->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+		    ins->select_stmt->select_stmt->n_values_lists > 0;
 		return part_make(PART_ALL);
 	}
 	k = an_column_pos(ins->cols, ins->n_cols, t->key, &indirect);

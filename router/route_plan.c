@@ -655,6 +655,7 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	}
 	if (w->refused)
 		plan_refused(w, p);
+	p->needs_columns = w->refused && w->needs_columns;
 	p->params_missing = w->params_missing;
 	if (!p->no_tx_block) {
 		/* EXPLAIN and PREPARE planned their statement above, which may have set it */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/classify.h"
 #include "router/route_int.h"
 #include "router/tree.h"
 #include "router/tree_int.h"
@@ -189,6 +190,134 @@ void route_splits_free(route_split_t *s, int n)
 	for (int i = 0; i < n; i++)
 		free(s[i].sql);
 	free(s);
+}
+
+/* ---- an INSERT without a column list ---- */
+
+/* The single INSERT ... VALUES of sql without a column list, in p's tree, or NULL. */
+static PgQuery__InsertStmt *bare_insert(route_parsed_t *p)
+{
+	PgQuery__InsertStmt *ins;
+
+	if (p->status != PARSED_TREE || p->tree->n_stmts != 1 || p->tree->stmts[0]->stmt == NULL ||
+	    p->tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_INSERT_STMT)
+		return NULL;
+	ins = p->tree->stmts[0]->stmt->insert_stmt;
+	if (ins->relation == NULL || ins->n_cols > 0 || ins->select_stmt == NULL ||
+	    ins->select_stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT ||
+	    ins->select_stmt->select_stmt->n_values_lists == 0)
+		return NULL;
+	return ins;
+}
+
+/* "name" with " doubled. */
+static void quoted(char *out, size_t len, const char *name)
+{
+	size_t k = 0;
+
+	if (len < 3)
+		return;
+	out[k++] = '"';
+	for (; *name != '\0' && k + 3 < len; name++) {
+		if (*name == '"')
+			out[k++] = '"';
+		out[k++] = *name;
+	}
+	out[k++] = '"';
+	out[k] = '\0';
+}
+
+int route_insert_columns_query(const char *sql, char **query, char **table, char *err,
+                               size_t errlen)
+{
+	route_parsed_t *p = route_parse(sql);
+	PgQuery__InsertStmt *ins = p != NULL ? bare_insert(p) : NULL;
+	char rel[2 * NAME_MAX_LEN + 8], schema[2 * NAME_MAX_LEN + 4], *lit;
+	size_t n;
+	int rc = -1;
+
+	*query = *table = NULL;
+	if (ins == NULL) {
+		split_error(err, errlen, "not an INSERT ... VALUES without a column list");
+		goto out;
+	}
+	quoted(rel, sizeof rel, ins->relation->relname);
+	if (!empty(ins->relation->schemaname)) {
+		quoted(schema, sizeof schema, ins->relation->schemaname);
+		n = strlen(schema);
+		memmove(rel + n + 1, rel, strlen(rel) + 1);
+		memcpy(rel, schema, n);
+		rel[n] = '.';
+	}
+	lit = route_quote_literal(rel);
+	n = lit != NULL ? strlen(lit) + 256 : 0;
+	*query = lit != NULL ? malloc(n) : NULL;
+	*table = strdup(rel);
+	if (*query == NULL || *table == NULL) {
+		free(*query);
+		free(*table);
+		*query = *table = NULL;
+		free(lit);
+		split_error(err, errlen, "out of memory");
+		goto out;
+	}
+	snprintf(*query, n,
+	         "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid "
+	         "OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND attnum "
+	         "OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped ORDER BY attnum",
+	         lit);
+	free(lit);
+	rc = 0;
+out:
+	route_parsed_free(p);
+	return rc;
+}
+
+int route_insert_columns(const char *sql, char *const *columns, int n_columns, char **out,
+                         char *err, size_t errlen)
+{
+	route_parsed_t *p = route_parse(sql);
+	PgQuery__InsertStmt *ins = p != NULL ? bare_insert(p) : NULL;
+	size_t width;
+	tree_t t;
+	int rc = -1;
+
+	*out = NULL;
+	if (ins == NULL) {
+		route_parsed_free(p);
+		return split_error(err, errlen, "not an INSERT ... VALUES without a column list");
+	}
+	/* the longest row: PostgreSQL answers rows of different lengths itself */
+	width = 0;
+	for (size_t r = 0; r < ins->select_stmt->select_stmt->n_values_lists; r++) {
+		const PgQuery__Node *row = ins->select_stmt->select_stmt->values_lists[r];
+
+		if (row->node_case == PG_QUERY__NODE__NODE_LIST && row->list->n_items > width)
+			width = row->list->n_items;
+	}
+	if (width > (size_t)n_columns || width == 0) {
+		route_parsed_free(p);
+		return split_error(err, errlen, "INSERT has more expressions than target columns");
+	}
+	tree_init(&t);
+	ins->cols = tree_list(&t, width);
+	for (size_t i = 0; ins->cols != NULL && i < width; i++)
+		ins->cols[i] = tree_res_target(&t, columns[i], tree_string(&t, "unused"));
+	if (ins->cols != NULL && !tree_stopped(&t)) {
+		/* a column of the list: a ResTarget with a name and no value */
+		for (size_t i = 0; i < width; i++)
+			ins->cols[i]->res_target->val = NULL;
+		ins->n_cols = width;
+		*out = tree_deparse(p->tree, "the INSERT with its columns", err, errlen);
+		rc = *out != NULL ? 0 : -1;
+		ins->n_cols = 0; /* the arena goes before the tree */
+		ins->cols = NULL;
+	} else {
+		split_error(err, errlen, "out of memory");
+	}
+	tree_free(&t);
+	route_parsed_free(p);
+	return rc;
 }
 
 const char *route_kind_name(route_kind_t k)

@@ -126,6 +126,47 @@ static void test_insert_key_must_be_a_constant_or_parameter(void **state)
 	REFUSED("INSERT INTO users (id) VALUES (5.5)", "not a valid bigint key");
 }
 
+/* INSERT ... VALUES without a column list: the proxy writes the list in from the catalog. */
+static void test_insert_without_column_list_gets_one(void **state)
+{
+	char *cols[] = {"id", "Name", "n"};
+	char *query, *table, *out, err[256];
+	route_plan_t p;
+
+	(void)state;
+	p = route("INSERT INTO users VALUES (1, 'a')");
+	assert_int_equal(p.kind, ROUTE_REFUSE);
+	assert_true(p.needs_columns);
+	p = route("INSERT INTO users SELECT * FROM users");
+	assert_false(p.needs_columns); /* not VALUES: no list the proxy could write */
+	assert_int_equal(route_insert_columns_query("INSERT INTO public.users VALUES (1)", &query,
+	                                            &table, err, sizeof err),
+	                 0);
+	assert_string_equal(table, "\"public\".\"users\"");
+	assert_non_null(strstr(query, "'\"public\".\"users\"'::pg_catalog.regclass"));
+	assert_non_null(strstr(query, "ORDER BY attnum"));
+	free(query);
+	free(table);
+	assert_int_equal(
+	    route_insert_columns("INSERT INTO users VALUES (1, 'a'), (2, 'b') RETURNING "
+	                         "id",
+	                         cols, 3, &out, err, sizeof err),
+	    0);
+	assert_string_equal(
+	    out, "INSERT INTO users (id, \"Name\") VALUES (1, 'a'), (2, 'b') RETURNING id");
+	p = route(out);
+	assert_false(p.needs_columns);
+	assert_int_equal(p.kind, ROUTE_SHARDS);
+	free(out);
+	assert_int_equal(route_insert_columns("INSERT INTO users VALUES (1, 2, 3, 4)", cols, 3,
+	                                      &out, err, sizeof err),
+	                 -1);
+	assert_non_null(strstr(err, "more expressions than target columns"));
+	assert_int_equal(route_insert_columns("INSERT INTO users (id) VALUES (1)", cols, 3, &out,
+	                                      err, sizeof err),
+	                 -1);
+}
+
 /* A numeric literal that is an integer is that integer, as PostgreSQL compares and stores it. */
 static void test_numeric_literals_with_zero_fraction_are_integer_keys(void **state)
 {
@@ -765,6 +806,7 @@ int main(void)
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
+	    cmocka_unit_test(test_insert_without_column_list_gets_one),
 	    cmocka_unit_test(test_numeric_literals_with_zero_fraction_are_integer_keys),
 	    cmocka_unit_test(test_constraints_that_cannot_hold_across_shards_are_refused),
 	    cmocka_unit_test(test_ids_are_unique_across_shards),
