@@ -47,6 +47,14 @@ int recovery_decider(const char *gid, int n_shards)
 	return d >= 0 && d < n_shards ? d : -1;
 }
 
+const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
+                                const char *prepared_db)
+{
+	if (decider_dbname != NULL)
+		return decider_dbname;
+	return holder_dbname == NULL ? prepared_db : NULL;
+}
+
 bool recovery_may_clean(int n_primaries, int n_listed, int64_t round_ms)
 {
 	return n_primaries > 0 && n_listed == n_primaries && round_ms >= 0 &&

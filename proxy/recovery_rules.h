@@ -57,6 +57,20 @@ bool recovery_due(long long age_s, int grace_ms);
 int recovery_decider(const char *gid, int n_shards);
 
 /*
+ * The database of the decider shard in which the decision of a transaction
+ * prepared in `prepared_db` on shard S was recorded, or NULL when it cannot
+ * be known. A conninfo's dbname (S's `holder_dbname`, the decider's
+ * `decider_dbname`; NULL when the conninfo leaves it to the client) is the
+ * database the data path uses on that shard for every client; without one,
+ * the client's own. So: the decider's fixed database when it has one; else
+ * the client's database, which is prepared_db when S also takes the
+ * client's; else (S fixed, the decider not) nothing says which client
+ * database it was, and guessing could roll back a committed transaction.
+ */
+const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
+                                const char *prepared_db);
+
+/*
  * A round may delete decision records only when every primary's prepared
  * transactions were listed in it (a shard that could not be listed may hold
  * a gid prepared whose record would then become a tombstone, and its commit
