@@ -83,12 +83,15 @@ typedef enum doubt {
 	DOUBT_NO_DECIDER,   /* its gid names no shard of the config */
 	DOUBT_DECIDER_OFF,  /* recovery is off for its decider's shard */
 	DOUBT_DECIDER_DOWN, /* its decider's primary could not be asked */
+	DOUBT_DB_UNKNOWN,   /* the decider's database cannot be known from the config */
+	DOUBT_LOGIN,        /* recovery cannot log in to a database it needs */
 	DOUBT_FAILED,       /* a statement failed */
 } doubt_t;
 
 typedef struct rgid {
 	char *gid;
 	long long age_s;
+	char *db; /* the database it was prepared in */
 } rgid_t;
 
 typedef struct rdoubt {
@@ -108,8 +111,16 @@ typedef struct rshard {
 	char name[300];     /* "shard 1 (127.0.0.1:5470)" */
 	char *options;      /* the conninfo's options, then lock_timeout */
 	bool off;           /* recovery cannot log in as the data path does (logged once) */
+	/*
+	 * The home connection, in the conninfo's database: listing (every
+	 * database's prepared transactions), the start-up checks, cleanup, and
+	 * resolving what is in that database. A conninfo without dbname has no
+	 * such database: home is then the health check's (postgres), used only
+	 * to list and check, never for decisions.
+	 */
+	const char *home_db;
 	pqconn_t conn;
-	bool set_up;           /* the decision table was made on this connection */
+	bool set_up;           /* checked, and (dbname fixed) the decision table made, on conn */
 	int max_prepared;      /* as last read; -1: not yet */
 	char trouble[256];     /* the last problem logged about logging in, setting up, listing */
 	char clean_error[256]; /* the last cleanup failure logged */
@@ -129,11 +140,33 @@ typedef enum round_phase {
 	ROUND_CLEANING,  /* every shard: delete the records no longer needed */
 } round_phase_t;
 
+/*
+ * A connection to one database of one primary other than its home: opened
+ * for a round's gids in that database (as holder or as decider), closed
+ * once no gid left in the round needs it, and at the end of the round. So
+ * recovery holds at most one per (shard, database) with gids in doubt, and
+ * none while nothing is.
+ */
+typedef struct rdbconn {
+	int shard;
+	char *db;
+	pqconn_t conn;
+	bool failed;     /* could not log in this round: the gids needing it stay in doubt */
+	char error[384]; /* why */
+	struct rdbconn *next;
+} rdbconn_t;
+
+typedef enum resolve_step {
+	STEP_ASK,    /* ask the decider, in the decider's database */
+	STEP_FINISH, /* COMMIT or ROLLBACK PREPARED on the shard, in the gid's database */
+} resolve_step_t;
+
 static struct recovery {
 	struct event_base *base;
 	cfg_ref_t *cfg;
 	rshard_t *shards; /* by shard number */
 	int n;
+	rdbconn_t *dbconns; /* open for this round */
 	struct event *tick;
 	round_phase_t phase;
 	int pending;        /* listing, cleaning: shards not done yet */
@@ -141,6 +174,8 @@ static struct recovery {
 	int at_shard;       /* resolving: the shard and gid under way, */
 	int at_gid;
 	int decider;                /* its decider, */
+	const char *decider_db;     /* in which database it decided (node's or gid's, not owned), */
+	resolve_step_t step;        /* what is under way, */
 	recovery_verdict_t verdict; /* and the decider's answer */
 	pthread_mutex_t lock;       /* guards stats */
 	recovery_stats_t stats;
@@ -214,12 +249,13 @@ static const rdoubt_t *doubts_find(const rdoubts_t *d, const char *gid)
 	return NULL;
 }
 
-static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+static void doubt(rshard_t *sh, const rgid_t *g, doubt_t why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* gid stays prepared on sh this round; logged when it was not in doubt for this reason before. */
-static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+/* g stays prepared on sh this round; logged when it was not in doubt for this reason before. */
+static void doubt(rshard_t *sh, const rgid_t *g, doubt_t why, const char *fmt, ...)
 {
+	const char *gid = g->gid;
 	const rdoubt_t *before = doubts_find(&sh->doubts, gid);
 	char msg[512];
 	va_list ap;
@@ -229,7 +265,8 @@ static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, .
 	va_end(ap);
 	if (before == NULL || before->why != why)
 		log_msg(why == DOUBT_OPEN || why == DOUBT_BUSY ? LOG_INFO : LOG_WARNING, 0, 0,
-		        "recovery: %s stays prepared on shard %d: %s", gid, sh->shard, msg);
+		        "recovery: %s stays prepared on shard %d: %s (database %s)", gid, sh->shard,
+		        msg, g->db);
 	if (sh->next.n == sh->next.cap) {
 		int cap = sh->next.cap ? sh->next.cap * 2 : 8;
 		rdoubt_t *v = realloc(sh->next.v, (size_t)cap * sizeof(*v));
@@ -254,8 +291,10 @@ static void list_done(void)
 
 static void gids_free(rshard_t *sh)
 {
-	for (int i = 0; i < sh->n_gids; i++)
+	for (int i = 0; i < sh->n_gids; i++) {
 		free(sh->gids[i].gid);
+		free(sh->gids[i].db);
+	}
 	free(sh->gids);
 	sh->gids = NULL;
 	sh->n_gids = 0;
@@ -272,8 +311,9 @@ static int gids_keep(rshard_t *sh, const PGresult *res)
 	for (int i = 0; i < n; i++) {
 		sh->gids[i].gid = strdup(PQgetvalue(res, i, 0));
 		sh->gids[i].age_s = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		if (sh->gids[i].gid == NULL) {
-			sh->n_gids = i;
+		sh->gids[i].db = strdup(PQgetvalue(res, i, 2));
+		if (sh->gids[i].gid == NULL || sh->gids[i].db == NULL) {
+			sh->n_gids = i + 1;
 			return -1;
 		}
 	}
@@ -290,7 +330,8 @@ static void on_listed(void *arg, const pqconn_reply_t *r)
 	if (!r->ok)
 		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
 		       sh->name, r->error);
-	else if (r->n_results != 1 || PQresultStatus(r->results[0]) != PGRES_TUPLES_OK)
+	else if (r->n_results != 1 || PQresultStatus(r->results[0]) != PGRES_TUPLES_OK ||
+	         PQnfields(r->results[0]) != 3)
 		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
 		       sh->name, error[0] ? error : "unexpected answer");
 	else if (gids_keep(sh, r->results[0]) < 0)
@@ -324,7 +365,11 @@ static void check_max_prepared(rshard_t *sh, const PGresult *res)
 	sh->max_prepared = v;
 }
 
-/* "max_prepared_transactions; make the decision table": one round trip. */
+/*
+ * "max_prepared_transactions; make the decision table": one round trip. The
+ * table only in the conninfo's database: in other databases the commit path
+ * makes it with its first record, and recovery before its first tombstone.
+ */
 static void on_set_up(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
@@ -339,9 +384,10 @@ static void on_set_up(void *arg, const pqconn_reply_t *r)
 		check_max_prepared(sh, r->results[0]);
 	if (pqconn_sqlstate(r) != NULL) {
 		pqconn_error(r, error, sizeof(error));
-		report(sh->trouble, LOG_WARNING,
-		       "cannot make the decision table pgshard.decisions on %s: %s", sh->name,
-		       error);
+		report(sh->trouble, LOG_WARNING, "cannot %s on %s: %s",
+		       sh->node->dbname != NULL ? "make the decision table pgshard.decisions"
+		                                : "read max_prepared_transactions",
+		       sh->name, error);
 	} else {
 		sh->set_up = true;
 	}
@@ -357,7 +403,10 @@ static void set_up(rshard_t *sh)
 		list(sh);
 		return;
 	}
-	snprintf(sql, len, "%s; %s", twophase_max_prepared_sql, twophase_setup_sql);
+	if (sh->node->dbname != NULL)
+		snprintf(sql, len, "%s; %s", twophase_max_prepared_sql, twophase_setup_sql);
+	else
+		snprintf(sql, len, "%s", twophase_max_prepared_sql);
 	pqconn_query(&sh->conn, sql, query_timeout(), on_set_up, sh);
 	free(sql);
 }
@@ -372,7 +421,7 @@ static void on_connected(void *arg, const pqconn_reply_t *r)
 		set_up(sh);
 		return;
 	}
-	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, NULL);
+	nodes_login_in(&l, sh->node, sh->home_db, RECOVERY_APPLICATION_NAME, NULL);
 	if (r->needs_password && l.withheld_password)
 		report(sh->trouble, LOG_WARNING,
 		       "cannot log in to %s as %s: the users file holds only a hash of its "
@@ -380,7 +429,8 @@ static void on_connected(void *arg, const pqconn_reply_t *r)
 		       "or as password= in the conninfo)",
 		       sh->name, sh->node->user);
 	else
-		report(sh->trouble, LOG_WARNING, "cannot connect to %s: %s", sh->name, r->error);
+		report(sh->trouble, LOG_WARNING, "cannot connect to %s (database %s): %s", sh->name,
+		       sh->home_db, r->error);
 	list_done();
 }
 
@@ -395,7 +445,7 @@ static void shard_list(rshard_t *sh)
 			set_up(sh);
 		return;
 	}
-	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, sh->options);
+	nodes_login_in(&l, sh->node, sh->home_db, RECOVERY_APPLICATION_NAME, sh->options);
 	pqconn_connect(&sh->conn, l.keys, l.vals, connect_timeout(), on_connected, sh);
 }
 
@@ -420,18 +470,184 @@ static void round_begin(void)
 	list_done();
 }
 
+/* ---- connections to the databases a round's gids are in ---- */
+
+static void dbconn_free(rdbconn_t *dc)
+{
+	pqconn_free(&dc->conn);
+	free(dc->db);
+	free(dc);
+}
+
+static void dbconns_free(void)
+{
+	while (rec.dbconns != NULL) {
+		rdbconn_t *dc = rec.dbconns;
+
+		rec.dbconns = dc->next;
+		dbconn_free(dc);
+	}
+}
+
+/* The database the decider of g (on shard `holder`) decided in; NULL: unknown (see rules). */
+static const char *decider_db(int holder, int decider, const rgid_t *g)
+{
+	return recovery_decider_db(rec.shards[holder].node->dbname,
+	                           rec.shards[decider].node->dbname, g->db);
+}
+
+/* The home connection of shard serves db: its conninfo names that database. */
+static bool home_serves(const rshard_t *sh, const char *db)
+{
+	return sh->node->dbname != NULL && strcmp(sh->node->dbname, db) == 0;
+}
+
+/* A gid of the round after the one under way needs (shard, db), as holder or as decider. */
+static bool dbconn_needed(int shard, const char *db)
+{
+	for (int i = rec.at_shard; i < rec.n; i++) {
+		const rshard_t *sh = &rec.shards[i];
+
+		if (!sh->listed)
+			continue;
+		for (int j = i == rec.at_shard ? rec.at_gid + 1 : 0; j < sh->n_gids; j++) {
+			const rgid_t *g = &sh->gids[j];
+			int d = recovery_decider(g->gid, rec.n);
+			const char *ddb = d >= 0 ? decider_db(i, d, g) : NULL;
+
+			if (i == shard && strcmp(g->db, db) == 0)
+				return true;
+			if (d == shard && ddb != NULL && strcmp(ddb, db) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Close the connections no gid left in the round needs (between gids: none is busy). */
+static void dbconns_release(void)
+{
+	rdbconn_t **at = &rec.dbconns;
+
+	while (*at != NULL) {
+		rdbconn_t *dc = *at;
+
+		if (dbconn_needed(dc->shard, dc->db)) {
+			at = &dc->next;
+		} else {
+			*at = dc->next;
+			dbconn_free(dc);
+		}
+	}
+}
+
+typedef enum conn_got {
+	CONN_READY, /* *out is logged in and idle */
+	CONN_WAIT,  /* logging in: resolve_continue() follows */
+	CONN_FAILED /* why in err */
+} conn_got_t;
+
+static bool resolve_continue_step(void);
+static void resolve_continue(void);
+
+static void on_db_connected(void *arg, const pqconn_reply_t *r)
+{
+	rdbconn_t *dc = arg;
+	const rshard_t *sh = &rec.shards[dc->shard];
+	nodes_login_t l;
+
+	if (!r->ok) {
+		dc->failed = true;
+		nodes_login_in(&l, sh->node, dc->db, RECOVERY_APPLICATION_NAME, NULL);
+		if (r->needs_password && l.withheld_password)
+			snprintf(
+			    dc->error, sizeof(dc->error),
+			    "cannot log in to database %s of shard %d as %s: the users file "
+			    "holds only a hash of its password, which libpq cannot log in with",
+			    dc->db, dc->shard, sh->node->user);
+		else
+			snprintf(dc->error, sizeof(dc->error),
+			         "cannot log in to database %s of shard %d as %s: %s", dc->db,
+			         dc->shard, sh->node->user, r->error);
+	}
+	resolve_continue();
+}
+
+/*
+ * A connection to db on shard, logged in as the conninfo's user: the home
+ * one when the conninfo names db, else one of the round's own, opened now
+ * when there is none (COMMIT/ROLLBACK PREPARED must run in the database the
+ * transaction was prepared in, and the decider keeps its decisions in each
+ * client database apart).
+ */
+static conn_got_t conn_get(int shard, const char *db, pqconn_t **out, char *err, size_t size)
+{
+	rshard_t *sh = &rec.shards[shard];
+	rdbconn_t *dc;
+	nodes_login_t l;
+
+	if (home_serves(sh, db)) {
+		if (!pqconn_ready(&sh->conn)) {
+			snprintf(err, size, "%s cannot be reached", sh->name);
+			return CONN_FAILED;
+		}
+		*out = &sh->conn;
+		return CONN_READY;
+	}
+	for (dc = rec.dbconns; dc != NULL; dc = dc->next)
+		if (dc->shard == shard && strcmp(dc->db, db) == 0)
+			break;
+	if (dc == NULL) {
+		dc = calloc(1, sizeof(*dc));
+		if (dc == NULL || (dc->db = strdup(db)) == NULL ||
+		    pqconn_init(&dc->conn, rec.base) < 0) {
+			if (dc != NULL)
+				free(dc->db);
+			free(dc);
+			snprintf(err, size, "out of memory");
+			return CONN_FAILED;
+		}
+		dc->shard = shard;
+		dc->next = rec.dbconns;
+		rec.dbconns = dc;
+	}
+	if (dc->failed) {
+		snprintf(err, size, "%s", dc->error);
+		return CONN_FAILED;
+	}
+	if (pqconn_ready(&dc->conn)) {
+		*out = &dc->conn;
+		return CONN_READY;
+	}
+	/* new, or closed after a failed query: (again) */
+	nodes_login_in(&l, sh->node, dc->db, RECOVERY_APPLICATION_NAME, sh->options);
+	pqconn_connect(&dc->conn, l.keys, l.vals, connect_timeout(), on_db_connected, dc);
+	return CONN_WAIT;
+}
+
 /* ---- resolving: one gid at a time, its decider asked, then its shard finishing it ---- */
+
+static rshard_t *at_shard(void)
+{
+	return &rec.shards[rec.at_shard];
+}
+
+static const rgid_t *at_gid(void)
+{
+	return &at_shard()->gids[rec.at_gid];
+}
 
 static void on_finished(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
-	const char *gid = sh->gids[rec.at_gid].gid;
+	const rgid_t *g = at_gid();
+	const char *gid = g->gid;
 	bool commit = rec.verdict == RECOVERY_COMMIT;
 	const char *what = commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
 	char error[256];
 
 	if (!r->ok) {
-		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d): %s", what, rec.decider,
+		doubt(sh, g, DOUBT_FAILED, "%s (decided on shard %d): %s", what, rec.decider,
 		      r->error);
 		resolve_next();
 		return;
@@ -439,41 +655,71 @@ static void on_finished(void *arg, const pqconn_reply_t *r)
 	switch (recovery_finish(pqconn_sqlstate(r))) {
 	case RECOVERY_FINISHED:
 		if (commit)
-			log_info("recovery: committed %s on shard %d (decided on shard %d)", gid,
-			         sh->shard, rec.decider);
+			log_info(
+			    "recovery: committed %s on shard %d (decided on shard %d) in database "
+			    "%s",
+			    gid, sh->shard, rec.decider, g->db);
 		else
 			log_info("recovery: rolled back %s on shard %d (shard %d holds no commit "
-			         "decision for it)",
-			         gid, sh->shard, rec.decider);
+			         "decision for it in database %s) in database %s",
+			         gid, sh->shard, rec.decider, rec.decider_db, g->db);
 		stats_change(commit, !commit);
 		break;
 	case RECOVERY_GONE:
 		log_debug("recovery: %s on shard %d was finished by someone else", gid, sh->shard);
 		break;
 	case RECOVERY_BUSY:
-		doubt(sh, gid, DOUBT_BUSY, "another session is finishing it");
+		doubt(sh, g, DOUBT_BUSY, "another session is finishing it");
 		break;
 	case RECOVERY_FAILED:
 		pqconn_error(r, error, sizeof(error));
-		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d) failed: %s", what,
-		      rec.decider, error);
+		doubt(sh, g, DOUBT_FAILED, "%s (decided on shard %d) failed: %s", what, rec.decider,
+		      error);
 		break;
 	}
 	resolve_next();
+}
+
+/* COMMIT or ROLLBACK PREPARED as the verdict says, on the gid's shard, in its database. */
+static bool finish(void)
+{
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
+	pqconn_t *c = NULL;
+	char err[384], *sql;
+
+	switch (conn_get(sh->shard, g->db, &c, err, sizeof(err))) {
+	case CONN_WAIT:
+		return true;
+	case CONN_FAILED:
+		doubt(sh, g, DOUBT_LOGIN, "decided on shard %d, but %s", rec.decider, err);
+		return false;
+	case CONN_READY:
+		break;
+	}
+	sql = rec.verdict == RECOVERY_COMMIT ? twophase_commit_sql(g->gid)
+	                                     : twophase_rollback_sql(g->gid);
+	if (sql == NULL) {
+		doubt(sh, g, DOUBT_FAILED, "out of memory");
+		return false;
+	}
+	pqconn_query(c, sql, query_timeout(), on_finished, sh);
+	free(sql);
+	return true;
 }
 
 /* The decider's answer to "tombstone; decision". */
 static void on_decided(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
-	const char *gid = sh->gids[rec.at_gid].gid;
+	const rgid_t *g = at_gid();
 	const PGresult *last = r->n_results > 0 ? r->results[r->n_results - 1] : NULL;
 	bool rows = last != NULL && PQresultStatus(last) == PGRES_TUPLES_OK;
-	char error[256], *sql;
+	char error[256];
 
 	if (!r->ok) {
-		doubt(sh, gid, DOUBT_DECIDER_DOWN, "cannot ask its decider shard %d: %s",
-		      rec.decider, r->error);
+		doubt(sh, g, DOUBT_DECIDER_DOWN, "cannot ask its decider shard %d: %s", rec.decider,
+		      r->error);
 		resolve_next();
 		return;
 	}
@@ -482,7 +728,7 @@ static void on_decided(void *arg, const pqconn_reply_t *r)
 	                     rows && PQntuples(last) == 1 ? PQgetvalue(last, 0, 0) : NULL);
 	switch (rec.verdict) {
 	case RECOVERY_WAIT:
-		doubt(sh, gid, DOUBT_OPEN,
+		doubt(sh, g, DOUBT_OPEN,
 		      "its decider shard %d still has the transaction open (lock timeout); asking "
 		      "again next round",
 		      rec.decider);
@@ -490,86 +736,129 @@ static void on_decided(void *arg, const pqconn_reply_t *r)
 		return;
 	case RECOVERY_UNKNOWN:
 		pqconn_error(r, error, sizeof(error));
-		doubt(sh, gid, DOUBT_FAILED, "asking its decider shard %d failed: %s", rec.decider,
-		      error[0] ? error : "no decision row");
+		doubt(sh, g, DOUBT_FAILED, "asking its decider shard %d (database %s) failed: %s",
+		      rec.decider, rec.decider_db, error[0] ? error : "no decision row");
 		resolve_next();
 		return;
 	default:
 		break;
 	}
-	sql =
-	    rec.verdict == RECOVERY_COMMIT ? twophase_commit_sql(gid) : twophase_rollback_sql(gid);
-	if (sql == NULL || !pqconn_ready(&sh->conn)) {
-		doubt(sh, gid, DOUBT_FAILED, "%s",
-		      sql == NULL ? "out of memory" : "connection lost");
-		free(sql);
+	rec.step = STEP_FINISH;
+	if (!finish())
 		resolve_next();
-		return;
-	}
-	pqconn_query(&sh->conn, sql, query_timeout(), on_finished, sh);
-	free(sql);
 }
 
-/* Start resolving g of sh: true when a query is under way (its callback goes on). */
-static bool resolve_start(rshard_t *sh, const rgid_t *g)
+/*
+ * Ask the decider, in the database it decided in. Its home connection made
+ * the table at start-up; any other database may not have it yet (no commit
+ * with a record ever ran there): it is made in the same transaction as the
+ * tombstone, so that a record that comes later fails instead of committing.
+ */
+static bool ask(void)
 {
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
+	pqconn_t *c = NULL;
+	char err[384], *sql;
+
+	switch (conn_get(rec.decider, rec.decider_db, &c, err, sizeof(err))) {
+	case CONN_WAIT:
+		return true;
+	case CONN_FAILED:
+		if (home_serves(&rec.shards[rec.decider], rec.decider_db))
+			doubt(sh, g, DOUBT_DECIDER_DOWN, "its decider shard %d cannot be reached",
+			      rec.decider);
+		else
+			doubt(sh, g, DOUBT_LOGIN, "its decider shard %d cannot be asked: %s",
+			      rec.decider, err);
+		return false;
+	case CONN_READY:
+		break;
+	}
+	/* one round trip, one transaction: the SELECT sees the tombstone or the record */
+	sql = twophase_ask_sql(g->gid, c != &rec.shards[rec.decider].conn);
+	if (sql == NULL) {
+		doubt(sh, g, DOUBT_FAILED, "out of memory");
+		return false;
+	}
+	pqconn_query(c, sql, query_timeout(), on_decided, sh);
+	free(sql);
+	return true;
+}
+
+/* A connection the step waited for is there (or not): go on with the step. */
+static bool resolve_continue_step(void)
+{
+	return rec.step == STEP_ASK ? ask() : finish();
+}
+
+static void resolve_continue(void)
+{
+	if (!resolve_continue_step())
+		resolve_next();
+}
+
+/* Start resolving the gid under way: true when something is under way (its callback goes on). */
+static bool resolve_start(void)
+{
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
 	int d = recovery_decider(g->gid, rec.n), named = twophase_gid_decider(g->gid);
-	char *tombstone, *decision, *sql = NULL;
-	size_t len;
 
 	if (!recovery_due(g->age_s, rec.cfg->cfg->recovery_grace_ms))
 		return false;
 	if (d < 0) {
 		if (named < 0)
-			doubt(sh, g->gid, DOUBT_NO_DECIDER, "not a gid pgshard makes; left alone");
+			doubt(sh, g, DOUBT_NO_DECIDER, "not a gid pgshard makes; left alone");
 		else
-			doubt(sh, g->gid, DOUBT_NO_DECIDER,
+			doubt(sh, g, DOUBT_NO_DECIDER,
 			      "its decider is shard %d, which the config does not have", named);
 		return false;
 	}
 	if (rec.shards[d].off) {
-		doubt(sh, g->gid, DOUBT_DECIDER_OFF, "recovery is off for its decider shard %d", d);
-		return false;
-	}
-	if (!pqconn_ready(&rec.shards[d].conn)) {
-		doubt(sh, g->gid, DOUBT_DECIDER_DOWN, "its decider shard %d cannot be reached", d);
-		return false;
-	}
-	/* one round trip, one transaction: the SELECT sees the tombstone or the record */
-	tombstone = twophase_tombstone_sql(g->gid);
-	decision = twophase_decision_sql(g->gid);
-	if (tombstone != NULL && decision != NULL) {
-		len = strlen(tombstone) + strlen(decision) + 3;
-		sql = malloc(len);
-		if (sql != NULL)
-			snprintf(sql, len, "%s; %s", tombstone, decision);
-	}
-	free(tombstone);
-	free(decision);
-	if (sql == NULL) {
-		doubt(sh, g->gid, DOUBT_FAILED, "out of memory");
+		doubt(sh, g, DOUBT_DECIDER_OFF, "recovery is off for its decider shard %d", d);
 		return false;
 	}
 	rec.decider = d;
-	pqconn_query(&rec.shards[d].conn, sql, query_timeout(), on_decided, sh);
-	free(sql);
-	return true;
+	rec.decider_db = decider_db(sh->shard, d, g);
+	if (rec.decider_db == NULL) {
+		if (sh->node->dbname != NULL && strcmp(sh->node->dbname, g->db) != 0)
+			doubt(sh, g, DOUBT_DB_UNKNOWN,
+			      "shard %d's conninfo fixes dbname=%s, so no pgshard with this config "
+			      "prepared it (another config's?): in which database its decider "
+			      "shard %d "
+			      "recorded the decision is unknown; finish it by hand",
+			      sh->shard, sh->node->dbname, d);
+		else
+			doubt(
+			    sh, g, DOUBT_DB_UNKNOWN,
+			    "its decider shard %d takes each client's database (no dbname= in its "
+			    "conninfo) while shard %d's conninfo fixes dbname=%s, so in which "
+			    "database the decision was recorded is unknown; give both the same "
+			    "dbname rule",
+			    d, sh->shard, sh->node->dbname);
+		return false;
+	}
+	rec.step = STEP_ASK;
+	return ask();
 }
 
 /* The next due gid of the round, or the cleanup once there is none. */
 static void resolve_next(void)
 {
 	rec.phase = ROUND_RESOLVING;
+	dbconns_release();
 	for (; rec.at_shard < rec.n; rec.at_shard++, rec.at_gid = -1) {
 		rshard_t *sh = &rec.shards[rec.at_shard];
 
 		if (!sh->listed)
 			continue;
 		while (++rec.at_gid < sh->n_gids) {
-			if (resolve_start(sh, &sh->gids[rec.at_gid]))
+			if (resolve_start())
 				return;
 		}
 	}
+	dbconns_free();
 	clean_begin();
 }
 
@@ -656,7 +945,8 @@ static void clean_begin(void)
 	rec.phase = ROUND_CLEANING;
 	rec.pending = 1;
 	for (int i = 0; i < rec.n; i++) {
-		if (pqconn_ready(&rec.shards[i].conn)) {
+		/* only in the conninfo's database: see the head of the file */
+		if (rec.shards[i].node->dbname != NULL && pqconn_ready(&rec.shards[i].conn)) {
 			rec.pending++;
 			pqconn_query(&rec.shards[i].conn, sql, query_timeout(), on_cleaned,
 			             &rec.shards[i]);
@@ -693,6 +983,7 @@ static char *options_for(const node_t *n)
 
 static void shards_free(void)
 {
+	dbconns_free();
 	for (int i = 0; i < rec.n; i++) {
 		rshard_t *sh = &rec.shards[i];
 
@@ -710,16 +1001,12 @@ static void shards_free(void)
 
 static void warn_off(const rshard_t *sh)
 {
-	const node_t *n = sh->node;
-	const char *what = n->user == NULL && n->dbname == NULL ? "the database and the user"
-	                   : n->dbname == NULL                  ? "the database"
-	                                                        : "the user";
-
-	log_warn("recovery: two-phase commit recovery is off for %s: its conninfo leaves %s to "
-	         "the client, so recovery cannot know in which database (and as whom) to finish "
-	         "its prepared transactions; give dbname= and user= in [shard.%d] primary. "
-	         "Meanwhile no decision records are cleaned up on any shard",
-	         sh->name, what, sh->shard);
+	log_warn("recovery: two-phase commit recovery is off for %s: its conninfo leaves the "
+	         "user to the client, so recovery cannot know as whom to finish its prepared "
+	         "transactions (COMMIT PREPARED must be run by the user who prepared); give "
+	         "user= in [shard.%d] primary. Meanwhile no decision records are cleaned up on "
+	         "any shard",
+	         sh->name, sh->shard);
 }
 
 static int shards_build(void)
@@ -741,7 +1028,8 @@ static int shards_build(void)
 		         sh->node->port);
 		if (pqconn_init(&sh->conn, rec.base) < 0)
 			return -1;
-		sh->off = sh->node->user == NULL || sh->node->dbname == NULL;
+		sh->home_db = sh->node->dbname != NULL ? sh->node->dbname : sh->node->check_dbname;
+		sh->off = sh->node->user == NULL;
 		if (sh->off) {
 			warn_off(sh);
 			off++;

@@ -50,6 +50,8 @@ int recovery_decider(const char *gid, int n_shards)
 const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
                                 const char *prepared_db)
 {
+	if (holder_dbname != NULL && strcmp(holder_dbname, prepared_db) != 0)
+		return NULL;
 	if (decider_dbname != NULL)
 		return decider_dbname;
 	return holder_dbname == NULL ? prepared_db : NULL;

@@ -62,10 +62,13 @@ int recovery_decider(const char *gid, int n_shards);
  * be known. A conninfo's dbname (S's `holder_dbname`, the decider's
  * `decider_dbname`; NULL when the conninfo leaves it to the client) is the
  * database the data path uses on that shard for every client; without one,
- * the client's own. So: the decider's fixed database when it has one; else
- * the client's database, which is prepared_db when S also takes the
+ * the client's own. So: a transaction prepared in another database than
+ * S's fixed one was not made under this config (another pgshard's, or an
+ * older config): unknown. Else the decider's fixed database when it has
+ * one; else the client's, which is prepared_db when S also takes the
  * client's; else (S fixed, the decider not) nothing says which client
- * database it was, and guessing could roll back a committed transaction.
+ * database it was. Unknown stays in doubt: asking in a wrong database would
+ * find no record there and roll back a committed transaction.
  */
 const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
                                 const char *prepared_db);

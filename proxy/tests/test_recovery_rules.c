@@ -86,6 +86,9 @@ static void test_decider_asked_in_its_fixed_database_else_the_prepared_ones(void
 	assert_string_equal(recovery_decider_db(NULL, "app", "app2"), "app");
 	/* the holder fixes it and the decider does not: which client database is unknown */
 	assert_null(recovery_decider_db("app", NULL, "app"));
+	/* prepared in another database than the holder's fixed one: not made under this config */
+	assert_null(recovery_decider_db("app", "app", "app2"));
+	assert_null(recovery_decider_db("app", NULL, "app2"));
 }
 
 static void test_cleanup_only_when_every_primary_was_listed(void **state)
