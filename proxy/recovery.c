@@ -8,19 +8,48 @@
  * then COMMIT PREPARED on the others. A pgshard that dies on the way leaves
  * prepared transactions behind, holding their locks. Recovery finishes them:
  *
- *   1. At start-up, on each shard's primary (a connection of its own, as the
- *      conninfo's user, in its database): make the decision table
- *      (pgshard.decisions) if it is missing, and check that
+ *   1. At start-up, on each shard's primary (a connection of its own, the
+ *      home connection, as the conninfo's user, in its database): make the
+ *      decision table (pgshard.decisions) if it is missing, and check that
  *      max_prepared_transactions is above 0.
  *   2. Every recovery_interval: list pgshard's prepared transactions on each
- *      primary S (pg_prepared_xacts, gid and age).
+ *      primary S (pg_prepared_xacts, gid, age and database: of every
+ *      database, whichever the connection is in).
  *   3. For each one older than recovery_grace, ask its decider D (named in
- *      the gid): insert a tombstone (gid, committed = false) ON CONFLICT DO
- *      NOTHING, under a lock_timeout, then read the gid's row. The record,
- *      committed with D's writes, says commit; a tombstone says a commit can
- *      never come. Then COMMIT PREPARED or ROLLBACK PREPARED on S.
+ *      the gid), in the database D decided in: insert a tombstone (gid,
+ *      committed = false) ON CONFLICT DO NOTHING, under a lock_timeout, then
+ *      read the gid's row. The record, committed with D's writes, says
+ *      commit; a tombstone says a commit can never come. Then COMMIT
+ *      PREPARED or ROLLBACK PREPARED on S, in the database it was prepared in.
  *   4. In a round that listed every primary: delete the decision records
  *      older than RECOVERY_CLEANUP_MIN_AGE_S whose gid no shard lists.
+ *
+ * Databases. The data path works, on a shard, in the conninfo's dbname for
+ * every client, or in each client's own database when the conninfo has no
+ * dbname (pools are per node, database and user). A transaction of a client
+ * of database X prepares in X on the shards that take the client's database,
+ * and writes its record in X's pgshard.decisions on a decider that does.
+ * PostgreSQL finishes a prepared transaction only from a session in its
+ * database, so the home connection is not enough: recovery opens a
+ * connection per (shard, database) that has a gid due in the round, as the
+ * conninfo's user (the user the data path prepared as: COMMIT PREPARED needs
+ * it), closes it as soon as no gid left in the round needs it, and closes
+ * them all at the end of the round. Which database D decided in
+ * (recovery_decider_db): D's fixed dbname, else the gid's database when S
+ * also takes the client's; else unknown, and the gid stays in doubt (asking
+ * in another database would find no record and roll back a commit). A
+ * database other than home may have no decision table on D (no commit with
+ * a record ever committed there): the same transaction as the tombstone
+ * makes it first, so that the tombstone is there to make a late record's
+ * INSERT fail. A database recovery cannot log in to keeps its gids in doubt,
+ * with a WARNING naming the gid, the database and why.
+ *
+ * Cleanup runs only in each shard's conninfo database (none for a shard
+ * whose conninfo has no dbname). It stays safe with the listings of every
+ * database: the gids kept are those prepared anywhere, a superset of those
+ * that can have a record in that database. Records that transactions of
+ * other databases write on a conninfo without dbname are not cleaned up:
+ * finding them would mean visiting every database of every shard each round.
  *
  * Why every crash ends all-or-nothing:
  *   - Before D's COMMIT (the pgshard, D or the connection died during step 1
