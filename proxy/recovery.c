@@ -44,12 +44,14 @@
  * INSERT fail. A database recovery cannot log in to keeps its gids in doubt,
  * with a WARNING naming the gid, the database and why.
  *
- * Cleanup runs only in each shard's conninfo database (none for a shard
- * whose conninfo has no dbname). It stays safe with the listings of every
- * database: the gids kept are those prepared anywhere, a superset of those
- * that can have a record in that database. Records that transactions of
- * other databases write on a conninfo without dbname are not cleaned up:
- * finding them would mean visiting every database of every shard each round.
+ * Cleanup runs in each shard's conninfo database, every round that may
+ * clean. A shard whose conninfo has no dbname holds records in its clients'
+ * databases: each such round cleans one of them (the next by name of those
+ * one may connect to, on a connection open only meanwhile), so that every
+ * database is visited in turn without a connection per database per round.
+ * Either way it stays safe: the listings of the round cover every database
+ * of every primary, so the gids kept are those prepared anywhere, a
+ * superset of those that can have a record in the database cleaned.
  *
  * Why every crash ends all-or-nothing:
  *   - Before D's COMMIT (the pgshard, D or the connection died during step 1
@@ -153,6 +155,9 @@ typedef struct rshard {
 	int max_prepared;      /* as last read; -1: not yet */
 	char trouble[256];     /* the last problem logged about logging in, setting up, listing */
 	char clean_error[256]; /* the last cleanup failure logged */
+	/* no dbname in the conninfo: its clients' databases are cleaned one per round, in turn */
+	pqconn_t clean_conn; /* to that database, during the cleanup only */
+	char *clean_db;      /* the one being cleaned, or cleaned last */
 
 	/* this round */
 	bool listed;
@@ -200,6 +205,7 @@ static struct recovery {
 	round_phase_t phase;
 	int pending;        /* listing, cleaning: shards not done yet */
 	int64_t started_ms; /* when the round began (monotonic) */
+	char *clean_sql;    /* cleaning: the DELETE of this round */
 	int at_shard;       /* resolving: the shard and gid under way, */
 	int at_gid;
 	int decider;                /* its decider, */
@@ -913,7 +919,15 @@ static void round_end(void)
 	rec.stats.in_doubt = in_doubt;
 	rec.stats.rounds++;
 	pthread_mutex_unlock(&rec.lock);
+	free(rec.clean_sql);
+	rec.clean_sql = NULL;
 	rec.phase = ROUND_IDLE;
+}
+
+static void clean_done(void)
+{
+	if (--rec.pending == 0)
+		round_end();
 }
 
 static void on_cleaned(void *arg, const pqconn_reply_t *r)
@@ -931,8 +945,92 @@ static void on_cleaned(void *arg, const pqconn_reply_t *r)
 			log_debug("recovery: deleted %s old decision records on %s",
 			          PQcmdTuples(r->results[0]), sh->name);
 	}
-	if (--rec.pending == 0)
-		round_end();
+	clean_done();
+}
+
+/* ---- cleanup in the clients' databases of a shard whose conninfo has no dbname ---- */
+
+static void clean_db_end(rshard_t *sh)
+{
+	pqconn_close(&sh->clean_conn);
+	clean_done();
+}
+
+static void on_cleaned_db(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	char error[256];
+
+	pqconn_error(r, error, sizeof(error));
+	if (!r->ok || error[0] != '\0')
+		report(sh->clean_error, LOG_WARNING,
+		       "cannot delete old decision records in database %s of %s: %s", sh->clean_db,
+		       sh->name, r->ok ? error : r->error);
+	else if (r->n_results == 1 && strcmp(PQcmdTuples(r->results[0]), "0") != 0)
+		log_debug("recovery: deleted %s old decision records in database %s of %s",
+		          PQcmdTuples(r->results[0]), sh->clean_db, sh->name);
+	clean_db_end(sh);
+}
+
+static void on_clean_db_has_table(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+
+	if (!r->ok || pqconn_sqlstate(r) != NULL || r->n_results != 1 ||
+	    PQntuples(r->results[0]) != 1 || strcmp(PQgetvalue(r->results[0], 0, 0), "t") != 0) {
+		clean_db_end(sh); /* no table: nothing to delete */
+		return;
+	}
+	pqconn_query(&sh->clean_conn, rec.clean_sql, query_timeout(), on_cleaned_db, sh);
+}
+
+static void on_clean_db_connected(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+
+	if (!r->ok) {
+		/* the data path logs in as the same user: it cannot have written there either */
+		log_debug("recovery: cannot log in to database %s of %s to clean up: %s",
+		          sh->clean_db, sh->name, r->error);
+		clean_done();
+		return;
+	}
+	pqconn_query(&sh->clean_conn, twophase_has_decisions_sql, query_timeout(),
+	             on_clean_db_has_table, sh);
+}
+
+static void on_clean_dbs(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	const PGresult *res = r->n_results == 1 ? r->results[0] : NULL;
+	const char **names = NULL;
+	const char *next = NULL;
+	char *db = NULL;
+	nodes_login_t l;
+	int n;
+
+	if (!r->ok || res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		clean_done();
+		return;
+	}
+	n = PQntuples(res);
+	names = calloc((size_t)(n > 0 ? n : 1), sizeof(*names));
+	if (names != NULL) {
+		for (int i = 0; i < n; i++)
+			names[i] = PQgetvalue(res, i, 0);
+		next = recovery_next_clean_db(names, n, sh->clean_db);
+		db = next != NULL ? strdup(next) : NULL;
+	}
+	free(names);
+	if (db == NULL) {
+		clean_done();
+		return;
+	}
+	free(sh->clean_db);
+	sh->clean_db = db;
+	nodes_login_in(&l, sh->node, sh->clean_db, RECOVERY_APPLICATION_NAME, sh->options);
+	pqconn_connect(&sh->clean_conn, l.keys, l.vals, connect_timeout(), on_clean_db_connected,
+	               sh);
 }
 
 static void clean_begin(void)
@@ -972,18 +1070,22 @@ static void clean_begin(void)
 		return;
 	}
 	rec.phase = ROUND_CLEANING;
+	rec.clean_sql = sql;
 	rec.pending = 1;
 	for (int i = 0; i < rec.n; i++) {
-		/* only in the conninfo's database: see the head of the file */
-		if (rec.shards[i].node->dbname != NULL && pqconn_ready(&rec.shards[i].conn)) {
-			rec.pending++;
-			pqconn_query(&rec.shards[i].conn, sql, query_timeout(), on_cleaned,
-			             &rec.shards[i]);
-		}
+		rshard_t *sh = &rec.shards[i];
+
+		if (!pqconn_ready(&sh->conn))
+			continue;
+		rec.pending++;
+		/* the conninfo's database; without one, one of the clients' (see the head) */
+		if (sh->node->dbname != NULL)
+			pqconn_query(&sh->conn, sql, query_timeout(), on_cleaned, sh);
+		else
+			pqconn_query(&sh->conn, twophase_databases_sql, query_timeout(),
+			             on_clean_dbs, sh);
 	}
-	free(sql);
-	if (--rec.pending == 0)
-		round_end();
+	clean_done();
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1013,10 +1115,14 @@ static char *options_for(const node_t *n)
 static void shards_free(void)
 {
 	dbconns_free();
+	free(rec.clean_sql);
+	rec.clean_sql = NULL;
 	for (int i = 0; i < rec.n; i++) {
 		rshard_t *sh = &rec.shards[i];
 
 		pqconn_free(&sh->conn);
+		pqconn_free(&sh->clean_conn);
+		free(sh->clean_db);
 		free(sh->options);
 		gids_free(sh);
 		doubts_clear(&sh->doubts);
@@ -1055,7 +1161,8 @@ static int shards_build(void)
 		sh->max_prepared = -1;
 		snprintf(sh->name, sizeof(sh->name), "shard %d (%s:%d)", i, sh->node->host,
 		         sh->node->port);
-		if (pqconn_init(&sh->conn, rec.base) < 0)
+		if (pqconn_init(&sh->conn, rec.base) < 0 ||
+		    pqconn_init(&sh->clean_conn, rec.base) < 0)
 			return -1;
 		sh->home_db = sh->node->dbname != NULL ? sh->node->dbname : sh->node->check_dbname;
 		sh->off = sh->node->user == NULL;

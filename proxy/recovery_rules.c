@@ -63,6 +63,20 @@ bool recovery_may_clean(int n_primaries, int n_listed, int64_t round_ms)
 	       round_ms <= RECOVERY_CLEAN_MAX_ROUND_MS;
 }
 
+const char *recovery_next_clean_db(const char *const *names, int n, const char *last)
+{
+	const char *first = NULL, *next = NULL;
+
+	for (int i = 0; i < n; i++) {
+		if (first == NULL || strcmp(names[i], first) < 0)
+			first = names[i];
+		if (last != NULL && strcmp(names[i], last) > 0 &&
+		    (next == NULL || strcmp(names[i], next) < 0))
+			next = names[i];
+	}
+	return next != NULL ? next : first;
+}
+
 char *recovery_options(const char *conninfo_options, int lock_timeout_ms)
 {
 	const char *own = conninfo_options != NULL ? conninfo_options : "";

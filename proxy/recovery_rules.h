@@ -82,6 +82,14 @@ const char *recovery_decider_db(const char *holder_dbname, const char *decider_d
 bool recovery_may_clean(int n_primaries, int n_listed, int64_t round_ms);
 
 /*
+ * The database whose decision records a round cleans up next on a shard
+ * whose conninfo has no dbname (its clients' databases, one per round): the
+ * first of names (any order) after `last` (NULL: none yet) in strcmp order,
+ * wrapping around to the first; NULL when there is none.
+ */
+const char *recovery_next_clean_db(const char *const *names, int n, const char *last);
+
+/*
  * The startup options of recovery's connections: the conninfo's own
  * (may be NULL), then lock_timeout, so that a tombstone waiting for an open
  * transaction gives up. malloc'd; NULL when out of memory.

@@ -35,6 +35,12 @@ const char twophase_list_prepared_sql[] =
     "WHERE pg_catalog.starts_with(gid, '" TWOPHASE_GID_PREFIX "') "
     "ORDER BY database, prepared";
 
+const char twophase_databases_sql[] =
+    "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate";
+
+const char twophase_has_decisions_sql[] =
+    "SELECT pg_catalog.to_regclass('pgshard.decisions') IS NOT NULL";
+
 void twophase_gid(char *buf, uint64_t instance, int decider, uint64_t n)
 {
 	snprintf(buf, TWOPHASE_GID_MAX, TWOPHASE_GID_PREFIX "%016" PRIx64 ":%d:%" PRIx64, instance,

@@ -52,6 +52,10 @@ extern const char twophase_setup_sql[];
 extern const char twophase_max_prepared_sql[];
 /* Our prepared transactions in every database: gid, age in seconds, database. */
 extern const char twophase_list_prepared_sql[];
+/* The databases one may connect to: datname. */
+extern const char twophase_databases_sql[];
+/* One row: whether the current database has the decision table. */
+extern const char twophase_has_decisions_sql[];
 
 /*
  * Each returns a malloc'd statement for the gid, or NULL when memory runs

@@ -29,6 +29,9 @@ logged in to DB2 works in DB2 on the shards), killed with SIGKILL mid-commit
   a_database_recovery_cannot_log_in_to_stays_in_doubt
                                                      DB2 refuses connections: logged, left
                                                      prepared; finished once it accepts them
+  cleanup_in_a_clients_database_deletes_only_old_records_nothing_holds
+                                                     DB2's records are cleaned up as the
+                                                     conninfo database's are
 
 max_prepared_transactions: integration/cluster.sh sets it to 100 on every primary (replicas
 copy it with the base backup), so the transactions above can be prepared at all; the first
@@ -616,6 +619,44 @@ def a_database_recovery_cannot_log_in_to_stays_in_doubt():
                     c.close()
             wait_db2_resolved(p)
             eq(balances2([k0, k1]), {k0: 90, k1: 110}, "the whole transfer, once it may log in")
+            p.healthy()
+
+
+@test
+def cleanup_in_a_clients_database_deletes_only_old_records_nothing_holds():
+    """A conninfo without dbname: the decision records of DB2 (written by its clients'
+    commits) are cleaned up too, one database per round in turn, by the same rule as in the
+    conninfo's database."""
+    k0, k1 = rl.key_on(0), rl.key_on(1)
+    with SecondDatabase([k0, k1]):
+        old_done, old_held, recent = gid(0), gid(0), gid(0)
+        q2(0, "create schema pgshard; create table pgshard.decisions (gid text primary key,"
+              " committed bool not null, decided_at timestamptz not null"
+              " default clock_timestamp())")
+        for g in (old_done, old_held):
+            q2(0, "insert into pgshard.decisions values (%s, true, now() - interval '700 s')",
+               (g,))
+        q2(0, "insert into pgshard.decisions (gid, committed) values (%s, true)", (recent,))
+        c = psycopg2.connect(host=rl.HOST, port=rl.SHARD_PORTS[1], dbname=DB2, user="app",
+                             password=os.environ.get("PGPASSWORD", "app-secret"))
+        try:
+            with c.cursor() as cur:
+                cur.execute("insert into rec_acc values (-5, 1)")
+                cur.execute("prepare transaction %s", (old_held,))
+            c.commit()
+        finally:
+            c.close()
+        with ClientDbProxy("rec_db2_clean", {"recovery_interval": 300,
+                                             "recovery_grace": 60000}) as p:
+            wait_for("the old record nothing holds is deleted in %s" % DB2, lambda: q2(
+                0, "select count(*) from pgshard.decisions where gid = %s", (old_done,))
+                == [(0,)], secs=15, proxy=p)
+            time.sleep(2)  # more rounds, each database cleaned again
+            eq(q2(0, "select gid from pgshard.decisions order by gid"),
+               sorted([(old_held,), (recent,)]), "the record still prepared and the recent one")
+            eq(prepared_in_db2()[1], [old_held], "still prepared (within the grace)")
+            wait_for("recovery's connections to %s closed" % DB2,
+                     lambda: recovery_sessions_in_db2() == 0, proxy=p)
             p.healthy()
 
 

@@ -91,6 +91,21 @@ static void test_decider_asked_in_its_fixed_database_else_the_prepared_ones(void
 	assert_null(recovery_decider_db("app", NULL, "app2"));
 }
 
+static void test_clients_databases_are_cleaned_one_per_round_in_turn(void **state)
+{
+	const char *names[] = {"postgres", "app2", "app", "zeta"};
+
+	(void)state;
+	assert_string_equal(recovery_next_clean_db(names, 4, NULL), "app");
+	assert_string_equal(recovery_next_clean_db(names, 4, "app"), "app2");
+	assert_string_equal(recovery_next_clean_db(names, 4, "app2"), "postgres");
+	assert_string_equal(recovery_next_clean_db(names, 4, "postgres"), "zeta");
+	assert_string_equal(recovery_next_clean_db(names, 4, "zeta"), "app");
+	/* the last one was dropped meanwhile: the next after its name */
+	assert_string_equal(recovery_next_clean_db(names, 4, "b"), "postgres");
+	assert_null(recovery_next_clean_db(names, 0, "app"));
+}
+
 static void test_cleanup_only_when_every_primary_was_listed(void **state)
 {
 	assert_true(recovery_may_clean(3, 3, 100));
@@ -133,6 +148,7 @@ int main(void)
 	    cmocka_unit_test(test_prepared_transactions_younger_than_the_grace_are_left_alone),
 	    cmocka_unit_test(test_decider_must_be_a_shard_of_the_config),
 	    cmocka_unit_test(test_decider_asked_in_its_fixed_database_else_the_prepared_ones),
+	    cmocka_unit_test(test_clients_databases_are_cleaned_one_per_round_in_turn),
 	    cmocka_unit_test(test_cleanup_only_when_every_primary_was_listed),
 	    cmocka_unit_test(test_cleanup_not_after_a_round_longer_than_half_the_minimum_age),
 	    cmocka_unit_test(test_options_keep_the_conninfos_and_add_lock_timeout_last),
