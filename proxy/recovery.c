@@ -727,7 +727,10 @@ static bool finish(void)
 	case CONN_WAIT:
 		return true;
 	case CONN_FAILED:
-		doubt(sh, g, DOUBT_LOGIN, "decided on shard %d, but %s", rec.decider, err);
+		doubt(sh, g, home_serves(sh, g->db) ? DOUBT_FAILED : DOUBT_LOGIN,
+		      "%s as shard %d decided, but %s",
+		      rec.verdict == RECOVERY_COMMIT ? "to commit" : "to roll back", rec.decider,
+		      err);
 		return false;
 	case CONN_READY:
 		break;

@@ -32,6 +32,8 @@ logged in to DB2 works in DB2 on the shards), killed with SIGKILL mid-commit
   cleanup_in_a_clients_database_deletes_only_old_records_nothing_holds
                                                      DB2's records are cleaned up as the
                                                      conninfo database's are
+  prepared_outside_the_fixed_database_stays_in_doubt with dbname= in the conninfos, a gid in
+                                                     DB2 is no one's of this config: left alone
 
 max_prepared_transactions: integration/cluster.sh sets it to 100 on every primary (replicas
 copy it with the base backup), so the transactions above can be prepared at all; the first
@@ -657,6 +659,34 @@ def cleanup_in_a_clients_database_deletes_only_old_records_nothing_holds():
             eq(prepared_in_db2()[1], [old_held], "still prepared (within the grace)")
             wait_for("recovery's connections to %s closed" % DB2,
                      lambda: recovery_sessions_in_db2() == 0, proxy=p)
+            p.healthy()
+
+
+@test
+def prepared_outside_the_fixed_database_stays_in_doubt():
+    """With dbname= in the conninfos (the cluster's config) no pgshard of this config prepares
+    anywhere else: a pgshard transaction prepared in DB2 was made under another config, and
+    where its decision is cannot be known. Recovery lists it, says so, and leaves it prepared:
+    no tombstone in the conninfo's database, no ROLLBACK."""
+    with SecondDatabase([]):
+        g = gid(0)
+        c = psycopg2.connect(host=rl.HOST, port=rl.SHARD_PORTS[1], dbname=DB2, user="app",
+                             password=os.environ.get("PGPASSWORD", "app-secret"))
+        try:
+            with c.cursor() as cur:
+                cur.execute("insert into rec_acc values (-6, 1)")
+                cur.execute("prepare transaction %s", (g,))
+            c.commit()
+        finally:
+            c.close()
+        with proxy("rec_db2_unknown", FAST) as p:
+            wait_for("the log says it stays prepared", lambda: logged(
+                p, "%s stays prepared on shard 1: shard 1's conninfo fixes dbname=" % g),
+                proxy=p)
+            time.sleep(1)  # more rounds
+            eq(prepared_in_db2()[1], [g], "still prepared")
+            eq(decision(0, g), [], "no tombstone in the conninfo's database")
+            check(("rolled back " + g) not in p.log_text(), "rolled back: " + p.log_tail(5))
             p.healthy()
 
 
