@@ -690,10 +690,9 @@ static void on_finished(void *arg, const pqconn_reply_t *r)
 	switch (recovery_finish(pqconn_sqlstate(r))) {
 	case RECOVERY_FINISHED:
 		if (commit)
-			log_info(
-			    "recovery: committed %s on shard %d (decided on shard %d) in database "
-			    "%s",
-			    gid, sh->shard, rec.decider, g->db);
+			log_info("recovery: committed %s on shard %d (decided on shard %d) "
+			         "in database %s",
+			         gid, sh->shard, rec.decider, g->db);
 		else
 			log_info("recovery: rolled back %s on shard %d (shard %d holds no commit "
 			         "decision for it in database %s) in database %s",
