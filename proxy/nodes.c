@@ -153,20 +153,12 @@ bool nodes_same(const node_t *a, const node_t *b)
 	       same_str(a->host, b->host);
 }
 
-bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
-                 const char *application_name, const char *options)
+static void login_fill(nodes_login_t *l, const node_t *n, const char *user, const char *dbname,
+                       const char *application_name, const char *options)
 {
-	const char *user = n->check_user, *dbname = n->check_dbname;
 	const char *password = n->check_password;
 	int k = 0;
 
-	if (as == NODES_LOGIN_CONNINFO) {
-		if (n->user == NULL || n->dbname == NULL)
-			return false;
-		/* check_password is then the conninfo's password, else the users file's for user */
-		user = n->user;
-		dbname = n->dbname;
-	}
 	l->keys[k] = "dbname", l->vals[k++] = n->conninfo;
 	if (user != NULL)
 		l->keys[k] = "user", l->vals[k++] = user;
@@ -179,6 +171,27 @@ bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
 	if (options != NULL)
 		l->keys[k] = "options", l->vals[k++] = options;
 	l->keys[k] = NULL, l->vals[k] = NULL;
+}
+
+bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
+                 const char *application_name, const char *options)
+{
+	if (as == NODES_LOGIN_CONNINFO) {
+		if (n->dbname == NULL)
+			return false;
+		return nodes_login_in(l, n, n->dbname, application_name, options);
+	}
+	login_fill(l, n, n->check_user, n->check_dbname, application_name, options);
+	return true;
+}
+
+bool nodes_login_in(nodes_login_t *l, const node_t *n, const char *dbname,
+                    const char *application_name, const char *options)
+{
+	if (n->user == NULL || dbname == NULL)
+		return false;
+	/* check_password is then the conninfo's password, else the users file's for user */
+	login_fill(l, n, n->user, dbname, application_name, options);
 	return true;
 }
 

@@ -111,6 +111,14 @@ typedef struct nodes_login {
  */
 bool nodes_login(nodes_login_t *l, const node_t *n, nodes_login_as_t as,
                  const char *application_name, const char *options);
+/*
+ * As NODES_LOGIN_CONNINFO, but in database dbname (the conninfo's own
+ * overridden): for work that must run in a database the conninfo does not
+ * name. false: a conninfo that leaves the user to the client. dbname must
+ * outlive l.
+ */
+bool nodes_login_in(nodes_login_t *l, const node_t *n, const char *dbname,
+                    const char *application_name, const char *options);
 
 const char *nodes_role_name(node_role_t r);
 const char *nodes_health_name(node_health_t h);

@@ -8,19 +8,50 @@
  * then COMMIT PREPARED on the others. A pgshard that dies on the way leaves
  * prepared transactions behind, holding their locks. Recovery finishes them:
  *
- *   1. At start-up, on each shard's primary (a connection of its own, as the
- *      conninfo's user, in its database): make the decision table
- *      (pgshard.decisions) if it is missing, and check that
+ *   1. At start-up, on each shard's primary (a connection of its own, the
+ *      home connection, as the conninfo's user, in its database): make the
+ *      decision table (pgshard.decisions) if it is missing, and check that
  *      max_prepared_transactions is above 0.
  *   2. Every recovery_interval: list pgshard's prepared transactions on each
- *      primary S (pg_prepared_xacts, gid and age).
+ *      primary S (pg_prepared_xacts, gid, age and database: of every
+ *      database, whichever the connection is in).
  *   3. For each one older than recovery_grace, ask its decider D (named in
- *      the gid): insert a tombstone (gid, committed = false) ON CONFLICT DO
- *      NOTHING, under a lock_timeout, then read the gid's row. The record,
- *      committed with D's writes, says commit; a tombstone says a commit can
- *      never come. Then COMMIT PREPARED or ROLLBACK PREPARED on S.
+ *      the gid), in the database D decided in: insert a tombstone (gid,
+ *      committed = false) ON CONFLICT DO NOTHING, under a lock_timeout, then
+ *      read the gid's row. The record, committed with D's writes, says
+ *      commit; a tombstone says a commit can never come. Then COMMIT
+ *      PREPARED or ROLLBACK PREPARED on S, in the database it was prepared in.
  *   4. In a round that listed every primary: delete the decision records
  *      older than RECOVERY_CLEANUP_MIN_AGE_S whose gid no shard lists.
+ *
+ * Databases. The data path works, on a shard, in the conninfo's dbname for
+ * every client, or in each client's own database when the conninfo has no
+ * dbname (pools are per node, database and user). A transaction of a client
+ * of database X prepares in X on the shards that take the client's database,
+ * and writes its record in X's pgshard.decisions on a decider that does.
+ * PostgreSQL finishes a prepared transaction only from a session in its
+ * database, so the home connection is not enough: recovery opens a
+ * connection per (shard, database) that has a gid due in the round, as the
+ * conninfo's user (the user the data path prepared as: COMMIT PREPARED needs
+ * it), closes it as soon as no gid left in the round needs it, and closes
+ * them all at the end of the round. Which database D decided in
+ * (recovery_decider_db): D's fixed dbname, else the gid's database when S
+ * also takes the client's; else unknown, and the gid stays in doubt (asking
+ * in another database would find no record and roll back a commit). A
+ * database other than home may have no decision table on D (no commit with
+ * a record ever committed there): the same transaction as the tombstone
+ * makes it first, so that the tombstone is there to make a late record's
+ * INSERT fail. A database recovery cannot log in to keeps its gids in doubt,
+ * with a WARNING naming the gid, the database and why.
+ *
+ * Cleanup runs in each shard's conninfo database, every round that may
+ * clean. A shard whose conninfo has no dbname holds records in its clients'
+ * databases: each such round cleans one of them (the next by name of those
+ * one may connect to, on a connection open only meanwhile), so that every
+ * database is visited in turn without a connection per database per round.
+ * Either way it stays safe: the listings of the round cover every database
+ * of every primary, so the gids kept are those prepared anywhere, a
+ * superset of those that can have a record in the database cleaned.
  *
  * Why every crash ends all-or-nothing:
  *   - Before D's COMMIT (the pgshard, D or the connection died during step 1
@@ -83,12 +114,15 @@ typedef enum doubt {
 	DOUBT_NO_DECIDER,   /* its gid names no shard of the config */
 	DOUBT_DECIDER_OFF,  /* recovery is off for its decider's shard */
 	DOUBT_DECIDER_DOWN, /* its decider's primary could not be asked */
+	DOUBT_DB_UNKNOWN,   /* the decider's database cannot be known from the config */
+	DOUBT_LOGIN,        /* recovery cannot log in to a database it needs */
 	DOUBT_FAILED,       /* a statement failed */
 } doubt_t;
 
 typedef struct rgid {
 	char *gid;
 	long long age_s;
+	char *db; /* the database it was prepared in */
 } rgid_t;
 
 typedef struct rdoubt {
@@ -108,11 +142,22 @@ typedef struct rshard {
 	char name[300];     /* "shard 1 (127.0.0.1:5470)" */
 	char *options;      /* the conninfo's options, then lock_timeout */
 	bool off;           /* recovery cannot log in as the data path does (logged once) */
+	/*
+	 * The home connection, in the conninfo's database: listing (every
+	 * database's prepared transactions), the start-up checks, cleanup, and
+	 * resolving what is in that database. A conninfo without dbname has no
+	 * such database: home is then the health check's (postgres), used only
+	 * to list and check, never for decisions.
+	 */
+	const char *home_db;
 	pqconn_t conn;
-	bool set_up;           /* the decision table was made on this connection */
+	bool set_up;           /* checked, and (dbname fixed) the decision table made, on conn */
 	int max_prepared;      /* as last read; -1: not yet */
 	char trouble[256];     /* the last problem logged about logging in, setting up, listing */
 	char clean_error[256]; /* the last cleanup failure logged */
+	/* no dbname in the conninfo: its clients' databases are cleaned one per round, in turn */
+	pqconn_t clean_conn; /* to that database, during the cleanup only */
+	char *clean_db;      /* the one being cleaned, or cleaned last */
 
 	/* this round */
 	bool listed;
@@ -129,18 +174,43 @@ typedef enum round_phase {
 	ROUND_CLEANING,  /* every shard: delete the records no longer needed */
 } round_phase_t;
 
+/*
+ * A connection to one database of one primary other than its home: opened
+ * for a round's gids in that database (as holder or as decider), closed
+ * once no gid left in the round needs it, and at the end of the round. So
+ * recovery holds at most one per (shard, database) with gids in doubt, and
+ * none while nothing is.
+ */
+typedef struct rdbconn {
+	int shard;
+	char *db;
+	pqconn_t conn;
+	bool failed;     /* could not log in this round: the gids needing it stay in doubt */
+	char error[384]; /* why */
+	struct rdbconn *next;
+} rdbconn_t;
+
+typedef enum resolve_step {
+	STEP_ASK,    /* ask the decider, in the decider's database */
+	STEP_FINISH, /* COMMIT or ROLLBACK PREPARED on the shard, in the gid's database */
+} resolve_step_t;
+
 static struct recovery {
 	struct event_base *base;
 	cfg_ref_t *cfg;
 	rshard_t *shards; /* by shard number */
 	int n;
+	rdbconn_t *dbconns; /* open for this round */
 	struct event *tick;
 	round_phase_t phase;
 	int pending;        /* listing, cleaning: shards not done yet */
 	int64_t started_ms; /* when the round began (monotonic) */
+	char *clean_sql;    /* cleaning: the DELETE of this round */
 	int at_shard;       /* resolving: the shard and gid under way, */
 	int at_gid;
 	int decider;                /* its decider, */
+	const char *decider_db;     /* in which database it decided (node's or gid's, not owned), */
+	resolve_step_t step;        /* what is under way, */
 	recovery_verdict_t verdict; /* and the decider's answer */
 	pthread_mutex_t lock;       /* guards stats */
 	recovery_stats_t stats;
@@ -214,12 +284,13 @@ static const rdoubt_t *doubts_find(const rdoubts_t *d, const char *gid)
 	return NULL;
 }
 
-static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+static void doubt(rshard_t *sh, const rgid_t *g, doubt_t why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* gid stays prepared on sh this round; logged when it was not in doubt for this reason before. */
-static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, ...)
+/* g stays prepared on sh this round; logged when it was not in doubt for this reason before. */
+static void doubt(rshard_t *sh, const rgid_t *g, doubt_t why, const char *fmt, ...)
 {
+	const char *gid = g->gid;
 	const rdoubt_t *before = doubts_find(&sh->doubts, gid);
 	char msg[512];
 	va_list ap;
@@ -229,7 +300,8 @@ static void doubt(rshard_t *sh, const char *gid, doubt_t why, const char *fmt, .
 	va_end(ap);
 	if (before == NULL || before->why != why)
 		log_msg(why == DOUBT_OPEN || why == DOUBT_BUSY ? LOG_INFO : LOG_WARNING, 0, 0,
-		        "recovery: %s stays prepared on shard %d: %s", gid, sh->shard, msg);
+		        "recovery: %s stays prepared on shard %d: %s (database %s)", gid, sh->shard,
+		        msg, g->db);
 	if (sh->next.n == sh->next.cap) {
 		int cap = sh->next.cap ? sh->next.cap * 2 : 8;
 		rdoubt_t *v = realloc(sh->next.v, (size_t)cap * sizeof(*v));
@@ -254,8 +326,10 @@ static void list_done(void)
 
 static void gids_free(rshard_t *sh)
 {
-	for (int i = 0; i < sh->n_gids; i++)
+	for (int i = 0; i < sh->n_gids; i++) {
 		free(sh->gids[i].gid);
+		free(sh->gids[i].db);
+	}
 	free(sh->gids);
 	sh->gids = NULL;
 	sh->n_gids = 0;
@@ -272,8 +346,9 @@ static int gids_keep(rshard_t *sh, const PGresult *res)
 	for (int i = 0; i < n; i++) {
 		sh->gids[i].gid = strdup(PQgetvalue(res, i, 0));
 		sh->gids[i].age_s = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		if (sh->gids[i].gid == NULL) {
-			sh->n_gids = i;
+		sh->gids[i].db = strdup(PQgetvalue(res, i, 2));
+		if (sh->gids[i].gid == NULL || sh->gids[i].db == NULL) {
+			sh->n_gids = i + 1;
 			return -1;
 		}
 	}
@@ -290,7 +365,8 @@ static void on_listed(void *arg, const pqconn_reply_t *r)
 	if (!r->ok)
 		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
 		       sh->name, r->error);
-	else if (r->n_results != 1 || PQresultStatus(r->results[0]) != PGRES_TUPLES_OK)
+	else if (r->n_results != 1 || PQresultStatus(r->results[0]) != PGRES_TUPLES_OK ||
+	         PQnfields(r->results[0]) != 3)
 		report(sh->trouble, LOG_WARNING, "cannot list the prepared transactions of %s: %s",
 		       sh->name, error[0] ? error : "unexpected answer");
 	else if (gids_keep(sh, r->results[0]) < 0)
@@ -324,7 +400,11 @@ static void check_max_prepared(rshard_t *sh, const PGresult *res)
 	sh->max_prepared = v;
 }
 
-/* "max_prepared_transactions; make the decision table": one round trip. */
+/*
+ * "max_prepared_transactions; make the decision table": one round trip. The
+ * table only in the conninfo's database: in other databases the commit path
+ * makes it with its first record, and recovery before its first tombstone.
+ */
 static void on_set_up(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
@@ -339,9 +419,10 @@ static void on_set_up(void *arg, const pqconn_reply_t *r)
 		check_max_prepared(sh, r->results[0]);
 	if (pqconn_sqlstate(r) != NULL) {
 		pqconn_error(r, error, sizeof(error));
-		report(sh->trouble, LOG_WARNING,
-		       "cannot make the decision table pgshard.decisions on %s: %s", sh->name,
-		       error);
+		report(sh->trouble, LOG_WARNING, "cannot %s on %s: %s",
+		       sh->node->dbname != NULL ? "make the decision table pgshard.decisions"
+		                                : "read max_prepared_transactions",
+		       sh->name, error);
 	} else {
 		sh->set_up = true;
 	}
@@ -357,7 +438,10 @@ static void set_up(rshard_t *sh)
 		list(sh);
 		return;
 	}
-	snprintf(sql, len, "%s; %s", twophase_max_prepared_sql, twophase_setup_sql);
+	if (sh->node->dbname != NULL)
+		snprintf(sql, len, "%s; %s", twophase_max_prepared_sql, twophase_setup_sql);
+	else
+		snprintf(sql, len, "%s", twophase_max_prepared_sql);
 	pqconn_query(&sh->conn, sql, query_timeout(), on_set_up, sh);
 	free(sql);
 }
@@ -372,7 +456,7 @@ static void on_connected(void *arg, const pqconn_reply_t *r)
 		set_up(sh);
 		return;
 	}
-	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, NULL);
+	nodes_login_in(&l, sh->node, sh->home_db, RECOVERY_APPLICATION_NAME, NULL);
 	if (r->needs_password && l.withheld_password)
 		report(sh->trouble, LOG_WARNING,
 		       "cannot log in to %s as %s: the users file holds only a hash of its "
@@ -380,7 +464,8 @@ static void on_connected(void *arg, const pqconn_reply_t *r)
 		       "or as password= in the conninfo)",
 		       sh->name, sh->node->user);
 	else
-		report(sh->trouble, LOG_WARNING, "cannot connect to %s: %s", sh->name, r->error);
+		report(sh->trouble, LOG_WARNING, "cannot connect to %s (database %s): %s", sh->name,
+		       sh->home_db, r->error);
 	list_done();
 }
 
@@ -395,7 +480,7 @@ static void shard_list(rshard_t *sh)
 			set_up(sh);
 		return;
 	}
-	nodes_login(&l, sh->node, NODES_LOGIN_CONNINFO, RECOVERY_APPLICATION_NAME, sh->options);
+	nodes_login_in(&l, sh->node, sh->home_db, RECOVERY_APPLICATION_NAME, sh->options);
 	pqconn_connect(&sh->conn, l.keys, l.vals, connect_timeout(), on_connected, sh);
 }
 
@@ -420,18 +505,184 @@ static void round_begin(void)
 	list_done();
 }
 
+/* ---- connections to the databases a round's gids are in ---- */
+
+static void dbconn_free(rdbconn_t *dc)
+{
+	pqconn_free(&dc->conn);
+	free(dc->db);
+	free(dc);
+}
+
+static void dbconns_free(void)
+{
+	while (rec.dbconns != NULL) {
+		rdbconn_t *dc = rec.dbconns;
+
+		rec.dbconns = dc->next;
+		dbconn_free(dc);
+	}
+}
+
+/* The database the decider of g (on shard `holder`) decided in; NULL: unknown (see rules). */
+static const char *decider_db(int holder, int decider, const rgid_t *g)
+{
+	return recovery_decider_db(rec.shards[holder].node->dbname,
+	                           rec.shards[decider].node->dbname, g->db);
+}
+
+/* The home connection of shard serves db: its conninfo names that database. */
+static bool home_serves(const rshard_t *sh, const char *db)
+{
+	return sh->node->dbname != NULL && strcmp(sh->node->dbname, db) == 0;
+}
+
+/* A gid of the round after the one under way needs (shard, db), as holder or as decider. */
+static bool dbconn_needed(int shard, const char *db)
+{
+	for (int i = rec.at_shard; i < rec.n; i++) {
+		const rshard_t *sh = &rec.shards[i];
+
+		if (!sh->listed)
+			continue;
+		for (int j = i == rec.at_shard ? rec.at_gid + 1 : 0; j < sh->n_gids; j++) {
+			const rgid_t *g = &sh->gids[j];
+			int d = recovery_decider(g->gid, rec.n);
+			const char *ddb = d >= 0 ? decider_db(i, d, g) : NULL;
+
+			if (i == shard && strcmp(g->db, db) == 0)
+				return true;
+			if (d == shard && ddb != NULL && strcmp(ddb, db) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Close the connections no gid left in the round needs (between gids: none is busy). */
+static void dbconns_release(void)
+{
+	rdbconn_t **at = &rec.dbconns;
+
+	while (*at != NULL) {
+		rdbconn_t *dc = *at;
+
+		if (dbconn_needed(dc->shard, dc->db)) {
+			at = &dc->next;
+		} else {
+			*at = dc->next;
+			dbconn_free(dc);
+		}
+	}
+}
+
+typedef enum conn_got {
+	CONN_READY, /* *out is logged in and idle */
+	CONN_WAIT,  /* logging in: resolve_continue() follows */
+	CONN_FAILED /* why in err */
+} conn_got_t;
+
+static bool resolve_continue_step(void);
+static void resolve_continue(void);
+
+static void on_db_connected(void *arg, const pqconn_reply_t *r)
+{
+	rdbconn_t *dc = arg;
+	const rshard_t *sh = &rec.shards[dc->shard];
+	nodes_login_t l;
+
+	if (!r->ok) {
+		dc->failed = true;
+		nodes_login_in(&l, sh->node, dc->db, RECOVERY_APPLICATION_NAME, NULL);
+		if (r->needs_password && l.withheld_password)
+			snprintf(
+			    dc->error, sizeof(dc->error),
+			    "cannot log in to database %s of shard %d as %s: the users file "
+			    "holds only a hash of its password, which libpq cannot log in with",
+			    dc->db, dc->shard, sh->node->user);
+		else
+			snprintf(dc->error, sizeof(dc->error),
+			         "cannot log in to database %s of shard %d as %s: %s", dc->db,
+			         dc->shard, sh->node->user, r->error);
+	}
+	resolve_continue();
+}
+
+/*
+ * A connection to db on shard, logged in as the conninfo's user: the home
+ * one when the conninfo names db, else one of the round's own, opened now
+ * when there is none (COMMIT/ROLLBACK PREPARED must run in the database the
+ * transaction was prepared in, and the decider keeps its decisions in each
+ * client database apart).
+ */
+static conn_got_t conn_get(int shard, const char *db, pqconn_t **out, char *err, size_t size)
+{
+	rshard_t *sh = &rec.shards[shard];
+	rdbconn_t *dc;
+	nodes_login_t l;
+
+	if (home_serves(sh, db)) {
+		if (!pqconn_ready(&sh->conn)) {
+			snprintf(err, size, "%s cannot be reached", sh->name);
+			return CONN_FAILED;
+		}
+		*out = &sh->conn;
+		return CONN_READY;
+	}
+	for (dc = rec.dbconns; dc != NULL; dc = dc->next)
+		if (dc->shard == shard && strcmp(dc->db, db) == 0)
+			break;
+	if (dc == NULL) {
+		dc = calloc(1, sizeof(*dc));
+		if (dc == NULL || (dc->db = strdup(db)) == NULL ||
+		    pqconn_init(&dc->conn, rec.base) < 0) {
+			if (dc != NULL)
+				free(dc->db);
+			free(dc);
+			snprintf(err, size, "out of memory");
+			return CONN_FAILED;
+		}
+		dc->shard = shard;
+		dc->next = rec.dbconns;
+		rec.dbconns = dc;
+	}
+	if (dc->failed) {
+		snprintf(err, size, "%s", dc->error);
+		return CONN_FAILED;
+	}
+	if (pqconn_ready(&dc->conn)) {
+		*out = &dc->conn;
+		return CONN_READY;
+	}
+	/* new, or closed after a failed query: (again) */
+	nodes_login_in(&l, sh->node, dc->db, RECOVERY_APPLICATION_NAME, sh->options);
+	pqconn_connect(&dc->conn, l.keys, l.vals, connect_timeout(), on_db_connected, dc);
+	return CONN_WAIT;
+}
+
 /* ---- resolving: one gid at a time, its decider asked, then its shard finishing it ---- */
+
+static rshard_t *at_shard(void)
+{
+	return &rec.shards[rec.at_shard];
+}
+
+static const rgid_t *at_gid(void)
+{
+	return &at_shard()->gids[rec.at_gid];
+}
 
 static void on_finished(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
-	const char *gid = sh->gids[rec.at_gid].gid;
+	const rgid_t *g = at_gid();
+	const char *gid = g->gid;
 	bool commit = rec.verdict == RECOVERY_COMMIT;
 	const char *what = commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED";
 	char error[256];
 
 	if (!r->ok) {
-		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d): %s", what, rec.decider,
+		doubt(sh, g, DOUBT_FAILED, "%s (decided on shard %d): %s", what, rec.decider,
 		      r->error);
 		resolve_next();
 		return;
@@ -439,41 +690,73 @@ static void on_finished(void *arg, const pqconn_reply_t *r)
 	switch (recovery_finish(pqconn_sqlstate(r))) {
 	case RECOVERY_FINISHED:
 		if (commit)
-			log_info("recovery: committed %s on shard %d (decided on shard %d)", gid,
-			         sh->shard, rec.decider);
+			log_info("recovery: committed %s on shard %d (decided on shard %d) "
+			         "in database %s",
+			         gid, sh->shard, rec.decider, g->db);
 		else
 			log_info("recovery: rolled back %s on shard %d (shard %d holds no commit "
-			         "decision for it)",
-			         gid, sh->shard, rec.decider);
+			         "decision for it in database %s) in database %s",
+			         gid, sh->shard, rec.decider, rec.decider_db, g->db);
 		stats_change(commit, !commit);
 		break;
 	case RECOVERY_GONE:
 		log_debug("recovery: %s on shard %d was finished by someone else", gid, sh->shard);
 		break;
 	case RECOVERY_BUSY:
-		doubt(sh, gid, DOUBT_BUSY, "another session is finishing it");
+		doubt(sh, g, DOUBT_BUSY, "another session is finishing it");
 		break;
 	case RECOVERY_FAILED:
 		pqconn_error(r, error, sizeof(error));
-		doubt(sh, gid, DOUBT_FAILED, "%s (decided on shard %d) failed: %s", what,
-		      rec.decider, error);
+		doubt(sh, g, DOUBT_FAILED, "%s (decided on shard %d) failed: %s", what, rec.decider,
+		      error);
 		break;
 	}
 	resolve_next();
+}
+
+/* COMMIT or ROLLBACK PREPARED as the verdict says, on the gid's shard, in its database. */
+static bool finish(void)
+{
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
+	pqconn_t *c = NULL;
+	char err[384], *sql;
+
+	switch (conn_get(sh->shard, g->db, &c, err, sizeof(err))) {
+	case CONN_WAIT:
+		return true;
+	case CONN_FAILED:
+		doubt(sh, g, home_serves(sh, g->db) ? DOUBT_FAILED : DOUBT_LOGIN,
+		      "%s as shard %d decided, but %s",
+		      rec.verdict == RECOVERY_COMMIT ? "to commit" : "to roll back", rec.decider,
+		      err);
+		return false;
+	case CONN_READY:
+		break;
+	}
+	sql = rec.verdict == RECOVERY_COMMIT ? twophase_commit_sql(g->gid)
+	                                     : twophase_rollback_sql(g->gid);
+	if (sql == NULL) {
+		doubt(sh, g, DOUBT_FAILED, "out of memory");
+		return false;
+	}
+	pqconn_query(c, sql, query_timeout(), on_finished, sh);
+	free(sql);
+	return true;
 }
 
 /* The decider's answer to "tombstone; decision". */
 static void on_decided(void *arg, const pqconn_reply_t *r)
 {
 	rshard_t *sh = arg;
-	const char *gid = sh->gids[rec.at_gid].gid;
+	const rgid_t *g = at_gid();
 	const PGresult *last = r->n_results > 0 ? r->results[r->n_results - 1] : NULL;
 	bool rows = last != NULL && PQresultStatus(last) == PGRES_TUPLES_OK;
-	char error[256], *sql;
+	char error[256];
 
 	if (!r->ok) {
-		doubt(sh, gid, DOUBT_DECIDER_DOWN, "cannot ask its decider shard %d: %s",
-		      rec.decider, r->error);
+		doubt(sh, g, DOUBT_DECIDER_DOWN, "cannot ask its decider shard %d: %s", rec.decider,
+		      r->error);
 		resolve_next();
 		return;
 	}
@@ -482,7 +765,7 @@ static void on_decided(void *arg, const pqconn_reply_t *r)
 	                     rows && PQntuples(last) == 1 ? PQgetvalue(last, 0, 0) : NULL);
 	switch (rec.verdict) {
 	case RECOVERY_WAIT:
-		doubt(sh, gid, DOUBT_OPEN,
+		doubt(sh, g, DOUBT_OPEN,
 		      "its decider shard %d still has the transaction open (lock timeout); asking "
 		      "again next round",
 		      rec.decider);
@@ -490,86 +773,129 @@ static void on_decided(void *arg, const pqconn_reply_t *r)
 		return;
 	case RECOVERY_UNKNOWN:
 		pqconn_error(r, error, sizeof(error));
-		doubt(sh, gid, DOUBT_FAILED, "asking its decider shard %d failed: %s", rec.decider,
-		      error[0] ? error : "no decision row");
+		doubt(sh, g, DOUBT_FAILED, "asking its decider shard %d (database %s) failed: %s",
+		      rec.decider, rec.decider_db, error[0] ? error : "no decision row");
 		resolve_next();
 		return;
 	default:
 		break;
 	}
-	sql =
-	    rec.verdict == RECOVERY_COMMIT ? twophase_commit_sql(gid) : twophase_rollback_sql(gid);
-	if (sql == NULL || !pqconn_ready(&sh->conn)) {
-		doubt(sh, gid, DOUBT_FAILED, "%s",
-		      sql == NULL ? "out of memory" : "connection lost");
-		free(sql);
+	rec.step = STEP_FINISH;
+	if (!finish())
 		resolve_next();
-		return;
-	}
-	pqconn_query(&sh->conn, sql, query_timeout(), on_finished, sh);
-	free(sql);
 }
 
-/* Start resolving g of sh: true when a query is under way (its callback goes on). */
-static bool resolve_start(rshard_t *sh, const rgid_t *g)
+/*
+ * Ask the decider, in the database it decided in. Its home connection made
+ * the table at start-up; any other database may not have it yet (no commit
+ * with a record ever ran there): it is made in the same transaction as the
+ * tombstone, so that a record that comes later fails instead of committing.
+ */
+static bool ask(void)
 {
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
+	pqconn_t *c = NULL;
+	char err[384], *sql;
+
+	switch (conn_get(rec.decider, rec.decider_db, &c, err, sizeof(err))) {
+	case CONN_WAIT:
+		return true;
+	case CONN_FAILED:
+		if (home_serves(&rec.shards[rec.decider], rec.decider_db))
+			doubt(sh, g, DOUBT_DECIDER_DOWN, "its decider shard %d cannot be reached",
+			      rec.decider);
+		else
+			doubt(sh, g, DOUBT_LOGIN, "its decider shard %d cannot be asked: %s",
+			      rec.decider, err);
+		return false;
+	case CONN_READY:
+		break;
+	}
+	/* one round trip, one transaction: the SELECT sees the tombstone or the record */
+	sql = twophase_ask_sql(g->gid, c != &rec.shards[rec.decider].conn);
+	if (sql == NULL) {
+		doubt(sh, g, DOUBT_FAILED, "out of memory");
+		return false;
+	}
+	pqconn_query(c, sql, query_timeout(), on_decided, sh);
+	free(sql);
+	return true;
+}
+
+/* A connection the step waited for is there (or not): go on with the step. */
+static bool resolve_continue_step(void)
+{
+	return rec.step == STEP_ASK ? ask() : finish();
+}
+
+static void resolve_continue(void)
+{
+	if (!resolve_continue_step())
+		resolve_next();
+}
+
+/* Start resolving the gid under way: true when something is under way (its callback goes on). */
+static bool resolve_start(void)
+{
+	rshard_t *sh = at_shard();
+	const rgid_t *g = at_gid();
 	int d = recovery_decider(g->gid, rec.n), named = twophase_gid_decider(g->gid);
-	char *tombstone, *decision, *sql = NULL;
-	size_t len;
 
 	if (!recovery_due(g->age_s, rec.cfg->cfg->recovery_grace_ms))
 		return false;
 	if (d < 0) {
 		if (named < 0)
-			doubt(sh, g->gid, DOUBT_NO_DECIDER, "not a gid pgshard makes; left alone");
+			doubt(sh, g, DOUBT_NO_DECIDER, "not a gid pgshard makes; left alone");
 		else
-			doubt(sh, g->gid, DOUBT_NO_DECIDER,
+			doubt(sh, g, DOUBT_NO_DECIDER,
 			      "its decider is shard %d, which the config does not have", named);
 		return false;
 	}
 	if (rec.shards[d].off) {
-		doubt(sh, g->gid, DOUBT_DECIDER_OFF, "recovery is off for its decider shard %d", d);
-		return false;
-	}
-	if (!pqconn_ready(&rec.shards[d].conn)) {
-		doubt(sh, g->gid, DOUBT_DECIDER_DOWN, "its decider shard %d cannot be reached", d);
-		return false;
-	}
-	/* one round trip, one transaction: the SELECT sees the tombstone or the record */
-	tombstone = twophase_tombstone_sql(g->gid);
-	decision = twophase_decision_sql(g->gid);
-	if (tombstone != NULL && decision != NULL) {
-		len = strlen(tombstone) + strlen(decision) + 3;
-		sql = malloc(len);
-		if (sql != NULL)
-			snprintf(sql, len, "%s; %s", tombstone, decision);
-	}
-	free(tombstone);
-	free(decision);
-	if (sql == NULL) {
-		doubt(sh, g->gid, DOUBT_FAILED, "out of memory");
+		doubt(sh, g, DOUBT_DECIDER_OFF, "recovery is off for its decider shard %d", d);
 		return false;
 	}
 	rec.decider = d;
-	pqconn_query(&rec.shards[d].conn, sql, query_timeout(), on_decided, sh);
-	free(sql);
-	return true;
+	rec.decider_db = decider_db(sh->shard, d, g);
+	if (rec.decider_db == NULL) {
+		if (sh->node->dbname != NULL && strcmp(sh->node->dbname, g->db) != 0)
+			doubt(sh, g, DOUBT_DB_UNKNOWN,
+			      "shard %d's conninfo fixes dbname=%s, so no pgshard with this config "
+			      "prepared it (another config's?): in which database its decider "
+			      "shard %d "
+			      "recorded the decision is unknown; finish it by hand",
+			      sh->shard, sh->node->dbname, d);
+		else
+			doubt(
+			    sh, g, DOUBT_DB_UNKNOWN,
+			    "its decider shard %d takes each client's database (no dbname= in its "
+			    "conninfo) while shard %d's conninfo fixes dbname=%s, so in which "
+			    "database the decision was recorded is unknown; give both the same "
+			    "dbname rule",
+			    d, sh->shard, sh->node->dbname);
+		return false;
+	}
+	rec.step = STEP_ASK;
+	return ask();
 }
 
 /* The next due gid of the round, or the cleanup once there is none. */
 static void resolve_next(void)
 {
 	rec.phase = ROUND_RESOLVING;
+	dbconns_release();
 	for (; rec.at_shard < rec.n; rec.at_shard++, rec.at_gid = -1) {
 		rshard_t *sh = &rec.shards[rec.at_shard];
 
 		if (!sh->listed)
 			continue;
 		while (++rec.at_gid < sh->n_gids) {
-			if (resolve_start(sh, &sh->gids[rec.at_gid]))
+			if (resolve_start())
 				return;
 		}
 	}
+	dbconns_free();
 	clean_begin();
 }
 
@@ -595,7 +921,15 @@ static void round_end(void)
 	rec.stats.in_doubt = in_doubt;
 	rec.stats.rounds++;
 	pthread_mutex_unlock(&rec.lock);
+	free(rec.clean_sql);
+	rec.clean_sql = NULL;
 	rec.phase = ROUND_IDLE;
+}
+
+static void clean_done(void)
+{
+	if (--rec.pending == 0)
+		round_end();
 }
 
 static void on_cleaned(void *arg, const pqconn_reply_t *r)
@@ -613,8 +947,92 @@ static void on_cleaned(void *arg, const pqconn_reply_t *r)
 			log_debug("recovery: deleted %s old decision records on %s",
 			          PQcmdTuples(r->results[0]), sh->name);
 	}
-	if (--rec.pending == 0)
-		round_end();
+	clean_done();
+}
+
+/* ---- cleanup in the clients' databases of a shard whose conninfo has no dbname ---- */
+
+static void clean_db_end(rshard_t *sh)
+{
+	pqconn_close(&sh->clean_conn);
+	clean_done();
+}
+
+static void on_cleaned_db(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	char error[256];
+
+	pqconn_error(r, error, sizeof(error));
+	if (!r->ok || error[0] != '\0')
+		report(sh->clean_error, LOG_WARNING,
+		       "cannot delete old decision records in database %s of %s: %s", sh->clean_db,
+		       sh->name, r->ok ? error : r->error);
+	else if (r->n_results == 1 && strcmp(PQcmdTuples(r->results[0]), "0") != 0)
+		log_debug("recovery: deleted %s old decision records in database %s of %s",
+		          PQcmdTuples(r->results[0]), sh->clean_db, sh->name);
+	clean_db_end(sh);
+}
+
+static void on_clean_db_has_table(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+
+	if (!r->ok || pqconn_sqlstate(r) != NULL || r->n_results != 1 ||
+	    PQntuples(r->results[0]) != 1 || strcmp(PQgetvalue(r->results[0], 0, 0), "t") != 0) {
+		clean_db_end(sh); /* no table: nothing to delete */
+		return;
+	}
+	pqconn_query(&sh->clean_conn, rec.clean_sql, query_timeout(), on_cleaned_db, sh);
+}
+
+static void on_clean_db_connected(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+
+	if (!r->ok) {
+		/* the data path logs in as the same user: it cannot have written there either */
+		log_debug("recovery: cannot log in to database %s of %s to clean up: %s",
+		          sh->clean_db, sh->name, r->error);
+		clean_done();
+		return;
+	}
+	pqconn_query(&sh->clean_conn, twophase_has_decisions_sql, query_timeout(),
+	             on_clean_db_has_table, sh);
+}
+
+static void on_clean_dbs(void *arg, const pqconn_reply_t *r)
+{
+	rshard_t *sh = arg;
+	const PGresult *res = r->n_results == 1 ? r->results[0] : NULL;
+	const char **names = NULL;
+	const char *next = NULL;
+	char *db = NULL;
+	nodes_login_t l;
+	int n;
+
+	if (!r->ok || res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		clean_done();
+		return;
+	}
+	n = PQntuples(res);
+	names = calloc((size_t)(n > 0 ? n : 1), sizeof(*names));
+	if (names != NULL) {
+		for (int i = 0; i < n; i++)
+			names[i] = PQgetvalue(res, i, 0);
+		next = recovery_next_clean_db(names, n, sh->clean_db);
+		db = next != NULL ? strdup(next) : NULL;
+	}
+	free(names);
+	if (db == NULL) {
+		clean_done();
+		return;
+	}
+	free(sh->clean_db);
+	sh->clean_db = db;
+	nodes_login_in(&l, sh->node, sh->clean_db, RECOVERY_APPLICATION_NAME, sh->options);
+	pqconn_connect(&sh->clean_conn, l.keys, l.vals, connect_timeout(), on_clean_db_connected,
+	               sh);
 }
 
 static void clean_begin(void)
@@ -654,17 +1072,22 @@ static void clean_begin(void)
 		return;
 	}
 	rec.phase = ROUND_CLEANING;
+	rec.clean_sql = sql;
 	rec.pending = 1;
 	for (int i = 0; i < rec.n; i++) {
-		if (pqconn_ready(&rec.shards[i].conn)) {
-			rec.pending++;
-			pqconn_query(&rec.shards[i].conn, sql, query_timeout(), on_cleaned,
-			             &rec.shards[i]);
-		}
+		rshard_t *sh = &rec.shards[i];
+
+		if (!pqconn_ready(&sh->conn))
+			continue;
+		rec.pending++;
+		/* the conninfo's database; without one, one of the clients' (see the head) */
+		if (sh->node->dbname != NULL)
+			pqconn_query(&sh->conn, sql, query_timeout(), on_cleaned, sh);
+		else
+			pqconn_query(&sh->conn, twophase_databases_sql, query_timeout(),
+			             on_clean_dbs, sh);
 	}
-	free(sql);
-	if (--rec.pending == 0)
-		round_end();
+	clean_done();
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -693,10 +1116,15 @@ static char *options_for(const node_t *n)
 
 static void shards_free(void)
 {
+	dbconns_free();
+	free(rec.clean_sql);
+	rec.clean_sql = NULL;
 	for (int i = 0; i < rec.n; i++) {
 		rshard_t *sh = &rec.shards[i];
 
 		pqconn_free(&sh->conn);
+		pqconn_free(&sh->clean_conn);
+		free(sh->clean_db);
 		free(sh->options);
 		gids_free(sh);
 		doubts_clear(&sh->doubts);
@@ -710,16 +1138,12 @@ static void shards_free(void)
 
 static void warn_off(const rshard_t *sh)
 {
-	const node_t *n = sh->node;
-	const char *what = n->user == NULL && n->dbname == NULL ? "the database and the user"
-	                   : n->dbname == NULL                  ? "the database"
-	                                                        : "the user";
-
-	log_warn("recovery: two-phase commit recovery is off for %s: its conninfo leaves %s to "
-	         "the client, so recovery cannot know in which database (and as whom) to finish "
-	         "its prepared transactions; give dbname= and user= in [shard.%d] primary. "
-	         "Meanwhile no decision records are cleaned up on any shard",
-	         sh->name, what, sh->shard);
+	log_warn("recovery: two-phase commit recovery is off for %s: its conninfo leaves the "
+	         "user to the client, so recovery cannot know as whom to finish its prepared "
+	         "transactions (COMMIT PREPARED must be run by the user who prepared); give "
+	         "user= in [shard.%d] primary. Meanwhile no decision records are cleaned up on "
+	         "any shard",
+	         sh->name, sh->shard);
 }
 
 static int shards_build(void)
@@ -739,9 +1163,11 @@ static int shards_build(void)
 		sh->max_prepared = -1;
 		snprintf(sh->name, sizeof(sh->name), "shard %d (%s:%d)", i, sh->node->host,
 		         sh->node->port);
-		if (pqconn_init(&sh->conn, rec.base) < 0)
+		if (pqconn_init(&sh->conn, rec.base) < 0 ||
+		    pqconn_init(&sh->clean_conn, rec.base) < 0)
 			return -1;
-		sh->off = sh->node->user == NULL || sh->node->dbname == NULL;
+		sh->home_db = sh->node->dbname != NULL ? sh->node->dbname : sh->node->check_dbname;
+		sh->off = sh->node->user == NULL;
 		if (sh->off) {
 			warn_off(sh);
 			off++;

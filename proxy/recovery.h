@@ -16,7 +16,7 @@ typedef struct recovery_stats {
 	uint64_t rolled_back; /* prepared transactions it rolled back (ROLLBACK PREPARED) */
 	int in_doubt;    /* older than recovery_grace and still prepared after the last round */
 	uint64_t rounds; /* rounds finished */
-	int shards_off;  /* primaries it cannot cover (conninfo without dbname or user) */
+	int shards_off;  /* primaries it cannot cover (conninfo without user) */
 } recovery_stats_t;
 
 /*

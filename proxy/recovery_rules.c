@@ -47,10 +47,34 @@ int recovery_decider(const char *gid, int n_shards)
 	return d >= 0 && d < n_shards ? d : -1;
 }
 
+const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
+                                const char *prepared_db)
+{
+	if (holder_dbname != NULL && strcmp(holder_dbname, prepared_db) != 0)
+		return NULL;
+	if (decider_dbname != NULL)
+		return decider_dbname;
+	return holder_dbname == NULL ? prepared_db : NULL;
+}
+
 bool recovery_may_clean(int n_primaries, int n_listed, int64_t round_ms)
 {
 	return n_primaries > 0 && n_listed == n_primaries && round_ms >= 0 &&
 	       round_ms <= RECOVERY_CLEAN_MAX_ROUND_MS;
+}
+
+const char *recovery_next_clean_db(const char *const *names, int n, const char *last)
+{
+	const char *first = NULL, *next = NULL;
+
+	for (int i = 0; i < n; i++) {
+		if (first == NULL || strcmp(names[i], first) < 0)
+			first = names[i];
+		if (last != NULL && strcmp(names[i], last) > 0 &&
+		    (next == NULL || strcmp(names[i], next) < 0))
+			next = names[i];
+	}
+	return next != NULL ? next : first;
 }
 
 char *recovery_options(const char *conninfo_options, int lock_timeout_ms)

@@ -57,12 +57,37 @@ bool recovery_due(long long age_s, int grace_ms);
 int recovery_decider(const char *gid, int n_shards);
 
 /*
+ * The database of the decider shard in which the decision of a transaction
+ * prepared in `prepared_db` on shard S was recorded, or NULL when it cannot
+ * be known. A conninfo's dbname (S's `holder_dbname`, the decider's
+ * `decider_dbname`; NULL when the conninfo leaves it to the client) is the
+ * database the data path uses on that shard for every client; without one,
+ * the client's own. So: a transaction prepared in another database than
+ * S's fixed one was not made under this config (another pgshard's, or an
+ * older config): unknown. Else the decider's fixed database when it has
+ * one; else the client's, which is prepared_db when S also takes the
+ * client's; else (S fixed, the decider not) nothing says which client
+ * database it was. Unknown stays in doubt: asking in a wrong database would
+ * find no record there and roll back a committed transaction.
+ */
+const char *recovery_decider_db(const char *holder_dbname, const char *decider_dbname,
+                                const char *prepared_db);
+
+/*
  * A round may delete decision records only when every primary's prepared
  * transactions were listed in it (a shard that could not be listed may hold
  * a gid prepared whose record would then become a tombstone, and its commit
  * a rollback), and it has not taken longer than RECOVERY_CLEAN_MAX_ROUND_MS.
  */
 bool recovery_may_clean(int n_primaries, int n_listed, int64_t round_ms);
+
+/*
+ * The database whose decision records a round cleans up next on a shard
+ * whose conninfo has no dbname (its clients' databases, one per round): the
+ * first of names (any order) after `last` (NULL: none yet) in strcmp order,
+ * wrapping around to the first; NULL when there is none.
+ */
+const char *recovery_next_clean_db(const char *const *names, int n, const char *last);
 
 /*
  * The startup options of recovery's connections: the conninfo's own

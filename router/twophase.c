@@ -28,11 +28,18 @@ const char twophase_setup_sql[] =
 const char twophase_max_prepared_sql[] =
     "SELECT pg_catalog.current_setting('max_prepared_transactions')::pg_catalog.int4";
 
+/* every database's: pg_prepared_xacts shows them all, whichever database one is connected to */
 const char twophase_list_prepared_sql[] =
     "SELECT gid, pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) "
-    "prepared)::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts "
+    "prepared)::pg_catalog.int8, database FROM pg_catalog.pg_prepared_xacts "
     "WHERE pg_catalog.starts_with(gid, '" TWOPHASE_GID_PREFIX "') "
-    "AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() ORDER BY prepared";
+    "ORDER BY database, prepared";
+
+const char twophase_databases_sql[] =
+    "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate";
+
+const char twophase_has_decisions_sql[] =
+    "SELECT pg_catalog.to_regclass('pgshard.decisions') IS NOT NULL";
 
 void twophase_gid(char *buf, uint64_t instance, int decider, uint64_t n)
 {
@@ -129,6 +136,24 @@ char *twophase_decision_sql(const char *gid)
 {
 	return with_gid(
 	    "SELECT committed FROM pgshard.decisions WHERE gid OPERATOR(pg_catalog.=) '", gid, "'");
+}
+
+char *twophase_ask_sql(const char *gid, bool set_up_first)
+{
+	char *tombstone = twophase_tombstone_sql(gid), *decision = twophase_decision_sql(gid);
+	char *sql = NULL;
+	size_t len;
+
+	if (tombstone != NULL && decision != NULL) {
+		len = sizeof(twophase_setup_sql) + strlen(tombstone) + strlen(decision) + 6;
+		sql = malloc(len);
+		if (sql != NULL)
+			snprintf(sql, len, "%s%s%s; %s", set_up_first ? twophase_setup_sql : "",
+			         set_up_first ? "; " : "", tombstone, decision);
+	}
+	free(tombstone);
+	free(decision);
+	return sql;
 }
 
 char *twophase_cleanup_sql(const char *const *prepared, int n, int min_age_s)

@@ -50,8 +50,12 @@ int twophase_gid_decider(const char *gid);
 extern const char twophase_setup_sql[];
 /* One row: max_prepared_transactions as an integer. */
 extern const char twophase_max_prepared_sql[];
-/* Our prepared transactions in the current database: gid, age in seconds. */
+/* Our prepared transactions in every database: gid, age in seconds, database. */
 extern const char twophase_list_prepared_sql[];
+/* The databases one may connect to: datname. */
+extern const char twophase_databases_sql[];
+/* One row: whether the current database has the decision table. */
+extern const char twophase_has_decisions_sql[];
 
 /*
  * Each returns a malloc'd statement for the gid, or NULL when memory runs
@@ -65,6 +69,16 @@ char *twophase_commit_sql(const char *gid);    /* COMMIT PREPARED 'gid' */
 char *twophase_rollback_sql(const char *gid);  /* ROLLBACK PREPARED 'gid' */
 char *twophase_tombstone_sql(const char *gid); /* INSERT (gid, false) ON CONFLICT DO NOTHING */
 char *twophase_decision_sql(const char *gid);  /* SELECT committed ... one row, or none */
+
+/*
+ * The question recovery asks the decider, in one transaction: the tombstone,
+ * then the decision row. set_up_first: twophase_setup_sql before them, for a
+ * database where the table may be missing. A missing table means that no
+ * record was ever committed there, but the tombstone must still go in, so
+ * that a record written later (a live pgshard whose first commit in that
+ * database makes the table) fails instead of committing after the rollback.
+ */
+char *twophase_ask_sql(const char *gid, bool set_up_first);
 
 /*
  * Decision records no longer needed: older than `min_age_s` seconds and

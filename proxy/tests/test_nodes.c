@@ -188,6 +188,34 @@ static void test_login_as_the_check_or_as_the_conninfo_says(void **state)
 	cfg_free(cfg);
 }
 
+static void test_login_in_another_database_as_the_conninfos_user(void **state)
+{
+	cfg_t *cfg = load("[shard.0]\n"
+	                  "primary = host=h1 dbname=app user=app\n"
+	                  "replica = host=h3 user=app password=given\n"
+	                  "replica = host=h4\n");
+	nodes_table_t *t = nodes_table_new(cfg);
+	nodes_login_t l;
+
+	assert_non_null(t);
+	/* the conninfo's database overridden, its user and password kept */
+	assert_true(nodes_login_in(&l, &t->nodes[0], "app2", "rec", "-c x=1"));
+	assert_string_equal(l.vals[0], "host=h1 dbname=app user=app");
+	assert_string_equal(login_value(&l, "dbname"), "app2");
+	assert_string_equal(login_value(&l, "user"), "app");
+	assert_string_equal(login_value(&l, "password"), "app-secret");
+	assert_string_equal(login_value(&l, "options"), "-c x=1");
+	/* a conninfo that leaves the database to the client: any database, as its user */
+	assert_true(nodes_login_in(&l, &t->nodes[1], "app2", "rec", NULL));
+	assert_string_equal(login_value(&l, "dbname"), "app2");
+	assert_string_equal(login_value(&l, "user"), "app");
+	assert_string_equal(login_value(&l, "password"), "given");
+	/* no user: as whom is unknown */
+	assert_false(nodes_login_in(&l, &t->nodes[2], "app2", "rec", NULL));
+	nodes_table_put(t);
+	cfg_free(cfg);
+}
+
 static void test_a_new_view_knows_nothing_yet(void **state)
 {
 	cfg_t *cfg = load(TWO_SHARDS);
@@ -422,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_table_lists_each_shard_primary_then_its_replicas_in_file_order),
 	    cmocka_unit_test(test_health_check_logs_in_as_the_conninfo_says_or_as_the_first_user),
 	    cmocka_unit_test(test_login_as_the_check_or_as_the_conninfo_says),
+	    cmocka_unit_test(test_login_in_another_database_as_the_conninfos_user),
 	    cmocka_unit_test(test_a_new_view_knows_nothing_yet),
 	    cmocka_unit_test(test_published_address_is_found_by_host_and_port),
 	    cmocka_unit_test(test_reload_carries_states_over_by_node_not_by_id),

@@ -74,6 +74,38 @@ static void test_decider_must_be_a_shard_of_the_config(void **state)
 	assert_int_equal(recovery_decider("other:0123456789abcdef:0:1", 3), -1);
 }
 
+static void test_decider_asked_in_its_fixed_database_else_the_prepared_ones(void **state)
+{
+	(void)state;
+	/* every conninfo names the database: the decider's, whatever the holder's */
+	assert_string_equal(recovery_decider_db("app", "app", "app"), "app");
+	assert_string_equal(recovery_decider_db("app", "appd", "app"), "appd");
+	/* a database left to the client: it is the same on the decider as on the holder */
+	assert_string_equal(recovery_decider_db(NULL, NULL, "app2"), "app2");
+	/* the decider fixes it, the holder does not */
+	assert_string_equal(recovery_decider_db(NULL, "app", "app2"), "app");
+	/* the holder fixes it and the decider does not: which client database is unknown */
+	assert_null(recovery_decider_db("app", NULL, "app"));
+	/* prepared in another database than the holder's fixed one: not made under this config */
+	assert_null(recovery_decider_db("app", "app", "app2"));
+	assert_null(recovery_decider_db("app", NULL, "app2"));
+}
+
+static void test_clients_databases_are_cleaned_one_per_round_in_turn(void **state)
+{
+	const char *names[] = {"postgres", "app2", "app", "zeta"};
+
+	(void)state;
+	assert_string_equal(recovery_next_clean_db(names, 4, NULL), "app");
+	assert_string_equal(recovery_next_clean_db(names, 4, "app"), "app2");
+	assert_string_equal(recovery_next_clean_db(names, 4, "app2"), "postgres");
+	assert_string_equal(recovery_next_clean_db(names, 4, "postgres"), "zeta");
+	assert_string_equal(recovery_next_clean_db(names, 4, "zeta"), "app");
+	/* the last one was dropped meanwhile: the next after its name */
+	assert_string_equal(recovery_next_clean_db(names, 4, "b"), "postgres");
+	assert_null(recovery_next_clean_db(names, 0, "app"));
+}
+
 static void test_cleanup_only_when_every_primary_was_listed(void **state)
 {
 	assert_true(recovery_may_clean(3, 3, 100));
@@ -115,6 +147,8 @@ int main(void)
 	    cmocka_unit_test(test_finish_no_such_prepared_transaction_is_fine),
 	    cmocka_unit_test(test_prepared_transactions_younger_than_the_grace_are_left_alone),
 	    cmocka_unit_test(test_decider_must_be_a_shard_of_the_config),
+	    cmocka_unit_test(test_decider_asked_in_its_fixed_database_else_the_prepared_ones),
+	    cmocka_unit_test(test_clients_databases_are_cleaned_one_per_round_in_turn),
 	    cmocka_unit_test(test_cleanup_only_when_every_primary_was_listed),
 	    cmocka_unit_test(test_cleanup_not_after_a_round_longer_than_half_the_minimum_age),
 	    cmocka_unit_test(test_options_keep_the_conninfos_and_add_lock_timeout_last),

@@ -114,6 +114,37 @@ static void test_cleanup_keeps_what_is_still_prepared(void **state)
 	assert_null(twophase_cleanup_sql(bad, 2, 60));
 }
 
+static void test_the_question_to_the_decider_is_tombstone_then_decision(void **state)
+{
+	(void)state;
+	check_sql(twophase_ask_sql("pgshard:0123456789abcdef:0:7", false),
+	          "INSERT INTO pgshard.decisions (gid, committed) VALUES "
+	          "('pgshard:0123456789abcdef:0:7', false) ON CONFLICT (gid) DO NOTHING; "
+	          "SELECT committed FROM pgshard.decisions WHERE gid OPERATOR(pg_catalog.=) "
+	          "'pgshard:0123456789abcdef:0:7'");
+	check_sql(
+	    twophase_ask_sql("pgshard:0123456789abcdef:0:7", true),
+	    "CREATE SCHEMA IF NOT EXISTS pgshard; "
+	    "CREATE TABLE IF NOT EXISTS pgshard.decisions ("
+	    "gid pg_catalog.text PRIMARY KEY, "
+	    "committed pg_catalog.bool NOT NULL, "
+	    "decided_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()); "
+	    "INSERT INTO pgshard.decisions (gid, committed) VALUES "
+	    "('pgshard:0123456789abcdef:0:7', false) ON CONFLICT (gid) DO NOTHING; "
+	    "SELECT committed FROM pgshard.decisions WHERE gid OPERATOR(pg_catalog.=) "
+	    "'pgshard:0123456789abcdef:0:7'");
+	assert_null(twophase_ask_sql("x'; DROP TABLE t; --", true));
+}
+
+static void test_listing_covers_every_database(void **state)
+{
+	(void)state;
+	/* COMMIT PREPARED must run in the transaction's database: the listing says which */
+	assert_null(strstr(twophase_list_prepared_sql, "current_database"));
+	assert_non_null(
+	    strstr(twophase_list_prepared_sql, "prepared)::pg_catalog.int8, database "));
+}
+
 static void test_catalog_queries_name_their_schema(void **state)
 {
 	(void)state;
@@ -134,6 +165,8 @@ int main(void)
 	    cmocka_unit_test(test_the_record_can_come_behind_the_table_setup),
 	    cmocka_unit_test(test_a_gid_that_is_not_ours_makes_no_statement),
 	    cmocka_unit_test(test_cleanup_keeps_what_is_still_prepared),
+	    cmocka_unit_test(test_the_question_to_the_decider_is_tombstone_then_decision),
+	    cmocka_unit_test(test_listing_covers_every_database),
 	    cmocka_unit_test(test_catalog_queries_name_their_schema),
 	};
 
