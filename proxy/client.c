@@ -262,6 +262,37 @@ static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 }
 
 /*
+ * A statement on a SQL cursor: DECLARE notes the shard it runs on; FETCH,
+ * MOVE and CLOSE go where the cursor was declared (CLOSE forgets it), or
+ * where the router sent them when pgshard does not know the cursor (the
+ * shard answers that it does not exist). The shard to use, -1 on failure.
+ */
+static int cursor_shard(client_t *c, const route_plan_t *p, int shard)
+{
+	int at = session_cursor_shard(c, p->cursor);
+
+	switch (p->cursor_op) {
+	case ROUTE_CURSOR_DECLARE:
+		if (session_cursor_note(c, p->cursor, shard, p->cursor_hold) < 0) {
+			session_fail_status(c, PX_NOMEM);
+			return -1;
+		}
+		return shard;
+	case ROUTE_CURSOR_CLOSE:
+		session_cursor_forget(c, p->cursor);
+		return at >= 0 ? at : shard;
+	case ROUTE_CURSOR_CLOSE_ALL:
+		session_cursor_forget(c, NULL);
+		return shard;
+	case ROUTE_CURSOR_USE:
+		return at >= 0 ? at : shard;
+	case ROUTE_CURSOR_NONE:
+		break;
+	}
+	return shard;
+}
+
+/*
  * An INSERT ... VALUES into a sharded table without a column list: with the
  * table's columns (the worker's cache, or asked of the default shard's
  * catalog first), the Query becomes the INSERT with its column list, which
@@ -412,6 +443,11 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	switch (step->kind) {
 	case ROUTE_STEP_ONE:
 		shard = session_step_shard(c, step);
+		if (p->cursor_op != ROUTE_CURSOR_NONE) {
+			shard = cursor_shard(c, p, shard);
+			if (shard < 0)
+				return STEP_FAIL;
+		}
 		r = forward_use_shard(c, shard);
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;

@@ -230,11 +230,13 @@ struct client {
 	commit_t *commit;          /* a two-phase commit running */
 	move_t *move;              /* an UPDATE of the shard key moving rows (move.c) */
 	struct colfetch *colfetch; /* a table's columns asked of the catalog (colcache.c) */
-	char *columns_tried;       /* the table they were asked for, for the head message */
-	char *txn_portal;   /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
-	char txn_tag[16];   /* its CommandComplete tag */
-	char *txn_sql;      /* or the statement its Execute runs on every link */
-	bool txn_two_phase; /* which is a COMMIT in two phases (commit.c) */
+	struct cursor_at *cursors; /* SQL cursors and the shard each was declared on */
+	int n_cursors;
+	char *columns_tried; /* the table they were asked for, for the head message */
+	char *txn_portal;    /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */
+	char txn_tag[16];    /* its CommandComplete tag */
+	char *txn_sql;       /* or the statement its Execute runs on every link */
+	bool txn_two_phase;  /* which is a COMMIT in two phases (commit.c) */
 	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */

@@ -97,6 +97,15 @@ typedef enum route_merge {
 	                       level (see router/gather.h); always alone in its query string */
 } route_merge_t;
 
+/* What a statement does to a SQL cursor (see route_plan_t.cursor_op). */
+typedef enum route_cursor_op {
+	ROUTE_CURSOR_NONE,
+	ROUTE_CURSOR_DECLARE,   /* DECLARE name ... on the one shard its query reads */
+	ROUTE_CURSOR_USE,       /* FETCH, MOVE: where name was declared */
+	ROUTE_CURSOR_CLOSE,     /* CLOSE name: there, and it is gone */
+	ROUTE_CURSOR_CLOSE_ALL, /* CLOSE ALL */
+} route_cursor_op_t;
+
 /* One Bind parameter as the client sent it. */
 typedef struct route_param {
 	const uint8_t *data; /* NULL for SQL NULL */
@@ -148,7 +157,12 @@ typedef struct route_plan {
 	shard_set_t shards; /* ROUTE_SHARDS, ROUTE_ALL: where; ROUTE_ANY/DEFAULT: the one shard */
 	bool is_write;      /* INSERT/UPDATE/DELETE/COPY FROM/DDL */
 	bool is_ddl;
-	bool split_insert;   /* a multi-row INSERT whose rows go to different shards */
+	bool split_insert;           /* a multi-row INSERT whose rows go to different shards */
+	route_cursor_op_t cursor_op; /* a statement on a SQL cursor, alone in its string: the
+	                                executor keeps where each cursor was declared and sends
+	                                FETCH, MOVE and CLOSE there */
+	char cursor[64];             /* its name (DECLARE, FETCH, MOVE, CLOSE name) */
+	bool cursor_hold;            /* DECLARE ... WITH HOLD: it outlives its transaction */
 	bool needs_columns;  /* ROUTE_REFUSE of an INSERT ... VALUES into a sharded table without a
 	                        column list: with the table's columns from the catalog, the
 	                        proxy writes the list in and routes it again

@@ -628,15 +628,33 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 		plan_stmt(w, n->declare_cursor_stmt->query, p);
 		if (w->refused)
 			break;
-		if (shard_set_count(&p->shards) != 1 ||
-		    !shard_set_has(&p->shards, w->cfg->default_shard)) {
+		if (shard_set_count(&p->shards) != 1 && p->kind != ROUTE_ANY) {
 			walk_refuse(
-			    w, "cursors over sharded tables are not supported (FETCH could not "
-			       "find their shard); run the query without a cursor, or put "
-			       "DECLARE and FETCH on one shard with /* pgshard: shard=N */");
+			    w, "a cursor over rows of several shards is not supported yet; add a "
+			       "condition on the shard key that keeps its query on one shard, or "
+			       "run the query without a cursor");
 			break;
 		}
+		p->cursor_op = ROUTE_CURSOR_DECLARE;
+		p->cursor_hold =
+		    (n->declare_cursor_stmt->options & 0x0020) != 0; /* CURSOR_OPT_HOLD */
+		snprintf(p->cursor, sizeof p->cursor, "%s",
+		         n->declare_cursor_stmt->portalname ? n->declare_cursor_stmt->portalname
+		                                            : "");
 		prefix_reason(p, "DECLARE: ");
+		break;
+	case PG_QUERY__NODE__NODE_FETCH_STMT:
+		plan_default(w, p, "FETCH/MOVE: where its cursor was declared, else");
+		p->cursor_op = ROUTE_CURSOR_USE;
+		snprintf(p->cursor, sizeof p->cursor, "%s",
+		         n->fetch_stmt->portalname ? n->fetch_stmt->portalname : "");
+		break;
+	case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
+		plan_default(w, p, "CLOSE: where its cursor was declared, else");
+		p->cursor_op = !empty(n->close_portal_stmt->portalname) ? ROUTE_CURSOR_CLOSE
+		                                                        : ROUTE_CURSOR_CLOSE_ALL;
+		snprintf(p->cursor, sizeof p->cursor, "%s",
+		         n->close_portal_stmt->portalname ? n->close_portal_stmt->portalname : "");
 		break;
 	default:
 		if (is_ddl_node(n->node_case)) {
@@ -772,6 +790,11 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		walk_refuse(
 		    w, "a multi-row INSERT or COPY whose rows go to several shards must be sent "
 		       "as a query of its own, not with other statements");
+	for (size_t i = 0; i < n && !w->refused && n > 1; i++)
+		if (plans[i].cursor_op != ROUTE_CURSOR_NONE && !plans[i].params_missing &&
+		    plans[i].kind != ROUTE_DEFAULT)
+			walk_refuse(w, "DECLARE of a cursor over sharded tables must be sent as a "
+			               "query of its own, not with other statements");
 	if (!w->refused && makes_ids && n > 1)
 		walk_refuse(
 		    w, "a statement that makes sequences (serial or identity columns of a sharded "

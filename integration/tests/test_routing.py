@@ -409,6 +409,39 @@ def joins_pinned_to_one_shard_and_numeric_keys_run():
 
 
 @test
+def cursors_on_one_shard_follow_their_shard():
+    """psycopg2's server-side (named) cursors, as SQLAlchemy's yield_per uses them: DECLARE on
+    the shard its query reads, then each FETCH goes there, also with statements on other
+    shards in between and WITH HOLD past the commit; a cursor over several shards is refused."""
+    reset_tables()
+    c = proxy()
+    a, b = 5, next(k for k in range(6, 60) if user_shard(k) != user_shard(5))
+    q(c, "INSERT INTO rt_orders (user_id, item) VALUES %s, (%d, 'other')"
+      % (", ".join("(%d, 'i%02d')" % (a, i) for i in range(10)), b))
+    c.autocommit = False
+    for hold in (False, True):
+        cur = c.cursor(name="big_%s" % hold, withhold=hold)
+        cur.itersize = 3
+        cur.execute("SELECT item FROM rt_orders WHERE user_id = %s ORDER BY item", (a,))
+        got = []
+        for (item,) in cur:
+            got.append(item)
+            if len(got) == 4:
+                other = c.cursor()
+                other.execute("SELECT item FROM rt_orders WHERE user_id = %s", (b,))
+                eq(other.fetchall(), [("other",)], "a statement on another shard meanwhile")
+                if hold:
+                    c.commit()  # the WITH HOLD cursor lives on
+        eq(got, ["i%02d" % i for i in range(10)], "rows of the named cursor (hold=%s)" % hold)
+        cur.close()
+        c.commit()
+    c.autocommit = True
+    code, text = sqlstate_of(c, "BEGIN; DECLARE x CURSOR FOR SELECT * FROM rt_orders; COMMIT")
+    eq(code, "0A000", "a cursor over several shards")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))

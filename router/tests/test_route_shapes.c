@@ -221,8 +221,38 @@ static void test_sql_prepare_and_cursors_over_sharded_tables_are_refused(void **
 	REFUSED("PREPARE p AS SELECT * FROM users WHERE id = $1", "PREPARE", "Parse/Bind");
 	expect_default("PREPARE q AS SELECT 1");
 	expect_default("EXECUTE q");
-	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users", "cursor");
+	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users", "cursor over rows of several shards");
 	expect_default("DECLARE c CURSOR FOR SELECT * FROM pg_class");
+}
+
+/* A cursor on one shard: DECLARE says which, FETCH/MOVE/CLOSE name the cursor for the executor. */
+static void test_cursors_on_one_shard(void **state)
+{
+	route_plan_t p;
+
+	(void)state;
+	p = route("DECLARE c CURSOR WITH HOLD FOR SELECT * FROM users WHERE id = 5");
+	expect_keys("DECLARE", &p, "users", KEYS(5));
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_DECLARE);
+	assert_string_equal(p.cursor, "c");
+	assert_true(p.cursor_hold);
+	p = route("DECLARE \"Big\" NO SCROLL CURSOR FOR SELECT * FROM orders WHERE user_id = 5");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_DECLARE);
+	assert_string_equal(p.cursor, "Big");
+	assert_false(p.cursor_hold);
+	p = route("FETCH FORWARD 2000 FROM \"Big\"");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_USE);
+	assert_string_equal(p.cursor, "Big");
+	p = route("MOVE 3 IN c");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_USE);
+	p = route("CLOSE c");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_CLOSE);
+	p = route("CLOSE ALL");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_CLOSE_ALL);
+	p = route("DECLARE c CURSOR FOR SELECT * FROM countries");
+	assert_int_equal(p.cursor_op, ROUTE_CURSOR_DECLARE);
+	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 5; FETCH 1 FROM c",
+	        "route differently");
 }
 
 static void test_merge_with_co_located_source(void **state)
@@ -287,6 +317,7 @@ int main(void)
 	    cmocka_unit_test(test_select_for_update_routes_by_key),
 	    cmocka_unit_test(test_explain_routes_like_its_statement),
 	    cmocka_unit_test(test_sql_prepare_and_cursors_over_sharded_tables_are_refused),
+	    cmocka_unit_test(test_cursors_on_one_shard),
 	    cmocka_unit_test(test_merge_with_co_located_source),
 	    cmocka_unit_test(test_lock_of_a_sharded_table_goes_to_every_shard),
 	    cmocka_unit_test(test_plans_are_a_function_of_their_inputs),
