@@ -261,6 +261,71 @@ static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 }
 
 /*
+ * A split INSERT over the extended protocol: the member's own INSERT, bound
+ * to the client's parameters its rows use (sp->param_map), with their
+ * types and formats; results as the client asked.
+ */
+static int send_split_bind(client_t *c, fanout_t *f, member_t *m, const route_split_t *sp,
+                           const fanout_bind_t *bind)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	wire_begin(b, 'P');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, sp->sql);
+	wire_put_i16(b, (int16_t)sp->n_params);
+	for (int k = 0; k < sp->n_params; k++) {
+		int old = sp->param_map[k];
+
+		wire_put_i32(b, old >= 1 && old <= bind->n_types
+		                    ? wire_be32(bind->types + 4 * (size_t)(old - 1))
+		                    : 0);
+	}
+	wire_end(b);
+	wire_begin(b, 'B');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, "");
+	wire_put_i16(b, (int16_t)sp->n_params);
+	for (int k = 0; k < sp->n_params; k++) {
+		int old = sp->param_map[k];
+
+		wire_put_i16(b,
+		             old >= 1 && old <= bind->n_values ? bind->values[old - 1].format : 0);
+	}
+	wire_put_i16(b, (int16_t)sp->n_params);
+	for (int k = 0; k < sp->n_params; k++) {
+		int old = sp->param_map[k];
+		const route_param_t *v =
+		    old >= 1 && old <= bind->n_values ? &bind->values[old - 1] : NULL;
+
+		if (v == NULL || v->data == NULL || v->len < 0) {
+			wire_put_i32(b, -1);
+		} else {
+			wire_put_i32(b, v->len);
+			wire_put_bytes(b, v->data, (size_t)v->len);
+		}
+	}
+	put_results(b, f, 0);
+	wire_end(b);
+	if (f->describe) {
+		wire_begin(b, 'D');
+		wire_put_u8(b, 'P');
+		wire_put_cstring(b, "");
+		wire_end(b);
+	}
+	wire_begin(b, 'E');
+	wire_put_cstring(b, "");
+	wire_put_i32(b, 0);
+	wire_end(b);
+	wire_begin(b, 'S');
+	if (wire_end(b) < 0 || pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
+	return server_send(m->s, b->data, b->len);
+}
+
+/*
  * What a step needs before its members run: a multi-row INSERT's rows
  * split per shard (*splits), or a gather plan. copy_setup has already set
  * up a COPY FROM STDIN: split by key for SPLIT_COPY, every row to every
@@ -273,14 +338,10 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 {
 	switch (step->kind) {
 	case ROUTE_STEP_SPLIT_INSERT:
-		if (bind != NULL) {
-			snprintf(
-			    err, errlen,
-			    "an INSERT whose rows go to several shards is not supported over the "
-			    "extended protocol; send one INSERT per row, or send it as a simple "
-			    "query");
-			return -1;
-		}
+		if (bind != NULL) /* each shard its rows, and the parameters they use */
+			return route_split_insert_params(&c->worker->route, sql, bind->values,
+			                                 bind->n_values, splits, n_splits, err,
+			                                 errlen);
 		return route_split_insert(&c->worker->route, sql, splits, n_splits, err, errlen);
 	case ROUTE_STEP_SPLIT_COPY:
 		if (!f->copy_split) {
@@ -380,11 +441,15 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		                  PEND_SWALLOW);
 	for (int i = 0; i < f->n && rc >= 0; i++) {
 		const char *q = f->gp != NULL ? f->gp->shard_sql : sql;
+		const route_split_t *sp = NULL;
 
 		for (int k = 0; k < n_splits; k++)
 			if (splits[k].shard == f->m[i].shard)
-				q = splits[k].sql;
-		rc = fanout_send(c, f, &f->m[i], q);
+				sp = &splits[k];
+		if (sp != NULL && bind != NULL && step->kind == ROUTE_STEP_SPLIT_INSERT)
+			rc = send_split_bind(c, f, &f->m[i], sp, bind);
+		else
+			rc = fanout_send(c, f, &f->m[i], sp != NULL ? sp->sql : q);
 	}
 	route_splits_free(splits, n_splits);
 	if (rc < 0) {

@@ -344,7 +344,10 @@ size_t route_skip_blank(const char *sql, size_t len, size_t pos);
 
 typedef struct route_split {
 	int shard;
-	char *sql; /* INSERT with only the rows of this shard, deparsed */
+	char *sql;      /* INSERT with only the rows of this shard, deparsed */
+	int *param_map; /* its parameters, numbered from $1 again: param_map[k] is the
+	                   caller's number of $k+1 (NULL when it has none) */
+	int n_params;
 } route_split_t;
 
 /*
@@ -361,6 +364,17 @@ typedef struct route_split {
 int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
                        char *err, size_t errlen);
 void route_splits_free(route_split_t *s, int n);
+
+/*
+ * The same for an INSERT with parameters ($n in its rows, RETURNING, ON
+ * CONFLICT), given their values: each shard's INSERT has its own rows and
+ * the parameters they use, numbered again ($1, $2, ... in order of
+ * appearance; param_map says which of the caller's each is), so that each
+ * shard is bound only its own values.
+ */
+int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                              int n_params, route_split_t **out, int *n_out, char *err,
+                              size_t errlen);
 
 /*
  * An INSERT ... VALUES without a column list (plan.needs_columns): *query

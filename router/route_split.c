@@ -55,13 +55,16 @@ static int split_error(char *err, size_t errlen, const char *fmt, ...)
 
 /* Each row's shard, by the plan's key column; -1 with a message in err. */
 static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
-                            const PgQuery__SelectStmt *sel, int *shards, char *err, size_t errlen)
+                            const PgQuery__SelectStmt *sel, const route_param_t *params,
+                            int n_params, int *shards, char *err, size_t errlen)
 {
 	walk_t w;
 
 	memset(&w, 0, sizeof w);
 	w.ctx = ctx;
 	w.cfg = ctx->cfg;
+	w.params = params;
+	w.n_params = n_params;
 	for (int i = 0; i < ctx->cfg->n_maps; i++)
 		if (streq(ctx->cfg->maps[i].name, plan->map))
 			w.smap = &ctx->maps[i];
@@ -83,8 +86,84 @@ static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
 	return 0;
 }
 
+/*
+ * Parameters of one shard's INSERT, numbered again from $1 in the order
+ * they appear: slot[k] is the node of the k-th ParamRef met (to put its
+ * number back), map[m] the caller's number of the shard's $m+1.
+ */
+typedef struct renumber {
+	PgQuery__ParamRef **slot;
+	int *was;
+	int n, cap;
+	int *map;
+	int n_map;
+	bool nomem;
+} renumber_t;
+
+static void renumber_child(walk_t *w, const ProtobufCMessage *m, void *arg);
+
+static void renumber_walk(walk_t *w, const ProtobufCMessage *m, renumber_t *r)
+{
+	if (m->descriptor == &pg_query__param_ref__descriptor) {
+		PgQuery__ParamRef *p = (PgQuery__ParamRef *)m;
+		int m_new = -1;
+
+		if (r->n == r->cap) {
+			int cap = r->cap > 0 ? 2 * r->cap : 16;
+			PgQuery__ParamRef **slot = realloc(r->slot, sizeof *slot * (size_t)cap);
+			int *was = slot != NULL ? realloc(r->was, sizeof *was * (size_t)cap) : NULL;
+			int *map = was != NULL ? realloc(r->map, sizeof *map * (size_t)cap) : NULL;
+
+			if (slot != NULL)
+				r->slot = slot;
+			if (was != NULL)
+				r->was = was;
+			if (map == NULL) {
+				r->nomem = true;
+				return;
+			}
+			r->map = map;
+			r->cap = cap;
+		}
+		for (int k = 0; k < r->n_map; k++)
+			if (r->map[k] == p->number)
+				m_new = k;
+		if (m_new < 0) {
+			m_new = r->n_map;
+			r->map[r->n_map++] = p->number;
+		}
+		r->slot[r->n] = p;
+		r->was[r->n++] = p->number;
+		p->number = m_new + 1;
+		return;
+	}
+	tables_each_child(w, m, NULL, NULL, renumber_child, r);
+}
+
+static void renumber_child(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	renumber_walk(w, m, arg);
+}
+
+/* The numbers back as the client wrote them, for the next shard's INSERT. */
+static void renumber_undo(renumber_t *r)
+{
+	for (int k = 0; k < r->n; k++)
+		r->slot[k]->number = r->was[k];
+	free(r->slot);
+	free(r->was);
+	memset(r, 0, sizeof *r); /* map: the caller took it first */
+}
+
 int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **out, int *n_out,
                        char *err, size_t errlen)
+{
+	return route_split_insert_params(ctx, sql, NULL, 0, out, n_out, err, errlen);
+}
+
+int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                              int n_params, route_split_t **out, int *n_out, char *err,
+                              size_t errlen)
 {
 	PgQuery__SelectStmt *sel = NULL;
 	PgQuery__Node **all = NULL, **mine = NULL;
@@ -93,6 +172,7 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 	route_plan_t plan;
 	size_t n_rows = 0;
 	int *shards = NULL, n = 0, rc = -1;
+	bool has_params = false;
 	walk_t w;
 
 	*out = NULL;
@@ -115,14 +195,16 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 		goto out;
 	}
 	memset(&w, 0, sizeof w);
-	for (size_t r = 0; r < sel->n_values_lists; r++)
-		if (has_param(&w, &sel->values_lists[r]->base)) {
-			split_error(err, errlen,
-			            "a multi-row INSERT with parameters whose rows go to several "
-			            "shards cannot be split; send one row per statement");
-			goto out;
-		}
-	if (route_analyze(ctx, p, NULL, 0, NULL, &plan) < 0) {
+	w.ctx = ctx;
+	w.cfg = ctx->cfg;
+	has_params = has_param(&w, &p->tree->stmts[0]->stmt->base);
+	if (has_params && params == NULL) {
+		split_error(err, errlen,
+		            "a multi-row INSERT with parameters whose rows go to several shards "
+		            "cannot be split without their values");
+		goto out;
+	}
+	if (route_analyze(ctx, p, params, n_params, NULL, &plan) < 0) {
 		split_error(err, errlen, "out of memory");
 		goto out;
 	}
@@ -142,16 +224,17 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 		split_error(err, errlen, "out of memory");
 		goto out;
 	}
-	if (split_row_shards(ctx, &plan, sel, shards, err, errlen) < 0)
+	if (split_row_shards(ctx, &plan, sel, params, n_params, shards, err, errlen) < 0)
 		goto out;
 	/* the tree is this call's own: lend it each shard's rows in turn */
 	all = sel->values_lists;
 	for (int s = 0; s < SHARD_MAX; s++) {
+		renumber_t r;
 		size_t k = 0;
 
-		for (size_t r = 0; r < n_rows; r++)
-			if (shards[r] == s)
-				mine[k++] = all[r];
+		for (size_t row = 0; row < n_rows; row++)
+			if (shards[row] == s)
+				mine[k++] = all[row];
 		if (k == 0)
 			continue;
 		if (n == shard_set_count(&plan.shards)) {
@@ -160,11 +243,24 @@ int route_split_insert(const route_ctx_t *ctx, const char *sql, route_split_t **
 		}
 		sel->values_lists = mine;
 		sel->n_values_lists = k;
-		splits[n].sql = tree_deparse(p->tree, "the INSERT of one shard", err, errlen);
+		memset(&r, 0, sizeof r);
+		if (has_params)
+			renumber_walk(&w, &p->tree->stmts[0]->stmt->base, &r);
+		if (!r.nomem)
+			splits[n].sql =
+			    tree_deparse(p->tree, "the INSERT of one shard", err, errlen);
+		else
+			split_error(err, errlen, "out of memory");
+		splits[n].param_map = r.map;
+		splits[n].n_params = r.n_map;
+		renumber_undo(&r);
 		sel->values_lists = all;
 		sel->n_values_lists = n_rows;
-		if (splits[n].sql == NULL)
+		if (splits[n].sql == NULL) {
+			free(splits[n].param_map);
+			splits[n].param_map = NULL;
 			goto out;
+		}
 		splits[n++].shard = s;
 	}
 	*out = splits;
@@ -187,8 +283,10 @@ void route_splits_free(route_split_t *s, int n)
 {
 	if (s == NULL)
 		return;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		free(s[i].sql);
+		free(s[i].param_map);
+	}
 	free(s);
 }
 

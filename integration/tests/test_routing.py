@@ -442,6 +442,38 @@ def cursors_on_one_shard_follow_their_shard():
 
 
 @test
+def multi_row_insert_with_parameters_is_split_with_them():
+    """node-postgres and JDBC send a multi-row INSERT with $n parameters (Sequelize's
+    bulkCreate, knex's batchInsert): each shard gets its rows and the parameters they use,
+    in one transaction pgshard commits in two phases."""
+    reset_tables()
+    ids = [1, 2, 3, 4, 5, 6]
+    check(len(set(user_shard(i) for i in ids)) == N, "the rows cover every shard")
+    r = tp.Raw()
+    try:
+        r.startup()
+        values = ", ".join("($%d, $%d)" % (2 * k + 1, 2 * k + 2) for k in range(len(ids)))
+        params = []
+        for i in ids:
+            params += [str(i), "name %d" % i]
+        r.send(r.parse("", "INSERT INTO rt_users (id, name) VALUES %s RETURNING id, name"
+                       % values) + r.bind("", "", params) + r.describe(b"P", "")
+               + r.execute() + r.SYNC)
+        got = r.until_ready()
+        kinds = [k for k, _ in got]
+        eq([k for k in kinds if k not in "D"], ["1", "2", "T", "C", "Z"], "messages")
+        eq(sorted(int(tp.data_row(b)[0]) for k, b in got if k == "D"), ids, "RETURNING rows")
+        eq([b for k, b in got if k == "C"], [b"INSERT 0 6\0"], "tag")
+    finally:
+        r.close()
+    check_placement("rt_users", ids, user_shard)
+    c = proxy()
+    rows, _ = q(c, "SELECT id, name FROM rt_users ORDER BY id")
+    eq(rows, [(i, "name %d" % i) for i in ids], "each row with its own values")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))

@@ -167,6 +167,48 @@ static void test_insert_without_column_list_gets_one(void **state)
 	                 -1);
 }
 
+/* With its parameters' values, each shard's INSERT binds only the parameters its rows use. */
+static void test_split_insert_with_parameters(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	char sql[256], bs[32], err[256];
+	route_param_t prm[5];
+	route_split_t *splits;
+	int n, first, second;
+
+	(void)state;
+	snprintf(bs, sizeof bs, "%lld", (long long)b);
+	prm[0] = text_param("5");
+	prm[1] = text_param("a");
+	prm[2] = text_param(bs);
+	prm[3] = text_param("b");
+	prm[4] = text_param("x");
+	snprintf(
+	    sql, sizeof sql,
+	    "INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4), ($1, $5) ON CONFLICT (id) "
+	    "DO UPDATE SET name = $5 RETURNING id");
+	assert_int_equal(route_split_insert_params(&ctx, sql, prm, 5, &splits, &n, err, sizeof err),
+	                 0);
+	assert_int_equal(n, 2);
+	first = splits[0].shard == shard_of("users", 5) ? 0 : 1;
+	second = 1 - first;
+	assert_string_equal(splits[first].sql,
+	                    "INSERT INTO users (id, name) VALUES ($1, $2), ($1, $3) "
+	                    "ON CONFLICT (id) DO UPDATE SET name = $3 RETURNING id");
+	assert_int_equal(splits[first].n_params, 3);
+	assert_int_equal(splits[first].param_map[0], 1);
+	assert_int_equal(splits[first].param_map[1], 2);
+	assert_int_equal(splits[first].param_map[2], 5);
+	assert_string_equal(splits[second].sql,
+	                    "INSERT INTO users (id, name) VALUES ($1, $2) ON "
+	                    "CONFLICT (id) DO UPDATE SET name = $3 RETURNING id");
+	assert_int_equal(splits[second].n_params, 3);
+	assert_int_equal(splits[second].param_map[0], 3);
+	assert_int_equal(splits[second].param_map[1], 4);
+	assert_int_equal(splits[second].param_map[2], 5);
+	route_splits_free(splits, n);
+}
+
 /* A numeric literal that is an integer is that integer, as PostgreSQL compares and stores it. */
 static void test_numeric_literals_with_zero_fraction_are_integer_keys(void **state)
 {
@@ -770,7 +812,7 @@ static void test_split_insert_refuses_what_it_cannot_split(void **state)
 	         (long long)b);
 	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), -1);
 	assert_string_equal(err, "a multi-row INSERT with parameters whose rows go to several "
-	                         "shards cannot be split; send one row per statement");
+	                         "shards cannot be split without their values");
 	assert_null(splits);
 	assert_int_equal(n, 0);
 	assert_int_equal(route_split_insert(&ctx, "INSERT INTO users (id) VALUES (1)", &splits, &n,
@@ -806,6 +848,7 @@ int main(void)
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
+	    cmocka_unit_test(test_split_insert_with_parameters),
 	    cmocka_unit_test(test_insert_without_column_list_gets_one),
 	    cmocka_unit_test(test_numeric_literals_with_zero_fraction_are_integer_keys),
 	    cmocka_unit_test(test_constraints_that_cannot_hold_across_shards_are_refused),
