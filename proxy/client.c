@@ -416,6 +416,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	case TX_ANSWER:
 		if (session_reply_tag(c, c->txd.tag) < 0)
 			return STEP_FAIL;
+		if (p->txn == ROUTE_TXN_BEGIN)
+			session_join_held(c);
 		return session_end_sql_statement(c, in, total);
 	case TX_ON_ALL:
 	case TX_ON_ONE:

@@ -459,6 +459,8 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		if (c->txn_portal == NULL)
 			return STEP_FAIL;
 		snprintf(c->txn_tag, sizeof(c->txn_tag), "%s", c->txd.tag);
+		if (p->txn == ROUTE_TXN_BEGIN)
+			session_join_held(c);
 		c->have_plan = false;
 		evbuffer_drain(in, total);
 		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;

@@ -332,6 +332,20 @@ static void join_transaction(client_t *c, server_t *s)
 		session_fail_status(c, PX_NOMEM);
 }
 
+/*
+ * The client's transaction is open: the links it holds already (a pinned
+ * session's: LISTEN, a temporary table, ...) join it now, so that what runs
+ * on them is inside it. Those linked later join as they are linked.
+ */
+void session_join_held(client_t *c)
+{
+	if (!tx_open(&c->tx) || c->tx.prefix == NULL)
+		return;
+	for (int i = 0; i < c->links_cap && !c->closing; i++)
+		if (c->links[i] != NULL && tx_participant(&c->tx, i) == NULL)
+			join_transaction(c, c->links[i]);
+}
+
 void session_linked(client_t *c, server_t *s)
 {
 	s->client = c;

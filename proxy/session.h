@@ -40,6 +40,7 @@ void session_free(client_t *c); /* a CL_CLOSED client, from the reaper */
 /* ---- linking, and the transaction as the shards report it ---- */
 
 void session_linked(client_t *c, server_t *s); /* pool gave it a server */
+void session_join_held(client_t *c);           /* its transaction opened: held links join */
 void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool session_maybe_release(client_t *c);
 void session_server_lost(client_t *c, server_t *s, const char *why);

@@ -474,6 +474,36 @@ def multi_row_insert_with_parameters_is_split_with_them():
 
 
 @test
+def a_pinned_session_keeps_its_transactions():
+    """A session pinned to its server connection (LISTEN, a temporary table) still runs
+    BEGIN ... ROLLBACK as one transaction there: the rollback undoes what ran on the pinned
+    connection, and ends without a warning."""
+    reset_tables()
+    for pin in ("LISTEN rt_channel", "CREATE TEMP TABLE rt_tmp (x int)"):
+        c = proxy()
+        notices = []
+        q(c, pin)
+        q(c, "BEGIN")
+        q(c, "INSERT INTO rt_users (id, name) VALUES (1, 'gone'), (2, 'gone')")
+        q(c, "INSERT INTO rt_users (id, name) VALUES (3, 'gone')")
+        q(c, "ROLLBACK")
+        rows, _ = q(c, "SELECT count(*) FROM rt_users")
+        eq(rows, [(0,)], "rows after ROLLBACK in a session pinned by %s" % pin)
+        q(c, "BEGIN")
+        q(c, "SELECT 1")
+        q(c, "ROLLBACK")
+        notices += c.notices
+        eq([n for n in notices if "no transaction" in n], [], "warnings (%s)" % pin)
+        q(c, "BEGIN")
+        q(c, "INSERT INTO rt_users (id, name) VALUES (4, 'kept')")
+        q(c, "COMMIT")
+        rows, _ = q(c, "SELECT id FROM rt_users")
+        eq(rows, [(4,)], "rows after COMMIT (%s)" % pin)
+        q(c, "DELETE FROM rt_users")
+        c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))
