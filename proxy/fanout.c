@@ -241,20 +241,8 @@ static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 	else
 		put_results(b, f, f->phase == GATHER_STREAM ? f->gp->hidden : 0);
 	wire_end(b);
-	if (f->describe || partial || sorted) {
-		wire_begin(b, 'D');
-		wire_put_u8(b, 'P');
-		wire_put_cstring(b, "");
-		wire_end(b);
-	}
-	if (!f->describe_only) {
-		wire_begin(b, 'E');
-		wire_put_cstring(b, "");
-		wire_put_i32(b, 0);
-		wire_end(b);
-	}
-	wire_begin(b, 'S');
-	if (wire_end(b) < 0 || pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+	if (wire_put_run_unnamed(b, f->describe || partial || sorted, !f->describe_only) < 0 ||
+	    pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 		return -1;
 	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
 	return server_send(m->s, b->data, b->len);
@@ -308,18 +296,8 @@ static int send_split_bind(client_t *c, fanout_t *f, member_t *m, const route_sp
 	}
 	put_results(b, f, 0);
 	wire_end(b);
-	if (f->describe) {
-		wire_begin(b, 'D');
-		wire_put_u8(b, 'P');
-		wire_put_cstring(b, "");
-		wire_end(b);
-	}
-	wire_begin(b, 'E');
-	wire_put_cstring(b, "");
-	wire_put_i32(b, 0);
-	wire_end(b);
-	wire_begin(b, 'S');
-	if (wire_end(b) < 0 || pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
+	if (wire_put_run_unnamed(b, f->describe, true) < 0 ||
+	    pending_push(&m->s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 		return -1;
 	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
 	return server_send(m->s, b->data, b->len);

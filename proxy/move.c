@@ -239,13 +239,15 @@ static int send_rows(client_t *c, member_t *m, const char *sql, const rowlist_t 
 		}
 		wire_put_i16(b, 0);
 		wire_end(b);
-		wire_begin(b, 'E');
-		wire_put_cstring(b, "");
-		wire_put_i32(b, 0);
-		wire_end(b);
+		if (r + 1 < rows->n) {
+			wire_begin(b, 'E');
+			wire_put_cstring(b, "");
+			wire_put_i32(b, 0);
+			wire_end(b);
+		}
 	}
-	wire_begin(b, 'S');
-	if (wire_end(b) < 0 || pending_push(&m->s->pending, mark, PEND_SWALLOW, 0, NULL, NULL) < 0)
+	if (wire_put_run_unnamed(b, false, rows->n > 0) < 0 ||
+	    pending_push(&m->s->pending, mark, PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
 	m->waiting++;
@@ -689,16 +691,7 @@ static int send_update_bind(client_t *c, move_t *mv, member_t *m, const fanout_b
 			wire_put_i16(b, 0);
 	}
 	wire_end(b);
-	wire_begin(b, 'D');
-	wire_put_u8(b, 'P');
-	wire_put_cstring(b, "");
-	wire_end(b);
-	wire_begin(b, 'E');
-	wire_put_cstring(b, "");
-	wire_put_i32(b, 0);
-	wire_end(b);
-	wire_begin(b, 'S');
-	if (wire_end(b) < 0 ||
+	if (wire_put_run_unnamed(b, true, true) < 0 ||
 	    pending_push(&m->s->pending, PEND_UPDATE, PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */

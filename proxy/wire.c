@@ -473,3 +473,21 @@ void wire_put_empty(wire_buf_t *b, uint8_t type)
 	wire_begin(b, type);
 	wire_end(b);
 }
+
+int wire_put_run_unnamed(wire_buf_t *b, bool describe, bool execute)
+{
+	if (describe) {
+		wire_begin(b, 'D');
+		wire_put_u8(b, 'P');
+		wire_put_cstring(b, "");
+		wire_end(b);
+	}
+	if (execute) {
+		wire_begin(b, 'E');
+		wire_put_cstring(b, "");
+		wire_put_i32(b, 0);
+		wire_end(b);
+	}
+	wire_begin(b, 'S');
+	return wire_end(b);
+}

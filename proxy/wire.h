@@ -169,6 +169,9 @@ void wire_put_parameter_status(wire_buf_t *b, const char *name, const char *valu
 void wire_put_backend_key(wire_buf_t *b, int32_t pid, int32_t key);
 void wire_put_ready(wire_buf_t *b, char status);
 void wire_put_empty(wire_buf_t *b, uint8_t type); /* '1' ParseComplete, '3' CloseComplete, ... */
+/* After a Bind of the unnamed portal: Describe of it (describe), Execute of all its rows
+ * (execute), Sync. wire_end's result: -1 when memory ran out. */
+int wire_put_run_unnamed(wire_buf_t *b, bool describe, bool execute);
 
 /* Read a big-endian int32/int16 from raw bytes (caller has checked the length). */
 static inline int32_t wire_be32(const uint8_t *p)

@@ -223,6 +223,9 @@ part_t part_make(part_kind_t kind);
 part_t part_or(part_t a, part_t b);
 part_t part_weaken(part_t p);
 void sb_finish(sb_t *s);
+/* A message in err (when errlen > 0); returns -1, for `return route_error(...)`. */
+int route_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void sb_init(sb_t *s, char *buf, size_t size);
 void sb_printf(sb_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_shards(sb_t *s, const shard_set_t *set);

@@ -39,21 +39,6 @@ static char *dup_sb(sb_t *s)
 	return s->cut ? NULL : strdup(s->buf);
 }
 
-static int move_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int move_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* The UPDATE's RETURNING list with the hidden columns after it, in t's arena. */
 static PgQuery__Node **hidden_returning(tree_t *t, const PgQuery__UpdateStmt *u, const char *key)
 {
@@ -99,16 +84,16 @@ static int make_statements(route_move_t *m, const PgQuery__RangeVar *rel, char *
 	}
 	put_ident(&s, rel->relname);
 	if ((m->relation = dup_sb(&s)) == NULL)
-		return move_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	sb_init(&s, buf, sizeof buf);
 	sb_printf(&s,
 	          "DELETE FROM %s WHERE tableoid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND "
 	          "ctid OPERATOR(pg_catalog.=) $2::pg_catalog.tid",
 	          m->relation);
 	if ((m->delete_sql = dup_sb(&s)) == NULL)
-		return move_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	if ((lit = route_quote_literal(m->relation)) == NULL)
-		return move_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	sb_init(&s, buf, sizeof buf);
 	sb_printf(&s,
 	          "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid "
@@ -118,7 +103,7 @@ static int make_statements(route_move_t *m, const PgQuery__RangeVar *rel, char *
 	          lit);
 	free(lit);
 	if ((m->columns_sql = dup_sb(&s)) == NULL)
-		return move_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	return 0;
 }
 
@@ -139,20 +124,20 @@ int route_move_prepare(const route_ctx_t *ctx, const char *sql, route_move_t *ou
 		err[0] = '\0';
 	p = route_parse(sql);
 	if (p == NULL)
-		return move_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	if (p->status == PARSED_TREE && p->tree->n_stmts == 1 && p->tree->stmts[0]->stmt != NULL &&
 	    p->tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT)
 		u = p->tree->stmts[0]->stmt->update_stmt;
 	if (u == NULL || u->relation == NULL) {
 		route_parsed_free(p);
-		return move_error(err, errlen, "only an UPDATE can move rows");
+		return route_error(err, errlen, "only an UPDATE can move rows");
 	}
 	ti = tables_find(ctx->cfg, u->relation->catalogname, u->relation->schemaname,
 	                 u->relation->relname);
 	table = ti >= 0 ? &ctx->cfg->tables[ti] : NULL;
 	if (table == NULL || table->reference || table->key == NULL || table->map < 0) {
 		route_parsed_free(p);
-		return move_error(err, errlen, "the UPDATE's table is not a sharded table");
+		return route_error(err, errlen, "the UPDATE's table is not a sharded table");
 	}
 	out->map = table->map;
 	tree_init(&t);
@@ -163,7 +148,7 @@ int route_move_prepare(const route_ctx_t *ctx, const char *sql, route_move_t *ou
 		u->n_returning_list = n_saved + ROUTE_MOVE_HIDDEN;
 		out->update_sql = tree_deparse(p->tree, "the UPDATE that moves rows", err, errlen);
 	} else {
-		move_error(err, errlen, "out of memory");
+		route_error(err, errlen, "out of memory");
 	}
 	u->returning_list = saved;
 	u->n_returning_list = n_saved;

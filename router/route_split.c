@@ -38,21 +38,6 @@ static bool has_param(walk_t *w, const ProtobufCMessage *m)
 	return found;
 }
 
-static int split_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int split_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* Each row's shard, by the plan's key column; -1 with a message in err. */
 static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
                             const PgQuery__SelectStmt *sel, const route_param_t *params,
@@ -69,7 +54,7 @@ static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
 		if (streq(ctx->cfg->maps[i].name, plan->map))
 			w.smap = &ctx->maps[i];
 	if (w.smap == NULL || plan->key_column < 0)
-		return split_error(err, errlen, "the INSERT has no key column to split by");
+		return route_error(err, errlen, "the INSERT has no key column to split by");
 	for (size_t r = 0; r < sel->n_values_lists; r++) {
 		const PgQuery__Node *row = sel->values_lists[r];
 		keyval_t kv;
@@ -80,7 +65,7 @@ static int split_row_shards(const route_ctx_t *ctx, const route_plan_t *plan,
 		    keys_value(&w, row->list->items[plan->key_column], 0, &kv) == KV_OK)
 			shards[r] = shard_map_lookup(w.smap, &kv.key);
 		if (shards[r] < 0)
-			return split_error(err, errlen, "row %zu of the INSERT has no shard",
+			return route_error(err, errlen, "row %zu of the INSERT has no shard",
 			                   r + 1);
 	}
 	return 0;
@@ -181,7 +166,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 		err[0] = '\0';
 	p = route_parse(sql);
 	if (p == NULL)
-		return split_error(err, errlen, "out of memory");
+		return route_error(err, errlen, "out of memory");
 	if (p->status == PARSED_TREE && p->tree->n_stmts == 1 && p->tree->stmts[0]->stmt != NULL &&
 	    p->tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_INSERT_STMT) {
 		PgQuery__Node *s = p->tree->stmts[0]->stmt->insert_stmt->select_stmt;
@@ -191,7 +176,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 			sel = s->select_stmt;
 	}
 	if (sel == NULL) {
-		split_error(err, errlen, "only a multi-row INSERT ... VALUES can be split by rows");
+		route_error(err, errlen, "only a multi-row INSERT ... VALUES can be split by rows");
 		goto out;
 	}
 	memset(&w, 0, sizeof w);
@@ -199,21 +184,21 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 	w.cfg = ctx->cfg;
 	has_params = has_param(&w, &p->tree->stmts[0]->stmt->base);
 	if (has_params && params == NULL) {
-		split_error(err, errlen,
+		route_error(err, errlen,
 		            "a multi-row INSERT with parameters whose rows go to several shards "
 		            "cannot be split without their values");
 		goto out;
 	}
 	if (route_analyze(ctx, p, params, n_params, NULL, &plan) < 0) {
-		split_error(err, errlen, "out of memory");
+		route_error(err, errlen, "out of memory");
 		goto out;
 	}
 	if (plan.kind == ROUTE_REFUSE) {
-		split_error(err, errlen, "%s", plan.error);
+		route_error(err, errlen, "%s", plan.error);
 		goto out;
 	}
 	if (!plan.split_insert) {
-		split_error(err, errlen, "the rows of this INSERT do not go to several shards");
+		route_error(err, errlen, "the rows of this INSERT do not go to several shards");
 		goto out;
 	}
 	n_rows = sel->n_values_lists;
@@ -221,7 +206,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 	mine = malloc(sizeof *mine * n_rows);
 	splits = calloc((size_t)shard_set_count(&plan.shards), sizeof *splits);
 	if (shards == NULL || mine == NULL || splits == NULL) {
-		split_error(err, errlen, "out of memory");
+		route_error(err, errlen, "out of memory");
 		goto out;
 	}
 	if (split_row_shards(ctx, &plan, sel, params, n_params, shards, err, errlen) < 0)
@@ -238,7 +223,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 		if (k == 0)
 			continue;
 		if (n == shard_set_count(&plan.shards)) {
-			split_error(err, errlen, "the rows of the INSERT go to unplanned shards");
+			route_error(err, errlen, "the rows of the INSERT go to unplanned shards");
 			goto out;
 		}
 		sel->values_lists = mine;
@@ -250,7 +235,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 			splits[n].sql =
 			    tree_deparse(p->tree, "the INSERT of one shard", err, errlen);
 		else
-			split_error(err, errlen, "out of memory");
+			route_error(err, errlen, "out of memory");
 		splits[n].param_map = r.map;
 		splits[n].n_params = r.n_map;
 		renumber_undo(&r);
@@ -336,7 +321,7 @@ int route_insert_columns_query(const char *sql, char **query, char **table, char
 
 	*query = *table = NULL;
 	if (ins == NULL) {
-		split_error(err, errlen, "not an INSERT ... VALUES without a column list");
+		route_error(err, errlen, "not an INSERT ... VALUES without a column list");
 		goto out;
 	}
 	quoted(rel, sizeof rel, ins->relation->relname);
@@ -356,7 +341,7 @@ int route_insert_columns_query(const char *sql, char **query, char **table, char
 		free(*table);
 		*query = *table = NULL;
 		free(lit);
-		split_error(err, errlen, "out of memory");
+		route_error(err, errlen, "out of memory");
 		goto out;
 	}
 	snprintf(*query, n,
@@ -383,7 +368,7 @@ int route_insert_columns(const char *sql, char *const *columns, int n_columns, c
 	*out = NULL;
 	if (ins == NULL) {
 		route_parsed_free(p);
-		return split_error(err, errlen, "not an INSERT ... VALUES without a column list");
+		return route_error(err, errlen, "not an INSERT ... VALUES without a column list");
 	}
 	/* the longest row: PostgreSQL answers rows of different lengths itself */
 	width = 0;
@@ -395,7 +380,7 @@ int route_insert_columns(const char *sql, char *const *columns, int n_columns, c
 	}
 	if (width > (size_t)n_columns || width == 0) {
 		route_parsed_free(p);
-		return split_error(err, errlen, "INSERT has more expressions than target columns");
+		return route_error(err, errlen, "INSERT has more expressions than target columns");
 	}
 	tree_init(&t);
 	ins->cols = tree_list(&t, width);
@@ -411,7 +396,7 @@ int route_insert_columns(const char *sql, char *const *columns, int n_columns, c
 		ins->n_cols = 0; /* the arena goes before the tree */
 		ins->cols = NULL;
 	} else {
-		split_error(err, errlen, "out of memory");
+		route_error(err, errlen, "out of memory");
 	}
 	tree_free(&t);
 	route_parsed_free(p);

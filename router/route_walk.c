@@ -55,6 +55,18 @@ void sb_printf(sb_t *s, const char *fmt, ...)
 }
 
 /* A cut text ends in "..." so that nobody reads it as complete. */
+int route_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 void sb_finish(sb_t *s)
 {
 	if (s->cut && s->size >= 4)
