@@ -418,6 +418,23 @@ def record(upstream):
         print("node-postgres: %s" % p.stderr.strip()[:400])
     save("node-postgres", rec.take())
 
+    # rows that move, INSERT without a column list, a cursor, a parameterized split INSERT
+    sh(psql, stdin="update rt_orders set user_id = user_id + 1 where user_id in (1, 2) returning *;\n"
+       "begin;\nupdate rt_orders set user_id = 9 where user_id = 3;\nrollback;\n"
+       "update rt_orders set user_id = 30, amount = amount * 2 where user_id = 3;\n"
+       "insert into rt_orders values (20, 20, 2), (21, 21, 3);\n"
+       "begin;\ndeclare c cursor for select * from rt_orders where user_id = 7;\n"
+       "fetch 1 from c;\nfetch 2 from c;\nclose c;\ncommit;\n\\q\n")
+    moves = ("const {Client}=require('pg');(async()=>{const c=new Client();await c.connect();"
+             "await c.query('insert into rt_orders (user_id, id, amount) values ($1, $2, $3), ($4, $5, $3)',[22,22,5,23,23]);"
+             "await c.query('update rt_orders set user_id = $1 where user_id = $2 returning id',[24,22]);"
+             "await c.end();})().catch(e=>{console.error(e);process.exit(1)})")
+    p = subprocess.run(["node", "-e", moves], env=node_env, capture_output=True, text=True,
+                       timeout=60)
+    if p.returncode != 0:
+        print("node-postgres (moves): %s" % p.stderr.strip()[:400])
+    save("moves", rec.take())
+
     setup = rl.pg(upstream)
     with setup.cursor() as cur:
         cur.execute("drop table if exists rt_orders")
