@@ -247,6 +247,87 @@ static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t to
 	return STEP_NEXT;
 }
 
+/*
+ * A query string whose statements route differently: each statement goes
+ * into the input as a Query of its own, in order, and runs as any other;
+ * their ReadyForQuery messages are the batch's (session_batch_step_done),
+ * which answers once. As PostgreSQL runs such a string in one transaction,
+ * so does pgshard, unless the string opens its own (BEGIN first) or the
+ * client is in one: then an end marker follows the statements and commits
+ * it (two phases when it wrote on several shards), or rolls it back after
+ * an error.
+ */
+static const char batch_end[] = "/* pgshard: end of batch */";
+
+static int run_batch(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	char **stmts = NULL, err[256];
+	bool own_begin, wrap;
+	size_t *lens = NULL;
+	int n = 0, rc = STEP_FAIL;
+
+	if (route_batch_statements(sql, &stmts, &n, &own_begin, err, sizeof err) < 0) {
+		if (session_reply_error(c, "XX000", "pgshard: %s", err) < 0)
+			return STEP_FAIL;
+		return session_end_sql_statement(c, in, total);
+	}
+	wrap = !tx_open(&c->tx) && !own_begin;
+	lens = malloc(sizeof *lens * (size_t)n);
+	wire_buf_reset(b);
+	for (int i = 0; lens != NULL && i < n; i++) {
+		size_t at = b->len;
+
+		wire_begin(b, 'Q');
+		wire_put_cstring(b, stmts[i]);
+		wire_end(b);
+		lens[i] = b->len - at;
+	}
+	if (wrap) {
+		wire_begin(b, 'Q');
+		wire_put_cstring(b, batch_end);
+		wire_end(b);
+	}
+	if (lens != NULL && !b->failed && session_batch_start(c, lens, n, wrap) == 0) {
+		evbuffer_drain(in, total);
+		if (evbuffer_prepend(in, b->data, b->len) == 0) {
+			if (wrap) {
+				tx_decision_t d;
+
+				/* a transaction of its own, as one BEGIN the client does not see */
+				if (tx_control(&c->tx, ROUTE_TXN_BEGIN, "BEGIN", "BEGIN",
+				               c->n_links, &d) == 0)
+					session_join_held(c);
+			}
+			c->have_plan = false;
+			rc = STEP_NEXT;
+		}
+	}
+	if (rc != STEP_NEXT)
+		session_fail_status(c, PX_NOMEM);
+	for (int i = 0; i < n; i++)
+		free(stmts[i]);
+	free(stmts);
+	free(lens);
+	return rc;
+}
+
+/* The end of a batch run in its own transaction: it commits, or rolls back after an error. */
+static int end_batch(client_t *c, struct evbuffer *in, size_t total)
+{
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	session_batch_free(c);
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	if (commit_start(c, tx_failed(&c->tx) ? COMMIT_ROLLBACK : COMMIT_IMPLICIT, true, NULL) <
+	    0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	return STEP_NEXT;
+}
+
 /* A COMMIT of a transaction that wrote on several shards: in two phases (commit.c). */
 static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 {
@@ -358,6 +439,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		session_protocol_violation(c, "invalid Query message");
 		return STEP_FAIL;
 	}
+	if (session_batch_done_all(c) && strcmp(sql, batch_end) == 0)
+		return end_batch(c, in, total);
 	if (!c->have_plan) {
 		if (c->route_job != NULL)
 			return STEP_WAIT;
@@ -461,6 +544,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		return run_on_several(c, sql, in, total, false);
 	case ROUTE_STEP_MOVE:
 		return run_move(c, sql, in, total);
+	case ROUTE_STEP_BATCH:
+		return run_batch(c, sql, in, total);
 	case ROUTE_STEP_REFUSE:
 	case ROUTE_STEP_TXN:
 		break;
@@ -561,8 +646,18 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 	if (c->connect_error != NULL)
 		return fail_unreachable(c, type, in, total);
 	switch (type) {
-	case 'Q':
-		return on_query(c, in, total);
+	case 'Q': {
+		/* a batch's statements run one at a time (session_batch_step_done) */
+		struct batch *batch = c->batch;
+		int rc;
+
+		if (batch != NULL && session_batch_busy(c))
+			return STEP_WAIT;
+		rc = on_query(c, in, total);
+		if (rc == STEP_NEXT && batch != NULL && c->batch == batch)
+			session_batch_consumed(c);
+		return rc;
+	}
 	case 'P':
 		return extended_on_parse(c, in, total);
 	case 'B':

@@ -503,6 +503,10 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	case ROUTE_STEP_ONE:
 		shard = session_step_shard(c, &p->steps[0]);
 		break;
+	case ROUTE_STEP_BATCH:
+		/* several statements in one Parse: the shard refuses them (42601) */
+		shard = context_cfg(c->worker)->default_shard;
+		break;
 	default:
 		shard = -1; /* EACH, GATHER and the splits run on several shards */
 		break;

@@ -230,6 +230,7 @@ struct client {
 	commit_t *commit;          /* a two-phase commit running */
 	move_t *move;              /* an UPDATE of the shard key moving rows (move.c) */
 	struct colfetch *colfetch; /* a table's columns asked of the catalog (colcache.c) */
+	struct batch *batch;       /* a query string run statement by statement (client.c) */
 	struct cursor_at *cursors; /* SQL cursors and the shard each was declared on */
 	int n_cursors;
 	char *columns_tried; /* the table they were asked for, for the head message */

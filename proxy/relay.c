@@ -204,7 +204,7 @@ void relay_reply(client_t *c, server_t *s)
 
 		switch (type) {
 		case 'Z': {
-			bool was_sync, colfetch;
+			bool was_sync, colfetch, batched;
 			char status;
 
 			evbuffer_copyout(in, hdr, WIRE_HEADER_LEN + 1);
@@ -216,8 +216,11 @@ void relay_reply(client_t *c, server_t *s)
 				pending_pop(&s->pending);
 			if (colfetch)
 				colfetch_done(c); /* the columns asked for an INSERT (colcache.c) */
-			evbuffer_drain(in, swallow ? total : 0);
-			if (!swallow && evbuffer_remove_buffer(in, out, total) != (int)total)
+			/* a statement of a batch: its ReadyForQuery is the batch's to answer */
+			batched = !swallow && c->batch != NULL;
+			evbuffer_drain(in, swallow || batched ? total : 0);
+			if (!swallow && !batched &&
+			    evbuffer_remove_buffer(in, out, total) != (int)total)
 				return;
 			if (was_sync) {
 				uint8_t *err = s->sync_error;
@@ -231,6 +234,8 @@ void relay_reply(client_t *c, server_t *s)
 				settle_sets(c, s, status);
 				if (!swallow)
 					session_note_status(c, status);
+				if (batched && !session_batch_step_done(c))
+					session_emit(c, 'Z', NULL); /* the batch's answer */
 			}
 			session_flush_synthesized(c, s);
 			if (session_maybe_release(c))

@@ -295,6 +295,7 @@ void session_free(client_t *c)
 	free(c->txn_sql);
 	free(c->columns_tried);
 	free(c->cursors);
+	session_batch_free(c);
 	colfetch_free(c);
 	free(c->unnamed_parse);
 	free(c->user);
@@ -580,6 +581,81 @@ bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p)
 	       route_plan_commit(p) == ROUTE_COMMIT_TWO_PHASE;
 }
 
+/* ---- batches ---- */
+
+struct batch {
+	int left;     /* statements not done yet */
+	int next;     /* index of the next statement's message in lens */
+	int consumed; /* statements taken from the input: one at a time runs */
+	bool wrap;    /* ran in a transaction of its own: an end marker (lens[n]) follows */
+	size_t *lens; /* each statement's Query message, as put in the input */
+	int n;
+};
+
+void session_batch_free(client_t *c)
+{
+	if (c->batch == NULL)
+		return;
+	free(c->batch->lens);
+	free(c->batch);
+	c->batch = NULL;
+}
+
+int session_batch_start(client_t *c, const size_t *lens, int n, bool wrap)
+{
+	struct batch *b = calloc(1, sizeof *b);
+
+	if (b == NULL || (b->lens = malloc(sizeof *b->lens * (size_t)(n + 1))) == NULL) {
+		free(b);
+		return -1;
+	}
+	memcpy(b->lens, lens, sizeof *b->lens * (size_t)n);
+	b->n = n;
+	b->left = n;
+	b->wrap = wrap;
+	session_batch_free(c);
+	c->batch = b;
+	return 0;
+}
+
+bool session_batch_done_all(const client_t *c)
+{
+	return c->batch != NULL && c->batch->left == 0;
+}
+
+bool session_batch_busy(const client_t *c)
+{
+	return c->batch != NULL && c->batch->consumed > c->batch->next;
+}
+
+void session_batch_consumed(client_t *c)
+{
+	if (c->batch != NULL && c->batch->left > 0)
+		c->batch->consumed++;
+}
+
+bool session_batch_step_done(client_t *c)
+{
+	struct batch *b = c->batch;
+
+	if (b == NULL || b->left == 0)
+		return false;
+	b->left--;
+	b->next++;
+	if (b->left > 0 && tx_failed(&c->tx)) {
+		/* PostgreSQL skips the rest of the string after an error */
+		while (b->left > 0) {
+			evbuffer_drain(c->sb.in, b->lens[b->next++]);
+			b->consumed++;
+			b->left--;
+		}
+	}
+	if (b->left > 0 || b->wrap)
+		return true; /* the next statement, or the end marker, answers */
+	session_batch_free(c);
+	return false;
+}
+
 /* ---- SQL cursors ---- */
 
 struct cursor_at {
@@ -661,6 +737,8 @@ void session_emit(client_t *c, uint8_t reply, const char *str)
 		wire_end(b);
 		break;
 	case 'Z':
+		if (c->batch != NULL && session_batch_step_done(c))
+			return; /* the batch goes on */
 		wire_put_ready(b, session_tx_status(c));
 		break;
 	default:

@@ -41,6 +41,21 @@ void session_free(client_t *c); /* a CL_CLOSED client, from the reaper */
 
 void session_linked(client_t *c, server_t *s); /* pool gave it a server */
 void session_join_held(client_t *c);           /* its transaction opened: held links join */
+
+/*
+ * A query string run statement by statement (a batch: client.c's
+ * run_batch puts each statement in the input as a Query of its own). A
+ * ReadyForQuery due to the client ends one of them: true when the batch
+ * goes on instead (the next statement, or its end: the commit of the
+ * transaction it ran in), false when it is the batch's answer. After an
+ * error the rest of the statements are dropped, as PostgreSQL skips them.
+ */
+bool session_batch_step_done(client_t *c);
+int session_batch_start(client_t *c, const size_t *lens, int n, bool wrap); /* -1: no memory */
+bool session_batch_done_all(const client_t *c); /* the end marker is next */
+bool session_batch_busy(const client_t *c);     /* a statement of it runs: the next waits */
+void session_batch_consumed(client_t *c);       /* a statement of it left the input */
+void session_batch_free(client_t *c);
 void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool session_maybe_release(client_t *c);
 void session_server_lost(client_t *c, server_t *s, const char *why);

@@ -365,7 +365,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		break;
 	}
 	plan_txn(tree, out);
-	if (out->kind != ROUTE_REFUSE)
+	if (out->kind != ROUTE_REFUSE && !out->batch) /* a batch's statements merge on their own */
 		subq_plan_merge(&w, tree,
 		                parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY,
 		                out);

@@ -132,6 +132,9 @@ typedef enum route_step_kind {
 	ROUTE_STEP_SPLIT_COPY,   /* COPY FROM STDIN into a sharded table: the proxy splits the
 	                            rows by their key column (router/copy.h), counts added */
 	ROUTE_STEP_GATHER,       /* a SELECT merged by a gather plan (router/gather.h) */
+	ROUTE_STEP_BATCH,        /* a query string of statements that route differently: the
+	                            executor runs each as a query of its own, in one
+	                            transaction (route_batch_statements cuts the string) */
 	ROUTE_STEP_MOVE,         /* an UPDATE that may set the key to values of other shards:
 	                            it runs on each shard of the set, and the rows whose new
 	                            key belongs elsewhere are deleted there and inserted on
@@ -167,6 +170,8 @@ typedef struct route_plan {
 	                        column list: with the table's columns from the catalog, the
 	                        proxy writes the list in and routes it again
 	                        (route_insert_columns) */
+	bool batch;          /* a string of statements that route differently (or one of which
+	                        must run alone), runnable one by one: ROUTE_STEP_BATCH */
 	bool ids_split;      /* DDL that makes sequences (serial/identity columns of a sharded
 	                        table, CREATE SEQUENCE): each shard runs its own copy, numbered
 	                        so that ids never repeat across shards (route_split_ids); an EACH
@@ -375,6 +380,14 @@ void route_splits_free(route_split_t *s, int n);
 int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
                               int n_params, route_split_t **out, int *n_out, char *err,
                               size_t errlen);
+
+/*
+ * The statements of a query string (plan.batch), each as written (its own
+ * text, without the ';'), malloc'd, in *out (n_out of them); *own_begin when
+ * the first is BEGIN/START TRANSACTION. 0, or -1 with err.
+ */
+int route_batch_statements(const char *sql, char ***out, int *n_out, bool *own_begin, char *err,
+                           size_t errlen);
 
 /*
  * An INSERT ... VALUES without a column list (plan.needs_columns): *query

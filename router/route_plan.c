@@ -714,6 +714,65 @@ static int kind_rank(route_kind_t k)
 	}
 }
 
+/*
+ * A string whose statements cannot run as one statement on the same shards
+ * (they route differently, or one must be sent alone: a split INSERT, a
+ * move, DDL that makes ids, a cursor; COMMIT with writes on several shards).
+ */
+static bool needs_batch(PgQuery__RawStmt *const *stmts, size_t n, const route_plan_t *plans)
+{
+	const route_plan_t *first = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const route_plan_t *p = &plans[i];
+
+		if (is_neutral(stmts[i]->stmt))
+			continue;
+		if (p->split_insert || p->key_move || p->ids_split ||
+		    (p->cursor_op != ROUTE_CURSOR_NONE && p->kind != ROUTE_DEFAULT) ||
+		    (p->is_write && shard_set_count(&p->shards) > 1))
+			return true;
+		if (first != NULL && memcmp(&p->shards, &first->shards, sizeof p->shards) != 0)
+			return true;
+		if (first == NULL)
+			first = p;
+	}
+	return false;
+}
+
+/*
+ * Whether a string can run statement by statement as PostgreSQL runs it:
+ * no COPY (its data would come in the middle), no parameters, and no
+ * transaction control but a BEGIN first and a COMMIT last.
+ */
+static bool batchable(PgQuery__RawStmt *const *stmts, size_t n, const route_plan_t *plans)
+{
+	for (size_t i = 0; i < n; i++) {
+		const PgQuery__Node *s = stmts[i]->stmt;
+
+		if (s == NULL || plans[i].params_missing || plans[i].copy_from_stdin ||
+		    s->node_case == PG_QUERY__NODE__NODE_COPY_STMT)
+			return false;
+		if (s->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT)
+			continue;
+		switch (s->transaction_stmt->kind) {
+		case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+		case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+			if (i != 0)
+				return false;
+			break;
+		case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
+			if (i != n - 1 || i == 0 || s->transaction_stmt->chain ||
+			    stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT)
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	return n > 1;
+}
+
 void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_plan_t *plans,
                   route_plan_t *out)
 {
@@ -728,6 +787,25 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 			*out = plans[i];
 			return;
 		}
+	}
+	if (needs_batch(stmts, n, plans) && batchable(stmts, n, plans)) {
+		/* each statement runs as a query of its own (ROUTE_STEP_BATCH) */
+		memset(out, 0, sizeof *out);
+		out->key_column = -1;
+		out->batch = true;
+		out->kind = ROUTE_ALL;
+		out->merge = ROUTE_MERGE_ONE; /* not used: each statement merges its own answers */
+		plan_all_shards(w->cfg, &out->shards);
+		for (size_t i = 0; i < n; i++) {
+			out->is_write |= plans[i].is_write;
+			out->is_ddl |= plans[i].is_ddl;
+			out->params_missing |= plans[i].params_missing;
+		}
+		plan_reason(out,
+		            "%zu statements that route differently: each runs on its own shards, "
+		            "in one transaction",
+		            n);
+		return;
 	}
 	memset(out, 0, sizeof *out);
 	out->key_column = -1;

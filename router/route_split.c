@@ -275,6 +275,53 @@ void route_splits_free(route_split_t *s, int n)
 	free(s);
 }
 
+/* ---- the statements of a query string ---- */
+
+int route_batch_statements(const char *sql, char ***out, int *n_out, bool *own_begin, char *err,
+                           size_t errlen)
+{
+	route_parsed_t *p = route_parse(sql);
+	size_t len = strlen(sql);
+	char **v = NULL;
+	int n = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	*own_begin = false;
+	if (p == NULL || p->status != PARSED_TREE || p->tree->n_stmts < 2) {
+		route_parsed_free(p);
+		return route_error(err, errlen, "not a string of several statements");
+	}
+	v = calloc(p->tree->n_stmts, sizeof *v);
+	for (size_t i = 0; v != NULL && i < p->tree->n_stmts; i++) {
+		const PgQuery__RawStmt *r = p->tree->stmts[i];
+		size_t at = r->stmt_location >= 0 ? (size_t)r->stmt_location : 0;
+		size_t l = r->stmt_len > 0 ? (size_t)r->stmt_len : len - (at < len ? at : len);
+
+		if (at > len || l > len - at || (v[n] = strndup(sql + at, l)) == NULL) {
+			for (int k = 0; k < n; k++)
+				free(v[k]);
+			free(v);
+			v = NULL;
+			break;
+		}
+		n++;
+	}
+	if (v != NULL && p->tree->stmts[0]->stmt != NULL &&
+	    p->tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT) {
+		PgQuery__TransactionStmtKind k = p->tree->stmts[0]->stmt->transaction_stmt->kind;
+
+		*own_begin = k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN ||
+		             k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START;
+	}
+	route_parsed_free(p);
+	if (v == NULL)
+		return route_error(err, errlen, "out of memory");
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
 /* ---- an INSERT without a column list ---- */
 
 /* The single INSERT ... VALUES of sql without a column list, in p's tree, or NULL. */

@@ -62,6 +62,11 @@ static route_step_t routed_step(const route_plan_t *p)
 	default:
 		break;
 	}
+	if (p->batch) {
+		s = step_of(ROUTE_STEP_BATCH);
+		s.shards = p->shards;
+		return s;
+	}
 	if (p->ids_split)
 		return route_step_each(&p->shards, ROUTE_MERGE_ONE); /* each shard its own copy */
 	if (p->key_move) {
@@ -160,6 +165,8 @@ const char *route_step_kind_name(route_step_kind_t k)
 		return "gather";
 	case ROUTE_STEP_MOVE:
 		return "move";
+	case ROUTE_STEP_BATCH:
+		return "batch";
 	}
 	return "?";
 }
@@ -168,8 +175,9 @@ route_commit_t route_plan_commit(const route_plan_t *p)
 {
 	const route_step_t *step;
 
-	if (p->kind == ROUTE_REFUSE || !p->is_write || p->has_txn_control)
-		return ROUTE_COMMIT_NONE;
+	if (p->kind == ROUTE_REFUSE || !p->is_write || p->has_txn_control || p->batch)
+		return ROUTE_COMMIT_NONE; /* a batch's statements commit as the executor runs them
+		                           */
 	step = route_step_routed(p);
 	if (step->kind == ROUTE_STEP_ONE)
 		return ROUTE_COMMIT_ONE;

@@ -504,6 +504,38 @@ def a_pinned_session_keeps_its_transactions():
 
 
 @test
+def query_strings_across_shards_run_statement_by_statement():
+    """A query string whose statements route differently (psycopg2's execute_batch, `BEGIN;
+    ...; COMMIT` in one string) runs as PostgreSQL runs it: each statement where it routes,
+    in one transaction (its own BEGIN ... COMMIT, or one pgshard opens), the rest skipped after
+    an error and everything of the string rolled back."""
+    import psycopg2.extras
+    reset_tables()
+    c = proxy()
+    cur = c.cursor()
+    psycopg2.extras.execute_batch(cur, "INSERT INTO rt_users (id, name) VALUES (%s, %s)",
+                                  [(i, "u%d" % i) for i in range(1, 21)], page_size=7)
+    check_placement("rt_users", list(range(1, 21)), user_shard)
+    cur.execute("UPDATE rt_users SET n = 1 WHERE id = 1; UPDATE rt_users SET n = 2 WHERE id = 2; "
+                "SELECT id, n FROM rt_users WHERE id IN (1, 2) ORDER BY id")
+    eq(cur.fetchall(), [(1, 1), (2, 2)], "the last statement's rows, after the others ran")
+    try:
+        cur.execute("INSERT INTO rt_users (id) VALUES (101); INSERT INTO rt_users (id) VALUES (1); "
+                    "INSERT INTO rt_users (id) VALUES (102)")
+        raise tp.Failure("a duplicate key in the string went through")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "23505", "the failing statement's error")
+    rows, _ = q(c, "SELECT id FROM rt_users WHERE id > 100")
+    eq(rows, [], "nothing of the failed string stays")
+    cur.execute("BEGIN; UPDATE rt_users SET n = 10 WHERE id = 3; UPDATE rt_users SET n = 10 "
+                "WHERE id = 4; COMMIT")
+    rows, _ = q(c, "SELECT count(*) FROM rt_users WHERE n = 10")
+    eq(rows, [(2,)], "BEGIN ... COMMIT in one string")
+    eq(ids_on_each_shard("pg_prepared_xacts", "gid"), [[]] * N, "prepared transactions left")
+    c.close()
+
+
+@test
 def transactions_span_shards():
     reset_tables()
     a, b = 1, next(i for i in range(2, 100) if user_shard(i) != user_shard(1))

@@ -227,6 +227,17 @@ static inline void expect_refused_with(const char *sql, const route_plan_t *p,
 		expect_refused_with((sql), &p_, (const char *const[]){__VA_ARGS__, NULL});         \
 	} while (0)
 
+/* A string that runs statement by statement (plan.batch, one BATCH step). */
+static inline void expect_batch(const char *sql)
+{
+	route_plan_t p = route(sql);
+
+	if (!p.batch || p.n_steps != 1 || p.steps[0].kind != ROUTE_STEP_BATCH ||
+	    route_plan_commit(&p) != ROUTE_COMMIT_NONE)
+		fail_msg("\"%s\": expected a batch, got %s (reason: %s; error: %s)", sql,
+		         route_kind_name(p.kind), p.reason, p.error);
+}
+
 static inline void expect_reason(const char *sql, const route_plan_t *p, const char *needle)
 {
 	if (strstr(p->reason, needle) == NULL)

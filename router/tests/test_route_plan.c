@@ -45,7 +45,8 @@ static void test_statements_routed_alike_go_together(void **state)
 	expect_default("SELECT 1; SHOW server_version; BEGIN");
 }
 
-static void test_statements_routed_differently_are_refused(void **state)
+/* Statements that route differently run one by one, as PostgreSQL runs a query string. */
+static void test_statements_routed_differently_run_as_a_batch(void **state)
 {
 	int64_t b = key_elsewhere("users", 1);
 	char sql[256];
@@ -55,23 +56,25 @@ static void test_statements_routed_differently_are_refused(void **state)
 	         "SELECT * FROM users WHERE id = 1; SELECT * FROM users WHERE id = "
 	         "%lld",
 	         (long long)b);
-	REFUSED(sql, "send these statements separately");
-	REFUSED("SELECT * FROM users; SELECT * FROM accounts", "separately");
-	REFUSED("SELECT * FROM users WHERE id = 1; SELECT * FROM sites WHERE region_id = 1; "
-	        "SELECT * FROM sites WHERE region_id = 2500",
-	        "separately");
-}
-
-static void test_split_insert_and_commit_of_multi_shard_write_must_be_sent_alone(void **state)
-{
-	int64_t b = key_elsewhere("users", 1);
-	char sql[256];
-
-	(void)state;
+	expect_batch(sql);
+	expect_batch("SELECT * FROM users; SELECT * FROM accounts");
+	expect_batch("SELECT * FROM users WHERE id = 1; SELECT * FROM sites WHERE region_id = 1; "
+	             "SELECT * FROM sites WHERE region_id = 2500");
 	snprintf(sql, sizeof sql, "BEGIN; INSERT INTO users (id) VALUES (1), (%lld)", (long long)b);
-	REFUSED(sql, "multi-row INSERT");
-	REFUSED("BEGIN; UPDATE users SET n = 0; COMMIT", "COMMIT");
+	expect_batch(sql);
+	expect_batch("BEGIN; UPDATE users SET n = 0; COMMIT");
+	expect_batch("UPDATE users SET id = id + 1 WHERE id = 5; UPDATE users SET name = 'x' WHERE "
+	             "id = 5");
+	expect_batch(
+	    "CREATE TABLE orders (id bigserial, user_id bigint); CREATE INDEX ON orders (id)");
+	expect_batch("DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 5; FETCH 1 FROM c");
+	/* what cannot run one by one as PostgreSQL would is still refused */
+	snprintf(sql, sizeof sql,
+	         "SELECT * FROM users WHERE id = 1; COMMIT; SELECT * FROM users WHERE id = %lld",
+	         (long long)b);
+	REFUSED(sql, "separately");
 	REFUSED("INSERT INTO countries (code) VALUES ('x'); COMMIT", "COMMIT");
+	REFUSED("UPDATE users SET n = 0; COPY users FROM STDIN", "COPY");
 }
 
 /* ---- transaction control ---- */
@@ -157,8 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_statements_routed_alike_go_together),
-	    cmocka_unit_test(test_statements_routed_differently_are_refused),
-	    cmocka_unit_test(test_split_insert_and_commit_of_multi_shard_write_must_be_sent_alone),
+	    cmocka_unit_test(test_statements_routed_differently_run_as_a_batch),
 	    cmocka_unit_test(test_transaction_control_statements_are_named),
 	    cmocka_unit_test(test_transaction_control_among_other_statements_is_only_flagged),
 	};

@@ -251,8 +251,7 @@ static void test_cursors_on_one_shard(void **state)
 	assert_int_equal(p.cursor_op, ROUTE_CURSOR_CLOSE_ALL);
 	p = route("DECLARE c CURSOR FOR SELECT * FROM countries");
 	assert_int_equal(p.cursor_op, ROUTE_CURSOR_DECLARE);
-	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 5; FETCH 1 FROM c",
-	        "route differently");
+	expect_batch("DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 5; FETCH 1 FROM c");
 }
 
 static void test_merge_with_co_located_source(void **state)
