@@ -123,7 +123,7 @@ if ! podman image exists "$BASE_IMAGE"; then
 		rm -rf "$rootfs"
 	fi
 	log "importing $CACHE/debian-12-rootfs.tar as $BASE_IMAGE"
-	podman import "$CACHE/debian-12-rootfs.tar" "$BASE_IMAGE" >/dev/null
+	podman import "$CACHE/debian-12-rootfs.tar" "$BASE_IMAGE" >"$CACHE/import.log" 2>&1
 fi
 
 # Can a container run at all? (Networks, DNS by service name and published ports are

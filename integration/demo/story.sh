@@ -15,7 +15,7 @@ INI=${2:?usage: story.sh PGSHARD_BINARY PGSHARD_INI}
 
 chapter() { printf '\n======== %s\n' "$*"; }
 # Statements from standard input through pgshard, each echoed before its result.
-sql() { psql -X -e -v ON_ERROR_STOP=1 "$@"; }
+sql() { psql -X -e -v ON_ERROR_STOP=1; }
 # Where each statement would run; exit status 3 means a statement is refused, which is
 # part of the story (the refusal is printed).
 route() {
