@@ -71,11 +71,17 @@ if [ ! -f "$READY" ]; then
 			[ "$i" -lt 300 ] || die "primary $PRIMARY_HOST not ready after 5 minutes"
 			sleep 1
 		done
-		log "base backup of $PRIMARY_HOST"
-		node_basebackup "$DATA" "$PRIMARY_HOST" "$PORT" /tmp/basebackup.log || {
+		# A few tries: while containers join the network, its name server can fail to
+		# resolve a name for a moment (seen with podman's aardvark-dns: "could not translate
+		# host name"), right after pg_isready resolved it. pg_basebackup empties the data
+		# directory when it fails.
+		for ((try = 1; ; try++)); do
+			log "base backup of $PRIMARY_HOST"
+			if node_basebackup "$DATA" "$PRIMARY_HOST" "$PORT" /tmp/basebackup.log; then break; fi
 			cat /tmp/basebackup.log >&2
-			die "pg_basebackup from $PRIMARY_HOST failed"
-		}
+			[ "$try" -lt 5 ] || die "pg_basebackup from $PRIMARY_HOST failed $try times"
+			sleep 2
+		done
 		node_configure_replica "$DATA" "$PORT" "$NAME"
 		;;
 	*) die "NODE_ROLE must be primary or replica, not '$ROLE'" ;;

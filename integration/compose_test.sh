@@ -87,6 +87,7 @@ done
 # container with "setrlimit ... Operation not permitted". These settings work on an ordinary
 # Debian machine too.
 mkdir -p "$CACHE"
+rm -rf "$CACHE/logs" # a previous failure's
 nofile=$(ulimit -Hn)
 case $nofile in unlimited | '') nofile=1048576 ;; esac
 [ "$nofile" -le 1048576 ] || nofile=1048576
@@ -165,11 +166,20 @@ down() {
 	for c in $(containers_of_project); do podman rm -f "$c" >/dev/null 2>&1 || true; done
 	podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
 }
+# What the containers said, for whoever looks into a failure.
+save_logs() {
+	local c
+	rm -rf "$CACHE/logs"
+	mkdir -p "$CACHE/logs"
+	for c in $(containers_of_project); do podman logs "$c" >"$CACHE/logs/$c.log" 2>&1 || true; done
+	echo "compose: the containers' logs are in $CACHE/logs/" >&2
+}
 finish() {
 	local rc=$?
 	if [ $keep = 1 ]; then
 		log "kept the containers (--keep); down: podman-compose -p $PROJECT -f $COMPOSE_FILE down"
 	elif [ -n "$(containers_of_project)" ]; then
+		[ "$rc" = 0 ] || save_logs
 		down
 		if [ -n "$(containers_of_project)" ]; then
 			echo "compose: containers left behind: $(containers_of_project | tr '\n' ' ')" >&2
@@ -180,7 +190,7 @@ finish() {
 }
 
 # A previous run that was killed may have left its containers.
-down
+if [ -n "$(containers_of_project)" ] || podman network exists "${PROJECT}_default"; then down; fi
 for port in $PORT1 $PORT2; do
 	if wait_port 127.0.0.1 "$port" 0; then
 		echo "compose: port $port is in use (docker/docker-compose.yml publishes pgshard there)" >&2
@@ -214,7 +224,8 @@ on_node() { # SERVICE SQL -> unaligned rows, straight from that node (not throug
 # --- the demo service -----------------------------------------------------------------------
 demo=$(container demo)
 status=""
-for ((i = 0; i < 300; i++)); do
+start=$SECONDS
+while [ $((SECONDS - start)) -lt 300 ]; do
 	status=$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$demo" 2>/dev/null || echo gone)
 	case $status in exited* | gone) break ;; esac
 	sleep 1
@@ -232,13 +243,24 @@ fi
 log "demo service finished"
 
 # --- streaming replication between containers -----------------------------------------------
+# (Waits up to 20 s for each, as integration/cluster.sh does: a WAL receiver that lost its
+# connection reconnects by itself, and is not streaming meanwhile.)
+# (Deadlines by the clock: each podman exec takes a good part of a second.)
 ok=1
 for ((s = 0; s < SHARDS; s++)); do
-	got=$(on_node "shard$s-primary" "SELECT application_name || ' ' || state FROM pg_stat_replication" 2>&1 || true)
-	rec=$(on_node "shard$s-replica" "SELECT pg_is_in_recovery()" 2>&1 || true)
+	start=$SECONDS
+	while :; do
+		got=$(on_node "shard$s-primary" "SELECT application_name || ' ' || state FROM pg_stat_replication" 2>&1 || true)
+		rec=$(on_node "shard$s-replica" "SELECT pg_is_in_recovery()" 2>&1 || true)
+		if [ "$got" = "shard$s-replica streaming" ] && [ "$rec" = t ]; then break; fi
+		[ $((SECONDS - start)) -lt 20 ] || break
+		sleep 0.5
+	done
 	if [ "$got" != "shard$s-replica streaming" ] || [ "$rec" != t ]; then
 		ok=0
 		t_fail "shard $s replica streams" "primary's pg_stat_replication: '$got'; replica in recovery: '$rec'"
+	elif [ $((SECONDS - start)) -gt 2 ]; then
+		echo "compose: shard $s's replica streamed only after $((SECONDS - start)) s (it reconnected)" >&2
 	fi
 done
 [ $ok = 0 ] || t_pass "each shard's replica container streams from its primary container"
@@ -301,7 +323,8 @@ fi
 
 # The replicas replay what the primaries got (within 15 s).
 ok=0
-for ((i = 0; i < 150; i++)); do
+start=$SECONDS
+while [ $((SECONDS - start)) -le 15 ]; do
 	total=0
 	for ((s = 0; s < SHARDS; s++)); do
 		n=$(on_node "shard$s-replica" "SELECT count(*) FROM users WHERE tenant_id BETWEEN 1001 AND 1030" 2>/dev/null || echo 0)
@@ -311,7 +334,7 @@ for ((i = 0; i < 150; i++)); do
 		ok=1
 		break
 	fi
-	sleep 0.1
+	sleep 0.2
 done
 if [ $ok = 1 ]; then
 	t_pass "the replica containers have the 30 tenants' rows"
@@ -357,6 +380,7 @@ fi
 
 # --- down ----------------------------------------------------------------------------------
 if [ $keep = 0 ]; then
+	[ "$T_FAILED" = 0 ] || save_logs
 	log "podman-compose down"
 	down
 	if [ -z "$(containers_of_project)" ]; then
