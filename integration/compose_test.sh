@@ -243,9 +243,11 @@ fi
 log "demo service finished"
 
 # --- streaming replication between containers -----------------------------------------------
-# (Waits up to 20 s for each, as integration/cluster.sh does: a WAL receiver that lost its
-# connection reconnects by itself, and is not streaming meanwhile.)
-# (Deadlines by the clock: each podman exec takes a good part of a second.)
+# Waits up to 90 s for each, as integration/cluster.sh waits for its replicas: podman's name
+# server (aardvark-dns) has been seen failing lookups for a while as containers join the
+# network ("Temporary failure in name resolution"), and a replica's WAL receiver then retries
+# every 5 s until it resolves its primary. Deadlines go by the clock: each podman exec takes
+# a good part of a second.
 ok=1
 for ((s = 0; s < SHARDS; s++)); do
 	start=$SECONDS
@@ -253,7 +255,7 @@ for ((s = 0; s < SHARDS; s++)); do
 		got=$(on_node "shard$s-primary" "SELECT application_name || ' ' || state FROM pg_stat_replication" 2>&1 || true)
 		rec=$(on_node "shard$s-replica" "SELECT pg_is_in_recovery()" 2>&1 || true)
 		if [ "$got" = "shard$s-replica streaming" ] && [ "$rec" = t ]; then break; fi
-		[ $((SECONDS - start)) -lt 20 ] || break
+		[ $((SECONDS - start)) -lt 90 ] || break
 		sleep 0.5
 	done
 	if [ "$got" != "shard$s-replica streaming" ] || [ "$rec" != t ]; then
