@@ -66,11 +66,15 @@ if [ ! -f "$READY" ]; then
 		[ -n "${PRIMARY_HOST:-}" ] || die "PRIMARY_HOST is not set"
 		# The primary's container may still be setting up (or be started later): wait.
 		log "waiting for the primary $PRIMARY_HOST"
+		start=$SECONDS
 		for ((i = 0; ; i++)); do
-			if "$PGBIN/pg_isready" -q -h "$PRIMARY_HOST" -p "$PORT" -U postgres -t 2; then break; fi
-			[ "$i" -lt 300 ] || die "primary $PRIMARY_HOST not ready after 5 minutes"
+			if out=$("$PGBIN/pg_isready" -h "$PRIMARY_HOST" -p "$PORT" -U postgres -t 2 2>&1); then break; fi
+			# Say why now and then (a name that does not resolve shows here).
+			[ $((i % 10)) != 2 ] || log "still waiting for $PRIMARY_HOST: $out"
+			[ $((SECONDS - start)) -lt 300 ] || die "primary $PRIMARY_HOST not ready after 5 minutes: $out"
 			sleep 1
 		done
+		[ "$i" = 0 ] || log "$PRIMARY_HOST ready after $((SECONDS - start)) s"
 		# A few tries: while containers join the network, its name server can fail to
 		# resolve a name for a moment (seen with podman's aardvark-dns: "could not translate
 		# host name"), right after pg_isready resolved it. pg_basebackup empties the data

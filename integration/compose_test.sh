@@ -262,7 +262,7 @@ for ((s = 0; s < SHARDS; s++)); do
 		ok=0
 		t_fail "shard $s replica streams" "primary's pg_stat_replication: '$got'; replica in recovery: '$rec'"
 	elif [ $((SECONDS - start)) -gt 2 ]; then
-		echo "compose: shard $s's replica streamed only after $((SECONDS - start)) s (it reconnected)" >&2
+		echo "compose: shard $s's replica streamed only after $((SECONDS - start)) more s (set up late or reconnected: name lookups)" >&2
 	fi
 done
 [ $ok = 0 ] || t_pass "each shard's replica container streams from its primary container"
