@@ -25,11 +25,11 @@
 # Must run as root (servers run as the postgres OS user via runuser) or as postgres.
 set -euo pipefail
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PG_OS_USER=postgres
-APP_USER=app
-APP_PASSWORD=app-secret
-APP_DB=app
+# The steps for each node (initdb, configuration, role and database, base backup) are
+# integration/pgnode.sh's, shared with the containers of docker/docker-compose.yml.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=integration/pgnode.sh
+. "$HERE/pgnode.sh"
 
 # The caller may have sourced an env.sh: never let libpq variables steer our own clients.
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGPASSWORD PGPASSFILE PGDATABASE PGSERVICE \
@@ -46,21 +46,11 @@ usage() {
 	exit 2
 }
 
-# Runs a command as the postgres OS user, from a directory it can enter.
-as_pg() {
-	if [ "$(id -un)" = "$PG_OS_USER" ]; then
-		(cd / && "$@")
-	else
-		(cd / && runuser -u "$PG_OS_USER" -- "$@")
-	fi
-}
-
-# Superuser SQL over the unix socket (trusted), as any OS user that can reach the socket.
+# Superuser SQL over the cluster's unix socket directory.
 psql_su() {
 	local port=$1
 	shift
-	PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
-		-h "$SOCK" -p "$port" -U postgres -d postgres "$@"
+	node_psql "$SOCK" "$port" "$@"
 }
 
 port_busy() {
@@ -275,11 +265,8 @@ cmd_start() {
 	in_range "$pool_size" 1 100000 || die "--pool-size must be an integer >= 1"
 	in_range "$workers" 1 1024 || die "--workers must be an integer 1..1024"
 	[ $((base + 10 * (shards - 1) + replicas)) -le 65535 ] || die "ports beyond 65535"
-	local hba_method password_encryption=scram-sha-256
 	case $auth in
-	trust) hba_method=trust ;;
-	md5) hba_method=md5 password_encryption=md5 ;;
-	scram-sha-256) hba_method=scram-sha-256 ;;
+	trust | md5 | scram-sha-256) ;;
 	*) die "--auth must be trust, md5 or scram-sha-256" ;;
 	esac
 	[ -x "$PGBIN/initdb" ] || die "no PostgreSQL binaries in $PGBIN (run integration/install-deps.sh)"
@@ -354,8 +341,7 @@ cmd_start() {
 	log "initdb $shards primaries (auth $auth, locale $locale) in $ROOT"
 	local pids=() pid
 	for ((i = 0; i < shards; i++)); do
-		as_pg "$PGBIN/initdb" -D "$ROOT/shard$i-primary" -U postgres -A trust --no-sync \
-			-E UTF8 --locale="$locale" >"$LOGDIR/initdb-shard$i.log" 2>&1 &
+		node_initdb "$ROOT/shard$i-primary" "$locale" "$LOGDIR/initdb-shard$i.log" &
 		pids+=($!)
 	done
 	local failed=0
@@ -363,37 +349,8 @@ cmd_start() {
 	[ $failed -eq 0 ] || die "initdb failed (see $LOGDIR/initdb-shard*.log)"
 
 	for ((i = 0; i < shards; i++)); do
-		local d=$ROOT/shard$i-primary
-		cat >>"$d/postgresql.conf" <<EOF
-
-# --- integration/cluster.sh ---
-listen_addresses = '127.0.0.1'
-port = $((base + 10 * i))
-unix_socket_directories = '$SOCK'
-max_connections = 200
-# two-phase commit (pgshard's commits on several shards, and its recovery); the replicas get
-# this file with their base backup: a hot standby needs at least its primary's value
-max_prepared_transactions = 100
-password_encryption = $password_encryption
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = replica
-max_wal_senders = 10
-wal_keep_size = 256MB
-hot_standby = on
-hot_standby_feedback = on
-cluster_name = 'shard$i-primary'
-log_line_prefix = '%m [%p] %q%u@%d '
-EOF
-		cat >"$d/pg_hba.conf" <<EOF
-# integration/cluster.sh: TCP clients use the --auth method ($auth); unix sockets trusted.
-local   all          all                    trust
-local   replication  all                    trust
-host    replication  all    127.0.0.1/32    trust
-host    all          all    127.0.0.1/32    $hba_method
-EOF
-		chown "$PG_OS_USER:" "$d/pg_hba.conf" "$d/postgresql.conf"
+		node_configure_primary "$ROOT/shard$i-primary" $((base + 10 * i)) 127.0.0.1 "$SOCK" \
+			"shard$i-primary" "$auth" 127.0.0.1/32
 	done
 
 	start_nodes() { # names...; pg_ctl start -w in parallel
@@ -412,10 +369,7 @@ EOF
 
 	pids=()
 	for ((i = 0; i < shards; i++)); do
-		psql_su $((base + 10 * i)) \
-			-c "SET password_encryption = '$password_encryption'" \
-			-c "CREATE ROLE $APP_USER LOGIN CREATEDB PASSWORD '$APP_PASSWORD'" \
-			-c "CREATE DATABASE $APP_DB OWNER $APP_USER" &
+		node_create_app "$SOCK" $((base + 10 * i)) "$auth" &
 		pids+=($!)
 	done
 	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
@@ -429,8 +383,7 @@ EOF
 			for ((j = 0; j < replicas; j++)); do
 				local rn=shard$i-replica$j
 				rnames+=("$rn")
-				as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p $((base + 10 * i)) -U postgres \
-					-D "$ROOT/$rn" -R -X stream -c fast --no-sync >"$LOGDIR/basebackup-$rn.log" 2>&1 &
+				node_basebackup "$ROOT/$rn" 127.0.0.1 $((base + 10 * i)) "$LOGDIR/basebackup-$rn.log" &
 				pids+=($!)
 			done
 		done
@@ -439,11 +392,7 @@ EOF
 		[ $failed -eq 0 ] || die "pg_basebackup failed (see $LOGDIR/basebackup-*.log)"
 		for ((i = 0; i < shards; i++)); do
 			for ((j = 0; j < replicas; j++)); do
-				cat >>"$ROOT/shard$i-replica$j/postgresql.conf" <<EOF
-# --- integration/cluster.sh: replica $j of shard $i ---
-port = $((base + 10 * i + 1 + j))
-cluster_name = 'shard$i-replica$j'
-EOF
+				node_configure_replica "$ROOT/shard$i-replica$j" $((base + 10 * i + 1 + j)) "shard$i-replica$j"
 			done
 		done
 		log "starting replicas on ports ${replica_ports[*]}"
@@ -492,29 +441,7 @@ EOF
 		if [ "$tables" = yes ]; then
 			local all
 			all=$(seq -s ', ' 0 $((shards - 1)))
-			echo
-			echo "; pgbench's tables, sharded on a consistent-hash ring (co-located by value)"
-			echo "[map.bench]"
-			echo "kind = hash"
-			echo "key = bigint"
-			echo "shards = $all"
-			echo "vnodes = 256"
-			echo
-			echo "[table.pgbench_accounts]"
-			echo "key = aid"
-			echo "map = bench"
-			echo
-			echo "[table.pgbench_tellers]"
-			echo "key = tid"
-			echo "map = bench"
-			echo
-			echo "[table.pgbench_branches]"
-			echo "key = bid"
-			echo "map = bench"
-			echo
-			echo "[table.pgbench_history]"
-			echo "key = aid"
-			echo "map = bench"
+			"$HERE/pgshard-tables.sh" bench "$shards"
 			echo
 			echo "; the tables of integration/tests/test_routing.sh"
 			echo "[map.users]"

@@ -3,7 +3,9 @@
 # local cluster (2 shards, each a primary with a streaming replica), starts
 # pgshard in front of it, loads pgbench data through pgshard, runs pgbench and
 # a psql query through it (pgbench's tables are sharded by key over both
-# shards), shows where statements go, and leaves everything running.
+# shards), shows where statements go, then tells the demo application's story
+# (integration/demo/story.sh: one tenant's rows, scatter-gather, co-located joins,
+# a transaction across shards, what is refused), and leaves everything running.
 #
 #   integration/demo.sh          set up and run the demo
 #   integration/demo.sh stop     stop pgshard and the cluster
@@ -27,6 +29,8 @@ cmake --build build -j"$(nproc)" >/dev/null
 
 integration/cluster.sh start "$DIR" --shards 2 --replicas 1 --port 5440 \
 	--auth scram-sha-256 --proxy-port 6432 --pool-size 8
+# The demo application's tables (integration/demo/schema.sql), as the compose demo has them.
+integration/pgshard-tables.sh demo 2 >>"$DIR/pgshard.ini"
 pgshard_start "$DIR" "$ROOT/build/pgshard"
 
 # shellcheck source=/dev/null
@@ -52,6 +56,11 @@ echo "demo: where statements go (pgshard --route)"
 	"update pgbench_accounts set abalance = 0 where aid in (1, 2, 3)" \
 	"select count(*) from pgbench_accounts" \
 	"select bid, avg(abalance) from pgbench_accounts group by bid order by 2 desc limit 3" || true
+
+echo "demo: the demo application's story (integration/demo/story.sh)"
+shard_hosts=""
+for p in $SHARD_PORTS; do shard_hosts="$shard_hosts 127.0.0.1:$p"; done
+DEMO_SHARDS=${shard_hosts# } integration/demo/story.sh "$ROOT/build/pgshard" "$DIR/pgshard.ini"
 
 cat <<MSG
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs what pgshard needs to build, test and demo on Debian 12, then node-postgres.
 #
-#   integration/install-deps.sh
+#   integration/install-deps.sh               everything below
+#   integration/install-deps.sh --build-only  only what building pgshard needs (docker/Dockerfile's
+#                                             build stage): no servers, locale, node-postgres
+#   integration/install-deps.sh --containers  only the container tools that
+#                                             integration/compose_test.sh runs docker/ with:
+#                                             podman, podman-compose, debootstrap (base image)
 #
 # Idempotent: apt is only called when a package is missing, npm only when
 # integration/node_modules/pg is missing. Works with no standard input (CI, docker build).
@@ -12,14 +17,40 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-PACKAGES=(
-	build-essential cmake pkg-config clang-format
-	clang libclang-rt-14-dev # the fuzz targets (integration/fuzz.sh): libFuzzer is in the rt package
+mode=all
+case ${1:-} in
+"") ;;
+--build-only) mode=build ;;
+--containers) mode=containers ;;
+*)
+	echo "usage: integration/install-deps.sh [--build-only | --containers]" >&2
+	exit 2
+	;;
+esac
+
+BUILD_PACKAGES=(
+	build-essential cmake pkg-config
 	libevent-dev libpq-dev libinih-dev libcmocka-dev libpg-query-dev libprotobuf-c-dev uthash-dev libxxhash-dev libssl-dev
-	postgresql postgresql-contrib postgresql-client pgbouncer
-	python3-psycopg2 python3-xxhash nodejs npm procps iproute2 locales
-	ca-certificates # npm's registry is HTTPS (not pulled in with --no-install-recommends)
 )
+# runc, not crun: crun refuses the mixed cgroup v1/v2 layout of some CI sandboxes; netavark and
+# aardvark-dns give compose networks DNS by service name; debootstrap makes the base image
+# where no container registry is reachable (integration/compose_test.sh).
+CONTAINER_PACKAGES=(
+	podman podman-compose runc netavark aardvark-dns conmon uidmap iptables debootstrap
+)
+case $mode in
+build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+containers) PACKAGES=("${CONTAINER_PACKAGES[@]}") ;;
+all)
+	PACKAGES=(
+		"${BUILD_PACKAGES[@]}" clang-format
+		clang libclang-rt-14-dev # the fuzz targets (integration/fuzz.sh): libFuzzer is in the rt package
+		postgresql postgresql-contrib postgresql-client pgbouncer
+		python3-psycopg2 python3-xxhash nodejs npm procps iproute2 locales
+		ca-certificates # npm's registry is HTTPS (not pulled in with --no-install-recommends)
+	)
+	;;
+esac
 
 log() { printf 'install-deps: %s\n' "$*"; }
 
@@ -69,6 +100,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	trap - EXIT
 else
 	log "all Debian packages present"
+fi
+
+if [ "$mode" != all ]; then
+	log "done"
+	exit 0
 fi
 
 # --- the en_US.UTF-8 locale: the integration cluster sorts text by it ----------------------

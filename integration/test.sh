@@ -4,7 +4,9 @@
 # the unit tests in both builds, then each libFuzzer target for a short fixed
 # time (integration/fuzz.sh: one count per target; a target that does not
 # build counts as failed), then the integration suites against a real local
-# cluster through the sanitizer build, and prints one closing line
+# cluster through the sanitizer build, then the compose demo in containers
+# (integration/compose_test.sh: podman; a machine where containers cannot run
+# counts as one failure, said loudly), and prints one closing line
 # "N passed, N failed" over everything.
 #
 #   integration/test.sh [--skip-install] [--unit-only]
@@ -106,6 +108,36 @@ if [ $unit_only = 0 ]; then
 	if [ "$rc" != 0 ] && { [ -z "$line" ] || [ "${f:-0}" = 0 ]; }; then
 		echo "test: integration run exited $rc" >&2
 		failed=$((failed + 1))
+	fi
+fi
+
+if [ $unit_only = 0 ]; then
+	echo "== compose demo in containers (integration/compose_test.sh)"
+	out_file=$(mktemp)
+	compose_args=()
+	[ $skip_install = 0 ] || compose_args=(--skip-install)
+	set +e
+	integration/compose_test.sh "${compose_args[@]}" 2>&1 | tee "$out_file"
+	rc=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out_file" | tail -1 || true)
+	rm -f "$out_file"
+	if [ "$rc" = 77 ]; then
+		# compose_test.sh said why above; a test that could not run is not a pass.
+		echo "test: THE COMPOSE DEMO WAS NOT TESTED: containers cannot run here (exit 77), counted as failed" >&2
+		failed=$((failed + 1))
+	else
+		f=0
+		if [ -n "$line" ]; then
+			p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
+			f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+			passed=$((passed + p))
+			failed=$((failed + f))
+		fi
+		if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+			echo "test: compose test exited $rc" >&2
+			failed=$((failed + 1))
+		fi
 	fi
 fi
 
