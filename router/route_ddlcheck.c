@@ -135,6 +135,10 @@ static void check_foreign(walk_t *w, const char *from_name, const cfg_table_t *f
 	if (to->map == from->map && k >= 0 && (size_t)k < c->n_pk_attrs &&
 	    streq(tree_str_of(c->pk_attrs[k]), to->key))
 		return;
+	/* REFERENCES t without columns: its primary key; a key column of the same name in the
+	 * foreign key (FOREIGN KEY (tenant_id, user_id) REFERENCES users) pairs the keys */
+	if (to->map == from->map && c->n_pk_attrs == 0 && k >= 0 && streq(from->key, to->key))
+		return;
 	if (to->map == from->map && c->n_pk_attrs == 0)
 		walk_refuse(
 		    w,

@@ -487,6 +487,14 @@ static void test_constraints_that_cannot_hold_across_shards_are_refused(void **s
 	    "FOREIGN KEY from sharded table orders", "pairs orders's shard key user_id");
 	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES users)",
 	        "must name the referenced columns");
+	{
+		route_plan_t p =
+		    route("CREATE TABLE orders (id bigint, user_id bigint, FOREIGN KEY "
+		          "(user_id, id) REFERENCES orders)");
+
+		/* the same key column in both: the keys pair */
+		assert_int_equal(p.kind, ROUTE_ALL);
+	}
 	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES sites (region_id))",
 	        "both tables are on one map");
 	REFUSED("CREATE TABLE orders (id bigint, user_id bigint REFERENCES audit (id))",
