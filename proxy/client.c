@@ -26,9 +26,11 @@
 #include "proxy/forward.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
+#include "proxy/pending.h"
 #include "proxy/relay.h"
 #include "proxy/routejob.h"
 #include "proxy/sbuf.h"
+#include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
@@ -413,8 +415,11 @@ static int with_columns(client_t *c, struct evbuffer *in, size_t *total, const c
 		if (r == 1) {
 			free(c->columns_tried);
 			c->columns_tried = strdup(table);
-			rc = c->columns_tried != NULL && colfetch_start(c, query, table) == 0 ? 0
-			                                                                      : -1;
+			rc = c->columns_tried != NULL && colfetch_start(c, table) == 0 &&
+			             server_query(c->server, &c->worker->scratch, query, 'k',
+			                          PEND_SWALLOW) == 0
+			         ? 0
+			         : -1;
 			if (rc < 0)
 				session_fail_status(c, PX_NOMEM);
 		} else {

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/pending.h"
-#include "proxy/server.h"
 #include "proxy/wire.h"
 
 /* Entries kept per worker; past that the cache starts again empty. */
@@ -138,7 +136,7 @@ void colfetch_free(client_t *c)
 	c->colfetch = NULL;
 }
 
-int colfetch_start(client_t *c, const char *query, const char *table)
+int colfetch_start(client_t *c, const char *table)
 {
 	struct colfetch *f = calloc(1, sizeof *f);
 
@@ -148,8 +146,7 @@ int colfetch_start(client_t *c, const char *query, const char *table)
 	c->colfetch = f;
 	f->db = strdup(c->database);
 	f->table = strdup(table);
-	if (f->db == NULL || f->table == NULL ||
-	    server_query(c->server, &c->worker->scratch, query, 'k', PEND_SWALLOW) < 0) {
+	if (f->db == NULL || f->table == NULL) {
 		colfetch_free(c);
 		return -1;
 	}

@@ -26,12 +26,12 @@ bool colcache_get(worker_t *w, const char *db, const char *table, char *const **
 void colcache_ddl(void);
 
 /*
- * Fetching a table's columns on the client's current server: the catalog
- * query runs as a swallowed statement (pending mark 'k'); its rows come to
- * colfetch_row, its end to colfetch_done, which fills the worker's cache
- * unless the query failed. 0, or -1 when memory runs out.
+ * Fetching a table's columns: the caller runs the catalog query on the
+ * client's current server as a swallowed statement (pending mark 'k'); its
+ * rows come to colfetch_row, its end to colfetch_done, which fills the
+ * worker's cache unless the query failed. 0, or -1 when memory runs out.
  */
-int colfetch_start(client_t *c, const char *query, const char *table);
+int colfetch_start(client_t *c, const char *table);
 void colfetch_row(client_t *c, const uint8_t *body, size_t len);
 void colfetch_failed(client_t *c);
 void colfetch_done(client_t *c);

@@ -451,6 +451,8 @@ int route_split_ids(const route_ctx_t *ctx, const char *sql, const shard_set_t *
 	splits = NULL;
 	rc = 0;
 out:
-	route_splits_free(splits, n);
+	for (int i = 0; splits != NULL && i < n; i++)
+		free(splits[i].sql);
+	free(splits);
 	return rc;
 }
