@@ -175,6 +175,18 @@ static PgQuery__Node *combine(gather_t *g, PgQuery__Node *n)
 			    shown);
 			return NULL;
 		}
+		for (size_t i = 0; i < f->n_args; i++)
+			if (f->args[i]->node_case == NODE(ROW_EXPR)) {
+				/* the shards' rows would reach the final query as text, which an
+				 * anonymous record type cannot read back */
+				tree_refuse(
+				    &g->t,
+				    "%s(DISTINCT (a, b, ...)) across shards is not supported; "
+				    "give DISTINCT one value per row, e.g. %s(DISTINCT "
+				    "format('%%s|%%s', a, b))",
+				    shown, shown);
+				return NULL;
+			}
 		/* each distinct argument reaches the final query, which aggregates them itself */
 		copy = tree_copy(&g->t, n);
 		if (copy == NULL)

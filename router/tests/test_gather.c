@@ -429,6 +429,11 @@ static void test_distinct_aggregates_ship_their_arguments_as_groups(void **state
 	    "SELECT note AS c0, count(*) AS c1 FROM orders GROUP BY 1",
 	    "SELECT count(DISTINCT pgshard_p.c0) AS count, COALESCE(sum(pgshard_p.c1)::<TYPE "
 	    "c1>, 0) AS count FROM <ROWS pgshard_p>");
+	/* a row of values comes back as an anonymous record, which no text input reads */
+	expect_refused("SELECT count(DISTINCT (user_id, note)) FROM orders",
+	               "DISTINCT (a, b, ...)");
+	expect_refused("SELECT count(DISTINCT ROW(user_id, note)) FROM orders",
+	               "DISTINCT (a, b, ...)");
 	expect_final("SELECT user_id, sum(DISTINCT total), string_agg(DISTINCT note, ',' ORDER BY "
 	             "note) FROM orders GROUP BY user_id",
 	             "SELECT user_id AS c0, total AS c1, note AS c2 FROM orders GROUP BY 1, 2, 3",
