@@ -102,7 +102,17 @@ UPDATE plans SET monthly_price = 15 WHERE plan_id = 2;
 SQL
 route "UPDATE plans SET monthly_price = 15 WHERE plan_id = 2"
 
-chapter "7. what pgshard refuses (SQLSTATE 0A000), and why"
+chapter "7. a user moves to another tenant: an UPDATE of the key moves the row"
+echo "-- the row is deleted on its old shard and inserted on its new one, in one transaction:"
+sql <<'SQL'
+INSERT INTO users (tenant_id, user_id, email, plan_id) VALUES (1, 100, 'mover@tenant1.example', 1);
+UPDATE users SET tenant_id = 2 WHERE tenant_id = 1 AND user_id = 100 RETURNING tenant_id, user_id, email;
+SELECT tenant_id, user_id, email FROM users WHERE user_id = 100;
+DELETE FROM users WHERE tenant_id = 2 AND user_id = 100;
+SQL
+route "UPDATE users SET tenant_id = 2 WHERE tenant_id = 1 AND user_id = 100"
+
+chapter "8. what pgshard refuses (SQLSTATE 0A000), and why"
 echo "-- users and events are on different maps: no statement combines them (yet); query each"
 if sql <<'SQL' 2>&1; then
 SELECT u.email, e.kind FROM users u JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1;
@@ -118,5 +128,5 @@ cat <<'MSG'
   health, but every statement still runs on the shard's primary (replica reads are a later
   issue; this chapter will show one when they land).
 - Joins across maps (users with events above): refused today; application-level joins, run by
-  pgshard in steps, will be added to chapter 7's place when they land.
+  pgshard in steps, will be added to chapter 8's place when they land.
 MSG
