@@ -108,6 +108,8 @@ export CONTAINERS_CONF=$CACHE/containers.conf
 if ! podman image exists "$BASE_IMAGE"; then
 	if [ ! -s "$CACHE/debian-12-rootfs.tar" ]; then
 		log "making the base image: debootstrap --variant=minbase bookworm (about a minute)"
+		# what a run stopped in the middle of this step left behind
+		rm -rf "$CACHE"/rootfs.* "$CACHE/debian-12-rootfs.tar.part"
 		rootfs=$(mktemp -d "$CACHE/rootfs.XXXXXX")
 		if ! debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian \
 			>"$CACHE/debootstrap.log" 2>&1; then
