@@ -611,15 +611,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 
 	switch (type) {
 	case 'Z':
-		if (head->msg == 'Q' && s->syncing_params) {
-			/* a failed sync is the statement's error (kept below), not the session's */
-			s->syncing_params = false;
-			s->params_hash = s->sync_error == NULL ? c->params_hash : 0;
-			free(s->sync_error);
-			s->sync_error = NULL;
-		}
-		s->tx_status = (char)msg[5];
-		pending_pop(&s->pending);
+		server_swallowed_ready(s, c->params_hash, (char)msg[5]);
 		break;
 	case 'E':
 		if (s->syncing_params)

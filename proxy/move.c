@@ -394,14 +394,7 @@ static void joined_reply(client_t *c, move_t *mv, server_t *s, uint8_t type, con
 {
 	switch (type) {
 	case 'Z':
-		if (s->syncing_params) {
-			s->syncing_params = false;
-			s->params_hash = s->sync_error == NULL ? c->params_hash : 0;
-			free(s->sync_error);
-			s->sync_error = NULL;
-		}
-		s->tx_status = (char)msg[5];
-		pending_pop(&s->pending);
+		server_swallowed_ready(s, c->params_hash, (char)msg[5]);
 		break;
 	case 'E':
 		if (s->syncing_params)

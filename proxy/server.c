@@ -90,6 +90,21 @@ void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len)
 	}
 }
 
+void server_swallowed_ready(server_t *s, uint64_t params_hash, char status)
+{
+	pending_t *head = pending_head(&s->pending);
+
+	if (head != NULL && head->msg == 'Q' && s->syncing_params) {
+		/* a failed sync is the statement's error (its caller kept it), not the session's */
+		s->syncing_params = false;
+		s->params_hash = s->sync_error == NULL ? params_hash : 0;
+		free(s->sync_error);
+		s->sync_error = NULL;
+	}
+	s->tx_status = status;
+	pending_pop(&s->pending);
+}
+
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
                  pending_action_t action)
 {

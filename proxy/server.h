@@ -13,6 +13,12 @@ void server_free(server_t *s); /* an SV_CLOSED server, from the reaper */
 int server_send(server_t *s, const void *data, size_t len);
 /* The first ErrorResponse body of a settings sync, kept for the client. */
 void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
+/*
+ * The ReadyForQuery of a message the proxy sent on its own (PEND_SWALLOW at
+ * the head): a settings sync it ends is over (params_hash: the client's, in
+ * effect now unless the sync failed), and the entry is done.
+ */
+void server_swallowed_ready(server_t *s, uint64_t params_hash, char status);
 /* Send a simple Query the proxy makes, noted in the pending queue as pend_msg/action. */
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
                  pending_action_t action);
