@@ -474,32 +474,16 @@ void commit_reply(client_t *c, server_t *s)
 	commit_t *k = c->commit;
 	part_t *p = part_of(k, s);
 	struct evbuffer *in = s->sb.in;
-	size_t max = context_cfg(c->worker)->max_message_size;
 
 	if (p == NULL)
 		return;
 	while (p->waiting > 0 && c->commit == k && !c->closing) {
-		uint8_t hdr[WIRE_HEADER_LEN], type;
+		uint8_t type;
 		size_t total;
 		const uint8_t *msg;
 
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		if (session_server_message(c, s, &type, &total, &msg) != 1)
 			return;
-		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
-		case WIRE_FRAME_NEED_MORE:
-			return;
-		case WIRE_FRAME_OK:
-			break;
-		default:
-			session_server_lost(c, s, "invalid message from server");
-			server_close(s, "invalid message length");
-			return;
-		}
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
-		if (msg == NULL) {
-			session_fail_status(c, PX_NOMEM);
-			return;
-		}
 		switch (type) {
 		case 'E': {
 			const char *code = wire_error_field(msg + 5, total - 5, 'C');

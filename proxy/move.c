@@ -509,14 +509,12 @@ static void advance(client_t *c, move_t *mv);
 static void read_member(client_t *c, move_t *mv, member_t *m)
 {
 	server_t *s = m->s;
-	size_t max = context_cfg(c->worker)->max_message_size;
 
 	while (s != NULL && m->waiting > 0 && c->move == mv && !c->closing) {
-		struct evbuffer *in = s->sb.in;
-		uint8_t hdr[WIRE_HEADER_LEN], type;
 		pending_t *head = pending_head(&s->pending);
 		const uint8_t *msg;
 		size_t total;
+		uint8_t type;
 
 		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
 			/* the client reads the RETURNING rows slower than they come */
@@ -524,21 +522,10 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (evbuffer_copyout(in, hdr, sizeof hdr) < (ev_ssize_t)sizeof hdr)
+		if (session_server_message(c, s, &type, &total, &msg) != 1)
 			return;
-		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
-		case WIRE_FRAME_NEED_MORE:
-			return;
-		case WIRE_FRAME_OK:
-			break;
-		default:
-			session_server_lost(c, s, "invalid message from server");
-			server_close(s, "invalid message length");
-			return;
-		}
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
-		if (msg == NULL || head == NULL) {
-			session_fail_status(c, msg == NULL ? PX_NOMEM : PX_INTERNAL);
+		if (head == NULL) {
+			session_fail_status(c, PX_INTERNAL);
 			return;
 		}
 		if (head->msg == PEND_COLUMNS || head->msg == PEND_UPDATE ||
@@ -546,7 +533,7 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 			own_reply(c, mv, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, mv, s, type, msg, total);
-		evbuffer_drain(in, total);
+		evbuffer_drain(s->sb.in, total);
 	}
 }
 

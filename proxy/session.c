@@ -415,6 +415,33 @@ void session_server_lost(client_t *c, server_t *s, const char *why)
 	session_fail(c, "FATAL", "08006", "pgshard: server connection lost: %s", why);
 }
 
+int session_server_message(client_t *c, server_t *s, uint8_t *type, size_t *total,
+                           const uint8_t **msg)
+{
+	struct evbuffer *in = s->sb.in;
+	uint8_t hdr[WIRE_HEADER_LEN];
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		return 0;
+	switch (wire_frame(hdr, evbuffer_get_length(in), context_cfg(c->worker)->max_message_size,
+	                   type, total)) {
+	case WIRE_FRAME_NEED_MORE:
+		return 0;
+	case WIRE_FRAME_OK:
+		break;
+	default:
+		session_server_lost(c, s, "invalid message from server");
+		server_close(s, "invalid message length");
+		return -1;
+	}
+	*msg = evbuffer_pullup(in, (ev_ssize_t)*total);
+	if (*msg == NULL) {
+		session_fail_status(c, PX_NOMEM);
+		return -1;
+	}
+	return 1;
+}
+
 char session_tx_status(const client_t *c)
 {
 	return tx_status(&c->tx);

@@ -59,6 +59,14 @@ void session_batch_free(client_t *c);
 void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool session_maybe_release(client_t *c);
 void session_server_lost(client_t *c, server_t *s, const char *why);
+/*
+ * The next whole message from s for c's statement: 1 with its type, length
+ * and bytes (pulled up, still in s's input: the caller drains it), 0 when
+ * it has not all come yet, -1 when s broke the protocol (the client is
+ * told, s closed) or memory ran out (the client failed).
+ */
+int session_server_message(client_t *c, server_t *s, uint8_t *type, size_t *total,
+                           const uint8_t **msg);
 char session_tx_status(const client_t *c);
 void session_note_status(client_t *c, char status); /* a ReadyForQuery from a link */
 void session_tx_fail(client_t *c);                  /* an error inside the transaction */
