@@ -17,6 +17,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -382,4 +383,50 @@ char *route_quote_literal(const char *s)
 	out[k++] = '\'';
 	out[k] = '\0';
 	return out;
+}
+
+char *route_quote_relation(const char *schema, const char *rel)
+{
+	size_t n = 2 * strlen(rel) + 4 + (schema != NULL ? 2 * strlen(schema) + 3 : 0), k = 0;
+	char *out = malloc(n);
+
+	if (out == NULL)
+		return NULL;
+	for (int part = schema != NULL && schema[0] != '\0' ? 0 : 1; part < 2; part++) {
+		const char *name = part == 0 ? schema : rel;
+
+		if (part == 1 && k > 0)
+			out[k++] = '.';
+		out[k++] = '"';
+		for (; *name != '\0'; name++) {
+			if (*name == '"')
+				out[k++] = '"';
+			out[k++] = *name;
+		}
+		out[k++] = '"';
+	}
+	out[k] = '\0';
+	return out;
+}
+
+char *route_columns_sql(const char *relation, bool with_types, bool insertable, bool must_exist)
+{
+	char *lit = route_quote_literal(relation), *sql;
+	size_t n;
+
+	if (lit == NULL)
+		return NULL;
+	n = strlen(lit) + 400;
+	sql = malloc(n);
+	if (sql != NULL)
+		snprintf(sql, n,
+		         "SELECT attname%s FROM pg_catalog.pg_attribute WHERE attrelid "
+		         "OPERATOR(pg_catalog.=) %s%s%s AND attnum OPERATOR(pg_catalog.>) "
+		         "0::pg_catalog.int2 AND NOT attisdropped%s ORDER BY attnum",
+		         with_types ? ", atttypid" : "",
+		         must_exist ? "" : "pg_catalog.to_regclass(", lit,
+		         must_exist ? "::pg_catalog.regclass" : ")::pg_catalog.oid",
+		         insertable ? " AND attgenerated OPERATOR(pg_catalog.=) ''" : "");
+	free(lit);
+	return sql;
 }

@@ -57,4 +57,16 @@ void route_sets_free(route_set_t *sets, int n);
  * backslash) into a new heap string. */
 char *route_quote_literal(const char *s);
 
+/* rel, or schema.rel when schema is given, as quoted identifiers ("..." with " doubled: the
+ * names exactly, whatever their case), into a new heap string. */
+char *route_quote_relation(const char *schema, const char *rel);
+
+/*
+ * The catalog query for the columns of `relation` (quoted, as route_quote_relation writes
+ * it), in order, dropped ones left out: attname, and atttypid when with_types; only those an
+ * INSERT can set (not generated) when insertable. When there is no such table: an error when
+ * must_exist, else no rows. A new heap string, NULL when memory runs out.
+ */
+char *route_columns_sql(const char *relation, bool with_types, bool insertable, bool must_exist);
+
 #endif

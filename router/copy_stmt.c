@@ -624,50 +624,11 @@ int copy_check_encoding(const copy_opts_t *o, const char *client_encoding, char 
 
 /* ---- the table's columns ---- */
 
-/* name as a quoted identifier, "..." with " doubled: the name exactly, whatever its case. */
-static char *quote_ident(char *out, const char *name)
-{
-	*out++ = '"';
-	for (; *name != '\0'; name++) {
-		if (*name == '"')
-			*out++ = '"';
-		*out++ = *name;
-	}
-	*out++ = '"';
-	return out;
-}
-
 char *copy_columns_sql(const copy_opts_t *o)
 {
-	static const char head[] =
-	    "SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid "
-	    "OPERATOR(pg_catalog.=) pg_catalog.to_regclass(";
-	static const char tail[] =
-	    ")::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT "
-	    "attisdropped ORDER BY attnum";
-	size_t n = 2 * strlen(o->relname) + 3;
-	char *ident, *at, *lit, *sql = NULL;
+	char *rel = route_quote_relation(o->schemaname, o->relname);
+	char *sql = rel != NULL ? route_columns_sql(rel, true, false, false) : NULL;
 
-	if (o->schemaname != NULL)
-		n += 2 * strlen(o->schemaname) + 3;
-	ident = malloc(n);
-	if (ident == NULL)
-		return NULL;
-	at = ident;
-	if (o->schemaname != NULL) {
-		at = quote_ident(at, o->schemaname);
-		*at++ = '.';
-	}
-	at = quote_ident(at, o->relname);
-	*at = '\0';
-	lit = route_quote_literal(ident);
-	free(ident);
-	if (lit == NULL)
-		return NULL;
-	n = sizeof head + strlen(lit) + sizeof tail;
-	sql = malloc(n);
-	if (sql != NULL)
-		snprintf(sql, n, "%s%s%s", head, lit, tail);
-	free(lit);
+	free(rel);
 	return sql;
 }

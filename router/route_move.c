@@ -24,13 +24,16 @@
 #include "router/route_int.h"
 #include "router/tree.h"
 
-/* name as a quoted identifier ("..." with " doubled), appended to out. */
+/* name as a quoted identifier, appended to out (cut when memory runs out). */
 static void put_ident(sb_t *out, const char *name)
 {
-	sb_printf(out, "\"");
-	for (; *name != '\0'; name++)
-		sb_printf(out, *name == '"' ? "\"\"" : "%c", *name);
-	sb_printf(out, "\"");
+	char *q = route_quote_relation(NULL, name);
+
+	if (q == NULL)
+		out->cut = true;
+	else
+		sb_printf(out, "%s", q);
+	free(q);
 }
 
 /* The built text, or NULL when it did not fit (or memory ran out). */
@@ -74,35 +77,19 @@ static PgQuery__Node **hidden_returning(tree_t *t, const PgQuery__UpdateStmt *u,
 
 static int make_statements(route_move_t *m, const PgQuery__RangeVar *rel, char *err, size_t errlen)
 {
-	char buf[4 * NAME_MAX_LEN + 600], *lit;
+	char buf[4 * NAME_MAX_LEN + 600];
 	sb_t s;
 
-	sb_init(&s, buf, sizeof buf);
-	if (rel->schemaname != NULL && rel->schemaname[0] != '\0') {
-		put_ident(&s, rel->schemaname);
-		sb_printf(&s, ".");
-	}
-	put_ident(&s, rel->relname);
-	if ((m->relation = dup_sb(&s)) == NULL)
+	m->relation = route_quote_relation(rel->schemaname, rel->relname);
+	if (m->relation == NULL)
 		return route_error(err, errlen, "out of memory");
 	sb_init(&s, buf, sizeof buf);
 	sb_printf(&s,
 	          "DELETE FROM %s WHERE tableoid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND "
 	          "ctid OPERATOR(pg_catalog.=) $2::pg_catalog.tid",
 	          m->relation);
-	if ((m->delete_sql = dup_sb(&s)) == NULL)
-		return route_error(err, errlen, "out of memory");
-	if ((lit = route_quote_literal(m->relation)) == NULL)
-		return route_error(err, errlen, "out of memory");
-	sb_init(&s, buf, sizeof buf);
-	sb_printf(&s,
-	          "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid "
-	          "OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND attnum "
-	          "OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped AND "
-	          "attgenerated OPERATOR(pg_catalog.=) '' ORDER BY attnum",
-	          lit);
-	free(lit);
-	if ((m->columns_sql = dup_sb(&s)) == NULL)
+	if ((m->delete_sql = dup_sb(&s)) == NULL ||
+	    (m->columns_sql = route_columns_sql(m->relation, false, true, true)) == NULL)
 		return route_error(err, errlen, "out of memory");
 	return 0;
 }

@@ -340,30 +340,11 @@ static PgQuery__InsertStmt *bare_insert(route_parsed_t *p)
 	return ins;
 }
 
-/* "name" with " doubled. */
-static void quoted(char *out, size_t len, const char *name)
-{
-	size_t k = 0;
-
-	if (len < 3)
-		return;
-	out[k++] = '"';
-	for (; *name != '\0' && k + 3 < len; name++) {
-		if (*name == '"')
-			out[k++] = '"';
-		out[k++] = *name;
-	}
-	out[k++] = '"';
-	out[k] = '\0';
-}
-
 int route_insert_columns_query(const char *sql, char **query, char **table, char *err,
                                size_t errlen)
 {
 	route_parsed_t *p = route_parse(sql);
 	PgQuery__InsertStmt *ins = p != NULL ? bare_insert(p) : NULL;
-	char rel[2 * NAME_MAX_LEN + 8], schema[2 * NAME_MAX_LEN + 4], *lit;
-	size_t n;
 	int rc = -1;
 
 	*query = *table = NULL;
@@ -371,32 +352,14 @@ int route_insert_columns_query(const char *sql, char **query, char **table, char
 		route_error(err, errlen, "not an INSERT ... VALUES without a column list");
 		goto out;
 	}
-	quoted(rel, sizeof rel, ins->relation->relname);
-	if (!empty(ins->relation->schemaname)) {
-		quoted(schema, sizeof schema, ins->relation->schemaname);
-		n = strlen(schema);
-		memmove(rel + n + 1, rel, strlen(rel) + 1);
-		memcpy(rel, schema, n);
-		rel[n] = '.';
-	}
-	lit = route_quote_literal(rel);
-	n = lit != NULL ? strlen(lit) + 256 : 0;
-	*query = lit != NULL ? malloc(n) : NULL;
-	*table = strdup(rel);
-	if (*query == NULL || *table == NULL) {
-		free(*query);
+	*table = route_quote_relation(ins->relation->schemaname, ins->relation->relname);
+	*query = *table != NULL ? route_columns_sql(*table, false, false, true) : NULL;
+	if (*query == NULL) {
 		free(*table);
-		*query = *table = NULL;
-		free(lit);
+		*table = NULL;
 		route_error(err, errlen, "out of memory");
 		goto out;
 	}
-	snprintf(*query, n,
-	         "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid "
-	         "OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND attnum "
-	         "OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped ORDER BY attnum",
-	         lit);
-	free(lit);
 	rc = 0;
 out:
 	route_parsed_free(p);
