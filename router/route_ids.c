@@ -130,12 +130,12 @@ ids_kind_t ids_kind(walk_t *w, const PgQuery__Node *n)
 			return IDS_NONE;
 		for (size_t i = 0; i < c->n_table_elts; i++) {
 			const PgQuery__Node *e = c->table_elts[i];
+			const PgQuery__Constraint *ident;
 
 			if (!column_makes_ids(e))
 				continue;
-			if (identity_of(e->column_def) != NULL &&
-			    has_cycle(identity_of(e->column_def)->options,
-			              identity_of(e->column_def)->n_options)) {
+			ident = identity_of(e->column_def);
+			if (ident != NULL && has_cycle(ident->options, ident->n_options)) {
 				refuse_renumbering(w, "an identity column with", "cycle");
 				return IDS_NONE;
 			}
