@@ -21,6 +21,7 @@
 #include "proxy/colcache.h"
 #include "proxy/commit.h"
 #include "proxy/context.h"
+#include "proxy/cursor.h"
 #include "proxy/extended.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
@@ -345,34 +346,44 @@ static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 }
 
 /*
- * A statement on a SQL cursor: DECLARE notes the shard it runs on; FETCH,
- * MOVE and CLOSE go where the cursor was declared (CLOSE forgets it), or
- * where the router sent them when pgshard does not know the cursor (the
- * shard answers that it does not exist). The shard to use, -1 on failure.
+ * FETCH, MOVE or CLOSE of a cursor over several shards, or CLOSE ALL of
+ * cursors on several: on the shards of the step cursor_route made.
  */
-static int cursor_shard(client_t *c, const route_plan_t *p, int shard)
+static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size_t total)
 {
-	int at = session_cursor_shard(c, p->cursor);
+	route_plan_t *p = &c->plan;
+	cursor_at_t *cur = cursor_find(c, p->cursor);
+	shard_set_t want = route_step_routed(p)->shards;
+	int r;
 
-	switch (p->cursor_op) {
-	case ROUTE_CURSOR_DECLARE:
-		if (session_cursor_note(c, p->cursor, shard, p->cursor_hold) < 0) {
-			session_fail_status(c, PX_NOMEM);
-			return -1;
-		}
-		return shard;
-	case ROUTE_CURSOR_CLOSE:
-		session_cursor_forget(c, p->cursor);
-		return at >= 0 ? at : shard;
-	case ROUTE_CURSOR_CLOSE_ALL:
-		session_cursor_forget(c, NULL);
-		return shard;
-	case ROUTE_CURSOR_USE:
-		return at >= 0 ? at : shard;
-	case ROUTE_CURSOR_NONE:
-		break;
+	if (p->cursor_op == ROUTE_CURSOR_USE && p->fetch_count == 0) {
+		if (session_reply_error(
+		        c, "0A000",
+		        "pgshard: cursor \"%s\" reads several shards, so it is read "
+		        "forward only (FETCH n, NEXT, FORWARD n, ALL, and MOVE "
+		        "likewise); for other directions declare it with a condition "
+		        "on the shard key",
+		        p->cursor) < 0)
+			return STEP_FAIL;
+		return session_end_sql_statement(c, in, total);
 	}
-	return shard;
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	r = forward_gather_links(c, &want);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	if (p->cursor_op == ROUTE_CURSOR_USE && cur != NULL)
+		r = fanout_fetch(c, sql, cur, p->fetch_count, p->fetch_move);
+	else
+		r = fanout_query(c, sql, true);
+	if (r < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	cursor_ran(c, p);
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
 }
 
 /*
@@ -534,15 +545,23 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	case ROUTE_STEP_ONE:
 		shard = session_step_shard(c, step);
 		if (p->cursor_op != ROUTE_CURSOR_NONE) {
-			shard = cursor_shard(c, p, shard);
-			if (shard < 0)
+			shard = cursor_route(c, p, shard);
+			if (shard == -2)
+				return run_on_cursor(c, sql, in, total);
+			if (shard < 0) {
+				session_fail_status(c, PX_NOMEM);
 				return STEP_FAIL;
+			}
 		}
 		r = forward_use_shard(c, shard);
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
+		cursor_ran(c, p);
 		return forward_message(c, 'Q', in, total);
 	case ROUTE_STEP_EACH:
+		if (p->cursor_op != ROUTE_CURSOR_NONE && p->cursor_op != ROUTE_CURSOR_DECLARE)
+			return run_on_cursor(c, sql, in, total); /* cursor_route made it */
+		                                                 /* fall through */
 	case ROUTE_STEP_SPLIT_INSERT:
 	case ROUTE_STEP_SPLIT_COPY:
 	case ROUTE_STEP_GATHER:

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "proxy/commit.h"
 #include "proxy/context.h"
+#include "proxy/cursor.h"
 #include "proxy/fanout_state.h"
 #include "proxy/gather.h"
 #include "proxy/log.h"
@@ -314,6 +315,8 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
                         const fanout_bind_t *bind, route_split_t **splits, int *n_splits,
                         char *sqlstate, char *err, size_t errlen)
 {
+	if (f->cur != NULL)
+		return 0; /* a cursor's fetch: cursor_fetch_setup made it */
 	switch (step->kind) {
 	case ROUTE_STEP_SPLIT_INSERT:
 		if (bind != NULL) /* each shard its rows, and the parameters they use */
@@ -354,8 +357,16 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 	return -1;
 }
 
+/* A FETCH or MOVE from a cursor over several shards (cursor.c). */
+typedef struct fetch {
+	cursor_at_t *cur;
+	int64_t count;
+	bool move;
+} fetch_t;
+
 /* Start the statement on the shards of the plan's step (route_step_routed). */
-static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind)
+static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind,
+                 const fetch_t *fetch)
 {
 	const route_step_t *step = route_step_routed(&c->plan);
 	const cfg_t *cfg = context_cfg(c->worker);
@@ -376,7 +387,8 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	f->svc = &fanout_services;
 	c->fan = f;
 	c->phase = PH_SEVERAL;
-	if (bind != NULL && keep_bind(f, bind) < 0) {
+	if ((bind != NULL && keep_bind(f, bind) < 0) ||
+	    (fetch != NULL && cursor_fetch_setup(f, fetch->cur, fetch->count, fetch->move) < 0)) {
 		fanout_free(c);
 		return -1;
 	}
@@ -419,7 +431,9 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		rc = server_query(f->m[0].s, &c->worker->scratch, gather_float_digits_sql, 'F',
 		                  PEND_SWALLOW);
 	for (int i = 0; i < f->n && rc >= 0; i++) {
-		const char *q = f->gp != NULL ? f->gp->shard_sql : sql;
+		const char *q = f->member_sql != NULL ? f->member_sql
+		                : f->gp != NULL       ? f->gp->shard_sql
+		                                      : sql;
 		const route_split_t *sp = NULL;
 
 		for (int k = 0; k < n_splits; k++)
@@ -441,12 +455,19 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 
 int fanout_query(client_t *c, const char *sql, bool ready)
 {
-	return start(c, sql, ready, NULL);
+	return start(c, sql, ready, NULL, NULL);
 }
 
 int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind)
 {
-	return start(c, sql, false, bind);
+	return start(c, sql, false, bind, NULL);
+}
+
+int fanout_fetch(client_t *c, const char *sql, cursor_at_t *cur, int64_t count, bool move)
+{
+	fetch_t fetch = {cur, count, move};
+
+	return start(c, sql, true, NULL, &fetch);
 }
 
 /* ---- merging ---- */
@@ -844,8 +865,16 @@ static void finish(client_t *c, fanout_t *f)
 
 	if (gather_finalize(c, f) == 1)
 		return; /* the final query runs now */
+	if (cursor_fetch_end(c, f) == 1)
+		return; /* rows not sent are given back now */
 	for (int i = 0; i < f->n; i++)
 		lost |= f->m[i].s == NULL;
+	if (f->gp != NULL && f->gp->cursor != NULL && f->cur == NULL && f->error == NULL &&
+	    !f->failed && !lost &&
+	    (f->phase == GATHER_FINAL
+	         ? cursor_note(c, f->gp->cursor, f->m[0].shard, f->gp->cursor_hold)
+	         : cursor_note_several(c, f)) < 0)
+		fanout_own_error(f, "53200", "pgshard: out of memory");
 	if (f->error != NULL || f->tag.have || f->empty)
 		end_result(c, f);
 	if (!lost)

@@ -32,6 +32,10 @@ typedef struct fanout_bind {
 /* The extended protocol's fan-out: every member runs Parse/Bind/Execute/Sync of sql
  * with the client's parameters; ends without ReadyForQuery. 0, or -1. */
 int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
+/* FETCH/MOVE (the simple Query sql) of count rows (-1: ALL) from a cursor over several
+ * shards, on the shards of c->plan's step (cursor_fetch_shards). 0, or -1. */
+struct cursor_at;
+int fanout_fetch(client_t *c, const char *sql, struct cursor_at *cur, int64_t count, bool move);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */

@@ -30,6 +30,9 @@ typedef struct member {
 	size_t row_len, row_cap;
 	rowcmp_field_t *fields;
 	bool has_row;
+
+	/* a fetch from a cursor over several shards: rows it sent, rows the merge used */
+	uint64_t got, used;
 } member_t;
 
 /* Where a scatter-gather statement is. */
@@ -39,6 +42,7 @@ typedef enum gather_phase {
 	GATHER_PARTIALS, /* partial results are held */
 	GATHER_TYPES,    /* the first member names their types that are not built in */
 	GATHER_FINAL,    /* the final query over them runs on the first member */
+	GATHER_REWIND,   /* a cursor's fetch is over: members give back rows not sent */
 } gather_phase_t;
 
 /*
@@ -110,6 +114,12 @@ struct fanout {
 	gather_rows_t held; /* partial results as VALUES rows */
 	char **type_names;  /* per column: the catalog's name of a type that is not built in */
 	int float_digits;   /* the session's extra_float_digits, as the first member said */
+
+	/* FETCH or MOVE from a cursor over several shards (cursor.c) */
+	struct cursor_at *cur;
+	bool fetch_move;  /* MOVE: rows are counted, not sent */
+	int64_t fetch_k;  /* the rows each member fetches, -1: ALL */
+	char *member_sql; /* what the members run, instead of the plan's */
 };
 
 /* The first error of the result: a shard's ErrorResponse body, or pgshard's own. */

@@ -197,6 +197,8 @@ void gather_free(fanout_t *f)
 	free(f->type_names);
 	gather_plan_unref(f->gp); /* shared with the plan cache */
 	f->gp = NULL;
+	free(f->member_sql);
+	f->member_sql = NULL;
 }
 
 /* ---- RowDescription ---- */
@@ -298,16 +300,18 @@ static int send_visible(client_t *c, fanout_t *f, const uint8_t *msg, size_t tot
 	return 0;
 }
 
-/* One merged row: skipped (OFFSET), sent, or dropped (past LIMIT). */
-static void emit_row(client_t *c, fanout_t *f, const uint8_t *msg, size_t total)
+/* One merged row of member m: skipped (OFFSET), sent (counted by a MOVE), or dropped (past
+ * LIMIT, or a cursor's fetch has its rows). */
+static void emit_row(client_t *c, fanout_t *f, member_t *m, const uint8_t *msg, size_t total)
 {
 	if (f->enough)
 		return;
+	m->used++;
 	if (f->skip > 0) {
 		f->skip--;
 		return;
 	}
-	if (send_visible(c, f, msg, total) < 0) {
+	if (!f->fetch_move && send_visible(c, f, msg, total) < 0) {
 		fanout_own_error(f, "08P01", "pgshard: a shard sent a malformed row");
 		return;
 	}
@@ -560,7 +564,7 @@ void gather_pump(client_t *c, fanout_t *f)
 			continue;
 		}
 		m = &f->m[i];
-		emit_row(c, f, m->row, m->row_len);
+		emit_row(c, f, m, m->row, m->row_len);
 		next_turn(c, f, m);
 	}
 }
@@ -601,6 +605,8 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 			m->result_end = true;
 		return type == 'T' || type == 'D' || type == 'C';
 	}
+	if (f->phase == GATHER_REWIND) /* MOVE BACKWARD's answers: only its error matters */
+		return type != 'E' && type != 'Z';
 	if (f->phase != GATHER_STREAM && f->phase != GATHER_PARTIALS)
 		return 0;
 	switch (type) {
@@ -612,7 +618,8 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 		}
 		if (f->phase == GATHER_STREAM && !f->failed && f->row_owner < 0) {
 			f->row_owner = (int)(m - f->m);
-			if ((!f->extended || f->describe) && send_visible(c, f, msg, total) < 0)
+			if ((!f->extended || f->describe) && !f->fetch_move &&
+			    send_visible(c, f, msg, total) < 0)
 				fanout_own_error(
 				    f, "08P01", "pgshard: a shard sent a malformed RowDescription");
 		}
@@ -624,8 +631,9 @@ int gather_message(client_t *c, fanout_t *f, member_t *m, uint8_t type, const ui
 			hold_row(c, f, m, msg + 5, total - 5);
 			return 1;
 		}
+		m->got++;
 		if (f->gp->n_keys == 0) {
-			emit_row(c, f, msg, total);
+			emit_row(c, f, m, msg, total);
 			return 1;
 		}
 		if (f->enough)
@@ -681,5 +689,12 @@ bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len)
 
 void gather_tag(const fanout_t *f, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "SELECT %" PRIu64, f->sent);
+	if (f->gp->cursor != NULL && f->cur == NULL)
+		snprintf(out, outlen, "DECLARE CURSOR");
+	else
+		snprintf(out, outlen, "%s %" PRIu64,
+		         f->cur == NULL  ? "SELECT"
+		         : f->fetch_move ? "MOVE"
+		                         : "FETCH",
+		         f->sent);
 }

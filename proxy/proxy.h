@@ -231,7 +231,7 @@ struct client {
 	move_t *move;              /* an UPDATE of the shard key moving rows (move.c) */
 	struct colfetch *colfetch; /* a table's columns asked of the catalog (colcache.c) */
 	struct batch *batch;       /* a query string run statement by statement (client.c) */
-	struct cursor_at *cursors; /* SQL cursors and the shard each was declared on */
+	struct cursor_at **cursors; /* SQL cursors and where each was declared (cursor.c) */
 	int n_cursors;
 	char *columns_tried; /* the table they were asked for, for the head message */
 	char *txn_portal;    /* a portal whose Bind the proxy answered (BEGIN over Bind/Execute) */

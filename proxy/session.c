@@ -18,6 +18,7 @@
 #include "proxy/cancel.h"
 #include "proxy/colcache.h"
 #include "proxy/context.h"
+#include "proxy/cursor.h"
 #include "proxy/log.h"
 #include "proxy/params.h"
 #include "proxy/pending.h"
@@ -294,7 +295,7 @@ void session_free(client_t *c)
 	free(c->txn_portal);
 	free(c->txn_sql);
 	free(c->columns_tried);
-	free(c->cursors);
+	cursor_forget(c, NULL);
 	session_batch_free(c);
 	colfetch_free(c);
 	free(c->unnamed_parse);
@@ -452,12 +453,10 @@ char session_tx_status(const client_t *c)
  * itself (a query string with BEGIN in it) makes the client's: other shards
  * it touches join with a plain BEGIN.
  */
-static void cursors_tx_end(client_t *c);
-
 void session_note_status(client_t *c, char status)
 {
 	if (status == 'I' && c->n_cursors > 0)
-		cursors_tx_end(c);
+		cursor_tx_end(c);
 	if (tx_note_status(&c->tx, status) < 0 || status == 'I')
 		return;
 	for (int i = 0; i < c->links_cap; i++)
@@ -681,59 +680,6 @@ bool session_batch_step_done(client_t *c)
 		return true; /* the next statement, or the end marker, answers */
 	session_batch_free(c);
 	return false;
-}
-
-/* ---- SQL cursors ---- */
-
-struct cursor_at {
-	char name[64];
-	int shard;
-	bool hold; /* WITH HOLD: outlives its transaction */
-};
-
-int session_cursor_shard(const client_t *c, const char *name)
-{
-	for (int i = 0; i < c->n_cursors; i++)
-		if (strcmp(c->cursors[i].name, name) == 0)
-			return c->cursors[i].shard;
-	return -1;
-}
-
-int session_cursor_note(client_t *c, const char *name, int shard, bool hold)
-{
-	struct cursor_at *v;
-
-	session_cursor_forget(c, name);
-	v = realloc(c->cursors, sizeof *v * (size_t)(c->n_cursors + 1));
-	if (v == NULL)
-		return -1;
-	c->cursors = v;
-	snprintf(v[c->n_cursors].name, sizeof v[c->n_cursors].name, "%s", name);
-	v[c->n_cursors].shard = shard;
-	v[c->n_cursors].hold = hold;
-	c->n_cursors++;
-	return 0;
-}
-
-void session_cursor_forget(client_t *c, const char *name)
-{
-	int k = 0;
-
-	for (int i = 0; i < c->n_cursors; i++)
-		if (name != NULL && strcmp(c->cursors[i].name, name) != 0)
-			c->cursors[k++] = c->cursors[i];
-	c->n_cursors = k;
-}
-
-/* The transaction ended: its cursors are gone, but those WITH HOLD. */
-static void cursors_tx_end(client_t *c)
-{
-	int k = 0;
-
-	for (int i = 0; i < c->n_cursors; i++)
-		if (c->cursors[i].hold)
-			c->cursors[k++] = c->cursors[i];
-	c->n_cursors = k;
 }
 
 bool session_aborted_tx_allows(const route_plan_t *p)

@@ -76,10 +76,6 @@ bool session_aborted_tx_allows(const route_plan_t *p);
 /* The statement runs in a transaction of pgshard's own (tx_t.implicit). */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p);
 
-/* SQL cursors: the shard each was declared on, so that FETCH, MOVE and CLOSE go there. */
-int session_cursor_shard(const client_t *c, const char *name); /* -1: not known */
-int session_cursor_note(client_t *c, const char *name, int shard, bool hold);
-void session_cursor_forget(client_t *c, const char *name); /* NULL: every one */
 
 /* ---- replies made by the proxy ---- */
 

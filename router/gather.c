@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/classify.h"
 #include "router/colname.h"
 #include "router/gather_int.h"
 #include "router/shardmap.h"
@@ -256,6 +257,71 @@ static int plan(gather_t *g, gather_plan_t *out)
 	return 0;
 }
 
+/*
+ * DECLARE name CURSOR FOR the planned SELECT. Streaming, each shard
+ * declares a cursor of that name over its shard query, SCROLL whatever the
+ * client asked, so that rows a FETCH read from a shard but did not send can
+ * be given back (MOVE BACKWARD; the proxy refuses backward fetches of its
+ * own). Finalizing, the final query declares the client's cursor as the
+ * client wrote it, on the shard that runs it.
+ */
+enum {
+	CURSOR_OPT_BINARY = 0x0001,
+	CURSOR_OPT_SCROLL = 0x0002,
+	CURSOR_OPT_NO_SCROLL = 0x0004,
+	CURSOR_OPT_INSENSITIVE = 0x0008,
+	CURSOR_OPT_HOLD = 0x0020,
+};
+
+static int declare_cursor(gather_t *g, const PgQuery__DeclareCursorStmt *d, gather_plan_t *out)
+{
+	int o = d->options;
+	const char *binary = o & CURSOR_OPT_BINARY ? "BINARY " : "";
+	const char *hold = o & CURSOR_OPT_HOLD ? " WITH HOLD" : "";
+	const char *scroll = "SCROLL ", *query = out->shard_sql;
+	char *name = route_quote_relation(NULL, d->portalname != NULL ? d->portalname : "");
+	char *text = NULL;
+	gather_part_t decl;
+	size_t len;
+
+	out->cursor = strdup(d->portalname != NULL ? d->portalname : "");
+	out->cursor_hold = (o & CURSOR_OPT_HOLD) != 0;
+	if (name == NULL || out->cursor == NULL)
+		goto nomem;
+	if (out->finalize) {
+		scroll = o & CURSOR_OPT_SCROLL      ? "SCROLL "
+		         : o & CURSOR_OPT_NO_SCROLL ? "NO SCROLL "
+		                                    : "";
+		query = "";
+	}
+	len = strlen(name) + strlen(query) + 80;
+	if ((text = malloc(len)) == NULL)
+		goto nomem;
+	len = (size_t)snprintf(text, len, "DECLARE %s %s%s%sCURSOR%s FOR %s", name, binary,
+	                       out->finalize && (o & CURSOR_OPT_INSENSITIVE) ? "INSENSITIVE " : "",
+	                       scroll, hold, query);
+	if (!out->finalize) {
+		free(out->shard_sql);
+		out->shard_sql = text;
+	} else {
+		if (!add_part(out, GATHER_PART_TEXT, text, len, 0))
+			goto nomem;
+		/* the declaration goes first */
+		decl = out->parts[out->n_parts - 1];
+		memmove(out->parts + 1, out->parts,
+		        sizeof *out->parts * (size_t)(out->n_parts - 1));
+		out->parts[0] = decl;
+		free(text);
+	}
+	free(name);
+	return 0;
+nomem:
+	free(name);
+	free(text);
+	g->t.nomem = true;
+	return -1;
+}
+
 /* ---- the interface ---- */
 
 static void lit_slot(tree_t *t, PgQuery__Node **slot, void *arg)
@@ -337,6 +403,8 @@ int gather_plan_make(const PgQuery__ParseResult *tree, const route_param_t *para
                      const route_literals_t *lits, gather_plan_t *out, char sqlstate[6], char *err,
                      size_t errlen)
 {
+	const PgQuery__DeclareCursorStmt *dc = NULL;
+	const PgQuery__Node *stmt = NULL;
 	PgQuery__Node *copy = NULL;
 	gather_t g;
 	int rc = -1;
@@ -349,20 +417,24 @@ int gather_plan_make(const PgQuery__ParseResult *tree, const route_param_t *para
 	gather_init(&g);
 	g.params = params;
 	g.n_params = params != NULL ? n_params : 0;
+	if (tree->n_stmts == 1 && (stmt = tree->stmts[0]->stmt) != NULL &&
+	    stmt->node_case == NODE(DECLARE_CURSOR_STMT)) {
+		dc = stmt->declare_cursor_stmt;
+		stmt = dc->query;
+	}
 	if (tree->n_stmts != 1)
 		tree_refuse(
 		    &g.t, "a SELECT on several shards whose rows the proxy merges cannot share its "
 		          "query string with other statements; send it alone");
-	else if (tree->stmts[0]->stmt == NULL ||
-	         tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+	else if (stmt == NULL || stmt->node_case != NODE(SELECT_STMT))
 		tree_refuse(&g.t, "only a SELECT has a gather plan");
 	else
-		copy = tree_copy(&g.t, tree->stmts[0]->stmt); /* rewritten in place */
+		copy = tree_copy(&g.t, stmt); /* rewritten in place */
 	if (copy != NULL && lits != NULL && lits->n > 0)
 		lit_slot(&g.t, &copy, (void *)lits);
 	if (copy != NULL && !tree_stopped(&g.t)) {
 		g.s = copy->select_stmt;
-		if (plan(&g, out) == 0)
+		if (plan(&g, out) == 0 && (dc == NULL || declare_cursor(&g, dc, out) == 0))
 			rc = 0;
 	}
 	if (rc < 0) {
@@ -399,6 +471,8 @@ void gather_plan_free(gather_plan_t *p)
 	for (int i = 0; i < p->n_parts; i++)
 		free(p->parts[i].text);
 	free(p->parts);
+	free(p->cursor);
+	p->cursor = NULL;
 	p->shard_sql = NULL;
 	p->keys = NULL;
 	p->parts = NULL;

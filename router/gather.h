@@ -119,6 +119,12 @@ typedef struct gather_plan {
 	gather_part_t *parts; /* the final query, in order; the proxy writes TEXT as is */
 	int n_parts;
 
+	/* DECLARE name CURSOR FOR the SELECT: streaming, shard_sql declares a SCROLL cursor of
+	   that name on each shard (the proxy fetches from them and gives back with MOVE BACKWARD
+	   what it did not send); finalizing, the final query declares the client's cursor */
+	char *cursor; /* its name as PostgreSQL folded it; NULL: not a DECLARE */
+	bool cursor_hold;
+
 	int refs; /* a plan the plan cache shares (route_gather_cached): references to it,
 	             see gather_plan_unref; 0 for a plan filled in the caller's own struct */
 } gather_plan_t;

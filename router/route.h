@@ -166,6 +166,9 @@ typedef struct route_plan {
 	                                FETCH, MOVE and CLOSE there */
 	char cursor[64];             /* its name (DECLARE, FETCH, MOVE, CLOSE name) */
 	bool cursor_hold;            /* DECLARE ... WITH HOLD: it outlives its transaction */
+	int64_t fetch_count;         /* FETCH/MOVE forward (n, NEXT, FORWARD n, ALL): the rows,
+	                                -1 for ALL; 0 for any other direction */
+	bool fetch_move;             /* MOVE rather than FETCH */
 	bool needs_columns;  /* ROUTE_REFUSE of an INSERT ... VALUES into a sharded table without a
 	                        column list: with the table's columns from the catalog, the
 	                        proxy writes the list in and routes it again

@@ -331,6 +331,8 @@ void ddl_check_conflict_target(walk_t *w, const PgQuery__InsertStmt *ins, const 
 const PgQuery__CommonTableExpr *mergekind_scope_find(const mscope_t *sc, const char *name,
                                                      const mscope_t **where, size_t *index);
 int mergekind_select(walk_t *w, const PgQuery__Node *n, bool copy, route_merge_t *m);
+/* DECLARE ... CURSOR FOR n on several shards: always a gather plan (ONE for copies). */
+int mergekind_cursor(walk_t *w, const PgQuery__Node *n, route_merge_t *m);
 
 /* ---- route_subq.c ---- */
 

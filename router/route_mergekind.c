@@ -356,3 +356,15 @@ int mergekind_select(walk_t *w, const PgQuery__Node *n, bool copy, route_merge_t
 	*m = sh.count ? ROUTE_MERGE_COUNT : ROUTE_MERGE_SUM;
 	return 0;
 }
+
+int mergekind_cursor(walk_t *w, const PgQuery__Node *n, route_merge_t *m)
+{
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+		*m = ROUTE_MERGE_ONE;
+		return 0;
+	}
+	if (mergekind_select(w, n, false, m) < 0)
+		return -1;
+	/* rows fetched in parts are merged by a gather plan, even concatenated or counted */
+	return *m == ROUTE_MERGE_ONE || *m == ROUTE_MERGE_GATHER ? 0 : gather_merge(w, n, m);
+}

@@ -628,13 +628,6 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 		plan_stmt(w, n->declare_cursor_stmt->query, p);
 		if (w->refused)
 			break;
-		if (shard_set_count(&p->shards) != 1 && p->kind != ROUTE_ANY) {
-			walk_refuse(
-			    w, "a cursor over rows of several shards is not supported yet; add a "
-			       "condition on the shard key that keeps its query on one shard, or "
-			       "run the query without a cursor");
-			break;
-		}
 		p->cursor_op = ROUTE_CURSOR_DECLARE;
 		p->cursor_hold =
 		    (n->declare_cursor_stmt->options & 0x0020) != 0; /* CURSOR_OPT_HOLD */
@@ -646,6 +639,13 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	case PG_QUERY__NODE__NODE_FETCH_STMT:
 		plan_default(w, p, "FETCH/MOVE: where its cursor was declared, else");
 		p->cursor_op = ROUTE_CURSOR_USE;
+		p->fetch_move = n->fetch_stmt->ismove;
+		/* FETCH n, NEXT, FORWARD n, ALL, FORWARD ALL: the only fetches a cursor over
+		   several shards takes (FETCH_ALL is LONG_MAX) */
+		if (n->fetch_stmt->direction == PG_QUERY__FETCH_DIRECTION__FETCH_FORWARD &&
+		    n->fetch_stmt->how_many > 0)
+			p->fetch_count =
+			    n->fetch_stmt->how_many == INT64_MAX ? -1 : n->fetch_stmt->how_many;
 		snprintf(p->cursor, sizeof p->cursor, "%s",
 		         n->fetch_stmt->portalname ? n->fetch_stmt->portalname : "");
 		break;

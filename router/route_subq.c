@@ -731,6 +731,8 @@ static int stmt_merge(walk_t *w, const PgQuery__Node *n, route_merge_t *m)
 	case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
 		*m = ROUTE_MERGE_SUM; /* each shard's plan */
 		return 0;
+	case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+		return mergekind_cursor(w, n->declare_cursor_stmt->query, m);
 	default:
 		*m = ROUTE_MERGE_ONE; /* DDL and the like: the same on every shard */
 		return 0;

@@ -32,8 +32,9 @@ suites=(
     "twophase|300|$python $here/test_twophase.py"
     "deadlock|300|$python $here/test_deadlock.py"
     "move|300|$python $here/test_move.py"
+    "cursors|300|$python $here/test_cursors.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

@@ -215,14 +215,35 @@ static void test_explain_routes_like_its_statement(void **state)
 	expect_default("EXPLAIN SELECT 1");
 }
 
-static void test_sql_prepare_and_cursors_over_sharded_tables_are_refused(void **state)
+static void test_sql_prepare_over_sharded_tables_is_refused(void **state)
 {
 	(void)state;
 	REFUSED("PREPARE p AS SELECT * FROM users WHERE id = $1", "PREPARE", "Parse/Bind");
 	expect_default("PREPARE q AS SELECT 1");
 	expect_default("EXECUTE q");
-	REFUSED("DECLARE c CURSOR FOR SELECT * FROM users", "cursor over rows of several shards");
 	expect_default("DECLARE c CURSOR FOR SELECT * FROM pg_class");
+}
+
+/* A cursor over several shards is a gather, whatever its query's merge would be. */
+static void test_cursors_over_several_shards_gather(void **state)
+{
+	const char *const sql[] = {
+	    "DECLARE c CURSOR FOR SELECT * FROM users",
+	    "DECLARE c CURSOR FOR SELECT * FROM users ORDER BY id",
+	    "DECLARE c CURSOR FOR SELECT count(*) FROM users",
+	    "DECLARE c CURSOR WITH HOLD FOR SELECT id, count(*) FROM orders GROUP BY id",
+	};
+	route_plan_t p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+		p = route(sql[i]);
+		assert_int_equal(shard_set_count(&p.shards), 3);
+		assert_int_equal(p.merge, ROUTE_MERGE_GATHER);
+		assert_int_equal(route_step_routed(&p)->kind, ROUTE_STEP_GATHER);
+		assert_int_equal(p.cursor_op, ROUTE_CURSOR_DECLARE);
+		assert_string_equal(p.cursor, "c");
+	}
 }
 
 /* A cursor on one shard: DECLARE says which, FETCH/MOVE/CLOSE name the cursor for the executor. */
@@ -243,8 +264,24 @@ static void test_cursors_on_one_shard(void **state)
 	p = route("FETCH FORWARD 2000 FROM \"Big\"");
 	assert_int_equal(p.cursor_op, ROUTE_CURSOR_USE);
 	assert_string_equal(p.cursor, "Big");
+	assert_int_equal(p.fetch_count, 2000);
+	assert_false(p.fetch_move);
 	p = route("MOVE 3 IN c");
 	assert_int_equal(p.cursor_op, ROUTE_CURSOR_USE);
+	assert_int_equal(p.fetch_count, 3);
+	assert_true(p.fetch_move);
+	/* the forward fetches a cursor over several shards takes; 0 for the others */
+	assert_int_equal(route("FETCH NEXT FROM c").fetch_count, 1);
+	assert_int_equal(route("FETCH c").fetch_count, 1);
+	assert_int_equal(route("FETCH ALL FROM c").fetch_count, -1);
+	assert_int_equal(route("FETCH FORWARD ALL FROM c").fetch_count, -1);
+	assert_int_equal(route("FETCH PRIOR FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH BACKWARD 2 FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH -2 FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH FORWARD 0 FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH ABSOLUTE 3 FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH RELATIVE 1 FROM c").fetch_count, 0);
+	assert_int_equal(route("FETCH LAST FROM c").fetch_count, 0);
 	p = route("CLOSE c");
 	assert_int_equal(p.cursor_op, ROUTE_CURSOR_CLOSE);
 	p = route("CLOSE ALL");
@@ -315,7 +352,8 @@ int main(void)
 	    cmocka_unit_test(test_update_from_and_delete_using_route_by_key),
 	    cmocka_unit_test(test_select_for_update_routes_by_key),
 	    cmocka_unit_test(test_explain_routes_like_its_statement),
-	    cmocka_unit_test(test_sql_prepare_and_cursors_over_sharded_tables_are_refused),
+	    cmocka_unit_test(test_sql_prepare_over_sharded_tables_is_refused),
+	    cmocka_unit_test(test_cursors_over_several_shards_gather),
 	    cmocka_unit_test(test_cursors_on_one_shard),
 	    cmocka_unit_test(test_merge_with_co_located_source),
 	    cmocka_unit_test(test_lock_of_a_sharded_table_goes_to_every_shard),

@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""Cursors over several shards, against real shards: a SQL cursor whose query reads rows of
+every shard is fetched in parts (psycopg2's named cursors, as SQLAlchemy's yield_per and
+stream_results use them; psql's FETCH_COUNT; FETCH/MOVE by hand), sorted, concatenated and
+aggregated, with LIMIT/OFFSET, WITH HOLD, other statements between the fetches, and each part
+is what the same SELECT without a cursor answers at that place. Fetches a cursor over several
+shards cannot take (backward, absolute) are refused with 0A000.
+
+Each test runs its own pgshard (robustlib.Proxy) on the cluster's config with the table
+cur_items (k key, map users), made through pgshard; rows are checked against the plain SELECT
+through the same pgshard (whose merges test_gather.py checks against one PostgreSQL) and
+against the shards themselves.
+
+Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
+    PGSHARD_BIN=build-asan/pgshard /usr/bin/python3 integration/tests/test_cursors.py [TEST ...]
+"""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import psycopg2  # noqa: E402
+
+import robustlib as rl  # noqa: E402
+from robustlib import Proxy, check, eq  # noqa: E402
+
+TEST_TIMEOUT = float(os.environ.get("CURSOR_TEST_TIMEOUT", "120"))
+TESTS = []
+
+TABLES = rl.TABLE_SECTIONS + """
+[table.cur_items]
+key = k
+map = users
+"""
+
+N_KEYS, PER_KEY = 30, 7  # 210 rows over every shard
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Setup:
+    """A pgshard of its own with cur_items filled through it; the table is dropped at exit."""
+
+    def __init__(self, name):
+        self.proxy = Proxy(name, extra_ini=TABLES)
+
+    def __enter__(self):
+        self.proxy.__enter__()
+        c = self.conn()
+        cur = c.cursor()
+        cur.execute("drop table if exists cur_items")
+        cur.execute("create table cur_items (k bigint not null, id int not null, name text, "
+                    "amount numeric, primary key (k, id))")
+        rows = [(k, i, "n%03d" % ((k * 37 + i * 11) % 101), k * 10 + i)
+                for k in range(1, N_KEYS + 1) for i in range(1, PER_KEY + 1)]
+        values = ",".join(cur.mogrify("(%s,%s,%s,%s)", r).decode() for r in rows)
+        cur.execute("insert into cur_items (k, id, name, amount) values " + values)
+        eq(cur.statusmessage, "INSERT 0 %d" % len(rows), "rows inserted")
+        counts = [r[0][0] for r in rl.on_shards("select count(*) from cur_items")]
+        check(sum(1 for n in counts if n > 0) >= 2, "rows on several shards: %s" % counts)
+        c.close()
+        return self
+
+    def conn(self, autocommit=True):
+        c = rl.pg(self.proxy.port)
+        c.autocommit = autocommit
+        return c
+
+    def __exit__(self, *a):
+        try:
+            c = self.conn()
+            c.cursor().execute("drop table if exists cur_items")
+            c.close()
+        finally:
+            self.proxy.__exit__(*a)
+        return False
+
+
+def plain(conn, sql):
+    cur = conn.cursor()
+    cur.execute(sql)
+    rows = cur.fetchall()
+    cur.close()
+    return rows
+
+
+def fetch_in_parts(conn, sql, sizes):
+    """DECLARE c for sql, then FETCH n for each n of sizes (None: ALL) while rows come;
+    returns every part."""
+    cur = conn.cursor()
+    cur.execute("declare c cursor for " + sql)
+    parts = []
+    for n in sizes:
+        cur.execute("fetch %s from c" % ("all" if n is None else n))
+        parts.append(cur.fetchall())
+        eq(cur.statusmessage, "FETCH %d" % len(parts[-1]), "FETCH tag")
+    cur.execute("close c")
+    return parts
+
+
+SORTED = "select k, id, name from cur_items order by name, k desc, id"
+
+
+@test
+def a_named_cursor_reads_every_shard_in_order_in_parts():
+    with Setup("cur_named") as s:
+        c = s.conn(autocommit=False)
+        want = plain(c, SORTED)
+        eq(len(want), N_KEYS * PER_KEY, "rows")
+        for itersize in (1, 7, 64, 1000):
+            cur = c.cursor(name="yield_per_%d" % itersize)  # DECLARE, then FETCH FORWARD n
+            cur.itersize = itersize
+            cur.execute(SORTED)
+            got = list(cur)
+            cur.close()
+            eq(got, want, "named cursor, itersize %d" % itersize)
+        cur = c.cursor(name="many")
+        cur.execute(SORTED)
+        got = []
+        for n in (5, 1, 33, 0, 17, 500, 3):
+            part = cur.fetchmany(n) if n else []
+            got += part
+        eq(got, want, "fetchmany in parts of several sizes")
+        cur.close()
+        c.commit()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def other_statements_run_between_the_fetches():
+    with Setup("cur_between") as s:
+        c = s.conn(autocommit=False)
+        want = plain(c, SORTED)
+        cur = c.cursor(name="stream")
+        cur.itersize = 10
+        cur.execute(SORTED)
+        other = c.cursor()
+        got = []
+        while True:
+            part = cur.fetchmany(9)
+            if not part:
+                break
+            got += part
+            k = part[0][0]
+            other.execute("update cur_items set amount = amount + 1 where k = %s", (k,))
+            other.execute("select count(*), sum(amount) from cur_items")
+            eq(other.fetchone()[0], N_KEYS * PER_KEY, "count between fetches")
+            other.execute("select name from cur_items where k = %s and id = 1", (k,))
+            check(other.fetchone() is not None, "a one-shard read between fetches")
+        eq(got, want, "the cursor's rows, other statements in between")
+        cur.close()
+        c.rollback()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def limit_offset_and_move_keep_their_place():
+    with Setup("cur_limit") as s:
+        c = s.conn(autocommit=False)
+        sql = SORTED + " limit 23 offset 6"
+        want = plain(c, sql)
+        eq(len(want), 23, "rows of the plain SELECT")
+        parts = fetch_in_parts(c, sql, [1, 4, 0 or 2, 9, None, 3])
+        eq([r for p in parts for r in p], want, "parts")
+        eq([len(p) for p in parts], [1, 4, 2, 9, 7, 0], "part sizes")
+        cur = c.cursor()
+        cur.execute("declare m cursor for " + sql)
+        cur.execute("move 5 from m")
+        eq(cur.statusmessage, "MOVE 5", "MOVE tag")
+        cur.execute("fetch 3 from m")
+        eq(cur.fetchall(), want[5:8], "FETCH after MOVE")
+        cur.execute("move all in m")
+        eq(cur.statusmessage, "MOVE 15", "MOVE ALL tag")
+        cur.execute("fetch next from m")
+        eq(cur.fetchall(), [], "past the end")
+        eq([d.name for d in cur.description], ["k", "id", "name"], "columns past the end")
+        c.rollback()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def an_unordered_cursor_gives_every_row_once():
+    with Setup("cur_concat") as s:
+        c = s.conn(autocommit=False)
+        sql = "select k, id, amount from cur_items where id <> 3"
+        want = sorted(plain(c, sql))
+        parts = fetch_in_parts(c, sql, [4] * 60 + [None])
+        got = [r for p in parts for r in p]
+        eq(sorted(got), want, "every row once")
+        eq(len(set(got)), len(got), "no row twice")
+        check(all(len(p) == 4 for p in parts[:len(want) // 4]), "full parts while rows last")
+        # an order by a column not in the select list: the shards' hidden sort column is cut
+        sql = "select id, name from cur_items order by amount desc"
+        want = plain(c, sql)
+        parts = fetch_in_parts(c, sql, [7] * 40)
+        eq([r for p in parts for r in p], want, "ordered by a column not selected")
+        c.rollback()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def aggregates_are_fetched_in_parts():
+    with Setup("cur_agg") as s:
+        c = s.conn(autocommit=False)
+        for sql in ("select k % 7 as g, count(*), sum(amount), min(name) from cur_items "
+                    "group by 1 order by 1",
+                    "select count(*) from cur_items",
+                    "select distinct name from cur_items order by name desc limit 12"):
+            want = plain(c, sql)
+            parts = fetch_in_parts(c, sql, [2, 1, 3, None])
+            eq([r for p in parts for r in p], want, sql)
+        c.rollback()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def a_cursor_with_hold_outlives_its_transaction():
+    with Setup("cur_hold") as s:
+        c = s.conn()
+        want = plain(c, SORTED)
+        cur = c.cursor()
+        cur.execute("begin")
+        cur.execute("declare h cursor with hold for " + SORTED)
+        cur.execute("fetch 10 from h")
+        got = cur.fetchall()
+        cur.execute("commit")
+        for _ in range(30):
+            cur.execute("fetch 8 from h")
+            got += cur.fetchall()
+            cur.execute("select count(*) from cur_items where k = 4")  # autocommit, between
+        eq(got, want, "rows of a WITH HOLD cursor, fetched after its transaction")
+        cur.execute("close h")
+        cur.execute("select count(*) from cur_items")
+        eq(cur.fetchone()[0], N_KEYS * PER_KEY, "the session goes on")
+        # psycopg2's own WITH HOLD cursor
+        h = c.cursor(name="held", withhold=True)
+        h.itersize = 13
+        h.execute(SORTED)
+        eq(list(h), want, "psycopg2 named cursor withhold=True")
+        h.close()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def fetches_a_cursor_over_several_shards_cannot_take_are_refused():
+    with Setup("cur_refuse") as s:
+        c = s.conn(autocommit=False)
+        cur = c.cursor()
+        cur.execute("declare c scroll cursor for " + SORTED)
+        cur.execute("fetch 2 from c")
+        for sql in ("fetch prior from c", "fetch absolute 1 from c", "fetch backward 1 from c",
+                    "fetch relative 0 from c", "move last in c", "fetch -1 from c"):
+            try:
+                cur.execute(sql)
+                raise rl.Failure("%s was not refused" % sql)
+            except psycopg2.Error as e:
+                eq(e.pgcode, "0A000", sql)
+                check("forward only" in str(e), "the refusal says what works: %s" % e)
+            c.rollback()
+            cur.execute("declare c cursor for " + SORTED)
+        # a cursor over one shard takes any direction, as PostgreSQL does
+        cur.execute("declare one scroll cursor for select id from cur_items where k = 5 "
+                    "order by id")
+        cur.execute("fetch last from one")
+        eq(cur.fetchall(), [(PER_KEY,)], "FETCH LAST on one shard")
+        cur.execute("fetch prior from one")
+        eq(cur.fetchall(), [(PER_KEY - 1,)], "FETCH PRIOR on one shard")
+        c.rollback()
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def close_all_closes_the_cursors_on_every_shard():
+    with Setup("cur_close") as s:
+        c = s.conn(autocommit=False)
+        cur = c.cursor()
+        for _ in range(2):
+            cur.execute("declare a cursor for " + SORTED)
+            cur.execute("declare b cursor for select id from cur_items where k = 2")
+            cur.execute("fetch 1 from a")
+            cur.execute("close all")
+            eq(cur.statusmessage, "CLOSE CURSOR ALL", "tag")
+        cur.execute("declare a cursor for " + SORTED)
+        cur.execute("close a")
+        eq(cur.statusmessage, "CLOSE CURSOR", "tag")
+        cur.execute("declare a cursor for " + SORTED)  # closed on every shard: no 42P03
+        c.rollback()
+        open_ = rl.on_shards("select count(*) from pg_cursors")
+        eq([r[0][0] for r in open_], [0] * len(rl.SHARD_PORTS), "cursors on the shards")
+        c.close()
+        s.proxy.healthy()
+
+
+@test
+def psql_fetch_count_reads_in_parts():
+    with Setup("cur_psql") as s:
+        env = dict(os.environ, PGHOST=rl.HOST, PGPORT=str(s.proxy.port))
+        sql = SORTED + " limit 50"
+        outs = []
+        for extra in ([], ["-v", "FETCH_COUNT=6"]):
+            r = subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"] + extra +
+                               ["-c", sql], env=env, capture_output=True, text=True,
+                               timeout=60)
+            eq(r.returncode, 0, "psql %s: %s" % (extra, r.stderr))
+            outs.append(r.stdout)
+        eq(outs[1], outs[0], "FETCH_COUNT=6 against all at once")
+        eq(len(outs[0].splitlines()), 50, "lines")
+        s.proxy.healthy()
+
+
+if __name__ == "__main__":
+    rl.main(TESTS, TEST_TIMEOUT, min_shards=3)
