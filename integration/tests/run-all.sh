@@ -32,8 +32,9 @@ suites=(
     "twophase|300|$python $here/test_twophase.py"
     "deadlock|300|$python $here/test_deadlock.py"
     "move|300|$python $here/test_move.py"
+    "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
