@@ -501,6 +501,22 @@ cmd_start() {
 			echo
 			echo "[table.dg_countries]"
 			echo "reference = yes"
+			echo
+			echo "; the tables of the same-app tests (integration/apps/, integration/tests/test_apps.py)"
+			echo "[map.app_tenants]"
+			echo "kind = hash"
+			echo "key = bigint"
+			echo "shards = $all"
+			echo "vnodes = 256"
+			for t in app_users app_orders app_order_lines app_accounts app_payments; do
+				echo
+				echo "[table.$t]"
+				echo "key = tenant_id"
+				echo "map = app_tenants"
+			done
+			echo
+			echo "[table.app_products]"
+			echo "reference = yes"
 		fi
 	} >"$DIR/pgshard.ini"
 	{

@@ -9,7 +9,7 @@
 #                                             podman, podman-compose, debootstrap (base image)
 #
 # Idempotent: apt is only called when a package is missing, npm only when
-# integration/node_modules/pg is missing. Works with no standard input (CI, docker build).
+# integration/node_modules lacks pg or pg-cursor. Works with no standard input (CI, docker build).
 # System PostgreSQL / PgBouncer services that the packages start are stopped and disabled:
 # the integration scripts run their own servers on other ports.
 set -euo pipefail
@@ -47,6 +47,7 @@ all)
 		clang libclang-rt-14-dev # the fuzz targets (integration/fuzz.sh): libFuzzer is in the rt package
 		postgresql postgresql-contrib postgresql-client pgbouncer
 		python3-psycopg2 python3-xxhash nodejs npm procps iproute2 locales
+		python3-sqlalchemy # integration/apps/sqla_app.py (Debian 12: SQLAlchemy 1.4)
 		ca-certificates # npm's registry is HTTPS (not pulled in with --no-install-recommends)
 	)
 	;;
@@ -168,11 +169,11 @@ if command -v ss >/dev/null 2>&1; then
 	done
 fi
 
-# --- node-postgres for the end-to-end tests ------------------------------------------------
-if [ -f "$HERE/node_modules/pg/package.json" ]; then
+# --- node-postgres (and pg-cursor, integration/apps/node_app.js) for the end-to-end tests --
+if [ -f "$HERE/node_modules/pg/package.json" ] && [ -f "$HERE/node_modules/pg-cursor/package.json" ]; then
 	log "node-postgres present"
 else
-	log "npm install (node-postgres)"
+	log "npm install (node-postgres, pg-cursor)"
 	(cd "$HERE" && npm install --no-audit --no-fund --loglevel=error </dev/null)
 fi
 log "done"

@@ -726,6 +726,18 @@ static part_t an_select(walk_t *w, const PgQuery__SelectStmt *s, scope_t *sc, ke
 			select_keysrc(w, s, &b, ks);
 		if (ko != NULL) {
 			select_keyout(w, s, &b, ko);
+			/*
+			 * Every row of this level is on one shard (its own key
+			 * conditions say so): a LIMIT, aggregate or window over
+			 * them is what one PostgreSQL computes, and a key column
+			 * it selects unmodified still names that shard (an ORM's
+			 * eager load of one tenant's first rows, joined on the key).
+			 */
+			if (ko->why[0] != '\0' && p.kind == PART_SET &&
+			    shard_set_count(&p.set) == 1) {
+				ko->why[0] = '\0';
+				targets_keyout(&b, s->target_list, s->n_target_list, ko);
+			}
 			if (lateral_up != NULL) {
 				ko->corr = lateral_corr(s, &b, lateral_up, s->where_clause);
 				for (int i = 0; i < b.quals.n && ko->corr < 0; i++)

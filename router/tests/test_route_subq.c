@@ -315,6 +315,36 @@ static void test_derived_table_joined_without_its_key_is_refused(void **state)
 	}
 }
 
+/*
+ * A derived table held to one shard by its own key condition: its LIMIT, aggregate or window
+ * runs over every row it can see (all on that shard), so joined on the key it is what one
+ * PostgreSQL answers (SQLAlchemy's joinedload of one tenant's first rows writes this).
+ */
+static void test_derived_table_on_one_shard_with_limit_joins_on_its_key(void **state)
+{
+	const char *sql = "SELECT * FROM (SELECT * FROM orders WHERE user_id = 5 ORDER BY total "
+	                  "LIMIT 3) s LEFT JOIN users u ON u.id = s.user_id ORDER BY s.total";
+	const char *agg = "SELECT * FROM users u JOIN (SELECT user_id, count(*) OVER () AS n FROM "
+	                  "orders WHERE user_id = 5) s ON s.user_id = u.id";
+	int64_t other = 6;
+	char two[256];
+	route_plan_t p;
+
+	(void)state;
+	p = route(sql);
+	expect_one(sql, &p, ROUTE_SHARDS, shard_of("users", 5));
+	p = route(agg);
+	expect_one(agg, &p, ROUTE_SHARDS, shard_of("users", 5));
+	/* two keys on two shards: the LIMIT picks among rows of both, still refused */
+	while (shard_of("users", other) == shard_of("users", 5))
+		other++;
+	snprintf(two, sizeof two,
+	         "SELECT * FROM (SELECT * FROM orders WHERE user_id IN (5, %lld) ORDER BY total "
+	         "LIMIT 3) s JOIN users u ON u.id = s.user_id",
+	         (long long)other);
+	REFUSED(two, "has LIMIT/OFFSET", "not supported yet");
+}
+
 /* Joined on the key it selects unmodified, a derived table is co-located with the table. */
 static void test_derived_table_joined_on_its_key_is_allowed(void **state)
 {
@@ -658,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(test_multi_shard_subquery_over_reference_tables_is_allowed),
 	    cmocka_unit_test(test_derived_table_joined_without_its_key_is_refused),
 	    cmocka_unit_test(test_derived_table_joined_on_its_key_is_allowed),
+	    cmocka_unit_test(test_derived_table_on_one_shard_with_limit_joins_on_its_key),
 	    cmocka_unit_test(test_one_shard_subquery_that_needs_other_shards_rows_is_refused),
 	    cmocka_unit_test(test_one_shard_subquery_local_to_its_shard_is_allowed),
 	    cmocka_unit_test(test_subquery_joining_tables_without_their_keys_is_refused),
