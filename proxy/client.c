@@ -357,13 +357,7 @@ static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size
 	int r;
 
 	if (p->cursor_op == ROUTE_CURSOR_USE && p->fetch_count == 0) {
-		if (session_reply_error(
-		        c, "0A000",
-		        "pgshard: cursor \"%s\" reads several shards, so it is read "
-		        "forward only (FETCH n, NEXT, FORWARD n, ALL, and MOVE "
-		        "likewise); for other directions declare it with a condition "
-		        "on the shard key",
-		        p->cursor) < 0)
+		if (session_reply_error(c, "0A000", CURSOR_FORWARD_ONLY, p->cursor) < 0)
 			return STEP_FAIL;
 		return session_end_sql_statement(c, in, total);
 	}
@@ -372,9 +366,11 @@ static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size
 	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	if (p->cursor_op == ROUTE_CURSOR_USE && cur != NULL)
-		r = fanout_fetch(c, sql, cur, p->fetch_count, p->fetch_move);
-	else
+	if (p->cursor_op == ROUTE_CURSOR_USE && cur != NULL) {
+		fanout_opts_t o = {.cur = cur, .count = p->fetch_count, .move = p->fetch_move};
+
+		r = fanout_run(c, sql, true, NULL, &o);
+	} else
 		r = fanout_query(c, sql, true);
 	if (r < 0) {
 		session_fail_status(c, PX_NOMEM);

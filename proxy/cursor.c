@@ -73,17 +73,66 @@ int cursor_note_several(client_t *c, const fanout_t *f)
 
 	if (cur == NULL)
 		return -1;
+	cur->portal = f->portal_declare;
+	if (f->phase == GATHER_FINAL) {
+		/* the final query's cursor, on the first member: its rows as they come */
+		if ((cur->gp = calloc(1, sizeof *cur->gp)) == NULL)
+			return -1;
+		cur->gp->limit = -1;
+		cur->gp->refs = 1;
+		shard_set_add(&cur->shards, f->m[0].shard);
+		cur->left = -1;
+		return 0;
+	}
 	cur->gp = gather_plan_ref(f->gp);
 	for (int i = 0; i < f->n; i++)
 		shard_set_add(&cur->shards, f->m[i].shard);
 	cur->skip = gp->offset;
 	cur->left = gp->limit;
-	if (cur->hold && !c->pinned) {
-		/* the shards' cursors outlive the transaction on these links */
-		c->pinned = true;
-		c->pin_why = "DECLARE ... WITH HOLD";
-	}
 	return 0;
+}
+
+bool cursor_keeps_links(const client_t *c)
+{
+	for (int i = 0; i < c->n_cursors; i++)
+		if (c->cursors[i]->hold)
+			return true;
+	return false;
+}
+
+int cursor_close_portals(client_t *c, shard_set_t *on, char **sql)
+{
+	size_t len = 1, at = 0;
+	char *out;
+
+	shard_set_clear(on);
+	for (int i = 0; i < c->n_cursors; i++)
+		if (c->cursors[i]->portal && c->cursors[i]->hold)
+			len += 2 * strlen(c->cursors[i]->name) + 16;
+	if (len == 1)
+		return 0;
+	if ((out = malloc(len)) == NULL)
+		return -1;
+	out[0] = '\0';
+	for (int i = 0; i < c->n_cursors; i++) {
+		cursor_at_t *cur = c->cursors[i];
+		char *name;
+
+		if (!cur->portal || !cur->hold)
+			continue;
+		if ((name = route_quote_relation(NULL, cur->name)) == NULL) {
+			free(out);
+			return -1;
+		}
+		at += (size_t)snprintf(out + at, len - at, "%sCLOSE %s", at > 0 ? "; " : "", name);
+		free(name);
+		shard_set_union(on, &cur->shards);
+	}
+	for (int i = c->n_cursors - 1; i >= 0; i--)
+		if (c->cursors[i]->portal && c->cursors[i]->hold)
+			cursor_forget(c, c->cursors[i]->name);
+	*sql = out;
+	return 1;
 }
 
 static void cursor_free(cursor_at_t *cur)
@@ -135,8 +184,7 @@ static void all_shards(const client_t *c, shard_set_t *out)
 	}
 }
 
-/* The shards a FETCH asks: those with rows left, or one to describe the rows. */
-static void fetch_shards(const cursor_at_t *cur, shard_set_t *out)
+void cursor_fetch_shards(const cursor_at_t *cur, shard_set_t *out)
 {
 	shard_set_clear(out);
 	if (cur->left != 0)
@@ -167,7 +215,7 @@ int cursor_route(client_t *c, route_plan_t *p, int shard)
 		if (cur == NULL || cur->shard >= 0)
 			return cur != NULL ? cur->shard : shard;
 		if (p->cursor_op == ROUTE_CURSOR_USE)
-			fetch_shards(cur, &on);
+			cursor_fetch_shards(cur, &on);
 		else
 			on = cur->shards;
 		break;
@@ -236,7 +284,6 @@ int cursor_fetch_end(client_t *c, fanout_t *f)
 	cur->skip = f->skip;
 	if (cur->left >= 0)
 		cur->left = cur->left > (int64_t)f->sent ? cur->left - (int64_t)f->sent : 0;
-	f->phase = GATHER_REWIND;
 	if ((name = route_quote_relation(NULL, cur->name)) == NULL) {
 		fanout_own_error(f, "53200", "pgshard: out of memory");
 		return 0;
@@ -254,6 +301,7 @@ int cursor_fetch_end(client_t *c, fanout_t *f)
 		/* past the end, the cursor stands after the last row: one more step back */
 		back += at_end ? 1 : 0;
 		snprintf(sql, sizeof sql, "MOVE BACKWARD %" PRIu64 " FROM %s", back, name);
+		f->phase = GATHER_REWIND;
 		m->ready = false;
 		m->result_end = false;
 		if (f->svc->send(c, f, m, sql) < 0) {

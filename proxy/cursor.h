@@ -16,8 +16,11 @@
 
 typedef struct cursor_at {
 	char name[64];
-	int shard; /* the shard it was declared on; -1: on several (below) */
-	bool hold; /* WITH HOLD: it outlives its transaction */
+	int shard;   /* the shard it was declared on; -1: on several (below) */
+	bool hold;   /* WITH HOLD: it outlives its transaction */
+	bool portal; /* pgshard's own, behind a portal the client executes in parts
+	                (extended.c); held when declared outside a transaction block, closed
+	                at the client's Sync then */
 
 	/* over several shards: each has a SCROLL cursor of this name over its shard query */
 	gather_plan_t *gp;  /* how their rows merge (a reference) */
@@ -27,11 +30,27 @@ typedef struct cursor_at {
 	int64_t left;       /* LIMIT rows still to send, -1: all */
 } cursor_at_t;
 
+/* The refusal of a backward or absolute fetch from a cursor over several shards (%s: it). */
+#define CURSOR_FORWARD_ONLY                                                                        \
+	"pgshard: cursor \"%s\" reads several shards, so it is read forward only (FETCH n, NEXT, " \
+	"FORWARD n, ALL, and MOVE likewise); for other directions declare it with a condition "    \
+	"on the shard key"
+
 cursor_at_t *cursor_find(const client_t *c, const char *name); /* NULL: not known */
 /* A cursor declared on one shard. 0, or -1 out of memory. */
 int cursor_note(client_t *c, const char *name, int shard, bool hold);
-/* The DECLARE of gp (gather_plan_t.cursor) ran on the members of f. 0, or -1 out of memory. */
+/* The DECLARE of f->gp (gather_plan_t.cursor) ran on the members of f: a cursor over their
+ * shards (a portal's declared over a final query: over the first member's). 0, or -1 out
+ * of memory. */
 int cursor_note_several(client_t *c, const fanout_t *f);
+/* Cursors WITH HOLD keep the session's links to their shards. */
+bool cursor_keeps_links(const client_t *c);
+/*
+ * At the client's Sync outside a transaction block, the portals' own cursors
+ * go: *sql (malloc'd) closes them on the shards in *on, and they are
+ * forgotten. 1 when there are some, 0 none, -1 out of memory.
+ */
+int cursor_close_portals(client_t *c, shard_set_t *on, char **sql);
 void cursor_forget(client_t *c, const char *name); /* NULL: every one */
 void cursor_tx_end(client_t *c);                   /* its cursors but those WITH HOLD go */
 /*
@@ -46,6 +65,9 @@ void cursor_tx_end(client_t *c);                   /* its cursors but those WITH
  */
 int cursor_route(client_t *c, route_plan_t *p, int shard);
 void cursor_ran(client_t *c, const route_plan_t *p);
+
+/* The shards a forward FETCH asks: those with rows left, or one to describe the rows. */
+void cursor_fetch_shards(const cursor_at_t *cur, shard_set_t *out);
 
 /*
  * A forward FETCH or MOVE of `count` rows (-1: ALL) from a cursor over

@@ -8,12 +8,14 @@
  */
 #include "proxy/extended.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/commit.h"
 #include "proxy/context.h"
+#include "proxy/cursor.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
 #include "proxy/move.h"
@@ -187,6 +189,7 @@ struct fan_portal {
 	int16_t n_types;
 	route_plan_t plan;
 	bool describe;
+	char cursor[64]; /* read in parts: the cursor of pgshard's own behind it (cursor.c) */
 };
 
 void extended_fan_portal_free(client_t *c)
@@ -256,6 +259,196 @@ static int bind_results_at(const uint8_t *body, size_t len, size_t tail, size_t 
 	return 0;
 }
 
+/* The client's Bind of the portal, taken apart for a fan-out. */
+static int portal_bind(const struct fan_portal *fp, fanout_bind_t *b, route_param_t *small,
+                       route_param_t **values, int *n)
+{
+	const uint8_t *body = fp->bind + 5;
+	size_t len = fp->bind_len - 5, res;
+	wire_bind_msg_t bm;
+
+	if (wire_parse_bind(body, len, &bm) < 0 ||
+	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
+	    bind_values(body, len, &bm, fp->types, fp->n_types, small, values, n) < 0)
+		return -1;
+	memset(b, 0, sizeof *b);
+	b->params = body + bm.tail_off;
+	b->params_len = res - bm.tail_off;
+	b->results = body + res;
+	b->results_len = len - res;
+	b->types = fp->types;
+	b->n_types = fp->n_types;
+	b->values = *values;
+	b->n_values = *n;
+	return 0;
+}
+
+/*
+ * The first Execute with a row limit of a SELECT on several shards: the
+ * portal becomes a cursor of pgshard's own over those shards, declared now
+ * with the client's parameters (WITH HOLD outside a transaction block: it
+ * is closed at the client's Sync, when PostgreSQL drops the portal). The
+ * Execute stays at the head of the client's input, and comes back once the
+ * cursor is there. 3 declaring, 1 refused (error sent), 0 wait, -1 failed.
+ */
+static int declare_portal(client_t *c, struct fan_portal *fp)
+{
+	const route_step_t *step = route_step_routed(&fp->plan);
+	fanout_opts_t o = {.portal_declare = true, .quiet = true};
+	route_param_t small[16], *values = small;
+	bool hold = !tx_open(&c->tx);
+	route_plan_t plan;
+	fanout_bind_t b;
+	shard_set_t want;
+	size_t len = strlen(fp->sql) + 128;
+	char *sql = NULL;
+	int n = 0, r, rc = -1;
+
+	if (fp->plan.is_write ||
+	    (step->kind != ROUTE_STEP_GATHER &&
+	     (step->kind != ROUTE_STEP_EACH ||
+	      (step->merge != ROUTE_MERGE_SUM && step->merge != ROUTE_MERGE_COUNT)))) {
+		extended_fan_portal_free(c);
+		return session_reply_error(
+		           c, "0A000",
+		           "pgshard: only a SELECT on several shards can be fetched in parts "
+		           "(Execute with a row limit, a fetch size); fetch all the rows at once") <
+		               0
+		           ? -1
+		           : 1;
+	}
+	snprintf(fp->cursor, sizeof fp->cursor, "pgshard_portal_%" PRIu64 "_%" PRIu32, c->id,
+	         ++c->portal_seq);
+	if (portal_bind(fp, &b, small, &values, &n) < 0 || (sql = malloc(len)) == NULL)
+		goto out;
+	snprintf(sql, len, "DECLARE %s SCROLL CURSOR%s FOR %s", fp->cursor,
+	         hold ? " WITH HOLD" : "", fp->sql);
+	if (context_route(c->worker, sql, values, n, &plan) < 0)
+		goto out;
+	if (route_step_routed(&plan)->kind != ROUTE_STEP_GATHER) {
+		fp->cursor[0] = '\0';
+		extended_fan_portal_free(c);
+		rc = session_reply_error(
+		         c, plan.sqlstate[0] ? plan.sqlstate : "0A000", "pgshard: %s",
+		         plan.kind == ROUTE_REFUSE ? plan.error
+		                                   : "this SELECT cannot be fetched in parts") < 0
+		         ? -1
+		         : 1;
+		goto out;
+	}
+	want = route_step_routed(&plan)->shards;
+	r = forward_gather_links(c, &want);
+	if (r != 1) {
+		fp->cursor[0] = '\0'; /* named again when it comes back */
+		rc = r;
+		goto out;
+	}
+	c->plan = plan;
+	rc = fanout_run(c, sql, false, &b, &o) < 0 ? -1 : 3;
+out:
+	if (values != small)
+		free(values);
+	free(sql);
+	return rc;
+}
+
+/*
+ * An Execute of a portal read in parts (declare_portal): its cursor's next
+ * max_rows rows (0: all), ending with PortalSuspended when that many came.
+ * 2 started, 3 declaring first, 1 refused, 0 wait, -1 failed.
+ */
+static int run_portal_in_parts(client_t *c, int32_t max_rows)
+{
+	static const uint8_t no_params[] = {0, 0, 0, 0};
+	struct fan_portal *fp = c->fan_portal;
+	cursor_at_t *cur = fp->cursor[0] != '\0' ? cursor_find(c, fp->cursor) : NULL;
+	fanout_opts_t o = {.portal = true, .portal_rows = max_rows};
+	route_param_t small[16], *values = small;
+	route_step_t each;
+	fanout_bind_t b;
+	shard_set_t want;
+	int n = 0, r, rc;
+
+	if (cur == NULL && fp->cursor[0] != '\0') {
+		/* its transaction ended, and the portal with it */
+		rc = session_reply_error(c, "34000", "portal \"%s\" does not exist", fp->name);
+		extended_fan_portal_free(c);
+		return rc < 0 ? -1 : 1;
+	}
+	if (cur == NULL)
+		return declare_portal(c, fp);
+	cursor_fetch_shards(cur, &want);
+	c->plan = fp->plan;
+	each = route_step_each(&want, ROUTE_MERGE_ONE);
+	route_plan_run_step(&c->plan, &each);
+	r = forward_gather_links(c, &want);
+	if (r != 1)
+		return r;
+	if (portal_bind(fp, &b, small, &values, &n) < 0)
+		return -1;
+	/* FETCH takes no parameters; the rows come in the client's formats */
+	b.params = no_params;
+	b.params_len = sizeof no_params;
+	b.n_types = 0;
+	b.values = NULL;
+	b.n_values = 0;
+	b.describe = fp->describe;
+	o.cur = cur;
+	o.count = max_rows > 0 ? max_rows : -1;
+	rc = fanout_run(c, "FETCH", false, &b, &o) < 0 ? -1 : 2;
+	if (values != small)
+		free(values);
+	fp->describe = false;
+	return rc;
+}
+
+/*
+ * FETCH, MOVE or CLOSE (ALL) of a cursor over several shards, bound as a
+ * portal (cursor_route made its step): run at its Execute, the FETCH as
+ * client.c runs one sent as a query. 2 started, 1 refused, 0 wait, -1 failed.
+ */
+static int run_on_cursor(client_t *c, struct fan_portal *fp)
+{
+	static const uint8_t no_params[] = {0, 0, 0, 0};
+	cursor_at_t *cur = cursor_find(c, fp->plan.cursor);
+	route_param_t small[16], *values = small;
+	fanout_opts_t o = {0};
+	fanout_bind_t b;
+	shard_set_t want = route_step_routed(&fp->plan)->shards;
+	int n = 0, r, rc = -1;
+
+	if (fp->plan.cursor_op == ROUTE_CURSOR_USE && (cur == NULL || fp->plan.fetch_count == 0)) {
+		r = cur == NULL ? session_reply_error(c, "34000", "cursor \"%s\" does not exist",
+		                                      fp->plan.cursor)
+		                : session_reply_error(c, "0A000", CURSOR_FORWARD_ONLY, cur->name);
+		extended_fan_portal_free(c);
+		return r < 0 ? -1 : 1;
+	}
+	r = forward_gather_links(c, &want);
+	if (r != 1)
+		return r;
+	if (portal_bind(fp, &b, small, &values, &n) < 0)
+		goto out;
+	b.params = no_params; /* FETCH, MOVE and CLOSE take none */
+	b.params_len = sizeof no_params;
+	b.n_types = 0;
+	b.describe = fp->describe;
+	c->plan = fp->plan;
+	if (fp->plan.cursor_op == ROUTE_CURSOR_USE) {
+		o.cur = cur;
+		o.count = fp->plan.fetch_count;
+		o.move = fp->plan.fetch_move;
+	}
+	rc = fanout_run(c, fp->sql, false, &b, &o) < 0 ? -1 : 2;
+	if (rc == 2)
+		cursor_ran(c, &fp->plan);
+out:
+	if (values != small)
+		free(values);
+	extended_fan_portal_free(c);
+	return rc;
+}
+
 /*
  * Run the remembered portal on its shards (its Execute, with max_rows), or
  * only describe it on one of them (a Describe the batch did not follow with
@@ -274,16 +467,11 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	shard_set_t want;
 	int n = 0, r, rc = -1;
 
-	if (max_rows != 0) {
-		extended_fan_portal_free(c);
-		return session_reply_error(
-		           c, "0A000",
-		           "pgshard: fetching the rows of a statement on several shards in "
-		           "parts (Execute with a row limit, a fetch size) is not supported; "
-		           "fetch them all at once, or add a condition on the shard key") < 0
-		           ? -1
-		           : 1;
-	}
+	if (fp->plan.cursor_op != ROUTE_CURSOR_NONE && fp->plan.cursor_op != ROUTE_CURSOR_DECLARE &&
+	    !describe_only)
+		return run_on_cursor(c, fp);
+	if (max_rows != 0 || fp->cursor[0] != '\0')
+		return run_portal_in_parts(c, max_rows);
 	if (describe_only) {
 		/*
 		 * One shard describes it, its answer taken as it is; a split stays
@@ -502,6 +690,12 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		break;
 	case ROUTE_STEP_ONE:
 		shard = session_step_shard(c, &p->steps[0]);
+		if (p->cursor_op != ROUTE_CURSOR_NONE) {
+			/* where its cursor is; on several shards (-2), at the Execute */
+			shard = cursor_route(c, p, shard);
+			if (shard == -1)
+				return STEP_FAIL;
+		}
 		break;
 	case ROUTE_STEP_BATCH:
 		/* several statements in one Parse: the shard refuses them (42601) */
@@ -536,6 +730,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	cursor_ran(c, p);
 	return forward_message(c, 'B', in, total);
 }
 
@@ -617,6 +812,38 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 	return forward_message(c, type, in, total);
 }
 
+/*
+ * A Sync outside a transaction block ends the client's portals: the cursors
+ * behind those it read in parts are closed on their shards, and the Sync's
+ * ReadyForQuery comes after. -2 when there are none (the Sync goes on).
+ */
+static int close_portals(client_t *c, struct evbuffer *in, size_t total)
+{
+	fanout_opts_t o = {.quiet = true};
+	route_step_t each;
+	shard_set_t on;
+	char *sql = NULL;
+	int r = cursor_close_portals(c, &on, &sql);
+
+	if (r <= 0)
+		return r < 0 ? STEP_FAIL : -2;
+	if (c->fan_portal != NULL && c->fan_portal->cursor[0] != '\0')
+		extended_fan_portal_free(c);
+	each = route_step_each(&on, ROUTE_MERGE_ONE);
+	route_plan_run_step(&c->plan, &each);
+	c->have_plan = false;
+	r = forward_gather_links(c, &on); /* held: the cursors kept them */
+	if (r == 1) {
+		c->skip_until_sync = false;
+		r = fanout_run(c, sql, true, NULL, &o) < 0 ? -1 : 1;
+	}
+	free(sql);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
 int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
@@ -641,6 +868,9 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 				return STEP_FAIL;
 			if (rc == 1)
 				return skip_batch(c, in, total, 0);
+			if (rc == 3)
+				return STEP_WAIT; /* its cursor is declared first: the fan-out
+				                     resumes */
 			evbuffer_drain(in, total);
 			return STEP_NEXT;
 		}
@@ -695,6 +925,12 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			if (rc == 0 || c->fan != NULL)
 				return STEP_WAIT;
 			return STEP_NEXT; /* the Sync is still at the head: now it ends the batch */
+		}
+		if (!tx_open(&c->tx)) {
+			int rc = close_portals(c, in, total);
+
+			if (rc != -2)
+				return rc;
 		}
 		c->skip_until_sync = false;
 		return session_end_sql_statement(c, in, total);

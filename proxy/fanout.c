@@ -357,16 +357,9 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 	return -1;
 }
 
-/* A FETCH or MOVE from a cursor over several shards (cursor.c). */
-typedef struct fetch {
-	cursor_at_t *cur;
-	int64_t count;
-	bool move;
-} fetch_t;
-
 /* Start the statement on the shards of the plan's step (route_step_routed). */
 static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind,
-                 const fetch_t *fetch)
+                 const fanout_opts_t *o)
 {
 	const route_step_t *step = route_step_routed(&c->plan);
 	const cfg_t *cfg = context_cfg(c->worker);
@@ -387,8 +380,14 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 	f->svc = &fanout_services;
 	c->fan = f;
 	c->phase = PH_SEVERAL;
+	if (o != NULL) {
+		f->quiet = o->quiet;
+		f->portal = o->portal;
+		f->portal_rows = o->portal_rows;
+		f->portal_declare = o->portal_declare;
+	}
 	if ((bind != NULL && keep_bind(f, bind) < 0) ||
-	    (fetch != NULL && cursor_fetch_setup(f, fetch->cur, fetch->count, fetch->move) < 0)) {
+	    (o != NULL && o->cur != NULL && cursor_fetch_setup(f, o->cur, o->count, o->move) < 0)) {
 		fanout_free(c);
 		return -1;
 	}
@@ -463,11 +462,10 @@ int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind)
 	return start(c, sql, false, bind, NULL);
 }
 
-int fanout_fetch(client_t *c, const char *sql, cursor_at_t *cur, int64_t count, bool move)
+int fanout_run(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind,
+               const fanout_opts_t *o)
 {
-	fetch_t fetch = {cur, count, move};
-
-	return start(c, sql, true, NULL, &fetch);
+	return start(c, sql, ready, bind, o);
 }
 
 /* ---- merging ---- */
@@ -497,8 +495,16 @@ static void emit_counts(client_t *c, fanout_t *f)
 
 static void emit_tag(client_t *c, fanout_t *f)
 {
+	static const uint8_t suspended[] = {'s', 0, 0, 0, 4};
 	char tag[96];
 
+	if (f->quiet)
+		return;
+	if (f->portal && f->portal_rows > 0 && f->sent == (uint64_t)f->portal_rows) {
+		/* the Execute's row limit was reached: more may come at the next one */
+		to_client(c, suspended, sizeof suspended);
+		return;
+	}
 	if (f->merge == ROUTE_MERGE_COUNT && f->counts.sums != NULL) {
 		emit_counts(c, f);
 		snprintf(tag, sizeof(tag), "SELECT 1");
@@ -747,7 +753,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		switch (type) {
 		case 'n':
 			/* a Describe's NoData: like a RowDescription, once */
-			if (!f->failed && f->row_owner < 0) {
+			if (!f->failed && f->row_owner < 0 && !f->quiet) {
 				f->row_owner = (int)(m - f->m);
 				fwd = true;
 			}
@@ -865,13 +871,15 @@ static void finish(client_t *c, fanout_t *f)
 
 	if (gather_finalize(c, f) == 1)
 		return; /* the final query runs now */
+	if (f->cur != NULL && f->phase == GATHER_STREAM && f->tag.have && f->error == NULL)
+		end_result(c, f); /* the fetch's tag, before its rows are given back */
 	if (cursor_fetch_end(c, f) == 1)
 		return; /* rows not sent are given back now */
 	for (int i = 0; i < f->n; i++)
 		lost |= f->m[i].s == NULL;
 	if (f->gp != NULL && f->gp->cursor != NULL && f->cur == NULL && f->error == NULL &&
 	    !f->failed && !lost &&
-	    (f->phase == GATHER_FINAL
+	    (f->phase == GATHER_FINAL && !f->portal_declare
 	         ? cursor_note(c, f->gp->cursor, f->m[0].shard, f->gp->cursor_hold)
 	         : cursor_note_several(c, f)) < 0)
 		fanout_own_error(f, "53200", "pgshard: out of memory");

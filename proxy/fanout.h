@@ -32,10 +32,23 @@ typedef struct fanout_bind {
 /* The extended protocol's fan-out: every member runs Parse/Bind/Execute/Sync of sql
  * with the client's parameters; ends without ReadyForQuery. 0, or -1. */
 int fanout_execute(client_t *c, const char *sql, const fanout_bind_t *bind);
-/* FETCH/MOVE (the simple Query sql) of count rows (-1: ALL) from a cursor over several
- * shards, on the shards of c->plan's step (cursor_fetch_shards). 0, or -1. */
+/* How a statement the proxy runs for a cursor over several shards differs (cursor.c). */
 struct cursor_at;
-int fanout_fetch(client_t *c, const char *sql, struct cursor_at *cur, int64_t count, bool move);
+typedef struct fanout_opts {
+	struct cursor_at *cur; /* a FETCH or MOVE of `count` rows (-1: ALL) from this cursor */
+	int64_t count;
+	bool move;
+	bool portal; /* for an Execute of a portal (portal_rows its row limit, 0 none):
+	                the rows end with PortalSuspended when the limit is reached,
+	                else with "SELECT n" */
+	int32_t portal_rows;
+	bool portal_declare; /* the DECLARE behind such a portal */
+	bool quiet;          /* the client gets no tag, NoData or RowDescription of it (errors
+	                        go out) */
+} fanout_opts_t;
+/* fanout_query or fanout_execute (bind not NULL), with those differences. 0, or -1. */
+int fanout_run(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind,
+               const fanout_opts_t *o);
 void fanout_reply(client_t *c, server_t *s); /* a member has data */
 bool fanout_has(const fanout_t *f, const server_t *s);
 /* CopyData, CopyDone, CopyFail from the client during a fan-out COPY. */

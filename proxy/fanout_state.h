@@ -120,6 +120,10 @@ struct fanout {
 	bool fetch_move;  /* MOVE: rows are counted, not sent */
 	int64_t fetch_k;  /* the rows each member fetches, -1: ALL */
 	char *member_sql; /* what the members run, instead of the plan's */
+	bool portal;      /* see fanout_opts_t */
+	int32_t portal_rows;
+	bool portal_declare;
+	bool quiet;
 };
 
 /* The first error of the result: a shard's ErrorResponse body, or pgshard's own. */

@@ -693,8 +693,8 @@ void gather_tag(const fanout_t *f, char *out, size_t outlen)
 		snprintf(out, outlen, "DECLARE CURSOR");
 	else
 		snprintf(out, outlen, "%s %" PRIu64,
-		         f->cur == NULL  ? "SELECT"
-		         : f->fetch_move ? "MOVE"
-		                         : "FETCH",
+		         f->cur == NULL || f->portal ? "SELECT"
+		         : f->fetch_move             ? "MOVE"
+		                                     : "FETCH",
 		         f->sent);
 }

@@ -224,13 +224,13 @@ struct client {
 
 	/* the transaction as the client sees it (BEGIN is answered by the proxy): tx.h */
 	tx_t tx;
-	bool txd_ready;            /* the head message's transaction decision is made: */
-	tx_decision_t txd;         /* (tx_control, once per message, even if it waits) */
-	fanout_t *fan;             /* a statement running on several shards */
-	commit_t *commit;          /* a two-phase commit running */
-	move_t *move;              /* an UPDATE of the shard key moving rows (move.c) */
-	struct colfetch *colfetch; /* a table's columns asked of the catalog (colcache.c) */
-	struct batch *batch;       /* a query string run statement by statement (client.c) */
+	bool txd_ready;             /* the head message's transaction decision is made: */
+	tx_decision_t txd;          /* (tx_control, once per message, even if it waits) */
+	fanout_t *fan;              /* a statement running on several shards */
+	commit_t *commit;           /* a two-phase commit running */
+	move_t *move;               /* an UPDATE of the shard key moving rows (move.c) */
+	struct colfetch *colfetch;  /* a table's columns asked of the catalog (colcache.c) */
+	struct batch *batch;        /* a query string run statement by statement (client.c) */
 	struct cursor_at **cursors; /* SQL cursors and where each was declared (cursor.c) */
 	int n_cursors;
 	char *columns_tried; /* the table they were asked for, for the head message */
@@ -239,6 +239,7 @@ struct client {
 	char *txn_sql;       /* or the statement its Execute runs on every link */
 	bool txn_two_phase;  /* which is a COMMIT in two phases (commit.c) */
 	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
+	uint32_t portal_seq;           /* names the cursors behind portals read in parts */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
 

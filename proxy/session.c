@@ -398,7 +398,8 @@ bool session_maybe_release(client_t *c)
 {
 	server_t *s;
 
-	if (c->n_links == 0 || c->pinned || c->closing || c->phase != PH_IDLE || tx_open(&c->tx))
+	if (c->n_links == 0 || c->pinned || c->closing || c->phase != PH_IDLE || tx_open(&c->tx) ||
+	    cursor_keeps_links(c))
 		return false;
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))

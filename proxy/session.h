@@ -76,7 +76,6 @@ bool session_aborted_tx_allows(const route_plan_t *p);
 /* The statement runs in a transaction of pgshard's own (tx_t.implicit). */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p);
 
-
 /* ---- replies made by the proxy ---- */
 
 /* Write a reply the proxy makes, in order: behind what the current server still owes. */

@@ -16,6 +16,7 @@ Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
 """
 
 import os
+import struct
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ import psycopg2  # noqa: E402
 
 import robustlib as rl  # noqa: E402
 from robustlib import Proxy, check, eq  # noqa: E402
+from test_protocol import Raw, parse_fields  # noqa: E402
 
 TEST_TIMEOUT = float(os.environ.get("CURSOR_TEST_TIMEOUT", "120"))
 TESTS = []
@@ -317,6 +319,135 @@ def psql_fetch_count_reads_in_parts():
             outs.append(r.stdout)
         eq(outs[1], outs[0], "FETCH_COUNT=6 against all at once")
         eq(len(outs[0].splitlines()), 50, "lines")
+        s.proxy.healthy()
+
+
+def raw_values(body):
+    """A DataRow's values as bytes (None for NULL), whatever their format."""
+    (n,) = struct.unpack("!h", body[:2])
+    pos, out = 2, []
+    for _ in range(n):
+        (ln,) = struct.unpack("!i", body[pos:pos + 4])
+        pos += 4
+        out.append(None if ln < 0 else body[pos:pos + ln])
+        pos += max(ln, 0)
+    return tuple(out)
+
+
+def portal_in_parts(r, sql, values, size, formats=(), sync_each=False, between=None):
+    """Parse/Bind/Describe portal P of sql, then Execute(P, size) until it completes (Flush
+    after each, as pg-cursor does, or Sync after each, as JDBC's fetch size does). Returns
+    (the rows as byte tuples, the number of Executes, the last tag)."""
+    end = Raw.SYNC if sync_each else Raw.FLUSH
+    r.send(Raw.parse("", sql) + Raw.bind("P", "", values, formats) + Raw.describe(b"P", "P"))
+    rows, executes, tag = [], 0, None
+    while tag is None:
+        r.send(Raw.execute("P", size) + end)
+        executes += 1
+        while True:
+            kind, body = r.read()
+            if kind == "E":
+                raise rl.Failure("error: %r" % parse_fields(body))
+            if kind == "D":
+                rows.append(raw_values(body))
+            elif kind == "C":
+                tag = body[:-1].decode()
+            if kind == "Z" or (not sync_each and kind in "sC"):
+                break
+        if between is not None and tag is None:
+            between(r)
+    return rows, executes, tag
+
+
+def plain_raw(r, sql, values, formats=()):
+    r.send(Raw.parse("", sql) + Raw.bind("", "", values, formats) + Raw.execute() + Raw.SYNC)
+    rows = []
+    for kind, body in r.until_ready():
+        if kind == "E":
+            raise rl.Failure("error: %r" % parse_fields(body))
+        if kind == "D":
+            rows.append(raw_values(body))
+    return rows
+
+
+@test
+def portals_are_read_in_parts_outside_a_transaction():
+    """pg-cursor: Execute with a row limit and Flush, no Sync until it is done."""
+    with Setup("cur_portal") as s:
+        r = rl.login(s.proxy.port)
+        sql = "select k, id, name from cur_items where id > $1 order by name, k desc, id"
+        want = plain_raw(r, sql, ["1"])
+        for size in (1, 5, 6, 500):
+            rows, executes, tag = portal_in_parts(r, sql, ["1"], size)
+            eq(rows, want, "rows in parts of %d" % size)
+            eq(executes, len(want) // size + 1, "Executes for parts of %d" % size)
+            eq(tag, "SELECT %d" % (len(want) % size), "the last Execute's tag")
+            r.send(Raw.close_(b"P", "P") + Raw.SYNC)
+            got = [k for k, _ in r.until_ready()]
+            eq(got, ["3", "Z"], "Close and Sync")
+        eq([x[0][0] for x in rl.on_shards("select count(*) from pg_cursors")],
+           [0] * len(rl.SHARD_PORTS), "cursors left on the shards after the Sync")
+        # concatenated and aggregated, in binary
+        for sql in ("select k, amount from cur_items where id = $1",
+                    "select k % 4, count(*), sum(amount) from cur_items where id > $1 "
+                    "group by 1 order by 1"):
+            want = sorted(plain_raw(r, sql, ["2"], (1,)))
+            rows, _, _ = portal_in_parts(r, sql, ["2"], 3, (1,))
+            r.send(Raw.SYNC)
+            r.until_ready()
+            eq(sorted(rows), want, "binary rows in parts: " + sql)
+        r.close()
+        s.proxy.healthy()
+
+
+@test
+def portals_are_read_in_parts_in_a_transaction():
+    """JDBC's fetch size: in a transaction, Execute with a row limit and a Sync after each,
+    other statements in between."""
+    with Setup("cur_portal_tx") as s:
+        r = rl.login(s.proxy.port)
+        sql = "select k, id, amount from cur_items order by amount desc"
+        want = plain_raw(r, sql, [])
+
+        def between(r):
+            rows, tags, err, status = r.simple("select count(*) from cur_items where k = 3")
+            eq((rows, err, status), ([[str(PER_KEY)]], None, "T"), "a query between Executes")
+
+        eq(r.simple("begin")[3], "T", "BEGIN")
+        rows, executes, tag = portal_in_parts(r, sql, [], 7, sync_each=True, between=between)
+        eq(rows, want, "rows")
+        eq(tag, "SELECT 0", "an exact multiple of the size ends with an empty Execute")
+        eq(executes, len(want) // 7 + 1, "Executes")
+        eq(r.simple("commit")[1:], (["COMMIT"], None, "I"), "COMMIT")
+        # the portal went with its transaction
+        r.send(Raw.execute("P", 5) + Raw.SYNC)
+        got = r.until_ready()
+        check(got[0][0] == "E" and parse_fields(got[0][1]).get("C") == "34000",
+              "Execute of a portal of an ended transaction: %r" % got[:1])
+        r.close()
+        s.proxy.healthy()
+
+
+@test
+def a_cursor_over_several_shards_over_the_extended_protocol():
+    """psycopg 3's server-side cursors: DECLARE with parameters, FETCH and CLOSE, all
+    Parse/Bind/Execute."""
+    with Setup("cur_ext") as s:
+        r = rl.login(s.proxy.port)
+        sql = "select k, id, name from cur_items where k > $1 order by name, k desc, id"
+        want = plain_raw(r, sql, ["3"])
+        eq(r.simple("begin")[3], "T", "BEGIN")
+        eq(plain_raw(r, "declare c cursor for " + sql, ["3"]), [], "DECLARE")
+        got = []
+        for _ in range(len(want) // 10 + 2):
+            got += plain_raw(r, "fetch 10 from c", [])
+        eq(got, want, "FETCH 10 over the extended protocol")
+        r.send(Raw.parse("", "fetch prior from c") + Raw.bind("", "") + Raw.execute() +
+               Raw.SYNC)
+        err = [parse_fields(b) for k, b in r.until_ready() if k == "E"]
+        eq([e.get("C") for e in err], ["0A000"], "FETCH PRIOR refused")
+        eq(r.simple("rollback")[1:], (["ROLLBACK"], None, "I"), "ROLLBACK")
+        r.close()
         s.proxy.healthy()
 
 

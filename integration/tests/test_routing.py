@@ -412,7 +412,7 @@ def joins_pinned_to_one_shard_and_numeric_keys_run():
 def cursors_on_one_shard_follow_their_shard():
     """psycopg2's server-side (named) cursors, as SQLAlchemy's yield_per uses them: DECLARE on
     the shard its query reads, then each FETCH goes there, also with statements on other
-    shards in between and WITH HOLD past the commit; a cursor over several shards is refused."""
+    shards in between and WITH HOLD past the commit."""
     reset_tables()
     c = proxy()
     a, b = 5, next(k for k in range(6, 60) if user_shard(k) != user_shard(5))
@@ -436,8 +436,9 @@ def cursors_on_one_shard_follow_their_shard():
         cur.close()
         c.commit()
     c.autocommit = True
+    # over several shards (test_cursors.py), also declared inside a query string
     code, text = sqlstate_of(c, "BEGIN; DECLARE x CURSOR FOR SELECT * FROM rt_orders; COMMIT")
-    eq(code, "0A000", "a cursor over several shards")
+    eq(code, None, "a cursor over several shards declared in a query string: %s" % text)
     c.close()
 
 
