@@ -510,7 +510,8 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 {
 	server_t *s = m->s;
 
-	while (s != NULL && m->waiting > 0 && c->move == mv && !c->closing) {
+	while (s != NULL && (m->waiting > 0 || s->pending.count > 0) && c->move == mv &&
+	       !c->closing) {
 		pending_t *head = pending_head(&s->pending);
 		const uint8_t *msg;
 		size_t total;
@@ -611,10 +612,16 @@ static int start_rows(client_t *c, move_t *mv)
 	return rc;
 }
 
+/*
+ * Every member answered the move's own statements and what joining the
+ * transaction sent: a member that only receives rows has nothing of the
+ * move's own before the rows come (or never, when the statement failed
+ * first), and the commit that follows must find nothing else owed.
+ */
 static bool all_answered(const move_t *mv)
 {
 	for (int i = 0; i < mv->n; i++)
-		if (mv->m[i].s != NULL && mv->m[i].waiting > 0)
+		if (mv->m[i].s != NULL && (mv->m[i].waiting > 0 || mv->m[i].s->pending.count > 0))
 			return false;
 	return true;
 }
