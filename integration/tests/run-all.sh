@@ -32,8 +32,9 @@ suites=(
     "twophase|300|$python $here/test_twophase.py"
     "deadlock|300|$python $here/test_deadlock.py"
     "move|300|$python $here/test_move.py"
+    "insert_select|300|$python $here/test_insert_select.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move insert_select}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
