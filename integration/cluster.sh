@@ -517,6 +517,26 @@ cmd_start() {
 			echo
 			echo "[table.app_products]"
 			echo "reference = yes"
+			echo
+			echo "; the tables of integration/tests/test_insert_select.py"
+			local u
+			for u in is_users:id is_orders:user_id is_src:id; do
+				echo
+				echo "[table.${u%%:*}]"
+				echo "key = ${u#*:}"
+				echo "map = users"
+			done
+			echo
+			echo "[table.is_names]"
+			echo "key = name"
+			echo "map = names"
+			echo
+			echo "[table.is_events]"
+			echo "key = id"
+			echo "map = events"
+			echo
+			echo "[table.is_ref]"
+			echo "reference = yes"
 		fi
 	} >"$DIR/pgshard.ini"
 	{

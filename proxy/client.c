@@ -221,8 +221,9 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 }
 
 /*
- * An UPDATE of the shard key that may move rows (move.c): on links to the
- * shards its rows are on and to those they can move to, always inside a
+ * An UPDATE of the shard key that may move rows, an INSERT ... SELECT whose
+ * rows go to the shards of their keys (move.c): on links to the shards its
+ * rows are read on and to those they can go to, always inside a
  * transaction (an implicit one for an autocommit statement).
  */
 static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t total)
@@ -231,7 +232,7 @@ static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t to
 	int r;
 
 	if (!tx_open(&c->tx)) {
-		if (session_reply_error(c, "0A000", "pgshard: %s", move_needs_tx) < 0)
+		if (session_reply_error(c, "0A000", "pgshard: %s", move_needs_tx(&c->plan)) < 0)
 			return STEP_FAIL;
 		return session_end_sql_statement(c, in, total);
 	}
@@ -563,6 +564,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	case ROUTE_STEP_GATHER:
 		return run_on_several(c, sql, in, total, false);
 	case ROUTE_STEP_MOVE:
+	case ROUTE_STEP_INSERT_SELECT:
 		return run_move(c, sql, in, total);
 	case ROUTE_STEP_BATCH:
 		return run_batch(c, sql, in, total);

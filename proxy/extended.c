@@ -483,7 +483,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_clear(&one.shards);
 		shard_set_add(&one.shards, first);
 		one.merge = ROUTE_MERGE_ONE;
-		if (one.kind == ROUTE_STEP_GATHER || one.kind == ROUTE_STEP_MOVE)
+		if (one.kind == ROUTE_STEP_GATHER || one.kind == ROUTE_STEP_MOVE ||
+		    one.kind == ROUTE_STEP_INSERT_SELECT)
 			one.kind = ROUTE_STEP_EACH;
 		route_plan_run_step(&fp->plan, &one);
 	}
@@ -493,12 +494,12 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		session_note_writes(c, &fp->plan);
 	}
 	want = route_step_routed(&fp->plan)->shards;
-	if (route_step_routed(&fp->plan)->kind == ROUTE_STEP_MOVE) {
+	if (move_runs(&fp->plan)) {
 		if (!tx_open(&c->tx)) {
+			const char *why = move_needs_tx(&fp->plan);
+
 			extended_fan_portal_free(c);
-			return session_reply_error(c, "0A000", "pgshard: %s", move_needs_tx) < 0
-			           ? -1
-			           : 1;
+			return session_reply_error(c, "0A000", "pgshard: %s", why) < 0 ? -1 : 1;
 		}
 		shard_set_union(&want, &fp->plan.move_to);
 	}
@@ -520,7 +521,7 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	b.describe = fp->describe;
 	b.describe_only = describe_only;
 	c->plan = fp->plan;
-	if (route_step_routed(&fp->plan)->kind == ROUTE_STEP_MOVE)
+	if (move_runs(&fp->plan))
 		rc = move_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 	else
 		rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;

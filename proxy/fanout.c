@@ -344,7 +344,8 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 			return gather_setup(c, f, sql, bind->values, bind->n_values, sqlstate, err,
 			                    errlen);
 		return 0;
-	case ROUTE_STEP_MOVE:  /* move.c's */
+	case ROUTE_STEP_MOVE: /* move.c's */
+	case ROUTE_STEP_INSERT_SELECT:
 	case ROUTE_STEP_BATCH: /* client.c's */
 	case ROUTE_STEP_REFUSE:
 	case ROUTE_STEP_TXN:

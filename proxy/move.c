@@ -1,8 +1,14 @@
 /*
- * move.c — an UPDATE of the shard key that moves rows between shards
- * (ROUTE_STEP_MOVE), inside the client's transaction (an implicit one
- * pgshard opens around an autocommit UPDATE, committed in two phases when
- * it wrote on several shards).
+ * move.c — statements whose rows are written on the shards their keys map
+ * to, inside the client's transaction (an implicit one pgshard opens around
+ * an autocommit statement, committed in two phases when it wrote on several
+ * shards): an UPDATE of the shard key that moves rows between shards
+ * (ROUTE_STEP_MOVE), and an INSERT ... SELECT whose rows go to the shards
+ * of their keys (ROUTE_STEP_INSERT_SELECT). Both run a statement on the
+ * shards that hold the rows, keep the rows that belong elsewhere as text,
+ * then write each on its shard in one round trip per shard.
+ *
+ * The UPDATE:
  *
  *   UPDATE  the UPDATE runs on every shard its rows can be on, with the
  *           hidden columns of route_move_prepare after its RETURNING list;
@@ -19,6 +25,22 @@
  * moved or not), after the commit of an implicit transaction. Any error
  * (a shard's, or a row whose new key is NULL) fails the statement, and the
  * transaction with it: nothing is half moved once it ends.
+ *
+ * The INSERT ... SELECT (its statements router/route_insel.c's):
+ *
+ *   SELECT  its SELECT runs on every shard the router planned it on, with
+ *           the key's value as text after its columns. Each row is kept
+ *           for the shard of that key: its columns as the DataRow has them
+ *           (lengths and text), which are a Bind's parameter values as
+ *           they are.
+ *   INSERT  on each shard rows arrive, the INSERT with VALUES of as many
+ *           rows as fit in one statement (INSEL_BATCH_ROWS), parameters
+ *           typed as the SELECT's columns; one Sync: a round trip per shard.
+ *
+ * The answer is INSERT 0 n, n the rows the shards inserted (ON CONFLICT DO
+ * NOTHING counts as PostgreSQL counts), after the commit. Rows of one shard
+ * in one statement keep PostgreSQL's semantics for rows that conflict with
+ * each other (DO UPDATE touching a row twice fails) as far as a batch goes.
  *
  * Replies are read here, message by message; the pending queue says whose
  * a reply is (what joining the transaction sent is swallowed as such).
@@ -47,6 +69,12 @@
 /* What the rows to move may take in memory before the statement is refused. */
 #define MOVE_MAX_BYTES ((size_t)256 * 1024 * 1024)
 
+/* Rows per INSERT of an INSERT ... SELECT (fewer when their parameters would pass 65535). */
+#define INSEL_BATCH_ROWS 1000
+
+/* The highest OID initdb assigns: a type above it may have another OID on another shard. */
+#define LAST_BUILTIN_OID 16383
+
 /* The pending-queue marks of the move's own statements on a member. */
 enum {
 	PEND_COLUMNS = 'k',
@@ -66,13 +94,21 @@ typedef struct rowlist {
 	int n, cap;
 } rowlist_t;
 
+/* Rows as Bind parameter values: per column an int32 length (-1 NULL) and its bytes. */
+typedef struct rowbuf {
+	uint8_t *buf;
+	size_t len, cap;
+	int n;
+} rowbuf_t;
+
 typedef struct member {
 	server_t *s; /* NULL once lost */
 	int shard;
-	int waiting;      /* the move's own ReadyForQuery still to come */
-	rowlist_t leave;  /* rows to delete here: "tableoid\0ctid" */
-	rowlist_t arrive; /* rows to insert here: the row's text */
-	int deleted;      /* DELETE 1 answers */
+	int waiting;       /* the move's own ReadyForQuery still to come */
+	rowlist_t leave;   /* rows to delete here: "tableoid\0ctid" */
+	rowlist_t arrive;  /* rows to insert here: the row's text */
+	rowbuf_t selected; /* an INSERT ... SELECT's rows to insert here */
+	int deleted;       /* DELETE 1 answers */
 } member_t;
 
 struct move {
@@ -80,6 +116,11 @@ struct move {
 	int n;
 	move_step_t step;
 	route_move_t stmts;
+	bool insert_select; /* an INSERT ... SELECT (insel), not an UPDATE (stmts) */
+	route_insel_t insel;
+	bool *unknown;    /* insel: per column, read as the column's type (parameter type 0) */
+	uint32_t *types;  /* insel: per column, the parameter type of the INSERT */
+	int64_t inserted; /* insel: rows the INSERTs reported */
 	const shard_map_t *map;
 	cfg_key_type_t key_type;
 	char **columns; /* the table's insertable columns */
@@ -96,10 +137,23 @@ struct move {
 	char message[300];
 };
 
-const char move_needs_tx[] =
-    "an UPDATE of the shard key that moves rows between shards runs only in a transaction "
-    "(two_phase_commit is off, or the session holds a server connection of its own); run it "
-    "between BEGIN and COMMIT";
+bool move_runs(const route_plan_t *p)
+{
+	route_step_kind_t k = route_step_routed(p)->kind;
+
+	return k == ROUTE_STEP_MOVE || k == ROUTE_STEP_INSERT_SELECT;
+}
+
+const char *move_needs_tx(const route_plan_t *p)
+{
+	if (route_step_routed(p)->kind == ROUTE_STEP_INSERT_SELECT)
+		return "an INSERT ... SELECT whose rows go to the shards of their keys runs only "
+		       "in a transaction (two_phase_commit is off, or the session holds a server "
+		       "connection of its own); run it between BEGIN and COMMIT";
+	return "an UPDATE of the shard key that moves rows between shards runs only in a "
+	       "transaction (two_phase_commit is off, or the session holds a server connection "
+	       "of its own); run it between BEGIN and COMMIT";
+}
 
 /* ---- bookkeeping ---- */
 
@@ -139,7 +193,11 @@ void move_free(client_t *c)
 	for (int i = 0; i < mv->n; i++) {
 		rowlist_free(&mv->m[i].leave);
 		rowlist_free(&mv->m[i].arrive);
+		free(mv->m[i].selected.buf);
 	}
+	route_insel_free(&mv->insel);
+	free(mv->unknown);
+	free(mv->types);
 	for (int i = 0; i < mv->n_columns; i++)
 		free(mv->columns[i]);
 	free(mv->columns);
@@ -386,6 +444,128 @@ static void updated_row(client_t *c, move_t *mv, member_t *src, const uint8_t *b
 		own_error(mv, "53200", "pgshard: out of memory");
 }
 
+/* The SELECT's columns: each one's parameter type for the INSERT. */
+static void selected_columns(client_t *c, move_t *mv, const uint8_t *body, size_t len)
+{
+	int n = mv->insel.n_columns;
+	wire_reader_t r;
+	int16_t count;
+
+	wire_reader_init(&r, body, len);
+	if (wire_get_i16(&r, &count) < 0) {
+		own_error(mv, "08P01", "pgshard: a shard described the SELECT's rows wrongly");
+		return;
+	}
+	/* PostgreSQL's own checks of INSERT ... SELECT, which the SELECT alone passes */
+	if (count - 1 > n) {
+		own_error(mv, "42601", "INSERT has more expressions than target columns");
+		return;
+	}
+	if (count - 1 < n) {
+		own_error(mv, "42601", "INSERT has more target columns than expressions");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name;
+		const uint8_t *skip;
+		int32_t oid;
+
+		if (wire_get_cstring(&r, &name) < 0 || wire_get_bytes(&r, 6, &skip) < 0 ||
+		    wire_get_i32(&r, &oid) < 0 || wire_get_bytes(&r, 8, &skip) < 0) {
+			own_error(mv, "08P01",
+			          "pgshard: a shard described the SELECT's rows wrongly");
+			return;
+		}
+		/*
+		 * A built-in type has one OID on every shard: PostgreSQL casts the
+		 * value from it as it would have cast the SELECT's column. A string
+		 * literal (the SELECT's "unknown") and a type of the database's own
+		 * go as unknown: read with the input function of the column's type.
+		 */
+		mv->types[i] =
+		    mv->unknown[i] || (uint32_t)oid > LAST_BUILTIN_OID ? 0 : (uint32_t)oid;
+	}
+	if (mv->describe && !mv->described)
+		session_emit(c, 'n', NULL); /* an INSERT without RETURNING: NoData */
+	mv->described = true;
+}
+
+static int rowbuf_add(rowbuf_t *b, const uint8_t *data, size_t len)
+{
+	if (b->cap - b->len < len) {
+		size_t cap = b->cap > 0 ? b->cap : 4096;
+		uint8_t *v;
+
+		while (cap - b->len < len)
+			cap *= 2;
+		if ((v = realloc(b->buf, cap)) == NULL)
+			return -1;
+		b->buf = v;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, data, len);
+	b->len += len;
+	b->n++;
+	return 0;
+}
+
+/* One row of the SELECT: kept for the shard of its key. */
+static void selected_row(move_t *mv, const uint8_t *body, size_t len)
+{
+	int n = mv->insel.n_columns;
+	const uint8_t *key = (const uint8_t *)"";
+	wire_reader_t r;
+	shard_key_t k;
+	member_t *dst;
+	int32_t klen;
+	size_t end;
+	int to;
+
+	if (skip_fields(body, len, 'D', n, &end) < 0) {
+		own_error(mv, "08P01", "pgshard: a shard sent an unreadable row");
+		return;
+	}
+	wire_reader_init(&r, body + end, len - end);
+	if (wire_get_i32(&r, &klen) < 0 ||
+	    (klen > 0 && wire_get_bytes(&r, (size_t)klen, &key) < 0)) {
+		own_error(mv, "08P01", "pgshard: a shard sent an unreadable row");
+		return;
+	}
+	if (klen < 0) {
+		own_error(
+		    mv, "0A000",
+		    "pgshard: a row of the INSERT ... SELECT has a NULL shard key; a row needs "
+		    "a key to have a shard");
+		return;
+	}
+	if (shard_key_from_text(mv->key_type, (const char *)key, (size_t)klen, &k) < 0 ||
+	    (to = shard_map_lookup(mv->map, &k)) < 0) {
+		own_error(mv, "22023",
+		          "pgshard: the shard key value \"%.*s\" of a row of the INSERT ... SELECT "
+		          "has no shard",
+		          klen > 100 ? 100 : (int)klen, (const char *)key);
+		return;
+	}
+	dst = member_at(mv, to);
+	if (dst == NULL || dst->s == NULL) {
+		own_error(mv, "XX000",
+		          "pgshard: a row goes to shard %d, which the INSERT was not planned on",
+		          to);
+		return;
+	}
+	mv->kept += end - 2 + 16;
+	if (mv->kept > MOVE_MAX_BYTES) {
+		own_error(mv, "54000",
+		          "pgshard: the rows this INSERT ... SELECT holds in the proxy take more "
+		          "than %zu MB (the limit of rows moved between shards); insert them in "
+		          "smaller batches (narrow its SELECT)",
+		          MOVE_MAX_BYTES >> 20);
+		return;
+	}
+	if (rowbuf_add(&dst->selected, body + 2, end - 2) < 0)
+		own_error(mv, "53200", "pgshard: out of memory");
+}
+
 /* ---- reading replies ---- */
 
 /* What joining the transaction sent (its prefix, the session's settings). */
@@ -459,6 +639,11 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 	case 'T':
 		if (mark != PEND_UPDATE)
 			break;
+		if (mv->insert_select) {
+			if (!failed(mv))
+				selected_columns(c, mv, body, len);
+			break;
+		}
 		if (len < 2 || wire_be16(body) < ROUTE_MOVE_HIDDEN) {
 			own_error(mv, "08P01",
 			          "pgshard: a shard described the UPDATE's rows wrongly");
@@ -478,17 +663,21 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 		if (mark == PEND_COLUMNS && add_column(mv, body, len) < 0)
 			own_error(mv, "08P01",
 			          "pgshard: a shard listed the table's columns wrongly");
+		else if (mark == PEND_UPDATE && !failed(mv) && mv->insert_select)
+			selected_row(mv, body, len);
 		else if (mark == PEND_UPDATE && !failed(mv))
 			updated_row(c, mv, m, body, len);
 		break;
 	case 'C':
-		if (mark == PEND_UPDATE)
+		if (mark == PEND_UPDATE && !mv->insert_select)
 			mv->updated += tag_count(body, len) > 0 ? tag_count(body, len) : 0;
+		else if (mark == PEND_INSERT && mv->insert_select)
+			mv->inserted += tag_count(body, len) > 0 ? tag_count(body, len) : 0;
 		else if (mark == PEND_DELETE && tag_count(body, len) == 1)
 			m->deleted++;
 		break;
 	case 'N':
-		if (mark == PEND_UPDATE)
+		if (mark == PEND_UPDATE || (mark == PEND_INSERT && mv->insert_select))
 			sbuf_write(&c->sb, msg, total);
 		break;
 	case 'S':
@@ -510,7 +699,8 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 {
 	server_t *s = m->s;
 
-	while (s != NULL && m->waiting > 0 && c->move == mv && !c->closing) {
+	while (s != NULL && (m->waiting > 0 || s->pending.count > 0) && c->move == mv &&
+	       !c->closing) {
 		pending_t *head = pending_head(&s->pending);
 		const uint8_t *msg;
 		size_t total;
@@ -544,7 +734,10 @@ static void finish(client_t *c, move_t *mv)
 	bool implicit = tx_implicit(&c->tx), ok = !failed(mv), ready = !mv->extended;
 	char tag[48];
 
-	snprintf(tag, sizeof tag, "UPDATE %" PRId64, mv->updated);
+	if (mv->insert_select)
+		snprintf(tag, sizeof tag, "INSERT 0 %" PRId64, mv->inserted);
+	else
+		snprintf(tag, sizeof tag, "UPDATE %" PRId64, mv->updated);
 	if (mv->error != NULL) {
 		wire_buf_t *b = &c->worker->scratch;
 
@@ -559,8 +752,9 @@ static void finish(client_t *c, move_t *mv)
 		snprintf(str, sizeof str, "%.5s%s", mv->sqlstate, mv->message);
 		session_emit(c, 'E', str);
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "UPDATE of the shard key: %" PRId64 " rows, %s", mv->updated,
-	        ok ? "done" : "failed");
+	log_msg(LOG_DEBUG, c->id, 0, "%s: %" PRId64 " rows, %s",
+	        mv->insert_select ? "INSERT ... SELECT" : "UPDATE of the shard key",
+	        mv->insert_select ? mv->inserted : mv->updated, ok ? "done" : "failed");
 	move_free(c);
 	if (!ok)
 		session_tx_fail(c);
@@ -583,13 +777,89 @@ static void finish(client_t *c, move_t *mv)
 		session_resume(c);
 }
 
-/* The UPDATE is over everywhere: the rows that belong elsewhere move. */
+/* The byte length of the first `rows` rows of n columns at p (kept by selected_row). */
+static size_t rows_len(const uint8_t *p, int rows, int n)
+{
+	size_t at = 0;
+
+	for (int i = 0; i < rows * n; i++) {
+		int32_t flen = (int32_t)wire_be32(p + at);
+
+		at += 4 + (flen > 0 ? (size_t)flen : 0);
+	}
+	return at;
+}
+
+/* An INSERT ... SELECT's rows for m: INSERTs of up to INSEL_BATCH_ROWS rows each, one Sync. */
+static int send_selected(client_t *c, move_t *mv, member_t *m)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	int n = mv->insel.n_columns, per = 65535 / n, parsed = 0, left = m->selected.n;
+	const uint8_t *at = m->selected.buf;
+
+	if (per > INSEL_BATCH_ROWS)
+		per = INSEL_BATCH_ROWS;
+	while (left > 0) {
+		int rows = left < per ? left : per;
+		size_t bytes = rows_len(at, rows, n);
+
+		wire_buf_reset(b);
+		if (rows != parsed) {
+			char *sql = route_insel_insert_sql(&mv->insel, rows);
+
+			if (sql == NULL)
+				return -1;
+			wire_begin(b, 'P');
+			wire_put_cstring(b, "");
+			wire_put_cstring(b, sql);
+			wire_put_i16(b, (int16_t)(rows * n));
+			for (int i = 0; i < rows * n; i++)
+				wire_put_i32(b, (int32_t)mv->types[i % n]);
+			wire_end(b);
+			free(sql);
+			parsed = rows;
+		}
+		wire_begin(b, 'B');
+		wire_put_cstring(b, "");
+		wire_put_cstring(b, "");
+		wire_put_i16(b, 0); /* every parameter in text */
+		wire_put_i16(b, (int16_t)(rows * n));
+		wire_put_bytes(b, at, bytes);
+		wire_put_i16(b, 0);
+		wire_end(b);
+		wire_begin(b, 'E');
+		wire_put_cstring(b, "");
+		wire_put_i32(b, 0);
+		if (wire_end(b) < 0 || server_send(m->s, b->data, b->len) < 0)
+			return -1;
+		at += bytes;
+		left -= rows;
+	}
+	wire_buf_reset(b);
+	wire_begin(b, 'S');
+	if (wire_end(b) < 0 ||
+	    pending_push(&m->s->pending, PEND_INSERT, PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
+	m->waiting++;
+	return server_send(m->s, b->data, b->len);
+}
+
+/* The UPDATE (the SELECT) is over everywhere: the rows that belong elsewhere move. */
 static int start_rows(client_t *c, move_t *mv)
 {
 	char *insert = NULL;
 	int rc = 0;
 
 	mv->step = MOVE_ROWS;
+	for (int i = 0; mv->insert_select && i < mv->n && rc == 0; i++) {
+		member_t *m = &mv->m[i];
+
+		if (m->s == NULL || m->selected.n == 0)
+			continue;
+		tx_note_write(&c->tx, m->shard);
+		rc = send_selected(c, mv, m);
+	}
 	for (int i = 0; i < mv->n && rc == 0; i++) {
 		member_t *m = &mv->m[i];
 
@@ -611,10 +881,16 @@ static int start_rows(client_t *c, move_t *mv)
 	return rc;
 }
 
+/*
+ * Every member answered the move's own statements and what joining the
+ * transaction sent: a member that only receives rows has nothing of the
+ * move's own before the rows come (or never, when the statement failed
+ * first), and the commit that follows must find nothing else owed.
+ */
 static bool all_answered(const move_t *mv)
 {
 	for (int i = 0; i < mv->n; i++)
-		if (mv->m[i].s != NULL && mv->m[i].waiting > 0)
+		if (mv->m[i].s != NULL && (mv->m[i].waiting > 0 || mv->m[i].s->pending.count > 0))
 			return false;
 	return true;
 }
@@ -641,10 +917,10 @@ static void advance(client_t *c, move_t *mv)
 }
 
 /*
- * The UPDATE over the extended protocol: Parse with the client's parameter
- * types, Bind with its parameters and result formats (the hidden columns
- * are text, the same bytes in either format), Describe to learn the
- * columns, Execute, Sync.
+ * The UPDATE (the SELECT) over the extended protocol: Parse with the
+ * client's parameter types, Bind with its parameters and result formats
+ * (the hidden columns are text, the same bytes in either format; the
+ * SELECT's rows are all text), Describe to learn the columns, Execute, Sync.
  */
 static int send_update_bind(client_t *c, move_t *mv, member_t *m, const fanout_bind_t *bind)
 {
@@ -654,7 +930,7 @@ static int send_update_bind(client_t *c, move_t *mv, member_t *m, const fanout_b
 	wire_buf_reset(b);
 	wire_begin(b, 'P');
 	wire_put_cstring(b, "");
-	wire_put_cstring(b, mv->stmts.update_sql);
+	wire_put_cstring(b, mv->insert_select ? mv->insel.select_sql : mv->stmts.update_sql);
 	wire_put_i16(b, bind->n_types);
 	wire_put_bytes(b, bind->types, 4 * (size_t)bind->n_types);
 	wire_end(b);
@@ -662,7 +938,9 @@ static int send_update_bind(client_t *c, move_t *mv, member_t *m, const fanout_b
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, "");
 	wire_put_bytes(b, bind->params, bind->params_len);
-	if (n_res <= 1) {
+	if (mv->insert_select) {
+		wire_put_i16(b, 0);
+	} else if (n_res <= 1) {
 		wire_put_bytes(b, bind->results, bind->results_len);
 	} else {
 		wire_put_i16(b, (int16_t)(n_res + ROUTE_MOVE_HIDDEN));
@@ -679,6 +957,42 @@ static int send_update_bind(client_t *c, move_t *mv, member_t *m, const fanout_b
 	return server_send(m->s, b->data, b->len);
 }
 
+/* The client's type of parameter $k (0: unspecified). */
+static uint32_t param_type(const fanout_bind_t *bind, int k)
+{
+	if (bind == NULL || k < 1 || k > bind->n_types)
+		return 0;
+	return (uint32_t)wire_be32(bind->types + 4 * (size_t)(k - 1));
+}
+
+/* The statements of the UPDATE or the INSERT ... SELECT: its table's map, or -1 with err. */
+static int prepare(client_t *c, move_t *mv, const char *sql, const fanout_bind_t *bind, char *err,
+                   size_t errlen)
+{
+	int n;
+
+	if (!mv->insert_select)
+		return route_move_prepare(&c->worker->route, sql, &mv->stmts, err, errlen) < 0
+		           ? -1
+		           : mv->stmts.map;
+	if (route_insel_prepare(&c->worker->route, sql, &mv->insel, err, errlen) < 0)
+		return -1;
+	n = mv->insel.n_columns;
+	mv->unknown = calloc((size_t)n, sizeof *mv->unknown);
+	mv->types = calloc((size_t)n, sizeof *mv->types);
+	if (mv->unknown == NULL || mv->types == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int k = mv->insel.unknown[i];
+
+		/* a parameter the client left untyped is as unknown as a string literal */
+		mv->unknown[i] = k == ROUTE_INSEL_UNKNOWN || (k > 0 && param_type(bind, k) == 0);
+	}
+	return mv->insel.map;
+}
+
 static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 {
 	const cfg_t *cfg = context_cfg(c->worker);
@@ -687,7 +1001,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	move_t *mv = calloc(1, sizeof *mv);
 	char err[512];
 	member_t *first = NULL;
-	int rc = 0;
+	int rc = 0, map;
 
 	if (mv == NULL)
 		return -1;
@@ -698,16 +1012,18 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	}
 	mv->extended = bind != NULL;
 	mv->describe = bind != NULL && bind->describe;
+	mv->insert_select = step->kind == ROUTE_STEP_INSERT_SELECT;
 	c->move = mv;
 	c->phase = PH_SEVERAL;
-	if (route_move_prepare(&c->worker->route, sql, &mv->stmts, err, sizeof err) < 0) {
+	map = prepare(c, mv, sql, bind, err, sizeof err);
+	if (map < 0) {
 		own_error(mv, strcmp(err, "out of memory") == 0 ? "53200" : "XX000", "pgshard: %s",
 		          err);
 		finish(c, mv);
 		return 0;
 	}
-	mv->map = &c->worker->route.maps[mv->stmts.map];
-	mv->key_type = cfg->maps[mv->stmts.map].key;
+	mv->map = &c->worker->route.maps[map];
+	mv->key_type = cfg->maps[map].key;
 	for (int i = 0; i < cfg->n_shards; i++) {
 		server_t *s = session_link(c, i);
 
@@ -723,19 +1039,23 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 
 		if (!shard_set_has(&step->shards, m->shard))
 			continue;
-		if (first == NULL) {
+		if (first == NULL && !mv->insert_select) {
 			first = m;
 			rc = send_query(c, m, mv->stmts.columns_sql, PEND_COLUMNS);
 		}
-		if (rc == 0)
-			rc = bind != NULL ? send_update_bind(c, mv, m, bind)
-			                  : send_query(c, m, mv->stmts.update_sql, PEND_UPDATE);
+		if (rc == 0 && bind != NULL)
+			rc = send_update_bind(c, mv, m, bind);
+		else if (rc == 0)
+			rc = send_query(
+			    c, m, mv->insert_select ? mv->insel.select_sql : mv->stmts.update_sql,
+			    PEND_UPDATE);
 	}
 	if (rc < 0) {
 		move_free(c);
 		return -1;
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "UPDATE of the shard key on %d shards", mv->n);
+	log_msg(LOG_DEBUG, c->id, 0, "%s on %d shards",
+	        mv->insert_select ? "INSERT ... SELECT" : "UPDATE of the shard key", mv->n);
 	advance(c, mv); /* nothing to wait for when no shard could run it */
 	return 0;
 }

@@ -121,24 +121,29 @@ typedef struct route_param {
  * when the session's transaction leaves it to routing).
  */
 typedef enum route_step_kind {
-	ROUTE_STEP_REFUSE,       /* answer the plan's error (sqlstate, error); always alone */
-	ROUTE_STEP_TXN,          /* transaction control (plan.txn): the session's transaction
-	                            answers it, or runs it on the shards it holds, or leaves it to
-	                            the next step */
-	ROUTE_STEP_ONE,          /* relay the statement to one shard, replies unchanged */
-	ROUTE_STEP_EACH,         /* run it on each shard of the set, answers combined by merge */
-	ROUTE_STEP_SPLIT_INSERT, /* a multi-row INSERT: each shard its own rows
-	                            (route_split_insert), counts added */
-	ROUTE_STEP_SPLIT_COPY,   /* COPY FROM STDIN into a sharded table: the proxy splits the
-	                            rows by their key column (router/copy.h), counts added */
-	ROUTE_STEP_GATHER,       /* a SELECT merged by a gather plan (router/gather.h) */
-	ROUTE_STEP_BATCH,        /* a query string of statements that route differently: the
-	                            executor runs each as a query of its own, in one
-	                            transaction (route_batch_statements cuts the string) */
-	ROUTE_STEP_MOVE,         /* an UPDATE that may set the key to values of other shards:
-	                            it runs on each shard of the set, and the rows whose new
-	                            key belongs elsewhere are deleted there and inserted on
-	                            their new shard (route_move_prepare, proxy/move.c) */
+	ROUTE_STEP_REFUSE,        /* answer the plan's error (sqlstate, error); always alone */
+	ROUTE_STEP_TXN,           /* transaction control (plan.txn): the session's transaction
+	                             answers it, or runs it on the shards it holds, or leaves it to
+	                             the next step */
+	ROUTE_STEP_ONE,           /* relay the statement to one shard, replies unchanged */
+	ROUTE_STEP_EACH,          /* run it on each shard of the set, answers combined by merge */
+	ROUTE_STEP_SPLIT_INSERT,  /* a multi-row INSERT: each shard its own rows
+	                             (route_split_insert), counts added */
+	ROUTE_STEP_SPLIT_COPY,    /* COPY FROM STDIN into a sharded table: the proxy splits the
+	                             rows by their key column (router/copy.h), counts added */
+	ROUTE_STEP_GATHER,        /* a SELECT merged by a gather plan (router/gather.h) */
+	ROUTE_STEP_BATCH,         /* a query string of statements that route differently: the
+	                             executor runs each as a query of its own, in one
+	                             transaction (route_batch_statements cuts the string) */
+	ROUTE_STEP_MOVE,          /* an UPDATE that may set the key to values of other shards:
+	                             it runs on each shard of the set, and the rows whose new
+	                             key belongs elsewhere are deleted there and inserted on
+	                             their new shard (route_move_prepare, proxy/move.c) */
+	ROUTE_STEP_INSERT_SELECT, /* an INSERT ... SELECT whose rows may belong to other shards
+	                            than the ones its SELECT reads: the SELECT runs on each
+	                            shard of the set, and each row it gives is inserted on the
+	                            shard of its key, one of move_to (route_insel_prepare,
+	                            proxy/move.c) */
 } route_step_kind_t;
 
 #define ROUTE_MAX_STEPS 4
@@ -181,8 +186,12 @@ typedef struct route_plan {
 	                        step even on one shard; alone in its query string */
 	bool key_move;       /* an UPDATE whose SET of the key column may move rows to other
 	                        shards (ROUTE_STEP_MOVE); alone in its query string */
+	bool insert_select;  /* an INSERT ... SELECT into a sharded table whose rows are not
+	                        known to belong where they are read (ROUTE_STEP_INSERT_SELECT):
+	                        shards are where its SELECT runs; alone in its query string */
 	shard_set_t move_to; /* with key_move: the shards its rows can move to (the SET value's
-	                        shard, or every shard of the map when the value is computed) */
+	                        shard, or every shard of the map when the value is computed);
+	                        with insert_select: the shards of the table's map */
 	const char *map;     /* ROUTE_SHARDS: the name of the map that decided */
 	int key_column;      /* INSERT ... VALUES, COPY FROM: position of the key column in the
 	                        column list; -1 otherwise, and when a COPY names no columns (the
@@ -446,6 +455,48 @@ int route_move_prepare(const route_ctx_t *ctx, const char *sql, route_move_t *ou
 /* INSERT INTO relation (columns) OVERRIDING SYSTEM VALUE SELECT columns FROM ($1::relation). */
 char *route_move_insert_sql(const route_move_t *m, char *const *columns, int n);
 void route_move_free(route_move_t *m);
+
+/*
+ * The statements of an INSERT ... SELECT whose rows go to the shards of
+ * their keys (plan.insert_select), made from its text:
+ *
+ *   select_sql  the SELECT (with the INSERT's WITH), as a subquery whose
+ *               every column is returned, followed by one hidden column:
+ *               the key's value cast to the map's key type, as text (NULL
+ *               for a NULL key). It runs on each shard of the plan, with
+ *               the client's parameters.
+ *   n_columns   the INSERT's column list's length: the SELECT must return
+ *               as many columns (PostgreSQL's 42601 otherwise)
+ *   unknown     per column: ROUTE_INSEL_TYPED, ROUTE_INSEL_UNKNOWN (a string
+ *               literal or NULL at the top of the SELECT's list, which
+ *               PostgreSQL reads as the column's type, not as text), or the
+ *               number of the parameter ($n) the column is (unknown when the
+ *               client left its type unspecified)
+ *   map         the table's map (index in cfg->maps)
+ *
+ * route_insel_insert_sql writes the INSERT itself for `rows` rows: the
+ * original statement (column list, OVERRIDING, ON CONFLICT) with its
+ * SELECT replaced by VALUES ($1, ..., $n), ($n+1, ...), ...: the values
+ * are each row's columns as the SELECT gave them, and their parameter
+ * types make PostgreSQL apply the same assignment casts.
+ *
+ * Returns 0, or -1 with a message in err (out of memory, or not such an
+ * INSERT).
+ */
+enum { ROUTE_INSEL_TYPED = 0, ROUTE_INSEL_UNKNOWN = -1 };
+
+typedef struct route_insel {
+	char *select_sql;
+	char *head, *tail; /* the INSERT's text before and after its VALUES rows */
+	int n_columns;
+	int *unknown; /* n_columns entries */
+	int map;
+} route_insel_t;
+
+int route_insel_prepare(const route_ctx_t *ctx, const char *sql, route_insel_t *out, char *err,
+                        size_t errlen);
+char *route_insel_insert_sql(const route_insel_t *m, int rows);
+void route_insel_free(route_insel_t *m);
 
 /*
  * Parse once, plan many times: route_statement is route_parse, then

@@ -1160,7 +1160,9 @@ static part_t an_insert(walk_t *w, const PgQuery__InsertStmt *ins, scope_t *sc, 
 		}
 		if (ks.kind == KS_UNKNOWN)
 			p = part_make(PART_ALL); /* decided again when the parameter is given */
-		if (!walk_stopped(w) && ks.kind == KS_BAD)
+		if (!walk_stopped(w) && ks.kind == KS_BAD && top)
+			w->ins_select = true; /* each row to its key's shard (route_insel.c) */
+		else if (!walk_stopped(w) && ks.kind == KS_BAD)
 			walk_refuse(
 			    w,
 			    "INSERT ... SELECT into sharded table %s must select its key column "

@@ -103,6 +103,8 @@ typedef struct walk {
 	shard_set_t mentioned; /* every shard a key predicate named, for the empty case */
 	bool ins_split;        /* the top-level INSERT's rows go to several shards */
 	bool key_move;         /* the top-level UPDATE may move rows to other shards */
+	bool ins_select;       /* the top-level INSERT ... SELECT's rows may belong to other
+	                          shards than those it reads (route_plan.c's insel_plan) */
 	bool needs_columns;    /* the top-level INSERT ... VALUES has no column list */
 	shard_set_t move_to;   /* ... to these */
 	int key_column;

@@ -155,6 +155,176 @@ static void plan_shards(walk_t *w, part_t part, route_plan_t *p)
 	sb_finish(&s);
 }
 
+/* ---- INSERT ... SELECT whose rows go to the shards of their keys ---- */
+
+/*
+ * When the SELECT gives the key column the key of a co-located table, or a
+ * constant of the shards it reads, each row stays where it is read and the
+ * statement runs on those shards as it is (route_analysis.c). Otherwise
+ * (plan.insert_select, ROUTE_STEP_INSERT_SELECT; its statements are
+ * route_insel.c's) the SELECT is planned as the read it is, by this same
+ * planner: on one shard, on several whose rows are concatenated, or on the
+ * default shard (a reference table, a table not in the config); the proxy
+ * inserts each of its rows on the shard of its key. A SELECT whose rows the
+ * proxy would have to merge across shards (ORDER BY, LIMIT, aggregates,
+ * DISTINCT: a gather plan) is refused for now.
+ */
+
+typedef struct param_scan {
+	const walk_t *w;
+	bool found;
+} param_scan_t;
+
+/* A client's parameter ($n that is not one of the plan cache's literals) in m. */
+static void scan_params(walk_t *w, const ProtobufCMessage *m, void *arg)
+{
+	param_scan_t *s = arg;
+
+	if (m->descriptor == &pg_query__param_ref__descriptor) {
+		int k = ((const PgQuery__ParamRef *)m)->number;
+		const route_literals_t *l = s->w->lits;
+
+		if (l == NULL || k < l->first || k >= l->first + l->n)
+			s->found = true;
+		return;
+	}
+	tables_each_child(w, m, NULL, NULL, scan_params, arg);
+}
+
+/* ON CONFLICT DO UPDATE may set the key only to the row's own (EXCLUDED.key, key). */
+static bool conflict_keeps_key(const PgQuery__OnConflictClause *oc, const char *key)
+{
+	for (size_t i = 0; oc != NULL && i < oc->n_target_list; i++) {
+		const PgQuery__ResTarget *rt;
+		const PgQuery__ColumnRef *c;
+		const char *last;
+
+		if (oc->target_list[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+			continue;
+		rt = oc->target_list[i]->res_target;
+		if (!streq(rt->name, key))
+			continue;
+		if (rt->n_indirection > 0 || rt->val == NULL ||
+		    rt->val->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+			return false;
+		c = rt->val->column_ref;
+		last = tree_last_string(c->fields, c->n_fields);
+		if (!streq(last, key) || c->n_fields > 2 ||
+		    (c->n_fields == 2 && !streq(tree_str_of(c->fields[0]), "excluded")))
+			return false;
+	}
+	return true;
+}
+
+/* What keeps an INSERT ... SELECT from running as one (NULL: nothing). */
+static const char *insel_unsupported(walk_t *w, const PgQuery__InsertStmt *ins,
+                                     const cfg_table_t *t)
+{
+	param_scan_t ps = {w, false};
+
+	if (ins->n_returning_list > 0)
+		return "RETURNING is not supported there; select the inserted rows afterwards";
+	for (size_t i = 0; ins->with_clause != NULL && i < ins->with_clause->n_ctes; i++) {
+		const PgQuery__Node *c = ins->with_clause->ctes[i];
+
+		if (c->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR &&
+		    an_is_write_query(c->common_table_expr->ctequery))
+			return "a WITH that writes is not supported there";
+	}
+	if (ins->with_clause != NULL && ins->select_stmt->select_stmt->with_clause != NULL)
+		return "WITH both before the INSERT and in its SELECT is not supported there; "
+		       "write one WITH";
+	if (ins->on_conflict_clause != NULL)
+		tables_each_child(w, &ins->on_conflict_clause->base, NULL, NULL, scan_params, &ps);
+	if (ps.found)
+		return "parameters ($n) outside its SELECT are not supported there";
+	if (!conflict_keeps_key(ins->on_conflict_clause, t->key))
+		return "ON CONFLICT DO UPDATE may set the key column only to EXCLUDED's key";
+	return NULL;
+}
+
+static bool insel_applies(walk_t *w, const PgQuery__Node *n)
+{
+	const PgQuery__InsertStmt *ins;
+	int i;
+
+	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_INSERT_STMT)
+		return false;
+	ins = n->insert_stmt;
+	if (ins->relation == NULL || ins->n_cols == 0 || ins->select_stmt == NULL ||
+	    ins->select_stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+		return false;
+	i = tables_find(w->cfg, ins->relation->catalogname, ins->relation->schemaname,
+	                ins->relation->relname);
+	return i >= 0 && tables_is_sharded(tables_at(w, i));
+}
+
+static void insel_plan(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
+{
+	const PgQuery__InsertStmt *ins = n->insert_stmt;
+	const cfg_table_t *t =
+	    tables_at(w, tables_find(w->cfg, ins->relation->catalogname, ins->relation->schemaname,
+	                             ins->relation->relname));
+	const shard_map_t *target = &w->ctx->maps[t->map];
+	PgQuery__SelectStmt sel = *ins->select_stmt->select_stmt;
+	PgQuery__Node node = *ins->select_stmt;
+	const char *why = insel_unsupported(w, ins, t);
+	route_plan_t sp;
+	route_merge_t m;
+	char reason[sizeof p->reason];
+	sb_t s;
+
+	if (why != NULL) {
+		walk_refuse(w,
+		            "INSERT ... SELECT into sharded table %s takes its key %s from values "
+		            "of other shards, which pgshard inserts row by row; %s",
+		            t->name, t->key, why);
+		return;
+	}
+	/* the SELECT as a read of its own, with the INSERT's WITH */
+	if (sel.with_clause == NULL)
+		sel.with_clause = ins->with_clause;
+	node.select_stmt = &sel;
+	memset(&sp, 0, sizeof sp);
+	sp.key_column = -1;
+	plan_stmt(w, &node, &sp);
+	if (walk_stopped(w))
+		return;
+	if (sp.kind == ROUTE_SHARDS && shard_set_count(&sp.shards) > 1) {
+		if (mergekind_select(w, &node, false, &m) < 0)
+			return;
+		if (m != ROUTE_MERGE_SUM) {
+			walk_refuse(
+			    w,
+			    "INSERT ... SELECT into sharded table %s: its SELECT reads several "
+			    "shards and combines their rows (ORDER BY, LIMIT/OFFSET, aggregates, "
+			    "GROUP BY, DISTINCT), which pgshard does not do for an INSERT yet; "
+			    "select the rows without combining them, or keep the SELECT on one "
+			    "shard with a condition on its shard key",
+			    t->name);
+			return;
+		}
+	}
+	memset(p, 0, sizeof *p);
+	p->key_column = -1;
+	p->kind = ROUTE_SHARDS;
+	p->is_write = true;
+	p->insert_select = true;
+	p->map = target->cfg->name;
+	p->move_to = target->all;
+	p->params_missing = sp.params_missing;
+	if (sp.kind == ROUTE_SHARDS)
+		p->shards = sp.shards;
+	else
+		shard_set_add(&p->shards, shard_set_first(&sp.shards)); /* the default shard */
+	sb_init(&s, reason, sizeof reason);
+	sb_printf(&s, "INSERT ... SELECT into %s, each row to the shard of its %s (%s map %s); ",
+	          t->name, t->key, walk_map_kind_name(target->cfg), target->cfg->name);
+	sb_printf(&s, "its SELECT: %s", sp.reason);
+	sb_finish(&s);
+	memcpy(p->reason, reason, sizeof reason);
+}
+
 /* SELECT, INSERT, UPDATE, DELETE, MERGE. */
 static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 {
@@ -166,7 +336,11 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	if (walk_stopped(w))
 		return;
 	if (w->clash >= 0) {
-		refuse_clash(w);
+		/* an INSERT ... SELECT reading another map's table: its rows go by their keys */
+		if (insel_applies(w, n))
+			insel_plan(w, n, p);
+		else
+			refuse_clash(w);
 		return;
 	}
 	if (w->map < 0) {
@@ -197,6 +371,10 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	part = an_query(w, n, NULL, true, NULL);
 	if (walk_stopped(w))
 		return;
+	if (w->ins_select) {
+		insel_plan(w, n, p);
+		return;
+	}
 	plan_shards(w, part, p);
 	if (w->ins_split)
 		p->split_insert = true;
@@ -596,6 +774,12 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 			            "supported; explain an INSERT of one shard's rows");
 			break;
 		}
+		if (p->insert_select) {
+			walk_refuse(w,
+			            "EXPLAIN of an INSERT ... SELECT whose rows go to the shards "
+			            "of their keys is not supported; EXPLAIN its SELECT");
+			break;
+		}
 		if (p->key_move && analyze) {
 			walk_refuse(
 			    w, "EXPLAIN ANALYZE of an UPDATE that moves rows between shards is "
@@ -728,7 +912,7 @@ static bool needs_batch(PgQuery__RawStmt *const *stmts, size_t n, const route_pl
 
 		if (is_neutral(stmts[i]->stmt))
 			continue;
-		if (p->split_insert || p->key_move || p->ids_split ||
+		if (p->split_insert || p->key_move || p->insert_select || p->ids_split ||
 		    (p->cursor_op != ROUTE_CURSOR_NONE && p->kind != ROUTE_DEFAULT) ||
 		    (p->is_write && shard_set_count(&p->shards) > 1))
 			return true;
@@ -778,7 +962,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 {
 	const route_plan_t *first = NULL;
 	bool split = false, commits = false, is_write = false, is_ddl = false, missing = false,
-	     copy_in = false, moves = false, makes_ids = false;
+	     copy_in = false, moves = false, makes_ids = false, inserts_select = false;
 	const char *no_tx_why = NULL;
 	sb_t s;
 
@@ -820,6 +1004,7 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 			continue;
 		split |= p->split_insert;
 		moves |= p->key_move;
+		inserts_select |= p->insert_select;
 		makes_ids |= p->ids_split;
 		copy_in |= p->copy_from_stdin;
 		is_write |= p->is_write;
@@ -882,6 +1067,10 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 	if (!w->refused && moves && n > 1)
 		walk_refuse(w,
 		            "an UPDATE of the key column that may move rows to other shards must "
+		            "be sent as a query of its own, not with other statements");
+	if (!w->refused && inserts_select && n > 1)
+		walk_refuse(w,
+		            "an INSERT ... SELECT whose rows go to the shards of their keys must "
 		            "be sent as a query of its own, not with other statements");
 	if (!w->refused && commits && out->is_write && shard_set_count(&out->shards) > 1)
 		walk_refuse(w,

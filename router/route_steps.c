@@ -47,6 +47,13 @@ static route_step_t routed_step(const route_plan_t *p)
 {
 	route_step_t s;
 
+	if (p->insert_select) {
+		/* its SELECT's shards, even one: the rows may belong elsewhere */
+		s = step_of(ROUTE_STEP_INSERT_SELECT);
+		s.shards = p->shards;
+		s.merge = ROUTE_MERGE_SUM;
+		return s;
+	}
 	switch (p->kind) {
 	case ROUTE_DEFAULT:
 		/* the default shard (route_statement names it in shards) */
@@ -117,6 +124,7 @@ void route_plan_refuse(route_plan_t *p, const char *sqlstate, const char *fmt, .
 	shard_set_clear(&p->shards);
 	p->split_insert = false;
 	p->key_move = false;
+	p->insert_select = false;
 	p->merge = ROUTE_MERGE_NONE;
 	va_start(ap, fmt);
 	vsnprintf(p->error, sizeof p->error, fmt, ap);
@@ -144,6 +152,7 @@ void route_plan_run_step(route_plan_t *p, const route_step_t *step)
 	p->split_insert =
 	    step->kind == ROUTE_STEP_SPLIT_INSERT || step->kind == ROUTE_STEP_SPLIT_COPY;
 	p->key_move = step->kind == ROUTE_STEP_MOVE;
+	p->insert_select = step->kind == ROUTE_STEP_INSERT_SELECT;
 }
 
 const char *route_step_kind_name(route_step_kind_t k)
@@ -165,6 +174,8 @@ const char *route_step_kind_name(route_step_kind_t k)
 		return "gather";
 	case ROUTE_STEP_MOVE:
 		return "move";
+	case ROUTE_STEP_INSERT_SELECT:
+		return "insert select";
 	case ROUTE_STEP_BATCH:
 		return "batch";
 	}

@@ -193,6 +193,7 @@ void walk_reset(walk_t *w)
 	shard_set_clear(&w->mentioned);
 	w->ins_split = false;
 	w->key_move = false;
+	w->ins_select = false;
 	w->needs_columns = false;
 	shard_set_clear(&w->move_to);
 	w->key_column = -1;

@@ -33,9 +33,10 @@ suites=(
     "deadlock|300|$python $here/test_deadlock.py"
     "move|300|$python $here/test_move.py"
     "cursors|300|$python $here/test_cursors.py"
+    "insert_select|300|$python $here/test_insert_select.py"
     "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors apps}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

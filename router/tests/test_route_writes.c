@@ -238,16 +238,159 @@ static void test_insert_select_from_co_located_table(void **state)
 	ROUTES_TO("INSERT INTO orders (user_id, cc) SELECT 7, code FROM countries", "users", 7);
 }
 
-static void test_insert_select_not_from_co_located_key_is_refused(void **state)
+/* An INSERT ... SELECT whose rows go to their keys' shards: its SELECT's shards, to move_to. */
+static void expect_insert_select(const char *sql, const char *map, const char *from)
+{
+	route_plan_t p = route(sql);
+	char want[64], got[64];
+
+	check_plan_invariants(sql, &p);
+	if (p.kind == ROUTE_REFUSE)
+		fail_msg("\"%s\": refused: %s", sql, p.error);
+	assert_true(p.insert_select);
+	assert_false(p.key_move);
+	assert_true(p.is_write);
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_INSERT_SELECT);
+	assert_int_equal(route_plan_commit(&p), ROUTE_COMMIT_TWO_PHASE);
+	set_print(got, sizeof got, &p.steps[0].shards);
+	if (strcmp(from, got) != 0)
+		fail_msg("\"%s\": its SELECT runs on %s, want %s", sql, got, from);
+	set_print(want, sizeof want, &map_named(map)->all);
+	set_print(got, sizeof got, &p.move_to);
+	if (strcmp(want, got) != 0)
+		fail_msg("\"%s\": rows go to %s, want %s", sql, got, want);
+}
+
+static void test_insert_select_of_other_shards_rows_goes_row_by_row(void **state)
+{
+	char one[16], sql[160];
+	int64_t b = key_elsewhere("users", 5);
+
+	(void)state;
+	snprintf(one, sizeof one, "%d", shard_of("users", 5));
+	/* a reference table: read on the default shard */
+	expect_insert_select("INSERT INTO orders (user_id) SELECT code FROM countries", "users",
+	                     "1");
+	expect_insert_select("INSERT INTO orders (user_id) SELECT id + 1 FROM users", "users",
+	                     "0,1,2");
+	expect_insert_select("INSERT INTO orders (user_id, n) SELECT id + 1, n FROM users WHERE "
+	                     "id = 5",
+	                     "users", one);
+	/* a constant key of another shard than the one read */
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO orders (user_id) SELECT %lld FROM users WHERE id = 5", (long long)b);
+	expect_insert_select(sql, "users", one);
+	expect_insert_select("INSERT INTO orders (user_id) SELECT 5 FROM users", "users", "0,1,2");
+	expect_insert_select("INSERT INTO orders (user_id) SELECT * FROM users", "users", "0,1,2");
+	/* another map's table, a table not in the config (the default shard) */
+	expect_insert_select("INSERT INTO users (id) SELECT region_id FROM sites WHERE region_id "
+	                     "= 1500",
+	                     "users", "1");
+	expect_insert_select("INSERT INTO accounts (name) SELECT name FROM local_t", "names", "1");
+	expect_insert_select("WITH x AS (SELECT id FROM users) INSERT INTO orders (user_id) "
+	                     "SELECT id + 1 FROM x",
+	                     "users", "0,1,2");
+	expect_insert_select("INSERT INTO orders (user_id, n) SELECT id + 1, 'x' FROM users ON "
+	                     "CONFLICT (user_id) DO UPDATE SET n = excluded.n",
+	                     "users", "0,1,2");
+	/* a SELECT pgshard concatenates: UNION ALL, a co-located join */
+	expect_insert_select("INSERT INTO orders (user_id) SELECT id + 1 FROM users UNION ALL "
+	                     "SELECT user_id + 2 FROM orders",
+	                     "users", "0,1,2");
+	/* a key parameter not given yet: every shard until it is */
+	expect_insert_select("INSERT INTO orders (user_id) SELECT $1::int8 + id FROM users WHERE "
+	                     "id = $2",
+	                     "users", "0,1,2");
+	/* what stays where it is read runs there, as before */
+	ROUTES_TO("INSERT INTO orders (user_id, n) SELECT id, n FROM users WHERE id = 5", "users",
+	          5);
+	ROUTES_TO("INSERT INTO orders (user_id) SELECT 5 FROM users WHERE id = 5", "users", 5);
+	ROUTES_TO_ALL_OF("INSERT INTO orders (user_id, n) SELECT id, n FROM users", "users");
+	REFUSED("INSERT INTO local_t (id) SELECT id FROM users", "local_t", "not in the config");
+}
+
+static void test_insert_select_that_cannot_go_row_by_row_is_refused(void **state)
 {
 	(void)state;
-	REFUSED("INSERT INTO orders (user_id) SELECT code FROM countries", "INSERT ... SELECT",
-	        "user_id");
-	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users", "INSERT ... SELECT");
-	REFUSED("INSERT INTO orders (user_id) SELECT 5 FROM users", "INSERT ... SELECT");
-	REFUSED("INSERT INTO orders (user_id) SELECT * FROM users", "INSERT ... SELECT");
-	REFUSED("INSERT INTO users (id) SELECT region_id FROM sites", "not co-located");
-	REFUSED("INSERT INTO local_t (id) SELECT id FROM users", "local_t", "not in the config");
+	/* rows the proxy would have to merge across shards */
+	REFUSED("INSERT INTO orders (user_id) SELECT count(*) FROM users", "combines their rows");
+	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users ORDER BY id LIMIT 3",
+	        "combines their rows");
+	REFUSED("INSERT INTO orders (user_id) SELECT DISTINCT n::int8 FROM users",
+	        "combines their rows");
+	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users RETURNING *", "RETURNING");
+	REFUSED("WITH d AS (DELETE FROM users RETURNING id) INSERT INTO orders (user_id) SELECT id "
+	        "+ 1 FROM d",
+	        "WITH that writes");
+	REFUSED("INSERT INTO orders (user_id, n) SELECT id + 1, n FROM users ON CONFLICT (user_id) "
+	        "DO UPDATE SET n = $1",
+	        "parameters");
+	REFUSED("INSERT INTO orders (user_id) SELECT id + 1 FROM users ON CONFLICT (user_id) DO "
+	        "UPDATE SET user_id = 7",
+	        "ON CONFLICT", "user_id");
+	REFUSED("EXPLAIN INSERT INTO orders (user_id) SELECT id + 1 FROM users", "EXPLAIN");
+	/* with other statements: each as a query of its own, or refused when it cannot */
+	expect_batch("INSERT INTO orders (user_id) SELECT id + 1 FROM users; SELECT 1");
+	REFUSED("WITH x AS (INSERT INTO orders (user_id) SELECT id + 1 FROM users RETURNING 1) "
+	        "SELECT * FROM x",
+	        "INSERT ... SELECT", "user_id");
+	/* the SELECT's own refusal */
+	REFUSED("INSERT INTO orders (user_id) SELECT u.id + 1 FROM users u JOIN orders o ON u.n = "
+	        "o.n",
+	        "joined");
+	/* no column list: pgshard cannot know where the key is */
+	REFUSED("INSERT INTO orders SELECT id + 1 FROM users", "column list");
+}
+
+static void test_insert_select_statements(void **state)
+{
+	route_insel_t m;
+	char err[256], *ins;
+
+	(void)state;
+	assert_int_equal(route_insel_prepare(&ctx,
+	                                     "INSERT INTO orders (n, user_id, note) SELECT n, id "
+	                                     "+ 1, 'x' FROM users WHERE id = $1 ON CONFLICT DO "
+	                                     "NOTHING",
+	                                     &m, err, sizeof err),
+	                 0);
+	assert_string_equal(m.select_sql,
+	                    "SELECT pgshard_s.*, (pgshard_s.pgshard_2)::pg_catalog.int8::pg_"
+	                    "catalog.text FROM (SELECT n, id + 1, 'x' FROM users WHERE id = $1) AS "
+	                    "pgshard_s(pgshard_1, pgshard_2)");
+	assert_int_equal(m.n_columns, 3);
+	assert_int_equal(m.unknown[0], ROUTE_INSEL_TYPED);
+	assert_int_equal(m.unknown[1], ROUTE_INSEL_TYPED);
+	assert_int_equal(m.unknown[2], ROUTE_INSEL_UNKNOWN); /* read as the column's type */
+	assert_int_equal(m.map, map_named("users") - ctx.maps);
+	ins = route_insel_insert_sql(&m, 2);
+	assert_string_equal(ins, "INSERT INTO orders (n, user_id, note) VALUES ($1, $2, $3), ($4, "
+	                         "$5, $6) ON CONFLICT DO NOTHING");
+	free(ins);
+	route_insel_free(&m);
+	/* the INSERT's WITH goes with its SELECT; a text key; a parameter as a column */
+	assert_int_equal(route_insel_prepare(&ctx,
+	                                     "WITH s AS (SELECT name FROM local_t) INSERT INTO "
+	                                     "accounts AS a (name, v) OVERRIDING USER VALUE "
+	                                     "SELECT name, $1 FROM s",
+	                                     &m, err, sizeof err),
+	                 0);
+	assert_string_equal(m.select_sql,
+	                    "SELECT pgshard_s.*, (pgshard_s.pgshard_1)::pg_catalog.text::pg_catalog"
+	                    ".text FROM (WITH s AS (SELECT name FROM local_t) SELECT name, $1 FROM "
+	                    "s) AS pgshard_s(pgshard_1)");
+	assert_int_equal(m.unknown[1], 1);
+	ins = route_insel_insert_sql(&m, 1);
+	assert_string_equal(ins, "INSERT INTO accounts AS a (name, v) OVERRIDING USER VALUE VALUES "
+	                         "($1, $2)");
+	free(ins);
+	route_insel_free(&m);
+	assert_int_equal(
+	    route_insel_prepare(&ctx, "INSERT INTO countries (code) SELECT 1", &m, err, sizeof err),
+	    -1);
+	assert_int_equal(route_insel_prepare(&ctx, "UPDATE users SET id = 1", &m, err, sizeof err),
+	                 -1);
 }
 
 static void test_insert_on_conflict(void **state)
@@ -851,7 +994,9 @@ int main(void)
 	    cmocka_unit_test(test_insert_without_the_key_column_is_refused),
 	    cmocka_unit_test(test_insert_key_must_be_a_constant_or_parameter),
 	    cmocka_unit_test(test_insert_select_from_co_located_table),
-	    cmocka_unit_test(test_insert_select_not_from_co_located_key_is_refused),
+	    cmocka_unit_test(test_insert_select_of_other_shards_rows_goes_row_by_row),
+	    cmocka_unit_test(test_insert_select_that_cannot_go_row_by_row_is_refused),
+	    cmocka_unit_test(test_insert_select_statements),
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
