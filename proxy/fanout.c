@@ -228,19 +228,20 @@ static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 	wire_begin(b, 'P');
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, sql);
-	wire_put_i16(b, final ? 0 : f->n_types);
-	if (!final)
+	if (final) { /* bound to the client's parameters it reads (gather.c) */
+		gather_put_final_types(b, f);
+	} else {
+		wire_put_i16(b, f->n_types);
 		wire_put_bytes(b, f->types, 4 * (size_t)f->n_types);
+	}
 	wire_end(b);
 	wire_begin(b, 'B');
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, "");
-	if (final) {
-		wire_put_i16(b, 0);
-		wire_put_i16(b, 0);
-	} else {
+	if (!final)
 		wire_put_bytes(b, f->params, f->params_len);
-	}
+	else if (gather_put_final_values(b, f) < 0)
+		return -1;
 	if (partial)
 		wire_put_i16(b, 0); /* partial results: text, held as SQL literals */
 	else
