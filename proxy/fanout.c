@@ -12,7 +12,9 @@
  * once its buffer is full) until every member is, and then the merged end
  * of the result goes to the client:
  *
- *   ROUTE_MERGE_SUM    rows of every member, row counts of the tags added
+ *   ROUTE_MERGE_SUM    rows of every member, row counts of the tags added (a split
+ *                      INSERT's RETURNING rows held, to go out in VALUES order:
+ *                      retorder.h)
  *   ROUTE_MERGE_ONE    copies on every shard: the rows and tag of one member
  *   ROUTE_MERGE_COUNT  one row of count() columns per member: added up
  *
@@ -38,6 +40,7 @@
 #include "proxy/log.h"
 #include "proxy/params.h"
 #include "proxy/pending.h"
+#include "proxy/retorder.h"
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -90,6 +93,7 @@ void fanout_free(client_t *c)
 	free(f->m);
 	free(f->error);
 	merge_counts_free(&f->counts);
+	retorder_free(f->ret);
 	free(f->copy_in);
 	free(f->key_name);
 	free(f->params);
@@ -224,19 +228,20 @@ static int fanout_send(client_t *c, fanout_t *f, member_t *m, const char *sql)
 	wire_begin(b, 'P');
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, sql);
-	wire_put_i16(b, final ? 0 : f->n_types);
-	if (!final)
+	if (final) { /* bound to the client's parameters it reads (gather.c) */
+		gather_put_final_types(b, f);
+	} else {
+		wire_put_i16(b, f->n_types);
 		wire_put_bytes(b, f->types, 4 * (size_t)f->n_types);
+	}
 	wire_end(b);
 	wire_begin(b, 'B');
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, "");
-	if (final) {
-		wire_put_i16(b, 0);
-		wire_put_i16(b, 0);
-	} else {
+	if (!final)
 		wire_put_bytes(b, f->params, f->params_len);
-	}
+	else if (gather_put_final_values(b, f) < 0)
+		return -1;
 	if (partial)
 		wire_put_i16(b, 0); /* partial results: text, held as SQL literals */
 	else
@@ -358,6 +363,16 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 	return -1;
 }
 
+/* A split INSERT with RETURNING: its rows are held, to go out in VALUES order. */
+static int hold_returning(fanout_t *f, const route_split_t *splits, int n_splits)
+{
+	int shards[SHARD_MAX];
+
+	for (int i = 0; i < f->n && i < SHARD_MAX; i++)
+		shards[i] = f->m[i].shard;
+	return retorder_new(splits, n_splits, shards, f->n < SHARD_MAX ? f->n : SHARD_MAX, &f->ret);
+}
+
 /* Start the statement on the shards of the plan's step (route_step_routed). */
 static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *bind,
                  const fanout_opts_t *o)
@@ -422,7 +437,9 @@ static int start(client_t *c, const char *sql, bool ready, const fanout_bind_t *
 		f->m[f->n].shard = i;
 		f->n++;
 	}
-	if (f->copy_split && ask_columns(c, f) < 0)
+	if (step->kind == ROUTE_STEP_SPLIT_INSERT && hold_returning(f, splits, n_splits) < 0)
+		rc = -1;
+	if (rc == 0 && f->copy_split && ask_columns(c, f) < 0)
 		rc = -1;
 	if (rc == 0 && gather_needs_collation(c, f))
 		rc = server_query(f->m[0].s, &c->worker->scratch, gather_collation_sql, 'L',
@@ -553,6 +570,33 @@ static const char *reported(const server_t *s, const char *name)
 	return NULL;
 }
 
+/* A row a split INSERT returned: held for retorder_emit, up to merge_memory. */
+static void hold_returned(client_t *c, fanout_t *f, member_t *m, const uint8_t *msg, size_t total)
+{
+	size_t cap = context_cfg(c->worker)->merge_memory;
+	char err[300];
+
+	if (f->error != NULL)
+		return; /* the result ends in that error: its rows do not go out */
+	if (retorder_hold(f->ret, (int)(m - f->m), msg, total) < 0) {
+		retorder_drop(f->ret);
+		fanout_own_error(f, "53200", "pgshard: out of memory");
+	} else if (retorder_held(f->ret) > cap) {
+		retorder_drop(f->ret);
+		snprintf(err, sizeof(err),
+		         "pgshard: the rows RETURNING gives for this INSERT on several shards, "
+		         "held to answer them in VALUES order, exceed merge_memory (%zu bytes); "
+		         "insert fewer rows at a time, or raise merge_memory",
+		         cap);
+		fanout_own_error(f, "54000", err);
+	}
+}
+
+static void returned_out(void *arg, const uint8_t *msg, size_t len)
+{
+	to_client(arg, msg, len);
+}
+
 /* Every member is done with the current result: its merged end goes to the client. */
 static void end_result(client_t *c, fanout_t *f)
 {
@@ -613,6 +657,10 @@ static void end_result(client_t *c, fanout_t *f)
 	} else if (f->empty) {
 		session_emit(c, 'I', NULL);
 	} else if (f->tag.have) {
+		if (f->ret != NULL && !retorder_emit(f->ret, returned_out, c))
+			log_msg(LOG_DEBUG, c->id, 0,
+			        "a shard returned another number of rows than it inserted: "
+			        "RETURNING rows go out shard by shard");
 		if (f->copy_out) {
 			static const uint8_t done[] = {'c', 0, 0, 0, 4};
 
@@ -771,7 +819,9 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		case 'd':
 			if (f->failed)
 				break;
-			if (f->merge != ROUTE_MERGE_COUNT)
+			if (f->ret != NULL && type == 'D')
+				hold_returned(c, f, m, msg, total);
+			else if (f->merge != ROUTE_MERGE_COUNT)
 				fwd =
 				    f->merge == ROUTE_MERGE_SUM || f->row_owner == (int)(m - f->m);
 			else if (merge_counts_add(&f->counts, msg + 5, total - 5) < 0)

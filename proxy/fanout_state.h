@@ -71,6 +71,8 @@ struct fanout {
 	char held_tag[96];     /* in pgshard's own transaction (tx_t.implicit): the last tag,
 	                          sent once the transaction commits ("" none) */
 	merge_counts_t counts; /* ROUTE_MERGE_COUNT */
+	struct retorder *ret;  /* a split INSERT ... RETURNING: its rows, held to go out in
+	                          VALUES order at the end of the result (proxy/retorder.h) */
 
 	/* COPY FROM STDIN split by key */
 	bool copy;

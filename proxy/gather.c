@@ -391,6 +391,83 @@ static void note_type(fanout_t *f, const uint8_t *body, size_t len)
 			f->type_names[i] = strndup((const char *)v[1].data, (size_t)v[1].len);
 }
 
+/* ---- the final query's parameters ---- */
+
+/*
+ * The client's parameter `number` (from 1) as its Bind sent it (f->params:
+ * the format codes, then the values): its format, and its value (len -1
+ * for NULL). 0, or -1 when the Bind has no such parameter.
+ */
+static int bound_param(const fanout_t *f, int number, int16_t *format, int32_t *len,
+                       const uint8_t **data)
+{
+	wire_reader_t r;
+	int16_t n_formats, n_values, fmt = 0;
+
+	wire_reader_init(&r, f->params, f->params_len);
+	if (wire_get_i16(&r, &n_formats) < 0 || n_formats < 0)
+		return -1;
+	for (int i = 0; i < n_formats; i++) {
+		int16_t v;
+
+		if (wire_get_i16(&r, &v) < 0)
+			return -1;
+		if (i == 0 || i == number - 1)
+			fmt = v; /* one code is every parameter's */
+	}
+	if (n_formats > 1 && number > n_formats)
+		return -1;
+	if (wire_get_i16(&r, &n_values) < 0 || number < 1 || number > n_values)
+		return -1;
+	for (int i = 1; i <= number; i++) {
+		if (wire_get_i32(&r, len) < 0)
+			return -1;
+		*data = NULL;
+		if (*len >= 0 && wire_get_bytes(&r, (size_t)*len, data) < 0)
+			return -1;
+	}
+	*format = fmt;
+	return 0;
+}
+
+void gather_put_final_types(wire_buf_t *b, const fanout_t *f)
+{
+	const gather_plan_t *gp = f->gp;
+
+	wire_put_i16(b, (int16_t)gp->n_final_params);
+	for (int k = 0; k < gp->n_final_params; k++) {
+		int old = gp->final_params[k];
+
+		wire_put_i32(b, old >= 1 && old <= f->n_types
+		                    ? (int32_t)wire_be32(f->types + 4 * (size_t)(old - 1))
+		                    : 0);
+	}
+}
+
+int gather_put_final_values(wire_buf_t *b, const fanout_t *f)
+{
+	const gather_plan_t *gp = f->gp;
+	int16_t format;
+	int32_t len;
+	const uint8_t *data;
+
+	wire_put_i16(b, (int16_t)gp->n_final_params);
+	for (int k = 0; k < gp->n_final_params; k++) {
+		if (bound_param(f, gp->final_params[k], &format, &len, &data) < 0)
+			return -1;
+		wire_put_i16(b, format);
+	}
+	wire_put_i16(b, (int16_t)gp->n_final_params);
+	for (int k = 0; k < gp->n_final_params; k++) {
+		if (bound_param(f, gp->final_params[k], &format, &len, &data) < 0)
+			return -1;
+		wire_put_i32(b, len < 0 ? -1 : len);
+		if (len > 0)
+			wire_put_bytes(b, data, (size_t)len);
+	}
+	return 0;
+}
+
 int gather_finalize(client_t *c, fanout_t *f)
 {
 	char *sql, sqlstate[6], err[300], msg[320];

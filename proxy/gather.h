@@ -8,6 +8,7 @@
 
 #include "proxy/fanout_state.h"
 #include "proxy/proxy.h"
+#include "proxy/wire.h"
 
 /* Make f a scatter-gather of c's plan: the gather plan of `sql` with these parameters.
  * 0; -1 with sqlstate and message (refused, or out of memory). */
@@ -33,6 +34,12 @@ void gather_pump(client_t *c, fanout_t *f);
 /* Every member finished the partial results: start the final query. 1 started, 0 not one, -1
  * failed (error kept in f). */
 int gather_finalize(client_t *c, fanout_t *f);
+/* The final query's parameters (gather_plan_t.final_params) in its Parse: their types, as
+ * the client's Parse gave them (0: the final query infers them). */
+void gather_put_final_types(wire_buf_t *b, const fanout_t *f);
+/* ...and in its Bind: formats and values, as the client's Bind gave them. -1 when that Bind
+ * lacks one of them. */
+int gather_put_final_values(wire_buf_t *b, const fanout_t *f);
 /* A member's error is the shards refusing a user-defined aggregate (see gather_plan_t.probed):
  * true when the proxy's own error, which says so, stands for it. */
 bool gather_probe_refused(fanout_t *f, const uint8_t *body, size_t len);

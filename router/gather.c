@@ -245,6 +245,16 @@ static int plan(gather_t *g, gather_plan_t *out)
 	if (!finalize)
 		return 0;
 	out->limit = -1;
+	if (g->n_final_params > 0) {
+		out->final_params = malloc(sizeof *out->final_params * (size_t)g->n_final_params);
+		if (out->final_params == NULL) {
+			g->t.nomem = true;
+			return -1;
+		}
+		memcpy(out->final_params, g->final_params,
+		       sizeof *out->final_params * (size_t)g->n_final_params);
+		out->n_final_params = g->n_final_params;
+	}
 	sql = tree_deparse_select(&g->t, s, "the gather plan");
 	if (sql == NULL)
 		return -1;
@@ -472,6 +482,9 @@ void gather_plan_free(gather_plan_t *p)
 		free(p->parts[i].text);
 	free(p->parts);
 	free(p->cursor);
+	free(p->final_params);
+	p->final_params = NULL;
+	p->n_final_params = 0;
 	p->cursor = NULL;
 	p->shard_sql = NULL;
 	p->keys = NULL;

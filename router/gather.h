@@ -45,7 +45,11 @@
  * (round(avg(x), 2)), ORDER BY, DISTINCT and LIMIT/OFFSET are then
  * PostgreSQL's own work, with its types, scales and collation. LIMIT $n and
  * OFFSET $n are literals there (text values as '...', binary integers as
- * numbers); the final query has no parameters. DISTINCT without aggregates
+ * numbers). Other parameters there (HAVING sum(x) > $1, sum(x) * $2 in the
+ * select list, ORDER BY over aggregates) stay parameters, numbered again
+ * from $1 (final_params), and the proxy binds the client's values to them;
+ * the shard query reads them too, in a HAVING that is always true, so that
+ * the client's Bind fits it with the same types. DISTINCT without aggregates
  * ships the select list (SELECT DISTINCT on each shard), DISTINCT ON its
  * expressions and ORDER BY too (each shard keeps its first row of each).
  * A call of a function the router does not know as built-in also goes into
@@ -118,6 +122,11 @@ typedef struct gather_plan {
 	bool finalize;
 	gather_part_t *parts; /* the final query, in order; the proxy writes TEXT as is */
 	int n_parts;
+	int *final_params; /* the final query's parameters: its $k+1 is the client's parameter
+	                      final_params[k], bound with the client's value, format and Parse
+	                      type (0 leaves it to the final query's context, which types it as
+	                      the statement does); NULL when it reads none */
+	int n_final_params;
 
 	/* DECLARE name CURSOR FOR the SELECT: streaming, shard_sql declares a SCROLL cursor of
 	   that name on each shard (the proxy fetches from them and gives back with MOVE BACKWARD

@@ -436,11 +436,14 @@ static void fin_expr(gather_t *g, PgQuery__Node **slot)
 		return;
 	}
 	case NODE(PARAM_REF):
-		tree_refuse(&g->t,
-		            "parameter $%d outside WHERE, GROUP BY and aggregate arguments across "
-		            "shards is "
-		            "not supported; write its value",
-		            n->param_ref->number);
+		/* the final query reads it, bound to the client's value (see final_params) */
+		if (g->distinct_mode) /* every item is a shipped column there: not reached */
+			tree_refuse(
+			    &g->t,
+			    "parameter $%d outside the select list, WHERE, ORDER BY and "
+			    "DISTINCT ON of a SELECT DISTINCT across shards is not supported; "
+			    "write its value",
+			    n->param_ref->number);
 		return;
 	case NODE(SUB_LINK):
 		tree_refuse(&g->t,
@@ -494,6 +497,96 @@ static const PgQuery__Node *item_expr(const gather_t *g, const PgQuery__Node *e)
 			if (g->names[i] != NULL && strcmp(g->names[i], name) == 0)
 				return g->s->target_list[i]->res_target->val;
 	return e;
+}
+
+/*
+ * A parameter the final query reads (in the select list, HAVING, ORDER BY
+ * or DISTINCT ON, over aggregates) is bound there to the client's value,
+ * and its type, when the client's Parse left it unspecified, is what the
+ * final query's context infers: the same as the statement's, since each
+ * aggregate there is cast back to the type it has in the statement. The
+ * shards are bound every parameter too (the client's Bind as it is), so
+ * each must be read there as well, with that same type, or PostgreSQL
+ * refuses it ("could not determine data type") or reads the value as
+ * another type: the expression that holds it goes into the shard's HAVING
+ * (the shard groups by the same groups) as `(e) IS NULL OR true`, a HAVING
+ * item as `(e) OR true` (coerced to boolean, as HAVING coerces it), which
+ * the planner folds to true without evaluating e. A select-list item that
+ * is only a parameter is text there, as PostgreSQL types an unknown output
+ * column.
+ */
+static void keep_param_types(gather_t *g, const PgQuery__Node *e, bool having)
+{
+	PgQuery__Node *keep, *copy;
+
+	if (e == NULL || tree_stopped(&g->t) || tree_find(&g->t, e, NODE(PARAM_REF), false) == NULL)
+		return;
+	if (!having && e->node_case == NODE(PARAM_REF)) {
+		keep = tree_expr(&g->t, "($%d::text IS NULL OR true)", e->param_ref->number);
+	} else {
+		keep = tree_expr(&g->t, having ? "(NULL OR true)" : "(NULL IS NULL OR true)");
+		copy = tree_copy(&g->t, e);
+		if (keep == NULL || copy == NULL || keep->node_case != NODE(BOOL_EXPR) ||
+		    keep->bool_expr->n_args != 2) {
+			g->t.nomem = !g->t.refused;
+			return;
+		}
+		if (having)
+			keep->bool_expr->args[0] = copy;
+		else if (keep->bool_expr->args[0]->node_case == NODE(NULL_TEST))
+			keep->bool_expr->args[0]->null_test->arg = copy;
+	}
+	if (keep == NULL || (g->sh_having = tree_and(&g->t, g->sh_having, keep)) == NULL)
+		g->t.nomem = !g->t.refused;
+}
+
+/* An item of the final query rewritten; a parameter it still reads, kept typed on the shards. */
+static void fin_item(gather_t *g, PgQuery__Node **slot, bool having)
+{
+	PgQuery__Node *orig = NULL;
+
+	if (tree_find(&g->t, *slot, NODE(PARAM_REF), false) != NULL &&
+	    (orig = tree_copy(&g->t, *slot)) == NULL) {
+		g->t.nomem = true;
+		return;
+	}
+	fin_expr(g, slot);
+	if (orig != NULL && !tree_stopped(&g->t) &&
+	    tree_find(&g->t, *slot, NODE(PARAM_REF), false) != NULL)
+		keep_param_types(g, orig, having);
+}
+
+/* The final query's parameters numbered again from $1, in order (final_params). */
+static void final_param_slot(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	gather_t *g = arg;
+	PgQuery__Node *n = *slot;
+	int k = 0;
+
+	if (n->node_case != NODE(PARAM_REF)) {
+		tree_each_slot(t, tree_inner(n), final_param_slot, arg);
+		return;
+	}
+	while (k < g->n_final_params && g->final_params[k] != n->param_ref->number)
+		k++;
+	if (k == g->n_final_params) {
+		if (g->n_final_params == g->cap_final_params) {
+			int cap = g->cap_final_params > 0 ? 2 * g->cap_final_params : 8;
+			int *grown = tree_alloc(t, sizeof *grown * (size_t)cap);
+
+			if (grown == NULL) {
+				t->nomem = true;
+				return;
+			}
+			if (g->n_final_params > 0)
+				memcpy(grown, g->final_params,
+				       sizeof *grown * (size_t)g->n_final_params);
+			g->final_params = grown;
+			g->cap_final_params = cap;
+		}
+		g->final_params[g->n_final_params++] = n->param_ref->number;
+	}
+	n->param_ref->number = k + 1;
 }
 
 /* LIMIT $1 in the final query: the value, as a literal (a text value stays text). */
@@ -649,6 +742,7 @@ static PgQuery__SelectStmt *shard_select(gather_t *g, PgQuery__WithClause *with,
 	}
 	sh->n_target_list = (size_t)g->n_ship;
 	sh->n_group_clause = n_group;
+	sh->having_clause = g->sh_having;
 	if (!g->distinct_mode)
 		return sh;
 	/* DISTINCT: each shard's distinct rows; DISTINCT ON: each shard's first of each */
@@ -770,19 +864,19 @@ int gather_plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 			return -1;
 		}
 		r->name = (char *)g->names[i];
-		fin_expr(g, &r->val);
+		fin_item(g, &r->val, false);
 	}
 	if (s->having_clause != NULL)
-		fin_expr(g, &s->having_clause);
+		fin_item(g, &s->having_clause, true);
 	for (size_t i = 0; i < s->n_sort_clause && !tree_stopped(&g->t); i++) {
 		PgQuery__SortBy *sb = s->sort_clause[i]->sort_by;
 
 		if (!names_output(g, sb->node))
-			fin_expr(g, &sb->node);
+			fin_item(g, &sb->node, false);
 	}
 	for (size_t i = 0; i < s->n_distinct_clause && !plain_distinct && !tree_stopped(&g->t); i++)
 		if (!names_output(g, s->distinct_clause[i]))
-			fin_expr(g, &s->distinct_clause[i]);
+			fin_item(g, &s->distinct_clause[i], false);
 	if (s->limit_count != NULL && !tree_stopped(&g->t))
 		limit_slot(&g->t, &s->limit_count, g);
 	if (s->limit_offset != NULL && !tree_stopped(&g->t))
@@ -810,6 +904,9 @@ int gather_plan_finalizing(gather_t *g, const aggs_scan_t *a, PgQuery__SelectStm
 	s->group_clause = group;
 	s->n_group_clause = (size_t)n_group;
 	s->group_distinct = false;
+	tree_each_slot(&g->t, &s->base, final_param_slot, g);
+	if (tree_stopped(&g->t))
+		goto nomem;
 
 	if (g->probes != NULL && (where = tree_and(&g->t, where, g->probes)) == NULL)
 		goto nomem;

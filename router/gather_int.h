@@ -95,7 +95,11 @@ typedef struct gather {
 	bool distinct_mode; /* no aggregates: DISTINCT or DISTINCT ON */
 	bool zero_if_empty; /* no GROUP BY but DISTINCT aggregates: a shard may return no row */
 	PgQuery__Node **sh_distinct, **sh_sort; /* the shard's DISTINCT ON and ORDER BY */
-	PgQuery__Node *probes;  /* calls that must not be aggregates: see probe_unknown */
+	PgQuery__Node *probes;    /* calls that must not be aggregates: see probe_unknown */
+	PgQuery__Node *sh_having; /* the shard's HAVING: the final query's parameters, typed
+	                             there as PostgreSQL types them (see keep_param_types) */
+	int *final_params;        /* the final query's $k+1 is the client's final_params[k] */
+	int n_final_params, cap_final_params;
 	const char *in_unknown; /* fin_expr: inside a call of this function not known */
 } gather_t;
 

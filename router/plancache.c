@@ -726,7 +726,8 @@ static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
 static size_t gather_bytes(const gather_plan_t *g)
 {
 	size_t n = sizeof *g + (size_t)g->n_keys * sizeof *g->keys +
-	           (size_t)g->n_parts * sizeof *g->parts + strlen(g->shard_sql) + 1;
+	           (size_t)g->n_parts * sizeof *g->parts + strlen(g->shard_sql) + 1 +
+	           (size_t)g->n_final_params * sizeof *g->final_params;
 
 	for (int i = 0; i < g->n_parts; i++)
 		n += g->parts[i].text != NULL ? strlen(g->parts[i].text) + 1 : 0;

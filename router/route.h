@@ -365,6 +365,11 @@ typedef struct route_split {
 	int *param_map; /* its parameters, numbered from $1 again: param_map[k] is the
 	                   caller's number of $k+1 (NULL when it has none) */
 	int n_params;
+	size_t *rows;  /* a multi-row INSERT with RETURNING: the positions (from 0) in its VALUES
+	                  list of this shard's rows, in the order the shard's INSERT has them, so
+	                  that the proxy can answer the returned rows in VALUES order (proxy/
+	                  retorder.h); NULL without RETURNING, and for other splits */
+	size_t n_rows; /* how many there are (with rows) */
 } route_split_t;
 
 /*

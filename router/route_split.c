@@ -157,7 +157,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 	route_plan_t plan;
 	size_t n_rows = 0;
 	int *shards = NULL, n = 0, rc = -1;
-	bool has_params = false;
+	bool has_params = false, returning;
 	walk_t w;
 
 	*out = NULL;
@@ -201,6 +201,7 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 		route_error(err, errlen, "the rows of this INSERT do not go to several shards");
 		goto out;
 	}
+	returning = p->tree->stmts[0]->stmt->insert_stmt->n_returning_list > 0;
 	n_rows = sel->n_values_lists;
 	shards = malloc(sizeof *shards * n_rows);
 	mine = malloc(sizeof *mine * n_rows);
@@ -226,6 +227,17 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 			route_error(err, errlen, "the rows of the INSERT go to unplanned shards");
 			goto out;
 		}
+		if (returning) { /* where each of its rows was, for the RETURNING rows' order */
+			splits[n].rows = malloc(sizeof *splits[n].rows * k);
+			if (splits[n].rows == NULL) {
+				route_error(err, errlen, "out of memory");
+				goto out;
+			}
+			splits[n].n_rows = 0;
+			for (size_t row = 0; row < n_rows; row++)
+				if (shards[row] == s)
+					splits[n].rows[splits[n].n_rows++] = row;
+		}
 		sel->values_lists = mine;
 		sel->n_values_lists = k;
 		memset(&r, 0, sizeof r);
@@ -243,7 +255,9 @@ int route_split_insert_params(const route_ctx_t *ctx, const char *sql, const rou
 		sel->n_values_lists = n_rows;
 		if (splits[n].sql == NULL) {
 			free(splits[n].param_map);
+			free(splits[n].rows);
 			splits[n].param_map = NULL;
+			splits[n].rows = NULL;
 			goto out;
 		}
 		splits[n++].shard = s;
@@ -271,6 +285,7 @@ void route_splits_free(route_split_t *s, int n)
 	for (int i = 0; i < n; i++) {
 		free(s[i].sql);
 		free(s[i].param_map);
+		free(s[i].rows);
 	}
 	free(s);
 }

@@ -403,6 +403,66 @@ SELECT c.region, count(*), avg(i.price), max(c.name) FROM dg_items i JOIN dg_cou
 SELECT code, name FROM dg_countries ORDER BY name;
 
 -- ---------------------------------------------------------------------------------------
+-- parameters ("--$" values, untyped text; the extended-protocol modes only): in HAVING, in the
+-- select list over aggregates, in ORDER BY expressions, LIMIT/OFFSET; typed by the server
+
+-- @ param_having_numeric_sum ordered
+--$ 1000.5
+SELECT status, sum(amount) AS paid FROM dg_orders GROUP BY status HAVING sum(amount) > $1 ORDER BY status;
+
+-- @ param_where_and_having ordered
+--$ 10 | 5
+SELECT cat, count(*) FROM dg_items WHERE price > $1 GROUP BY cat HAVING count(*) >= $2 ORDER BY cat;
+
+-- @ param_having_twice ordered
+--$ 50
+SELECT k, count(*) FROM dg_big GROUP BY k HAVING count(*) > $1 AND sum(v) > $1 * 10 ORDER BY k;
+
+-- @ param_having_without_group_by ordered
+--$ 0
+SELECT count(*), sum(v) FROM dg_big HAVING count(*) > $1;
+
+-- @ param_having_filters_everything ordered
+--$ 1000000
+SELECT count(*), sum(v) FROM dg_big HAVING count(*) > $1;
+
+-- @ param_select_list_over_aggregates ordered
+--$ 2 | 3
+SELECT k, round(avg(v), $1) AS a, sum(v) * $2 AS s2, max(amt) - $2 AS m FROM dg_big GROUP BY k ORDER BY k;
+
+-- @ param_bare_in_select_list ordered
+--$ hello
+SELECT k, $1 AS label, count(*) FROM dg_big GROUP BY k ORDER BY k;
+
+-- @ param_order_by_expression ordered
+--$ 5000
+SELECT k, sum(v) FROM dg_big GROUP BY k ORDER BY abs(sum(v) - $1), k;
+
+-- @ param_final_limit_offset ordered
+--$ 3 | 2
+SELECT k, count(*) FROM dg_big GROUP BY k ORDER BY k LIMIT $1 OFFSET $2;
+
+-- @ param_having_and_limit ordered
+--$ 90 | 2
+SELECT k, count(*) FROM dg_big GROUP BY k HAVING count(*) > $1 ORDER BY count(*) DESC, k LIMIT $2;
+
+-- @ param_having_bad_value ordered
+--$ abc
+SELECT cat, count(*) FROM dg_items GROUP BY cat HAVING count(*) > $1 ORDER BY cat;
+
+-- @ param_having_null ordered
+--$ \N
+SELECT cat, count(*) FROM dg_items GROUP BY cat HAVING count(*) > $1 ORDER BY cat;
+
+-- @ param_streaming_limit_offset ordered
+--$ 4 | 3
+SELECT id, name FROM dg_items ORDER BY id LIMIT $1 OFFSET $2;
+
+-- @ param_distinct_select_list ordered
+--$ 7
+SELECT DISTINCT cat, cat + $1::int AS c2 FROM dg_items ORDER BY cat;
+
+-- ---------------------------------------------------------------------------------------
 -- refused across shards: one PostgreSQL answers rows, pgshard must answer 0A000
 
 -- @ refuse_window_row_number refuse

@@ -12,7 +12,9 @@
  * QUERYFILE: queries end at a line whose last non-blank character is ';' (the ';' is not
  * sent; a literal may not end a line with ';'). Lines whose first non-blank characters are
  * "--" are left out, so annotations never reach the server. Blank text between queries is
- * ignored.
+ * ignored. A line "--$ V1 | V2 | ..." gives the next query its parameters $1, $2, ...:
+ * text values, types left to the server (\N is NULL), sent with PQsendQueryParams in the
+ * text and binary modes; the simple mode prints "skipped (parameters)" for such a query.
  *
  * Output, per query (N counts from 1, in file order):
  *   === query N
@@ -113,17 +115,49 @@ static void print_result(const PGresult *res)
 	printf("tag %s\n", PQcmdStatus((PGresult *)res));
 }
 
+#define MAX_PARAMS 16
+
+/* The parameters of the next query ("--$" line), or none. */
+static char *params[MAX_PARAMS];
+static int n_params;
+
+static void set_params(const char *p, const char *end)
+{
+	while (n_params > 0)
+		free(params[--n_params]);
+	while (p < end && n_params < MAX_PARAMS) {
+		const char *bar = memchr(p, '|', (size_t)(end - p)), *stop = bar != NULL ? bar : end;
+		const char *a = p, *b = stop;
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r'))
+			b--;
+		params[n_params++] = strndup(a, (size_t)(b - a));
+		p = bar != NULL ? bar + 1 : end;
+	}
+}
+
 static void run_query(PGconn *conn, enum mode mode, int n, const char *sql)
 {
+	const char *values[MAX_PARAMS];
 	PGresult *res;
 	int sent;
 
 	printf("=== query %d\n", n);
+	for (int i = 0; i < n_params; i++)
+		values[i] = strcmp(params[i], "\\N") == 0 ? NULL : params[i];
+	if (mode == MODE_SIMPLE && n_params > 0) {
+		printf("skipped (parameters)\n");
+		set_params(NULL, NULL);
+		return;
+	}
 	if (mode == MODE_SIMPLE)
 		sent = PQsendQuery(conn, sql);
 	else
-		sent = PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL,
+		sent = PQsendQueryParams(conn, sql, n_params, NULL, values, NULL, NULL,
 		                         mode == MODE_BINARY ? 1 : 0);
+	set_params(NULL, NULL);
 	if (!sent) {
 		const char *text = PQerrorMessage(conn);
 
@@ -222,6 +256,8 @@ int main(int argc, char **argv)
 			end = next;
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
+		if (end - p >= 3 && p[0] == '-' && p[1] == '-' && p[2] == '$')
+			set_params(p + 3, end);
 		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
 			continue;
 		last = end;

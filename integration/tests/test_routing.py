@@ -474,6 +474,117 @@ def multi_row_insert_with_parameters_is_split_with_them():
     c.close()
 
 
+def raw_fields(body):
+    """A DataRow's fields as bytes (binary results)."""
+    (n,) = struct.unpack("!h", body[:2])
+    pos, out = 2, []
+    for _ in range(n):
+        (ln,) = struct.unpack("!i", body[pos:pos + 4])
+        out.append(None if ln < 0 else body[pos + 4:pos + 4 + ln])
+        pos += 4 + max(ln, 0)
+    return out
+
+
+def spread_ids(n, start):
+    """n keys from start on, shuffled the same way every run, covering every shard."""
+    ids = list(range(start, start + n))
+    ids = ids[1::2][::-1] + ids[0::2]
+    check(len(set(user_shard(i) for i in ids)) == N, "the rows cover every shard")
+    return ids
+
+
+@test
+def split_insert_returning_answers_in_values_order():
+    """psycopg2's execute_values(..., fetch=True) (and node-postgres, SQLAlchemy's
+    insertmanyvalues) match returned rows to their input rows by position: a multi-row
+    INSERT ... RETURNING split across shards answers its rows in VALUES order, as one
+    PostgreSQL does, every time."""
+    from psycopg2.extras import execute_values
+
+    reset_tables()
+    c = proxy()
+    for run in range(5):
+        ids = spread_ids(60, 1000 * (run + 1))
+        cur = c.cursor()
+        got = execute_values(cur, "INSERT INTO rt_users (id, name) VALUES %s RETURNING id, name",
+                             [(i, "n%d" % i) for i in ids], page_size=1000, fetch=True)
+        eq([tuple(r) for r in got], [(i, "n%d" % i) for i in ids],
+           "run %d: returned rows in input order" % run)
+    # with a column computed on the shard (a default): still in VALUES order
+    ids = spread_ids(30, 9000)
+    rows, tag = q(c, "INSERT INTO rt_orders (user_id, item) VALUES %s RETURNING user_id, "
+                     "item || '!'" % ", ".join("(%d, 'i%d')" % (i, i) for i in ids))
+    eq(rows, [(i, "i%d!" % i) for i in ids], "expressions in RETURNING, in VALUES order")
+    eq(tag, "INSERT 0 30", "tag")
+    # without RETURNING nothing changes
+    _, tag = q(c, "INSERT INTO rt_orders (user_id, item) VALUES %s"
+               % ", ".join("(%d, 'x')" % i for i in spread_ids(20, 9500)))
+    eq(tag, "INSERT 0 20", "tag without RETURNING")
+    c.close()
+
+
+@test
+def split_insert_returning_with_parameters_answers_in_values_order():
+    """The extended protocol with parameters (node-postgres' multi-row INSERT ... RETURNING),
+    with text and binary results."""
+    reset_tables()
+    ids = spread_ids(24, 500)
+    values = ", ".join("($%d, $%d)" % (2 * k + 1, 2 * k + 2) for k in range(len(ids)))
+    sql = "INSERT INTO rt_users (id, name) VALUES %s RETURNING id, name" % values
+    r = tp.connected()
+    try:
+        for fmt in (0, 1):
+            params = []
+            for i in ids:
+                params += [str(i + fmt * 1000), "name %d" % (i + fmt * 1000)]
+            r.send(r.parse("", sql) + r.bind("", "", params, (fmt,)) + r.describe(b"P", "")
+                   + r.execute() + r.SYNC)
+            got = r.until_ready()
+            eq([k for k, _ in got if k != "D"], ["1", "2", "T", "C", "Z"], "messages")
+            rows = [raw_fields(b) for k, b in got if k == "D"]
+            if fmt == 0:
+                eq([int(x[0]) for x in rows], ids, "text results in VALUES order")
+                eq([x[1].decode() for x in rows], ["name %d" % i for i in ids], "names")
+            else:
+                eq([struct.unpack("!q", x[0])[0] for x in rows], [i + 1000 for i in ids],
+                   "binary results in VALUES order")
+            eq([b for k, b in got if k == "C"], [b"INSERT 0 24\0"], "tag")
+    finally:
+        r.close()
+
+
+@test
+def split_insert_on_conflict_do_nothing_returns_the_rows_it_inserted():
+    """A shard that skips a row returns fewer rows than it was given: which input row each
+    returned row is cannot be known, so the rows come shard by shard, but they are exactly
+    the rows inserted."""
+    reset_tables()
+    c = proxy()
+    ids = spread_ids(30, 700)
+    q(c, "INSERT INTO rt_users (id, name) VALUES (%d, 'old'), (%d, 'old')" % (ids[3], ids[17]))
+    rows, tag = q(c, "INSERT INTO rt_users (id, name) VALUES %s ON CONFLICT (id) DO NOTHING "
+                     "RETURNING id, name" % ", ".join("(%d, 'new')" % i for i in ids))
+    want = [(i, "new") for i in ids if i not in (ids[3], ids[17])]
+    eq(sorted(rows), sorted(want), "the inserted rows")
+    eq(tag, "INSERT 0 28", "tag")
+    # every shard inserted all it was given: VALUES order again
+    ids = spread_ids(30, 800)
+    rows, _ = q(c, "INSERT INTO rt_users (id, name) VALUES %s ON CONFLICT (id) DO NOTHING "
+                   "RETURNING id" % ", ".join("(%d, 'new')" % i for i in ids))
+    eq([r[0] for r in rows], ids, "no conflict: VALUES order")
+    # a failing row fails the statement, and no row comes back
+    ids = spread_ids(10, 900)
+    try:
+        q(c, "INSERT INTO rt_users (id, name) VALUES %s RETURNING id"
+          % ", ".join("(%d, 'x')" % i for i in ids + [ids[0]]))
+        check(False, "a duplicate key must fail the INSERT")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "23505", "duplicate key")
+    rows, _ = q(c, "SELECT count(*) FROM rt_users WHERE id >= 900 AND id < 910")
+    eq(rows, [(0,)], "nothing of the failed INSERT stays")
+    c.close()
+
+
 @test
 def a_pinned_session_keeps_its_transactions():
     """A session pinned to its server connection (LISTEN, a temporary table) still runs

@@ -573,6 +573,89 @@ static void test_final_limit_parameters_become_literals(void **state)
 	gather_plan_free(&p);
 }
 
+/* A finalizing plan's final query parameters: which of the client's each $k is. */
+static void expect_final_params(const char *sql, const route_param_t *params, int n,
+                                const char *shard, const char *final, const int *map, int n_map)
+{
+	gather_plan_t p = plan_params(sql, params, n);
+	char text[4096];
+
+	assert_true(p.finalize);
+	final_text(&p, text, sizeof text);
+	if (strcmp(p.shard_sql, shard) != 0)
+		fail_msg("\"%s\":\n shard sql %s\n expected  %s", sql, p.shard_sql, shard);
+	if (strcmp(text, final) != 0)
+		fail_msg("\"%s\":\n final    %s\n expected %s", sql, text, final);
+	assert_int_equal(p.n_final_params, n_map);
+	for (int k = 0; k < n_map; k++)
+		assert_int_equal(p.final_params[k], map[k]);
+	if (n_map == 0)
+		assert_null(p.final_params);
+	gather_plan_free(&p);
+}
+
+/*
+ * A parameter over aggregates stays a parameter of the final query, numbered
+ * from $1 there; the shard query reads it too, in a HAVING that is always
+ * true, in the same expression, so that PostgreSQL types it there as it
+ * types it in the statement.
+ */
+static void test_parameters_over_aggregates_are_the_final_querys(void **state)
+{
+	route_param_t prm[3] = {text_param("x"), text_param("10"), text_param("2")};
+
+	(void)state;
+	expect_final_params(
+	    "SELECT note, sum(total) AS paid FROM orders WHERE note <> $1 GROUP BY note "
+	    "HAVING sum(total) > $2 ORDER BY 2 DESC",
+	    prm, 2,
+	    "SELECT note AS c0, sum(total) AS c1 FROM orders WHERE note <> $1 GROUP BY 1 "
+	    "HAVING sum(total) > $2 OR true",
+	    "SELECT pgshard_p.c0 AS note, sum(pgshard_p.c1)::<TYPE c1> AS paid FROM <ROWS "
+	    "pgshard_p> GROUP BY pgshard_p.c0 HAVING sum(pgshard_p.c1)::<TYPE c1> > $1 ORDER "
+	    "BY 2 DESC",
+	    (const int[]){2}, 1);
+	/* in the select list and ORDER BY: `(e) IS NULL OR true`; a bare one is text */
+	expect_final_params(
+	    "SELECT user_id, round(avg(total), $3) AS a, $1 AS label FROM orders GROUP BY "
+	    "user_id ORDER BY count(*) * $2, 1",
+	    prm, 3,
+	    "SELECT user_id AS c0, sum(total) AS c1, count(total) AS c2, count(*) AS c3 FROM "
+	    "orders GROUP BY 1 HAVING (round(avg(total), $3) IS NULL OR true) AND ($1::text IS "
+	    "NULL OR true) AND (count(*) * $2 IS NULL OR true)",
+	    "SELECT pgshard_p.c0 AS user_id, round(sum(pgshard_p.c1)::<AVG c1> / "
+	    "sum(pgshard_p.c2), $1) AS a, $2 AS label FROM <ROWS pgshard_p> GROUP BY "
+	    "pgshard_p.c0 ORDER BY sum(pgshard_p.c3)::<TYPE c3> * $3, 1",
+	    (const int[]){3, 1, 2}, 3);
+	/* the same parameter twice is one parameter of the final query */
+	expect_final_params("SELECT count(*) FROM orders HAVING count(*) > $1 AND count(*) < $1 "
+	                    "* 10",
+	                    prm + 1, 1,
+	                    "SELECT count(*) AS c0 FROM orders HAVING (count(*) > $1 AND count(*) "
+	                    "< ($1 * 10)) OR true",
+	                    "SELECT sum(pgshard_p.c0)::<TYPE c0> AS count FROM <ROWS pgshard_p> "
+	                    "HAVING sum(pgshard_p.c0)::<TYPE c0> > $1 AND "
+	                    "sum(pgshard_p.c0)::<TYPE c0> < ($1 * 10)",
+	                    (const int[]){1}, 1);
+	/* parameters only in WHERE, group expressions and aggregate arguments: none there */
+	expect_final_params("SELECT note || $1, sum(total * $2) FROM orders GROUP BY note || $1",
+	                    prm, 2,
+	                    "SELECT note || $1 AS c0, sum(total * $2) AS c1 FROM orders GROUP BY 1",
+	                    "SELECT pgshard_p.c0 AS \"?column?\", sum(pgshard_p.c1)::<TYPE c1> "
+	                    "AS sum FROM <ROWS pgshard_p> GROUP BY pgshard_p.c0",
+	                    NULL, 0);
+	/* with LIMIT $n too: a literal there, a no-op typed as LIMIT on the shards */
+	expect_final_params("SELECT note, count(*) FROM orders GROUP BY note HAVING count(*) >= $2 "
+	                    "ORDER BY 2 LIMIT $3",
+	                    prm, 3,
+	                    "SELECT note AS c0, count(*) AS c1 FROM orders WHERE $3::bigint IS "
+	                    "NULL OR true GROUP BY 1 HAVING count(*) >= $2 OR true",
+	                    "SELECT pgshard_p.c0 AS note, sum(pgshard_p.c1)::<TYPE c1> AS count "
+	                    "FROM <ROWS pgshard_p> GROUP BY pgshard_p.c0 HAVING "
+	                    "sum(pgshard_p.c1)::<TYPE c1> >= $1 ORDER BY 2 LIMIT '2'",
+	                    (const int[]){2}, 1);
+}
+
 /* ---- the parts ---- */
 
 static void test_parts_alternate_text_and_placeholders(void **state)
@@ -631,8 +714,6 @@ static void test_finalizing_refusals_say_what_works(void **state)
 	               "GROUPING SETS, ROLLUP and CUBE");
 	expect_refused("SELECT note, count(*) FROM orders GROUP BY GROUPING SETS ((note), ())",
 	               "GROUPING SETS");
-	expect_refused("SELECT count(*) FROM orders HAVING count(*) > $1",
-	               "parameter $1 outside WHERE, GROUP BY and aggregate arguments");
 	expect_refused("SELECT note, count(*) > (SELECT 1) FROM orders GROUP BY note",
 	               "a subquery in the select list, HAVING or ORDER BY");
 	expect_refused("SELECT lower(note) AS k, count(*) FROM orders GROUP BY k",
@@ -681,10 +762,10 @@ static void test_masked_literals_are_constants_to_the_check(void **state)
 	assert_int_equal(route_analyze(&ctx, p, NULL, 0, &lits, &plan_), 0);
 	assert_int_equal(plan_.kind, ROUTE_SHARDS);
 	assert_int_equal(plan_.merge, ROUTE_MERGE_GATHER);
-	/* a real parameter there is refused */
+	/* a real parameter there is one the final query is bound */
 	assert_int_equal(route_analyze(&ctx, p, NULL, 0, NULL, &plan_), 0);
-	assert_int_equal(plan_.kind, ROUTE_REFUSE);
-	assert_non_null(strstr(plan_.error, "parameter $1"));
+	assert_int_equal(plan_.kind, ROUTE_SHARDS);
+	assert_int_equal(plan_.merge, ROUTE_MERGE_GATHER);
 	route_parsed_free(p);
 }
 
@@ -795,6 +876,7 @@ int main(void)
 	    cmocka_unit_test(test_distinct_ships_the_rows_and_distinct_again),
 	    cmocka_unit_test(test_distinct_on_keeps_each_shards_first_and_takes_the_first_of_those),
 	    cmocka_unit_test(test_final_limit_parameters_become_literals),
+	    cmocka_unit_test(test_parameters_over_aggregates_are_the_final_querys),
 	    cmocka_unit_test(test_parts_alternate_text_and_placeholders),
 	    cmocka_unit_test(test_finalizing_refusals_say_what_works),
 	    cmocka_unit_test(test_statements_no_gather_plan_takes),

@@ -206,6 +206,32 @@ static void test_split_insert_with_parameters(void **state)
 	assert_int_equal(splits[second].param_map[0], 3);
 	assert_int_equal(splits[second].param_map[1], 4);
 	assert_int_equal(splits[second].param_map[2], 5);
+	/* with RETURNING, where each shard's rows were in the VALUES list */
+	assert_int_equal(splits[first].n_rows, 2);
+	assert_int_equal(splits[first].rows[0], 0);
+	assert_int_equal(splits[first].rows[1], 2);
+	assert_int_equal(splits[second].n_rows, 1);
+	assert_int_equal(splits[second].rows[0], 1);
+	route_splits_free(splits, n);
+}
+
+/* Without RETURNING there are no rows to put in order: the splits do not say where theirs were. */
+static void test_split_insert_without_returning_has_no_row_positions(void **state)
+{
+	int64_t b = key_elsewhere("users", 5);
+	route_split_t *splits;
+	char sql[256], err[256];
+	int n;
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, name) VALUES (5, 'a'), (%lld, 'b')",
+	         (long long)b);
+	assert_int_equal(route_split_insert(&ctx, sql, &splits, &n, err, sizeof err), 0);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++) {
+		assert_null(splits[i].rows);
+		assert_int_equal(splits[i].n_rows, 0);
+	}
 	route_splits_free(splits, n);
 }
 
@@ -936,6 +962,9 @@ static void test_split_insert_makes_one_statement_per_shard(void **state)
 				fail_msg("row \"%s\" of shard %d is not an original row", got[r],
 				         splits[i].shard);
 			assert_true(r == 0 || k > last);
+			/* RETURNING: the split says where each of its rows was */
+			assert_int_equal(splits[i].n_rows, rows);
+			assert_int_equal(splits[i].rows[r], k);
 			seen[k] = true;
 			last = k;
 		}
@@ -1001,6 +1030,7 @@ int main(void)
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
 	    cmocka_unit_test(test_split_insert_with_parameters),
+	    cmocka_unit_test(test_split_insert_without_returning_has_no_row_positions),
 	    cmocka_unit_test(test_insert_without_column_list_gets_one),
 	    cmocka_unit_test(test_numeric_literals_with_zero_fraction_are_integer_keys),
 	    cmocka_unit_test(test_constraints_that_cannot_hold_across_shards_are_refused),
