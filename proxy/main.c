@@ -130,9 +130,14 @@ static void show_steps(const route_plan_t *plan)
 				print_shards(&plan->move_to);
 			}
 			if (s->kind == ROUTE_STEP_INSERT_SELECT) {
-				printf(" run its SELECT; each row is inserted on the shard of its "
-				       "key, of shard%s ",
-				       shard_set_count(&plan->move_to) == 1 ? "" : "s");
+				if (plan->map != NULL)
+					printf(
+					    " run its SELECT; each row is inserted on the shard of "
+					    "its key, of shard%s ",
+					    shard_set_count(&plan->move_to) == 1 ? "" : "s");
+				else
+					printf(" run its SELECT; each row is inserted on shard%s ",
+					       shard_set_count(&plan->move_to) == 1 ? "" : "s");
 				print_shards(&plan->move_to);
 			}
 			break;

@@ -121,9 +121,10 @@ struct move {
 	bool *unknown;    /* insel: per column, read as the column's type (parameter type 0) */
 	uint32_t *types;  /* insel: per column, the parameter type of the INSERT */
 	int64_t inserted; /* insel: rows the INSERTs reported */
-	const shard_map_t *map;
+	const shard_map_t *map; /* NULL: an INSERT ... SELECT into a table that is not sharded */
 	cfg_key_type_t key_type;
-	char **columns; /* the table's insertable columns */
+	shard_set_t move_to; /* insel: the shards rows may go to (plan.move_to) */
+	char **columns;      /* the table's insertable columns */
 	int n_columns, cap_columns;
 	bool extended;   /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
 	bool describe;   /* ... and it asked for the RowDescription (Describe) */
@@ -509,6 +510,41 @@ static int rowbuf_add(rowbuf_t *b, const uint8_t *data, size_t len)
 	return 0;
 }
 
+static bool kept_too_much(move_t *mv, size_t len)
+{
+	mv->kept += len + 16;
+	if (mv->kept <= MOVE_MAX_BYTES)
+		return false;
+	own_error(mv, "54000",
+	          "pgshard: the rows this INSERT ... SELECT holds in the proxy take more than %zu "
+	          "MB (the limit of rows moved between shards); insert them in smaller batches "
+	          "(narrow its SELECT)",
+	          MOVE_MAX_BYTES >> 20);
+	return true;
+}
+
+/* A row for a table that is not sharded: for each shard the INSERT runs on (plan.move_to:
+ * the default shard, or every shard of a reference table). */
+static void kept_everywhere(move_t *mv, const uint8_t *body, size_t end)
+{
+	for (int i = 0; i < mv->n; i++) {
+		if (!shard_set_has(&mv->move_to, mv->m[i].shard))
+			continue;
+		if (kept_too_much(mv, end - 2))
+			return;
+		if (rowbuf_add(&mv->m[i].selected, body + 2, end - 2) < 0) {
+			own_error(mv, "53200", "pgshard: out of memory");
+			return;
+		}
+	}
+}
+
+/* Whether m's INSERT counts in the tag: a reference table's copies count once (the first). */
+static bool counts_inserts(const move_t *mv, const member_t *m)
+{
+	return mv->map != NULL || m->shard == shard_set_first(&mv->move_to);
+}
+
 /* One row of the SELECT: kept for the shard of its key. */
 static void selected_row(move_t *mv, const uint8_t *body, size_t len)
 {
@@ -529,6 +565,11 @@ static void selected_row(move_t *mv, const uint8_t *body, size_t len)
 	if (wire_get_i32(&r, &klen) < 0 ||
 	    (klen > 0 && wire_get_bytes(&r, (size_t)klen, &key) < 0)) {
 		own_error(mv, "08P01", "pgshard: a shard sent an unreadable row");
+		return;
+	}
+	if (mv->map == NULL) {
+		/* into a table that is not sharded: the default shard's, or every copy */
+		kept_everywhere(mv, body, end);
 		return;
 	}
 	if (klen < 0) {
@@ -553,15 +594,8 @@ static void selected_row(move_t *mv, const uint8_t *body, size_t len)
 		          to);
 		return;
 	}
-	mv->kept += end - 2 + 16;
-	if (mv->kept > MOVE_MAX_BYTES) {
-		own_error(mv, "54000",
-		          "pgshard: the rows this INSERT ... SELECT holds in the proxy take more "
-		          "than %zu MB (the limit of rows moved between shards); insert them in "
-		          "smaller batches (narrow its SELECT)",
-		          MOVE_MAX_BYTES >> 20);
+	if (kept_too_much(mv, end - 2))
 		return;
-	}
 	if (rowbuf_add(&dst->selected, body + 2, end - 2) < 0)
 		own_error(mv, "53200", "pgshard: out of memory");
 }
@@ -671,7 +705,7 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 	case 'C':
 		if (mark == PEND_UPDATE && !mv->insert_select)
 			mv->updated += tag_count(body, len) > 0 ? tag_count(body, len) : 0;
-		else if (mark == PEND_INSERT && mv->insert_select)
+		else if (mark == PEND_INSERT && mv->insert_select && counts_inserts(mv, m))
 			mv->inserted += tag_count(body, len) > 0 ? tag_count(body, len) : 0;
 		else if (mark == PEND_DELETE && tag_count(body, len) == 1)
 			m->deleted++;
@@ -965,7 +999,10 @@ static uint32_t param_type(const fanout_bind_t *bind, int k)
 	return (uint32_t)wire_be32(bind->types + 4 * (size_t)(k - 1));
 }
 
-/* The statements of the UPDATE or the INSERT ... SELECT: its table's map, or -1 with err. */
+enum { INSEL_NOT_SHARDED = -2 };
+
+/* The statements of the UPDATE or the INSERT ... SELECT: its table's map (INSEL_NOT_SHARDED
+ * for a table that is not sharded), or -1 with err. */
 static int prepare(client_t *c, move_t *mv, const char *sql, const fanout_bind_t *bind, char *err,
                    size_t errlen)
 {
@@ -977,6 +1014,7 @@ static int prepare(client_t *c, move_t *mv, const char *sql, const fanout_bind_t
 		           : mv->stmts.map;
 	if (route_insel_prepare(&c->worker->route, sql, &mv->insel, err, errlen) < 0)
 		return -1;
+	mv->move_to = c->plan.move_to;
 	n = mv->insel.n_columns;
 	mv->unknown = calloc((size_t)n, sizeof *mv->unknown);
 	mv->types = calloc((size_t)n, sizeof *mv->types);
@@ -990,7 +1028,7 @@ static int prepare(client_t *c, move_t *mv, const char *sql, const fanout_bind_t
 		/* a parameter the client left untyped is as unknown as a string literal */
 		mv->unknown[i] = k == ROUTE_INSEL_UNKNOWN || (k > 0 && param_type(bind, k) == 0);
 	}
-	return mv->insel.map;
+	return mv->insel.map >= 0 ? mv->insel.map : INSEL_NOT_SHARDED;
 }
 
 static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
@@ -1016,14 +1054,16 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	c->move = mv;
 	c->phase = PH_SEVERAL;
 	map = prepare(c, mv, sql, bind, err, sizeof err);
-	if (map < 0) {
+	if (map < 0 && map != INSEL_NOT_SHARDED) {
 		own_error(mv, strcmp(err, "out of memory") == 0 ? "53200" : "XX000", "pgshard: %s",
 		          err);
 		finish(c, mv);
 		return 0;
 	}
-	mv->map = &c->worker->route.maps[map];
-	mv->key_type = cfg->maps[map].key;
+	if (map != INSEL_NOT_SHARDED) {
+		mv->map = &c->worker->route.maps[map];
+		mv->key_type = cfg->maps[map].key;
+	}
 	for (int i = 0; i < cfg->n_shards; i++) {
 		server_t *s = session_link(c, i);
 

@@ -78,13 +78,17 @@ static int make_select(route_insel_t *m, tree_t *t, PgQuery__SelectStmt *sel, in
 		return route_error(err, errlen, "out of memory");
 	}
 	sb_init(&s, m->select_sql, cap);
-	sb_printf(&s,
-	          "SELECT pgshard_s.*, (pgshard_s.pgshard_%d)::%s::pg_catalog.text FROM (%s) AS "
-	          "pgshard_s(",
-	          k + 1, key_type_sql(type), inner);
+	if (k < 0) /* no key: the rows' shards are the table's */
+		sb_printf(&s, "SELECT pgshard_s.*, NULL::pg_catalog.text FROM (%s) AS pgshard_s",
+		          inner);
+	else
+		sb_printf(
+		    &s,
+		    "SELECT pgshard_s.*, (pgshard_s.pgshard_%d)::%s::pg_catalog.text FROM (%s) "
+		    "AS pgshard_s(",
+		    k + 1, key_type_sql(type), inner);
 	for (int i = 1; i <= k + 1; i++)
-		sb_printf(&s, "%spgshard_%d", i > 1 ? ", " : "", i);
-	sb_printf(&s, ")");
+		sb_printf(&s, "%spgshard_%d%s", i > 1 ? ", " : "", i, i == k + 1 ? ")" : "");
 	sb_finish(&s);
 	free(inner);
 	return s.cut ? route_error(err, errlen, "out of memory") : 0;
@@ -171,18 +175,20 @@ int route_insel_prepare(const route_ctx_t *ctx, const char *sql, route_insel_t *
 	                               ins->relation->schemaname, ins->relation->relname)
 	                 : -1;
 	table = ti >= 0 ? &ctx->cfg->tables[ti] : NULL;
-	if (table == NULL || table->reference || table->key == NULL || table->map < 0) {
+	if (sel == NULL ||
+	    (table != NULL && !table->reference && (table->key == NULL || table->map < 0))) {
 		route_parsed_free(p);
-		return route_error(
-		    err, errlen,
-		    "not an INSERT ... SELECT with a column list into a sharded table");
+		return route_error(err, errlen, "not an INSERT ... SELECT with a column list");
 	}
-	k = an_column_pos(ins->cols, ins->n_cols, table->key, &indirect);
-	if (k < 0 || indirect) {
-		route_parsed_free(p);
-		return route_error(err, errlen, "the INSERT does not name its key column");
+	k = -1; /* a table that is not sharded: no key */
+	if (table != NULL && !table->reference) {
+		k = an_column_pos(ins->cols, ins->n_cols, table->key, &indirect);
+		if (k < 0 || indirect) {
+			route_parsed_free(p);
+			return route_error(err, errlen, "the INSERT does not name its key column");
+		}
+		out->map = table->map;
 	}
-	out->map = table->map;
 	out->n_columns = (int)ins->n_cols;
 	out->unknown = calloc(ins->n_cols, sizeof *out->unknown);
 	if (out->unknown == NULL) {
@@ -197,7 +203,8 @@ int route_insel_prepare(const route_ctx_t *ctx, const char *sql, route_insel_t *
 	sel_with = sel->with_clause;
 	if (sel->with_clause == NULL)
 		sel->with_clause = ins->with_clause;
-	rc = make_select(out, &t, sel, k, ctx->cfg->maps[table->map].key, err, errlen);
+	rc = make_select(out, &t, sel, k, k >= 0 ? ctx->cfg->maps[table->map].key : CFG_KEY_TEXT,
+	                 err, errlen);
 	sel->with_clause = sel_with;
 	if (rc == 0)
 		rc = make_insert(out, &t, p, ins, err, errlen);

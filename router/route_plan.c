@@ -217,8 +217,7 @@ static bool conflict_keeps_key(const PgQuery__OnConflictClause *oc, const char *
 }
 
 /* What keeps an INSERT ... SELECT from running as one (NULL: nothing). */
-static const char *insel_unsupported(walk_t *w, const PgQuery__InsertStmt *ins,
-                                     const cfg_table_t *t)
+static const char *insel_unsupported(walk_t *w, const PgQuery__InsertStmt *ins, const char *key)
 {
 	param_scan_t ps = {w, false};
 
@@ -238,47 +237,67 @@ static const char *insel_unsupported(walk_t *w, const PgQuery__InsertStmt *ins,
 		tables_each_child(w, &ins->on_conflict_clause->base, NULL, NULL, scan_params, &ps);
 	if (ps.found)
 		return "parameters ($n) outside its SELECT are not supported there";
-	if (!conflict_keeps_key(ins->on_conflict_clause, t->key))
+	if (key != NULL && !conflict_keeps_key(ins->on_conflict_clause, key))
 		return "ON CONFLICT DO UPDATE may set the key column only to EXCLUDED's key";
 	return NULL;
 }
 
-static bool insel_applies(walk_t *w, const PgQuery__Node *n)
+/* The table an INSERT ... SELECT with a column list writes: its index (-1: not in the
+ * config), or -2 when n is no such statement. */
+static int insel_target(walk_t *w, const PgQuery__Node *n)
 {
 	const PgQuery__InsertStmt *ins;
-	int i;
 
 	if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_INSERT_STMT)
-		return false;
+		return -2;
 	ins = n->insert_stmt;
 	if (ins->relation == NULL || ins->n_cols == 0 || ins->select_stmt == NULL ||
 	    ins->select_stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
-		return false;
-	i = tables_find(w->cfg, ins->relation->catalogname, ins->relation->schemaname,
-	                ins->relation->relname);
+		return -2;
+	return tables_find(w->cfg, ins->relation->catalogname, ins->relation->schemaname,
+	                   ins->relation->relname);
+}
+
+static bool insel_applies(walk_t *w, const PgQuery__Node *n)
+{
+	int i = insel_target(w, n);
+
 	return i >= 0 && tables_is_sharded(tables_at(w, i));
 }
 
+/*
+ * The plan of an INSERT ... SELECT whose rows the proxy inserts: into a
+ * sharded table each on the shard of its key; into a reference table on
+ * every shard; into a table not in the config on the default shard.
+ */
 static void insel_plan(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 {
 	const PgQuery__InsertStmt *ins = n->insert_stmt;
-	const cfg_table_t *t =
-	    tables_at(w, tables_find(w->cfg, ins->relation->catalogname, ins->relation->schemaname,
-	                             ins->relation->relname));
-	const shard_map_t *target = &w->ctx->maps[t->map];
+	int ti = insel_target(w, n);
+	const cfg_table_t *t = ti >= 0 ? tables_at(w, ti) : NULL;
+	const shard_map_t *target =
+	    t != NULL && tables_is_sharded(t) ? &w->ctx->maps[t->map] : NULL;
 	PgQuery__SelectStmt sel = *ins->select_stmt->select_stmt;
 	PgQuery__Node node = *ins->select_stmt;
-	const char *why = insel_unsupported(w, ins, t);
+	const char *why = insel_unsupported(w, ins, target != NULL ? t->key : NULL);
+	const char *name = t != NULL ? t->name : ins->relation->relname;
 	route_plan_t sp;
 	route_merge_t m;
 	char reason[sizeof p->reason];
 	sb_t s;
 
 	if (why != NULL) {
-		walk_refuse(w,
-		            "INSERT ... SELECT into sharded table %s takes its key %s from values "
-		            "of other shards, which pgshard inserts row by row; %s",
-		            t->name, t->key, why);
+		if (target != NULL)
+			walk_refuse(w,
+			            "INSERT ... SELECT into sharded table %s takes its key %s from "
+			            "values of other shards, which pgshard inserts row by row; %s",
+			            name, t->key, why);
+		else
+			walk_refuse(
+			    w,
+			    "INSERT ... SELECT into %s reads sharded tables, whose rows pgshard "
+			    "inserts row by row; %s",
+			    name, why);
 		return;
 	}
 	/* the SELECT as a read of its own, with the INSERT's WITH */
@@ -296,12 +315,14 @@ static void insel_plan(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 		if (m != ROUTE_MERGE_SUM) {
 			walk_refuse(
 			    w,
-			    "INSERT ... SELECT into sharded table %s: its SELECT reads several "
-			    "shards and combines their rows (ORDER BY, LIMIT/OFFSET, aggregates, "
-			    "GROUP BY, DISTINCT), which pgshard does not do for an INSERT yet; "
-			    "select the rows without combining them, or keep the SELECT on one "
-			    "shard with a condition on its shard key",
-			    t->name);
+			    "INSERT ... SELECT into %s: its SELECT reads several shards and "
+			    "combines "
+			    "their rows (ORDER BY, LIMIT/OFFSET, aggregates, GROUP BY, DISTINCT), "
+			    "which pgshard does not do for an INSERT yet; select the rows without "
+			    "combining them, or keep the SELECT on one shard with a condition on "
+			    "its "
+			    "shard key",
+			    name);
 			return;
 		}
 	}
@@ -310,16 +331,30 @@ static void insel_plan(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	p->kind = ROUTE_SHARDS;
 	p->is_write = true;
 	p->insert_select = true;
-	p->map = target->cfg->name;
-	p->move_to = target->all;
 	p->params_missing = sp.params_missing;
 	if (sp.kind == ROUTE_SHARDS)
 		p->shards = sp.shards;
 	else
 		shard_set_add(&p->shards, shard_set_first(&sp.shards)); /* the default shard */
 	sb_init(&s, reason, sizeof reason);
-	sb_printf(&s, "INSERT ... SELECT into %s, each row to the shard of its %s (%s map %s); ",
-	          t->name, t->key, walk_map_kind_name(target->cfg), target->cfg->name);
+	if (target != NULL) {
+		p->map = target->cfg->name;
+		p->move_to = target->all;
+		sb_printf(
+		    &s, "INSERT ... SELECT into %s, each row to the shard of its %s (%s map %s); ",
+		    name, t->key, walk_map_kind_name(target->cfg), target->cfg->name);
+	} else if (t != NULL) {
+		plan_all_shards(w->cfg, &p->move_to);
+		sb_printf(&s,
+		          "INSERT ... SELECT into reference table %s, each row to every shard; ",
+		          name);
+	} else {
+		shard_set_add(&p->move_to, w->cfg->default_shard);
+		sb_printf(&s,
+		          "INSERT ... SELECT into %s (not in the config), its rows to the default "
+		          "shard %d; ",
+		          name, w->cfg->default_shard);
+	}
 	sb_printf(&s, "its SELECT: %s", sp.reason);
 	sb_finish(&s);
 	memcpy(p->reason, reason, sizeof reason);
@@ -350,6 +385,12 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	for (int k = 0; k < w->n_order; k++)
 		if ((w->seen[w->order[k]] & SEEN_WRITE) && tables_at(w, w->order[k])->reference)
 			ref_written = tables_at(w, w->order[k])->name;
+	if ((ref_written != NULL || w->other_write[0] != '\0') && insel_target(w, n) >= -1) {
+		/* INSERT ... SELECT: the proxy inserts the rows it reads (every copy, the default
+		 * shard) */
+		insel_plan(w, n, p);
+		return;
+	}
 	if (ref_written != NULL) {
 		walk_refuse(
 		    w,

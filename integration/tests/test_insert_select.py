@@ -16,6 +16,7 @@ Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
 """
 
 import os
+import re
 import struct
 import sys
 
@@ -94,6 +95,16 @@ def fails(cur, sql, code, args=None):
         eq(e.pgcode, code, "error of %s (%s)" % (sql, e.pgerror))
         return e
     raise Failure("went through: %s" % sql)
+
+
+def default_shard():
+    """The cluster config's default_shard."""
+    with open(os.path.join(os.environ["PGSHARD_DIR"], "pgshard.ini")) as f:
+        for line in f:
+            m = re.match(r"\s*default_shard\s*=\s*(\d+)", line)
+            if m:
+                return int(m.group(1))
+    return 0
 
 
 def no_prepared():
@@ -309,6 +320,39 @@ def the_rows_held_in_the_proxy_are_capped():
     check("MB" in e.pgerror, "the message names the limit: %s" % e.pgerror)
     eq(where("is_users", "id", "name"), {}, "rows after the cap")
     cur.execute("select 1")
+    c.close()
+
+
+@test
+def rows_read_on_shards_go_into_tables_that_are_not_sharded():
+    """Into a table not in the config: every row on the default shard only; into a
+    reference table: every row on every shard, counted once in the tag."""
+    setup()
+    c = rl.pg()
+    cur = c.cursor()
+    users = [(k, "u%d" % k) for k in range(1, 31)]
+    cur.execute("insert into is_users (id, name) values " +
+                ",".join(cur.mogrify("(%s,%s)", u).decode() for u in users))
+    default = default_shard()
+    cur.execute("insert into is_plain (id, name) select id, name from is_users where id > 10")
+    eq(cur.statusmessage, "INSERT 0 20", "tag into a table not in the config")
+    on = [sorted(r) for r in rl.on_shards("select id, name from is_plain")]
+    eq(on[default], sorted(u for u in users if u[0] > 10), "rows on the default shard")
+    eq([len(r) for i, r in enumerate(on) if i != default], [0] * (len(on) - 1),
+       "rows on the other shards")
+    cur.execute("insert into is_ref (id, name) select id, upper(name) from is_users "
+                "where id <= 12")
+    eq(cur.statusmessage, "INSERT 0 12", "tag into a reference table")
+    want = sorted((k, n.upper()) for k, n in users if k <= 12)
+    eq([sorted(r) for r in rl.on_shards("select id, name from is_ref")],
+       [want] * len(rl.SHARD_PORTS), "every copy of the reference table")
+    # one shard's rows into the reference table, in a transaction that rolls back
+    c.autocommit = False
+    cur.execute("insert into is_ref (id, name) select id, name from is_users where id = 20")
+    c.rollback()
+    eq([len(r) for r in rl.on_shards("select id from is_ref")], [12] * len(rl.SHARD_PORTS),
+       "rolled back everywhere")
+    no_prepared()
     c.close()
 
 
