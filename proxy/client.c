@@ -493,10 +493,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	    session_step_shard(c, step) != c->server->pool->shard) {
 		r = extended_leave_batch(c, -1);
 		if (r != 0)
-			return extended_left_batch(
-			    c, in, total, r,
-			    "pgshard: the statements before one Sync must run on one "
-			    "shard; send a Sync before a query for another shard");
+			return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
 	}
 
 	if (!c->txd_ready) {

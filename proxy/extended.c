@@ -565,11 +565,14 @@ static int batch_outcome(client_t *c)
 
 /*
  * The batch so far ran on another shard. If it only prepared and described
- * there, end it with a Sync of the proxy's own (its ReadyForQuery is
- * swallowed) and go on elsewhere; if it executed something, the batch
- * would no longer be one implicit transaction: refused. 0 go on, -1
- * refused, 1 wait for the batch's answers, 2 the batch failed (the message
- * is skipped, as PostgreSQL skips it).
+ * there, or if it runs in the client's transaction block (what it executed
+ * there stays in that transaction, which the next shard joins), end it with
+ * a Sync of the proxy's own (its ReadyForQuery is swallowed) and go on
+ * elsewhere, in order: a JDBC batch whose statements go to several shards.
+ * Outside a transaction block, a batch that executed something would no
+ * longer be one implicit transaction: refused. 0 go on, -1 refused, 1 wait
+ * for the batch's answers, 2 the batch failed (the message is skipped, as
+ * PostgreSQL skips it).
  */
 int extended_leave_batch(client_t *c, int shard)
 {
@@ -586,8 +589,18 @@ int extended_leave_batch(client_t *c, int shard)
 	default:
 		break;
 	}
-	if (s->executed)
+	if (s->executed && (!tx_open(&c->tx) || tx_implicit(&c->tx))) {
+		/*
+		 * Refused: PostgreSQL rolls back a batch that fails, so what it
+		 * executed here is undone (a ROLLBACK inside the batch's implicit
+		 * transaction aborts it; its warning is swallowed), and the
+		 * client's Sync still ends the batch here.
+		 */
+		if (server_query(s, &c->worker->scratch, "ROLLBACK", 'Q', PEND_SWALLOW) < 0)
+			return -1;
+		s->unsynced = false;
 		return -1;
+	}
 	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	s->unsynced = false;
@@ -710,10 +723,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		/* several shards: the proxy answers the Bind and runs it at the Execute */
 		r = extended_leave_batch(c, -1);
 		if (r != 0)
-			return extended_left_batch(c, in, total, r,
-			                           "pgshard: the statements before one Sync must "
-			                           "run on one shard; send a Sync before a "
-			                           "statement on several shards");
+			return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
@@ -724,10 +734,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	}
 	r = extended_leave_batch(c, shard);
 	if (r != 0)
-		return extended_left_batch(
-		    c, in, total, r,
-		    "pgshard: the statements before one Sync must run on one "
-		    "shard; send a Sync before a statement for another shard");
+		return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
 	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;

@@ -765,5 +765,59 @@ def extended_protocol_routes_at_bind():
     check_placement("rt_users", list(range(1, 21)) + [a, b], user_shard)
 
 
+@test
+def an_extended_batch_runs_on_several_shards_in_a_transaction_block():
+    """JDBC's executeBatch with autocommit off: Parse/Bind/Execute of statements for several
+    shards, one Sync, inside BEGIN: each runs in order on its shard, in the transaction; an
+    error skips the rest as PostgreSQL does. Outside a transaction block the batch is one
+    implicit transaction: refused, and what it ran is undone."""
+    reset_tables()
+    keys = [next(i for i in range(100, 400) if user_shard(i) == s) for s in range(N)]
+    R = tp.Raw
+    r = tp.connected()
+    eq(r.simple("BEGIN")[3], "T", "BEGIN")
+    batch = b""
+    for k in keys:
+        batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, $2)") +
+                  R.bind("", "", [str(k), "b%d" % k]) + R.execute())
+    batch += (R.parse("", "SELECT count(*) FROM rt_users WHERE id = ANY($1::bigint[])") +
+              R.bind("", "", ["{%s}" % ",".join(map(str, keys))]) + R.execute())
+    r.send(batch + R.SYNC)
+    got = r.until_ready()
+    eq(tp.kinds(got), "12C" * N + "12DCZ", "replies of the batch")
+    eq([tp.data_row(b) for k, b in got if k == "D"], [[str(N)]], "rows seen in the transaction")
+    eq(got[-1][1], b"T", "still in the transaction")
+    eq(r.simple("COMMIT")[1:], (["COMMIT"], None, "I"), "COMMIT")
+    check_placement("rt_users", keys, user_shard)
+    # an error in the middle: the rest is skipped, the transaction fails, nothing stays
+    eq(r.simple("BEGIN")[3], "T", "BEGIN")
+    batch = b""
+    for k in [keys[0] + 1000, keys[1], keys[2] + 1000]:  # keys[1] exists: 23505
+        batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'x')") +
+                  R.bind("", "", [str(k)]) + R.execute())
+    r.send(batch + R.SYNC)
+    got = r.until_ready()
+    errs = [tp.parse_fields(b).get("C") for k, b in got if k == "E"]
+    eq(errs, ["23505"], "the duplicate's error, the rest skipped")
+    eq(got[-1][1], b"E", "the transaction failed")
+    eq(r.simple("ROLLBACK")[1:], (["ROLLBACK"], None, "I"), "ROLLBACK")
+    check_placement("rt_users", keys, user_shard)
+    # outside a transaction block: refused, and the first shard's insert undone
+    batch = b""
+    for k in (keys[0] + 2000, keys[1] + 2000):
+        batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'y')") +
+                  R.bind("", "", [str(k)]) + R.execute())
+    if user_shard(keys[0] + 2000) != user_shard(keys[1] + 2000):
+        r.send(batch + R.SYNC)
+        got = r.until_ready()
+        errs = [tp.parse_fields(b) for k, b in got if k == "E"]
+        eq([e.get("C") for e in errs], ["0A000"], "refused")
+        check("BEGIN" in errs[0].get("M", ""), "says what works: %r" % errs[0])
+        eq(got[-1][1], b"I", "status")
+        check_placement("rt_users", keys, user_shard)
+    eq(r.simple("SELECT count(*) FROM rt_users")[0], [[str(N)]], "the session goes on")
+    r.close()
+
+
 if __name__ == "__main__":
     sys.exit(tp.run(set(sys.argv[1:])))
