@@ -565,14 +565,16 @@ static int batch_outcome(client_t *c)
 
 /*
  * The batch so far ran on another shard. If it only prepared and described
- * there, or if it runs in the client's transaction block (what it executed
- * there stays in that transaction, which the next shard joins), end it with
- * a Sync of the proxy's own (its ReadyForQuery is swallowed) and go on
- * elsewhere, in order: a JDBC batch whose statements go to several shards.
- * Outside a transaction block, a batch that executed something would no
- * longer be one implicit transaction: refused. 0 go on, -1 refused, 1 wait
- * for the batch's answers, 2 the batch failed (the message is skipped, as
- * PostgreSQL skips it).
+ * there, end it with a Sync of the proxy's own (its ReadyForQuery is
+ * swallowed) and go on elsewhere. If it executed something there, the
+ * batch goes on in order on each statement's shard (a JDBC batch whose
+ * statements go to several shards) as one transaction: in the client's
+ * transaction block, which the next shard joins; outside one, in a
+ * transaction of pgshard's own that a BEGIN makes of the batch's implicit
+ * one there (what ran before it is kept in it), committed at the client's
+ * Sync on every shard (extended_end_batch_tx), in two phases when several
+ * wrote. 0 go on, -1 refused, 1 wait for the batch's answers, 2 the batch
+ * failed (the message is skipped, as PostgreSQL skips it).
  */
 int extended_leave_batch(client_t *c, int shard)
 {
@@ -589,17 +591,29 @@ int extended_leave_batch(client_t *c, int shard)
 	default:
 		break;
 	}
-	if (s->executed && (!tx_open(&c->tx) || tx_implicit(&c->tx))) {
+	if (s->executed && tx_implicit(&c->tx)) {
 		/*
-		 * Refused: PostgreSQL rolls back a batch that fails, so what it
-		 * executed here is undone (a ROLLBACK inside the batch's implicit
-		 * transaction aborts it; its warning is swallowed), and the
-		 * client's Sync still ends the batch here.
+		 * Refused (pgshard's own transaction of one statement): PostgreSQL
+		 * rolls back a batch that fails, so what it executed here is undone
+		 * (a ROLLBACK inside the batch's implicit transaction aborts it; its
+		 * warning is swallowed), and the client's Sync still ends it here.
 		 */
 		if (server_query(s, &c->worker->scratch, "ROLLBACK", 'Q', PEND_SWALLOW) < 0)
 			return -1;
 		s->unsynced = false;
 		return -1;
+	}
+	if (s->executed && !tx_open(&c->tx)) {
+		/* a BEGIN inside the implicit transaction makes a block of it, with what ran */
+		if (server_query(s, &c->worker->scratch, "BEGIN", 'Q', PEND_SWALLOW) < 0)
+			return -1;
+		s->unsynced = false;
+		s->executed = false;
+		session_note_status(c, 'T'); /* the session's transaction, this link in it */
+		if (c->ext_batch_wrote)
+			tx_note_write(&c->tx, s->pool->shard);
+		c->ext_batch_tx = true;
+		return 0;
 	}
 	if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
@@ -695,6 +709,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		break;
 	}
 	session_note_writes(c, p);
+	c->ext_batch_wrote |= p->is_write;
 
 	switch (p->steps[0].kind) {
 	case ROUTE_STEP_TXN:
@@ -724,6 +739,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		r = extended_leave_batch(c, -1);
 		if (r != 0)
 			return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
+		session_note_writes(c, p); /* in the transaction leaving may have opened */
 		if (c->server != NULL && c->server->pending.count > 0)
 			return STEP_WAIT;
 		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
@@ -735,6 +751,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	r = extended_leave_batch(c, shard);
 	if (r != 0)
 		return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
+	session_note_writes(c, p); /* in the transaction leaving may have opened */
 	r = forward_use_shard(c, shard);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
@@ -852,9 +869,51 @@ static int close_portals(client_t *c, struct evbuffer *in, size_t total)
 	return STEP_NEXT;
 }
 
+/*
+ * The client's Sync ends a batch that ran in a transaction of pgshard's own
+ * (extended_leave_batch): the current shard's part is ended with a Sync of
+ * the proxy's own, then the transaction commits on every shard it touched,
+ * in two phases when several wrote, or rolls back when the batch failed
+ * (its error went out); the ReadyForQuery comes after.
+ */
+static int end_batch_tx(client_t *c, struct evbuffer *in, size_t total)
+{
+	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
+	server_t *s = c->server;
+	bool failed;
+
+	if (s != NULL && s->unsynced) {
+		if (pending_push(&s->pending, 'S', PEND_SWALLOW, 0, NULL, NULL) < 0 ||
+		    server_send(s, sync, sizeof sync) < 0)
+			return STEP_FAIL;
+		s->unsynced = false;
+		s->batch_failed = false;
+	}
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL && c->links[i]->pending.count > 0)
+			return STEP_WAIT; /* relay.c resumes the client at their ReadyForQuery */
+	/* a statement failed on a shard: its transaction there says so */
+	failed = tx_failed(&c->tx);
+	for (int i = 0; i < c->links_cap; i++)
+		failed |= c->links[i] != NULL && c->links[i]->tx_status == 'E';
+	c->ext_batch_tx = c->ext_batch_wrote = false;
+	c->skip_until_sync = false;
+	c->have_plan = false;
+	if (commit_start(c, failed ? COMMIT_ROLLBACK : COMMIT_IMPLICIT, true, NULL) < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
 int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
+	if (type == 'S' && c->ext_batch_tx)
+		return end_batch_tx(c, in, total);
+	if (type == 'S')
+		c->ext_batch_wrote = false;
 	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
 		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 		wire_reader_t r;

@@ -290,6 +290,13 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		evbuffer_drain(in, total);
 		return 0;
 	}
+	if (s->batch_failed &&
+	    (type == 'P' || type == 'B' || type == 'D' || type == 'C' || type == 'E')) {
+		/* the server skips it up to the Sync, answering nothing: it is not sent, so that
+		 * nothing waits for its answer (the failure's skip_to_sync has already run) */
+		evbuffer_drain(in, total);
+		return 0;
+	}
 
 	switch (type) {
 	case 'Q': {

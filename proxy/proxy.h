@@ -240,6 +240,9 @@ struct client {
 	bool txn_two_phase;  /* which is a COMMIT in two phases (commit.c) */
 	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
 	uint32_t portal_seq;           /* names the cursors behind portals read in parts */
+	bool ext_batch_tx;    /* the extended batch runs in a transaction of pgshard's own, which
+	                         its Sync commits (extended.c) */
+	bool ext_batch_wrote; /* a statement of the batch so far may write */
 
 	int32_t cancel_pid, cancel_key; /* what the client was told in BackendKeyData */
 

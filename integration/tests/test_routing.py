@@ -770,7 +770,7 @@ def an_extended_batch_runs_on_several_shards_in_a_transaction_block():
     """JDBC's executeBatch with autocommit off: Parse/Bind/Execute of statements for several
     shards, one Sync, inside BEGIN: each runs in order on its shard, in the transaction; an
     error skips the rest as PostgreSQL does. Outside a transaction block the batch is one
-    implicit transaction: refused, and what it ran is undone."""
+    transaction too: committed at its Sync on every shard, or rolled back everywhere."""
     reset_tables()
     keys = [next(i for i in range(100, 400) if user_shard(i) == s) for s in range(N)]
     R = tp.Raw
@@ -802,20 +802,34 @@ def an_extended_batch_runs_on_several_shards_in_a_transaction_block():
     eq(got[-1][1], b"E", "the transaction failed")
     eq(r.simple("ROLLBACK")[1:], (["ROLLBACK"], None, "I"), "ROLLBACK")
     check_placement("rt_users", keys, user_shard)
-    # outside a transaction block: refused, and the first shard's insert undone
-    batch = b""
-    for k in (keys[0] + 2000, keys[1] + 2000):
+    # outside a transaction block: one transaction of pgshard's own, committed at the Sync
+    more = [k + 2000 for k in keys]
+    batch = (R.parse("", "SELECT count(*) FROM rt_users WHERE id = $1") +
+             R.bind("", "", [str(keys[0])]) + R.execute())
+    for k in more:
         batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'y')") +
                   R.bind("", "", [str(k)]) + R.execute())
-    if user_shard(keys[0] + 2000) != user_shard(keys[1] + 2000):
-        r.send(batch + R.SYNC)
-        got = r.until_ready()
-        errs = [tp.parse_fields(b) for k, b in got if k == "E"]
-        eq([e.get("C") for e in errs], ["0A000"], "refused")
-        check("BEGIN" in errs[0].get("M", ""), "says what works: %r" % errs[0])
-        eq(got[-1][1], b"I", "status")
-        check_placement("rt_users", keys, user_shard)
-    eq(r.simple("SELECT count(*) FROM rt_users")[0], [[str(N)]], "the session goes on")
+    r.send(batch + R.SYNC)
+    got = r.until_ready()
+    eq(tp.kinds(got), "12DC" + "12C" * N + "Z", "replies of an autocommit batch")
+    eq(got[-1][1], b"I", "committed")
+    check_placement("rt_users", keys + more, user_shard)
+    no_prepared = [x for x in
+                   (q(shard(i), "SELECT gid FROM pg_prepared_xacts")[0] for i in range(N)) if x]
+    eq(no_prepared, [], "prepared transactions left")
+    # ... and rolled back everywhere when a statement fails
+    batch = b""
+    for k in (keys[0] + 3000, keys[1] + 3000, keys[2]):  # keys[2] exists: 23505
+        batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'z')") +
+                  R.bind("", "", [str(k)]) + R.execute())
+    batch += (R.parse("", "INSERT INTO rt_users (id, name) VALUES (1, 'skipped')") +
+              R.bind("", "") + R.execute())
+    r.send(batch + R.SYNC)
+    got = r.until_ready()
+    eq([tp.parse_fields(b).get("C") for k, b in got if k == "E"], ["23505"], "the error")
+    eq(got[-1][1], b"I", "status after the failed batch")
+    check_placement("rt_users", keys + more, user_shard)
+    eq(r.simple("SELECT count(*) FROM rt_users")[0], [[str(2 * N)]], "the session goes on")
     r.close()
 
 
