@@ -910,6 +910,8 @@ static int end_batch_tx(client_t *c, struct evbuffer *in, size_t total)
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
 int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
+	if (type == 'S' && c->ext_batch_tx && !tx_open(&c->tx))
+		c->ext_batch_tx = false; /* the batch ended it itself (COMMIT, ROLLBACK) */
 	if (type == 'S' && c->ext_batch_tx)
 		return end_batch_tx(c, in, total);
 	if (type == 'S')
