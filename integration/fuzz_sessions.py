@@ -435,6 +435,22 @@ def record(upstream):
         print("node-postgres (moves): %s" % p.stderr.strip()[:400])
     save("moves", rec.take())
 
+    # cursors over several shards: SQL cursors, psql's FETCH_COUNT, a portal read in parts
+    sh(psql, stdin="begin;\ndeclare m cursor for select * from rt_orders order by amount desc;\n"
+       "fetch 2 from m;\nmove 1 from m;\nfetch all from m;\nfetch prior from m;\nrollback;\n"
+       "\\set FETCH_COUNT 2\nselect user_id, amount from rt_orders order by user_id;\n\\q\n")
+    cursors = ("const {Client}=require('pg');const Cursor=require('pg-cursor');"
+               "(async()=>{const c=new Client();await c.connect();"
+               "const cur=c.query(new Cursor('select * from rt_orders where amount > $1 "
+               "order by user_id, id',[0]));"
+               "for(;;){const rows=await cur.read(2);if(!rows.length)break}await cur.close();"
+               "await c.end();})().catch(e=>{console.error(e);process.exit(1)})")
+    p = subprocess.run(["node", "-e", cursors], env=node_env, capture_output=True, text=True,
+                       timeout=60)
+    if p.returncode != 0:
+        print("node-postgres (cursors): %s" % p.stderr.strip()[:400])
+    save("cursors", rec.take())
+
     setup = rl.pg(upstream)
     with setup.cursor() as cur:
         cur.execute("drop table if exists rt_orders")
