@@ -18,13 +18,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "proxy/colcache.h"
 #include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/cursor.h"
 #include "proxy/extended.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/inscols.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
@@ -384,60 +384,23 @@ static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size
 }
 
 /*
- * An INSERT ... VALUES into a sharded table without a column list: with the
- * table's columns (the worker's cache, or asked of the default shard's
- * catalog first), the Query becomes the INSERT with its column list, which
- * routes by the key as any other. 1 rewritten, 0 wait (the catalog is
- * asked, or a server awaited), -1 refuse it as planned (the table's columns
- * could not be had, or its rows have more values than it has columns).
+ * An INSERT ... VALUES into a sharded table without a column list: the
+ * Query becomes the INSERT with its column list (inscols.c), which routes
+ * by the key as any other. 1 rewritten, 0 wait (the catalog is asked, or a
+ * server awaited), -1 refuse it as planned.
  */
 static int with_columns(client_t *c, struct evbuffer *in, size_t *total, const char *sql)
 {
-	char *query = NULL, *table = NULL, *out = NULL, err[256];
-	char *const *cols;
-	int n, rc = -1, r;
+	char *out;
+	int r = inscols_write(c, sql, &c->plan, &out);
 
-	if (c->colfetch != NULL)
-		return 0; /* asked already: its answer resumes the client */
-	if (route_insert_columns_query(sql, &query, &table, err, sizeof err) < 0)
-		return -1;
-	if (colcache_get(c->worker, c->database, table, &cols, &n)) {
-		if (route_insert_columns(sql, cols, n, &out, err, sizeof err) == 0) {
-			if (swap_query(c, in, total, out) == 0) {
-				c->have_plan = false;
-				rc = 1;
-			}
-		} else if (strstr(err, "more expressions") != NULL) {
-			/* PostgreSQL's own answer */
-			snprintf(c->plan.sqlstate, sizeof c->plan.sqlstate, "42601");
-			snprintf(c->plan.error, sizeof c->plan.error, "%s", err);
-		}
-		free(c->columns_tried);
-		c->columns_tried = NULL;
-	} else if (c->columns_tried != NULL && strcmp(c->columns_tried, table) == 0) {
-		free(c->columns_tried); /* asked, and the catalog did not say */
-		c->columns_tried = NULL;
-	} else {
-		/* every shard has the table: the default shard's catalog says its columns */
-		r = forward_use_shard(c, context_cfg(c->worker)->default_shard);
-		if (r == 1) {
-			free(c->columns_tried);
-			c->columns_tried = strdup(table);
-			rc = c->columns_tried != NULL && colfetch_start(c, table) == 0 &&
-			             server_query(c->server, &c->worker->scratch, query, 'k',
-			                          PEND_SWALLOW) == 0
-			         ? 0
-			         : -1;
-			if (rc < 0)
-				session_fail_status(c, PX_NOMEM);
-		} else {
-			rc = r == 0 ? 0 : -1;
-		}
+	if (r == 1) {
+		r = swap_query(c, in, total, out) == 0 ? 1 : -1;
+		if (r == 1)
+			c->have_plan = false; /* routed again, with its column list */
+		free(out);
 	}
-	free(query);
-	free(table);
-	free(out);
-	return rc;
+	return r;
 }
 
 static int on_query(client_t *c, struct evbuffer *in, size_t total)

@@ -18,6 +18,7 @@
 #include "proxy/cursor.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/inscols.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
@@ -50,13 +51,25 @@ int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
 	wire_parse_msg_t m;
 	ps_entry_t *e;
 
-	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
-	if (c->server != NULL && (c->server->unsynced || tx_open(&c->tx)))
-		return forward_message(c, 'P', in, total);
 	if (msg == NULL || wire_parse_parse(msg + 5, total - 5, &m) < 0) {
 		session_protocol_violation(c, "invalid Parse message");
 		return STEP_FAIL;
 	}
+	/* an INSERT without a column list is prepared with one, wherever it goes */
+	switch (inscols_parse(c, in, &total, &m)) {
+	case INSCOLS_FAILED:
+		return STEP_FAIL;
+	case INSCOLS_REWRITTEN:
+		return extended_on_parse(c, in, total);
+	case INSCOLS_WAIT:
+		return STEP_WAIT;
+	case INSCOLS_TOO_MANY:
+		return skip_batch(c, in, total,
+		                  session_reply_error(c, "42601", "%s", c->plan.error));
+	}
+	/* in a batch, or a transaction, the current server parses it (and knows if it failed) */
+	if (c->server != NULL && (c->server->unsynced || tx_open(&c->tx)))
+		return forward_message(c, 'P', in, total);
 	/*
 	 * A statement on no sharded or reference table (a catalog query, or SQL
 	 * the grammar rejects) runs on the default shard whatever its

@@ -417,6 +417,12 @@ int route_insert_columns_query(const char *sql, char **query, char **table, char
                                size_t errlen);
 int route_insert_columns(const char *sql, char *const *columns, int n_columns, char **out,
                          char *err, size_t errlen);
+/*
+ * Whether sql's first word is INSERT or WITH: only such a statement can be
+ * an INSERT ... VALUES without a column list. A look at one token, before
+ * deciding whether the statement is worth routing for that alone.
+ */
+bool route_may_be_insert(const char *sql, size_t len);
 
 /*
  * The DDL of a plan with ids_split, written once for each shard of `shards`

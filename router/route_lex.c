@@ -96,6 +96,16 @@ size_t route_skip_blank(const char *sql, size_t len, size_t pos)
 	return lex_blank(sql, len, pos, &open);
 }
 
+bool route_may_be_insert(const char *sql, size_t len)
+{
+	route_token_t t;
+
+	route_next_token(sql, len, 0, &t);
+	return t.kind == ROUTE_TOK_WORD &&
+	       ((t.len == 6 && strncasecmp(sql + t.start, "insert", 6) == 0) ||
+	        (t.len == 4 && strncasecmp(sql + t.start, "with", 4) == 0));
+}
+
 /*
  * 'ab'<newline>'cd' is one literal, 'abcd': whitespace holding a newline (and
  * -- comments) between the quotes, no slash-star comment. The position of

@@ -291,3 +291,74 @@ test('bytea roundtrip', T, async () => {
     await c.query('delete from e2e_node_t where id between 20 and 22');
   });
 });
+
+// INSERT ... VALUES without a column list, with parameters (issue 11). Through pgshard,
+// rt_users and rt_orders are sharded on one map by id and user_id (integration/cluster.sh's
+// config): pgshard writes the column list in from the catalog and routes each row by its key.
+// Placement is checked on each shard (SHARD_PORTS) against rows of the same keys written by
+// a plain INSERT with a column list, routed as every other statement.
+function int8(v) {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(BigInt(v));
+  return b;
+}
+
+test('INSERT without a column list, parameterized: unnamed, named, binary, several shards', T, async () => {
+  await withClient({}, async (c) => {
+    await c.query('drop table if exists rt_users, rt_orders');
+    await c.query('create table rt_users (id bigint primary key, name text, n int default 0)');
+    await c.query('create table rt_orders (user_id bigint, item text)');
+    const ids = [];
+    for (let id = 1; id <= 12; id++) { // unnamed statements, text parameters
+      const r = await c.query('insert into rt_users values ($1, $2)', [id, `u${id}`]);
+      assert.equal(r.rowCount, 1);
+      ids.push(id);
+    }
+    for (let id = 101; id <= 112; id++) { // one named statement, bound again and again
+      await c.query({ name: 'nocols_ins', text: 'insert into rt_users values ($1, $2, $3)',
+        values: [id, `named${id}`, id % 5] });
+      ids.push(id);
+    }
+    for (let id = 201; id <= 206; id++) { // the key as a binary parameter
+      await c.query('insert into rt_users values ($1, $2)', [int8(id), 'binary']);
+      ids.push(id);
+    }
+    for (const base of [300, 310]) { // several rows for several shards, RETURNING in order
+      const vals = [base + 3, 'm', base + 1, 'm', base + 2, 'm'];
+      const r = await c.query({ name: 'nocols_multi',
+        text: 'insert into rt_users values ($1, $2), ($3, $4), ($5, $6) returning id', values: vals });
+      assert.deepEqual(r.rows.map((x) => x.id), [base + 3, base + 1, base + 2].map(String));
+      ids.push(base + 1, base + 2, base + 3);
+    }
+    const ret = await c.query('insert into rt_users values ($1, $2) returning *', [400, 'ret']);
+    assert.deepEqual(ret.rows, [{ id: '400', name: 'ret', n: 0 }]);
+    ids.push(400);
+    await expectPgError(c.query('insert into rt_users values ($1, $2, $3, $4)', [401, 'x', 1, 'y']), '42601');
+    // a column added after the first use (DDL through pgshard empties its column cache)
+    await c.query('alter table rt_users add column extra text');
+    for (let id = 501; id <= 506; id++) {
+      await c.query('insert into rt_users values ($1, $2, $3, $4)', [id, 'new', 7, `x${id}`]);
+      ids.push(id);
+    }
+    const got = await c.query('select id, name, n, extra from rt_users where id = any($1) order by id', [[105, 202, 503]]);
+    assert.deepEqual(got.rows, [
+      { id: '105', name: 'named105', n: 0, extra: null },
+      { id: '202', name: 'binary', n: 0, extra: null },
+      { id: '503', name: 'new', n: 7, extra: 'x503' }]);
+    assert.equal((await c.query('select count(*)::int as n from rt_users')).rows[0].n, ids.length);
+    await c.query(`insert into rt_orders (user_id, item) values ${ids.map((id) => `(${id}, 'o')`).join(', ')}`);
+    const ports = (process.env.SHARD_PORTS || '').split(/\s+/).filter(Boolean);
+    const seen = [];
+    for (const port of ports) {
+      await withClient({ port: Number(port) }, async (s) => {
+        const users = (await s.query('select id from rt_users order by id')).rows.map((x) => x.id);
+        const orders = (await s.query('select user_id from rt_orders order by user_id')).rows.map((x) => x.user_id);
+        assert.deepEqual(users, orders, `rows on the shard at port ${port}`);
+        seen.push(...users);
+      });
+    }
+    if (ports.length > 0)
+      assert.equal(seen.length, ids.length, 'each row on one shard');
+    await c.query('drop table rt_users, rt_orders');
+  });
+});

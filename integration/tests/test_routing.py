@@ -765,6 +765,121 @@ def extended_protocol_routes_at_bind():
     check_placement("rt_users", list(range(1, 21)) + [a, b], user_shard)
 
 
+def run_ext(r, msgs, what):
+    """Send extended-protocol messages and a Sync; the replies, which must hold no error."""
+    r.send(msgs + tp.Raw.SYNC)
+    got = r.until_ready()
+    check("E" not in tp.kinds(got), "%s failed: %r" % (what, got))
+    return got
+
+
+def tag_of(got):
+    return [b[:-1].decode() for k, b in got if k == "C"][-1]
+
+
+def error_of(got):
+    return next((tp.parse_fields(b) for k, b in got if k == "E"), {})
+
+
+@test
+def insert_without_column_list_over_the_extended_protocol():
+    """INSERT INTO t VALUES ($1, ...) over Parse/Bind/Execute (node-postgres, JDBC, psycopg 3):
+    pgshard writes the column list into the Parse, from the default shard's catalog, and
+    routes each Bind by its key as the same INSERT with a column list; what each shard
+    prepares is that INSERT, so the parameters keep the types the client gave them."""
+    reset_tables()  # DDL through pgshard: the column cache starts empty
+    R = tp.Raw
+    keys = [next(i for i in range(1, 300) if user_shard(i) == s) for s in range(N)]
+    placed = []
+    r = tp.connected()
+    # unnamed statement, text parameters, one row to each shard (the first asks the catalog)
+    for k in keys:
+        got = run_ext(r, R.parse("", "INSERT INTO rt_users VALUES ($1, $2)") +
+                      R.bind("", "", [str(k), "u%d" % k]) + R.execute(), "unnamed %d" % k)
+        eq(tp.kinds(got), "12CZ", "replies of the unnamed INSERT of %d" % k)
+        eq(tag_of(got), "INSERT 0 1", "tag of %d" % k)
+        placed.append(k)
+    # a named statement with the client's types (int4 key, text), bound again and again with
+    # binary keys; Describe shows the types the client gave
+    got = run_ext(r, R.parse("ins", "INSERT INTO rt_users VALUES ($1, $2)", (23, 25)) +
+                  R.describe(b"S", "ins"), "prepare ins")
+    eq(tp.kinds(got), "1tnZ", "Parse and Describe of ins")
+    desc = next(b for k, b in got if k == "t")
+    eq(struct.unpack("!hII", desc), (2, 23, 25), "parameter types of ins")
+    for i in range(2):
+        for k in keys:
+            k += 1000 + 300 * i
+            got = run_ext(r, bind_binary("", "ins", [struct.pack("!i", k), b"named"]) +
+                          R.execute(), "named %d" % k)
+            eq(tp.kinds(got), "2CZ", "replies of ins bound to %d" % k)
+            placed.append(k)
+    # several rows for several shards in one statement, bound twice: split per shard with
+    # each shard's own parameters, RETURNING in VALUES order
+    sql = "INSERT INTO rt_users VALUES " + ", ".join(
+        "($%d, $%d, $%d)" % (3 * j + 1, 3 * j + 2, 3 * j + 3) for j in range(N)) + \
+        " RETURNING id, n"
+    run_ext(r, R.parse("multi", sql), "prepare multi")
+    for base in (2000, 3000):
+        ks = [k + base for k in reversed(keys)]
+        vals = []
+        for k in ks:
+            vals += [str(k), "m%d" % k, str(k % 7)]
+        got = run_ext(r, R.bind("", "multi", vals) + R.execute(), "multi %d" % base)
+        eq([tp.data_row(b) for k, b in got if k == "D"], [[str(k), str(k % 7)] for k in ks],
+           "RETURNING rows of multi %d" % base)
+        eq(tag_of(got), "INSERT 0 %d" % N, "tag of multi %d" % base)
+        placed += ks
+    # RETURNING *, one row, unnamed
+    got = run_ext(r, R.parse("", "INSERT INTO rt_users VALUES ($1, $2) RETURNING *") +
+                  R.bind("", "", ["4000", "ret"]) + R.describe(b"P", "") + R.execute(),
+                  "RETURNING *")
+    eq([tp.data_row(b) for k, b in got if k == "D"], [["4000", "ret", "0"]], "RETURNING *")
+    placed.append(4000)
+    # more values than columns: PostgreSQL's own 42601, at the Parse
+    r.send(R.parse("", "INSERT INTO rt_users VALUES ($1, $2, $3, $4)") +
+           R.bind("", "", ["5000", "x", "1", "y"]) + R.execute() + R.SYNC)
+    got = r.until_ready()
+    eq((tp.kinds(got), error_of(got).get("C")), ("EZ", "42601"), "too many values")
+    # a table the default shard's catalog does not know: the 0A000 refusal, as before
+    q(proxy(), "DROP TABLE rt_events")
+    r.send(R.parse("", "INSERT INTO rt_events VALUES ($1, $2)") +
+           R.bind("", "", ["1", "x"]) + R.execute() + R.SYNC)
+    got = r.until_ready()
+    eq(error_of(got).get("C"), "0A000", "a table without catalog")
+    check("column list" in error_of(got).get("M", ""), "refusal says what to change")
+    # in a transaction block, a batch for several shards
+    eq(r.simple("BEGIN")[3], "T", "BEGIN")
+    batch = b""
+    for k in keys:
+        batch += (R.parse("", "INSERT INTO rt_users VALUES ($1, $2)") +
+                  R.bind("", "", [str(k + 6000), "tx"]) + R.execute())
+        placed.append(k + 6000)
+    got = run_ext(r, batch, "batch in a transaction")
+    eq(tp.kinds(got), "12C" * N + "Z", "replies of the batch")
+    eq(r.simple("COMMIT")[1:], (["COMMIT"], None, "I"), "COMMIT")
+    # a column added through pgshard after the first use: the new order is asked again,
+    # also for a Parse inside a transaction block
+    eq(r.simple("ALTER TABLE rt_users ADD COLUMN extra text")[2], None, "ALTER TABLE")
+    eq(r.simple("BEGIN")[3], "T", "BEGIN")
+    eq(r.simple("SELECT 1 FROM rt_users WHERE id = %d" % keys[-1])[2], None, "a read first")
+    for k in keys:
+        run_ext(r, R.parse("", "INSERT INTO rt_users VALUES ($1, $2, $3, $4)") +
+                R.bind("", "", [str(k + 7000), "new", "3", "x%d" % k]) + R.execute(),
+                "with the new column %d" % k)
+        placed.append(k + 7000)
+    eq(r.simple("COMMIT")[1:], (["COMMIT"], None, "I"), "COMMIT")
+    # the statement prepared before the ALTER TABLE still runs, with its columns
+    run_ext(r, bind_binary("", "ins", [struct.pack("!i", 8000), b"old"]) + R.execute(), "ins")
+    placed.append(8000)
+    r.close()
+    check_placement("rt_users", placed, user_shard)
+    rows, _ = q(proxy(), "SELECT id, name, n, extra FROM rt_users WHERE id IN (%d, %d, %d) "
+                "ORDER BY id" % (keys[0] + 2000, keys[0] + 7000, 8000))
+    eq(rows, [(keys[0] + 2000, "m%d" % (keys[0] + 2000), (keys[0] + 2000) % 7, None),
+              (keys[0] + 7000, "new", 3, "x%d" % keys[0]), (8000, "old", 0, None)],
+       "rows as written")
+
+
 @test
 def an_extended_batch_runs_on_several_shards_in_a_transaction_block():
     """JDBC's executeBatch with autocommit off: Parse/Bind/Execute of statements for several

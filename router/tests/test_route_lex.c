@@ -120,6 +120,25 @@ static void test_tokens_are_cut_as_postgresql_cuts_them(void **state)
 	TOKENS("\"open", "q!:\"open");
 }
 
+/* Only a statement whose first word is INSERT or WITH is routed at Parse for its columns. */
+static void test_only_insert_or_with_may_be_an_insert(void **state)
+{
+	static const char *yes[] = {"INSERT INTO t VALUES (1)", "  insert into t values (1)",
+	                            "/* c */ -- x\n WITH a AS (SELECT 1) INSERT INTO t VALUES (1)",
+	                            "Insert"};
+	static const char *no[] = {
+	    "SELECT 1", "inserts",  "\"insert\" into t", "EXPLAIN INSERT INTO t VALUES (1)",
+	    "",         "-- insert"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+		if (!route_may_be_insert(yes[i], strlen(yes[i])))
+			fail_msg("\"%s\": expected maybe an INSERT", yes[i]);
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+		if (route_may_be_insert(no[i], strlen(no[i])))
+			fail_msg("\"%s\": expected not an INSERT", no[i]);
+}
+
 static void test_depth_estimate_counts_levels_and_operator_chains(void **state)
 {
 	(void)state;
@@ -300,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_absurdly_deep_statement_is_refused_not_crashed),
 	    cmocka_unit_test(test_tokens_are_cut_as_postgresql_cuts_them),
+	    cmocka_unit_test(test_only_insert_or_with_may_be_an_insert),
 	    cmocka_unit_test(test_depth_estimate_counts_levels_and_operator_chains),
 	    cmocka_unit_test(test_depth_estimate_skips_strings_comments_and_quoted_names),
 	    cmocka_unit_test(test_depth_estimate_counts_chains_of_keywords),

@@ -167,6 +167,58 @@ static void test_insert_without_column_list_gets_one(void **state)
 	                 -1);
 }
 
+/*
+ * Over the extended protocol the Parse gets the column list before any
+ * Bind: its parameters stay parameters, and the rewritten statement routes
+ * by the key's parameter at each Bind, split per shard when its rows are.
+ */
+static void test_insert_without_column_list_keeps_its_parameters(void **state)
+{
+	char *cols[] = {"id", "name", "n"};
+	int64_t b = key_elsewhere("users", 5);
+	char bs[32], *out, err[256];
+	uint8_t bin[8];
+	route_param_t prm[4];
+	route_split_t *splits;
+	route_plan_t p;
+	int n;
+
+	(void)state;
+	p = route("INSERT INTO users VALUES ($1, $2)");
+	assert_int_equal(p.kind, ROUTE_REFUSE);
+	assert_true(p.needs_columns);
+	assert_int_equal(route_insert_columns("INSERT INTO users VALUES ($1, $2::text) RETURNING *",
+	                                      cols, 3, &out, err, sizeof err),
+	                 0);
+	assert_string_equal(out, "INSERT INTO users (id, name) VALUES ($1, $2::text) RETURNING *");
+	prm[0] = text_param("5");
+	prm[1] = text_param("a");
+	p = route_params(out, prm, 2);
+	expect_one(out, &p, ROUTE_SHARDS, shard_of("users", 5));
+	put_be(bin, (uint64_t)b, 8); /* a binary int8 key */
+	prm[0] = (route_param_t){.data = bin, .len = 8, .format = 1, .type_oid = 20};
+	p = route_params(out, prm, 2);
+	expect_one(out, &p, ROUTE_SHARDS, shard_of("users", b));
+	free(out);
+
+	/* several rows: split per shard with each one's own parameters */
+	assert_int_equal(route_insert_columns("INSERT INTO users VALUES ($1, $2), ($3, $4)", cols,
+	                                      3, &out, err, sizeof err),
+	                 0);
+	snprintf(bs, sizeof bs, "%lld", (long long)b);
+	prm[0] = text_param("5");
+	prm[1] = text_param("a");
+	prm[2] = text_param(bs);
+	prm[3] = text_param("b");
+	assert_int_equal(route_split_insert_params(&ctx, out, prm, 4, &splits, &n, err, sizeof err),
+	                 0);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(splits[i].sql, "INSERT INTO users (id, name) VALUES ($1, $2)");
+	route_splits_free(splits, n);
+	free(out);
+}
+
 /* With its parameters' values, each shard's INSERT binds only the parameters its rows use. */
 static void test_split_insert_with_parameters(void **state)
 {
@@ -1061,6 +1113,7 @@ int main(void)
 	    cmocka_unit_test(test_insert_on_conflict),
 	    cmocka_unit_test(test_update_of_the_key_column_moves_rows),
 	    cmocka_unit_test(test_move_statements),
+	    cmocka_unit_test(test_insert_without_column_list_keeps_its_parameters),
 	    cmocka_unit_test(test_split_insert_with_parameters),
 	    cmocka_unit_test(test_split_insert_without_returning_has_no_row_positions),
 	    cmocka_unit_test(test_insert_without_column_list_gets_one),
