@@ -31,8 +31,28 @@
 
 /* ---- the extended protocol: a statement is routed at its Bind ---- */
 
+/*
+ * PostgreSQL rolls back a batch that fails: what it ran on its server
+ * outside a transaction block is undone when the proxy fails it (a ROLLBACK
+ * inside the batch's implicit transaction aborts it; its warning is
+ * swallowed), and the client's Sync still ends the batch there.
+ */
+static int undo_batch(client_t *c, server_t *s)
+{
+	if (server_query(s, &c->worker->scratch, "ROLLBACK", 'Q', PEND_SWALLOW) < 0)
+		return -1;
+	s->unsynced = false;
+	s->executed = false;
+	return 0;
+}
+
 static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
 {
+	server_t *s = c->server;
+
+	if (rc >= 0 && s != NULL && s->unsynced && s->executed && !s->batch_failed &&
+	    !tx_open(&c->tx) && undo_batch(c, s) < 0)
+		rc = -1;
 	c->have_plan = false;
 	c->skip_until_sync = true;
 	evbuffer_drain(in, total);
@@ -605,15 +625,8 @@ int extended_leave_batch(client_t *c, int shard)
 		break;
 	}
 	if (s->executed && tx_implicit(&c->tx)) {
-		/*
-		 * Refused (pgshard's own transaction of one statement): PostgreSQL
-		 * rolls back a batch that fails, so what it executed here is undone
-		 * (a ROLLBACK inside the batch's implicit transaction aborts it; its
-		 * warning is swallowed), and the client's Sync still ends it here.
-		 */
-		if (server_query(s, &c->worker->scratch, "ROLLBACK", 'Q', PEND_SWALLOW) < 0)
-			return -1;
-		s->unsynced = false;
+		undo_batch(c,
+		           s); /* refused (pgshard's own transaction): undone as PostgreSQL would */
 		return -1;
 	}
 	if (s->executed && !tx_open(&c->tx)) {

@@ -480,9 +480,18 @@ int session_reply(client_t *c, uint8_t reply, char *str)
 	server_t *s = c->server;
 
 	if (s != NULL && s->pending.count > 0) {
+		static const uint8_t flush[] = {'H', 0, 0, 0, 4};
+
 		if (pending_push(&s->pending, 0, PEND_SYNTHESIZE, reply, NULL, str) < 0) {
 			free(str);
 			return -1;
+		}
+		if (s->unsynced && !s->flushed) {
+			/* a batch's answers wait in the server for a Sync or Flush the client may
+			 * not send before it has this reply (a Query refused in the batch) */
+			if (server_send(s, flush, sizeof flush) < 0)
+				return -1;
+			s->flushed = true;
 		}
 		session_flush_synthesized(c, s);
 		return 0;

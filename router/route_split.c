@@ -368,7 +368,7 @@ int route_insert_columns_query(const char *sql, char **query, char **table, char
 		goto out;
 	}
 	*table = route_quote_relation(ins->relation->schemaname, ins->relation->relname);
-	*query = *table != NULL ? route_columns_sql(*table, false, false, true) : NULL;
+	*query = *table != NULL ? route_columns_sql(*table, false, false, false) : NULL;
 	if (*query == NULL) {
 		free(*table);
 		*table = NULL;

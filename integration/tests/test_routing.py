@@ -948,5 +948,32 @@ def an_extended_batch_runs_on_several_shards_in_a_transaction_block():
     r.close()
 
 
+@test
+def a_statement_pgshard_refuses_in_a_batch_undoes_the_batch():
+    """PostgreSQL rolls back a batch whose statement fails: also when pgshard refuses the
+    statement (0A000) after others of the batch ran on a shard; and a refused Query sent in
+    the middle of a batch is answered (the batch's answers are flushed before it)."""
+    reset_tables()
+    R = tp.Raw
+    refused = "SELECT * FROM rt_users u JOIN rt_names n ON n.name = u.name"
+    r = tp.connected()
+    r.send(R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'a')") +
+           R.bind("", "", ["5"]) + R.execute() +
+           R.parse("", refused) + R.bind("", "") + R.execute() + R.SYNC)
+    got = r.until_ready()
+    eq([tp.parse_fields(b).get("C") for k, b in got if k == "E"], ["0A000"], "refused")
+    eq(got[-1][1], b"I", "status")
+    eq(ids_on_each_shard("rt_users"), [[]] * N, "the batch's INSERT was rolled back")
+    # a refused Query inside a batch: no hang
+    r.send(R.parse("", "INSERT INTO rt_users (id, name) VALUES ($1, 'b')") +
+           R.bind("", "", ["6"]) + R.execute() + R.query(refused))
+    got = r.until_ready()
+    check("E" in tp.kinds(got), "the Query's refusal: %s" % tp.kinds(got))
+    r.send(R.SYNC)
+    r.until_ready()
+    eq(r.simple("SELECT 1")[0], [["1"]], "the session goes on")
+    r.close()
+
+
 if __name__ == "__main__":
     sys.exit(tp.run(set(sys.argv[1:])))
