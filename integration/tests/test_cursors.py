@@ -83,6 +83,19 @@ class Setup:
         return False
 
 
+ALL_CURSORS = "/* pgshard: all */ select count(*) from pg_cursors"
+
+
+def cursors_on_links(conn):
+    """The SQL cursors open on the server connections this session's statement gets, summed
+    over every shard (pg_cursors shows a connection's own)."""
+    cur = conn.cursor()
+    cur.execute(ALL_CURSORS)
+    n = cur.fetchone()[0]
+    cur.close()
+    return n
+
+
 def plain(conn, sql):
     cur = conn.cursor()
     cur.execute(sql)
@@ -255,6 +268,24 @@ def a_cursor_with_hold_outlives_its_transaction():
 
 
 @test
+def a_client_gone_with_a_cursor_with_hold_leaves_it_to_nobody():
+    """The server connections holding a WITH HOLD cursor of a client that went away are not
+    given to other clients: the cursor is gone with them."""
+    with Setup("cur_gone") as s:
+        for round_ in range(3):
+            c = s.conn()
+            cur = c.cursor()
+            cur.execute("declare h cursor with hold for " + SORTED)
+            cur.execute("fetch 3 from h")
+            eq(len(cur.fetchall()), 3, "rows of round %d" % round_)
+            c.close()  # without CLOSE
+        c = s.conn()
+        eq(cursors_on_links(c), 0, "cursors on the server connections the next client gets")
+        c.close()
+        s.proxy.healthy()
+
+
+@test
 def fetches_a_cursor_over_several_shards_cannot_take_are_refused():
     with Setup("cur_refuse") as s:
         c = s.conn(autocommit=False)
@@ -298,9 +329,11 @@ def close_all_closes_the_cursors_on_every_shard():
         cur.execute("close a")
         eq(cur.statusmessage, "CLOSE CURSOR", "tag")
         cur.execute("declare a cursor for " + SORTED)  # closed on every shard: no 42P03
+        cur.execute("declare b cursor for select id from cur_items where k = 2")
+        eq(cursors_on_links(c), len(rl.SHARD_PORTS) + 1, "a on every shard, b on one")
+        cur.execute("close all")
+        eq(cursors_on_links(c), 0, "after CLOSE ALL")
         c.rollback()
-        open_ = rl.on_shards("select count(*) from pg_cursors")
-        eq([r[0][0] for r in open_], [0] * len(rl.SHARD_PORTS), "cursors on the shards")
         c.close()
         s.proxy.healthy()
 
@@ -385,8 +418,9 @@ def portals_are_read_in_parts_outside_a_transaction():
             r.send(Raw.close_(b"P", "P") + Raw.SYNC)
             got = [k for k, _ in r.until_ready()]
             eq(got, ["3", "Z"], "Close and Sync")
-        eq([x[0][0] for x in rl.on_shards("select count(*) from pg_cursors")],
-           [0] * len(rl.SHARD_PORTS), "cursors left on the shards after the Sync")
+        rows, tags, err, status = r.simple(ALL_CURSORS)
+        eq((rows, err), ([["0"]], None), "cursors left after the Sync (this pgshard's one "
+           "client gets the same server connections back)")
         # concatenated and aggregated, in binary
         for sql in ("select k, amount from cur_items where id = $1",
                     "select k % 4, count(*), sum(amount) from cur_items where id > $1 "
