@@ -223,33 +223,97 @@ struct fan_portal {
 	route_plan_t plan;
 	bool describe;
 	char cursor[64]; /* read in parts: the cursor of pgshard's own behind it (cursor.c) */
+	struct fan_portal *next; /* parked (c->parked_portals) */
 };
 
-void extended_fan_portal_free(client_t *c)
+/*
+ * The portal the client works with is c->fan_portal. A named one, or one
+ * read in parts (its cursor declared), is parked while the client works
+ * with another, as JDBC does with nested result sets, and taken back when
+ * named again; they go at the Sync that ends their transaction.
+ */
+static void portal_free(struct fan_portal *fp)
 {
-	struct fan_portal *fp = c->fan_portal;
-
-	if (fp == NULL)
-		return;
 	free(fp->name);
 	free(fp->bind);
 	free(fp->sql);
 	free(fp->types);
 	free(fp);
+}
+
+/* The current portal is done with. */
+static void fan_portal_drop(client_t *c)
+{
+	if (c->fan_portal != NULL)
+		portal_free(c->fan_portal);
 	c->fan_portal = NULL;
 }
 
-static bool is_fan_portal(const client_t *c, const char *portal)
+/* The current portal makes room: parked when it is named or read in parts, else dropped. */
+static void fan_portal_park(client_t *c)
 {
-	return c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0;
+	struct fan_portal *fp = c->fan_portal;
+
+	if (fp != NULL && (fp->cursor[0] != '\0' || fp->name[0] != '\0')) {
+		fp->next = c->parked_portals;
+		c->parked_portals = fp;
+		c->fan_portal = NULL;
+	}
+	fan_portal_drop(c);
+}
+
+/* The parked portal named so, taken out of the list (NULL: none). */
+static struct fan_portal *unpark(client_t *c, const char *portal)
+{
+	for (struct fan_portal **at = &c->parked_portals; *at != NULL; at = &(*at)->next) {
+		struct fan_portal *fp = *at;
+
+		if (strcmp(fp->name, portal) == 0) {
+			*at = fp->next;
+			fp->next = NULL;
+			return fp;
+		}
+	}
+	return NULL;
+}
+
+/* Every portal goes (the session ends, or the Sync that ends their transaction). */
+void extended_fan_portal_free(client_t *c)
+{
+	struct fan_portal *fp;
+
+	fan_portal_drop(c);
+	while ((fp = c->parked_portals) != NULL) {
+		c->parked_portals = fp->next;
+		portal_free(fp);
+	}
+}
+
+/* Whether portal is one on several shards; it becomes the current one. */
+static bool is_fan_portal(client_t *c, const char *portal)
+{
+	struct fan_portal *fp;
+
+	if (c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0)
+		return true;
+	if ((fp = unpark(c, portal)) == NULL)
+		return false;
+	fan_portal_park(c);
+	c->fan_portal = fp;
+	return true;
 }
 
 static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const char *portal,
                            const wire_parse_msg_t *st)
 {
-	struct fan_portal *fp = calloc(1, sizeof(*fp));
+	struct fan_portal *fp = calloc(1, sizeof(*fp)), *old = unpark(c, portal);
 
-	extended_fan_portal_free(c);
+	if (old != NULL)
+		portal_free(old); /* a Bind of its name replaces it */
+	if (c->fan_portal != NULL && strcmp(c->fan_portal->name, portal) == 0)
+		fan_portal_drop(c);
+	else
+		fan_portal_park(c);
 	if (fp == NULL)
 		return -1;
 	c->fan_portal = fp;
@@ -258,7 +322,7 @@ static int keep_fan_portal(client_t *c, const uint8_t *msg, size_t total, const 
 	fp->sql = strdup(st->query);
 	fp->types = malloc(4 * (size_t)st->n_types + 1);
 	if (fp->name == NULL || fp->bind == NULL || fp->sql == NULL || fp->types == NULL) {
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		return -1;
 	}
 	memcpy(fp->bind, msg, total);
@@ -341,7 +405,7 @@ static int declare_portal(client_t *c, struct fan_portal *fp)
 	    (step->kind != ROUTE_STEP_GATHER &&
 	     (step->kind != ROUTE_STEP_EACH ||
 	      (step->merge != ROUTE_MERGE_SUM && step->merge != ROUTE_MERGE_COUNT)))) {
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		return session_reply_error(
 		           c, "0A000",
 		           "pgshard: only a SELECT on several shards can be fetched in parts "
@@ -360,7 +424,7 @@ static int declare_portal(client_t *c, struct fan_portal *fp)
 		goto out;
 	if (route_step_routed(&plan)->kind != ROUTE_STEP_GATHER) {
 		fp->cursor[0] = '\0';
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		rc = session_reply_error(
 		         c, plan.sqlstate[0] ? plan.sqlstate : "0A000", "pgshard: %s",
 		         plan.kind == ROUTE_REFUSE ? plan.error
@@ -405,7 +469,7 @@ static int run_portal_in_parts(client_t *c, int32_t max_rows)
 	if (cur == NULL && fp->cursor[0] != '\0') {
 		/* its transaction ended, and the portal with it */
 		rc = session_reply_error(c, "34000", "portal \"%s\" does not exist", fp->name);
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		return rc < 0 ? -1 : 1;
 	}
 	if (cur == NULL)
@@ -454,7 +518,7 @@ static int run_on_cursor(client_t *c, struct fan_portal *fp)
 		r = cur == NULL ? session_reply_error(c, "34000", "cursor \"%s\" does not exist",
 		                                      fp->plan.cursor)
 		                : session_reply_error(c, "0A000", CURSOR_FORWARD_ONLY, cur->name);
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		return r < 0 ? -1 : 1;
 	}
 	r = forward_gather_links(c, &want);
@@ -478,7 +542,7 @@ static int run_on_cursor(client_t *c, struct fan_portal *fp)
 out:
 	if (values != small)
 		free(values);
-	extended_fan_portal_free(c);
+	fan_portal_drop(c);
 	return rc;
 }
 
@@ -531,7 +595,7 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		if (!tx_open(&c->tx)) {
 			const char *why = move_needs_tx(&fp->plan);
 
-			extended_fan_portal_free(c);
+			fan_portal_drop(c);
 			return session_reply_error(c, "0A000", "pgshard: %s", why) < 0 ? -1 : 1;
 		}
 		shard_set_union(&want, &fp->plan.move_to);
@@ -564,7 +628,7 @@ out:
 	if (describe_only && rc == 2)
 		fp->describe = false; /* described; the portal stays for an Execute */
 	else
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 	return rc;
 }
 
@@ -805,7 +869,7 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 			c->fan_portal->describe = true;
 			return STEP_NEXT;
 		}
-		extended_fan_portal_free(c);
+		fan_portal_drop(c);
 		return session_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	if (c->server != NULL && c->server->unsynced &&
@@ -878,8 +942,8 @@ static int close_portals(client_t *c, struct evbuffer *in, size_t total)
 
 	if (r <= 0)
 		return r < 0 ? STEP_FAIL : -2;
-	if (c->fan_portal != NULL && c->fan_portal->cursor[0] != '\0')
-		extended_fan_portal_free(c);
+	/* the portals end with their transaction */
+	extended_fan_portal_free(c);
 	each = route_step_each(&on, ROUTE_MERGE_ONE);
 	route_plan_run_step(&c->plan, &each);
 	c->have_plan = false;
@@ -942,7 +1006,8 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 		return end_batch_tx(c, in, total);
 	if (type == 'S')
 		c->ext_batch_wrote = false;
-	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL || c->server == NULL)) {
+	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL ||
+	                    c->parked_portals != NULL || c->server == NULL)) {
 		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
 		wire_reader_t r;
 		const char *portal;
@@ -1026,6 +1091,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 
 			if (rc != -2)
 				return rc;
+			extended_fan_portal_free(c); /* they end with the implicit transaction */
 		}
 		c->skip_until_sync = false;
 		return session_end_sql_statement(c, in, total);

@@ -238,8 +238,9 @@ struct client {
 	char txn_tag[16];    /* its CommandComplete tag */
 	char *txn_sql;       /* or the statement its Execute runs on every link */
 	bool txn_two_phase;  /* which is a COMMIT in two phases (commit.c) */
-	struct fan_portal *fan_portal; /* a portal on several shards, run at its Execute */
-	uint32_t portal_seq;           /* names the cursors behind portals read in parts */
+	struct fan_portal *fan_portal;     /* a portal on several shards, run at its Execute */
+	struct fan_portal *parked_portals; /* others read in parts, waiting (extended.c) */
+	uint32_t portal_seq;               /* names the cursors behind portals read in parts */
 	bool ext_batch_tx;    /* the extended batch runs in a transaction of pgshard's own, which
 	                         its Sync commits (extended.c) */
 	bool ext_batch_wrote; /* a statement of the batch so far may write */

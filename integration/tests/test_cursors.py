@@ -462,6 +462,50 @@ def portals_are_read_in_parts_in_a_transaction():
         s.proxy.healthy()
 
 
+def execute_part(r, portal, size):
+    """Execute(portal, size) + Sync: its rows, and whether it was suspended."""
+    r.send(Raw.execute(portal, size) + Raw.SYNC)
+    rows, suspended = [], False
+    for kind, body in r.until_ready():
+        if kind == "E":
+            raise rl.Failure("error: %r" % parse_fields(body))
+        if kind == "D":
+            rows.append(raw_values(body))
+        suspended |= kind == "s"
+    return rows, suspended
+
+
+@test
+def portals_read_in_parts_interleave():
+    """JDBC's nested result sets: two named portals over several shards read in parts in
+    turns, each where it stopped."""
+    with Setup("cur_nested") as s:
+        r = rl.login(s.proxy.port)
+        q1 = "select k, id from cur_items order by k, id"
+        q2 = "select name, k from cur_items where id = $1 order by name, k"
+        want1, want2 = plain_raw(r, q1, []), plain_raw(r, q2, ["4"])
+        eq(r.simple("begin")[3], "T", "BEGIN")
+        r.send(Raw.parse("", q1) + Raw.bind("C_1", "") + Raw.parse("", q2) +
+               Raw.bind("C_2", "", ["4"]) + Raw.SYNC)
+        eq([k for k, _ in r.until_ready()], ["1", "2", "1", "2", "Z"], "Parse/Bind of both")
+        got1, got2, more1, more2 = [], [], True, True
+        while more1 or more2:
+            if more1:
+                rows, more1 = execute_part(r, "C_1", 17)
+                got1 += rows
+            if more2:
+                rows, more2 = execute_part(r, "C_2", 4)
+                got2 += rows
+            if more1 and more2:
+                eq(r.simple("select count(*) from cur_items where k = 1")[0], [[str(PER_KEY)]],
+                   "a query between")
+        eq(got1, want1, "rows of C_1")
+        eq(got2, want2, "rows of C_2")
+        eq(r.simple("commit")[1:], (["COMMIT"], None, "I"), "COMMIT")
+        r.close()
+        s.proxy.healthy()
+
+
 @test
 def a_cursor_over_several_shards_over_the_extended_protocol():
     """psycopg 3's server-side cursors: DECLARE with parameters, FETCH and CLOSE, all
