@@ -441,7 +441,9 @@ static int declare_portal(client_t *c, struct fan_portal *fp)
 		goto out;
 	}
 	c->plan = plan;
-	rc = fanout_run(c, sql, false, &b, &o) < 0 ? -1 : 3;
+	rc = fanout_run(c, sql, false, &b, &o) < 0 ? -1
+	     : c->fan != NULL                      ? 3
+	                                           : 1; /* refused at once: answered */
 out:
 	if (values != small)
 		free(values);
