@@ -15,6 +15,8 @@
 #include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/log.h"
+#include "proxy/verify.h"
+#include "proxy/verify_rules.h"
 #include "proxy/worker.h"
 #include "router/gather.h"
 #include "router/route.h"
@@ -27,15 +29,25 @@ static cfg_ref_t *current;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: pgshard -c CONFIG [-v] [--check]\n"
-	           "       pgshard -c CONFIG --route SQL...\n"
-	           "  -c, --config FILE  the INI config file (see README.md)\n"
-	           "  -v, --verbose      log debug messages\n"
-	           "      --check        validate the config file and exit\n"
-	           "      --route        show where each SQL statement would run and why,\n"
-	           "                     without running it ($n parameters count as unknown;\n"
-	           "                     exit status 3 when one would be refused)\n"
-	           "  -V, --version      print the version and exit\n");
+	fprintf(f,
+	        "Usage: pgshard -c CONFIG [-v] [--check]\n"
+	        "       pgshard -c CONFIG --route SQL...\n"
+	        "       pgshard -c CONFIG --check-reference|--check-placement [TABLE...]\n"
+	        "  -c, --config FILE  the INI config file (see README.md)\n"
+	        "  -v, --verbose      log debug messages\n"
+	        "      --check        validate the config file and exit\n"
+	        "      --route        show where each SQL statement would run and why,\n"
+	        "                     without running it ($n parameters count as unknown;\n"
+	        "                     exit status 3 when one would be refused)\n"
+	        "      --check-reference  compare each reference table (or those named) across\n"
+	        "                     the shards' primaries and name the rows that differ\n"
+	        "      --check-placement  name the rows of each sharded table (or those named)\n"
+	        "                     stored on a shard their map does not assign them to\n"
+	        "                     (both: exit status 0 clean, 1 differences, 2 error)\n"
+	        "      --dbname NAME  the database the checks look in (default: the conninfo's)\n"
+	        "      --leaf-rows N  --check-reference compares differing ranges row by row\n"
+	        "                     once they hold at most N rows (default 10000)\n"
+	        "  -V, --version      print the version and exit\n");
 }
 
 static void reload(void)
@@ -282,9 +294,15 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"route", no_argument, NULL, 'r'},
+	    {"check-reference", no_argument, NULL, 'R'},
+	    {"check-placement", no_argument, NULL, 'P'},
+	    {"dbname", required_argument, NULL, 'd'},
+	    {"leaf-rows", required_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
-	bool check_only = false, route_only = false;
+	bool check_only = false, route_only = false, verify = false;
+	verify_opts_t vo = {.leaf_rows = VERIFY_LEAF_ROWS, .out = stdout, .err = stderr};
+	char *end;
 	char err[1024];
 	struct event_base *base;
 	struct event *sigs[3];
@@ -306,6 +324,26 @@ int main(int argc, char **argv)
 		case 'r':
 			route_only = true;
 			break;
+		case 'R':
+		case 'P':
+			if (verify &&
+			    vo.kind != (opt == 'R' ? VERIFY_REFERENCE : VERIFY_PLACEMENT)) {
+				fprintf(stderr, "pgshard: one check at a time\n");
+				return 2;
+			}
+			verify = true;
+			vo.kind = opt == 'R' ? VERIFY_REFERENCE : VERIFY_PLACEMENT;
+			break;
+		case 'd':
+			vo.dbname = optarg;
+			break;
+		case 'L':
+			vo.leaf_rows = strtoll(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || vo.leaf_rows < 0) {
+				fprintf(stderr, "pgshard: --leaf-rows wants a number of rows\n");
+				return 2;
+			}
+			break;
 		case 'V':
 			printf("pgshard %s\n", PGSHARD_VERSION);
 			return 0;
@@ -317,19 +355,29 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (config_path == NULL || (route_only ? optind == argc : optind != argc)) {
+	if (config_path == NULL || (route_only && verify) ||
+	    (route_only ? optind == argc : !verify && optind != argc)) {
 		usage(stderr);
 		return 2;
 	}
 	if (cfg_load(config_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pgshard: %s\n", err);
-		return 1;
+		return verify ? VERIFY_ERROR : 1;
 	}
 	if (route_only) {
 		int route_rc = show_routes(cfg, argv + optind, argc - optind);
 
 		cfg_free(cfg);
 		return route_rc;
+	}
+	if (verify) {
+		int verify_rc;
+
+		vo.tables = argv + optind;
+		vo.n_tables = argc - optind;
+		verify_rc = verify_run(cfg, &vo);
+		cfg_free(cfg);
+		return verify_rc;
 	}
 	if (check_only) {
 		printf("%s: OK\n", config_path);
