@@ -58,6 +58,7 @@
 #include "proxy/auth.h"
 #include "proxy/nodes.h"
 #include "proxy/sbuf.h"
+#include "proxy/stats.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
 #include "proxy/txmap.h"
@@ -127,6 +128,8 @@ typedef struct pending {
 typedef struct pending_queue {
 	pending_t *items;
 	uint32_t cap, head, count;
+	uint64_t
+	    started_us; /* when the statement the server works on was sent (stats.h); 0: none */
 } pending_queue_t;
 
 /* ---- client sessions (client.c, session.c, login.c) ---- */
@@ -340,6 +343,7 @@ struct pool {
 	struct client_list waiting, active_clients;
 	int n_servers;
 	char *last_connect_error;
+	stats_counters_t stats; /* what its servers did (stats.h); written by its worker only */
 };
 
 TAILQ_HEAD(pool_list, pool);
