@@ -273,7 +273,9 @@ struct client {
 	bool in_process;        /* process_messages is on the stack */
 	bool skip_until_sync;   /* the proxy answered an error; drop messages until Sync */
 	bool wait_server_drain;
-	bool too_many; /* over max_clients: refused at its startup packet */
+	bool too_many;   /* over max_clients: refused at its startup packet */
+	bool admin;      /* a client of the admin console (admin.c): never gets a server */
+	bool admin_busy; /* the workers are answering its last command */
 };
 
 TAILQ_HEAD(client_list, client);

@@ -34,9 +34,10 @@ suites=(
     "move|300|$python $here/test_move.py"
     "cursors|300|$python $here/test_cursors.py"
     "insert_select|300|$python $here/test_insert_select.py"
+    "admin|300|$python $here/test_admin.py"
     "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select apps}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select admin apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
