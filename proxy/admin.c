@@ -6,23 +6,14 @@
  * ROUTE <sql>, VERSION; RELOAD, SHUTDOWN. Results are one row per object,
  * with plain column names.
  *
- * Why the console asks the workers instead of reading their state. Each
- * worker owns its clients, pools and servers and changes them without a
- * lock (proxy.h), so another thread cannot walk those lists safely, nor
- * read the counters in its pools (stats.h) without making every increment
- * atomic. A SHOW of that state is therefore a job posted to every worker's
- * mailbox (a list under a mutex, and an event that wakes the worker): each
- * worker fills in its own part of the job on its own thread, and the last
- * to finish posts the job back to the worker of the console's client, which
- * puts the parts together and answers. The data path pays nothing; the
- * console waits one loop pass of each worker. What is not worker state (the
- * config, the nodes' health as control.c last published it) is read on the
- * console's own worker.
- *
- * The client is found again by its id when the answer comes back, so a
- * client that closes meanwhile leaves nothing dangling. A mailbox closes
- * when its worker stops: a job posted to it then counts as answered with
- * nothing, and an answer for it is dropped.
+ * What the workers own (clients, pools, servers, the counters in their
+ * pools) is read on each worker's own thread: a SHOW of it is a job posted
+ * to every worker (adminbox.c), each fills in its part, and the console's
+ * worker puts the parts together when the last is in. What is not worker
+ * state (the config, the nodes' health as control.c last published it) is
+ * read on the console's own worker. The client is found again by its id
+ * when the answer comes back, so a client that closes meanwhile leaves
+ * nothing dangling.
  */
 #include "proxy/admin.h"
 
@@ -35,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/adminbox.h"
 #include "proxy/admincmd.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
@@ -255,25 +247,12 @@ typedef struct part {
 } part_t;
 
 typedef struct admin_job {
-	struct admin_job *next; /* in a mailbox */
+	adminbox_job_t box; /* first: the mailboxes handle jobs by it */
 	admin_cmd_kind_t kind;
-	int origin; /* the worker of the console's client */
-	uint64_t client_id;
-	atomic_int left; /* workers that have not filled in their part */
+	uint64_t client_id; /* found again by id: it may have closed meanwhile */
 	int n_parts;
 	part_t parts[]; /* by worker index */
 } admin_job_t;
-
-typedef struct admin_box {
-	pthread_mutex_t lock;
-	bool open;
-	admin_job_t *asks;    /* jobs whose part this worker fills in */
-	admin_job_t *answers; /* jobs of this worker's console clients, done */
-	struct event *ev;
-} admin_box_t;
-
-static admin_box_t *boxes;
-static int n_boxes;
 
 static const column_t pools_cols[] = {
     {"worker", OID_INT8},    {"database", OID_TEXT},      {"user", OID_TEXT},
@@ -569,8 +548,9 @@ static void fill_stats(worker_t *w, part_t *part)
 	}
 }
 
-static void fill_part(worker_t *w, admin_job_t *job)
+static void fill_part(worker_t *w, adminbox_job_t *j)
 {
+	admin_job_t *job = (admin_job_t *)j;
 	part_t *part = &job->parts[w->index];
 
 	switch (job->kind) {
@@ -598,8 +578,10 @@ static void fill_part(worker_t *w, admin_job_t *job)
 	}
 }
 
-static void job_free(admin_job_t *job)
+static void job_free(adminbox_job_t *j)
 {
+	admin_job_t *job = (admin_job_t *)j;
+
 	for (int i = 0; i < job->n_parts; i++) {
 		table_free(&job->parts[i].rows);
 		for (int k = 0; k < job->parts[i].n_stats; k++)
@@ -607,138 +589,6 @@ static void job_free(admin_job_t *job)
 		free(job->parts[i].stats);
 	}
 	free(job);
-}
-
-/* ---- mailboxes ---- */
-
-static void post_answer(admin_job_t *job)
-{
-	admin_box_t *box = &boxes[job->origin];
-
-	pthread_mutex_lock(&box->lock);
-	if (box->open) {
-		job->next = box->answers;
-		box->answers = job;
-		event_active(box->ev, 0, 0);
-		job = NULL;
-	}
-	pthread_mutex_unlock(&box->lock);
-	if (job != NULL)
-		job_free(job); /* its console's worker is gone, and the client with it */
-}
-
-/* One worker's part is in (or will never be): the last one sends the job home. */
-static void part_done(admin_job_t *job)
-{
-	if (atomic_fetch_sub(&job->left, 1) == 1)
-		post_answer(job);
-}
-
-static void post_ask(int i, admin_job_t *job)
-{
-	admin_box_t *box = &boxes[i];
-	bool posted = false;
-
-	pthread_mutex_lock(&box->lock);
-	if (box->open) {
-		job->next = NULL;
-		/* appended: jobs are answered in the order they were asked */
-		admin_job_t **tail = &box->asks;
-
-		while (*tail != NULL)
-			tail = &(*tail)->next;
-		*tail = job;
-		event_active(box->ev, 0, 0);
-		posted = true;
-	}
-	pthread_mutex_unlock(&box->lock);
-	if (!posted)
-		part_done(job);
-}
-
-static void deliver(worker_t *w, admin_job_t *job);
-
-static void box_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_t *w = arg;
-	admin_box_t *box = &boxes[w->index];
-	admin_job_t *asks, *answers, *next;
-
-	pthread_mutex_lock(&box->lock);
-	asks = box->asks;
-	answers = box->answers;
-	box->asks = box->answers = NULL;
-	pthread_mutex_unlock(&box->lock);
-	for (; asks != NULL; asks = next) {
-		next = asks->next;
-		fill_part(w, asks);
-		part_done(asks); /* may post to this very box: it is unlocked */
-	}
-	for (; answers != NULL; answers = next) {
-		next = answers->next;
-		deliver(w, answers);
-		job_free(answers);
-	}
-}
-
-int admin_init(int n_workers)
-{
-	boxes = calloc((size_t)n_workers, sizeof(*boxes));
-	if (boxes == NULL)
-		return -1;
-	n_boxes = n_workers;
-	for (int i = 0; i < n_workers; i++)
-		pthread_mutex_init(&boxes[i].lock, NULL);
-	return 0;
-}
-
-int admin_worker_start(worker_t *w)
-{
-	admin_box_t *box = &boxes[w->index];
-
-	box->ev = event_new(w->base, -1, 0, box_cb, w);
-	if (box->ev == NULL)
-		return -1;
-	pthread_mutex_lock(&box->lock);
-	box->open = true;
-	pthread_mutex_unlock(&box->lock);
-	return 0;
-}
-
-void admin_worker_stop(worker_t *w)
-{
-	admin_box_t *box;
-	admin_job_t *asks, *answers, *next;
-
-	if (boxes == NULL || w->index >= n_boxes)
-		return;
-	box = &boxes[w->index];
-	pthread_mutex_lock(&box->lock);
-	box->open = false;
-	asks = box->asks;
-	answers = box->answers;
-	box->asks = box->answers = NULL;
-	pthread_mutex_unlock(&box->lock);
-	for (; asks != NULL; asks = next) {
-		next = asks->next;
-		part_done(asks);
-	}
-	for (; answers != NULL; answers = next) {
-		next = answers->next;
-		job_free(answers);
-	}
-	if (box->ev != NULL)
-		event_free(box->ev);
-	box->ev = NULL;
-}
-
-void admin_free(void)
-{
-	for (int i = 0; i < n_boxes; i++)
-		pthread_mutex_destroy(&boxes[i].lock);
-	free(boxes);
-	boxes = NULL;
-	n_boxes = 0;
 }
 
 /* ---- answers put together ---- */
@@ -829,8 +679,9 @@ static client_t *find_console_client(worker_t *w, uint64_t id)
 }
 
 /* On the console client's worker: every worker's part is in. */
-static void deliver(worker_t *w, admin_job_t *job)
+static void deliver(worker_t *w, adminbox_job_t *j)
 {
+	admin_job_t *job = (admin_job_t *)j;
 	client_t *c = find_console_client(w, job->client_id);
 
 	if (c == NULL || c->closing)
@@ -862,21 +713,30 @@ static void deliver(worker_t *w, admin_job_t *job)
 /* Ask every worker; the answer comes when the last one is done (deliver). */
 static int ask_workers(client_t *c, admin_cmd_kind_t kind)
 {
-	admin_job_t *job = calloc(1, sizeof(*job) + sizeof(part_t) * (size_t)n_boxes);
+	int n = adminbox_workers();
+	admin_job_t *job = calloc(1, sizeof(*job) + sizeof(part_t) * (size_t)n);
 
 	if (job == NULL) {
 		c->status = PX_NOMEM;
 		return STEP_FAIL;
 	}
 	job->kind = kind;
-	job->origin = c->worker->index;
 	job->client_id = c->id;
-	job->n_parts = n_boxes;
-	atomic_init(&job->left, n_boxes);
+	job->n_parts = n;
 	c->admin_busy = true;
-	for (int i = 0; i < n_boxes; i++)
-		post_ask(i, job);
+	adminbox_ask_all(&job->box, c->worker->index);
 	return STEP_NEXT;
+}
+
+static const adminbox_ops_t job_ops = {
+    .fill = fill_part,
+    .deliver = deliver,
+    .free = job_free,
+};
+
+int admin_init(int n_workers)
+{
+	return adminbox_init(n_workers, &job_ops);
 }
 
 /* ---- what the console's own worker answers ---- */

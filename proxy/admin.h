@@ -10,11 +10,8 @@
 /* The database name that reaches the console instead of a shard. */
 #define ADMIN_DATABASE "pgshard"
 
-/* Before the workers start: one mailbox per worker. 0, or -1 when memory ran out. */
+/* Before the workers start: their mailboxes (adminbox.h). 0, or -1 when memory ran out. */
 int admin_init(int n_workers);
-int admin_worker_start(worker_t *w); /* on w's loop: its mailbox opens */
-void admin_worker_stop(worker_t *w); /* its loop is over: the mailbox closes */
-void admin_free(void);               /* after every worker has stopped */
 
 /*
  * An authenticated client of database ADMIN_DATABASE: refused with 42501

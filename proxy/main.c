@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "proxy/admin.h"
+#include "proxy/adminbox.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
 #include "proxy/control.h"
@@ -183,7 +184,7 @@ int main(int argc, char **argv)
 		event_base_free(base);
 	free(g_workers);
 	cancel_free();
-	admin_free();
+	adminbox_free();
 	context_cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;

@@ -167,13 +167,18 @@ def test_console_shows_pgbench_at_work():
             for r in pools:
                 check(r["sv_active"] + r["sv_idle"] + r["sv_connecting"] <= r["pool_size"],
                       "pool within its size: %s" % r)
-            eq(sum(r["sv_active"] + r["sv_idle"] + r["sv_connecting"] for r in pools),
-               len(servers), "pools count the servers SHOW SERVERS lists")
             time.sleep(1)
             mid = {(r["shard"], r["role"], r["node"]): r for r in show(a, "STATS")}
         finally:
             bench.wait()
         after = {(r["shard"], r["role"], r["node"]): r for r in show(a, "STATS")}
+        # at rest (pgbench gone, its servers idle), the pools count the servers listed
+        pools = [r for r in show(a, "POOLS") if r["database"] == "app"]
+        servers = [r for r in show(a, "SERVERS") if r["database"] == "app"]
+        eq(sum(r["sv_active"] + r["sv_idle"] + r["sv_connecting"] for r in pools),
+           len(servers), "pools count the servers SHOW SERVERS lists")
+        check(all(r["cl_active"] == 0 and r["cl_waiting"] == 0 for r in pools),
+              "no client left in the pools: %s" % pools)
         moved = 0
         for key, r in after.items():
             b = before.get(key, {"statements": 0, "transactions": 0, "bytes_in": 0,
