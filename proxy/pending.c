@@ -58,4 +58,5 @@ void pending_clear(pending_queue_t *q)
 {
 	while (q->count)
 		pending_pop(q);
+	q->started_us = 0; /* what was under way is not answered: no latency to count */
 }
