@@ -31,6 +31,7 @@
 #include "proxy/cancel.h"
 #include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/recovery.h"
 #include "proxy/routeshow.h"
 #include "proxy/session.h"
 #include "proxy/stats.h"
@@ -789,6 +790,26 @@ static void show_config(client_t *c)
 	table_free(&t);
 }
 
+/* Two-phase-commit recovery's counts (recovery.c keeps them under its lock). */
+static void show_recovery(client_t *c)
+{
+	static const column_t cols[] = {
+	    {"committed", OID_INT8}, {"rolled_back", OID_INT8}, {"in_doubt", OID_INT8},
+	    {"rounds", OID_INT8},    {"shards_off", OID_INT8},
+	};
+	table_t t = {.ncols = NCOLS(cols)};
+	recovery_stats_t st;
+	cellbuf_t cb = {.n = 0};
+
+	recovery_stats(&st);
+	table_add(&t,
+	          (const char *const[]){fmt_u64(&cb, st.committed), fmt_u64(&cb, st.rolled_back),
+	                                fmt_cell(&cb, "%d", st.in_doubt), fmt_u64(&cb, st.rounds),
+	                                fmt_cell(&cb, "%d", st.shards_off)});
+	reply_table(c, cols, &t);
+	table_free(&t);
+}
+
 static void show_version(client_t *c)
 {
 	static const column_t cols[] = {{"version", OID_TEXT}};
@@ -870,6 +891,9 @@ static int run_query(client_t *c, const char *sql)
 	case ADMIN_SHOW_VERSION:
 		show_version(c);
 		return STEP_NEXT;
+	case ADMIN_SHOW_RECOVERY:
+		show_recovery(c);
+		return STEP_NEXT;
 	case ADMIN_SHOW_ROUTE:
 		show_route(c, cmd.arg, cmd.arg_len);
 		return STEP_NEXT;
@@ -894,7 +918,7 @@ static int run_query(client_t *c, const char *sql)
 		reply_error(
 		    c, "0A000",
 		    "pgshard: unknown SHOW \"%.*s\" (the admin console shows SHARDS, POOLS, "
-		    "CLIENTS, SERVERS, STATS, TRANSACTIONS, CONFIG, ROUTE <statement> or "
+		    "CLIENTS, SERVERS, STATS, TRANSACTIONS, RECOVERY, CONFIG, ROUTE <statement> or "
 		    "VERSION)",
 		    (int)(cmd.word_len > 64 ? 64 : cmd.word_len), cmd.word);
 		return STEP_NEXT;

@@ -37,10 +37,11 @@ void admincmd_parse(const char *sql, admin_cmd_t *out)
 		admin_cmd_kind_t kind;
 	} shows[] =
 	    {
-	        {"shards", ADMIN_SHOW_SHARDS},   {"pools", ADMIN_SHOW_POOLS},
-	        {"clients", ADMIN_SHOW_CLIENTS}, {"servers", ADMIN_SHOW_SERVERS},
-	        {"stats", ADMIN_SHOW_STATS},     {"transactions", ADMIN_SHOW_TRANSACTIONS},
-	        {"config", ADMIN_SHOW_CONFIG},   {"version", ADMIN_SHOW_VERSION},
+	        {"shards", ADMIN_SHOW_SHARDS},     {"pools", ADMIN_SHOW_POOLS},
+	        {"clients", ADMIN_SHOW_CLIENTS},   {"servers", ADMIN_SHOW_SERVERS},
+	        {"stats", ADMIN_SHOW_STATS},       {"transactions", ADMIN_SHOW_TRANSACTIONS},
+	        {"recovery", ADMIN_SHOW_RECOVERY}, {"config", ADMIN_SHOW_CONFIG},
+	        {"version", ADMIN_SHOW_VERSION},
 	    },
 	  verbs[] = {
 	      {"reload", ADMIN_RELOAD},

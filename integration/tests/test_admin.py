@@ -279,6 +279,9 @@ def test_unknown_command_is_an_error_and_the_session_goes_on():
         except psycopg2.ProgrammingError as e:
             check("empty query" in str(e), "empty query: %s" % e)
         eq(show(a, "version;")[0]["version"].split()[0], "pgshard", "lower case, semicolon")
+        rec = wait_for("a recovery round", lambda: [r for r in show(a, "RECOVERY")
+                                                    if r["rounds"] >= 1])
+        eq(rec[0]["shards_off"], 0, "recovery covers every shard")
         a.close()
 
 
@@ -307,6 +310,33 @@ def test_reload_applies_a_changed_config():
            "the running config is kept")
         a.close()
         p.healthy()
+
+
+@test
+def test_show_transactions_lists_an_open_transaction_and_its_shards():
+    with Console("admin_tx") as p:
+        ensure_pgbench_tables(p)
+        a = p.admin()
+        eq([r for r in show(a, "TRANSACTIONS") if r["database"] == "app"], [],
+           "no transaction before")
+        c = rl.pg(p.port)
+        c.autocommit = False
+        cur = c.cursor()
+        cur.execute("select count(*) from pgbench_branches")  # every shard joins
+        cur.execute("update pgbench_branches set bbalance = bbalance where bid = 1")
+        rows = [r for r in show(a, "TRANSACTIONS") if r["database"] == "app"]
+        eq(len(rows), 1, "one open transaction: %s" % rows)
+        r = rows[0]
+        eq((r["user"], r["state"], r["implicit"]), ("app", "open", "no"), "its row")
+        check(len(r["shards"].split(", ")) >= 2, "it joined several shards: %s" % r)
+        eq(len(r["wrote"].split(", ")), 1, "it wrote on one: %s" % r)
+        check(any(x["id"] == r["client"] and x["tx"] == "in transaction"
+                  for x in show(a, "CLIENTS")), "SHOW CLIENTS agrees")
+        c.rollback()
+        eq([r for r in show(a, "TRANSACTIONS") if r["database"] == "app"], [],
+           "none after ROLLBACK")
+        c.close()
+        a.close()
 
 
 @test

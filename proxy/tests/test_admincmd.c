@@ -29,6 +29,7 @@ static void test_show_commands_in_any_case_with_or_without_semicolon(void **stat
 	assert_int_equal(kind_of("SHOW servers"), ADMIN_SHOW_SERVERS);
 	assert_int_equal(kind_of("SHOW STATS;"), ADMIN_SHOW_STATS);
 	assert_int_equal(kind_of("show transactions"), ADMIN_SHOW_TRANSACTIONS);
+	assert_int_equal(kind_of("SHOW RECOVERY"), ADMIN_SHOW_RECOVERY);
 	assert_int_equal(kind_of("SHOW CONFIG"), ADMIN_SHOW_CONFIG);
 	assert_int_equal(kind_of("SHOW VERSION"), ADMIN_SHOW_VERSION);
 }
