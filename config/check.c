@@ -306,3 +306,24 @@ int check_tables(loader_t *ld)
 	}
 	return 0;
 }
+
+/*
+ * An admin the users file does not list could never log in (unless every
+ * login is trusted): say so now rather than at the first failed login.
+ */
+int check_admin_users(loader_t *ld)
+{
+	const cfg_t *cfg = ld->cfg;
+
+	if (cfg->auth_method == CFG_AUTH_TRUST || cfg->users_path == NULL)
+		return 0;
+	for (int i = 0; i < cfg->admin_users.n; i++) {
+		if (cfg_find_user(cfg, cfg->admin_users.names[i]) == NULL)
+			return loader_fail(
+			    ld, settings_given_at(ld, "proxy", "admin_users"),
+			    "[proxy] admin_users: user '%s' is not in the users file "
+			    "%s (expected a user who can log in)",
+			    cfg->admin_users.names[i], cfg->users_path);
+	}
+	return 0;
+}

@@ -217,7 +217,7 @@ static int load(loader_t *ld, const char *text)
 	if (settings_defaults(ld) < 0)
 		return -1;
 	if (check_shards(ld) < 0 || check_maps(ld) < 0 || check_tables(ld) < 0 ||
-	    users_load(ld) < 0)
+	    users_load(ld) < 0 || check_admin_users(ld) < 0)
 		return -1;
 	return adopt_decls(ld);
 }
@@ -272,6 +272,7 @@ void cfg_free(cfg_t *cfg)
 	free(cfg->path);
 	free(cfg->listen_host);
 	free(cfg->users_path);
+	values_free_names(&cfg->admin_users);
 	for (int i = 0; i < cfg->n_users; i++) {
 		free(cfg->users[i].name);
 		free(cfg->users[i].password);

@@ -82,6 +82,12 @@ typedef struct cfg_user {
 	char *password;
 } cfg_user_t;
 
+/* A list of names, as `a, b, c` in the file: no empty name, none twice. */
+typedef struct cfg_names {
+	char **names;
+	int n;
+} cfg_names_t;
+
 typedef struct cfg {
 	char *path; /* the file this was loaded from */
 
@@ -104,6 +110,7 @@ typedef struct cfg {
 	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
 	                          each shard commits on its own, faster, and not all or nothing */
 	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
+	cfg_names_t admin_users;  /* may log in to the admin console (database pgshard) */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;
@@ -136,5 +143,15 @@ const cfg_map_t *cfg_find_map(const cfg_t *cfg, const char *name);
 const cfg_table_t *cfg_find_table(const cfg_t *cfg, const char *name);
 
 const char *cfg_auth_method_name(cfg_auth_method_t m);
+
+bool cfg_is_admin(const cfg_t *cfg, const char *user);
+
+/*
+ * The [proxy] and [auth] settings in force, one by one (i from 0 while it
+ * returns 1): section, key and the value as a file would give it, written
+ * into buf. 0 when i is past the last one.
+ */
+int cfg_setting_show(const cfg_t *cfg, int i, const char **section, const char **name, char *buf,
+                     size_t len);
 
 #endif

@@ -22,7 +22,7 @@
 #define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
 /* The rows of settings[] (settings.c); a static assertion there keeps the two equal. */
-#define N_SETTINGS 18
+#define N_SETTINGS 19
 
 /* ------------------------------------------------------------------------ */
 /* Loader state                                                              */
@@ -110,6 +110,8 @@ typedef enum num_result { NUM_OK, NUM_BAD, NUM_OVERFLOW } num_result_t;
 
 num_result_t values_parse_ll(const char *s, long long *out);
 bool values_parse_bool(const char *s, bool *out);
+int values_parse_names(const char *v, cfg_names_t *out); /* 0, -1 bad, -2 twice, -3 no memory */
+void values_free_names(cfg_names_t *n);
 int values_lookup_name(const char *const *names, size_t n, const char *s);
 char *values_normalize_ident(const char *s, bool qualified, bool *nomem);
 bool values_parse_listen(const char *v, char **host, int *port);
@@ -141,6 +143,7 @@ int sections_on_key(void *user, const char *section, const char *name, const cha
 int check_shards(loader_t *ld);
 int check_maps(loader_t *ld);
 int check_tables(loader_t *ld);
+int check_admin_users(loader_t *ld); /* after users_load */
 
 /* ------------------------------------------------------------------------ */
 /* users.c: the users file                                                   */

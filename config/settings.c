@@ -17,6 +17,7 @@ typedef enum setting_type {
 	SET_AUTH_METHOD, /* cfg_auth_method_t */
 	SET_PATH,        /* char *, resolved relative to the config file */
 	SET_BOOL,        /* bool: on/off, true/false, yes/no, 1/0 */
+	SET_NAMES,       /* cfg_names_t: names separated by commas */
 } setting_type_t;
 
 typedef struct setting {
@@ -58,6 +59,7 @@ static const setting_t settings[] = {
     {"proxy", "two_phase_commit", SET_BOOL, offsetof(cfg_t, two_phase_commit), "on", 0, 0, NULL},
     {"proxy", "deadlock_interval", SET_INT, offsetof(cfg_t, deadlock_interval_ms), "1000", 0,
      3600 * 1000, "milliseconds (0: off)"},
+    {"proxy", "admin_users", SET_NAMES, offsetof(cfg_t, admin_users), NULL, 0, 0, NULL},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };
@@ -158,6 +160,27 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 			                   "[%s] %s: '%s' is not a boolean (expected on or off)",
 			                   s->section, s->name, value);
 		return 0;
+	case SET_NAMES: {
+		cfg_names_t names;
+
+		switch (values_parse_names(value, &names)) {
+		case -1:
+			return loader_fail(ld, line,
+			                   "[%s] %s: '%s' has an empty name (expected user names "
+			                   "separated by commas, e.g. %s = alice, bob)",
+			                   s->section, s->name, value, s->name);
+		case -2:
+			return loader_fail(ld, line,
+			                   "[%s] %s: '%s' names a user twice (expected each user "
+			                   "once)",
+			                   s->section, s->name, value);
+		case -3:
+			return loader_oom(ld);
+		}
+		values_free_names((cfg_names_t *)target);
+		*(cfg_names_t *)target = names;
+		return 0;
+	}
 	case SET_PATH: {
 		if (*value == '\0')
 			return loader_fail(ld, line, "[%s] %s: empty path (expected a file name)",
@@ -225,4 +248,75 @@ const char *cfg_auth_method_name(cfg_auth_method_t m)
 	if ((unsigned)m < sizeof auth_method_names / sizeof auth_method_names[0])
 		return auth_method_names[m];
 	return "unknown";
+}
+
+bool cfg_is_admin(const cfg_t *cfg, const char *user)
+{
+	for (int i = 0; i < cfg->admin_users.n; i++)
+		if (strcmp(cfg->admin_users.names[i], user) == 0)
+			return true;
+	return false;
+}
+
+/* A size as the file would give it: the largest unit that divides it. */
+static void show_bytes(size_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	int u = 0;
+
+	while (u < 4 && n != 0 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%zu%s", n, units[u]);
+}
+
+int cfg_setting_show(const cfg_t *cfg, int i, const char **section, const char **name, char *buf,
+                     size_t len)
+{
+	const setting_t *s;
+	const void *target;
+
+	if (i < 0 || (size_t)i >= N_SETTINGS || len == 0)
+		return 0;
+	s = &settings[i];
+	target = (const char *)cfg + s->offset;
+	*section = s->section;
+	*name = s->name;
+	buf[0] = '\0';
+	switch (s->type) {
+	case SET_INT:
+		snprintf(buf, len, "%d", *(const int *)target);
+		break;
+	case SET_BYTES:
+		show_bytes(*(const size_t *)target, buf, len);
+		break;
+	case SET_LISTEN:
+		snprintf(buf, len, strchr(cfg->listen_host, ':') != NULL ? "[%s]:%d" : "%s:%d",
+		         cfg->listen_host, cfg->listen_port);
+		break;
+	case SET_AUTH_METHOD:
+		snprintf(buf, len, "%s", cfg_auth_method_name(*(const cfg_auth_method_t *)target));
+		break;
+	case SET_PATH:
+		snprintf(buf, len, "%s", *(char *const *)target ? *(char *const *)target : "");
+		break;
+	case SET_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)target ? "on" : "off");
+		break;
+	case SET_NAMES: {
+		const cfg_names_t *l = target;
+		size_t used = 0;
+
+		for (int k = 0; k < l->n && used < len; k++) {
+			int w = snprintf(buf + used, len - used, "%s%s", k > 0 ? ", " : "",
+			                 l->names[k]);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		break;
+	}
+	}
+	return 1;
 }

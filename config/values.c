@@ -53,6 +53,74 @@ bool values_parse_bool(const char *s, bool *out)
 	return false;
 }
 
+/*
+ * A comma-separated list of names (user names: kept as written, as
+ * PostgreSQL compares them), each trimmed. An empty value is an empty list;
+ * an empty item or a name given twice is not.
+ */
+int values_parse_names(const char *v, cfg_names_t *out)
+{
+	cfg_names_t l = {NULL, 0};
+	const char *p = v;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0') {
+		*out = l;
+		return 0;
+	}
+	for (;;) {
+		const char *start, *end;
+		int rc = 0;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && isspace((unsigned char)end[-1]))
+			end--;
+		if (end == start)
+			rc = -1;
+		for (int i = 0; rc == 0 && i < l.n; i++)
+			if (strlen(l.names[i]) == (size_t)(end - start) &&
+			    memcmp(l.names[i], start, (size_t)(end - start)) == 0)
+				rc = -2;
+		if (rc == 0) {
+			char **a = array_room(l.names, l.n, sizeof *a);
+
+			if (a == NULL ||
+			    (a[l.n] = dup_range(start, (size_t)(end - start))) == NULL) {
+				if (a != NULL)
+					l.names = a;
+				rc = -3;
+			} else {
+				l.names = a;
+				l.n++;
+			}
+		}
+		if (rc < 0) {
+			values_free_names(&l);
+			return rc;
+		}
+		if (*p == '\0')
+			break;
+		p++; /* the comma */
+	}
+	*out = l;
+	return 0;
+}
+
+void values_free_names(cfg_names_t *n)
+{
+	for (int i = 0; i < n->n; i++)
+		free(n->names[i]);
+	free(n->names);
+	n->names = NULL;
+	n->n = 0;
+}
+
 /* Index of s (any case) in names[0..n), or -1. */
 int values_lookup_name(const char *const *names, size_t n, const char *s)
 {

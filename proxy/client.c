@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "proxy/admin.h"
 #include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/cursor.h"
@@ -594,6 +595,8 @@ static int flush_sync_with_body(client_t *c, uint8_t type, struct evbuffer *in, 
 
 static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
+	if (c->admin)
+		return admin_message(c, type, in, total);
 	if (c->commit != NULL || c->move != NULL)
 		return STEP_WAIT; /* the commit (the move) answers first */
 	if (c->fan != NULL) {

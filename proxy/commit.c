@@ -488,6 +488,7 @@ void commit_reply(client_t *c, server_t *s)
 		case 'E': {
 			const char *code = wire_error_field(msg + 5, total - 5, 'C');
 
+			server_note_error(s);
 			/* COMMIT PREPARED of a transaction that recovery finished already */
 			if (k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0)
 				break;
@@ -516,7 +517,7 @@ void commit_reply(client_t *c, server_t *s)
 			break;
 		case 'Z':
 			p->status = (char)msg[5];
-			s->tx_status = p->status;
+			server_note_ready(s, p->status);
 			pending_pop(&s->pending);
 			p->waiting--;
 			break;

@@ -690,6 +690,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 		server_swallowed_ready(s, c->params_hash, (char)msg[5]);
 		break;
 	case 'E':
+		server_note_error(s);
 		if (s->syncing_params)
 			server_keep_sync_error(s, msg + 5, total - 5);
 		fanout_keep_error(f, msg + 5, total - 5);
@@ -846,6 +847,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 			m->result_end = true;
 			break;
 		case 'E':
+			server_note_error(s);
 			if (!gather_probe_refused(f, msg + 5, total - 5))
 				fanout_keep_error(f, msg + 5, total - 5);
 			m->result_end = true;
@@ -876,7 +878,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		case 'Z':
 			m->ready = true;
 			m->status = (char)msg[5];
-			s->tx_status = m->status;
+			server_note_ready(s, m->status);
 			s->unsynced = false;
 			if (head != NULL)
 				pending_pop(&s->pending);

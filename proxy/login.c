@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/admin.h"
 #include "proxy/auth.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
@@ -179,6 +180,10 @@ static void auth_done(client_t *c)
 
 	send_auth_request(c, 0, NULL, 0);
 	cancel_register(c);
+	if (strcmp(c->database, ADMIN_DATABASE) == 0) {
+		admin_login(c); /* the console: no server, no parameters to learn */
+		return;
+	}
 	e = login_params_find(c->worker, c);
 	if (e != NULL) {
 		e->last_used = ++c->worker->login_params_clock;

@@ -11,18 +11,17 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/admin.h"
+#include "proxy/adminbox.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/log.h"
+#include "proxy/routeshow.h"
 #include "proxy/verify.h"
 #include "proxy/verify_rules.h"
+#include "proxy/version.h"
 #include "proxy/worker.h"
-#include "router/gather.h"
-#include "router/route.h"
-#include "router/shardmap.h"
-
-#define PGSHARD_VERSION "0.1.0"
 
 static const char *config_path;
 static cfg_ref_t *current;
@@ -74,203 +73,6 @@ static void reload(void)
 	context_cfg_ref_put(current);
 	current = ref;
 	log_info("configuration reloaded from %s", config_path);
-}
-
-static const char *merge_text(route_merge_t m)
-{
-	switch (m) {
-	case ROUTE_MERGE_SUM:
-		return "rows of every shard, row counts added";
-	case ROUTE_MERGE_ONE:
-		return "one shard's answer (every shard holds the same)";
-	case ROUTE_MERGE_COUNT:
-		return "count() columns added over the shards";
-	case ROUTE_MERGE_GATHER:
-		return "gather: the proxy merges the shards' rows (plan below)";
-	default:
-		return "none";
-	}
-}
-
-static void print_shards(const shard_set_t *set)
-{
-	const char *sep = "";
-
-	for (int s = 0; s < SHARD_MAX; s++) {
-		if (shard_set_has(set, s)) {
-			printf("%s%d", sep, s);
-			sep = ", ";
-		}
-	}
-}
-
-/* A plan's steps for people: "step N: what" lines. */
-static void show_steps(const route_plan_t *plan)
-{
-	for (int i = 0; i < plan->n_steps; i++) {
-		const route_step_t *s = &plan->steps[i];
-
-		printf("step %d:    %s", i + 1, route_step_kind_name(s->kind));
-		switch (s->kind) {
-		case ROUTE_STEP_REFUSE:
-			printf(", ERROR %s", plan->sqlstate);
-			break;
-		case ROUTE_STEP_TXN:
-			printf(" (the session's transaction answers it, or step %d runs it)",
-			       i + 2);
-			break;
-		case ROUTE_STEP_ONE:
-			if (s->shard >= 0) {
-				printf(", shard %d", s->shard);
-			} else if (shard_set_count(&s->shards) == 0) {
-				printf(", the default shard");
-			} else {
-				printf(", any of shard%s ",
-				       shard_set_count(&s->shards) == 1 ? "" : "s");
-				print_shards(&s->shards);
-				printf(" (where the client already is)");
-			}
-			break;
-		default:
-			printf(", shard%s ", shard_set_count(&s->shards) == 1 ? "" : "s");
-			print_shards(&s->shards);
-			if (s->kind == ROUTE_STEP_EACH)
-				printf("; merge: %s", merge_text(s->merge));
-			if (s->kind == ROUTE_STEP_MOVE) {
-				printf("; rows whose new key is elsewhere move to shard%s ",
-				       shard_set_count(&plan->move_to) == 1 ? "" : "s");
-				print_shards(&plan->move_to);
-			}
-			if (s->kind == ROUTE_STEP_INSERT_SELECT) {
-				if (plan->map != NULL)
-					printf(
-					    " run its SELECT; each row is inserted on the shard of "
-					    "its key, of shard%s ",
-					    shard_set_count(&plan->move_to) == 1 ? "" : "s");
-				else
-					printf(" run its SELECT; each row is inserted on shard%s ",
-					       shard_set_count(&plan->move_to) == 1 ? "" : "s");
-				print_shards(&plan->move_to);
-			}
-			break;
-		}
-		printf("\n");
-	}
-}
-
-/* A gather plan for people: the shard query, then how the rows merge or finalize. */
-static void show_gather(const route_ctx_t *ctx, const char *sql)
-{
-	static const char *const kinds[] = {"TEXT", "ROWS", "TYPE", "AVG"};
-	gather_plan_t g;
-	char sqlstate[6], err[512];
-
-	if (route_gather(ctx, sql, NULL, 0, &g, sqlstate, err, sizeof(err)) < 0) {
-		/* --route has no parameter values; LIMIT $1 needs one to be planned */
-		printf("gather:    not planned%s, ERROR %s pgshard: %s\n",
-		       strstr(err, "needs the value of parameter") ? " without parameter values"
-		                                                   : "",
-		       sqlstate, err);
-		return;
-	}
-	printf("shard sql: %s\n", g.shard_sql);
-	if (!g.finalize) {
-		printf("merge:     ");
-		if (g.n_keys == 0)
-			printf("concatenate");
-		for (int i = 0; i < g.n_keys; i++) {
-			const gather_key_t *k = &g.keys[i];
-
-			printf("%s%s%d %s NULLS %s%s", i > 0 ? ", " : "by ",
-			       k->hidden ? "hidden column " : "column ", k->column + 1,
-			       k->desc ? "DESC" : "ASC", k->nulls_first ? "FIRST" : "LAST",
-			       k->coll == GATHER_COLL_C ? " COLLATE \"C\"" : "");
-		}
-		printf("; offset %lld, limit ", (long long)g.offset);
-		if (g.limit < 0)
-			printf("all");
-		else
-			printf("%lld", (long long)g.limit);
-		printf(", %d hidden column%s\n", g.hidden, g.hidden == 1 ? "" : "s");
-	} else {
-		printf("final:     ");
-		for (int i = 0; i < g.n_parts; i++) {
-			const gather_part_t *p = &g.parts[i];
-
-			if (p->kind == GATHER_PART_TEXT)
-				printf("%s", p->text);
-			else if (p->kind == GATHER_PART_ROWS)
-				printf("<%s %s>", kinds[p->kind], p->text);
-			else
-				printf("<%s c%d>", kinds[p->kind], p->column);
-		}
-		printf("\n");
-	}
-	gather_plan_free(&g);
-}
-
-/* pgshard --route: the router's decision for each statement, for people. */
-static int show_routes(const cfg_t *cfg, char **sqls, int n)
-{
-	route_ctx_t ctx;
-	char err[512];
-	int rc = 0;
-
-	if (route_ctx_init(&ctx, cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pgshard: %s\n", err);
-		return 1;
-	}
-	for (int i = 0; i < n; i++) {
-		route_plan_t plan;
-		int first = 1;
-
-		if (route_statement(&ctx, sqls[i], NULL, 0, &plan) < 0) {
-			fprintf(stderr, "pgshard: out of memory\n");
-			rc = 1;
-			break;
-		}
-		printf("statement: %s\n", sqls[i]);
-		if (plan.kind == ROUTE_REFUSE) {
-			printf("route:     refused, ERROR %s pgshard: %s\n", plan.sqlstate,
-			       plan.error);
-			rc = 3;
-		} else {
-			printf("route:     %s, shard%s", route_kind_name(plan.kind),
-			       shard_set_count(&plan.shards) == 1 ? "" : "s");
-			for (int s = 0; s < SHARD_MAX; s++) {
-				if (shard_set_has(&plan.shards, s)) {
-					printf("%s%d", first ? " " : ", ", s);
-					first = 0;
-				}
-			}
-			printf("%s%s\n", plan.is_write ? " (write)" : "",
-			       plan.split_insert ? " (rows split by shard)" : "");
-		}
-		if (plan.kind != ROUTE_REFUSE)
-			printf("why:       %s\n", plan.reason);
-		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
-			printf("merge:     %s\n", merge_text(plan.merge));
-		show_steps(&plan);
-		switch (route_plan_commit(&plan)) {
-		case ROUTE_COMMIT_NONE:
-			break;
-		case ROUTE_COMMIT_ONE:
-			printf("commit:    one phase (one shard writes)\n");
-			break;
-		case ROUTE_COMMIT_TWO_PHASE:
-			printf("commit:    two phases (in autocommit, in a transaction of "
-			       "pgshard's own)\n");
-			break;
-		case ROUTE_COMMIT_EACH:
-			printf("commit:    each shard on its own, not atomic (%s)\n",
-			       plan.no_tx_why != NULL ? plan.no_tx_why : "not wrapped");
-			break;
-		}
-		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
-			show_gather(&ctx, sqls[i]);
-	}
-	route_ctx_free(&ctx);
-	return rc;
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -365,7 +167,7 @@ int main(int argc, char **argv)
 		return verify ? VERIFY_ERROR : 1;
 	}
 	if (route_only) {
-		int route_rc = show_routes(cfg, argv + optind, argc - optind);
+		int route_rc = routeshow_print(stdout, cfg, argv + optind, argc - optind);
 
 		cfg_free(cfg);
 		return route_rc;
@@ -388,7 +190,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	current = context_cfg_ref_new(cfg);
-	if (current == NULL || cancel_init(cfg->workers) < 0 || control_init(current) < 0)
+	if (current == NULL || cancel_init(cfg->workers) < 0 || admin_init(cfg->workers) < 0 ||
+	    control_init(current) < 0)
 		return 1;
 
 	g_n_workers = cfg->workers;
@@ -429,6 +232,7 @@ int main(int argc, char **argv)
 		event_base_free(base);
 	free(g_workers);
 	cancel_free();
+	adminbox_free();
 	context_cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;

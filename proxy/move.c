@@ -668,6 +668,7 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 
 	switch (type) {
 	case 'E':
+		server_note_error(m->s);
 		keep_error(mv, body, len);
 		break;
 	case 'T':
@@ -718,7 +719,7 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 		server_note_parameter(m->s, body, len);
 		break;
 	case 'Z':
-		m->s->tx_status = (char)body[0];
+		server_note_ready(m->s, (char)body[0]);
 		pending_pop(&m->s->pending);
 		m->waiting--;
 		break;

@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include "proxy/stats.h"
+
 int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8_t reply,
                  ps_entry_t *ps, char *str)
 {
@@ -32,6 +34,9 @@ int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8
 	p->ps = ps;
 	p->str = str;
 	q->count++;
+	/* a statement's latency counts from the first message the server will answer */
+	if (q->started_us == 0 && action != PEND_SYNTHESIZE)
+		q->started_us = stats_now_us();
 	return 0;
 }
 
@@ -53,4 +58,5 @@ void pending_clear(pending_queue_t *q)
 {
 	while (q->count)
 		pending_pop(q);
+	q->started_us = 0; /* what was under way is not answered: no latency to count */
 }

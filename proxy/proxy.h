@@ -58,6 +58,7 @@
 #include "proxy/auth.h"
 #include "proxy/nodes.h"
 #include "proxy/sbuf.h"
+#include "proxy/stats.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
 #include "proxy/txmap.h"
@@ -127,6 +128,8 @@ typedef struct pending {
 typedef struct pending_queue {
 	pending_t *items;
 	uint32_t cap, head, count;
+	uint64_t
+	    started_us; /* when the statement the server works on was sent (stats.h); 0: none */
 } pending_queue_t;
 
 /* ---- client sessions (client.c, session.c, login.c) ---- */
@@ -271,7 +274,9 @@ struct client {
 	bool in_process;        /* process_messages is on the stack */
 	bool skip_until_sync;   /* the proxy answered an error; drop messages until Sync */
 	bool wait_server_drain;
-	bool too_many; /* over max_clients: refused at its startup packet */
+	bool too_many;   /* over max_clients: refused at its startup packet */
+	bool admin;      /* a client of the admin console (admin.c): never gets a server */
+	bool admin_busy; /* the workers are answering its last command */
 };
 
 TAILQ_HEAD(client_list, client);
@@ -341,6 +346,7 @@ struct pool {
 	struct client_list waiting, active_clients;
 	int n_servers;
 	char *last_connect_error;
+	stats_counters_t stats; /* what its servers did (stats.h); written by its worker only */
 };
 
 TAILQ_HEAD(pool_list, pool);

@@ -209,7 +209,7 @@ void relay_reply(client_t *c, server_t *s)
 
 			evbuffer_copyout(in, hdr, WIRE_HEADER_LEN + 1);
 			status = (char)hdr[5];
-			s->tx_status = status;
+			server_note_ready(s, status);
 			was_sync = swallow && s->syncing_params && head->msg == 'Q';
 			colfetch = swallow && head->msg == 'k';
 			if (head != NULL)
@@ -254,6 +254,7 @@ void relay_reply(client_t *c, server_t *s)
 			continue;
 		}
 		case 'E':
+			server_note_error(s);
 			if (c->n_pend_sets > 0)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {

@@ -202,8 +202,10 @@ static void try_write(sbuf_t *sb)
 	while (evbuffer_get_length(sb->out) > 0) {
 		int n = evbuffer_write(sb->out, sb->fd);
 
-		if (n > 0)
+		if (n > 0) {
+			sb->n_out += (uint64_t)n;
 			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -252,6 +254,7 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	n = recv(fd, loop->read_buf, sizeof(loop->read_buf), 0);
 	if (n > 0) {
+		sb->n_in += (uint64_t)n;
 		if (evbuffer_add(sb->in, loop->read_buf, (size_t)n) < 0) {
 			sb->error = ENOMEM;
 			report(sb, SBUF_ERROR);

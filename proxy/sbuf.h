@@ -66,6 +66,7 @@ struct sbuf {
 	bool connecting;
 	bool shut; /* sbuf_shutdown: no more I/O, buffers kept until sbuf_close */
 	int error;
+	uint64_t n_in, n_out; /* bytes received and sent (for the admin console's figures) */
 
 	sbuf_read_fn on_read;   /* new bytes in `in` */
 	sbuf_drain_fn on_drain; /* `out` was written out completely (may be NULL) */

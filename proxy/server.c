@@ -58,6 +58,8 @@ static void server_retire(server_t *s)
 	worker_t *w = s->pool->worker;
 
 	sbuf_shutdown(&s->sb);
+	s->pool->stats.bytes_in += s->sb.n_in; /* a live server's bytes are in its sbuf */
+	s->pool->stats.bytes_out += s->sb.n_out;
 	s->state = SV_CLOSED;
 	s->client = NULL;
 	TAILQ_INSERT_TAIL(&w->closed_servers, s, link);
@@ -101,8 +103,36 @@ void server_swallowed_ready(server_t *s, uint64_t params_hash, char status)
 		free(s->sync_error);
 		s->sync_error = NULL;
 	}
-	s->tx_status = status;
+	server_note_ready(s, status);
 	pending_pop(&s->pending);
+}
+
+/*
+ * A ReadyForQuery from s, whoever reads its replies: the one place where a
+ * statement (and, with status idle, a transaction) ends on a shard, so the
+ * one place they are counted. Called before its pending entry is popped.
+ */
+void server_note_ready(server_t *s, char status)
+{
+	stats_counters_t *st = &s->pool->stats;
+	pending_queue_t *q = &s->pending;
+
+	s->tx_status = status;
+	st->statements++;
+	if (status == 'I')
+		st->transactions++;
+	if (q->started_us != 0) {
+		uint64_t now = stats_now_us();
+
+		stats_hist_add(&st->latency, now - q->started_us);
+		/* a statement sent behind this one (pipelined) starts now */
+		q->started_us = q->count > 1 ? now : 0;
+	}
+}
+
+void server_note_error(server_t *s)
+{
+	s->pool->stats.errors++;
 }
 
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/adminbox.h"
 #include "proxy/cancel.h"
 #include "proxy/client.h"
 #include "proxy/colcache.h"
@@ -180,7 +181,8 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->nodes_ev = event_new(w->base, -1, 0, nodes_cb, w);
 	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
-	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0)
+	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0 ||
+	    adminbox_worker_start(w) < 0)
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -213,6 +215,7 @@ void worker_join(worker_t *w)
 	client_t *c;
 
 	pthread_join(w->thread, NULL);
+	adminbox_worker_stop(w);
 	/* the loop is over: tear everything down on this thread */
 	while ((c = TAILQ_FIRST(&w->login_clients)) != NULL)
 		session_close(c);

@@ -530,6 +530,98 @@ static void test_absolute_users_path_is_kept(void **state)
 	scratch_remove(&s);
 }
 
+/* ---- admin_users ---- */
+
+static void test_admin_users_is_a_trimmed_list_and_empty_by_default(void **state)
+{
+	cfg_t *cfg = load(SHARD0);
+	assert_int_equal(cfg->admin_users.n, 0);
+	assert_false(cfg_is_admin(cfg, "app"));
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nadmin_users =  ops ,  Root User,x\n" SHARD0);
+	assert_int_equal(cfg->admin_users.n, 3);
+	assert_string_equal(cfg->admin_users.names[0], "ops");
+	assert_string_equal(cfg->admin_users.names[1], "Root User");
+	assert_string_equal(cfg->admin_users.names[2], "x");
+	assert_true(cfg_is_admin(cfg, "ops"));
+	assert_true(cfg_is_admin(cfg, "Root User"));
+	assert_false(cfg_is_admin(cfg, "OPS")); /* names compare as PostgreSQL's do */
+	assert_false(cfg_is_admin(cfg, "app"));
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nadmin_users =\n" SHARD0);
+	assert_int_equal(cfg->admin_users.n, 0);
+	cfg_free(cfg);
+}
+
+static void test_admin_users_refuses_empty_names_and_repeats(void **state)
+{
+	LOAD_ERROR("[proxy]\nadmin_users = a,,b\n" SHARD0,
+	           "pgshard.ini:2: [proxy] admin_users: 'a,,b' has an empty name",
+	           "expected user names separated by commas");
+	LOAD_ERROR("[proxy]\nadmin_users = a,\n" SHARD0, "pgshard.ini:2:", "empty name");
+	LOAD_ERROR("[proxy]\nadmin_users = a, b, a\n" SHARD0,
+	           "pgshard.ini:2: [proxy] admin_users: 'a, b, a' names a user twice");
+	LOAD_ERROR("[proxy]\nadmin_users = a\nadmin_users = b\n" SHARD0,
+	           "pgshard.ini:3: [proxy] admin_users: given twice, first at line 2");
+}
+
+static void test_admin_user_missing_from_the_users_file_is_an_error(void **state)
+{
+	scratch_t s;
+	char text[512];
+	scratch_make(&s);
+	scratch_write(s.users, "\"app\" \"secret\"\n\"ops\" \"x\"\n");
+	snprintf(text, sizeof text,
+	         "[proxy]\nadmin_users = ops, nobody\n[auth]\nmethod = md5\nusers = %s\n" SHARD0,
+	         s.users);
+	LOAD_ERROR(text,
+	           "pgshard.ini:2: [proxy] admin_users: user 'nobody' is not in the users file",
+	           "expected a user who can log in");
+	snprintf(text, sizeof text,
+	         "[proxy]\nadmin_users = ops\n[auth]\nmethod = md5\nusers = %s\n" SHARD0, s.users);
+	cfg_free(load(text));
+	/* trust: anyone may log in as anyone, so any name will do */
+	snprintf(text, sizeof text, "[proxy]\nadmin_users = nobody\n[auth]\nusers = %s\n" SHARD0,
+	         s.users);
+	cfg_free(load(text));
+	scratch_remove(&s);
+}
+
+static void test_settings_show_as_a_file_would_give_them(void **state)
+{
+	cfg_t *cfg =
+	    load("[proxy]\nlisten = [::1]:7000\nmerge_memory = 3MB\nmax_route_size = 1500\n"
+	         "two_phase_commit = off\nadmin_users = a, b\n" SHARD0);
+	const char *section, *name;
+	char buf[128];
+	int found = 0, i;
+
+	for (i = 0; cfg_setting_show(cfg, i, &section, &name, buf, sizeof buf); i++) {
+		if (strcmp(name, "listen") == 0 && ++found)
+			assert_string_equal(buf, "[::1]:7000");
+		if (strcmp(name, "merge_memory") == 0 && ++found)
+			assert_string_equal(buf, "3MB");
+		if (strcmp(name, "max_route_size") == 0 && ++found)
+			assert_string_equal(buf, "1500B");
+		if (strcmp(name, "two_phase_commit") == 0 && ++found)
+			assert_string_equal(buf, "off");
+		if (strcmp(name, "admin_users") == 0 && ++found)
+			assert_string_equal(buf, "a, b");
+		if (strcmp(name, "workers") == 0 && ++found)
+			assert_string_equal(buf, "1");
+		if (strcmp(name, "method") == 0 && ++found) {
+			assert_string_equal(section, "auth");
+			assert_string_equal(buf, "trust");
+		}
+	}
+	assert_int_equal(found, 7);
+	assert_int_equal(i, 19);
+	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
+	cfg_free(cfg);
+}
+
 static void test_cfg_load_reads_a_file_and_names_it_in_errors(void **state)
 {
 	char path[] = "/tmp/test_config_file.XXXXXX";
@@ -607,7 +699,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
 	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit, "
-	           "deadlock_interval)");
+	           "deadlock_interval, admin_users)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -1093,6 +1185,10 @@ int main(void)
 	    cmocka_unit_test(test_table_with_neither_reference_nor_key_is_an_error),
 	    cmocka_unit_test(test_bad_reference_value_lists_booleans),
 	    cmocka_unit_test(test_bad_table_name_is_an_error),
+	    cmocka_unit_test(test_admin_users_is_a_trimmed_list_and_empty_by_default),
+	    cmocka_unit_test(test_admin_users_refuses_empty_names_and_repeats),
+	    cmocka_unit_test(test_admin_user_missing_from_the_users_file_is_an_error),
+	    cmocka_unit_test(test_settings_show_as_a_file_would_give_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,6 +93,24 @@ static void test_fields_are_kept_and_strings_freed_on_pop_and_clear(void **state
 	free(q.items);
 }
 
+static void test_a_statement_is_timed_from_the_first_message_the_server_answers(void **state)
+{
+	pending_queue_t q = {0};
+
+	/* a reply pgshard makes itself does not start the clock */
+	assert_int_equal(pending_push(&q, 'P', PEND_SYNTHESIZE, '1', NULL, NULL), 0);
+	assert_true(q.started_us == 0);
+	assert_int_equal(pending_push(&q, 'B', PEND_FORWARD, 0, NULL, NULL), 0);
+	uint64_t started = q.started_us;
+	assert_true(started != 0);
+	/* later messages of the same statement keep its start */
+	assert_int_equal(pending_push(&q, 'S', PEND_FORWARD, 0, NULL, NULL), 0);
+	assert_true(q.started_us == started);
+	pending_clear(&q);
+	assert_true(q.started_us == 0);
+	free(q.items);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -100,6 +118,7 @@ int main(void)
 	    cmocka_unit_test(test_entries_come_out_in_the_order_they_went_in),
 	    cmocka_unit_test(test_order_survives_wrap_around_and_growth),
 	    cmocka_unit_test(test_fields_are_kept_and_strings_freed_on_pop_and_clear),
+	    cmocka_unit_test(test_a_statement_is_timed_from_the_first_message_the_server_answers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
