@@ -31,6 +31,7 @@
 #include "proxy/cancel.h"
 #include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/pool.h"
 #include "proxy/recovery.h"
 #include "proxy/routeshow.h"
 #include "proxy/session.h"
@@ -407,26 +408,6 @@ static void fill_servers(worker_t *w, table_t *t)
 	}
 }
 
-static int count_clients(const struct client_list *l)
-{
-	const client_t *c;
-	int n = 0;
-
-	TAILQ_FOREACH(c, l, link)
-	n++;
-	return n;
-}
-
-static int count_servers(const struct server_list *l)
-{
-	const server_t *s;
-	int n = 0;
-
-	TAILQ_FOREACH(s, l, link)
-	n++;
-	return n;
-}
-
 static void fill_pools(worker_t *w, table_t *t)
 {
 	const pool_t *p;
@@ -439,11 +420,11 @@ static void fill_pools(worker_t *w, table_t *t)
 		                 fmt_cell(&cb, "%d", w->index), p->dbname, p->user,
 		                 fmt_cell(&cb, "%d", p->shard), nodes_role_name(p->role),
 		                 fmt_node(&cb, p->host, p->port),
-		                 fmt_cell(&cb, "%d", count_clients(&p->active_clients)),
-		                 fmt_cell(&cb, "%d", count_clients(&p->waiting)),
-		                 fmt_cell(&cb, "%d", count_servers(&p->active)),
-		                 fmt_cell(&cb, "%d", count_servers(&p->idle)),
-		                 fmt_cell(&cb, "%d", count_servers(&p->connecting)),
+		                 fmt_cell(&cb, "%d", pool_count_clients(&p->active_clients)),
+		                 fmt_cell(&cb, "%d", pool_count_clients(&p->waiting)),
+		                 fmt_cell(&cb, "%d", pool_count_servers(&p->active)),
+		                 fmt_cell(&cb, "%d", pool_count_servers(&p->idle)),
+		                 fmt_cell(&cb, "%d", pool_count_servers(&p->connecting)),
 		                 fmt_cell(&cb, "%d", p->max_servers)});
 	}
 }

@@ -135,7 +135,7 @@ pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbna
 	return p;
 }
 
-static int count_servers(const struct server_list *l)
+int pool_count_servers(const struct server_list *l)
 {
 	const server_t *s;
 	int n = 0;
@@ -145,7 +145,7 @@ static int count_servers(const struct server_list *l)
 	return n;
 }
 
-static int count_clients(const struct client_list *l)
+int pool_count_clients(const struct client_list *l)
 {
 	const client_t *c;
 	int n = 0;
@@ -183,8 +183,8 @@ static client_t *next_waiting(const pool_t *p)
 /* Open connections for waiting clients, up to the pool size. */
 static void pool_grow(pool_t *p)
 {
-	int waiting = count_clients(&p->waiting);
-	int connecting = count_servers(&p->connecting);
+	int waiting = pool_count_clients(&p->waiting);
+	int connecting = pool_count_servers(&p->connecting);
 
 	while (connecting < waiting && p->n_servers < p->max_servers) {
 		if (server_connect(p, &pool_events) == NULL)
@@ -210,7 +210,7 @@ int pool_acquire(pool_t *p, client_t *c)
 	 * each other forever. It gets a connection over the pool size instead.
 	 */
 	if (c->n_links > 0 && p->n_servers >= p->max_servers &&
-	    count_servers(&p->connecting) < count_clients(&p->waiting))
+	    pool_count_servers(&p->connecting) < pool_count_clients(&p->waiting))
 		server_connect(p, &pool_events);
 	return 0;
 }
@@ -304,9 +304,9 @@ void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, s
 	 * they will serve keep waiting.
 	 */
 	{
-		int connecting = count_servers(&p->connecting);
-		int waiting = count_clients(&p->waiting);
-		int to_fail = waiting - connecting - count_servers(&p->idle);
+		int connecting = pool_count_servers(&p->connecting);
+		int waiting = pool_count_clients(&p->waiting);
+		int to_fail = waiting - connecting - pool_count_servers(&p->idle);
 
 		while (to_fail-- > 0) {
 			client_t *c = TAILQ_LAST(&p->waiting, client_list);

@@ -15,6 +15,9 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user); 
 int pool_acquire(pool_t *p, client_t *c);
 /* The client is done with its server (idle, no transaction). */
 void pool_release(server_t *s);
+/* How many are on a pool's list (the console's SHOW POOLS too). */
+int pool_count_servers(const struct server_list *l);
+int pool_count_clients(const struct client_list *l);
 /* A server connection finished its login, or came back: hand it to a waiting client. */
 void pool_server_ready(server_t *s);
 /* A server connection is gone (or never came up): forget it; error for waiting clients. */
