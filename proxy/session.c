@@ -260,9 +260,9 @@ void session_close(client_t *c)
 	while ((s = session_any_link(c)) != NULL) {
 		/*
 		 * A server in the middle of something, or holding session state
-		 * of this client (WITH HOLD cursors too), cannot serve anyone else. A statement still
-		 * running there is cancelled: PostgreSQL would not notice the
-		 * closed connection until the statement writes to it.
+		 * of this client (WITH HOLD cursors too), cannot serve anyone else. A statement
+		 * still running there is cancelled: PostgreSQL would not notice the closed
+		 * connection until the statement writes to it.
 		 */
 		if (link_idle(s) && !c->pinned && !cursor_keeps_links(c)) {
 			pool_release(s);

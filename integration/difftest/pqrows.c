@@ -126,7 +126,8 @@ static void set_params(const char *p, const char *end)
 	while (n_params > 0)
 		free(params[--n_params]);
 	while (p < end && n_params < MAX_PARAMS) {
-		const char *bar = memchr(p, '|', (size_t)(end - p)), *stop = bar != NULL ? bar : end;
+		const char *bar = memchr(p, '|', (size_t)(end - p)),
+		           *stop = bar != NULL ? bar : end;
 		const char *a = p, *b = stop;
 
 		while (a < b && (*a == ' ' || *a == '\t'))
