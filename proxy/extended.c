@@ -380,6 +380,28 @@ static int portal_bind(const struct fan_portal *fp, fanout_bind_t *b, route_para
 	return 0;
 }
 
+/* The same for a statement pgshard runs in the portal's place without parameters (FETCH,
+ * MOVE, CLOSE): the client's result formats only. */
+static int portal_bind_results(const struct fan_portal *fp, fanout_bind_t *b)
+{
+	static const uint8_t no_params[] = {0, 0, 0, 0};
+	const uint8_t *body = fp->bind + 5;
+	size_t len = fp->bind_len - 5, res;
+	wire_bind_msg_t bm;
+
+	if (wire_parse_bind(body, len, &bm) < 0 ||
+	    bind_results_at(body, len, bm.tail_off, &res) < 0)
+		return -1;
+	memset(b, 0, sizeof *b);
+	b->params = no_params;
+	b->params_len = sizeof no_params;
+	b->results = body + res;
+	b->results_len = len - res;
+	b->types = fp->types;
+	b->describe = fp->describe;
+	return 0;
+}
+
 /*
  * The first Execute with a row limit of a SELECT on several shards: the
  * portal becomes a cursor of pgshard's own over those shards, declared now
@@ -458,15 +480,13 @@ out:
  */
 static int run_portal_in_parts(client_t *c, int32_t max_rows)
 {
-	static const uint8_t no_params[] = {0, 0, 0, 0};
 	struct fan_portal *fp = c->fan_portal;
 	cursor_at_t *cur = fp->cursor[0] != '\0' ? cursor_find(c, fp->cursor) : NULL;
 	fanout_opts_t o = {.portal = true, .portal_rows = max_rows};
-	route_param_t small[16], *values = small;
 	route_step_t each;
 	fanout_bind_t b;
 	shard_set_t want;
-	int n = 0, r, rc;
+	int r, rc;
 
 	if (cur == NULL && fp->cursor[0] != '\0') {
 		/* its transaction ended, and the portal with it */
@@ -483,20 +503,11 @@ static int run_portal_in_parts(client_t *c, int32_t max_rows)
 	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r;
-	if (portal_bind(fp, &b, small, &values, &n) < 0)
+	if (portal_bind_results(fp, &b) < 0) /* the rows come in the client's formats */
 		return -1;
-	/* FETCH takes no parameters; the rows come in the client's formats */
-	b.params = no_params;
-	b.params_len = sizeof no_params;
-	b.n_types = 0;
-	b.values = NULL;
-	b.n_values = 0;
-	b.describe = fp->describe;
 	o.cur = cur;
 	o.count = max_rows > 0 ? max_rows : -1;
 	rc = fanout_run(c, "FETCH", false, &b, &o) < 0 ? -1 : 2;
-	if (values != small)
-		free(values);
 	fp->describe = false;
 	return rc;
 }
@@ -508,13 +519,11 @@ static int run_portal_in_parts(client_t *c, int32_t max_rows)
  */
 static int run_on_cursor(client_t *c, struct fan_portal *fp)
 {
-	static const uint8_t no_params[] = {0, 0, 0, 0};
 	cursor_at_t *cur = cursor_find(c, fp->plan.cursor);
-	route_param_t small[16], *values = small;
 	fanout_opts_t o = {0};
 	fanout_bind_t b;
 	shard_set_t want = route_step_routed(&fp->plan)->shards;
-	int n = 0, r, rc = -1;
+	int r, rc = -1;
 
 	if (fp->plan.cursor_op == ROUTE_CURSOR_USE && (cur == NULL || fp->plan.fetch_count == 0)) {
 		r = cur == NULL ? session_reply_error(c, "34000", "cursor \"%s\" does not exist",
@@ -526,12 +535,8 @@ static int run_on_cursor(client_t *c, struct fan_portal *fp)
 	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r;
-	if (portal_bind(fp, &b, small, &values, &n) < 0)
+	if (portal_bind_results(fp, &b) < 0)
 		goto out;
-	b.params = no_params; /* FETCH, MOVE and CLOSE take none */
-	b.params_len = sizeof no_params;
-	b.n_types = 0;
-	b.describe = fp->describe;
 	c->plan = fp->plan;
 	if (fp->plan.cursor_op == ROUTE_CURSOR_USE) {
 		o.cur = cur;
@@ -542,8 +547,6 @@ static int run_on_cursor(client_t *c, struct fan_portal *fp)
 	if (rc == 2)
 		cursor_ran(c, &fp->plan);
 out:
-	if (values != small)
-		free(values);
 	fan_portal_drop(c);
 	return rc;
 }
@@ -558,10 +561,7 @@ out:
 static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 {
 	struct fan_portal *fp = c->fan_portal;
-	const uint8_t *body = fp->bind + 5;
-	size_t len = fp->bind_len - 5, res;
 	route_param_t small[16], *values = small;
-	wire_bind_msg_t bm;
 	fanout_bind_t b;
 	shard_set_t want;
 	int n = 0, r, rc = -1;
@@ -605,18 +605,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	r = forward_gather_links(c, &want);
 	if (r != 1)
 		return r;
-	if (wire_parse_bind(body, len, &bm) < 0 ||
-	    bind_results_at(body, len, bm.tail_off, &res) < 0 ||
-	    bind_values(body, len, &bm, fp->types, fp->n_types, small, &values, &n) < 0)
+	if (portal_bind(fp, &b, small, &values, &n) < 0)
 		goto out;
-	b.params = body + bm.tail_off;
-	b.params_len = res - bm.tail_off;
-	b.results = body + res;
-	b.results_len = len - res;
-	b.types = fp->types;
-	b.n_types = fp->n_types;
-	b.values = values;
-	b.n_values = n;
 	b.describe = fp->describe;
 	b.describe_only = describe_only;
 	c->plan = fp->plan;
