@@ -924,10 +924,6 @@ static void finish(client_t *c, fanout_t *f)
 
 	if (gather_finalize(c, f) == 1)
 		return; /* the final query runs now */
-	if (f->cur != NULL && f->phase == GATHER_STREAM && f->tag.have && f->error == NULL)
-		end_result(c, f); /* the fetch's tag, before its rows are given back */
-	if (cursor_fetch_end(c, f) == 1)
-		return; /* rows not sent are given back now */
 	for (int i = 0; i < f->n; i++)
 		lost |= f->m[i].s == NULL;
 	if (f->gp != NULL && f->gp->cursor != NULL && f->cur == NULL && f->error == NULL &&
@@ -938,6 +934,8 @@ static void finish(client_t *c, fanout_t *f)
 		fanout_own_error(f, "53200", "pgshard: out of memory");
 	if (f->error != NULL || f->tag.have || f->empty)
 		end_result(c, f);
+	if (cursor_fetch_end(c, f) == 1)
+		return; /* a cursor's fetch: the rows not sent are given back first */
 	if (!lost)
 		session_note_status(c, merged_status(f));
 	if (tx_implicit(&c->tx) && !lost && !c->closing) {
