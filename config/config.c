@@ -273,6 +273,7 @@ void cfg_free(cfg_t *cfg)
 	free(cfg->listen_host);
 	free(cfg->users_path);
 	values_free_names(&cfg->admin_users);
+	values_free_names(&cfg->writing_functions);
 	for (int i = 0; i < cfg->n_users; i++) {
 		free(cfg->users[i].name);
 		free(cfg->users[i].password);

@@ -33,6 +33,19 @@ typedef enum cfg_map_kind {
 	CFG_MAP_RANGE,
 } cfg_map_kind_t;
 
+/* Where reads that cannot write may go (DESIGN.md: replicas). */
+typedef enum cfg_replica_reads {
+	CFG_REPLICA_READS_OFF,          /* every statement to the shard's primary */
+	CFG_REPLICA_READS_ON,           /* reads to replicas that are fresh enough for the session */
+	CFG_REPLICA_READS_WITH_PRIMARY, /* the same, with the primary as one more read node */
+} cfg_replica_reads_t;
+
+/* Which of the eligible read nodes a session's reads of a shard start on. */
+typedef enum cfg_replica_policy {
+	CFG_REPLICA_ROUND_ROBIN,
+	CFG_REPLICA_LEAST_CONNECTIONS,
+} cfg_replica_policy_t;
+
 /* One PostgreSQL server, from a libpq conninfo string. */
 typedef struct cfg_node {
 	char *conninfo; /* as written in the file */
@@ -111,6 +124,14 @@ typedef struct cfg {
 	                          each shard commits on its own, faster, and not all or nothing */
 	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
 	cfg_names_t admin_users;  /* may log in to the admin console (database pgshard) */
+	int replica_reads;        /* cfg_replica_reads_t */
+	int replica_policy;       /* cfg_replica_policy_t */
+	size_t max_replica_lag;   /* a replica further behind its primary (bytes of WAL) gets no
+	                             reads */
+	int max_replica_lag_time_ms; /* nor one that lacks WAL its primary had this long ago */
+	int replica_check_interval_ms; /* with replica_reads: positions polled this often */
+	cfg_names_t writing_functions; /* functions that write or lock (besides the built-in
+	                                  ones): a SELECT calling one runs on the primary */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

@@ -18,6 +18,7 @@ typedef enum setting_type {
 	SET_PATH,        /* char *, resolved relative to the config file */
 	SET_BOOL,        /* bool: on/off, true/false, yes/no, 1/0 */
 	SET_NAMES,       /* cfg_names_t: names separated by commas */
+	SET_CHOICE,      /* int: the position of the value in `choices` */
 } setting_type_t;
 
 typedef struct setting {
@@ -30,6 +31,19 @@ typedef struct setting {
 	long long max;    /* SET_INT, SET_BYTES */
 	const char *unit; /* SET_INT: what the number counts, for messages */
 } setting_t;
+
+static const char *const replica_reads_names[] = {
+    [CFG_REPLICA_READS_OFF] = "off",
+    [CFG_REPLICA_READS_ON] = "on",
+    [CFG_REPLICA_READS_WITH_PRIMARY] = "with_primary",
+    NULL,
+};
+
+static const char *const replica_policy_names[] = {
+    [CFG_REPLICA_ROUND_ROBIN] = "round_robin",
+    [CFG_REPLICA_LEAST_CONNECTIONS] = "least_connections",
+    NULL,
+};
 
 static const setting_t settings[] = {
     {"proxy", "listen", SET_LISTEN, offsetof(cfg_t, listen_host), "127.0.0.1:6432", 0, 0, NULL},
@@ -60,9 +74,31 @@ static const setting_t settings[] = {
     {"proxy", "deadlock_interval", SET_INT, offsetof(cfg_t, deadlock_interval_ms), "1000", 0,
      3600 * 1000, "milliseconds (0: off)"},
     {"proxy", "admin_users", SET_NAMES, offsetof(cfg_t, admin_users), NULL, 0, 0, NULL},
+    {"proxy", "replica_reads", SET_CHOICE, offsetof(cfg_t, replica_reads), "off", 0, 0, NULL},
+    {"proxy", "replica_policy", SET_CHOICE, offsetof(cfg_t, replica_policy), "round_robin", 0, 0,
+     NULL},
+    {"proxy", "max_replica_lag", SET_BYTES, offsetof(cfg_t, max_replica_lag), "16MB", 1024,
+     1024LL * 1024 * 1024, NULL},
+    {"proxy", "max_replica_lag_time", SET_INT, offsetof(cfg_t, max_replica_lag_time_ms), "10000", 0,
+     3600 * 1000, "milliseconds"},
+    {"proxy", "replica_check_interval", SET_INT, offsetof(cfg_t, replica_check_interval_ms), "100",
+     10, 3600 * 1000, "milliseconds"},
+    {"proxy", "writing_functions", SET_NAMES, offsetof(cfg_t, writing_functions), NULL, 0, 0, NULL},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };
+
+/* The values of a SET_CHOICE setting, NULL-terminated. */
+static const char *const *choices_of(const setting_t *s)
+{
+	static const char *const none[] = {NULL};
+
+	if (strcmp(s->name, "replica_reads") == 0)
+		return replica_reads_names;
+	if (strcmp(s->name, "replica_policy") == 0)
+		return replica_policy_names;
+	return none;
+}
 
 _Static_assert(COUNT(settings) == N_SETTINGS, "N_SETTINGS (config_int.h) counts settings[]");
 
@@ -166,12 +202,12 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		switch (values_parse_names(value, &names)) {
 		case -1:
 			return loader_fail(ld, line,
-			                   "[%s] %s: '%s' has an empty name (expected user names "
+			                   "[%s] %s: '%s' has an empty name (expected names "
 			                   "separated by commas, e.g. %s = alice, bob)",
 			                   s->section, s->name, value, s->name);
 		case -2:
 			return loader_fail(ld, line,
-			                   "[%s] %s: '%s' names a user twice (expected each user "
+			                   "[%s] %s: '%s' has a name twice (expected each name "
 			                   "once)",
 			                   s->section, s->name, value);
 		case -3:
@@ -179,6 +215,33 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		}
 		values_free_names((cfg_names_t *)target);
 		*(cfg_names_t *)target = names;
+		return 0;
+	}
+	case SET_CHOICE: {
+		const char *const *choices = choices_of(s);
+		size_t n_choices = 0;
+		int m;
+
+		while (choices[n_choices] != NULL)
+			n_choices++;
+		m = values_lookup_name(choices, n_choices, value);
+		if (m < 0) {
+			char expected[256] = "";
+			size_t len = 0;
+
+			for (size_t i = 0; i < n_choices; i++) {
+				int k = snprintf(expected + len, sizeof expected - len, "%s%s",
+				                 i == 0               ? ""
+				                 : i + 1 == n_choices ? " or "
+				                                      : ", ",
+				                 choices[i]);
+				if (k > 0 && (size_t)k < sizeof expected - len)
+					len += (size_t)k;
+			}
+			return loader_fail(ld, line, "[%s] %s: unknown value '%s' (expected %s)",
+			                   s->section, s->name, value, expected);
+		}
+		*(int *)target = m;
 		return 0;
 	}
 	case SET_PATH: {
@@ -219,7 +282,7 @@ int settings_key(loader_t *ld, const char *name, const char *value)
 		return set_value(ld, s, value, ld->line);
 	}
 
-	char expected[512] = "";
+	char expected[1024] = "";
 	size_t len = 0;
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		if (strcmp(settings[i].section, ld->sec_name) != 0)
@@ -303,6 +366,9 @@ int cfg_setting_show(const cfg_t *cfg, int i, const char **section, const char *
 		break;
 	case SET_BOOL:
 		snprintf(buf, len, "%s", *(const bool *)target ? "on" : "off");
+		break;
+	case SET_CHOICE:
+		snprintf(buf, len, "%s", choices_of(s)[*(const int *)target]);
 		break;
 	case SET_NAMES: {
 		const cfg_names_t *l = target;

@@ -365,6 +365,9 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		break;
 	}
 	plan_txn(tree, out);
+	out->replica_ok = parsed->status == PARSED_TREE && !out->is_write &&
+	                  out->cursor_op == ROUTE_CURSOR_NONE && out->kind != ROUTE_REFUSE &&
+	                  out->kind != ROUTE_ALL && route_replica_safe(ctx->cfg, tree);
 	if (out->kind != ROUTE_REFUSE && !out->batch) /* a batch's statements merge on their own */
 		subq_plan_merge(&w, tree,
 		                parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY,

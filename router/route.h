@@ -164,6 +164,8 @@ typedef struct route_plan {
 	route_kind_t kind;
 	shard_set_t shards; /* ROUTE_SHARDS, ROUTE_ALL: where; ROUTE_ANY/DEFAULT: the one shard */
 	bool is_write;      /* INSERT/UPDATE/DELETE/COPY FROM/DDL */
+	bool replica_ok;    /* one SELECT that cannot write, lock or need a primary
+	                       (router/route_replica.c): a replica may run it */
 	bool is_ddl;
 	bool split_insert;           /* a multi-row INSERT whose rows go to different shards */
 	route_cursor_op_t cursor_op; /* a statement on a SQL cursor, alone in its string: the

@@ -299,6 +299,8 @@ void plan_reason(route_plan_t *p, const char *fmt, ...) __attribute__((format(pr
 void plan_refused(walk_t *w, route_plan_t *p);
 void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p);
 void plan_txn(const PgQuery__ParseResult *tree, route_plan_t *out);
+/* Whether the statement of tree may run on a replica (route_replica.c: route_plan_t.replica_ok). */
+bool route_replica_safe(const cfg_t *cfg, const PgQuery__ParseResult *tree);
 
 /* ---- route_txblock.c ---- */
 

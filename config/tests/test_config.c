@@ -559,12 +559,46 @@ static void test_admin_users_refuses_empty_names_and_repeats(void **state)
 {
 	LOAD_ERROR("[proxy]\nadmin_users = a,,b\n" SHARD0,
 	           "pgshard.ini:2: [proxy] admin_users: 'a,,b' has an empty name",
-	           "expected user names separated by commas");
+	           "expected names separated by commas");
 	LOAD_ERROR("[proxy]\nadmin_users = a,\n" SHARD0, "pgshard.ini:2:", "empty name");
 	LOAD_ERROR("[proxy]\nadmin_users = a, b, a\n" SHARD0,
-	           "pgshard.ini:2: [proxy] admin_users: 'a, b, a' names a user twice");
+	           "pgshard.ini:2: [proxy] admin_users: 'a, b, a' has a name twice");
 	LOAD_ERROR("[proxy]\nadmin_users = a\nadmin_users = b\n" SHARD0,
 	           "pgshard.ini:3: [proxy] admin_users: given twice, first at line 2");
+}
+
+static void test_replica_settings_have_defaults_and_checked_values(void **state)
+{
+	cfg_t *cfg = load(SHARD0);
+
+	assert_int_equal(cfg->replica_reads, CFG_REPLICA_READS_OFF);
+	assert_int_equal(cfg->replica_policy, CFG_REPLICA_ROUND_ROBIN);
+	assert_int_equal(cfg->max_replica_lag, 16 * 1024 * 1024);
+	assert_int_equal(cfg->max_replica_lag_time_ms, 10000);
+	assert_int_equal(cfg->replica_check_interval_ms, 100);
+	assert_int_equal(cfg->writing_functions.n, 0);
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nreplica_reads = with_primary\nreplica_policy = least_connections\n"
+	           "max_replica_lag = 1MB\nmax_replica_lag_time = 250\n"
+	           "replica_check_interval = 50\nwriting_functions = audit_log, bump\n" SHARD0);
+	assert_int_equal(cfg->replica_reads, CFG_REPLICA_READS_WITH_PRIMARY);
+	assert_int_equal(cfg->replica_policy, CFG_REPLICA_LEAST_CONNECTIONS);
+	assert_int_equal(cfg->max_replica_lag, 1024 * 1024);
+	assert_int_equal(cfg->max_replica_lag_time_ms, 250);
+	assert_int_equal(cfg->replica_check_interval_ms, 50);
+	assert_int_equal(cfg->writing_functions.n, 2);
+	assert_string_equal(cfg->writing_functions.names[1], "bump");
+	cfg_free(cfg);
+
+	LOAD_ERROR("[proxy]\nreplica_reads = sometimes\n" SHARD0,
+	           "pgshard.ini:2: [proxy] replica_reads: unknown value 'sometimes'",
+	           "expected off, on or with_primary");
+	LOAD_ERROR("[proxy]\nreplica_policy = random\n" SHARD0,
+	           "pgshard.ini:2: [proxy] replica_policy: unknown value 'random'",
+	           "expected round_robin or least_connections");
+	LOAD_ERROR("[proxy]\nreplica_check_interval = 5\n" SHARD0,
+	           "pgshard.ini:2: [proxy] replica_check_interval: 5 is out of range");
 }
 
 static void test_admin_user_missing_from_the_users_file_is_an_error(void **state)
@@ -593,7 +627,7 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 {
 	cfg_t *cfg =
 	    load("[proxy]\nlisten = [::1]:7000\nmerge_memory = 3MB\nmax_route_size = 1500\n"
-	         "two_phase_commit = off\nadmin_users = a, b\n" SHARD0);
+	         "two_phase_commit = off\nadmin_users = a, b\nreplica_reads = on\n" SHARD0);
 	const char *section, *name;
 	char buf[128];
 	int found = 0, i;
@@ -611,13 +645,15 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 			assert_string_equal(buf, "a, b");
 		if (strcmp(name, "workers") == 0 && ++found)
 			assert_string_equal(buf, "1");
+		if (strcmp(name, "replica_reads") == 0 && ++found)
+			assert_string_equal(buf, "on");
 		if (strcmp(name, "method") == 0 && ++found) {
 			assert_string_equal(section, "auth");
 			assert_string_equal(buf, "trust");
 		}
 	}
-	assert_int_equal(found, 7);
-	assert_int_equal(i, 19);
+	assert_int_equal(found, 8);
+	assert_int_equal(i, 25);
 	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
 	cfg_free(cfg);
 }
@@ -699,7 +735,9 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
 	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit, "
-	           "deadlock_interval, admin_users)");
+	           "deadlock_interval, admin_users, replica_reads, replica_policy, "
+	           "max_replica_lag, max_replica_lag_time, replica_check_interval, "
+	           "writing_functions)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -1187,6 +1225,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_table_name_is_an_error),
 	    cmocka_unit_test(test_admin_users_is_a_trimmed_list_and_empty_by_default),
 	    cmocka_unit_test(test_admin_users_refuses_empty_names_and_repeats),
+	    cmocka_unit_test(test_replica_settings_have_defaults_and_checked_values),
 	    cmocka_unit_test(test_admin_user_missing_from_the_users_file_is_an_error),
 	    cmocka_unit_test(test_settings_show_as_a_file_would_give_them),
 	};

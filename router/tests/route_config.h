@@ -14,6 +14,7 @@
 
 static const char config[] = "[proxy]\n"
                              "default_shard = 1\n"
+                             "writing_functions = audit_bump\n"
                              "[shard.0]\n"
                              "primary = host=10.0.0.1\n"
                              "[shard.1]\n"
