@@ -48,7 +48,11 @@
 #include "proxy/recovery.h"
 #include "proxy/worker.h"
 
-#define CHECK_QUERY            "SELECT pg_is_in_recovery()"
+/* a replica's replay position, a primary's insert position (nodes.h: node_state_t.lsn) */
+#define CHECK_QUERY                                                                                \
+	"SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "                          \
+	"pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END"
+#define WAL_HISTORY            64 /* positions of a primary kept to time its replicas' lag */
 #define CHECK_APPLICATION_NAME "pgshard health check"
 
 typedef enum check_phase {
@@ -65,10 +69,23 @@ typedef struct check {
 	bool reused;            /* conn was open before this check began */
 	bool withheld_password; /* the users file has only a hash of it: libpq cannot use it */
 	int in_recovery;        /* the answer, -1 until it comes */
+	uint64_t lsn;           /* its WAL position (0: none) */
+	uint64_t sent_us;       /* when the query was sent (CLOCK_MONOTONIC) */
 	char error[256];        /* an error result of the query */
 	struct event *io;       /* on PQsocket, made anew for each wait */
 	struct event *timer;    /* the check's deadline */
 } check_t;
+
+/*
+ * A primary's WAL positions as the checks saw them, each kept once, when it
+ * was first seen: a replica that has not replayed position P has lagged
+ * since the first check that saw its primary past P.
+ */
+typedef struct wal_history {
+	uint64_t lsn[WAL_HISTORY];
+	uint64_t at_us[WAL_HISTORY];
+	int head, n; /* the oldest, and how many */
+} wal_history_t;
 
 static struct control {
 	struct event_base *base;
@@ -77,12 +94,70 @@ static struct control {
 	cfg_ref_t *cfg;
 	check_t **checks; /* by node id of cfg->nodes */
 	int n_checks;
+	wal_history_t *wal; /* by shard of cfg */
+	int n_wal;
 	nodes_view_t *view; /* the latest published */
 	struct event *tick;
 	struct event *reload_ev;
 	pthread_mutex_t lock; /* guards cfg_next */
 	cfg_ref_t *cfg_next;
 } ctl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* "16/B374D848" as a number; 0 for anything else. */
+static uint64_t parse_lsn(const char *s)
+{
+	unsigned int hi, lo;
+
+	if (s == NULL || sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void wal_note(wal_history_t *h, uint64_t lsn, uint64_t at_us)
+{
+	int last = (h->head + h->n - 1) % WAL_HISTORY;
+
+	if (lsn == 0 || (h->n > 0 && h->lsn[last] >= lsn))
+		return;
+	if (h->n == WAL_HISTORY) {
+		h->head = (h->head + 1) % WAL_HISTORY;
+		h->n--;
+	}
+	last = (h->head + h->n) % WAL_HISTORY;
+	h->lsn[last] = lsn;
+	h->at_us[last] = at_us;
+	h->n++;
+}
+
+/* A replica at replay position `replay`, checked at at_us: how far behind its primary. */
+static void wal_lag(const wal_history_t *h, uint64_t replay, uint64_t at_us, node_state_t *st)
+{
+	uint64_t newest;
+
+	st->lag_bytes = st->lag_ms = -1;
+	if (h == NULL || h->n == 0 || replay == 0)
+		return;
+	newest = h->lsn[(h->head + h->n - 1) % WAL_HISTORY];
+	st->lag_bytes = newest > replay ? (int64_t)(newest - replay) : 0;
+	st->lag_ms = 0;
+	for (int i = 0; i < h->n; i++) {
+		int k = (h->head + i) % WAL_HISTORY;
+
+		if (h->lsn[k] > replay) {
+			st->lag_ms =
+			    at_us > h->at_us[k] ? (int64_t)(at_us - h->at_us[k]) / 1000 : 0;
+			break;
+		}
+	}
+}
 
 static int64_t now_ms(void)
 {
@@ -199,6 +274,19 @@ static void check_record(check_t *ch, node_health_t health, int in_recovery, con
 	st->health = health;
 	st->in_recovery = in_recovery;
 	st->checked_at_ms = now;
+	if (health == NODE_UP && ch->lsn != 0) {
+		wal_history_t *h = n->shard < ctl.n_wal ? &ctl.wal[n->shard] : NULL;
+
+		st->lsn = ch->lsn;
+		st->lsn_at_us = ch->sent_us;
+		if (n->role == NODE_PRIMARY && h != NULL)
+			wal_note(h, ch->lsn, ch->sent_us);
+		else if (n->role == NODE_REPLICA)
+			wal_lag(h, ch->lsn, ch->sent_us, st);
+	} else if (health != NODE_UP) {
+		st->lsn = st->lsn_at_us = 0;
+		st->lag_bytes = st->lag_ms = -1;
+	}
 	if (health != old.health)
 		st->changed_at_ms = now;
 	if (health == NODE_DOWN)
@@ -309,6 +397,8 @@ static void check_query(check_t *ch)
 {
 	ch->phase = CHECK_QUERYING;
 	ch->in_recovery = -1;
+	ch->lsn = 0;
+	ch->sent_us = mono_us();
 	ch->error[0] = '\0';
 	if (!PQsendQuery(ch->conn, CHECK_QUERY)) {
 		check_broken(ch);
@@ -376,9 +466,11 @@ static void poll_query(check_t *ch, short what)
 				check_ok(ch, ch->in_recovery, true);
 			return;
 		}
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
 			ch->in_recovery = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		else
+			if (PQnfields(res) > 1 && !PQgetisnull(res, 0, 1))
+				ch->lsn = parse_lsn(PQgetvalue(res, 0, 1));
+		} else
 			log_one_line(ch->error, sizeof(ch->error), PQresultErrorMessage(res));
 		PQclear(res);
 	}
@@ -505,9 +597,35 @@ static check_t **checks_new(const nodes_table_t *t)
 	return checks;
 }
 
+/* The checks' interval: shorter when replicas serve reads, to know their positions. */
+static int check_interval_ms(const cfg_t *cfg)
+{
+	bool replicas = false;
+
+	for (int i = 0; i < cfg->n_shards; i++)
+		replicas |= cfg->shards[i].n_replicas > 0;
+	if (replicas && cfg->replica_reads != CFG_REPLICA_READS_OFF &&
+	    cfg->replica_check_interval_ms < cfg->health_check_interval_ms)
+		return cfg->replica_check_interval_ms;
+	return cfg->health_check_interval_ms;
+}
+
+/* A fresh history for each shard of cfg (a reload may renumber them). -1: out of memory. */
+static int wal_reset(const cfg_t *cfg)
+{
+	wal_history_t *w = calloc((size_t)(cfg->n_shards > 0 ? cfg->n_shards : 1), sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	free(ctl.wal);
+	ctl.wal = w;
+	ctl.n_wal = cfg->n_shards;
+	return 0;
+}
+
 static void tick_schedule(void)
 {
-	struct timeval tv = ms_tv(ctl.cfg->cfg->health_check_interval_ms);
+	struct timeval tv = ms_tv(check_interval_ms(ctl.cfg->cfg));
 
 	event_del(ctl.tick);
 	event_add(ctl.tick, &tv);
@@ -557,6 +675,8 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = checks;
 	ctl.n_checks = next->nodes->n;
+	if (wal_reset(next->cfg) < 0)
+		log_error("control: out of memory; replica lag unknown until the next reload");
 	context_cfg_ref_put(ctl.cfg);
 	ctl.cfg = next;
 	publish(v);
@@ -591,7 +711,8 @@ int control_start(void)
 	ctl.tick = event_new(ctl.base, -1, EV_PERSIST, tick_cb, NULL);
 	ctl.reload_ev = event_new(ctl.base, -1, 0, reload_cb, NULL);
 	ctl.checks = checks_new(ctl.cfg->nodes);
-	if (ctl.tick == NULL || ctl.reload_ev == NULL || ctl.checks == NULL)
+	if (ctl.tick == NULL || ctl.reload_ev == NULL || ctl.checks == NULL ||
+	    wal_reset(ctl.cfg->cfg) < 0)
 		return -1;
 	ctl.n_checks = ctl.cfg->nodes->n;
 	tick_schedule();
@@ -629,6 +750,9 @@ void control_stop(void)
 	checks_free(ctl.checks, ctl.n_checks);
 	ctl.checks = NULL;
 	ctl.n_checks = 0;
+	free(ctl.wal);
+	ctl.wal = NULL;
+	ctl.n_wal = 0;
 	if (ctl.tick != NULL)
 		event_free(ctl.tick);
 	if (ctl.reload_ev != NULL)

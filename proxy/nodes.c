@@ -217,6 +217,8 @@ static void state_unknown(node_state_t *st)
 	memset(st, 0, sizeof(*st));
 	st->health = NODE_UNKNOWN;
 	st->in_recovery = -1;
+	st->lag_bytes = -1;
+	st->lag_ms = -1;
 }
 
 nodes_view_t *nodes_view_new(nodes_table_t *t, const nodes_view_t *from)

@@ -126,11 +126,22 @@ const char *nodes_health_name(node_health_t h);
 /* What the control thread last learned about a node. */
 typedef struct node_state {
 	node_health_t health;
-	int in_recovery;              /* pg_is_in_recovery() at the last check: 1, 0; -1 unknown */
-	int64_t checked_at_ms;        /* when the last check ended (ms since the epoch); 0: never */
-	int64_t changed_at_ms;        /* when health last changed; 0: never */
-	char error[256];              /* why it is down; empty when it is not */
-	socklen_t addrlen;            /* 0: the host name is not resolved (yet) */
+	int in_recovery;       /* pg_is_in_recovery() at the last check: 1, 0; -1 unknown */
+	int64_t checked_at_ms; /* when the last check ended (ms since the epoch); 0: never */
+	int64_t changed_at_ms; /* when health last changed; 0: never */
+	char error[256];       /* why it is down; empty when it is not */
+	/*
+	 * WAL positions, for reads on replicas (replica.h). The primary's is
+	 * pg_current_wal_insert_lsn(), a replica's pg_last_wal_replay_lsn(),
+	 * as of a query sent at lsn_at_us (CLOCK_MONOTONIC, µs): whatever the
+	 * primary had committed before then is at or below its lsn. 0: not
+	 * known.
+	 */
+	uint64_t lsn;
+	uint64_t lsn_at_us;
+	int64_t lag_bytes; /* replicas: WAL its primary has that it has not replayed; -1 unknown */
+	int64_t lag_ms;    /* replicas: how long ago its primary had WAL it lacks; -1 unknown */
+	socklen_t addrlen; /* 0: the host name is not resolved (yet) */
 	struct sockaddr_storage addr; /* host and port, resolved off the worker loops */
 } node_state_t;
 
