@@ -30,6 +30,7 @@
 #include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/relay.h"
+#include "proxy/replica.h"
 #include "proxy/routejob.h"
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
@@ -86,12 +87,20 @@ static void frontend_closing(client_t *c)
 	move_free(c);
 	fanout_free(c);
 	routejob_forget(c);
+	replica_client_free(c);
 }
 
 /* Its memory goes: what the extended protocol keeps for it too. */
 static void frontend_freeing(client_t *c)
 {
 	extended_fan_portal_free(c);
+	replica_client_free(c);
+}
+
+static void frontend_statement_ended(client_t *c, server_t *s)
+{
+	if (!c->closing)
+		replica_statement_ended(c, s);
 }
 
 static const client_ops_t frontend_ops = {
@@ -107,6 +116,7 @@ static const client_ops_t frontend_ops = {
     .pool_released = session_unlinked,
     .pool_failed = login_connect_failed,
     .server_lost = frontend_server_lost,
+    .statement_ended = frontend_statement_ended,
 };
 
 /* ---- life cycle ---- */
@@ -130,6 +140,7 @@ void client_accept(worker_t *w, int fd)
 	c->state = CL_LOGIN;
 	c->login_step = LOGIN_STARTUP;
 	c->accepted_at = time(NULL);
+	c->replica_reads = -1;
 	TAILQ_INSERT_TAIL(&w->login_clients, c, link);
 	w->n_clients++;
 	if (sbuf_accept(&c->sb, &w->loop, fd, client_read_cb, client_write_cb, client_event_cb, c) <
@@ -421,6 +432,15 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 	if (!c->have_plan) {
 		if (c->route_job != NULL)
 			return STEP_WAIT;
+		const char *word = sql;
+
+		while (*word == ' ' || *word == '\t' || *word == '\n' || *word == '\r')
+			word++;
+		if ((*word | 0x20) == 's' || (*word | 0x20) == 'r') {
+			r = replica_command(c, sql, in, total);
+			if (r != -2)
+				return r;
+		}
 		if (total > ROUTEJOB_MIN_LEN &&
 		    total - 6 <= context_cfg(c->worker)->max_route_size &&
 		    routejob_start(c, sql, total - 6) == 0)
@@ -511,7 +531,9 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 				return STEP_FAIL;
 			}
 		}
-		r = forward_use_shard(c, shard);
+		r = forward_use_node(
+		    c, shard,
+		    p->cursor_op == ROUTE_CURSOR_NONE ? replica_for_read(c, p, shard) : NULL);
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
 		cursor_ran(c, p);

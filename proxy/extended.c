@@ -22,6 +22,7 @@
 #include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
+#include "proxy/replica.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/tx.h"
@@ -703,6 +704,38 @@ int extended_leave_batch(client_t *c, int shard)
 	return server_send(s, sync, sizeof(sync));
 }
 
+/*
+ * Whether the batch ends right after this Bind (total bytes at the head of
+ * in): what follows, already received, is at most a Describe, its Execute
+ * and the Sync. Only such a batch may read on a replica: a later statement
+ * of a longer one could need the primary of the same shard while the
+ * replica's server is held until the Sync.
+ */
+static bool bind_ends_batch(struct evbuffer *in, size_t total)
+{
+	size_t len = evbuffer_get_length(in), at = total;
+	const uint8_t *buf;
+	static const char order[] = "DES";
+	int step = 0;
+
+	if (len > total + 1024 || (buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
+		return false;
+	while (at + 5 <= len) {
+		uint32_t n = (uint32_t)buf[at + 1] << 24 | (uint32_t)buf[at + 2] << 16 |
+		             (uint32_t)buf[at + 3] << 8 | buf[at + 4];
+
+		while (order[step] != '\0' && order[step] != (char)buf[at])
+			step++;
+		if (order[step] == '\0' || n < 4 || at + 1 + n > len)
+			return false;
+		if (buf[at] == 'S')
+			return true;
+		at += 1 + n;
+		step++;
+	}
+	return false;
+}
+
 /* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
 int extended_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
 {
@@ -834,7 +867,12 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	if (r != 0)
 		return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
 	session_note_writes(c, p); /* in the transaction leaving may have opened */
-	r = forward_use_shard(c, shard);
+	r = forward_use_node(c, shard,
+	                     p->steps[0].kind == ROUTE_STEP_ONE &&
+	                             p->cursor_op == ROUTE_CURSOR_NONE && c->server == NULL &&
+	                             bind_ends_batch(in, total)
+	                         ? replica_for_read(c, p, shard)
+	                         : NULL);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	cursor_ran(c, p);

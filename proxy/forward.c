@@ -355,14 +355,18 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	return evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
 }
 
-/* Get a server of `shard` into c->links: 1 now, 0 later (the client is resumed), -1 failed. */
-static int acquire(client_t *c, int shard)
+/*
+ * Get a server of `shard` (of node, a replica; NULL: its primary) into
+ * c->links: 1 now, 0 later (the client is resumed), -1 failed.
+ */
+static int acquire(client_t *c, int shard, const node_t *node)
 {
 	pool_t *p;
 
 	if (session_link(c, shard) != NULL)
 		return 1;
-	p = pool_get(c->worker, shard, c->database, c->user);
+	p = node != NULL ? pool_get_node(c->worker, node, c->database, c->user)
+	                 : pool_get(c->worker, shard, c->database, c->user);
 	if (p == NULL) {
 		session_fail_status(c, PX_NOMEM);
 		return -1;
@@ -372,24 +376,36 @@ static int acquire(client_t *c, int shard)
 	return c->closing ? -1 : 0;
 }
 
-/* Make c->server the link to `shard`. The link it leaves stays held (parked) when the
- * transaction or a pin needs it; an idle one in autocommit was released already. */
 int forward_use_shard(client_t *c, int shard)
+{
+	return forward_use_node(c, shard, NULL);
+}
+
+/* Whether s, a server of the shard, may run what was meant for node (NULL: the primary). */
+static bool serves(const server_t *s, const node_t *node)
+{
+	return s->pool->role == NODE_PRIMARY ||
+	       (node != NULL && s->pool->role == node->role && s->pool->node_id == node->id);
+}
+
+int forward_use_node(client_t *c, int shard, const node_t *node)
 {
 	server_t *cur = c->server, *s;
 	int r;
 
-	if (cur != NULL && cur->pool->shard == shard)
+	if (cur != NULL && cur->pool->shard == shard && serves(cur, node))
 		return 1;
 	if (cur != NULL && (cur->pending.count > 0 || cur->syncing_params || cur->unsynced))
 		return 0; /* it answers first; its ReadyForQuery resumes the client */
-	c->server = NULL;
 	s = session_link(c, shard);
+	if (s != NULL && !serves(s, node))
+		return 0; /* a replica's read ends first; its ReadyForQuery releases it */
+	c->server = NULL;
 	if (s != NULL) {
 		c->server = s;
 		return 1;
 	}
-	r = acquire(c, shard);
+	r = acquire(c, shard, node);
 	if (r == 1)
 		c->server = session_link(c, shard);
 	return r;
@@ -432,7 +448,7 @@ int forward_gather_links(client_t *c, const shard_set_t *want)
 
 		if (!shard_set_has(want, i))
 			continue;
-		r = acquire(c, i);
+		r = acquire(c, i, NULL);
 		if (r != 1)
 			return r;
 	}

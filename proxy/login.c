@@ -20,6 +20,7 @@
 #include "proxy/log.h"
 #include "proxy/params.h"
 #include "proxy/pool.h"
+#include "proxy/replica.h"
 #include "proxy/sbuf.h"
 #include "proxy/session.h"
 #include "proxy/status.h"
@@ -343,6 +344,15 @@ static void handle_startup(client_t *c, const uint8_t *pkt, size_t len)
 	if (c->user == NULL || c->database == NULL) {
 		session_fail_status(c, PX_NOMEM);
 		return;
+	}
+	for (int i = 0; i < st.n_params; i++) {
+		const char *why;
+
+		if (replica_startup_param(c, st.params[i].name, st.params[i].value, &why) &&
+		    why != NULL) {
+			session_fail(c, "FATAL", "22023", "pgshard: %s", why);
+			return;
+		}
 	}
 	if (params_from_startup(&c->startup_params, &st, err, sizeof(err)) < 0) {
 		session_fail(c, "FATAL", "08P01", "pgshard: %s", err);

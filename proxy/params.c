@@ -220,6 +220,9 @@ int params_from_startup(param_list_t *l, const wire_startup_t *s, char *err, siz
 			continue;
 		if (strncmp(name, "_pq_.", 5) == 0)
 			continue; /* protocol options: answered by NegotiateProtocolVersion */
+		if (strcmp(name, "pgshard.causal_token") == 0 ||
+		    strcmp(name, "pgshard.replica_reads") == 0)
+			continue; /* pgshard's own (replica.c) */
 		if (strcmp(name, "replication") == 0) {
 			if (strcmp(value, "false") == 0 || strcmp(value, "off") == 0 ||
 			    strcmp(value, "0") == 0 || strcmp(value, "no") == 0)

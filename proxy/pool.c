@@ -43,8 +43,7 @@ static int pool_max_servers(const worker_t *w)
 
 /*
  * The node for (shard, role) in the worker's config: the primary, or the
- * first replica not known to be down. Nothing asks for a replica yet;
- * choosing among them by lag and load is the replica-read issue's.
+ * first replica not known to be down (reads choose theirs: replica.c).
  */
 static const node_t *pick_node(const worker_t *w, int shard, node_role_t role)
 {
@@ -70,14 +69,22 @@ pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user)
 pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
                       const char *user)
 {
+	return pool_get_node(w, pick_node(w, shard, role), dbname, user);
+}
+
+pool_t *pool_get_node(worker_t *w, const node_t *node, const char *dbname, const char *user)
+{
 	const cfg_t *cfg = context_cfg(w);
-	const node_t *node = pick_node(w, shard, role);
 	const cfg_user_t *u;
 	const char *db, *usr, *pw = NULL;
+	int shard;
+	node_role_t role;
 	pool_t *p;
 
 	if (node == NULL)
 		return NULL;
+	shard = node->shard;
+	role = node->role;
 	db = node->dbname ? node->dbname : dbname;
 	usr = node->user ? node->user : user;
 	if (node->password != NULL) {

@@ -11,6 +11,8 @@
 pool_t *pool_get_role(worker_t *w, int shard, node_role_t role, const char *dbname,
                       const char *user);
 pool_t *pool_get(worker_t *w, int shard, const char *dbname, const char *user); /* primary */
+/* The pool of node (of the worker's config's node table); NULL: no node, or out of memory. */
+pool_t *pool_get_node(worker_t *w, const node_t *node, const char *dbname, const char *user);
 /* Give the client a server now (returns 1), or queue it (returns 0). -1: cannot. */
 int pool_acquire(pool_t *p, client_t *c);
 /* The client is done with its server (idle, no transaction). */

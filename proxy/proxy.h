@@ -186,6 +186,7 @@ typedef struct client_ops {
 	                    size_t error_len); /* no server could be had */
 	/* from a linked server connection (server.c) */
 	void (*server_lost)(client_t *c, server_t *s, const char *why);
+	void (*statement_ended)(client_t *c, server_t *s); /* its ReadyForQuery came */
 } client_ops_t;
 
 /* What a step of the message loop did: consumed the message, wait, or failed. */
@@ -277,6 +278,14 @@ struct client {
 	bool too_many;   /* over max_clients: refused at its startup packet */
 	bool admin;      /* a client of the admin console (admin.c): never gets a server */
 	bool admin_busy; /* the workers are answering its last command */
+
+	/* reads on replicas (replica.c) */
+	int replica_reads;     /* the session's pgshard.replica_reads; -1: the config's */
+	struct causal *causal; /* by shard: what it has seen (causal.h) */
+	int n_causal;
+	const nodes_table_t *causal_nodes; /* the node table its node ids are of */
+	struct event *token_ev;            /* retries SHOW pgshard.causal_token */
+	uint64_t token_wait_us;            /* since when it waits */
 };
 
 TAILQ_HEAD(client_list, client);
@@ -412,6 +421,9 @@ struct worker {
 	txmap_t txsnap;           /* the next snapshot, built on the janitor tick */
 	struct event *txwatch_ev; /* made active when a victim is posted */
 	uint64_t next_dist_id;    /* numbers its distributed transactions */
+
+	uint64_t replica_rr;           /* round robin over replicas (replica.c) */
+	uint64_t replica_reads_served; /* statements its clients ran on replicas */
 };
 
 #endif

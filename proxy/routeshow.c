@@ -41,6 +41,24 @@ static void print_shards(FILE *f, const shard_set_t *set)
 }
 
 /* A plan's steps for people: "step N: what" lines. */
+/* Whether a replica may run it, and why not. */
+static void show_replica(FILE *f, const cfg_t *cfg, const route_plan_t *plan)
+{
+	const char *no = NULL;
+
+	if (!plan->replica_ok)
+		no = "the primary runs it (not one SELECT that cannot write or lock)";
+	else if (plan->n_steps != 1 || plan->steps[0].kind != ROUTE_STEP_ONE)
+		no = "the primaries run it (replicas serve reads of one shard)";
+	else if (cfg->replica_reads == CFG_REPLICA_READS_OFF)
+		no = "the primary runs it (replica_reads = off; it is a read a replica could run)";
+	if (no != NULL)
+		fprintf(f, "replica:   no: %s\n", no);
+	else
+		fprintf(f, "replica:   yes: a replica that has replayed the session's writes and "
+		           "reads, else the primary\n");
+}
+
 static void show_steps(FILE *f, const route_plan_t *plan)
 {
 	for (int i = 0; i < plan->n_steps; i++) {
@@ -188,6 +206,8 @@ int routeshow_print(FILE *f, const cfg_t *cfg, char *const *sqls, int n)
 		if (plan.kind != ROUTE_REFUSE && plan.merge != ROUTE_MERGE_NONE)
 			fprintf(f, "merge:     %s\n", merge_text(plan.merge));
 		show_steps(f, &plan);
+		if (plan.kind != ROUTE_REFUSE)
+			show_replica(f, ctx.cfg, &plan);
 		switch (route_plan_commit(&plan)) {
 		case ROUTE_COMMIT_NONE:
 			break;

@@ -118,6 +118,8 @@ void server_note_ready(server_t *s, char status)
 	pending_queue_t *q = &s->pending;
 
 	s->tx_status = status;
+	if (s->client != NULL && s->client->ops->statement_ended != NULL)
+		s->client->ops->statement_ended(s->client, s);
 	st->statements++;
 	if (status == 'I')
 		st->transactions++;

@@ -1,0 +1,51 @@
+/*
+ * replica.h — reads on replicas that never go back in time (replica.c).
+ *
+ * A statement the router marked replica_ok (one SELECT that cannot write or
+ * lock), of one shard, outside any transaction, in a session that is not
+ * pinned to its server, may run on one of the shard's replicas when
+ * replica_reads is on (in the config, or for the session with SET
+ * pgshard.replica_reads). The replica must be up, in recovery, within
+ * max_replica_lag and max_replica_lag_time of its primary, and have
+ * replayed what the session has written and read on that shard and what a
+ * causal token it presented says (causal.h). A session stays on the
+ * replica it read from while that one qualifies; a new one is chosen by
+ * replica_policy among those that qualify (with the primary among them
+ * when replica_reads = with_primary). Otherwise the primary serves it.
+ *
+ * A session's own commands: SET/RESET/SHOW pgshard.replica_reads and
+ * pgshard.causal_token, answered by the proxy (the token is also taken
+ * from a startup parameter of that name).
+ */
+#ifndef PGSHARD_PROXY_REPLICA_H
+#define PGSHARD_PROXY_REPLICA_H
+
+#include "proxy/proxy.h"
+
+/*
+ * Where the session's read of `shard` (plan p, a ONE step) may go: a
+ * replica's node in the worker's config, or NULL for the primary.
+ */
+const node_t *replica_for_read(client_t *c, const route_plan_t *p, int shard);
+
+/* A statement of c's ended on s (its ReadyForQuery): note what it saw or wrote. */
+void replica_statement_ended(client_t *c, server_t *s);
+
+/*
+ * A Query of c's that is a pgshard.* session command: answered (STEP_NEXT),
+ * STEP_WAIT (a causal token is not known yet: c is resumed), STEP_FAIL;
+ * -2 when sql is not one (it goes on to routing).
+ */
+int replica_command(client_t *c, const char *sql, struct evbuffer *in, size_t total);
+
+/*
+ * A startup parameter the proxy takes for itself (pgshard.causal_token,
+ * pgshard.replica_reads): true when it was one (it is not passed on to the
+ * servers); a bad value sets *error (static text).
+ */
+bool replica_startup_param(client_t *c, const char *name, const char *value, const char **error);
+
+/* The session ends: its positions go. */
+void replica_client_free(client_t *c);
+
+#endif
