@@ -35,8 +35,8 @@ typedef enum cfg_map_kind {
 
 /* Where reads that cannot write may go (DESIGN.md: replicas). */
 typedef enum cfg_replica_reads {
-	CFG_REPLICA_READS_OFF,          /* every statement to the shard's primary */
-	CFG_REPLICA_READS_ON,           /* reads to replicas that are fresh enough for the session */
+	CFG_REPLICA_READS_OFF, /* every statement to the shard's primary */
+	CFG_REPLICA_READS_ON,  /* reads to replicas that are fresh enough for the session */
 	CFG_REPLICA_READS_WITH_PRIMARY, /* the same, with the primary as one more read node */
 } cfg_replica_reads_t;
 
@@ -116,18 +116,20 @@ typedef struct cfg {
 	size_t merge_memory;     /* rows held to merge one statement on several shards, bytes */
 	int server_connect_timeout_ms;
 	int server_idle_timeout_s;
-	int login_timeout_s;          /* from accept to the end of authentication */
-	int health_check_interval_ms; /* the control thread checks every node this often */
-	int recovery_interval_ms;     /* two-phase commit recovery runs this often */
-	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
+	int login_timeout_s;    /* from accept to the end of authentication */
+	int shutdown_timeout_s; /* SIGTERM: how long open transactions may take to finish */
+	int log_min_duration_statement_ms; /* statements that take this long are logged; -1: off */
+	int health_check_interval_ms;      /* the control thread checks every node this often */
+	int recovery_interval_ms;          /* two-phase commit recovery runs this often */
+	int recovery_grace_ms; /* prepared transactions younger than this are left alone */
 	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
 	                          each shard commits on its own, faster, and not all or nothing */
-	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
-	cfg_names_t admin_users;  /* may log in to the admin console (database pgshard) */
-	int replica_reads;        /* cfg_replica_reads_t */
-	int replica_policy;       /* cfg_replica_policy_t */
-	size_t max_replica_lag;   /* a replica further behind its primary (bytes of WAL) gets no
-	                             reads */
+	int deadlock_interval_ms;    /* distributed deadlock detection runs this often; 0: off */
+	cfg_names_t admin_users;     /* may log in to the admin console (database pgshard) */
+	int replica_reads;           /* cfg_replica_reads_t */
+	int replica_policy;          /* cfg_replica_policy_t */
+	size_t max_replica_lag;      /* a replica further behind its primary (bytes of WAL) gets no
+	                                reads */
 	int max_replica_lag_time_ms; /* nor one that lacks WAL its primary had this long ago */
 	int replica_check_interval_ms; /* with replica_reads: positions polled this often */
 	cfg_names_t writing_functions; /* functions that write or lock (besides the built-in

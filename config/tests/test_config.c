@@ -154,6 +154,8 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->shutdown_timeout_s, 30);
+	assert_int_equal(cfg->log_min_duration_statement_ms, -1);
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
@@ -244,6 +246,8 @@ static void test_minimal_config_gets_documented_defaults(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
+	assert_int_equal(cfg->shutdown_timeout_s, 30);
+	assert_int_equal(cfg->log_min_duration_statement_ms, -1);
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
@@ -276,6 +280,8 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "server_connect_timeout = 250\n"
 	                  "server_idle_timeout = 30\n"
 	                  "login_timeout = 7\n"
+	                  "shutdown_timeout = 3\n"
+	                  "log_min_duration_statement = 100\n"
 	                  "health_check_interval = 250\n"
 	                  "recovery_interval = 700\n"
 	                  "recovery_grace = 0\n"
@@ -292,6 +298,8 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->server_connect_timeout_ms, 250);
 	assert_int_equal(cfg->server_idle_timeout_s, 30);
 	assert_int_equal(cfg->login_timeout_s, 7);
+	assert_int_equal(cfg->shutdown_timeout_s, 3);
+	assert_int_equal(cfg->log_min_duration_statement_ms, 100);
 	assert_int_equal(cfg->health_check_interval_ms, 250);
 	assert_int_equal(cfg->recovery_interval_ms, 700);
 	assert_int_equal(cfg->recovery_grace_ms, 0);
@@ -647,13 +655,15 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 			assert_string_equal(buf, "1");
 		if (strcmp(name, "replica_reads") == 0 && ++found)
 			assert_string_equal(buf, "on");
+		if (strcmp(name, "log_min_duration_statement") == 0 && ++found)
+			assert_string_equal(buf, "-1");
 		if (strcmp(name, "method") == 0 && ++found) {
 			assert_string_equal(section, "auth");
 			assert_string_equal(buf, "trust");
 		}
 	}
-	assert_int_equal(found, 8);
-	assert_int_equal(i, 25);
+	assert_int_equal(found, 9);
+	assert_int_equal(i, 27);
 	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
 	cfg_free(cfg);
 }
@@ -734,7 +744,8 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
-	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit, "
+	           "shutdown_timeout, log_min_duration_statement, health_check_interval, "
+	           "recovery_interval, recovery_grace, two_phase_commit, "
 	           "deadlock_interval, admin_users, replica_reads, replica_policy, "
 	           "max_replica_lag, max_replica_lag_time, replica_check_interval, "
 	           "writing_functions)");
@@ -843,6 +854,31 @@ static void test_deadlock_interval_is_milliseconds_up_to_an_hour_and_0_is_off(vo
 	           "pgshard.ini:2:", "'1s' is not an integer");
 	cfg_t *cfg = load("[proxy]\ndeadlock_interval = 0\n" SHARD0);
 	assert_int_equal(cfg->deadlock_interval_ms, 0);
+	cfg_free(cfg);
+}
+
+static void test_shutdown_timeout_is_seconds_up_to_an_hour_and_0_is_at_once(void **state)
+{
+	LOAD_ERROR("[proxy]\nshutdown_timeout = -1\n" SHARD0,
+	           "pgshard.ini:2: [proxy] shutdown_timeout: -1 is out of range (expected seconds "
+	           "from 0 to 3600)");
+	LOAD_ERROR("[proxy]\nshutdown_timeout = 30s\n" SHARD0,
+	           "pgshard.ini:2:", "'30s' is not an integer");
+	cfg_t *cfg = load("[proxy]\nshutdown_timeout = 0\n" SHARD0);
+	assert_int_equal(cfg->shutdown_timeout_s, 0);
+	cfg_free(cfg);
+}
+
+static void test_log_min_duration_statement_is_milliseconds_and_minus_1_is_off(void **state)
+{
+	LOAD_ERROR(
+	    "[proxy]\nlog_min_duration_statement = -2\n" SHARD0,
+	    "pgshard.ini:2: [proxy] log_min_duration_statement: -2 is out of range (expected "
+	    "milliseconds (-1: off) from -1 to 86400000)");
+	LOAD_ERROR("[proxy]\nlog_min_duration_statement = 1s\n" SHARD0,
+	           "pgshard.ini:2:", "'1s' is not an integer");
+	cfg_t *cfg = load("[proxy]\nlog_min_duration_statement = 0\n" SHARD0);
+	assert_int_equal(cfg->log_min_duration_statement_ms, 0);
 	cfg_free(cfg);
 }
 
@@ -1161,6 +1197,8 @@ int main(void)
 	    cmocka_unit_test(test_health_check_interval_is_milliseconds_from_10_to_an_hour),
 	    cmocka_unit_test(test_recovery_interval_is_milliseconds_from_10_to_an_hour),
 	    cmocka_unit_test(test_deadlock_interval_is_milliseconds_up_to_an_hour_and_0_is_off),
+	    cmocka_unit_test(test_shutdown_timeout_is_seconds_up_to_an_hour_and_0_is_at_once),
+	    cmocka_unit_test(test_log_min_duration_statement_is_milliseconds_and_minus_1_is_off),
 	    cmocka_unit_test(test_recovery_grace_is_milliseconds_from_0_to_an_hour),
 	    cmocka_unit_test(test_listen_accepts_bracketed_ipv6),
 	    cmocka_unit_test(test_max_message_size_takes_postgres_memory_units),
