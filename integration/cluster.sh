@@ -426,6 +426,7 @@ cmd_start() {
 		echo "workers = $workers"
 		echo "pool_size = $pool_size"
 		echo "default_shard = 0"
+		echo "shutdown_timeout = 3 ; seconds SIGTERM waits for open transactions: tests tear down fast"
 		echo
 		echo "[auth]"
 		echo "method = $auth"

@@ -3,8 +3,8 @@
  * the config names in admin_users talks to the proxy itself, over the
  * simple query protocol, as PgBouncer's `pgbouncer` database works:
  * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, TRANSACTIONS, CONFIG,
- * ROUTE <sql>, VERSION; RELOAD, SHUTDOWN. Results are one row per object,
- * with plain column names.
+ * ROUTE <sql>, VERSION, STATE; RELOAD, PAUSE, RESUME (lifecycle.c), SHUTDOWN. Results are one row
+ * per object, with plain column names.
  *
  * What the workers own (clients, pools, servers, the counters in their
  * pools) is read on each worker's own thread: a SHOW of it is a job posted
@@ -30,6 +30,7 @@
 #include "proxy/admincmd.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
+#include "proxy/lifecycle.h"
 #include "proxy/log.h"
 #include "proxy/pool.h"
 #include "proxy/recovery.h"
@@ -801,6 +802,22 @@ static void show_version(client_t *c)
 	table_free(&t);
 }
 
+/* Running, pausing, paused or shutting down (lifecycle.c), and who waits. */
+static void show_state(client_t *c)
+{
+	static const column_t cols[] = {
+	    {"state", OID_TEXT}, {"busy", OID_INT8}, {"held", OID_INT8}};
+	table_t t = {.ncols = NCOLS(cols)};
+	lifecycle_state_t st;
+	cellbuf_t cb = {.n = 0};
+
+	lifecycle_state(&st);
+	table_add(&t, (const char *const[]){st.state, fmt_cell(&cb, "%d", st.busy),
+	                                    fmt_cell(&cb, "%d", st.held)});
+	reply_table(c, cols, &t);
+	table_free(&t);
+}
+
 /* What `pgshard --route` prints, a row per line: "label: text" as (item, value). */
 static void show_route(client_t *c, const char *sql, size_t len)
 {
@@ -878,6 +895,9 @@ static int run_query(client_t *c, const char *sql)
 	case ADMIN_SHOW_ROUTE:
 		show_route(c, cmd.arg, cmd.arg_len);
 		return STEP_NEXT;
+	case ADMIN_SHOW_STATE:
+		show_state(c);
+		return STEP_NEXT;
 	case ADMIN_SHOW_POOLS:
 	case ADMIN_SHOW_CLIENTS:
 	case ADMIN_SHOW_SERVERS:
@@ -891,22 +911,21 @@ static int run_query(client_t *c, const char *sql)
 		signal_self(c, SIGTERM, "SHUTDOWN");
 		return STEP_NEXT;
 	case ADMIN_PAUSE:
+		return lifecycle_pause(c);
 	case ADMIN_RESUME:
-		reply_error(c, "0A000", "pgshard: %s is not supported by the admin console yet",
-		            cmd.kind == ADMIN_PAUSE ? "PAUSE" : "RESUME");
-		return STEP_NEXT;
+		return lifecycle_resume(c);
 	case ADMIN_SHOW_UNKNOWN:
 		reply_error(
 		    c, "0A000",
 		    "pgshard: unknown SHOW \"%.*s\" (the admin console shows SHARDS, POOLS, "
-		    "CLIENTS, SERVERS, STATS, TRANSACTIONS, RECOVERY, CONFIG, ROUTE <statement> or "
-		    "VERSION)",
+		    "CLIENTS, SERVERS, STATS, TRANSACTIONS, RECOVERY, CONFIG, ROUTE <statement>, "
+		    "VERSION or STATE)",
 		    (int)(cmd.word_len > 64 ? 64 : cmd.word_len), cmd.word);
 		return STEP_NEXT;
 	case ADMIN_UNKNOWN:
 		reply_error(c, "0A000",
 		            "pgshard: unknown admin console command \"%.*s\" (expected SHOW ..., "
-		            "RELOAD or SHUTDOWN)",
+		            "RELOAD, PAUSE, RESUME or SHUTDOWN)",
 		            (int)(cmd.word_len > 64 ? 64 : cmd.word_len), cmd.word);
 		return STEP_NEXT;
 	}

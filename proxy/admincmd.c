@@ -41,7 +41,7 @@ void admincmd_parse(const char *sql, admin_cmd_t *out)
 	        {"clients", ADMIN_SHOW_CLIENTS},   {"servers", ADMIN_SHOW_SERVERS},
 	        {"stats", ADMIN_SHOW_STATS},       {"transactions", ADMIN_SHOW_TRANSACTIONS},
 	        {"recovery", ADMIN_SHOW_RECOVERY}, {"config", ADMIN_SHOW_CONFIG},
-	        {"version", ADMIN_SHOW_VERSION},
+	        {"version", ADMIN_SHOW_VERSION},   {"state", ADMIN_SHOW_STATE},
 	    },
 	  verbs[] = {
 	      {"reload", ADMIN_RELOAD},

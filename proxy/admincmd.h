@@ -22,6 +22,7 @@ typedef enum admin_cmd_kind {
 	ADMIN_SHOW_CONFIG,
 	ADMIN_SHOW_ROUTE, /* arg: the statement */
 	ADMIN_SHOW_VERSION,
+	ADMIN_SHOW_STATE,
 	ADMIN_RELOAD,
 	ADMIN_PAUSE,
 	ADMIN_RESUME,

@@ -26,6 +26,7 @@
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
 #include "proxy/inscols.h"
+#include "proxy/lifecycle.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
@@ -727,6 +728,8 @@ static void process_messages(client_t *c)
 			session_close(c);
 			return;
 		}
+		if (lifecycle_stops(c))
+			break; /* held until RESUME, or closing: pgshard shuts down */
 		rc = route_message(c, type, in, total);
 		if (rc == STEP_WAIT)
 			break;

@@ -1,7 +1,9 @@
 /*
  * main.c — pgshard's entry point: load the config, start the workers and
- * the control thread, and handle signals (SIGHUP reloads the config,
- * SIGINT/SIGTERM stop).
+ * the control thread, and handle signals: SIGHUP reloads the config, SIGTERM
+ * shuts down gracefully (lifecycle.c: no new connections, open transactions
+ * finish, up to shutdown_timeout), SIGINT exits at once (every connection
+ * closed now; PostgreSQL rolls back what was not committed).
  */
 #include <event2/thread.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 #include "proxy/cancel.h"
 #include "proxy/context.h"
 #include "proxy/control.h"
+#include "proxy/lifecycle.h"
 #include "proxy/log.h"
 #include "proxy/routeshow.h"
 #include "proxy/verify.h"
@@ -83,7 +86,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		reload();
 		return;
 	}
-	log_info("received signal %d, shutting down", (int)sig);
+	if (sig == SIGTERM) {
+		if (!lifecycle_shutdown(base, current->cfg->shutdown_timeout_s))
+			log_info("SIGTERM: already shutting down (SIGINT exits at once)");
+		return;
+	}
+	log_info("SIGINT: exiting now, closing every connection");
 	event_base_loopexit(base, NULL);
 }
 
@@ -191,7 +199,7 @@ int main(int argc, char **argv)
 	evthread_use_pthreads();
 	current = context_cfg_ref_new(cfg);
 	if (current == NULL || cancel_init(cfg->workers) < 0 || admin_init(cfg->workers) < 0 ||
-	    control_init(current) < 0)
+	    lifecycle_init(cfg->workers) < 0 || control_init(current) < 0)
 		return 1;
 
 	g_n_workers = cfg->workers;
@@ -222,6 +230,7 @@ int main(int argc, char **argv)
 		event_base_dispatch(base);
 		for (int i = 0; i < 3; i++)
 			event_free(sigs[i]);
+		lifecycle_shutdown_end();
 	}
 	control_stop(); /* first: it posts to the workers */
 	for (int i = 0; i < started; i++)
@@ -233,6 +242,7 @@ int main(int argc, char **argv)
 	free(g_workers);
 	cancel_free();
 	adminbox_free();
+	lifecycle_free();
 	context_cfg_ref_put(current);
 	libevent_global_shutdown();
 	return rc;

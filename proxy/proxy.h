@@ -278,6 +278,8 @@ struct client {
 	bool too_many;   /* over max_clients: refused at its startup packet */
 	bool admin;      /* a client of the admin console (admin.c): never gets a server */
 	bool admin_busy; /* the workers are answering its last command */
+	bool pause_wait; /* a console client whose PAUSE waits for transactions to end */
+	bool held;       /* between transactions while paused: not read until RESUME */
 
 	/* reads on replicas (replica.c) */
 	int replica_reads;     /* the session's pgshard.replica_reads; -1: the config's */

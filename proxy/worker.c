@@ -25,6 +25,7 @@
 #include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/gather.h"
+#include "proxy/lifecycle.h"
 #include "proxy/log.h"
 #include "proxy/login.h"
 #include "proxy/nodes.h"
@@ -182,7 +183,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
 	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0 ||
-	    adminbox_worker_start(w) < 0)
+	    adminbox_worker_start(w) < 0 || lifecycle_worker_start(w) < 0)
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -216,6 +217,7 @@ void worker_join(worker_t *w)
 
 	pthread_join(w->thread, NULL);
 	adminbox_worker_stop(w);
+	lifecycle_worker_stop(w);
 	/* the loop is over: tear everything down on this thread */
 	while ((c = TAILQ_FIRST(&w->login_clients)) != NULL)
 		session_close(c);

@@ -241,6 +241,7 @@ class Proxy:
             lines = f.read().splitlines()
         settings = dict(settings or {})
         settings["listen"] = "%s:%d" % (HOST, port)
+        settings.setdefault("shutdown_timeout", "3")  # stop() waits 8 s for SIGTERM
         out, section = [], None
         for line in lines:
             m = re.match(r"^\[(.*)\]\s*$", line)

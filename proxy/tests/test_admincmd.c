@@ -32,6 +32,8 @@ static void test_show_commands_in_any_case_with_or_without_semicolon(void **stat
 	assert_int_equal(kind_of("SHOW RECOVERY"), ADMIN_SHOW_RECOVERY);
 	assert_int_equal(kind_of("SHOW CONFIG"), ADMIN_SHOW_CONFIG);
 	assert_int_equal(kind_of("SHOW VERSION"), ADMIN_SHOW_VERSION);
+	assert_int_equal(kind_of("show state;"), ADMIN_SHOW_STATE);
+	assert_int_equal(kind_of("SHOW STATE now"), ADMIN_SHOW_UNKNOWN);
 }
 
 static void test_verbs_stand_alone(void **state)
@@ -42,6 +44,7 @@ static void test_verbs_stand_alone(void **state)
 	assert_int_equal(kind_of("resume ;"), ADMIN_RESUME);
 	assert_int_equal(kind_of("SHUTDOWN"), ADMIN_SHUTDOWN);
 	assert_int_equal(kind_of("RELOAD now"), ADMIN_UNKNOWN);
+	assert_int_equal(kind_of("PAUSE app"), ADMIN_UNKNOWN); /* no per-database PAUSE */
 }
 
 static void test_empty_query_is_empty_not_unknown(void **state)
