@@ -9,6 +9,7 @@
  */
 #include "proxy/client.h"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "proxy/forward.h"
 #include "proxy/inscols.h"
 #include "proxy/lifecycle.h"
+#include "proxy/log.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
@@ -36,6 +38,7 @@
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/stmtlog.h"
 #include "proxy/status.h"
 #include "proxy/tx.h"
 #include "proxy/wire.h"
@@ -94,12 +97,14 @@ static void frontend_closing(client_t *c)
 /* Its memory goes: what the extended protocol keeps for it too. */
 static void frontend_freeing(client_t *c)
 {
+	stmtlog_free(c);
 	extended_fan_portal_free(c);
 	replica_client_free(c);
 }
 
 static void frontend_statement_ended(client_t *c, server_t *s)
 {
+	stmtlog_shard(c, s->pool->shard);
 	if (!c->closing)
 		replica_statement_ended(c, s);
 }
@@ -121,6 +126,18 @@ static const client_ops_t frontend_ops = {
 };
 
 /* ---- life cycle ---- */
+
+static void log_accepted(const client_t *c, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+		            NI_NUMERICHOST | NI_NUMERICSERV);
+	log_msg(LOG_INFO, c->id, 0, "connection accepted from %s port %s", host, port);
+}
 
 void client_accept(worker_t *w, int fd)
 {
@@ -152,6 +169,7 @@ void client_accept(worker_t *w, int fd)
 		return;
 	}
 
+	log_accepted(c, fd);
 	/* refused once its startup packet is in, like PostgreSQL: SSL and cancel go first */
 	if (w->n_clients > (cfg->max_clients + g_n_workers - 1) / g_n_workers)
 		c->too_many = true;
@@ -730,6 +748,7 @@ static void process_messages(client_t *c)
 		}
 		if (lifecycle_stops(c))
 			break; /* held until RESUME, or closing: pgshard shuts down */
+		stmtlog_begin(c, type, in, total);
 		rc = route_message(c, type, in, total);
 		if (rc == STEP_WAIT)
 			break;

@@ -488,7 +488,7 @@ void commit_reply(client_t *c, server_t *s)
 		case 'E': {
 			const char *code = wire_error_field(msg + 5, total - 5, 'C');
 
-			server_note_error(s);
+			server_note_error(s, msg + 5, total - 5);
 			/* COMMIT PREPARED of a transaction that recovery finished already */
 			if (k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0)
 				break;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -18,7 +19,7 @@ static const char *const level_names[] = {"ERROR", "WARNING", "LOG", "DEBUG"};
 
 void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const char *fmt, ...)
 {
-	char line[1024], stamp[32], ids[64] = "";
+	char line[2048], stamp[32], ids[64] = "";
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -57,4 +58,25 @@ void log_one_line(char *dst, size_t size, const char *src)
 		dst[n++] = *src;
 	}
 	dst[n] = '\0';
+}
+
+void log_statement_text(char *dst, size_t size, const char *sql, size_t max)
+{
+	size_t n;
+
+	if (size < 4) {
+		if (size > 0)
+			dst[0] = '\0';
+		return;
+	}
+	if (max + 4 > size)
+		max = size - 4;
+	log_one_line(dst, max + 2, sql); /* one byte more than max: says whether it was cut */
+	n = strlen(dst);
+	if (n <= max)
+		return;
+	n = max;
+	while (n > 0 && ((unsigned char)dst[n] & 0xC0) == 0x80)
+		n--; /* dst[n] continues a UTF-8 character: cut before the character */
+	memcpy(dst + n, "...", 4);
 }

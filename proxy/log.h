@@ -27,6 +27,13 @@ void log_msg(log_level_t level, uint64_t client_id, uint64_t server_id, const ch
  */
 void log_one_line(char *dst, size_t size, const char *src);
 
+/*
+ * A statement's text for a log line: on one line (log_one_line), at most
+ * max bytes of it (cut before a UTF-8 character, never inside one), with
+ * "..." after it when it was cut. dst holds size bytes: max + 4 is enough.
+ */
+void log_statement_text(char *dst, size_t size, const char *sql, size_t max);
+
 #define log_error(...) log_msg(LOG_ERROR, 0, 0, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARNING, 0, 0, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, 0, 0, __VA_ARGS__)

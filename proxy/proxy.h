@@ -275,11 +275,12 @@ struct client {
 	bool in_process;        /* process_messages is on the stack */
 	bool skip_until_sync;   /* the proxy answered an error; drop messages until Sync */
 	bool wait_server_drain;
-	bool too_many;   /* over max_clients: refused at its startup packet */
-	bool admin;      /* a client of the admin console (admin.c): never gets a server */
-	bool admin_busy; /* the workers are answering its last command */
-	bool pause_wait; /* a console client whose PAUSE waits for transactions to end */
-	bool held;       /* between transactions while paused: not read until RESUME */
+	bool too_many;           /* over max_clients: refused at its startup packet */
+	bool admin;              /* a client of the admin console (admin.c): never gets a server */
+	bool admin_busy;         /* the workers are answering its last command */
+	bool pause_wait;         /* a console client whose PAUSE waits for transactions to end */
+	bool held;               /* between transactions while paused: not read until RESUME */
+	struct stmtlog *stmtlog; /* its statement's start, for log_min_duration_statement */
 
 	/* reads on replicas (replica.c) */
 	int replica_reads;     /* the session's pgshard.replica_reads; -1: the config's */

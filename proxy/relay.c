@@ -33,6 +33,7 @@
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/stmtlog.h"
 #include "proxy/tx.h"
 #include "proxy/txwatch.h"
 #include "proxy/wire.h"
@@ -146,6 +147,15 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
 
 /* ---- the relay loop ---- */
 
+/* An ErrorResponse at the head of the server's input: counted and logged (server.c). */
+static void note_error(server_t *s, struct evbuffer *in, size_t total)
+{
+	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+	if (m != NULL)
+		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN);
+}
+
 void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
@@ -219,9 +229,11 @@ void relay_reply(client_t *c, server_t *s)
 			/* a statement of a batch: its ReadyForQuery is the batch's to answer */
 			batched = !swallow && c->batch != NULL;
 			evbuffer_drain(in, swallow || batched ? total : 0);
-			if (!swallow && !batched &&
-			    evbuffer_remove_buffer(in, out, total) != (int)total)
-				return;
+			if (!swallow && !batched) {
+				if (evbuffer_remove_buffer(in, out, total) != (int)total)
+					return;
+				stmtlog_end(c);
+			}
 			if (was_sync) {
 				uint8_t *err = s->sync_error;
 
@@ -254,7 +266,7 @@ void relay_reply(client_t *c, server_t *s)
 			continue;
 		}
 		case 'E':
-			server_note_error(s);
+			note_error(s, in, total);
 			if (c->n_pend_sets > 0)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {

@@ -132,9 +132,17 @@ void server_note_ready(server_t *s, char status)
 	}
 }
 
-void server_note_error(server_t *s)
+/* An ErrorResponse from s (its body): counted, and logged with its SQLSTATE. */
+void server_note_error(server_t *s, const uint8_t *body, size_t len)
 {
+	const char *code = wire_error_field(body, len, 'C');
+	const char *msg = wire_error_field(body, len, 'M');
+	const char *sev = wire_error_field(body, len, 'V');
+
 	s->pool->stats.errors++;
+	log_msg(LOG_INFO, s->client != NULL ? s->client->id : 0, s->id, "shard %d: %s %s: %s",
+	        s->pool->shard, sev != NULL ? sev : "ERROR", code != NULL ? code : "?????",
+	        msg != NULL ? msg : "");
 }
 
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,

@@ -20,7 +20,8 @@ void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
  */
 void server_swallowed_ready(server_t *s, uint64_t params_hash, char status);
 void server_note_ready(server_t *s, char status); /* any ReadyForQuery: counted (stats.h) */
-void server_note_error(server_t *s);              /* any ErrorResponse: counted */
+/* any ErrorResponse (its body): counted, and logged with its SQLSTATE */
+void server_note_error(server_t *s, const uint8_t *body, size_t len);
 /* Send a simple Query the proxy makes, noted in the pending queue as pend_msg/action. */
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
                  pending_action_t action);

@@ -27,6 +27,7 @@
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/status.h"
+#include "proxy/stmtlog.h"
 #include "proxy/tx.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
@@ -248,7 +249,9 @@ void session_close(client_t *c)
 
 	if (c->state == CL_CLOSED)
 		return;
-	log_msg(LOG_DEBUG, c->id, c->server ? c->server->id : 0, "client closed");
+	log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0,
+	        "disconnected: user=%s database=%s after %lld s", c->user ? c->user : "-",
+	        c->database ? c->database : "-", (long long)(time(NULL) - c->accepted_at));
 	c->closing = true;
 	if (c->close_ev != NULL) {
 		event_free(c->close_ev);
@@ -711,6 +714,8 @@ void session_emit(client_t *c, uint8_t reply, const char *str)
 
 		memcpy(sqlstate, str, 5);
 		sqlstate[5] = '\0';
+		log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0, "ERROR %s: %s", sqlstate,
+		        str + 5);
 		wire_put_error(b, "ERROR", sqlstate, str + 5);
 		break;
 	}
@@ -723,6 +728,7 @@ void session_emit(client_t *c, uint8_t reply, const char *str)
 		if (c->batch != NULL && session_batch_step_done(c))
 			return; /* the batch goes on */
 		wire_put_ready(b, session_tx_status(c));
+		stmtlog_end(c);
 		break;
 	default:
 		wire_put_empty(b, reply);

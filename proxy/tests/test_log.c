@@ -1,0 +1,70 @@
+/*
+ * test_log.c — the statement text a log line shows (log.c): one line, cut
+ * to a length, never inside a UTF-8 character, "..." when cut.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/log.h"
+
+static void test_short_statement_is_kept_whole_on_one_line(void **state)
+{
+	char out[64];
+
+	log_statement_text(out, sizeof(out), "select *\n  from t\twhere id = 1;\n", 40);
+	assert_string_equal(out, "select * from t where id = 1;");
+}
+
+static void test_long_statement_is_cut_with_dots(void **state)
+{
+	char out[16];
+
+	log_statement_text(out, sizeof(out), "select 1234567890", 10);
+	assert_string_equal(out, "select 123...");
+}
+
+static void test_statement_of_exactly_max_bytes_is_not_cut(void **state)
+{
+	char out[16];
+
+	log_statement_text(out, sizeof(out), "select 123", 10);
+	assert_string_equal(out, "select 123");
+	log_statement_text(out, sizeof(out), "select 123   \n", 10);
+	assert_string_equal(out, "select 123");
+}
+
+static void test_cut_never_splits_a_utf8_character(void **state)
+{
+	char out[16];
+
+	/* "select 'é'": é is two bytes at offsets 8 and 9; a cut at 9 would split it */
+	log_statement_text(out, sizeof(out), "select '\xc3\xa9'", 9);
+	assert_string_equal(out, "select '...");
+}
+
+static void test_max_is_bounded_by_the_buffer(void **state)
+{
+	char out[8];
+
+	log_statement_text(out, sizeof(out), "select 1 from somewhere", 1000);
+	assert_string_equal(out, "sele...");
+	log_statement_text(out, 3, "select", 1000);
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_short_statement_is_kept_whole_on_one_line),
+	    cmocka_unit_test(test_long_statement_is_cut_with_dots),
+	    cmocka_unit_test(test_statement_of_exactly_max_bytes_is_not_cut),
+	    cmocka_unit_test(test_cut_never_splits_a_utf8_character),
+	    cmocka_unit_test(test_max_is_bounded_by_the_buffer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
