@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "proxy/sbuf.h"
 #include "proxy/session.h"
 #include "proxy/tx.h"
 #include "proxy/wire.h"
@@ -233,8 +234,10 @@ static void apply(lc_worker_t *lw)
 	a = all_clients(w, &n);
 	if (a == NULL)
 		goto out; /* the next tick tries again */
-	if (lw->paused && !paused)
+	if (lw->paused && !paused) {
+		lw->paused = false; /* first: the released run their messages now */
 		release_held(lw, a, n);
+	}
 	lw->paused = paused;
 	for (int i = 0; i < n; i++) {
 		client_t *c = a[i];
@@ -262,6 +265,7 @@ out:
 		answer_waiters(lw);
 	if (lw->draining || (paused && (busy > 0 || lw->waiters > 0)) || a == NULL)
 		tick_start(lw);
+	sbuf_flush_all(&w->loop); /* the answers, errors and released statements written */
 }
 
 static void ev_cb(evutil_socket_t fd, short what, void *arg)
