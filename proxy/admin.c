@@ -174,6 +174,7 @@ static void reply_error(client_t *c, const char *sqlstate, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	log_msg(LOG_INFO, c->id, 0, "admin console: ERROR %s: %s", sqlstate, msg);
 	wire_buf_reset(b);
 	wire_put_error(b, "ERROR", sqlstate, msg);
 	send_ready(c, b);

@@ -120,6 +120,7 @@ static void answer(client_t *c, const char *tag, const char *sqlstate, const cha
 
 	wire_buf_reset(b);
 	if (sqlstate != NULL) {
+		log_msg(LOG_INFO, c->id, 0, "admin console: ERROR %s: %s", sqlstate, msg);
 		wire_put_error(b, "ERROR", sqlstate, msg);
 	} else {
 		wire_begin(b, 'C');
