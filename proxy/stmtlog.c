@@ -78,8 +78,8 @@ void stmtlog_begin(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 	struct stmtlog *l = c->stmtlog;
 	const uint8_t *msg;
 
-	if (l != NULL && l->active)
-		return;
+	if ((l != NULL && l->active) || c->admin)
+		return; /* the console answers without ReadyForQuery going through session.c */
 	if (context_cfg(c->worker)->log_min_duration_statement_ms < 0)
 		return;
 	if (l == NULL) {

@@ -314,6 +314,36 @@ def test_pause_waits_for_open_transaction_and_holds_new_statements():
         p.healthy()
 
 
+@test
+def test_resume_cancels_a_waiting_pause_and_sigterm_ends_a_pause():
+    with Console("lc_cancel") as p:
+        a, b = p.admin(), p.admin()
+        tx = rl.pg(p.port)
+        tx.autocommit = False
+        tx.cursor().execute("select 1")
+        pause = InThread(lambda: admin_try(a, "PAUSE"))
+        wait_for("PAUSE waiting", lambda: [r for r in show(b, "STATE")
+                                           if r["state"] == "pausing" and r["busy"] > 0])
+        eq(admin_try(b, "RESUME"), ("RESUME", None), "RESUME while PAUSE waits")
+        eq(pause.join(), (None, "57014"), "the waiting PAUSE is canceled")
+        eq(show(a, "STATE")[0]["state"], "running", "running again")
+        tx.commit()
+        # paused, a held client, then SIGTERM: the held client is closed, pgshard exits
+        eq(admin_try(a, "PAUSE"), ("PAUSE", None), "PAUSE with nothing open")
+        idle = rl.pg(p.port)
+        q = InThread(lambda: run_one(idle, "select 'held'"))
+        wait_for("the held client", lambda: show(b, "STATE")[0]["held"] >= 1)
+        p.proc.send_signal(signal.SIGTERM)
+        try:
+            q.join()
+            raise rl.Failure("a held statement ran during the shutdown")
+        except psycopg2.OperationalError:
+            pass
+        exited(p, 15)
+        for c in (a, b, tx, idle):
+            c.close()
+
+
 def run_one(conn, sql):
     cur = conn.cursor()
     cur.execute(sql)
