@@ -25,6 +25,7 @@
 #include "proxy/extended.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/hotkeys.h"
 #include "proxy/inscols.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
@@ -449,6 +450,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 			session_fail_status(c, PX_NOMEM);
 			return STEP_FAIL;
 		}
+		hotkeys_note(c->worker->hot, p);
 		c->have_plan = true;
 		c->txd_ready = false;
 	}

@@ -223,4 +223,6 @@ void hotkeys_merge(hotkeys_t *into, const hotkeys_t *from)
 		table_add(into, from->tables[i].table, from->tables[i].shard,
 		          from->tables[i].statements);
 	into->tables_dropped += from->tables_dropped;
+	if (from->since_us != 0 && (into->since_us == 0 || from->since_us < into->since_us))
+		into->since_us = from->since_us;
 }

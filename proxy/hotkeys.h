@@ -60,6 +60,7 @@ typedef struct hotkeys {
 	hotkeys_table_t tables[HOTKEYS_TABLES];
 	int n_tables;
 	uint64_t tables_dropped; /* statements of pairs that found the table full */
+	uint64_t since_us;       /* when counting began (stats_now_us), for rates; 0: unset */
 } hotkeys_t;
 
 void hotkeys_init(hotkeys_t *h, int capacity);
@@ -85,7 +86,7 @@ void hotkeys_sketch_sort(hotkeys_sketch_t *s);
  */
 void hotkeys_note(hotkeys_t *h, const route_plan_t *p);
 
-/* Everything of from added into `into`. */
+/* Everything of from added into `into` (since_us: the earlier one). */
 void hotkeys_merge(hotkeys_t *into, const hotkeys_t *from);
 
 #endif

@@ -25,6 +25,7 @@
 #include "proxy/context.h"
 #include "proxy/control.h"
 #include "proxy/gather.h"
+#include "proxy/hotkeys.h"
 #include "proxy/log.h"
 #include "proxy/login.h"
 #include "proxy/nodes.h"
@@ -32,6 +33,7 @@
 #include "proxy/prepare.h"
 #include "proxy/routejob.h"
 #include "proxy/sbuf.h"
+#include "proxy/stats.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/txwatch.h"
@@ -149,6 +151,11 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	txmap_box_init(&w->txbox);
 	txmap_init(&w->txsnap);
 
+	w->hot = malloc(sizeof(*w->hot));
+	if (w->hot == NULL)
+		return -1;
+	hotkeys_init(w->hot, HOTKEYS_CAPACITY);
+	w->hot->since_us = stats_now_us();
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;
@@ -266,4 +273,6 @@ void worker_join(worker_t *w)
 	pthread_mutex_destroy(&w->route_lock);
 	txmap_free(&w->txsnap);
 	txmap_box_destroy(&w->txbox);
+	free(w->hot);
+	w->hot = NULL;
 }
