@@ -35,8 +35,8 @@ typedef enum cfg_map_kind {
 
 /* Where reads that cannot write may go (DESIGN.md: replicas). */
 typedef enum cfg_replica_reads {
-	CFG_REPLICA_READS_OFF,          /* every statement to the shard's primary */
-	CFG_REPLICA_READS_ON,           /* reads to replicas that are fresh enough for the session */
+	CFG_REPLICA_READS_OFF, /* every statement to the shard's primary */
+	CFG_REPLICA_READS_ON,  /* reads to replicas that are fresh enough for the session */
 	CFG_REPLICA_READS_WITH_PRIMARY, /* the same, with the primary as one more read node */
 } cfg_replica_reads_t;
 
@@ -101,6 +101,12 @@ typedef struct cfg_names {
 	int n;
 } cfg_names_t;
 
+/* A HOST:PORT that may be left out (host NULL, port 0). */
+typedef struct cfg_addr {
+	char *host;
+	int port;
+} cfg_addr_t;
+
 typedef struct cfg {
 	char *path; /* the file this was loaded from */
 
@@ -122,16 +128,17 @@ typedef struct cfg {
 	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
 	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
 	                          each shard commits on its own, faster, and not all or nothing */
-	int deadlock_interval_ms; /* distributed deadlock detection runs this often; 0: off */
-	cfg_names_t admin_users;  /* may log in to the admin console (database pgshard) */
-	int replica_reads;        /* cfg_replica_reads_t */
-	int replica_policy;       /* cfg_replica_policy_t */
-	size_t max_replica_lag;   /* a replica further behind its primary (bytes of WAL) gets no
-	                             reads */
+	int deadlock_interval_ms;    /* distributed deadlock detection runs this often; 0: off */
+	cfg_names_t admin_users;     /* may log in to the admin console (database pgshard) */
+	int replica_reads;           /* cfg_replica_reads_t */
+	int replica_policy;          /* cfg_replica_policy_t */
+	size_t max_replica_lag;      /* a replica further behind its primary (bytes of WAL) gets no
+	                                reads */
 	int max_replica_lag_time_ms; /* nor one that lacks WAL its primary had this long ago */
 	int replica_check_interval_ms; /* with replica_reads: positions polled this often */
 	cfg_names_t writing_functions; /* functions that write or lock (besides the built-in
 	                                  ones): a SELECT calling one runs on the primary */
+	cfg_addr_t metrics_listen;     /* the Prometheus endpoint's address; host NULL: off */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;
