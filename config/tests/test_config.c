@@ -780,7 +780,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "health_check_interval, recovery_interval, recovery_grace, two_phase_commit, "
 	           "deadlock_interval, admin_users, replica_reads, replica_policy, "
 	           "max_replica_lag, max_replica_lag_time, replica_check_interval, "
-	           "writing_functions)");
+	           "writing_functions, metrics_listen)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
