@@ -28,6 +28,7 @@
 #include "proxy/hotkeys.h"
 #include "proxy/log.h"
 #include "proxy/login.h"
+#include "proxy/metrics.h"
 #include "proxy/nodes.h"
 #include "proxy/pool.h"
 #include "proxy/prepare.h"
@@ -189,7 +190,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
 	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0 ||
-	    adminbox_worker_start(w) < 0)
+	    adminbox_worker_start(w) < 0 || (index == 0 && metrics_start(w) < 0))
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -260,6 +261,8 @@ void worker_join(worker_t *w)
 	routejob_worker_free(w);
 	if (w->janitor)
 		event_free(w->janitor);
+	if (w->index == 0)
+		metrics_stop(w);
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
