@@ -36,9 +36,10 @@ suites=(
     "insert_select|300|$python $here/test_insert_select.py"
     "verify|300|$python $here/test_verify.py"
     "admin|300|$python $here/test_admin.py"
+    "metrics|300|$python $here/test_metrics.py"
     "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select verify admin apps}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select verify admin metrics apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
