@@ -153,6 +153,26 @@ static void test_two_workers_sketches_merge(void **state)
 		assert_true(a.items[i].count - a.items[i].error <= truth[k]);
 	}
 
+	/*
+	 * a key that one sketch evicted may have had up to its smallest count
+	 * there: A (10 in `a`, evicted by E) and 5 in `b` is 15 statements
+	 */
+	hotkeys_sketch_init(&a, 4);
+	hotkeys_sketch_init(&b, 4);
+	hotkeys_sketch_add(&a, "t", "A", 0, 10);
+	hotkeys_sketch_add(&a, "t", "B", 0, 10);
+	hotkeys_sketch_add(&a, "t", "C", 0, 10);
+	hotkeys_sketch_add(&a, "t", "D", 0, 10);
+	hotkeys_sketch_add(&a, "t", "E", 0, 2);
+	assert_null(find(&a, "t", "A"));
+	hotkeys_sketch_add(&b, "t", "A", 0, 5);
+	hotkeys_sketch_merge(&a, &b);
+	hot = find(&a, "t", "A");
+	assert_non_null(hot);
+	assert_true(hot->count >= 15);
+	assert_true(hot->count - hot->error <= 15);
+	assert_string_equal(a.items[0].key, "A");
+
 	/* sketches that are not full merge exactly */
 	hotkeys_sketch_init(&a, 8);
 	hotkeys_sketch_init(&b, 8);
