@@ -630,7 +630,10 @@ static const char *fmt_share(cellbuf_t *cb, uint64_t part, uint64_t whole)
 	return fmt_cell(cb, "%.2f", pct > 100.0 ? 100.0 : pct);
 }
 
-/* The heaviest keys, largest first, with their share of their shard's routed statements. */
+/*
+ * The heaviest keys of late, largest first, with their share of their
+ * shard's routed statements over the same (halved) window.
+ */
 static void reply_hot_keys(client_t *c, const figures_t *f)
 {
 	const hotkeys_sketch_t *s = &f->hot.sketch;
@@ -639,7 +642,7 @@ static void reply_hot_keys(client_t *c, const figures_t *f)
 	for (int i = 0; i < s->n; i++) {
 		const hotkey_t *k = &s->items[i];
 		uint64_t load =
-		    k->shard >= 0 && k->shard < SHARD_MAX ? f->hot.shard_statements[k->shard] : 0;
+		    k->shard >= 0 && k->shard < SHARD_MAX ? f->hot.shard_recent[k->shard] : 0;
 		cellbuf_t cb = {.n = 0};
 
 		table_add(&t, (const char *const[]){k->table, k->key, fmt_cell(&cb, "%d", k->shard),

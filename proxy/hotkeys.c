@@ -187,6 +187,7 @@ static void note_shard(hotkeys_t *h, const route_plan_t *p, int shard)
 	if (shard < 0 || shard >= SHARD_MAX)
 		return;
 	h->shard_statements[shard]++;
+	h->shard_recent[shard]++;
 	if (p->table != NULL)
 		table_add(h, p->table, shard, 1);
 }
@@ -217,12 +218,41 @@ void hotkeys_note(hotkeys_t *h, const route_plan_t *p)
 void hotkeys_merge(hotkeys_t *into, const hotkeys_t *from)
 {
 	hotkeys_sketch_merge(&into->sketch, &from->sketch);
-	for (int s = 0; s < SHARD_MAX; s++)
+	for (int s = 0; s < SHARD_MAX; s++) {
 		into->shard_statements[s] += from->shard_statements[s];
+		into->shard_recent[s] += from->shard_recent[s];
+	}
 	for (int i = 0; i < from->n_tables; i++)
 		table_add(into, from->tables[i].table, from->tables[i].shard,
 		          from->tables[i].statements);
 	into->tables_dropped += from->tables_dropped;
 	if (from->since_us != 0 && (into->since_us == 0 || from->since_us < into->since_us))
 		into->since_us = from->since_us;
+}
+
+void hotkeys_age(hotkeys_t *h, uint64_t now_us)
+{
+	hotkeys_sketch_t *s = &h->sketch;
+	int kept = 0;
+
+	if (h->aged_us == 0 || now_us < h->aged_us) {
+		h->aged_us = now_us;
+		return;
+	}
+	if (now_us - h->aged_us < (uint64_t)HOTKEYS_HALF_LIFE_S * 1000000u)
+		return;
+	h->aged_us = now_us;
+	for (int i = 0; i < s->n; i++) {
+		hotkey_t e = s->items[i];
+
+		e.count /= 2;
+		e.error = (e.error + 1) / 2;
+		if (e.error > e.count)
+			e.error = e.count;
+		if (e.count > 0)
+			s->items[kept++] = e;
+	}
+	s->n = kept;
+	for (int k = 0; k < SHARD_MAX; k++)
+		h->shard_recent[k] /= 2;
 }

@@ -13,8 +13,12 @@
  * the stream's total over the capacity is in the sketch. Two sketches
  * (two workers') merge into one with the same guarantees.
  *
- * Counts run from the worker's start (no decay): a rate is a count over
- * the time since start, or Prometheus' rate() over two scrapes.
+ * The per-shard and per-table counts run from the worker's start: a rate
+ * is a count over the time since start, or Prometheus' rate() over two
+ * scrapes. The sketch follows the recent load instead: every
+ * HOTKEYS_HALF_LIFE_S seconds (hotkeys_age) its counts are halved, and so
+ * are the per-shard counts its shares are taken of (shard_recent), so that
+ * a key that was hot an hour ago fades and a new one takes its place.
  *
  * Pure: no worker, no locks (each worker owns its own, and the console
  * merges copies); tested in proxy/tests/test_hotkeys.c.
@@ -27,9 +31,10 @@
 
 #include "router/route.h"
 
-#define HOTKEYS_CAPACITY 128
-#define HOTKEYS_TEXT     ROUTE_KEY_TEXT /* a table name or key value, cut to fit */
-#define HOTKEYS_TABLES   512            /* (table, shard) pairs counted; more are dropped */
+#define HOTKEYS_CAPACITY    128
+#define HOTKEYS_TEXT        ROUTE_KEY_TEXT /* a table name or key value, cut to fit */
+#define HOTKEYS_TABLES      512            /* (table, shard) pairs counted; more are dropped */
+#define HOTKEYS_HALF_LIFE_S 60             /* the sketch's counts halve this often */
 
 typedef struct hotkey {
 	uint64_t hash; /* of table and key, to compare fast */
@@ -57,10 +62,12 @@ typedef struct hotkeys_table {
 typedef struct hotkeys {
 	hotkeys_sketch_t sketch;
 	uint64_t shard_statements[SHARD_MAX]; /* routed statements per shard */
+	uint64_t shard_recent[SHARD_MAX];     /* the same, halved with the sketch */
 	hotkeys_table_t tables[HOTKEYS_TABLES];
 	int n_tables;
 	uint64_t tables_dropped; /* statements of pairs that found the table full */
 	uint64_t since_us;       /* when counting began (stats_now_us), for rates; 0: unset */
+	uint64_t aged_us;        /* when the sketch was last halved (or counting began) */
 } hotkeys_t;
 
 void hotkeys_init(hotkeys_t *h, int capacity);
@@ -85,6 +92,13 @@ void hotkeys_sketch_sort(hotkeys_sketch_t *s);
  * Transaction control and refusals are not counted.
  */
 void hotkeys_note(hotkeys_t *h, const route_plan_t *p);
+
+/*
+ * Halve the sketch (counts rounded down, errors up, so that count - error
+ * stays a lower bound; entries at 0 leave) and shard_recent when
+ * HOTKEYS_HALF_LIFE_S have passed since aged_us (set to now the first time).
+ */
+void hotkeys_age(hotkeys_t *h, uint64_t now_us);
 
 /* Everything of from added into `into` (since_us: the earlier one). */
 void hotkeys_merge(hotkeys_t *into, const hotkeys_t *from);

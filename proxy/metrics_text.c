@@ -195,8 +195,8 @@ static void load(FILE *out, const figures_t *f)
 		        (unsigned long long)h->tables[i].statements);
 	}
 	header(out, "pgshard_hot_key_statements", "gauge",
-	       "Statements of the heaviest shard keys (a bounded sketch's estimate, never "
-	       "below the true count).");
+	       "Recent statements of the heaviest shard keys (a bounded sketch's estimate, never "
+	       "below the true count; halved every minute).");
 	for (int i = 0; i < h->sketch.n; i++) {
 		const hotkey_t *k = &h->sketch.items[i];
 

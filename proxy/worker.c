@@ -118,6 +118,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	pool_close_idle(w, now - context_cfg(w)->server_idle_timeout_s);
 	login_timeouts(w, now);
 	txwatch_publish(w);
+	hotkeys_age(w->hot, stats_now_us());
 	sbuf_flush_all(&w->loop);
 }
 
@@ -156,7 +157,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	if (w->hot == NULL)
 		return -1;
 	hotkeys_init(w->hot, HOTKEYS_CAPACITY);
-	w->hot->since_us = stats_now_us();
+	w->hot->since_us = w->hot->aged_us = stats_now_us();
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;

@@ -258,6 +258,35 @@ static void test_plans_count_per_shard_table_and_key(void **state)
 	assert_int_equal(find(&h.sketch, "orders", "9")->count, 1);
 }
 
+static void test_aging_halves_the_sketch_and_recent_shard_load(void **state)
+{
+	static hotkeys_t h;
+	route_plan_t p = one_shard_plan("users", "42", 1);
+	uint64_t t0 = 1000000, period = (uint64_t)HOTKEYS_HALF_LIFE_S * 1000000u;
+
+	(void)state;
+	hotkeys_init(&h, 2);
+	for (int i = 0; i < 7; i++)
+		hotkeys_note(&h, &p);
+	hotkeys_sketch_add(&h.sketch, "users", "1", 0, 1);
+	hotkeys_sketch_add(&h.sketch, "users", "2", 0, 3); /* evicts "1": count 4, error 1 */
+	hotkeys_age(&h, t0);                               /* starts the clock */
+	hotkeys_age(&h, t0 + period - 1);                  /* not yet */
+	assert_int_equal(find(&h.sketch, "users", "42")->count, 7);
+	hotkeys_age(&h, t0 + period);
+	assert_int_equal(find(&h.sketch, "users", "42")->count, 3);
+	assert_int_equal(find(&h.sketch, "users", "2")->count, 2);
+	assert_int_equal(find(&h.sketch, "users", "2")->error, 1); /* rounded up */
+	assert_int_equal(h.shard_recent[1], 3);
+	assert_int_equal(h.shard_statements[1], 7); /* the totals stay */
+	/* a key that halves to nothing leaves */
+	hotkeys_age(&h, t0 + 2 * period);
+	hotkeys_age(&h, t0 + 3 * period);
+	assert_int_equal(h.sketch.n, 0);
+	assert_int_equal(h.shard_recent[1], 0);
+	assert_int_equal(h.shard_statements[1], 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_same_key_in_two_tables_is_two_entries),
 	    cmocka_unit_test(test_two_workers_sketches_merge),
 	    cmocka_unit_test(test_plans_count_per_shard_table_and_key),
+	    cmocka_unit_test(test_aging_halves_the_sketch_and_recent_shard_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
