@@ -4,7 +4,8 @@
  *
  * The sketch is a plain array searched by a 64-bit hash of (table, key):
  * at HOTKEYS_CAPACITY entries a statement costs one pass over the hashes,
- * and a key not held (once full) one more pass for the smallest count.
+ * and a key not held (once full) one more pass for the smallest count;
+ * both passes read the dense copies of hashes and counts, not the entries.
  */
 #include "proxy/hotkeys.h"
 
@@ -25,30 +26,51 @@ static uint64_t pair_hash(const char *table, const char *key)
 	return h;
 }
 
+/* src cut to fit, never inside a UTF-8 character (the text goes out as a label value). */
 static void copy_text(char dst[HOTKEYS_TEXT], const char *src)
 {
-	snprintf(dst, HOTKEYS_TEXT, "%s", src);
+	size_t n = strnlen(src, HOTKEYS_TEXT);
+
+	if (n == HOTKEYS_TEXT) {
+		n = HOTKEYS_TEXT - 1;
+		while (n > 0 && ((uint8_t)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
-static hotkey_t *sketch_find(hotkeys_sketch_t *s, uint64_t hash, const char *table, const char *key)
+/* The index of (table, key) in s, -1 when it holds none. */
+static int sketch_find(const hotkeys_sketch_t *s, uint64_t hash, const char *table, const char *key)
 {
 	for (int i = 0; i < s->n; i++) {
-		hotkey_t *e = &s->items[i];
+		const hotkey_t *e = &s->items[i];
 
-		if (e->hash == hash && strcmp(e->key, key) == 0 && strcmp(e->table, table) == 0)
-			return e;
+		if (s->hashes[i] == hash && strcmp(e->key, key) == 0 &&
+		    strcmp(e->table, table) == 0)
+			return i;
 	}
-	return NULL;
+	return -1;
 }
 
-static hotkey_t *sketch_min(hotkeys_sketch_t *s)
+/* The index of the smallest count (s->n > 0). */
+static int sketch_min(const hotkeys_sketch_t *s)
 {
-	hotkey_t *min = NULL;
+	int min = 0;
 
-	for (int i = 0; i < s->n; i++)
-		if (min == NULL || s->items[i].count < min->count)
-			min = &s->items[i];
+	for (int i = 1; i < s->n; i++)
+		if (s->counts[i] < s->counts[min])
+			min = i;
 	return min;
+}
+
+/* The dense copies from the entries, after they moved. */
+static void sketch_reindex(hotkeys_sketch_t *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		s->hashes[i] = s->items[i].hash;
+		s->counts[i] = s->items[i].count;
+	}
 }
 
 void hotkeys_sketch_init(hotkeys_sketch_t *s, int capacity)
@@ -69,20 +91,22 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	char t[HOTKEYS_TEXT], k[HOTKEYS_TEXT];
 	uint64_t hash;
 	hotkey_t *e;
+	int i;
 
 	/* the names as they are kept, so that a long one finds itself again */
 	copy_text(t, table);
 	copy_text(k, key);
 	hash = pair_hash(t, k);
-	e = sketch_find(s, hash, t, k);
-	if (e == NULL && s->n < s->capacity) {
-		e = &s->items[s->n++];
-		memset(e, 0, sizeof(*e));
-	} else if (e == NULL) {
+	i = sketch_find(s, hash, t, k);
+	if (i < 0 && s->n < s->capacity) {
+		i = s->n++;
+		memset(&s->items[i], 0, sizeof(s->items[i]));
+	} else if (i < 0) {
 		/* full: the smallest entry makes room, and its count is the newcomer's error */
-		e = sketch_min(s);
-		e->error = e->count;
+		i = sketch_min(s);
+		s->items[i].error = s->items[i].count;
 	}
+	e = &s->items[i];
 	if (e->hash != hash || strcmp(e->table, t) != 0 || strcmp(e->key, k) != 0) {
 		e->hash = hash;
 		memcpy(e->table, t, sizeof(t));
@@ -90,6 +114,8 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	}
 	e->shard = shard;
 	e->count += n;
+	s->hashes[i] = hash;
+	s->counts[i] = e->count;
 }
 
 static int hotkey_cmp(const void *a, const void *b)
@@ -107,6 +133,7 @@ void hotkeys_sketch_sort(hotkeys_sketch_t *s)
 {
 	if (s->n > 1)
 		qsort(s->items, (size_t)s->n, sizeof(s->items[0]), hotkey_cmp);
+	sketch_reindex(s);
 }
 
 void hotkeys_sketch_merge(hotkeys_sketch_t *into, const hotkeys_sketch_t *from)
@@ -117,15 +144,9 @@ void hotkeys_sketch_merge(hotkeys_sketch_t *into, const hotkeys_sketch_t *from)
 
 	/* a sketch that is not full has seen every key it lacks zero times */
 	if (into->n == into->capacity && into->n > 0)
-		min_into = sketch_min(into)->count;
-	if (from->n == from->capacity && from->n > 0) {
-		const hotkey_t *m = &from->items[0];
-
-		for (int i = 1; i < from->n; i++)
-			if (from->items[i].count < m->count)
-				m = &from->items[i];
-		min_from = m->count;
-	}
+		min_into = into->counts[sketch_min(into)];
+	if (from->n == from->capacity && from->n > 0)
+		min_from = from->counts[sketch_min(from)];
 	for (int i = 0; i < into->n; i++) {
 		hotkey_t *e = &all[n++];
 
@@ -159,6 +180,7 @@ void hotkeys_sketch_merge(hotkeys_sketch_t *into, const hotkeys_sketch_t *from)
 	qsort(all, (size_t)n, sizeof(all[0]), hotkey_cmp);
 	into->n = n < into->capacity ? n : into->capacity;
 	memcpy(into->items, all, sizeof(all[0]) * (size_t)into->n);
+	sketch_reindex(into);
 }
 
 static void table_add(hotkeys_t *h, const char *table, int shard, uint64_t n)
@@ -253,6 +275,7 @@ void hotkeys_age(hotkeys_t *h, uint64_t now_us)
 			s->items[kept++] = e;
 	}
 	s->n = kept;
+	sketch_reindex(s);
 	for (int k = 0; k < SHARD_MAX; k++)
 		h->shard_recent[k] /= 2;
 }

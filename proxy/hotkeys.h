@@ -49,6 +49,9 @@ typedef struct hotkeys_sketch {
 	int capacity; /* 1..HOTKEYS_CAPACITY */
 	int n;
 	hotkey_t items[HOTKEYS_CAPACITY];
+	/* items' hashes and counts again, side by side: the scans each statement makes */
+	uint64_t hashes[HOTKEYS_CAPACITY];
+	uint64_t counts[HOTKEYS_CAPACITY];
 } hotkeys_sketch_t;
 
 /* Statements on one shard that named one table (route_plan_t.table). */

@@ -126,6 +126,25 @@ static void test_same_key_in_two_tables_is_two_entries(void **state)
 	hotkeys_sketch_sort(&s);
 	assert_int_equal(s.items[1].count, 2);
 	assert_true(strlen(s.items[1].key) < HOTKEYS_TEXT);
+
+	/* a name of two-byte letters is cut between letters */
+	{
+		char wide[2 * HOTKEYS_TEXT + 1];
+		const hotkey_t *e;
+
+		for (int i = 0; i < HOTKEYS_TEXT; i++)
+			memcpy(wide + 2 * i, "\xc3\xa9", 2);
+		wide[2 * HOTKEYS_TEXT] = '\0';
+		hotkeys_sketch_add(&s, wide, "1", 0, 1);
+		hotkeys_sketch_add(&s, wide, "1", 0, 1);
+		e = NULL;
+		for (int i = 0; i < s.n; i++)
+			if ((uint8_t)s.items[i].table[0] == 0xc3)
+				e = &s.items[i];
+		assert_non_null(e);
+		assert_int_equal(e->count, 2);
+		assert_int_equal(strlen(e->table), HOTKEYS_TEXT - 2);
+	}
 }
 
 static void test_two_workers_sketches_merge(void **state)
