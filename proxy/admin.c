@@ -2,7 +2,7 @@
  * admin.c — the admin console: a client of database `pgshard` whose user
  * the config names in admin_users talks to the proxy itself, over the
  * simple query protocol, as PgBouncer's `pgbouncer` database works:
- * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, HOT KEYS, TABLES,
+ * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, LOAD, HOT KEYS, TABLES,
  * TRANSACTIONS, CONFIG, ROUTE <sql>, VERSION; RELOAD, SHUTDOWN. Results are one row per object,
  * with plain column names.
  *
@@ -10,7 +10,7 @@
  * pools) is read on each worker's own thread: a SHOW of it is a job posted
  * to every worker (adminbox.c), each fills in its part, and the console's
  * worker puts the parts together when the last is in. The counters (SHOW
- * STATS, HOT KEYS, TABLES) are gathered that way by figures.c, which the
+ * STATS, LOAD, HOT KEYS, TABLES) are gathered that way by figures.c, which the
  * metrics endpoint shares. What is not worker
  * state (the config, the nodes' health as control.c last published it) is
  * read on the console's own worker. The client is found again by its id
@@ -688,6 +688,39 @@ static void reply_tables(client_t *c, const figures_t *f)
 	table_free(&t);
 }
 
+static const column_t load_cols[] = {
+    {"shard", OID_INT8},
+    {"statements", OID_INT8},
+    {"per_second", OID_NUMERIC},
+    {"share", OID_NUMERIC},
+};
+
+/* Routed statements per shard since start, their rate, and each shard's part of them all. */
+static void reply_load(client_t *c, const figures_t *f)
+{
+	const uint64_t *per = f->hot.shard_statements;
+	uint64_t now = stats_now_us(), all = 0;
+	double secs = f->hot.since_us != 0 && now > f->hot.since_us
+	                  ? (double)(now - f->hot.since_us) / 1e6
+	                  : 0;
+	table_t t = {.ncols = NCOLS(load_cols), .nomem = f->nomem};
+
+	for (int s = 0; s < SHARD_MAX; s++)
+		all += per[s];
+	for (int s = 0; s < SHARD_MAX; s++) {
+		cellbuf_t cb = {.n = 0};
+
+		if (per[s] == 0 && s >= context_cfg(c->worker)->n_shards)
+			continue;
+		table_add(&t, (const char *const[]){
+		                  fmt_cell(&cb, "%d", s), fmt_u64(&cb, per[s]),
+		                  secs > 0 ? fmt_cell(&cb, "%.2f", (double)per[s] / secs) : NULL,
+		                  fmt_share(&cb, per[s], all)});
+	}
+	reply_table(c, load_cols, &t);
+	table_free(&t);
+}
+
 static void figures_done(worker_t *w, const figures_t *f, uint64_t id, int what)
 {
 	client_t *c = find_console_client(w, id);
@@ -701,6 +734,8 @@ static void figures_done(worker_t *w, const figures_t *f, uint64_t id, int what)
 		reply_stats(c, f);
 	else if (what == ADMIN_SHOW_HOT_KEYS)
 		reply_hot_keys(c, f);
+	else if (what == ADMIN_SHOW_LOAD)
+		reply_load(c, f);
 	else
 		reply_tables(c, f);
 	if (!c->closing)
@@ -883,6 +918,7 @@ static int run_query(client_t *c, const char *sql)
 	case ADMIN_SHOW_STATS:
 	case ADMIN_SHOW_HOT_KEYS:
 	case ADMIN_SHOW_TABLES:
+	case ADMIN_SHOW_LOAD:
 		return ask_figures(c, cmd.kind);
 	case ADMIN_RELOAD:
 		signal_self(c, SIGHUP, "RELOAD");
@@ -899,7 +935,8 @@ static int run_query(client_t *c, const char *sql)
 		reply_error(
 		    c, "0A000",
 		    "pgshard: unknown SHOW \"%.*s\" (the admin console shows SHARDS, POOLS, "
-		    "CLIENTS, SERVERS, STATS, HOT KEYS, TABLES, TRANSACTIONS, RECOVERY, CONFIG, "
+		    "CLIENTS, SERVERS, STATS, LOAD, HOT KEYS, TABLES, TRANSACTIONS, RECOVERY, "
+		    "CONFIG, "
 		    "ROUTE "
 		    "<statement> or VERSION)",
 		    (int)(cmd.word_len > 64 ? 64 : cmd.word_len), cmd.word);

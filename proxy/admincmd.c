@@ -42,6 +42,7 @@ void admincmd_parse(const char *sql, admin_cmd_t *out)
 	        {"stats", ADMIN_SHOW_STATS},       {"transactions", ADMIN_SHOW_TRANSACTIONS},
 	        {"recovery", ADMIN_SHOW_RECOVERY}, {"config", ADMIN_SHOW_CONFIG},
 	        {"version", ADMIN_SHOW_VERSION},   {"tables", ADMIN_SHOW_TABLES},
+	        {"load", ADMIN_SHOW_LOAD},
 	    },
 	  verbs[] = {
 	      {"reload", ADMIN_RELOAD},

@@ -2,8 +2,8 @@
 """Hot keys, per-table counts and the Prometheus endpoint (metrics_listen), against real shards
 while pgbench runs a script that hits one pgbench_accounts key far more than the others:
 the endpoint's figures move between two scrapes, SHOW HOT KEYS's top row is the planted key with
-the largest share of its shard, SHOW TABLES counts the table, and once pgbench is done the
-endpoint and SHOW STATS give the same statement counts. The exposition text is parsed: every
+the largest share of its shard, SHOW TABLES and SHOW LOAD show its shard the busiest, and once
+pgbench is done the endpoint and SHOW STATS (TABLES, LOAD, HOT KEYS) give the same counts. The exposition text is parsed: every
 sample is name{labels} value and every metric has its TYPE. Unknown paths are 404.
 
 Each test runs its own pgshard (robustlib.Proxy, via test_admin's Console) with
@@ -175,6 +175,11 @@ def test_hot_key_and_endpoint_agree_with_the_console():
         check(len(tables) >= 3, "pgbench_accounts on each shard: %s" % tables)
         busiest = max(tables, key=lambda r: r["statements"])
         eq(busiest["shard"], top["shard"], "the hot key's shard has the most statements")
+        load = ta.show(a, "LOAD")
+        eq(sorted(r["shard"] for r in load), [0, 1, 2], "SHOW LOAD: a row per shard")
+        heavy = max(load, key=lambda r: r["statements"])
+        eq(heavy["shard"], top["shard"], "SHOW LOAD: the hot key's shard is the busiest")
+        check(float(heavy["share"]) > 50.0, "its share of all shards: %s" % heavy)
 
         # quiescent: the console and the endpoint give the same counts
         stats = {(r["shard"], r["role"], r["node"]): r["statements"] for r in ta.show(a, "STATS")}
@@ -185,6 +190,10 @@ def test_hot_key_and_endpoint_agree_with_the_console():
         scraped = {(lb["table"], int(lb["shard"])): v for n, lb, v in samples
                    if n == "pgshard_table_statements_total"}
         eq(scraped, {k: float(v) for k, v in shows.items()}, "per-table: endpoint vs SHOW TABLES")
+        loads = {r["shard"]: float(r["statements"]) for r in ta.show(a, "LOAD")
+                 if r["statements"] > 0}
+        eq({int(lb["shard"]): v for n, lb, v in samples
+            if n == "pgshard_shard_statements_total"}, loads, "per shard: endpoint vs SHOW LOAD")
         hot_scraped = {(lb["table"], lb["key"]): v for n, lb, v in samples
                        if n == "pgshard_hot_key_statements"}
         eq(hot_scraped.get(("pgbench_accounts", str(HOT_KEY))), float(top["count"]),

@@ -33,6 +33,7 @@ static void test_show_commands_in_any_case_with_or_without_semicolon(void **stat
 	assert_int_equal(kind_of("SHOW CONFIG"), ADMIN_SHOW_CONFIG);
 	assert_int_equal(kind_of("SHOW VERSION"), ADMIN_SHOW_VERSION);
 	assert_int_equal(kind_of("SHOW TABLES;"), ADMIN_SHOW_TABLES);
+	assert_int_equal(kind_of("show load"), ADMIN_SHOW_LOAD);
 	assert_int_equal(kind_of("show hot keys"), ADMIN_SHOW_HOT_KEYS);
 	assert_int_equal(kind_of("SHOW  Hot\n Keys ;"), ADMIN_SHOW_HOT_KEYS);
 	/* one word of two, or more words, is not it */
