@@ -3,19 +3,18 @@
  * the config names in admin_users talks to the proxy itself, over the
  * simple query protocol, as PgBouncer's `pgbouncer` database works:
  * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, LOAD, HOT KEYS, TABLES,
- * TRANSACTIONS, CONFIG, ROUTE <sql>, VERSION; RELOAD, SHUTDOWN. Results are one row per object,
- * with plain column names.
+ * TRANSACTIONS, CONFIG, ROUTE <sql>, VERSION; RELOAD, SHUTDOWN. Results are
+ * one row per object, with plain column names.
  *
  * What the workers own (clients, pools, servers, the counters in their
  * pools) is read on each worker's own thread: a SHOW of it is a job posted
  * to every worker (adminbox.c), each fills in its part, and the console's
  * worker puts the parts together when the last is in. The counters (SHOW
- * STATS, LOAD, HOT KEYS, TABLES) are gathered that way by figures.c, which the
- * metrics endpoint shares. What is not worker
- * state (the config, the nodes' health as control.c last published it) is
- * read on the console's own worker. The client is found again by its id
- * when the answer comes back, so a client that closes meanwhile leaves
- * nothing dangling.
+ * STATS, LOAD, HOT KEYS, TABLES) are gathered that way by figures.c, which
+ * the metrics endpoint shares. What is not worker state (the config, the
+ * nodes' health as control.c last published it) is read on the console's
+ * own worker. The client is found again by its id when the answer comes
+ * back, so a client that closes meanwhile leaves nothing dangling.
  */
 #include "proxy/admin.h"
 

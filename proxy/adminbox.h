@@ -20,7 +20,7 @@ typedef struct adminbox_ops {
 	void (*free)(adminbox_job_t *job);
 } adminbox_ops_t;
 
-/* The head of a job: the console's job type embeds it as its first member. */
+/* The head of a job: a job type (the console's, figures.c's) embeds it as its first member. */
 struct adminbox_job {
 	int origin;                /* the worker it goes back to */
 	atomic_int left;           /* workers that have not filled in their part */
