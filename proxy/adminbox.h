@@ -2,8 +2,9 @@
  * adminbox.h — one mailbox per worker for the admin console's jobs
  * (adminbox.c): a job is posted to every worker, each fills in its part on
  * its own thread, and the last one sends the job back to the worker it came
- * from. What a job is and what filling and delivering mean are the
- * console's (admin.c), given as callbacks.
+ * from. What a job is and what filling and delivering mean are its
+ * owner's, given as callbacks: the console's (admin.c, adminbox_init's
+ * ops) or a job's own (figures.c's gathering for the console and metrics).
  */
 #ifndef PGSHARD_PROXY_ADMINBOX_H
 #define PGSHARD_PROXY_ADMINBOX_H
