@@ -271,6 +271,7 @@ void cfg_free(cfg_t *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->listen_host);
+	free(cfg->metrics_listen.host);
 	free(cfg->users_path);
 	values_free_names(&cfg->admin_users);
 	values_free_names(&cfg->writing_functions);

@@ -101,6 +101,12 @@ typedef struct cfg_names {
 	int n;
 } cfg_names_t;
 
+/* A HOST:PORT that may be left out (host NULL, port 0). */
+typedef struct cfg_addr {
+	char *host;
+	int port;
+} cfg_addr_t;
+
 typedef struct cfg {
 	char *path; /* the file this was loaded from */
 
@@ -134,6 +140,7 @@ typedef struct cfg {
 	int replica_check_interval_ms; /* with replica_reads: positions polled this often */
 	cfg_names_t writing_functions; /* functions that write or lock (besides the built-in
 	                                  ones): a SELECT calling one runs on the primary */
+	cfg_addr_t metrics_listen;     /* the Prometheus endpoint's address; host NULL: off */
 
 	/* [auth] */
 	cfg_auth_method_t auth_method;

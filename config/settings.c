@@ -14,6 +14,7 @@ typedef enum setting_type {
 	SET_INT,         /* int, min..max */
 	SET_BYTES,       /* size_t, min..max bytes; units B, kB, MB, GB, TB */
 	SET_LISTEN,      /* HOST:PORT into listen_host and listen_port */
+	SET_ADDR,        /* cfg_addr_t: HOST:PORT, or empty for none */
 	SET_AUTH_METHOD, /* cfg_auth_method_t */
 	SET_PATH,        /* char *, resolved relative to the config file */
 	SET_BOOL,        /* bool: on/off, true/false, yes/no, 1/0 */
@@ -88,6 +89,7 @@ static const setting_t settings[] = {
     {"proxy", "replica_check_interval", SET_INT, offsetof(cfg_t, replica_check_interval_ms), "100",
      10, 3600 * 1000, "milliseconds"},
     {"proxy", "writing_functions", SET_NAMES, offsetof(cfg_t, writing_functions), NULL, 0, 0, NULL},
+    {"proxy", "metrics_listen", SET_ADDR, offsetof(cfg_t, metrics_listen), NULL, 0, 0, NULL},
     {"auth", "method", SET_AUTH_METHOD, offsetof(cfg_t, auth_method), "trust", 0, 0, NULL},
     {"auth", "users", SET_PATH, offsetof(cfg_t, users_path), NULL, 0, 0, NULL},
 };
@@ -182,6 +184,25 @@ static int set_value(loader_t *ld, const setting_t *s, const char *value, int li
 		free(cfg->listen_host);
 		cfg->listen_host = host;
 		cfg->listen_port = port;
+		return 0;
+	}
+	case SET_ADDR: {
+		cfg_addr_t *a = target;
+		char *host = NULL;
+		int port = 0;
+
+		if (value[0] != '\0' && !values_parse_listen(value, &host, &port))
+			return loader_fail(
+			    ld, line,
+			    "[%s] %s: '%s' is not HOST:PORT (expected e.g. 127.0.0.1:9930, "
+			    "*:9930 or [::1]:9930, with a port from 1 to 65535, or nothing for "
+			    "off)",
+			    s->section, s->name, value);
+		if (value[0] != '\0' && host == NULL)
+			return loader_oom(ld);
+		free(a->host);
+		a->host = host;
+		a->port = port;
 		return 0;
 	}
 	case SET_AUTH_METHOD: {
@@ -362,6 +383,14 @@ int cfg_setting_show(const cfg_t *cfg, int i, const char **section, const char *
 		snprintf(buf, len, strchr(cfg->listen_host, ':') != NULL ? "[%s]:%d" : "%s:%d",
 		         cfg->listen_host, cfg->listen_port);
 		break;
+	case SET_ADDR: {
+		const cfg_addr_t *a = target;
+
+		if (a->host != NULL)
+			snprintf(buf, len, strchr(a->host, ':') != NULL ? "[%s]:%d" : "%s:%d",
+			         a->host, a->port);
+		break;
+	}
 	case SET_AUTH_METHOD:
 		snprintf(buf, len, "%s", cfg_auth_method_name(*(const cfg_auth_method_t *)target));
 		break;

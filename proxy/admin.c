@@ -2,18 +2,20 @@
  * admin.c — the admin console: a client of database `pgshard` whose user
  * the config names in admin_users talks to the proxy itself, over the
  * simple query protocol, as PgBouncer's `pgbouncer` database works:
- * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, TRANSACTIONS, CONFIG,
- * ROUTE <sql>, VERSION, STATE; RELOAD, PAUSE, RESUME (lifecycle.c), SHUTDOWN. Results are one row
- * per object, with plain column names.
+ * SHOW SHARDS, POOLS, CLIENTS, SERVERS, STATS, LOAD, HOT KEYS, TABLES,
+ * TRANSACTIONS, CONFIG, ROUTE <sql>, VERSION, STATE; RELOAD, PAUSE, RESUME
+ * (lifecycle.c), SHUTDOWN. Results are one row per object, with plain
+ * column names.
  *
  * What the workers own (clients, pools, servers, the counters in their
  * pools) is read on each worker's own thread: a SHOW of it is a job posted
  * to every worker (adminbox.c), each fills in its part, and the console's
- * worker puts the parts together when the last is in. What is not worker
- * state (the config, the nodes' health as control.c last published it) is
- * read on the console's own worker. The client is found again by its id
- * when the answer comes back, so a client that closes meanwhile leaves
- * nothing dangling.
+ * worker puts the parts together when the last is in. The counters (SHOW
+ * STATS, LOAD, HOT KEYS, TABLES) are gathered that way by figures.c, which
+ * the metrics endpoint shares. What is not worker state (the config, the
+ * nodes' health as control.c last published it) is read on the console's
+ * own worker. The client is found again by its id when the answer comes
+ * back, so a client that closes meanwhile leaves nothing dangling.
  */
 #include "proxy/admin.h"
 
@@ -30,6 +32,7 @@
 #include "proxy/admincmd.h"
 #include "proxy/cancel.h"
 #include "proxy/context.h"
+#include "proxy/figures.h"
 #include "proxy/lifecycle.h"
 #include "proxy/log.h"
 #include "proxy/pool.h"
@@ -42,8 +45,9 @@
 #include "proxy/wire.h"
 #include "proxy/worker.h"
 
-#define OID_INT8 20
-#define OID_TEXT 25
+#define OID_INT8    20
+#define OID_TEXT    25
+#define OID_NUMERIC 1700
 
 /* ---- result sets ---- */
 
@@ -234,20 +238,8 @@ static const char *fmt_node(cellbuf_t *cb, const char *host, int port)
 
 /* ---- the jobs that every worker answers ---- */
 
-/* One node's figures, as a worker's pools count them (all databases and users). */
-typedef struct stats_row {
-	int shard;
-	node_role_t role;
-	char *host;
-	int port;
-	stats_counters_t c;
-} stats_row_t;
-
 typedef struct part {
 	table_t rows;
-	stats_row_t *stats;
-	int n_stats;
-	bool nomem;
 } part_t;
 
 typedef struct admin_job {
@@ -475,63 +467,6 @@ static void fill_transactions(worker_t *w, table_t *t)
 	}
 }
 
-static bool stats_same_node(const stats_row_t *r, int shard, node_role_t role, const char *host,
-                            int port)
-{
-	return r->shard == shard && r->role == role && r->port == port &&
-	       strcmp(r->host, host) == 0;
-}
-
-/* The row of a node in rows (added when missing), or NULL when memory ran out. */
-static stats_row_t *stats_row(stats_row_t **rows, int *n, int shard, node_role_t role,
-                              const char *host, int port)
-{
-	stats_row_t *a;
-
-	for (int i = 0; i < *n; i++)
-		if (stats_same_node(&(*rows)[i], shard, role, host, port))
-			return &(*rows)[i];
-	a = realloc(*rows, sizeof(*a) * (size_t)(*n + 1));
-	if (a == NULL)
-		return NULL;
-	*rows = a;
-	a = &a[*n];
-	memset(a, 0, sizeof(*a));
-	a->host = strdup(host);
-	if (a->host == NULL)
-		return NULL;
-	a->shard = shard;
-	a->role = role;
-	a->port = port;
-	(*n)++;
-	return a;
-}
-
-static void fill_stats(worker_t *w, part_t *part)
-{
-	const pool_t *p;
-
-	TAILQ_FOREACH(p, &w->pools, link)
-	{
-		stats_row_t *r =
-		    stats_row(&part->stats, &part->n_stats, p->shard, p->role, p->host, p->port);
-		const server_t *s;
-
-		if (r == NULL) {
-			part->nomem = true;
-			return;
-		}
-		stats_merge(&r->c, &p->stats);
-		/* a live server's bytes are still in its sbuf (closed ones are in the pool's) */
-		TAILQ_FOREACH(s, &p->connecting, link)
-		r->c.bytes_in += s->sb.n_in, r->c.bytes_out += s->sb.n_out;
-		TAILQ_FOREACH(s, &p->idle, link)
-		r->c.bytes_in += s->sb.n_in, r->c.bytes_out += s->sb.n_out;
-		TAILQ_FOREACH(s, &p->active, link)
-		r->c.bytes_in += s->sb.n_in, r->c.bytes_out += s->sb.n_out;
-	}
-}
-
 static void fill_part(worker_t *w, adminbox_job_t *j)
 {
 	admin_job_t *job = (admin_job_t *)j;
@@ -554,9 +489,6 @@ static void fill_part(worker_t *w, adminbox_job_t *j)
 		part->rows.ncols = NCOLS(transactions_cols);
 		fill_transactions(w, &part->rows);
 		break;
-	case ADMIN_SHOW_STATS:
-		fill_stats(w, part);
-		break;
 	default:
 		break;
 	}
@@ -566,75 +498,12 @@ static void job_free(adminbox_job_t *j)
 {
 	admin_job_t *job = (admin_job_t *)j;
 
-	for (int i = 0; i < job->n_parts; i++) {
+	for (int i = 0; i < job->n_parts; i++)
 		table_free(&job->parts[i].rows);
-		for (int k = 0; k < job->parts[i].n_stats; k++)
-			free(job->parts[i].stats[k].host);
-		free(job->parts[i].stats);
-	}
 	free(job);
 }
 
 /* ---- answers put together ---- */
-
-static int stats_row_cmp(const void *a, const void *b)
-{
-	const stats_row_t *x = a, *y = b;
-	int c;
-
-	if (x->shard != y->shard)
-		return x->shard < y->shard ? -1 : 1;
-	if (x->role != y->role)
-		return x->role < y->role ? -1 : 1;
-	c = strcmp(x->host, y->host);
-	if (c != 0)
-		return c;
-	return x->port < y->port ? -1 : x->port > y->port;
-}
-
-static void reply_stats(client_t *c, admin_job_t *job)
-{
-	stats_row_t *all = NULL;
-	int n = 0;
-	bool nomem = false;
-	table_t t = {.ncols = NCOLS(stats_cols)};
-
-	for (int i = 0; i < job->n_parts && !nomem; i++) {
-		const part_t *p = &job->parts[i];
-
-		nomem = p->nomem;
-		for (int k = 0; k < p->n_stats && !nomem; k++) {
-			const stats_row_t *r = &p->stats[k];
-			stats_row_t *into =
-			    stats_row(&all, &n, r->shard, r->role, r->host, r->port);
-
-			if (into == NULL)
-				nomem = true;
-			else
-				stats_merge(&into->c, &r->c);
-		}
-	}
-	if (n > 1)
-		qsort(all, (size_t)n, sizeof(*all), stats_row_cmp);
-	for (int k = 0; k < n; k++) {
-		const stats_row_t *r = &all[k];
-		cellbuf_t cb = {.n = 0};
-
-		table_add(&t, (const char *const[]){
-		                  fmt_cell(&cb, "%d", r->shard), nodes_role_name(r->role),
-		                  fmt_node(&cb, r->host, r->port), fmt_u64(&cb, r->c.statements),
-		                  fmt_u64(&cb, r->c.transactions), fmt_u64(&cb, r->c.errors),
-		                  fmt_u64(&cb, r->c.bytes_in), fmt_u64(&cb, r->c.bytes_out),
-		                  fmt_u64(&cb, stats_hist_avg(&r->c.latency)),
-		                  fmt_u64(&cb, stats_hist_quantile(&r->c.latency, 0.99))});
-	}
-	t.nomem |= nomem;
-	reply_table(c, stats_cols, &t);
-	table_free(&t);
-	for (int k = 0; k < n; k++)
-		free(all[k].host);
-	free(all);
-}
 
 /* The parts' rows one after the other, worker by worker. */
 static void reply_rows(client_t *c, admin_job_t *job, const column_t *cols, int ncols)
@@ -684,9 +553,6 @@ static void deliver(worker_t *w, adminbox_job_t *j)
 	case ADMIN_SHOW_TRANSACTIONS:
 		reply_rows(c, job, transactions_cols, NCOLS(transactions_cols));
 		break;
-	case ADMIN_SHOW_STATS:
-		reply_stats(c, job);
-		break;
 	default:
 		break;
 	}
@@ -721,6 +587,172 @@ static const adminbox_ops_t job_ops = {
 int admin_init(int n_workers)
 {
 	return adminbox_init(n_workers, &job_ops);
+}
+
+/* ---- what the workers' figures answer (figures.c) ---- */
+
+static const column_t hot_keys_cols[] = {
+    {"table", OID_TEXT}, {"key", OID_TEXT},   {"shard", OID_INT8},
+    {"count", OID_INT8}, {"error", OID_INT8}, {"share", OID_NUMERIC},
+};
+
+static const column_t tables_cols[] = {
+    {"table", OID_TEXT},         {"shard", OID_INT8},    {"statements", OID_INT8},
+    {"per_second", OID_NUMERIC}, {"share", OID_NUMERIC},
+};
+
+static void reply_stats(client_t *c, const figures_t *f)
+{
+	table_t t = {.ncols = NCOLS(stats_cols), .nomem = f->nomem};
+
+	for (int k = 0; k < f->n_nodes; k++) {
+		const figures_node_t *r = &f->nodes[k];
+		cellbuf_t cb = {.n = 0};
+
+		table_add(&t, (const char *const[]){
+		                  fmt_cell(&cb, "%d", r->shard), nodes_role_name(r->role),
+		                  fmt_node(&cb, r->host, r->port), fmt_u64(&cb, r->c.statements),
+		                  fmt_u64(&cb, r->c.transactions), fmt_u64(&cb, r->c.errors),
+		                  fmt_u64(&cb, r->c.bytes_in), fmt_u64(&cb, r->c.bytes_out),
+		                  fmt_u64(&cb, stats_hist_avg(&r->c.latency)),
+		                  fmt_u64(&cb, stats_hist_quantile(&r->c.latency, 0.99))});
+	}
+	reply_table(c, stats_cols, &t);
+	table_free(&t);
+}
+
+/* part of whole in percent, two decimals; NULL when whole is 0 */
+static const char *fmt_share(cellbuf_t *cb, uint64_t part, uint64_t whole)
+{
+	double pct;
+
+	if (whole == 0)
+		return NULL;
+	pct = 100.0 * (double)part / (double)whole;
+	return fmt_cell(cb, "%.2f", pct > 100.0 ? 100.0 : pct);
+}
+
+/*
+ * The heaviest keys of late, largest first, with their share of their
+ * shard's routed statements over the same (halved) window.
+ */
+static void reply_hot_keys(client_t *c, const figures_t *f)
+{
+	const hotkeys_sketch_t *s = &f->hot.sketch;
+	table_t t = {.ncols = NCOLS(hot_keys_cols), .nomem = f->nomem};
+
+	for (int i = 0; i < s->n; i++) {
+		const hotkey_t *k = &s->items[i];
+		uint64_t load =
+		    k->shard >= 0 && k->shard < SHARD_MAX ? f->hot.shard_recent[k->shard] : 0;
+		cellbuf_t cb = {.n = 0};
+
+		table_add(&t, (const char *const[]){k->table, k->key, fmt_cell(&cb, "%d", k->shard),
+		                                    fmt_u64(&cb, k->count), fmt_u64(&cb, k->error),
+		                                    fmt_share(&cb, k->count, load)});
+	}
+	reply_table(c, hot_keys_cols, &t);
+	table_free(&t);
+}
+
+static int table_row_cmp(const void *a, const void *b)
+{
+	const hotkeys_table_t *x = a, *y = b;
+	int c = strcmp(x->table, y->table);
+
+	return c != 0 ? c : (x->shard > y->shard) - (x->shard < y->shard);
+}
+
+/* Statements per table and shard, their rate since start and share of the shard's. */
+static void reply_tables(client_t *c, const figures_t *f)
+{
+	hotkeys_table_t rows[HOTKEYS_TABLES];
+	int n = f->hot.n_tables;
+	uint64_t now = stats_now_us();
+	double secs = f->hot.since_us != 0 && now > f->hot.since_us
+	                  ? (double)(now - f->hot.since_us) / 1e6
+	                  : 0;
+	table_t t = {.ncols = NCOLS(tables_cols), .nomem = f->nomem};
+
+	memcpy(rows, f->hot.tables, sizeof(rows[0]) * (size_t)n);
+	qsort(rows, (size_t)n, sizeof(rows[0]), table_row_cmp);
+	for (int i = 0; i < n; i++) {
+		const hotkeys_table_t *r = &rows[i];
+		cellbuf_t cb = {.n = 0};
+
+		table_add(&t,
+		          (const char *const[]){
+		              r->table, fmt_cell(&cb, "%d", r->shard), fmt_u64(&cb, r->statements),
+		              secs > 0 ? fmt_cell(&cb, "%.2f", (double)r->statements / secs) : NULL,
+		              fmt_share(&cb, r->statements, f->hot.shard_statements[r->shard])});
+	}
+	reply_table(c, tables_cols, &t);
+	table_free(&t);
+}
+
+static const column_t load_cols[] = {
+    {"shard", OID_INT8},
+    {"statements", OID_INT8},
+    {"per_second", OID_NUMERIC},
+    {"share", OID_NUMERIC},
+};
+
+/* Routed statements per shard since start, their rate, and each shard's part of them all. */
+static void reply_load(client_t *c, const figures_t *f)
+{
+	const uint64_t *per = f->hot.shard_statements;
+	uint64_t now = stats_now_us(), all = 0;
+	double secs = f->hot.since_us != 0 && now > f->hot.since_us
+	                  ? (double)(now - f->hot.since_us) / 1e6
+	                  : 0;
+	table_t t = {.ncols = NCOLS(load_cols), .nomem = f->nomem};
+
+	for (int s = 0; s < SHARD_MAX; s++)
+		all += per[s];
+	for (int s = 0; s < SHARD_MAX; s++) {
+		cellbuf_t cb = {.n = 0};
+
+		if (per[s] == 0 && s >= context_cfg(c->worker)->n_shards)
+			continue;
+		table_add(&t, (const char *const[]){
+		                  fmt_cell(&cb, "%d", s), fmt_u64(&cb, per[s]),
+		                  secs > 0 ? fmt_cell(&cb, "%.2f", (double)per[s] / secs) : NULL,
+		                  fmt_share(&cb, per[s], all)});
+	}
+	reply_table(c, load_cols, &t);
+	table_free(&t);
+}
+
+static void figures_done(worker_t *w, const figures_t *f, uint64_t id, int what)
+{
+	client_t *c = find_console_client(w, id);
+
+	if (c == NULL || c->closing)
+		return; /* it left meanwhile */
+	c->admin_busy = false;
+	if (f == NULL)
+		reply_error(c, "53200", "pgshard: out of memory");
+	else if (what == ADMIN_SHOW_STATS)
+		reply_stats(c, f);
+	else if (what == ADMIN_SHOW_HOT_KEYS)
+		reply_hot_keys(c, f);
+	else if (what == ADMIN_SHOW_LOAD)
+		reply_load(c, f);
+	else
+		reply_tables(c, f);
+	if (!c->closing)
+		session_resume(c); /* the messages that waited for this answer */
+}
+
+static int ask_figures(client_t *c, admin_cmd_kind_t kind)
+{
+	c->admin_busy = true;
+	if (figures_gather(c->worker->index, figures_done, c->id, (int)kind) < 0) {
+		c->admin_busy = false;
+		c->status = PX_NOMEM;
+		return STEP_FAIL;
+	}
+	return STEP_NEXT;
 }
 
 /* ---- what the console's own worker answers ---- */
@@ -902,9 +934,13 @@ static int run_query(client_t *c, const char *sql)
 	case ADMIN_SHOW_POOLS:
 	case ADMIN_SHOW_CLIENTS:
 	case ADMIN_SHOW_SERVERS:
-	case ADMIN_SHOW_STATS:
 	case ADMIN_SHOW_TRANSACTIONS:
 		return ask_workers(c, cmd.kind);
+	case ADMIN_SHOW_STATS:
+	case ADMIN_SHOW_HOT_KEYS:
+	case ADMIN_SHOW_TABLES:
+	case ADMIN_SHOW_LOAD:
+		return ask_figures(c, cmd.kind);
 	case ADMIN_RELOAD:
 		signal_self(c, SIGHUP, "RELOAD");
 		return STEP_NEXT;
@@ -919,8 +955,8 @@ static int run_query(client_t *c, const char *sql)
 		reply_error(
 		    c, "0A000",
 		    "pgshard: unknown SHOW \"%.*s\" (the admin console shows SHARDS, POOLS, "
-		    "CLIENTS, SERVERS, STATS, TRANSACTIONS, RECOVERY, CONFIG, ROUTE <statement>, "
-		    "VERSION or STATE)",
+		    "CLIENTS, SERVERS, STATS, LOAD, HOT KEYS, TABLES, TRANSACTIONS, RECOVERY, "
+		    "CONFIG, ROUTE <statement>, VERSION or STATE)",
 		    (int)(cmd.word_len > 64 ? 64 : cmd.word_len), cmd.word);
 		return STEP_NEXT;
 	case ADMIN_UNKNOWN:

@@ -43,6 +43,11 @@ static adminbox_t *boxes;
 static int n_boxes;
 static const adminbox_ops_t *box_ops;
 
+static const adminbox_ops_t *job_ops(const adminbox_job_t *job)
+{
+	return job->ops != NULL ? job->ops : box_ops;
+}
+
 /* Onto the tail of one of a mailbox's lists; false when it is closed or memory ran out. */
 static bool box_put(adminbox_t *box, adminbox_link_t **list, adminbox_job_t *job)
 {
@@ -73,7 +78,7 @@ static void post_answer(adminbox_job_t *job)
 
 	/* its console's worker is gone (and the client with it) unless it is posted */
 	if (!box_put(box, &box->answers, job))
-		box_ops->free(job);
+		job_ops(job)->free(job);
 }
 
 /* One worker's part is in (or will never be): the last one sends the job home. */
@@ -119,14 +124,14 @@ static void box_cb(evutil_socket_t fd, short what, void *arg)
 	box_take(&boxes[w->index], false, &asks, &answers);
 	for (; asks != NULL; asks = next) {
 		next = asks->next;
-		box_ops->fill(w, asks->job);
+		job_ops(asks->job)->fill(w, asks->job);
 		part_done(asks->job); /* may post to this very box: it is unlocked */
 		free(asks);
 	}
 	for (; answers != NULL; answers = next) {
 		next = answers->next;
-		box_ops->deliver(w, answers->job);
-		box_ops->free(answers->job);
+		job_ops(answers->job)->deliver(w, answers->job);
+		job_ops(answers->job)->free(answers->job);
 		free(answers);
 	}
 }
@@ -177,7 +182,7 @@ void adminbox_worker_stop(worker_t *w)
 	}
 	for (; answers != NULL; answers = next) {
 		next = answers->next;
-		box_ops->free(answers->job);
+		job_ops(answers->job)->free(answers->job);
 		free(answers);
 	}
 	if (box->ev != NULL)

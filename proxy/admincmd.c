@@ -42,6 +42,7 @@ void admincmd_parse(const char *sql, admin_cmd_t *out)
 	        {"stats", ADMIN_SHOW_STATS},       {"transactions", ADMIN_SHOW_TRANSACTIONS},
 	        {"recovery", ADMIN_SHOW_RECOVERY}, {"config", ADMIN_SHOW_CONFIG},
 	        {"version", ADMIN_SHOW_VERSION},   {"state", ADMIN_SHOW_STATE},
+	        {"tables", ADMIN_SHOW_TABLES},     {"load", ADMIN_SHOW_LOAD},
 	    },
 	  verbs[] = {
 	      {"reload", ADMIN_RELOAD},
@@ -89,6 +90,15 @@ void admincmd_parse(const char *sql, admin_cmd_t *out)
 	if (len == 0)
 		return;
 	p = skip_blanks(p + len, end);
+	if (word_is(w, len, "hot")) {
+		/* SHOW HOT KEYS: two words */
+		const char *k = p;
+		size_t klen = word_at(p, end);
+
+		if (word_is(k, klen, "keys") && skip_blanks(p + klen, end) == end)
+			out->kind = ADMIN_SHOW_HOT_KEYS;
+		return;
+	}
 	if (word_is(w, len, "route")) {
 		/* SHOW ROUTE <statement>: the statement is the rest, as written */
 		if (p == end)

@@ -26,6 +26,7 @@
 #include "proxy/extended.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/hotkeys.h"
 #include "proxy/inscols.h"
 #include "proxy/lifecycle.h"
 #include "proxy/log.h"
@@ -468,6 +469,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 			session_fail_status(c, PX_NOMEM);
 			return STEP_FAIL;
 		}
+		hotkeys_note(c->worker->hot, p);
 		c->have_plan = true;
 		c->txd_ready = false;
 	}

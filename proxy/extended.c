@@ -18,6 +18,7 @@
 #include "proxy/cursor.h"
 #include "proxy/fanout.h"
 #include "proxy/forward.h"
+#include "proxy/hotkeys.h"
 #include "proxy/inscols.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
@@ -204,6 +205,7 @@ static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_b
 	if (rc == 0) {
 		c->have_plan = true;
 		c->txd_ready = false;
+		hotkeys_note(c->worker->hot, &c->plan);
 	}
 	return rc;
 }

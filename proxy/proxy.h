@@ -427,6 +427,7 @@ struct worker {
 
 	uint64_t replica_rr;           /* round robin over replicas (replica.c) */
 	uint64_t replica_reads_served; /* statements its clients ran on replicas */
+	struct hotkeys *hot;           /* where its routed statements went (hotkeys.h) */
 };
 
 #endif

@@ -16,6 +16,7 @@
  * A job's client pointer is only read and written on the worker's thread:
  * a client that closes while its job runs sets it to NULL.
  */
+#include "proxy/hotkeys.h"
 #include "proxy/routejob.h"
 
 #include "proxy/colcache.h"
@@ -176,6 +177,7 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 				                  "out of memory while routing the statement");
 			c->have_plan = true;
 			c->txd_ready = false;
+			hotkeys_note(w->hot, &c->plan);
 			session_resume(c);
 		}
 		job_free(j);

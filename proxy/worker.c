@@ -26,13 +26,16 @@
 #include "proxy/control.h"
 #include "proxy/gather.h"
 #include "proxy/lifecycle.h"
+#include "proxy/hotkeys.h"
 #include "proxy/log.h"
 #include "proxy/login.h"
+#include "proxy/metrics.h"
 #include "proxy/nodes.h"
 #include "proxy/pool.h"
 #include "proxy/prepare.h"
 #include "proxy/routejob.h"
 #include "proxy/sbuf.h"
+#include "proxy/stats.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/txwatch.h"
@@ -116,6 +119,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	pool_close_idle(w, now - context_cfg(w)->server_idle_timeout_s);
 	login_timeouts(w, now);
 	txwatch_publish(w);
+	hotkeys_age(w->hot, stats_now_us());
 	sbuf_flush_all(&w->loop);
 }
 
@@ -150,6 +154,11 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	txmap_box_init(&w->txbox);
 	txmap_init(&w->txsnap);
 
+	w->hot = malloc(sizeof(*w->hot));
+	if (w->hot == NULL)
+		return -1;
+	hotkeys_init(w->hot, HOTKEYS_CAPACITY);
+	w->hot->since_us = w->hot->aged_us = stats_now_us();
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;
@@ -183,7 +192,8 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
 	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
 	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0 ||
-	    adminbox_worker_start(w) < 0 || lifecycle_worker_start(w) < 0)
+	    adminbox_worker_start(w) < 0 || lifecycle_worker_start(w) < 0 ||
+	    (index == 0 && metrics_start(w) < 0))
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -255,6 +265,8 @@ void worker_join(worker_t *w)
 	routejob_worker_free(w);
 	if (w->janitor)
 		event_free(w->janitor);
+	if (w->index == 0)
+		metrics_stop(w);
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
@@ -268,4 +280,6 @@ void worker_join(worker_t *w)
 	pthread_mutex_destroy(&w->route_lock);
 	txmap_free(&w->txsnap);
 	txmap_box_destroy(&w->txbox);
+	free(w->hot);
+	w->hot = NULL;
 }

@@ -148,6 +148,9 @@ typedef enum route_step_kind {
 
 #define ROUTE_MAX_STEPS 4
 
+/* Room for a key value's text in a plan (route_plan_t.key_value), the NUL included. */
+#define ROUTE_KEY_TEXT 64
+
 typedef struct route_step {
 	route_step_kind_t kind;
 	int shard;           /* ONE: the shard; -1 when the executor picks one of `shards` (a
@@ -195,6 +198,12 @@ typedef struct route_plan {
 	                        shard, or every shard of the map when the value is computed);
 	                        with insert_select: the shards of the table's map */
 	const char *map;     /* ROUTE_SHARDS: the name of the map that decided */
+	const char *table;   /* the config table that decided where it runs: the sharded table
+	                        of ROUTE_SHARDS, the reference table of a reference read or
+	                        write; NULL otherwise (for the proxy's per-table counts) */
+	char key_value[ROUTE_KEY_TEXT]; /* ROUTE_SHARDS on one shard because of exactly one key
+	                                   value (key = v, a one-row INSERT): that value as
+	                                   shard_key_text spells it (for hot keys); "" otherwise */
 	int key_column;      /* INSERT ... VALUES, COPY FROM: position of the key column in the
 	                        column list; -1 otherwise, and when a COPY names no columns (the
 	                        table's own column order then decides) */

@@ -936,6 +936,7 @@ static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, 
 	switch (st) {
 	case KV_OK:
 		shard = shard_map_lookup(w->smap, &kv.key);
+		keys_note(w, &kv.key);
 		if (shard >= 0)
 			return shard;
 		sb_init(&s, v, sizeof v);

@@ -100,13 +100,15 @@ typedef struct walk {
 
 	/* analysis: per statement */
 	const shard_map_t *smap;
-	shard_set_t mentioned; /* every shard a key predicate named, for the empty case */
-	bool ins_split;        /* the top-level INSERT's rows go to several shards */
-	bool key_move;         /* the top-level UPDATE may move rows to other shards */
-	bool ins_select;       /* the top-level INSERT ... SELECT's rows may belong to other
-	                          shards than those it reads (route_plan.c's insel_plan) */
-	bool needs_columns;    /* the top-level INSERT ... VALUES has no column list */
-	shard_set_t move_to;   /* ... to these */
+	shard_set_t mentioned;         /* every shard a key predicate named, for the empty case */
+	int n_keys;                    /* key values that picked a shard (keys_add_shard) */
+	char key_text[ROUTE_KEY_TEXT]; /* the first of them, as shard_key_text spells it */
+	bool ins_split;                /* the top-level INSERT's rows go to several shards */
+	bool key_move;                 /* the top-level UPDATE may move rows to other shards */
+	bool ins_select;               /* the top-level INSERT ... SELECT's rows may belong to other
+	                                  shards than those it reads (route_plan.c's insel_plan) */
+	bool needs_columns;            /* the top-level INSERT ... VALUES has no column list */
+	shard_set_t move_to;           /* ... to these */
 	int key_column;
 	const struct block *lateral_up; /* for the LATERAL subquery about to be analysed: the
 	                                   block it may correlate with */
@@ -256,6 +258,8 @@ void keys_add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k);
 bool keys_array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_set_t *set);
 int keys_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv);
 void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n);
+/* A key value that picked a shard: counted, and the first one kept (walk_t.key_text). */
+void keys_note(walk_t *w, const shard_key_t *k);
 
 /* ---- route_where.c ---- */
 

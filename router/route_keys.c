@@ -281,6 +281,14 @@ void keys_add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k)
 
 	if (s >= 0)
 		shard_set_add(set, s);
+	keys_note(w, k);
+}
+
+void keys_note(walk_t *w, const shard_key_t *k)
+{
+	/* the one key of a statement is its hot-key candidate (route_plan_t.key_value) */
+	if (w->n_keys++ == 0)
+		shard_key_text(k, w->key_text, sizeof w->key_text);
 }
 
 /*

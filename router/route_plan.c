@@ -102,6 +102,7 @@ static void plan_unsharded(walk_t *w, route_plan_t *p)
 	}
 	if (ref_written != NULL) {
 		plan_all(w, p, "reference table", ref_written);
+		p->table = ref_written;
 		plan_reason(p, "reference table %s, write -> all %d shards", ref_written,
 		            w->cfg->n_shards);
 		return;
@@ -111,6 +112,7 @@ static void plan_unsharded(walk_t *w, route_plan_t *p)
 		return;
 	}
 	p->kind = ROUTE_ANY;
+	p->table = first_table(w, true);
 	shard_set_clear(&p->shards);
 	shard_set_add(&p->shards, w->cfg->default_shard);
 	plan_reason(p, "reference table %s, read -> shard %d", first_table(w, true),
@@ -126,6 +128,7 @@ static void plan_shards(walk_t *w, part_t part, route_plan_t *p)
 
 	p->kind = ROUTE_SHARDS;
 	p->map = m->cfg->name;
+	p->table = t->name;
 	sb_init(&s, p->reason, sizeof p->reason);
 	if (part.kind != PART_SET) {
 		int n = shard_set_count(&m->all);
@@ -145,6 +148,8 @@ static void plan_shards(walk_t *w, part_t part, route_plan_t *p)
 			shard_set_add(&set, shard_set_first(&m->all));
 	}
 	p->shards = set;
+	if (w->n_keys == 1 && shard_set_count(&set) == 1)
+		memcpy(p->key_value, w->key_text, sizeof p->key_value);
 	sb_printf(&s, "%s -> ", part.desc[0] ? part.desc : "key predicates");
 	sb_shards(&s, &set);
 	sb_printf(&s, " (%s map %s)", walk_map_kind_name(m->cfg), m->cfg->name);

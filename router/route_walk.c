@@ -191,6 +191,8 @@ void walk_reset(walk_t *w)
 	w->depth = 0;
 	w->smap = NULL;
 	shard_set_clear(&w->mentioned);
+	w->n_keys = 0;
+	w->key_text[0] = '\0';
 	w->ins_split = false;
 	w->key_move = false;
 	w->ins_select = false;

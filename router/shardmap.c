@@ -280,6 +280,37 @@ uint64_t shard_key_hash(const shard_key_t *k)
 	return XXH64(shard_key_bytes(k), k->len, 0);
 }
 
+void shard_key_text(const shard_key_t *k, char *buf, size_t size)
+{
+	const uint8_t *b = shard_key_bytes(k);
+	size_t n;
+
+	if (size == 0)
+		return;
+	if (k->type == CFG_KEY_BIGINT) {
+		snprintf(buf, size, "%lld", (long long)k->i);
+		return;
+	}
+	if (k->type == CFG_KEY_UUID && k->len == 16) {
+		snprintf(buf, size,
+		         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+		         b[12], b[13], b[14], b[15]);
+		return;
+	}
+	if (k->len < size) {
+		memcpy(buf, b, k->len);
+		buf[k->len] = '\0';
+		return;
+	}
+	/* cut: room for "..." and the NUL, back to a character's first byte */
+	n = size > 4 ? size - 4 : 0;
+	while (n > 0 && (b[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(buf, b, n);
+	snprintf(buf + n, size - n, "%s", "...");
+}
+
 int shard_key_compare(const shard_key_t *a, const shard_key_t *b)
 {
 	if (a->type == CFG_KEY_BIGINT)

@@ -92,6 +92,14 @@ int shard_key_from_int(int64_t v, shard_key_t *out);
 
 uint64_t shard_key_hash(const shard_key_t *k);
 
+/*
+ * A key as text, the same for every spelling of it: bigint in decimal, uuid
+ * in its canonical 8-4-4-4-12 lower-case form, text as its bytes, cut to fit
+ * (at a UTF-8 character's start, with "..." when cut). Always NUL-terminated
+ * when size > 0.
+ */
+void shard_key_text(const shard_key_t *k, char *buf, size_t size);
+
 /* "bigint", "text" or "uuid" */
 const char *shard_key_type_name(cfg_key_type_t t);
 

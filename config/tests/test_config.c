@@ -575,6 +575,49 @@ static void test_admin_users_refuses_empty_names_and_repeats(void **state)
 	           "pgshard.ini:3: [proxy] admin_users: given twice, first at line 2");
 }
 
+/* ---- metrics_listen ---- */
+
+static void test_metrics_listen_is_off_by_default_or_an_address(void **state)
+{
+	cfg_t *cfg = load(SHARD0);
+	const char *section, *name;
+	char value[64];
+	bool shown = false;
+
+	assert_null(cfg->metrics_listen.host);
+	assert_int_equal(cfg->metrics_listen.port, 0);
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nmetrics_listen = 127.0.0.1:9930\n" SHARD0);
+	assert_string_equal(cfg->metrics_listen.host, "127.0.0.1");
+	assert_int_equal(cfg->metrics_listen.port, 9930);
+	for (int i = 0; cfg_setting_show(cfg, i, &section, &name, value, sizeof value); i++) {
+		if (strcmp(name, "metrics_listen") == 0) {
+			assert_string_equal(value, "127.0.0.1:9930");
+			shown = true;
+		}
+	}
+	assert_true(shown);
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nmetrics_listen = [::1]:9931\n" SHARD0);
+	assert_string_equal(cfg->metrics_listen.host, "::1");
+	assert_int_equal(cfg->metrics_listen.port, 9931);
+	cfg_free(cfg);
+
+	cfg = load("[proxy]\nmetrics_listen =\n" SHARD0);
+	assert_null(cfg->metrics_listen.host);
+	cfg_free(cfg);
+}
+
+static void test_metrics_listen_refuses_what_is_not_an_address(void **state)
+{
+	LOAD_ERROR("[proxy]\nmetrics_listen = 9930\n" SHARD0,
+	           "pgshard.ini:2: [proxy] metrics_listen: '9930' is not HOST:PORT");
+	LOAD_ERROR("[proxy]\nmetrics_listen = localhost:0\n" SHARD0,
+	           "pgshard.ini:2:", "nothing for off");
+}
+
 static void test_replica_settings_have_defaults_and_checked_values(void **state)
 {
 	cfg_t *cfg = load(SHARD0);
@@ -663,7 +706,7 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 		}
 	}
 	assert_int_equal(found, 9);
-	assert_int_equal(i, 27);
+	assert_int_equal(i, 28);
 	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
 	cfg_free(cfg);
 }
@@ -748,7 +791,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "recovery_interval, recovery_grace, two_phase_commit, "
 	           "deadlock_interval, admin_users, replica_reads, replica_policy, "
 	           "max_replica_lag, max_replica_lag_time, replica_check_interval, "
-	           "writing_functions)");
+	           "writing_functions, metrics_listen)");
 	LOAD_ERROR(SHARD0 "master = host=x\n", "pgshard.ini:3: unknown key 'master' in [shard.0]",
 	           "expected one of: primary, replica");
 	LOAD_ERROR("[auth]\npassword = x\n" SHARD0,
@@ -1263,6 +1306,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_table_name_is_an_error),
 	    cmocka_unit_test(test_admin_users_is_a_trimmed_list_and_empty_by_default),
 	    cmocka_unit_test(test_admin_users_refuses_empty_names_and_repeats),
+	    cmocka_unit_test(test_metrics_listen_is_off_by_default_or_an_address),
+	    cmocka_unit_test(test_metrics_listen_refuses_what_is_not_an_address),
 	    cmocka_unit_test(test_replica_settings_have_defaults_and_checked_values),
 	    cmocka_unit_test(test_admin_user_missing_from_the_users_file_is_an_error),
 	    cmocka_unit_test(test_settings_show_as_a_file_would_give_them),

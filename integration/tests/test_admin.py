@@ -265,7 +265,7 @@ def test_unknown_command_is_an_error_and_the_session_goes_on():
     with Console("admin_unknown") as p:
         a = p.admin()
         cur = a.cursor()
-        for sql, word in (("SELECT 1", "SELECT"), ("SHOW HOT KEYS", "HOT"), ("SUSPEND", "SUSPEND")):
+        for sql, word in (("SELECT 1", "SELECT"), ("SHOW COLD KEYS", "COLD"), ("SUSPEND", "SUSPEND")):
             try:
                 cur.execute(sql)
                 raise rl.Failure("%s succeeded" % sql)

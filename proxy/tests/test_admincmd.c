@@ -34,6 +34,14 @@ static void test_show_commands_in_any_case_with_or_without_semicolon(void **stat
 	assert_int_equal(kind_of("SHOW VERSION"), ADMIN_SHOW_VERSION);
 	assert_int_equal(kind_of("show state;"), ADMIN_SHOW_STATE);
 	assert_int_equal(kind_of("SHOW STATE now"), ADMIN_SHOW_UNKNOWN);
+	assert_int_equal(kind_of("SHOW TABLES;"), ADMIN_SHOW_TABLES);
+	assert_int_equal(kind_of("show load"), ADMIN_SHOW_LOAD);
+	assert_int_equal(kind_of("show hot keys"), ADMIN_SHOW_HOT_KEYS);
+	assert_int_equal(kind_of("SHOW  Hot\n Keys ;"), ADMIN_SHOW_HOT_KEYS);
+	/* one word of two, or more words, is not it */
+	assert_int_equal(kind_of("SHOW HOT"), ADMIN_SHOW_UNKNOWN);
+	assert_int_equal(kind_of("SHOW HOT KEYS NOW"), ADMIN_SHOW_UNKNOWN);
+	assert_int_equal(kind_of("SHOW KEYS"), ADMIN_SHOW_UNKNOWN);
 }
 
 static void test_verbs_stand_alone(void **state)
@@ -62,10 +70,10 @@ static void test_unknown_commands_name_the_word(void **state)
 	assert_int_equal(cmd.word_len, 6);
 	assert_memory_equal(cmd.word, "SELECT", 6);
 
-	admincmd_parse("show hot keys", &cmd);
+	admincmd_parse("show warm keys", &cmd);
 	assert_int_equal(cmd.kind, ADMIN_SHOW_UNKNOWN);
-	assert_int_equal(cmd.word_len, 3);
-	assert_memory_equal(cmd.word, "hot", 3);
+	assert_int_equal(cmd.word_len, 4);
+	assert_memory_equal(cmd.word, "warm", 4);
 
 	admincmd_parse("SHOW POOLS extra", &cmd);
 	assert_int_equal(cmd.kind, ADMIN_SHOW_UNKNOWN);

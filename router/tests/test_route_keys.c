@@ -559,10 +559,53 @@ static void test_key_in_no_range_never_routes_to_zero_shards(void **state)
 	REFUSED("INSERT INTO slots (slot) VALUES (150)", "no range of map gapped", "150");
 }
 
+/* ---- the table and the one key a plan reports (hot keys) ---- */
+
+static void test_plan_names_its_table_and_its_one_key(void **state)
+{
+	route_plan_t p;
+	route_param_t param = text_param("42");
+	int64_t other = key_elsewhere("users", 42);
+	char sql[128];
+
+	(void)state;
+	p = route("SELECT * FROM users WHERE id = 42");
+	assert_string_equal(p.table, "users");
+	assert_string_equal(p.key_value, "42");
+	/* every spelling of a key reads the same */
+	p = route("SELECT * FROM users WHERE id = '42'::int8");
+	assert_string_equal(p.key_value, "42");
+	p = route_params("UPDATE users SET n = 1 WHERE id = $1", &param, 1);
+	assert_string_equal(p.table, "users");
+	assert_string_equal(p.key_value, "42");
+	p = route("INSERT INTO orders (user_id, x) VALUES (42, 1)");
+	assert_string_equal(p.table, "orders");
+	assert_string_equal(p.key_value, "42");
+	p = route("SELECT * FROM accounts WHERE name = 'alice'");
+	assert_string_equal(p.table, "accounts");
+	assert_string_equal(p.key_value, "alice");
+	/* several keys, or none: no one key */
+	snprintf(sql, sizeof sql, "SELECT * FROM users WHERE id IN (42, %lld)", (long long)other);
+	p = route(sql);
+	assert_string_equal(p.table, "users");
+	assert_string_equal(p.key_value, "");
+	p = route("SELECT * FROM users");
+	assert_string_equal(p.table, "users");
+	assert_string_equal(p.key_value, "");
+	/* reference tables name themselves; no table at all names nothing */
+	p = route("SELECT * FROM countries");
+	assert_string_equal(p.table, "countries");
+	assert_string_equal(p.key_value, "");
+	p = route("SELECT 1");
+	assert_null(p.table);
+	assert_string_equal(p.key_value, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kind_names_are_the_documented_words),
+	    cmocka_unit_test(test_plan_names_its_table_and_its_one_key),
 	    cmocka_unit_test(test_ctx_builds_one_shard_map_per_config_map),
 	    cmocka_unit_test(test_ctx_free_twice_is_harmless),
 	    cmocka_unit_test(test_statement_that_does_not_parse_goes_to_default_shard),

@@ -975,10 +975,36 @@ static void test_build_rejects_inverted_overlapping_and_bad_shards(void **state)
 	assert_non_null(strstr(err, "users"));
 }
 
+static void test_key_text_is_one_spelling_per_key(void **state)
+{
+	shard_key_t k;
+	char buf[64], small[8];
+	const char *uuid = "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}";
+	const char *long_text = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"; /* four two-byte letters */
+
+	(void)state;
+	assert_int_equal(shard_key_from_text(CFG_KEY_BIGINT, " -0042", 6, &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "-42");
+	assert_int_equal(shard_key_from_text(CFG_KEY_UUID, uuid, strlen(uuid), &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+	assert_int_equal(shard_key_from_text(CFG_KEY_TEXT, "abc", 3, &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "abc");
+	/* cut to fit, never inside a character */
+	assert_int_equal(shard_key_from_text(CFG_KEY_TEXT, long_text, strlen(long_text), &k), 0);
+	shard_key_text(&k, small, sizeof small);
+	assert_string_equal(small, "\xc3\xa9\xc3\xa9...");
+	shard_key_text(&k, small, 6);
+	assert_string_equal(small, "\xc3\xa9...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shard_set_add_has_count_first),
+	    cmocka_unit_test(test_key_text_is_one_spelling_per_key),
 	    cmocka_unit_test(test_shard_set_ignores_ids_outside_range),
 	    cmocka_unit_test(test_shard_set_union_and_intersect),
 	    cmocka_unit_test(test_bigint_key_bytes_are_big_endian_twos_complement),
