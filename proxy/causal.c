@@ -124,8 +124,8 @@ static bool read_entry(const char *s, const char **end, long *shard, uint64_t *l
 bool causal_token_read(causal_t *ks, int n, const char *token)
 {
 	const char *s = token;
-	long shard;
-	uint64_t lsn;
+	long shard = 0;
+	uint64_t lsn = 0;
 
 	if (strncmp(s, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
 		return false;
@@ -139,7 +139,8 @@ bool causal_token_read(causal_t *ks, int n, const char *token)
 			return false;
 	}
 	for (s = token + strlen(TOKEN_PREFIX); *s != '\0';) {
-		read_entry(s, &s, &shard, &lsn);
+		if (!read_entry(s, &s, &shard, &lsn))
+			break; /* cannot happen: checked above */
 		if (shard < n)
 			raise_to(&ks[shard], lsn);
 		if (*s == ',')
