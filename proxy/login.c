@@ -214,6 +214,13 @@ void login_connect_failed(client_t *c, pool_t *p, const char *why, const uint8_t
 			return;
 		}
 	}
+	if (c->login_step == LOGIN_DONE && !c->closing && p->role == NODE_REPLICA) {
+		/* a read meant for a replica: the client sees no error, it is routed again */
+		log_msg(LOG_WARNING, c->id, 0, "%s; reading elsewhere", msg);
+		replica_connect_failed(c, p);
+		session_resume(c);
+		return;
+	}
 	if (c->login_step == LOGIN_DONE && !c->closing) {
 		/*
 		 * A session that is in: the statement that needed this shard fails,

@@ -427,7 +427,9 @@ struct worker {
 
 	uint64_t replica_rr;           /* round robin over replicas (replica.c) */
 	uint64_t replica_reads_served; /* statements its clients ran on replicas */
-	struct hotkeys *hot;           /* where its routed statements went (hotkeys.h) */
+	uint64_t *replica_failed_at;   /* by node id: when a connection to it failed (replica.c) */
+	int n_replica_failed;
+	struct hotkeys *hot; /* where its routed statements went (hotkeys.h) */
 };
 
 #endif

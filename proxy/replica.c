@@ -75,6 +75,32 @@ static void settle(client_t *c, causal_t *k, int shard)
 	causal_settle(k, pos_of(c->worker, nodes_primary(t, shard)), pos_of(c->worker, rep));
 }
 
+void replica_connect_failed(client_t *c, const pool_t *p)
+{
+	worker_t *w = c->worker;
+	int id = p->node_id;
+
+	if (id >= w->n_replica_failed) {
+		uint64_t *a = realloc(w->replica_failed_at, sizeof(*a) * (size_t)(id + 1));
+
+		if (a != NULL) {
+			memset(a + w->n_replica_failed, 0,
+			       sizeof(*a) * (size_t)(id + 1 - w->n_replica_failed));
+			w->replica_failed_at = a;
+			w->n_replica_failed = id + 1;
+		}
+	}
+	if (id < w->n_replica_failed)
+		w->replica_failed_at[id] = stats_now_us();
+}
+
+/* A connection to node id failed after the latest check of it was sent. */
+static bool failed_since_check(const worker_t *w, int id, const node_state_t *st)
+{
+	return id < w->n_replica_failed && w->replica_failed_at[id] != 0 &&
+	       w->replica_failed_at[id] >= st->lsn_at_us;
+}
+
 /* A replica that may serve reads at all: up, in recovery, not too far behind. */
 static bool replica_fit(const cfg_t *cfg, const node_state_t *st)
 {
@@ -108,7 +134,9 @@ const node_t *replica_for_read(client_t *c, const route_plan_t *p, int shard)
 	for (int i = 0; i < nodes_n_replicas(t, shard) && n_fit < 16; i++) {
 		const node_t *n = nodes_replica(t, shard, i);
 
-		if (replica_fit(cfg, nodes_view_state(c->worker->nodes, n)) &&
+		const node_state_t *st = nodes_view_state(c->worker->nodes, n);
+
+		if (replica_fit(cfg, st) && !failed_since_check(c->worker, n->id, st) &&
 		    causal_allows(k, n->id, pos_of(c->worker, n))) {
 			if (n->id == k->rep_node)
 				return n; /* where it read before: the same state or newer */

@@ -45,6 +45,13 @@ int replica_command(client_t *c, const char *sql, struct evbuffer *in, size_t to
  */
 bool replica_startup_param(client_t *c, const char *name, const char *value, const char **error);
 
+/*
+ * A connection to replica pool p failed while c waited for it: the replica
+ * serves this worker no reads until a check sent after now finds it up,
+ * and c's statement is routed again (to the primary or another replica).
+ */
+void replica_connect_failed(client_t *c, const pool_t *p);
+
 /* The session ends: its positions go. */
 void replica_client_free(client_t *c);
 

@@ -271,6 +271,7 @@ void worker_join(worker_t *w)
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
 	colcache_free(w->columns);
+	free(w->replica_failed_at);
 	context_route_drop(w);
 	context_cfg_ref_put(w->cfg);
 	context_cfg_ref_put(w->cfg_next);
