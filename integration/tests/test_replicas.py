@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Replica reads (issue 12) against the cluster's real streaming replicas, through pgshard
+instances of the test's own with replica_reads on: with replay paused on every replica, sessions
+that write then read see their writes and never a value going back; sessions that did not write
+read from replicas (pg_is_in_recovery() through pgshard); a causal token carried to another
+connection forces a fresh read; a replica over max_replica_lag_time gets no reads until replay
+resumes; a stopped replica costs no read an error.
+
+Needs a cluster.sh cluster with at least one replica per shard (env.sh in the environment)."""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import psycopg2  # noqa: E402
+
+import robustlib as rl  # noqa: E402
+from robustlib import Proxy, check, eq  # noqa: E402
+
+TEST_TIMEOUT = float(os.environ.get("REPLICAS_TEST_TIMEOUT", "240"))
+TESTS = []
+N_KEYS = 40
+
+RR_TABLE = """
+[table.rr_items]
+key = id
+map = users
+"""
+
+# long limits: replay stays paused for a while and lag must not move reads away
+PAUSED_SETTINGS = {"replica_reads": "on", "max_replica_lag": "1GB",
+                   "max_replica_lag_time": "3600000", "replica_check_interval": "50"}
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def replica_su(shard):
+    c = psycopg2.connect(host=rl.SOCKDIR, port=rl.SHARD_PORTS[shard] + 1, user="postgres",
+                         dbname="app", connect_timeout=10)
+    c.autocommit = True
+    return c
+
+
+def set_replay(paused):
+    for i in range(len(rl.SHARD_PORTS)):
+        c = replica_su(i)
+        try:
+            with c.cursor() as cur:
+                cur.execute("select pg_wal_replay_pause()" if paused
+                            else "select pg_wal_replay_resume()")
+        finally:
+            c.close()
+
+
+def replicas_caught_up(secs=30):
+    """Every replica streams and has replayed its primary's current position (robustlib's
+    wait_replicas also passes while a replica is not connected)."""
+    want = int(os.environ.get("PGSHARD_REPLICAS", "1"))
+
+    def ok():
+        rows = rl.on_shards("select count(*), coalesce(bool_and(replay_lsn >= "
+                            "pg_current_wal_lsn()), false) from pg_stat_replication "
+                            "where state = 'streaming'")
+        return all(r[0][0] >= want and r[0][1] for r in rows)
+
+    wait_for("replicas streaming and caught up", ok, secs)
+
+
+def fresh_table():
+    set_replay(False)  # a run killed while replay was paused leaves it paused
+    rl.as_app_on_shards("drop table if exists rr_items; "
+                        "create table rr_items (id bigint primary key, v bigint not null)")
+    for i in range(len(rl.SHARD_PORTS)):
+        c = rl.pg(rl.SHARD_PORTS[i])
+        try:
+            with c.cursor() as cur:
+                cur.execute("insert into rr_items select g, 0 from generate_series(1, %s) g",
+                            (N_KEYS,))
+        finally:
+            c.close()
+    replicas_caught_up()
+
+
+def wait_for(what, fn, secs=20):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if fn():
+            return
+        time.sleep(0.05)
+    raise rl.Failure("timed out waiting for: %s" % what)
+
+
+def read(cur, key):
+    cur.execute("select v, pg_is_in_recovery() from rr_items where id = %s", (key,))
+    return cur.fetchone()
+
+
+@test
+def test_write_then_read_never_stale_with_replay_paused():
+    fresh_table()
+    with Proxy("rr_ryw", PAUSED_SETTINGS, extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)  # the checks have the replicas' positions
+        set_replay(True)
+        try:
+            errors, stale, on_replica = [], [], [0]
+            lock = threading.Lock()
+
+            def session(t):
+                try:
+                    c = rl.pg(p.port)
+                    cur = c.cursor()
+                    seen = {}
+                    for i in range(125):
+                        key = 1 + (t * 5 + i % 5) % N_KEYS
+                        cur.execute("update rr_items set v = v + 1 where id = %s returning v",
+                                    (key,))
+                        wrote = cur.fetchone()[0]
+                        v, rec = read(cur, key)
+                        if v < wrote or v < seen.get(key, 0):
+                            with lock:
+                                stale.append((t, key, wrote, v))
+                        seen[key] = v
+                        # a key this session does not write: its value never goes back
+                        other = 1 + (t * 5 + 7) % N_KEYS
+                        v2, rec2 = read(cur, other)
+                        if v2 < seen.get(other, 0):
+                            with lock:
+                                stale.append((t, other, seen[other], v2))
+                        seen[other] = v2
+                        if rec2:
+                            with lock:
+                                on_replica[0] += 1
+                    c.close()
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(repr(e))
+
+            threads = [threading.Thread(target=session, args=(t,)) for t in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            eq(errors, [], "session errors")
+            eq(stale, [], "stale reads (thread, key, written or seen, read)")
+            # sessions that did not write: they read replicas, which show the old state
+            c = rl.pg(p.port)
+            cur = c.cursor()
+            replica_reads = 0
+            for key in range(1, N_KEYS + 1):
+                v, rec = read(cur, key)
+                replica_reads += 1 if rec else 0
+                if rec:
+                    eq(v, 0, "a paused replica's value of key %d" % key)
+            c.close()
+            check(replica_reads == N_KEYS,
+                  "reads of a session that did not write on replicas: %d of %d"
+                  % (replica_reads, N_KEYS))
+        finally:
+            set_replay(False)
+        # with replay running, reads of a new session go to replicas and see the writes
+        replicas_caught_up()
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        recs = 0
+        for _ in range(3):
+            for key in range(1, N_KEYS + 1):
+                v, rec = read(cur, key)
+                recs += 1 if rec else 0
+        c.close()
+        check(recs >= 3 * N_KEYS * 9 // 10, "reads on replicas with replay running: %d of %d"
+              % (recs, 3 * N_KEYS))
+
+
+@test
+def test_causal_token_carries_writes_to_another_connection():
+    fresh_table()
+    with Proxy("rr_token", PAUSED_SETTINGS, extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        set_replay(True)
+        try:
+            a = rl.pg(p.port)
+            cur = a.cursor()
+            cur.execute("update rr_items set v = 42 where id = 3")
+            cur.execute("show pgshard.causal_token")
+            token = cur.fetchone()[0]
+            check(token.startswith("pgshard1:") and "=" in token, "token %r" % token)
+            a.close()
+            b = rl.pg(p.port)
+            cur = b.cursor()
+            eq(read(cur, 3), (0, True), "a new connection without the token: the replica")
+            cur.execute("set pgshard.causal_token = %s", (token,))
+            eq(read(cur, 3), (42, False), "with the token, replay paused: the primary")
+            b.close()
+            c = rl.pg(p.port)
+            cur = c.cursor()
+            try:
+                cur.execute("set pgshard.causal_token = 'not a token'")
+                raise rl.Failure("a bad token was taken")
+            except psycopg2.Error as e:
+                check(e.pgcode in ("22023", "42601"), "bad token: %s %s" % (e.pgcode, e))
+            c.close()
+        finally:
+            set_replay(False)
+        replicas_caught_up()
+        b = rl.pg(p.port)
+        cur = b.cursor()
+        cur.execute("set pgshard.causal_token = %s", (token,))
+        wait_for("the token's read on a replica once replayed",
+                 lambda: read(cur, 3) == (42, True))
+        b.close()
+
+
+@test
+def test_lag_over_the_limit_moves_reads_to_the_primary_and_back():
+    fresh_table()
+    settings = dict(PAUSED_SETTINGS, max_replica_lag_time="500")
+    with Proxy("rr_lag", settings, extra_ini=RR_TABLE) as p:
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        wait_for("reads on replicas", lambda: read(cur, 5)[1])
+        set_replay(True)
+        try:
+            w = rl.pg(p.port)
+            wc = w.cursor()
+            for key in range(1, N_KEYS + 1):
+                wc.execute("update rr_items set v = v + 1 where id = %s", (key,))
+            w.close()
+            wait_for("reads on the primary once lag is over 500 ms", lambda: not read(cur, 5)[1])
+            eq(read(cur, 5)[0], 1, "the primary's value")
+        finally:
+            set_replay(False)
+        wait_for("reads on replicas again", lambda: read(cur, 5) == (1, True))
+        c.close()
+
+
+@test
+def test_a_stopped_replica_costs_no_read_an_error():
+    fresh_table()
+    with Proxy("rr_down", dict(PAUSED_SETTINGS, health_check_interval="200"),
+               extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        data = os.path.join(rl.DATA, "shard0-replica0")
+        rl.pg_ctl("-D", data, "-m", "immediate", "-w", "-t", "30", "stop")
+        try:
+            for round_ in range(5):
+                c = rl.pg(p.port)
+                cur = c.cursor()
+                for key in range(1, N_KEYS + 1):
+                    v, _ = read(cur, key)
+                    eq(v, 0, "key %d" % key)
+                c.close()
+        finally:
+            rl.pg_ctl("-D", data, "-l", os.path.join(rl.DATA, "log", "shard0-replica0.log"),
+                      "-w", "-t", "60", "start")
+            replicas_caught_up()
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        wait_for("shard 0's replica reads again",
+                 lambda: all(read(cur, k)[1] for k in range(1, N_KEYS + 1)), secs=30)
+        c.close()
+    check(p.sanitizer_report() is None, "sanitizer report: %s" % p.sanitizer_report())
+
+
+if __name__ == "__main__":
+    if int(os.environ.get("PGSHARD_REPLICAS", "0")) < 1:
+        print("replicas: the cluster has no replicas")
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    rl.main(TESTS, TEST_TIMEOUT)
