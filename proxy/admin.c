@@ -763,6 +763,7 @@ static void show_shards(client_t *c)
 	    {"shard", OID_INT8},      {"role", OID_TEXT},       {"replica", OID_INT8},
 	    {"node", OID_TEXT},       {"state", OID_TEXT},      {"in_recovery", OID_TEXT},
 	    {"checked_at", OID_TEXT}, {"changed_at", OID_TEXT}, {"error", OID_TEXT},
+	    {"wal_lsn", OID_TEXT},    {"lag_bytes", OID_INT8},  {"lag_ms", OID_INT8},
 	};
 	const nodes_view_t *v = c->worker->nodes;
 	const nodes_table_t *nt = c->worker->cfg->nodes;
@@ -773,18 +774,28 @@ static void show_shards(client_t *c)
 		const node_state_t *st = nodes_view_state(v, n);
 		cellbuf_t cb = {.n = 0};
 
-		table_add(&t,
-		          (const char *const[]){
-		              fmt_cell(&cb, "%d", n->shard), nodes_role_name(n->role),
-		              n->replica >= 0 ? fmt_cell(&cb, "%d", n->replica) : NULL,
-		              fmt_node(&cb, n->host, n->port),
-		              nodes_health_name(st != NULL ? st->health : NODE_UNKNOWN),
-		              st == NULL || st->in_recovery < 0 ? NULL
-		              : st->in_recovery                 ? "yes"
-		                                                : "no",
-		              st != NULL ? fmt_time(&cb, (time_t)(st->checked_at_ms / 1000)) : NULL,
-		              st != NULL ? fmt_time(&cb, (time_t)(st->changed_at_ms / 1000)) : NULL,
-		              st != NULL && st->error[0] ? st->error : NULL});
+		table_add(
+		    &t,
+		    (const char *const[]){
+		        fmt_cell(&cb, "%d", n->shard), nodes_role_name(n->role),
+		        n->replica >= 0 ? fmt_cell(&cb, "%d", n->replica) : NULL,
+		        fmt_node(&cb, n->host, n->port),
+		        nodes_health_name(st != NULL ? st->health : NODE_UNKNOWN),
+		        st == NULL || st->in_recovery < 0 ? NULL
+		        : st->in_recovery                 ? "yes"
+		                                          : "no",
+		        st != NULL ? fmt_time(&cb, (time_t)(st->checked_at_ms / 1000)) : NULL,
+		        st != NULL ? fmt_time(&cb, (time_t)(st->changed_at_ms / 1000)) : NULL,
+		        st != NULL && st->error[0] ? st->error : NULL,
+		        st != NULL && st->lsn != 0
+		            ? fmt_cell(&cb, "%X/%X", (unsigned)(st->lsn >> 32), (unsigned)st->lsn)
+		            : NULL,
+		        n->role == NODE_REPLICA && st != NULL && st->lag_bytes >= 0
+		            ? fmt_cell(&cb, "%lld", (long long)st->lag_bytes)
+		            : NULL,
+		        n->role == NODE_REPLICA && st != NULL && st->lag_ms >= 0
+		            ? fmt_cell(&cb, "%lld", (long long)st->lag_ms)
+		            : NULL});
 	}
 	reply_table(c, cols, &t);
 	table_free(&t);

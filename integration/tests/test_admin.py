@@ -213,6 +213,19 @@ def test_show_shards_lists_every_node_of_the_config():
                "in_recovery of %s" % r["node"])
             check(r["checked_at"] is not None, "checked_at of %s" % r["node"])
             check(r["error"] is None, "no error on %s" % r["node"])
+            check(re.match(r"^[0-9A-F]+/[0-9A-F]+$", r["wal_lsn"] or ""),
+                  "wal_lsn of %s: %r" % (r["node"], r["wal_lsn"]))
+        # a replica's lag is measured against its primary's positions the checks saw
+        rows = wait_for("replica lag measured",
+                        lambda: (lambda rs: rs if all(r["lag_bytes"] is not None
+                                                      for r in rs if r["role"] == "replica")
+                                 else None)(show(a, "SHARDS")))
+        for r in rows:
+            if r["role"] == "replica":
+                check(int(r["lag_bytes"]) >= 0 and int(r["lag_ms"]) >= 0,
+                      "lag of %s: %s bytes, %s ms" % (r["node"], r["lag_bytes"], r["lag_ms"]))
+            else:
+                check(r["lag_bytes"] is None, "a primary has no lag: %r" % r["lag_bytes"])
         a.close()
 
 
