@@ -398,8 +398,18 @@ int forward_use_node(client_t *c, int shard, const node_t *node)
 	if (cur != NULL && (cur->pending.count > 0 || cur->syncing_params || cur->unsynced))
 		return 0; /* it answers first; its ReadyForQuery resumes the client */
 	s = session_link(c, shard);
-	if (s != NULL && !serves(s, node))
-		return 0; /* a replica's read ends first; its ReadyForQuery releases it */
+	if (s != NULL && !serves(s, node)) {
+		/*
+		 * A replica's link: its read ends first, and its ReadyForQuery
+		 * releases it. One that has ended and is still held (nothing else
+		 * would release it) goes back to its pool now.
+		 */
+		if (!session_release_idle(c))
+			return 0;
+		if (c->closing)
+			return -1;
+		s = NULL;
+	}
 	c->server = NULL;
 	if (s != NULL) {
 		c->server = s;

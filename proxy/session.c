@@ -397,6 +397,21 @@ void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size
 		c->ops->params_known(c);
 }
 
+bool session_release_idle(client_t *c)
+{
+	server_t *s;
+
+	if (c->n_links == 0 || c->pinned || c->closing || tx_open(&c->tx) || cursor_keeps_links(c))
+		return false;
+	for (int i = 0; i < c->links_cap; i++)
+		if (c->links[i] != NULL && !link_idle(c->links[i]))
+			return false;
+	while ((s = session_any_link(c)) != NULL)
+		pool_release(s);
+	c->server = NULL;
+	return true;
+}
+
 bool session_maybe_release(client_t *c)
 {
 	server_t *s;

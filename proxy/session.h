@@ -58,6 +58,11 @@ void session_batch_consumed(client_t *c);       /* a statement of it left the in
 void session_batch_free(client_t *c);
 void session_sync_done(client_t *c, server_t *s, const uint8_t *error_body, size_t len);
 bool session_maybe_release(client_t *c);
+/*
+ * The same while a statement is being routed (the phase is not idle): every
+ * link idle outside a transaction goes back to its pool; no resume.
+ */
+bool session_release_idle(client_t *c);
 void session_server_lost(client_t *c, server_t *s, const char *why);
 /*
  * The next whole message from s for c's statement: 1 with its type, length
