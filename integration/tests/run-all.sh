@@ -38,9 +38,10 @@ suites=(
     "admin|300|$python $here/test_admin.py"
     "lifecycle|300|$python $here/test_lifecycle.py"
     "metrics|300|$python $here/test_metrics.py"
+    "replicas|300|$python $here/test_replicas.py"
     "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select verify admin lifecycle metrics apps}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select verify admin lifecycle metrics replicas apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT
