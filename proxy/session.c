@@ -407,23 +407,14 @@ bool session_release_idle(client_t *c)
 		if (c->links[i] != NULL && !link_idle(c->links[i]))
 			return false;
 	while ((s = session_any_link(c)) != NULL)
-		pool_release(s);
-	c->server = NULL;
+		pool_release(s); /* session_unlinked clears c->server */
 	return true;
 }
 
 bool session_maybe_release(client_t *c)
 {
-	server_t *s;
-
-	if (c->n_links == 0 || c->pinned || c->closing || c->phase != PH_IDLE || tx_open(&c->tx) ||
-	    cursor_keeps_links(c))
+	if (c->phase != PH_IDLE || !session_release_idle(c))
 		return false;
-	for (int i = 0; i < c->links_cap; i++)
-		if (c->links[i] != NULL && !link_idle(c->links[i]))
-			return false;
-	while ((s = session_any_link(c)) != NULL)
-		pool_release(s);
 	/* anything the client sent meanwhile needs a server again */
 	session_resume(c);
 	return true;
