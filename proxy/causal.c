@@ -46,6 +46,7 @@ bool causal_allows(const causal_t *k, int node, causal_pos_t at)
 
 void causal_ran(causal_t *k, int node, uint64_t now_us)
 {
+	k->on_primary = node < 0;
 	if (node < 0) {
 		k->pend_at_us = now_us;
 		return;

@@ -35,6 +35,7 @@ typedef struct causal {
 	uint64_t pend_at_us; /* the end of the latest statement on the primary not yet bounded */
 	int rep_node;        /* the replica (node id) that served the latest read; -1: none */
 	uint64_t rep_at_us;  /* the end of its reads not yet bounded by a check of it; 0: none */
+	bool on_primary;     /* its latest statement ran on the primary */
 } causal_t;
 
 /* What a node's latest check found, as causal.c needs it. */

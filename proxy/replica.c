@@ -123,14 +123,32 @@ const node_t *replica_for_read(client_t *c, const route_plan_t *p, int shard)
 	const nodes_table_t *t = c->worker->cfg->nodes;
 	const node_t *fit[16];
 	int n_fit = 0, mode = session_mode(c), pick;
+	const server_t *held;
 	causal_t *k;
 
 	if (mode == CFG_REPLICA_READS_OFF || !p->replica_ok || tx_open(&c->tx) || c->pinned ||
 	    shard < 0 || shard >= t->n_shards || nodes_n_replicas(t, shard) == 0 ||
-	    session_link(c, shard) != NULL || (k = positions(c)) == NULL)
+	    (k = positions(c)) == NULL)
 		return NULL;
 	k = &k[shard];
 	settle(c, k, shard);
+	held = session_link(c, shard);
+	if (held != NULL) {
+		/*
+		 * A server the session holds there: the primary's, or a replica's
+		 * its pool handed over while the session waited for this very
+		 * statement. That replica serves it if it still may.
+		 */
+		const node_t *n;
+
+		if (held->pool->role != NODE_REPLICA || held->pool->node_id >= t->n)
+			return NULL;
+		n = &t->nodes[held->pool->node_id];
+		return replica_fit(cfg, nodes_view_state(c->worker->nodes, n)) &&
+		               causal_allows(k, n->id, pos_of(c->worker, n))
+		           ? n
+		           : NULL;
+	}
 	for (int i = 0; i < nodes_n_replicas(t, shard) && n_fit < 16; i++) {
 		const node_t *n = nodes_replica(t, shard, i);
 
@@ -143,8 +161,18 @@ const node_t *replica_for_read(client_t *c, const route_plan_t *p, int shard)
 			fit[n_fit++] = n;
 		}
 	}
-	if (mode == CFG_REPLICA_READS_WITH_PRIMARY && n_fit < 16)
-		fit[n_fit++] = NULL; /* the primary */
+	if (mode == CFG_REPLICA_READS_WITH_PRIMARY) {
+		/*
+		 * The primary is a choice too. A session stays where it read last,
+		 * like one on a replica: choosing afresh each time would drift every
+		 * busy session to the primary, whose reads keep replicas from the
+		 * session until a check bounds them.
+		 */
+		if (k->on_primary)
+			return NULL;
+		if (n_fit < 16)
+			fit[n_fit++] = NULL;
+	}
 	if (n_fit == 0)
 		return NULL;
 	if (cfg->replica_policy == CFG_REPLICA_LEAST_CONNECTIONS) {

@@ -96,6 +96,7 @@ void server_swallowed_ready(server_t *s, uint64_t params_hash, char status)
 {
 	pending_t *head = pending_head(&s->pending);
 
+	server_note_ready(s, status); /* while it still shows what ended: a sync or not */
 	if (head != NULL && head->msg == 'Q' && s->syncing_params) {
 		/* a failed sync is the statement's error (its caller kept it), not the session's */
 		s->syncing_params = false;
@@ -103,7 +104,6 @@ void server_swallowed_ready(server_t *s, uint64_t params_hash, char status)
 		free(s->sync_error);
 		s->sync_error = NULL;
 	}
-	server_note_ready(s, status);
 	pending_pop(&s->pending);
 }
 

@@ -175,6 +175,59 @@ def test_write_then_read_never_stale_with_replay_paused():
               % (recs, 3 * N_KEYS))
 
 
+def concurrent_reads(port, sessions, reads):
+    """sessions threads, each `reads` reads of keys on every shard: (on replicas, on
+    primaries, errors)."""
+    counts, errors, lock = [0, 0], [], threading.Lock()
+
+    def session(t):
+        try:
+            c = rl.pg(port)
+            cur = c.cursor()
+            for i in range(reads):
+                _, rec = read(cur, 1 + (t * 7 + i) % N_KEYS)
+                with lock:
+                    counts[0 if rec else 1] += 1
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            with lock:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=session, args=(t,)) for t in range(sessions)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return counts[0], counts[1], errors
+
+
+@test
+def test_reads_that_wait_for_a_replica_server_run_on_the_replica():
+    """One server per node for 8 sessions: most reads wait for the replica's pool, and the
+    server it hands over serves them (once, such a read went to the primary instead, and the
+    session then stayed there)."""
+    fresh_table()
+    with Proxy("rr_wait", dict(PAUSED_SETTINGS, pool_size="1"), extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        on_replica, on_primary, errors = concurrent_reads(p.port, 8, 150)
+        eq(errors, [], "session errors")
+        eq(on_primary, 0, "reads on a primary (%d on replicas)" % on_replica)
+
+
+@test
+def test_with_primary_spreads_reads_over_primaries_and_replicas():
+    fresh_table()
+    with Proxy("rr_with_primary", dict(PAUSED_SETTINGS, replica_reads="with_primary"),
+               extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        on_replica, on_primary, errors = concurrent_reads(p.port, 8, 150)
+        eq(errors, [], "session errors")
+        total = on_replica + on_primary
+        check(on_replica >= total * 15 // 100 and on_primary >= total * 15 // 100,
+              "reads on replicas %d, on primaries %d: both should have a fair share"
+              % (on_replica, on_primary))
+
+
 @test
 def test_causal_token_carries_writes_to_another_connection():
     fresh_table()

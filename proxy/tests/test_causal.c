@@ -57,6 +57,25 @@ static void test_after_a_write_only_the_primary_until_a_later_check_bounds_it(vo
 	assert_true(causal_allows(&k, R2, pos(9000, 1200)));
 }
 
+static void test_where_the_latest_statement_ran_is_remembered(void **state)
+{
+	causal_t k;
+
+	(void)state;
+	causal_init(&k);
+	assert_false(k.on_primary); /* nothing ran yet */
+	causal_ran(&k, -1, 1000);
+	assert_true(k.on_primary);
+	causal_settle(&k, pos(450, 1001), unknown);
+	assert_true(k.on_primary); /* bounding it does not move it */
+	causal_ran(&k, R1, 1100);
+	assert_false(k.on_primary);
+	assert_int_equal(k.rep_node, R1);
+	causal_ran(&k, -1, 1200);
+	assert_true(k.on_primary);
+	assert_int_equal(k.rep_node, R1); /* the replica read before is still known */
+}
+
 static void test_reads_stay_on_their_replica_until_bounded(void **state)
 {
 	causal_t k;
@@ -202,6 +221,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_fresh_session_may_read_from_any_replica_with_a_position),
 	    cmocka_unit_test(test_after_a_write_only_the_primary_until_a_later_check_bounds_it),
+	    cmocka_unit_test(test_where_the_latest_statement_ran_is_remembered),
 	    cmocka_unit_test(test_reads_stay_on_their_replica_until_bounded),
 	    cmocka_unit_test(test_leaving_a_replica_while_pending_hands_the_bound_to_the_primary),
 	    cmocka_unit_test(test_need_never_goes_down),
