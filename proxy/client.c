@@ -81,7 +81,7 @@ static void frontend_server_lost(client_t *c, server_t *s, const char *why)
 {
 	if (c->commit != NULL && commit_has(c->commit, s))
 		commit_server_lost(c, s);
-	else
+	else if (!replica_read_lost(c, s))
 		session_server_lost(c, s, why);
 }
 
@@ -569,6 +569,10 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		if (r != 1)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
 		cursor_ran(c, p);
+		if (c->server->pool->role == NODE_REPLICA && replica_keep_read(c, in, total) < 0) {
+			session_fail_status(c, PX_NOMEM);
+			return STEP_FAIL;
+		}
 		return forward_message(c, 'Q', in, total);
 	case ROUTE_STEP_EACH:
 		if (p->cursor_op != ROUTE_CURSOR_NONE && p->cursor_op != ROUTE_CURSOR_DECLARE)

@@ -287,8 +287,11 @@ struct client {
 	struct causal *causal; /* by shard: what it has seen (causal.h) */
 	int n_causal;
 	const nodes_table_t *causal_nodes; /* the node table its node ids are of */
-	struct event *token_ev;            /* retries SHOW pgshard.causal_token */
+	struct event *token_ev;            /* resumes it: SHOW pgshard.causal_token, a read again */
 	uint64_t token_wait_us;            /* since when it waits */
+	uint8_t *read_again;               /* the Query of a read on a replica, until it answers */
+	size_t read_again_len;
+	struct evbuffer *read_desc; /* its RowDescription, kept back until more comes */
 };
 
 TAILQ_HEAD(client_list, client);

@@ -30,6 +30,7 @@
 #include "proxy/params.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
+#include "proxy/replica.h"
 #include "proxy/sbuf.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -156,6 +157,22 @@ static void note_error(server_t *s, struct evbuffer *in, size_t total)
 		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN);
 }
 
+/* Field f of the ErrorResponse or NoticeResponse at the head of in; NULL: none. */
+static const char *message_field(struct evbuffer *in, size_t total, char f)
+{
+	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+	return m != NULL ? wire_error_field(m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, f) : NULL;
+}
+
+/* Whether the ErrorResponse at the head of in ends the server's connection. */
+static bool fatal_error(struct evbuffer *in, size_t total)
+{
+	const char *sev = message_field(in, total, 'V');
+
+	return sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}
+
 void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
@@ -211,6 +228,22 @@ void relay_reply(client_t *c, server_t *s)
 		}
 		swallow = head != NULL && head->action == PEND_SWALLOW;
 		forward = !swallow;
+		if (forward && type == 'E' && c->read_again != NULL && fatal_error(in, total) &&
+		    replica_read_lost(c, s)) {
+			/* the replica is going away before answering: the read goes again */
+			server_close(s, "replica ended the connection during a read");
+			return;
+		}
+		if (forward && c->read_again != NULL) {
+			int r = replica_reply_message(c, type, in, total, out);
+
+			if (r < 0) {
+				session_fail_status(c, PX_NOMEM);
+				return;
+			}
+			if (r > 0)
+				continue; /* kept back while the read may still go again */
+		}
 
 		switch (type) {
 		case 'Z': {

@@ -11,6 +11,7 @@
 
 #include "proxy/causal.h"
 #include "proxy/context.h"
+#include "proxy/log.h"
 #include "proxy/pool.h"
 #include "proxy/session.h"
 #include "proxy/stats.h"
@@ -210,8 +211,132 @@ void replica_statement_ended(client_t *c, server_t *s)
 	}
 }
 
+int replica_keep_read(client_t *c, struct evbuffer *in, size_t total)
+{
+	replica_drop_read(c);
+	c->read_again = malloc(total);
+	if (c->read_again == NULL)
+		return -1;
+	if (evbuffer_copyout(in, c->read_again, total) != (ev_ssize_t)total) {
+		replica_drop_read(c);
+		return -1;
+	}
+	c->read_again_len = total;
+	return 0;
+}
+
+void replica_drop_read(client_t *c)
+{
+	free(c->read_again);
+	c->read_again = NULL;
+	c->read_again_len = 0;
+	if (c->read_desc != NULL) {
+		evbuffer_free(c->read_desc);
+		c->read_desc = NULL;
+	}
+}
+
+/*
+ * Whether the NoticeResponse at the head of in is a server's last word
+ * (class 57, operator intervention: an immediate shutdown, another
+ * process's crash).
+ */
+static bool notice_of_going_away(struct evbuffer *in, size_t total)
+{
+	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	const char *code =
+	    m != NULL ? wire_error_field(m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, 'C') : NULL;
+
+	return code != NULL && strncmp(code, "57", 2) == 0;
+}
+
+int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total,
+                          struct evbuffer *out)
+{
+	switch (type) {
+	case 'N':
+		if (!notice_of_going_away(in, total))
+			return 0;
+		evbuffer_drain(in, total); /* its read goes again: nothing to tell */
+		return 1;
+	case 'S':
+	case 'A':
+		return 0;
+	case 'T':
+		if (c->read_desc == NULL) {
+			/* sent before the statement runs: the client gets it with what follows */
+			if ((c->read_desc = evbuffer_new()) == NULL ||
+			    evbuffer_remove_buffer(in, c->read_desc, total) != (int)total)
+				return -1;
+			return 1;
+		}
+		break;
+	default:
+		break;
+	}
+	if (c->read_desc != NULL && evbuffer_add_buffer(out, c->read_desc) < 0)
+		return -1;
+	replica_drop_read(c);
+	return 0;
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->ops->resume(c);
+}
+
+/*
+ * Whether the read is all a replica server owes: its Query and perhaps the
+ * settings sync before it, nothing pipelined behind.
+ */
+static bool only_the_read(const pending_queue_t *q)
+{
+	int reads = 0;
+
+	for (uint32_t i = 0; i < q->count; i++) {
+		const pending_t *e = &q->items[(q->head + i) % q->cap];
+
+		if (e->msg != 'Q')
+			return false;
+		if (e->action != PEND_SWALLOW)
+			reads++;
+	}
+	return reads == 1;
+}
+
+bool replica_read_lost(client_t *c, server_t *s)
+{
+	struct timeval now = {0, 0};
+
+	if (c->read_again == NULL || c->server != s || s->pool->role != NODE_REPLICA ||
+	    !only_the_read(&s->pending) || c->closing) {
+		replica_drop_read(c);
+		return false;
+	}
+	if ((c->token_ev == NULL &&
+	     (c->token_ev = evtimer_new(c->worker->base, resume_cb, c)) == NULL) ||
+	    evbuffer_prepend(c->sb.in, c->read_again, c->read_again_len) < 0) {
+		replica_drop_read(c);
+		return false;
+	}
+	log_msg(LOG_WARNING, c->id, s->id,
+	        "replica %s:%d lost during a read that had not answered: the read goes again",
+	        s->pool->host, s->pool->port);
+	replica_drop_read(c);
+	replica_connect_failed(c, s->pool);
+	session_unlinked(c, s);
+	/* on the next turn of the loop, once s is closed */
+	evtimer_add(c->token_ev, &now);
+	return true;
+}
+
 void replica_client_free(client_t *c)
 {
+	replica_drop_read(c);
 	free(c->causal);
 	c->causal = NULL;
 	c->n_causal = 0;
@@ -273,15 +398,6 @@ bool replica_startup_param(client_t *c, const char *name, const char *value, con
 	return false;
 }
 
-static void token_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	client_t *c = arg;
-
-	(void)fd;
-	(void)what;
-	c->ops->resume(c);
-}
-
 /*
  * The session's token, once every shard's positions are bounded: 1 with
  * it in buf, 0 not yet (c is resumed shortly), -1 out of memory.
@@ -305,7 +421,7 @@ static int write_token(client_t *c, char *buf, size_t len)
 	if (c->token_wait_us == 0)
 		c->token_wait_us = stats_now_us();
 	if (c->token_ev == NULL &&
-	    (c->token_ev = evtimer_new(c->worker->base, token_retry_cb, c)) == NULL)
+	    (c->token_ev = evtimer_new(c->worker->base, resume_cb, c)) == NULL)
 		return -1;
 	evtimer_add(c->token_ev, &tv);
 	return 0;

@@ -52,6 +52,36 @@ bool replica_startup_param(client_t *c, const char *name, const char *value, con
  */
 void replica_connect_failed(client_t *c, const pool_t *p);
 
+/*
+ * A read goes to replica server c->server as the Query at the head of in
+ * (total bytes): a copy is kept until the first reply reaches the client
+ * (replica_reply_message), so that a replica lost before that costs the client
+ * nothing (replica_read_lost). -1: out of memory.
+ */
+int replica_keep_read(client_t *c, struct evbuffer *in, size_t total);
+
+/*
+ * A message of the reply to c's kept read (c->read_again set), at the head
+ * of in: 1 when it was kept back (a RowDescription, which goes out with the
+ * next message) or dropped (a notice that the server is going away), 0 when
+ * it goes to the client: the read is the client's from then on (what was
+ * kept back went to out first, the copy is dropped); -1 out of memory.
+ */
+int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total,
+                          struct evbuffer *out);
+
+/* The kept copy and what was kept back go (the session's end). */
+void replica_drop_read(client_t *c);
+
+/*
+ * Replica server s broke while running c's read: when nothing of its reply
+ * reached the client and it was all s owed (no statement pipelined behind
+ * it), the Query goes back to the head of c's input and is
+ * routed again (the replica serves this worker no reads until a check sent
+ * after now finds it up) and true is returned; false: the loss is c's.
+ */
+bool replica_read_lost(client_t *c, server_t *s);
+
 /* The session ends: its positions go. */
 void replica_client_free(client_t *c);
 

@@ -318,6 +318,105 @@ def test_a_stopped_replica_costs_no_read_an_error():
     check(p.sanitizer_report() is None, "sanitizer report: %s" % p.sanitizer_report())
 
 
+def sleepy_reads(port, keys, secs, strike, strike_after=0.4):
+    """One session per key reads it with a pg_sleep(secs) on the way; strike() runs while
+    they sleep. -> ({key: value read}, [errors])"""
+    got, errors, lock = {}, [], threading.Lock()
+
+    def session(key):
+        try:
+            c = rl.pg(port)
+            cur = c.cursor()
+            cur.execute("select v, pg_sleep(%s)::text from rr_items where id = %s", (secs, key))
+            with lock:
+                got[key] = cur.fetchone()[0]
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            with lock:
+                errors.append("key %d: %r" % (key, e))
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in keys]
+    for th in threads:
+        th.start()
+    time.sleep(strike_after)
+    strike()
+    for th in threads:
+        th.join()
+    return got, errors
+
+
+def replica_sleepers(shard):
+    c = replica_su(shard)
+    try:
+        with c.cursor() as cur:
+            cur.execute("select pid from pg_stat_activity where query like '%%pg_sleep%%' "
+                        "and pid <> pg_backend_pid()")
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        c.close()
+
+
+def wait_replica_back(shard):
+    def up():
+        try:
+            c = replica_su(shard)
+        except psycopg2.Error:
+            return False
+        c.close()
+        return True
+
+    wait_for("shard %d's replica accepting connections" % shard, up, secs=60)
+    replicas_caught_up(60)
+
+
+@test
+def test_a_replica_lost_during_a_read_costs_the_read_nothing():
+    """Reads sleeping on replicas while shard 0's replica loses a backend (SIGKILL: the
+    replica restarts every connection) and then stops (immediate shutdown): every read
+    answers, from the primary, with no error."""
+    fresh_table()
+    keys = range(1, 13)
+    with Proxy("rr_lost", dict(PAUSED_SETTINGS, health_check_interval="200"),
+               extra_ini=RR_TABLE) as p:
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        wait_for("reads on replicas", lambda: all(read(cur, k)[1] for k in keys))
+        cur.execute("select pg_is_in_recovery(), pg_sleep(0)::text from rr_items where id = 1")
+        eq(cur.fetchone()[0], True, "a read with pg_sleep on a replica")
+        c.close()
+
+        killed = []
+
+        def kill_a_backend():
+            pids = replica_sleepers(0)
+            check(pids, "no read sleeping on shard 0's replica")
+            os.kill(pids[0], 9)
+            killed.append(pids[0])
+
+        got, errors = sleepy_reads(p.port, keys, 1.5, kill_a_backend)
+        eq(errors, [], "reads while a replica backend was killed")
+        eq(got, {k: 0 for k in keys}, "values read")
+        wait_replica_back(0)
+
+        data = os.path.join(rl.DATA, "shard0-replica0")
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        wait_for("shard 0's replica reads again", lambda: all(read(cur, k)[1] for k in keys),
+                 secs=30)
+        c.close()
+        try:
+            got, errors = sleepy_reads(
+                p.port, keys, 1.5,
+                lambda: rl.pg_ctl("-D", data, "-m", "immediate", "-w", "-t", "30", "stop"))
+            eq(errors, [], "reads while a replica stopped")
+            eq(got, {k: 0 for k in keys}, "values read")
+        finally:
+            rl.pg_ctl("-D", data, "-l", os.path.join(rl.DATA, "log", "shard0-replica0.log"),
+                      "-w", "-t", "60", "start")
+            wait_replica_back(0)
+    check(p.sanitizer_report() is None, "sanitizer report: %s" % p.sanitizer_report())
+
+
 if __name__ == "__main__":
     if int(os.environ.get("PGSHARD_REPLICAS", "0")) < 1:
         print("replicas: the cluster has no replicas")
