@@ -289,8 +289,9 @@ struct client {
 	const nodes_table_t *causal_nodes; /* the node table its node ids are of */
 	struct event *token_ev;            /* resumes it: SHOW pgshard.causal_token, a read again */
 	uint64_t token_wait_us;            /* since when it waits */
-	uint8_t *read_again;               /* the Query of a read on a replica, until it answers */
-	size_t read_again_len;
+	uint8_t *read_again;   /* the Query of a read on a replica, until it answers (replica.c) */
+	size_t read_again_len; /* 0: none kept */
+	size_t read_again_cap;
 	struct evbuffer *read_desc; /* its RowDescription, kept back until more comes */
 };
 

@@ -228,13 +228,13 @@ void relay_reply(client_t *c, server_t *s)
 		}
 		swallow = head != NULL && head->action == PEND_SWALLOW;
 		forward = !swallow;
-		if (forward && type == 'E' && c->read_again != NULL && fatal_error(in, total) &&
+		if (forward && type == 'E' && c->read_again_len > 0 && fatal_error(in, total) &&
 		    replica_read_lost(c, s)) {
 			/* the replica is going away before answering: the read goes again */
 			server_close(s, "replica ended the connection during a read");
 			return;
 		}
-		if (forward && c->read_again != NULL) {
+		if (forward && c->read_again_len > 0) {
 			int r = replica_reply_message(c, type, in, total, out);
 
 			if (r < 0) {

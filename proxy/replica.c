@@ -214,26 +214,26 @@ void replica_statement_ended(client_t *c, server_t *s)
 int replica_keep_read(client_t *c, struct evbuffer *in, size_t total)
 {
 	replica_drop_read(c);
-	c->read_again = malloc(total);
-	if (c->read_again == NULL)
-		return -1;
-	if (evbuffer_copyout(in, c->read_again, total) != (ev_ssize_t)total) {
-		replica_drop_read(c);
-		return -1;
+	if (total > c->read_again_cap) {
+		uint8_t *b = realloc(c->read_again, total);
+
+		if (b == NULL)
+			return -1;
+		c->read_again = b;
+		c->read_again_cap = total;
 	}
+	if (evbuffer_copyout(in, c->read_again, total) != (ev_ssize_t)total)
+		return -1;
 	c->read_again_len = total;
 	return 0;
 }
 
+/* The buffers stay for the session's next read. */
 void replica_drop_read(client_t *c)
 {
-	free(c->read_again);
-	c->read_again = NULL;
 	c->read_again_len = 0;
-	if (c->read_desc != NULL) {
-		evbuffer_free(c->read_desc);
-		c->read_desc = NULL;
-	}
+	if (c->read_desc != NULL)
+		evbuffer_drain(c->read_desc, evbuffer_get_length(c->read_desc));
 }
 
 /*
@@ -263,10 +263,11 @@ int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t
 	case 'A':
 		return 0;
 	case 'T':
-		if (c->read_desc == NULL) {
+		if (c->read_desc == NULL && (c->read_desc = evbuffer_new()) == NULL)
+			return -1;
+		if (evbuffer_get_length(c->read_desc) == 0) {
 			/* sent before the statement runs: the client gets it with what follows */
-			if ((c->read_desc = evbuffer_new()) == NULL ||
-			    evbuffer_remove_buffer(in, c->read_desc, total) != (int)total)
+			if (evbuffer_remove_buffer(in, c->read_desc, total) != (int)total)
 				return -1;
 			return 1;
 		}
@@ -274,7 +275,8 @@ int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t
 	default:
 		break;
 	}
-	if (c->read_desc != NULL && evbuffer_add_buffer(out, c->read_desc) < 0)
+	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0 &&
+	    evbuffer_add_buffer(out, c->read_desc) < 0)
 		return -1;
 	replica_drop_read(c);
 	return 0;
@@ -312,7 +314,7 @@ bool replica_read_lost(client_t *c, server_t *s)
 {
 	struct timeval now = {0, 0};
 
-	if (c->read_again == NULL || c->server != s || s->pool->role != NODE_REPLICA ||
+	if (c->read_again_len == 0 || c->server != s || s->pool->role != NODE_REPLICA ||
 	    !only_the_read(&s->pending) || c->closing) {
 		replica_drop_read(c);
 		return false;
@@ -336,7 +338,13 @@ bool replica_read_lost(client_t *c, server_t *s)
 
 void replica_client_free(client_t *c)
 {
-	replica_drop_read(c);
+	free(c->read_again);
+	c->read_again = NULL;
+	c->read_again_len = c->read_again_cap = 0;
+	if (c->read_desc != NULL) {
+		evbuffer_free(c->read_desc);
+		c->read_desc = NULL;
+	}
 	free(c->causal);
 	c->causal = NULL;
 	c->n_causal = 0;

@@ -61,7 +61,7 @@ void replica_connect_failed(client_t *c, const pool_t *p);
 int replica_keep_read(client_t *c, struct evbuffer *in, size_t total);
 
 /*
- * A message of the reply to c's kept read (c->read_again set), at the head
+ * A message of the reply to c's kept read (c->read_again_len > 0), at the head
  * of in: 1 when it was kept back (a RowDescription, which goes out with the
  * next message) or dropped (a notice that the server is going away), 0 when
  * it goes to the client: the read is the client's from then on (what was
