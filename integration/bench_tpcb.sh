@@ -151,7 +151,7 @@ echo "TPC-B (pgbench -M simple), scale $SCALE, $CLIENTS clients, $SECS s x $ROUN
 printf '%-11s %10s %10s %18s\n' target tps "/ direct" "pgshard CPU us/txn"
 for target in direct two-phase one-phase; do
 	tps=$(awk -v t="${TPS_SUM[$target]}" -v n="$ROUNDS" 'BEGIN { printf "%.1f", t / n }')
-	ratio=$(awk -v a="$tps" -v b="$direct" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+	ratio=$(awk -v a="$tps" -v b="$direct" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 	cpu=-
 	if [ "$target" != direct ] && [ "${TXN_SUM[$target]}" -gt 0 ]; then
 		cpu=$(awk -v c="${CPU_SUM[$target]}" -v t="${TXN_SUM[$target]}" -v hz="$CLK_TCK" \
