@@ -37,6 +37,15 @@ void causal_settle(causal_t *k, causal_pos_t primary, causal_pos_t rep)
 	}
 }
 
+void causal_bound(causal_t *k, uint64_t lsn, uint64_t asked_at_us)
+{
+	if (lsn == 0)
+		return;
+	raise_to(k, lsn);
+	if (k->pend_at_us != 0 && k->pend_at_us <= asked_at_us)
+		k->pend_at_us = 0;
+}
+
 bool causal_allows(const causal_t *k, int node, causal_pos_t at)
 {
 	if (k->pend_at_us != 0 || at.lsn == 0 || at.lsn < k->need_lsn)
@@ -94,25 +103,23 @@ bool causal_token_write(const causal_t *ks, int n, char *buf, size_t len)
 	return true;
 }
 
-/* One "SHARD=HI/LO" at s; the end of it in *end. false: not one. */
-static bool read_entry(const char *s, const char **end, long *shard, uint64_t *lsn)
+static bool is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
+}
+
+bool causal_lsn_parse(const char *s, uint64_t *lsn, const char **end)
 {
 	char *e;
 	unsigned long long hi, lo;
 
-	if (*s < '0' || *s > '9')
-		return false;
-	*shard = strtol(s, &e, 10);
-	if (*e != '=' || *shard < 0 || *shard > 1000000)
-		return false;
-	s = e + 1;
-	if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F') || (*s >= 'a' && *s <= 'f')))
+	if (!is_hex(*s))
 		return false;
 	hi = strtoull(s, &e, 16);
 	if (*e != '/' || hi > UINT32_MAX)
 		return false;
 	s = e + 1;
-	if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F') || (*s >= 'a' && *s <= 'f')))
+	if (!is_hex(*s))
 		return false;
 	lo = strtoull(s, &e, 16);
 	if (lo > UINT32_MAX)
@@ -120,6 +127,19 @@ static bool read_entry(const char *s, const char **end, long *shard, uint64_t *l
 	*lsn = (uint64_t)hi << 32 | lo;
 	*end = e;
 	return true;
+}
+
+/* One "SHARD=HI/LO" at s; the end of it in *end. false: not one. */
+static bool read_entry(const char *s, const char **end, long *shard, uint64_t *lsn)
+{
+	char *e;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	*shard = strtol(s, &e, 10);
+	if (*e != '=' || *shard < 0 || *shard > 1000000)
+		return false;
+	return causal_lsn_parse(e + 1, lsn, end);
 }
 
 bool causal_token_read(causal_t *ks, int n, const char *token)

@@ -31,11 +31,12 @@
 #include <stdint.h>
 
 typedef struct causal {
-	uint64_t need_lsn;   /* a node must have replayed this far */
-	uint64_t pend_at_us; /* the end of the latest statement on the primary not yet bounded */
-	int rep_node;        /* the replica (node id) that served the latest read; -1: none */
-	uint64_t rep_at_us;  /* the end of its reads not yet bounded by a check of it; 0: none */
-	bool on_primary;     /* its latest statement ran on the primary */
+	uint64_t need_lsn;    /* a node must have replayed this far */
+	uint64_t pend_at_us;  /* the end of the latest statement on the primary not yet bounded */
+	int rep_node;         /* the replica (node id) that served the latest read; -1: none */
+	uint64_t rep_at_us;   /* the end of its reads not yet bounded by a check of it; 0: none */
+	bool on_primary;      /* its latest statement ran on the primary */
+	uint64_t asked_at_us; /* when the primary's position was last asked after a statement */
 } causal_t;
 
 /* What a node's latest check found, as causal.c needs it. */
@@ -53,6 +54,11 @@ void causal_init(causal_t *k);
  */
 void causal_settle(causal_t *k, causal_pos_t primary, causal_pos_t rep);
 
+/*
+ * The primary, asked on the session's own connection after its statements
+ * there ended (at asked_at_us), is at lsn: that bounds them at once.
+ */
+void causal_bound(causal_t *k, uint64_t lsn, uint64_t asked_at_us);
 /* Whether node `node` (a replica), at position at, may serve the session's next read. */
 bool causal_allows(const causal_t *k, int node, causal_pos_t at);
 
@@ -75,6 +81,8 @@ void causal_forget_node(causal_t *k);
  */
 #define CAUSAL_TOKEN_MAX 4096
 
+/* "HI/LO" (hexadecimal) at s into *lsn, *end after it. false: not one. */
+bool causal_lsn_parse(const char *s, uint64_t *lsn, const char **end);
 /* Write the token of ks[0..n) (settled ones) into buf. false: it does not fit. */
 bool causal_token_write(const causal_t *ks, int n, char *buf, size_t len);
 /*

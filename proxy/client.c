@@ -32,7 +32,6 @@
 #include "proxy/log.h"
 #include "proxy/login.h"
 #include "proxy/move.h"
-#include "proxy/pending.h"
 #include "proxy/relay.h"
 #include "proxy/replica.h"
 #include "proxy/routejob.h"
@@ -105,20 +104,9 @@ static void frontend_freeing(client_t *c)
 
 static void frontend_statement_ended(client_t *c, server_t *s)
 {
-	const pending_t *head = pending_head(&s->pending);
-
 	stmtlog_shard(c, s->pool->shard);
-	/*
-	 * What the session saw there, for replica reads: not the login's
-	 * ReadyForQuery, a settings sync's or a column lookup's (inscols.c),
-	 * which show it no data. Other statements of the proxy's own (BEGIN
-	 * replayed, two-phase commit, a row moved) count as the session's.
-	 */
-	if (c->closing || c->login_step != LOGIN_DONE ||
-	    (head != NULL && head->action == PEND_SWALLOW &&
-	     ((s->syncing_params && head->msg == 'Q') || head->msg == 'k')))
-		return;
-	replica_statement_ended(c, s);
+	if (!c->closing && c->login_step == LOGIN_DONE)
+		replica_statement_ended(c, s); /* what the session saw there */
 }
 
 static const client_ops_t frontend_ops = {

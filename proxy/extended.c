@@ -869,9 +869,11 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	if (r != 0)
 		return extended_left_batch(c, in, total, r, BATCH_ONE_SHARD);
 	session_note_writes(c, p); /* in the transaction leaving may have opened */
+	/* a replica's server may be current: one its pool handed over while the Bind waited */
 	r = forward_use_node(c, shard,
 	                     p->steps[0].kind == ROUTE_STEP_ONE &&
-	                             p->cursor_op == ROUTE_CURSOR_NONE && c->server == NULL &&
+	                             p->cursor_op == ROUTE_CURSOR_NONE &&
+	                             (c->server == NULL || c->server->pool->role == NODE_REPLICA) &&
 	                             bind_ends_batch(in, total)
 	                         ? replica_for_read(c, p, shard)
 	                         : NULL);

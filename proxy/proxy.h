@@ -186,7 +186,7 @@ typedef struct client_ops {
 	                    size_t error_len); /* no server could be had */
 	/* from a linked server connection (server.c) */
 	void (*server_lost)(client_t *c, server_t *s, const char *why);
-	void (*statement_ended)(client_t *c, server_t *s); /* its ReadyForQuery came */
+	void (*statement_ended)(client_t *c, server_t *s); /* its ReadyForQuery came (server.c) */
 } client_ops_t;
 
 /* What a step of the message loop did: consumed the message, wait, or failed. */

@@ -283,6 +283,10 @@ void relay_reply(client_t *c, server_t *s)
 					session_emit(c, 'Z', NULL); /* the batch's answer */
 			}
 			session_flush_synthesized(c, s);
+			if (!swallow && !batched && replica_ask_position(c, s, status) < 0) {
+				session_fail_status(c, PX_SEND);
+				return;
+			}
 			if (session_maybe_release(c))
 				return;
 			if (c->have_plan || evbuffer_get_length(c->sb.in) > 0) {
@@ -300,6 +304,11 @@ void relay_reply(client_t *c, server_t *s)
 		}
 		case 'E':
 			note_error(s, in, total);
+			if (swallow && head->msg == 'w') {
+				/* the primary's position is not known: the checks will tell */
+				forward = false;
+				break;
+			}
 			if (c->n_pend_sets > 0)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {
@@ -349,7 +358,12 @@ void relay_reply(client_t *c, server_t *s)
 			break;
 		}
 		case 'D':
-			if (swallow && head->msg == 'k') {
+			if (swallow && head->msg == 'w') {
+				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+
+				if (m != NULL)
+					replica_position_row(c, s, m + 5, total - 5);
+			} else if (swallow && head->msg == 'k') {
 				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
 
 				if (m != NULL)

@@ -12,7 +12,9 @@
 #include "proxy/causal.h"
 #include "proxy/context.h"
 #include "proxy/log.h"
+#include "proxy/pending.h"
 #include "proxy/pool.h"
+#include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/stats.h"
 #include "proxy/tx.h"
@@ -334,6 +336,44 @@ bool replica_read_lost(client_t *c, server_t *s)
 	/* on the next turn of the loop, once s is closed */
 	evtimer_add(c->token_ev, &now);
 	return true;
+}
+
+int replica_ask_position(client_t *c, server_t *s, char status)
+{
+	const nodes_table_t *t = c->worker->cfg->nodes;
+	int shard = s->pool->shard;
+	causal_t *k;
+
+	if (status != 'I' || s->pool->role != NODE_PRIMARY || c->closing || c->pinned ||
+	    c->phase != PH_IDLE || session_mode(c) != CFG_REPLICA_READS_ON ||
+	    shard >= t->n_shards || nodes_n_replicas(t, shard) == 0 || (k = positions(c)) == NULL)
+		return 0;
+	if (server_query(s, &c->worker->scratch, "SELECT pg_catalog.pg_current_wal_insert_lsn()",
+	                 'w', PEND_SWALLOW) < 0)
+		return -1;
+	k[shard].asked_at_us = stats_now_us();
+	return 1;
+}
+
+void replica_position_row(client_t *c, server_t *s, const uint8_t *body, size_t len)
+{
+	char text[64];
+	const char *end;
+	uint64_t lsn;
+	int32_t n;
+	causal_t *k = positions(c);
+	int shard = s->pool->shard;
+
+	/* one column: int16 count, int32 length, the text */
+	if (k == NULL || shard >= c->n_causal || len < 6 || wire_be16(body) != 1)
+		return;
+	n = (int32_t)wire_be32(body + 2);
+	if (n <= 0 || (size_t)n >= sizeof text || (size_t)n > len - 6)
+		return;
+	memcpy(text, body + 6, (size_t)n);
+	text[n] = '\0';
+	if (causal_lsn_parse(text, &lsn, &end) && *end == '\0')
+		causal_bound(&k[shard], lsn, k[shard].asked_at_us);
 }
 
 void replica_client_free(client_t *c)

@@ -82,6 +82,17 @@ void replica_drop_read(client_t *c);
  */
 bool replica_read_lost(client_t *c, server_t *s);
 
+/*
+ * A statement of c's on primary server s ended with ReadyForQuery status:
+ * with replica reads on, the primary's position is asked on s right away
+ * (swallowed, pending message 'w'), which bounds what the statement wrote
+ * or read without waiting for the checks. 1 asked, 0 not, -1 failed.
+ */
+int replica_ask_position(client_t *c, server_t *s, char status);
+
+/* The DataRow (body of len bytes) that answers replica_ask_position's question. */
+void replica_position_row(client_t *c, server_t *s, const uint8_t *body, size_t len);
+
 /* The session ends: its positions go. */
 void replica_client_free(client_t *c);
 

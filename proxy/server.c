@@ -108,25 +108,45 @@ void server_swallowed_ready(server_t *s, uint64_t params_hash, char status)
 }
 
 /*
+ * Whether the statement whose ReadyForQuery s sends now is one the proxy
+ * runs for itself and that shows the client no data: a settings sync, a
+ * column lookup (inscols.c), the question for a primary's WAL position
+ * (replica.c). The proxy's other statements (BEGIN replayed, two-phase
+ * commit, a row moved) are the client's.
+ */
+static bool ends_own_statement(server_t *s)
+{
+	const pending_t *head = pending_head(&s->pending);
+
+	return head != NULL && head->action == PEND_SWALLOW &&
+	       ((s->syncing_params && head->msg == 'Q') || head->msg == 'k' || head->msg == 'w');
+}
+
+/*
  * A ReadyForQuery from s, whoever reads its replies: the one place where a
  * statement (and, with status idle, a transaction) ends on a shard, so the
- * one place they are counted. Called before its pending entry is popped.
+ * one place they are counted (not the proxy's own: ends_own_statement).
+ * Called before its pending entry is popped.
  */
 void server_note_ready(server_t *s, char status)
 {
 	stats_counters_t *st = &s->pool->stats;
 	pending_queue_t *q = &s->pending;
+	bool own = ends_own_statement(s);
 
 	s->tx_status = status;
-	if (s->client != NULL && s->client->ops->statement_ended != NULL)
+	if (!own && s->client != NULL && s->client->ops->statement_ended != NULL)
 		s->client->ops->statement_ended(s->client, s);
-	st->statements++;
-	if (status == 'I')
-		st->transactions++;
+	if (!own) {
+		st->statements++;
+		if (status == 'I')
+			st->transactions++;
+	}
 	if (q->started_us != 0) {
 		uint64_t now = stats_now_us();
 
-		stats_hist_add(&st->latency, now - q->started_us);
+		if (!own)
+			stats_hist_add(&st->latency, now - q->started_us);
 		/* a statement sent behind this one (pipelined) starts now */
 		q->started_us = q->count > 1 ? now : 0;
 	}

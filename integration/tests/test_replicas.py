@@ -8,6 +8,7 @@ resumes; a stopped replica costs no read an error.
 
 Needs a cluster.sh cluster with at least one replica per shard (env.sh in the environment)."""
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -226,6 +227,79 @@ def test_with_primary_spreads_reads_over_primaries_and_replicas():
         check(on_replica >= total * 15 // 100 and on_primary >= total * 15 // 100,
               "reads on replicas %d, on primaries %d: both should have a fair share"
               % (on_replica, on_primary))
+
+
+@test
+def test_a_busy_session_reads_from_replicas_soon_after_its_write():
+    """After a write, pgshard asks the primary's position on the same server connection, so
+    the session's reads go back to replicas as soon as they have replayed it, even when the
+    session reads without pause (each read on the primary would otherwise renew what the
+    checks must bound first, and keep the session there)."""
+    fresh_table()
+    with Proxy("rr_busy", dict(PAUSED_SETTINGS, pool_size="2"), extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        for key in range(1, N_KEYS + 1):
+            cur.execute("update rr_items set v = 7 where id = %s", (key,))
+        deadline, reads, late = time.time() + 3, 0, []
+        while time.time() < deadline:
+            key = 1 + reads % N_KEYS
+            v, rec = read(cur, key)
+            eq(v, 7, "key %d after the session's write" % key)
+            reads += 1
+            if time.time() > deadline - 1:
+                late.append(rec)
+        c.close()
+        check(len(late) > 50 and sum(late) >= len(late) * 9 // 10,
+              "reads on replicas in the last second: %d of %d" % (sum(late), len(late)))
+
+
+def node_statements(port):
+    """{role: statements} from the console's SHOW STATS (the app user is the admin)."""
+    c = psycopg2.connect(host=rl.HOST, port=port, user=os.environ.get("PGUSER", "app"),
+                         password=os.environ.get("PGPASSWORD", "app-secret"), dbname="pgshard",
+                         connect_timeout=10)
+    c.autocommit = True
+    try:
+        with c.cursor() as cur:
+            cur.execute("SHOW STATS")
+            cols = [d[0] for d in cur.description]
+            out = {}
+            for row in cur.fetchall():
+                r = dict(zip(cols, row))
+                out[r["role"]] = out.get(r["role"], 0) + int(r["statements"])
+            return out
+    finally:
+        c.close()
+
+
+@test
+def test_extended_protocol_reads_go_to_replicas():
+    """pgbench's extended and prepared protocols (Parse/Bind/Describe/Execute/Sync), 8 clients
+    on one server per node: every read runs on a replica (SHOW STATS per role)."""
+    fresh_table()
+    with Proxy("rr_extended", dict(PAUSED_SETTINGS, pool_size="1", admin_users="app"),
+               extra_ini=RR_TABLE) as p:
+        time.sleep(0.5)
+        script = os.path.join(p.work, "read.sql")
+        with open(script, "w") as f:
+            f.write("\\set k random(1, %d)\nSELECT v FROM rr_items WHERE id = :k;\n" % N_KEYS)
+        for mode in ("extended", "prepared"):
+            before = node_statements(p.port)
+            env = dict(os.environ, PGPASSWORD=os.environ.get("PGPASSWORD", "app-secret"))
+            r = subprocess.run([os.path.join(rl.PGBIN, "pgbench"), "-n", "-M", mode, "-c", "8",
+                                "-j", "2", "-t", "150", "-f", script, "-h", rl.HOST,
+                                "-p", str(p.port), "-U", os.environ.get("PGUSER", "app"),
+                                os.environ.get("PGDATABASE", "app")],
+                               env=env, capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0, "pgbench -M %s: %s" % (mode, r.stderr[-500:]))
+            after = node_statements(p.port)
+            on_replicas = after.get("replica", 0) - before.get("replica", 0)
+            on_primaries = after.get("primary", 0) - before.get("primary", 0)
+            check(on_replicas >= 8 * 150, "-M %s: %d statements on replicas, want >= %d"
+                  % (mode, on_replicas, 8 * 150))
+            eq(on_primaries, 0, "-M %s: statements on primaries" % mode)
 
 
 @test

@@ -76,6 +76,50 @@ static void test_where_the_latest_statement_ran_is_remembered(void **state)
 	assert_int_equal(k.rep_node, R1); /* the replica read before is still known */
 }
 
+static void test_the_primary_asked_after_a_statement_bounds_it_at_once(void **state)
+{
+	causal_t k;
+
+	(void)state;
+	causal_init(&k);
+	causal_ran(&k, -1, 1000);    /* a write ended at t=1000 */
+	causal_bound(&k, 700, 1001); /* asked right after: the primary was at 700 */
+	assert_true(causal_settled(&k));
+	assert_int_equal(k.need_lsn, 700);
+	assert_false(causal_allows(&k, R1, pos(699, 1002)));
+	assert_true(causal_allows(&k, R1, pos(700, 1002)));
+	/* an answer to a question asked before a later statement ended bounds only the earlier */
+	causal_ran(&k, -1, 2000);
+	causal_bound(&k, 800, 1500);
+	assert_false(causal_settled(&k));
+	assert_int_equal(k.need_lsn, 800);
+	/* an unknown position changes nothing */
+	causal_bound(&k, 0, 2500);
+	assert_false(causal_settled(&k));
+	causal_bound(&k, 750, 2500); /* lower than known: need stays, the statement is bound */
+	assert_true(causal_settled(&k));
+	assert_int_equal(k.need_lsn, 800);
+}
+
+static void test_lsn_text_is_read_like_postgresql_writes_it(void **state)
+{
+	uint64_t lsn = 0;
+	const char *end;
+
+	(void)state;
+	assert_true(causal_lsn_parse("16/B374D848", &lsn, &end));
+	assert_int_equal(lsn, (UINT64_C(0x16) << 32) | 0xB374D848);
+	assert_int_equal(*end, '\0');
+	assert_true(causal_lsn_parse("0/0,", &lsn, &end));
+	assert_int_equal(lsn, 0);
+	assert_int_equal(*end, ',');
+	assert_false(causal_lsn_parse("", &lsn, &end));
+	assert_false(causal_lsn_parse("16", &lsn, &end));
+	assert_false(causal_lsn_parse("16/", &lsn, &end));
+	assert_false(causal_lsn_parse("x/1", &lsn, &end));
+	assert_false(causal_lsn_parse("1FFFFFFFF/0", &lsn, &end));
+}
+
 static void test_reads_stay_on_their_replica_until_bounded(void **state)
 {
 	causal_t k;
@@ -222,6 +266,8 @@ int main(void)
 	    cmocka_unit_test(test_a_fresh_session_may_read_from_any_replica_with_a_position),
 	    cmocka_unit_test(test_after_a_write_only_the_primary_until_a_later_check_bounds_it),
 	    cmocka_unit_test(test_where_the_latest_statement_ran_is_remembered),
+	    cmocka_unit_test(test_the_primary_asked_after_a_statement_bounds_it_at_once),
+	    cmocka_unit_test(test_lsn_text_is_read_like_postgresql_writes_it),
 	    cmocka_unit_test(test_reads_stay_on_their_replica_until_bounded),
 	    cmocka_unit_test(test_leaving_a_replica_while_pending_hands_the_bound_to_the_primary),
 	    cmocka_unit_test(test_need_never_goes_down),
