@@ -199,6 +199,26 @@ void commit_free(client_t *c)
 	c->phase = PH_IDLE;
 }
 
+const char *commit_state_name(const commit_t *k)
+{
+	switch (k->step) {
+	case STEP_PREPARE:
+		return k->two_phase ? "preparing" : "committing";
+	case STEP_DECIDE:
+		return k->two_phase ? "prepared" : "committing";
+	case STEP_APPLY:
+		return "committing";
+	case STEP_ABORT:
+		return "aborting";
+	}
+	return "committing";
+}
+
+const char *commit_gid(const commit_t *k)
+{
+	return k->two_phase ? k->gid : NULL;
+}
+
 /* ---- the steps ---- */
 
 static void advance(client_t *c, commit_t *k);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void tx_init(tx_t *t)
 {
@@ -58,12 +59,15 @@ char tx_status(const tx_t *t)
 static int tx_begin(tx_t *t, const char *sql)
 {
 	char *p = strdup(sql);
+	struct timespec ts;
 
 	if (p == NULL)
 		return -1;
 	tx_reset(t);
 	t->prefix = p;
 	t->state = TX_OPEN;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t->began_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	return 0;
 }
 
