@@ -507,10 +507,13 @@ void commit_reply(client_t *c, server_t *s)
 		switch (type) {
 		case 'E': {
 			const char *code = wire_error_field(msg + 5, total - 5, 'C');
-
-			server_note_error(s, msg + 5, total - 5);
 			/* COMMIT PREPARED of a transaction that recovery finished already */
-			if (k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0)
+			bool finished =
+			    k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0;
+
+			server_note_error(s, msg + 5, total - 5,
+			                  finished ? LOG_BY_PROBE : LOG_BY_CLIENT);
+			if (finished)
 				break;
 			p->failed = true;
 			keep_error(k, msg + 5, total - 5);

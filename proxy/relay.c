@@ -147,13 +147,22 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
 
 /* ---- the relay loop ---- */
 
-/* An ErrorResponse at the head of the server's input: counted and logged (server.c). */
-static void note_error(server_t *s, struct evbuffer *in, size_t total)
+/*
+ * An ErrorResponse at the head of the server's input: counted and logged
+ * (server.c) as the client's, or as pgshard's own when it answers what the
+ * proxy sent for itself (head swallowed): an INSERT's column lookup is a
+ * probe (the INSERT fails as if it had not been asked), the rest (a
+ * parameter sync, a replayed BEGIN) should not fail.
+ */
+static void note_error(server_t *s, struct evbuffer *in, size_t total, const pending_t *head)
 {
 	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	log_origin_t origin = LOG_BY_CLIENT;
 
+	if (head != NULL && head->action == PEND_SWALLOW)
+		origin = head->msg == 'k' ? LOG_BY_PROBE : LOG_BY_PROXY;
 	if (m != NULL)
-		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN);
+		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, origin);
 }
 
 void relay_reply(client_t *c, server_t *s)
@@ -266,7 +275,7 @@ void relay_reply(client_t *c, server_t *s)
 			continue;
 		}
 		case 'E':
-			note_error(s, in, total);
+			note_error(s, in, total, head);
 			if (c->n_pend_sets > 0)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {

@@ -344,6 +344,46 @@ def test_resume_cancels_a_waiting_pause_and_sigterm_ends_a_pause():
             c.close()
 
 
+@test
+def test_pause_gives_up_after_pause_timeout_naming_the_idle_transaction():
+    with Console("lc_pause_timeout", settings={"workers": "2", "pause_timeout": "1"}) as p:
+        a, b = p.admin(), p.admin()
+        tx = rl.pg(p.port)
+        tx.autocommit = False
+        tx.cursor().execute("select 1")  # and then idle in transaction
+        ids = [r["id"] for r in show(b, "CLIENTS") if r["tx"] == "in transaction"]
+        eq(len(ids), 1, "the client idle in transaction")
+
+        def pause():
+            try:
+                a.cursor().execute("PAUSE")
+                return "answered PAUSE"
+            except psycopg2.Error as e:
+                return e.pgcode, str(e)
+
+        waiting = InThread(pause)
+        wait_for("PAUSE waiting", lambda: [r for r in show(b, "STATE")
+                                           if r["state"] == "pausing" and r["busy"] > 0])
+        late = rl.pg(p.port)
+        q = InThread(lambda: run_one(late, "select 'held, then released'"))
+        code, msg = waiting.join()
+        eq(code, "57014", "PAUSE gave up: %s" % msg)
+        check("pause_timeout" in msg and "C-%d (app, idle in transaction)" % ids[0] in msg,
+              "the error names the client it waited for: %s" % msg)
+        eq(q.join(), [("held, then released",)], "a statement held meanwhile runs")
+        eq(show(b, "STATE")[0], {"state": "running", "busy": 0, "held": 0}, "running again")
+        cur = tx.cursor()
+        cur.execute("select 2")
+        eq(cur.fetchall(), [(2,)], "the open transaction goes on")
+        tx.commit()
+        eq(admin_try(a, "PAUSE"), ("PAUSE", None), "a PAUSE with nothing open still works")
+        eq(admin_try(a, "RESUME"), ("RESUME", None), "RESUME")
+        check("PAUSE gave up after pause_timeout" in p.log_text(), "the log says so")
+        for c in (late, tx, a, b):
+            c.close()
+        p.healthy()
+
+
 def run_one(conn, sql):
     cur = conn.cursor()
     cur.execute(sql)
@@ -449,6 +489,44 @@ def test_log_lines_and_slow_statements():
                      r"does not exist$",
                      r"LOG C-\d+: disconnected: user=app database=app after \d+ s$"):
             check(re.search(stamp + what, text, re.M), "no log line like %r" % what)
+
+
+@test
+def test_log_connections_and_disconnections_switch_off_and_back_on_reload():
+    with Console("lc_logswitch", settings={"log_connections": "off",
+                                          "log_disconnections": "off"}) as p:
+        def session(marker):
+            c = rl.pg(p.port)
+            c.cursor().execute("select '%s'" % marker)
+            c.close()
+
+        def lines():
+            text = p.log_text()
+            return (len(re.findall(r"connection accepted from", text)),
+                    len(re.findall(r"login ok: user=app", text)),
+                    len(re.findall(r"disconnected: user=app", text)))
+
+        session("quiet")
+        a = p.admin()
+        show(a, "VERSION")  # the app's session closed before the console's came in
+        eq(lines(), (0, 0, 0), "no accept, login or disconnect line while off")
+        with open(p.ini) as f:
+            text = f.read()
+        with open(p.ini, "w") as f:
+            f.write(text.replace("log_connections = off", "log_connections = on")
+                    .replace("log_disconnections = off", "log_disconnections = on"))
+        a.cursor().execute("RELOAD")
+        wait_for("the reload", lambda: [r for r in show(a, "CONFIG")
+                                        if r["key"] == "log_disconnections"
+                                        and r["value"] == "on"])
+        before = lines()
+        session("loud")
+        wait_for("the disconnect logged", lambda: lines()[2] == before[2] + 1)
+        after = lines()
+        eq((after[0] - before[0], after[1] - before[1]), (1, 1),
+           "one accept and one login line once on")
+        a.close()
+        p.healthy()
 
 
 if __name__ == "__main__":
