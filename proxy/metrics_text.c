@@ -8,6 +8,16 @@
 
 void metrics_text_label(FILE *out, const char *value)
 {
+	size_t n = strlen(value);
+	bool cut_short;
+
+	/* the format is UTF-8: other bytes go as a bytea's hex, its backslash escaped */
+	if (hotkeys_utf8_prefix(value, n, &cut_short) != n) {
+		fputs("\\\\x", out);
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "%02x", (unsigned)(uint8_t)value[i]);
+		return;
+	}
 	for (const char *p = value; *p; p++) {
 		if (*p == '\\')
 			fputs("\\\\", out);

@@ -46,6 +46,13 @@ static void test_label_values_are_escaped(void **state)
 	(void)state;
 	assert_string_equal(s, "a\\\"b\\\\c\\nd");
 	free(s);
+	/* UTF-8 as it is; other bytes (Latin-1 here) as a bytea's hex, the backslash escaped */
+	s = escaped("caf\xc3\xa9");
+	assert_string_equal(s, "caf\xc3\xa9");
+	free(s);
+	s = escaped("caf\xe9\"");
+	assert_string_equal(s, "\\\\x636166e922");
+	free(s);
 }
 
 /* A figures_t with one primary that ran three statements and one hot key. */
