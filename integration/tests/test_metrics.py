@@ -233,7 +233,7 @@ def test_hot_key_and_endpoint_agree_with_the_console():
 @test
 def test_unknown_paths_are_404():
     settings = {"metrics_listen": "%s:%d" % (rl.HOST, METRICS_PORT)}
-    with ta.Console("metrics_404", settings=settings):
+    with ta.Console("metrics_404", settings=settings) as p:
         for path in ("/", "/metricsx", "/metrics/extra"):
             try:
                 urllib.request.urlopen("http://%s:%d%s" % (rl.HOST, METRICS_PORT, path),
@@ -243,6 +243,19 @@ def test_unknown_paths_are_404():
                 eq(e.code, 404, "status of GET %s" % path)
         types, _ = parse_exposition(scrape())
         check("pgshard_statements_total" in types, "GET /metrics still answers")
+        # metrics_listen is read at start: a reload that moves it says so, and it stays
+        with open(p.ini) as f:
+            text = f.read()
+        with open(p.ini, "w") as f:
+            f.write(text.replace("metrics_listen = %s:%d" % (rl.HOST, METRICS_PORT),
+                                 "metrics_listen = %s:%d" % (rl.HOST, METRICS_PORT + 1)))
+        a = p.admin()
+        a.cursor().execute("RELOAD")
+        ta.wait_for("the reload's warning",
+                    lambda: "metrics_listen takes effect only at restart" in p.log_text())
+        a.close()
+        types, _ = parse_exposition(scrape())
+        check("pgshard_statements_total" in types, "GET /metrics answers where it was")
 
 
 if __name__ == "__main__":
