@@ -81,6 +81,34 @@ void log_statement_text(char *dst, size_t size, const char *sql, size_t max)
 	memcpy(dst + n, "...", 4);
 }
 
+void log_error_message(char *dst, size_t size, const char *sqlstate, const char *msg)
+{
+	bool redact = sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0, quoted = false;
+	size_t n = 0;
+
+	if (size == 0)
+		return;
+	for (const char *p = msg; *p != '\0' && n + 1 < size; p++) {
+		if (redact && *p == '"') {
+			quoted = !quoted;
+			if (quoted) {
+				if (n + 5 >= size)
+					break;
+				memcpy(dst + n, "\"...", 4);
+				n += 4;
+			} else {
+				dst[n++] = '"';
+			}
+			continue;
+		}
+		if (!quoted)
+			dst[n++] = *p;
+	}
+	if (quoted && n + 1 < size)
+		dst[n++] = '"';
+	dst[n] = '\0';
+}
+
 static bool server_trouble(const char *severity, const char *sqlstate)
 {
 	static const char *const classes[] = {"08", "53", "57", "58", "F0", "XX"};

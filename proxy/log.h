@@ -56,6 +56,15 @@ typedef enum log_origin {
  */
 log_level_t log_server_error_level(const char *severity, const char *sqlstate, log_origin_t origin);
 
+/*
+ * A server's error message as a log line may show it: for a data exception
+ * (SQLSTATE class 22, whose messages quote the value that failed, which may
+ * be a client's parameter: `invalid input syntax for type integer: "x"`)
+ * every double-quoted part becomes "..."; other messages are copied. Cut to
+ * size bytes.
+ */
+void log_error_message(char *dst, size_t size, const char *sqlstate, const char *msg);
+
 #define log_error(...) log_msg(LOG_ERROR, 0, 0, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARNING, 0, 0, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, 0, 0, __VA_ARGS__)

@@ -144,13 +144,15 @@ void server_note_error(server_t *s, const uint8_t *body, size_t len, log_origin_
 	const char *msg = wire_error_field(body, len, 'M');
 	const char *sev = wire_error_field(body, len, 'V');
 	log_level_t level = log_server_error_level(sev, code, origin);
+	char shown[512];
 
 	s->pool->stats.errors++;
 	if (level > g_log_level)
 		return;
+	log_error_message(shown, sizeof(shown), code, msg != NULL ? msg : "");
 	log_msg(level, s->client != NULL ? s->client->id : 0, s->id, "shard %d: %s%s %s: %s",
 	        s->pool->shard, whose[origin], sev != NULL ? sev : "ERROR",
-	        code != NULL ? code : "?????", msg != NULL ? msg : "");
+	        code != NULL ? code : "?????", shown);
 }
 
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,

@@ -465,6 +465,12 @@ def test_log_lines_and_slow_statements():
                + r.bind("", "", ["0.2", "secret-param-value"]) + r.execute() + r.SYNC)
         got = r.until_ready()
         check(not [m for m in got if m[0] == "E"], "extended statement failed: %r" % got)
+        # a parameter the shard refuses: the error is logged, the value it quotes is not
+        r.send(r.parse("", "select $1::int /* bad-param-marker */")
+               + r.bind("", "", ["secret-bad-int"]) + r.execute() + r.SYNC)
+        got = r.until_ready()
+        eq(rl.parse_fields([m for m in got if m[0] == "E"][0][1]).get("C"), "22P02",
+           "the bad parameter's error")
         r.close()
         stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
         wait_for("disconnects logged",
@@ -482,6 +488,10 @@ def test_log_lines_and_slow_statements():
             check(int(ms) >= 100, "logged under the threshold: %s ms %s" % (ms, s))
             check(re.match(r"^\d+(,\d+)*$", shards), "shards of %s: %s" % (s, shards))
         check("secret-param-value" not in text, "a parameter value is in the log")
+        check("secret-bad-int" not in text, "a refused parameter value is in the log")
+        check(re.search(r"LOG C-\d+ S-\d+: shard \d+: ERROR 22P02: invalid input syntax for "
+                        r"type integer: \"\.\.\.\"$", text, re.M),
+              "the refused parameter's error is logged without its value")
         check("app-secret" not in text, "a password is in the log")
         for what in (r"LOG C-\d+: connection accepted from 127\.0\.0\.1 port \d+$",
                      r"LOG C-\d+( S-\d+)?: login ok: user=app database=app$",

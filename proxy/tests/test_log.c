@@ -48,6 +48,27 @@ static void test_own_statements_warn_and_probes_are_debug(void **state)
 	assert_int_equal(log_server_error_level("ERROR", "57014", LOG_BY_PROBE), LOG_DEBUG);
 }
 
+static void test_data_exception_messages_hide_the_quoted_value(void **state)
+{
+	char out[128];
+
+	log_error_message(out, sizeof(out), "22P02",
+	                  "invalid input syntax for type integer: \"secret-param\"");
+	assert_string_equal(out, "invalid input syntax for type integer: \"...\"");
+	log_error_message(out, sizeof(out), "22003",
+	                  "value \"99999999999\" is out of range for type integer");
+	assert_string_equal(out, "value \"...\" is out of range for type integer");
+	log_error_message(out, sizeof(out), "22P02", "unterminated \"secret");
+	assert_string_equal(out, "unterminated \"...\"");
+	/* other classes keep their message: names, not values */
+	log_error_message(out, sizeof(out), "42P01", "relation \"t\" does not exist");
+	assert_string_equal(out, "relation \"t\" does not exist");
+	log_error_message(out, sizeof(out), NULL, "x \"y\"");
+	assert_string_equal(out, "x \"y\"");
+	log_error_message(out, 8, "42P01", "relation \"t\" does not exist");
+	assert_string_equal(out, "relatio");
+}
+
 static void test_short_statement_is_kept_whole_on_one_line(void **state)
 {
 	char out[64];
@@ -97,6 +118,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_client_errors_are_log_level),
+	    cmocka_unit_test(test_data_exception_messages_hide_the_quoted_value),
 	    cmocka_unit_test(test_server_trouble_is_a_warning_whoever_ran_it),
 	    cmocka_unit_test(test_own_statements_warn_and_probes_are_debug),
 	    cmocka_unit_test(test_short_statement_is_kept_whole_on_one_line),
