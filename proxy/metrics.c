@@ -77,6 +77,7 @@ static void figures_in(worker_t *w, const figures_t *f, uint64_t id, int what)
 {
 	struct evhttp_request *req = (struct evhttp_request *)(uintptr_t)id;
 	metrics_node_t *nodes = NULL;
+	recovery_stats_t rec;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -89,7 +90,8 @@ static void figures_in(worker_t *w, const figures_t *f, uint64_t id, int what)
 		evhttp_send_error(req, 500, "Out of memory");
 		return;
 	}
-	metrics_text_write(out, f, nodes, n);
+	recovery_stats(&rec);
+	metrics_text_write(out, f, nodes, n, &rec);
 	if (fclose(out) != 0 || text == NULL)
 		evhttp_send_error(req, 500, "Out of memory");
 	else

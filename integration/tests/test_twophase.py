@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -778,14 +779,22 @@ def show_transactions_lists_an_in_doubt_transaction():
         rl.shard_down(0)
         down = [True]
         try:
+            metrics = rl.PORT_BASE + 10
             with console_proxy("tp_show_in_doubt",
-                               dict(RECOVERY, server_connect_timeout=1000)) as p:
+                               dict(RECOVERY, server_connect_timeout=1000,
+                                    metrics_listen="%s:%d" % (rl.HOST, metrics))) as p:
                 rows = wait_show("TRANSACTIONS", p.port, lambda x: x["state"] == "in doubt")
                 eq([(x["client"], x["shards"], x["gid"], x["database"]) for x in rows],
                    [(None, "1", gids[0], "app")], "the in-doubt transaction")
                 check(rows[0]["age"] >= 0, "its age: %r" % rows[0])
                 check("decider shard 0" in rows[0]["reason"], "why: %r" % rows[0]["reason"])
                 eq(show(p.port, "RECOVERY")[0]["in_doubt"], 1, "SHOW RECOVERY counts it")
+                with urllib.request.urlopen("http://%s:%d/metrics" % (rl.HOST, metrics),
+                                            timeout=10) as m:
+                    text = m.read().decode("utf-8")
+                check(re.search(r"^pgshard_recovery_in_doubt 1$", text, re.M),
+                      "the endpoint counts it: %s" % [ln for ln in text.splitlines()
+                                                      if "recovery" in ln])
                 rl.shard_up(0)
                 down[0] = False
                 wait_resolved("the in-doubt transaction once its decider is back")
