@@ -21,6 +21,7 @@ static void tx_reset(tx_t *t)
 	t->n_parts = 0;
 	t->state = TX_IDLE;
 	t->implicit = false;
+	t->began_ms = 0;
 	t->dist_id = 0;
 	t->dist_since_ms = 0;
 	free(t->deadlock_detail);
