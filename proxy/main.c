@@ -52,18 +52,7 @@ static void usage(FILE *f)
 	        "  -V, --version      print the version and exit\n");
 }
 
-static bool same_addr(const cfg_addr_t *a, const cfg_addr_t *b)
-{
-	if (a->host == NULL || b->host == NULL)
-		return a->host == b->host;
-	return strcmp(a->host, b->host) == 0 && a->port == b->port;
-}
-
-/*
- * Why listen, workers and metrics_listen wait for a restart: the listeners
- * are made once per worker, and moving the metrics endpoint would free an
- * evhttp that may still have a scrape waiting for the workers' figures.
- */
+/* listen and workers wait for a restart: the listeners are made once per worker. */
 static void reload(void)
 {
 	char err[1024];
@@ -77,9 +66,6 @@ static void reload(void)
 	if (strcmp(cfg->listen_host, current->cfg->listen_host) != 0 ||
 	    cfg->listen_port != current->cfg->listen_port || cfg->workers != current->cfg->workers)
 		log_warn("listen and workers take effect only at restart");
-	if (!same_addr(&cfg->metrics_listen, &current->cfg->metrics_listen))
-		log_warn(
-		    "metrics_listen takes effect only at restart: the endpoint stays where it is");
 	ref = context_cfg_ref_new(cfg);
 	if (ref == NULL) {
 		cfg_free(cfg);
