@@ -5,7 +5,9 @@ more shards commits everywhere or nowhere, whatever fails and wherever pgshard d
 Each test runs its own pgshard (robustlib.Proxy) on the cluster's config with the table
 tp_acc (id bigint key, bal int) sharded on map users, made directly on every shard, and
 checks the outcome on the shards themselves: the rows, pg_prepared_xacts, and the decision
-records in pgshard.decisions.
+records in pgshard.decisions. The admin console's SHOW TRANSACTIONS lists a commit under way
+(its decider's backend stopped with SIGSTOP) and a transaction recovery leaves in doubt (its
+decider shard down), and the metrics endpoint counts the latter.
 
 Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
     PGSHARD_BIN=build-asan/pgshard /usr/bin/python3 integration/tests/test_twophase.py [TEST ...]
