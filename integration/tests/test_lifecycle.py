@@ -4,9 +4,12 @@ open transactions finish, clients between transactions get 57P01, exit within
 shutdown_timeout) loses no committed transaction of writers running through it; SIGINT exits
 at once; the console's PAUSE waits for the transactions in progress, holds new statements
 (they complete after RESUME, none fails, pgbench included) and refuses PAUSE twice and
-RESUME when not paused with 55000; a bad config on SIGHUP keeps the running one; the log has
-a line per connection, login, error and disconnect, and slow statements over
-log_min_duration_statement (text, duration, shards; no parameter values).
+RESUME when not paused with 55000, and gives up after pause_timeout with 57014 naming a client
+left idle in transaction (the pause is called off, what it held runs); a bad config on SIGHUP
+keeps the running one; the log has a line per connection, login, error and disconnect (the
+first two with log_connections, the last with log_disconnections, both switched on by a
+reload), and slow statements over log_min_duration_statement (text, duration, shards; no
+parameter values, also none quoted in a shard's error).
 
 Each test runs its own pgshard (robustlib.Proxy). Needs the env of a running cluster.sh
 cluster (`. DIR/env.sh`) and PGSHARD_BIN:
