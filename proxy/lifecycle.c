@@ -25,8 +25,9 @@
  * waits for), and the pause is called off: a PAUSE that cannot drain must
  * not hold every other client for ever behind one idle in transaction, and
  * closing that one's transaction is for the operator to decide (the error
- * names it; SHOW CLIENTS and SHOW TRANSACTIONS say more). A shutdown ends when the main thread's
- * timer sees no client left, or at the timeout.
+ * names it; SHOW CLIENTS and SHOW TRANSACTIONS say more). A shutdown
+ * ends when the main thread's timer sees no client left, or at the
+ * timeout.
  */
 #include "proxy/lifecycle.h"
 
