@@ -125,9 +125,13 @@ typedef struct cfg {
 	int login_timeout_s;    /* from accept to the end of authentication */
 	int shutdown_timeout_s; /* SIGTERM: how long open transactions may take to finish */
 	int log_min_duration_statement_ms; /* statements that take this long are logged; -1: off */
-	int health_check_interval_ms;      /* the control thread checks every node this often */
-	int recovery_interval_ms;          /* two-phase commit recovery runs this often */
-	int recovery_grace_ms; /* prepared transactions younger than this are left alone */
+	bool log_connections;              /* a line for each connection accepted and each login */
+	bool log_disconnections; /* a line for each client that leaves, with how long it stayed */
+	int pause_timeout_s; /* PAUSE waits this long for transactions in progress, then gives up
+	                        (lifecycle.c); 0: as long as it takes */
+	int health_check_interval_ms; /* the control thread checks every node this often */
+	int recovery_interval_ms;     /* two-phase commit recovery runs this often */
+	int recovery_grace_ms;        /* prepared transactions younger than this are left alone */
 	bool two_phase_commit; /* a commit of writes on several shards is atomic (two phases); off:
 	                          each shard commits on its own, faster, and not all or nothing */
 	int deadlock_interval_ms;    /* distributed deadlock detection runs this often; 0: off */

@@ -26,11 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/adminbox.h"
 #include "proxy/admincmd.h"
 #include "proxy/cancel.h"
+#include "proxy/commit.h"
 #include "proxy/context.h"
 #include "proxy/figures.h"
 #include "proxy/lifecycle.h"
@@ -274,7 +276,9 @@ static const column_t transactions_cols[] = {
     {"worker", OID_INT8},   {"client", OID_INT8},   {"user", OID_TEXT},
     {"database", OID_TEXT}, {"state", OID_TEXT},    {"shards", OID_TEXT},
     {"wrote", OID_TEXT},    {"implicit", OID_TEXT}, {"distributed_id", OID_INT8},
+    {"gid", OID_TEXT},      {"age", OID_NUMERIC},   {"reason", OID_TEXT},
 };
+#define TRANSACTIONS_GID 9 /* the column of the gid */
 
 static const column_t stats_cols[] = {
     {"shard", OID_INT8},      {"role", OID_TEXT},         {"node", OID_TEXT},
@@ -423,32 +427,54 @@ static void fill_pools(worker_t *w, table_t *t)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "1, 2": the shards of x (all, or those it wrote on) into buf. */
+static void shard_list(const tx_t *x, bool wrote_only, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < x->n_parts; i++) {
+		int k;
+
+		if (wrote_only && !x->parts[i].wrote)
+			continue;
+		k = snprintf(buf + n, size - n, "%s%d", n ? ", " : "", x->parts[i].shard);
+		if (k > 0 && (size_t)k < size - n)
+			n += (size_t)k;
+	}
+}
+
+/* A client in a transaction, and where its commit is when it commits (commit.h). */
 static void transaction_row(table_t *t, const worker_t *w, const client_t *c)
 {
 	const tx_t *x = &c->tx;
-	char shards[96] = "", wrote[96] = "";
-	size_t ns = 0, nw = 0;
+	char shards[96], wrote[96];
+	const char *state = tx_failed(x) ? "failed" : "open";
 	cellbuf_t cb = {.n = 0};
 
 	if (!tx_open(x) && x->n_parts == 0)
 		return;
-	for (int i = 0; i < x->n_parts; i++) {
-		int n = snprintf(shards + ns, sizeof(shards) - ns, "%s%d", ns ? ", " : "",
-		                 x->parts[i].shard);
-
-		if (n > 0 && (size_t)n < sizeof(shards) - ns)
-			ns += (size_t)n;
-		if (x->parts[i].wrote) {
-			n = snprintf(wrote + nw, sizeof(wrote) - nw, "%s%d", nw ? ", " : "",
-			             x->parts[i].shard);
-			if (n > 0 && (size_t)n < sizeof(wrote) - nw)
-				nw += (size_t)n;
-		}
-	}
-	table_add(t, (const char *const[]){fmt_cell(&cb, "%d", w->index), fmt_u64(&cb, c->id),
-	                                   c->user, c->database, tx_failed(x) ? "failed" : "open",
-	                                   shards, wrote, tx_implicit(x) ? "yes" : "no",
-	                                   x->dist_id ? fmt_u64(&cb, x->dist_id) : NULL});
+	shard_list(x, false, shards, sizeof(shards));
+	shard_list(x, true, wrote, sizeof(wrote));
+	if (c->commit != NULL)
+		state = commit_state_name(c->commit);
+	table_add(
+	    t,
+	    (const char *const[]){
+	        fmt_cell(&cb, "%d", w->index), fmt_u64(&cb, c->id), c->user, c->database, state,
+	        shards, wrote, tx_implicit(x) ? "yes" : "no",
+	        x->dist_id ? fmt_u64(&cb, x->dist_id) : NULL,
+	        c->commit != NULL ? commit_gid(c->commit) : NULL,
+	        x->began_ms ? fmt_cell(&cb, "%.3f", (double)(mono_ms() - x->began_ms) / 1e3) : NULL,
+	        NULL});
 }
 
 static void fill_transactions(worker_t *w, table_t *t)
@@ -521,6 +547,71 @@ static void reply_rows(client_t *c, admin_job_t *job, const column_t *cols, int 
 	table_free(&t);
 }
 
+static bool has_gid(const table_t *t, const char *gid)
+{
+	for (int r = 0; r < t->nrows; r++) {
+		const char *g = t->cells[r * t->ncols + TRANSACTIONS_GID];
+
+		if (g != NULL && strcmp(g, gid) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The clients' transactions, then what recovery left in doubt: one row per
+ * gid, with every shard that holds it prepared. A gid a client here is
+ * still committing is that client's row (recovery saw it only because the
+ * commit takes longer than recovery_grace).
+ */
+static void reply_transactions(client_t *c, admin_job_t *job)
+{
+	int ncols = NCOLS(transactions_cols);
+	table_t t = {.ncols = ncols};
+	recovery_doubt_t *d = NULL;
+	int n;
+	time_t now = time(NULL);
+
+	for (int i = 0; i < job->n_parts; i++) {
+		const table_t *p = &job->parts[i].rows;
+
+		t.nomem |= p->nomem;
+		for (int r = 0; r < p->nrows && !t.nomem; r++)
+			table_add(&t, (const char *const *)&p->cells[r * ncols]);
+	}
+	n = recovery_doubts(&d);
+	if (n < 0)
+		t.nomem = true;
+	for (int i = 0; i < n && !t.nomem; i++) {
+		char shards[96];
+		size_t len = 0;
+		time_t oldest = d[i].prepared_at;
+		cellbuf_t cb = {.n = 0};
+
+		if (has_gid(&t, d[i].gid))
+			continue; /* a later shard of a gid listed already, or a client's own */
+		for (int j = i; j < n; j++) {
+			int k;
+
+			if (strcmp(d[j].gid, d[i].gid) != 0)
+				continue;
+			k = snprintf(shards + len, sizeof(shards) - len, "%s%d", len ? ", " : "",
+			             d[j].shard);
+			if (k > 0 && (size_t)k < sizeof(shards) - len)
+				len += (size_t)k;
+			if (d[j].prepared_at < oldest)
+				oldest = d[j].prepared_at;
+		}
+		table_add(&t, (const char *const[]){
+		                  NULL, NULL, NULL, d[i].db, "in doubt", shards, shards, NULL, NULL,
+		                  d[i].gid, fmt_cell(&cb, "%lld", (long long)(now - oldest)),
+		                  d[i].reason});
+	}
+	free(d);
+	reply_table(c, transactions_cols, &t);
+	table_free(&t);
+}
+
 static client_t *find_console_client(worker_t *w, uint64_t id)
 {
 	client_t *c;
@@ -551,7 +642,7 @@ static void deliver(worker_t *w, adminbox_job_t *j)
 		reply_rows(c, job, servers_cols, NCOLS(servers_cols));
 		break;
 	case ADMIN_SHOW_TRANSACTIONS:
-		reply_rows(c, job, transactions_cols, NCOLS(transactions_cols));
+		reply_transactions(c, job);
 		break;
 	default:
 		break;

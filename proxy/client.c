@@ -169,7 +169,8 @@ void client_accept(worker_t *w, int fd)
 		return;
 	}
 
-	log_accepted(c, fd);
+	if (cfg->log_connections)
+		log_accepted(c, fd);
 	/* refused once its startup packet is in, like PostgreSQL: SSL and cancel go first */
 	if (w->n_clients > (cfg->max_clients + g_n_workers - 1) / g_n_workers)
 		c->too_many = true;

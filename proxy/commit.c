@@ -199,6 +199,26 @@ void commit_free(client_t *c)
 	c->phase = PH_IDLE;
 }
 
+const char *commit_state_name(const commit_t *k)
+{
+	switch (k->step) {
+	case STEP_PREPARE:
+		return k->two_phase ? "preparing" : "committing";
+	case STEP_DECIDE:
+		return k->two_phase ? "prepared" : "committing";
+	case STEP_APPLY:
+		return "committing";
+	case STEP_ABORT:
+		return "aborting";
+	}
+	return "committing";
+}
+
+const char *commit_gid(const commit_t *k)
+{
+	return k->two_phase ? k->gid : NULL;
+}
+
 /* ---- the steps ---- */
 
 static void advance(client_t *c, commit_t *k);
@@ -487,10 +507,13 @@ void commit_reply(client_t *c, server_t *s)
 		switch (type) {
 		case 'E': {
 			const char *code = wire_error_field(msg + 5, total - 5, 'C');
-
-			server_note_error(s, msg + 5, total - 5);
 			/* COMMIT PREPARED of a transaction that recovery finished already */
-			if (k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0)
+			bool finished =
+			    k->step == STEP_APPLY && code != NULL && strcmp(code, "42704") == 0;
+
+			server_note_error(s, msg + 5, total - 5,
+			                  finished ? LOG_BY_PROBE : LOG_BY_CLIENT);
+			if (finished)
 				break;
 			p->failed = true;
 			keep_error(k, msg + 5, total - 5);

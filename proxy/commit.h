@@ -33,4 +33,15 @@ void commit_member_lost(client_t *c, server_t *s);
 void commit_server_lost(client_t *c, server_t *s);
 void commit_free(client_t *c);
 
+/*
+ * For SHOW TRANSACTIONS: where the commit is. Two phases: "preparing"
+ * (PREPARE TRANSACTION and the decision record under way), "prepared"
+ * (every writer prepared, the decider commits the decision), "committing"
+ * (decided: COMMIT PREPARED under way); one phase: "committing"; either:
+ * "aborting" (rolling back, prepared parts with ROLLBACK PREPARED).
+ */
+const char *commit_state_name(const commit_t *k);
+/* Its gid when it commits in two phases, else NULL. */
+const char *commit_gid(const commit_t *k);
+
 #endif

@@ -690,7 +690,7 @@ static void swallowed(client_t *c, fanout_t *f, member_t *m, pending_t *head, ui
 		server_swallowed_ready(s, c->params_hash, (char)msg[5]);
 		break;
 	case 'E':
-		server_note_error(s, msg + 5, total - 5);
+		server_note_error(s, msg + 5, total - 5, LOG_BY_PROXY);
 		if (s->syncing_params)
 			server_keep_sync_error(s, msg + 5, total - 5);
 		fanout_keep_error(f, msg + 5, total - 5);
@@ -847,9 +847,12 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 			m->result_end = true;
 			break;
 		case 'E':
-			server_note_error(s, msg + 5, total - 5);
-			if (!gather_probe_refused(f, msg + 5, total - 5))
+			if (gather_probe_refused(f, msg + 5, total - 5)) {
+				server_note_error(s, msg + 5, total - 5, LOG_BY_PROBE);
+			} else {
+				server_note_error(s, msg + 5, total - 5, LOG_BY_CLIENT);
 				fanout_keep_error(f, msg + 5, total - 5);
+			}
 			m->result_end = true;
 			m->in_copy = false;
 			break;

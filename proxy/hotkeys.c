@@ -26,18 +26,70 @@ static uint64_t pair_hash(const char *table, const char *key)
 	return h;
 }
 
-/* src cut to fit, never inside a UTF-8 character (the text goes out as a label value). */
+size_t hotkeys_utf8_prefix(const char *s, size_t n, bool *cut_short)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0;
+
+	*cut_short = false;
+	while (i < n) {
+		uint8_t c = p[i];
+		size_t len;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0)
+			len = 2, cp = c & 0x1F, min = 0x80;
+		else if ((c & 0xF0) == 0xE0)
+			len = 3, cp = c & 0x0F, min = 0x800;
+		else if ((c & 0xF8) == 0xF0)
+			len = 4, cp = c & 0x07, min = 0x10000;
+		else
+			return i;
+		for (size_t k = 1; k < len; k++) {
+			if (i + k == n) {
+				*cut_short = true;
+				return i;
+			}
+			if ((p[i + k] & 0xC0) != 0x80)
+				return i;
+			cp = (cp << 6) | (p[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return i;
+		i += len;
+	}
+	return i;
+}
+
+/*
+ * src as the sketch keeps it, cut to fit, never inside a UTF-8 character:
+ * the console and the metrics endpoint send it as UTF-8 text. A src that
+ * is not UTF-8 (a text key a client sent in another encoding) is spelled
+ * as PostgreSQL writes a bytea, \x and its bytes in hex (as many as fit).
+ */
 static void copy_text(char dst[HOTKEYS_TEXT], const char *src)
 {
-	size_t n = strnlen(src, HOTKEYS_TEXT);
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strnlen(src, HOTKEYS_TEXT - 1), ok, k = 0;
+	bool cut_short;
 
-	if (n == HOTKEYS_TEXT) {
-		n = HOTKEYS_TEXT - 1;
-		while (n > 0 && ((uint8_t)src[n] & 0xC0) == 0x80)
-			n--;
+	ok = hotkeys_utf8_prefix(src, n, &cut_short);
+	if (ok == n || (cut_short && src[n] != '\0')) {
+		memcpy(dst, src, ok);
+		dst[ok] = '\0';
+		return;
 	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	dst[k++] = '\\';
+	dst[k++] = 'x';
+	for (size_t i = 0; i < n && k + 2 < HOTKEYS_TEXT; i++) {
+		dst[k++] = hex[(uint8_t)src[i] >> 4];
+		dst[k++] = hex[(uint8_t)src[i] & 0xF];
+	}
+	dst[k] = '\0';
 }
 
 /* The index of (table, key) in s, -1 when it holds none. */
@@ -229,12 +281,16 @@ void hotkeys_note(hotkeys_t *h, const route_plan_t *p)
 		note_shard(h, p, shard);
 		if (p->key_value[0] != '\0' && p->table != NULL && shard >= 0)
 			hotkeys_sketch_add(&h->sketch, p->table, p->key_value, shard, 1);
-		return;
+	} else {
+		set = shard_set_count(&step->shards) > 0 ? &step->shards : &p->shards;
+		for (int s = shard_set_first(set); s >= 0 && s < SHARD_MAX; s++)
+			if (shard_set_has(set, s))
+				note_shard(h, p, s);
 	}
-	set = shard_set_count(&step->shards) > 0 ? &step->shards : &p->shards;
-	for (int s = shard_set_first(set); s >= 0 && s < SHARD_MAX; s++)
-		if (shard_set_has(set, s))
-			note_shard(h, p, s);
+	/* a multi-row INSERT: each distinct key of its rows counts once (the first few) */
+	for (int i = 0; i < p->n_insert_keys && p->table != NULL; i++)
+		hotkeys_sketch_add(&h->sketch, p->table, p->insert_keys[i].text,
+		                   p->insert_keys[i].shard, 1);
 }
 
 void hotkeys_merge(hotkeys_t *into, const hotkeys_t *from)

@@ -75,6 +75,14 @@ typedef struct hotkeys {
 
 void hotkeys_init(hotkeys_t *h, int capacity);
 
+/*
+ * How many bytes at the start of s (n bytes) are whole, valid UTF-8
+ * characters (no overlong forms, surrogates or code points past U+10FFFF).
+ * *cut_short tells whether what follows them is only the start of a
+ * character that the end of s cut off (a text cut to fit), not bad bytes.
+ */
+size_t hotkeys_utf8_prefix(const char *s, size_t n, bool *cut_short);
+
 void hotkeys_sketch_init(hotkeys_sketch_t *s, int capacity);
 /* n more statements of key `key` of `table`, on `shard`. */
 void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key, int shard,

@@ -20,14 +20,21 @@
  * whether it has no transaction left for the current PAUSE (pause epoch),
  * how many clients it still has during a shutdown. The console's PAUSE is
  * answered by its own worker's tick once every worker says it is drained
- * for this PAUSE; a shutdown ends when the main thread's timer sees no
- * client left, or at the timeout.
+ * for this PAUSE, or, when pause_timeout passes first, told 57014 with the
+ * clients still in a transaction (each worker publishes the first few it
+ * waits for), and the pause is called off: a PAUSE that cannot drain must
+ * not hold every other client for ever behind one idle in transaction, and
+ * closing that one's transaction is for the operator to decide (the error
+ * names it; SHOW CLIENTS and SHOW TRANSACTIONS say more). A shutdown
+ * ends when the main thread's timer sees no client left, or at the
+ * timeout.
  */
 #include "proxy/lifecycle.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/context.h"
 #include "proxy/log.h"
 #include "proxy/sbuf.h"
 #include "proxy/session.h"
@@ -52,12 +59,15 @@ typedef struct lc_worker {
 	atomic_uint drained_epoch; /* the PAUSE for which it has no transaction left */
 	atomic_int busy, held, clients;
 	atomic_bool saw_shutdown; /* it has applied the shutdown: `clients` counts */
+	char busy_names[256];     /* (under lock) the first clients it waits for, for an error */
 } lc_worker_t;
 
 static lc_worker_t *lcw;
 static int n_lcw;
 static atomic_int g_paused;
 static atomic_uint g_pause_epoch;
+static _Atomic uint64_t g_pause_deadline_us; /* the current PAUSE gives up then; 0: never */
+static atomic_uint g_pause_timeout_s;
 static atomic_int g_shutdown;
 
 /* the main thread's shutdown */
@@ -188,17 +198,71 @@ static void tick_start(lc_worker_t *lw)
 	}
 }
 
+static void poke_all(void);
+
+/* What every worker still waits for, from their busy_names: "C-3 (app, idle in transaction)". */
+static void busy_names(char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n_lcw; i++) {
+		pthread_mutex_lock(&lcw[i].lock);
+		if (lcw[i].busy_names[0] != '\0') {
+			int k =
+			    snprintf(buf + n, size - n, "%s%s", n ? ", " : "", lcw[i].busy_names);
+
+			if (k > 0)
+				n += (size_t)k < size - n ? (size_t)k : size - n - 1;
+		}
+		pthread_mutex_unlock(&lcw[i].lock);
+	}
+}
+
+/*
+ * pause_timeout passed before every worker drained: the pause is called off
+ * (every worker releases what it holds when poked) and the waiting PAUSE
+ * gets an error naming what it waited for. false: not yet, or a RESUME
+ * came first.
+ */
+static bool pause_gives_up(char *msg, size_t size)
+{
+	uint64_t deadline = atomic_load(&g_pause_deadline_us);
+	int expected = 1, busy = 0;
+	char names[512];
+
+	if (deadline == 0 || stats_now_us() < deadline)
+		return false;
+	for (int i = 0; i < n_lcw; i++)
+		busy += atomic_load(&lcw[i].busy);
+	busy_names(names, sizeof(names));
+	if (!atomic_compare_exchange_strong(&g_paused, &expected, 0))
+		return false;
+	snprintf(msg, size,
+	         "pgshard: PAUSE gave up after pause_timeout (%u s): %d client%s still in a "
+	         "transaction: %s; nothing is paused",
+	         atomic_load(&g_pause_timeout_s), busy, busy == 1 ? "" : "s",
+	         names[0] ? names : "?");
+	log_warn("%s", msg);
+	poke_all();
+	return true;
+}
+
 /* Answer this worker's console clients waiting for PAUSE, once every worker is drained. */
 static void answer_waiters(lc_worker_t *lw)
 {
 	unsigned epoch = atomic_load(&g_pause_epoch);
 	bool paused = atomic_load(&g_paused) != 0, drained = true;
+	char gave_up[1024] = "";
 	client_t *c, *next;
 
 	for (int i = 0; i < n_lcw && paused; i++)
 		drained = drained && atomic_load(&lcw[i].drained_epoch) == epoch;
-	if (paused && !drained)
-		return;
+	if (paused && !drained) {
+		if (!pause_gives_up(gave_up, sizeof(gave_up)))
+			return;
+		paused = false;
+	}
 	for (c = TAILQ_FIRST(&lw->w->idle_clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (!c->pause_wait || c->closing)
@@ -209,12 +273,35 @@ static void answer_waiters(lc_worker_t *lw)
 		if (paused) {
 			log_msg(LOG_INFO, c->id, 0, "paused: no transaction in progress");
 			answer(c, "PAUSE", NULL, NULL);
+		} else if (gave_up[0] != '\0') {
+			answer(c, NULL, "57014", gave_up);
 		} else {
 			answer(c, NULL, "57014", "pgshard: PAUSE canceled by RESUME");
 		}
 		session_resume(c);
 	}
 	lw->waiters = 0; /* those that closed meanwhile wait no more */
+}
+
+/* "C-3 (app, idle in transaction)" appended to buf: a client PAUSE waits for. */
+static void name_busy(char *buf, size_t size, const client_t *c)
+{
+	size_t n = strlen(buf);
+	const char *what = c->commit != NULL ? "committing"
+	                   : tx_open(&c->tx) && c->phase == PH_IDLE && !c->have_plan &&
+	                           evbuffer_get_length(c->sb.in) == 0
+	                       ? "idle in transaction"
+	                       : "running a statement";
+
+	snprintf(buf + n, size - n, "%sC-%llu (%s, %s)", n ? ", " : "", (unsigned long long)c->id,
+	         c->user, what);
+}
+
+static void name_more(char *buf, size_t size, int more)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, " and %d more", more);
 }
 
 /* Apply the global state on lw's worker, and say how it stands. */
@@ -224,6 +311,7 @@ static void apply(lc_worker_t *lw)
 	bool paused = atomic_load(&g_paused) != 0;
 	int sd = atomic_load(&g_shutdown), n = 0, busy = 0;
 	unsigned epoch = atomic_load(&g_pause_epoch);
+	char names[sizeof(lw->busy_names)] = "";
 	client_t **a;
 
 	if (sd != SD_RUNNING && w->listener != NULL) {
@@ -250,10 +338,16 @@ static void apply(lc_worker_t *lw)
 			    (lw->forcing && c->phase != PH_COMMITTING))
 				terminate(c);
 		} else if (paused && !c->admin && c->login_step == LOGIN_DONE && !at_boundary(c)) {
-			busy++;
+			if (busy++ < 4)
+				name_busy(names, sizeof(names), c);
 		}
 	}
 	free(a);
+	if (busy > 4)
+		name_more(names, sizeof(names), busy - 4);
+	pthread_mutex_lock(&lw->lock);
+	memcpy(lw->busy_names, names, sizeof(names));
+	pthread_mutex_unlock(&lw->lock);
 	atomic_store(&lw->busy, busy);
 	if (paused && busy == 0)
 		atomic_store(&lw->drained_epoch, epoch);
@@ -356,7 +450,7 @@ void lifecycle_worker_stop(worker_t *w)
 int lifecycle_pause(client_t *c)
 {
 	lc_worker_t *lw = &lcw[c->worker->index];
-	int expected = 0;
+	int expected = 0, timeout_s;
 
 	if (atomic_load(&g_shutdown) != SD_RUNNING) {
 		answer(c, NULL, "55000", "pgshard: shutting down");
@@ -368,6 +462,10 @@ int lifecycle_pause(client_t *c)
 	}
 	/* a worker that applied the pause before this reads the new epoch when poked */
 	atomic_fetch_add(&g_pause_epoch, 1);
+	timeout_s = context_cfg(c->worker)->pause_timeout_s;
+	atomic_store(&g_pause_timeout_s, (unsigned)timeout_s);
+	atomic_store(&g_pause_deadline_us,
+	             timeout_s > 0 ? stats_now_us() + (uint64_t)timeout_s * 1000000 : 0);
 	log_msg(LOG_INFO, c->id, 0,
 	        "admin console: PAUSE by user %s: new transactions wait, open ones finish",
 	        c->user);

@@ -80,3 +80,62 @@ void log_statement_text(char *dst, size_t size, const char *sql, size_t max)
 		n--; /* dst[n] continues a UTF-8 character: cut before the character */
 	memcpy(dst + n, "...", 4);
 }
+
+void log_error_message(char *dst, size_t size, const char *sqlstate, const char *msg)
+{
+	bool redact = sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0, quoted = false;
+	size_t n = 0;
+
+	if (size == 0)
+		return;
+	for (const char *p = msg; *p != '\0' && n + 1 < size; p++) {
+		if (redact && *p == '"') {
+			quoted = !quoted;
+			if (quoted) {
+				if (n + 5 >= size)
+					break;
+				memcpy(dst + n, "\"...", 4);
+				n += 4;
+			} else {
+				dst[n++] = '"';
+			}
+			continue;
+		}
+		if (!quoted)
+			dst[n++] = *p;
+	}
+	if (quoted && n + 1 < size)
+		dst[n++] = '"';
+	dst[n] = '\0';
+}
+
+static bool server_trouble(const char *severity, const char *sqlstate)
+{
+	static const char *const classes[] = {"08", "53", "57", "58", "F0", "XX"};
+
+	if (severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		return true;
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return false;
+	if (strcmp(sqlstate, "57014") == 0) /* query_canceled: a client's cancel, a timeout */
+		return false;
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (strncmp(sqlstate, classes[i], 2) == 0)
+			return true;
+	return false;
+}
+
+log_level_t log_server_error_level(const char *severity, const char *sqlstate, log_origin_t origin)
+{
+	if (server_trouble(severity, sqlstate))
+		return LOG_WARNING;
+	switch (origin) {
+	case LOG_BY_CLIENT:
+		return LOG_INFO;
+	case LOG_BY_PROXY:
+		return LOG_WARNING;
+	case LOG_BY_PROBE:
+		return LOG_DEBUG;
+	}
+	return LOG_INFO;
+}

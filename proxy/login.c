@@ -189,7 +189,9 @@ static void auth_done(client_t *c)
 	if (e != NULL) {
 		e->last_used = ++c->worker->login_params_clock;
 		send_login_done(c, &e->reported);
-		log_msg(LOG_INFO, c->id, 0, "login ok: user=%s database=%s", c->user, c->database);
+		if (context_cfg(c->worker)->log_connections)
+			log_msg(LOG_INFO, c->id, 0, "login ok: user=%s database=%s", c->user,
+			        c->database);
 		session_logged_in(c);
 		return;
 	}
@@ -246,7 +248,9 @@ void login_finish(client_t *c)
 
 	send_login_done(c, &s->reported);
 	login_params_remember(c->worker, c, s);
-	log_msg(LOG_INFO, c->id, s->id, "login ok: user=%s database=%s", c->user, c->database);
+	if (context_cfg(c->worker)->log_connections)
+		log_msg(LOG_INFO, c->id, s->id, "login ok: user=%s database=%s", c->user,
+		        c->database);
 	session_maybe_release(c);
 }
 

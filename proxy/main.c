@@ -52,6 +52,7 @@ static void usage(FILE *f)
 	        "  -V, --version      print the version and exit\n");
 }
 
+/* listen and workers wait for a restart: the listeners are made once per worker. */
 static void reload(void)
 {
 	char err[1024];

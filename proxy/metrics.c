@@ -11,8 +11,8 @@
  *
  * A request is answered when the figures are in; if its client has gone
  * meanwhile, evhttp has already detached the request from its connection,
- * and the answer only frees it. The address is read at start: a reload
- * does not move the endpoint.
+ * and the answer only frees it. A reload that changes metrics_listen
+ * moves the listening socket (listen_at).
  */
 #include "proxy/metrics.h"
 
@@ -29,7 +29,11 @@
 #include "proxy/metrics_text.h"
 #include "proxy/nodes.h"
 
-static struct evhttp *http; /* worker 0's; touched only on its thread */
+/* worker 0's; touched only on its thread */
+static struct evhttp *http;
+static struct evhttp_bound_socket *bound; /* where it listens; NULL: nowhere (off) */
+static char bound_host[256];
+static int bound_port;
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text,
                        size_t len)
@@ -77,6 +81,7 @@ static void figures_in(worker_t *w, const figures_t *f, uint64_t id, int what)
 {
 	struct evhttp_request *req = (struct evhttp_request *)(uintptr_t)id;
 	metrics_node_t *nodes = NULL;
+	recovery_stats_t rec;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -89,7 +94,8 @@ static void figures_in(worker_t *w, const figures_t *f, uint64_t id, int what)
 		evhttp_send_error(req, 500, "Out of memory");
 		return;
 	}
-	metrics_text_write(out, f, nodes, n);
+	recovery_stats(&rec);
+	metrics_text_write(out, f, nodes, n, &rec);
 	if (fclose(out) != 0 || text == NULL)
 		evhttp_send_error(req, 500, "Out of memory");
 	else
@@ -117,27 +123,63 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "Out of memory");
 }
 
-int metrics_start(worker_t *w)
+/*
+ * Listen where a config says: at start, and after each reload (on worker
+ * 0's thread). Only the listening socket moves: the evhttp stays, so a
+ * scrape still waiting for the workers' figures keeps its connection and
+ * its request (freeing the evhttp would free a request a gathering is
+ * about to answer). A new address that cannot be bound keeps the old one.
+ */
+static int listen_at(worker_t *w, const cfg_addr_t *a)
 {
-	const cfg_addr_t *a = &context_cfg(w)->metrics_listen;
+	struct evhttp_bound_socket *nb;
 	const char *host;
 
-	if (a->host == NULL)
+	if (a->host == NULL
+	        ? bound == NULL
+	        : bound != NULL && strcmp(a->host, bound_host) == 0 && a->port == bound_port)
 		return 0;
+	if (a->host == NULL) {
+		evhttp_del_accept_socket(http, bound);
+		bound = NULL;
+		log_info("metrics endpoint off (metrics_listen is empty)");
+		return 0;
+	}
+	if (http == NULL) {
+		http = evhttp_new(w->base);
+		if (http == NULL)
+			return -1;
+		evhttp_set_allowed_methods(http,
+		                           EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+		evhttp_set_gencb(http, request_cb, w);
+	}
 	host = strcmp(a->host, "*") == 0 ? "0.0.0.0" : a->host;
-	http = evhttp_new(w->base);
-	if (http == NULL)
-		return -1;
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	evhttp_set_gencb(http, request_cb, w);
-	if (evhttp_bind_socket(http, host, (uint16_t)a->port) != 0) {
-		log_error("cannot listen for metrics on %s:%d", a->host, a->port);
-		evhttp_free(http);
-		http = NULL;
+	nb = evhttp_bind_socket_with_handle(http, host, (uint16_t)a->port);
+	if (nb == NULL) {
+		if (bound != NULL)
+			log_error("cannot listen for metrics on %s:%d; the endpoint stays on %s:%d",
+			          a->host, a->port, bound_host, bound_port);
+		else
+			log_error("cannot listen for metrics on %s:%d", a->host, a->port);
 		return -1;
 	}
+	if (bound != NULL)
+		evhttp_del_accept_socket(http, bound);
+	bound = nb;
+	snprintf(bound_host, sizeof(bound_host), "%s", a->host);
+	bound_port = a->port;
 	log_info("metrics on http://%s:%d/metrics", a->host, a->port);
 	return 0;
+}
+
+int metrics_start(worker_t *w)
+{
+	return listen_at(w, &context_cfg(w)->metrics_listen);
+}
+
+void metrics_reload(worker_t *w)
+{
+	(void)listen_at(w, &context_cfg(w)->metrics_listen); /* a failure is logged */
 }
 
 void metrics_stop(worker_t *w)
@@ -146,4 +188,5 @@ void metrics_stop(worker_t *w)
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
+	bound = NULL;
 }

@@ -8,6 +8,16 @@
 
 void metrics_text_label(FILE *out, const char *value)
 {
+	size_t n = strlen(value);
+	bool cut_short;
+
+	/* the format is UTF-8: other bytes go as a bytea's hex, its backslash escaped */
+	if (hotkeys_utf8_prefix(value, n, &cut_short) != n) {
+		fputs("\\\\x", out);
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "%02x", (unsigned)(uint8_t)value[i]);
+		return;
+	}
 	for (const char *p = value; *p; p++) {
 		if (*p == '\\')
 			fputs("\\\\", out);
@@ -208,7 +218,26 @@ static void load(FILE *out, const figures_t *f)
 	}
 }
 
-void metrics_text_write(FILE *out, const figures_t *f, const metrics_node_t *n, int n_nodes)
+/* Two-phase-commit recovery, as SHOW RECOVERY shows it (SHOW TRANSACTIONS lists the gids). */
+static void recovery(FILE *out, const recovery_stats_t *r)
+{
+	header(out, "pgshard_recovery_committed_total", "counter",
+	       "Prepared transactions two-phase-commit recovery committed.");
+	fprintf(out, "pgshard_recovery_committed_total %llu\n", (unsigned long long)r->committed);
+	header(out, "pgshard_recovery_rolled_back_total", "counter",
+	       "Prepared transactions two-phase-commit recovery rolled back.");
+	fprintf(out, "pgshard_recovery_rolled_back_total %llu\n",
+	        (unsigned long long)r->rolled_back);
+	header(out, "pgshard_recovery_in_doubt", "gauge",
+	       "Prepared transactions recovery left in doubt in its last round (one per shard "
+	       "holding one).");
+	fprintf(out, "pgshard_recovery_in_doubt %d\n", r->in_doubt);
+	header(out, "pgshard_recovery_rounds_total", "counter", "Recovery rounds finished.");
+	fprintf(out, "pgshard_recovery_rounds_total %llu\n", (unsigned long long)r->rounds);
+}
+
+void metrics_text_write(FILE *out, const figures_t *f, const metrics_node_t *n, int n_nodes,
+                        const recovery_stats_t *rec)
 {
 	per_node(out, f, "pgshard_statements_total", "counter",
 	         "Statements a node answered (ReadyForQuery).", statements);
@@ -222,4 +251,6 @@ void metrics_text_write(FILE *out, const figures_t *f, const metrics_node_t *n, 
 	pools(out, f);
 	nodes(out, n, n_nodes);
 	load(out, f);
+	if (rec != NULL)
+		recovery(out, rec);
 }

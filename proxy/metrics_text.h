@@ -19,6 +19,7 @@
 
 #include "proxy/figures.h"
 #include "proxy/nodes.h"
+#include "proxy/recovery.h"
 
 /* A configured node as the control thread last saw it. */
 typedef struct metrics_node {
@@ -31,8 +32,9 @@ typedef struct metrics_node {
 	int64_t lag_ms;    /* replicas; -1 unknown (no sample) */
 } metrics_node_t;
 
-/* The exposition of f and the nodes, written to out. */
-void metrics_text_write(FILE *out, const figures_t *f, const metrics_node_t *nodes, int n_nodes);
+/* The exposition of f, the nodes and recovery's counts (rec, NULL: none), written to out. */
+void metrics_text_write(FILE *out, const figures_t *f, const metrics_node_t *nodes, int n_nodes,
+                        const recovery_stats_t *rec);
 
 /* A label value escaped for the text format, written to out. */
 void metrics_text_label(FILE *out, const char *value);

@@ -668,7 +668,7 @@ static void own_reply(client_t *c, move_t *mv, member_t *m, uint8_t mark, uint8_
 
 	switch (type) {
 	case 'E':
-		server_note_error(m->s, body, len);
+		server_note_error(m->s, body, len, LOG_BY_CLIENT);
 		keep_error(mv, body, len);
 		break;
 	case 'T':

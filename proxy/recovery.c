@@ -103,6 +103,8 @@
 #include "proxy/recovery_rules.h"
 #include "router/twophase.h"
 
+_Static_assert(sizeof(((recovery_doubt_t *)0)->gid) >= TWOPHASE_GID_MAX, "a gid fits");
+
 #define RECOVERY_APPLICATION_NAME "pgshard recovery"
 /* How long a tombstone waits for the decider's open transaction before it is asked again later. */
 #define RECOVERY_LOCK_TIMEOUT_MS 2000
@@ -128,6 +130,7 @@ typedef struct rgid {
 typedef struct rdoubt {
 	char *gid;
 	doubt_t why;
+	recovery_doubt_t shown; /* what SHOW TRANSACTIONS shows of it */
 } rdoubt_t;
 
 typedef struct rdoubts {
@@ -212,8 +215,10 @@ static struct recovery {
 	const char *decider_db;     /* in which database it decided (node's or gid's, not owned), */
 	resolve_step_t step;        /* what is under way, */
 	recovery_verdict_t verdict; /* and the decider's answer */
-	pthread_mutex_t lock;       /* guards stats */
+	pthread_mutex_t lock;       /* guards stats and shown */
 	recovery_stats_t stats;
+	recovery_doubt_t *shown; /* every shard's doubts, as of the end of the last round */
+	int n_shown;
 } rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void resolve_next(void);
@@ -312,8 +317,17 @@ static void doubt(rshard_t *sh, const rgid_t *g, doubt_t why, const char *fmt, .
 		sh->next.cap = cap;
 	}
 	sh->next.v[sh->next.n].gid = strdup(gid);
-	if (sh->next.v[sh->next.n].gid != NULL)
-		sh->next.v[sh->next.n++].why = why;
+	if (sh->next.v[sh->next.n].gid != NULL) {
+		rdoubt_t *d = &sh->next.v[sh->next.n++];
+		recovery_doubt_t *r = &d->shown;
+
+		d->why = why;
+		snprintf(r->gid, sizeof(r->gid), "%s", gid);
+		r->shard = sh->shard;
+		snprintf(r->db, sizeof(r->db), "%s", g->db);
+		r->prepared_at = time(NULL) - (time_t)g->age_s;
+		snprintf(r->reason, sizeof(r->reason), "%.*s", (int)sizeof(r->reason) - 1, msg);
+	}
 }
 
 /* ---- listing: log in, set up once per connection, list ---- */
@@ -903,7 +917,8 @@ static void resolve_next(void)
 
 static void round_end(void)
 {
-	int in_doubt = 0;
+	int in_doubt = 0, k = 0;
+	recovery_doubt_t *shown;
 
 	for (int i = 0; i < rec.n; i++) {
 		rshard_t *sh = &rec.shards[i];
@@ -917,7 +932,16 @@ static void round_end(void)
 		gids_free(sh);
 		in_doubt += sh->doubts.n;
 	}
+	shown = malloc(sizeof(*shown) * (size_t)(in_doubt > 0 ? in_doubt : 1));
+	for (int i = 0; i < rec.n && shown != NULL; i++)
+		for (int j = 0; j < rec.shards[i].doubts.n; j++)
+			shown[k++] = rec.shards[i].doubts.v[j].shown;
 	pthread_mutex_lock(&rec.lock);
+	if (shown != NULL) { /* else the last list stays: only the console loses */
+		free(rec.shown);
+		rec.shown = shown;
+		rec.n_shown = k;
+	}
 	rec.stats.in_doubt = in_doubt;
 	rec.stats.rounds++;
 	pthread_mutex_unlock(&rec.lock);
@@ -1225,6 +1249,11 @@ void recovery_set_config(cfg_ref_t *cfg)
 void recovery_stop(void)
 {
 	shards_free();
+	pthread_mutex_lock(&rec.lock);
+	free(rec.shown);
+	rec.shown = NULL;
+	rec.n_shown = 0;
+	pthread_mutex_unlock(&rec.lock);
 	if (rec.tick != NULL)
 		event_free(rec.tick);
 	rec.tick = NULL;
@@ -1238,4 +1267,19 @@ void recovery_stats(recovery_stats_t *out)
 	pthread_mutex_lock(&rec.lock);
 	*out = rec.stats;
 	pthread_mutex_unlock(&rec.lock);
+}
+
+int recovery_doubts(recovery_doubt_t **out)
+{
+	int n;
+
+	pthread_mutex_lock(&rec.lock);
+	n = rec.n_shown;
+	*out = malloc(sizeof(**out) * (size_t)(n > 0 ? n : 1));
+	if (*out == NULL)
+		n = -1;
+	else if (n > 0)
+		memcpy(*out, rec.shown, sizeof(**out) * (size_t)n);
+	pthread_mutex_unlock(&rec.lock);
+	return n;
 }

@@ -7,6 +7,7 @@
 #define PGSHARD_RECOVERY_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "proxy/proxy.h"
 
@@ -18,6 +19,15 @@ typedef struct recovery_stats {
 	uint64_t rounds; /* rounds finished */
 	int shards_off;  /* primaries it cannot cover (conninfo without user) */
 } recovery_stats_t;
+
+/* One prepared transaction in doubt after the last round that listed its shard. */
+typedef struct recovery_doubt {
+	char gid[80];       /* TWOPHASE_GID_MAX */
+	int shard;          /* where it is prepared (a gid prepared on two shards: two of these) */
+	char db[64];        /* the database it was prepared in */
+	time_t prepared_at; /* when it was prepared (wall clock, as the shard told its age) */
+	char reason[256];   /* why recovery left it prepared */
+} recovery_doubt_t;
 
 /*
  * On the control thread's base, before its thread starts: recover on the
@@ -31,5 +41,10 @@ void recovery_set_config(cfg_ref_t *cfg);
 void recovery_stop(void);
 /* A copy of the counts, from any thread. */
 void recovery_stats(recovery_stats_t *out);
+/*
+ * A copy of the in-doubt list, from any thread: *out (free() it) gets the
+ * entries, by shard. Their number, or -1 when out of memory.
+ */
+int recovery_doubts(recovery_doubt_t **out);
 
 #endif

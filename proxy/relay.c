@@ -148,13 +148,23 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
 
 /* ---- the relay loop ---- */
 
-/* An ErrorResponse at the head of the server's input: counted and logged (server.c). */
-static void note_error(server_t *s, struct evbuffer *in, size_t total)
+/*
+ * An ErrorResponse at the head of the server's input: counted and logged
+ * (server.c) as the client's, or as pgshard's own when it answers what the
+ * proxy sent for itself (head swallowed): an INSERT's column lookup and the
+ * question for a primary's WAL position (replica.c) are probes (the INSERT
+ * fails as if it had not been asked; the checks tell the position), the
+ * rest (a parameter sync, a replayed BEGIN) should not fail.
+ */
+static void note_error(server_t *s, struct evbuffer *in, size_t total, const pending_t *head)
 {
 	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	log_origin_t origin = LOG_BY_CLIENT;
 
+	if (head != NULL && head->action == PEND_SWALLOW)
+		origin = head->msg == 'k' || head->msg == 'w' ? LOG_BY_PROBE : LOG_BY_PROXY;
 	if (m != NULL)
-		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN);
+		server_note_error(s, m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, origin);
 }
 
 /* Field f of the ErrorResponse or NoticeResponse at the head of in; NULL: none. */
@@ -303,7 +313,7 @@ void relay_reply(client_t *c, server_t *s)
 			continue;
 		}
 		case 'E':
-			note_error(s, in, total);
+			note_error(s, in, total, head);
 			if (swallow && head->msg == 'w') {
 				/* the primary's position is not known: the checks will tell */
 				forward = false;

@@ -153,16 +153,26 @@ void server_note_ready(server_t *s, char status)
 }
 
 /* An ErrorResponse from s (its body): counted, and logged with its SQLSTATE. */
-void server_note_error(server_t *s, const uint8_t *body, size_t len)
+void server_note_error(server_t *s, const uint8_t *body, size_t len, log_origin_t origin)
 {
+	static const char *const whose[] = {
+	    [LOG_BY_CLIENT] = "",
+	    [LOG_BY_PROXY] = "pgshard's own statement failed: ",
+	    [LOG_BY_PROBE] = "pgshard's probe: ",
+	};
 	const char *code = wire_error_field(body, len, 'C');
 	const char *msg = wire_error_field(body, len, 'M');
 	const char *sev = wire_error_field(body, len, 'V');
+	log_level_t level = log_server_error_level(sev, code, origin);
+	char shown[512];
 
 	s->pool->stats.errors++;
-	log_msg(LOG_INFO, s->client != NULL ? s->client->id : 0, s->id, "shard %d: %s %s: %s",
-	        s->pool->shard, sev != NULL ? sev : "ERROR", code != NULL ? code : "?????",
-	        msg != NULL ? msg : "");
+	if (level > g_log_level)
+		return;
+	log_error_message(shown, sizeof(shown), code, msg != NULL ? msg : "");
+	log_msg(level, s->client != NULL ? s->client->id : 0, s->id, "shard %d: %s%s %s: %s",
+	        s->pool->shard, whose[origin], sev != NULL ? sev : "ERROR",
+	        code != NULL ? code : "?????", shown);
 }
 
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,

@@ -5,6 +5,7 @@
 #ifndef PGSHARD_PROXY_SERVER_H
 #define PGSHARD_PROXY_SERVER_H
 
+#include "proxy/log.h"
 #include "proxy/proxy.h"
 
 server_t *server_connect(pool_t *p, const server_events_t *events);
@@ -20,8 +21,11 @@ void server_keep_sync_error(server_t *s, const uint8_t *body, size_t len);
  */
 void server_swallowed_ready(server_t *s, uint64_t params_hash, char status);
 void server_note_ready(server_t *s, char status); /* any ReadyForQuery: counted (stats.h) */
-/* any ErrorResponse (its body): counted, and logged with its SQLSTATE */
-void server_note_error(server_t *s, const uint8_t *body, size_t len);
+/*
+ * Any ErrorResponse (its body): counted, and logged with its SQLSTATE at
+ * the level log_server_error_level gives for whose statement it answers.
+ */
+void server_note_error(server_t *s, const uint8_t *body, size_t len, log_origin_t origin);
 /* Send a simple Query the proxy makes, noted in the pending queue as pend_msg/action. */
 int server_query(server_t *s, wire_buf_t *b, const char *sql, uint8_t pend_msg,
                  pending_action_t action);

@@ -249,9 +249,10 @@ void session_close(client_t *c)
 
 	if (c->state == CL_CLOSED)
 		return;
-	log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0,
-	        "disconnected: user=%s database=%s after %lld s", c->user ? c->user : "-",
-	        c->database ? c->database : "-", (long long)(time(NULL) - c->accepted_at));
+	if (context_cfg(w)->log_disconnections)
+		log_msg(LOG_INFO, c->id, c->server ? c->server->id : 0,
+		        "disconnected: user=%s database=%s after %lld s", c->user ? c->user : "-",
+		        c->database ? c->database : "-", (long long)(time(NULL) - c->accepted_at));
 	c->closing = true;
 	if (c->close_ev != NULL) {
 		event_free(c->close_ev);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void tx_init(tx_t *t)
 {
@@ -20,6 +21,7 @@ static void tx_reset(tx_t *t)
 	t->n_parts = 0;
 	t->state = TX_IDLE;
 	t->implicit = false;
+	t->began_ms = 0;
 	t->dist_id = 0;
 	t->dist_since_ms = 0;
 	free(t->deadlock_detail);
@@ -58,12 +60,15 @@ char tx_status(const tx_t *t)
 static int tx_begin(tx_t *t, const char *sql)
 {
 	char *p = strdup(sql);
+	struct timespec ts;
 
 	if (p == NULL)
 		return -1;
 	tx_reset(t);
 	t->prefix = p;
 	t->state = TX_OPEN;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t->began_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	return 0;
 }
 

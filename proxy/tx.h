@@ -41,8 +41,9 @@ typedef struct tx {
 	char *prefix; /* BEGIN ...; SAVEPOINT ...: what a shard that joins runs first */
 	tx_participant_t *parts;
 	int n_parts, cap_parts;
-	bool implicit; /* opened by pgshard around one autocommit statement that writes on
-	                  several shards, so that it commits on all of them or none */
+	bool implicit;    /* opened by pgshard around one autocommit statement that writes on
+	                     several shards, so that it commits on all of them or none */
+	int64_t began_ms; /* when it opened (monotonic clock): its age in SHOW TRANSACTIONS */
 	/* distributed deadlock detection (txwatch.c): set while it runs on two shards or more */
 	uint64_t dist_id;      /* its id in the detector's snapshot; 0: not seen yet */
 	int64_t dist_since_ms; /* when it was first seen (monotonic) */

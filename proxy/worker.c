@@ -75,6 +75,8 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 		context_cfg_ref_put(w->cfg);
 		w->cfg = next;
 		login_params_free(w); /* the shards may be other servers now */
+		if (w->index == 0)
+			metrics_reload(w);
 	}
 }
 

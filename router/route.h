@@ -150,6 +150,14 @@ typedef enum route_step_kind {
 
 /* Room for a key value's text in a plan (route_plan_t.key_value), the NUL included. */
 #define ROUTE_KEY_TEXT 64
+/* A multi-row INSERT's distinct key values a plan reports, at most (route_plan_t.insert_keys). */
+#define ROUTE_INSERT_KEYS 8
+
+/* One key value of an INSERT's rows and the shard those rows go to. */
+typedef struct route_key_hit {
+	char text[ROUTE_KEY_TEXT]; /* as shard_key_text spells it */
+	int shard;
+} route_key_hit_t;
 
 typedef struct route_step {
 	route_step_kind_t kind;
@@ -203,7 +211,13 @@ typedef struct route_plan {
 	                        write; NULL otherwise (for the proxy's per-table counts) */
 	char key_value[ROUTE_KEY_TEXT]; /* ROUTE_SHARDS on one shard because of exactly one key
 	                                   value (key = v, a one-row INSERT): that value as
-	                                   shard_key_text spells it (for hot keys); "" otherwise */
+	                                   shard_key_text spells it (for hot keys); "" otherwise;
+	                                   a routing comment's key=VALUE too */
+	route_key_hit_t insert_keys[ROUTE_INSERT_KEYS]; /* an INSERT ... VALUES of several rows
+	                                   (key_value ""): the distinct key values of its rows, the
+	                                   first ROUTE_INSERT_KEYS of them, each with its shard (for
+	                                   hot keys) */
+	int n_insert_keys;
 	int key_column;      /* INSERT ... VALUES, COPY FROM: position of the key column in the
 	                        column list; -1 otherwise, and when a COPY names no columns (the
 	                        table's own column order then decides) */

@@ -937,8 +937,10 @@ static int row_shard(walk_t *w, const cfg_table_t *t, const PgQuery__Node *val, 
 	case KV_OK:
 		shard = shard_map_lookup(w->smap, &kv.key);
 		keys_note(w, &kv.key);
-		if (shard >= 0)
+		if (shard >= 0) {
+			keys_note_row(w, &kv.key, shard);
 			return shard;
+		}
 		sb_init(&s, v, sizeof v);
 		keys_value_desc(w, &s, val);
 		sb_finish(&s);

@@ -200,6 +200,8 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 		p->kind = ROUTE_ALL;
 		plan_all_shards(cfg, &p->shards);
 		p->split_insert = false;
+		p->key_value[0] = '\0';
+		p->n_insert_keys = 0;
 		p->error[0] = '\0';
 		plan_reason(p, "override /* pgshard: all */ -> all %d shards", cfg->n_shards);
 		return;
@@ -217,6 +219,9 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 		p->kind = ROUTE_SHARDS;
 		shard_set_clear(&p->shards);
 		shard_set_add(&p->shards, (int)o->shard);
+		p->key_value[0] = '\0'; /* a key of the statement may live elsewhere */
+		for (int i = 0; i < p->n_insert_keys; i++)
+			p->insert_keys[i].shard = (int)o->shard; /* rows_known: they live there */
 		p->error[0] = '\0';
 		plan_reason(p, "override /* pgshard: shard=%ld */ -> shard %ld", o->shard,
 		            o->shard);
@@ -259,6 +264,9 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 		shard_set_clear(&p->shards);
 		shard_set_add(&p->shards, s);
 		p->map = m->cfg->name;
+		/* the comment's key is the statement's one key (hot keys) */
+		shard_key_text(&k, p->key_value, sizeof p->key_value);
+		p->n_insert_keys = 0;
 		p->error[0] = '\0';
 		plan_reason(p, "override /* pgshard: key=%.100s */ -> shard %d (%s map %.100s)",
 		            o->value, s, walk_map_kind_name(m->cfg), m->cfg->name);

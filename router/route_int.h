@@ -103,12 +103,15 @@ typedef struct walk {
 	shard_set_t mentioned;         /* every shard a key predicate named, for the empty case */
 	int n_keys;                    /* key values that picked a shard (keys_add_shard) */
 	char key_text[ROUTE_KEY_TEXT]; /* the first of them, as shard_key_text spells it */
-	bool ins_split;                /* the top-level INSERT's rows go to several shards */
-	bool key_move;                 /* the top-level UPDATE may move rows to other shards */
-	bool ins_select;               /* the top-level INSERT ... SELECT's rows may belong to other
-	                                  shards than those it reads (route_plan.c's insel_plan) */
-	bool needs_columns;            /* the top-level INSERT ... VALUES has no column list */
-	shard_set_t move_to;           /* ... to these */
+	route_key_hit_t
+	    ins_keys[ROUTE_INSERT_KEYS]; /* an INSERT's rows' distinct keys (row_shard) */
+	int n_ins_keys;
+	bool ins_split;      /* the top-level INSERT's rows go to several shards */
+	bool key_move;       /* the top-level UPDATE may move rows to other shards */
+	bool ins_select;     /* the top-level INSERT ... SELECT's rows may belong to other
+	                        shards than those it reads (route_plan.c's insel_plan) */
+	bool needs_columns;  /* the top-level INSERT ... VALUES has no column list */
+	shard_set_t move_to; /* ... to these */
 	int key_column;
 	const struct block *lateral_up; /* for the LATERAL subquery about to be analysed: the
 	                                   block it may correlate with */
@@ -260,6 +263,9 @@ int keys_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv);
 void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n);
 /* A key value that picked a shard: counted, and the first one kept (walk_t.key_text). */
 void keys_note(walk_t *w, const shard_key_t *k);
+/* An INSERT row's key value and its shard: kept when new, up to ROUTE_INSERT_KEYS
+ * (walk_t.ins_keys). */
+void keys_note_row(walk_t *w, const shard_key_t *k, int shard);
 
 /* ---- route_where.c ---- */
 

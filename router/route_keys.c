@@ -284,6 +284,20 @@ void keys_add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k)
 	keys_note(w, k);
 }
 
+void keys_note_row(walk_t *w, const shard_key_t *k, int shard)
+{
+	char text[ROUTE_KEY_TEXT];
+
+	if (w->n_ins_keys == ROUTE_INSERT_KEYS)
+		return;
+	shard_key_text(k, text, sizeof text);
+	for (int i = 0; i < w->n_ins_keys; i++)
+		if (strcmp(w->ins_keys[i].text, text) == 0)
+			return;
+	memcpy(w->ins_keys[w->n_ins_keys].text, text, sizeof text);
+	w->ins_keys[w->n_ins_keys++].shard = shard;
+}
+
 void keys_note(walk_t *w, const shard_key_t *k)
 {
 	/* the one key of a statement is its hot-key candidate (route_plan_t.key_value) */

@@ -424,6 +424,11 @@ static void plan_dml(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	plan_shards(w, part, p);
 	if (w->ins_split)
 		p->split_insert = true;
+	if (p->kind == ROUTE_SHARDS && p->key_value[0] == '\0' && w->n_ins_keys > 0 &&
+	    w->key_column >= 0) {
+		memcpy(p->insert_keys, w->ins_keys, sizeof p->insert_keys);
+		p->n_insert_keys = w->n_ins_keys;
+	}
 	p->key_move = w->key_move && p->kind == ROUTE_SHARDS;
 	if (p->key_move)
 		p->move_to = w->move_to;

@@ -193,6 +193,7 @@ void walk_reset(walk_t *w)
 	shard_set_clear(&w->mentioned);
 	w->n_keys = 0;
 	w->key_text[0] = '\0';
+	w->n_ins_keys = 0;
 	w->ins_split = false;
 	w->key_move = false;
 	w->ins_select = false;

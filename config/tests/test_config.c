@@ -156,6 +156,9 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->login_timeout_s, 60);
 	assert_int_equal(cfg->shutdown_timeout_s, 30);
 	assert_int_equal(cfg->log_min_duration_statement_ms, -1);
+	assert_true(cfg->log_connections);
+	assert_true(cfg->log_disconnections);
+	assert_int_equal(cfg->pause_timeout_s, 60);
 	assert_int_equal(cfg->health_check_interval_ms, 1000);
 	assert_int_equal(cfg->recovery_interval_ms, 5000);
 	assert_int_equal(cfg->recovery_grace_ms, 10000);
@@ -282,6 +285,9 @@ static void test_every_proxy_setting_is_read(void **state)
 	                  "login_timeout = 7\n"
 	                  "shutdown_timeout = 3\n"
 	                  "log_min_duration_statement = 100\n"
+	                  "log_connections = off\n"
+	                  "log_disconnections = no\n"
+	                  "pause_timeout = 90\n"
 	                  "health_check_interval = 250\n"
 	                  "recovery_interval = 700\n"
 	                  "recovery_grace = 0\n"
@@ -300,6 +306,9 @@ static void test_every_proxy_setting_is_read(void **state)
 	assert_int_equal(cfg->login_timeout_s, 7);
 	assert_int_equal(cfg->shutdown_timeout_s, 3);
 	assert_int_equal(cfg->log_min_duration_statement_ms, 100);
+	assert_false(cfg->log_connections);
+	assert_false(cfg->log_disconnections);
+	assert_int_equal(cfg->pause_timeout_s, 90);
 	assert_int_equal(cfg->health_check_interval_ms, 250);
 	assert_int_equal(cfg->recovery_interval_ms, 700);
 	assert_int_equal(cfg->recovery_grace_ms, 0);
@@ -700,13 +709,17 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 			assert_string_equal(buf, "on");
 		if (strcmp(name, "log_min_duration_statement") == 0 && ++found)
 			assert_string_equal(buf, "-1");
+		if (strcmp(name, "log_connections") == 0 && ++found)
+			assert_string_equal(buf, "on");
+		if (strcmp(name, "pause_timeout") == 0 && ++found)
+			assert_string_equal(buf, "60");
 		if (strcmp(name, "method") == 0 && ++found) {
 			assert_string_equal(section, "auth");
 			assert_string_equal(buf, "trust");
 		}
 	}
-	assert_int_equal(found, 9);
-	assert_int_equal(i, 28);
+	assert_int_equal(found, 11);
+	assert_int_equal(i, 31);
 	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
 	cfg_free(cfg);
 }
@@ -787,7 +800,8 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
 	           "max_route_size, merge_memory, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
-	           "shutdown_timeout, log_min_duration_statement, health_check_interval, "
+	           "shutdown_timeout, log_min_duration_statement, log_connections, "
+	           "log_disconnections, pause_timeout, health_check_interval, "
 	           "recovery_interval, recovery_grace, two_phase_commit, "
 	           "deadlock_interval, admin_users, replica_reads, replica_policy, "
 	           "max_replica_lag, max_replica_lag_time, replica_check_interval, "

@@ -4,9 +4,12 @@ open transactions finish, clients between transactions get 57P01, exit within
 shutdown_timeout) loses no committed transaction of writers running through it; SIGINT exits
 at once; the console's PAUSE waits for the transactions in progress, holds new statements
 (they complete after RESUME, none fails, pgbench included) and refuses PAUSE twice and
-RESUME when not paused with 55000; a bad config on SIGHUP keeps the running one; the log has
-a line per connection, login, error and disconnect, and slow statements over
-log_min_duration_statement (text, duration, shards; no parameter values).
+RESUME when not paused with 55000, and gives up after pause_timeout with 57014 naming a client
+left idle in transaction (the pause is called off, what it held runs); a bad config on SIGHUP
+keeps the running one; the log has a line per connection, login, error and disconnect (the
+first two with log_connections, the last with log_disconnections, both switched on by a
+reload), and slow statements over log_min_duration_statement (text, duration, shards; no
+parameter values, also none quoted in a shard's error).
 
 Each test runs its own pgshard (robustlib.Proxy). Needs the env of a running cluster.sh
 cluster (`. DIR/env.sh`) and PGSHARD_BIN:
@@ -344,6 +347,46 @@ def test_resume_cancels_a_waiting_pause_and_sigterm_ends_a_pause():
             c.close()
 
 
+@test
+def test_pause_gives_up_after_pause_timeout_naming_the_idle_transaction():
+    with Console("lc_pause_timeout", settings={"workers": "2", "pause_timeout": "1"}) as p:
+        a, b = p.admin(), p.admin()
+        tx = rl.pg(p.port)
+        tx.autocommit = False
+        tx.cursor().execute("select 1")  # and then idle in transaction
+        ids = [r["id"] for r in show(b, "CLIENTS") if r["tx"] == "in transaction"]
+        eq(len(ids), 1, "the client idle in transaction")
+
+        def pause():
+            try:
+                a.cursor().execute("PAUSE")
+                return "answered PAUSE"
+            except psycopg2.Error as e:
+                return e.pgcode, str(e)
+
+        waiting = InThread(pause)
+        wait_for("PAUSE waiting", lambda: [r for r in show(b, "STATE")
+                                           if r["state"] == "pausing" and r["busy"] > 0])
+        late = rl.pg(p.port)
+        q = InThread(lambda: run_one(late, "select 'held, then released'"))
+        code, msg = waiting.join()
+        eq(code, "57014", "PAUSE gave up: %s" % msg)
+        check("pause_timeout" in msg and "C-%d (app, idle in transaction)" % ids[0] in msg,
+              "the error names the client it waited for: %s" % msg)
+        eq(q.join(), [("held, then released",)], "a statement held meanwhile runs")
+        eq(show(b, "STATE")[0], {"state": "running", "busy": 0, "held": 0}, "running again")
+        cur = tx.cursor()
+        cur.execute("select 2")
+        eq(cur.fetchall(), [(2,)], "the open transaction goes on")
+        tx.commit()
+        eq(admin_try(a, "PAUSE"), ("PAUSE", None), "a PAUSE with nothing open still works")
+        eq(admin_try(a, "RESUME"), ("RESUME", None), "RESUME")
+        check("PAUSE gave up after pause_timeout" in p.log_text(), "the log says so")
+        for c in (late, tx, a, b):
+            c.close()
+        p.healthy()
+
+
 def run_one(conn, sql):
     cur = conn.cursor()
     cur.execute(sql)
@@ -425,6 +468,12 @@ def test_log_lines_and_slow_statements():
                + r.bind("", "", ["0.2", "secret-param-value"]) + r.execute() + r.SYNC)
         got = r.until_ready()
         check(not [m for m in got if m[0] == "E"], "extended statement failed: %r" % got)
+        # a parameter the shard refuses: the error is logged, the value it quotes is not
+        r.send(r.parse("", "select $1::int /* bad-param-marker */")
+               + r.bind("", "", ["secret-bad-int"]) + r.execute() + r.SYNC)
+        got = r.until_ready()
+        eq(rl.parse_fields([m for m in got if m[0] == "E"][0][1]).get("C"), "22P02",
+           "the bad parameter's error")
         r.close()
         stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
         wait_for("disconnects logged",
@@ -442,6 +491,10 @@ def test_log_lines_and_slow_statements():
             check(int(ms) >= 100, "logged under the threshold: %s ms %s" % (ms, s))
             check(re.match(r"^\d+(,\d+)*$", shards), "shards of %s: %s" % (s, shards))
         check("secret-param-value" not in text, "a parameter value is in the log")
+        check("secret-bad-int" not in text, "a refused parameter value is in the log")
+        check(re.search(r"LOG C-\d+ S-\d+: shard \d+: ERROR 22P02: invalid input syntax for "
+                        r"type integer: \"\.\.\.\"$", text, re.M),
+              "the refused parameter's error is logged without its value")
         check("app-secret" not in text, "a password is in the log")
         for what in (r"LOG C-\d+: connection accepted from 127\.0\.0\.1 port \d+$",
                      r"LOG C-\d+( S-\d+)?: login ok: user=app database=app$",
@@ -449,6 +502,44 @@ def test_log_lines_and_slow_statements():
                      r"does not exist$",
                      r"LOG C-\d+: disconnected: user=app database=app after \d+ s$"):
             check(re.search(stamp + what, text, re.M), "no log line like %r" % what)
+
+
+@test
+def test_log_connections_and_disconnections_switch_off_and_back_on_reload():
+    with Console("lc_logswitch", settings={"log_connections": "off",
+                                          "log_disconnections": "off"}) as p:
+        def session(marker):
+            c = rl.pg(p.port)
+            c.cursor().execute("select '%s'" % marker)
+            c.close()
+
+        def lines():
+            text = p.log_text()
+            return (len(re.findall(r"connection accepted from", text)),
+                    len(re.findall(r"login ok: user=app", text)),
+                    len(re.findall(r"disconnected: user=app", text)))
+
+        session("quiet")
+        a = p.admin()
+        show(a, "VERSION")  # the app's session closed before the console's came in
+        eq(lines(), (0, 0, 0), "no accept, login or disconnect line while off")
+        with open(p.ini) as f:
+            text = f.read()
+        with open(p.ini, "w") as f:
+            f.write(text.replace("log_connections = off", "log_connections = on")
+                    .replace("log_disconnections = off", "log_disconnections = on"))
+        a.cursor().execute("RELOAD")
+        wait_for("the reload", lambda: [r for r in show(a, "CONFIG")
+                                        if r["key"] == "log_disconnections"
+                                        and r["value"] == "on"])
+        before = lines()
+        session("loud")
+        wait_for("the disconnect logged", lambda: lines()[2] == before[2] + 1)
+        after = lines()
+        eq((after[0] - before[0], after[1] - before[1]), (1, 1),
+           "one accept and one login line once on")
+        a.close()
+        p.healthy()
 
 
 if __name__ == "__main__":

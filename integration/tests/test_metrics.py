@@ -4,7 +4,10 @@ while pgbench runs a script that hits one pgbench_accounts key far more than the
 the endpoint's figures move between two scrapes, SHOW HOT KEYS's top row is the planted key with
 the largest share of its shard, SHOW TABLES and SHOW LOAD show its shard the busiest, and once
 pgbench is done the endpoint and SHOW STATS (TABLES, LOAD, HOT KEYS) give the same counts. The exposition text is parsed: every
-sample is name{labels} value and every metric has its TYPE. Unknown paths are 404.
+sample is name{labels} value and every metric has its TYPE. Each distinct key of a multi-row
+INSERT and a /* pgshard: key=v */ comment's key count as hot keys, and a text key sent in LATIN1
+(not UTF-8) shows as a bytea's hex in the console and in a valid label. Unknown paths are 404;
+a reload that changes metrics_listen moves the endpoint.
 
 Each test runs its own pgshard (robustlib.Proxy, via test_admin's Console) with
 `metrics_listen` on METRICS_PORT (default ROBUST_PORT_BASE + 10).
@@ -15,6 +18,7 @@ Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,9 +52,16 @@ def test(fn):
     return fn
 
 
-def scrape(path="/metrics"):
-    with urllib.request.urlopen("http://%s:%d%s" % (rl.HOST, METRICS_PORT, path),
-                                timeout=10) as r:
+def listening(port):
+    try:
+        socket.create_connection((rl.HOST, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def scrape(path="/metrics", port=METRICS_PORT):
+    with urllib.request.urlopen("http://%s:%d%s" % (rl.HOST, port, path), timeout=10) as r:
         eq(r.status, 200, "status of GET %s" % path)
         check(r.headers.get("Content-Type", "").startswith("text/plain"),
               "content type: %s" % r.headers.get("Content-Type"))
@@ -230,10 +241,57 @@ def test_hot_key_and_endpoint_agree_with_the_console():
         a.close()
 
 
+KEYS_TABLES = """
+[table.mt_keys]
+key = id
+map = users
+
+[table.mt_names]
+key = name
+map = names
+"""
+
+
 @test
-def test_unknown_paths_are_404():
+def test_insert_rows_comment_keys_and_a_latin1_key_are_counted():
     settings = {"metrics_listen": "%s:%d" % (rl.HOST, METRICS_PORT)}
-    with ta.Console("metrics_404", settings=settings):
+    p = ta.Console("metrics_keys", settings=settings)
+    with open(p.ini, "a") as f:
+        f.write(KEYS_TABLES)
+    with p:
+        c = rl.pg(p.port)
+        cur = c.cursor()
+        try:
+            cur.execute("drop table if exists mt_keys, mt_names")
+            cur.execute("create table mt_keys (id bigint, n int)")
+            cur.execute("create table mt_names (name text, n int)")
+            cur.execute("insert into mt_keys values (101, 1), (202, 2), (101, 3)")
+            cur.execute("/* pgshard: key=303 */ select count(*) from mt_keys")
+            # a text key in LATIN1: 'café' reaches pgshard as the bytes c a f 0xe9
+            c.set_client_encoding("LATIN1")
+            cur.execute("select * from mt_names where name = 'caf\u00e9'")
+            a = p.admin()
+            hot = {r["key"]: r["count"] for r in ta.show(a, "HOT KEYS")
+                   if r["table"] == "mt_keys"}
+            eq(hot, {"101": 1, "202": 1, "303": 1},
+               "each distinct key of the INSERT once, and the comment's key")
+            names = [r["key"] for r in ta.show(a, "HOT KEYS") if r["table"] == "mt_names"]
+            eq(names, ["\\x636166e9"], "the LATIN1 key, as a bytea's hex")
+            a.close()
+            _, samples = parse_exposition(scrape())  # decodes as UTF-8: fails on other bytes
+            labels = [lb["key"] for n, lb, v in samples
+                      if n == "pgshard_hot_key_statements" and lb.get("table") == "mt_names"]
+            eq(labels, ["\\x636166e9"], "the LATIN1 key's label")
+        finally:
+            c.set_client_encoding("UTF8")
+            cur.execute("drop table if exists mt_keys, mt_names")
+            c.close()
+
+
+@test
+def test_unknown_paths_are_404_and_a_reload_moves_the_endpoint():
+    settings = {"metrics_listen": "%s:%d" % (rl.HOST, METRICS_PORT)}
+    with ta.Console("metrics_404", settings=settings) as p:
         for path in ("/", "/metricsx", "/metrics/extra"):
             try:
                 urllib.request.urlopen("http://%s:%d%s" % (rl.HOST, METRICS_PORT, path),
@@ -243,6 +301,21 @@ def test_unknown_paths_are_404():
                 eq(e.code, 404, "status of GET %s" % path)
         types, _ = parse_exposition(scrape())
         check("pgshard_statements_total" in types, "GET /metrics still answers")
+        # a reload moves the endpoint (to METRICS_PORT + 1), and back
+        with open(p.ini) as f:
+            text = f.read()
+        a = p.admin()
+        for new, old in ((METRICS_PORT + 1, METRICS_PORT), (METRICS_PORT, METRICS_PORT + 1)):
+            with open(p.ini, "w") as f:
+                f.write(text.replace("metrics_listen = %s:%d" % (rl.HOST, METRICS_PORT),
+                                     "metrics_listen = %s:%d" % (rl.HOST, new)))
+            a.cursor().execute("RELOAD")
+            ta.wait_for("the endpoint on port %d" % new, lambda: listening(new))
+            types, _ = parse_exposition(scrape(port=new))
+            check("pgshard_statements_total" in types, "GET /metrics on port %d" % new)
+            check(not listening(old), "port %d still listens after the move" % old)
+        a.close()
+        p.healthy()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ more shards commits everywhere or nowhere, whatever fails and wherever pgshard d
 Each test runs its own pgshard (robustlib.Proxy) on the cluster's config with the table
 tp_acc (id bigint key, bal int) sharded on map users, made directly on every shard, and
 checks the outcome on the shards themselves: the rows, pg_prepared_xacts, and the decision
-records in pgshard.decisions.
+records in pgshard.decisions. The admin console's SHOW TRANSACTIONS lists a commit under way
+(its decider's backend stopped with SIGSTOP) and a transaction recovery leaves in doubt (its
+decider shard down), and the metrics endpoint counts the latter.
 
 Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
     PGSHARD_BIN=build-asan/pgshard /usr/bin/python3 integration/tests/test_twophase.py [TEST ...]
@@ -13,10 +15,12 @@ Needs the env of a running cluster.sh cluster (`. DIR/env.sh`) and PGSHARD_BIN:
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -678,6 +682,131 @@ def shard_down_after_the_decision_commits_when_it_is_back():
         finally:
             problem = p.stop()
         check(problem is None, "pgshard: %s" % problem)
+
+
+# ---------------------------------------------------------------------------------------
+# the admin console's SHOW TRANSACTIONS: a commit under way, a transaction left in doubt
+
+ADMIN, ADMIN_PASSWORD = "ops", "ops-secret"
+
+
+def console_proxy(name, settings):
+    """A Proxy (not started) whose admin console user is ops."""
+    p = Proxy(name, dict(settings, admin_users=ADMIN), extra_ini=TABLES)
+    with open(os.path.join(p.work, "users.txt"), "a") as f:
+        f.write('"%s" "%s"\n' % (ADMIN, ADMIN_PASSWORD))
+    return p
+
+
+def show(port, what):
+    """SHOW <what> on the admin console, as a list of dicts by column name."""
+    c = rl.psycopg2.connect(host=rl.HOST, port=port, user=ADMIN, password=ADMIN_PASSWORD,
+                            dbname="pgshard", connect_timeout=10)
+    c.autocommit = True
+    try:
+        cur = c.cursor()
+        cur.execute("SHOW " + what)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        c.close()
+
+
+def wait_show(what, port, pred, secs=20):
+    deadline = time.time() + secs
+    while True:
+        rows = [r for r in show(port, what) if pred(r)]
+        if rows:
+            return rows
+        if time.time() > deadline:
+            raise Failure("no such row in SHOW %s after %d s: %r" % (what, secs,
+                                                                     show(port, what)))
+        time.sleep(0.2)
+
+
+@test
+def show_transactions_lists_a_commit_under_way():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        with console_proxy("tp_show_preparing", {}) as p:
+            r = login(p.port, timeout=20)
+            got = {}
+            for sql in ("begin", "update tp_acc set bal = bal - 10 where id = %d" % k0,
+                        "update tp_acc set bal = bal + 10 where id = %d" % k1):
+                rows, tags, err, status = r.simple(sql)
+                eq((err, status), (None, "T"), sql)
+            row = show(p.port, "TRANSACTIONS")
+            eq([(x["state"], x["shards"], x["wrote"], x["gid"], x["reason"]) for x in row],
+               [("open", "0, 1", "0, 1", None, None)], "the open transaction")
+            check(row[0]["age"] >= 0, "its age: %r" % row[0])
+            # the decider's backend stopped: the commit cannot get past its first step
+            pids = [x["backend_pid"] for x in show(p.port, "SERVERS")
+                    if x["shard"] == 0 and x["client"] == row[0]["client"]]
+            eq(len(pids), 1, "the decider's server connection")
+            os.kill(pids[0], signal.SIGSTOP)
+            try:
+                def commit():
+                    try:
+                        r.send(Raw.query("commit"))
+                        got["msgs"] = r.until_ready()
+                    except (Closed, Failure, OSError) as e:
+                        got["error"] = str(e)
+
+                t = threading.Thread(target=commit)
+                t.start()
+                rows = wait_show("TRANSACTIONS", p.port, lambda x: x["state"] == "preparing")
+                eq([(x["client"], x["shards"], x["wrote"]) for x in rows],
+                   [(row[0]["client"], "0, 1", "0, 1")], "the commit in its first step")
+                check(re.match(r"^pgshard:", rows[0]["gid"] or ""), "its gid: %r" % rows[0])
+                eq([g for g in prepared()[1]], [rows[0]["gid"]], "the gid shard 1 prepared")
+            finally:
+                os.kill(pids[0], signal.SIGCONT)
+            t.join(20)
+            eq([k for k, b in got.get("msgs", [])], ["C", "Z"], "COMMIT answered: %r" % got)
+            eq(balances([k0, k1]), {k0: 90, k1: 110}, "the transfer")
+            eq(show(p.port, "TRANSACTIONS"), [], "no transaction once committed")
+            r.close()
+            p.healthy()
+
+
+@test
+def show_transactions_lists_an_in_doubt_transaction():
+    k0, k1 = two_keys()
+    with Accounts([k0, k1]):
+        seen = commit_through_dying_proxy("prepared", (k0, k1))
+        check("connection ended" in seen, "the client's COMMIT: %s" % seen)
+        gids = prepared()[1]
+        eq(len(gids), 1, "shard 1 holds the prepared transaction after the crash")
+        # its decider (shard 0) down: recovery cannot know the outcome and leaves it in doubt
+        rl.shard_down(0)
+        down = [True]
+        try:
+            metrics = rl.PORT_BASE + 10
+            with console_proxy("tp_show_in_doubt",
+                               dict(RECOVERY, server_connect_timeout=1000,
+                                    metrics_listen="%s:%d" % (rl.HOST, metrics))) as p:
+                rows = wait_show("TRANSACTIONS", p.port, lambda x: x["state"] == "in doubt")
+                eq([(x["client"], x["shards"], x["gid"], x["database"]) for x in rows],
+                   [(None, "1", gids[0], "app")], "the in-doubt transaction")
+                check(rows[0]["age"] >= 0, "its age: %r" % rows[0])
+                check("decider shard 0" in rows[0]["reason"], "why: %r" % rows[0]["reason"])
+                eq(show(p.port, "RECOVERY")[0]["in_doubt"], 1, "SHOW RECOVERY counts it")
+                with urllib.request.urlopen("http://%s:%d/metrics" % (rl.HOST, metrics),
+                                            timeout=10) as m:
+                    text = m.read().decode("utf-8")
+                check(re.search(r"^pgshard_recovery_in_doubt 1$", text, re.M),
+                      "the endpoint counts it: %s" % [ln for ln in text.splitlines()
+                                                      if "recovery" in ln])
+                rl.shard_up(0)
+                down[0] = False
+                wait_resolved("the in-doubt transaction once its decider is back")
+                eq(balances([k0, k1]), {k0: 100, k1: 100}, "nothing of the transfer stays")
+                wait_show("RECOVERY", p.port, lambda x: x["in_doubt"] == 0)
+                eq(show(p.port, "TRANSACTIONS"), [], "nothing in doubt any more")
+                p.healthy()
+        finally:
+            if down[0]:
+                rl.shard_up(0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -277,6 +277,89 @@ static void test_plans_count_per_shard_table_and_key(void **state)
 	assert_int_equal(find(&h.sketch, "orders", "9")->count, 1);
 }
 
+static void test_multi_row_insert_counts_each_distinct_key_once(void **state)
+{
+	static hotkeys_t h;
+	route_plan_t p;
+
+	(void)state;
+	hotkeys_init(&h, 16);
+	/* INSERT INTO users VALUES (7), (8), (7): split over shards 0 and 2 */
+	memset(&p, 0, sizeof p);
+	p.kind = ROUTE_SHARDS;
+	p.table = "users";
+	p.split_insert = true;
+	shard_set_add(&p.shards, 0);
+	shard_set_add(&p.shards, 2);
+	p.merge = ROUTE_MERGE_SUM;
+	snprintf(p.insert_keys[0].text, sizeof p.insert_keys[0].text, "7");
+	p.insert_keys[0].shard = 0;
+	snprintf(p.insert_keys[1].text, sizeof p.insert_keys[1].text, "8");
+	p.insert_keys[1].shard = 2;
+	p.n_insert_keys = 2;
+	route_plan_set_steps(&p);
+	hotkeys_note(&h, &p);
+	/* INSERT INTO users VALUES (7), (7): one shard, one key, no key_value */
+	memset(&p, 0, sizeof p);
+	p.kind = ROUTE_SHARDS;
+	p.table = "users";
+	shard_set_add(&p.shards, 0);
+	snprintf(p.insert_keys[0].text, sizeof p.insert_keys[0].text, "7");
+	p.n_insert_keys = 1;
+	route_plan_set_steps(&p);
+	hotkeys_note(&h, &p);
+
+	assert_int_equal(h.shard_statements[0], 2);
+	assert_int_equal(h.shard_statements[2], 1);
+	assert_int_equal(h.sketch.n, 2);
+	assert_int_equal(find(&h.sketch, "users", "7")->count, 2);
+	assert_int_equal(find(&h.sketch, "users", "7")->shard, 0);
+	assert_int_equal(find(&h.sketch, "users", "8")->count, 1);
+	assert_int_equal(find(&h.sketch, "users", "8")->shard, 2);
+}
+
+static void test_utf8_prefix_stops_at_bad_bytes_and_knows_a_cut_character(void **state)
+{
+	bool cut;
+
+	(void)state;
+	assert_int_equal(hotkeys_utf8_prefix("caf\xc3\xa9", 5, &cut), 5);
+	assert_false(cut);
+	assert_int_equal(hotkeys_utf8_prefix("caf\xe9s", 5, &cut), 3); /* Latin-1 */
+	assert_false(cut);
+	/* at the end, a Latin-1 byte looks like a character cut off: copy_text asks whether
+	 * the text went on */
+	assert_int_equal(hotkeys_utf8_prefix("caf\xe9", 4, &cut), 3);
+	assert_true(cut);
+	assert_int_equal(hotkeys_utf8_prefix("a\xc0\xaf", 3, &cut), 1);         /* overlong '/' */
+	assert_int_equal(hotkeys_utf8_prefix("a\xed\xa0\x80", 4, &cut), 1);     /* a surrogate */
+	assert_int_equal(hotkeys_utf8_prefix("a\xf4\x90\x80\x80", 5, &cut), 1); /* > U+10FFFF */
+	assert_int_equal(hotkeys_utf8_prefix("\xf0\x9f\x98\x80", 4, &cut), 4);  /* U+1F600 */
+	assert_int_equal(hotkeys_utf8_prefix("ab\xe2\x82", 4, &cut), 2);        /* U+20AC cut off */
+	assert_true(cut);
+}
+
+static void test_keys_not_in_utf8_are_kept_in_hex(void **state)
+{
+	hotkeys_sketch_t s;
+	char long_key[100];
+
+	(void)state;
+	hotkeys_sketch_init(&s, 8);
+	hotkeys_sketch_add(&s, "users", "caf\xe9", 0, 1);
+	hotkeys_sketch_add(&s, "users", "caf\xc3\xa9", 0, 1);
+	assert_non_null(find(&s, "users", "\\x636166e9"));
+	assert_non_null(find(&s, "users", "caf\xc3\xa9"));
+	/* a long UTF-8 key is cut before a character, and stays text */
+	memset(long_key, 0, sizeof long_key);
+	for (int i = 0; i < 40; i++)
+		memcpy(long_key + 2 * i, "\xc3\xa9", 2);
+	hotkeys_sketch_add(&s, "users", long_key, 1, 1);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(strlen(s.items[2].key), 62);
+	assert_int_equal(memcmp(s.items[2].key, long_key, 62), 0);
+}
+
 static void test_aging_halves_the_sketch_and_recent_shard_load(void **state)
 {
 	static hotkeys_t h;
@@ -315,6 +398,9 @@ int main(void)
 	    cmocka_unit_test(test_two_workers_sketches_merge),
 	    cmocka_unit_test(test_plans_count_per_shard_table_and_key),
 	    cmocka_unit_test(test_aging_halves_the_sketch_and_recent_shard_load),
+	    cmocka_unit_test(test_multi_row_insert_counts_each_distinct_key_once),
+	    cmocka_unit_test(test_utf8_prefix_stops_at_bad_bytes_and_knows_a_cut_character),
+	    cmocka_unit_test(test_keys_not_in_utf8_are_kept_in_hex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,14 +16,15 @@
 
 #include "proxy/metrics_text.h"
 
-static char *render(const figures_t *f, const metrics_node_t *n, int count)
+static char *render(const figures_t *f, const metrics_node_t *n, int count,
+                    const recovery_stats_t *rec)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 
 	assert_non_null(out);
-	metrics_text_write(out, f, n, count);
+	metrics_text_write(out, f, n, count, rec);
 	assert_int_equal(fclose(out), 0);
 	return text;
 }
@@ -45,6 +46,13 @@ static void test_label_values_are_escaped(void **state)
 
 	(void)state;
 	assert_string_equal(s, "a\\\"b\\\\c\\nd");
+	free(s);
+	/* UTF-8 as it is; other bytes (Latin-1 here) as a bytea's hex, the backslash escaped */
+	s = escaped("caf\xc3\xa9");
+	assert_string_equal(s, "caf\xc3\xa9");
+	free(s);
+	s = escaped("caf\xe9\"");
+	assert_string_equal(s, "\\\\x636166e922");
 	free(s);
 }
 
@@ -96,7 +104,8 @@ static void test_every_sample_has_its_type_and_help(void **state)
 	    {1, NODE_REPLICA, "127.0.0.1", 5711, 0, 4096, 1500},
 	    {2, NODE_PRIMARY, "127.0.0.1", 5702, -1, -1, -1},
 	};
-	char *text = render(sample_figures(), nodes, 3), *save = NULL;
+	recovery_stats_t rec = {.committed = 1, .in_doubt = 2, .rounds = 3};
+	char *text = render(sample_figures(), nodes, 3, &rec), *save = NULL;
 	char typed[64][96];
 	int n_typed = 0, samples = 0;
 
@@ -129,9 +138,13 @@ static void test_every_sample_has_its_type_and_help(void **state)
 		for (int i = 0; i < n_typed; i++)
 			found |= strcmp(typed[i], base) == 0;
 		assert_true(found);
-		/* name{labels} value */
-		assert_non_null(strchr(line, '}'));
-		assert_true(strchr(line, '}')[1] == ' ');
+		/* name{labels} value, or name value (recovery's counts have no labels) */
+		if (strchr(line, '{') != NULL) {
+			assert_non_null(strchr(line, '}'));
+			assert_true(strchr(line, '}')[1] == ' ');
+		} else {
+			assert_true(line[strlen(name)] == ' ');
+		}
 	}
 	assert_true(samples > 40);
 	free(text);
@@ -139,7 +152,7 @@ static void test_every_sample_has_its_type_and_help(void **state)
 
 static void test_histogram_is_cumulative_and_counts_match(void **state)
 {
-	char *text = render(sample_figures(), NULL, 0);
+	char *text = render(sample_figures(), NULL, 0, NULL);
 
 	(void)state;
 	/* 1 us in le=0.000001; 100 us in le=0.000128; 5000 us in le=0.008192 */
@@ -161,10 +174,16 @@ static void test_counters_gauges_and_hot_keys_as_given(void **state)
 	    {1, NODE_REPLICA, "127.0.0.1", 5711, 0, 4096, 1500},
 	    {2, NODE_PRIMARY, "127.0.0.1", 5702, -1, -1, -1},
 	};
-	char *text = render(sample_figures(), nodes, 2);
+	recovery_stats_t rec = {.committed = 3, .rolled_back = 2, .in_doubt = 1, .rounds = 40};
+	char *text = render(sample_figures(), nodes, 2, &rec);
 
 	(void)state;
 	assert_non_null(strstr(text, "# TYPE pgshard_statements_total counter\n"));
+	assert_non_null(strstr(text, "# TYPE pgshard_recovery_in_doubt gauge\n"
+	                             "pgshard_recovery_in_doubt 1\n"));
+	assert_non_null(strstr(text, "pgshard_recovery_committed_total 3\n"));
+	assert_non_null(strstr(text, "pgshard_recovery_rolled_back_total 2\n"));
+	assert_non_null(strstr(text, "pgshard_recovery_rounds_total 40\n"));
 	assert_non_null(strstr(text, "pgshard_statements_total{shard=\"1\",role=\"primary\","
 	                             "node=\"127.0.0.1:5701\"} 3\n"));
 	assert_non_null(strstr(text, "pgshard_errors_total{shard=\"1\",role=\"primary\","

@@ -38,6 +38,10 @@ static void test_begin_is_answered_and_opens_the_block(void **state)
 	assert_int_equal(tx_status(&t), 'T');
 	/* a joining shard replays BEGIN as the client wrote it, options and all */
 	assert_string_equal(t.prefix, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY");
+	/* when it began, for its age in SHOW TRANSACTIONS; none once it is over */
+	assert_true(t.began_ms > 0);
+	assert_int_equal(tx_note_status(&t, 'I'), 0);
+	assert_int_equal(t.began_ms, 0);
 	tx_free(&t);
 }
 

@@ -601,11 +601,66 @@ static void test_plan_names_its_table_and_its_one_key(void **state)
 	assert_string_equal(p.key_value, "");
 }
 
+static void test_multi_row_insert_reports_its_distinct_keys_and_their_shards(void **state)
+{
+	route_plan_t p;
+	int64_t other = key_elsewhere("users", 42), beside = key_beside("users", 42);
+	char sql[160];
+
+	(void)state;
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, n) VALUES (42, 1), (%lld, 2), (42, 3)",
+	         (long long)other);
+	p = route(sql);
+	assert_true(p.split_insert);
+	assert_string_equal(p.key_value, "");
+	assert_int_equal(p.n_insert_keys, 2);
+	assert_string_equal(p.insert_keys[0].text, "42");
+	assert_int_equal(p.insert_keys[0].shard, shard_of("users", 42));
+	assert_int_equal(atoll(p.insert_keys[1].text), other);
+	assert_int_equal(p.insert_keys[1].shard, shard_of("users", other));
+	/* several rows on one shard: not split, their keys all the same */
+	snprintf(sql, sizeof sql, "INSERT INTO users (id, n) VALUES (42, 1), (%lld, 2)",
+	         (long long)beside);
+	p = route(sql);
+	assert_false(p.split_insert);
+	assert_int_equal(p.n_insert_keys, 2);
+	/* at most ROUTE_INSERT_KEYS of them */
+	p = route(
+	    "INSERT INTO users (id) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)");
+	assert_int_equal(p.n_insert_keys, ROUTE_INSERT_KEYS);
+	/* one row: its key is the plan's one key */
+	p = route("INSERT INTO users (id, n) VALUES (42, 1)");
+	assert_string_equal(p.key_value, "42");
+	assert_int_equal(p.n_insert_keys, 0);
+	/* a SELECT's keys are not an INSERT's */
+	snprintf(sql, sizeof sql, "SELECT * FROM users WHERE id IN (42, %lld)", (long long)other);
+	p = route(sql);
+	assert_int_equal(p.n_insert_keys, 0);
+}
+
+static void test_routing_comment_key_is_the_plans_one_key(void **state)
+{
+	route_plan_t p;
+
+	(void)state;
+	p = route("/* pgshard: key=42 */ SELECT * FROM users WHERE n > 3");
+	assert_int_equal(p.kind, ROUTE_SHARDS);
+	assert_string_equal(p.key_value, "42");
+	assert_true(shard_set_has(&p.shards, shard_of("users", 42)));
+	/* shard=N names no key: a key in the statement may live elsewhere */
+	p = route("/* pgshard: shard=1 */ SELECT * FROM users WHERE id = 42");
+	assert_string_equal(p.key_value, "");
+	p = route("/* pgshard: all */ SELECT * FROM users WHERE id = 42");
+	assert_string_equal(p.key_value, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kind_names_are_the_documented_words),
 	    cmocka_unit_test(test_plan_names_its_table_and_its_one_key),
+	    cmocka_unit_test(test_multi_row_insert_reports_its_distinct_keys_and_their_shards),
+	    cmocka_unit_test(test_routing_comment_key_is_the_plans_one_key),
 	    cmocka_unit_test(test_ctx_builds_one_shard_map_per_config_map),
 	    cmocka_unit_test(test_ctx_free_twice_is_harmless),
 	    cmocka_unit_test(test_statement_that_does_not_parse_goes_to_default_shard),
