@@ -702,6 +702,17 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 	}
 }
 
+/* Whether s will send something for the client: an answer it relays or one it stands for. */
+static bool owes_client(const server_t *s)
+{
+	const pending_queue_t *q = &s->pending;
+
+	for (uint32_t i = 0; i < q->count; i++)
+		if (q->items[(q->head + i) % q->cap].action != PEND_SWALLOW)
+			return true;
+	return false;
+}
+
 static void process_messages(client_t *c)
 {
 	struct evbuffer *in = c->sb.in;
@@ -768,6 +779,8 @@ static void process_messages(client_t *c)
 	}
 out:
 	c->in_process = false;
+	if (c->server != NULL && owes_client(c->server))
+		sbuf_defer(&c->sb); /* what the proxy answered goes with the server's answer */
 }
 
 static void frontend_resume(client_t *c)

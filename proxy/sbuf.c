@@ -229,6 +229,14 @@ static void try_write(sbuf_t *sb)
 		sb->on_drain(sb->arg);
 }
 
+void sbuf_defer(sbuf_t *sb)
+{
+	if (sb->dirty) {
+		TAILQ_REMOVE(&sb->loop->dirty, sb, dirty_link);
+		sb->dirty = false;
+	}
+}
+
 void sbuf_flush_all(sbuf_loop_t *loop)
 {
 	sbuf_t *sb;

@@ -104,6 +104,12 @@ void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv);
 /* Append to the output; written at the next sbuf_flush_all. */
 int sbuf_write(sbuf_t *sb, const void *data, size_t len);
 
+/*
+ * Leave sb's output for later: not written at this sbuf_flush_all, but with
+ * the next bytes appended to it (which must be sure to come).
+ */
+void sbuf_defer(sbuf_t *sb);
+
 /* Write the output of every dirty sbuf of the loop. Call at the end of every
  * callback that may have produced output. */
 void sbuf_flush_all(sbuf_loop_t *loop);
