@@ -774,6 +774,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		session_protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
 	}
+	session_check_key_bytes(c, p);
 	if (p->steps[0].kind == ROUTE_STEP_REFUSE)
 		return skip_batch(c, in, total,
 		                  session_reply_error(c, p->sqlstate, "pgshard: %s", p->error));

@@ -642,6 +642,9 @@ static void end_result(client_t *c, fanout_t *f)
 				end_result(c, f);
 				return;
 			}
+			f->key_bytes_ok =
+			    copy_encodings_agree(reported(f->m[0].s, "client_encoding"),
+			                         reported(f->m[0].s, "server_encoding"));
 			f->splitter = copy_splitter_new(&f->opts, f->key_index, max);
 			if (f->splitter == NULL ||
 			    (f->opts.n_columns == 0 &&
@@ -1117,6 +1120,19 @@ static int piece_cb(void *arg, const copy_piece_t *piece)
 		         ": cannot read the shard key \"%s\" as %s",
 		         f->opts.relname, piece->row_number, f->key_name,
 		         shard_key_type_name(f->key_type));
+		return -1;
+	}
+	if (!f->key_bytes_ok && shard_key_encoded(&key)) {
+		snprintf(x->sqlstate, sizeof(x->sqlstate), "0A000");
+		snprintf(x->err, sizeof(x->err),
+		         "pgshard: COPY %s, line %" PRIu64
+		         ": the shard key \"%s\" has non-ASCII characters, routed by the bytes the "
+		         "database stores, and client_encoding %s is not the database's %s; SET "
+		         "client_encoding TO '%s'",
+		         f->opts.relname, piece->row_number, f->key_name,
+		         reported(f->m[0].s, "client_encoding"),
+		         reported(f->m[0].s, "server_encoding"),
+		         reported(f->m[0].s, "server_encoding"));
 		return -1;
 	}
 	shard = shard_map_lookup(f->map, &key);

@@ -76,10 +76,12 @@ struct fanout {
 
 	/* COPY FROM STDIN split by key */
 	bool copy;
-	bool copy_split;  /* rows are routed; else every member gets every row */
-	bool copy_open;   /* CopyInResponse went to the client */
-	bool copy_done;   /* the client ended (or the proxy failed) the copy */
-	uint8_t *copy_in; /* the first member's CopyInResponse */
+	bool copy_split;   /* rows are routed; else every member gets every row */
+	bool key_bytes_ok; /* copy_split: the client's text is stored as sent (copy_encodings_agree)
+	                    */
+	bool copy_open;    /* CopyInResponse went to the client */
+	bool copy_done;    /* the client ended (or the proxy failed) the copy */
+	uint8_t *copy_in;  /* the first member's CopyInResponse */
 	size_t copy_in_len;
 	copy_opts_t opts;
 	copy_splitter_t *splitter;

@@ -166,8 +166,10 @@ static void send_login_done(client_t *c, const param_list_t *reported)
 	wire_buf_t *b = &c->worker->scratch;
 
 	wire_buf_reset(b);
-	for (int i = 0; i < reported->n; i++)
+	for (int i = 0; i < reported->n; i++) {
 		wire_put_parameter_status(b, reported->items[i].name, reported->items[i].stmt);
+		session_told_parameter(c, reported->items[i].name, reported->items[i].stmt);
+	}
 	wire_put_backend_key(b, c->cancel_pid, c->cancel_key);
 	wire_put_ready(b, 'I');
 	session_send_buf(c, b);

@@ -259,6 +259,8 @@ struct client {
 	/* session state that follows the client from server to server */
 	param_list_t startup_params;
 	param_list_t session_params;
+	char client_encoding[32]; /* as the client was last told (ParameterStatus) */
+	char server_encoding[32];
 	uint64_t params_hash;
 	route_set_t *pend_sets; /* SET/RESET sent but whose transaction has not ended */
 	int n_pend_sets;

@@ -362,9 +362,16 @@ void relay_reply(client_t *c, server_t *s)
 			break;
 		case 'S': {
 			const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+			wire_reader_t r;
+			const char *name, *value;
 
-			if (m != NULL)
-				server_note_parameter(s, m + 5, total - 5);
+			if (m == NULL)
+				break;
+			server_note_parameter(s, m + 5, total - 5);
+			wire_reader_init(&r, m + 5, total - 5);
+			if (forward && wire_get_cstring(&r, &name) == 0 &&
+			    wire_get_cstring(&r, &value) == 0)
+				session_told_parameter(c, name, value);
 			break;
 		}
 		case 'D':

@@ -31,6 +31,7 @@
 #include "proxy/tx.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
+#include "router/copy.h"
 #include "router/route.h"
 #include "router/shardmap.h"
 
@@ -700,6 +701,26 @@ bool session_batch_step_done(client_t *c)
 		return true; /* the next statement, or the end marker, answers */
 	session_batch_free(c);
 	return false;
+}
+
+void session_told_parameter(client_t *c, const char *name, const char *value)
+{
+	if (strcmp(name, "client_encoding") == 0)
+		snprintf(c->client_encoding, sizeof c->client_encoding, "%s", value);
+	else if (strcmp(name, "server_encoding") == 0)
+		snprintf(c->server_encoding, sizeof c->server_encoding, "%s", value);
+}
+
+void session_check_key_bytes(const client_t *c, route_plan_t *p)
+{
+	if (!p->key_encoded || p->kind == ROUTE_REFUSE ||
+	    copy_encodings_agree(c->client_encoding, c->server_encoding))
+		return;
+	route_plan_refuse(p, "0A000",
+	                  "a text shard key with non-ASCII characters is routed by the bytes the "
+	                  "database stores, and client_encoding %s is not the database's %s; SET "
+	                  "client_encoding TO '%s'",
+	                  c->client_encoding, c->server_encoding, c->server_encoding);
 }
 
 bool session_aborted_tx_allows(const route_plan_t *p)

@@ -78,6 +78,14 @@ void session_tx_fail(client_t *c);                  /* an error inside the trans
 void session_drop_pending_sets(client_t *c); /* forget SETs noted in the current transaction */
 void session_note_writes(client_t *c, const route_plan_t *p);
 bool session_aborted_tx_allows(const route_plan_t *p);
+/* A ParameterStatus the client was sent: client_encoding and server_encoding are kept. */
+void session_told_parameter(client_t *c, const char *name, const char *value);
+/*
+ * A plan that routes by a non-ASCII text key, for a client whose encoding
+ * is not the database's, is refused (0A000) in place: the key's bytes are
+ * not those the row is stored and hashed under.
+ */
+void session_check_key_bytes(const client_t *c, route_plan_t *p);
 /* The statement runs in a transaction of pgshard's own (tx_t.implicit). */
 bool session_wants_implicit_tx(const client_t *c, const route_plan_t *p);
 

@@ -98,6 +98,15 @@ void copy_opts_free(copy_opts_t *o);
 int copy_check_encoding(const copy_opts_t *o, const char *client_encoding, char *err,
                         size_t errlen);
 
+/*
+ * Whether text a client sends in client_encoding reaches the database as
+ * the same bytes (server_encoding, both as ParameterStatus reports them):
+ * the same encoding, or SQL_ASCII on either side (no conversion). Only
+ * then is a non-ASCII text key hashed as the row is stored. Unknown (NULL
+ * or empty) names agree.
+ */
+bool copy_encodings_agree(const char *client_encoding, const char *server_encoding);
+
 typedef enum copy_piece_kind {
 	COPY_PIECE_ALL, /* bytes every shard's COPY needs: the header line (text/csv HEADER), the
 	                   binary file header (signature, flags, extension area), the binary

@@ -589,6 +589,19 @@ static void canonical_encoding(const char *name, char *out, size_t size)
 	}
 }
 
+bool copy_encodings_agree(const char *client_encoding, const char *server_encoding)
+{
+	char client[64], server[64];
+
+	if (client_encoding == NULL || server_encoding == NULL || client_encoding[0] == '\0' ||
+	    server_encoding[0] == '\0')
+		return true;
+	canonical_encoding(client_encoding, client, sizeof client);
+	canonical_encoding(server_encoding, server, sizeof server);
+	return strcmp(client, server) == 0 || strcmp(client, "sqlascii") == 0 ||
+	       strcmp(server, "sqlascii") == 0;
+}
+
 int copy_check_encoding(const copy_opts_t *o, const char *client_encoding, char *err, size_t errlen)
 {
 	static const char *const client_only[] = {"sjis", "shiftjis2004", "big5", "gbk",

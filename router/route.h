@@ -223,6 +223,9 @@ typedef struct route_plan {
 	                        table's own column order then decides) */
 	bool params_missing; /* a parameter the route depends on was not given: the plan
 	                        assumed any value (all shards of the map); route again with it */
+	bool key_encoded;    /* a text key value it routed by has bytes above 0x7F: the shard
+	                        holds for UTF-8 text only (the proxy refuses it from clients in
+	                        another client_encoding) */
 	char reason[512]; /* why, for people: "orders.user_id = 42 -> shard 1 (hash map users)" */
 	char error[512];  /* ROUTE_REFUSE: the message after "pgshard: " */
 	char sqlstate[6]; /* ROUTE_REFUSE: "54001" for a statement nested too deeply to analyze

@@ -251,6 +251,7 @@ void hint_apply(walk_t *w, const override_t *o, route_plan_t *p)
 			return;
 		}
 		s = shard_map_lookup(m, &k);
+		p->key_encoded = p->key_encoded || shard_key_encoded(&k);
 		if (s < 0) {
 			route_plan_refuse(p, "0A000",
 			                  "/* pgshard: key=%.100s */: no range of map %.100s holds "

@@ -122,6 +122,7 @@ typedef struct walk {
 	char error[512];
 	bool nomem;
 	bool params_missing;
+	bool key_encoded; /* a text key value with bytes above 0x7F (shard_key_encoded) */
 
 	/* across the statements of the string, for /\* pgshard: key=... *\/ */
 	int any_map;

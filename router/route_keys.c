@@ -167,7 +167,18 @@ static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
 }
 
 /* The key a node stands for. `oid`: the type a surrounding cast names. */
+static int value_of(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv);
+
 int keys_value(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv)
+{
+	int rc = value_of(w, n, oid, kv);
+
+	if (rc == KV_OK && shard_key_encoded(&kv->key))
+		w->key_encoded = true;
+	return rc;
+}
+
+static int value_of(walk_t *w, const PgQuery__Node *n, uint32_t oid, keyval_t *kv)
 {
 	cfg_key_type_t type = w->smap->cfg->key;
 
@@ -279,6 +290,8 @@ void keys_add_shard(walk_t *w, shard_set_t *set, const shard_key_t *k)
 {
 	int s = shard_map_lookup(w->smap, k);
 
+	if (shard_key_encoded(k))
+		w->key_encoded = true;
 	if (s >= 0)
 		shard_set_add(set, s);
 	keys_note(w, k);

@@ -337,6 +337,7 @@ static void insel_plan(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 	p->is_write = true;
 	p->insert_select = true;
 	p->params_missing = sp.params_missing;
+	p->key_encoded = sp.key_encoded;
 	if (sp.kind == ROUTE_SHARDS)
 		p->shards = sp.shards;
 	else
@@ -910,6 +911,7 @@ void plan_stmt(walk_t *w, const PgQuery__Node *n, route_plan_t *p)
 		plan_refused(w, p);
 	p->needs_columns = w->refused && w->needs_columns;
 	p->params_missing = w->params_missing;
+	p->key_encoded = p->key_encoded || w->key_encoded;
 	if (!p->no_tx_block) {
 		/* EXPLAIN and PREPARE planned their statement above, which may have set it */
 		p->no_tx_why = txblock_why_not(n);

@@ -838,6 +838,7 @@ void subq_plan_merge(walk_t *w, const PgQuery__ParseResult *tree, bool by_commen
 done:
 	/* a subquery's key parameter may decide too */
 	out->params_missing = out->params_missing || w->params_missing;
+	out->key_encoded = out->key_encoded || w->key_encoded;
 	/* a plan for unknown parameters is judged again when they are known */
 	if (w->refused && !out->params_missing)
 		plan_refused(w, out);

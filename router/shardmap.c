@@ -190,6 +190,18 @@ static void uuid_key(const uint8_t u[16], shard_key_t *out)
 	out->len = 16;
 }
 
+bool shard_key_encoded(const shard_key_t *k)
+{
+	const uint8_t *b = shard_key_bytes(k);
+
+	if (k->type != CFG_KEY_TEXT)
+		return false;
+	for (size_t i = 0; i < k->len; i++)
+		if (b[i] >= 0x80)
+			return true;
+	return false;
+}
+
 int shard_key_from_text(cfg_key_type_t type, const char *text, size_t len, shard_key_t *out)
 {
 	int64_t v;

@@ -76,6 +76,12 @@ typedef struct shard_key {
 const uint8_t *shard_key_bytes(const shard_key_t *k);
 
 /*
+ * Whether k is a text key with a byte above 0x7F: its bytes, and so its
+ * shard, depend on the encoding its text was sent in.
+ */
+bool shard_key_encoded(const shard_key_t *k);
+
+/*
  * From a text spelling (a literal's text, or a text-format parameter) for a
  * map whose keys are `type`. bigint: optional spaces and sign, decimal
  * digits, range of int8. uuid: PostgreSQL's accepted input forms (hyphens

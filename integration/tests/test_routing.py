@@ -179,6 +179,42 @@ def text_and_range_keys():
 
 
 @test
+def text_keys_in_another_client_encoding():
+    """A LATIN1 client's 'héloïse' reaches the database as the UTF-8 bytes a UTF-8 client
+    sends, but pgshard would hash the client's bytes: a non-ASCII text key from a client whose
+    encoding is not the database's is refused (0A000), not sent to another shard than the
+    UTF-8 spelling; ASCII keys route as always."""
+    import io
+
+    reset_tables()
+    c = proxy()
+    q(c, "INSERT INTO rt_names (name, v) VALUES (%s, 1)", ("héloïse",))
+    q(c, "SET client_encoding = 'LATIN1'")
+    for sql, args in (("INSERT INTO rt_names (name, v) VALUES (%s, 2)", ("zoë",)),
+                      ("SELECT v FROM rt_names WHERE name = %s", ("héloïse",)),
+                      ("UPDATE rt_names SET v = 3 WHERE name = %s", ("héloïse",))):
+        try:
+            q(c, sql, args)
+            raise tp.Failure("a LATIN1 non-ASCII key was routed: %s" % sql)
+        except psycopg2.errors.FeatureNotSupported as e:
+            check("client_encoding" in str(e) and "LATIN1" in str(e), "the error says why: %s" % e)
+    try:
+        c.cursor().copy_expert("COPY rt_names (name, v) FROM STDIN",
+                               io.StringIO("amélie\t4\n"))
+        raise tp.Failure("a LATIN1 non-ASCII key was split by COPY")
+    except psycopg2.errors.FeatureNotSupported as e:
+        check("client_encoding" in str(e), "the COPY error says why: %s" % e)
+    q(c, "INSERT INTO rt_names (name, v) VALUES (%s, 5)", ("bob",))
+    rows, _ = q(c, "SELECT v FROM rt_names WHERE name = %s", ("bob",))
+    eq(rows, [(5,)], "an ASCII key from the LATIN1 client")
+    q(c, "RESET client_encoding")
+    rows, _ = q(c, "SELECT v FROM rt_names WHERE name = %s", ("héloïse",))
+    eq(rows, [(1,)], "the UTF-8 client's row, untouched")
+    check_placement("rt_names", ["héloïse", "bob"], name_shard, col="name")
+    c.close()
+
+
+@test
 def copy_from_stdin_is_split_by_key():
     import io
 

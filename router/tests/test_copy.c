@@ -1063,6 +1063,21 @@ static void test_columns_query_quotes_names_and_qualifies_every_object(void **st
 	copy_opts_free(&o);
 }
 
+static void test_encodings_agree_when_the_database_stores_the_bytes_sent(void **state)
+{
+	(void)state;
+	assert_true(copy_encodings_agree("UTF8", "UTF8"));
+	assert_true(copy_encodings_agree("unicode", "UTF8"));
+	assert_true(copy_encodings_agree("latin1", "ISO_8859_1"));
+	assert_true(copy_encodings_agree("SQL_ASCII", "UTF8"));
+	assert_true(copy_encodings_agree("LATIN1", "SQL_ASCII"));
+	assert_true(copy_encodings_agree(NULL, "UTF8"));
+	assert_true(copy_encodings_agree("LATIN1", ""));
+	assert_false(copy_encodings_agree("LATIN1", "UTF8"));
+	assert_false(copy_encodings_agree("UTF8", "LATIN1"));
+	assert_false(copy_encodings_agree("WIN1252", "LATIN1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1108,6 +1123,7 @@ int main(void)
 	    cmocka_unit_test(test_callback_can_stop_feeding),
 	    cmocka_unit_test(test_row_and_line_numbers_count_like_postgres),
 	    cmocka_unit_test(test_splitter_needs_a_key_index),
+	    cmocka_unit_test(test_encodings_agree_when_the_database_stores_the_bytes_sent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

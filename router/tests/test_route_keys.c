@@ -139,6 +139,40 @@ static void test_reference_table_read_goes_to_one_shard(void **state)
 	expect_one(sql, &p, ROUTE_ANY, cfg->default_shard);
 }
 
+/* A text key with bytes above 0x7F routes by bytes that depend on the client's encoding. */
+static void test_plans_say_when_a_text_key_is_not_ascii(void **state)
+{
+	route_param_t cafe = text_param("caf\xc3\xa9");
+	const char *encoded[] = {
+	    "SELECT * FROM accounts WHERE name = 'caf\xc3\xa9'",
+	    "SELECT * FROM accounts WHERE name IN ('bob', 'caf\xc3\xa9')",
+	    "SELECT * FROM accounts WHERE name = ANY('{bob,caf\xc3\xa9}')",
+	    "INSERT INTO accounts (name) VALUES ('bob'), ('caf\xc3\xa9')",
+	    "UPDATE accounts SET n = 1 WHERE name = 'caf\xc3\xa9'",
+	};
+	const char *plain[] = {
+	    "SELECT * FROM accounts WHERE name = 'cafe'",
+	    "SELECT * FROM accounts WHERE name = 'cafe' AND note = 'caf\xc3\xa9'",
+	    "SELECT * FROM users WHERE id = 7 AND name = 'caf\xc3\xa9'",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof encoded / sizeof encoded[0]; i++) {
+		route_plan_t p = route(encoded[i]);
+
+		if (!p.key_encoded)
+			fail_msg("not marked: %s", encoded[i]);
+	}
+	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+		route_plan_t p = route(plain[i]);
+
+		if (p.key_encoded)
+			fail_msg("marked: %s", plain[i]);
+	}
+	assert_true(route_params("SELECT * FROM accounts WHERE name = $1", &cafe, 1).key_encoded);
+	assert_true(route("/* pgshard: key=caf\xc3\xa9 */ SELECT * FROM accounts").key_encoded);
+}
+
 static void test_reference_table_writes_go_to_every_shard(void **state)
 {
 	const char *sqls[] = {
@@ -697,6 +731,7 @@ int main(void)
 	    cmocka_unit_test(test_range_predicates_narrow_range_maps),
 	    cmocka_unit_test(test_range_predicates_do_not_constrain_hash_maps),
 	    cmocka_unit_test(test_key_in_no_range_never_routes_to_zero_shards),
+	    cmocka_unit_test(test_plans_say_when_a_text_key_is_not_ascii),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
