@@ -458,7 +458,10 @@ typedef struct entry {
 	size_t key_len;
 	route_parsed_t *parsed; /* NULL: uncacheable, route the original text */
 	memo_t *memo;
-	size_t bytes; /* with the memo's */
+	route_plan_t *generic;  /* a generic plan made from the parse (route_generic_t) */
+	size_t gen_at, gen_len; /* where its reason names the value and shard ("v -> shard N") */
+	bool gen_value;         /* ... or only the shard (" -> shard N") */
+	size_t bytes;           /* with the memo's */
 } entry_t;
 
 struct route_cache {
@@ -528,6 +531,16 @@ static void memo_drop(route_cache_t *c, entry_t *e)
 	e->memo = NULL;
 }
 
+static void generic_drop(route_cache_t *c, entry_t *e)
+{
+	if (e->generic == NULL)
+		return;
+	e->bytes -= sizeof *e->generic;
+	c->bytes -= sizeof *e->generic;
+	free(e->generic);
+	e->generic = NULL;
+}
+
 static void entry_drop(route_cache_t *c, entry_t *e)
 {
 	entry_t **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
@@ -537,6 +550,7 @@ static void entry_drop(route_cache_t *c, entry_t *e)
 	*pp = e->hnext;
 	lru_unlink(e);
 	memo_drop(c, e);
+	generic_drop(c, e);
 	c->n--;
 	c->bytes -= e->bytes;
 	route_parsed_free(e->parsed);
@@ -750,6 +764,112 @@ static void memo_keep_gather(route_cache_t *c, entry_t *e, gather_plan_t *g)
 	trim(c, e);
 }
 
+/* The input holding the generic plan g's key in this call, and its kind; false: not given. */
+static bool generic_input(const route_cache_t *c, const route_plan_t *g,
+                          const route_param_t *params, int n_params, const route_param_t **v,
+                          char *kind)
+{
+	int k = g->generic.input;
+
+	if (c->m.n > 0 && k >= c->m.first && k - c->m.first < c->m.n) {
+		*v = &c->m.params[k - c->m.first];
+		*kind = c->m.kinds[k - c->m.first];
+		return true;
+	}
+	if (params != NULL && k >= 1 && k <= n_params) {
+		*v = &params[k - 1];
+		*kind = 0;
+		return true;
+	}
+	return false;
+}
+
+/* What a reason says where it names a key's value and shard (" 'bob' -> shard 2"). */
+static void reason_part(const route_param_t *v, char kind, int input, bool value, int shard,
+                        char *out, size_t len)
+{
+	char desc[64] = "";
+
+	if (value)
+		route_input_desc(v, kind, input, desc, sizeof desc);
+	/* from the blank before it: "5 -> shard 1" is not "295 -> shard 1"'s */
+	snprintf(out, len, "%s%s -> shard %d", value ? " " : "", desc, shard);
+}
+
+/* The plan of this call from the entry's generic plan: false when it cannot be made so. */
+static bool generic_of(route_cache_t *c, const entry_t *e, const route_param_t *params,
+                       int n_params, route_plan_t *out)
+{
+	const route_plan_t *g = e->generic;
+	const route_param_t *v;
+	char kind, part[128], reason[sizeof out->reason];
+
+	if (!generic_input(c, g, params, n_params, &v, &kind) ||
+	    !route_generic_plan(c->ctx, g, v, kind, out))
+		return false;
+	/* the reason as analysis would write it: the value and shard put in */
+	reason_part(v, kind, g->generic.input, e->gen_value, shard_set_first(&out->shards), part,
+	            sizeof part);
+	snprintf(reason, sizeof reason, "%.*s%s%s", (int)e->gen_at, g->reason, part,
+	         g->reason + e->gen_at + e->gen_len);
+	memcpy(out->reason, reason, sizeof reason);
+	return true;
+}
+
+/* The one place of needle in hay, or -1 (none, or several). */
+static long only_place(const char *hay, const char *needle)
+{
+	const char *at = strstr(hay, needle);
+
+	if (at == NULL || strstr(at + 1, needle) != NULL)
+		return -1;
+	return at - hay;
+}
+
+/*
+ * Keep plan, just made by analysis, as the entry's generic plan when it is
+ * one and its reason names the key's value and shard once (or the shard
+ * once and not the value); the plan it makes for this very call must be
+ * plan (a check of the rule).
+ */
+static void generic_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
+                         const route_param_t *params, int n_params)
+{
+	const route_param_t *v;
+	char kind, part[128], desc[64];
+	route_plan_t *g, again;
+	int shard = shard_set_first(&plan->shards);
+	long at;
+
+	if (e->generic != NULL || plan->generic.input <= 0 ||
+	    !generic_input(c, plan, params, n_params, &v, &kind))
+		return;
+	reason_part(v, kind, plan->generic.input, true, shard, part, sizeof part);
+	at = only_place(plan->reason, part);
+	e->gen_value = at >= 0;
+	if (at < 0) {
+		route_input_desc(v, kind, plan->generic.input, desc, sizeof desc);
+		reason_part(v, kind, plan->generic.input, false, shard, part, sizeof part);
+		at = strstr(plan->reason, desc) == NULL ? only_place(plan->reason, part) : -1;
+	}
+	if (at < 0 || (g = malloc(sizeof *g)) == NULL)
+		return;
+	*g = *plan;
+	e->generic = g;
+	e->gen_at = (size_t)at;
+	e->gen_len = strlen(part);
+	if (!generic_of(c, e, params, n_params, &again) ||
+	    memcmp(&again.shards, &plan->shards, sizeof again.shards) != 0 ||
+	    strcmp(again.reason, plan->reason) != 0) {
+		e->generic = NULL;
+		free(g);
+		return;
+	}
+	e->bytes += sizeof *g;
+	c->bytes += sizeof *g;
+	trim(c, e);
+}
+
 static int uncached(route_cache_t *c, const char *sql, const route_param_t *params, int n_params,
                     route_plan_t *out)
 {
@@ -801,6 +921,7 @@ static int miss(route_cache_t *c, const char *sql, uint64_t hash, const route_li
 		if (rc == 0) {
 			*ep = e;
 			memo_keep(c, e, out, params, n_params);
+			generic_keep(c, e, out, params, n_params);
 		}
 	} else {
 		c->stats.uncacheable++;
@@ -852,14 +973,20 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 		return uncached(c, sql, params, n_params, out);
 	c->stats.hits++;
 	*ep = e;
+	if (e->generic != NULL && generic_of(c, e, params, n_params, out)) {
+		c->stats.generic++;
+		return 0;
+	}
 	if (e->memo != NULL && inputs(c, params, n_params) == 0 && memo_matches(c, e)) {
 		c->stats.reused++;
 		*out = e->memo->plan;
 		return 0;
 	}
 	rc = route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);
-	if (rc == 0)
+	if (rc == 0) {
 		memo_keep(c, e, out, params, n_params);
+		generic_keep(c, e, out, params, n_params);
+	}
 	return rc;
 }
 

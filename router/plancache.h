@@ -81,6 +81,7 @@ int route_gather_cached(route_cache_t *c, const char *sql, const route_param_t *
 typedef struct route_cache_stats {
 	uint64_t hits, misses, uncacheable;
 	uint64_t reused;
+	uint64_t generic; /* hits whose plan came from the entry's generic plan */
 	uint64_t gathers_made, gathers_reused;
 } route_cache_stats_t;
 

@@ -295,6 +295,28 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
 		hint_apply(w, o, out);
 }
 
+/*
+ * out is generic (route_generic_t) when one input was read, only as one
+ * key of one map, by equality, and that key alone picked out's one shard:
+ * one statement of the string, no routing comment, nothing the executor
+ * does beyond sending it to that shard.
+ */
+static void set_generic(const walk_t *w, const route_parsed_t *parsed, route_plan_t *out)
+{
+	memset(&out->generic, 0, sizeof out->generic);
+	if (w->gen_bad || w->gen_input <= 0 || w->gen_map < 0 || parsed->status != PARSED_TREE ||
+	    parsed->tree->n_stmts != 1 || parsed->o.kind != OVERRIDE_NONE ||
+	    out->kind != ROUTE_SHARDS || shard_set_count(&out->shards) != 1 ||
+	    out->params_missing || out->split_insert || out->key_move || out->insert_select ||
+	    out->batch || out->ids_split || out->needs_columns || out->copy_from_stdin ||
+	    out->cursor_op != ROUTE_CURSOR_NONE || out->txn != ROUTE_TXN_NONE ||
+	    out->n_steps != 1 || out->steps[0].kind != ROUTE_STEP_ONE)
+		return;
+	out->generic.input = w->gen_input;
+	out->generic.oid = w->gen_oid;
+	out->generic.map = w->gen_map;
+}
+
 int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const route_param_t *params,
                   int n_params, const route_literals_t *lits, route_plan_t *out)
 {
@@ -312,6 +334,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	w.n_params = params != NULL ? n_params : 0;
 	w.lits = lits;
 	w.any_map = -1;
+	w.gen_map = -1;
 	if (ctx->cfg->n_tables > 0) {
 		w.seen = calloc((size_t)ctx->cfg->n_tables, 1);
 		w.order = calloc((size_t)ctx->cfg->n_tables, sizeof *w.order);
@@ -379,6 +402,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	else if (out->sqlstate[0] == '\0')
 		memcpy(out->sqlstate, "0A000", 6);
 	route_plan_set_steps(out);
+	set_generic(&w, parsed, out);
 	rc = 0;
 done:
 	free(plans);

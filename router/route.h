@@ -171,6 +171,19 @@ typedef struct route_step {
 	                        ROUTE_MERGE_GATHER; the splits: ROUTE_MERGE_SUM; NONE otherwise */
 } route_step_t;
 
+/*
+ * How a plan of one shard depends on its inputs when one key value picked
+ * that shard and no other input was read (route_analyze sets it; input 0
+ * otherwise): another value of the same input gives the same plan on that
+ * value's shard (route_generic_plan), so the plan cache need not analyse
+ * the statement again.
+ */
+typedef struct route_generic {
+	int input; /* the parameter ($n, or a masked literal's number) holding the key; 0: none */
+	uint32_t oid; /* the type a cast around it names (0: none) */
+	int map;      /* the key's map, an index of the context's maps */
+} route_generic_t;
+
 typedef struct route_plan {
 	route_kind_t kind;
 	shard_set_t shards; /* ROUTE_SHARDS, ROUTE_ALL: where; ROUTE_ANY/DEFAULT: the one shard */
@@ -218,14 +231,15 @@ typedef struct route_plan {
 	                                   first ROUTE_INSERT_KEYS of them, each with its shard (for
 	                                   hot keys) */
 	int n_insert_keys;
-	int key_column;      /* INSERT ... VALUES, COPY FROM: position of the key column in the
-	                        column list; -1 otherwise, and when a COPY names no columns (the
-	                        table's own column order then decides) */
-	bool params_missing; /* a parameter the route depends on was not given: the plan
-	                        assumed any value (all shards of the map); route again with it */
-	bool key_encoded;    /* a text key value it routed by has bytes above 0x7F: the shard
-	                        holds for UTF-8 text only (the proxy refuses it from clients in
-	                        another client_encoding) */
+	int key_column;          /* INSERT ... VALUES, COPY FROM: position of the key column in the
+	                            column list; -1 otherwise, and when a COPY names no columns (the
+	                            table's own column order then decides) */
+	bool params_missing;     /* a parameter the route depends on was not given: the plan
+	                            assumed any value (all shards of the map); route again with it */
+	route_generic_t generic; /* see route_generic_t */
+	bool key_encoded;        /* a text key value it routed by has bytes above 0x7F: the shard
+	                            holds for UTF-8 text only (the proxy refuses it from clients in
+	                            another client_encoding) */
 	char reason[512]; /* why, for people: "orders.user_id = 42 -> shard 1 (hash map users)" */
 	char error[512];  /* ROUTE_REFUSE: the message after "pgshard: " */
 	char sqlstate[6]; /* ROUTE_REFUSE: "54001" for a statement nested too deeply to analyze
@@ -536,6 +550,23 @@ int route_insel_prepare(const route_ctx_t *ctx, const char *sql, route_insel_t *
                         size_t errlen);
 char *route_insel_insert_sql(const route_insel_t *m, int rows);
 void route_insel_free(route_insel_t *m);
+
+/*
+ * The plan base's statement (base->generic.input set) gets when that input
+ * is value (kind: the masked literal's kind letter, 0 for a client
+ * parameter): base on the value's shard, with its key (the reason is
+ * base's: the caller rewrites it). false when the value is no key of the
+ * map (NULL, invalid, in no range): analyse it instead.
+ */
+bool route_generic_plan(const route_ctx_t *ctx, const route_plan_t *base,
+                        const route_param_t *value, char kind, route_plan_t *out);
+
+/*
+ * How a plan's reason names input `number` holding p (kind: its masked
+ * literal's kind letter, 0 for a client parameter): "$2", "42", "'bob'"
+ * (strings cut at 40 bytes).
+ */
+void route_input_desc(const route_param_t *p, char kind, int number, char *out, size_t len);
 
 /*
  * Parse once, plan many times: route_statement is route_parse, then

@@ -123,6 +123,11 @@ typedef struct walk {
 	bool nomem;
 	bool params_missing;
 	bool key_encoded; /* a text key value with bytes above 0x7F (shard_key_encoded) */
+	/* over the whole analysis: whether the plan is generic (route_generic_t) */
+	int gen_input;    /* the one input read so far; 0: none */
+	uint32_t gen_oid; /* the type it was read as a key */
+	int gen_map;      /* the map it was a key of; -1: not read as a key */
+	bool gen_bad;     /* another input read, or read otherwise than as one key */
 
 	/* across the statements of the string, for /\* pgshard: key=... *\/ */
 	int any_map;

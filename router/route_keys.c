@@ -53,7 +53,7 @@ static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
 }
 
 /* Parameter `number`: the caller's, a masked literal's, or NULL when not given. */
-static const route_param_t *param_at(const walk_t *w, int number)
+static const route_param_t *input_at(const walk_t *w, int number)
 {
 	const route_literals_t *l = w->lits;
 
@@ -62,6 +62,19 @@ static const route_param_t *param_at(const walk_t *w, int number)
 	if (w->params != NULL && number >= 1 && number <= w->n_params)
 		return &w->params[number - 1];
 	return NULL;
+}
+
+/*
+ * input_at for the plan: every read that decides something goes through
+ * here (descriptions for people read input_at), and a second input makes
+ * the plan not generic.
+ */
+static const route_param_t *param_at(walk_t *w, int number)
+{
+	if (w->gen_input != 0 && w->gen_input != number)
+		w->gen_bad = true;
+	w->gen_input = number;
+	return input_at(w, number);
 }
 
 /* The kind of literal a parameter stands for ('i', 'f', 's'), or 0 for a real parameter. */
@@ -138,20 +151,15 @@ static int numeric_key(cfg_key_type_t type, const char *text, keyval_t *kv)
 	return shard_key_from_text(type, text, strlen(text), &kv->key) == 0 ? KV_OK : KV_INVALID;
 }
 
-static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
+/* The key of type `type` parameter p stands for (kind: its literal's, 0 for a parameter). */
+static int input_key(cfg_key_type_t type, const route_param_t *p, char kind, uint32_t oid,
+                     keyval_t *kv)
 {
-	const route_param_t *p = param_at(w, number);
-	cfg_key_type_t type = w->smap->cfg->key;
 	int rc;
 
-	if (p == NULL) {
-		w->params_missing = true;
-		return KV_UNKNOWN;
-	}
 	if (p->data == NULL || p->len < 0)
 		return KV_NULL;
-	if (type == CFG_KEY_BIGINT && literal_kind(w, number) == 'f' && p->format == 0 &&
-	    p->len < 64) {
+	if (type == CFG_KEY_BIGINT && kind == 'f' && p->format == 0 && p->len < 64) {
 		char text[64];
 
 		memcpy(text, p->data, (size_t)p->len);
@@ -164,6 +172,59 @@ static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
 		rc = shard_key_from_binary(type, p->type_oid != 0 ? p->type_oid : oid, p->data,
 		                           (size_t)p->len, &kv->key);
 	return rc == 0 ? KV_OK : KV_INVALID;
+}
+
+static int param_value(walk_t *w, int number, uint32_t oid, keyval_t *kv)
+{
+	const route_param_t *p = param_at(w, number);
+	int map = (int)(w->smap - w->ctx->maps), rc;
+
+	if (p == NULL) {
+		w->params_missing = true;
+		return KV_UNKNOWN;
+	}
+	rc = input_key(w->smap->cfg->key, p, literal_kind(w, number), oid, kv);
+	/* generic only when the input is one key of one map, read one way */
+	if (rc != KV_OK || (w->gen_map >= 0 && (w->gen_map != map || w->gen_oid != oid)))
+		w->gen_bad = true;
+	w->gen_map = map;
+	w->gen_oid = oid;
+	return rc;
+}
+
+void route_input_desc(const route_param_t *p, char kind, int number, char *out, size_t len)
+{
+	if (kind == 0 || p == NULL || p->data == NULL || p->len < 0)
+		snprintf(out, len, "$%d", number);
+	else if (kind == 's')
+		snprintf(out, len, "'%.*s%s'", p->len > 40 ? 40 : (int)p->len,
+		         (const char *)p->data, p->len > 40 ? "..." : "");
+	else
+		snprintf(out, len, "%.*s", (int)p->len, (const char *)p->data);
+}
+
+bool route_generic_plan(const route_ctx_t *ctx, const route_plan_t *base,
+                        const route_param_t *value, char kind, route_plan_t *out)
+{
+	const route_generic_t *g = &base->generic;
+	const shard_map_t *m;
+	keyval_t kv;
+	int shard;
+
+	if (g->input <= 0 || g->map < 0 || g->map >= ctx->cfg->n_maps)
+		return false;
+	m = &ctx->maps[g->map];
+	if (input_key(m->cfg->key, value, kind, g->oid, &kv) != KV_OK ||
+	    (shard = shard_map_lookup(m, &kv.key)) < 0)
+		return false;
+	*out = *base;
+	shard_set_clear(&out->shards);
+	shard_set_add(&out->shards, shard);
+	if (out->key_value[0] != '\0')
+		shard_key_text(&kv.key, out->key_value, sizeof out->key_value);
+	out->key_encoded = shard_key_encoded(&kv.key);
+	route_plan_set_steps(out);
+	return true;
 }
 
 /* The key a node stands for. `oid`: the type a surrounding cast names. */
@@ -256,16 +317,10 @@ void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n)
 	}
 	case PG_QUERY__NODE__NODE_PARAM_REF: {
 		int number = n->param_ref->number;
-		const route_param_t *p = param_at(w, number);
-		char kind = literal_kind(w, number);
+		char d[64];
 
-		if (kind == 0 || p == NULL || p->data == NULL || p->len < 0)
-			sb_printf(s, "$%d", number);
-		else if (kind == 's')
-			sb_printf(s, "'%.*s%s'", p->len > 40 ? 40 : (int)p->len,
-			          (const char *)p->data, p->len > 40 ? "..." : "");
-		else
-			sb_printf(s, "%.*s", (int)p->len, (const char *)p->data);
+		route_input_desc(input_at(w, number), literal_kind(w, number), number, d, sizeof d);
+		sb_printf(s, "%s", d);
 		return;
 	}
 	case PG_QUERY__NODE__NODE_TYPE_CAST:
@@ -503,6 +558,7 @@ bool keys_array_shards(walk_t *w, const PgQuery__Node *n, uint32_t oid, shard_se
 	case PG_QUERY__NODE__NODE_PARAM_REF: {
 		const route_param_t *p = param_at(w, n->param_ref->number);
 
+		w->gen_bad = true; /* several keys in one input */
 		if (p == NULL) {
 			w->params_missing = true;
 			return false;

@@ -316,6 +316,8 @@ static int gather_merge(walk_t *w, const PgQuery__Node *n, route_merge_t *m)
 	char err[400], hint[160];
 	int rc = gather_check(n, w->params, w->n_params, w->lits, err, sizeof err);
 
+	w->gen_bad = true; /* it may read any input */
+
 	if (rc == GATHER_CHECK_NOMEM) {
 		w->nomem = true;
 		return -1;

@@ -219,6 +219,7 @@ static part_t range_part(walk_t *w, const rel_t *r, const char *op, const PgQuer
 
 	if (w->smap->cfg->kind != CFG_MAP_RANGE || keys_value(w, val, 0, &kv) != KV_OK)
 		return part_make(PART_ALL);
+	w->gen_bad = true; /* a range of keys: another value may span other shards */
 	shard_set_clear(&set);
 	if (op[0] == '<')
 		shard_map_lookup_range(w->smap, NULL, false, &kv.key, op[1] == '=', &set);
@@ -247,6 +248,7 @@ static part_t between_part(walk_t *w, const rel_t *r, const PgQuery__Node *list,
 	hi = list->list->items[1];
 	if (keys_value(w, lo, 0, &klo) != KV_OK || keys_value(w, hi, 0, &khi) != KV_OK)
 		return part_make(PART_ALL);
+	w->gen_bad = true;
 	shard_set_clear(&set);
 	if (symmetric && shard_key_compare(&klo.key, &khi.key) > 0)
 		shard_map_lookup_range(w->smap, &khi.key, true, &klo.key, true, &set);

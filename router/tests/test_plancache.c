@@ -1155,6 +1155,126 @@ static void test_gather_of_a_text_not_kept_parses_it_once(void **state)
 	route_cache_free(c);
 }
 
+/* ---- generic plans ---- */
+
+static uint64_t generic_hits(const route_cache_t *c)
+{
+	return stats(c).generic;
+}
+
+/* tmpl with its one "%d" replaced by v. */
+static void fill(char *out, size_t len, const char *tmpl, int v)
+{
+	const char *at = strstr(tmpl, "%d");
+
+	assert_non_null(at);
+	snprintf(out, len, "%.*s%d%s", (int)(at - tmpl), tmpl, v, at + 2);
+}
+
+/*
+ * A statement whose one key value picks its one shard is analysed once:
+ * other values reuse the plan (same plans as route_statement, reasons too).
+ */
+static void test_one_key_plans_are_reused_for_other_values(void **state)
+{
+	static const char *const sqls[] = {
+	    "SELECT * FROM users WHERE id = %d",
+	    "SELECT name FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = %d AND o.n > "
+	    "2",
+	    "UPDATE users SET name = 'x' WHERE id = %d",
+	    "INSERT INTO users (id, name) VALUES (%d, 'a')",
+	    "SELECT * FROM sites WHERE region_id = %d",
+	    "SELECT * FROM users u JOIN countries c ON c.code = u.cc WHERE u.id = %d",
+	};
+	route_cache_t *c = route_cache_new(&ctx, 64);
+	char sql[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		uint64_t before = generic_hits(c);
+
+		for (int v = 0; v < 40; v++) {
+			fill(sql, sizeof sql, sqls[i], v * 97 - 500);
+			both(c, sql, NULL, 0);
+		}
+		if (generic_hits(c) - before < 30)
+			fail_msg("%s: %llu generic plans of 40", sqls[i],
+			         (unsigned long long)(generic_hits(c) - before));
+	}
+	/* a client's parameter, in text and in binary */
+	{
+		uint64_t before = generic_hits(c);
+
+		for (int v = 0; v < 20; v++) {
+			char text[16];
+			uint8_t bin[8];
+			route_param_t t, b = {.data = bin, .len = 8, .format = 1, .type_oid = 20};
+
+			snprintf(text, sizeof text, "%d", v * 31);
+			t = text_param(text);
+			for (int k = 0; k < 8; k++)
+				bin[k] = (uint8_t)((uint64_t)(v * 31) >> (56 - 8 * k));
+			both(c, "SELECT * FROM users WHERE id = $1", &t, 1);
+			both(c, "SELECT * FROM users WHERE id = $1", &b, 1);
+			both(c, "SELECT * FROM accounts WHERE name = $1", &t, 1);
+		}
+		assert_true(generic_hits(c) - before >= 50);
+	}
+	route_cache_free(c);
+}
+
+/* What depends on its inputs otherwise is analysed every time, and routes the same. */
+static void test_plans_not_of_one_key_are_analysed_each_time(void **state)
+{
+	static const char *const sqls[] = {
+	    "SELECT * FROM users WHERE id IN (%d, 7)",
+	    "SELECT * FROM users WHERE id = %d OR id = 7",
+	    "SELECT * FROM users WHERE id = %d AND id = 7",
+	    "SELECT * FROM sites WHERE region_id > %d",
+	    "SELECT * FROM sites WHERE region_id BETWEEN %d AND 2500",
+	    "/* pgshard: shard=1 */ SELECT * FROM users WHERE id = %d",
+	    "SELECT * FROM users WHERE id = %d; SELECT 1",
+	    "UPDATE users SET id = 4 WHERE id = %d",
+	    "SELECT * FROM users WHERE id = ANY('{%d,3}')",
+	    "SELECT count(*) FROM users WHERE id > %d",
+	};
+	route_cache_t *c = route_cache_new(&ctx, 64);
+	char sql[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		uint64_t before = generic_hits(c);
+
+		for (int v = 0; v < 12; v++) {
+			fill(sql, sizeof sql, sqls[i], v * 97 - 300);
+			both(c, sql, NULL, 0);
+		}
+		if (generic_hits(c) != before)
+			fail_msg("%s: made from a generic plan", sqls[i]);
+	}
+	route_cache_free(c);
+}
+
+/* A value the generic plan cannot place (no range, NULL, not a key) is analysed. */
+static void test_values_a_generic_plan_cannot_place_are_analysed(void **state)
+{
+	route_cache_t *c = route_cache_new(&ctx, 64);
+	route_param_t null = {.data = NULL, .len = -1}, bad = text_param("x1");
+	route_param_t one = text_param("7");
+
+	(void)state;
+	both(c, "SELECT * FROM slots WHERE slot = 5", NULL, 0);
+	both(c, "SELECT * FROM slots WHERE slot = 250", NULL, 0);
+	both(c, "SELECT * FROM slots WHERE slot = 150", NULL, 0); /* in no range */
+	both(c, "SELECT * FROM slots WHERE slot = 205", NULL, 0);
+	both(c, "SELECT * FROM users WHERE id = $1", &one, 1);
+	both(c, "SELECT * FROM users WHERE id = $1", &null, 1);
+	both(c, "SELECT * FROM users WHERE id = $1", &bad, 1);
+	both(c, "SELECT * FROM users WHERE id = $1", NULL, 0);
+	both(c, "SELECT * FROM users WHERE id = $1", &one, 1);
+	route_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1175,6 +1295,9 @@ int main(void)
 	    cmocka_unit_test(test_a_statement_is_parsed_once_and_its_gather_plan_made_once),
 	    cmocka_unit_test(test_gather_parameters_make_their_own_plans),
 	    cmocka_unit_test(test_gather_of_a_text_not_kept_parses_it_once),
+	    cmocka_unit_test(test_one_key_plans_are_reused_for_other_values),
+	    cmocka_unit_test(test_plans_not_of_one_key_are_analysed_each_time),
+	    cmocka_unit_test(test_values_a_generic_plan_cannot_place_are_analysed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
