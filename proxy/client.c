@@ -469,11 +469,11 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 			session_fail_status(c, PX_NOMEM);
 			return STEP_FAIL;
 		}
+		session_check_key_bytes(c, p);
 		hotkeys_note(c->worker->hot, p);
 		c->have_plan = true;
 		c->txd_ready = false;
 	}
-	session_check_key_bytes(c, p);
 	if (p->steps[0].kind == ROUTE_STEP_REFUSE && p->needs_columns) {
 		r = with_columns(c, in, &total, sql);
 		if (r == 1)

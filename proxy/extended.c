@@ -205,6 +205,7 @@ static int plan_bind(client_t *c, const uint8_t *msg, size_t total, const wire_b
 	if (rc == 0) {
 		c->have_plan = true;
 		c->txd_ready = false;
+		session_check_key_bytes(c, &c->plan);
 		hotkeys_note(c->worker->hot, &c->plan);
 	}
 	return rc;
@@ -447,6 +448,7 @@ static int declare_portal(client_t *c, struct fan_portal *fp)
 	         hold ? " WITH HOLD" : "", fp->sql);
 	if (context_route(c->worker, sql, values, n, &plan) < 0)
 		goto out;
+	session_check_key_bytes(c, &plan);
 	if (route_step_routed(&plan)->kind != ROUTE_STEP_GATHER) {
 		fp->cursor[0] = '\0';
 		fan_portal_drop(c);
@@ -774,7 +776,6 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		session_protocol_violation(c, "invalid Bind message");
 		return STEP_FAIL;
 	}
-	session_check_key_bytes(c, p);
 	if (p->steps[0].kind == ROUTE_STEP_REFUSE)
 		return skip_batch(c, in, total,
 		                  session_reply_error(c, p->sqlstate, "pgshard: %s", p->error));

@@ -177,6 +177,7 @@ void routejob_done_cb(evutil_socket_t fd, short what, void *arg)
 				                  "out of memory while routing the statement");
 			c->have_plan = true;
 			c->txd_ready = false;
+			session_check_key_bytes(c, &c->plan);
 			hotkeys_note(w->hot, &c->plan);
 			session_resume(c);
 		}
