@@ -83,6 +83,8 @@ static int route_refresh(worker_t *w)
 	}
 	w->have_route = true;
 	w->plans = route_cache_new(&w->route, 1024);
+	if (w->plans != NULL)
+		route_cache_set_reasons(w->plans, false); /* no one reads them here */
 	if (w->plans == NULL) {
 		context_route_drop(w);
 		return -1;

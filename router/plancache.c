@@ -466,6 +466,7 @@ typedef struct entry {
 
 struct route_cache {
 	const route_ctx_t *ctx;
+	bool reasons; /* route_cache_set_reasons */
 	int capacity, n;
 	size_t bytes, budget;
 	entry_t **buckets;
@@ -489,6 +490,7 @@ route_cache_t *route_cache_new(const route_ctx_t *ctx, int capacity)
 	if (capacity > (1 << 20))
 		capacity = 1 << 20;
 	c->ctx = ctx;
+	c->reasons = true;
 	c->capacity = capacity;
 	c->budget = (size_t)capacity * ROUTE_CACHE_ENTRY_BYTES;
 	c->n_buckets = 16;
@@ -568,6 +570,11 @@ void route_cache_free(route_cache_t *c)
 	mask_free(&c->m);
 	free(c->in);
 	free(c);
+}
+
+void route_cache_set_reasons(route_cache_t *c, bool on)
+{
+	c->reasons = on;
 }
 
 void route_cache_stats(const route_cache_t *c, route_cache_stats_t *out)
@@ -807,6 +814,10 @@ static bool generic_of(route_cache_t *c, const entry_t *e, const route_param_t *
 	if (!generic_input(c, g, params, n_params, &v, &kind) ||
 	    !route_generic_plan(c->ctx, g, v, kind, out))
 		return false;
+	if (!c->reasons) {
+		out->reason[0] = '\0';
+		return true;
+	}
 	/* the reason as analysis would write it: the value and shard put in */
 	reason_part(v, kind, g->generic.input, e->gen_value, shard_set_first(&out->shards), part,
 	            sizeof part);
@@ -860,7 +871,7 @@ static void generic_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
 	e->gen_len = strlen(part);
 	if (!generic_of(c, e, params, n_params, &again) ||
 	    memcmp(&again.shards, &plan->shards, sizeof again.shards) != 0 ||
-	    strcmp(again.reason, plan->reason) != 0) {
+	    (c->reasons && strcmp(again.reason, plan->reason) != 0)) {
 		e->generic = NULL;
 		free(g);
 		return;

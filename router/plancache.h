@@ -50,6 +50,13 @@ typedef struct route_cache route_cache_t;
 route_cache_t *route_cache_new(const route_ctx_t *ctx, int capacity);
 void route_cache_free(route_cache_t *c);
 
+/*
+ * Plans reused from a generic plan get their reason (for people, as
+ * --route prints it; the proxy never reads it) only when asked: true by
+ * default; the proxy turns it off, and such a plan's reason is then "".
+ */
+void route_cache_set_reasons(route_cache_t *c, bool on);
+
 /* Same contract and same result as route_statement, cached. */
 int route_statement_cached(route_cache_t *c, const char *sql, const route_param_t *params,
                            int n_params, route_plan_t *out);

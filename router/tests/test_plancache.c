@@ -1275,6 +1275,30 @@ static void test_values_a_generic_plan_cannot_place_are_analysed(void **state)
 	route_cache_free(c);
 }
 
+/* Without reasons (the proxy's cache), a reused plan routes the same and says nothing. */
+static void test_reused_plans_without_reasons_route_the_same(void **state)
+{
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	char sql[64];
+
+	(void)state;
+	route_cache_set_reasons(c, false);
+	for (int v = 0; v < 30; v++) {
+		route_plan_t a, b;
+
+		snprintf(sql, sizeof sql, "SELECT * FROM users WHERE id = %d", v * 13);
+		assert_int_equal(route_statement(&ctx, sql, NULL, 0, &a), 0);
+		assert_int_equal(route_statement_cached(c, sql, NULL, 0, &b), 0);
+		assert_memory_equal(&a.shards, &b.shards, sizeof a.shards);
+		assert_int_equal(a.kind, b.kind);
+		assert_string_equal(a.key_value, b.key_value);
+		if (v > 0)
+			assert_string_equal(b.reason, "");
+	}
+	assert_true(stats(c).generic >= 29);
+	route_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1298,6 +1322,7 @@ int main(void)
 	    cmocka_unit_test(test_one_key_plans_are_reused_for_other_values),
 	    cmocka_unit_test(test_plans_not_of_one_key_are_analysed_each_time),
 	    cmocka_unit_test(test_values_a_generic_plan_cannot_place_are_analysed),
+	    cmocka_unit_test(test_reused_plans_without_reasons_route_the_same),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
