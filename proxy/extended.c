@@ -20,6 +20,7 @@
 #include "proxy/forward.h"
 #include "proxy/hotkeys.h"
 #include "proxy/inscols.h"
+#include "proxy/join.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
@@ -585,8 +586,9 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_clear(&one.shards);
 		shard_set_add(&one.shards, first);
 		one.merge = ROUTE_MERGE_ONE;
+		/* a join describes as its statement does on any shard: the tables are there */
 		if (one.kind == ROUTE_STEP_GATHER || one.kind == ROUTE_STEP_MOVE ||
-		    one.kind == ROUTE_STEP_INSERT_SELECT)
+		    one.kind == ROUTE_STEP_INSERT_SELECT || one.kind == ROUTE_STEP_JOIN)
 			one.kind = ROUTE_STEP_EACH;
 		route_plan_run_step(&fp->plan, &one);
 	}
@@ -615,6 +617,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	c->plan = fp->plan;
 	if (move_runs(&fp->plan))
 		rc = move_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+	else if (join_runs(&fp->plan))
+		rc = join_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 	else
 		rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 out:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "router/gather.h"
+#include "router/join_plan.h"
 #include "router/route.h"
 #include "router/shardmap.h"
 
@@ -112,6 +113,40 @@ static void show_steps(FILE *f, const route_plan_t *plan)
 		}
 		fprintf(f, "\n");
 	}
+}
+
+/* A join's steps for people: which side drives, where each step runs, batches. */
+static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
+{
+	join_plan_t j;
+	char err[300];
+	int rc = join_plan_make(ctx, sql, &j, err, sizeof err);
+
+	if (rc <= 0) {
+		fprintf(f, "join:      not planned: %s\n", rc < 0 ? "out of memory" : err);
+		return;
+	}
+	fprintf(f, "join:      %s join; %s (%s) drives: %s\n", join_kind_name(j.kind),
+	        j.drive.table->name, j.drive.alias, j.why);
+	fprintf(f, "join 1:    drive %s on shard%s ", j.drive.table->name,
+	        shard_set_count(&j.drive.shards) == 1 ? "" : "s");
+	print_shards(f, &j.drive.shards);
+	fprintf(f, " (%d filter%s of its own pushed down): %s\n", j.drive.n_pushed,
+	        j.drive.n_pushed == 1 ? "" : "s", j.drive.sql);
+	fprintf(f, "join 2:    probe %s by %s.%s = ANY($1), %d keys a batch, ", j.probe.table->name,
+	        j.probe.alias, j.probe.column, JOIN_BATCH_KEYS);
+	if (j.probe.by_key)
+		fprintf(f, "only on the shards owning the keys (its shard key), of ");
+	else
+		fprintf(f, "on each of shard%s ", shard_set_count(&j.probe.shards) == 1 ? "" : "s");
+	print_shards(f, &j.probe.shards);
+	fprintf(f, " (%d filter%s of its own pushed down): %s\n", j.probe.n_pushed,
+	        j.probe.n_pushed == 1 ? "" : "s", j.probe.sql);
+	fprintf(f,
+	        "join 3:    the statement over both sides' rows ($1 %s, $2 %s, at most "
+	        "max_join_rows each) on one shard: %s\n",
+	        j.drive.table->name, j.probe.table->name, j.final_sql);
+	join_plan_free(&j);
 }
 
 /* A gather plan for people: the shard query, then how the rows merge or finalize. */
@@ -225,6 +260,8 @@ int routeshow_print(FILE *f, const cfg_t *cfg, char *const *sqls, int n)
 		}
 		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
 			show_gather(f, &ctx, sqls[i]);
+		if (plan.join)
+			show_join(f, &ctx, sqls[i]);
 	}
 	route_ctx_free(&ctx);
 	return rc;

@@ -96,6 +96,7 @@
 #include <strings.h>
 
 #include "router/gather_int.h"
+#include "router/join_plan.h"
 #include "router/route_int.h"
 #include "router/tree.h"
 #include "router/tree_int.h"
@@ -295,6 +296,52 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
 		hint_apply(w, o, out);
 }
 
+/*
+ * A SELECT the analysis refused because two sharded tables are joined on
+ * other columns than their keys, or belong to different maps: when
+ * router/join_plan.c plans it as an application-level join, it runs as one
+ * (ROUTE_STEP_JOIN) on links to every shard of either map; the executor
+ * plans its steps again from the text. Else the refusal stands, with what
+ * the join planner wanted added. -1 only when memory runs out.
+ */
+static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
+                       const route_literals_t *lits, route_plan_t *out)
+{
+	join_plan_t jp;
+	char err[300], *sql;
+	int rc;
+
+	if (strcmp(out->sqlstate, "0A000") != 0 && out->sqlstate[0] != '\0')
+		return 0;
+	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL)
+		return 0;
+	sql = tree_deparse(tree, "the statement", err, sizeof err);
+	if (sql == NULL)
+		return strcmp(err, "out of memory") == 0 ? -1 : 0;
+	rc = join_plan_make_masked(ctx, sql, lits != NULL && lits->n > 0 ? lits->first : INT_MAX,
+	                           &jp, err, sizeof err);
+	free(sql);
+	if (rc <= 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	out->kind = ROUTE_SHARDS;
+	out->join = true;
+	out->replica_ok = false;
+	out->shards = ctx->maps[jp.drive.map].all;
+	shard_set_union(&out->shards, &ctx->maps[jp.probe.map].all);
+	/* nothing that depends on the values: a cached plan gives the same reason */
+	snprintf(out->reason, sizeof out->reason,
+	         "%s join of %s and %s across shards, on %s.%s = %s.%s: one side's rows, then "
+	         "the other's by their join keys, then the statement over both on one shard",
+	         join_kind_name(jp.kind),
+	         jp.drive.left ? jp.drive.table->name : jp.probe.table->name,
+	         jp.drive.left ? jp.probe.table->name : jp.drive.table->name, jp.drive.alias,
+	         jp.drive.column, jp.probe.alias, jp.probe.column);
+	join_plan_free(&jp);
+	return 0;
+}
+
 int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const route_param_t *params,
                   int n_params, const route_literals_t *lits, route_plan_t *out)
 {
@@ -354,6 +401,9 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 			goto done;
 		if (tree->n_stmts == 1) {
 			*out = plans[0];
+			if (out->kind == ROUTE_REFUSE && parsed->o.kind == OVERRIDE_NONE &&
+			    join_across(ctx, tree, lits, out) < 0)
+				goto done;
 		} else {
 			walk_reset(&w);
 			plan_combine(&w, tree->stmts, tree->n_stmts, plans, out);
@@ -367,8 +417,11 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	plan_txn(tree, out);
 	out->replica_ok = parsed->status == PARSED_TREE && !out->is_write &&
 	                  out->cursor_op == ROUTE_CURSOR_NONE && out->kind != ROUTE_REFUSE &&
-	                  out->kind != ROUTE_ALL && route_replica_safe(ctx->cfg, tree);
-	if (out->kind != ROUTE_REFUSE && !out->batch) /* a batch's statements merge on their own */
+	                  out->kind != ROUTE_ALL && !out->join &&
+	                  route_replica_safe(ctx->cfg, tree);
+	if (out->kind != ROUTE_REFUSE && !out->batch && !out->join)
+		/* a batch's statements merge on their own; a join's final statement is one shard's
+		 */
 		subq_plan_merge(&w, tree,
 		                parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY,
 		                out);

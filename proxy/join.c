@@ -1,0 +1,704 @@
+/*
+ * join.c — a SELECT joining two sharded tables across shards
+ * (ROUTE_STEP_JOIN), run in the steps router/join_plan.h plans, on the
+ * client's links:
+ *
+ *   DRIVE  the driving side's statement on the shards its filters leave,
+ *          as a simple Query: each row gives its join key (text) and the
+ *          row itself (its row type's text). The row is kept as an element
+ *          of an array literal; the key goes into the probe batches of the
+ *          shard that owns it (of every probe shard when the join column is
+ *          not the probe table's key, or the key does not read as its
+ *          map's type). NULL keys match nothing and are not looked up.
+ *   PROBE  on each probe shard with keys: one Parse of the probe statement,
+ *          a Bind and Execute per batch of JOIN_BATCH_KEYS keys ($1, a text
+ *          array literal), one Sync. Its rows are kept the same way.
+ *   FINAL  the statement over both sides' rows ($1, $2: array literals of
+ *          the tables' row types) on one shard, with the client's result
+ *          formats; its answer is the client's, passed on as it comes.
+ *
+ * Each side may hold max_join_rows rows (54000 naming it); a shard's error,
+ * or a cancel (the client's CancelRequest reaches whichever member has a
+ * statement outstanding, cancel.c), ends the join with that error. The
+ * proxy holds the rows as text only until the final statement is sent.
+ *
+ * Replies are read here, message by message; the pending queue says whose
+ * a reply is (what joining the client's transaction sent is not ours).
+ */
+#include "proxy/join.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/context.h"
+#include "proxy/log.h"
+#include "proxy/pending.h"
+#include "proxy/sbuf.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/tx.h"
+#include "proxy/wire.h"
+#include "router/join_plan.h"
+
+/* The pending-queue marks of the join's own statements on a member. */
+enum {
+	PEND_DRIVE = 'j',
+	PEND_PROBE = 'p',
+	PEND_FINAL = 'f',
+};
+
+typedef enum join_step {
+	JOIN_DRIVE,
+	JOIN_PROBE,
+	JOIN_FINAL,
+} join_step_t;
+
+/* A growing array literal: "{" then quoted elements separated by commas. */
+typedef struct lit {
+	char *p;
+	size_t len, cap;
+	uint64_t n;
+} lit_t;
+
+typedef struct member {
+	server_t *s; /* NULL once lost */
+	int shard;
+	int waiting;    /* the join's own ReadyForQuery still to come */
+	lit_t *batches; /* probe keys for this shard, JOIN_BATCH_KEYS each */
+	int n_batches;
+} member_t;
+
+struct join {
+	join_plan_t plan;
+	member_t *m;
+	int n;
+	join_step_t step;
+	lit_t drive_rows, probe_rows;
+	uint64_t max_rows;
+	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
+	bool describe;    /* ... and it asked for the RowDescription */
+	uint8_t *results; /* the client's result format codes (int16 count, codes) */
+	size_t results_len;
+	uint8_t *error; /* the first ErrorResponse body: the answer */
+	size_t error_len;
+	char sqlstate[6]; /* or pgshard's own error */
+	char message[300];
+};
+
+bool join_runs(const route_plan_t *p)
+{
+	return route_step_routed(p)->kind == ROUTE_STEP_JOIN;
+}
+
+/* ---- bookkeeping ---- */
+
+static void lit_free(lit_t *l)
+{
+	free(l->p);
+	memset(l, 0, sizeof *l);
+}
+
+static int lit_reserve(lit_t *l, size_t more)
+{
+	if (l->len + more + 2 > l->cap) {
+		size_t cap = l->cap > 0 ? l->cap : 256;
+		char *p;
+
+		while (cap < l->len + more + 2)
+			cap *= 2;
+		if ((p = realloc(l->p, cap)) == NULL)
+			return -1;
+		l->p = p;
+		l->cap = cap;
+	}
+	return 0;
+}
+
+/*
+ * One element: double-quoted, with " and \ escaped by a backslash, so that
+ * any text (a row's "(1,\"a b\",)", a key with commas or braces) reads back
+ * as itself.
+ */
+static int lit_add(lit_t *l, const uint8_t *v, size_t len)
+{
+	if (lit_reserve(l, 2 * len + 4) < 0)
+		return -1;
+	l->p[l->len++] = l->n == 0 ? '{' : ',';
+	l->p[l->len++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] == '"' || v[i] == '\\')
+			l->p[l->len++] = '\\';
+		l->p[l->len++] = (char)v[i];
+	}
+	l->p[l->len++] = '"';
+	l->n++;
+	return 0;
+}
+
+/* The literal's text ("{}" with no elements), NUL-terminated in place. */
+static const char *lit_text(lit_t *l)
+{
+	if (lit_reserve(l, 2) < 0)
+		return NULL;
+	if (l->n == 0)
+		l->p[l->len++] = '{';
+	l->p[l->len++] = '}';
+	l->p[l->len] = '\0';
+	return l->p;
+}
+
+void join_free(client_t *c)
+{
+	join_t *j = c->join;
+
+	if (j == NULL)
+		return;
+	for (int i = 0; i < j->n; i++) {
+		for (int b = 0; b < j->m[i].n_batches; b++)
+			lit_free(&j->m[i].batches[b]);
+		free(j->m[i].batches);
+	}
+	free(j->m);
+	lit_free(&j->drive_rows);
+	lit_free(&j->probe_rows);
+	join_plan_free(&j->plan);
+	free(j->results);
+	free(j->error);
+	free(j);
+	c->join = NULL;
+	c->phase = PH_IDLE;
+}
+
+static member_t *member_of(join_t *j, const server_t *s)
+{
+	for (int i = 0; s != NULL && i < j->n; i++)
+		if (j->m[i].s == s)
+			return &j->m[i];
+	return NULL;
+}
+
+bool join_has(const join_t *j, const server_t *s)
+{
+	for (int i = 0; s != NULL && i < j->n; i++)
+		if (j->m[i].s == s)
+			return true;
+	return false;
+}
+
+static void own_error(join_t *j, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void own_error(join_t *j, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->error != NULL || j->sqlstate[0] != '\0')
+		return;
+	memcpy(j->sqlstate, sqlstate, 6);
+	va_start(ap, fmt);
+	vsnprintf(j->message, sizeof j->message, fmt, ap);
+	va_end(ap);
+}
+
+static void keep_error(join_t *j, const uint8_t *body, size_t len)
+{
+	if (j->error != NULL || j->sqlstate[0] != '\0')
+		return;
+	j->error = malloc(len > 0 ? len : 1);
+	if (j->error == NULL) {
+		own_error(j, "53200", "pgshard: out of memory");
+		return;
+	}
+	memcpy(j->error, body, len);
+	j->error_len = len;
+}
+
+static bool failed(const join_t *j)
+{
+	return j->error != NULL || j->sqlstate[0] != '\0';
+}
+
+/* ---- the rows ---- */
+
+/* The n-th field of a DataRow body: its bytes and length (-1 NULL). 0, or -1. */
+static int field_at(const uint8_t *body, size_t len, int n, const uint8_t **v, int32_t *vlen)
+{
+	wire_reader_t r;
+	int16_t count;
+
+	wire_reader_init(&r, body, len);
+	if (wire_get_i16(&r, &count) < 0 || n >= count)
+		return -1;
+	for (int i = 0; i <= n; i++) {
+		if (wire_get_i32(&r, vlen) < 0)
+			return -1;
+		*v = NULL;
+		if (*vlen > 0 && wire_get_bytes(&r, (size_t)*vlen, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int batch_add(member_t *m, const uint8_t *key, size_t len)
+{
+	if (m->n_batches == 0 || m->batches[m->n_batches - 1].n >= JOIN_BATCH_KEYS) {
+		lit_t *b = realloc(m->batches, sizeof *b * (size_t)(m->n_batches + 1));
+
+		if (b == NULL)
+			return -1;
+		m->batches = b;
+		memset(&m->batches[m->n_batches++], 0, sizeof *b);
+	}
+	return lit_add(&m->batches[m->n_batches - 1], key, len);
+}
+
+/* A driving row's key: into the batches of the probe shards that may hold its matches. */
+static int route_key(client_t *c, join_t *j, const uint8_t *key, int32_t len)
+{
+	const join_side_t *p = &j->plan.probe;
+	int shard = -1;
+
+	if (len < 0)
+		return 0; /* NULL matches nothing */
+	if (p->by_key)
+		shard =
+		    join_probe_shard(&c->worker->route, &j->plan, (const char *)key, (size_t)len);
+	for (int i = 0; i < j->n; i++) {
+		member_t *m = &j->m[i];
+
+		if (!shard_set_has(&p->shards, m->shard) || (shard >= 0 && m->shard != shard))
+			continue;
+		if (batch_add(m, key ? key : (const uint8_t *)"", (size_t)len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
+{
+	bool drive = j->step == JOIN_DRIVE;
+	const join_side_t *side = drive ? &j->plan.drive : &j->plan.probe;
+	lit_t *rows = drive ? &j->drive_rows : &j->probe_rows;
+	const uint8_t *key = NULL, *row = NULL;
+	int32_t key_len = -1, row_len = -1;
+
+	if ((drive && field_at(body, len, 0, &key, &key_len) < 0) ||
+	    field_at(body, len, drive ? 1 : 0, &row, &row_len) < 0 || row_len < 0) {
+		own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
+		return;
+	}
+	if (rows->n >= j->max_rows) {
+		own_error(j, "54000",
+		          "pgshard: the join would hold more than max_join_rows = %" PRIu64
+		          " rows of %s; filter that side further, or raise max_join_rows",
+		          j->max_rows, side->table->name);
+		return;
+	}
+	if (lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0 ||
+	    (drive && route_key(c, j, key, key_len) < 0))
+		own_error(j, "53200", "pgshard: out of memory");
+}
+
+/* ---- sending ---- */
+
+static int send_query(client_t *c, member_t *m, const char *sql, uint8_t mark)
+{
+	if (server_query(m->s, &c->worker->scratch, sql, mark, PEND_SWALLOW) < 0)
+		return -1;
+	m->waiting++;
+	return 0;
+}
+
+/* A Bind of the unnamed statement with n text parameters. */
+static void put_bind(wire_buf_t *b, const char *const *values, int n, const uint8_t *results,
+                     size_t results_len)
+{
+	wire_begin(b, 'B');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, "");
+	wire_put_i16(b, 0); /* every parameter in text */
+	wire_put_i16(b, (int16_t)n);
+	for (int k = 0; k < n; k++) {
+		size_t len = strlen(values[k]);
+
+		wire_put_i32(b, (int32_t)len);
+		wire_put_bytes(b, values[k], len);
+	}
+	if (results != NULL)
+		wire_put_bytes(b, results, results_len);
+	else
+		wire_put_i16(b, 0);
+	wire_end(b);
+}
+
+static void put_parse(wire_buf_t *b, const char *sql)
+{
+	wire_begin(b, 'P');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, sql);
+	wire_put_i16(b, 0);
+	wire_end(b);
+}
+
+/* The probe statement once, a Bind and Execute per batch of m's keys, one Sync. */
+static int send_probe(client_t *c, join_t *j, member_t *m)
+{
+	wire_buf_t *b = &c->worker->scratch;
+
+	wire_buf_reset(b);
+	put_parse(b, j->plan.probe.sql);
+	for (int i = 0; i < m->n_batches; i++) {
+		const char *keys = lit_text(&m->batches[i]);
+
+		if (keys == NULL)
+			return -1;
+		put_bind(b, &keys, 1, NULL, 0);
+		if (i + 1 < m->n_batches) {
+			wire_begin(b, 'E');
+			wire_put_cstring(b, "");
+			wire_put_i32(b, 0);
+			wire_end(b);
+		}
+	}
+	if (wire_put_run_unnamed(b, false, true) < 0 ||
+	    pending_push(&m->s->pending, PEND_PROBE, PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
+	m->waiting++;
+	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s",
+	        j->plan.probe.table->name, m->shard, m->n_batches, m->n_batches == 1 ? "" : "es");
+	return server_send(m->s, b->data, b->len);
+}
+
+/* The statement over both sides' rows, on m, with the client's result formats. */
+static int send_final(client_t *c, join_t *j, member_t *m)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	const char *values[2] = {lit_text(&j->drive_rows), lit_text(&j->probe_rows)};
+
+	if (values[0] == NULL || values[1] == NULL)
+		return -1;
+	wire_buf_reset(b);
+	put_parse(b, j->plan.final_sql);
+	put_bind(b, values, 2, j->results, j->results_len);
+	if (wire_put_run_unnamed(b, !j->extended || j->describe, true) < 0 ||
+	    pending_push(&m->s->pending, PEND_FINAL, PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0;
+	m->waiting++;
+	log_msg(LOG_DEBUG, c->id, 0,
+	        "join: final statement on shard %d over %" PRIu64 " + %" PRIu64 " rows", m->shard,
+	        j->drive_rows.n, j->probe_rows.n);
+	return server_send(m->s, b->data, b->len);
+}
+
+/* ---- reading replies ---- */
+
+/* What joining the transaction sent (its prefix, the session's settings). */
+static void joined_reply(client_t *c, join_t *j, server_t *s, uint8_t type, const uint8_t *msg,
+                         size_t total)
+{
+	switch (type) {
+	case 'Z':
+		server_swallowed_ready(s, c->params_hash, (char)msg[5]);
+		break;
+	case 'E':
+		if (s->syncing_params)
+			server_keep_sync_error(s, msg + 5, total - 5);
+		keep_error(j, msg + 5, total - 5);
+		break;
+	case 'S':
+		server_note_parameter(s, msg + 5, total - 5);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One of the join's own replies. */
+static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t type,
+                      const uint8_t *msg, size_t total)
+{
+	const uint8_t *body = msg + 5;
+	size_t len = total - 5;
+
+	switch (type) {
+	case 'E':
+		server_note_error(m->s, body, len);
+		keep_error(j, body, len);
+		break;
+	case 'D':
+		if (mark == PEND_FINAL && !failed(j))
+			sbuf_write(&c->sb, msg, total);
+		else if (mark != PEND_FINAL && !failed(j))
+			side_row(c, j, body, len);
+		break;
+	case 'T':
+	case 'C':
+	case 'n':
+	case 'N':
+		if (mark == PEND_FINAL && !failed(j))
+			sbuf_write(&c->sb, msg, total);
+		break;
+	case 'S':
+		server_note_parameter(m->s, body, len);
+		break;
+	case 'Z':
+		server_note_ready(m->s, (char)body[0]);
+		pending_pop(&m->s->pending);
+		m->waiting--;
+		break;
+	default:
+		break;
+	}
+}
+
+static void advance(client_t *c, join_t *j);
+
+static void read_member(client_t *c, join_t *j, member_t *m)
+{
+	server_t *s = m->s;
+
+	while (s != NULL && (m->waiting > 0 || s->pending.count > 0) && c->join == j &&
+	       !c->closing) {
+		pending_t *head = pending_head(&s->pending);
+		const uint8_t *msg;
+		size_t total;
+		uint8_t type;
+
+		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
+			/* the client reads the final rows slower than they come */
+			s->wait_client_drain = true;
+			sbuf_pause(&s->sb);
+			return;
+		}
+		if (session_server_message(c, s, &type, &total, &msg) != 1)
+			return;
+		if (head == NULL) {
+			session_fail_status(c, PX_INTERNAL);
+			return;
+		}
+		if (head->msg == PEND_DRIVE || head->msg == PEND_PROBE || head->msg == PEND_FINAL)
+			own_reply(c, j, m, head->msg, type, msg, total);
+		else
+			joined_reply(c, j, s, type, msg, total);
+		evbuffer_drain(s->sb.in, total);
+	}
+}
+
+/* ---- the steps ---- */
+
+static void finish(client_t *c, join_t *j)
+{
+	bool ok = !failed(j), ready = !j->extended;
+
+	if (j->error != NULL) {
+		wire_buf_t *b = &c->worker->scratch;
+
+		wire_buf_reset(b);
+		wire_begin(b, 'E');
+		wire_put_bytes(b, j->error, j->error_len);
+		wire_end(b);
+		session_send_buf(c, b);
+	} else if (!ok) {
+		char str[sizeof j->message + 8];
+
+		snprintf(str, sizeof str, "%.5s%s", j->sqlstate, j->message);
+		session_emit(c, 'E', str);
+	}
+	log_msg(LOG_DEBUG, c->id, 0, "join of %s and %s: %s", j->plan.drive.table->name,
+	        j->plan.probe.table->name, ok ? "done" : "failed");
+	join_free(c);
+	if (!ok)
+		session_tx_fail(c);
+	if (ready)
+		session_emit(c, 'Z', NULL);
+	else if (!ok)
+		c->skip_until_sync = true;
+	if (!session_maybe_release(c))
+		session_resume(c);
+}
+
+static bool all_answered(const join_t *j)
+{
+	for (int i = 0; i < j->n; i++)
+		if (j->m[i].s != NULL && (j->m[i].waiting > 0 || j->m[i].s->pending.count > 0))
+			return false;
+	return true;
+}
+
+static int start_probe(client_t *c, join_t *j)
+{
+	j->step = JOIN_PROBE;
+	for (int i = 0; i < j->n; i++) {
+		member_t *m = &j->m[i];
+
+		if (m->n_batches == 0)
+			continue;
+		if (m->s == NULL) {
+			own_error(j, "08006", "pgshard: lost the connection to shard %d", m->shard);
+			return 0;
+		}
+		if (send_probe(c, j, m) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int start_final(client_t *c, join_t *j)
+{
+	member_t *m = NULL;
+
+	j->step = JOIN_FINAL;
+	for (int i = 0; i < j->n && m == NULL; i++)
+		if (j->m[i].s != NULL && shard_set_has(&j->plan.drive.shards, j->m[i].shard))
+			m = &j->m[i];
+	for (int i = 0; i < j->n && m == NULL; i++)
+		if (j->m[i].s != NULL)
+			m = &j->m[i];
+	if (m == NULL) {
+		own_error(j, "08006", "pgshard: no shard left to run the join's final statement");
+		return 0;
+	}
+	return send_final(c, j, m);
+}
+
+static void advance(client_t *c, join_t *j)
+{
+	int rc = 0;
+
+	if (!all_answered(j))
+		return;
+	if (j->step == JOIN_DRIVE && !failed(j)) {
+		rc = start_probe(c, j);
+		if (rc == 0 && !failed(j) && all_answered(j))
+			rc = start_final(c, j);
+	} else if (j->step == JOIN_PROBE && !failed(j)) {
+		rc = start_final(c, j);
+	}
+	if (rc < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return;
+	}
+	if (!all_answered(j))
+		return;
+	finish(c, j);
+}
+
+static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
+{
+	const cfg_t *cfg = context_cfg(c->worker);
+	const route_step_t *step = route_step_routed(&c->plan);
+	join_t *j = calloc(1, sizeof *j);
+	char err[300];
+	int rc;
+
+	if (j == NULL)
+		return -1;
+	j->m = calloc((size_t)cfg->n_shards, sizeof *j->m);
+	if (j->m == NULL) {
+		free(j);
+		return -1;
+	}
+	j->max_rows = (uint64_t)cfg->max_join_rows;
+	j->extended = bind != NULL;
+	j->describe = bind != NULL && bind->describe;
+	if (bind != NULL && bind->results != NULL && bind->results_len > 0) {
+		if ((j->results = malloc(bind->results_len)) == NULL) {
+			free(j->m);
+			free(j);
+			return -1;
+		}
+		memcpy(j->results, bind->results, bind->results_len);
+		j->results_len = bind->results_len;
+	}
+	c->join = j;
+	c->phase = PH_SEVERAL;
+	rc = join_plan_make(&c->worker->route, sql, &j->plan, err, sizeof err);
+	if (rc < 0) {
+		join_free(c);
+		return -1;
+	}
+	if (rc == 0) {
+		own_error(j, "0A000", "pgshard: %s", err);
+		finish(c, j);
+		return 0;
+	}
+	for (int i = 0; i < cfg->n_shards; i++) {
+		server_t *s = session_link(c, i);
+
+		if (s == NULL || !shard_set_has(&step->shards, i))
+			continue;
+		j->m[j->n].s = s;
+		j->m[j->n].shard = i;
+		j->n++;
+	}
+	for (int i = 0; i < j->n; i++) {
+		member_t *m = &j->m[i];
+
+		if (shard_set_has(&j->plan.drive.shards, m->shard) &&
+		    send_query(c, m, j->plan.drive.sql, PEND_DRIVE) < 0) {
+			join_free(c);
+			return -1;
+		}
+	}
+	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %s probed by %s",
+	        j->plan.drive.table->name, shard_set_count(&j->plan.drive.shards),
+	        j->plan.probe.table->name, j->plan.probe.by_key ? "its key" : "a column");
+	advance(c, j); /* nothing to wait for when no shard could run it */
+	return 0;
+}
+
+int join_start(client_t *c, const char *sql)
+{
+	return start(c, sql, NULL);
+}
+
+int join_execute(client_t *c, const char *sql, const fanout_bind_t *bind)
+{
+	return start(c, sql, bind);
+}
+
+void join_reply(client_t *c, server_t *s)
+{
+	join_t *j = c->join;
+	member_t *m = member_of(j, s);
+
+	if (m == NULL)
+		return;
+	read_member(c, j, m);
+	if (c->join == j && !c->closing)
+		advance(c, j);
+}
+
+void join_resume_members(client_t *c)
+{
+	join_t *j = c->join;
+
+	for (int i = 0; j != NULL && i < j->n && c->join == j; i++) {
+		server_t *s = j->m[i].s;
+
+		if (s != NULL && s->wait_client_drain) {
+			s->wait_client_drain = false;
+			sbuf_resume(&s->sb);
+			read_member(c, j, &j->m[i]);
+		}
+	}
+	if (c->join == j && j != NULL && !c->closing)
+		advance(c, j);
+}
+
+void join_member_lost(client_t *c, server_t *s)
+{
+	member_t *m = member_of(c->join, s);
+
+	if (m != NULL) {
+		m->s = NULL;
+		m->waiting = 0;
+		own_error(c->join, "08006",
+		          "pgshard: lost the connection to shard %d during a join", m->shard);
+	}
+}

@@ -1,0 +1,508 @@
+/*
+ * join_plan.c — joins of two sharded tables across shards, planned as steps
+ * (see join_plan.h for the steps and why they give PostgreSQL's answer).
+ *
+ * The statement is parsed again into a tree arena (router/tree.h) and read
+ * for its shape; the three statements are then written from its own nodes:
+ * the sides' statements from the join column and the conjuncts pushed down,
+ * the final one from the whole tree with each table's RangeVar replaced by
+ * unnest($n::table[]) under the same alias. Where each side's statement
+ * runs is the router's own answer for it (route_statement), so a pushed
+ * `o.user_id = 7` pins the driving side as it would pin a query of its own.
+ */
+#include "router/join_plan.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/route_int.h"
+#include "router/tree.h"
+
+const char *join_kind_name(join_kind_t k)
+{
+	switch (k) {
+	case JOIN_INNER:
+		return "inner";
+	case JOIN_LEFT:
+		return "left";
+	case JOIN_RIGHT:
+		return "right";
+	}
+	return "?";
+}
+
+static int no(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Not a join planned here: why, in err; 0. */
+static int no(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* "name" with " doubled: an identifier as the statements here write it. */
+static void quote_ident(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	if (cap < 3) {
+		if (cap > 0)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (; *s != '\0' && o + 3 < cap; s++) {
+		if (*s == '"')
+			out[o++] = '"';
+		out[o++] = *s;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+/* What a subtree reads: column references by side, and what keeps it from going down. */
+typedef struct scan {
+	const char *alias[2];
+	int refs[2];
+	int unknown_refs; /* unqualified, or qualified by neither side */
+	int range_vars, other_from, params, funcs, sublinks;
+	int literal_from; /* ParamRefs from this number on are literals the plan cache masked */
+} scan_t;
+
+/* The side a qualifier names (0, 1), or -1. */
+static int side_of(const scan_t *s, const char *qual)
+{
+	for (int i = 0; i < 2; i++)
+		if (qual != NULL && s->alias[i] != NULL && strcmp(qual, s->alias[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* `q.c`: its qualifier and column; false for any other column reference. */
+static bool colref2(const PgQuery__Node *n, const char **qual, const char **col)
+{
+	const PgQuery__ColumnRef *c;
+
+	if (n == NULL || n->node_case != NODE(COLUMN_REF))
+		return false;
+	c = n->column_ref;
+	if (c->n_fields != 2)
+		return false;
+	*qual = tree_str_of(c->fields[0]);
+	*col = tree_str_of(c->fields[1]);
+	return *qual != NULL && *col != NULL;
+}
+
+static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	scan_t *s = arg;
+	const char *q, *c;
+
+	switch ((*slot)->node_case) {
+	case NODE(COLUMN_REF): {
+		int side = colref2(*slot, &q, &c) ? side_of(s, q) : -1;
+
+		if (side >= 0)
+			s->refs[side]++;
+		else
+			s->unknown_refs++;
+		return;
+	}
+	case NODE(RANGE_VAR):
+		s->range_vars++;
+		break;
+	case NODE(RANGE_SUBSELECT):
+	case NODE(RANGE_FUNCTION):
+	case NODE(RANGE_TABLE_FUNC):
+	case NODE(COMMON_TABLE_EXPR):
+		s->other_from++;
+		break;
+	case NODE(PARAM_REF):
+		if ((*slot)->param_ref->number < s->literal_from)
+			s->params++;
+		break;
+	case NODE(FUNC_CALL):
+		s->funcs++;
+		break;
+	case NODE(SUB_LINK):
+		s->sublinks++;
+		break;
+	default:
+		break;
+	}
+	tree_each_slot(t, tree_inner(*slot), scan_slot, arg);
+}
+
+static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
+{
+	memset(s->refs, 0, sizeof s->refs);
+	s->unknown_refs = s->range_vars = s->other_from = s->params = s->funcs = s->sublinks = 0;
+	if (n != NULL)
+		scan_slot(t, &n, s);
+}
+
+/* The conjuncts of an AND (or the one expression), appended to v. */
+typedef struct conj {
+	PgQuery__Node *v[64];
+	bool on[64]; /* from the join's ON (else the WHERE) */
+	int n;
+	bool cut; /* more than fit: the rest stay with the final statement only */
+} conj_t;
+
+static void conj_add(conj_t *c, PgQuery__Node *n, bool on)
+{
+	if (n == NULL)
+		return;
+	if (n->node_case == NODE(BOOL_EXPR) &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+		for (size_t i = 0; i < n->bool_expr->n_args; i++)
+			conj_add(c, n->bool_expr->args[i], on);
+		return;
+	}
+	if (c->n == (int)(sizeof c->v / sizeof c->v[0])) {
+		c->cut = true;
+		return;
+	}
+	c->v[c->n] = n;
+	c->on[c->n] = on;
+	c->n++;
+}
+
+/* `a.x = b.y` between the two sides: the column of each (by side), or false. */
+static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, const char *col[2])
+{
+	const PgQuery__AExpr *e;
+	const char *q1, *c1, *q2, *c2, *op;
+	int s1, s2;
+
+	if (n->node_case != NODE(A_EXPR))
+		return false;
+	e = n->a_expr;
+	op = e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP ? where_op_name(e) : NULL;
+	if (op == NULL || strcmp(op, "=") != 0 || !colref2(e->lexpr, &q1, &c1) ||
+	    !colref2(e->rexpr, &q2, &c2))
+		return false;
+	s1 = side_of(s, q1);
+	s2 = side_of(s, q2);
+	if (s1 < 0 || s2 < 0 || s1 == s2)
+		return false;
+	col[s1] = c1;
+	col[s2] = c2;
+	return true;
+}
+
+/* The statement's own answer for where a side's statement runs. */
+static int side_shards(const route_ctx_t *ctx, join_side_t *side)
+{
+	route_plan_t p;
+
+	if (route_statement(ctx, side->sql, NULL, 0, &p) < 0)
+		return -1;
+	if (p.kind == ROUTE_SHARDS && shard_set_count(&p.shards) > 0)
+		side->shards = p.shards;
+	else
+		side->shards = ctx->maps[side->map].all;
+	return 0;
+}
+
+/*
+ * A side's statement: `SELECT <targets> FROM <its RangeVar> [WHERE <where>]`,
+ * with the side's pushed conjuncts ANDed to where.
+ */
+static char *side_sql(tree_t *t, const char *targets, PgQuery__Node *rv, PgQuery__Node *where,
+                      const conj_t *c, const bool *push)
+{
+	char text[512];
+	PgQuery__ParseResult *tree;
+	PgQuery__SelectStmt *s;
+
+	snprintf(text, sizeof text, "SELECT %s FROM pgshard_join", targets);
+	tree = tree_parse(t, text);
+	if (tree == NULL || tree->n_stmts != 1 ||
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+		return NULL;
+	s = tree->stmts[0]->stmt->select_stmt;
+	s->from_clause[0] = rv;
+	for (int i = 0; i < c->n; i++)
+		if (push[i])
+			where = tree_and(t, where, c->v[i]);
+	s->where_clause = where;
+	return tree_stopped(t) ? NULL : tree_deparse_select(t, s, "a join side's statement");
+}
+
+/* unnest($n::rel[]) AS alias, in place of a side's RangeVar. */
+static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, const char *alias)
+{
+	char text[900], sch[140], rel[140], al[140];
+	PgQuery__ParseResult *tree;
+	PgQuery__Node *rf;
+
+	quote_ident(rel, sizeof rel, rv->relname);
+	quote_ident(al, sizeof al, alias);
+	if (!empty(rv->schemaname)) {
+		quote_ident(sch, sizeof sch, rv->schemaname);
+		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s.%s[]) AS %s", n,
+		         sch, rel, al);
+	} else {
+		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s[]) AS %s", n,
+		         rel, al);
+	}
+	tree = tree_parse(t, text);
+	if (tree == NULL || tree->n_stmts != 1 ||
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT) ||
+	    tree->stmts[0]->stmt->select_stmt->n_from_clause != 1)
+		return NULL;
+	rf = tree->stmts[0]->stmt->select_stmt->from_clause[0];
+	if (rv->alias != NULL && rf->node_case == NODE(RANGE_FUNCTION))
+		rf->range_function->alias = rv->alias; /* with its column names, if any */
+	return rf;
+}
+
+/* The statement's shape: 1 a join planned here, 0 not (why in err). */
+static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                     int literal_from, join_plan_t *out, char *err, size_t errlen)
+{
+	PgQuery__SelectStmt *s;
+	PgQuery__Node **slot[2], *join_quals = NULL;
+	PgQuery__RangeVar *rv[2];
+	join_side_t side[2];
+	scan_t sc;
+	conj_t c;
+	bool push[2][64], found = false;
+	const char *col[2] = {NULL, NULL};
+	char qa[140], qc[140], targets[480];
+	int d, n_tables = 0;
+
+	memset(side, 0, sizeof side);
+	memset(&sc, 0, sizeof sc);
+	sc.literal_from = literal_from;
+	memset(&c, 0, sizeof c);
+	memset(push, 0, sizeof push);
+	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+		return no(err, errlen, "not one SELECT");
+	s = tree->stmts[0]->stmt->select_stmt;
+	if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE || s->with_clause != NULL ||
+	    s->into_clause != NULL || s->n_locking_clause > 0 || s->n_values_lists > 0)
+		return no(err, errlen,
+		          "a join across shards is planned only in a plain SELECT (no "
+		          "WITH, set operation, INTO or FOR UPDATE/SHARE)");
+	if (s->n_from_clause == 1 && s->from_clause[0]->node_case == NODE(JOIN_EXPR)) {
+		PgQuery__JoinExpr *j = s->from_clause[0]->join_expr;
+
+		switch (j->jointype) {
+		case PG_QUERY__JOIN_TYPE__JOIN_INNER:
+			out->kind = JOIN_INNER;
+			break;
+		case PG_QUERY__JOIN_TYPE__JOIN_LEFT:
+			out->kind = JOIN_LEFT;
+			break;
+		case PG_QUERY__JOIN_TYPE__JOIN_RIGHT:
+			out->kind = JOIN_RIGHT;
+			break;
+		default:
+			return no(err, errlen,
+			          "only inner, left and right joins across shards are "
+			          "planned (not FULL)");
+		}
+		if (j->is_natural || j->n_using_clause > 0 || j->alias != NULL)
+			return no(err, errlen,
+			          "a join across shards is planned with ON a.x = b.y (not "
+			          "NATURAL or USING, nor an alias for the join)");
+		slot[0] = &j->larg;
+		slot[1] = &j->rarg;
+		join_quals = j->quals;
+	} else if (s->n_from_clause == 2) {
+		out->kind = JOIN_INNER;
+		slot[0] = &s->from_clause[0];
+		slot[1] = &s->from_clause[1];
+	} else {
+		return no(err, errlen,
+		          "a join across shards is planned for exactly two tables in FROM");
+	}
+	for (int i = 0; i < 2; i++) {
+		int k;
+
+		if (*slot[i] == NULL || (*slot[i])->node_case != NODE(RANGE_VAR))
+			return no(err, errlen,
+			          "a join across shards is planned between two tables (not "
+			          "subqueries, functions or nested joins)");
+		rv[i] = (*slot[i])->range_var;
+		k = tables_find(ctx->cfg, rv[i]->catalogname, rv[i]->schemaname, rv[i]->relname);
+		if (k < 0 || !tables_is_sharded(&ctx->cfg->tables[k]))
+			return no(err, errlen,
+			          "a join across shards is planned between two sharded "
+			          "tables");
+		if (!rv[i]->inh)
+			return no(err, errlen, "ONLY is not planned in a join across shards");
+		side[i].table = &ctx->cfg->tables[k];
+		side[i].map = side[i].table->map;
+		side[i].left = i == 0;
+		snprintf(side[i].alias, sizeof side[i].alias, "%s",
+		         where_alias_of(rv[i]) != NULL ? where_alias_of(rv[i]) : rv[i]->relname);
+		sc.alias[i] = side[i].alias;
+		n_tables++;
+	}
+	if (strcmp(side[0].alias, side[1].alias) == 0)
+		return no(err, errlen, "both tables are named %s", side[0].alias);
+	scan_node(t, &sc, tree->stmts[0]->stmt);
+	if (sc.range_vars != n_tables || sc.other_from > 0)
+		return no(err, errlen,
+		          "a join across shards is planned when the statement reads no "
+		          "other table, subquery in FROM or CTE");
+	if (sc.params > 0)
+		return no(err, errlen,
+		          "a join across shards is not planned yet with parameters ($n); "
+		          "write the values into the statement");
+	conj_add(&c, join_quals, true);
+	conj_add(&c, s->where_clause, false);
+	for (int i = 0; i < c.n && !found; i++)
+		if (out->kind == JOIN_INNER || c.on[i])
+			found = equi_conjunct(&sc, c.v[i], col);
+	if (!found)
+		return no(err, errlen,
+		          "a join across shards is planned with a condition a.x = b.y "
+		          "between its two tables%s",
+		          out->kind == JOIN_INNER ? "" : " in its ON");
+	for (int i = 0; i < 2; i++)
+		snprintf(side[i].column, sizeof side[i].column, "%s", col[i]);
+
+	/* the conjuncts each side may take down (see join_plan.h) */
+	for (int i = 0; i < c.n; i++) {
+		scan_t one = sc;
+
+		scan_node(t, &one, c.v[i]);
+		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0 || one.params > 0)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			bool preserved =
+			    out->kind == JOIN_INNER || (out->kind == JOIN_LEFT ? k == 0 : k == 1);
+
+			if (one.refs[k] == 0 || one.refs[1 - k] > 0)
+				continue;
+			/* an outer join keeps the preserved side's rows whatever its ON says,
+			   and its WHERE may test the nullable side for NULL */
+			if (out->kind == JOIN_INNER || (preserved ? !c.on[i] : c.on[i])) {
+				push[k][i] = true;
+				side[k].n_pushed++;
+			}
+		}
+	}
+
+	/* which side drives */
+	for (int k = 0; k < 2; k++) {
+		quote_ident(qa, sizeof qa, side[k].alias);
+		quote_ident(qc, sizeof qc, side[k].column);
+		snprintf(targets, sizeof targets, "%s.%s, ROW(%s.*)", qa, qc, qa);
+		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k]);
+		if (side[k].sql == NULL || side_shards(ctx, &side[k]) < 0)
+			goto stopped;
+	}
+	if (out->kind == JOIN_LEFT || out->kind == JOIN_RIGHT) {
+		d = out->kind == JOIN_LEFT ? 0 : 1;
+		snprintf(out->why, sizeof out->why,
+		         "the %s side of a %s join (its rows are all kept)",
+		         d == 0 ? "left" : "right", join_kind_name(out->kind));
+	} else if (shard_set_count(&side[1].shards) < shard_set_count(&side[0].shards)) {
+		d = 1;
+		snprintf(out->why, sizeof out->why,
+		         "its filters hold it to %d shard%s (the other: %d)",
+		         shard_set_count(&side[1].shards),
+		         shard_set_count(&side[1].shards) == 1 ? "" : "s",
+		         shard_set_count(&side[0].shards));
+	} else {
+		d = 0;
+		snprintf(out->why, sizeof out->why,
+		         shard_set_count(&side[0].shards) < shard_set_count(&side[1].shards)
+		             ? "its filters hold it to fewer shards"
+		             : "the left side, as neither side's filters hold it to fewer shards");
+	}
+	out->drive = side[d];
+	out->probe = side[1 - d];
+	side[d].sql = NULL;
+
+	/* the probe side's statement: its rows with the driving rows' keys */
+	free(side[1 - d].sql);
+	side[1 - d].sql = NULL;
+	quote_ident(qa, sizeof qa, out->probe.alias);
+	quote_ident(qc, sizeof qc, out->probe.column);
+	snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
+	out->probe.sql =
+	    side_sql(t, targets, *slot[1 - d],
+	             tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc), &c, push[1 - d]);
+	if (out->probe.sql == NULL || side_shards(ctx, &out->probe) < 0)
+		goto stopped;
+	out->probe.by_key = strcmp(out->probe.column, out->probe.table->key) == 0;
+
+	/* the final statement: the tables replaced by the rows fetched for them */
+	{
+		PgQuery__Node *fd = unnest_of(t, rv[d], 1, out->drive.alias);
+		PgQuery__Node *fp = unnest_of(t, rv[1 - d], 2, out->probe.alias);
+
+		if (fd == NULL || fp == NULL)
+			goto stopped;
+		*slot[d] = fd;
+		*slot[1 - d] = fp;
+		out->final_sql =
+		    tree_deparse(tree, "the join's final statement", t->err, sizeof t->err);
+		if (out->final_sql == NULL)
+			goto stopped;
+	}
+	return 1;
+stopped:
+	free(side[0].sql);
+	free(side[1].sql);
+	join_plan_free(out);
+	if (t->nomem || (!t->refused && strcmp(t->err, "out of memory") == 0))
+		return -1;
+	route_error(err, errlen, "%s", t->err[0] != '\0' ? t->err : "cannot write the join");
+	return 0;
+}
+
+int join_plan_make(const route_ctx_t *ctx, const char *sql, join_plan_t *out, char *err,
+                   size_t errlen)
+{
+	return join_plan_make_masked(ctx, sql, INT_MAX, out, err, errlen);
+}
+
+int join_plan_make_masked(const route_ctx_t *ctx, const char *sql, int literal_from,
+                          join_plan_t *out, char *err, size_t errlen)
+{
+	PgQuery__ParseResult *tree;
+	tree_t t;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	tree_init(&t);
+	tree = tree_parse(&t, sql);
+	if (tree == NULL)
+		rc = t.nomem ? -1 : no(err, errlen, "the statement does not parse");
+	else
+		rc = plan_tree(ctx, &t, tree, literal_from, out, err, errlen);
+	tree_free(&t);
+	return rc;
+}
+
+void join_plan_free(join_plan_t *p)
+{
+	free(p->drive.sql);
+	free(p->probe.sql);
+	free(p->final_sql);
+	p->drive.sql = p->probe.sql = p->final_sql = NULL;
+}
+
+int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len)
+{
+	shard_key_t k;
+
+	if (shard_key_from_text(ctx->cfg->maps[p->probe.map].key, text, len, &k) < 0)
+		return -1;
+	return shard_map_lookup(&ctx->maps[p->probe.map], &k);
+}

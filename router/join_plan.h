@@ -1,0 +1,117 @@
+/*
+ * join_plan.h — a join of two sharded tables whose matching rows may be on
+ * different shards (tables of different maps, or of one map joined on other
+ * columns than their keys), planned as steps the proxy runs
+ * (ROUTE_STEP_JOIN, proxy/join.c):
+ *
+ *   1. drive   the driving side's rows, with the filters of its own that the
+ *              statement applies to it pushed down, on the shards those
+ *              filters leave: SELECT a.col, ROW(a.*) FROM t AS a WHERE ...
+ *   2. probe   the other side's rows whose join column equals one of the
+ *              driving rows' join keys: SELECT ROW(b.*) FROM u AS b WHERE
+ *              b.col = ANY($1) AND ..., in batches of JOIN_BATCH_KEYS keys,
+ *              only on the shards that own those keys when b.col is u's
+ *              shard key (else on every shard its own filters leave)
+ *   3. final   the statement itself on one shard, each table replaced by the
+ *              rows fetched for it: FROM unnest($1::t[]) AS a JOIN
+ *              unnest($2::u[]) AS b ON ... (the rows travel as parameters,
+ *              arrays of the table's row type, never pasted into the text)
+ *
+ * Why the last step runs in PostgreSQL rather than as a hash join in the
+ * proxy: whatever the statement does with the joined rows (the join's own
+ * ON with its operators, outer-join NULLs, other predicates, expressions,
+ * GROUP BY, aggregates, HAVING, DISTINCT, window functions, ORDER BY in the
+ * database's collation, LIMIT/OFFSET, the result's column names, types and
+ * binary formats) is then PostgreSQL's own work, so the answer is the one a
+ * single PostgreSQL holding all the rows gives. Steps 1 and 2 only decide
+ * which rows reach step 3; they may fetch more than the statement uses,
+ * never less:
+ *
+ *   - a filter is pushed down to a side only when it is one conjunct of the
+ *     WHERE (or of an inner join's ON) that reads only that side, calls no
+ *     function, has no subquery; for an outer join only the preserved
+ *     side's WHERE conjuncts and the nullable side's ON conjuncts go down
+ *   - the driving side of a LEFT JOIN is its left side, of a RIGHT JOIN its
+ *     right side (their rows are kept even without a match); of an inner
+ *     join, the side its filters hold to fewer shards, else the left one
+ *   - NULL keys are not looked up (= never matches NULL), but their driving
+ *     rows still reach step 3
+ *
+ * The rows held are capped by max_join_rows per side (54000 naming it).
+ *
+ * The shape planned today: one SELECT (no WITH, no set operation, no FOR
+ * UPDATE) whose FROM is exactly two sharded tables, `a [INNER|LEFT|RIGHT]
+ * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
+ * between them in the ON (WHERE for the comma form), no other table or
+ * subquery anywhere in the statement, and no parameters ($n). Anything else
+ * stays refused with 0A000 by the router.
+ *
+ * Pure: no sockets; cmocka tests run it on plain strings.
+ */
+#ifndef PGSHARD_ROUTER_JOIN_PLAN_H
+#define PGSHARD_ROUTER_JOIN_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "router/route.h"
+
+/* Join keys per probe statement: one Bind of $1 each. */
+#define JOIN_BATCH_KEYS 1000
+
+typedef enum join_kind {
+	JOIN_INNER,
+	JOIN_LEFT,
+	JOIN_RIGHT,
+} join_kind_t;
+
+typedef struct join_side {
+	const cfg_table_t *table;
+	int map;            /* index in cfg->maps */
+	char alias[64];     /* how the statement names it (its alias, or the table's name) */
+	char column[64];    /* its join column */
+	bool left;          /* the left side of the join as written */
+	char *sql;          /* drive: SELECT alias.column, ROW(alias.*) ...; probe: SELECT
+	                       ROW(alias.*) ... WHERE alias.column = ANY($1) ... */
+	shard_set_t shards; /* where its statement runs (probe: when not by_key, or the shards
+	                       its keys may pick from) */
+	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
+	                       shards */
+	int n_pushed;       /* filters of its own pushed down with it */
+} join_side_t;
+
+typedef struct join_plan {
+	join_kind_t kind;
+	join_side_t drive, probe;
+	char *final_sql; /* the statement over $1 (the drive rows) and $2 (the probe rows) */
+	char why[160];   /* why that side drives, for people */
+} join_plan_t;
+
+/*
+ * Plan sql as such a join. 1 with *out filled; 0 when it is not a join of
+ * that shape (why in err, for people); -1 when memory runs out.
+ */
+int join_plan_make(const route_ctx_t *ctx, const char *sql, join_plan_t *out, char *err,
+                   size_t errlen);
+/*
+ * The same for a statement whose literals the plan cache replaced by
+ * parameters numbered from literal_from on (route_literals_t): those do not
+ * count as parameters. The router decides with it that such a statement is
+ * a join; the executor plans the steps from the statement as written.
+ */
+int join_plan_make_masked(const route_ctx_t *ctx, const char *sql, int literal_from,
+                          join_plan_t *out, char *err, size_t errlen);
+void join_plan_free(join_plan_t *p);
+
+/*
+ * The shard of the probe side that owns the key value `text` (the drive
+ * column's text), or -1 when the key does not read as the probe map's key
+ * type (then every shard of the probe step may hold it).
+ */
+int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len);
+
+/* "inner", "left", "right". */
+const char *join_kind_name(join_kind_t k);
+
+#endif
