@@ -1,0 +1,201 @@
+-- The joins across shards of the differential test (integration/tests/test_joins.py runs
+-- integration/tests/test_gather.py's harness on this file): each query runs on one PostgreSQL
+-- holding all the rows and through pgshard over the shards, in the simple protocol and in
+-- the extended one with text and with binary results, and the answers must be the same.
+-- The tables and data are the scatter-gather test's (schema.sql, dataset.py):
+--   dg_items (key id), dg_orders (key item_id), dg_big (key id): hash map "dg"
+--   dg_events (key id): range map "events" (< 1000 on shard 0, the rest on the last shard)
+-- so every join below is one the shards cannot run alone: two tables of "dg" joined on other
+-- columns than their keys, or a "dg" table joined to dg_events.
+-- Annotations as in corpus.sql: ordered, unordered, ties C,..., refuse.
+
+-- ---------------------------------------------------------------------------------------
+-- inner joins on columns that are not the keys (one map)
+
+-- @ j_items_big_on_cat ordered
+SELECT i.id, i.name, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < 40 ORDER BY i.id, b.id;
+
+-- @ j_comma_form_filters_both_sides ordered
+SELECT i.id, b.id AS bid, b.s FROM dg_items i, dg_big b
+WHERE b.k = i.cat AND i.id BETWEEN 10 AND 30 AND b.v > 30000 ORDER BY 1, 2;
+
+-- @ j_drive_pinned_to_one_shard ordered
+SELECT i.id, i.cat, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id = 5 ORDER BY b.id;
+
+-- @ j_drive_pinned_by_in_list ordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON i.cat = b.k
+WHERE i.id IN (3, 17, 250) AND b.id < 500 ORDER BY 1, 2;
+
+-- @ j_probe_by_its_shard_key ordered
+SELECT o.order_id, o.item_id, i.name, i.price FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id = 8 ORDER BY o.order_id;
+
+-- @ j_probe_by_key_all_drive_rows ordered
+SELECT o.order_id, o.status, i.id, i.grp FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+ORDER BY o.order_id, o.item_id;
+
+-- @ j_star_all_types ordered
+SELECT * FROM dg_orders o JOIN dg_items i ON i.id = o.order_id WHERE o.order_id < 60
+ORDER BY o.order_id, o.item_id;
+
+-- @ j_bigint_to_int_key ordered
+SELECT b.id, b.k, i.id AS item, i.cat FROM dg_big b JOIN dg_items i ON i.id = b.k
+WHERE b.id < 200 ORDER BY b.id;
+
+-- @ j_date_keys ordered
+SELECT o.order_id, o.placed, i.id FROM dg_orders o JOIN dg_items i ON i.d = o.placed
+WHERE o.order_id < 120 ORDER BY o.order_id, i.id;
+
+-- @ j_numeric_keys ordered
+SELECT o.order_id, o.amount, i.id, i.price FROM dg_orders o JOIN dg_items i ON i.price = o.amount
+ORDER BY o.order_id, o.item_id, i.id;
+
+-- ---------------------------------------------------------------------------------------
+-- NULL and duplicate join keys, text keys in the database's collation
+
+-- @ j_null_keys_never_match ordered
+SELECT count(*), count(a.qty), count(b.k), sum(b.v) FROM dg_items a JOIN dg_big b ON b.k = a.qty;
+
+-- @ j_duplicate_keys_both_sides ordered
+SELECT a.grp, count(*) AS n FROM dg_items a JOIN dg_items b ON b.grp = a.grp
+GROUP BY a.grp ORDER BY a.grp;
+
+-- @ j_text_keys_odd_characters ordered
+SELECT a.id, b.id AS bid, a.name FROM dg_items a JOIN dg_items b ON b.name = a.name
+WHERE a.id < 120 AND b.id <> a.id ORDER BY 1, 2;
+
+-- @ j_text_key_order_by_collation ties 1
+SELECT a.code, b.id FROM dg_items a JOIN dg_items b ON b.code = a.code
+WHERE a.id < 100 ORDER BY a.code;
+
+-- @ j_varchar_to_text ordered
+SELECT o.order_id, o.status, i.id FROM dg_orders o JOIN dg_items i ON i.grp = o.status
+WHERE o.order_id < 300 ORDER BY 1, 3;
+
+-- ---------------------------------------------------------------------------------------
+-- tables of different maps
+
+-- @ j_items_events_by_event_key ordered
+SELECT i.id, i.name, e.kind, e.val FROM dg_items i JOIN dg_events e ON e.id = i.id ORDER BY i.id;
+
+-- @ j_events_drive_on_one_range_shard ordered
+SELECT e.id, e.kind, i.name FROM dg_events e JOIN dg_items i ON i.id = e.id
+WHERE e.id < 200 ORDER BY e.id;
+
+-- @ j_events_big_non_key ordered
+SELECT e.id, e.val, b.id AS bid FROM dg_events e JOIN dg_big b ON b.k = e.val
+WHERE e.id > 1500 AND b.id < 1000 ORDER BY 1, 3;
+
+-- @ j_events_orders_qty ordered
+SELECT e.kind, count(*), sum(o.amount) FROM dg_events e JOIN dg_orders o ON o.qty = e.val
+GROUP BY e.kind ORDER BY e.kind NULLS FIRST;
+
+-- ---------------------------------------------------------------------------------------
+-- outer joins
+
+-- @ j_left_keeps_unmatched ordered
+SELECT i.id, e.id AS eid, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE i.id <= 60 ORDER BY i.id;
+
+-- @ j_left_on_filter_nullable_side ordered
+SELECT i.id, e.val FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND e.val > 0
+WHERE i.id <= 100 ORDER BY i.id;
+
+-- @ j_left_on_filter_preserved_side ordered
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND i.cat = 2
+WHERE i.id <= 80 ORDER BY i.id;
+
+-- @ j_left_anti_join_shape ordered
+SELECT i.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE e.id IS NULL AND i.id < 50 ORDER BY i.id;
+
+-- @ j_left_where_on_nullable_side ordered
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE e.kind = 'view' OR i.id < 12 ORDER BY i.id;
+
+-- @ j_left_non_key_null_keys ordered
+SELECT a.id, b.id AS bid FROM dg_items a LEFT JOIN dg_big b ON b.k = a.qty AND b.id < 300
+WHERE a.id < 70 ORDER BY 1, 2 NULLS FIRST;
+
+-- @ j_right_keeps_unmatched ordered
+SELECT e.id, i.name FROM dg_items i RIGHT JOIN dg_events e ON i.id = e.id
+WHERE e.id < 400 ORDER BY e.id;
+
+-- @ j_right_count ordered
+SELECT count(*), count(i.id), count(e.id) FROM dg_items i RIGHT JOIN dg_events e ON i.id = e.id;
+
+-- ---------------------------------------------------------------------------------------
+-- joins that match nothing
+
+-- @ j_empty_side ordered
+SELECT i.id, e.v FROM dg_items i JOIN dg_empty e ON e.v = i.qty ORDER BY i.id;
+
+-- @ j_empty_side_aggregates ordered
+SELECT count(*), sum(e.v), max(i.name) FROM dg_items i JOIN dg_empty e ON e.v = i.qty;
+
+-- @ j_no_key_matches ordered
+SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id WHERE i.id = 2 ORDER BY 1;
+
+-- @ j_drive_filter_matches_nothing ordered
+SELECT i.id, b.id FROM dg_items i JOIN dg_big b ON b.k = i.cat WHERE i.id = 97 ORDER BY 1, 2;
+
+-- @ j_left_empty_side ordered
+SELECT i.id, e.s FROM dg_items i LEFT JOIN dg_empty e ON e.id = i.cat WHERE i.id < 20 ORDER BY i.id;
+
+-- ---------------------------------------------------------------------------------------
+-- under ORDER BY / LIMIT / OFFSET, GROUP BY / HAVING, DISTINCT, expressions, windows
+
+-- @ j_order_limit ordered
+SELECT i.id, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < 100 ORDER BY b.v DESC, b.id, i.id LIMIT 10;
+
+-- @ j_order_limit_offset ordered
+SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+ORDER BY i.name NULLS FIRST, o.order_id, o.item_id LIMIT 15 OFFSET 20;
+
+-- @ j_group_having ordered
+SELECT i.country, count(*) AS n, sum(o.qty) AS q, avg(o.amount) AS a
+FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
+GROUP BY i.country HAVING count(*) > 5 ORDER BY i.country NULLS FIRST;
+
+-- @ j_group_by_both_sides ordered
+SELECT i.cat, o.status, count(*), min(o.amount), max(i.price)
+FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+GROUP BY i.cat, o.status ORDER BY i.cat NULLS LAST, o.status NULLS LAST;
+
+-- @ j_distinct ordered
+SELECT DISTINCT e.kind FROM dg_events e JOIN dg_items i ON i.id = e.id ORDER BY 1 NULLS FIRST;
+
+-- @ j_count_distinct ordered
+SELECT count(DISTINCT b.k), count(DISTINCT i.grp) FROM dg_items i JOIN dg_big b ON b.k = i.cat;
+
+-- @ j_expressions ordered
+SELECT i.id, i.price * o.qty AS total, upper(i.name) AS uname, o.placed - i.d AS days,
+       coalesce(o.status, 'none') || '/' || i.grp AS label
+FROM dg_orders o JOIN dg_items i ON i.id = o.order_id WHERE o.order_id < 150
+ORDER BY i.id, o.item_id;
+
+-- @ j_window ordered
+SELECT i.id, e.val, rank() OVER (ORDER BY e.val NULLS FIRST) AS r
+FROM dg_items i JOIN dg_events e ON e.id = i.id ORDER BY r, i.id;
+
+-- @ j_unordered_plain unordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat WHERE i.id < 25;
+
+-- @ j_reference_filter_in_where ordered
+SELECT i.id, o.order_id FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
+WHERE i.country IN ('fr', 'de') AND o.status IS NOT NULL ORDER BY 1, 2, o.item_id;
+
+-- ---------------------------------------------------------------------------------------
+-- still refused: pgshard answers 0A000 where PostgreSQL answers rows
+
+-- @ j_refuse_full_join refuse
+SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
+
+-- @ j_refuse_three_tables refuse
+SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val;
+
+-- @ j_refuse_no_equality refuse
+SELECT i.id, e.id FROM dg_items i JOIN dg_events e ON e.id < i.id WHERE i.id < 3;
