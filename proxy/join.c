@@ -17,7 +17,8 @@
  *          the tables' row types) on one shard, with the client's result
  *          formats; its answer is the client's, passed on as it comes.
  *
- * Each side may hold max_join_rows rows (54000 naming it); a shard's error,
+ * Each side may hold max_join_rows rows, and both sides' text merge_memory
+ * bytes (54000 naming the setting); a shard's error,
  * or a cancel (the client's CancelRequest reaches whichever member has a
  * statement outstanding, cancel.c), ends the join with that error. The
  * proxy holds the rows as text only until the final statement is sent.
@@ -78,6 +79,7 @@ struct join {
 	join_step_t step;
 	lit_t drive_rows, probe_rows;
 	uint64_t max_rows;
+	size_t max_bytes; /* merge_memory: the text both sides' rows may take */
 	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
 	bool describe;    /* ... and it asked for the RowDescription */
 	uint8_t *results; /* the client's result format codes (int16 count, codes) */
@@ -295,6 +297,14 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 		          "pgshard: the join would hold more than max_join_rows = %" PRIu64
 		          " rows of %s; filter that side further, or raise max_join_rows",
 		          j->max_rows, side->table->name);
+		return;
+	}
+	if (j->drive_rows.len + j->probe_rows.len + 2 * (size_t)row_len > j->max_bytes) {
+		own_error(
+		    j, "54000",
+		    "pgshard: the join would hold more than merge_memory = %zu bytes of rows; "
+		    "filter its sides further, or raise merge_memory",
+		    j->max_bytes);
 		return;
 	}
 	if (lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0 ||
@@ -604,6 +614,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 		return -1;
 	}
 	j->max_rows = (uint64_t)cfg->max_join_rows;
+	j->max_bytes = cfg->merge_memory;
 	j->extended = bind != NULL;
 	j->describe = bind != NULL && bind->describe;
 	if (bind != NULL && bind->results != NULL && bind->results_len > 0) {

@@ -10,8 +10,8 @@
   lines touches the orders shard of that user and only the lines shards that own that user's
   orders (per-shard statement counts of the admin console's SHOW STATS, and --route), and
   answers the right rows.
-- A side over max_join_rows gets 54000 naming it (driving side and probed side), and the
-  session goes on; a join inside a transaction sees the transaction's own writes; a client
+- A side over max_join_rows gets 54000 naming it (driving side and probed side), so do rows
+  over merge_memory bytes, and the session goes on; a join inside a transaction sees the transaction's own writes; a client
   can cancel a running join (57014) and go on.
 
 Needs the env of a cluster.sh cluster (`. DIR/env.sh`), PGHOST/PGPORT/... for pgshard,
@@ -211,6 +211,25 @@ def test_side_over_max_join_rows_gets_54000():
             eq(e.pgcode, "54000", "SQLSTATE over the cap (probe)")
             check("jn_order_lines" in e.pgerror, "message: %s" % e.pgerror)
         # under it, the same session goes on
+        cur.execute(SCENARIO % 101)
+        check(len(cur.fetchall()) > 0, "no rows for user 101")
+        c.close()
+        px.healthy()
+
+
+@test
+def test_rows_over_merge_memory_get_54000():
+    with Proxy("joins-bytes", settings={"merge_memory": "1024"}, extra_ini="") as px:
+        c = rl.pg(px.port)
+        load_tables(c)
+        cur = c.cursor()
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders o JOIN jn_order_lines l "
+                        "ON l.order_id = o.id")
+            raise Failure("a join holding more than 1024 bytes of rows passed merge_memory")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "54000", "SQLSTATE over merge_memory")
+            check("merge_memory = 1024" in e.pgerror, "message: %s" % e.pgerror)
         cur.execute(SCENARIO % 101)
         check(len(cur.fetchall()) > 0, "no rows for user 101")
         c.close()
