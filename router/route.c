@@ -321,8 +321,17 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	rc = join_plan_make_masked(ctx, sql, lits != NULL && lits->n > 0 ? lits->first : INT_MAX,
 	                           &jp, err, sizeof err);
 	free(sql);
-	if (rc <= 0)
+	if (rc < 0)
 		return rc;
+	if (rc == 0) {
+		/* the refusal stands; say what a join across shards would need */
+		char why[sizeof out->error + sizeof err + 64];
+
+		snprintf(why, sizeof why, "%s (not run as a join across shards: %s)", out->error,
+		         err);
+		route_plan_refuse(out, "0A000", "%s", why);
+		return 0;
+	}
 	memset(out, 0, sizeof *out);
 	out->key_column = -1;
 	out->kind = ROUTE_SHARDS;

@@ -262,6 +262,22 @@ static void test_other_shapes_stay_refused(void **state)
 	    "WITH");
 }
 
+static void test_refusal_says_what_a_join_across_shards_needs(void **state)
+{
+	route_plan_t p;
+
+	(void)state;
+	assert_int_equal(route_statement(&ctx,
+	                                 "SELECT * FROM orders o FULL JOIN order_lines l ON "
+	                                 "l.order_id = o.id",
+	                                 NULL, 0, &p),
+	                 0);
+	assert_int_equal(p.kind, ROUTE_REFUSE);
+	assert_string_equal(p.sqlstate, "0A000");
+	contains(p.error, "not co-located");
+	contains(p.error, "(not run as a join across shards: only inner, left and right joins");
+}
+
 static void test_co_located_joins_are_not_join_steps(void **state)
 {
 	route_plan_t p;
@@ -291,6 +307,7 @@ int main(void)
 	    cmocka_unit_test(test_filters_with_functions_or_unqualified_columns_stay_in_the_final),
 	    cmocka_unit_test(test_text_keys_and_aliases_are_quoted),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
+	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
 	};
 
