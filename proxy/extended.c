@@ -573,6 +573,16 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	if (fp->plan.cursor_op != ROUTE_CURSOR_NONE && fp->plan.cursor_op != ROUTE_CURSOR_DECLARE &&
 	    !describe_only)
 		return run_on_cursor(c, fp);
+	if ((max_rows != 0 || fp->cursor[0] != '\0') && !describe_only && join_runs(&fp->plan)) {
+		/* a portal in parts runs the statement as a cursor on each shard: not a join's */
+		fan_portal_drop(c);
+		return session_reply_error(c, "0A000",
+		                           "pgshard: an Execute with a row limit of a join across "
+		                           "shards is not supported yet; execute it without one "
+		                           "(fetch all rows)") < 0
+		           ? -1
+		           : 1;
+	}
 	if (max_rows != 0 || fp->cursor[0] != '\0')
 		return run_portal_in_parts(c, max_rows);
 	if (describe_only) {

@@ -64,6 +64,12 @@ typedef struct lit {
 	uint64_t n;
 } lit_t;
 
+/* One statement's parameters. */
+typedef struct stmt_params {
+	route_param_t v[2 + JOIN_MAX_PARAMS];
+	int n;
+} stmt_params_t;
+
 typedef struct member {
 	server_t *s; /* NULL once lost */
 	int shard;
@@ -84,7 +90,11 @@ struct join {
 	bool describe;    /* ... and it asked for the RowDescription */
 	uint8_t *results; /* the client's result format codes (int16 count, codes) */
 	size_t results_len;
-	uint8_t *error; /* the first ErrorResponse body: the answer */
+	route_param_t *client; /* the client's parameters (copies) */
+	int n_client;
+	uint8_t *client_data;
+	stmt_params_t sp; /* one statement's parameters, as they are put together */
+	uint8_t *error;   /* the first ErrorResponse body: the answer */
 	size_t error_len;
 	char sqlstate[6]; /* or pgshard's own error */
 	char message[300];
@@ -168,6 +178,8 @@ void join_free(client_t *c)
 	lit_free(&j->probe_rows);
 	join_plan_free(&j->plan);
 	free(j->results);
+	free(j->client);
+	free(j->client_data);
 	free(j->error);
 	free(j);
 	c->join = NULL;
@@ -314,28 +326,59 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 
 /* ---- sending ---- */
 
-static int send_query(client_t *c, member_t *m, const char *sql, uint8_t mark)
+/* A text value of ours as a parameter. */
+static route_param_t text_param(const char *v)
 {
-	if (server_query(m->s, &c->worker->scratch, sql, mark, PEND_SWALLOW) < 0)
-		return -1;
-	m->waiting++;
+	route_param_t p = {(const uint8_t *)v, (int32_t)strlen(v), 0, 0};
+
+	return p;
+}
+
+/*
+ * A statement's parameters: the client's whose numbers are in map (n of
+ * them), as the client sent them (format and declared type), then `first`
+ * of ours (text, type unspecified). 0, or 1 when the client gave fewer.
+ */
+static int params_of(const join_t *j, stmt_params_t *sp, const route_param_t *first, int n_first,
+                     const int *map, int n)
+{
+	sp->n = 0;
+	for (int k = 0; k < n; k++) {
+		if (map[k] < 1 || map[k] > j->n_client)
+			return -1;
+		sp->v[sp->n++] = j->client[map[k] - 1];
+	}
+	for (int k = 0; k < n_first; k++)
+		sp->v[sp->n++] = first[k];
 	return 0;
 }
 
-/* A Bind of the unnamed statement with n text parameters. */
-static void put_bind(wire_buf_t *b, const char *const *values, int n, const uint8_t *results,
+static void put_parse(wire_buf_t *b, const char *sql, const stmt_params_t *sp)
+{
+	wire_begin(b, 'P');
+	wire_put_cstring(b, "");
+	wire_put_cstring(b, sql);
+	wire_put_i16(b, (int16_t)sp->n);
+	for (int k = 0; k < sp->n; k++)
+		wire_put_i32(b, (int32_t)sp->v[k].type_oid);
+	wire_end(b);
+}
+
+/* A Bind of the unnamed statement; results NULL: every column in text. */
+static void put_bind(wire_buf_t *b, const stmt_params_t *sp, const uint8_t *results,
                      size_t results_len)
 {
 	wire_begin(b, 'B');
 	wire_put_cstring(b, "");
 	wire_put_cstring(b, "");
-	wire_put_i16(b, 0); /* every parameter in text */
-	wire_put_i16(b, (int16_t)n);
-	for (int k = 0; k < n; k++) {
-		size_t len = strlen(values[k]);
-
-		wire_put_i32(b, (int32_t)len);
-		wire_put_bytes(b, values[k], len);
+	wire_put_i16(b, (int16_t)sp->n);
+	for (int k = 0; k < sp->n; k++)
+		wire_put_i16(b, sp->v[k].format);
+	wire_put_i16(b, (int16_t)sp->n);
+	for (int k = 0; k < sp->n; k++) {
+		wire_put_i32(b, sp->v[k].data != NULL ? sp->v[k].len : -1);
+		if (sp->v[k].data != NULL && sp->v[k].len > 0)
+			wire_put_bytes(b, sp->v[k].data, (size_t)sp->v[k].len);
 	}
 	if (results != NULL)
 		wire_put_bytes(b, results, results_len);
@@ -344,28 +387,51 @@ static void put_bind(wire_buf_t *b, const char *const *values, int n, const uint
 	wire_end(b);
 }
 
-static void put_parse(wire_buf_t *b, const char *sql)
+static int send_run(client_t *c, member_t *m, wire_buf_t *b, uint8_t mark, bool describe)
 {
-	wire_begin(b, 'P');
-	wire_put_cstring(b, "");
-	wire_put_cstring(b, sql);
-	wire_put_i16(b, 0);
-	wire_end(b);
+	if (wire_put_run_unnamed(b, describe, true) < 0 ||
+	    pending_push(&m->s->pending, mark, PEND_SWALLOW, 0, NULL, NULL) < 0)
+		return -1;
+	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
+	m->waiting++;
+	return server_send(m->s, b->data, b->len);
+}
+
+/* The driving side's statement, with the client's parameters its filters use. */
+static int send_drive(client_t *c, join_t *j, member_t *m)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	stmt_params_t *sp = &j->sp;
+
+	if (params_of(j, sp, NULL, 0, j->plan.drive.params, j->plan.drive.n_params) < 0)
+		return 1;
+	wire_buf_reset(b);
+	put_parse(b, j->plan.drive.sql, sp);
+	put_bind(b, sp, NULL, 0);
+	return send_run(c, m, b, PEND_DRIVE, false);
 }
 
 /* The probe statement once, a Bind and Execute per batch of m's keys, one Sync. */
 static int send_probe(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
+	stmt_params_t *sp = &j->sp;
+	route_param_t keys = text_param("{}");
 
+	if (params_of(j, sp, &keys, 1, j->plan.probe.params, j->plan.probe.n_params) < 0)
+		return 1;
+	/* the probe's $1 is the keys: ours first */
+	memmove(&sp->v[1], &sp->v[0], sizeof sp->v[0] * (size_t)(sp->n - 1));
 	wire_buf_reset(b);
-	put_parse(b, j->plan.probe.sql);
+	sp->v[0] = keys;
+	put_parse(b, j->plan.probe.sql, sp);
 	for (int i = 0; i < m->n_batches; i++) {
-		const char *keys = lit_text(&m->batches[i]);
+		const char *text = lit_text(&m->batches[i]);
 
-		if (keys == NULL)
+		if (text == NULL)
 			return -1;
-		put_bind(b, &keys, 1, NULL, 0);
+		sp->v[0] = text_param(text);
+		put_bind(b, sp, NULL, 0);
 		if (i + 1 < m->n_batches) {
 			wire_begin(b, 'E');
 			wire_put_cstring(b, "");
@@ -373,36 +439,35 @@ static int send_probe(client_t *c, join_t *j, member_t *m)
 			wire_end(b);
 		}
 	}
-	if (wire_put_run_unnamed(b, false, true) < 0 ||
-	    pending_push(&m->s->pending, PEND_PROBE, PEND_SWALLOW, 0, NULL, NULL) < 0)
-		return -1;
-	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
-	m->waiting++;
 	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s",
 	        j->plan.probe.table->name, m->shard, m->n_batches, m->n_batches == 1 ? "" : "es");
-	return server_send(m->s, b->data, b->len);
+	return send_run(c, m, b, PEND_PROBE, false);
 }
 
-/* The statement over both sides' rows, on m, with the client's result formats. */
+/* The statement over both sides' rows, on m, with the client's parameters and result formats. */
 static int send_final(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
-	const char *values[2] = {lit_text(&j->drive_rows), lit_text(&j->probe_rows)};
+	stmt_params_t *sp = &j->sp;
+	const char *drive = lit_text(&j->drive_rows), *probe = lit_text(&j->probe_rows);
+	route_param_t rows[2];
+	int all[JOIN_MAX_PARAMS];
 
-	if (values[0] == NULL || values[1] == NULL)
+	if (drive == NULL || probe == NULL)
 		return -1;
+	rows[0] = text_param(drive);
+	rows[1] = text_param(probe);
+	for (int k = 0; k < j->plan.n_params; k++)
+		all[k] = k + 1;
+	if (params_of(j, sp, rows, 2, all, j->plan.n_params) < 0)
+		return 1;
 	wire_buf_reset(b);
-	put_parse(b, j->plan.final_sql);
-	put_bind(b, values, 2, j->results, j->results_len);
-	if (wire_put_run_unnamed(b, !j->extended || j->describe, true) < 0 ||
-	    pending_push(&m->s->pending, PEND_FINAL, PEND_SWALLOW, 0, NULL, NULL) < 0)
-		return -1;
-	m->s->unnamed_gen = 0;
-	m->waiting++;
+	put_parse(b, j->plan.final_sql, sp);
+	put_bind(b, sp, j->results, j->results_len);
 	log_msg(LOG_DEBUG, c->id, 0,
 	        "join: final statement on shard %d over %" PRIu64 " + %" PRIu64 " rows", m->shard,
 	        j->drive_rows.n, j->probe_rows.n);
-	return server_send(m->s, b->data, b->len);
+	return send_run(c, m, b, PEND_FINAL, !j->extended || j->describe);
 }
 
 /* ---- reading replies ---- */
@@ -542,6 +607,8 @@ static bool all_answered(const join_t *j)
 
 static int start_probe(client_t *c, join_t *j)
 {
+	int rc;
+
 	j->step = JOIN_PROBE;
 	for (int i = 0; i < j->n; i++) {
 		member_t *m = &j->m[i];
@@ -552,8 +619,9 @@ static int start_probe(client_t *c, join_t *j)
 			own_error(j, "08006", "pgshard: lost the connection to shard %d", m->shard);
 			return 0;
 		}
-		if (send_probe(c, j, m) < 0)
-			return -1;
+		rc = send_probe(c, j, m);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -593,9 +661,42 @@ static void advance(client_t *c, join_t *j)
 		session_fail_status(c, PX_NOMEM);
 		return;
 	}
+	if (rc > 0)
+		own_error(j, "08P01",
+		          "pgshard: the Bind gave fewer parameters than the statement has");
 	if (!all_answered(j))
 		return;
 	finish(c, j);
+}
+
+/* The client's parameters, copied: the probe and final statements are sent later. */
+static int keep_params(join_t *j, const fanout_bind_t *bind)
+{
+	size_t bytes = 0, at = 0;
+
+	if (bind == NULL || bind->n_values <= 0)
+		return 0;
+	for (int k = 0; k < bind->n_values; k++)
+		if (bind->values[k].data != NULL && bind->values[k].len > 0)
+			bytes += (size_t)bind->values[k].len;
+	j->client = calloc((size_t)bind->n_values, sizeof *j->client);
+	j->client_data = malloc(bytes > 0 ? bytes : 1);
+	if (j->client == NULL || j->client_data == NULL)
+		return -1;
+	for (int k = 0; k < bind->n_values; k++) {
+		const route_param_t *v = &bind->values[k];
+
+		j->client[k] = *v;
+		if (v->data != NULL && v->len > 0) {
+			memcpy(j->client_data + at, v->data, (size_t)v->len);
+			j->client[k].data = j->client_data + at;
+			at += (size_t)v->len;
+		} else if (v->data != NULL) {
+			j->client[k].data = j->client_data; /* empty, not NULL */
+		}
+	}
+	j->n_client = bind->n_values;
+	return 0;
 }
 
 static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
@@ -628,7 +729,12 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	}
 	c->join = j;
 	c->phase = PH_SEVERAL;
-	rc = join_plan_make(&c->worker->route, sql, &j->plan, err, sizeof err);
+	if (keep_params(j, bind) < 0) {
+		join_free(c);
+		return -1;
+	}
+	rc = join_plan_make(&c->worker->route, sql, j->client, j->n_client, &j->plan, err,
+	                    sizeof err);
 	if (rc < 0) {
 		join_free(c);
 		return -1;
@@ -647,14 +753,19 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 		j->m[j->n].shard = i;
 		j->n++;
 	}
-	for (int i = 0; i < j->n; i++) {
+	for (int i = 0; i < j->n && !failed(j); i++) {
 		member_t *m = &j->m[i];
 
-		if (shard_set_has(&j->plan.drive.shards, m->shard) &&
-		    send_query(c, m, j->plan.drive.sql, PEND_DRIVE) < 0) {
+		if (!shard_set_has(&j->plan.drive.shards, m->shard))
+			continue;
+		rc = send_drive(c, j, m);
+		if (rc < 0) {
 			join_free(c);
 			return -1;
 		}
+		if (rc > 0)
+			own_error(j, "08P01",
+			          "pgshard: the Bind gave fewer parameters than the statement has");
 	}
 	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %s probed by %s",
 	        j->plan.drive.table->name, shard_set_count(&j->plan.drive.shards),

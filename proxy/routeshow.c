@@ -120,7 +120,7 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 {
 	join_plan_t j;
 	char err[300];
-	int rc = join_plan_make(ctx, sql, &j, err, sizeof err);
+	int rc = join_plan_make(ctx, sql, NULL, 0, &j, err, sizeof err);
 
 	if (rc <= 0) {
 		fprintf(f, "join:      not planned: %s\n", rc < 0 ? "out of memory" : err);

@@ -12,7 +12,6 @@
  */
 #include "router/join_plan.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +72,7 @@ typedef struct scan {
 	int refs[2];
 	int unknown_refs; /* unqualified, or qualified by neither side */
 	int range_vars, other_from, params, funcs, sublinks;
-	int literal_from; /* ParamRefs from this number on are literals the plan cache masked */
+	int max_param; /* the highest $n */
 } scan_t;
 
 /* The side a qualifier names (0, 1), or -1. */
@@ -125,8 +124,9 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 		s->other_from++;
 		break;
 	case NODE(PARAM_REF):
-		if ((*slot)->param_ref->number < s->literal_from)
-			s->params++;
+		s->params++;
+		if ((*slot)->param_ref->number > s->max_param)
+			s->max_param = (*slot)->param_ref->number;
 		break;
 	case NODE(FUNC_CALL):
 		s->funcs++;
@@ -144,6 +144,7 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 {
 	memset(s->refs, 0, sizeof s->refs);
 	s->unknown_refs = s->range_vars = s->other_from = s->params = s->funcs = s->sublinks = 0;
+	s->max_param = 0;
 	if (n != NULL)
 		scan_slot(t, &n, s);
 }
@@ -198,12 +199,24 @@ static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, const char *c
 	return true;
 }
 
-/* The statement's own answer for where a side's statement runs. */
-static int side_shards(const route_ctx_t *ctx, join_side_t *side)
+/*
+ * The router's own answer for where a side's statement runs, with the
+ * client's parameters its filters use (given only to the driving side's
+ * statement, whose parameters are all the client's; the probe's $1 is
+ * unknown until the keys come, so its others are left unknown too).
+ */
+static int side_shards(const route_ctx_t *ctx, join_side_t *side, const route_param_t *params,
+                       int n_params)
 {
+	route_param_t given[JOIN_MAX_PARAMS];
 	route_plan_t p;
+	int n = 0;
 
-	if (route_statement(ctx, side->sql, NULL, 0, &p) < 0)
+	while (params != NULL && n < side->n_params && side->params[n] <= n_params) {
+		given[n] = params[side->params[n] - 1];
+		n++;
+	}
+	if (route_statement(ctx, side->sql, n > 0 ? given : NULL, n, &p) < 0)
 		return -1;
 	if (p.kind == ROUTE_SHARDS && shard_set_count(&p.shards) > 0)
 		side->shards = p.shards;
@@ -213,28 +226,96 @@ static int side_shards(const route_ctx_t *ctx, join_side_t *side)
 }
 
 /*
+ * The client's parameters in a side's pushed conjuncts, numbered again from
+ * offset + 1 in order of first appearance (side->params says whose each
+ * is), for as long as its statement is written; then put back, since the
+ * same nodes are the final statement's.
+ */
+#define JOIN_MAX_REFS 256
+
+typedef struct renum {
+	PgQuery__ParamRef *refs[JOIN_MAX_REFS];
+	int old[JOIN_MAX_REFS];
+	int n_refs;
+	join_side_t *side;
+	int offset;
+	bool over;
+} renum_t;
+
+static void renum_slot(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	renum_t *r = arg;
+
+	if ((*slot)->node_case == NODE(PARAM_REF)) {
+		PgQuery__ParamRef *p = (*slot)->param_ref;
+		join_side_t *side = r->side;
+		int k = 0;
+
+		while (k < side->n_params && side->params[k] != p->number)
+			k++;
+		if (r->n_refs == JOIN_MAX_REFS || (k == side->n_params && k == JOIN_MAX_PARAMS)) {
+			r->over = true;
+			return;
+		}
+		if (k == side->n_params)
+			side->params[side->n_params++] = p->number;
+		r->refs[r->n_refs] = p;
+		r->old[r->n_refs++] = p->number;
+		p->number = r->offset + k + 1;
+		return;
+	}
+	tree_each_slot(t, tree_inner(*slot), renum_slot, arg);
+}
+
+/*
  * A side's statement: `SELECT <targets> FROM <its RangeVar> [WHERE <where>]`,
- * with the side's pushed conjuncts ANDed to where.
+ * with the side's pushed conjuncts ANDed to where, their parameters numbered
+ * from offset + 1.
  */
 static char *side_sql(tree_t *t, const char *targets, PgQuery__Node *rv, PgQuery__Node *where,
-                      const conj_t *c, const bool *push)
+                      const conj_t *c, const bool *push, join_side_t *side, int offset)
 {
-	char text[512];
+	char text[512], *sql;
 	PgQuery__ParseResult *tree;
 	PgQuery__SelectStmt *s;
+	renum_t *r = calloc(1, sizeof *r);
+
+	if (r == NULL) {
+		t->nomem = true;
+		return NULL;
+	}
+	r->side = side;
+	r->offset = offset;
+	side->n_params = 0;
 
 	snprintf(text, sizeof text, "SELECT %s FROM pgshard_join", targets);
 	tree = tree_parse(t, text);
 	if (tree == NULL || tree->n_stmts != 1 ||
-	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT)) {
+		free(r);
 		return NULL;
+	}
 	s = tree->stmts[0]->stmt->select_stmt;
 	s->from_clause[0] = rv;
-	for (int i = 0; i < c->n; i++)
-		if (push[i])
-			where = tree_and(t, where, c->v[i]);
+	for (int i = 0; i < c->n; i++) {
+		PgQuery__Node *n = c->v[i];
+
+		if (!push[i])
+			continue;
+		renum_slot(t, &n, r);
+		where = tree_and(t, where, c->v[i]);
+	}
 	s->where_clause = where;
-	return tree_stopped(t) ? NULL : tree_deparse_select(t, s, "a join side's statement");
+	if (r->over)
+		tree_refuse(t,
+		            "a join across shards is planned with at most %d parameters in a "
+		            "side's filters",
+		            JOIN_MAX_PARAMS);
+	sql = tree_stopped(t) ? NULL : tree_deparse_select(t, s, "a join side's statement");
+	for (int i = 0; i < r->n_refs; i++)
+		r->refs[i]->number = r->old[i];
+	free(r);
+	return sql;
 }
 
 /* unnest($n::rel[]) AS alias, in place of a side's RangeVar. */
@@ -267,7 +348,8 @@ static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, c
 
 /* The statement's shape: 1 a join planned here, 0 not (why in err). */
 static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
-                     int literal_from, join_plan_t *out, char *err, size_t errlen)
+                     const route_param_t *params, int n_params, join_plan_t *out, char *err,
+                     size_t errlen)
 {
 	PgQuery__SelectStmt *s;
 	PgQuery__Node **slot[2], *join_quals = NULL;
@@ -282,7 +364,6 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
-	sc.literal_from = literal_from;
 	memset(&c, 0, sizeof c);
 	memset(push, 0, sizeof push);
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
@@ -357,10 +438,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		return no(err, errlen,
 		          "a join across shards is planned when the statement reads no "
 		          "other table, subquery in FROM or CTE");
-	if (sc.params > 0)
-		return no(err, errlen,
-		          "a join across shards is not planned yet with parameters ($n); "
-		          "write the values into the statement");
+	out->n_params = sc.max_param;
 	conj_add(&c, join_quals, true);
 	conj_add(&c, s->where_clause, false);
 	for (int i = 0; i < c.n && !found; i++)
@@ -379,7 +457,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		scan_t one = sc;
 
 		scan_node(t, &one, c.v[i]);
-		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0 || one.params > 0)
+		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			bool preserved =
@@ -401,8 +479,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		quote_ident(qa, sizeof qa, side[k].alias);
 		quote_ident(qc, sizeof qc, side[k].column);
 		snprintf(targets, sizeof targets, "%s.%s, ROW(%s.*)", qa, qc, qa);
-		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k]);
-		if (side[k].sql == NULL || side_shards(ctx, &side[k]) < 0)
+		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k], &side[k], 0);
+		if (side[k].sql == NULL || side_shards(ctx, &side[k], params, n_params) < 0)
 			goto stopped;
 	}
 	if (out->kind == JOIN_LEFT || out->kind == JOIN_RIGHT) {
@@ -434,17 +512,17 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	quote_ident(qa, sizeof qa, out->probe.alias);
 	quote_ident(qc, sizeof qc, out->probe.column);
 	snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
-	out->probe.sql =
-	    side_sql(t, targets, *slot[1 - d],
-	             tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc), &c, push[1 - d]);
-	if (out->probe.sql == NULL || side_shards(ctx, &out->probe) < 0)
+	out->probe.sql = side_sql(t, targets, *slot[1 - d],
+	                          tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc), &c,
+	                          push[1 - d], &out->probe, 1);
+	if (out->probe.sql == NULL || side_shards(ctx, &out->probe, NULL, 0) < 0)
 		goto stopped;
 	out->probe.by_key = strcmp(out->probe.column, out->probe.table->key) == 0;
 
 	/* the final statement: the tables replaced by the rows fetched for them */
 	{
-		PgQuery__Node *fd = unnest_of(t, rv[d], 1, out->drive.alias);
-		PgQuery__Node *fp = unnest_of(t, rv[1 - d], 2, out->probe.alias);
+		PgQuery__Node *fd = unnest_of(t, rv[d], out->n_params + 1, out->drive.alias);
+		PgQuery__Node *fp = unnest_of(t, rv[1 - d], out->n_params + 2, out->probe.alias);
 
 		if (fd == NULL || fp == NULL)
 			goto stopped;
@@ -466,14 +544,8 @@ stopped:
 	return 0;
 }
 
-int join_plan_make(const route_ctx_t *ctx, const char *sql, join_plan_t *out, char *err,
-                   size_t errlen)
-{
-	return join_plan_make_masked(ctx, sql, INT_MAX, out, err, errlen);
-}
-
-int join_plan_make_masked(const route_ctx_t *ctx, const char *sql, int literal_from,
-                          join_plan_t *out, char *err, size_t errlen)
+int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                   int n_params, join_plan_t *out, char *err, size_t errlen)
 {
 	PgQuery__ParseResult *tree;
 	tree_t t;
@@ -485,7 +557,7 @@ int join_plan_make_masked(const route_ctx_t *ctx, const char *sql, int literal_f
 	if (tree == NULL)
 		rc = t.nomem ? -1 : no(err, errlen, "the statement does not parse");
 	else
-		rc = plan_tree(ctx, &t, tree, literal_from, out, err, errlen);
+		rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
 	tree_free(&t);
 	return rc;
 }

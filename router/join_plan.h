@@ -13,9 +13,10 @@
  *              only on the shards that own those keys when b.col is u's
  *              shard key (else on every shard its own filters leave)
  *   3. final   the statement itself on one shard, each table replaced by the
- *              rows fetched for it: FROM unnest($1::t[]) AS a JOIN
- *              unnest($2::u[]) AS b ON ... (the rows travel as parameters,
- *              arrays of the table's row type, never pasted into the text)
+ *              rows fetched for it: FROM unnest($n+1::t[]) AS a JOIN
+ *              unnest($n+2::u[]) AS b ON ..., n the client's parameters (the
+ *              rows travel as parameters, arrays of the table's row type,
+ *              never pasted into the text)
  *
  * Why the last step runs in PostgreSQL rather than as a hash join in the
  * proxy: whatever the statement does with the joined rows (the join's own
@@ -43,8 +44,10 @@
  * UPDATE) whose FROM is exactly two sharded tables, `a [INNER|LEFT|RIGHT]
  * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
  * between them in the ON (WHERE for the comma form), no other table or
- * subquery anywhere in the statement, and no parameters ($n). Anything else
- * stays refused with 0A000 by the router.
+ * subquery anywhere in the statement. The client's parameters ($n) may be
+ * anywhere: the pushed filters' go with them, renumbered, and the final
+ * statement has them all. Anything else stays refused with 0A000 by the
+ * router.
  *
  * Pure: no sockets; cmocka tests run it on plain strings.
  */
@@ -59,6 +62,9 @@
 
 /* Join keys per probe statement: one Bind of $1 each. */
 #define JOIN_BATCH_KEYS 1000
+
+/* The client's parameters a side's filters may use. */
+#define JOIN_MAX_PARAMS 64
 
 typedef enum join_kind {
 	JOIN_INNER,
@@ -79,29 +85,28 @@ typedef struct join_side {
 	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
 	                       shards */
 	int n_pushed;       /* filters of its own pushed down with it */
+	int params[JOIN_MAX_PARAMS]; /* its statement's parameters after its own (the probe's $1
+	                                is the keys): the client's number of each, in order */
+	int n_params;
 } join_side_t;
 
 typedef struct join_plan {
 	join_kind_t kind;
 	join_side_t drive, probe;
-	char *final_sql; /* the statement over $1 (the drive rows) and $2 (the probe rows) */
+	int n_params;    /* the client's parameters, $1..$n_params, as the statement has them */
+	char *final_sql; /* the statement with the client's parameters, over $n_params+1 (the
+	                    drive rows) and $n_params+2 (the probe rows) */
 	char why[160];   /* why that side drives, for people */
 } join_plan_t;
 
 /*
- * Plan sql as such a join. 1 with *out filled; 0 when it is not a join of
- * that shape (why in err, for people); -1 when memory runs out.
+ * Plan sql as such a join. params (n_params of them, NULL when not known)
+ * are the client's: they may pin the driving side to fewer shards. 1 with
+ * *out filled; 0 when it is not a join of that shape (why in err, for
+ * people); -1 when memory runs out.
  */
-int join_plan_make(const route_ctx_t *ctx, const char *sql, join_plan_t *out, char *err,
-                   size_t errlen);
-/*
- * The same for a statement whose literals the plan cache replaced by
- * parameters numbered from literal_from on (route_literals_t): those do not
- * count as parameters. The router decides with it that such a statement is
- * a join; the executor plans the steps from the statement as written.
- */
-int join_plan_make_masked(const route_ctx_t *ctx, const char *sql, int literal_from,
-                          join_plan_t *out, char *err, size_t errlen);
+int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                   int n_params, join_plan_t *out, char *err, size_t errlen);
 void join_plan_free(join_plan_t *p);
 
 /*

@@ -305,7 +305,7 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
  * the join planner wanted added. -1 only when memory runs out.
  */
 static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
-                       const route_literals_t *lits, route_plan_t *out)
+                       route_plan_t *out)
 {
 	join_plan_t jp;
 	char err[300], *sql;
@@ -318,8 +318,7 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	sql = tree_deparse(tree, "the statement", err, sizeof err);
 	if (sql == NULL)
 		return strcmp(err, "out of memory") == 0 ? -1 : 0;
-	rc = join_plan_make_masked(ctx, sql, lits != NULL && lits->n > 0 ? lits->first : INT_MAX,
-	                           &jp, err, sizeof err);
+	rc = join_plan_make(ctx, sql, NULL, 0, &jp, err, sizeof err);
 	free(sql);
 	if (rc < 0)
 		return rc;
@@ -411,7 +410,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		if (tree->n_stmts == 1) {
 			*out = plans[0];
 			if (out->kind == ROUTE_REFUSE && parsed->o.kind == OVERRIDE_NONE &&
-			    join_across(ctx, tree, lits, out) < 0)
+			    join_across(ctx, tree, out) < 0)
 				goto done;
 		} else {
 			walk_reset(&w);

@@ -189,6 +189,30 @@ SELECT i.id, o.order_id FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
 WHERE i.country IN ('fr', 'de') AND o.status IS NOT NULL ORDER BY 1, 2, o.item_id;
 
 -- ---------------------------------------------------------------------------------------
+-- parameters ("--$" values, untyped text; the extended-protocol modes only): the driving
+-- side's and the probed side's filters take theirs down, the final statement has them all
+
+-- @ j_params_pin_drive ordered
+--$ 8
+SELECT o.order_id, o.item_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id = $1 ORDER BY o.order_id;
+
+-- @ j_params_both_sides_and_limit ordered
+--$ 40 | 30000 | 5
+SELECT i.id, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < $1 AND b.v > $2 ORDER BY b.v DESC, b.id, i.id LIMIT $3;
+
+-- @ j_params_text_key ordered
+--$ apple
+SELECT a.id, b.id AS bid FROM dg_items a JOIN dg_items b ON b.name = a.name
+WHERE a.name = $1 ORDER BY 1, 2;
+
+-- @ j_params_numbered_out_of_order ordered
+--$ view | 30
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE (e.kind = $1 OR i.id < 5) AND i.id < $2 ORDER BY i.id;
+
+-- ---------------------------------------------------------------------------------------
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 -- @ j_refuse_full_join refuse

@@ -21,6 +21,7 @@ Run: /usr/bin/python3 integration/tests/test_joins.py [TEST ...]
 
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -31,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import psycopg2  # noqa: E402
 
 import robustlib as rl  # noqa: E402
-from robustlib import Failure, Proxy, check, eq  # noqa: E402
+import test_protocol as tp  # noqa: E402
+from robustlib import Failure, Proxy, check, cstr, data_row, eq, msg  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(os.path.dirname(HERE), "difftest", "joins.sql")
@@ -257,6 +259,36 @@ def test_join_in_a_transaction_sees_its_writes():
     eq(cur.fetchone()[0], n, "rows after ROLLBACK")
     c.rollback()
     c.close()
+
+
+@test
+def test_extended_protocol_binary_parameter_and_row_limit():
+    c = rl.pg()
+    orders, lines = load_tables(c)
+    c.close()
+    R = tp.Raw
+    sql = ("SELECT o.id, l.line, l.sku FROM jn_orders o JOIN jn_order_lines l "
+           "ON l.order_id = o.id WHERE o.user_id = $1 ORDER BY o.id, l.line")
+    want = sorted([str(o[0]), str(ln[1]), ln[2]] for o in orders if o[1] == 101
+                  for ln in lines if ln[0] == o[0])
+    # $1 an int8 in binary; results in text
+    bind = msg(b"B", cstr("") + cstr("") + struct.pack("!hh", 1, 1) + struct.pack("!h", 1)
+               + struct.pack("!iq", 8, 101) + struct.pack("!h", 0))
+    r = rl.login(rl.MAIN_PORT)
+    r.send(R.parse("", sql, [20]) + bind + R.describe(b"P", "") + R.execute() + R.SYNC)
+    got = r.until_ready()
+    kinds = [k for k, _ in got]
+    eq([k for k in kinds if k != "D"], ["1", "2", "T", "C", "Z"], "the answer's messages")
+    eq(sorted(data_row(b) for k, b in got if k == "D"), want, "rows of user 101")
+    eq([b for k, b in got if k == "C"], [b"SELECT %d\x00" % len(want)], "the tag")
+    # an Execute with a row limit: refused, the session goes on
+    r.send(R.parse("", sql, [20]) + bind + R.execute("", 1) + R.SYNC)
+    got = r.until_ready()
+    errs = [tp.parse_fields(b) for k, b in got if k == "E"]
+    eq([e.get("C") for e in errs], ["0A000"], "a row limit on a join")
+    check("row limit" in errs[0].get("M", ""), "message: %r" % errs[0])
+    eq(r.simple("SELECT 1")[0], [["1"]], "the session goes on")
+    r.close()
 
 
 @test

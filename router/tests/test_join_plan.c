@@ -58,7 +58,7 @@ static join_plan_t plan(const char *sql)
 {
 	join_plan_t p;
 	char err[300];
-	int rc = join_plan_make(&ctx, sql, &p, err, sizeof err);
+	int rc = join_plan_make(&ctx, sql, NULL, 0, &p, err, sizeof err);
 
 	if (rc != 1)
 		fail_msg("\"%s\": not planned as a join: %s", sql, err);
@@ -71,7 +71,7 @@ static void not_planned(const char *sql, const char *why)
 	char err[300];
 	route_plan_t rp;
 
-	if (join_plan_make(&ctx, sql, &p, err, sizeof err) != 0)
+	if (join_plan_make(&ctx, sql, NULL, 0, &p, err, sizeof err) != 0)
 		fail_msg("\"%s\": planned as a join", sql);
 	if (strstr(err, why) == NULL)
 		fail_msg("\"%s\": expected \"%s\" in \"%s\"", sql, why, err);
@@ -239,14 +239,48 @@ static void test_text_keys_and_aliases_are_quoted(void **state)
 	join_plan_free(&p);
 }
 
+static void test_parameters_go_down_renumbered_and_pin_the_driving_side(void **state)
+{
+	const char *sql =
+	    "SELECT o.id, l.qty FROM orders o JOIN order_lines l ON l.order_id = o.id "
+	    "WHERE o.user_id = $2 AND l.qty > $1 ORDER BY o.id LIMIT $3";
+	route_param_t params[3] = {
+	    {(const uint8_t *)"1", 1, 0, 0},
+	    {(const uint8_t *)"7", 1, 0, 0},
+	    {(const uint8_t *)"5", 1, 0, 0},
+	};
+	join_plan_t p;
+	char err[300];
+
+	(void)state;
+	assert_int_equal(join_plan_make(&ctx, sql, params, 3, &p, err, sizeof err), 1);
+	assert_int_equal(p.n_params, 3);
+	assert_string_equal(p.drive.table->name, "orders");
+	contains(p.drive.sql, "WHERE o.user_id = $1");
+	assert_int_equal(p.drive.n_params, 1);
+	assert_int_equal(p.drive.params[0], 2);
+	assert_int_equal(shard_set_count(&p.drive.shards), 1);
+	assert_int_equal(shard_set_first(&p.drive.shards), shard_of("orders", "user_id", "7"));
+	contains(p.probe.sql, "ANY($1) AND l.qty > $2");
+	assert_int_equal(p.probe.n_params, 1);
+	assert_int_equal(p.probe.params[0], 1);
+	/* the final statement keeps the client's numbers, the rows after them */
+	contains(p.final_sql, "unnest($4::orders[]) o");
+	contains(p.final_sql, "unnest($5::order_lines[]) l");
+	contains(p.final_sql, "WHERE o.user_id = $2 AND l.qty > $1 ORDER BY o.id LIMIT $3");
+	join_plan_free(&p);
+
+	/* without their values: the driving side may be on any shard */
+	p = plan(sql);
+	assert_int_equal(shard_set_count(&p.drive.shards), 3);
+	join_plan_free(&p);
+}
+
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
 	not_planned("SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id",
 	            "not FULL");
-	not_planned(
-	    "SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.user_id = $1",
-	    "parameters");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN countries c ON c.id = o.id",
 	            "between two tables");
@@ -306,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_left_join_drives_from_the_left_and_keeps_where_on_the_right),
 	    cmocka_unit_test(test_filters_with_functions_or_unqualified_columns_stay_in_the_final),
 	    cmocka_unit_test(test_text_keys_and_aliases_are_quoted),
+	    cmocka_unit_test(test_parameters_go_down_renumbered_and_pin_the_driving_side),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
