@@ -85,10 +85,11 @@ struct join {
 	join_step_t step;
 	lit_t drive_rows, probe_rows;
 	uint64_t max_rows;
-	size_t max_bytes; /* merge_memory: the text both sides' rows may take */
-	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
-	bool describe;    /* ... and it asked for the RowDescription */
-	uint8_t *results; /* the client's result format codes (int16 count, codes) */
+	size_t max_bytes;  /* merge_memory: the text both sides' rows may take */
+	uint32_t key_type; /* the driving join column's type, from its RowDescription */
+	bool extended;     /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
+	bool describe;     /* ... and it asked for the RowDescription */
+	uint8_t *results;  /* the client's result format codes (int16 count, codes) */
 	size_t results_len;
 	route_param_t *client; /* the client's parameters (copies) */
 	int n_client;
@@ -408,7 +409,7 @@ static int send_drive(client_t *c, join_t *j, member_t *m)
 	wire_buf_reset(b);
 	put_parse(b, j->plan.drive.sql, sp);
 	put_bind(b, sp, NULL, 0);
-	return send_run(c, m, b, PEND_DRIVE, false);
+	return send_run(c, m, b, PEND_DRIVE, true); /* its RowDescription: the key's type */
 }
 
 /* The probe statement once, a Bind and Execute per batch of m's keys, one Sync. */
@@ -417,6 +418,8 @@ static int send_probe(client_t *c, join_t *j, member_t *m)
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
 	route_param_t keys = text_param("{}");
+
+	keys.type_oid = join_array_type(j->key_type);
 
 	if (params_of(j, sp, &keys, 1, j->plan.probe.params, j->plan.probe.n_params) < 0)
 		return 1;
@@ -430,7 +433,8 @@ static int send_probe(client_t *c, join_t *j, member_t *m)
 
 		if (text == NULL)
 			return -1;
-		sp->v[0] = text_param(text);
+		sp->v[0].data = (const uint8_t *)text;
+		sp->v[0].len = (int32_t)strlen(text);
 		put_bind(b, sp, NULL, 0);
 		if (i + 1 < m->n_batches) {
 			wire_begin(b, 'E');
@@ -512,6 +516,17 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 			side_row(c, j, body, len);
 		break;
 	case 'T':
+		if (mark == PEND_DRIVE && j->key_type == 0 && len >= 2 + 1 + 18 &&
+		    wire_be16(body) >= 1) {
+			/* the first field: name, table OID, column, type OID */
+			const uint8_t *end = memchr(body + 2, '\0', len - 2);
+
+			if (end != NULL && (size_t)(end - body) + 1 + 10 <= len)
+				j->key_type = (uint32_t)wire_be32(end + 1 + 6);
+		}
+		if (mark == PEND_FINAL && !failed(j))
+			sbuf_write(&c->sb, msg, total);
+		break;
 	case 'C':
 	case 'n':
 	case 'N':

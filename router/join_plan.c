@@ -570,6 +570,40 @@ void join_plan_free(join_plan_t *p)
 	p->drive.sql = p->probe.sql = p->final_sql = NULL;
 }
 
+uint32_t join_array_type(uint32_t oid)
+{
+	static const uint32_t pairs[][2] = {
+	    {16, 1000},   /* bool */
+	    {17, 1001},   /* bytea */
+	    {18, 1002},   /* "char" */
+	    {19, 1003},   /* name */
+	    {20, 1016},   /* int8 */
+	    {21, 1005},   /* int2 */
+	    {23, 1007},   /* int4 */
+	    {25, 1009},   /* text */
+	    {26, 1028},   /* oid */
+	    {114, 199},   /* json */
+	    {700, 1021},  /* float4 */
+	    {701, 1022},  /* float8 */
+	    {869, 1041},  /* inet */
+	    {1042, 1014}, /* bpchar */
+	    {1043, 1015}, /* varchar */
+	    {1082, 1182}, /* date */
+	    {1083, 1183}, /* time */
+	    {1114, 1115}, /* timestamp */
+	    {1184, 1185}, /* timestamptz */
+	    {1186, 1187}, /* interval */
+	    {1700, 1231}, /* numeric */
+	    {2950, 2951}, /* uuid */
+	    {3802, 3807}, /* jsonb */
+	};
+
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+		if (pairs[i][0] == oid)
+			return pairs[i][1];
+	return 0;
+}
+
 int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len)
 {
 	shard_key_t k;

@@ -9,7 +9,8 @@
  *              filters leave: SELECT a.col, ROW(a.*) FROM t AS a WHERE ...
  *   2. probe   the other side's rows whose join column equals one of the
  *              driving rows' join keys: SELECT ROW(b.*) FROM u AS b WHERE
- *              b.col = ANY($1) AND ..., in batches of JOIN_BATCH_KEYS keys,
+ *              b.col = ANY($1) AND ..., $1 an array of the driving column's
+ *              type (join_array_type), in batches of JOIN_BATCH_KEYS keys,
  *              only on the shards that own those keys when b.col is u's
  *              shard key (else on every shard its own filters leave)
  *   3. final   the statement itself on one shard, each table replaced by the
@@ -115,6 +116,17 @@ void join_plan_free(join_plan_t *p);
  * type (then every shard of the probe step may hold it).
  */
 int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len);
+
+/*
+ * The array type of a built-in type (int4 -> int4[]), 0 for any other. The
+ * probe's $1 is declared as the array of the driving join column's type,
+ * so that PostgreSQL compares the keys with the probe column as the join's
+ * own `=` would (an int column with numeric keys: numeric = numeric), rather
+ * than reading each key as the probe column's type (1.5 is no integer).
+ * With 0 the keys are read as the probe column's type: right when both
+ * columns have the same type.
+ */
+uint32_t join_array_type(uint32_t oid);
 
 /* "inner", "left", "right". */
 const char *join_kind_name(join_kind_t k);

@@ -52,6 +52,17 @@ WHERE o.order_id < 120 ORDER BY o.order_id, i.id;
 SELECT o.order_id, o.amount, i.id, i.price FROM dg_orders o JOIN dg_items i ON i.price = o.amount
 ORDER BY o.order_id, o.item_id, i.id;
 
+-- @ j_numeric_keys_to_int_column ordered
+SELECT i.id, i.price, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.price
+WHERE i.id < 150 ORDER BY 1, 3;
+
+-- @ j_bigint_keys_past_int4_to_int_column ordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.big WHERE i.id < 50 ORDER BY 1, 2;
+
+-- @ j_float_keys_to_int_column ordered
+SELECT i.id, i.ratio, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.ratio
+WHERE i.id < 60 AND b.id < 400 ORDER BY 1, 3;
+
 -- ---------------------------------------------------------------------------------------
 -- NULL and duplicate join keys, text keys in the database's collation
 

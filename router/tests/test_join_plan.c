@@ -276,6 +276,16 @@ static void test_parameters_go_down_renumbered_and_pin_the_driving_side(void **s
 	join_plan_free(&p);
 }
 
+static void test_probe_keys_are_typed_as_the_driving_column(void **state)
+{
+	(void)state;
+	assert_int_equal(join_array_type(23), 1007);   /* int4 -> int4[] */
+	assert_int_equal(join_array_type(20), 1016);   /* int8 -> int8[] */
+	assert_int_equal(join_array_type(1700), 1231); /* numeric -> numeric[] */
+	assert_int_equal(join_array_type(25), 1009);   /* text -> text[] */
+	assert_int_equal(join_array_type(16385), 0);   /* not built in: the probe column's type */
+}
+
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
@@ -341,6 +351,7 @@ int main(void)
 	    cmocka_unit_test(test_filters_with_functions_or_unqualified_columns_stay_in_the_final),
 	    cmocka_unit_test(test_text_keys_and_aliases_are_quoted),
 	    cmocka_unit_test(test_parameters_go_down_renumbered_and_pin_the_driving_side),
+	    cmocka_unit_test(test_probe_keys_are_typed_as_the_driving_column),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
