@@ -270,6 +270,29 @@ static int batch_add(member_t *m, const uint8_t *key, size_t len)
 	return lit_add(&m->batches[m->n_batches - 1], key, len);
 }
 
+/*
+ * Whether a key of this type, as text, finds the shard of the probe rows it
+ * equals: its equality must be the bytes' (or the number's) equality. Not
+ * so for char(n) (trailing blanks do not count) or a type of the user's
+ * (citext): those keys go to every probe shard.
+ */
+static bool key_routable(uint32_t type)
+{
+	switch (type) {
+	case 20:   /* int8 */
+	case 21:   /* int2 */
+	case 23:   /* int4 */
+	case 1700: /* numeric */
+	case 25:   /* text */
+	case 1043: /* varchar */
+	case 19:   /* name */
+	case 2950: /* uuid */
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* A driving row's key: into the batches of the probe shards that may hold its matches. */
 static int route_key(client_t *c, join_t *j, const uint8_t *key, int32_t len)
 {
@@ -278,7 +301,7 @@ static int route_key(client_t *c, join_t *j, const uint8_t *key, int32_t len)
 
 	if (len < 0)
 		return 0; /* NULL matches nothing */
-	if (p->by_key)
+	if (p->by_key && key_routable(j->key_type))
 		shard =
 		    join_probe_shard(&c->worker->route, &j->plan, (const char *)key, (size_t)len);
 	for (int i = 0; i < j->n; i++) {
