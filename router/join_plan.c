@@ -73,6 +73,9 @@ typedef struct scan {
 	int unknown_refs; /* unqualified, or qualified by neither side */
 	int range_vars, other_from, params, funcs, sublinks;
 	int max_param; /* the highest $n */
+	const cfg_t *cfg;
+	const PgQuery__RangeVar *sides[2]; /* the two sharded tables' RangeVars */
+	int other_tables;                  /* RangeVars of neither side nor a reference table */
 } scan_t;
 
 /* The side a qualifier names (0, 1), or -1. */
@@ -114,9 +117,18 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 			s->unknown_refs++;
 		return;
 	}
-	case NODE(RANGE_VAR):
+	case NODE(RANGE_VAR): {
+		const PgQuery__RangeVar *rv = (*slot)->range_var;
+		int k;
+
 		s->range_vars++;
+		if (rv == s->sides[0] || rv == s->sides[1])
+			break;
+		k = tables_find(s->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		if (k < 0 || !s->cfg->tables[k].reference)
+			s->other_tables++; /* reference tables are on the final statement's shard */
 		break;
+	}
 	case NODE(RANGE_SUBSELECT):
 	case NODE(RANGE_FUNCTION):
 	case NODE(RANGE_TABLE_FUNC):
@@ -144,7 +156,7 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 {
 	memset(s->refs, 0, sizeof s->refs);
 	s->unknown_refs = s->range_vars = s->other_from = s->params = s->funcs = s->sublinks = 0;
-	s->max_param = 0;
+	s->max_param = s->other_tables = 0;
 	if (n != NULL)
 		scan_slot(t, &n, s);
 }
@@ -346,13 +358,92 @@ static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, c
 	return rf;
 }
 
+/*
+ * The FROM list: exactly two sharded tables (their slots), reference
+ * tables, inner joins between them (their ONs), or a single outer join of
+ * the two sharded tables alone.
+ */
+#define JOIN_MAX_QUALS 32
+
+typedef struct from_walk {
+	const cfg_t *cfg;
+	PgQuery__Node **slot[2];
+	int n_sharded, n_ref, n_joins;
+	bool outer;
+	PgQuery__JoinExpr *first; /* the first join met */
+	PgQuery__Node *quals[JOIN_MAX_QUALS];
+	int n_quals;
+	const char *bad;
+} from_walk_t;
+
+static void from_item(from_walk_t *fw, PgQuery__Node **slot)
+{
+	PgQuery__Node *n = *slot;
+
+	if (fw->bad != NULL || n == NULL)
+		return;
+	if (n->node_case == NODE(RANGE_VAR)) {
+		const PgQuery__RangeVar *rv = n->range_var;
+		int k = tables_find(fw->cfg, rv->catalogname, rv->schemaname, rv->relname);
+
+		if (k >= 0 && tables_is_sharded(&fw->cfg->tables[k])) {
+			if (fw->n_sharded == 2)
+				fw->bad =
+				    "a join across shards is planned between two sharded tables "
+				    "(and reference tables), not more";
+			else
+				fw->slot[fw->n_sharded++] = slot;
+		} else if (k >= 0 && fw->cfg->tables[k].reference) {
+			fw->n_ref++;
+		} else {
+			fw->bad =
+			    "a join across shards is planned between sharded and reference "
+			    "tables (a table that is not in the config is on the default shard "
+			    "only)";
+		}
+		return;
+	}
+	if (n->node_case == NODE(JOIN_EXPR)) {
+		PgQuery__JoinExpr *j = n->join_expr;
+
+		if (j->is_natural || j->n_using_clause > 0 || j->alias != NULL) {
+			fw->bad =
+			    "a join across shards is planned with ON a.x = b.y (not NATURAL or "
+			    "USING, nor an alias for the join)";
+			return;
+		}
+		if (j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ||
+		    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_RIGHT)
+			fw->outer = true;
+		else if (j->jointype != PG_QUERY__JOIN_TYPE__JOIN_INNER) {
+			fw->bad = "only inner, left and right joins across shards are planned (not "
+			          "FULL)";
+			return;
+		}
+		if (fw->n_joins++ == 0)
+			fw->first = j;
+		if (j->quals != NULL) {
+			if (fw->n_quals == JOIN_MAX_QUALS) {
+				fw->bad = "too many joins";
+				return;
+			}
+			fw->quals[fw->n_quals++] = j->quals;
+		}
+		from_item(fw, &j->larg);
+		from_item(fw, &j->rarg);
+		return;
+	}
+	fw->bad = "a join across shards is planned between tables (not subqueries or functions in "
+	          "FROM)";
+}
+
 /* The statement's shape: 1 a join planned here, 0 not (why in err). */
 static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
                      const route_param_t *params, int n_params, join_plan_t *out, char *err,
                      size_t errlen)
 {
 	PgQuery__SelectStmt *s;
-	PgQuery__Node **slot[2], *join_quals = NULL;
+	PgQuery__Node **slot[2];
 	PgQuery__RangeVar *rv[2];
 	join_side_t side[2];
 	scan_t sc;
@@ -360,7 +451,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	bool push[2][64], found = false;
 	const char *col[2] = {NULL, NULL};
 	char qa[140], qc[140], targets[480];
-	int d, n_tables = 0;
+	int d;
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
@@ -375,47 +466,42 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		return no(err, errlen,
 		          "a join across shards is planned only in a plain SELECT (no "
 		          "WITH, set operation, INTO or FOR UPDATE/SHARE)");
-	if (s->n_from_clause == 1 && s->from_clause[0]->node_case == NODE(JOIN_EXPR)) {
-		PgQuery__JoinExpr *j = s->from_clause[0]->join_expr;
+	{
+		from_walk_t fw;
 
-		switch (j->jointype) {
-		case PG_QUERY__JOIN_TYPE__JOIN_INNER:
-			out->kind = JOIN_INNER;
-			break;
-		case PG_QUERY__JOIN_TYPE__JOIN_LEFT:
-			out->kind = JOIN_LEFT;
-			break;
-		case PG_QUERY__JOIN_TYPE__JOIN_RIGHT:
-			out->kind = JOIN_RIGHT;
-			break;
-		default:
+		memset(&fw, 0, sizeof fw);
+		fw.cfg = ctx->cfg;
+		for (size_t i = 0; i < s->n_from_clause; i++)
+			from_item(&fw, &s->from_clause[i]);
+		if (fw.bad != NULL)
+			return no(err, errlen, "%s", fw.bad);
+		if (fw.n_sharded != 2)
 			return no(err, errlen,
-			          "only inner, left and right joins across shards are "
-			          "planned (not FULL)");
-		}
-		if (j->is_natural || j->n_using_clause > 0 || j->alias != NULL)
-			return no(err, errlen,
-			          "a join across shards is planned with ON a.x = b.y (not "
-			          "NATURAL or USING, nor an alias for the join)");
-		slot[0] = &j->larg;
-		slot[1] = &j->rarg;
-		join_quals = j->quals;
-	} else if (s->n_from_clause == 2) {
+			          "a join across shards is planned for exactly two sharded tables");
+		slot[0] = fw.slot[0];
+		slot[1] = fw.slot[1];
 		out->kind = JOIN_INNER;
-		slot[0] = &s->from_clause[0];
-		slot[1] = &s->from_clause[1];
-	} else {
-		return no(err, errlen,
-		          "a join across shards is planned for exactly two tables in FROM");
+		if (fw.outer) {
+			/* an outer join: of the two sharded tables alone, a JOIN b */
+			PgQuery__JoinExpr *j = fw.first;
+
+			if (fw.n_joins != 1 || fw.n_ref > 0 || s->n_from_clause != 1 ||
+			    j->larg != *slot[0] || j->rarg != *slot[1])
+				return no(err, errlen,
+				          "an outer join across shards is planned between the two "
+				          "sharded "
+				          "tables alone (no reference table or other join)");
+			out->kind =
+			    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ? JOIN_LEFT : JOIN_RIGHT;
+		}
+		for (int i = 0; i < fw.n_quals; i++)
+			conj_add(&c, fw.quals[i], true);
 	}
 	for (int i = 0; i < 2; i++) {
 		int k;
 
-		if (*slot[i] == NULL || (*slot[i])->node_case != NODE(RANGE_VAR))
-			return no(err, errlen,
-			          "a join across shards is planned between two tables (not "
-			          "subqueries, functions or nested joins)");
 		rv[i] = (*slot[i])->range_var;
+		sc.sides[i] = rv[i];
 		k = tables_find(ctx->cfg, rv[i]->catalogname, rv[i]->schemaname, rv[i]->relname);
 		if (k < 0 || !tables_is_sharded(&ctx->cfg->tables[k]))
 			return no(err, errlen,
@@ -429,17 +515,17 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		snprintf(side[i].alias, sizeof side[i].alias, "%s",
 		         where_alias_of(rv[i]) != NULL ? where_alias_of(rv[i]) : rv[i]->relname);
 		sc.alias[i] = side[i].alias;
-		n_tables++;
 	}
 	if (strcmp(side[0].alias, side[1].alias) == 0)
 		return no(err, errlen, "both tables are named %s", side[0].alias);
+	sc.cfg = ctx->cfg;
 	scan_node(t, &sc, tree->stmts[0]->stmt);
-	if (sc.range_vars != n_tables || sc.other_from > 0)
+	if (sc.other_tables > 0 || sc.other_from > 0)
 		return no(err, errlen,
 		          "a join across shards is planned when the statement reads no "
-		          "other table, subquery in FROM or CTE");
+		          "other table than the two and reference tables, and no subquery in "
+		          "FROM or CTE");
 	out->n_params = sc.max_param;
-	conj_add(&c, join_quals, true);
 	conj_add(&c, s->where_clause, false);
 	for (int i = 0; i < c.n && !found; i++)
 		if (out->kind == JOIN_INNER || c.on[i])

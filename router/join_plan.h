@@ -44,8 +44,11 @@
  * The shape planned today: one SELECT (no WITH, no set operation, no FOR
  * UPDATE) whose FROM is exactly two sharded tables, `a [INNER|LEFT|RIGHT]
  * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
- * between them in the ON (WHERE for the comma form), no other table or
- * subquery anywhere in the statement. The client's parameters ($n) may be
+ * between them in the ON (WHERE for the comma form); or two sharded tables
+ * and reference tables, all inner-joined (the reference tables stay in the
+ * final statement: its shard has them). No other table, and no subquery in
+ * FROM, anywhere in the statement; subqueries over reference tables are
+ * fine. The client's parameters ($n) may be
  * anywhere: the pushed filters' go with them, renumbered, and the final
  * statement has them all. Anything else stays refused with 0A000 by the
  * router.

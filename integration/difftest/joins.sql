@@ -104,6 +104,25 @@ SELECT e.kind, count(*), sum(o.amount) FROM dg_events e JOIN dg_orders o ON o.qt
 GROUP BY e.kind ORDER BY e.kind NULLS FIRST;
 
 -- ---------------------------------------------------------------------------------------
+-- with reference tables (they stay in the final statement, on its shard)
+
+-- @ j_with_reference_table ordered
+SELECT i.id, c.name, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat
+JOIN dg_countries c ON c.code = i.country WHERE i.id < 40 AND c.region = 'Europe' ORDER BY 1, 3;
+
+-- @ j_with_reference_table_comma_form ordered
+SELECT i.id, e.kind, c.region FROM dg_items i, dg_events e, dg_countries c
+WHERE e.id = i.id AND c.code = i.country ORDER BY i.id;
+
+-- @ j_reference_subquery_in_where ordered
+SELECT i.id, e.val FROM dg_items i JOIN dg_events e ON e.id = i.id
+WHERE i.country IN (SELECT code FROM dg_countries WHERE region = 'Asia') ORDER BY i.id;
+
+-- @ j_reference_grouped ordered
+SELECT c.region, count(*), sum(o.qty) FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+JOIN dg_countries c ON c.code = i.country GROUP BY c.region ORDER BY c.region NULLS FIRST;
+
+-- ---------------------------------------------------------------------------------------
 -- outer joins
 
 -- @ j_left_keeps_unmatched ordered
@@ -231,6 +250,10 @@ SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
 
 -- @ j_refuse_three_tables refuse
 SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val;
+
+-- @ j_refuse_outer_join_with_reference refuse
+SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+JOIN dg_countries c ON c.code = i.country;
 
 -- @ j_refuse_no_equality refuse
 SELECT i.id, e.id FROM dg_items i JOIN dg_events e ON e.id < i.id WHERE i.id < 3;

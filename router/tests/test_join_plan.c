@@ -286,14 +286,40 @@ static void test_probe_keys_are_typed_as_the_driving_column(void **state)
 	assert_int_equal(join_array_type(16385), 0);   /* not built in: the probe column's type */
 }
 
+static void test_reference_tables_stay_in_the_final_statement(void **state)
+{
+	join_plan_t p =
+	    plan("SELECT o.id, c.name FROM orders o JOIN order_lines l ON l.order_id = o.id "
+	         "JOIN countries c ON c.code = o.country WHERE o.user_id = 7 AND "
+	         "c.region = 'EU' AND l.sku IN (SELECT sku FROM countries)");
+
+	(void)state;
+	assert_int_equal(p.kind, JOIN_INNER);
+	assert_string_equal(p.drive.table->name, "orders");
+	assert_int_equal(shard_set_count(&p.drive.shards), 1);
+	/* a conjunct naming the reference table stays with the final statement */
+	assert_int_equal(p.drive.n_pushed, 1);
+	lacks(p.drive.sql, "region");
+	lacks(p.probe.sql, "countries");
+	contains(p.final_sql, "JOIN countries c ON c.code = o.country");
+	contains(p.final_sql, "l.sku IN (SELECT sku FROM countries)");
+	join_plan_free(&p);
+}
+
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
 	not_planned("SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id",
 	            "not FULL");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
+	            "JOIN users u ON u.id = l.qty",
+	            "not more");
+	not_planned("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN countries c ON c.id = o.id",
-	            "between two tables");
+	            "two sharded tables alone");
+	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
+	            "JOIN not_configured x ON x.id = o.id",
+	            "default shard");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id > o.id", "a.x = b.y");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "WHERE o.id IN (SELECT order_id FROM order_lines)",
@@ -352,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(test_text_keys_and_aliases_are_quoted),
 	    cmocka_unit_test(test_parameters_go_down_renumbered_and_pin_the_driving_side),
 	    cmocka_unit_test(test_probe_keys_are_typed_as_the_driving_column),
+	    cmocka_unit_test(test_reference_tables_stay_in_the_final_statement),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
