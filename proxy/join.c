@@ -4,22 +4,25 @@
  * client's links:
  *
  *   DRIVE  the driving side's statement on the shards its filters leave,
- *          as a simple Query: each row gives its join key (text) and the
- *          row itself (its row type's text). The row is kept as an element
+ *          with the client's parameters its filters use: each row gives its
+ *          join key (text) and the row itself (its row type's text); its
+ *          RowDescription gives the key's type. The row is kept as an element
  *          of an array literal; the key goes into the probe batches of the
  *          shard that owns it (of every probe shard when the join column is
- *          not the probe table's key, or the key does not read as its
- *          map's type). NULL keys match nothing and are not looked up.
+ *          not the probe table's key, or the key's type or text does not
+ *          say its shard). NULL keys match nothing and are not looked up.
  *   PROBE  on each probe shard with keys: one Parse of the probe statement,
- *          a Bind and Execute per batch of JOIN_BATCH_KEYS keys ($1, a text
- *          array literal), one Sync. Its rows are kept the same way.
- *   FINAL  the statement over both sides' rows ($1, $2: array literals of
- *          the tables' row types) on one shard, with the client's result
- *          formats; its answer is the client's, passed on as it comes.
+ *          a Bind and Execute per batch of JOIN_BATCH_KEYS keys ($1, an
+ *          array literal of the key's type), one Sync. Its rows are kept
+ *          the same way.
+ *   FINAL  the statement with the client's parameters and both sides' rows
+ *          ($n+1, $n+2: array literals of the tables' row types) on one
+ *          shard (a driving one), with the client's result formats; its
+ *          answer is the client's, passed on as it comes.
  *
- * Each side may hold max_join_rows rows, and both sides' text merge_memory
- * bytes (54000 naming the setting); a shard's error,
- * or a cancel (the client's CancelRequest reaches whichever member has a
+ * Each side may hold max_join_rows rows, and the rows and keys held
+ * merge_memory bytes (54000 naming the setting); a shard's error, or a
+ * cancel (the client's CancelRequest reaches whichever member has a
  * statement outstanding, cancel.c), ends the join with that error. The
  * proxy holds the rows as text only until the final statement is sent.
  *
@@ -87,6 +90,7 @@ struct join {
 	uint64_t max_rows;
 	size_t max_bytes;  /* merge_memory: the text both sides' rows may take */
 	uint32_t key_type; /* the driving join column's type, from its RowDescription */
+	size_t key_bytes;  /* the probe batches' text, all members */
 	bool extended;     /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
 	bool describe;     /* ... and it asked for the RowDescription */
 	uint8_t *results;  /* the client's result format codes (int16 count, codes) */
@@ -151,7 +155,7 @@ static int lit_add(lit_t *l, const uint8_t *v, size_t len)
 	return 0;
 }
 
-/* The literal's text ("{}" with no elements), NUL-terminated in place. */
+/* The literal's text ("{}" with no elements), closed and NUL-terminated in place: once. */
 static const char *lit_text(lit_t *l)
 {
 	if (lit_reserve(l, 2) < 0)
@@ -257,8 +261,9 @@ static int field_at(const uint8_t *body, size_t len, int n, const uint8_t **v, i
 	return 0;
 }
 
-static int batch_add(member_t *m, const uint8_t *key, size_t len)
+static int batch_add(join_t *j, member_t *m, const uint8_t *key, size_t len)
 {
+	j->key_bytes += 2 * len + 4;
 	if (m->n_batches == 0 || m->batches[m->n_batches - 1].n >= JOIN_BATCH_KEYS) {
 		lit_t *b = realloc(m->batches, sizeof *b * (size_t)(m->n_batches + 1));
 
@@ -309,7 +314,7 @@ static int route_key(client_t *c, join_t *j, const uint8_t *key, int32_t len)
 
 		if (!shard_set_has(&p->shards, m->shard) || (shard >= 0 && m->shard != shard))
 			continue;
-		if (batch_add(m, key ? key : (const uint8_t *)"", (size_t)len) < 0)
+		if (batch_add(j, m, key ? key : (const uint8_t *)"", (size_t)len) < 0)
 			return -1;
 	}
 	return 0;
@@ -335,7 +340,8 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 		          j->max_rows, side->table->name);
 		return;
 	}
-	if (j->drive_rows.len + j->probe_rows.len + 2 * (size_t)row_len > j->max_bytes) {
+	if (j->drive_rows.len + j->probe_rows.len + j->key_bytes + 2 * (size_t)row_len >
+	    j->max_bytes) {
 		own_error(
 		    j, "54000",
 		    "pgshard: the join would hold more than merge_memory = %zu bytes of rows; "
