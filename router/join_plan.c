@@ -29,6 +29,8 @@ const char *join_kind_name(join_kind_t k)
 		return "left";
 	case JOIN_RIGHT:
 		return "right";
+	case JOIN_SEMI:
+		return "semi";
 	}
 	return "?";
 }
@@ -164,7 +166,7 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 /* The conjuncts of an AND (or the one expression), appended to v. */
 typedef struct conj {
 	PgQuery__Node *v[64];
-	bool on[64]; /* from the join's ON (else the WHERE) */
+	bool on[64]; /* from the join's ON, or a semi-join's subquery (else the WHERE) */
 	int n;
 	bool cut; /* more than fit: the rest stay with the final statement only */
 } conj_t;
@@ -437,6 +439,128 @@ static void from_item(from_walk_t *fw, PgQuery__Node **slot)
 	          "FROM)";
 }
 
+/*
+ * A semi-join: a top-level conjunct of the WHERE that is `[NOT] EXISTS
+ * (SELECT ... FROM b WHERE b.y = a.x ...)` or `a.x IN (SELECT b.y FROM b
+ * ...)`, b a sharded table alone in the subquery's FROM. EXISTS has its
+ * exact value whatever rows of b the proxy fetches, as long as they include
+ * those matching its correlation; IN is true exactly when a matching row
+ * is there, and false or NULL (the same to a WHERE conjunct) otherwise.
+ * NOT IN is not one: a NULL among b's values changes its answer.
+ */
+static PgQuery__SubLink *semi_sublink(PgQuery__Node *n, bool *is_in)
+{
+	bool negated = false;
+	PgQuery__SubLink *l;
+
+	if (n->node_case == NODE(BOOL_EXPR) &&
+	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__NOT_EXPR &&
+	    n->bool_expr->n_args == 1) {
+		n = n->bool_expr->args[0];
+		negated = true;
+	}
+	if (n->node_case != NODE(SUB_LINK))
+		return NULL;
+	l = n->sub_link;
+	*is_in = false;
+	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK)
+		return l;
+	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK && !negated &&
+	    (l->n_oper_name == 0 ||
+	     (l->n_oper_name == 1 && streq(tree_str_of(l->oper_name[0]), "=")))) {
+		*is_in = true;
+		return l;
+	}
+	return NULL;
+}
+
+/* A subquery the semi-join can fetch b's rows for: one plain SELECT over b alone. */
+static bool semi_subquery_plain(const PgQuery__SelectStmt *q)
+{
+	return q->op == PG_QUERY__SET_OPERATION__SETOP_NONE && q->with_clause == NULL &&
+	       q->into_clause == NULL && q->n_locking_clause == 0 && q->n_values_lists == 0 &&
+	       q->limit_count == NULL && q->limit_offset == NULL && q->n_distinct_clause == 0 &&
+	       q->n_group_clause == 0 && q->having_clause == NULL && q->n_window_clause == 0 &&
+	       q->n_from_clause == 1 && q->from_clause[0]->node_case == NODE(RANGE_VAR);
+}
+
+/*
+ * The semi-join of the statement's one sharded table a (slot[0]) with the
+ * subquery's b: slot[1], the IN's columns in col (EXISTS: its correlation
+ * is found later among c's conjuncts), the subquery's WHERE conjuncts in c
+ * (on = true). 1, or 0 with why in err.
+ */
+static int plan_semi(const route_ctx_t *ctx, PgQuery__SelectStmt *s, int n_ref,
+                     PgQuery__Node **slot[2], conj_t *c, const char *col[2], char *err,
+                     size_t errlen)
+{
+	conj_t top;
+	PgQuery__SubLink *found = NULL;
+	PgQuery__SelectStmt *q = NULL;
+	bool is_in = false;
+	const PgQuery__RangeVar *a = (*slot[0])->range_var, *b;
+	const char *aname = where_alias_of(a) != NULL ? where_alias_of(a) : a->relname;
+	int k;
+
+	memset(&top, 0, sizeof top);
+	conj_add(&top, s->where_clause, false);
+	for (int i = 0; i < top.n; i++) {
+		bool in;
+		PgQuery__SubLink *l = semi_sublink(top.v[i], &in);
+		PgQuery__SelectStmt *sq;
+
+		if (l == NULL || l->subselect == NULL ||
+		    l->subselect->node_case != NODE(SELECT_STMT))
+			continue;
+		sq = l->subselect->select_stmt;
+		if (!semi_subquery_plain(sq))
+			continue;
+		b = sq->from_clause[0]->range_var;
+		k = tables_find(ctx->cfg, b->catalogname, b->schemaname, b->relname);
+		if (k < 0 || !tables_is_sharded(&ctx->cfg->tables[k]))
+			continue;
+		if (found != NULL)
+			return no(
+			    err, errlen,
+			    "a semi-join across shards is planned for one subquery over a sharded "
+			    "table");
+		found = l;
+		q = sq;
+		is_in = in;
+	}
+	if (found == NULL)
+		return no(err, errlen,
+		          "planned for two sharded tables, or one and an IN or [NOT] EXISTS "
+		          "subquery over another in its WHERE");
+	slot[1] = &q->from_clause[0];
+	if (is_in) {
+		const PgQuery__Node *v;
+		const char *qual, *name;
+
+		/* a.x IN (SELECT b.y ...): unqualified x is a's when a is alone in FROM */
+		if (colref2(found->testexpr, &qual, &name) && streq(qual, aname))
+			col[0] = name;
+		else if (n_ref == 0 && tree_bare_name(found->testexpr) != NULL)
+			col[0] = tree_bare_name(found->testexpr);
+		if (q->n_target_list != 1 || q->target_list[0]->node_case != NODE(RES_TARGET))
+			return no(err, errlen, "the IN subquery returns one column");
+		v = q->target_list[0]->res_target->val;
+		b = q->from_clause[0]->range_var;
+		if (colref2(v, &qual, &name) &&
+		    streq(qual, where_alias_of(b) != NULL ? where_alias_of(b) : b->relname))
+			col[1] = name;
+		else if (tree_bare_name(v) != NULL)
+			col[1] = tree_bare_name(v);
+		if (col[0] == NULL || col[1] == NULL)
+			return no(
+			    err, errlen,
+			    "a semi-join across shards is planned for a.x IN (SELECT b.y FROM b "
+			    "...)");
+	}
+	conj_add(c, q->where_clause, true);
+	return 1;
+}
+
 /* The statement's shape: 1 a join planned here, 0 not (why in err). */
 static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
                      const route_param_t *params, int n_params, join_plan_t *out, char *err,
@@ -475,12 +599,18 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			from_item(&fw, &s->from_clause[i]);
 		if (fw.bad != NULL)
 			return no(err, errlen, "%s", fw.bad);
-		if (fw.n_sharded != 2)
-			return no(err, errlen,
-			          "a join across shards is planned for exactly two sharded tables");
 		slot[0] = fw.slot[0];
 		slot[1] = fw.slot[1];
 		out->kind = JOIN_INNER;
+		if (fw.n_sharded == 1 && !fw.outer) {
+			if (plan_semi(ctx, s, fw.n_ref, slot, &c, col, err, errlen) == 0)
+				return 0;
+			out->kind = JOIN_SEMI;
+			found = col[0] != NULL;
+		} else if (fw.n_sharded != 2) {
+			return no(err, errlen,
+			          "a join across shards is planned for exactly two sharded tables");
+		}
 		if (fw.outer) {
 			/* an outer join: of the two sharded tables alone, a JOIN b */
 			PgQuery__JoinExpr *j = fw.first;
@@ -530,6 +660,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	for (int i = 0; i < c.n && !found; i++)
 		if (out->kind == JOIN_INNER || c.on[i])
 			found = equi_conjunct(&sc, c.v[i], col);
+	/* a semi-join's subquery may be its correlation's only reader of a */
 	if (!found)
 		return no(err, errlen,
 		          "a join across shards is planned with a condition a.x = b.y "
@@ -548,12 +679,21 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		for (int k = 0; k < 2; k++) {
 			bool preserved =
 			    out->kind == JOIN_INNER || (out->kind == JOIN_LEFT ? k == 0 : k == 1);
+			bool down;
 
 			if (one.refs[k] == 0 || one.refs[1 - k] > 0)
 				continue;
 			/* an outer join keeps the preserved side's rows whatever its ON says,
-			   and its WHERE may test the nullable side for NULL */
-			if (out->kind == JOIN_INNER || (preserved ? !c.on[i] : c.on[i])) {
+			   and its WHERE may test the nullable side for NULL; a semi-join's
+			   outer rows go down with the WHERE's filters, b's with the
+			   subquery's (a filter of a inside a NOT EXISTS keeps a's rows) */
+			if (out->kind == JOIN_INNER)
+				down = true;
+			else if (out->kind == JOIN_SEMI)
+				down = k == 0 ? !c.on[i] : c.on[i];
+			else
+				down = preserved ? !c.on[i] : c.on[i];
+			if (down) {
 				push[k][i] = true;
 				side[k].n_pushed++;
 			}
@@ -569,7 +709,11 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		if (side[k].sql == NULL || side_shards(ctx, &side[k], params, n_params) < 0)
 			goto stopped;
 	}
-	if (out->kind == JOIN_LEFT || out->kind == JOIN_RIGHT) {
+	if (out->kind == JOIN_SEMI) {
+		d = 0;
+		snprintf(out->why, sizeof out->why,
+		         "the outer query's table (the subquery keeps or drops its rows)");
+	} else if (out->kind == JOIN_LEFT || out->kind == JOIN_RIGHT) {
 		d = out->kind == JOIN_LEFT ? 0 : 1;
 		snprintf(out->why, sizeof out->why,
 		         "the %s side of a %s join (its rows are all kept)",

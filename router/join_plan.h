@@ -74,6 +74,7 @@ typedef enum join_kind {
 	JOIN_INNER,
 	JOIN_LEFT,
 	JOIN_RIGHT,
+	JOIN_SEMI, /* the WHERE's [NOT] EXISTS or IN subquery over the other table */
 } join_kind_t;
 
 typedef struct join_side {
@@ -131,7 +132,7 @@ int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *t
  */
 uint32_t join_array_type(uint32_t oid);
 
-/* "inner", "left", "right". */
+/* "inner", "left", "right", "semi". */
 const char *join_kind_name(join_kind_t k);
 
 #endif

@@ -298,14 +298,14 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
 
 /*
  * A SELECT the analysis refused because two sharded tables are joined on
- * other columns than their keys, or belong to different maps: when
+ * other columns than their keys, or belong to different maps, or a
+ * subquery needs other shards' rows: when
  * router/join_plan.c plans it as an application-level join, it runs as one
  * (ROUTE_STEP_JOIN) on links to every shard of either map; the executor
  * plans its steps again from the text. Else the refusal stands, with what
  * the join planner wanted added. -1 only when memory runs out.
  */
-static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
-                       route_plan_t *out)
+static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree, route_plan_t *out)
 {
 	join_plan_t jp;
 	char err[300], *sql;
@@ -313,7 +313,8 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 
 	if (strcmp(out->sqlstate, "0A000") != 0 && out->sqlstate[0] != '\0')
 		return 0;
-	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL)
+	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL &&
+	    strstr(out->error, "subquery") == NULL)
 		return 0;
 	sql = tree_deparse(tree, "the statement", err, sizeof err);
 	if (sql == NULL)
@@ -427,12 +428,18 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	                  out->cursor_op == ROUTE_CURSOR_NONE && out->kind != ROUTE_REFUSE &&
 	                  out->kind != ROUTE_ALL && !out->join &&
 	                  route_replica_safe(ctx->cfg, tree);
-	if (out->kind != ROUTE_REFUSE && !out->batch && !out->join)
+	if (out->kind != ROUTE_REFUSE && !out->batch && !out->join) {
 		/* a batch's statements merge on their own; a join's final statement is one shard's
 		 */
 		subq_plan_merge(&w, tree,
 		                parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY,
 		                out);
+		/* a subquery the shards cannot answer alone: perhaps a semi-join across them */
+		if (out->kind == ROUTE_REFUSE && parsed->status == PARSED_TREE &&
+		    tree->n_stmts == 1 && parsed->o.kind == OVERRIDE_NONE &&
+		    join_across(ctx, tree, out) < 0)
+			goto done;
+	}
 	if (w.nomem)
 		goto done;
 	if (out->kind != ROUTE_REFUSE)

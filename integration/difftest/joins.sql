@@ -219,6 +219,48 @@ SELECT i.id, o.order_id FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
 WHERE i.country IN ('fr', 'de') AND o.status IS NOT NULL ORDER BY 1, 2, o.item_id;
 
 -- ---------------------------------------------------------------------------------------
+-- semi- and anti-joins: IN and [NOT] EXISTS subqueries over the other table
+
+-- @ s_in_non_key ordered
+SELECT i.id, i.cat FROM dg_items i WHERE i.cat IN (SELECT b.k FROM dg_big b WHERE b.v > 40000)
+ORDER BY i.id;
+
+-- @ s_in_unqualified ordered
+SELECT id FROM dg_items WHERE qty IN (SELECT k FROM dg_big WHERE id < 60) ORDER BY id;
+
+-- @ s_in_probe_by_key ordered
+SELECT o.order_id, o.item_id FROM dg_orders o
+WHERE o.item_id < 40 AND o.order_id IN (SELECT i.id FROM dg_items i WHERE i.flag) ORDER BY 1, 2;
+
+-- @ s_in_other_map ordered
+SELECT e.id, e.kind FROM dg_events e WHERE e.val IN (SELECT i.qty FROM dg_items i WHERE i.cat = 3)
+ORDER BY e.id;
+
+-- @ s_exists ordered
+SELECT i.id, i.name FROM dg_items i
+WHERE EXISTS (SELECT 1 FROM dg_events e WHERE e.id = i.id AND e.val > 0) ORDER BY i.id;
+
+-- @ s_not_exists ordered
+SELECT i.id FROM dg_items i WHERE i.id < 90
+AND NOT EXISTS (SELECT 1 FROM dg_events e WHERE e.id = i.id) ORDER BY i.id;
+
+-- @ s_not_exists_outer_filter_inside ordered
+SELECT i.id FROM dg_items i
+WHERE NOT EXISTS (SELECT 1 FROM dg_big b WHERE b.k = i.cat AND i.qty > 5 AND b.v > 49000)
+ORDER BY i.id;
+
+-- @ s_exists_grouped ordered
+SELECT i.grp, count(*) FROM dg_items i
+WHERE EXISTS (SELECT 1 FROM dg_orders o WHERE o.order_id = i.id AND o.status = 'paid')
+GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
+
+-- @ s_in_with_nulls_both_sides ordered
+SELECT count(*), count(i.qty) FROM dg_items i WHERE i.qty IN (SELECT b.k FROM dg_big b);
+
+-- @ s_refuse_not_in refuse
+SELECT i.id FROM dg_items i WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 100);
+
+-- ---------------------------------------------------------------------------------------
 -- parameters ("--$" values, untyped text; the extended-protocol modes only): the driving
 -- side's and the probed side's filters take theirs down, the final statement has them all
 

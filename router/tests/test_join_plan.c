@@ -306,6 +306,55 @@ static void test_reference_tables_stay_in_the_final_statement(void **state)
 	join_plan_free(&p);
 }
 
+static void test_in_and_exists_subqueries_are_semi_joins(void **state)
+{
+	join_plan_t p = plan("SELECT o.id FROM orders o WHERE o.user_id = 7 AND o.id IN "
+	                     "(SELECT l.order_id FROM order_lines l WHERE l.qty > 2)");
+
+	(void)state;
+	assert_int_equal(p.kind, JOIN_SEMI);
+	assert_string_equal(p.drive.table->name, "orders");
+	assert_int_equal(shard_set_count(&p.drive.shards), 1);
+	contains(p.drive.sql, "SELECT o.id, ROW(o.*) FROM orders o WHERE o.user_id = 7");
+	assert_true(p.probe.by_key);
+	contains(p.probe.sql, "ANY($1) AND l.qty > 2");
+	contains(p.final_sql, "IN (SELECT l.order_id FROM pg_catalog.unnest($2::order_lines[]) l");
+	join_plan_free(&p);
+
+	/* NOT EXISTS: a filter on the outer table inside it stays there */
+	p = plan("SELECT * FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE "
+	         "o.id = l.order_id AND o.user_id = 3 AND l.qty > 1)");
+	assert_string_equal(p.drive.table->name, "order_lines");
+	assert_int_equal(p.drive.n_pushed, 0);
+	assert_string_equal(p.probe.column, "id");
+	assert_false(p.probe.by_key);
+	assert_int_equal(p.probe.n_pushed, 1);
+	contains(p.probe.sql, "o.user_id = 3");
+	join_plan_free(&p);
+
+	/* unqualified: the outer column is the outer table's when it is alone in FROM */
+	p = plan("SELECT * FROM orders WHERE id IN (SELECT order_id FROM order_lines)");
+	assert_string_equal(p.drive.column, "id");
+	assert_string_equal(p.probe.column, "order_id");
+	join_plan_free(&p);
+
+	not_planned(
+	    "SELECT * FROM orders o WHERE o.id NOT IN (SELECT l.order_id FROM order_lines l)",
+	    "IN or [NOT] EXISTS");
+	not_planned("SELECT * FROM orders o WHERE o.user_id = 1 OR o.id IN (SELECT l.order_id FROM "
+	            "order_lines l)",
+	            "IN or [NOT] EXISTS");
+	not_planned("SELECT * FROM orders o WHERE o.id IN (SELECT l.order_id FROM order_lines l "
+	            "ORDER BY l.qty LIMIT 3)",
+	            "IN or [NOT] EXISTS");
+	not_planned(
+	    "SELECT * FROM orders o WHERE o.id IN (SELECT max(l.order_id) FROM order_lines l)",
+	    "a.x IN (SELECT b.y");
+	not_planned(
+	    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty > 3)",
+	    "a.x = b.y");
+}
+
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
@@ -379,6 +428,7 @@ int main(void)
 	    cmocka_unit_test(test_parameters_go_down_renumbered_and_pin_the_driving_side),
 	    cmocka_unit_test(test_probe_keys_are_typed_as_the_driving_column),
 	    cmocka_unit_test(test_reference_tables_stay_in_the_final_statement),
+	    cmocka_unit_test(test_in_and_exists_subqueries_are_semi_joins),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
