@@ -48,7 +48,10 @@
  * and reference tables, all inner-joined (the reference tables stay in the
  * final statement: its shard has them). No other table, and no subquery in
  * FROM, anywhere in the statement; subqueries over reference tables are
- * fine. The client's parameters ($n) may be
+ * fine. Or one sharded table a in FROM (with reference tables, inner joins)
+ * and, as a condition of its WHERE, `a.x IN (SELECT b.y FROM b ...)` or
+ * `[NOT] EXISTS (SELECT ... FROM b WHERE b.y = a.x ...)` over a sharded
+ * table b alone in a plain subquery: a semi-join (JOIN_SEMI), a driving. The client's parameters ($n) may be
  * anywhere: the pushed filters' go with them, renumbered, and the final
  * statement has them all. Anything else stays refused with 0A000 by the
  * router.
