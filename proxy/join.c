@@ -54,12 +54,6 @@ enum {
 	PEND_FINAL = 'f',
 };
 
-typedef enum join_step {
-	JOIN_DRIVE,
-	JOIN_PROBE,
-	JOIN_FINAL,
-} join_step_t;
-
 /* A growing array literal: "{" then quoted elements separated by commas. */
 typedef struct lit {
 	char *p;
@@ -76,24 +70,26 @@ typedef struct stmt_params {
 typedef struct member {
 	server_t *s; /* NULL once lost */
 	int shard;
-	int waiting;    /* the join's own ReadyForQuery still to come */
-	lit_t *batches; /* probe keys for this shard, JOIN_BATCH_KEYS each */
-	int n_batches;
+	int waiting;                    /* the join's own ReadyForQuery still to come */
+	lit_t *batches[JOIN_MAX_SIDES]; /* per probed side: its keys for this shard,
+	                                   JOIN_BATCH_KEYS each */
+	int n_batches[JOIN_MAX_SIDES];
 } member_t;
 
 struct join {
 	join_plan_t plan;
 	member_t *m;
 	int n;
-	join_step_t step;
-	lit_t drive_rows, probe_rows;
+	int step;                   /* the side being fetched; n_sides: the final statement */
+	lit_t rows[JOIN_MAX_SIDES]; /* each side's rows */
 	uint64_t max_rows;
-	size_t max_bytes;  /* merge_memory: the text both sides' rows may take */
-	uint32_t key_type; /* the driving join column's type, from its RowDescription */
-	size_t key_bytes;  /* the probe batches' text, all members */
-	bool extended;     /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
-	bool describe;     /* ... and it asked for the RowDescription */
-	uint8_t *results;  /* the client's result format codes (int16 count, codes) */
+	size_t max_bytes;                   /* merge_memory: the text both sides' rows may take */
+	uint32_t key_types[JOIN_MAX_SIDES]; /* per probed side: the type of the column its keys
+	                                       come from, from that side's RowDescription */
+	size_t key_bytes;                   /* the probe batches' text, all members */
+	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
+	bool describe;    /* ... and it asked for the RowDescription */
+	uint8_t *results; /* the client's result format codes (int16 count, codes) */
 	size_t results_len;
 	route_param_t *client; /* the client's parameters (copies) */
 	int n_client;
@@ -174,13 +170,15 @@ void join_free(client_t *c)
 	if (j == NULL)
 		return;
 	for (int i = 0; i < j->n; i++) {
-		for (int b = 0; b < j->m[i].n_batches; b++)
-			lit_free(&j->m[i].batches[b]);
-		free(j->m[i].batches);
+		for (int k = 0; k < JOIN_MAX_SIDES; k++) {
+			for (int b = 0; b < j->m[i].n_batches[k]; b++)
+				lit_free(&j->m[i].batches[k][b]);
+			free(j->m[i].batches[k]);
+		}
 	}
 	free(j->m);
-	lit_free(&j->drive_rows);
-	lit_free(&j->probe_rows);
+	for (int k = 0; k < JOIN_MAX_SIDES; k++)
+		lit_free(&j->rows[k]);
 	join_plan_free(&j->plan);
 	free(j->results);
 	free(j->client);
@@ -261,18 +259,21 @@ static int field_at(const uint8_t *body, size_t len, int n, const uint8_t **v, i
 	return 0;
 }
 
-static int batch_add(join_t *j, member_t *m, const uint8_t *key, size_t len)
+static int batch_add(join_t *j, member_t *m, int side, const uint8_t *key, size_t len)
 {
+	int n = m->n_batches[side];
+
 	j->key_bytes += 2 * len + 4;
-	if (m->n_batches == 0 || m->batches[m->n_batches - 1].n >= JOIN_BATCH_KEYS) {
-		lit_t *b = realloc(m->batches, sizeof *b * (size_t)(m->n_batches + 1));
+	if (n == 0 || m->batches[side][n - 1].n >= JOIN_BATCH_KEYS) {
+		lit_t *b = realloc(m->batches[side], sizeof *b * (size_t)(n + 1));
 
 		if (b == NULL)
 			return -1;
-		m->batches = b;
-		memset(&m->batches[m->n_batches++], 0, sizeof *b);
+		m->batches[side] = b;
+		memset(&b[n], 0, sizeof *b);
+		m->n_batches[side] = ++n;
 	}
-	return lit_add(&m->batches[m->n_batches - 1], key, len);
+	return lit_add(&m->batches[side][n - 1], key, len);
 }
 
 /*
@@ -298,38 +299,45 @@ static bool key_routable(uint32_t type)
 	}
 }
 
-/* A driving row's key: into the batches of the probe shards that may hold its matches. */
-static int route_key(client_t *c, join_t *j, const uint8_t *key, int32_t len)
+/* A key for probed side p: into the batches of its shards that may hold its matches. */
+static int route_key(client_t *c, join_t *j, int p, const uint8_t *key, int32_t len)
 {
-	const join_side_t *p = &j->plan.probe;
+	const join_side_t *ps = &j->plan.sides[p];
 	int shard = -1;
 
 	if (len < 0)
 		return 0; /* NULL matches nothing */
-	if (p->by_key && key_routable(j->key_type))
-		shard =
-		    join_probe_shard(&c->worker->route, &j->plan, (const char *)key, (size_t)len);
+	if (ps->by_key && key_routable(j->key_types[p]))
+		shard = join_probe_shard(&c->worker->route, ps, (const char *)key, (size_t)len);
 	for (int i = 0; i < j->n; i++) {
 		member_t *m = &j->m[i];
 
-		if (!shard_set_has(&p->shards, m->shard) || (shard >= 0 && m->shard != shard))
+		if (!shard_set_has(&ps->shards, m->shard) || (shard >= 0 && m->shard != shard))
 			continue;
-		if (batch_add(j, m, key ? key : (const uint8_t *)"", (size_t)len) < 0)
+		if (batch_add(j, m, p, key ? key : (const uint8_t *)"", (size_t)len) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+static size_t held_bytes(const join_t *j)
+{
+	size_t n = j->key_bytes;
+
+	for (int k = 0; k < j->plan.n_sides; k++)
+		n += j->rows[k].len;
+	return n;
+}
+
+/* A row of the side being fetched: its keys for the sides it feeds, then the row. */
 static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 {
-	bool drive = j->step == JOIN_DRIVE;
-	const join_side_t *side = drive ? &j->plan.drive : &j->plan.probe;
-	lit_t *rows = drive ? &j->drive_rows : &j->probe_rows;
-	const uint8_t *key = NULL, *row = NULL;
-	int32_t key_len = -1, row_len = -1;
+	const join_side_t *side = &j->plan.sides[j->step];
+	lit_t *rows = &j->rows[j->step];
+	const uint8_t *row = NULL;
+	int32_t row_len = -1;
 
-	if ((drive && field_at(body, len, 0, &key, &key_len) < 0) ||
-	    field_at(body, len, drive ? 1 : 0, &row, &row_len) < 0 || row_len < 0) {
+	if (field_at(body, len, side->n_keys, &row, &row_len) < 0 || row_len < 0) {
 		own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
 		return;
 	}
@@ -340,8 +348,7 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 		          j->max_rows, side->table->name);
 		return;
 	}
-	if (j->drive_rows.len + j->probe_rows.len + j->key_bytes + 2 * (size_t)row_len >
-	    j->max_bytes) {
+	if (held_bytes(j) + 2 * (size_t)row_len > j->max_bytes) {
 		own_error(
 		    j, "54000",
 		    "pgshard: the join would hold more than merge_memory = %zu bytes of rows; "
@@ -349,9 +356,23 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 		    j->max_bytes);
 		return;
 	}
-	if (lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0 ||
-	    (drive && route_key(c, j, key, key_len) < 0))
+	if (lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0) {
 		own_error(j, "53200", "pgshard: out of memory");
+		return;
+	}
+	for (int k = 0; k < side->n_keys; k++) {
+		const uint8_t *key = NULL;
+		int32_t key_len = -1;
+
+		if (field_at(body, len, k, &key, &key_len) < 0) {
+			own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
+			return;
+		}
+		if (route_key(c, j, side->deps[k], key, key_len) < 0) {
+			own_error(j, "53200", "pgshard: out of memory");
+			return;
+		}
+	}
 }
 
 /* ---- sending ---- */
@@ -432,74 +453,78 @@ static int send_drive(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
+	const join_side_t *d = &j->plan.sides[0];
 
-	if (params_of(j, sp, NULL, 0, j->plan.drive.params, j->plan.drive.n_params) < 0)
+	if (params_of(j, sp, NULL, 0, d->params, d->n_params) < 0)
 		return 1;
 	wire_buf_reset(b);
-	put_parse(b, j->plan.drive.sql, sp);
+	put_parse(b, d->sql, sp);
 	put_bind(b, sp, NULL, 0);
 	return send_run(c, m, b, PEND_DRIVE, true); /* its RowDescription: the key's type */
 }
 
-/* The probe statement once, a Bind and Execute per batch of m's keys, one Sync. */
-static int send_probe(client_t *c, join_t *j, member_t *m)
+/* Side p's probe statement once, a Bind and Execute per batch of m's keys for it, one Sync. */
+static int send_probe(client_t *c, join_t *j, member_t *m, int p)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
+	const join_side_t *ps = &j->plan.sides[p];
 	route_param_t keys = text_param("{}");
 
-	keys.type_oid = join_array_type(j->key_type);
+	keys.type_oid = join_array_type(j->key_types[p]);
 
-	if (params_of(j, sp, &keys, 1, j->plan.probe.params, j->plan.probe.n_params) < 0)
+	if (params_of(j, sp, &keys, 1, ps->params, ps->n_params) < 0)
 		return 1;
 	/* the probe's $1 is the keys: ours first */
 	memmove(&sp->v[1], &sp->v[0], sizeof sp->v[0] * (size_t)(sp->n - 1));
 	wire_buf_reset(b);
 	sp->v[0] = keys;
-	put_parse(b, j->plan.probe.sql, sp);
-	for (int i = 0; i < m->n_batches; i++) {
-		const char *text = lit_text(&m->batches[i]);
+	put_parse(b, ps->sql, sp);
+	for (int i = 0; i < m->n_batches[p]; i++) {
+		const char *text = lit_text(&m->batches[p][i]);
 
 		if (text == NULL)
 			return -1;
 		sp->v[0].data = (const uint8_t *)text;
 		sp->v[0].len = (int32_t)strlen(text);
 		put_bind(b, sp, NULL, 0);
-		if (i + 1 < m->n_batches) {
+		if (i + 1 < m->n_batches[p]) {
 			wire_begin(b, 'E');
 			wire_put_cstring(b, "");
 			wire_put_i32(b, 0);
 			wire_end(b);
 		}
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s",
-	        j->plan.probe.table->name, m->shard, m->n_batches, m->n_batches == 1 ? "" : "es");
+	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s", ps->table->name,
+	        m->shard, m->n_batches[p], m->n_batches[p] == 1 ? "" : "es");
 	return send_run(c, m, b, PEND_PROBE, false);
 }
 
-/* The statement over both sides' rows, on m, with the client's parameters and result formats. */
+/* The statement over the sides' rows, on m, with the client's parameters and result formats. */
 static int send_final(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
-	const char *drive = lit_text(&j->drive_rows), *probe = lit_text(&j->probe_rows);
-	route_param_t rows[2];
+	route_param_t rows[JOIN_MAX_SIDES];
 	int all[JOIN_MAX_PARAMS];
 
-	if (drive == NULL || probe == NULL)
-		return -1;
-	rows[0] = text_param(drive);
-	rows[1] = text_param(probe);
-	for (int k = 0; k < j->plan.n_params; k++)
+	for (int k = 0; k < j->plan.n_sides; k++) {
+		const char *text = lit_text(&j->rows[k]);
+
+		if (text == NULL)
+			return -1;
+		rows[k] = text_param(text);
+	}
+	for (int k = 0; k < j->plan.n_params && k < JOIN_MAX_PARAMS; k++)
 		all[k] = k + 1;
-	if (params_of(j, sp, rows, 2, all, j->plan.n_params) < 0)
+	if (j->plan.n_params > JOIN_MAX_PARAMS ||
+	    params_of(j, sp, rows, j->plan.n_sides, all, j->plan.n_params) < 0)
 		return 1;
 	wire_buf_reset(b);
 	put_parse(b, j->plan.final_sql, sp);
 	put_bind(b, sp, j->results, j->results_len);
-	log_msg(LOG_DEBUG, c->id, 0,
-	        "join: final statement on shard %d over %" PRIu64 " + %" PRIu64 " rows", m->shard,
-	        j->drive_rows.n, j->probe_rows.n);
+	log_msg(LOG_DEBUG, c->id, 0, "join: final statement on shard %d over %" PRIu64 " rows",
+	        m->shard, j->rows[0].n);
 	return send_run(c, m, b, PEND_FINAL, !j->extended || j->describe);
 }
 
@@ -526,6 +551,29 @@ static void joined_reply(client_t *c, join_t *j, server_t *s, uint8_t type, cons
 	}
 }
 
+/*
+ * The RowDescription of the side being fetched: the types of its key
+ * columns (its first fields), each the type of the keys of the side it
+ * feeds. Each field: name, table OID, column, type OID, size, modifier,
+ * format.
+ */
+static void note_key_types(join_t *j, const uint8_t *body, size_t len)
+{
+	const join_side_t *side = &j->plan.sides[j->step];
+	size_t at = 2;
+
+	if (len < 2 || wire_be16(body) < side->n_keys)
+		return;
+	for (int k = 0; k < side->n_keys; k++) {
+		const uint8_t *end = at < len ? memchr(body + at, '\0', len - at) : NULL;
+
+		if (end == NULL || (size_t)(end - body) + 1 + 18 > len)
+			return;
+		j->key_types[side->deps[k]] = (uint32_t)wire_be32(end + 1 + 6);
+		at = (size_t)(end - body) + 1 + 18;
+	}
+}
+
 /* One of the join's own replies. */
 static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t type,
                       const uint8_t *msg, size_t total)
@@ -545,14 +593,8 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 			side_row(c, j, body, len);
 		break;
 	case 'T':
-		if (mark == PEND_DRIVE && j->key_type == 0 && len >= 2 + 1 + 18 &&
-		    wire_be16(body) >= 1) {
-			/* the first field: name, table OID, column, type OID */
-			const uint8_t *end = memchr(body + 2, '\0', len - 2);
-
-			if (end != NULL && (size_t)(end - body) + 1 + 10 <= len)
-				j->key_type = (uint32_t)wire_be32(end + 1 + 6);
-		}
+		if (mark != PEND_FINAL && j->step < j->plan.n_sides)
+			note_key_types(j, body, len);
 		if (mark == PEND_FINAL && !failed(j))
 			sbuf_write(&c->sb, msg, total);
 		break;
@@ -628,8 +670,8 @@ static void finish(client_t *c, join_t *j)
 		snprintf(str, sizeof str, "%.5s%s", j->sqlstate, j->message);
 		session_emit(c, 'E', str);
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join of %s and %s: %s", j->plan.drive.table->name,
-	        j->plan.probe.table->name, ok ? "done" : "failed");
+	log_msg(LOG_DEBUG, c->id, 0, "join of %d tables, %s driving: %s", j->plan.n_sides,
+	        j->plan.sides[0].table->name, ok ? "done" : "failed");
 	join_free(c);
 	if (!ok)
 		session_tx_fail(c);
@@ -649,34 +691,34 @@ static bool all_answered(const join_t *j)
 	return true;
 }
 
+/* The probe statements of the side j->step, on the shards with keys for it. */
 static int start_probe(client_t *c, join_t *j)
 {
 	int rc;
 
-	j->step = JOIN_PROBE;
 	for (int i = 0; i < j->n; i++) {
 		member_t *m = &j->m[i];
 
-		if (m->n_batches == 0)
+		if (m->n_batches[j->step] == 0)
 			continue;
 		if (m->s == NULL) {
 			own_error(j, "08006", "pgshard: lost the connection to shard %d", m->shard);
 			return 0;
 		}
-		rc = send_probe(c, j, m);
+		rc = send_probe(c, j, m, j->step);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
 }
 
+/* The final statement, on a shard the driving side ran on (else any). */
 static int start_final(client_t *c, join_t *j)
 {
 	member_t *m = NULL;
 
-	j->step = JOIN_FINAL;
 	for (int i = 0; i < j->n && m == NULL; i++)
-		if (j->m[i].s != NULL && shard_set_has(&j->plan.drive.shards, j->m[i].shard))
+		if (j->m[i].s != NULL && shard_set_has(&j->plan.sides[0].shards, j->m[i].shard))
 			m = &j->m[i];
 	for (int i = 0; i < j->n && m == NULL; i++)
 		if (j->m[i].s != NULL)
@@ -688,18 +730,14 @@ static int start_final(client_t *c, join_t *j)
 	return send_final(c, j, m);
 }
 
+/* Once a step is answered everywhere: the next side's probes, or the final statement. */
 static void advance(client_t *c, join_t *j)
 {
 	int rc = 0;
 
-	if (!all_answered(j))
-		return;
-	if (j->step == JOIN_DRIVE && !failed(j)) {
-		rc = start_probe(c, j);
-		if (rc == 0 && !failed(j) && all_answered(j))
-			rc = start_final(c, j);
-	} else if (j->step == JOIN_PROBE && !failed(j)) {
-		rc = start_final(c, j);
+	while (rc == 0 && all_answered(j) && !failed(j) && j->step < j->plan.n_sides) {
+		j->step++;
+		rc = j->step == j->plan.n_sides ? start_final(c, j) : start_probe(c, j);
 	}
 	if (rc < 0) {
 		session_fail_status(c, PX_NOMEM);
@@ -800,7 +838,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	for (int i = 0; i < j->n && !failed(j); i++) {
 		member_t *m = &j->m[i];
 
-		if (!shard_set_has(&j->plan.drive.shards, m->shard))
+		if (!shard_set_has(&j->plan.sides[0].shards, m->shard))
 			continue;
 		rc = send_drive(c, j, m);
 		if (rc < 0) {
@@ -811,9 +849,9 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 			own_error(j, "08P01",
 			          "pgshard: the Bind gave fewer parameters than the statement has");
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %s probed by %s",
-	        j->plan.drive.table->name, shard_set_count(&j->plan.drive.shards),
-	        j->plan.probe.table->name, j->plan.probe.by_key ? "its key" : "a column");
+	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %d tables",
+	        j->plan.sides[0].table->name, shard_set_count(&j->plan.sides[0].shards),
+	        j->plan.n_sides);
 	advance(c, j); /* nothing to wait for when no shard could run it */
 	return 0;
 }

@@ -127,25 +127,37 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 		return;
 	}
 	fprintf(f, "join:      %s join; %s (%s) drives: %s\n", join_kind_name(j.kind),
-	        j.drive.table->name, j.drive.alias, j.why);
-	fprintf(f, "join 1:    drive %s on shard%s ", j.drive.table->name,
-	        shard_set_count(&j.drive.shards) == 1 ? "" : "s");
-	print_shards(f, &j.drive.shards);
-	fprintf(f, " (%d filter%s of its own pushed down): %s\n", j.drive.n_pushed,
-	        j.drive.n_pushed == 1 ? "" : "s", j.drive.sql);
-	fprintf(f, "join 2:    probe %s by %s.%s = ANY($1), %d keys a batch, ", j.probe.table->name,
-	        j.probe.alias, j.probe.column, JOIN_BATCH_KEYS);
-	if (j.probe.by_key)
-		fprintf(f, "only on the shards owning the keys (its shard key), of ");
-	else
-		fprintf(f, "on each of shard%s ", shard_set_count(&j.probe.shards) == 1 ? "" : "s");
-	print_shards(f, &j.probe.shards);
-	fprintf(f, " (%d filter%s of its own pushed down): %s\n", j.probe.n_pushed,
-	        j.probe.n_pushed == 1 ? "" : "s", j.probe.sql);
-	fprintf(f,
-	        "join 3:    the statement over both sides' rows ($1 %s, $2 %s, at most "
-	        "max_join_rows each) on one shard: %s\n",
-	        j.drive.table->name, j.probe.table->name, j.final_sql);
+	        j.sides[0].table->name, j.sides[0].alias, j.why);
+	for (int i = 0; i < j.n_sides; i++) {
+		const join_side_t *sd = &j.sides[i];
+
+		if (i == 0) {
+			fprintf(f, "join 1:    drive %s on shard%s ", sd->table->name,
+			        shard_set_count(&sd->shards) == 1 ? "" : "s");
+			print_shards(f, &sd->shards);
+		} else {
+			fprintf(f,
+			        "join %d:    probe %s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
+			        "batch, ",
+			        i + 1, sd->table->name, sd->alias, sd->column,
+			        j.sides[sd->src].alias, j.sides[sd->src].keys[sd->src_key],
+			        JOIN_BATCH_KEYS);
+			if (sd->by_key)
+				fprintf(f,
+				        "only on the shards owning the keys (its shard key), of ");
+			else
+				fprintf(f, "on each of shard%s ",
+				        shard_set_count(&sd->shards) == 1 ? "" : "s");
+			print_shards(f, &sd->shards);
+		}
+		fprintf(f, " (%d filter%s of its own pushed down): %s\n", sd->n_pushed,
+		        sd->n_pushed == 1 ? "" : "s", sd->sql);
+	}
+	fprintf(f, "join %d:    the statement over the tables' rows (", j.n_sides + 1);
+	for (int i = 0; i < j.n_sides; i++)
+		fprintf(f, "%s$%d %s", i > 0 ? ", " : "", j.n_params + 1 + i,
+		        j.sides[i].table->name);
+	fprintf(f, ", at most max_join_rows each) on one shard: %s\n", j.final_sql);
 	join_plan_free(&j);
 }
 

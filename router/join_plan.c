@@ -70,20 +70,20 @@ static void quote_ident(char *out, size_t cap, const char *s)
 
 /* What a subtree reads: column references by side, and what keeps it from going down. */
 typedef struct scan {
-	const char *alias[2];
-	int refs[2];
+	const char *alias[JOIN_MAX_SIDES];
+	int refs[JOIN_MAX_SIDES];
 	int unknown_refs; /* unqualified, or qualified by neither side */
 	int range_vars, other_from, params, funcs, sublinks;
 	int max_param; /* the highest $n */
 	const cfg_t *cfg;
-	const PgQuery__RangeVar *sides[2]; /* the two sharded tables' RangeVars */
-	int other_tables;                  /* RangeVars of neither side nor a reference table */
+	const PgQuery__RangeVar *sides[JOIN_MAX_SIDES]; /* the sharded tables' RangeVars */
+	int other_tables; /* RangeVars of neither side nor a reference table */
 } scan_t;
 
-/* The side a qualifier names (0, 1), or -1. */
+/* The side a qualifier names, or -1. */
 static int side_of(const scan_t *s, const char *qual)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < JOIN_MAX_SIDES; i++)
 		if (qual != NULL && s->alias[i] != NULL && strcmp(qual, s->alias[i]) == 0)
 			return i;
 	return -1;
@@ -124,8 +124,9 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 		int k;
 
 		s->range_vars++;
-		if (rv == s->sides[0] || rv == s->sides[1])
-			break;
+		for (int i = 0; i < JOIN_MAX_SIDES; i++)
+			if (rv == s->sides[i])
+				return;
 		k = tables_find(s->cfg, rv->catalogname, rv->schemaname, rv->relname);
 		if (k < 0 || !s->cfg->tables[k].reference)
 			s->other_tables++; /* reference tables are on the final statement's shard */
@@ -190,8 +191,13 @@ static void conj_add(conj_t *c, PgQuery__Node *n, bool on)
 	c->n++;
 }
 
-/* `a.x = b.y` between the two sides: the column of each (by side), or false. */
-static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, const char *col[2])
+/* `a.x = b.y` between two sides: which (s1, s2) and their columns, or false. */
+typedef struct edge {
+	int s[2];
+	const char *col[2];
+} edge_t;
+
+static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, edge_t *out)
 {
 	const PgQuery__AExpr *e;
 	const char *q1, *c1, *q2, *c2, *op;
@@ -208,8 +214,10 @@ static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, const char *c
 	s2 = side_of(s, q2);
 	if (s1 < 0 || s2 < 0 || s1 == s2)
 		return false;
-	col[s1] = c1;
-	col[s2] = c2;
+	out->s[0] = s1;
+	out->s[1] = s2;
+	out->col[0] = c1;
+	out->col[1] = c2;
 	return true;
 }
 
@@ -369,7 +377,7 @@ static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, c
 
 typedef struct from_walk {
 	const cfg_t *cfg;
-	PgQuery__Node **slot[2];
+	PgQuery__Node **slot[JOIN_MAX_SIDES];
 	int n_sharded, n_ref, n_joins;
 	bool outer;
 	PgQuery__JoinExpr *first; /* the first join met */
@@ -389,10 +397,9 @@ static void from_item(from_walk_t *fw, PgQuery__Node **slot)
 		int k = tables_find(fw->cfg, rv->catalogname, rv->schemaname, rv->relname);
 
 		if (k >= 0 && tables_is_sharded(&fw->cfg->tables[k])) {
-			if (fw->n_sharded == 2)
+			if (fw->n_sharded == JOIN_MAX_SIDES)
 				fw->bad =
-				    "a join across shards is planned between two sharded tables "
-				    "(and reference tables), not more";
+				    "a join across shards is planned for at most 4 sharded tables";
 			else
 				fw->slot[fw->n_sharded++] = slot;
 		} else if (k >= 0 && fw->cfg->tables[k].reference) {
@@ -491,7 +498,7 @@ static bool semi_subquery_plain(const PgQuery__SelectStmt *q)
  * (on = true). 1, or 0 with why in err.
  */
 static int plan_semi(const route_ctx_t *ctx, PgQuery__SelectStmt *s, int n_ref,
-                     PgQuery__Node **slot[2], conj_t *c, const char *col[2], char *err,
+                     PgQuery__Node **slot[], conj_t *c, const char *col[2], char *err,
                      size_t errlen)
 {
 	conj_t top;
@@ -567,20 +574,22 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
                      size_t errlen)
 {
 	PgQuery__SelectStmt *s;
-	PgQuery__Node **slot[2];
-	PgQuery__RangeVar *rv[2];
-	join_side_t side[2];
+	PgQuery__Node **slot[JOIN_MAX_SIDES];
+	PgQuery__RangeVar *rv[JOIN_MAX_SIDES];
+	join_side_t side[JOIN_MAX_SIDES];
+	edge_t edges[16];
 	scan_t sc;
 	conj_t c;
-	bool push[2][64], found = false;
-	const char *col[2] = {NULL, NULL};
-	char qa[140], qc[140], targets[480];
-	int d;
+	bool push[JOIN_MAX_SIDES][64], fetched[JOIN_MAX_SIDES];
+	const char *in_col[2] = {NULL, NULL};
+	char qa[140], qc[140], targets[900];
+	int n = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
 	memset(&c, 0, sizeof c);
 	memset(push, 0, sizeof push);
+	memset(fetched, 0, sizeof fetched);
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
 	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
 		return no(err, errlen, "not one SELECT");
@@ -599,35 +608,36 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			from_item(&fw, &s->from_clause[i]);
 		if (fw.bad != NULL)
 			return no(err, errlen, "%s", fw.bad);
-		slot[0] = fw.slot[0];
-		slot[1] = fw.slot[1];
+		for (int i = 0; i < fw.n_sharded; i++)
+			slot[i] = fw.slot[i];
+		n = fw.n_sharded;
 		out->kind = JOIN_INNER;
 		if (fw.n_sharded == 1 && !fw.outer) {
-			if (plan_semi(ctx, s, fw.n_ref, slot, &c, col, err, errlen) == 0)
+			if (plan_semi(ctx, s, fw.n_ref, slot, &c, in_col, err, errlen) == 0)
 				return 0;
 			out->kind = JOIN_SEMI;
-			found = col[0] != NULL;
-		} else if (fw.n_sharded != 2) {
+			n = 2;
+		} else if (fw.n_sharded < 2) {
 			return no(err, errlen,
-			          "a join across shards is planned for exactly two sharded tables");
+			          "a join across shards is planned for two sharded tables or more");
 		}
 		if (fw.outer) {
-			/* an outer join: of the two sharded tables alone, a JOIN b */
+			/* an outer join: of two sharded tables alone, a JOIN b */
 			PgQuery__JoinExpr *j = fw.first;
 
-			if (fw.n_joins != 1 || fw.n_ref > 0 || s->n_from_clause != 1 ||
+			if (fw.n_joins != 1 || fw.n_ref > 0 || n != 2 || s->n_from_clause != 1 ||
 			    j->larg != *slot[0] || j->rarg != *slot[1])
-				return no(err, errlen,
-				          "an outer join across shards is planned between the two "
-				          "sharded "
-				          "tables alone (no reference table or other join)");
+				return no(
+				    err, errlen,
+				    "an outer join across shards is planned between two sharded "
+				    "tables alone (no reference table or other join)");
 			out->kind =
 			    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ? JOIN_LEFT : JOIN_RIGHT;
 		}
 		for (int i = 0; i < fw.n_quals; i++)
 			conj_add(&c, fw.quals[i], true);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n; i++) {
 		int k;
 
 		rv[i] = (*slot[i])->range_var;
@@ -635,39 +645,48 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		k = tables_find(ctx->cfg, rv[i]->catalogname, rv[i]->schemaname, rv[i]->relname);
 		if (k < 0 || !tables_is_sharded(&ctx->cfg->tables[k]))
 			return no(err, errlen,
-			          "a join across shards is planned between two sharded "
-			          "tables");
+			          "a join across shards is planned between sharded tables");
 		if (!rv[i]->inh)
 			return no(err, errlen, "ONLY is not planned in a join across shards");
 		side[i].table = &ctx->cfg->tables[k];
 		side[i].map = side[i].table->map;
 		side[i].left = i == 0;
+		side[i].written = i;
+		side[i].src = -1;
 		snprintf(side[i].alias, sizeof side[i].alias, "%s",
 		         where_alias_of(rv[i]) != NULL ? where_alias_of(rv[i]) : rv[i]->relname);
 		sc.alias[i] = side[i].alias;
+		for (int k2 = 0; k2 < i; k2++)
+			if (strcmp(side[k2].alias, side[i].alias) == 0)
+				return no(err, errlen, "two tables are named %s", side[i].alias);
 	}
-	if (strcmp(side[0].alias, side[1].alias) == 0)
-		return no(err, errlen, "both tables are named %s", side[0].alias);
 	sc.cfg = ctx->cfg;
 	scan_node(t, &sc, tree->stmts[0]->stmt);
 	if (sc.other_tables > 0 || sc.other_from > 0)
 		return no(err, errlen,
 		          "a join across shards is planned when the statement reads no "
-		          "other table than the two and reference tables, and no subquery in "
-		          "FROM or CTE");
+		          "other table than its sharded tables and reference tables, and no "
+		          "subquery in FROM or CTE");
 	out->n_params = sc.max_param;
 	conj_add(&c, s->where_clause, false);
-	for (int i = 0; i < c.n && !found; i++)
-		if (out->kind == JOIN_INNER || c.on[i])
-			found = equi_conjunct(&sc, c.v[i], col);
-	/* a semi-join's subquery may be its correlation's only reader of a */
-	if (!found)
+
+	/* the equalities between sides: an IN's, or conjuncts a.x = b.y */
+	if (in_col[0] != NULL) {
+		edges[0].s[0] = 0;
+		edges[0].s[1] = 1;
+		edges[0].col[0] = in_col[0];
+		edges[0].col[1] = in_col[1];
+		n_edges = 1;
+	}
+	for (int i = 0; i < c.n && n_edges < (int)(sizeof edges / sizeof edges[0]); i++)
+		if ((out->kind == JOIN_INNER || c.on[i]) &&
+		    equi_conjunct(&sc, c.v[i], &edges[n_edges]))
+			n_edges++;
+	if (n_edges == 0)
 		return no(err, errlen,
 		          "a join across shards is planned with a condition a.x = b.y "
-		          "between its two tables%s",
+		          "between its tables%s",
 		          out->kind == JOIN_INNER ? "" : " in its ON");
-	for (int i = 0; i < 2; i++)
-		snprintf(side[i].column, sizeof side[i].column, "%s", col[i]);
 
 	/* the conjuncts each side may take down (see join_plan.h) */
 	for (int i = 0; i < c.n; i++) {
@@ -676,12 +695,15 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		scan_node(t, &one, c.v[i]);
 		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0)
 			continue;
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < n; k++) {
 			bool preserved =
 			    out->kind == JOIN_INNER || (out->kind == JOIN_LEFT ? k == 0 : k == 1);
-			bool down;
+			bool down, alone = one.refs[k] > 0;
 
-			if (one.refs[k] == 0 || one.refs[1 - k] > 0)
+			for (int k2 = 0; k2 < n; k2++)
+				if (k2 != k && one.refs[k2] > 0)
+					alone = false;
+			if (!alone)
 				continue;
 			/* an outer join keeps the preserved side's rows whatever its ON says,
 			   and its WHERE may test the nullable side for NULL; a semi-join's
@@ -700,14 +722,15 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		}
 	}
 
-	/* which side drives */
-	for (int k = 0; k < 2; k++) {
+	/* where each side's own filters leave it: which side drives */
+	for (int k = 0; k < n; k++) {
 		quote_ident(qa, sizeof qa, side[k].alias);
-		quote_ident(qc, sizeof qc, side[k].column);
-		snprintf(targets, sizeof targets, "%s.%s, ROW(%s.*)", qa, qc, qa);
+		snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
 		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k], &side[k], 0);
 		if (side[k].sql == NULL || side_shards(ctx, &side[k], params, n_params) < 0)
 			goto stopped;
+		free(side[k].sql);
+		side[k].sql = NULL;
 	}
 	if (out->kind == JOIN_SEMI) {
 		d = 0;
@@ -718,55 +741,125 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		snprintf(out->why, sizeof out->why,
 		         "the %s side of a %s join (its rows are all kept)",
 		         d == 0 ? "left" : "right", join_kind_name(out->kind));
-	} else if (shard_set_count(&side[1].shards) < shard_set_count(&side[0].shards)) {
-		d = 1;
-		snprintf(out->why, sizeof out->why,
-		         "its filters hold it to %d shard%s (the other: %d)",
-		         shard_set_count(&side[1].shards),
-		         shard_set_count(&side[1].shards) == 1 ? "" : "s",
-		         shard_set_count(&side[0].shards));
 	} else {
-		d = 0;
-		snprintf(out->why, sizeof out->why,
-		         shard_set_count(&side[0].shards) < shard_set_count(&side[1].shards)
-		             ? "its filters hold it to fewer shards"
-		             : "the left side, as neither side's filters hold it to fewer shards");
-	}
-	out->drive = side[d];
-	out->probe = side[1 - d];
-	side[d].sql = NULL;
+		int most = 0;
 
-	/* the probe side's statement: its rows with the driving rows' keys */
-	free(side[1 - d].sql);
-	side[1 - d].sql = NULL;
-	quote_ident(qa, sizeof qa, out->probe.alias);
-	quote_ident(qc, sizeof qc, out->probe.column);
-	snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
-	out->probe.sql = side_sql(t, targets, *slot[1 - d],
-	                          tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc), &c,
-	                          push[1 - d], &out->probe, 1);
-	if (out->probe.sql == NULL || side_shards(ctx, &out->probe, NULL, 0) < 0)
-		goto stopped;
-	out->probe.by_key = strcmp(out->probe.column, out->probe.table->key) == 0;
+		d = 0;
+		for (int k = 0; k < n; k++) {
+			if (shard_set_count(&side[k].shards) < shard_set_count(&side[d].shards))
+				d = k;
+			if (shard_set_count(&side[k].shards) > most)
+				most = shard_set_count(&side[k].shards);
+		}
+		if (shard_set_count(&side[d].shards) < most)
+			snprintf(out->why, sizeof out->why,
+			         "its filters hold it to %d shard%s (the others: up to %d)",
+			         shard_set_count(&side[d].shards),
+			         shard_set_count(&side[d].shards) == 1 ? "" : "s", most);
+		else
+			snprintf(out->why, sizeof out->why,
+			         "the first table, as no side's filters hold it to fewer shards");
+	}
+
+	/* the order: each next side probed by the keys of one fetched before it, by its
+	   shard key when it can be */
+	order[0] = d;
+	n_order = 1;
+	fetched[d] = true;
+	while (n_order < n) {
+		int pick = -1, via = -1, best = -1;
+
+		for (int e = 0; e < n_edges; e++)
+			for (int w = 0; w < 2; w++) {
+				int from = edges[e].s[w], to = edges[e].s[1 - w];
+				int score =
+				    strcmp(edges[e].col[1 - w], side[to].table->key) == 0 ? 2 : 1;
+
+				if (!fetched[from] || fetched[to] || score <= best)
+					continue;
+				best = score;
+				pick = to;
+				via = e * 2 + w;
+			}
+		if (pick < 0)
+			return no(err, errlen,
+			          "a join across shards is planned when every table is joined to "
+			          "another by a.x = b.y");
+		{
+			const edge_t *e = &edges[via / 2];
+			int w = via % 2, from = e->s[w];
+			join_side_t *f = &side[from];
+
+			snprintf(side[pick].column, sizeof side[pick].column, "%s", e->col[1 - w]);
+			side[pick].src = from; /* a side index for now; a position below */
+			side[pick].src_key = f->n_keys;
+			snprintf(f->keys[f->n_keys], sizeof f->keys[0], "%s", e->col[w]);
+			f->deps[f->n_keys++] = pick;
+		}
+		fetched[pick] = true;
+		order[n_order++] = pick;
+	}
+	if (side[d].n_keys > 0)
+		memcpy(side[d].column, side[d].keys[0], sizeof side[d].column);
+
+	/* each side's statement: its keys and its rows */
+	for (int o = 0; o < n; o++) {
+		join_side_t *sd = &side[order[o]];
+		size_t at = 0;
+
+		quote_ident(qa, sizeof qa, sd->alias);
+		targets[0] = '\0';
+		for (int k = 0; k < sd->n_keys && at < sizeof targets; k++) {
+			quote_ident(qc, sizeof qc, sd->keys[k]);
+			at +=
+			    (size_t)snprintf(targets + at, sizeof targets - at, "%s.%s, ", qa, qc);
+		}
+		if (at < sizeof targets)
+			snprintf(targets + at, sizeof targets - at, "ROW(%s.*)", qa);
+		quote_ident(qc, sizeof qc, sd->column);
+		sd->sql = side_sql(
+		    t, targets, *slot[order[o]],
+		    o == 0 ? NULL : tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc),
+		    &c, push[order[o]], sd, o == 0 ? 0 : 1);
+		if (sd->sql == NULL ||
+		    side_shards(ctx, sd, o == 0 ? params : NULL, o == 0 ? n_params : 0) < 0)
+			goto stopped;
+		sd->by_key = o > 0 && strcmp(sd->column, sd->table->key) == 0;
+	}
 
 	/* the final statement: the tables replaced by the rows fetched for them */
-	{
-		PgQuery__Node *fd = unnest_of(t, rv[d], out->n_params + 1, out->drive.alias);
-		PgQuery__Node *fp = unnest_of(t, rv[1 - d], out->n_params + 2, out->probe.alias);
+	for (int o = 0; o < n; o++) {
+		PgQuery__Node *f =
+		    unnest_of(t, rv[order[o]], out->n_params + 1 + o, side[order[o]].alias);
 
-		if (fd == NULL || fp == NULL)
+		if (f == NULL)
 			goto stopped;
-		*slot[d] = fd;
-		*slot[1 - d] = fp;
-		out->final_sql =
-		    tree_deparse(tree, "the join's final statement", t->err, sizeof t->err);
-		if (out->final_sql == NULL)
-			goto stopped;
+		*slot[order[o]] = f;
 	}
+	out->final_sql = tree_deparse(tree, "the join's final statement", t->err, sizeof t->err);
+	if (out->final_sql == NULL)
+		goto stopped;
+
+	/* the sides in the order they run, their links as positions in it */
+	{
+		int pos[JOIN_MAX_SIDES];
+
+		for (int q = 0; q < n; q++)
+			pos[order[q]] = q;
+		for (int o = 0; o < n; o++) {
+			out->sides[o] = side[order[o]];
+			if (out->sides[o].src >= 0)
+				out->sides[o].src = pos[out->sides[o].src];
+			for (int k = 0; k < out->sides[o].n_keys; k++)
+				out->sides[o].deps[k] = pos[out->sides[o].deps[k]];
+		}
+	}
+	out->n_sides = n;
 	return 1;
 stopped:
-	free(side[0].sql);
-	free(side[1].sql);
+	for (int k = 0; k < n; k++)
+		free(side[k].sql);
+	out->n_sides = 0;
 	join_plan_free(out);
 	if (t->nomem || (!t->refused && strcmp(t->err, "out of memory") == 0))
 		return -1;
@@ -794,10 +887,12 @@ int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t 
 
 void join_plan_free(join_plan_t *p)
 {
-	free(p->drive.sql);
-	free(p->probe.sql);
+	for (int i = 0; i < p->n_sides; i++) {
+		free(p->sides[i].sql);
+		p->sides[i].sql = NULL;
+	}
 	free(p->final_sql);
-	p->drive.sql = p->probe.sql = p->final_sql = NULL;
+	p->final_sql = NULL;
 }
 
 uint32_t join_array_type(uint32_t oid)
@@ -834,11 +929,11 @@ uint32_t join_array_type(uint32_t oid)
 	return 0;
 }
 
-int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len)
+int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char *text, size_t len)
 {
 	shard_key_t k;
 
-	if (shard_key_from_text(ctx->cfg->maps[p->probe.map].key, text, len, &k) < 0)
+	if (shard_key_from_text(ctx->cfg->maps[side->map].key, text, len, &k) < 0)
 		return -1;
-	return shard_map_lookup(&ctx->maps[p->probe.map], &k);
+	return shard_map_lookup(&ctx->maps[side->map], &k);
 }

@@ -73,6 +73,9 @@
 /* The client's parameters a side's filters may use. */
 #define JOIN_MAX_PARAMS 64
 
+/* Sharded tables in one join: the driving one and those probed after it. */
+#define JOIN_MAX_SIDES 4
+
 typedef enum join_kind {
 	JOIN_INNER,
 	JOIN_LEFT,
@@ -82,12 +85,21 @@ typedef enum join_kind {
 
 typedef struct join_side {
 	const cfg_table_t *table;
-	int map;            /* index in cfg->maps */
-	char alias[64];     /* how the statement names it (its alias, or the table's name) */
-	char column[64];    /* its join column */
-	bool left;          /* the left side of the join as written */
-	char *sql;          /* drive: SELECT alias.column, ROW(alias.*) ...; probe: SELECT
-	                       ROW(alias.*) ... WHERE alias.column = ANY($1) ... */
+	int map;         /* index in cfg->maps */
+	char alias[64];  /* how the statement names it (its alias, or the table's name) */
+	char column[64]; /* probed: its join column (the driving side: the column of its first
+	                    key, for people) */
+	bool left;       /* the left side of the join as written (of two) */
+	int written;     /* its place among the sharded tables as the statement names them */
+	int src;         /* probed: the side (index in sides) whose rows give its keys; -1 for
+	                    the driving side */
+	int src_key;     /* ... which of that side's keys */
+	char keys[JOIN_MAX_SIDES][64]; /* the columns its statement returns before its row:
+	                                  the join columns the sides it feeds are probed by */
+	int deps[JOIN_MAX_SIDES];      /* the side each key feeds */
+	int n_keys;
+	char *sql; /* SELECT alias.key..., ROW(alias.*) FROM ... [WHERE alias.column = ANY($1)]
+	              [AND its filters] */
 	shard_set_t shards; /* where its statement runs (probe: when not by_key, or the shards
 	                       its keys may pick from) */
 	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
@@ -100,10 +112,12 @@ typedef struct join_side {
 
 typedef struct join_plan {
 	join_kind_t kind;
-	join_side_t drive, probe;
+	join_side_t sides[JOIN_MAX_SIDES]; /* in the order they run: [0] drives; each probed side
+	                                      comes after the side its keys come from */
+	int n_sides;
 	int n_params;    /* the client's parameters, $1..$n_params, as the statement has them */
-	char *final_sql; /* the statement with the client's parameters, over $n_params+1 (the
-	                    drive rows) and $n_params+2 (the probe rows) */
+	char *final_sql; /* the statement with the client's parameters, over $n_params+1+i (the
+	                    rows of sides[i]) */
 	char why[160];   /* why that side drives, for people */
 } join_plan_t;
 
@@ -118,11 +132,12 @@ int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t 
 void join_plan_free(join_plan_t *p);
 
 /*
- * The shard of the probe side that owns the key value `text` (the drive
- * column's text), or -1 when the key does not read as the probe map's key
- * type (then every shard of the probe step may hold it).
+ * The shard of probed side `side` that owns the key value `text` (the
+ * feeding column's text), or -1 when the key does not read as its map's key
+ * type (then every shard of its step may hold it).
  */
-int join_probe_shard(const route_ctx_t *ctx, const join_plan_t *p, const char *text, size_t len);
+int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char *text,
+                     size_t len);
 
 /*
  * The array type of a built-in type (int4 -> int4[]), 0 for any other. The

@@ -337,16 +337,26 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	out->kind = ROUTE_SHARDS;
 	out->join = true;
 	out->replica_ok = false;
-	out->shards = ctx->maps[jp.drive.map].all;
-	shard_set_union(&out->shards, &ctx->maps[jp.probe.map].all);
-	/* nothing that depends on the values: a cached plan gives the same reason */
-	snprintf(out->reason, sizeof out->reason,
-	         "%s join of %s and %s across shards, on %s.%s = %s.%s: one side's rows, then "
-	         "the other's by their join keys, then the statement over both on one shard",
-	         join_kind_name(jp.kind),
-	         jp.drive.left ? jp.drive.table->name : jp.probe.table->name,
-	         jp.drive.left ? jp.probe.table->name : jp.drive.table->name, jp.drive.alias,
-	         jp.drive.column, jp.probe.alias, jp.probe.column);
+	shard_set_clear(&out->shards);
+	for (int i = 0; i < jp.n_sides; i++)
+		shard_set_union(&out->shards, &ctx->maps[jp.sides[i].map].all);
+	/* nothing that depends on the values (which side drives may): a cached plan gives the
+	   same reason */
+	{
+		const char *names[JOIN_MAX_SIDES];
+		sb_t r;
+
+		for (int i = 0; i < jp.n_sides; i++)
+			names[jp.sides[i].written] = jp.sides[i].table->name;
+		sb_init(&r, out->reason, sizeof out->reason);
+		sb_printf(&r, "%s join of ", join_kind_name(jp.kind));
+		for (int i = 0; i < jp.n_sides; i++)
+			sb_printf(&r, "%s%s", i == 0 ? "" : i + 1 == jp.n_sides ? " and " : ", ",
+			          names[i]);
+		sb_printf(&r, " across shards: one table's rows, then each other's by the join keys "
+		              "of one fetched before it, then the statement over them on one shard");
+		sb_finish(&r);
+	}
 	join_plan_free(&jp);
 	return 0;
 }

@@ -123,6 +123,34 @@ SELECT c.region, count(*), sum(o.qty) FROM dg_orders o JOIN dg_items i ON i.id =
 JOIN dg_countries c ON c.code = i.country GROUP BY c.region ORDER BY c.region NULLS FIRST;
 
 -- ---------------------------------------------------------------------------------------
+-- three and four tables, step by step
+
+-- @ t_chain_three_maps ordered
+SELECT i.id, e.val, b.id AS bid FROM dg_items i JOIN dg_events e ON e.id = i.id
+JOIN dg_big b ON b.k = e.val WHERE b.id < 300 ORDER BY 1, 3;
+
+-- @ t_star_from_one_table ordered
+SELECT o.order_id, i.name, e.kind FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+JOIN dg_events e ON e.id = o.order_id WHERE o.item_id < 100 ORDER BY o.order_id, o.item_id;
+
+-- @ t_co_located_pair_and_another_map ordered
+SELECT i.id, o.order_id, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_events e ON e.id = o.order_id WHERE i.id BETWEEN 10 AND 60 ORDER BY 1, 2;
+
+-- @ t_three_grouped ordered
+SELECT e.kind, count(*), sum(b.v) FROM dg_events e JOIN dg_items i ON i.id = e.id
+JOIN dg_big b ON b.k = i.cat GROUP BY e.kind ORDER BY e.kind NULLS FIRST;
+
+-- @ t_four_tables_with_reference ordered
+SELECT i.id, c.name, o.order_id, e.val, b.id AS bid FROM dg_items i
+JOIN dg_countries c ON c.code = i.country JOIN dg_orders o ON o.order_id = i.id
+JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.id = o.order_id
+WHERE i.id < 200 ORDER BY 1, 3, o.item_id;
+
+-- @ t_three_match_nothing ordered
+SELECT i.id FROM dg_items i JOIN dg_empty x ON x.v = i.qty JOIN dg_big b ON b.k = x.v ORDER BY 1;
+
+-- ---------------------------------------------------------------------------------------
 -- outer joins
 
 -- @ j_left_keeps_unmatched ordered
@@ -290,8 +318,9 @@ WHERE (e.kind = $1 OR i.id < 5) AND i.id < $2 ORDER BY i.id;
 -- @ j_refuse_full_join refuse
 SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
 
--- @ j_refuse_three_tables refuse
-SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val;
+-- @ j_refuse_five_tables refuse
+SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
+JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
 
 -- @ j_refuse_outer_join_with_reference refuse
 SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id

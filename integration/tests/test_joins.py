@@ -165,8 +165,8 @@ def test_one_users_orders_touch_their_shards_only():
         m = re.search(r"^join 1:    drive jn_orders on shard (\d+) ", route, re.M)
         check(m is not None and {int(m.group(1))} == osh,
               "--route drives elsewhere than %s: %s" % (osh, route))
-        check("probe jn_order_lines by l.order_id = ANY($1), 1000 keys a batch, only on the "
-              "shards owning the keys" in route, "--route: %s" % route)
+        check("probe jn_order_lines by l.order_id = ANY($1) (keys: o.id), 1000 keys a batch, "
+              "only on the shards owning the keys" in route, "--route: %s" % route)
 
         cur = c.cursor()
         cur.execute(sql)  # once, so that every link it takes has its settings already

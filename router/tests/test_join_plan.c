@@ -114,18 +114,18 @@ static void test_orders_join_lines_of_one_user_drives_from_one_orders_shard(void
 
 	(void)state;
 	assert_int_equal(p.kind, JOIN_INNER);
-	assert_string_equal(p.drive.table->name, "orders");
-	assert_string_equal(p.drive.alias, "o");
-	assert_string_equal(p.drive.column, "id");
-	assert_int_equal(shard_set_count(&p.drive.shards), 1);
-	assert_int_equal(shard_set_first(&p.drive.shards), shard_of("orders", "user_id", "7"));
-	assert_int_equal(p.drive.n_pushed, 1);
-	contains(p.drive.sql, "SELECT o.id, ROW(o.*) FROM orders o WHERE o.user_id = 7");
-	assert_string_equal(p.probe.table->name, "order_lines");
-	assert_true(p.probe.by_key);
-	assert_int_equal(shard_set_count(&p.probe.shards), 3);
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_string_equal(p.sides[0].alias, "o");
+	assert_string_equal(p.sides[0].column, "id");
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
+	assert_int_equal(shard_set_first(&p.sides[0].shards), shard_of("orders", "user_id", "7"));
+	assert_int_equal(p.sides[0].n_pushed, 1);
+	contains(p.sides[0].sql, "SELECT o.id, ROW(o.*) FROM orders o WHERE o.user_id = 7");
+	assert_string_equal(p.sides[1].table->name, "order_lines");
+	assert_true(p.sides[1].by_key);
+	assert_int_equal(shard_set_count(&p.sides[1].shards), 3);
 	contains(
-	    p.probe.sql,
+	    p.sides[1].sql,
 	    "SELECT ROW(l.*) FROM order_lines l WHERE l.order_id OPERATOR(pg_catalog.=) ANY($1)");
 	contains(p.final_sql, "unnest($1::orders[]) o");
 	contains(p.final_sql, "unnest($2::order_lines[]) l");
@@ -149,10 +149,10 @@ static void test_probe_shard_is_the_shard_of_the_key(void **state)
 		char v[16];
 
 		snprintf(v, sizeof v, "%d", k);
-		assert_int_equal(join_probe_shard(&ctx, &p, v, strlen(v)),
+		assert_int_equal(join_probe_shard(&ctx, &p.sides[1], v, strlen(v)),
 		                 shard_of("order_lines", "order_id", v));
 	}
-	assert_int_equal(join_probe_shard(&ctx, &p, "abc", 3), -1);
+	assert_int_equal(join_probe_shard(&ctx, &p.sides[1], "abc", 3), -1);
 	join_plan_free(&p);
 }
 
@@ -162,20 +162,20 @@ static void test_inner_join_drives_from_the_side_its_filters_pin(void **state)
 	                     "o.user_id = 3 AND l.qty > 1");
 
 	(void)state;
-	assert_string_equal(p.drive.table->name, "orders");
-	assert_false(p.drive.left);
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_false(p.sides[0].left);
 	contains(p.why, "1 shard");
 	/* the probe side takes its own filter down too */
-	assert_int_equal(p.probe.n_pushed, 1);
-	contains(p.probe.sql, "l.qty > 1");
+	assert_int_equal(p.sides[1].n_pushed, 1);
+	contains(p.sides[1].sql, "l.qty > 1");
 	contains(p.final_sql, "unnest($2::order_lines[]) l, pg_catalog.unnest($1::orders[]) o");
 	join_plan_free(&p);
 
 	/* neither side pinned: the left one */
 	p = plan("SELECT * FROM order_lines l JOIN orders o ON l.order_id = o.id");
-	assert_string_equal(p.drive.table->name, "order_lines");
-	assert_false(p.probe.by_key); /* orders.id is not orders' key */
-	assert_int_equal(shard_set_count(&p.probe.shards), 3);
+	assert_string_equal(p.sides[0].table->name, "order_lines");
+	assert_false(p.sides[1].by_key); /* orders.id is not orders' key */
+	assert_int_equal(shard_set_count(&p.sides[1].shards), 3);
 	join_plan_free(&p);
 }
 
@@ -186,24 +186,24 @@ static void test_left_join_drives_from_the_left_and_keeps_where_on_the_right(voi
 
 	(void)state;
 	assert_int_equal(p.kind, JOIN_LEFT);
-	assert_string_equal(p.drive.table->name, "orders");
+	assert_string_equal(p.sides[0].table->name, "orders");
 	/* the left side: its WHERE conjunct only (its ON ones keep no row from the result) */
-	assert_int_equal(p.drive.n_pushed, 1);
-	contains(p.drive.sql, "o.user_id = 4");
-	lacks(p.drive.sql, "o.id > 5");
+	assert_int_equal(p.sides[0].n_pushed, 1);
+	contains(p.sides[0].sql, "o.user_id = 4");
+	lacks(p.sides[0].sql, "o.id > 5");
 	/* the nullable side: its ON conjunct only (WHERE tests its NULLs) */
-	assert_int_equal(p.probe.n_pushed, 1);
-	contains(p.probe.sql, "l.qty > 2");
-	lacks(p.probe.sql, "IS NULL");
+	assert_int_equal(p.sides[1].n_pushed, 1);
+	contains(p.sides[1].sql, "l.qty > 2");
+	lacks(p.sides[1].sql, "IS NULL");
 	join_plan_free(&p);
 
 	/* a right join drives from the right even when the left is pinned */
 	p = plan("SELECT * FROM orders o RIGHT JOIN order_lines l ON l.order_id = o.id AND "
 	         "o.user_id = 4");
 	assert_int_equal(p.kind, JOIN_RIGHT);
-	assert_string_equal(p.drive.table->name, "order_lines");
-	assert_int_equal(p.drive.n_pushed, 0);
-	assert_int_equal(p.probe.n_pushed, 1);
+	assert_string_equal(p.sides[0].table->name, "order_lines");
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	assert_int_equal(p.sides[1].n_pushed, 1);
 	contains(p.final_sql, "RIGHT JOIN pg_catalog.unnest($1::order_lines[]) l");
 	join_plan_free(&p);
 }
@@ -214,10 +214,10 @@ static void test_filters_with_functions_or_unqualified_columns_stay_in_the_final
 	                     "WHERE lower(o.note) = 'x' AND qty > 3 AND o.id IN (1, 2)");
 
 	(void)state;
-	assert_int_equal(p.drive.n_pushed, 1);
-	contains(p.drive.sql, "o.id IN (1, 2)");
-	lacks(p.drive.sql, "lower");
-	assert_int_equal(p.probe.n_pushed, 0);
+	assert_int_equal(p.sides[0].n_pushed, 1);
+	contains(p.sides[0].sql, "o.id IN (1, 2)");
+	lacks(p.sides[0].sql, "lower");
+	assert_int_equal(p.sides[1].n_pushed, 0);
 	contains(p.final_sql, "lower(o.note) = 'x' AND qty > 3");
 	join_plan_free(&p);
 }
@@ -228,13 +228,13 @@ static void test_text_keys_and_aliases_are_quoted(void **state)
 
 	(void)state;
 	/* accounts' map has two shards, users' three: accounts drives */
-	assert_string_equal(p.drive.alias, "a");
-	assert_int_equal(shard_set_count(&p.drive.shards), 2);
-	contains(p.drive.sql, "SELECT a.name, ROW(a.*) FROM accounts a");
-	assert_string_equal(p.probe.alias, "U");
-	assert_false(p.probe.by_key); /* users.email is not users' key */
-	contains(p.probe.sql, "SELECT ROW(\"U\".*) FROM users \"U\" WHERE \"U\".email "
-	                      "OPERATOR(pg_catalog.=) ANY($1)");
+	assert_string_equal(p.sides[0].alias, "a");
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 2);
+	contains(p.sides[0].sql, "SELECT a.name, ROW(a.*) FROM accounts a");
+	assert_string_equal(p.sides[1].alias, "U");
+	assert_false(p.sides[1].by_key); /* users.email is not users' key */
+	contains(p.sides[1].sql, "SELECT ROW(\"U\".*) FROM users \"U\" WHERE \"U\".email "
+	                         "OPERATOR(pg_catalog.=) ANY($1)");
 	contains(p.final_sql, "unnest($2::users[]) \"U\"");
 	join_plan_free(&p);
 }
@@ -255,15 +255,15 @@ static void test_parameters_go_down_renumbered_and_pin_the_driving_side(void **s
 	(void)state;
 	assert_int_equal(join_plan_make(&ctx, sql, params, 3, &p, err, sizeof err), 1);
 	assert_int_equal(p.n_params, 3);
-	assert_string_equal(p.drive.table->name, "orders");
-	contains(p.drive.sql, "WHERE o.user_id = $1");
-	assert_int_equal(p.drive.n_params, 1);
-	assert_int_equal(p.drive.params[0], 2);
-	assert_int_equal(shard_set_count(&p.drive.shards), 1);
-	assert_int_equal(shard_set_first(&p.drive.shards), shard_of("orders", "user_id", "7"));
-	contains(p.probe.sql, "ANY($1) AND l.qty > $2");
-	assert_int_equal(p.probe.n_params, 1);
-	assert_int_equal(p.probe.params[0], 1);
+	assert_string_equal(p.sides[0].table->name, "orders");
+	contains(p.sides[0].sql, "WHERE o.user_id = $1");
+	assert_int_equal(p.sides[0].n_params, 1);
+	assert_int_equal(p.sides[0].params[0], 2);
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
+	assert_int_equal(shard_set_first(&p.sides[0].shards), shard_of("orders", "user_id", "7"));
+	contains(p.sides[1].sql, "ANY($1) AND l.qty > $2");
+	assert_int_equal(p.sides[1].n_params, 1);
+	assert_int_equal(p.sides[1].params[0], 1);
 	/* the final statement keeps the client's numbers, the rows after them */
 	contains(p.final_sql, "unnest($4::orders[]) o");
 	contains(p.final_sql, "unnest($5::order_lines[]) l");
@@ -272,7 +272,7 @@ static void test_parameters_go_down_renumbered_and_pin_the_driving_side(void **s
 
 	/* without their values: the driving side may be on any shard */
 	p = plan(sql);
-	assert_int_equal(shard_set_count(&p.drive.shards), 3);
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 3);
 	join_plan_free(&p);
 }
 
@@ -295,12 +295,12 @@ static void test_reference_tables_stay_in_the_final_statement(void **state)
 
 	(void)state;
 	assert_int_equal(p.kind, JOIN_INNER);
-	assert_string_equal(p.drive.table->name, "orders");
-	assert_int_equal(shard_set_count(&p.drive.shards), 1);
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
 	/* a conjunct naming the reference table stays with the final statement */
-	assert_int_equal(p.drive.n_pushed, 1);
-	lacks(p.drive.sql, "region");
-	lacks(p.probe.sql, "countries");
+	assert_int_equal(p.sides[0].n_pushed, 1);
+	lacks(p.sides[0].sql, "region");
+	lacks(p.sides[1].sql, "countries");
 	contains(p.final_sql, "JOIN countries c ON c.code = o.country");
 	contains(p.final_sql, "l.sku IN (SELECT sku FROM countries)");
 	join_plan_free(&p);
@@ -313,29 +313,29 @@ static void test_in_and_exists_subqueries_are_semi_joins(void **state)
 
 	(void)state;
 	assert_int_equal(p.kind, JOIN_SEMI);
-	assert_string_equal(p.drive.table->name, "orders");
-	assert_int_equal(shard_set_count(&p.drive.shards), 1);
-	contains(p.drive.sql, "SELECT o.id, ROW(o.*) FROM orders o WHERE o.user_id = 7");
-	assert_true(p.probe.by_key);
-	contains(p.probe.sql, "ANY($1) AND l.qty > 2");
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
+	contains(p.sides[0].sql, "SELECT o.id, ROW(o.*) FROM orders o WHERE o.user_id = 7");
+	assert_true(p.sides[1].by_key);
+	contains(p.sides[1].sql, "ANY($1) AND l.qty > 2");
 	contains(p.final_sql, "IN (SELECT l.order_id FROM pg_catalog.unnest($2::order_lines[]) l");
 	join_plan_free(&p);
 
 	/* NOT EXISTS: a filter on the outer table inside it stays there */
 	p = plan("SELECT * FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE "
 	         "o.id = l.order_id AND o.user_id = 3 AND l.qty > 1)");
-	assert_string_equal(p.drive.table->name, "order_lines");
-	assert_int_equal(p.drive.n_pushed, 0);
-	assert_string_equal(p.probe.column, "id");
-	assert_false(p.probe.by_key);
-	assert_int_equal(p.probe.n_pushed, 1);
-	contains(p.probe.sql, "o.user_id = 3");
+	assert_string_equal(p.sides[0].table->name, "order_lines");
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	assert_string_equal(p.sides[1].column, "id");
+	assert_false(p.sides[1].by_key);
+	assert_int_equal(p.sides[1].n_pushed, 1);
+	contains(p.sides[1].sql, "o.user_id = 3");
 	join_plan_free(&p);
 
 	/* unqualified: the outer column is the outer table's when it is alone in FROM */
 	p = plan("SELECT * FROM orders WHERE id IN (SELECT order_id FROM order_lines)");
-	assert_string_equal(p.drive.column, "id");
-	assert_string_equal(p.probe.column, "order_id");
+	assert_string_equal(p.sides[0].column, "id");
+	assert_string_equal(p.sides[1].column, "order_id");
 	join_plan_free(&p);
 
 	not_planned(
@@ -355,14 +355,56 @@ static void test_in_and_exists_subqueries_are_semi_joins(void **state)
 	    "a.x = b.y");
 }
 
+static void test_three_tables_run_step_by_step(void **state)
+{
+	join_plan_t p =
+	    plan("SELECT o.id, l.sku, u.name FROM orders o JOIN order_lines l ON "
+	         "l.order_id = o.id JOIN users u ON u.id = o.user_id WHERE o.user_id = 7");
+
+	(void)state;
+	assert_int_equal(p.n_sides, 3);
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
+	assert_int_equal(p.sides[0].n_keys, 2);
+	contains(p.sides[0].sql, "ROW(o.*) FROM orders o WHERE o.user_id = 7");
+	/* each probed by its shard key, with the driving side's keys */
+	for (int i = 1; i < 3; i++) {
+		const join_side_t *sd = &p.sides[i];
+
+		assert_int_equal(sd->src, 0);
+		assert_true(sd->by_key);
+		assert_string_equal(p.sides[0].keys[sd->src_key],
+		                    strcmp(sd->table->name, "users") == 0 ? "user_id" : "id");
+		contains(sd->sql, strcmp(sd->table->name, "users") == 0
+		                      ? "u.id OPERATOR(pg_catalog.=) ANY($1)"
+		                      : "l.order_id OPERATOR(pg_catalog.=) ANY($1)");
+	}
+	assert_string_not_equal(p.sides[1].table->name, p.sides[2].table->name);
+	contains(p.final_sql, "unnest($1::orders[]) o JOIN pg_catalog.unnest(");
+	contains(p.final_sql, "ON u.id = o.user_id");
+	join_plan_free(&p);
+
+	/* a chain: each table by the keys of the one before it */
+	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN users u ON "
+	         "u.id = o.user_id WHERE l.sku = 'x'");
+	assert_string_equal(p.sides[0].table->name, "order_lines");
+	assert_string_equal(p.sides[1].table->name, "orders");
+	assert_false(p.sides[1].by_key);
+	assert_string_equal(p.sides[2].table->name, "users");
+	assert_int_equal(p.sides[2].src, 1);
+	assert_string_equal(p.sides[1].keys[p.sides[2].src_key], "user_id");
+	contains(p.sides[1].sql, "SELECT o.user_id, ROW(o.*) FROM orders o WHERE o.id");
+	join_plan_free(&p);
+}
+
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
 	not_planned("SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id",
 	            "not FULL");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
-	            "JOIN users u ON u.id = l.qty",
-	            "not more");
+	            "JOIN users u ON u.n > l.qty",
+	            "every table is joined");
 	not_planned("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN countries c ON c.id = o.id",
 	            "two sharded tables alone");
@@ -429,6 +471,7 @@ int main(void)
 	    cmocka_unit_test(test_probe_keys_are_typed_as_the_driving_column),
 	    cmocka_unit_test(test_reference_tables_stay_in_the_final_statement),
 	    cmocka_unit_test(test_in_and_exists_subqueries_are_semi_joins),
+	    cmocka_unit_test(test_three_tables_run_step_by_step),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
