@@ -1,7 +1,9 @@
 /*
- * join.c — a SELECT joining two sharded tables across shards
- * (ROUTE_STEP_JOIN), run in the steps router/join_plan.h plans, on the
- * client's links:
+ * join.c — a SELECT joining sharded tables across shards (ROUTE_STEP_JOIN),
+ * run in the steps router/join_plan.h plans, on the client's links (with
+ * three or four tables, PROBE repeats for each table after the first, with
+ * the keys of the side the plan says; join_t.step is the side being
+ * fetched):
  *
  *   DRIVE  the driving side's statement on the shards its filters leave,
  *          with the client's parameters its filters use: each row gives its

@@ -1,8 +1,8 @@
 /*
- * join_plan.h — a join of two sharded tables whose matching rows may be on
+ * join_plan.h — a join of sharded tables whose matching rows may be on
  * different shards (tables of different maps, or of one map joined on other
  * columns than their keys), planned as steps the proxy runs
- * (ROUTE_STEP_JOIN, proxy/join.c):
+ * (ROUTE_STEP_JOIN, proxy/join.c). For two tables:
  *
  *   1. drive   the driving side's rows, with the filters of its own that the
  *              statement applies to it pushed down, on the shards those
@@ -35,14 +35,20 @@
  *     side's WHERE conjuncts and the nullable side's ON conjuncts go down
  *   - the driving side of a LEFT JOIN is its left side, of a RIGHT JOIN its
  *     right side (their rows are kept even without a match); of an inner
- *     join, the side its filters hold to fewer shards, else the left one
+ *     join, the side its filters hold to fewer shards, else the first one
  *   - NULL keys are not looked up (= never matches NULL), but their driving
  *     rows still reach step 3
  *
  * The rows held are capped by max_join_rows per side (54000 naming it).
  *
+ * With three or four sharded tables (inner joins only), step 2 repeats: each
+ * next side is probed by the keys of one fetched before it (by its shard
+ * key when an equality allows), and each side's statement returns the
+ * join columns the sides after it are probed by (join_side_t.keys).
+ *
  * The shape planned today: one SELECT (no WITH, no set operation, no FOR
- * UPDATE) whose FROM is exactly two sharded tables, `a [INNER|LEFT|RIGHT]
+ * UPDATE) whose FROM is two to four sharded tables inner-joined (with
+ * reference tables too), or exactly two sharded tables, `a [INNER|LEFT|RIGHT]
  * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
  * between them in the ON (WHERE for the comma form); or two sharded tables
  * and reference tables, all inner-joined (the reference tables stay in the
