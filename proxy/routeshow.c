@@ -136,12 +136,13 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 			        shard_set_count(&sd->shards) == 1 ? "" : "s");
 			print_shards(f, &sd->shards);
 		} else {
-			fprintf(f,
-			        "join %d:    probe %s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
-			        "batch, ",
-			        i + 1, sd->table->name, sd->alias, sd->column,
-			        j.sides[sd->src].alias, j.sides[sd->src].keys[sd->src_key],
-			        JOIN_BATCH_KEYS);
+			fprintf(
+			    f,
+			    "join %d:    probe %s%s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
+			    "batch, ",
+			    i + 1, sd->table->name, sd->sub ? " (a subquery's table)" : "",
+			    sd->alias, sd->column, j.sides[sd->src].alias,
+			    j.sides[sd->src].keys[sd->src_key], JOIN_BATCH_KEYS);
 			if (sd->by_key)
 				fprintf(f,
 				        "only on the shards owning the keys (its shard key), of ");

@@ -167,19 +167,20 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 /* The conjuncts of an AND (or the one expression), appended to v. */
 typedef struct conj {
 	PgQuery__Node *v[64];
-	bool on[64]; /* from the join's ON, or a semi-join's subquery (else the WHERE) */
+	bool on[64];   /* from a join's ON (else the WHERE) */
+	int owner[64]; /* the side whose subquery's WHERE it is in; -1: the statement's own */
 	int n;
 	bool cut; /* more than fit: the rest stay with the final statement only */
 } conj_t;
 
-static void conj_add(conj_t *c, PgQuery__Node *n, bool on)
+static void conj_add(conj_t *c, PgQuery__Node *n, bool on, int owner)
 {
 	if (n == NULL)
 		return;
 	if (n->node_case == NODE(BOOL_EXPR) &&
 	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
 		for (size_t i = 0; i < n->bool_expr->n_args; i++)
-			conj_add(c, n->bool_expr->args[i], on);
+			conj_add(c, n->bool_expr->args[i], on, owner);
 		return;
 	}
 	if (c->n == (int)(sizeof c->v / sizeof c->v[0])) {
@@ -188,6 +189,7 @@ static void conj_add(conj_t *c, PgQuery__Node *n, bool on)
 	}
 	c->v[c->n] = n;
 	c->on[c->n] = on;
+	c->owner[c->n] = owner;
 	c->n++;
 }
 
@@ -195,6 +197,7 @@ static void conj_add(conj_t *c, PgQuery__Node *n, bool on)
 typedef struct edge {
 	int s[2];
 	const char *col[2];
+	bool directed; /* only s[0]'s keys may fetch s[1]'s rows (a subquery's side) */
 } edge_t;
 
 static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, edge_t *out)
@@ -447,125 +450,120 @@ static void from_item(from_walk_t *fw, PgQuery__Node **slot)
 }
 
 /*
- * A semi-join: a top-level conjunct of the WHERE that is `[NOT] EXISTS
- * (SELECT ... FROM b WHERE b.y = a.x ...)` or `a.x IN (SELECT b.y FROM b
- * ...)`, b a sharded table alone in the subquery's FROM. EXISTS has its
- * exact value whatever rows of b the proxy fetches, as long as they include
- * those matching its correlation; IN is true exactly when a matching row
- * is there, and false or NULL (the same to a WHERE conjunct) otherwise.
- * NOT IN is not one: a NULL among b's values changes its answer.
+ * Subqueries over a sharded table: sides of the join too, when an equality
+ * ties them to a side fetched before them, which is what makes their
+ * answers exact with only the rows those keys fetch:
+ *
+ *   - a correlation `b.y = a.x` among the conjuncts of the subquery's WHERE:
+ *     whatever the subquery is (EXISTS, NOT EXISTS, IN, NOT IN, a scalar
+ *     or ARRAY subquery, with GROUP BY or LIMIT), it only ever reads b's rows
+ *     whose y equals the outer row's x, and those are all fetched;
+ *   - `a.x IN (SELECT b.y FROM b ...)` as a condition of the statement's
+ *     WHERE, the subquery plain (no LIMIT, DISTINCT, GROUP BY, HAVING,
+ *     windows): true exactly when a matching row is there, and false or NULL
+ *     (the same to a WHERE condition) otherwise. Not NOT IN, nor an IN
+ *     under OR or NOT: a NULL among b's values changes their answers.
+ *
+ * The subquery must read its sharded table alone in its FROM. A filter of
+ * the subquery's own WHERE on b alone goes down with b; one on the outer
+ * table stays (inside a NOT EXISTS it keeps the outer rows).
  */
-static PgQuery__SubLink *semi_sublink(PgQuery__Node *n, bool *is_in)
-{
-	bool negated = false;
-	PgQuery__SubLink *l;
+typedef struct subside {
+	PgQuery__SubLink *link;
+	PgQuery__SelectStmt *q;
+	PgQuery__Node **slot;
+} subside_t;
 
-	if (n->node_case == NODE(BOOL_EXPR) &&
-	    n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__NOT_EXPR &&
-	    n->bool_expr->n_args == 1) {
-		n = n->bool_expr->args[0];
-		negated = true;
-	}
-	if (n->node_case != NODE(SUB_LINK))
-		return NULL;
-	l = n->sub_link;
-	*is_in = false;
-	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK)
-		return l;
-	if (l->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK && !negated &&
-	    (l->n_oper_name == 0 ||
-	     (l->n_oper_name == 1 && streq(tree_str_of(l->oper_name[0]), "=")))) {
-		*is_in = true;
-		return l;
-	}
-	return NULL;
+typedef struct subwalk {
+	const cfg_t *cfg;
+	subside_t v[JOIN_MAX_SIDES];
+	int n;
+	const char *bad;
+} subwalk_t;
+
+static bool range_var_sharded(const cfg_t *cfg, const PgQuery__Node *n)
+{
+	const PgQuery__RangeVar *rv;
+	int k;
+
+	if (n == NULL || n->node_case != NODE(RANGE_VAR))
+		return false;
+	rv = n->range_var;
+	k = tables_find(cfg, rv->catalogname, rv->schemaname, rv->relname);
+	return k >= 0 && tables_is_sharded(&cfg->tables[k]);
 }
 
-/* A subquery the semi-join can fetch b's rows for: one plain SELECT over b alone. */
-static bool semi_subquery_plain(const PgQuery__SelectStmt *q)
+static void sub_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 {
+	subwalk_t *w = arg;
+
+	if (w->bad != NULL)
+		return;
+	if ((*slot)->node_case == NODE(SUB_LINK) && (*slot)->sub_link->subselect != NULL &&
+	    (*slot)->sub_link->subselect->node_case == NODE(SELECT_STMT)) {
+		PgQuery__SelectStmt *q = (*slot)->sub_link->subselect->select_stmt;
+
+		if (q->n_from_clause == 1 && range_var_sharded(w->cfg, q->from_clause[0])) {
+			if (w->n == JOIN_MAX_SIDES) {
+				w->bad =
+				    "a join across shards is planned for at most 4 sharded tables";
+				return;
+			}
+			w->v[w->n].link = (*slot)->sub_link;
+			w->v[w->n].q = q;
+			w->v[w->n].slot = &q->from_clause[0];
+			w->n++;
+		}
+	}
+	tree_each_slot(t, tree_inner(*slot), sub_slot, arg);
+}
+
+/* `a.x IN (SELECT b.y FROM b ...)`, plain, as the conjunct n itself. */
+static bool in_conjunct(const PgQuery__Node *n, const subside_t *sub)
+{
+	const PgQuery__SubLink *l = sub->link;
+	const PgQuery__SelectStmt *q = sub->q;
+
+	if (n->node_case != NODE(SUB_LINK) || n->sub_link != l ||
+	    l->sub_link_type != PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK)
+		return false;
+	if (l->n_oper_name > 1 ||
+	    (l->n_oper_name == 1 && !streq(tree_str_of(l->oper_name[0]), "=")))
+		return false;
 	return q->op == PG_QUERY__SET_OPERATION__SETOP_NONE && q->with_clause == NULL &&
-	       q->into_clause == NULL && q->n_locking_clause == 0 && q->n_values_lists == 0 &&
 	       q->limit_count == NULL && q->limit_offset == NULL && q->n_distinct_clause == 0 &&
 	       q->n_group_clause == 0 && q->having_clause == NULL && q->n_window_clause == 0 &&
-	       q->n_from_clause == 1 && q->from_clause[0]->node_case == NODE(RANGE_VAR);
+	       q->n_target_list == 1 && q->target_list[0]->node_case == NODE(RES_TARGET);
 }
 
 /*
- * The semi-join of the statement's one sharded table a (slot[0]) with the
- * subquery's b: slot[1], the IN's columns in col (EXISTS: its correlation
- * is found later among c's conjuncts), the subquery's WHERE conjuncts in c
- * (on = true). 1, or 0 with why in err.
+ * The IN's equality: the outer column (qualified by a FROM side, or bare
+ * when that side is the statement's only table) and the subquery's column.
  */
-static int plan_semi(const route_ctx_t *ctx, PgQuery__SelectStmt *s, int n_ref,
-                     PgQuery__Node **slot[], conj_t *c, const char *col[2], char *err,
-                     size_t errlen)
+static bool in_edge(const scan_t *sc, const subside_t *sub, int k, int n_from, bool bare_ok,
+                    edge_t *e)
 {
-	conj_t top;
-	PgQuery__SubLink *found = NULL;
-	PgQuery__SelectStmt *q = NULL;
-	bool is_in = false;
-	const PgQuery__RangeVar *a = (*slot[0])->range_var, *b;
-	const char *aname = where_alias_of(a) != NULL ? where_alias_of(a) : a->relname;
-	int k;
+	const PgQuery__Node *v = sub->q->target_list[0]->res_target->val;
+	const char *qual, *name;
+	int j = -1;
 
-	memset(&top, 0, sizeof top);
-	conj_add(&top, s->where_clause, false);
-	for (int i = 0; i < top.n; i++) {
-		bool in;
-		PgQuery__SubLink *l = semi_sublink(top.v[i], &in);
-		PgQuery__SelectStmt *sq;
-
-		if (l == NULL || l->subselect == NULL ||
-		    l->subselect->node_case != NODE(SELECT_STMT))
-			continue;
-		sq = l->subselect->select_stmt;
-		if (!semi_subquery_plain(sq))
-			continue;
-		b = sq->from_clause[0]->range_var;
-		k = tables_find(ctx->cfg, b->catalogname, b->schemaname, b->relname);
-		if (k < 0 || !tables_is_sharded(&ctx->cfg->tables[k]))
-			continue;
-		if (found != NULL)
-			return no(
-			    err, errlen,
-			    "a semi-join across shards is planned for one subquery over a sharded "
-			    "table");
-		found = l;
-		q = sq;
-		is_in = in;
-	}
-	if (found == NULL)
-		return no(err, errlen,
-		          "planned for two sharded tables, or one and an IN or [NOT] EXISTS "
-		          "subquery over another in its WHERE");
-	slot[1] = &q->from_clause[0];
-	if (is_in) {
-		const PgQuery__Node *v;
-		const char *qual, *name;
-
-		/* a.x IN (SELECT b.y ...): unqualified x is a's when a is alone in FROM */
-		if (colref2(found->testexpr, &qual, &name) && streq(qual, aname))
-			col[0] = name;
-		else if (n_ref == 0 && tree_bare_name(found->testexpr) != NULL)
-			col[0] = tree_bare_name(found->testexpr);
-		if (q->n_target_list != 1 || q->target_list[0]->node_case != NODE(RES_TARGET))
-			return no(err, errlen, "the IN subquery returns one column");
-		v = q->target_list[0]->res_target->val;
-		b = q->from_clause[0]->range_var;
-		if (colref2(v, &qual, &name) &&
-		    streq(qual, where_alias_of(b) != NULL ? where_alias_of(b) : b->relname))
-			col[1] = name;
-		else if (tree_bare_name(v) != NULL)
-			col[1] = tree_bare_name(v);
-		if (col[0] == NULL || col[1] == NULL)
-			return no(
-			    err, errlen,
-			    "a semi-join across shards is planned for a.x IN (SELECT b.y FROM b "
-			    "...)");
-	}
-	conj_add(c, q->where_clause, true);
-	return 1;
+	if (colref2(sub->link->testexpr, &qual, &name))
+		j = side_of(sc, qual);
+	else if (bare_ok && (name = tree_bare_name(sub->link->testexpr)) != NULL)
+		j = 0;
+	if (j < 0 || j >= n_from)
+		return false;
+	e->s[0] = j;
+	e->col[0] = name;
+	e->s[1] = k;
+	if (colref2(v, &qual, &name) && side_of(sc, qual) == k)
+		e->col[1] = name;
+	else if ((name = tree_bare_name(v)) != NULL)
+		e->col[1] = name;
+	else
+		return false;
+	e->directed = true;
+	return true;
 }
 
 /* The statement's shape: 1 a join planned here, 0 not (why in err). */
@@ -581,15 +579,16 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	scan_t sc;
 	conj_t c;
 	bool push[JOIN_MAX_SIDES][64], fetched[JOIN_MAX_SIDES];
-	const char *in_col[2] = {NULL, NULL};
+	subwalk_t sw;
 	char qa[140], qc[140], targets[900];
-	int n = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
+	int n = 0, n_from, n_ref = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
 	memset(&c, 0, sizeof c);
 	memset(push, 0, sizeof push);
 	memset(fetched, 0, sizeof fetched);
+	memset(&sw, 0, sizeof sw);
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
 	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
 		return no(err, errlen, "not one SELECT");
@@ -610,17 +609,33 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			return no(err, errlen, "%s", fw.bad);
 		for (int i = 0; i < fw.n_sharded; i++)
 			slot[i] = fw.slot[i];
-		n = fw.n_sharded;
-		out->kind = JOIN_INNER;
-		if (fw.n_sharded == 1 && !fw.outer) {
-			if (plan_semi(ctx, s, fw.n_ref, slot, &c, in_col, err, errlen) == 0)
-				return 0;
-			out->kind = JOIN_SEMI;
-			n = 2;
-		} else if (fw.n_sharded < 2) {
-			return no(err, errlen,
-			          "a join across shards is planned for two sharded tables or more");
+		n = n_from = fw.n_sharded;
+		/* and the sharded tables its subqueries read */
+		sw.cfg = ctx->cfg;
+		{
+			PgQuery__Node *root = tree->stmts[0]->stmt;
+
+			sub_slot(t, &root, &sw);
 		}
+		if (sw.bad != NULL)
+			return no(err, errlen, "%s", sw.bad);
+		if (n_from + sw.n > JOIN_MAX_SIDES)
+			return no(err, errlen,
+			          "a join across shards is planned for at most 4 sharded "
+			          "tables");
+		if (fw.outer && sw.n > 0)
+			return no(err, errlen,
+			          "an outer join across shards is planned without subqueries over "
+			          "sharded tables");
+		for (int i = 0; i < sw.n; i++)
+			slot[n++] = sw.v[i].slot;
+		out->kind = n_from == 1 ? JOIN_SEMI : JOIN_INNER;
+		if (n_from == 0 || n < 2)
+			return no(err, errlen,
+			          "planned for two sharded tables or more, or one and an IN or "
+			          "[NOT] EXISTS subquery over another tied to it by an equality");
+		for (int i = 0; i < sw.n; i++)
+			conj_add(&c, sw.v[i].q->where_clause, false, n_from + i);
 		if (fw.outer) {
 			/* an outer join: of two sharded tables alone, a JOIN b */
 			PgQuery__JoinExpr *j = fw.first;
@@ -635,7 +650,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ? JOIN_LEFT : JOIN_RIGHT;
 		}
 		for (int i = 0; i < fw.n_quals; i++)
-			conj_add(&c, fw.quals[i], true);
+			conj_add(&c, fw.quals[i], true, -1);
+		n_ref = fw.n_ref;
 	}
 	for (int i = 0; i < n; i++) {
 		int k;
@@ -652,6 +668,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		side[i].map = side[i].table->map;
 		side[i].left = i == 0;
 		side[i].written = i;
+		side[i].sub = i >= n_from;
 		side[i].src = -1;
 		snprintf(side[i].alias, sizeof side[i].alias, "%s",
 		         where_alias_of(rv[i]) != NULL ? where_alias_of(rv[i]) : rv[i]->relname);
@@ -668,25 +685,55 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		          "other table than its sharded tables and reference tables, and no "
 		          "subquery in FROM or CTE");
 	out->n_params = sc.max_param;
-	conj_add(&c, s->where_clause, false);
+	conj_add(&c, s->where_clause, false, -1);
 
-	/* the equalities between sides: an IN's, or conjuncts a.x = b.y */
-	if (in_col[0] != NULL) {
-		edges[0].s[0] = 0;
-		edges[0].s[1] = 1;
-		edges[0].col[0] = in_col[0];
-		edges[0].col[1] = in_col[1];
-		n_edges = 1;
-	}
-	for (int i = 0; i < c.n && n_edges < (int)(sizeof edges / sizeof edges[0]); i++)
-		if ((out->kind == JOIN_INNER || c.on[i]) &&
-		    equi_conjunct(&sc, c.v[i], &edges[n_edges]))
+	/* the equalities between sides: the statement's own (between its FROM's tables),
+	   a subquery's correlation (its table by the other's keys), an IN's */
+	for (int i = 0; i < c.n && n_edges < (int)(sizeof edges / sizeof edges[0]); i++) {
+		edge_t *e = &edges[n_edges];
+
+		if (c.owner[i] < 0) {
+			bool ok = out->kind == JOIN_INNER || out->kind == JOIN_SEMI || c.on[i];
+
+			if (ok && equi_conjunct(&sc, c.v[i], e) && e->s[0] < n_from &&
+			    e->s[1] < n_from) {
+				e->directed = false;
+				n_edges++;
+			}
+			for (int k = 0; k < sw.n && n_edges < (int)(sizeof edges / sizeof edges[0]);
+			     k++)
+				if (in_conjunct(c.v[i], &sw.v[k]) &&
+				    in_edge(&sc, &sw.v[k], n_from + k, n_from,
+				            n_from == 1 && n_ref == 0, &edges[n_edges]))
+					n_edges++;
+		} else if (equi_conjunct(&sc, c.v[i], e) &&
+		           (e->s[0] == c.owner[i] || e->s[1] == c.owner[i])) {
+			/* probe the subquery's table by the other's keys */
+			if (e->s[0] == c.owner[i]) {
+				int t0 = e->s[0];
+				const char *c0 = e->col[0];
+
+				e->s[0] = e->s[1];
+				e->col[0] = e->col[1];
+				e->s[1] = t0;
+				e->col[1] = c0;
+			}
+			e->directed = true;
 			n_edges++;
+		}
+	}
 	if (n_edges == 0)
-		return no(err, errlen,
-		          "a join across shards is planned with a condition a.x = b.y "
-		          "between its tables%s",
-		          out->kind == JOIN_INNER ? "" : " in its ON");
+		return no(
+		    err, errlen, "%s",
+		    out->kind == JOIN_SEMI
+		        ? "a subquery over a sharded table is run across shards when an "
+		          "equality ties it to the outer query (b.y = a.x in its WHERE, or a.x "
+		          "IN (SELECT b.y ...) as a condition of the WHERE)"
+		    : out->kind == JOIN_INNER
+		        ? "a join across shards is planned with a condition a.x = b.y "
+		          "between its tables"
+		        : "a join across shards is planned with a condition a.x = b.y "
+		          "between its tables in its ON");
 
 	/* the conjuncts each side may take down (see join_plan.h) */
 	for (int i = 0; i < c.n; i++) {
@@ -709,10 +756,13 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			   and its WHERE may test the nullable side for NULL; a semi-join's
 			   outer rows go down with the WHERE's filters, b's with the
 			   subquery's (a filter of a inside a NOT EXISTS keeps a's rows) */
-			if (out->kind == JOIN_INNER)
+			if (c.owner[i] >= 0)
+				down = c.owner[i] ==
+				       k; /* a subquery's filter: of its own table only */
+			else if (k >= n_from)
+				down = false;
+			else if (out->kind == JOIN_INNER || out->kind == JOIN_SEMI)
 				down = true;
-			else if (out->kind == JOIN_SEMI)
-				down = k == 0 ? !c.on[i] : c.on[i];
 			else
 				down = preserved ? !c.on[i] : c.on[i];
 			if (down) {
@@ -735,7 +785,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	if (out->kind == JOIN_SEMI) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,
-		         "the outer query's table (the subquery keeps or drops its rows)");
+		         "the statement's table (its subqueries' tables come by its keys)");
 	} else if (out->kind == JOIN_LEFT || out->kind == JOIN_RIGHT) {
 		d = out->kind == JOIN_LEFT ? 0 : 1;
 		snprintf(out->why, sizeof out->why,
@@ -745,7 +795,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		int most = 0;
 
 		d = 0;
-		for (int k = 0; k < n; k++) {
+		for (int k = 0; k < n_from; k++) {
 			if (shard_set_count(&side[k].shards) < shard_set_count(&side[d].shards))
 				d = k;
 			if (shard_set_count(&side[k].shards) > most)
@@ -775,7 +825,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 				int score =
 				    strcmp(edges[e].col[1 - w], side[to].table->key) == 0 ? 2 : 1;
 
-				if (!fetched[from] || fetched[to] || score <= best)
+				if ((w == 1 && edges[e].directed) || !fetched[from] ||
+				    fetched[to] || score <= best)
 					continue;
 				best = score;
 				pick = to;
@@ -784,7 +835,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		if (pick < 0)
 			return no(err, errlen,
 			          "a join across shards is planned when every table is joined to "
-			          "another by a.x = b.y");
+			          "another by a.x = b.y, and a subquery's table is tied to the "
+			          "outer query by such an equality (or a.x IN (SELECT b.y ...))");
 		{
 			const edge_t *e = &edges[via / 2];
 			int w = via % 2, from = e->s[w];

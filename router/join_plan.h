@@ -57,10 +57,9 @@
  * fine. Or one sharded table a in FROM (with reference tables, inner joins)
  * and, as a condition of its WHERE, `a.x IN (SELECT b.y FROM b ...)` or
  * `[NOT] EXISTS (SELECT ... FROM b WHERE b.y = a.x ...)` over a sharded
- * table b alone in a plain subquery: a semi-join (JOIN_SEMI), a driving. The client's parameters ($n) may be
- * anywhere: the pushed filters' go with them, renumbered, and the final
- * statement has them all. Anything else stays refused with 0A000 by the
- * router.
+ * table b alone in a plain subquery: a semi-join (JOIN_SEMI), a driving. The client's parameters
+ * ($n) may be anywhere: the pushed filters' go with them, renumbered, and the final statement has
+ * them all. Anything else stays refused with 0A000 by the router.
  *
  * Pure: no sockets; cmocka tests run it on plain strings.
  */
@@ -86,7 +85,7 @@ typedef enum join_kind {
 	JOIN_INNER,
 	JOIN_LEFT,
 	JOIN_RIGHT,
-	JOIN_SEMI, /* the WHERE's [NOT] EXISTS or IN subquery over the other table */
+	JOIN_SEMI, /* one table in FROM, the others in its subqueries (EXISTS, IN, ...) */
 } join_kind_t;
 
 typedef struct join_side {
@@ -97,6 +96,8 @@ typedef struct join_side {
 	                    key, for people) */
 	bool left;       /* the left side of the join as written (of two) */
 	int written;     /* its place among the sharded tables as the statement names them */
+	bool sub;        /* read by a subquery of the statement (fetched by the keys of a side
+	                    its correlation or IN compares it with) */
 	int src;         /* probed: the side (index in sides) whose rows give its keys; -1 for
 	                    the driving side */
 	int src_key;     /* ... which of that side's keys */
@@ -142,8 +143,7 @@ void join_plan_free(join_plan_t *p);
  * feeding column's text), or -1 when the key does not read as its map's key
  * type (then every shard of its step may hold it).
  */
-int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char *text,
-                     size_t len);
+int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char *text, size_t len);
 
 /*
  * The array type of a built-in type (int4 -> int4[]), 0 for any other. The

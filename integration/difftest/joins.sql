@@ -285,6 +285,25 @@ GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
 -- @ s_in_with_nulls_both_sides ordered
 SELECT count(*), count(i.qty) FROM dg_items i WHERE i.qty IN (SELECT b.k FROM dg_big b);
 
+-- @ s_correlated_not_in ordered
+SELECT i.id FROM dg_items i WHERE i.id < 120
+AND i.name NOT IN (SELECT b.s FROM dg_big b WHERE b.k = i.cat AND b.id < 2000) ORDER BY i.id;
+
+-- @ s_correlated_scalar_aggregate ordered
+SELECT i.id, (SELECT count(*) FROM dg_big b WHERE b.k = i.cat) AS n,
+       (SELECT max(e.val) FROM dg_events e WHERE e.id = i.id) AS m
+FROM dg_items i WHERE i.id < 70 ORDER BY i.id;
+
+-- @ s_exists_with_limit_and_group ordered
+SELECT i.id FROM dg_items i
+WHERE EXISTS (SELECT b.k FROM dg_big b WHERE b.k = i.qty GROUP BY b.k HAVING count(*) > 70 LIMIT 1)
+ORDER BY i.id;
+
+-- @ s_join_and_exists ordered
+SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id < 60 AND NOT EXISTS (SELECT 1 FROM dg_events e WHERE e.id = o.order_id)
+ORDER BY o.order_id, o.item_id;
+
 -- @ s_refuse_not_in refuse
 SELECT i.id FROM dg_items i WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 100);
 
