@@ -54,14 +54,10 @@
  * and reference tables, all inner-joined (the reference tables stay in the
  * final statement: its shard has them). No other table, and no subquery in
  * FROM, anywhere in the statement; subqueries over reference tables are
- * fine. Or one sharded table a in FROM (with reference tables, inner joins)
- * and, as a condition of its WHERE, `a.x IN (SELECT b.y FROM b ...)` or
- * `[NOT] EXISTS (SELECT ... FROM b WHERE b.y = a.x ...)` over a sharded
- * table b alone in a plain subquery: a semi-join (JOIN_SEMI), a driving. The client's parameters
- * ($n) may be anywhere: the pushed filters' go with them, renumbered, and the final statement has
- * them all. Anything else stays refused with 0A000 by the router.
- *
- * Pure: no sockets; cmocka tests run it on plain strings.
+ * fine. Subqueries over one sharded table each are sides too, when an
+ * equality ties them to a side before them (see join_plan.c): a correlation
+ * b.y = a.x in their WHERE, or `a.x IN (SELECT b.y FROM b ...)` as a plain
+ * condition of the WHERE. Up to JOIN_MAX_SIDES sharded tables in all.
  */
 #ifndef PGSHARD_ROUTER_JOIN_PLAN_H
 #define PGSHARD_ROUTER_JOIN_PLAN_H

@@ -135,5 +135,6 @@ cat <<'MSG'
 - Reads served by a replica: every shard has a streaming replica here, and pgshard checks its
   health, but every statement still runs on the shard's primary (replica reads are a later
   issue; this chapter will show one when they land).
-- Subqueries that need other shards' rows (other than IN/EXISTS semi-joins): refused today.
+- Subqueries that need other shards' rows without an equality tying them to the outer query:
+  refused today.
 MSG
