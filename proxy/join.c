@@ -54,6 +54,7 @@ enum {
 	PEND_DRIVE = 'j',
 	PEND_PROBE = 'p',
 	PEND_FINAL = 'f',
+	PEND_FLOATS = 'g', /* SHOW extra_float_digits */
 };
 
 /* A growing array literal: "{" then quoted elements separated by commas. */
@@ -89,6 +90,7 @@ struct join {
 	uint32_t key_types[JOIN_MAX_SIDES]; /* per probed side: the type of the column its keys
 	                                       come from, from that side's RowDescription */
 	size_t key_bytes;                   /* the probe batches' text, all members */
+	int float_digits; /* the session's extra_float_digits, as the first member says */
 	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
 	bool describe;    /* ... and it asked for the RowDescription */
 	uint8_t *results; /* the client's result format codes (int16 count, codes) */
@@ -589,7 +591,18 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 		keep_error(j, body, len);
 		break;
 	case 'D':
-		if (mark == PEND_FINAL && !failed(j))
+		if (mark == PEND_FLOATS) {
+			const uint8_t *v = NULL;
+			int32_t vlen = -1;
+			char num[16];
+
+			if (field_at(body, len, 0, &v, &vlen) == 0 && vlen > 0 &&
+			    vlen < (int32_t)sizeof num) {
+				memcpy(num, v, (size_t)vlen);
+				num[vlen] = '\0';
+				j->float_digits = atoi(num);
+			}
+		} else if (mark == PEND_FINAL && !failed(j))
 			sbuf_write(&c->sb, msg, total);
 		else if (mark != PEND_FINAL && !failed(j))
 			side_row(c, j, body, len);
@@ -644,7 +657,8 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 			session_fail_status(c, PX_INTERNAL);
 			return;
 		}
-		if (head->msg == PEND_DRIVE || head->msg == PEND_PROBE || head->msg == PEND_FINAL)
+		if (head->msg == PEND_DRIVE || head->msg == PEND_PROBE || head->msg == PEND_FINAL ||
+		    head->msg == PEND_FLOATS)
 			own_reply(c, j, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, j, s, type, msg, total);
@@ -737,6 +751,18 @@ static void advance(client_t *c, join_t *j)
 {
 	int rc = 0;
 
+	/*
+	 * Rows travel as text. With extra_float_digits 1 (the default) or more a
+	 * float's text reads back as the same float; below, the final statement
+	 * would work on rounded values.
+	 */
+	if (all_answered(j) && j->float_digits < 1)
+		own_error(j, "0A000",
+		          "pgshard: extra_float_digits is %d in this session, so the rows a join "
+		          "across shards passes between shards would have their float values "
+		          "rounded; SET extra_float_digits = 1 (the default) or more for this "
+		          "statement",
+		          j->float_digits);
 	while (rc == 0 && all_answered(j) && !failed(j) && j->step < j->plan.n_sides) {
 		j->step++;
 		rc = j->step == j->plan.n_sides ? start_final(c, j) : start_probe(c, j);
@@ -789,6 +815,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	const route_step_t *step = route_step_routed(&c->plan);
 	join_t *j = calloc(1, sizeof *j);
 	char err[300];
+	bool asked = false;
 	int rc;
 
 	if (j == NULL)
@@ -800,6 +827,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	}
 	j->max_rows = (uint64_t)cfg->max_join_rows;
 	j->max_bytes = cfg->merge_memory;
+	j->float_digits = 1; /* until the first member says */
 	j->extended = bind != NULL;
 	j->describe = bind != NULL && bind->describe;
 	if (bind != NULL && bind->results != NULL && bind->results_len > 0) {
@@ -842,6 +870,15 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 
 		if (!shard_set_has(&j->plan.sides[0].shards, m->shard))
 			continue;
+		if (!asked) {
+			if (server_query(m->s, &c->worker->scratch, "SHOW extra_float_digits",
+			                 PEND_FLOATS, PEND_SWALLOW) < 0) {
+				join_free(c);
+				return -1;
+			}
+			m->waiting++;
+			asked = true;
+		}
 		rc = send_drive(c, j, m);
 		if (rc < 0) {
 			join_free(c);

@@ -144,6 +144,7 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 			s->max_param = (*slot)->param_ref->number;
 		break;
 	case NODE(FUNC_CALL):
+	case NODE(SQLVALUE_FUNCTION): /* CURRENT_DATE: its value at the final statement counts */
 		s->funcs++;
 		break;
 	case NODE(SUB_LINK):

@@ -292,6 +292,24 @@ def test_extended_protocol_binary_parameter_and_row_limit():
 
 
 @test
+def test_rounded_float_output_is_refused():
+    c = rl.pg()
+    load_tables(c)
+    cur = c.cursor()
+    cur.execute("SET extra_float_digits = 0")
+    try:
+        cur.execute(SCENARIO % 101)
+        raise Failure("a join ran with extra_float_digits = 0")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "0A000", "SQLSTATE with rounded floats")
+        check("extra_float_digits" in e.pgerror, "message: %s" % e.pgerror)
+    cur.execute("SET extra_float_digits = 1")
+    cur.execute(SCENARIO % 101)
+    check(len(cur.fetchall()) > 0, "no rows for user 101")
+    c.close()
+
+
+@test
 def test_client_cancels_a_running_join():
     c = rl.pg()
     load_tables(c)
