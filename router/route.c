@@ -351,10 +351,14 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 		sb_init(&r, out->reason, sizeof out->reason);
 		sb_printf(&r, "%s join of ", join_kind_name(jp.kind));
 		for (int i = 0; i < jp.n_sides; i++)
-			sb_printf(&r, "%s%s", i == 0 ? "" : i + 1 == jp.n_sides ? " and " : ", ",
+			sb_printf(&r, "%s%s",
+			          i == 0                ? ""
+			          : i + 1 == jp.n_sides ? " and "
+			                                : ", ",
 			          names[i]);
-		sb_printf(&r, " across shards: one table's rows, then each other's by the join keys "
-		              "of one fetched before it, then the statement over them on one shard");
+		sb_printf(&r,
+		          " across shards: one table's rows, then each other's by the join keys "
+		          "of one fetched before it, then the statement over them on one shard");
 		sb_finish(&r);
 	}
 	join_plan_free(&jp);

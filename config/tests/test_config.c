@@ -869,8 +869,8 @@ static void test_max_join_rows_is_read_and_must_be_positive(void **state)
 
 	assert_int_equal(cfg->max_join_rows, 25);
 	cfg_free(cfg);
-	LOAD_ERROR("[proxy]\nmax_join_rows = 0\n" SHARD0, "pgshard.ini:2:",
-	           "expected a number of rows from 1 to");
+	LOAD_ERROR("[proxy]\nmax_join_rows = 0\n" SHARD0,
+	           "pgshard.ini:2:", "expected a number of rows from 1 to");
 	LOAD_ERROR("[proxy]\nmax_join_rows = many\n" SHARD0, "pgshard.ini:2:", "not an integer");
 }
 
