@@ -428,6 +428,18 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 			    join_across(ctx, tree, out) < 0)
 				goto done;
 		} else {
+			/* a join across shards among other statements: run statement by
+			   statement (plan_combine) */
+			for (size_t i = 0; i < tree->n_stmts; i++) {
+				PgQuery__ParseResult one = *tree;
+
+				one.n_stmts = 1;
+				one.stmts = &tree->stmts[i];
+				if (plans[i].kind == ROUTE_REFUSE &&
+				    parsed->o.kind == OVERRIDE_NONE &&
+				    join_across(ctx, &one, &plans[i]) < 0)
+					goto done;
+			}
 			walk_reset(&w);
 			plan_combine(&w, tree->stmts, tree->n_stmts, plans, out);
 		}

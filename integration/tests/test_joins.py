@@ -292,6 +292,28 @@ def test_extended_protocol_binary_parameter_and_row_limit():
 
 
 @test
+def test_join_in_a_query_string_of_several_statements():
+    c = rl.pg()
+    load_tables(c)
+    cur = c.cursor()
+    # psycopg2 sends the string as one Query: its statements run one by one, in one transaction
+    cur.execute("INSERT INTO jn_order_lines (order_id, line, sku, qty) VALUES (1101, 77, 'b', 1); "
+                "SELECT l.sku FROM jn_orders o JOIN jn_order_lines l ON l.order_id = o.id "
+                "WHERE o.user_id = 101 AND l.line = 77")
+    eq(cur.fetchall(), [("b",)], "the join sees the string's own INSERT")
+    try:
+        cur.execute("INSERT INTO jn_order_lines (order_id, line, sku, qty) VALUES "
+                    "(1101, 78, 'c', 1); SELECT count(*) FROM jn_orders o JOIN jn_order_lines l "
+                    "ON l.order_id = o.id; SELECT 1/0")
+        raise Failure("1/0 passed")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "22012", "the string's error")
+    cur.execute("SELECT count(*) FROM jn_order_lines WHERE line = 78")
+    eq(cur.fetchone()[0], 0, "the failed string's INSERT is rolled back")
+    c.close()
+
+
+@test
 def test_rounded_float_output_is_refused():
     c = rl.pg()
     load_tables(c)

@@ -454,6 +454,20 @@ static void test_refusal_says_what_a_join_across_shards_needs(void **state)
 	contains(p.error, "(not run as a join across shards: only inner, left and right joins");
 }
 
+static void test_a_join_among_other_statements_runs_statement_by_statement(void **state)
+{
+	route_plan_t p;
+
+	(void)state;
+	assert_int_equal(route_statement(&ctx,
+	                                 "SELECT 1; SELECT * FROM orders o JOIN order_lines l ON "
+	                                 "l.order_id = o.id",
+	                                 NULL, 0, &p),
+	                 0);
+	assert_true(p.batch);
+	assert_int_equal(route_step_routed(&p)->kind, ROUTE_STEP_BATCH);
+}
+
 static void test_co_located_joins_are_not_join_steps(void **state)
 {
 	route_plan_t p;
@@ -489,6 +503,7 @@ int main(void)
 	    cmocka_unit_test(test_three_tables_run_step_by_step),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
+	    cmocka_unit_test(test_a_join_among_other_statements_runs_statement_by_statement),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
 	};
 
