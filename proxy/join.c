@@ -501,7 +501,8 @@ static int send_probe(client_t *c, join_t *j, member_t *m, int p)
 	}
 	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s", ps->table->name,
 	        m->shard, m->n_batches[p], m->n_batches[p] == 1 ? "" : "es");
-	return send_run(c, m, b, PEND_PROBE, false);
+	/* described when its keys feed a side after it: their type */
+	return send_run(c, m, b, PEND_PROBE, ps->n_keys > 0);
 }
 
 /* The statement over the sides' rows, on m, with the client's parameters and result formats. */
@@ -608,7 +609,7 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 			side_row(c, j, body, len);
 		break;
 	case 'T':
-		if (mark != PEND_FINAL && j->step < j->plan.n_sides)
+		if ((mark == PEND_DRIVE || mark == PEND_PROBE) && j->step < j->plan.n_sides)
 			note_key_types(j, body, len);
 		if (mark == PEND_FINAL && !failed(j))
 			sbuf_write(&c->sb, msg, total);

@@ -147,6 +147,10 @@ JOIN dg_countries c ON c.code = i.country JOIN dg_orders o ON o.order_id = i.id
 JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.id = o.order_id
 WHERE i.id < 200 ORDER BY 1, 3, o.item_id;
 
+-- @ t_chain_keys_of_another_type ordered
+SELECT i.id, b.f, e.id AS eid FROM dg_items i JOIN dg_big b ON b.id = i.id
+JOIN dg_events e ON e.val = b.f WHERE i.id IN (2, 5) ORDER BY 1, 3;
+
 -- @ t_three_match_nothing ordered
 SELECT i.id FROM dg_items i JOIN dg_empty x ON x.v = i.qty JOIN dg_big b ON b.k = x.v ORDER BY 1;
 
