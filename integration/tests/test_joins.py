@@ -359,5 +359,41 @@ def test_client_cancels_a_running_join():
     c.close()
 
 
+@test
+def test_shard_connection_lost_during_a_join():
+    c = rl.pg()
+    load_tables(c)
+    cur = c.cursor()
+    err = []
+
+    def run():
+        try:
+            cur.execute("SELECT o.id, l.line FROM jn_orders o JOIN jn_order_lines l "
+                        "ON l.order_id = o.id WHERE pg_sleep(0.2) IS NOT NULL")
+        except psycopg2.Error as e:
+            err.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    killed = 0
+    deadline = time.time() + 20
+    while killed == 0 and time.time() < deadline:
+        for rows in rl.on_shards("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE query LIKE '%%unnest(%%' AND pid <> pg_backend_pid()"):
+            killed += len(rows)
+        time.sleep(0.1)
+    t.join(60)
+    check(killed > 0, "no backend ran the join's final statement")
+    check(not t.is_alive(), "the join still runs after its shard connection was lost")
+    check(len(err) == 1, "the join did not fail")
+    check(err[0].pgcode in ("57P01", "08006", None), "SQLSTATE %r" % err[0].pgcode)
+    c.close()
+    c = rl.pg()
+    cur = c.cursor()
+    cur.execute(SCENARIO % 101)
+    check(len(cur.fetchall()) > 0, "a new session's join after the lost connection")
+    c.close()
+
+
 if __name__ == "__main__":
     rl.main(TESTS, TEST_TIMEOUT, min_shards=2)
