@@ -316,6 +316,9 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL &&
 	    strstr(out->error, "subquery") == NULL)
 		return 0;
+	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+	    tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+		return 0; /* writes, EXPLAIN, DECLARE: refused as they were */
 	sql = tree_deparse(tree, "the statement", err, sizeof err);
 	if (sql == NULL)
 		return strcmp(err, "out of memory") == 0 ? -1 : 0;
