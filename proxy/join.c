@@ -66,7 +66,8 @@ typedef struct lit {
 
 /* One statement's parameters. */
 typedef struct stmt_params {
-	route_param_t v[2 + JOIN_MAX_PARAMS];
+	route_param_t *v; /* cap of them */
+	int cap;
 	int n;
 } stmt_params_t;
 
@@ -98,8 +99,9 @@ struct join {
 	route_param_t *client; /* the client's parameters (copies) */
 	int n_client;
 	uint8_t *client_data;
-	stmt_params_t sp; /* one statement's parameters, as they are put together */
-	uint8_t *error;   /* the first ErrorResponse body: the answer */
+	stmt_params_t sp;  /* one statement's parameters, as they are put together */
+	bool short_params; /* the client's Bind gave fewer parameters than the statement has */
+	uint8_t *error;    /* the first ErrorResponse body: the answer */
 	size_t error_len;
 	char sqlstate[6]; /* or pgshard's own error */
 	char message[300];
@@ -187,6 +189,7 @@ void join_free(client_t *c)
 	free(j->results);
 	free(j->client);
 	free(j->client_data);
+	free(j->sp.v);
 	free(j->error);
 	free(j);
 	c->join = NULL;
@@ -381,6 +384,12 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 
 /* ---- sending ---- */
 
+/* params_of failed: 1 when the client gave fewer parameters, -1 when memory ran out. */
+static int params_short(const join_t *j)
+{
+	return j->short_params ? 1 : -1;
+}
+
 /* A text value of ours as a parameter. */
 static route_param_t text_param(const char *v)
 {
@@ -392,15 +401,26 @@ static route_param_t text_param(const char *v)
 /*
  * A statement's parameters: the client's whose numbers are in map (n of
  * them), as the client sent them (format and declared type), then `first`
- * of ours (text, type unspecified). 0, or 1 when the client gave fewer.
+ * of ours (text, type unspecified). 0, or -1 when the client gave fewer
+ * or memory ran out (j->short_params says which).
  */
-static int params_of(const join_t *j, stmt_params_t *sp, const route_param_t *first, int n_first,
+static int params_of(join_t *j, stmt_params_t *sp, const route_param_t *first, int n_first,
                      const int *map, int n)
 {
 	sp->n = 0;
-	for (int k = 0; k < n; k++) {
-		if (map[k] < 1 || map[k] > j->n_client)
+	if (n + n_first + 1 > sp->cap) {
+		route_param_t *v = realloc(sp->v, sizeof *v * (size_t)(n + n_first + 1));
+
+		if (v == NULL)
 			return -1;
+		sp->v = v;
+		sp->cap = n + n_first + 1;
+	}
+	for (int k = 0; k < n; k++) {
+		if (map[k] < 1 || map[k] > j->n_client) {
+			j->short_params = true;
+			return -1;
+		}
 		sp->v[sp->n++] = j->client[map[k] - 1];
 	}
 	for (int k = 0; k < n_first; k++)
@@ -460,7 +480,7 @@ static int send_drive(client_t *c, join_t *j, member_t *m)
 	const join_side_t *d = &j->plan.sides[0];
 
 	if (params_of(j, sp, NULL, 0, d->params, d->n_params) < 0)
-		return 1;
+		return params_short(j);
 	wire_buf_reset(b);
 	put_parse(b, d->sql, sp);
 	put_bind(b, sp, NULL, 0);
@@ -478,7 +498,7 @@ static int send_probe(client_t *c, join_t *j, member_t *m, int p)
 	keys.type_oid = join_array_type(j->key_types[p]);
 
 	if (params_of(j, sp, &keys, 1, ps->params, ps->n_params) < 0)
-		return 1;
+		return params_short(j);
 	/* the probe's $1 is the keys: ours first */
 	memmove(&sp->v[1], &sp->v[0], sizeof sp->v[0] * (size_t)(sp->n - 1));
 	wire_buf_reset(b);
@@ -511,20 +531,25 @@ static int send_final(client_t *c, join_t *j, member_t *m)
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
 	route_param_t rows[JOIN_MAX_SIDES];
-	int all[JOIN_MAX_PARAMS];
+	int *all = malloc(sizeof *all * (size_t)(j->plan.n_params + 1)), rc;
 
+	if (all == NULL)
+		return -1;
 	for (int k = 0; k < j->plan.n_sides; k++) {
 		const char *text = lit_text(&j->rows[k]);
 
-		if (text == NULL)
+		if (text == NULL) {
+			free(all);
 			return -1;
+		}
 		rows[k] = text_param(text);
 	}
-	for (int k = 0; k < j->plan.n_params && k < JOIN_MAX_PARAMS; k++)
+	for (int k = 0; k < j->plan.n_params; k++)
 		all[k] = k + 1;
-	if (j->plan.n_params > JOIN_MAX_PARAMS ||
-	    params_of(j, sp, rows, j->plan.n_sides, all, j->plan.n_params) < 0)
-		return 1;
+	rc = params_of(j, sp, rows, j->plan.n_sides, all, j->plan.n_params);
+	free(all);
+	if (rc < 0)
+		return params_short(j);
 	wire_buf_reset(b);
 	put_parse(b, j->plan.final_sql, sp);
 	put_bind(b, sp, j->results, j->results_len);

@@ -257,7 +257,7 @@ static int side_shards(const route_ctx_t *ctx, join_side_t *side, const route_pa
  * is), for as long as its statement is written; then put back, since the
  * same nodes are the final statement's.
  */
-#define JOIN_MAX_REFS 256
+#define JOIN_MAX_REFS 4096
 
 typedef struct renum {
 	PgQuery__ParamRef *refs[JOIN_MAX_REFS];

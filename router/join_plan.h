@@ -71,8 +71,8 @@
 /* Join keys per probe statement: one Bind of $1 each. */
 #define JOIN_BATCH_KEYS 1000
 
-/* The client's parameters a side's filters may use. */
-#define JOIN_MAX_PARAMS 64
+/* The client's parameters a side's filters may use (the statement may have more). */
+#define JOIN_MAX_PARAMS 1024
 
 /* Sharded tables in one join: the driving one and those probed after it. */
 #define JOIN_MAX_SIDES 4
