@@ -120,6 +120,7 @@ typedef struct cfg {
 	size_t max_message_size; /* largest client or server message accepted, bytes */
 	size_t max_route_size;   /* longest statement parsed to route it, bytes */
 	size_t merge_memory;     /* rows held to merge one statement on several shards, bytes */
+	int max_join_rows;       /* rows of one side a join across shards may hold (54000 above) */
 	int server_connect_timeout_ms;
 	int server_idle_timeout_s;
 	int login_timeout_s;    /* from accept to the end of authentication */

@@ -22,7 +22,7 @@
 #define CONNINFO_EXAMPLE "host=10.0.0.1 port=5432 dbname=app user=app"
 
 /* The rows of settings[] (settings.c); a static assertion there keeps the two equal. */
-#define N_SETTINGS 31
+#define N_SETTINGS 32
 
 /* ------------------------------------------------------------------------ */
 /* Loader state                                                              */

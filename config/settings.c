@@ -60,6 +60,8 @@ static const setting_t settings[] = {
      1024LL * 1024 * 1024, NULL},
     {"proxy", "merge_memory", SET_BYTES, offsetof(cfg_t, merge_memory), "32MB", 1024,
      1024LL * 1024 * 1024, NULL},
+    {"proxy", "max_join_rows", SET_INT, offsetof(cfg_t, max_join_rows), "1000000", 1, INT_MAX,
+     "a number of rows"},
     {"proxy", "server_connect_timeout", SET_INT, offsetof(cfg_t, server_connect_timeout_ms), "5000",
      1, 3600 * 1000, "milliseconds"},
     {"proxy", "server_idle_timeout", SET_INT, offsetof(cfg_t, server_idle_timeout_s), "600", 1,

@@ -503,6 +503,22 @@ cmd_start() {
 			echo "[table.dg_countries]"
 			echo "reference = yes"
 			echo
+			echo "; the tables of integration/tests/test_joins.py: orders by user, their lines by"
+			echo "; order on a map of their own, so that a user's lines are on other shards"
+			echo "[table.jn_orders]"
+			echo "key = user_id"
+			echo "map = dg"
+			echo
+			echo "[map.jn_lines]"
+			echo "kind = hash"
+			echo "key = bigint"
+			echo "shards = $all"
+			echo "vnodes = 64"
+			echo
+			echo "[table.jn_order_lines]"
+			echo "key = order_id"
+			echo "map = jn_lines"
+			echo
 			echo "; the tables of the same-app tests (integration/apps/, integration/tests/test_apps.py)"
 			echo "[map.app_tenants]"
 			echo "kind = hash"

@@ -31,6 +31,7 @@
 #include "proxy/lifecycle.h"
 #include "proxy/log.h"
 #include "proxy/login.h"
+#include "proxy/join.h"
 #include "proxy/move.h"
 #include "proxy/relay.h"
 #include "proxy/replica.h"
@@ -59,6 +60,8 @@ static void frontend_server_reply(client_t *c, server_t *s)
 		commit_reply(c, s);
 	else if (c->move != NULL && move_has(c->move, s))
 		move_reply(c, s);
+	else if (c->join != NULL && join_has(c->join, s))
+		join_reply(c, s);
 	else if (c->fan != NULL && fanout_has(c->fan, s))
 		fanout_reply(c, s);
 	else
@@ -73,6 +76,8 @@ static void frontend_unlinked(client_t *c, server_t *s)
 		commit_member_lost(c, s);
 	if (c->move != NULL)
 		move_member_lost(c, s);
+	if (c->join != NULL)
+		join_member_lost(c, s);
 }
 
 /* A linked server's connection broke: a commit goes on without it; anything else fails. */
@@ -89,6 +94,7 @@ static void frontend_closing(client_t *c)
 {
 	commit_free(c);
 	move_free(c);
+	join_free(c);
 	fanout_free(c);
 	routejob_forget(c);
 	replica_client_free(c);
@@ -275,6 +281,30 @@ static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t to
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
 	if (move_start(c, sql) < 0) {
+		session_fail_status(c, PX_NOMEM);
+		return STEP_FAIL;
+	}
+	c->have_plan = false;
+	evbuffer_drain(in, total);
+	return STEP_NEXT;
+}
+
+/*
+ * A join across shards (join.c): on links to every shard of either table's
+ * map, in the client's transaction if it is in one; a read, so autocommit
+ * needs none of pgshard's own.
+ */
+static int run_join(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+{
+	shard_set_t want = route_step_routed(&c->plan)->shards;
+	int r;
+
+	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
+		return STEP_WAIT;
+	r = forward_gather_links(c, &want);
+	if (r != 1)
+		return r == 0 ? STEP_WAIT : STEP_FAIL;
+	if (join_start(c, sql) < 0) {
 		session_fail_status(c, PX_NOMEM);
 		return STEP_FAIL;
 	}
@@ -577,6 +607,8 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
 		return run_move(c, sql, in, total);
 	case ROUTE_STEP_BATCH:
 		return run_batch(c, sql, in, total);
+	case ROUTE_STEP_JOIN:
+		return run_join(c, sql, in, total);
 	case ROUTE_STEP_REFUSE:
 	case ROUTE_STEP_TXN:
 		break;
@@ -645,8 +677,8 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 {
 	if (c->admin)
 		return admin_message(c, type, in, total);
-	if (c->commit != NULL || c->move != NULL)
-		return STEP_WAIT; /* the commit (the move) answers first */
+	if (c->commit != NULL || c->move != NULL || c->join != NULL)
+		return STEP_WAIT; /* the commit (the move, the join) answers first */
 	if (c->fan != NULL) {
 		fanout_copy_t copy = fanout_copy_state(c->fan);
 
@@ -825,6 +857,10 @@ static void client_write_cb(void *arg)
 	}
 	if (c->move != NULL) {
 		move_resume_members(c);
+		return;
+	}
+	if (c->join != NULL) {
+		join_resume_members(c);
 		return;
 	}
 	if (c->server != NULL && c->server->wait_client_drain) {

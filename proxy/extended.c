@@ -20,6 +20,7 @@
 #include "proxy/forward.h"
 #include "proxy/hotkeys.h"
 #include "proxy/inscols.h"
+#include "proxy/join.h"
 #include "proxy/move.h"
 #include "proxy/pending.h"
 #include "proxy/prepare.h"
@@ -574,6 +575,16 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	if (fp->plan.cursor_op != ROUTE_CURSOR_NONE && fp->plan.cursor_op != ROUTE_CURSOR_DECLARE &&
 	    !describe_only)
 		return run_on_cursor(c, fp);
+	if ((max_rows != 0 || fp->cursor[0] != '\0') && !describe_only && join_runs(&fp->plan)) {
+		/* a portal in parts runs the statement as a cursor on each shard: not a join's */
+		fan_portal_drop(c);
+		return session_reply_error(c, "0A000",
+		                           "pgshard: an Execute with a row limit of a join across "
+		                           "shards is not supported yet; execute it without one "
+		                           "(fetch all rows)") < 0
+		           ? -1
+		           : 1;
+	}
 	if (max_rows != 0 || fp->cursor[0] != '\0')
 		return run_portal_in_parts(c, max_rows);
 	if (describe_only) {
@@ -587,8 +598,9 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 		shard_set_clear(&one.shards);
 		shard_set_add(&one.shards, first);
 		one.merge = ROUTE_MERGE_ONE;
+		/* a join describes as its statement does on any shard: the tables are there */
 		if (one.kind == ROUTE_STEP_GATHER || one.kind == ROUTE_STEP_MOVE ||
-		    one.kind == ROUTE_STEP_INSERT_SELECT)
+		    one.kind == ROUTE_STEP_INSERT_SELECT || one.kind == ROUTE_STEP_JOIN)
 			one.kind = ROUTE_STEP_EACH;
 		route_plan_run_step(&fp->plan, &one);
 	}
@@ -617,6 +629,8 @@ static int run_fan_portal(client_t *c, int32_t max_rows, bool describe_only)
 	c->plan = fp->plan;
 	if (move_runs(&fp->plan))
 		rc = move_execute(c, fp->sql, &b) < 0 ? -1 : 2;
+	else if (join_runs(&fp->plan))
+		rc = join_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 	else
 		rc = fanout_execute(c, fp->sql, &b) < 0 ? -1 : 2;
 out:

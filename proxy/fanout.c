@@ -350,6 +350,7 @@ static int prepare_step(client_t *c, fanout_t *f, const route_step_t *step, cons
 			                    errlen);
 		return 0;
 	case ROUTE_STEP_MOVE: /* move.c's */
+	case ROUTE_STEP_JOIN: /* join.c's */
 	case ROUTE_STEP_INSERT_SELECT:
 	case ROUTE_STEP_BATCH: /* client.c's */
 	case ROUTE_STEP_REFUSE:

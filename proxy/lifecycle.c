@@ -89,8 +89,8 @@ static bool at_boundary(const client_t *c)
 	    c->state == CL_CLOSED)
 		return false;
 	if (tx_open(&c->tx) || c->phase != PH_IDLE || c->route_job != NULL || c->fan != NULL ||
-	    c->commit != NULL || c->move != NULL || c->batch != NULL || c->colfetch != NULL ||
-	    c->have_plan || c->skip_until_sync)
+	    c->commit != NULL || c->move != NULL || c->join != NULL || c->batch != NULL ||
+	    c->colfetch != NULL || c->have_plan || c->skip_until_sync)
 		return false;
 	for (int i = 0; i < c->links_cap; i++)
 		if (c->links[i] != NULL && !link_quiet(c->links[i]))

@@ -79,6 +79,7 @@ typedef struct worker_coll worker_coll_t;
 typedef struct route_job route_job_t;
 typedef struct commit commit_t;
 typedef struct move move_t;
+typedef struct join join_t;
 
 /* Config shared by workers; freed when the last holder lets go (reload swaps it). */
 typedef struct cfg_ref {
@@ -233,6 +234,7 @@ struct client {
 	fanout_t *fan;              /* a statement running on several shards */
 	commit_t *commit;           /* a two-phase commit running */
 	move_t *move;               /* an UPDATE of the shard key moving rows (move.c) */
+	join_t *join;               /* a join across shards running in steps (join.c) */
 	struct colfetch *colfetch;  /* a table's columns asked of the catalog (colcache.c) */
 	struct batch *batch;        /* a query string run statement by statement (client.c) */
 	struct cursor_at **cursors; /* SQL cursors and where each was declared (cursor.c) */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "router/gather.h"
+#include "router/join_plan.h"
 #include "router/route.h"
 #include "router/shardmap.h"
 
@@ -112,6 +113,53 @@ static void show_steps(FILE *f, const route_plan_t *plan)
 		}
 		fprintf(f, "\n");
 	}
+}
+
+/* A join's steps for people: which side drives, where each step runs, batches. */
+static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
+{
+	join_plan_t j;
+	char err[300];
+	int rc = join_plan_make(ctx, sql, NULL, 0, &j, err, sizeof err);
+
+	if (rc <= 0) {
+		fprintf(f, "join:      not planned: %s\n", rc < 0 ? "out of memory" : err);
+		return;
+	}
+	fprintf(f, "join:      %s join; %s (%s) drives: %s\n", join_kind_name(j.kind),
+	        j.sides[0].table->name, j.sides[0].alias, j.why);
+	for (int i = 0; i < j.n_sides; i++) {
+		const join_side_t *sd = &j.sides[i];
+
+		if (i == 0) {
+			fprintf(f, "join 1:    drive %s on shard%s ", sd->table->name,
+			        shard_set_count(&sd->shards) == 1 ? "" : "s");
+			print_shards(f, &sd->shards);
+		} else {
+			fprintf(
+			    f,
+			    "join %d:    probe %s%s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
+			    "batch, ",
+			    i + 1, sd->table->name, sd->sub ? " (a subquery's table)" : "",
+			    sd->alias, sd->column, j.sides[sd->src].alias,
+			    j.sides[sd->src].keys[sd->src_key], JOIN_BATCH_KEYS);
+			if (sd->by_key)
+				fprintf(f,
+				        "only on the shards owning the keys (its shard key), of ");
+			else
+				fprintf(f, "on each of shard%s ",
+				        shard_set_count(&sd->shards) == 1 ? "" : "s");
+			print_shards(f, &sd->shards);
+		}
+		fprintf(f, " (%d filter%s of its own pushed down): %s\n", sd->n_pushed,
+		        sd->n_pushed == 1 ? "" : "s", sd->sql);
+	}
+	fprintf(f, "join %d:    the statement over the tables' rows (", j.n_sides + 1);
+	for (int i = 0; i < j.n_sides; i++)
+		fprintf(f, "%s$%d %s", i > 0 ? ", " : "", j.n_params + 1 + i,
+		        j.sides[i].table->name);
+	fprintf(f, ", at most max_join_rows each) on one shard: %s\n", j.final_sql);
+	join_plan_free(&j);
 }
 
 /* A gather plan for people: the shard query, then how the rows merge or finalize. */
@@ -225,6 +273,8 @@ int routeshow_print(FILE *f, const cfg_t *cfg, char *const *sqls, int n)
 		}
 		if (plan.kind != ROUTE_REFUSE && plan.merge == ROUTE_MERGE_GATHER)
 			show_gather(f, &ctx, sqls[i]);
+		if (plan.join)
+			show_join(f, &ctx, sqls[i]);
 	}
 	route_ctx_free(&ctx);
 	return rc;

@@ -96,6 +96,7 @@
 #include <strings.h>
 
 #include "router/gather_int.h"
+#include "router/join_plan.h"
 #include "router/route_int.h"
 #include "router/tree.h"
 #include "router/tree_int.h"
@@ -296,6 +297,78 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
 }
 
 /*
+ * A SELECT the analysis refused because two sharded tables are joined on
+ * other columns than their keys, or belong to different maps, or a
+ * subquery needs other shards' rows: when
+ * router/join_plan.c plans it as an application-level join, it runs as one
+ * (ROUTE_STEP_JOIN) on links to every shard of either map; the executor
+ * plans its steps again from the text. Else the refusal stands, with what
+ * the join planner wanted added. -1 only when memory runs out.
+ */
+static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree, route_plan_t *out)
+{
+	join_plan_t jp;
+	char err[300], *sql;
+	int rc;
+
+	if (strcmp(out->sqlstate, "0A000") != 0 && out->sqlstate[0] != '\0')
+		return 0;
+	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL &&
+	    strstr(out->error, "subquery") == NULL)
+		return 0;
+	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+	    tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+		return 0; /* writes, EXPLAIN, DECLARE: refused as they were */
+	sql = tree_deparse(tree, "the statement", err, sizeof err);
+	if (sql == NULL)
+		return strcmp(err, "out of memory") == 0 ? -1 : 0;
+	rc = join_plan_make(ctx, sql, NULL, 0, &jp, err, sizeof err);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		/* the refusal stands; say what a join across shards would need */
+		char why[sizeof out->error + sizeof err + 64];
+
+		snprintf(why, sizeof why, "%s (not run as a join across shards: %s)", out->error,
+		         err);
+		route_plan_refuse(out, "0A000", "%s", why);
+		return 0;
+	}
+	memset(out, 0, sizeof *out);
+	out->key_column = -1;
+	out->kind = ROUTE_SHARDS;
+	out->join = true;
+	out->replica_ok = false;
+	shard_set_clear(&out->shards);
+	for (int i = 0; i < jp.n_sides; i++)
+		shard_set_union(&out->shards, &ctx->maps[jp.sides[i].map].all);
+	/* nothing that depends on the values (which side drives may): a cached plan gives the
+	   same reason */
+	{
+		const char *names[JOIN_MAX_SIDES];
+		sb_t r;
+
+		for (int i = 0; i < jp.n_sides; i++)
+			names[jp.sides[i].written] = jp.sides[i].table->name;
+		sb_init(&r, out->reason, sizeof out->reason);
+		sb_printf(&r, "%s join of ", join_kind_name(jp.kind));
+		for (int i = 0; i < jp.n_sides; i++)
+			sb_printf(&r, "%s%s",
+			          i == 0                ? ""
+			          : i + 1 == jp.n_sides ? " and "
+			                                : ", ",
+			          names[i]);
+		sb_printf(&r,
+		          " across shards: one table's rows, then each other's by the join keys "
+		          "of one fetched before it, then the statement over them on one shard");
+		sb_finish(&r);
+	}
+	join_plan_free(&jp);
+	return 0;
+}
+
+/*
  * out is generic (route_generic_t) when one input was read, only as one
  * key of one map, by equality, and that key alone picked out's one shard:
  * one statement of the string, no routing comment, nothing the executor
@@ -377,7 +450,22 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 			goto done;
 		if (tree->n_stmts == 1) {
 			*out = plans[0];
+			if (out->kind == ROUTE_REFUSE && parsed->o.kind == OVERRIDE_NONE &&
+			    join_across(ctx, tree, out) < 0)
+				goto done;
 		} else {
+			/* a join across shards among other statements: run statement by
+			   statement (plan_combine) */
+			for (size_t i = 0; i < tree->n_stmts; i++) {
+				PgQuery__ParseResult one = *tree;
+
+				one.n_stmts = 1;
+				one.stmts = &tree->stmts[i];
+				if (plans[i].kind == ROUTE_REFUSE &&
+				    parsed->o.kind == OVERRIDE_NONE &&
+				    join_across(ctx, &one, &plans[i]) < 0)
+					goto done;
+			}
 			walk_reset(&w);
 			plan_combine(&w, tree->stmts, tree->n_stmts, plans, out);
 		}
@@ -390,11 +478,20 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 	plan_txn(tree, out);
 	out->replica_ok = parsed->status == PARSED_TREE && !out->is_write &&
 	                  out->cursor_op == ROUTE_CURSOR_NONE && out->kind != ROUTE_REFUSE &&
-	                  out->kind != ROUTE_ALL && route_replica_safe(ctx->cfg, tree);
-	if (out->kind != ROUTE_REFUSE && !out->batch) /* a batch's statements merge on their own */
+	                  out->kind != ROUTE_ALL && !out->join &&
+	                  route_replica_safe(ctx->cfg, tree);
+	if (out->kind != ROUTE_REFUSE && !out->batch && !out->join) {
+		/* a batch's statements merge on their own; a join's final statement is one shard's
+		 */
 		subq_plan_merge(&w, tree,
 		                parsed->o.kind == OVERRIDE_SHARD || parsed->o.kind == OVERRIDE_KEY,
 		                out);
+		/* a subquery the shards cannot answer alone: perhaps a semi-join across them */
+		if (out->kind == ROUTE_REFUSE && parsed->status == PARSED_TREE &&
+		    tree->n_stmts == 1 && parsed->o.kind == OVERRIDE_NONE &&
+		    join_across(ctx, tree, out) < 0)
+			goto done;
+	}
 	if (w.nomem)
 		goto done;
 	if (out->kind != ROUTE_REFUSE)

@@ -144,6 +144,11 @@ typedef enum route_step_kind {
 	                            shard of the set, and each row it gives is inserted on the
 	                            shard of its key, one of move_to (route_insel_prepare,
 	                            proxy/move.c) */
+	ROUTE_STEP_JOIN,          /* a SELECT joining two sharded tables whose matching rows
+	                             may be on different shards: one side's rows, then the
+	                             other's by their join keys, then the statement over both
+	                             on one shard (router/join_plan.h, proxy/join.c); shards
+	                             are every shard of either table's map */
 } route_step_kind_t;
 
 #define ROUTE_MAX_STEPS 4
@@ -215,6 +220,9 @@ typedef struct route_plan {
 	bool insert_select;  /* an INSERT ... SELECT into a sharded table whose rows are not
 	                        known to belong where they are read (ROUTE_STEP_INSERT_SELECT):
 	                        shards are where its SELECT runs; alone in its query string */
+	bool join;           /* a SELECT joining two sharded tables across shards
+	                        (ROUTE_STEP_JOIN, router/join_plan.h): shards are every shard
+	                        of their maps; alone in its query string */
 	shard_set_t move_to; /* with key_move: the shards its rows can move to (the SET value's
 	                        shard, or every shard of the map when the value is computed);
 	                        with insert_select: the shards of the table's map */

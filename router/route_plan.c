@@ -954,7 +954,8 @@ static int kind_rank(route_kind_t k)
 /*
  * A string whose statements cannot run as one statement on the same shards
  * (they route differently, or one must be sent alone: a split INSERT, a
- * move, DDL that makes ids, a cursor; COMMIT with writes on several shards).
+ * move, DDL that makes ids, a cursor, a join across shards; COMMIT with
+ * writes on several shards).
  */
 static bool needs_batch(PgQuery__RawStmt *const *stmts, size_t n, const route_plan_t *plans)
 {
@@ -965,7 +966,7 @@ static bool needs_batch(PgQuery__RawStmt *const *stmts, size_t n, const route_pl
 
 		if (is_neutral(stmts[i]->stmt))
 			continue;
-		if (p->split_insert || p->key_move || p->insert_select || p->ids_split ||
+		if (p->split_insert || p->key_move || p->insert_select || p->ids_split || p->join ||
 		    (p->cursor_op != ROUTE_CURSOR_NONE && p->kind != ROUTE_DEFAULT) ||
 		    (p->is_write && shard_set_count(&p->shards) > 1))
 			return true;
@@ -1044,6 +1045,16 @@ void plan_combine(walk_t *w, PgQuery__RawStmt *const *stmts, size_t n, route_pla
 		            n);
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (plans[i].join) {
+			route_plan_refuse(
+			    out, "0A000",
+			    "a join across shards runs alone in its query string, or in "
+			    "one pgshard runs statement by statement (no COPY, "
+			    "parameters, or transaction control but BEGIN first and "
+			    "COMMIT last); send it as a query of its own");
+			return;
+		}
 	memset(out, 0, sizeof *out);
 	out->key_column = -1;
 	for (size_t i = 0; i < n; i++) {

@@ -54,6 +54,11 @@ static route_step_t routed_step(const route_plan_t *p)
 		s.merge = ROUTE_MERGE_SUM;
 		return s;
 	}
+	if (p->join) {
+		s = step_of(ROUTE_STEP_JOIN);
+		s.shards = p->shards;
+		return s;
+	}
 	switch (p->kind) {
 	case ROUTE_DEFAULT:
 		/* the default shard (route_statement names it in shards) */
@@ -125,6 +130,7 @@ void route_plan_refuse(route_plan_t *p, const char *sqlstate, const char *fmt, .
 	p->split_insert = false;
 	p->key_move = false;
 	p->insert_select = false;
+	p->join = false;
 	p->merge = ROUTE_MERGE_NONE;
 	va_start(ap, fmt);
 	vsnprintf(p->error, sizeof p->error, fmt, ap);
@@ -153,6 +159,7 @@ void route_plan_run_step(route_plan_t *p, const route_step_t *step)
 	    step->kind == ROUTE_STEP_SPLIT_INSERT || step->kind == ROUTE_STEP_SPLIT_COPY;
 	p->key_move = step->kind == ROUTE_STEP_MOVE;
 	p->insert_select = step->kind == ROUTE_STEP_INSERT_SELECT;
+	p->join = step->kind == ROUTE_STEP_JOIN;
 }
 
 const char *route_step_kind_name(route_step_kind_t k)
@@ -178,6 +185,8 @@ const char *route_step_kind_name(route_step_kind_t k)
 		return "insert select";
 	case ROUTE_STEP_BATCH:
 		return "batch";
+	case ROUTE_STEP_JOIN:
+		return "join";
 	}
 	return "?";
 }

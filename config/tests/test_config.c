@@ -151,6 +151,7 @@ static void test_design_example_loads_with_every_field(void **state)
 	assert_int_equal(cfg->max_clients, 1000);
 	assert_int_equal(cfg->max_message_size, 67108864);
 	assert_int_equal(cfg->merge_memory, 33554432);
+	assert_int_equal(cfg->max_join_rows, 1000000);
 	assert_int_equal(cfg->server_connect_timeout_ms, 5000);
 	assert_int_equal(cfg->server_idle_timeout_s, 600);
 	assert_int_equal(cfg->login_timeout_s, 60);
@@ -719,7 +720,7 @@ static void test_settings_show_as_a_file_would_give_them(void **state)
 		}
 	}
 	assert_int_equal(found, 11);
-	assert_int_equal(i, 31);
+	assert_int_equal(i, 32);
 	assert_int_equal(cfg_setting_show(cfg, -1, &section, &name, buf, sizeof buf), 0);
 	cfg_free(cfg);
 }
@@ -798,7 +799,7 @@ static void test_unknown_key_names_file_line_and_expected_keys(void **state)
 	LOAD_ERROR("[proxy]\nworkers = 1\npool_sise = 20\n" SHARD0,
 	           "pgshard.ini:3: unknown key 'pool_sise' in [proxy] (expected one of: listen, "
 	           "workers, pool_size, default_shard, max_clients, max_message_size, "
-	           "max_route_size, merge_memory, "
+	           "max_route_size, merge_memory, max_join_rows, "
 	           "server_connect_timeout, server_idle_timeout, login_timeout, "
 	           "shutdown_timeout, log_min_duration_statement, log_connections, "
 	           "log_disconnections, pause_timeout, health_check_interval, "
@@ -874,6 +875,17 @@ static void test_bad_integer_names_setting_and_range(void **state)
 	LOAD_ERROR("[proxy]\ntwo_phase_commit = maybe\n" SHARD0,
 	           "pgshard.ini:2: [proxy] two_phase_commit: 'maybe' is not a boolean (expected on "
 	           "or off)");
+}
+
+static void test_max_join_rows_is_read_and_must_be_positive(void **state)
+{
+	cfg_t *cfg = load("[proxy]\nmax_join_rows = 25\n" SHARD0);
+
+	assert_int_equal(cfg->max_join_rows, 25);
+	cfg_free(cfg);
+	LOAD_ERROR("[proxy]\nmax_join_rows = 0\n" SHARD0,
+	           "pgshard.ini:2:", "expected a number of rows from 1 to");
+	LOAD_ERROR("[proxy]\nmax_join_rows = many\n" SHARD0, "pgshard.ini:2:", "not an integer");
 }
 
 static void test_out_of_range_integer_names_the_bounds(void **state)
@@ -1325,6 +1337,7 @@ int main(void)
 	    cmocka_unit_test(test_replica_settings_have_defaults_and_checked_values),
 	    cmocka_unit_test(test_admin_user_missing_from_the_users_file_is_an_error),
 	    cmocka_unit_test(test_settings_show_as_a_file_would_give_them),
+	    cmocka_unit_test(test_max_join_rows_is_read_and_must_be_positive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,21 +112,29 @@ DELETE FROM users WHERE tenant_id = 2 AND user_id = 100;
 SQL
 route "UPDATE users SET tenant_id = 2 WHERE tenant_id = 1 AND user_id = 100"
 
-chapter "8. what pgshard refuses (SQLSTATE 0A000), and why"
-echo "-- users and events are on different maps: no statement combines them (yet); query each"
-if sql <<'SQL' 2>&1; then
-SELECT u.email, e.kind FROM users u JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1;
+chapter "8. a join across maps: users with events, in steps"
+echo "-- users and events are on different maps: pgshard reads tenant 1's users on their one shard,"
+echo "-- then the events with those tenant ids, then joins them with the statement itself:"
+sql <<'SQL'
+SELECT u.email, e.kind FROM users u JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1 ORDER BY u.email, e.kind;
 SQL
-	echo "demo: the cross-map join was expected to be refused" >&2
+route "SELECT u.email, e.kind FROM users u JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1 ORDER BY u.email, e.kind"
+
+chapter "9. what pgshard refuses (SQLSTATE 0A000), and why"
+echo "-- a FULL JOIN of tables on different maps is not run across shards (yet); query each"
+if sql <<'SQL' 2>&1; then
+SELECT u.email, e.kind FROM users u FULL JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1;
+SQL
+	echo "demo: the cross-map FULL JOIN was expected to be refused" >&2
 	exit 1
 fi
-route "SELECT u.email, e.kind FROM users u JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1"
+route "SELECT u.email, e.kind FROM users u FULL JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1"
 
 chapter "not in this story yet"
 cat <<'MSG'
 - Reads served by a replica: every shard has a streaming replica here, and pgshard checks its
   health, but every statement still runs on the shard's primary (replica reads are a later
   issue; this chapter will show one when they land).
-- Joins across maps (users with events above): refused today; application-level joins, run by
-  pgshard in steps, will be added to chapter 8's place when they land.
+- Subqueries that need other shards' rows without an equality tying them to the outer query:
+  refused today.
 MSG

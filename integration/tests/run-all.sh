@@ -27,6 +27,7 @@ suites=(
     "routing|300|$python $here/test_routing.py"
     "pgbench_routing|900|$python $here/test_pgbench_routing.py"
     "gather|600|$python $here/test_gather.py"
+    "joins|600|$python $here/test_joins.py"
     "scatter|300|$python $here/test_scatter.py"
     "robust|300|$python $here/test_robust.py"
     "twophase|300|$python $here/test_twophase.py"
@@ -41,7 +42,7 @@ suites=(
     "replicas|300|$python $here/test_replicas.py"
     "apps|600|$python $here/test_apps.py"
 )
-wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather scatter robust twophase deadlock move cursors insert_select verify admin lifecycle metrics replicas apps}"
+wanted="${E2E_SUITES:-psycopg2 protocol node psql pgbench routing pgbench_routing gather joins scatter robust twophase deadlock move cursors insert_select verify admin lifecycle metrics replicas apps}"
 
 logdir="$(mktemp -d)"
 trap 'rm -rf "$logdir"' EXIT

@@ -41,7 +41,8 @@
 /*
  * What every plan must hold, whatever the statement: a SQLSTATE exactly on
  * refusals, a merge exactly when several shards answer (a plan made
- * without the parameters it needs may leave it to the routing with them),
+ * without the parameters it needs may leave it to the routing with them;
+ * a join across shards has none: its final statement is one shard's answer),
  * and steps: a refusal is its one REFUSE step, transaction control is TXN
  * then the step that runs it, anything else one step that runs it.
  */
@@ -56,7 +57,7 @@ static inline void check_plan_invariants(const char *sql, const route_plan_t *p)
 		fail_msg("\"%s\": not refused, but SQLSTATE \"%s\"", sql, p->sqlstate);
 	if (n <= 1 && p->merge != ROUTE_MERGE_NONE)
 		fail_msg("\"%s\": %d shard(s) with merge %d", sql, n, (int)p->merge);
-	if (n > 1 && p->merge == ROUTE_MERGE_NONE && !p->params_missing)
+	if (n > 1 && p->merge == ROUTE_MERGE_NONE && !p->params_missing && !p->join)
 		fail_msg("\"%s\": %d shards without a merge (reason: %s)", sql, n, p->reason);
 	if (p->txn != ROUTE_TXN_NONE && !p->has_txn_control)
 		fail_msg("\"%s\": txn %d without has_txn_control", sql, (int)p->txn);
@@ -226,6 +227,21 @@ static inline void expect_refused_with(const char *sql, const route_plan_t *p,
 		route_plan_t p_ = route(sql);                                                      \
 		expect_refused_with((sql), &p_, (const char *const[]){__VA_ARGS__, NULL});         \
 	} while (0)
+
+/*
+ * A join across shards (router/join_plan.h): one JOIN step on every shard
+ * of both tables' maps, the reason naming both tables.
+ */
+static inline void expect_join_step(const char *sql, const char *a, const char *b)
+{
+	route_plan_t p = route(sql);
+
+	if (!p.join || p.n_steps != 1 || p.steps[0].kind != ROUTE_STEP_JOIN)
+		fail_msg("\"%s\": expected a join step, got %s (%s)", sql,
+		         route_step_kind_name(p.steps[0].kind), p.reason);
+	if (strstr(p.reason, a) == NULL || strstr(p.reason, b) == NULL)
+		fail_msg("\"%s\": reason \"%s\" does not name %s and %s", sql, p.reason, a, b);
+}
 
 /* A string that runs statement by statement (plan.batch, one BATCH step). */
 static inline void expect_batch(const char *sql)

@@ -348,13 +348,14 @@ static void test_missing_parameter_then_routed_with_it(void **state)
 	expect_step(sql, &p.steps[0], ROUTE_STEP_ONE, &want, ROUTE_MERGE_NONE);
 	assert_int_equal(p.steps[0].shard, shard_of("users", 42));
 
-	/* judged when the value is known: no merge until then, and then refused */
+	/* judged when the value is known: no merge until then, and then a semi-join across
+	   shards (test_join_plan.c) */
 	p = route(subq);
 	assert_true(p.params_missing);
 	expect_step(subq, &p.steps[0], ROUTE_STEP_EACH, &map_named("users")->all, ROUTE_MERGE_NONE);
 	p = route_params(subq, &v, 1);
 	assert_int_equal(p.n_steps, 1);
-	assert_int_equal(p.steps[0].kind, ROUTE_STEP_REFUSE);
+	assert_int_equal(p.steps[0].kind, ROUTE_STEP_JOIN);
 }
 
 /* ---- how a statement in autocommit commits ---- */

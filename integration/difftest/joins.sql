@@ -1,0 +1,358 @@
+-- The joins across shards of the differential test (integration/tests/test_joins.py runs
+-- integration/tests/test_gather.py's harness on this file): each query runs on one PostgreSQL
+-- holding all the rows and through pgshard over the shards, in the simple protocol and in
+-- the extended one with text and with binary results, and the answers must be the same.
+-- The tables and data are the scatter-gather test's (schema.sql, dataset.py):
+--   dg_items (key id), dg_orders (key item_id), dg_big (key id): hash map "dg"
+--   dg_events (key id): range map "events" (< 1000 on shard 0, the rest on the last shard)
+-- so every join below is one the shards cannot run alone: two tables of "dg" joined on other
+-- columns than their keys, or a "dg" table joined to dg_events.
+-- Annotations as in corpus.sql: ordered, unordered, ties C,..., refuse.
+
+-- ---------------------------------------------------------------------------------------
+-- inner joins on columns that are not the keys (one map)
+
+-- @ j_items_big_on_cat ordered
+SELECT i.id, i.name, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < 40 ORDER BY i.id, b.id;
+
+-- @ j_comma_form_filters_both_sides ordered
+SELECT i.id, b.id AS bid, b.s FROM dg_items i, dg_big b
+WHERE b.k = i.cat AND i.id BETWEEN 10 AND 30 AND b.v > 30000 ORDER BY 1, 2;
+
+-- @ j_drive_pinned_to_one_shard ordered
+SELECT i.id, i.cat, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id = 5 ORDER BY b.id;
+
+-- @ j_drive_pinned_by_in_list ordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON i.cat = b.k
+WHERE i.id IN (3, 17, 250) AND b.id < 500 ORDER BY 1, 2;
+
+-- @ j_probe_by_its_shard_key ordered
+SELECT o.order_id, o.item_id, i.name, i.price FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id = 8 ORDER BY o.order_id;
+
+-- @ j_probe_by_key_all_drive_rows ordered
+SELECT o.order_id, o.status, i.id, i.grp FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+ORDER BY o.order_id, o.item_id;
+
+-- @ j_star_all_types ordered
+SELECT * FROM dg_orders o JOIN dg_items i ON i.id = o.order_id WHERE o.order_id < 60
+ORDER BY o.order_id, o.item_id;
+
+-- @ j_bigint_to_int_key ordered
+SELECT b.id, b.k, i.id AS item, i.cat FROM dg_big b JOIN dg_items i ON i.id = b.k
+WHERE b.id < 200 ORDER BY b.id;
+
+-- @ j_date_keys ordered
+SELECT o.order_id, o.placed, i.id FROM dg_orders o JOIN dg_items i ON i.d = o.placed
+WHERE o.order_id < 120 ORDER BY o.order_id, i.id;
+
+-- @ j_numeric_keys ordered
+SELECT o.order_id, o.amount, i.id, i.price FROM dg_orders o JOIN dg_items i ON i.price = o.amount
+ORDER BY o.order_id, o.item_id, i.id;
+
+-- @ j_numeric_keys_to_int_column ordered
+SELECT i.id, i.price, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.price
+WHERE i.id < 150 ORDER BY 1, 3;
+
+-- @ j_bigint_keys_past_int4_to_int_column ordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.big WHERE i.id < 50 ORDER BY 1, 2;
+
+-- @ j_float_keys_to_int_column ordered
+SELECT i.id, i.ratio, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.ratio
+WHERE i.id < 60 AND b.id < 400 ORDER BY 1, 3;
+
+-- ---------------------------------------------------------------------------------------
+-- NULL and duplicate join keys, text keys in the database's collation
+
+-- @ j_null_keys_never_match ordered
+SELECT count(*), count(a.qty), count(b.k), sum(b.v) FROM dg_items a JOIN dg_big b ON b.k = a.qty;
+
+-- @ j_duplicate_keys_both_sides ordered
+SELECT a.grp, count(*) AS n FROM dg_items a JOIN dg_items b ON b.grp = a.grp
+GROUP BY a.grp ORDER BY a.grp;
+
+-- @ j_text_keys_odd_characters ordered
+SELECT a.id, b.id AS bid, a.name FROM dg_items a JOIN dg_items b ON b.name = a.name
+WHERE a.id < 120 AND b.id <> a.id ORDER BY 1, 2;
+
+-- @ j_text_key_order_by_collation ties 1
+SELECT a.code, b.id FROM dg_items a JOIN dg_items b ON b.code = a.code
+WHERE a.id < 100 ORDER BY a.code;
+
+-- @ j_varchar_to_text ordered
+SELECT o.order_id, o.status, i.id FROM dg_orders o JOIN dg_items i ON i.grp = o.status
+WHERE o.order_id < 300 ORDER BY 1, 3;
+
+-- ---------------------------------------------------------------------------------------
+-- tables of different maps
+
+-- @ j_items_events_by_event_key ordered
+SELECT i.id, i.name, e.kind, e.val FROM dg_items i JOIN dg_events e ON e.id = i.id ORDER BY i.id;
+
+-- @ j_events_drive_on_one_range_shard ordered
+SELECT e.id, e.kind, i.name FROM dg_events e JOIN dg_items i ON i.id = e.id
+WHERE e.id < 200 ORDER BY e.id;
+
+-- @ j_events_big_non_key ordered
+SELECT e.id, e.val, b.id AS bid FROM dg_events e JOIN dg_big b ON b.k = e.val
+WHERE e.id > 1500 AND b.id < 1000 ORDER BY 1, 3;
+
+-- @ j_events_orders_qty ordered
+SELECT e.kind, count(*), sum(o.amount) FROM dg_events e JOIN dg_orders o ON o.qty = e.val
+GROUP BY e.kind ORDER BY e.kind NULLS FIRST;
+
+-- ---------------------------------------------------------------------------------------
+-- with reference tables (they stay in the final statement, on its shard)
+
+-- @ j_with_reference_table ordered
+SELECT i.id, c.name, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat
+JOIN dg_countries c ON c.code = i.country WHERE i.id < 40 AND c.region = 'Europe' ORDER BY 1, 3;
+
+-- @ j_with_reference_table_comma_form ordered
+SELECT i.id, e.kind, c.region FROM dg_items i, dg_events e, dg_countries c
+WHERE e.id = i.id AND c.code = i.country ORDER BY i.id;
+
+-- @ j_reference_subquery_in_where ordered
+SELECT i.id, e.val FROM dg_items i JOIN dg_events e ON e.id = i.id
+WHERE i.country IN (SELECT code FROM dg_countries WHERE region = 'Asia') ORDER BY i.id;
+
+-- @ j_reference_grouped ordered
+SELECT c.region, count(*), sum(o.qty) FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+JOIN dg_countries c ON c.code = i.country GROUP BY c.region ORDER BY c.region NULLS FIRST;
+
+-- ---------------------------------------------------------------------------------------
+-- three and four tables, step by step
+
+-- @ t_chain_three_maps ordered
+SELECT i.id, e.val, b.id AS bid FROM dg_items i JOIN dg_events e ON e.id = i.id
+JOIN dg_big b ON b.k = e.val WHERE b.id < 300 ORDER BY 1, 3;
+
+-- @ t_star_from_one_table ordered
+SELECT o.order_id, i.name, e.kind FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+JOIN dg_events e ON e.id = o.order_id WHERE o.item_id < 100 ORDER BY o.order_id, o.item_id;
+
+-- @ t_co_located_pair_and_another_map ordered
+SELECT i.id, o.order_id, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_events e ON e.id = o.order_id WHERE i.id BETWEEN 10 AND 60 ORDER BY 1, 2;
+
+-- @ t_three_grouped ordered
+SELECT e.kind, count(*), sum(b.v) FROM dg_events e JOIN dg_items i ON i.id = e.id
+JOIN dg_big b ON b.k = i.cat GROUP BY e.kind ORDER BY e.kind NULLS FIRST;
+
+-- @ t_four_tables_with_reference ordered
+SELECT i.id, c.name, o.order_id, e.val, b.id AS bid FROM dg_items i
+JOIN dg_countries c ON c.code = i.country JOIN dg_orders o ON o.order_id = i.id
+JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.id = o.order_id
+WHERE i.id < 200 ORDER BY 1, 3, o.item_id;
+
+-- @ t_chain_keys_of_another_type ordered
+SELECT i.id, b.f, e.id AS eid FROM dg_items i JOIN dg_big b ON b.id = i.id
+JOIN dg_events e ON e.val = b.f WHERE i.id IN (2, 5) ORDER BY 1, 3;
+
+-- @ t_three_match_nothing ordered
+SELECT i.id FROM dg_items i JOIN dg_empty x ON x.v = i.qty JOIN dg_big b ON b.k = x.v ORDER BY 1;
+
+-- ---------------------------------------------------------------------------------------
+-- outer joins
+
+-- @ j_left_keeps_unmatched ordered
+SELECT i.id, e.id AS eid, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE i.id <= 60 ORDER BY i.id;
+
+-- @ j_left_on_filter_nullable_side ordered
+SELECT i.id, e.val FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND e.val > 0
+WHERE i.id <= 100 ORDER BY i.id;
+
+-- @ j_left_on_filter_preserved_side ordered
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND i.cat = 2
+WHERE i.id <= 80 ORDER BY i.id;
+
+-- @ j_left_anti_join_shape ordered
+SELECT i.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE e.id IS NULL AND i.id < 50 ORDER BY i.id;
+
+-- @ j_left_where_on_nullable_side ordered
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE e.kind = 'view' OR i.id < 12 ORDER BY i.id;
+
+-- @ j_left_non_key_null_keys ordered
+SELECT a.id, b.id AS bid FROM dg_items a LEFT JOIN dg_big b ON b.k = a.qty AND b.id < 300
+WHERE a.id < 70 ORDER BY 1, 2 NULLS FIRST;
+
+-- @ j_right_keeps_unmatched ordered
+SELECT e.id, i.name FROM dg_items i RIGHT JOIN dg_events e ON i.id = e.id
+WHERE e.id < 400 ORDER BY e.id;
+
+-- @ j_right_count ordered
+SELECT count(*), count(i.id), count(e.id) FROM dg_items i RIGHT JOIN dg_events e ON i.id = e.id;
+
+-- ---------------------------------------------------------------------------------------
+-- joins that match nothing
+
+-- @ j_empty_side ordered
+SELECT i.id, e.v FROM dg_items i JOIN dg_empty e ON e.v = i.qty ORDER BY i.id;
+
+-- @ j_empty_side_aggregates ordered
+SELECT count(*), sum(e.v), max(i.name) FROM dg_items i JOIN dg_empty e ON e.v = i.qty;
+
+-- @ j_no_key_matches ordered
+SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id WHERE i.id = 2 ORDER BY 1;
+
+-- @ j_drive_filter_matches_nothing ordered
+SELECT i.id, b.id FROM dg_items i JOIN dg_big b ON b.k = i.cat WHERE i.id = 97 ORDER BY 1, 2;
+
+-- @ j_left_empty_side ordered
+SELECT i.id, e.s FROM dg_items i LEFT JOIN dg_empty e ON e.id = i.cat WHERE i.id < 20 ORDER BY i.id;
+
+-- ---------------------------------------------------------------------------------------
+-- under ORDER BY / LIMIT / OFFSET, GROUP BY / HAVING, DISTINCT, expressions, windows
+
+-- @ j_order_limit ordered
+SELECT i.id, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < 100 ORDER BY b.v DESC, b.id, i.id LIMIT 10;
+
+-- @ j_order_limit_offset ordered
+SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+ORDER BY i.name NULLS FIRST, o.order_id, o.item_id LIMIT 15 OFFSET 20;
+
+-- @ j_group_having ordered
+SELECT i.country, count(*) AS n, sum(o.qty) AS q, avg(o.amount) AS a
+FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
+GROUP BY i.country HAVING count(*) > 5 ORDER BY i.country NULLS FIRST;
+
+-- @ j_group_by_both_sides ordered
+SELECT i.cat, o.status, count(*), min(o.amount), max(i.price)
+FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+GROUP BY i.cat, o.status ORDER BY i.cat NULLS LAST, o.status NULLS LAST;
+
+-- @ j_distinct ordered
+SELECT DISTINCT e.kind FROM dg_events e JOIN dg_items i ON i.id = e.id ORDER BY 1 NULLS FIRST;
+
+-- @ j_count_distinct ordered
+SELECT count(DISTINCT b.k), count(DISTINCT i.grp) FROM dg_items i JOIN dg_big b ON b.k = i.cat;
+
+-- @ j_expressions ordered
+SELECT i.id, i.price * o.qty AS total, upper(i.name) AS uname, o.placed - i.d AS days,
+       coalesce(o.status, 'none') || '/' || i.grp AS label
+FROM dg_orders o JOIN dg_items i ON i.id = o.order_id WHERE o.order_id < 150
+ORDER BY i.id, o.item_id;
+
+-- @ j_window ordered
+SELECT i.id, e.val, rank() OVER (ORDER BY e.val NULLS FIRST) AS r
+FROM dg_items i JOIN dg_events e ON e.id = i.id ORDER BY r, i.id;
+
+-- @ j_unordered_plain unordered
+SELECT i.id, b.id AS bid FROM dg_items i JOIN dg_big b ON b.k = i.cat WHERE i.id < 25;
+
+-- @ j_reference_filter_in_where ordered
+SELECT i.id, o.order_id FROM dg_items i JOIN dg_orders o ON o.order_id = i.id
+WHERE i.country IN ('fr', 'de') AND o.status IS NOT NULL ORDER BY 1, 2, o.item_id;
+
+-- ---------------------------------------------------------------------------------------
+-- semi- and anti-joins: IN and [NOT] EXISTS subqueries over the other table
+
+-- @ s_in_non_key ordered
+SELECT i.id, i.cat FROM dg_items i WHERE i.cat IN (SELECT b.k FROM dg_big b WHERE b.v > 40000)
+ORDER BY i.id;
+
+-- @ s_in_unqualified ordered
+SELECT id FROM dg_items WHERE qty IN (SELECT k FROM dg_big WHERE id < 60) ORDER BY id;
+
+-- @ s_in_probe_by_key ordered
+SELECT o.order_id, o.item_id FROM dg_orders o
+WHERE o.item_id < 40 AND o.order_id IN (SELECT i.id FROM dg_items i WHERE i.flag) ORDER BY 1, 2;
+
+-- @ s_in_other_map ordered
+SELECT e.id, e.kind FROM dg_events e WHERE e.val IN (SELECT i.qty FROM dg_items i WHERE i.cat = 3)
+ORDER BY e.id;
+
+-- @ s_exists ordered
+SELECT i.id, i.name FROM dg_items i
+WHERE EXISTS (SELECT 1 FROM dg_events e WHERE e.id = i.id AND e.val > 0) ORDER BY i.id;
+
+-- @ s_not_exists ordered
+SELECT i.id FROM dg_items i WHERE i.id < 90
+AND NOT EXISTS (SELECT 1 FROM dg_events e WHERE e.id = i.id) ORDER BY i.id;
+
+-- @ s_not_exists_outer_filter_inside ordered
+SELECT i.id FROM dg_items i
+WHERE NOT EXISTS (SELECT 1 FROM dg_big b WHERE b.k = i.cat AND i.qty > 5 AND b.v > 49000)
+ORDER BY i.id;
+
+-- @ s_exists_grouped ordered
+SELECT i.grp, count(*) FROM dg_items i
+WHERE EXISTS (SELECT 1 FROM dg_orders o WHERE o.order_id = i.id AND o.status = 'paid')
+GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
+
+-- @ s_in_with_nulls_both_sides ordered
+SELECT count(*), count(i.qty) FROM dg_items i WHERE i.qty IN (SELECT b.k FROM dg_big b);
+
+-- @ s_correlated_not_in ordered
+SELECT i.id FROM dg_items i WHERE i.id < 120
+AND i.name NOT IN (SELECT b.s FROM dg_big b WHERE b.k = i.cat AND b.id < 2000) ORDER BY i.id;
+
+-- @ s_correlated_scalar_aggregate ordered
+SELECT i.id, (SELECT count(*) FROM dg_big b WHERE b.k = i.cat) AS n,
+       (SELECT max(e.val) FROM dg_events e WHERE e.id = i.id) AS m
+FROM dg_items i WHERE i.id < 70 ORDER BY i.id;
+
+-- @ s_exists_with_limit_and_group ordered
+SELECT i.id FROM dg_items i
+WHERE EXISTS (SELECT b.k FROM dg_big b WHERE b.k = i.qty GROUP BY b.k HAVING count(*) > 70 LIMIT 1)
+ORDER BY i.id;
+
+-- @ s_join_and_exists ordered
+SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id < 60 AND NOT EXISTS (SELECT 1 FROM dg_events e WHERE e.id = o.order_id)
+ORDER BY o.order_id, o.item_id;
+
+-- @ s_refuse_not_in refuse
+SELECT i.id FROM dg_items i WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 100);
+
+-- ---------------------------------------------------------------------------------------
+-- parameters ("--$" values, untyped text; the extended-protocol modes only): the driving
+-- side's and the probed side's filters take theirs down, the final statement has them all
+
+-- @ j_params_pin_drive ordered
+--$ 8
+SELECT o.order_id, o.item_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.item_id = $1 ORDER BY o.order_id;
+
+-- @ j_params_both_sides_and_limit ordered
+--$ 40 | 30000 | 5
+SELECT i.id, b.id AS bid, b.v FROM dg_items i JOIN dg_big b ON b.k = i.cat
+WHERE i.id < $1 AND b.v > $2 ORDER BY b.v DESC, b.id, i.id LIMIT $3;
+
+-- @ j_params_text_key ordered
+--$ apple
+SELECT a.id, b.id AS bid FROM dg_items a JOIN dg_items b ON b.name = a.name
+WHERE a.name = $1 ORDER BY 1, 2;
+
+-- @ j_params_numbered_out_of_order ordered
+--$ view | 30
+SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+WHERE (e.kind = $1 OR i.id < 5) AND i.id < $2 ORDER BY i.id;
+
+-- @ j_params_seventy_in_a_list ordered
+--$ 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69 | 70
+SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id
+WHERE i.id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61, $62, $63, $64, $65, $66, $67, $68, $69, $70) ORDER BY i.id;
+
+-- ---------------------------------------------------------------------------------------
+-- still refused: pgshard answers 0A000 where PostgreSQL answers rows
+
+-- @ j_refuse_full_join refuse
+SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
+
+-- @ j_refuse_five_tables refuse
+SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
+JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
+
+-- @ j_refuse_outer_join_with_reference refuse
+SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+JOIN dg_countries c ON c.code = i.country;
+
+-- @ j_refuse_no_equality refuse
+SELECT i.id, e.id FROM dg_items i JOIN dg_events e ON e.id < i.id WHERE i.id < 3;

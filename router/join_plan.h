@@ -1,0 +1,158 @@
+/*
+ * join_plan.h — a join of sharded tables whose matching rows may be on
+ * different shards (tables of different maps, or of one map joined on other
+ * columns than their keys), planned as steps the proxy runs
+ * (ROUTE_STEP_JOIN, proxy/join.c). For two tables:
+ *
+ *   1. drive   the driving side's rows, with the filters of its own that the
+ *              statement applies to it pushed down, on the shards those
+ *              filters leave: SELECT a.col, ROW(a.*) FROM t AS a WHERE ...
+ *   2. probe   the other side's rows whose join column equals one of the
+ *              driving rows' join keys: SELECT ROW(b.*) FROM u AS b WHERE
+ *              b.col = ANY($1) AND ..., $1 an array of the driving column's
+ *              type (join_array_type), in batches of JOIN_BATCH_KEYS keys,
+ *              only on the shards that own those keys when b.col is u's
+ *              shard key (else on every shard its own filters leave)
+ *   3. final   the statement itself on one shard, each table replaced by the
+ *              rows fetched for it: FROM unnest($n+1::t[]) AS a JOIN
+ *              unnest($n+2::u[]) AS b ON ..., n the client's parameters (the
+ *              rows travel as parameters, arrays of the table's row type,
+ *              never pasted into the text)
+ *
+ * Why the last step runs in PostgreSQL rather than as a hash join in the
+ * proxy: whatever the statement does with the joined rows (the join's own
+ * ON with its operators, outer-join NULLs, other predicates, expressions,
+ * GROUP BY, aggregates, HAVING, DISTINCT, window functions, ORDER BY in the
+ * database's collation, LIMIT/OFFSET, the result's column names, types and
+ * binary formats) is then PostgreSQL's own work, so the answer is the one a
+ * single PostgreSQL holding all the rows gives. Steps 1 and 2 only decide
+ * which rows reach step 3; they may fetch more than the statement uses,
+ * never less:
+ *
+ *   - a filter is pushed down to a side only when it is one conjunct of the
+ *     WHERE (or of an inner join's ON) that reads only that side, calls no
+ *     function, has no subquery; for an outer join only the preserved
+ *     side's WHERE conjuncts and the nullable side's ON conjuncts go down
+ *   - the driving side of a LEFT JOIN is its left side, of a RIGHT JOIN its
+ *     right side (their rows are kept even without a match); of an inner
+ *     join, the side its filters hold to fewer shards, else the first one
+ *   - NULL keys are not looked up (= never matches NULL), but their driving
+ *     rows still reach step 3
+ *
+ * The rows held are capped by max_join_rows per side (54000 naming it).
+ *
+ * With three or four sharded tables (inner joins only), step 2 repeats: each
+ * next side is probed by the keys of one fetched before it (by its shard
+ * key when an equality allows), and each side's statement returns the
+ * join columns the sides after it are probed by (join_side_t.keys).
+ *
+ * The shape planned today: one SELECT (no WITH, no set operation, no FOR
+ * UPDATE) whose FROM is two to four sharded tables inner-joined (with
+ * reference tables too), or exactly two sharded tables, `a [INNER|LEFT|RIGHT]
+ * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
+ * between them in the ON (WHERE for the comma form); or two sharded tables
+ * and reference tables, all inner-joined (the reference tables stay in the
+ * final statement: its shard has them). No other table, and no subquery in
+ * FROM, anywhere in the statement; subqueries over reference tables are
+ * fine. Subqueries over one sharded table each are sides too, when an
+ * equality ties them to a side before them (see join_plan.c): a correlation
+ * b.y = a.x in their WHERE, or `a.x IN (SELECT b.y FROM b ...)` as a plain
+ * condition of the WHERE. Up to JOIN_MAX_SIDES sharded tables in all.
+ */
+#ifndef PGSHARD_ROUTER_JOIN_PLAN_H
+#define PGSHARD_ROUTER_JOIN_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "router/route.h"
+
+/* Join keys per probe statement: one Bind of $1 each. */
+#define JOIN_BATCH_KEYS 1000
+
+/* The client's parameters a side's filters may use (the statement may have more). */
+#define JOIN_MAX_PARAMS 1024
+
+/* Sharded tables in one join: the driving one and those probed after it. */
+#define JOIN_MAX_SIDES 4
+
+typedef enum join_kind {
+	JOIN_INNER,
+	JOIN_LEFT,
+	JOIN_RIGHT,
+	JOIN_SEMI, /* one table in FROM, the others in its subqueries (EXISTS, IN, ...) */
+} join_kind_t;
+
+typedef struct join_side {
+	const cfg_table_t *table;
+	int map;         /* index in cfg->maps */
+	char alias[64];  /* how the statement names it (its alias, or the table's name) */
+	char column[64]; /* probed: its join column (the driving side: the column of its first
+	                    key, for people) */
+	bool left;       /* the left side of the join as written (of two) */
+	int written;     /* its place among the sharded tables as the statement names them */
+	bool sub;        /* read by a subquery of the statement (fetched by the keys of a side
+	                    its correlation or IN compares it with) */
+	int src;         /* probed: the side (index in sides) whose rows give its keys; -1 for
+	                    the driving side */
+	int src_key;     /* ... which of that side's keys */
+	char keys[JOIN_MAX_SIDES][64]; /* the columns its statement returns before its row:
+	                                  the join columns the sides it feeds are probed by */
+	int deps[JOIN_MAX_SIDES];      /* the side each key feeds */
+	int n_keys;
+	char *sql; /* SELECT alias.key..., ROW(alias.*) FROM ... [WHERE alias.column = ANY($1)]
+	              [AND its filters] */
+	shard_set_t shards; /* where its statement runs (probe: when not by_key, or the shards
+	                       its keys may pick from) */
+	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
+	                       shards */
+	int n_pushed;       /* filters of its own pushed down with it */
+	int params[JOIN_MAX_PARAMS]; /* its statement's parameters after its own (the probe's $1
+	                                is the keys): the client's number of each, in order */
+	int n_params;
+} join_side_t;
+
+typedef struct join_plan {
+	join_kind_t kind;
+	join_side_t sides[JOIN_MAX_SIDES]; /* in the order they run: [0] drives; each probed side
+	                                      comes after the side its keys come from */
+	int n_sides;
+	int n_params;    /* the client's parameters, $1..$n_params, as the statement has them */
+	char *final_sql; /* the statement with the client's parameters, over $n_params+1+i (the
+	                    rows of sides[i]) */
+	char why[160];   /* why that side drives, for people */
+} join_plan_t;
+
+/*
+ * Plan sql as such a join. params (n_params of them, NULL when not known)
+ * are the client's: they may pin the driving side to fewer shards. 1 with
+ * *out filled; 0 when it is not a join of that shape (why in err, for
+ * people); -1 when memory runs out.
+ */
+int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                   int n_params, join_plan_t *out, char *err, size_t errlen);
+void join_plan_free(join_plan_t *p);
+
+/*
+ * The shard of probed side `side` that owns the key value `text` (the
+ * feeding column's text), or -1 when the key does not read as its map's key
+ * type (then every shard of its step may hold it).
+ */
+int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char *text, size_t len);
+
+/*
+ * The array type of a built-in type (int4 -> int4[]), 0 for any other. The
+ * probe's $1 is declared as the array of the driving join column's type,
+ * so that PostgreSQL compares the keys with the probe column as the join's
+ * own `=` would (an int column with numeric keys: numeric = numeric), rather
+ * than reading each key as the probe column's type (1.5 is no integer).
+ * With 0 the keys are read as the probe column's type: right when both
+ * columns have the same type.
+ */
+uint32_t join_array_type(uint32_t oid);
+
+/* "inner", "left", "right", "semi". */
+const char *join_kind_name(join_kind_t k);
+
+#endif
