@@ -181,6 +181,8 @@ static client_t *next_waiting(const pool_t *p)
 {
 	client_t *c;
 
+	if (p->n_waiting_held == 0)
+		return TAILQ_FIRST(&p->waiting); /* no need to look through thousands */
 	TAILQ_FOREACH(c, &p->waiting, link)
 	if (c->n_links > 0)
 		return c;
@@ -190,8 +192,8 @@ static client_t *next_waiting(const pool_t *p)
 /* Open connections for waiting clients, up to the pool size. */
 static void pool_grow(pool_t *p)
 {
-	int waiting = pool_count_clients(&p->waiting);
-	int connecting = pool_count_servers(&p->connecting);
+	int waiting = p->n_waiting;
+	int connecting = p->n_connecting;
 
 	while (connecting < waiting && p->n_servers < p->max_servers) {
 		if (server_connect(p, &pool_events) == NULL)
@@ -216,8 +218,7 @@ int pool_acquire(pool_t *p, client_t *c)
 	 * holds: with every pool full, two such transactions would wait for
 	 * each other forever. It gets a connection over the pool size instead.
 	 */
-	if (c->n_links > 0 && p->n_servers >= p->max_servers &&
-	    pool_count_servers(&p->connecting) < pool_count_clients(&p->waiting))
+	if (c->n_links > 0 && p->n_servers >= p->max_servers && p->n_connecting < p->n_waiting)
 		server_connect(p, &pool_events);
 	return 0;
 }
@@ -230,6 +231,7 @@ void pool_server_ready(server_t *s)
 	switch (s->state) {
 	case SV_CONNECT:
 		TAILQ_REMOVE(&p->connecting, s, link);
+		p->n_connecting--;
 		break;
 	case SV_ACTIVE:
 		TAILQ_REMOVE(&p->active, s, link);
@@ -285,6 +287,7 @@ void pool_server_gone(server_t *s, const char *why, const uint8_t *error_body, s
 	switch (s->state) {
 	case SV_CONNECT:
 		TAILQ_REMOVE(&p->connecting, s, link);
+		p->n_connecting--;
 		break;
 	case SV_ACTIVE:
 		TAILQ_REMOVE(&p->active, s, link);

@@ -259,6 +259,7 @@ struct client {
 	auth_scram_server_t *scram;
 
 	/* session state that follows the client from server to server */
+	bool held_counted; /* counted in its pool's n_waiting_held while it waits */
 	param_list_t startup_params;
 	param_list_t session_params;
 	char client_encoding[32]; /* as the client was last told (ParameterStatus) */
@@ -364,6 +365,9 @@ struct pool {
 
 	struct server_list connecting, idle, active;
 	struct client_list waiting, active_clients;
+	int n_waiting;      /* clients on `waiting` (session.c keeps it) */
+	int n_waiting_held; /* ... of which hold servers of other shards (held_counted) */
+	int n_connecting;   /* servers on `connecting` */
 	int n_servers;
 	char *last_connect_error;
 	stats_counters_t stats; /* what its servers did (stats.h); written by its worker only */

@@ -236,6 +236,7 @@ server_t *server_connect(pool_t *p, const server_events_t *events)
 	s->tx_status = 'I';
 	s->sb.fd = -1;
 	TAILQ_INSERT_TAIL(&p->connecting, s, link);
+	p->n_connecting++;
 	p->n_servers++;
 
 	if (node_addr(w, p, &ss, &sslen) == 0) {

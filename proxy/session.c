@@ -55,13 +55,34 @@ static struct client_list *list_of(client_t *c, client_state_t st)
 }
 
 /* Into the list of state st (of pool p for CL_WAITING and CL_ACTIVE). */
+/* c leaves or joins its pool's waiting list: the pool's counts follow (pool.c reads them). */
+static void waiting_left(client_t *c)
+{
+	c->pool->n_waiting--;
+	if (c->held_counted)
+		c->pool->n_waiting_held--;
+	c->held_counted = false;
+}
+
+static void waiting_joined(client_t *c)
+{
+	c->pool->n_waiting++;
+	c->held_counted = c->n_links > 0;
+	if (c->held_counted)
+		c->pool->n_waiting_held++;
+}
+
 static void move_to(client_t *c, client_state_t st, pool_t *p)
 {
 	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	if (c->state == CL_WAITING)
+		waiting_left(c);
 	c->state = st;
 	if (p != NULL)
 		c->pool = p;
 	TAILQ_INSERT_TAIL(list_of(c, st), c, link);
+	if (st == CL_WAITING)
+		waiting_joined(c);
 }
 
 void session_wait(client_t *c, pool_t *p)
@@ -125,6 +146,11 @@ void session_unlinked(client_t *c, server_t *s)
 	if (session_link(c, shard) == s) {
 		c->links[shard] = NULL;
 		c->n_links--;
+	}
+	if (c->state == CL_WAITING && c->held_counted && c->n_links == 0) {
+		/* it lost the last server it held while it waited */
+		c->held_counted = false;
+		c->pool->n_waiting_held--;
 	}
 	if (c->server == s)
 		c->server = NULL;
@@ -279,6 +305,8 @@ void session_close(client_t *c)
 		}
 	}
 	TAILQ_REMOVE(list_of(c, c->state), c, link);
+	if (c->state == CL_WAITING)
+		waiting_left(c);
 	c->state = CL_CLOSED;
 	TAILQ_INSERT_TAIL(&w->closed_clients, c, link);
 	w->n_clients--;
