@@ -128,7 +128,7 @@ static void check_plan(const route_plan_t *p)
 	for (int i = 0; i < p->n_steps; i++) {
 		const route_step_t *st = &p->steps[i];
 
-		fuzz_check(st->kind >= ROUTE_STEP_REFUSE && st->kind <= ROUTE_STEP_INSERT_SELECT);
+		fuzz_check(st->kind >= ROUTE_STEP_REFUSE && st->kind <= ROUTE_STEP_JOIN);
 		fuzz_check(st->shard >= -1 && st->shard < N_SHARDS);
 		fuzz_check(st->kind == ROUTE_STEP_ONE || st->shard == -1);
 		fuzz_check(i == 0 || st->kind != ROUTE_STEP_REFUSE);
