@@ -12,8 +12,8 @@
 #   - a transaction across shards through pgshard2 commits on both shards
 #   - with pgshard1 killed (SIGKILL), pgshard2 goes on serving reads, writes and pgbench
 # then brings everything down (also when a check fails or the script is interrupted).
-# Reads served by a replica container will be checked here once pgshard sends reads to
-# replicas (a later issue).
+# The demo's chapter 10 sends reads to the replica containers (replica_reads on for its
+# session); what it shows is not checked here.
 #
 #   integration/compose_test.sh [--skip-install] [--keep]
 #

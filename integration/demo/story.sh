@@ -130,11 +130,23 @@ SQL
 fi
 route "SELECT u.email, e.kind FROM users u FULL JOIN events e ON e.tenant_id = u.tenant_id WHERE u.tenant_id = 1"
 
+chapter "10. reads on a replica that never show a session older data than it wrote"
+echo "-- the config leaves replica_reads off; this session turns it on. A read of one tenant goes"
+echo "-- to a replica of its shard once the replica is known to be fit (the health checks tell"
+echo "-- its position); after the session's write, its reads go only to a node that has it:"
+sql <<'SQL'
+SET pgshard.replica_reads = on;
+SELECT pg_is_in_recovery() AS on_a_replica, count(*) FROM users WHERE tenant_id = 1;
+UPDATE users SET email = 'first@tenant1.example' WHERE tenant_id = 1 AND user_id = 1;
+SELECT email FROM users WHERE tenant_id = 1 AND user_id = 1;
+SHOW pgshard.causal_token;
+SQL
+echo "-- another connection given that token reads the write too, from the primary or a replica"
+echo "-- that has replayed it (SET pgshard.causal_token = '...', or the startup parameter)."
+route "SELECT count(*) FROM users WHERE tenant_id = 1"
+
 chapter "not in this story yet"
 cat <<'MSG'
-- Reads served by a replica: every shard has a streaming replica here, and pgshard checks its
-  health, but every statement still runs on the shard's primary (replica reads are a later
-  issue; this chapter will show one when they land).
 - Subqueries that need other shards' rows without an equality tying them to the outer query:
   refused today.
 MSG
