@@ -44,6 +44,9 @@ void causal_bound(causal_t *k, uint64_t lsn, uint64_t asked_at_us)
 	raise_to(k, lsn);
 	if (k->pend_at_us != 0 && k->pend_at_us <= asked_at_us)
 		k->pend_at_us = 0;
+	/* a replica is never ahead of its primary: its earlier reads are bound too */
+	if (k->rep_at_us != 0 && k->rep_at_us <= asked_at_us)
+		k->rep_at_us = 0;
 }
 
 bool causal_allows(const causal_t *k, int node, causal_pos_t at)

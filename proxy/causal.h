@@ -56,7 +56,9 @@ void causal_settle(causal_t *k, causal_pos_t primary, causal_pos_t rep);
 
 /*
  * The primary, asked on the session's own connection after its statements
- * there ended (at asked_at_us), is at lsn: that bounds them at once.
+ * there ended (at asked_at_us), is at lsn: that bounds them at once, and
+ * the reads its replicas served before (a replica is never ahead of its
+ * primary).
  */
 void causal_bound(causal_t *k, uint64_t lsn, uint64_t asked_at_us);
 /* Whether node `node` (a replica), at position at, may serve the session's next read. */

@@ -139,9 +139,10 @@ SET pgshard.replica_reads = on;
 SELECT pg_is_in_recovery() AS on_a_replica, count(*) FROM users WHERE tenant_id = 1;
 UPDATE users SET email = 'first@tenant1.example' WHERE tenant_id = 1 AND user_id = 1;
 SELECT email FROM users WHERE tenant_id = 1 AND user_id = 1;
+SHOW pgshard.causal_token;
 SQL
-echo "-- SHOW pgshard.causal_token gives another connection the same guarantee (README: Replica"
-echo "-- reads)."
+echo "-- another connection given that token reads the write too, from the primary or a replica"
+echo "-- that has replayed it (SET pgshard.causal_token = '...', or the startup parameter)."
 route "SELECT count(*) FROM users WHERE tenant_id = 1"
 
 chapter "not in this story yet"

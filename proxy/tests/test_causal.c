@@ -99,6 +99,17 @@ static void test_the_primary_asked_after_a_statement_bounds_it_at_once(void **st
 	causal_bound(&k, 750, 2500); /* lower than known: need stays, the statement is bound */
 	assert_true(causal_settled(&k));
 	assert_int_equal(k.need_lsn, 800);
+	/* a replica read, then a write: the answer after the write bounds the read too */
+	causal_ran(&k, R1, 3000);
+	causal_ran(&k, -1, 3100);
+	assert_false(causal_settled(&k));
+	causal_bound(&k, 900, 3101);
+	assert_true(causal_settled(&k));
+	assert_int_equal(k.need_lsn, 900);
+	/* a read after the question is not bound by its answer */
+	causal_ran(&k, R1, 3300);
+	causal_bound(&k, 950, 3200);
+	assert_false(causal_settled(&k));
 }
 
 static void test_lsn_text_is_read_like_postgresql_writes_it(void **state)
