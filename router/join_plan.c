@@ -242,7 +242,7 @@ static int side_shards(const route_ctx_t *ctx, join_side_t *side, const route_pa
 		given[n] = params[side->params[n] - 1];
 		n++;
 	}
-	if (route_statement(ctx, side->sql, n > 0 ? given : NULL, n, &p) < 0)
+	if (ctx->route(ctx, side->sql, n > 0 ? given : NULL, n, &p) < 0)
 		return -1;
 	if (p.kind == ROUTE_SHARDS && shard_set_count(&p.shards) > 0)
 		side->shards = p.shards;

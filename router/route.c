@@ -191,6 +191,7 @@ int route_ctx_init(route_ctx_t *ctx, const cfg_t *cfg, char *err, size_t errlen)
 
 	ctx->cfg = cfg;
 	ctx->maps = NULL;
+	ctx->route = route_statement;
 	if (cfg->n_maps == 0)
 		return 0;
 	ctx->maps = calloc((size_t)cfg->n_maps, sizeof *ctx->maps);

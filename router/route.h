@@ -284,6 +284,14 @@ typedef struct route_plan {
 typedef struct route_ctx {
 	const cfg_t *cfg;
 	shard_map_t *maps; /* parallel to cfg->maps */
+	/*
+	 * route_statement (route_ctx_init sets it). The join planner
+	 * (router/join_plan.c), which route_statement itself calls for a join
+	 * across shards, routes each side's statement through it: the
+	 * recursion goes through the context, not from file to file.
+	 */
+	int (*route)(const struct route_ctx *ctx, const char *sql, const route_param_t *params,
+	             int n_params, route_plan_t *out);
 } route_ctx_t;
 
 /* 0, or -1 with a message in err. */
