@@ -33,6 +33,7 @@
 #include "proxy/login.h"
 #include "proxy/join.h"
 #include "proxy/move.h"
+#include "proxy/pending.h"
 #include "proxy/relay.h"
 #include "proxy/replica.h"
 #include "proxy/routejob.h"
@@ -741,7 +742,7 @@ static bool owes_client(const server_t *s)
 	const pending_queue_t *q = &s->pending;
 
 	for (uint32_t i = 0; i < q->count; i++)
-		if (q->items[(q->head + i) % q->cap].action != PEND_SWALLOW)
+		if (pending_nth(q, i)->action != PEND_SWALLOW)
 			return true;
 	return false;
 }

@@ -45,6 +45,11 @@ pending_t *pending_head(pending_queue_t *q)
 	return q->count ? &q->items[q->head] : NULL;
 }
 
+const pending_t *pending_nth(const pending_queue_t *q, uint32_t i)
+{
+	return i < q->count ? &q->items[(q->head + i) % q->cap] : NULL;
+}
+
 void pending_pop(pending_queue_t *q)
 {
 	if (q->count == 0)

@@ -302,7 +302,7 @@ static bool only_the_read(const pending_queue_t *q)
 	int reads = 0;
 
 	for (uint32_t i = 0; i < q->count; i++) {
-		const pending_t *e = &q->items[(q->head + i) % q->cap];
+		const pending_t *e = pending_nth(q, i);
 
 		if (e->msg != 'Q')
 			return false;
