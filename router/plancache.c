@@ -776,19 +776,10 @@ static bool generic_input(const route_cache_t *c, const route_plan_t *g,
                           const route_param_t *params, int n_params, const route_param_t **v,
                           char *kind)
 {
-	int k = g->generic.input;
+	route_literals_t lits = {c->m.first, c->m.n, c->m.params, c->m.kinds};
 
-	if (c->m.n > 0 && k >= c->m.first && k - c->m.first < c->m.n) {
-		*v = &c->m.params[k - c->m.first];
-		*kind = c->m.kinds[k - c->m.first];
-		return true;
-	}
-	if (params != NULL && k >= 1 && k <= n_params) {
-		*v = &params[k - 1];
-		*kind = 0;
-		return true;
-	}
-	return false;
+	*v = route_input(c->m.n > 0 ? &lits : NULL, params, n_params, g->generic.input, kind);
+	return *v != NULL;
 }
 
 /* What a reason says where it names a key's value and shard (" 'bob' -> shard 2"). */

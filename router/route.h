@@ -626,6 +626,14 @@ typedef struct route_literals {
 } route_literals_t;
 
 /*
+ * Input `number` of a statement (a masked literal's value first, else the
+ * caller's parameter), NULL when not given; *kind: the literal's kind
+ * letter, 0 for a parameter.
+ */
+const route_param_t *route_input(const route_literals_t *l, const route_param_t *params,
+                                 int n_params, int number, char *kind);
+
+/*
  * Plan a parsed statement, with the same contract as route_statement;
  * lits may be NULL. A parameter number that is neither the caller's
  * (1..n_params) nor a literal's counts as not given.

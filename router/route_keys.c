@@ -52,16 +52,25 @@ static uint32_t cast_oid(const PgQuery__TypeName *tn, bool *array)
 	return 0;
 }
 
+const route_param_t *route_input(const route_literals_t *l, const route_param_t *params,
+                                 int n_params, int number, char *kind)
+{
+	*kind = 0;
+	if (l != NULL && number >= l->first && number - l->first < l->n) {
+		*kind = l->kinds[number - l->first];
+		return &l->values[number - l->first];
+	}
+	if (params != NULL && number >= 1 && number <= n_params)
+		return &params[number - 1];
+	return NULL;
+}
+
 /* Parameter `number`: the caller's, a masked literal's, or NULL when not given. */
 static const route_param_t *input_at(const walk_t *w, int number)
 {
-	const route_literals_t *l = w->lits;
+	char kind;
 
-	if (l != NULL && number >= l->first && number - l->first < l->n)
-		return &l->values[number - l->first];
-	if (w->params != NULL && number >= 1 && number <= w->n_params)
-		return &w->params[number - 1];
-	return NULL;
+	return route_input(w->lits, w->params, w->n_params, number, &kind);
 }
 
 /*
@@ -80,11 +89,10 @@ static const route_param_t *param_at(walk_t *w, int number)
 /* The kind of literal a parameter stands for ('i', 'f', 's'), or 0 for a real parameter. */
 static char literal_kind(const walk_t *w, int number)
 {
-	const route_literals_t *l = w->lits;
+	char kind;
 
-	if (l != NULL && number >= l->first && number - l->first < l->n)
-		return l->kinds[number - l->first];
-	return 0;
+	route_input(w->lits, w->params, w->n_params, number, &kind);
+	return kind;
 }
 
 /*
