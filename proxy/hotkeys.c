@@ -2,10 +2,10 @@
  * hotkeys.c — counting where the load goes (see hotkeys.h): a Space-Saving
  * sketch of the heaviest keys, statements per shard and per table.
  *
- * The sketch is a plain array searched by a 64-bit hash of (table, key):
- * at HOTKEYS_CAPACITY entries a statement costs one pass over the hashes,
- * and a key not held (once full) one more pass for the smallest count;
- * both passes read the dense copies of hashes and counts, not the entries.
+ * The sketch is an array of entries found by a 64-bit hash of (table, key)
+ * through an open-addressed index, and ordered by count in a min-heap: a
+ * statement costs a probe or two and a few heap steps, and a key not held
+ * (once full) takes the heap's top, the smallest count, at once.
  */
 #include "proxy/hotkeys.h"
 
@@ -92,37 +92,106 @@ static void copy_text(char dst[HOTKEYS_TEXT], const char *src)
 	dst[k] = '\0';
 }
 
-/* The index of (table, key) in s, -1 when it holds none. */
-static int sketch_find(const hotkeys_sketch_t *s, uint64_t hash, const char *table, const char *key)
+/* The slot of (table, key) in s's index, -1 when s holds none. */
+static int slot_of(const hotkeys_sketch_t *s, uint64_t hash, const char *table, const char *key)
 {
-	for (int i = 0; i < s->n; i++) {
-		const hotkey_t *e = &s->items[i];
+	for (unsigned h = (unsigned)hash & (HOTKEYS_SLOTS - 1); s->slots[h] != 0;
+	     h = (h + 1) & (HOTKEYS_SLOTS - 1)) {
+		const hotkey_t *e = &s->items[s->slots[h] - 1];
 
-		if (s->hashes[i] == hash && strcmp(e->key, key) == 0 &&
-		    strcmp(e->table, table) == 0)
-			return i;
+		if (e->hash == hash && strcmp(e->key, key) == 0 && strcmp(e->table, table) == 0)
+			return (int)h;
 	}
 	return -1;
 }
 
-/* The index of the smallest count (s->n > 0). */
-static int sketch_min(const hotkeys_sketch_t *s)
+static void slot_put(hotkeys_sketch_t *s, int item)
 {
-	int min = 0;
+	unsigned h = (unsigned)s->items[item].hash & (HOTKEYS_SLOTS - 1);
 
-	for (int i = 1; i < s->n; i++)
-		if (s->counts[i] < s->counts[min])
-			min = i;
-	return min;
+	while (s->slots[h] != 0)
+		h = (h + 1) & (HOTKEYS_SLOTS - 1);
+	s->slots[h] = (int16_t)(item + 1);
 }
 
-/* The dense copies from the entries, after they moved. */
+/* Empty slot h, moving back the entries after it that would no longer be found. */
+static void slot_remove(hotkeys_sketch_t *s, unsigned h)
+{
+	unsigned j = h;
+
+	s->slots[h] = 0;
+	for (;;) {
+		unsigned home;
+
+		j = (j + 1) & (HOTKEYS_SLOTS - 1);
+		if (s->slots[j] == 0)
+			return;
+		home = (unsigned)s->items[s->slots[j] - 1].hash & (HOTKEYS_SLOTS - 1);
+		/* it stays when its home lies in (h, j], going round */
+		if (h <= j ? (home > h && home <= j) : (home > h || home <= j))
+			continue;
+		s->slots[h] = s->slots[j];
+		s->slots[j] = 0;
+		h = j;
+	}
+}
+
+static uint64_t heap_count(const hotkeys_sketch_t *s, int at)
+{
+	return s->items[s->heap[at]].count;
+}
+
+static void heap_swap(hotkeys_sketch_t *s, int a, int b)
+{
+	int16_t x = s->heap[a];
+
+	s->heap[a] = s->heap[b];
+	s->heap[b] = x;
+	s->place[s->heap[a]] = (int16_t)a;
+	s->place[s->heap[b]] = (int16_t)b;
+}
+
+static void heap_up(hotkeys_sketch_t *s, int at)
+{
+	while (at > 0 && heap_count(s, (at - 1) / 2) > heap_count(s, at)) {
+		heap_swap(s, at, (at - 1) / 2);
+		at = (at - 1) / 2;
+	}
+}
+
+static void heap_down(hotkeys_sketch_t *s, int at)
+{
+	for (;;) {
+		int l = 2 * at + 1, r = l + 1, m = at;
+
+		if (l < s->n && heap_count(s, l) < heap_count(s, m))
+			m = l;
+		if (r < s->n && heap_count(s, r) < heap_count(s, m))
+			m = r;
+		if (m == at)
+			return;
+		heap_swap(s, at, m);
+		at = m;
+	}
+}
+
+/* The smallest count (s->n > 0). */
+static uint64_t sketch_min(const hotkeys_sketch_t *s)
+{
+	return s->items[s->heap[0]].count;
+}
+
+/* The index and the heap from the items, after they moved. */
 static void sketch_reindex(hotkeys_sketch_t *s)
 {
+	memset(s->slots, 0, sizeof s->slots);
 	for (int i = 0; i < s->n; i++) {
-		s->hashes[i] = s->items[i].hash;
-		s->counts[i] = s->items[i].count;
+		slot_put(s, i);
+		s->heap[i] = (int16_t)i;
+		s->place[i] = (int16_t)i;
 	}
+	for (int i = s->n / 2 - 1; i >= 0; i--)
+		heap_down(s, i);
 }
 
 void hotkeys_sketch_init(hotkeys_sketch_t *s, int capacity)
@@ -143,31 +212,40 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	char t[HOTKEYS_TEXT], k[HOTKEYS_TEXT];
 	uint64_t hash;
 	hotkey_t *e;
-	int i;
+	int i, slot;
 
 	/* the names as they are kept, so that a long one finds itself again */
 	copy_text(t, table);
 	copy_text(k, key);
 	hash = pair_hash(t, k);
-	i = sketch_find(s, hash, t, k);
-	if (i < 0 && s->n < s->capacity) {
-		i = s->n++;
-		memset(&s->items[i], 0, sizeof(s->items[i]));
-	} else if (i < 0) {
-		/* full: the smallest entry makes room, and its count is the newcomer's error */
-		i = sketch_min(s);
-		s->items[i].error = s->items[i].count;
-	}
-	e = &s->items[i];
-	if (e->hash != hash || strcmp(e->table, t) != 0 || strcmp(e->key, k) != 0) {
+	slot = slot_of(s, hash, t, k);
+	if (slot >= 0) {
+		i = s->slots[slot] - 1;
+	} else {
+		if (s->n < s->capacity) {
+			i = s->n++;
+			memset(&s->items[i], 0, sizeof(s->items[i]));
+			s->heap[i] = (int16_t)i;
+			s->place[i] = (int16_t)i;
+		} else {
+			/* full: the smallest entry makes room, and its count is the newcomer's
+			 * error */
+			i = s->heap[0];
+			slot_remove(s, (unsigned)slot_of(s, s->items[i].hash, s->items[i].table,
+			                                 s->items[i].key));
+			s->items[i].error = s->items[i].count;
+		}
+		e = &s->items[i];
 		e->hash = hash;
 		memcpy(e->table, t, sizeof(t));
 		memcpy(e->key, k, sizeof(k));
+		slot_put(s, i);
 	}
+	e = &s->items[i];
 	e->shard = shard;
 	e->count += n;
-	s->hashes[i] = hash;
-	s->counts[i] = e->count;
+	heap_up(s, s->place[i]);
+	heap_down(s, s->place[i]);
 }
 
 static int hotkey_cmp(const void *a, const void *b)
@@ -196,9 +274,9 @@ void hotkeys_sketch_merge(hotkeys_sketch_t *into, const hotkeys_sketch_t *from)
 
 	/* a sketch that is not full has seen every key it lacks zero times */
 	if (into->n == into->capacity && into->n > 0)
-		min_into = into->counts[sketch_min(into)];
+		min_into = sketch_min(into);
 	if (from->n == from->capacity && from->n > 0)
-		min_from = from->counts[sketch_min(from)];
+		min_from = sketch_min(from);
 	for (int i = 0; i < into->n; i++) {
 		hotkey_t *e = &all[n++];
 

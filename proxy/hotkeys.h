@@ -32,9 +32,10 @@
 #include "router/route.h"
 
 #define HOTKEYS_CAPACITY    128
-#define HOTKEYS_TEXT        ROUTE_KEY_TEXT /* a table name or key value, cut to fit */
-#define HOTKEYS_TABLES      512            /* (table, shard) pairs counted; more are dropped */
-#define HOTKEYS_HALF_LIFE_S 60             /* the sketch's counts halve this often */
+#define HOTKEYS_TEXT        ROUTE_KEY_TEXT         /* a table name or key value, cut to fit */
+#define HOTKEYS_SLOTS       (2 * HOTKEYS_CAPACITY) /* a power of two */
+#define HOTKEYS_TABLES      512 /* (table, shard) pairs counted; more are dropped */
+#define HOTKEYS_HALF_LIFE_S 60  /* the sketch's counts halve this often */
 
 typedef struct hotkey {
 	uint64_t hash; /* of table and key, to compare fast */
@@ -49,9 +50,11 @@ typedef struct hotkeys_sketch {
 	int capacity; /* 1..HOTKEYS_CAPACITY */
 	int n;
 	hotkey_t items[HOTKEYS_CAPACITY];
-	/* items' hashes and counts again, side by side: the scans each statement makes */
-	uint64_t hashes[HOTKEYS_CAPACITY];
-	uint64_t counts[HOTKEYS_CAPACITY];
+	/* where each item is: item numbers + 1 by hash, open addressing (0: free) */
+	int16_t slots[HOTKEYS_SLOTS];
+	/* the items as a min-heap by count (heap[0]: the smallest), and each one's place in it */
+	int16_t heap[HOTKEYS_CAPACITY];
+	int16_t place[HOTKEYS_CAPACITY];
 } hotkeys_sketch_t;
 
 /* Statements on one shard that named one table (route_plan_t.table). */

@@ -11,6 +11,7 @@
  */
 #include "router/classify.h"
 #include "router/route.h"
+#include "router/sqlchars.h"
 #include "router/tree_int.h"
 
 #include <ctype.h>
@@ -29,15 +30,21 @@ enum {
 
 static bool is_ident_char(char c)
 {
-	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
+	return sql_is((unsigned char)c, SQLCH_IDENT);
 }
 
 /* Skip to just after the next top-level ';' (or to the end). */
 static size_t skip_statement(const char *s, size_t len, size_t i)
 {
 	while (i < len) {
-		char c = s[i];
+		char c;
 
+		/* most bytes are none of those below */
+		while (i < len && !sql_is((unsigned char)s[i], SQLCH_STMT))
+			i++;
+		if (i == len)
+			break;
+		c = s[i];
 		if (c == ';')
 			return i + 1;
 		if (c == '\'') {
@@ -69,13 +76,12 @@ static size_t skip_statement(const char *s, size_t len, size_t i)
 			/* $tag$ ... $tag$; a bare $1 parameter is not a quote */
 			size_t t = i + 1;
 
-			if (t < len && isdigit((unsigned char)s[t])) {
+			if (t < len && sql_is((unsigned char)s[t], SQLCH_DIGIT)) {
 				i++;
 				continue;
 			}
 			/* tag characters are those of an identifier, bytes >= 0x80 included */
-			while (t < len && (isalnum((unsigned char)s[t]) || s[t] == '_' ||
-			                   (unsigned char)s[t] >= 0x80))
+			while (t < len && sql_is((unsigned char)s[t], SQLCH_START | SQLCH_DIGIT))
 				t++;
 			if (t < len && s[t] == '$') {
 				size_t taglen = t - i + 1;
@@ -109,23 +115,36 @@ static bool word_is(const char *w, size_t n, const char *kw)
 
 static int classify_head(const char *w, size_t n)
 {
-	static const char *const heads[] = {"set",    "reset",   "discard", "listen",
-	                                    "create", "prepare", "declare", "deallocate"};
+	static const struct {
+		const char *word;
+		size_t len;
+	} heads[] = {{"set", 3},    {"reset", 5},   {"discard", 7}, {"listen", 6},
+	             {"create", 6}, {"prepare", 7}, {"declare", 7}, {"deallocate", 10}};
 
 	for (size_t k = 0; k < sizeof(heads) / sizeof(heads[0]); k++)
-		if (word_is(w, n, heads[k]))
+		if (heads[k].len == n && strncasecmp(w, heads[k].word, n) == 0)
 			return HEAD_PARSE;
 	return HEAD_NONE;
 }
 
-/* Case-insensitive substring test; needle is lower case. */
+/*
+ * Case-insensitive substring test; needle is lower case ASCII and starts
+ * with a letter (which c | 0x20 matches in either case, and nothing else).
+ */
 static bool contains_ci(const char *s, size_t len, const char *needle)
 {
-	size_t n = strlen(needle);
+	size_t n = strlen(needle), k;
+	unsigned char first = (unsigned char)needle[0];
 
-	for (size_t i = 0; i + n <= len; i++)
-		if (tolower((unsigned char)s[i]) == needle[0] && strncasecmp(s + i, needle, n) == 0)
+	for (size_t i = 0; i + n <= len; i++) {
+		if (((unsigned char)s[i] | 0x20) != first)
+			continue;
+		for (k = 1;
+		     k < n && sql_lower((unsigned char)s[i + k]) == (unsigned char)needle[k];)
+			k++;
+		if (k == n)
 			return true;
+	}
 	return false;
 }
 

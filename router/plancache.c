@@ -16,13 +16,15 @@
  */
 #include "router/plancache.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <xxhash.h>
+
+#include "router/numtext.h"
+#include "router/sqlchars.h"
 
 /* PostgreSQL takes at most this many parameters. */
 #define MAX_PARAMS 65535
@@ -87,7 +89,7 @@ static int put_val(mask_t *m, const char *s, size_t n)
 
 static bool ident_char(char c)
 {
-	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
+	return sql_is((unsigned char)c, SQLCH_IDENT);
 }
 
 static bool tok_word(const char *s, const route_token_t *t, const char *const *words)
@@ -310,8 +312,8 @@ static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool ne
 			return -1;
 		m->kinds[m->n] = *sig = 's';
 	} else if (t->integer && t->len <= 10 && iv <= 2147483647L) {
-		char buf[32];
-		int n = snprintf(buf, sizeof buf, "%ld", neg ? -iv : iv);
+		char buf[21];
+		int n = num_text(buf, neg ? -iv : iv);
 
 		if (put_val(m, buf, (size_t)n) < 0)
 			return -1;
@@ -374,7 +376,7 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 			}
 		}
 		if (mask) {
-			char num[16];
+			char num[22];
 			int n;
 
 			if (put(m, sql + copied, start - copied) < 0)
@@ -383,7 +385,8 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 			if (m->key_len > 0 && ident_char(m->key[m->key_len - 1]) &&
 			    put(m, " ", 1) < 0)
 				goto out;
-			n = snprintf(num, sizeof num, "$%d", m->first + m->n);
+			num[0] = '$';
+			n = 1 + num_text(num + 1, m->first + m->n);
 			if (put(m, num, (size_t)n) < 0)
 				goto out;
 			if (end < len && ident_char(sql[end]) && put(m, " ", 1) < 0)

@@ -6,7 +6,6 @@
  */
 #include "router/route.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
@@ -17,6 +16,7 @@
 #include <strings.h>
 
 #include "router/route_int.h"
+#include "router/sqlchars.h"
 #include "router/tree.h"
 #include "router/tree_int.h"
 
@@ -45,24 +45,43 @@
 
 static bool lex_ident_start(unsigned char c)
 {
-	return isalpha(c) || c == '_' || c >= 0x80;
+	return sql_is(c, SQLCH_START);
 }
 
 static bool lex_ident_char(unsigned char c)
 {
-	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+	return sql_is(c, SQLCH_IDENT);
 }
 
 static bool lex_op_char(char c)
 {
-	return c != '\0' && strchr("+-*/<>=~!@#%^&|`?", c) != NULL;
+	return sql_is((unsigned char)c, SQLCH_OP);
+}
+
+/* E'', B'', X'' and N'' strings. */
+static bool lex_string_prefix(char c)
+{
+	switch (sql_lower((unsigned char)c)) {
+	case 'e':
+	case 'b':
+	case 'x':
+	case 'n':
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool lex_digit(char c)
+{
+	return sql_is((unsigned char)c, SQLCH_DIGIT);
 }
 
 /* Past whitespace and comments (nested slash-star, and --); *open when a comment runs off. */
 static size_t lex_blank(const char *s, size_t len, size_t i, bool *open)
 {
 	while (i < len) {
-		if (isspace((unsigned char)s[i])) {
+		if (sql_is((unsigned char)s[i], SQLCH_SPACE)) {
 			i++;
 		} else if (s[i] == '-' && i + 1 < len && s[i + 1] == '-') {
 			while (i < len && s[i] != '\n' && s[i] != '\r')
@@ -200,13 +219,13 @@ static size_t lex_dollar(const char *s, size_t len, size_t i, bool *open)
 static size_t lex_number(const char *s, size_t len, size_t i, bool *integer)
 {
 	*integer = true;
-	while (i < len && isdigit((unsigned char)s[i]))
+	while (i < len && lex_digit(s[i]))
 		i++;
 	/* 1..2 is 1 followed by "..", as in a slice */
 	if (i < len && s[i] == '.' && !(i + 1 < len && s[i + 1] == '.')) {
 		*integer = false;
 		i++;
-		while (i < len && isdigit((unsigned char)s[i]))
+		while (i < len && lex_digit(s[i]))
 			i++;
 	}
 	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
@@ -214,9 +233,9 @@ static size_t lex_number(const char *s, size_t len, size_t i, bool *integer)
 
 		if (k < len && (s[k] == '+' || s[k] == '-'))
 			k++;
-		if (k < len && isdigit((unsigned char)s[k])) {
+		if (k < len && lex_digit(s[k])) {
 			*integer = false;
-			for (i = k; i < len && isdigit((unsigned char)s[i]);)
+			for (i = k; i < len && lex_digit(s[i]);)
 				i++;
 		}
 	}
@@ -245,7 +264,7 @@ static size_t lex_operator(const char *s, size_t len, size_t i)
 		bool special = false;
 
 		for (size_t k = i; k + 1 < i + n; k++)
-			special |= strchr("~!@#^&|`?%", s[k]) != NULL;
+			special |= sql_is((unsigned char)s[k], SQLCH_SPECIAL);
 		if (!special)
 			do {
 				n--;
@@ -274,7 +293,7 @@ size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *
 	} else if (c == '"') {
 		tok->kind = ROUTE_TOK_QIDENT;
 		end = lex_qident(s, len, i + 1, &tok->unterminated);
-	} else if (c != '\0' && strchr("eEbBxXnN", c) != NULL && i + 1 < len && s[i + 1] == '\'') {
+	} else if (i + 1 < len && s[i + 1] == '\'' && lex_string_prefix(c)) {
 		tok->kind = ROUTE_TOK_XSTRING; /* only E'' knows backslash escapes */
 		end = lex_string(s, len, i + 2, c == 'e' || c == 'E', &tok->unterminated);
 	} else if ((c == 'u' || c == 'U') && i + 2 < len && s[i + 1] == '&' &&
@@ -290,13 +309,12 @@ size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *
 		tok->kind = ROUTE_TOK_WORD;
 		for (end = i + 1; end < len && lex_ident_char((unsigned char)s[end]);)
 			end++;
-	} else if (isdigit((unsigned char)c) ||
-	           (c == '.' && i + 1 < len && isdigit((unsigned char)s[i + 1]))) {
+	} else if (lex_digit(c) || (c == '.' && i + 1 < len && lex_digit(s[i + 1]))) {
 		tok->kind = ROUTE_TOK_NUMBER;
 		end = lex_number(s, len, i, &tok->integer);
-	} else if (c == '$' && i + 1 < len && isdigit((unsigned char)s[i + 1])) {
+	} else if (c == '$' && i + 1 < len && lex_digit(s[i + 1])) {
 		tok->kind = ROUTE_TOK_PARAM;
-		for (end = i + 1; end < len && isdigit((unsigned char)s[end]);)
+		for (end = i + 1; end < len && lex_digit(s[end]);)
 			end++;
 	} else if (c == '$' && (end = lex_dollar(s, len, i, &tok->unterminated)) != 0) {
 		tok->kind = ROUTE_TOK_XSTRING;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "router/hexdigit.h"
+#include "router/numtext.h"
 
 #include <xxhash.h>
 
@@ -300,7 +301,13 @@ void shard_key_text(const shard_key_t *k, char *buf, size_t size)
 	if (size == 0)
 		return;
 	if (k->type == CFG_KEY_BIGINT) {
-		snprintf(buf, size, "%lld", (long long)k->i);
+		char num[21];
+		size_t digits = (size_t)num_text(num, (long long)k->i);
+
+		if (digits >= size)
+			digits = size - 1; /* cut as snprintf cuts */
+		memcpy(buf, num, digits);
+		buf[digits] = '\0';
 		return;
 	}
 	if (k->type == CFG_KEY_UUID && k->len == 16) {

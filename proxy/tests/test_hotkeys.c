@@ -106,6 +106,83 @@ static void test_capacity_is_never_exceeded(void **state)
 	assert_int_equal(s.capacity, 1);
 }
 
+/* The smallest count held, by a plain pass. */
+static uint64_t min_count(const hotkeys_sketch_t *s)
+{
+	uint64_t m = s->items[0].count;
+
+	for (int i = 1; i < s->n; i++)
+		if (s->items[i].count < m)
+			m = s->items[i].count;
+	return m;
+}
+
+/* Each held entry is found again (adding 0 changes nothing) and none is held twice. */
+static void assert_index_whole(hotkeys_sketch_t *s)
+{
+	int n = s->n;
+
+	for (int i = 0; i < n; i++) {
+		hotkey_t before = s->items[i];
+
+		for (int k = i + 1; k < n; k++)
+			assert_false(strcmp(s->items[k].table, before.table) == 0 &&
+			             strcmp(s->items[k].key, before.key) == 0);
+		hotkeys_sketch_add(s, before.table, before.key, before.shard, 0);
+		assert_int_equal(s->n, n);
+		assert_int_equal(s->items[i].count, before.count);
+		assert_int_equal(s->items[i].error, before.error);
+	}
+}
+
+static void test_index_and_heap_stay_right_through_evictions(void **state)
+{
+	static hotkeys_sketch_t s;
+	static hotkeys_t h;
+	char key[32];
+
+	(void)state;
+	hotkeys_sketch_init(&s, HOTKEYS_CAPACITY);
+	for (int i = 0; i < 20000; i++) {
+		int k = (int)(next_rand() % 3000);
+		const hotkey_t *held;
+		uint64_t min = s.n == s.capacity ? min_count(&s) : 0;
+
+		snprintf(key, sizeof key, "%d", k % 7 == 0 ? k % 50 : k);
+		held = find(&s, i % 2 ? "a" : "b", key);
+		if (held == NULL && s.n == s.capacity) {
+			/* a newcomer takes the place of a smallest count, which becomes its error
+			 */
+			hotkeys_sketch_add(&s, i % 2 ? "a" : "b", key, 0, 1);
+			held = find(&s, i % 2 ? "a" : "b", key);
+			assert_non_null(held);
+			assert_int_equal(held->error, min);
+			assert_int_equal(held->count, min + 1);
+		} else {
+			hotkeys_sketch_add(&s, i % 2 ? "a" : "b", key, 0, 1);
+		}
+		if (i % 2500 == 0)
+			assert_index_whole(&s);
+	}
+	assert_index_whole(&s);
+	/* sorting and aging move the entries: the index and the heap follow */
+	hotkeys_sketch_sort(&s);
+	assert_index_whole(&s);
+	hotkeys_init(&h, HOTKEYS_CAPACITY);
+	h.sketch = s;
+	hotkeys_age(&h, 1);
+	hotkeys_age(&h, 1 + (uint64_t)HOTKEYS_HALF_LIFE_S * 1000000u);
+	assert_true(h.sketch.n > 0);
+	assert_index_whole(&h.sketch);
+	snprintf(key, sizeof key, "new");
+	if (h.sketch.n == h.sketch.capacity) {
+		uint64_t min = min_count(&h.sketch);
+
+		hotkeys_sketch_add(&h.sketch, "a", key, 0, 1);
+		assert_int_equal(find(&h.sketch, "a", key)->error, min);
+	}
+}
+
 static void test_same_key_in_two_tables_is_two_entries(void **state)
 {
 	static hotkeys_sketch_t s;
@@ -394,6 +471,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_skewed_stream_finds_its_hot_key_within_the_error),
 	    cmocka_unit_test(test_capacity_is_never_exceeded),
+	    cmocka_unit_test(test_index_and_heap_stay_right_through_evictions),
 	    cmocka_unit_test(test_same_key_in_two_tables_is_two_entries),
 	    cmocka_unit_test(test_two_workers_sketches_merge),
 	    cmocka_unit_test(test_plans_count_per_shard_table_and_key),

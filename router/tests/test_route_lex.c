@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <limits.h>
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "router/route.h"
+#include "router/sqlchars.h"
 
 #include "router/tests/route_config.h"
 #include "router/tests/route_expect.h"
@@ -314,10 +316,35 @@ static void test_wide_multi_row_insert_is_not_refused_by_the_guard(void **state)
 	free(sql);
 }
 
+/* The table says of every byte what the C locale's ctype and the scanner's rules say. */
+static void test_char_classes_are_ctypes_and_the_scanners(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		bool high = c >= 0x80;
+
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_SPACE), isspace(c) != 0);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_DIGIT), isdigit(c) != 0);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_ALNUM), isalnum(c) != 0);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_START),
+		                 isalpha(c) != 0 || c == '_' || high);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_IDENT),
+		                 isalnum(c) != 0 || c == '_' || c == '$' || high);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_OP),
+		                 c != 0 && strchr("+-*/<>=~!@#%^&|`?", c) != NULL);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_SPECIAL),
+		                 c != 0 && strchr("~!@#^&|`?%", c) != NULL);
+		assert_int_equal(sql_is((unsigned char)c, SQLCH_STMT),
+		                 c != 0 && strchr(";'\"$-/", c) != NULL);
+		assert_int_equal(sql_lower((unsigned char)c), tolower(c));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_absurdly_deep_statement_is_refused_not_crashed),
+	    cmocka_unit_test(test_char_classes_are_ctypes_and_the_scanners),
 	    cmocka_unit_test(test_tokens_are_cut_as_postgresql_cuts_them),
 	    cmocka_unit_test(test_only_insert_or_with_may_be_an_insert),
 	    cmocka_unit_test(test_depth_estimate_counts_levels_and_operator_chains),

@@ -998,6 +998,18 @@ static void test_key_text_is_one_spelling_per_key(void **state)
 	assert_string_equal(small, "\xc3\xa9\xc3\xa9...");
 	shard_key_text(&k, small, 6);
 	assert_string_equal(small, "\xc3\xa9...");
+	/* bigint keys at both ends of their range, and cut as snprintf cuts */
+	assert_int_equal(shard_key_from_text(CFG_KEY_BIGINT, "-9223372036854775808", 20, &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "-9223372036854775808");
+	assert_int_equal(shard_key_from_text(CFG_KEY_BIGINT, "9223372036854775807", 19, &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "9223372036854775807");
+	shard_key_text(&k, small, sizeof small);
+	assert_string_equal(small, "9223372");
+	assert_int_equal(shard_key_from_text(CFG_KEY_BIGINT, "0", 1, &k), 0);
+	shard_key_text(&k, buf, sizeof buf);
+	assert_string_equal(buf, "0");
 }
 
 int main(void)
