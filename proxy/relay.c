@@ -183,33 +183,75 @@ static bool fatal_error(struct evbuffer *in, size_t total)
 	return sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
 }
 
+/*
+ * Whether the message just framed goes to the client as it is, with nothing
+ * to look at but its type: a row, a row description or a command tag of a
+ * statement the client asked for. Such messages join the run (below).
+ */
+static bool plain_message(const client_t *c, const pending_t *head, uint8_t type)
+{
+	if (head == NULL || head->action != PEND_FORWARD || c->read_again_len > 0)
+		return false;
+	switch (type) {
+	case 'D':
+	case 'T':
+	case 'n':
+		return true;
+	case 'C':
+		return c->n_pend_sets == 0; /* else a ROLLBACK's tag is looked at */
+	default:
+		return false;
+	}
+}
+
+/*
+ * The run: plain messages at the front of the server's input, framed and
+ * counted, not yet moved. They go to the client in one move when a message
+ * needs a look of its own or the loop stops, instead of one move each.
+ */
+static bool run_flush(struct evbuffer *in, struct evbuffer *out, size_t *run)
+{
+	size_t n = *run;
+
+	*run = 0;
+	return n == 0 || evbuffer_remove_buffer(in, out, n) == (int)n;
+}
+
 void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
 	struct evbuffer *out = c->sb.out;
 	size_t max = context_cfg(c->worker)->max_message_size;
+	size_t run = 0;
 
 	while (!c->closing && c->server == s) {
 		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
 		size_t total;
 		pending_t *head;
 		bool swallow, forward;
+		struct evbuffer_ptr at;
 
-		if (evbuffer_get_length(out) > PROXY_HIGH_WATERMARK) {
+		if (evbuffer_get_length(out) + run > PROXY_HIGH_WATERMARK) {
 			/* backpressure: a slow client slows its server, the proxy does not buffer
 			 */
+			run_flush(in, out, &run);
 			s->wait_client_drain = true;
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (evbuffer_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)
+		if (evbuffer_ptr_set(in, &at, run, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(in, &at, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN) {
+			run_flush(in, out, &run);
 			return;
-		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
+		}
+		switch (wire_frame(hdr, evbuffer_get_length(in) - run, max, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
+			run_flush(in, out, &run);
 			return;
 		case WIRE_FRAME_OK:
 			break;
 		case WIRE_FRAME_TOO_LONG:
+			run_flush(in, out, &run);
 			session_unlinked(c, s);
 			session_fail(c, "ERROR", "54000",
 			             "pgshard: server message of %u bytes is over max_message_size "
@@ -218,12 +260,31 @@ void relay_reply(client_t *c, server_t *s)
 			server_close(s, "message over max_message_size");
 			return;
 		default:
+			run_flush(in, out, &run);
 			session_server_lost(c, s, "invalid message from server");
 			server_close(s, "invalid message length");
 			return;
 		}
 
 		head = pending_head(&s->pending);
+		if (plain_message(c, head, type)) {
+			const pending_t *next;
+
+			/* a description answers a Describe, a tag an Execute */
+			if (((type == 'T' || type == 'n') && head->msg == 'D') ||
+			    (type == 'C' && head->msg == 'E'))
+				pending_pop(&s->pending);
+			run += total;
+			next = pending_head(&s->pending);
+			if ((next == NULL || next->action != PEND_SYNTHESIZE) && !s->flushed)
+				continue;
+			/* what follows the run is due now */
+			if (!run_flush(in, out, &run))
+				return;
+			goto after_message;
+		}
+		if (!run_flush(in, out, &run))
+			return;
 		if (head == NULL && type != 'N' && type != 'S' && type != 'A') {
 			/*
 			 * Nothing was asked: the server is out of step with the proxy,
@@ -399,6 +460,7 @@ void relay_reply(client_t *c, server_t *s)
 		} else {
 			evbuffer_drain(in, total);
 		}
+	after_message:
 		session_flush_synthesized(c, s);
 		if (s->flushed && s->pending.count == 0) {
 			/* the batch answered the proxy's Flush: the waiting message goes on */
