@@ -280,7 +280,8 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 }
 
 /* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
-static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total)
+static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total,
+                          bool calm)
 {
 	struct evbuffer *out = s->sb.out;
 	const uint8_t *msg;
@@ -307,7 +308,8 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 			session_protocol_violation(c, "invalid Query message");
 			return -1;
 		}
-		forward_apply_effects(c, sql, total - 6);
+		if (!calm)
+			forward_apply_effects(c, sql, total - 6);
 		s->unnamed_gen = 0; /* a simple query drops the unnamed statement */
 		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 			rc = -1;
@@ -425,6 +427,7 @@ int forward_use_node(client_t *c, int shard, const node_t *node)
 int forward_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	server_t *s = c->server;
+	bool calm;
 
 	if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
 		/* backpressure: read no more from the client until the server drains */
@@ -432,8 +435,10 @@ int forward_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total
 		sbuf_pause(&c->sb);
 		return STEP_WAIT;
 	}
+	/* the plan, when there is one, is the head message's: the plan cache may know it calm */
+	calm = type == 'Q' && c->have_plan && c->plan.calm;
 	c->have_plan = false;
-	if (handle_message(c, s, type, in, total) < 0) {
+	if (handle_message(c, s, type, in, total, calm) < 0) {
 		if (!c->closing)
 			session_fail_status(c, PX_SEND);
 		return STEP_FAIL;

@@ -23,8 +23,12 @@
 #include <strings.h>
 #include <xxhash.h>
 
+#include "router/classify.h"
 #include "router/numtext.h"
 #include "router/sqlchars.h"
+
+/* Room for tokens mask_t keeps between statements; a longer text's go after it. */
+#define MASK_TOKENS_KEPT 1024
 
 /* PostgreSQL takes at most this many parameters. */
 #define MAX_PARAMS 65535
@@ -44,7 +48,9 @@ typedef struct mask {
 	route_param_t *params;
 	char *kinds; /* 'i', 'f', 's' as route_literals_t wants them */
 	int n, cap;
-	int first; /* number of the first literal's parameter */
+	int first;           /* number of the first literal's parameter */
+	route_token_t *toks; /* the text's tokens, its END last: lexed once for both passes */
+	size_t n_toks, toks_cap;
 } mask_t;
 
 /* Room for `need` elements in buffer p of *cap: the buffer, or NULL (p is kept). */
@@ -118,8 +124,9 @@ static const char *const maskable_heads[] = {"select", "insert", "update", "dele
 /*
  * Whether every statement of the text is maskable; *max_param: the highest
  * $n it uses. false also for a text with an unterminated string or comment.
+ * m->toks: the tokens looked at, all of them (END last) when true.
  */
-static bool maskable(const char *sql, size_t len, int *max_param)
+static bool maskable(mask_t *m, const char *sql, size_t len, int *max_param)
 {
 	route_token_t t;
 	size_t pos = 0;
@@ -127,8 +134,15 @@ static bool maskable(const char *sql, size_t len, int *max_param)
 	int depth = 0;
 
 	*max_param = 0;
+	m->n_toks = 0;
 	for (;;) {
+		route_token_t *kept = grow(m->toks, &m->toks_cap, m->n_toks + 1, sizeof *kept);
+
+		if (kept == NULL)
+			return false;
+		m->toks = kept;
 		pos = route_next_token(sql, len, pos, &t);
+		m->toks[m->n_toks++] = t;
 		if (t.unterminated)
 			return false;
 		if (t.kind == ROUTE_TOK_END)
@@ -184,12 +198,11 @@ enum {
 	LIT_SIGN, /* mask the minus sign before it too: PostgreSQL folds -5 into one constant */
 };
 
-/* Whether to mask the number t, after tokens prev and prev2. */
+/* Whether to mask the number t, after tokens prev and prev2 and before next. */
 static int number_rule(const char *s, size_t len, const route_token_t *t, const route_token_t *prev,
-                       const route_token_t *prev2)
+                       const route_token_t *prev2, const route_token_t *next)
 {
 	size_t end = t->start + t->len;
-	route_token_t next;
 	char last;
 
 	/* 1abc is 1 and a column alias; 1..2 is a slice: keep such text as it is */
@@ -205,8 +218,7 @@ static int number_rule(const char *s, size_t len, const route_token_t *t, const 
 	if (prev->kind != ROUTE_TOK_OP || prev->len != 1 || s[prev->start] != '-')
 		return LIT_YES;
 	/* -5::int8 is -(5::int8), not folded: :: and [ bind tighter than the sign */
-	route_next_token(s, len, end, &next);
-	if (next.kind == ROUTE_TOK_CAST || tok_punct(s, &next, "["))
+	if (next->kind == ROUTE_TOK_CAST || tok_punct(s, next, "["))
 		return LIT_YES;
 	/* a lone minus: unary (folded into the constant) or binary? */
 	switch (prev2->kind) {
@@ -331,14 +343,24 @@ static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool ne
 	return 0;
 }
 
+/* A long text's tokens are not kept between statements. */
+static void toks_trim(mask_t *m)
+{
+	if (m->toks_cap > MASK_TOKENS_KEPT) {
+		free(m->toks);
+		m->toks = NULL;
+		m->toks_cap = 0;
+	}
+}
+
 /*
  * Fill m for sql: the key, the masked text (the key up to its first '\0')
  * and the literals. -1 when memory runs out.
  */
 static int mask_text(mask_t *m, const char *sql, size_t len)
 {
-	route_token_t t, prev, prev2;
-	size_t pos = 0, copied = 0;
+	route_token_t prev, prev2;
+	size_t copied = 0;
 	char *sigs = NULL;
 	size_t sig_cap = 0;
 	int max_param, rc = -1;
@@ -346,7 +368,8 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	m->key_len = 0;
 	m->vals_len = 0;
 	m->n = 0;
-	if (!maskable(sql, len, &max_param)) {
+	if (!maskable(m, sql, len, &max_param)) {
+		toks_trim(m);
 		if (put(m, sql, len) < 0 || put(m, "\0\0", 2) < 0)
 			return -1;
 		m->text_len = len;
@@ -355,17 +378,16 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	m->first = max_param + 1;
 	memset(&prev, 0, sizeof prev);
 	memset(&prev2, 0, sizeof prev2);
-	for (;;) {
+	/* maskable's tokens end with END: each before it has a next */
+	for (size_t ti = 0; m->toks[ti].kind != ROUTE_TOK_END; ti++) {
+		const route_token_t t = m->toks[ti];
 		size_t start = 0, end;
 		bool neg = false, mask = false;
 
-		pos = route_next_token(sql, len, pos, &t);
-		if (t.kind == ROUTE_TOK_END)
-			break;
 		end = t.start + t.len;
 		if (m->first + m->n < MAX_PARAMS) {
 			if (t.kind == ROUTE_TOK_NUMBER) {
-				int r = number_rule(sql, len, &t, &prev, &prev2);
+				int r = number_rule(sql, len, &t, &prev, &prev2, &m->toks[ti + 1]);
 
 				mask = r != LIT_NO;
 				neg = r == LIT_SIGN;
@@ -423,6 +445,7 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	rc = 0;
 out:
 	free(sigs);
+	toks_trim(m);
 	return rc;
 }
 
@@ -433,6 +456,7 @@ static void mask_free(mask_t *m)
 	free(m->val_off);
 	free(m->params);
 	free(m->kinds);
+	free(m->toks);
 }
 
 /* ---- the cache ---- */
@@ -464,6 +488,7 @@ typedef struct entry {
 	route_plan_t *generic;  /* a generic plan made from the parse (route_generic_t) */
 	size_t gen_at, gen_len; /* where its reason names the value and shard ("v -> shard N") */
 	bool gen_value;         /* ... or only the shard (" -> shard N") */
+	bool calm;              /* route_plan_t.calm for every text of this key */
 	size_t bytes;           /* with the memo's */
 } entry_t;
 
@@ -601,6 +626,24 @@ static void trim(route_cache_t *c, const entry_t *keep)
 		entry_drop(c, c->lru.prev);
 }
 
+/*
+ * Whether the effects scan finds nothing in a key's text. Every text of the
+ * key has the same words outside its literals, and the scan only ever finds
+ * more in a literal (a value spelling advisory_lock pins a session for
+ * nothing), so what holds for the masked text holds for them all.
+ */
+static bool text_is_calm(const char *text, size_t len)
+{
+	route_effects_t fx;
+	bool calm;
+
+	if (route_scan_effects(text, len, &fx) < 0)
+		return false;
+	calm = !fx.pin && fx.n_sets == 0;
+	route_effects_free(&fx);
+	return calm;
+}
+
 /* Keep parsed (NULL: uncacheable) under the current key; NULL when memory runs out. */
 static entry_t *insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
 {
@@ -614,6 +657,7 @@ static entry_t *insert(route_cache_t *c, uint64_t hash, route_parsed_t *parsed)
 	e->key_len = c->m.key_len;
 	e->hash = hash;
 	e->parsed = parsed;
+	e->calm = text_is_calm(c->m.key, c->m.text_len);
 	e->bytes = sizeof *e + e->key_len + (parsed != NULL ? route_parsed_size(parsed) : 0);
 	e->hnext = c->buckets[hash & (c->n_buckets - 1)];
 	c->buckets[hash & (c->n_buckets - 1)] = e;
@@ -999,8 +1043,10 @@ int route_statement_cached(route_cache_t *c, const char *sql, const route_param_
                            int n_params, route_plan_t *out)
 {
 	entry_t *e;
+	int rc = plan_of(c, sql, params, n_params, out, &e);
 
-	return plan_of(c, sql, params, n_params, out, &e);
+	out->calm = rc == 0 && e != NULL && e->calm;
+	return rc;
 }
 
 int route_gather_cached(route_cache_t *c, const char *sql, const route_param_t *params,

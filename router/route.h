@@ -248,6 +248,9 @@ typedef struct route_plan {
 	bool key_encoded;        /* a text key value it routed by has bytes above 0x7F: the shard
 	                            holds for UTF-8 text only (the proxy refuses it from clients in
 	                            another client_encoding) */
+	bool calm;               /* set by the plan cache alone: no statement of the text can change
+	                            the session (route_scan_effects finds nothing in its masked
+	                            text), so the proxy need not scan it again */
 	char reason[512]; /* why, for people: "orders.user_id = 42 -> shard 1 (hash map users)" */
 	char error[512];  /* ROUTE_REFUSE: the message after "pgshard: " */
 	char sqlstate[6]; /* ROUTE_REFUSE: "54001" for a statement nested too deeply to analyze

@@ -661,6 +661,42 @@ static void test_statements_differing_in_literals_share_an_entry(void **state)
 	route_cache_free(c);
 }
 
+/* A text is calm (no session effect to look for) only when the effects scan finds none. */
+static void test_calm_is_the_effects_scan_of_the_key(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool calm;
+	} cases[] = {
+	    {"SELECT * FROM users WHERE id = 7", true},
+	    {"UPDATE users SET name = 'x' WHERE id = 3", true},
+	    {"SELECT name FROM users WHERE name = 'advisory_lock'", true}, /* a value, masked */
+	    {"SELECT pg_advisory_lock(1)", false},
+	    {"SELECT * INTO TEMP t FROM users WHERE id = 7", false},
+	    {"SET search_path = public", false},
+	    {"SELECT 1; SET work_mem = '1MB'", false},
+	    {"PREPARE p AS SELECT 1", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		route_cache_t *c = route_cache_new(&ctx, 16);
+		route_plan_t a, b;
+
+		assert_non_null(c);
+		/* analysis alone never says calm: only the cache knows the key */
+		assert_int_equal(route_statement(&ctx, cases[i].sql, NULL, 0, &a), 0);
+		assert_false(a.calm);
+		for (int round = 0; round < 2; round++) {
+			assert_int_equal(route_statement_cached(c, cases[i].sql, NULL, 0, &b), 0);
+			if (b.calm != cases[i].calm)
+				fail_msg("%s: calm %d, expected %d", cases[i].sql, b.calm,
+				         cases[i].calm);
+		}
+		route_cache_free(c);
+	}
+}
+
 static void test_strings_negative_numbers_and_lists_are_masked(void **state)
 {
 	static const char *const pairs[][2] = {
@@ -1305,6 +1341,7 @@ int main(void)
 	    cmocka_unit_test(test_corpus_routes_the_same_cached_and_not),
 	    cmocka_unit_test(test_corpus_routes_the_same_through_a_small_cache),
 	    cmocka_unit_test(test_statements_differing_in_literals_share_an_entry),
+	    cmocka_unit_test(test_calm_is_the_effects_scan_of_the_key),
 	    cmocka_unit_test(test_strings_negative_numbers_and_lists_are_masked),
 	    cmocka_unit_test(test_literals_that_cannot_be_parameters_stay_in_the_key),
 	    cmocka_unit_test(test_masked_text_that_parses_otherwise_is_not_used),
