@@ -226,8 +226,11 @@ static int number_rule(const char *s, size_t len, const route_token_t *t, const 
 		return LIT_SIGN;
 	case ROUTE_TOK_OP:
 		last = s[prev2->start + prev2->len - 1];
-		/* - -5 is 5 again: keep */
-		return last == '-' || last == '+' ? LIT_NO : LIT_SIGN;
+		/*
+		 * a + -5 and a * -5 fold the sign (pgbench's deltas); - -5 is 5
+		 * again, and a lone minus before may be unary: keep
+		 */
+		return prev2->len == 1 && last == '-' ? LIT_NO : LIT_SIGN;
 	case ROUTE_TOK_PUNCT:
 		if (tok_punct(s, prev2, "(,[;"))
 			return LIT_SIGN;
@@ -740,12 +743,13 @@ static bool memo_matches(const route_cache_t *c, const entry_t *e)
 }
 
 /*
- * Keep plan as the entry's memo for this call's inputs (if they fit). Only
- * plans on several shards whose answers the proxy merges are kept: their
- * analysis is the costly one (it checks the gather plan), the proxy asks
- * for their gather plan right after, and a statement on one shard by its
- * key rarely comes again with the same value. The memo is reused, not made
- * anew: its cost is that of a copy.
+ * Keep plan as the entry's memo for this call's inputs (if they fit). Kept
+ * are the plans on several shards whose answers the proxy merges (their
+ * analysis is the costly one: it checks the gather plan, and the proxy asks
+ * for their gather plan right after) and the plans of texts without inputs
+ * (BEGIN, COMMIT: every call has the same ones). A statement on one shard
+ * by its key rarely comes again with the same value. The memo is reused,
+ * not made anew: its cost is that of a copy.
  */
 static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
                       const route_param_t *params, int n_params)
@@ -753,7 +757,8 @@ static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
 	memo_t *m = e->memo;
 	size_t old;
 
-	if (plan->merge != ROUTE_MERGE_GATHER && plan->merge != ROUTE_MERGE_COUNT)
+	if (plan->merge != ROUTE_MERGE_GATHER && plan->merge != ROUTE_MERGE_COUNT &&
+	    (c->m.n > 0 || n_params > 0))
 		return; /* an older memo stays: it matches only its own inputs */
 	if (inputs(c, params, n_params) < 0 || !c->in_ok) {
 		memo_drop(c, e);

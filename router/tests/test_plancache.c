@@ -661,6 +661,30 @@ static void test_statements_differing_in_literals_share_an_entry(void **state)
 	route_cache_free(c);
 }
 
+/* A text without literals or parameters has one plan: later calls copy it, unanalysed. */
+static void test_texts_without_inputs_reuse_their_plan(void **state)
+{
+	static const char *const texts[] = {"BEGIN", "COMMIT", "END", "SELECT now()",
+	                                    "SELECT * FROM users WHERE id = $1"};
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	route_param_t prm = text_param("5");
+	route_cache_stats_t s;
+
+	(void)state;
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < 4; i++)
+			both(c, texts[i], NULL, 0);
+	s = stats(c);
+	assert_int_equal(s.misses, 4);
+	assert_int_equal(s.reused, 8);
+	/* a parameter is an input: its plan is not reused for another value */
+	both(c, texts[4], &prm, 1);
+	prm = text_param("6");
+	both(c, texts[4], &prm, 1);
+	assert_int_equal(stats(c).reused, 8);
+	route_cache_free(c);
+}
+
 /* A text is calm (no session effect to look for) only when the effects scan finds none. */
 static void test_calm_is_the_effects_scan_of_the_key(void **state)
 {
@@ -719,6 +743,13 @@ static void test_strings_negative_numbers_and_lists_are_masked(void **state)
 	    {"SELECT * FROM users WHERE id = 1.5e3", "SELECT * FROM users WHERE id = 2.5e3"},
 	    {"SELECT * FROM users WHERE id = 99999999999", "SELECT * FROM users WHERE id = 1e3"},
 	    {"SELECT * FROM users WHERE id = -5::int8", "SELECT * FROM users WHERE id = -6::int8"},
+	    /* pgbench's deltas: the sign folds after a binary operator */
+	    {"UPDATE users SET n = n + -5 WHERE id = 3",
+	     "UPDATE users SET n = n + -77 WHERE id = 4"},
+	    {"UPDATE users SET n = n + -5 WHERE id = 3",
+	     "UPDATE users SET n = n + -0 WHERE id = 3"},
+	    {"SELECT * FROM users WHERE id = 2 * -5", "SELECT * FROM users WHERE id = 3 * -6"},
+	    {"SELECT * FROM users WHERE id = + -5", "SELECT * FROM users WHERE id = + -6"},
 	    {"SELECT * FROM orders WHERE user_id = 3 LIMIT 10",
 	     "SELECT * FROM orders WHERE user_id = 4 LIMIT 20"},
 	    {"SELECT * FROM users WHERE id = $1 AND name = 'x'",
@@ -1342,6 +1373,7 @@ int main(void)
 	    cmocka_unit_test(test_corpus_routes_the_same_through_a_small_cache),
 	    cmocka_unit_test(test_statements_differing_in_literals_share_an_entry),
 	    cmocka_unit_test(test_calm_is_the_effects_scan_of_the_key),
+	    cmocka_unit_test(test_texts_without_inputs_reuse_their_plan),
 	    cmocka_unit_test(test_strings_negative_numbers_and_lists_are_masked),
 	    cmocka_unit_test(test_literals_that_cannot_be_parameters_stay_in_the_key),
 	    cmocka_unit_test(test_masked_text_that_parses_otherwise_is_not_used),
