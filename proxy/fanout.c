@@ -893,9 +893,10 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		default:
 			break;
 		}
-		if (fwd)
+		if (fwd) {
 			evbuffer_remove_buffer(in, c->sb.out, total);
-		else
+			sbuf_touch(&c->sb);
+		} else
 			evbuffer_drain(in, total);
 	}
 }

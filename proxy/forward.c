@@ -279,11 +279,20 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 	return server_send(s, b->data, b->len);
 }
 
+/* The client's message, total bytes at the front of in, on to s as it is: 0 or -1. */
+static int to_server(server_t *s, struct evbuffer *in, size_t total)
+{
+	int moved = evbuffer_remove_buffer(in, s->sb.out, total);
+
+	if (moved > 0)
+		sbuf_touch(&s->sb);
+	return moved == (int)total ? 0 : -1;
+}
+
 /* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
 static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total,
                           bool calm)
 {
-	struct evbuffer *out = s->sb.out;
 	const uint8_t *msg;
 	int rc = 0;
 
@@ -314,7 +323,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 			rc = -1;
 		else
-			rc = evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+			rc = to_server(s, in, total);
 		return rc;
 	}
 	case 'P':
@@ -354,7 +363,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	}
 	if (rc < 0)
 		return -1;
-	return evbuffer_remove_buffer(in, out, total) == (int)total ? 0 : -1;
+	return to_server(s, in, total);
 }
 
 /*

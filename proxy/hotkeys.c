@@ -26,6 +26,31 @@ static uint64_t pair_hash(const char *table, const char *key)
 	return h;
 }
 
+/*
+ * pair_hash of table and key as they are, when they are kept as they are:
+ * ASCII and short enough not to be cut (the usual case: names and numbers).
+ * false otherwise, and the caller copies them as kept first.
+ */
+static bool plain_pair_hash(const char *table, const char *key, uint64_t *hash)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t n;
+
+	for (n = 0; table[n] != '\0'; n++) {
+		if ((uint8_t)table[n] >= 0x80 || n + 2 >= HOTKEYS_TEXT)
+			return false;
+		h = (h ^ (uint8_t)table[n]) * 1099511628211ull;
+	}
+	h *= 1099511628211ull;
+	for (n = 0; key[n] != '\0'; n++) {
+		if ((uint8_t)key[n] >= 0x80 || n + 2 >= HOTKEYS_TEXT)
+			return false;
+		h = (h ^ (uint8_t)key[n]) * 1099511628211ull;
+	}
+	*hash = h;
+	return true;
+}
+
 size_t hotkeys_utf8_prefix(const char *s, size_t n, bool *cut_short)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -103,6 +128,16 @@ static int slot_of(const hotkeys_sketch_t *s, uint64_t hash, const char *table, 
 			return (int)h;
 	}
 	return -1;
+}
+
+/* The slot holding item (which s holds). */
+static unsigned slot_holding(const hotkeys_sketch_t *s, int item)
+{
+	unsigned h = (unsigned)s->items[item].hash & (HOTKEYS_SLOTS - 1);
+
+	while (s->slots[h] != item + 1)
+		h = (h + 1) & (HOTKEYS_SLOTS - 1);
+	return h;
 }
 
 static void slot_put(hotkeys_sketch_t *s, int item)
@@ -209,15 +244,20 @@ void hotkeys_init(hotkeys_t *h, int capacity)
 void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key, int shard,
                         uint64_t n)
 {
-	char t[HOTKEYS_TEXT], k[HOTKEYS_TEXT];
+	char tbuf[HOTKEYS_TEXT], kbuf[HOTKEYS_TEXT];
+	const char *t = table, *k = key; /* as kept: no copies unless the pair comes in */
 	uint64_t hash;
 	hotkey_t *e;
 	int i, slot;
 
-	/* the names as they are kept, so that a long one finds itself again */
-	copy_text(t, table);
-	copy_text(k, key);
-	hash = pair_hash(t, k);
+	if (!plain_pair_hash(table, key, &hash)) {
+		/* the names as they are kept, so that a long one finds itself again */
+		copy_text(tbuf, table);
+		copy_text(kbuf, key);
+		t = tbuf;
+		k = kbuf;
+		hash = pair_hash(t, k);
+	}
 	slot = slot_of(s, hash, t, k);
 	if (slot >= 0) {
 		i = s->slots[slot] - 1;
@@ -231,14 +271,13 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 			/* full: the smallest entry makes room, and its count is the newcomer's
 			 * error */
 			i = s->heap[0];
-			slot_remove(s, (unsigned)slot_of(s, s->items[i].hash, s->items[i].table,
-			                                 s->items[i].key));
+			slot_remove(s, slot_holding(s, i));
 			s->items[i].error = s->items[i].count;
 		}
 		e = &s->items[i];
 		e->hash = hash;
-		memcpy(e->table, t, sizeof(t));
-		memcpy(e->key, k, sizeof(k));
+		strcpy(e->table, t);
+		strcpy(e->key, k);
 		slot_put(s, i);
 	}
 	e = &s->items[i];
@@ -316,22 +355,33 @@ void hotkeys_sketch_merge(hotkeys_sketch_t *into, const hotkeys_sketch_t *from)
 static void table_add(hotkeys_t *h, const char *table, int shard, uint64_t n)
 {
 	char t[HOTKEYS_TEXT];
+	unsigned seen =
+	    (unsigned)(((uintptr_t)table >> 3) ^ (uintptr_t)shard) & (HOTKEYS_TABLE_SEEN - 1);
+	int i = h->table_seen[seen] - 1;
 
-	copy_text(t, table);
-	for (int i = 0; i < h->n_tables; i++) {
-		if (h->tables[i].shard == shard && strcmp(h->tables[i].table, t) == 0) {
-			h->tables[i].statements += n;
-			return;
-		}
-	}
-	if (h->n_tables == HOTKEYS_TABLES) {
-		h->tables_dropped += n;
+	/* the usual way: the same string (a table of the config) as last time */
+	if (i >= 0 && h->tables[i].src == table && h->tables[i].shard == shard &&
+	    strcmp(h->tables[i].table, table) == 0) {
+		h->tables[i].statements += n;
 		return;
 	}
-	memcpy(h->tables[h->n_tables].table, t, sizeof(t));
-	h->tables[h->n_tables].shard = shard;
-	h->tables[h->n_tables].statements = n;
-	h->n_tables++;
+	copy_text(t, table);
+	for (i = 0; i < h->n_tables; i++)
+		if (h->tables[i].shard == shard && strcmp(h->tables[i].table, t) == 0)
+			break;
+	if (i == h->n_tables) {
+		if (h->n_tables == HOTKEYS_TABLES) {
+			h->tables_dropped += n;
+			return;
+		}
+		memcpy(h->tables[i].table, t, sizeof(t));
+		h->tables[i].shard = shard;
+		h->tables[i].statements = 0;
+		h->n_tables++;
+	}
+	h->tables[i].statements += n;
+	h->tables[i].src = table;
+	h->table_seen[seen] = (int16_t)(i + 1);
 }
 
 static void note_shard(hotkeys_t *h, const route_plan_t *p, int shard)

@@ -34,6 +34,7 @@
 #define HOTKEYS_CAPACITY    128
 #define HOTKEYS_TEXT        ROUTE_KEY_TEXT         /* a table name or key value, cut to fit */
 #define HOTKEYS_SLOTS       (2 * HOTKEYS_CAPACITY) /* a power of two */
+#define HOTKEYS_TABLE_SEEN  64                     /* a power of two */
 #define HOTKEYS_TABLES      512 /* (table, shard) pairs counted; more are dropped */
 #define HOTKEYS_HALF_LIFE_S 60  /* the sketch's counts halve this often */
 
@@ -62,6 +63,7 @@ typedef struct hotkeys_table {
 	char table[HOTKEYS_TEXT];
 	int shard;
 	uint64_t statements;
+	const char *src; /* the string it was last counted by (compared, never read) */
 } hotkeys_table_t;
 
 /* One worker's counts (or several workers', merged). */
@@ -71,9 +73,11 @@ typedef struct hotkeys {
 	uint64_t shard_recent[SHARD_MAX];     /* the same, halved with the sketch */
 	hotkeys_table_t tables[HOTKEYS_TABLES];
 	int n_tables;
-	uint64_t tables_dropped; /* statements of pairs that found the table full */
-	uint64_t since_us;       /* when counting began (stats_now_us), for rates; 0: unset */
-	uint64_t aged_us;        /* when the sketch was last halved (or counting began) */
+	int16_t
+	    table_seen[HOTKEYS_TABLE_SEEN]; /* tables' numbers + 1 by (src, shard): the fast way */
+	uint64_t tables_dropped;            /* statements of pairs that found the table full */
+	uint64_t since_us; /* when counting began (stats_now_us), for rates; 0: unset */
+	uint64_t aged_us;  /* when the sketch was last halved (or counting began) */
 } hotkeys_t;
 
 void hotkeys_init(hotkeys_t *h, int capacity);

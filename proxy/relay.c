@@ -139,6 +139,7 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
 	wire_begin(&b, 'E');
 	if (txwatch_deadlock_body(c, m + 5, total - 5, &b) && wire_end(&b) == 0 &&
 	    evbuffer_add(c->sb.out, b.data, b.len) == 0) {
+		sbuf_touch(&c->sb);
 		evbuffer_drain(in, total);
 		done = true;
 	}
@@ -183,6 +184,16 @@ static bool fatal_error(struct evbuffer *in, size_t total)
 	return sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
 }
 
+/* n bytes at the front of the server's input on to the client as they are. */
+static bool to_client(client_t *c, struct evbuffer *in, size_t n)
+{
+	int moved = evbuffer_remove_buffer(in, c->sb.out, n);
+
+	if (moved > 0)
+		sbuf_touch(&c->sb);
+	return moved == (int)n;
+}
+
 /*
  * Whether the message just framed goes to the client as it is, with nothing
  * to look at but its type: a row, a row description or a command tag of a
@@ -209,12 +220,31 @@ static bool plain_message(const client_t *c, const pending_t *head, uint8_t type
  * counted, not yet moved. They go to the client in one move when a message
  * needs a look of its own or the loop stops, instead of one move each.
  */
-static bool run_flush(struct evbuffer *in, struct evbuffer *out, size_t *run)
+static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
 {
 	size_t n = *run;
 
 	*run = 0;
-	return n == 0 || evbuffer_remove_buffer(in, out, n) == (int)n;
+	return n == 0 || to_client(c, in, n);
+}
+
+/*
+ * The header of the message `at` bytes into in, false when it has not all
+ * come. Read in place from the first chain when it is there (the usual
+ * case: a reply comes in one read).
+ */
+static bool peek_header(struct evbuffer *in, size_t at, uint8_t hdr[WIRE_HEADER_LEN])
+{
+	struct evbuffer_iovec v;
+	struct evbuffer_ptr p;
+
+	if (evbuffer_peek(in, (ev_ssize_t)(at + WIRE_HEADER_LEN), NULL, &v, 1) >= 1 &&
+	    v.iov_len >= at + WIRE_HEADER_LEN) {
+		memcpy(hdr, (const uint8_t *)v.iov_base + at, WIRE_HEADER_LEN);
+		return true;
+	}
+	return evbuffer_ptr_set(in, &p, at, EVBUFFER_PTR_SET) == 0 &&
+	       evbuffer_copyout_from(in, &p, hdr, WIRE_HEADER_LEN) == WIRE_HEADER_LEN;
 }
 
 void relay_reply(client_t *c, server_t *s)
@@ -229,29 +259,27 @@ void relay_reply(client_t *c, server_t *s)
 		size_t total;
 		pending_t *head;
 		bool swallow, forward;
-		struct evbuffer_ptr at;
 
 		if (evbuffer_get_length(out) + run > PROXY_HIGH_WATERMARK) {
 			/* backpressure: a slow client slows its server, the proxy does not buffer
 			 */
-			run_flush(in, out, &run);
+			run_flush(c, in, &run);
 			s->wait_client_drain = true;
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (evbuffer_ptr_set(in, &at, run, EVBUFFER_PTR_SET) < 0 ||
-		    evbuffer_copyout_from(in, &at, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN) {
-			run_flush(in, out, &run);
+		if (!peek_header(in, run, hdr)) {
+			run_flush(c, in, &run);
 			return;
 		}
 		switch (wire_frame(hdr, evbuffer_get_length(in) - run, max, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
-			run_flush(in, out, &run);
+			run_flush(c, in, &run);
 			return;
 		case WIRE_FRAME_OK:
 			break;
 		case WIRE_FRAME_TOO_LONG:
-			run_flush(in, out, &run);
+			run_flush(c, in, &run);
 			session_unlinked(c, s);
 			session_fail(c, "ERROR", "54000",
 			             "pgshard: server message of %u bytes is over max_message_size "
@@ -260,7 +288,7 @@ void relay_reply(client_t *c, server_t *s)
 			server_close(s, "message over max_message_size");
 			return;
 		default:
-			run_flush(in, out, &run);
+			run_flush(c, in, &run);
 			session_server_lost(c, s, "invalid message from server");
 			server_close(s, "invalid message length");
 			return;
@@ -279,11 +307,11 @@ void relay_reply(client_t *c, server_t *s)
 			if ((next == NULL || next->action != PEND_SYNTHESIZE) && !s->flushed)
 				continue;
 			/* what follows the run is due now */
-			if (!run_flush(in, out, &run))
+			if (!run_flush(c, in, &run))
 				return;
 			goto after_message;
 		}
-		if (!run_flush(in, out, &run))
+		if (!run_flush(c, in, &run))
 			return;
 		if (head == NULL && type != 'N' && type != 'S' && type != 'A') {
 			/*
@@ -291,7 +319,7 @@ void relay_reply(client_t *c, server_t *s)
 			 * or says why it is going away. The client sees its error; the
 			 * server is not trusted with another statement.
 			 */
-			if (type == 'E' && evbuffer_remove_buffer(in, out, total) != (int)total)
+			if (type == 'E' && !to_client(c, in, total))
 				return;
 			session_server_lost(c, s, "message from the server that nothing asked for");
 			server_close(s, "unexpected message");
@@ -334,7 +362,7 @@ void relay_reply(client_t *c, server_t *s)
 			batched = !swallow && c->batch != NULL;
 			evbuffer_drain(in, swallow || batched ? total : 0);
 			if (!swallow && !batched) {
-				if (evbuffer_remove_buffer(in, out, total) != (int)total)
+				if (!to_client(c, in, total))
 					return;
 				stmtlog_end(c);
 			}
@@ -455,7 +483,7 @@ void relay_reply(client_t *c, server_t *s)
 		if (forward && type == 'E' && relay_deadlock(c, in, total)) {
 			/* told as 40P01 */
 		} else if (forward) {
-			if (evbuffer_remove_buffer(in, out, total) != (int)total)
+			if (!to_client(c, in, total))
 				return;
 		} else {
 			evbuffer_drain(in, total);

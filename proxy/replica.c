@@ -277,9 +277,11 @@ int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t
 	default:
 		break;
 	}
-	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0 &&
-	    evbuffer_add_buffer(out, c->read_desc) < 0)
-		return -1;
+	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0) {
+		if (evbuffer_add_buffer(out, c->read_desc) < 0)
+			return -1;
+		sbuf_touch(&c->sb);
+	}
 	replica_drop_read(c);
 	return 0;
 }

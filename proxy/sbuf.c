@@ -26,11 +26,9 @@ static void mark_dirty(sbuf_t *sb)
 	}
 }
 
-/* Any byte added to the output makes the sbuf dirty: no caller has to remember. */
-static void out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+void sbuf_touch(sbuf_t *sb)
 {
-	if (info->n_added > 0)
-		mark_dirty(arg);
+	mark_dirty(sb);
 }
 
 static int sbuf_setup(sbuf_t *sb, sbuf_loop_t *loop, evutil_socket_t fd, sbuf_read_fn on_read,
@@ -50,8 +48,6 @@ static int sbuf_setup(sbuf_t *sb, sbuf_loop_t *loop, evutil_socket_t fd, sbuf_re
 	sb->timer = evtimer_new(loop->base, sbuf_timer_cb, sb);
 	if (sb->in == NULL || sb->out == NULL || sb->rev == NULL || sb->wev == NULL ||
 	    sb->timer == NULL)
-		return -1;
-	if (evbuffer_add_cb(sb->out, out_changed, sb) == NULL)
 		return -1;
 	return 0;
 }
@@ -180,7 +176,10 @@ int sbuf_write(sbuf_t *sb, const void *data, size_t len)
 {
 	if (sb->shut)
 		return 0;
-	return evbuffer_add(sb->out, data, len);
+	if (evbuffer_add(sb->out, data, len) < 0)
+		return -1;
+	mark_dirty(sb);
+	return 0;
 }
 
 /* The owner may close (and free) the sbuf in any callback: keep the loop aside. */

@@ -10,7 +10,8 @@
  *
  *   - the read event is added once and stays (removed only to pause);
  *   - a read is one recv() into the input evbuffer;
- *   - writes only append to the output evbuffer and mark the sbuf dirty;
+ *   - writes only append to the output evbuffer and mark the sbuf dirty
+ *     (sbuf_write, or sbuf_touch after moving bytes into it);
  *     at the end of each callback, sbuf_flush_all() writes every dirty
  *     sbuf with one writev() each, and only a socket the kernel did not
  *     take everything from gets a write event until it drains.
@@ -103,6 +104,14 @@ void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv);
 
 /* Append to the output; written at the next sbuf_flush_all. */
 int sbuf_write(sbuf_t *sb, const void *data, size_t len);
+
+/*
+ * Bytes were put into sb->out other than by sbuf_write (moved from another
+ * evbuffer): they go at the next sbuf_flush_all too. Every such writer
+ * says so; the output has no callback watching it (libevent's callbacks on
+ * every change of a buffer cost more than the bookkeeping they save).
+ */
+void sbuf_touch(sbuf_t *sb);
 
 /*
  * Leave sb's output for later: not written at this sbuf_flush_all, but with

@@ -354,6 +354,42 @@ static void test_plans_count_per_shard_table_and_key(void **state)
 	assert_int_equal(find(&h.sketch, "orders", "9")->count, 1);
 }
 
+/* Per-table counts go by the name, whatever string holds it, and by the shard. */
+static void test_table_counts_go_by_name_not_by_string(void **state)
+{
+	static hotkeys_t h;
+	char name[HOTKEYS_TEXT];
+	route_plan_t p;
+	uint64_t users = 0, orders = 0, total = 0;
+
+	(void)state;
+	hotkeys_init(&h, 16);
+	/* one buffer: "users", then (a reload reusing the memory) "orders" */
+	strcpy(name, "users");
+	p = one_shard_plan(name, "1", 0);
+	hotkeys_note(&h, &p);
+	hotkeys_note(&h, &p);
+	strcpy(name, "orders");
+	hotkeys_note(&h, &p);
+	/* another string spelling "users": the same table */
+	p = one_shard_plan("users", "2", 0);
+	hotkeys_note(&h, &p);
+	/* the same string on another shard: another pair */
+	p = one_shard_plan("users", "3", 1);
+	hotkeys_note(&h, &p);
+	for (int i = 0; i < h.n_tables; i++) {
+		if (strcmp(h.tables[i].table, "users") == 0 && h.tables[i].shard == 0)
+			users = h.tables[i].statements;
+		if (strcmp(h.tables[i].table, "orders") == 0 && h.tables[i].shard == 0)
+			orders = h.tables[i].statements;
+		total += h.tables[i].statements;
+	}
+	assert_int_equal(h.n_tables, 3);
+	assert_int_equal(users, 3);
+	assert_int_equal(orders, 1);
+	assert_int_equal(total, 5);
+}
+
 static void test_multi_row_insert_counts_each_distinct_key_once(void **state)
 {
 	static hotkeys_t h;
@@ -475,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_same_key_in_two_tables_is_two_entries),
 	    cmocka_unit_test(test_two_workers_sketches_merge),
 	    cmocka_unit_test(test_plans_count_per_shard_table_and_key),
+	    cmocka_unit_test(test_table_counts_go_by_name_not_by_string),
 	    cmocka_unit_test(test_aging_halves_the_sketch_and_recent_shard_load),
 	    cmocka_unit_test(test_multi_row_insert_counts_each_distinct_key_once),
 	    cmocka_unit_test(test_utf8_prefix_stops_at_bad_bytes_and_knows_a_cut_character),
