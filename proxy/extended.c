@@ -110,7 +110,8 @@ int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
 			return r == 0 ? STEP_WAIT : STEP_FAIL;
 		return forward_message(c, 'P', in, total);
 	}
-	forward_apply_effects(c, m.query, strlen(m.query));
+	if (!c->plan.calm)
+		forward_apply_effects(c, m.query, strlen(m.query));
 	if (m.name[0] == '\0') {
 		if (forward_remember_unnamed(c, msg, total) < 0)
 			return STEP_FAIL;

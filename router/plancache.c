@@ -505,7 +505,11 @@ struct route_cache {
 	entry_t lru;      /* sentinel: lru.next is the most recent */
 	route_cache_stats_t stats;
 	mask_t m;
-	uint8_t *in; /* this call's memo inputs (see memo_t) */
+	char *last;      /* the text m was made from (a Parse's text comes again at its Bind, a */
+	size_t last_len; /* prepared statement's at each Bind): m is not made again for it */
+	size_t last_cap;
+	uint64_t last_hash; /* of m's key */
+	uint8_t *in;        /* this call's memo inputs (see memo_t) */
 	size_t in_len, in_cap;
 	bool in_ok; /* they fit in MEMO_MAX_INPUT */
 };
@@ -599,6 +603,7 @@ void route_cache_free(route_cache_t *c)
 		entry_drop(c, c->lru.next);
 	free(c->buckets);
 	mask_free(&c->m);
+	free(c->last);
 	free(c->in);
 	free(c);
 }
@@ -1008,16 +1013,26 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 	if (len > ROUTE_CACHE_MAX_TEXT)
 		return uncached(c, sql, params, n_params, out);
 	c->in_ok = false; /* this call's inputs: not serialized until a memo needs them */
-	if (mask_text(&c->m, sql, len) < 0) {
-		memset(out, 0, sizeof *out);
-		out->key_column = -1;
-		return -1;
+	if (len != c->last_len || c->last == NULL || memcmp(sql, c->last, len) != 0) {
+		char *last = grow(c->last, &c->last_cap, len + 1, 1);
+
+		c->last_len = 0; /* m is not last's until it is made */
+		if (last != NULL)
+			c->last = last;
+		if (last == NULL || mask_text(&c->m, sql, len) < 0) {
+			memset(out, 0, sizeof *out);
+			out->key_column = -1;
+			return -1;
+		}
+		memcpy(last, sql, len);
+		c->last_len = len;
+		c->last_hash = XXH3_64bits(c->m.key, c->m.key_len);
 	}
 	lits.first = c->m.first;
 	lits.n = c->m.n;
 	lits.values = c->m.params;
 	lits.kinds = c->m.kinds;
-	hash = XXH3_64bits(c->m.key, c->m.key_len);
+	hash = c->last_hash;
 	e = lookup(c, hash);
 	if (e == NULL)
 		return miss(c, sql, hash, c->m.n > 0 ? &lits : NULL, params, n_params, out, ep);

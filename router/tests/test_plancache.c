@@ -661,6 +661,35 @@ static void test_statements_differing_in_literals_share_an_entry(void **state)
 	route_cache_free(c);
 }
 
+/*
+ * The same text twice in a row (a Parse and its Bind, a prepared statement's
+ * Binds) is masked once; each call still routes by its own inputs.
+ */
+static void test_the_same_text_again_routes_by_its_own_inputs(void **state)
+{
+	static const char *const texts[] = {
+	    "SELECT * FROM users WHERE id = $1", "SELECT * FROM users WHERE id = $1",
+	    "SELECT * FROM users WHERE id = 7",  "SELECT * FROM users WHERE id = 7",
+	    "SELECT * FROM users WHERE id = $1", "SELECT * FROM users WHERE id = 8",
+	};
+	route_cache_t *c = route_cache_new(&ctx, 16);
+
+	(void)state;
+	for (int v = 1; v < 40; v++) {
+		char num[8];
+		route_param_t prm;
+		route_plan_t p;
+		size_t i = (size_t)v % (sizeof texts / sizeof texts[0]);
+
+		snprintf(num, sizeof num, "%d", v);
+		prm = text_param(num);
+		p = both(c, texts[i], &prm, 1);
+		if (strchr(texts[i], '$') != NULL)
+			assert_true(shard_set_has(&p.shards, shard_of(v)));
+	}
+	route_cache_free(c);
+}
+
 /* A text without literals or parameters has one plan: later calls copy it, unanalysed. */
 static void test_texts_without_inputs_reuse_their_plan(void **state)
 {
@@ -1374,6 +1403,7 @@ int main(void)
 	    cmocka_unit_test(test_statements_differing_in_literals_share_an_entry),
 	    cmocka_unit_test(test_calm_is_the_effects_scan_of_the_key),
 	    cmocka_unit_test(test_texts_without_inputs_reuse_their_plan),
+	    cmocka_unit_test(test_the_same_text_again_routes_by_its_own_inputs),
 	    cmocka_unit_test(test_strings_negative_numbers_and_lists_are_masked),
 	    cmocka_unit_test(test_literals_that_cannot_be_parameters_stay_in_the_key),
 	    cmocka_unit_test(test_masked_text_that_parses_otherwise_is_not_used),
