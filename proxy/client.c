@@ -813,8 +813,15 @@ static void process_messages(client_t *c)
 	}
 out:
 	c->in_process = false;
-	if (c->server != NULL && owes_client(c->server))
-		sbuf_defer(&c->sb); /* what the proxy answered goes with the server's answer */
+	/*
+	 * What the proxy answered goes with the server's answer, when one is
+	 * sure to come: the server owes it, or the client waits for a server
+	 * (whose answer, or the wait's error, follows). Otherwise it goes now.
+	 */
+	if ((c->server != NULL && owes_client(c->server)) || c->state == CL_WAITING)
+		sbuf_defer(&c->sb);
+	else if (evbuffer_get_length(c->sb.out) > 0)
+		sbuf_touch(&c->sb);
 }
 
 static void frontend_resume(client_t *c)
