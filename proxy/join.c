@@ -54,7 +54,9 @@ enum {
 	PEND_DRIVE = 'j',
 	PEND_PROBE = 'p',
 	PEND_FINAL = 'f',
-	PEND_FLOATS = 'g', /* SHOW extra_float_digits */
+	PEND_FLOATS = 'g',   /* SHOW extra_float_digits */
+	PEND_SUB_ROWS = 'r', /* a subquery's table rows */
+	PEND_SUB_RUN = 'q',  /* the subquery over them */
 };
 
 /* A growing array literal: "{" then quoted elements separated by commas. */
@@ -80,11 +82,27 @@ typedef struct member {
 	int n_batches[JOIN_MAX_SIDES];
 } member_t;
 
+/* The subquery being run first (join_plan_t.subs[sub]) and the answers of those before it. */
+typedef struct subrun {
+	int sub;    /* the one running; n_subs: all answered */
+	int phase;  /* 0 nothing sent yet, 1 its table's rows asked, 2 the subquery itself asked */
+	lit_t rows; /* its table's rows */
+	uint64_t n; /* its answer's rows so far */
+	uint32_t type;                  /* its answer's column type (RowDescription) */
+	lit_t values;                   /* an ANY/ALL subquery's values */
+	char *scalar;                   /* a scalar subquery's value (NULL: none yet, or NULL) */
+	int32_t scalar_len;             /* -1: NULL */
+	route_param_t v[JOIN_MAX_SUBS]; /* the answers, typed, as the final statement's params */
+	char *text[JOIN_MAX_SUBS];      /* their text */
+} subrun_t;
+
 struct join {
 	join_plan_t plan;
 	member_t *m;
 	int n;
-	int step;                   /* the side being fetched; n_sides: the final statement */
+	subrun_t sr;                /* the subqueries that run first */
+	int step;                   /* the side being fetched (-1: none yet); n_sides: the final
+	                               statement */
 	lit_t rows[JOIN_MAX_SIDES]; /* each side's rows */
 	uint64_t max_rows;
 	size_t max_bytes;                   /* merge_memory: the text both sides' rows may take */
@@ -157,6 +175,18 @@ static int lit_add(lit_t *l, const uint8_t *v, size_t len)
 	return 0;
 }
 
+/* A NULL element (unquoted). */
+static int lit_add_null(lit_t *l)
+{
+	if (lit_reserve(l, 6) < 0)
+		return -1;
+	l->p[l->len++] = l->n == 0 ? '{' : ',';
+	memcpy(l->p + l->len, "NULL", 4);
+	l->len += 4;
+	l->n++;
+	return 0;
+}
+
 /* The literal's text ("{}" with no elements), closed and NUL-terminated in place: once. */
 static const char *lit_text(lit_t *l)
 {
@@ -185,6 +215,11 @@ void join_free(client_t *c)
 	free(j->m);
 	for (int k = 0; k < JOIN_MAX_SIDES; k++)
 		lit_free(&j->rows[k]);
+	lit_free(&j->sr.rows);
+	lit_free(&j->sr.values);
+	free(j->sr.scalar);
+	for (int k = 0; k < JOIN_MAX_SUBS; k++)
+		free(j->sr.text[k]);
 	join_plan_free(&j->plan);
 	free(j->results);
 	free(j->client);
@@ -329,7 +364,7 @@ static int route_key(client_t *c, join_t *j, int p, const uint8_t *key, int32_t 
 
 static size_t held_bytes(const join_t *j)
 {
-	size_t n = j->key_bytes;
+	size_t n = j->key_bytes + j->sr.rows.len + j->sr.values.len;
 
 	for (int k = 0; k < j->plan.n_sides; k++)
 		n += j->rows[k].len;
@@ -380,6 +415,142 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 			return;
 		}
 	}
+}
+
+/* Whether memory for len more bytes of rows is left under merge_memory (else 54000). */
+static bool room_for(join_t *j, size_t len)
+{
+	if (held_bytes(j) + 2 * len <= j->max_bytes)
+		return true;
+	own_error(j, "54000",
+	          "pgshard: the join would hold more than merge_memory = %zu bytes of rows; "
+	          "filter its sides further, or raise merge_memory",
+	          j->max_bytes);
+	return false;
+}
+
+/* A row of the table of the subquery running first. */
+static void sub_row(join_t *j, const uint8_t *body, size_t len)
+{
+	const join_sub_t *sb = &j->plan.subs[j->sr.sub];
+	const uint8_t *row = NULL;
+	int32_t row_len = -1;
+
+	if (field_at(body, len, 0, &row, &row_len) < 0 || row_len < 0) {
+		own_error(j, "08P01", "pgshard: a shard sent a subquery's row wrongly");
+		return;
+	}
+	if (j->sr.rows.n >= j->max_rows) {
+		own_error(j, "54000",
+		          "pgshard: a subquery run first would hold more than max_join_rows = "
+		          "%" PRIu64 " rows of %s; filter it further, or raise max_join_rows",
+		          j->max_rows, sb->table->name);
+		return;
+	}
+	if (!room_for(j, (size_t)row_len))
+		return;
+	if (lit_add(&j->sr.rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0)
+		own_error(j, "53200", "pgshard: out of memory");
+}
+
+/* A row of the answer of the subquery running first. */
+static void sub_answer_row(join_t *j, const uint8_t *body, size_t len)
+{
+	const join_sub_t *sb = &j->plan.subs[j->sr.sub];
+	subrun_t *sr = &j->sr;
+	const uint8_t *v = NULL;
+	int32_t vlen = -1;
+
+	sr->n++;
+	if (sb->kind == JOIN_SUB_EXISTS)
+		return; /* a row is all it asks */
+	if (field_at(body, len, 0, &v, &vlen) < 0) {
+		own_error(j, "08P01", "pgshard: a shard sent a subquery's answer wrongly");
+		return;
+	}
+	if (sb->kind == JOIN_SUB_SCALAR) {
+		if (sr->n > 1) {
+			/* PostgreSQL's own error for it */
+			own_error(j, "21000",
+			          "more than one row returned by a subquery used as an expression");
+			return;
+		}
+		sr->scalar_len = vlen;
+		if (vlen >= 0) {
+			if ((sr->scalar = malloc((size_t)vlen + 1)) == NULL) {
+				own_error(j, "53200", "pgshard: out of memory");
+				return;
+			}
+			if (vlen > 0)
+				memcpy(sr->scalar, v, (size_t)vlen);
+			sr->scalar[vlen] = '\0';
+		}
+		return;
+	}
+	if (sr->n > j->max_rows) {
+		own_error(j, "54000",
+		          "pgshard: the answer of a subquery run first (over %s) would hold more "
+		          "than max_join_rows = %" PRIu64
+		          " values; filter it further, or raise max_join_rows",
+		          sb->table->name, j->max_rows);
+		return;
+	}
+	if (!room_for(j, vlen > 0 ? (size_t)vlen : 4))
+		return;
+	if ((vlen < 0 ? lit_add_null(&sr->values)
+	              : lit_add(&sr->values, v ? v : (const uint8_t *)"", (size_t)vlen)) < 0)
+		own_error(j, "53200", "pgshard: out of memory");
+}
+
+/*
+ * The subquery's answer, once its statement is answered: the final
+ * statement's parameter, typed as its column (or the array of it, or bool).
+ * 0, or -1 when memory runs out.
+ */
+static int sub_answer(join_t *j)
+{
+	subrun_t *sr = &j->sr;
+	const join_sub_t *sb = &j->plan.subs[sr->sub];
+	route_param_t *v = &sr->v[sr->sub];
+	char *text = NULL;
+
+	memset(v, 0, sizeof *v);
+	switch (sb->kind) {
+	case JOIN_SUB_EXISTS:
+		v->type_oid = 16; /* bool */
+		if ((text = strdup(sr->n > 0 ? "t" : "f")) == NULL)
+			return -1;
+		break;
+	case JOIN_SUB_SCALAR:
+		v->type_oid = sr->type;
+		text = sr->scalar; /* NULL without a row, or for NULL */
+		sr->scalar = NULL;
+		break;
+	case JOIN_SUB_ARRAY: {
+		const char *lt;
+
+		v->type_oid = join_array_type(sr->type);
+		if (v->type_oid == 0) {
+			own_error(j, "0A000",
+			          "pgshard: a subquery run first (over %s) answers values of type "
+			          "%u, which pgshard does not pass as an array yet; cast its "
+			          "select-list item to a built-in type",
+			          sb->table->name, sr->type);
+			return 0;
+		}
+		if ((lt = lit_text(&sr->values)) == NULL || (text = strdup(lt)) == NULL)
+			return -1;
+		break;
+	}
+	}
+	sr->text[sr->sub] = text;
+	v->data = (const uint8_t *)text;
+	v->len = text != NULL ? (int32_t)strlen(text) : -1;
+	lit_free(&sr->rows);
+	lit_free(&sr->values);
+	sr->n = 0;
+	sr->type = 0;
+	return 0;
 }
 
 /* ---- sending ---- */
@@ -472,19 +643,50 @@ static int send_run(client_t *c, member_t *m, wire_buf_t *b, uint8_t mark, bool 
 	return server_send(m->s, b->data, b->len);
 }
 
-/* The driving side's statement, with the client's parameters its filters use. */
-static int send_drive(client_t *c, join_t *j, member_t *m)
+/*
+ * The statement of the driving side, or of a side fetched whole, with the
+ * client's parameters its filters use.
+ */
+static int send_side(client_t *c, join_t *j, member_t *m, int p)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
-	const join_side_t *d = &j->plan.sides[0];
+	const join_side_t *d = &j->plan.sides[p];
 
 	if (params_of(j, sp, NULL, 0, d->params, d->n_params) < 0)
 		return params_short(j);
 	wire_buf_reset(b);
 	put_parse(b, d->sql, sp);
 	put_bind(b, sp, NULL, 0);
-	return send_run(c, m, b, PEND_DRIVE, true); /* its RowDescription: the key's type */
+	/* its RowDescription: the types of the keys it gives */
+	return send_run(c, m, b, p == 0 ? PEND_DRIVE : PEND_PROBE, p == 0 || d->n_keys > 0);
+}
+
+/* The statement of the subquery running first on m: its table's rows, or itself over them,
+ * with the client's parameters it uses. */
+static int send_sub(client_t *c, join_t *j, member_t *m, bool run)
+{
+	wire_buf_t *b = &c->worker->scratch;
+	stmt_params_t *sp = &j->sp;
+	const join_sub_t *sb = &j->plan.subs[j->sr.sub];
+	route_param_t rows = text_param("{}");
+
+	if (run) {
+		const char *text = lit_text(&j->sr.rows);
+
+		if (text == NULL)
+			return -1;
+		rows = text_param(text);
+	}
+	if (params_of(j, sp, &rows, run ? 1 : 0, run ? sb->params : sb->rows_params,
+	              run ? sb->n_params : sb->n_rows_params) < 0)
+		return params_short(j);
+	wire_buf_reset(b);
+	put_parse(b, run ? sb->sql : sb->rows_sql, sp);
+	put_bind(b, sp, NULL, 0);
+	log_msg(LOG_DEBUG, c->id, 0, "join: subquery over %s, %s on shard %d", sb->table->name,
+	        run ? "itself" : "its rows", m->shard);
+	return send_run(c, m, b, run ? PEND_SUB_RUN : PEND_SUB_ROWS, run);
 }
 
 /* Side p's probe statement once, a Bind and Execute per batch of m's keys for it, one Sync. */
@@ -530,11 +732,14 @@ static int send_final(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
-	route_param_t rows[JOIN_MAX_SIDES];
+	route_param_t rows[JOIN_MAX_SUBS + JOIN_MAX_SIDES]; /* the subqueries' answers, the rows */
 	int *all = malloc(sizeof *all * (size_t)(j->plan.n_params + 1)), rc;
+	int n_subs = j->plan.n_subs;
 
 	if (all == NULL)
 		return -1;
+	for (int k = 0; k < n_subs; k++)
+		rows[k] = j->sr.v[k];
 	for (int k = 0; k < j->plan.n_sides; k++) {
 		const char *text = lit_text(&j->rows[k]);
 
@@ -542,11 +747,11 @@ static int send_final(client_t *c, join_t *j, member_t *m)
 			free(all);
 			return -1;
 		}
-		rows[k] = text_param(text);
+		rows[n_subs + k] = text_param(text);
 	}
 	for (int k = 0; k < j->plan.n_params; k++)
 		all[k] = k + 1;
-	rc = params_of(j, sp, rows, j->plan.n_sides, all, j->plan.n_params);
+	rc = params_of(j, sp, rows, n_subs + j->plan.n_sides, all, j->plan.n_params);
 	free(all);
 	if (rc < 0)
 		return params_short(j);
@@ -604,6 +809,45 @@ static void note_key_types(join_t *j, const uint8_t *body, size_t len)
 	}
 }
 
+/* The type of the first column of a RowDescription, 0 when it has none. */
+static uint32_t first_type(const uint8_t *body, size_t len)
+{
+	const uint8_t *end = len > 2 ? memchr(body + 2, '\0', len - 2) : NULL;
+
+	if (len < 2 || wire_be16(body) < 1 || end == NULL || (size_t)(end - body) + 1 + 18 > len)
+		return 0;
+	return (uint32_t)wire_be32(end + 1 + 6);
+}
+
+/*
+ * A subquery run first failed for a column it does not have: a bare name
+ * in it may be the outer query's column, which it cannot see on its own.
+ * Said so (0A000) rather than answered with an error PostgreSQL would not
+ * give.
+ */
+static void sub_error(join_t *j, const uint8_t *body, size_t len)
+{
+	const char *code = NULL, *text = NULL;
+
+	for (size_t at = 0; at < len && body[at] != '\0';) {
+		const uint8_t *end = memchr(body + at + 1, '\0', len - at - 1);
+
+		if (end == NULL)
+			return;
+		if (body[at] == 'C')
+			code = (const char *)body + at + 1;
+		else if (body[at] == 'M')
+			text = (const char *)body + at + 1;
+		at = (size_t)(end - body) + 1;
+	}
+	if (code != NULL && strcmp(code, "42703") == 0)
+		own_error(j, "0A000",
+		          "pgshard: a subquery over %s run first across shards failed on its own "
+		          "(%s); if it reads a column of the outer query, qualify that column with "
+		          "its table's name",
+		          j->plan.subs[j->sr.sub].table->name, text != NULL ? text : "42703");
+}
+
 /* One of the join's own replies. */
 static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t type,
                       const uint8_t *msg, size_t total)
@@ -615,6 +859,8 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 	case 'E':
 		server_note_error(m->s, body, len,
 		                  LOG_BY_CLIENT); /* the join runs for the client */
+		if (mark == PEND_SUB_ROWS || mark == PEND_SUB_RUN)
+			sub_error(j, body, len);
 		keep_error(j, body, len);
 		break;
 	case 'D':
@@ -631,10 +877,16 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 			}
 		} else if (mark == PEND_FINAL && !failed(j))
 			sbuf_write(&c->sb, msg, total);
+		else if (mark == PEND_SUB_ROWS && !failed(j))
+			sub_row(j, body, len);
+		else if (mark == PEND_SUB_RUN && !failed(j))
+			sub_answer_row(j, body, len);
 		else if (mark != PEND_FINAL && !failed(j))
 			side_row(c, j, body, len);
 		break;
 	case 'T':
+		if (mark == PEND_SUB_RUN)
+			j->sr.type = first_type(body, len);
 		if ((mark == PEND_DRIVE || mark == PEND_PROBE) && j->step < j->plan.n_sides)
 			note_key_types(j, body, len);
 		if (mark == PEND_FINAL && !failed(j))
@@ -660,6 +912,7 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 }
 
 static void advance(client_t *c, join_t *j);
+static int start_final(client_t *c, join_t *j);
 
 static void read_member(client_t *c, join_t *j, member_t *m)
 {
@@ -685,7 +938,8 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 			return;
 		}
 		if (head->msg == PEND_DRIVE || head->msg == PEND_PROBE || head->msg == PEND_FINAL ||
-		    head->msg == PEND_FLOATS)
+		    head->msg == PEND_FLOATS || head->msg == PEND_SUB_ROWS ||
+		    head->msg == PEND_SUB_RUN)
 			own_reply(c, j, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, j, s, type, msg, total);
@@ -713,8 +967,8 @@ static void finish(client_t *c, join_t *j)
 		snprintf(str, sizeof str, "%.5s%s", j->sqlstate, j->message);
 		session_emit(c, 'E', str);
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join of %d tables, %s driving: %s", j->plan.n_sides,
-	        j->plan.sides[0].table->name, ok ? "done" : "failed");
+	log_msg(LOG_DEBUG, c->id, 0, "join of %d tables, %d subqueries first: %s", j->plan.n_sides,
+	        j->plan.n_subs, ok ? "done" : "failed");
 	join_free(c);
 	if (!ok)
 		session_tx_fail(c);
@@ -734,25 +988,90 @@ static bool all_answered(const join_t *j)
 	return true;
 }
 
-/* The probe statements of the side j->step, on the shards with keys for it. */
-static int start_probe(client_t *c, join_t *j)
+/*
+ * The statements of side j->step: the driving side's, or a whole side's,
+ * on every shard its filters leave; a probed side's on the shards with keys
+ * for it.
+ */
+static int start_side(client_t *c, join_t *j)
 {
+	const join_side_t *sd = &j->plan.sides[j->step];
+	bool keys = j->step > 0 && !sd->whole;
 	int rc;
 
 	for (int i = 0; i < j->n; i++) {
 		member_t *m = &j->m[i];
 
-		if (m->n_batches[j->step] == 0)
+		if (keys ? m->n_batches[j->step] == 0 : !shard_set_has(&sd->shards, m->shard))
 			continue;
 		if (m->s == NULL) {
 			own_error(j, "08006", "pgshard: lost the connection to shard %d", m->shard);
 			return 0;
 		}
-		rc = send_probe(c, j, m, j->step);
+		rc = keys ? send_probe(c, j, m, j->step) : send_side(c, j, m, j->step);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * The next statements of the subqueries that run first: the rows of the
+ * next one's table, then the subquery over them on one shard, then its
+ * answer kept. 0, or -1 when memory runs out.
+ */
+static int sub_stage(client_t *c, join_t *j)
+{
+	subrun_t *sr = &j->sr;
+	const join_sub_t *sb = &j->plan.subs[sr->sub];
+	member_t *run = NULL;
+	int rc;
+
+	if (sr->phase == 0) {
+		sr->phase = 1;
+		sr->scalar_len = -1;
+		for (int i = 0; i < j->n; i++) {
+			member_t *m = &j->m[i];
+
+			if (!shard_set_has(&sb->shards, m->shard))
+				continue;
+			if (m->s == NULL) {
+				own_error(j, "08006", "pgshard: lost the connection to shard %d",
+				          m->shard);
+				return 0;
+			}
+			if ((rc = send_sub(c, j, m, false)) != 0)
+				return rc;
+		}
+		return 0;
+	}
+	if (sr->phase == 1) {
+		sr->phase = 2;
+		for (int i = 0; i < j->n && run == NULL; i++)
+			if (j->m[i].s != NULL && shard_set_has(&sb->shards, j->m[i].shard))
+				run = &j->m[i];
+		for (int i = 0; i < j->n && run == NULL; i++)
+			if (j->m[i].s != NULL)
+				run = &j->m[i];
+		if (run == NULL) {
+			own_error(j, "08006", "pgshard: no shard left to run a subquery on");
+			return 0;
+		}
+		return send_sub(c, j, run, true);
+	}
+	rc = sub_answer(j);
+	sr->sub++;
+	sr->phase = 0;
+	return rc;
+}
+
+/* What comes next once everything sent is answered. 0, 1 (fewer parameters), -1. */
+static int next_stage(client_t *c, join_t *j)
+{
+	if (j->sr.sub < j->plan.n_subs)
+		return sub_stage(c, j);
+	j->step++;
+	return j->step == j->plan.n_sides ? start_final(c, j) : start_side(c, j);
 }
 
 /* The final statement, on a shard the driving side ran on (else any). */
@@ -790,10 +1109,8 @@ static void advance(client_t *c, join_t *j)
 		          "rounded; SET extra_float_digits = 1 (the default) or more for this "
 		          "statement",
 		          j->float_digits);
-	while (rc == 0 && all_answered(j) && !failed(j) && j->step < j->plan.n_sides) {
-		j->step++;
-		rc = j->step == j->plan.n_sides ? start_final(c, j) : start_probe(c, j);
-	}
+	while (rc == 0 && all_answered(j) && !failed(j) && j->step < j->plan.n_sides)
+		rc = next_stage(c, j);
 	if (rc < 0) {
 		session_fail_status(c, PX_NOMEM);
 		return;
@@ -842,7 +1159,6 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	const route_step_t *step = route_step_routed(&c->plan);
 	join_t *j = calloc(1, sizeof *j);
 	char err[300];
-	bool asked = false;
 	int rc;
 
 	if (j == NULL)
@@ -892,31 +1208,37 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 		j->m[j->n].shard = i;
 		j->n++;
 	}
-	for (int i = 0; i < j->n && !failed(j); i++) {
-		member_t *m = &j->m[i];
+	j->step = -1;
+	{
+		/* the session's extra_float_digits, asked along with the first statement, on a
+		   shard that runs it */
+		const shard_set_t *first =
+		    j->plan.n_subs > 0 ? &j->plan.subs[0].shards : &j->plan.sides[0].shards;
+		member_t *m = NULL;
 
-		if (!shard_set_has(&j->plan.sides[0].shards, m->shard))
-			continue;
-		if (!asked) {
+		for (int i = 0; i < j->n && m == NULL; i++)
+			if (shard_set_has(first, j->m[i].shard))
+				m = &j->m[i];
+		if (m == NULL && j->n > 0)
+			m = &j->m[0];
+		if (m != NULL) {
 			if (server_query(m->s, &c->worker->scratch, "SHOW extra_float_digits",
 			                 PEND_FLOATS, PEND_SWALLOW) < 0) {
 				join_free(c);
 				return -1;
 			}
 			m->waiting++;
-			asked = true;
 		}
-		rc = send_drive(c, j, m);
-		if (rc < 0) {
-			join_free(c);
-			return -1;
-		}
-		if (rc > 0)
-			own_error(j, "08P01",
-			          "pgshard: the Bind gave fewer parameters than the statement has");
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %d tables",
-	        j->plan.sides[0].table->name, shard_set_count(&j->plan.sides[0].shards),
+	rc = next_stage(c, j);
+	if (rc < 0) {
+		join_free(c);
+		return -1;
+	}
+	if (rc > 0)
+		own_error(j, "08P01",
+		          "pgshard: the Bind gave fewer parameters than the statement has");
+	log_msg(LOG_DEBUG, c->id, 0, "join: %d subqueries first, %d tables", j->plan.n_subs,
 	        j->plan.n_sides);
 	advance(c, j); /* nothing to wait for when no shard could run it */
 	return 0;

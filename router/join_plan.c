@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/join_int.h"
 #include "router/route_int.h"
 #include "router/tree.h"
 
@@ -31,6 +32,8 @@ const char *join_kind_name(join_kind_t k)
 		return "right";
 	case JOIN_SEMI:
 		return "semi";
+	case JOIN_ALONE:
+		return "alone";
 	}
 	return "?";
 }
@@ -48,31 +51,12 @@ static int no(char *err, size_t errlen, const char *fmt, ...)
 	return 0;
 }
 
-/* "name" with " doubled: an identifier as the statements here write it. */
-static void quote_ident(char *out, size_t cap, const char *s)
-{
-	size_t o = 0;
-
-	if (cap < 3) {
-		if (cap > 0)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (; *s != '\0' && o + 3 < cap; s++) {
-		if (*s == '"')
-			out[o++] = '"';
-		out[o++] = *s;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
 /* What a subtree reads: column references by side, and what keeps it from going down. */
 typedef struct scan {
 	const char *alias[JOIN_MAX_SIDES];
 	int refs[JOIN_MAX_SIDES];
 	int unknown_refs; /* unqualified, or qualified by neither side */
+	int bare_refs;    /* ... of them unqualified */
 	int range_vars, other_from, params, funcs, sublinks;
 	int max_param; /* the highest $n */
 	const cfg_t *cfg;
@@ -117,6 +101,8 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 			s->refs[side]++;
 		else
 			s->unknown_refs++;
+		if (side < 0 && (*slot)->column_ref->n_fields == 1)
+			s->bare_refs++;
 		return;
 	}
 	case NODE(RANGE_VAR): {
@@ -160,6 +146,7 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 {
 	memset(s->refs, 0, sizeof s->refs);
 	s->unknown_refs = s->range_vars = s->other_from = s->params = s->funcs = s->sublinks = 0;
+	s->bare_refs = 0;
 	s->max_param = s->other_tables = 0;
 	if (n != NULL)
 		scan_slot(t, &n, s);
@@ -342,34 +329,6 @@ static char *side_sql(tree_t *t, const char *targets, PgQuery__Node *rv, PgQuery
 		r->refs[i]->number = r->old[i];
 	free(r);
 	return sql;
-}
-
-/* unnest($n::rel[]) AS alias, in place of a side's RangeVar. */
-static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, const char *alias)
-{
-	char text[900], sch[140], rel[140], al[140];
-	PgQuery__ParseResult *tree;
-	PgQuery__Node *rf;
-
-	quote_ident(rel, sizeof rel, rv->relname);
-	quote_ident(al, sizeof al, alias);
-	if (!empty(rv->schemaname)) {
-		quote_ident(sch, sizeof sch, rv->schemaname);
-		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s.%s[]) AS %s", n,
-		         sch, rel, al);
-	} else {
-		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s[]) AS %s", n,
-		         rel, al);
-	}
-	tree = tree_parse(t, text);
-	if (tree == NULL || tree->n_stmts != 1 ||
-	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT) ||
-	    tree->stmts[0]->stmt->select_stmt->n_from_clause != 1)
-		return NULL;
-	rf = tree->stmts[0]->stmt->select_stmt->from_clause[0];
-	if (rv->alias != NULL && rf->node_case == NODE(RANGE_FUNCTION))
-		rf->range_function->alias = rv->alias; /* with its column names, if any */
-	return rf;
 }
 
 /*
@@ -583,6 +542,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	subwalk_t sw;
 	char qa[140], qc[140], targets[900];
 	int n = 0, n_from, n_ref = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
+	bool whole = false; /* every side fetched whole (see join_side_t.whole) */
+	bool nopush = false, bare0 = false;
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
@@ -631,13 +592,22 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		for (int i = 0; i < sw.n; i++)
 			slot[n++] = sw.v[i].slot;
 		out->kind = n_from == 1 ? JOIN_SEMI : JOIN_INNER;
-		if (n_from == 0 || n < 2)
+		if (out->n_subs > 0 && sw.n == 0 && n_from <= 1) {
+			/* subqueries run first, and at most one sharded table: fetched whole, with
+			   the WHERE's filters on it alone when nothing else is in FROM (then its
+			   bare column names are its own) and no outer join could keep its rows */
+			out->kind = JOIN_ALONE;
+			whole = true;
+			nopush = fw.outer;
+			bare0 =
+			    n_from == 1 && s->n_from_clause == 1 && s->from_clause[0] == *slot[0];
+		} else if (n_from == 0 || n < 2)
 			return no(err, errlen,
 			          "planned for two sharded tables or more, or one and an IN or "
 			          "[NOT] EXISTS subquery over another tied to it by an equality");
 		for (int i = 0; i < sw.n; i++)
 			conj_add(&c, sw.v[i].q->where_clause, false, n_from + i);
-		if (fw.outer) {
+		if (fw.outer && out->kind != JOIN_ALONE) {
 			/* an outer join: of two sharded tables alone, a JOIN b */
 			PgQuery__JoinExpr *j = fw.first;
 
@@ -685,7 +655,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		          "a join across shards is planned when the statement reads no "
 		          "other table than its sharded tables and reference tables, and no "
 		          "subquery in FROM or CTE");
-	out->n_params = sc.max_param;
+	if (out->n_subs == 0)
+		out->n_params = sc.max_param; /* else the client's, before the subqueries' */
 	conj_add(&c, s->where_clause, false, -1);
 
 	/* the equalities between sides: the statement's own (between its FROM's tables),
@@ -723,7 +694,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			n_edges++;
 		}
 	}
-	if (n_edges == 0)
+	if (n_edges == 0 && !whole)
 		return no(
 		    err, errlen, "%s",
 		    out->kind == JOIN_SEMI
@@ -740,8 +711,17 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	for (int i = 0; i < c.n; i++) {
 		scan_t one = sc;
 
+		if (nopush)
+			break;
 		scan_node(t, &one, c.v[i]);
-		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0)
+		if (bare0 && c.owner[i] < 0) {
+			one.refs[0] += one.bare_refs; /* FROM is that one table */
+			one.unknown_refs -= one.bare_refs;
+		}
+		/* a subquery's answer ($n past the client's) is not known while the sides'
+		   statements are planned */
+		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0 ||
+		    one.max_param > out->n_params)
 			continue;
 		for (int k = 0; k < n; k++) {
 			bool preserved =
@@ -762,7 +742,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 				       k; /* a subquery's filter: of its own table only */
 			else if (k >= n_from)
 				down = false;
-			else if (out->kind == JOIN_INNER || out->kind == JOIN_SEMI)
+			else if (out->kind == JOIN_INNER || out->kind == JOIN_SEMI ||
+			         out->kind == JOIN_ALONE)
 				down = true;
 			else
 				down = preserved ? !c.on[i] : c.on[i];
@@ -775,7 +756,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 
 	/* where each side's own filters leave it: which side drives */
 	for (int k = 0; k < n; k++) {
-		quote_ident(qa, sizeof qa, side[k].alias);
+		join_quote_ident(qa, sizeof qa, side[k].alias);
 		snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
 		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k], &side[k], 0);
 		if (side[k].sql == NULL || side_shards(ctx, &side[k], params, n_params) < 0)
@@ -783,7 +764,11 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		free(side[k].sql);
 		side[k].sql = NULL;
 	}
-	if (out->kind == JOIN_SEMI) {
+	if (whole) {
+		d = 0;
+		snprintf(out->why, sizeof out->why,
+		         "the statement's one sharded table, fetched whole");
+	} else if (out->kind == JOIN_SEMI) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,
 		         "the statement's table (its subqueries' tables come by its keys)");
@@ -815,8 +800,13 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	/* the order: each next side probed by the keys of one fetched before it, by its
 	   shard key when it can be */
 	order[0] = d;
-	n_order = 1;
+	n_order = n > 0 ? 1 : 0;
 	fetched[d] = true;
+	for (; whole && n_order < n; n_order++) {
+		order[n_order] = n_order;
+		side[n_order].whole = true;
+	}
+	side[d].whole = whole;
 	while (n_order < n) {
 		int pick = -1, via = -1, best = -1;
 
@@ -852,7 +842,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		fetched[pick] = true;
 		order[n_order++] = pick;
 	}
-	if (side[d].n_keys > 0)
+	if (n > 0 && side[d].n_keys > 0)
 		memcpy(side[d].column, side[d].keys[0], sizeof side[d].column);
 
 	/* each side's statement: its keys and its rows */
@@ -860,30 +850,32 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		join_side_t *sd = &side[order[o]];
 		size_t at = 0;
 
-		quote_ident(qa, sizeof qa, sd->alias);
+		join_quote_ident(qa, sizeof qa, sd->alias);
 		targets[0] = '\0';
 		for (int k = 0; k < sd->n_keys && at < sizeof targets; k++) {
-			quote_ident(qc, sizeof qc, sd->keys[k]);
+			join_quote_ident(qc, sizeof qc, sd->keys[k]);
 			at +=
 			    (size_t)snprintf(targets + at, sizeof targets - at, "%s.%s, ", qa, qc);
 		}
 		if (at < sizeof targets)
 			snprintf(targets + at, sizeof targets - at, "ROW(%s.*)", qa);
-		quote_ident(qc, sizeof qc, sd->column);
-		sd->sql = side_sql(
-		    t, targets, *slot[order[o]],
-		    o == 0 ? NULL : tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc),
-		    &c, push[order[o]], sd, o == 0 ? 0 : 1);
-		if (sd->sql == NULL ||
-		    side_shards(ctx, sd, o == 0 ? params : NULL, o == 0 ? n_params : 0) < 0)
+		join_quote_ident(qc, sizeof qc, sd->column);
+		sd->sql =
+		    side_sql(t, targets, *slot[order[o]],
+		             o == 0 || sd->whole
+		                 ? NULL
+		                 : tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc),
+		             &c, push[order[o]], sd, o == 0 || sd->whole ? 0 : 1);
+		if (sd->sql == NULL || side_shards(ctx, sd, o == 0 || sd->whole ? params : NULL,
+		                                   o == 0 || sd->whole ? n_params : 0) < 0)
 			goto stopped;
-		sd->by_key = o > 0 && strcmp(sd->column, sd->table->key) == 0;
+		sd->by_key = o > 0 && !sd->whole && strcmp(sd->column, sd->table->key) == 0;
 	}
 
 	/* the final statement: the tables replaced by the rows fetched for them */
 	for (int o = 0; o < n; o++) {
-		PgQuery__Node *f =
-		    unnest_of(t, rv[order[o]], out->n_params + 1 + o, side[order[o]].alias);
+		PgQuery__Node *f = join_unnest_of(
+		    t, rv[order[o]], out->n_params + out->n_subs + 1 + o, side[order[o]].alias);
 
 		if (f == NULL)
 			goto stopped;
@@ -920,6 +912,11 @@ stopped:
 	return 0;
 }
 
+/*
+ * The statement as written first; when that is no join planned here, the
+ * statement with its uncorrelated subqueries over sharded tables taken out
+ * to run first (subq_plan.c), if it has any.
+ */
 int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
                    int n_params, join_plan_t *out, char *err, size_t errlen)
 {
@@ -935,6 +932,26 @@ int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t 
 	else
 		rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
 	tree_free(&t);
+	if (rc != 0)
+		return rc;
+	join_plan_free(out);
+	memset(out, 0, sizeof *out);
+	tree_init(&t);
+	tree = tree_parse(&t, sql);
+	if (tree == NULL)
+		rc = t.nomem ? -1 : 0;
+	else {
+		char why[300];
+
+		rc = join_subq_extract(ctx, &t, tree, params, n_params, out, why, sizeof why);
+		if (rc > 0)
+			rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
+	}
+	tree_free(&t);
+	if (rc <= 0) {
+		join_plan_free(out);
+		memset(out, 0, sizeof *out);
+	}
 	return rc;
 }
 
@@ -946,6 +963,11 @@ void join_plan_free(join_plan_t *p)
 	}
 	free(p->final_sql);
 	p->final_sql = NULL;
+	for (int i = 0; i < p->n_subs; i++) {
+		free(p->subs[i].rows_sql);
+		free(p->subs[i].sql);
+		p->subs[i].rows_sql = p->subs[i].sql = NULL;
+	}
 }
 
 uint32_t join_array_type(uint32_t oid)

@@ -339,21 +339,36 @@ static void test_in_and_exists_subqueries_are_semi_joins(void **state)
 	join_plan_free(&p);
 
 	/* NOT IN, an IN under OR or over a LIMIT, an aggregate, no correlation: not tied by
-	   an equality that keeps the fetched rows enough */
+	   an equality that keeps the fetched rows enough, but uncorrelated: they run first
+	   (test_uncorrelated_subqueries_run_first_and_pass_their_answers) */
+	{
+		static const char *const first[] = {
+		    "SELECT * FROM orders o WHERE o.id NOT IN (SELECT l.order_id FROM order_lines "
+		    "l)",
+		    "SELECT * FROM orders o WHERE o.user_id = 1 OR o.id IN (SELECT l.order_id FROM "
+		    "order_lines l)",
+		    "SELECT * FROM orders o WHERE o.id IN (SELECT l.order_id FROM order_lines l "
+		    "ORDER BY l.qty LIMIT 3)",
+		    "SELECT * FROM orders o WHERE o.id IN (SELECT max(l.order_id) FROM order_lines "
+		    "l)",
+		    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty "
+		    "> "
+		    "3)",
+		};
+
+		for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
+			p = plan(first[i]);
+			assert_int_equal(p.n_subs, 1);
+			assert_int_equal(p.kind, JOIN_ALONE);
+			assert_int_equal(p.n_sides, 1);
+			assert_true(p.sides[0].whole);
+			join_plan_free(&p);
+		}
+	}
+	/* correlated otherwise than by an equality: neither */
 	not_planned(
-	    "SELECT * FROM orders o WHERE o.id NOT IN (SELECT l.order_id FROM order_lines l)",
-	    "an equality ties it to the outer query");
-	not_planned("SELECT * FROM orders o WHERE o.user_id = 1 OR o.id IN (SELECT l.order_id FROM "
-	            "order_lines l)",
-	            "an equality ties it to the outer query");
-	not_planned("SELECT * FROM orders o WHERE o.id IN (SELECT l.order_id FROM order_lines l "
-	            "ORDER BY l.qty LIMIT 3)",
-	            "an equality ties it to the outer query");
-	not_planned(
-	    "SELECT * FROM orders o WHERE o.id IN (SELECT max(l.order_id) FROM order_lines l)",
-	    "an equality ties it to the outer query");
-	not_planned(
-	    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty > 3)",
+	    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty > "
+	    "o.total)",
 	    "an equality ties it to the outer query");
 
 	/* a correlation makes any subquery exact: NOT IN, a scalar aggregate, LIMIT */
@@ -487,6 +502,147 @@ static void test_co_located_joins_are_not_join_steps(void **state)
 	assert_int_equal(route_step_routed(&p)->kind, ROUTE_STEP_EACH);
 }
 
+static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void **state)
+{
+	join_plan_t p;
+	route_plan_t rp;
+
+	(void)state;
+	/* a scalar subquery: its table's rows with its own filters, then itself over them; its
+	   answer is $1, the one sharded table of the statement fetched whole as $2 */
+	p = plan("SELECT o.id FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	         "WHERE l.qty > 2 AND now() > l.at)");
+	assert_int_equal(p.n_subs, 1);
+	assert_int_equal(p.subs[0].kind, JOIN_SUB_SCALAR);
+	assert_int_equal(p.subs[0].param, 1);
+	assert_ptr_equal(p.subs[0].table, &cfg->tables[2]);
+	assert_string_equal(p.subs[0].rows_sql,
+	                    "SELECT ROW(l.*) FROM order_lines l WHERE l.qty > 2");
+	assert_int_equal(p.subs[0].n_pushed, 1); /* not the one calling now() */
+	assert_string_equal(p.subs[0].sql, "SELECT avg(l.qty) FROM pg_catalog.unnest($1::"
+	                                   "order_lines[]) l WHERE l.qty > 2 AND now() > l.at");
+	assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
+	assert_int_equal(p.kind, JOIN_ALONE);
+	assert_int_equal(p.n_sides, 1);
+	assert_true(p.sides[0].whole);
+	assert_string_equal(p.final_sql, "SELECT o.id FROM pg_catalog.unnest($2::orders[]) o WHERE "
+	                                 "o.total > $1");
+	join_plan_free(&p);
+
+	/* NOT IN, ANY and ALL: an array; EXISTS: a bool; no sharded table left: no side */
+	p = plan("SELECT c.id FROM countries c WHERE c.id NOT IN (SELECT l.qty FROM order_lines l) "
+	         "AND c.id > ANY (SELECT o.total FROM orders o) AND EXISTS (SELECT 1 FROM users)");
+	assert_int_equal(p.n_subs, 3);
+	assert_int_equal(p.subs[0].kind, JOIN_SUB_ARRAY);
+	assert_int_equal(p.subs[1].kind, JOIN_SUB_ARRAY);
+	assert_int_equal(p.subs[2].kind, JOIN_SUB_EXISTS);
+	assert_int_equal(p.n_sides, 0);
+	assert_string_equal(p.final_sql,
+	                    "SELECT c.id FROM countries c WHERE NOT c.id = ANY($1) AND "
+	                    "c.id > ANY($2) AND $3");
+	join_plan_free(&p);
+
+	/* a scalar subquery as a select-list item is named as PostgreSQL names its column */
+	p = plan("SELECT (SELECT max(l.qty) FROM order_lines l), (SELECT count(*) AS n FROM "
+	         "orders) FROM countries");
+	assert_string_equal(p.final_sql, "SELECT $1 AS max, $2 AS n FROM countries");
+	join_plan_free(&p);
+
+	/* the client's parameters: each statement numbers its own from $1; the statement's
+	   filters on its one table go down with it (bare names are that table's) */
+	{
+		route_param_t prm[2] = {{(const uint8_t *)"7", 1, 0, 0},
+		                        {(const uint8_t *)"9", 1, 0, 0}};
+		char err[300];
+
+		assert_int_equal(
+		    join_plan_make(&ctx,
+		                   "SELECT * FROM orders WHERE user_id = $1 AND total > "
+		                   "(SELECT avg(l.qty) FROM order_lines l WHERE "
+		                   "l.order_id = $2 AND l.qty < $1)",
+		                   prm, 2, &p, err, sizeof err),
+		    1);
+		assert_int_equal(p.n_params, 2);
+		assert_int_equal(p.subs[0].param, 3);
+		assert_string_equal(p.subs[0].rows_sql, "SELECT ROW(l.*) FROM order_lines l WHERE "
+		                                        "l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].n_rows_params, 2);
+		assert_int_equal(p.subs[0].rows_params[0], 2);
+		assert_int_equal(p.subs[0].rows_params[1], 1);
+		assert_int_equal(shard_set_count(&p.subs[0].shards), 1); /* order_id = 9 */
+		assert_int_equal(shard_set_first(&p.subs[0].shards),
+		                 shard_of("order_lines", "order_id", "9"));
+		assert_string_equal(p.subs[0].sql,
+		                    "SELECT avg(l.qty) FROM pg_catalog.unnest($3::"
+		                    "order_lines[]) l WHERE l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].params[0], 2);
+		assert_int_equal(p.subs[0].params[1], 1);
+		assert_int_equal(p.sides[0].n_pushed, 1);
+		assert_int_equal(shard_set_count(&p.sides[0].shards), 1); /* user_id = 7 */
+		assert_string_equal(p.sides[0].sql,
+		                    "SELECT ROW(orders.*) FROM orders WHERE user_id = $1");
+		contains(p.final_sql,
+		         "unnest($4::orders[]) orders WHERE user_id = $1 AND total > $3");
+		join_plan_free(&p);
+	}
+
+	/* with a join across shards: first the subquery, then the join as before */
+	p = plan(
+	    "SELECT o.id FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.user_id "
+	    "= 3 AND l.qty > (SELECT avg(u.n) FROM users u)");
+	assert_int_equal(p.n_subs, 1);
+	assert_int_equal(p.kind, JOIN_INNER);
+	assert_int_equal(p.n_sides, 2);
+	assert_false(p.sides[1].whole);
+	contains(p.final_sql, "unnest($2::orders[]) o JOIN pg_catalog.unnest($3::order_lines[]) l");
+	contains(p.final_sql, "l.qty > $1");
+	join_plan_free(&p);
+
+	/* route_statement: a join step on the shards of both maps */
+	assert_int_equal(
+	    route_statement(&ctx,
+	                    "SELECT * FROM accounts WHERE name NOT IN (SELECT note FROM "
+	                    "orders WHERE total > 5)",
+	                    NULL, 0, &rp),
+	    0);
+	assert_int_equal(route_step_routed(&rp)->kind, ROUTE_STEP_JOIN);
+	assert_int_equal(shard_set_count(&rp.shards), 3);
+	contains(rp.reason, "first the array subquery over orders");
+}
+
+static void test_subqueries_that_cannot_run_first_stay_refused(void **state)
+{
+	(void)state;
+	/* correlated by a qualified name of the outer query */
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	            "WHERE l.sku = o.note OR l.qty > o.total)",
+	            "equality");
+	/* a row on the left of IN, two tables, a subquery inside, * as a scalar */
+	not_planned(
+	    "SELECT * FROM orders o WHERE (o.id, o.total) IN (SELECT l.order_id, l.qty FROM "
+	    "order_lines l)",
+	    "");
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	            "JOIN users u ON u.id = l.qty)",
+	            "");
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT max(l.qty) FROM order_lines l "
+	            "WHERE l.qty IN (SELECT u.n FROM users u))",
+	            "");
+	not_planned("SELECT * FROM orders o WHERE o.total = (SELECT * FROM order_lines l)", "");
+	/* a write is never a join */
+	{
+		route_plan_t rp;
+
+		assert_int_equal(
+		    route_statement(&ctx,
+		                    "DELETE FROM orders WHERE total > (SELECT avg(qty) "
+		                    "FROM order_lines)",
+		                    NULL, 0, &rp),
+		    0);
+		assert_int_equal(rp.kind, ROUTE_REFUSE);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +661,8 @@ int main(void)
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_a_join_among_other_statements_runs_statement_by_statement),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
+	    cmocka_unit_test(test_uncorrelated_subqueries_run_first_and_pass_their_answers),
+	    cmocka_unit_test(test_subqueries_that_cannot_run_first_stay_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
