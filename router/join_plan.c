@@ -32,6 +32,10 @@ const char *join_kind_name(join_kind_t k)
 		return "right";
 	case JOIN_SEMI:
 		return "semi";
+	case JOIN_FULL:
+		return "full";
+	case JOIN_OUTER:
+		return "outer";
 	case JOIN_ALONE:
 		return "alone";
 	}
@@ -342,7 +346,7 @@ typedef struct from_walk {
 	const cfg_t *cfg;
 	PgQuery__Node **slot[JOIN_MAX_SIDES];
 	int n_sharded, n_ref, n_joins;
-	bool outer;
+	bool outer, full;
 	PgQuery__JoinExpr *first; /* the first join met */
 	PgQuery__Node *quals[JOIN_MAX_QUALS];
 	int n_quals;
@@ -387,9 +391,11 @@ static void from_item(from_walk_t *fw, PgQuery__Node **slot)
 		if (j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ||
 		    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_RIGHT)
 			fw->outer = true;
+		else if (j->jointype == PG_QUERY__JOIN_TYPE__JOIN_FULL)
+			fw->outer = fw->full = true;
 		else if (j->jointype != PG_QUERY__JOIN_TYPE__JOIN_INNER) {
-			fw->bad = "only inner, left and right joins across shards are planned (not "
-			          "FULL)";
+			fw->bad =
+			    "only inner, left, right and full joins across shards are planned";
 			return;
 		}
 		if (fw->n_joins++ == 0)
@@ -608,17 +614,23 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		for (int i = 0; i < sw.n; i++)
 			conj_add(&c, sw.v[i].q->where_clause, false, n_from + i);
 		if (fw.outer && out->kind != JOIN_ALONE) {
-			/* an outer join: of two sharded tables alone, a JOIN b */
+			/* an outer join of two sharded tables alone, a JOIN b: the preserved side
+			   drives; a FULL join, or outer joins among other joins or reference
+			   tables: every sharded table fetched whole, no filter pushed down (which
+			   rows an outer join keeps depends on all of them) */
 			PgQuery__JoinExpr *j = fw.first;
+			bool alone = fw.n_joins == 1 && fw.n_ref == 0 && n == 2 &&
+			             s->n_from_clause == 1 && j->larg == *slot[0] &&
+			             j->rarg == *slot[1];
 
-			if (fw.n_joins != 1 || fw.n_ref > 0 || n != 2 || s->n_from_clause != 1 ||
-			    j->larg != *slot[0] || j->rarg != *slot[1])
-				return no(
-				    err, errlen,
-				    "an outer join across shards is planned between two sharded "
-				    "tables alone (no reference table or other join)");
-			out->kind =
-			    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ? JOIN_LEFT : JOIN_RIGHT;
+			if (alone && !fw.full)
+				out->kind = j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT
+				                ? JOIN_LEFT
+				                : JOIN_RIGHT;
+			else {
+				out->kind = alone ? JOIN_FULL : JOIN_OUTER;
+				whole = nopush = true;
+			}
 		}
 		for (int i = 0; i < fw.n_quals; i++)
 			conj_add(&c, fw.quals[i], true, -1);
@@ -767,7 +779,10 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	if (whole) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,
-		         "the statement's one sharded table, fetched whole");
+		         out->kind == JOIN_ALONE
+		             ? "the statement's one sharded table, fetched whole"
+		             : "every table fetched whole (an outer join keeps "
+		               "rows without a match)");
 	} else if (out->kind == JOIN_SEMI) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,

@@ -87,6 +87,9 @@ typedef enum join_kind {
 	JOIN_LEFT,
 	JOIN_RIGHT,
 	JOIN_SEMI,  /* one table in FROM, the others in its subqueries (EXISTS, IN, ...) */
+	JOIN_FULL,  /* a FULL JOIN of two sharded tables: both fetched whole */
+	JOIN_OUTER, /* outer joins mixed with other joins or reference tables: every sharded
+	               table fetched whole */
 	JOIN_ALONE, /* at most one sharded table besides the subqueries that run first: it is
 	               fetched whole */
 } join_kind_t;
@@ -150,9 +153,9 @@ typedef struct join_side {
 	                       its keys may pick from) */
 	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
 	                       shards */
-	bool whole; /* fetched whole, not by keys (the one table of JOIN_ALONE): on every shard its
-	               filters leave */
-	int n_pushed;                /* filters of its own pushed down with it */
+	bool whole;         /* fetched whole, not by keys (FULL and mixed outer joins, the one
+	                       table of JOIN_ALONE): on every shard its filters leave */
+	int n_pushed;       /* filters of its own pushed down with it */
 	int params[JOIN_MAX_PARAMS]; /* its statement's parameters after its own (the probe's $1
 	                                is the keys): the client's number of each, in order */
 	int n_params;
@@ -203,7 +206,7 @@ int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char
  */
 uint32_t join_array_type(uint32_t oid);
 
-/* "inner", "left", "right", "semi", "alone". */
+/* "inner", "left", "right", "semi", "full", "outer", "alone". */
 const char *join_kind_name(join_kind_t k);
 
 #endif

@@ -376,7 +376,10 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 			          : i + 1 == jp.n_sides ? " and "
 			                                : ", ",
 			          names[i]);
-		if (jp.kind != JOIN_ALONE && jp.n_sides > 0)
+		if (jp.kind == JOIN_FULL || jp.kind == JOIN_OUTER)
+			sb_printf(&r, " across shards: every table's rows fetched whole, then the "
+			              "statement over them on one shard");
+		else if (jp.kind != JOIN_ALONE && jp.n_sides > 0)
 			sb_printf(
 			    &r,
 			    " across shards: one table's rows, then each other's by the join "

@@ -410,20 +410,32 @@ SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id
 WHERE i.id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61, $62, $63, $64, $65, $66, $67, $68, $69, $70) ORDER BY i.id;
 
 -- ---------------------------------------------------------------------------------------
--- still refused: pgshard answers 0A000 where PostgreSQL answers rows
+-- FULL joins and outer joins among other joins: every sharded table fetched whole
 
--- @ j_refuse_full_join refuse
+-- @ j_full_join unordered
 SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
+
+-- @ j_full_join_with_on_filter_and_where ordered
+SELECT i.id, e.id AS eid, e.kind FROM dg_items i
+FULL JOIN dg_events e ON e.id = i.id AND e.kind = 'view'
+WHERE i.id IS NULL OR i.id < 20 ORDER BY 1, 2;
+
+-- @ j_outer_join_with_reference unordered
+SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+JOIN dg_countries c ON c.code = i.country;
+
+-- @ j_left_join_then_right_join_with_reference ordered
+SELECT c.code, i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND e.val > 0
+RIGHT JOIN dg_countries c ON c.code = i.country WHERE i.id IS NULL OR i.id < 30 ORDER BY 1, 2;
+
+-- ---------------------------------------------------------------------------------------
+-- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 
 -- @ j_refuse_five_tables refuse
 SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
 JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
 
-
--- @ j_refuse_outer_join_with_reference refuse
-SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
-JOIN dg_countries c ON c.code = i.country;
 
 -- @ j_refuse_no_equality refuse
 SELECT i.id, e.id FROM dg_items i JOIN dg_events e ON e.id < i.id WHERE i.id < 3;

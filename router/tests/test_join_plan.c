@@ -429,14 +429,9 @@ static void test_three_tables_run_step_by_step(void **state)
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
-	not_planned("SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id",
-	            "not FULL");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN users u ON u.n > l.qty",
 	            "every table is joined");
-	not_planned("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
-	            "JOIN countries c ON c.id = o.id",
-	            "two sharded tables alone");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN not_configured x ON x.id = o.id",
 	            "default shard");
@@ -459,14 +454,15 @@ static void test_refusal_says_what_a_join_across_shards_needs(void **state)
 
 	(void)state;
 	assert_int_equal(route_statement(&ctx,
-	                                 "SELECT * FROM orders o FULL JOIN order_lines l ON "
-	                                 "l.order_id = o.id",
+	                                 "SELECT * FROM orders o JOIN order_lines l ON "
+	                                 "l.order_id > o.id",
 	                                 NULL, 0, &p),
 	                 0);
 	assert_int_equal(p.kind, ROUTE_REFUSE);
 	assert_string_equal(p.sqlstate, "0A000");
 	contains(p.error, "not co-located");
-	contains(p.error, "(not run as a join across shards: only inner, left and right joins");
+	contains(p.error, "(not run as a join across shards: a join across shards is planned with "
+	                  "a condition a.x = b.y");
 }
 
 static void test_a_join_among_other_statements_runs_statement_by_statement(void **state)
@@ -643,6 +639,45 @@ static void test_subqueries_that_cannot_run_first_stay_refused(void **state)
 	}
 }
 
+static void test_full_and_mixed_outer_joins_fetch_every_table_whole(void **state)
+{
+	join_plan_t p;
+
+	(void)state;
+	p = plan(
+	    "SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id AND l.qty > 1 "
+	    "WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_FULL);
+	assert_int_equal(p.n_sides, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_true(p.sides[i].whole);
+		assert_int_equal(p.sides[i].n_pushed, 0); /* a FULL join keeps unmatched rows */
+		assert_int_equal(p.sides[i].n_keys, 0);
+		assert_int_equal(shard_set_count(&p.sides[i].shards), 3);
+	}
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o");
+	assert_string_equal(p.sides[1].sql, "SELECT ROW(l.*) FROM order_lines l");
+	assert_string_equal(p.final_sql,
+	                    "SELECT * FROM pg_catalog.unnest($1::orders[]) o FULL JOIN "
+	                    "pg_catalog.unnest($2::order_lines[]) l ON l.order_id = o.id AND "
+	                    "l.qty > 1 WHERE o.user_id = 3");
+	join_plan_free(&p);
+
+	p = plan("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
+	         "JOIN countries c ON c.id = o.id WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_OUTER);
+	assert_true(p.sides[0].whole && p.sides[1].whole);
+	assert_int_equal(p.sides[0].n_pushed + p.sides[1].n_pushed, 0);
+	contains(p.final_sql, "JOIN countries c ON c.id = o.id");
+	join_plan_free(&p);
+
+	/* two sharded tables alone, LEFT: still driven by the left side, the right by keys */
+	p = plan("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id");
+	assert_int_equal(p.kind, JOIN_LEFT);
+	assert_false(p.sides[1].whole);
+	join_plan_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +698,7 @@ int main(void)
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
 	    cmocka_unit_test(test_uncorrelated_subqueries_run_first_and_pass_their_answers),
 	    cmocka_unit_test(test_subqueries_that_cannot_run_first_stay_refused),
+	    cmocka_unit_test(test_full_and_mixed_outer_joins_fetch_every_table_whole),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
