@@ -38,6 +38,8 @@ const char *join_kind_name(join_kind_t k)
 		return "outer";
 	case JOIN_ALONE:
 		return "alone";
+	case JOIN_WHOLE:
+		return "whole";
 	}
 	return "?";
 }
@@ -928,6 +930,204 @@ stopped:
 }
 
 /*
+ * A statement with CTEs or subqueries in FROM over sharded tables
+ * (JOIN_WHOLE): every sharded table it reads, wherever (FROM, a CTE, a
+ * subquery in FROM or in an expression), is fetched whole on the shards of
+ * its map, and the statement runs over them on one shard, each table
+ * replaced by unnest() of its rows. Whatever the CTEs and derived tables
+ * do with those rows is then PostgreSQL's work on all of them. Not a
+ * recursive WITH, a CTE that writes, FOR UPDATE/SHARE, ONLY, a CTE named as
+ * a table of the config, or a table that is not in the config.
+ */
+typedef struct whole_walk {
+	const cfg_t *cfg;
+	const char *ctes[64];
+	int n_ctes;
+	PgQuery__Node **slot[JOIN_MAX_SIDES];
+	PgQuery__SelectStmt *level[JOIN_MAX_SIDES]; /* the SELECT whose one FROM item it is */
+	PgQuery__SelectStmt *cur;                   /* the SELECT being walked */
+	int n, derived; /* sharded tables; CTEs and subqueries in FROM */
+	int depth;      /* CTEs and subqueries in FROM the walk is in */
+	int inside;     /* sharded tables read inside them */
+	const char *bad;
+} whole_walk_t;
+
+static void whole_ctes(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	whole_walk_t *w = arg;
+	PgQuery__Node *n = *slot;
+
+	if (n->node_case == NODE(COMMON_TABLE_EXPR)) {
+		const PgQuery__CommonTableExpr *cte = n->common_table_expr;
+
+		w->derived++;
+		if (cte->ctequery == NULL || cte->ctequery->node_case != NODE(SELECT_STMT))
+			w->bad =
+			    "a join across shards is planned with CTEs that only read (SELECT)";
+		else if (tables_find(w->cfg, NULL, NULL, cte->ctename) >= 0)
+			w->bad = "a CTE across shards must not be named as a table of the config";
+		else if (w->n_ctes < (int)(sizeof w->ctes / sizeof w->ctes[0]))
+			w->ctes[w->n_ctes++] = cte->ctename;
+		else
+			w->bad = "too many CTEs";
+	} else if (n->node_case == NODE(RANGE_SUBSELECT)) {
+		w->derived++;
+	} else if (n->node_case == NODE(SELECT_STMT) && n->select_stmt->n_locking_clause > 0) {
+		w->bad = "FOR UPDATE/SHARE is not run across shards";
+	} else if (n->node_case == NODE(SELECT_STMT) && n->select_stmt->with_clause != NULL &&
+	           n->select_stmt->with_clause->recursive) {
+		w->bad = "a recursive WITH is not run across shards";
+	}
+	tree_each_slot(t, tree_inner(n), whole_ctes, arg);
+}
+
+static void whole_tables(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	whole_walk_t *w = arg;
+
+	if ((*slot)->node_case == NODE(RANGE_VAR)) {
+		const PgQuery__RangeVar *rv = (*slot)->range_var;
+		int k = tables_find(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		bool cte = false;
+
+		for (int i = 0; i < w->n_ctes && empty(rv->schemaname); i++)
+			cte = cte || strcmp(w->ctes[i], rv->relname) == 0;
+		if (cte)
+			return;
+		if (k >= 0 && tables_is_sharded(&w->cfg->tables[k])) {
+			if (!rv->inh)
+				w->bad = "ONLY is not planned in a join across shards";
+			else if (w->n == JOIN_MAX_SIDES)
+				w->bad =
+				    "a join across shards is planned for at most 4 sharded tables";
+			else {
+				bool alone = w->cur != NULL && w->cur->n_from_clause == 1 &&
+				             &w->cur->from_clause[0] == slot;
+
+				w->level[w->n] = alone ? w->cur : NULL;
+				w->slot[w->n++] = slot;
+				w->inside += w->depth > 0;
+			}
+		} else if (k < 0 || !w->cfg->tables[k].reference) {
+			w->bad =
+			    "a join across shards is planned between sharded and reference "
+			    "tables (a table that is not in the config is on the default shard "
+			    "only)";
+		}
+		return;
+	}
+	if ((*slot)->node_case == NODE(COMMON_TABLE_EXPR) ||
+	    (*slot)->node_case == NODE(RANGE_SUBSELECT)) {
+		w->depth++;
+		tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+		w->depth--;
+		return;
+	}
+	if ((*slot)->node_case == NODE(SELECT_STMT)) {
+		PgQuery__SelectStmt *up = w->cur;
+
+		w->cur = (*slot)->select_stmt;
+		tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+		w->cur = up;
+		return;
+	}
+	tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+}
+
+static int plan_whole(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                      const route_param_t *params, int n_params, join_plan_t *out, char *err,
+                      size_t errlen)
+{
+	PgQuery__Node *root;
+	whole_walk_t w;
+	scan_t sc;
+	char qa[140], targets[200];
+
+	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+		return no(err, errlen, "not one SELECT");
+	root = tree->stmts[0]->stmt;
+	if (root->select_stmt->into_clause != NULL)
+		return no(err, errlen, "SELECT INTO is not run across shards");
+	memset(&w, 0, sizeof w);
+	w.cfg = ctx->cfg;
+	whole_ctes(t, &root, &w);
+	if (w.bad == NULL)
+		whole_tables(t, &root, &w);
+	if (w.bad != NULL)
+		return no(err, errlen, "%s", w.bad);
+	if (w.derived == 0 || w.inside == 0)
+		return no(err, errlen, "no CTE or subquery in FROM over a sharded table");
+	memset(&sc, 0, sizeof sc);
+	sc.cfg = ctx->cfg;
+	scan_node(t, &sc, root);
+	out->n_params = sc.max_param;
+	out->n_subs = 0;
+	out->kind = JOIN_WHOLE;
+	snprintf(out->why, sizeof out->why,
+	         "every sharded table the statement reads fetched whole (its CTEs and subqueries "
+	         "in FROM run over them)");
+	for (int i = 0; i < w.n; i++) {
+		const PgQuery__RangeVar *rv = (*w.slot[i])->range_var;
+		join_side_t *sd = &out->sides[i];
+		conj_t c;
+		bool push[64] = {false};
+
+		memset(&c, 0, sizeof c);
+		sd->table = &ctx->cfg->tables[tables_find(ctx->cfg, rv->catalogname, rv->schemaname,
+		                                          rv->relname)];
+		sd->map = sd->table->map;
+		sd->written = i;
+		sd->left = i == 0;
+		sd->src = -1;
+		sd->whole = true;
+		snprintf(sd->alias, sizeof sd->alias, "%s",
+		         where_alias_of(rv) != NULL ? where_alias_of(rv) : rv->relname);
+		/* the table alone in its SELECT's FROM: that SELECT's WHERE conjuncts on it alone,
+		   qualified by its name there (no bare name: it may be an outer query's), with no
+		   function, parameter or subquery, go down with it */
+		if (w.level[i] != NULL)
+			conj_add(&c, w.level[i]->where_clause, false, -1);
+		for (int k = 0; k < c.n; k++) {
+			scan_t one;
+
+			memset(&one, 0, sizeof one);
+			one.cfg = ctx->cfg;
+			one.alias[0] = sd->alias;
+			scan_node(t, &one, c.v[k]);
+			push[k] = one.refs[0] > 0 && one.unknown_refs == 0 && one.funcs == 0 &&
+			          one.sublinks == 0 && one.params == 0 && one.range_vars == 0;
+			sd->n_pushed += push[k];
+		}
+		join_quote_ident(qa, sizeof qa, sd->alias);
+		snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
+		sd->sql = side_sql(t, targets, *w.slot[i], NULL, &c, push, sd, 0);
+		out->n_sides = i + 1;
+		if (sd->sql == NULL || side_shards(ctx, sd, params, n_params) < 0)
+			goto stopped;
+	}
+	for (int i = 0; i < w.n; i++) {
+		PgQuery__Node *f = join_unnest_of(t, (*w.slot[i])->range_var, out->n_params + 1 + i,
+		                                  out->sides[i].alias);
+
+		if (f == NULL)
+			goto stopped;
+		*w.slot[i] = f;
+	}
+	out->final_sql = tree_deparse(tree, "the join's final statement", t->err, sizeof t->err);
+	if (out->final_sql == NULL)
+		goto stopped;
+	return 1;
+stopped:
+	join_plan_free(out);
+	out->n_sides = 0;
+	if (t->nomem || (!t->refused && strcmp(t->err, "out of memory") == 0))
+		return -1;
+	route_error(err, errlen, "%s", t->err[0] != '\0' ? t->err : "cannot write the join");
+	return 0;
+}
+
+/*
  * The statement as written first; when that is no join planned here, the
  * statement with its uncorrelated subqueries over sharded tables taken out
  * to run first (subq_plan.c), if it has any.
@@ -961,6 +1161,25 @@ int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t 
 		rc = join_subq_extract(ctx, &t, tree, params, n_params, out, why, sizeof why);
 		if (rc > 0)
 			rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
+	}
+	tree_free(&t);
+	if (rc <= 0) {
+		join_plan_free(out);
+		memset(out, 0, sizeof *out);
+	}
+	if (rc != 0)
+		return rc;
+	/* CTEs and subqueries in FROM: every sharded table fetched whole */
+	tree_init(&t);
+	tree = tree_parse(&t, sql);
+	if (tree == NULL)
+		rc = t.nomem ? -1 : 0;
+	else {
+		char why[300];
+
+		rc = plan_whole(ctx, &t, tree, params, n_params, out, why, sizeof why);
+		if (rc == 0 && strstr(why, "no CTE or subquery in FROM") == NULL)
+			snprintf(err, errlen, "%s", why);
 	}
 	tree_free(&t);
 	if (rc <= 0) {

@@ -92,6 +92,8 @@ typedef enum join_kind {
 	               table fetched whole */
 	JOIN_ALONE, /* at most one sharded table besides the subqueries that run first: it is
 	               fetched whole */
+	JOIN_WHOLE, /* CTEs or subqueries in FROM over sharded tables: every sharded table the
+	               statement reads, wherever, fetched whole */
 } join_kind_t;
 
 /*
@@ -206,7 +208,7 @@ int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char
  */
 uint32_t join_array_type(uint32_t oid);
 
-/* "inner", "left", "right", "semi", "full", "outer", "alone". */
+/* "inner", "left", "right", "semi", "full", "outer", "alone", "whole". */
 const char *join_kind_name(join_kind_t k);
 
 #endif

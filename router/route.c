@@ -376,7 +376,7 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 			          : i + 1 == jp.n_sides ? " and "
 			                                : ", ",
 			          names[i]);
-		if (jp.kind == JOIN_FULL || jp.kind == JOIN_OUTER)
+		if (jp.kind == JOIN_FULL || jp.kind == JOIN_OUTER || jp.kind == JOIN_WHOLE)
 			sb_printf(&r, " across shards: every table's rows fetched whole, then the "
 			              "statement over them on one shard");
 		else if (jp.kind != JOIN_ALONE && jp.n_sides > 0)

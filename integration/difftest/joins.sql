@@ -410,6 +410,31 @@ SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id
 WHERE i.id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61, $62, $63, $64, $65, $66, $67, $68, $69, $70) ORDER BY i.id;
 
 -- ---------------------------------------------------------------------------------------
+-- CTEs and subqueries in FROM over sharded tables: every sharded table fetched whole (the
+-- filters of a CTE's own WHERE on its one table go down), the statement over them
+
+-- @ c_cte_over_another_map_joined ordered
+WITH x AS (SELECT b.k, count(*) AS n FROM dg_big b WHERE b.v > 100 AND b.k < 10 GROUP BY b.k)
+SELECT i.id, x.n FROM dg_items i JOIN x ON x.k = i.cat WHERE i.id < 40 ORDER BY 1;
+
+-- @ c_from_subquery_grouped_on_other_columns ordered
+SELECT s.k, s.m FROM (SELECT e.val AS k, max(e.id) AS m FROM dg_events e GROUP BY e.val) s
+WHERE s.k > 40 ORDER BY 1;
+
+-- @ c_cte_used_twice ordered
+WITH t AS (SELECT b.k, b.v FROM dg_big b WHERE b.id < 50)
+SELECT (SELECT count(*) FROM t) AS n, i.id FROM dg_items i WHERE i.cat IN (SELECT k FROM t)
+ORDER BY i.id;
+
+-- @ c_from_subquery_with_limit_joined ordered
+SELECT s.id, s.name, e.kind FROM
+(SELECT i.id, i.name FROM dg_items i ORDER BY i.price DESC NULLS LAST, i.id LIMIT 40) s
+JOIN dg_events e ON e.id = s.id ORDER BY 1;
+
+-- @ c_count_of_a_distinct_derived_table ordered
+SELECT count(*), sum(s.k) FROM (SELECT DISTINCT b.k FROM dg_big b) s;
+
+-- ---------------------------------------------------------------------------------------
 -- FULL joins and outer joins among other joins: every sharded table fetched whole
 
 -- @ j_full_join unordered

@@ -678,6 +678,65 @@ static void test_full_and_mixed_outer_joins_fetch_every_table_whole(void **state
 	join_plan_free(&p);
 }
 
+static void test_ctes_and_subqueries_in_from_fetch_their_tables_whole(void **state)
+{
+	join_plan_t p;
+
+	(void)state;
+	/* a CTE over another map joined to a table: both fetched whole, the CTE's own filter on
+	   its one table (qualified) goes down with it, the statement runs over both */
+	p = plan("WITH x AS (SELECT l.order_id, sum(l.qty) AS q FROM order_lines l WHERE l.qty > 1 "
+	         "GROUP BY l.order_id) SELECT o.id, x.q FROM orders o JOIN x ON x.order_id = o.id "
+	         "WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_WHOLE);
+	assert_int_equal(p.n_sides, 2);
+	assert_true(p.sides[0].whole && p.sides[1].whole);
+	assert_string_equal(p.sides[1].table->name, "order_lines");
+	assert_string_equal(p.sides[1].sql, "SELECT ROW(l.*) FROM order_lines l WHERE l.qty > 1");
+	assert_int_equal(p.sides[1].n_pushed, 1);
+	/* o is joined in its SELECT's FROM: its WHERE stays with the statement */
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o");
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	contains(p.final_sql, "WITH x AS (SELECT l.order_id, sum(l.qty) AS q FROM "
+	                      "pg_catalog.unnest($2::order_lines[]) l WHERE l.qty > 1");
+	contains(p.final_sql, "FROM pg_catalog.unnest($1::orders[]) o JOIN x");
+	join_plan_free(&p);
+
+	/* a subquery in FROM alone: a bare name may be an outer query's, so not pushed */
+	p = plan("SELECT s.n FROM (SELECT count(*) AS n FROM orders WHERE total > 5) s");
+	assert_int_equal(p.kind, JOIN_WHOLE);
+	assert_int_equal(p.n_sides, 1);
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	assert_string_equal(p.final_sql,
+	                    "SELECT s.n FROM (SELECT count(*) AS n FROM "
+	                    "pg_catalog.unnest($1::orders[]) orders WHERE total > 5) s");
+	join_plan_free(&p);
+
+	/* stay refused: recursive, writing or locking CTEs, a CTE named as a table, a table
+	   that is not in the config, and a CTE that reads no sharded table */
+	not_planned(
+	    "WITH RECURSIVE t AS (SELECT id FROM orders UNION ALL SELECT o.id FROM orders o "
+	    "JOIN t ON o.id = t.id + 1) SELECT * FROM t JOIN order_lines l ON l.order_id = "
+	    "t.id",
+	    "");
+	not_planned(
+	    "WITH d AS (DELETE FROM orders RETURNING id) SELECT * FROM d JOIN order_lines l "
+	    "ON l.order_id = d.id",
+	    "");
+	not_planned(
+	    "WITH d AS (SELECT * FROM orders FOR UPDATE) SELECT * FROM d JOIN order_lines l "
+	    "ON l.order_id = d.id",
+	    "");
+	not_planned("WITH users AS (SELECT * FROM orders) SELECT * FROM users u JOIN order_lines l "
+	            "ON l.order_id = u.id",
+	            "");
+	not_planned("SELECT * FROM (SELECT * FROM orders) s JOIN not_configured x ON x.id = s.id",
+	            "default shard");
+	not_planned(
+	    "WITH x AS (SELECT 1) SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id",
+	    "WITH");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +758,7 @@ int main(void)
 	    cmocka_unit_test(test_uncorrelated_subqueries_run_first_and_pass_their_answers),
 	    cmocka_unit_test(test_subqueries_that_cannot_run_first_stay_refused),
 	    cmocka_unit_test(test_full_and_mixed_outer_joins_fetch_every_table_whole),
+	    cmocka_unit_test(test_ctes_and_subqueries_in_from_fetch_their_tables_whole),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
