@@ -169,7 +169,13 @@ static bool runs_first(tree_t *t, const cfg_t *cfg, PgQuery__SubLink *l)
 	return r.range_vars == 1 && r.other_from == 0 && r.sublinks == 0 && r.foreign == 0;
 }
 
-/* The name PostgreSQL gives a select-list item without AS, when this file can tell; NULL. */
+/*
+ * The name PostgreSQL gives a select-list item without AS (its parser's
+ * FigureColname), for the kinds of items a scalar subquery's select list
+ * mostly has; NULL for ?column? and for what this does not know (then the
+ * answer's column is ?column? where PostgreSQL may say otherwise, e.g.
+ * current_date).
+ */
 static const char *figure_name(const PgQuery__Node *n)
 {
 	if (n == NULL)
@@ -182,10 +188,38 @@ static const char *figure_name(const PgQuery__Node *n)
 	}
 	case NODE(FUNC_CALL):
 		return tree_last_string(n->func_call->funcname, n->func_call->n_funcname);
-	case NODE(TYPE_CAST):
-		return figure_name(n->type_cast->arg);
+	case NODE(TYPE_CAST): {
+		/* the argument's name, else the type's as written (int -> int4) */
+		const char *name = figure_name(n->type_cast->arg);
+		const PgQuery__TypeName *tn = n->type_cast->type_name;
+
+		if (name == NULL && tn != NULL)
+			name = tree_last_string(tn->names, tn->n_names);
+		return name;
+	}
+	case NODE(A_INDIRECTION): {
+		const PgQuery__AIndirection *ind = n->a_indirection;
+
+		for (size_t i = ind->n_indirection; i > 0; i--)
+			if (tree_str_of(ind->indirection[i - 1]) != NULL)
+				return tree_str_of(ind->indirection[i - 1]);
+		return figure_name(ind->arg);
+	}
+	case NODE(A_EXPR):
+		return n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_NULLIF ? "nullif" : NULL;
+	case NODE(CASE_EXPR):
+		return "case";
+	case NODE(COALESCE_EXPR):
+		return "coalesce";
+	case NODE(MIN_MAX_EXPR):
+		return n->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST ? "greatest"
+		                                                                : "least";
+	case NODE(A_ARRAY_EXPR):
+		return "array";
+	case NODE(ROW_EXPR):
+		return "row";
 	default:
-		return NULL;
+		return NULL; /* PostgreSQL's ?column?, as $n's */
 	}
 }
 

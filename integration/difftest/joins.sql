@@ -331,6 +331,12 @@ ORDER BY i.id;
 SELECT i.id, (SELECT max(b.v) FROM dg_big b WHERE b.k = 7), (SELECT count(*) FROM dg_events)
 FROM dg_items i WHERE i.id < 20 ORDER BY i.id;
 
+-- @ s_scalar_items_of_other_kinds_named_as_postgres_names_them ordered
+SELECT i.id, (SELECT max(b.v)::int FROM dg_big b), (SELECT 1::int FROM dg_big b LIMIT 1),
+       (SELECT coalesce(min(b.k), 0) FROM dg_big b), (SELECT CASE WHEN count(*) > 0 THEN 1 END
+       FROM dg_big b)
+FROM dg_items i WHERE i.id < 3 ORDER BY i.id;
+
 -- @ s_scalar_without_rows_is_null ordered
 SELECT i.id, (SELECT b.v FROM dg_big b WHERE b.id = -1) AS v FROM dg_items i WHERE i.id < 4
 ORDER BY i.id;
