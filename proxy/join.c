@@ -670,15 +670,16 @@ static int send_sub(client_t *c, join_t *j, member_t *m, bool run)
 	stmt_params_t *sp = &j->sp;
 	const join_sub_t *sb = &j->plan.subs[j->sr.sub];
 	route_param_t rows = text_param("{}");
+	bool over_rows = run && !sb->direct; /* ... its table's rows after its parameters */
 
-	if (run) {
+	if (over_rows) {
 		const char *text = lit_text(&j->sr.rows);
 
 		if (text == NULL)
 			return -1;
 		rows = text_param(text);
 	}
-	if (params_of(j, sp, &rows, run ? 1 : 0, run ? sb->params : sb->rows_params,
+	if (params_of(j, sp, &rows, over_rows ? 1 : 0, run ? sb->params : sb->rows_params,
 	              run ? sb->n_params : sb->n_rows_params) < 0)
 		return params_short(j);
 	wire_buf_reset(b);
@@ -1028,7 +1029,9 @@ static int sub_stage(client_t *c, join_t *j)
 	int rc;
 
 	if (sr->phase == 0) {
-		sr->phase = 1;
+		/* its table's rows; or, run as it is (direct), the subquery itself on each of its
+		   shards, their answers put together */
+		sr->phase = sb->direct ? 2 : 1;
 		sr->scalar_len = -1;
 		for (int i = 0; i < j->n; i++) {
 			member_t *m = &j->m[i];
@@ -1040,7 +1043,7 @@ static int sub_stage(client_t *c, join_t *j)
 				          m->shard);
 				return 0;
 			}
-			if ((rc = send_sub(c, j, m, false)) != 0)
+			if ((rc = send_sub(c, j, m, sb->direct)) != 0)
 				return rc;
 		}
 		return 0;

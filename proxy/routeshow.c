@@ -131,6 +131,17 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 	for (int k = 0; k < j.n_subs; k++) {
 		const join_sub_t *sb = &j.subs[k];
 
+		if (sb->direct) {
+			fprintf(f,
+			        "join %d:    subquery first (%s, its answer is $%d): itself, as "
+			        "its own "
+			        "plan runs it, on shard%s ",
+			        at++, join_sub_kind_name(sb->kind), sb->param,
+			        shard_set_count(&sb->shards) == 1 ? "" : "s");
+			print_shards(f, &sb->shards);
+			fprintf(f, ": %s\n", sb->sql);
+			continue;
+		}
 		fprintf(f,
 		        "join %d:    subquery first (%s, its answer is $%d): the rows of %s on "
 		        "shard%s ",

@@ -99,16 +99,19 @@ typedef enum join_kind {
 /*
  * An uncorrelated subquery over one sharded table (`n > (SELECT avg(n) FROM
  * t)`, `x IN (SELECT y FROM t WHERE ...)`, `x NOT IN (...)`, `x op ANY/ALL
- * (...)`, `EXISTS (...)`), run before anything else: its table's rows (with
- * the filters of its WHERE on that table alone, and the client's parameters
- * those use) on the shards those filters
- * leave, then the subquery itself over them on one shard, as the join's
- * final statement runs. Its answer goes to the statement as parameter
- * $param, typed as the answer's column (RowDescription): the value of a
- * scalar subquery (NULL without rows; more than one row is PostgreSQL's
- * 21000), the array of an ANY/ALL subquery's values (`x = ANY($param)`, the
- * same answers, NULLs included, as `x IN (subquery)`), whether an EXISTS
- * subquery had a row (bool). Its answer is capped by max_join_rows too.
+ * (...)`, `EXISTS (...)`), run before anything else. When its own plan (the
+ * router's) runs it on one shard, or on several whose rows are only put
+ * together, it runs so, as it is (direct); else its table's rows (with the
+ * filters of its WHERE on that table alone, and the client's parameters
+ * those use) are fetched from the shards those filters leave, then the
+ * subquery runs over them on one shard, as the join's final statement
+ * does (aggregates, DISTINCT, ORDER BY/LIMIT are then PostgreSQL's own).
+ * Its answer goes to the statement as parameter $param, typed as the
+ * answer's column (RowDescription): the value of a scalar subquery (NULL
+ * without rows; more than one row is PostgreSQL's 21000), the array of an
+ * ANY/ALL subquery's values (`x = ANY($param)`, the same answers, NULLs
+ * included, as `x IN (subquery)`), whether an EXISTS subquery had a row
+ * (bool). Its table's rows and its answer are capped by max_join_rows.
  */
 typedef enum join_sub_kind {
 	JOIN_SUB_SCALAR,
@@ -119,13 +122,16 @@ typedef enum join_sub_kind {
 typedef struct join_sub {
 	join_sub_kind_t kind;
 	const cfg_table_t *table;
-	int map;                     /* index in cfg->maps */
-	char alias[64];              /* how the subquery names its table */
-	int param;                   /* its answer's $n in the final statement */
-	char *rows_sql;              /* SELECT ROW(alias.*) FROM t AS alias [WHERE its filters] */
-	shard_set_t shards;          /* where rows_sql runs */
-	int n_pushed;                /* filters that went down with rows_sql */
-	char *sql;                   /* the subquery, its table replaced by unnest($n+1::t[]) */
+	int map;            /* index in cfg->maps */
+	char alias[64];     /* how the subquery names its table */
+	int param;          /* its answer's $n in the final statement */
+	char *rows_sql;     /* SELECT ROW(alias.*) FROM t AS alias [WHERE its filters] */
+	shard_set_t shards; /* where rows_sql runs */
+	int n_pushed;       /* filters that went down with rows_sql */
+	bool direct; /* its own plan runs it on `shards` as it is, their rows only put together
+	                (one shard, or ROUTE_MERGE_SUM): sql is the subquery itself, no rows_sql */
+	char *sql;   /* the subquery, its table replaced by unnest($n+1::t[]) ($n: its
+	                parameters); direct: the subquery itself */
 	int params[JOIN_SUB_PARAMS]; /* sql's $1..$n: the client's number of each */
 	int n_params;
 	int rows_params[JOIN_SUB_PARAMS]; /* rows_sql's $1..: the client's number of each */

@@ -371,6 +371,50 @@ static void renumber_undo(prefs_t *p)
 		p->ref[i]->number = p->old[i];
 }
 
+/*
+ * A subquery whose own plan (the router's) runs it on one shard, or on
+ * several whose rows are only put together (no aggregate, DISTINCT, ORDER
+ * BY or LIMIT across them: ROUTE_MERGE_SUM), runs as it is there
+ * (join_sub_t.direct): its answer is those rows, all of them. 1 so, 0 not,
+ * -1 out of memory.
+ */
+static int run_alone(const route_ctx_t *ctx, tree_t *t, PgQuery__SelectStmt *q, join_sub_t *sub,
+                     const route_param_t *params, int n_params)
+{
+	route_param_t given[JOIN_SUB_PARAMS];
+	route_plan_t p;
+	const route_step_t *st;
+	char *sql = tree_deparse_select(t, q, "a subquery run first");
+	int n_given = 0;
+
+	if (sql == NULL)
+		return t->nomem ? -1 : 0;
+	while (params != NULL && n_given < sub->n_params && sub->params[n_given] <= n_params) {
+		given[n_given] = params[sub->params[n_given] - 1];
+		n_given++;
+	}
+	if (ctx->route(ctx, sql, n_given > 0 ? given : NULL, n_given, &p) < 0) {
+		free(sql);
+		return -1;
+	}
+	st = route_step_routed(&p);
+	if (p.kind != ROUTE_SHARDS || p.params_missing || p.join || p.n_steps != 1 ||
+	    shard_set_count(&p.shards) == 0 ||
+	    !(st->kind == ROUTE_STEP_ONE ||
+	      (st->kind == ROUTE_STEP_EACH && st->merge == ROUTE_MERGE_SUM))) {
+		free(sql);
+		return 0;
+	}
+	sub->direct = true;
+	sub->sql = sql;
+	sub->shards = p.shards;
+	free(sub->rows_sql);
+	sub->rows_sql = NULL;
+	sub->n_rows_params = 0;
+	sub->n_pushed = 0;
+	return 1;
+}
+
 /* Its statements: its table's rows with the filters of its own, and itself over them. */
 static int plan_sub(const route_ctx_t *ctx, tree_t *t, PgQuery__SubLink *l, join_sub_t *sub,
                     const route_param_t *params, int n_params)
@@ -451,10 +495,21 @@ static int plan_sub(const route_ctx_t *ctx, tree_t *t, PgQuery__SubLink *l, join
 	else
 		sub->shards = ctx->maps[sub->map].all;
 
-	/* the subquery itself, over the rows: its parameters first, the rows after them */
+	/* the subquery itself, its parameters numbered from $1 */
 	ok = renumber(t, refs, NULL, sub->params, &sub->n_params);
 	free(refs);
-	f = ok ? join_unnest_of(t, rv, sub->n_params + 1, sub->alias) : NULL;
+	if (!ok)
+		return tree_stopped(t) ? -1 : 0;
+	switch (run_alone(ctx, t, q, sub, params, n_params)) {
+	case -1:
+		return -1;
+	case 1:
+		return 1;
+	default:
+		break;
+	}
+	/* ... or over its table's rows, given after its parameters */
+	f = join_unnest_of(t, rv, sub->n_params + 1, sub->alias);
 	if (f == NULL)
 		return tree_stopped(t) ? -1 : 0;
 	q->from_clause[0] = f;

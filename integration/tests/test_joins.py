@@ -227,24 +227,41 @@ def test_subquery_run_first_is_capped_and_shown_first():
         cur = c.cursor()
         under = ("SELECT o.id FROM jn_orders o WHERE o.user_id = 101 AND o.id NOT IN "
                  "(SELECT l.order_id FROM jn_order_lines l WHERE l.order_id = 1101) ORDER BY 1")
-        # --route: the subquery's steps come first, then the statement's table, then the
-        # statement over them
+        # --route: the subquery first (as its own plan runs it: on the one shard of its key),
+        # then the statement's table, then the statement over them
         route = subprocess.run([rl.pgshard_bin(), "-c", px.ini, "--route", under],
+                               capture_output=True, text=True, timeout=30).stdout
+        steps = re.findall(r"^join (\d+):    (\S+ \S+)", route, re.M)
+        eq([s[1] for s in steps], ["subquery first", "drive jn_orders", "the statement"],
+           "--route steps: %s" % route)
+        check("its answer is $1): itself, as its own plan runs it, on shard " in route and
+              "NOT o.id = ANY($1)" in route, "--route: %s" % route)
+        # a subquery its shards cannot answer alone (DISTINCT): its table's rows first, then
+        # the subquery over them on one shard
+        distinct = ("SELECT count(*) FROM jn_orders WHERE note NOT IN "
+                    "(SELECT DISTINCT sku FROM jn_order_lines)")
+        route = subprocess.run([rl.pgshard_bin(), "-c", px.ini, "--route", distinct],
                                capture_output=True, text=True, timeout=30).stdout
         steps = re.findall(r"^join (\d+):    (\S+ \S+)", route, re.M)
         eq([s[1] for s in steps],
            ["subquery first", "the subquery", "drive jn_orders", "the statement"],
            "--route steps: %s" % route)
-        check("its answer is $1" in route and "NOT o.id = ANY($1)" in route,
-              "--route: %s" % route)
-        # the subquery's table: 97 lines with no filter of its own
+        # ... its table: 97 lines with no filter of its own
         try:
-            cur.execute("SELECT count(*) FROM jn_orders WHERE note NOT IN "
-                        "(SELECT sku FROM jn_order_lines)")
+            cur.execute(distinct)
             raise Failure("a subquery over 97 lines passed max_join_rows = 30")
         except psycopg2.Error as e:
             eq(e.pgcode, "54000", "SQLSTATE over the cap (a subquery's rows)")
-            check("max_join_rows = 30" in e.pgerror and "jn_order_lines" in e.pgerror,
+            check("max_join_rows = 30 rows of jn_order_lines" in e.pgerror,
+                  "message: %s" % e.pgerror)
+        # run as it is, its answer: 97 values
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders WHERE note NOT IN "
+                        "(SELECT sku FROM jn_order_lines)")
+            raise Failure("a subquery answering 97 values passed max_join_rows = 30")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "54000", "SQLSTATE over the cap (a subquery's answer)")
+            check("max_join_rows = 30 values" in e.pgerror and "jn_order_lines" in e.pgerror,
                   "message: %s" % e.pgerror)
         # its answer: order 1101's one line, 40 values
         try:

@@ -545,34 +545,46 @@ static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void *
 	join_plan_free(&p);
 
 	/* the client's parameters: each statement numbers its own from $1; the statement's
-	   filters on its one table go down with it (bare names are that table's) */
+	   filters on its one table go down with it (bare names are that table's). Without
+	   their values (as route_statement plans), the subquery's rows come from every shard
+	   and it runs over them; with them, its own plan runs it on the one shard of
+	   order_id = 9, as it is (direct) */
 	{
+		static const char sql[] = "SELECT * FROM orders WHERE user_id = $1 AND total > "
+		                          "(SELECT avg(l.qty) FROM order_lines l WHERE "
+		                          "l.order_id = $2 AND l.qty < $1)";
 		route_param_t prm[2] = {{(const uint8_t *)"7", 1, 0, 0},
 		                        {(const uint8_t *)"9", 1, 0, 0}};
 		char err[300];
 
-		assert_int_equal(
-		    join_plan_make(&ctx,
-		                   "SELECT * FROM orders WHERE user_id = $1 AND total > "
-		                   "(SELECT avg(l.qty) FROM order_lines l WHERE "
-		                   "l.order_id = $2 AND l.qty < $1)",
-		                   prm, 2, &p, err, sizeof err),
-		    1);
+		assert_int_equal(join_plan_make(&ctx, sql, NULL, 0, &p, err, sizeof err), 1);
 		assert_int_equal(p.n_params, 2);
 		assert_int_equal(p.subs[0].param, 3);
+		assert_false(p.subs[0].direct);
 		assert_string_equal(p.subs[0].rows_sql, "SELECT ROW(l.*) FROM order_lines l WHERE "
 		                                        "l.order_id = $1 AND l.qty < $2");
 		assert_int_equal(p.subs[0].n_rows_params, 2);
 		assert_int_equal(p.subs[0].rows_params[0], 2);
 		assert_int_equal(p.subs[0].rows_params[1], 1);
-		assert_int_equal(shard_set_count(&p.subs[0].shards), 1); /* order_id = 9 */
-		assert_int_equal(shard_set_first(&p.subs[0].shards),
-		                 shard_of("order_lines", "order_id", "9"));
+		assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
 		assert_string_equal(p.subs[0].sql,
 		                    "SELECT avg(l.qty) FROM pg_catalog.unnest($3::"
 		                    "order_lines[]) l WHERE l.order_id = $1 AND l.qty < $2");
 		assert_int_equal(p.subs[0].params[0], 2);
 		assert_int_equal(p.subs[0].params[1], 1);
+		join_plan_free(&p);
+
+		assert_int_equal(join_plan_make(&ctx, sql, prm, 2, &p, err, sizeof err), 1);
+		assert_true(p.subs[0].direct);
+		assert_null(p.subs[0].rows_sql);
+		assert_string_equal(p.subs[0].sql, "SELECT avg(l.qty) FROM order_lines l WHERE "
+		                                   "l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].n_params, 2);
+		assert_int_equal(p.subs[0].params[0], 2);
+		assert_int_equal(p.subs[0].params[1], 1);
+		assert_int_equal(shard_set_count(&p.subs[0].shards), 1); /* order_id = 9 */
+		assert_int_equal(shard_set_first(&p.subs[0].shards),
+		                 shard_of("order_lines", "order_id", "9"));
 		assert_int_equal(p.sides[0].n_pushed, 1);
 		assert_int_equal(shard_set_count(&p.sides[0].shards), 1); /* user_id = 7 */
 		assert_string_equal(p.sides[0].sql,
@@ -581,6 +593,14 @@ static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void *
 		         "unnest($4::orders[]) orders WHERE user_id = $1 AND total > $3");
 		join_plan_free(&p);
 	}
+
+	/* plain rows of several shards, only put together: run as it is there */
+	p = plan("SELECT o.id FROM orders o WHERE o.note NOT IN (SELECT l.sku FROM order_lines l "
+	         "WHERE l.qty > 2)");
+	assert_true(p.subs[0].direct);
+	assert_string_equal(p.subs[0].sql, "SELECT l.sku FROM order_lines l WHERE l.qty > 2");
+	assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
+	join_plan_free(&p);
 
 	/* with a join across shards: first the subquery, then the join as before */
 	p = plan(
