@@ -571,8 +571,9 @@ static route_param_t text_param(const char *v)
 
 /*
  * A statement's parameters: the client's whose numbers are in map (n of
- * them), as the client sent them (format and declared type), then `first`
- * of ours (text, type unspecified). 0, or -1 when the client gave fewer
+ * them), as the client sent them (format and declared type), or the answer
+ * of a subquery run first for a number past the client's (typed as that
+ * answer), then `first` of ours (text, type unspecified). 0, or -1 when the client gave fewer
  * or memory ran out (j->short_params says which).
  */
 static int params_of(join_t *j, stmt_params_t *sp, const route_param_t *first, int n_first,
@@ -588,7 +589,14 @@ static int params_of(join_t *j, stmt_params_t *sp, const route_param_t *first, i
 		sp->cap = n + n_first + 1;
 	}
 	for (int k = 0; k < n; k++) {
-		if (map[k] < 1 || map[k] > j->n_client) {
+		int sub =
+		    map[k] - j->plan.n_params - 1; /* past the client's: a subquery's answer */
+
+		if (sub >= 0 && sub < j->sr.sub) {
+			sp->v[sp->n++] = j->sr.v[sub];
+			continue;
+		}
+		if (map[k] < 1 || map[k] > j->n_client || sub >= 0) {
 			j->short_params = true;
 			return -1;
 		}

@@ -732,10 +732,9 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			one.refs[0] += one.bare_refs; /* FROM is that one table */
 			one.unknown_refs -= one.bare_refs;
 		}
-		/* a subquery's answer ($n past the client's) is not known while the sides'
-		   statements are planned */
-		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0 ||
-		    one.max_param > out->n_params)
+		/* a subquery's answer ($n past the client's) goes down as any parameter: the
+		   subqueries have answered before the sides' statements run */
+		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0)
 			continue;
 		for (int k = 0; k < n; k++) {
 			bool preserved =

@@ -523,6 +523,10 @@ static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void *
 	assert_true(p.sides[0].whole);
 	assert_string_equal(p.final_sql, "SELECT o.id FROM pg_catalog.unnest($2::orders[]) o WHERE "
 	                                 "o.total > $1");
+	/* the filter with the answer goes down with the table: the answer is known by then */
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o WHERE o.total > $1");
+	assert_int_equal(p.sides[0].n_params, 1);
+	assert_int_equal(p.sides[0].params[0], 1);
 	join_plan_free(&p);
 
 	/* NOT IN, ANY and ALL: an array; EXISTS: a bool; no sharded table left: no side */
@@ -585,10 +589,15 @@ static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void *
 		assert_int_equal(shard_set_count(&p.subs[0].shards), 1); /* order_id = 9 */
 		assert_int_equal(shard_set_first(&p.subs[0].shards),
 		                 shard_of("order_lines", "order_id", "9"));
-		assert_int_equal(p.sides[0].n_pushed, 1);
+		/* and the subquery's answer, $3, goes down with the filter that uses it */
+		assert_int_equal(p.sides[0].n_pushed, 2);
 		assert_int_equal(shard_set_count(&p.sides[0].shards), 1); /* user_id = 7 */
-		assert_string_equal(p.sides[0].sql,
-		                    "SELECT ROW(orders.*) FROM orders WHERE user_id = $1");
+		assert_string_equal(
+		    p.sides[0].sql,
+		    "SELECT ROW(orders.*) FROM orders WHERE user_id = $1 AND total > $2");
+		assert_int_equal(p.sides[0].n_params, 2);
+		assert_int_equal(p.sides[0].params[0], 1);
+		assert_int_equal(p.sides[0].params[1], 3);
 		contains(p.final_sql,
 		         "unnest($4::orders[]) orders WHERE user_id = $1 AND total > $3");
 		join_plan_free(&p);
