@@ -58,6 +58,23 @@
  * equality ties them to a side before them (see join_plan.c): a correlation
  * b.y = a.x in their WHERE, or `a.x IN (SELECT b.y FROM b ...)` as a plain
  * condition of the WHERE. Up to JOIN_MAX_SIDES sharded tables in all.
+ *
+ * When the statement as written is none of those, join_plan_make tries, in
+ * this order:
+ *   - its uncorrelated subqueries over one sharded table taken out to run
+ *     first (join_sub_t, router/subq_plan.c), their answers parameters of
+ *     the statement, which is then planned as above, or with at most one
+ *     sharded table left, over that table fetched whole (JOIN_ALONE);
+ *   - a FULL JOIN of two sharded tables (JOIN_FULL), or outer joins among
+ *     other joins or reference tables (JOIN_OUTER): every sharded table
+ *     fetched whole, no filter pushed down (planned with the shapes above);
+ *   - CTEs and subqueries in FROM over sharded tables (JOIN_WHOLE): every
+ *     sharded table the statement reads fetched whole, the CTEs and derived
+ *     tables computed by the final statement over their rows.
+ * A table fetched whole is capped like any side. Refused still: WITH
+ * RECURSIVE, writes, FOR UPDATE, more than JOIN_MAX_SIDES sharded tables,
+ * an inner join of tables not tied by an equality, a subquery correlated
+ * otherwise than by an equality.
  */
 #ifndef PGSHARD_ROUTER_JOIN_PLAN_H
 #define PGSHARD_ROUTER_JOIN_PLAN_H
