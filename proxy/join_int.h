@@ -89,7 +89,7 @@ struct join {
 	uint8_t *error;    /* the first ErrorResponse body: the answer */
 	size_t error_len;
 	char sqlstate[6]; /* or pgshard's own error */
-	char message[300];
+	char message[512];
 };
 
 /* ---- join_msg.c: array literals ---- */

@@ -208,8 +208,9 @@ void subq_error(join_t *j, const uint8_t *body, size_t len)
 		join_own_error(
 		    j, "0A000",
 		    "pgshard: a subquery over %s run first across shards failed on its own "
-		    "(%s); if it reads a column of the outer query, qualify that column with "
-		    "its table's name",
+		    "(%s): if that is a column of the outer query, the subquery is correlated, "
+		    "and runs across shards when its WHERE ties it to the outer query by an "
+		    "equality of qualified columns (b.y = a.x)",
 		    j->plan.subs[j->sr.sub].table->name, text != NULL ? text : "42703");
 }
 

@@ -463,6 +463,9 @@ RIGHT JOIN dg_countries c ON c.code = i.country WHERE i.id IS NULL OR i.id < 30 
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 
+-- @ s_refuse_bare_outer_column_in_a_subquery refuse
+SELECT i.id FROM dg_items i WHERE i.qty > (SELECT avg(v) FROM dg_big WHERE v > cat);
+
 -- @ j_refuse_five_tables refuse
 SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
 JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;

@@ -283,6 +283,16 @@ def test_subquery_run_first_is_capped_and_shown_first():
             eq(e.pgcode, "21000", "SQLSTATE of a scalar subquery with more than one row")
             check("more than one row returned by a subquery used as an expression"
                   in e.pgerror, "message: %s" % e.pgerror)
+        # a bare name that is the outer query's column: the subquery, run on its own, does not
+        # know it (42703); pgshard says what that means instead
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders o WHERE o.user_id = 101 AND o.id NOT IN "
+                        "(SELECT order_id FROM jn_order_lines WHERE line > user_id)")
+            raise Failure("a subquery reading the outer query's user_id ran on its own")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "0A000", "SQLSTATE of a subquery with the outer query's bare column")
+            check("the subquery is correlated" in e.pgerror and "user_id" in e.pgerror,
+                  "message: %s" % e.pgerror)
         # under the cap, the same session goes on
         cur.execute(under)
         eq(cur.fetchall(), [(2101,)], "rows of the NOT IN under the cap")
