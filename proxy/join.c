@@ -5,6 +5,8 @@
  * the keys of the side the plan says; join_t.step is the side being
  * fetched):
  *
+ *   SUBQ   first, the subqueries the plan runs first, one after the other
+ *          (subq.c): each answer kept as a typed parameter of what follows
  *   DRIVE  the driving side's statement on the shards its filters leave,
  *          with the client's parameters its filters use: each row gives its
  *          join key (text) and the row itself (its row type's text); its
@@ -16,9 +18,11 @@
  *   PROBE  on each probe shard with keys: one Parse of the probe statement,
  *          a Bind and Execute per batch of JOIN_BATCH_KEYS keys ($1, an
  *          array literal of the key's type), one Sync. Its rows are kept
- *          the same way.
- *   FINAL  the statement with the client's parameters and both sides' rows
- *          ($n+1, $n+2: array literals of the tables' row types) on one
+ *          the same way. A side fetched whole (join_side_t.whole) runs as
+ *          the driving side does, on every shard its filters leave.
+ *   FINAL  the statement with the client's parameters, the subqueries'
+ *          answers and the sides' rows (array literals of the tables' row
+ *          types) on one
  *          shard (a driving one), with the client's result formats; its
  *          answer is the client's, passed on as it comes.
  *
@@ -29,17 +33,18 @@
  * proxy holds the rows as text only until the final statement is sent.
  *
  * Replies are read here, message by message; the pending queue says whose
- * a reply is (what joining the client's transaction sent is not ours).
+ * a reply is (what joining the client's transaction sent is not ours). The
+ * state and the helpers the executor's files share: join_int.h, join_msg.c.
  */
 #include "proxy/join.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/context.h"
+#include "proxy/join_int.h"
 #include "proxy/log.h"
 #include "proxy/pending.h"
 #include "proxy/sbuf.h"
@@ -49,125 +54,12 @@
 #include "proxy/wire.h"
 #include "router/join_plan.h"
 
-/* The pending-queue marks of the join's own statements on a member. */
-enum {
-	PEND_DRIVE = 'j',
-	PEND_PROBE = 'p',
-	PEND_FINAL = 'f',
-	PEND_FLOATS = 'g', /* SHOW extra_float_digits */
-};
-
-/* A growing array literal: "{" then quoted elements separated by commas. */
-typedef struct lit {
-	char *p;
-	size_t len, cap;
-	uint64_t n;
-} lit_t;
-
-/* One statement's parameters. */
-typedef struct stmt_params {
-	route_param_t *v; /* cap of them */
-	int cap;
-	int n;
-} stmt_params_t;
-
-typedef struct member {
-	server_t *s; /* NULL once lost */
-	int shard;
-	int waiting;                    /* the join's own ReadyForQuery still to come */
-	lit_t *batches[JOIN_MAX_SIDES]; /* per probed side: its keys for this shard,
-	                                   JOIN_BATCH_KEYS each */
-	int n_batches[JOIN_MAX_SIDES];
-} member_t;
-
-struct join {
-	join_plan_t plan;
-	member_t *m;
-	int n;
-	int step;                   /* the side being fetched; n_sides: the final statement */
-	lit_t rows[JOIN_MAX_SIDES]; /* each side's rows */
-	uint64_t max_rows;
-	size_t max_bytes;                   /* merge_memory: the text both sides' rows may take */
-	uint32_t key_types[JOIN_MAX_SIDES]; /* per probed side: the type of the column its keys
-	                                       come from, from that side's RowDescription */
-	size_t key_bytes;                   /* the probe batches' text, all members */
-	int float_digits; /* the session's extra_float_digits, as the first member says */
-	bool extended;    /* the client's Bind/Execute: no ReadyForQuery, Sync gets it */
-	bool describe;    /* ... and it asked for the RowDescription */
-	uint8_t *results; /* the client's result format codes (int16 count, codes) */
-	size_t results_len;
-	route_param_t *client; /* the client's parameters (copies) */
-	int n_client;
-	uint8_t *client_data;
-	stmt_params_t sp;  /* one statement's parameters, as they are put together */
-	bool short_params; /* the client's Bind gave fewer parameters than the statement has */
-	uint8_t *error;    /* the first ErrorResponse body: the answer */
-	size_t error_len;
-	char sqlstate[6]; /* or pgshard's own error */
-	char message[300];
-};
-
 bool join_runs(const route_plan_t *p)
 {
 	return route_step_routed(p)->kind == ROUTE_STEP_JOIN;
 }
 
 /* ---- bookkeeping ---- */
-
-static void lit_free(lit_t *l)
-{
-	free(l->p);
-	memset(l, 0, sizeof *l);
-}
-
-static int lit_reserve(lit_t *l, size_t more)
-{
-	if (l->len + more + 2 > l->cap) {
-		size_t cap = l->cap > 0 ? l->cap : 256;
-		char *p;
-
-		while (cap < l->len + more + 2)
-			cap *= 2;
-		if ((p = realloc(l->p, cap)) == NULL)
-			return -1;
-		l->p = p;
-		l->cap = cap;
-	}
-	return 0;
-}
-
-/*
- * One element: double-quoted, with " and \ escaped by a backslash, so that
- * any text (a row's "(1,\"a b\",)", a key with commas or braces) reads back
- * as itself.
- */
-static int lit_add(lit_t *l, const uint8_t *v, size_t len)
-{
-	if (lit_reserve(l, 2 * len + 4) < 0)
-		return -1;
-	l->p[l->len++] = l->n == 0 ? '{' : ',';
-	l->p[l->len++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] == '"' || v[i] == '\\')
-			l->p[l->len++] = '\\';
-		l->p[l->len++] = (char)v[i];
-	}
-	l->p[l->len++] = '"';
-	l->n++;
-	return 0;
-}
-
-/* The literal's text ("{}" with no elements), closed and NUL-terminated in place: once. */
-static const char *lit_text(lit_t *l)
-{
-	if (lit_reserve(l, 2) < 0)
-		return NULL;
-	if (l->n == 0)
-		l->p[l->len++] = '{';
-	l->p[l->len++] = '}';
-	l->p[l->len] = '\0';
-	return l->p;
-}
 
 void join_free(client_t *c)
 {
@@ -178,13 +70,18 @@ void join_free(client_t *c)
 	for (int i = 0; i < j->n; i++) {
 		for (int k = 0; k < JOIN_MAX_SIDES; k++) {
 			for (int b = 0; b < j->m[i].n_batches[k]; b++)
-				lit_free(&j->m[i].batches[k][b]);
+				join_lit_free(&j->m[i].batches[k][b]);
 			free(j->m[i].batches[k]);
 		}
 	}
 	free(j->m);
 	for (int k = 0; k < JOIN_MAX_SIDES; k++)
-		lit_free(&j->rows[k]);
+		join_lit_free(&j->rows[k]);
+	join_lit_free(&j->sr.rows);
+	join_lit_free(&j->sr.values);
+	free(j->sr.scalar);
+	for (int k = 0; k < JOIN_MAX_SUBS; k++)
+		free(j->sr.text[k]);
 	join_plan_free(&j->plan);
 	free(j->results);
 	free(j->client);
@@ -212,59 +109,7 @@ bool join_has(const join_t *j, const server_t *s)
 	return false;
 }
 
-static void own_error(join_t *j, const char *sqlstate, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void own_error(join_t *j, const char *sqlstate, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (j->error != NULL || j->sqlstate[0] != '\0')
-		return;
-	memcpy(j->sqlstate, sqlstate, 6);
-	va_start(ap, fmt);
-	vsnprintf(j->message, sizeof j->message, fmt, ap);
-	va_end(ap);
-}
-
-static void keep_error(join_t *j, const uint8_t *body, size_t len)
-{
-	if (j->error != NULL || j->sqlstate[0] != '\0')
-		return;
-	j->error = malloc(len > 0 ? len : 1);
-	if (j->error == NULL) {
-		own_error(j, "53200", "pgshard: out of memory");
-		return;
-	}
-	memcpy(j->error, body, len);
-	j->error_len = len;
-}
-
-static bool failed(const join_t *j)
-{
-	return j->error != NULL || j->sqlstate[0] != '\0';
-}
-
 /* ---- the rows ---- */
-
-/* The n-th field of a DataRow body: its bytes and length (-1 NULL). 0, or -1. */
-static int field_at(const uint8_t *body, size_t len, int n, const uint8_t **v, int32_t *vlen)
-{
-	wire_reader_t r;
-	int16_t count;
-
-	wire_reader_init(&r, body, len);
-	if (wire_get_i16(&r, &count) < 0 || n >= count)
-		return -1;
-	for (int i = 0; i <= n; i++) {
-		if (wire_get_i32(&r, vlen) < 0)
-			return -1;
-		*v = NULL;
-		if (*vlen > 0 && wire_get_bytes(&r, (size_t)*vlen, v) < 0)
-			return -1;
-	}
-	return 0;
-}
 
 static int batch_add(join_t *j, member_t *m, int side, const uint8_t *key, size_t len)
 {
@@ -280,7 +125,7 @@ static int batch_add(join_t *j, member_t *m, int side, const uint8_t *key, size_
 		memset(&b[n], 0, sizeof *b);
 		m->n_batches[side] = ++n;
 	}
-	return lit_add(&m->batches[side][n - 1], key, len);
+	return join_lit_add(&m->batches[side][n - 1], key, len);
 }
 
 /*
@@ -327,15 +172,6 @@ static int route_key(client_t *c, join_t *j, int p, const uint8_t *key, int32_t 
 	return 0;
 }
 
-static size_t held_bytes(const join_t *j)
-{
-	size_t n = j->key_bytes;
-
-	for (int k = 0; k < j->plan.n_sides; k++)
-		n += j->rows[k].len;
-	return n;
-}
-
 /* A row of the side being fetched: its keys for the sides it feeds, then the row. */
 static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 {
@@ -344,39 +180,40 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 	const uint8_t *row = NULL;
 	int32_t row_len = -1;
 
-	if (field_at(body, len, side->n_keys, &row, &row_len) < 0 || row_len < 0) {
-		own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
+	if (join_field_at(body, len, side->n_keys, &row, &row_len) < 0 || row_len < 0) {
+		join_own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
 		return;
 	}
 	if (rows->n >= j->max_rows) {
-		own_error(j, "54000",
-		          "pgshard: the join would hold more than max_join_rows = %" PRIu64
-		          " rows of %s; filter that side further, or raise max_join_rows",
-		          j->max_rows, side->table->name);
+		join_own_error(j, "54000",
+		               "pgshard: the join would hold more than max_join_rows = %" PRIu64
+		               " rows of %s; filter that side further, or raise max_join_rows",
+		               j->max_rows, side->table->name);
 		return;
 	}
-	if (held_bytes(j) + 2 * (size_t)row_len > j->max_bytes) {
-		own_error(
+	if (join_held_bytes(j) + 2 * (size_t)row_len > j->max_bytes) {
+		join_own_error(
 		    j, "54000",
 		    "pgshard: the join would hold more than merge_memory = %zu bytes of rows; "
 		    "filter its sides further, or raise merge_memory",
 		    j->max_bytes);
 		return;
 	}
-	if (lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0) {
-		own_error(j, "53200", "pgshard: out of memory");
+	if (join_lit_add(rows, row ? row : (const uint8_t *)"", (size_t)row_len) < 0) {
+		join_own_error(j, "53200", "pgshard: out of memory");
 		return;
 	}
 	for (int k = 0; k < side->n_keys; k++) {
 		const uint8_t *key = NULL;
 		int32_t key_len = -1;
 
-		if (field_at(body, len, k, &key, &key_len) < 0) {
-			own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
+		if (join_field_at(body, len, k, &key, &key_len) < 0) {
+			join_own_error(j, "08P01",
+			               "pgshard: a shard sent a join side's row wrongly");
 			return;
 		}
 		if (route_key(c, j, side->deps[k], key, key_len) < 0) {
-			own_error(j, "53200", "pgshard: out of memory");
+			join_own_error(j, "53200", "pgshard: out of memory");
 			return;
 		}
 	}
@@ -384,107 +221,23 @@ static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 
 /* ---- sending ---- */
 
-/* params_of failed: 1 when the client gave fewer parameters, -1 when memory ran out. */
-static int params_short(const join_t *j)
-{
-	return j->short_params ? 1 : -1;
-}
-
-/* A text value of ours as a parameter. */
-static route_param_t text_param(const char *v)
-{
-	route_param_t p = {(const uint8_t *)v, (int32_t)strlen(v), 0, 0};
-
-	return p;
-}
-
 /*
- * A statement's parameters: the client's whose numbers are in map (n of
- * them), as the client sent them (format and declared type), then `first`
- * of ours (text, type unspecified). 0, or -1 when the client gave fewer
- * or memory ran out (j->short_params says which).
+ * The statement of the driving side, or of a side fetched whole, with the
+ * client's parameters its filters use.
  */
-static int params_of(join_t *j, stmt_params_t *sp, const route_param_t *first, int n_first,
-                     const int *map, int n)
-{
-	sp->n = 0;
-	if (n + n_first + 1 > sp->cap) {
-		route_param_t *v = realloc(sp->v, sizeof *v * (size_t)(n + n_first + 1));
-
-		if (v == NULL)
-			return -1;
-		sp->v = v;
-		sp->cap = n + n_first + 1;
-	}
-	for (int k = 0; k < n; k++) {
-		if (map[k] < 1 || map[k] > j->n_client) {
-			j->short_params = true;
-			return -1;
-		}
-		sp->v[sp->n++] = j->client[map[k] - 1];
-	}
-	for (int k = 0; k < n_first; k++)
-		sp->v[sp->n++] = first[k];
-	return 0;
-}
-
-static void put_parse(wire_buf_t *b, const char *sql, const stmt_params_t *sp)
-{
-	wire_begin(b, 'P');
-	wire_put_cstring(b, "");
-	wire_put_cstring(b, sql);
-	wire_put_i16(b, (int16_t)sp->n);
-	for (int k = 0; k < sp->n; k++)
-		wire_put_i32(b, (int32_t)sp->v[k].type_oid);
-	wire_end(b);
-}
-
-/* A Bind of the unnamed statement; results NULL: every column in text. */
-static void put_bind(wire_buf_t *b, const stmt_params_t *sp, const uint8_t *results,
-                     size_t results_len)
-{
-	wire_begin(b, 'B');
-	wire_put_cstring(b, "");
-	wire_put_cstring(b, "");
-	wire_put_i16(b, (int16_t)sp->n);
-	for (int k = 0; k < sp->n; k++)
-		wire_put_i16(b, sp->v[k].format);
-	wire_put_i16(b, (int16_t)sp->n);
-	for (int k = 0; k < sp->n; k++) {
-		wire_put_i32(b, sp->v[k].data != NULL ? sp->v[k].len : -1);
-		if (sp->v[k].data != NULL && sp->v[k].len > 0)
-			wire_put_bytes(b, sp->v[k].data, (size_t)sp->v[k].len);
-	}
-	if (results != NULL)
-		wire_put_bytes(b, results, results_len);
-	else
-		wire_put_i16(b, 0);
-	wire_end(b);
-}
-
-static int send_run(client_t *c, member_t *m, wire_buf_t *b, uint8_t mark, bool describe)
-{
-	if (wire_put_run_unnamed(b, describe, true) < 0 ||
-	    pending_push(&m->s->pending, mark, PEND_SWALLOW, 0, NULL, NULL) < 0)
-		return -1;
-	m->s->unnamed_gen = 0; /* its unnamed statement is now this one */
-	m->waiting++;
-	return server_send(m->s, b->data, b->len);
-}
-
-/* The driving side's statement, with the client's parameters its filters use. */
-static int send_drive(client_t *c, join_t *j, member_t *m)
+static int send_side(client_t *c, join_t *j, member_t *m, int p)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
-	const join_side_t *d = &j->plan.sides[0];
+	const join_side_t *d = &j->plan.sides[p];
 
-	if (params_of(j, sp, NULL, 0, d->params, d->n_params) < 0)
-		return params_short(j);
+	if (join_params_of(j, sp, NULL, 0, d->params, d->n_params) < 0)
+		return join_params_short(j);
 	wire_buf_reset(b);
-	put_parse(b, d->sql, sp);
-	put_bind(b, sp, NULL, 0);
-	return send_run(c, m, b, PEND_DRIVE, true); /* its RowDescription: the key's type */
+	join_put_parse(b, d->sql, sp);
+	join_put_bind(b, sp, NULL, 0);
+	/* its RowDescription: the types of the keys it gives */
+	return join_send_run(c, m, b, p == 0 ? PEND_DRIVE : PEND_PROBE, p == 0 || d->n_keys > 0);
 }
 
 /* Side p's probe statement once, a Bind and Execute per batch of m's keys for it, one Sync. */
@@ -493,25 +246,25 @@ static int send_probe(client_t *c, join_t *j, member_t *m, int p)
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
 	const join_side_t *ps = &j->plan.sides[p];
-	route_param_t keys = text_param("{}");
+	route_param_t keys = join_text_param("{}");
 
 	keys.type_oid = join_array_type(j->key_types[p]);
 
-	if (params_of(j, sp, &keys, 1, ps->params, ps->n_params) < 0)
-		return params_short(j);
+	if (join_params_of(j, sp, &keys, 1, ps->params, ps->n_params) < 0)
+		return join_params_short(j);
 	/* the probe's $1 is the keys: ours first */
 	memmove(&sp->v[1], &sp->v[0], sizeof sp->v[0] * (size_t)(sp->n - 1));
 	wire_buf_reset(b);
 	sp->v[0] = keys;
-	put_parse(b, ps->sql, sp);
+	join_put_parse(b, ps->sql, sp);
 	for (int i = 0; i < m->n_batches[p]; i++) {
-		const char *text = lit_text(&m->batches[p][i]);
+		const char *text = join_lit_text(&m->batches[p][i]);
 
 		if (text == NULL)
 			return -1;
 		sp->v[0].data = (const uint8_t *)text;
 		sp->v[0].len = (int32_t)strlen(text);
-		put_bind(b, sp, NULL, 0);
+		join_put_bind(b, sp, NULL, 0);
 		if (i + 1 < m->n_batches[p]) {
 			wire_begin(b, 'E');
 			wire_put_cstring(b, "");
@@ -522,7 +275,7 @@ static int send_probe(client_t *c, join_t *j, member_t *m, int p)
 	log_msg(LOG_DEBUG, c->id, 0, "join: probe %s on shard %d, %d batch%s", ps->table->name,
 	        m->shard, m->n_batches[p], m->n_batches[p] == 1 ? "" : "es");
 	/* described when its keys feed a side after it: their type */
-	return send_run(c, m, b, PEND_PROBE, ps->n_keys > 0);
+	return join_send_run(c, m, b, PEND_PROBE, ps->n_keys > 0);
 }
 
 /* The statement over the sides' rows, on m, with the client's parameters and result formats. */
@@ -530,32 +283,35 @@ static int send_final(client_t *c, join_t *j, member_t *m)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	stmt_params_t *sp = &j->sp;
-	route_param_t rows[JOIN_MAX_SIDES];
+	route_param_t rows[JOIN_MAX_SUBS + JOIN_MAX_SIDES]; /* the subqueries' answers, the rows */
 	int *all = malloc(sizeof *all * (size_t)(j->plan.n_params + 1)), rc;
+	int n_subs = j->plan.n_subs;
 
 	if (all == NULL)
 		return -1;
+	for (int k = 0; k < n_subs; k++)
+		rows[k] = j->sr.v[k];
 	for (int k = 0; k < j->plan.n_sides; k++) {
-		const char *text = lit_text(&j->rows[k]);
+		const char *text = join_lit_text(&j->rows[k]);
 
 		if (text == NULL) {
 			free(all);
 			return -1;
 		}
-		rows[k] = text_param(text);
+		rows[n_subs + k] = join_text_param(text);
 	}
 	for (int k = 0; k < j->plan.n_params; k++)
 		all[k] = k + 1;
-	rc = params_of(j, sp, rows, j->plan.n_sides, all, j->plan.n_params);
+	rc = join_params_of(j, sp, rows, n_subs + j->plan.n_sides, all, j->plan.n_params);
 	free(all);
 	if (rc < 0)
-		return params_short(j);
+		return join_params_short(j);
 	wire_buf_reset(b);
-	put_parse(b, j->plan.final_sql, sp);
-	put_bind(b, sp, j->results, j->results_len);
+	join_put_parse(b, j->plan.final_sql, sp);
+	join_put_bind(b, sp, j->results, j->results_len);
 	log_msg(LOG_DEBUG, c->id, 0, "join: final statement on shard %d over %" PRIu64 " rows",
 	        m->shard, j->rows[0].n);
-	return send_run(c, m, b, PEND_FINAL, !j->extended || j->describe);
+	return join_send_run(c, m, b, PEND_FINAL, !j->extended || j->describe);
 }
 
 /* ---- reading replies ---- */
@@ -571,7 +327,7 @@ static void joined_reply(client_t *c, join_t *j, server_t *s, uint8_t type, cons
 	case 'E':
 		if (s->syncing_params)
 			server_keep_sync_error(s, msg + 5, total - 5);
-		keep_error(j, msg + 5, total - 5);
+		join_keep_error(j, msg + 5, total - 5);
 		break;
 	case 'S':
 		server_note_parameter(s, msg + 5, total - 5);
@@ -615,7 +371,9 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 	case 'E':
 		server_note_error(m->s, body, len,
 		                  LOG_BY_CLIENT); /* the join runs for the client */
-		keep_error(j, body, len);
+		if (mark == PEND_SUB_ROWS || mark == PEND_SUB_RUN)
+			subq_error(j, body, len);
+		join_keep_error(j, body, len);
 		break;
 	case 'D':
 		if (mark == PEND_FLOATS) {
@@ -623,27 +381,33 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 			int32_t vlen = -1;
 			char num[16];
 
-			if (field_at(body, len, 0, &v, &vlen) == 0 && vlen > 0 &&
+			if (join_field_at(body, len, 0, &v, &vlen) == 0 && vlen > 0 &&
 			    vlen < (int32_t)sizeof num) {
 				memcpy(num, v, (size_t)vlen);
 				num[vlen] = '\0';
 				j->float_digits = atoi(num);
 			}
-		} else if (mark == PEND_FINAL && !failed(j))
+		} else if (mark == PEND_FINAL && !join_failed(j))
 			sbuf_write(&c->sb, msg, total);
-		else if (mark != PEND_FINAL && !failed(j))
+		else if (mark == PEND_SUB_ROWS && !join_failed(j))
+			subq_row(j, body, len);
+		else if (mark == PEND_SUB_RUN && !join_failed(j))
+			subq_answer_row(j, body, len);
+		else if (mark != PEND_FINAL && !join_failed(j))
 			side_row(c, j, body, len);
 		break;
 	case 'T':
+		if (mark == PEND_SUB_RUN)
+			j->sr.type = subq_first_type(body, len);
 		if ((mark == PEND_DRIVE || mark == PEND_PROBE) && j->step < j->plan.n_sides)
 			note_key_types(j, body, len);
-		if (mark == PEND_FINAL && !failed(j))
+		if (mark == PEND_FINAL && !join_failed(j))
 			sbuf_write(&c->sb, msg, total);
 		break;
 	case 'C':
 	case 'n':
 	case 'N':
-		if (mark == PEND_FINAL && !failed(j))
+		if (mark == PEND_FINAL && !join_failed(j))
 			sbuf_write(&c->sb, msg, total);
 		break;
 	case 'S':
@@ -660,6 +424,7 @@ static void own_reply(client_t *c, join_t *j, member_t *m, uint8_t mark, uint8_t
 }
 
 static void advance(client_t *c, join_t *j);
+static int start_final(client_t *c, join_t *j);
 
 static void read_member(client_t *c, join_t *j, member_t *m)
 {
@@ -685,7 +450,8 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 			return;
 		}
 		if (head->msg == PEND_DRIVE || head->msg == PEND_PROBE || head->msg == PEND_FINAL ||
-		    head->msg == PEND_FLOATS)
+		    head->msg == PEND_FLOATS || head->msg == PEND_SUB_ROWS ||
+		    head->msg == PEND_SUB_RUN)
 			own_reply(c, j, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, j, s, type, msg, total);
@@ -697,7 +463,7 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 
 static void finish(client_t *c, join_t *j)
 {
-	bool ok = !failed(j), ready = !j->extended;
+	bool ok = !join_failed(j), ready = !j->extended;
 
 	if (j->error != NULL) {
 		wire_buf_t *b = &c->worker->scratch;
@@ -713,8 +479,8 @@ static void finish(client_t *c, join_t *j)
 		snprintf(str, sizeof str, "%.5s%s", j->sqlstate, j->message);
 		session_emit(c, 'E', str);
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join of %d tables, %s driving: %s", j->plan.n_sides,
-	        j->plan.sides[0].table->name, ok ? "done" : "failed");
+	log_msg(LOG_DEBUG, c->id, 0, "join of %d tables, %d subqueries first: %s", j->plan.n_sides,
+	        j->plan.n_subs, ok ? "done" : "failed");
 	join_free(c);
 	if (!ok)
 		session_tx_fail(c);
@@ -734,25 +500,41 @@ static bool all_answered(const join_t *j)
 	return true;
 }
 
-/* The probe statements of the side j->step, on the shards with keys for it. */
-static int start_probe(client_t *c, join_t *j)
+/*
+ * The statements of side j->step: the driving side's, or a whole side's,
+ * on every shard its filters leave; a probed side's on the shards with keys
+ * for it.
+ */
+static int start_side(client_t *c, join_t *j)
 {
+	const join_side_t *sd = &j->plan.sides[j->step];
+	bool keys = j->step > 0 && !sd->whole;
 	int rc;
 
 	for (int i = 0; i < j->n; i++) {
 		member_t *m = &j->m[i];
 
-		if (m->n_batches[j->step] == 0)
+		if (keys ? m->n_batches[j->step] == 0 : !shard_set_has(&sd->shards, m->shard))
 			continue;
 		if (m->s == NULL) {
-			own_error(j, "08006", "pgshard: lost the connection to shard %d", m->shard);
+			join_own_error(j, "08006", "pgshard: lost the connection to shard %d",
+			               m->shard);
 			return 0;
 		}
-		rc = send_probe(c, j, m, j->step);
+		rc = keys ? send_probe(c, j, m, j->step) : send_side(c, j, m, j->step);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
+}
+
+/* What comes next once everything sent is answered. 0, 1 (fewer parameters), -1. */
+static int next_stage(client_t *c, join_t *j)
+{
+	if (j->sr.sub < j->plan.n_subs)
+		return subq_stage(c, j);
+	j->step++;
+	return j->step == j->plan.n_sides ? start_final(c, j) : start_side(c, j);
 }
 
 /* The final statement, on a shard the driving side ran on (else any). */
@@ -767,7 +549,8 @@ static int start_final(client_t *c, join_t *j)
 		if (j->m[i].s != NULL)
 			m = &j->m[i];
 	if (m == NULL) {
-		own_error(j, "08006", "pgshard: no shard left to run the join's final statement");
+		join_own_error(j, "08006",
+		               "pgshard: no shard left to run the join's final statement");
 		return 0;
 	}
 	return send_final(c, j, m);
@@ -784,23 +567,22 @@ static void advance(client_t *c, join_t *j)
 	 * would work on rounded values.
 	 */
 	if (all_answered(j) && j->float_digits < 1)
-		own_error(j, "0A000",
-		          "pgshard: extra_float_digits is %d in this session, so the rows a join "
-		          "across shards passes between shards would have their float values "
-		          "rounded; SET extra_float_digits = 1 (the default) or more for this "
-		          "statement",
-		          j->float_digits);
-	while (rc == 0 && all_answered(j) && !failed(j) && j->step < j->plan.n_sides) {
-		j->step++;
-		rc = j->step == j->plan.n_sides ? start_final(c, j) : start_probe(c, j);
-	}
+		join_own_error(
+		    j, "0A000",
+		    "pgshard: extra_float_digits is %d in this session, so the rows a join "
+		    "across shards passes between shards would have their float values "
+		    "rounded; SET extra_float_digits = 1 (the default) or more for this "
+		    "statement",
+		    j->float_digits);
+	while (rc == 0 && all_answered(j) && !join_failed(j) && j->step < j->plan.n_sides)
+		rc = next_stage(c, j);
 	if (rc < 0) {
 		session_fail_status(c, PX_NOMEM);
 		return;
 	}
 	if (rc > 0)
-		own_error(j, "08P01",
-		          "pgshard: the Bind gave fewer parameters than the statement has");
+		join_own_error(j, "08P01",
+		               "pgshard: the Bind gave fewer parameters than the statement has");
 	if (!all_answered(j))
 		return;
 	finish(c, j);
@@ -842,7 +624,6 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 	const route_step_t *step = route_step_routed(&c->plan);
 	join_t *j = calloc(1, sizeof *j);
 	char err[300];
-	bool asked = false;
 	int rc;
 
 	if (j == NULL)
@@ -879,7 +660,7 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 		return -1;
 	}
 	if (rc == 0) {
-		own_error(j, "0A000", "pgshard: %s", err);
+		join_own_error(j, "0A000", "pgshard: %s", err);
 		finish(c, j);
 		return 0;
 	}
@@ -892,31 +673,37 @@ static int start(client_t *c, const char *sql, const fanout_bind_t *bind)
 		j->m[j->n].shard = i;
 		j->n++;
 	}
-	for (int i = 0; i < j->n && !failed(j); i++) {
-		member_t *m = &j->m[i];
+	j->step = -1;
+	{
+		/* the session's extra_float_digits, asked along with the first statement, on a
+		   shard that runs it */
+		const shard_set_t *first =
+		    j->plan.n_subs > 0 ? &j->plan.subs[0].shards : &j->plan.sides[0].shards;
+		member_t *m = NULL;
 
-		if (!shard_set_has(&j->plan.sides[0].shards, m->shard))
-			continue;
-		if (!asked) {
+		for (int i = 0; i < j->n && m == NULL; i++)
+			if (shard_set_has(first, j->m[i].shard))
+				m = &j->m[i];
+		if (m == NULL && j->n > 0)
+			m = &j->m[0];
+		if (m != NULL) {
 			if (server_query(m->s, &c->worker->scratch, "SHOW extra_float_digits",
 			                 PEND_FLOATS, PEND_SWALLOW) < 0) {
 				join_free(c);
 				return -1;
 			}
 			m->waiting++;
-			asked = true;
 		}
-		rc = send_drive(c, j, m);
-		if (rc < 0) {
-			join_free(c);
-			return -1;
-		}
-		if (rc > 0)
-			own_error(j, "08P01",
-			          "pgshard: the Bind gave fewer parameters than the statement has");
 	}
-	log_msg(LOG_DEBUG, c->id, 0, "join: %s drives on %d shards, %d tables",
-	        j->plan.sides[0].table->name, shard_set_count(&j->plan.sides[0].shards),
+	rc = next_stage(c, j);
+	if (rc < 0) {
+		join_free(c);
+		return -1;
+	}
+	if (rc > 0)
+		join_own_error(j, "08P01",
+		               "pgshard: the Bind gave fewer parameters than the statement has");
+	log_msg(LOG_DEBUG, c->id, 0, "join: %d subqueries first, %d tables", j->plan.n_subs,
 	        j->plan.n_sides);
 	advance(c, j); /* nothing to wait for when no shard could run it */
 	return 0;
@@ -968,7 +755,7 @@ void join_member_lost(client_t *c, server_t *s)
 	if (m != NULL) {
 		m->s = NULL;
 		m->waiting = 0;
-		own_error(c->join, "08006",
-		          "pgshard: lost the connection to shard %d during a join", m->shard);
+		join_own_error(c->join, "08006",
+		               "pgshard: lost the connection to shard %d during a join", m->shard);
 	}
 }

@@ -126,13 +126,42 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 		fprintf(f, "join:      not planned: %s\n", rc < 0 ? "out of memory" : err);
 		return;
 	}
-	fprintf(f, "join:      %s join; %s (%s) drives: %s\n", join_kind_name(j.kind),
-	        j.sides[0].table->name, j.sides[0].alias, j.why);
+	int at = 1;
+
+	for (int k = 0; k < j.n_subs; k++) {
+		const join_sub_t *sb = &j.subs[k];
+
+		if (sb->direct) {
+			fprintf(f,
+			        "join %d:    subquery first (%s, its answer is $%d): itself, as "
+			        "its own "
+			        "plan runs it, on shard%s ",
+			        at++, join_sub_kind_name(sb->kind), sb->param,
+			        shard_set_count(&sb->shards) == 1 ? "" : "s");
+			print_shards(f, &sb->shards);
+			fprintf(f, ": %s\n", sb->sql);
+			continue;
+		}
+		fprintf(f,
+		        "join %d:    subquery first (%s, its answer is $%d): the rows of %s on "
+		        "shard%s ",
+		        at++, join_sub_kind_name(sb->kind), sb->param, sb->table->name,
+		        shard_set_count(&sb->shards) == 1 ? "" : "s");
+		print_shards(f, &sb->shards);
+		fprintf(f, " (%d filter%s of its own pushed down): %s\n", sb->n_pushed,
+		        sb->n_pushed == 1 ? "" : "s", sb->rows_sql);
+		fprintf(f, "join %d:    the subquery over them on one shard: %s\n", at++, sb->sql);
+	}
+	if (j.n_sides > 0)
+		fprintf(f, "join:      %s join; %s (%s) drives: %s\n", join_kind_name(j.kind),
+		        j.sides[0].table->name, j.sides[0].alias, j.why);
 	for (int i = 0; i < j.n_sides; i++) {
 		const join_side_t *sd = &j.sides[i];
 
-		if (i == 0) {
-			fprintf(f, "join 1:    drive %s on shard%s ", sd->table->name,
+		if (i == 0 || sd->whole) {
+			fprintf(f, "join %d:    %s %s%s on shard%s ", at++,
+			        i == 0 ? "drive" : "fetch", sd->table->name,
+			        sd->whole ? " whole" : "",
 			        shard_set_count(&sd->shards) == 1 ? "" : "s");
 			print_shards(f, &sd->shards);
 		} else {
@@ -140,7 +169,7 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 			    f,
 			    "join %d:    probe %s%s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
 			    "batch, ",
-			    i + 1, sd->table->name, sd->sub ? " (a subquery's table)" : "",
+			    at++, sd->table->name, sd->sub ? " (a subquery's table)" : "",
 			    sd->alias, sd->column, j.sides[sd->src].alias,
 			    j.sides[sd->src].keys[sd->src_key], JOIN_BATCH_KEYS);
 			if (sd->by_key)
@@ -154,11 +183,18 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 		fprintf(f, " (%d filter%s of its own pushed down): %s\n", sd->n_pushed,
 		        sd->n_pushed == 1 ? "" : "s", sd->sql);
 	}
-	fprintf(f, "join %d:    the statement over the tables' rows (", j.n_sides + 1);
+	fprintf(f, "join %d:    the statement over ", at);
+	for (int k = 0; k < j.n_subs; k++)
+		fprintf(f, "%s$%d", k > 0 ? ", " : "the subqueries' answers ", j.subs[k].param);
+	if (j.n_subs > 0 && j.n_sides > 0)
+		fprintf(f, " and ");
+	if (j.n_sides > 0)
+		fprintf(f, "the tables' rows (");
 	for (int i = 0; i < j.n_sides; i++)
-		fprintf(f, "%s$%d %s", i > 0 ? ", " : "", j.n_params + 1 + i,
+		fprintf(f, "%s$%d %s", i > 0 ? ", " : "", j.n_params + j.n_subs + 1 + i,
 		        j.sides[i].table->name);
-	fprintf(f, ", at most max_join_rows each) on one shard: %s\n", j.final_sql);
+	fprintf(f, "%s on one shard: %s\n", j.n_sides > 0 ? ", at most max_join_rows each)" : "",
+	        j.final_sql);
 	join_plan_free(&j);
 }
 

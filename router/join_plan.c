@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/join_int.h"
 #include "router/route_int.h"
 #include "router/tree.h"
 
@@ -31,6 +32,14 @@ const char *join_kind_name(join_kind_t k)
 		return "right";
 	case JOIN_SEMI:
 		return "semi";
+	case JOIN_FULL:
+		return "full";
+	case JOIN_OUTER:
+		return "outer";
+	case JOIN_ALONE:
+		return "alone";
+	case JOIN_WHOLE:
+		return "whole";
 	}
 	return "?";
 }
@@ -48,31 +57,12 @@ static int no(char *err, size_t errlen, const char *fmt, ...)
 	return 0;
 }
 
-/* "name" with " doubled: an identifier as the statements here write it. */
-static void quote_ident(char *out, size_t cap, const char *s)
-{
-	size_t o = 0;
-
-	if (cap < 3) {
-		if (cap > 0)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (; *s != '\0' && o + 3 < cap; s++) {
-		if (*s == '"')
-			out[o++] = '"';
-		out[o++] = *s;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
 /* What a subtree reads: column references by side, and what keeps it from going down. */
 typedef struct scan {
 	const char *alias[JOIN_MAX_SIDES];
 	int refs[JOIN_MAX_SIDES];
 	int unknown_refs; /* unqualified, or qualified by neither side */
+	int bare_refs;    /* ... of them unqualified */
 	int range_vars, other_from, params, funcs, sublinks;
 	int max_param; /* the highest $n */
 	const cfg_t *cfg;
@@ -117,6 +107,8 @@ static void scan_slot(tree_t *t, PgQuery__Node **slot, void *arg)
 			s->refs[side]++;
 		else
 			s->unknown_refs++;
+		if (side < 0 && (*slot)->column_ref->n_fields == 1)
+			s->bare_refs++;
 		return;
 	}
 	case NODE(RANGE_VAR): {
@@ -160,6 +152,7 @@ static void scan_node(tree_t *t, scan_t *s, PgQuery__Node *n)
 {
 	memset(s->refs, 0, sizeof s->refs);
 	s->unknown_refs = s->range_vars = s->other_from = s->params = s->funcs = s->sublinks = 0;
+	s->bare_refs = 0;
 	s->max_param = s->other_tables = 0;
 	if (n != NULL)
 		scan_slot(t, &n, s);
@@ -344,34 +337,6 @@ static char *side_sql(tree_t *t, const char *targets, PgQuery__Node *rv, PgQuery
 	return sql;
 }
 
-/* unnest($n::rel[]) AS alias, in place of a side's RangeVar. */
-static PgQuery__Node *unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, const char *alias)
-{
-	char text[900], sch[140], rel[140], al[140];
-	PgQuery__ParseResult *tree;
-	PgQuery__Node *rf;
-
-	quote_ident(rel, sizeof rel, rv->relname);
-	quote_ident(al, sizeof al, alias);
-	if (!empty(rv->schemaname)) {
-		quote_ident(sch, sizeof sch, rv->schemaname);
-		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s.%s[]) AS %s", n,
-		         sch, rel, al);
-	} else {
-		snprintf(text, sizeof text, "SELECT FROM pg_catalog.unnest($%d::%s[]) AS %s", n,
-		         rel, al);
-	}
-	tree = tree_parse(t, text);
-	if (tree == NULL || tree->n_stmts != 1 ||
-	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT) ||
-	    tree->stmts[0]->stmt->select_stmt->n_from_clause != 1)
-		return NULL;
-	rf = tree->stmts[0]->stmt->select_stmt->from_clause[0];
-	if (rv->alias != NULL && rf->node_case == NODE(RANGE_FUNCTION))
-		rf->range_function->alias = rv->alias; /* with its column names, if any */
-	return rf;
-}
-
 /*
  * The FROM list: exactly two sharded tables (their slots), reference
  * tables, inner joins between them (their ONs), or a single outer join of
@@ -383,7 +348,7 @@ typedef struct from_walk {
 	const cfg_t *cfg;
 	PgQuery__Node **slot[JOIN_MAX_SIDES];
 	int n_sharded, n_ref, n_joins;
-	bool outer;
+	bool outer, full;
 	PgQuery__JoinExpr *first; /* the first join met */
 	PgQuery__Node *quals[JOIN_MAX_QUALS];
 	int n_quals;
@@ -428,9 +393,11 @@ static void from_item(from_walk_t *fw, PgQuery__Node **slot)
 		if (j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ||
 		    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_RIGHT)
 			fw->outer = true;
+		else if (j->jointype == PG_QUERY__JOIN_TYPE__JOIN_FULL)
+			fw->outer = fw->full = true;
 		else if (j->jointype != PG_QUERY__JOIN_TYPE__JOIN_INNER) {
-			fw->bad = "only inner, left and right joins across shards are planned (not "
-			          "FULL)";
+			fw->bad =
+			    "only inner, left, right and full joins across shards are planned";
 			return;
 		}
 		if (fw->n_joins++ == 0)
@@ -583,6 +550,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	subwalk_t sw;
 	char qa[140], qc[140], targets[900];
 	int n = 0, n_from, n_ref = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
+	bool whole = false; /* every side fetched whole (see join_side_t.whole) */
+	bool nopush = false, bare0 = false;
 
 	memset(side, 0, sizeof side);
 	memset(&sc, 0, sizeof sc);
@@ -631,24 +600,39 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		for (int i = 0; i < sw.n; i++)
 			slot[n++] = sw.v[i].slot;
 		out->kind = n_from == 1 ? JOIN_SEMI : JOIN_INNER;
-		if (n_from == 0 || n < 2)
+		if (out->n_subs > 0 && sw.n == 0 && n_from <= 1) {
+			/* subqueries run first, and at most one sharded table: fetched whole, with
+			   the WHERE's filters on it alone when nothing else is in FROM (then its
+			   bare column names are its own) and no outer join could keep its rows */
+			out->kind = JOIN_ALONE;
+			whole = true;
+			nopush = fw.outer;
+			bare0 =
+			    n_from == 1 && s->n_from_clause == 1 && s->from_clause[0] == *slot[0];
+		} else if (n_from == 0 || n < 2)
 			return no(err, errlen,
 			          "planned for two sharded tables or more, or one and an IN or "
 			          "[NOT] EXISTS subquery over another tied to it by an equality");
 		for (int i = 0; i < sw.n; i++)
 			conj_add(&c, sw.v[i].q->where_clause, false, n_from + i);
-		if (fw.outer) {
-			/* an outer join: of two sharded tables alone, a JOIN b */
+		if (fw.outer && out->kind != JOIN_ALONE) {
+			/* an outer join of two sharded tables alone, a JOIN b: the preserved side
+			   drives; a FULL join, or outer joins among other joins or reference
+			   tables: every sharded table fetched whole, no filter pushed down (which
+			   rows an outer join keeps depends on all of them) */
 			PgQuery__JoinExpr *j = fw.first;
+			bool alone = fw.n_joins == 1 && fw.n_ref == 0 && n == 2 &&
+			             s->n_from_clause == 1 && j->larg == *slot[0] &&
+			             j->rarg == *slot[1];
 
-			if (fw.n_joins != 1 || fw.n_ref > 0 || n != 2 || s->n_from_clause != 1 ||
-			    j->larg != *slot[0] || j->rarg != *slot[1])
-				return no(
-				    err, errlen,
-				    "an outer join across shards is planned between two sharded "
-				    "tables alone (no reference table or other join)");
-			out->kind =
-			    j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT ? JOIN_LEFT : JOIN_RIGHT;
+			if (alone && !fw.full)
+				out->kind = j->jointype == PG_QUERY__JOIN_TYPE__JOIN_LEFT
+				                ? JOIN_LEFT
+				                : JOIN_RIGHT;
+			else {
+				out->kind = alone ? JOIN_FULL : JOIN_OUTER;
+				whole = nopush = true;
+			}
 		}
 		for (int i = 0; i < fw.n_quals; i++)
 			conj_add(&c, fw.quals[i], true, -1);
@@ -685,7 +669,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		          "a join across shards is planned when the statement reads no "
 		          "other table than its sharded tables and reference tables, and no "
 		          "subquery in FROM or CTE");
-	out->n_params = sc.max_param;
+	if (out->n_subs == 0)
+		out->n_params = sc.max_param; /* else the client's, before the subqueries' */
 	conj_add(&c, s->where_clause, false, -1);
 
 	/* the equalities between sides: the statement's own (between its FROM's tables),
@@ -723,7 +708,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			n_edges++;
 		}
 	}
-	if (n_edges == 0)
+	if (n_edges == 0 && !whole)
 		return no(
 		    err, errlen, "%s",
 		    out->kind == JOIN_SEMI
@@ -740,7 +725,15 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	for (int i = 0; i < c.n; i++) {
 		scan_t one = sc;
 
+		if (nopush)
+			break;
 		scan_node(t, &one, c.v[i]);
+		if (bare0 && c.owner[i] < 0) {
+			one.refs[0] += one.bare_refs; /* FROM is that one table */
+			one.unknown_refs -= one.bare_refs;
+		}
+		/* a subquery's answer ($n past the client's) goes down as any parameter: the
+		   subqueries have answered before the sides' statements run */
 		if (one.unknown_refs > 0 || one.sublinks > 0 || one.funcs > 0)
 			continue;
 		for (int k = 0; k < n; k++) {
@@ -762,7 +755,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 				       k; /* a subquery's filter: of its own table only */
 			else if (k >= n_from)
 				down = false;
-			else if (out->kind == JOIN_INNER || out->kind == JOIN_SEMI)
+			else if (out->kind == JOIN_INNER || out->kind == JOIN_SEMI ||
+			         out->kind == JOIN_ALONE)
 				down = true;
 			else
 				down = preserved ? !c.on[i] : c.on[i];
@@ -775,7 +769,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 
 	/* where each side's own filters leave it: which side drives */
 	for (int k = 0; k < n; k++) {
-		quote_ident(qa, sizeof qa, side[k].alias);
+		join_quote_ident(qa, sizeof qa, side[k].alias);
 		snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
 		side[k].sql = side_sql(t, targets, *slot[k], NULL, &c, push[k], &side[k], 0);
 		if (side[k].sql == NULL || side_shards(ctx, &side[k], params, n_params) < 0)
@@ -783,7 +777,14 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		free(side[k].sql);
 		side[k].sql = NULL;
 	}
-	if (out->kind == JOIN_SEMI) {
+	if (whole) {
+		d = 0;
+		snprintf(out->why, sizeof out->why,
+		         out->kind == JOIN_ALONE
+		             ? "the statement's one sharded table, fetched whole"
+		             : "every table fetched whole (an outer join keeps "
+		               "rows without a match)");
+	} else if (out->kind == JOIN_SEMI) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,
 		         "the statement's table (its subqueries' tables come by its keys)");
@@ -815,8 +816,13 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	/* the order: each next side probed by the keys of one fetched before it, by its
 	   shard key when it can be */
 	order[0] = d;
-	n_order = 1;
+	n_order = n > 0 ? 1 : 0;
 	fetched[d] = true;
+	for (; whole && n_order < n; n_order++) {
+		order[n_order] = n_order;
+		side[n_order].whole = true;
+	}
+	side[d].whole = whole;
 	while (n_order < n) {
 		int pick = -1, via = -1, best = -1;
 
@@ -852,7 +858,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		fetched[pick] = true;
 		order[n_order++] = pick;
 	}
-	if (side[d].n_keys > 0)
+	if (n > 0 && side[d].n_keys > 0)
 		memcpy(side[d].column, side[d].keys[0], sizeof side[d].column);
 
 	/* each side's statement: its keys and its rows */
@@ -860,30 +866,32 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		join_side_t *sd = &side[order[o]];
 		size_t at = 0;
 
-		quote_ident(qa, sizeof qa, sd->alias);
+		join_quote_ident(qa, sizeof qa, sd->alias);
 		targets[0] = '\0';
 		for (int k = 0; k < sd->n_keys && at < sizeof targets; k++) {
-			quote_ident(qc, sizeof qc, sd->keys[k]);
+			join_quote_ident(qc, sizeof qc, sd->keys[k]);
 			at +=
 			    (size_t)snprintf(targets + at, sizeof targets - at, "%s.%s, ", qa, qc);
 		}
 		if (at < sizeof targets)
 			snprintf(targets + at, sizeof targets - at, "ROW(%s.*)", qa);
-		quote_ident(qc, sizeof qc, sd->column);
-		sd->sql = side_sql(
-		    t, targets, *slot[order[o]],
-		    o == 0 ? NULL : tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc),
-		    &c, push[order[o]], sd, o == 0 ? 0 : 1);
-		if (sd->sql == NULL ||
-		    side_shards(ctx, sd, o == 0 ? params : NULL, o == 0 ? n_params : 0) < 0)
+		join_quote_ident(qc, sizeof qc, sd->column);
+		sd->sql =
+		    side_sql(t, targets, *slot[order[o]],
+		             o == 0 || sd->whole
+		                 ? NULL
+		                 : tree_expr(t, "%s.%s OPERATOR(pg_catalog.=) ANY($1)", qa, qc),
+		             &c, push[order[o]], sd, o == 0 || sd->whole ? 0 : 1);
+		if (sd->sql == NULL || side_shards(ctx, sd, o == 0 || sd->whole ? params : NULL,
+		                                   o == 0 || sd->whole ? n_params : 0) < 0)
 			goto stopped;
-		sd->by_key = o > 0 && strcmp(sd->column, sd->table->key) == 0;
+		sd->by_key = o > 0 && !sd->whole && strcmp(sd->column, sd->table->key) == 0;
 	}
 
 	/* the final statement: the tables replaced by the rows fetched for them */
 	for (int o = 0; o < n; o++) {
-		PgQuery__Node *f =
-		    unnest_of(t, rv[order[o]], out->n_params + 1 + o, side[order[o]].alias);
+		PgQuery__Node *f = join_unnest_of(
+		    t, rv[order[o]], out->n_params + out->n_subs + 1 + o, side[order[o]].alias);
 
 		if (f == NULL)
 			goto stopped;
@@ -920,6 +928,209 @@ stopped:
 	return 0;
 }
 
+/*
+ * A statement with CTEs or subqueries in FROM over sharded tables
+ * (JOIN_WHOLE): every sharded table it reads, wherever (FROM, a CTE, a
+ * subquery in FROM or in an expression), is fetched whole on the shards of
+ * its map, and the statement runs over them on one shard, each table
+ * replaced by unnest() of its rows. Whatever the CTEs and derived tables
+ * do with those rows is then PostgreSQL's work on all of them. Not a
+ * recursive WITH, a CTE that writes, FOR UPDATE/SHARE, ONLY, a CTE named as
+ * a table of the config, or a table that is not in the config.
+ */
+typedef struct whole_walk {
+	const cfg_t *cfg;
+	const char *ctes[64];
+	int n_ctes;
+	PgQuery__Node **slot[JOIN_MAX_SIDES];
+	PgQuery__SelectStmt *level[JOIN_MAX_SIDES]; /* the SELECT whose one FROM item it is */
+	PgQuery__SelectStmt *cur;                   /* the SELECT being walked */
+	int n, derived; /* sharded tables; CTEs and subqueries in FROM */
+	int depth;      /* CTEs and subqueries in FROM the walk is in */
+	int inside;     /* sharded tables read inside them */
+	const char *bad;
+} whole_walk_t;
+
+static void whole_ctes(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	whole_walk_t *w = arg;
+	PgQuery__Node *n = *slot;
+
+	if (n->node_case == NODE(COMMON_TABLE_EXPR)) {
+		const PgQuery__CommonTableExpr *cte = n->common_table_expr;
+
+		w->derived++;
+		if (cte->ctequery == NULL || cte->ctequery->node_case != NODE(SELECT_STMT))
+			w->bad =
+			    "a join across shards is planned with CTEs that only read (SELECT)";
+		else if (tables_find(w->cfg, NULL, NULL, cte->ctename) >= 0)
+			w->bad = "a CTE across shards must not be named as a table of the config";
+		else if (w->n_ctes < (int)(sizeof w->ctes / sizeof w->ctes[0]))
+			w->ctes[w->n_ctes++] = cte->ctename;
+		else
+			w->bad = "too many CTEs";
+	} else if (n->node_case == NODE(RANGE_SUBSELECT)) {
+		w->derived++;
+	} else if (n->node_case == NODE(SELECT_STMT) && n->select_stmt->n_locking_clause > 0) {
+		w->bad = "FOR UPDATE/SHARE is not run across shards";
+	} else if (n->node_case == NODE(SELECT_STMT) && n->select_stmt->with_clause != NULL &&
+	           n->select_stmt->with_clause->recursive) {
+		w->bad = "a recursive WITH is not run across shards";
+	}
+	tree_each_slot(t, tree_inner(n), whole_ctes, arg);
+}
+
+static void whole_tables(tree_t *t, PgQuery__Node **slot, void *arg)
+{
+	whole_walk_t *w = arg;
+
+	if ((*slot)->node_case == NODE(RANGE_VAR)) {
+		const PgQuery__RangeVar *rv = (*slot)->range_var;
+		int k = tables_find(w->cfg, rv->catalogname, rv->schemaname, rv->relname);
+		bool cte = false;
+
+		for (int i = 0; i < w->n_ctes && empty(rv->schemaname); i++)
+			cte = cte || strcmp(w->ctes[i], rv->relname) == 0;
+		if (cte)
+			return;
+		if (k >= 0 && tables_is_sharded(&w->cfg->tables[k])) {
+			if (!rv->inh)
+				w->bad = "ONLY is not planned in a join across shards";
+			else if (w->n == JOIN_MAX_SIDES)
+				w->bad =
+				    "a join across shards is planned for at most 4 sharded tables";
+			else {
+				bool alone = w->cur != NULL && w->cur->n_from_clause == 1 &&
+				             &w->cur->from_clause[0] == slot;
+
+				w->level[w->n] = alone ? w->cur : NULL;
+				w->slot[w->n++] = slot;
+				w->inside += w->depth > 0;
+			}
+		} else if (k < 0 || !w->cfg->tables[k].reference) {
+			w->bad =
+			    "a join across shards is planned between sharded and reference "
+			    "tables (a table that is not in the config is on the default shard "
+			    "only)";
+		}
+		return;
+	}
+	if ((*slot)->node_case == NODE(COMMON_TABLE_EXPR) ||
+	    (*slot)->node_case == NODE(RANGE_SUBSELECT)) {
+		w->depth++;
+		tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+		w->depth--;
+		return;
+	}
+	if ((*slot)->node_case == NODE(SELECT_STMT)) {
+		PgQuery__SelectStmt *up = w->cur;
+
+		w->cur = (*slot)->select_stmt;
+		tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+		w->cur = up;
+		return;
+	}
+	tree_each_slot(t, tree_inner(*slot), whole_tables, arg);
+}
+
+static int plan_whole(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                      const route_param_t *params, int n_params, join_plan_t *out, char *err,
+                      size_t errlen)
+{
+	PgQuery__Node *root;
+	whole_walk_t w;
+	scan_t sc;
+	char qa[140], targets[200];
+
+	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
+		return no(err, errlen, "not one SELECT");
+	root = tree->stmts[0]->stmt;
+	if (root->select_stmt->into_clause != NULL)
+		return no(err, errlen, "SELECT INTO is not run across shards");
+	memset(&w, 0, sizeof w);
+	w.cfg = ctx->cfg;
+	whole_ctes(t, &root, &w);
+	if (w.bad == NULL)
+		whole_tables(t, &root, &w);
+	if (w.bad != NULL)
+		return no(err, errlen, "%s", w.bad);
+	if (w.derived == 0 || w.inside == 0)
+		return no(err, errlen, "no CTE or subquery in FROM over a sharded table");
+	memset(&sc, 0, sizeof sc);
+	sc.cfg = ctx->cfg;
+	scan_node(t, &sc, root);
+	out->n_params = sc.max_param;
+	out->n_subs = 0;
+	out->kind = JOIN_WHOLE;
+	snprintf(out->why, sizeof out->why,
+	         "every sharded table the statement reads fetched whole (its CTEs and subqueries "
+	         "in FROM run over them)");
+	for (int i = 0; i < w.n; i++) {
+		const PgQuery__RangeVar *rv = (*w.slot[i])->range_var;
+		join_side_t *sd = &out->sides[i];
+		conj_t c;
+		bool push[64] = {false};
+
+		memset(&c, 0, sizeof c);
+		sd->table = &ctx->cfg->tables[tables_find(ctx->cfg, rv->catalogname, rv->schemaname,
+		                                          rv->relname)];
+		sd->map = sd->table->map;
+		sd->written = i;
+		sd->left = i == 0;
+		sd->src = -1;
+		sd->whole = true;
+		snprintf(sd->alias, sizeof sd->alias, "%s",
+		         where_alias_of(rv) != NULL ? where_alias_of(rv) : rv->relname);
+		/* the table alone in its SELECT's FROM: that SELECT's WHERE conjuncts on it alone,
+		   qualified by its name there (no bare name: it may be an outer query's), with no
+		   function, parameter or subquery, go down with it */
+		if (w.level[i] != NULL)
+			conj_add(&c, w.level[i]->where_clause, false, -1);
+		for (int k = 0; k < c.n; k++) {
+			scan_t one;
+
+			memset(&one, 0, sizeof one);
+			one.cfg = ctx->cfg;
+			one.alias[0] = sd->alias;
+			scan_node(t, &one, c.v[k]);
+			push[k] = one.refs[0] > 0 && one.unknown_refs == 0 && one.funcs == 0 &&
+			          one.sublinks == 0 && one.params == 0 && one.range_vars == 0;
+			sd->n_pushed += push[k];
+		}
+		join_quote_ident(qa, sizeof qa, sd->alias);
+		snprintf(targets, sizeof targets, "ROW(%s.*)", qa);
+		sd->sql = side_sql(t, targets, *w.slot[i], NULL, &c, push, sd, 0);
+		out->n_sides = i + 1;
+		if (sd->sql == NULL || side_shards(ctx, sd, params, n_params) < 0)
+			goto stopped;
+	}
+	for (int i = 0; i < w.n; i++) {
+		PgQuery__Node *f = join_unnest_of(t, (*w.slot[i])->range_var, out->n_params + 1 + i,
+		                                  out->sides[i].alias);
+
+		if (f == NULL)
+			goto stopped;
+		*w.slot[i] = f;
+	}
+	out->final_sql = tree_deparse(tree, "the join's final statement", t->err, sizeof t->err);
+	if (out->final_sql == NULL)
+		goto stopped;
+	return 1;
+stopped:
+	join_plan_free(out);
+	out->n_sides = 0;
+	if (t->nomem || (!t->refused && strcmp(t->err, "out of memory") == 0))
+		return -1;
+	route_error(err, errlen, "%s", t->err[0] != '\0' ? t->err : "cannot write the join");
+	return 0;
+}
+
+/*
+ * The statement as written first; when that is no join planned here, the
+ * statement with its uncorrelated subqueries over sharded tables taken out
+ * to run first (subq_plan.c), if it has any.
+ */
 int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
                    int n_params, join_plan_t *out, char *err, size_t errlen)
 {
@@ -935,6 +1146,45 @@ int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t 
 	else
 		rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
 	tree_free(&t);
+	if (rc != 0)
+		return rc;
+	join_plan_free(out);
+	memset(out, 0, sizeof *out);
+	tree_init(&t);
+	tree = tree_parse(&t, sql);
+	if (tree == NULL)
+		rc = t.nomem ? -1 : 0;
+	else {
+		char why[300];
+
+		rc = join_subq_extract(ctx, &t, tree, params, n_params, out, why, sizeof why);
+		if (rc > 0)
+			rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
+	}
+	tree_free(&t);
+	if (rc <= 0) {
+		join_plan_free(out);
+		memset(out, 0, sizeof *out);
+	}
+	if (rc != 0)
+		return rc;
+	/* CTEs and subqueries in FROM: every sharded table fetched whole */
+	tree_init(&t);
+	tree = tree_parse(&t, sql);
+	if (tree == NULL)
+		rc = t.nomem ? -1 : 0;
+	else {
+		char why[300];
+
+		rc = plan_whole(ctx, &t, tree, params, n_params, out, why, sizeof why);
+		if (rc == 0 && strstr(why, "no CTE or subquery in FROM") == NULL)
+			snprintf(err, errlen, "%s", why);
+	}
+	tree_free(&t);
+	if (rc <= 0) {
+		join_plan_free(out);
+		memset(out, 0, sizeof *out);
+	}
 	return rc;
 }
 
@@ -946,6 +1196,11 @@ void join_plan_free(join_plan_t *p)
 	}
 	free(p->final_sql);
 	p->final_sql = NULL;
+	for (int i = 0; i < p->n_subs; i++) {
+		free(p->subs[i].rows_sql);
+		free(p->subs[i].sql);
+		p->subs[i].rows_sql = p->subs[i].sql = NULL;
+	}
 }
 
 uint32_t join_array_type(uint32_t oid)

@@ -58,6 +58,23 @@
  * equality ties them to a side before them (see join_plan.c): a correlation
  * b.y = a.x in their WHERE, or `a.x IN (SELECT b.y FROM b ...)` as a plain
  * condition of the WHERE. Up to JOIN_MAX_SIDES sharded tables in all.
+ *
+ * When the statement as written is none of those, join_plan_make tries, in
+ * this order:
+ *   - its uncorrelated subqueries over one sharded table taken out to run
+ *     first (join_sub_t, router/subq_plan.c), their answers parameters of
+ *     the statement, which is then planned as above, or with at most one
+ *     sharded table left, over that table fetched whole (JOIN_ALONE);
+ *   - a FULL JOIN of two sharded tables (JOIN_FULL), or outer joins among
+ *     other joins or reference tables (JOIN_OUTER): every sharded table
+ *     fetched whole, no filter pushed down (planned with the shapes above);
+ *   - CTEs and subqueries in FROM over sharded tables (JOIN_WHOLE): every
+ *     sharded table the statement reads fetched whole, the CTEs and derived
+ *     tables computed by the final statement over their rows.
+ * A table fetched whole is capped like any side. Refused still: WITH
+ * RECURSIVE, writes, FOR UPDATE, more than JOIN_MAX_SIDES sharded tables,
+ * an inner join of tables not tied by an equality, a subquery correlated
+ * otherwise than by an equality.
  */
 #ifndef PGSHARD_ROUTER_JOIN_PLAN_H
 #define PGSHARD_ROUTER_JOIN_PLAN_H
@@ -77,12 +94,66 @@
 /* Sharded tables in one join: the driving one and those probed after it. */
 #define JOIN_MAX_SIDES 4
 
+/* Uncorrelated subqueries over a sharded table run first, in one statement. */
+#define JOIN_MAX_SUBS 4
+/* The client's parameters one of them may use. */
+#define JOIN_SUB_PARAMS 256
+
 typedef enum join_kind {
 	JOIN_INNER,
 	JOIN_LEFT,
 	JOIN_RIGHT,
-	JOIN_SEMI, /* one table in FROM, the others in its subqueries (EXISTS, IN, ...) */
+	JOIN_SEMI,  /* one table in FROM, the others in its subqueries (EXISTS, IN, ...) */
+	JOIN_FULL,  /* a FULL JOIN of two sharded tables: both fetched whole */
+	JOIN_OUTER, /* outer joins mixed with other joins or reference tables: every sharded
+	               table fetched whole */
+	JOIN_ALONE, /* at most one sharded table besides the subqueries that run first: it is
+	               fetched whole */
+	JOIN_WHOLE, /* CTEs or subqueries in FROM over sharded tables: every sharded table the
+	               statement reads, wherever, fetched whole */
 } join_kind_t;
+
+/*
+ * An uncorrelated subquery over one sharded table (`n > (SELECT avg(n) FROM
+ * t)`, `x IN (SELECT y FROM t WHERE ...)`, `x NOT IN (...)`, `x op ANY/ALL
+ * (...)`, `EXISTS (...)`), run before anything else. When its own plan (the
+ * router's) runs it on one shard, or on several whose rows are only put
+ * together, it runs so, as it is (direct); else its table's rows (with the
+ * filters of its WHERE on that table alone, and the client's parameters
+ * those use) are fetched from the shards those filters leave, then the
+ * subquery runs over them on one shard, as the join's final statement
+ * does (aggregates, DISTINCT, ORDER BY/LIMIT are then PostgreSQL's own).
+ * Its answer goes to the statement as parameter $param, typed as the
+ * answer's column (RowDescription): the value of a scalar subquery (NULL
+ * without rows; more than one row is PostgreSQL's 21000), the array of an
+ * ANY/ALL subquery's values (`x = ANY($param)`, the same answers, NULLs
+ * included, as `x IN (subquery)`), whether an EXISTS subquery had a row
+ * (bool). Its table's rows and its answer are capped by max_join_rows.
+ */
+typedef enum join_sub_kind {
+	JOIN_SUB_SCALAR,
+	JOIN_SUB_ARRAY,
+	JOIN_SUB_EXISTS,
+} join_sub_kind_t;
+
+typedef struct join_sub {
+	join_sub_kind_t kind;
+	const cfg_table_t *table;
+	int map;            /* index in cfg->maps */
+	char alias[64];     /* how the subquery names its table */
+	int param;          /* its answer's $n in the final statement */
+	char *rows_sql;     /* SELECT ROW(alias.*) FROM t AS alias [WHERE its filters] */
+	shard_set_t shards; /* where rows_sql runs */
+	int n_pushed;       /* filters that went down with rows_sql */
+	bool direct; /* its own plan runs it on `shards` as it is, their rows only put together
+	                (one shard, or ROUTE_MERGE_SUM): sql is the subquery itself, no rows_sql */
+	char *sql;   /* the subquery, its table replaced by unnest($n+1::t[]) ($n: its
+	                parameters); direct: the subquery itself */
+	int params[JOIN_SUB_PARAMS]; /* sql's $1..$n: the client's number of each */
+	int n_params;
+	int rows_params[JOIN_SUB_PARAMS]; /* rows_sql's $1..: the client's number of each */
+	int n_rows_params;
+} join_sub_t;
 
 typedef struct join_side {
 	const cfg_table_t *table;
@@ -107,6 +178,8 @@ typedef struct join_side {
 	                       its keys may pick from) */
 	bool by_key;        /* probe: its join column is its shard key, so the keys pick the
 	                       shards */
+	bool whole;         /* fetched whole, not by keys (FULL and mixed outer joins, the one
+	                       table of JOIN_ALONE): on every shard its filters leave */
 	int n_pushed;       /* filters of its own pushed down with it */
 	int params[JOIN_MAX_PARAMS]; /* its statement's parameters after its own (the probe's $1
 	                                is the keys): the client's number of each, in order */
@@ -118,9 +191,12 @@ typedef struct join_plan {
 	join_side_t sides[JOIN_MAX_SIDES]; /* in the order they run: [0] drives; each probed side
 	                                      comes after the side its keys come from */
 	int n_sides;
-	int n_params;    /* the client's parameters, $1..$n_params, as the statement has them */
-	char *final_sql; /* the statement with the client's parameters, over $n_params+1+i (the
-	                    rows of sides[i]) */
+	int n_params; /* the client's parameters, $1..$n_params, as the statement has them */
+	join_sub_t subs[JOIN_MAX_SUBS]; /* run first, in this order */
+	int n_subs;
+	char *final_sql; /* the statement with the client's parameters, the subqueries' answers
+	                    ($n_params+1+k: subs[k]), over $n_params+n_subs+1+i (the rows of
+	                    sides[i]) */
 	char why[160];   /* why that side drives, for people */
 } join_plan_t;
 
@@ -133,6 +209,9 @@ typedef struct join_plan {
 int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
                    int n_params, join_plan_t *out, char *err, size_t errlen);
 void join_plan_free(join_plan_t *p);
+
+/* "scalar", "array", "exists". */
+const char *join_sub_kind_name(join_sub_kind_t k);
 
 /*
  * The shard of probed side `side` that owns the key value `text` (the
@@ -152,7 +231,7 @@ int join_probe_shard(const route_ctx_t *ctx, const join_side_t *side, const char
  */
 uint32_t join_array_type(uint32_t oid);
 
-/* "inner", "left", "right", "semi". */
+/* "inner", "left", "right", "semi", "full", "outer", "alone", "whole". */
 const char *join_kind_name(join_kind_t k);
 
 #endif

@@ -315,7 +315,8 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	if (strcmp(out->sqlstate, "0A000") != 0 && out->sqlstate[0] != '\0')
 		return 0;
 	if (strstr(out->error, "joined") == NULL && strstr(out->error, "not co-located") == NULL &&
-	    strstr(out->error, "subquery") == NULL)
+	    strstr(out->error, "subquery") == NULL &&
+	    strstr(out->error, "do not come from a sharded table") == NULL)
 		return 0;
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
 	    tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
@@ -344,6 +345,8 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	shard_set_clear(&out->shards);
 	for (int i = 0; i < jp.n_sides; i++)
 		shard_set_union(&out->shards, &ctx->maps[jp.sides[i].map].all);
+	for (int i = 0; i < jp.n_subs; i++)
+		shard_set_union(&out->shards, &ctx->maps[jp.subs[i].map].all);
 	/* nothing that depends on the values (which side drives may): a cached plan gives the
 	   same reason */
 	{
@@ -353,16 +356,35 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 		for (int i = 0; i < jp.n_sides; i++)
 			names[jp.sides[i].written] = jp.sides[i].table->name;
 		sb_init(&r, out->reason, sizeof out->reason);
-		sb_printf(&r, "%s join of ", join_kind_name(jp.kind));
-		for (int i = 0; i < jp.n_sides; i++)
+		for (int i = 0; i < jp.n_subs; i++)
+			sb_printf(&r, "%s%s subquery over %s", i == 0 ? "first the " : ", the ",
+			          join_sub_kind_name(jp.subs[i].kind), jp.subs[i].table->name);
+		if (jp.n_subs > 0)
+			sb_printf(&r, " (run first, %s as a parameter); then ",
+			          jp.n_subs == 1 ? "its answer" : "their answers");
+		if (jp.n_sides == 0)
+			sb_printf(&r, "the statement on one shard");
+		else if (jp.kind == JOIN_ALONE)
+			sb_printf(&r,
+			          "the statement over the rows of %s, fetched whole, on one shard",
+			          names[0]);
+		else
+			sb_printf(&r, "%s join of ", join_kind_name(jp.kind));
+		for (int i = 0; i < jp.n_sides && jp.kind != JOIN_ALONE; i++)
 			sb_printf(&r, "%s%s",
 			          i == 0                ? ""
 			          : i + 1 == jp.n_sides ? " and "
 			                                : ", ",
 			          names[i]);
-		sb_printf(&r,
-		          " across shards: one table's rows, then each other's by the join keys "
-		          "of one fetched before it, then the statement over them on one shard");
+		if (jp.kind == JOIN_FULL || jp.kind == JOIN_OUTER || jp.kind == JOIN_WHOLE)
+			sb_printf(&r, " across shards: every table's rows fetched whole, then the "
+			              "statement over them on one shard");
+		else if (jp.kind != JOIN_ALONE && jp.n_sides > 0)
+			sb_printf(
+			    &r,
+			    " across shards: one table's rows, then each other's by the join "
+			    "keys of one fetched before it, then the statement over them on one "
+			    "shard");
 		sb_finish(&r);
 	}
 	join_plan_free(&jp);

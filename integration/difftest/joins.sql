@@ -308,8 +308,78 @@ SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
 WHERE o.item_id < 60 AND NOT EXISTS (SELECT 1 FROM dg_events e WHERE e.id = o.order_id)
 ORDER BY o.order_id, o.item_id;
 
--- @ s_refuse_not_in refuse
+-- ---------------------------------------------------------------------------------------
+-- uncorrelated subqueries over a sharded table: run first, their answers passed to the
+-- statement as parameters (a value, an array, a bool)
+
+-- @ s_not_in_with_a_null_in_the_subquery unordered
 SELECT i.id FROM dg_items i WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 100);
+
+-- @ s_not_in_without_nulls ordered
+SELECT i.id, i.qty FROM dg_items i
+WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 100 AND b.k IS NOT NULL) ORDER BY i.id;
+
+-- @ s_not_in_an_empty_subquery_keeps_every_row ordered
+SELECT i.id, i.qty FROM dg_items i
+WHERE i.qty NOT IN (SELECT b.k FROM dg_big b WHERE b.id < 0) AND i.id < 40 ORDER BY i.id;
+
+-- @ s_scalar_avg_of_another_map ordered
+SELECT i.id, i.qty FROM dg_items i WHERE i.qty > (SELECT avg(e.val) FROM dg_events e)
+ORDER BY i.id;
+
+-- @ s_scalar_in_the_select_list_named_as_postgres_names_it ordered
+SELECT i.id, (SELECT max(b.v) FROM dg_big b WHERE b.k = 7), (SELECT count(*) FROM dg_events)
+FROM dg_items i WHERE i.id < 20 ORDER BY i.id;
+
+-- @ s_scalar_items_of_other_kinds_named_as_postgres_names_them ordered
+SELECT i.id, (SELECT max(b.v)::int FROM dg_big b), (SELECT 1::int FROM dg_big b LIMIT 1),
+       (SELECT coalesce(min(b.k), 0) FROM dg_big b), (SELECT CASE WHEN count(*) > 0 THEN 1 END
+       FROM dg_big b)
+FROM dg_items i WHERE i.id < 3 ORDER BY i.id;
+
+-- @ s_scalar_without_rows_is_null ordered
+SELECT i.id, (SELECT b.v FROM dg_big b WHERE b.id = -1) AS v FROM dg_items i WHERE i.id < 4
+ORDER BY i.id;
+
+-- @ s_scalar_with_two_rows_is_an_error ordered
+SELECT i.id FROM dg_items i WHERE i.qty = (SELECT b.k FROM dg_big b WHERE b.id < 5);
+
+-- @ s_in_on_other_columns_under_or ordered
+SELECT i.id, i.qty FROM dg_items i
+WHERE i.id < 5 OR i.qty IN (SELECT e.val FROM dg_events e WHERE e.kind = 'view') ORDER BY i.id;
+
+-- @ s_any_and_all_with_other_operators ordered
+SELECT i.id, i.cat FROM dg_items i
+WHERE i.cat > ANY (SELECT b.k FROM dg_big b WHERE b.id BETWEEN 10 AND 12)
+  AND i.cat <> ALL (SELECT e.val FROM dg_events e WHERE e.id < 100) ORDER BY i.id;
+
+-- @ s_exists_uncorrelated ordered
+SELECT i.id FROM dg_items i
+WHERE i.id < 10 AND EXISTS (SELECT 1 FROM dg_events e WHERE e.kind = 'view') ORDER BY i.id;
+
+-- @ s_not_exists_uncorrelated_empty ordered
+SELECT i.id, NOT EXISTS (SELECT 1 FROM dg_big b WHERE b.v < 0) AS none FROM dg_items i
+WHERE i.id < 6 AND NOT EXISTS (SELECT * FROM dg_empty) ORDER BY i.id;
+
+-- @ s_reference_table_by_a_subquery ordered
+SELECT c.code, c.name FROM dg_countries c
+WHERE c.code IN (SELECT i.country FROM dg_items i WHERE i.qty > 10) ORDER BY c.code;
+
+-- @ s_no_from_two_subqueries ordered
+SELECT (SELECT count(*) FROM dg_big b WHERE b.v > 1000) AS n, (SELECT min(e.id) FROM dg_events e);
+
+-- @ s_join_and_a_scalar_subquery ordered
+SELECT o.order_id, i.name FROM dg_orders o JOIN dg_items i ON i.id = o.order_id
+WHERE o.qty > (SELECT avg(b.k) FROM dg_big b) AND o.item_id < 40 ORDER BY 1, 2;
+
+-- @ s_text_values_in_an_array ordered
+SELECT b.id, b.s FROM dg_big b
+WHERE b.id < 200 AND b.s = ANY (SELECT i.name FROM dg_items i WHERE i.id < 30) ORDER BY b.id;
+
+-- @ s_subquery_with_group_by_and_limit ordered
+SELECT i.id FROM dg_items i
+WHERE i.cat IN (SELECT b.k FROM dg_big b GROUP BY b.k ORDER BY count(*) DESC, b.k LIMIT 3)
+ORDER BY i.id;
 
 -- ---------------------------------------------------------------------------------------
 -- parameters ("--$" values, untyped text; the extended-protocol modes only): the driving
@@ -335,24 +405,71 @@ WHERE a.name = $1 ORDER BY 1, 2;
 SELECT i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
 WHERE (e.kind = $1 OR i.id < 5) AND i.id < $2 ORDER BY i.id;
 
+-- @ s_params_and_a_subquery_run_first ordered
+--$ 30
+SELECT i.id, i.qty FROM dg_items i WHERE i.id < $1 AND i.qty > (SELECT avg(b.k) FROM dg_big b)
+ORDER BY i.id;
+
 -- @ j_params_seventy_in_a_list ordered
 --$ 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 51 | 52 | 53 | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69 | 70
 SELECT i.id, e.kind FROM dg_items i JOIN dg_events e ON e.id = i.id
 WHERE i.id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57, $58, $59, $60, $61, $62, $63, $64, $65, $66, $67, $68, $69, $70) ORDER BY i.id;
 
 -- ---------------------------------------------------------------------------------------
+-- CTEs and subqueries in FROM over sharded tables: every sharded table fetched whole (the
+-- filters of a CTE's own WHERE on its one table go down), the statement over them
+
+-- @ c_cte_over_another_map_joined ordered
+WITH x AS (SELECT b.k, count(*) AS n FROM dg_big b WHERE b.v > 100 AND b.k < 10 GROUP BY b.k)
+SELECT i.id, x.n FROM dg_items i JOIN x ON x.k = i.cat WHERE i.id < 40 ORDER BY 1;
+
+-- @ c_from_subquery_grouped_on_other_columns ordered
+SELECT s.k, s.m FROM (SELECT e.val AS k, max(e.id) AS m FROM dg_events e GROUP BY e.val) s
+WHERE s.k > 40 ORDER BY 1;
+
+-- @ c_cte_used_twice ordered
+WITH t AS (SELECT b.k, b.v FROM dg_big b WHERE b.id < 50)
+SELECT (SELECT count(*) FROM t) AS n, i.id FROM dg_items i WHERE i.cat IN (SELECT k FROM t)
+ORDER BY i.id;
+
+-- @ c_from_subquery_with_limit_joined ordered
+SELECT s.id, s.name, e.kind FROM
+(SELECT i.id, i.name FROM dg_items i ORDER BY i.price DESC NULLS LAST, i.id LIMIT 40) s
+JOIN dg_events e ON e.id = s.id ORDER BY 1;
+
+-- @ c_count_of_a_distinct_derived_table ordered
+SELECT count(*), sum(s.k) FROM (SELECT DISTINCT b.k FROM dg_big b) s;
+
+-- ---------------------------------------------------------------------------------------
+-- FULL joins and outer joins among other joins: every sharded table fetched whole
+
+-- @ j_full_join unordered
+SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
+
+-- @ j_full_join_with_on_filter_and_where ordered
+SELECT i.id, e.id AS eid, e.kind FROM dg_items i
+FULL JOIN dg_events e ON e.id = i.id AND e.kind = 'view'
+WHERE i.id IS NULL OR i.id < 20 ORDER BY 1, 2;
+
+-- @ j_outer_join_with_reference unordered
+SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
+JOIN dg_countries c ON c.code = i.country;
+
+-- @ j_left_join_then_right_join_with_reference ordered
+SELECT c.code, i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND e.val > 0
+RIGHT JOIN dg_countries c ON c.code = i.country WHERE i.id IS NULL OR i.id < 30 ORDER BY 1, 2;
+
+-- ---------------------------------------------------------------------------------------
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
--- @ j_refuse_full_join refuse
-SELECT i.id, e.id FROM dg_items i FULL JOIN dg_events e ON e.id = i.id;
+
+-- @ s_refuse_bare_outer_column_in_a_subquery refuse
+SELECT i.id FROM dg_items i WHERE i.qty > (SELECT avg(v) FROM dg_big WHERE v > cat);
 
 -- @ j_refuse_five_tables refuse
 SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
 JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
 
--- @ j_refuse_outer_join_with_reference refuse
-SELECT i.id, e.id FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id
-JOIN dg_countries c ON c.code = i.country;
 
 -- @ j_refuse_no_equality refuse
 SELECT i.id, e.id FROM dg_items i JOIN dg_events e ON e.id < i.id WHERE i.id < 3;

@@ -220,6 +220,87 @@ def test_side_over_max_join_rows_gets_54000():
 
 
 @test
+def test_subquery_run_first_is_capped_and_shown_first():
+    with Proxy("joins-subcap", settings={"max_join_rows": "30"}, extra_ini="") as px:
+        c = rl.pg(px.port)
+        load_tables(c)
+        cur = c.cursor()
+        under = ("SELECT o.id FROM jn_orders o WHERE o.user_id = 101 AND o.id NOT IN "
+                 "(SELECT l.order_id FROM jn_order_lines l WHERE l.order_id = 1101) ORDER BY 1")
+        # --route: the subquery first (as its own plan runs it: on the one shard of its key),
+        # then the statement's table, then the statement over them
+        route = subprocess.run([rl.pgshard_bin(), "-c", px.ini, "--route", under],
+                               capture_output=True, text=True, timeout=30).stdout
+        steps = re.findall(r"^join (\d+):    (\S+ \S+)", route, re.M)
+        eq([s[1] for s in steps], ["subquery first", "drive jn_orders", "the statement"],
+           "--route steps: %s" % route)
+        check("its answer is $1): itself, as its own plan runs it, on shard " in route and
+              "NOT o.id = ANY($1)" in route, "--route: %s" % route)
+        # a subquery its shards cannot answer alone (DISTINCT): its table's rows first, then
+        # the subquery over them on one shard
+        distinct = ("SELECT count(*) FROM jn_orders WHERE note NOT IN "
+                    "(SELECT DISTINCT sku FROM jn_order_lines)")
+        route = subprocess.run([rl.pgshard_bin(), "-c", px.ini, "--route", distinct],
+                               capture_output=True, text=True, timeout=30).stdout
+        steps = re.findall(r"^join (\d+):    (\S+ \S+)", route, re.M)
+        eq([s[1] for s in steps],
+           ["subquery first", "the subquery", "drive jn_orders", "the statement"],
+           "--route steps: %s" % route)
+        # ... its table: 97 lines with no filter of its own
+        try:
+            cur.execute(distinct)
+            raise Failure("a subquery over 97 lines passed max_join_rows = 30")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "54000", "SQLSTATE over the cap (a subquery's rows)")
+            check("max_join_rows = 30 rows of jn_order_lines" in e.pgerror,
+                  "message: %s" % e.pgerror)
+        # run as it is, its answer: 97 values
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders WHERE note NOT IN "
+                        "(SELECT sku FROM jn_order_lines)")
+            raise Failure("a subquery answering 97 values passed max_join_rows = 30")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "54000", "SQLSTATE over the cap (a subquery's answer)")
+            check("max_join_rows = 30 values" in e.pgerror and "jn_order_lines" in e.pgerror,
+                  "message: %s" % e.pgerror)
+        # its answer: order 1101's one line, 40 values
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders o WHERE o.user_id = 101 AND o.id NOT IN "
+                        "(SELECT generate_series(1, 40) FROM jn_order_lines l "
+                        "WHERE l.order_id = 1101)")
+            raise Failure("a subquery answering 40 values passed max_join_rows = 30")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "54000", "SQLSTATE over the cap (a subquery's answer)")
+            check("max_join_rows = 30" in e.pgerror and "answer" in e.pgerror,
+                  "message: %s" % e.pgerror)
+        # a scalar subquery with two rows (order 1102's lines): PostgreSQL's own error, before
+        # the statement's table (41 orders, over the cap) is fetched
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders o WHERE o.id = "
+                        "(SELECT l.order_id FROM jn_order_lines l WHERE l.order_id = 1102)")
+            raise Failure("a scalar subquery of 2 rows gave an answer")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "21000", "SQLSTATE of a scalar subquery with more than one row")
+            check("more than one row returned by a subquery used as an expression"
+                  in e.pgerror, "message: %s" % e.pgerror)
+        # a bare name that is the outer query's column: the subquery, run on its own, does not
+        # know it (42703); pgshard says what that means instead
+        try:
+            cur.execute("SELECT count(*) FROM jn_orders o WHERE o.user_id = 101 AND o.id NOT IN "
+                        "(SELECT order_id FROM jn_order_lines WHERE line > user_id)")
+            raise Failure("a subquery reading the outer query's user_id ran on its own")
+        except psycopg2.Error as e:
+            eq(e.pgcode, "0A000", "SQLSTATE of a subquery with the outer query's bare column")
+            check("the subquery is correlated" in e.pgerror and "user_id" in e.pgerror,
+                  "message: %s" % e.pgerror)
+        # under the cap, the same session goes on
+        cur.execute(under)
+        eq(cur.fetchall(), [(2101,)], "rows of the NOT IN under the cap")
+        c.close()
+        px.healthy()
+
+
+@test
 def test_rows_over_merge_memory_get_54000():
     with Proxy("joins-bytes", settings={"merge_memory": "1024"}, extra_ini="") as px:
         c = rl.pg(px.port)

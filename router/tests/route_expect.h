@@ -243,6 +243,29 @@ static inline void expect_join_step(const char *sql, const char *a, const char *
 		fail_msg("\"%s\": reason \"%s\" does not name %s and %s", sql, p.reason, a, b);
 }
 
+/*
+ * A SELECT the analysis refuses (its message in needles) that runs as a join
+ * across shards with every sharded table fetched whole (router/join_plan.h:
+ * CTEs and subqueries in FROM); EXPLAIN ANALYZE of it, which cannot run so, keeps the
+ * analysis's refusal and message.
+ */
+static inline void expect_whole_and_explain_refused(const char *sql, const char *const *needles)
+{
+	route_plan_t p = route(sql);
+	char explain[1024];
+
+	if (!p.join || p.n_steps != 1 || p.steps[0].kind != ROUTE_STEP_JOIN ||
+	    strstr(p.reason, "fetched whole") == NULL)
+		fail_msg("\"%s\": expected a join with tables fetched whole, got %s (%s)", sql,
+		         route_step_kind_name(p.steps[0].kind), p.reason);
+	snprintf(explain, sizeof explain, "EXPLAIN ANALYZE %s", sql);
+	p = route(explain);
+	expect_refused_with(explain, &p, needles);
+}
+
+#define WHOLE_BUT_EXPLAIN_REFUSED(sql, ...)                                                        \
+	expect_whole_and_explain_refused((sql), (const char *const[]){__VA_ARGS__, NULL})
+
 /* A string that runs statement by statement (plan.batch, one BATCH step). */
 static inline void expect_batch(const char *sql)
 {

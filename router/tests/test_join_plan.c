@@ -339,21 +339,36 @@ static void test_in_and_exists_subqueries_are_semi_joins(void **state)
 	join_plan_free(&p);
 
 	/* NOT IN, an IN under OR or over a LIMIT, an aggregate, no correlation: not tied by
-	   an equality that keeps the fetched rows enough */
+	   an equality that keeps the fetched rows enough, but uncorrelated: they run first
+	   (test_uncorrelated_subqueries_run_first_and_pass_their_answers) */
+	{
+		static const char *const first[] = {
+		    "SELECT * FROM orders o WHERE o.id NOT IN (SELECT l.order_id FROM order_lines "
+		    "l)",
+		    "SELECT * FROM orders o WHERE o.user_id = 1 OR o.id IN (SELECT l.order_id FROM "
+		    "order_lines l)",
+		    "SELECT * FROM orders o WHERE o.id IN (SELECT l.order_id FROM order_lines l "
+		    "ORDER BY l.qty LIMIT 3)",
+		    "SELECT * FROM orders o WHERE o.id IN (SELECT max(l.order_id) FROM order_lines "
+		    "l)",
+		    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty "
+		    "> "
+		    "3)",
+		};
+
+		for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
+			p = plan(first[i]);
+			assert_int_equal(p.n_subs, 1);
+			assert_int_equal(p.kind, JOIN_ALONE);
+			assert_int_equal(p.n_sides, 1);
+			assert_true(p.sides[0].whole);
+			join_plan_free(&p);
+		}
+	}
+	/* correlated otherwise than by an equality: neither */
 	not_planned(
-	    "SELECT * FROM orders o WHERE o.id NOT IN (SELECT l.order_id FROM order_lines l)",
-	    "an equality ties it to the outer query");
-	not_planned("SELECT * FROM orders o WHERE o.user_id = 1 OR o.id IN (SELECT l.order_id FROM "
-	            "order_lines l)",
-	            "an equality ties it to the outer query");
-	not_planned("SELECT * FROM orders o WHERE o.id IN (SELECT l.order_id FROM order_lines l "
-	            "ORDER BY l.qty LIMIT 3)",
-	            "an equality ties it to the outer query");
-	not_planned(
-	    "SELECT * FROM orders o WHERE o.id IN (SELECT max(l.order_id) FROM order_lines l)",
-	    "an equality ties it to the outer query");
-	not_planned(
-	    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty > 3)",
+	    "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.qty > "
+	    "o.total)",
 	    "an equality ties it to the outer query");
 
 	/* a correlation makes any subquery exact: NOT IN, a scalar aggregate, LIMIT */
@@ -414,14 +429,9 @@ static void test_three_tables_run_step_by_step(void **state)
 static void test_other_shapes_stay_refused(void **state)
 {
 	(void)state;
-	not_planned("SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id",
-	            "not FULL");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN users u ON u.n > l.qty",
 	            "every table is joined");
-	not_planned("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
-	            "JOIN countries c ON c.id = o.id",
-	            "two sharded tables alone");
 	not_planned("SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id "
 	            "JOIN not_configured x ON x.id = o.id",
 	            "default shard");
@@ -444,14 +454,15 @@ static void test_refusal_says_what_a_join_across_shards_needs(void **state)
 
 	(void)state;
 	assert_int_equal(route_statement(&ctx,
-	                                 "SELECT * FROM orders o FULL JOIN order_lines l ON "
-	                                 "l.order_id = o.id",
+	                                 "SELECT * FROM orders o JOIN order_lines l ON "
+	                                 "l.order_id > o.id",
 	                                 NULL, 0, &p),
 	                 0);
 	assert_int_equal(p.kind, ROUTE_REFUSE);
 	assert_string_equal(p.sqlstate, "0A000");
 	contains(p.error, "not co-located");
-	contains(p.error, "(not run as a join across shards: only inner, left and right joins");
+	contains(p.error, "(not run as a join across shards: a join across shards is planned with "
+	                  "a condition a.x = b.y");
 }
 
 static void test_a_join_among_other_statements_runs_statement_by_statement(void **state)
@@ -487,6 +498,274 @@ static void test_co_located_joins_are_not_join_steps(void **state)
 	assert_int_equal(route_step_routed(&p)->kind, ROUTE_STEP_EACH);
 }
 
+static void test_uncorrelated_subqueries_run_first_and_pass_their_answers(void **state)
+{
+	join_plan_t p;
+	route_plan_t rp;
+
+	(void)state;
+	/* a scalar subquery: its table's rows with its own filters, then itself over them; its
+	   answer is $1, the one sharded table of the statement fetched whole as $2 */
+	p = plan("SELECT o.id FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	         "WHERE l.qty > 2 AND now() > l.at)");
+	assert_int_equal(p.n_subs, 1);
+	assert_int_equal(p.subs[0].kind, JOIN_SUB_SCALAR);
+	assert_int_equal(p.subs[0].param, 1);
+	assert_ptr_equal(p.subs[0].table, &cfg->tables[2]);
+	assert_string_equal(p.subs[0].rows_sql,
+	                    "SELECT ROW(l.*) FROM order_lines l WHERE l.qty > 2");
+	assert_int_equal(p.subs[0].n_pushed, 1); /* not the one calling now() */
+	assert_string_equal(p.subs[0].sql, "SELECT avg(l.qty) FROM pg_catalog.unnest($1::"
+	                                   "order_lines[]) l WHERE l.qty > 2 AND now() > l.at");
+	assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
+	assert_int_equal(p.kind, JOIN_ALONE);
+	assert_int_equal(p.n_sides, 1);
+	assert_true(p.sides[0].whole);
+	assert_string_equal(p.final_sql, "SELECT o.id FROM pg_catalog.unnest($2::orders[]) o WHERE "
+	                                 "o.total > $1");
+	/* the filter with the answer goes down with the table: the answer is known by then */
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o WHERE o.total > $1");
+	assert_int_equal(p.sides[0].n_params, 1);
+	assert_int_equal(p.sides[0].params[0], 1);
+	join_plan_free(&p);
+
+	/* NOT IN, ANY and ALL: an array; EXISTS: a bool; no sharded table left: no side */
+	p = plan("SELECT c.id FROM countries c WHERE c.id NOT IN (SELECT l.qty FROM order_lines l) "
+	         "AND c.id > ANY (SELECT o.total FROM orders o) AND EXISTS (SELECT 1 FROM users)");
+	assert_int_equal(p.n_subs, 3);
+	assert_int_equal(p.subs[0].kind, JOIN_SUB_ARRAY);
+	assert_int_equal(p.subs[1].kind, JOIN_SUB_ARRAY);
+	assert_int_equal(p.subs[2].kind, JOIN_SUB_EXISTS);
+	assert_int_equal(p.n_sides, 0);
+	assert_string_equal(p.final_sql,
+	                    "SELECT c.id FROM countries c WHERE NOT c.id = ANY($1) AND "
+	                    "c.id > ANY($2) AND $3");
+	join_plan_free(&p);
+
+	/* a scalar subquery as a select-list item is named as PostgreSQL names its column */
+	p = plan("SELECT (SELECT max(l.qty) FROM order_lines l), (SELECT count(*) AS n FROM "
+	         "orders) FROM countries");
+	assert_string_equal(p.final_sql, "SELECT $1 AS max, $2 AS n FROM countries");
+	join_plan_free(&p);
+
+	/* the client's parameters: each statement numbers its own from $1; the statement's
+	   filters on its one table go down with it (bare names are that table's). Without
+	   their values (as route_statement plans), the subquery's rows come from every shard
+	   and it runs over them; with them, its own plan runs it on the one shard of
+	   order_id = 9, as it is (direct) */
+	{
+		static const char sql[] = "SELECT * FROM orders WHERE user_id = $1 AND total > "
+		                          "(SELECT avg(l.qty) FROM order_lines l WHERE "
+		                          "l.order_id = $2 AND l.qty < $1)";
+		route_param_t prm[2] = {{(const uint8_t *)"7", 1, 0, 0},
+		                        {(const uint8_t *)"9", 1, 0, 0}};
+		char err[300];
+
+		assert_int_equal(join_plan_make(&ctx, sql, NULL, 0, &p, err, sizeof err), 1);
+		assert_int_equal(p.n_params, 2);
+		assert_int_equal(p.subs[0].param, 3);
+		assert_false(p.subs[0].direct);
+		assert_string_equal(p.subs[0].rows_sql, "SELECT ROW(l.*) FROM order_lines l WHERE "
+		                                        "l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].n_rows_params, 2);
+		assert_int_equal(p.subs[0].rows_params[0], 2);
+		assert_int_equal(p.subs[0].rows_params[1], 1);
+		assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
+		assert_string_equal(p.subs[0].sql,
+		                    "SELECT avg(l.qty) FROM pg_catalog.unnest($3::"
+		                    "order_lines[]) l WHERE l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].params[0], 2);
+		assert_int_equal(p.subs[0].params[1], 1);
+		join_plan_free(&p);
+
+		assert_int_equal(join_plan_make(&ctx, sql, prm, 2, &p, err, sizeof err), 1);
+		assert_true(p.subs[0].direct);
+		assert_null(p.subs[0].rows_sql);
+		assert_string_equal(p.subs[0].sql, "SELECT avg(l.qty) FROM order_lines l WHERE "
+		                                   "l.order_id = $1 AND l.qty < $2");
+		assert_int_equal(p.subs[0].n_params, 2);
+		assert_int_equal(p.subs[0].params[0], 2);
+		assert_int_equal(p.subs[0].params[1], 1);
+		assert_int_equal(shard_set_count(&p.subs[0].shards), 1); /* order_id = 9 */
+		assert_int_equal(shard_set_first(&p.subs[0].shards),
+		                 shard_of("order_lines", "order_id", "9"));
+		/* and the subquery's answer, $3, goes down with the filter that uses it */
+		assert_int_equal(p.sides[0].n_pushed, 2);
+		assert_int_equal(shard_set_count(&p.sides[0].shards), 1); /* user_id = 7 */
+		assert_string_equal(
+		    p.sides[0].sql,
+		    "SELECT ROW(orders.*) FROM orders WHERE user_id = $1 AND total > $2");
+		assert_int_equal(p.sides[0].n_params, 2);
+		assert_int_equal(p.sides[0].params[0], 1);
+		assert_int_equal(p.sides[0].params[1], 3);
+		contains(p.final_sql,
+		         "unnest($4::orders[]) orders WHERE user_id = $1 AND total > $3");
+		join_plan_free(&p);
+	}
+
+	/* plain rows of several shards, only put together: run as it is there */
+	p = plan("SELECT o.id FROM orders o WHERE o.note NOT IN (SELECT l.sku FROM order_lines l "
+	         "WHERE l.qty > 2)");
+	assert_true(p.subs[0].direct);
+	assert_string_equal(p.subs[0].sql, "SELECT l.sku FROM order_lines l WHERE l.qty > 2");
+	assert_int_equal(shard_set_count(&p.subs[0].shards), 3);
+	join_plan_free(&p);
+
+	/* with a join across shards: first the subquery, then the join as before */
+	p = plan(
+	    "SELECT o.id FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.user_id "
+	    "= 3 AND l.qty > (SELECT avg(u.n) FROM users u)");
+	assert_int_equal(p.n_subs, 1);
+	assert_int_equal(p.kind, JOIN_INNER);
+	assert_int_equal(p.n_sides, 2);
+	assert_false(p.sides[1].whole);
+	contains(p.final_sql, "unnest($2::orders[]) o JOIN pg_catalog.unnest($3::order_lines[]) l");
+	contains(p.final_sql, "l.qty > $1");
+	join_plan_free(&p);
+
+	/* route_statement: a join step on the shards of both maps */
+	assert_int_equal(
+	    route_statement(&ctx,
+	                    "SELECT * FROM accounts WHERE name NOT IN (SELECT note FROM "
+	                    "orders WHERE total > 5)",
+	                    NULL, 0, &rp),
+	    0);
+	assert_int_equal(route_step_routed(&rp)->kind, ROUTE_STEP_JOIN);
+	assert_int_equal(shard_set_count(&rp.shards), 3);
+	contains(rp.reason, "first the array subquery over orders");
+}
+
+static void test_subqueries_that_cannot_run_first_stay_refused(void **state)
+{
+	(void)state;
+	/* correlated by a qualified name of the outer query */
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	            "WHERE l.sku = o.note OR l.qty > o.total)",
+	            "equality");
+	/* a row on the left of IN, two tables, a subquery inside, * as a scalar */
+	not_planned(
+	    "SELECT * FROM orders o WHERE (o.id, o.total) IN (SELECT l.order_id, l.qty FROM "
+	    "order_lines l)",
+	    "");
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT avg(l.qty) FROM order_lines l "
+	            "JOIN users u ON u.id = l.qty)",
+	            "");
+	not_planned("SELECT * FROM orders o WHERE o.total > (SELECT max(l.qty) FROM order_lines l "
+	            "WHERE l.qty IN (SELECT u.n FROM users u))",
+	            "");
+	not_planned("SELECT * FROM orders o WHERE o.total = (SELECT * FROM order_lines l)", "");
+	/* a write is never a join */
+	{
+		route_plan_t rp;
+
+		assert_int_equal(
+		    route_statement(&ctx,
+		                    "DELETE FROM orders WHERE total > (SELECT avg(qty) "
+		                    "FROM order_lines)",
+		                    NULL, 0, &rp),
+		    0);
+		assert_int_equal(rp.kind, ROUTE_REFUSE);
+	}
+}
+
+static void test_full_and_mixed_outer_joins_fetch_every_table_whole(void **state)
+{
+	join_plan_t p;
+
+	(void)state;
+	p = plan(
+	    "SELECT * FROM orders o FULL JOIN order_lines l ON l.order_id = o.id AND l.qty > 1 "
+	    "WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_FULL);
+	assert_int_equal(p.n_sides, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_true(p.sides[i].whole);
+		assert_int_equal(p.sides[i].n_pushed, 0); /* a FULL join keeps unmatched rows */
+		assert_int_equal(p.sides[i].n_keys, 0);
+		assert_int_equal(shard_set_count(&p.sides[i].shards), 3);
+	}
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o");
+	assert_string_equal(p.sides[1].sql, "SELECT ROW(l.*) FROM order_lines l");
+	assert_string_equal(p.final_sql,
+	                    "SELECT * FROM pg_catalog.unnest($1::orders[]) o FULL JOIN "
+	                    "pg_catalog.unnest($2::order_lines[]) l ON l.order_id = o.id AND "
+	                    "l.qty > 1 WHERE o.user_id = 3");
+	join_plan_free(&p);
+
+	p = plan("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id "
+	         "JOIN countries c ON c.id = o.id WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_OUTER);
+	assert_true(p.sides[0].whole && p.sides[1].whole);
+	assert_int_equal(p.sides[0].n_pushed + p.sides[1].n_pushed, 0);
+	contains(p.final_sql, "JOIN countries c ON c.id = o.id");
+	join_plan_free(&p);
+
+	/* two sharded tables alone, LEFT: still driven by the left side, the right by keys */
+	p = plan("SELECT * FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id");
+	assert_int_equal(p.kind, JOIN_LEFT);
+	assert_false(p.sides[1].whole);
+	join_plan_free(&p);
+}
+
+static void test_ctes_and_subqueries_in_from_fetch_their_tables_whole(void **state)
+{
+	join_plan_t p;
+
+	(void)state;
+	/* a CTE over another map joined to a table: both fetched whole, the CTE's own filter on
+	   its one table (qualified) goes down with it, the statement runs over both */
+	p = plan("WITH x AS (SELECT l.order_id, sum(l.qty) AS q FROM order_lines l WHERE l.qty > 1 "
+	         "GROUP BY l.order_id) SELECT o.id, x.q FROM orders o JOIN x ON x.order_id = o.id "
+	         "WHERE o.user_id = 3");
+	assert_int_equal(p.kind, JOIN_WHOLE);
+	assert_int_equal(p.n_sides, 2);
+	assert_true(p.sides[0].whole && p.sides[1].whole);
+	assert_string_equal(p.sides[1].table->name, "order_lines");
+	assert_string_equal(p.sides[1].sql, "SELECT ROW(l.*) FROM order_lines l WHERE l.qty > 1");
+	assert_int_equal(p.sides[1].n_pushed, 1);
+	/* o is joined in its SELECT's FROM: its WHERE stays with the statement */
+	assert_string_equal(p.sides[0].sql, "SELECT ROW(o.*) FROM orders o");
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	contains(p.final_sql, "WITH x AS (SELECT l.order_id, sum(l.qty) AS q FROM "
+	                      "pg_catalog.unnest($2::order_lines[]) l WHERE l.qty > 1");
+	contains(p.final_sql, "FROM pg_catalog.unnest($1::orders[]) o JOIN x");
+	join_plan_free(&p);
+
+	/* a subquery in FROM alone: a bare name may be an outer query's, so not pushed */
+	p = plan("SELECT s.n FROM (SELECT count(*) AS n FROM orders WHERE total > 5) s");
+	assert_int_equal(p.kind, JOIN_WHOLE);
+	assert_int_equal(p.n_sides, 1);
+	assert_int_equal(p.sides[0].n_pushed, 0);
+	assert_string_equal(p.final_sql,
+	                    "SELECT s.n FROM (SELECT count(*) AS n FROM "
+	                    "pg_catalog.unnest($1::orders[]) orders WHERE total > 5) s");
+	join_plan_free(&p);
+
+	/* stay refused: recursive, writing or locking CTEs, a CTE named as a table, a table
+	   that is not in the config, and a CTE that reads no sharded table */
+	not_planned(
+	    "WITH RECURSIVE t AS (SELECT id FROM orders UNION ALL SELECT o.id FROM orders o "
+	    "JOIN t ON o.id = t.id + 1) SELECT * FROM t JOIN order_lines l ON l.order_id = "
+	    "t.id",
+	    "");
+	not_planned(
+	    "WITH d AS (DELETE FROM orders RETURNING id) SELECT * FROM d JOIN order_lines l "
+	    "ON l.order_id = d.id",
+	    "");
+	not_planned(
+	    "WITH d AS (SELECT * FROM orders FOR UPDATE) SELECT * FROM d JOIN order_lines l "
+	    "ON l.order_id = d.id",
+	    "");
+	not_planned("WITH users AS (SELECT * FROM orders) SELECT * FROM users u JOIN order_lines l "
+	            "ON l.order_id = u.id",
+	            "");
+	not_planned("SELECT * FROM (SELECT * FROM orders) s JOIN not_configured x ON x.id = s.id",
+	            "default shard");
+	not_planned(
+	    "WITH x AS (SELECT 1) SELECT * FROM orders o JOIN order_lines l ON l.order_id = o.id",
+	    "WITH");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +784,10 @@ int main(void)
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_a_join_among_other_statements_runs_statement_by_statement),
 	    cmocka_unit_test(test_co_located_joins_are_not_join_steps),
+	    cmocka_unit_test(test_uncorrelated_subqueries_run_first_and_pass_their_answers),
+	    cmocka_unit_test(test_subqueries_that_cannot_run_first_stay_refused),
+	    cmocka_unit_test(test_full_and_mixed_outer_joins_fetch_every_table_whole),
+	    cmocka_unit_test(test_ctes_and_subqueries_in_from_fetch_their_tables_whole),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
