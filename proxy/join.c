@@ -1,7 +1,7 @@
 /*
  * join.c — a SELECT joining sharded tables across shards (ROUTE_STEP_JOIN),
  * run in the steps router/join_plan.h plans, on the client's links (with
- * three or four tables, PROBE repeats for each table after the first, with
+ * three tables or more, PROBE repeats for each table after the first, with
  * the keys of the side the plan says; join_t.step is the side being
  * fetched):
  *

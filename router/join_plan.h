@@ -41,13 +41,13 @@
  *
  * The rows held are capped by max_join_rows per side (54000 naming it).
  *
- * With three or four sharded tables (inner joins only), step 2 repeats: each
+ * With three to JOIN_MAX_SIDES sharded tables (inner joins only), step 2 repeats: each
  * next side is probed by the keys of one fetched before it (by its shard
  * key when an equality allows), and each side's statement returns the
  * join columns the sides after it are probed by (join_side_t.keys).
  *
  * The shape planned today: one SELECT (no WITH, no set operation, no FOR
- * UPDATE) whose FROM is two to four sharded tables inner-joined (with
+ * UPDATE) whose FROM is two to JOIN_MAX_SIDES sharded tables inner-joined (with
  * reference tables too), or exactly two sharded tables, `a [INNER|LEFT|RIGHT]
  * JOIN b ON ...` or `a, b WHERE ...`, with at least one `a.x = b.y` conjunct
  * between them in the ON (WHERE for the comma form); or two sharded tables
@@ -92,7 +92,7 @@
 #define JOIN_MAX_PARAMS 1024
 
 /* Sharded tables in one join: the driving one and those probed after it. */
-#define JOIN_MAX_SIDES 4
+#define JOIN_MAX_SIDES 8
 
 /* Uncorrelated subqueries over a sharded table run first, in one statement. */
 #define JOIN_MAX_SUBS 4

@@ -459,16 +459,29 @@ JOIN dg_countries c ON c.code = i.country;
 SELECT c.code, i.id, e.kind FROM dg_items i LEFT JOIN dg_events e ON e.id = i.id AND e.val > 0
 RIGHT JOIN dg_countries c ON c.code = i.country WHERE i.id IS NULL OR i.id < 30 ORDER BY 1, 2;
 
+-- @ j_five_tables_one_empty unordered
+SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
+JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
+
+-- @ j_five_tables_chain ordered
+SELECT i.id, e.kind, b.id AS bid, o.order_id, i2.name FROM dg_items i
+JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
+JOIN dg_orders o ON o.order_id = b.id JOIN dg_items i2 ON i2.id = o.item_id
+WHERE i.id < 60 ORDER BY 1, 2, 3, 4, 5;
+
+-- @ j_six_tables_chain_grouped ordered
+SELECT i.grp, count(*), count(DISTINCT i3.id) FROM dg_items i
+JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
+JOIN dg_orders o ON o.order_id = b.id JOIN dg_items i2 ON i2.id = o.item_id
+JOIN dg_items i3 ON i3.cat = i2.cat
+WHERE i.id < 40 GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
+
 -- ---------------------------------------------------------------------------------------
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 
 -- @ s_refuse_bare_outer_column_in_a_subquery refuse
 SELECT i.id FROM dg_items i WHERE i.qty > (SELECT avg(v) FROM dg_big WHERE v > cat);
-
--- @ j_refuse_five_tables refuse
-SELECT i.id FROM dg_items i JOIN dg_events e ON e.id = i.id JOIN dg_big b ON b.k = e.val
-JOIN dg_orders o ON o.order_id = b.id JOIN dg_empty x ON x.id = o.item_id;
 
 
 -- @ j_refuse_no_equality refuse
