@@ -6,11 +6,15 @@
  * closed now; PostgreSQL rolls back what was not committed).
  */
 #include <event2/thread.h>
+#include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "proxy/admin.h"
@@ -94,6 +98,43 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("SIGINT: exiting now, closing every connection");
 	event_base_loopexit(base, NULL);
+}
+
+/*
+ * Whether something already listens on the address. The workers bind with
+ * SO_REUSEPORT, which a second pgshard (or anything else with that option)
+ * would share silently, the kernel splitting the connections between them:
+ * a plain bind first says whether the port is free.
+ */
+static bool listen_taken(const char *host, int port)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[16];
+	int fd, one = 1;
+	bool taken = false;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%d", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL)
+		return false; /* the workers' own bind reports it */
+	fd = socket(res->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0) {
+		/* TIME_WAIT leftovers of an earlier run are no reason to refuse */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 && errno == EADDRINUSE) {
+			log_error(
+			    "cannot listen on %s:%d: the address is in use (another pgshard, or "
+			    "another server, listens there)",
+			    host, port);
+			taken = true;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return taken;
 }
 
 int main(int argc, char **argv)
@@ -203,6 +244,8 @@ int main(int argc, char **argv)
 	    lifecycle_init(cfg->workers) < 0 || control_init(current) < 0)
 		return 1;
 
+	if (listen_taken(cfg->listen_host, cfg->listen_port))
+		return 1;
 	g_n_workers = cfg->workers;
 	g_workers = calloc((size_t)g_n_workers, sizeof(*g_workers));
 	if (g_workers == NULL)

@@ -249,6 +249,22 @@ def test_sigint_exits_at_once():
         tx.close()
 
 
+@test
+def test_a_second_pgshard_on_the_same_port_refuses_to_start():
+    # SO_REUSEPORT would let it share the port silently, taking half the connections
+    with Proxy("lc_twice") as p:
+        second = subprocess.run([rl.pgshard_bin(), "-c", p.ini], capture_output=True, text=True,
+                                timeout=30)
+        check(second.returncode != 0, "the second pgshard exited %d" % second.returncode)
+        check("address is in use" in second.stderr + second.stdout,
+              "its log says why: %r" % (second.stderr + second.stdout)[-300:])
+        # the first one still serves every connection
+        for _ in range(8):
+            c = rl.pg(p.port)
+            c.cursor().execute("select 1")
+            c.close()
+
+
 def admin_try(conn, sql):
     """Runs a console command; returns (statusmessage, None) or (None, SQLSTATE)."""
     try:
