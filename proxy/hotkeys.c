@@ -3,9 +3,10 @@
  * sketch of the heaviest keys, statements per shard and per table.
  *
  * The sketch is an array of entries found by a 64-bit hash of (table, key)
- * through an open-addressed index, and ordered by count in a min-heap: a
- * statement costs a probe or two and a few heap steps, and a key not held
- * (once full) takes the heap's top, the smallest count, at once.
+ * through an open-addressed index, and grouped by count (Space-Saving's
+ * stream summary): a statement costs a probe or two and a move to the next
+ * group, and a key not held (once full) takes an item of the lowest group,
+ * the smallest count, at once.
  */
 #include "proxy/hotkeys.h"
 
@@ -171,68 +172,147 @@ static void slot_remove(hotkeys_sketch_t *s, unsigned h)
 	}
 }
 
-static uint64_t heap_count(const hotkeys_sketch_t *s, int at)
+/* ---- the items grouped by count ---- */
+
+static int group_new(hotkeys_sketch_t *s, uint64_t count, int prev, int next)
 {
-	return s->items[s->heap[at]].count;
+	int g = s->free_group;
+
+	s->free_group = s->groups[g].next;
+	s->groups[g].count = count;
+	s->groups[g].first = s->groups[g].last = -1;
+	s->groups[g].prev = (int16_t)prev;
+	s->groups[g].next = (int16_t)next;
+	if (prev >= 0)
+		s->groups[prev].next = (int16_t)g;
+	else
+		s->low = (int16_t)g;
+	if (next >= 0)
+		s->groups[next].prev = (int16_t)g;
+	return g;
 }
 
-static void heap_swap(hotkeys_sketch_t *s, int a, int b)
+static void group_free(hotkeys_sketch_t *s, int g)
 {
-	int16_t x = s->heap[a];
+	int prev = s->groups[g].prev, next = s->groups[g].next;
 
-	s->heap[a] = s->heap[b];
-	s->heap[b] = x;
-	s->place[s->heap[a]] = (int16_t)a;
-	s->place[s->heap[b]] = (int16_t)b;
+	if (prev >= 0)
+		s->groups[prev].next = (int16_t)next;
+	else
+		s->low = (int16_t)next;
+	if (next >= 0)
+		s->groups[next].prev = (int16_t)prev;
+	s->groups[g].next = s->free_group;
+	s->free_group = (int16_t)g;
 }
 
-static void heap_up(hotkeys_sketch_t *s, int at)
+/* i joins group g last: of equal counts, the one that has had it longest goes first. */
+static void item_join(hotkeys_sketch_t *s, int i, int g)
 {
-	while (at > 0 && heap_count(s, (at - 1) / 2) > heap_count(s, at)) {
-		heap_swap(s, at, (at - 1) / 2);
-		at = (at - 1) / 2;
+	int last = s->groups[g].last;
+
+	s->group_of[i] = (int16_t)g;
+	s->item_next[i] = -1;
+	s->item_prev[i] = (int16_t)last;
+	if (last >= 0)
+		s->item_next[last] = (int16_t)i;
+	else
+		s->groups[g].first = (int16_t)i;
+	s->groups[g].last = (int16_t)i;
+}
+
+/* Take i out of its group; the group goes when it is left empty. */
+static void item_leave(hotkeys_sketch_t *s, int i)
+{
+	int g = s->group_of[i], prev = s->item_prev[i], next = s->item_next[i];
+
+	if (prev >= 0)
+		s->item_next[prev] = (int16_t)next;
+	else
+		s->groups[g].first = (int16_t)next;
+	if (next >= 0)
+		s->item_prev[next] = (int16_t)prev;
+	else
+		s->groups[g].last = (int16_t)prev;
+	if (s->groups[g].first < 0)
+		group_free(s, g);
+}
+
+/*
+ * Put item i (out of any group) in the group of its count, looking up from
+ * group `from` (a group of a count not above it, or -1: from the lowest).
+ */
+static void item_place(hotkeys_sketch_t *s, int i, int from)
+{
+	uint64_t count = s->items[i].count;
+	int prev = -1, g = from >= 0 ? from : s->low;
+
+	while (g >= 0 && s->groups[g].count < count) {
+		prev = g;
+		g = s->groups[g].next;
 	}
+	if (g < 0 || s->groups[g].count != count)
+		g = group_new(s, count, prev, g);
+	item_join(s, i, g);
 }
 
-static void heap_down(hotkeys_sketch_t *s, int at)
+/* i's count went up: to its group now. */
+static void item_moved_up(hotkeys_sketch_t *s, int i)
 {
-	for (;;) {
-		int l = 2 * at + 1, r = l + 1, m = at;
+	int g = s->group_of[i], from;
 
-		if (l < s->n && heap_count(s, l) < heap_count(s, m))
-			m = l;
-		if (r < s->n && heap_count(s, r) < heap_count(s, m))
-			m = r;
-		if (m == at)
+	if (s->groups[g].count == s->items[i].count)
+		return;
+	/* alone in its group: the group itself takes the new count when it stays in order */
+	if (s->groups[g].first == i && s->item_next[i] < 0) {
+		int next = s->groups[g].next;
+
+		if (next < 0 || s->groups[next].count > s->items[i].count) {
+			s->groups[g].count = s->items[i].count;
 			return;
-		heap_swap(s, at, m);
-		at = m;
+		}
 	}
+	from = s->groups[g].prev;
+	item_leave(s, i);
+	/* the group below is still in place (the one left may be gone) */
+	item_place(s, i, from);
 }
 
-/* The smallest count (s->n > 0). */
+/* The smallest count (s->n > 0), and an item that has it. */
 static uint64_t sketch_min(const hotkeys_sketch_t *s)
 {
-	return s->items[s->heap[0]].count;
+	return s->groups[s->low].count;
 }
 
-/* The index and the heap from the items, after they moved. */
+static int sketch_min_item(const hotkeys_sketch_t *s)
+{
+	return s->groups[s->low].first;
+}
+
+static void groups_reset(hotkeys_sketch_t *s)
+{
+	s->low = -1;
+	s->free_group = 0;
+	for (int g = 0; g < HOTKEYS_CAPACITY; g++)
+		s->groups[g].next = (int16_t)(g + 1 < HOTKEYS_CAPACITY ? g + 1 : -1);
+}
+
+/* The index and the groups from the items, after they moved. */
 static void sketch_reindex(hotkeys_sketch_t *s)
 {
 	memset(s->slots, 0, sizeof s->slots);
+	groups_reset(s);
 	for (int i = 0; i < s->n; i++) {
 		slot_put(s, i);
-		s->heap[i] = (int16_t)i;
-		s->place[i] = (int16_t)i;
+		item_place(s, i, -1);
 	}
-	for (int i = s->n / 2 - 1; i >= 0; i--)
-		heap_down(s, i);
 }
 
 void hotkeys_sketch_init(hotkeys_sketch_t *s, int capacity)
 {
 	memset(s, 0, sizeof(*s));
 	s->capacity = capacity < 1 ? 1 : capacity > HOTKEYS_CAPACITY ? HOTKEYS_CAPACITY : capacity;
+	groups_reset(s);
 }
 
 void hotkeys_init(hotkeys_t *h, int capacity)
@@ -265,12 +345,11 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 		if (s->n < s->capacity) {
 			i = s->n++;
 			memset(&s->items[i], 0, sizeof(s->items[i]));
-			s->heap[i] = (int16_t)i;
-			s->place[i] = (int16_t)i;
+			item_place(s, i, -1);
 		} else {
 			/* full: the smallest entry makes room, and its count is the newcomer's
 			 * error */
-			i = s->heap[0];
+			i = sketch_min_item(s);
 			slot_remove(s, slot_holding(s, i));
 			s->items[i].error = s->items[i].count;
 		}
@@ -283,8 +362,7 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	e = &s->items[i];
 	e->shard = shard;
 	e->count += n;
-	heap_up(s, s->place[i]);
-	heap_down(s, s->place[i]);
+	item_moved_up(s, i);
 }
 
 static int hotkey_cmp(const void *a, const void *b)

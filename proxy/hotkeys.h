@@ -53,9 +53,20 @@ typedef struct hotkeys_sketch {
 	hotkey_t items[HOTKEYS_CAPACITY];
 	/* where each item is: item numbers + 1 by hash, open addressing (0: free) */
 	int16_t slots[HOTKEYS_SLOTS];
-	/* the items as a min-heap by count (heap[0]: the smallest), and each one's place in it */
-	int16_t heap[HOTKEYS_CAPACITY];
-	int16_t place[HOTKEYS_CAPACITY];
+	/*
+	 * The items grouped by count (Space-Saving's "stream summary"): groups
+	 * in a list by rising count (`low`: the smallest), each a list of its
+	 * items; an item counted once more moves to the next group up.
+	 */
+	struct hotkeys_group {
+		uint64_t count;
+		int16_t first, last; /* its items, the longest in it first */
+		int16_t prev, next;  /* groups of smaller and larger counts; -1: none */
+	} groups[HOTKEYS_CAPACITY];
+	int16_t low;                        /* the group of the smallest count; -1 when empty */
+	int16_t free_group;                 /* unused groups, linked by next; -1: none */
+	int16_t group_of[HOTKEYS_CAPACITY]; /* each item's group */
+	int16_t item_prev[HOTKEYS_CAPACITY], item_next[HOTKEYS_CAPACITY]; /* in it, -1: none */
 } hotkeys_sketch_t;
 
 /* Statements on one shard that named one table (route_plan_t.table). */

@@ -135,7 +135,7 @@ static void assert_index_whole(hotkeys_sketch_t *s)
 	}
 }
 
-static void test_index_and_heap_stay_right_through_evictions(void **state)
+static void test_index_and_groups_stay_right_through_evictions(void **state)
 {
 	static hotkeys_sketch_t s;
 	static hotkeys_t h;
@@ -165,7 +165,7 @@ static void test_index_and_heap_stay_right_through_evictions(void **state)
 			assert_index_whole(&s);
 	}
 	assert_index_whole(&s);
-	/* sorting and aging move the entries: the index and the heap follow */
+	/* sorting and aging move the entries: the index and the groups follow */
 	hotkeys_sketch_sort(&s);
 	assert_index_whole(&s);
 	hotkeys_init(&h, HOTKEYS_CAPACITY);
@@ -507,7 +507,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_skewed_stream_finds_its_hot_key_within_the_error),
 	    cmocka_unit_test(test_capacity_is_never_exceeded),
-	    cmocka_unit_test(test_index_and_heap_stay_right_through_evictions),
+	    cmocka_unit_test(test_index_and_groups_stay_right_through_evictions),
 	    cmocka_unit_test(test_same_key_in_two_tables_is_two_entries),
 	    cmocka_unit_test(test_two_workers_sketches_merge),
 	    cmocka_unit_test(test_plans_count_per_shard_table_and_key),
