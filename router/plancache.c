@@ -48,7 +48,9 @@ typedef struct mask {
 	route_param_t *params;
 	char *kinds; /* 'i', 'f', 's' as route_literals_t wants them */
 	int n, cap;
-	int first;           /* number of the first literal's parameter */
+	int first;  /* number of the first literal's parameter */
+	char *sigs; /* one kind letter per literal, as the key ends with them */
+	size_t sigs_cap;
 	route_token_t *toks; /* the text's tokens, its END last: lexed once for both passes */
 	size_t n_toks, toks_cap;
 } mask_t;
@@ -321,7 +323,8 @@ static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool ne
 	}
 	/* as PostgreSQL's scanner: digits that fit in int4 make an integer (ival) */
 	if (t->kind == ROUTE_TOK_NUMBER && t->integer && t->len <= 10)
-		iv = strtol(s + t->start, NULL, 10);
+		for (size_t i = 0; i < t->len; i++)
+			iv = iv * 10 + (s[t->start + i] - '0'); /* digits only: the lexer said so */
 	if (t->kind == ROUTE_TOK_STRING) {
 		if (string_value(m, s, t) < 0)
 			return -1;
@@ -364,8 +367,6 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 {
 	route_token_t prev, prev2;
 	size_t copied = 0;
-	char *sigs = NULL;
-	size_t sig_cap = 0;
 	int max_param, rc = -1;
 
 	m->key_len = 0;
@@ -417,12 +418,12 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 			if (end < len && ident_char(sql[end]) && put(m, " ", 1) < 0)
 				goto out;
 			copied = end;
-			char *g = grow(sigs, &sig_cap, (size_t)m->n + 2, 1);
+			char *g = grow(m->sigs, &m->sigs_cap, (size_t)m->n + 2, 1);
 
 			if (g == NULL)
 				goto out;
-			sigs = g;
-			if (add_literal(m, sql, &t, neg, &sigs[m->n]) < 0)
+			m->sigs = g;
+			if (add_literal(m, sql, &t, neg, &m->sigs[m->n]) < 0)
 				goto out;
 		}
 		prev2 = prev;
@@ -431,7 +432,7 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	if (put(m, sql + copied, len - copied) < 0)
 		goto out;
 	m->text_len = m->key_len;
-	if (put(m, "\0", 1) < 0 || put(m, sigs != NULL ? sigs : "", (size_t)m->n) < 0 ||
+	if (put(m, "\0", 1) < 0 || put(m, m->n > 0 ? m->sigs : "", (size_t)m->n) < 0 ||
 	    put(m, "\0", 1) < 0)
 		goto out;
 	/* the values buffer has stopped moving: point the parameters into it */
@@ -447,7 +448,6 @@ static int mask_text(mask_t *m, const char *sql, size_t len)
 	}
 	rc = 0;
 out:
-	free(sigs);
 	toks_trim(m);
 	return rc;
 }
@@ -460,6 +460,7 @@ static void mask_free(mask_t *m)
 	free(m->params);
 	free(m->kinds);
 	free(m->toks);
+	free(m->sigs);
 }
 
 /* ---- the cache ---- */
