@@ -72,6 +72,7 @@ void join_free(client_t *c)
 			for (int b = 0; b < j->m[i].n_batches[k]; b++)
 				join_lit_free(&j->m[i].batches[k][b]);
 			free(j->m[i].batches[k]);
+			join_keyset_free(&j->m[i].seen[k]);
 		}
 	}
 	free(j->m);
@@ -111,12 +112,25 @@ bool join_has(const join_t *j, const server_t *s)
 
 /* ---- the rows ---- */
 
+/*
+ * A key for probed side `side` on m: into its last batch, or a new one once
+ * that is full when its keys are split in batches (each key once: see
+ * join_keys.c); else all in one.
+ */
 static int batch_add(join_t *j, member_t *m, int side, const uint8_t *key, size_t len)
 {
 	int n = m->n_batches[side];
+	bool batched = join_keys_batched(j->key_types[side]);
 
+	if (batched) {
+		int rc = join_keyset_add(&m->seen[side], key, len);
+
+		if (rc <= 0)
+			return rc; /* there already (0), or no memory (-1) */
+		j->key_bytes += len + 32;
+	}
 	j->key_bytes += 2 * len + 4;
-	if (n == 0 || m->batches[side][n - 1].n >= JOIN_BATCH_KEYS) {
+	if (n == 0 || (batched && m->batches[side][n - 1].n >= JOIN_BATCH_KEYS)) {
 		lit_t *b = realloc(m->batches[side], sizeof *b * (size_t)(n + 1));
 
 		if (b == NULL)

@@ -85,7 +85,8 @@
 
 #include "router/route.h"
 
-/* Join keys per probe statement: one Bind of $1 each. */
+/* Join keys per probe statement: one Bind of $1 each (integer and uuid keys, each once; others
+   all in one: proxy/join_keys.c says why). */
 #define JOIN_BATCH_KEYS 1000
 
 /* The client's parameters a side's filters may use (the statement may have more). */

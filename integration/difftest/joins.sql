@@ -477,6 +477,15 @@ JOIN dg_items i3 ON i3.cat = i2.cat
 WHERE i.id < 40 GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
 
 -- ---------------------------------------------------------------------------------------
+-- probe keys that repeat beyond one batch (1000 keys): a row must not come once per batch
+
+-- @ j_int_probe_keys_repeat_across_batches ordered
+SELECT count(*), count(DISTINCT i.id), sum(b.v) FROM dg_big b JOIN dg_items i ON i.cat = b.k;
+
+-- @ j_text_probe_keys_repeat_across_batches ordered
+SELECT count(*), count(DISTINCT b2.id) FROM dg_big b JOIN dg_big b2 ON b2.s = b.s;
+
+-- ---------------------------------------------------------------------------------------
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 
