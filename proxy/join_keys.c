@@ -9,7 +9,9 @@
  * only when equal text is the only way two keys are equal (integers and
  * uuids: their text is canonical), and then each key text is kept once; any
  * other key type (numeric 1.0 = 1.00, text in a collation that ignores case,
- * float -0 = 0, ...) goes in one batch per member.
+ * float -0 = 0, ...) goes in one batch per member, as do the keys of a
+ * co-located pair (join_plan.h), whose partner rows may match keys in two
+ * batches through two different rows.
  */
 #include "proxy/join_int.h"
 
