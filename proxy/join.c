@@ -72,6 +72,7 @@ void join_free(client_t *c)
 			for (int b = 0; b < j->m[i].n_batches[k]; b++)
 				join_lit_free(&j->m[i].batches[k][b]);
 			free(j->m[i].batches[k]);
+			join_keyset_free(&j->m[i].seen[k]);
 		}
 	}
 	free(j->m);
@@ -111,12 +112,25 @@ bool join_has(const join_t *j, const server_t *s)
 
 /* ---- the rows ---- */
 
+/*
+ * A key for probed side `side` on m: into its last batch, or a new one once
+ * that is full when its keys are split in batches (each key once: see
+ * join_keys.c); else all in one.
+ */
 static int batch_add(join_t *j, member_t *m, int side, const uint8_t *key, size_t len)
 {
 	int n = m->n_batches[side];
+	bool batched = !j->plan.sides[side].leads && join_keys_batched(j->key_types[side]);
 
+	if (batched) {
+		int rc = join_keyset_add(&m->seen[side], key, len);
+
+		if (rc <= 0)
+			return rc; /* there already (0), or no memory (-1) */
+		j->key_bytes += len + 32;
+	}
 	j->key_bytes += 2 * len + 4;
-	if (n == 0 || m->batches[side][n - 1].n >= JOIN_BATCH_KEYS) {
+	if (n == 0 || (batched && m->batches[side][n - 1].n >= JOIN_BATCH_KEYS)) {
 		lit_t *b = realloc(m->batches[side], sizeof *b * (size_t)(n + 1));
 
 		if (b == NULL)
@@ -172,23 +186,38 @@ static int route_key(client_t *c, join_t *j, int p, const uint8_t *key, int32_t 
 	return 0;
 }
 
-/* A row of the side being fetched: its keys for the sides it feeds, then the row. */
+/*
+ * A row of the side being fetched: its keys for the sides it feeds, then the
+ * row. A co-located pair's statement gives a row of either table: the
+ * other's is NULL (join_group.c).
+ */
 static void side_row(client_t *c, join_t *j, const uint8_t *body, size_t len)
 {
 	const join_side_t *side = &j->plan.sides[j->step];
-	lit_t *rows = &j->rows[j->step];
+	int whose = j->step;
+	lit_t *rows;
 	const uint8_t *row = NULL;
 	int32_t row_len = -1;
 
-	if (join_field_at(body, len, side->n_keys, &row, &row_len) < 0 || row_len < 0) {
+	if (join_field_at(body, len, side->n_keys, &row, &row_len) < 0) {
 		join_own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
 		return;
 	}
+	if (side->leads && row_len < 0) {
+		whose = j->step + 1; /* its partner's row */
+		if (join_field_at(body, len, side->n_keys + 1, &row, &row_len) < 0)
+			row_len = -1;
+	}
+	if (row_len < 0) {
+		join_own_error(j, "08P01", "pgshard: a shard sent a join side's row wrongly");
+		return;
+	}
+	rows = &j->rows[whose];
 	if (rows->n >= j->max_rows) {
 		join_own_error(j, "54000",
 		               "pgshard: the join would hold more than max_join_rows = %" PRIu64
 		               " rows of %s; filter that side further, or raise max_join_rows",
-		               j->max_rows, side->table->name);
+		               j->max_rows, j->plan.sides[whose].table->name);
 		return;
 	}
 	if (join_held_bytes(j) + 2 * (size_t)row_len > j->max_bytes) {
@@ -534,6 +563,8 @@ static int next_stage(client_t *c, join_t *j)
 	if (j->sr.sub < j->plan.n_subs)
 		return subq_stage(c, j);
 	j->step++;
+	while (j->step < j->plan.n_sides && j->plan.sides[j->step].rides)
+		j->step++; /* fetched with the side before it */
 	return j->step == j->plan.n_sides ? start_final(c, j) : start_side(c, j);
 }
 

@@ -40,6 +40,14 @@ typedef struct stmt_params {
 	int n;
 } stmt_params_t;
 
+/* Key texts, each once (join_keys.c). */
+typedef struct keyset {
+	uint64_t *h; /* per slot: the key's hash, 0 for none */
+	char **k;
+	size_t *len;
+	size_t cap, n;
+} keyset_t;
+
 typedef struct member {
 	server_t *s; /* NULL once lost */
 	int shard;
@@ -47,6 +55,8 @@ typedef struct member {
 	lit_t *batches[JOIN_MAX_SIDES]; /* per probed side: its keys for this shard,
 	                                   JOIN_BATCH_KEYS each */
 	int n_batches[JOIN_MAX_SIDES];
+	keyset_t seen[JOIN_MAX_SIDES]; /* per probed side: its keys in those batches, when they
+	                                  are split in batches (join_keys.c) */
 } member_t;
 
 /* The subquery being run first (join_plan_t.subs[sub]) and the answers of those before it. */
@@ -116,6 +126,14 @@ int join_field_at(const uint8_t *body, size_t len, int n, const uint8_t **v, int
 size_t join_held_bytes(const join_t *j);
 /* Whether len more bytes fit under merge_memory; else the join's error is 54000. */
 bool join_room_for(join_t *j, size_t len);
+
+/* ---- join_keys.c: the probe keys ---- */
+
+/* Whether keys of this type are split into batches (each key text once), not one batch. */
+bool join_keys_batched(uint32_t type);
+/* 1 when the key is new (now kept), 0 when it was there, -1 when memory runs out. */
+int join_keyset_add(keyset_t *s, const uint8_t *v, size_t len);
+void join_keyset_free(keyset_t *s);
 
 /* ---- join_msg.c: statements ---- */
 

@@ -157,21 +157,30 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 		        j.sides[0].table->name, j.sides[0].alias, j.why);
 	for (int i = 0; i < j.n_sides; i++) {
 		const join_side_t *sd = &j.sides[i];
+		char with[200] = "", batch[64];
+		int pushed;
 
+		if (sd->rides)
+			continue; /* in its partner's step */
+		if (sd->leads && i + 1 < j.n_sides)
+			snprintf(with, sizeof with,
+			         " with %s (%s), a co-located pair in one statement",
+			         j.sides[i + 1].table->name, j.sides[i + 1].alias);
+		snprintf(batch, sizeof batch,
+		         sd->leads ? "all keys in one batch" : "%d keys a batch", JOIN_BATCH_KEYS);
 		if (i == 0 || sd->whole) {
-			fprintf(f, "join %d:    %s %s%s on shard%s ", at++,
+			fprintf(f, "join %d:    %s %s%s%s on shard%s ", at++,
 			        i == 0 ? "drive" : "fetch", sd->table->name,
-			        sd->whole ? " whole" : "",
+			        sd->whole ? " whole" : "", with,
 			        shard_set_count(&sd->shards) == 1 ? "" : "s");
 			print_shards(f, &sd->shards);
 		} else {
-			fprintf(
-			    f,
-			    "join %d:    probe %s%s by %s.%s = ANY($1) (keys: %s.%s), %d keys a "
-			    "batch, ",
-			    at++, sd->table->name, sd->sub ? " (a subquery's table)" : "",
-			    sd->alias, sd->column, j.sides[sd->src].alias,
-			    j.sides[sd->src].keys[sd->src_key], JOIN_BATCH_KEYS);
+			fprintf(f,
+			        "join %d:    probe %s%s%s by %s.%s = ANY($1) (keys: %s.%s), %s, ",
+			        at++, sd->table->name, sd->sub ? " (a subquery's table)" : "", with,
+			        sd->alias, sd->column,
+			        j.sides[j.sides[sd->src].key_of[sd->src_key]].alias,
+			        j.sides[sd->src].keys[sd->src_key], batch);
 			if (sd->by_key)
 				fprintf(f,
 				        "only on the shards owning the keys (its shard key), of ");
@@ -180,8 +189,10 @@ static void show_join(FILE *f, const route_ctx_t *ctx, const char *sql)
 				        shard_set_count(&sd->shards) == 1 ? "" : "s");
 			print_shards(f, &sd->shards);
 		}
-		fprintf(f, " (%d filter%s of its own pushed down): %s\n", sd->n_pushed,
-		        sd->n_pushed == 1 ? "" : "s", sd->sql);
+		pushed =
+		    sd->n_pushed + (sd->leads && i + 1 < j.n_sides ? j.sides[i + 1].n_pushed : 0);
+		fprintf(f, " (%d filter%s of its own pushed down): %s\n", pushed,
+		        pushed == 1 ? "" : "s", sd->sql);
 	}
 	fprintf(f, "join %d:    the statement over ", at);
 	for (int k = 0; k < j.n_subs; k++)

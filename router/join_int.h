@@ -19,6 +19,28 @@ void join_quote_ident(char *out, size_t cap, const char *s);
 PgQuery__Node *join_unnest_of(tree_t *t, const PgQuery__RangeVar *rv, int n, const char *alias);
 
 /*
+ * A co-located pair fetched by one statement (join_group.c): tables 0 and 1,
+ * their RangeVars and aliases, the equality of their shard keys (a node of
+ * the statement), the keys the statement returns (key_of: whose column),
+ * each table's filters pushed down (nodes of the statement, numbered as the
+ * caller has them), and table 0's probe column when the pair is probed.
+ */
+typedef struct join_group_in {
+	PgQuery__Node *rv[2];
+	const char *alias[2];
+	PgQuery__Node *on;
+	const char *keys[JOIN_MAX_SIDES];
+	int key_of[JOIN_MAX_SIDES];
+	int n_keys;
+	PgQuery__Node *filters[2][64];
+	int n_filters[2];
+	const char *probe_col; /* NULL: the pair drives */
+} join_group_in_t;
+
+/* SELECT <table 0's rows> ... UNION ALL SELECT <table 1's rows> ... (see join_plan.h). */
+PgQuery__SelectStmt *join_group_stmt(tree_t *t, const join_group_in_t *g);
+
+/*
  * Plan the uncorrelated subqueries of the statement (subq_plan.c): each
  * one found is taken out of the tree, replaced by its parameter, and
  * described in out->subs (params: the client's, NULL when not known); out->n_params is set to the

@@ -192,6 +192,7 @@ typedef struct edge {
 	int s[2];
 	const char *col[2];
 	bool directed; /* only s[0]'s keys may fetch s[1]'s rows (a subquery's side) */
+	int conj;      /* the conjunct it is (the statement's own equalities) */
 } edge_t;
 
 static bool equi_conjunct(const scan_t *s, const PgQuery__Node *n, edge_t *out)
@@ -335,6 +336,70 @@ static char *side_sql(tree_t *t, const char *targets, PgQuery__Node *rv, PgQuery
 		r->refs[i]->number = r->old[i];
 	free(r);
 	return sql;
+}
+
+/*
+ * A co-located pair's statement (join_group.c), with both tables' pushed
+ * conjuncts, their parameters numbered from offset + 1 as side_sql does.
+ */
+static char *group_sql(tree_t *t, join_group_in_t *g, const conj_t *c, const bool *push0,
+                       const bool *push1, join_side_t *side, int offset)
+{
+	PgQuery__SelectStmt *s;
+	char *sql = NULL;
+	renum_t *r = calloc(1, sizeof *r);
+
+	if (r == NULL) {
+		t->nomem = true;
+		return NULL;
+	}
+	r->side = side;
+	r->offset = offset;
+	side->n_params = 0;
+	for (int i = 0; i < c->n; i++) {
+		PgQuery__Node *n = c->v[i];
+
+		if (!push0[i] && !push1[i])
+			continue;
+		g->filters[push0[i] ? 0 : 1][g->n_filters[push0[i] ? 0 : 1]++] = n;
+		renum_slot(t, &n, r);
+	}
+	if (r->over)
+		tree_refuse(t,
+		            "a join across shards is planned with at most %d parameters in a "
+		            "side's filters",
+		            JOIN_MAX_PARAMS);
+	s = tree_stopped(t) ? NULL : join_group_stmt(t, g);
+	if (s != NULL)
+		sql = tree_deparse_select(t, s, "a co-located pair's statement");
+	else if (!tree_stopped(t))
+		tree_refuse(t, "cannot write a co-located pair's statement");
+	for (int i = 0; i < r->n_refs; i++)
+		r->refs[i]->number = r->old[i];
+	free(r);
+	return sql;
+}
+
+/*
+ * Co-located pairs (see join_plan.h): two tables of the statement's FROM,
+ * of one map, inner-joined by an equality of their shard keys; mate[k] is
+ * k's partner (-1: none), on[k] the equality's conjunct.
+ */
+static void find_pairs(const join_side_t *side, const edge_t *edges, int n_edges, int n_from,
+                       int *mate, int *on)
+{
+	for (int e = 0; e < n_edges; e++) {
+		int a = edges[e].s[0], b = edges[e].s[1];
+
+		if (edges[e].directed || a >= n_from || b >= n_from || mate[a] >= 0 ||
+		    mate[b] >= 0 || side[a].map != side[b].map ||
+		    strcmp(edges[e].col[0], side[a].table->key) != 0 ||
+		    strcmp(edges[e].col[1], side[b].table->key) != 0)
+			continue;
+		mate[a] = b;
+		mate[b] = a;
+		on[a] = on[b] = edges[e].conj;
+	}
 }
 
 /*
@@ -550,6 +615,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	subwalk_t sw;
 	char qa[140], qc[140], targets[900];
 	int n = 0, n_from, n_ref = 0, n_edges = 0, d, order[JOIN_MAX_SIDES], n_order;
+	int mate[JOIN_MAX_SIDES], mate_on[JOIN_MAX_SIDES], lead[JOIN_MAX_SIDES];
 	bool whole = false; /* every side fetched whole (see join_side_t.whole) */
 	bool nopush = false, bare0 = false;
 
@@ -559,6 +625,8 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 	memset(push, 0, sizeof push);
 	memset(fetched, 0, sizeof fetched);
 	memset(&sw, 0, sizeof sw);
+	for (int k = 0; k < JOIN_MAX_SIDES; k++)
+		mate[k] = mate_on[k] = -1, lead[k] = k;
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
 	    tree->stmts[0]->stmt->node_case != NODE(SELECT_STMT))
 		return no(err, errlen, "not one SELECT");
@@ -684,6 +752,7 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			if (ok && equi_conjunct(&sc, c.v[i], e) && e->s[0] < n_from &&
 			    e->s[1] < n_from) {
 				e->directed = false;
+				e->conj = i;
 				n_edges++;
 			}
 			for (int k = 0; k < sw.n && n_edges < (int)(sizeof edges / sizeof edges[0]);
@@ -777,6 +846,18 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		free(side[k].sql);
 		side[k].sql = NULL;
 	}
+	/* a co-located pair runs where both its tables' filters leave them: a row of one
+	   without a partner on its shard is of no use */
+	if (out->kind == JOIN_INNER && !whole)
+		find_pairs(side, edges, n_edges, n_from, mate, mate_on);
+	for (int k = 0; k < n; k++)
+		if (mate[k] > k) {
+			shard_set_t both = side[k].shards;
+
+			shard_set_intersect(&both, &side[mate[k]].shards);
+			if (shard_set_count(&both) > 0)
+				side[k].shards = side[mate[k]].shards = both;
+		}
 	if (whole) {
 		d = 0;
 		snprintf(out->why, sizeof out->why,
@@ -823,6 +904,11 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		side[n_order].whole = true;
 	}
 	side[d].whole = whole;
+	if (n_order < n && mate[d] >= 0) {
+		lead[mate[d]] = d;
+		fetched[mate[d]] = true;
+		order[n_order++] = mate[d];
+	}
 	while (n_order < n) {
 		int pick = -1, via = -1, best = -1;
 
@@ -847,16 +933,23 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		{
 			const edge_t *e = &edges[via / 2];
 			int w = via % 2, from = e->s[w];
-			join_side_t *f = &side[from];
+			join_side_t *f = &side[lead[from]]; /* whose statement returns the key */
 
 			snprintf(side[pick].column, sizeof side[pick].column, "%s", e->col[1 - w]);
-			side[pick].src = from; /* a side index for now; a position below */
+			side[pick].src = lead[from]; /* a side index for now; a position below */
 			side[pick].src_key = f->n_keys;
 			snprintf(f->keys[f->n_keys], sizeof f->keys[0], "%s", e->col[w]);
+			f->key_of[f->n_keys] = from;
 			f->deps[f->n_keys++] = pick;
 		}
 		fetched[pick] = true;
 		order[n_order++] = pick;
+		if (mate[pick] >= 0 && !fetched[mate[pick]]) {
+			/* its partner comes with it */
+			lead[mate[pick]] = pick;
+			fetched[mate[pick]] = true;
+			order[n_order++] = mate[pick];
+		}
 	}
 	if (n > 0 && side[d].n_keys > 0)
 		memcpy(side[d].column, side[d].keys[0], sizeof side[d].column);
@@ -866,6 +959,40 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 		join_side_t *sd = &side[order[o]];
 		size_t at = 0;
 
+		if (lead[order[o]] != order[o]) {
+			/* riding with its partner, fetched by the partner's statement */
+			sd->rides = true;
+			sd->by_key = side[lead[order[o]]].by_key;
+			continue;
+		}
+		if (mate[order[o]] >= 0) {
+			int a = order[o], b = mate[a];
+			join_group_in_t *g = calloc(1, sizeof *g);
+
+			if (g == NULL) {
+				t->nomem = true;
+				goto stopped;
+			}
+			g->rv[0] = *slot[a];
+			g->rv[1] = *slot[b];
+			g->alias[0] = side[a].alias;
+			g->alias[1] = side[b].alias;
+			g->on = c.v[mate_on[a]];
+			for (int k = 0; k < sd->n_keys; k++) {
+				g->keys[k] = sd->keys[k];
+				g->key_of[k] = sd->key_of[k] == a ? 0 : 1;
+			}
+			g->n_keys = sd->n_keys;
+			g->probe_col = o == 0 ? NULL : sd->column;
+			sd->leads = true;
+			sd->sql = group_sql(t, g, &c, push[a], push[b], sd, o == 0 ? 0 : 1);
+			free(g);
+			if (sd->sql == NULL)
+				goto stopped;
+			/* its shards: where both tables' filters leave them (above) */
+			sd->by_key = o > 0 && strcmp(sd->column, sd->table->key) == 0;
+			continue;
+		}
 		join_quote_ident(qa, sizeof qa, sd->alias);
 		targets[0] = '\0';
 		for (int k = 0; k < sd->n_keys && at < sizeof targets; k++) {
@@ -911,8 +1038,10 @@ static int plan_tree(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tr
 			out->sides[o] = side[order[o]];
 			if (out->sides[o].src >= 0)
 				out->sides[o].src = pos[out->sides[o].src];
-			for (int k = 0; k < out->sides[o].n_keys; k++)
+			for (int k = 0; k < out->sides[o].n_keys; k++) {
 				out->sides[o].deps[k] = pos[out->sides[o].deps[k]];
+				out->sides[o].key_of[k] = pos[out->sides[o].key_of[k]];
+			}
 		}
 	}
 	out->n_sides = n;

@@ -46,6 +46,29 @@
  * key when an equality allows), and each side's statement returns the
  * join columns the sides after it are probed by (join_side_t.keys).
  *
+ * Co-located pairs inside a larger inner join (two sharded tables of one
+ * map, joined by an equality of their shard keys, `o.user_id = u.id`) are
+ * fetched together, by one statement per shard (join_group.c): a join of
+ * co-located tables is complete on each shard, so the rows of each that
+ * have a partner there are all the final statement can use of them. The
+ * pair is two sides, the second riding with the first (join_side_t.rides):
+ *
+ *   SELECT u.keys.., NULL.., ROW(u.*), NULL FROM users u
+ *     WHERE [u.col = ANY($1)] AND <u's filters>
+ *       AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id AND <o's>)
+ *   UNION ALL
+ *   SELECT NULL.., o.keys.., NULL, ROW(o.*) FROM orders o WHERE <o's filters>
+ *       AND EXISTS (SELECT 1 FROM users u WHERE o.user_id = u.id
+ *                   [AND u.col = ANY($1)] AND <u's filters>)
+ *
+ * Each table's row comes once however many partners it has (a users row
+ * with two orders is not fetched twice, two equal rows of a table without
+ * a key both come), and the final statement still joins them with its own
+ * ON. Probing the pair by a shard key goes only to the shards owning the
+ * keys, as for a table alone; its keys go in one Bind (a row of the second
+ * table may have partners whose keys would be in two batches). Outer joins
+ * keep one side per table.
+ *
  * The shape planned today: one SELECT (no WITH, no set operation, no FOR
  * UPDATE) whose FROM is two to JOIN_MAX_SIDES sharded tables inner-joined (with
  * reference tables too), or exactly two sharded tables, `a [INNER|LEFT|RIGHT]
@@ -85,7 +108,8 @@
 
 #include "router/route.h"
 
-/* Join keys per probe statement: one Bind of $1 each. */
+/* Join keys per probe statement: one Bind of $1 each (integer and uuid keys, each once; others,
+   and a co-located pair's keys, all in one: proxy/join_keys.c says why). */
 #define JOIN_BATCH_KEYS 1000
 
 /* The client's parameters a side's filters may use (the statement may have more). */
@@ -180,7 +204,13 @@ typedef struct join_side {
 	                       shards */
 	bool whole;         /* fetched whole, not by keys (FULL and mixed outer joins, the one
 	                       table of JOIN_ALONE): on every shard its filters leave */
-	int n_pushed;       /* filters of its own pushed down with it */
+	bool leads;         /* the first of a co-located pair (see below): its statement fetches the
+	                       rows of the side after it too */
+	bool rides; /* the second of a co-located pair: no statement of its own, its rows come
+	               with the side before it (sql NULL; shards and by_key: that side's) */
+	int key_of[JOIN_MAX_SIDES];  /* whose column each key is: this side, or the side riding
+	                                with it */
+	int n_pushed;                /* filters of its own pushed down with it */
 	int params[JOIN_MAX_PARAMS]; /* its statement's parameters after its own (the probe's $1
 	                                is the keys): the client's number of each, in order */
 	int n_params;

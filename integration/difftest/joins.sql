@@ -477,6 +477,75 @@ JOIN dg_items i3 ON i3.cat = i2.cat
 WHERE i.id < 40 GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
 
 -- ---------------------------------------------------------------------------------------
+-- probe keys that repeat beyond one batch (1000 keys): a row must not come once per batch
+
+-- @ j_int_probe_keys_repeat_across_batches ordered
+SELECT count(*), count(DISTINCT i.id), sum(b.v) FROM dg_big b JOIN dg_items i ON i.cat = b.k;
+
+-- @ j_text_probe_keys_repeat_across_batches ordered
+SELECT count(*), count(DISTINCT b2.id) FROM dg_big b JOIN dg_big b2 ON b2.s = b.s;
+
+-- ---------------------------------------------------------------------------------------
+-- co-located pairs inside larger joins (dg_items.id = dg_orders.item_id, dg_big.id = dg_items.id:
+-- one map, equal keys): fetched together by one statement per shard, each table's rows once
+
+-- @ g_pair_then_events_by_order_id ordered
+SELECT i.id, i.name, o.order_id, o.qty, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_events e ON e.id = o.order_id WHERE i.id < 80 ORDER BY 1, 3;
+
+-- @ g_pair_probed_by_its_shard_key_null_keys ordered
+SELECT e.id, e.val, i.name, o.order_id FROM dg_events e JOIN dg_items i ON i.id = e.val
+JOIN dg_orders o ON o.item_id = i.id WHERE e.id < 400 ORDER BY 1, 4;
+
+-- @ g_pair_probed_by_the_second_tables_key ordered
+SELECT e.id, o.order_id, i.grp FROM dg_events e JOIN dg_orders o ON o.item_id = e.val
+JOIN dg_items i ON i.id = o.item_id WHERE e.id BETWEEN 100 AND 900 ORDER BY 1, 2;
+
+-- @ g_pair_grouped_with_duplicate_partners ordered
+SELECT i.grp, count(*) AS n, sum(o.qty) AS q, count(DISTINCT e.id) AS ev, count(DISTINCT i.id) AS items
+FROM dg_events e JOIN dg_items i ON i.id = e.val JOIN dg_orders o ON o.item_id = i.id
+GROUP BY i.grp ORDER BY i.grp NULLS FIRST;
+
+-- @ g_pair_filters_on_both_tables ordered
+SELECT i.id, o.order_id, o.status, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_events e ON e.id = o.order_id
+WHERE i.price > 20 AND o.status IS NOT NULL AND e.val >= 0 ORDER BY 1, 2;
+
+-- @ g_pair_comma_form ordered
+SELECT i.id, b.v, e.kind FROM dg_items i, dg_big b, dg_events e
+WHERE b.id = i.id AND e.val = b.k AND i.cat = 3 ORDER BY 1, 3, 2;
+
+-- @ g_two_pairs_four_tables ordered
+SELECT i.id, o.order_id, b.id AS bid, i2.name FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_big b ON b.k = o.qty JOIN dg_items i2 ON i2.id = b.id WHERE i.id < 30 ORDER BY 1, 2, 3;
+
+-- @ g_self_pair_counts_every_partner ordered
+SELECT o.item_id, count(*), sum(o2.qty), count(e.kind) FROM dg_orders o
+JOIN dg_orders o2 ON o2.item_id = o.item_id JOIN dg_events e ON e.id = o.order_id
+WHERE o.item_id < 50 GROUP BY 1 ORDER BY 1;
+
+-- @ g_pair_with_more_conditions_between_them ordered
+SELECT e.id, i.id, o.order_id FROM dg_events e JOIN dg_items i ON i.id = e.val
+JOIN dg_orders o ON o.item_id = i.id AND o.qty > i.qty ORDER BY 1, 2, 3;
+
+-- @ g_pair_and_reference_table_grouped ordered
+SELECT c.name, count(*), sum(o.amount) FROM dg_events e JOIN dg_items i ON i.id = e.val
+JOIN dg_orders o ON o.item_id = i.id JOIN dg_countries c ON c.code = i.country
+GROUP BY c.name ORDER BY 1;
+
+-- @ g_pair_matches_nothing ordered
+SELECT i.id, o.order_id, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+JOIN dg_events e ON e.id = o.order_id WHERE i.id > 5000 ORDER BY 1;
+
+-- @ g_pair_with_an_outer_join_stays_per_table ordered
+SELECT i.id, o.order_id, e.kind FROM dg_items i JOIN dg_orders o ON o.item_id = i.id
+LEFT JOIN dg_events e ON e.id = o.order_id WHERE i.id < 25 ORDER BY 1, 2;
+
+-- @ g_pair_limit_offset ordered
+SELECT e.id, o.order_id FROM dg_events e JOIN dg_items i ON i.id = e.val
+JOIN dg_orders o ON o.item_id = i.id ORDER BY e.id DESC, o.order_id LIMIT 7 OFFSET 3;
+
+-- ---------------------------------------------------------------------------------------
 -- still refused: pgshard answers 0A000 where PostgreSQL answers rows
 
 

@@ -9,7 +9,8 @@
   by order_id, map jn_lines; integration/cluster.sh): the join of one user's orders with their
   lines touches the orders shard of that user and only the lines shards that own that user's
   orders (per-shard statement counts of the admin console's SHOW STATS, and --route), and
-  answers the right rows.
+  answers the right rows. A co-located pair inside the join (jn_orders joined to itself by
+  user_id) costs one statement on its shard, not one per table.
 - A side over max_join_rows gets 54000 naming it (driving side and probed side), so do rows
   over merge_memory bytes, and the session goes on; a join inside a transaction sees the transaction's own writes; a client
   can cancel a running join (57014) and go on.
@@ -185,6 +186,61 @@ def test_one_users_orders_touch_their_shards_only():
         # the orders shard: the driving statement and the final one; a lines shard: one probe
         for s in lsh - osh:
             eq(after[s] - before[s], 1, "statements on lines shard %d" % s)
+        c.close()
+        admin.close()
+        px.healthy()
+
+
+PAIR = ("SELECT o.id, o2.id, l.line FROM jn_orders o JOIN jn_orders o2 ON o2.user_id = o.user_id "
+        "JOIN jn_order_lines l ON l.order_id = o.id WHERE o.user_id = %d ORDER BY 1, 2, 3")
+
+
+@test
+def test_co_located_pair_costs_one_statement_per_shard():
+    """o and o2 (one map, joined by their shard key) are fetched by one statement on the user's
+    shard, not one each: that shard runs it and the final statement (and a probe of the lines
+    when some are there), the other lines shards one probe each."""
+    with Console("joins-pair") as px:
+        c = rl.pg(px.port)
+        orders, lines = load_tables(c)
+        u = USERS[3]
+        ids = [o[0] for o in orders if o[1] == u]
+        osh = shards_holding("jn_orders", "user_id", [u])
+        lsh = shards_holding("jn_order_lines", "order_id", ids)
+        check(len(osh) == 1, "user %d's orders on shards %s" % (u, osh))
+        sql = PAIR % u
+        want = sorted((o[0], o2[0], ln[1]) for o in orders if o[1] == u
+                      for o2 in orders if o2[1] == u for ln in lines if ln[0] == o[0])
+        check(len(want) > len(ids), "user %d: too few rows to show duplicates" % u)
+
+        route = subprocess.run([rl.pgshard_bin(), "-c", px.ini, "--route", sql],
+                               capture_output=True, text=True, timeout=30).stdout
+        m = re.search(r"^join 1:    drive jn_orders with jn_orders \(o2\), a co-located pair "
+                      r"in one statement on shard (\d+) ", route, re.M)
+        check(m is not None and {int(m.group(1))} == osh,
+              "--route shows no pair step on shard %s: %s" % (osh, route))
+        check(re.search(r"^join 2:    probe jn_order_lines ", route, re.M) is not None and
+              not re.search(r"^join \d+:    probe jn_orders", route, re.M),
+              "--route: %s" % route)
+
+        cur = c.cursor()
+        cur.execute(sql)  # once, so that every link it takes has its settings already
+        eq(cur.fetchall(), want, "the first run's rows")
+        admin = px.admin()
+        before = statements_by_shard(admin)
+        cur.execute(sql)
+        got = cur.fetchall()
+        after = statements_by_shard(admin)
+        eq(got, want, "the join's rows")
+        ran = {s: after[s] - before.get(s, 0) for s in after if after[s] != before.get(s, 0)}
+        print("  user %d: orders on shard %s, lines on shards %s; statements per shard %s"
+              % (u, sorted(osh), sorted(lsh), ran), flush=True)
+        # the pair's shard: SHOW extra_float_digits, the pair's one statement and the final
+        # one (and the lines' probe if it owns some); as two sides it would run one more
+        expect = {s: 1 for s in lsh}
+        for s in osh:
+            expect[s] = expect.get(s, 0) + 3
+        eq(ran, expect, "statements per shard (orders on %s, lines on %s)" % (osh, lsh))
         c.close()
         admin.close()
         px.healthy()

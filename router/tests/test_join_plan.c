@@ -386,9 +386,10 @@ static void test_in_and_exists_subqueries_are_semi_joins(void **state)
 
 static void test_three_tables_run_step_by_step(void **state)
 {
+	/* (orders and accounts are of different maps: see the co-located pairs' test) */
 	join_plan_t p =
-	    plan("SELECT o.id, l.sku, u.name FROM orders o JOIN order_lines l ON "
-	         "l.order_id = o.id JOIN users u ON u.id = o.user_id WHERE o.user_id = 7");
+	    plan("SELECT o.id, l.sku, a.name FROM orders o JOIN order_lines l ON "
+	         "l.order_id = o.id JOIN accounts a ON a.name = o.note WHERE o.user_id = 7");
 
 	(void)state;
 	assert_int_equal(p.n_sides, 3);
@@ -402,27 +403,177 @@ static void test_three_tables_run_step_by_step(void **state)
 
 		assert_int_equal(sd->src, 0);
 		assert_true(sd->by_key);
+		assert_false(sd->leads || sd->rides);
 		assert_string_equal(p.sides[0].keys[sd->src_key],
-		                    strcmp(sd->table->name, "users") == 0 ? "user_id" : "id");
-		contains(sd->sql, strcmp(sd->table->name, "users") == 0
-		                      ? "u.id OPERATOR(pg_catalog.=) ANY($1)"
+		                    strcmp(sd->table->name, "accounts") == 0 ? "note" : "id");
+		contains(sd->sql, strcmp(sd->table->name, "accounts") == 0
+		                      ? "a.name OPERATOR(pg_catalog.=) ANY($1)"
 		                      : "l.order_id OPERATOR(pg_catalog.=) ANY($1)");
 	}
 	assert_string_not_equal(p.sides[1].table->name, p.sides[2].table->name);
 	contains(p.final_sql, "unnest($1::orders[]) o JOIN pg_catalog.unnest(");
-	contains(p.final_sql, "ON u.id = o.user_id");
+	contains(p.final_sql, "ON a.name = o.note");
 	join_plan_free(&p);
 
 	/* a chain: each table by the keys of the one before it */
-	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN users u ON "
-	         "u.id = o.user_id WHERE l.sku = 'x'");
+	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN accounts a "
+	         "ON a.name = o.note WHERE l.order_id = 5");
 	assert_string_equal(p.sides[0].table->name, "order_lines");
 	assert_string_equal(p.sides[1].table->name, "orders");
 	assert_false(p.sides[1].by_key);
-	assert_string_equal(p.sides[2].table->name, "users");
+	assert_string_equal(p.sides[2].table->name, "accounts");
 	assert_int_equal(p.sides[2].src, 1);
-	assert_string_equal(p.sides[1].keys[p.sides[2].src_key], "user_id");
-	contains(p.sides[1].sql, "SELECT o.user_id, ROW(o.*) FROM orders o WHERE o.id");
+	assert_string_equal(p.sides[1].keys[p.sides[2].src_key], "note");
+	contains(p.sides[1].sql, "SELECT o.note, ROW(o.*) FROM orders o WHERE o.id");
+	join_plan_free(&p);
+}
+
+/*
+ * orders (key user_id) and users (key id) are of one map: joined by
+ * o.user_id = u.id inside a larger join, they are one step, one statement
+ * per shard, each table's rows once (join_group.c).
+ */
+static void test_co_located_pair_inside_a_join_is_one_step(void **state)
+{
+	join_plan_t p =
+	    plan("SELECT o.id, l.sku, u.name FROM orders o JOIN order_lines l ON "
+	         "l.order_id = o.id JOIN users u ON u.id = o.user_id WHERE o.user_id = 7 AND "
+	         "u.name <> 'x'");
+
+	(void)state;
+	assert_int_equal(p.n_sides, 3);
+	/* the pair drives, on the one shard of user 7 (users' own filter leaves all three) */
+	assert_string_equal(p.sides[0].table->name, "orders");
+	assert_true(p.sides[0].leads);
+	assert_string_equal(p.sides[1].table->name, "users");
+	assert_true(p.sides[1].rides);
+	assert_null(p.sides[1].sql);
+	assert_int_equal(shard_set_count(&p.sides[0].shards), 1);
+	assert_int_equal(shard_set_first(&p.sides[0].shards), shard_of("users", "id", "7"));
+	assert_int_equal(p.sides[0].n_pushed + p.sides[1].n_pushed, 2);
+	assert_string_equal(
+	    p.sides[0].sql,
+	    "SELECT o.id, ROW(o.*), NULL FROM orders o WHERE o.user_id = 7 AND EXISTS (SELECT 1 "
+	    "FROM users u WHERE u.id = o.user_id AND u.name <> 'x') UNION ALL SELECT NULL, NULL, "
+	    "ROW(u.*) FROM users u WHERE u.name <> 'x' AND EXISTS (SELECT 1 FROM orders o WHERE "
+	    "u.id = o.user_id AND o.user_id = 7)");
+	/* the lines by the pair's keys, by their shard key */
+	assert_string_equal(p.sides[2].table->name, "order_lines");
+	assert_int_equal(p.sides[2].src, 0);
+	assert_int_equal(p.sides[0].key_of[p.sides[2].src_key], 0);
+	assert_true(p.sides[2].by_key);
+	/* the final statement: each table its own rows, joined by the statement's ON */
+	contains(p.final_sql, "unnest($1::orders[]) o");
+	contains(p.final_sql, "unnest($2::users[]) u ON u.id = o.user_id");
+	contains(p.final_sql, "unnest($3::order_lines[]) l");
+	join_plan_free(&p);
+
+	/* a side probed by the keys of the table riding with the one that leads */
+	p = plan("SELECT * FROM users u JOIN orders o ON o.user_id = u.id JOIN order_lines l ON "
+	         "l.order_id = o.id WHERE u.id = 3");
+	assert_true(p.sides[0].leads && p.sides[1].rides);
+	assert_string_equal(p.sides[0].table->name, "users");
+	assert_int_equal(p.sides[2].src, 0);
+	assert_int_equal(p.sides[0].key_of[p.sides[2].src_key], 1);
+	assert_string_equal(p.sides[0].keys[p.sides[2].src_key], "id");
+	contains(p.sides[0].sql, "SELECT NULL, ROW(u.*), NULL FROM users u WHERE u.id = 3 AND");
+	contains(p.sides[0].sql,
+	         "UNION ALL SELECT o.id, NULL, ROW(o.*) FROM orders o WHERE EXISTS");
+	join_plan_free(&p);
+}
+
+static void test_co_located_pair_probed_by_its_shard_key_goes_to_the_owning_shards(void **state)
+{
+	join_plan_t p =
+	    plan("SELECT * FROM order_lines l JOIN orders o ON o.user_id = l.qty JOIN users u ON "
+	         "u.id = o.user_id WHERE l.sku = 'x'");
+
+	(void)state;
+	assert_string_equal(p.sides[0].table->name, "order_lines");
+	assert_string_equal(p.sides[1].table->name, "orders");
+	assert_true(p.sides[1].leads);
+	assert_true(p.sides[1].by_key);
+	assert_string_equal(p.sides[1].column, "user_id");
+	assert_true(p.sides[2].rides);
+	/* the keys pick the shards of the pair as of users or orders alone */
+	for (int k = 1; k < 40; k++) {
+		char v[16];
+
+		snprintf(v, sizeof v, "%d", k);
+		assert_int_equal(join_probe_shard(&ctx, &p.sides[1], v, strlen(v)),
+		                 shard_of("users", "id", v));
+	}
+	/* both branches hold to the keys: the orders by theirs, the users by their partner's */
+	assert_string_equal(
+	    p.sides[1].sql,
+	    "SELECT ROW(o.*), NULL FROM orders o WHERE o.user_id OPERATOR(pg_catalog.=) ANY($1) "
+	    "AND EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id) UNION ALL SELECT NULL, "
+	    "ROW(u.*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE u.id = o.user_id AND "
+	    "o.user_id OPERATOR(pg_catalog.=) ANY($1))");
+	join_plan_free(&p);
+
+	/* probed by another column: on every shard its filters leave, still one statement */
+	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN users u ON "
+	         "u.id = o.user_id WHERE l.sku = 'x'");
+	assert_true(p.sides[1].leads && p.sides[2].rides);
+	assert_false(p.sides[1].by_key);
+	assert_int_equal(shard_set_count(&p.sides[1].shards), 3);
+	join_plan_free(&p);
+}
+
+static void test_co_located_pair_parameters_go_down_numbered_once(void **state)
+{
+	const char *sql = "SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN "
+	                  "users u ON u.id = o.user_id WHERE l.sku = $1 AND u.name = $3 AND o.note "
+	                  "= $2";
+	route_param_t params[3] = {
+	    {(const uint8_t *)"x", 1, 0, 0},
+	    {(const uint8_t *)"n", 1, 0, 0},
+	    {(const uint8_t *)"a", 1, 0, 0},
+	};
+	join_plan_t p;
+	char err[300];
+
+	(void)state;
+	assert_int_equal(join_plan_make(&ctx, sql, params, 3, &p, err, sizeof err), 1);
+	assert_true(p.sides[1].leads);
+	/* after the probe's keys ($1), in the order the statement has them: u.name's (the
+	   client's $3) as $2, o.note's (the client's $2) as $3, the same in both branches */
+	assert_int_equal(p.sides[1].n_params, 2);
+	assert_int_equal(p.sides[1].params[0], 3);
+	assert_int_equal(p.sides[1].params[1], 2);
+	contains(p.sides[1].sql, "o.note = $3 AND EXISTS (SELECT 1 FROM users u WHERE u.id = "
+	                         "o.user_id AND u.name = $2)");
+	contains(p.sides[1].sql, "WHERE u.name = $2 AND EXISTS (SELECT 1 FROM orders o WHERE u.id "
+	                         "= o.user_id AND o.id OPERATOR(pg_catalog.=) ANY($1) AND o.note "
+	                         "= $3)");
+	/* the final statement keeps the client's numbers */
+	contains(p.final_sql, "WHERE l.sku = $1 AND u.name = $3 AND o.note = $2");
+	join_plan_free(&p);
+}
+
+static void test_tables_not_co_located_stay_a_step_each(void **state)
+{
+	join_plan_t p;
+
+	(void)state;
+	/* one map, but not joined by their shard keys */
+	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN users u ON "
+	         "u.name = o.note");
+	for (int i = 0; i < p.n_sides; i++)
+		assert_false(p.sides[i].leads || p.sides[i].rides);
+	assert_int_not_equal(p.sides[2].src, -1);
+	assert_non_null(p.sides[2].sql);
+	join_plan_free(&p);
+
+	/* an outer join among the others: every table fetched whole, a step each */
+	p = plan("SELECT * FROM order_lines l JOIN orders o ON o.id = l.order_id LEFT JOIN users u "
+	         "ON u.id = o.user_id");
+	assert_int_equal(p.kind, JOIN_OUTER);
+	for (int i = 0; i < p.n_sides; i++) {
+		assert_false(p.sides[i].leads || p.sides[i].rides);
+		assert_true(p.sides[i].whole);
+	}
 	join_plan_free(&p);
 }
 
@@ -780,6 +931,11 @@ int main(void)
 	    cmocka_unit_test(test_reference_tables_stay_in_the_final_statement),
 	    cmocka_unit_test(test_in_and_exists_subqueries_are_semi_joins),
 	    cmocka_unit_test(test_three_tables_run_step_by_step),
+	    cmocka_unit_test(test_co_located_pair_inside_a_join_is_one_step),
+	    cmocka_unit_test(
+	        test_co_located_pair_probed_by_its_shard_key_goes_to_the_owning_shards),
+	    cmocka_unit_test(test_co_located_pair_parameters_go_down_numbered_once),
+	    cmocka_unit_test(test_tables_not_co_located_stay_a_step_each),
 	    cmocka_unit_test(test_other_shapes_stay_refused),
 	    cmocka_unit_test(test_refusal_says_what_a_join_across_shards_needs),
 	    cmocka_unit_test(test_a_join_among_other_statements_runs_statement_by_statement),
