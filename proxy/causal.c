@@ -185,8 +185,12 @@ static const char *skip_space(const char *s)
 /* The keyword kw (any case) at s, followed by something that ends a word: past it, or NULL. */
 static const char *keyword(const char *s, const char *kw)
 {
-	size_t n = strlen(kw);
+	size_t n;
 
+	/* every statement comes here: most differ in the first two letters (kw has two or more) */
+	if (tolower((unsigned char)s[0]) != kw[0] || tolower((unsigned char)s[1]) != kw[1])
+		return NULL;
+	n = strlen(kw);
 	if (strncasecmp(s, kw, n) != 0 || isalnum((unsigned char)s[n]) || s[n] == '_')
 		return NULL;
 	return s + n;

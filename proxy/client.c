@@ -760,7 +760,7 @@ static void process_messages(client_t *c)
 		size_t total, avail = evbuffer_get_length(in);
 		int rc;
 
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		if (!sbuf_peek(in, 0, hdr, sizeof(hdr)))
 			break;
 		switch (wire_frame(hdr, avail, max, &type, &total)) {
 		case WIRE_FRAME_TOO_LONG:

@@ -228,25 +228,6 @@ static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
 	return n == 0 || to_client(c, in, n);
 }
 
-/*
- * The header of the message `at` bytes into in, false when it has not all
- * come. Read in place from the first chain when it is there (the usual
- * case: a reply comes in one read).
- */
-static bool peek_header(struct evbuffer *in, size_t at, uint8_t hdr[WIRE_HEADER_LEN])
-{
-	struct evbuffer_iovec v;
-	struct evbuffer_ptr p;
-
-	if (evbuffer_peek(in, (ev_ssize_t)(at + WIRE_HEADER_LEN), NULL, &v, 1) >= 1 &&
-	    v.iov_len >= at + WIRE_HEADER_LEN) {
-		memcpy(hdr, (const uint8_t *)v.iov_base + at, WIRE_HEADER_LEN);
-		return true;
-	}
-	return evbuffer_ptr_set(in, &p, at, EVBUFFER_PTR_SET) == 0 &&
-	       evbuffer_copyout_from(in, &p, hdr, WIRE_HEADER_LEN) == WIRE_HEADER_LEN;
-}
-
 void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
@@ -268,7 +249,7 @@ void relay_reply(client_t *c, server_t *s)
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (!peek_header(in, run, hdr)) {
+		if (!sbuf_peek(in, run, hdr, WIRE_HEADER_LEN)) {
 			run_flush(c, in, &run);
 			return;
 		}
@@ -349,7 +330,7 @@ void relay_reply(client_t *c, server_t *s)
 			bool was_sync, colfetch, batched;
 			char status;
 
-			evbuffer_copyout(in, hdr, WIRE_HEADER_LEN + 1);
+			sbuf_peek(in, 0, hdr, WIRE_HEADER_LEN + 1);
 			status = (char)hdr[5];
 			server_note_ready(s, status);
 			was_sync = swallow && s->syncing_params && head->msg == 'Q';

@@ -22,6 +22,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -104,6 +105,27 @@ void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv);
 
 /* Append to the output; written at the next sbuf_flush_all. */
 int sbuf_write(sbuf_t *sb, const void *data, size_t len);
+
+/*
+ * Copy n bytes found `at` bytes into buf to out, without taking them: false
+ * when buf holds fewer. Read in place from the first chain when they are in
+ * it (the usual case: a message comes in one read), which costs less than
+ * evbuffer_copyout's walk.
+ */
+static inline bool sbuf_peek(struct evbuffer *buf, size_t at, void *out, size_t n)
+{
+	struct evbuffer_iovec v;
+	struct evbuffer_ptr p;
+
+	if (evbuffer_get_length(buf) < at + n)
+		return false;
+	if (evbuffer_peek(buf, (ev_ssize_t)(at + n), NULL, &v, 1) >= 1 && v.iov_len >= at + n) {
+		memcpy(out, (const char *)v.iov_base + at, n);
+		return true;
+	}
+	return evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) == 0 &&
+	       evbuffer_copyout_from(buf, &p, out, n) == (ev_ssize_t)n;
+}
 
 /*
  * Bytes were put into sb->out other than by sbuf_write (moved from another
