@@ -1255,65 +1255,85 @@ stopped:
 	return 0;
 }
 
+/* One way of planning a parsed statement: > 0 planned, 0 not a join of that way (err may say
+ * why), -1 out of memory. */
+typedef int (*plan_way_t)(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                          const route_param_t *params, int n_params, join_plan_t *out, char *err,
+                          size_t errlen);
+
+/* The statement with its uncorrelated subqueries over sharded tables taken out (subq_plan.c). */
+static int plan_subqueries_first(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                                 const route_param_t *params, int n_params, join_plan_t *out,
+                                 char *err, size_t errlen)
+{
+	char why[300];
+	int rc = join_subq_extract(ctx, t, tree, params, n_params, out, why, sizeof why);
+
+	return rc > 0 ? plan_tree(ctx, t, tree, params, n_params, out, err, errlen) : rc;
+}
+
+/* CTEs and subqueries in FROM: every sharded table fetched whole. */
+static int plan_whole_tables(const route_ctx_t *ctx, tree_t *t, PgQuery__ParseResult *tree,
+                             const route_param_t *params, int n_params, join_plan_t *out, char *err,
+                             size_t errlen)
+{
+	char why[300];
+	int rc = plan_whole(ctx, t, tree, params, n_params, out, why, sizeof why);
+
+	if (rc == 0 && strstr(why, "no CTE or subquery in FROM") == NULL)
+		snprintf(err, errlen, "%s", why);
+	return rc;
+}
+
 /*
- * The statement as written first; when that is no join planned here, the
- * statement with its uncorrelated subqueries over sharded tables taken out
- * to run first (subq_plan.c), if it has any.
+ * Plan sql one way, on a parse of its own (each way rewrites the tree). out
+ * is left empty unless planned. A text that does not parse says so in err
+ * when `unparsed` is set, else quietly gives 0.
  */
-int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
-                   int n_params, join_plan_t *out, char *err, size_t errlen)
+static int plan_one_way(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                        int n_params, join_plan_t *out, plan_way_t way, const char *unparsed,
+                        char *err, size_t errlen)
 {
 	PgQuery__ParseResult *tree;
 	tree_t t;
 	int rc;
 
-	memset(out, 0, sizeof *out);
-	tree_init(&t);
-	tree = tree_parse(&t, sql);
-	if (tree == NULL)
-		rc = t.nomem ? -1 : no(err, errlen, "the statement does not parse");
-	else
-		rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
-	tree_free(&t);
-	if (rc != 0)
-		return rc;
 	join_plan_free(out);
 	memset(out, 0, sizeof *out);
 	tree_init(&t);
 	tree = tree_parse(&t, sql);
 	if (tree == NULL)
-		rc = t.nomem ? -1 : 0;
-	else {
-		char why[300];
-
-		rc = join_subq_extract(ctx, &t, tree, params, n_params, out, why, sizeof why);
-		if (rc > 0)
-			rc = plan_tree(ctx, &t, tree, params, n_params, out, err, errlen);
-	}
+		rc = t.nomem ? -1 : unparsed != NULL ? no(err, errlen, "%s", unparsed) : 0;
+	else
+		rc = way(ctx, &t, tree, params, n_params, out, err, errlen);
 	tree_free(&t);
 	if (rc <= 0) {
 		join_plan_free(out);
 		memset(out, 0, sizeof *out);
 	}
-	if (rc != 0)
-		return rc;
-	/* CTEs and subqueries in FROM: every sharded table fetched whole */
-	tree_init(&t);
-	tree = tree_parse(&t, sql);
-	if (tree == NULL)
-		rc = t.nomem ? -1 : 0;
-	else {
-		char why[300];
+	return rc;
+}
 
-		rc = plan_whole(ctx, &t, tree, params, n_params, out, why, sizeof why);
-		if (rc == 0 && strstr(why, "no CTE or subquery in FROM") == NULL)
-			snprintf(err, errlen, "%s", why);
-	}
-	tree_free(&t);
-	if (rc <= 0) {
-		join_plan_free(out);
-		memset(out, 0, sizeof *out);
-	}
+/*
+ * The statement as written first; when that is no join planned here, the
+ * statement with its uncorrelated subqueries over sharded tables taken out
+ * to run first (subq_plan.c), if it has any; then with every sharded table
+ * fetched whole (CTEs and subqueries in FROM).
+ */
+int join_plan_make(const route_ctx_t *ctx, const char *sql, const route_param_t *params,
+                   int n_params, join_plan_t *out, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	rc = plan_one_way(ctx, sql, params, n_params, out, plan_tree,
+	                  "the statement does not parse", err, errlen);
+	if (rc == 0)
+		rc = plan_one_way(ctx, sql, params, n_params, out, plan_subqueries_first, NULL, err,
+		                  errlen);
+	if (rc == 0)
+		rc = plan_one_way(ctx, sql, params, n_params, out, plan_whole_tables, NULL, err,
+		                  errlen);
 	return rc;
 }
 
