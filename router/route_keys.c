@@ -325,9 +325,15 @@ void keys_value_desc(const walk_t *w, sb_t *s, const PgQuery__Node *n)
 	}
 	case PG_QUERY__NODE__NODE_PARAM_REF: {
 		int number = n->param_ref->number;
-		char d[64];
+		const route_param_t *p = input_at(w, number);
+		char kind = literal_kind(w, number), d[64];
 
-		route_input_desc(input_at(w, number), literal_kind(w, number), number, d, sizeof d);
+		if ((kind == 'i' || kind == 'f') && p != NULL && p->data != NULL && p->len >= 0) {
+			/* a masked number: its whole text, cut by s as the constant's would be */
+			sb_printf(s, "%.*s", (int)p->len, (const char *)p->data);
+			return;
+		}
+		route_input_desc(p, kind, number, d, sizeof d);
 		sb_printf(s, "%s", d);
 		return;
 	}
