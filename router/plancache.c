@@ -761,15 +761,17 @@ static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
                       const route_param_t *params, int n_params)
 {
 	memo_t *m = e->memo;
-	size_t old;
+	size_t old, in_len;
 
 	if (plan->merge != ROUTE_MERGE_GATHER && plan->merge != ROUTE_MERGE_COUNT &&
-	    (c->m.n > 0 || n_params > 0))
+	    (c->m.n > 0 || n_params > 0) && !plan->generic.any_input)
 		return; /* an older memo stays: it matches only its own inputs */
-	if (inputs(c, params, n_params) < 0 || !c->in_ok) {
+	/* the same plan whatever the inputs: kept without them (and matched without them) */
+	if (!plan->generic.any_input && (inputs(c, params, n_params) < 0 || !c->in_ok)) {
 		memo_drop(c, e);
 		return;
 	}
+	in_len = plan->generic.any_input ? 0 : c->in_len;
 	if (m == NULL) {
 		m = calloc(1, sizeof *m);
 		if (m == NULL)
@@ -782,19 +784,19 @@ static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
 	old = m->bytes;
 	gather_plan_unref(m->gather); /* made with the old inputs */
 	m->gather = NULL;
-	if (c->in_len > m->in_cap) {
-		uint8_t *in = realloc(m->in, c->in_len);
+	if (in_len > m->in_cap) {
+		uint8_t *in = realloc(m->in, in_len);
 
 		if (in == NULL) {
 			memo_drop(c, e);
 			return;
 		}
 		m->in = in;
-		m->in_cap = c->in_len;
+		m->in_cap = in_len;
 	}
-	if (c->in_len > 0)
-		memcpy(m->in, c->in, c->in_len);
-	m->in_len = c->in_len;
+	if (in_len > 0)
+		memcpy(m->in, c->in, in_len);
+	m->in_len = in_len;
 	m->plan = *plan;
 	m->bytes = sizeof *m + m->in_cap;
 	e->bytes = e->bytes - old + m->bytes;
@@ -1047,7 +1049,8 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 		c->stats.generic++;
 		return 0;
 	}
-	if (e->memo != NULL && inputs(c, params, n_params) == 0 && memo_matches(c, e)) {
+	if (e->memo != NULL && (e->memo->plan.generic.any_input ||
+	                        (inputs(c, params, n_params) == 0 && memo_matches(c, e)))) {
 		c->stats.reused++;
 		*out = e->memo->plan;
 		return 0;

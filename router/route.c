@@ -400,6 +400,11 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 static void set_generic(const walk_t *w, const route_parsed_t *parsed, route_plan_t *out)
 {
 	memset(&out->generic, 0, sizeof out->generic);
+	out->generic.any_input =
+	    !w->gen_bad && w->gen_input == 0 && parsed->status == PARSED_TREE &&
+	    parsed->o.kind == OVERRIDE_NONE && out->kind == ROUTE_DEFAULT && !out->params_missing &&
+	    out->txn == ROUTE_TXN_NONE && out->cursor_op == ROUTE_CURSOR_NONE && !out->batch &&
+	    !out->needs_columns && out->n_steps == 1 && out->steps[0].kind == ROUTE_STEP_ONE;
 	if (w->gen_bad || w->gen_input <= 0 || w->gen_map < 0 || parsed->status != PARSED_TREE ||
 	    parsed->tree->n_stmts != 1 || parsed->o.kind != OVERRIDE_NONE ||
 	    out->kind != ROUTE_SHARDS || shard_set_count(&out->shards) != 1 ||

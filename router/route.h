@@ -185,8 +185,10 @@ typedef struct route_step {
  */
 typedef struct route_generic {
 	int input; /* the parameter ($n, or a masked literal's number) holding the key; 0: none */
-	uint32_t oid; /* the type a cast around it names (0: none) */
-	int map;      /* the key's map, an index of the context's maps */
+	uint32_t oid;   /* the type a cast around it names (0: none) */
+	int map;        /* the key's map, an index of the context's maps */
+	bool any_input; /* no input was read at all (a statement for the default shard): the
+	                   plan is the same whatever the inputs' values */
 } route_generic_t;
 
 typedef struct route_plan {

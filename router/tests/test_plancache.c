@@ -690,6 +690,34 @@ static void test_the_same_text_again_routes_by_its_own_inputs(void **state)
 	route_cache_free(c);
 }
 
+/* A statement for the default shard reads no input: one plan for every value, unanalysed. */
+static void test_default_shard_plans_serve_every_value(void **state)
+{
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	route_plan_t p;
+
+	(void)state;
+	for (int v = 1; v <= 6; v++) {
+		char sql[96], num[8];
+		route_param_t prm;
+
+		snprintf(sql, sizeof sql, "SELECT * FROM not_configured WHERE a = %d AND b = $1",
+		         v);
+		snprintf(num, sizeof num, "%d", v * 7);
+		prm = text_param(num);
+		p = both(c, sql, &prm, 1);
+		assert_int_equal(p.kind, ROUTE_DEFAULT);
+		assert_true(p.generic.any_input);
+	}
+	/* analysed once, the other five copied */
+	assert_int_equal(stats(c).misses, 1);
+	assert_int_equal(stats(c).reused, 5);
+	/* a statement whose plan reads a key is not one of them */
+	p = both(c, "SELECT * FROM users WHERE id = 3", NULL, 0);
+	assert_false(p.generic.any_input);
+	route_cache_free(c);
+}
+
 /* A refusal names a long number as analysis names it, cut alike (found by fuzz_route). */
 static void test_long_number_in_a_refusal_reads_the_same_cached(void **state)
 {
@@ -1422,6 +1450,7 @@ int main(void)
 	    cmocka_unit_test(test_calm_is_the_effects_scan_of_the_key),
 	    cmocka_unit_test(test_texts_without_inputs_reuse_their_plan),
 	    cmocka_unit_test(test_long_number_in_a_refusal_reads_the_same_cached),
+	    cmocka_unit_test(test_default_shard_plans_serve_every_value),
 	    cmocka_unit_test(test_the_same_text_again_routes_by_its_own_inputs),
 	    cmocka_unit_test(test_strings_negative_numbers_and_lists_are_masked),
 	    cmocka_unit_test(test_literals_that_cannot_be_parameters_stay_in_the_key),
