@@ -29,15 +29,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-die() {
-	printf 'bench: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench: %s\n' "$*"; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h | --help) usage ;; esac
@@ -70,11 +61,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift 2
 done
-for v in seconds:SECS rounds:ROUNDS pool-size:POOL clients:CLIENTS threads:THREADS scale:SCALE workers:WORKERS; do
-	var=${v#*:}
-	val=${!var}
-	[[ $val =~ ^[1-9][0-9]*$ ]] || die "--${v%%:*} must be a positive integer (got '$val')"
-done
+positive_ints seconds:SECS rounds:ROUNDS pool-size:POOL clients:CLIENTS threads:THREADS scale:SCALE workers:WORKERS
 case $AUTH in trust | md5 | scram-sha-256) ;; *) die "--auth must be trust, md5 or scram-sha-256" ;; esac
 for m in $MODES; do
 	case $m in select-simple | select-extended | select-prepared | tpcb-simple | tpcb-prepared) ;;

@@ -27,15 +27,6 @@ ROOT=$(dirname "$HERE")
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-die() {
-	printf 'bench_gather: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench_gather: %s\n' "$*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 BIN=$ROOT/build/pgshard ROWS=5000000 ROUNDS=2 KEEP=0 QUERY='SELECT * FROM t'

@@ -27,15 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-die() {
-	printf 'bench_gather_cpu: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench_gather_cpu: %s\n' "$*" >&2; }
+log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; } # its progress goes to stderr
 
 DIR='' BINS=() SECONDS_=10 ROUNDS=2 CLIENTS=4 MODE=simple
 while [ $# -gt 0 ]; do

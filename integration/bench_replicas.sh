@@ -25,15 +25,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-die() {
-	printf 'bench_replicas: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench_replicas: %s\n' "$*"; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h | --help) usage ;; esac
@@ -61,10 +52,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift 2
 done
-for v in seconds:SECS rounds:ROUNDS clients:CLIENTS scale:SCALE pool-size:POOL; do
-	var=${v#*:}
-	[[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "--${v%%:*} must be a positive integer (got '${!var}')"
-done
+positive_ints seconds:SECS rounds:ROUNDS clients:CLIENTS scale:SCALE pool-size:POOL
 case $PROTOCOL in simple | extended | prepared) ;; *) die "--protocol must be simple, extended or prepared" ;; esac
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}

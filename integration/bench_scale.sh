@@ -23,15 +23,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-die() {
-	printf 'bench_scale: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench_scale: %s\n' "$*"; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h | --help) usage ;; esac

@@ -22,15 +22,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() {
-	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-die() {
-	printf 'bench_tpcb: error: %s\n' "$*" >&2
-	exit 1
-}
-log() { printf 'bench_tpcb: %s\n' "$*"; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h | --help) usage ;; esac
@@ -57,10 +48,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift 2
 done
-for v in seconds:SECS rounds:ROUNDS clients:CLIENTS scale:SCALE pool-size:POOL; do
-	var=${v#*:}
-	[[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "--${v%%:*} must be a positive integer (got '${!var}')"
-done
+positive_ints seconds:SECS rounds:ROUNDS clients:CLIENTS scale:SCALE pool-size:POOL
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGBENCH=$PGBIN/pgbench

@@ -13,12 +13,37 @@
 #                                   DIR) and the data directory DIR/data links to (/tmp/pgshard-*)
 #   t_pass NAME / t_fail NAME MSG   record a test result (prints "ok - NAME" / "not ok - NAME: MSG")
 #   t_summary                       prints one final line "N passed, N failed"; non-zero on failures
+#   usage / die MSG / log MSG       a script's usage (its header comment, to stderr, exit 2), its
+#                                   error (exit 1) and its progress lines, named after its file
+#                                   (bench_tpcb.sh: "bench_tpcb: ..."); a script that wants
+#                                   others defines its own after sourcing this file
+#   positive_ints NAME:VAR ...      die unless each VAR holds a positive integer (--NAME names it)
 #
 # Works under `set -euo pipefail`; does not change shell options.
 
 T_PASSED=${T_PASSED:-0}
 T_FAILED=${T_FAILED:-0}
 PGSHARD_EXIT=${PGSHARD_EXIT:-}
+SCRIPT_NAME=${0##*/}
+SCRIPT_NAME=${SCRIPT_NAME%.sh}
+
+usage() {
+	awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0" >&2
+	exit 2
+}
+die() {
+	printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2
+	exit 1
+}
+log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*"; }
+
+positive_ints() { # NAME:VAR ...
+	local v var
+	for v in "$@"; do
+		var=${v#*:}
+		[[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "--${v%%:*} must be a positive integer (got '${!var}')"
+	done
+}
 
 cluster_discard() { # DIR TOP KEEP
 	local dir=$1 top=$2 keep=$3 data
