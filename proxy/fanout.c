@@ -893,10 +893,9 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		default:
 			break;
 		}
-		if (fwd) {
-			evbuffer_remove_buffer(in, c->sb.out, total);
-			sbuf_touch(&c->sb);
-		} else
+		if (fwd)
+			sbuf_move(&c->sb, in, total);
+		else
 			evbuffer_drain(in, total);
 	}
 }

@@ -279,16 +279,6 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 	return server_send(s, b->data, b->len);
 }
 
-/* The client's message, total bytes at the front of in, on to s as it is: 0 or -1. */
-static int to_server(server_t *s, struct evbuffer *in, size_t total)
-{
-	int moved = evbuffer_remove_buffer(in, s->sb.out, total);
-
-	if (moved > 0)
-		sbuf_touch(&s->sb);
-	return moved == (int)total ? 0 : -1;
-}
-
 /* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
 static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total,
                           bool calm)
@@ -323,7 +313,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		if (pending_push(&s->pending, 'Q', PEND_FORWARD, 0, NULL, NULL) < 0)
 			rc = -1;
 		else
-			rc = to_server(s, in, total);
+			rc = (sbuf_move(&s->sb, in, total) ? 0 : -1);
 		return rc;
 	}
 	case 'P':
@@ -363,7 +353,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	}
 	if (rc < 0)
 		return -1;
-	return to_server(s, in, total);
+	return (sbuf_move(&s->sb, in, total) ? 0 : -1);
 }
 
 /*

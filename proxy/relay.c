@@ -138,8 +138,7 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
 	wire_buf_init(&b);
 	wire_begin(&b, 'E');
 	if (txwatch_deadlock_body(c, m + 5, total - 5, &b) && wire_end(&b) == 0 &&
-	    evbuffer_add(c->sb.out, b.data, b.len) == 0) {
-		sbuf_touch(&c->sb);
+	    sbuf_write(&c->sb, b.data, b.len) == 0) {
 		evbuffer_drain(in, total);
 		done = true;
 	}
@@ -184,16 +183,6 @@ static bool fatal_error(struct evbuffer *in, size_t total)
 	return sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
 }
 
-/* n bytes at the front of the server's input on to the client as they are. */
-static bool to_client(client_t *c, struct evbuffer *in, size_t n)
-{
-	int moved = evbuffer_remove_buffer(in, c->sb.out, n);
-
-	if (moved > 0)
-		sbuf_touch(&c->sb);
-	return moved == (int)n;
-}
-
 /*
  * Whether the message just framed goes to the client as it is, with nothing
  * to look at but its type: a row, a row description or a command tag of a
@@ -225,7 +214,7 @@ static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
 	size_t n = *run;
 
 	*run = 0;
-	return n == 0 || to_client(c, in, n);
+	return n == 0 || sbuf_move(&c->sb, in, n);
 }
 
 void relay_reply(client_t *c, server_t *s)
@@ -300,7 +289,7 @@ void relay_reply(client_t *c, server_t *s)
 			 * or says why it is going away. The client sees its error; the
 			 * server is not trusted with another statement.
 			 */
-			if (type == 'E' && !to_client(c, in, total))
+			if (type == 'E' && !sbuf_move(&c->sb, in, total))
 				return;
 			session_server_lost(c, s, "message from the server that nothing asked for");
 			server_close(s, "unexpected message");
@@ -315,7 +304,7 @@ void relay_reply(client_t *c, server_t *s)
 			return;
 		}
 		if (forward && c->read_again_len > 0) {
-			int r = replica_reply_message(c, type, in, total, out);
+			int r = replica_reply_message(c, type, in, total);
 
 			if (r < 0) {
 				session_fail_status(c, PX_NOMEM);
@@ -343,7 +332,7 @@ void relay_reply(client_t *c, server_t *s)
 			batched = !swallow && c->batch != NULL;
 			evbuffer_drain(in, swallow || batched ? total : 0);
 			if (!swallow && !batched) {
-				if (!to_client(c, in, total))
+				if (!sbuf_move(&c->sb, in, total))
 					return;
 				stmtlog_end(c);
 			}
@@ -464,7 +453,7 @@ void relay_reply(client_t *c, server_t *s)
 		if (forward && type == 'E' && relay_deadlock(c, in, total)) {
 			/* told as 40P01 */
 		} else if (forward) {
-			if (!to_client(c, in, total))
+			if (!sbuf_move(&c->sb, in, total))
 				return;
 		} else {
 			evbuffer_drain(in, total);

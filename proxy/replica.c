@@ -252,8 +252,7 @@ static bool notice_of_going_away(struct evbuffer *in, size_t total)
 	return code != NULL && strncmp(code, "57", 2) == 0;
 }
 
-int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total,
-                          struct evbuffer *out)
+int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	switch (type) {
 	case 'N':
@@ -277,11 +276,9 @@ int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t
 	default:
 		break;
 	}
-	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0) {
-		if (evbuffer_add_buffer(out, c->read_desc) < 0)
-			return -1;
-		sbuf_touch(&c->sb);
-	}
+	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0 &&
+	    !sbuf_move(&c->sb, c->read_desc, evbuffer_get_length(c->read_desc)))
+		return -1;
 	replica_drop_read(c);
 	return 0;
 }

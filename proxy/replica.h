@@ -65,10 +65,9 @@ int replica_keep_read(client_t *c, struct evbuffer *in, size_t total);
  * of in: 1 when it was kept back (a RowDescription, which goes out with the
  * next message) or dropped (a notice that the server is going away), 0 when
  * it goes to the client: the read is the client's from then on (what was
- * kept back went to out first, the copy is dropped); -1 out of memory.
+ * kept back went to the client first, the copy is dropped); -1 out of memory.
  */
-int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total,
-                          struct evbuffer *out);
+int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
 
 /* The kept copy and what was kept back go (the session's end). */
 void replica_drop_read(client_t *c);

@@ -26,6 +26,15 @@ static void mark_dirty(sbuf_t *sb)
 	}
 }
 
+bool sbuf_move(sbuf_t *sb, struct evbuffer *from, size_t n)
+{
+	int moved = evbuffer_remove_buffer(from, sb->out, n);
+
+	if (moved > 0)
+		mark_dirty(sb);
+	return moved == (int)n;
+}
+
 void sbuf_touch(sbuf_t *sb)
 {
 	mark_dirty(sb);

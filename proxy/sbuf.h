@@ -11,7 +11,7 @@
  *   - the read event is added once and stays (removed only to pause);
  *   - a read is one recv() into the input evbuffer;
  *   - writes only append to the output evbuffer and mark the sbuf dirty
- *     (sbuf_write, or sbuf_touch after moving bytes into it);
+ *     (sbuf_write, sbuf_move);
  *     at the end of each callback, sbuf_flush_all() writes every dirty
  *     sbuf with one writev() each, and only a socket the kernel did not
  *     take everything from gets a write event until it drains.
@@ -128,10 +128,17 @@ static inline bool sbuf_peek(struct evbuffer *buf, size_t at, void *out, size_t 
 }
 
 /*
- * Bytes were put into sb->out other than by sbuf_write (moved from another
- * evbuffer): they go at the next sbuf_flush_all too. Every such writer
- * says so; the output has no callback watching it (libevent's callbacks on
- * every change of a buffer cost more than the bookkeeping they save).
+ * Move n bytes from the front of `from` (another sbuf's input, say) to the
+ * output without copying what can be moved; written at the next
+ * sbuf_flush_all. false when fewer than n moved.
+ */
+bool sbuf_move(sbuf_t *sb, struct evbuffer *from, size_t n);
+
+/*
+ * Output is waiting that no write since the last sbuf_flush_all put there
+ * (after sbuf_defer): it goes at the next one. sbuf_write and sbuf_move
+ * say so themselves; the output has no callback watching it (libevent's
+ * callbacks on every change of a buffer cost more than the bookkeeping).
  */
 void sbuf_touch(sbuf_t *sb);
 
