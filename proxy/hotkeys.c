@@ -14,42 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a over the table, a zero byte, and the key. */
-static uint64_t pair_hash(const char *table, const char *key)
+/*
+ * FNV-1a of s, going on from h. *plain becomes false unless s is kept as it
+ * is (copy_text): ASCII, and short enough not to be cut.
+ */
+static uint64_t fnv_text(uint64_t h, const char *s, bool *plain)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint8_t bits = 0;
+	size_t n;
 
-	for (const char *p = table; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h *= 1099511628211ull;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	for (n = 0; s[n] != '\0'; n++) {
+		bits |= (uint8_t)s[n];
+		h = (h ^ (uint8_t)s[n]) * 1099511628211ull;
+	}
+	*plain = *plain && bits < 0x80 && n < HOTKEYS_TEXT;
 	return h;
 }
 
 /*
- * pair_hash of table and key as they are, when they are kept as they are:
- * ASCII and short enough not to be cut (the usual case: names and numbers).
- * false otherwise, and the caller copies them as kept first.
+ * FNV-1a over the table, a zero byte, and the key. *plain: whether both
+ * are kept as they are (ASCII and short enough not to be cut, the usual
+ * case: names and numbers), so that the hash is that of the kept pair.
  */
-static bool plain_pair_hash(const char *table, const char *key, uint64_t *hash)
+static uint64_t pair_hash(const char *table, const char *key, bool *plain)
 {
-	uint64_t h = 14695981039346656037ull;
-	size_t n;
+	uint64_t h = fnv_text(14695981039346656037ull, table, plain);
 
-	for (n = 0; table[n] != '\0'; n++) {
-		if ((uint8_t)table[n] >= 0x80 || n + 2 >= HOTKEYS_TEXT)
-			return false;
-		h = (h ^ (uint8_t)table[n]) * 1099511628211ull;
-	}
-	h *= 1099511628211ull;
-	for (n = 0; key[n] != '\0'; n++) {
-		if ((uint8_t)key[n] >= 0x80 || n + 2 >= HOTKEYS_TEXT)
-			return false;
-		h = (h ^ (uint8_t)key[n]) * 1099511628211ull;
-	}
-	*hash = h;
-	return true;
+	return fnv_text(h * 1099511628211ull, key, plain);
 }
 
 size_t hotkeys_utf8_prefix(const char *s, size_t n, bool *cut_short)
@@ -329,14 +320,16 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	uint64_t hash;
 	hotkey_t *e;
 	int i, slot;
+	bool plain = true;
 
-	if (!plain_pair_hash(table, key, &hash)) {
+	hash = pair_hash(table, key, &plain);
+	if (!plain) {
 		/* the names as they are kept, so that a long one finds itself again */
 		copy_text(tbuf, table);
 		copy_text(kbuf, key);
 		t = tbuf;
 		k = kbuf;
-		hash = pair_hash(t, k);
+		hash = pair_hash(t, k, &plain);
 	}
 	slot = slot_of(s, hash, t, k);
 	if (slot >= 0) {

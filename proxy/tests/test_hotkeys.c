@@ -473,6 +473,26 @@ static void test_keys_not_in_utf8_are_kept_in_hex(void **state)
 	assert_int_equal(memcmp(s.items[2].key, long_key, 62), 0);
 }
 
+/* A name kept as it is and one cut to the same text are one entry, however each was hashed. */
+static void test_kept_and_cut_names_of_the_same_text_are_one_entry(void **state)
+{
+	hotkeys_sketch_t s;
+	char whole[HOTKEYS_TEXT], longer[HOTKEYS_TEXT + 1];
+
+	(void)state;
+	hotkeys_sketch_init(&s, 8);
+	memset(whole, 'k', sizeof whole - 1); /* the longest kept as it is */
+	whole[sizeof whole - 1] = '\0';
+	memset(longer, 'k', sizeof longer - 1); /* one more: cut to `whole` */
+	longer[sizeof longer - 1] = '\0';
+	hotkeys_sketch_add(&s, "users", whole, 0, 1);
+	hotkeys_sketch_add(&s, "users", longer, 0, 1);
+	hotkeys_sketch_add(&s, "users", whole, 0, 1);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.items[0].key, whole);
+	assert_int_equal(s.items[0].count, 3);
+}
+
 static void test_aging_halves_the_sketch_and_recent_shard_load(void **state)
 {
 	static hotkeys_t h;
@@ -516,6 +536,7 @@ int main(void)
 	    cmocka_unit_test(test_multi_row_insert_counts_each_distinct_key_once),
 	    cmocka_unit_test(test_utf8_prefix_stops_at_bad_bytes_and_knows_a_cut_character),
 	    cmocka_unit_test(test_keys_not_in_utf8_are_kept_in_hex),
+	    cmocka_unit_test(test_kept_and_cut_names_of_the_same_text_are_one_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
