@@ -392,26 +392,33 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 }
 
 /*
+ * One statement of the string, parsed, no routing comment, nothing the
+ * executor does beyond sending it to its one shard.
+ */
+static bool sent_as_is(const route_parsed_t *parsed, const route_plan_t *out)
+{
+	return parsed->status == PARSED_TREE && parsed->tree->n_stmts == 1 &&
+	       parsed->o.kind == OVERRIDE_NONE && !out->params_missing && !out->split_insert &&
+	       !out->key_move && !out->insert_select && !out->batch && !out->ids_split &&
+	       !out->needs_columns && !out->copy_from_stdin &&
+	       out->cursor_op == ROUTE_CURSOR_NONE && out->txn == ROUTE_TXN_NONE &&
+	       out->n_steps == 1 && out->steps[0].kind == ROUTE_STEP_ONE;
+}
+
+/*
  * out is generic (route_generic_t) when one input was read, only as one
- * key of one map, by equality, and that key alone picked out's one shard:
- * one statement of the string, no routing comment, nothing the executor
- * does beyond sending it to that shard.
+ * key of one map, by equality, and that key alone picked out's one shard,
+ * and it is sent as it is; any_input when no input was read at all by a
+ * plan for the default shard sent as it is.
  */
 static void set_generic(const walk_t *w, const route_parsed_t *parsed, route_plan_t *out)
 {
 	memset(&out->generic, 0, sizeof out->generic);
-	out->generic.any_input =
-	    !w->gen_bad && w->gen_input == 0 && parsed->status == PARSED_TREE &&
-	    parsed->o.kind == OVERRIDE_NONE && out->kind == ROUTE_DEFAULT && !out->params_missing &&
-	    out->txn == ROUTE_TXN_NONE && out->cursor_op == ROUTE_CURSOR_NONE && !out->batch &&
-	    !out->needs_columns && out->n_steps == 1 && out->steps[0].kind == ROUTE_STEP_ONE;
-	if (w->gen_bad || w->gen_input <= 0 || w->gen_map < 0 || parsed->status != PARSED_TREE ||
-	    parsed->tree->n_stmts != 1 || parsed->o.kind != OVERRIDE_NONE ||
-	    out->kind != ROUTE_SHARDS || shard_set_count(&out->shards) != 1 ||
-	    out->params_missing || out->split_insert || out->key_move || out->insert_select ||
-	    out->batch || out->ids_split || out->needs_columns || out->copy_from_stdin ||
-	    out->cursor_op != ROUTE_CURSOR_NONE || out->txn != ROUTE_TXN_NONE ||
-	    out->n_steps != 1 || out->steps[0].kind != ROUTE_STEP_ONE)
+	if (w->gen_bad || !sent_as_is(parsed, out))
+		return;
+	out->generic.any_input = w->gen_input == 0 && out->kind == ROUTE_DEFAULT;
+	if (w->gen_input <= 0 || w->gen_map < 0 || out->kind != ROUTE_SHARDS ||
+	    shard_set_count(&out->shards) != 1)
 		return;
 	out->generic.input = w->gen_input;
 	out->generic.oid = w->gen_oid;
