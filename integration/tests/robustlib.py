@@ -228,6 +228,7 @@ class Proxy:
     stopped, and a crash, a non-zero exit or a sanitizer report fails the test."""
 
     _next = 0
+    running = set()  # started and not yet stopped: the watchdog kills these
 
     def __init__(self, name, settings=None, port=None, extra_ini=TABLE_SECTIONS):
         if port is None:
@@ -266,6 +267,7 @@ class Proxy:
         self.logf = open(self.log, "wb")
         self.proc = subprocess.Popen([pgshard_bin(), "-c", self.ini], cwd=self.work, stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+        Proxy.running.add(self)
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -347,6 +349,7 @@ class Proxy:
     def stop(self):
         """Stops it; returns a problem description (crash, exit status, sanitizer) or None."""
         problem = None
+        Proxy.running.discard(self)
         if self.proc is not None:
             if self.proc.poll() is not None:
                 problem = self.crashed()
@@ -484,6 +487,24 @@ class Watcher:
 # running a suite
 
 
+def kill_running_proxies():
+    """A hung test's own pgshards would outlive the suite and keep their ports, so the
+    watchdog kills them (SIGQUIT first, for a core or a sanitizer's stack, then SIGKILL) and
+    names their logs, which it keeps, with each thread's stack when gdb is there."""
+    for proxy in list(Proxy.running):
+        if proxy.alive() and shutil.which("gdb"):
+            subprocess.run(["gdb", "-p", str(proxy.pid()), "-batch", "-ex", "thread apply all bt"],
+                           stdout=proxy.logf, stderr=subprocess.STDOUT, timeout=60, check=False)
+        if proxy.alive():
+            proxy.proc.send_signal(signal.SIGQUIT)
+            try:
+                proxy.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proxy.proc.kill()
+                proxy.proc.wait(5)
+        print("  pgshard (%s) killed by the watchdog; its log: %s" % (proxy.name, proxy.log), flush=True)
+
+
 def run_tests(tests, selected, timeout, after_each=None):
     """Runs each test function (all, or those named in `selected`), each under a watchdog of
     `timeout` seconds, then after_each() if given; prints "ok NAME (secs)" or "FAIL NAME:
@@ -496,6 +517,7 @@ def run_tests(tests, selected, timeout, after_each=None):
 
         def on_hang(name=name, passed=passed, failed=failed):
             print("FAIL %s: timed out after %.0fs (watchdog)" % (name, timeout), flush=True)
+            kill_running_proxies()
             print("%d passed, %d failed" % (passed, failed + 1), flush=True)
             os._exit(1)
 
