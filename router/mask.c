@@ -1,0 +1,433 @@
+/*
+ * mask.c — the plan cache's masking (see mask.h).
+ *
+ * Masking is lexical (route_next_token cuts the text as PostgreSQL's
+ * scanner does) and conservative: a literal is replaced only where the
+ * grammar takes any expression, so that a parameter there parses to the
+ * same tree. What the rules below miss, the comparison of the masked
+ * tree with the original catches (route_parsed_match), once per key.
+ *
+ * Why one check per key is enough: the key is the masked text plus how
+ * each literal was written (integer, other number, string, with a folded
+ * minus sign). Two texts with one key differ only in the values of
+ * literals of the same token kinds, and PostgreSQL's grammar sees token
+ * kinds, not values: their trees differ only in those constants. The depth
+ * estimate does not look at literal values either.
+ */
+#include "router/mask.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/numtext.h"
+#include "router/sqlchars.h"
+
+/* Room for tokens mask_t keeps between statements; a longer text's go after it. */
+#define MASK_TOKENS_KEPT 1024
+
+/* PostgreSQL takes at most this many parameters. */
+#define MAX_PARAMS 65535
+
+void *mask_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return p;
+	while (n < need)
+		n *= 2;
+	q = realloc(p, n * elem);
+	if (q != NULL)
+		*cap = n;
+	return q;
+}
+
+static int put(mask_t *m, const char *s, size_t n)
+{
+	char *k = mask_grow(m->key, &m->key_cap, m->key_len + n + 1, 1);
+
+	if (k == NULL)
+		return -1;
+	m->key = k;
+	memcpy(m->key + m->key_len, s, n);
+	m->key_len += n;
+	return 0;
+}
+
+static int put_val(mask_t *m, const char *s, size_t n)
+{
+	char *v = mask_grow(m->vals, &m->vals_cap, m->vals_len + n, 1);
+
+	if (v == NULL)
+		return -1;
+	m->vals = v;
+	memcpy(m->vals + m->vals_len, s, n);
+	m->vals_len += n;
+	return 0;
+}
+
+static bool ident_char(char c)
+{
+	return sql_is((unsigned char)c, SQLCH_IDENT);
+}
+
+static bool tok_word(const char *s, const route_token_t *t, const char *const *words)
+{
+	if (t->kind != ROUTE_TOK_WORD)
+		return false;
+	for (; *words != NULL; words++)
+		if (strlen(*words) == t->len && strncasecmp(s + t->start, *words, t->len) == 0)
+			return true;
+	return false;
+}
+
+static bool tok_punct(const char *s, const route_token_t *t, const char *chars)
+{
+	return t->kind == ROUTE_TOK_PUNCT && strchr(chars, s[t->start]) != NULL;
+}
+
+/*
+ * Statements whose literals may become parameters: queries and DML. Not
+ * SET/SHOW (no parameters in their grammar), COPY, DDL, PREPARE (whose $n
+ * are its own), EXPLAIN (whose options are not expressions), ...
+ */
+static const char *const maskable_heads[] = {"select", "insert", "update", "delete", "with",
+                                             "values", "table",  "merge",  NULL};
+
+/*
+ * Whether every statement of the text is maskable; *max_param: the highest
+ * $n it uses. false also for a text with an unterminated string or comment.
+ * m->toks: the tokens looked at, all of them (END last) when true.
+ */
+static bool maskable(mask_t *m, const char *sql, size_t len, int *max_param)
+{
+	route_token_t t;
+	size_t pos = 0;
+	bool head = true, any = false;
+	int depth = 0;
+
+	*max_param = 0;
+	m->n_toks = 0;
+	for (;;) {
+		route_token_t *kept = mask_grow(m->toks, &m->toks_cap, m->n_toks + 1, sizeof *kept);
+
+		if (kept == NULL)
+			return false;
+		m->toks = kept;
+		pos = route_next_token(sql, len, pos, &t);
+		m->toks[m->n_toks++] = t;
+		if (t.unterminated)
+			return false;
+		if (t.kind == ROUTE_TOK_END)
+			return any;
+		if (t.kind == ROUTE_TOK_PARAM) {
+			long v = t.len > 6 ? MAX_PARAMS + 1 : strtol(sql + t.start + 1, NULL, 10);
+
+			if (v > MAX_PARAMS)
+				return false;
+			if (v > *max_param)
+				*max_param = (int)v;
+		}
+		if (head && tok_punct(sql, &t, "(")) {
+			depth++;
+			continue;
+		}
+		if (head) {
+			if (!tok_word(sql, &t, maskable_heads))
+				return false;
+			head = false;
+			any = true;
+		}
+		if (tok_punct(sql, &t, "("))
+			depth++;
+		else if (tok_punct(sql, &t, ")") && depth > 0)
+			depth--;
+		else if (tok_punct(sql, &t, ";") && depth == 0)
+			head = true;
+	}
+}
+
+/*
+ * Type modifiers PostgreSQL's grammar wants as integer constants, not
+ * expressions: varchar(10), timestamp(3), interval second(3), float(24).
+ */
+static const char *const iconst_types[] = {
+    "char",         "character",         "varchar",        "varying", "nchar", "float",
+    "time",         "timestamp",         "interval",       "second",  "bit",   "localtime",
+    "current_time", "current_timestamp", "localtimestamp", NULL};
+
+/*
+ * Words after which a string is an expression, never the type name of a
+ * typed literal (date '...'): reserved keywords that end an expression's
+ * left side or start one.
+ */
+static const char *const string_after[] = {
+    "and",   "or",     "not",       "then", "else", "when",     "select", "where", "having",
+    "limit", "offset", "returning", "case", "from", "distinct", "on",     NULL};
+
+enum {
+	LIT_NO,   /* leave it in the text */
+	LIT_YES,  /* mask the literal itself */
+	LIT_SIGN, /* mask the minus sign before it too: PostgreSQL folds -5 into one constant */
+};
+
+/* Whether to mask the number t, after tokens prev and prev2 and before next. */
+static int number_rule(const char *s, size_t len, const route_token_t *t, const route_token_t *prev,
+                       const route_token_t *prev2, const route_token_t *next)
+{
+	size_t end = t->start + t->len;
+	char last;
+
+	/* 1abc is 1 and a column alias; 1..2 is a slice: keep such text as it is */
+	if (end < len && (ident_char(s[end]) || s[end] == '.'))
+		return LIT_NO;
+	/* x.5 and the like: glued to the token before */
+	if (prev->kind != ROUTE_TOK_END && prev->start + prev->len == t->start &&
+	    (prev->kind == ROUTE_TOK_WORD || prev->kind == ROUTE_TOK_NUMBER ||
+	     prev->kind == ROUTE_TOK_PARAM || prev->kind == ROUTE_TOK_QIDENT))
+		return LIT_NO;
+	if (tok_punct(s, prev, "(") && tok_word(s, prev2, iconst_types))
+		return LIT_NO;
+	if (prev->kind != ROUTE_TOK_OP || prev->len != 1 || s[prev->start] != '-')
+		return LIT_YES;
+	/* -5::int8 is -(5::int8), not folded: :: and [ bind tighter than the sign */
+	if (next->kind == ROUTE_TOK_CAST || tok_punct(s, next, "["))
+		return LIT_YES;
+	/* a lone minus: unary (folded into the constant) or binary? */
+	switch (prev2->kind) {
+	case ROUTE_TOK_END:
+		return LIT_SIGN;
+	case ROUTE_TOK_OP:
+		last = s[prev2->start + prev2->len - 1];
+		/*
+		 * a + -5 and a * -5 fold the sign (pgbench's deltas); - -5 is 5
+		 * again, and a lone minus before may be unary: keep
+		 */
+		return prev2->len == 1 && last == '-' ? LIT_NO : LIT_SIGN;
+	case ROUTE_TOK_PUNCT:
+		if (tok_punct(s, prev2, "(,[;"))
+			return LIT_SIGN;
+		if (tok_punct(s, prev2, ")]"))
+			return LIT_YES; /* (a) - 5 */
+		return LIT_NO;
+	case ROUTE_TOK_NUMBER:
+	case ROUTE_TOK_STRING:
+	case ROUTE_TOK_XSTRING:
+	case ROUTE_TOK_PARAM:
+	case ROUTE_TOK_QIDENT:
+		return LIT_YES; /* binary: a - 5 */
+	default:
+		/* a word: SELECT -5 (unary) or a -5 (binary); keep */
+		return LIT_NO;
+	}
+}
+
+static bool string_rule(const char *s, const route_token_t *t, const route_token_t *prev)
+{
+	if (t->unterminated)
+		return false;
+	switch (prev->kind) {
+	case ROUTE_TOK_END:
+	case ROUTE_TOK_OP:
+		return true;
+	case ROUTE_TOK_PUNCT:
+		return tok_punct(s, prev, "(,[");
+	case ROUTE_TOK_WORD:
+		return tok_word(s, prev, string_after);
+	default:
+		return false;
+	}
+}
+
+/* A plain '...' string's value: '' is ', and continued pieces are joined. */
+static int string_value(mask_t *m, const char *s, const route_token_t *t)
+{
+	size_t i = t->start, end = t->start + t->len;
+
+	while (i < end) {
+		if (s[i] != '\'') {
+			i++; /* the whitespace between continued pieces */
+			continue;
+		}
+		for (i++; i < end; i++) {
+			if (s[i] == '\'' && i + 1 < end && s[i + 1] == '\'') {
+				i++;
+			} else if (s[i] == '\'') {
+				i++;
+				break;
+			}
+			if (put_val(m, s + i, 1) < 0)
+				return -1;
+		}
+		/* skip to the next piece, past any -- comment between */
+		while (i < end && s[i] != '\'') {
+			if (s[i] == '-' && i + 1 < end && s[i + 1] == '-')
+				while (i < end && s[i] != '\n' && s[i] != '\r')
+					i++;
+			else
+				i++;
+		}
+	}
+	return 0;
+}
+
+/* Record one literal's value and kind; its parameter number is first + index. */
+static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool neg, char *sig)
+{
+	size_t off = m->vals_len;
+	long iv = 0;
+
+	if (m->n == m->cap) {
+		size_t cap = (size_t)m->cap * 2 + 16;
+		size_t *o = realloc(m->val_off, cap * sizeof *o);
+		route_param_t *p = o != NULL ? realloc(m->params, cap * sizeof *p) : NULL;
+		char *k = p != NULL ? realloc(m->kinds, cap) : NULL;
+
+		if (o != NULL)
+			m->val_off = o;
+		if (p != NULL)
+			m->params = p;
+		if (k == NULL)
+			return -1;
+		m->kinds = k;
+		m->cap = (int)cap;
+	}
+	/* as PostgreSQL's scanner: digits that fit in int4 make an integer (ival) */
+	if (t->kind == ROUTE_TOK_NUMBER && t->integer && t->len <= 10)
+		for (size_t i = 0; i < t->len; i++)
+			iv = iv * 10 + (s[t->start + i] - '0'); /* digits only: the lexer said so */
+	if (t->kind == ROUTE_TOK_STRING) {
+		if (string_value(m, s, t) < 0)
+			return -1;
+		m->kinds[m->n] = *sig = 's';
+	} else if (t->integer && t->len <= 10 && iv <= 2147483647L) {
+		char buf[21];
+		int n = num_text(buf, neg ? -iv : iv);
+
+		if (put_val(m, buf, (size_t)n) < 0)
+			return -1;
+		m->kinds[m->n] = 'i';
+		*sig = neg ? 'I' : 'i';
+	} else {
+		/* any other number keeps its text (fval), with a folded minus in front */
+		if ((neg && put_val(m, "-", 1) < 0) || put_val(m, s + t->start, t->len) < 0)
+			return -1;
+		m->kinds[m->n] = 'f';
+		*sig = neg ? 'F' : 'f';
+	}
+	m->val_off[m->n] = off;
+	m->n++;
+	return 0;
+}
+
+/* A long text's tokens are not kept between statements. */
+static void toks_trim(mask_t *m)
+{
+	if (m->toks_cap > MASK_TOKENS_KEPT) {
+		free(m->toks);
+		m->toks = NULL;
+		m->toks_cap = 0;
+	}
+}
+
+int mask_text(mask_t *m, const char *sql, size_t len)
+{
+	route_token_t prev, prev2;
+	size_t copied = 0;
+	int max_param, rc = -1;
+
+	m->key_len = 0;
+	m->vals_len = 0;
+	m->n = 0;
+	if (!maskable(m, sql, len, &max_param)) {
+		toks_trim(m);
+		if (put(m, sql, len) < 0 || put(m, "\0\0", 2) < 0)
+			return -1;
+		m->text_len = len;
+		return 0;
+	}
+	m->first = max_param + 1;
+	memset(&prev, 0, sizeof prev);
+	memset(&prev2, 0, sizeof prev2);
+	/* maskable's tokens end with END: each before it has a next */
+	for (size_t ti = 0; m->toks[ti].kind != ROUTE_TOK_END; ti++) {
+		const route_token_t t = m->toks[ti];
+		size_t start = 0, end;
+		bool neg = false, mask = false;
+
+		end = t.start + t.len;
+		if (m->first + m->n < MAX_PARAMS) {
+			if (t.kind == ROUTE_TOK_NUMBER) {
+				int r = number_rule(sql, len, &t, &prev, &prev2, &m->toks[ti + 1]);
+
+				mask = r != LIT_NO;
+				neg = r == LIT_SIGN;
+				start = neg ? prev.start : t.start;
+			} else if (t.kind == ROUTE_TOK_STRING) {
+				mask = string_rule(sql, &t, &prev);
+				start = t.start;
+			}
+		}
+		if (mask) {
+			char num[22];
+			int n;
+
+			if (put(m, sql + copied, start - copied) < 0)
+				goto out;
+			/* keep the tokens apart: select'x' is not select$1 */
+			if (m->key_len > 0 && ident_char(m->key[m->key_len - 1]) &&
+			    put(m, " ", 1) < 0)
+				goto out;
+			num[0] = '$';
+			n = 1 + num_text(num + 1, m->first + m->n);
+			if (put(m, num, (size_t)n) < 0)
+				goto out;
+			if (end < len && ident_char(sql[end]) && put(m, " ", 1) < 0)
+				goto out;
+			copied = end;
+			char *g = mask_grow(m->sigs, &m->sigs_cap, (size_t)m->n + 2, 1);
+
+			if (g == NULL)
+				goto out;
+			m->sigs = g;
+			if (add_literal(m, sql, &t, neg, &m->sigs[m->n]) < 0)
+				goto out;
+		}
+		prev2 = prev;
+		prev = t;
+	}
+	if (put(m, sql + copied, len - copied) < 0)
+		goto out;
+	m->text_len = m->key_len;
+	if (put(m, "\0", 1) < 0 || put(m, m->n > 0 ? m->sigs : "", (size_t)m->n) < 0 ||
+	    put(m, "\0", 1) < 0)
+		goto out;
+	/* the values buffer has stopped moving: point the parameters into it */
+	for (int i = 0; i < m->n; i++) {
+		size_t end_off = i + 1 < m->n ? m->val_off[i + 1] : m->vals_len;
+
+		/* every masked value may be '' (no bytes at all, vals still NULL) */
+		m->params[i].data = m->vals != NULL ? (const uint8_t *)(m->vals + m->val_off[i])
+		                                    : (const uint8_t *)"";
+		m->params[i].len = (int32_t)(end_off - m->val_off[i]);
+		m->params[i].format = 0;
+		m->params[i].type_oid = 0;
+	}
+	rc = 0;
+out:
+	toks_trim(m);
+	return rc;
+}
+
+void mask_free(mask_t *m)
+{
+	free(m->key);
+	free(m->vals);
+	free(m->val_off);
+	free(m->params);
+	free(m->kinds);
+	free(m->toks);
+	free(m->sigs);
+}
