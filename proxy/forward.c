@@ -128,6 +128,9 @@ int forward_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **
 
 /* Answer with an error in order, and ignore the client until its Sync, as a server would. */
 static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int synth_error(client_t *c, server_t *s, const char *sqlstate, const char *fmt, ...)
 {
 	char *str;
 	va_list ap;

@@ -92,8 +92,8 @@ static void test_multi_shard_select_with_order_limit_or_aggregates_gathers(void 
 	    "SELECT count(*) FROM orders ORDER BY 1",
 	    "SELECT count(*) FROM orders LIMIT 1",
 	    "SELECT string_agg(DISTINCT note, ',' ORDER BY note) FROM orders",
-	    "SELECT u.name, avg(o.total) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY "
-	    "u.name ORDER BY 2 DESC LIMIT 5",
+	    ("SELECT u.name, avg(o.total) FROM users u JOIN orders o ON o.user_id = u.id GROUP BY "
+	     "u.name ORDER BY 2 DESC LIMIT 5"),
 	    "WITH x AS (SELECT * FROM orders WHERE total > 0) SELECT note FROM x ORDER BY note",
 	    "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders) ORDER BY id LIMIT 3",
 	    "/* pgshard: all */ SELECT * FROM users ORDER BY id",
