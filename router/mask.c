@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <xxhash.h>
 
 #include "router/numtext.h"
 #include "router/sqlchars.h"
@@ -273,27 +274,41 @@ static int string_value(mask_t *m, const char *s, const route_token_t *t)
 	return 0;
 }
 
+/* Room in m for n literals' offsets, parameters and kinds: 0, or -1. */
+static int lits_room(mask_t *m, int n)
+{
+	size_t cap;
+	size_t *o;
+	route_param_t *p;
+	char *k;
+
+	if (n <= m->cap)
+		return 0;
+	cap = (size_t)m->cap * 2 + 16;
+	if (cap < (size_t)n)
+		cap = (size_t)n;
+	o = realloc(m->val_off, cap * sizeof *o);
+	p = o != NULL ? realloc(m->params, cap * sizeof *p) : NULL;
+	k = p != NULL ? realloc(m->kinds, cap) : NULL;
+	if (o != NULL)
+		m->val_off = o;
+	if (p != NULL)
+		m->params = p;
+	if (k == NULL)
+		return -1;
+	m->kinds = k;
+	m->cap = (int)cap;
+	return 0;
+}
+
 /* Record one literal's value and kind; its parameter number is first + index. */
 static int add_literal(mask_t *m, const char *s, const route_token_t *t, bool neg, char *sig)
 {
 	size_t off = m->vals_len;
 	long iv = 0;
 
-	if (m->n == m->cap) {
-		size_t cap = (size_t)m->cap * 2 + 16;
-		size_t *o = realloc(m->val_off, cap * sizeof *o);
-		route_param_t *p = o != NULL ? realloc(m->params, cap * sizeof *p) : NULL;
-		char *k = p != NULL ? realloc(m->kinds, cap) : NULL;
-
-		if (o != NULL)
-			m->val_off = o;
-		if (p != NULL)
-			m->params = p;
-		if (k == NULL)
-			return -1;
-		m->kinds = k;
-		m->cap = (int)cap;
-	}
+	if (lits_room(m, m->n + 1) < 0)
+		return -1;
 	/* as PostgreSQL's scanner: digits that fit in int4 make an integer (ival) */
 	if (t->kind == ROUTE_TOK_NUMBER && t->integer && t->len <= 10)
 		for (size_t i = 0; i < t->len; i++)
@@ -332,7 +347,23 @@ static void toks_trim(mask_t *m)
 	}
 }
 
-int mask_text(mask_t *m, const char *sql, size_t len)
+/* The values buffer has stopped moving: point the parameters into it. */
+static void params_point(mask_t *m)
+{
+	for (int i = 0; i < m->n; i++) {
+		size_t end_off = i + 1 < m->n ? m->val_off[i + 1] : m->vals_len;
+
+		/* every masked value may be '' (no bytes at all, vals still NULL) */
+		m->params[i].data = m->vals != NULL ? (const uint8_t *)(m->vals + m->val_off[i])
+		                                    : (const uint8_t *)"";
+		m->params[i].len = (int32_t)(end_off - m->val_off[i]);
+		m->params[i].format = 0;
+		m->params[i].type_oid = 0;
+	}
+}
+
+/* mask_text by lexing the text; m->spans: where its literals were. */
+static int mask_lexed(mask_t *m, const char *sql, size_t len)
 {
 	route_token_t prev, prev2;
 	size_t copied = 0;
@@ -346,6 +377,7 @@ int mask_text(mask_t *m, const char *sql, size_t len)
 		if (put(m, sql, len) < 0 || put(m, "\0\0", 2) < 0)
 			return -1;
 		m->text_len = len;
+		m->first = 0;
 		return 0;
 	}
 	m->first = max_param + 1;
@@ -388,10 +420,17 @@ int mask_text(mask_t *m, const char *sql, size_t len)
 				goto out;
 			copied = end;
 			char *g = mask_grow(m->sigs, &m->sigs_cap, (size_t)m->n + 2, 1);
+			size_t *sp =
+			    mask_grow(m->spans, &m->spans_cap, 2 * (size_t)m->n + 2, sizeof *sp);
 
-			if (g == NULL)
+			if (g != NULL)
+				m->sigs = g;
+			if (sp != NULL)
+				m->spans = sp;
+			if (g == NULL || sp == NULL)
 				goto out;
-			m->sigs = g;
+			sp[2 * m->n] = start;
+			sp[2 * m->n + 1] = end;
 			if (add_literal(m, sql, &t, neg, &m->sigs[m->n]) < 0)
 				goto out;
 		}
@@ -404,25 +443,229 @@ int mask_text(mask_t *m, const char *sql, size_t len)
 	if (put(m, "\0", 1) < 0 || put(m, m->n > 0 ? m->sigs : "", (size_t)m->n) < 0 ||
 	    put(m, "\0", 1) < 0)
 		goto out;
-	/* the values buffer has stopped moving: point the parameters into it */
-	for (int i = 0; i < m->n; i++) {
-		size_t end_off = i + 1 < m->n ? m->val_off[i + 1] : m->vals_len;
-
-		/* every masked value may be '' (no bytes at all, vals still NULL) */
-		m->params[i].data = m->vals != NULL ? (const uint8_t *)(m->vals + m->val_off[i])
-		                                    : (const uint8_t *)"";
-		m->params[i].len = (int32_t)(end_off - m->val_off[i]);
-		m->params[i].format = 0;
-		m->params[i].type_oid = 0;
-	}
+	params_point(m);
 	rc = 0;
 out:
 	toks_trim(m);
 	return rc;
 }
 
+/* ---- shapes: texts recognised without lexing ---- */
+
+/*
+ * A text masked before leaves its shape: the text (raw), where its literals
+ * were in it (spans), and what masking made of it (the key, with each
+ * literal's sig after the masked text, its hash, first and the literals'
+ * kinds), all in one allocation.
+ */
+typedef struct mask_shape {
+	void *block; /* the allocation; NULL: an empty way */
+	const char *raw;
+	size_t raw_len;
+	const size_t *spans;
+	const char *key, *kinds, *sigs;
+	size_t key_len, text_len;
+	int n, first;
+	uint64_t hash;
+	unsigned used; /* m->clock when last made or matched: the older way goes */
+} mask_shape_t;
+
+/* m keeps MASK_SHAPES shapes: sets of ways, a text's set found by shape_set. */
+#define MASK_SHAPE_SETS 32
+#define MASK_SHAPE_WAYS 2
+#define MASK_SHAPES     (MASK_SHAPE_SETS * MASK_SHAPE_WAYS)
+
+/* Longer texts, and texts with more literals, are lexed every time. */
+#define MASK_SHAPE_MAX_TEXT 1024
+#define MASK_SHAPE_MAX_LITS 64
+
+/* How many of a text's first bytes choose its set. */
+#define MASK_SHAPE_LEAD 32
+
+/*
+ * The set of a text, from its first bytes up to the first that may start a
+ * literal (a digit, a quote, a minus sign), at most MASK_SHAPE_LEAD: every
+ * text of a shape has those bytes, which come before its first literal.
+ */
+static unsigned shape_set(const char *sql, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len && i < MASK_SHAPE_LEAD; i++) {
+		unsigned char c = (unsigned char)sql[i];
+
+		if (sql_is(c, SQLCH_DIGIT) || c == '\'' || c == '-')
+			break;
+		h = (h ^ c) * 16777619u;
+	}
+	return (h ^ (h >> 16)) % MASK_SHAPE_SETS;
+}
+
+/*
+ * An integer literal of sh at sql + *pos: digits that make an int4 (after a
+ * minus sign where sh's had one), ending where sh's did (before a byte that
+ * is neither an identifier's nor '.', so that the scanner cuts it there).
+ * Its value goes to m. (The byte after it is also compared as the start of
+ * the text after the literal, which in sh followed a masked integer and so
+ * starts with no such byte: the check here does not rest on that.)
+ */
+static bool shape_integer(mask_t *m, const char *sql, size_t len, size_t *pos, bool neg)
+{
+	size_t i = *pos, from;
+	long iv = 0;
+	char buf[21];
+
+	if (neg && (i >= len || sql[i++] != '-'))
+		return false;
+	for (from = i; i < len && i - from <= 10 && sql_is((unsigned char)sql[i], SQLCH_DIGIT); i++)
+		iv = iv * 10 + (sql[i] - '0');
+	if (i == from || i - from > 10 || iv > 2147483647L ||
+	    (i < len && (ident_char(sql[i]) || sql[i] == '.')))
+		return false;
+	*pos = i;
+	return put_val(m, buf, (size_t)num_text(buf, neg ? -iv : iv)) == 0;
+}
+
+/*
+ * A plain string literal at sql + *pos: '...' with no quote inside (a ''
+ * in it, and what follows, are left to the lexer). Its value goes to m.
+ * (As for integers, the text after it in sh cannot start with a quote
+ * either; the check does not rest on that.)
+ */
+static bool shape_string(mask_t *m, const char *sql, size_t len, size_t *pos)
+{
+	size_t i = *pos;
+	const char *q;
+
+	if (i >= len || sql[i] != '\'' || (q = memchr(sql + i + 1, '\'', len - i - 1)) == NULL)
+		return false;
+	*pos = (size_t)(q - sql) + 1;
+	if (*pos < len && sql[*pos] == '\'')
+		return false;
+	return put_val(m, sql + i + 1, (size_t)(q - sql) - i - 1) == 0;
+}
+
+/*
+ * Whether sql has shape sh, its literals' values put in m: its bytes
+ * between the literals are sh's, and each literal is of its kind written
+ * the same way (shape_integer, shape_string). The scanner then cuts sql
+ * into sh's tokens but for those literals' text (it cuts each where sh's
+ * was cut, and it cuts the bytes around them as in sh, from the same
+ * start), and masking, which looks at the tokens around a literal and not
+ * at its value, masks the same ones: the key is sh's.
+ */
+static bool shape_match(mask_t *m, const mask_shape_t *sh, const char *sql, size_t len)
+{
+	size_t pos = 0, at = 0;
+
+	m->vals_len = 0;
+	for (int i = 0; i < sh->n; i++) {
+		size_t seg = sh->spans[2 * i] - at;
+		bool ok;
+
+		if (len - pos < seg || memcmp(sql + pos, sh->raw + at, seg) != 0)
+			return false;
+		pos += seg;
+		at = sh->spans[2 * i + 1];
+		m->val_off[i] = m->vals_len;
+		ok = sh->sigs[i] == 's' ? shape_string(m, sql, len, &pos)
+		                        : shape_integer(m, sql, len, &pos, sh->sigs[i] == 'I');
+		if (!ok)
+			return false;
+	}
+	return len - pos == sh->raw_len - at && memcmp(sql + pos, sh->raw + at, len - pos) == 0;
+}
+
+/* m as masking would make it for a text of shape sh, whose values m has. */
+static int shape_take(mask_t *m, const mask_shape_t *sh)
+{
+	m->key_len = 0;
+	if (put(m, sh->key, sh->key_len) < 0)
+		return -1;
+	m->text_len = sh->text_len;
+	m->n = sh->n;
+	m->first = sh->first;
+	m->hash = sh->hash;
+	if (sh->n > 0)
+		memcpy(m->kinds, sh->kinds, (size_t)sh->n);
+	params_point(m);
+	return 0;
+}
+
+/* The shape of sql, just masked by lexing into m, kept in its set (when it can be). */
+static void shape_keep(mask_t *m, const char *sql, size_t len, unsigned set)
+{
+	mask_shape_t *ways, *sh;
+	size_t spans_size = 2 * (size_t)m->n * sizeof(size_t);
+	char *block;
+
+	if (len > MASK_SHAPE_MAX_TEXT || m->n > MASK_SHAPE_MAX_LITS)
+		return;
+	for (int i = 0; i < m->n; i++)
+		if (m->sigs[i] != 'i' && m->sigs[i] != 'I' && m->sigs[i] != 's')
+			return; /* other numbers: lexed every time */
+	if (m->shapes == NULL && (m->shapes = calloc(MASK_SHAPES, sizeof *m->shapes)) == NULL)
+		return;
+	ways = &m->shapes[set * MASK_SHAPE_WAYS];
+	sh = &ways[0];
+	for (int w = 1; w < MASK_SHAPE_WAYS && sh->block != NULL; w++)
+		if (ways[w].block == NULL || ways[w].used < sh->used)
+			sh = &ways[w];
+	/* spans first, where size_t is aligned; then the texts */
+	block = malloc(spans_size + len + m->key_len + (size_t)m->n);
+	if (block == NULL)
+		return;
+	free(sh->block);
+	sh->block = block;
+	if (m->n > 0)
+		memcpy(block, m->spans, spans_size);
+	sh->spans = (const size_t *)(void *)block;
+	sh->raw = block + spans_size;
+	memcpy(block + spans_size, sql, len);
+	sh->key = block + spans_size + len;
+	memcpy(block + spans_size + len, m->key, m->key_len);
+	sh->kinds = sh->key + m->key_len;
+	if (m->n > 0)
+		memcpy(block + spans_size + len + m->key_len, m->kinds, (size_t)m->n);
+	sh->raw_len = len;
+	sh->key_len = m->key_len;
+	sh->text_len = m->text_len;
+	sh->sigs = sh->key + m->text_len + 1;
+	sh->n = m->n;
+	sh->first = m->first;
+	sh->hash = m->hash;
+	sh->used = ++m->clock;
+}
+
+int mask_text(mask_t *m, const char *sql, size_t len)
+{
+	unsigned set = shape_set(sql, len);
+
+	for (int w = 0; m->shapes != NULL && w < MASK_SHAPE_WAYS; w++) {
+		mask_shape_t *sh = &m->shapes[set * MASK_SHAPE_WAYS + w];
+
+		if (sh->block == NULL || lits_room(m, sh->n) < 0 || !shape_match(m, sh, sql, len))
+			continue;
+		if (shape_take(m, sh) < 0)
+			return -1;
+		sh->used = ++m->clock;
+		m->shape_hits++;
+		return 0;
+	}
+	if (mask_lexed(m, sql, len) < 0)
+		return -1;
+	m->hash = XXH3_64bits(m->key, m->key_len);
+	shape_keep(m, sql, len, set);
+	return 0;
+}
+
 void mask_free(mask_t *m)
 {
+	if (m->shapes != NULL)
+		for (int i = 0; i < MASK_SHAPES; i++)
+			free(m->shapes[i].block);
+	free(m->shapes);
+	free(m->spans);
 	free(m->key);
 	free(m->vals);
 	free(m->val_off);

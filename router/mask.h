@@ -7,6 +7,7 @@
 #define PGSHARD_ROUTER_MASK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "router/route.h"
 
@@ -25,11 +26,23 @@ typedef struct mask {
 	size_t sigs_cap;
 	route_token_t *toks; /* the text's tokens, its END last: lexed once for both passes */
 	size_t n_toks, toks_cap;
+	uint64_t hash; /* XXH3 of the key (all key_len bytes) */
+	size_t *spans; /* where each literal was in the text: its start and end */
+	size_t spans_cap;
+	struct mask_shape *shapes; /* the shapes of recent texts (mask.c); NULL until one */
+	unsigned clock;            /* ages them */
+	unsigned long shape_hits;  /* texts masked through a shape, without lexing */
 } mask_t;
 
 /*
- * Fill m for sql: the key, the masked text (the key up to its first '\0')
- * and the literals. -1 when memory runs out.
+ * Fill m for sql: the key, the masked text (the key up to its first '\0'),
+ * its hash and the literals. -1 when memory runs out.
+ *
+ * A text is lexed once per shape: m keeps the shapes of the texts it
+ * masked last (the text between literals, and each literal's kind), and a
+ * text of a known shape (the same bytes around integers and plain strings
+ * of the same kinds) has its literals read where the shape says, with
+ * the key and hash the shape keeps. The result is the same as lexing.
  */
 int mask_text(mask_t *m, const char *sql, size_t len);
 void mask_free(mask_t *m);

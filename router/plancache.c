@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <xxhash.h>
 
 #include "router/classify.h"
 #include "router/mask.h"
@@ -583,7 +582,7 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 		}
 		memcpy(last, sql, len);
 		c->last_len = len;
-		c->last_hash = XXH3_64bits(c->m.key, c->m.key_len);
+		c->last_hash = c->m.hash;
 	}
 	lits.first = c->m.first;
 	lits.n = c->m.n;

@@ -1109,8 +1109,8 @@ static const char *const gather_corpus[] = {
     "SELECT id FROM users LIMIT 5000000000 OFFSET 7::int8",
     "SELECT *, n + 1 FROM users ORDER BY n + 1, id LIMIT 20",
     "SELECT note, avg(total) FROM orders GROUP BY note HAVING count(*) > 1 ORDER BY 2 DESC",
-    "SELECT note, sum(total) FROM orders WHERE total > -2.5 GROUP BY note HAVING "
-    "max(note) <> 'it''s' ORDER BY 1 LIMIT 4",
+    ("SELECT note, sum(total) FROM orders WHERE total > -2.5 GROUP BY note HAVING "
+     "max(note) <> 'it''s' ORDER BY 1 LIMIT 4"),
     "SELECT count(DISTINCT note), count(*) FROM orders WHERE note <> 'x'",
     "SELECT DISTINCT note, total FROM orders ORDER BY total DESC LIMIT 3",
     "SELECT DISTINCT ON (user_id) user_id, total, note FROM orders ORDER BY user_id, total",
@@ -1321,8 +1321,8 @@ static void test_one_key_plans_are_reused_for_other_values(void **state)
 {
 	static const char *const sqls[] = {
 	    "SELECT * FROM users WHERE id = %d",
-	    "SELECT name FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = %d AND o.n > "
-	    "2",
+	    ("SELECT name FROM users u JOIN orders o ON o.user_id = u.id WHERE u.id = %d AND o.n > "
+	     "2"),
 	    "UPDATE users SET name = 'x' WHERE id = %d",
 	    "INSERT INTO users (id, name) VALUES (%d, 'a')",
 	    "SELECT * FROM sites WHERE region_id = %d",
