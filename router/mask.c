@@ -472,7 +472,7 @@ typedef struct mask_shape {
 
 /* m keeps MASK_SHAPES shapes: sets of ways, a text's set found by shape_set. */
 #define MASK_SHAPE_SETS 32
-#define MASK_SHAPE_WAYS 2
+#define MASK_SHAPE_WAYS 4
 #define MASK_SHAPES     (MASK_SHAPE_SETS * MASK_SHAPE_WAYS)
 
 /* Longer texts, and texts with more literals, are lexed every time. */
@@ -489,15 +489,15 @@ typedef struct mask_shape {
  */
 static unsigned shape_set(const char *sql, size_t len)
 {
+	static const bool starts_literal[256] = {
+	    ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,  ['5'] = true,
+	    ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true, ['\''] = true, ['-'] = true,
+	};
 	uint32_t h = 2166136261u;
+	size_t n = len < MASK_SHAPE_LEAD ? len : MASK_SHAPE_LEAD;
 
-	for (size_t i = 0; i < len && i < MASK_SHAPE_LEAD; i++) {
-		unsigned char c = (unsigned char)sql[i];
-
-		if (sql_is(c, SQLCH_DIGIT) || c == '\'' || c == '-')
-			break;
-		h = (h ^ c) * 16777619u;
-	}
+	for (size_t i = 0; i < n && !starts_literal[(unsigned char)sql[i]]; i++)
+		h = (h ^ (unsigned char)sql[i]) * 16777619u;
 	return (h ^ (h >> 16)) % MASK_SHAPE_SETS;
 }
 
