@@ -187,11 +187,11 @@ static const char *keyword(const char *s, const char *kw)
 {
 	size_t n;
 
-	/* every statement comes here: most differ in the first two letters (kw has two or more) */
-	if (tolower((unsigned char)s[0]) != kw[0] || tolower((unsigned char)s[1]) != kw[1])
-		return NULL;
-	n = strlen(kw);
-	if (strncasecmp(s, kw, n) != 0 || isalnum((unsigned char)s[n]) || s[n] == '_')
+	/* every statement comes here (SELECT too starts as SET does): letter by letter, in ASCII */
+	for (n = 0; kw[n] != '\0'; n++)
+		if ((s[n] >= 'A' && s[n] <= 'Z' ? s[n] + ('a' - 'A') : s[n]) != kw[n])
+			return NULL;
+	if (isalnum((unsigned char)s[n]) || s[n] == '_')
 		return NULL;
 	return s + n;
 }
