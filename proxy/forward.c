@@ -369,8 +369,17 @@ static int acquire(client_t *c, int shard, const node_t *node)
 
 	if (session_link(c, shard) != NULL)
 		return 1;
-	p = node != NULL ? pool_get_node(c->worker, node, c->database, c->user)
-	                 : pool_get(c->worker, shard, c->database, c->user);
+	if (node != NULL) {
+		p = pool_get_node(c->worker, node, c->database, c->user);
+	} else if (c->primary_pool != NULL && c->primary_pool_shard == shard &&
+	           c->primary_pool_gen == c->worker->pools_gen) {
+		p = c->primary_pool; /* pools live as long as their worker */
+	} else {
+		p = pool_get(c->worker, shard, c->database, c->user);
+		c->primary_pool = p;
+		c->primary_pool_shard = shard;
+		c->primary_pool_gen = c->worker->pools_gen;
+	}
 	if (p == NULL) {
 		session_fail_status(c, PX_NOMEM);
 		return -1;

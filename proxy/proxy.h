@@ -212,6 +212,9 @@ struct client {
 	time_t accepted_at;  /* login_timeout counts from here */
 	worker_t *worker;
 	sbuf_t sb;
+	pool_t *primary_pool;      /* the pool of the primary last asked for (forward.c acquire): */
+	int primary_pool_shard;    /* its shard, and the worker's pools_gen then; another shard */
+	unsigned primary_pool_gen; /* or gen looks the pool up again */
 
 	char *user;
 	char *database;
@@ -416,6 +419,8 @@ struct worker {
 	pthread_mutex_t route_lock; /* guards route_done only */
 	route_job_t *route_done;
 	struct pool_list pools;
+	unsigned pools_gen; /* bumped when a reload or a view of the nodes may change which pool
+	                       serves a shard, or a pool's settings */
 	int n_clients;
 	uint64_t next_id;
 	uint64_t next_unnamed_gen;

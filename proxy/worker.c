@@ -74,6 +74,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
 	if (next != NULL) {
 		context_cfg_ref_put(w->cfg);
 		w->cfg = next;
+		w->pools_gen++;
 		login_params_free(w); /* the shards may be other servers now */
 		if (w->index == 0)
 			metrics_reload(w);
@@ -89,6 +90,7 @@ static void nodes_cb(evutil_socket_t fd, short what, void *arg)
 	if (v != NULL) {
 		nodes_view_put(w->nodes);
 		w->nodes = v;
+		w->pools_gen++;
 	}
 }
 
