@@ -185,14 +185,18 @@ static bool fatal_error(struct evbuffer *in, size_t total)
 
 /*
  * Whether the message just framed goes to the client as it is, with nothing
- * to look at but its type: a row, a row description or a command tag of a
- * statement the client asked for. Such messages join the run (below).
+ * to look at but its type: a Parse, Bind or Close done, a row, a row
+ * description or a command tag of a statement the client asked for. Such
+ * messages join the run (below).
  */
 static bool plain_message(const client_t *c, const pending_t *head, uint8_t type)
 {
 	if (head == NULL || head->action != PEND_FORWARD || c->read_again_len > 0)
 		return false;
 	switch (type) {
+	case '1':
+	case '2':
+	case '3':
 	case 'D':
 	case 'T':
 	case 'n':
@@ -217,20 +221,66 @@ static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
 	return n == 0 || sbuf_move(&c->sb, in, n);
 }
 
+/*
+ * Whether a ReadyForQuery with this head, answering the client, joins the
+ * run: it goes in the same move as the rows and tag before it (whole
+ * chains relinked, instead of the run copied and the ReadyForQuery moved
+ * apart); its bookkeeping follows as for any other.
+ */
+static bool ready_joins_run(const client_t *c, const pending_t *head)
+{
+	return head != NULL && head->action == PEND_FORWARD && c->read_again_len == 0 &&
+	       c->batch == NULL;
+}
+
+/*
+ * What relay_reply knows of the buffers while only the run grows (nothing
+ * taken from the server's input, nothing added to the client's output):
+ * their lengths, and the input's first chain, where the headers of one
+ * read usually all are. Looked at again once `fresh` is false.
+ */
+typedef struct view {
+	bool fresh;
+	size_t in_len, out_len;
+	struct evbuffer_iovec first;
+} view_t;
+
+static void view_look(view_t *v, struct evbuffer *in, struct evbuffer *out)
+{
+	v->in_len = evbuffer_get_length(in);
+	v->out_len = evbuffer_get_length(out);
+	if (evbuffer_peek(in, -1, NULL, &v->first, 1) < 1)
+		v->first.iov_len = 0;
+	v->fresh = true;
+}
+
+/* n bytes `at` bytes into the input, without taking them: false when it holds fewer. */
+static bool view_bytes(const view_t *v, struct evbuffer *in, size_t at, uint8_t *buf, size_t n)
+{
+	if (v->first.iov_len >= at + n) {
+		memcpy(buf, (const uint8_t *)v->first.iov_base + at, n);
+		return true;
+	}
+	return sbuf_peek(in, at, buf, n);
+}
+
 void relay_reply(client_t *c, server_t *s)
 {
 	struct evbuffer *in = s->sb.in;
 	struct evbuffer *out = c->sb.out;
 	size_t max = context_cfg(c->worker)->max_message_size;
 	size_t run = 0;
+	view_t view = {.fresh = false};
 
 	while (!c->closing && c->server == s) {
 		uint8_t hdr[WIRE_HEADER_LEN + 1], type;
 		size_t total;
 		pending_t *head;
-		bool swallow, forward;
+		bool swallow, forward, ready_moved = false;
 
-		if (evbuffer_get_length(out) + run > PROXY_HIGH_WATERMARK) {
+		if (!view.fresh)
+			view_look(&view, in, out);
+		if (view.out_len + run > PROXY_HIGH_WATERMARK) {
 			/* backpressure: a slow client slows its server, the proxy does not buffer
 			 */
 			run_flush(c, in, &run);
@@ -238,11 +288,11 @@ void relay_reply(client_t *c, server_t *s)
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (!sbuf_peek(in, run, hdr, WIRE_HEADER_LEN)) {
+		if (!view_bytes(&view, in, run, hdr, WIRE_HEADER_LEN)) {
 			run_flush(c, in, &run);
 			return;
 		}
-		switch (wire_frame(hdr, evbuffer_get_length(in) - run, max, &type, &total)) {
+		switch (wire_frame(hdr, view.in_len - run, max, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
 			run_flush(c, in, &run);
 			return;
@@ -269,18 +319,32 @@ void relay_reply(client_t *c, server_t *s)
 			const pending_t *next;
 
 			/* a description answers a Describe, a tag an Execute */
-			if (((type == 'T' || type == 'n') && head->msg == 'D') ||
+			if (type == '1' || type == '2' || type == '3' ||
+			    ((type == 'T' || type == 'n') && head->msg == 'D') ||
 			    (type == 'C' && head->msg == 'E'))
 				pending_pop(&s->pending);
 			run += total;
 			next = pending_head(&s->pending);
 			if ((next == NULL || next->action != PEND_SYNTHESIZE) && !s->flushed)
-				continue;
+				continue; /* the view holds */
 			/* what follows the run is due now */
+			view.fresh = false;
 			if (!run_flush(c, in, &run))
 				return;
 			goto after_message;
 		}
+		if (type == 'Z') {
+			/* its status, while it is still where the view says */
+			if (!view_bytes(&view, in, run, hdr, WIRE_HEADER_LEN + 1)) {
+				run_flush(c, in, &run); /* framed whole above: cannot be */
+				return;
+			}
+			if (ready_joins_run(c, head)) {
+				run += total;
+				ready_moved = true;
+			}
+		}
+		view.fresh = false;
 		if (!run_flush(c, in, &run))
 			return;
 		if (head == NULL && type != 'N' && type != 'S' && type != 'A') {
@@ -319,7 +383,6 @@ void relay_reply(client_t *c, server_t *s)
 			bool was_sync, colfetch, batched;
 			char status;
 
-			sbuf_peek(in, 0, hdr, WIRE_HEADER_LEN + 1);
 			status = (char)hdr[5];
 			server_note_ready(s, status);
 			was_sync = swallow && s->syncing_params && head->msg == 'Q';
@@ -330,9 +393,10 @@ void relay_reply(client_t *c, server_t *s)
 				colfetch_done(c); /* the columns asked for an INSERT (colcache.c) */
 			/* a statement of a batch: its ReadyForQuery is the batch's to answer */
 			batched = !swallow && c->batch != NULL;
-			evbuffer_drain(in, swallow || batched ? total : 0);
+			if (swallow || batched)
+				evbuffer_drain(in, total);
 			if (!swallow && !batched) {
-				if (!sbuf_move(&c->sb, in, total))
+				if (!ready_moved && !sbuf_move(&c->sb, in, total))
 					return;
 				stmtlog_end(c);
 			}
