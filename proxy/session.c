@@ -786,9 +786,13 @@ void session_emit(client_t *c, uint8_t reply, const char *str)
 		wire_put_ready(b, session_tx_status(c));
 		stmtlog_end(c);
 		break;
-	default:
-		wire_put_empty(b, reply);
-		break;
+	default: {
+		/* ParseComplete and the like: a type and a length, no body */
+		const uint8_t empty[5] = {reply, 0, 0, 0, 4};
+
+		sbuf_write(&c->sb, empty, sizeof empty);
+		return;
+	}
 	}
 	if (!b->failed)
 		sbuf_write(&c->sb, b->data, b->len);

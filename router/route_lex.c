@@ -118,7 +118,14 @@ size_t route_skip_blank(const char *sql, size_t len, size_t pos)
 bool route_may_be_insert(const char *sql, size_t len)
 {
 	route_token_t t;
+	size_t i = 0;
 
+	/* most texts start with another word: that is known without lexing */
+	while (i < len && sql_is((unsigned char)sql[i], SQLCH_SPACE))
+		i++;
+	if (i < len && sql_is((unsigned char)sql[i], SQLCH_START) &&
+	    sql_lower((unsigned char)sql[i]) != 'i' && sql_lower((unsigned char)sql[i]) != 'w')
+		return false;
 	route_next_token(sql, len, 0, &t);
 	return t.kind == ROUTE_TOK_WORD &&
 	       ((t.len == 6 && strncasecmp(sql + t.start, "insert", 6) == 0) ||

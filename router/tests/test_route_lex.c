@@ -127,10 +127,17 @@ static void test_only_insert_or_with_may_be_an_insert(void **state)
 {
 	static const char *yes[] = {"INSERT INTO t VALUES (1)", "  insert into t values (1)",
 	                            "/* c */ -- x\n WITH a AS (SELECT 1) INSERT INTO t VALUES (1)",
-	                            "Insert"};
-	static const char *no[] = {
-	    "SELECT 1", "inserts",  "\"insert\" into t", "EXPLAIN INSERT INTO t VALUES (1)",
-	    "",         "-- insert"};
+	                            "Insert", "\n\t WITH a AS (SELECT 1) INSERT INTO t VALUES (1)"};
+	static const char *no[] = {"SELECT 1",
+	                           "inserts",
+	                           "\"insert\" into t",
+	                           "EXPLAIN INSERT INTO t VALUES (1)",
+	                           "",
+	                           "-- insert",
+	                           "_insert",
+	                           "withdraw",
+	                           "  update t set a = 1",
+	                           "\xc3\xa9insert"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
