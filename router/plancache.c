@@ -350,7 +350,7 @@ static void memo_keep(route_cache_t *c, entry_t *e, const route_plan_t *plan,
 	if (in_len > 0)
 		memcpy(m->in, c->in, in_len);
 	m->in_len = in_len;
-	m->plan = *plan;
+	route_plan_copy(&m->plan, plan);
 	m->bytes = sizeof *m + m->in_cap;
 	e->bytes = e->bytes - old + m->bytes;
 	c->bytes = c->bytes - old + m->bytes;
@@ -605,7 +605,7 @@ static int plan_of(route_cache_t *c, const char *sql, const route_param_t *param
 	if (e->memo != NULL && (e->memo->plan.generic.any_input ||
 	                        (inputs(c, params, n_params) == 0 && memo_matches(c, e)))) {
 		c->stats.reused++;
-		*out = e->memo->plan;
+		route_plan_copy(out, &e->memo->plan);
 		return 0;
 	}
 	rc = route_analyze(c->ctx, e->parsed, params, n_params, c->m.n > 0 ? &lits : NULL, out);

@@ -332,6 +332,14 @@ const char *route_kind_name(route_kind_t k);
 void route_plan_set_steps(route_plan_t *p);
 
 /*
+ * *out = *in, but without the unused room of the texts (reason, error) and
+ * of insert_keys: what reads a plan reads those only up to their end, and
+ * the plan cache copies a plan for every statement it routes (2 kB, most
+ * of it that room).
+ */
+void route_plan_copy(route_plan_t *out, const route_plan_t *in);
+
+/*
  * Make p a refusal: SQLSTATE sqlstate, the message (after "pgshard: ")
  * formatted into p->error and into p->reason as "refused: ...", no shards,
  * no split, no merge, and its one REFUSE step.

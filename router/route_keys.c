@@ -225,7 +225,7 @@ bool route_generic_plan(const route_ctx_t *ctx, const route_plan_t *base,
 	if (input_key(m->cfg->key, value, kind, g->oid, &kv) != KV_OK ||
 	    (shard = shard_map_lookup(m, &kv.key)) < 0)
 		return false;
-	*out = *base;
+	route_plan_copy(out, base);
 	shard_set_clear(&out->shards);
 	shard_set_add(&out->shards, shard);
 	if (out->key_value[0] != '\0')

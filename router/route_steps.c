@@ -19,6 +19,7 @@
 #include "router/route.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +120,29 @@ void route_plan_set_steps(route_plan_t *p)
 	if (p->txn != ROUTE_TXN_NONE)
 		p->steps[p->n_steps++] = step_of(ROUTE_STEP_TXN);
 	p->steps[p->n_steps++] = routed_step(p);
+}
+
+/* The bytes of a plan from field a up to field b. */
+#define PLAN_SPAN(a, b) (offsetof(route_plan_t, b) - offsetof(route_plan_t, a))
+
+/* route_plan_copy skips only the room of these: nothing may come between them */
+_Static_assert(PLAN_SPAN(insert_keys, n_insert_keys) <
+                   sizeof(((route_plan_t *)0)->insert_keys) + sizeof(int),
+               "n_insert_keys follows insert_keys");
+_Static_assert(PLAN_SPAN(reason, error) == sizeof(((route_plan_t *)0)->reason),
+               "error follows reason");
+_Static_assert(PLAN_SPAN(error, sqlstate) == sizeof(((route_plan_t *)0)->error),
+               "sqlstate follows error");
+
+void route_plan_copy(route_plan_t *out, const route_plan_t *in)
+{
+	memcpy(out, in, offsetof(route_plan_t, insert_keys));
+	memcpy(out->insert_keys, in->insert_keys,
+	       (size_t)in->n_insert_keys * sizeof in->insert_keys[0]);
+	memcpy(&out->n_insert_keys, &in->n_insert_keys, PLAN_SPAN(n_insert_keys, reason));
+	memcpy(out->reason, in->reason, strlen(in->reason) + 1);
+	memcpy(out->error, in->error, strlen(in->error) + 1);
+	memcpy(out->sqlstate, in->sqlstate, sizeof *out - offsetof(route_plan_t, sqlstate));
 }
 
 void route_plan_refuse(route_plan_t *p, const char *sqlstate, const char *fmt, ...)

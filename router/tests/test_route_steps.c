@@ -294,6 +294,35 @@ static void test_run_step_replaces_the_steps(void **state)
 
 /* ---- the plan cache, and parameters ---- */
 
+/* A copy holds every field: all bytes but the unused room of the texts and of insert_keys. */
+static void test_route_plan_copy_copies_every_field(void **state)
+{
+	route_plan_t *in = malloc(sizeof *in), *out = malloc(sizeof *out);
+	size_t keys_end = offsetof(route_plan_t, insert_keys) + 2 * sizeof in->insert_keys[0];
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	for (size_t i = 0; i < sizeof *in; i++)
+		((uint8_t *)in)[i] = (uint8_t)(i * 7 + 1);
+	in->n_insert_keys = 2;
+	strcpy(in->reason, "orders.user_id = 42 -> shard 1");
+	strcpy(in->error, "");
+	memset(out, 0, sizeof *out);
+	route_plan_copy(out, in);
+	assert_memory_equal(out, in, keys_end);
+	assert_memory_equal(&out->n_insert_keys, &in->n_insert_keys,
+	                    offsetof(route_plan_t, reason) - offsetof(route_plan_t, n_insert_keys));
+	assert_string_equal(out->reason, in->reason);
+	assert_string_equal(out->error, "");
+	assert_memory_equal(out->sqlstate, in->sqlstate,
+	                    sizeof *in - offsetof(route_plan_t, sqlstate));
+	/* the room after the texts is not written */
+	assert_int_equal(out->reason[strlen(in->reason) + 1], 0);
+	free(in);
+	free(out);
+}
+
 static void test_plan_cache_hit_keeps_the_steps(void **state)
 {
 	static const char *const sqls[] = {
@@ -506,6 +535,7 @@ int main(void)
 	    cmocka_unit_test(test_refusals_are_one_refuse_step_with_their_sqlstate),
 	    cmocka_unit_test(test_route_plan_refuse_makes_a_whole_refusal),
 	    cmocka_unit_test(test_run_step_replaces_the_steps),
+	    cmocka_unit_test(test_route_plan_copy_copies_every_field),
 	    cmocka_unit_test(test_plan_cache_hit_keeps_the_steps),
 	    cmocka_unit_test(test_missing_parameter_then_routed_with_it),
 	    cmocka_unit_test(test_writes_on_several_shards_commit_in_two_phases),
