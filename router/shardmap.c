@@ -133,7 +133,8 @@ static int parse_bigint(const char *s, size_t len, int64_t *out)
 	size_t digits = i;
 	while (i < len && s[i] >= '0' && s[i] <= '9') {
 		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (limit - d) / 10)
+		/* 18 digits stay below the limit: the division only after them */
+		if (i - digits >= 18 && v > (limit - d) / 10)
 			return -1;
 		v = v * 10 + d;
 		i++;
