@@ -79,6 +79,44 @@ static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
  * client left there, so that the server answers 26000 as PostgreSQL would
  * instead of running someone else's SQL.
  */
+/*
+ * Whether s's unnamed statement is the client's already: made by the same
+ * Parse (another client's, say: pgbench's clients all send one text), and
+ * parsed under the settings the client has now. Parse analysis reads
+ * settings (DateStyle turns '01/02/2024' into a date then), so the Parse
+ * must have gone with the settings the server has now (nothing changed
+ * them since: a sync or a SET by a simple query would have dropped the
+ * statement, a settled SET changes params_hash), and those are the
+ * client's, with no SET of its own pending.
+ */
+static bool unnamed_held(const client_t *c, const server_t *s)
+{
+	return s->unnamed_gen != 0 && s->unnamed_copy_gen == s->unnamed_gen &&
+	       s->unnamed_copy_params != 0 && s->unnamed_copy_params == s->params_hash &&
+	       s->params_hash == c->params_hash && !s->syncing_params && c->n_pend_sets == 0 &&
+	       s->unnamed_copy_len == c->unnamed_parse_len &&
+	       memcmp(s->unnamed_copy, c->unnamed_parse, c->unnamed_parse_len) == 0;
+}
+
+/* Keep the Parse ensure_unnamed sends, and the settings it is parsed under when known. */
+static void unnamed_keep(client_t *c, server_t *s)
+{
+	uint8_t *copy = s->unnamed_copy;
+
+	s->unnamed_copy_gen = 0;
+	if (s->unnamed_copy_cap < c->unnamed_parse_len) {
+		copy = realloc(s->unnamed_copy, c->unnamed_parse_len);
+		if (copy == NULL)
+			return; /* no copy: the next client sends its Parse */
+		s->unnamed_copy = copy;
+		s->unnamed_copy_cap = c->unnamed_parse_len;
+	}
+	memcpy(copy, c->unnamed_parse, c->unnamed_parse_len);
+	s->unnamed_copy_len = c->unnamed_parse_len;
+	s->unnamed_copy_gen = s->unnamed_gen;
+	s->unnamed_copy_params = !s->syncing_params && c->n_pend_sets == 0 ? s->params_hash : 0;
+}
+
 static int ensure_unnamed(client_t *c, server_t *s)
 {
 	if (s->unnamed_gen == c->unnamed_gen)
@@ -91,9 +129,15 @@ static int ensure_unnamed(client_t *c, server_t *s)
 		s->unnamed_gen = 0;
 		return server_send(s, close_unnamed, sizeof(close_unnamed));
 	}
+	if (unnamed_held(c, s)) {
+		/* the server parsed this very text under these settings: no Parse again */
+		s->unnamed_gen = s->unnamed_copy_gen = c->unnamed_gen;
+		return 0;
+	}
 	if (pending_push(&s->pending, 'P', PEND_SWALLOW, 0, NULL, NULL) < 0)
 		return -1;
 	s->unnamed_gen = c->unnamed_gen;
+	unnamed_keep(c, s);
 	return server_send(s, c->unnamed_parse, c->unnamed_parse_len);
 }
 

@@ -338,6 +338,10 @@ struct server {
 	uint64_t params_hash;        /* the client parameter set this server has applied */
 	ps_server_set_t *statements; /* ps_entry ids prepared here */
 	uint64_t unnamed_gen;        /* whose unnamed statement this server holds */
+	uint8_t *unnamed_copy;       /* the Parse that made it, when ensure_unnamed sent it */
+	size_t unnamed_copy_len, unnamed_copy_cap;
+	uint64_t unnamed_copy_gen;    /* unnamed_gen then: the copy is void once they differ */
+	uint64_t unnamed_copy_params; /* params_hash it was parsed under (0: unknown) */
 
 	auth_scram_client_t *scram;
 	time_t idle_since;

@@ -49,6 +49,10 @@ static void parse_undone(client_t *c, server_t *s, const pending_t *p)
 {
 	if (p->msg != 'P')
 		return;
+	/* the unnamed statement's Parse failed or was skipped: which one the server holds
+	 * (none, or the one before) is not known */
+	if (p->ps == NULL && p->str == NULL && p->action != PEND_SYNTHESIZE)
+		s->unnamed_gen = 0;
 	if (p->ps != NULL && p->action != PEND_SYNTHESIZE)
 		ps_server_del(s, p->ps);
 	if (p->str != NULL && p->action != PEND_SWALLOW)

@@ -49,6 +49,7 @@ void server_free(server_t *s)
 	free(s->pending.items);
 	free(s->scram);
 	free(s->sync_error);
+	free(s->unnamed_copy);
 	free(s);
 }
 

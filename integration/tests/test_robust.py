@@ -671,5 +671,57 @@ def extended_fan_out_on_fresh_servers():
             p.healthy()
 
 
+@test
+def unnamed_statement_parsed_again_unless_held_with_the_same_settings():
+    """A server that holds the very unnamed statement a client parses, made under the
+    client's settings, is not sent the Parse again (pgbench's clients all send one text).
+    With one server taken in turns: DateStyle reads a date literal at Parse, so clients of
+    two settings must each get their own date, and a Parse the server refuses must be
+    refused for every client that sends it, never answered with a statement that is not
+    there (26000)."""
+    key = rl.key_on(0)
+    with Tables(rows={key: "v"}), Proxy("unnamed_reuse", {"pool_size": 1}) as p:
+        clients = [(login(p.port, extra={"DateStyle": style}), want)
+                   for style, want in (("ISO, DMY", "2024-02-01"), ("ISO, MDY", "2024-01-02"),
+                                       ("ISO, DMY", "2024-02-01"), ("ISO, DMY", "2024-02-01"))]
+        sql = "SELECT '01/02/2024'::date::text FROM rb_items WHERE id = $1"
+        bad = "SELECT no_such_column FROM rb_items WHERE id = $1"
+        try:
+            for i in range(3):
+                for n, (r, want) in enumerate(clients):
+                    r.send(Raw.parse("", sql) + Raw.bind("", "", [str(key)]) + Raw.execute()
+                           + Raw.SYNC)
+                    got = r.until_ready()
+                    rows = [data_row(body) for kind, body in got if kind == "D"]
+                    eq(rows, [[want]], "client %d's date, round %d" % (n, i))
+                # the DMY clients one after the other: no settings to sync in between
+                for n in (2, 3, 0):
+                    r = clients[n][0]
+                    r.send(Raw.parse("", bad) + Raw.bind("", "", [str(key)]) + Raw.execute()
+                           + Raw.SYNC)
+                    got = r.until_ready()
+                    codes = [parse_fields(body).get("C") for kind, body in got if kind == "E"]
+                    eq(codes, ["42703"], "client %d's refused Parse, round %d" % (n, i))
+                    eq(got[-1], ("Z", b"I"), "client %d idle after it, round %d" % (n, i))
+            # a SET by a named statement changes the settings and leaves the unnamed statement
+            r = clients[0][0]
+            for sql_i, want in ((sql, "2024-02-01"), ("SET DateStyle = 'ISO, MDY'", None),
+                                (sql, "2024-01-02")):
+                if want is None:
+                    r.send(Raw.parse("set_mdy", sql_i) + Raw.bind("", "set_mdy") + Raw.execute()
+                           + Raw.SYNC)
+                    got = [(k, b) for k, b in r.until_ready() if k != "S"]  # ParameterStatus
+                    eq(kinds(got), "12CZ", "the SET by a named statement")
+                    continue
+                r.send(Raw.parse("", sql_i) + Raw.bind("", "", [str(key)]) + Raw.execute()
+                       + Raw.SYNC)
+                rows = [data_row(body) for kind, body in r.until_ready() if kind == "D"]
+                eq(rows, [[want]], "the date before and after the SET")
+        finally:
+            for r, _ in clients:
+                r.close()
+        p.healthy()
+
+
 if __name__ == "__main__":
     rl.main(TESTS, TEST_TIMEOUT)
