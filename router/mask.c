@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <xxhash.h>
 
 #include "router/numtext.h"
@@ -74,16 +73,6 @@ static bool ident_char(char c)
 	return sql_is((unsigned char)c, SQLCH_IDENT);
 }
 
-static bool tok_word(const char *s, const route_token_t *t, const char *const *words)
-{
-	if (t->kind != ROUTE_TOK_WORD)
-		return false;
-	for (; *words != NULL; words++)
-		if (strlen(*words) == t->len && strncasecmp(s + t->start, *words, t->len) == 0)
-			return true;
-	return false;
-}
-
 static bool tok_punct(const char *s, const route_token_t *t, const char *chars)
 {
 	return t->kind == ROUTE_TOK_PUNCT && strchr(chars, s[t->start]) != NULL;
@@ -136,7 +125,7 @@ static bool maskable(mask_t *m, const char *sql, size_t len, int *max_param)
 			continue;
 		}
 		if (head) {
-			if (!tok_word(sql, &t, maskable_heads))
+			if (!route_token_is(sql, &t, maskable_heads))
 				return false;
 			head = false;
 			any = true;
@@ -189,7 +178,7 @@ static int number_rule(const char *s, size_t len, const route_token_t *t, const 
 	    (prev->kind == ROUTE_TOK_WORD || prev->kind == ROUTE_TOK_NUMBER ||
 	     prev->kind == ROUTE_TOK_PARAM || prev->kind == ROUTE_TOK_QIDENT))
 		return LIT_NO;
-	if (tok_punct(s, prev, "(") && tok_word(s, prev2, iconst_types))
+	if (tok_punct(s, prev, "(") && route_token_is(s, prev2, iconst_types))
 		return LIT_NO;
 	if (prev->kind != ROUTE_TOK_OP || prev->len != 1 || s[prev->start] != '-')
 		return LIT_YES;
@@ -236,7 +225,7 @@ static bool string_rule(const char *s, const route_token_t *t, const route_token
 	case ROUTE_TOK_PUNCT:
 		return tok_punct(s, prev, "(,[");
 	case ROUTE_TOK_WORD:
-		return tok_word(s, prev, string_after);
+		return route_token_is(s, prev, string_after);
 	default:
 		return false;
 	}

@@ -427,6 +427,9 @@ typedef struct route_token {
 /* The token at or after `pos`; returns the position just after it. */
 size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *tok);
 
+/* Whether token t of s is a word, one of `words` (NULL-terminated, lower case) in any case. */
+bool route_token_is(const char *s, const route_token_t *t, const char *const *words);
+
 /* Past the whitespace and comments (--, nested slash-star) at `pos`, as the lexer skips them. */
 size_t route_skip_blank(const char *sql, size_t len, size_t pos);
 

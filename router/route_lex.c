@@ -342,7 +342,7 @@ size_t route_next_token(const char *sql, size_t len, size_t pos, route_token_t *
 	return end;
 }
 
-static bool token_is(const char *s, const route_token_t *t, const char *const *words)
+bool route_token_is(const char *s, const route_token_t *t, const char *const *words)
 {
 	if (t->kind != ROUTE_TOK_WORD)
 		return false;
@@ -416,23 +416,23 @@ int route_sql_depth_estimate(const char *sql, size_t len)
 		top = &f[n - 1];
 		c = sql[t.start];
 		if (t.kind == ROUTE_TOK_OP || t.kind == ROUTE_TOK_CAST ||
-		    token_is(sql, &t, chain_words)) {
+		    route_token_is(sql, &t, chain_words)) {
 			top->chain++;
-		} else if (token_is(sql, &t, struct_words)) {
+		} else if (route_token_is(sql, &t, struct_words)) {
 			top->strct++;
 			frame_segment_end(top);
-		} else if (token_is(sql, &t, and_or) ||
-		           (top->close == 'E' && token_is(sql, &t, case_parts)) ||
+		} else if (route_token_is(sql, &t, and_or) ||
+		           (top->close == 'E' && route_token_is(sql, &t, case_parts)) ||
 		           (t.kind == ROUTE_TOK_PUNCT && c == ',')) {
 			frame_segment_end(top);
 		} else if (t.kind == ROUTE_TOK_PUNCT && c == ';') {
 			top->best = frame_depth(top);
 			top->strct = top->seg_best = top->chain = top->sub = 0;
-		} else if (token_is(sql, &t, end_word)) {
+		} else if (route_token_is(sql, &t, end_word)) {
 			if (top->close == 'E')
 				frame_close(f, &n);
 		} else if ((t.kind == ROUTE_TOK_PUNCT && (c == '(' || c == '[')) ||
-		           token_is(sql, &t, case_word)) {
+		           route_token_is(sql, &t, case_word)) {
 			if (n == cap) {
 				depth_frame_t *g;
 

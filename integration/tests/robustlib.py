@@ -287,6 +287,18 @@ class Proxy:
             self.stop()
             raise
 
+    def signal_and_wait(self, sig, secs):
+        """Sends sig and waits secs for it to end; kills it after them. True when it ended
+        by itself."""
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(secs)
+            return True
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            return False
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -353,14 +365,8 @@ class Proxy:
         if self.proc is not None:
             if self.proc.poll() is not None:
                 problem = self.crashed()
-            else:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(8)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
-                    problem = "pgshard ignored SIGTERM for 8 s"
+            elif not self.signal_and_wait(signal.SIGTERM, 8):
+                problem = "pgshard ignored SIGTERM for 8 s"
                 rc = self.proc.returncode
                 rep = self.sanitizer_report()
                 if rep:
@@ -496,12 +502,7 @@ def kill_running_proxies():
             subprocess.run(["gdb", "-p", str(proxy.pid()), "-batch", "-ex", "thread apply all bt"],
                            stdout=proxy.logf, stderr=subprocess.STDOUT, timeout=60, check=False)
         if proxy.alive():
-            proxy.proc.send_signal(signal.SIGQUIT)
-            try:
-                proxy.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proxy.proc.kill()
-                proxy.proc.wait(5)
+            proxy.signal_and_wait(signal.SIGQUIT, 3)
         print("  pgshard (%s) killed by the watchdog; its log: %s" % (proxy.name, proxy.log), flush=True)
 
 
