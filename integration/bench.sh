@@ -9,17 +9,19 @@
 # 2 pgbench threads, scale 10, 1 pgshard worker, auth trust.
 # Modes: select-simple select-extended select-prepared tpcb-simple tpcb-prepared
 #        (default: all but tpcb-prepared).
-# For each mode and round it runs direct, pgbouncer, pgshard and pgshard-flat back to back,
-# and measures the proxies' CPU time (utime+stime from /proc/PID/stat) during each run.
+# For each mode and round it runs direct, pgbouncer, pgshard and pgshard-flat back to back
+# (PgBouncer, pgshard and the baseline in reverse order in even rounds, so that none always
+# goes first), and measures the proxies' CPU time (utime+stime from /proc/PID/stat) during
+# each run.
 # "pgshard" has pgbench's tables sharded by key on a consistent-hash ring (the cluster's
 # pgshard.ini; one shard, so that every target serves the same data): every statement is
 # parsed and routed. "pgshard-flat" runs the same binary with no map and no table, as the
 # foundation did (everything to the default shard): the CPU difference is what routing costs.
 # --baseline BIN adds a target "baseline": a second pgshard binary (e.g. the build of an older
 # commit) with the same sharded config as "pgshard", on its own port. It runs in every mode and
-# round right next to "pgshard" (baseline first in even rounds, so that neither always goes
-# first), measured the same way; the table gets its TPS, its CPU per transaction and the ratio
-# "CPU new/old" (pgshard's CPU per transaction over the baseline's; below 1.00 = new is cheaper).
+# round right next to "pgshard" (see the order above), measured the same way; the table gets
+# its TPS, its CPU per transaction and the ratio "CPU new/old" (pgshard's CPU per transaction
+# over the baseline's; below 1.00 = new is cheaper).
 # Uses its own 1-shard cluster (ports 5540, pgshard 6532, PgBouncer 6533, pgshard-flat 6534,
 # baseline 6535) in a temporary directory, removed on exit (--keep leaves it and its logs).
 # The pgshard binary is BUILD_DIR/pgshard (PGSHARD_BENCH_BIN overrides it, for testing).
@@ -247,15 +249,15 @@ log "runs: modes [$MODES], $ROUNDS round(s), ${SECS} s each, -c $CLIENTS -j $THR
 for mode in $MODES; do
 	for ((round = 1; round <= ROUNDS; round++)); do
 		run "$mode" direct $BASE_PORT ""
-		run "$mode" pgbouncer $BOUNCER_PORT "$BOUNCER_PID"
-		if [ -z "$BASELINE_BIN" ]; then
+		# the proxies in turn: odd rounds PgBouncer, pgshard, baseline; even rounds backwards
+		if ((round % 2)); then
+			run "$mode" pgbouncer $BOUNCER_PORT "$BOUNCER_PID"
 			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
-		elif ((round % 2)); then
-			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
-			run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
+			[ -z "$BASELINE_BIN" ] || run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
 		else
-			run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
+			[ -z "$BASELINE_BIN" ] || run "$mode" baseline $BASELINE_PORT "$BASELINE_PID"
 			run "$mode" pgshard $PGSHARD_PORT_B "$SHARD_PID"
+			run "$mode" pgbouncer $BOUNCER_PORT "$BOUNCER_PID"
 		fi
 		run "$mode" pgshard-flat $FLAT_PORT "$FLAT_PID"
 		if ! _pgshard_alive "$SHARD_PID"; then
