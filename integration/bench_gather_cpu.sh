@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# pgshard's CPU time per multi-shard SELECT (routing, gather planning, merging), for one or more
-# pgshard binaries run alternately against the same cluster: e.g. a build before and after a
-# change. Not part of CI; numbers are printed, never asserted.
+# pgshard's CPU time per multi-shard SELECT (routing, gather planning, merging) or per join
+# across shards, for one or more pgshard binaries run alternately against the same cluster:
+# e.g. a build before and after a change. Not part of CI; numbers are printed, never asserted.
 #
 #   integration/bench_gather_cpu.sh DIR BINARY [BINARY...] [--seconds S] [--rounds R]
 #                                   [--clients C] [--mode simple|extended|prepared]
+#                                   [--query gather|join]
 #
 # DIR is a cluster from `integration/cluster.sh start DIR` (its pgbench tables sharded on
 # several shards; any ports), with no pgshard running on DIR's port. Defaults: 10 seconds,
@@ -16,8 +17,13 @@
 #   a sorted merge sent identically every time (... WHERE aid < 40 ORDER BY aid DESC LIMIT 3),
 #   partial aggregates finished by a final query (GROUP BY bid with count, sum, avg over
 #     WHERE aid BETWEEN :a AND :a + 30),
-# and reads pgshard's utime+stime from /proc/PID/stat before and after. Prints, per binary and
-# round, the statements per second and pgshard's CPU microseconds per statement.
+# and reads pgshard's utime+stime from /proc/PID/stat before and after. --query join runs one
+# statement instead, a join across shards (accounts by an aid range, their branches by bid:
+# the accounts are fetched from every shard they are on, then the branches probed by key):
+#   SELECT ... FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid
+#     WHERE a.aid BETWEEN :a AND :a + 30
+# Prints, per binary and round, the statements per second and pgshard's CPU microseconds per
+# statement.
 # Known: with --mode extended or prepared, the first multi-shard statements without parameters
 # on a freshly started pgshard can hang (seen before and after the plan-cache change); use the
 # simple protocol until that is fixed.
@@ -29,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; } # its progress goes to stderr
 
-DIR='' BINS=() SECONDS_=10 ROUNDS=2 CLIENTS=4 MODE=simple
+DIR='' BINS=() SECONDS_=10 ROUNDS=2 CLIENTS=4 MODE=simple QUERY=gather
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h | --help) usage ;;
@@ -46,6 +52,11 @@ while [ $# -gt 0 ]; do
 	--mode)
 		[ $# -ge 2 ] || die "option $1 needs a value"
 		case $2 in simple | extended | prepared) MODE=$2 ;; *) die "--mode: simple, extended or prepared" ;; esac
+		shift
+		;;
+	--query)
+		[ $# -ge 2 ] || die "option $1 needs a value"
+		case $2 in gather | join) QUERY=$2 ;; *) die "--query: gather or join" ;; esac
 		shift
 		;;
 	-*) die "unknown option $1" ;;
@@ -66,13 +77,21 @@ TMP=$(mktemp -d /tmp/pgshard-bgcpu.XXXXXX)
 trap 'pgshard_stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 
 
-cat >"$TMP/script.sql" <<'EOF'
+if [ "$QUERY" = join ]; then
+	cat >"$TMP/script.sql" <<'EOF'
+\set a random(1, 99000)
+SELECT a.aid, a.abalance, b.bbalance FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid WHERE a.aid BETWEEN :a AND :a + 30;
+EOF
+	STMTS=1
+else
+	cat >"$TMP/script.sql" <<'EOF'
 \set a random(1, 99000)
 SELECT aid, abalance FROM pgbench_accounts WHERE aid BETWEEN :a AND :a + 30 ORDER BY abalance DESC, aid LIMIT 5;
 SELECT aid FROM pgbench_accounts WHERE aid < 40 ORDER BY aid DESC LIMIT 3;
 SELECT bid, count(*), sum(abalance), avg(abalance) FROM pgbench_accounts WHERE aid BETWEEN :a AND :a + 30 GROUP BY bid;
 EOF
-STMTS=3
+	STMTS=3
+fi
 
 log "loading pgbench tables (scale 1) through ${BINS[0]}"
 pgshard_start "$DIR" "${BINS[0]}" >/dev/null || die "pgshard did not start"
