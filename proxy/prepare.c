@@ -116,10 +116,17 @@ int ps_client_put(client_t *c, const char *name, ps_entry_t *e)
 
 ps_entry_t *ps_client_get(client_t *c, const char *name)
 {
-	struct ps_client_map *m = NULL;
+	struct ps_client_map *m = c->statement_last;
 
+	/* a Bind looks its statement up twice (extended.c, forward.c), and prepared
+	 * statements are bound again and again: the last one found first */
+	if (m != NULL && strcmp(m->name, name) == 0)
+		return m->e;
 	HASH_FIND_STR(c->statements, name, m);
-	return m ? m->e : NULL;
+	if (m == NULL)
+		return NULL;
+	c->statement_last = m;
+	return m->e;
 }
 
 int ps_client_del(client_t *c, const char *name)
@@ -129,6 +136,8 @@ int ps_client_del(client_t *c, const char *name)
 	HASH_FIND_STR(c->statements, name, m);
 	if (m == NULL)
 		return -1;
+	if (c->statement_last == m)
+		c->statement_last = NULL;
 	HASH_DEL(c->statements, m);
 	ps_unref(c->worker, m->e);
 	free(m->name);
@@ -140,6 +149,7 @@ void ps_client_free(client_t *c)
 {
 	struct ps_client_map *m, *tmp;
 
+	c->statement_last = NULL;
 	HASH_ITER(hh, c->statements, m, tmp)
 	{
 		HASH_DEL(c->statements, m);

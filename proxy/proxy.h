@@ -273,8 +273,9 @@ struct client {
 	bool pinned;
 	const char *pin_why;
 
-	ps_client_map_t *statements; /* client statement name -> ps_entry */
-	uint8_t *unnamed_parse;      /* the last unnamed Parse message, whole */
+	ps_client_map_t *statements;     /* client statement name -> ps_entry */
+	ps_client_map_t *statement_last; /* the one ps_client_get found last, or NULL */
+	uint8_t *unnamed_parse;          /* the last unnamed Parse message, whole */
 	size_t unnamed_parse_len;
 	uint64_t unnamed_gen; /* identifies it; 0 = none */
 
