@@ -24,9 +24,6 @@
 #     WHERE a.aid BETWEEN :a AND :a + 30
 # Prints, per binary and round, the statements per second and pgshard's CPU microseconds per
 # statement.
-# Known: with --mode extended or prepared, the first multi-shard statements without parameters
-# on a freshly started pgshard can hang (seen before and after the plan-cache change); use the
-# simple protocol until that is fixed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
