@@ -23,6 +23,7 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/status.h"
+#include "proxy/tx.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 #include "router/shardmap.h"
@@ -80,6 +81,17 @@ static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
  * instead of running someone else's SQL.
  */
 /*
+ * Whether what the server parses now sees the settings its params_hash
+ * names, and nothing else: no sync running, no SET of the client pending,
+ * and nothing run since the last Sync or in a transaction (a SET LOCAL,
+ * which is not tracked, lasts until either ends).
+ */
+static bool settings_known(const client_t *c, const server_t *s)
+{
+	return !s->syncing_params && c->n_pend_sets == 0 && !tx_open(&c->tx) && !s->executed;
+}
+
+/*
  * Whether s's unnamed statement is the client's already: made by the same
  * Parse (another client's, say: pgbench's clients all send one text), and
  * parsed under the settings the client has now. Parse analysis reads
@@ -87,13 +99,13 @@ static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
  * must have gone with the settings the server has now (nothing changed
  * them since: a sync or a SET by a simple query would have dropped the
  * statement, a settled SET changes params_hash), and those are the
- * client's, with no SET of its own pending.
+ * client's, with nothing of its own in effect.
  */
 static bool unnamed_held(const client_t *c, const server_t *s)
 {
 	return s->unnamed_gen != 0 && s->unnamed_copy_gen == s->unnamed_gen &&
 	       s->unnamed_copy_params != 0 && s->unnamed_copy_params == s->params_hash &&
-	       s->params_hash == c->params_hash && !s->syncing_params && c->n_pend_sets == 0 &&
+	       s->params_hash == c->params_hash && settings_known(c, s) &&
 	       s->unnamed_copy_len == c->unnamed_parse_len &&
 	       memcmp(s->unnamed_copy, c->unnamed_parse, c->unnamed_parse_len) == 0;
 }
@@ -114,7 +126,7 @@ static void unnamed_keep(client_t *c, server_t *s)
 	memcpy(copy, c->unnamed_parse, c->unnamed_parse_len);
 	s->unnamed_copy_len = c->unnamed_parse_len;
 	s->unnamed_copy_gen = s->unnamed_gen;
-	s->unnamed_copy_params = !s->syncing_params && c->n_pend_sets == 0 ? s->params_hash : 0;
+	s->unnamed_copy_params = settings_known(c, s) ? s->params_hash : 0;
 }
 
 static int ensure_unnamed(client_t *c, server_t *s)

@@ -703,6 +703,17 @@ def unnamed_statement_parsed_again_unless_held_with_the_same_settings():
                     codes = [parse_fields(body).get("C") for kind, body in got if kind == "E"]
                     eq(codes, ["42703"], "client %d's refused Parse, round %d" % (n, i))
                     eq(got[-1], ("Z", b"I"), "client %d idle after it, round %d" % (n, i))
+            # a SET LOCAL run earlier in the batch is in effect when the Parse is: parsed again
+            r = clients[2][0]
+            r.send(Raw.parse("", sql) + Raw.bind("", "", [str(key)]) + Raw.execute() + Raw.SYNC)
+            rows = [data_row(body) for kind, body in r.until_ready() if kind == "D"]
+            eq(rows, [["2024-02-01"]], "the date before the SET LOCAL")
+            r = clients[3][0]
+            r.send(Raw.parse("", sql) + Raw.parse("set_local", "SET LOCAL DateStyle = 'ISO, MDY'")
+                   + Raw.bind("", "set_local") + Raw.execute() + Raw.bind("", "", [str(key)])
+                   + Raw.execute() + Raw.SYNC)
+            rows = [data_row(body) for kind, body in r.until_ready() if kind == "D"]
+            eq(rows, [["2024-01-02"]], "the date after a SET LOCAL in the same batch")
             # a SET by a named statement changes the settings and leaves the unnamed statement
             r = clients[0][0]
             for sql_i, want in ((sql, "2024-02-01"), ("SET DateStyle = 'ISO, MDY'", None),
