@@ -282,6 +282,7 @@ void route_parsed_free(route_parsed_t *p)
 		return;
 	if (p->tree != NULL)
 		pg_query__parse_result__free_unpacked(p->tree, NULL);
+	free(p->join);
 	free(p);
 }
 
@@ -306,7 +307,50 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
  * plans its steps again from the text. Else the refusal stands, with what
  * the join planner wanted added. -1 only when memory runs out.
  */
-static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree, route_plan_t *out)
+/*
+ * What join_across found for a parse of one statement. The join planner
+ * plans the statement's own text (its literals masked or not) without the
+ * call's parameters, so its answer is the same at every call with that
+ * parse: a parse the plan cache keeps plans its join once, not at every
+ * statement (planning deparses the statement and each side's SQL).
+ */
+struct join_memo {
+	int rc;            /* join_plan_make's: 1 a join, 0 refused */
+	char err[300];     /* rc 0: why */
+	route_plan_t plan; /* rc 1: out as join_across left it */
+};
+
+/* Keep what join_across found for parsed (when it can be kept). */
+static void join_memo_keep(const route_parsed_t *parsed, int rc, const char *err,
+                           const route_plan_t *out)
+{
+	struct join_memo *m;
+
+	if (parsed == NULL || parsed->join != NULL || (m = malloc(sizeof *m)) == NULL)
+		return;
+	m->rc = rc;
+	snprintf(m->err, sizeof m->err, "%s", err);
+	if (rc == 1)
+		route_plan_copy(&m->plan, out);
+	((route_parsed_t *)parsed)->join = m; /* the parse's own cache, not its content */
+}
+
+/* The refusal stands: say what a join across shards would need. */
+static void join_refused(route_plan_t *out, const char *err)
+{
+	char why[sizeof out->error + 300 + 64];
+
+	snprintf(why, sizeof why, "%s (not run as a join across shards: %s)", out->error, err);
+	route_plan_refuse(out, "0A000", "%s", why);
+}
+
+/*
+ * A refused SELECT that the join planner can run across shards becomes a
+ * join (out->join). parsed: tree's parse when tree is all of it (its answer
+ * is kept there), NULL for one statement of several.
+ */
+static int join_across(const route_ctx_t *ctx, const route_parsed_t *parsed,
+                       const PgQuery__ParseResult *tree, route_plan_t *out)
 {
 	join_plan_t jp;
 	char err[300], *sql;
@@ -321,6 +365,13 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
 	    tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
 		return 0; /* writes, EXPLAIN, DECLARE: refused as they were */
+	if (parsed != NULL && parsed->join != NULL) {
+		if (parsed->join->rc == 0)
+			join_refused(out, parsed->join->err);
+		else
+			route_plan_copy(out, &parsed->join->plan);
+		return 0;
+	}
 	sql = tree_deparse(tree, "the statement", err, sizeof err);
 	if (sql == NULL)
 		return strcmp(err, "out of memory") == 0 ? -1 : 0;
@@ -329,12 +380,8 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
-		/* the refusal stands; say what a join across shards would need */
-		char why[sizeof out->error + sizeof err + 64];
-
-		snprintf(why, sizeof why, "%s (not run as a join across shards: %s)", out->error,
-		         err);
-		route_plan_refuse(out, "0A000", "%s", why);
+		join_memo_keep(parsed, 0, err, NULL);
+		join_refused(out, err);
 		return 0;
 	}
 	memset(out, 0, sizeof *out);
@@ -388,6 +435,7 @@ static int join_across(const route_ctx_t *ctx, const PgQuery__ParseResult *tree,
 		sb_finish(&r);
 	}
 	join_plan_free(&jp);
+	join_memo_keep(parsed, 1, "", out);
 	return 0;
 }
 
@@ -486,7 +534,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		if (tree->n_stmts == 1) {
 			*out = plans[0];
 			if (out->kind == ROUTE_REFUSE && parsed->o.kind == OVERRIDE_NONE &&
-			    join_across(ctx, tree, out) < 0)
+			    join_across(ctx, parsed, tree, out) < 0)
 				goto done;
 		} else {
 			/* a join across shards among other statements: run statement by
@@ -498,7 +546,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 				one.stmts = &tree->stmts[i];
 				if (plans[i].kind == ROUTE_REFUSE &&
 				    parsed->o.kind == OVERRIDE_NONE &&
-				    join_across(ctx, &one, &plans[i]) < 0)
+				    join_across(ctx, NULL, &one, &plans[i]) < 0)
 					goto done;
 			}
 			walk_reset(&w);
@@ -524,7 +572,7 @@ int route_analyze(const route_ctx_t *ctx, const route_parsed_t *parsed, const ro
 		/* a subquery the shards cannot answer alone: perhaps a semi-join across them */
 		if (out->kind == ROUTE_REFUSE && parsed->status == PARSED_TREE &&
 		    tree->n_stmts == 1 && parsed->o.kind == OVERRIDE_NONE &&
-		    join_across(ctx, tree, out) < 0)
+		    join_across(ctx, parsed, tree, out) < 0)
 			goto done;
 	}
 	if (w.nomem)

@@ -217,6 +217,7 @@ struct route_parsed {
 	override_t o;
 	PgQuery__ParseResult *tree; /* PARSED_TREE */
 	size_t bytes;
+	struct join_memo *join; /* what route.c's join_across found for this parse, once */
 };
 
 static inline bool empty(const char *s)

@@ -1441,6 +1441,36 @@ static void test_reused_plans_without_reasons_route_the_same(void **state)
 	route_cache_free(c);
 }
 
+/*
+ * A join across shards is planned once per kept parse: another literal
+ * routes it from the entry's parse without the join planner, which parses
+ * the statement itself.
+ */
+static void test_a_join_across_shards_is_planned_once_per_kept_parse(void **state)
+{
+	route_cache_t *c = route_cache_new(&ctx, 16);
+	route_plan_t cached, direct;
+	uint64_t before;
+	char sql[200];
+
+	(void)state;
+	assert_non_null(c);
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof sql,
+		         "SELECT * FROM users u JOIN (SELECT DISTINCT user_id FROM orders) s "
+		         "ON s.user_id = u.id WHERE u.n > %d",
+		         5 + i);
+		before = route_parse_count();
+		assert_int_equal(route_statement_cached(c, sql, NULL, 0, &cached), 0);
+		if (i > 0)
+			assert_int_equal(route_parse_count() - before, 0);
+		assert_true(cached.join);
+		assert_int_equal(route_statement(&ctx, sql, NULL, 0, &direct), 0);
+		expect_same_plan(sql, &direct, &cached);
+	}
+	route_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1470,6 +1500,7 @@ int main(void)
 	    cmocka_unit_test(test_plans_not_of_one_key_are_analysed_each_time),
 	    cmocka_unit_test(test_values_a_generic_plan_cannot_place_are_analysed),
 	    cmocka_unit_test(test_reused_plans_without_reasons_route_the_same),
+	    cmocka_unit_test(test_a_join_across_shards_is_planned_once_per_kept_parse),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
