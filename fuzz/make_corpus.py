@@ -130,7 +130,8 @@ def route():
               "router/tests/test_route_writes.c", "router/tests/test_route_plan.c",
               "router/tests/test_route_hint.c", "router/tests/test_route_lex.c",
               "router/tests/test_route_merge.c", "router/tests/test_route_subq.c",
-              "router/tests/test_plancache.c", "router/tests/test_classify.c",
+              "router/tests/test_plancache.c", "router/tests/test_plancache_reuse.c",
+              "router/tests/test_classify.c",
               "router/tests/test_gather.c"):
         sqls.extend(c_strings(os.path.join(ROOT, f)))
     text = open(os.path.join(ROOT, "integration/difftest/corpus.sql"), encoding="utf-8").read()
