@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/sqlchars.h"
+
 #define TOKEN_PREFIX "pgshard1:"
 
 void causal_init(causal_t *k)
@@ -189,7 +191,7 @@ static const char *keyword(const char *s, const char *kw)
 
 	/* every statement comes here (SELECT too starts as SET does): letter by letter, in ASCII */
 	for (n = 0; kw[n] != '\0'; n++)
-		if ((s[n] >= 'A' && s[n] <= 'Z' ? s[n] + ('a' - 'A') : s[n]) != kw[n])
+		if (sql_lower((unsigned char)s[n]) != (unsigned char)kw[n])
 			return NULL;
 	if (isalnum((unsigned char)s[n]) || s[n] == '_')
 		return NULL;

@@ -75,12 +75,6 @@ static int ensure_prepared(client_t *c, server_t *s, ps_entry_t *e)
 }
 
 /*
- * Make the server's unnamed statement the client's own: re-send the client's
- * last unnamed Parse, or, when the client has none, close whatever another
- * client left there, so that the server answers 26000 as PostgreSQL would
- * instead of running someone else's SQL.
- */
-/*
  * Whether what the server parses now sees the settings its params_hash
  * names, and nothing else: no sync running, no SET of the client pending,
  * and nothing run since the last Sync or in a transaction (a SET LOCAL,
@@ -129,6 +123,12 @@ static void unnamed_keep(client_t *c, server_t *s)
 	s->unnamed_copy_params = settings_known(c, s) ? s->params_hash : 0;
 }
 
+/*
+ * Make the server's unnamed statement the client's own: re-send the client's
+ * last unnamed Parse, or, when the client has none, close whatever another
+ * client left there, so that the server answers 26000 as PostgreSQL would
+ * instead of running someone else's SQL.
+ */
 static int ensure_unnamed(client_t *c, server_t *s)
 {
 	if (s->unnamed_gen == c->unnamed_gen)
