@@ -44,28 +44,28 @@ void *mask_grow(void *p, size_t *cap, size_t need, size_t elem)
 	return q;
 }
 
+/* n bytes of s after the *len in *buf, with room for `spare` more: 0, or -1. */
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t spare)
+{
+	char *b = mask_grow(*buf, cap, *len + n + spare, 1);
+
+	if (b == NULL)
+		return -1;
+	*buf = b;
+	memcpy(b + *len, s, n);
+	*len += n;
+	return 0;
+}
+
+/* To the key (room for its '\0' kept), and to the literals' values. */
 static int put(mask_t *m, const char *s, size_t n)
 {
-	char *k = mask_grow(m->key, &m->key_cap, m->key_len + n + 1, 1);
-
-	if (k == NULL)
-		return -1;
-	m->key = k;
-	memcpy(m->key + m->key_len, s, n);
-	m->key_len += n;
-	return 0;
+	return append(&m->key, &m->key_len, &m->key_cap, s, n, 1);
 }
 
 static int put_val(mask_t *m, const char *s, size_t n)
 {
-	char *v = mask_grow(m->vals, &m->vals_cap, m->vals_len + n, 1);
-
-	if (v == NULL)
-		return -1;
-	m->vals = v;
-	memcpy(m->vals + m->vals_len, s, n);
-	m->vals_len += n;
-	return 0;
+	return append(&m->vals, &m->vals_len, &m->vals_cap, s, n, 0);
 }
 
 static bool ident_char(char c)
@@ -444,15 +444,16 @@ out:
 /*
  * A text masked before leaves its shape: the text (raw), where its literals
  * were in it (spans), and what masking made of it (the key, with each
- * literal's sig after the masked text, its hash, first and the literals'
- * kinds), all in one allocation.
+ * literal's sig after the masked text, its hash and first), all in one
+ * allocation. A shape's literals are integers and plain strings only: each
+ * one's kind is its sig's, 'i' (also for 'I') or 's'.
  */
 typedef struct mask_shape {
 	void *block; /* the allocation; NULL: an empty way */
 	const char *raw;
 	size_t raw_len;
 	const size_t *spans;
-	const char *key, *kinds, *sigs;
+	const char *key, *sigs;
 	size_t key_len, text_len;
 	int n, first;
 	uint64_t hash;
@@ -575,8 +576,8 @@ static int shape_take(mask_t *m, const mask_shape_t *sh)
 	m->n = sh->n;
 	m->first = sh->first;
 	m->hash = sh->hash;
-	if (sh->n > 0)
-		memcpy(m->kinds, sh->kinds, (size_t)sh->n);
+	for (int i = 0; i < sh->n; i++)
+		m->kinds[i] = sh->sigs[i] == 's' ? 's' : 'i';
 	params_point(m);
 	return 0;
 }
@@ -601,7 +602,7 @@ static void shape_keep(mask_t *m, const char *sql, size_t len, unsigned set)
 		if (ways[w].block == NULL || ways[w].used < sh->used)
 			sh = &ways[w];
 	/* spans first, where size_t is aligned; then the texts */
-	block = malloc(spans_size + len + m->key_len + (size_t)m->n);
+	block = malloc(spans_size + len + m->key_len);
 	if (block == NULL)
 		return;
 	free(sh->block);
@@ -613,9 +614,6 @@ static void shape_keep(mask_t *m, const char *sql, size_t len, unsigned set)
 	memcpy(block + spans_size, sql, len);
 	sh->key = block + spans_size + len;
 	memcpy(block + spans_size + len, m->key, m->key_len);
-	sh->kinds = sh->key + m->key_len;
-	if (m->n > 0)
-		memcpy(block + spans_size + len + m->key_len, m->kinds, (size_t)m->n);
 	sh->raw_len = len;
 	sh->key_len = m->key_len;
 	sh->text_len = m->text_len;
