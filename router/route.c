@@ -314,10 +314,13 @@ static void override_unanalysed(walk_t *w, const override_t *o, route_plan_t *ou
  * parse: a parse the plan cache keeps plans its join once, not at every
  * statement (planning deparses the statement and each side's SQL).
  */
+/* Room for why the join planner refused a statement. */
+#define JOIN_WHY_LEN 300
+
 struct join_memo {
-	int rc;            /* join_plan_make's: 1 a join, 0 refused */
-	char err[300];     /* rc 0: why */
-	route_plan_t plan; /* rc 1: out as join_across left it */
+	int rc;                 /* join_plan_make's: 1 a join, 0 refused */
+	char err[JOIN_WHY_LEN]; /* rc 0: why */
+	route_plan_t plan;      /* rc 1: out as join_across left it */
 };
 
 /* Keep what join_across found for parsed (when it can be kept). */
@@ -338,7 +341,7 @@ static void join_memo_keep(const route_parsed_t *parsed, int rc, const char *err
 /* The refusal stands: say what a join across shards would need. */
 static void join_refused(route_plan_t *out, const char *err)
 {
-	char why[sizeof out->error + 300 + 64];
+	char why[sizeof out->error + JOIN_WHY_LEN + 64];
 
 	snprintf(why, sizeof why, "%s (not run as a join across shards: %s)", out->error, err);
 	route_plan_refuse(out, "0A000", "%s", why);
@@ -353,7 +356,7 @@ static int join_across(const route_ctx_t *ctx, const route_parsed_t *parsed,
                        const PgQuery__ParseResult *tree, route_plan_t *out)
 {
 	join_plan_t jp;
-	char err[300], *sql;
+	char err[JOIN_WHY_LEN], *sql;
 	int rc;
 
 	if (strcmp(out->sqlstate, "0A000") != 0 && out->sqlstate[0] != '\0')
