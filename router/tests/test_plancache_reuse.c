@@ -227,6 +227,22 @@ static void fill(char *out, size_t len, const char *tmpl, int v)
  * A statement whose one key value picks its one shard is analysed once:
  * other values reuse the plan (same plans as route_statement, reasons too).
  */
+/*
+ * tmpl with n values (from v0, 97 apart) routed both ways through c: how
+ * many of them the cache made from a generic plan.
+ */
+static uint64_t route_values(route_cache_t *c, const char *tmpl, int n, int v0)
+{
+	uint64_t before = generic_hits(c);
+	char sql[256];
+
+	for (int v = 0; v < n; v++) {
+		fill(sql, sizeof sql, tmpl, v * 97 + v0);
+		both(c, sql, NULL, 0);
+	}
+	return generic_hits(c) - before;
+}
+
 static void test_one_key_plans_are_reused_for_other_values(void **state)
 {
 	static const char *const sqls[] = {
@@ -239,19 +255,13 @@ static void test_one_key_plans_are_reused_for_other_values(void **state)
 	    "SELECT * FROM users u JOIN countries c ON c.code = u.cc WHERE u.id = %d",
 	};
 	route_cache_t *c = route_cache_new(&ctx, 64);
-	char sql[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
-		uint64_t before = generic_hits(c);
+		uint64_t hits = route_values(c, sqls[i], 40, -500);
 
-		for (int v = 0; v < 40; v++) {
-			fill(sql, sizeof sql, sqls[i], v * 97 - 500);
-			both(c, sql, NULL, 0);
-		}
-		if (generic_hits(c) - before < 30)
-			fail_msg("%s: %llu generic plans of 40", sqls[i],
-			         (unsigned long long)(generic_hits(c) - before));
+		if (hits < 30)
+			fail_msg("%s: %llu generic plans of 40", sqls[i], (unsigned long long)hits);
 	}
 	/* a client's parameter, in text and in binary */
 	{
@@ -291,17 +301,10 @@ static void test_plans_not_of_one_key_are_analysed_each_time(void **state)
 	    "SELECT count(*) FROM users WHERE id > %d",
 	};
 	route_cache_t *c = route_cache_new(&ctx, 64);
-	char sql[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
-		uint64_t before = generic_hits(c);
-
-		for (int v = 0; v < 12; v++) {
-			fill(sql, sizeof sql, sqls[i], v * 97 - 300);
-			both(c, sql, NULL, 0);
-		}
-		if (generic_hits(c) != before)
+		if (route_values(c, sqls[i], 12, -300) != 0)
 			fail_msg("%s: made from a generic plan", sqls[i]);
 	}
 	route_cache_free(c);
