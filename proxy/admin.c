@@ -1106,7 +1106,7 @@ void admin_login(client_t *c)
 	session_logged_in(c);
 }
 
-int admin_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int admin_message(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	const uint8_t *msg;
 	const char *sql;
@@ -1116,22 +1116,22 @@ int admin_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 		return STEP_WAIT; /* the workers have not all answered the last one */
 	switch (type) {
 	case 'Q':
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		msg = pbuf_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL) {
 			c->status = PX_NOMEM;
 			return STEP_FAIL;
 		}
 		if (wire_parse_query(msg + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, &sql) < 0) {
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			session_protocol_violation(c, "invalid Query message");
 			return STEP_WAIT;
 		}
 		c->skip_until_sync = false;
 		rc = run_query(c, sql);
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return rc;
 	case 'S':
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		c->skip_until_sync = false;
 		{
 			wire_buf_t *b = &c->worker->scratch;
@@ -1144,7 +1144,7 @@ int admin_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 		/* a FunctionCall is answered on its own, as a Query is */
 		wire_buf_t *b = &c->worker->scratch;
 
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		wire_buf_reset(b);
 		wire_put_error(b, "ERROR", "0A000",
 		               "pgshard: the admin console has no functions to call");
@@ -1155,11 +1155,11 @@ int admin_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 	case 'd':
 	case 'c':
 	case 'f':
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return STEP_NEXT;
 	default:
 		/* Parse, Bind, Describe, Execute, Close, FunctionCall: one error per batch */
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		if (!c->skip_until_sync) {
 			wire_buf_t *b = &c->worker->scratch;
 

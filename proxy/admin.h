@@ -20,6 +20,6 @@ int admin_init(int n_workers);
  */
 void admin_login(client_t *c);
 /* One message of a console client (client.c's loop): STEP_NEXT, STEP_WAIT or STEP_FAIL. */
-int admin_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
+int admin_message(client_t *c, uint8_t type, pbuf_t *in, size_t total);
 
 #endif

@@ -208,7 +208,7 @@ static bool known_frontend_type(uint8_t t)
 /* ---- routing: which link a message goes to ---- */
 
 /* Replace the head Query by another query string (ROLLBACK for a failed COMMIT). */
-static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const char *sql)
+static int swap_query(client_t *c, pbuf_t *in, size_t *total, const char *sql)
 {
 	wire_buf_t *b = &c->worker->scratch;
 
@@ -217,8 +217,8 @@ static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const cha
 	wire_put_cstring(b, sql);
 	if (wire_end(b) < 0)
 		return -1;
-	evbuffer_drain(in, *total);
-	if (evbuffer_prepend(in, b->data, b->len) < 0)
+	pbuf_drain(in, *total);
+	if (pbuf_prepend(in, b->data, b->len) < 0)
 		return -1;
 	*total = b->len;
 	return 0;
@@ -228,8 +228,7 @@ static int swap_query(client_t *c, struct evbuffer *in, size_t *total, const cha
  * Every shard of the step runs the Query (a fan-out); for transaction
  * control, every link, each with one copy of the answer.
  */
-static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, size_t total,
-                          bool on_links)
+static int run_on_several(client_t *c, const char *sql, pbuf_t *in, size_t total, bool on_links)
 {
 	shard_set_t want;
 	int r;
@@ -255,7 +254,7 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -265,7 +264,7 @@ static int run_on_several(client_t *c, const char *sql, struct evbuffer *in, siz
  * rows are read on and to those they can go to, always inside a
  * transaction (an implicit one for an autocommit statement).
  */
-static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+static int run_move(client_t *c, const char *sql, pbuf_t *in, size_t total)
 {
 	shard_set_t want = route_step_routed(&c->plan)->shards;
 	int r;
@@ -286,7 +285,7 @@ static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t to
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -295,7 +294,7 @@ static int run_move(client_t *c, const char *sql, struct evbuffer *in, size_t to
  * map, in the client's transaction if it is in one; a read, so autocommit
  * needs none of pgshard's own.
  */
-static int run_join(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+static int run_join(client_t *c, const char *sql, pbuf_t *in, size_t total)
 {
 	shard_set_t want = route_step_routed(&c->plan)->shards;
 	int r;
@@ -310,7 +309,7 @@ static int run_join(client_t *c, const char *sql, struct evbuffer *in, size_t to
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -326,7 +325,7 @@ static int run_join(client_t *c, const char *sql, struct evbuffer *in, size_t to
  */
 static const char batch_end[] = "/* pgshard: end of batch */";
 
-static int run_batch(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+static int run_batch(client_t *c, const char *sql, pbuf_t *in, size_t total)
 {
 	wire_buf_t *b = &c->worker->scratch;
 	char **stmts = NULL, err[256];
@@ -356,8 +355,8 @@ static int run_batch(client_t *c, const char *sql, struct evbuffer *in, size_t t
 		wire_end(b);
 	}
 	if (lens != NULL && !b->failed && session_batch_start(c, lens, n, wrap) == 0) {
-		evbuffer_drain(in, total);
-		if (evbuffer_prepend(in, b->data, b->len) == 0) {
+		pbuf_drain(in, total);
+		if (pbuf_prepend(in, b->data, b->len) == 0) {
 			if (wrap) {
 				tx_decision_t d;
 
@@ -380,13 +379,13 @@ static int run_batch(client_t *c, const char *sql, struct evbuffer *in, size_t t
 }
 
 /* The end of a batch run in its own transaction: it commits, or rolls back after an error. */
-static int end_batch(client_t *c, struct evbuffer *in, size_t total)
+static int end_batch(client_t *c, pbuf_t *in, size_t total)
 {
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return STEP_WAIT;
 	session_batch_free(c);
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	if (commit_start(c, tx_failed(&c->tx) ? COMMIT_ROLLBACK : COMMIT_IMPLICIT, true, NULL) <
 	    0) {
 		session_fail_status(c, PX_NOMEM);
@@ -396,7 +395,7 @@ static int end_batch(client_t *c, struct evbuffer *in, size_t total)
 }
 
 /* A COMMIT of a transaction that wrote on several shards: in two phases (commit.c). */
-static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
+static int commit_on_links(client_t *c, pbuf_t *in, size_t total)
 {
 	if (c->server != NULL && (c->server->pending.count > 0 || c->server->syncing_params))
 		return STEP_WAIT;
@@ -405,7 +404,7 @@ static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
 		return STEP_FAIL;
 	}
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -413,7 +412,7 @@ static int commit_on_links(client_t *c, struct evbuffer *in, size_t total)
  * FETCH, MOVE or CLOSE of a cursor over several shards, or CLOSE ALL of
  * cursors on several: on the shards of the step cursor_route made.
  */
-static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+static int run_on_cursor(client_t *c, const char *sql, pbuf_t *in, size_t total)
 {
 	route_plan_t *p = &c->plan;
 	cursor_at_t *cur = cursor_find(c, p->cursor);
@@ -442,7 +441,7 @@ static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size
 	}
 	cursor_ran(c, p);
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -452,7 +451,7 @@ static int run_on_cursor(client_t *c, const char *sql, struct evbuffer *in, size
  * by the key as any other. 1 rewritten, 0 wait (the catalog is asked, or a
  * server awaited), -1 refuse it as planned.
  */
-static int with_columns(client_t *c, struct evbuffer *in, size_t *total, const char *sql)
+static int with_columns(client_t *c, pbuf_t *in, size_t *total, const char *sql)
 {
 	char *out;
 	int r = inscols_write(c, sql, &c->plan, &out);
@@ -466,9 +465,9 @@ static int with_columns(client_t *c, struct evbuffer *in, size_t *total, const c
 	return r;
 }
 
-static int on_query(client_t *c, struct evbuffer *in, size_t total)
+static int on_query(client_t *c, pbuf_t *in, size_t total)
 {
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 	const char *sql;
 	route_plan_t *p = &c->plan;
 	const route_step_t *step;
@@ -624,7 +623,7 @@ static int on_query(client_t *c, struct evbuffer *in, size_t total)
  * ReadyForQuery; an extended-protocol message as an error that skips to the
  * Sync), and the session goes on.
  */
-static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+static int fail_unreachable(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	char *why = c->connect_error;
 	int rc;
@@ -641,7 +640,7 @@ static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size
 		rc = session_end_sql_statement(c, in, total);
 	} else {
 		c->skip_until_sync = true;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		rc = STEP_NEXT;
 	}
 	session_maybe_release(c);
@@ -657,24 +656,24 @@ static int fail_unreachable(client_t *c, uint8_t type, struct evbuffer *in, size
  * the next statement of whichever client it serves next. A Sync goes on as
  * a Sync without the body.
  */
-static int flush_sync_with_body(client_t *c, uint8_t type, struct evbuffer *in, size_t *total)
+static int flush_sync_with_body(client_t *c, uint8_t type, pbuf_t *in, size_t *total)
 {
 	static const uint8_t sync[WIRE_HEADER_LEN] = {'S', 0, 0, 0, 4};
 
 	if (session_reply_error(c, "08P01", "invalid message format") < 0)
 		return STEP_FAIL;
-	evbuffer_drain(in, *total);
+	pbuf_drain(in, *total);
 	if (type == 'H') {
 		c->skip_until_sync = true;
 		return STEP_NEXT;
 	}
-	if (evbuffer_prepend(in, sync, sizeof(sync)) < 0)
+	if (pbuf_prepend(in, sync, sizeof(sync)) < 0)
 		return STEP_FAIL;
 	*total = sizeof(sync);
 	return STEP_NEXT;
 }
 
-static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+static int route_message(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	if (c->admin)
 		return admin_message(c, type, in, total);
@@ -686,21 +685,21 @@ static int route_message(client_t *c, uint8_t type, struct evbuffer *in, size_t 
 		if (copy == FANOUT_COPY_STARTING)
 			return STEP_WAIT; /* rows sent right behind the COPY wait for it to open */
 		if (type == 'd' || type == 'c' || type == 'f') {
-			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+			const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 			int rc = msg != NULL ? fanout_copy_message(c, type, msg, total) : -1;
 
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
 		}
 		if (copy == FANOUT_COPY_OPEN) {
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			fanout_copy_unexpected(c, type);
 			return c->closing ? STEP_FAIL : STEP_NEXT;
 		}
 		return STEP_WAIT; /* the fan-out answers first */
 	}
 	if (c->skip_until_sync && type != 'S') {
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return STEP_NEXT;
 	}
 	if ((type == 'H' || type == 'S') && total != WIRE_HEADER_LEN) {
@@ -749,18 +748,18 @@ static bool owes_client(const server_t *s)
 
 static void process_messages(client_t *c)
 {
-	struct evbuffer *in = c->sb.in;
+	pbuf_t *in = c->sb.in;
 	size_t max = context_cfg(c->worker)->max_message_size;
 
 	c->in_process = true;
-	if (c->state == CL_WAITING && evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+	if (c->state == CL_WAITING && pbuf_get_length(in) > PROXY_HIGH_WATERMARK)
 		sbuf_pause(&c->sb); /* enough queued while waiting; session_linked reads on */
 	while (!c->closing && c->login_step == LOGIN_DONE && c->state != CL_WAITING) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
-		size_t total, avail = evbuffer_get_length(in);
+		size_t total, avail = pbuf_get_length(in);
 		int rc;
 
-		if (!sbuf_peek(in, 0, hdr, sizeof(hdr)))
+		if (!pbuf_copyout_at(in, 0, hdr, sizeof(hdr)))
 			break;
 		switch (wire_frame(hdr, avail, max, &type, &total)) {
 		case WIRE_FRAME_TOO_LONG:
@@ -820,7 +819,7 @@ out:
 	 */
 	if ((c->server != NULL && owes_client(c->server)) || c->state == CL_WAITING)
 		sbuf_defer(&c->sb);
-	else if (evbuffer_get_length(c->sb.out) > 0)
+	else if (pbuf_get_length(c->sb.out) > 0)
 		sbuf_touch(&c->sb);
 }
 
@@ -829,7 +828,7 @@ static void frontend_resume(client_t *c)
 	if (c->in_process || c->closing)
 		return;
 	if (c->wait_server_drain && c->server != NULL &&
-	    evbuffer_get_length(c->server->sb.out) <= PROXY_HIGH_WATERMARK) {
+	    pbuf_get_length(c->server->sb.out) <= PROXY_HIGH_WATERMARK) {
 		c->wait_server_drain = false;
 	}
 	if (!c->wait_server_drain && c->state != CL_WAITING)

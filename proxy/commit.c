@@ -493,7 +493,7 @@ void commit_reply(client_t *c, server_t *s)
 {
 	commit_t *k = c->commit;
 	part_t *p = part_of(k, s);
-	struct evbuffer *in = s->sb.in;
+	pbuf_t *in = s->sb.in;
 
 	if (p == NULL)
 		return;
@@ -547,7 +547,7 @@ void commit_reply(client_t *c, server_t *s)
 		default:
 			break;
 		}
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 	}
 	if (c->commit == k && !c->closing)
 		advance(c, k);

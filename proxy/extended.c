@@ -49,7 +49,7 @@ static int undo_batch(client_t *c, server_t *s)
 	return 0;
 }
 
-static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
+static int skip_batch(client_t *c, pbuf_t *in, size_t total, int rc)
 {
 	server_t *s = c->server;
 
@@ -58,7 +58,7 @@ static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
 		rc = -1;
 	c->have_plan = false;
 	c->skip_until_sync = true;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return rc < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
@@ -68,9 +68,9 @@ static int skip_batch(client_t *c, struct evbuffer *in, size_t total, int rc)
  * Once a batch (the messages up to a Sync) has a server, the rest of the
  * batch goes there.
  */
-int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
+int extended_on_parse(client_t *c, pbuf_t *in, size_t total)
 {
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 	wire_parse_msg_t m;
 	ps_entry_t *e;
 
@@ -126,7 +126,7 @@ int extended_on_parse(client_t *c, struct evbuffer *in, size_t total)
 			        c, "42P05", "prepared statement \"%s\" already exists", m.name));
 		}
 	}
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return session_reply(c, '1', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
@@ -730,14 +730,14 @@ int extended_leave_batch(client_t *c, int shard)
  * of a longer one could need the primary of the same shard while the
  * replica's server is held until the Sync.
  */
-static bool bind_ends_batch(struct evbuffer *in, size_t total)
+static bool bind_ends_batch(pbuf_t *in, size_t total)
 {
-	size_t len = evbuffer_get_length(in), at = total;
+	size_t len = pbuf_get_length(in), at = total;
 	const uint8_t *buf;
 	static const char order[] = "DES";
 	int step = 0;
 
-	if (len > total + 1024 || (buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
+	if (len > total + 1024 || (buf = pbuf_pullup(in, (ev_ssize_t)len)) == NULL)
 		return false;
 	while (at + 5 <= len) {
 		uint32_t n = (uint32_t)buf[at + 1] << 24 | (uint32_t)buf[at + 2] << 16 |
@@ -756,21 +756,21 @@ static bool bind_ends_batch(struct evbuffer *in, size_t total)
 }
 
 /* A message that leaves the batch's shard: refused (rc -1), waits, or is skipped. */
-int extended_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why)
+int extended_left_batch(client_t *c, pbuf_t *in, size_t total, int rc, const char *why)
 {
 	if (rc == 1)
 		return STEP_WAIT;
 	if (rc == 2) {
 		c->have_plan = false;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return STEP_NEXT;
 	}
 	return skip_batch(c, in, total, session_reply_error(c, "0A000", "%s", why));
 }
 
-int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
+int extended_on_bind(client_t *c, pbuf_t *in, size_t total)
 {
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 	wire_bind_msg_t m;
 	wire_parse_msg_t st;
 	route_plan_t *p = &c->plan;
@@ -812,7 +812,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		if (p->txn == ROUTE_TXN_BEGIN)
 			session_join_held(c);
 		c->have_plan = false;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	case TX_ON_ONE:
 		if (!c->txd.as_rollback)
@@ -837,7 +837,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		if (c->txn_portal == NULL || c->txn_sql == NULL)
 			return STEP_FAIL;
 		c->have_plan = false;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	case TX_ROUTE:
 		break;
@@ -879,7 +879,7 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 		if (keep_fan_portal(c, msg, total, m.portal, &st) < 0)
 			return STEP_FAIL;
 		c->have_plan = false;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return session_reply(c, '2', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	r = extended_leave_batch(c, shard);
@@ -900,9 +900,9 @@ int extended_on_bind(client_t *c, struct evbuffer *in, size_t total)
 	return forward_message(c, 'B', in, total);
 }
 
-int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int extended_on_describe_close(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
-	const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 	wire_target_msg_t m;
 	wire_parse_msg_t st;
 	const route_step_t *step;
@@ -915,7 +915,7 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 	}
 	if (m.kind == 'P' && is_fan_portal(c, m.name)) {
 		/* its RowDescription comes with the rows, at its Execute */
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		if (type == 'D') {
 			c->fan_portal->describe = true;
 			return STEP_NEXT;
@@ -937,12 +937,12 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
 		} else if (c->server != NULL) {
 			return forward_message(c, type, in, total);
 		}
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return session_reply(c, '3', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 	}
 	if (m.kind == 'P') {
 		if (is_txn_portal(c, m.name)) {
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			return session_reply(c, 'n', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 		}
 		if (c->server != NULL)
@@ -983,7 +983,7 @@ int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, s
  * behind those it read in parts are closed on their shards, and the Sync's
  * ReadyForQuery comes after. -2 when there are none (the Sync goes on).
  */
-static int close_portals(client_t *c, struct evbuffer *in, size_t total)
+static int close_portals(client_t *c, pbuf_t *in, size_t total)
 {
 	fanout_opts_t o = {.quiet = true};
 	route_step_t each;
@@ -1006,7 +1006,7 @@ static int close_portals(client_t *c, struct evbuffer *in, size_t total)
 	free(sql);
 	if (r != 1)
 		return r == 0 ? STEP_WAIT : STEP_FAIL;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
@@ -1017,7 +1017,7 @@ static int close_portals(client_t *c, struct evbuffer *in, size_t total)
  * in two phases when several wrote, or rolls back when the batch failed
  * (its error went out); the ReadyForQuery comes after.
  */
-static int end_batch_tx(client_t *c, struct evbuffer *in, size_t total)
+static int end_batch_tx(client_t *c, pbuf_t *in, size_t total)
 {
 	static const uint8_t sync[] = {'S', 0, 0, 0, 4};
 	server_t *s = c->server;
@@ -1044,12 +1044,12 @@ static int end_batch_tx(client_t *c, struct evbuffer *in, size_t total)
 		session_fail_status(c, PX_NOMEM);
 		return STEP_FAIL;
 	}
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return STEP_NEXT;
 }
 
 /* Execute, Flush, FunctionCall, Sync and COPY messages. */
-int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int extended_on_other(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	if (type == 'S' && c->ext_batch_tx && !tx_open(&c->tx))
 		c->ext_batch_tx = false; /* the batch ended it itself (COMMIT, ROLLBACK) */
@@ -1059,7 +1059,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 		c->ext_batch_wrote = false;
 	if (type == 'E' && (c->txn_portal != NULL || c->fan_portal != NULL ||
 	                    c->parked_portals != NULL || c->server == NULL)) {
-		const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 		wire_reader_t r;
 		const char *portal;
 		int32_t max_rows;
@@ -1082,7 +1082,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			if (rc == 3)
 				return STEP_WAIT; /* its cursor is declared first: the fan-out
 				                     resumes */
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			return STEP_NEXT;
 		}
 		if (!is_txn_portal(c, portal) && c->server != NULL)
@@ -1110,7 +1110,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			rc = c->txn_two_phase ? commit_start(c, COMMIT_EXPLICIT, false, NULL)
 			                      : fanout_query(c, sql, false);
 			free(sql);
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			return rc < 0 ? STEP_FAIL : STEP_NEXT;
 		}
 		/* tx_control already began or ended the transaction at the Bind */
@@ -1118,7 +1118,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 			return STEP_FAIL;
 		free(c->txn_portal);
 		c->txn_portal = NULL;
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return STEP_NEXT;
 	}
 	if (c->server != NULL)
@@ -1155,7 +1155,7 @@ int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t tot
 	}
 	default:
 		/* Flush with nothing outstanding; COPY messages outside COPY are ignored */
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return STEP_NEXT;
 	}
 }

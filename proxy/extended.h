@@ -6,10 +6,10 @@
 
 #include "proxy/proxy.h"
 
-int extended_on_parse(client_t *c, struct evbuffer *in, size_t total);
-int extended_on_bind(client_t *c, struct evbuffer *in, size_t total);
-int extended_on_describe_close(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
-int extended_on_other(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
+int extended_on_parse(client_t *c, pbuf_t *in, size_t total);
+int extended_on_bind(client_t *c, pbuf_t *in, size_t total);
+int extended_on_describe_close(client_t *c, uint8_t type, pbuf_t *in, size_t total);
+int extended_on_other(client_t *c, uint8_t type, pbuf_t *in, size_t total);
 void extended_fan_portal_free(client_t *c);
 /* A message leaves the current extended batch's shard: 0 go on, -1 refused, 1 wait, 2 skip. */
 #define BATCH_ONE_SHARD                                                                            \
@@ -17,6 +17,6 @@ void extended_fan_portal_free(client_t *c);
 	"transaction and must run on one shard; send a Sync before a statement for another "       \
 	"shard, or send the batch inside BEGIN ... COMMIT"
 int extended_leave_batch(client_t *c, int shard);
-int extended_left_batch(client_t *c, struct evbuffer *in, size_t total, int rc, const char *why);
+int extended_left_batch(client_t *c, pbuf_t *in, size_t total, int rc, const char *why);
 
 #endif

@@ -748,7 +748,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 	size_t max = context_cfg(c->worker)->max_message_size;
 
 	while (s != NULL && !m->ready && !c->closing && c->fan == f) {
-		struct evbuffer *in = s->sb.in;
+		pbuf_t *in = s->sb.in;
 		uint8_t hdr[WIRE_HEADER_LEN], type;
 		size_t total;
 		const uint8_t *msg;
@@ -757,23 +757,23 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 
 		if (m->has_row) {
 			/* a sorted merge's head row: it waits for its turn (gather.c) */
-			if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+			if (pbuf_get_length(in) > PROXY_HIGH_WATERMARK)
 				sbuf_pause(&s->sb);
 			return;
 		}
 		if (m->result_end && !f->failed && (head == NULL || head->action != PEND_SWALLOW)) {
-			if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+			if (pbuf_get_length(in) > PROXY_HIGH_WATERMARK)
 				sbuf_pause(&s->sb); /* the others are behind */
 			return;
 		}
-		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
+		if (pbuf_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
 			s->wait_client_drain = true;
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (evbuffer_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)
+		if (pbuf_copyout(in, hdr, WIRE_HEADER_LEN) < WIRE_HEADER_LEN)
 			return;
-		switch (wire_frame(hdr, evbuffer_get_length(in), max, &type, &total)) {
+		switch (wire_frame(hdr, pbuf_get_length(in), max, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
 			return;
 		case WIRE_FRAME_OK:
@@ -783,23 +783,23 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 			server_close(s, "invalid message length");
 			return;
 		}
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		msg = pbuf_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL)
 			return;
 		if (head != NULL && head->action == PEND_SWALLOW) {
 			swallowed(c, f, m, head, type, msg, total);
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			continue;
 		}
 		if (f->phase != GATHER_NONE) {
 			int g = gather_message(c, f, m, type, msg, total);
 
 			if (g > 0) {
-				evbuffer_drain(in, total);
+				pbuf_drain(in, total);
 				if (g == 1)
 					continue;
 				/* its head row waits for its turn; read no further for now */
-				if (evbuffer_get_length(in) > PROXY_HIGH_WATERMARK)
+				if (pbuf_get_length(in) > PROXY_HIGH_WATERMARK)
 					sbuf_pause(&s->sb);
 				return;
 			}
@@ -896,7 +896,7 @@ static void fanout_drain_member(client_t *c, fanout_t *f, member_t *m)
 		if (fwd)
 			sbuf_move(&c->sb, in, total);
 		else
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 	}
 }
 
@@ -1002,7 +1002,7 @@ void fanout_reply(client_t *c, server_t *s)
 	progress(c);
 	/* the copy just opened: what the client sent behind its COPY goes in now */
 	if (c->fan == f && fanout_copy_state(f) == FANOUT_COPY_OPEN && !c->closing &&
-	    evbuffer_get_length(c->sb.in) > 0)
+	    pbuf_get_length(c->sb.in) > 0)
 		session_resume(c);
 }
 

@@ -339,21 +339,21 @@ static int handle_describe_close(client_t *c, server_t *s, uint8_t type, const u
 }
 
 /* One complete message from the client, linked to server s. 0, or -1 if the session ended. */
-static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffer *in, size_t total,
+static int handle_message(client_t *c, server_t *s, uint8_t type, pbuf_t *in, size_t total,
                           bool calm)
 {
 	const uint8_t *msg;
 	int rc = 0;
 
 	if (c->skip_until_sync && type != 'S') {
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return 0;
 	}
 	if (s->batch_failed &&
 	    (type == 'P' || type == 'B' || type == 'D' || type == 'C' || type == 'E')) {
 		/* the server skips it up to the Sync, answering nothing: it is not sent, so that
 		 * nothing waits for its answer (the failure's skip_to_sync has already run) */
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		return 0;
 	}
 
@@ -361,7 +361,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	case 'Q': {
 		const char *sql;
 
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		msg = pbuf_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL || wire_parse_query(msg + 5, total - 5, &sql) < 0) {
 			session_protocol_violation(c, "invalid Query message");
 			return -1;
@@ -379,7 +379,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 	case 'B':
 	case 'D':
 	case 'C':
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		msg = pbuf_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL)
 			return -1;
 		if (type == 'P')
@@ -389,7 +389,7 @@ static int handle_message(client_t *c, server_t *s, uint8_t type, struct evbuffe
 		else
 			rc = handle_describe_close(c, s, type, msg, total);
 		if (!c->closing)
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 		return c->closing ? -1 : rc;
 	case 'E':
 		s->unsynced = true;
@@ -491,12 +491,12 @@ int forward_use_node(client_t *c, int shard, const node_t *node)
 }
 
 /* Pass the head message to the current server, unchanged or as prepare.c rewrites it. */
-int forward_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int forward_message(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	server_t *s = c->server;
 	bool calm;
 
-	if (evbuffer_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
+	if (pbuf_get_length(s->sb.out) > PROXY_HIGH_WATERMARK) {
 		/* backpressure: read no more from the client until the server drains */
 		c->wait_server_drain = true;
 		sbuf_pause(&c->sb);

@@ -17,7 +17,7 @@ int forward_remember_named(client_t *c, const wire_parse_msg_t *m, ps_entry_t **
 /* The same, on node (one of the shard's replicas, replica.c); NULL: its primary. */
 int forward_use_node(client_t *c, int shard, const node_t *node);
 int forward_use_shard(client_t *c, int shard); /* 1 now, 0 wait, -1 failed */
-int forward_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
+int forward_message(client_t *c, uint8_t type, pbuf_t *in, size_t total);
 int forward_gather_links(client_t *c, const shard_set_t *want);
 
 #endif

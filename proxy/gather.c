@@ -611,7 +611,7 @@ void gather_pump(client_t *c, fanout_t *f)
 					next_turn(c, f, &f->m[i]);
 			return;
 		}
-		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK)
+		if (pbuf_get_length(c->sb.out) > PROXY_HIGH_WATERMARK)
 			return; /* the client's write callback brings us back */
 		if (f->heap == NULL) {
 			bool any = false;

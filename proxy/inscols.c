@@ -88,7 +88,7 @@ int inscols_write(client_t *c, const char *sql, route_plan_t *p, char **out)
 }
 
 /* The head message becomes m's Parse of sql, with m's name and parameter types. */
-static int swap_parse(client_t *c, struct evbuffer *in, size_t *total, const wire_parse_msg_t *m,
+static int swap_parse(client_t *c, pbuf_t *in, size_t *total, const wire_parse_msg_t *m,
                       const char *sql)
 {
 	wire_buf_t *b = &c->worker->scratch;
@@ -101,14 +101,14 @@ static int swap_parse(client_t *c, struct evbuffer *in, size_t *total, const wir
 	wire_put_bytes(b, m->types, 4 * (size_t)m->n_types);
 	if (wire_end(b) < 0)
 		return -1;
-	evbuffer_drain(in, *total); /* m points into it: not used after this */
-	if (evbuffer_prepend(in, b->data, b->len) < 0)
+	pbuf_drain(in, *total); /* m points into it: not used after this */
+	if (pbuf_prepend(in, b->data, b->len) < 0)
 		return -1;
 	*total = b->len;
 	return 0;
 }
 
-int inscols_parse(client_t *c, struct evbuffer *in, size_t *total, const wire_parse_msg_t *m)
+int inscols_parse(client_t *c, pbuf_t *in, size_t *total, const wire_parse_msg_t *m)
 {
 	route_plan_t *p = &c->plan;
 	char *out;

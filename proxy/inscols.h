@@ -39,6 +39,6 @@ enum {
  * the rewritten statement. When the columns cannot be had, the Parse goes
  * on as it is and its Bind is refused as before (INSCOLS_NONE).
  */
-int inscols_parse(client_t *c, struct evbuffer *in, size_t *total, const wire_parse_msg_t *m);
+int inscols_parse(client_t *c, pbuf_t *in, size_t *total, const wire_parse_msg_t *m);
 
 #endif

@@ -466,7 +466,7 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 		size_t total;
 		uint8_t type;
 
-		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
+		if (pbuf_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
 			/* the client reads the final rows slower than they come */
 			s->wait_client_drain = true;
 			sbuf_pause(&s->sb);
@@ -484,7 +484,7 @@ static void read_member(client_t *c, join_t *j, member_t *m)
 			own_reply(c, j, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, j, s, type, msg, total);
-		evbuffer_drain(s->sb.in, total);
+		pbuf_drain(s->sb.in, total);
 	}
 }
 

@@ -289,7 +289,7 @@ static void name_busy(char *buf, size_t size, const client_t *c)
 	size_t n = strlen(buf);
 	const char *what = c->commit != NULL ? "committing"
 	                   : tx_open(&c->tx) && c->phase == PH_IDLE && !c->have_plan &&
-	                           evbuffer_get_length(c->sb.in) == 0
+	                           pbuf_get_length(c->sb.in) == 0
 	                       ? "idle in transaction"
 	                       : "running a statement";
 

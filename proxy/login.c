@@ -446,14 +446,14 @@ static void handle_password(client_t *c, const uint8_t *body, size_t len)
 
 void login_read(client_t *c)
 {
-	struct evbuffer *in = c->sb.in;
+	pbuf_t *in = c->sb.in;
 
 	while (!c->closing && c->state == CL_LOGIN) {
 		uint8_t hdr[WIRE_HEADER_LEN], type, pkt[WIRE_STARTUP_MAX];
-		size_t total, avail = evbuffer_get_length(in);
+		size_t total, avail = pbuf_get_length(in);
 
 		if (c->login_step == LOGIN_STARTUP) {
-			switch (wire_frame_startup(evbuffer_pullup(in, avail < 4 ? -1 : 4), avail,
+			switch (wire_frame_startup(pbuf_pullup(in, avail < 4 ? -1 : 4), avail,
 			                           &total)) {
 			case WIRE_FRAME_NEED_MORE:
 				return;
@@ -467,14 +467,14 @@ void login_read(client_t *c)
 				break;
 			}
 			/* take it out first: handling it may go on to read the next message */
-			evbuffer_remove(in, pkt, total);
+			pbuf_remove(in, pkt, total);
 			handle_startup(c, pkt, total);
 			continue;
 		}
 		if (c->login_step != LOGIN_PASSWORD && c->login_step != LOGIN_SASL_INITIAL &&
 		    c->login_step != LOGIN_SASL_FINAL)
 			return;
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		if (pbuf_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 			return;
 		switch (wire_frame(hdr, avail, WIRE_STARTUP_MAX, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
@@ -489,7 +489,7 @@ void login_read(client_t *c)
 			session_protocol_violation(c, "expected a password packet");
 			return;
 		}
-		evbuffer_remove(in, pkt, total);
+		pbuf_remove(in, pkt, total);
 		handle_password(c, pkt + 5, total - 5);
 	}
 }

@@ -741,7 +741,7 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 		size_t total;
 		uint8_t type;
 
-		if (evbuffer_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
+		if (pbuf_get_length(c->sb.out) > PROXY_HIGH_WATERMARK) {
 			/* the client reads the RETURNING rows slower than they come */
 			s->wait_client_drain = true;
 			sbuf_pause(&s->sb);
@@ -758,7 +758,7 @@ static void read_member(client_t *c, move_t *mv, member_t *m)
 			own_reply(c, mv, m, head->msg, type, msg, total);
 		else
 			joined_reply(c, mv, s, type, msg, total);
-		evbuffer_drain(s->sb.in, total);
+		pbuf_drain(s->sb.in, total);
 	}
 }
 

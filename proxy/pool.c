@@ -250,7 +250,7 @@ void pool_server_ready(server_t *s)
 	 * What it said while its client held it parked was not read: read it
 	 * now, before it serves anyone else (an error there closes it).
 	 */
-	if (evbuffer_get_length(s->sb.in) > 0 && !server_read_idle(s))
+	if (pbuf_get_length(s->sb.in) > 0 && !server_read_idle(s))
 		return;
 
 	c = next_waiting(p);

@@ -301,7 +301,7 @@ struct client {
 	uint8_t *read_again;   /* the Query of a read on a replica, until it answers (replica.c) */
 	size_t read_again_len; /* 0: none kept */
 	size_t read_again_cap;
-	struct evbuffer *read_desc; /* its RowDescription, kept back until more comes */
+	pbuf_t *read_desc; /* its RowDescription, kept back until more comes */
 };
 
 TAILQ_HEAD(client_list, client);

@@ -116,13 +116,13 @@ static void settle_sets(client_t *c, server_t *s, char status)
 	session_drop_pending_sets(c);
 }
 
-static bool is_rollback_tag(struct evbuffer *in, size_t total)
+static bool is_rollback_tag(pbuf_t *in, size_t total)
 {
 	uint8_t tag[14];
 
 	if (total != 5 + 9)
 		return false;
-	if (evbuffer_copyout(in, tag, sizeof(tag)) != (ev_ssize_t)sizeof(tag))
+	if (pbuf_copyout(in, tag, sizeof(tag)) != (ev_ssize_t)sizeof(tag))
 		return false;
 	return memcmp(tag + 5, "ROLLBACK", 9) == 0;
 }
@@ -131,19 +131,19 @@ static bool is_rollback_tag(struct evbuffer *in, size_t total)
  * An ErrorResponse for a deadlock victim (txwatch.c): its cancelled
  * statement's 57014 goes to the client as 40P01. true: told, and consumed.
  */
-static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
+static bool relay_deadlock(client_t *c, pbuf_t *in, size_t total)
 {
 	const uint8_t *m;
 	wire_buf_t b;
 	bool done = false;
 
-	if (c->tx.deadlock_detail == NULL || (m = evbuffer_pullup(in, (ev_ssize_t)total)) == NULL)
+	if (c->tx.deadlock_detail == NULL || (m = pbuf_pullup(in, (ev_ssize_t)total)) == NULL)
 		return false;
 	wire_buf_init(&b);
 	wire_begin(&b, 'E');
 	if (txwatch_deadlock_body(c, m + 5, total - 5, &b) && wire_end(&b) == 0 &&
 	    sbuf_write(&c->sb, b.data, b.len) == 0) {
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 		done = true;
 	}
 	wire_buf_free(&b);
@@ -160,9 +160,9 @@ static bool relay_deadlock(client_t *c, struct evbuffer *in, size_t total)
  * fails as if it had not been asked; the checks tell the position), the
  * rest (a parameter sync, a replayed BEGIN) should not fail.
  */
-static void note_error(server_t *s, struct evbuffer *in, size_t total, const pending_t *head)
+static void note_error(server_t *s, pbuf_t *in, size_t total, const pending_t *head)
 {
-	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 	log_origin_t origin = LOG_BY_CLIENT;
 
 	if (head != NULL && head->action == PEND_SWALLOW)
@@ -172,15 +172,15 @@ static void note_error(server_t *s, struct evbuffer *in, size_t total, const pen
 }
 
 /* Field f of the ErrorResponse or NoticeResponse at the head of in; NULL: none. */
-static const char *message_field(struct evbuffer *in, size_t total, char f)
+static const char *message_field(pbuf_t *in, size_t total, char f)
 {
-	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 
 	return m != NULL ? wire_error_field(m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, f) : NULL;
 }
 
 /* Whether the ErrorResponse at the head of in ends the server's connection. */
-static bool fatal_error(struct evbuffer *in, size_t total)
+static bool fatal_error(pbuf_t *in, size_t total)
 {
 	const char *sev = message_field(in, total, 'V');
 
@@ -217,7 +217,7 @@ static bool plain_message(const client_t *c, const pending_t *head, uint8_t type
  * counted, not yet moved. They go to the client in one move when a message
  * needs a look of its own or the loop stops, instead of one move each.
  */
-static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
+static bool run_flush(client_t *c, pbuf_t *in, size_t *run)
 {
 	size_t n = *run;
 
@@ -227,9 +227,9 @@ static bool run_flush(client_t *c, struct evbuffer *in, size_t *run)
 
 /*
  * Whether a ReadyForQuery with this head, answering the client, joins the
- * run: it goes in the same move as the rows and tag before it (whole
- * chains relinked, instead of the run copied and the ReadyForQuery moved
- * apart); its bookkeeping follows as for any other.
+ * run: it goes in the same move as the rows and tag before it (a whole
+ * reply into an empty output trades the buffers' blocks instead of copying,
+ * pbuf_remove_buffer); its bookkeeping follows as for any other.
  */
 static bool ready_joins_run(const client_t *c, const pending_t *head)
 {
@@ -240,38 +240,35 @@ static bool ready_joins_run(const client_t *c, const pending_t *head)
 /*
  * What relay_reply knows of the buffers while only the run grows (nothing
  * taken from the server's input, nothing added to the client's output):
- * their lengths, and the input's first chain, where the headers of one
- * read usually all are. Looked at again once `fresh` is false.
+ * their lengths, and where the input's bytes are. Looked at again once
+ * `fresh` is false.
  */
 typedef struct view {
 	bool fresh;
 	size_t in_len, out_len;
-	struct evbuffer_iovec first;
+	const uint8_t *bytes;
 } view_t;
 
-static void view_look(view_t *v, struct evbuffer *in, struct evbuffer *out)
+static void view_look(view_t *v, const pbuf_t *in, const pbuf_t *out)
 {
-	v->in_len = evbuffer_get_length(in);
-	v->out_len = evbuffer_get_length(out);
-	if (evbuffer_peek(in, -1, NULL, &v->first, 1) < 1)
-		v->first.iov_len = 0;
+	v->bytes = pbuf_peek(in, &v->in_len);
+	v->out_len = pbuf_get_length(out);
 	v->fresh = true;
 }
 
 /* n bytes `at` bytes into the input, without taking them: false when it holds fewer. */
-static bool view_bytes(const view_t *v, struct evbuffer *in, size_t at, uint8_t *buf, size_t n)
+static bool view_bytes(const view_t *v, size_t at, uint8_t *buf, size_t n)
 {
-	if (v->first.iov_len >= at + n) {
-		memcpy(buf, (const uint8_t *)v->first.iov_base + at, n);
-		return true;
-	}
-	return sbuf_peek(in, at, buf, n);
+	if (v->in_len < at || v->in_len - at < n)
+		return false;
+	memcpy(buf, v->bytes + at, n);
+	return true;
 }
 
 void relay_reply(client_t *c, server_t *s)
 {
-	struct evbuffer *in = s->sb.in;
-	struct evbuffer *out = c->sb.out;
+	pbuf_t *in = s->sb.in;
+	pbuf_t *out = c->sb.out;
 	size_t max = context_cfg(c->worker)->max_message_size;
 	size_t run = 0;
 	view_t view = {.fresh = false};
@@ -292,7 +289,7 @@ void relay_reply(client_t *c, server_t *s)
 			sbuf_pause(&s->sb);
 			return;
 		}
-		if (!view_bytes(&view, in, run, hdr, WIRE_HEADER_LEN)) {
+		if (!view_bytes(&view, run, hdr, WIRE_HEADER_LEN)) {
 			run_flush(c, in, &run);
 			return;
 		}
@@ -339,7 +336,7 @@ void relay_reply(client_t *c, server_t *s)
 		}
 		if (type == 'Z') {
 			/* its status, while it is still where the view says */
-			if (!view_bytes(&view, in, run, hdr, WIRE_HEADER_LEN + 1)) {
+			if (!view_bytes(&view, run, hdr, WIRE_HEADER_LEN + 1)) {
 				run_flush(c, in, &run); /* framed whole above: cannot be */
 				return;
 			}
@@ -398,7 +395,7 @@ void relay_reply(client_t *c, server_t *s)
 			/* a statement of a batch: its ReadyForQuery is the batch's to answer */
 			batched = !swallow && c->batch != NULL;
 			if (swallow || batched)
-				evbuffer_drain(in, total);
+				pbuf_drain(in, total);
 			if (!swallow && !batched) {
 				if (!ready_moved && !sbuf_move(&c->sb, in, total))
 					return;
@@ -426,7 +423,7 @@ void relay_reply(client_t *c, server_t *s)
 			}
 			if (session_maybe_release(c))
 				return;
-			if (c->have_plan || evbuffer_get_length(c->sb.in) > 0) {
+			if (c->have_plan || pbuf_get_length(c->sb.in) > 0) {
 				/*
 				 * The next message may wait for this server to be done:
 				 * a routed statement, or one the proxy answered itself
@@ -450,7 +447,7 @@ void relay_reply(client_t *c, server_t *s)
 				s->sets_doomed = true;
 			if (swallow && s->syncing_params) {
 				/* the parameter sync failed: keep the error for the client */
-				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+				const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 
 				if (m != NULL)
 					server_keep_sync_error(s, m + 5, total - 5);
@@ -488,7 +485,7 @@ void relay_reply(client_t *c, server_t *s)
 				pending_pop(&s->pending);
 			break;
 		case 'S': {
-			const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+			const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 			wire_reader_t r;
 			const char *name, *value;
 
@@ -503,12 +500,12 @@ void relay_reply(client_t *c, server_t *s)
 		}
 		case 'D':
 			if (swallow && head->msg == 'w') {
-				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+				const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 
 				if (m != NULL)
 					replica_position_row(c, s, m + 5, total - 5);
 			} else if (swallow && head->msg == 'k') {
-				const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+				const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 
 				if (m != NULL)
 					colfetch_row(c, m + 5, total - 5);
@@ -524,7 +521,7 @@ void relay_reply(client_t *c, server_t *s)
 			if (!sbuf_move(&c->sb, in, total))
 				return;
 		} else {
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 		}
 	after_message:
 		session_flush_synthesized(c, s);

@@ -213,7 +213,7 @@ void replica_statement_ended(client_t *c, server_t *s)
 	}
 }
 
-int replica_keep_read(client_t *c, struct evbuffer *in, size_t total)
+int replica_keep_read(client_t *c, pbuf_t *in, size_t total)
 {
 	replica_drop_read(c);
 	if (total > c->read_again_cap) {
@@ -224,7 +224,7 @@ int replica_keep_read(client_t *c, struct evbuffer *in, size_t total)
 		c->read_again = b;
 		c->read_again_cap = total;
 	}
-	if (evbuffer_copyout(in, c->read_again, total) != (ev_ssize_t)total)
+	if (pbuf_copyout(in, c->read_again, total) != (ev_ssize_t)total)
 		return -1;
 	c->read_again_len = total;
 	return 0;
@@ -235,7 +235,7 @@ void replica_drop_read(client_t *c)
 {
 	c->read_again_len = 0;
 	if (c->read_desc != NULL)
-		evbuffer_drain(c->read_desc, evbuffer_get_length(c->read_desc));
+		pbuf_drain(c->read_desc, pbuf_get_length(c->read_desc));
 }
 
 /*
@@ -243,32 +243,32 @@ void replica_drop_read(client_t *c)
  * (class 57, operator intervention: an immediate shutdown, another
  * process's crash).
  */
-static bool notice_of_going_away(struct evbuffer *in, size_t total)
+static bool notice_of_going_away(pbuf_t *in, size_t total)
 {
-	const uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)total);
+	const uint8_t *m = pbuf_pullup(in, (ev_ssize_t)total);
 	const char *code =
 	    m != NULL ? wire_error_field(m + WIRE_HEADER_LEN, total - WIRE_HEADER_LEN, 'C') : NULL;
 
 	return code != NULL && strncmp(code, "57", 2) == 0;
 }
 
-int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+int replica_reply_message(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	switch (type) {
 	case 'N':
 		if (!notice_of_going_away(in, total))
 			return 0;
-		evbuffer_drain(in, total); /* its read goes again: nothing to tell */
+		pbuf_drain(in, total); /* its read goes again: nothing to tell */
 		return 1;
 	case 'S':
 	case 'A':
 		return 0;
 	case 'T':
-		if (c->read_desc == NULL && (c->read_desc = evbuffer_new()) == NULL)
+		if (c->read_desc == NULL && (c->read_desc = pbuf_new()) == NULL)
 			return -1;
-		if (evbuffer_get_length(c->read_desc) == 0) {
+		if (pbuf_get_length(c->read_desc) == 0) {
 			/* sent before the statement runs: the client gets it with what follows */
-			if (evbuffer_remove_buffer(in, c->read_desc, total) != (int)total)
+			if (pbuf_remove_buffer(in, c->read_desc, total) != (int)total)
 				return -1;
 			return 1;
 		}
@@ -276,8 +276,8 @@ int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t
 	default:
 		break;
 	}
-	if (c->read_desc != NULL && evbuffer_get_length(c->read_desc) > 0 &&
-	    !sbuf_move(&c->sb, c->read_desc, evbuffer_get_length(c->read_desc)))
+	if (c->read_desc != NULL && pbuf_get_length(c->read_desc) > 0 &&
+	    !sbuf_move(&c->sb, c->read_desc, pbuf_get_length(c->read_desc)))
 		return -1;
 	replica_drop_read(c);
 	return 0;
@@ -322,7 +322,7 @@ bool replica_read_lost(client_t *c, server_t *s)
 	}
 	if ((c->token_ev == NULL &&
 	     (c->token_ev = evtimer_new(c->worker->base, resume_cb, c)) == NULL) ||
-	    evbuffer_prepend(c->sb.in, c->read_again, c->read_again_len) < 0) {
+	    pbuf_prepend(c->sb.in, c->read_again, c->read_again_len) < 0) {
 		replica_drop_read(c);
 		return false;
 	}
@@ -381,7 +381,7 @@ void replica_client_free(client_t *c)
 	c->read_again = NULL;
 	c->read_again_len = c->read_again_cap = 0;
 	if (c->read_desc != NULL) {
-		evbuffer_free(c->read_desc);
+		pbuf_free(c->read_desc);
 		c->read_desc = NULL;
 	}
 	free(c->causal);
@@ -504,14 +504,14 @@ static int reply_show(client_t *c, const char *column, const char *value)
 	return 0;
 }
 
-static int answer(client_t *c, struct evbuffer *in, size_t total, int rc)
+static int answer(client_t *c, pbuf_t *in, size_t total, int rc)
 {
 	if (rc < 0)
 		return STEP_FAIL;
 	return session_end_sql_statement(c, in, total);
 }
 
-int replica_command(client_t *c, const char *sql, struct evbuffer *in, size_t total)
+int replica_command(client_t *c, const char *sql, pbuf_t *in, size_t total)
 {
 	char name[64], value[CAUSAL_TOKEN_MAX];
 	causal_verb_t verb = causal_parse_command(sql, name, sizeof name, value, sizeof value);

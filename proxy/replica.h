@@ -36,7 +36,7 @@ void replica_statement_ended(client_t *c, server_t *s);
  * STEP_WAIT (a causal token is not known yet: c is resumed), STEP_FAIL;
  * -2 when sql is not one (it goes on to routing).
  */
-int replica_command(client_t *c, const char *sql, struct evbuffer *in, size_t total);
+int replica_command(client_t *c, const char *sql, pbuf_t *in, size_t total);
 
 /*
  * A startup parameter the proxy takes for itself (pgshard.causal_token,
@@ -58,7 +58,7 @@ void replica_connect_failed(client_t *c, const pool_t *p);
  * (replica_reply_message), so that a replica lost before that costs the client
  * nothing (replica_read_lost). -1: out of memory.
  */
-int replica_keep_read(client_t *c, struct evbuffer *in, size_t total);
+int replica_keep_read(client_t *c, pbuf_t *in, size_t total);
 
 /*
  * A message of the reply to c's kept read (c->read_again_len > 0), at the head
@@ -67,7 +67,7 @@ int replica_keep_read(client_t *c, struct evbuffer *in, size_t total);
  * it goes to the client: the read is the client's from then on (what was
  * kept back went to the client first, the copy is dropped); -1 out of memory.
  */
-int replica_reply_message(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
+int replica_reply_message(client_t *c, uint8_t type, pbuf_t *in, size_t total);
 
 /* The kept copy and what was kept back go (the session's end). */
 void replica_drop_read(client_t *c);

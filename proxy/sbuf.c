@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -28,9 +27,9 @@ static void mark_dirty(sbuf_t *sb)
 	}
 }
 
-bool sbuf_move(sbuf_t *sb, struct evbuffer *from, size_t n)
+bool sbuf_move(sbuf_t *sb, pbuf_t *from, size_t n)
 {
-	int moved = evbuffer_remove_buffer(from, sb->out, n);
+	int moved = pbuf_remove_buffer(from, sb->out, n);
 
 	if (moved > 0)
 		mark_dirty(sb);
@@ -52,8 +51,8 @@ static int sbuf_setup(sbuf_t *sb, sbuf_loop_t *loop, evutil_socket_t fd, sbuf_re
 	sb->on_drain = on_drain;
 	sb->on_event = on_event;
 	sb->arg = arg;
-	sb->in = evbuffer_new();
-	sb->out = evbuffer_new();
+	sb->in = pbuf_new();
+	sb->out = pbuf_new();
 	sb->rev = event_new(loop->base, fd, EV_READ | EV_PERSIST, sbuf_read_cb, sb);
 	sb->wev = event_new(loop->base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
 	sb->timer = evtimer_new(loop->base, sbuf_timer_cb, sb);
@@ -130,9 +129,9 @@ void sbuf_close(sbuf_t *sb)
 	if (sb->timer != NULL)
 		event_free(sb->timer);
 	if (sb->in != NULL)
-		evbuffer_free(sb->in);
+		pbuf_free(sb->in);
 	if (sb->out != NULL)
-		evbuffer_free(sb->out);
+		pbuf_free(sb->out);
 	if (sb->fd >= 0)
 		evutil_closesocket(sb->fd);
 	sb->rev = sb->wev = sb->timer = NULL;
@@ -187,7 +186,7 @@ int sbuf_write(sbuf_t *sb, const void *data, size_t len)
 {
 	if (sb->shut)
 		return 0;
-	if (evbuffer_add(sb->out, data, len) < 0)
+	if (pbuf_add(sb->out, data, len) < 0)
 		return -1;
 	mark_dirty(sb);
 	return 0;
@@ -202,35 +201,19 @@ static void report(sbuf_t *sb, sbuf_event_t what)
 	sbuf_flush_all(loop);
 }
 
-/* Chains of output handed to one sendmsg. */
-#define SBUF_WRITE_IOV 16
-
 /*
- * One sendmsg of the output's first chains: the bytes sent (and drained),
- * or -1 with errno. sendmsg rather than evbuffer_write's writev: a socket
- * written through the VFS (writev) costs the kernel more per call, and the
- * proxy writes twice a statement.
+ * One send of the output: the bytes sent (and drained), or -1 with errno.
+ * send rather than write: a socket written through the VFS costs the
+ * kernel more per call, and the proxy writes twice a statement.
  */
 static ssize_t send_out(sbuf_t *sb)
 {
-	struct evbuffer_iovec v[SBUF_WRITE_IOV];
-	struct iovec iov[SBUF_WRITE_IOV];
-	struct msghdr mh;
-	int n = evbuffer_peek(sb->out, -1, NULL, v, SBUF_WRITE_IOV);
-	ssize_t sent;
+	size_t len;
+	const unsigned char *data = pbuf_peek(sb->out, &len);
+	ssize_t sent = send(sb->fd, data, len, MSG_NOSIGNAL);
 
-	if (n > SBUF_WRITE_IOV)
-		n = SBUF_WRITE_IOV;
-	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = iov;
-	mh.msg_iovlen = (size_t)n;
-	sent = sendmsg(sb->fd, &mh, MSG_NOSIGNAL);
 	if (sent > 0)
-		evbuffer_drain(sb->out, (size_t)sent);
+		pbuf_drain(sb->out, (size_t)sent);
 	return sent;
 }
 
@@ -241,7 +224,7 @@ static ssize_t send_out(sbuf_t *sb)
  */
 static void try_write(sbuf_t *sb)
 {
-	while (evbuffer_get_length(sb->out) > 0) {
+	while (pbuf_get_length(sb->out) > 0) {
 		ssize_t n = send_out(sb);
 
 		if (n > 0) {
@@ -259,7 +242,7 @@ static void try_write(sbuf_t *sb)
 		}
 		/* broken: drop the output, let the reader find out */
 		sb->error = n < 0 ? errno : EPIPE;
-		evbuffer_drain(sb->out, evbuffer_get_length(sb->out));
+		pbuf_drain(sb->out, pbuf_get_length(sb->out));
 		event_active(sb->rev, EV_READ, 0);
 		break;
 	}
@@ -305,7 +288,7 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, loop->read_buf, sizeof(loop->read_buf), 0);
 	if (n > 0) {
 		sb->n_in += (uint64_t)n;
-		if (evbuffer_add(sb->in, loop->read_buf, (size_t)n) < 0) {
+		if (pbuf_add(sb->in, loop->read_buf, (size_t)n) < 0) {
 			sb->error = ENOMEM;
 			report(sb, SBUF_ERROR);
 			return;

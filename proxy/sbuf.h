@@ -9,22 +9,23 @@
  * here:
  *
  *   - the read event is added once and stays (removed only to pause);
- *   - a read is one recv() into the input evbuffer;
- *   - writes only append to the output evbuffer and mark the sbuf dirty
+ *   - a read is one recv() into the input pbuf (pbuf.h);
+ *   - writes only append to the output pbuf and mark the sbuf dirty
  *     (sbuf_write, sbuf_move);
  *     at the end of each callback, sbuf_flush_all() writes every dirty
- *     sbuf with one writev() each, and only a socket the kernel did not
+ *     sbuf with one send() each, and only a socket the kernel did not
  *     take everything from gets a write event until it drains.
  */
 #ifndef PGSHARD_SBUF_H
 #define PGSHARD_SBUF_H
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include "proxy/pbuf.h"
 
 typedef enum sbuf_event {
 	SBUF_CONNECTED,
@@ -44,10 +45,11 @@ typedef struct sbuf_loop {
 	TAILQ_HEAD(, sbuf) dirty;
 	/*
 	 * Every recv() lands here first and only the bytes received are
-	 * appended to the input. Reserving a large chain in each input
-	 * instead means a large malloc and free per message, and glibc gives
-	 * such memory back with madvise(), whose TLB shootdowns cost more than
-	 * the copy.
+	 * appended to the input. Room for a large read in each input instead
+	 * would make every input's block that large, and a block above
+	 * PBUF_KEEP is freed whenever its buffer empties (a malloc and free
+	 * per message, and glibc gives such memory back with madvise(), whose
+	 * TLB shootdowns cost more than the copy).
 	 */
 	char read_buf[64 * 1024];
 } sbuf_loop_t;
@@ -55,8 +57,8 @@ typedef struct sbuf_loop {
 struct sbuf {
 	evutil_socket_t fd;
 	sbuf_loop_t *loop;
-	struct evbuffer *in;
-	struct evbuffer *out;
+	pbuf_t *in;
+	pbuf_t *out;
 	struct event *rev;   /* readable (persistent) */
 	struct event *wev;   /* writable: connect finished, or output can go on */
 	struct event *timer; /* connect/login timeout */
@@ -107,32 +109,11 @@ void sbuf_set_timeout(sbuf_t *sb, const struct timeval *tv);
 int sbuf_write(sbuf_t *sb, const void *data, size_t len);
 
 /*
- * Copy n bytes found `at` bytes into buf to out, without taking them: false
- * when buf holds fewer. Read in place from the first chain when they are in
- * it (the usual case: a message comes in one read), which costs less than
- * evbuffer_copyout's walk.
- */
-static inline bool sbuf_peek(struct evbuffer *buf, size_t at, void *out, size_t n)
-{
-	struct evbuffer_iovec v;
-	struct evbuffer_ptr p;
-
-	if (evbuffer_get_length(buf) < at + n)
-		return false;
-	if (evbuffer_peek(buf, (ev_ssize_t)(at + n), NULL, &v, 1) >= 1 && v.iov_len >= at + n) {
-		memcpy(out, (const char *)v.iov_base + at, n);
-		return true;
-	}
-	return evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) == 0 &&
-	       evbuffer_copyout_from(buf, &p, out, n) == (ev_ssize_t)n;
-}
-
-/*
  * Move n bytes from the front of `from` (another sbuf's input, say) to the
  * output without copying what can be moved; written at the next
  * sbuf_flush_all. false when fewer than n moved.
  */
-bool sbuf_move(sbuf_t *sb, struct evbuffer *from, size_t n);
+bool sbuf_move(sbuf_t *sb, pbuf_t *from, size_t n);
 
 /*
  * Output is waiting that no write since the last sbuf_flush_all put there

@@ -398,16 +398,16 @@ void server_note_parameter(server_t *s, const uint8_t *body, size_t len)
 /* Login phase: everything up to the first ReadyForQuery. */
 static void server_login_read(server_t *s)
 {
-	struct evbuffer *in = s->sb.in;
+	pbuf_t *in = s->sb.in;
 	size_t max = context_cfg(s->pool->worker)->max_message_size;
 
 	for (;;) {
 		uint8_t hdr[WIRE_HEADER_LEN], type;
-		size_t total, avail = evbuffer_get_length(in);
+		size_t total, avail = pbuf_get_length(in);
 		const uint8_t *msg;
 		const char *why = NULL;
 
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		if (pbuf_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 			return;
 		switch (wire_frame(hdr, avail, max, &type, &total)) {
 		case WIRE_FRAME_NEED_MORE:
@@ -418,7 +418,7 @@ static void server_login_read(server_t *s)
 			login_failed(s, "invalid message length from server", NULL, 0);
 			return;
 		}
-		msg = evbuffer_pullup(in, (ev_ssize_t)total);
+		msg = pbuf_pullup(in, (ev_ssize_t)total);
 		if (msg == NULL) {
 			login_failed(s, "out of memory", NULL, 0);
 			return;
@@ -454,7 +454,7 @@ static void server_login_read(server_t *s)
 			}
 			break;
 		case 'Z':
-			evbuffer_drain(in, total);
+			pbuf_drain(in, total);
 			free(s->scram);
 			s->scram = NULL;
 			sbuf_set_timeout(&s->sb, NULL);
@@ -465,7 +465,7 @@ static void server_login_read(server_t *s)
 		default: /* NoticeResponse, NegotiateProtocolVersion: nothing to do */
 			break;
 		}
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 	}
 }
 
@@ -477,12 +477,12 @@ static void server_login_read(server_t *s)
  */
 bool server_read_idle(server_t *s)
 {
-	struct evbuffer *in = s->sb.in;
+	pbuf_t *in = s->sb.in;
 	uint8_t hdr[WIRE_HEADER_LEN], type;
 	size_t total;
 
-	while (evbuffer_copyout(in, hdr, sizeof(hdr)) == (ev_ssize_t)sizeof(hdr)) {
-		switch (wire_frame(hdr, evbuffer_get_length(in), SIZE_MAX / 2, &type, &total)) {
+	while (pbuf_copyout(in, hdr, sizeof(hdr)) == (ev_ssize_t)sizeof(hdr)) {
+		switch (wire_frame(hdr, pbuf_get_length(in), SIZE_MAX / 2, &type, &total)) {
 		case WIRE_FRAME_OK:
 			break;
 		case WIRE_FRAME_NEED_MORE:
@@ -492,7 +492,7 @@ bool server_read_idle(server_t *s)
 			return false;
 		}
 		if (type == 'S') {
-			const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)total);
+			const uint8_t *msg = pbuf_pullup(in, (ev_ssize_t)total);
 
 			if (msg != NULL)
 				server_note_parameter(s, msg + 5, total - 5);
@@ -501,7 +501,7 @@ bool server_read_idle(server_t *s)
 			                            : "unexpected message from idle server");
 			return false;
 		}
-		evbuffer_drain(in, total);
+		pbuf_drain(in, total);
 	}
 	return true;
 }

@@ -202,7 +202,7 @@ void session_close_after_flush(client_t *c)
 		return;
 	c->closing = true;
 	sbuf_pause(&c->sb);
-	if (evbuffer_get_length(c->sb.out) == 0) {
+	if (pbuf_get_length(c->sb.out) == 0) {
 		c->close_ev = event_new(c->worker->base, -1, 0, deferred_close_cb, c);
 		if (c->close_ev != NULL)
 			event_active(c->close_ev, 0, 0);
@@ -459,13 +459,13 @@ void session_server_lost(client_t *c, server_t *s, const char *why)
 int session_server_message(client_t *c, server_t *s, uint8_t *type, size_t *total,
                            const uint8_t **msg)
 {
-	struct evbuffer *in = s->sb.in;
+	pbuf_t *in = s->sb.in;
 	uint8_t hdr[WIRE_HEADER_LEN];
 
-	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+	if (pbuf_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 		return 0;
-	switch (wire_frame(hdr, evbuffer_get_length(in), context_cfg(c->worker)->max_message_size,
-	                   type, total)) {
+	switch (wire_frame(hdr, pbuf_get_length(in), context_cfg(c->worker)->max_message_size, type,
+	                   total)) {
 	case WIRE_FRAME_NEED_MORE:
 		return 0;
 	case WIRE_FRAME_OK:
@@ -475,7 +475,7 @@ int session_server_message(client_t *c, server_t *s, uint8_t *type, size_t *tota
 		server_close(s, "invalid message length");
 		return -1;
 	}
-	*msg = evbuffer_pullup(in, (ev_ssize_t)*total);
+	*msg = pbuf_pullup(in, (ev_ssize_t)*total);
 	if (*msg == NULL) {
 		session_fail_status(c, PX_NOMEM);
 		return -1;
@@ -616,10 +616,10 @@ int session_step_shard(const client_t *c, const route_step_t *step)
 	return shard_set_first(&step->shards);
 }
 
-int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total)
+int session_end_sql_statement(client_t *c, pbuf_t *in, size_t total)
 {
 	c->have_plan = false;
-	evbuffer_drain(in, total);
+	pbuf_drain(in, total);
 	return session_reply(c, 'Z', NULL) < 0 ? STEP_FAIL : STEP_NEXT;
 }
 
@@ -720,7 +720,7 @@ bool session_batch_step_done(client_t *c)
 	if (b->left > 0 && tx_failed(&c->tx)) {
 		/* PostgreSQL skips the rest of the string after an error */
 		while (b->left > 0) {
-			evbuffer_drain(c->sb.in, b->lens[b->next++]);
+			pbuf_drain(c->sb.in, b->lens[b->next++]);
 			b->consumed++;
 			b->left--;
 		}

@@ -102,7 +102,7 @@ int session_reply_aborted(client_t *c);                        /* 25P02 */
 int session_reply_no_statement(client_t *c, const char *name); /* 26000 */
 int session_reply_tag(client_t *c, const char *tag);
 /* ReadyForQuery for a statement the proxy answered; the message is consumed. */
-int session_end_sql_statement(client_t *c, struct evbuffer *in, size_t total);
+int session_end_sql_statement(client_t *c, pbuf_t *in, size_t total);
 void session_emit(client_t *c, uint8_t reply, const char *str); /* see session_reply */
 /* Send the replies the proxy makes itself that are due now (head of the queue). */
 void session_flush_synthesized(client_t *c, server_t *s);

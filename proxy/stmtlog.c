@@ -73,7 +73,7 @@ static void statement_text(client_t *c, uint8_t type, const uint8_t *msg, size_t
 	log_statement_text(out, size, sql, STMTLOG_TEXT_MAX);
 }
 
-void stmtlog_begin(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
+void stmtlog_begin(client_t *c, uint8_t type, pbuf_t *in, size_t total)
 {
 	struct stmtlog *l = c->stmtlog;
 	const uint8_t *msg;
@@ -87,7 +87,7 @@ void stmtlog_begin(client_t *c, uint8_t type, struct evbuffer *in, size_t total)
 		if (l == NULL)
 			return; /* not logged: nothing else depends on it */
 	}
-	msg = evbuffer_pullup(in, (ev_ssize_t)total);
+	msg = pbuf_pullup(in, (ev_ssize_t)total);
 	if (msg == NULL)
 		return;
 	l->active = true;

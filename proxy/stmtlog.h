@@ -13,7 +13,7 @@
 #define STMTLOG_TEXT_MAX 1000
 
 /* The message loop takes a message of c's: the first since the last answer starts a statement. */
-void stmtlog_begin(client_t *c, uint8_t type, struct evbuffer *in, size_t total);
+void stmtlog_begin(client_t *c, uint8_t type, pbuf_t *in, size_t total);
 void stmtlog_shard(client_t *c, int shard); /* a server of that shard answered for it */
 void stmtlog_end(client_t *c);              /* a ReadyForQuery went to c */
 void stmtlog_free(client_t *c);
