@@ -19,6 +19,7 @@
  * with nothing filled in, a job coming home is freed.
  */
 #include "proxy/adminbox.h"
+#include "proxy/worker.h"
 
 #include <stdlib.h>
 
@@ -63,7 +64,7 @@ static bool box_put(adminbox_t *box, adminbox_link_t **list, adminbox_job_t *job
 		while (*list != NULL)
 			list = &(*list)->next;
 		*list = l;
-		event_active(box->ev, 0, 0);
+		waker_activate(&g_workers[box - boxes].waker, box->ev);
 		posted = true;
 	}
 	pthread_mutex_unlock(&box->lock);

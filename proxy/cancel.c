@@ -33,6 +33,7 @@
 #include "proxy/cancelkey.h"
 #include "proxy/log.h"
 #include "proxy/wire.h"
+#include "proxy/worker.h"
 
 #define CANCEL_INBOX_MAX 256
 
@@ -278,7 +279,7 @@ void cancel_forward(worker_t *w, int32_t pid, int32_t key)
 		b->inbox[b->n_inbox].pid = pid;
 		b->inbox[b->n_inbox].key = key;
 		b->n_inbox++;
-		event_active(b->ev, 0, 0);
+		waker_activate(&g_workers[owner].waker, b->ev);
 		queued = true;
 	}
 	pthread_mutex_unlock(&b->lock);

@@ -224,7 +224,7 @@ static void publish(nodes_view_t *v)
 	ctl.view = v;
 	for (int i = 0; i < g_n_workers; i++) {
 		nodes_box_post(&g_workers[i].nodes_box, v);
-		event_active(g_workers[i].nodes_ev, 0, 0);
+		waker_activate(&g_workers[i].waker, g_workers[i].nodes_ev);
 	}
 }
 

@@ -128,7 +128,7 @@ static void end_victim(const waitgraph_cycle_t *c)
 			         "dropped (found again next rounds)",
 			         tx->worker);
 	}
-	event_active(w->txwatch_ev, 0, 0);
+	waker_activate(&w->waker, w->txwatch_ev);
 }
 
 static void round_end(void)

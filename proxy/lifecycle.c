@@ -40,6 +40,7 @@
 #include "proxy/session.h"
 #include "proxy/tx.h"
 #include "proxy/wire.h"
+#include "proxy/worker.h"
 
 #define TICK_MS 10
 
@@ -382,7 +383,7 @@ static void poke(int i)
 
 	pthread_mutex_lock(&lw->lock);
 	if (lw->open)
-		event_active(lw->ev, 0, 0);
+		waker_activate(&g_workers[i].waker, lw->ev);
 	pthread_mutex_unlock(&lw->lock);
 }
 

@@ -62,6 +62,7 @@
 #include "proxy/status.h"
 #include "proxy/tx.h"
 #include "proxy/txmap.h"
+#include "proxy/waker.h"
 #include "proxy/wire.h"
 #include "router/classify.h"
 #include "router/plancache.h"
@@ -405,6 +406,8 @@ struct worker {
 	sbuf_loop_t loop;
 	struct evconnlistener *listener;
 	struct event *reload_ev;
+	struct event *stop_ev; /* ends the loop (worker_stop) */
+	waker_t waker;         /* how other threads make its events active (waker.h) */
 	struct event *janitor;
 	cfg_ref_t *cfg;       /* current config; swapped on reload */
 	cfg_ref_t *cfg_next;  /* set by the main thread, taken by the worker */

@@ -85,7 +85,7 @@ static void *routejob_main(void *arg)
 		j->next = w->route_done;
 		w->route_done = j;
 		pthread_mutex_unlock(&w->route_lock);
-		event_active(w->route_ev, 0, 0);
+		waker_activate(&w->waker, w->route_ev);
 	}
 	return NULL;
 }

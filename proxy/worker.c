@@ -3,11 +3,13 @@
  *
  * Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads
  * new connections, and owns its clients, pools and prepared-statement
- * registry outright: nothing on the data path takes a lock. The main thread
- * talks to a worker only to hand it a new config (reload) or stop it; the
- * control thread only to hand it a new view of the nodes (nodes.h), and
- * another worker only to pass on a CancelRequest for one of its sessions
- * (cancel.c).
+ * registry outright: nothing on the data path takes a lock, not even
+ * libevent's (its base has none). The main thread talks to a worker only to
+ * hand it a new config (reload) or stop it; the control thread only to hand
+ * it a new view of the nodes (nodes.h), and another worker only to pass on a
+ * CancelRequest for one of its sessions (cancel.c) or an admin job
+ * (adminbox.c). Each of those makes an event of the worker's active through
+ * its waker (waker.h), never through libevent directly.
  */
 #include "proxy/worker.h"
 
@@ -127,6 +129,13 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	sbuf_flush_all(&w->loop);
 }
 
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_t *w = arg;
+
+	event_base_loopexit(w->base, NULL);
+}
+
 static void *worker_main(void *arg)
 {
 	worker_t *w = arg;
@@ -141,6 +150,7 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	struct addrinfo hints, *res = NULL;
 	char port[16];
 	struct timeval one_second = {1, 0};
+	struct event_config *base_cfg;
 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
@@ -163,8 +173,17 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 		return -1;
 	hotkeys_init(w->hot, HOTKEYS_CAPACITY);
 	w->hot->since_us = w->hot->aged_us = stats_now_us();
-	w->base = event_base_new();
-	if (w->base == NULL)
+	w->waker.fd = -1;
+	/* no lock: other threads wake it through w->waker only */
+	base_cfg = event_config_new();
+	if (base_cfg == NULL || event_config_set_flag(base_cfg, EVENT_BASE_FLAG_NOLOCK) < 0 ||
+	    (w->base = event_base_new_with_config(base_cfg)) == NULL) {
+		if (base_cfg != NULL)
+			event_config_free(base_cfg);
+		return -1;
+	}
+	event_config_free(base_cfg);
+	if (waker_init(&w->waker, w->base) < 0)
 		return -1;
 	sbuf_loop_init(&w->loop, w->base);
 
@@ -190,14 +209,15 @@ int worker_start(worker_t *w, int index, cfg_ref_t *cfg)
 	evconnlistener_set_error_cb(w->listener, accept_error_cb);
 
 	w->reload_ev = event_new(w->base, -1, 0, reload_cb, w);
+	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->route_ev = event_new(w->base, -1, 0, routejob_done_cb, w);
 	w->nodes_ev = event_new(w->base, -1, 0, nodes_cb, w);
 	w->txwatch_ev = event_new(w->base, -1, 0, txwatch_victims_cb, w);
-	if (w->reload_ev == NULL || w->reap_ev == NULL || w->route_ev == NULL ||
-	    w->nodes_ev == NULL || w->txwatch_ev == NULL || cancel_worker_start(w) < 0 ||
-	    adminbox_worker_start(w) < 0 || lifecycle_worker_start(w) < 0 ||
-	    (index == 0 && metrics_start(w) < 0))
+	if (w->reload_ev == NULL || w->stop_ev == NULL || w->reap_ev == NULL ||
+	    w->route_ev == NULL || w->nodes_ev == NULL || w->txwatch_ev == NULL ||
+	    cancel_worker_start(w) < 0 || adminbox_worker_start(w) < 0 ||
+	    lifecycle_worker_start(w) < 0 || (index == 0 && metrics_start(w) < 0))
 		return -1;
 	w->janitor = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	event_add(w->janitor, &one_second);
@@ -216,13 +236,13 @@ void worker_set_config(worker_t *w, cfg_ref_t *cfg)
 	w->cfg_next = context_cfg_ref_get(cfg);
 	pthread_mutex_unlock(&w->lock);
 	context_cfg_ref_put(old);
-	event_active(w->reload_ev, 0, 0);
+	waker_activate(&w->waker, w->reload_ev);
 }
 
 void worker_stop(worker_t *w)
 {
-	if (w->base != NULL)
-		event_base_loopexit(w->base, NULL);
+	if (w->stop_ev != NULL)
+		waker_activate(&w->waker, w->stop_ev);
 }
 
 void worker_join(worker_t *w)
@@ -257,6 +277,8 @@ void worker_join(worker_t *w)
 		evconnlistener_free(w->listener);
 	if (w->reload_ev)
 		event_free(w->reload_ev);
+	if (w->stop_ev)
+		event_free(w->stop_ev);
 	if (w->reap_ev)
 		event_free(w->reap_ev);
 	if (w->route_ev)
@@ -271,6 +293,7 @@ void worker_join(worker_t *w)
 		event_free(w->janitor);
 	if (w->index == 0)
 		metrics_stop(w);
+	waker_free(&w->waker);
 	event_base_free(w->base);
 	wire_buf_free(&w->scratch);
 	gather_colls_free(w);
