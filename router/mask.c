@@ -47,9 +47,9 @@ void *mask_grow(void *p, size_t *cap, size_t need, size_t elem)
 /* n bytes of s after the *len in *buf, with room for `spare` more: 0, or -1. */
 static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t spare)
 {
-	char *b = mask_grow(*buf, cap, *len + n + spare, 1);
+	char *b = *buf;
 
-	if (b == NULL)
+	if (*len + n + spare > *cap && (b = mask_grow(*buf, cap, *len + n + spare, 1)) == NULL)
 		return -1;
 	*buf = b;
 	memcpy(b + *len, s, n);
@@ -513,6 +513,9 @@ static bool shape_integer(mask_t *m, const char *sql, size_t len, size_t *pos, b
 	    (i < len && (ident_char(sql[i]) || sql[i] == '.')))
 		return false;
 	*pos = i;
+	/* written as it is when that is how num_text writes it: no leading zero, no -0 */
+	if ((sql[from] != '0' || i - from == 1) && !(neg && iv == 0))
+		return put_val(m, sql + from - neg, i - from + neg) == 0;
 	return put_val(m, buf, (size_t)num_text(buf, neg ? -iv : iv)) == 0;
 }
 
