@@ -196,12 +196,52 @@ static void test_a_literal_of_another_kind_is_lexed(void **state)
 	mask_free(&m);
 }
 
+/*
+ * The set of a text is read eight bytes at a time up to its first literal:
+ * wherever that falls in a word, and whatever the literals' lengths, a text
+ * of a shape seen before finds the shape (no lexing).
+ */
+static void test_shape_found_wherever_the_first_literal_falls(void **state)
+{
+	static const char *const heads[] = {
+	    "select ",
+	    "select  ",
+	    "select   ",
+	    "select    ",
+	    "select     ",
+	    "select      ",
+	    "select       ",
+	    "select        ",
+	    "select         ",
+	    "select * from t where a = ",
+	    "select abalance from pgbench_accounts where aid = ",
+	};
+	static const char *const values[] = {"5", "12345", "2147483647", "0"};
+
+	(void)state;
+	for (size_t h = 0; h < sizeof heads / sizeof *heads; h++) {
+		mask_t m;
+
+		memset(&m, 0, sizeof m);
+		for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
+			char sql[128];
+			int n = snprintf(sql, sizeof sql, "%s%s and 1 = 1", heads[h], values[v]);
+
+			assert_int_equal(mask_text(&m, sql, (size_t)n), 0);
+			assert_int_equal(m.shape_hits, v);
+			assert_int_equal(m.params[0].len, strlen(values[v]));
+		}
+		mask_free(&m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_literal_in_every_place),
 	    cmocka_unit_test(test_random_texts),
 	    cmocka_unit_test(test_a_literal_of_another_kind_is_lexed),
+	    cmocka_unit_test(test_shape_found_wherever_the_first_literal_falls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
