@@ -74,10 +74,8 @@ static int make_room(pbuf_t *b, size_t front, size_t n)
 	return 0;
 }
 
-int pbuf_add(pbuf_t *b, const void *data, size_t n)
+int pbuf_add_slow(pbuf_t *b, const void *data, size_t n)
 {
-	if (n == 0)
-		return 0;
 	if (make_room(b, 0, n) < 0)
 		return -1;
 	memcpy(b->data + b->off + b->len, data, n);

@@ -42,8 +42,20 @@ typedef struct pbuf {
 pbuf_t *pbuf_new(void);
 void pbuf_free(pbuf_t *b);
 
+/* pbuf_add when the room after the bytes is too small: grows or slides. */
+int pbuf_add_slow(pbuf_t *b, const void *data, size_t n);
+
 /* Append n bytes: 0, or -1 when out of memory (nothing added). */
-int pbuf_add(pbuf_t *b, const void *data, size_t n);
+static inline int pbuf_add(pbuf_t *b, const void *data, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (b->cap - b->off - b->len < n)
+		return pbuf_add_slow(b, data, n);
+	memcpy(b->data + b->off + b->len, data, n);
+	b->len += n;
+	return 0;
+}
 
 /* Put n bytes in front of what b holds: 0 or -1 (nothing added). */
 int pbuf_prepend(pbuf_t *b, const void *data, size_t n);

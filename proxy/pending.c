@@ -40,11 +40,6 @@ int pending_push(pending_queue_t *q, uint8_t msg, pending_action_t action, uint8
 	return 0;
 }
 
-pending_t *pending_head(pending_queue_t *q)
-{
-	return q->count ? &q->items[q->head] : NULL;
-}
-
 const pending_t *pending_nth(const pending_queue_t *q, uint32_t i)
 {
 	return i < q->count ? &q->items[(q->head + i) % q->cap] : NULL;
