@@ -31,14 +31,33 @@ static uint64_t fnv_text(uint64_t h, const char *s, bool *plain)
 	return h;
 }
 
+/* FNV-1a over the table, kept in s's memo when the table is plain (it then fits). */
+static uint64_t table_hash(hotkeys_sketch_t *s, const char *table, bool *plain)
+{
+	struct hotkeys_memo *m = &s->memo[((uintptr_t)table >> 4) & (HOTKEYS_MEMO - 1)];
+	bool table_plain = true;
+	uint64_t h;
+
+	if (m->src == table && strcmp(m->text, table) == 0)
+		return m->hash; /* only plain names are kept */
+	h = fnv_text(14695981039346656037ull, table, &table_plain);
+	if (table_plain) {
+		m->src = table;
+		m->hash = h;
+		strcpy(m->text, table);
+	}
+	*plain = *plain && table_plain;
+	return h;
+}
+
 /*
  * FNV-1a over the table, a zero byte, and the key. *plain: whether both
  * are kept as they are (ASCII and short enough not to be cut, the usual
  * case: names and numbers), so that the hash is that of the kept pair.
  */
-static uint64_t pair_hash(const char *table, const char *key, bool *plain)
+static uint64_t pair_hash(hotkeys_sketch_t *s, const char *table, const char *key, bool *plain)
 {
-	uint64_t h = fnv_text(14695981039346656037ull, table, plain);
+	uint64_t h = table_hash(s, table, plain);
 
 	return fnv_text(h * 1099511628211ull, key, plain);
 }
@@ -322,14 +341,14 @@ void hotkeys_sketch_add(hotkeys_sketch_t *s, const char *table, const char *key,
 	int i, slot;
 	bool plain = true;
 
-	hash = pair_hash(table, key, &plain);
+	hash = pair_hash(s, table, key, &plain);
 	if (!plain) {
 		/* the names as they are kept, so that a long one finds itself again */
 		copy_text(tbuf, table);
 		copy_text(kbuf, key);
 		t = tbuf;
 		k = kbuf;
-		hash = pair_hash(t, k, &plain);
+		hash = pair_hash(s, t, k, &plain);
 	}
 	slot = slot_of(s, hash, t, k);
 	if (slot >= 0) {

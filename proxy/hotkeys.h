@@ -35,6 +35,7 @@
 #define HOTKEYS_TEXT        ROUTE_KEY_TEXT         /* a table name or key value, cut to fit */
 #define HOTKEYS_SLOTS       (2 * HOTKEYS_CAPACITY) /* a power of two */
 #define HOTKEYS_TABLE_SEEN  64                     /* a power of two */
+#define HOTKEYS_MEMO        8   /* tables whose hash state is kept (a power of two) */
 #define HOTKEYS_TABLES      512 /* (table, shard) pairs counted; more are dropped */
 #define HOTKEYS_HALF_LIFE_S 60  /* the sketch's counts halve this often */
 
@@ -67,6 +68,16 @@ typedef struct hotkeys_sketch {
 	int16_t free_group;                 /* unused groups, linked by next; -1: none */
 	int16_t group_of[HOTKEYS_CAPACITY]; /* each item's group */
 	int16_t item_prev[HOTKEYS_CAPACITY], item_next[HOTKEYS_CAPACITY]; /* in it, -1: none */
+	/*
+	 * The hash's state after a table's name, for the last few names seen (a
+	 * statement names a config string: found by its address, checked by its
+	 * text, so an address used again for another name is no harm).
+	 */
+	struct hotkeys_memo {
+		const char *src;
+		uint64_t hash;
+		char text[HOTKEYS_TEXT];
+	} memo[HOTKEYS_MEMO];
 } hotkeys_sketch_t;
 
 /* Statements on one shard that named one table (route_plan_t.table). */

@@ -224,6 +224,41 @@ static void test_same_key_in_two_tables_is_two_entries(void **state)
 	}
 }
 
+/*
+ * A table's hash is kept by the address of its name and checked by text: a
+ * buffer that names another table next is that other table, and the first
+ * name from elsewhere finds its entry again.
+ */
+static void test_a_name_at_an_address_used_again_is_its_own_table(void **state)
+{
+	static hotkeys_sketch_t s;
+	char name[32];
+
+	(void)state;
+	hotkeys_sketch_init(&s, 8);
+	strcpy(name, "users");
+	hotkeys_sketch_add(&s, name, "1", 0, 1);
+	strcpy(name, "orders");
+	hotkeys_sketch_add(&s, name, "1", 0, 1);
+	hotkeys_sketch_add(&s, name, "1", 0, 1);
+	hotkeys_sketch_add(&s, "users", "1", 0, 1);
+	hotkeys_sketch_add(&s, "orders", "1", 0, 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(find(&s, "users", "1")->count, 2);
+	assert_int_equal(find(&s, "orders", "1")->count, 3);
+	/* a name too long to keep is not kept, and still found by its text */
+	{
+		char long_name[2 * HOTKEYS_TEXT];
+
+		memset(long_name, 't', sizeof long_name - 1);
+		long_name[sizeof long_name - 1] = '\0';
+		hotkeys_sketch_add(&s, long_name, "2", 0, 1);
+		long_name[0] = 'u';
+		hotkeys_sketch_add(&s, long_name, "2", 0, 1);
+		assert_int_equal(s.n, 4);
+	}
+}
+
 static void test_two_workers_sketches_merge(void **state)
 {
 	static hotkeys_sketch_t a, b;
@@ -536,6 +571,7 @@ int main(void)
 	    cmocka_unit_test(test_multi_row_insert_counts_each_distinct_key_once),
 	    cmocka_unit_test(test_utf8_prefix_stops_at_bad_bytes_and_knows_a_cut_character),
 	    cmocka_unit_test(test_keys_not_in_utf8_are_kept_in_hex),
+	    cmocka_unit_test(test_a_name_at_an_address_used_again_is_its_own_table),
 	    cmocka_unit_test(test_kept_and_cut_names_of_the_same_text_are_one_entry),
 	};
 
