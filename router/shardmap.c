@@ -419,6 +419,32 @@ int shard_ring_build(shard_ring_t *r, const int *shards, int n_shards, int vnode
 	}
 	free(tmp);
 	r->n = (int)n;
+	if (shard_ring_index(r) < 0) {
+		shard_ring_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+int shard_ring_index(shard_ring_t *r)
+{
+	size_t runs, n = (size_t)r->n;
+
+	r->bits = 1;
+	while (r->bits < 16 && ((size_t)1 << r->bits) < 2 * n)
+		r->bits++;
+	runs = (size_t)1 << r->bits;
+	free(r->start);
+	r->start = malloc((runs + 1) * sizeof *r->start);
+	if (r->start == NULL)
+		return -1;
+	for (size_t b = 0, j = 0; b < runs; b++) {
+		/* the first point whose top bits are b or more */
+		while (j < n && (r->points[j] >> (64 - r->bits)) < b)
+			j++;
+		r->start[b] = (uint32_t)j;
+	}
+	r->start[runs] = (uint32_t)n;
 	return 0;
 }
 
@@ -426,6 +452,7 @@ void shard_ring_free(shard_ring_t *r)
 {
 	free(r->points);
 	free(r->shards);
+	free(r->start);
 	memset(r, 0, sizeof *r);
 }
 
@@ -434,15 +461,13 @@ int shard_ring_lookup(const shard_ring_t *r, uint64_t hash)
 {
 	if (r->n == 0)
 		return -1;
-	int lo = 0, hi = r->n; /* lower bound in [lo, hi) */
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		if (r->points[mid] < hash)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return r->shards[lo == r->n ? 0 : lo];
+	/* the points before the run of hash's top bits are below it, those after above it */
+	size_t run = (size_t)(hash >> (64 - r->bits));
+	uint32_t lo = r->start[run], hi = r->start[run + 1];
+
+	while (lo < hi && r->points[lo] < hash)
+		lo++;
+	return r->shards[lo == (uint32_t)r->n ? 0 : lo];
 }
 
 /* ------------------------------------------------------------------------ */

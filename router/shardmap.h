@@ -116,11 +116,21 @@ typedef struct shard_ring {
 	uint64_t *points;
 	int *shards;
 	int n;
+	/*
+	 * Where the points of each run of hashes begin, by the hash's top `bits`
+	 * bits (2^bits + 1 entries, at least two runs per point): a lookup
+	 * compares a point or two instead of searching the whole ring, whose
+	 * branches a random key mispredicts at every step.
+	 */
+	uint32_t *start;
+	int bits;
 } shard_ring_t;
 
 int shard_ring_build(shard_ring_t *r, const int *shards, int n_shards, int vnodes);
 void shard_ring_free(shard_ring_t *r);
 int shard_ring_lookup(const shard_ring_t *r, uint64_t hash);
+/* The run index of r's points (sorted, n set), as shard_ring_build makes it: 0 or -1. */
+int shard_ring_index(shard_ring_t *r);
 
 typedef struct shard_range {
 	bool lo_unbounded, hi_unbounded;

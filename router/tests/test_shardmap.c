@@ -292,6 +292,7 @@ static void test_ring_lookup_takes_first_point_at_or_above_and_wraps(void **stat
 	uint64_t points[] = {100, 200, 200, 300};
 	int shards[] = {5, 1, 2, 3}; /* equal points: the lower shard id sorts first */
 	shard_ring_t r = {.points = points, .shards = shards, .n = 4};
+	assert_int_equal(shard_ring_index(&r), 0);
 	assert_int_equal(shard_ring_lookup(&r, 0), 5);
 	assert_int_equal(shard_ring_lookup(&r, 100), 5);
 	assert_int_equal(shard_ring_lookup(&r, 101), 1);
@@ -300,6 +301,70 @@ static void test_ring_lookup_takes_first_point_at_or_above_and_wraps(void **stat
 	assert_int_equal(shard_ring_lookup(&r, 300), 3);
 	assert_int_equal(shard_ring_lookup(&r, 301), 5);
 	assert_int_equal(shard_ring_lookup(&r, UINT64_MAX), 5);
+	free(r.start);
+}
+
+/* The first point at or above hash by a search of the whole ring, as the index must find it. */
+static int ring_lower_bound(const shard_ring_t *r, uint64_t hash)
+{
+	int lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (r->points[mid] < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return r->shards[lo == r->n ? 0 : lo];
+}
+
+/* Points bunched at the edges of the index's runs, ties, the ends: the index finds what a search
+ * does. */
+static void test_ring_index_finds_what_a_search_of_the_ring_finds(void **state)
+{
+	uint64_t points[64], x = 88172645463325252ull;
+	int shards[64];
+	shard_ring_t r;
+
+	(void)state;
+	for (int n = 1; n <= 64; n += 7) {
+		for (int i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* a third on run edges (top bits, then zeros or ones), a few equal */
+			points[i] = i % 3 == 0 ? (x & 0xff00000000000000ull) |
+			                             (i % 2 ? 0 : 0x00ffffffffffffffull)
+			            : i % 5 == 0 && i > 0 ? points[i - 1]
+			                                  : x;
+			shards[i] = i % 4;
+		}
+		/* sorted, as the ring keeps them */
+		for (int i = 1; i < n; i++)
+			for (int j = i; j > 0 && points[j - 1] > points[j]; j--) {
+				uint64_t p = points[j];
+				int s = shards[j];
+
+				points[j] = points[j - 1], shards[j] = shards[j - 1];
+				points[j - 1] = p, shards[j - 1] = s;
+			}
+		r = (shard_ring_t){.points = points, .shards = shards, .n = n};
+		assert_int_equal(shard_ring_index(&r), 0);
+		assert_true(((size_t)1 << r.bits) >= 2 * (size_t)n);
+		for (int i = 0; i < n; i++) {
+			uint64_t probes[] = {points[i], points[i] - 1, points[i] + 1, 0,
+			                     UINT64_MAX};
+
+			for (size_t k = 0; k < sizeof probes / sizeof *probes; k++)
+				assert_int_equal(shard_ring_lookup(&r, probes[k]),
+				                 ring_lower_bound(&r, probes[k]));
+		}
+		for (int k = 0; k < 2000; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			assert_int_equal(shard_ring_lookup(&r, x), ring_lower_bound(&r, x));
+		}
+		free(r.start);
+	}
 }
 
 static void test_ring_lookup_of_each_point_is_its_shard(void **state)
@@ -1026,6 +1091,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_placement_of_keys_is_pinned),
 	    cmocka_unit_test(test_ring_does_not_depend_on_shard_order_in_config),
 	    cmocka_unit_test(test_ring_lookup_takes_first_point_at_or_above_and_wraps),
+	    cmocka_unit_test(test_ring_index_finds_what_a_search_of_the_ring_finds),
 	    cmocka_unit_test(test_ring_lookup_of_each_point_is_its_shard),
 	    cmocka_unit_test(test_ring_build_rejects_bad_shards_and_vnodes),
 	    cmocka_unit_test(test_ring_balances_consecutive_bigint_keys_within_ten_percent),
