@@ -116,6 +116,25 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	worker_reap_now(arg);
 }
 
+/*
+ * Clients between transactions with nothing buffered give their buffers'
+ * blocks back (pbuf.h keeps a small one between messages): thousands of
+ * idle connections then hold no buffer memory. A client that sends again
+ * gets a block at its next read.
+ */
+static void release_idle_buffers(worker_t *w)
+{
+	client_t *c;
+
+	TAILQ_FOREACH(c, &w->idle_clients, link)
+	{
+		if (c->sb.in != NULL && pbuf_get_length(c->sb.in) == 0)
+			pbuf_release(c->sb.in);
+		if (c->sb.out != NULL && pbuf_get_length(c->sb.out) == 0)
+			pbuf_release(c->sb.out);
+	}
+}
+
 static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
 	worker_t *w = arg;
@@ -126,6 +145,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	login_timeouts(w, now);
 	txwatch_publish(w);
 	hotkeys_age(w->hot, stats_now_us());
+	release_idle_buffers(w);
 	sbuf_flush_all(&w->loop);
 }
 
